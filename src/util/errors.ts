@@ -1,0 +1,33 @@
+/**
+ * Base of every error tsvmm raises on purpose. `kind` is a stable machine-readable
+ * tag; the message says what happened and what to do about it. The CLI prints
+ * `message` alone (no stack) for any VmmError.
+ */
+export class VmmError extends Error {
+  readonly kind: string;
+  /** Suggested process exit status when this error ends a CLI command. */
+  readonly exitCode: number;
+
+  constructor(kind: string, message: string, options?: { cause?: unknown; exitCode?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.kind = kind;
+    this.exitCode = options?.exitCode ?? 1;
+    this.name = new.target.name;
+  }
+}
+
+/** Distinct CLI exit statuses, so scripts can tell failures apart. Guest debug-exit codes are always odd. */
+export const EXIT = {
+  OK: 0,
+  FAILURE: 2,
+  USAGE: 64,
+  BAD_IMAGE: 65,
+  NO_BACKEND: 69,
+  INTERNAL: 70,
+  GUEST_CRASH: 74,
+  GUEST_RESET: 75,
+} as const;
+
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
