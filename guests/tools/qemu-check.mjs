@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+// Runs every guest run listed in guests/manifest.json under QEMU TCG (the reference) and compares serial output
+// and exit status with the manifest. --record rewrites the "exact" expectation of deterministic runs with
+// QEMU's output (review the diff before committing). Build first: node scripts/build-guests.mjs
+//
+// usage: node guests/tools/qemu-check.mjs [--record] [--verbose] [name|run-id ...]
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join, dirname, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const GUESTS = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const MANIFEST = join(GUESTS, 'manifest.json');
+const args = process.argv.slice(2);
+const record = args.includes('--record');
+const verbose = args.includes('--verbose');
+const only = args.filter((a) => !a.startsWith('--'));
+
+/** The QEMU command line equivalent of `tsvmm run` for one manifest run. */
+export function qemuArgs(elf, run) {
+  const a = ['-accel', 'tcg', '-kernel', elf, '-display', 'none', '-serial', 'stdio', '-monitor', 'none',
+    '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04', '-no-reboot', '-m', run.mem ?? '128M', '-smp', String(run.cpus ?? 1)];
+  if (run.cmdline) a.push('-append', run.cmdline);
+  if (run.qemuCpu) a.push('-cpu', run.qemuCpu);
+  return a;
+}
+
+export function matches(expect, out) {
+  if (expect.exact !== undefined) return out === expect.exact;
+  if (expect.regex !== undefined) return new RegExp(expect.regex, 's').test(out);
+  return false;
+}
+
+function main() {
+  const manifest = JSON.parse(readFileSync(MANIFEST, 'utf8'));
+  let failures = 0;
+  let count = 0;
+  for (const g of manifest.guests) {
+    const elf = join(GUESTS, 'build', `${g.name}.elf`);
+    for (const run of g.runs) {
+      if (only.length && !only.includes(g.name) && !only.includes(run.id)) continue;
+      if (!existsSync(elf)) {
+        console.log(`FAIL ${run.id}: ${elf} missing (node scripts/build-guests.mjs)`);
+        failures++;
+        continue;
+      }
+      count++;
+      const t0 = Date.now();
+      const r = spawnSync('qemu-system-x86_64', qemuArgs(elf, run), { input: run.stdin ?? '', encoding: 'latin1', timeout: (run.timeoutSec ?? 30) * 1000 });
+      const ms = Date.now() - t0;
+      const out = r.stdout ?? '';
+      if (record && run.deterministic && r.status === run.exitStatus) run.expect = { exact: out };
+      const ok = r.status === run.exitStatus && matches(run.expect, out);
+      if (!ok) failures++;
+      console.log(`${ok ? 'ok  ' : 'FAIL'} ${run.id} (${ms} ms, status ${r.status}${r.signal ? ' ' + r.signal : ''})`);
+      if (!ok || verbose) {
+        process.stdout.write(out.replace(/^/gm, '     | ') + '\n');
+        if (r.stderr) process.stdout.write(r.stderr.replace(/^/gm, '     ! ') + '\n');
+      }
+    }
+  }
+  if (record) writeFileSync(MANIFEST, JSON.stringify(manifest, null, 2) + '\n');
+  console.log(`qemu-check: ${count - failures}/${count} runs match${record ? ' (recorded)' : ''}`);
+  process.exit(failures ? 1 : 0);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) main();

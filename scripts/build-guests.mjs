@@ -1,0 +1,127 @@
+#!/usr/bin/env node
+// Builds the project's guest programs (guests/<name>/ + guests/lib/) into multiboot v1 ELF32 kernels at
+// guests/build/<name>.elf with the machine's gcc/binutils. The list of guests and their build settings come from
+// guests/manifest.json. Incremental: a guest is rebuilt only when one of its inputs is newer than its ELF.
+//
+// usage: node scripts/build-guests.mjs [--force] [--quiet] [name ...]
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, renameSync } from 'node:fs';
+import { join, dirname, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const GUESTS = join(ROOT, 'guests');
+const LIB = join(GUESTS, 'lib');
+const OUT = join(GUESTS, 'build');
+const SELF = fileURLToPath(import.meta.url);
+
+const args = process.argv.slice(2);
+const force = args.includes('--force');
+const quiet = args.includes('--quiet');
+const only = args.filter((a) => !a.startsWith('--'));
+
+const CC = process.env.CC ?? 'gcc';
+const OBJCOPY = process.env.OBJCOPY ?? 'objcopy';
+
+function fail(msg) {
+  console.error(`build-guests: ${msg}`);
+  process.exit(1);
+}
+
+function requireTool(tool, pkg) {
+  const r = spawnSync(tool, ['--version'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) {
+    fail(`'${tool}' not found or not working (${r.error?.message ?? `exit ${r.status}`}); install ${pkg} (Debian: apt-get install ${pkg})`);
+  }
+}
+
+// Flags shared by both widths: freestanding, no SSE/x87 (guests do not enable them), no PIC, sections for GC.
+const COMMON_FLAGS = [
+  '-ffreestanding', '-fno-builtin', '-nostdlib', '-nostdinc', '-static', '-fno-pic', '-fno-pie', '-no-pie',
+  '-fno-stack-protector', '-fno-asynchronous-unwind-tables', '-fno-unwind-tables', '-mgeneral-regs-only',
+  '-ffunction-sections', '-fdata-sections', '-O2', '-g0', '-Wall', '-Wextra', '-Werror', '-std=gnu11',
+  '-Wl,--gc-sections', '-Wl,--build-id=none', '-Wl,-z,max-page-size=0x1000', '-Wl,-z,noexecstack',
+  '-Wl,--no-warn-rwx-segments', '-I', LIB, '-T', join(LIB, 'link.ld'),
+];
+const ARCH_FLAGS = {
+  i386: ['-m32', '-march=i686', '-Wl,-m,elf_i386'],
+  x86_64: ['-m64', '-march=x86-64', '-mno-red-zone', '-mcmodel=small', '-Wl,-m,elf_x86_64'],
+};
+
+function gccIncludeDir() {
+  // -nostdinc drops the libc headers; keep gcc's own freestanding ones (stdint.h, stddef.h, stdarg.h).
+  const r = spawnSync(CC, ['-print-file-name=include'], { encoding: 'utf8' });
+  return r.stdout.trim();
+}
+
+function listSources(dir, arch) {
+  if (!existsSync(dir)) return [];
+  const other = arch === 'i386' ? '64' : '32';
+  return readdirSync(dir)
+    .filter((f) => /\.(c|S)$/.test(f))
+    .filter((f) => !new RegExp(`-${other}\\.(c|S)$`).test(f))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+function listAll(dir) {
+  return existsSync(dir) ? readdirSync(dir).filter((f) => !f.startsWith('.')).map((f) => join(dir, f)).filter((p) => statSync(p).isFile()) : [];
+}
+
+function loadManifest() {
+  const path = join(GUESTS, 'manifest.json');
+  let m;
+  try {
+    m = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    fail(`cannot read ${path}: ${e.message}`);
+  }
+  if (!Array.isArray(m.guests)) fail(`${path}: expected a "guests" array`);
+  return m;
+}
+
+function buildGuest(g, incDir) {
+  const arch = g.build?.arch ?? 'i386';
+  if (!ARCH_FLAGS[arch]) fail(`guest ${g.name}: unknown build.arch '${arch}' (use i386 or x86_64)`);
+  const entry = g.build?.entry ?? 'lib';
+  const dir = join(GUESTS, g.name);
+  if (!existsSync(dir)) fail(`guest ${g.name}: directory ${dir} is missing`);
+  const libSources = listSources(LIB, arch).filter((f) => !/entry(32|64)\.S$/.test(f));
+  if (entry === 'lib') libSources.push(join(LIB, arch === 'i386' ? 'entry32.S' : 'entry64.S'));
+  const sources = [...listSources(dir, arch), ...libSources];
+  const out = join(OUT, `${g.name}.elf`);
+  const inputs = [...listAll(dir), ...listAll(LIB), SELF];
+  if (!force && existsSync(out)) {
+    const outTime = statSync(out).mtimeMs;
+    if (inputs.every((f) => statSync(f).mtimeMs <= outTime)) {
+      if (!quiet) console.log(`  up to date  ${g.name}`);
+      return false;
+    }
+  }
+  const tmp = join(OUT, `${g.name}.tmp.elf`);
+  const link = arch === 'x86_64' ? join(OUT, `${g.name}.elf64`) : tmp;
+  const cc = spawnSync(CC, [...COMMON_FLAGS, ...ARCH_FLAGS[arch], '-isystem', incDir, '-o', link, ...sources], { encoding: 'utf8' });
+  if (cc.error) fail(`cannot run ${CC}: ${cc.error.message} (install gcc and binutils)`);
+  if (cc.status !== 0) fail(`guest ${g.name}: compile/link failed:\n${cc.stderr}`);
+  if (arch === 'x86_64') {
+    // QEMU's multiboot loader (and tsvmm's) accept only ELF32: keep the 64-bit code, relabel the container.
+    const oc = spawnSync(OBJCOPY, ['-O', 'elf32-i386', link, tmp], { encoding: 'utf8' });
+    if (oc.error) fail(`cannot run ${OBJCOPY}: ${oc.error.message} (install binutils)`);
+    if (oc.status !== 0) fail(`guest ${g.name}: objcopy failed:\n${oc.stderr}`);
+  }
+  renameSync(tmp, out);
+  if (!quiet) console.log(`  built       ${g.name} -> ${out.slice(ROOT.length + 1)}`);
+  return true;
+}
+
+requireTool(CC, 'gcc');
+requireTool(OBJCOPY, 'binutils');
+requireTool('ld', 'binutils');
+const manifest = loadManifest();
+const selected = only.length ? manifest.guests.filter((g) => only.includes(g.name)) : manifest.guests;
+for (const n of only) if (!manifest.guests.some((g) => g.name === n)) fail(`unknown guest '${n}' (see guests/manifest.json)`);
+mkdirSync(OUT, { recursive: true });
+const incDir = gccIncludeDir();
+let built = 0;
+for (const g of selected) if (buildGuest(g, incDir)) built++;
+if (!quiet) console.log(`build-guests: ${built} built, ${selected.length - built} up to date`);
