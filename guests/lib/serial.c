@@ -6,7 +6,6 @@
 #define UART_DLL 0 /* divisor latch low (DLAB=1) */
 #define UART_IER 1
 #define UART_DLM 1 /* divisor latch high (DLAB=1) */
-#define UART_FCR 2
 #define UART_LCR 3
 #define UART_MCR 4
 #define UART_LSR 5
@@ -20,7 +19,7 @@ void serial_init(void) {
   outb(COM1 + UART_DLL, 0x01); /* 115200 baud */
   outb(COM1 + UART_DLM, 0x00);
   outb(COM1 + UART_LCR, 0x03); /* 8N1 */
-  outb(COM1 + UART_FCR, 0x07); /* enable + clear FIFOs */
+  /* FCR is left alone: enabling the FIFO clears it, which would drop input that arrived before init. */
   outb(COM1 + UART_MCR, 0x03); /* DTR | RTS */
 }
 
