@@ -1,0 +1,231 @@
+/**
+ * Linux bzImage loader through the 64-bit boot protocol (Documentation/arch/x86/boot.rst,
+ * "64-bit Boot Protocol"): the protected-mode kernel at its preferred address, a zero
+ * page (struct boot_params) with the setup header, e820 map, command line and initrd,
+ * identity-mapped page tables, a GDT with __BOOT_CS/__BOOT_DS, and long mode at
+ * load address + 0x200 with RSI pointing at the zero page.
+ */
+import { MSR, REG, msrReg, type RegId } from '../cpu/registers.js';
+import type { GuestMemory } from '../memory/guest-memory.js';
+import { BootError } from './boot-error.js';
+import type { BootBlob, BootSetup } from './boot-setup.js';
+import { CODE64_ATTRS, FLAT_DATA_ATTRS, GdtBuilder, TSS_BUSY_ATTRS, TSS_LIMIT, UNUSABLE_LDTR, segments } from './descriptors.js';
+import {
+  HDR_CMD_LINE_PTR,
+  HDR_RAMDISK_IMAGE,
+  HDR_RAMDISK_SIZE,
+  HDR_SETUP_DATA,
+  HDR_TYPE_OF_LOADER,
+  SETUP_HEADER_START,
+  parseLinuxHeader,
+  protocolText,
+  type LinuxSetupHeader,
+} from './linux-header.js';
+import { ONE_MIB, pcMemoryMap, ramSpan } from './memory-map.js';
+import { GuestPlacer, PAGE, alignDown, alignUp, cString, hexAddr, sizeText } from './placement.js';
+
+// --- Fixed guest-physical addresses, all in conventional memory below the EBDA and
+//     below the 1 MiB where the kernel goes; the kernel reclaims them once it runs. ---
+/** GDT: first free byte after the real-mode IVT and BIOS data area. */
+export const LX_GDT_ADDR = 0x500;
+/** TSS placeholder so TR holds a valid busy 64-bit TSS at entry (VM entry requires it). */
+export const LX_TSS_ADDR = 0x580;
+/** struct boot_params: one page, clear of the GDT and of the page tables. */
+export const LX_ZERO_PAGE_ADDR = 0x7000;
+/** Initial RSP at the top of the page between the zero page and the page tables. */
+export const LX_BOOT_STACK_TOP = 0x8ff0;
+/** Page tables: PML4, one PDPT, and four page directories of 2 MiB pages for 4 GiB. */
+export const LX_PML4_ADDR = 0x9000;
+export const LX_PDPT_ADDR = 0xa000;
+export const LX_PD_ADDR = 0xb000;
+export const LX_PD_COUNT = 4;
+/** Command line: above the page tables (which end at 0xf000), with room up to the EBDA. */
+export const LX_CMDLINE_ADDR = 0x20000;
+export const LX_CMDLINE_MAX = 0x9fc00 - LX_CMDLINE_ADDR;
+/** The 64-bit entry point sits 0x200 bytes into the protected-mode kernel. */
+export const LINUX_64BIT_ENTRY_OFFSET = 0x200;
+
+// --- Boot protocol segment selectors: __BOOT_CS = 0x10, __BOOT_DS = 0x18 (GDT entries 2 and 3) ---
+export const LX_SEL_CODE = 0x10;
+export const LX_SEL_DATA = 0x18;
+/** A 64-bit TSS descriptor takes two GDT slots (0x20 and 0x28). */
+export const LX_SEL_TSS = 0x20;
+const LX_GDT_ENTRIES = 6;
+
+// --- struct boot_params fields outside the setup header ---
+export const BP_EXT_RAMDISK_IMAGE = 0x0c0;
+export const BP_EXT_RAMDISK_SIZE = 0x0c4;
+export const BP_EXT_CMD_LINE_PTR = 0x0c8;
+export const BP_E820_ENTRIES = 0x1e8;
+export const BP_E820_TABLE = 0x2d0;
+export const BP_E820_ENTRY_SIZE = 20;
+export const BP_E820_MAX_ENTRIES = 128;
+export const ZERO_PAGE_SIZE = 0x1000;
+/** type_of_loader 0xff: "undefined" boot loader, the value for loaders without an assigned id. */
+export const LOADER_TYPE_UNDEFINED = 0xff;
+
+// --- Paging and mode bits (Intel SDM vol. 3, 4.5 and 2.5) ---
+export const PTE_P = 1 << 0;
+export const PTE_RW = 1 << 1;
+export const PTE_PS = 1 << 7;
+export const HUGE_PAGE_2M = 2 * ONE_MIB;
+export const CR0_PE = 1 << 0;
+export const CR0_ET = 1 << 4;
+export const CR0_PG = 0x8000_0000;
+export const CR4_PAE = 1 << 5;
+export const EFER_LME = 1 << 8;
+export const EFER_LMA = 1 << 10;
+export const RFLAGS_FIXED = 0x2;
+
+export interface LinuxOptions {
+  fileName: string;
+  cmdline: string;
+  initrd?: BootBlob;
+  memBytes: number;
+}
+
+/** The protected-mode kernel's load address: pref_address (aligned if relocatable), else 1 MiB. */
+export function linuxLoadAddress(h: LinuxSetupHeader): number {
+  const pref = h.prefAddress || ONE_MIB;
+  return h.relocatable ? alignUp(pref, h.kernelAlignment) : pref;
+}
+
+/** Identity map of the first 4 GiB: PML4[0] -> PDPT, PDPT[0..3] -> PDs, PD entries are 2 MiB pages. */
+export function identityPageTables(): { pml4: Uint8Array; pdpt: Uint8Array; pds: Uint8Array } {
+  const pml4 = new Uint8Array(PAGE);
+  const pdpt = new Uint8Array(PAGE);
+  const pds = new Uint8Array(PAGE * LX_PD_COUNT);
+  new DataView(pml4.buffer).setUint32(0, LX_PDPT_ADDR | PTE_P | PTE_RW, true);
+  const pdptView = new DataView(pdpt.buffer);
+  for (let i = 0; i < LX_PD_COUNT; i++) pdptView.setUint32(i * 8, (LX_PD_ADDR + i * PAGE) | PTE_P | PTE_RW, true);
+  const pdView = new DataView(pds.buffer);
+  for (let i = 0; i < LX_PD_COUNT * 512; i++) {
+    // i * 2 MiB stays below 2^32, so the high dword of each entry is 0.
+    pdView.setUint32(i * 8, (i * HUGE_PAGE_2M + (PTE_P | PTE_RW | PTE_PS)) >>> 0, true);
+  }
+  return { pml4, pdpt, pds };
+}
+
+function linuxRegisters(entry: number, gdt: GdtBuilder): [RegId, bigint][] {
+  const cs = gdt.set(LX_SEL_CODE, 0, 0xffff_ffff, CODE64_ATTRS);
+  const ds = gdt.set(LX_SEL_DATA, 0, 0xffff_ffff, FLAT_DATA_ATTRS);
+  const tr = gdt.setSystem64(LX_SEL_TSS, LX_TSS_ADDR, TSS_LIMIT, TSS_BUSY_ATTRS);
+  return [
+    [REG.rax, 0n],
+    [REG.rbx, 0n],
+    [REG.rcx, 0n],
+    [REG.rdx, 0n],
+    [REG.rsi, BigInt(LX_ZERO_PAGE_ADDR)],
+    [REG.rdi, 0n],
+    [REG.rbp, 0n],
+    [REG.rsp, BigInt(LX_BOOT_STACK_TOP)],
+    [REG.rip, BigInt(entry)],
+    [REG.rflags, BigInt(RFLAGS_FIXED)],
+    ...segments([
+      ['cs', cs],
+      ['ds', ds],
+      ['es', ds],
+      ['fs', ds],
+      ['gs', ds],
+      ['ss', ds],
+      ['tr', tr],
+      ['ldtr', UNUSABLE_LDTR],
+    ]),
+    [REG.gdtrBase, BigInt(LX_GDT_ADDR)],
+    [REG.gdtrLimit, BigInt(gdt.limit)],
+    [REG.idtrBase, 0n],
+    [REG.idtrLimit, 0n],
+    [REG.cr0, BigInt((CR0_PG | CR0_PE | CR0_ET) >>> 0)],
+    [REG.cr3, BigInt(LX_PML4_ADDR)],
+    [REG.cr4, BigInt(CR4_PAE)],
+    [msrReg(MSR.IA32_EFER), BigInt(EFER_LME | EFER_LMA)],
+  ];
+}
+
+/** Loads a bzImage (and initrd) for the 64-bit boot protocol; returns vCPU 0's entry state. */
+export function loadLinux(memory: GuestMemory, image: Uint8Array, options: LinuxOptions): BootSetup {
+  const { fileName, memBytes, initrd } = options;
+  const h = parseLinuxHeader(image, fileName);
+  const ram = ramSpan(memBytes);
+  const placer = new GuestPlacer(memory, ram, fileName, memBytes);
+
+  // Kernel: it needs init_size bytes from its load address to decompress in place.
+  const loadAddr = linuxLoadAddress(h);
+  const footprint = alignUp(Math.max(h.initSize, h.kernelBytes), PAGE);
+  if (loadAddr + footprint > ram.lowEnd) {
+    throw new BootError(
+      `${fileName}: kernel too large for guest RAM: it loads at ${hexAddr(loadAddr)} and needs ${sizeText(footprint)} there ` +
+        `(init_size), up to ${hexAddr(loadAddr + footprint)}, but RAM below 4 GiB ends at ${hexAddr(ram.lowEnd)}; ` +
+        `give the guest at least ${sizeText(alignUp(loadAddr + footprint, ONE_MIB) + (initrd ? alignUp(initrd.data.length, ONE_MIB) : 0))} with --mem`,
+    );
+  }
+  placer.write(loadAddr, image.subarray(h.kernelOffset), 'protected-mode kernel');
+  const kernelEnd = loadAddr + footprint;
+
+  // Command line.
+  const cmd = cString(options.cmdline);
+  const cmdLimit = Math.min(h.cmdlineSize, LX_CMDLINE_MAX - 1);
+  if (cmd.length - 1 > cmdLimit) {
+    throw new BootError(`${fileName}: kernel command line is ${cmd.length - 1} bytes but this kernel accepts at most ${cmdLimit} (cmdline_size)`);
+  }
+  placer.write(LX_CMDLINE_ADDR, cmd, 'kernel command line');
+
+  // Initrd at the top of RAM below 4 GiB that the kernel allows (initrd_addr_max is its last byte).
+  let initrdAddr = 0;
+  const initrdSize = initrd?.data.length ?? 0;
+  if (initrd) {
+    const top = Math.min(ram.lowEnd, h.initrdAddrMax + 1);
+    initrdAddr = alignDown(top - initrdSize, PAGE);
+    if (initrdAddr < kernelEnd) {
+      throw new BootError(
+        `${fileName}: initrd ${initrd.name} (${sizeText(initrdSize)}) is too big: it must end below ${hexAddr(top)} ` +
+          `(RAM below 4 GiB, initrd_addr_max 0x${h.initrdAddrMax.toString(16)}) and start above the kernel, which ends at ` +
+          `${hexAddr(kernelEnd)}, leaving ${sizeText(Math.max(0, alignDown(top, PAGE) - kernelEnd))}; give the guest more memory with --mem`,
+      );
+    }
+    placer.write(initrdAddr, initrd.data, `initrd ${initrd.name}`);
+  }
+
+  // Zero page.
+  const zp = new Uint8Array(ZERO_PAGE_SIZE);
+  const zv = new DataView(zp.buffer);
+  zp.set(image.subarray(SETUP_HEADER_START, h.headerEnd), SETUP_HEADER_START);
+  zp[HDR_TYPE_OF_LOADER] = LOADER_TYPE_UNDEFINED;
+  zv.setUint32(HDR_CMD_LINE_PTR, LX_CMDLINE_ADDR, true);
+  zv.setUint32(BP_EXT_CMD_LINE_PTR, 0, true);
+  zv.setUint32(HDR_RAMDISK_IMAGE, initrdAddr, true);
+  zv.setUint32(HDR_RAMDISK_SIZE, initrdSize, true);
+  zv.setUint32(BP_EXT_RAMDISK_IMAGE, 0, true);
+  zv.setUint32(BP_EXT_RAMDISK_SIZE, 0, true);
+  if (h.headerEnd >= HDR_SETUP_DATA + 8) zv.setBigUint64(HDR_SETUP_DATA, 0n, true);
+  const map = pcMemoryMap(memBytes);
+  zp[BP_E820_ENTRIES] = map.length;
+  map.forEach((e, i) => {
+    const o = BP_E820_TABLE + i * BP_E820_ENTRY_SIZE;
+    zv.setBigUint64(o, BigInt(e.base), true);
+    zv.setBigUint64(o + 8, BigInt(e.length), true);
+    zv.setUint32(o + 16, e.type, true);
+  });
+  placer.write(LX_ZERO_PAGE_ADDR, zp, 'zero page (boot_params)');
+
+  const pt = identityPageTables();
+  placer.write(LX_PML4_ADDR, pt.pml4, 'PML4');
+  placer.write(LX_PDPT_ADDR, pt.pdpt, 'PDPT');
+  placer.write(LX_PD_ADDR, pt.pds, 'page directories');
+
+  const entry = loadAddr + LINUX_64BIT_ENTRY_OFFSET;
+  const gdt = new GdtBuilder(LX_GDT_ENTRIES);
+  const registers = linuxRegisters(entry, gdt);
+  placer.write(LX_GDT_ADDR, gdt.table, 'boot GDT');
+  placer.zero(LX_TSS_ADDR, TSS_LIMIT + 1, 'boot TSS');
+
+  const initrdText = initrd ? `initrd ${initrd.name} (${sizeText(initrdSize)}) at ${hexAddr(initrdAddr)}` : 'no initrd';
+  return {
+    registers,
+    entry,
+    summary:
+      `linux: ${fileName} (boot protocol ${protocolText(h.version)}${h.relocatable ? ', relocatable' : ''}) kernel ${sizeText(h.kernelBytes)} ` +
+      `at ${hexAddr(loadAddr)} (needs ${sizeText(footprint)}), entry ${hexAddr(entry)} in long mode, zero page ${hexAddr(LX_ZERO_PAGE_ADDR)}, ` +
+      `cmdline ${cmd.length - 1} bytes at ${hexAddr(LX_CMDLINE_ADDR)}, ${initrdText}`,
+  };
+}
