@@ -1,0 +1,42 @@
+/* run_user for 32-bit guests: iret to CPL 3 on a flat DPL-3 code segment with IOPL 3 (so user code may print); the user function returns into a stub
+ * that does int $0x80, whose handler longjmps back to run_user on the ring-0 stack. */
+#include "user.h"
+#include "trap.h"
+#include "gdt.h"
+
+static jmp_buf user_jb;
+static volatile uint32_t user_result;
+static uint8_t user_stack[16384] ALIGNED(16);
+static uint8_t kernel_stack[8192] ALIGNED(16);
+static int user_ready;
+
+void user_return_stub(void);
+__asm__(".text\n.globl user_return_stub\nuser_return_stub:\n  int $0x80\n  jmp user_return_stub\n");
+
+static void user_return(struct trap_frame *f) {
+  user_result = f->eax;
+  longjmp(user_jb, 1);
+}
+
+uint32_t run_user(uint32_t (*fn)(uint32_t), uint32_t arg) {
+  if (!user_ready) {
+    tss_init((uintptr_t)kernel_stack + sizeof kernel_stack, 0);
+    idt_set(USER_RETURN_VECTOR, trap_stubs[USER_RETURN_VECTOR], SEL_KCODE32, IDT_INTERRUPT_GATE, 3, 0, 1);
+    trap_set_handler(USER_RETURN_VECTOR, user_return);
+    user_ready = 1;
+  }
+  if (setjmp(user_jb) == 0) {
+    uint32_t *sp = (uint32_t *)(user_stack + sizeof user_stack);
+    *--sp = arg;
+    *--sp = (uint32_t)(uintptr_t)user_return_stub;
+    __asm__ volatile(
+        "mov %[ds], %%ds\n mov %[ds], %%es\n"
+        "push %[ss]\n push %[sp]\n push $0x3002\n push %[cs]\n push %[ip]\n iret"
+        :
+        : [ds] "r"((uint32_t)SEL_UDATA), [ss] "i"(SEL_UDATA), [sp] "r"(sp), [cs] "i"(SEL_UCODE32), [ip] "r"(fn)
+        : "memory");
+    __builtin_unreachable();
+  }
+  __asm__ volatile("mov %0, %%ds\n mov %0, %%es" ::"r"((uint32_t)SEL_KDATA));
+  return user_result;
+}
