@@ -1,0 +1,674 @@
+/**
+ * Random instruction-case generator with fixed seeds: every ALU, shift/rotate,
+ * multiply/divide, bit-test/scan, move/extend, exchange, SETcc/CMOVcc, LEA and string
+ * form across operand sizes (8 with and without REX incl. AH..BH, 16, 32, 64),
+ * register and memory operands, with "interesting" inputs (0, 1, -1, signed min/max,
+ * boundaries around the operand width) mixed with random ones, random upper bits
+ * (to catch missing zero-extension / merging) and random input flags.
+ *
+ * Each case is one instruction, encoded by x86-encoder.ts; `flagsMask` comes from
+ * defined-flags.ts so flags the SDM leaves undefined are not compared.
+ */
+import {
+  FLAG_CF, FLAG_DF, FLAGS_STATUS, SNIPPET_DATA_BASE, SNIPPET_DATA_SIZE, SNIPPET_DEFAULT_RSP, type SnippetCase,
+} from '../../src/cpu/emu/testing/snippet-case.js';
+import { definedFlags, type FlagOp } from './defined-flags.js';
+import { Prng } from './prng.js';
+import { encode, encodeOpReg, immBytes, reg, type Encoding, type MemOperand, type RegOperand, type RmOperand } from './x86-encoder.js';
+
+export type Bits = 8 | 16 | 32 | 64;
+
+const RSP = 4;
+const ALU_OPS: FlagOp[] = ['add', 'or', 'adc', 'sbb', 'and', 'sub', 'xor', 'cmp'];
+const SHIFT_OPS: (FlagOp | null)[] = ['rol', 'ror', 'rcl', 'rcr', 'shl', 'shr', null, 'sar'];
+const CC_NAMES = ['o', 'no', 'b', 'ae', 'e', 'ne', 'be', 'a', 's', 'ns', 'p', 'np', 'l', 'ge', 'le', 'g'];
+
+const mask = (bits: number): bigint => (1n << BigInt(bits)) - 1n;
+
+/** Mutable initial state of one case under construction. */
+class State {
+  gpr = new BigUint64Array(16);
+  data: Uint8Array;
+  rflags: number;
+  used = new Set<number>();
+  /** Registers holding an address (base/index): no other operand may write them. */
+  memRegs = new Set<number>();
+
+  constructor(private readonly rng: Prng) {
+    for (let i = 0; i < 16; i++) this.gpr[i] = rng.u64();
+    this.gpr[RSP] = BigInt(SNIPPET_DEFAULT_RSP);
+    this.data = rng.bytes(SNIPPET_DATA_SIZE);
+    this.rflags = rng.u32() & FLAGS_STATUS;
+  }
+
+  /** Writes the low `bits` of a register operand (AH..BH when high), keeping the other bits. */
+  setReg(op: RegOperand, bits: Bits, value: bigint): void {
+    const shift = op.high ? 8n : 0n;
+    const m = mask(bits) << shift;
+    const old = this.gpr[op.r] ?? 0n;
+    this.gpr[op.r] = (old & ~m) | ((BigInt.asUintN(bits, value) << shift) & m);
+  }
+
+  setMem(off: number, bytes: number, value: bigint): void {
+    let v = BigInt.asUintN(bytes * 8, value);
+    for (let i = 0; i < bytes; i++) {
+      this.data[off + i] = Number(v & 0xffn);
+      v >>= 8n;
+    }
+  }
+
+  /** A fresh register number (not RSP unless allowRsp), avoiding those already used. */
+  freshReg(limit = 16, allowRsp = false): number {
+    for (;;) {
+      const r = this.rng.below(limit);
+      if (this.used.has(r)) continue;
+      if (r === RSP && (!allowRsp || !this.rng.chance(0.3))) continue;
+      this.used.add(r);
+      return r;
+    }
+  }
+}
+
+/** "Interesting" values for an operand of `bits`: edges of signed/unsigned ranges, small values, random. */
+export function interesting(rng: Prng, bits: Bits): bigint {
+  const top = 1n << BigInt(bits - 1);
+  switch (rng.below(16)) {
+    case 0: return 0n;
+    case 1: return 1n;
+    case 2: return mask(bits);
+    case 3: return top;
+    case 4: return top - 1n;
+    case 5: return top + 1n;
+    case 6: return mask(bits) - 1n;
+    case 7: return BigInt(rng.below(16));
+    case 8: return 1n << BigInt(rng.below(bits));
+    case 9: return mask(bits) ^ (1n << BigInt(rng.below(bits)));
+    case 10: return BigInt.asUintN(bits, 0x80n << BigInt(rng.pick([0, 8, 16, 24, 32, 40, 48, 56].filter((s) => s < bits))));
+    case 11: return BigInt.asUintN(bits, 0x7fn << BigInt(rng.pick([0, 8, 16, 24, 32, 40, 48, 56].filter((s) => s < bits))));
+    default: return BigInt.asUintN(bits, rng.u64());
+  }
+}
+
+/** How an 8-bit instruction names its registers: legacy (0..7 = AL..BL, AH..BH) or REX (0..15 low bytes). */
+type ByteMode = 'legacy' | 'rex';
+
+interface OpReg {
+  op: RegOperand;
+}
+
+/** Picks a register operand of the given size; 8-bit legacy mode may yield AH..BH. */
+function pickReg(st: State, rng: Prng, bits: Bits, byteMode: ByteMode, allowRsp = false): OpReg {
+  if (bits === 8 && byteMode === 'legacy') {
+    // Encodings 0..7 without REX: 0..3 = AL..BL, 4..7 = AH..BH (of registers 0..3).
+    for (;;) {
+      const enc = rng.below(8);
+      const r = enc & 3;
+      if (st.memRegs.has(r) || (st.used.has(r) && rng.chance(0.8))) continue;
+      st.used.add(r);
+      return { op: reg(r, enc >= 4) };
+    }
+  }
+  return { op: reg(st.freshReg(16, allowRsp)) };
+}
+
+/** Encoding number of a register operand (AH..BH are 4..7). */
+const encNum = (o: RegOperand): number => (o.high ? o.r + 4 : o.r);
+const regForEnc = (o: RegOperand): RegOperand => ({ kind: 'reg', r: encNum(o), high: !!o.high });
+
+/**
+ * Builds a memory operand addressing data offset `off` with random base/index/scale/disp.
+ * `lowRegs`: only registers 0..7 (needed when the instruction cannot take a REX prefix).
+ */
+function memAt(st: State, rng: Prng, off: number, lowRegs: boolean): MemOperand {
+  const limit = lowRegs ? 8 : 16;
+  const base = st.freshReg(limit, true);
+  st.memRegs.add(base);
+  let index = -1;
+  let scale: 1 | 2 | 4 | 8 = 1;
+  let idxVal = 0n;
+  if (rng.chance(0.4)) {
+    index = st.freshReg(limit);
+    st.memRegs.add(index);
+    scale = rng.pick([1, 2, 4, 8] as const);
+    idxVal = BigInt(rng.range(-8, 8));
+    st.gpr[index] = BigInt.asUintN(64, idxVal);
+  }
+  const disp = rng.pick([0, 0, rng.range(-128, 127), rng.range(-4096, 4096), rng.range(-0x10000, 0x10000)]);
+  const addr = BigInt(SNIPPET_DATA_BASE + off) - BigInt(disp) - idxVal * BigInt(scale);
+  st.gpr[base] = BigInt.asUintN(64, addr);
+  return { kind: 'mem', base, index, scale, disp };
+}
+
+interface Gen {
+  rng: Prng;
+  out: SnippetCase[];
+}
+
+function push(g: Gen, st: State, cls: string, code: Uint8Array, flagsMask: number, undefinedGprs = 0, rflagsOverride?: number): void {
+  g.out.push({
+    name: `gen/${cls} #${g.out.length}`,
+    cls,
+    code,
+    gpr: st.gpr,
+    rflags: rflagsOverride ?? st.rflags,
+    data: st.data,
+    flagsMask: flagsMask | FLAG_DF,
+    undefinedGprs,
+  });
+}
+
+const sizeEnc = (bits: Bits): Pick<Encoding, 'opsize16' | 'rexW' | 'byteRegs'> => ({
+  opsize16: bits === 16,
+  rexW: bits === 64,
+  byteRegs: bits === 8,
+});
+
+const randBits = (rng: Prng): Bits => rng.pick([8, 16, 32, 64] as const);
+const byteModeFor = (rng: Prng, bits: Bits): ByteMode => (bits === 8 && rng.chance(0.5) ? 'legacy' : 'rex');
+
+/** A destination r/m operand: a register or a memory operand at a random data offset, holding `value`. */
+function rmOperand(st: State, rng: Prng, bits: Bits, bm: ByteMode, value: bigint, memProb = 0.35): { rm: RmOperand; memOff: number } {
+  if (rng.chance(memProb)) {
+    const off = rng.below(SNIPPET_DATA_SIZE - 16);
+    const m = memAt(st, rng, off, bm === 'legacy');
+    st.setMem(off, bits / 8, value);
+    return { rm: m, memOff: off };
+  }
+  const { op } = pickReg(st, rng, bits, bm, true);
+  st.setReg(op, bits, value);
+  return { rm: regForEnc(op), memOff: -1 };
+}
+
+function immFor(bits: Bits): number {
+  return bits === 8 ? 1 : bits === 16 ? 2 : 4;
+}
+
+function genAlu(g: Gen): void {
+  const { rng } = g;
+  const st = new State(rng);
+  const o = rng.below(8);
+  const op = ALU_OPS[o] ?? 'add';
+  const bits = randBits(rng);
+  const bm = byteModeFor(rng, bits);
+  const form = rng.pick(['rm,r', 'r,rm', 'acc,imm', 'rm,imm', 'rm,imm8s'] as const);
+  const w = bits === 8 ? 0 : 1;
+  let code: Uint8Array;
+  if (form === 'acc,imm') {
+    const acc = reg(0);
+    st.used.add(0);
+    st.setReg(acc, bits, interesting(rng, bits));
+    const imm = immBytes(interesting(rng, bits), immFor(bits));
+    code = encode({ ...sizeEnc(bits), byteRegs: false, opcode: [o * 8 + 4 + w], imm });
+  } else if (form === 'rm,imm' || form === 'rm,imm8s') {
+    const { rm } = rmOperand(st, rng, bits, bm, interesting(rng, bits));
+    const imm8s = form === 'rm,imm8s' && bits !== 8;
+    const imm = imm8s ? immBytes(interesting(rng, 8), 1) : immBytes(interesting(rng, bits), immFor(bits));
+    code = encode({ ...sizeEnc(bits), opcode: [bits === 8 ? 0x80 : imm8s ? 0x83 : 0x81], reg: o, rm, imm });
+  } else {
+    const { rm } = rmOperand(st, rng, bits, bm, interesting(rng, bits));
+    const r = pickReg(st, rng, bits, bm, true).op;
+    st.setReg(r, bits, interesting(rng, bits));
+    code = encode({ ...sizeEnc(bits), opcode: [o * 8 + (form === 'r,rm' ? 2 : 0) + w], reg: regForEnc(r), rm });
+  }
+  push(g, st, `${op}${bits}`, code, definedFlags(op, bits));
+}
+
+function genTest(g: Gen): void {
+  const { rng } = g;
+  const st = new State(rng);
+  const bits = randBits(rng);
+  const bm = byteModeFor(rng, bits);
+  const w = bits === 8 ? 0 : 1;
+  const form = rng.below(3);
+  let code: Uint8Array;
+  if (form === 0) {
+    st.used.add(0);
+    st.setReg(reg(0), bits, interesting(rng, bits));
+    code = encode({ ...sizeEnc(bits), byteRegs: false, opcode: [0xa8 + w], imm: immBytes(interesting(rng, bits), immFor(bits)) });
+  } else if (form === 1) {
+    const { rm } = rmOperand(st, rng, bits, bm, interesting(rng, bits));
+    code = encode({ ...sizeEnc(bits), opcode: [0xf6 + w], reg: 0, rm, imm: immBytes(interesting(rng, bits), immFor(bits)) });
+  } else {
+    const { rm } = rmOperand(st, rng, bits, bm, interesting(rng, bits));
+    const r = pickReg(st, rng, bits, bm, true).op;
+    st.setReg(r, bits, interesting(rng, bits));
+    code = encode({ ...sizeEnc(bits), opcode: [0x84 + w], reg: regForEnc(r), rm });
+  }
+  push(g, st, `test${bits}`, code, definedFlags('test', bits));
+}
+
+function genUnary(g: Gen): void {
+  const { rng } = g;
+  const st = new State(rng);
+  const bits = randBits(rng);
+  const bm = byteModeFor(rng, bits);
+  const w = bits === 8 ? 0 : 1;
+  const op = rng.pick(['inc', 'dec', 'neg', 'not'] as const);
+  const { rm } = rmOperand(st, rng, bits, bm, interesting(rng, bits));
+  const code =
+    op === 'inc' || op === 'dec'
+      ? encode({ ...sizeEnc(bits), opcode: [0xfe + w], reg: op === 'inc' ? 0 : 1, rm })
+      : encode({ ...sizeEnc(bits), opcode: [0xf6 + w], reg: op === 'not' ? 2 : 3, rm });
+  push(g, st, `${op}${bits}`, code, definedFlags(op, bits));
+}
+
+function shiftCount(rng: Prng): number {
+  return rng.pick([0, 1, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 0xff, rng.below(256), rng.below(64)]);
+}
+
+function genShift(g: Gen): void {
+  const { rng } = g;
+  const st = new State(rng);
+  let n: number;
+  do n = rng.below(8);
+  while (n === 6);
+  const op = SHIFT_OPS[n] ?? 'shl';
+  const bits = randBits(rng);
+  const bm = byteModeFor(rng, bits);
+  const w = bits === 8 ? 0 : 1;
+  const form = rng.pick(['1', 'cl', 'imm'] as const);
+  let count = form === '1' ? 1 : shiftCount(rng);
+  st.used.add(1); // keep RCX for the count
+  const { rm } = rmOperand(st, rng, bits, bm, interesting(rng, bits));
+  let code: Uint8Array;
+  if (form === '1') code = encode({ ...sizeEnc(bits), opcode: [0xd0 + w], reg: n, rm });
+  else if (form === 'cl') {
+    st.setReg(reg(1), 8, BigInt(count));
+    code = encode({ ...sizeEnc(bits), opcode: [0xd2 + w], reg: n, rm });
+  } else {
+    code = encode({ ...sizeEnc(bits), opcode: [0xc0 + w], reg: n, rm, imm: [count & 0xff] });
+  }
+  count &= 0xff;
+  push(g, st, `${op}${bits}`, code, definedFlags(op, bits, count));
+}
+
+function genShxd(g: Gen): void {
+  const { rng } = g;
+  const st = new State(rng);
+  const op = rng.pick(['shld', 'shrd'] as const);
+  const bits = rng.pick([16, 32, 64] as const);
+  const byCl = rng.chance(0.5);
+  st.used.add(1);
+  let count = shiftCount(rng);
+  const masked = count & (bits === 64 ? 63 : 31);
+  // "If the count is greater than the operand size, the result is undefined": keep such
+  // cases to registers (memory results cannot be masked out).
+  const undefinedResult = masked > bits;
+  const { rm } = rmOperand(st, rng, bits, 'rex', interesting(rng, bits), undefinedResult ? 0 : 0.35);
+  const src = pickReg(st, rng, bits, 'rex', true).op;
+  st.setReg(src, bits, interesting(rng, bits));
+  const base = op === 'shld' ? 0xa4 : 0xac;
+  let code: Uint8Array;
+  if (byCl) {
+    st.setReg(reg(1), 8, BigInt(count));
+    code = encode({ ...sizeEnc(bits), opcode: [0x0f, base + 1], reg: src, rm });
+  } else {
+    code = encode({ ...sizeEnc(bits), opcode: [0x0f, base], reg: src, rm, imm: [count & 0xff] });
+  }
+  count &= 0xff;
+  const undef = undefinedResult && rm.kind === 'reg' ? 1 << rm.r : 0;
+  push(g, st, `${op}${bits}`, code, definedFlags(op, bits, count), undef);
+}
+
+/** Dividend/divisor pairs: mostly valid quotients, some #DE (zero divisor, overflow). */
+function genMulDiv(g: Gen): void {
+  const { rng } = g;
+  const st = new State(rng);
+  const n = rng.range(4, 7);
+  const op = (['mul', 'imul', 'div', 'idiv'] as const)[n - 4] ?? 'mul';
+  const bits = randBits(rng);
+  const bm = byteModeFor(rng, bits);
+  const w = bits === 8 ? 0 : 1;
+  st.used.add(0);
+  st.used.add(2);
+  let divisor = interesting(rng, bits);
+  let lo = interesting(rng, bits);
+  let hi = interesting(rng, bits);
+  if (op === 'div' || op === 'idiv') {
+    const kind = rng.below(10);
+    const signed = op === 'idiv';
+    const toS = (v: bigint, b: number): bigint => BigInt.asIntN(b, v);
+    if (kind === 0) divisor = 0n;
+    else if (kind === 1 && signed) {
+      divisor = mask(bits); // -1
+      hi = rng.chance(0.5) ? mask(bits) : 0n;
+      lo = 1n << BigInt(bits - 1); // min / -1 overflows
+      if (hi === 0n) hi = mask(bits);
+    } else if (kind < 8) {
+      if (divisor === 0n) divisor = 1n;
+      const d = signed ? toS(divisor, bits) : divisor;
+      const qRange = 1n << BigInt(signed ? bits - 1 : bits);
+      let q = BigInt.asUintN(bits, rng.u64());
+      q = signed ? toS(q, bits) : q;
+      if (rng.chance(0.3)) q = rng.pick([0n, 1n, qRange - 1n, signed ? -qRange : 0n, signed ? -1n : 2n]);
+      const ad = d < 0n ? -d : d;
+      let r = BigInt(rng.u32()) % ad;
+      const dividend0 = q * d;
+      if (signed && (dividend0 < 0n || (dividend0 === 0n && rng.chance(0.5)))) r = -r;
+      const dividend = dividend0 + r;
+      const both = BigInt.asUintN(bits * 2, dividend);
+      lo = both & mask(bits);
+      hi = both >> BigInt(bits);
+    }
+  }
+  if (bits === 8) {
+    // 8-bit forms use AX (AH:AL) as the dividend / AL as the multiplicand.
+    st.setReg(reg(0), 8, lo);
+    st.setReg(reg(0, true), 8, hi);
+  } else {
+    st.setReg(reg(0), bits, lo);
+    st.setReg(reg(2), bits, hi);
+  }
+  st.used.delete(0);
+  st.used.delete(2);
+  // Operand: avoid RAX/RDX mostly, they are the implicit operands.
+  if (rng.chance(0.9)) {
+    st.used.add(0);
+    st.used.add(2);
+  }
+  const { rm } = rmOperand(st, rng, bits, bm, divisor);
+  const code = encode({ ...sizeEnc(bits), opcode: [0xf6 + w], reg: n, rm });
+  push(g, st, `${op}${bits}`, code, definedFlags(op, bits));
+}
+
+function genImulN(g: Gen): void {
+  const { rng } = g;
+  const st = new State(rng);
+  const bits = rng.pick([16, 32, 64] as const);
+  const form = rng.pick(['2', '3i8', '3i'] as const);
+  const { rm } = rmOperand(st, rng, bits, 'rex', interesting(rng, bits));
+  const dst = pickReg(st, rng, bits, 'rex', true).op;
+  st.setReg(dst, bits, interesting(rng, bits));
+  let code: Uint8Array;
+  if (form === '2') code = encode({ ...sizeEnc(bits), opcode: [0x0f, 0xaf], reg: dst, rm });
+  else if (form === '3i8') code = encode({ ...sizeEnc(bits), opcode: [0x6b], reg: dst, rm, imm: immBytes(interesting(rng, 8), 1) });
+  else code = encode({ ...sizeEnc(bits), opcode: [0x69], reg: dst, rm, imm: immBytes(interesting(rng, bits), immFor(bits)) });
+  push(g, st, `imul${bits}/${form[0]}`, code, definedFlags('imul', bits));
+}
+
+function genBt(g: Gen): void {
+  const { rng } = g;
+  const st = new State(rng);
+  const n = rng.range(4, 7);
+  const op = (['bt', 'bts', 'btr', 'btc'] as const)[n - 4] ?? 'bt';
+  const bits = rng.pick([16, 32, 64] as const);
+  const byImm = rng.chance(0.4);
+  const useMem = rng.chance(0.4);
+  let rm: RmOperand;
+  let offReg: RegOperand | null = null;
+  if (useMem) {
+    // Bit-string addressing with a register offset can reach outside the operand: keep
+    // the whole reachable range inside the data area.
+    const off = 128 + rng.below(256);
+    rm = memAt(st, rng, off, false);
+    if (!byImm) {
+      offReg = pickReg(st, rng, bits, 'rex').op;
+      const lowBit = -off * 8;
+      const highBit = (SNIPPET_DATA_SIZE - off - bits / 8) * 8;
+      st.setReg(offReg, bits, BigInt(rng.range(lowBit, highBit)));
+    }
+  } else {
+    const d = pickReg(st, rng, bits, 'rex', true).op;
+    st.setReg(d, bits, interesting(rng, bits));
+    rm = d;
+    if (!byImm) {
+      offReg = pickReg(st, rng, bits, 'rex', true).op;
+      st.setReg(offReg, bits, rng.chance(0.5) ? BigInt(rng.below(bits)) : rng.u64());
+    }
+  }
+  const code = byImm
+    ? encode({ ...sizeEnc(bits), opcode: [0x0f, 0xba], reg: n, rm, imm: [rng.chance(0.7) ? rng.below(bits) : rng.below(256)] })
+    : encode({ ...sizeEnc(bits), opcode: [0x0f, [0xa3, 0xab, 0xb3, 0xbb][n - 4] ?? 0xa3], reg: offReg ?? reg(0), rm });
+  push(g, st, `${op}${bits}${useMem ? 'm' : ''}`, code, definedFlags(op, bits));
+}
+
+function genBsx(g: Gen): void {
+  const { rng } = g;
+  const st = new State(rng);
+  const op = rng.pick(['bsf', 'bsr'] as const);
+  const bits = rng.pick([16, 32, 64] as const);
+  const v = rng.chance(0.25) ? 0n : interesting(rng, bits);
+  const { rm } = rmOperand(st, rng, bits, 'rex', v);
+  const dst = pickReg(st, rng, bits, 'rex', true).op;
+  const code = encode({ ...sizeEnc(bits), opcode: [0x0f, op === 'bsf' ? 0xbc : 0xbd], reg: dst, rm });
+  push(g, st, `${op}${bits}`, code, definedFlags(op, bits));
+}
+
+function genMovx(g: Gen): void {
+  const { rng } = g;
+  const st = new State(rng);
+  const kind = rng.pick(['movzx8', 'movsx8', 'movzx16', 'movsx16', 'movsxd', 'movsxd32'] as const);
+  let code: Uint8Array;
+  if (kind === 'movsxd' || kind === 'movsxd32') {
+    const { rm } = rmOperand(st, rng, 32, 'rex', interesting(rng, 32));
+    const dst = pickReg(st, rng, 64, 'rex', true).op;
+    code = encode({ rexW: kind === 'movsxd', opcode: [0x63], reg: dst, rm });
+  } else {
+    const srcBits: Bits = kind.endsWith('8') ? 8 : 16;
+    const bm = srcBits === 8 ? byteModeFor(rng, 8) : 'rex';
+    // AH..BH sources forbid REX, so no 64-bit destination then.
+    const dstBits = rng.pick(bm === 'legacy' ? ([16, 32] as const) : ([16, 32, 64] as const));
+    const { rm } = rmOperand(st, rng, srcBits, bm, interesting(rng, srcBits));
+    const dst = bm === 'legacy' ? reg(st.freshReg(8)) : pickReg(st, rng, dstBits, 'rex', true).op;
+    const opc = (kind.startsWith('movzx') ? 0xb6 : 0xbe) + (srcBits === 16 ? 1 : 0);
+    code = encode({ opsize16: dstBits === 16, rexW: dstBits === 64, byteRegs: srcBits === 8, byteRmOnly: true, opcode: [0x0f, opc], reg: dst, rm });
+  }
+  push(g, st, kind, code, definedFlags('none'));
+}
+
+function genXchgFamily(g: Gen): void {
+  const { rng } = g;
+  const st = new State(rng);
+  const kind = rng.pick(['xchg', 'xchg-acc', 'xadd', 'cmpxchg', 'cmpxchg'] as const);
+  const bits = kind === 'xchg-acc' ? rng.pick([16, 32, 64] as const) : randBits(rng);
+  const bm = kind === 'cmpxchg' && bits === 8 ? 'rex' : byteModeFor(rng, bits);
+  const w = bits === 8 ? 0 : 1;
+  let code: Uint8Array;
+  let fl: FlagOp = 'none';
+  if (kind === 'xchg-acc') {
+    st.used.add(0);
+    st.setReg(reg(0), bits, interesting(rng, bits));
+    const r = rng.chance(0.1) ? 0 : st.freshReg(16, true); // 90 = NOP (no zero-extension of RAX)
+    st.setReg(reg(r), bits, interesting(rng, bits));
+    code = encodeOpReg({ opsize16: bits === 16, rexW: bits === 64, base: 0x90, r });
+  } else {
+    if (kind === 'cmpxchg') st.used.add(0);
+    const v = interesting(rng, bits);
+    const { rm } = rmOperand(st, rng, bits, bm, v);
+    const r = pickReg(st, rng, bits, bm, true).op;
+    st.setReg(r, bits, interesting(rng, bits));
+    const lock = rm.kind === 'mem' && rng.chance(0.3) ? [0xf0] : [];
+    if (kind === 'xchg') code = encode({ legacy: lock, ...sizeEnc(bits), opcode: [0x86 + w], reg: regForEnc(r), rm });
+    else if (kind === 'xadd') {
+      code = encode({ legacy: lock, ...sizeEnc(bits), opcode: [0x0f, 0xc0 + w], reg: regForEnc(r), rm });
+      fl = 'add';
+    } else {
+      st.setReg(reg(0), bits, rng.chance(0.5) ? v : interesting(rng, bits));
+      code = encode({ legacy: lock, ...sizeEnc(bits), opcode: [0x0f, 0xb0 + w], reg: regForEnc(r), rm });
+      fl = 'cmp';
+    }
+  }
+  push(g, st, `${kind}${bits}`, code, definedFlags(fl, bits));
+}
+
+function genBswap(g: Gen): void {
+  const { rng } = g;
+  const st = new State(rng);
+  const bits = rng.pick([32, 64] as const); // 16-bit BSWAP is undefined (SDM)
+  const r = st.freshReg(16, true);
+  const code = encodeOpReg({ rexW: bits === 64, prefix: [0x0f], base: 0xc8, r });
+  push(g, st, `bswap${bits}`, code, definedFlags('none'));
+}
+
+function genCc(g: Gen): void {
+  const { rng } = g;
+  const st = new State(rng);
+  const cc = rng.below(16);
+  if (rng.chance(0.5)) {
+    const bm = byteModeFor(rng, 8);
+    const { rm } = rmOperand(st, rng, 8, bm, interesting(rng, 8));
+    const code = encode({ byteRegs: true, opcode: [0x0f, 0x90 + cc], reg: 0, rm });
+    push(g, st, `set${CC_NAMES[cc]}`, code, definedFlags('none'));
+  } else {
+    const bits = rng.pick([16, 32, 64] as const);
+    const { rm } = rmOperand(st, rng, bits, 'rex', interesting(rng, bits));
+    const dst = pickReg(st, rng, bits, 'rex', true).op;
+    const code = encode({ ...sizeEnc(bits), opcode: [0x0f, 0x40 + cc], reg: dst, rm });
+    push(g, st, `cmov${CC_NAMES[cc]}${bits}`, code, definedFlags('none'));
+  }
+}
+
+function genConvert(g: Gen): void {
+  const { rng } = g;
+  const st = new State(rng);
+  const bits = rng.pick([16, 32, 64] as const);
+  const op = rng.pick([0x98, 0x99]);
+  st.setReg(reg(0), bits, interesting(rng, bits));
+  const names = op === 0x98 ? { 16: 'cbw', 32: 'cwde', 64: 'cdqe' } : { 16: 'cwd', 32: 'cdq', 64: 'cqo' };
+  push(g, st, names[bits], encode({ ...sizeEnc(bits), opcode: [op] }), definedFlags('none'));
+}
+
+function genLahfSahf(g: Gen): void {
+  const { rng } = g;
+  const st = new State(rng);
+  const sahf = rng.chance(0.5);
+  st.setReg(reg(0, true), 8, BigInt(rng.below(256)));
+  push(g, st, sahf ? 'sahf' : 'lahf', Uint8Array.of(sahf ? 0x9e : 0x9f), definedFlags('none'));
+}
+
+function genLea(g: Gen): void {
+  const { rng } = g;
+  const st = new State(rng);
+  const bits = rng.pick([16, 32, 64, 64] as const);
+  const base = rng.pick([-2, -1, rng.below(16), rng.below(16), rng.below(16)]);
+  let index = rng.chance(0.5) ? rng.below(16) : -1;
+  if (index === 4) index = -1;
+  const m: MemOperand = {
+    kind: 'mem',
+    base: base === -2 && index !== -1 ? rng.below(16) : base,
+    index,
+    scale: rng.pick([1, 2, 4, 8] as const),
+    disp: rng.pick([0, rng.range(-128, 127), rng.u32() | 0, -0x80000000, 0x7fffffff]),
+    addr32: rng.chance(0.3),
+  };
+  const dst = rng.below(16);
+  const code = encode({ opsize16: bits === 16, rexW: bits === 64, opcode: [0x8d], reg: reg(dst), rm: m });
+  push(g, st, `lea${bits}${m.addr32 ? '/a32' : ''}${m.base === -2 ? '/rip' : ''}`, code, definedFlags('none'));
+}
+
+function genMov(g: Gen): void {
+  const { rng } = g;
+  const st = new State(rng);
+  const bits = randBits(rng);
+  const bm = byteModeFor(rng, bits);
+  const w = bits === 8 ? 0 : 1;
+  const form = rng.below(4);
+  let code: Uint8Array;
+  if (form === 0) {
+    const { rm } = rmOperand(st, rng, bits, bm, interesting(rng, bits));
+    const r = pickReg(st, rng, bits, bm, true).op;
+    st.setReg(r, bits, interesting(rng, bits));
+    code = encode({ ...sizeEnc(bits), opcode: [0x88 + w + (rng.chance(0.5) ? 2 : 0)], reg: regForEnc(r), rm });
+  } else if (form === 1) {
+    const { rm } = rmOperand(st, rng, bits, bm, interesting(rng, bits));
+    code = encode({ ...sizeEnc(bits), opcode: [0xc6 + w], reg: 0, rm, imm: immBytes(interesting(rng, bits), immFor(bits)) });
+  } else {
+    // MOV r, imm (B0+r / B8+r; with REX.W a full 64-bit immediate).
+    const r = st.freshReg(16, true);
+    const immLen = bits === 8 ? 1 : bits === 16 ? 2 : bits === 32 ? 4 : 8;
+    code = encodeOpReg({ opsize16: bits === 16, rexW: bits === 64, base: bits === 8 ? 0xb0 : 0xb8, r, imm: immBytes(interesting(rng, bits), immLen) });
+    if (bits === 8 && r < 8 && r >= 4 && rng.chance(0.5)) {
+      // Without REX, B4..B7 are AH..BH; an empty REX (0x40) makes them SPL..DIL.
+      code = Uint8Array.from([0x40, ...code]);
+    }
+  }
+  push(g, st, `mov${bits}`, code, definedFlags('none'));
+}
+
+function genString(g: Gen): void {
+  const { rng } = g;
+  const st = new State(rng);
+  const kind = rng.pick(['movs', 'stos', 'lods', 'cmps', 'scas'] as const);
+  const size = rng.pick([1, 2, 4, 8] as const);
+  const rep = rng.pick(kind === 'cmps' || kind === 'scas' ? [0, 0xf3, 0xf2, 0xf3] : [0, 0xf3, 0xf3]);
+  const addr32 = rng.chance(0.25);
+  const df = rng.chance(0.35);
+  const count = rep ? rng.pick([0, 1, 2, 3, rng.below(24), rng.below(24)]) : 1;
+  const span = Math.max(count, 1) * size;
+  // Source area [0, 256), destination area [256, 512): never overlapping.
+  const srcOff = df ? rng.range(span - size, 255 - size) : rng.range(0, 256 - span);
+  const dstOff = 256 + (df ? rng.range(span - size, 255 - size) : rng.range(0, 256 - span));
+  const hiGarbage = (): bigint => (addr32 ? BigInt(rng.u32()) << 32n : 0n);
+  st.gpr[6] = hiGarbage() | BigInt(SNIPPET_DATA_BASE + srcOff);
+  st.gpr[7] = hiGarbage() | BigInt(SNIPPET_DATA_BASE + dstOff);
+  if (rep) st.gpr[1] = hiGarbage() | BigInt(count);
+  if (kind === 'cmps' || kind === 'scas') {
+    // Mostly-equal strings so REPE runs a while and stops at a chosen mismatch.
+    for (let i = 0; i < span; i++) {
+      const s = st.data[(df ? srcOff - span + size : srcOff) + i] ?? 0;
+      st.data[(df ? dstOff - span + size : dstOff) + i] = s;
+    }
+    if (rng.chance(0.7)) {
+      const at = dstOff + rng.range(df ? -(span - size) : 0, df ? size - 1 : span - 1);
+      st.data[at] = (st.data[at] ?? 0) ^ (1 << rng.below(8));
+    }
+    if (kind === 'scas') {
+      const sameAsFirst = rng.chance(0.5);
+      let v = 0n;
+      for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(st.data[dstOff + i] ?? 0);
+      st.setReg(reg(0), (size * 8) as Bits, sameAsFirst ? v : interesting(rng, (size * 8) as Bits));
+      if (rep === 0xf3 && sameAsFirst) {
+        // Fill the destination with the same element so REPE SCAS runs the count out.
+        for (let k = 0; k < Math.max(count, 1); k++) st.setMem(df ? dstOff - k * size : dstOff + k * size, size, v);
+      }
+    }
+  }
+  const base = { movs: 0xa4, cmps: 0xa6, stos: 0xaa, lods: 0xac, scas: 0xae }[kind];
+  const legacy = rep ? [rep] : [];
+  const code = encode({ legacy, opsize16: size === 2, rexW: size === 8, opcode: [base + (size === 1 ? 0 : 1)], rm: undefined, byteRegs: false });
+  const withA32 = addr32 ? Uint8Array.from([0x67, ...code]) : code;
+  const fl: FlagOp = kind === 'cmps' || kind === 'scas' ? 'cmp' : 'none';
+  const rflags = (st.rflags & ~FLAG_DF) | (df ? FLAG_DF : 0);
+  const repName = rep === 0xf3 ? (fl === 'cmp' ? 'repe ' : 'rep ') : rep === 0xf2 ? 'repne ' : '';
+  push(g, st, `${repName}${kind}${'bwdq'[[1, 2, 4, 8].indexOf(size)]}${addr32 ? '/a32' : ''}`, withA32, definedFlags(fl, 32), 0, rflags);
+}
+
+/** Generator families and how many cases each contributes per 1000 (relative weights). */
+export const FAMILIES: readonly { name: string; weight: number; gen: (g: Gen) => void }[] = [
+  { name: 'alu', weight: 220, gen: genAlu },
+  { name: 'test', weight: 25, gen: genTest },
+  { name: 'unary', weight: 60, gen: genUnary },
+  { name: 'shift', weight: 160, gen: genShift },
+  { name: 'shxd', weight: 60, gen: genShxd },
+  { name: 'muldiv', weight: 120, gen: genMulDiv },
+  { name: 'imul', weight: 40, gen: genImulN },
+  { name: 'bt', weight: 50, gen: genBt },
+  { name: 'bsx', weight: 20, gen: genBsx },
+  { name: 'movx', weight: 30, gen: genMovx },
+  { name: 'xchg', weight: 50, gen: genXchgFamily },
+  { name: 'bswap', weight: 6, gen: genBswap },
+  { name: 'cc', weight: 40, gen: genCc },
+  { name: 'convert', weight: 12, gen: genConvert },
+  { name: 'lahf', weight: 8, gen: genLahfSahf },
+  { name: 'lea', weight: 50, gen: genLea },
+  { name: 'mov', weight: 20, gen: genMov },
+  { name: 'string', weight: 80, gen: genString },
+];
+
+/** Generates `count` cases from `seed`, families interleaved by weight. Deterministic. */
+export function generateCases(seed: number, count: number): SnippetCase[] {
+  const rng = new Prng(seed);
+  const g: Gen = { rng, out: [] };
+  const total = FAMILIES.reduce((s, f) => s + f.weight, 0);
+  while (g.out.length < count) {
+    let pick = rng.below(total);
+    for (const f of FAMILIES) {
+      pick -= f.weight;
+      if (pick < 0) {
+        f.gen(g);
+        break;
+      }
+    }
+  }
+  return g.out;
+}

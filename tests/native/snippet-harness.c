@@ -1,0 +1,241 @@
+/*
+ * Native snippet harness: runs x86-64 instruction snippets on the host CPU and
+ * records exact hardware results, the reference side of the emu differential test.
+ *
+ * Usage: snippet-harness CASES_FILE RESULTS_FILE
+ *
+ * File formats (little-endian, fixed-size records; keep in sync with
+ * src/cpu/emu/testing/snippet-case.ts):
+ *   cases:   header "TSDCASE1" u32 count u32 CASE_SIZE, then per case
+ *            u32 code_len, u32 reserved, u64 rflags, u64 gpr[16] (RAX..R15 by
+ *            encoding number), u8 code[CODE_MAX], u8 data[DATA_SIZE]
+ *   results: header "TSDRES01" u32 count u32 RESULT_SIZE, then per case
+ *            u32 vector (0xffffffff: none; 0xfffffffe: timeout), u32 error_code,
+ *            u64 rflags, u64 gpr[16], u64 rip, u64 fault_addr, u8 data[DATA_SIZE]
+ *
+ * Each snippet runs in ring 3 of this process with every GPR (including RSP) and
+ * the arithmetic flags + DF loaded from the case. The code page sits at CODE_BASE,
+ * the data page at DATA_BASE (both fixed, so RIP-relative and absolute addressing
+ * give the same addresses under emu). After the snippet, a `jmp [rip+0]` trailer
+ * returns to the trampoline, which saves every GPR and RFLAGS without touching
+ * memory through the snippet's RSP. Faults arrive as signals on an alternate stack;
+ * the handler takes the register state from the ucontext (the state at the faulting
+ * instruction, RIP pointing at it for faults) and the vector from the trap number.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/time.h>
+#include <ucontext.h>
+
+#define CODE_BASE 0x200000UL
+#define DATA_BASE 0x100000UL
+#define PAGE_SIZE 4096
+#define CODE_MAX 96
+#define DATA_SIZE 512
+#define CASE_SIZE (8 + 8 + 16 * 8 + CODE_MAX + DATA_SIZE)
+#define RESULT_SIZE (8 + 8 + 16 * 8 + 8 + 8 + DATA_SIZE)
+/* Arithmetic flags plus DF: the only RFLAGS bits a case may set. TF/AC would trap. */
+#define RFLAGS_LOAD_MASK (0x8d5UL | 0x400UL)
+#define VECTOR_NONE 0xffffffffU
+#define VECTOR_TIMEOUT 0xfffffffeU
+
+struct cpu_state {
+  uint64_t gpr[16];
+  uint64_t rflags;
+};
+
+/* Globals shared with the trampoline (referenced RIP-relative from asm). */
+struct cpu_state g_state;
+uint64_t g_host_rsp, g_entry, g_snip_rsp, g_state_ptr;
+
+void run_snippet(struct cpu_state *s, uint64_t entry);
+void snippet_return(void);
+
+__asm__(
+    ".intel_syntax noprefix\n"
+    ".text\n"
+    ".globl run_snippet\n"
+    ".type run_snippet,@function\n"
+    "run_snippet:\n"
+    "  push rbx\n  push rbp\n  push r12\n  push r13\n  push r14\n  push r15\n"
+    "  mov [rip+g_host_rsp], rsp\n"
+    "  mov [rip+g_state_ptr], rdi\n"
+    "  mov [rip+g_entry], rsi\n"
+    "  push qword ptr [rdi+128]\n"
+    "  popfq\n"
+    /* From here on only MOVs: they leave the loaded flags alone. */
+    "  mov rax, [rdi+0]\n  mov rcx, [rdi+8]\n  mov rdx, [rdi+16]\n  mov rbx, [rdi+24]\n"
+    "  mov rsp, [rdi+32]\n  mov rbp, [rdi+40]\n  mov rsi, [rdi+48]\n"
+    "  mov r8, [rdi+64]\n  mov r9, [rdi+72]\n  mov r10, [rdi+80]\n  mov r11, [rdi+88]\n"
+    "  mov r12, [rdi+96]\n  mov r13, [rdi+104]\n  mov r14, [rdi+112]\n  mov r15, [rdi+120]\n"
+    "  mov rdi, [rdi+56]\n"
+    "  jmp qword ptr [rip+g_entry]\n"
+    ".globl snippet_return\n"
+    "snippet_return:\n"
+    "  mov [rip+g_snip_rsp], rsp\n"
+    "  mov rsp, [rip+g_host_rsp]\n"
+    "  pushfq\n"
+    "  push rax\n"
+    "  mov rax, [rip+g_state_ptr]\n"
+    "  mov [rax+8], rcx\n  mov [rax+16], rdx\n  mov [rax+24], rbx\n  mov [rax+40], rbp\n"
+    "  mov [rax+48], rsi\n  mov [rax+56], rdi\n  mov [rax+64], r8\n  mov [rax+72], r9\n"
+    "  mov [rax+80], r10\n  mov [rax+88], r11\n  mov [rax+96], r12\n  mov [rax+104], r13\n"
+    "  mov [rax+112], r14\n  mov [rax+120], r15\n"
+    "  pop rcx\n  mov [rax+0], rcx\n"
+    "  pop rcx\n  mov [rax+128], rcx\n"
+    "  mov rcx, [rip+g_snip_rsp]\n  mov [rax+32], rcx\n"
+    "  cld\n"
+    "  pop r15\n  pop r14\n  pop r13\n  pop r12\n  pop rbp\n  pop rbx\n"
+    "  ret\n"
+    ".att_syntax prefix\n");
+
+static sigjmp_buf g_jmp;
+static volatile sig_atomic_t g_running;
+static struct {
+  uint32_t vector, error_code;
+  uint64_t gpr[16], rflags, rip, fault_addr;
+} g_fault;
+
+/* ucontext gregs index for each GPR encoding number (RAX..R15). */
+static const int GREG_OF[16] = {REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP, REG_RSI, REG_RDI,
+                                REG_R8,  REG_R9,  REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15};
+
+static void on_fault(int sig, siginfo_t *si, void *ctx) {
+  ucontext_t *uc = (ucontext_t *)ctx;
+  if (!g_running) {
+    if (sig == SIGALRM) return; /* timer fired just after the snippet finished */
+    /* A fault in the harness itself: give up loudly rather than loop. */
+    signal(sig, SIG_DFL);
+    raise(sig);
+    return;
+  }
+  g_running = 0;
+  for (int i = 0; i < 16; i++) g_fault.gpr[i] = (uint64_t)uc->uc_mcontext.gregs[GREG_OF[i]];
+  g_fault.rflags = (uint64_t)uc->uc_mcontext.gregs[REG_EFL];
+  g_fault.rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+  g_fault.fault_addr = (uint64_t)(uintptr_t)si->si_addr;
+  g_fault.error_code = (uint32_t)uc->uc_mcontext.gregs[REG_ERR];
+  if (sig == SIGALRM) {
+    g_fault.vector = VECTOR_TIMEOUT;
+  } else {
+    /* The hardware vector (#DE=0, #DB=1, #BP=3, #UD=6, #GP=13, #PF=14, ...). */
+    g_fault.vector = (uint32_t)uc->uc_mcontext.gregs[REG_TRAPNO];
+  }
+  siglongjmp(g_jmp, 1);
+}
+
+static void die(const char *what) {
+  fprintf(stderr, "snippet-harness: %s: %s\n", what, strerror(errno));
+  exit(2);
+}
+
+static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static void wr32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void wr64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+
+int main(int argc, char **argv) {
+  if (argc != 3) {
+    fprintf(stderr, "usage: %s CASES_FILE RESULTS_FILE\n", argv[0]);
+    return 2;
+  }
+  FILE *in = fopen(argv[1], "rb");
+  if (!in) die(argv[1]);
+  uint8_t hdr[16];
+  if (fread(hdr, 1, 16, in) != 16 || memcmp(hdr, "TSDCASE1", 8) != 0) {
+    fprintf(stderr, "snippet-harness: %s is not a case file (bad header)\n", argv[1]);
+    return 2;
+  }
+  uint32_t count = rd32(hdr + 8), case_size = rd32(hdr + 12);
+  if (case_size != CASE_SIZE) {
+    fprintf(stderr, "snippet-harness: case size %u, expected %u (rebuild the harness)\n", case_size, CASE_SIZE);
+    return 2;
+  }
+  FILE *out = fopen(argv[2], "wb");
+  if (!out) die(argv[2]);
+
+  uint8_t *code = mmap((void *)CODE_BASE, PAGE_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (code != (uint8_t *)CODE_BASE) die("mmap code page");
+  uint8_t *data = mmap((void *)DATA_BASE, PAGE_SIZE, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (data != (uint8_t *)DATA_BASE) die("mmap data page");
+
+  static uint8_t altstack[65536];
+  stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack, .ss_flags = 0};
+  if (sigaltstack(&ss, NULL) != 0) die("sigaltstack");
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_fault;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGALRM};
+  for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+    if (sigaction(sigs[i], &sa, NULL) != 0) die("sigaction");
+
+  uint8_t ohdr[16];
+  memcpy(ohdr, "TSDRES01", 8);
+  wr32(ohdr + 8, count);
+  wr32(ohdr + 12, RESULT_SIZE);
+  fwrite(ohdr, 1, 16, out);
+
+  static uint8_t rec[CASE_SIZE], res[RESULT_SIZE];
+  const struct itimerval arm = {.it_interval = {0, 0}, .it_value = {0, 200000}};
+  const struct itimerval disarm = {{0, 0}, {0, 0}};
+  for (uint32_t n = 0; n < count; n++) {
+    if (fread(rec, 1, CASE_SIZE, in) != CASE_SIZE) {
+      fprintf(stderr, "snippet-harness: truncated case file at case %u\n", n);
+      return 2;
+    }
+    uint32_t code_len = rd32(rec);
+    if (code_len > CODE_MAX) {
+      fprintf(stderr, "snippet-harness: case %u: code length %u > %u\n", n, code_len, CODE_MAX);
+      return 2;
+    }
+    memset(code, 0xcc, PAGE_SIZE);
+    memcpy(code, rec + 16 + 128, code_len);
+    /* Trailer: jmp qword [rip+0]; dq snippet_return */
+    static const uint8_t jmp_abs[6] = {0xff, 0x25, 0, 0, 0, 0};
+    memcpy(code + code_len, jmp_abs, 6);
+    wr64(code + code_len + 6, (uint64_t)(uintptr_t)&snippet_return);
+    memset(data, 0, PAGE_SIZE);
+    memcpy(data, rec + 16 + 128 + CODE_MAX, DATA_SIZE);
+    g_state.rflags = (rd64(rec + 8) & (RFLAGS_LOAD_MASK)) | 0x202;
+    for (int i = 0; i < 16; i++) g_state.gpr[i] = rd64(rec + 16 + 8 * i);
+
+    volatile uint32_t vector = VECTOR_NONE, error_code = 0;
+    volatile uint64_t rip = CODE_BASE + code_len, fault_addr = 0;
+    setitimer(ITIMER_REAL, &arm, NULL);
+    if (sigsetjmp(g_jmp, 1) == 0) {
+      g_running = 1;
+      run_snippet(&g_state, CODE_BASE);
+      g_running = 0;
+    } else {
+      vector = g_fault.vector;
+      error_code = g_fault.error_code;
+      rip = g_fault.rip;
+      fault_addr = g_fault.fault_addr;
+      memcpy(g_state.gpr, g_fault.gpr, sizeof g_state.gpr);
+      g_state.rflags = g_fault.rflags;
+    }
+    setitimer(ITIMER_REAL, &disarm, NULL);
+
+    wr32(res, vector);
+    wr32(res + 4, error_code);
+    wr64(res + 8, g_state.rflags);
+    for (int i = 0; i < 16; i++) wr64(res + 16 + 8 * i, g_state.gpr[i]);
+    wr64(res + 144, rip);
+    wr64(res + 152, fault_addr);
+    memcpy(res + 160, data, DATA_SIZE);
+    if (fwrite(res, 1, RESULT_SIZE, out) != RESULT_SIZE) die("write results");
+  }
+  if (fclose(out) != 0) die("close results");
+  return 0;
+}
