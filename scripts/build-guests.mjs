@@ -84,7 +84,8 @@ function buildGuest(g, incDir) {
   const arch = g.build?.arch ?? 'i386';
   if (!ARCH_FLAGS[arch]) fail(`guest ${g.name}: unknown build.arch '${arch}' (use i386 or x86_64)`);
   const entry = g.build?.entry ?? 'lib';
-  const dir = join(GUESTS, g.name);
+  // build.dir lets two guests (e.g. a 32-bit and a 64-bit one) share a source folder; *-32/*-64 files pick the width.
+  const dir = join(GUESTS, g.build?.dir ?? g.name);
   if (!existsSync(dir)) fail(`guest ${g.name}: directory ${dir} is missing`);
   const libSources = listSources(LIB, arch).filter((f) => !/entry(32|64)\.S$/.test(f));
   if (entry === 'lib') libSources.push(join(LIB, arch === 'i386' ? 'entry32.S' : 'entry64.S'));
@@ -100,7 +101,8 @@ function buildGuest(g, incDir) {
   }
   const tmp = join(OUT, `${g.name}.tmp.elf`);
   const link = arch === 'x86_64' ? join(OUT, `${g.name}.elf64`) : tmp;
-  const cc = spawnSync(CC, [...COMMON_FLAGS, ...ARCH_FLAGS[arch], '-isystem', incDir, '-o', link, ...sources], { encoding: 'utf8' });
+  const defs = [`-DGUEST_NAME="${g.name}"`];
+  const cc = spawnSync(CC, [...COMMON_FLAGS, ...ARCH_FLAGS[arch], ...defs, '-isystem', incDir, '-o', link, ...sources], { encoding: 'utf8' });
   if (cc.error) fail(`cannot run ${CC}: ${cc.error.message} (install gcc and binutils)`);
   if (cc.status !== 0) fail(`guest ${g.name}: compile/link failed:\n${cc.stderr}`);
   if (arch === 'x86_64') {

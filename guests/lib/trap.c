@@ -24,7 +24,7 @@ static const char *const names[32] = {
   "#MF", "#AC", "#MC", "#XM", "#VE", "#CP", "R22", "R23", "R24", "R25", "R26", "R27", "#HV", "#VC", "#SX", "R31",
 };
 
-const char *exception_name(unsigned vec) { return vec < 32 ? names[vec] : "IRQ"; }
+const char *exception_name(unsigned vec) { return vec < 32 ? names[vec] : "INT"; }
 
 void idt_set(unsigned vec, uintptr_t target, uint16_t sel, unsigned type, unsigned dpl, unsigned ist, int present) {
   struct idt_gate *g = &idt[vec & 255];
