@@ -16,16 +16,20 @@ export class VmmError extends Error {
   }
 }
 
-/** Distinct CLI exit statuses, so scripts can tell failures apart. Guest debug-exit codes are always odd. */
+/**
+ * Distinct CLI exit statuses, so scripts can tell failures apart. They are all even:
+ * a guest's debug-exit status ((v << 1) | 1) is always odd, so the two never collide.
+ */
 export const EXIT = {
   OK: 0,
   FAILURE: 2,
   USAGE: 64,
-  BAD_IMAGE: 65,
-  NO_BACKEND: 69,
+  BAD_IMAGE: 66,
+  NO_BACKEND: 68,
   INTERNAL: 70,
-  GUEST_CRASH: 74,
-  GUEST_RESET: 75,
+  GUEST_CRASH: 72,
+  GUEST_HANG: 74,
+  FAIL_ENTRY: 76,
 } as const;
 
 export function errorMessage(e: unknown): string {

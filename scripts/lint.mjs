@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+// Project conventions that the type checker cannot see (see ../shared/design/ARCHITECTURE.md).
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, basename } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const problems = [];
+const files = [];
+(function walk(d) {
+  for (const e of readdirSync(d)) {
+    const p = join(d, e);
+    if (statSync(p).isDirectory()) walk(p);
+    else if (p.endsWith('.ts')) files.push(p);
+  }
+})(join(root, 'src'));
+
+const importRe = /(?:^|\n)\s*(?:import|export)[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+for (const f of files) {
+  const rel = relative(root, f);
+  const text = readFileSync(f, 'utf8');
+  const name = basename(f);
+  if (!/^[a-z0-9]+(-[a-z0-9]+)*(\.test)?\.ts$/.test(name)) problems.push(`${rel}: file names are kebab-case`);
+  const isTest = name.endsWith('.test.ts');
+  for (const m of text.matchAll(importRe)) {
+    const spec = m[1] ?? m[2];
+    if (spec === 'koffi' && !rel.startsWith('src/sys/')) problems.push(`${rel}: only src/sys/ may import koffi`);
+    if (rel.startsWith('src/cpu/emu/') && !isTest) {
+      if (spec.startsWith('node:') || ['fs', 'path', 'os', 'child_process', 'worker_threads', 'koffi'].includes(spec)) problems.push(`${rel}: the emulator must stay browser-portable (imports ${spec})`);
+      if (/(^|\/)devices\//.test(spec)) problems.push(`${rel}: the emulator reaches devices through the bus, not by importing ${spec}`);
+    }
+    if ((rel.startsWith('src/pmu/') || rel.startsWith('src/devices/') || rel.startsWith('src/boot/') || rel.startsWith('src/memory/') || rel.startsWith('src/util/')) && !isTest && /(^|\/)(vmm|cli|api)\//.test(spec)) {
+      problems.push(`${rel}: imports point down the layers only (imports ${spec})`);
+    }
+    if (spec.startsWith('.') && !spec.endsWith('.js')) problems.push(`${rel}: relative ESM imports end in .js (${spec})`);
+  }
+  if (!isTest && !rel.startsWith('src/cli/') && /\bconsole\.log\(/.test(text)) problems.push(`${rel}: console.log outside the CLI (use src/util/log.ts)`);
+  if (/\bdebugger\b/.test(text)) problems.push(`${rel}: leftover debugger statement`);
+}
+if (problems.length) {
+  console.error(problems.join('\n'));
+  console.error(`lint: ${problems.length} problem(s)`);
+  process.exit(1);
+}
+console.error(`lint: ${files.length} files clean`);

@@ -1,0 +1,59 @@
+import { parseSize } from '../util/size.js';
+
+export type AccelChoice = 'kvm' | 'emu' | 'auto';
+
+export type SerialSpec = { readonly kind: 'stdio' } | { readonly kind: 'file'; readonly path: string } | { readonly kind: 'none' };
+
+/** A validated description of one VM to build and run. */
+export interface RunConfig {
+  /** Kernel image path; undefined boots the built-in demo guest. */
+  readonly kernel: string | undefined;
+  readonly initrd: string | undefined;
+  readonly cmdline: string;
+  readonly memBytes: number;
+  readonly cpus: number;
+  readonly accel: AccelChoice;
+  readonly serial: SerialSpec;
+  /** Emulator only: time derives from the instruction count, so runs repeat exactly. */
+  readonly deterministic: boolean;
+}
+
+export const MIN_MEM_BYTES = 4 * 1024 * 1024;
+export const MAX_MEM_BYTES = 64 * 1024 ** 3;
+export const DEFAULT_MEM = '256M';
+/** A VMM limit independent of the host; the KVM backend also checks KVM_CAP_MAX_VCPUS. */
+export const MAX_CPUS = 64;
+
+export class ConfigError extends RangeError {}
+
+export function parseMem(text: string): number {
+  let bytes: number;
+  try {
+    bytes = parseSize(text, '--mem');
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
+  if (bytes < MIN_MEM_BYTES) throw new ConfigError(`--mem ${text} is too small: a guest needs at least 4M`);
+  if (bytes > MAX_MEM_BYTES) throw new ConfigError(`--mem ${text} is too large: tsvmm supports up to 64G`);
+  if (bytes % 4096 !== 0) throw new ConfigError(`--mem ${text} is not a whole number of 4 KiB pages`);
+  return bytes;
+}
+
+export function parseCpus(text: string): number {
+  if (!/^\d+$/.test(text)) throw new ConfigError(`--cpus "${text}" is not a number: give a count between 1 and ${MAX_CPUS}`);
+  const n = Number(text);
+  if (n < 1 || n > MAX_CPUS) throw new ConfigError(`--cpus ${text} is out of range: give a count between 1 and ${MAX_CPUS}`);
+  return n;
+}
+
+export function parseAccel(text: string): AccelChoice {
+  if (text === 'kvm' || text === 'emu' || text === 'auto') return text;
+  throw new ConfigError(`--accel "${text}" is not a backend: use kvm, emu or auto`);
+}
+
+export function parseSerial(text: string): SerialSpec {
+  if (text === 'stdio') return { kind: 'stdio' };
+  if (text === 'none') return { kind: 'none' };
+  if (text.startsWith('file:') && text.length > 5) return { kind: 'file', path: text.slice(5) };
+  throw new ConfigError(`--serial "${text}" is not understood: use stdio, file:PATH or none`);
+}

@@ -1,0 +1,94 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { VmmError, EXIT } from '../util/errors.js';
+import type { Vm, BackendName, VmStop } from '../cpu/vm.js';
+import type { RunConfig } from './config.js';
+import { chooseBackend, createBackendVm } from './backends.js';
+import { detectKernelFormat, loadMultiboot, loadLinux, type BootSetup } from '../boot/index.js';
+import { installLegacyDevices, type LegacyDevices } from '../devices/device-manager.js';
+import type { SerialSink } from '../devices/legacy/serial-sink.js';
+
+export class BuildError extends VmmError {}
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** The repo root as seen from dist/src/vmm/. */
+const repoRoot = join(here, '..', '..', '..');
+
+/** The guest `tsvmm run` boots when no --kernel is given. */
+export function defaultGuestPath(): string {
+  return join(repoRoot, 'guests', 'build', 'demo.elf');
+}
+
+export interface BuiltVm {
+  readonly vm: Vm;
+  readonly backend: BackendName;
+  /** Why this backend was chosen (for `auto`), shown with -v. */
+  readonly backendReason: string;
+  readonly devices: LegacyDevices;
+  readonly boot: BootSetup;
+  readonly kernelPath: string;
+}
+
+function readImage(path: string, what: string): Uint8Array {
+  if (!existsSync(path)) {
+    throw new BuildError('missing-file', `${what} ${path}: no such file`, { exitCode: EXIT.BAD_IMAGE });
+  }
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    const hint = code === 'EACCES' ? ' (permission denied)' : code === 'EISDIR' ? ' (it is a directory)' : ` (${code})`;
+    throw new BuildError('unreadable-file', `${what} ${path}: cannot read${hint}`, { exitCode: EXIT.BAD_IMAGE });
+  }
+}
+
+/** Assembles a VM from a validated config: backend, devices, kernel, boot state. Nothing runs yet. */
+export async function buildVm(config: RunConfig, serial: SerialSink): Promise<BuiltVm> {
+  const kernelPath = config.kernel ?? defaultGuestPath();
+  if (config.kernel === undefined && !existsSync(kernelPath)) {
+    throw new BuildError('no-default-guest', `the default guest ${kernelPath} is not built: run ./tsvmm (it builds the guests) or node scripts/build-guests.mjs`, { exitCode: EXIT.BAD_IMAGE });
+  }
+  const image = readImage(kernelPath, 'kernel');
+  const format = detectKernelFormat(image, kernelPath);
+  const initrd = config.initrd === undefined ? undefined : { name: config.initrd, data: readImage(config.initrd, 'initrd') };
+
+  const choice = await chooseBackend(config.accel);
+  const vm = await createBackendVm(choice.backend, config);
+  try {
+    const devices = installLegacyDevices(vm, { memBytes: config.memBytes, cpus: config.cpus, cmdline: config.cmdline, serial });
+    const boot =
+      format === 'linux'
+        ? loadLinux(vm.memory, image, { fileName: kernelPath, cmdline: config.cmdline, initrd, memBytes: config.memBytes })
+        : loadMultiboot(vm.memory, image, { fileName: kernelPath, cmdline: config.cmdline, modules: initrd ? [initrd] : [], memBytes: config.memBytes });
+    const bsp = vm.vcpus[0];
+    if (!bsp) throw new BuildError('no-vcpu', 'the VM has no vCPU 0');
+    bsp.setRegisters(boot.registers);
+    return { vm, backend: choice.backend, backendReason: choice.reason, devices, boot, kernelPath };
+  } catch (e) {
+    vm.destroy();
+    throw e;
+  }
+}
+
+/** The process exit status and message for a stop, as the CLI reports it. */
+export function describeStop(stop: VmStop): { status: number; message: string | undefined } {
+  switch (stop.kind) {
+    case 'debug-exit':
+      return { status: ((stop.value << 1) | 1) & 0xff, message: undefined };
+    case 'poweroff':
+      return { status: EXIT.OK, message: undefined };
+    case 'reset':
+      return { status: EXIT.OK, message: `guest requested a reset (${stop.source}); tsvmm stops the VM instead of rebooting` };
+    case 'shutdown':
+      return { status: EXIT.GUEST_CRASH, message: `guest shut down abnormally on vCPU ${stop.vcpu} (triple fault): ${stop.detail}` };
+    case 'hang':
+      return { status: EXIT.GUEST_HANG, message: `guest hung: ${stop.detail}` };
+    case 'internal-error':
+      return { status: EXIT.INTERNAL, message: `guest hit an emulation failure on vCPU ${stop.vcpu}: ${stop.detail}` };
+    case 'fail-entry':
+      return { status: EXIT.FAIL_ENTRY, message: `the CPU refused to enter the guest on vCPU ${stop.vcpu}: ${stop.detail}` };
+    case 'host-stop':
+      return { status: EXIT.OK, message: stop.reason };
+  }
+}

@@ -1,0 +1,89 @@
+/** Runs project guests through the real CLI (as a user would) and reads the manifest. */
+import { spawn } from 'node:child_process';
+import { readFileSync, existsSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const tsvmmBin = join(repoRoot, 'bin', 'tsvmm.js');
+
+export interface GuestRun {
+  id: string;
+  cmdline: string;
+  stdin: string;
+  cpus: number;
+  mem?: string;
+  expect: { exact?: string; regex?: string };
+  exitStatus: number;
+  deterministic: boolean;
+  timeoutSec?: number;
+}
+export interface GuestEntry {
+  name: string;
+  description: string;
+  kvm: boolean;
+  kvmNote?: string;
+  runs: GuestRun[];
+}
+
+export function loadManifest(): GuestEntry[] {
+  const m = JSON.parse(readFileSync(join(repoRoot, 'guests', 'manifest.json'), 'utf8')) as { guests: GuestEntry[] };
+  return m.guests;
+}
+
+export function guestPath(name: string): string {
+  return join(repoRoot, 'guests', 'build', `${name}.elf`);
+}
+
+export const kvmPresent = existsSync('/dev/kvm');
+
+export interface CliResult {
+  status: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  ms: number;
+}
+
+/** Runs `tsvmm <args>` with `stdin` piped in; kills it after `timeoutMs`. */
+export function runCli(args: string[], opts: { stdin?: string | Uint8Array; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const child = spawn(process.execPath, [tsvmmBin, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, opts.timeoutMs ?? 30_000);
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.stdin.on('error', () => {});
+    if (opts.stdin !== undefined) child.stdin.end(opts.stdin);
+    else child.stdin.end();
+    child.on('close', (status, signal) => {
+      clearTimeout(timer);
+      resolve({ status, signal, stdout: Buffer.concat(out).toString('latin1'), stderr: Buffer.concat(err).toString('utf8'), timedOut, ms: Date.now() - t0 });
+    });
+  });
+}
+
+export function runArgs(guest: GuestEntry, run: GuestRun, accel: 'kvm' | 'emu', extra: string[] = []): string[] {
+  const args = ['run', '--kernel', guestPath(guest.name), '--accel', accel, '--cpus', String(run.cpus), '--serial', 'stdio'];
+  if (run.cmdline) args.push('--cmdline', run.cmdline);
+  if (run.mem) args.push('--mem', run.mem);
+  return [...args, ...extra];
+}
+
+/** Describes how an output differs from the expectation (empty when it matches). */
+export function outputMismatch(run: GuestRun, stdout: string): string {
+  if (run.expect.exact !== undefined) {
+    return stdout === run.expect.exact ? '' : `expected ${JSON.stringify(run.expect.exact)}\n     got ${JSON.stringify(stdout)}`;
+  }
+  if (run.expect.regex !== undefined) {
+    return new RegExp(run.expect.regex, 's').test(stdout) ? '' : `expected /${run.expect.regex}/s\n     got ${JSON.stringify(stdout)}`;
+  }
+  return '';
+}
