@@ -46,9 +46,10 @@ test('multiboot info: flags, memory sizes, cmdline, loader name, memory map', ()
   const setup = loadMultiboot(mem, elfKernel(), { fileName: FILE, cmdline: 'console=ttyS0 x', modules: [], memBytes: 64 * MiB });
   const mbi = Number(reg(setup.registers, REG.rbx));
   assert.equal(mbi, 0x9500);
-  assert.equal(mem.readU32(mbi + 0), 0x1 | 0x4 | 0x8 | 0x40 | 0x200);
-  assert.equal(mem.readU32(mbi + 4), 640);
+  assert.equal(mem.readU32(mbi + 0), 0x1 | 0x2 | 0x4 | 0x8 | 0x40 | 0x200);
+  assert.equal(mem.readU32(mbi + 4), 639, 'mem_lower: conventional memory below the EBDA');
   assert.equal(mem.readU32(mbi + 8), (64 * MiB - MiB) / 1024);
+  assert.equal(mem.readU32(mbi + 12), 0x8000ffff, 'boot_device: first hard disk, as QEMU');
   const read = (gpa: number, len: number) => mem.read(gpa, len);
   // Like QEMU and GRUB, the kernel's command line starts with its own file name.
   assert.equal(cStringAt(read, mem.readU32(mbi + 16)), 'guest.elf console=ttyS0 x');
@@ -104,9 +105,44 @@ test('modules are page-aligned after the strings, with their names', () => {
   assert.equal(m1.start % 4096, 0);
   assert.deepEqual(mem.read(m0.start, 5000), a);
   assert.deepEqual(mem.read(m1.start, 3), b);
+  assert.equal(m0.str, 0x104000 + 2 * 16, 'module strings right after the list');
   assert.equal(cStringAt(read, m0.str), 'initrd.img');
+  assert.equal(mem.readU32(mbi + 16), m1.str + 'second arg=1'.length + 1, 'kernel cmdline after the module strings');
+  assert.equal(cStringAt(read, mem.readU32(mbi + 16)), 'guest.elf x');
   assert.equal(cStringAt(read, m1.str), 'second arg=1');
   assert.match(setup.summary, /2 modules at 0x105000-0x106388, 0x107000-0x107003/);
+});
+
+test('same layout as QEMU 7.2 -kernel (observed with the monitor for this very image)', () => {
+  // qemu-system-x86_64 -m 128 -kernel k.bin -append foo -initrd "mod1 arg,k.bin": EBX=0x9500,
+  // mmap at 0x9000, mods list at 0x201000 -> {0x202000,0x203388,0x201020} {0x204000,0x204200,0x201029},
+  // cmdline "k.bin foo" at 0x20102f, loader name at 0x201039, flags 0x24f, mem_lower 639.
+  const image = new Uint8Array(0x200);
+  image.set(buildAoutKernel({ loadAddr: 0x200000, headerOffset: 0x40, text: new Uint8Array(0x80), bssBytes: 0, entry: 0x200080 }).subarray(0, 0x80));
+  image.set([0xfa, 0xf4, 0xeb, 0xfd], 0x80);
+  new DataView(image.buffer).setUint32(0x40 + 20, 0, true); // load_end_addr 0: the whole file
+  new DataView(image.buffer).setUint32(0x40 + 8, (-(0x1badb002 + 0x10000)) >>> 0, true);
+  const mem = makeMemory(128 * MiB);
+  const setup = loadMultiboot(mem, image, {
+    fileName: 'k.bin',
+    cmdline: 'foo',
+    modules: [
+      { name: 'mod1 arg', data: new Uint8Array(5000).fill(0x41) },
+      { name: 'k.bin', data: image },
+    ],
+    memBytes: 128 * MiB,
+  });
+  const read = (gpa: number, len: number) => mem.read(gpa, len);
+  assert.equal(reg(setup.registers, REG.rbx), 0x9500n);
+  assert.deepEqual([0, 4, 12, 16, 20, 24, 48].map((o) => mem.readU32(0x9500 + o)), [0x24f, 0x27f, 0x8000ffff, 0x20102f, 2, 0x201000, 0x9000]);
+  assert.deepEqual([0, 4, 8, 16, 20, 24].map((o) => mem.readU32(0x201000 + o)), [0x202000, 0x203388, 0x201020, 0x204000, 0x204200, 0x201029]);
+  assert.equal(cStringAt(read, 0x201020), 'mod1 arg');
+  assert.equal(cStringAt(read, 0x20102f), 'k.bin foo');
+  assert.equal(mem.readU32(0x9500 + 64), 0x201039);
+  assert.equal(setup.entry, 0x200080);
+  // Without -append QEMU still passes "k.bin " (file name and a space).
+  const bare = loadMultiboot(makeMemory(128 * MiB), image, { fileName: 'k.bin', cmdline: '', modules: [], memBytes: 128 * MiB });
+  assert.match(bare.summary, /cmdline "k\.bin "/);
 });
 
 test('entry state: 32-bit flat protected mode with a GDT in guest memory', () => {

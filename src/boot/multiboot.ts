@@ -19,7 +19,7 @@ import {
   segments,
 } from './descriptors.js';
 import { parseElf32 } from './elf32.js';
-import { ONE_MIB, pcMemoryMap, ramSpan } from './memory-map.js';
+import { CONVENTIONAL_MEMORY_END, ONE_MIB, pcMemoryMap, ramSpan } from './memory-map.js';
 import { MULTIBOOT_VIDEO_MODE, parseMultibootHeader, type MultibootHeader } from './multiboot-header.js';
 import { GuestPlacer, PAGE, alignUp, cString, hexAddr, sizeText } from './placement.js';
 
@@ -54,6 +54,7 @@ const MB_GDT_ENTRIES = 4;
 export const MBI_FLAGS = 0;
 export const MBI_MEM_LOWER = 4;
 export const MBI_MEM_UPPER = 8;
+export const MBI_BOOT_DEVICE = 12;
 export const MBI_CMDLINE = 16;
 export const MBI_MODS_COUNT = 20;
 export const MBI_MODS_ADDR = 24;
@@ -69,10 +70,16 @@ export const MB_MMAP_ENTRY_SIZE = 24;
 
 // --- multiboot_info.flags bits ---
 export const MULTIBOOT_INFO_MEMORY = 1 << 0;
+export const MULTIBOOT_INFO_BOOTDEV = 1 << 1;
 export const MULTIBOOT_INFO_CMDLINE = 1 << 2;
 export const MULTIBOOT_INFO_MODS = 1 << 3;
 export const MULTIBOOT_INFO_MEM_MAP = 1 << 6;
 export const MULTIBOOT_INFO_BOOT_LOADER_NAME = 1 << 9;
+
+/** boot_device as QEMU reports it: BIOS drive 0x80 (first hard disk), no partitions. */
+export const MB_BOOT_DEVICE = 0x8000ffff;
+/** mem_lower in KiB: conventional memory up to the EBDA (QEMU reports the same 639). */
+export const MB_MEM_LOWER_KIB = CONVENTIONAL_MEMORY_END / 1024;
 
 /** CR0.PE; CR0.ET stays set as on every CPU since the 486. */
 export const CR0_PE = 1 << 0;
@@ -82,7 +89,7 @@ export const RFLAGS_FIXED = 0x2;
 
 export interface MultibootOptions {
   fileName: string;
-  /** Kernel arguments; the kernel sees "<fileName> <cmdline>" like QEMU and GRUB pass it. */
+  /** Kernel arguments; the kernel sees "<fileName> <cmdline>", exactly as QEMU (and GRUB) pass it. */
   cmdline: string;
   modules: BootBlob[];
   memBytes: number;
@@ -223,11 +230,12 @@ export function loadMultiboot(memory: GuestMemory, image: Uint8Array, options: M
     placer.zero(p.gpa + p.data.length, p.memsz - p.data.length, `bss of ${p.what}`);
   }
 
-  // Page after the kernel: the mods list, then the strings (QEMU's mbi buffer layout).
+  // Page after the kernel: the mods list, then the module strings, the kernel command line
+  // and the loader name (QEMU's order), then each module on its own page boundary.
   const mods = options.modules;
   const listAddr = alignUp(kernelEnd, PAGE);
-  const kernelCmdline = options.cmdline === '' ? fileName : `${fileName} ${options.cmdline}`;
-  const strings = [kernelCmdline, ...mods.map((m) => m.name), MULTIBOOT_LOADER_NAME].map(cString);
+  const kernelCmdline = `${fileName} ${options.cmdline}`;
+  const strings = [...mods.map((m) => m.name), kernelCmdline, MULTIBOOT_LOADER_NAME].map(cString);
   const listSize = mods.length * MB_MOD_ENTRY_SIZE + strings.reduce((n, s) => n + s.length, 0);
   const listBytes = new Uint8Array(listSize);
   const listView = new DataView(listBytes.buffer);
@@ -245,7 +253,7 @@ export function loadMultiboot(memory: GuestMemory, image: Uint8Array, options: M
     placer.write(modAddr, m.data, `module ${m.name} (${sizeText(m.data.length)})`);
     listView.setUint32(i * MB_MOD_ENTRY_SIZE + 0, modAddr, true);
     listView.setUint32(i * MB_MOD_ENTRY_SIZE + 4, modAddr + m.data.length, true);
-    listView.setUint32(i * MB_MOD_ENTRY_SIZE + 8, stringAddrs[i + 1]!, true);
+    listView.setUint32(i * MB_MOD_ENTRY_SIZE + 8, stringAddrs[i]!, true);
     placed.push({ start: modAddr, end: modAddr + m.data.length });
     modAddr = alignUp(modAddr + m.data.length, PAGE);
   });
@@ -268,12 +276,13 @@ export function loadMultiboot(memory: GuestMemory, image: Uint8Array, options: M
   const iv = new DataView(info.buffer);
   iv.setUint32(
     MBI_FLAGS,
-    MULTIBOOT_INFO_MEMORY | MULTIBOOT_INFO_CMDLINE | MULTIBOOT_INFO_MODS | MULTIBOOT_INFO_MEM_MAP | MULTIBOOT_INFO_BOOT_LOADER_NAME,
+    MULTIBOOT_INFO_MEMORY | MULTIBOOT_INFO_BOOTDEV | MULTIBOOT_INFO_CMDLINE | MULTIBOOT_INFO_MODS | MULTIBOOT_INFO_MEM_MAP | MULTIBOOT_INFO_BOOT_LOADER_NAME,
     true,
   );
-  iv.setUint32(MBI_MEM_LOWER, 640, true);
+  iv.setUint32(MBI_MEM_LOWER, MB_MEM_LOWER_KIB, true);
   iv.setUint32(MBI_MEM_UPPER, Math.floor((ram.lowEnd - ONE_MIB) / 1024), true);
-  iv.setUint32(MBI_CMDLINE, stringAddrs[0]!, true);
+  iv.setUint32(MBI_BOOT_DEVICE, MB_BOOT_DEVICE, true);
+  iv.setUint32(MBI_CMDLINE, stringAddrs[mods.length]!, true);
   iv.setUint32(MBI_MODS_COUNT, mods.length, true);
   iv.setUint32(MBI_MODS_ADDR, listAddr, true);
   iv.setUint32(MBI_MMAP_LENGTH, mmap.length, true);
