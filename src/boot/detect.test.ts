@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { detectKernelFormat } from './detect.js';
-import { assertBootError } from './test-assert.js';
-import { buildBzImage, buildElf32, multibootHeader } from './test-images.js';
+import { assertBootError } from './testing/assert.js';
+import { buildBzImage, buildElf32, multibootHeader } from './testing/images.js';
 
 const EXPECTED = /not a kernel tsvmm can boot: expected a Linux bzImage \(boot protocol >= 2\.06\) or a multiboot v1 kernel \(header in the first 8 KiB\); got /;
 

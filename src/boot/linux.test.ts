@@ -6,8 +6,8 @@ import { decodeDescriptor } from './descriptors.js';
 import { detectKernelFormat } from './detect.js';
 import { parseLinuxHeader } from './linux-header.js';
 import { loadLinux } from './linux.js';
-import { assertBootError, cStringAt, reg, seg } from './test-assert.js';
-import { buildBzImage, kernelPattern, makeMemory } from './test-images.js';
+import { assertBootError, cStringAt, reg, seg } from './testing/assert.js';
+import { buildBzImage, kernelPattern, makeMemory } from './testing/images.js';
 
 const MiB = 1024 * 1024;
 const FILE = 'bzImage';

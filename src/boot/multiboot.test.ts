@@ -5,8 +5,8 @@ import { REG, msrReg, MSR } from '../cpu/registers.js';
 import { decodeDescriptor } from './descriptors.js';
 import { detectKernelFormat } from './detect.js';
 import { loadMultiboot } from './multiboot.js';
-import { assertBootError, cStringAt, reg, seg } from './test-assert.js';
-import { buildAoutKernel, buildElf32, makeMemory } from './test-images.js';
+import { assertBootError, cStringAt, reg, seg } from './testing/assert.js';
+import { buildAoutKernel, buildElf32, makeMemory } from './testing/images.js';
 
 const MiB = 1024 * 1024;
 const FILE = 'guest.elf';

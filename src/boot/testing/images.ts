@@ -2,8 +2,8 @@
  * Synthetic kernel images for the loader tests, built byte by byte from the format specs
  * (ELF32, multiboot v1 header, Linux setup header). Test support only.
  */
-import { GuestMemory, pcRamLayout } from '../memory/guest-memory.js';
-import { MULTIBOOT_AOUT_KLUDGE, MULTIBOOT_HEADER_MAGIC } from './multiboot-header.js';
+import { GuestMemory, pcRamLayout } from '../../memory/guest-memory.js';
+import { MULTIBOOT_AOUT_KLUDGE, MULTIBOOT_HEADER_MAGIC } from '../multiboot-header.js';
 
 export function makeMemory(memBytes: number): GuestMemory {
   return new GuestMemory(pcRamLayout(memBytes).map((r) => ({ ...r, bytes: new Uint8Array(r.size) })));

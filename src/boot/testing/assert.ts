@@ -1,8 +1,8 @@
 /** Assertion helpers shared by the loader tests. Test support only. */
 import assert from 'node:assert/strict';
-import { segReg, type RegId, type RegisterBatch, type SegName } from '../cpu/registers.js';
-import { EXIT } from '../util/errors.js';
-import { BootError } from './boot-error.js';
+import { segReg, type RegId, type RegisterBatch, type SegName } from '../../cpu/registers.js';
+import { EXIT } from '../../util/errors.js';
+import { BootError } from '../boot-error.js';
 
 export function reg(batch: RegisterBatch, id: RegId): bigint {
   const hits = batch.filter(([r]) => r === id);
