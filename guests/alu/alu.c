@@ -208,7 +208,7 @@ static uint32_t crc_buf(uint32_t n) {
 struct job { uint32_t n, sieve_n, crc_n; uint32_t primes, crc, div64; };
 static struct job job;
 
-static uint32_t user_main(uint32_t arg) {
+static uintptr_t user_main(uintptr_t arg) {
   struct job *j = (struct job *)(uintptr_t)arg;
   run_classes(j->n);
   j->primes = sieve(j->sieve_n);
@@ -226,7 +226,7 @@ void kmain(uint32_t magic, uint32_t info) {
   job.crc_n = cmdline_get_u32(cl, "crc", 65536);
   trap_init();
   kprintf("alu: %u iterations per class, sieve below %u, CRC-32 of %u bytes (ring 3)\n", job.n, job.sieve_n, job.crc_n);
-  uint32_t r = run_user(user_main, (uint32_t)(uintptr_t)&job);
+  uint32_t r = (uint32_t)run_user(user_main, (uintptr_t)&job);
   uint32_t all = 0;
   for (unsigned c = 0; c < NCLASSES; c++) {
     kprintf("alu: %-18s %08x\n", names[c], class_sum[c]);

@@ -67,7 +67,7 @@ static uint32_t crc_buf(uint32_t n) {
   return crc;
 }
 
-static uint32_t user_main(uint32_t arg) {
+static uintptr_t user_main(uintptr_t arg) {
   struct bench *p = (struct bench *)(uintptr_t)arg;
   uint64_t t0 = rdtsc();
   p->result = alu_loop(p->iters);
@@ -91,7 +91,7 @@ void kmain(uint32_t magic, uint32_t info) {
   b.loop_only = (uint32_t)cmdline_has_word(cl, "loop-only");
   trap_init();
   kprintf("bench-loop: %u iterations of an %u-instruction loop in ring 3\n", b.iters, LOOP_INSNS);
-  uint32_t r = run_user(user_main, (uint32_t)(uintptr_t)&b);
+  uint32_t r = (uint32_t)run_user(user_main, (uintptr_t)&b);
   kprintf("bench-loop: loop executed %llu instructions, result %08x\n", (unsigned long long)b.iters * LOOP_INSNS, b.result);
   if (!b.loop_only) kprintf("bench-loop: sieve below %u: %u primes; crc32 of %u bytes: %08x\n", b.sieve_n, b.primes, b.crc_n, b.crc);
   if (cmdline_has_word(cl, "tsc")) kprintf("bench-loop: tsc loop %llu, work %llu\n", (unsigned long long)b.tsc_loop, (unsigned long long)b.tsc_work);

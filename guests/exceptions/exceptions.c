@@ -83,7 +83,7 @@ static NOINLINE void t_of(void) { __asm__ volatile("mov $0x7fffffff, %%eax\n add
 static int32_t bounds[2] = {10, 20};
 static NOINLINE void t_br(void) { __asm__ volatile("site_br: bound %0, %1" : : "r"(25), "m"(bounds)); }
 static NOINLINE void t_into(void) { __asm__ volatile("xor %%eax, %%eax\n site_into: into" : : : "eax", "cc"); } /* OF=0: no trap */
-static uint32_t user_hlt(uint32_t a) { __asm__ volatile(".globl site_gp_user\n site_gp_user: hlt"); return a; }
+static uintptr_t user_hlt(uintptr_t a) { __asm__ volatile(".globl site_gp_user\n site_gp_user: hlt"); return a; }
 static NOINLINE void t_gp_user(void) { run_user(user_hlt, 0); }
 #endif
 

@@ -18,7 +18,7 @@ static void user_return(struct trap_frame *f) {
   longjmp(user_jb, 1);
 }
 
-uint32_t run_user(uint32_t (*fn)(uint32_t), uint32_t arg) {
+uintptr_t run_user(uintptr_t (*fn)(uintptr_t), uintptr_t arg) {
   if (!user_ready) {
     tss_init((uintptr_t)kernel_stack + sizeof kernel_stack, 0);
     idt_set(USER_RETURN_VECTOR, trap_stubs[USER_RETURN_VECTOR], SEL_KCODE32, IDT_INTERRUPT_GATE, 3, 0, 1);

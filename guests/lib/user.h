@@ -1,9 +1,19 @@
-/* Running a function in ring 3 (32-bit guests): heavy loops live there because this host's KVM runs ring-0
- * code in a slow software emulator while ring-3 code runs natively. */
+/* Running a function in ring 3: heavy loops live there because this host's KVM runs ring-0 code in a slow
+ * software emulator while ring-3 code runs natively. User code runs with IOPL 3 so it may print.
+ * 32-bit: the user function returns into a stub doing int $0x80 (gate DPL 3).
+ * 64-bit: it returns into a stub doing SYSCALL with RAX = USER_SYS_EXIT; other SYSCALLs go to
+ *         user_syscall_handler() (weak, default: returns -1) and come back with SYSRETQ. */
 #ifndef GUEST_USER_H
 #define GUEST_USER_H
 #include "rt.h"
-#define USER_RETURN_VECTOR 0x80 /* user code ends with int $0x80, EAX = result (gate DPL 3) */
-/* Needs trap_init() first; installs the TSS and the 0x80 gate on first use. Returns fn(arg). */
-uint32_t run_user(uint32_t (*fn)(uint32_t), uint32_t arg);
+#define USER_RETURN_VECTOR 0x80
+#define USER_SYS_EXIT 0xE0Fu
+/* Needs trap_init() first; installs the TSS (and the 0x80 gate or the SYSCALL MSRs) on first use. */
+uintptr_t run_user(uintptr_t (*fn)(uintptr_t), uintptr_t arg);
+#ifdef __x86_64__
+struct syscall_regs { uint64_t rax, rdi, rsi, rdx, r10, r8, r9, rcx, r11, rsp; };
+/* Return value goes to RAX. May change regs->rcx (return RIP) / regs->r11 (RFLAGS). */
+uint64_t user_syscall_handler(struct syscall_regs *r);
+void user_syscall_install(void); /* (re)programs EFER.SCE, STAR, LSTAR, FMASK for run_user */
+#endif
 #endif
