@@ -10,6 +10,7 @@
 #define EFER_LME (1 << 8)
 #define PTE_P 0x1
 #define PTE_W 0x2
+#define PTE_U 0x4 /* user-accessible: run_user's ring-3 code runs on these identity mappings */
 #define PTE_PS 0x80
 
   .section .text
@@ -32,11 +33,11 @@ _start:
   /* PML4[0] -> PDPT; PDPT[0..3] -> PD0..PD3; each PD maps 1 GiB with 2 MiB pages. */
   mov $boot_pml4, %ebx
   mov $boot_pdpt, %eax
-  or $(PTE_P | PTE_W), %eax
+  or $(PTE_P | PTE_W | PTE_U), %eax
   mov %eax, (%ebx)
   mov $boot_pdpt, %ebx
   mov $boot_pd, %eax
-  or $(PTE_P | PTE_W), %eax
+  or $(PTE_P | PTE_W | PTE_U), %eax
   xor %ecx, %ecx
 2:
   mov %eax, (%ebx,%ecx,8)
@@ -49,7 +50,7 @@ _start:
 3:
   mov %ecx, %eax
   shl $21, %eax
-  or $(PTE_P | PTE_W | PTE_PS), %eax
+  or $(PTE_P | PTE_W | PTE_U | PTE_PS), %eax
   mov %eax, (%ebx,%ecx,8)
   /* high half of the entry: bits 32+ of (ecx << 21) are 0 below 4 GiB */
   inc %ecx

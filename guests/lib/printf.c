@@ -33,7 +33,7 @@ static void emit(struct sink *s, char c) {
   s->len++;
 }
 
-static void emit_num(struct sink *s, uint64_t v, unsigned base, int upper, int neg, int width, int zero, int left) {
+static void emit_num(struct sink *s, uint64_t v, unsigned base, int upper, int neg, int width, int zero, int left, int plus) {
   char tmp[24];
   int n = 0;
   const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
@@ -43,9 +43,10 @@ static void emit_num(struct sink *s, uint64_t v, unsigned base, int upper, int n
     else v = udiv64(v, base, &r);
     tmp[n++] = digits[r];
   } while (v);
-  int len = n + (neg ? 1 : 0);
+  int len = n + ((neg || plus) ? 1 : 0);
   if (!left && !zero) for (; width > len; width--) emit(s, ' ');
   if (neg) emit(s, '-');
+  else if (plus) emit(s, '+');
   if (!left && zero) for (; width > len; width--) emit(s, '0');
   while (n) emit(s, tmp[--n]);
   if (left) for (; width > len; width--) emit(s, ' ');
@@ -55,10 +56,11 @@ static int format(struct sink *s, const char *fmt, va_list ap) {
   for (; *fmt; fmt++) {
     if (*fmt != '%') { emit(s, *fmt); continue; }
     fmt++;
-    int zero = 0, left = 0, width = 0, lng = 0;
+    int zero = 0, left = 0, plus = 0, width = 0, lng = 0;
     for (;; fmt++) {
       if (*fmt == '0') zero = 1;
       else if (*fmt == '-') left = 1;
+      else if (*fmt == '+') plus = 1;
       else break;
     }
     while (*fmt >= '0' && *fmt <= '9') width = width * 10 + (*fmt++ - '0');
@@ -76,17 +78,17 @@ static int format(struct sink *s, const char *fmt, va_list ap) {
     }
     case 'd': case 'i': {
       int64_t v = lng >= 2 ? va_arg(ap, long long) : lng == 1 ? va_arg(ap, long) : va_arg(ap, int);
-      emit_num(s, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, 10, 0, v < 0, width, zero, left);
+      emit_num(s, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, 10, 0, v < 0, width, zero, left, plus);
       break;
     }
     case 'u': case 'x': case 'X': {
       uint64_t v = lng >= 2 ? va_arg(ap, unsigned long long) : lng == 1 ? va_arg(ap, unsigned long) : va_arg(ap, unsigned);
-      emit_num(s, v, *fmt == 'u' ? 10 : 16, *fmt == 'X', 0, width, zero, left);
+      emit_num(s, v, *fmt == 'u' ? 10 : 16, *fmt == 'X', 0, width, zero, left, 0);
       break;
     }
     case 'p':
       emit(s, '0'); emit(s, 'x');
-      emit_num(s, (uintptr_t)va_arg(ap, void *), 16, 0, 0, sizeof(void *) * 2, 1, 0);
+      emit_num(s, (uintptr_t)va_arg(ap, void *), 16, 0, 0, sizeof(void *) * 2, 1, 0, 0);
       break;
     case '%': emit(s, '%'); break;
     case 0: return (int)s->len;

@@ -56,7 +56,7 @@ void serial_puts(const char *s);
 int serial_getc(void);              /* blocks (polls LSR.DR) */
 int serial_try_getc(void);          /* -1 if nothing received */
 
-/* ---- formatting: %c %s %d %i %u %x %X %p %%, flags 0 -, width, l/ll/z ---- */
+/* ---- formatting: %c %s %d %i %u %x %X %p %%, flags 0 - +, width, l/ll/z ---- */
 int kprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int kvprintf(const char *fmt, va_list ap);
 int ksnprintf(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
