@@ -26,10 +26,12 @@ export interface ApicBusTarget {
   matchesDestination(dest: number, logical: boolean, x2Format: boolean): boolean;
   /** Present on the bus (globally enabled). A globally disabled APIC receives nothing. */
   readonly onBus: boolean;
+  /** Software-enabled (SVR bit 8): takes part in lowest-priority arbitration. */
+  readonly softwareEnabled: boolean;
   /** Processor priority, for lowest-priority arbitration. */
   processorPriority(): number;
-  /** Accepts a message that selected this APIC. */
-  accept(deliveryMode: number, vector: number, levelTrigger: boolean, assert: boolean): void;
+  /** Accepts a message that selected this APIC; false when it was dropped (fixed message to a software-disabled APIC). */
+  accept(deliveryMode: number, vector: number, levelTrigger: boolean, assert: boolean): boolean;
 }
 
 /** One interrupt message on the bus. */
@@ -62,9 +64,9 @@ export class ApicBus {
   /**
    * Delivers a message; `source` is the sending APIC (for shorthands), undefined for the
    * IOAPIC. Returns how many APICs accepted it.
-   * Lowest priority: the bus arbitrates among the selected APICs by lowest processor
-   * priority (PPR); ties go to the first in attach order (APIC ID order). Focus-processor
-   * checking is not modelled.
+   * Lowest priority: the bus arbitrates among the selected, software-enabled APICs by
+   * lowest processor priority (PPR); ties go to the first in attach order (APIC ID order).
+   * Focus-processor checking is not modelled.
    */
   deliver(msg: ApicMessage, source: ApicBusTarget | undefined): number {
     const ts = this.targets;
@@ -74,24 +76,19 @@ export class ApicBus {
       let bestPpr = 0x100;
       for (let i = 0; i < ts.length; i++) {
         const t = ts[i]!;
-        if (!this.selects(t, msg, source)) continue;
+        if (!t.softwareEnabled || !this.selects(t, msg, source)) continue;
         const p = t.processorPriority();
         if (p < bestPpr) {
           best = t;
           bestPpr = p;
         }
       }
-      if (best) {
-        best.accept(APIC_DM_FIXED, msg.vector, msg.levelTrigger, msg.assert);
-        n = 1;
-      }
-      return n;
+      return best && best.accept(APIC_DM_FIXED, msg.vector, msg.levelTrigger, msg.assert) ? 1 : 0;
     }
     for (let i = 0; i < ts.length; i++) {
       const t = ts[i]!;
       if (!this.selects(t, msg, source)) continue;
-      t.accept(msg.deliveryMode, msg.vector, msg.levelTrigger, msg.assert);
-      n++;
+      if (t.accept(msg.deliveryMode, msg.vector, msg.levelTrigger, msg.assert)) n++;
     }
     return n;
   }

@@ -53,6 +53,8 @@ export interface LocalApicPort {
   nextDeadlineNs(): number;
   /** Fires timers whose deadline is <= clock.nowNs(). */
   advance(): void;
+  /** Optional hook: called when something arrives that may wake a halted vCPU (interrupt, NMI, INIT, SIPI, PIC INTR). */
+  wakeListener?: (() => void) | undefined;
 }
 
 /** What the emulator VM needs from the whole chip set (PIC pair, IOAPIC, PIT, APIC bus). */

@@ -130,3 +130,16 @@ test('unmasking an asserted level pin delivers it; NMI and INIT delivery modes',
   io.setIrq(13, true);
   assert.equal(a1.takeInit(), true);
 });
+
+test('a level interrupt dropped by a software-disabled APIC leaves remote IRR clear', () => {
+  const { io, apics, wrw, rdw } = setup(1);
+  const a0 = apics[0]!;
+  a0.mmioWrite(APIC_SVR, 4, 0xff); // software-disabled
+  wrw(0x10 + 2 * 10, 0x8000 | 0x61);
+  io.setIrq(10, true);
+  assert.equal(rdw(0x10 + 2 * 10) & 0x4000, 0);
+  a0.mmioWrite(APIC_SVR, 4, 0x1ff);
+  io.setIrq(10, true); // still asserted: delivered now
+  assert.equal(rdw(0x10 + 2 * 10) & 0x4000, 0x4000);
+  assert.equal(a0.acknowledge(), 0x61);
+});

@@ -657,13 +657,13 @@ export class LocalApic implements LocalApicPort, ApicBusTarget {
     if ((this.lvtError & APIC_LVT_MASKED) === 0) this.setIrr(this.lvtError & 0xff, false, true);
   }
 
-  /** Logs a fixed interrupt into IRR (TMR records its trigger mode). */
-  private setIrr(vector: number, level: boolean, fromError = false): void {
+  /** Logs a fixed interrupt into IRR (TMR records its trigger mode); false for an illegal vector. */
+  private setIrr(vector: number, level: boolean, fromError = false): boolean {
     if (vector < 16) {
       // Illegal vector: not delivered, only the ESR bit is set (once for an error-LVT loop).
       if (!fromError) this.signalError(APIC_ESR_RECV_ILLEGAL_VECTOR);
       else this.esrPending |= APIC_ESR_RECV_ILLEGAL_VECTOR;
-      return;
+      return false;
     }
     const w = vector >> 5;
     const bit = 1 << (vector & 31);
@@ -671,23 +671,23 @@ export class LocalApic implements LocalApicPort, ApicBusTarget {
     if (level) this.tmr[w]! |= bit;
     else this.tmr[w]! &= ~bit;
     this.wakeListener?.();
+    return true;
   }
 
-  accept(deliveryMode: number, vector: number, levelTrigger: boolean, assert: boolean): void {
+  accept(deliveryMode: number, vector: number, levelTrigger: boolean, assert: boolean): boolean {
     switch (deliveryMode) {
       case APIC_DM_FIXED:
       case APIC_DM_LOWEST:
-        if (!this.softwareEnabled) return;
-        this.setIrr(vector & 0xff, levelTrigger);
-        return;
+        if (!this.softwareEnabled) return false;
+        return this.setIrr(vector & 0xff, levelTrigger);
       case APIC_DM_NMI:
         this.nmiPending = true;
         this.wakeListener?.();
-        return;
+        return true;
       case APIC_DM_INIT:
-        if (levelTrigger && !assert) return; // INIT level de-assert: arbitration-ID sync only
+        if (levelTrigger && !assert) return true; // INIT level de-assert: arbitration-ID sync only
         this.receiveInit();
-        return;
+        return true;
       case APIC_DM_STARTUP:
         // Only a processor in wait-for-SIPI responds; later SIPIs are ignored.
         if (this.waitSipi) {
@@ -695,13 +695,13 @@ export class LocalApic implements LocalApicPort, ApicBusTarget {
           this.sipiVector = vector & 0xff;
           this.wakeListener?.();
         }
-        return;
+        return true;
       case APIC_DM_EXTINT:
         this.extIntPending = true;
         this.wakeListener?.();
-        return;
+        return true;
       default:
-        return; // SMI and reserved modes: ignored
+        return false; // SMI and reserved modes: ignored
     }
   }
 

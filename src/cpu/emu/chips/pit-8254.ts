@@ -175,10 +175,10 @@ class PitChannel {
     }
   }
 
+  /** Next time advance() has work for this channel (an OUT rising edge or a queued count), or Infinity; only channels with a listener. */
   nextEdgeNs(): number {
-    if (!this.outListener || !this.counting() || this.frozenD >= 0) {
-      return this.pendingCount >= 0 ? this.pendingAtNs : Infinity;
-    }
+    if (!this.outListener) return Infinity;
+    if (!this.counting() || this.frozenD >= 0) return this.pendingCount >= 0 ? this.pendingAtNs : Infinity;
     const e = this.nextEdgeD();
     const t = e < 0 ? Infinity : this.loadNs + e * NS_PER_TICK;
     return this.pendingCount >= 0 ? Math.min(t, this.pendingAtNs) : t;
