@@ -42,6 +42,8 @@ function fromBcd(v: number): number {
 
 class PitChannel {
   mode = 0;
+  /** Bits 5:0 of the last control word, exactly as written (the status byte reports them). */
+  ctrlBits = 0;
   rw = RW_LOHI;
   bcd = false;
   /** Reload value in ticks (1..65536, or 1..10000 in BCD). */
@@ -215,6 +217,7 @@ class PitChannel {
   // ---- programming --------------------------------------------------------------------------
 
   control(v: number): void {
+    this.ctrlBits = v & 0x3f;
     this.rw = (v >> 4) & 3;
     this.mode = (v >> 1) & 7;
     if (this.mode > 5) this.mode -= 4; // 6, 7 are modes 2, 3
@@ -242,7 +245,7 @@ class PitChannel {
 
   latchStatus(now: number): void {
     if (this.status >= 0) return;
-    this.status = ((this.out(now) ? 0x80 : 0) | (this.nullCount ? 0x40 : 0) | (this.rw << 4) | (this.mode << 1) | (this.bcd ? 1 : 0)) & 0xff;
+    this.status = (this.out(now) ? 0x80 : 0) | (this.nullCount ? 0x40 : 0) | this.ctrlBits;
   }
 
   read(now: number): number {
