@@ -8,7 +8,7 @@ void long_main(uint32_t magic, uint32_t info) {
   (void)info;
   int ok = magic == MULTIBOOT_BOOTLOADER_MAGIC;
   uint64_t efer = rdmsr(0xC0000080u);
-  kprintf("longmode: hello from 64-bit long mode (EFER=0x%llx, LMA=%u)\n", (unsigned long long)efer, (unsigned)(efer >> 10) & 1);
+  kprintf("longmode: hello from 64-bit long mode (EFER.LMA|LME=0x%llx)\n", (unsigned long long)(efer & 0x500));
   ok &= (efer >> 10) & 1;
 
   /* 64-bit register arithmetic: values that do not fit in 32 bits. */
