@@ -169,6 +169,7 @@ test('errors name the file and say what is wrong', () => {
   );
   assertBootError(() => loadLinux(makeMemory(64 * MiB), buildBzImage({ cmdlineSize: 16 }), { ...opts(), cmdline: 'x'.repeat(17) }), FILE, /17 bytes .*at most 16/);
   loadLinux(makeMemory(64 * MiB), buildBzImage({ cmdlineSize: 16 }), { ...opts(), cmdline: 'x'.repeat(16) });
+  assertBootError(() => loadLinux(makeMemory(64 * MiB), buildBzImage({ prefAddress: 0x8000, relocatable: false }), opts()), FILE, /loaded at 0x8000 \(pref_address\), below 1 MiB/);
   assertBootError(() => detectKernelFormat(buildBzImage({ xloadflags: 0 }), FILE), FILE, /no 64-bit entry point/);
   assertBootError(() => detectKernelFormat(buildBzImage({ loadflags: 0 }), FILE), FILE, /zImage/);
   assertBootError(() => detectKernelFormat(buildBzImage().subarray(0, 0x1000), FILE), FILE, /truncated Linux image/);

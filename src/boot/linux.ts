@@ -151,6 +151,9 @@ export function loadLinux(memory: GuestMemory, image: Uint8Array, options: Linux
 
   // Kernel: it needs init_size bytes from its load address to decompress in place.
   const loadAddr = linuxLoadAddress(h);
+  if (loadAddr < ONE_MIB) {
+    throw new BootError(`${fileName}: the kernel asks to be loaded at ${hexAddr(loadAddr)} (pref_address), below 1 MiB where tsvmm keeps the zero page, command line and page tables; expected 1 MiB or above`);
+  }
   const footprint = alignUp(Math.max(h.initSize, h.kernelBytes), PAGE);
   if (loadAddr + footprint > ram.lowEnd) {
     throw new BootError(
