@@ -1,0 +1,196 @@
+/**
+ * Runs snippet cases under emu with the same initial state the native harness uses
+ * (tests/native/snippet-harness.c): 64-bit mode, CPL 3, code page at SNIPPET_CODE_BASE,
+ * data page at SNIPPET_DATA_BASE, every GPR and the status flags + DF from the case.
+ *
+ * The machine is a tiny long-mode system built once: identity-mapped 4 KiB pages for the
+ * code page (user, RWX), the data page (user, RW, NX) and a few supervisor pages (page
+ * tables, GDT, IDT, TSS, exception stubs, exception stack). Everything else is not
+ * present, as in the host process, so a stray access faults with #PF in both.
+ *
+ * The snippet is followed by HLT: at CPL 3 it raises #GP(0) at exactly the end of the
+ * snippet, which is how a normal completion is recognised. Every IDT vector points at
+ * its own supervisor stub (a HLT), so the vector is known from where the CPU halted, and
+ * the user RSP/RFLAGS/RIP and error code are read back from the exception frame on the
+ * TSS.RSP0 stack (SDM Vol. 3 §6.14.2, 64-bit interrupt stack frame).
+ */
+import { Bus } from '../../bus.js';
+import { EVENT_HALTED, REG, RegSet, regId, segReg, type RegisterBatch } from '../../registers.js';
+import { GuestMemory } from '../../../memory/guest-memory.js';
+import { CodeCache } from '../code-cache.js';
+import { EmuCpu } from '../cpu.js';
+import {
+  FLAGS_INPUT, SNIPPET_CODE_BASE, SNIPPET_DATA_BASE, SNIPPET_DATA_SIZE, SNIPPET_PAGE_SIZE, VECTOR_NONE, VECTOR_TIMEOUT,
+  type SnippetCase, type SnippetResult,
+} from './snippet-case.js';
+
+const RAM_SIZE = 4 * 1024 * 1024;
+const PML4 = 0x1000;
+const PDPT = 0x2000;
+const PD = 0x3000;
+const PT0 = 0x4000; // 0..2 MiB
+const PT1 = 0x5000; // 2..4 MiB
+const GDT = 0x6000;
+const IDT = 0x7000;
+const TSS = 0x8000;
+const STUBS = 0x9000; // 256 stubs of 16 bytes: 0x9000..0x9fff
+const STUB_SIZE = 16;
+const EXC_STACK_TOP = 0xc000; // TSS.RSP0; stack pages 0xa000..0xbfff
+
+const PTE_P = 1;
+const PTE_RW = 2;
+const PTE_US = 4;
+/** NX is bit 63: bit 31 of the high dword. */
+const PTE_NX_HI = 0x8000_0000;
+
+const SEL_KCODE = 0x08;
+const SEL_KDATA = 0x10;
+const SEL_UDATA = 0x18 | 3;
+const SEL_UCODE = 0x20 | 3;
+const SEL_TSS = 0x28;
+/** VMX access-rights layout (registers.ts): type | S<<4 | DPL<<5 | P<<7 | L<<13 | D<<14 | G<<15. */
+const ATTR_UCODE64 = 0xb | 0x10 | (3 << 5) | 0x80 | (1 << 13) | (1 << 15);
+const ATTR_UDATA = 0x3 | 0x10 | (3 << 5) | 0x80 | (1 << 14) | (1 << 15);
+const ATTR_TSS64_BUSY = 0xb | 0x80;
+
+/** Vectors whose exception frame carries an error code (SDM Vol. 3 Table 6-1). */
+const HAS_ERROR_CODE = new Set([8, 10, 11, 12, 13, 14, 17, 21, 29, 30]);
+const RFLAGS_IF = 0x200;
+const VEC_GP = 13;
+/** Reported when emu stopped somewhere unexpected (not at a stub): a harness-level failure. */
+export const VECTOR_EMU_STOPPED = -3;
+
+export class EmuSnippetRunner {
+  readonly memory: GuestMemory;
+  readonly cpu: EmuCpu;
+  readonly cache = new CodeCache();
+  private readonly ram: Uint8Array;
+  private readonly dv: DataView;
+
+  constructor() {
+    this.ram = new Uint8Array(RAM_SIZE);
+    this.dv = new DataView(this.ram.buffer);
+    this.memory = new GuestMemory([{ name: 'ram', gpa: 0, size: RAM_SIZE, bytes: this.ram }]);
+    this.buildSystem();
+    this.cpu = new EmuCpu({ memory: this.memory, pio: new Bus('pio'), mmio: new Bus('mmio'), cache: this.cache });
+    this.cpu.setLong64(PML4);
+    const batch: RegisterBatch = [
+      [REG.gdtrBase, BigInt(GDT)],
+      [REG.gdtrLimit, 0x37n],
+      [REG.idtrBase, BigInt(IDT)],
+      [REG.idtrLimit, 0xfffn],
+      [segReg('tr', 'selector'), BigInt(SEL_TSS)],
+      [segReg('tr', 'base'), BigInt(TSS)],
+      [segReg('tr', 'limit'), 0x67n],
+      [segReg('tr', 'attrs'), BigInt(ATTR_TSS64_BUSY)],
+    ];
+    this.cpu.setRegisters(batch);
+  }
+
+  private w64(addr: number, lo: number, hi: number): void {
+    this.dv.setUint32(addr, lo >>> 0, true);
+    this.dv.setUint32(addr + 4, hi >>> 0, true);
+  }
+
+  private buildSystem(): void {
+    // Paging: PML4[0] -> PDPT[0] -> PD[0..1] -> PT0/PT1 (4 KiB pages only).
+    this.w64(PML4, PDPT | PTE_P | PTE_RW | PTE_US, 0);
+    this.w64(PDPT, PD | PTE_P | PTE_RW | PTE_US, 0);
+    this.w64(PD, PT0 | PTE_P | PTE_RW | PTE_US, 0);
+    this.w64(PD + 8, PT1 | PTE_P | PTE_RW | PTE_US, 0);
+    for (let pa = PML4; pa < EXC_STACK_TOP; pa += SNIPPET_PAGE_SIZE) this.w64(PT0 + (pa >> 12) * 8, pa | PTE_P | PTE_RW, 0);
+    this.w64(PT0 + (SNIPPET_DATA_BASE >> 12) * 8, SNIPPET_DATA_BASE | PTE_P | PTE_RW | PTE_US, PTE_NX_HI);
+    this.w64(PT1 + ((SNIPPET_CODE_BASE - 0x200000) >> 12) * 8, SNIPPET_CODE_BASE | PTE_P | PTE_RW | PTE_US, 0);
+
+    // GDT: null, kernel code64, kernel data, user data, user code64, 64-bit TSS (16 bytes).
+    this.w64(GDT + 0x08, 0x0000ffff, 0x00af9a00);
+    this.w64(GDT + 0x10, 0x0000ffff, 0x00cf9200);
+    this.w64(GDT + 0x18, 0x0000ffff, 0x00cff200);
+    this.w64(GDT + 0x20, 0x0000ffff, 0x00affa00);
+    this.w64(GDT + 0x28, ((TSS & 0xffff) << 16) | 0x67, ((TSS >>> 16) & 0xff) | 0x8b00 | (TSS & 0xff000000));
+    this.w64(GDT + 0x30, 0, 0);
+
+    // TSS: RSP0 at offset 4.
+    this.w64(TSS + 4, EXC_STACK_TOP, 0);
+
+    // IDT: 64-bit interrupt gates to per-vector HLT stubs; #BP is DPL 3 (INT3 from user), as on Linux.
+    for (let v = 0; v < 256; v++) {
+      const target = STUBS + v * STUB_SIZE;
+      const dpl = v === 3 ? 3 : 0;
+      const e = IDT + v * 16;
+      this.dv.setUint32(e, (SEL_KCODE << 16) | (target & 0xffff), true);
+      this.dv.setUint32(e + 4, (target & 0xffff0000) | 0x8e00 | (dpl << 13), true);
+      this.w64(e + 8, 0, 0);
+      this.ram[target] = 0xf4; // hlt
+      this.ram[target + 1] = 0xeb; // jmp $-3 (back to hlt) should anything wake it
+      this.ram[target + 2] = 0xfd;
+    }
+  }
+
+  /** Runs one case; `budget` bounds the instructions (a loop that never ends reports VECTOR_TIMEOUT). */
+  run(c: SnippetCase, budget = 100_000): SnippetResult {
+    const cpu = this.cpu;
+    // Code page: snippet, then HLT (#GP at CPL 3 marks the end); drop decoded blocks of the old snippet.
+    const code = this.ram.subarray(SNIPPET_CODE_BASE, SNIPPET_CODE_BASE + SNIPPET_PAGE_SIZE);
+    code.fill(0xcc);
+    code.set(c.code, 0);
+    code[c.code.length] = 0xf4;
+    this.cache.invalidatePage(SNIPPET_CODE_BASE, cpu);
+    const data = this.ram.subarray(SNIPPET_DATA_BASE, SNIPPET_DATA_BASE + SNIPPET_PAGE_SIZE);
+    data.fill(0);
+    data.set(c.data, 0);
+    this.ram.fill(0, EXC_STACK_TOP - 64, EXC_STACK_TOP);
+
+    for (let i = 0; i < 16; i++) cpu.setGpr(i, c.gpr[i] ?? 0n);
+    cpu.setRegisters([
+      [segReg('cs', 'selector'), BigInt(SEL_UCODE)],
+      [segReg('cs', 'base'), 0n],
+      [segReg('cs', 'limit'), 0xffffffffn],
+      [segReg('cs', 'attrs'), BigInt(ATTR_UCODE64)],
+      [segReg('ss', 'selector'), BigInt(SEL_UDATA)],
+      [segReg('ss', 'base'), 0n],
+      [segReg('ss', 'limit'), 0xffffffffn],
+      [segReg('ss', 'attrs'), BigInt(ATTR_UDATA)],
+      [REG.rip, BigInt(SNIPPET_CODE_BASE)],
+      [REG.rflags, BigInt((c.rflags & FLAGS_INPUT) | RFLAGS_IF | 2)],
+      [REG.cr2, 0n],
+      [regId(RegSet.EVENT, EVENT_HALTED), 0n],
+    ]);
+    const why = cpu.run(budget);
+
+    const gpr = new BigUint64Array(16);
+    for (let i = 0; i < 16; i++) gpr[i] = cpu.getGpr(i);
+    const out: SnippetResult = {
+      vector: VECTOR_NONE,
+      errorCode: 0,
+      gpr,
+      rflags: cpu.getRflags(),
+      rip: cpu.getRip(),
+      faultAddr: 0n,
+      data: this.ram.slice(SNIPPET_DATA_BASE, SNIPPET_DATA_BASE + SNIPPET_DATA_SIZE),
+    };
+    const rip = Number(out.rip);
+    const atStub = rip > STUBS && rip <= STUBS + 256 * STUB_SIZE && (rip - STUBS - 1) % STUB_SIZE === 0;
+    if (why === 'budget' && !atStub) {
+      out.vector = VECTOR_TIMEOUT;
+      return out;
+    }
+    if (!atStub) {
+      out.vector = VECTOR_EMU_STOPPED;
+      return out;
+    }
+    const vector = (rip - STUBS - 1) / STUB_SIZE;
+    const frame = HAS_ERROR_CODE.has(vector) ? EXC_STACK_TOP - 48 : EXC_STACK_TOP - 40;
+    const errorCode = HAS_ERROR_CODE.has(vector) ? this.dv.getUint32(frame, true) : 0;
+    const ripOff = HAS_ERROR_CODE.has(vector) ? frame + 8 : frame;
+    out.rip = this.dv.getBigUint64(ripOff, true);
+    out.rflags = this.dv.getUint32(ripOff + 16, true);
+    gpr[4] = this.dv.getBigUint64(ripOff + 24, true);
+    const end = BigInt(SNIPPET_CODE_BASE + c.code.length);
+    if (vector === VEC_GP && errorCode === 0 && out.rip === end) return out; // the trailing HLT: normal end
+    out.vector = vector;
+    out.errorCode = errorCode;
+    if (vector === 14) out.faultAddr = cpu.getRegisters([REG.cr2])[0] ?? 0n;
+    return out;
+  }
+}
