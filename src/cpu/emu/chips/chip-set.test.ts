@@ -76,7 +76,7 @@ test('PIT IRQ0 through the PIC to the BSP (virtual wire, LINT0 ExtINT)', () => {
   clock.t = d;
   chips.advance();
   assert.equal(bsp.hasInterrupt(), true);
-  assert.equal(chips.localApic(1).hasInterrupt(), false, 'only the BSP is wired to the PIC');
+  assert.equal(chips.localApic(1).hasInterrupt(), false, 'the AP leaves LINT0 masked');
   assert.equal(bsp.acknowledge(), 0x20);
   assert.equal(bsp.hasInterrupt(), false);
   pio.writeValue(0x20, 1, 0x20);

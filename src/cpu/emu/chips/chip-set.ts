@@ -4,7 +4,8 @@
  * - ISA IRQ n (0-15) -> PIC pin n and IOAPIC pin n, except IRQ0 -> IOAPIC pin 2 (the usual
  *   MADT interrupt source override); IRQ2 is the PIC cascade and is not driven from outside.
  *   GSI 16-23 -> IOAPIC pins 16-23.
- * - PIT channel 0 OUT -> IRQ0; the PIC's INTR -> the BSP's LINT0 (virtual wire, ExtINT).
+ * - PIT channel 0 OUT -> IRQ0; the PIC's INTR -> LINT0 of every APIC (the BSP's is the
+ *   virtual wire once programmed ExtINT; the PIC also answers ExtINT messages from the IOAPIC).
  * - EOIs of level-triggered vectors -> the IOAPIC (remote IRR).
  * The LAPIC MMIO page is not put on the MMIO bus: each vCPU routes its own APIC page.
  */
@@ -74,9 +75,13 @@ export class EmuChips implements EmuChipSet {
     this.ioapic = new IoApic(this.apicBus, 0);
     this.pit = new Pit8254(clock);
 
-    const bsp = this.apics[0]!;
-    bsp.extIntSource = this.pic;
-    this.pic.outputListener = (level) => bsp.setLint0(level);
+    // The PIC's INTR reaches LINT0 of every APIC, as the MP specification wires a PC (and as
+    // KVM accepts PIC interrupts on any vCPU whose LINT0 is unmasked ExtINT); firmware and
+    // OSes program ExtINT on the BSP only and leave the APs' LINT0 masked.
+    for (const a of this.apics) a.extIntSource = this.pic;
+    this.pic.outputListener = (level) => {
+      for (const a of this.apics) a.setLint0(level);
+    };
     this.apicBus.eoiListener = (vector) => this.ioapic.eoi(vector);
     this.pit.setOutListener(0, (level) => this.setIrq(0, level));
 

@@ -197,7 +197,7 @@ export class LocalApic implements LocalApicPort, ApicBusTarget {
 
   /** Power-up / INIT values of the registers (SDM 10.4.7.1); the APIC base MSR is kept. */
   private resetRegisters(): void {
-    this.id = (this.apicId & 0xff) << 24;
+    this.id = ((this.apicId & 0xff) << 24) >>> 0;
     this.tpr = 0;
     this.ldr = this.mode === Mode.X2Apic ? this.x2apicLdr() : 0;
     this.dfr = 0xffffffff;
@@ -469,7 +469,7 @@ export class LocalApic implements LocalApicPort, ApicBusTarget {
     switch (reg) {
       case APIC_ID:
         if (x2) return false;
-        this.id = v & 0xff000000;
+        this.id = (v & 0xff000000) >>> 0;
         return true;
       case APIC_TPR:
         this.tpr = v & 0xff;
@@ -479,7 +479,7 @@ export class LocalApic implements LocalApicPort, ApicBusTarget {
         return true;
       case APIC_LDR:
         if (x2) return false;
-        this.ldr = v & 0xff000000;
+        this.ldr = (v & 0xff000000) >>> 0;
         return true;
       case APIC_DFR:
         if (x2) return false;
@@ -495,12 +495,12 @@ export class LocalApic implements LocalApicPort, ApicBusTarget {
         this.esrPending = 0;
         return true;
       case APIC_ICR_LO:
-        this.icrLo = v & ICR_LO_BITS;
+        this.icrLo = (v & ICR_LO_BITS) >>> 0;
         this.sendIpi();
         return true;
       case APIC_ICR_HI:
         if (x2) return false;
-        this.icrHi = v & 0xff000000;
+        this.icrHi = (v & 0xff000000) >>> 0;
         return true;
       case APIC_LVT_TIMER: {
         const old = this.lvtTimer;
