@@ -1,0 +1,73 @@
+/**
+ * A decoded instruction: a small monomorphic record created once at decode time and
+ * executed many times from its block. `fn` is the handler; every other field is an
+ * operand description the handler reads. A later block compiler can read the same
+ * records to emit JavaScript.
+ */
+import type { EmuCpu } from './cpu.js';
+
+export type Handler = (c: EmuCpu, i: Insn) => void;
+
+/** Address computation kinds (how ea() combines base/index/disp/segment). */
+export const EA_16 = 0;
+export const EA_32 = 1;
+/** 32-bit address size in long mode (67h prefix): zero-extended, no 4 GiB wrap with the FS/GS base. */
+export const EA_32L = 2;
+export const EA_64 = 3;
+
+export class Insn {
+  fn: Handler;
+  /** Byte offsets of this instruction and of the next one from the block's first byte. */
+  start = 0;
+  end = 0;
+  /** Opcode: 0x00-0xff, 0x0f00-0x0fff for two-byte, 0x0f3800+ for three-byte. */
+  opc = 0;
+  /** Handler-specific sub-operation (ALU kind, condition code, ModRM.reg of a group). */
+  op = 0;
+  /** Operand size in bytes (1, 2, 4, 8) and address kind (EA_*). */
+  osz = 4;
+  ak = EA_32;
+  /** Segment of the memory operand (0-5 = ES..GS, 8 = flat, base 0). */
+  seg = 3;
+  /** ModRM: mod 3 = register operand `rm`; otherwise memory from base/index/scale/disp. */
+  mod = 3;
+  reg = 0;
+  rm = 0;
+  base = -1;
+  index = -1;
+  scale = 0;
+  disp = 0;
+  ripRel = false;
+  imm = 0;
+  immHi = 0;
+  imm2 = 0;
+  /** 0 none, 1 REP/REPE (F3), 2 REPNE (F2). */
+  rep = 0;
+  lock = false;
+
+  constructor(fn: Handler) {
+    this.fn = fn;
+  }
+}
+
+/** A run of decoded instructions from one page, ending at a control transfer or the page end. */
+export class Block {
+  /** Guest-physical address of the first byte and the decode mode key. */
+  readonly phys: number;
+  readonly mode: number;
+  insns: Insn[] = [];
+  /** Byte length: rip after falling through the last instruction is start + len. */
+  len = 0;
+  /** Number of instructions that are branches (taken or not), for the PMU's branch counter. */
+  branches = 0;
+  valid = true;
+  /** Seam for a block compiler: when set, runs the whole block instead of the per-instruction loop. */
+  exec: ((c: EmuCpu) => void) | null = null;
+  /** How often the block ran (a compiler picks hot blocks by this). */
+  hits = 0;
+
+  constructor(phys: number, mode: number) {
+    this.phys = phys;
+    this.mode = mode;
+  }
+}

@@ -1,0 +1,444 @@
+/**
+ * Control flow and stack handlers: Jcc/JMP/CALL/RET (near and far), LOOP/JCXZ,
+ * PUSH/POP forms, ENTER/LEAVE, PUSHF/POPF, INT/INTO/INT3/IRET, HLT.
+ */
+import type { EmuCpu } from './cpu.js';
+import { CS, SS, DS, ES, FS, GS, CR0_PE, TWO32, TWO47, TWO63, TWO64, IF, IOPL, VM, RF, NT, AC, ID, VEC_GP, VEC_OF, FAULT, addIp } from './cpu.js';
+import type { Insn } from './insn.js';
+import { ea, rdE, rdEs, stE } from './operands.js';
+import { ARITH_MASK, DF, TF } from './flags.js';
+
+/** Branch target rip + rel wrapped to the operand size; #GP for a non-canonical 64-bit target. */
+function relTarget(c: EmuCpu, i: Insn): number {
+  const t = c.bip + i.end + i.imm;
+  if (i.osz === 8) return canonical(c, t);
+  if (i.osz === 4) return t >>> 0;
+  return t & 0xffff;
+}
+function canonical(c: EmuCpu, t: number): number {
+  if (t >= TWO63) t -= TWO64;
+  else if (t < -TWO63) t += TWO64;
+  if (t < -TWO47 || t >= TWO47) return c.gp(0);
+  return t;
+}
+/** Sets rip for an absolute near target of operand size osz. */
+function setNear(c: EmuCpu, osz: number, lo: number, hi: number): void {
+  if (osz === 8) c.rip = canonical(c, hi * TWO32 + (lo >>> 0));
+  else if (osz === 4) c.rip = lo >>> 0;
+  else c.rip = lo & 0xffff;
+}
+
+export function jcc(c: EmuCpu, i: Insn): void {
+  if (c.cond(i.op)) c.rip = relTarget(c, i);
+}
+/** JNZ/JZ fast paths (the most common loop branches). */
+export function jnz(c: EmuCpu, i: Insn): void {
+  if (c.getZF() === 0) c.rip = relTarget(c, i);
+}
+export function jz(c: EmuCpu, i: Insn): void {
+  if (c.getZF() !== 0) c.rip = relTarget(c, i);
+}
+export function jmpRel(c: EmuCpu, i: Insn): void {
+  c.rip = relTarget(c, i);
+}
+export function callRel(c: EmuCpu, i: Insn): void {
+  const t = relTarget(c, i);
+  const n = c.nextIp(i);
+  c.push(i.osz, n >>> 0, Math.floor(n / TWO32) | 0);
+  c.rip = t;
+}
+export function jmpE(c: EmuCpu, i: Insn): void {
+  const lo = rdE(c, i);
+  setNear(c, i.osz, lo, c.hi);
+}
+export function callE(c: EmuCpu, i: Insn): void {
+  const lo = rdE(c, i);
+  const hi = c.hi;
+  const n = c.nextIp(i);
+  const save = c.rip;
+  setNear(c, i.osz, lo, hi);
+  const t = c.rip;
+  c.rip = save;
+  c.push(i.osz, n >>> 0, Math.floor(n / TWO32) | 0);
+  c.rip = t;
+}
+/** RET / RET imm16 (imm = bytes to release). */
+export function retNear(c: EmuCpu, i: Insn): void {
+  const lo = c.rd(i.osz, c.stackLin(0));
+  const hi = c.hi;
+  setNear(c, i.osz, lo, hi);
+  c.addRsp(i.osz + i.imm);
+}
+
+/** LOOP (op 0), LOOPE (1), LOOPNE (2), JCXZ (3); counter size from the address size (imm2). */
+export function loop(c: EmuCpu, i: Insn): void {
+  const asz = i.imm2;
+  let zero: boolean;
+  if (i.op === 3) {
+    zero = asz === 2 ? (c.rl[1]! & 0xffff) === 0 : asz === 4 ? c.rl[1] === 0 : (c.rl[1]! | c.rh[1]!) === 0;
+    if (zero) c.rip = relTarget(c, i);
+    return;
+  }
+  if (asz === 2) {
+    const v = (c.rl[1]! - 1) & 0xffff;
+    c.rl[1] = (c.rl[1]! & ~0xffff) | v;
+    zero = v === 0;
+  } else if (asz === 4) {
+    const v = (c.rl[1]! - 1) | 0;
+    c.rl[1] = v;
+    if (c.long64) c.rh[1] = 0;
+    zero = v === 0;
+  } else {
+    const lo = c.rl[1]!;
+    c.rl[1] = (lo - 1) | 0;
+    if (lo === 0) c.rh[1] = (c.rh[1]! - 1) | 0;
+    zero = (c.rl[1]! | c.rh[1]!) === 0;
+  }
+  let take = !zero;
+  if (i.op === 1) take = take && c.getZF() !== 0;
+  else if (i.op === 2) take = take && c.getZF() === 0;
+  if (take) c.rip = relTarget(c, i);
+}
+
+// ---------------------------------------------------------------- stack
+
+export function pushR(c: EmuCpu, i: Insn): void {
+  c.push(i.osz, c.rl[i.rm]!, c.rh[i.rm]!);
+}
+export function popR(c: EmuCpu, i: Insn): void {
+  const v = c.pop(i.osz);
+  c.setReg(i.osz, i.rm, v, c.hi);
+}
+export function push32r(c: EmuCpu, i: Insn): void {
+  const esp = (c.rl[4]! - 4) | 0;
+  c.wr32(c.stackLin(-4), c.rl[i.rm]!);
+  c.rl[4] = esp;
+}
+export function pop32r(c: EmuCpu, i: Insn): void {
+  const v = c.rd32(c.stackLin(0));
+  c.rl[4] = (c.rl[4]! + 4) | 0;
+  c.rl[i.rm] = v;
+}
+export function pushI(c: EmuCpu, i: Insn): void {
+  c.push(i.osz, i.imm, i.immHi);
+}
+export function pushE(c: EmuCpu, i: Insn): void {
+  const v = rdE(c, i);
+  c.push(i.osz, v, c.hi);
+}
+export function popE(c: EmuCpu, i: Insn): void {
+  // The address is computed with the incremented stack pointer (SDM POP).
+  const v = c.rd(i.osz, c.stackLin(0));
+  const h = c.hi;
+  c.addRsp(i.osz);
+  try {
+    stE(c, i, v, h);
+  } catch (e) {
+    c.addRsp(-i.osz);
+    throw e;
+  }
+}
+/** PUSH segment (rm = segment index). */
+export function pushSeg(c: EmuCpu, i: Insn): void {
+  c.push(i.osz, c.segSel[i.rm]!);
+}
+export function popSeg(c: EmuCpu, i: Insn): void {
+  const v = c.rd(i.osz === 8 ? 8 : i.osz, c.stackLin(0)) & 0xffff;
+  c.loadSeg(i.rm, v);
+  c.addRsp(i.osz);
+  if (i.rm === SS) c.shadow = true;
+}
+export function pusha(c: EmuCpu, i: Insn): void {
+  const sp = c.rl[4]!;
+  const size = i.osz;
+  c.probeWrite(c.stackLin(-size * 8), size * 8);
+  for (let r = 0; r < 8; r++) c.push(size, r === 4 ? sp : c.rl[r]!);
+}
+export function popa(c: EmuCpu, i: Insn): void {
+  const size = i.osz;
+  for (let r = 7; r >= 0; r--) {
+    const v = c.pop(size);
+    if (r !== 4) c.setReg(size, r, v);
+  }
+}
+export function enter(c: EmuCpu, i: Insn): void {
+  const size = i.osz;
+  const alloc = i.imm & 0xffff;
+  const level = i.imm2 & 31;
+  c.push(size, c.rl[5]!, c.rh[5]!);
+  const frameLo = c.rl[4]!;
+  const frameHi = c.rh[4]!;
+  if (level > 0) {
+    for (let k = 1; k < level; k++) {
+      // Copy the enclosing frame pointers.
+      const bpOff = size === 8 ? c.r64(5) - k * size : size === 4 ? (c.rl[5]! - k * size) >>> 0 : (c.rl[5]! - k * size) & 0xffff;
+      const a = c.stackSize === 8 ? bpOff : (c.segBase[SS]! + bpOff) % TWO32;
+      const v = c.rd(size, a);
+      c.push(size, v, c.hi);
+    }
+    c.push(size, frameLo, frameHi);
+  }
+  c.setReg(c.stackSize === 8 ? 8 : c.stackSize === 4 ? 4 : 2, 5, frameLo, frameHi);
+  if (size === 2) c.rl[5] = (c.rl[5]! & ~0xffff) | (frameLo & 0xffff);
+  c.addRsp(-alloc);
+  // Touch the new top of stack so a fault is raised at ENTER (SDM).
+  if (alloc > 0) c.probeWrite(c.stackLin(0), 1);
+}
+export function leave(c: EmuCpu, i: Insn): void {
+  const ss = c.stackSize;
+  if (ss === 8) {
+    c.rl[4] = c.rl[5]!;
+    c.rh[4] = c.rh[5]!;
+  } else if (ss === 4) c.rl[4] = c.rl[5]!;
+  else c.rl[4] = (c.rl[4]! & ~0xffff) | (c.rl[5]! & 0xffff);
+  const v = c.pop(i.osz);
+  c.setReg(i.osz, 5, v, c.hi);
+}
+
+export function pushf(c: EmuCpu, i: Insn): void {
+  if ((c.flags & VM) !== 0 && (c.flags & IOPL) !== IOPL) return c.gp(0);
+  c.push(i.osz, c.getFlags() & ~(VM | RF));
+}
+export function popf(c: EmuCpu, i: Insn): void {
+  if ((c.flags & VM) !== 0 && (c.flags & IOPL) !== IOPL) return c.gp(0);
+  const v = c.pop(i.osz);
+  let mask = ARITH_MASK | TF | DF | NT | IF | IOPL | AC | ID;
+  if ((c.cr0 & CR0_PE) !== 0) {
+    if (c.cpl > 0) mask &= ~IOPL;
+    if (c.cpl > (c.flags & IOPL) >>> 12) mask &= ~IF;
+  }
+  if (i.osz === 2) mask &= 0xffff;
+  c.putFlags(v, mask);
+}
+
+// ---------------------------------------------------------------- interrupts
+
+/** INT n (op = vector), INT3 (op 3, imm2 1), INTO (op 4, imm2 2), INT1 (op 1, imm2 3). */
+export function intN(c: EmuCpu, i: Insn): void {
+  if (i.imm2 === 2 && c.getOF() === 0) return;
+  if ((c.flags & VM) !== 0 && (c.flags & IOPL) !== IOPL && i.imm2 === 0) return c.gp(0);
+  if (i.imm2 === 2 && c.long64) return c.ud();
+  c.rip = c.nextIp(i);
+  c.deliverSoft(i.op, i.imm2 === 3, addIp(c.bip, i.start, c.codeSize));
+}
+
+export function hlt(c: EmuCpu, _i: Insn): void {
+  if (c.cpl !== 0) return c.gp(0);
+  c.halted = true;
+  c.counts.hlt++;
+}
+
+export function cli(c: EmuCpu, _i: Insn): void {
+  if ((c.cr0 & CR0_PE) !== 0 && c.cpl > (c.flags & IOPL) >>> 12) return c.gp(0);
+  c.flags &= ~IF;
+}
+export function sti(c: EmuCpu, _i: Insn): void {
+  if ((c.cr0 & CR0_PE) !== 0 && c.cpl > (c.flags & IOPL) >>> 12) return c.gp(0);
+  if ((c.flags & IF) === 0) c.shadow = true;
+  c.flags |= IF;
+}
+
+/** Nulls data segments not accessible at the new (outer) CPL (RET/IRET to an outer level). */
+function nullOuterSegments(c: EmuCpu): void {
+  for (const s of [ES, DS, FS, GS]) {
+    const a = c.segAttr[s]!;
+    const dpl = (a >>> 5) & 3;
+    const conformingCode = (a & 0xc) === 0xc;
+    if ((a & 0x10) !== 0 && !conformingCode && dpl < c.cpl) {
+      c.segSel[s] = 0;
+      c.segAttr[s] = 1 << 16;
+    }
+  }
+}
+
+/** Far RET (imm = bytes to release). */
+export function retFar(c: EmuCpu, i: Insn): void {
+  const size = i.osz;
+  const ipLo = c.rd(size, c.stackLin(0));
+  const ipHi = c.hi;
+  const sel = c.rd(size, c.stackLin(size)) & 0xffff;
+  if ((c.cr0 & CR0_PE) === 0 || (c.flags & VM) !== 0) {
+    c.loadCs(sel, 0, 'ret');
+    c.addRsp(2 * size + i.imm);
+    setNear(c, size, ipLo, ipHi);
+    return;
+  }
+  const rpl = sel & 3;
+  if (rpl < c.cpl) return c.gp(sel & 0xfffc);
+  if (rpl === c.cpl) {
+    c.loadCs(sel, rpl, 'ret');
+    c.addRsp(2 * size + i.imm);
+    setNear(c, size, ipLo, ipHi);
+    return;
+  }
+  // Return to an outer privilege level: also pop SS:ESP.
+  const spLo = c.rd(size, c.stackLin(2 * size + i.imm));
+  const spHi = c.hi;
+  const ss = c.rd(size, c.stackLin(3 * size + i.imm)) & 0xffff;
+  c.loadCs(sel, rpl, 'ret');
+  loadSsForOuter(c, ss, rpl);
+  c.setReg(c.stackSize === 8 ? 8 : c.stackSize, 4, spLo, spHi);
+  if (c.stackSize !== 8 && size === 8) c.rh[4] = spHi;
+  c.addRsp(i.imm);
+  setNear(c, size, ipLo, ipHi);
+  nullOuterSegments(c);
+}
+
+function loadSsForOuter(c: EmuCpu, ss: number, rpl: number): void {
+  // CPL is already the new (outer) level after loadCs.
+  if ((ss & 0xfffc) === 0 && c.long64 && rpl !== 3) {
+    c.segSel[SS] = ss;
+    c.segAttr[SS] = (1 << 16) | (rpl << 5);
+    c.updateMode();
+    return;
+  }
+  c.loadSeg(SS, ss);
+}
+
+/** Far JMP ptr (imm = offset, imm2 = selector) or JMP m16:x (mod != 3, op = 1 for FF /5). */
+export function jmpFar(c: EmuCpu, i: Insn): void {
+  let off: number;
+  let offHi = 0;
+  let sel: number;
+  if (i.op === 1) {
+    if (i.mod === 3) return c.ud();
+    const a = ea(c, i);
+    off = c.rd(i.osz, a);
+    offHi = c.hi;
+    sel = c.rd16(c.long64 ? a + i.osz : (a + i.osz) % TWO32);
+  } else {
+    off = i.imm;
+    sel = i.imm2;
+  }
+  c.loadCs(sel, c.cpl, 'jmp');
+  setNear(c, i.osz, off, offHi);
+}
+
+/** Far CALL ptr (op 0) or m16:x (op 1). */
+export function callFar(c: EmuCpu, i: Insn): void {
+  let off: number;
+  let offHi = 0;
+  let sel: number;
+  if (i.op === 1) {
+    if (i.mod === 3) return c.ud();
+    const a = ea(c, i);
+    off = c.rd(i.osz, a);
+    offHi = c.hi;
+    sel = c.rd16(c.long64 ? a + i.osz : (a + i.osz) % TWO32);
+  } else {
+    off = i.imm;
+    sel = i.imm2;
+  }
+  const oldCs = c.segSel[CS]!;
+  const n = c.nextIp(i);
+  const size = i.osz;
+  // Check the stack before changing CS (faults must leave CS unchanged).
+  c.probeWrite(c.stackLin(-2 * size), 2 * size);
+  const saved = [c.segSel[CS]!, c.segBase[CS]!, c.segLimit[CS]!, c.segAttr[CS]!] as const;
+  c.loadCs(sel, c.cpl, 'jmp');
+  try {
+    c.push(size, oldCs);
+    c.push(size, n >>> 0, Math.floor(n / TWO32) | 0);
+  } catch (e) {
+    c.segSel[CS] = saved[0];
+    c.segBase[CS] = saved[1];
+    c.segLimit[CS] = saved[2];
+    c.segAttr[CS] = saved[3];
+    c.updateMode();
+    throw e;
+  }
+  setNear(c, size, off, offHi);
+}
+
+/** IRET / IRETD / IRETQ. */
+export function iret(c: EmuCpu, i: Insn): void {
+  const size = i.osz;
+  if ((c.cr0 & CR0_PE) === 0) {
+    const ip = c.rd(size, c.stackLin(0));
+    const cs = c.rd(size, c.stackLin(size)) & 0xffff;
+    const fl = c.rd(size, c.stackLin(2 * size));
+    c.addRsp(3 * size);
+    c.loadCs(cs, 0, 'ret');
+    c.rip = size === 2 ? ip & 0xffff : ip >>> 0;
+    c.putFlags(fl, size === 2 ? 0xffff : 0x257fd5);
+    c.updateMode();
+    return;
+  }
+  if ((c.flags & VM) !== 0) return c.unimplemented('IRET in virtual-8086 mode');
+  if ((c.flags & NT) !== 0 && !c.long64 && (c.efer & (1 << 10)) === 0) return c.unimplemented('IRET with NT (task return)');
+  const ipLo = c.rd(size, c.stackLin(0));
+  const ipHi = c.hi;
+  const cs = c.rd(size, c.stackLin(size)) & 0xffff;
+  const fl = c.rd(size, c.stackLin(2 * size));
+  const rpl = cs & 3;
+  if (rpl < c.cpl) return c.gp(cs & 0xfffc);
+  if ((fl & VM) !== 0 && c.cpl === 0 && !c.long64) return c.unimplemented('IRET to virtual-8086 mode');
+  const oldCpl = c.cpl;
+  const oldIopl = (c.flags & IOPL) >>> 12;
+  let mask = 0x257fd5 & ~VM;
+  if (oldCpl > 0) mask &= ~IOPL;
+  if (oldCpl > oldIopl) mask &= ~IF;
+  if (size === 2) mask &= 0xffff;
+  const popStack = c.long64 || rpl > oldCpl;
+  let spLo = 0;
+  let spHi = 0;
+  let ss = 0;
+  if (popStack) {
+    spLo = c.rd(size, c.stackLin(3 * size));
+    spHi = c.hi;
+    ss = c.rd(size, c.stackLin(4 * size)) & 0xffff;
+  }
+  const saved = [c.segSel[CS]!, c.segBase[CS]!, c.segLimit[CS]!, c.segAttr[CS]!] as const;
+  c.loadCs(cs, rpl, 'ret');
+  try {
+    if (popStack) {
+      loadSsForOuter(c, ss, rpl);
+      if (c.long64 || c.stackSize === 8 || size === 8) {
+        c.rl[4] = spLo;
+        c.rh[4] = size === 8 ? spHi : 0;
+      } else c.setReg(c.stackSize, 4, spLo);
+    } else c.addRsp(3 * size);
+  } catch (e) {
+    if (e === FAULT) {
+      c.segSel[CS] = saved[0];
+      c.segBase[CS] = saved[1];
+      c.segLimit[CS] = saved[2];
+      c.segAttr[CS] = saved[3];
+      c.updateMode();
+    }
+    throw e;
+  }
+  c.putFlags(fl, mask);
+  c.updateMode();
+  setNear(c, size === 2 && c.long64 ? 2 : c.long64 ? 8 : size, ipLo, ipHi);
+  if (rpl > oldCpl) nullOuterSegments(c);
+  c.nmiBlocked = false;
+}
+
+/** MOV Sreg, E (op = segment). */
+export function movSegE(c: EmuCpu, i: Insn): void {
+  if (i.op === CS || i.op > GS) return c.ud();
+  const v = rdEs(c, i, 2);
+  c.loadSeg(i.op, v);
+  if (i.op === SS) c.shadow = true;
+}
+/** MOV E, Sreg. */
+export function movESeg(c: EmuCpu, i: Insn): void {
+  if (i.op > GS) return c.ud();
+  const v = c.segSel[i.op]!;
+  if (i.mod === 3) c.setReg(i.osz === 8 ? 8 : i.osz, i.rm, v, 0);
+  else c.wr16(ea(c, i), v);
+}
+/** LDS/LES/LFS/LGS/LSS G, m (op = segment). */
+export function loadFarPtr(c: EmuCpu, i: Insn): void {
+  if (i.mod === 3) return c.ud();
+  const a = ea(c, i);
+  const off = c.rd(i.osz, a);
+  const offHi = c.hi;
+  const sel = c.rd16(c.long64 ? a + i.osz : (a + i.osz) % TWO32);
+  c.loadSeg(i.op, sel);
+  c.setReg(i.osz, i.reg, off, offHi);
+  if (i.op === SS) c.shadow = true;
+}
+
+export { VEC_GP, VEC_OF };

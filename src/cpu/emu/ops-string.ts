@@ -1,0 +1,126 @@
+/**
+ * String instructions (MOVS CMPS STOS LODS SCAS INS OUTS) with REP/REPE/REPNE.
+ * A REP instruction runs at most REP_CHUNK iterations per execution and then restarts
+ * itself (rip stays on it), so interrupts are taken in the middle of long REPs with
+ * the registers describing the remaining work, as on hardware.
+ */
+import type { EmuCpu } from './cpu.js';
+import { ES, TWO32, addIp } from './cpu.js';
+import type { Insn } from './insn.js';
+import { DF } from './flags.js';
+
+const REP_CHUNK = 4096;
+
+function idx(c: EmuCpu, r: number, asz: number): number {
+  return asz === 2 ? c.rl[r]! & 0xffff : asz === 4 ? c.rl[r]! >>> 0 : c.r64(r);
+}
+function adv(c: EmuCpu, r: number, asz: number, d: number): void {
+  if (asz === 2) c.rl[r] = (c.rl[r]! & ~0xffff) | ((c.rl[r]! + d) & 0xffff);
+  else if (asz === 4) {
+    c.rl[r] = (c.rl[r]! + d) | 0;
+    if (c.long64) c.rh[r] = 0;
+  } else {
+    const lo = (c.rl[r]! >>> 0) + d;
+    c.rl[r] = lo | 0;
+    if (lo > 0xffffffff) c.rh[r] = (c.rh[r]! + 1) | 0;
+    else if (lo < 0) c.rh[r] = (c.rh[r]! - 1) | 0;
+  }
+}
+function lin(c: EmuCpu, seg: number, off: number, asz: number): number {
+  if (asz === 8 || c.long64) return c.segBase[seg]! + off;
+  const a = c.segBase[seg]! + off;
+  return a >= TWO32 ? a - TWO32 : a;
+}
+function count(c: EmuCpu, asz: number): number {
+  return idx(c, 1, asz);
+}
+function decCount(c: EmuCpu, asz: number): void {
+  adv(c, 1, asz, -1);
+}
+
+/** One iteration; returns false when a REPE/REPNE condition ends the loop. */
+function once(c: EmuCpu, i: Insn, asz: number, step: number): void {
+  const size = i.osz;
+  const dseg = c.long64 ? 8 : ES;
+  switch (i.op) {
+    case 0: {
+      const v = c.rd(size, lin(c, i.seg, idx(c, 6, asz), asz));
+      c.wr(size, lin(c, dseg, idx(c, 7, asz), asz), v, c.hi);
+      adv(c, 6, asz, step);
+      adv(c, 7, asz, step);
+      return;
+    }
+    case 1: {
+      const a = c.rd(size, lin(c, i.seg, idx(c, 6, asz), asz));
+      const ah = c.hi;
+      const b = c.rd(size, lin(c, dseg, idx(c, 7, asz), asz));
+      const bh = c.hi;
+      if (size === 8) c.alu64(7, a, ah, b, bh);
+      else c.alu(7, size, a, b);
+      adv(c, 6, asz, step);
+      adv(c, 7, asz, step);
+      return;
+    }
+    case 2:
+      c.wr(size, lin(c, dseg, idx(c, 7, asz), asz), c.getReg(size, 0), c.rh[0]!);
+      adv(c, 7, asz, step);
+      return;
+    case 3: {
+      const v = c.rd(size, lin(c, i.seg, idx(c, 6, asz), asz));
+      c.setReg(size, 0, v, c.hi);
+      adv(c, 6, asz, step);
+      return;
+    }
+    case 4: {
+      const b = c.rd(size, lin(c, dseg, idx(c, 7, asz), asz));
+      const bh = c.hi;
+      if (size === 8) c.alu64(7, c.rl[0]!, c.rh[0]!, b, bh);
+      else c.alu(7, size, c.getReg(size, 0), b);
+      adv(c, 7, asz, step);
+      return;
+    }
+    case 5: {
+      const port = c.rl[2]! & 0xffff;
+      c.checkIo(port, size);
+      const a = lin(c, dseg, idx(c, 7, asz), asz);
+      c.probeWrite(a, size);
+      c.wr(size, a, c.portIn(port, size));
+      adv(c, 7, asz, step);
+      return;
+    }
+    default: {
+      const port = c.rl[2]! & 0xffff;
+      c.checkIo(port, size);
+      const v = c.rd(size, lin(c, i.seg, idx(c, 6, asz), asz));
+      c.portOut(port, size, v);
+      adv(c, 6, asz, step);
+    }
+  }
+}
+
+/** op: 0 MOVS 1 CMPS 2 STOS 3 LODS 4 SCAS 5 INS 6 OUTS; imm2 = address size. */
+export function stringOp(c: EmuCpu, i: Insn): void {
+  const asz = i.imm2;
+  const step = (c.flags & DF) !== 0 ? -i.osz : i.osz;
+  if (i.rep === 0) {
+    once(c, i, asz, step);
+    return;
+  }
+  const cmp = i.op === 1 || i.op === 4;
+  let n = 0;
+  while (count(c, asz) !== 0) {
+    if (n === REP_CHUNK) {
+      // Continue later: rip back on this instruction.
+      c.rip = addIp(c.bip, i.start, c.codeSize);
+      c.instructions--;
+      return;
+    }
+    once(c, i, asz, step);
+    decCount(c, asz);
+    n++;
+    if (cmp) {
+      const zf = c.getZF() !== 0;
+      if (i.rep === 1 ? !zf : zf) break;
+    }
+  }
+}

@@ -1,0 +1,497 @@
+/**
+ * System handlers: port I/O, descriptor tables, control/debug registers, MSRs, TSC,
+ * CPUID, SYSCALL/SYSRET, SYSENTER/SYSEXIT, SWAPGS, cache/TLB maintenance, and the
+ * x87/SSE state instructions the model supports (control words and FXSAVE images).
+ */
+import type { EmuCpu } from './cpu.js';
+import {
+  CS, SS, FS, GS, LDTR, TR, CR0_PE, CR0_TS, CR0_EM, CR4_OSFXSR, EFER_SCE, EFER_LMA, TWO32, TWO47, TWO63, TWO64, IF, VM, RF, VEC_UD, VEC_NM,
+} from './cpu.js';
+import type { Insn } from './insn.js';
+import { ea, rdEs, stEs } from './operands.js';
+
+// ---------------------------------------------------------------- port I/O
+
+/** IN accumulator, imm8 (imm) or DX (imm = -1). */
+export function inOp(c: EmuCpu, i: Insn): void {
+  const port = i.imm >= 0 ? i.imm : c.rl[2]! & 0xffff;
+  c.checkIo(port, i.osz);
+  c.setReg(i.osz, 0, c.portIn(port, i.osz));
+}
+export function outOp(c: EmuCpu, i: Insn): void {
+  const port = i.imm >= 0 ? i.imm : c.rl[2]! & 0xffff;
+  c.checkIo(port, i.osz);
+  c.portOut(port, i.osz, c.getReg(i.osz, 0));
+}
+
+// ---------------------------------------------------------------- privilege helpers
+
+function cpl0(c: EmuCpu): void {
+  if (c.cpl !== 0) c.gp(0);
+}
+function protectedOnly(c: EmuCpu): void {
+  if ((c.cr0 & CR0_PE) === 0 || (c.flags & VM) !== 0) c.ud();
+}
+
+// ---------------------------------------------------------------- descriptor tables
+
+/** Group 7 memory forms: SGDT (0) SIDT (1) LGDT (2) LIDT (3) SMSW (4) LMSW (6) INVLPG (7). */
+export function grp7(c: EmuCpu, i: Insn): void {
+  switch (i.op) {
+    case 0:
+    case 1: {
+      const a = ea(c, i);
+      const base = i.op === 0 ? c.gdtBase : c.idtBase;
+      const limit = i.op === 0 ? c.gdtLimit : c.idtLimit;
+      c.wr16(a, limit);
+      const a2 = c.long64 ? a + 2 : (a + 2) % TWO32;
+      if (c.long64) c.wr64(a2, base >>> 0, Math.floor(base / TWO32) | 0);
+      else c.wr32(a2, i.osz === 2 ? base & 0xffffff : base >>> 0);
+      return;
+    }
+    case 2:
+    case 3: {
+      cpl0(c);
+      const a = ea(c, i);
+      const limit = c.rd16(a);
+      const a2 = c.long64 ? a + 2 : (a + 2) % TWO32;
+      let base: number;
+      if (c.long64) {
+        const lo = c.rd64(a2);
+        base = c.hi * TWO32 + (lo >>> 0);
+        if (base < -TWO47 || base >= TWO47) return c.gp(0);
+      } else {
+        base = c.rd32(a2) >>> 0;
+        if (i.osz === 2) base &= 0xffffff;
+      }
+      if (i.op === 2) {
+        c.gdtBase = base;
+        c.gdtLimit = limit;
+      } else {
+        c.idtBase = base;
+        c.idtLimit = limit;
+      }
+      return;
+    }
+    case 4:
+      stEs(c, i, i.mod === 3 ? i.osz : 2, c.cr0 & (i.mod === 3 && i.osz > 2 ? -1 : 0xffff));
+      return;
+    case 6: {
+      cpl0(c);
+      const v = rdEs(c, i, 2);
+      // LMSW changes PE (can set, not clear), MP, EM, TS.
+      const nv = (c.cr0 & ~0xe) | (v & 0xe) | (c.cr0 & 1) | (v & 1);
+      c.writeCr0(nv);
+      return;
+    }
+    case 7:
+      cpl0(c);
+      c.invlpg(ea(c, i));
+      return;
+    default:
+      return c.ud();
+  }
+}
+
+/** Group 6: SLDT (0) STR (1) LLDT (2) LTR (3) VERR (4) VERW (5). */
+export function grp6(c: EmuCpu, i: Insn): void {
+  protectedOnly(c);
+  switch (i.op) {
+    case 0:
+      stEs(c, i, i.mod === 3 ? i.osz : 2, c.segSel[LDTR]!);
+      return;
+    case 1:
+      stEs(c, i, i.mod === 3 ? i.osz : 2, c.segSel[TR]!);
+      return;
+    case 2:
+    case 3: {
+      cpl0(c);
+      const sel = rdEs(c, i, 2);
+      const isTr = i.op === 3;
+      if ((sel & 0xfffc) === 0) {
+        if (isTr) return c.gp(0);
+        c.segSel[LDTR] = sel;
+        c.segAttr[LDTR] = 1 << 16;
+        return;
+      }
+      if ((sel & 4) !== 0) return c.gp(sel & 0xfffc);
+      const addr = c.readDescriptor(sel);
+      const d = c.descWords();
+      const type = (d.hi >>> 8) & 0x1f;
+      if (isTr ? type !== 0x09 && type !== 0x01 : type !== 0x02) return c.gp(sel & 0xfffc);
+      if ((d.hi & 0x8000) === 0) return c.raise(11, sel & 0xfffc);
+      let baseHi = 0;
+      if ((c.efer & EFER_LMA) !== 0) {
+        const save = c.tlbUser;
+        c.tlbUser = 0;
+        try {
+          baseHi = c.rd32(addr + 8);
+        } finally {
+          c.tlbUser = save;
+        }
+      }
+      c.loadDescInto(isTr ? TR : LDTR, sel);
+      if (baseHi !== 0) c.segBase[isTr ? TR : LDTR] = c.segBase[isTr ? TR : LDTR]! + baseHi * TWO32 - (baseHi < 0 ? TWO64 : 0);
+      if (isTr) {
+        // Mark busy in the GDT and in the register.
+        const save = c.tlbUser;
+        c.tlbUser = 0;
+        try {
+          c.wr32(addr + 4, d.hi | 0x200);
+        } finally {
+          c.tlbUser = save;
+        }
+        c.segAttr[TR] = c.segAttr[TR]! | 2;
+      }
+      return;
+    }
+    default: {
+      // VERR / VERW: ZF = accessible.
+      const sel = rdEs(c, i, 2);
+      let ok = false;
+      if ((sel & 0xfffc) !== 0) {
+        try {
+          c.readDescriptor(sel);
+          const d = c.descWords();
+          const type = (d.hi >>> 8) & 0xf;
+          const dpl = (d.hi >>> 13) & 3;
+          const code = (type & 8) !== 0;
+          const conforming = code && (type & 4) !== 0;
+          if ((d.hi & 0x1000) !== 0 && (conforming || (dpl >= c.cpl && dpl >= (sel & 3)))) ok = i.op === 4 ? !code || (type & 2) !== 0 : !code && (type & 2) !== 0;
+        } catch (e) {
+          if (!(typeof e === 'object' && e !== null && 'fault' in e)) throw e;
+          ok = false;
+        }
+      }
+      const fl = c.getFlags();
+      c.setEager((fl & 0x8d5 & ~0x40) | (ok ? 0x40 : 0));
+    }
+  }
+}
+
+/** LAR (op 0) / LSL (op 1) G, E. */
+export function larLsl(c: EmuCpu, i: Insn): void {
+  protectedOnly(c);
+  const sel = rdEs(c, i, 2);
+  let ok = false;
+  let val = 0;
+  if ((sel & 0xfffc) !== 0) {
+    try {
+      c.readDescriptor(sel);
+      const d = c.descWords();
+      const s = (d.hi & 0x1000) !== 0;
+      const type = (d.hi >>> 8) & 0xf;
+      const dpl = (d.hi >>> 13) & 3;
+      const conforming = s && (type & 0xc) === 0xc;
+      const sysOk = i.op === 0 ? [1, 2, 3, 4, 5, 9, 0xb, 0xc].includes(type) : [1, 2, 3, 9, 0xb].includes(type);
+      if ((s || sysOk) && (conforming || (dpl >= c.cpl && dpl >= (sel & 3)))) {
+        ok = true;
+        if (i.op === 0) val = d.hi & 0x00f0ff00;
+        else {
+          const raw = (d.lo & 0xffff) | (d.hi & 0xf0000);
+          val = (d.hi & 0x800000) !== 0 ? (raw << 12) | 0xfff : raw;
+        }
+      }
+    } catch (e) {
+      if (!(typeof e === 'object' && e !== null && 'fault' in e)) throw e;
+    }
+  }
+  const fl = c.getFlags();
+  c.setEager((fl & 0x8d5 & ~0x40) | (ok ? 0x40 : 0));
+  if (ok) c.setReg(i.osz === 8 ? 8 : i.osz, i.reg, val, 0);
+}
+
+// ---------------------------------------------------------------- control and debug registers
+
+/** MOV r, CRn (op 0) / MOV CRn, r (op 1); reg = CR number, rm = GPR. */
+export function movCr(c: EmuCpu, i: Insn): void {
+  cpl0(c);
+  const n = i.reg;
+  if (i.op === 0) {
+    let v: number;
+    switch (n) {
+      case 0:
+        v = c.cr0;
+        break;
+      case 2:
+        v = c.cr2;
+        break;
+      case 3:
+        v = c.cr3;
+        break;
+      case 4:
+        v = c.cr4;
+        break;
+      case 8:
+        v = c.readCr8();
+        break;
+      default:
+        return c.ud();
+    }
+    if (c.long64) c.setReg(8, i.rm, v >>> 0, Math.floor(v / TWO32) | 0);
+    else c.setReg(4, i.rm, v | 0);
+    return;
+  }
+  const lo = c.rl[i.rm]!;
+  const hi = c.long64 ? c.rh[i.rm]! : 0;
+  switch (n) {
+    case 0:
+      if (hi !== 0) return c.gp(0);
+      c.writeCr0(lo);
+      return;
+    case 2:
+      c.cr2 = c.long64 ? hi * TWO32 + (lo >>> 0) : lo >>> 0;
+      return;
+    case 3:
+      if ((hi & ~0xff) !== 0) return c.gp(0);
+      c.writeCr3((hi & 0xff) * TWO32 + ((lo & ~0xfff & (c.long64 ? -1 : -1)) >>> 0) + (lo & 0x18));
+      return;
+    case 4:
+      if (hi !== 0) return c.gp(0);
+      c.writeCr4(lo);
+      return;
+    case 8:
+      if (hi !== 0) return c.gp(0);
+      c.writeCr8(lo);
+      return;
+    default:
+      return c.ud();
+  }
+}
+
+/** MOV r, DRn (op 0) / MOV DRn, r (op 1). Breakpoints are stored, not armed. */
+export function movDr(c: EmuCpu, i: Insn): void {
+  cpl0(c);
+  let n = i.reg;
+  if (n === 4 || n === 5) {
+    if ((c.cr4 & (1 << 3)) !== 0) return c.ud();
+    n += 2;
+  }
+  if (n > 7) return c.ud();
+  if (i.op === 0) {
+    const v = c.dr[n]!;
+    if (c.long64) c.setReg(8, i.rm, v >>> 0, Math.floor(v / TWO32) | 0);
+    else c.setReg(4, i.rm, v | 0);
+  } else {
+    const lo = c.rl[i.rm]!;
+    const hi = c.long64 ? c.rh[i.rm]! : 0;
+    let v = (hi >>> 0) * TWO32 + (lo >>> 0);
+    if (n === 6) v = ((lo | 0xffff0ff0) >>> 0);
+    else if (n === 7) v = (((lo & ~0xd800) | 0x400) >>> 0);
+    c.dr[n] = v;
+  }
+}
+
+export function clts(c: EmuCpu, _i: Insn): void {
+  cpl0(c);
+  c.cr0 &= ~CR0_TS;
+}
+
+// ---------------------------------------------------------------- MSRs, TSC, CPUID
+
+export function rdmsr(c: EmuCpu, _i: Insn): void {
+  cpl0(c);
+  if (!c.readMsr(c.rl[1]!)) return c.gp(0);
+  c.setReg(4, 0, c.msrOut.lo);
+  c.setReg(4, 2, c.msrOut.hi);
+}
+export function wrmsr(c: EmuCpu, _i: Insn): void {
+  cpl0(c);
+  if (!c.writeMsr(c.rl[1]!, c.rl[0]!, c.rl[2]!)) return c.gp(0);
+  c.updateMode();
+}
+export function rdtsc(c: EmuCpu, i: Insn): void {
+  if ((c.cr4 & (1 << 2)) !== 0 && c.cpl !== 0) return c.gp(0);
+  const t = c.tscNow();
+  c.setReg(4, 0, t >>> 0);
+  c.setReg(4, 2, Math.floor(t / TWO32) | 0);
+  if (i.op === 1) c.setReg(4, 1, c.tscAux);
+}
+export function cpuidOp(c: EmuCpu, _i: Insn): void {
+  c.cpuid();
+}
+export function rdpmc(c: EmuCpu, _i: Insn): void {
+  // No architectural counters are advertised (CPUID leaf 0xA is zero).
+  return c.gp(0);
+}
+
+// ---------------------------------------------------------------- fast system calls
+
+export function syscall(c: EmuCpu, i: Insn): void {
+  if ((c.efer & EFER_SCE) === 0 || (c.efer & EFER_LMA) === 0) return c.ud();
+  if (!c.long64) return c.unimplemented('SYSCALL from compatibility mode');
+  const n = c.nextIp(i);
+  c.setReg(8, 1, n >>> 0, Math.floor(n / TWO32) | 0);
+  const fl = c.getFlags();
+  c.setReg(8, 11, fl & ~RF, 0);
+  const sel = c.star[1]! & 0xffff;
+  c.setSegRaw(CS, sel & 0xfffc, 0, 0xffffffff, 0xa09b);
+  c.setSegRaw(SS, (sel + 8) & 0xfffc, 0, 0xffffffff, 0xc093);
+  c.putFlags(0, c.fmask | RF);
+  c.updateMode();
+  c.rip = c.lstar;
+}
+export function sysret(c: EmuCpu, i: Insn): void {
+  if ((c.efer & EFER_SCE) === 0 || (c.efer & EFER_LMA) === 0) return c.ud();
+  if (c.cpl !== 0 || !c.long64) return c.gp(0);
+  const base = (c.star[1]! >>> 16) & 0xffff;
+  let rip: number;
+  if (i.osz === 8) {
+    rip = c.rh[1]! * TWO32 + (c.rl[1]! >>> 0);
+    if (rip < -TWO47 || rip >= TWO47) return c.gp(0);
+    c.setSegRaw(CS, ((base + 16) & 0xfffc) | 3, 0, 0xffffffff, 0xa0fb);
+  } else {
+    rip = c.rl[1]! >>> 0;
+    c.setSegRaw(CS, (base & 0xfffc) | 3, 0, 0xffffffff, 0xc0fb);
+  }
+  c.segSel[SS] = ((base + 8) & 0xfffc) | 3;
+  c.segAttr[SS] = 0xc0f3;
+  c.segBase[SS] = 0;
+  c.segLimit[SS] = 0xffffffff;
+  c.putFlags(c.rl[11]!, 0x3c7fd7);
+  c.updateMode();
+  c.rip = rip;
+}
+export function sysenter(c: EmuCpu, _i: Insn): void {
+  if ((c.cr0 & CR0_PE) === 0) return c.gp(0);
+  const cs = c.sysenterCs & 0xfffc;
+  if (cs === 0) return c.gp(0);
+  c.putFlags(0, VM | IF | RF);
+  const lma = (c.efer & EFER_LMA) !== 0;
+  c.setSegRaw(CS, cs, 0, 0xffffffff, lma ? 0xa09b : 0xc09b);
+  c.setSegRaw(SS, cs + 8, 0, 0xffffffff, 0xc093);
+  c.updateMode();
+  const esp = c.sysenterEsp;
+  const eip = c.sysenterEip;
+  if (lma) {
+    c.setReg(8, 4, esp >>> 0, Math.floor(esp / TWO32) | 0);
+    c.rip = eip;
+  } else {
+    c.setReg(4, 4, esp | 0);
+    c.rip = eip >>> 0;
+  }
+}
+export function sysexit(c: EmuCpu, i: Insn): void {
+  if ((c.cr0 & CR0_PE) === 0 || c.cpl !== 0) return c.gp(0);
+  const cs = c.sysenterCs & 0xfffc;
+  if (cs === 0) return c.gp(0);
+  if (i.osz === 8) {
+    c.setSegRaw(CS, (cs + 32) | 3, 0, 0xffffffff, 0xa0fb);
+    c.setSegRaw(SS, (cs + 40) | 3, 0, 0xffffffff, 0xc0f3);
+    c.updateMode();
+    c.setReg(8, 4, c.rl[1]!, c.rh[1]!);
+    c.rip = c.rh[2]! * TWO32 + (c.rl[2]! >>> 0);
+  } else {
+    c.setSegRaw(CS, (cs + 16) | 3, 0, 0xffffffff, 0xc0fb);
+    c.setSegRaw(SS, (cs + 24) | 3, 0, 0xffffffff, 0xc0f3);
+    c.updateMode();
+    c.setReg(4, 4, c.rl[1]!);
+    c.rip = c.rl[2]! >>> 0;
+  }
+}
+export function swapgs(c: EmuCpu, _i: Insn): void {
+  if (!c.long64) return c.ud();
+  cpl0(c);
+  const t = c.segBase[GS]!;
+  c.segBase[GS] = c.kernelGsBase;
+  c.kernelGsBase = t;
+}
+/** RDFSBASE etc. are not advertised; kept for completeness of the decode table. */
+export function invd(c: EmuCpu, _i: Insn): void {
+  cpl0(c);
+}
+
+// ---------------------------------------------------------------- x87 / SSE state
+
+function fpuAvail(c: EmuCpu): void {
+  if ((c.cr0 & (CR0_EM | CR0_TS)) !== 0) c.raise((c.cr0 & CR0_EM) !== 0 ? VEC_UD : VEC_NM);
+}
+/** FNINIT (op 0), FNSTSW m/AX (1/2), FNSTCW (3), FLDCW (4), FNCLEX (5), FWAIT (6). */
+export function fpuCtl(c: EmuCpu, i: Insn): void {
+  if (i.op === 6) {
+    if ((c.cr0 & (CR0_TS | 2)) === (CR0_TS | 2)) c.raise(VEC_NM);
+    return;
+  }
+  fpuAvail(c);
+  switch (i.op) {
+    case 0:
+      c.fpuCw = 0x37f;
+      c.fpuSw = 0;
+      c.fpuTw = 0;
+      return;
+    case 1:
+      c.wr16(ea(c, i), c.fpuSw);
+      return;
+    case 2:
+      c.setReg(2, 0, c.fpuSw);
+      return;
+    case 3:
+      c.wr16(ea(c, i), c.fpuCw);
+      return;
+    case 4:
+      c.fpuCw = c.rd16(ea(c, i)) | 0x40;
+      return;
+    default:
+      c.fpuSw &= 0x7f00;
+  }
+}
+/** Group 15: FXSAVE (0) FXRSTOR (1) LDMXCSR (2) STMXCSR (3); fences and CLFLUSH are no-ops. */
+export function grp15(c: EmuCpu, i: Insn): void {
+  if (i.mod === 3 || i.op >= 5) {
+    if (i.op === 7 && i.mod === 3) return; // SFENCE
+    if (i.mod === 3 && (i.op === 5 || i.op === 6)) return; // LFENCE / MFENCE
+    if (i.op === 7) {
+      ea(c, i);
+      return; // CLFLUSH
+    }
+    return c.unimplemented(`0f ae /${i.op}`);
+  }
+  switch (i.op) {
+    case 0:
+    case 1: {
+      fpuAvail(c);
+      const a = ea(c, i);
+      if (a % 16 !== 0) return c.gp(0);
+      if (i.op === 0) {
+        c.probeWrite(a, 512);
+        c.wr16(a, c.fpuCw);
+        c.wr16(a + 2, c.fpuSw);
+        c.wr8(a + 4, c.fpuTw);
+        c.wr32(a + 24, c.mxcsr);
+        c.wr32(a + 28, 0xffbf);
+        for (let k = 0; k < 16; k++) for (let w = 0; w < 4; w++) c.wr32(a + 160 + k * 16 + w * 4, c.xmm[k * 4 + w]!);
+      } else {
+        const mx = c.rd32(a + 24);
+        if ((mx & ~0xffbf) !== 0) return c.gp(0);
+        c.fpuCw = c.rd16(a);
+        c.fpuSw = c.rd16(a + 2);
+        c.fpuTw = c.rd8(a + 4);
+        c.mxcsr = mx;
+        for (let k = 0; k < 16; k++) for (let w = 0; w < 4; w++) c.xmm[k * 4 + w] = c.rd32(a + 160 + k * 16 + w * 4);
+      }
+      return;
+    }
+    case 2:
+    case 3: {
+      if ((c.cr4 & CR4_OSFXSR) === 0) return c.ud();
+      fpuAvail(c);
+      const a = ea(c, i);
+      if (i.op === 3) c.wr32(a, c.mxcsr);
+      else {
+        const v = c.rd32(a);
+        if ((v & ~0xffbf) !== 0) return c.gp(0);
+        c.mxcsr = v;
+      }
+      return;
+    }
+    default:
+      return c.unimplemented(`0f ae /${i.op}`);
+  }
+}
+
+export function nop(_c: EmuCpu, _i: Insn): void {}
+export function ud2(c: EmuCpu, _i: Insn): void {
+  c.ud();
+}
+
+export { FS, TWO63 };

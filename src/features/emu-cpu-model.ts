@@ -1,0 +1,156 @@
+/**
+ * The CPU model of the emu backend: the one list of CPUID feature bits the interpreter
+ * really implements. CPUID in the guest and `tsvmm caps --accel emu` both derive from
+ * this table, so the guest is never told about an instruction emu cannot execute.
+ */
+
+export interface EmuFeature {
+  readonly name: string;
+  /** CPUID leaf, subleaf and output register the bit lives in. */
+  readonly leaf: number;
+  readonly subleaf: number;
+  readonly reg: 'eax' | 'ebx' | 'ecx' | 'edx';
+  readonly bit: number;
+  readonly detail: string;
+}
+
+const f = (name: string, leaf: number, reg: EmuFeature['reg'], bit: number, detail: string): EmuFeature => ({ name, leaf, subleaf: 0, reg, bit, detail });
+
+/** Every feature bit the interpreter advertises. Anything absent here reads as 0. */
+export const EMU_CPU_FEATURES: readonly EmuFeature[] = [
+  f('pse', 1, 'edx', 3, '4 MiB pages in 32-bit paging'),
+  f('tsc', 1, 'edx', 4, 'virtual TSC (deterministic mode: derived from the instruction count)'),
+  f('msr', 1, 'edx', 5, 'RDMSR/WRMSR'),
+  f('pae', 1, 'edx', 6, 'PAE and 4-level paging, 2 MiB pages'),
+  f('cx8', 1, 'edx', 8, 'CMPXCHG8B'),
+  f('apic', 1, 'edx', 9, 'local APIC (emulated chip)'),
+  f('sep', 1, 'edx', 11, 'SYSENTER/SYSEXIT'),
+  f('mtrr', 1, 'edx', 12, 'MTRR MSRs (storage only, no cache effects)'),
+  f('pge', 1, 'edx', 13, 'global pages survive CR3 writes'),
+  f('cmov', 1, 'edx', 15, 'CMOVcc'),
+  f('pat', 1, 'edx', 16, 'IA32_PAT (storage only)'),
+  f('clfsh', 1, 'edx', 19, 'CLFLUSH (no-op)'),
+  f('cx16', 1, 'ecx', 13, 'CMPXCHG16B'),
+  f('x2apic', 1, 'ecx', 21, 'x2APIC MSR interface'),
+  f('movbe', 1, 'ecx', 22, 'MOVBE'),
+  f('popcnt', 1, 'ecx', 23, 'POPCNT'),
+  f('tsc-deadline', 1, 'ecx', 24, 'APIC timer TSC-deadline mode'),
+  f('lahf-lm', 0x8000_0001, 'ecx', 0, 'LAHF/SAHF in 64-bit mode'),
+  f('abm', 0x8000_0001, 'ecx', 5, 'LZCNT'),
+  f('syscall', 0x8000_0001, 'edx', 11, 'SYSCALL/SYSRET'),
+  f('nx', 0x8000_0001, 'edx', 20, 'execute-disable pages'),
+  f('pdpe1gb', 0x8000_0001, 'edx', 26, '1 GiB pages'),
+  f('rdtscp', 0x8000_0001, 'edx', 27, 'RDTSCP and IA32_TSC_AUX'),
+  f('lm', 0x8000_0001, 'edx', 29, 'long mode (64-bit and compatibility mode)'),
+];
+
+export const EMU_MAX_BASIC_LEAF = 0xb;
+export const EMU_MAX_EXT_LEAF = 0x8000_0008;
+export const EMU_PHYS_ADDR_BITS = 40;
+export const EMU_LINEAR_ADDR_BITS = 48;
+/** Family 6, model 0x0f, stepping 1: an unremarkable P6-family signature. */
+export const EMU_SIGNATURE = (6 << 8) | (0xf << 4) | 1;
+
+const REG_INDEX = { eax: 0, ebx: 1, ecx: 2, edx: 3 } as const;
+
+function featureWords(leaf: number): [number, number, number, number] {
+  const out: [number, number, number, number] = [0, 0, 0, 0];
+  for (const x of EMU_CPU_FEATURES) if (x.leaf === leaf) out[REG_INDEX[x.reg]] |= 1 << x.bit;
+  return out;
+}
+
+function str4(s: string, at: number): number {
+  let v = 0;
+  for (let i = 3; i >= 0; i--) v = (v << 8) | (s.charCodeAt(at + i) || 0);
+  return v | 0;
+}
+
+const BRAND = 'tsvmm emu x86-64 interpreter'.padEnd(48, '\0');
+
+/**
+ * CPUID for vCPU `apicId` of `cpus`: writes eax, ebx, ecx, edx (as int32) into `out`.
+ * Allocation-free; called by the interpreter on every CPUID instruction.
+ */
+export function emuCpuid(leaf: number, subleaf: number, apicId: number, cpus: number, out: Int32Array): void {
+  leaf >>>= 0;
+  let a = 0;
+  let b = 0;
+  let c = 0;
+  let d = 0;
+  if (leaf > EMU_MAX_BASIC_LEAF && leaf < 0x8000_0000) leaf = EMU_MAX_BASIC_LEAF;
+  if (leaf > EMU_MAX_EXT_LEAF) leaf = EMU_MAX_BASIC_LEAF;
+  const coreBits = cpus <= 1 ? 0 : 32 - Math.clz32(cpus - 1);
+  switch (leaf) {
+    case 0:
+      a = EMU_MAX_BASIC_LEAF;
+      b = str4('Genu', 0);
+      d = str4('ineI', 0);
+      c = str4('ntel', 0);
+      break;
+    case 1: {
+      const w = featureWords(1);
+      a = EMU_SIGNATURE;
+      b = ((apicId & 0xff) << 24) | ((cpus & 0xff) << 16) | (8 << 8);
+      c = w[2];
+      d = w[3] | (cpus > 1 ? 1 << 28 : 0);
+      break;
+    }
+    case 0xb: {
+      // x2APIC topology: level 0 = SMT (one thread per core), level 1 = core.
+      const lvl = subleaf >>> 0;
+      if (lvl === 0) {
+        a = 0;
+        b = 1;
+        c = (1 << 8) | lvl;
+      } else if (lvl === 1) {
+        a = coreBits;
+        b = cpus;
+        c = (2 << 8) | lvl;
+      } else {
+        c = lvl & 0xff;
+      }
+      d = apicId;
+      break;
+    }
+    case 0x8000_0000:
+      a = EMU_MAX_EXT_LEAF;
+      break;
+    case 0x8000_0001: {
+      const w = featureWords(0x8000_0001);
+      c = w[2];
+      d = w[3];
+      break;
+    }
+    case 0x8000_0002:
+    case 0x8000_0003:
+    case 0x8000_0004: {
+      const at = (leaf - 0x8000_0002) * 16;
+      a = str4(BRAND, at);
+      b = str4(BRAND, at + 4);
+      c = str4(BRAND, at + 8);
+      d = str4(BRAND, at + 12);
+      break;
+    }
+    case 0x8000_0008:
+      a = (EMU_LINEAR_ADDR_BITS << 8) | EMU_PHYS_ADDR_BITS;
+      break;
+    default: {
+      const w = featureWords(leaf);
+      if (subleaf === 0) [a, b, c, d] = w;
+    }
+  }
+  out[0] = a;
+  out[1] = b;
+  out[2] = c;
+  out[3] = d;
+}
+
+/** The features `tsvmm caps --accel emu` lists: every advertised bit, all with mode "emulated". */
+export function emuFeatureList(): readonly { name: string; mode: 'emulated'; detail: string }[] {
+  return EMU_CPU_FEATURES.map((x) => ({ name: x.name, mode: 'emulated' as const, detail: x.detail }));
+}
+
+/** True when the model advertises the named feature (for the interpreter's own checks and tests). */
+export function emuHasFeature(name: string): boolean {
+  return EMU_CPU_FEATURES.some((x) => x.name === name);
+}
