@@ -114,3 +114,27 @@ test('PIT IRQ0 through IOAPIC pin 2 to an AP; nextDeadline covers the APIC timer
   chips.advance();
   assert.equal(ap.acknowledge(), 0x30);
 });
+
+test('ExtINT message from the IOAPIC makes the target APIC run the PIC INTA cycle', () => {
+  const { pio, mmio, chips } = setup();
+  initPic(pio);
+  const ap = chips.localApic(1);
+  ap.mmioWrite(APIC_SVR, 4, 0x1ff);
+  mmio.writeValue(0xfec00000, 4, 0x10 + 2 * 3);
+  mmio.writeValue(0xfec00010, 4, 0x700); // ExtINT
+  mmio.writeValue(0xfec00000, 4, 0x11 + 2 * 3);
+  mmio.writeValue(0xfec00010, 4, 1 << 24);
+  chips.setIrq(3, true);
+  assert.equal(ap.hasInterrupt(), true);
+  assert.equal(ap.acknowledge(), 0x23);
+});
+
+test('a globally disabled APIC passes the PIC INTR straight through (LINT0 as INTR)', () => {
+  const { pio, chips } = setup(1);
+  initPic(pio);
+  const bsp = chips.localApic(0);
+  assert.equal(bsp.setApicBase(0xfee00100, 0), true);
+  chips.setIrq(1, true);
+  assert.equal(bsp.hasInterrupt(), true);
+  assert.equal(bsp.acknowledge(), 0x21);
+});
