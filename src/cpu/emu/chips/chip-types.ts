@@ -53,6 +53,10 @@ export interface LocalApicPort {
   nextDeadlineNs(): number;
   /** Fires timers whose deadline is <= clock.nowNs(). */
   advance(): void;
+  /** Optional: the vCPU is in wait-for-SIPI (an AP after power-up or INIT; false for the BSP, which restarts at the reset vector after INIT). */
+  readonly waitingForSipi?: boolean;
+  /** Optional: the xAPIC MMIO page is decoded (IA32_APIC_BASE EN=1, EXTD=0); otherwise the page is ordinary memory/bus space. */
+  readonly mmioActive?: boolean;
   /** Optional hook: called when something arrives that may wake a halted vCPU (interrupt, NMI, INIT, SIPI, PIC INTR). */
   wakeListener?: (() => void) | undefined;
 }
