@@ -156,6 +156,12 @@ export class VirtualPmu {
   private readonly edgeCond = new Uint8Array(SLOTS * KINDS * RINGS);
   private readonly edgePrev = new Uint8Array(SLOTS);
   private readonly pmiOnOverflow = new Uint8Array(SLOTS);
+  /** Cycles reported but not yet applied to the counters, per (kind, ring). */
+  private readonly acc = new Float64Array(KINDS * RINGS);
+  private budget0 = NO_OVERFLOW_LIMIT;
+  private budget1 = NO_OVERFLOW_LIMIT;
+  /** Some counter counts at CPL 0 and at CPL > 0 (or is an EDGE counter): cycles in either ring charge both budgets. */
+  private sharedBudget = false;
 
   constructor(config: PmuConfig, options: VirtualPmuOptions = {}) {
     this.config = config;
@@ -188,6 +194,7 @@ export class VirtualPmu {
 
   /** Power-up / RESET state: counters, selects, status zero; GLOBAL_CTRL enables every GP counter (so v1-style software counts). INIT leaves the PMU alone. */
   reset(): void {
+    this.acc.fill(0);
     this.ctr.fill(0);
     this.evtsel.fill(0);
     this.edgePrev.fill(0);
@@ -287,7 +294,9 @@ export class VirtualPmu {
     let i = index - MSR_IA32_PMC0;
     if (i >= 0 && i < c.gpCounters) {
       // Legacy alias: the counter gets EAX sign-extended from bit 31 to the counter width; EDX is ignored.
+      this.flush();
       this.ctr[i] = lo >= 0x8000_0000 ? this.span - TWO_32 + lo : lo;
+      this.updateBudget();
       return true;
     }
     i = index - MSR_IA32_A_PMC0;
@@ -368,49 +377,69 @@ export class VirtualPmu {
   // ---------------------------------------------------------------- counting
 
   /**
-   * Accounts `n` consecutive unhalted cycles of one kind at privilege level `cpl` (0-3). Counters
-   * that overflow wrap, set their GLOBAL_STATUS bit and, with INT / the fixed PMI bit, call onPmi()
-   * (once per call). No allocation.
+   * Accounts `n` consecutive unhalted cycles of one kind at privilege level `cpl` (0-3), in program
+   * order. Counting is lazy: the cycles go to a per-(kind, ring) accumulator and reach the counters
+   * when a counter could overflow (the budget runs out), when the guest reads a counter, or before
+   * any control change, so values, GLOBAL_STATUS and PMIs are exactly as if counted eagerly. A
+   * counter that overflows wraps, sets its GLOBAL_STATUS bit and, with INT / the fixed PMI bit,
+   * onPmi() is called (once per call). No allocation.
    */
   count(kind: CycleKind, n: number, cpl: number): void {
     if (!this.active || n <= 0) return;
     const ring = cpl === 0 ? 0 : 1;
     const li = kind * RINGS + ring;
-    const len = this.runLen[li]!;
-    const base = li * SLOTS;
-    const ctr = this.ctr;
-    const span = this.span;
-    let pmi = false;
-    for (let k = 0; k < len; k++) {
-      const slot = this.runList[base + k]!;
-      const v = ctr[slot]! + n;
-      if (v >= span) pmi = this.overflow(slot, v) || pmi;
-      else ctr[slot] = v;
+    this.acc[li] = this.acc[li]! + n;
+    if (this.edgeLen !== 0) {
+      // Edge counters depend on the order of cycles: count eagerly while any is enabled.
+      let pmi = this.applyPending();
+      pmi = this.countEdges(kind, ring) || pmi;
+      this.updateBudget();
+      if (pmi) this.onPmi();
+      return;
     }
-    const elen = this.edgeLen;
-    if (elen !== 0) {
-      const ci = kind * RINGS + ring;
-      for (let k = 0; k < elen; k++) {
-        const slot = this.edgeList[k]!;
-        if (this.edgeCond[slot * KINDS * RINGS + ci] === 1) {
-          if (this.edgePrev[slot] === 0) {
-            this.edgePrev[slot] = 1;
-            const v = ctr[slot]! + 1;
-            if (v >= span) pmi = this.overflow(slot, v) || pmi;
-            else ctr[slot] = v;
-          }
-        } else this.edgePrev[slot] = 0;
-      }
-    }
-    if (pmi) this.onPmi();
+    if (this.spend(ring, n)) this.flush();
   }
 
   /**
-   * How many cycles of `kind` at `cpl` can be counted before the first counter overflows: the
-   * overflow happens exactly on the cycle with this number. NO_OVERFLOW_LIMIT when none can.
+   * A basic block in one call: `plain` non-branch instructions followed by `branches` branch
+   * instructions (normally 0 or 1, the block's last instruction), one cycle each, at `cpl`.
+   * Same as count(PLAIN, plain, cpl) then count(BRANCH, branches, cpl).
+   */
+  countBlock(plain: number, branches: number, cpl: number): void {
+    if (!this.active) return;
+    if (this.edgeLen !== 0) {
+      if (plain > 0) this.count(CycleKind.PLAIN, plain, cpl);
+      if (branches > 0) this.count(CycleKind.BRANCH, branches, cpl);
+      return;
+    }
+    const ring = cpl === 0 ? 0 : 1;
+    const acc = this.acc;
+    acc[ring] = acc[ring]! + plain; // CycleKind.PLAIN * RINGS + ring
+    acc[RINGS + ring] = acc[RINGS + ring]! + branches; // CycleKind.BRANCH * RINGS + ring
+    if (this.spend(ring, plain + branches)) this.flush();
+  }
+
+  /**
+   * A lower bound on how many instructions (PLAIN or BRANCH cycles, in any mix; STALL cycles
+   * count against it too) can retire at `cpl` before a counter overflows; the overflow can happen
+   * on the last of them at the earliest. The core runs at most this many instructions, counts
+   * them, and asks again, so a PMI is raised right after the instruction whose retirement
+   * overflowed the counter. Always >= 1; NO_OVERFLOW_LIMIT when nothing counts at that CPL.
+   * O(1): it is the counting budget (every cycle adds at most 1 to any counter).
+   */
+  instructionsUntilOverflow(cpl: number): number {
+    if (!this.active) return NO_OVERFLOW_LIMIT;
+    if (this.sharedBudget) return this.budget0 < this.budget1 ? this.budget0 : this.budget1;
+    return cpl === 0 ? this.budget0 : this.budget1;
+  }
+
+  /**
+   * Exactly how many cycles of `kind` at `cpl` can be counted before the first counter overflows:
+   * the overflow happens on the cycle with this number. NO_OVERFLOW_LIMIT when none can.
    */
   eventsUntilOverflow(kind: CycleKind, cpl: number): number {
     if (!this.active) return NO_OVERFLOW_LIMIT;
+    this.flush();
     const ring = cpl === 0 ? 0 : 1;
     const li = kind * RINGS + ring;
     let best = NO_OVERFLOW_LIMIT;
@@ -427,49 +456,20 @@ export class VirtualPmu {
     return best;
   }
 
-  /**
-   * A lower bound on how many instructions (PLAIN or BRANCH cycles, in any mix) can retire at
-   * `cpl` before a counter overflows; the overflow can happen on the last of them at the earliest.
-   * The core runs at most this many instructions, counts them, and asks again, so a PMI is raised
-   * right after the instruction whose retirement overflowed the counter. Always >= 1.
-   */
-  instructionsUntilOverflow(cpl: number): number {
-    if (!this.active) return NO_OVERFLOW_LIMIT;
-    const ring = cpl === 0 ? 0 : 1;
-    let best = NO_OVERFLOW_LIMIT;
-    for (let kind = CycleKind.PLAIN; kind <= CycleKind.BRANCH; kind++) {
-      const li = kind * RINGS + ring;
-      const len = this.runLen[li]!;
-      for (let k = 0; k < len; k++) {
-        const r = this.span - this.ctr[this.runList[li * SLOTS + k]!]!;
-        if (r < best) best = r;
-      }
-    }
-    for (let k = 0; k < this.edgeLen; k++) {
-      const slot = this.edgeList[k]!;
-      const r = this.span - this.ctr[slot]!;
-      const cPlain = this.edgeCond[slot * KINDS * RINGS + CycleKind.PLAIN * RINGS + ring]!;
-      const cBranch = this.edgeCond[slot * KINDS * RINGS + CycleKind.BRANCH * RINGS + ring]!;
-      let bound: number;
-      if (cPlain !== cBranch) bound = 2 * r - 1; // every edge after the first needs a deasserted cycle in between
-      else if (cPlain === 1 && this.edgePrev[slot] === 0 && r === 1) bound = 1;
-      else continue; // constant condition: at most one edge, and it cannot overflow
-      if (bound < best) best = bound;
-    }
-    return best;
-  }
-
   // ---------------------------------------------------------------- host-side views
 
   /** Current value of GP counter i (exact integer). */
   gpCounterValue(i: number): number {
+    this.flush();
     return this.ctr[i] ?? 0;
   }
   fixedCounterValue(i: number): number {
+    this.flush();
     return this.ctr[FIXED_SLOT + i] ?? 0;
   }
 
   saveState(): PmuState {
+    this.flush();
     const u64 = (lo: number, hi: number): string => (BigInt(hi >>> 0) * 0x1_0000_0000n + BigInt(lo >>> 0)).toString();
     return {
       format: 'tsvmm-pmu-state',
@@ -494,6 +494,7 @@ export class VirtualPmu {
       if (!Number.isInteger(v) || v < 0 || v >= this.span) throw new RangeError(`PMU state counter value ${t} out of range`);
       return v;
     };
+    this.acc.fill(0);
     s.gpCounters.forEach((t, i) => (this.ctr[i] = num(t)));
     s.fixedCounters.forEach((t, i) => (this.ctr[FIXED_SLOT + i] = num(t)));
     s.eventSelects.forEach((v, i) => (this.evtsel[i] = v >>> 0));
@@ -510,7 +511,96 @@ export class VirtualPmu {
 
   // ---------------------------------------------------------------- internals
 
+  /**
+   * Charges n cycles at `ring` against the budgets; true when one ran out (flush needed). A counter
+   * that counts in both rings is bounded by both budgets, so then every cycle charges both.
+   */
+  private spend(ring: number, n: number): boolean {
+    if (ring === 0) {
+      this.budget0 -= n;
+      if (this.sharedBudget) this.budget1 -= n;
+    } else {
+      this.budget1 -= n;
+      if (this.sharedBudget) this.budget0 -= n;
+    }
+    return this.budget0 <= 0 || this.budget1 <= 0;
+  }
+
+  /** Applies the accumulated cycles to the counters, recomputes the budget, raises a PMI if due. */
+  private flush(): void {
+    const pmi = this.applyPending();
+    this.updateBudget();
+    if (pmi) this.onPmi();
+  }
+
+  /** Applies the accumulated cycles to the counters; true when an overflowing counter wants a PMI. */
+  private applyPending(): boolean {
+    const acc = this.acc;
+    const ctr = this.ctr;
+    const span = this.span;
+    let pmi = false;
+    for (let li = 0; li < KINDS * RINGS; li++) {
+      const n = acc[li]!;
+      if (n === 0) continue;
+      acc[li] = 0;
+      const len = this.runLen[li]!;
+      const base = li * SLOTS;
+      for (let k = 0; k < len; k++) {
+        const slot = this.runList[base + k]!;
+        const v = ctr[slot]! + n;
+        if (v >= span) pmi = this.overflow(slot, v) || pmi;
+        else ctr[slot] = v;
+      }
+    }
+    return pmi;
+  }
+
+  /** One run of cycles for the EDGE counters: at most one rising edge per run. */
+  private countEdges(kind: number, ring: number): boolean {
+    const ctr = this.ctr;
+    const ci = kind * RINGS + ring;
+    let pmi = false;
+    for (let k = 0; k < this.edgeLen; k++) {
+      const slot = this.edgeList[k]!;
+      if (this.edgeCond[slot * KINDS * RINGS + ci] === 1) {
+        if (this.edgePrev[slot] === 0) {
+          this.edgePrev[slot] = 1;
+          const v = ctr[slot]! + 1;
+          if (v >= this.span) pmi = this.overflow(slot, v) || pmi;
+          else ctr[slot] = v;
+        }
+      } else this.edgePrev[slot] = 0;
+    }
+    return pmi;
+  }
+
+  /**
+   * budget0/budget1: cycles at CPL 0 / CPL > 0 that can be accumulated before some counter
+   * counting in that ring could reach overflow (each cycle adds at most 1 to any counter).
+   */
+  private updateBudget(): void {
+    let b0 = NO_OVERFLOW_LIMIT;
+    let b1 = NO_OVERFLOW_LIMIT;
+    for (let li = 0; li < KINDS * RINGS; li++) {
+      const len = this.runLen[li]!;
+      for (let k = 0; k < len; k++) {
+        const r = this.span - this.ctr[this.runList[li * SLOTS + k]!]!;
+        if ((li & 1) === 0) {
+          if (r < b0) b0 = r;
+        } else if (r < b1) b1 = r;
+      }
+    }
+    for (let k = 0; k < this.edgeLen; k++) {
+      const r = this.span - this.ctr[this.edgeList[k]!]!;
+      if (r < b0) b0 = r;
+      if (r < b1) b1 = r;
+    }
+    this.budget0 = b0;
+    this.budget1 = b1;
+  }
+
   private readCounter(slot: number, out: MsrOut): boolean {
+    this.flush();
     const v = this.ctr[slot]!;
     const hi = Math.floor(v / TWO_32);
     out.hi = hi;
@@ -521,7 +611,9 @@ export class VirtualPmu {
   /** Full-width write (IA32_A_PMCx, IA32_FIXED_CTRx): bits at or above the counter width are reserved. */
   private writeFullWidth(slot: number, lo: number, hi: number): boolean {
     if (hi >= this.hiLimit) return false;
+    this.flush();
     this.ctr[slot] = hi * TWO_32 + lo;
+    this.updateBudget();
     return true;
   }
 
@@ -552,16 +644,19 @@ export class VirtualPmu {
 
   /** Rebuilds the per-(kind, ring) counter lists after any control change. */
   private recompute(): void {
+    this.flush(); // counts so far belong to the old controls
     const c = this.config;
     this.runLen.fill(0);
     this.edgeLen = 0;
     this.edgeCond.fill(0);
     this.pmiOnOverflow.fill(0);
     let rings = 0;
+    let shared = false;
     const frozen = c.version >= 4 && (this.statusHi & STATUS_HI_CTR_FRZ) !== 0;
     if (c.version === 0 || frozen) {
       this.active = false;
       this.activeRings = 0;
+      this.updateBudget();
       return;
     }
     for (let i = 0; i < c.gpCounters; i++) {
@@ -593,6 +688,7 @@ export class VirtualPmu {
         }
       }
       rings |= edge ? 3 : ringMask; // edge counters must also see deasserting cycles
+      if (edge || ringMask === 3) shared = true;
     }
     for (let j = 0; j < c.fixedCounters; j++) {
       const nib = (this.fixedCtrl >>> (4 * j)) & 0xf;
@@ -608,9 +704,12 @@ export class VirtualPmu {
         for (let ring = 0; ring < RINGS; ring++) if ((ringMask >>> ring) & 1) this.addRun(kind, ring, slot);
       }
       rings |= ringMask;
+      if (ringMask === 3) shared = true;
     }
+    this.sharedBudget = shared;
     this.activeRings = rings;
     this.active = rings !== 0;
+    this.updateBudget();
   }
 
   private addRun(kind: number, ring: number, slot: number): void {
