@@ -1,0 +1,251 @@
+/**
+ * libc through koffi: the only FFI in tsvmm. Every call checks its result and turns
+ * errno into a SysError whose `code` is the errno name and whose message says what
+ * failed and what to do. Functions here are synchronous (koffi's async calls measured
+ * 5-8x slower); vCPU threads call them from worker_threads.
+ */
+import koffi from 'koffi';
+import { VmmError } from '../util/errors.js';
+
+export class SysError extends VmmError {
+  /** errno name, e.g. 'EACCES'. */
+  readonly code: string;
+  readonly errno: number;
+  constructor(code: string, errno: number, message: string) {
+    super('sys', message);
+    this.code = code;
+    this.errno = errno;
+  }
+}
+
+const lib = koffi.load('libc.so.6');
+
+const c = {
+  open: lib.func('int open(const char *path, int flags)'),
+  close: lib.func('int close(int fd)'),
+  ioctlInt: lib.func('ioctl', 'int', ['int', 'unsigned long', 'unsigned long']),
+  ioctlPtr: lib.func('ioctl', 'int', ['int', 'unsigned long', 'void *']),
+  mmap: lib.func('mmap', 'void *', ['void *', 'size_t', 'int', 'int', 'int', 'int64_t']),
+  munmap: lib.func('int munmap(void *addr, size_t len)'),
+  madvise: lib.func('int madvise(void *addr, size_t len, int advice)'),
+  eventfd: lib.func('int eventfd(unsigned int initval, int flags)'),
+  read: lib.func('read', 'intptr_t', ['int', 'void *', 'size_t']),
+  write: lib.func('write', 'intptr_t', ['int', 'void *', 'size_t']),
+  gettid: lib.func('int gettid()'),
+  getpid: lib.func('int getpid()'),
+  tgkill: lib.func('int tgkill(int tgid, int tid, int sig)'),
+  sigaction: lib.func('sigaction', 'int', ['int', 'void *', 'void *']),
+  timerCreate: lib.func('timer_create', 'int', ['int', 'void *', 'void *']),
+  timerSettime: lib.func('timer_settime', 'int', ['void *', 'int', 'void *', 'void *']),
+  timerDelete: lib.func('timer_delete', 'int', ['void *']),
+  strerror: lib.func('const char *strerror(int errnum)'),
+};
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(koffi.os.errno).map(([name, n]) => [n, name]));
+
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
+}
+
+/** What to do about the common failures, by errno name. */
+const ADVICE: Readonly<Record<string, string>> = {
+  EACCES: 'permission denied (run as root or add yourself to the kvm group)',
+  EPERM: 'operation not permitted (run as root or add yourself to the kvm group)',
+  ENOENT: 'no such file (is the kvm module loaded? try `modprobe kvm_intel` or `modprobe kvm_amd`)',
+  ENOMEM: 'out of memory (try a smaller --mem)',
+  EBUSY: 'device or resource busy',
+  EINVAL: 'invalid argument (the host kernel rejected the request)',
+  ENXIO: 'not supported by this host kernel',
+  EEXIST: 'already exists',
+  E2BIG: 'argument list too big for the host kernel',
+  EFAULT: 'bad address passed to the kernel',
+  EINTR: 'interrupted by a signal',
+};
+
+/** A SysError for the current errno: "<what>: <reason>". */
+export function sysError(what: string, errno = koffi.errno()): SysError {
+  const code = errnoName(errno);
+  const reason = ADVICE[code] ?? `${String(c.strerror(errno))} (${code})`;
+  return new SysError(code, errno, `${what}: ${reason}`);
+}
+
+/** The current thread's errno (valid right after a failed call). */
+export function lastErrno(): number {
+  return koffi.errno();
+}
+
+export const O_RDWR = 0o2;
+export const O_CLOEXEC = 0o2000000;
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const MAP_SHARED = 0x01;
+export const MAP_PRIVATE = 0x02;
+export const MAP_ANONYMOUS = 0x20;
+export const MAP_NORESERVE = 0x4000;
+export const MADV_DONTNEED = 4;
+export const EFD_CLOEXEC = 0o2000000;
+export const EFD_NONBLOCK = 0o4000;
+export const EINTR = 4;
+export const EAGAIN = 11;
+
+export function openFile(path: string, flags: number, what = `Cannot open ${path}`): number {
+  const fd = c.open(path, flags) as number;
+  if (fd < 0) throw sysError(what);
+  return fd;
+}
+
+export function closeFd(fd: number): void {
+  c.close(fd);
+}
+
+/** ioctl with an integer argument; returns the (non-negative) result or throws. */
+export function ioctlInt(fd: number, request: number, arg: number, what: string): number {
+  const r = c.ioctlInt(fd, request, arg) as number;
+  if (r < 0) throw sysError(what);
+  return r;
+}
+
+/** ioctl with a pointer to `buf`; the kernel reads and/or fills the bytes in place. */
+export function ioctlPtr(fd: number, request: number, buf: Uint8Array, what: string): number {
+  const r = c.ioctlPtr(fd, request, buf) as number;
+  if (r < 0) throw sysError(what);
+  return r;
+}
+
+/** Raw calls for hot paths and callers that handle errno themselves: -1 on failure, errno from lastErrno(). */
+export function ioctlIntRaw(fd: number, request: number, arg: number): number {
+  return c.ioctlInt(fd, request, arg) as number;
+}
+export function ioctlPtrRaw(fd: number, request: number, buf: Uint8Array): number {
+  return c.ioctlPtr(fd, request, buf) as number;
+}
+
+/** A mapping of native memory: its address (for the kernel) and a zero-copy view (for TypeScript). */
+export interface NativeMapping {
+  readonly address: bigint;
+  readonly bytes: Uint8Array;
+  readonly length: number;
+  /** koffi's pointer object, needed to unmap. */
+  readonly pointer: unknown;
+}
+
+const MAP_FAILED = (1n << 64n) - 1n;
+
+function mapOrThrow(p: unknown, len: number, what: string): NativeMapping {
+  const address = p === null ? 0n : koffi.address(p);
+  if (p === null || address === MAP_FAILED) throw sysError(what);
+  return { address, bytes: new Uint8Array(koffi.view(p, len)), length: len, pointer: p };
+}
+
+/** Anonymous private memory (guest RAM): zero-filled, reserved lazily. */
+export function mmapAnonymous(len: number, what = `Cannot allocate ${len} bytes of guest memory`): NativeMapping {
+  const p = c.mmap(null, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) as unknown;
+  return mapOrThrow(p, len, what);
+}
+
+/** A shared mapping of a file descriptor (the kvm_run page of a vCPU). */
+export function mmapFd(fd: number, len: number, what: string): NativeMapping {
+  const p = c.mmap(null, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) as unknown;
+  return mapOrThrow(p, len, what);
+}
+
+export function munmap(m: NativeMapping): void {
+  c.munmap(m.pointer, m.length);
+}
+
+/** Drops the pages of a mapping (they read as zero afterwards). */
+export function discardPages(m: NativeMapping): void {
+  c.madvise(m.pointer, m.length, MADV_DONTNEED);
+}
+
+export function eventfd(initval = 0, flags = EFD_CLOEXEC): number {
+  const fd = c.eventfd(initval, flags) as number;
+  if (fd < 0) throw sysError('Cannot create an eventfd');
+  return fd;
+}
+
+export function readFd(fd: number, buf: Uint8Array): number {
+  const n = Number(c.read(fd, buf, buf.length));
+  if (n < 0) throw sysError(`read from fd ${fd} failed`);
+  return n;
+}
+
+export function writeFd(fd: number, buf: Uint8Array): number {
+  const n = Number(c.write(fd, buf, buf.length));
+  if (n < 0) throw sysError(`write to fd ${fd} failed`);
+  return n;
+}
+
+export function gettid(): number {
+  return c.gettid() as number;
+}
+export function getpid(): number {
+  return c.getpid() as number;
+}
+
+/** Sends `sig` to one thread of this process; false if the thread is gone. */
+export function signalThread(tid: number, sig: number): boolean {
+  return (c.tgkill(c.getpid(), tid, sig) as number) === 0;
+}
+
+// ---------------------------------------------------------------- vCPU kick signal
+/**
+ * The signal that kicks a vCPU thread out of KVM_RUN (glibc's SIGRTMIN is 34; 34+6 is
+ * unused by Node and libuv). Its handler must be native code that does nothing: we
+ * point it at libc's getpid, which ignores its arguments and is async-signal-safe, so
+ * no JavaScript ever runs in signal context. SA_RESTART keeps the signal invisible to
+ * every other syscall; KVM_RUN still returns EINTR because KVM does not restart it.
+ */
+export const KICK_SIGNAL = 40;
+const SA_RESTART = 0x1000_0000;
+let kickInstalled = false;
+
+export function installKickSignal(): void {
+  if (kickInstalled) return;
+  const handler = koffi.address(lib.symbol('getpid', 'char'));
+  // glibc struct sigaction (x86-64): sa_handler @0, sa_mask[128] @8, sa_flags @136, sa_restorer @144.
+  const sa = new Uint8Array(152);
+  const v = new DataView(sa.buffer);
+  v.setBigUint64(0, handler, true);
+  v.setInt32(136, SA_RESTART, true);
+  if ((c.sigaction(KICK_SIGNAL, sa, null) as number) < 0) throw sysError(`Cannot install the vCPU kick signal ${KICK_SIGNAL}`);
+  kickInstalled = true;
+}
+
+const CLOCK_MONOTONIC = 1;
+const SIGEV_THREAD_ID = 4;
+
+/** A periodic timer that sends KICK_SIGNAL to one thread (so a blocked KVM_RUN returns now and then). */
+export interface ThreadTimer {
+  stop(): void;
+}
+
+export function startThreadTimer(tid: number, periodMs: number): ThreadTimer {
+  installKickSignal();
+  // struct sigevent: sigev_value @0, sigev_signo @8, sigev_notify @12, _tid @16; 64 bytes.
+  const sev = new Uint8Array(64);
+  const sv = new DataView(sev.buffer);
+  sv.setInt32(8, KICK_SIGNAL, true);
+  sv.setInt32(12, SIGEV_THREAD_ID, true);
+  sv.setInt32(16, tid, true);
+  const idBuf = new Uint8Array(8);
+  if ((c.timerCreate(CLOCK_MONOTONIC, sev, idBuf) as number) < 0) throw sysError('Cannot create the vCPU kick timer');
+  const timerId = koffi.decode(idBuf, 'void *') as unknown;
+  // struct itimerspec: it_interval {sec, nsec}, it_value {sec, nsec}.
+  const its = new Uint8Array(32);
+  const iv = new DataView(its.buffer);
+  const sec = BigInt(Math.floor(periodMs / 1000));
+  const nsec = BigInt(Math.round((periodMs % 1000) * 1e6));
+  iv.setBigInt64(0, sec, true);
+  iv.setBigInt64(8, nsec, true);
+  iv.setBigInt64(16, sec, true);
+  iv.setBigInt64(24, nsec, true);
+  if ((c.timerSettime(timerId, 0, its, null) as number) < 0) throw sysError('Cannot arm the vCPU kick timer');
+  let live = true;
+  return {
+    stop() {
+      if (live) c.timerDelete(timerId);
+      live = false;
+    },
+  };
+}
