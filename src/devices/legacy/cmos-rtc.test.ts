@@ -276,5 +276,6 @@ test('without an injected clock it reads the real date', () => {
 test('0x5f holds the CPU count minus one; a bad memory size is refused', () => {
   const rtc = new CmosRtc({ memBytes: 64 * MIB, cpus: 4, clock: () => T0 });
   assert.equal(rtc.readRegister(0x5f), 3);
+  assert.equal(rtc.readRegister(0x14), 0x02, 'equipment byte: FPU present, no floppy');
   assert.throws(() => new CmosRtc({ memBytes: -1 }), RangeError);
 });

@@ -65,7 +65,9 @@ export const RTC_D_VRT = 0x80;
 /** Alarm bytes with the two high bits set match any value. */
 export const RTC_ALARM_DONT_CARE = 0xc0;
 
-// IBM PC/AT CMOS layout for memory sizes.
+// IBM PC/AT CMOS layout.
+export const CMOS_EQUIPMENT = 0x14; // bit 1 = math coprocessor present; no floppy, EGA/VGA-or-none display
+export const CMOS_EQUIPMENT_FPU = 0x02;
 export const CMOS_BASE_MEM_LO = 0x15; // KiB of conventional memory (640)
 export const CMOS_BASE_MEM_HI = 0x16;
 export const CMOS_EXT_MEM_LO = 0x17; // KiB above 1 MiB, at most 65535
@@ -161,6 +163,7 @@ export class CmosRtc implements BusDevice {
     this.ram[RTC_REG_B] = RTC_B_24H;
     this.ram[RTC_REG_D] = RTC_D_VRT;
     if (!Number.isFinite(options.memBytes) || options.memBytes < 0) throw new RangeError(`CMOS memory size ${options.memBytes} is not a byte count`);
+    this.ram[CMOS_EQUIPMENT] = CMOS_EQUIPMENT_FPU;
     this.setMemorySize(options.memBytes);
     this.ram[CMOS_NB_CPUS_MINUS_1] = Math.max(0, Math.min(255, (options.cpus ?? 1) - 1));
     const now = this.clock();

@@ -12,8 +12,9 @@ import type { VmControl } from '../../cpu/vm.js';
  * The guest resets the machine by pulsing output-port bit 0 low (command 0xFE, any
  * 0xF0-0xFF command with bit 0 clear, or writing the output port with bit 0 clear
  * through 0xD1); each is reported as `{ kind: 'reset', source: 'i8042' }`.
- * Scan-code translation (command byte bit 6) is stored but not applied: the keyboard
- * sends no scan codes, and the ID bytes are accepted by drivers either way.
+ * Scan-code translation (command byte bit 6) only changes the keyboard ID (AB 41 instead
+ * of AB 83), since the keyboard sends no scan codes. Replies were checked against
+ * QEMU 7.2 after SeaBIOS (self-test, interface tests, output port, keyboard replies).
  */
 
 export const I8042_DATA_PORT = 0x60;
@@ -85,9 +86,16 @@ export const KBD_CMD_RESET_DEF = 0xf6;
 export const KBD_CMD_RESET = 0xff;
 /** MF2 keyboard ID as sent after GET_ID's ACK. */
 export const KBD_ID: readonly number[] = [0xab, 0x83];
+/** The same ID as the controller delivers it with translation on (0x83 is F7 in set 2, 0x41 in set 1). */
+export const KBD_ID_TRANSLATED: readonly number[] = [0xab, 0x41];
 
-/** The command byte a PC BIOS leaves behind: keyboard interrupt, system flag, translation. */
-const POST_COMMAND_BYTE = I8042_CTR_KBDINT | I8042_CTR_SYSFLAG | I8042_CTR_XLATE;
+/**
+ * The command byte a PC BIOS leaves behind (SeaBIOS on QEMU leaves 0x61: keyboard
+ * interrupt, AUX disabled, translation; we add the system flag it reports in the status).
+ */
+const POST_COMMAND_BYTE = I8042_CTR_KBDINT | I8042_CTR_SYSFLAG | I8042_CTR_AUXDIS | I8042_CTR_XLATE;
+/** Output port after POST: reset and A20 high, bits 2-3 and keyboard clock/data high (QEMU reads 0xCF). */
+const POST_OUTPUT_PORT = 0xcf;
 const RAM_SIZE = 32;
 const OUTPUT_QUEUE_LIMIT = 64;
 
@@ -108,7 +116,7 @@ export class I8042 implements BusDevice {
   private readonly ram = new Uint8Array(RAM_SIZE);
   private sysFlag = true;
   private lastWriteWasCommand = false;
-  private outputPort = I8042_OUT_RESET | I8042_OUT_A20;
+  private outputPort = POST_OUTPUT_PORT;
   /** Output buffer (head) and what is waiting behind it. */
   private out: OutputByte[] = [];
   private lastData = 0;
@@ -310,7 +318,7 @@ export class I8042 implements BusDevice {
         break;
       case KBD_CMD_GET_ID:
         this.push(KBD_ACK);
-        for (const b of KBD_ID) this.push(b);
+        for (const b of this.ram[0]! & I8042_CTR_XLATE ? KBD_ID_TRANSLATED : KBD_ID) this.push(b);
         break;
       case KBD_CMD_ENABLE:
         this.kbdScanning = true;
