@@ -10,7 +10,7 @@
  * defined-flags.ts so flags the SDM leaves undefined are not compared.
  */
 import {
-  FLAG_CF, FLAG_DF, FLAGS_STATUS, SNIPPET_DATA_BASE, SNIPPET_DATA_SIZE, SNIPPET_DEFAULT_RSP, type SnippetCase,
+  FLAG_CF, FLAG_DF, FLAG_ZF, FLAGS_STATUS, SNIPPET_DATA_BASE, SNIPPET_DATA_SIZE, SNIPPET_DEFAULT_RSP, type SnippetCase,
 } from '../../src/cpu/emu/testing/snippet-case.js';
 import { definedFlags, type FlagOp } from './defined-flags.js';
 import { Prng } from './prng.js';
@@ -142,6 +142,8 @@ function memAt(st: State, rng: Prng, off: number, lowRegs: boolean): MemOperand 
 interface Gen {
   rng: Prng;
   out: SnippetCase[];
+  /** CPUID feature names of the CPU model under test (gates optional instructions). */
+  features: ReadonlySet<string>;
 }
 
 function push(g: Gen, st: State, cls: string, code: Uint8Array, flagsMask: number, undefinedGprs = 0, rflagsOverride?: number): void {
@@ -403,8 +405,10 @@ function genBt(g: Gen): void {
     rm = memAt(st, rng, off, false);
     if (!byImm) {
       offReg = pickReg(st, rng, bits, 'rex').op;
-      const lowBit = -off * 8;
-      const highBit = (SNIPPET_DATA_SIZE - off - bits / 8) * 8;
+      // The operand read is at ea + (bits/8) * floor(offset / bits): keep it inside the area.
+      const bytes = bits / 8;
+      const lowBit = -Math.floor(off / bytes) * bits;
+      const highBit = (Math.floor((SNIPPET_DATA_SIZE - off - bytes) / bytes) + 1) * bits - 1;
       st.setReg(offReg, bits, BigInt(rng.range(lowBit, highBit)));
     }
   } else {
@@ -633,8 +637,137 @@ function genString(g: Gen): void {
   push(g, st, `${repName}${kind}${'bwdq'[[1, 2, 4, 8].indexOf(size)]}${addr32 ? '/a32' : ''}`, withA32, definedFlags(fl, 32), 0, rflags);
 }
 
-/** Generator families and how many cases each contributes per 1000 (relative weights). */
-export const FAMILIES: readonly { name: string; weight: number; gen: (g: Gen) => void }[] = [
+
+function genJcc(g: Gen): void {
+  const { rng } = g;
+  const st = new State(rng);
+  const cc = rng.below(16);
+  const near = rng.chance(0.4);
+  // Jcc over "inc rax": RAX tells whether the branch was taken.
+  const code = near ? Uint8Array.of(0x0f, 0x80 + cc, 3, 0, 0, 0, 0x48, 0xff, 0xc0) : Uint8Array.of(0x70 + cc, 3, 0x48, 0xff, 0xc0);
+  push(g, st, `j${CC_NAMES[cc]}`, code, definedFlags('none'));
+}
+
+function genLoop(g: Gen): void {
+  const { rng } = g;
+  const st = new State(rng);
+  const op = rng.pick([0xe0, 0xe1, 0xe2, 0xe3]);
+  const a32 = rng.chance(0.3);
+  st.gpr[1] = rng.pick([0n, 1n, 2n, 0x100000000n, 0x100000001n, rng.u64()]);
+  const name = { 0xe0: 'loopne', 0xe1: 'loope', 0xe2: 'loop', 0xe3: 'jrcxz' }[op] ?? 'loop';
+  const body = [op, 3, 0x48, 0xff, 0xc0];
+  push(g, st, `${name}${a32 ? '/a32' : ''}`, Uint8Array.from(a32 ? [0x67, ...body] : body), definedFlags('none'));
+}
+
+function genStack(g: Gen): void {
+  const { rng } = g;
+  const st = new State(rng);
+  const kind = rng.pick(['push-r', 'pop-r', 'push-imm', 'push-m', 'pop-m', 'push16', 'popf', 'enter', 'leave', 'call-ret'] as const);
+  let code: Uint8Array;
+  st.used.add(RSP);
+  if (kind === 'push-r' || kind === 'pop-r') {
+    const r = rng.below(16);
+    code = encodeOpReg({ base: kind === 'push-r' ? 0x50 : 0x58, r });
+    st.setMem(SNIPPET_DATA_SIZE - 8, 8, interesting(rng, 64));
+    st.gpr[RSP] = BigInt(SNIPPET_DEFAULT_RSP - (kind === 'pop-r' ? 8 : 0));
+  } else if (kind === 'push16') {
+    const r = rng.below(16);
+    code = encodeOpReg({ opsize16: true, base: rng.chance(0.5) ? 0x50 : 0x58, r });
+    st.gpr[RSP] = BigInt(SNIPPET_DEFAULT_RSP - 8);
+  } else if (kind === 'push-imm') {
+    code = rng.chance(0.5) ? Uint8Array.of(0x6a, rng.below(256)) : Uint8Array.from([0x68, ...immBytes(interesting(rng, 32), 4)]);
+  } else if (kind === 'push-m' || kind === 'pop-m') {
+    st.gpr[RSP] = BigInt(SNIPPET_DEFAULT_RSP - 8);
+    const m = memAt(st, rng, rng.below(256), false);
+    st.gpr[RSP] = BigInt(SNIPPET_DEFAULT_RSP - 8);
+    code = kind === 'push-m' ? encode({ opcode: [0xff], reg: 6, rm: m }) : encode({ opcode: [0x8f], reg: 0, rm: m });
+  } else if (kind === 'popf') {
+    // push r; popfq; pushfq; pop r2 — r2 shows what POPF accepted at CPL 3 (IF/IOPL silently kept;
+    // TF, AC and NT are left out: they would trap or upset the host process).
+    const r = st.freshReg(16);
+    const r2 = st.freshReg(16);
+    const v = BigInt((rng.u32() & (FLAGS_STATUS | FLAG_DF | 0x200 | 0x3000 | 0x200000)) >>> 0);
+    st.gpr[r] = v;
+    code = Uint8Array.from([...encodeOpReg({ base: 0x50, r }), 0x9d, 0x9c, ...encodeOpReg({ base: 0x58, r: r2 })]);
+    push(g, st, 'popf', code, FLAGS_STATUS | FLAG_DF);
+    return;
+  } else if (kind === 'enter') {
+    st.gpr[5] = BigInt(SNIPPET_DATA_BASE + 0x100 + rng.below(0xe0));
+    const level = rng.pick([0, 0, 1, 2, 3]);
+    code = Uint8Array.of(0xc8, rng.below(64), 0, level);
+  } else if (kind === 'leave') {
+    st.gpr[5] = BigInt(SNIPPET_DATA_BASE + 0x100 + rng.below(0xf8));
+    code = Uint8Array.of(0xc9);
+  } else {
+    // call +2; jmp +3; ret imm16 — returns to the jmp with RSP moved by imm16.
+    code = Uint8Array.of(0xe8, 2, 0, 0, 0, 0xeb, 3, 0xc2, rng.below(64), 0);
+  }
+  push(g, st, kind, code, definedFlags('none'));
+}
+
+function genXlat(g: Gen): void {
+  const { rng } = g;
+  const st = new State(rng);
+  st.gpr[3] = BigInt(SNIPPET_DATA_BASE + rng.below(256));
+  push(g, st, 'xlat', rng.chance(0.3) ? Uint8Array.of(0x48, 0xd7) : Uint8Array.of(0xd7), definedFlags('none'));
+}
+
+function genCmpxchg8b(g: Gen): void {
+  const { rng } = g;
+  const st = new State(rng);
+  const wide = rng.chance(0.5);
+  const bytes = wide ? 16 : 8;
+  // CMPXCHG16B needs a 16-byte aligned operand (else #GP): mostly aligned, sometimes not.
+  let off = rng.below(SNIPPET_DATA_SIZE / 16 - 1) * 16;
+  if (rng.chance(0.1)) off += 8;
+  st.used.add(0).add(1).add(2).add(3);
+  const m = memAt(st, rng, off, false);
+  const lo = rng.u64();
+  const hi = rng.u64();
+  st.setMem(off, 8, lo);
+  if (wide) st.setMem(off + 8, 8, hi);
+  const equal = rng.chance(0.5);
+  if (wide) {
+    st.gpr[0] = equal ? lo : rng.u64();
+    st.gpr[2] = equal || rng.chance(0.5) ? hi : rng.u64();
+  } else {
+    st.gpr[0] = (rng.u64() & 0xffffffff00000000n) | (equal ? lo & 0xffffffffn : BigInt(rng.u32()));
+    st.gpr[2] = (rng.u64() & 0xffffffff00000000n) | (equal || rng.chance(0.5) ? lo >> 32n : BigInt(rng.u32()));
+  }
+  const code = encode({ legacy: rng.chance(0.5) ? [0xf0] : [], rexW: wide, opcode: [0x0f, 0xc7], reg: 1, rm: m });
+  // ZF is the only flag written; the others are unaffected (defined: kept).
+  push(g, st, wide ? 'cmpxchg16b' : 'cmpxchg8b', code, definedFlags('none'));
+}
+
+function genCount(g: Gen): void {
+  const { rng } = g;
+  const st = new State(rng);
+  const op = g.features.has('abm') && rng.chance(0.5) ? 'lzcnt' : 'popcnt';
+  const bits = rng.pick([16, 32, 64] as const);
+  const v = rng.chance(0.15) ? 0n : interesting(rng, bits);
+  const { rm } = rmOperand(st, rng, bits, 'rex', v);
+  const dst = pickReg(st, rng, bits, 'rex', true).op;
+  const code = encode({ legacy: [0xf3], ...sizeEnc(bits), opcode: [0x0f, op === 'lzcnt' ? 0xbd : 0xb8], reg: dst, rm });
+  // POPCNT: all six flags defined (ZF from the source, others cleared). LZCNT: CF and ZF
+  // defined; OF, SF, PF, AF undefined.
+  push(g, st, `${op}${bits}`, code, op === 'popcnt' ? FLAGS_STATUS : FLAG_CF | FLAG_ZF);
+}
+
+function genMovbe(g: Gen): void {
+  const { rng } = g;
+  const st = new State(rng);
+  const bits = rng.pick([16, 32, 64] as const);
+  const store = rng.chance(0.5);
+  const off = rng.below(SNIPPET_DATA_SIZE - 8);
+  const m = memAt(st, rng, off, false);
+  const r = pickReg(st, rng, bits, 'rex', true).op;
+  st.setReg(r, bits, interesting(rng, bits));
+  const code = encode({ ...sizeEnc(bits), opcode: [0x0f, 0x38, store ? 0xf1 : 0xf0], reg: r, rm: m });
+  push(g, st, `movbe${bits}`, code, definedFlags('none'));
+}
+
+/** Generator families and their relative weights; `feature`: only when the CPU model under test offers it. */
+export const FAMILIES: readonly { name: string; weight: number; gen: (g: Gen) => void; feature?: string }[] = [
   { name: 'alu', weight: 220, gen: genAlu },
   { name: 'test', weight: 25, gen: genTest },
   { name: 'unary', weight: 60, gen: genUnary },
@@ -653,16 +786,28 @@ export const FAMILIES: readonly { name: string; weight: number; gen: (g: Gen) =>
   { name: 'lea', weight: 50, gen: genLea },
   { name: 'mov', weight: 20, gen: genMov },
   { name: 'string', weight: 80, gen: genString },
+  { name: 'jcc', weight: 30, gen: genJcc },
+  { name: 'loop', weight: 12, gen: genLoop },
+  { name: 'stack', weight: 40, gen: genStack },
+  { name: 'xlat', weight: 4, gen: genXlat },
+  { name: 'cmpxchg8b', weight: 15, gen: genCmpxchg8b, feature: 'cx16' },
+  { name: 'count', weight: 20, gen: genCount, feature: 'popcnt' },
+  { name: 'movbe', weight: 10, gen: genMovbe, feature: 'movbe' },
 ];
 
-/** Generates `count` cases from `seed`, families interleaved by weight. Deterministic. */
-export function generateCases(seed: number, count: number): SnippetCase[] {
+/**
+ * Generates `count` cases from `seed`, families interleaved by weight. Deterministic for a
+ * given seed and feature set. Families needing a CPUID feature run only when `features`
+ * names it (pass the features both the host and the emulated CPU model offer).
+ */
+export function generateCases(seed: number, count: number, features: ReadonlySet<string> = new Set()): SnippetCase[] {
   const rng = new Prng(seed);
-  const g: Gen = { rng, out: [] };
-  const total = FAMILIES.reduce((s, f) => s + f.weight, 0);
+  const g: Gen = { rng, out: [], features };
+  const families = FAMILIES.filter((f) => f.feature === undefined || features.has(f.feature));
+  const total = families.reduce((s, f) => s + f.weight, 0);
   while (g.out.length < count) {
     let pick = rng.below(total);
-    for (const f of FAMILIES) {
+    for (const f of families) {
       pick -= f.weight;
       if (pick < 0) {
         f.gen(g);
