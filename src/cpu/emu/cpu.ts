@@ -840,6 +840,7 @@ export class EmuCpu {
       rw &= pde;
       us &= pde;
       if ((pde & 0x80) !== 0 && (this.cr4 & CR4_PSE) !== 0) {
+        if ((pde & 0x200000) !== 0) return this.pageFault(lin, acc, user, true, true);
         phys = ((pde & 0xffc00000) >>> 0) + ((pde >>> 13) & 0xff) * TWO32 + (l & 0x3fffff);
         leafAddr = pdeA;
         leafLo = pde;
@@ -866,6 +867,7 @@ export class EmuCpu {
         tableA = floorPage(this.cr3) + ((hi16 >>> 7) & 0x1ff) * 8;
         // PML4E
         const e = this.walkEntry(tableA, lin, acc, user, nxe);
+        if ((e & 0x80) !== 0) return this.pageFault(lin, acc, user, true, true);
         rw &= e;
         us &= e;
         nx = nx || this.walkNx;
@@ -884,6 +886,7 @@ export class EmuCpu {
         us &= e;
         nx = nx || this.walkNx;
         if ((e & 0x80) !== 0) {
+          if ((e & 0x3fffe000) !== 0) return this.pageFault(lin, acc, user, true, true);
           phys = this.walkAddr - (this.walkAddr % 0x40000000) + (lo & 0x3fffffff);
           leafAddr = tableA;
           leafLo = e;
@@ -898,6 +901,7 @@ export class EmuCpu {
       us &= pde;
       nx = nx || this.walkNx;
       if ((pde & 0x80) !== 0) {
+        if ((pde & 0x1fe000) !== 0) return this.pageFault(lin, acc, user, true, true);
         phys = this.walkAddr - (this.walkAddr % 0x200000) + (lo & 0x1fffff);
         leafAddr = tableA;
         leafLo = pde;
@@ -926,6 +930,7 @@ export class EmuCpu {
     // Reserved: address bits above MAXPHYADDR (40), NX without EFER.NXE.
     if ((hi & 0x000fff00) !== 0 || (!nxe && hi < 0)) return this.pageFault(lin, acc, user, true, true);
     this.walkNx = hi < 0;
+    if ((lo & 0x20) === 0) this.physWr32(a, lo | 0x20);
     this.walkAddr = (hi & 0xff) * TWO32 + ((lo & 0xfffff000) >>> 0);
     return lo;
   }

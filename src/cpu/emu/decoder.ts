@@ -352,8 +352,12 @@ function swapBack(x: Insn): Handler {
   return A.aluGE;
 }
 
+const LOCKABLE = new Set<Handler>([A.aluEG, A.aluEI, A.incdecE, A.notE, A.negE, A.btEG, A.btEI, A.cmpxchg, A.cmpxchg8b, A.xadd, A.xchgEG]);
+
 function finish(x: Insn, start: number): Insn {
   if (pos - start > 15) x.fn = gpLen;
+  // LOCK is only valid on read-modify-write instructions with a memory destination.
+  else if (x.lock && (x.mod === 3 || !LOCKABLE.has(x.fn) || ((x.fn === A.aluEG || x.fn === A.aluEI) && x.op === 7) || ((x.fn === A.btEG || x.fn === A.btEI) && x.op === 0))) x.fn = ud;
   return x;
 }
 
@@ -368,7 +372,7 @@ function decodeOneByte(x: Insn, b: number, stackOsz: number, rep: number): void 
     case 0x62:
       if (m64) return;
       modrm(x);
-      x.fn = unimpl('BOUND (62)');
+      x.fn = x.mod === 3 ? ud : A.bound;
       return;
     case 0x63:
       modrm(x);
@@ -617,6 +621,7 @@ function decodeOneByte(x: Insn, b: number, stackOsz: number, rep: number): void 
       x.fn = F.intN;
       return;
     case 0xce:
+      if (m64) return;
       x.op = 4;
       x.imm2 = 2;
       x.fn = F.intN;

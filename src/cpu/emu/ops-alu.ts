@@ -1096,4 +1096,14 @@ export function bcd(c: EmuCpu, i: Insn): void {
   }
 }
 
+/** BOUND G, m: #BR unless lower <= G <= upper (signed). */
+export function bound(c: EmuCpu, i: Insn): void {
+  const a = ea(c, i);
+  const size = i.osz;
+  const v = sext(size, c.getReg(size, i.reg));
+  const lo = sext(size, c.rd(size, a));
+  const hi = sext(size, c.rd(size, (a + size) % TWO32));
+  if (v < lo || v > hi) c.raise(5);
+}
+
 export { PARITY };

@@ -211,7 +211,7 @@ export function movCr(c: EmuCpu, i: Insn): void {
     let v: number;
     switch (n) {
       case 0:
-        v = c.cr0;
+        v = c.cr0 >>> 0;
         break;
       case 2:
         v = c.cr2;
@@ -220,7 +220,7 @@ export function movCr(c: EmuCpu, i: Insn): void {
         v = c.cr3;
         break;
       case 4:
-        v = c.cr4;
+        v = c.cr4 >>> 0;
         break;
       case 8:
         v = c.readCr8();

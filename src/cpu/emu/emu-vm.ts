@@ -1,0 +1,241 @@
+/**
+ * The emu backend: a Vm whose vCPUs are EmuCpu interpreters and whose interrupt
+ * controllers and timers are the chips of ./chips/. All vCPUs run round-robin in
+ * slices on the calling thread, so a run is deterministic when `deterministic` is set
+ * (virtual time = instructions retired; halts skip ahead to the next timer deadline).
+ * The loop yields to the event loop every few milliseconds so host I/O keeps working.
+ */
+import type { BackendName, FeatureStatus, Vm, VmConfig, VmStop } from '../vm.js';
+import { Bus } from '../bus.js';
+import type { IrqLine } from '../irq.js';
+import { GuestMemory, pcRamLayout, type MemoryRegion } from '../../memory/guest-memory.js';
+import { EmuCpu, IF } from './cpu.js';
+import { CodeCache } from './code-cache.js';
+import type { EmuChipSet, EmuClock } from './chips/chip-types.js';
+import { createEmuChipSet } from './chips/chip-set.js';
+import { emuFeatureList } from '../../features/emu-cpu-model.js';
+import { VmmError } from '../../util/errors.js';
+
+export class EmuVmError extends VmmError {
+  constructor(message: string) {
+    super('emu-vm', message);
+  }
+}
+
+export interface EmuVmConfig extends VmConfig {
+  /** Virtual time from the instruction count (reproducible runs). Default false: real time. */
+  readonly deterministic?: boolean;
+  /** TSC frequency reported to the guest (default 1 GHz). */
+  readonly tscHz?: number;
+  /** Instructions per vCPU slice (default 20000). */
+  readonly sliceInstructions?: number;
+}
+
+/** Nanoseconds of virtual time per retired instruction in deterministic mode (a 1000-MIPS virtual CPU). */
+export const NS_PER_INSTRUCTION = 1;
+/** Real time between yields to the host event loop. */
+const YIELD_MS = 4;
+
+const now = (): number => globalThis.performance.now();
+const yieldToHost = (): Promise<void> =>
+  new Promise((resolve) => {
+    const si = (globalThis as { setImmediate?: (f: () => void) => unknown }).setImmediate;
+    if (si !== undefined) si(resolve);
+    else setTimeout(resolve, 0);
+  });
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+class VmClock implements EmuClock {
+  readonly tscHz: number;
+  /** Virtual ns skipped while every vCPU was halted (deterministic mode). */
+  skippedNs = 0;
+  private readonly startMs = now();
+  cpus: EmuCpu[] = [];
+
+  constructor(
+    readonly deterministic: boolean,
+    tscHz: number,
+  ) {
+    this.tscHz = tscHz;
+  }
+
+  nowNs(): number {
+    if (!this.deterministic) return (now() - this.startMs) * 1e6;
+    let n = 0;
+    for (const c of this.cpus) n += c.instructions;
+    return n * NS_PER_INSTRUCTION + this.skippedNs;
+  }
+}
+
+export class EmuVm implements Vm {
+  readonly backend: BackendName = 'emu';
+  readonly config: EmuVmConfig;
+  readonly memory: GuestMemory;
+  readonly pio = new Bus('pio');
+  readonly mmio = new Bus('mmio');
+  readonly chips: EmuChipSet;
+  readonly cpus: EmuCpu[] = [];
+  readonly clock: VmClock;
+  readonly cache = new CodeCache();
+  private stop: VmStop | undefined;
+  private running = false;
+  private readonly slice: number;
+
+  constructor(config: EmuVmConfig) {
+    if (!Number.isInteger(config.cpus) || config.cpus < 1) throw new RangeError(`emu: --cpus must be a positive integer, got ${config.cpus}`);
+    if (!Number.isFinite(config.memBytes) || config.memBytes < 4096 || config.memBytes % 4096 !== 0) {
+      throw new RangeError(`emu: guest RAM must be a positive multiple of 4 KiB, got ${config.memBytes}`);
+    }
+    this.config = config;
+    const regions: MemoryRegion[] = [];
+    for (const l of pcRamLayout(config.memBytes)) {
+      let bytes: Uint8Array;
+      try {
+        bytes = new Uint8Array(new ArrayBuffer(l.size));
+      } catch (e) {
+        throw new EmuVmError(`Cannot allocate ${l.size} bytes of guest RAM for the emulator (${(e as Error).message}): use a smaller --mem`);
+      }
+      regions.push({ name: l.name, gpa: l.gpa, size: l.size, bytes });
+    }
+    this.memory = new GuestMemory(regions);
+    this.clock = new VmClock(config.deterministic === true, config.tscHz ?? 1e9);
+    this.slice = config.sliceInstructions ?? 20000;
+    this.chips = createEmuChipSet({ cpus: config.cpus, clock: this.clock, pio: this.pio, mmio: this.mmio });
+    for (let i = 0; i < config.cpus; i++) {
+      const cpu = new EmuCpu({ memory: this.memory, pio: this.pio, mmio: this.mmio, index: i, cpus: config.cpus, apic: this.chips.localApic(i), clock: this.clock, cache: this.cache });
+      // Application processors wait for INIT/SIPI, as after a real reset.
+      if (i > 0) cpu.waitSipi = true;
+      this.cpus.push(cpu);
+    }
+    this.clock.cpus = this.cpus;
+  }
+
+  get vcpus(): readonly EmuCpu[] {
+    return this.cpus;
+  }
+
+  irqLine(gsi: number): IrqLine {
+    const chips = this.chips;
+    return { gsi, set: (level: boolean) => chips.setIrq(gsi, level) };
+  }
+
+  requestStop(stop: VmStop): void {
+    if (this.stop === undefined) this.stop = stop;
+    for (const c of this.cpus) c.breakRun = true;
+  }
+
+  async run(): Promise<VmStop> {
+    if (this.running) throw new EmuVmError('emu: run() is already in progress for this VM');
+    this.running = true;
+    try {
+      while (this.stop === undefined) {
+        const t0 = now();
+        while (this.stop === undefined && now() - t0 < YIELD_MS) {
+          const progressed = this.round();
+          if (this.stop !== undefined) break;
+          if (!progressed) {
+            const wait = this.idle();
+            if (wait === 'hang') break;
+            if (wait > 0) {
+              await sleep(wait);
+              break;
+            }
+          }
+        }
+        if (this.stop === undefined) await yieldToHost();
+      }
+    } finally {
+      this.running = false;
+    }
+    return this.stop!;
+  }
+
+  /** One round-robin pass over the vCPUs. Returns true when some vCPU executed instructions. */
+  private round(): boolean {
+    this.chips.advance();
+    let progressed = false;
+    let budget = this.slice;
+    if (this.clock.deterministic) {
+      const dl = this.chips.nextDeadlineNs();
+      if (dl !== Infinity) {
+        const left = Math.ceil((dl - this.clock.nowNs()) / NS_PER_INSTRUCTION / this.cpus.length);
+        budget = Math.max(64, Math.min(budget, left));
+      }
+    }
+    for (const cpu of this.cpus) {
+      if (this.stop !== undefined) return progressed;
+      const before = cpu.instructions;
+      let r: string;
+      try {
+        r = cpu.run(budget);
+      } catch (e) {
+        this.stop = { kind: 'internal-error', vcpu: cpu.index, detail: `emulator failure at rip 0x${cpu.rip.toString(16)}: ${(e as Error).stack ?? String(e)}` };
+        return progressed;
+      }
+      if (r === 'shutdown') {
+        this.stop ??= { kind: 'shutdown', vcpu: cpu.index, detail: cpu.shutdownReason };
+        return progressed;
+      }
+      if (cpu.instructions !== before || r === 'budget') progressed = true;
+    }
+    return progressed;
+  }
+
+  /** All vCPUs are halted: decide what to do. Returns ms to sleep, 0 to retry now, or 'hang'. */
+  private idle(): number | 'hang' {
+    for (const c of this.cpus) if (!c.waitSipi && c.wakeable()) return 0;
+    const dl = this.chips.nextDeadlineNs();
+    const t = this.clock.nowNs();
+    const allStuck = this.cpus.every((c) => c.waitSipi || (c.halted && (c.flags & IF) === 0));
+    if (allStuck) {
+      const bsp = this.cpus[0]!;
+      this.stop = { kind: 'hang', detail: `every vCPU is halted with interrupts disabled (vCPU 0 at rip 0x${bsp.rip.toString(16)})` };
+      return 'hang';
+    }
+    if (dl !== Infinity) {
+      if (this.clock.deterministic) {
+        if (dl > t) this.clock.skippedNs += dl - t;
+        this.chips.advance();
+        return 0;
+      }
+      const ms = (dl - t) / 1e6;
+      if (ms <= 0.05) {
+        this.chips.advance();
+        return 0;
+      }
+      return Math.min(ms, 10);
+    }
+    // Waiting for a host event (e.g. serial input).
+    return 5;
+  }
+
+  features(): readonly FeatureStatus[] {
+    const list: FeatureStatus[] = emuFeatureList().map((f) => ({ name: f.name, mode: f.mode, detail: f.detail }));
+    list.push({ name: 'smp', mode: 'emulated', detail: `${this.config.cpus} vCPU(s), round-robin slices on one thread` });
+    list.push({ name: 'irqchip', mode: 'emulated', detail: 'local APIC (xAPIC/x2APIC), IOAPIC, 8259 pair, 8254 PIT' });
+    list.push({ name: 'deterministic', mode: this.clock.deterministic ? 'emulated' : undefined, ...(this.clock.deterministic ? { detail: 'virtual time from the instruction count' } : { reason: 'real-time clock (use deterministic mode)' }) });
+    return list;
+  }
+
+  exitCounts(): Readonly<Record<string, number>> {
+    const out: Record<string, number> = { instructions: 0, io: 0, mmio: 0, hlt: 0, interrupts: 0, exceptions: 0, nmi: 0, init: 0, sipi: 0, 'code-invalidations': this.cache.invalidations };
+    for (const c of this.cpus) {
+      out.instructions! += c.instructions;
+      for (const [k, v] of Object.entries(c.counts)) out[k] = (out[k] ?? 0) + v;
+      c.exceptionsByVector.forEach((n, v) => {
+        if (n > 0) out[`exception-${v}`] = (out[`exception-${v}`] ?? 0) + n;
+      });
+    }
+    return out;
+  }
+
+  destroy(): void {
+    this.requestStop({ kind: 'host-stop', reason: 'destroyed' });
+    this.cache.clear();
+  }
+}
+
+/** Creates an emu VM: RAM per the PC layout, buses, chips, vCPUs (vCPU 0 runs, APs wait for SIPI). */
+export function createEmuVm(config: EmuVmConfig): EmuVm {
+  return new EmuVm(config);
+}
