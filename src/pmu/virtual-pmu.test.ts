@@ -437,6 +437,8 @@ test('no counting work while inactive, and inactive again after disabling', () =
   ok(pmu, EVTSEL0, INST | EN | USR);
   assert.equal(pmu.active, true);
   assert.equal(pmu.activeRings, 2);
+  assert.equal(pmu.instructionsUntilOverflow(0), NO_OVERFLOW_LIMIT, 'nothing counts at CPL 0');
+  assert.equal(pmu.instructionsUntilOverflow(3), 2 ** 48);
   ok(pmu, EVTSEL0, INST | USR);
   assert.equal(pmu.active, false);
 });

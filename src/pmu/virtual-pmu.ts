@@ -428,7 +428,7 @@ export class VirtualPmu {
    * O(1): it is the counting budget (every cycle adds at most 1 to any counter).
    */
   instructionsUntilOverflow(cpl: number): number {
-    if (!this.active) return NO_OVERFLOW_LIMIT;
+    if (!this.active || ((this.activeRings >>> (cpl === 0 ? 0 : 1)) & 1) === 0) return NO_OVERFLOW_LIMIT;
     if (this.sharedBudget) return this.budget0 < this.budget1 ? this.budget0 : this.budget1;
     return cpl === 0 ? this.budget0 : this.budget1;
   }
