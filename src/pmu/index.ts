@@ -12,6 +12,7 @@ export {
   type PmuConfigInput,
   type PmuVersion,
 } from './pmu-config.js';
+export { pmuMsrIndices } from './pmu-msr-list.js';
 export { cpuidLeaf0a, decodeCpuidLeaf0a, type CpuidLeaf0a, type DecodedLeaf0a } from './cpuid-leaf-0a.js';
 export { VirtualPmu, CycleKind, NO_OVERFLOW_LIMIT, type MsrOut, type PmuState, type VirtualPmuOptions } from './virtual-pmu.js';
 export {
