@@ -29,3 +29,50 @@ export class BufferSerialSink implements SerialSink {
     this.chunks = [];
   }
 }
+
+/**
+ * Coalesces the UART's byte-at-a-time writes into larger writes to `out` (a terminal
+ * or file costs a system call per write). Flushes at each newline, when `maxBytes`
+ * collect, in a microtask after the last write (prompts without a newline), and on
+ * `flush()` — call that before the process exits, since a synchronous vCPU loop may
+ * not let microtasks run.
+ */
+export class BatchingSerialSink implements SerialSink {
+  private buf: Uint8Array;
+  private len = 0;
+  private scheduled = false;
+
+  constructor(
+    private readonly out: (bytes: Uint8Array) => void,
+    private readonly maxBytes = 4096,
+  ) {
+    if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new RangeError(`batch size ${maxBytes} must be a positive integer`);
+    this.buf = new Uint8Array(maxBytes);
+  }
+
+  write(bytes: Uint8Array): void {
+    let newline = false;
+    for (let i = 0; i < bytes.length; i++) {
+      const b = bytes[i]!;
+      this.buf[this.len++] = b;
+      if (b === 0x0a) newline = true;
+      if (this.len === this.maxBytes) this.flush();
+    }
+    if (newline) this.flush();
+    else if (this.len > 0 && !this.scheduled) {
+      this.scheduled = true;
+      queueMicrotask(() => {
+        this.scheduled = false;
+        this.flush();
+      });
+    }
+  }
+
+  /** Hands everything collected so far to `out` (a copy: `out` may keep it). */
+  flush(): void {
+    if (this.len === 0) return;
+    const chunk = this.buf.slice(0, this.len);
+    this.len = 0;
+    this.out(chunk);
+  }
+}
