@@ -34,6 +34,8 @@ export interface CorpusEntry {
   undefinedFlags?: string;
   undefinedRegs?: string[];
   expect?: Record<string, unknown>;
+  /** 32: run in 32-bit compatibility mode (asm assembled with .code32). */
+  mode?: 64 | 32;
 }
 
 export interface CorpusCase {
@@ -115,6 +117,7 @@ export function loadCorpus(dir: string, workDir: string): CorpusCase[] {
         data,
         flagsMask: (FLAGS_STATUS | FLAG_DF) & ~parseFlags(e.undefinedFlags ?? ''),
         undefinedGprs,
+        mode: e.mode === 32 ? 32 : 64,
       },
     };
   });
@@ -125,7 +128,9 @@ function assemble(entries: readonly CorpusEntry[], workDir: string): Uint8Array[
   mkdirSync(workDir, { recursive: true });
   const lines = ['.intel_syntax noprefix', '.text'];
   entries.forEach((e, i) => {
-    if (e.asm !== undefined) lines.push(`c${i}:`, ...e.asm.split(';').map((s) => '  ' + s.trim()), `e${i}:`);
+    if (e.asm !== undefined) {
+      lines.push(e.mode === 32 ? '.code32' : '.code64', `c${i}:`, ...e.asm.split(';').map((s) => '  ' + s.trim()), `e${i}:`);
+    }
   });
   const src = join(workDir, 'corpus.s');
   const obj = join(workDir, 'corpus.o');
@@ -189,9 +194,11 @@ export function checkExpectation(cc: CorpusCase, r: SnippetResult): string[] {
   const hex = (v: bigint): string => '0x' + v.toString(16);
   if (r.vector !== x.vector) out.push(`exception: expected ${VECTOR_NAMES[x.vector] ?? x.vector}, got ${VECTOR_NAMES[r.vector] ?? r.vector}`);
   if (x.rip !== null && r.rip !== x.rip) out.push(`rip: expected ${hex(x.rip)}, got ${hex(r.rip)}`);
-  for (let i = 0; i < 16; i++) {
+  const compat = cc.c.mode === 32;
+  const m32 = (v: bigint | undefined): bigint => (compat ? (v ?? 0n) & 0xffffffffn : v ?? 0n);
+  for (let i = 0; i < (compat ? 8 : 16); i++) {
     if (cc.c.undefinedGprs & (1 << i)) continue;
-    if (r.gpr[i] !== x.gpr[i]) out.push(`${GPRS[i]}: expected ${hex(x.gpr[i] ?? 0n)}, got ${hex(r.gpr[i] ?? 0n)}`);
+    if (m32(r.gpr[i]) !== m32(x.gpr[i])) out.push(`${GPRS[i]}: expected ${hex(m32(x.gpr[i]))}, got ${hex(m32(r.gpr[i]))}`);
   }
   const m = cc.c.flagsMask;
   if ((r.rflags & m) !== (x.flags & m)) out.push(`flags&0x${m.toString(16)}: expected 0x${(x.flags & m).toString(16)}, got 0x${(r.rflags & m).toString(16)}`);

@@ -7,7 +7,7 @@
  * File formats (little-endian, fixed-size records; keep in sync with
  * src/cpu/emu/testing/snippet-case.ts):
  *   cases:   header "TSDCASE1" u32 count u32 CASE_SIZE, then per case
- *            u32 code_len, u32 reserved, u64 rflags, u64 gpr[16] (RAX..R15 by
+ *            u32 code_len, u32 mode (0: 64-bit, 1: 32-bit compatibility mode), u64 rflags, u64 gpr[16] (RAX..R15 by
  *            encoding number), u8 code[CODE_MAX], u8 data[DATA_SIZE]
  *   results: header "TSDRES01" u32 count u32 RESULT_SIZE, then per case
  *            u32 vector (0xffffffff: none; 0xfffffffe: timeout), u32 error_code,
@@ -21,6 +21,11 @@
  * memory through the snippet's RSP. Faults arrive as signals on an alternate stack;
  * the handler takes the register state from the ucontext (the state at the faulting
  * instruction, RIP pointing at it for faults) and the vector from the trap number.
+ *
+ * Mode 1 runs the snippet in 32-bit compatibility mode: the trampoline loads DS/ES with
+ * Linux's flat user data selector, far-jumps to the 32-bit user code selector, and the
+ * snippet ends with a far jump back to a 64-bit stub in the code page. Only the low 32
+ * bits of RAX..RDI are meaningful then (the SDM leaves the upper halves undefined).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,6 +48,12 @@
 #define RESULT_SIZE (8 + 8 + 16 * 8 + 8 + 8 + DATA_SIZE)
 /* Arithmetic flags plus DF: the only RFLAGS bits a case may set. TF/AC would trap. */
 #define RFLAGS_LOAD_MASK (0x8d5UL | 0x400UL)
+/* Linux x86-64 user selectors: 32-bit code (__USER32_CS), data (__USER_DS), 64-bit code (__USER_CS). */
+#define USER32_CS 0x23
+#define USER_DS 0x2b
+#define USER64_CS 0x33
+/* Offset in the code page of the 64-bit stub a compatibility-mode snippet returns through. */
+#define TRAMP64_OFFSET 0xf00
 #define VECTOR_NONE 0xffffffffU
 #define VECTOR_TIMEOUT 0xfffffffeU
 
@@ -56,6 +67,7 @@ struct cpu_state g_state;
 uint64_t g_host_rsp, g_entry, g_snip_rsp, g_state_ptr;
 
 void run_snippet(struct cpu_state *s, uint64_t entry);
+void run_snippet32(struct cpu_state *s);
 void snippet_return(void);
 
 __asm__(
@@ -77,6 +89,22 @@ __asm__(
     "  mov r12, [rdi+96]\n  mov r13, [rdi+104]\n  mov r14, [rdi+112]\n  mov r15, [rdi+120]\n"
     "  mov rdi, [rdi+56]\n"
     "  jmp qword ptr [rip+g_entry]\n"
+    /* Same, entering 32-bit compatibility mode at CODE_BASE through a far jump. */
+    ".globl run_snippet32\n"
+    ".type run_snippet32,@function\n"
+    "run_snippet32:\n"
+    "  push rbx\n  push rbp\n  push r12\n  push r13\n  push r14\n  push r15\n"
+    "  mov [rip+g_host_rsp], rsp\n"
+    "  mov [rip+g_state_ptr], rdi\n"
+    "  mov ax, 0x2b\n  mov ds, ax\n  mov es, ax\n"
+    "  push qword ptr [rdi+128]\n"
+    "  popfq\n"
+    "  mov rax, [rdi+0]\n  mov rcx, [rdi+8]\n  mov rdx, [rdi+16]\n  mov rbx, [rdi+24]\n"
+    "  mov rsp, [rdi+32]\n  mov rbp, [rdi+40]\n  mov rsi, [rdi+48]\n"
+    "  mov r8, [rdi+64]\n  mov r9, [rdi+72]\n  mov r10, [rdi+80]\n  mov r11, [rdi+88]\n"
+    "  mov r12, [rdi+96]\n  mov r13, [rdi+104]\n  mov r14, [rdi+112]\n  mov r15, [rdi+120]\n"
+    "  mov rdi, [rdi+56]\n"
+    "  jmp fword ptr [rip+g_far32]\n"
     ".globl snippet_return\n"
     "snippet_return:\n"
     "  mov [rip+g_snip_rsp], rsp\n"
@@ -94,6 +122,9 @@ __asm__(
     "  cld\n"
     "  pop r15\n  pop r14\n  pop r13\n  pop r12\n  pop rbp\n  pop rbx\n"
     "  ret\n"
+    ".data\n"
+    "g_far32: .long 0x200000\n  .word 0x23\n"
+    ".text\n"
     ".att_syntax prefix\n");
 
 static sigjmp_buf g_jmp;
@@ -195,6 +226,7 @@ int main(int argc, char **argv) {
       return 2;
     }
     uint32_t code_len = rd32(rec);
+    uint32_t mode = rd32(rec + 4);
     if (code_len > CODE_MAX) {
       fprintf(stderr, "snippet-harness: case %u: code length %u > %u\n", n, code_len, CODE_MAX);
       return 2;
@@ -203,8 +235,17 @@ int main(int argc, char **argv) {
     memcpy(code, rec + 16 + 128, code_len);
     /* Trailer: jmp qword [rip+0]; dq snippet_return */
     static const uint8_t jmp_abs[6] = {0xff, 0x25, 0, 0, 0, 0};
-    memcpy(code + code_len, jmp_abs, 6);
-    wr64(code + code_len + 6, (uint64_t)(uintptr_t)&snippet_return);
+    if (mode == 1) {
+      /* 32-bit: jmp far USER64_CS:CODE_BASE+TRAMP64_OFFSET; there, 64-bit jmp [rip+0] back. */
+      uint8_t far[7] = {0xea, 0, 0, 0, 0, USER64_CS, 0};
+      wr32(far + 1, (uint32_t)(CODE_BASE + TRAMP64_OFFSET));
+      memcpy(code + code_len, far, 7);
+      memcpy(code + TRAMP64_OFFSET, jmp_abs, 6);
+      wr64(code + TRAMP64_OFFSET + 6, (uint64_t)(uintptr_t)&snippet_return);
+    } else {
+      memcpy(code + code_len, jmp_abs, 6);
+      wr64(code + code_len + 6, (uint64_t)(uintptr_t)&snippet_return);
+    }
     memset(data, 0, PAGE_SIZE);
     memcpy(data, rec + 16 + 128 + CODE_MAX, DATA_SIZE);
     g_state.rflags = (rd64(rec + 8) & (RFLAGS_LOAD_MASK)) | 0x202;
@@ -215,7 +256,10 @@ int main(int argc, char **argv) {
     setitimer(ITIMER_REAL, &arm, NULL);
     if (sigsetjmp(g_jmp, 1) == 0) {
       g_running = 1;
-      run_snippet(&g_state, CODE_BASE);
+      if (mode == 1)
+        run_snippet32(&g_state);
+      else
+        run_snippet(&g_state, CODE_BASE);
       g_running = 0;
     } else {
       vector = g_fault.vector;

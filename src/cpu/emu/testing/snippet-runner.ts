@@ -1,6 +1,6 @@
 /**
  * Runs snippet cases under emu with the same initial state the native harness uses
- * (tests/native/snippet-harness.c): 64-bit mode, CPL 3, code page at SNIPPET_CODE_BASE,
+ * (tests/native/snippet-harness.c): 64-bit (or 32-bit compatibility) mode, CPL 3, code page at SNIPPET_CODE_BASE,
  * data page at SNIPPET_DATA_BASE, every GPR and the status flags + DF from the case.
  *
  * The machine is a tiny long-mode system built once: identity-mapped 4 KiB pages for the
@@ -15,7 +15,7 @@
  * TSS.RSP0 stack (SDM Vol. 3 §6.14.2, 64-bit interrupt stack frame).
  */
 import { Bus } from '../../bus.js';
-import { EVENT_HALTED, REG, RegSet, regId, segReg, type RegisterBatch } from '../../registers.js';
+import { EVENT_HALTED, REG, RegSet, regId, segReg, type RegId, type RegisterBatch } from '../../registers.js';
 import { GuestMemory } from '../../../memory/guest-memory.js';
 import { CodeCache } from '../code-cache.js';
 import { EmuCpu } from '../cpu.js';
@@ -48,8 +48,10 @@ const SEL_KDATA = 0x10;
 const SEL_UDATA = 0x18 | 3;
 const SEL_UCODE = 0x20 | 3;
 const SEL_TSS = 0x28;
+const SEL_UCODE32 = 0x38 | 3;
 /** VMX access-rights layout (registers.ts): type | S<<4 | DPL<<5 | P<<7 | L<<13 | D<<14 | G<<15. */
 const ATTR_UCODE64 = 0xb | 0x10 | (3 << 5) | 0x80 | (1 << 13) | (1 << 15);
+const ATTR_UCODE32 = 0xb | 0x10 | (3 << 5) | 0x80 | (1 << 14) | (1 << 15);
 const ATTR_UDATA = 0x3 | 0x10 | (3 << 5) | 0x80 | (1 << 14) | (1 << 15);
 const ATTR_TSS64_BUSY = 0xb | 0x80;
 
@@ -76,7 +78,7 @@ export class EmuSnippetRunner {
     this.cpu.setLong64(PML4);
     const batch: RegisterBatch = [
       [REG.gdtrBase, BigInt(GDT)],
-      [REG.gdtrLimit, 0x37n],
+      [REG.gdtrLimit, 0x3fn],
       [REG.idtrBase, BigInt(IDT)],
       [REG.idtrLimit, 0xfffn],
       [segReg('tr', 'selector'), BigInt(SEL_TSS)],
@@ -109,14 +111,15 @@ export class EmuSnippetRunner {
     this.w64(GDT + 0x20, 0x0000ffff, 0x00affa00);
     this.w64(GDT + 0x28, ((TSS & 0xffff) << 16) | 0x67, ((TSS >>> 16) & 0xff) | 0x8b00 | (TSS & 0xff000000));
     this.w64(GDT + 0x30, 0, 0);
+    this.w64(GDT + 0x38, 0x0000ffff, 0x00cffa00); // user code, 32-bit (compatibility mode)
 
     // TSS: RSP0 at offset 4.
     this.w64(TSS + 4, EXC_STACK_TOP, 0);
 
-    // IDT: 64-bit interrupt gates to per-vector HLT stubs; #BP is DPL 3 (INT3 from user), as on Linux.
+    // IDT: 64-bit interrupt gates to per-vector HLT stubs; #BP and #OF are DPL 3 (INT3/INTO from user), as on Linux.
     for (let v = 0; v < 256; v++) {
       const target = STUBS + v * STUB_SIZE;
-      const dpl = v === 3 ? 3 : 0;
+      const dpl = v === 3 || v === 4 ? 3 : 0;
       const e = IDT + v * 16;
       this.dv.setUint32(e, (SEL_KCODE << 16) | (target & 0xffff), true);
       this.dv.setUint32(e + 4, (target & 0xffff0000) | 0x8e00 | (dpl << 13), true);
@@ -142,15 +145,21 @@ export class EmuSnippetRunner {
     this.ram.fill(0, EXC_STACK_TOP - 64, EXC_STACK_TOP);
 
     for (let i = 0; i < 16; i++) cpu.setGpr(i, c.gpr[i] ?? 0n);
+    const compat = c.mode === 32;
+    const user = (seg: 'ds' | 'es' | 'ss', on: boolean): [RegId, bigint][] => [
+      [segReg(seg, 'selector'), BigInt(on ? SEL_UDATA : 0)],
+      [segReg(seg, 'base'), 0n],
+      [segReg(seg, 'limit'), 0xffffffffn],
+      [segReg(seg, 'attrs'), BigInt(ATTR_UDATA)],
+    ];
     cpu.setRegisters([
-      [segReg('cs', 'selector'), BigInt(SEL_UCODE)],
+      [segReg('cs', 'selector'), BigInt(compat ? SEL_UCODE32 : SEL_UCODE)],
       [segReg('cs', 'base'), 0n],
       [segReg('cs', 'limit'), 0xffffffffn],
-      [segReg('cs', 'attrs'), BigInt(ATTR_UCODE64)],
-      [segReg('ss', 'selector'), BigInt(SEL_UDATA)],
-      [segReg('ss', 'base'), 0n],
-      [segReg('ss', 'limit'), 0xffffffffn],
-      [segReg('ss', 'attrs'), BigInt(ATTR_UDATA)],
+      [segReg('cs', 'attrs'), BigInt(compat ? ATTR_UCODE32 : ATTR_UCODE64)],
+      ...user('ss', true),
+      ...user('ds', compat),
+      ...user('es', compat),
       [REG.rip, BigInt(SNIPPET_CODE_BASE)],
       [REG.rflags, BigInt((c.rflags & FLAGS_INPUT) | RFLAGS_IF | 2)],
       [REG.cr2, 0n],
