@@ -409,8 +409,12 @@ test('LINT0 ExtINT pulls the vector from the PIC; LINT1 NMI; TMR for level IPIs'
       return 0x08;
     },
   };
-  assert.equal(a.hasInterrupt(), false, 'LINT0 masked');
+  assert.equal(rd(a, APIC_LVT_LINT0), 0x700, 'the BSP starts in virtual-wire mode (as KVM and PC firmware leave it)');
+  assert.equal(rd(a, 0x360), 0x400, 'LINT1 delivers NMI after reset');
+  assert.equal(a.hasInterrupt(), true);
   enable(a);
+  wr(a, APIC_LVT_LINT0, 0x10700);
+  assert.equal(a.hasInterrupt(), false, 'LINT0 masked');
   wr(a, APIC_LVT_LINT0, 0x700);
   wr(a, APIC_TPR, 0xf0); // ExtINT ignores the TPR
   assert.equal(a.hasInterrupt(), true);
@@ -432,4 +436,11 @@ test('LINT0 ExtINT pulls the vector from the PIC; LINT1 NMI; TMR for level IPIs'
   a.acknowledge();
   wr(a, APIC_EOI, 0);
   assert.deepEqual(eois, [0x91], 'no EOI message for edge vectors');
+});
+
+test('only the BSP comes up in virtual-wire mode; APs have every LVT masked', () => {
+  const { apics } = system(2);
+  assert.equal(rd(apics[0]!, APIC_LVT_LINT0), 0x700);
+  assert.equal(rd(apics[1]!, APIC_LVT_LINT0), 0x10000);
+  assert.equal(rd(apics[1]!, 0x360), 0x10000);
 });

@@ -157,6 +157,7 @@ export class LocalApic implements LocalApicPort, ApicBusTarget {
   private lvtThermal = APIC_LVT_MASKED;
   private lvtPmc = APIC_LVT_MASKED;
   private lvtLint0 = APIC_LVT_MASKED;
+  private bsp = false;
   private lvtLint1 = APIC_LVT_MASKED;
   private lvtError = APIC_LVT_MASKED;
   private timerInitial = 0;
@@ -191,6 +192,7 @@ export class LocalApic implements LocalApicPort, ApicBusTarget {
     this.x2apicSupported = opts.x2apic ?? true;
     this.baseLo = (APIC_DEFAULT_BASE | APIC_BASE_EN | (opts.bsp ? APIC_BASE_BSP : 0)) >>> 0;
     this.waitSipi = !opts.bsp;
+    this.bsp = opts.bsp;
     this.resetRegisters();
     opts.bus.attach(this);
   }
@@ -211,6 +213,12 @@ export class LocalApic implements LocalApicPort, ApicBusTarget {
     this.icrHi = 0;
     this.lvtTimer = this.lvtThermal = this.lvtPmc = APIC_LVT_MASKED;
     this.lvtLint0 = this.lvtLint1 = this.lvtError = APIC_LVT_MASKED;
+    if (this.bsp) {
+      // The BSP comes up in virtual-wire mode (PIC through LINT0, NMI on LINT1), as KVM's
+      // in-kernel APIC and PC firmware leave it, so multiboot guests can use the 8259 directly.
+      this.lvtLint0 = (APIC_DM_EXTINT << 8) >>> 0;
+      this.lvtLint1 = (APIC_DM_NMI << 8) >>> 0;
+    }
     this.timerInitial = 0;
     this.dcr = 0;
     this.tickNs = (2 * 1e9) / this.busHz;
