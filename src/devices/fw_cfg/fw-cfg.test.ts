@@ -222,3 +222,12 @@ test('DMA file read through the directory, the way firmware loads etc/ files', (
   assert.equal(dma(0x100, (key << 16) | 0x08 | 0x02, 300, 0x5000), 0);
   assert.equal(bytes[0x5000 + 299], 299 & 0xff);
 });
+
+test('saveState/restoreState keeps the selected item and data offset', () => {
+  const a = setup();
+  a.select(0);
+  a.readBytes(2);
+  const b = setup();
+  b.fw.restoreState(JSON.parse(JSON.stringify(a.fw.saveState())) as ReturnType<FwCfg['saveState']>);
+  assert.deepEqual(b.readBytes(2), [0x4d, 0x55]);
+});

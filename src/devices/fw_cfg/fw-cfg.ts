@@ -137,6 +137,14 @@ function utf8(s: string): Uint8Array {
   return new TextEncoder().encode(s);
 }
 
+/** Saved guest-visible cursor; the items themselves are configuration and rebuilt by the VM builder. */
+export interface FwCfgState {
+  readonly version: 1;
+  readonly selected: number;
+  readonly offset: number;
+  readonly dmaAddress: readonly number[];
+}
+
 interface FileEntry {
   readonly name: string;
   readonly key: number;
@@ -362,5 +370,18 @@ export class FwCfg {
     } catch {
       this.dmaErrors++;
     }
+  }
+
+  // ---- state -------------------------------------------------------------------------
+
+  saveState(): FwCfgState {
+    return { version: 1, selected: this.selected, offset: this.offset, dmaAddress: [...this.dmaAddr] };
+  }
+
+  restoreState(s: FwCfgState): void {
+    if (s.version !== 1) throw new RangeError(`fw_cfg state version ${String(s.version)} is not supported (expected 1)`);
+    this.selected = s.selected & 0xffff;
+    this.offset = Math.max(0, Math.floor(s.offset));
+    this.dmaAddr.set(s.dmaAddress.slice(0, 8));
   }
 }

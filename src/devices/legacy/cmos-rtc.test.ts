@@ -279,3 +279,19 @@ test('0x5f holds the CPU count minus one; a bad memory size is refused', () => {
   assert.equal(rtc.readRegister(0x14), 0x02, 'equipment byte: FPU present, no floppy');
   assert.throws(() => new CmosRtc({ memBytes: -1 }), RangeError);
 });
+
+test('saveState/restoreState keeps NVRAM, the guest clock offset and pending flags', () => {
+  const a = setup();
+  a.wr(0x40, 0x5a);
+  a.wr(0x04, 0x02); // guest sets hours: offset from the host clock
+  a.wr(0x0a, 0x20);
+  a.clock.t += 1500; // an update happened, UF pending
+  const state = JSON.parse(JSON.stringify(a.rtc.saveState())) as ReturnType<CmosRtc['saveState']>;
+  const b = setup(256 * MIB, a.clock.t);
+  b.rtc.restoreState(state);
+  assert.equal(b.rd(0x40), 0x5a);
+  assert.equal(b.rd(0x04), 0x02);
+  assert.equal(b.rd(0x02), a.rd(0x02));
+  assert.equal(b.rd(0x0c) & 0x10, 0x10);
+  assert.throws(() => b.rtc.restoreState({ ...state, ram: [1, 2] }), RangeError);
+});

@@ -108,6 +108,18 @@ export interface CmosRtcOptions {
   readonly timers?: RtcTimers;
 }
 
+/** Saved RTC/NVRAM state. The clock is saved as an offset from the host clock, so a restored guest keeps its time zone/skew and follows real time. */
+export interface CmosRtcState {
+  readonly version: 1;
+  readonly ram: readonly number[];
+  readonly index: number;
+  readonly nmiDisabled: boolean;
+  readonly offsetMs: number;
+  /** RTC time while SET holds the clock. */
+  readonly frozenMs: number;
+  readonly regC: number;
+}
+
 function toBcd(v: number): number {
   return ((Math.floor(v / 10) % 10) << 4) | v % 10;
 }
@@ -500,6 +512,35 @@ export class CmosRtc implements BusDevice {
   private onTimer(): void {
     this.timer = undefined;
     this.accountEvents();
+    this.updateIrq();
+    this.schedule();
+  }
+
+  saveState(): CmosRtcState {
+    this.accountEvents();
+    return {
+      version: 1,
+      ram: [...this.ram],
+      index: this.index,
+      nmiDisabled: this.nmiDisabled,
+      offsetMs: this.offsetMs,
+      frozenMs: this.frozenMs,
+      regC: this.regC,
+    };
+  }
+
+  restoreState(s: CmosRtcState): void {
+    if (s.version !== 1) throw new RangeError(`CMOS state version ${String(s.version)} is not supported (expected 1)`);
+    if (s.ram.length !== CMOS_SIZE) throw new RangeError(`CMOS state has ${s.ram.length} bytes (expected ${CMOS_SIZE})`);
+    this.ram.set(s.ram);
+    this.index = s.index & 0x7f;
+    this.nmiDisabled = s.nmiDisabled;
+    this.offsetMs = s.offsetMs;
+    this.frozenMs = s.frozenMs;
+    this.regC = s.regC & 0xf0;
+    const host = this.clock();
+    this.eventsUpTo = this.nowMs();
+    this.periodicUpTo = host;
     this.updateIrq();
     this.schedule();
   }

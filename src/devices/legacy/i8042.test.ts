@@ -181,3 +181,20 @@ test('the data port repeats the last byte when empty; the output queue is bounde
   for (let i = 0; i < 1000; i++) cmd(0xaa);
   assert.ok(drain().length <= 64);
 });
+
+test('saveState/restoreState round-trips the command byte, output queue and pending commands', () => {
+  const a = setup();
+  a.cmd(0x60);
+  a.put(0x47);
+  a.put(0xf2); // ACK AB 83 queued
+  a.cmd(0xd1); // waiting for the output-port byte
+  const state = JSON.parse(JSON.stringify(a.dev.saveState())) as ReturnType<I8042['saveState']>;
+  const b = setup();
+  b.dev.restoreState(state);
+  assert.equal(b.kbd.level, true, 'IRQ 1 follows the restored output buffer');
+  assert.equal(b.dev.commandByte, 0x47);
+  b.put(0x00); // completes the pending 0xD1: reset line low
+  assert.deepEqual(b.stops, [{ kind: 'reset', source: 'i8042' }]);
+  assert.deepEqual(b.drain(), [0xfa, 0xab, 0x41]);
+  assert.throws(() => b.dev.restoreState({ ...state, version: 9 as 1 }), RangeError);
+});

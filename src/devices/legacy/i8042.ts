@@ -105,6 +105,21 @@ interface OutputByte {
   readonly timeout: boolean;
 }
 
+/** Saved controller state: versioned, named fields. */
+export interface I8042State {
+  readonly version: 1;
+  readonly ram: readonly number[];
+  readonly sysFlag: boolean;
+  readonly lastWriteWasCommand: boolean;
+  readonly outputPort: number;
+  readonly output: readonly { readonly value: number; readonly aux: boolean; readonly timeout: boolean }[];
+  readonly lastData: number;
+  readonly pendingCommand: number;
+  readonly kbdPendingCommand: number;
+  readonly kbdScanning: boolean;
+  readonly kbdScanSet: number;
+}
+
 export interface I8042Irqs {
   /** IRQ 1: keyboard output buffer full. */
   readonly kbd?: IrqLine;
@@ -377,5 +392,39 @@ export class I8042 implements BusDevice {
       this.auxIrqLevel = aux;
       this.irqs.aux?.set(aux);
     }
+  }
+
+  // ---- state -------------------------------------------------------------------------
+
+  saveState(): I8042State {
+    return {
+      version: 1,
+      ram: [...this.ram],
+      sysFlag: this.sysFlag,
+      lastWriteWasCommand: this.lastWriteWasCommand,
+      outputPort: this.outputPort,
+      output: this.out.map((o) => ({ ...o })),
+      lastData: this.lastData,
+      pendingCommand: this.pendingCommand,
+      kbdPendingCommand: this.kbdPendingCommand,
+      kbdScanning: this.kbdScanning,
+      kbdScanSet: this.kbdScanSet,
+    };
+  }
+
+  restoreState(s: I8042State): void {
+    if (s.version !== 1) throw new RangeError(`i8042 state version ${String(s.version)} is not supported (expected 1)`);
+    if (s.ram.length !== RAM_SIZE) throw new RangeError(`i8042 state has ${s.ram.length} RAM bytes (expected ${RAM_SIZE})`);
+    this.ram.set(s.ram);
+    this.sysFlag = s.sysFlag;
+    this.lastWriteWasCommand = s.lastWriteWasCommand;
+    this.outputPort = s.outputPort & 0xff;
+    this.out = s.output.slice(0, OUTPUT_QUEUE_LIMIT).map((o) => ({ value: o.value & 0xff, aux: o.aux, timeout: o.timeout }));
+    this.lastData = s.lastData & 0xff;
+    this.pendingCommand = s.pendingCommand;
+    this.kbdPendingCommand = s.kbdPendingCommand;
+    this.kbdScanning = s.kbdScanning;
+    this.kbdScanSet = s.kbdScanSet;
+    this.updateIrqs();
   }
 }

@@ -26,3 +26,14 @@ test('0x0E (full reset) resets; RST_CPU never reads back as 1', () => {
   assert.equal(stops.length, 1);
   assert.equal(bus.readValue(0xcf9, 1), 0x0a);
 });
+
+test('saveState/restoreState keeps SYS_RST/FULL_RST', () => {
+  const a = setup();
+  a.bus.writeValue(0xcf9, 1, 0x0a);
+  const dev = new ResetControl({ requestStop: () => undefined });
+  dev.restoreState({ version: 1, value: 0x0a });
+  const out = new Uint8Array(1);
+  dev.read(0, out);
+  assert.equal(out[0], 0x0a);
+  assert.equal(a.bus.readValue(0xcf9, 1), 0x0a);
+});

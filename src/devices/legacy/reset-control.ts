@@ -33,4 +33,13 @@ export class ResetControl implements BusDevice {
       this.vm.requestStop({ kind: 'reset', source: 'cf9' });
     }
   }
+
+  saveState(): { readonly version: 1; readonly value: number } {
+    return { version: 1, value: this.value };
+  }
+
+  restoreState(s: { readonly version: 1; readonly value: number }): void {
+    if (s.version !== 1) throw new RangeError(`reset control state version ${String(s.version)} is not supported (expected 1)`);
+    this.value = s.value & (RST_CNT_SYS_RST | RST_CNT_FULL_RST);
+  }
 }
