@@ -16,8 +16,8 @@ export interface KvmAvailability {
 export async function kvmAvailability(): Promise<KvmAvailability> {
   const { probeKvmHost } = await import('../cpu/kvm/host-probe.js');
   const p = probeKvmHost();
-  if (!p.usable) return { usable: false, reason: p.reason, paravirtual: false };
-  return { usable: true, reason: undefined, paravirtual: p.paravirtual };
+  if (!p.present || !p.permitted || p.error) return { usable: false, reason: p.error ?? 'KVM is not usable', paravirtual: false };
+  return { usable: true, reason: undefined, paravirtual: p.pvm };
 }
 
 /**
