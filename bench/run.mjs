@@ -1,0 +1,18 @@
+// `npm run bench`: every benchmark, each printing its peers side by side with ratios.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { root } from './lib.mjs';
+
+const only = process.argv.slice(2);
+const benches = ['kvm/exits.mjs', 'startup.mjs', 'memory.mjs', 'emu/mips.mjs', 'pmu/overhead.mjs'];
+let failed = 0;
+for (const b of benches) {
+  if (only.length && !only.some((o) => b.includes(o))) continue;
+  const path = join(root, 'bench', b);
+  if (!existsSync(path)) continue;
+  console.log(`\n### bench/${b}`);
+  const r = spawnSync(process.execPath, [path], { stdio: 'inherit', cwd: root });
+  if (r.status !== 0) failed++;
+}
+process.exit(failed ? 1 : 0);
