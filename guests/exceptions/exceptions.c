@@ -2,7 +2,9 @@
  * and a double fault, and prints for each the vector, error code, faulting IP (as an offset from the labelled
  * instruction) and CR2. Traps (#BP, #OF, INT n) and the first #UD return with IRET; the others resume through
  * longjmp. Every result is checked against the SDM's expectation; any mismatch prints FAIL and exits with code 1.
- * 64-bit: "no-int" on the cmdline skips INT3/INT n (they stop this host's paravirtual KVM in 64-bit ring 0). */
+ * "no-int" on the cmdline skips INT3, INT n, INTO and BOUND: this host's KVM runs ring 0 in a software emulator
+ * that implements software interrupts only in real mode (the guest would stop with an emulation failure).
+ * Handlers return without IRET (see lib/trap-stubs.S) for the same reason. */
 #include "rt.h"
 #include "trap.h"
 #include "gdt.h"
@@ -161,7 +163,7 @@ void kmain(uint32_t magic, uint32_t info) {
   kprintf("exceptions: 64-bit long mode%s\n", no_int ? " (INT3/INT n skipped)" : "");
 #else
   (void)ist_stack;
-  kprintf("exceptions: 32-bit protected mode, paging on\n");
+  kprintf("exceptions: 32-bit protected mode, paging on%s\n", no_int ? " (INTO/BOUND/INT3/INT n skipped)" : "");
 #endif
   const struct test tests[] = {
     {"div0", t_de, site_de, 0, NO_ERR, 0, 0},
@@ -179,19 +181,20 @@ void kmain(uint32_t magic, uint32_t info) {
     {"pf-ro", t_pf_ro, site_pf_ro, 14, 0x3, 0, 0},
 #ifdef __x86_64__
     {"into", t_into, site_into, 6, NO_ERR, 0, 0},
-#else
-    {"into-of1", t_of, site_of, 4, NO_ERR, 1, 0},
-    {"into-of0", t_into, site_into, NO_ERR, NO_ERR, 0, 0},
-    {"bound", t_br, site_br, 5, NO_ERR, 0, 0},
 #endif
   };
   for (unsigned i = 0; i < sizeof tests / sizeof tests[0]; i++) run(&tests[i]);
-  if (!no_int) {
+  if (!no_int) { /* software interrupts (and BOUND): this host's KVM cannot emulate them in ring 0 */
     const struct test soft[] = {
+#ifndef __x86_64__
+      {"into-of1", t_of, site_of, 4, NO_ERR, 1, 0},
+      {"into-of0", t_into, site_into, NO_ERR, NO_ERR, 0, 0},
+      {"bound", t_br, site_br, 5, NO_ERR, 0, 0},
+#endif
       {"int3", t_bp, site_bp, 3, NO_ERR, 1, 0},
       {"int-0x40", t_int, site_int, 0x40, NO_ERR, 2, 0},
     };
-    for (unsigned i = 0; i < 2; i++) run(&soft[i]);
+    for (unsigned i = 0; i < sizeof soft / sizeof soft[0]; i++) run(&soft[i]);
   }
   /* Double fault: #GP's gate is made not present, so delivering #GP raises #NP (both contributory) -> #DF. */
 #ifdef __x86_64__

@@ -106,6 +106,11 @@ NORETURN void longjmp(jmp_buf jb, int v);
 void fw_cfg_read(uint16_t key, void *buf, size_t n);
 int fw_cfg_present(void);
 
+/* ---- hypervisor detection ---- */
+/* 1 if CPUID reports the KVM signature (leaf 0x40000000 = "KVMKVMKVM\0\0\0"). Used to pick instructions that
+ * this host's KVM can emulate in ring 0 (e.g. SYSEXITQ instead of IRETQ/SYSRETQ); never changes output. */
+int hv_is_kvm(void);
+
 /* ---- spinlock ---- */
 typedef struct { volatile uint32_t v; } spinlock_t;
 static inline void spin_lock(spinlock_t *l) {

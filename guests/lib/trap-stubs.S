@@ -45,6 +45,37 @@ trap_common:
   mov %rsp, %rdi
   cld
   call trap_dispatch
+  testb $3, 144(%rsp)           /* saved CS: returning to ring 3? */
+  jnz 2f
+  /* Same privilege: return without IRETQ (this host's KVM cannot emulate IRET outside real mode).
+   * Put RFLAGS and RIP just below the interrupted RSP, switch to it, POPFQ, RET. The two slots may overlap
+   * only the saved RSP/SS of this frame, which are read before they are overwritten. */
+  mov 160(%rsp), %rax           /* interrupted RSP */
+  sub $16, %rax
+  mov 152(%rsp), %rbx           /* RFLAGS */
+  mov 136(%rsp), %rcx           /* RIP */
+  mov %rbx, (%rax)
+  mov %rcx, 8(%rax)
+  mov %rax, 120(%rsp)           /* new RSP kept in the vector slot */
+  pop %r15
+  pop %r14
+  pop %r13
+  pop %r12
+  pop %r11
+  pop %r10
+  pop %r9
+  pop %r8
+  pop %rbp
+  pop %rdi
+  pop %rsi
+  pop %rdx
+  pop %rcx
+  pop %rbx
+  pop %rax
+  mov (%rsp), %rsp
+  popfq
+  ret
+2:
   pop %r15
   pop %r14
   pop %r13
@@ -71,7 +102,20 @@ trap_common:
   call trap_dispatch
   add $4, %esp
   popal
-  add $8, %esp
+  add $8, %esp                  /* -> EIP, CS, EFLAGS [, ESP, SS] */
+  testb $3, 4(%esp)
+  jnz 2f
+  /* Same privilege: return without IRET (this host's KVM cannot emulate IRET outside real mode):
+   * turn [EIP][CS][EFLAGS] into [EFLAGS][EIP] and POPF; RET. */
+  push %eax
+  mov 4(%esp), %eax             /* EIP */
+  xchg %eax, 12(%esp)           /* EFLAGS slot <- EIP; EAX = EFLAGS */
+  mov %eax, 8(%esp)             /* CS slot <- EFLAGS */
+  pop %eax
+  add $4, %esp
+  popfl
+  ret
+2:
   iret
 #endif
 

@@ -1,8 +1,12 @@
-/* run_user for 32-bit guests: iret to CPL 3 on a flat DPL-3 code segment with IOPL 3 (so user code may print); the user function returns into a stub
- * that does int $0x80, whose handler longjmps back to run_user on the ring-0 stack. */
+/* run_user for 32-bit guests: SYSEXIT to CPL 3 (CS = SYSENTER_CS + 16 = 0x1b, SS = +24 = 0x23) with IOPL 3 (so
+ * user code may print). SYSEXIT rather than IRET: this host's KVM emulates ring 0 in software and cannot emulate
+ * IRET outside real mode. The user function returns into a stub doing int $0x80, whose handler longjmps back to
+ * run_user on the ring-0 stack. */
 #include "user.h"
 #include "trap.h"
 #include "gdt.h"
+
+#define MSR_SYSENTER_CS 0x174u
 
 static jmp_buf user_jb;
 static volatile uint32_t user_result;
@@ -29,11 +33,13 @@ uintptr_t run_user(uintptr_t (*fn)(uintptr_t), uintptr_t arg) {
     uint32_t *sp = (uint32_t *)(user_stack + sizeof user_stack);
     *--sp = arg;
     *--sp = (uint32_t)(uintptr_t)user_return_stub;
+    wrmsr(MSR_SYSENTER_CS, SEL_KCODE32);
     __asm__ volatile(
         "mov %[ds], %%ds\n mov %[ds], %%es\n"
-        "push %[ss]\n push %[sp]\n push $0x3002\n push %[cs]\n push %[ip]\n iret"
+        "push $0x3002\n popfl\n"            /* IOPL 3, IF 0 */
+        "sysexit"
         :
-        : [ds] "r"((uint32_t)SEL_UDATA), [ss] "i"(SEL_UDATA), [sp] "r"(sp), [cs] "i"(SEL_UCODE32), [ip] "r"(fn)
+        : [ds] "r"((uint32_t)SEL_UDATA), "c"(sp), "d"(fn)
         : "memory");
     __builtin_unreachable();
   }

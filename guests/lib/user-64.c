@@ -1,6 +1,9 @@
-/* run_user for 64-bit guests: IRETQ to CPL 3 (64-bit DPL-3 code segment, IOPL 3); user code comes back with
- * SYSCALL. The LSTAR entry switches to a ring-0 stack, then either longjmps back to run_user (USER_SYS_EXIT) or
- * calls user_syscall_handler and returns with SYSRETQ. */
+/* run_user for 64-bit guests: enters CPL 3 (CS 0x33, SS 0x3b, IOPL 3) and user code comes back with SYSCALL.
+ * The LSTAR entry switches to a ring-0 stack, then either longjmps back to run_user (USER_SYS_EXIT) or calls
+ * user_syscall_handler and returns with SYSRETQ. Under KVM (CPUID signature) both the entry and the returns use
+ * SYSEXITQ instead: this host's KVM emulates ring 0 in software and can emulate neither IRETQ nor SYSRETQ, while
+ * SYSEXITQ is #UD on AMD CPUs and QEMU's default CPU, so elsewhere IRETQ/SYSRETQ are used. The user code sees the
+ * same state either way (SS 0x3b is the same descriptor as 0x2b). */
 #include "user.h"
 #include "trap.h"
 #include "gdt.h"
@@ -10,6 +13,7 @@
 #define MSR_LSTAR 0xC0000082u
 #define MSR_FMASK 0xC0000084u
 #define EFER_SCE 1u
+#define MSR_SYSENTER_CS 0x174u
 
 static jmp_buf user_jb;
 static volatile uint64_t user_result;
@@ -58,9 +62,19 @@ __asm__(".text\n"
         "  pop %rcx\n"
         "  pop %r11\n"
         "  pop %rsp\n"
+        "  cmpb $0, user_return_with_sysexit(%rip)\n"
+        "  jne 2f\n"
         "  sysretq\n"
+        "2:\n"                                 /* SYSEXITQ: RIP = RDX, RSP = RCX; RFLAGS are not changed by it */
+        "  mov %rcx, %rdx\n"
+        "  mov %rsp, %rcx\n"
+        "  push %r11\n"
+        "  popfq\n"
+        "  sysexitq\n"
         ".data\n"
         "user_saved_rsp: .quad 0\n"
+        ".globl user_return_with_sysexit\n"
+        "user_return_with_sysexit: .byte 0\n"
         ".text\n");
 
 void user_syscall_exit(uint64_t v) {
@@ -84,6 +98,7 @@ void user_syscall_install(void) {
 uintptr_t run_user(uintptr_t (*fn)(uintptr_t), uintptr_t arg) {
   if (!user_ready) {
     tss_init((uintptr_t)user_kernel_stack + sizeof user_kernel_stack, 0);
+    user_return_with_sysexit = (uint8_t)hv_is_kvm();
     user_ready = 1;
   }
   user_syscall_install();
@@ -91,11 +106,15 @@ uintptr_t run_user(uintptr_t (*fn)(uintptr_t), uintptr_t arg) {
     uint64_t *sp = (uint64_t *)(user_stack + sizeof user_stack);
     *--sp = 0;
     *--sp = (uint64_t)(uintptr_t)user_return_stub;
-    __asm__ volatile(
-        "push %[ss]\n push %[sp]\n push $0x3002\n push %[cs]\n push %[ip]\n iretq"
-        :
-        : [ss] "i"(SEL_UDATA), [sp] "r"(sp), [cs] "i"(SEL_UCODE64), [ip] "r"(fn), "D"(arg)
-        : "memory");
+    if (user_return_with_sysexit) {
+      /* KVM here: SYSEXITQ (CS = SYSENTER_CS + 32 = 0x33, SS = + 40 = 0x3b) is what its ring-0 emulator can do */
+      wrmsr(MSR_SYSENTER_CS, SEL_KCODE64);
+      __asm__ volatile("push $0x3002\n popfq\n sysexitq" : : "c"(sp), "d"(fn), "D"(arg) : "memory");
+    } else {
+      /* IRETQ: valid on every vendor (SYSEXIT is #UD in 64-bit mode on AMD, which QEMU's default CPU imitates) */
+      __asm__ volatile("push %[ss]\n push %[sp]\n push $0x3002\n push %[cs]\n push %[ip]\n iretq"
+                       : : [ss] "i"(SEL_UDATA2), [sp] "r"(sp), [cs] "i"(SEL_UCODE64), [ip] "r"(fn), "D"(arg) : "memory");
+    }
     __builtin_unreachable();
   }
   return (uintptr_t)user_result;
