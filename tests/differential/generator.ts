@@ -10,11 +10,11 @@
  * defined-flags.ts so flags the SDM leaves undefined are not compared.
  */
 import {
-  FLAG_CF, FLAG_DF, FLAG_ZF, FLAGS_STATUS, SNIPPET_DATA_BASE, SNIPPET_DATA_SIZE, SNIPPET_DEFAULT_RSP, type SnippetCase,
+  FLAG_AF, FLAG_CF, FLAG_DF, FLAG_OF, FLAG_PF, FLAG_SF, FLAG_ZF, FLAGS_STATUS, SNIPPET_DATA_BASE, SNIPPET_DATA_SIZE, SNIPPET_DEFAULT_RSP, type SnippetCase,
 } from '../../src/cpu/emu/testing/snippet-case.js';
 import { definedFlags, type FlagOp } from './defined-flags.js';
 import { Prng } from './prng.js';
-import { encode, encodeOpReg, immBytes, reg, type Encoding, type MemOperand, type RegOperand, type RmOperand } from './x86-encoder.js';
+import { encode, encodeOpReg, immBytes, reg, setEncoderMode32, type Encoding, type MemOperand, type RegOperand, type RmOperand } from './x86-encoder.js';
 
 export type Bits = 8 | 16 | 32 | 64;
 
@@ -24,6 +24,17 @@ const SHIFT_OPS: (FlagOp | null)[] = ['rol', 'ror', 'rcl', 'rcr', 'shl', 'shr', 
 const CC_NAMES = ['o', 'no', 'b', 'ae', 'e', 'ne', 'be', 'a', 's', 'ns', 'p', 'np', 'l', 'ge', 'le', 'g'];
 
 const mask = (bits: number): bigint => (1n << BigInt(bits)) - 1n;
+
+/**
+ * Generating for 32-bit compatibility mode (set by generateCases for the whole run): only
+ * registers 0..7, no REX, no 64-bit operand size, 67h means 16-bit addressing.
+ */
+let MODE32 = false;
+const NREGS = (): number => (MODE32 ? 8 : 16);
+/** Operand sizes above 8 bits available in the current mode. */
+const wide = (rng: Prng): 16 | 32 | 64 => (MODE32 ? rng.pick([16, 32] as const) : rng.pick([16, 32, 64] as const));
+/** "inc eax" (ff c0, 2 bytes) + nop: a body that works in both modes (48 is DEC EAX in 32-bit mode). */
+const INC_EAX_BODY = [0xff, 0xc0, 0x90];
 
 /** Mutable initial state of one case under construction. */
 class State {
@@ -108,7 +119,7 @@ function pickReg(st: State, rng: Prng, bits: Bits, byteMode: ByteMode, allowRsp 
       return { op: reg(r, enc >= 4) };
     }
   }
-  return { op: reg(st.freshReg(16, allowRsp)) };
+  return { op: reg(st.freshReg(NREGS(), allowRsp)) };
 }
 
 /** Encoding number of a register operand (AH..BH are 4..7). */
@@ -156,6 +167,7 @@ function push(g: Gen, st: State, cls: string, code: Uint8Array, flagsMask: numbe
     data: st.data,
     flagsMask: flagsMask | FLAG_DF,
     undefinedGprs,
+    mode: MODE32 ? 32 : 64,
   });
 }
 
@@ -165,14 +177,14 @@ const sizeEnc = (bits: Bits): Pick<Encoding, 'opsize16' | 'rexW' | 'byteRegs'> =
   byteRegs: bits === 8,
 });
 
-const randBits = (rng: Prng): Bits => rng.pick([8, 16, 32, 64] as const);
-const byteModeFor = (rng: Prng, bits: Bits): ByteMode => (bits === 8 && rng.chance(0.5) ? 'legacy' : 'rex');
+const randBits = (rng: Prng): Bits => (MODE32 ? rng.pick([8, 16, 32] as const) : rng.pick([8, 16, 32, 64] as const));
+const byteModeFor = (rng: Prng, bits: Bits): ByteMode => (MODE32 || (bits === 8 && rng.chance(0.5)) ? 'legacy' : 'rex');
 
 /** A destination r/m operand: a register or a memory operand at a random data offset, holding `value`. */
 function rmOperand(st: State, rng: Prng, bits: Bits, bm: ByteMode, value: bigint, memProb = 0.35): { rm: RmOperand; memOff: number } {
   if (rng.chance(memProb)) {
     const off = rng.below(SNIPPET_DATA_SIZE - 16);
-    const m = memAt(st, rng, off, bm === 'legacy');
+    const m = memAt(st, rng, off, bm === 'legacy' || MODE32);
     st.setMem(off, bits / 8, value);
     return { rm: m, memOff: off };
   }
@@ -288,7 +300,7 @@ function genShxd(g: Gen): void {
   const { rng } = g;
   const st = new State(rng);
   const op = rng.pick(['shld', 'shrd'] as const);
-  const bits = rng.pick([16, 32, 64] as const);
+  const bits = wide(rng);
   const byCl = rng.chance(0.5);
   st.used.add(1);
   let count = shiftCount(rng);
@@ -376,7 +388,7 @@ function genMulDiv(g: Gen): void {
 function genImulN(g: Gen): void {
   const { rng } = g;
   const st = new State(rng);
-  const bits = rng.pick([16, 32, 64] as const);
+  const bits = wide(rng);
   const form = rng.pick(['2', '3i8', '3i'] as const);
   const { rm } = rmOperand(st, rng, bits, 'rex', interesting(rng, bits));
   const dst = pickReg(st, rng, bits, 'rex', true).op;
@@ -393,7 +405,7 @@ function genBt(g: Gen): void {
   const st = new State(rng);
   const n = rng.range(4, 7);
   const op = (['bt', 'bts', 'btr', 'btc'] as const)[n - 4] ?? 'bt';
-  const bits = rng.pick([16, 32, 64] as const);
+  const bits = wide(rng);
   const byImm = rng.chance(0.4);
   const useMem = rng.chance(0.4);
   let rm: RmOperand;
@@ -402,7 +414,7 @@ function genBt(g: Gen): void {
     // Bit-string addressing with a register offset can reach outside the operand: keep
     // the whole reachable range inside the data area.
     const off = 128 + rng.below(256);
-    rm = memAt(st, rng, off, false);
+    rm = memAt(st, rng, off, MODE32);
     if (!byImm) {
       offReg = pickReg(st, rng, bits, 'rex').op;
       // The operand read is at ea + (bits/8) * floor(offset / bits): keep it inside the area.
@@ -430,7 +442,7 @@ function genBsx(g: Gen): void {
   const { rng } = g;
   const st = new State(rng);
   const op = rng.pick(['bsf', 'bsr'] as const);
-  const bits = rng.pick([16, 32, 64] as const);
+  const bits = wide(rng);
   const v = rng.chance(0.25) ? 0n : interesting(rng, bits);
   const { rm } = rmOperand(st, rng, bits, 'rex', v);
   const dst = pickReg(st, rng, bits, 'rex', true).op;
@@ -441,7 +453,7 @@ function genBsx(g: Gen): void {
 function genMovx(g: Gen): void {
   const { rng } = g;
   const st = new State(rng);
-  const kind = rng.pick(['movzx8', 'movsx8', 'movzx16', 'movsx16', 'movsxd', 'movsxd32'] as const);
+  const kind = MODE32 ? rng.pick(['movzx8', 'movsx8', 'movzx16', 'movsx16'] as const) : rng.pick(['movzx8', 'movsx8', 'movzx16', 'movsx16', 'movsxd', 'movsxd32'] as const);
   let code: Uint8Array;
   if (kind === 'movsxd' || kind === 'movsxd32') {
     const { rm } = rmOperand(st, rng, 32, 'rex', interesting(rng, 32));
@@ -451,7 +463,7 @@ function genMovx(g: Gen): void {
     const srcBits: Bits = kind.endsWith('8') ? 8 : 16;
     const bm = srcBits === 8 ? byteModeFor(rng, 8) : 'rex';
     // AH..BH sources forbid REX, so no 64-bit destination then.
-    const dstBits = rng.pick(bm === 'legacy' ? ([16, 32] as const) : ([16, 32, 64] as const));
+    const dstBits = rng.pick(bm === 'legacy' || MODE32 ? ([16, 32] as const) : ([16, 32, 64] as const));
     const { rm } = rmOperand(st, rng, srcBits, bm, interesting(rng, srcBits));
     const dst = bm === 'legacy' ? reg(st.freshReg(8)) : pickReg(st, rng, dstBits, 'rex', true).op;
     const opc = (kind.startsWith('movzx') ? 0xb6 : 0xbe) + (srcBits === 16 ? 1 : 0);
@@ -464,15 +476,15 @@ function genXchgFamily(g: Gen): void {
   const { rng } = g;
   const st = new State(rng);
   const kind = rng.pick(['xchg', 'xchg-acc', 'xadd', 'cmpxchg', 'cmpxchg'] as const);
-  const bits = kind === 'xchg-acc' ? rng.pick([16, 32, 64] as const) : randBits(rng);
-  const bm = kind === 'cmpxchg' && bits === 8 ? 'rex' : byteModeFor(rng, bits);
+  const bits = kind === 'xchg-acc' ? wide(rng) : randBits(rng);
+  const bm = kind === 'cmpxchg' && bits === 8 && !MODE32 ? 'rex' : byteModeFor(rng, bits);
   const w = bits === 8 ? 0 : 1;
   let code: Uint8Array;
   let fl: FlagOp = 'none';
   if (kind === 'xchg-acc') {
     st.used.add(0);
     st.setReg(reg(0), bits, interesting(rng, bits));
-    const r = rng.chance(0.1) ? 0 : st.freshReg(16, true); // 90 = NOP (no zero-extension of RAX)
+    const r = rng.chance(0.1) ? 0 : st.freshReg(NREGS(), true); // 90 = NOP (no zero-extension of RAX)
     st.setReg(reg(r), bits, interesting(rng, bits));
     code = encodeOpReg({ opsize16: bits === 16, rexW: bits === 64, base: 0x90, r });
   } else {
@@ -498,8 +510,8 @@ function genXchgFamily(g: Gen): void {
 function genBswap(g: Gen): void {
   const { rng } = g;
   const st = new State(rng);
-  const bits = rng.pick([32, 64] as const); // 16-bit BSWAP is undefined (SDM)
-  const r = st.freshReg(16, true);
+  const bits = MODE32 ? 32 : rng.pick([32, 64] as const); // 16-bit BSWAP is undefined (SDM)
+  const r = st.freshReg(NREGS(), true);
   const code = encodeOpReg({ rexW: bits === 64, prefix: [0x0f], base: 0xc8, r });
   push(g, st, `bswap${bits}`, code, definedFlags('none'));
 }
@@ -514,7 +526,7 @@ function genCc(g: Gen): void {
     const code = encode({ byteRegs: true, opcode: [0x0f, 0x90 + cc], reg: 0, rm });
     push(g, st, `set${CC_NAMES[cc]}`, code, definedFlags('none'));
   } else {
-    const bits = rng.pick([16, 32, 64] as const);
+    const bits = wide(rng);
     const { rm } = rmOperand(st, rng, bits, 'rex', interesting(rng, bits));
     const dst = pickReg(st, rng, bits, 'rex', true).op;
     const code = encode({ ...sizeEnc(bits), opcode: [0x0f, 0x40 + cc], reg: dst, rm });
@@ -525,7 +537,7 @@ function genCc(g: Gen): void {
 function genConvert(g: Gen): void {
   const { rng } = g;
   const st = new State(rng);
-  const bits = rng.pick([16, 32, 64] as const);
+  const bits = wide(rng);
   const op = rng.pick([0x98, 0x99]);
   st.setReg(reg(0), bits, interesting(rng, bits));
   const names = op === 0x98 ? { 16: 'cbw', 32: 'cwde', 64: 'cdqe' } : { 16: 'cwd', 32: 'cdq', 64: 'cqo' };
@@ -543,21 +555,36 @@ function genLahfSahf(g: Gen): void {
 function genLea(g: Gen): void {
   const { rng } = g;
   const st = new State(rng);
-  const bits = rng.pick([16, 32, 64, 64] as const);
-  const base = rng.pick([-2, -1, rng.below(16), rng.below(16), rng.below(16)]);
-  let index = rng.chance(0.5) ? rng.below(16) : -1;
+  const bits = MODE32 ? rng.pick([16, 32] as const) : rng.pick([16, 32, 64, 64] as const);
+  if (MODE32 && rng.chance(0.3)) {
+    genLea16(g, st, bits);
+    return;
+  }
+  const base = rng.pick([-2, -1, rng.below(NREGS()), rng.below(NREGS()), rng.below(NREGS())]);
+  let index = rng.chance(0.5) ? rng.below(NREGS()) : -1;
   if (index === 4) index = -1;
   const m: MemOperand = {
     kind: 'mem',
-    base: base === -2 && index !== -1 ? rng.below(16) : base,
+    base: base === -2 && index !== -1 ? rng.below(NREGS()) : base,
     index,
     scale: rng.pick([1, 2, 4, 8] as const),
     disp: rng.pick([0, rng.range(-128, 127), rng.u32() | 0, -0x80000000, 0x7fffffff]),
-    addr32: rng.chance(0.3),
+    addr32: !MODE32 && rng.chance(0.3),
   };
-  const dst = rng.below(16);
+  const dst = rng.below(NREGS());
   const code = encode({ opsize16: bits === 16, rexW: bits === 64, opcode: [0x8d], reg: reg(dst), rm: m });
   push(g, st, `lea${bits}${m.addr32 ? '/a32' : ''}${m.base === -2 ? '/rip' : ''}`, code, definedFlags('none'));
+}
+
+/** LEA with 16-bit addressing (67h in 32-bit mode): SDM Vol. 2 Table 2-1 ModRM forms. */
+function genLea16(g: Gen, st: State, bits: Bits): void {
+  const { rng } = g;
+  const mod = rng.below(3);
+  const rm = rng.below(8);
+  const dst = rng.below(8);
+  const disp = mod === 1 ? [rng.below(256)] : mod === 2 || (mod === 0 && rm === 6) ? immBytes(BigInt(rng.u32()), 2) : [];
+  const code = Uint8Array.from([0x67, ...(bits === 16 ? [0x66] : []), 0x8d, (mod << 6) | (dst << 3) | rm, ...disp]);
+  push(g, st, `lea${bits}/a16`, code, definedFlags('none'));
 }
 
 function genMov(g: Gen): void {
@@ -578,10 +605,10 @@ function genMov(g: Gen): void {
     code = encode({ ...sizeEnc(bits), opcode: [0xc6 + w], reg: 0, rm, imm: immBytes(interesting(rng, bits), immFor(bits)) });
   } else {
     // MOV r, imm (B0+r / B8+r; with REX.W a full 64-bit immediate).
-    const r = st.freshReg(16, true);
+    const r = st.freshReg(NREGS(), true);
     const immLen = bits === 8 ? 1 : bits === 16 ? 2 : bits === 32 ? 4 : 8;
     code = encodeOpReg({ opsize16: bits === 16, rexW: bits === 64, base: bits === 8 ? 0xb0 : 0xb8, r, imm: immBytes(interesting(rng, bits), immLen) });
-    if (bits === 8 && r < 8 && r >= 4 && rng.chance(0.5)) {
+    if (!MODE32 && bits === 8 && r < 8 && r >= 4 && rng.chance(0.5)) {
       // Without REX, B4..B7 are AH..BH; an empty REX (0x40) makes them SPL..DIL.
       code = Uint8Array.from([0x40, ...code]);
     }
@@ -593,9 +620,9 @@ function genString(g: Gen): void {
   const { rng } = g;
   const st = new State(rng);
   const kind = rng.pick(['movs', 'stos', 'lods', 'cmps', 'scas'] as const);
-  const size = rng.pick([1, 2, 4, 8] as const);
+  const size = MODE32 ? rng.pick([1, 2, 4] as const) : rng.pick([1, 2, 4, 8] as const);
   const rep = rng.pick(kind === 'cmps' || kind === 'scas' ? [0, 0xf3, 0xf2, 0xf3] : [0, 0xf3, 0xf3]);
-  const addr32 = rng.chance(0.25);
+  const addr32 = !MODE32 && rng.chance(0.25);
   const df = rng.chance(0.35);
   const count = rep ? rng.pick([0, 1, 2, 3, rng.below(24), rng.below(24)]) : 1;
   const span = Math.max(count, 1) * size;
@@ -644,7 +671,7 @@ function genJcc(g: Gen): void {
   const cc = rng.below(16);
   const near = rng.chance(0.4);
   // Jcc over "inc rax": RAX tells whether the branch was taken.
-  const code = near ? Uint8Array.of(0x0f, 0x80 + cc, 3, 0, 0, 0, 0x48, 0xff, 0xc0) : Uint8Array.of(0x70 + cc, 3, 0x48, 0xff, 0xc0);
+  const code = near ? Uint8Array.of(0x0f, 0x80 + cc, 3, 0, 0, 0, ...INC_EAX_BODY) : Uint8Array.of(0x70 + cc, 3, ...INC_EAX_BODY);
   push(g, st, `j${CC_NAMES[cc]}`, code, definedFlags('none'));
 }
 
@@ -655,7 +682,7 @@ function genLoop(g: Gen): void {
   const a32 = rng.chance(0.3);
   st.gpr[1] = rng.pick([0n, 1n, 2n, 0x100000000n, 0x100000001n, rng.u64()]);
   const name = { 0xe0: 'loopne', 0xe1: 'loope', 0xe2: 'loop', 0xe3: 'jrcxz' }[op] ?? 'loop';
-  const body = [op, 3, 0x48, 0xff, 0xc0];
+  const body = [op, 3, ...INC_EAX_BODY];
   push(g, st, `${name}${a32 ? '/a32' : ''}`, Uint8Array.from(a32 ? [0x67, ...body] : body), definedFlags('none'));
 }
 
@@ -666,26 +693,26 @@ function genStack(g: Gen): void {
   let code: Uint8Array;
   st.used.add(RSP);
   if (kind === 'push-r' || kind === 'pop-r') {
-    const r = rng.below(16);
+    const r = rng.below(NREGS());
     code = encodeOpReg({ base: kind === 'push-r' ? 0x50 : 0x58, r });
     st.setMem(SNIPPET_DATA_SIZE - 8, 8, interesting(rng, 64));
     st.gpr[RSP] = BigInt(SNIPPET_DEFAULT_RSP - (kind === 'pop-r' ? 8 : 0));
   } else if (kind === 'push16') {
-    const r = rng.below(16);
+    const r = rng.below(NREGS());
     code = encodeOpReg({ opsize16: true, base: rng.chance(0.5) ? 0x50 : 0x58, r });
     st.gpr[RSP] = BigInt(SNIPPET_DEFAULT_RSP - 8);
   } else if (kind === 'push-imm') {
     code = rng.chance(0.5) ? Uint8Array.of(0x6a, rng.below(256)) : Uint8Array.from([0x68, ...immBytes(interesting(rng, 32), 4)]);
   } else if (kind === 'push-m' || kind === 'pop-m') {
     st.gpr[RSP] = BigInt(SNIPPET_DEFAULT_RSP - 8);
-    const m = memAt(st, rng, rng.below(256), false);
+    const m = memAt(st, rng, rng.below(256), MODE32);
     st.gpr[RSP] = BigInt(SNIPPET_DEFAULT_RSP - 8);
     code = kind === 'push-m' ? encode({ opcode: [0xff], reg: 6, rm: m }) : encode({ opcode: [0x8f], reg: 0, rm: m });
   } else if (kind === 'popf') {
     // push r; popfq; pushfq; pop r2 — r2 shows what POPF accepted at CPL 3 (IF/IOPL silently kept;
     // TF, AC and NT are left out: they would trap or upset the host process).
-    const r = st.freshReg(16);
-    const r2 = st.freshReg(16);
+    const r = st.freshReg(NREGS());
+    const r2 = st.freshReg(NREGS());
     const v = BigInt((rng.u32() & (FLAGS_STATUS | FLAG_DF | 0x200 | 0x3000 | 0x200000)) >>> 0);
     st.gpr[r] = v;
     code = Uint8Array.from([...encodeOpReg({ base: 0x50, r }), 0x9d, 0x9c, ...encodeOpReg({ base: 0x58, r: r2 })]);
@@ -709,19 +736,19 @@ function genXlat(g: Gen): void {
   const { rng } = g;
   const st = new State(rng);
   st.gpr[3] = BigInt(SNIPPET_DATA_BASE + rng.below(256));
-  push(g, st, 'xlat', rng.chance(0.3) ? Uint8Array.of(0x48, 0xd7) : Uint8Array.of(0xd7), definedFlags('none'));
+  push(g, st, 'xlat', !MODE32 && rng.chance(0.3) ? Uint8Array.of(0x48, 0xd7) : Uint8Array.of(0xd7), definedFlags('none'));
 }
 
 function genCmpxchg8b(g: Gen): void {
   const { rng } = g;
   const st = new State(rng);
-  const wide = rng.chance(0.5);
+  const wide = !MODE32 && rng.chance(0.5);
   const bytes = wide ? 16 : 8;
   // CMPXCHG16B needs a 16-byte aligned operand (else #GP): mostly aligned, sometimes not.
   let off = rng.below(SNIPPET_DATA_SIZE / 16 - 1) * 16;
   if (rng.chance(0.1)) off += 8;
   st.used.add(0).add(1).add(2).add(3);
-  const m = memAt(st, rng, off, false);
+  const m = memAt(st, rng, off, MODE32);
   const lo = rng.u64();
   const hi = rng.u64();
   st.setMem(off, 8, lo);
@@ -743,7 +770,7 @@ function genCount(g: Gen): void {
   const { rng } = g;
   const st = new State(rng);
   const op = g.features.has('abm') && rng.chance(0.5) ? 'lzcnt' : 'popcnt';
-  const bits = rng.pick([16, 32, 64] as const);
+  const bits = wide(rng);
   const v = rng.chance(0.15) ? 0n : interesting(rng, bits);
   const { rm } = rmOperand(st, rng, bits, 'rex', v);
   const dst = pickReg(st, rng, bits, 'rex', true).op;
@@ -756,18 +783,71 @@ function genCount(g: Gen): void {
 function genMovbe(g: Gen): void {
   const { rng } = g;
   const st = new State(rng);
-  const bits = rng.pick([16, 32, 64] as const);
+  const bits = wide(rng);
   const store = rng.chance(0.5);
   const off = rng.below(SNIPPET_DATA_SIZE - 8);
-  const m = memAt(st, rng, off, false);
+  const m = memAt(st, rng, off, MODE32);
   const r = pickReg(st, rng, bits, 'rex', true).op;
   st.setReg(r, bits, interesting(rng, bits));
   const code = encode({ ...sizeEnc(bits), opcode: [0x0f, 0x38, store ? 0xf1 : 0xf0], reg: r, rm: m });
   push(g, st, `movbe${bits}`, code, definedFlags('none'));
 }
 
+
+/** Instructions that exist only outside 64-bit mode (32-bit compatibility-mode runs). */
+function genLegacy32(g: Gen): void {
+  const { rng } = g;
+  const st = new State(rng);
+  const kind = rng.pick(['incdec', 'incdec', 'bcd', 'bcd', 'aam', 'aad', 'pusha', 'popa', 'into', 'bound', 'op82'] as const);
+  if (kind === 'incdec') {
+    const r = rng.below(8);
+    const dec = rng.chance(0.5);
+    const bits = rng.pick([16, 32] as const);
+    st.setReg(reg(r), bits, interesting(rng, bits));
+    if (r === RSP) st.gpr[RSP] = BigInt(SNIPPET_DEFAULT_RSP);
+    const code = Uint8Array.from([...(bits === 16 ? [0x66] : []), (dec ? 0x48 : 0x40) + r]);
+    push(g, st, `${dec ? 'dec' : 'inc'}${bits}/short`, code, definedFlags(dec ? 'dec' : 'inc', bits));
+  } else if (kind === 'bcd') {
+    const op = rng.pick([0x27, 0x2f, 0x37, 0x3f]);
+    const name = { 0x27: 'daa', 0x2f: 'das', 0x37: 'aaa', 0x3f: 'aas' }[op] ?? 'daa';
+    st.setReg(reg(0), 16, BigInt(rng.chance(0.5) ? rng.below(0x10000) : (rng.below(10) << 12) | (rng.below(10) << 8) | rng.below(256)));
+    // DAA/DAS: OF undefined. AAA/AAS: OF, SF, ZF, PF undefined (SDM "Flags Affected").
+    const defined = op === 0x27 || op === 0x2f ? FLAGS_STATUS & ~FLAG_OF : FLAG_CF | FLAG_AF;
+    push(g, st, name, Uint8Array.of(op), defined);
+  } else if (kind === 'aam' || kind === 'aad') {
+    const imm = rng.pick([10, 10, 16, 0, 1, 255, rng.below(256)]);
+    st.setReg(reg(0), 16, BigInt(rng.below(0x10000)));
+    // AAM/AAD: SF, ZF, PF per AL; OF, AF, CF undefined. AAM 0 is #DE.
+    push(g, st, kind, Uint8Array.of(kind === 'aam' ? 0xd4 : 0xd5, imm), FLAG_SF | FLAG_ZF | FLAG_PF);
+  } else if (kind === 'pusha' || kind === 'popa') {
+    const o16 = rng.chance(0.3);
+    if (kind === 'popa') st.gpr[RSP] = BigInt(SNIPPET_DEFAULT_RSP - (o16 ? 16 : 32));
+    push(g, st, `${kind}${o16 ? '16' : '32'}`, Uint8Array.from([...(o16 ? [0x66] : []), kind === 'pusha' ? 0x60 : 0x61]), definedFlags('none'));
+  } else if (kind === 'into') {
+    push(g, st, 'into', Uint8Array.of(0xce), definedFlags('none'));
+  } else if (kind === 'bound') {
+    const o16 = rng.chance(0.3);
+    const bits = o16 ? 16 : 32;
+    const off = rng.below(SNIPPET_DATA_SIZE - 16);
+    const m = memAt(st, rng, off, true);
+    const lo = interesting(rng, bits);
+    const hi = rng.chance(0.7) ? BigInt.asUintN(bits, lo + BigInt(rng.below(1000))) : interesting(rng, bits);
+    st.setMem(off, bits / 8, lo);
+    st.setMem(off + bits / 8, bits / 8, hi);
+    const r = pickReg(st, rng, bits, 'legacy', true).op;
+    const lo_s = BigInt.asIntN(bits, lo);
+    st.setReg(r, bits, rng.chance(0.6) ? BigInt.asUintN(bits, lo_s + BigInt(rng.range(-3, 1003))) : interesting(rng, bits));
+    push(g, st, `bound${bits}`, encode({ opsize16: o16, opcode: [0x62], reg: r, rm: m }), definedFlags('none'));
+  } else {
+    // 82 /n ib: an alias of 80 /n outside 64-bit mode.
+    const o = rng.below(8);
+    const { rm } = rmOperand(st, rng, 8, 'legacy', interesting(rng, 8));
+    push(g, st, `${ALU_OPS[o] ?? 'add'}8/82`, encode({ byteRegs: true, opcode: [0x82], reg: o, rm, imm: [rng.below(256)] }), definedFlags(ALU_OPS[o] ?? 'add', 8));
+  }
+}
+
 /** Generator families and their relative weights; `feature`: only when the CPU model under test offers it. */
-export const FAMILIES: readonly { name: string; weight: number; gen: (g: Gen) => void; feature?: string }[] = [
+export const FAMILIES: readonly { name: string; weight: number; gen: (g: Gen) => void; feature?: string; only?: 32 | 64 }[] = [
   { name: 'alu', weight: 220, gen: genAlu },
   { name: 'test', weight: 25, gen: genTest },
   { name: 'unary', weight: 60, gen: genUnary },
@@ -793,17 +873,30 @@ export const FAMILIES: readonly { name: string; weight: number; gen: (g: Gen) =>
   { name: 'cmpxchg8b', weight: 15, gen: genCmpxchg8b, feature: 'cx16' },
   { name: 'count', weight: 20, gen: genCount, feature: 'popcnt' },
   { name: 'movbe', weight: 10, gen: genMovbe, feature: 'movbe' },
+  { name: 'legacy32', weight: 120, gen: genLegacy32, only: 32 },
 ];
 
 /**
  * Generates `count` cases from `seed`, families interleaved by weight. Deterministic for a
  * given seed and feature set. Families needing a CPUID feature run only when `features`
- * names it (pass the features both the host and the emulated CPU model offer).
+ * names it (pass the features both the host and the emulated CPU model offer). `mode` 32
+ * generates 32-bit compatibility-mode cases (plus the instructions only that mode has).
  */
-export function generateCases(seed: number, count: number, features: ReadonlySet<string> = new Set()): SnippetCase[] {
+export function generateCases(seed: number, count: number, features: ReadonlySet<string> = new Set(), mode: 64 | 32 = 64): SnippetCase[] {
+  MODE32 = mode === 32;
+  setEncoderMode32(MODE32);
+  try {
+    return generate(seed, count, features, mode);
+  } finally {
+    MODE32 = false;
+    setEncoderMode32(false);
+  }
+}
+
+function generate(seed: number, count: number, features: ReadonlySet<string>, mode: 64 | 32): SnippetCase[] {
   const rng = new Prng(seed);
   const g: Gen = { rng, out: [], features };
-  const families = FAMILIES.filter((f) => f.feature === undefined || features.has(f.feature));
+  const families = FAMILIES.filter((f) => (f.feature === undefined || features.has(f.feature)) && (f.only === undefined || f.only === mode));
   const total = families.reduce((s, f) => s + f.weight, 0);
   while (g.out.length < count) {
     let pick = rng.below(total);

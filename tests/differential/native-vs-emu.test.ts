@@ -9,8 +9,8 @@
  * expectations, and the generator's encodings against the CPU (no #UD, determinism).
  *
  * Environment: TSVMM_DIFF_CASES (random cases, default 80000), TSVMM_DIFF_SEED (a
- * single seed to replay instead of the fixed ones), TSVMM_DIFF_SHOW (mismatches
- * printed, default 40).
+ * single seed to replay instead of the fixed ones), TSVMM_DIFF_MODE (32 or 64: the mode
+ * of the replayed seed), TSVMM_DIFF_SHOW (mismatches printed, default 40).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +18,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EMU_CPU_FEATURES } from '../../src/features/emu-cpu-model.js';
 import {
-  compareResults, SNIPPET_CODE_BASE, VECTOR_DE, VECTOR_GP, VECTOR_NAMES, VECTOR_NONE, type SnippetCase, type SnippetResult,
+  compareResults, SNIPPET_CODE_BASE, VECTOR_BR, VECTOR_DE, VECTOR_GP, VECTOR_NAMES, VECTOR_OF, VECTOR_NONE, type SnippetCase, type SnippetResult,
 } from '../../src/cpu/emu/testing/snippet-case.js';
 import { checkExpectation, loadCorpus } from './corpus.js';
 import { describeMismatch, hexBytes } from './describe.js';
@@ -31,6 +31,7 @@ const CORPUS_DIR = join(ROOT, 'tests', 'differential', 'corpus');
 const TOTAL = Number(process.env['TSVMM_DIFF_CASES'] ?? 80000);
 const SHOW = Number(process.env['TSVMM_DIFF_SHOW'] ?? 40);
 /** Fixed seeds: the random cases are the same on every run and machine. */
+const MODE_OVERRIDE = process.env['TSVMM_DIFF_MODE'] === '32' ? 32 : process.env['TSVMM_DIFF_MODE'] === '64' ? 64 : undefined;
 const SEEDS = process.env['TSVMM_DIFF_SEED'] !== undefined ? [Number(process.env['TSVMM_DIFF_SEED'])] : [0x7e57_0001, 0x7e57_0002, 0x7e57_0003, 0x7e57_0004];
 
 /** Optional instructions are generated only when both this host and emu's CPU model offer them. */
@@ -93,15 +94,20 @@ function compareAll(runner: EmuRunnerLike, cases: readonly SnippetCase[], native
 }
 
 /**
- * Generated cases must run to their end natively, except divisions (#DE) and misaligned
- * CMPXCHG16B (#GP): anything else means the encoder or the generator's address set-up is wrong.
+ * Generated cases must run to their end natively, except divisions and AAM 0 (#DE), misaligned
+ * CMPXCHG16B (#GP), INTO (#OF), BOUND (#BR): anything else means the encoder or the
+ * generator's address set-up is wrong.
  */
 function unexpectedNativeOutcomes(cases: readonly SnippetCase[], native: readonly SnippetResult[]): string[] {
   const bad: string[] = [];
   native.forEach((r, i) => {
     const c = cases[i]!;
     const ok =
-      r.vector === VECTOR_NONE || (r.vector === VECTOR_DE && /^i?div/.test(c.cls)) || (r.vector === VECTOR_GP && c.cls === 'cmpxchg16b');
+      r.vector === VECTOR_NONE ||
+      (r.vector === VECTOR_DE && /^(i?div|aam)/.test(c.cls)) ||
+      (r.vector === VECTOR_GP && c.cls === 'cmpxchg16b') ||
+      (r.vector === VECTOR_OF && c.cls === 'into') ||
+      (r.vector === VECTOR_BR && c.cls.startsWith('bound'));
     if (!ok) bad.push(`${c.name}: ${hexBytes(c.code)} -> ${VECTOR_NAMES[r.vector] ?? r.vector}`);
     else if (r.vector === VECTOR_NONE && r.rip !== BigInt(SNIPPET_CODE_BASE + c.code.length)) bad.push(`${c.name}: ended at 0x${r.rip.toString(16)}`);
   });
@@ -128,6 +134,9 @@ test('generator: deterministic, and every generated encoding is valid on this CP
   const native = runNative(a, harness);
   const bad = unexpectedNativeOutcomes(a, native);
   assert.equal(bad.length, 0, bad.slice(0, 20).join('\n'));
+  const a32 = generateCases(SEEDS[0]!, 1000, FEATURES, 32);
+  const bad32 = unexpectedNativeOutcomes(a32, runNative(a32, harness));
+  assert.equal(bad32.length, 0, bad32.slice(0, 20).join('\n'));
   t.diagnostic(`optional features tested: ${[...FEATURES].join(' ') || 'none'}`);
   const classes = new Set(a.map((c) => c.cls));
   assert.ok(classes.size > 150, `generator covers only ${classes.size} instruction classes`);
@@ -151,16 +160,18 @@ test(`native vs emu: ${TOTAL} random cases, seeds ${SEEDS.map((s) => '0x' + s.to
   }
   let mismatches = 0;
   const reports: string[] = [];
+  // Three quarters of the cases in 64-bit mode, one quarter in 32-bit compatibility mode.
   const perSeed = Math.ceil(TOTAL / SEEDS.length);
-  for (const seed of SEEDS) {
-    const cases = generateCases(seed, perSeed, FEATURES);
+  for (const [k, seed] of SEEDS.entries()) {
+    const mode = MODE_OVERRIDE ?? (k === SEEDS.length - 1 ? 32 : 64);
+    const cases = generateCases(seed, perSeed, FEATURES, mode);
     const native = runNative(cases, harness);
     const bad = unexpectedNativeOutcomes(cases, native);
     assert.equal(bad.length, 0, `generator produced cases that fail natively (seed 0x${seed.toString(16)}):\n${bad.slice(0, 20).join('\n')}`);
     const r = compareAll(runner, cases, native);
-    t.diagnostic(`seed 0x${seed.toString(16)}: ${cases.length} cases, ${r.mismatches} mismatches`);
+    t.diagnostic(`seed 0x${seed.toString(16)} (${mode}-bit): ${cases.length} cases, ${r.mismatches} mismatches`);
     mismatches += r.mismatches;
-    if (r.report) reports.push(`seed 0x${seed.toString(16)} (replay: TSVMM_DIFF_SEED=${seed} TSVMM_DIFF_CASES=${perSeed}):\n${r.report}`);
+    if (r.report) reports.push(`seed 0x${seed.toString(16)}, ${mode}-bit mode (replay: TSVMM_DIFF_SEED=${seed} TSVMM_DIFF_MODE=${mode} TSVMM_DIFF_CASES=${perSeed}):\n${r.report}`);
   }
   assert.equal(mismatches, 0, reports.join('\n\n'));
 });

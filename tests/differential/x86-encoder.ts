@@ -63,6 +63,12 @@ export { immBytes };
 
 const fitsI8 = (v: number): boolean => v >= -128 && v <= 127;
 
+/** Outside 64-bit mode there is no REX (40-4F are INC/DEC): encode() refuses to emit one. */
+let noRex = false;
+export function setEncoderMode32(on: boolean): void {
+  noRex = on;
+}
+
 export function encode(e: Encoding): Uint8Array {
   const out: number[] = [];
   const legacy = e.legacy ?? [];
@@ -140,6 +146,7 @@ export function encode(e: Encoding): Uint8Array {
   const rex = 0x40 | (rexW << 3) | (rexR << 2) | (rexX << 1) | rexB;
   if (rex !== 0x40) needRex = true;
   if (needRex && forbidRex) throw new EncodeError('AH/CH/DH/BH cannot be encoded with a REX prefix');
+  if (needRex && noRex) throw new EncodeError('this instruction needs a REX prefix, which does not exist in 32-bit mode');
   if (needRex) out.push(rex);
   out.push(...e.opcode, ...modrm, ...(e.imm ?? []));
   return Uint8Array.from(out);
@@ -150,6 +157,7 @@ export function encodeOpReg(opts: { legacy?: number[]; opsize16?: boolean; rexW?
   const out: number[] = [...(opts.legacy ?? [])];
   if (opts.opsize16) out.push(0x66);
   const rex = 0x40 | ((opts.rexW ? 1 : 0) << 3) | (opts.r >> 3);
+  if (rex !== 0x40 && noRex) throw new EncodeError('this instruction needs a REX prefix, which does not exist in 32-bit mode');
   if (rex !== 0x40) out.push(rex);
   out.push(...(opts.prefix ?? []), opts.base + (opts.r & 7), ...(opts.imm ?? []));
   return Uint8Array.from(out);
