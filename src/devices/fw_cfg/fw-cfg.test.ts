@@ -231,3 +231,13 @@ test('saveState/restoreState keeps the selected item and data offset', () => {
   b.fw.restoreState(JSON.parse(JSON.stringify(a.fw.saveState())) as ReturnType<FwCfg['saveState']>);
   assert.deepEqual(b.readBytes(2), [0x4d, 0x55]);
 });
+
+test('like QEMU, the port pair decodes by width: byte writes never select, byte reads at 0x510 read data', () => {
+  const { bus, select, readBytes } = setup();
+  select(0);
+  bus.writeValue(0x510, 1, 0x05);
+  assert.deepEqual(readBytes(1), [0x51], 'still the signature');
+  assert.equal(bus.readValue(0x510, 1), 0x45);
+  bus.writeValue(0x511, 2, 0x0005); // a 16-bit write selects at either port
+  assert.deepEqual(readBytes(2), [2, 0]);
+});

@@ -6,7 +6,8 @@ import { VmmError } from '../../util/errors.js';
 /*
  * QEMU firmware configuration device (docs/specs/fw_cfg.rst in QEMU), x86 port layout:
  * selector at 0x510 (16-bit, little-endian), data at 0x511 (8-bit, auto-incrementing
- * offset, reads past the end return 0, writes ignored as in QEMU >= 2.4), and the DMA
+ * offset, reads past the end return 0, writes ignored as in QEMU >= 2.4; like QEMU the
+ * pair decodes by width: 16-bit writes select, byte reads read data), and the DMA
  * address register at 0x514-0x51b (big-endian; a write to the low half at 0x518 starts
  * the transfer; reads return the signature "QEMU CFG"). DMA exists only when the
  * device is given guest memory; FW_CFG_ID reports it in bit 1.
@@ -293,18 +294,16 @@ export class FwCfg {
     return e[this.offset++]!;
   }
 
-  private ioRead(offset: number, data: Uint8Array): void {
-    if (offset === 1) {
-      // An N-byte read returns the next N bytes in address order.
-      for (let i = 0; i < data.length; i++) data[i] = this.readDataByte();
-    } else {
-      data.fill(0xff); // the selector is write-only
-    }
+  // QEMU's x86 port pair decodes by access size, not by port: a 16-bit write to either
+  // port selects, byte writes are (ignored) data writes, and byte reads return data.
+  private ioRead(_offset: number, data: Uint8Array): void {
+    // An N-byte read returns the next N bytes in address order.
+    for (let i = 0; i < data.length; i++) data[i] = this.readDataByte();
   }
 
-  private ioWrite(offset: number, data: Uint8Array): void {
-    if (offset !== 0) return; // data-port writes are ignored (QEMU >= 2.4)
-    this.select(data.length >= 2 ? data[0]! | (data[1]! << 8) : data[0]!);
+  private ioWrite(_offset: number, data: Uint8Array): void {
+    if (data.length === 2) this.select(data[0]! | (data[1]! << 8));
+    // Data writes are ignored (QEMU >= 2.4); other widths are not decoded.
   }
 
   // ---- DMA interface ---------------------------------------------------------------------
