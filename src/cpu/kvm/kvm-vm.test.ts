@@ -1,0 +1,201 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import type { BusDevice } from '../bus.js';
+import { REG, segmentBatch, msrReg, MSR, type RegisterBatch } from '../registers.js';
+import { createKvmVm, setKvmPmuEventFilter, type KvmVm } from './kvm-vm.js';
+import { KvmError } from './kvm-error.js';
+
+const skip = existsSync('/dev/kvm') ? false : 'no /dev/kvm on this host: KVM backend tests need it';
+const MB = 1 << 20;
+const ENTRY = 0x10_0000;
+
+/** 32-bit flat protected mode, paging off: what a multiboot loader hands over. */
+function flat32(entry: number): RegisterBatch {
+  const code = { selector: 0x10, base: 0n, limit: 0xffff_ffff, attrs: 0xc09b };
+  const data = { selector: 0x18, base: 0n, limit: 0xffff_ffff, attrs: 0xc093 };
+  return [
+    ...segmentBatch('cs', code),
+    ...(['ds', 'es', 'ss', 'fs', 'gs'] as const).flatMap((s) => segmentBatch(s, data)),
+    [REG.cr0, 0x11n],
+    [REG.rip, BigInt(entry)],
+    [REG.rflags, 2n],
+    [REG.rsp, 0x8000n],
+    [REG.rax, 0x2bad_b002n],
+  ];
+}
+
+class Recorder implements BusDevice {
+  readonly writes: [number, number[]][] = [];
+  readValue = 0x77;
+  onWrite?: (offset: number, data: Uint8Array) => void;
+  read(_offset: number, data: Uint8Array): void {
+    data.fill(this.readValue);
+  }
+  write(offset: number, data: Uint8Array): void {
+    this.writes.push([offset, [...data]]);
+    this.onWrite?.(offset, data);
+  }
+}
+
+function withVm(cpus: number, fn: (vm: KvmVm) => Promise<void>): () => Promise<void> {
+  return async () => {
+    const vm = createKvmVm({ memBytes: 16 * MB, cpus });
+    try {
+      await fn(vm);
+    } finally {
+      vm.destroy();
+    }
+  };
+}
+
+test('port writes of a 32-bit guest reach a BusDevice, reads come back, cli;hlt stops the VM as a hang', { skip }, withVm(1, async (vm) => {
+  const dev = new Recorder();
+  vm.pio.register(0x80, 8, dev, 'recorder');
+  // prettier-ignore
+  vm.memory.write(ENTRY, new Uint8Array([
+    0xb0, 0x5a,                         // mov al, 0x5a
+    0xe6, 0x80,                         // out 0x80, al
+    0x66, 0xb8, 0x34, 0x12,             // mov ax, 0x1234
+    0x66, 0xe7, 0x82,                   // out 0x82, ax
+    0xb8, 0xef, 0xbe, 0xad, 0xde,       // mov eax, 0xdeadbeef
+    0xe7, 0x84,                         // out 0x84, eax
+    0xe4, 0x86,                         // in al, 0x86
+    0xa2, 0x00, 0x50, 0x00, 0x00,       // mov [0x5000], al
+    0xbe, 0x00, 0x20, 0x00, 0x00,       // mov esi, 0x2000
+    0xb9, 0x03, 0x00, 0x00, 0x00,       // mov ecx, 3
+    0x66, 0xba, 0x87, 0x00,             // mov dx, 0x87
+    0xf3, 0x6e,                         // rep outsb
+    0xfa, 0xf4,                         // cli; hlt
+  ]));
+  vm.memory.write(0x2000, new TextEncoder().encode('abc'));
+  vm.vcpus[0]!.setRegisters(flat32(ENTRY));
+  const stop = await vm.run();
+  assert.deepEqual(dev.writes, [
+    [0, [0x5a]],
+    [2, [0x34, 0x12]],
+    [4, [0xef, 0xbe, 0xad, 0xde]],
+    [7, [0x61]],
+    [7, [0x62]],
+    [7, [0x63]],
+  ]);
+  assert.equal(vm.memory.view(0x5000, 1)[0], 0x77);
+  assert.equal(stop.kind, 'hang');
+  assert.ok((vm.exitCounts().io ?? 0) >= 7);
+  const [rax, rsi, rip] = vm.vcpus[0]!.getRegisters([REG.rax, REG.rsi, REG.rip]);
+  assert.equal(rax, 0xdead_be77n); // low byte replaced by the `in`
+  assert.equal(rsi, 0x2003n);
+  assert.equal(rip, BigInt(ENTRY + 43)); // just past the hlt
+}));
+
+test('real-mode guest: out reaches the device', { skip }, withVm(1, async (vm) => {
+  const dev = new Recorder();
+  vm.pio.register(0xe9, 1, dev, 'e9');
+  vm.memory.write(0x7c00, new Uint8Array([0xb0, 0x52, 0xe6, 0xe9, 0xfa, 0xf4])); // mov al,'R'; out 0xe9,al; cli; hlt
+  vm.vcpus[0]!.setRegisters([...segmentBatch('cs', { selector: 0x7c0, base: 0x7c00n, limit: 0xffff, attrs: 0x9b }), [REG.rip, 0n]]);
+  const stop = await vm.run();
+  assert.deepEqual(dev.writes, [[0, [0x52]]]);
+  assert.equal(stop.kind, 'hang');
+}));
+
+test('a guest that faults with no IDT stops with shutdown or internal-error and details, not a hang', { skip }, withVm(1, async (vm) => {
+  vm.memory.write(ENTRY, new Uint8Array([0x0f, 0x0b])); // ud2 with IDTR limit 0 -> #UD -> #DF -> triple fault
+  vm.vcpus[0]!.setRegisters([...flat32(ENTRY), [REG.idtrBase, 0n], [REG.idtrLimit, 0n]]);
+  const stop = await vm.run();
+  assert.ok(stop.kind === 'shutdown' || stop.kind === 'internal-error', `stop was ${JSON.stringify(stop)}`);
+  assert.ok('detail' in stop && stop.detail.includes('vCPU 0'), JSON.stringify(stop));
+}));
+
+test('MMIO outside RAM reaches the mmio bus with address, size and data', { skip }, withVm(1, async (vm) => {
+  const dev = new Recorder();
+  dev.readValue = 0x11;
+  vm.mmio.register(0xd000_0000, 0x1000, dev, 'mmio-recorder');
+  // prettier-ignore
+  vm.memory.write(ENTRY, new Uint8Array([
+    0xc7, 0x05, 0x08, 0x00, 0x00, 0xd0, 0x44, 0x33, 0x22, 0x11, // mov dword [0xd0000008], 0x11223344
+    0xa1, 0x10, 0x00, 0x00, 0xd0,                               // mov eax, [0xd0000010]
+    0xa3, 0x00, 0x50, 0x00, 0x00,                               // mov [0x5000], eax
+    0xfa, 0xf4,
+  ]));
+  vm.vcpus[0]!.setRegisters(flat32(ENTRY));
+  assert.equal((await vm.run()).kind, 'hang');
+  assert.deepEqual(dev.writes, [[8, [0x44, 0x33, 0x22, 0x11]]]);
+  assert.equal(vm.memory.readU32(0x5000), 0x1111_1111);
+}));
+
+test('a device calling requestStop stops the VM at once', { skip }, withVm(1, async (vm) => {
+  const dev = new Recorder();
+  let n = 0;
+  dev.onWrite = () => {
+    if (++n === 1000) vm.requestStop({ kind: 'debug-exit', value: 3 });
+  };
+  vm.pio.register(0x80, 1, dev, 'counter');
+  vm.memory.write(ENTRY, new Uint8Array([0xe6, 0x80, 0xeb, 0xfc])); // out 0x80, al; jmp back
+  vm.vcpus[0]!.setRegisters(flat32(ENTRY));
+  const stop = await vm.run();
+  assert.deepEqual(stop, { kind: 'debug-exit', value: 3 });
+  assert.equal(n, 1000);
+}));
+
+test('requestStop from the event loop stops a guest spinning without exits', { skip }, withVm(1, async (vm) => {
+  vm.memory.write(ENTRY, new Uint8Array([0xeb, 0xfe])); // jmp $
+  vm.vcpus[0]!.setRegisters(flat32(ENTRY));
+  const t0 = performance.now();
+  setTimeout(() => vm.requestStop({ kind: 'host-stop', reason: 'test' }), 100);
+  const stop = await vm.run();
+  const ms = performance.now() - t0;
+  assert.deepEqual(stop, { kind: 'host-stop', reason: 'test' });
+  assert.ok(ms < 1000, `took ${ms} ms`);
+}));
+
+test('register batches round-trip through REGS, SREGS and MSRS', { skip }, withVm(1, async (vm) => {
+  const v = vm.vcpus[0]!;
+  v.setRegisters([...flat32(ENTRY), [REG.rbx, 0x1234_5678_9abc_def0n], [REG.gdtrBase, 0x9000n], [REG.gdtrLimit, 0x27n], [msrReg(MSR.IA32_SYSENTER_ESP), 0xabcdn], [REG.cr3, 0x3000n]]);
+  const got = v.getRegisters([REG.rbx, REG.rip, REG.cr0, REG.gdtrBase, REG.gdtrLimit, msrReg(MSR.IA32_SYSENTER_ESP), REG.cr3, REG.efer]);
+  assert.deepEqual(got, [0x1234_5678_9abc_def0n, BigInt(ENTRY), 0x11n, 0x9000n, 0x27n, 0xabcdn, 0x3000n, 0n]);
+  const [attrs] = v.getRegisters([segmentBatch('cs', { selector: 0, base: 0n, limit: 0, attrs: 0 })[3]![0]]);
+  assert.equal(attrs, 0xc09bn);
+}));
+
+test('two vCPUs: the BSP starts the AP with INIT/SIPI and both reach the device', { skip }, withVm(2, async (vm) => {
+  const dev = new Recorder();
+  vm.pio.register(0xe9, 1, dev, 'e9');
+  // BSP: software-enable its local APIC (SVR bit 8; KVM drops IPIs from a disabled one), then INIT and SIPI (vector 0x08 -> AP starts at 0x8000) through the local APIC ICR, then waits for the AP's flag.
+  // prettier-ignore
+  vm.memory.write(ENTRY, new Uint8Array([
+    0xc7, 0x05, 0xf0, 0x00, 0xe0, 0xfe, 0xff, 0x01, 0x00, 0x00, // mov dword [0xfee000f0], 0x1ff (SVR)
+    0xc7, 0x05, 0x10, 0x03, 0xe0, 0xfe, 0x00, 0x00, 0x00, 0x01, // mov dword [0xfee00310], 0x01000000 (dest APIC 1)
+    0xc7, 0x05, 0x00, 0x03, 0xe0, 0xfe, 0x00, 0x45, 0x00, 0x00, // mov dword [0xfee00300], 0x4500 (INIT)
+    0xc7, 0x05, 0x00, 0x03, 0xe0, 0xfe, 0x08, 0x46, 0x00, 0x00, // mov dword [0xfee00300], 0x4608 (SIPI 0x08)
+    0x80, 0x3d, 0x00, 0x90, 0x00, 0x00, 0x01,                   // wait: cmp byte [0x9000], 1
+    0x75, 0xf7,                                                 // jne wait
+    0xb0, 0x42, 0xe6, 0xe9,                                     // mov al, 'B'; out 0xe9, al
+    0xfa, 0xf4,                                                 // cli; hlt
+  ]));
+  // AP, real mode at 0x8000: out 'A', set the flag, halt.
+  vm.memory.write(0x8000, new Uint8Array([0xb0, 0x41, 0xe6, 0xe9, 0xc6, 0x06, 0x00, 0x90, 0x01, 0xfa, 0xf4]));
+  vm.vcpus[0]!.setRegisters(flat32(ENTRY));
+  const stop = await vm.run();
+  assert.deepEqual(dev.writes, [[0, [0x41]], [0, [0x42]]]);
+  assert.equal(stop.kind, 'hang');
+  assert.ok((vm.exitCounts().io ?? 0) >= 2);
+}));
+
+test('features(): in-kernel chips are emulated, PMU state reported with a reason', { skip }, withVm(1, async (vm) => {
+  const f = new Map(vm.features().map((x) => [x.name, x]));
+  assert.equal(f.get('ioapic')?.mode, 'emulated');
+  assert.equal(f.get('pit')?.mode, 'emulated');
+  assert.ok(f.get('cpuid.lm')?.mode === 'virtualized');
+  const pmu = f.get('pmu')!;
+  if (vm.hostPmu.kind === 'none') {
+    assert.equal(pmu.mode, undefined);
+    assert.match(pmu.reason ?? '', /enable_pmu|PMU/);
+    assert.throws(() => setKvmPmuEventFilter(vm, { action: 0, fixedCounterBitmap: 0, flags: 0, events: [0xc0n] }), (e: unknown) => e instanceof KvmError && /no PMU/.test(e.message));
+  }
+}));
+
+test('bad configurations fail with clear errors', { skip }, () => {
+  assert.throws(() => createKvmVm({ memBytes: 16 * MB, cpus: 0 }), /--cpus 0 is out of range/);
+  assert.throws(() => createKvmVm({ memBytes: 1000, cpus: 1 }), /guest memory/);
+  assert.throws(() => createKvmVm({ memBytes: 16 * MB, cpus: 1, device: '/nonexistent/kvm' }), /does not exist/);
+});

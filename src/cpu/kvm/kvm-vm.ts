@@ -1,0 +1,645 @@
+/**
+ * The KVM backend: a Vm whose vCPUs run under /dev/kvm. vCPU 0 runs its KVM_RUN loop on
+ * the main thread (where the devices are), so a single-vCPU VM never crosses threads;
+ * every other vCPU runs on its own worker_thread and forwards IO/MMIO exits to the main
+ * thread through a SharedArrayBuffer channel (see vcpu-channel.ts).
+ */
+import { Worker } from 'node:worker_threads';
+import {
+  KVM_API_VERSION,
+  KVM_CAP,
+  KVM_CHECK_EXTENSION,
+  KVM_CREATE_IRQCHIP,
+  KVM_CREATE_PIT2,
+  KVM_CREATE_VCPU,
+  KVM_CREATE_VM,
+  KVM_ENABLE_CAP,
+  KVM_EXIT,
+  KVM_EXIT_IO_OUT,
+  KVM_EXIT_NAMES,
+  KVM_GET_API_VERSION,
+  KVM_GET_SUPPORTED_CPUID,
+  KVM_GET_VCPU_MMAP_SIZE,
+  KVM_IDENTITY_MAP_ADDR,
+  KVM_IRQ_LINE,
+  KVM_MEM_LOG_DIRTY_PAGES,
+  KVM_MEM_READONLY,
+  KVM_PIT_SPEAKER_DUMMY,
+  KVM_PMU_CAP_DISABLE,
+  KVM_SET_IDENTITY_MAP_ADDR,
+  KVM_SET_PMU_EVENT_FILTER,
+  KVM_SET_TSS_ADDR,
+  KVM_SET_USER_MEMORY_REGION,
+  KVM_TSS_ADDR,
+  KVM_RUN as KVM_RUN_IOCTL,
+  type KvmCapName,
+} from '../../sys/kvm-abi.js';
+import { KVM_RUN, allocCpuid2, decodeCpuid2, encodeEnableCap, encodeIrqLevel, encodePitConfig, encodePmuEventFilter, encodeUserspaceMemoryRegion, type CpuidEntry, type PmuEventFilter } from '../../sys/kvm-structs.js';
+import {
+  EAGAIN,
+  EINTR,
+  KICK_SIGNAL,
+  O_CLOEXEC,
+  O_RDWR,
+  SysError,
+  closeFd,
+  discardPages,
+  gettid,
+  installKickSignal,
+  ioctlInt,
+  ioctlIntRaw,
+  ioctlPtr,
+  ioctlPtrRaw,
+  lastErrno,
+  mmapAnonymous,
+  mmapFd,
+  openFile,
+  signalThread,
+  startThreadTimer,
+  sysError,
+  type NativeMapping,
+  type ThreadTimer,
+} from '../../sys/libc.js';
+import { GuestMemory, pcRamLayout, type MemoryRegion } from '../../memory/guest-memory.js';
+import { Bus } from '../bus.js';
+import type { IrqLine } from '../irq.js';
+import { MSR } from '../registers.js';
+import type { FeatureStatus, Vm, VmConfig, VmStop } from '../vm.js';
+import { cpuFeatureStates, guestCpuid, type CpuModelName, type CpuPolicy } from './cpu-model.js';
+import { stopForExit } from './exit-decode.js';
+import { KVM_DEVICE, hostApicv, hostPmu, isPvmHost, type KvmHostPmu } from './host-probe.js';
+import { KvmError } from './kvm-error.js';
+import { KvmVcpu } from './kvm-vcpu.js';
+import {
+  CH_ADDR_HI,
+  CH_ADDR_LO,
+  CH_COUNT,
+  CH_DETAIL_LEN,
+  CH_KIND,
+  CH_SIZE,
+  CH_STATE,
+  CH_STATUS,
+  CH_TID,
+  CH_WRITE,
+  G_INTS,
+  G_MAIN_TID,
+  G_PENDING,
+  G_STOP,
+  KIND_IO,
+  KIND_MMIO,
+  KIND_STOP,
+  STATE_DONE,
+  STATE_REQUEST,
+  STATUS_EXITED,
+  STATUS_STUCK,
+  TICK_MS,
+  createChannel,
+  type VcpuChannel,
+} from './vcpu-channel.js';
+
+export type KvmPmuRequest = 'on' | 'off' | 'auto';
+
+export interface KvmVmOptions extends VmConfig {
+  /** CPUID model (default 'host'). */
+  readonly cpuModel?: CpuModelName;
+  /** 'on' requires a guest PMU, 'off' disables KVM's vPMU, 'auto' (default) takes what the host gives. */
+  readonly pmu?: KvmPmuRequest;
+  /** Defaults to /dev/kvm. */
+  readonly device?: string;
+}
+
+/** Capabilities the backend cannot work without, and why. */
+const REQUIRED_CAPS: readonly [KvmCapName, string][] = [
+  ['USER_MEMORY', 'guest RAM as memory slots'],
+  ['IRQCHIP', 'the in-kernel interrupt controllers'],
+  ['PIT2', 'the in-kernel PIT'],
+  ['MP_STATE', 'starting APs with INIT/SIPI'],
+  ['EXT_CPUID', 'setting the guest CPUID'],
+  ['IMMEDIATE_EXIT', 'stopping vCPUs promptly'],
+  ['SET_TSS_ADDR', 'real-mode guests'],
+];
+
+/** Host-side MSR defaults for every vCPU (architectural reset values a VMM is expected to set). */
+const MSR_SETUP: readonly [number, bigint][] = [
+  [MSR.IA32_SYSENTER_CS, 0n],
+  [MSR.IA32_SYSENTER_ESP, 0n],
+  [MSR.IA32_SYSENTER_EIP, 0n],
+  [MSR.IA32_STAR, 0n],
+  [MSR.IA32_LSTAR, 0n],
+  [MSR.IA32_CSTAR, 0n],
+  [MSR.IA32_FMASK, 0n],
+  [MSR.IA32_KERNEL_GS_BASE, 0n],
+  [MSR.IA32_TSC, 0n],
+  // IA32_MISC_ENABLE.FAST_STRING (bit 0), set by firmware on real machines.
+  [MSR.IA32_MISC_ENABLE, 1n],
+];
+
+interface Slot {
+  readonly slot: number;
+  readonly region: MemoryRegion;
+}
+
+interface ApThread {
+  readonly index: number;
+  readonly worker: Worker;
+  readonly channel: VcpuChannel;
+  exited: Promise<void>;
+}
+
+const SLICE_MS = 10;
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+export class KvmVm implements Vm {
+  readonly backend = 'kvm' as const;
+  readonly pio = new Bus('pio');
+  readonly mmio = new Bus('mmio');
+  readonly memory: GuestMemory;
+  readonly vcpus: KvmVcpu[] = [];
+  readonly cpuPolicy: CpuPolicy;
+  readonly supportedCpuid: readonly CpuidEntry[];
+  readonly hostPmu: KvmHostPmu;
+  /** Whether KVM's vPMU was switched off with KVM_CAP_PMU_CAPABILITY. */
+  readonly pmuDisabled: boolean;
+
+  private readonly native = new Map<ArrayBufferLike, NativeMapping>();
+  private readonly slots = new Map<MemoryRegion, Slot>();
+  private freeSlots: number[] = [];
+  private nextSlot = 0;
+  private readonly irqLines = new Map<number, IrqLine>();
+  private stopReason: VmStop | undefined;
+  private running = false;
+  private destroyed = false;
+  private readonly g = new Int32Array(new SharedArrayBuffer(G_INTS * 4));
+  private aps: ApThread[] = [];
+  private readonly counts = new Float64Array(64);
+  private lastHangCheck = 0;
+
+  // vCPU 0's kvm_run, read in place on every exit.
+  private readonly runBytes: Uint8Array;
+  private readonly runView: DataView;
+  private ioOffset = -1;
+  private io1: Uint8Array = new Uint8Array(0);
+  private io2: Uint8Array = new Uint8Array(0);
+  private io4: Uint8Array = new Uint8Array(0);
+  private readonly mmioViews: Uint8Array[];
+
+  constructor(
+    readonly config: KvmVmOptions,
+    /** The /dev/kvm fd. */
+    readonly kvmFd: number,
+    /** The VM fd. */
+    readonly vmFd: number,
+    readonly runSize: number,
+    readonly maxVcpus: number,
+  ) {
+    this.hostPmu = hostPmu(this.checkExtension('PMU_CAPABILITY'));
+    this.pmuDisabled = config.pmu === 'off' ? disableKvmPmu(this) : false;
+    if (config.pmu === 'on' && this.hostPmu.kind === 'none') {
+      throw new KvmError(`--pmu on needs a guest PMU, but this host has none (${this.hostPmu.reason}); use --accel emu for an emulated PMU`);
+    }
+    this.cpuPolicy = { model: config.cpuModel ?? 'host', pvm: isPvmHost(), pmu: this.hostPmu.kind !== 'none' && !this.pmuDisabled };
+
+    ioctlInt(vmFd, KVM_SET_TSS_ADDR, KVM_TSS_ADDR, 'KVM_SET_TSS_ADDR failed');
+    // Only VMX uses the identity map; other hosts may refuse it harmlessly.
+    const idmap = new Uint8Array(8);
+    new DataView(idmap.buffer).setBigUint64(0, BigInt(KVM_IDENTITY_MAP_ADDR), true);
+    ioctlPtrRaw(vmFd, KVM_SET_IDENTITY_MAP_ADDR, idmap);
+    ioctlInt(vmFd, KVM_CREATE_IRQCHIP, 0, 'KVM_CREATE_IRQCHIP failed (cannot create the in-kernel PIC/IOAPIC/local APIC)');
+    ioctlPtr(vmFd, KVM_CREATE_PIT2, encodePitConfig(KVM_PIT_SPEAKER_DUMMY), 'KVM_CREATE_PIT2 failed (cannot create the in-kernel PIT)');
+
+    const regions = pcRamLayout(config.memBytes).map((l) => ({ name: l.name, gpa: l.gpa, size: l.size, bytes: this.allocateNative(l.size) }));
+    this.memory = new GuestMemory(regions);
+    this.applyMap([], this.memory.regions);
+    this.memory.onMapChange((old, next) => this.applyMap(old, next));
+
+    this.supportedCpuid = this.getSupportedCpuid();
+    for (let i = 0; i < config.cpus; i++) {
+      const fd = ioctlInt(vmFd, KVM_CREATE_VCPU, i, `KVM_CREATE_VCPU ${i} failed`);
+      const run = mmapFd(fd, runSize, `Cannot map kvm_run of vCPU ${i}`);
+      const vcpu = new KvmVcpu(i, fd, run);
+      vcpu.setCpuid(guestCpuid(this.supportedCpuid, this.cpuPolicy, i, config.cpus));
+      vcpu.trySetMsrs(MSR_SETUP);
+      this.vcpus.push(vcpu);
+    }
+    const v0 = this.vcpus[0]!;
+    this.runBytes = v0.run.bytes;
+    this.runView = new DataView(this.runBytes.buffer, this.runBytes.byteOffset, this.runBytes.byteLength);
+    this.mmioViews = [0, 1, 2, 3, 4, 5, 6, 7, 8].map((n) => this.runBytes.subarray(KVM_RUN.MMIO_DATA, KVM_RUN.MMIO_DATA + n));
+  }
+
+  checkExtension(cap: KvmCapName): number {
+    const r = ioctlIntRaw(this.vmFd, KVM_CHECK_EXTENSION, KVM_CAP[cap]);
+    return r < 0 ? 0 : r;
+  }
+
+  /** Native (mmap'd) memory KVM can map into the guest; use it for regions given to memory.setMap. */
+  allocateNative(size: number): Uint8Array {
+    const m = mmapAnonymous(size, `Cannot allocate ${size} bytes of guest memory (try a smaller --mem)`);
+    this.native.set(m.bytes.buffer, m);
+    return m.bytes;
+  }
+
+  private hostAddress(r: MemoryRegion): bigint {
+    const m = this.native.get(r.bytes.buffer);
+    if (!m) throw new KvmError(`memory region "${r.name}" is not native memory, so KVM cannot map it; allocate its bytes with KvmVm.allocateNative()`);
+    return m.address + BigInt(r.bytes.byteOffset);
+  }
+
+  private setSlot(slot: number, flags: number, gpa: number, size: number, addr: bigint, what: string): void {
+    ioctlPtr(this.vmFd, KVM_SET_USER_MEMORY_REGION, encodeUserspaceMemoryRegion(slot, flags, gpa, size, addr), what);
+  }
+
+  /** Replaces KVM memory slots to follow a GuestMemory map change: removed regions first, then added ones. */
+  private applyMap(old: readonly MemoryRegion[], next: readonly MemoryRegion[]): void {
+    const keep = new Set(next);
+    for (const r of old) {
+      const s = this.slots.get(r);
+      if (!s || keep.has(r)) continue;
+      this.setSlot(s.slot, 0, r.gpa, 0, 0n, `Cannot remove memory slot for "${r.name}"`);
+      this.slots.delete(r);
+      this.freeSlots.push(s.slot);
+    }
+    for (const r of next) {
+      if (this.slots.has(r)) continue;
+      const slot = this.freeSlots.pop() ?? this.nextSlot++;
+      const flags = (r.readonly ? KVM_MEM_READONLY : 0) | (r.trackDirty ? KVM_MEM_LOG_DIRTY_PAGES : 0);
+      this.setSlot(slot, flags, r.gpa, r.size, this.hostAddress(r), `Cannot map "${r.name}" at 0x${r.gpa.toString(16)} (${r.size} bytes) into the guest`);
+      this.slots.set(r, { slot, region: r });
+    }
+  }
+
+  private getSupportedCpuid(): CpuidEntry[] {
+    for (let cap = 128; cap <= 4096; cap *= 2) {
+      const buf = allocCpuid2(cap);
+      if (ioctlPtrRaw(this.kvmFd, KVM_GET_SUPPORTED_CPUID, buf) >= 0) return decodeCpuid2(buf);
+      const e = lastErrno();
+      if (e !== 7 /* E2BIG */) throw sysError('KVM_GET_SUPPORTED_CPUID failed', e);
+    }
+    throw new KvmError('KVM_GET_SUPPORTED_CPUID returned more than 4096 entries');
+  }
+
+  irqLine(gsi: number): IrqLine {
+    const known = this.irqLines.get(gsi);
+    if (known) return known;
+    if (!Number.isInteger(gsi) || gsi < 0 || gsi > 23) throw new RangeError(`GSI ${gsi} does not exist (the in-kernel IOAPIC has inputs 0-23)`);
+    const buf = new Uint8Array(8);
+    const vmFd = this.vmFd;
+    const line: IrqLine = {
+      gsi,
+      set(level: boolean): void {
+        encodeIrqLevel(gsi, level ? 1 : 0, buf);
+        ioctlPtr(vmFd, KVM_IRQ_LINE, buf, `KVM_IRQ_LINE ${gsi} failed`);
+      },
+    };
+    this.irqLines.set(gsi, line);
+    return line;
+  }
+
+  requestStop(stop: VmStop): void {
+    if (this.stopReason) return;
+    this.stopReason = stop;
+    Atomics.store(this.g, G_STOP, 1);
+    for (const v of this.vcpus) v.run.bytes[KVM_RUN.IMMEDIATE_EXIT] = 1;
+    for (const ap of this.aps) {
+      const tid = Atomics.load(ap.channel.ctl, CH_TID);
+      if (tid > 0) signalThread(tid, KICK_SIGNAL);
+      Atomics.notify(ap.channel.ctl, CH_STATE);
+    }
+  }
+
+  async run(): Promise<VmStop> {
+    if (this.destroyed) throw new KvmError('this VM was destroyed; create a new one');
+    if (this.running) throw new KvmError('this VM is already running');
+    this.running = true;
+    installKickSignal();
+    const tid = gettid();
+    Atomics.store(this.g, G_MAIN_TID, tid);
+    let timer: ThreadTimer | undefined;
+    try {
+      await this.startAps();
+      timer = startThreadTimer(tid, TICK_MS);
+      while (this.stopReason === undefined) {
+        this.runSlice();
+        if (this.stopReason !== undefined) break;
+        await yieldToEventLoop();
+      }
+    } catch (e) {
+      this.requestStop({ kind: 'internal-error', vcpu: 0, detail: `host error while running vCPU 0: ${e instanceof Error ? e.message : String(e)}` });
+    } finally {
+      timer?.stop();
+      await this.joinAps();
+      this.running = false;
+    }
+    return this.stopReason!;
+  }
+
+  /** Runs vCPU 0 until a stop or until it is time to let the event loop run. */
+  private runSlice(): void {
+    const fd = this.vcpus[0]!.fd;
+    const rb = this.runBytes;
+    const rv = this.runView;
+    const counts = this.counts;
+    const hasAps = this.aps.length > 0;
+    const g = this.g;
+    const deadline = performance.now() + SLICE_MS;
+    let n = 0;
+    for (;;) {
+      if (this.stopReason !== undefined) return;
+      if (hasAps && Atomics.load(g, G_PENDING) !== 0) this.serviceAps();
+      if (ioctlIntRaw(fd, KVM_RUN_IOCTL, 0) < 0) {
+        const e = lastErrno();
+        if (e !== EINTR && e !== EAGAIN) {
+          this.requestStop({ kind: 'internal-error', vcpu: 0, detail: `KVM_RUN failed on vCPU 0: ${sysError('KVM_RUN', e).message}` });
+          return;
+        }
+        counts[KVM_EXIT.INTR]!++;
+        // A worker's kick sets immediate_exit; clear it unless we are stopping.
+        rb[KVM_RUN.IMMEDIATE_EXIT] = 0;
+        if (this.stopReason !== undefined) return;
+        if (hasAps) this.serviceAps();
+        const now = performance.now();
+        if (now - this.lastHangCheck >= TICK_MS) {
+          this.lastHangCheck = now;
+          this.checkHang();
+        }
+        if (now >= deadline) return;
+        continue;
+      }
+      const reason = rv.getUint32(KVM_RUN.EXIT_REASON, true);
+      counts[reason]!++;
+      if (reason === KVM_EXIT.IO) {
+        const size = rb[KVM_RUN.IO_SIZE]!;
+        const port = rv.getUint16(KVM_RUN.IO_PORT, true);
+        const count = rv.getUint32(KVM_RUN.IO_COUNT, true);
+        const off = rv.getUint32(KVM_RUN.IO_DATA_OFFSET, true);
+        const out = rb[KVM_RUN.IO_DIRECTION] === KVM_EXIT_IO_OUT;
+        if (count === 1) {
+          if (off !== this.ioOffset) this.cacheIoViews(off);
+          const data = size === 1 ? this.io1 : size === 2 ? this.io2 : this.io4;
+          if (out) this.pio.write(port, data);
+          else this.pio.read(port, data);
+        } else {
+          this.stringIo(port, size, count, off, out);
+        }
+      } else if (reason === KVM_EXIT.MMIO) {
+        const addr = rv.getUint32(KVM_RUN.MMIO_PHYS_ADDR, true) + rv.getUint32(KVM_RUN.MMIO_PHYS_ADDR + 4, true) * 0x1_0000_0000;
+        const len = rv.getUint32(KVM_RUN.MMIO_LEN, true);
+        const data = this.mmioViews[len > 8 ? 8 : len]!;
+        if (rb[KVM_RUN.MMIO_IS_WRITE]) this.mmio.write(addr, data);
+        else this.mmio.read(addr, data);
+      } else {
+        const stop = stopForExit(reason, rb, 0, this.safeRip(0));
+        if (stop) {
+          this.requestStop(stop);
+          return;
+        }
+      }
+      if ((++n & 255) === 0 && performance.now() >= deadline) return;
+    }
+  }
+
+  private cacheIoViews(off: number): void {
+    this.ioOffset = off;
+    this.io1 = this.runBytes.subarray(off, off + 1);
+    this.io2 = this.runBytes.subarray(off, off + 2);
+    this.io4 = this.runBytes.subarray(off, off + 4);
+  }
+
+  /** String I/O (rep ins/outs): KVM hands over `count` elements in the data page. */
+  private stringIo(port: number, size: number, count: number, off: number, out: boolean): void {
+    for (let i = 0; i < count; i++) {
+      const d = this.runBytes.subarray(off + i * size, off + (i + 1) * size);
+      if (out) this.pio.write(port, d);
+      else this.pio.read(port, d);
+    }
+  }
+
+  private safeRip(index: number): bigint | undefined {
+    try {
+      return this.vcpus[index]!.rip();
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Stops with 'hang' when every vCPU is halted with interrupts off (or waiting for a SIPI nobody will send). */
+  private checkHang(): void {
+    if (!this.vcpus[0]!.isStuck()) return;
+    for (const ap of this.aps) {
+      const s = Atomics.load(ap.channel.ctl, CH_STATUS);
+      if (s !== STATUS_STUCK && s !== STATUS_EXITED) return;
+    }
+    const rip = this.safeRip(0);
+    this.requestStop({
+      kind: 'hang',
+      detail: `every vCPU is halted with interrupts disabled (vCPU 0 at rip 0x${(rip ?? 0n).toString(16)}); nothing can wake the guest`,
+    });
+  }
+
+  // ------------------------------------------------------------ APs on worker threads
+  private async startAps(): Promise<void> {
+    if (this.vcpus.length <= 1 || this.aps.length) return;
+    const url = new URL('./vcpu-worker.js', import.meta.url);
+    const ready: Promise<void>[] = [];
+    for (const v of this.vcpus.slice(1)) {
+      const channel = createChannel();
+      const worker = new Worker(url, {
+        workerData: { index: v.index, fd: v.fd, runSize: this.runSize, vcpu0Fd: this.vcpus[0]!.fd, g: this.g.buffer, channel: channel.sab },
+      });
+      const ap: ApThread = { index: v.index, worker, channel, exited: Promise.resolve() };
+      ap.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
+      ready.push(
+        new Promise((resolve, reject) => {
+          worker.once('message', () => resolve());
+          worker.once('error', (e) => reject(new KvmError(`vCPU ${v.index} thread failed: ${e.message}`, { cause: e })));
+        }),
+      );
+      worker.on('error', (e) => this.requestStop({ kind: 'internal-error', vcpu: v.index, detail: `vCPU ${v.index} thread failed: ${e.message}` }));
+      this.aps.push(ap);
+    }
+    await Promise.all(ready);
+  }
+
+  /** Runs the devices for every posted AP exit (called on the main thread between vCPU 0 runs). */
+  private serviceAps(): void {
+    for (const ap of this.aps) {
+      const ctl = ap.channel.ctl;
+      if (Atomics.load(ctl, CH_STATE) !== STATE_REQUEST) continue;
+      Atomics.sub(this.g, G_PENDING, 1);
+      const kind = ctl[CH_KIND];
+      const data = ap.channel.data;
+      if (kind === KIND_IO) {
+        const port = ctl[CH_ADDR_LO]!;
+        const size = ctl[CH_SIZE]!;
+        const count = ctl[CH_COUNT]!;
+        const write = ctl[CH_WRITE] === 1;
+        for (let i = 0; i < count; i++) {
+          const d = data.subarray(i * size, (i + 1) * size);
+          if (write) this.pio.write(port, d);
+          else this.pio.read(port, d);
+        }
+      } else if (kind === KIND_MMIO) {
+        const addr = (ctl[CH_ADDR_LO]! >>> 0) + (ctl[CH_ADDR_HI]! >>> 0) * 0x1_0000_0000;
+        const d = data.subarray(0, ctl[CH_SIZE]!);
+        if (ctl[CH_WRITE] === 1) this.mmio.write(addr, d);
+        else this.mmio.read(addr, d);
+      } else if (kind === KIND_STOP) {
+        const text = new TextDecoder().decode(data.slice(0, ctl[CH_DETAIL_LEN]!));
+        this.requestStop(JSON.parse(text) as VmStop);
+      }
+      Atomics.store(ctl, CH_STATE, STATE_DONE);
+      Atomics.notify(ctl, CH_STATE);
+    }
+  }
+
+  private async joinAps(): Promise<void> {
+    if (!this.aps.length) return;
+    if (!this.stopReason) this.requestStop({ kind: 'host-stop', reason: 'vCPU 0 stopped' });
+    // Keep answering requests a worker posted before it saw the stop.
+    const exited = Promise.all(this.aps.map((a) => a.exited));
+    let done = false;
+    void exited.then(() => (done = true));
+    const t0 = performance.now();
+    while (!done) {
+      this.serviceAps();
+      for (const ap of this.aps) {
+        const tid = Atomics.load(ap.channel.ctl, CH_TID);
+        if (tid > 0 && Atomics.load(ap.channel.ctl, CH_STATUS) !== STATUS_EXITED) signalThread(tid, KICK_SIGNAL);
+      }
+      if (performance.now() - t0 > 2000) {
+        await Promise.all(this.aps.map((a) => a.worker.terminate()));
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  // ------------------------------------------------------------ reporting
+  exitCounts(): Readonly<Record<string, number>> {
+    const out: Record<string, number> = {};
+    const add = (reason: number, n: number): void => {
+      if (!n) return;
+      const name = KVM_EXIT_NAMES[reason] ?? `exit-${reason}`;
+      out[name] = (out[name] ?? 0) + n;
+    };
+    this.counts.forEach((n, r) => add(r, n));
+    for (const ap of this.aps) ap.channel.counts.forEach((n, r) => add(r, n));
+    return out;
+  }
+
+  features(): readonly FeatureStatus[] {
+    const pvm = this.cpuPolicy.pvm;
+    const apicv = hostApicv();
+    const out: FeatureStatus[] = [
+      {
+        name: 'cpu',
+        mode: 'virtualized',
+        detail: pvm
+          ? 'kvm_pvm: guest ring-3 code runs natively, ring-0 code is emulated by KVM in software (~3 MIPS)'
+          : `hardware virtualization, CPU model '${this.cpuPolicy.model}'`,
+      },
+      apicv
+        ? { name: 'local-apic', mode: 'virtualized', detail: 'in-kernel local APIC with APICv/AVIC' }
+        : { name: 'local-apic', mode: 'emulated', detail: 'in-kernel local APIC (KVM)' },
+      { name: 'ioapic', mode: 'emulated', detail: 'in-kernel IOAPIC (KVM)' },
+      { name: 'pic', mode: 'emulated', detail: 'in-kernel 8259 pair (KVM)' },
+      { name: 'pit', mode: 'emulated', detail: 'in-kernel 8254 PIT (KVM)' },
+    ];
+    const pmu = this.hostPmu;
+    if (this.pmuDisabled) out.push({ name: 'pmu', mode: undefined, reason: 'disabled with --pmu off (KVM_CAP_PMU_CAPABILITY)' });
+    else if (pmu.kind === 'none') out.push({ name: 'pmu', mode: undefined, reason: pmu.reason ?? 'no guest PMU on this host' });
+    else if (pmu.kind === 'mediated') out.push({ name: 'pmu', mode: 'mediated', detail: 'KVM mediated vPMU: the guest owns the hardware counters' });
+    else out.push({ name: 'pmu', mode: 'emulated', detail: 'KVM vPMU emulated with host perf events' });
+    for (const f of cpuFeatureStates(this.supportedCpuid, this.cpuPolicy)) {
+      out.push(f.exposed ? { name: `cpuid.${f.name}`, mode: 'virtualized' } : { name: `cpuid.${f.name}`, mode: undefined, reason: f.reason ?? 'not exposed' });
+    }
+    return out;
+  }
+
+  /** The CPUID table vCPU `index` was given (for `tsvmm caps` / info). */
+  guestCpuid(index = 0): CpuidEntry[] {
+    return guestCpuid(this.supportedCpuid, this.cpuPolicy, index, this.config.cpus);
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    if (this.running) this.requestStop({ kind: 'host-stop', reason: 'VM destroyed' });
+    this.destroyed = true;
+    for (const ap of this.aps) void ap.worker.terminate();
+    for (const v of this.vcpus) closeFd(v.fd);
+    closeFd(this.vmFd);
+    closeFd(this.kvmFd);
+    // Views of guest RAM may still be referenced; drop the pages but keep the address range
+    // mapped, so a late access reads zeros instead of crashing the process.
+    for (const m of this.native.values()) discardPages(m);
+  }
+}
+
+/** Switches KVM's vPMU off for this VM (must run before vCPUs exist). Returns true, or throws saying why it cannot. */
+export function disableKvmPmu(vm: { readonly vmFd: number; readonly hostPmu: KvmHostPmu; readonly vcpus: readonly unknown[] }): boolean {
+  if (vm.vcpus.length) throw new KvmError('the KVM vPMU can only be disabled before vCPUs are created');
+  if (!(vm.hostPmu.capability & KVM_PMU_CAP_DISABLE)) {
+    if (vm.hostPmu.kind === 'none') return false; // nothing to disable: the guest has no PMU anyway
+    throw new KvmError('this host KVM cannot disable the vPMU per VM (no KVM_CAP_PMU_CAPABILITY); the guest will see the host vPMU');
+  }
+  ioctlPtr(vm.vmFd, KVM_ENABLE_CAP, encodeEnableCap(KVM_CAP.PMU_CAPABILITY, [BigInt(KVM_PMU_CAP_DISABLE)]), 'KVM_ENABLE_CAP(KVM_CAP_PMU_CAPABILITY, DISABLE) failed');
+  return true;
+}
+
+/**
+ * Applies a PMU event filter with KVM_SET_PMU_EVENT_FILTER. Refuses on a host without a
+ * guest PMU (KVM accepts the ioctl there but the filter would have no effect).
+ */
+export function setKvmPmuEventFilter(vm: KvmVm, filter: PmuEventFilter): void {
+  if (vm.hostPmu.kind === 'none') {
+    throw new KvmError(`cannot apply a PMU event filter on kvm: the guest has no PMU (${vm.hostPmu.reason}); use --accel emu for filtered counters`);
+  }
+  if (vm.pmuDisabled) throw new KvmError('cannot apply a PMU event filter: the vPMU is disabled (--pmu off)');
+  if (!vm.checkExtension('PMU_EVENT_FILTER')) throw new KvmError('this host KVM has no KVM_CAP_PMU_EVENT_FILTER');
+  ioctlPtr(vm.vmFd, KVM_SET_PMU_EVENT_FILTER, encodePmuEventFilter(filter), 'KVM_SET_PMU_EVENT_FILTER failed (check the action, flags and event encoding)');
+}
+
+/** Opens /dev/kvm, checks the API and capabilities, and builds a VM with `config.cpus` vCPUs and `config.memBytes` of RAM. */
+export function createKvmVm(config: KvmVmOptions): KvmVm {
+  const device = config.device ?? KVM_DEVICE;
+  let kvmFd: number;
+  try {
+    kvmFd = openKvm(device);
+  } catch (e) {
+    if (e instanceof SysError) {
+      if (e.code === 'ENOENT') throw new KvmError(`${device} does not exist: KVM is not available on this host (load kvm_intel or kvm_amd, or use --accel emu)`, { cause: e });
+      throw new KvmError(`Cannot open ${device}: ${e.message.replace(/^[^:]*: /, '')}`, { cause: e });
+    }
+    throw e;
+  }
+  let vmFd = -1;
+  try {
+    const api = ioctlIntRaw(kvmFd, KVM_GET_API_VERSION, 0);
+    if (api !== KVM_API_VERSION) throw new KvmError(`${device} speaks KVM API version ${api}; tsvmm needs version ${KVM_API_VERSION}`);
+    for (const [cap, why] of REQUIRED_CAPS) {
+      if (ioctlIntRaw(kvmFd, KVM_CHECK_EXTENSION, KVM_CAP[cap]) <= 0) throw new KvmError(`host KVM lacks KVM_CAP_${cap}, needed for ${why}; use --accel emu`);
+    }
+    const maxVcpus = Math.max(ioctlIntRaw(kvmFd, KVM_CHECK_EXTENSION, KVM_CAP.MAX_VCPUS), ioctlIntRaw(kvmFd, KVM_CHECK_EXTENSION, KVM_CAP.NR_VCPUS), 4);
+    if (!Number.isInteger(config.cpus) || config.cpus < 1 || config.cpus > maxVcpus) {
+      throw new KvmError(`--cpus ${config.cpus} is out of range: this host's KVM allows 1 to ${maxVcpus} vCPUs`, { exitCode: 64 });
+    }
+    if (config.memBytes < 1 << 20 || config.memBytes % 4096 !== 0) {
+      throw new KvmError(`guest memory of ${config.memBytes} bytes is invalid: use at least 1M, a multiple of 4K`, { exitCode: 64 });
+    }
+    const runSize = ioctlInt(kvmFd, KVM_GET_VCPU_MMAP_SIZE, 0, 'KVM_GET_VCPU_MMAP_SIZE failed');
+    vmFd = ioctlInt(kvmFd, KVM_CREATE_VM, 0, 'KVM_CREATE_VM failed');
+    return new KvmVm(config, kvmFd, vmFd, runSize, maxVcpus);
+  } catch (e) {
+    if (vmFd >= 0) closeFd(vmFd);
+    closeFd(kvmFd);
+    if (e instanceof SysError) throw new KvmError(e.message, { cause: e });
+    throw e;
+  }
+}
+
+function openKvm(device: string): number {
+  return openFile(device, O_RDWR | O_CLOEXEC, `Cannot open ${device}`);
+}

@@ -1,0 +1,64 @@
+/**
+ * The shared-memory channel between an AP's worker thread and the main thread, where
+ * devices live. A worker posts an IO/MMIO exit (or a stop) in its channel, kicks vCPU 0
+ * out of KVM_RUN (immediate_exit + the kick signal) and sleeps in Atomics.wait until
+ * the main thread has run the device and marked the request done.
+ */
+
+/** Int32 slots of a channel. */
+export const CH_STATE = 0;
+export const CH_KIND = 1;
+export const CH_ADDR_LO = 2;
+export const CH_ADDR_HI = 3;
+export const CH_SIZE = 4;
+export const CH_WRITE = 5;
+export const CH_COUNT = 6;
+/** The worker thread's kernel tid, for the kick signal. */
+export const CH_TID = 7;
+/** CH_STATUS_*: what the worker last saw of its vCPU (for hang detection). */
+export const CH_STATUS = 8;
+export const CH_DETAIL_LEN = 9;
+export const CH_INTS = 16;
+
+export const STATE_IDLE = 0;
+export const STATE_REQUEST = 1;
+export const STATE_DONE = 2;
+
+export const KIND_IO = 1;
+export const KIND_MMIO = 2;
+export const KIND_STOP = 3;
+
+export const STATUS_RUNNING = 0;
+/** Halted with IF=0, or waiting for INIT/SIPI: only another vCPU can wake it. */
+export const STATUS_STUCK = 1;
+export const STATUS_EXITED = 2;
+
+/** Data area: one page of string I/O or a stop's JSON. */
+export const CH_DATA_BYTES = 8192;
+/** Exit counters by KVM exit reason. */
+export const CH_COUNTERS = 64;
+
+export interface VcpuChannel {
+  readonly sab: SharedArrayBuffer;
+  readonly ctl: Int32Array;
+  readonly data: Uint8Array;
+  readonly counts: Uint32Array;
+}
+
+export function createChannel(sab = new SharedArrayBuffer(CH_INTS * 4 + CH_DATA_BYTES + CH_COUNTERS * 4)): VcpuChannel {
+  return {
+    sab,
+    ctl: new Int32Array(sab, 0, CH_INTS),
+    data: new Uint8Array(sab, CH_INTS * 4, CH_DATA_BYTES),
+    counts: new Uint32Array(sab, CH_INTS * 4 + CH_DATA_BYTES, CH_COUNTERS),
+  };
+}
+
+/** Int32 slots of the VM-wide control block. */
+export const G_STOP = 0;
+export const G_PENDING = 1;
+export const G_MAIN_TID = 2;
+export const G_INTS = 4;
+
+/** Milliseconds between the kick-timer signals each vCPU thread gets (yield to the event loop, hang checks). */
+export const TICK_MS = 10;

@@ -1,0 +1,153 @@
+/**
+ * The thread of one AP (vCPU index >= 1): a synchronous KVM_RUN loop that forwards IO
+ * and MMIO exits to the main thread through its channel and reports stops there.
+ * Started by KvmVm.run(); never imported by anything else.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { KVM_EXIT, KVM_EXIT_IO_OUT, KVM_RUN as KVM_RUN_IOCTL } from '../../sys/kvm-abi.js';
+import { KVM_RUN } from '../../sys/kvm-structs.js';
+import { EAGAIN, EINTR, KICK_SIGNAL, gettid, installKickSignal, ioctlIntRaw, lastErrno, mmapFd, signalThread, startThreadTimer, sysError } from '../../sys/libc.js';
+import type { VmStop } from '../vm.js';
+import { stopForExit } from './exit-decode.js';
+import { KvmVcpu } from './kvm-vcpu.js';
+import {
+  CH_ADDR_HI,
+  CH_ADDR_LO,
+  CH_COUNT,
+  CH_DETAIL_LEN,
+  CH_KIND,
+  CH_SIZE,
+  CH_STATE,
+  CH_STATUS,
+  CH_TID,
+  CH_WRITE,
+  G_MAIN_TID,
+  G_PENDING,
+  G_STOP,
+  KIND_IO,
+  KIND_MMIO,
+  KIND_STOP,
+  STATE_IDLE,
+  STATE_REQUEST,
+  STATUS_EXITED,
+  STATUS_RUNNING,
+  STATUS_STUCK,
+  TICK_MS,
+  createChannel,
+} from './vcpu-channel.js';
+
+interface WorkerInit {
+  index: number;
+  fd: number;
+  runSize: number;
+  vcpu0Fd: number;
+  g: SharedArrayBuffer;
+  channel: SharedArrayBuffer;
+}
+
+const init = workerData as WorkerInit;
+const g = new Int32Array(init.g);
+const ch = createChannel(init.channel);
+const ctl = ch.ctl;
+const run = mmapFd(init.fd, init.runSize, `Cannot map kvm_run of vCPU ${init.index}`);
+const vcpu0Run = mmapFd(init.vcpu0Fd, init.runSize, 'Cannot map kvm_run of vCPU 0');
+const vcpu = new KvmVcpu(init.index, init.fd, run);
+const rb = run.bytes;
+const rv = new DataView(rb.buffer, rb.byteOffset, rb.byteLength);
+
+installKickSignal();
+const tid = gettid();
+Atomics.store(ctl, CH_TID, tid);
+const timer = startThreadTimer(tid, TICK_MS);
+
+/** Posts the current request and sleeps until the main thread answers (or the VM stops). */
+function request(): boolean {
+  Atomics.store(ctl, CH_STATE, STATE_REQUEST);
+  Atomics.add(g, G_PENDING, 1);
+  // Kick vCPU 0 out of KVM_RUN (or keep it from entering) so the main thread looks now.
+  vcpu0Run.bytes[KVM_RUN.IMMEDIATE_EXIT] = 1;
+  signalThread(Atomics.load(g, G_MAIN_TID), KICK_SIGNAL);
+  while (Atomics.load(ctl, CH_STATE) === STATE_REQUEST) {
+    if (Atomics.load(g, G_STOP) !== 0) return false;
+    Atomics.wait(ctl, CH_STATE, STATE_REQUEST, 50);
+  }
+  Atomics.store(ctl, CH_STATE, STATE_IDLE);
+  return true;
+}
+
+function postStop(stop: VmStop): void {
+  const bytes = new TextEncoder().encode(JSON.stringify(stop));
+  const n = Math.min(bytes.length, ch.data.length);
+  ch.data.set(bytes.subarray(0, n));
+  ctl[CH_DETAIL_LEN] = n;
+  ctl[CH_KIND] = KIND_STOP;
+  request();
+}
+
+function loop(): void {
+  const counts = ch.counts;
+  while (Atomics.load(g, G_STOP) === 0) {
+    if (ioctlIntRaw(init.fd, KVM_RUN_IOCTL, 0) < 0) {
+      const e = lastErrno();
+      if (e !== EINTR && e !== EAGAIN) {
+        postStop({ kind: 'internal-error', vcpu: init.index, detail: `KVM_RUN failed on vCPU ${init.index}: ${sysError('KVM_RUN', e).message}` });
+        return;
+      }
+      counts[KVM_EXIT.INTR]!++;
+      if (Atomics.load(g, G_STOP) !== 0) return;
+      Atomics.store(ctl, CH_STATUS, vcpu.isStuck() ? STATUS_STUCK : STATUS_RUNNING);
+      continue;
+    }
+    const reason = rv.getUint32(KVM_RUN.EXIT_REASON, true);
+    counts[reason]!++;
+    Atomics.store(ctl, CH_STATUS, STATUS_RUNNING);
+    if (reason === KVM_EXIT.IO) {
+      const size = rb[KVM_RUN.IO_SIZE]!;
+      const count = rv.getUint32(KVM_RUN.IO_COUNT, true);
+      const off = rv.getUint32(KVM_RUN.IO_DATA_OFFSET, true);
+      const len = size * count;
+      const out = rb[KVM_RUN.IO_DIRECTION] === KVM_EXIT_IO_OUT;
+      ctl[CH_KIND] = KIND_IO;
+      ctl[CH_ADDR_LO] = rv.getUint16(KVM_RUN.IO_PORT, true);
+      ctl[CH_SIZE] = size;
+      ctl[CH_COUNT] = count;
+      ctl[CH_WRITE] = out ? 1 : 0;
+      if (out) ch.data.set(rb.subarray(off, off + len));
+      if (!request()) return;
+      if (!out) rb.set(ch.data.subarray(0, len), off);
+    } else if (reason === KVM_EXIT.MMIO) {
+      const len = Math.min(rv.getUint32(KVM_RUN.MMIO_LEN, true), 8);
+      const write = rb[KVM_RUN.MMIO_IS_WRITE] !== 0;
+      ctl[CH_KIND] = KIND_MMIO;
+      ctl[CH_ADDR_LO] = rv.getInt32(KVM_RUN.MMIO_PHYS_ADDR, true);
+      ctl[CH_ADDR_HI] = rv.getInt32(KVM_RUN.MMIO_PHYS_ADDR + 4, true);
+      ctl[CH_SIZE] = len;
+      ctl[CH_WRITE] = write ? 1 : 0;
+      if (write) ch.data.set(rb.subarray(KVM_RUN.MMIO_DATA, KVM_RUN.MMIO_DATA + len));
+      if (!request()) return;
+      if (!write) rb.set(ch.data.subarray(0, len), KVM_RUN.MMIO_DATA);
+    } else {
+      let rip: bigint | undefined;
+      try {
+        rip = vcpu.rip();
+      } catch {
+        rip = undefined;
+      }
+      const stop = stopForExit(reason, rb, init.index, rip);
+      if (stop) {
+        postStop(stop);
+        return;
+      }
+    }
+  }
+}
+
+try {
+  parentPort!.postMessage('ready');
+  loop();
+} catch (e) {
+  postStop({ kind: 'internal-error', vcpu: init.index, detail: `vCPU ${init.index} thread failed: ${e instanceof Error ? e.message : String(e)}` });
+} finally {
+  timer.stop();
+  Atomics.store(ctl, CH_STATUS, STATUS_EXITED);
+}
