@@ -96,6 +96,8 @@ export const FAULT = { fault: true } as const;
 export const BLOCK_EXIT = { exit: true } as const;
 
 const TLB_BITS = 10;
+/** Instructions between checks for pending interrupts (handlers that may unmask one force a check). */
+const POLL_INTERVAL = 512;
 const TLB_SIZE = 1 << TLB_BITS;
 const TLB_MASK = TLB_SIZE - 1;
 const JC_SIZE = 4096;
@@ -145,6 +147,30 @@ class InsnClock implements EmuClock {
 }
 
 export type RunResult = 'hlt' | 'budget' | 'shutdown' | 'stop';
+
+// Inline-dispatch kinds of hot instructions (Insn.k); 0 = call Insn.fn.
+export const K_CALL = 0;
+export const K_ADD_RR = 1;
+export const K_SUB_RR = 2;
+export const K_CMP_RR = 3;
+export const K_LOGIC_RR = 4;
+export const K_ADD_RI = 5;
+export const K_SUB_RI = 6;
+export const K_CMP_RI = 7;
+export const K_LOGIC_RI = 8;
+export const K_INCDEC_R = 9;
+export const K_MOV_RR = 10;
+export const K_JNZ = 11;
+export const K_JZ = 12;
+
+/** Target of a relative branch (see ops-flow relTarget; duplicated here for the inline path). */
+function jccTarget(c: EmuCpu, i: Insn): number {
+  const t = c.bip + i.end + i.imm;
+  if (i.osz === 4) return t >>> 0;
+  if (i.osz === 2) return t & 0xffff;
+  if (t >= -TWO47 && t < TWO47) return t;
+  return c.gp(0);
+}
 
 export class EmuCpu {
   readonly index: number;
@@ -471,7 +497,8 @@ export class EmuCpu {
   arith(): number {
     const op = this.fop;
     if (op === F_EAGER) return this.fres;
-    return this.getCF() | this.getPF() | this.getAF() | this.getZF() | this.getSF() | this.getOF();
+    if (op === F_LOGIC) return this.szp(this.fsz, this.fres, this.fresH);
+    return this.getCF() | this.szp(this.fsz, this.fres, this.fresH) | this.getAF() | this.getOF();
   }
 
   getFlags(): number {
@@ -483,6 +510,7 @@ export class EmuCpu {
     const cur = this.getFlags();
     const nv = ((cur & ~mask) | (v & mask)) & (FLAGS_WRITABLE | VM) | 2;
     const vmChanged = ((nv ^ this.flags) & VM) !== 0;
+    if ((nv & IF) !== 0) this.pollAt = 0;
     this.flags = nv & ~ARITH_MASK;
     this.fop = F_EAGER;
     this.fres = nv & ARITH_MASK;
@@ -1105,6 +1133,7 @@ export class EmuCpu {
     const pa = this.translate(lin, 1);
     if (pa - (pa & 0xfff) === this.apicBasePhys && this.apic !== undefined && this.apicEnabled()) {
       this.counts.mmio++;
+      this.pollAt = 0;
       this.apic.mmioWrite(pa & 0xfff, size, v);
       return;
     }
@@ -1120,6 +1149,7 @@ export class EmuCpu {
       return;
     }
     this.counts.mmio++;
+    this.pollAt = 0;
     this.mmio.writeValue(pa, size as 1 | 2 | 4, size === 4 ? v >>> 0 : v);
   }
 
@@ -1144,6 +1174,8 @@ export class EmuCpu {
     if (b === this.curBlock) this.smc = true;
   }
   smc = false;
+  /** Instruction count at which run() next polls the APIC (0 = at the next block boundary). */
+  pollAt = 0;
 
   // =====================================================================
   // Stack
@@ -1152,8 +1184,8 @@ export class EmuCpu {
   /** Linear address of SS:[rsp + delta] for the current stack size. */
   stackLin(delta: number): number {
     if (this.stackSize === 8) return this.r64(4) + delta;
-    if (this.stackSize === 4) return (this.segBase[SS]! + ((this.rl[4]! + delta) >>> 0)) % TWO32;
-    return (this.segBase[SS]! + ((this.rl[4]! + delta) & 0xffff)) % TWO32;
+    const a = this.segBase[SS]! + (this.stackSize === 4 ? (this.rl[4]! + delta) >>> 0 : (this.rl[4]! + delta) & 0xffff);
+    return a >= TWO32 ? a - TWO32 : a;
   }
   addRsp(delta: number): void {
     if (this.stackSize === 8) {
@@ -1581,7 +1613,8 @@ export class EmuCpu {
   /** Linear address of RIP. */
   ipLin(): number {
     if (this.codeSize === 8) return this.rip;
-    return (this.segBase[CS]! + this.rip) % TWO32;
+    const a = this.segBase[CS]! + this.rip;
+    return a >= TWO32 ? a - TWO32 : a;
   }
 
   private lookupBlock(): Block {
@@ -1657,29 +1690,31 @@ export class EmuCpu {
    */
   run(budget: number): RunResult {
     this.breakRun = false;
-    const start = this.instructions;
-    const end = start + budget;
+    const end = this.instructions + budget;
     if (!this.serviceInitSipi()) return 'hlt';
+    this.pollAt = 0;
     while (this.instructions < end) {
       if (this.breakRun) return this.shutdownReason !== '' ? 'shutdown' : 'stop';
-      // Interrupt window: not in a shadow.
-      if (this.shadow) {
-        this.shadow = false;
-        if (this.halted) continue;
-        this.execBlock(1);
-        continue;
-      }
-      if (this.apic !== undefined) {
-        try {
-          this.checkInterrupts();
-        } catch (e) {
-          if (e !== FAULT) throw e;
+      if (this.instructions >= this.pollAt || this.shadow || this.halted) {
+        if (this.shadow) {
+          // Interrupt shadow: one more instruction before interrupts are recognized.
+          this.shadow = false;
+          this.pollAt = 0;
+          if (!this.halted) this.execBlock(1);
+          continue;
         }
-        if (this.breakRun) continue;
+        this.pollAt = this.instructions + POLL_INTERVAL;
+        if (this.apic !== undefined) {
+          try {
+            this.checkInterrupts();
+          } catch (e) {
+            if (e !== FAULT) throw e;
+          }
+          if (this.breakRun) continue;
+        }
+        if (this.halted) return 'hlt';
       }
-      if (this.halted) return 'hlt';
-      const left = end - this.instructions;
-      this.execBlock(left < 1e9 ? left : 1e9);
+      this.execBlock(end - this.instructions);
     }
     if (this.breakRun) return this.shutdownReason !== '' ? 'shutdown' : 'stop';
     return this.halted ? 'hlt' : 'budget';
@@ -1704,33 +1739,159 @@ export class EmuCpu {
       return;
     }
     const ins = blk.insns;
-    let n = ins.length;
-    if (n > limit) n = limit;
+    const total = ins.length;
+    const n = total > limit ? limit : total;
     const bip = this.rip;
     this.bip = bip;
-    this.rip = n === ins.length ? addIp(bip, blk.len, this.codeSize) : addIp(bip, ins[n - 1]!.end, this.codeSize);
+    this.rip = addIp(bip, n === total ? blk.len : ins[n - 1]!.end, this.codeSize);
     this.curBlock = blk;
-    this.smc = false;
     const userIdx = this.cpl === 3 ? 1 : 0;
     let i = 0;
     try {
-      if (blk.exec !== null && n === ins.length) blk.exec(this);
-      else
+      if (blk.exec !== null && n === total) {
+        blk.exec(this);
+        i = n;
+      } else {
+        const rl = this.rl;
+        const rh = this.rh;
         for (; i < n; i++) {
           const x = ins[i]!;
-          x.fn(this, x);
+          // Hot register forms run inline (no call); everything else through its handler.
+          switch (x.k) {
+            case K_ADD_RR: {
+              const d = rl[x.rm]!;
+              const s = rl[x.reg]!;
+              const r = (d + s) | 0;
+              rl[x.rm] = r;
+              rh[x.rm] = 0;
+              this.fop = F_ADD;
+              this.fsz = 4;
+              this.fdst = d;
+              this.fsrc = s;
+              this.fres = r;
+              break;
+            }
+            case K_SUB_RR: {
+              const d = rl[x.rm]!;
+              const s = rl[x.reg]!;
+              const r = (d - s) | 0;
+              rl[x.rm] = r;
+              rh[x.rm] = 0;
+              this.fop = F_SUB;
+              this.fsz = 4;
+              this.fdst = d;
+              this.fsrc = s;
+              this.fres = r;
+              break;
+            }
+            case K_CMP_RR: {
+              const d = rl[x.rm]!;
+              const s = rl[x.reg]!;
+              this.fop = F_SUB;
+              this.fsz = 4;
+              this.fdst = d;
+              this.fsrc = s;
+              this.fres = (d - s) | 0;
+              break;
+            }
+            case K_LOGIC_RR: {
+              const d = rl[x.rm]!;
+              const s = rl[x.reg]!;
+              const op = x.op;
+              const r = op === 1 ? d | s : op === 4 ? d & s : d ^ s;
+              rl[x.rm] = r;
+              rh[x.rm] = 0;
+              this.fop = F_LOGIC;
+              this.fsz = 4;
+              this.fres = r;
+              break;
+            }
+            case K_ADD_RI: {
+              const d = rl[x.rm]!;
+              const s = x.imm;
+              const r = (d + s) | 0;
+              rl[x.rm] = r;
+              rh[x.rm] = 0;
+              this.fop = F_ADD;
+              this.fsz = 4;
+              this.fdst = d;
+              this.fsrc = s;
+              this.fres = r;
+              break;
+            }
+            case K_SUB_RI: {
+              const d = rl[x.rm]!;
+              const s = x.imm;
+              const r = (d - s) | 0;
+              rl[x.rm] = r;
+              rh[x.rm] = 0;
+              this.fop = F_SUB;
+              this.fsz = 4;
+              this.fdst = d;
+              this.fsrc = s;
+              this.fres = r;
+              break;
+            }
+            case K_CMP_RI: {
+              const d = rl[x.rm]!;
+              const s = x.imm;
+              this.fop = F_SUB;
+              this.fsz = 4;
+              this.fdst = d;
+              this.fsrc = s;
+              this.fres = (d - s) | 0;
+              break;
+            }
+            case K_LOGIC_RI: {
+              const d = rl[x.rm]!;
+              const s = x.imm;
+              const op = x.op;
+              const r = op === 1 ? d | s : op === 4 ? d & s : d ^ s;
+              rl[x.rm] = r;
+              rh[x.rm] = 0;
+              this.fop = F_LOGIC;
+              this.fsz = 4;
+              this.fres = r;
+              break;
+            }
+            case K_INCDEC_R: {
+              const d = rl[x.rm]!;
+              const r = (x.op === 0 ? d + 1 : d - 1) | 0;
+              this.fcin = this.getCF();
+              rl[x.rm] = r;
+              rh[x.rm] = 0;
+              this.fop = x.op === 0 ? F_INC : F_DEC;
+              this.fsz = 4;
+              this.fdst = d;
+              this.fsrc = 1;
+              this.fres = r;
+              break;
+            }
+            case K_MOV_RR:
+              rl[x.rm] = rl[x.reg]!;
+              rh[x.rm] = 0;
+              break;
+            case K_JNZ:
+              if ((this.fop === F_EAGER ? this.fres & ZF : this.getZF()) === 0) this.rip = jccTarget(this, x);
+              break;
+            case K_JZ:
+              if ((this.fop === F_EAGER ? this.fres & ZF : this.getZF()) !== 0) this.rip = jccTarget(this, x);
+              break;
+            default:
+              x.fn(this, x);
+          }
           if (this.smc) {
+            // The block was overwritten by its own instruction: stop after it.
+            this.smc = false;
             i++;
             if (i < n) this.rip = addIp(bip, ins[i - 1]!.end, this.codeSize);
             break;
           }
         }
-      if (i > n) i = n;
-      if (blk.exec !== null && n === ins.length) i = n;
+      }
     } catch (e) {
       this.curBlock = null;
       if (e === BLOCK_EXIT) {
-        // The handler set rip and completed.
         this.instructions += i + 1;
         this.retired[userIdx]! += i + 1;
         return;
@@ -1739,16 +1900,15 @@ export class EmuCpu {
       this.instructions += i;
       this.retired[userIdx]! += i;
       this.rip = addIp(bip, ins[i]!.start, this.codeSize);
-      this.bip = bip;
       this.deliverPendingFault();
       return;
     }
     this.curBlock = null;
     this.instructions += i;
     this.retired[userIdx]! += i;
-    if (i === ins.length) this.branchesRetired[userIdx]! += blk.branches;
+    if (i === total) this.branchesRetired[userIdx]! += blk.branches;
     blk.hits++;
-    if (this.pmu !== null) this.pmu.count(i, i === ins.length ? blk.branches : 0, userIdx === 1);
+    if (this.pmu !== null) this.pmu.count(i, i === total ? blk.branches : 0, userIdx === 1);
   }
 
   /** Next-instruction RIP for handler `x` (bip + x.end, wrapped to the code size). */
@@ -1792,6 +1952,7 @@ export class EmuCpu {
   }
   portOut(port: number, size: number, v: number): void {
     this.counts.io++;
+    this.pollAt = 0;
     this.pio.writeValue(port & 0xffff, size as 1 | 2 | 4, size === 4 ? v >>> 0 : v & (size === 1 ? 0xff : 0xffff));
   }
 
@@ -1833,6 +1994,7 @@ export class EmuCpu {
   }
   writeCr8(v: number): void {
     if (v > 15) return this.gp(0);
+    this.pollAt = 0;
     if (this.apic !== undefined) this.apic.setCr8(v);
     else this.cr8 = v;
   }
@@ -1909,6 +2071,7 @@ export class EmuCpu {
   /** WRMSR: false for #GP. */
   writeMsr(idx: number, lo: number, hi: number): boolean {
     idx >>>= 0;
+    this.pollAt = 0;
     const addr = hi * TWO32 + (lo >>> 0);
     const canon = addr >= -TWO47 && addr < TWO47;
     switch (idx) {
@@ -2175,7 +2338,9 @@ export function u64ToAddr(v: bigint): number {
 
 /** lin + k for multi-byte accesses (wraps at 4 GiB outside 64-bit mode). */
 export function addLin(lin: number, k: number, long: boolean): number {
-  return long ? lin + k : (lin + k) % TWO32;
+  if (long) return lin + k;
+  const a = lin + k;
+  return a >= TWO32 ? a - TWO32 : a;
 }
 
 /** rip + delta wrapped to the code size (2: 16-bit IP, 4: 32-bit EIP, 8: canonical RIP). */

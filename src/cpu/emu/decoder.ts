@@ -5,7 +5,7 @@
  * cached by physical address and mode (see code-cache.ts).
  */
 import type { EmuCpu } from './cpu.js';
-import { FAULT, ES, CS, SS, DS, FS, GS, SEG_FLAT, VEC_GP, VEC_UD } from './cpu.js';
+import { FAULT, ES, CS, SS, DS, FS, GS, SEG_FLAT, VEC_GP, VEC_UD, K_ADD_RR, K_SUB_RR, K_CMP_RR, K_LOGIC_RR, K_ADD_RI, K_SUB_RI, K_CMP_RI, K_LOGIC_RI, K_INCDEC_R, K_MOV_RR, K_JNZ, K_JZ } from './cpu.js';
 import { Block, EA_16, EA_32, EA_32L, EA_64, Insn, type Handler } from './insn.js';
 import * as A from './ops-alu.js';
 import * as F from './ops-flow.js';
@@ -354,7 +354,26 @@ function swapBack(x: Insn): Handler {
 
 const LOCKABLE = new Set<Handler>([A.aluEG, A.aluEI, A.incdecE, A.notE, A.negE, A.btEG, A.btEI, A.cmpxchg, A.cmpxchg8b, A.xadd, A.xchgEG]);
 
+function inlineKind(x: Insn): number {
+  const f = x.fn;
+  if (f === A.add32rr) return K_ADD_RR;
+  if (f === A.sub32rr) return K_SUB_RR;
+  if (f === A.cmp32rr) return K_CMP_RR;
+  if (f === A.logic32rr) return K_LOGIC_RR;
+  if (f === A.add32ri) return K_ADD_RI;
+  if (f === A.sub32ri) return K_SUB_RI;
+  if (f === A.cmp32ri) return K_CMP_RI;
+  if (f === A.alu32ri && (x.op === 1 || x.op === 4 || x.op === 6)) return K_LOGIC_RI;
+  if (f === A.inc32r) return K_INCDEC_R;
+  if (f === A.dec32r) return K_INCDEC_R;
+  if (f === A.mov32rr) return K_MOV_RR;
+  if (f === F.jnz) return K_JNZ;
+  if (f === F.jz) return K_JZ;
+  return 0;
+}
+
 function finish(x: Insn, start: number): Insn {
+  x.k = 0;
   if (pos - start > 15) x.fn = gpLen;
   // LOCK is only valid on read-modify-write instructions with a memory destination.
   else if (x.lock && (x.mod === 3 || !LOCKABLE.has(x.fn) || ((x.fn === A.aluEG || x.fn === A.aluEI) && x.op === 7) || ((x.fn === A.btEG || x.fn === A.btEI) && x.op === 0))) x.fn = ud;
@@ -568,6 +587,10 @@ function decodeOneByte(x: Insn, b: number, stackOsz: number, rep: number): void 
       else if (b < 0xd2) x.imm = 1;
       else x.imm2 = 1;
       x.fn = A.shiftE;
+      if (x.osz === 4 && x.mod === 3 && x.imm2 === 0 && (x.imm & 31) !== 0 && x.op !== 2 && x.op !== 3) {
+        x.imm &= 31;
+        x.fn = A.shift32ri;
+      }
       return;
     case 0xc2:
     case 0xc3:
@@ -1104,6 +1127,7 @@ export function decodeBlock(c: EmuCpu, lin: number, pa: number): Block {
     }
     x.start = at - off0;
     x.end = pos - off0;
+    x.k = inlineKind(x);
     blk.insns.push(x);
     if (BRANCH.has(x.fn)) blk.branches++;
     if (TERM.has(x.fn) || x.fn === A.sahf || isUnimpl(x.fn)) break;

@@ -490,6 +490,43 @@ export function idivE(c: EmuCpu, i: Insn): void {
 
 // ---------------------------------------------------------------- shifts and rotates
 
+/** 32-bit register shift/rotate by a nonzero immediate (op as group 2; RCL/RCR excluded). */
+export function shift32ri(c: EmuCpu, i: Insn): void {
+  const n = i.imm;
+  const u = c.rl[i.rm]!;
+  let r: number;
+  let cf: number;
+  switch (i.op) {
+    case 0:
+      r = (u << n) | (u >>> (32 - n));
+      cf = r & 1;
+      c.setEager((c.arith() & ~(CF | OF)) | cf | ((r >>> 31) ^ cf ? OF : 0));
+      break;
+    case 1:
+      r = (u >>> n) | (u << (32 - n));
+      cf = r >>> 31;
+      c.setEager((c.arith() & ~(CF | OF)) | cf | ((r >>> 31) ^ ((r >>> 30) & 1) ? OF : 0));
+      break;
+    case 4:
+    case 6:
+      r = u << n;
+      cf = (u >>> (32 - n)) & 1;
+      c.setEager(cf | ((r >>> 31) ^ cf ? OF : 0) | c.szp(4, r));
+      break;
+    case 5:
+      r = u >>> n;
+      cf = (u >>> (n - 1)) & 1;
+      c.setEager(cf | (u < 0 ? OF : 0) | c.szp(4, r | 0));
+      break;
+    default:
+      r = u >> n;
+      cf = (u >> (n - 1)) & 1;
+      c.setEager(cf | c.szp(4, r));
+  }
+  c.rl[i.rm] = r;
+  c.rh[i.rm] = 0;
+}
+
 /**
  * Group 2: op = ROL ROR RCL RCR SHL SHR SAL SAR; count from imm (i.imm2 = 0) or CL (i.imm2 = 1).
  * Flags follow the SDM; OF is computed with the 1-bit formula for every count (undefined otherwise).
