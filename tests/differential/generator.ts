@@ -157,7 +157,25 @@ interface Gen {
   features: ReadonlySet<string>;
 }
 
-function push(g: Gen, st: State, cls: string, code: Uint8Array, flagsMask: number, undefinedGprs = 0, rflagsOverride?: number): void {
+/** LOCK (F0) for some read-modify-write memory destinations (never CMP: LOCK CMP is #UD). */
+function lockFor(rng: Prng, rm: RmOperand, op: FlagOp): number[] {
+  return rm.kind === 'mem' && op !== 'cmp' && rng.chance(0.2) ? [0xf0] : [];
+}
+
+/**
+ * Segment prefixes that change nothing here: ignored in 64-bit mode (ES/CS/SS/DS), and
+ * flat base-0 writable segments in 32-bit mode (ES/SS/DS; a CS override on a write would
+ * be #GP there). Prepended to a few cases to exercise prefix decoding.
+ */
+const NOOP_SEG_PREFIXES_64 = [0x26, 0x2e, 0x36, 0x3e];
+const NOOP_SEG_PREFIXES_32 = [0x26, 0x36, 0x3e];
+
+function push(g: Gen, st: State, cls: string, code0: Uint8Array, flagsMask: number, undefinedGprs = 0, rflagsOverride?: number): void {
+  let code = code0;
+  if (g.rng.chance(0.06)) {
+    const p = g.rng.pick(MODE32 ? NOOP_SEG_PREFIXES_32 : NOOP_SEG_PREFIXES_64);
+    code = Uint8Array.from([p, ...code0]);
+  }
   g.out.push({
     name: `gen/${cls} #${g.out.length}`,
     cls,
@@ -217,12 +235,13 @@ function genAlu(g: Gen): void {
     const { rm } = rmOperand(st, rng, bits, bm, interesting(rng, bits));
     const imm8s = form === 'rm,imm8s' && bits !== 8;
     const imm = imm8s ? immBytes(interesting(rng, 8), 1) : immBytes(interesting(rng, bits), immFor(bits));
-    code = encode({ ...sizeEnc(bits), opcode: [bits === 8 ? 0x80 : imm8s ? 0x83 : 0x81], reg: o, rm, imm });
+    code = encode({ legacy: lockFor(rng, rm, op), ...sizeEnc(bits), opcode: [bits === 8 ? 0x80 : imm8s ? 0x83 : 0x81], reg: o, rm, imm });
   } else {
     const { rm } = rmOperand(st, rng, bits, bm, interesting(rng, bits));
     const r = pickReg(st, rng, bits, bm, true).op;
     st.setReg(r, bits, interesting(rng, bits));
-    code = encode({ ...sizeEnc(bits), opcode: [o * 8 + (form === 'r,rm' ? 2 : 0) + w], reg: regForEnc(r), rm });
+    const lock = form === 'rm,r' ? lockFor(rng, rm, op) : [];
+    code = encode({ legacy: lock, ...sizeEnc(bits), opcode: [o * 8 + (form === 'r,rm' ? 2 : 0) + w], reg: regForEnc(r), rm });
   }
   push(g, st, `${op}${bits}`, code, definedFlags(op, bits));
 }
@@ -259,10 +278,11 @@ function genUnary(g: Gen): void {
   const w = bits === 8 ? 0 : 1;
   const op = rng.pick(['inc', 'dec', 'neg', 'not'] as const);
   const { rm } = rmOperand(st, rng, bits, bm, interesting(rng, bits));
+  const lock = lockFor(rng, rm, op);
   const code =
     op === 'inc' || op === 'dec'
-      ? encode({ ...sizeEnc(bits), opcode: [0xfe + w], reg: op === 'inc' ? 0 : 1, rm })
-      : encode({ ...sizeEnc(bits), opcode: [0xf6 + w], reg: op === 'not' ? 2 : 3, rm });
+      ? encode({ legacy: lock, ...sizeEnc(bits), opcode: [0xfe + w], reg: op === 'inc' ? 0 : 1, rm })
+      : encode({ legacy: lock, ...sizeEnc(bits), opcode: [0xf6 + w], reg: op === 'not' ? 2 : 3, rm });
   push(g, st, `${op}${bits}`, code, definedFlags(op, bits));
 }
 

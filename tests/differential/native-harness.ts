@@ -3,7 +3,7 @@
  * committed) and runs batches of snippet cases on the host CPU.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VmmError } from '../../src/util/errors.js';
@@ -53,10 +53,17 @@ export function runNative(cases: readonly SnippetCase[], bin = buildNativeHarnes
   try {
     execFileSync(bin, [inFile, outFile], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 120_000 });
   } catch (e) {
+    rmSync(outFile, { force: true });
     const stderr = (e as { stderr?: Buffer }).stderr?.toString() ?? '';
-    throw new NativeHarnessError(`The native snippet harness failed on ${inFile}: ${stderr || String(e)}`, e);
+    throw new NativeHarnessError(`The native snippet harness failed on ${inFile} (kept for replay): ${stderr || String(e)}`, e);
   }
-  const results = decodeResultFile(readFileSync(outFile));
+  let results: SnippetResult[];
+  try {
+    results = decodeResultFile(readFileSync(outFile));
+  } finally {
+    rmSync(inFile, { force: true });
+    rmSync(outFile, { force: true });
+  }
   if (results.length !== cases.length) throw new NativeHarnessError(`harness returned ${results.length} results for ${cases.length} cases`);
   return results;
 }
