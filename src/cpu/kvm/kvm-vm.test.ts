@@ -194,6 +194,14 @@ test('features(): in-kernel chips are emulated, PMU state reported with a reason
   }
 }));
 
+test('--pmu on is refused without a host PMU; --pmu off is accepted', { skip }, () => {
+  const probe = createKvmVm({ memBytes: 16 * MB, cpus: 1, pmu: 'off' });
+  const none = probe.hostPmu.kind === 'none';
+  assert.equal(probe.features().find((f) => f.name === 'pmu')?.mode, undefined);
+  probe.destroy();
+  if (none) assert.throws(() => createKvmVm({ memBytes: 16 * MB, cpus: 1, pmu: 'on' }), (e: unknown) => e instanceof KvmError && /enable_pmu=N/.test(e.message));
+});
+
 test('bad configurations fail with clear errors', { skip }, () => {
   assert.throws(() => createKvmVm({ memBytes: 16 * MB, cpus: 0 }), /--cpus 0 is out of range/);
   assert.throws(() => createKvmVm({ memBytes: 1000, cpus: 1 }), /guest memory/);
