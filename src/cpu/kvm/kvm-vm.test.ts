@@ -181,6 +181,104 @@ test('two vCPUs: the BSP starts the AP with INIT/SIPI and both reach the device'
   assert.ok((vm.exitCounts().io ?? 0) >= 2);
 }));
 
+test('two vCPUs: a device stop ends the VM while the AP spins without exits', { skip }, withVm(2, async (vm) => {
+  const dev = new Recorder();
+  dev.onWrite = (_o, d) => {
+    if (d[0] === 0x42) vm.requestStop({ kind: 'debug-exit', value: 1 });
+  };
+  vm.pio.register(0xe9, 1, dev, 'e9');
+  // prettier-ignore
+  vm.memory.write(ENTRY, new Uint8Array([
+    0xc7, 0x05, 0xf0, 0x00, 0xe0, 0xfe, 0xff, 0x01, 0x00, 0x00, // SVR: enable the local APIC
+    0xc7, 0x05, 0x10, 0x03, 0xe0, 0xfe, 0x00, 0x00, 0x00, 0x01, // ICR high: APIC 1
+    0xc7, 0x05, 0x00, 0x03, 0xe0, 0xfe, 0x00, 0x45, 0x00, 0x00, // INIT
+    0xc7, 0x05, 0x00, 0x03, 0xe0, 0xfe, 0x08, 0x46, 0x00, 0x00, // SIPI 0x08
+    0x80, 0x3d, 0x00, 0x90, 0x00, 0x00, 0x01, 0x75, 0xf7,       // wait for the AP's flag
+    0xb0, 0x42, 0xe6, 0xe9,                                     // out 'B' -> the device stops the VM
+    0xeb, 0xfe,                                                 // jmp $
+  ]));
+  // AP: out 'A', set the flag, spin forever (no exits: only the kick signal gets it out of KVM_RUN).
+  vm.memory.write(0x8000, new Uint8Array([0xb0, 0x41, 0xe6, 0xe9, 0xc6, 0x06, 0x00, 0x90, 0x01, 0xeb, 0xfe]));
+  vm.vcpus[0]!.setRegisters(flat32(ENTRY));
+  const t0 = performance.now();
+  const stop = await vm.run();
+  assert.deepEqual(stop, { kind: 'debug-exit', value: 1 });
+  assert.deepEqual(dev.writes, [[0, [0x41]], [0, [0x42]]]);
+  assert.ok(performance.now() - t0 < 3000, 'stopped promptly');
+}));
+
+test('64-bit long mode entered directly through the register catalog', { skip }, withVm(1, async (vm) => {
+  const dev = new Recorder();
+  vm.pio.register(0xe9, 1, dev, 'e9');
+  // Identity map the first 1 GiB with 2 MiB pages: PML4 0x1000 -> PDPT 0x2000 -> PD 0x3000.
+  vm.memory.writeU64(0x1000, 0x2003n);
+  vm.memory.writeU64(0x2000, 0x3003n);
+  for (let i = 0; i < 512; i++) vm.memory.writeU64(0x3000 + i * 8, (BigInt(i) << 21n) | 0x83n);
+  // mov rax, 0x0123456789abcdef; mov al, 'L'; out 0xe9, al; cli; hlt
+  vm.memory.write(ENTRY, new Uint8Array([0x48, 0xb8, 0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01, 0xb0, 0x4c, 0xe6, 0xe9, 0xfa, 0xf4]));
+  const data = { selector: 0x18, base: 0n, limit: 0xffff_ffff, attrs: 0xc093 };
+  vm.vcpus[0]!.setRegisters([
+    ...segmentBatch('cs', { selector: 0x08, base: 0n, limit: 0xffff_ffff, attrs: 0xa09b }),
+    ...(['ds', 'es', 'ss', 'fs', 'gs'] as const).flatMap((s) => segmentBatch(s, data)),
+    [REG.cr3, 0x1000n],
+    [REG.cr4, 0x20n], // PAE
+    [REG.efer, 0x500n], // LME | LMA
+    [REG.cr0, 0x8000_0011n], // PG | ET | PE
+    [REG.rip, BigInt(ENTRY)],
+    [REG.rflags, 2n],
+  ]);
+  assert.equal((await vm.run()).kind, 'hang');
+  assert.deepEqual(dev.writes, [[0, [0x4c]]]);
+  assert.deepEqual(vm.vcpus[0]!.getRegisters([REG.rax]), [0x0123_4567_89ab_cd4cn]);
+}));
+
+test('an IRQ line raised by a device wakes a halted guest through the in-kernel PIC', { skip }, withVm(1, async (vm) => {
+  const dev = new Recorder();
+  const line = vm.irqLine(5);
+  dev.onWrite = (_o, d) => {
+    if (d[0] === 0x52) setTimeout(() => { line.set(true); line.set(false); }, 20); // 'R': guest is ready
+  };
+  vm.pio.register(0xe9, 1, dev, 'e9');
+  // GDT at 0x500 (code 0x10, data 0x18), IDT at 0x600 with vector 0x25 -> handler at ENTRY+0x40.
+  vm.memory.writeU64(0x510, 0x00cf_9a00_0000_ffffn);
+  vm.memory.writeU64(0x518, 0x00cf_9200_0000_ffffn);
+  const handler = ENTRY + 0x40;
+  const gate = (BigInt(handler >>> 16) << 48n) | (0x8en << 40n) | (0x10n << 16n) | BigInt(handler & 0xffff);
+  vm.memory.writeU64(0x600 + 0x25 * 8, gate);
+  // prettier-ignore
+  vm.memory.write(ENTRY, new Uint8Array([
+    0xb0, 0x11, 0xe6, 0x20, // ICW1: edge, cascade, ICW4 needed
+    0xb0, 0x20, 0xe6, 0x21, // ICW2: vectors 0x20-0x27
+    0xb0, 0x04, 0xe6, 0x21, // ICW3: slave on IRQ2
+    0xb0, 0x01, 0xe6, 0x21, // ICW4: 8086 mode
+    0xb0, 0xdf, 0xe6, 0x21, // OCW1: unmask IRQ5 only
+    0xb0, 0x52, 0xe6, 0xe9, // out 'R'
+    0xfb, 0xf4,             // sti; hlt
+    0xeb, 0xfd,             // jmp back to hlt (not reached if the handler halts)
+  ]));
+  // prettier-ignore
+  vm.memory.write(handler, new Uint8Array([
+    0xb0, 0x49, 0xe6, 0xe9, // out 'I'
+    0xb0, 0x20, 0xe6, 0x20, // EOI
+    0xfa, 0xf4,             // cli; hlt
+  ]));
+  vm.vcpus[0]!.setRegisters([...flat32(ENTRY), [REG.gdtrBase, 0x500n], [REG.gdtrLimit, 0x1fn], [REG.idtrBase, 0x600n], [REG.idtrLimit, 0x7ffn]]);
+  const stop = await vm.run();
+  assert.deepEqual(dev.writes, [[0, [0x52]], [0, [0x49]]]);
+  assert.equal(stop.kind, 'hang');
+}));
+
+test('GuestMemory.setMap replaces KVM memory slots: a new region becomes guest RAM, non-native backing is refused', { skip }, withVm(1, async (vm) => {
+  const extra = vm.allocateNative(0x10_0000);
+  vm.memory.setMap([...vm.memory.regions, { name: 'extra', gpa: 0x8000_0000, size: 0x10_0000, bytes: extra }]);
+  // mov dword [0x80000010], 0xcafef00d; cli; hlt
+  vm.memory.write(ENTRY, new Uint8Array([0xc7, 0x05, 0x10, 0x00, 0x00, 0x80, 0x0d, 0xf0, 0xfe, 0xca, 0xfa, 0xf4]));
+  vm.vcpus[0]!.setRegisters(flat32(ENTRY));
+  assert.equal((await vm.run()).kind, 'hang');
+  assert.equal(new DataView(extra.buffer, extra.byteOffset).getUint32(0x10, true), 0xcafe_f00d);
+  assert.throws(() => vm.memory.setMap([...vm.memory.regions, { name: 'js', gpa: 0x9000_0000, size: 0x1000, bytes: new Uint8Array(0x1000) }]), /not native memory/);
+}));
+
 test('features(): in-kernel chips are emulated, PMU state reported with a reason', { skip }, withVm(1, async (vm) => {
   const f = new Map(vm.features().map((x) => [x.name, x]));
   assert.equal(f.get('ioapic')?.mode, 'emulated');
