@@ -31,6 +31,7 @@ export const KVM_GET_SUPPORTED_CPUID = iowr(0x05, 8);
 
 // VM ioctls.
 export const KVM_CREATE_VCPU = io(0x41);
+export const KVM_GET_DIRTY_LOG = iow(0x42, 16);
 export const KVM_SET_USER_MEMORY_REGION = iow(0x46, 32);
 export const KVM_SET_TSS_ADDR = io(0x47);
 export const KVM_SET_IDENTITY_MAP_ADDR = iow(0x48, 8);

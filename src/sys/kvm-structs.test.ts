@@ -15,6 +15,7 @@ test('ioctl request codes match the UAPI headers', () => {
     KVM_GET_VCPU_MMAP_SIZE: 0xae04,
     KVM_GET_SUPPORTED_CPUID: 0xc008ae05,
     KVM_CREATE_VCPU: 0xae41,
+    KVM_GET_DIRTY_LOG: 0x4010ae42,
     KVM_SET_USER_MEMORY_REGION: 0x4020ae46,
     KVM_SET_TSS_ADDR: 0xae47,
     KVM_SET_IDENTITY_MAP_ADDR: 0x4008ae48,
@@ -164,6 +165,10 @@ test('kvm_msrs, memory region, irq level, pit config, enable cap, mp state', () 
   assert.equal(rv.getBigUint64(16, true), 0x20_0000n);
   assert.equal(rv.getBigUint64(24, true), 0x7f00_1234_5000n);
 
+  const dl = new DataView(s.encodeDirtyLog(2, 0x7f12_3456_7000n).buffer);
+  assert.equal(dl.byteLength, 16);
+  assert.equal(dl.getUint32(0, true), 2);
+  assert.equal(dl.getBigUint64(8, true), 0x7f12_3456_7000n);
   assert.deepEqual([...s.encodeIrqLevel(4, 1)], [4, 0, 0, 0, 1, 0, 0, 0]);
   const pit = s.encodePitConfig(abi.KVM_PIT_SPEAKER_DUMMY);
   assert.equal(pit.length, 64);

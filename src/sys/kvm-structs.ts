@@ -312,6 +312,15 @@ export function encodeUserspaceMemoryRegion(slot: number, flags: number, guestPh
   return b;
 }
 
+/** kvm_dirty_log {u32 slot; u32 padding; u64 dirty_bitmap (a user pointer)}. */
+export function encodeDirtyLog(slot: number, bitmapAddress: bigint): Uint8Array {
+  const b = new Uint8Array(16);
+  const v = dv(b);
+  v.setUint32(0, slot >>> 0, LE);
+  v.setBigUint64(8, bitmapAddress, LE);
+  return b;
+}
+
 /** kvm_irq_level {union {u32 irq; s32 status}; u32 level}. */
 export function encodeIrqLevel(irq: number, level: number, into: Uint8Array = new Uint8Array(8)): Uint8Array {
   const v = dv(into);

@@ -279,6 +279,23 @@ test('GuestMemory.setMap replaces KVM memory slots: a new region becomes guest R
   assert.throws(() => vm.memory.setMap([...vm.memory.regions, { name: 'js', gpa: 0x9000_0000, size: 0x1000, bytes: new Uint8Array(0x1000) }]), /not native memory/);
 }));
 
+test('dirty log: guest writes to a trackDirty region show up after syncDirtyLog', { skip }, withVm(1, async (vm) => {
+  // Below 2 GiB: GuestMemory.collectDirty masks addresses with 32-bit signed arithmetic (reported).
+  const gpa = 0x4000_0000;
+  vm.memory.setMap([...vm.memory.regions, { name: 'tracked', gpa, size: 0x10_0000, bytes: vm.allocateNative(0x10_0000), trackDirty: true }]);
+  // mov dword [0x40003004], 1; mov dword [0x40007ffc], 2; cli; hlt
+  // prettier-ignore
+  vm.memory.write(ENTRY, new Uint8Array([
+    0xc7, 0x05, 0x04, 0x30, 0x00, 0x40, 0x01, 0x00, 0x00, 0x00,
+    0xc7, 0x05, 0xfc, 0x7f, 0x00, 0x40, 0x02, 0x00, 0x00, 0x00,
+    0xfa, 0xf4,
+  ]));
+  vm.vcpus[0]!.setRegisters(flat32(ENTRY));
+  assert.equal((await vm.run()).kind, 'hang');
+  vm.syncDirtyLog();
+  assert.deepEqual(vm.memory.collectDirty(gpa, 0x10_0000, 100), [gpa + 0x3000, gpa + 0x7000]);
+}));
+
 test('features(): in-kernel chips are emulated, PMU state reported with a reason', { skip }, withVm(1, async (vm) => {
   const f = new Map(vm.features().map((x) => [x.name, x]));
   assert.equal(f.get('ioapic')?.mode, 'emulated');

@@ -18,6 +18,7 @@ import {
   KVM_EXIT_IO_OUT,
   KVM_EXIT_NAMES,
   KVM_GET_API_VERSION,
+  KVM_GET_DIRTY_LOG,
   KVM_GET_SUPPORTED_CPUID,
   KVM_GET_VCPU_MMAP_SIZE,
   KVM_IDENTITY_MAP_ADDR,
@@ -34,7 +35,7 @@ import {
   KVM_RUN as KVM_RUN_IOCTL,
   type KvmCapName,
 } from '../../sys/kvm-abi.js';
-import { KVM_RUN, allocCpuid2, decodeCpuid2, encodeEnableCap, encodeIrqLevel, encodePitConfig, encodePmuEventFilter, encodeUserspaceMemoryRegion, type CpuidEntry, type PmuEventFilter } from '../../sys/kvm-structs.js';
+import { KVM_RUN, allocCpuid2, encodeDirtyLog, decodeCpuid2, encodeEnableCap, encodeIrqLevel, encodePitConfig, encodePmuEventFilter, encodeUserspaceMemoryRegion, type CpuidEntry, type PmuEventFilter } from '../../sys/kvm-structs.js';
 import {
   EAGAIN,
   EINTR,
@@ -137,6 +138,8 @@ const MSR_SETUP: readonly [number, bigint][] = [
 interface Slot {
   readonly slot: number;
   readonly region: MemoryRegion;
+  /** Native bitmap KVM_GET_DIRTY_LOG fills, for regions with trackDirty. */
+  bitmap?: NativeMapping;
 }
 
 interface ApThread {
@@ -259,6 +262,7 @@ export class KvmVm implements Vm {
       const s = this.slots.get(r);
       if (!s || keep.has(r)) continue;
       this.setSlot(s.slot, 0, r.gpa, 0, 0n, `Cannot remove memory slot for "${r.name}"`);
+      if (s.bitmap) discardPages(s.bitmap);
       this.slots.delete(r);
       this.freeSlots.push(s.slot);
     }
@@ -268,6 +272,21 @@ export class KvmVm implements Vm {
       const flags = (r.readonly ? KVM_MEM_READONLY : 0) | (r.trackDirty ? KVM_MEM_LOG_DIRTY_PAGES : 0);
       this.setSlot(slot, flags, r.gpa, r.size, this.hostAddress(r), `Cannot map "${r.name}" at 0x${r.gpa.toString(16)} (${r.size} bytes) into the guest`);
       this.slots.set(r, { slot, region: r });
+    }
+  }
+
+  /**
+   * Merges KVM's dirty bitmaps (guest writes since the last call) into memory's dirty log
+   * for every region with trackDirty; read them with memory.collectDirty().
+   */
+  syncDirtyLog(): void {
+    for (const s of this.slots.values()) {
+      if (!s.region.trackDirty) continue;
+      const pages = s.region.size / 4096;
+      const bytes = Math.ceil(pages / 64) * 8;
+      s.bitmap ??= mmapAnonymous(Math.ceil(bytes / 4096) * 4096, 'Cannot allocate a dirty bitmap');
+      ioctlPtr(this.vmFd, KVM_GET_DIRTY_LOG, encodeDirtyLog(s.slot, s.bitmap.address), `KVM_GET_DIRTY_LOG for "${s.region.name}" failed`);
+      this.memory.mergeDirtyBitmap(s.region, s.bitmap.bytes.subarray(0, bytes));
     }
   }
 
