@@ -31,6 +31,7 @@ import {
 import { Block, Insn } from './insn.js';
 import { CodeCache } from './code-cache.js';
 import { decodeBlock } from './decoder.js';
+import { compileBlock, COMPILE_THRESHOLD } from './block-compiler.js';
 
 export class EmuError extends VmmError {
   constructor(message: string) {
@@ -97,7 +98,7 @@ export const BLOCK_EXIT = { exit: true } as const;
 
 const TLB_BITS = 10;
 /** Instructions between checks for pending interrupts (handlers that may unmask one force a check). */
-const POLL_INTERVAL = 512;
+const POLL_INTERVAL = 2048;
 const TLB_SIZE = 1 << TLB_BITS;
 const TLB_MASK = TLB_SIZE - 1;
 const JC_SIZE = 4096;
@@ -498,6 +499,29 @@ export class EmuCpu {
     const op = this.fop;
     if (op === F_EAGER) return this.fres;
     if (op === F_LOGIC) return this.szp(this.fsz, this.fres, this.fresH);
+    if (this.fsz === 4) {
+      // 32-bit fast path.
+      const r = this.fres;
+      const d = this.fdst;
+      const s = this.fsrc;
+      let f = PARITY[r & 0xff]! | (r === 0 ? ZF : 0) | (r < 0 ? SF : 0) | ((r ^ d ^ s) & AF);
+      switch (op) {
+        case F_ADD:
+          return f | ((r >>> 0) < (d >>> 0) ? CF : 0) | ((d ^ r) & (s ^ r) & 0x80000000 ? OF : 0);
+        case F_ADC:
+          return f | ((r >>> 0) <= (d >>> 0) ? CF : 0) | ((d ^ r) & (s ^ r) & 0x80000000 ? OF : 0);
+        case F_SUB:
+          return f | ((d >>> 0) < (s >>> 0) ? CF : 0) | ((d ^ s) & (d ^ r) & 0x80000000 ? OF : 0);
+        case F_SBB:
+          return f | ((d >>> 0) <= (s >>> 0) ? CF : 0) | ((d ^ s) & (d ^ r) & 0x80000000 ? OF : 0);
+        case F_INC:
+          f |= this.fcin;
+          return f | (r === (0x80000000 | 0) ? OF : 0);
+        default:
+          f |= this.fcin;
+          return f | (r === 0x7fffffff ? OF : 0);
+      }
+    }
     return this.getCF() | this.szp(this.fsz, this.fres, this.fresH) | this.getAF() | this.getOF();
   }
 
@@ -1174,6 +1198,13 @@ export class EmuCpu {
     if (b === this.curBlock) this.smc = true;
   }
   smc = false;
+  /** Instruction index inside a compiled block (see block-compiler.ts). */
+  ci = 0;
+  /** Extra iterations of a self-looping compiled block, and the most it may run. */
+  loops = 0;
+  loopLimit = 1;
+  /** Whether hot blocks are compiled to JavaScript functions. */
+  compile = true;
   /** Instruction count at which run() next polls the APIC (0 = at the next block boundary). */
   pollAt = 0;
 
@@ -1729,6 +1760,7 @@ export class EmuCpu {
 
   /** Executes (part of) one block: at most `limit` instructions. */
   private execBlock(limit: number): void {
+    const end0 = this.instructions + limit;
     let blk: Block;
     try {
       blk = this.lookupBlock();
@@ -1747,10 +1779,22 @@ export class EmuCpu {
     this.curBlock = blk;
     const userIdx = this.cpl === 3 ? 1 : 0;
     let i = 0;
+    const compiled = blk.exec !== null && n === total;
     try {
-      if (blk.exec !== null && n === total) {
-        blk.exec(this);
-        i = n;
+      if (compiled) {
+        this.ci = 0;
+        this.loops = 0;
+        const room = (this.pollAt < end0 ? this.pollAt : end0) - this.instructions;
+        this.loopLimit = room > total ? Math.floor(room / total) : 1;
+        blk.exec!(this);
+        i = this.ci;
+        if (this.loops > 0) {
+          this.instructions += this.loops * total;
+          this.retired[userIdx]! += this.loops * total;
+          this.branchesRetired[userIdx]! += this.loops * blk.branches;
+        }
+        if (i < n) this.rip = addIp(bip, ins[i - 1]!.end, this.codeSize);
+        this.smc = false;
       } else {
         const rl = this.rl;
         const rh = this.rh;
@@ -1891,6 +1935,7 @@ export class EmuCpu {
       }
     } catch (e) {
       this.curBlock = null;
+      if (compiled) i = this.ci;
       if (e === BLOCK_EXIT) {
         this.instructions += i + 1;
         this.retired[userIdx]! += i + 1;
@@ -1907,8 +1952,16 @@ export class EmuCpu {
     this.instructions += i;
     this.retired[userIdx]! += i;
     if (i === total) this.branchesRetired[userIdx]! += blk.branches;
-    blk.hits++;
+    if (++blk.hits === COMPILE_THRESHOLD && blk.valid && this.compile) blk.exec = compileBlock(blk);
     if (this.pmu !== null) this.pmu.count(i, i === total ? blk.branches : 0, userIdx === 1);
+  }
+
+  /** A 64-bit branch target, wrapped and checked for canonical form (#GP). */
+  canonicalTarget(t: number): number {
+    if (t >= TWO63) t -= TWO64;
+    else if (t < -TWO63) t += TWO64;
+    if (t < -TWO47 || t >= TWO47) return this.gp(0);
+    return t;
   }
 
   /** Next-instruction RIP for handler `x` (bip + x.end, wrapped to the code size). */

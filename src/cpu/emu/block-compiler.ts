@@ -1,0 +1,176 @@
+/**
+ * Block compiler: turns a hot decoded block into one JavaScript function (via the
+ * Function constructor) that runs its instructions back to back. Hot register forms are
+ * emitted inline with their register numbers and immediates as constants, and lazy-flag
+ * stores that a later instruction of the block overwrites are dropped (flags stay exact
+ * at every point where they can be observed: before any call, fault or block exit).
+ * Every other instruction calls its interpreter handler, so behaviour is identical.
+ *
+ * Contract with EmuCpu.execBlock: the function sets `c.ci` to the index of the
+ * instruction it is about to run whenever that instruction can fault or call out, and
+ * to the instruction count when it completes; after a handler call it returns early
+ * with `c.ci` = next index if the block was invalidated (self-modifying code).
+ */
+import type { EmuCpu } from './cpu.js';
+import { K_ADD_RR, K_SUB_RR, K_CMP_RR, K_LOGIC_RR, K_ADD_RI, K_SUB_RI, K_CMP_RI, K_LOGIC_RI, K_INCDEC_R, K_MOV_RR, K_JNZ, K_JZ } from './cpu.js';
+import type { Block, Insn } from './insn.js';
+import { shift32ri } from './ops-alu.js';
+import { jcc } from './ops-flow.js';
+
+/** Runs of a block before it is compiled. */
+export const COMPILE_THRESHOLD = 40;
+
+const canCompile = typeof Function === 'function';
+
+type Flow = 'none' | 'write' | 'read' | 'rw' | 'opaque';
+
+function flowOf(x: Insn): Flow {
+  switch (x.k) {
+    case K_ADD_RR:
+    case K_SUB_RR:
+    case K_CMP_RR:
+    case K_LOGIC_RR:
+    case K_ADD_RI:
+    case K_SUB_RI:
+    case K_CMP_RI:
+    case K_LOGIC_RI:
+      return 'write';
+    case K_INCDEC_R:
+      return 'rw';
+    case K_MOV_RR:
+      return 'none';
+    case K_JNZ:
+    case K_JZ:
+      return 'read';
+    default:
+      if (x.fn === shift32ri) return x.op === 0 || x.op === 1 ? 'rw' : 'write';
+      if (x.fn === jcc) return 'read';
+      return 'opaque';
+  }
+}
+
+/** Compiles `blk`; returns null when the block has nothing worth compiling or codegen is unavailable. */
+export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
+  if (!canCompile) return null;
+  const ins = blk.insns;
+  const n = ins.length;
+  let inlineCount = 0;
+  for (const x of ins) if (flowOf(x) !== 'opaque') inlineCount++;
+  if (inlineCount === 0) return null;
+  // Backward liveness of the lazy flags.
+  const live = new Array<boolean>(n).fill(true);
+  let isLive = true;
+  for (let k = n - 1; k >= 0; k--) {
+    const f = flowOf(ins[k]!);
+    live[k] = isLive;
+    if (f === 'write') isLive = false;
+    else if (f === 'read' || f === 'rw' || f === 'opaque') isLive = true;
+  }
+  const last = ins[n - 1]!;
+  // A block that branches back to its own start with only inline instructions loops inside the function.
+  const selfLoop = (last.k === K_JNZ || last.k === K_JZ) && last.end + last.imm === 0 && ins.every((x) => flowOf(x) !== 'opaque');
+  const out: string[] = ['const rl = c.rl, rh = c.rh;'];
+  if (selfLoop) out.push('let it = 0; const lim = c.loopLimit;', 'for (;;) {');
+  // Name of the local holding the last inline flag producer's result (for ZF tests) and its kind.
+  let lastRes = '';
+  let lastLogic = false;
+  for (let k = 0; k < n; k++) {
+    const x = ins[k]!;
+    const A = x.rm;
+    const B = x.reg;
+    const fl = live[k]!;
+    const r = `r${k}`;
+    const flagStore = (op: number, d: string, s: string): string => (fl ? `c.fop = ${op}; c.fsz = 4; c.fdst = ${d}; c.fsrc = ${s}; c.fres = ${r};` : '');
+    switch (x.k) {
+      case K_ADD_RR:
+      case K_SUB_RR:
+      case K_ADD_RI:
+      case K_SUB_RI: {
+        const sub = x.k === K_SUB_RR || x.k === K_SUB_RI;
+        const s = x.k === K_ADD_RR || x.k === K_SUB_RR ? `rl[${B}]` : `${x.imm | 0}`;
+        out.push(`const d${k} = rl[${A}], s${k} = ${s}; const ${r} = (d${k} ${sub ? '-' : '+'} s${k}) | 0; rl[${A}] = ${r}; rh[${A}] = 0; ${flagStore(sub ? 3 : 1, `d${k}`, `s${k}`)}`);
+        lastRes = r;
+        lastLogic = false;
+        break;
+      }
+      case K_CMP_RR:
+      case K_CMP_RI: {
+        const s = x.k === K_CMP_RR ? `rl[${B}]` : `${x.imm | 0}`;
+        out.push(`const d${k} = rl[${A}], s${k} = ${s}; const ${r} = (d${k} - s${k}) | 0; ${flagStore(3, `d${k}`, `s${k}`)}`);
+        lastRes = r;
+        lastLogic = false;
+        break;
+      }
+      case K_LOGIC_RR:
+      case K_LOGIC_RI: {
+        const s = x.k === K_LOGIC_RR ? `rl[${B}]` : `${x.imm | 0}`;
+        const op = x.op === 1 ? '|' : x.op === 4 ? '&' : '^';
+        out.push(`const ${r} = rl[${A}] ${op} ${s}; rl[${A}] = ${r}; rh[${A}] = 0; ${fl ? `c.fop = 5; c.fsz = 4; c.fres = ${r};` : ''}`);
+        lastRes = r;
+        lastLogic = true;
+        break;
+      }
+      case K_INCDEC_R: {
+        const cf = lastLogic && lastRes !== '' ? '0' : 'c.getCF()';
+        out.push(`const d${k} = rl[${A}]; const ${r} = (d${k} ${x.op === 0 ? '+' : '-'} 1) | 0; c.fcin = ${cf}; rl[${A}] = ${r}; rh[${A}] = 0; c.fop = ${x.op === 0 ? 6 : 7}; c.fsz = 4; c.fdst = d${k}; c.fsrc = 1; c.fres = ${r};`);
+        lastRes = r;
+        lastLogic = false;
+        break;
+      }
+      case K_MOV_RR:
+        out.push(`rl[${A}] = rl[${B}]; rh[${A}] = 0;`);
+        break;
+      case K_JNZ:
+      case K_JZ: {
+        const zf = lastRes !== '' ? `(${lastRes} === 0)` : '(c.getZF() !== 0)';
+        const want = x.k === K_JZ ? '' : '!';
+        if (selfLoop && k === n - 1) out.push(`if (${want}${zf}) { if (++it < lim) continue; it--; c.rip = ${target(x)}; } break; }`, 'c.loops = it;');
+        else out.push(`if (${want}${zf}) c.rip = ${target(x)};`);
+        break;
+      }
+      default:
+        if (x.fn === shift32ri && x.op !== 0 && x.op !== 1) {
+          // SHL/SHR/SAR by a constant: all flags written eagerly.
+          const nn = x.imm & 31;
+          const expr = x.op === 5 ? `u${k} >>> ${nn}` : x.op === 7 ? `u${k} >> ${nn}` : `u${k} << ${nn}`;
+          const cf = x.op === 5 ? `(u${k} >>> ${nn - 1}) & 1` : x.op === 7 ? `(u${k} >> ${nn - 1}) & 1` : `(u${k} >>> ${32 - nn}) & 1`;
+          const of = x.op === 5 ? `(u${k} < 0 ? 0x800 : 0)` : x.op === 7 ? '0' : `((${r} >>> 31) ^ cf${k} ? 0x800 : 0)`;
+          out.push(`const u${k} = rl[${A}]; const ${r} = (${expr}) | 0; const cf${k} = ${cf}; rl[${A}] = ${r}; rh[${A}] = 0;`);
+          if (fl) out.push(`c.fop = 0; c.fres = cf${k} | ${of} | c.szp(4, ${r});`);
+          lastRes = fl ? '' : r;
+          lastLogic = false;
+          if (!fl) lastRes = '';
+          break;
+        }
+        if (x.fn === shift32ri) {
+          // ROL/ROR: CF/OF from the result, the other flags kept.
+          const nn = x.imm & 31;
+          const expr = x.op === 0 ? `(u${k} << ${nn}) | (u${k} >>> ${32 - nn})` : `(u${k} >>> ${nn}) | (u${k} << ${32 - nn})`;
+          const cf = x.op === 0 ? `${r} & 1` : `${r} >>> 31`;
+          const of = x.op === 0 ? `((${r} >>> 31) ^ cf${k})` : `((${r} >>> 31) ^ ((${r} >>> 30) & 1))`;
+          out.push(`const u${k} = rl[${A}]; const ${r} = (${expr}) | 0; const cf${k} = ${cf}; c.fres = (c.arith() & ~0x801) | cf${k} | (${of} ? 0x800 : 0); c.fop = 0; rl[${A}] = ${r}; rh[${A}] = 0;`);
+          lastRes = '';
+          lastLogic = false;
+          break;
+        }
+        out.push(`c.ci = ${k}; I[${k}].fn(c, I[${k}]); if (c.smc) { c.ci = ${k + 1}; return; }`);
+        lastRes = '';
+        lastLogic = false;
+    }
+  }
+  out.push(`c.ci = ${n};`);
+  const src = out.join('\n');
+  try {
+    const factory = new Function('I', `return function block(c) {\n${src}\n};`) as (I: Insn[]) => (c: EmuCpu) => void;
+    return factory(ins);
+  } catch {
+    return null;
+  }
+}
+
+function target(x: Insn): string {
+  const t = `c.bip + ${x.end + x.imm}`;
+  if (x.osz === 4) return `((${t}) >>> 0)`;
+  if (x.osz === 2) return `((${t}) & 0xffff)`;
+  return `c.canonicalTarget(${t})`;
+}
