@@ -2001,12 +2001,24 @@ export class EmuCpu {
 
   portIn(port: number, size: number): number {
     this.counts.io++;
-    return this.pio.readValue(port & 0xffff, size as 1 | 2 | 4);
+    const b = size === 1 ? this.io1 : size === 2 ? this.io2 : this.io4;
+    this.pio.read(port & 0xffff, b);
+    return size === 1 ? b[0]! : size === 2 ? b[0]! | (b[1]! << 8) : b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24);
   }
+  private readonly io1 = new Uint8Array(1);
+  private readonly io2 = new Uint8Array(2);
+  private readonly io4 = new Uint8Array(4);
   portOut(port: number, size: number, v: number): void {
     this.counts.io++;
     this.pollAt = 0;
-    this.pio.writeValue(port & 0xffff, size as 1 | 2 | 4, size === 4 ? v >>> 0 : v & (size === 1 ? 0xff : 0xffff));
+    const b = size === 1 ? this.io1 : size === 2 ? this.io2 : this.io4;
+    b[0] = v;
+    if (size > 1) b[1] = v >>> 8;
+    if (size > 2) {
+      b[2] = v >>> 16;
+      b[3] = v >>> 24;
+    }
+    this.pio.write(port & 0xffff, b);
   }
 
   // =====================================================================

@@ -1142,3 +1142,16 @@ function isUnimpl(h: Handler): boolean {
 }
 
 export { CS, EA_32, EA_64 };
+
+/** Decodes one instruction from `bytes` in mode 0 (16-bit), 1 (32-bit) or 2 (64-bit); for tests and tools. */
+export function decodeInsn(bytes: Uint8Array, decodeMode: number): Insn {
+  mode = decodeMode;
+  buf = bytes;
+  pos = 0;
+  lim = bytes.length;
+  const x = decodeOne();
+  x.start = 0;
+  x.end = pos;
+  x.k = inlineKind(x);
+  return x;
+}

@@ -33,6 +33,8 @@ export interface EmuVmConfig extends VmConfig {
 
 /** Nanoseconds of virtual time per retired instruction in deterministic mode (a 1000-MIPS virtual CPU). */
 export const NS_PER_INSTRUCTION = 1;
+/** Virtual cost of one port access in deterministic mode (an ISA bus cycle takes about 1 us on hardware). */
+export const NS_PER_PORT_IO = 1000;
 /** Real time between yields to the host event loop. */
 const YIELD_MS = 4;
 
@@ -62,8 +64,8 @@ class VmClock implements EmuClock {
   nowNs(): number {
     if (!this.deterministic) return (now() - this.startMs) * 1e6;
     let n = 0;
-    for (const c of this.cpus) n += c.instructions;
-    return n * NS_PER_INSTRUCTION + this.skippedNs;
+    for (const c of this.cpus) n += c.instructions * NS_PER_INSTRUCTION + c.counts.io * NS_PER_PORT_IO;
+    return n + this.skippedNs;
   }
 }
 
