@@ -20,6 +20,7 @@ test('probing /dev/kvm: API 12, the capabilities tsvmm needs, PMU and pvm from s
   assert.equal(info.capabilities.IRQCHIP, 1);
   assert.ok((info.maxVcpus ?? 0) >= 1);
   assert.equal(info.pvm, existsSync('/sys/module/kvm_pvm'));
+  assert.ok(info.cpuFeatures.some((f) => f.name === 'lm' && f.exposed), 'a 64-bit host offers long mode');
   const enable = readFileSync('/sys/module/kvm/parameters/enable_pmu', 'utf8').trim();
   if (enable === 'N') {
     assert.equal(info.pmu.kind, 'none');

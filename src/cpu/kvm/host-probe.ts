@@ -3,8 +3,10 @@
  * the backend consults (kvm_pvm, PMU). Never throws: problems become fields.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { KVM_API_VERSION, KVM_CAP, KVM_CHECK_EXTENSION, KVM_GET_API_VERSION, type KvmCapName } from '../../sys/kvm-abi.js';
-import { SysError, closeFd, ioctlIntRaw, O_CLOEXEC, O_RDWR, openFile } from '../../sys/libc.js';
+import { KVM_API_VERSION, KVM_CAP, KVM_CHECK_EXTENSION, KVM_GET_API_VERSION, KVM_GET_SUPPORTED_CPUID, type KvmCapName } from '../../sys/kvm-abi.js';
+import { allocCpuid2, decodeCpuid2 } from '../../sys/kvm-structs.js';
+import { cpuFeatureStates, type CpuFeatureState } from './cpu-model.js';
+import { SysError, closeFd, ioctlIntRaw, ioctlPtrRaw, O_CLOEXEC, O_RDWR, openFile } from '../../sys/libc.js';
 
 export const KVM_DEVICE = '/dev/kvm';
 
@@ -41,6 +43,8 @@ export interface KvmHostInfo {
   /** Whether the local APIC is virtualized in hardware (APICv / AVIC). */
   readonly apicv: boolean;
   readonly pmu: KvmHostPmu;
+  /** CPUID features a default VM (CPU model 'host') gets on this host, and why others are missing. */
+  readonly cpuFeatures: readonly CpuFeatureState[];
 }
 
 function readParam(path: string): string | undefined {
@@ -81,7 +85,7 @@ export function probeKvmHost(device = KVM_DEVICE): KvmHostInfo {
     apicv: hostApicv(),
   };
   if (!existsSync(device)) {
-    return { ...base, present: false, permitted: false, error: `${device} does not exist (KVM is not available: load kvm_intel or kvm_amd, or enable virtualization in the firmware)`, capabilities: {}, pmu: hostPmu() };
+    return { ...base, present: false, permitted: false, error: `${device} does not exist (KVM is not available: load kvm_intel or kvm_amd, or enable virtualization in the firmware)`, capabilities: {}, pmu: hostPmu(), cpuFeatures: [] };
   }
   let fd: number;
   try {
@@ -90,7 +94,7 @@ export function probeKvmHost(device = KVM_DEVICE): KvmHostInfo {
     const msg = e instanceof SysError && (e.code === 'EACCES' || e.code === 'EPERM')
       ? `Cannot open ${device}: permission denied (run as root or add yourself to the kvm group)`
       : `Cannot open ${device}: ${e instanceof Error ? e.message : String(e)}`;
-    return { ...base, present: true, permitted: false, error: msg, capabilities: {}, pmu: hostPmu() };
+    return { ...base, present: true, permitted: false, error: msg, capabilities: {}, pmu: hostPmu(), cpuFeatures: [] };
   }
   try {
     const apiVersion = ioctlIntRaw(fd, KVM_GET_API_VERSION, 0);
@@ -99,6 +103,9 @@ export function probeKvmHost(device = KVM_DEVICE): KvmHostInfo {
       const r = ioctlIntRaw(fd, KVM_CHECK_EXTENSION, id);
       capabilities[name] = r < 0 ? 0 : r;
     }
+    const pmu = hostPmu(capabilities.PMU_CAPABILITY ?? 0);
+    const cpuid = allocCpuid2(256);
+    const cpuFeatures = ioctlPtrRaw(fd, KVM_GET_SUPPORTED_CPUID, cpuid) >= 0 ? cpuFeatureStates(decodeCpuid2(cpuid), { model: 'host', pvm, pmu: pmu.kind !== 'none' }) : [];
     const error = apiVersion !== KVM_API_VERSION ? `KVM API version ${apiVersion} is not the supported version ${KVM_API_VERSION}` : undefined;
     return {
       ...base,
@@ -109,7 +116,8 @@ export function probeKvmHost(device = KVM_DEVICE): KvmHostInfo {
       capabilities,
       maxVcpus: capabilities.MAX_VCPUS || capabilities.NR_VCPUS || 4,
       recommendedVcpus: capabilities.NR_VCPUS || 4,
-      pmu: hostPmu(capabilities.PMU_CAPABILITY ?? 0),
+      pmu,
+      cpuFeatures,
     };
   } finally {
     closeFd(fd);

@@ -137,15 +137,21 @@ test('a device calling requestStop stops the VM at once', { skip }, withVm(1, as
   assert.equal(n, 1000);
 }));
 
-test('requestStop from the event loop stops a guest spinning without exits', { skip }, withVm(1, async (vm) => {
-  vm.memory.write(ENTRY, new Uint8Array([0xeb, 0xfe])); // jmp $
-  vm.vcpus[0]!.setRegisters(flat32(ENTRY));
+test('requestStop from the event loop stops a guest spinning without exits; run() resumes it', { skip }, withVm(1, async (vm) => {
+  vm.memory.write(ENTRY, new Uint8Array([0x40, 0xeb, 0xfd])); // inc eax; jmp back (never exits)
+  vm.vcpus[0]!.setRegisters([...flat32(ENTRY), [REG.rax, 0n]]);
   const t0 = performance.now();
-  setTimeout(() => vm.requestStop({ kind: 'host-stop', reason: 'test' }), 100);
+  setTimeout(() => vm.requestStop({ kind: 'host-stop', reason: 'pause' }), 20);
   const stop = await vm.run();
   const ms = performance.now() - t0;
-  assert.deepEqual(stop, { kind: 'host-stop', reason: 'test' });
+  assert.deepEqual(stop, { kind: 'host-stop', reason: 'pause' });
   assert.ok(ms < 1000, `took ${ms} ms`);
+  const [first] = vm.vcpus[0]!.getRegisters([REG.rax]);
+  assert.ok(first! > 0n, 'the guest ran');
+  setTimeout(() => vm.requestStop({ kind: 'host-stop', reason: 'pause again' }), 20);
+  assert.deepEqual(await vm.run(), { kind: 'host-stop', reason: 'pause again' });
+  const [second] = vm.vcpus[0]!.getRegisters([REG.rax]);
+  assert.ok(second! > first!, `the resumed guest went on counting (${first} -> ${second})`);
 }));
 
 test('register batches round-trip through REGS, SREGS and MSRS', { skip }, withVm(1, async (vm) => {

@@ -333,6 +333,11 @@ export class KvmVm implements Vm {
     if (this.destroyed) throw new KvmError('this VM was destroyed; create a new one');
     if (this.running) throw new KvmError('this VM is already running');
     this.running = true;
+    // A VM stopped by the host (pause) can run again: clear the previous stop.
+    this.stopReason = undefined;
+    Atomics.store(this.g, G_STOP, 0);
+    Atomics.store(this.g, G_PENDING, 0);
+    for (const v of this.vcpus) v.run.bytes[KVM_RUN.IMMEDIATE_EXIT] = 0;
     installKickSignal();
     const tid = gettid();
     Atomics.store(this.g, G_MAIN_TID, tid);
@@ -460,7 +465,7 @@ export class KvmVm implements Vm {
 
   // ------------------------------------------------------------ APs on worker threads
   private async startAps(): Promise<void> {
-    if (this.vcpus.length <= 1 || this.aps.length) return;
+    if (this.vcpus.length <= 1) return;
     const url = new URL('./vcpu-worker.js', import.meta.url);
     const ready: Promise<void>[] = [];
     for (const v of this.vcpus.slice(1)) {
@@ -534,6 +539,9 @@ export class KvmVm implements Vm {
       }
       await new Promise((r) => setTimeout(r, 5));
     }
+    // Fold the threads' exit counters into vCPU 0's and forget the threads (a later run starts new ones).
+    for (const ap of this.aps) ap.channel.counts.forEach((n, r) => (this.counts[r]! += n));
+    this.aps = [];
   }
 
   // ------------------------------------------------------------ reporting
