@@ -12,7 +12,7 @@
 import {
   FLAG_AF, FLAG_CF, FLAG_DF, FLAG_OF, FLAG_PF, FLAG_SF, FLAG_ZF, FLAGS_STATUS, SNIPPET_DATA_BASE, SNIPPET_DATA_SIZE, SNIPPET_DEFAULT_RSP, type SnippetCase,
 } from '../../src/cpu/emu/testing/snippet-case.js';
-import { definedFlags, type FlagOp } from './defined-flags.js';
+import { ccFlags, definedAfter, definedFlags, flagEffects, type FlagOp } from './defined-flags.js';
 import { Prng } from './prng.js';
 import { encode, encodeOpReg, immBytes, reg, setEncoderMode32, type Encoding, type MemOperand, type RegOperand, type RmOperand } from './x86-encoder.js';
 
@@ -814,6 +814,137 @@ function genMovbe(g: Gen): void {
 }
 
 
+/**
+ * Chains of 2-6 register instructions sharing a few registers, so each instruction consumes
+ * the flags and results of the previous ones (lazy flag evaluation in an interpreter is only
+ * exercised when flags flow between instructions). Definedness of every flag is tracked
+ * through the chain: a flag consumer (ADC/SBB/RCL/RCR/CMC/SETcc/CMOVcc/Jcc/LAHF) is only
+ * emitted when the flags it reads are defined, and only flags still defined at the end are compared.
+ */
+function genChain(g: Gen): void {
+  const { rng } = g;
+  const st = new State(rng);
+  const pool = [0];
+  while (pool.length < rng.range(2, 4)) {
+    const r = rng.below(NREGS());
+    if (r !== RSP && !pool.includes(r)) pool.push(r);
+  }
+  for (const r of pool) st.gpr[r] = rng.chance(0.5) ? interesting(rng, 64) : rng.u64();
+  let defined = FLAGS_STATUS;
+  const bytes: number[] = [];
+  const names: string[] = [];
+  const n = rng.range(2, 6);
+  const regOf = (bits: Bits): RegOperand => {
+    if (bits === 8 && (MODE32 || rng.chance(0.5))) {
+      const low = pool.filter((r) => r < 4);
+      return reg(rng.pick(low), rng.chance(0.4));
+    }
+    return reg(rng.pick(pool));
+  };
+  const rmOf = (bits: Bits): RegOperand => regForEnc(regOf(bits));
+  for (let k = 0; k < n; k++) {
+    const kind = rng.pick(['alu', 'alu', 'alu-imm', 'unary', 'shift', 'bt', 'bsx', 'mul', 'imul2', 'setcc', 'cmovcc', 'jcc', 'lahf', 'sahf', 'cf', 'test'] as const);
+    const bits = randBits(rng);
+    const w = bits === 8 ? 0 : 1;
+    let code: Uint8Array | null = null;
+    let fl: FlagOp = 'none';
+    let count = 1;
+    let needs = 0;
+    let name: string = kind;
+    let written: number | null = null;
+    try {
+      if (kind === 'alu' || kind === 'alu-imm') {
+        const o = rng.below(8);
+        fl = ALU_OPS[o] ?? 'add';
+        if (fl === 'adc' || fl === 'sbb') needs = FLAG_CF;
+        name = `${fl}${bits}`;
+        code =
+          kind === 'alu'
+            ? encode({ ...sizeEnc(bits), opcode: [o * 8 + w], reg: rmOf(bits), rm: rmOf(bits) })
+            : encode({ ...sizeEnc(bits), opcode: [bits === 8 ? 0x80 : 0x83], reg: o, rm: rmOf(bits), imm: [rng.below(256)] });
+      } else if (kind === 'unary') {
+        fl = rng.pick(['inc', 'dec', 'neg', 'not'] as const);
+        name = `${fl}${bits}`;
+        const ext = { inc: 0, dec: 1, not: 2, neg: 3 }[fl];
+        code = encode({ ...sizeEnc(bits), opcode: [fl === 'inc' || fl === 'dec' ? 0xfe + w : 0xf6 + w], reg: ext, rm: rmOf(bits) });
+      } else if (kind === 'shift') {
+        let ext: number;
+        do ext = rng.below(8);
+        while (ext === 6);
+        fl = SHIFT_OPS[ext] ?? 'shl';
+        if (fl === 'rcl' || fl === 'rcr') needs = FLAG_CF;
+        count = rng.pick([0, 1, 1, 2, 3, 7, 8, 9, 16, 17, 31, 32, 33, 63, 64]);
+        name = `${fl}${bits}`;
+        code = encode({ ...sizeEnc(bits), opcode: [0xc0 + w], reg: ext, rm: rmOf(bits), imm: [count] });
+      } else if (kind === 'bt' && bits !== 8) {
+        const ext = rng.range(4, 7);
+        fl = (['bt', 'bts', 'btr', 'btc'] as const)[ext - 4] ?? 'bt';
+        name = `${fl}${bits}`;
+        code = encode({ ...sizeEnc(bits), opcode: [0x0f, 0xba], reg: ext, rm: rmOf(bits), imm: [rng.below(256)] });
+      } else if (kind === 'bsx' && bits !== 8) {
+        fl = rng.pick(['bsf', 'bsr'] as const);
+        name = `${fl}${bits}`;
+        code = encode({ ...sizeEnc(bits), opcode: [0x0f, fl === 'bsf' ? 0xbc : 0xbd], reg: rmOf(bits), rm: rmOf(bits) });
+      } else if (kind === 'mul') {
+        const ext = rng.pick([4, 5]);
+        fl = ext === 4 ? 'mul' : 'imul';
+        name = `${fl}${bits}`;
+        code = encode({ ...sizeEnc(bits), opcode: [0xf6 + w], reg: ext, rm: rmOf(bits) });
+      } else if (kind === 'imul2' && bits !== 8) {
+        fl = 'imul';
+        name = `imul${bits}/2`;
+        code = encode({ ...sizeEnc(bits), opcode: [0x0f, 0xaf], reg: rmOf(bits), rm: rmOf(bits) });
+      } else if (kind === 'setcc') {
+        const cc = rng.below(16);
+        needs = ccFlags(cc);
+        name = `set${CC_NAMES[cc]}`;
+        code = encode({ byteRegs: true, opcode: [0x0f, 0x90 + cc], reg: 0, rm: rmOf(8) });
+      } else if (kind === 'cmovcc' && bits !== 8) {
+        const cc = rng.below(16);
+        needs = ccFlags(cc);
+        name = `cmov${CC_NAMES[cc]}${bits}`;
+        code = encode({ ...sizeEnc(bits), opcode: [0x0f, 0x40 + cc], reg: rmOf(bits), rm: rmOf(bits) });
+      } else if (kind === 'jcc') {
+        const cc = rng.below(16);
+        needs = ccFlags(cc);
+        name = `j${CC_NAMES[cc]}`;
+        code = Uint8Array.of(0x70 + cc, 3, ...INC_EAX_BODY);
+        // The INC EAX it may skip defines OF/SF/ZF/AF/PF only on one path: definedness is
+        // the intersection of both paths, i.e. unchanged.
+        written = 0;
+      } else if (kind === 'lahf') {
+        needs = FLAG_SF | FLAG_ZF | FLAG_AF | FLAG_PF | FLAG_CF;
+        code = Uint8Array.of(0x9f);
+      } else if (kind === 'sahf') {
+        code = Uint8Array.of(0x9e);
+        written = FLAG_SF | FLAG_ZF | FLAG_AF | FLAG_PF | FLAG_CF;
+      } else if (kind === 'cf') {
+        const op = rng.pick([0xf8, 0xf9, 0xf5]); // CLC, STC, CMC
+        if (op === 0xf5) needs = FLAG_CF;
+        name = { 0xf8: 'clc', 0xf9: 'stc', 0xf5: 'cmc' }[op] ?? 'clc';
+        code = Uint8Array.of(op);
+        written = FLAG_CF;
+      } else if (kind === 'test') {
+        fl = 'test';
+        name = `test${bits}`;
+        code = encode({ ...sizeEnc(bits), opcode: [0x84 + w], reg: rmOf(bits), rm: rmOf(bits) });
+      }
+    } catch {
+      code = null; // AH..BH together with a REX-only register: pick another instruction
+    }
+    if (code === null || (needs & ~defined) !== 0) {
+      k--;
+      continue;
+    }
+    defined = written !== null ? definedAfter(defined, { written, undefined: 0 }) : definedAfter(defined, flagEffects(fl, bits, count));
+    bytes.push(...code);
+    names.push(name);
+  }
+  push(g, st, `chain`, Uint8Array.from(bytes), defined);
+  const last = g.out[g.out.length - 1];
+  if (last) last.name = `gen/chain(${names.join(' ')}) #${g.out.length - 1}`;
+}
+
 /** Instructions that exist only outside 64-bit mode (32-bit compatibility-mode runs). */
 function genLegacy32(g: Gen): void {
   const { rng } = g;
@@ -894,6 +1025,7 @@ export const FAMILIES: readonly { name: string; weight: number; gen: (g: Gen) =>
   { name: 'count', weight: 20, gen: genCount, feature: 'popcnt' },
   { name: 'movbe', weight: 10, gen: genMovbe, feature: 'movbe' },
   { name: 'legacy32', weight: 120, gen: genLegacy32, only: 32 },
+  { name: 'chain', weight: 150, gen: genChain },
 ];
 
 /**
