@@ -39,11 +39,14 @@ test('installs every legacy device at its PC port, in order, with the right IRQ 
       [0x60, 1],
       [0x64, 1],
       [0x70, 2],
+      [0x80, 1],
       [0xf4, 1],
       [0x3f8, 8],
       [0x510, 2],
       [0x514, 8],
+      [0x604, 2],
       [0xcf9, 1],
+      [0xb004, 2],
     ],
   );
   assert.deepEqual([...lines.keys()].sort((a, b) => a - b), [1, 4, 8, 12]);
@@ -61,10 +64,12 @@ test('guest-visible behaviour through the bus: debug exit, reset, RTC, fw_cfg', 
   pio.writeValue(0xf4, 1, 7);
   pio.writeValue(0x64, 1, 0xfe);
   pio.writeValue(0xcf9, 1, 0x06);
+  pio.writeValue(0x604, 2, 0x2000);
   assert.deepEqual(stops, [
     { kind: 'debug-exit', value: 7 },
     { kind: 'reset', source: 'i8042' },
     { kind: 'reset', source: 'cf9' },
+    { kind: 'poweroff' },
   ]);
   pio.writeValue(0x70, 1, 0x09);
   assert.equal(pio.readValue(0x71, 1), 0x25);

@@ -5,6 +5,8 @@ import type { GuestMemory } from '../memory/guest-memory.js';
 import { FW_CFG_DMA_LEN, FW_CFG_DMA_PORT, FW_CFG_IO_LEN, FW_CFG_SELECTOR_PORT, FwCfg } from './fw_cfg/fw-cfg.js';
 import { CMOS_INDEX_PORT, CmosRtc, RTC_IRQ, type RtcTimers } from './legacy/cmos-rtc.js';
 import { DEBUG_EXIT_DEFAULT_SIZE, DEBUG_EXIT_PORT, DebugExit } from './legacy/debug-exit.js';
+import { ACPI_PM1A_CNT_PORT, BOCHS_POWEROFF_PORT, PowerOffPort } from './legacy/power-off.js';
+import { POST_CODE_PORT, PostCodePort } from './legacy/post-code.js';
 import { I8042, I8042_AUX_IRQ, I8042_COMMAND_PORT, I8042_DATA_PORT, I8042_KBD_IRQ } from './legacy/i8042.js';
 import { RESET_CONTROL_PORT, ResetControl } from './legacy/reset-control.js';
 import type { SerialSink } from './legacy/serial-sink.js';
@@ -48,6 +50,8 @@ export interface LegacyDevices {
   readonly debugExit: DebugExit;
   readonly rtc: CmosRtc;
   readonly fwCfg: FwCfg;
+  readonly powerOff: PowerOffPort;
+  readonly postCode: PostCodePort;
   /** Stops host timers (RTC); call on VM teardown. */
   destroy(): void;
 }
@@ -56,8 +60,8 @@ export interface LegacyDevices {
  * Creates the PC legacy devices and registers them on the port bus, in this order:
  * COM1 16550A (0x3f8-0x3ff, IRQ 4), i8042 (0x60 and 0x64, IRQ 1/12), reset control
  * (0xcf9), isa-debug-exit (0xf4), CMOS/RTC (0x70-0x71, IRQ 8), fw_cfg (0x510-0x511,
- * DMA 0x514-0x51b). Nothing happens at import time; a port already taken throws the
- * Bus's overlap error.
+ * DMA 0x514-0x51b), POST code port 0x80, power-off ports (0x604, 0xb004). Nothing
+ * happens at import time; a port already taken throws the Bus's overlap error.
  */
 export function installLegacyDevices(target: LegacyDeviceTarget, opts: LegacyDeviceOptions): LegacyDevices {
   const pio = target.pio;
@@ -98,5 +102,12 @@ export function installLegacyDevices(target: LegacyDeviceTarget, opts: LegacyDev
   pio.register(FW_CFG_SELECTOR_PORT, FW_CFG_IO_LEN, fwCfg.ioPort, 'fw_cfg');
   if (fwCfg.dmaEnabled) pio.register(FW_CFG_DMA_PORT, FW_CFG_DMA_LEN, fwCfg.dmaPort, 'fw_cfg dma');
 
-  return { uart, i8042, resetControl, debugExit, rtc, fwCfg, destroy: () => rtc.destroy() };
+  const postCode = new PostCodePort();
+  pio.register(POST_CODE_PORT, 1, postCode, 'post code');
+
+  const powerOff = new PowerOffPort(vm);
+  pio.register(ACPI_PM1A_CNT_PORT, 2, powerOff, 'acpi pm1a control (power-off)');
+  pio.register(BOCHS_POWEROFF_PORT, 2, powerOff, 'bochs power-off');
+
+  return { uart, i8042, resetControl, debugExit, rtc, fwCfg, powerOff, postCode, destroy: () => rtc.destroy() };
 }
