@@ -1,0 +1,71 @@
+/** Test-only helpers: an EmuCpu on plain RAM with a capture port, and byte assembly from hex. */
+import { Bus } from '../bus.js';
+import { GuestMemory } from '../../memory/guest-memory.js';
+import { EmuCpu } from './cpu.js';
+
+export interface TestCpu {
+  cpu: EmuCpu;
+  mem: GuestMemory;
+  pio: Bus;
+  mmio: Bus;
+  /** Bytes written to port 0x3f8. */
+  out: number[];
+}
+
+export function makeCpu(memBytes = 4 << 20): TestCpu {
+  const bytes = new Uint8Array(memBytes);
+  const mem = new GuestMemory([{ name: 'ram', gpa: 0, size: memBytes, bytes }]);
+  const pio = new Bus('pio');
+  const mmio = new Bus('mmio');
+  const out: number[] = [];
+  pio.register(0x3f8, 1, { read: (_o, d) => d.fill(0), write: (_o, d) => void out.push(d[0]!) }, 'uart');
+  const cpu = new EmuCpu({ memory: mem, pio, mmio });
+  return { cpu, mem, pio, mmio, out };
+}
+
+/** Bytes from a hex string; spaces and `;` comments to the end of a line are ignored. */
+export function hex(s: string): Uint8Array {
+  const clean = s.replace(/;[^\n]*/g, '').replace(/\s+/g, '');
+  if (clean.length % 2 !== 0) throw new RangeError(`odd hex length in "${s}"`);
+  return Uint8Array.from(clean.match(/../g) ?? [], (h) => parseInt(h, 16));
+}
+
+export function load(mem: GuestMemory, gpa: number, code: string | Uint8Array): void {
+  mem.write(gpa, typeof code === 'string' ? hex(code) : code);
+}
+
+export function u32le(v: number): string {
+  const b = [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
+  return b.map((x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+/** Runs `code` (hex) at 0x1000 in 32-bit flat mode with the given registers; returns the cpu after HLT. */
+export function run32(code: string, regs: Partial<Record<number, number>> = {}, flags = 2): EmuCpu {
+  const t = makeCpu();
+  load(t.mem, 0x1000, code + ' f4');
+  t.cpu.setFlat32();
+  t.cpu.rl[4] = 0x8000;
+  for (const [r, v] of Object.entries(regs)) t.cpu.rl[Number(r)] = v!;
+  t.cpu.setRflags(flags);
+  t.cpu.rip = 0x1000;
+  const r = t.cpu.runUntilHalt(1_000_000);
+  if (r !== 'hlt') throw new Error(`did not halt: ${r}`);
+  return t.cpu;
+}
+
+/** Runs `code` at 0x1000 in 64-bit mode (identity-mapped first 2 MiB); returns the cpu after HLT. */
+export function run64(code: string, setup?: (t: TestCpu) => void): EmuCpu {
+  const t = makeCpu();
+  // PML4 at 0x10000 -> PDPT 0x11000 -> PD 0x12000 with one 2 MiB page at 0 (RW, user).
+  t.mem.writeU32(0x10000, 0x11000 | 7);
+  t.mem.writeU32(0x11000, 0x12000 | 7);
+  t.mem.writeU32(0x12000, 0x87);
+  load(t.mem, 0x1000, code + ' f4');
+  t.cpu.setLong64(0x10000);
+  t.cpu.rl[4] = 0x8000;
+  t.cpu.rip = 0x1000;
+  setup?.(t);
+  const r = t.cpu.runUntilHalt(1_000_000);
+  if (r !== 'hlt') throw new Error(`did not halt: ${r}`);
+  return t.cpu;
+}
