@@ -86,24 +86,40 @@ async function v86Missing() {
   return r.err.trim().split('\n').pop() || `v86-run exited ${r.code}`;
 }
 
+/** The most telling lines of a failed run: the first error line on stderr, else the last output lines. */
+function why(r) {
+  const err = r.err.split('\n').find((l) => /error|fail|cannot|missing/i.test(l));
+  return `(exit ${r.code}): ${(err ?? (r.out + r.err).trim().split('\n').slice(-2).join(' | ')).trim()}`;
+}
+
 function checkOutput(r, cl) {
   if (cl.includes('loop-only')) {
     const iters = Number(/iters=(\d+)/.exec(cl)?.[1] ?? 0);
     const want = `loop executed ${iters * LOOP_INSNS} instructions`;
-    if (!r.out.includes(want)) return `output lacks "${want}" (exit ${r.code}): ${(r.out + r.err).trim().split('\n').slice(-2).join(' | ')}`;
+    if (!r.out.includes(want)) return `output lacks "${want}" ${why(r)}`;
   } else if (!/crc32 of \d+ bytes: [0-9a-f]{8}/.test(r.out)) {
-    return `output lacks the sieve/CRC line (exit ${r.code}): ${(r.out + r.err).trim().split('\n').slice(-2).join(' | ')}`;
+    return `output lacks the sieve/CRC line ${why(r)}`;
   }
   return undefined;
 }
 
-/** Best (minimum) of `runs` timed runs of one cmdline; throws with the reason when the guest output is wrong. */
+/**
+ * Best (minimum) of `runs` timed runs of one cmdline; a failed run is retried once (a peer may fail
+ * transiently, e.g. while dist/ is being rebuilt), then the reason is thrown.
+ */
 async function best(peer, cl) {
   let b;
+  let retried = false;
   for (let i = 0; i < runs; i++) {
     const r = await peer.run(cl);
     const bad = checkOutput(r, cl);
-    if (bad) throw new Error(`${cl}: ${bad}`);
+    if (bad) {
+      if (retried) throw new Error(`${cl}: ${bad}`);
+      retried = true;
+      log(`${peer.name}: ${cl}: ${bad}; retrying once`);
+      i--;
+      continue;
+    }
     if (!b || r.wallMs < b.wallMs) b = { ...b, wallMs: r.wallMs, out: r.out };
     if (!(b.cpuMs <= r.cpuMs)) b.cpuMs = r.cpuMs;
   }
