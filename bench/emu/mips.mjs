@@ -81,8 +81,8 @@ const peers = [
 
 /** Why v86 cannot run here (probes v86-run.mjs once), or undefined. */
 async function v86Missing() {
-  const r = await timed(process.execPath, [v86Run], 30000);
-  if (r.code === 2 && /usage/.test(r.err)) return undefined;
+  const r = await timed(process.execPath, [v86Run, '--check'], 30000);
+  if (r.code === 0) return undefined;
   return r.err.trim().split('\n').pop() || `v86-run exited ${r.code}`;
 }
 
@@ -236,13 +236,14 @@ const pick = (r, k) => (Number.isFinite(r[`${k}CpuMips`]) && emu && Number.isFin
 const rows = [['peer', 'boot ms', 'loop iters', 'loop ms', 'loop MIPS', 'loop MIPS cpu', 'vs emu', 'work ms', 'work MIPS', 'work MIPS cpu', 'vs emu']];
 for (const r of results) {
   if (r.error) {
-    rows.push([r.peer.name, r.error, '', '', '', '', '', '', '', '', '']);
+    rows.push([r.peer.name, r.error.startsWith('skipped') ? 'skipped' : 'failed', '-', '-', '-', '-', '-', '-', '-', '-', '-']);
     continue;
   }
   rows.push([r.peer.name, f0(r.bootMs), String(r.loopIters), f0(r.loopMs), f1(r.loopMips), f1(r.loopCpuMips), ratio(...pick(r, 'loop')),
     f0(r.workMs), f1(r.workMips), f1(r.workCpuMips), ratio(...pick(r, 'work'))]);
 }
 printTable(`emulator speed, bench-loop guest (best of ${runs}; ms past each peer's own boot; loop = 8-insn ALU loop, work = sieve<${SIEVE_N} + CRC-32)`, rows);
+for (const r of results) if (r.error) console.log(`  ${r.peer.name}: ${r.error}`);
 console.log(`\n  MIPS from wall time; "MIPS cpu" from the peer's user+sys CPU time (${timeBin ? '/usr/bin/time' : 'unavailable: no /usr/bin/time'}).`);
 console.log('  "vs emu" = peer MIPS / tsvmm emu MIPS (CPU-time MIPS where both have them). Native: in-process clocks, no start-up.');
 console.log(`  Work instructions are the guest's CPL-3 instructions counted by tsvmm emu. Total bench time ${((performance.now() - startedAt) / 1000).toFixed(0)} s.`);

@@ -2,6 +2,7 @@
 // and copies the guest's COM1 output to stdout. v86 has no isa-debug-exit device, so the run ends when the
 // serial output contains the `--until` text (a line the guest prints last) or after --timeout seconds.
 //   node bench/emu/v86-run.mjs --kernel K --cmdline '...' --until 'loop executed' [--no-jit] [--timeout 60]
+//   node bench/emu/v86-run.mjs --check      (exit 0 when v86 and the BIOS are there)
 // Exit status: 0 when the marker line arrived, 2 when v86 or the BIOS is missing (reason on stderr), 3 on timeout.
 // v86 is resolved as the package `v86` (devDependency of the repo) or from $V86_PATH (a folder holding the package).
 import { readFileSync, existsSync } from 'node:fs';
@@ -39,12 +40,11 @@ async function loadV86() {
     // url is .../node_modules/v86/build/libv86.mjs
     return { V86: mod.V86, dir: new URL('..', url).pathname };
   } catch (e) {
-    tried.push(`npm package v86 not installed (${e.code ?? e.message})`);
+    tried.push(`npm package v86 not installed (${e.code ?? e.message}): add "v86": "^0.5.462" to devDependencies and run npm install, or set V86_PATH to a folder holding the package`);
   }
   throw new Error(tried.join('; '));
 }
 
-if (!kernel) fail(2, 'usage: v86-run.mjs --kernel FILE [--cmdline TEXT] [--until TEXT] [--no-jit] [--timeout SEC]');
 let V86, dir;
 try {
   ({ V86, dir } = await loadV86());
@@ -54,6 +54,11 @@ try {
 const bios = join(biosDir, 'bios.bin');
 const vgaBios = join(biosDir, 'vgabios.bin');
 if (!existsSync(bios) || !existsSync(vgaBios)) fail(2, `SeaBIOS images missing (${bios}, ${vgaBios}): apt-get install seabios`);
+if (args.includes('--check')) {
+  process.stdout.write(`v86-run: v86 from ${dir}, BIOS from ${biosDir}\n`);
+  process.exit(0);
+}
+if (!kernel) fail(2, 'usage: v86-run.mjs --kernel FILE [--cmdline TEXT] [--until TEXT] [--no-jit] [--timeout SEC] | --check');
 const image = (p) => {
   const b = readFileSync(p);
   return { buffer: b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) };
