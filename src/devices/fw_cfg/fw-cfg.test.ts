@@ -241,3 +241,19 @@ test('like QEMU, the port pair decodes by width: byte writes never select, byte 
   bus.writeValue(0x511, 2, 0x0005); // a 16-bit write selects at either port
   assert.deepEqual(readBytes(2), [2, 0]);
 });
+
+test('the first items read byte by byte as QEMU 7.2 reports them for -m 256 -smp 2 (with DMA)', () => {
+  // outw(0x510, key); inb(0x511) × n in a multiboot probe under qemu-system-x86_64 -m 256 -smp 2.
+  const qemu: [number, number[]][] = [
+    [0x00, [0x51, 0x45, 0x4d, 0x55]],
+    [0x01, [0x03, 0x00, 0x00, 0x00]],
+    [0x03, [0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00]],
+    [0x05, [0x02, 0x00]],
+    [0x0f, [0x02, 0x00]],
+  ];
+  const memory = new GuestMemory([{ name: 'ram', gpa: 0, size: 4096, bytes: new Uint8Array(4096) }]);
+  const { item, bus } = setup({ memBytes: 256 * MIB, cpus: 2, memory });
+  for (const [key, bytes] of qemu) assert.deepEqual([...item(key, bytes.length)], bytes, `key 0x${key.toString(16)}`);
+  const dma = Array.from({ length: 8 }, (_, i) => bus.readValue(0x514 + i, 1));
+  assert.deepEqual(dma, [0x51, 0x45, 0x4d, 0x55, 0x20, 0x43, 0x46, 0x47]);
+});

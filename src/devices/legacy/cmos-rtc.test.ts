@@ -295,3 +295,10 @@ test('saveState/restoreState keeps NVRAM, the guest clock offset and pending fla
   assert.equal(b.rd(0x0c) & 0x10, 0x10);
   assert.throws(() => b.rtc.restoreState({ ...state, ram: [1, 2] }), RangeError);
 });
+
+test('memory and CPU bytes equal what QEMU 7.2 reports for -m 256 -smp 2 (read back from a guest)', () => {
+  // inb(0x71) after outb(0x70, reg) in a multiboot probe under qemu-system-x86_64 -m 256 -smp 2.
+  const qemu: Record<number, number> = { 0x0a: 0x26, 0x0b: 0x02, 0x0d: 0x80, 0x15: 0x80, 0x16: 0x02, 0x17: 0xff, 0x18: 0xff, 0x30: 0xff, 0x31: 0xff, 0x34: 0x00, 0x35: 0x0f, 0x5b: 0, 0x5c: 0, 0x5d: 0, 0x5f: 0x01 };
+  const rtc = new CmosRtc({ memBytes: 256 * MIB, cpus: 2, clock: () => T0 });
+  for (const [reg, value] of Object.entries(qemu)) assert.equal(rtc.readRegister(Number(reg)), value, `register 0x${Number(reg).toString(16)}`);
+});

@@ -198,3 +198,23 @@ test('saveState/restoreState round-trips the command byte, output queue and pend
   assert.deepEqual(b.drain(), [0xfa, 0xab, 0x41]);
   assert.throws(() => b.dev.restoreState({ ...state, version: 9 as 1 }), RangeError);
 });
+
+test('controller and keyboard replies equal what QEMU 7.2 gives after SeaBIOS (with translation on)', () => {
+  // Recorded from a multiboot probe under qemu-system-x86_64 (command byte 0x61 there; ours adds SYS).
+  const { cmd, put, drain } = setup();
+  const steps: [() => void, number[]][] = [
+    [() => cmd(0xaa), [0x55]],
+    [() => cmd(0xab), [0x00]],
+    [() => cmd(0xa9), [0x00]],
+    [() => cmd(0xd0), [0xcf]],
+    [() => (cmd(0xd2), put(0x5a)), [0x5a]],
+    [() => put(0xf2), [0xfa, 0xab, 0x41]],
+    [() => put(0xff), [0xfa, 0xaa]],
+    [() => put(0xee), [0xee]],
+    [() => (put(0xed), put(0x00)), [0xfa, 0xfa]],
+  ];
+  for (const [act, expected] of steps) {
+    act();
+    assert.deepEqual(drain(), expected);
+  }
+});
