@@ -32,7 +32,18 @@ export function stopForExit(reason: number, run: Uint8Array, vcpu: number, rip?:
     case KVM_EXIT.INTERNAL_ERROR: {
       const e = decodeInternalError(run);
       const what = SUBERRORS[e.suberror] ?? 'unknown';
-      const data = e.data.length ? `; data ${e.data.map(hex).join(' ')}` : '';
+      let data = e.data.length ? `; data ${e.data.map(hex).join(' ')}` : '';
+      // EMULATION with KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES: data[0] flags,
+      // then u8 insn_size and 15 instruction bytes packed little-endian into data[1..2].
+      if (e.suberror === KVM_INTERNAL_ERROR.EMULATION && e.data.length >= 3 && (e.data[0]! & 1n) === 1n) {
+        const packed = new Uint8Array(16);
+        const v = new DataView(packed.buffer);
+        v.setBigUint64(0, e.data[1]!, true);
+        v.setBigUint64(8, e.data[2]!, true);
+        const n = Math.min(packed[0]!, 15);
+        const bytes = [...packed.subarray(1, 1 + Math.min(n, 8))].map((x) => x.toString(16).padStart(2, '0')).join(' ');
+        data = `; instruction bytes ${bytes}${n > 8 ? ' ...' : ''}`;
+      }
       return { kind: 'internal-error', vcpu, detail: `KVM internal error on vCPU ${vcpu}${at}: suberror ${e.suberror} (${what})${data}` };
     }
     case KVM_EXIT.SYSTEM_EVENT: {

@@ -106,6 +106,16 @@ test('a guest that faults with no IDT stops with shutdown or internal-error and 
   assert.ok('detail' in stop && stop.detail.includes('vCPU 0'), JSON.stringify(stop));
 }));
 
+test('an instruction the host cannot emulate stops with internal-error naming its bytes', { skip }, withVm(1, async (vm) => {
+  // xrstor [eax] (0f ae 28): on a kvm_pvm host ring-0 xrstor fails emulation; with hardware VMX/SVM
+  // and no XSAVE area set up it raises #GP -> no IDT -> triple fault. Either way: a stop with details.
+  vm.memory.write(ENTRY, new Uint8Array([0x0f, 0xae, 0x28]));
+  vm.vcpus[0]!.setRegisters([...flat32(ENTRY), [REG.idtrLimit, 0n]]);
+  const stop = await vm.run();
+  if (stop.kind === 'internal-error') assert.match(stop.detail, /suberror 1 \(instruction emulation failed\); instruction bytes 0f ae 28/);
+  else assert.equal(stop.kind, 'shutdown');
+}));
+
 test('MMIO outside RAM reaches the mmio bus with address, size and data', { skip }, withVm(1, async (vm) => {
   const dev = new Recorder();
   dev.readValue = 0x11;
