@@ -8,7 +8,7 @@
  *   name, cls?            identity; cls defaults to the first mnemonic
  *   asm | bytes           "add al, bl; adc ah, bh" (';' separates) | "66 0f b6 c7"
  *   init?                 { rax: "0x80", ..., flags: "CF|ZF|DF", data: { "0x10": "01 02 03" } }
- *                         registers default to 0, RSP to SNIPPET_DEFAULT_RSP, flags to none, data to zeros
+ *                         registers default to 0, RSP to SNIPPET_DEFAULT_RSP (0x200 in mode 16), flags to none, data to zeros
  *   undefinedFlags?       "AF|OF"   flags the SDM leaves undefined after this snippet (not compared)
  *   undefinedRegs?        ["rax"]   registers whose final value is undefined
  *   expect?               { rax: "0x..", flags: "CF|OF", exception: "#DE", rip: "+3", data: { "0x100": "01 02" } }
@@ -34,8 +34,8 @@ export interface CorpusEntry {
   undefinedFlags?: string;
   undefinedRegs?: string[];
   expect?: Record<string, unknown>;
-  /** 32: run in 32-bit compatibility mode (asm assembled with .code32). */
-  mode?: 64 | 32;
+  /** 32: run in 32-bit compatibility mode (asm assembled with .code32); 16: 16-bit protected mode (.code16). */
+  mode?: 64 | 32 | 16;
 }
 
 export interface CorpusCase {
@@ -89,7 +89,8 @@ export function loadCorpus(dir: string, workDir: string): CorpusCase[] {
   return entries.map(({ file, e }, i) => {
     const where = `${file}: ${e.name}`;
     const gpr = new BigUint64Array(16);
-    gpr[4] = BigInt(SNIPPET_DEFAULT_RSP);
+    // 16-bit mode addresses the stack as an offset in the data segment.
+    gpr[4] = BigInt(e.mode === 16 ? SNIPPET_DATA_SIZE : SNIPPET_DEFAULT_RSP);
     const data = new Uint8Array(SNIPPET_DATA_SIZE);
     let rflags = 0;
     for (const [k, v] of Object.entries(e.init ?? {})) {
@@ -117,7 +118,7 @@ export function loadCorpus(dir: string, workDir: string): CorpusCase[] {
         data,
         flagsMask: (FLAGS_STATUS | FLAG_DF) & ~parseFlags(e.undefinedFlags ?? ''),
         undefinedGprs,
-        mode: e.mode === 32 ? 32 : 64,
+        mode: e.mode ?? 64,
       },
     };
   });
@@ -129,7 +130,7 @@ function assemble(entries: readonly CorpusEntry[], workDir: string): Uint8Array[
   const lines = ['.intel_syntax noprefix', '.text'];
   entries.forEach((e, i) => {
     if (e.asm !== undefined) {
-      lines.push(e.mode === 32 ? '.code32' : '.code64', `c${i}:`, ...e.asm.split(';').map((s) => '  ' + s.trim()), `e${i}:`);
+      lines.push(e.mode === 32 ? '.code32' : e.mode === 16 ? '.code16' : '.code64', `c${i}:`, ...e.asm.split(';').map((s) => '  ' + s.trim()), `e${i}:`);
     }
   });
   const src = join(workDir, 'corpus.s');
@@ -194,7 +195,7 @@ export function checkExpectation(cc: CorpusCase, r: SnippetResult): string[] {
   const hex = (v: bigint): string => '0x' + v.toString(16);
   if (r.vector !== x.vector) out.push(`exception: expected ${VECTOR_NAMES[x.vector] ?? x.vector}, got ${VECTOR_NAMES[r.vector] ?? r.vector}`);
   if (x.rip !== null && r.rip !== x.rip) out.push(`rip: expected ${hex(x.rip)}, got ${hex(r.rip)}`);
-  const compat = cc.c.mode === 32;
+  const compat = cc.c.mode === 32 || cc.c.mode === 16;
   const m32 = (v: bigint | undefined): bigint => (compat ? (v ?? 0n) & 0xffffffffn : v ?? 0n);
   for (let i = 0; i < (compat ? 8 : 16); i++) {
     if (cc.c.undefinedGprs & (1 << i)) continue;

@@ -7,7 +7,7 @@
  * File formats (little-endian, fixed-size records; keep in sync with
  * src/cpu/emu/testing/snippet-case.ts):
  *   cases:   header "TSDCASE1" u32 count u32 CASE_SIZE, then per case
- *            u32 code_len, u32 mode (0: 64-bit, 1: 32-bit compatibility mode), u64 rflags, u64 gpr[16] (RAX..R15 by
+ *            u32 code_len, u32 mode (0: 64-bit, 1: 32-bit, 2: 16-bit compatibility mode), u64 rflags, u64 gpr[16] (RAX..R15 by
  *            encoding number), u8 code[CODE_MAX], u8 data[DATA_SIZE]
  *   results: header "TSDRES01" u32 count u32 RESULT_SIZE, then per case
  *            u32 vector (0xffffffff: none; 0xfffffffe: timeout), u32 error_code,
@@ -26,6 +26,11 @@
  * Linux's flat user data selector, far-jumps to the 32-bit user code selector, and the
  * snippet ends with a far jump back to a 64-bit stub in the code page. Only the low 32
  * bits of RAX..RDI are meaningful then (the SDM leaves the upper halves undefined).
+ *
+ * Mode 2 runs it as 16-bit protected-mode code: two LDT descriptors (modify_ldt) give a
+ * 16-bit code segment based at CODE_BASE and a 16-bit data/stack segment based at
+ * DATA_BASE (limit 0xffff each), so IP, SP and every data address are offsets from those
+ * bases. The reported RIP is CODE_BASE + IP.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,7 +40,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <asm/ldt.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <sys/time.h>
 #include <ucontext.h>
 
@@ -54,6 +62,9 @@
 #define USER64_CS 0x33
 /* Offset in the code page of the 64-bit stub a compatibility-mode snippet returns through. */
 #define TRAMP64_OFFSET 0xf00
+/* LDT selectors (index << 3 | TI | RPL 3) of the 16-bit code and data segments. */
+#define LDT_CODE16 0x07
+#define LDT_DATA16 0x0f
 #define VECTOR_NONE 0xffffffffU
 #define VECTOR_TIMEOUT 0xfffffffeU
 
@@ -68,6 +79,7 @@ uint64_t g_host_rsp, g_entry, g_snip_rsp, g_state_ptr;
 
 void run_snippet(struct cpu_state *s, uint64_t entry);
 void run_snippet32(struct cpu_state *s);
+void run_snippet16(struct cpu_state *s);
 void snippet_return(void);
 
 __asm__(
@@ -105,6 +117,22 @@ __asm__(
     "  mov r12, [rdi+96]\n  mov r13, [rdi+104]\n  mov r14, [rdi+112]\n  mov r15, [rdi+120]\n"
     "  mov rdi, [rdi+56]\n"
     "  jmp fword ptr [rip+g_far32]\n"
+    /* 16-bit: DS/ES/SS = the 16-bit data segment, far jump to IP 0 of the 16-bit code segment. */
+    ".globl run_snippet16\n"
+    ".type run_snippet16,@function\n"
+    "run_snippet16:\n"
+    "  push rbx\n  push rbp\n  push r12\n  push r13\n  push r14\n  push r15\n"
+    "  mov [rip+g_host_rsp], rsp\n"
+    "  mov [rip+g_state_ptr], rdi\n"
+    "  push qword ptr [rdi+128]\n"
+    "  popfq\n"
+    "  mov ax, 0x0f\n  mov ds, ax\n  mov es, ax\n  mov ss, ax\n"
+    "  mov rax, [rdi+0]\n  mov rcx, [rdi+8]\n  mov rdx, [rdi+16]\n  mov rbx, [rdi+24]\n"
+    "  mov rsp, [rdi+32]\n  mov rbp, [rdi+40]\n  mov rsi, [rdi+48]\n"
+    "  mov r8, [rdi+64]\n  mov r9, [rdi+72]\n  mov r10, [rdi+80]\n  mov r11, [rdi+88]\n"
+    "  mov r12, [rdi+96]\n  mov r13, [rdi+104]\n  mov r14, [rdi+112]\n  mov r15, [rdi+120]\n"
+    "  mov rdi, [rdi+56]\n"
+    "  jmp fword ptr [rip+g_far16]\n"
     ".globl snippet_return\n"
     "snippet_return:\n"
     "  mov [rip+g_snip_rsp], rsp\n"
@@ -120,10 +148,12 @@ __asm__(
     "  pop rcx\n  mov [rax+128], rcx\n"
     "  mov rcx, [rip+g_snip_rsp]\n  mov [rax+32], rcx\n"
     "  cld\n"
+    "  mov ecx, 0x2b\n  mov ss, ecx\n" /* back to Linux's user SS after a 16-bit snippet */
     "  pop r15\n  pop r14\n  pop r13\n  pop r12\n  pop rbp\n  pop rbx\n"
     "  ret\n"
     ".data\n"
     "g_far32: .long 0x200000\n  .word 0x23\n"
+    "g_far16: .long 0\n  .word 0x07\n"
     ".text\n"
     ".att_syntax prefix\n");
 
@@ -199,6 +229,20 @@ int main(int argc, char **argv) {
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
   if (data != (uint8_t *)DATA_BASE) die("mmap data page");
 
+  /* 16-bit segments for mode 2 (LDT entries 0 and 1). */
+  struct user_desc ld;
+  memset(&ld, 0, sizeof ld);
+  ld.entry_number = 0;
+  ld.base_addr = CODE_BASE;
+  ld.limit = 0xffff;
+  ld.contents = MODIFY_LDT_CONTENTS_CODE;
+  ld.useable = 1;
+  if (syscall(SYS_modify_ldt, 1, &ld, sizeof ld) != 0) die("modify_ldt (16-bit code segment)");
+  ld.entry_number = 1;
+  ld.base_addr = DATA_BASE;
+  ld.contents = MODIFY_LDT_CONTENTS_DATA;
+  if (syscall(SYS_modify_ldt, 1, &ld, sizeof ld) != 0) die("modify_ldt (16-bit data segment)");
+
   static uint8_t altstack[65536];
   stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack, .ss_flags = 0};
   if (sigaltstack(&ss, NULL) != 0) die("sigaltstack");
@@ -235,11 +279,15 @@ int main(int argc, char **argv) {
     memcpy(code, rec + 16 + 128, code_len);
     /* Trailer: jmp qword [rip+0]; dq snippet_return */
     static const uint8_t jmp_abs[6] = {0xff, 0x25, 0, 0, 0, 0};
-    if (mode == 1) {
-      /* 32-bit: jmp far USER64_CS:CODE_BASE+TRAMP64_OFFSET; there, 64-bit jmp [rip+0] back. */
-      uint8_t far[7] = {0xea, 0, 0, 0, 0, USER64_CS, 0};
-      wr32(far + 1, (uint32_t)(CODE_BASE + TRAMP64_OFFSET));
-      memcpy(code + code_len, far, 7);
+    if (mode == 1 || mode == 2) {
+      /* 32-bit: jmp far USER64_CS:CODE_BASE+TRAMP64_OFFSET; there, 64-bit jmp [rip+0] back.
+         16-bit: the same with an operand-size prefix (32-bit offset). */
+      uint8_t far[8] = {0x66, 0xea, 0, 0, 0, 0, USER64_CS, 0};
+      wr32(far + 2, (uint32_t)(CODE_BASE + TRAMP64_OFFSET));
+      if (mode == 2)
+        memcpy(code + code_len, far, 8);
+      else
+        memcpy(code + code_len, far + 1, 7);
       memcpy(code + TRAMP64_OFFSET, jmp_abs, 6);
       wr64(code + TRAMP64_OFFSET + 6, (uint64_t)(uintptr_t)&snippet_return);
     } else {
@@ -258,13 +306,15 @@ int main(int argc, char **argv) {
       g_running = 1;
       if (mode == 1)
         run_snippet32(&g_state);
+      else if (mode == 2)
+        run_snippet16(&g_state);
       else
         run_snippet(&g_state, CODE_BASE);
       g_running = 0;
     } else {
       vector = g_fault.vector;
       error_code = g_fault.error_code;
-      rip = g_fault.rip;
+      rip = mode == 2 ? CODE_BASE + (g_fault.rip & 0xffff) : g_fault.rip;
       fault_addr = g_fault.fault_addr;
       memcpy(g_state.gpr, g_fault.gpr, sizeof g_state.gpr);
       g_state.rflags = g_fault.rflags;

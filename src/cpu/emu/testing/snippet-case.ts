@@ -86,9 +86,11 @@ export interface SnippetCase {
   /**
    * 64: 64-bit mode. 32: 32-bit compatibility mode (CS.L=0, CS.D=1, flat DS/ES/SS): only the
    * low 32 bits of RAX..RDI are compared (the upper halves and R8-R15 are undefined after
-   * the switch back, SDM Vol. 1 §3.4.1.1). Default 64.
+   * the switch back, SDM Vol. 1 §3.4.1.1). 16: 16-bit protected mode at CPL 3, code segment
+   * based at SNIPPET_CODE_BASE and data/stack segment based at SNIPPET_DATA_BASE (limits
+   * 0xffff): IP, SP and data addresses are offsets; compared like 32. Default 64.
    */
-  mode?: 64 | 32;
+  mode?: 64 | 32 | 16;
 }
 
 export interface SnippetResult {
@@ -133,7 +135,7 @@ export function encodeCaseFile(cases: readonly SnippetCase[]): Uint8Array {
     if (c.code.length > SNIPPET_CODE_MAX) throw new RangeError(`${c.name}: code is ${c.code.length} bytes, at most ${SNIPPET_CODE_MAX}`);
     if (c.data.length !== SNIPPET_DATA_SIZE) throw new RangeError(`${c.name}: data must be ${SNIPPET_DATA_SIZE} bytes`);
     dv.setUint32(off, c.code.length, true);
-    dv.setUint32(off + 4, c.mode === 32 ? 1 : 0, true);
+    dv.setUint32(off + 4, c.mode === 32 ? 1 : c.mode === 16 ? 2 : 0, true);
     dv.setBigUint64(off + 8, BigInt(c.rflags & FLAGS_INPUT), true);
     for (let i = 0; i < 16; i++) dv.setBigUint64(off + 16 + 8 * i, c.gpr[i] ?? 0n, true);
     buf.set(c.code, off + 16 + 128);
@@ -206,7 +208,7 @@ export function compareResults(c: SnippetCase, ref: SnippetResult, got: SnippetR
   }
   if (ref.rip !== got.rip) d.push({ what: 'rip', expected: hex64(ref.rip), actual: hex64(got.rip) });
   if (ref.vector === VECTOR_PF && ref.faultAddr !== got.faultAddr) d.push({ what: 'cr2', expected: hex64(ref.faultAddr), actual: hex64(got.faultAddr) });
-  const compat = c.mode === 32;
+  const compat = c.mode === 32 || c.mode === 16;
   for (let i = 0; i < (compat ? 8 : 16); i++) {
     if (c.undefinedGprs & (1 << i)) continue;
     const a = compat ? (ref.gpr[i] ?? 0n) & 0xffffffffn : ref.gpr[i] ?? 0n;

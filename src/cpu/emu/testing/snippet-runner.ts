@@ -1,6 +1,6 @@
 /**
  * Runs snippet cases under emu with the same initial state the native harness uses
- * (tests/native/snippet-harness.c): 64-bit (or 32-bit compatibility) mode, CPL 3, code page at SNIPPET_CODE_BASE,
+ * (tests/native/snippet-harness.c): 64-bit, 32-bit compatibility or 16-bit mode, CPL 3, code page at SNIPPET_CODE_BASE,
  * data page at SNIPPET_DATA_BASE, every GPR and the status flags + DF from the case.
  *
  * The machine is a tiny long-mode system built once: identity-mapped 4 KiB pages for the
@@ -49,9 +49,13 @@ const SEL_UDATA = 0x18 | 3;
 const SEL_UCODE = 0x20 | 3;
 const SEL_TSS = 0x28;
 const SEL_UCODE32 = 0x38 | 3;
+const SEL_UCODE16 = 0x40 | 3;
+const SEL_UDATA16 = 0x48 | 3;
 /** VMX access-rights layout (registers.ts): type | S<<4 | DPL<<5 | P<<7 | L<<13 | D<<14 | G<<15. */
 const ATTR_UCODE64 = 0xb | 0x10 | (3 << 5) | 0x80 | (1 << 13) | (1 << 15);
 const ATTR_UCODE32 = 0xb | 0x10 | (3 << 5) | 0x80 | (1 << 14) | (1 << 15);
+const ATTR_UCODE16 = 0xb | 0x10 | (3 << 5) | 0x80;
+const ATTR_UDATA16 = 0x3 | 0x10 | (3 << 5) | 0x80;
 const ATTR_UDATA = 0x3 | 0x10 | (3 << 5) | 0x80 | (1 << 14) | (1 << 15);
 const ATTR_TSS64_BUSY = 0xb | 0x80;
 
@@ -78,7 +82,7 @@ export class EmuSnippetRunner {
     this.cpu.setLong64(PML4);
     const batch: RegisterBatch = [
       [REG.gdtrBase, BigInt(GDT)],
-      [REG.gdtrLimit, 0x3fn],
+      [REG.gdtrLimit, 0x4fn],
       [REG.idtrBase, BigInt(IDT)],
       [REG.idtrLimit, 0xfffn],
       [segReg('tr', 'selector'), BigInt(SEL_TSS)],
@@ -112,6 +116,9 @@ export class EmuSnippetRunner {
     this.w64(GDT + 0x28, ((TSS & 0xffff) << 16) | 0x67, ((TSS >>> 16) & 0xff) | 0x8b00 | (TSS & 0xff000000));
     this.w64(GDT + 0x30, 0, 0);
     this.w64(GDT + 0x38, 0x0000ffff, 0x00cffa00); // user code, 32-bit (compatibility mode)
+    // 16-bit user code at SNIPPET_CODE_BASE and data at SNIPPET_DATA_BASE, limit 0xffff (the native LDT pair).
+    this.w64(GDT + 0x40, ((SNIPPET_CODE_BASE & 0xffff) << 16) | 0xffff, ((SNIPPET_CODE_BASE >>> 16) & 0xff) | 0xfa00);
+    this.w64(GDT + 0x48, ((SNIPPET_DATA_BASE & 0xffff) << 16) | 0xffff, ((SNIPPET_DATA_BASE >>> 16) & 0xff) | 0xf200);
 
     // TSS: RSP0 at offset 4.
     this.w64(TSS + 4, EXC_STACK_TOP, 0);
@@ -146,21 +153,30 @@ export class EmuSnippetRunner {
 
     for (let i = 0; i < 16; i++) cpu.setGpr(i, c.gpr[i] ?? 0n);
     const compat = c.mode === 32;
-    const user = (seg: 'ds' | 'es' | 'ss', on: boolean): [RegId, bigint][] => [
-      [segReg(seg, 'selector'), BigInt(on ? SEL_UDATA : 0)],
-      [segReg(seg, 'base'), 0n],
-      [segReg(seg, 'limit'), 0xffffffffn],
-      [segReg(seg, 'attrs'), BigInt(ATTR_UDATA)],
-    ];
+    const m16 = c.mode === 16;
+    const user = (seg: 'ds' | 'es' | 'ss', on: boolean): [RegId, bigint][] =>
+      m16
+        ? [
+            [segReg(seg, 'selector'), BigInt(SEL_UDATA16)],
+            [segReg(seg, 'base'), BigInt(SNIPPET_DATA_BASE)],
+            [segReg(seg, 'limit'), 0xffffn],
+            [segReg(seg, 'attrs'), BigInt(ATTR_UDATA16)],
+          ]
+        : [
+            [segReg(seg, 'selector'), BigInt(on ? SEL_UDATA : 0)],
+            [segReg(seg, 'base'), 0n],
+            [segReg(seg, 'limit'), 0xffffffffn],
+            [segReg(seg, 'attrs'), BigInt(ATTR_UDATA)],
+          ];
     cpu.setRegisters([
-      [segReg('cs', 'selector'), BigInt(compat ? SEL_UCODE32 : SEL_UCODE)],
-      [segReg('cs', 'base'), 0n],
-      [segReg('cs', 'limit'), 0xffffffffn],
-      [segReg('cs', 'attrs'), BigInt(compat ? ATTR_UCODE32 : ATTR_UCODE64)],
+      [segReg('cs', 'selector'), BigInt(m16 ? SEL_UCODE16 : compat ? SEL_UCODE32 : SEL_UCODE)],
+      [segReg('cs', 'base'), BigInt(m16 ? SNIPPET_CODE_BASE : 0)],
+      [segReg('cs', 'limit'), m16 ? 0xffffn : 0xffffffffn],
+      [segReg('cs', 'attrs'), BigInt(m16 ? ATTR_UCODE16 : compat ? ATTR_UCODE32 : ATTR_UCODE64)],
       ...user('ss', true),
       ...user('ds', compat),
       ...user('es', compat),
-      [REG.rip, BigInt(SNIPPET_CODE_BASE)],
+      [REG.rip, BigInt(m16 ? 0 : SNIPPET_CODE_BASE)],
       [REG.rflags, BigInt((c.rflags & FLAGS_INPUT) | RFLAGS_IF | 2)],
       [REG.cr2, 0n],
       [regId(RegSet.EVENT, EVENT_HALTED), 0n],
@@ -174,7 +190,7 @@ export class EmuSnippetRunner {
       errorCode: 0,
       gpr,
       rflags: cpu.getRflags(),
-      rip: cpu.getRip(),
+      rip: cpu.getRip(), // (linear for 64/32-bit: CS base 0)
       faultAddr: 0n,
       data: this.ram.slice(SNIPPET_DATA_BASE, SNIPPET_DATA_BASE + SNIPPET_DATA_SIZE),
     };
@@ -192,7 +208,7 @@ export class EmuSnippetRunner {
     const frame = HAS_ERROR_CODE.has(vector) ? EXC_STACK_TOP - 48 : EXC_STACK_TOP - 40;
     const errorCode = HAS_ERROR_CODE.has(vector) ? this.dv.getUint32(frame, true) : 0;
     const ripOff = HAS_ERROR_CODE.has(vector) ? frame + 8 : frame;
-    out.rip = this.dv.getBigUint64(ripOff, true);
+    out.rip = this.dv.getBigUint64(ripOff, true) + BigInt(m16 ? SNIPPET_CODE_BASE : 0);
     out.rflags = this.dv.getUint32(ripOff + 16, true);
     gpr[4] = this.dv.getBigUint64(ripOff + 24, true);
     const end = BigInt(SNIPPET_CODE_BASE + c.code.length);
