@@ -82,15 +82,22 @@ static void report(const char *what, uint32_t want) {
   failures += !ok;
 }
 
+/* Counting stops at the target: an interrupt already accepted by the LAPIC when the source gets masked still
+ * arrives (timing-dependent), and is counted in `late`, which is not printed. */
+static volatile uint32_t late;
+static int counted(void) {
+  if (count >= target) { late++; return 0; }
+  return ++count >= target;
+}
 static void on_lapic_timer(struct trap_frame *f) {
   (void)f;
-  if (++count >= target) lapic_write(LAPIC_LVT_TIMER, lapic_read(LAPIC_LVT_TIMER) | LVT_MASKED);
+  if (counted()) lapic_write(LAPIC_LVT_TIMER, lapic_read(LAPIC_LVT_TIMER) | LVT_MASKED);
   lapic_write(LAPIC_EOI, 0);
 }
 static void on_self_ipi(struct trap_frame *f) { (void)f; count++; lapic_write(LAPIC_EOI, 0); }
 static void on_ioapic_pit(struct trap_frame *f) {
   (void)f;
-  if (++count >= target) {
+  if (counted()) {
     ioapic_write(IOAPIC_REDTBL(0), LVT_MASKED | VEC_IOAPIC_PIT);
     ioapic_write(IOAPIC_REDTBL(2), LVT_MASKED | VEC_IOAPIC_PIT);
   }
@@ -98,7 +105,7 @@ static void on_ioapic_pit(struct trap_frame *f) {
 }
 static void on_pic_pit(struct trap_frame *f) {
   (void)f;
-  if (++count >= target) outb(PIC1_DATA, 0xFF);
+  if (counted()) outb(PIC1_DATA, 0xFF);
   outb(PIC1_CMD, 0x20); /* non-specific EOI */
 }
 
@@ -143,12 +150,12 @@ void kmain(uint32_t magic, uint32_t info) {
   report("local APIC timer, periodic:", n);
 
   /* 2. LAPIC timer, one-shot */
-  count = 0; target = 1000;
+  count = 0; target = 1; late = 0;
   lapic_write(LAPIC_LVT_TIMER, VEC_LAPIC_TIMER);
   lapic_write(LAPIC_TIMER_ICR, 100000);
-  target = 1;
   wait_count(3000, 30);
   uint32_t ccr = lapic_read(LAPIC_TIMER_CCR);
+  count += late; /* a one-shot timer must not fire twice */
   report("local APIC timer, one-shot:", 1);
   kprintf("apic-timer: %-44s %u%s\n", "one-shot current count after expiry:", ccr, ccr ? "  FAIL" : "");
   failures += ccr != 0;

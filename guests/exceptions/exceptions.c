@@ -139,13 +139,16 @@ static void setup_paging(void) {
   WRITE_CR(0, READ_CR(0) | CR0_WP);
 }
 #else
-static uint32_t page_dir[1024] ALIGNED(4096);
+/* PAE (this host's KVM refuses 32-bit non-PAE paging): PDPT[0] -> 512 x 2 MiB pages, PDPT[1..3] not present. */
+static uint64_t pdpt[4] ALIGNED(32);
+static uint64_t pd0[512] ALIGNED(4096);
 static void setup_paging(void) {
-  for (uint32_t i = 0; i < 256; i++) page_dir[i] = (i << 22) | 0x87; /* 4 MiB pages: P | W | U | PS */
-  page_dir[255] &= ~2u;                                                 /* 0x3FC00000..0x3FFFFFFF read-only */
-  WRITE_CR(4, READ_CR(4) | (1u << 4));                                  /* CR4.PSE */
-  WRITE_CR(3, (uintptr_t)page_dir);
-  WRITE_CR(0, READ_CR(0) | 0x80000000u | CR0_WP);                       /* PG | WP */
+  for (uint32_t i = 0; i < 512; i++) pd0[i] = ((uint64_t)i << 21) | 0x87; /* P | W | U | PS */
+  pd0[511] &= ~2ull;                                                      /* 0x3FE00000..0x3FFFFFFF read-only */
+  pdpt[0] = (uintptr_t)pd0 | 1;
+  WRITE_CR(4, READ_CR(4) | (1u << 5));                                    /* CR4.PAE */
+  WRITE_CR(3, (uintptr_t)pdpt);
+  WRITE_CR(0, READ_CR(0) | 0x80000000u | CR0_WP);                         /* PG | WP */
 }
 #endif
 
@@ -163,7 +166,7 @@ void kmain(uint32_t magic, uint32_t info) {
   kprintf("exceptions: 64-bit long mode%s\n", no_int ? " (INT3/INT n skipped)" : "");
 #else
   (void)ist_stack;
-  kprintf("exceptions: 32-bit protected mode, paging on%s\n", no_int ? " (INTO/BOUND/INT3/INT n skipped)" : "");
+  kprintf("exceptions: 32-bit protected mode, PAE paging%s\n", no_int ? " (INTO/BOUND/INT3/INT n skipped)" : "");
 #endif
   const struct test tests[] = {
     {"div0", t_de, site_de, 0, NO_ERR, 0, 0},

@@ -57,8 +57,13 @@ void trap_init(void) {
 
 void trap_set_handler(unsigned vec, trap_handler_t h) { handlers[vec & 255] = h; }
 
+/* run_user's way back from ring 3 (see user-*.c): a UD2 at a known address, taken before any handler. */
+uintptr_t trap_user_exit_ip;
+void (*trap_user_exit)(struct trap_frame *f);
+
 void trap_dispatch(struct trap_frame *f);
 void trap_dispatch(struct trap_frame *f) {
+  if (f->vector == 6 && trap_user_exit && (f->cs & 3) == 3 && f->ip == trap_user_exit_ip) trap_user_exit(f);
   trap_handler_t h = handlers[f->vector & 255];
   if (h) { h(f); return; }
   kprintf("FAIL: unexpected %s (vector %u) error=0x%x ip=%p\n", exception_name((unsigned)f->vector), (unsigned)f->vector,

@@ -32,4 +32,7 @@ extern const uintptr_t trap_stubs[256];
 /* Loads a TSS whose ring-0 stack is kstack_top (and IST1 = ist1_top in 64-bit mode, 0 for none). */
 void tss_init(uintptr_t kstack_top, uintptr_t ist1_top);
 const char *exception_name(unsigned vec);
+/* Set by run_user: a #UD from CPL 3 at trap_user_exit_ip calls trap_user_exit (which does not return). */
+extern uintptr_t trap_user_exit_ip;
+extern void (*trap_user_exit)(struct trap_frame *f);
 #endif

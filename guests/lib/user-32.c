@@ -1,7 +1,8 @@
 /* run_user for 32-bit guests: SYSEXIT to CPL 3 (CS = SYSENTER_CS + 16 = 0x1b, SS = +24 = 0x23) with IOPL 3 (so
  * user code may print). SYSEXIT rather than IRET: this host's KVM emulates ring 0 in software and cannot emulate
- * IRET outside real mode. The user function returns into a stub doing int $0x80, whose handler longjmps back to
- * run_user on the ring-0 stack. */
+ * IRET outside real mode. The user function returns into a stub doing UD2; the #UD (recognised by its address in
+ * trap_dispatch) longjmps back to run_user on the ring-0 stack. An exception, not INT n or SYSENTER: this host's
+ * KVM turns INT 0x80 from ring 3 into #UD, and an exception is the one way back every platform shares. */
 #include "user.h"
 #include "trap.h"
 #include "gdt.h"
@@ -15,7 +16,7 @@ static uint8_t kernel_stack[8192] ALIGNED(16);
 static int user_ready;
 
 void user_return_stub(void);
-__asm__(".text\n.globl user_return_stub\nuser_return_stub:\n  int $0x80\n  jmp user_return_stub\n");
+__asm__(".text\n.globl user_return_stub\nuser_return_stub:\n  ud2\n  jmp user_return_stub\n");
 
 static void user_return(struct trap_frame *f) {
   user_result = f->eax;
@@ -25,8 +26,8 @@ static void user_return(struct trap_frame *f) {
 uintptr_t run_user(uintptr_t (*fn)(uintptr_t), uintptr_t arg) {
   if (!user_ready) {
     tss_init((uintptr_t)kernel_stack + sizeof kernel_stack, 0);
-    idt_set(USER_RETURN_VECTOR, trap_stubs[USER_RETURN_VECTOR], SEL_KCODE32, IDT_INTERRUPT_GATE, 3, 0, 1);
-    trap_set_handler(USER_RETURN_VECTOR, user_return);
+    trap_user_exit_ip = (uintptr_t)user_return_stub;
+    trap_user_exit = user_return;
     user_ready = 1;
   }
   if (setjmp(user_jb) == 0) {

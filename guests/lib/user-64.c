@@ -1,6 +1,8 @@
-/* run_user for 64-bit guests: enters CPL 3 (CS 0x33, SS 0x3b, IOPL 3) and user code comes back with SYSCALL.
- * The LSTAR entry switches to a ring-0 stack, then either longjmps back to run_user (USER_SYS_EXIT) or calls
- * user_syscall_handler and returns with SYSRETQ. Under KVM (CPUID signature) both the entry and the returns use
+/* run_user for 64-bit guests: enters CPL 3 (CS 0x33, SS 0x3b, IOPL 3); the user function returns into a stub
+ * doing UD2, whose #UD brings run_user back (longjmp). SYSCALLs from user code go to the LSTAR entry, which
+ * switches to a ring-0 stack, calls user_syscall_handler and returns with SYSRETQ (RAX = USER_SYS_EXIT longjmps
+ * back to run_user as well). Note: on this host's KVM the code after SYSCALL runs natively at hardware CPL 3
+ * (privileged instructions and port I/O raise #GP), so SYSCALL round trips are not usable there. Under KVM (CPUID signature) both the entry and the returns use
  * SYSEXITQ instead: this host's KVM emulates ring 0 in software and can emulate neither IRETQ nor SYSRETQ, while
  * SYSEXITQ is #UD on AMD CPUs and QEMU's default CPU, so elsewhere IRETQ/SYSRETQ are used. The user code sees the
  * same state either way (SS 0x3b is the same descriptor as 0x2b). */
@@ -27,9 +29,7 @@ void user_syscall_exit(uint64_t v);
 __asm__(".text\n"
         ".globl user_return_stub\n"
         "user_return_stub:\n"
-        "  mov %rax, %rdi\n"
-        "  mov $0xE0F, %eax\n"
-        "  syscall\n"
+        "  ud2\n"
         "  jmp user_return_stub\n"
         /* SYSCALL: RCX = user RIP, R11 = user RFLAGS, RSP still the user's. */
         ".globl user_syscall_entry\n"
@@ -82,6 +82,8 @@ void user_syscall_exit(uint64_t v) {
   longjmp(user_jb, 1);
 }
 
+static void user_exit_trap(struct trap_frame *f) { user_syscall_exit(f->rax); }
+
 __attribute__((weak)) uint64_t user_syscall_handler(struct syscall_regs *r) {
   (void)r;
   return (uint64_t)-1;
@@ -99,6 +101,8 @@ uintptr_t run_user(uintptr_t (*fn)(uintptr_t), uintptr_t arg) {
   if (!user_ready) {
     tss_init((uintptr_t)user_kernel_stack + sizeof user_kernel_stack, 0);
     user_return_with_sysexit = (uint8_t)hv_is_kvm();
+    trap_user_exit_ip = (uintptr_t)user_return_stub;
+    trap_user_exit = user_exit_trap;
     user_ready = 1;
   }
   user_syscall_install();
