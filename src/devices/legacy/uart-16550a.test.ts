@@ -614,3 +614,74 @@ test('interrupt-driven receive behind an edge-triggered PIC gets every host byte
   assert.deepEqual(rx, sent);
   assert.equal(drv.handled(), 5);
 });
+
+test('host break: a 0x00 character whose BI shows when it reaches the top of the FIFO, with an RLS interrupt', () => {
+  const { r, w, uart } = setup();
+  w(UART_FCR, 0x01);
+  w(UART_IER, 0x05);
+  uart.receive(bytes('ab'));
+  uart.receiveBreak();
+  uart.receive(bytes('c'));
+  assert.equal(r(UART_LSR), 0x80 | LSR_THRE | LSR_TEMT | LSR_DR, 'LSR[7]: an error is somewhere in the FIFO, BI not yet');
+  assert.equal(r(UART_IIR), 0xc4, 'trigger level 1 reached: RX data');
+  assert.equal(r(UART_RBR), 0x61);
+  assert.equal(r(UART_RBR), 0x62);
+  assert.equal(r(UART_IIR), 0xc6, 'the break is at the top: line status interrupt');
+  assert.equal(r(UART_LSR) & 0x91, 0x91, 'BI, FIFO error, DR');
+  assert.equal(r(UART_LSR) & 0x10, 0, 'BI clears when LSR is read');
+  assert.equal(r(UART_RBR), 0x00);
+  assert.equal(r(UART_LSR) & 0x80, 0, 'no error left in the FIFO');
+  assert.equal(r(UART_RBR), 0x63);
+});
+
+test('break in 16450 mode and through LCR.BREAK in loopback', () => {
+  const { r, w, uart } = setup();
+  uart.receiveBreak();
+  assert.equal(r(UART_LSR) & 0x11, 0x11);
+  assert.equal(r(UART_RBR), 0);
+  w(UART_MCR, MCR_LOOP);
+  w(UART_FCR, 0x01);
+  w(UART_LCR, 0x43); // set break
+  w(UART_THR, 0x41); // lost: the line is held spacing
+  w(UART_LCR, 0x03);
+  assert.equal(r(UART_LSR) & 0x91, 0x91);
+  assert.equal(r(UART_RBR), 0x00);
+  assert.equal(r(UART_LSR) & LSR_DR, 0, 'the character sent during the break never arrived');
+});
+
+test('a FIFO reset hands a queued host break back and drops the reported BI', () => {
+  const { r, w, uart } = setup();
+  w(UART_FCR, 0x01);
+  uart.receiveBreak();
+  w(UART_MCR, MCR_LOOP);
+  w(UART_FCR, 0x03); // the break goes back to the host queue; loopback blocks it
+  assert.equal(r(UART_LSR), LSR_THRE | LSR_TEMT);
+  w(UART_MCR, 0);
+  assert.equal(r(UART_LSR) & 0x91, 0x91);
+  const saved = uart.saveState();
+  assert.deepEqual(saved.rxFifoBreak, [true]);
+});
+
+test('saved host input keeps breaks in order (UART_STATE_BREAK)', () => {
+  const a = setup();
+  a.w(UART_FCR, 0x01);
+  a.uart.receive(new Uint8Array(20).fill(0x41));
+  a.uart.receiveBreak();
+  a.uart.receive(bytes('z'));
+  const state = a.uart.saveState();
+  assert.deepEqual(state.hostInput, [0x41, 0x41, 0x41, 0x41, -1, 0x7a]);
+  const b = setup();
+  b.uart.restoreState(JSON.parse(JSON.stringify(state)) as typeof state);
+  const got: number[] = [];
+  const lsrs: number[] = [];
+  for (;;) {
+    const lsr = b.r(UART_LSR);
+    if (!(lsr & LSR_DR)) break;
+    lsrs.push(lsr);
+    got.push(b.r(UART_RBR));
+  }
+  assert.equal(got.length, 22);
+  assert.equal(got[20], 0);
+  assert.equal(lsrs[20]! & 0x10, 0x10);
+  assert.equal(got[21], 0x7a);
+});

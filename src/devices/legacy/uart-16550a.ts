@@ -14,7 +14,9 @@ import type { SerialSink } from './serial-sink.js';
  *
  * Host input never overruns: `receive()` queues bytes beyond the FIFO and feeds them in
  * as the guest drains it (flow control the real wire lacks). Overrun (LSR.OE) happens
- * exactly as on the chip for characters that arrive through the loopback path.
+ * exactly as on the chip for characters that arrive through the loopback path. Breaks
+ * (`receiveBreak()`, or LCR.BREAK in loopback) arrive as a 0x00 character whose BI shows
+ * in LSR when it reaches the top of the FIFO; there are no parity or framing errors.
  */
 
 // Register offsets from the base (DLAB = LCR bit 7 selects the divisor latch at 0/1).
@@ -133,14 +135,36 @@ export interface Uart16550aState {
   readonly lastRbr: number;
   readonly rxFifo: readonly number[];
   readonly rxFifoFromHost: readonly boolean[];
+  readonly rxFifoBreak: readonly boolean[];
+  /** Host input not yet in the FIFO: bytes, with UART_STATE_BREAK (-1) for a break. */
   readonly hostInput: readonly number[];
   readonly externalModemInputs: ModemInputs;
 }
+
+const RX_FROM_HOST = 1;
+const RX_BREAK = 2;
+/** In saved host input, a break condition. */
+export const UART_STATE_BREAK = -1;
 
 const DEFAULT_MODEM_INPUTS: ModemInputs = { cts: true, dsr: true, ri: false, dcd: true };
 
 function inputsToMsr(i: ModemInputs): number {
   return (i.cts ? UART_MSR_CTS : 0) | (i.dsr ? UART_MSR_DSR : 0) | (i.ri ? UART_MSR_RI : 0) | (i.dcd ? UART_MSR_DCD : 0);
+}
+
+/** Host input as queue chunks: runs of bytes, and null for each break (UART_STATE_BREAK). */
+function toHostChunks(items: readonly number[]): (Uint8Array | null)[] {
+  const out: (Uint8Array | null)[] = [];
+  let run: number[] = [];
+  for (const v of items) {
+    if (v === UART_STATE_BREAK) {
+      if (run.length) out.push(Uint8Array.from(run));
+      run = [];
+      out.push(null);
+    } else run.push(v & 0xff);
+  }
+  if (run.length) out.push(Uint8Array.from(run));
+  return out;
 }
 
 function defaultNow(): number {
@@ -170,13 +194,13 @@ export class Uart16550a implements BusDevice {
 
   // Receiver FIFO (capacity 16 in FIFO mode, 1 = the RBR in 16450 mode) as a ring.
   private readonly rxData = new Uint8Array(UART_FIFO_SIZE);
-  /** Whether each FIFO byte came from the host (so a FIFO reset can hand it back: host input is never lost). */
-  private readonly rxFromHost = new Uint8Array(UART_FIFO_SIZE);
+  /** Per FIFO byte: RX_FROM_HOST (a FIFO reset hands it back: host input is never lost) and RX_BREAK. */
+  private readonly rxFlags = new Uint8Array(UART_FIFO_SIZE);
   private rxHead = 0;
   private rxCount = 0;
 
-  // Host input not yet in the FIFO: chunks plus a read offset into the first one.
-  private hostQueue: Uint8Array[] = [];
+  // Host input not yet in the FIFO: chunks (null = a break) plus a read offset into the first one.
+  private hostQueue: (Uint8Array | null)[] = [];
   private hostQueueOffset = 0;
   private hostQueued = 0;
 
@@ -224,7 +248,18 @@ export class Uart16550a implements BusDevice {
     this.updateIrq();
   }
 
-  /** Host bytes not yet delivered to the guest's FIFO. */
+  /**
+   * A break condition from the host (e.g. Linux's magic SysRq over serial): after the
+   * queued bytes, the receiver gets one 0x00 character with LSR.BI.
+   */
+  receiveBreak(): void {
+    this.hostQueue.push(null);
+    this.hostQueued++;
+    this.feedFromHost();
+    this.updateIrq();
+  }
+
+  /** Host bytes (and breaks) not yet delivered to the guest's FIFO. */
   get hostInputPending(): number {
     return this.hostQueued;
   }
@@ -317,9 +352,16 @@ export class Uart16550a implements BusDevice {
       case UART_FCR:
         this.writeFcr(value);
         return;
-      case UART_LCR:
+      case UART_LCR: {
+        const old = this.lcr;
         this.lcr = value;
+        // Setting break in loopback: the receiver sees the line go spacing, one break character.
+        if (value & UART_LCR_BREAK && !(old & UART_LCR_BREAK) && this.mcr & UART_MCR_LOOP) {
+          this.receiveFromLine(0, RX_BREAK);
+          this.updateIrq();
+        }
         return;
+      }
       case UART_MCR:
         this.writeMcr(value);
         return;
@@ -339,6 +381,8 @@ export class Uart16550a implements BusDevice {
       this.lastRbr = this.rxData[this.rxHead]!;
       this.rxHead = (this.rxHead + 1) % UART_FIFO_SIZE;
       this.rxCount--;
+      // A character's error shows in LSR when it reaches the top of the FIFO.
+      if (this.rxCount > 0 && this.rxFlags[this.rxHead]! & RX_BREAK) this.lsrErrors |= UART_LSR_BI;
       this.feedFromHost();
       this.updateIrq();
     }
@@ -358,8 +402,9 @@ export class Uart16550a implements BusDevice {
 
   private transmit(value: number): void {
     if (this.mcr & UART_MCR_LOOP) {
-      // Loopback: SOUT is held marking and the shift register feeds the receiver.
-      this.receiveFromLine(value);
+      // Loopback: SOUT is held marking and the shift register feeds the receiver
+      // (while LCR.BREAK holds the line spacing, the character is lost in the break).
+      if (!(this.lcr & UART_LCR_BREAK)) this.receiveFromLine(value, 0);
       return;
     }
     this.txByte[0] = value;
@@ -428,8 +473,17 @@ export class Uart16550a implements BusDevice {
   }
 
   private lsrValue(): number {
-    // No parity/framing/break errors are ever stored in the FIFO, so LSR[7] stays 0.
-    return (this.rxCount > 0 ? UART_LSR_DR : 0) | this.lsrErrors | UART_LSR_THRE | UART_LSR_TEMT;
+    let v = (this.rxCount > 0 ? UART_LSR_DR : 0) | this.lsrErrors | UART_LSR_THRE | UART_LSR_TEMT;
+    // LSR[7]: some character in the FIFO carries an error (only breaks here: no parity/framing errors on a virtual line).
+    if (this.fifoEnabled) {
+      for (let i = 0; i < this.rxCount; i++) {
+        if (this.rxFlags[(this.rxHead + i) % UART_FIFO_SIZE]! & RX_BREAK) {
+          v |= UART_LSR_RCVR_FIFO_ERROR;
+          break;
+        }
+      }
+    }
+    return v;
   }
 
   private readMsr(): number {
@@ -473,17 +527,18 @@ export class Uart16550a implements BusDevice {
     return UART_RX_TRIGGER_LEVELS[this.fcrTrigger & 3]!;
   }
 
-  private pushRx(value: number, fromHost: boolean): void {
+  private pushRx(value: number, flags: number): void {
     const tail = (this.rxHead + this.rxCount) % UART_FIFO_SIZE;
     this.rxData[tail] = value;
-    this.rxFromHost[tail] = fromHost ? 1 : 0;
+    this.rxFlags[tail] = flags;
+    if (this.rxCount === 0 && flags & RX_BREAK) this.lsrErrors |= UART_LSR_BI;
     this.rxCount++;
   }
 
   /** A character arrives on the serial line now (loopback path): overruns when full. */
-  private receiveFromLine(value: number): void {
+  private receiveFromLine(value: number, flags: number): void {
     if (this.rxCount < this.rxCapacity) {
-      this.pushRx(value, false);
+      this.pushRx(value, flags);
     } else if (this.fifoEnabled) {
       // FIFO mode: the character in the shift register is lost, the FIFO keeps its contents.
       this.lsrErrors |= UART_LSR_OE;
@@ -491,8 +546,8 @@ export class Uart16550a implements BusDevice {
       // 16450 mode: the new character overwrites the unread one in RBR.
       const at = this.rxHead;
       this.rxData[at] = value;
-      this.rxFromHost[at] = 0;
-      this.lsrErrors |= UART_LSR_OE;
+      this.rxFlags[at] = flags;
+      this.lsrErrors |= UART_LSR_OE | (flags & RX_BREAK ? UART_LSR_BI : 0);
     }
   }
 
@@ -502,8 +557,13 @@ export class Uart16550a implements BusDevice {
     const cap = this.rxCapacity;
     while (this.rxCount < cap && this.hostQueued > 0) {
       const chunk = this.hostQueue[0]!;
-      this.pushRx(chunk[this.hostQueueOffset]!, true);
       this.hostQueued--;
+      if (chunk === null) {
+        this.pushRx(0, RX_FROM_HOST | RX_BREAK);
+        this.hostQueue.shift();
+        continue;
+      }
+      this.pushRx(chunk[this.hostQueueOffset]!, RX_FROM_HOST);
       if (++this.hostQueueOffset === chunk.length) {
         this.hostQueue.shift();
         this.hostQueueOffset = 0;
@@ -513,10 +573,13 @@ export class Uart16550a implements BusDevice {
 
   /** Clears the RX FIFO; bytes that came from the host go back to the front of the host queue. */
   private returnHostBytesAndClearRx(): void {
+    // A reported break belongs to a character that is now gone.
+    this.lsrErrors &= ~UART_LSR_BI;
     const back: number[] = [];
     for (let i = 0; i < this.rxCount; i++) {
       const at = (this.rxHead + i) % UART_FIFO_SIZE;
-      if (this.rxFromHost[at]) back.push(this.rxData[at]!);
+      const f = this.rxFlags[at]!;
+      if (f & RX_FROM_HOST) back.push(f & RX_BREAK ? UART_STATE_BREAK : this.rxData[at]!);
     }
     this.rxHead = 0;
     this.rxCount = 0;
@@ -526,7 +589,7 @@ export class Uart16550a implements BusDevice {
       this.hostQueue[0] = first.subarray(this.hostQueueOffset);
       this.hostQueueOffset = 0;
     }
-    this.hostQueue.unshift(Uint8Array.from(back));
+    this.hostQueue.unshift(...toHostChunks(back));
     this.hostQueued += back.length;
   }
 
@@ -560,13 +623,18 @@ export class Uart16550a implements BusDevice {
   saveState(): Uart16550aState {
     const rxFifo: number[] = [];
     const rxFifoFromHost: boolean[] = [];
+    const rxFifoBreak: boolean[] = [];
     for (let i = 0; i < this.rxCount; i++) {
       const at = (this.rxHead + i) % UART_FIFO_SIZE;
       rxFifo.push(this.rxData[at]!);
-      rxFifoFromHost.push(this.rxFromHost[at] === 1);
+      rxFifoFromHost.push((this.rxFlags[at]! & RX_FROM_HOST) !== 0);
+      rxFifoBreak.push((this.rxFlags[at]! & RX_BREAK) !== 0);
     }
     const hostInput: number[] = [];
-    this.hostQueue.forEach((c, i) => hostInput.push(...c.subarray(i === 0 ? this.hostQueueOffset : 0)));
+    this.hostQueue.forEach((c, i) => {
+      if (c === null) hostInput.push(UART_STATE_BREAK);
+      else hostInput.push(...c.subarray(i === 0 ? this.hostQueueOffset : 0));
+    });
     return {
       version: 1,
       ier: this.ier,
@@ -584,6 +652,7 @@ export class Uart16550a implements BusDevice {
       lastRbr: this.lastRbr,
       rxFifo,
       rxFifoFromHost,
+      rxFifoBreak,
       hostInput,
       externalModemInputs: {
         cts: (this.externalMsr & UART_MSR_CTS) !== 0,
@@ -606,13 +675,13 @@ export class Uart16550a implements BusDevice {
     this.fifoEnabled = s.fifoEnabled;
     this.fcrTrigger = s.fcrTrigger & 3;
     this.dmaMode = s.dmaMode;
-    this.lsrErrors = s.lsrErrors & LSR_ERROR_BITS;
     this.thrInterruptPending = s.thrInterruptPending;
     this.lastRbr = s.lastRbr & 0xff;
     this.rxHead = 0;
     this.rxCount = 0;
-    s.rxFifo.forEach((b, i) => this.pushRx(b, s.rxFifoFromHost[i] ?? false));
-    this.hostQueue = s.hostInput.length ? [Uint8Array.from(s.hostInput)] : [];
+    s.rxFifo.forEach((b, i) => this.pushRx(b, (s.rxFifoFromHost[i] ? RX_FROM_HOST : 0) | (s.rxFifoBreak[i] ? RX_BREAK : 0)));
+    this.lsrErrors = s.lsrErrors & LSR_ERROR_BITS; // as saved, not as re-derived from the FIFO head
+    this.hostQueue = toHostChunks(s.hostInput);
     this.hostQueueOffset = 0;
     this.hostQueued = s.hostInput.length;
     this.externalMsr = inputsToMsr(s.externalModemInputs);
