@@ -14,7 +14,7 @@ import {
 } from '../../src/cpu/emu/testing/snippet-case.js';
 import { ccFlags, definedAfter, definedFlags, flagEffects, type FlagOp } from './defined-flags.js';
 import { Prng } from './prng.js';
-import { encode, encodeOpReg, immBytes, reg, setEncoderMode32, type Encoding, type MemOperand, type RegOperand, type RmOperand } from './x86-encoder.js';
+import { encode, encodeOpReg, immBytes, reg, setEncoderMode32, type Encoding, type Mem16Operand, type MemOperand, type RegOperand, type RmOperand } from './x86-encoder.js';
 
 export type Bits = 8 | 16 | 32 | 64;
 
@@ -30,6 +30,14 @@ const mask = (bits: number): bigint => (1n << BigInt(bits)) - 1n;
  * registers 0..7, no REX, no 64-bit operand size, 67h means 16-bit addressing.
  */
 let MODE32 = false;
+/** 16-bit protected mode (implies the MODE32 restrictions): 16-bit default operand and address size, addresses are segment offsets. */
+let MODE16 = false;
+/** Whether operand size `bits` needs the 66h prefix in the current mode. */
+const o16flag = (bits: number): boolean => (MODE16 ? bits === 32 : bits === 16);
+/** Address of data-area offset `off` as the code sees it (an offset from the data segment base in 16-bit mode). */
+const dataAddr = (off: number): number => (MODE16 ? 0 : SNIPPET_DATA_BASE) + off;
+/** Initial stack pointer: the top of the data area. */
+const rspTop = (): number => (MODE16 ? SNIPPET_DATA_SIZE : SNIPPET_DEFAULT_RSP);
 const NREGS = (): number => (MODE32 ? 8 : 16);
 /** Operand sizes above 8 bits available in the current mode. */
 const wide = (rng: Prng): 16 | 32 | 64 => (MODE32 ? rng.pick([16, 32] as const) : rng.pick([16, 32, 64] as const));
@@ -47,7 +55,7 @@ class State {
 
   constructor(private readonly rng: Prng) {
     for (let i = 0; i < 16; i++) this.gpr[i] = rng.u64();
-    this.gpr[RSP] = BigInt(SNIPPET_DEFAULT_RSP);
+    this.gpr[RSP] = BigInt(rspTop());
     this.data = rng.bytes(SNIPPET_DATA_SIZE);
     this.rflags = rng.u32() & FLAGS_STATUS;
   }
@@ -130,8 +138,12 @@ const regForEnc = (o: RegOperand): RegOperand => ({ kind: 'reg', r: encNum(o), h
  * Builds a memory operand addressing data offset `off` with random base/index/scale/disp.
  * `lowRegs`: only registers 0..7 (needed when the instruction cannot take a REX prefix).
  */
-function memAt(st: State, rng: Prng, off: number, lowRegs: boolean): MemOperand {
-  const limit = lowRegs ? 8 : 16;
+function memAt(st: State, rng: Prng, off: number, lowRegs: boolean): MemOperand | Mem16Operand {
+  if (MODE16) {
+    const m16 = rng.chance(0.6) ? memAt16(st, rng, off) : null;
+    if (m16 !== null) return m16;
+  }
+  const limit = lowRegs || MODE32 ? 8 : 16;
   const base = st.freshReg(limit, true);
   st.memRegs.add(base);
   let index = -1;
@@ -145,9 +157,36 @@ function memAt(st: State, rng: Prng, off: number, lowRegs: boolean): MemOperand 
     st.gpr[index] = BigInt.asUintN(64, idxVal);
   }
   const disp = rng.pick([0, 0, rng.range(-128, 127), rng.range(-4096, 4096), rng.range(-0x10000, 0x10000)]);
-  const addr = BigInt(SNIPPET_DATA_BASE + off) - BigInt(disp) - idxVal * BigInt(scale);
+  const addr = BigInt(dataAddr(off)) - BigInt(disp) - idxVal * BigInt(scale);
   st.gpr[base] = BigInt.asUintN(64, addr);
-  return { kind: 'mem', base, index, scale, disp };
+  // In 16-bit mode a 32-bit address needs 67h (and must stay below the 64 KiB limit: it does).
+  return { kind: 'mem', base, index, scale, disp, addr32: MODE16 };
+}
+
+/** Registers of each 16-bit ModRM r/m form (BX=3, BP=5, SI=6, DI=7). */
+const RM16_REGS: readonly (readonly number[])[] = [[3, 6], [3, 7], [5, 6], [5, 7], [6], [7], [5], [3]];
+
+/**
+ * A 16-bit-addressing operand for data offset `off`: the registers hold 16-bit values that
+ * sum (with the displacement, modulo 64 KiB) to `off`, with random bits above bit 15 (ignored).
+ * Returns null when the form's registers are taken.
+ */
+function memAt16(st: State, rng: Prng, off: number): Mem16Operand | null {
+  const rm = rng.below(8);
+  const mod = rng.pick([0, 1, 2] as const);
+  if (mod === 0 && rm === 6) return { kind: 'mem16', rm, mod, disp: off };
+  const regs = RM16_REGS[rm] ?? [3];
+  if (regs.some((r) => st.used.has(r))) return null;
+  const disp = mod === 0 ? 0 : mod === 1 ? rng.range(-128, 127) : rng.below(0x10000);
+  let rest = (off - disp) & 0xffff;
+  for (const [i, r] of regs.entries()) {
+    const v = i === regs.length - 1 ? rest : rng.below(0x10000);
+    rest = (rest - v) & 0xffff;
+    st.used.add(r);
+    st.memRegs.add(r);
+    st.gpr[r] = (rng.u64() & ~0xffffn) | BigInt(v);
+  }
+  return { kind: 'mem16', rm, mod, disp };
 }
 
 interface Gen {
@@ -185,12 +224,12 @@ function push(g: Gen, st: State, cls: string, code0: Uint8Array, flagsMask: numb
     data: st.data,
     flagsMask: flagsMask | FLAG_DF,
     undefinedGprs,
-    mode: MODE32 ? 32 : 64,
+    mode: MODE16 ? 16 : MODE32 ? 32 : 64,
   });
 }
 
 const sizeEnc = (bits: Bits): Pick<Encoding, 'opsize16' | 'rexW' | 'byteRegs'> => ({
-  opsize16: bits === 16,
+  opsize16: o16flag(bits),
   rexW: bits === 64,
   byteRegs: bits === 8,
 });
@@ -200,6 +239,7 @@ const byteModeFor = (rng: Prng, bits: Bits): ByteMode => (MODE32 || (bits === 8 
 
 /** A destination r/m operand: a register or a memory operand at a random data offset, holding `value`. */
 function rmOperand(st: State, rng: Prng, bits: Bits, bm: ByteMode, value: bigint, memProb = 0.35): { rm: RmOperand; memOff: number } {
+  // (memory operands: memAt, 32-bit or 16-bit addressing by mode)
   if (rng.chance(memProb)) {
     const off = rng.below(SNIPPET_DATA_SIZE - 16);
     const m = memAt(st, rng, off, bm === 'legacy' || MODE32);
@@ -487,7 +527,7 @@ function genMovx(g: Gen): void {
     const { rm } = rmOperand(st, rng, srcBits, bm, interesting(rng, srcBits));
     const dst = bm === 'legacy' ? reg(st.freshReg(8)) : pickReg(st, rng, dstBits, 'rex', true).op;
     const opc = (kind.startsWith('movzx') ? 0xb6 : 0xbe) + (srcBits === 16 ? 1 : 0);
-    code = encode({ opsize16: dstBits === 16, rexW: dstBits === 64, byteRegs: srcBits === 8, byteRmOnly: true, opcode: [0x0f, opc], reg: dst, rm });
+    code = encode({ opsize16: o16flag(dstBits), rexW: dstBits === 64, byteRegs: srcBits === 8, byteRmOnly: true, opcode: [0x0f, opc], reg: dst, rm });
   }
   push(g, st, kind, code, definedFlags('none'));
 }
@@ -506,7 +546,7 @@ function genXchgFamily(g: Gen): void {
     st.setReg(reg(0), bits, interesting(rng, bits));
     const r = rng.chance(0.1) ? 0 : st.freshReg(NREGS(), true); // 90 = NOP (no zero-extension of RAX)
     st.setReg(reg(r), bits, interesting(rng, bits));
-    code = encodeOpReg({ opsize16: bits === 16, rexW: bits === 64, base: 0x90, r });
+    code = encodeOpReg({ opsize16: o16flag(bits), rexW: bits === 64, base: 0x90, r });
   } else {
     if (kind === 'cmpxchg') st.used.add(0);
     const v = interesting(rng, bits);
@@ -576,7 +616,7 @@ function genLea(g: Gen): void {
   const { rng } = g;
   const st = new State(rng);
   const bits = MODE32 ? rng.pick([16, 32] as const) : rng.pick([16, 32, 64, 64] as const);
-  if (MODE32 && rng.chance(0.3)) {
+  if (MODE32 && rng.chance(MODE16 ? 0.6 : 0.3)) {
     genLea16(g, st, bits);
     return;
   }
@@ -589,10 +629,10 @@ function genLea(g: Gen): void {
     index,
     scale: rng.pick([1, 2, 4, 8] as const),
     disp: rng.pick([0, rng.range(-128, 127), rng.u32() | 0, -0x80000000, 0x7fffffff]),
-    addr32: !MODE32 && rng.chance(0.3),
+    addr32: MODE16 || (!MODE32 && rng.chance(0.3)),
   };
   const dst = rng.below(NREGS());
-  const code = encode({ opsize16: bits === 16, rexW: bits === 64, opcode: [0x8d], reg: reg(dst), rm: m });
+  const code = encode({ opsize16: o16flag(bits), rexW: bits === 64, opcode: [0x8d], reg: reg(dst), rm: m });
   push(g, st, `lea${bits}${m.addr32 ? '/a32' : ''}${m.base === -2 ? '/rip' : ''}`, code, definedFlags('none'));
 }
 
@@ -603,7 +643,8 @@ function genLea16(g: Gen, st: State, bits: Bits): void {
   const rm = rng.below(8);
   const dst = rng.below(8);
   const disp = mod === 1 ? [rng.below(256)] : mod === 2 || (mod === 0 && rm === 6) ? immBytes(BigInt(rng.u32()), 2) : [];
-  const code = Uint8Array.from([0x67, ...(bits === 16 ? [0x66] : []), 0x8d, (mod << 6) | (dst << 3) | rm, ...disp]);
+  // 16-bit addressing: the default in 16-bit mode, 67h in 32-bit mode.
+  const code = Uint8Array.from([...(MODE16 ? [] : [0x67]), ...(o16flag(bits) ? [0x66] : []), 0x8d, (mod << 6) | (dst << 3) | rm, ...disp]);
   push(g, st, `lea${bits}/a16`, code, definedFlags('none'));
 }
 
@@ -627,7 +668,7 @@ function genMov(g: Gen): void {
     // MOV r, imm (B0+r / B8+r; with REX.W a full 64-bit immediate).
     const r = st.freshReg(NREGS(), true);
     const immLen = bits === 8 ? 1 : bits === 16 ? 2 : bits === 32 ? 4 : 8;
-    code = encodeOpReg({ opsize16: bits === 16, rexW: bits === 64, base: bits === 8 ? 0xb0 : 0xb8, r, imm: immBytes(interesting(rng, bits), immLen) });
+    code = encodeOpReg({ opsize16: o16flag(bits), rexW: bits === 64, base: bits === 8 ? 0xb0 : 0xb8, r, imm: immBytes(interesting(rng, bits), immLen) });
     if (!MODE32 && bits === 8 && r < 8 && r >= 4 && rng.chance(0.5)) {
       // Without REX, B4..B7 are AH..BH; an empty REX (0x40) makes them SPL..DIL.
       code = Uint8Array.from([0x40, ...code]);
@@ -642,16 +683,17 @@ function genString(g: Gen): void {
   const kind = rng.pick(['movs', 'stos', 'lods', 'cmps', 'scas'] as const);
   const size = MODE32 ? rng.pick([1, 2, 4] as const) : rng.pick([1, 2, 4, 8] as const);
   const rep = rng.pick(kind === 'cmps' || kind === 'scas' ? [0, 0xf3, 0xf2, 0xf3] : [0, 0xf3, 0xf3]);
-  const addr32 = !MODE32 && rng.chance(0.25);
+  const addr32 = (MODE16 || !MODE32) && rng.chance(0.25);
   const df = rng.chance(0.35);
   const count = rep ? rng.pick([0, 1, 2, 3, rng.below(24), rng.below(24)]) : 1;
   const span = Math.max(count, 1) * size;
   // Source area [0, 256), destination area [256, 512): never overlapping.
   const srcOff = df ? rng.range(span - size, 255 - size) : rng.range(0, 256 - span);
   const dstOff = 256 + (df ? rng.range(span - size, 255 - size) : rng.range(0, 256 - span));
-  const hiGarbage = (): bigint => (addr32 ? BigInt(rng.u32()) << 32n : 0n);
-  st.gpr[6] = hiGarbage() | BigInt(SNIPPET_DATA_BASE + srcOff);
-  st.gpr[7] = hiGarbage() | BigInt(SNIPPET_DATA_BASE + dstOff);
+  // Bits above the address size are ignored: fill them with garbage.
+  const hiGarbage = (): bigint => (MODE16 ? (addr32 ? rng.u64() & ~0xffffffffn : rng.u64() & ~0xffffn) : addr32 || MODE32 ? BigInt(rng.u32()) << 32n : 0n);
+  st.gpr[6] = hiGarbage() | BigInt(dataAddr(srcOff));
+  st.gpr[7] = hiGarbage() | BigInt(dataAddr(dstOff));
   if (rep) st.gpr[1] = hiGarbage() | BigInt(count);
   if (kind === 'cmps' || kind === 'scas') {
     // Mostly-equal strings so REPE runs a while and stops at a chosen mismatch.
@@ -676,7 +718,7 @@ function genString(g: Gen): void {
   }
   const base = { movs: 0xa4, cmps: 0xa6, stos: 0xaa, lods: 0xac, scas: 0xae }[kind];
   const legacy = rep ? [rep] : [];
-  const code = encode({ legacy, opsize16: size === 2, rexW: size === 8, opcode: [base + (size === 1 ? 0 : 1)], rm: undefined, byteRegs: false });
+  const code = encode({ legacy, opsize16: o16flag(size * 8), rexW: size === 8, opcode: [base + (size === 1 ? 0 : 1)], rm: undefined, byteRegs: false });
   const withA32 = addr32 ? Uint8Array.from([0x67, ...code]) : code;
   const fl: FlagOp = kind === 'cmps' || kind === 'scas' ? 'cmp' : 'none';
   const rflags = (st.rflags & ~FLAG_DF) | (df ? FLAG_DF : 0);
@@ -691,7 +733,8 @@ function genJcc(g: Gen): void {
   const cc = rng.below(16);
   const near = rng.chance(0.4);
   // Jcc over "inc rax": RAX tells whether the branch was taken.
-  const code = near ? Uint8Array.of(0x0f, 0x80 + cc, 3, 0, 0, 0, ...INC_EAX_BODY) : Uint8Array.of(0x70 + cc, 3, ...INC_EAX_BODY);
+  const rel = MODE16 ? [3, 0] : [3, 0, 0, 0]; // 0F 8x takes a rel16 in 16-bit code
+  const code = near ? Uint8Array.of(0x0f, 0x80 + cc, ...rel, ...INC_EAX_BODY) : Uint8Array.of(0x70 + cc, 3, ...INC_EAX_BODY);
   push(g, st, `j${CC_NAMES[cc]}`, code, definedFlags('none'));
 }
 
@@ -716,17 +759,18 @@ function genStack(g: Gen): void {
     const r = rng.below(NREGS());
     code = encodeOpReg({ base: kind === 'push-r' ? 0x50 : 0x58, r });
     st.setMem(SNIPPET_DATA_SIZE - 8, 8, interesting(rng, 64));
-    st.gpr[RSP] = BigInt(SNIPPET_DEFAULT_RSP - (kind === 'pop-r' ? 8 : 0));
+    st.gpr[RSP] = BigInt(rspTop() - (kind === 'pop-r' ? 8 : 0));
   } else if (kind === 'push16') {
     const r = rng.below(NREGS());
     code = encodeOpReg({ opsize16: true, base: rng.chance(0.5) ? 0x50 : 0x58, r });
-    st.gpr[RSP] = BigInt(SNIPPET_DEFAULT_RSP - 8);
+    st.gpr[RSP] = BigInt(rspTop() - 8);
   } else if (kind === 'push-imm') {
-    code = rng.chance(0.5) ? Uint8Array.of(0x6a, rng.below(256)) : Uint8Array.from([0x68, ...immBytes(interesting(rng, 32), 4)]);
+    // 68 takes an immediate of the operand size (16 bits in 16-bit code).
+    code = rng.chance(0.5) ? Uint8Array.of(0x6a, rng.below(256)) : Uint8Array.from([0x68, ...immBytes(interesting(rng, 32), MODE16 ? 2 : 4)]);
   } else if (kind === 'push-m' || kind === 'pop-m') {
-    st.gpr[RSP] = BigInt(SNIPPET_DEFAULT_RSP - 8);
+    st.gpr[RSP] = BigInt(rspTop() - 8);
     const m = memAt(st, rng, rng.below(256), MODE32);
-    st.gpr[RSP] = BigInt(SNIPPET_DEFAULT_RSP - 8);
+    st.gpr[RSP] = BigInt(rspTop() - 8);
     code = kind === 'push-m' ? encode({ opcode: [0xff], reg: 6, rm: m }) : encode({ opcode: [0x8f], reg: 0, rm: m });
   } else if (kind === 'popf') {
     // push r; popfq; pushfq; pop r2 — r2 shows what POPF accepted at CPL 3 (IF/IOPL silently kept;
@@ -739,15 +783,15 @@ function genStack(g: Gen): void {
     push(g, st, 'popf', code, FLAGS_STATUS | FLAG_DF);
     return;
   } else if (kind === 'enter') {
-    st.gpr[5] = BigInt(SNIPPET_DATA_BASE + 0x100 + rng.below(0xe0));
+    st.gpr[5] = BigInt(dataAddr(0x100 + rng.below(0xe0)));
     const level = rng.pick([0, 0, 1, 2, 3]);
     code = Uint8Array.of(0xc8, rng.below(64), 0, level);
   } else if (kind === 'leave') {
-    st.gpr[5] = BigInt(SNIPPET_DATA_BASE + 0x100 + rng.below(0xf8));
+    st.gpr[5] = BigInt(dataAddr(0x100 + rng.below(0xf8)));
     code = Uint8Array.of(0xc9);
   } else {
     // call +2; jmp +3; ret imm16 — returns to the jmp with RSP moved by imm16.
-    code = Uint8Array.of(0xe8, 2, 0, 0, 0, 0xeb, 3, 0xc2, rng.below(64), 0);
+    code = MODE16 ? Uint8Array.of(0xe8, 2, 0, 0xeb, 3, 0xc2, rng.below(64), 0) : Uint8Array.of(0xe8, 2, 0, 0, 0, 0xeb, 3, 0xc2, rng.below(64), 0);
   }
   push(g, st, kind, code, definedFlags('none'));
 }
@@ -755,7 +799,7 @@ function genStack(g: Gen): void {
 function genXlat(g: Gen): void {
   const { rng } = g;
   const st = new State(rng);
-  st.gpr[3] = BigInt(SNIPPET_DATA_BASE + rng.below(256));
+  st.gpr[3] = BigInt(dataAddr(rng.below(256)));
   push(g, st, 'xlat', !MODE32 && rng.chance(0.3) ? Uint8Array.of(0x48, 0xd7) : Uint8Array.of(0xd7), definedFlags('none'));
 }
 
@@ -955,8 +999,8 @@ function genLegacy32(g: Gen): void {
     const dec = rng.chance(0.5);
     const bits = rng.pick([16, 32] as const);
     st.setReg(reg(r), bits, interesting(rng, bits));
-    if (r === RSP) st.gpr[RSP] = BigInt(SNIPPET_DEFAULT_RSP);
-    const code = Uint8Array.from([...(bits === 16 ? [0x66] : []), (dec ? 0x48 : 0x40) + r]);
+    if (r === RSP) st.gpr[RSP] = BigInt(rspTop());
+    const code = Uint8Array.from([...(o16flag(bits) ? [0x66] : []), (dec ? 0x48 : 0x40) + r]);
     push(g, st, `${dec ? 'dec' : 'inc'}${bits}/short`, code, definedFlags(dec ? 'dec' : 'inc', bits));
   } else if (kind === 'bcd') {
     const op = rng.pick([0x27, 0x2f, 0x37, 0x3f]);
@@ -972,8 +1016,8 @@ function genLegacy32(g: Gen): void {
     push(g, st, kind, Uint8Array.of(kind === 'aam' ? 0xd4 : 0xd5, imm), FLAG_SF | FLAG_ZF | FLAG_PF);
   } else if (kind === 'pusha' || kind === 'popa') {
     const o16 = rng.chance(0.3);
-    if (kind === 'popa') st.gpr[RSP] = BigInt(SNIPPET_DEFAULT_RSP - (o16 ? 16 : 32));
-    push(g, st, `${kind}${o16 ? '16' : '32'}`, Uint8Array.from([...(o16 ? [0x66] : []), kind === 'pusha' ? 0x60 : 0x61]), definedFlags('none'));
+    if (kind === 'popa') st.gpr[RSP] = BigInt(rspTop() - (o16 ? 16 : 32));
+    push(g, st, `${kind}${o16 ? '16' : '32'}`, Uint8Array.from([...(o16flag(o16 ? 16 : 32) ? [0x66] : []), kind === 'pusha' ? 0x60 : 0x61]), definedFlags('none'));
   } else if (kind === 'into') {
     push(g, st, 'into', Uint8Array.of(0xce), definedFlags('none'));
   } else if (kind === 'bound') {
@@ -988,7 +1032,7 @@ function genLegacy32(g: Gen): void {
     const r = pickReg(st, rng, bits, 'legacy', true).op;
     const lo_s = BigInt.asIntN(bits, lo);
     st.setReg(r, bits, rng.chance(0.6) ? BigInt.asUintN(bits, lo_s + BigInt(rng.range(-3, 1003))) : interesting(rng, bits));
-    push(g, st, `bound${bits}`, encode({ opsize16: o16, opcode: [0x62], reg: r, rm: m }), definedFlags('none'));
+    push(g, st, `bound${bits}`, encode({ opsize16: o16flag(bits), opcode: [0x62], reg: r, rm: m }), definedFlags('none'));
   } else {
     // 82 /n ib: an alias of 80 /n outside 64-bit mode.
     const o = rng.below(8);
@@ -1034,21 +1078,23 @@ export const FAMILIES: readonly { name: string; weight: number; gen: (g: Gen) =>
  * names it (pass the features both the host and the emulated CPU model offer). `mode` 32
  * generates 32-bit compatibility-mode cases (plus the instructions only that mode has).
  */
-export function generateCases(seed: number, count: number, features: ReadonlySet<string> = new Set(), mode: 64 | 32 = 64): SnippetCase[] {
-  MODE32 = mode === 32;
+export function generateCases(seed: number, count: number, features: ReadonlySet<string> = new Set(), mode: 64 | 32 | 16 = 64): SnippetCase[] {
+  MODE32 = mode !== 64;
+  MODE16 = mode === 16;
   setEncoderMode32(MODE32);
   try {
     return generate(seed, count, features, mode);
   } finally {
     MODE32 = false;
+    MODE16 = false;
     setEncoderMode32(false);
   }
 }
 
-function generate(seed: number, count: number, features: ReadonlySet<string>, mode: 64 | 32): SnippetCase[] {
+function generate(seed: number, count: number, features: ReadonlySet<string>, mode: 64 | 32 | 16): SnippetCase[] {
   const rng = new Prng(seed);
   const g: Gen = { rng, out: [], features };
-  const families = FAMILIES.filter((f) => (f.feature === undefined || features.has(f.feature)) && (f.only === undefined || f.only === mode));
+  const families = FAMILIES.filter((f) => (f.feature === undefined || features.has(f.feature)) && (f.only === undefined || f.only === (mode === 64 ? 64 : 32)));
   const total = families.reduce((s, f) => s + f.weight, 0);
   while (g.out.length < count) {
     let pick = rng.below(total);

@@ -8,8 +8,8 @@
  * Also checks the native side on its own: the corpus against hand-computed
  * expectations, and the generator's encodings against the CPU (no #UD, determinism).
  *
- * Environment: TSVMM_DIFF_CASES (random cases, default 80000), TSVMM_DIFF_SEED (a
- * single seed to replay instead of the fixed ones), TSVMM_DIFF_MODE (32 or 64: the mode
+ * Environment: TSVMM_DIFF_CASES (random cases, default 100000), TSVMM_DIFF_SEED (a
+ * single seed to replay instead of the fixed ones), TSVMM_DIFF_MODE (64, 32 or 16: the mode
  * of the replayed seed), TSVMM_DIFF_SHOW (mismatches printed, default 40).
  */
 import { test } from 'node:test';
@@ -28,11 +28,17 @@ import { buildNativeHarness, repoRoot, runNative } from './native-harness.js';
 const ROOT = repoRoot();
 const WORK = join(ROOT, '.cache', 'differential');
 const CORPUS_DIR = join(ROOT, 'tests', 'differential', 'corpus');
-const TOTAL = Number(process.env['TSVMM_DIFF_CASES'] ?? 80000);
+const TOTAL = Number(process.env['TSVMM_DIFF_CASES'] ?? 100000);
 const SHOW = Number(process.env['TSVMM_DIFF_SHOW'] ?? 40);
 /** Fixed seeds: the random cases are the same on every run and machine. */
-const MODE_OVERRIDE = process.env['TSVMM_DIFF_MODE'] === '32' ? 32 : process.env['TSVMM_DIFF_MODE'] === '64' ? 64 : undefined;
-const SEEDS = process.env['TSVMM_DIFF_SEED'] !== undefined ? [Number(process.env['TSVMM_DIFF_SEED'])] : [0x7e57_0001, 0x7e57_0002, 0x7e57_0003, 0x7e57_0004];
+const MODE_ENV = process.env['TSVMM_DIFF_MODE'];
+const MODE_OVERRIDE = MODE_ENV === '32' ? 32 : MODE_ENV === '16' ? 16 : MODE_ENV === '64' ? 64 : undefined;
+/** Fixed seeds and the mode each one generates for: 3/5 of the cases in 64-bit mode, 1/5 in 32-bit, 1/5 in 16-bit. */
+const SEED_MODES: readonly [number, 64 | 32 | 16][] =
+  process.env['TSVMM_DIFF_SEED'] !== undefined
+    ? [[Number(process.env['TSVMM_DIFF_SEED']), MODE_OVERRIDE ?? 64]]
+    : [[0x7e57_0001, 64], [0x7e57_0002, 64], [0x7e57_0003, 64], [0x7e57_0004, 32], [0x7e57_0005, 16]];
+const SEEDS = SEED_MODES.map(([s]) => s);
 
 /** Optional instructions are generated only when both this host and emu's CPU model offer them. */
 function testedFeatures(): Set<string> {
@@ -134,9 +140,11 @@ test('generator: deterministic, and every generated encoding is valid on this CP
   const native = runNative(a, harness);
   const bad = unexpectedNativeOutcomes(a, native);
   assert.equal(bad.length, 0, bad.slice(0, 20).join('\n'));
-  const a32 = generateCases(SEEDS[0]!, 1000, FEATURES, 32);
-  const bad32 = unexpectedNativeOutcomes(a32, runNative(a32, harness));
-  assert.equal(bad32.length, 0, bad32.slice(0, 20).join('\n'));
+  for (const mode of [32, 16] as const) {
+    const am = generateCases(SEEDS[0]!, 1000, FEATURES, mode);
+    const badm = unexpectedNativeOutcomes(am, runNative(am, harness));
+    assert.equal(badm.length, 0, `${mode}-bit mode:\n${badm.slice(0, 20).join('\n')}`);
+  }
   t.diagnostic(`optional features tested: ${[...FEATURES].join(' ') || 'none'}`);
   const classes = new Set(a.map((c) => c.cls));
   assert.ok(classes.size > 150, `generator covers only ${classes.size} instruction classes`);
@@ -160,10 +168,8 @@ test(`native vs emu: ${TOTAL} random cases, seeds ${SEEDS.map((s) => '0x' + s.to
   }
   let mismatches = 0;
   const reports: string[] = [];
-  // Three quarters of the cases in 64-bit mode, one quarter in 32-bit compatibility mode.
-  const perSeed = Math.ceil(TOTAL / SEEDS.length);
-  for (const [k, seed] of SEEDS.entries()) {
-    const mode = MODE_OVERRIDE ?? (k === SEEDS.length - 1 ? 32 : 64);
+  const perSeed = Math.ceil(TOTAL / SEED_MODES.length);
+  for (const [seed, mode] of SEED_MODES) {
     const cases = generateCases(seed, perSeed, FEATURES, mode);
     const native = runNative(cases, harness);
     const bad = unexpectedNativeOutcomes(cases, native);

@@ -23,7 +23,18 @@ export interface MemOperand {
   addr32?: boolean;
 }
 
-export type RmOperand = RegOperand | MemOperand;
+/**
+ * A memory operand with 16-bit addressing (SDM Vol. 2 Table 2-1): rm 0 [BX+SI], 1 [BX+DI],
+ * 2 [BP+SI], 3 [BP+DI], 4 [SI], 5 [DI], 6 [BP] (mod 0: disp16 alone), 7 [BX]; mod 1 disp8, mod 2 disp16.
+ */
+export interface Mem16Operand {
+  kind: 'mem16';
+  rm: number;
+  mod: 0 | 1 | 2;
+  disp: number;
+}
+
+export type RmOperand = RegOperand | MemOperand | Mem16Operand;
 
 export const reg = (r: number, high = false): RegOperand => ({ kind: 'reg', r, high });
 
@@ -103,6 +114,10 @@ export function encode(e: Encoding): Uint8Array {
         else if (e.rm.r >= 4 && e.rm.r <= 7) needRex = true;
       }
       modrm.push(0xc0 | (regField << 3) | (e.rm.r & 7));
+    } else if (e.rm.kind === 'mem16') {
+      const m = e.rm;
+      const dispBytes = m.mod === 1 ? 1 : m.mod === 2 || (m.mod === 0 && m.rm === 6) ? 2 : 0;
+      modrm.push((m.mod << 6) | (regField << 3) | m.rm, ...immBytes(BigInt(m.disp), dispBytes));
     } else {
       const m = e.rm;
       if (m.base === -2) {
