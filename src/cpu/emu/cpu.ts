@@ -1398,7 +1398,7 @@ export class EmuCpu {
     const startRip = faultRip;
     for (;;) {
       try {
-        if (!s && vector < 32 && !ext) this.logException(v, c);
+        if (!s && v < 32 && !ext) this.logException(v, c);
         this.deliverOnce(v, c, s, ext);
         return;
       } catch (e) {
@@ -1412,6 +1412,7 @@ export class EmuCpu {
           return;
         }
         if (!s && ((isContributory(v) && isContributory(nv)) || (v === VEC_PF && (isContributory(nv) || nv === VEC_PF)))) {
+          this.logException(nv, nc);
           v = VEC_DF;
           c = 0;
         } else {
@@ -1420,7 +1421,6 @@ export class EmuCpu {
         }
         s = false;
         ext = false;
-        this.logException(v, c);
       }
     }
   }

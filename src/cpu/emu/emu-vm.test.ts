@@ -1,0 +1,106 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { createEmuVm } from './emu-vm.js';
+import { REG, MSR, msrReg, segReg, segmentBatch } from '../registers.js';
+import { hex } from './cpu-harness.test-util.js';
+import { runGuest } from './guest-harness.test-util.js';
+
+function flat32Batch(entry: number): [number, bigint][] {
+  return [
+    [REG.rip, BigInt(entry)],
+    [REG.rflags, 2n],
+    [REG.cr0, 0x11n],
+    [REG.rsp, 0x8000n],
+    ...segmentBatch('cs', { selector: 0x08, base: 0n, limit: 0xffffffff, attrs: 0xc09b }),
+    ...segmentBatch('ds', { selector: 0x10, base: 0n, limit: 0xffffffff, attrs: 0xc093 }),
+    ...segmentBatch('ss', { selector: 0x10, base: 0n, limit: 0xffffffff, attrs: 0xc093 }),
+  ];
+}
+
+function withPorts(vm: ReturnType<typeof createEmuVm>): { out: number[] } {
+  const out: number[] = [];
+  vm.pio.register(0x3f8, 8, { read: (o, d) => void (d[0] = o === 5 ? 0x60 : 0), write: (o, d) => void (o === 0 && out.push(d[0]!)) }, 'com1');
+  vm.pio.register(0xf4, 1, { read: (_o, d) => d.fill(0), write: (_o, d) => vm.requestStop({ kind: 'debug-exit', value: d[0]! }) }, 'debug-exit');
+  return { out };
+}
+
+test('multiboot-like 32-bit entry prints to COM1 and exits through the debug-exit port', async () => {
+  const vm = createEmuVm({ memBytes: 8 << 20, cpus: 1, deterministic: true });
+  const { out } = withPorts(vm);
+  // mov esi, msg; mov dx, 0x3f8; next: lodsb; test al,al; jz done; out dx,al; jmp next; done: mov al,3; out 0xf4,al
+  vm.memory.write(
+    0x100000,
+    hex(`be 20001000  66 ba f803  ac 84 c0 74 03 ee eb f8  b0 03 e6 f4 f4`),
+  );
+  vm.memory.write(0x100020, new TextEncoder().encode('hi emu\n\0'));
+  vm.vcpus[0]!.setRegisters(flat32Batch(0x100000));
+  const stop = await vm.run();
+  assert.deepEqual(stop, { kind: 'debug-exit', value: 3 });
+  assert.equal(String.fromCharCode(...out), 'hi emu\n');
+  const counts = vm.exitCounts();
+  assert.equal(counts.io, 8);
+  assert.ok(counts.instructions! > 20);
+});
+
+test('all vCPUs halted with IF=0 is a hang; a triple fault is a shutdown', async () => {
+  const vm = createEmuVm({ memBytes: 4 << 20, cpus: 1 });
+  vm.memory.write(0x1000, hex('fa f4'));
+  vm.vcpus[0]!.setRegisters(flat32Batch(0x1000));
+  assert.equal((await vm.run()).kind, 'hang');
+
+  const vm2 = createEmuVm({ memBytes: 4 << 20, cpus: 1 });
+  vm2.memory.write(0x1000, hex('0f 0b'));
+  vm2.vcpus[0]!.setRegisters([...flat32Batch(0x1000), [REG.idtrLimit, 0n]]);
+  const s = await vm2.run();
+  assert.equal(s.kind, 'shutdown');
+});
+
+test('register catalog round trip: segments, descriptor tables, control registers, MSRs', () => {
+  const vm = createEmuVm({ memBytes: 4 << 20, cpus: 2 });
+  const v = vm.vcpus[0]!;
+  v.setRegisters([
+    ...segmentBatch('fs', { selector: 0x33, base: 0xffff800000001000n, limit: 0xfffff, attrs: 0xa0f3 }),
+    [REG.gdtrBase, 0x5000n],
+    [REG.gdtrLimit, 0x3fn],
+    [REG.cr3, 0x123000n],
+    [msrReg(MSR.IA32_LSTAR), 0xffffffff81000000n],
+    [msrReg(MSR.IA32_STAR), 0x0023001000000000n],
+    [msrReg(MSR.IA32_KERNEL_GS_BASE), 0x1234n],
+    [msrReg(MSR.IA32_PAT), 0x0007040600070406n],
+  ]);
+  assert.deepEqual(v.getRegisters([segReg('fs', 'selector'), segReg('fs', 'base'), segReg('fs', 'limit'), segReg('fs', 'attrs')]), [0x33n, 0xffff800000001000n, 0xfffffn, 0xa0f3n]);
+  assert.deepEqual(v.getRegisters([REG.gdtrBase, REG.gdtrLimit, REG.cr3]), [0x5000n, 0x3fn, 0x123000n]);
+  assert.deepEqual(v.getRegisters([msrReg(MSR.IA32_LSTAR), msrReg(MSR.IA32_STAR), msrReg(MSR.IA32_KERNEL_GS_BASE), msrReg(MSR.IA32_PAT)]), [0xffffffff81000000n, 0x0023001000000000n, 0x1234n, 0x0007040600070406n]);
+  // Reset state: real mode at F000:FFF0 with CS base 0xFFFF0000.
+  assert.deepEqual(vm.vcpus[1]!.getRegisters([REG.rip, segReg('cs', 'base'), REG.cr0]), [0xfff0n, 0xffff0000n, 0x60000010n]);
+  const names = vm.features().map((f) => f.name);
+  for (const n of ['lm', 'nx', 'syscall', 'apic', 'x2apic', 'tsc-deadline']) assert.ok(names.includes(n), n);
+  assert.ok(vm.features().filter((f) => f.name === 'lm').every((f) => f.mode === 'emulated'));
+});
+
+// The project's guests, when built (node scripts/build-guests.mjs).
+const manifestPath = new URL('../../../../guests/manifest.json', import.meta.url);
+const buildDir = new URL('../../../../guests/build/', import.meta.url);
+interface Run {
+  id: string;
+  cmdline: string;
+  stdin?: string;
+  cpus: number;
+  exitStatus: number;
+  expect: { exact?: string; regex?: string };
+}
+const guests: { name: string; build?: { dir?: string }; runs: Run[] }[] = existsSync(manifestPath) ? (JSON.parse(readFileSync(manifestPath, 'utf8')) as { guests: never[] }).guests : [];
+for (const g of guests) {
+  for (const run of g.runs) {
+    const file = new URL(`${g.name}.elf`, buildDir);
+    // fw_cfg (CPU count from the firmware) and UART interrupts need the real devices of the VMM.
+    const needsDevices = run.id === 'echo-irq' || (g.name === 'smp' && !/cpus=/.test(run.cmdline));
+    test(`guest ${run.id} on emu`, { skip: !existsSync(file) ? 'guest not built' : needsDevices ? 'needs VMM devices (fw_cfg / UART IRQ)' : false }, async () => {
+      const r = await runGuest(readFileSync(file), { fileName: `guests/build/${g.name}.elf`, cmdline: run.cmdline, cpus: run.cpus, stdin: run.stdin ?? '', timeoutMs: 60000 });
+      if (run.expect.exact !== undefined) assert.equal(r.output, run.expect.exact);
+      if (run.expect.regex !== undefined) assert.match(r.output, new RegExp(run.expect.regex, 's'));
+      assert.equal(r.status, run.exitStatus, JSON.stringify(r.stop));
+    });
+  }
+}

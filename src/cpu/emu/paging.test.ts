@@ -1,0 +1,125 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { makeCpu, type TestCpu } from './cpu-harness.test-util.js';
+import { CR0_PG, CR0_WP, CR4_PAE, CR4_PSE, EFER_LMA, EFER_LME, EFER_NXE, FAULT, VEC_PF, type EmuCpu } from './cpu.js';
+
+const READ = 0;
+const WRITE = 1;
+const FETCH = 2;
+
+/** Translates and returns the physical address, or the #PF error code as a negative number - 1. */
+function xlate(c: EmuCpu, lin: number, acc: number): { phys?: number; code?: number; cr2?: number } {
+  try {
+    return { phys: c.translate(lin, acc) };
+  } catch (e) {
+    assert.equal(e, FAULT);
+    assert.equal(c.excVec, VEC_PF);
+    return { code: c.excCode, cr2: c.cr2 };
+  }
+}
+
+function paging32(): TestCpu {
+  const t = makeCpu(16 << 20);
+  const { mem, cpu } = t;
+  cpu.setFlat32();
+  // Page directory at 0x20000; PT at 0x21000 maps 0x00400000.. (PDE 1)
+  mem.writeU32(0x20000 + 1 * 4, 0x21000 | 0x7); // P RW US
+  mem.writeU32(0x21000 + 0 * 4, 0x100000 | 0x7); // 0x400000 -> 0x100000 user rw
+  mem.writeU32(0x21000 + 1 * 4, 0x101000 | 0x5); // 0x401000 -> 0x101000 user ro
+  mem.writeU32(0x21000 + 2 * 4, 0x102000 | 0x3); // 0x402000 -> 0x102000 supervisor rw
+  mem.writeU32(0x20000 + 2 * 4, 0x00c00000 | 0x83); // 4 MiB page 0x800000 -> 0xc00000 (PS)
+  cpu.cr3 = 0x20000;
+  cpu.writeCr4(CR4_PSE);
+  cpu.writeCr0(cpu.cr0 | CR0_PG);
+  return t;
+}
+
+test('32-bit paging: translation, 4 MiB pages, A/D bits', () => {
+  const { cpu, mem } = paging32();
+  assert.equal(xlate(cpu, 0x400123, READ).phys, 0x100123);
+  assert.equal(mem.readU32(0x21000) & 0x60, 0x20, 'read sets A only');
+  assert.equal(xlate(cpu, 0x400123, WRITE).phys, 0x100123);
+  assert.equal(mem.readU32(0x21000) & 0x60, 0x60, 'write sets D');
+  assert.equal(mem.readU32(0x20004) & 0x20, 0x20, 'PDE accessed');
+  assert.equal(xlate(cpu, 0x812345, READ).phys, 0xc12345);
+});
+
+test('32-bit paging: #PF error codes and CR2 (not present, WP, U/S)', () => {
+  const { cpu } = paging32();
+  assert.deepEqual(xlate(cpu, 0x403000, READ), { code: 0, cr2: 0x403000 });
+  assert.deepEqual(xlate(cpu, 0x1000000, WRITE), { code: 2, cr2: 0x1000000 });
+  // CR0.WP=0: supervisor may write a read-only page; WP=1: #PF P|W
+  assert.equal(xlate(cpu, 0x401000, WRITE).phys, 0x101000);
+  cpu.writeCr0(cpu.cr0 | CR0_WP);
+  assert.deepEqual(xlate(cpu, 0x401010, WRITE), { code: 3, cr2: 0x401010 });
+  // CPL 3
+  cpu.tlbUser = 1024;
+  assert.deepEqual(xlate(cpu, 0x402000, READ), { code: 5, cr2: 0x402000 });
+  assert.deepEqual(xlate(cpu, 0x401000, WRITE), { code: 7, cr2: 0x401000 });
+  assert.equal(xlate(cpu, 0x400000, WRITE).phys, 0x100000);
+});
+
+test('TLB: a changed PTE is not seen until INVLPG; CR3 writes flush non-global entries', () => {
+  const { cpu, mem } = paging32();
+  mem.writeU32(0x100000, 0x11111111);
+  mem.writeU32(0x102000, 0x22222222);
+  assert.equal(cpu.rd32(0x400000), 0x11111111);
+  mem.writeU32(0x21000, 0x102000 | 0x7);
+  assert.equal(cpu.rd32(0x400000), 0x11111111, 'stale TLB entry');
+  cpu.invlpg(0x400000);
+  assert.equal(cpu.rd32(0x400000), 0x22222222);
+  mem.writeU32(0x21000, 0x100000 | 0x7);
+  cpu.writeCr3(0x20000);
+  assert.equal(cpu.rd32(0x400000), 0x11111111);
+});
+
+function paePaging(long: boolean): TestCpu {
+  const t = makeCpu(16 << 20);
+  const { mem, cpu } = t;
+  cpu.setFlat32();
+  if (long) {
+    mem.writeU32(0x30000, 0x31000 | 7); // PML4[0]
+    mem.writeU32(0x31000, 0x32000 | 7); // PDPT[0]
+    mem.writeU32(0x31000 + 8, 0x40000000 | 0x87); // PDPT[1]: 1 GiB page at 0x40000000
+  } else {
+    mem.writeU32(0x30000, 0x32000 | 1); // PDPTE[0]
+  }
+  const pd = 0x32000;
+  mem.writeU32(pd + 0, 0x33000 | 7); // PT for 0..2M
+  mem.writeU32(pd + 8, 0x200000 | 0x87); // 2 MiB page at 2M
+  mem.writeU32(pd + 16, 0x400000 | 0x87 | 0x2000); // 2 MiB page with reserved bit 13
+  const pt = 0x33000;
+  mem.writeU32(pt + 5 * 8, 0x105000 | 7);
+  mem.writeU32(pt + 6 * 8, 0x106000 | 7);
+  mem.writeU32(pt + 6 * 8 + 4, 0x80000000 | 0); // XD
+  cpu.cr3 = 0x30000;
+  cpu.writeCr4(CR4_PAE);
+  if (long) cpu.efer = EFER_LME | EFER_NXE;
+  else cpu.efer = EFER_NXE;
+  cpu.writeCr0(cpu.cr0 | CR0_PG);
+  if (long) assert.equal(cpu.efer & EFER_LMA, EFER_LMA, 'LMA set when paging is enabled with LME');
+  return t;
+}
+
+test('PAE paging: 4K and 2 MiB pages, NX fetch fault, reserved bit', () => {
+  const { cpu } = paePaging(false);
+  assert.equal(xlate(cpu, 0x5123, READ).phys, 0x105123);
+  assert.equal(xlate(cpu, 0x234567, READ).phys, 0x234567);
+  assert.equal(xlate(cpu, 0x6000, READ).phys, 0x106000);
+  assert.deepEqual(xlate(cpu, 0x6000, FETCH), { code: 0x11, cr2: 0x6000 });
+  assert.deepEqual(xlate(cpu, 0x400000, READ), { code: 0x9, cr2: 0x400000 });
+});
+
+test('4-level paging: 1 GiB pages, non-canonical addresses #GP', () => {
+  const { cpu } = paePaging(true);
+  assert.equal(xlate(cpu, 0x5123, READ).phys, 0x105123);
+  assert.equal(xlate(cpu, 0x40001234, READ).phys, 0x40001234);
+  assert.deepEqual(xlate(cpu, 0x8000000000, READ), { code: 0, cr2: 0x8000000000 });
+  try {
+    cpu.translate(0x800000000000, READ);
+    assert.fail('expected #GP');
+  } catch (e) {
+    assert.equal(e, FAULT);
+    assert.equal(cpu.excVec, 13);
+  }
+});
