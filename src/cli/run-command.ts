@@ -35,6 +35,7 @@ export async function runCommand(config: RunConfig, opts: { verbose: boolean }):
     feed?.stop();
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
+    built?.devices.destroy();
     built?.vm.destroy();
     sink.close();
   }
