@@ -179,6 +179,9 @@ export interface SnippetDifference {
   actual: string;
 }
 
+/** Vectors that push an error code (SDM Vol. 3 Table 6-1): compared between the two sides. */
+const ERROR_CODE_VECTORS = new Set([8, 10, 11, 12, 13, 14, 17]);
+
 const hex64 = (v: bigint): string => '0x' + v.toString(16).padStart(16, '0');
 
 export function flagNames(f: number): string {
@@ -207,6 +210,9 @@ export function compareResults(c: SnippetCase, ref: SnippetResult, got: SnippetR
     return d;
   }
   if (ref.rip !== got.rip) d.push({ what: 'rip', expected: hex64(ref.rip), actual: hex64(got.rip) });
+  if (ref.vector >= 0 && ERROR_CODE_VECTORS.has(ref.vector) && ref.errorCode !== got.errorCode) {
+    d.push({ what: 'error code', expected: '0x' + ref.errorCode.toString(16), actual: '0x' + got.errorCode.toString(16) });
+  }
   if (ref.vector === VECTOR_PF && ref.faultAddr !== got.faultAddr) d.push({ what: 'cr2', expected: hex64(ref.faultAddr), actual: hex64(got.faultAddr) });
   const compat = c.mode === 32 || c.mode === 16;
   for (let i = 0; i < (compat ? 8 : 16); i++) {
