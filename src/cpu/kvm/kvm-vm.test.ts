@@ -223,6 +223,25 @@ test('two vCPUs: a device stop ends the VM while the AP spins without exits', { 
   assert.ok(performance.now() - t0 < 3000, 'stopped promptly');
 }));
 
+test('two vCPUs: a halted BSP and a freshly started AP computing without exits is not a hang', { skip }, withVm(2, async (vm) => {
+  const dev = new Recorder();
+  vm.pio.register(0xe9, 1, dev, 'e9');
+  // prettier-ignore
+  vm.memory.write(ENTRY, new Uint8Array([
+    0xc7, 0x05, 0xf0, 0x00, 0xe0, 0xfe, 0xff, 0x01, 0x00, 0x00, // SVR: enable the local APIC
+    0xc7, 0x05, 0x10, 0x03, 0xe0, 0xfe, 0x00, 0x00, 0x00, 0x01, // ICR high: APIC 1
+    0xc7, 0x05, 0x00, 0x03, 0xe0, 0xfe, 0x00, 0x45, 0x00, 0x00, // INIT
+    0xc7, 0x05, 0x00, 0x03, 0xe0, 0xfe, 0x08, 0x46, 0x00, 0x00, // SIPI 0x08
+    0xfa, 0xf4,                                                 // cli; hlt at once
+  ]));
+  // AP (real mode): mov ecx, 300000; dec ecx; jnz; then out 'A'; cli; hlt
+  vm.memory.write(0x8000, new Uint8Array([0x66, 0xb9, 0xe0, 0x93, 0x04, 0x00, 0x66, 0x49, 0x75, 0xfc, 0xb0, 0x41, 0xe6, 0xe9, 0xfa, 0xf4]));
+  vm.vcpus[0]!.setRegisters(flat32(ENTRY));
+  const stop = await vm.run();
+  assert.deepEqual(dev.writes, [[0, [0x41]]]);
+  assert.equal(stop.kind, 'hang');
+}));
+
 test('64-bit long mode entered directly through the register catalog', { skip }, withVm(1, async (vm) => {
   const dev = new Recorder();
   vm.pio.register(0xe9, 1, dev, 'e9');

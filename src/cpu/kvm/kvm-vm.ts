@@ -70,18 +70,21 @@ import { cpuFeatureStates, guestCpuid, type CpuModelName, type CpuPolicy } from 
 import { stopForExit } from './exit-decode.js';
 import { KVM_DEVICE, hostApicv, hostPmu, isPvmHost, type KvmHostPmu } from './host-probe.js';
 import { KvmError } from './kvm-error.js';
+import { EXIT } from '../../util/errors.js';
 import { KvmVcpu } from './kvm-vcpu.js';
 import {
   CH_ADDR_HI,
   CH_ADDR_LO,
   CH_COUNT,
   CH_DETAIL_LEN,
+  CH_EPOCH,
   CH_KIND,
   CH_SIZE,
   CH_STATE,
   CH_STATUS,
   CH_TID,
   CH_WRITE,
+  G_EPOCH,
   G_INTS,
   G_MAIN_TID,
   G_PENDING,
@@ -179,6 +182,7 @@ export class KvmVm implements Vm {
   private aps: ApThread[] = [];
   private readonly counts = new Float64Array(64);
   private lastHangCheck = 0;
+  private hangEpoch = 0;
 
   // vCPU 0's kvm_run, read in place on every exit.
   private readonly runBytes: Uint8Array;
@@ -335,6 +339,7 @@ export class KvmVm implements Vm {
     this.running = true;
     // A VM stopped by the host (pause) can run again: clear the previous stop.
     this.stopReason = undefined;
+    this.hangEpoch = 0;
     Atomics.store(this.g, G_STOP, 0);
     Atomics.store(this.g, G_PENDING, 0);
     for (const v of this.vcpus) v.run.bytes[KVM_RUN.IMMEDIATE_EXIT] = 0;
@@ -449,12 +454,32 @@ export class KvmVm implements Vm {
     }
   }
 
-  /** Stops with 'hang' when every vCPU is halted with interrupts off (or waiting for a SIPI nobody will send). */
+  /**
+   * Stops with 'hang' when every vCPU is halted with interrupts off (or waits for a SIPI
+   * nobody will send). With APs, two phases: seeing vCPU 0 stuck opens an epoch, and only
+   * AP reports measured after it count, so an AP woken just before vCPU 0 halted (whose
+   * last report is a stale "stuck") cannot cause a false hang.
+   */
   private checkHang(): void {
-    if (!this.vcpus[0]!.isStuck()) return;
-    for (const ap of this.aps) {
-      const s = Atomics.load(ap.channel.ctl, CH_STATUS);
-      if (s !== STATUS_STUCK && s !== STATUS_EXITED) return;
+    if (!this.vcpus[0]!.isStuck()) {
+      this.hangEpoch = 0;
+      return;
+    }
+    if (this.aps.length) {
+      if (this.hangEpoch === 0) {
+        this.hangEpoch = Atomics.add(this.g, G_EPOCH, 1) + 1;
+        return;
+      }
+      for (const ap of this.aps) {
+        const epoch = Atomics.load(ap.channel.ctl, CH_EPOCH);
+        const s = Atomics.load(ap.channel.ctl, CH_STATUS);
+        if (s === STATUS_EXITED) continue;
+        if (s !== STATUS_STUCK) {
+          this.hangEpoch = 0;
+          return;
+        }
+        if (epoch < this.hangEpoch) return; // not measured since; ask again next tick
+      }
     }
     const rip = this.safeRip(0);
     this.requestStop({
@@ -651,10 +676,10 @@ export function createKvmVm(config: KvmVmOptions): KvmVm {
     }
     const maxVcpus = Math.max(ioctlIntRaw(kvmFd, KVM_CHECK_EXTENSION, KVM_CAP.MAX_VCPUS), ioctlIntRaw(kvmFd, KVM_CHECK_EXTENSION, KVM_CAP.NR_VCPUS), 4);
     if (!Number.isInteger(config.cpus) || config.cpus < 1 || config.cpus > maxVcpus) {
-      throw new KvmError(`--cpus ${config.cpus} is out of range: this host's KVM allows 1 to ${maxVcpus} vCPUs`, { exitCode: 64 });
+      throw new KvmError(`--cpus ${config.cpus} is out of range: this host's KVM allows 1 to ${maxVcpus} vCPUs`, { exitCode: EXIT.USAGE });
     }
     if (config.memBytes < 1 << 20 || config.memBytes % 4096 !== 0) {
-      throw new KvmError(`guest memory of ${config.memBytes} bytes is invalid: use at least 1M, a multiple of 4K`, { exitCode: 64 });
+      throw new KvmError(`guest memory of ${config.memBytes} bytes is invalid: use at least 1M, a multiple of 4K`, { exitCode: EXIT.USAGE });
     }
     const runSize = ioctlInt(kvmFd, KVM_GET_VCPU_MMAP_SIZE, 0, 'KVM_GET_VCPU_MMAP_SIZE failed');
     vmFd = ioctlInt(kvmFd, KVM_CREATE_VM, 0, 'KVM_CREATE_VM failed');

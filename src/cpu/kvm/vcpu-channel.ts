@@ -18,6 +18,8 @@ export const CH_TID = 7;
 /** CH_STATUS_*: what the worker last saw of its vCPU (for hang detection). */
 export const CH_STATUS = 8;
 export const CH_DETAIL_LEN = 9;
+/** The VM's hang-check epoch (G_EPOCH) the worker read before it measured CH_STATUS. */
+export const CH_EPOCH = 10;
 export const CH_INTS = 16;
 
 export const STATE_IDLE = 0;
@@ -58,6 +60,8 @@ export function createChannel(sab = new SharedArrayBuffer(CH_INTS * 4 + CH_DATA_
 export const G_STOP = 0;
 export const G_PENDING = 1;
 export const G_MAIN_TID = 2;
+/** Bumped by the main thread when it first sees vCPU 0 stuck; APs' stuck reports count only from then on. */
+export const G_EPOCH = 3;
 export const G_INTS = 4;
 
 /** Milliseconds between the kick-timer signals each vCPU thread gets (yield to the event loop, hang checks). */

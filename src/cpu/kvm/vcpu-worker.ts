@@ -15,12 +15,14 @@ import {
   CH_ADDR_LO,
   CH_COUNT,
   CH_DETAIL_LEN,
+  CH_EPOCH,
   CH_KIND,
   CH_SIZE,
   CH_STATE,
   CH_STATUS,
   CH_TID,
   CH_WRITE,
+  G_EPOCH,
   G_MAIN_TID,
   G_PENDING,
   G_STOP,
@@ -95,7 +97,9 @@ function loop(): void {
       }
       counts[KVM_EXIT.INTR]!++;
       if (Atomics.load(g, G_STOP) !== 0) return;
+      const epoch = Atomics.load(g, G_EPOCH);
       Atomics.store(ctl, CH_STATUS, vcpu.isStuck() ? STATUS_STUCK : STATUS_RUNNING);
+      Atomics.store(ctl, CH_EPOCH, epoch);
       continue;
     }
     const reason = rv.getUint32(KVM_RUN.EXIT_REASON, true);
