@@ -35,3 +35,22 @@ for (const c of cases) {
     assert.ok(r.stderr.trim().split('\n').length <= 2, `at most a message and a hint: ${r.stderr}`);
   });
 }
+
+test('cli: --accel kvm --pmu on is refused with the host reason where KVM has no guest PMU', { skip: process.env['TSVMM_TEST_KVM_PMU'] === 'present' }, async () => {
+  const r = await runCli(['run', '--kernel', guestPath('hello'), '--accel', 'kvm', '--pmu', 'on'], { timeoutMs: 20_000 });
+  if (r.status === 1) return; // this host's KVM does offer a PMU: the guest ran
+  assert.equal(r.status, 68, r.stderr);
+  assert.match(r.stderr, /--accel kvm --pmu on: .*(enable_pmu|PMU|not usable)/);
+});
+
+test('cli: bad --pmu values name the flag', async () => {
+  for (const [args, re] of [
+    [['run', '--pmu', 'yes'], /--pmu "yes"/],
+    [['run', '--pmu-version', '9'], /--pmu-version "9" must be a whole number from 0 to 5/],
+    [['run', '--pmu-counters', 'x'], /--pmu-counters "x"/],
+  ] as const) {
+    const r = await runCli([...args], { timeoutMs: 20_000 });
+    assert.equal(r.status, 64, r.stderr);
+    assert.match(r.stderr, re);
+  }
+});

@@ -7,7 +7,7 @@ import { formatSize } from '../util/size.js';
 /** `tsvmm caps`: the host's facilities, then each guest-visible feature of a VM of this config with its mode. */
 export async function capsCommand(config: RunConfig, opts: { json: boolean }): Promise<number> {
   const host = await describeHost();
-  const choice = await chooseBackend(config.accel);
+  const choice = await chooseBackend(config.accel, config.pmu);
   const vm = await createBackendVm(choice.backend, config);
   let features: readonly FeatureStatus[];
   try {

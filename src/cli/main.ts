@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { VmmError, EXIT, errorMessage } from '../util/errors.js';
 import { setLogLevel } from '../util/log.js';
-import { ConfigError, DEFAULT_MEM, parseAccel, parseCpus, parseMem, parseSerial, type RunConfig } from '../vmm/config.js';
+import { ConfigError, DEFAULT_MEM, parseAccel, parseCpus, parseMem, parsePmu, parseSerial, parseSmallInt, type RunConfig } from '../vmm/config.js';
 import { runCommand } from './run-command.js';
 import { capsCommand } from './caps-command.js';
 
@@ -23,6 +23,12 @@ Run options:
   --accel BACKEND    kvm, emu or auto (default auto: KVM when hardware-backed, else the emulator)
   --serial WHERE     COM1 goes to stdio (default), file:PATH or none
   --deterministic    emulator: time derives from the instruction count, so runs repeat exactly
+  --pmu on|off|auto  guest performance counters (auto: what the backend offers; on: required,
+                     so --accel auto picks a backend that has one)
+  --pmu-version N    architectural PMU version 1-5 (default 4); --pmu-counters N general-purpose
+                     counters (default 8); --pmu-fixed N fixed counters (default 3)
+  --pmu-filter FILE  event filter JSON (allow/deny lists, fixed-counter bitmap, masked events;
+                     schema in src/pmu/README.md)
   -v, --verbose      say which backend runs and why, and how the guest was loaded
 
 On the console, Ctrl-A x quits, Ctrl-A h shows the escape keys.
@@ -47,6 +53,13 @@ function runConfigFrom(values: Record<string, string | boolean | undefined>, pos
     accel: parseAccel(str('accel') ?? 'auto'),
     serial: parseSerial(str('serial') ?? 'stdio'),
     deterministic: values['deterministic'] === true,
+    pmu: parsePmu(str('pmu') ?? 'auto'),
+    pmuShape: {
+      ...(str('pmu-version') !== undefined ? { version: parseSmallInt('--pmu-version', str('pmu-version')!, 0, 5) } : {}),
+      ...(str('pmu-counters') !== undefined ? { gpCounters: parseSmallInt('--pmu-counters', str('pmu-counters')!, 0, 8) } : {}),
+      ...(str('pmu-fixed') !== undefined ? { fixedCounters: parseSmallInt('--pmu-fixed', str('pmu-fixed')!, 0, 3) } : {}),
+    },
+    pmuFilter: str('pmu-filter'),
   };
 }
 
@@ -59,6 +72,11 @@ const RUN_OPTIONS = {
   accel: { type: 'string' },
   serial: { type: 'string' },
   deterministic: { type: 'boolean' },
+  pmu: { type: 'string' },
+  'pmu-version': { type: 'string' },
+  'pmu-counters': { type: 'string' },
+  'pmu-fixed': { type: 'string' },
+  'pmu-filter': { type: 'string' },
   verbose: { type: 'boolean', short: 'v' },
   json: { type: 'boolean' },
 } as const;

@@ -1,6 +1,6 @@
 import { VmmError, EXIT } from '../util/errors.js';
 import type { BackendName, Vm } from '../cpu/vm.js';
-import type { AccelChoice, RunConfig } from './config.js';
+import type { AccelChoice, PmuChoice, RunConfig } from './config.js';
 
 export class BackendError extends VmmError {}
 
@@ -11,27 +11,34 @@ export interface KvmAvailability {
   readonly reason: string | undefined;
   /** kvm_pvm: ring-0 guest code runs in KVM's software emulator (~3 MIPS). */
   readonly paravirtual: boolean;
+  /** Why KVM cannot give the guest a PMU, or undefined when it can. */
+  readonly noPmuReason: string | undefined;
 }
 
 export async function kvmAvailability(): Promise<KvmAvailability> {
   const { probeKvmHost } = await import('../cpu/kvm/host-probe.js');
   const p = probeKvmHost();
-  if (!p.present || !p.permitted || p.error) return { usable: false, reason: p.error ?? 'KVM is not usable', paravirtual: false };
-  return { usable: true, reason: undefined, paravirtual: p.pvm };
+  const noPmuReason = p.pmu.kind === 'none' ? p.pmu.reason ?? 'no guest PMU' : undefined;
+  if (!p.present || !p.permitted || p.error) return { usable: false, reason: p.error ?? 'KVM is not usable', paravirtual: false, noPmuReason };
+  return { usable: true, reason: undefined, paravirtual: p.pvm, noPmuReason };
 }
 
 /**
  * `auto` prefers KVM where it is hardware-backed, and the emulator where KVM is absent,
  * not permitted, or paravirtual (its ring-0 emulation is slower than tsvmm's own).
  */
-export async function chooseBackend(accel: AccelChoice): Promise<{ backend: BackendName; reason: string }> {
+export async function chooseBackend(accel: AccelChoice, pmu: PmuChoice = 'auto'): Promise<{ backend: BackendName; reason: string }> {
   if (accel === 'emu') return { backend: 'emu', reason: 'requested with --accel emu' };
   const kvm = await kvmAvailability();
   if (accel === 'kvm') {
     if (!kvm.usable) throw new BackendError('no-kvm', `--accel kvm: ${kvm.reason ?? 'KVM is not usable'} (or use --accel emu)`, { exitCode: EXIT.NO_BACKEND });
+    if (pmu === 'on' && kvm.noPmuReason) {
+      throw new BackendError('no-kvm-pmu', `--accel kvm --pmu on: this host's KVM cannot give the guest a PMU (${kvm.noPmuReason}); use --accel emu for tsvmm's emulated PMU`, { exitCode: EXIT.NO_BACKEND });
+    }
     return { backend: 'kvm', reason: 'requested with --accel kvm' };
   }
   if (!kvm.usable) return { backend: 'emu', reason: `auto: KVM not usable (${kvm.reason}), using the emulator` };
+  if (pmu === 'on' && kvm.noPmuReason) return { backend: 'emu', reason: `auto: a PMU was asked for and this host's KVM has none (${kvm.noPmuReason}); the emulator's PMU is exact` };
   if (kvm.paravirtual) {
     return { backend: 'emu', reason: 'auto: /dev/kvm is paravirtual (kvm_pvm) and runs guest ring-0 code in software at ~3 MIPS; the emulator is faster' };
   }
@@ -41,7 +48,7 @@ export async function chooseBackend(accel: AccelChoice): Promise<{ backend: Back
 export async function createBackendVm(backend: BackendName, config: RunConfig): Promise<Vm> {
   if (backend === 'kvm') {
     const { createKvmVm } = await import('../cpu/kvm/kvm-vm.js');
-    return createKvmVm({ memBytes: config.memBytes, cpus: config.cpus });
+    return createKvmVm({ memBytes: config.memBytes, cpus: config.cpus, pmu: config.pmu });
   }
   const { createEmuVm } = await import('../cpu/emu/emu-vm.js');
   return createEmuVm({ memBytes: config.memBytes, cpus: config.cpus, deterministic: config.deterministic });

@@ -16,6 +16,30 @@ export interface RunConfig {
   readonly serial: SerialSpec;
   /** Emulator only: time derives from the instruction count, so runs repeat exactly. */
   readonly deterministic: boolean;
+  /** Guest PMU: 'on' requires one, 'off' hides it, 'auto' gives what the backend offers. */
+  readonly pmu: PmuChoice;
+  /** Architectural PMU shape (version, counters); defaults from src/pmu. */
+  readonly pmuShape: PmuShape;
+  /** Event filter JSON file (KVM_SET_PMU_EVENT_FILTER semantics). */
+  readonly pmuFilter: string | undefined;
+}
+
+export type PmuChoice = 'on' | 'off' | 'auto';
+
+export interface PmuShape {
+  readonly version?: number;
+  readonly gpCounters?: number;
+  readonly fixedCounters?: number;
+}
+
+export function parsePmu(text: string): PmuChoice {
+  if (text === 'on' || text === 'off' || text === 'auto') return text;
+  throw new ConfigError(`--pmu "${text}" is not understood: use on, off or auto`);
+}
+
+export function parseSmallInt(flag: string, text: string, min: number, max: number): number {
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) throw new ConfigError(`${flag} "${text}" must be a whole number from ${min} to ${max}`);
+  return Number(text);
 }
 
 export const MIN_MEM_BYTES = 4 * 1024 * 1024;

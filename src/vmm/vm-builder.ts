@@ -53,7 +53,7 @@ export async function buildVm(config: RunConfig, serial: SerialSink): Promise<Bu
   const format = detectKernelFormat(image, kernelPath);
   const initrd = config.initrd === undefined ? undefined : { name: config.initrd, data: readImage(config.initrd, 'initrd') };
 
-  const choice = await chooseBackend(config.accel);
+  const choice = await chooseBackend(config.accel, config.pmu);
   const vm = await createBackendVm(choice.backend, config);
   try {
     const devices = installLegacyDevices(vm, { memBytes: config.memBytes, cpus: config.cpus, cmdline: config.cmdline, serial });
