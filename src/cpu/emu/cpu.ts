@@ -108,12 +108,22 @@ const TWO48 = 281474976710656;
 const TWO63 = 9223372036854775808;
 const TWO64 = 18446744073709551616;
 
-/** What the core needs for PMU counting; see pmu/virtual-pmu.ts. Called only at block boundaries. */
+/**
+ * What the core needs from a PMU (structurally the counting/MSR surface of
+ * pmu/virtual-pmu.ts VirtualPmu, so one can be assigned to EmuCpu.pmu directly).
+ * Counting happens at block boundaries; a block never runs past the next overflow.
+ */
 export interface EmuPmuHook {
-  /** Instructions or branches until the next counter overflow (Infinity when none is armed). */
-  eventsUntilOverflow(): number;
-  /** Retired `instructions` and `branches` at privilege `user`. */
-  count(instructions: number, branches: number, user: boolean): void;
+  /** False while no counter counts: the core then skips every other call. */
+  readonly active: boolean;
+  /** `plain` non-branch instructions then `branches` branches retired at `cpl`. */
+  countBlock(plain: number, branches: number, cpl: number): void;
+  /** Instructions that may retire at `cpl` before a counter can overflow (>= 1). */
+  instructionsUntilOverflow(cpl: number): number;
+  isPmuMsr(index: number): boolean;
+  readMsr(index: number, out: MsrValue): boolean;
+  writeMsr(index: number, lo: number, hi: number): boolean;
+  rdpmc(ecx: number, cpl: number, cr4Pce: boolean, out: MsrValue): boolean;
 }
 
 export interface EmuCpuOptions {
@@ -254,6 +264,8 @@ export class EmuCpu {
   readonly retired = new Float64Array(2);
   readonly branchesRetired = new Float64Array(2);
   pmu: EmuPmuHook | null = null;
+  /** CPUID leaf 0xA (EAX, EBX, ECX, EDX) of the attached PMU; all zero without one. */
+  pmuCpuid0a: readonly [number, number, number, number] | null = null;
   /** Set by the VM (requestStop) or devices to make run() return at the next block boundary. */
   breakRun = false;
   shutdownReason = '';
@@ -1200,6 +1212,8 @@ export class EmuCpu {
   smc = false;
   /** Instruction index inside a compiled block (see block-compiler.ts). */
   ci = 0;
+  /** Set by an instruction that ran but does not retire yet (a paused REP). */
+  notRetired = 0;
   /** Extra iterations of a self-looping compiled block, and the most it may run. */
   loops = 0;
   loopLimit = 1;
@@ -1760,6 +1774,11 @@ export class EmuCpu {
 
   /** Executes (part of) one block: at most `limit` instructions. */
   private execBlock(limit: number): void {
+    const pmu = this.pmu;
+    if (pmu !== null && pmu.active) {
+      const room = pmu.instructionsUntilOverflow(this.cpl);
+      if (room < limit) limit = room;
+    }
     const end0 = this.instructions + limit;
     let blk: Block;
     try {
@@ -1779,6 +1798,7 @@ export class EmuCpu {
     this.curBlock = blk;
     const userIdx = this.cpl === 3 ? 1 : 0;
     let i = 0;
+    this.loops = 0;
     const compiled = blk.exec !== null && n === total;
     try {
       if (compiled) {
@@ -1944,16 +1964,29 @@ export class EmuCpu {
       if (e !== FAULT) throw e;
       this.instructions += i;
       this.retired[userIdx]! += i;
+      if (pmu !== null && pmu.active && i > 0) this.countPmu(pmu, i, 0);
       this.rip = addIp(bip, ins[i]!.start, this.codeSize);
       this.deliverPendingFault();
       return;
     }
     this.curBlock = null;
+    if (this.notRetired !== 0) {
+      // A REP string instruction paused mid-way: it retires once, when it completes.
+      i -= this.notRetired;
+      this.notRetired = 0;
+    }
     this.instructions += i;
     this.retired[userIdx]! += i;
     if (i === total) this.branchesRetired[userIdx]! += blk.branches;
     if (++blk.hits === COMPILE_THRESHOLD && blk.valid && this.compile) blk.exec = compileBlock(blk);
-    if (this.pmu !== null) this.pmu.count(i, i === total ? blk.branches : 0, userIdx === 1);
+    if (pmu !== null && pmu.active) {
+      const br = i === total ? blk.branches * (1 + this.loops) : 0;
+      this.countPmu(pmu, i + (compiled ? this.loops * total : 0) - br, br);
+    }
+  }
+
+  private countPmu(pmu: EmuPmuHook, plain: number, branches: number): void {
+    pmu.countBlock(plain, branches, this.cpl);
   }
 
   /** A 64-bit branch target, wrapped and checked for canonical form (#GP). */
@@ -2127,6 +2160,7 @@ export class EmuCpu {
         break;
     }
     if (idx >= 0x800 && idx <= 0x8ff) return this.apic !== undefined && this.apic.readMsr(idx, o);
+    if (this.pmu !== null && this.pmu.isPmuMsr(idx)) return this.pmu.readMsr(idx, o);
     const st = this.msrStore.get(idx);
     if (st !== undefined) return set(st[0], st[1]);
     if (knownStorageMsr(idx)) return set(idx === MSR.IA32_PAT ? 0x00070406 : idx === MSR.IA32_MISC_ENABLE ? 1 : 0, idx === MSR.IA32_PAT ? 0x00070406 : 0);
@@ -2207,6 +2241,7 @@ export class EmuCpu {
         break;
     }
     if (idx >= 0x800 && idx <= 0x8ff) return this.apic !== undefined && this.apic.writeMsr(idx, lo, hi);
+    if (this.pmu !== null && this.pmu.isPmuMsr(idx)) return this.pmu.writeMsr(idx, lo, hi);
     if (knownStorageMsr(idx)) {
       this.msrStore.set(idx, [lo, hi]);
       return true;
@@ -2217,6 +2252,13 @@ export class EmuCpu {
   cpuid(): void {
     emuCpuid(this.rl[0]!, this.rl[1]!, this.apic?.apicId ?? this.index, this.cpus, this.cpuidOut);
     const o = this.cpuidOut;
+    if (this.rl[0] === 0xa && this.pmuCpuid0a !== null) {
+      const p = this.pmuCpuid0a;
+      o[0] = p[0];
+      o[1] = p[1];
+      o[2] = p[2];
+      o[3] = p[3];
+    }
     this.setReg(4, 0, o[0]!);
     this.setReg(4, 3, o[1]!);
     this.setReg(4, 1, o[2]!);

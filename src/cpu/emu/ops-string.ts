@@ -112,7 +112,7 @@ export function stringOp(c: EmuCpu, i: Insn): void {
     if (n === REP_CHUNK) {
       // Continue later: rip back on this instruction.
       c.rip = addIp(c.bip, i.start, c.codeSize);
-      c.instructions--;
+      c.notRetired = 1;
       return;
     }
     once(c, i, asz, step);

@@ -311,8 +311,10 @@ export function cpuidOp(c: EmuCpu, _i: Insn): void {
   c.cpuid();
 }
 export function rdpmc(c: EmuCpu, _i: Insn): void {
-  // No architectural counters are advertised (CPUID leaf 0xA is zero).
-  return c.gp(0);
+  // Without a PMU no counters exist (CPUID leaf 0xA is zero): #GP.
+  if (c.pmu === null || !c.pmu.rdpmc(c.rl[1]!, c.cpl, (c.cr4 & (1 << 8)) !== 0, c.msrOut)) return c.gp(0);
+  c.setReg(4, 0, c.msrOut.lo);
+  c.setReg(4, 2, c.msrOut.hi);
 }
 
 // ---------------------------------------------------------------- fast system calls

@@ -15,7 +15,7 @@
  * TSS.RSP0 stack (SDM Vol. 3 §6.14.2, 64-bit interrupt stack frame).
  */
 import { Bus } from '../../bus.js';
-import { EVENT_HALTED, REG, RegSet, regId, segReg, type RegId, type RegisterBatch } from '../../registers.js';
+import { EVENT_HALTED, REG, RegSet, regId, SEG_ATTR_UNUSABLE, segReg, type RegId, type RegisterBatch } from '../../registers.js';
 import { GuestMemory } from '../../../memory/guest-memory.js';
 import { CodeCache } from '../code-cache.js';
 import { EmuCpu } from '../cpu.js';
@@ -36,6 +36,8 @@ const TSS = 0x8000;
 const STUBS = 0x9000; // 256 stubs of 16 bytes: 0x9000..0x9fff
 const STUB_SIZE = 16;
 const EXC_STACK_TOP = 0xc000; // TSS.RSP0; stack pages 0xa000..0xbfff
+const LDT = 0xc000; // two descriptors
+const SYS_END = 0xd000;
 
 const PTE_P = 1;
 const PTE_RW = 2;
@@ -43,21 +45,31 @@ const PTE_US = 4;
 /** NX is bit 63: bit 31 of the high dword. */
 const PTE_NX_HI = 0x8000_0000;
 
-const SEL_KCODE = 0x08;
-const SEL_KDATA = 0x10;
-const SEL_UDATA = 0x18 | 3;
-const SEL_UCODE = 0x20 | 3;
-const SEL_TSS = 0x28;
-const SEL_UCODE32 = 0x38 | 3;
-const SEL_UCODE16 = 0x40 | 3;
-const SEL_UDATA16 = 0x48 | 3;
-/** VMX access-rights layout (registers.ts): type | S<<4 | DPL<<5 | P<<7 | L<<13 | D<<14 | G<<15. */
+/*
+ * Selectors are those of a Linux x86-64 process (the native side), so instructions that
+ * read or load segment registers see the same values: GDT 1-3 kernel (DPL 0), 4 user code
+ * 32-bit (0x23), 5 user data (0x2b), 6 user code 64-bit (0x33), 7 empty, 8-9 TSS, 10-11 LDT,
+ * 12-14 empty TLS slots, 15 a DPL-3 data segment (Linux's CPU/node segment); the LDT holds
+ * the harness's 16-bit code (0x07) and data (0x0f) segments.
+ */
+const SEL_KCODE = 0x10;
+const SEL_UCODE32 = 0x20 | 3;
+const SEL_UDATA = 0x28 | 3;
+const SEL_UCODE = 0x30 | 3;
+const SEL_TSS = 0x40;
+const SEL_LDT = 0x50;
+const SEL_UCODE16 = 0x00 | 4 | 3;
+const SEL_UDATA16 = 0x08 | 4 | 3;
+const GDT_LIMIT = 16 * 8 - 1;
+const LDT_LIMIT = 2 * 8 - 1;
+/** VMX access-rights layout (registers.ts): type | S<<4 | DPL<<5 | P<<7 | AVL<<12 | L<<13 | D<<14 | G<<15. */
 const ATTR_UCODE64 = 0xb | 0x10 | (3 << 5) | 0x80 | (1 << 13) | (1 << 15);
 const ATTR_UCODE32 = 0xb | 0x10 | (3 << 5) | 0x80 | (1 << 14) | (1 << 15);
-const ATTR_UCODE16 = 0xb | 0x10 | (3 << 5) | 0x80;
-const ATTR_UDATA16 = 0x3 | 0x10 | (3 << 5) | 0x80;
+const ATTR_UCODE16 = 0xb | 0x10 | (3 << 5) | 0x80 | (1 << 12);
+const ATTR_UDATA16 = 0x3 | 0x10 | (3 << 5) | 0x80 | (1 << 12);
 const ATTR_UDATA = 0x3 | 0x10 | (3 << 5) | 0x80 | (1 << 14) | (1 << 15);
 const ATTR_TSS64_BUSY = 0xb | 0x80;
+const ATTR_LDT = 0x2 | 0x80;
 
 /** Vectors whose exception frame carries an error code (SDM Vol. 3 Table 6-1). */
 const HAS_ERROR_CODE = new Set([8, 10, 11, 12, 13, 14, 17, 21, 29, 30]);
@@ -82,13 +94,17 @@ export class EmuSnippetRunner {
     this.cpu.setLong64(PML4);
     const batch: RegisterBatch = [
       [REG.gdtrBase, BigInt(GDT)],
-      [REG.gdtrLimit, 0x4fn],
+      [REG.gdtrLimit, BigInt(GDT_LIMIT)],
       [REG.idtrBase, BigInt(IDT)],
       [REG.idtrLimit, 0xfffn],
       [segReg('tr', 'selector'), BigInt(SEL_TSS)],
       [segReg('tr', 'base'), BigInt(TSS)],
       [segReg('tr', 'limit'), 0x67n],
       [segReg('tr', 'attrs'), BigInt(ATTR_TSS64_BUSY)],
+      [segReg('ldtr', 'selector'), BigInt(SEL_LDT)],
+      [segReg('ldtr', 'base'), BigInt(LDT)],
+      [segReg('ldtr', 'limit'), BigInt(LDT_LIMIT)],
+      [segReg('ldtr', 'attrs'), BigInt(ATTR_LDT)],
     ];
     this.cpu.setRegisters(batch);
   }
@@ -104,21 +120,24 @@ export class EmuSnippetRunner {
     this.w64(PDPT, PD | PTE_P | PTE_RW | PTE_US, 0);
     this.w64(PD, PT0 | PTE_P | PTE_RW | PTE_US, 0);
     this.w64(PD + 8, PT1 | PTE_P | PTE_RW | PTE_US, 0);
-    for (let pa = PML4; pa < EXC_STACK_TOP; pa += SNIPPET_PAGE_SIZE) this.w64(PT0 + (pa >> 12) * 8, pa | PTE_P | PTE_RW, 0);
+    for (let pa = PML4; pa < SYS_END; pa += SNIPPET_PAGE_SIZE) this.w64(PT0 + (pa >> 12) * 8, pa | PTE_P | PTE_RW, 0);
     this.w64(PT0 + (SNIPPET_DATA_BASE >> 12) * 8, SNIPPET_DATA_BASE | PTE_P | PTE_RW | PTE_US, PTE_NX_HI);
     this.w64(PT1 + ((SNIPPET_CODE_BASE - 0x200000) >> 12) * 8, SNIPPET_CODE_BASE | PTE_P | PTE_RW | PTE_US, 0);
 
-    // GDT: null, kernel code64, kernel data, user data, user code64, 64-bit TSS (16 bytes).
-    this.w64(GDT + 0x08, 0x0000ffff, 0x00af9a00);
-    this.w64(GDT + 0x10, 0x0000ffff, 0x00cf9200);
-    this.w64(GDT + 0x18, 0x0000ffff, 0x00cff200);
-    this.w64(GDT + 0x20, 0x0000ffff, 0x00affa00);
-    this.w64(GDT + 0x28, ((TSS & 0xffff) << 16) | 0x67, ((TSS >>> 16) & 0xff) | 0x8b00 | (TSS & 0xff000000));
-    this.w64(GDT + 0x30, 0, 0);
-    this.w64(GDT + 0x38, 0x0000ffff, 0x00cffa00); // user code, 32-bit (compatibility mode)
-    // 16-bit user code at SNIPPET_CODE_BASE and data at SNIPPET_DATA_BASE, limit 0xffff (the native LDT pair).
-    this.w64(GDT + 0x40, ((SNIPPET_CODE_BASE & 0xffff) << 16) | 0xffff, ((SNIPPET_CODE_BASE >>> 16) & 0xff) | 0xfa00);
-    this.w64(GDT + 0x48, ((SNIPPET_DATA_BASE & 0xffff) << 16) | 0xffff, ((SNIPPET_DATA_BASE >>> 16) & 0xff) | 0xf200);
+    // GDT in Linux's layout (see the selector constants).
+    this.w64(GDT + 0x08, 0x0000ffff, 0x00cf9b00); // kernel code 32-bit
+    this.w64(GDT + 0x10, 0x0000ffff, 0x00af9b00); // kernel code 64-bit
+    this.w64(GDT + 0x18, 0x0000ffff, 0x00cf9300); // kernel data
+    this.w64(GDT + 0x20, 0x0000ffff, 0x00cffb00); // user code 32-bit (0x23)
+    this.w64(GDT + 0x28, 0x0000ffff, 0x00cff300); // user data (0x2b)
+    this.w64(GDT + 0x30, 0x0000ffff, 0x00affb00); // user code 64-bit (0x33)
+    this.w64(GDT + 0x40, ((TSS & 0xffff) << 16) | 0x67, ((TSS >>> 16) & 0xff) | 0x8b00 | (TSS & 0xff000000));
+    this.w64(GDT + 0x50, ((LDT & 0xffff) << 16) | LDT_LIMIT, ((LDT >>> 16) & 0xff) | 0x8200 | (LDT & 0xff000000));
+    this.w64(GDT + 0x78, 0x00000000, 0x0040f300); // DPL-3 data, limit 0 (Linux's CPU/node segment on CPU 0)
+    // LDT: 16-bit user code at SNIPPET_CODE_BASE and data at SNIPPET_DATA_BASE, limit 0xffff, accessed + AVL
+    // (what modify_ldt installs natively).
+    this.w64(LDT + 0x00, ((SNIPPET_CODE_BASE & 0xffff) << 16) | 0xffff, ((SNIPPET_CODE_BASE >>> 16) & 0xff) | 0x10fb00);
+    this.w64(LDT + 0x08, ((SNIPPET_DATA_BASE & 0xffff) << 16) | 0xffff, ((SNIPPET_DATA_BASE >>> 16) & 0xff) | 0x10f300);
 
     // TSS: RSP0 at offset 4.
     this.w64(TSS + 4, EXC_STACK_TOP, 0);
@@ -154,28 +173,39 @@ export class EmuSnippetRunner {
     for (let i = 0; i < 16; i++) cpu.setGpr(i, c.gpr[i] ?? 0n);
     const compat = c.mode === 32;
     const m16 = c.mode === 16;
-    const user = (seg: 'ds' | 'es' | 'ss', on: boolean): [RegId, bigint][] =>
-      m16
+    // As the native harness leaves them: 64-bit DS=ES=0, 32-bit DS=ES=SS=0x2b, 16-bit DS=ES=SS=0x0f;
+    // FS=GS=0 always; SS=0x2b in 64-bit mode.
+    const user = (seg: 'ds' | 'es' | 'ss' | 'fs' | 'gs', on: boolean): [RegId, bigint][] =>
+      m16 && on
         ? [
             [segReg(seg, 'selector'), BigInt(SEL_UDATA16)],
             [segReg(seg, 'base'), BigInt(SNIPPET_DATA_BASE)],
             [segReg(seg, 'limit'), 0xffffn],
             [segReg(seg, 'attrs'), BigInt(ATTR_UDATA16)],
           ]
-        : [
-            [segReg(seg, 'selector'), BigInt(on ? SEL_UDATA : 0)],
-            [segReg(seg, 'base'), 0n],
-            [segReg(seg, 'limit'), 0xffffffffn],
-            [segReg(seg, 'attrs'), BigInt(ATTR_UDATA)],
-          ];
+        : on
+          ? [
+              [segReg(seg, 'selector'), BigInt(SEL_UDATA)],
+              [segReg(seg, 'base'), 0n],
+              [segReg(seg, 'limit'), 0xffffffffn],
+              [segReg(seg, 'attrs'), BigInt(ATTR_UDATA)],
+            ]
+          : [
+              [segReg(seg, 'selector'), 0n],
+              [segReg(seg, 'base'), 0n],
+              [segReg(seg, 'limit'), 0n],
+              [segReg(seg, 'attrs'), BigInt(SEG_ATTR_UNUSABLE)],
+            ];
     cpu.setRegisters([
       [segReg('cs', 'selector'), BigInt(m16 ? SEL_UCODE16 : compat ? SEL_UCODE32 : SEL_UCODE)],
       [segReg('cs', 'base'), BigInt(m16 ? SNIPPET_CODE_BASE : 0)],
       [segReg('cs', 'limit'), m16 ? 0xffffn : 0xffffffffn],
       [segReg('cs', 'attrs'), BigInt(m16 ? ATTR_UCODE16 : compat ? ATTR_UCODE32 : ATTR_UCODE64)],
       ...user('ss', true),
-      ...user('ds', compat),
-      ...user('es', compat),
+      ...user('ds', compat || m16),
+      ...user('es', compat || m16),
+      ...user('fs', false),
+      ...user('gs', false),
       [REG.rip, BigInt(m16 ? 0 : SNIPPET_CODE_BASE)],
       [REG.rflags, BigInt((c.rflags & FLAGS_INPUT) | RFLAGS_IF | 2)],
       [REG.cr2, 0n],
