@@ -65,12 +65,12 @@ const untilOf = (cmdline) => (cmdline.includes('loop-only') ? 'loop executed' : 
 const v86Run = join(root, 'bench', 'emu', 'v86-run.mjs');
 
 const peers = [
-  { id: 'emu', name: 'tsvmm --accel emu', hintMips: 30,
+  { id: 'emu', name: 'tsvmm --accel emu', hintMips: 150,
     missing: () => emuMissing(),
     run: (cl) => timed(process.execPath, [tsvmmBin, 'run', '--kernel', benchKernel, '--accel', 'emu', '--serial', 'stdio', '--cmdline', cl]) },
   { id: 'v86-jit', name: 'v86 (wasm JIT)', hintMips: 300, v86: true,
     run: (cl) => timed(process.execPath, [v86Run, '--kernel', benchKernel, '--cmdline', cl, '--until', untilOf(cl)]) },
-  { id: 'v86-nojit', name: 'v86 (no JIT)', hintMips: 40, v86: true,
+  { id: 'v86-nojit', name: 'v86 (no JIT)', hintMips: 60, v86: true,
     run: (cl) => timed(process.execPath, [v86Run, '--kernel', benchKernel, '--cmdline', cl, '--until', untilOf(cl), '--no-jit']) },
   { id: 'qemu', name: 'QEMU TCG', hintMips: 1500,
     missing: () => (has('qemu-system-x86_64') ? undefined : 'qemu-system-x86_64 not installed (apt-get install qemu-system-x86)'),
@@ -141,33 +141,37 @@ function crcFor(insns) {
   return units * CRC_UNIT;
 }
 
-/** Measures one emulator peer: zero run, loop run, workload run; re-sizes once when far off the target. */
+/**
+ * Times `cmdlineFor(size)` against the zero run, re-sizing (at most x4 up or /8 down per step, 3 tries) until
+ * the measured part lasts between 0.3x and 4x the target: a single short run is too noisy to extrapolate from.
+ */
+async function sized(peer, zero, size, cmdlineFor, insnsFor) {
+  let r;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const h = await best(peer, cmdlineFor(size));
+    const dt = h.wallMs - zero.wallMs;
+    const insns = insnsFor(size);
+    r = { size, ms: dt, mips: insns / dt / 1e3, cpuMips: insns / (h.cpuMs - zero.cpuMs) / 1e3 };
+    if (dt >= targetS * 300 && dt <= targetS * 4000) break;
+    const factor = dt > 0 ? Math.min(4, Math.max(1 / 8, (targetS * 1000) / dt)) : 4;
+    log(`${peer.name}: ${cmdlineFor(size)} took ${dt.toFixed(0)} ms past boot; re-sizing x${factor.toFixed(2)}`);
+    size *= factor;
+  }
+  return r;
+}
+
+/** Measures one emulator peer: zero run, loop run, workload run. */
 async function measureEmulator(peer) {
   const zero = await best(peer, 'iters=0 loop-only');
-  const res = { bootMs: zero.wallMs, bootCpuMs: zero.cpuMs };
-  let mips = peer.hintMips;
-  for (let attempt = 0; attempt < 2; attempt++) {
-    const iters = Math.max(100000, Math.round((targetS * mips * 1e6) / LOOP_INSNS / 1000) * 1000);
-    const h = await best(peer, `iters=${iters} loop-only`);
-    const dt = h.wallMs - zero.wallMs;
-    const insns = iters * LOOP_INSNS;
-    Object.assign(res, { loopIters: iters, loopMs: dt, loopMips: insns / dt / 1e3, loopCpuMips: insns / (h.cpuMs - zero.cpuMs) / 1e3 });
-    if (dt > targetS * 300 && dt < targetS * 4000) break;
-    mips = dt > 0 ? insns / dt / 1e3 : mips * 10;
-    log(`${peer.name}: loop took ${dt.toFixed(0)} ms past boot, re-sizing for ${mips.toFixed(0)} MIPS`);
-  }
+  const res = { bootMs: zero.wallMs };
+  const iters = (n) => Math.max(1000, Math.round(n / 1000) * 1000);
+  const loop = await sized(peer, zero, (targetS * peer.hintMips * 1e6) / LOOP_INSNS, (n) => `iters=${iters(n)} loop-only`, (n) => iters(n) * LOOP_INSNS);
+  Object.assign(res, { loopIters: iters(loop.size), loopMs: loop.ms, loopMips: loop.mips, loopCpuMips: loop.cpuMips });
   if (workModel) {
-    mips = Number.isFinite(res.loopMips) && res.loopMips > 0 ? res.loopMips * 0.5 : peer.hintMips;
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const crc = crcFor(targetS * mips * 1e6);
-      const h = await best(peer, `iters=0 sieve=${SIEVE_N} crc=${crc}`);
-      const dt = h.wallMs - zero.wallMs;
-      const insns = workInsns(crc);
-      Object.assign(res, { workCrc: crc, workMs: dt, workMips: insns / dt / 1e3, workCpuMips: insns / (h.cpuMs - zero.cpuMs) / 1e3 });
-      if (dt > targetS * 300 && dt < targetS * 4000) break;
-      mips = dt > 0 ? insns / dt / 1e3 : mips * 10;
-      log(`${peer.name}: workload took ${dt.toFixed(0)} ms past boot, re-sizing for ${mips.toFixed(0)} MIPS`);
-    }
+    // The workload runs slower than the loop on every emulator: start from half the loop's speed.
+    const mips = Number.isFinite(loop.mips) && loop.mips > 0 ? loop.mips * 0.5 : peer.hintMips;
+    const work = await sized(peer, zero, targetS * mips * 1e6, (n) => `iters=0 sieve=${SIEVE_N} crc=${crcFor(n)}`, (n) => workInsns(crcFor(n)));
+    Object.assign(res, { workCrc: crcFor(work.size), workMs: work.ms, workMips: work.mips, workCpuMips: work.cpuMips });
   }
   return res;
 }
