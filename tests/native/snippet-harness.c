@@ -92,6 +92,7 @@ __asm__(
     "  mov [rip+g_host_rsp], rsp\n"
     "  mov [rip+g_state_ptr], rdi\n"
     "  mov [rip+g_entry], rsi\n"
+    "  xor eax, eax\n  mov ds, ax\n  mov es, ax\n" /* a 64-bit Linux process runs with DS=ES=0 */
     "  push qword ptr [rdi+128]\n"
     "  popfq\n"
     /* From here on only MOVs: they leave the loaded flags alone. */
