@@ -48,3 +48,20 @@ test('pcRamLayout leaves the PCI hole below 4 GiB', () => {
   assert.equal(big[0]!.size, 0xc000_0000);
   assert.deepEqual(big[1], { name: 'ram-high', gpa: 0x1_0000_0000, size: 0x4000_0000 });
 });
+
+test('dirty log works for regions above 2 GiB (no 32-bit signed arithmetic)', () => {
+  const gpa = 0x1_0000_0000;
+  const m = new GuestMemory([region('high', gpa, 4 * PAGE_SIZE, true)]);
+  m.writeU32(gpa + 2 * PAGE_SIZE + 4, 7);
+  assert.deepEqual(m.collectDirty(gpa, 4 * PAGE_SIZE, 10), [gpa + 2 * PAGE_SIZE]);
+});
+
+test('a listener that refuses a new map leaves the old map in place', () => {
+  const m = new GuestMemory([region('a', 0, PAGE_SIZE)]);
+  m.onMapChange(() => {
+    throw new Error('slot table full');
+  });
+  assert.throws(() => m.setMap([region('b', 0, 2 * PAGE_SIZE)]), /slot table full/);
+  assert.equal(m.find(0)?.name, 'a');
+  assert.equal(m.find(PAGE_SIZE), undefined);
+});

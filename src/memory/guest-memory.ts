@@ -57,6 +57,8 @@ export class GuestMemory {
       }
     }
     const old = this.map;
+    // Listeners (the KVM slot table) apply the map first: if one refuses, nothing is committed.
+    for (const l of this.listeners) l(old, sorted);
     const nextDirty = new Map<MemoryRegion, Uint8Array>();
     for (const r of sorted) {
       if (r.trackDirty) nextDirty.set(r, this.dirty.get(r) ?? new Uint8Array(Math.ceil(r.size / PAGE_SIZE / 8)));
@@ -65,7 +67,6 @@ export class GuestMemory {
     this.dirty = nextDirty;
     this.lastHit = undefined;
     this.generation++;
-    for (const l of this.listeners) l(old, sorted);
   }
 
   onMapChange(fn: (old: readonly MemoryRegion[], next: readonly MemoryRegion[]) => void): void {
@@ -162,7 +163,8 @@ export class GuestMemory {
       if (!bits || r.gpa + r.size <= gpa || r.gpa >= end) continue;
       const from = Math.max(gpa, r.gpa);
       const to = Math.min(end, r.gpa + r.size);
-      for (let a = from & ~(PAGE_SIZE - 1); a < to; a += PAGE_SIZE) {
+      // Arithmetic, not `&`: guest addresses go past 2^31 and JS bit operators are 32-bit signed.
+      for (let a = from - (from % PAGE_SIZE); a < to; a += PAGE_SIZE) {
         const p = (a - r.gpa) >>> PAGE_SHIFT;
         const byte = bits[p >>> 3]!;
         if (byte & (1 << (p & 7))) {
