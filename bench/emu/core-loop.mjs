@@ -5,6 +5,7 @@
 //   node bench/emu/core-loop.mjs --iters 20000000 --reps 5
 //   node bench/emu/core-loop.mjs --work                          # sieve + CRC-32 workload instead of the loop
 //   node bench/emu/core-loop.mjs --vm-run                        # through EmuVm.run() (yields every 4 ms)
+//   node bench/emu/core-loop.mjs --no-compile                    # interpreter only (EmuCpu.compile = false)
 //   node --cpu-prof --cpu-prof-dir=/tmp/prof bench/emu/core-loop.mjs   # profile (open in Chrome DevTools)
 // Each rep uses a fresh VM (cold decoded-block cache, warm V8). Target from issue 3: >= 100 MIPS on the loop.
 import { pathToFileURL } from 'node:url';
@@ -22,6 +23,7 @@ const reps = opt('--reps', 3);
 const slice = opt('--slice', 1000000);
 const work = args.includes('--work');
 const viaVmRun = args.includes('--vm-run');
+const noCompile = args.includes('--no-compile');
 const cmdline = work ? `iters=0 sieve=1000000 crc=${opt('--crc', 1048576)}` : `iters=${iters} loop-only`;
 
 const missing = emuMissing();
@@ -37,6 +39,10 @@ async function once() {
   const config = { kernel: benchKernel, initrd: undefined, cmdline, memBytes: 64 * 1024 * 1024, cpus: 1, accel: 'emu', serial: { kind: 'none' }, deterministic: false };
   const { vm } = await buildVm(config, sink);
   const cpu = vm.vcpus[0];
+  if (noCompile) {
+    if (!('compile' in cpu)) throw new Error('--no-compile: this EmuCpu has no compile switch');
+    cpu.compile = false;
+  }
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   let stop;
@@ -61,7 +67,7 @@ async function once() {
   return { ms, cpuMs: (c.user + c.system) / 1000, insns: cpu.instructions };
 }
 
-console.log(`core-loop: ${work ? 'sieve + CRC-32 workload' : `${iters} x 8-instruction ALU loop`} on tsvmm emu, ${viaVmRun ? 'EmuVm.run()' : `EmuCpu.run(${slice}) slices`}, ${reps} reps`);
+console.log(`core-loop: ${work ? 'sieve + CRC-32 workload' : `${iters} x 8-instruction ALU loop`} on tsvmm emu, ${viaVmRun ? 'EmuVm.run()' : `EmuCpu.run(${slice}) slices`}${noCompile ? ', block compiler off' : ''}, ${reps} reps`);
 const mips = [];
 const cpuMips = [];
 for (let i = 0; i < reps; i++) {
