@@ -17,6 +17,10 @@ export interface GuestRun {
   exitStatus: number;
   deterministic: boolean;
   timeoutSec?: number;
+  /** Extra tsvmm flags for this run (e.g. --pmu-version 2, --pmu-filter guests/pmu/filters/x.json). */
+  tsvmmArgs?: string[];
+  /** Backends this run is meant for (default: every backend the guest suits). PMU runs are emu-only here. */
+  accel?: ('kvm' | 'emu')[];
 }
 export interface GuestEntry {
   name: string;
@@ -74,10 +78,16 @@ export function runArgs(guest: GuestEntry, run: GuestRun, accel: 'kvm' | 'emu', 
   const args = ['run', '--kernel', guestPath(guest.name), '--accel', accel, '--cpus', String(run.cpus), '--serial', 'stdio'];
   if (run.cmdline) args.push('--cmdline', run.cmdline);
   if (run.mem) args.push('--mem', run.mem);
-  return [...args, ...extra];
+  // Paths in tsvmmArgs are relative to the repo root.
+  const more = (run.tsvmmArgs ?? []).map((a) => (a.startsWith('guests/') ? join(repoRoot, a) : a));
+  return [...args, ...more, ...extra];
 }
 
 /** Describes how an output differs from the expectation (empty when it matches). */
+export function runsOn(run: GuestRun, accel: 'kvm' | 'emu'): boolean {
+  return run.accel === undefined || run.accel.includes(accel);
+}
+
 export function outputMismatch(run: GuestRun, stdout: string): string {
   if (run.expect.exact !== undefined) {
     return stdout === run.expect.exact ? '' : `expected ${JSON.stringify(run.expect.exact)}\n     got ${JSON.stringify(stdout)}`;

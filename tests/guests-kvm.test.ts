@@ -1,13 +1,14 @@
 /** Every project guest marked suitable for this host's KVM runs under --accel kvm with its expected output and status. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadManifest, runCli, runArgs, outputMismatch, kvmPresent } from './guest-runner.js';
+import { loadManifest, runCli, runArgs, outputMismatch, kvmPresent, runsOn } from './guest-runner.js';
 
 const skip = kvmPresent ? false : 'no /dev/kvm on this machine: the KVM backend cannot run here';
 
 for (const guest of loadManifest()) {
   if (!guest.kvm) continue;
   for (const run of guest.runs) {
+    if (!runsOn(run, 'kvm')) continue;
     test(`kvm: ${run.id}`, { skip, timeout: ((run.timeoutSec ?? 60) + 5) * 1000 }, async () => {
       const r = await runCli(runArgs(guest, run, 'kvm'), { stdin: run.stdin, timeoutMs: (run.timeoutSec ?? 60) * 1000 });
       assert.equal(r.timedOut, false, `timed out; stderr: ${r.stderr}`);

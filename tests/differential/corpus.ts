@@ -11,7 +11,7 @@
  *                         registers default to 0, RSP to SNIPPET_DEFAULT_RSP (0x200 in mode 16), flags to none, data to zeros
  *   undefinedFlags?       "AF|OF"   flags the SDM leaves undefined after this snippet (not compared)
  *   undefinedRegs?        ["rax"]   registers whose final value is undefined
- *   expect?               { rax: "0x..", flags: "CF|OF", exception: "#DE", rip: "+3", data: { "0x100": "01 02" } }
+ *   expect?               { rax: "0x..", flags: "CF|OF", exception: "#GP", errorCode: 8, rip: "+3", data: { "0x100": "01 02" } }
  *                         registers not listed must keep their initial value; flags lists exactly the set
  *                         ones among the compared flags (omitted = unchanged); rip "+n" = offset in the snippet
  */
@@ -160,7 +160,9 @@ function assemble(entries: readonly CorpusEntry[], workDir: string): Uint8Array[
 }
 
 /** Expected result of a corpus case from its hand-written `expect`, or null when it has none. */
-export function expectedResult(cc: CorpusCase): { vector: number; rip: bigint | null; gpr: BigUint64Array; flags: number; data: Uint8Array } | null {
+export function expectedResult(
+  cc: CorpusCase,
+): { vector: number; rip: bigint | null; gpr: BigUint64Array; flags: number; data: Uint8Array; errorCode: number | null } | null {
   const x = cc.entry.expect;
   if (x === undefined) return null;
   const where = `${cc.file}: ${cc.entry.name}`;
@@ -168,6 +170,7 @@ export function expectedResult(cc: CorpusCase): { vector: number; rip: bigint | 
   let flags = cc.c.rflags;
   let vector = VECTOR_NONE;
   let rip: bigint | null = null;
+  let errorCode: number | null = null;
   const data = cc.c.data.slice();
   for (const [k, v] of Object.entries(x)) {
     if (k === 'flags') flags = parseFlags(String(v)) | (cc.c.rflags & FLAG_DF);
@@ -175,7 +178,8 @@ export function expectedResult(cc: CorpusCase): { vector: number; rip: bigint | 
       const entry = Object.entries(VECTOR_NAMES).find(([, n]) => n === v);
       if (entry === undefined) throw new TypeError(`${where}: unknown exception "${String(v)}"`);
       vector = Number(entry[0]);
-    } else if (k === 'rip') rip = BigInt(SNIPPET_CODE_BASE) + BigInt(Number(String(v).replace('+', '')));
+    } else if (k === 'errorCode') errorCode = Number(v);
+    else if (k === 'rip') rip = BigInt(SNIPPET_CODE_BASE) + BigInt(Number(String(v).replace('+', '')));
     else if (k === 'data') applyData(data, v, where);
     else {
       const r = GPRS.indexOf(k);
@@ -184,7 +188,7 @@ export function expectedResult(cc: CorpusCase): { vector: number; rip: bigint | 
     }
   }
   if (vector === VECTOR_NONE && rip === null) rip = BigInt(SNIPPET_CODE_BASE + cc.c.code.length);
-  return { vector, rip, gpr, flags, data };
+  return { vector, rip, gpr, flags, data, errorCode };
 }
 
 /** Differences between a (native) result and the hand-written expectation. */
@@ -195,6 +199,7 @@ export function checkExpectation(cc: CorpusCase, r: SnippetResult): string[] {
   const hex = (v: bigint): string => '0x' + v.toString(16);
   if (r.vector !== x.vector) out.push(`exception: expected ${VECTOR_NAMES[x.vector] ?? x.vector}, got ${VECTOR_NAMES[r.vector] ?? r.vector}`);
   if (x.rip !== null && r.rip !== x.rip) out.push(`rip: expected ${hex(x.rip)}, got ${hex(r.rip)}`);
+  if (x.errorCode !== null && r.errorCode !== x.errorCode) out.push(`error code: expected 0x${x.errorCode.toString(16)}, got 0x${r.errorCode.toString(16)}`);
   const compat = cc.c.mode === 32 || cc.c.mode === 16;
   const m32 = (v: bigint | undefined): bigint => (compat ? (v ?? 0n) & 0xffffffffn : v ?? 0n);
   for (let i = 0; i < (compat ? 8 : 16); i++) {

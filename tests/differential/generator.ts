@@ -989,6 +989,63 @@ function genChain(g: Gen): void {
   if (last) last.name = `gen/chain(${names.join(' ')}) #${g.out.length - 1}`;
 }
 
+/**
+ * Selectors of the Linux process the native harness runs in (mirrored by the emu runner):
+ * null (RPL 0/3), kernel code/data (DPL 0), user code 32/64 and data (with RPLs 0..3),
+ * empty slots, TSS and LDT system descriptors, beyond the GDT limit, the LDT's 16-bit code
+ * and data segments, beyond the LDT limit. (0x7b is left out: its limit is the CPU number.)
+ */
+const SELECTORS = [0, 3, 0x08, 0x0b, 0x10, 0x13, 0x18, 0x1b, 0x20, 0x23, 0x28, 0x2a, 0x2b, 0x33, 0x31, 0x3b, 0x43, 0x53, 0x63, 0x83, 0xfffb, 0x04, 0x07, 0x0c, 0x0f, 0x17, 0x1f];
+/** Segment registers a snippet may load: ES, SS, DS (loading FS/GS would change the harness's TLS base). */
+const LOADABLE_SREGS = [0, 2, 3];
+
+/**
+ * Segment-register loads and their checks (SDM Vol. 3 §5.4-5.6): MOV Sreg / POP Sreg / LDS / LES
+ * with selectors from SELECTORS, read back with MOV r, Sreg, often followed by a memory access
+ * through the loaded segment (base, limit, null and type checks), plus PUSH Sreg.
+ */
+function genSreg(g: Gen): void {
+  const { rng } = g;
+  const st = new State(rng);
+  const sel = rng.chance(0.9) ? rng.pick(SELECTORS) : rng.below(0x10000);
+  const sreg = rng.pick(LOADABLE_SREGS);
+  const bytes: number[] = [];
+  const kind = rng.pick(MODE32 ? (['mov', 'mov', 'pop', 'lxs', 'push'] as const) : (['mov', 'mov', 'push'] as const));
+  // Registers: AX carries the selector, CX reads it back, BX addresses memory.
+  st.gpr[0] = (rng.u64() & ~0xffffn) | BigInt(sel);
+  if (kind === 'mov') {
+    bytes.push(0x8e, 0xc0 | (sreg << 3)); // mov sreg, ax
+  } else if (kind === 'pop') {
+    st.setMem(SNIPPET_DATA_SIZE - 4, 4, BigInt(sel));
+    st.gpr[RSP] = BigInt(rspTop() - 4);
+    bytes.push(...(o16flag(32) ? [0x66] : []), [0x07, 0x17, 0x1f][LOADABLE_SREGS.indexOf(sreg)] ?? 0x1f); // pop es/ss/ds (32-bit)
+  } else if (kind === 'lxs') {
+    // les/lds eax, [ebx] (32-bit operand): far pointer at data offset 0x40
+    st.setMem(0x40, 4, BigInt(rng.u32()));
+    st.setMem(0x44, 2, BigInt(sel));
+    st.gpr[3] = BigInt(dataAddr(0x40));
+    const ds = rng.chance(0.5);
+    bytes.push(...(o16flag(32) ? [0x66] : []), ...(MODE16 ? [0x67] : []), ds ? 0xc5 : 0xc4, 0x03);
+    push(g, st, `sreg/${ds ? 'lds' : 'les'}`, Uint8Array.from([...bytes, 0x8c, 0xc1 | ((ds ? 3 : 0) << 3)]), definedFlags('none'));
+    return;
+  } else {
+    // push es/cs/ss/ds/fs/gs (PUSH CS/SS/DS/ES are invalid in 64-bit mode)
+    const which = MODE32 ? rng.below(6) : rng.pick([4, 5]);
+    const code = which < 4 ? [[0x06, 0x0e, 0x16, 0x1e][which] ?? 0x06] : which === 4 ? [0x0f, 0xa0] : [0x0f, 0xa8];
+    push(g, st, 'sreg/push', Uint8Array.from(code), definedFlags('none'));
+    return;
+  }
+  bytes.push(0x8c, 0xc1 | (sreg << 3)); // mov ecx, sreg
+  if (rng.chance(0.6)) {
+    // Access memory through the loaded segment: ES: / SS: / DS: override, [ebx] (67h in 16-bit code).
+    const off = rng.below(SNIPPET_DATA_SIZE - 8);
+    st.gpr[3] = BigInt(rng.pick([SNIPPET_DATA_BASE + off, off, 0x10000 + off, 0xffff]));
+    const write = rng.chance(0.4);
+    bytes.push([0x26, 0x36, 0x3e][LOADABLE_SREGS.indexOf(sreg)] ?? 0x3e, ...(MODE16 ? [0x67] : []), write ? 0x89 : 0x8b, 0x13); // mov [ebx], edx / mov edx, [ebx]
+  }
+  push(g, st, `sreg/${kind} ${['es', 'cs', 'ss', 'ds'][sreg]}`, Uint8Array.from(bytes), definedFlags('none'));
+}
+
 /** Instructions that exist only outside 64-bit mode (32-bit compatibility-mode runs). */
 function genLegacy32(g: Gen): void {
   const { rng } = g;
@@ -1070,6 +1127,7 @@ export const FAMILIES: readonly { name: string; weight: number; gen: (g: Gen) =>
   { name: 'movbe', weight: 10, gen: genMovbe, feature: 'movbe' },
   { name: 'legacy32', weight: 120, gen: genLegacy32, only: 32 },
   { name: 'chain', weight: 150, gen: genChain },
+  { name: 'sreg', weight: 40, gen: genSreg },
 ];
 
 /**
