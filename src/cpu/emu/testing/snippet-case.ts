@@ -47,6 +47,7 @@ export const VECTOR_BP = 3;
 export const VECTOR_OF = 4;
 export const VECTOR_BR = 5;
 export const VECTOR_UD = 6;
+export const VECTOR_NP = 11;
 export const VECTOR_SS = 12;
 export const VECTOR_GP = 13;
 export const VECTOR_PF = 14;
@@ -61,6 +62,7 @@ export const VECTOR_NAMES: Record<number, string> = {
   4: '#OF',
   5: '#BR',
   6: '#UD',
+  11: '#NP',
   12: '#SS',
   13: '#GP',
   14: '#PF',
