@@ -6,7 +6,8 @@
 // usage: node scripts/build-guests.mjs [--force] [--quiet] [name ...]
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, renameSync } from 'node:fs';
 import { join, dirname, resolve } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -77,10 +78,48 @@ function loadManifest() {
     fail(`cannot read ${path}: ${e.message}`);
   }
   if (!Array.isArray(m.guests)) fail(`${path}: expected a "guests" array`);
+  validateManifest(m, path);
   return m;
 }
 
-function buildGuest(g, incDir) {
+// The test suites of both backends iterate over the manifest: catch malformed entries here, at build time.
+function validateManifest(m, path) {
+  const ids = new Set();
+  for (const g of m.guests) {
+    const where = `${path}: guest ${JSON.stringify(g.name)}`;
+    if (typeof g.name !== 'string' || !/^[a-z0-9-]+$/.test(g.name)) fail(`${where}: name must be kebab-case`);
+    if (typeof g.description !== 'string') fail(`${where}: missing description`);
+    if (typeof g.kvm !== 'boolean') fail(`${where}: kvm must be true or false`);
+    if (!Array.isArray(g.runs) || g.runs.length === 0) fail(`${where}: needs at least one run`);
+    for (const r of g.runs) {
+      const at = `${where}, run ${JSON.stringify(r.id)}`;
+      if (typeof r.id !== 'string' || ids.has(r.id)) fail(`${at}: run ids must be unique strings`);
+      ids.add(r.id);
+      if (typeof r.cmdline !== 'string' || typeof r.stdin !== 'string') fail(`${at}: cmdline and stdin must be strings`);
+      if (!Number.isInteger(r.cpus) || r.cpus < 1) fail(`${at}: cpus must be an integer >= 1`);
+      if (!Number.isInteger(r.exitStatus) || r.exitStatus < 0 || r.exitStatus > 255) fail(`${at}: exitStatus must be 0..255`);
+      const e = r.expect ?? {};
+      if (typeof e.exact !== 'string' && typeof e.regex !== 'string') fail(`${at}: expect needs "exact" or "regex"`);
+      if (typeof e.regex === 'string') {
+        try { new RegExp(e.regex, 's'); } catch (err) { fail(`${at}: bad regex: ${err.message}`); }
+      }
+      if (typeof r.deterministic !== 'boolean') fail(`${at}: deterministic must be true or false`);
+    }
+  }
+}
+
+function run(cmd, argv) {
+  return new Promise((resolvePromise) => {
+    const p = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    p.stderr.on('data', (d) => (stderr += d));
+    p.stdout.on('data', (d) => (stderr += d));
+    p.on('error', (error) => resolvePromise({ status: null, error, stderr }));
+    p.on('close', (status) => resolvePromise({ status, stderr }));
+  });
+}
+
+async function buildGuest(g, incDir) {
   const arch = g.build?.arch ?? 'i386';
   if (!ARCH_FLAGS[arch]) fail(`guest ${g.name}: unknown build.arch '${arch}' (use i386 or x86_64)`);
   const entry = g.build?.entry ?? 'lib';
@@ -102,12 +141,12 @@ function buildGuest(g, incDir) {
   const tmp = join(OUT, `${g.name}.tmp.elf`);
   const link = arch === 'x86_64' ? join(OUT, `${g.name}.elf64`) : tmp;
   const defs = [`-DGUEST_NAME="${g.name}"`];
-  const cc = spawnSync(CC, [...COMMON_FLAGS, ...ARCH_FLAGS[arch], ...defs, '-isystem', incDir, '-o', link, ...sources], { encoding: 'utf8' });
+  const cc = await run(CC, [...COMMON_FLAGS, ...ARCH_FLAGS[arch], ...defs, '-isystem', incDir, '-o', link, ...sources]);
   if (cc.error) fail(`cannot run ${CC}: ${cc.error.message} (install gcc and binutils)`);
   if (cc.status !== 0) fail(`guest ${g.name}: compile/link failed:\n${cc.stderr}`);
   if (arch === 'x86_64') {
     // QEMU's multiboot loader (and tsvmm's) accept only ELF32: keep the 64-bit code, relabel the container.
-    const oc = spawnSync(OBJCOPY, ['-O', 'elf32-i386', link, tmp], { encoding: 'utf8' });
+    const oc = await run(OBJCOPY, ['-O', 'elf32-i386', link, tmp]);
     if (oc.error) fail(`cannot run ${OBJCOPY}: ${oc.error.message} (install binutils)`);
     if (oc.status !== 0) fail(`guest ${g.name}: objcopy failed:\n${oc.stderr}`);
   }
@@ -124,6 +163,14 @@ const selected = only.length ? manifest.guests.filter((g) => only.includes(g.nam
 for (const n of only) if (!manifest.guests.some((g) => g.name === n)) fail(`unknown guest '${n}' (see guests/manifest.json)`);
 mkdirSync(OUT, { recursive: true });
 const incDir = gccIncludeDir();
+// Build in parallel (one compiler per core); each guest is a single gcc invocation.
 let built = 0;
-for (const g of selected) if (buildGuest(g, incDir)) built++;
+let next = 0;
+const workers = Array.from({ length: Math.max(1, Math.min(availableParallelism(), selected.length)) }, async () => {
+  while (next < selected.length) {
+    const g = selected[next++];
+    if (await buildGuest(g, incDir)) built++;
+  }
+});
+await Promise.all(workers);
 if (!quiet) console.log(`build-guests: ${built} built, ${selected.length - built} up to date`);

@@ -1,4 +1,4 @@
-/* bench-loop: a MIPS benchmark guest. Runs, in ring 3, a tight loop of exactly 8 ALU instructions per iteration
+/* bench-loop (32-bit) / bench-loop64 (64-bit, same source): a MIPS benchmark guest. Runs, in ring 3, a tight loop of exactly 8 ALU instructions per iteration
  * (7 register ALU ops + the loop branch), iters=N times (default 1000000), then a branchy/memory workload
  * (sieve below sieve=N, default 200000, and CRC-32 of crc=N bytes, default 65536). It prints how many
  * instructions the loop executed and deterministic checksums. With "tsc" on the cmdline it also prints
