@@ -69,6 +69,7 @@ if (args.has('--test') || args.has('--bench')) {
   const want = [];
   if (!has('qemu-system-x86_64')) want.push('qemu-system-x86');
   if (args.has('--bench') && !existsSync('/usr/share/seabios/bios.bin')) want.push('seabios');
+  if (args.has('--bench') && !existsSync('/usr/bin/time')) want.push('time');
   if (want.length) {
     if (process.getuid?.() === 0 && has('apt-get')) {
       run('apt-get', ['update'], 'updating the Debian package lists');
