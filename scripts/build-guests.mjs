@@ -104,6 +104,9 @@ function validateManifest(m, path) {
         try { new RegExp(e.regex, 's'); } catch (err) { fail(`${at}: bad regex: ${err.message}`); }
       }
       if (typeof r.deterministic !== 'boolean') fail(`${at}: deterministic must be true or false`);
+      if (r.accel !== undefined && (!Array.isArray(r.accel) || !r.accel.every((a) => a === 'kvm' || a === 'emu'))) {
+        fail(`${at}: accel must be a list of "kvm" and/or "emu"`);
+      }
     }
   }
 }

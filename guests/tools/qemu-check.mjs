@@ -3,7 +3,8 @@
 // and exit status with the manifest. --record rewrites the "exact" expectation of deterministic runs with
 // QEMU's output (review the diff before committing). Build first: node scripts/build-guests.mjs
 //
-// --accel kvm runs only the runs marked suitable for KVM (run.kvm ?? guest.kvm) under QEMU's KVM accelerator
+// --accel kvm runs only the runs suitable for this host's KVM (guest.kvm, and run.accel absent or including
+// "kvm") under QEMU's KVM accelerator
 // (slow to start here: SeaBIOS runs in this host's emulated ring 0) and never records.
 //
 // usage: node guests/tools/qemu-check.mjs [--record] [--verbose] [--accel kvm] [name|run-id ...]
@@ -44,7 +45,7 @@ function main() {
     const elf = join(GUESTS, 'build', `${g.name}.elf`);
     for (const run of g.runs) {
       if (only.length && !only.includes(g.name) && !only.includes(run.id)) continue;
-      if (accel !== 'tcg' && !(run.kvm ?? g.kvm)) continue;
+      if (accel !== 'tcg' && !(g.kvm && (run.accel === undefined || run.accel.includes('kvm')))) continue;
       if (!existsSync(elf)) {
         console.log(`FAIL ${run.id}: ${elf} missing (node scripts/build-guests.mjs)`);
         failures++;
