@@ -865,7 +865,7 @@ function genMovbe(g: Gen): void {
  * through the chain: a flag consumer (ADC/SBB/RCL/RCR/CMC/SETcc/CMOVcc/Jcc/LAHF) is only
  * emitted when the flags it reads are defined, and only flags still defined at the end are compared.
  */
-function genChain(g: Gen): void {
+function genChain(g: Gen, hot = false): void {
   const { rng } = g;
   const st = new State(rng);
   const pool = [0];
@@ -874,7 +874,9 @@ function genChain(g: Gen): void {
     if (r !== RSP && !pool.includes(r)) pool.push(r);
   }
   for (const r of pool) st.gpr[r] = rng.chance(0.5) ? interesting(rng, 64) : rng.u64();
-  let defined = FLAGS_STATUS;
+  // In a loop, iterations after the first start from the flags of the loop's DEC (CF from the
+  // chain's end): assume CF undefined on entry, which covers every iteration.
+  let defined = hot ? FLAGS_STATUS & ~FLAG_CF : FLAGS_STATUS;
   const bytes: number[] = [];
   const names: string[] = [];
   const n = rng.range(2, 6);
@@ -984,10 +986,28 @@ function genChain(g: Gen): void {
     bytes.push(...code);
     names.push(name);
   }
-  push(g, st, `chain`, Uint8Array.from(bytes), defined);
+  if (!hot) {
+    push(g, st, `chain`, Uint8Array.from(bytes), defined);
+  } else {
+    // mov ctr, HOT_ITERATIONS; L: chain; dec ctr; jnz L — the block runs often enough for an
+    // interpreter's block compiler to kick in (emu compiles after 40 runs).
+    let ctr: number;
+    do ctr = rng.below(NREGS());
+    while (ctr === RSP || ctr === 2 || pool.includes(ctr));
+    const body = [...bytes, ...encode({ opsize16: o16flag(32), opcode: [0xff], reg: 1, rm: reg(ctr) })];
+    const back = -(body.length + 2);
+    if (back < -128) return;
+    const code = [...encodeOpReg({ opsize16: o16flag(32), base: 0xb8, r: ctr, imm: immBytes(BigInt(HOT_ITERATIONS), 4) }), ...body, 0x75, back & 0xff];
+    // After the loop the DEC's flags: OF, SF, ZF, AF, PF defined; CF as the chain left it.
+    defined = definedAfter(defined, { written: FLAGS_STATUS & ~FLAG_CF, undefined: 0 });
+    push(g, st, `hot-chain`, Uint8Array.from(code), defined);
+  }
   const last = g.out[g.out.length - 1];
-  if (last) last.name = `gen/chain(${names.join(' ')}) #${g.out.length - 1}`;
+  if (last) last.name = `gen/${hot ? 'hot-' : ''}chain(${names.join(' ')}) #${g.out.length - 1}`;
 }
+
+/** Iterations of a hot chain: past emu's block-compile threshold (40). */
+const HOT_ITERATIONS = 60;
 
 /**
  * Selectors of the Linux process the native harness runs in (mirrored by the emu runner):
@@ -1126,7 +1146,8 @@ export const FAMILIES: readonly { name: string; weight: number; gen: (g: Gen) =>
   { name: 'count', weight: 20, gen: genCount, feature: 'popcnt' },
   { name: 'movbe', weight: 10, gen: genMovbe, feature: 'movbe' },
   { name: 'legacy32', weight: 120, gen: genLegacy32, only: 32 },
-  { name: 'chain', weight: 150, gen: genChain },
+  { name: 'chain', weight: 150, gen: (g) => genChain(g) },
+  { name: 'hot-chain', weight: 40, gen: (g) => genChain(g, true) },
   { name: 'sreg', weight: 40, gen: genSreg },
 ];
 
