@@ -214,6 +214,8 @@ export class EmuCpu {
   readonly segBase = new Float64Array(9);
   readonly segLimit = new Float64Array(9);
   readonly segAttr = new Int32Array(9);
+  /** Per segment: 1 when accesses need limit/type/null checks (anything but a flat writable data segment, or real mode). */
+  readonly segChk = new Uint8Array(9);
   gdtBase = 0;
   gdtLimit = 0xffff;
   idtBase = 0;
@@ -414,6 +416,7 @@ export class EmuCpu {
     this.segLimit[s] = limit >>> 0;
     this.segAttr[s] = attrs;
     if (s === CS || s === SS) this.updateMode();
+    else this.segChanged();
   }
 
   /** Recomputes code/stack size, CPL and the decode mode key from CR0/EFER/CS/SS. */
@@ -433,6 +436,45 @@ export class EmuCpu {
     else if ((this.flags & VM) !== 0) this.cpl = 3;
     else this.cpl = (csa >>> 5) & 3;
     this.tlbUser = this.cpl === 3 ? TLB_SIZE : 0;
+    this.segChanged();
+  }
+
+  /** Recomputes segChk after any segment register or mode change. */
+  segChanged(): void {
+    const chk = this.segChk;
+    const long = this.codeSize === 8;
+    for (let s = 0; s < 6; s++) {
+      const a = this.segAttr[s]!;
+      let c = 0;
+      if (!long) {
+        if (this.segLimit[s] !== 0xffffffff) c = 1;
+        else if ((this.cr0 & CR0_PE) !== 0 && (this.flags & VM) === 0) {
+          if ((a & SEG_ATTR_UNUSABLE) !== 0) c = 1;
+          else if ((a & 8) !== 0) c = 1; // code: not writable, maybe not readable
+          else if ((a & 2) === 0 || (a & 4) !== 0) c = 1; // read-only or expand-down data
+        }
+      }
+      chk[s] = c;
+    }
+  }
+
+  /** Limit, type and null checks of an access of `size` bytes at offset `off` of segment `s` (#GP, or #SS for SS). */
+  checkSeg(s: number, off: number, size: number, write: boolean): void {
+    const a = this.segAttr[s]!;
+    const vec = s === SS ? VEC_SS : VEC_GP;
+    const pm = (this.cr0 & CR0_PE) !== 0 && (this.flags & VM) === 0;
+    if (pm) {
+      if ((a & SEG_ATTR_UNUSABLE) !== 0) return this.raise(vec, 0);
+      if ((a & 8) !== 0) {
+        if (write || (a & 2) === 0) return this.raise(vec, 0);
+      } else if (write && (a & 2) === 0) return this.raise(vec, 0);
+    }
+    const limit = this.segLimit[s]!;
+    const last = off + size - 1;
+    if (pm && (a & 0xc) === 4) {
+      const upper = (a & (1 << 14)) !== 0 ? 0xffffffff : 0xffff;
+      if (off <= limit || last > upper) return this.raise(vec, 0);
+    } else if (last > limit) return this.raise(vec, 0);
   }
 
   get long64(): boolean {
@@ -1130,7 +1172,8 @@ export class EmuCpu {
   probeWrite(lin: number, size: number): void {
     this.translate(lin, 1);
     const last = addLin(lin, size - 1, this.long64);
-    if ((last - (last & 0xfff)) !== (lin - (lin & 0xfff))) this.translate(last, 1);
+    // The second page is checked at its first byte (that is the CR2 a fault reports).
+    if ((last - (last & 0xfff)) !== (lin - (lin & 0xfff))) this.translate(last - (last & 0xfff), 1);
   }
 
   private rdSlow(lin: number, size: number): number {
@@ -1308,6 +1351,7 @@ export class EmuCpu {
     this.segBase[s] = base;
     this.segLimit[s] = limit;
     this.segAttr[s] = attrs;
+    this.segChanged();
   }
 
   /** MOV/POP to a data segment register or SS (protected-mode checks per SDM vol. 2 MOV). */
@@ -1321,6 +1365,7 @@ export class EmuCpu {
         this.segAttr[s] = s === CS ? 0xf3 : 0xf3;
       }
       if (s === CS || s === SS) this.updateMode();
+      else this.segChanged();
       return;
     }
     const rpl = sel & 3;
@@ -1331,6 +1376,7 @@ export class EmuCpu {
       this.segLimit[s] = 0;
       this.segAttr[s] = SEG_ATTR_UNUSABLE | (s === SS ? this.cpl << 5 : 0);
       if (s === SS) this.updateMode();
+      else this.segChanged();
       return;
     }
     const addr = this.readDescriptor(sel);
@@ -2353,6 +2399,7 @@ export class EmuCpu {
         else if (f === 2) this.segLimit[s] = lo >>> 0;
         else this.segAttr[s] = lo;
         if (s === CS || s === SS) this.updateMode();
+        else this.segChanged();
         return;
       }
       case RegSet.DTABLE:

@@ -372,8 +372,26 @@ function inlineKind(x: Insn): number {
   return 0;
 }
 
+const STORES = new Set<Handler>([A.movEG, A.mov32store, A.movEI, A.setcc, F.popE, F.movESeg, A.xchgEG, A.cmpxchg, A.xadd, A.incdecE, A.notE, A.negE, A.shiftE, A.shldE, A.cmpxchg8b, A.movbe]);
+
+function memWrite(x: Insn): boolean {
+  const f = x.fn;
+  if (STORES.has(f)) return f !== A.movbe || x.op === 1;
+  if (f === A.aluEG || f === A.aluEI) return x.op !== 7;
+  if (f === A.btEG || f === A.btEI) return x.op !== 0;
+  if (f === S.grp7) return x.op === 0 || x.op === 1 || x.op === 4;
+  if (f === S.grp6) return x.op === 0 || x.op === 1;
+  if (f === S.fpuCtl) return x.op === 1 || x.op === 3;
+  if (f === S.grp15) return x.op === 0 || x.op === 3;
+  return false;
+}
+
 function finish(x: Insn, start: number): Insn {
   x.k = 0;
+  if (x.mod !== 3) {
+    x.mw = memWrite(x);
+    x.msz = x.fn === A.movzx || x.fn === A.movsx ? x.imm2 : x.fn === F.movSegE || x.fn === F.movESeg ? 2 : x.fn === A.setcc ? 1 : x.osz;
+  }
   if (pos - start > 15) x.fn = gpLen;
   // LOCK is only valid on read-modify-write instructions with a memory destination.
   else if (x.lock && (x.mod === 3 || !LOCKABLE.has(x.fn) || ((x.fn === A.aluEG || x.fn === A.aluEI) && x.op === 7) || ((x.fn === A.btEG || x.fn === A.btEI) && x.op === 0))) x.fn = ud;

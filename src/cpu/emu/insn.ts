@@ -46,6 +46,9 @@ export class Insn {
   /** 0 none, 1 REP/REPE (F3), 2 REPNE (F2). */
   rep = 0;
   lock = false;
+  /** The memory operand is written (segment write checks) and its size in bytes. */
+  mw = false;
+  msz = 1;
 
   constructor(fn: Handler) {
     this.fn = fn;

@@ -6,8 +6,6 @@ import type { EmuCpu } from './cpu.js';
 import { EA_16, EA_32, EA_32L, type Insn } from './insn.js';
 
 const TWO32 = 4294967296;
-const TWO63 = 9223372036854775808;
-const TWO64 = 18446744073709551616;
 
 /** Linear address of the memory operand. */
 export function ea(c: EmuCpu, i: Insn): number {
@@ -16,14 +14,18 @@ export function ea(c: EmuCpu, i: Insn): number {
     let a = i.disp;
     if (i.base >= 0) a += c.rl[i.base]!;
     if (i.index >= 0) a += c.rl[i.index]! << i.scale;
-    const s = c.segBase[i.seg]! + (a >>> 0);
+    a >>>= 0;
+    if (c.segChk[i.seg] !== 0) c.checkSeg(i.seg, a, i.msz, i.mw);
+    const s = c.segBase[i.seg]! + a;
     return s >= TWO32 ? s - TWO32 : s;
   }
   if (ak === EA_16) {
     let a = i.disp;
     if (i.base >= 0) a += c.rl[i.base]!;
     if (i.index >= 0) a += c.rl[i.index]!;
-    const s = c.segBase[i.seg]! + (a & 0xffff);
+    a &= 0xffff;
+    if (c.segChk[i.seg] !== 0) c.checkSeg(i.seg, a, i.msz, i.mw);
+    const s = c.segBase[i.seg]! + a;
     return s >= TWO32 ? s - TWO32 : s;
   }
   if (ak === EA_32L) {
@@ -33,14 +35,48 @@ export function ea(c: EmuCpu, i: Insn): number {
     if (i.index >= 0) a += c.rl[i.index]! << i.scale;
     return c.segBase[i.seg]! + (a >>> 0);
   }
-  let a = i.disp;
-  if (i.ripRel) a += c.bip + i.end;
-  if (i.base >= 0) a += c.rh[i.base]! * TWO32 + (c.rl[i.base]! >>> 0);
-  if (i.index >= 0) a += (c.rh[i.index]! * TWO32 + (c.rl[i.index]! >>> 0)) * (1 << i.scale);
-  a += c.segBase[i.seg]!;
-  if (a >= TWO63) a -= TWO64;
-  else if (a < -TWO63) a += TWO64;
-  return a;
+  const lo = ea64(c, i, true);
+  return EA_HI * TWO32 + lo;
+}
+
+/** High half of the last ea64() result. */
+let EA_HI = 0;
+
+/**
+ * Exact 64-bit address arithmetic in 32-bit halves (register values may be any 64-bit
+ * number; only the final address must be canonical). Returns the low half (uint32), the
+ * high half (int32) in EA_HI.
+ */
+function ea64(c: EmuCpu, i: Insn, withSeg: boolean): number {
+  let lo = i.disp >>> 0;
+  let hi = i.disp >> 31;
+  if (i.ripRel) {
+    const n = c.bip + i.end;
+    lo += n >>> 0;
+    hi += Math.floor(n / TWO32);
+  }
+  const b = i.base;
+  if (b >= 0) {
+    lo += c.rl[b]! >>> 0;
+    hi += c.rh[b]!;
+  }
+  const x = i.index;
+  if (x >= 0) {
+    const sc = i.scale;
+    const xl = c.rl[x]!;
+    lo += (xl << sc) >>> 0;
+    hi += sc === 0 ? c.rh[x]! : (c.rh[x]! << sc) | (xl >>> (32 - sc));
+  }
+  if (withSeg) {
+    const sb = c.segBase[i.seg]!;
+    if (sb !== 0) {
+      lo += sb >>> 0;
+      hi += Math.floor(sb / TWO32);
+    }
+  }
+  const carry = Math.floor(lo / TWO32);
+  EA_HI = (hi + carry) | 0;
+  return lo - carry * TWO32;
 }
 
 /** Offset part of an address (LEA): the address-size-truncated sum without the segment base. */
@@ -58,12 +94,15 @@ export function eaOffset(c: EmuCpu, i: Insn): number {
     if (i.index >= 0) a += c.rl[i.index]! << i.scale;
     return a | 0;
   }
-  if (i.ripRel) a += c.bip + i.end;
-  if (i.base >= 0) a += c.rh[i.base]! * TWO32 + (c.rl[i.base]! >>> 0);
-  if (i.index >= 0) a += (c.rh[i.index]! * TWO32 + (c.rl[i.index]! >>> 0)) * (1 << i.scale);
-  if (a >= TWO63) a -= TWO64;
-  else if (a < -TWO63) a += TWO64;
-  return a;
+  const lo = ea64(c, i, false);
+  return EA_HI * TWO32 + lo;
+}
+
+/** LEA with a 64-bit address size: the exact offset as (low, high in c.hi). */
+export function eaOffset64(c: EmuCpu, i: Insn): number {
+  const lo = ea64(c, i, false);
+  c.hi = EA_HI;
+  return lo | 0;
 }
 
 /** Reads E at i.osz (8: low half returned, high half in c.hi); remembers the address for wrE. */

@@ -5,7 +5,7 @@
 import type { EmuCpu } from './cpu.js';
 import { CF, OF, AF, ZF, F_LOGIC, VEC_DE } from './cpu.js';
 import type { Insn } from './insn.js';
-import { ea, eaOffset, rdE, rdEs, sext, stE, stEs, trunc, wrE } from './operands.js';
+import { ea, eaOffset, eaOffset64, rdE, rdEs, sext, stE, stEs, trunc, wrE } from './operands.js';
 import { PARITY, signBit } from './flags.js';
 
 const TWO32 = 4294967296;
@@ -537,7 +537,11 @@ export function shiftE(c: EmuCpu, i: Insn): void {
   const cnt = (i.imm2 !== 0 ? c.rl[1]! : i.imm) & (size === 8 ? 63 : 31);
   const v = rdE(c, i);
   if (size === 8) return shift64(c, i, v, c.hi, cnt);
-  if (cnt === 0) return;
+  if (cnt === 0) {
+    // A 32-bit register destination is still written (upper half zeroed).
+    if (size === 4 && i.mod === 3) c.rh[i.rm] = 0;
+    return;
+  }
   const op = i.op;
   const mask = size === 4 ? -1 : (1 << bits) - 1;
   const sb = signBit(size);
@@ -715,7 +719,10 @@ export function shldE(c: EmuCpu, i: Insn): void {
   const cnt = (i.imm2 !== 0 ? c.rl[1]! : i.imm) & (size === 8 ? 63 : 31);
   const dl = rdE(c, i);
   const dh = c.hi;
-  if (cnt === 0) return;
+  if (cnt === 0) {
+    if (size === 4 && i.mod === 3) c.rh[i.rm] = 0;
+    return;
+  }
   const bits = BigInt(size * 8);
   const M = (1n << bits) - 1n;
   const d = size === 8 ? big64(dl, dh) : BigInt(size === 4 ? dl >>> 0 : dl);
@@ -880,8 +887,14 @@ export function movsx(c: EmuCpu, i: Insn): void {
   c.setReg(i.osz, i.reg, i.osz === 8 ? v : trunc(i.osz, v), v >> 31);
 }
 export function lea(c: EmuCpu, i: Insn): void {
+  if (i.ak === 3) {
+    const lo = eaOffset64(c, i);
+    if (i.osz === 8) c.setReg(8, i.reg, lo, c.hi);
+    else c.setReg(i.osz, i.reg, trunc(i.osz, lo));
+    return;
+  }
   const a = eaOffset(c, i);
-  if (i.osz === 8) c.setReg(8, i.reg, a >>> 0, Math.floor(a / TWO32) | 0);
+  if (i.osz === 8) c.setReg(8, i.reg, a >>> 0, 0);
   else c.setReg(i.osz, i.reg, trunc(i.osz, a));
 }
 /** A0-A3: moffs forms (op 0 load into accumulator, 1 store). Address in imm/immHi. */

@@ -249,6 +249,7 @@ function nullOuterSegments(c: EmuCpu): void {
       c.segAttr[s] = 1 << 16;
     }
   }
+  c.segChanged();
 }
 
 /** Far RET (imm = bytes to release). */

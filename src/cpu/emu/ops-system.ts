@@ -350,6 +350,7 @@ export function sysret(c: EmuCpu, i: Insn): void {
   c.segAttr[SS] = 0xc0f3;
   c.segBase[SS] = 0;
   c.segLimit[SS] = 0xffffffff;
+  c.segChanged();
   c.putFlags(c.rl[11]!, 0x3c7fd7);
   c.updateMode();
   c.rip = rip;
