@@ -10,7 +10,7 @@
  * defined-flags.ts so flags the SDM leaves undefined are not compared.
  */
 import {
-  FLAG_AF, FLAG_CF, FLAG_DF, FLAG_OF, FLAG_PF, FLAG_SF, FLAG_ZF, FLAGS_STATUS, SNIPPET_DATA_BASE, SNIPPET_DATA_SIZE, SNIPPET_DEFAULT_RSP, type SnippetCase,
+  FLAG_AF, FLAG_CF, FLAG_DF, FLAG_OF, FLAG_PF, FLAG_SF, FLAG_ZF, FLAGS_STATUS, SNIPPET_DATA_BASE, SNIPPET_DATA_SIZE, SNIPPET_DEFAULT_RSP, SNIPPET_PAGE_SIZE, type SnippetCase,
 } from '../../src/cpu/emu/testing/snippet-case.js';
 import { ccFlags, definedAfter, definedFlags, flagEffects, type FlagOp } from './defined-flags.js';
 import { Prng } from './prng.js';
@@ -50,6 +50,8 @@ class State {
   data: Uint8Array;
   rflags: number;
   used = new Set<number>();
+  /** A memory operand crosses into the unmapped page after the data page (the case expects #PF). */
+  crossPage = false;
   /** Registers holding an address (base/index): no other operand may write them. */
   memRegs = new Set<number>();
 
@@ -216,8 +218,8 @@ function push(g: Gen, st: State, cls: string, code0: Uint8Array, flagsMask: numb
     code = Uint8Array.from([p, ...code0]);
   }
   g.out.push({
-    name: `gen/${cls} #${g.out.length}`,
-    cls,
+    name: `gen/${cls}${st.crossPage ? '/xpage' : ''} #${g.out.length}`,
+    cls: st.crossPage ? `${cls}/xpage` : cls,
     code,
     gpr: st.gpr,
     rflags: rflagsOverride ?? st.rflags,
@@ -241,6 +243,13 @@ const byteModeFor = (rng: Prng, bits: Bits): ByteMode => (MODE32 || (bits === 8 
 function rmOperand(st: State, rng: Prng, bits: Bits, bm: ByteMode, value: bigint, memProb = 0.35): { rm: RmOperand; memOff: number } {
   // (memory operands: memAt, 32-bit or 16-bit addressing by mode)
   if (rng.chance(memProb)) {
+    if (bits > 8 && rng.chance(0.03)) {
+      // An access that straddles the end of the data page into the unmapped next page:
+      // #PF with CR2 at the page boundary and nothing written.
+      const off = SNIPPET_PAGE_SIZE - rng.range(1, bits / 8 - 1);
+      st.crossPage = true;
+      return { rm: memAt(st, rng, off, bm === 'legacy' || MODE32), memOff: off };
+    }
     const off = rng.below(SNIPPET_DATA_SIZE - 16);
     const m = memAt(st, rng, off, bm === 'legacy' || MODE32);
     st.setMem(off, bits / 8, value);
@@ -686,6 +695,19 @@ function genString(g: Gen): void {
   const addr32 = (MODE16 || !MODE32) && rng.chance(0.25);
   const df = rng.chance(0.35);
   const count = rep ? rng.pick([0, 1, 2, 3, rng.below(24), rng.below(24)]) : 1;
+  if (rep && count > 1 && !df && rng.chance(0.04)) {
+    // REP string op running off the end of the data page: #PF part-way, RCX/RSI/RDI show the progress.
+    st.crossPage = true;
+    const toEnd = rng.range(1, count - 1) * size;
+    const onDst = kind === 'stos' || kind === 'scas' || (kind !== 'lods' && rng.chance(0.5));
+    const bytes = { movs: 0xa4, cmps: 0xa6, stos: 0xaa, lods: 0xac, scas: 0xae }[kind];
+    st.gpr[6] = BigInt(dataAddr(onDst ? 0 : SNIPPET_PAGE_SIZE - toEnd));
+    st.gpr[7] = BigInt(dataAddr(onDst ? SNIPPET_PAGE_SIZE - toEnd : 0x100));
+    st.gpr[1] = BigInt(count);
+    const code = encode({ legacy: [rep], opsize16: o16flag(size * 8), rexW: size === 8, opcode: [bytes + (size === 1 ? 0 : 1)], byteRegs: false });
+    push(g, st, `rep ${kind}${'bwdq'[[1, 2, 4, 8].indexOf(size)]}`, code, definedFlags(kind === 'cmps' || kind === 'scas' ? 'cmp' : 'none', 32), 0, st.rflags & ~FLAG_DF);
+    return;
+  }
   const span = Math.max(count, 1) * size;
   // Source area [0, 256), destination area [256, 512): never overlapping.
   const srcOff = df ? rng.range(span - size, 255 - size) : rng.range(0, 256 - span);
