@@ -45,6 +45,8 @@ trap_common:
   mov %rsp, %rdi
   cld
   call trap_dispatch
+  cmpb $0, trap_use_iret(%rip)  /* everywhere but this host's KVM: the architectural IRETQ */
+  jne 2f
   testb $3, 144(%rsp)           /* saved CS: returning to ring 3? */
   jnz 2f
   /* Same privilege: return without IRETQ (this host's KVM cannot emulate IRET outside real mode).
@@ -103,6 +105,8 @@ trap_common:
   add $4, %esp
   popal
   add $8, %esp                  /* -> EIP, CS, EFLAGS [, ESP, SS] */
+  cmpb $0, trap_use_iret        /* everywhere but this host's KVM: the architectural IRET */
+  jne 2f
   testb $3, 4(%esp)
   jnz 2f
   /* Same privilege: return without IRET (this host's KVM cannot emulate IRET outside real mode):

@@ -49,7 +49,10 @@ void idt_set(unsigned vec, uintptr_t target, uint16_t sel, unsigned type, unsign
 
 void idt_reset_vector(unsigned vec) { idt_set(vec, trap_stubs[vec & 255], KCODE, IDT_INTERRUPT_GATE, 0, 0, 1); }
 
+uint8_t trap_use_iret;
+
 void trap_init(void) {
+  trap_use_iret = (uint8_t)!hv_is_kvm();
   for (unsigned v = 0; v < 256; v++) idt_reset_vector(v);
   struct { uint16_t limit; uintptr_t base; } __attribute__((packed)) d = { sizeof idt - 1, (uintptr_t)idt };
   __asm__ volatile("lidt %0" ::"m"(d));

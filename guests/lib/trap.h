@@ -25,6 +25,9 @@ typedef void (*trap_handler_t)(struct trap_frame *f);
 #define IDT_TRAP_GATE 0xF
 
 void trap_init(void);                                   /* all vectors -> stubs (interrupt gates, DPL 0), lidt */
+/* Handlers return with IRET(Q), except under KVM (CPUID signature), where same-privilege returns use POPF; RET
+ * because this host's KVM cannot emulate IRET outside real mode. Set by trap_init; the output never differs. */
+extern uint8_t trap_use_iret;
 void trap_set_handler(unsigned vec, trap_handler_t h);  /* NULL restores the default (print + fail) */
 void idt_set(unsigned vec, uintptr_t target, uint16_t sel, unsigned type, unsigned dpl, unsigned ist, int present);
 void idt_reset_vector(unsigned vec);                    /* back to the stub, interrupt gate, DPL 0, present */

@@ -1,6 +1,6 @@
-/* run_user for 32-bit guests: SYSEXIT to CPL 3 (CS = SYSENTER_CS + 16 = 0x1b, SS = +24 = 0x23) with IOPL 3 (so
- * user code may print). SYSEXIT rather than IRET: this host's KVM emulates ring 0 in software and cannot emulate
- * IRET outside real mode. The user function returns into a stub doing UD2; the #UD (recognised by its address in
+/* run_user for 32-bit guests: IRET to CPL 3 (CS 0x1b, SS 0x23) with IOPL 3 (so user code may print); under KVM
+ * (CPUID signature) SYSEXIT instead (CS = SYSENTER_CS + 16, SS = + 24: the same selectors), because this host's
+ * KVM emulates ring 0 in software and cannot emulate IRET outside real mode. The user function returns into a stub doing UD2; the #UD (recognised by its address in
  * trap_dispatch) longjmps back to run_user on the ring-0 stack. An exception, not INT n or SYSENTER: this host's
  * KVM turns INT 0x80 from ring 3 into #UD, and an exception is the one way back every platform shares. */
 #include "user.h"
@@ -34,14 +34,23 @@ uintptr_t run_user(uintptr_t (*fn)(uintptr_t), uintptr_t arg) {
     uint32_t *sp = (uint32_t *)(user_stack + sizeof user_stack);
     *--sp = arg;
     *--sp = (uint32_t)(uintptr_t)user_return_stub;
-    wrmsr(MSR_SYSENTER_CS, SEL_KCODE32);
-    __asm__ volatile(
-        "mov %[ds], %%ds\n mov %[ds], %%es\n"
-        "push $0x3002\n popfl\n"            /* IOPL 3, IF 0 */
-        "sysexit"
-        :
-        : [ds] "r"((uint32_t)SEL_UDATA), "c"(sp), "d"(fn)
-        : "memory");
+    if (hv_is_kvm()) {
+      wrmsr(MSR_SYSENTER_CS, SEL_KCODE32);
+      __asm__ volatile(
+          "mov %[ds], %%ds\n mov %[ds], %%es\n"
+          "push $0x3002\n popfl\n"            /* IOPL 3, IF 0 */
+          "sysexit"
+          :
+          : [ds] "r"((uint32_t)SEL_UDATA), "c"(sp), "d"(fn)
+          : "memory");
+    } else {
+      __asm__ volatile(
+          "mov %[ds], %%ds\n mov %[ds], %%es\n"
+          "push %[ss]\n push %[sp]\n push $0x3002\n push %[cs]\n push %[ip]\n iret"
+          :
+          : [ds] "r"((uint32_t)SEL_UDATA), [ss] "i"(SEL_UDATA), [sp] "r"(sp), [cs] "i"(SEL_UCODE32), [ip] "r"(fn)
+          : "memory");
+    }
     __builtin_unreachable();
   }
   __asm__ volatile("mov %0, %%ds\n mov %0, %%es" ::"r"((uint32_t)SEL_KDATA));

@@ -7,7 +7,9 @@
 // "kvm") under QEMU's KVM accelerator
 // (slow to start here: SeaBIOS runs in this host's emulated ring 0) and never records.
 //
-// usage: node guests/tools/qemu-check.mjs [--record] [--verbose] [--accel kvm] [name|run-id ...]
+// --tsvmm kvm|emu runs the same runs through tsvmm itself (bin/tsvmm.js, build it first) instead of QEMU.
+//
+// usage: node guests/tools/qemu-check.mjs [--record] [--verbose] [--accel kvm] [--tsvmm kvm|emu] [name|run-id ...]
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join, dirname, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -19,8 +21,19 @@ const args = process.argv.slice(2);
 const record = args.includes('--record');
 const verbose = args.includes('--verbose');
 const accelIdx = args.indexOf('--accel');
-const accel = accelIdx >= 0 ? args[accelIdx + 1] : 'tcg';
-const only = args.filter((a, i) => !a.startsWith('--') && !(accelIdx >= 0 && i === accelIdx + 1));
+const tsvmmIdx = args.indexOf('--tsvmm');
+const tsvmm = tsvmmIdx >= 0 ? args[tsvmmIdx + 1] : undefined;
+const accel = tsvmm ?? (accelIdx >= 0 ? args[accelIdx + 1] : 'tcg');
+const only = args.filter((a, i) => !a.startsWith('--') && i !== accelIdx + 1 && i !== tsvmmIdx + 1);
+const TSVMM_BIN = join(GUESTS, '..', 'bin', 'tsvmm.js');
+
+/** The `tsvmm run` command line for one manifest run. */
+export function tsvmmArgs(elf, run, accel) {
+  const a = [TSVMM_BIN, 'run', '--kernel', elf, '--accel', accel, '--cpus', String(run.cpus ?? 1), '--serial', 'stdio'];
+  if (run.cmdline) a.push('--cmdline', run.cmdline);
+  if (run.mem) a.push('--mem', run.mem);
+  return a;
+}
 
 /** The QEMU command line equivalent of `tsvmm run` for one manifest run. */
 export function qemuArgs(elf, run, accel = 'tcg') {
@@ -45,7 +58,8 @@ function main() {
     const elf = join(GUESTS, 'build', `${g.name}.elf`);
     for (const run of g.runs) {
       if (only.length && !only.includes(g.name) && !only.includes(run.id)) continue;
-      if (accel !== 'tcg' && !(g.kvm && (run.accel === undefined || run.accel.includes('kvm')))) continue;
+      if (accel === 'kvm' && !(g.kvm && (run.accel === undefined || run.accel.includes('kvm')))) continue;
+      if (accel === 'emu' && run.accel !== undefined && !run.accel.includes('emu')) continue;
       if (!existsSync(elf)) {
         console.log(`FAIL ${run.id}: ${elf} missing (node scripts/build-guests.mjs)`);
         failures++;
@@ -54,10 +68,12 @@ function main() {
       count++;
       const t0 = Date.now();
       const timeout = (run.timeoutSec ?? 30) * 1000 * (accel === 'tcg' ? 1 : 6);
-      const r = spawnSync('qemu-system-x86_64', qemuArgs(elf, run, accel), { input: run.stdin ?? '', encoding: 'latin1', timeout });
+      const r = tsvmm
+        ? spawnSync(process.execPath, tsvmmArgs(elf, run, tsvmm), { input: run.stdin ?? '', encoding: 'latin1', timeout })
+        : spawnSync('qemu-system-x86_64', qemuArgs(elf, run, accel), { input: run.stdin ?? '', encoding: 'latin1', timeout });
       const ms = Date.now() - t0;
       const out = r.stdout ?? '';
-      if (record && accel === 'tcg' && run.deterministic && r.status === run.exitStatus) run.expect = { exact: out };
+      if (record && !tsvmm && accel === 'tcg' && run.deterministic && r.status === run.exitStatus) run.expect = { exact: out };
       const ok = r.status === run.exitStatus && matches(run.expect, out);
       if (!ok) failures++;
       console.log(`${ok ? 'ok  ' : 'FAIL'} ${run.id} (${ms} ms, status ${r.status}${r.signal ? ' ' + r.signal : ''})`);
@@ -68,7 +84,7 @@ function main() {
     }
   }
   if (record) writeFileSync(MANIFEST, JSON.stringify(manifest, null, 2) + '\n');
-  console.log(`qemu-check (${accel}): ${count - failures}/${count} runs match${record ? ' (recorded)' : ''}`);
+  console.log(`qemu-check (${tsvmm ? 'tsvmm ' : ''}${accel}): ${count - failures}/${count} runs match${record ? ' (recorded)' : ''}`);
   process.exit(failures ? 1 : 0);
 }
 
