@@ -162,6 +162,7 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
   const src = out.join('\n');
   try {
     const factory = new Function('I', `return function block(c) {\n${src}\n};`) as (I: Insn[]) => (c: EmuCpu) => void;
+    blk.selfLoop = selfLoop;
     return factory(ins);
   } catch {
     return null;

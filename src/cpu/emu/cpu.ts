@@ -1849,9 +1849,10 @@ export class EmuCpu {
     try {
       if (compiled) {
         this.ci = 0;
-        this.loops = 0;
-        const room = (this.pollAt < end0 ? this.pollAt : end0) - this.instructions;
-        this.loopLimit = room > total ? Math.floor(room / total) : 1;
+        if (blk.selfLoop) {
+          const room = (this.pollAt < end0 ? this.pollAt : end0) - this.instructions;
+          this.loopLimit = room > total ? Math.floor(room / total) : 1;
+        }
         blk.exec!(this);
         i = this.ci;
         if (this.loops > 0) {

@@ -68,6 +68,8 @@ export class Block {
   valid = true;
   /** Seam for a block compiler: when set, runs the whole block instead of the per-instruction loop. */
   exec: ((c: EmuCpu) => void) | null = null;
+  /** The compiled function loops on itself (it reads EmuCpu.loopLimit). */
+  selfLoop = false;
   /** How often the block ran (a compiler picks hot blocks by this). */
   hits = 0;
 
