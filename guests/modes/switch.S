@@ -178,11 +178,32 @@ real:
   mov $T(msg_seg_bad), %si
 5:
   call puts16
+  /* real-mode software interrupt through the IVT: vector 0x40 -> rm_int40 (CS = TRAMP_BASE >> 4), IRET back */
+  xor %ax, %ax
+  mov %ax, %es
+  movw $T(rm_int40), %es:(0x40 * 4)
+  movw $(TRAMP_BASE >> 4), %es:(0x40 * 4 + 2)
+  mov $0x1234, %bx
+  int $0x40
+  mov $T(msg_int_ok), %si
+  cmp $0x4321, %bx
+  je 9f
+  mov $T(msg_int_bad), %si
+9:
+  call puts16
   lgdtl T(gdt_desc32)
   mov %cr0, %eax
   or $1, %eax                           /* CR0.PE = 1 */
   mov %eax, %cr0
   ljmpl $SEL_KCODE32, $pm32_back
+
+rm_int40:
+  push %si
+  mov $T(msg_int40), %si
+  call puts16
+  pop %si
+  mov $0x4321, %bx
+  iret
 
 /* puts16: DS:SI = string */
 puts16:
@@ -219,6 +240,9 @@ msg_pm16: .asciz "modes: [16-bit] protected mode, 16-bit code segment\r\n"
 msg_real: .asciz "modes: [real] real mode, CS=0x0700\r\n"
 msg_seg_ok: .asciz "modes: [real] segment arithmetic 0x0810:0x0004 == 0x0000:0x8104: ok\r\n"
 msg_seg_bad: .asciz "modes: [real] segment arithmetic 0x0810:0x0004 == 0x0000:0x8104: FAIL\r\n"
+msg_int40: .asciz "modes: [real] INT 0x40 handler\r\n"
+msg_int_ok: .asciz "modes: [real] back from INT 0x40 through IRET: ok\r\n"
+msg_int_bad: .asciz "modes: [real] back from INT 0x40 through IRET: FAIL\r\n"
 tramp_end:
 
   .section .rodata
