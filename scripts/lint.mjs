@@ -19,8 +19,8 @@ for (const f of files) {
   const rel = relative(root, f);
   const text = readFileSync(f, 'utf8');
   const name = basename(f);
-  if (!/^[a-z0-9]+(-[a-z0-9]+)*(\.test)?\.ts$/.test(name)) problems.push(`${rel}: file names are kebab-case`);
-  const isTest = name.endsWith('.test.ts');
+  if (!/^[a-z0-9]+(-[a-z0-9]+)*(\.test|\.test-util)?\.ts$/.test(name)) problems.push(`${rel}: file names are kebab-case`);
+  const isTest = name.endsWith('.test.ts') || name.endsWith('.test-util.ts');
   for (const m of text.matchAll(importRe)) {
     const spec = m[1] ?? m[2];
     if (spec === 'koffi' && !rel.startsWith('src/sys/')) problems.push(`${rel}: only src/sys/ may import koffi`);
