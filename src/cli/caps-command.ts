@@ -1,6 +1,6 @@
 import type { RunConfig } from '../vmm/config.js';
 import { chooseBackend, createBackendVm } from '../vmm/backends.js';
-import { describeHost, type HostFact } from '../features/host-report.js';
+import { describeHost, type HostFact } from '../vmm/host-report.js';
 import type { FeatureStatus } from '../cpu/vm.js';
 import { formatSize } from '../util/size.js';
 
