@@ -13,7 +13,8 @@
  *   undefinedRegs?        ["rax"]   registers whose final value is undefined
  *   expect?               { rax: "0x..", flags: "CF|OF", exception: "#GP", errorCode: 8, rip: "+3", data: { "0x100": "01 02" } }
  *                         registers not listed must keep their initial value; flags lists exactly the set
- *                         ones among the compared flags (omitted = unchanged); rip "+n" = offset in the snippet
+ *                         ones among the compared flags (omitted = unchanged); rip "+n" = offset in the snippet,
+ *                         otherwise an absolute address
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -179,7 +180,7 @@ export function expectedResult(
       if (entry === undefined) throw new TypeError(`${where}: unknown exception "${String(v)}"`);
       vector = Number(entry[0]);
     } else if (k === 'errorCode') errorCode = Number(v);
-    else if (k === 'rip') rip = BigInt(SNIPPET_CODE_BASE) + BigInt(Number(String(v).replace('+', '')));
+    else if (k === 'rip') rip = String(v).startsWith('+') ? BigInt(SNIPPET_CODE_BASE) + BigInt(String(v).slice(1)) : parseU64(v, `${where}.expect.rip`);
     else if (k === 'data') applyData(data, v, where);
     else {
       const r = GPRS.indexOf(k);

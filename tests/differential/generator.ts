@@ -10,7 +10,7 @@
  * defined-flags.ts so flags the SDM leaves undefined are not compared.
  */
 import {
-  FLAG_AF, FLAG_CF, FLAG_DF, FLAG_OF, FLAG_PF, FLAG_SF, FLAG_ZF, FLAGS_STATUS, SNIPPET_DATA_BASE, SNIPPET_DATA_SIZE, SNIPPET_DEFAULT_RSP, SNIPPET_PAGE_SIZE, type SnippetCase,
+  FLAG_AF, FLAG_CF, FLAG_DF, FLAG_OF, FLAG_PF, FLAG_SF, FLAG_ZF, FLAGS_STATUS, SNIPPET_DATA_BASE, SNIPPET_DATA_SIZE, SNIPPET_DEFAULT_RSP, SNIPPET_PAGE_SIZE, SNIPPET_RO_BASE, type SnippetCase,
 } from '../../src/cpu/emu/testing/snippet-case.js';
 import { ccFlags, definedAfter, definedFlags, flagEffects, type FlagOp } from './defined-flags.js';
 import { Prng } from './prng.js';
@@ -52,6 +52,8 @@ class State {
   used = new Set<number>();
   /** A memory operand crosses into the unmapped page after the data page (the case expects #PF). */
   crossPage = false;
+  /** A memory operand is on the read-only page (writes expect #PF). */
+  roPage = false;
   /** Registers holding an address (base/index): no other operand may write them. */
   memRegs = new Set<number>();
 
@@ -218,8 +220,8 @@ function push(g: Gen, st: State, cls: string, code0: Uint8Array, flagsMask: numb
     code = Uint8Array.from([p, ...code0]);
   }
   g.out.push({
-    name: `gen/${cls}${st.crossPage ? '/xpage' : ''} #${g.out.length}`,
-    cls: st.crossPage ? `${cls}/xpage` : cls,
+    name: `gen/${cls}${st.crossPage ? '/xpage' : st.roPage ? '/ro' : ''} #${g.out.length}`,
+    cls: st.crossPage ? `${cls}/xpage` : st.roPage ? `${cls}/ro` : cls,
     code,
     gpr: st.gpr,
     rflags: rflagsOverride ?? st.rflags,
@@ -248,6 +250,12 @@ function rmOperand(st: State, rng: Prng, bits: Bits, bm: ByteMode, value: bigint
       // #PF with CR2 at the page boundary and nothing written.
       const off = SNIPPET_PAGE_SIZE - rng.range(1, bits / 8 - 1);
       st.crossPage = true;
+      return { rm: memAt(st, rng, off, bm === 'legacy' || MODE32), memOff: off };
+    }
+    if (rng.chance(0.03)) {
+      // The zero read-only page: reads work, writes and read-modify-writes are #PF(P|W|U).
+      const off = SNIPPET_RO_BASE - SNIPPET_DATA_BASE + rng.below(SNIPPET_PAGE_SIZE - 8);
+      st.roPage = true;
       return { rm: memAt(st, rng, off, bm === 'legacy' || MODE32), memOff: off };
     }
     const off = rng.below(SNIPPET_DATA_SIZE - 16);

@@ -16,7 +16,7 @@
  * Each snippet runs in ring 3 of this process with every GPR (including RSP) and
  * the arithmetic flags + DF loaded from the case. The code page sits at CODE_BASE,
  * the data page at DATA_BASE (both fixed, so RIP-relative and absolute addressing
- * give the same addresses under emu). After the snippet, a `jmp [rip+0]` trailer
+ * give the same addresses under emu), a zero read-only page at RO_BASE. After the snippet, a `jmp [rip+0]` trailer
  * returns to the trampoline, which saves every GPR and RFLAGS without touching
  * memory through the snippet's RSP. Faults arrive as signals on an alternate stack;
  * the handler takes the register state from the ucontext (the state at the faulting
@@ -49,6 +49,8 @@
 
 #define CODE_BASE 0x200000UL
 #define DATA_BASE 0x100000UL
+/* A read-only, zero-filled user page (write and RMW faults); 0x101000 stays unmapped. */
+#define RO_BASE 0x103000UL
 #define PAGE_SIZE 4096
 #define CODE_MAX 96
 #define DATA_SIZE 512
@@ -229,6 +231,8 @@ int main(int argc, char **argv) {
   uint8_t *data = mmap((void *)DATA_BASE, PAGE_SIZE, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
   if (data != (uint8_t *)DATA_BASE) die("mmap data page");
+  void *ro = mmap((void *)RO_BASE, PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (ro != (void *)RO_BASE) die("mmap read-only page");
 
   /* 16-bit segments for mode 2 (LDT entries 0 and 1). */
   struct user_desc ld;

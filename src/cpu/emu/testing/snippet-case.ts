@@ -15,6 +15,8 @@ export const SNIPPET_CODE_BASE = 0x200000;
 /** Linear address of the data page; the first SNIPPET_DATA_SIZE bytes are compared. */
 export const SNIPPET_DATA_BASE = 0x100000;
 export const SNIPPET_PAGE_SIZE = 4096;
+/** A zero-filled read-only user page (no execute): writes and read-modify-writes fault. */
+export const SNIPPET_RO_BASE = 0x103000;
 export const SNIPPET_CODE_MAX = 96;
 export const SNIPPET_DATA_SIZE = 512;
 /** RSP a generated case starts with: the top of the compared data area (grows down into it). */

@@ -4,7 +4,7 @@
  * data page at SNIPPET_DATA_BASE, every GPR and the status flags + DF from the case.
  *
  * The machine is a tiny long-mode system built once: identity-mapped 4 KiB pages for the
- * code page (user, RWX), the data page (user, RW, NX) and a few supervisor pages (page
+ * code page (user, RWX), the data page (user, RW, NX), a zero read-only page (user, NX) and a few supervisor pages (page
  * tables, GDT, IDT, TSS, exception stubs, exception stack). Everything else is not
  * present, as in the host process, so a stray access faults with #PF in both.
  *
@@ -20,7 +20,7 @@ import { GuestMemory } from '../../../memory/guest-memory.js';
 import { CodeCache } from '../code-cache.js';
 import { EmuCpu } from '../cpu.js';
 import {
-  FLAGS_INPUT, SNIPPET_CODE_BASE, SNIPPET_DATA_BASE, SNIPPET_DATA_SIZE, SNIPPET_PAGE_SIZE, VECTOR_NONE, VECTOR_TIMEOUT,
+  FLAGS_INPUT, SNIPPET_RO_BASE, SNIPPET_CODE_BASE, SNIPPET_DATA_BASE, SNIPPET_DATA_SIZE, SNIPPET_PAGE_SIZE, VECTOR_NONE, VECTOR_TIMEOUT,
   type SnippetCase, type SnippetResult,
 } from './snippet-case.js';
 
@@ -123,6 +123,7 @@ export class EmuSnippetRunner {
     for (let pa = PML4; pa < SYS_END; pa += SNIPPET_PAGE_SIZE) this.w64(PT0 + (pa >> 12) * 8, pa | PTE_P | PTE_RW, 0);
     this.w64(PT0 + (SNIPPET_DATA_BASE >> 12) * 8, SNIPPET_DATA_BASE | PTE_P | PTE_RW | PTE_US, PTE_NX_HI);
     this.w64(PT1 + ((SNIPPET_CODE_BASE - 0x200000) >> 12) * 8, SNIPPET_CODE_BASE | PTE_P | PTE_RW | PTE_US, 0);
+    this.w64(PT0 + (SNIPPET_RO_BASE >> 12) * 8, SNIPPET_RO_BASE | PTE_P | PTE_US, PTE_NX_HI); // read-only, stays zero
 
     // GDT in Linux's layout (see the selector constants).
     this.w64(GDT + 0x08, 0x0000ffff, 0x00cf9b00); // kernel code 32-bit
