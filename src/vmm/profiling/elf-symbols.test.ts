@@ -1,0 +1,42 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readElfSymbols, Symbolizer } from './elf-symbols.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
+
+test('symbols of a project guest match what binutils nm reports', { skip: existsSync(join(root, 'guests/build/hello.elf')) ? false : 'guests not built' }, () => {
+  const path = join(root, 'guests/build/hello.elf');
+  const syms = readElfSymbols(new Uint8Array(readFileSync(path)), path);
+  const nm = execFileSync('nm', ['--defined-only', path], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((p) => p.length === 3 && /[tT]/.test(p[1]!));
+  assert.ok(nm.length > 3, 'nm lists functions');
+  for (const [addr, , name] of nm) {
+    const hit = syms.find((s) => s.name === name);
+    assert.ok(hit, `symbol ${name} found`);
+    assert.equal(hit.addr, parseInt(addr!, 16), `${name} address`);
+  }
+  const sym = new Symbolizer(syms);
+  const main = syms.find((s) => s.size > 0)!;
+  assert.equal(sym.lookup(main.addr + Math.floor(main.size / 2)), main.name);
+});
+
+test('non-ELF input is a clear error naming the file', () => {
+  assert.throws(() => readElfSymbols(new Uint8Array(64), 'x.bin'), /x\.bin: not an ELF file/);
+});
+
+test('lookup before the first symbol and past a sized symbol is [unknown]', () => {
+  const s = new Symbolizer([
+    { addr: 0x1000, size: 0x10, name: 'a' },
+    { addr: 0x2000, size: 0, name: 'b' },
+  ]);
+  assert.equal(s.lookup(0x500), '[unknown]');
+  assert.equal(s.lookup(0x1008), 'a');
+  assert.equal(s.lookup(0x1010), '[unknown]');
+  assert.equal(s.lookup(0x2345), 'b');
+});

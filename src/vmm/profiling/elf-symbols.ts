@@ -1,0 +1,93 @@
+import { VmmError } from '../../util/errors.js';
+
+/** A function symbol of a guest image. */
+export interface GuestSymbol {
+  readonly addr: number;
+  readonly size: number;
+  readonly name: string;
+}
+
+export class SymbolError extends VmmError {
+  constructor(message: string) {
+    super('symbols', message);
+  }
+}
+
+const SHT_SYMTAB = 2;
+const STT_FUNC = 2;
+const STT_NOTYPE = 0;
+
+/**
+ * Reads the function symbols of an ELF32 or ELF64 little-endian image (.symtab with its
+ * string table), sorted by address. Images without a symbol table give an empty list.
+ */
+export function readElfSymbols(image: Uint8Array, fileName: string): GuestSymbol[] {
+  if (image.length < 52 || image[0] !== 0x7f || image[1] !== 0x45 || image[2] !== 0x4c || image[3] !== 0x46) {
+    throw new SymbolError(`${fileName}: not an ELF file, so it has no symbols to read`);
+  }
+  const is64 = image[4] === 2;
+  const v = new DataView(image.buffer, image.byteOffset, image.byteLength);
+  const u = (off: number, size: 2 | 4 | 8): number => {
+    if (off + size > image.length) throw new SymbolError(`${fileName}: truncated ELF (offset ${off})`);
+    return size === 2 ? v.getUint16(off, true) : size === 4 ? v.getUint32(off, true) : Number(v.getBigUint64(off, true));
+  };
+  const shoff = is64 ? u(0x28, 8) : u(0x20, 4);
+  const shentsize = is64 ? u(0x3a, 2) : u(0x2e, 2);
+  const shnum = is64 ? u(0x3c, 2) : u(0x30, 2);
+  const out: GuestSymbol[] = [];
+  for (let i = 0; i < shnum; i++) {
+    const sh = shoff + i * shentsize;
+    if (u(sh + 4, 4) !== SHT_SYMTAB) continue;
+    const off = is64 ? u(sh + 0x18, 8) : u(sh + 0x10, 4);
+    const size = is64 ? u(sh + 0x20, 8) : u(sh + 0x14, 4);
+    const link = u(sh + (is64 ? 0x28 : 0x18), 4);
+    const entsize = is64 ? u(sh + 0x38, 8) : u(sh + 0x24, 4);
+    const strSh = shoff + link * shentsize;
+    const strOff = is64 ? u(strSh + 0x18, 8) : u(strSh + 0x10, 4);
+    for (let e = off; e + entsize <= off + size; e += entsize) {
+      const nameOff = u(e, 4);
+      const info = is64 ? image[e + 4]! : image[e + 12]!;
+      const type = info & 0xf;
+      const value = is64 ? u(e + 8, 8) : u(e + 4, 4);
+      const symSize = is64 ? u(e + 16, 8) : u(e + 8, 4);
+      const shndx = is64 ? u(e + 6, 2) : u(e + 14, 2);
+      if ((type !== STT_FUNC && type !== STT_NOTYPE) || shndx === 0 || nameOff === 0) continue;
+      let end = strOff + nameOff;
+      while (end < image.length && image[end] !== 0) end++;
+      const name = new TextDecoder().decode(image.subarray(strOff + nameOff, end));
+      if (name === '' || name.startsWith('.')) continue;
+      out.push({ addr: value, size: symSize, name });
+    }
+  }
+  out.sort((a, b) => a.addr - b.addr || b.size - a.size);
+  return out;
+}
+
+/** Address → symbol lookup; an address past a sized symbol's end resolves to "[unknown]". */
+export class Symbolizer {
+  constructor(private readonly symbols: readonly GuestSymbol[]) {}
+
+  get size(): number {
+    return this.symbols.length;
+  }
+
+  lookup(addr: number): string {
+    const s = this.symbols;
+    let lo = 0;
+    let hi = s.length - 1;
+    let best = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (s[mid]!.addr <= addr) {
+        best = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    if (best < 0) return `[unknown]`;
+    const sym = s[best]!;
+    if (sym.size > 0 && addr >= sym.addr + sym.size) {
+      return '[unknown]';
+    }
+    return sym.name;
+  }
+}
