@@ -717,9 +717,17 @@ function genString(g: Gen): void {
     return;
   }
   const span = Math.max(count, 1) * size;
-  // Source area [0, 256), destination area [256, 512): never overlapping.
+  // Source area [0, 256), destination area [256, 512): never overlapping...
   const srcOff = df ? rng.range(span - size, 255 - size) : rng.range(0, 256 - span);
-  const dstOff = 256 + (df ? rng.range(span - size, 255 - size) : rng.range(0, 256 - span));
+  let dstOff = 256 + (df ? rng.range(span - size, 255 - size) : rng.range(0, 256 - span));
+  let overlap = false;
+  if (kind === 'movs' && rep && count > 1 && rng.chance(0.25)) {
+    // ...except overlapping REP MOVS: element by element, so a destination just past the
+    // source replicates the first elements (no memmove semantics).
+    dstOff = srcOff + rng.pick([-3, -2, -1, 1, 2, 3, size, 2 * size, -size]) * (rng.chance(0.5) ? 1 : size);
+    overlap = dstOff >= 0 && dstOff + span <= SNIPPET_DATA_SIZE && dstOff - span + size >= 0;
+    if (!overlap) dstOff = 256 + (df ? rng.range(span - size, 255 - size) : rng.range(0, 256 - span));
+  }
   // Bits above the address size are ignored: fill them with garbage.
   const hiGarbage = (): bigint => (MODE16 ? (addr32 ? rng.u64() & ~0xffffffffn : rng.u64() & ~0xffffn) : addr32 || MODE32 ? BigInt(rng.u32()) << 32n : 0n);
   st.gpr[6] = hiGarbage() | BigInt(dataAddr(srcOff));
@@ -753,7 +761,7 @@ function genString(g: Gen): void {
   const fl: FlagOp = kind === 'cmps' || kind === 'scas' ? 'cmp' : 'none';
   const rflags = (st.rflags & ~FLAG_DF) | (df ? FLAG_DF : 0);
   const repName = rep === 0xf3 ? (fl === 'cmp' ? 'repe ' : 'rep ') : rep === 0xf2 ? 'repne ' : '';
-  push(g, st, `${repName}${kind}${'bwdq'[[1, 2, 4, 8].indexOf(size)]}${addr32 ? '/a32' : ''}`, withA32, definedFlags(fl, 32), 0, rflags);
+  push(g, st, `${repName}${kind}${'bwdq'[[1, 2, 4, 8].indexOf(size)]}${addr32 ? '/a32' : ''}${overlap ? '/overlap' : ''}`, withA32, definedFlags(fl, 32), 0, rflags);
 }
 
 

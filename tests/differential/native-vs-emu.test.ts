@@ -73,6 +73,8 @@ async function loadEmu(): Promise<{ runner: EmuRunnerLike | null; why: string }>
 /** Runs every case under emu and compares with the native results; returns a report and the mismatch count. */
 function compareAll(runner: EmuRunnerLike, cases: readonly SnippetCase[], native: readonly SnippetResult[]): { mismatches: number; report: string; byClass: Map<string, number> } {
   const byClass = new Map<string, number>();
+  /** Mismatches by (case variant, first difference): a coarse picture of the kinds of bugs. */
+  const byKind = new Map<string, number>();
   const shown: string[] = [];
   let mismatches = 0;
   for (let i = 0; i < cases.length; i++) {
@@ -92,10 +94,14 @@ function compareAll(runner: EmuRunnerLike, cases: readonly SnippetCase[], native
     if (d.length === 0) continue;
     mismatches++;
     byClass.set(c.cls, (byClass.get(c.cls) ?? 0) + 1);
+    const variant = /\/(xpage|ro|overlap)$/.exec(c.cls)?.[1] ?? `${c.mode ?? 64}-bit`;
+    const kind = `${variant}: ${d[0]?.what.replace(/\[.*\]/, '[..]').replace(/ \(compared .*\)/, '') ?? '?'}`;
+    byKind.set(kind, (byKind.get(kind) ?? 0) + 1);
     if (shown.length < SHOW) shown.push(describeMismatch(c, ref, got, d, WORK));
   }
   const classes = [...byClass.entries()].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k}: ${n}`).join(', ');
-  const report = mismatches === 0 ? '' : `${mismatches} of ${cases.length} cases differ. By class: ${classes}\n\n${shown.join('\n\n')}`;
+  const kinds = [...byKind.entries()].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k}: ${n}`).join(', ');
+  const report = mismatches === 0 ? '' : `${mismatches} of ${cases.length} cases differ.\nBy kind: ${kinds}\nBy class: ${classes}\n\n${shown.join('\n\n')}`;
   return { mismatches, report, byClass };
 }
 
