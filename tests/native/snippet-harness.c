@@ -10,7 +10,7 @@
  *            u32 code_len, u32 mode (0: 64-bit, 1: 32-bit, 2: 16-bit compatibility mode), u64 rflags, u64 gpr[16] (RAX..R15 by
  *            encoding number), u8 code[CODE_MAX], u8 data[DATA_SIZE]
  *   results: header "TSDRES01" u32 count u32 RESULT_SIZE, then per case
- *            u32 vector (0xffffffff: none; 0xfffffffe: timeout), u32 error_code,
+ *            u32 vector (0xffffffff: none; 0xfffffffe: timeout; 0xfffffffd: mode unsupported here), u32 error_code,
  *            u64 rflags, u64 gpr[16], u64 rip, u64 fault_addr, u8 data[DATA_SIZE]
  *
  * Each snippet runs in ring 3 of this process with every GPR (including RSP) and
@@ -69,6 +69,7 @@
 #define LDT_DATA16 0x0f
 #define VECTOR_NONE 0xffffffffU
 #define VECTOR_TIMEOUT 0xfffffffeU
+#define VECTOR_UNSUPPORTED 0xfffffffdU
 
 struct cpu_state {
   uint64_t gpr[16];
@@ -205,6 +206,77 @@ static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v;
 static void wr32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static void wr64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 
+static uint8_t *g_code, *g_data;
+/* Modes this host can run (index: 0 64-bit, 1 32-bit, 2 16-bit). */
+static int g_mode_ok[3] = {1, 1, 1};
+
+/* Runs one case record and fills one result record. */
+static void run_case(const uint8_t *rec, uint8_t *res) {
+  static const struct itimerval arm = {.it_interval = {0, 0}, .it_value = {0, 200000}};
+  static const struct itimerval disarm = {{0, 0}, {0, 0}};
+  uint8_t *code = g_code, *data = g_data;
+  uint32_t code_len = rd32(rec);
+  uint32_t mode = rd32(rec + 4);
+  if (mode > 2 || !g_mode_ok[mode]) {
+    memset(res, 0, RESULT_SIZE);
+    wr32(res, VECTOR_UNSUPPORTED);
+    return;
+  }
+  memset(code, 0xcc, PAGE_SIZE);
+  memcpy(code, rec + 16 + 128, code_len);
+  /* Trailer: jmp qword [rip+0]; dq snippet_return */
+  static const uint8_t jmp_abs[6] = {0xff, 0x25, 0, 0, 0, 0};
+  if (mode == 1 || mode == 2) {
+    /* 32-bit: jmp far USER64_CS:CODE_BASE+TRAMP64_OFFSET; there, 64-bit jmp [rip+0] back.
+       16-bit: the same with an operand-size prefix (32-bit offset). */
+    uint8_t far[8] = {0x66, 0xea, 0, 0, 0, 0, USER64_CS, 0};
+    wr32(far + 2, (uint32_t)(CODE_BASE + TRAMP64_OFFSET));
+    if (mode == 2)
+      memcpy(code + code_len, far, 8);
+    else
+      memcpy(code + code_len, far + 1, 7);
+    memcpy(code + TRAMP64_OFFSET, jmp_abs, 6);
+    wr64(code + TRAMP64_OFFSET + 6, (uint64_t)(uintptr_t)&snippet_return);
+  } else {
+    memcpy(code + code_len, jmp_abs, 6);
+    wr64(code + code_len + 6, (uint64_t)(uintptr_t)&snippet_return);
+  }
+  memset(data, 0, PAGE_SIZE);
+  memcpy(data, rec + 16 + 128 + CODE_MAX, DATA_SIZE);
+  g_state.rflags = (rd64(rec + 8) & (RFLAGS_LOAD_MASK)) | 0x202;
+  for (int i = 0; i < 16; i++) g_state.gpr[i] = rd64(rec + 16 + 8 * i);
+
+  volatile uint32_t vector = VECTOR_NONE, error_code = 0;
+  volatile uint64_t rip = CODE_BASE + code_len, fault_addr = 0;
+  setitimer(ITIMER_REAL, &arm, NULL);
+  if (sigsetjmp(g_jmp, 1) == 0) {
+    g_running = 1;
+    if (mode == 1)
+      run_snippet32(&g_state);
+    else if (mode == 2)
+      run_snippet16(&g_state);
+    else
+      run_snippet(&g_state, CODE_BASE);
+    g_running = 0;
+  } else {
+    vector = g_fault.vector;
+    error_code = g_fault.error_code;
+    rip = mode == 2 ? CODE_BASE + (g_fault.rip & 0xffff) : g_fault.rip;
+    fault_addr = g_fault.fault_addr;
+    memcpy(g_state.gpr, g_fault.gpr, sizeof g_state.gpr);
+    g_state.rflags = g_fault.rflags;
+  }
+  setitimer(ITIMER_REAL, &disarm, NULL);
+
+  wr32(res, vector);
+  wr32(res + 4, error_code);
+  wr64(res + 8, g_state.rflags);
+  for (int i = 0; i < 16; i++) wr64(res + 16 + 8 * i, g_state.gpr[i]);
+  wr64(res + 144, rip);
+  wr64(res + 152, fault_addr);
+  memcpy(res + 160, data, DATA_SIZE);
+}
+
 int main(int argc, char **argv) {
   if (argc != 3) {
     fprintf(stderr, "usage: %s CASES_FILE RESULTS_FILE\n", argv[0]);
@@ -242,11 +314,11 @@ int main(int argc, char **argv) {
   ld.limit = 0xffff;
   ld.contents = MODIFY_LDT_CONTENTS_CODE;
   ld.useable = 1;
-  if (syscall(SYS_modify_ldt, 1, &ld, sizeof ld) != 0) die("modify_ldt (16-bit code segment)");
+  if (syscall(SYS_modify_ldt, 1, &ld, sizeof ld) != 0) g_mode_ok[2] = 0;
   ld.entry_number = 1;
   ld.base_addr = DATA_BASE;
   ld.contents = MODIFY_LDT_CONTENTS_DATA;
-  if (syscall(SYS_modify_ldt, 1, &ld, sizeof ld) != 0) die("modify_ldt (16-bit data segment)");
+  if (syscall(SYS_modify_ldt, 1, &ld, sizeof ld) != 0) g_mode_ok[2] = 0;
 
   static uint8_t altstack[65536];
   stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack, .ss_flags = 0};
@@ -267,72 +339,34 @@ int main(int argc, char **argv) {
   fwrite(ohdr, 1, 16, out);
 
   static uint8_t rec[CASE_SIZE], res[RESULT_SIZE];
-  const struct itimerval arm = {.it_interval = {0, 0}, .it_value = {0, 200000}};
-  const struct itimerval disarm = {{0, 0}, {0, 0}};
+  g_code = code;
+  g_data = data;
+  /* Probe the 32-bit and 16-bit modes once: a kernel without IA-32 emulation or modify_ldt
+     cannot run them, and their cases are then reported as unsupported instead. */
+  for (uint32_t mode = 1; mode <= 2; mode++) {
+    if (!g_mode_ok[mode]) continue;
+    memset(rec, 0, CASE_SIZE);
+    wr32(rec, 1);
+    wr32(rec + 4, mode);
+    rec[16 + 128] = 0x90;
+    run_case(rec, res);
+    if (rd32(res) != VECTOR_NONE || rd64(res + 144) != CODE_BASE + 1) {
+      fprintf(stderr, "snippet-harness: %s mode is not available on this host; its cases are skipped\n", mode == 1 ? "32-bit compatibility" : "16-bit");
+      g_mode_ok[mode] = 0;
+    }
+  }
+
   for (uint32_t n = 0; n < count; n++) {
     if (fread(rec, 1, CASE_SIZE, in) != CASE_SIZE) {
       fprintf(stderr, "snippet-harness: truncated case file at case %u\n", n);
       return 2;
     }
     uint32_t code_len = rd32(rec);
-    uint32_t mode = rd32(rec + 4);
     if (code_len > CODE_MAX) {
       fprintf(stderr, "snippet-harness: case %u: code length %u > %u\n", n, code_len, CODE_MAX);
       return 2;
     }
-    memset(code, 0xcc, PAGE_SIZE);
-    memcpy(code, rec + 16 + 128, code_len);
-    /* Trailer: jmp qword [rip+0]; dq snippet_return */
-    static const uint8_t jmp_abs[6] = {0xff, 0x25, 0, 0, 0, 0};
-    if (mode == 1 || mode == 2) {
-      /* 32-bit: jmp far USER64_CS:CODE_BASE+TRAMP64_OFFSET; there, 64-bit jmp [rip+0] back.
-         16-bit: the same with an operand-size prefix (32-bit offset). */
-      uint8_t far[8] = {0x66, 0xea, 0, 0, 0, 0, USER64_CS, 0};
-      wr32(far + 2, (uint32_t)(CODE_BASE + TRAMP64_OFFSET));
-      if (mode == 2)
-        memcpy(code + code_len, far, 8);
-      else
-        memcpy(code + code_len, far + 1, 7);
-      memcpy(code + TRAMP64_OFFSET, jmp_abs, 6);
-      wr64(code + TRAMP64_OFFSET + 6, (uint64_t)(uintptr_t)&snippet_return);
-    } else {
-      memcpy(code + code_len, jmp_abs, 6);
-      wr64(code + code_len + 6, (uint64_t)(uintptr_t)&snippet_return);
-    }
-    memset(data, 0, PAGE_SIZE);
-    memcpy(data, rec + 16 + 128 + CODE_MAX, DATA_SIZE);
-    g_state.rflags = (rd64(rec + 8) & (RFLAGS_LOAD_MASK)) | 0x202;
-    for (int i = 0; i < 16; i++) g_state.gpr[i] = rd64(rec + 16 + 8 * i);
-
-    volatile uint32_t vector = VECTOR_NONE, error_code = 0;
-    volatile uint64_t rip = CODE_BASE + code_len, fault_addr = 0;
-    setitimer(ITIMER_REAL, &arm, NULL);
-    if (sigsetjmp(g_jmp, 1) == 0) {
-      g_running = 1;
-      if (mode == 1)
-        run_snippet32(&g_state);
-      else if (mode == 2)
-        run_snippet16(&g_state);
-      else
-        run_snippet(&g_state, CODE_BASE);
-      g_running = 0;
-    } else {
-      vector = g_fault.vector;
-      error_code = g_fault.error_code;
-      rip = mode == 2 ? CODE_BASE + (g_fault.rip & 0xffff) : g_fault.rip;
-      fault_addr = g_fault.fault_addr;
-      memcpy(g_state.gpr, g_fault.gpr, sizeof g_state.gpr);
-      g_state.rflags = g_fault.rflags;
-    }
-    setitimer(ITIMER_REAL, &disarm, NULL);
-
-    wr32(res, vector);
-    wr32(res + 4, error_code);
-    wr64(res + 8, g_state.rflags);
-    for (int i = 0; i < 16; i++) wr64(res + 16 + 8 * i, g_state.gpr[i]);
-    wr64(res + 144, rip);
-    wr64(res + 152, fault_addr);
-    memcpy(res + 160, data, DATA_SIZE);
+    run_case(rec, res);
     if (fwrite(res, 1, RESULT_SIZE, out) != RESULT_SIZE) die("write results");
   }
   if (fclose(out) != 0) die("close results");

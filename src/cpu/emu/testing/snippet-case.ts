@@ -43,6 +43,8 @@ export const FLAGS_INPUT = FLAGS_STATUS | FLAG_DF;
 /** Exception vectors as reported in results; VECTOR_NONE = ran to the end of the snippet. */
 export const VECTOR_NONE = -1;
 export const VECTOR_TIMEOUT = -2;
+/** The native host cannot run the case's mode (no IA-32 emulation / modify_ldt): not compared. */
+export const VECTOR_UNSUPPORTED = -4;
 export const VECTOR_DE = 0;
 export const VECTOR_DB = 1;
 export const VECTOR_BP = 3;
@@ -58,6 +60,7 @@ export const VECTOR_AC = 17;
 export const VECTOR_NAMES: Record<number, string> = {
   [VECTOR_NONE]: 'none',
   [VECTOR_TIMEOUT]: 'timeout',
+  [VECTOR_UNSUPPORTED]: 'mode unsupported on this host',
   0: '#DE',
   1: '#DB',
   3: '#BP',
@@ -164,7 +167,7 @@ export function decodeResultFile(buf: Uint8Array): SnippetResult[] {
     const gpr = new BigUint64Array(16);
     for (let i = 0; i < 16; i++) gpr[i] = dv.getBigUint64(off + 16 + 8 * i, true);
     out.push({
-      vector: v === 0xffffffff ? VECTOR_NONE : v === 0xfffffffe ? VECTOR_TIMEOUT : v,
+      vector: v === 0xffffffff ? VECTOR_NONE : v === 0xfffffffe ? VECTOR_TIMEOUT : v === 0xfffffffd ? VECTOR_UNSUPPORTED : v,
       errorCode: dv.getUint32(off + 4, true),
       rflags: Number(dv.getBigUint64(off + 8, true) & 0xffffffffn),
       gpr,
