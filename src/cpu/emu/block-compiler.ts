@@ -124,6 +124,8 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
       case K_JZ: {
         const zf = lastRes !== '' ? `(${lastRes} === 0)` : '(c.getZF() !== 0)';
         const want = x.k === K_JZ ? '' : '!';
+        // A 64-bit target can fault (#GP for a non-canonical address): record the index first.
+        if (x.osz === 8) out.push(`c.ci = ${k};`);
         if (selfLoop && k === n - 1) out.push(`if (${want}${zf}) { if (++it < lim) continue; it--; c.rip = ${target(x)}; } break; }`, 'c.loops = it;');
         else out.push(`if (${want}${zf}) c.rip = ${target(x)};`);
         break;

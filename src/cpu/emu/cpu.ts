@@ -1168,6 +1168,17 @@ export class EmuCpu {
     }
   }
 
+  /**
+   * Read of a read-modify-write operand: faults as a write (error code W=1, CR2 of the first
+   * byte that cannot be written) before anything changes, then reads.
+   */
+  rdw(size: number, lin: number): number {
+    const i = ((lin >>> 12) & TLB_MASK) | this.tlbUser;
+    const off = lin & 0xfff;
+    if (this.tlbTagW[i] !== lin - off || off > 4096 - size) this.probeWrite(lin, size);
+    return this.rd(size, lin);
+  }
+
   /** Faults now if a write of `size` bytes at `lin` would fault (used before multi-part writes). */
   probeWrite(lin: number, size: number): void {
     this.translate(lin, 1);
@@ -1710,9 +1721,13 @@ export class EmuCpu {
 
   private lookupBlock(): Block {
     const lin = this.ipLin();
-    const j = (lin ^ (lin >>> 12)) & (JC_SIZE - 1);
+    const j = lin & (JC_SIZE - 1);
     const b = this.jcBlock[j];
     if (this.jcTag[j] === lin && b !== undefined && b.valid && b.mode === this.modeKey) return b;
+    return this.lookupSlow(lin, j);
+  }
+
+  private lookupSlow(lin: number, j: number): Block {
     const pa = this.fetchPhys(lin);
     let nb = this.cache.get(pa, this.modeKey);
     if (nb === undefined) {
@@ -1791,7 +1806,7 @@ export class EmuCpu {
           // Interrupt shadow: one more instruction before interrupts are recognized.
           this.shadow = false;
           this.pollAt = 0;
-          if (!this.halted) this.execBlock(1);
+          if (!this.halted) this.execBlock(1, null);
           continue;
         }
         this.pollAt = this.instructions + POLL_INTERVAL;
@@ -1805,7 +1820,16 @@ export class EmuCpu {
         }
         if (this.halted) return 'hlt';
       }
-      this.execBlock(end - this.instructions);
+      // Jump cache lookup inline (the common case); misses and fetch faults go through execBlock.
+      let lin = this.rip;
+      if (this.codeSize !== 8) {
+        lin += this.segBase[CS]!;
+        if (lin >= TWO32) lin -= TWO32;
+      }
+      const j = lin & (JC_SIZE - 1);
+      const b = this.jcBlock[j];
+      if (this.jcTag[j] === lin && b !== undefined && b.valid && b.mode === this.modeKey) this.execBlock(end - this.instructions, b);
+      else this.execBlock(end - this.instructions, null);
     }
     if (this.breakRun) return this.shutdownReason !== '' ? 'shutdown' : 'stop';
     return this.halted ? 'hlt' : 'budget';
@@ -1819,7 +1843,7 @@ export class EmuCpu {
   }
 
   /** Executes (part of) one block: at most `limit` instructions. */
-  private execBlock(limit: number): void {
+  private execBlock(limit: number, found: Block | null): void {
     const pmu = this.pmu;
     if (pmu !== null && pmu.active) {
       const room = pmu.instructionsUntilOverflow(this.cpl);
@@ -1828,7 +1852,7 @@ export class EmuCpu {
     const end0 = this.instructions + limit;
     let blk: Block;
     try {
-      blk = this.lookupBlock();
+      blk = found !== null ? found : this.lookupBlock();
     } catch (e) {
       if (e !== FAULT) throw e;
       this.bip = this.rip;
@@ -1840,7 +1864,13 @@ export class EmuCpu {
     const n = total > limit ? limit : total;
     const bip = this.rip;
     this.bip = bip;
-    this.rip = addIp(bip, n === total ? blk.len : ins[n - 1]!.end, this.codeSize);
+    const cs = this.codeSize;
+    let nr = bip + (n === total ? blk.len : ins[n - 1]!.end);
+    if (cs === 4) {
+      if (nr >= TWO32) nr -= TWO32;
+    } else if (cs === 2) nr &= 0xffff;
+    else nr = addIp(bip, nr - bip, 8);
+    this.rip = nr;
     this.curBlock = blk;
     const userIdx = this.cpl === 3 ? 1 : 0;
     let i = 0;
@@ -2025,7 +2055,7 @@ export class EmuCpu {
     this.instructions += i;
     this.retired[userIdx]! += i;
     if (i === total) this.branchesRetired[userIdx]! += blk.branches;
-    if (++blk.hits === COMPILE_THRESHOLD && blk.valid && this.compile) blk.exec = compileBlock(blk);
+    if (!compiled && ++blk.hits === COMPILE_THRESHOLD && blk.valid && this.compile) blk.exec = compileBlock(blk);
     if (pmu !== null && pmu.active) {
       const br = i === total ? blk.branches * (1 + this.loops) : 0;
       this.countPmu(pmu, i + (compiled ? this.loops * total : 0) - br, br);

@@ -110,7 +110,8 @@ export function rdE(c: EmuCpu, i: Insn): number {
   if (i.mod === 3) return c.getReg(i.osz, i.rm);
   const a = ea(c, i);
   c.lastEa = a;
-  return c.rd(i.osz, a);
+  // Read-modify-write operands fault as writes before anything changes.
+  return i.mw ? c.rdw(i.osz, a) : c.rd(i.osz, a);
 }
 
 /** Writes E after rdE (same address). */

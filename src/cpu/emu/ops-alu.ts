@@ -782,7 +782,7 @@ function btApply(c: EmuCpu, i: Insn, bit: number, mem: boolean): void {
   let lo: number;
   let hi = 0;
   if (mem) {
-    lo = c.rd(size, c.lastEa);
+    lo = i.op === 0 ? c.rd(size, c.lastEa) : c.rdw(size, c.lastEa);
     hi = c.hi;
   } else {
     lo = c.getReg(size, i.rm);
