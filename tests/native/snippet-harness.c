@@ -303,8 +303,11 @@ int main(int argc, char **argv) {
   uint8_t *data = mmap((void *)DATA_BASE, PAGE_SIZE, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
   if (data != (uint8_t *)DATA_BASE) die("mmap data page");
-  void *ro = mmap((void *)RO_BASE, PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  void *ro = mmap((void *)RO_BASE, PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_POPULATE, -1, 0);
   if (ro != (void *)RO_BASE) die("mmap read-only page");
+  /* Fault the (zero) page in now: a write to a never-touched page would report P=0 in the
+     #PF error code, and P=1 once any earlier case had read it. */
+  (void)*(volatile uint8_t *)ro;
 
   /* 16-bit segments for mode 2 (LDT entries 0 and 1). */
   struct user_desc ld;
