@@ -69,7 +69,8 @@ static void check_pmi(const char *what, uint32_t want_count, const char *site_na
   if (want_count == 0 || pmi_count == 0) return;
   long off = (long)(pmi_ip - site);
   int ok = off == 0;
-  kprintf("  interrupted IP = %s%c%ld%s\n", site_name, off < 0 ? '-' : '+', off < 0 ? -off : off, ok ? "" : "  FAIL (expected +0)");
+  kprintf("  interrupted IP = %s%c%ld", site_name, off < 0 ? '-' : '+', off < 0 ? -off : off);
+  if (ok) kprintf("\n"); else kprintf("  FAIL (expected %s+0)\n", site_name);
   pmu_failures += !ok;
   check_u64("LVTPC in the handler (mask bit 16 set on delivery)", pmi_lvtpc, LVT_MASKED | PMI_VECTOR);
 }
