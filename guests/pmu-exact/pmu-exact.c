@@ -200,6 +200,22 @@ void kmain(uint32_t magic, uint32_t info) {
   collect();
   expect("ring 0 code, USR only", 0, 0, 0);
 
+  /* GLOBAL_CTRL gates every counter: EN set, the WRMSRs write 0 to GLOBAL_CTRL: nothing counts. */
+  program(EVTSEL_OS, FIXED_OS);
+  measure_r0(N1, 0, 0);
+  collect();
+  expect("ring 0, OS, GLOBAL_CTRL = 0", 0, 0, 0);
+
+  /* Version 4+: while GLOBAL_STATUS.CTR_Frz (bit 59, set through GLOBAL_STATUS_SET) is set, nothing counts. */
+  if (version >= 4) {
+    program(EVTSEL_OS, FIXED_OS);
+    wrmsr_safe(MSR_IA32_PERF_GLOBAL_STATUS_SET, 1ull << 59);
+    measure_r0(N1, en_lo, en_hi);
+    wrmsr_safe(MSR_IA32_PERF_GLOBAL_OVF_CTRL, 1ull << 59);
+    collect();
+    expect("ring 0, OS, CTR_Frz set", 0, 0, 0);
+  }
+
   /* Ring 3, USR: the RET right after the last (not-taken) JNZ is a back-to-back branch: edges = n. */
   program(EVTSEL_USR, FIXED_USR);
   wrmsr_safe(MSR_IA32_PERF_GLOBAL_CTRL, ((uint64_t)en_hi << 32) | en_lo);
