@@ -166,6 +166,7 @@ static volatile sig_atomic_t g_running;
 static struct {
   uint32_t vector, error_code;
   uint64_t gpr[16], rflags, rip, fault_addr;
+  uint16_t cs;
 } g_fault;
 
 /* ucontext gregs index for each GPR encoding number (RAX..R15). */
@@ -185,6 +186,7 @@ static void on_fault(int sig, siginfo_t *si, void *ctx) {
   for (int i = 0; i < 16; i++) g_fault.gpr[i] = (uint64_t)uc->uc_mcontext.gregs[GREG_OF[i]];
   g_fault.rflags = (uint64_t)uc->uc_mcontext.gregs[REG_EFL];
   g_fault.rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+  g_fault.cs = (uint16_t)(uc->uc_mcontext.gregs[REG_CSGSFS] & 0xffff);
   g_fault.fault_addr = (uint64_t)(uintptr_t)si->si_addr;
   g_fault.error_code = (uint32_t)uc->uc_mcontext.gregs[REG_ERR];
   if (sig == SIGALRM) {
@@ -261,7 +263,9 @@ static void run_case(const uint8_t *rec, uint8_t *res) {
   } else {
     vector = g_fault.vector;
     error_code = g_fault.error_code;
-    rip = mode == 2 ? CODE_BASE + (g_fault.rip & 0xffff) : g_fault.rip;
+    /* Report a linear RIP: the 16-bit code segment is based at CODE_BASE (a snippet may have
+       far-transferred elsewhere, so go by the CS it faulted in). */
+    rip = g_fault.cs == LDT_CODE16 ? CODE_BASE + (g_fault.rip & 0xffff) : g_fault.rip;
     fault_addr = g_fault.fault_addr;
     memcpy(g_state.gpr, g_fault.gpr, sizeof g_state.gpr);
     g_state.rflags = g_fault.rflags;

@@ -239,7 +239,9 @@ export class EmuSnippetRunner {
     const frame = HAS_ERROR_CODE.has(vector) ? EXC_STACK_TOP - 48 : EXC_STACK_TOP - 40;
     const errorCode = HAS_ERROR_CODE.has(vector) ? this.dv.getUint32(frame, true) : 0;
     const ripOff = HAS_ERROR_CODE.has(vector) ? frame + 8 : frame;
-    out.rip = this.dv.getBigUint64(ripOff, true) + BigInt(m16 ? SNIPPET_CODE_BASE : 0);
+    // A linear RIP: add the base of the CS the fault happened in (the 16-bit one is based at the code page).
+    const faultCs = this.dv.getUint16(ripOff + 8, true);
+    out.rip = this.dv.getBigUint64(ripOff, true) + BigInt(faultCs === SEL_UCODE16 ? SNIPPET_CODE_BASE : 0);
     out.rflags = this.dv.getUint32(ripOff + 16, true);
     gpr[4] = this.dv.getBigUint64(ripOff + 24, true);
     const end = BigInt(SNIPPET_CODE_BASE + c.code.length);
