@@ -268,6 +268,8 @@ export class EmuCpu {
   pmu: EmuPmuHook | null = null;
   /** CPUID leaf 0xA (EAX, EBX, ECX, EDX) of the attached PMU; all zero without one. */
   pmuCpuid0a: readonly [number, number, number, number] | null = null;
+  /** CPUID.01H:ECX.PDCM (IA32_PERF_CAPABILITIES present), set with a PMU. */
+  pdcm = false;
   /** Set by the VM (requestStop) or devices to make run() return at the next block boundary. */
   breakRun = false;
   shutdownReason = '';
@@ -1873,6 +1875,8 @@ export class EmuCpu {
     this.rip = nr;
     this.curBlock = blk;
     const userIdx = this.cpl === 3 ? 1 : 0;
+    this.blockCpl = this.cpl;
+    this.pmuCounted = 0;
     let i = 0;
     this.loops = 0;
     const compiled = blk.exec !== null && n === total;
@@ -2041,7 +2045,7 @@ export class EmuCpu {
       if (e !== FAULT) throw e;
       this.instructions += i;
       this.retired[userIdx]! += i;
-      if (pmu !== null && pmu.active && i > 0) this.countPmu(pmu, i, 0);
+      if (pmu !== null && pmu.active && i > this.pmuCounted) this.countPmu(pmu, i - this.pmuCounted, 0);
       this.rip = addIp(bip, ins[i]!.start, this.codeSize);
       this.deliverPendingFault();
       return;
@@ -2058,13 +2062,45 @@ export class EmuCpu {
     if (!compiled && ++blk.hits === COMPILE_THRESHOLD && blk.valid && this.compile) blk.exec = compileBlock(blk);
     if (pmu !== null && pmu.active) {
       const br = i === total ? blk.branches * (1 + this.loops) : 0;
-      this.countPmu(pmu, i + (compiled ? this.loops * total : 0) - br, br);
+      this.countPmu(pmu, i + (compiled ? this.loops * total : 0) - br - this.pmuCounted, br);
     }
   }
 
+  /** Counts at the CPL the block started at (a CPL-changing instruction retires at its own CPL). */
   private countPmu(pmu: EmuPmuHook, plain: number, branches: number): void {
-    pmu.countBlock(plain, branches, this.cpl);
+    if (plain > 0 || branches > 0) pmu.countBlock(plain, branches, this.blockCpl);
+    // An overflow raises a PMI through the APIC: take it before the next instruction.
+    this.pollAt = 0;
   }
+
+  /**
+   * Counts the instructions of the current block before `x` now: called by instructions that
+   * read or program the PMU (RDMSR/WRMSR/RDPMC), so counting changes take effect exactly at them.
+   */
+  pmuSync(x: Insn): void {
+    const pmu = this.pmu;
+    if (pmu === null) return;
+    const n = x.idx - this.pmuCounted;
+    if (n > 0 && pmu.active) pmu.countBlock(n, 0, this.blockCpl);
+    if (n > 0) this.pmuCounted = x.idx;
+    this.pollAt = 0;
+  }
+  /**
+   * Counts the instructions of the current block up to and including `x` now (a WRMSR: it is
+   * counted under the PMU state before it executes). If `x` then faults it was counted anyway
+   * (rare: a #GP WRMSR between enabled counters).
+   */
+  pmuSyncIncluding(x: Insn): void {
+    const pmu = this.pmu;
+    if (pmu === null) return;
+    const n = x.idx + 1 - this.pmuCounted;
+    if (n > 0 && pmu.active) pmu.countBlock(n, 0, this.blockCpl);
+    if (n > 0) this.pmuCounted = x.idx + 1;
+    this.pollAt = 0;
+  }
+  /** Instructions of the current block already given to the PMU, and the CPL the block started at. */
+  pmuCounted = 0;
+  blockCpl = 0;
 
   /** A 64-bit branch target, wrapped and checked for canonical form (#GP). */
   canonicalTarget(t: number): number {
@@ -2329,6 +2365,7 @@ export class EmuCpu {
   cpuid(): void {
     emuCpuid(this.rl[0]!, this.rl[1]!, this.apic?.apicId ?? this.index, this.cpus, this.cpuidOut);
     const o = this.cpuidOut;
+    if (this.rl[0] === 1 && this.pdcm) o[2] = o[2]! | (1 << 15);
     if (this.rl[0] === 0xa && this.pmuCpuid0a !== null) {
       const p = this.pmuCpuid0a;
       o[0] = p[0];

@@ -1146,6 +1146,7 @@ export function decodeBlock(c: EmuCpu, lin: number, pa: number): Block {
     x.start = at - off0;
     x.end = pos - off0;
     x.k = inlineKind(x);
+    x.idx = blk.insns.length;
     blk.insns.push(x);
     if (BRANCH.has(x.fn)) blk.branches++;
     if (TERM.has(x.fn) || x.fn === A.sahf || isUnimpl(x.fn)) break;

@@ -4,7 +4,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createEmuVm } from './emu-vm.js';
 import { REG, MSR, msrReg, segReg, segmentBatch } from '../registers.js';
 import { hex } from './cpu-harness.test-util.js';
-import { runGuest } from './guest-harness.test-util.js';
+import { pmuFromArgs, runGuest } from './guest-harness.test-util.js';
+import { loadPmuFilterJson } from '../../pmu/index.js';
 
 function flat32Batch(entry: number): [number, bigint][] {
   return [
@@ -89,6 +90,7 @@ interface Run {
   cpus: number;
   exitStatus: number;
   expect: { exact?: string; regex?: string };
+  tsvmmArgs?: string[];
 }
 const guests: { name: string; build?: { dir?: string }; runs: Run[] }[] = existsSync(manifestPath) ? (JSON.parse(readFileSync(manifestPath, 'utf8')) as { guests: never[] }).guests : [];
 for (const g of guests) {
@@ -97,7 +99,19 @@ for (const g of guests) {
     // fw_cfg (CPU count from the firmware) and UART interrupts need the real devices of the VMM.
     const needsDevices = run.id === 'echo-irq' || (g.name === 'smp' && !/cpus=/.test(run.cmdline));
     test(`guest ${run.id} on emu`, { skip: !existsSync(file) ? 'guest not built' : needsDevices ? 'needs VMM devices (fw_cfg / UART IRQ)' : false }, async () => {
-      const r = await runGuest(readFileSync(file), { fileName: `guests/build/${g.name}.elf`, cmdline: run.cmdline, cpus: run.cpus, stdin: run.stdin ?? '', timeoutMs: 60000 });
+      const args = run.tsvmmArgs ?? [];
+      const pmuConfig = pmuFromArgs(args);
+      const fk = args.indexOf('--pmu-filter');
+      const filterPath = fk >= 0 ? new URL(`../../../../${args[fk + 1]}`, import.meta.url) : undefined;
+      const filter = filterPath !== undefined ? loadPmuFilterJson(readFileSync(filterPath, 'utf8'), args[fk + 1]!) : null;
+      const r = await runGuest(readFileSync(file), {
+        fileName: `guests/build/${g.name}.elf`,
+        cmdline: run.cmdline,
+        cpus: run.cpus,
+        stdin: run.stdin ?? '',
+        timeoutMs: 60000,
+        ...(pmuConfig !== undefined ? { pmu: { config: pmuConfig, filter } } : {}),
+      });
       if (run.expect.exact !== undefined) assert.equal(r.output, run.expect.exact);
       if (run.expect.regex !== undefined) assert.match(r.output, new RegExp(run.expect.regex, 's'));
       assert.equal(r.status, run.exitStatus, JSON.stringify(r.stop));

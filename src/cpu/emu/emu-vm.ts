@@ -14,6 +14,7 @@ import { CodeCache } from './code-cache.js';
 import type { EmuChipSet, EmuClock } from './chips/chip-types.js';
 import { createEmuChipSet } from './chips/chip-set.js';
 import { emuFeatureList } from '../../features/emu-cpu-model.js';
+import { VirtualPmu, cpuidLeaf0a, pmuNeedsPdcm, type PmuConfig, type PmuEventFilter } from '../../pmu/index.js';
 import { VmmError } from '../../util/errors.js';
 
 export class EmuVmError extends VmmError {
@@ -29,6 +30,8 @@ export interface EmuVmConfig extends VmConfig {
   readonly tscHz?: number;
   /** Instructions per vCPU slice (default 20000). */
   readonly sliceInstructions?: number;
+  /** Guest PMU (exact, emulated): one VirtualPmu per vCPU with this shape and optional event filter. */
+  readonly pmu?: { readonly config: PmuConfig; readonly filter?: PmuEventFilter | null };
 }
 
 /** Nanoseconds of virtual time per retired instruction in deterministic mode (a 1000-MIPS virtual CPU). */
@@ -79,6 +82,8 @@ export class EmuVm implements Vm {
   readonly cpus: EmuCpu[] = [];
   readonly clock: VmClock;
   readonly cache = new CodeCache();
+  /** The per-vCPU PMUs when config.pmu is set. */
+  readonly pmus: VirtualPmu[] = [];
   private stop: VmStop | undefined;
   private running = false;
   private readonly slice: number;
@@ -107,6 +112,15 @@ export class EmuVm implements Vm {
       const cpu = new EmuCpu({ memory: this.memory, pio: this.pio, mmio: this.mmio, index: i, cpus: config.cpus, apic: this.chips.localApic(i), clock: this.clock, cache: this.cache });
       // Application processors wait for INIT/SIPI, as after a real reset.
       if (i > 0) cpu.waitSipi = true;
+      if (config.pmu !== undefined) {
+        const apic = this.chips.localApic(i);
+        const pmu = new VirtualPmu(config.pmu.config, { onPmi: () => apic.raisePmi(), filter: config.pmu.filter ?? null });
+        this.pmus.push(pmu);
+        cpu.pmu = pmu;
+        const l = cpuidLeaf0a(config.pmu.config);
+        cpu.pmuCpuid0a = [l.eax | 0, l.ebx | 0, l.ecx | 0, l.edx | 0];
+        cpu.pdcm = pmuNeedsPdcm(config.pmu.config);
+      }
       this.cpus.push(cpu);
     }
     this.clock.cpus = this.cpus;
@@ -215,6 +229,12 @@ export class EmuVm implements Vm {
     const list: FeatureStatus[] = emuFeatureList().map((f) => ({ name: f.name, mode: f.mode, detail: f.detail }));
     list.push({ name: 'smp', mode: 'emulated', detail: `${this.config.cpus} vCPU(s), round-robin slices on one thread` });
     list.push({ name: 'irqchip', mode: 'emulated', detail: 'local APIC (xAPIC/x2APIC), IOAPIC, 8259 pair, 8254 PIT' });
+    const pc = this.config.pmu?.config;
+    list.push(
+      pc !== undefined && pc.version > 0
+        ? { name: 'pmu', mode: 'emulated', detail: `architectural PMU v${pc.version}: ${pc.gpCounters} GP + ${pc.fixedCounters} fixed counters, exact instruction/branch counts` }
+        : { name: 'pmu', mode: undefined, reason: 'no guest PMU configured' },
+    );
     list.push({ name: 'deterministic', mode: this.clock.deterministic ? 'emulated' : undefined, ...(this.clock.deterministic ? { detail: 'virtual time from the instruction count' } : { reason: 'real-time clock (use deterministic mode)' }) });
     return list;
   }

@@ -5,6 +5,7 @@
 import { createEmuVm, type EmuVm } from './emu-vm.js';
 import { loadMultiboot } from '../../boot/multiboot.js';
 import type { VmStop } from '../vm.js';
+import { NO_PMU, resolvePmuConfig, type PmuConfig, type PmuEventFilter } from '../../pmu/index.js';
 
 export interface GuestRunResult {
   stop: VmStop;
@@ -14,9 +15,39 @@ export interface GuestRunResult {
   ms: number;
 }
 
-export async function runGuest(image: Uint8Array, opts: { fileName: string; cmdline?: string; cpus?: number; stdin?: string; memBytes?: number; timeoutMs?: number; deterministic?: boolean }): Promise<GuestRunResult> {
+export interface GuestRunOptions {
+  fileName: string;
+  cmdline?: string;
+  cpus?: number;
+  stdin?: string;
+  memBytes?: number;
+  timeoutMs?: number;
+  deterministic?: boolean;
+  pmu?: { config: PmuConfig; filter?: PmuEventFilter | null };
+}
+
+/** PMU options from a manifest run's tsvmmArgs (--pmu on|off, --pmu-version/-counters/-fixed); the filter is loaded by the caller. */
+export function pmuFromArgs(args: readonly string[]): PmuConfig | undefined {
+  const at = (flag: string): string | undefined => {
+    const k = args.indexOf(flag);
+    return k >= 0 ? args[k + 1] : undefined;
+  };
+  const mode = at('--pmu');
+  if (mode === undefined) return undefined;
+  if (mode === 'off') return NO_PMU;
+  const input: Record<string, unknown> = {};
+  const v = at('--pmu-version');
+  const g = at('--pmu-counters');
+  const f = at('--pmu-fixed');
+  if (v !== undefined) input['version'] = Number(v);
+  if (g !== undefined) input['gpCounters'] = Number(g);
+  if (f !== undefined) input['fixedCounters'] = Number(f);
+  return resolvePmuConfig(input);
+}
+
+export async function runGuest(image: Uint8Array, opts: GuestRunOptions): Promise<GuestRunResult> {
   const memBytes = opts.memBytes ?? 128 << 20;
-  const vm = createEmuVm({ memBytes, cpus: opts.cpus ?? 1, deterministic: opts.deterministic ?? true });
+  const vm = createEmuVm({ memBytes, cpus: opts.cpus ?? 1, deterministic: opts.deterministic ?? true, ...(opts.pmu !== undefined ? { pmu: opts.pmu } : {}) });
   const setup = loadMultiboot(vm.memory, image, { fileName: opts.fileName, cmdline: opts.cmdline ?? '', modules: [], memBytes });
   vm.cpus[0]!.setRegisters(setup.registers);
   let out = '';

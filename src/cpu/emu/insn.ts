@@ -17,6 +17,8 @@ export const EA_64 = 3;
 
 export class Insn {
   fn: Handler;
+  /** Index of this instruction in its block. */
+  idx = 0;
   /** Inline-dispatch kind (EmuCpu K_*), 0 when the run loop calls fn. */
   k = 0;
   /** Byte offsets of this instruction and of the next one from the block's first byte. */

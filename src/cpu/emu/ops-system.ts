@@ -289,14 +289,16 @@ export function clts(c: EmuCpu, _i: Insn): void {
 
 // ---------------------------------------------------------------- MSRs, TSC, CPUID
 
-export function rdmsr(c: EmuCpu, _i: Insn): void {
+export function rdmsr(c: EmuCpu, i: Insn): void {
   cpl0(c);
+  c.pmuSync(i);
   if (!c.readMsr(c.rl[1]!)) return c.gp(0);
   c.setReg(4, 0, c.msrOut.lo);
   c.setReg(4, 2, c.msrOut.hi);
 }
-export function wrmsr(c: EmuCpu, _i: Insn): void {
+export function wrmsr(c: EmuCpu, i: Insn): void {
   cpl0(c);
+  c.pmuSyncIncluding(i);
   if (!c.writeMsr(c.rl[1]!, c.rl[0]!, c.rl[2]!)) return c.gp(0);
   c.updateMode();
 }
@@ -310,7 +312,8 @@ export function rdtsc(c: EmuCpu, i: Insn): void {
 export function cpuidOp(c: EmuCpu, _i: Insn): void {
   c.cpuid();
 }
-export function rdpmc(c: EmuCpu, _i: Insn): void {
+export function rdpmc(c: EmuCpu, i: Insn): void {
+  c.pmuSync(i);
   // Without a PMU no counters exist (CPUID leaf 0xA is zero): #GP.
   if (c.pmu === null || !c.pmu.rdpmc(c.rl[1]!, c.cpl, (c.cr4 & (1 << 8)) !== 0, c.msrOut)) return c.gp(0);
   c.setReg(4, 0, c.msrOut.lo);
