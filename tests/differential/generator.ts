@@ -510,8 +510,8 @@ function genBt(g: Gen): void {
     }
   }
   const code = byImm
-    ? encode({ ...sizeEnc(bits), opcode: [0x0f, 0xba], reg: n, rm, imm: [rng.chance(0.7) ? rng.below(bits) : rng.below(256)] })
-    : encode({ ...sizeEnc(bits), opcode: [0x0f, [0xa3, 0xab, 0xb3, 0xbb][n - 4] ?? 0xa3], reg: offReg ?? reg(0), rm });
+    ? encode({ legacy: lockFor(rng, rm, op === 'bt' ? 'cmp' : op), ...sizeEnc(bits), opcode: [0x0f, 0xba], reg: n, rm, imm: [rng.chance(0.7) ? rng.below(bits) : rng.below(256)] })
+    : encode({ legacy: lockFor(rng, rm, op === 'bt' ? 'cmp' : op), ...sizeEnc(bits), opcode: [0x0f, [0xa3, 0xab, 0xb3, 0xbb][n - 4] ?? 0xa3], reg: offReg ?? reg(0), rm });
   push(g, st, `${op}${bits}${useMem ? 'm' : ''}`, code, definedFlags(op, bits));
 }
 
@@ -821,12 +821,20 @@ function genStack(g: Gen): void {
     push(g, st, 'popf', code, FLAGS_STATUS | FLAG_DF);
     return;
   } else if (kind === 'enter') {
-    st.gpr[5] = BigInt(dataAddr(0x100 + rng.below(0xe0)));
-    const level = rng.pick([0, 0, 1, 2, 3]);
-    code = Uint8Array.of(0xc8, rng.below(64), 0, level);
+    // ENTER size, level: level is taken mod 32; level > 0 copies level-1 frame pointers from
+    // [rBP - k*width] and pushes the new one (SDM ENTER pseudocode). Operand size 16 via 66h.
+    const o16 = rng.chance(0.25);
+    const level = rng.pick([0, 0, 1, 2, 3, rng.below(8), rng.below(32), 32, 33]);
+    const width = o16 ? 2 : MODE32 ? 4 : 8;
+    const room = ((level % 32) + 1) * width;
+    // rBP high enough that every frame-pointer read stays in the data area; stack top at the end.
+    st.gpr[5] = BigInt(dataAddr(room + rng.below(Math.max(1, 0x100 - room))));
+    // Frame size small enough that the new stack pointer stays in the data page (AMD probes it).
+    code = Uint8Array.from([...(o16flag(o16 ? 16 : 32) ? [0x66] : []), 0xc8, rng.below(128), 0, level]);
   } else if (kind === 'leave') {
+    const o16 = rng.chance(0.25);
     st.gpr[5] = BigInt(dataAddr(0x100 + rng.below(0xf8)));
-    code = Uint8Array.of(0xc9);
+    code = Uint8Array.from([...(o16flag(o16 ? 16 : 32) ? [0x66] : []), 0xc9]);
   } else {
     // call +2; jmp +3; ret imm16 — returns to the jmp with RSP moved by imm16.
     code = MODE16 ? Uint8Array.of(0xe8, 2, 0, 0xeb, 3, 0xc2, rng.below(64), 0) : Uint8Array.of(0xe8, 2, 0, 0, 0, 0xeb, 3, 0xc2, rng.below(64), 0);
