@@ -51,11 +51,15 @@ void idt_reset_vector(unsigned vec) { idt_set(vec, trap_stubs[vec & 255], KCODE,
 
 uint8_t trap_use_iret;
 
+void trap_load(void) {
+  struct { uint16_t limit; uintptr_t base; } __attribute__((packed)) d = { sizeof idt - 1, (uintptr_t)idt };
+  __asm__ volatile("lidt %0" ::"m"(d));
+}
+
 void trap_init(void) {
   trap_use_iret = (uint8_t)!hv_is_kvm();
   for (unsigned v = 0; v < 256; v++) idt_reset_vector(v);
-  struct { uint16_t limit; uintptr_t base; } __attribute__((packed)) d = { sizeof idt - 1, (uintptr_t)idt };
-  __asm__ volatile("lidt %0" ::"m"(d));
+  trap_load();
 }
 
 void trap_set_handler(unsigned vec, trap_handler_t h) { handlers[vec & 255] = h; }

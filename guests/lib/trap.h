@@ -25,6 +25,7 @@ typedef void (*trap_handler_t)(struct trap_frame *f);
 #define IDT_TRAP_GATE 0xF
 
 void trap_init(void);                                   /* all vectors -> stubs (interrupt gates, DPL 0), lidt */
+void trap_load(void);                                   /* lidt of the same IDT (for APs) */
 /* Handlers return with IRET(Q), except under KVM (CPUID signature), where same-privilege returns use POPF; RET
  * because this host's KVM cannot emulate IRET outside real mode. Set by trap_init; the output never differs. */
 extern uint8_t trap_use_iret;

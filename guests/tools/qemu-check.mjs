@@ -24,7 +24,7 @@ const accelIdx = args.indexOf('--accel');
 const tsvmmIdx = args.indexOf('--tsvmm');
 const tsvmm = tsvmmIdx >= 0 ? args[tsvmmIdx + 1] : undefined;
 const accel = tsvmm ?? (accelIdx >= 0 ? args[accelIdx + 1] : 'tcg');
-const only = args.filter((a, i) => !a.startsWith('--') && i !== accelIdx + 1 && i !== tsvmmIdx + 1);
+const only = args.filter((a, i) => !a.startsWith('--') && !(accelIdx >= 0 && i === accelIdx + 1) && !(tsvmmIdx >= 0 && i === tsvmmIdx + 1));
 const TSVMM_BIN = join(GUESTS, '..', 'bin', 'tsvmm.js');
 
 /** The `tsvmm run` command line for one manifest run. */
@@ -58,6 +58,9 @@ function main() {
     const elf = join(GUESTS, 'build', `${g.name}.elf`);
     for (const run of g.runs) {
       if (only.length && !only.includes(g.name) && !only.includes(run.id)) continue;
+      // QEMU cannot stand in for runs that need tsvmm-only flags or devices (e.g. the PMU guests): a guest or run
+      // with "qemu": false, or a run with tsvmmArgs, is only run with --tsvmm.
+      if (!tsvmm && (g.qemu === false || run.qemu === false || (run.tsvmmArgs ?? []).length > 0)) continue;
       if (accel === 'kvm' && !(g.kvm && (run.accel === undefined || run.accel.includes('kvm')))) continue;
       if (accel === 'emu' && run.accel !== undefined && !run.accel.includes('emu')) continue;
       if (!existsSync(elf)) {
