@@ -96,8 +96,8 @@ const guests: { name: string; build?: { dir?: string }; runs: Run[] }[] = exists
 for (const g of guests) {
   for (const run of g.runs) {
     const file = new URL(`${g.name}.elf`, buildDir);
-    // fw_cfg (CPU count from the firmware) and UART interrupts need the real devices of the VMM.
-    const needsDevices = run.id === 'echo-irq' || (g.name === 'smp' && !/cpus=/.test(run.cmdline));
+    // fw_cfg, CMOS and UART interrupts need the real devices of the VMM (tests/ runs those through the CLI).
+    const needsDevices = run.id === 'echo-irq' || (g.name === 'smp' && !/cpus=/.test(run.cmdline)) || g.name === 'platform';
     test(`guest ${run.id} on emu`, { skip: !existsSync(file) ? 'guest not built' : needsDevices ? 'needs VMM devices (fw_cfg / UART IRQ)' : false }, async () => {
       const args = run.tsvmmArgs ?? [];
       const pmuConfig = pmuFromArgs(args);
