@@ -1,12 +1,20 @@
 /**
  * Random instruction-case generator with fixed seeds: every ALU, shift/rotate,
- * multiply/divide, bit-test/scan, move/extend, exchange, SETcc/CMOVcc, LEA and string
- * form across operand sizes (8 with and without REX incl. AH..BH, 16, 32, 64),
- * register and memory operands, with "interesting" inputs (0, 1, -1, signed min/max,
- * boundaries around the operand width) mixed with random ones, random upper bits
- * (to catch missing zero-extension / merging) and random input flags.
+ * multiply/divide, bit-test/scan, move/extend, exchange, SETcc/CMOVcc, Jcc/LOOP, LEA,
+ * stack, string and optional (POPCNT/LZCNT/MOVBE/CMPXCHG8B/16B) form across operand sizes
+ * (8 with and without REX incl. AH..BH, 16, 32, 64), register and memory operands
+ * (32/64-bit and 16-bit ModRM forms), with "interesting" inputs (0, 1, -1, signed min/max,
+ * boundaries around the operand width) mixed with random ones, random upper bits (to
+ * catch missing zero-extension / merging), random input flags, LOCK and no-op prefixes.
  *
- * Each case is one instruction, encoded by x86-encoder.ts; `flagsMask` comes from
+ * Beyond single instructions: chains of instructions sharing registers and flags (with
+ * flag definedness tracked through them), the same chains looped past emu's block-compile
+ * threshold, segment-register loads with every kind of selector, accesses that straddle
+ * into an unmapped page or hit a read-only page, and the instructions only 32/16-bit mode
+ * has. generateCases(seed, n, features, mode) produces 64-bit, 32-bit compatibility or
+ * 16-bit protected-mode cases.
+ *
+ * Encoding is done here (x86-encoder.ts), not by an assembler; `flagsMask` comes from
  * defined-flags.ts so flags the SDM leaves undefined are not compared.
  */
 import {
