@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { VmmError, EXIT } from '../util/errors.js';
+import type { PmuConfig, PmuEventFilter } from '../pmu/index.js';
 import type { BackendName, Vm } from '../cpu/vm.js';
 import type { AccelChoice, PmuChoice, RunConfig } from './config.js';
 
@@ -51,5 +53,21 @@ export async function createBackendVm(backend: BackendName, config: RunConfig): 
     return createKvmVm({ memBytes: config.memBytes, cpus: config.cpus, pmu: config.pmu });
   }
   const { createEmuVm } = await import('../cpu/emu/emu-vm.js');
-  return createEmuVm({ memBytes: config.memBytes, cpus: config.cpus, deterministic: config.deterministic });
+  const pmu = await emuPmu(config);
+  return createEmuVm({ memBytes: config.memBytes, cpus: config.cpus, deterministic: config.deterministic, ...(pmu !== undefined ? { pmu } : {}) });
+}
+
+/** The emulator always offers its exact PMU: 'on' and 'auto' give one of the requested shape (and filter), 'off' none. */
+async function emuPmu(config: RunConfig): Promise<{ config: PmuConfig; filter: PmuEventFilter | null } | undefined> {
+  if (config.pmu === 'off') return undefined;
+  const { resolvePmuConfig, loadPmuFilterJson } = await import('../pmu/index.js');
+  const pmuConfig = resolvePmuConfig({ ...config.pmuShape });
+  if (config.pmuFilter === undefined) return { config: pmuConfig, filter: null };
+  let text: string;
+  try {
+    text = readFileSync(config.pmuFilter, 'utf8');
+  } catch (e) {
+    throw new BackendError('pmu-filter', `Cannot read --pmu-filter ${config.pmuFilter}: ${(e as Error).message}`, { cause: e, exitCode: EXIT.USAGE });
+  }
+  return { config: pmuConfig, filter: loadPmuFilterJson(text, config.pmuFilter) };
 }
