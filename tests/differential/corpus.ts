@@ -45,6 +45,8 @@ export interface CorpusCase {
   c: SnippetCase;
 }
 
+const ENTRY_KEYS = new Set(['name', 'cls', 'asm', 'bytes', 'init', 'undefinedFlags', 'undefinedRegs', 'expect', 'mode']);
+
 const GPRS = ['rax', 'rcx', 'rdx', 'rbx', 'rsp', 'rbp', 'rsi', 'rdi', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15'];
 
 function parseU64(v: unknown, what: string): bigint {
@@ -89,6 +91,9 @@ export function loadCorpus(dir: string, workDir: string): CorpusCase[] {
   const codes = assemble(entries.map((x) => x.e), workDir);
   return entries.map(({ file, e }, i) => {
     const where = `${file}: ${e.name}`;
+    // A misspelt key (say "expcet") would silently drop a check: refuse unknown ones.
+    for (const k of Object.keys(e)) if (!ENTRY_KEYS.has(k)) throw new TypeError(`${where}: unknown corpus key "${k}" (known: ${[...ENTRY_KEYS].join(', ')})`);
+    if ((e.asm === undefined) === (e.bytes === undefined)) throw new TypeError(`${where}: give exactly one of "asm" and "bytes"`);
     const gpr = new BigUint64Array(16);
     // 16-bit mode addresses the stack as an offset in the data segment.
     gpr[4] = BigInt(e.mode === 16 ? SNIPPET_DATA_SIZE : SNIPPET_DEFAULT_RSP);
@@ -104,7 +109,10 @@ export function loadCorpus(dir: string, workDir: string): CorpusCase[] {
       }
     }
     let undefinedGprs = 0;
-    for (const r of e.undefinedRegs ?? []) undefinedGprs |= 1 << GPRS.indexOf(r);
+    for (const r of e.undefinedRegs ?? []) {
+      if (!GPRS.includes(r)) throw new TypeError(`${where}: unknown register "${r}" in undefinedRegs`);
+      undefinedGprs |= 1 << GPRS.indexOf(r);
+    }
     const code = codes[i] ?? new Uint8Array(0);
     const cls = e.cls ?? (e.asm ?? 'bytes').trim().split(/[\s;]+/)[0] ?? 'bytes';
     return {
