@@ -590,7 +590,7 @@ export class EmuCpu {
     const cur = this.getFlags();
     const nv = ((cur & ~mask) | (v & mask)) & (FLAGS_WRITABLE | VM) | 2;
     const vmChanged = ((nv ^ this.flags) & VM) !== 0;
-    if ((nv & IF) !== 0) this.pollAt = 0;
+    if ((nv & (IF | TF)) !== 0) this.pollAt = 0;
     this.flags = nv & ~ARITH_MASK;
     this.fop = F_EAGER;
     this.fres = nv & ARITH_MASK;
@@ -1821,6 +1821,21 @@ export class EmuCpu {
           if (this.breakRun) continue;
         }
         if (this.halted) return 'hlt';
+        if ((this.flags & TF) !== 0) {
+          // Single-step: one instruction, then a #DB trap (DR6.BS) if TF is still set and it did not fault.
+          this.pollAt = 0;
+          const exc = this.counts.exceptions;
+          this.execBlock(1, null);
+          if ((this.flags & TF) !== 0 && this.counts.exceptions === exc && !this.breakRun && !this.halted) {
+            this.dr[6] = (this.dr[6]! | 0x4000) >>> 0;
+            try {
+              this.deliver(VEC_DB, -1, false, false);
+            } catch (e) {
+              if (e !== FAULT) throw e;
+            }
+          }
+          continue;
+        }
       }
       // Jump cache lookup inline (the common case); misses and fetch faults go through execBlock.
       let lin = this.rip;

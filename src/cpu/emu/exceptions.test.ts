@@ -125,3 +125,16 @@ test('64-bit: #DE through a 16-byte gate with IST, full frame pushed on the IST 
   assert.equal(cpu.getGpr(1), 0x18n, 'CS');
   assert.equal(cpu.getGpr(2), 0x8000n, 'old RSP');
 });
+
+test('TF single-step: #DB after each instruction with DR6.BS, the pushed EIP is the next instruction', () => {
+  const t = setup32();
+  // pushf; or dword [esp], 0x100; popf; nop; nop; hlt   -> traps after the first NOP and after the second
+  load(t.mem, 0x1000, '9c 81 0c 24 00010000 9d 90 90 f4');
+  gate32(t, 1, 0x2000);
+  // handler: inc ebx; iret (TF is restored by IRET from the saved EFLAGS)
+  load(t.mem, 0x2000, '43 cf');
+  t.cpu.rl[3] = 0;
+  t.cpu.runUntilHalt(1000);
+  assert.equal(t.cpu.rl[3], 2, 'one #DB per instruction after POPF set TF (NOP, NOP)');
+  assert.equal(t.cpu.dr[6]! & 0x4000, 0x4000);
+});
