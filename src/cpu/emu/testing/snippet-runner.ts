@@ -140,8 +140,10 @@ export class EmuSnippetRunner {
     this.w64(LDT + 0x00, ((SNIPPET_CODE_BASE & 0xffff) << 16) | 0xffff, ((SNIPPET_CODE_BASE >>> 16) & 0xff) | 0x10fb00);
     this.w64(LDT + 0x08, ((SNIPPET_DATA_BASE & 0xffff) << 16) | 0xffff, ((SNIPPET_DATA_BASE >>> 16) & 0xff) | 0x10f300);
 
-    // TSS: RSP0 at offset 4.
+    // TSS: RSP0 at offset 4; the I/O map base (offset 0x66) past the limit: no port is
+    // accessible at CPL 3 (as in a Linux process without ioperm).
     this.w64(TSS + 4, EXC_STACK_TOP, 0);
+    this.dv.setUint16(TSS + 0x66, 0x68, true);
 
     // IDT: 64-bit interrupt gates to per-vector HLT stubs; #BP and #OF are DPL 3 (INT3/INTO from user), as on Linux.
     for (let v = 0; v < 256; v++) {
