@@ -169,17 +169,20 @@ export function enter(c: EmuCpu, i: Insn): void {
   const frameLo = c.rl[4]!;
   const frameHi = c.rh[4]!;
   if (level > 0) {
+    const ss = c.stackSize;
     for (let k = 1; k < level; k++) {
-      // Copy the enclosing frame pointers.
-      const bpOff = size === 8 ? c.r64(5) - k * size : size === 4 ? (c.rl[5]! - k * size) >>> 0 : (c.rl[5]! - k * size) & 0xffff;
-      const a = c.stackSize === 8 ? bpOff : (c.segBase[SS]! + bpOff) % TWO32;
+      // Copy the enclosing frame pointers ([rBP - k*size], rBP of the stack address size).
+      const bpOff = ss === 8 ? c.r64(5) - k * size : ss === 4 ? (c.rl[5]! - k * size) >>> 0 : (c.rl[5]! - k * size) & 0xffff;
+      const a = ss === 8 ? bpOff : (c.segBase[SS]! + bpOff) % TWO32;
       const v = c.rd(size, a);
       c.push(size, v, c.hi);
     }
     c.push(size, frameLo, frameHi);
   }
-  c.setReg(c.stackSize === 8 ? 8 : c.stackSize === 4 ? 4 : 2, 5, frameLo, frameHi);
-  if (size === 2) c.rl[5] = (c.rl[5]! & ~0xffff) | (frameLo & 0xffff);
+  // rBP <- FrameTemp at the stack address size (SDM ENTER).
+  if (c.stackSize === 8) c.setReg(8, 5, frameLo, frameHi);
+  else if (c.stackSize === 4) c.rl[5] = frameLo;
+  else c.rl[5] = (c.rl[5]! & ~0xffff) | (frameLo & 0xffff);
   c.addRsp(-alloc);
   // Touch the new top of stack so a fault is raised at ENTER (SDM).
   if (alloc > 0) c.probeWrite(c.stackLin(0), 1);
