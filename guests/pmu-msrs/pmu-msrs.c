@@ -240,9 +240,17 @@ void kmain(uint32_t magic, uint32_t info) {
   }
   if (V == 0) {
     uint64_t v;
-    kprintf("no PMU: every PMU MSR #GPs:\n");
-    check_gp("IA32_PMC0 read", rdmsr_safe(MSR_IA32_PMC0, &v), 0);
-    check_gp("IA32_PERFEVTSEL0 write", wrmsr_safe(MSR_IA32_PERFEVTSEL0, 0), 0);
+    /* "p6-legacy" (KVM runs): Linux KVM accepts the legacy P6 MSRs PERFCTR0/1 (0xC1/0xC2) and EVNTSEL0/1
+     * (0x186/0x187) without a vPMU (reads 0, writes ignored: kvm_get/set_msr_common); everything else #GPs. */
+    int p6 = cmdline_has_word(cl, "p6-legacy");
+    kprintf("no PMU: every PMU MSR #GPs%s:\n", p6 ? " (but KVM's legacy P6 PERFCTR0/1, EVNTSEL0/1)" : "");
+    int ok = rdmsr_safe(MSR_IA32_PMC0, &v);
+    check_gp("IA32_PMC0 read", ok, p6);
+    if (ok && p6) check_u64("IA32_PMC0", v, 0);
+    check_gp("IA32_PERFEVTSEL0 write", wrmsr_safe(MSR_IA32_PERFEVTSEL0, 0), p6);
+    check_gp("IA32_PMC2 read", rdmsr_safe(MSR_IA32_PMC0 + 2, &v), 0);
+    check_gp("IA32_PERFEVTSEL2 write", wrmsr_safe(MSR_IA32_PERFEVTSEL0 + 2, 0), 0);
+    check_gp("IA32_A_PMC0 read", rdmsr_safe(MSR_IA32_A_PMC0, &v), 0);
     check_gp("IA32_FIXED_CTR0 read", rdmsr_safe(MSR_IA32_FIXED_CTR0, &v), 0);
     check_gp("IA32_PERF_GLOBAL_CTRL read", rdmsr_safe(MSR_IA32_PERF_GLOBAL_CTRL, &v), 0);
     check_gp("IA32_PERF_GLOBAL_STATUS read", rdmsr_safe(MSR_IA32_PERF_GLOBAL_STATUS, &v), 0);
