@@ -11,6 +11,8 @@
  * is no branch); test C counts instructions and uses the hardware rule that the enabling WRMSR is not counted. */
 #include "rt.h"
 #include "trap.h"
+#include "user.h"
+#include "gdt.h"
 #include "../pmu/pmu-guest.h"
 
 #define LAPIC 0xFEE00000u
@@ -23,10 +25,12 @@
 static unsigned V;
 static volatile uint32_t pmi_count, pmi_lvtpc;
 static volatile uintptr_t pmi_ip;
+static volatile uint32_t pmi_cs;
 
 static void on_pmi(struct trap_frame *f) {
   pmi_count++;
   pmi_ip = f->ip;
+  pmi_cs = (uint32_t)f->cs;
   pmi_lvtpc = mmio_read32(LAPIC + LAPIC_LVTPC);
   mmio_write32(LAPIC + LAPIC_EOI, 0);
 }
@@ -50,6 +54,15 @@ __asm__(".text\n.globl ten_nops\n.globl site_nop7\nten_nops:\n"
         "  wrmsr\n"
         "  nop\n  nop\n  nop\n  nop\n  nop\n  nop\nsite_nop7:\n  nop\n  nop\n  nop\n  nop\n"
         "  mov $0x38f, %ecx\n  xor %eax, %eax\n  xor %edx, %edx\n  wrmsr\n  ret\n");
+
+/* Ring 3 (run_user enters with IF = 0 and IOPL 3, so STI first): five JMPs, RET. With a USR-only counter on
+ * branches preloaded with -5 the fifth JMP wraps it (PMI at user_site_after_5th, CS = ring-3 code), and the RET
+ * is the one branch counted after the wrap. */
+uintptr_t user_five_branches(uintptr_t arg);
+extern char user_site_after_5th[];
+__asm__(".text\n.globl user_five_branches\n.globl user_site_after_5th\nuser_five_branches:\n"
+        "  sti\n" FIVE_JMPS(".Lub")
+        "user_site_after_5th:\n  nop\n  nop\n  mov 4(%esp), %eax\n  ret\n");
 
 static void status_check(const char *what, uint64_t want) {
   uint64_t v;
@@ -136,6 +149,24 @@ void kmain(uint32_t magic, uint32_t info) {
   check_pmi("D", 0, "", 0);
   rdmsr_safe(MSR_IA32_PMC0, &v);
   check_dec("PMC0 after (wrapped on the 5th JMP)", v, 0);
+  status_check("GLOBAL_STATUS (bit 0)", 1);
+  wrmsr_safe(MSR_IA32_PERFEVTSEL0, 0);
+  status_clear(1);
+
+  /* E: the same in ring 3, USR only: the PMI interrupts user code; ring-0 code (handler, run_user) counts nothing. */
+  kprintf("E: ring 3, PMC0 = -5, branches, USR, INT; five JMPs and RET:\n");
+  mmio_write32(LAPIC + LAPIC_LVTPC, PMI_VECTOR);
+  wrmsr_safe(MSR_IA32_PMC0, 0xFFFFFFFBu);
+  wrmsr_safe(MSR_IA32_PERFEVTSEL0, 0xC4 | EVTSEL_USR | EVTSEL_INT | EVTSEL_EN);
+  wrmsr_safe(MSR_IA32_PERF_GLOBAL_CTRL, 1);
+  pmi_count = 0;
+  pmi_cs = 0;
+  run_user(user_five_branches, 0);
+  wrmsr_safe(MSR_IA32_PERF_GLOBAL_CTRL, 0);
+  check_pmi("E", 1, "user_site_after_5th", (uintptr_t)user_site_after_5th);
+  check_u64("interrupted CS", pmi_cs, SEL_UCODE32);
+  rdmsr_safe(MSR_IA32_PMC0, &v);
+  check_dec("PMC0 after (the RET)", v, 1);
   status_check("GLOBAL_STATUS (bit 0)", 1);
   wrmsr_safe(MSR_IA32_PERFEVTSEL0, 0);
   status_clear(1);
