@@ -4,6 +4,7 @@ import { setLogLevel } from '../util/log.js';
 import { ConfigError, DEFAULT_MEM, parseAccel, parseCpus, parseMem, parsePmu, parseSerial, parseSmallInt, type RunConfig } from '../vmm/config.js';
 import { runCommand } from './run-command.js';
 import { capsCommand } from './caps-command.js';
+import { statCommand, recordCommand } from './profile-commands.js';
 
 export const USAGE = `tsvmm: a virtual machine monitor in TypeScript (KVM or its own x86-64 emulator)
 
@@ -11,6 +12,12 @@ Usage:
   tsvmm run [--kernel FILE] [options]     boot a guest (the demo guest when no kernel is given)
   tsvmm caps [--accel kvm|emu|auto] [--cpus N] [--mem SIZE] [--json]
                                           what this host offers, and each feature's mode for such a VM
+  tsvmm stat [--json] -- RUN-OPTIONS      run a guest on the emulator and count its events (like perf stat):
+                                          instructions, branches, cycles, user/kernel split, exits, time
+  tsvmm record [--every N] [-o FILE] -- RUN-OPTIONS
+                                          sample the guest IP every N instructions (default 10000), print
+                                          the top functions (ELF symbols) and write folded stacks (FILE,
+                                          default tsvmm.folded) for flame-graph tools
   tsvmm help | --help                     this text
   tsvmm version | --version
 
@@ -101,12 +108,25 @@ export async function main(argv: string[]): Promise<number> {
         if (values.verbose) setLogLevel('info');
         return await runCommand(runConfigFrom(values, positionals), { verbose: values.verbose === true });
       }
+      case 'stat':
+      case 'record': {
+        const sep = rest.indexOf('--');
+        const own = sep < 0 ? [] : rest.slice(0, sep);
+        const runArgs = sep < 0 ? rest : rest.slice(sep + 1);
+        const { values, positionals } = parseArgs({ args: runArgs, options: RUN_OPTIONS, allowPositionals: true, strict: true });
+        const config = runConfigFrom(values, positionals);
+        if (command === 'stat') {
+          const { values: sv } = parseArgs({ args: own, options: { json: { type: 'boolean' } }, strict: true });
+          return await statCommand(config, { json: sv.json === true, verbose: values.verbose === true });
+        }
+        return await recordCommand(config, own, { verbose: values.verbose === true });
+      }
       case 'caps': {
         const { values, positionals } = parseArgs({ args: rest, options: RUN_OPTIONS, allowPositionals: true, strict: true });
         return await capsCommand(runConfigFrom(values, positionals), { json: values.json === true });
       }
       default:
-        throw new ConfigError(`unknown command "${command}": use run, caps or help`);
+        throw new ConfigError(`unknown command "${command}": use run, caps, stat, record or help`);
     }
   } catch (e) {
     return reportError(e);

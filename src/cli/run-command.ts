@@ -1,15 +1,23 @@
 import type { RunConfig } from '../vmm/config.js';
-import { buildVm, describeStop } from '../vmm/vm-builder.js';
+import { buildVm, describeStop, type BuiltVm } from '../vmm/vm-builder.js';
 import { openSerialSink, feedStdin, type StdinFeed } from '../vmm/serial-console.js';
 import type { VmStop } from '../cpu/vm.js';
 
-export async function runCommand(config: RunConfig, opts: { verbose: boolean }): Promise<number> {
+/** Hooks for commands that run a guest and look at it (stat, record). */
+export interface RunObserver {
+  /** Called once the VM is built, before it runs. */
+  attach(built: BuiltVm): void;
+  /** Called after the VM stopped, before it is destroyed. */
+  report(built: BuiltVm, stop: VmStop, wallMs: number): void;
+}
+
+export async function runCommand(config: RunConfig, opts: { verbose: boolean; observer?: RunObserver }): Promise<number> {
   const sink = openSerialSink(config.serial);
   let feed: StdinFeed | undefined;
+  let built: BuiltVm | undefined;
   const onSignal = (sig: string) => () => built?.vm.requestStop({ kind: 'host-stop', reason: `stopped by ${sig}` });
   const onInt = onSignal('SIGINT');
   const onTerm = onSignal('SIGTERM');
-  let built: Awaited<ReturnType<typeof buildVm>> | undefined;
   try {
     built = await buildVm(config, sink);
     const { vm, devices } = built;
@@ -27,9 +35,15 @@ export async function runCommand(config: RunConfig, opts: { verbose: boolean }):
     }
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
+    opts.observer?.attach(built);
+    const t0 = performance.now();
     const stop: VmStop = await vm.run();
+    const wallMs = performance.now() - t0;
+    feed?.stop();
+    feed = undefined;
     const { status, message } = describeStop(stop);
     if (message) process.stderr.write(`${process.stdout.isTTY ? '\r\n' : ''}tsvmm: ${message}\n`);
+    opts.observer?.report(built, stop, wallMs);
     return status;
   } finally {
     feed?.stop();

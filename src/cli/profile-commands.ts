@@ -1,0 +1,151 @@
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { RunConfig } from '../vmm/config.js';
+import { ConfigError } from '../vmm/config.js';
+import type { BuiltVm } from '../vmm/vm-builder.js';
+import type { VmStop } from '../cpu/vm.js';
+import type { EmuVm } from '../cpu/emu/emu-vm.js';
+import { runCommand } from './run-command.js';
+import { InstructionSampler } from '../vmm/profiling/sampler.js';
+import { readElfSymbols, Symbolizer } from '../vmm/profiling/elf-symbols.js';
+
+function emuOf(built: BuiltVm, command: string): EmuVm {
+  if (built.backend !== 'emu') throw new ConfigError(`tsvmm ${command} counts guest events on the emulator: use --accel emu or auto`);
+  return built.vm as EmuVm;
+}
+
+function requireEmu(config: RunConfig, command: string): RunConfig {
+  if (config.accel === 'kvm') throw new ConfigError(`tsvmm ${command} needs the emulator's exact counters: drop --accel kvm (it runs on --accel emu)`);
+  return { ...config, accel: 'emu' };
+}
+
+const num = (n: number): string => Math.round(n).toLocaleString('en-US');
+const pct = (part: number, whole: number): string => (whole > 0 ? ((100 * part) / whole).toFixed(1) : '0.0') + '%';
+
+/** `tsvmm stat -- <run options>`: like `perf stat` for the whole guest. */
+export async function statCommand(config: RunConfig, opts: { json: boolean; verbose: boolean }): Promise<number> {
+  return runCommand(requireEmu(config, 'stat'), {
+    verbose: opts.verbose,
+    observer: {
+      attach(built) {
+        emuOf(built, 'stat');
+      },
+      report(built: BuiltVm, stop: VmStop, wallMs: number) {
+        const vm = emuOf(built, 'stat');
+        let kInsn = 0;
+        let uInsn = 0;
+        let kBr = 0;
+        let uBr = 0;
+        for (const c of vm.cpus) {
+          kInsn += c.retired[0]!;
+          uInsn += c.retired[1]!;
+          kBr += c.branchesRetired[0]!;
+          uBr += c.branchesRetired[1]!;
+        }
+        const insn = kInsn + uInsn;
+        const exits = Object.entries(vm.exitCounts()).filter(([k, v]) => k !== 'instructions' && v > 0);
+        const virtualNs = vm.clock.nowNs();
+        const result = {
+          guest: built.kernelPath,
+          vcpus: vm.cpus.length,
+          stop: stop.kind,
+          instructions: { total: insn, user: uInsn, kernel: kInsn },
+          branches: { total: kBr + uBr, user: uBr, kernel: kBr },
+          cycles: { total: insn, model: 'one cycle per retired instruction (the emulator cycle model; TSC 1 GHz in --deterministic mode)' },
+          exits: Object.fromEntries(exits),
+          wallMs,
+          virtualNs,
+          mips: insn / (wallMs * 1000),
+        };
+        if (opts.json) {
+          process.stderr.write(JSON.stringify(result, null, 2) + '\n');
+          return;
+        }
+        const L = (value: string, name: string, note = ''): string => `${value.padStart(18)}  ${name.padEnd(22)}${note ? ' # ' + note : ''}`;
+        const lines = [
+          '',
+          ` Guest event counts for ${built.kernelPath} (emu, ${vm.cpus.length} vCPU${vm.cpus.length > 1 ? 's' : ''}, stopped by ${stop.kind}):`,
+          '',
+          L(num(insn), 'instructions', `user ${num(uInsn)} (${pct(uInsn, insn)}), kernel ${num(kInsn)} (${pct(kInsn, insn)})`),
+          L(num(kBr + uBr), 'branches', `user ${num(uBr)}, kernel ${num(kBr)}; ${pct(kBr + uBr, insn)} of instructions`),
+          L(num(insn), 'cycles', '1 cycle per instruction (emulator cycle model), IPC 1.00'),
+          L(num(exits.reduce((s, [, v]) => s + v, 0)), 'vm exits/events'),
+          ...exits.map(([k, v]) => L(num(v), '  ' + k)),
+          '',
+          L((wallMs / 1000).toFixed(3), 'seconds wall time', `${(insn / (wallMs * 1000)).toFixed(1)} MIPS`),
+          L((virtualNs / 1e9).toFixed(6), 'seconds guest time', 'virtual clock'),
+          '',
+        ];
+        process.stderr.write(lines.join('\n') + '\n');
+      },
+    },
+  });
+}
+
+/** Symbols for the guest image: a sibling NAME.elf64 (the unrelabelled 64-bit link) if present, else the image. */
+function guestSymbols(kernelPath: string): Symbolizer {
+  const candidates = [kernelPath + '64', kernelPath];
+  for (const path of candidates) {
+    if (!existsSync(path)) continue;
+    try {
+      const syms = readElfSymbols(new Uint8Array(readFileSync(path)), path);
+      if (syms.length > 0) return new Symbolizer(syms);
+    } catch {
+      // not an ELF (e.g. a bzImage): fall through to raw addresses
+    }
+  }
+  return new Symbolizer([]);
+}
+
+export const RECORD_OPTIONS = { every: { type: 'string' }, output: { type: 'string', short: 'o' }, top: { type: 'string' } } as const;
+
+/** `tsvmm record --every N -- <run options>`: samples the guest IP every N instructions. */
+export async function recordCommand(config: RunConfig, args: string[], opts: { verbose: boolean }): Promise<number> {
+  const { values } = parseArgs({ args, options: RECORD_OPTIONS, strict: true });
+  const everyText = values.every ?? '10000';
+  if (!/^\d+$/.test(everyText) || Number(everyText) < 1) throw new ConfigError(`--every "${everyText}" must be a positive number of instructions`);
+  const every = Number(everyText);
+  const output = values.output ?? 'tsvmm.folded';
+  const top = values.top === undefined ? 15 : Number(values.top);
+  const samplers: InstructionSampler[] = [];
+  return runCommand(requireEmu(config, 'record'), {
+    verbose: opts.verbose,
+    observer: {
+      attach(built) {
+        const vm = emuOf(built, 'record');
+        for (const cpu of vm.cpus) {
+          const s = new InstructionSampler(every, () => cpu.rip, cpu.pmu);
+          cpu.pmu = s;
+          samplers.push(s);
+        }
+      },
+      report(built) {
+        const sym = guestSymbols(built.kernelPath);
+        const counts = new Map<string, { n: number; user: number }>();
+        let total = 0;
+        for (const s of samplers) {
+          s.ips.forEach((ip, i) => {
+            const name = sym.size ? sym.lookup(ip) : `0x${ip.toString(16)}`;
+            const e = counts.get(name) ?? { n: 0, user: 0 };
+            e.n++;
+            if (s.user[i]) e.user++;
+            counts.set(name, e);
+            total++;
+          });
+        }
+        const sorted = [...counts.entries()].sort((a, b) => b[1].n - a[1].n);
+        const folded = sorted.map(([name, e]) => {
+          const lines: string[] = [];
+          if (e.user) lines.push(`guest;user;${name} ${e.user}`);
+          if (e.n - e.user) lines.push(`guest;kernel;${name} ${e.n - e.user}`);
+          return lines.join('\n');
+        });
+        writeFileSync(output, folded.join('\n') + '\n');
+        const out = ['', ` ${num(total)} samples, one every ${num(every)} instructions, ${sym.size} symbols from ${built.kernelPath}`, '', `  ${'samples'.padStart(9)}  ${'share'.padStart(6)}  ${'user'.padStart(6)}  function`];
+        for (const [name, e] of sorted.slice(0, top)) out.push(`  ${num(e.n).padStart(9)}  ${pct(e.n, total).padStart(6)}  ${pct(e.user, e.n).padStart(6)}  ${name}`);
+        out.push('', ` folded stacks written to ${output} (flamegraph.pl / speedscope / inferno)`, '');
+        process.stderr.write(out.join('\n') + '\n');
+      },
+    },
+  });
+}
