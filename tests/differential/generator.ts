@@ -1234,10 +1234,53 @@ function generate(seed: number, count: number, features: ReadonlySet<string>, mo
     for (const f of families) {
       pick -= f.weight;
       if (pick < 0) {
+        const before = g.out.length;
         f.gen(g);
+        const c = g.out[g.out.length - 1];
+        if (c !== undefined && g.out.length > before && rng.chance(PREFIX_FUZZ_RATE) && !NO_FUZZ.test(c.cls)) fuzzPrefixes(g, c);
         break;
       }
     }
   }
   return g.out;
+}
+
+const PREFIX_FUZZ_RATE = 0.03;
+/**
+ * Classes left alone by the prefix fuzzer: SHLD/SHRD (66h can make the count exceed the
+ * operand size: undefined result), loops whose counter set-up it would change, and string
+ * instructions (67h moves both operands to unmapped low memory, and which of the two faults
+ * first is not architectural).
+ */
+const NO_FUZZ = /^(shld|shrd|hot-chain|rep|repe|repne|movs|cmps|stos|lods|scas|enter)/;
+
+const LEGACY_PREFIXES = new Set([0x66, 0x67, 0xf0, 0xf2, 0xf3, 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65]);
+
+/**
+ * Prefix fuzzing: 1-3 random legacy prefixes in front of a generated case's first
+ * instruction (LOCK, ES/CS/SS/DS), whatever they turn it into: #UD for LOCK where it is not
+ * allowed, a segment override (real outside 64-bit mode), an ignored prefix. Left out:
+ * 66h/67h and F2/F3 (see below) and FS/GS overrides (the native FS base is the harness's TLS).
+ */
+function fuzzPrefixes(g: Gen, c: SnippetCase): void {
+  const { rng } = g;
+  let i = 0;
+  while (i < c.code.length && (LEGACY_PREFIXES.has(c.code[i]!) || (!MODE32 && (c.code[i]! & 0xf0) === 0x40))) i++;
+  const twoByte = c.code[i] === 0x0f;
+  // Only prefixes that keep the instruction's length: 66h/67h can shrink an immediate or
+  // displacement and expose its bytes as code, and random bytes run natively could be
+  // SYSCALL or INT 80h with random registers. (Operand and address sizes are covered by the
+  // generator's explicit forms.)
+  // Neither F2/F3: on non-string instructions the SDM calls them reserved, and CPUs do differ
+  // (this AMD part runs F3 LOOPNE as LOOPE and F2 LOOPE as LOOPNE).
+  void twoByte;
+  const choices = [0xf0, 0xf0, 0x26, 0x2e, 0x36, 0x3e];
+  const n = rng.range(1, 3);
+  const pfx: number[] = [];
+  for (let k = 0; k < n; k++) pfx.push(rng.pick(choices));
+  c.code = Uint8Array.from([...pfx, ...c.code]);
+  c.cls += '/pfx';
+  c.name = c.name.replace(/ #/, '/pfx #');
+  // Another operand size changes what is defined: compare only what every size defines.
+  c.flagsMask &= FLAG_CF | FLAG_ZF | FLAG_SF | FLAG_PF | FLAG_DF | (c.flagsMask & (FLAG_OF | FLAG_AF));
 }

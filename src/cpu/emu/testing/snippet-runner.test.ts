@@ -6,7 +6,7 @@ import {
 } from './snippet-case.js';
 import { EmuSnippetRunner } from './snippet-runner.js';
 
-function snippet(code: number[], regs: Record<number, bigint> = {}, rflags = 0, mode: 64 | 32 = 64): SnippetCase {
+function snippet(code: number[], regs: Record<number, bigint> = {}, rflags = 0, mode: 64 | 32 | 16 = 64): SnippetCase {
   const gpr = new BigUint64Array(16);
   gpr[4] = BigInt(SNIPPET_DEFAULT_RSP);
   for (const [k, v] of Object.entries(regs)) gpr[Number(k)] = v;
@@ -76,4 +76,13 @@ test('case and result files: layout shared with the native harness', () => {
   const other = { ...r, rflags: r.rflags ^ FLAG_OF };
   assert.equal(compareResults({ ...c, flagsMask: FLAG_CF }, r, other).length, 0);
   assert.equal(compareResults(c, r, other).length, 1);
+});
+
+test('exception delivery from 32-bit and 16-bit code uses all 64 bits of TSS.RSP0 (stack above 4 GiB)', () => {
+  // SDM Vol. 3 §6.14.2: in IA-32e mode the handler stack is RSP0 from the 64-bit TSS whatever the interrupted mode.
+  const high = new EmuSnippetRunner({ exceptionStackAbove4G: true });
+  for (const mode of [32, 16] as const) {
+    const r = high.run(snippet([0x0f, 0x0b], {}, 0, mode)); // UD2
+    assert.equal(r.vector, 6, `${mode}-bit UD2 should be #UD delivered on the high stack`);
+  }
 });

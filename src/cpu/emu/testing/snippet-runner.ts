@@ -4,9 +4,10 @@
  * data page at SNIPPET_DATA_BASE, every GPR and the status flags + DF from the case.
  *
  * The machine is a tiny long-mode system built once: identity-mapped 4 KiB pages for the
- * code page (user, RWX), the data page (user, RW, NX), a zero read-only page (user, NX) and a few supervisor pages (page
- * tables, GDT, IDT, TSS, exception stubs, exception stack). Everything else is not
- * present, as in the host process, so a stray access faults with #PF in both.
+ * code page (user, RWX), the data page (user, RW, NX) and a zero read-only page (user, NX);
+ * the supervisor pages (GDT, IDT, TSS, LDT, exception stubs, exception stack) are mapped
+ * above 4 GiB (SYS_LIN + physical), out of reach of 32/16-bit addresses. Everything else is
+ * not present, as in the host process, so a stray access faults with the same #PF in both.
  *
  * The snippet is followed by HLT: at CPL 3 it raises #GP(0) at exactly the end of the
  * snippet, which is how a normal completion is recognised. Every IDT vector points at
@@ -38,6 +39,20 @@ const STUB_SIZE = 16;
 const EXC_STACK_TOP = 0xc000; // TSS.RSP0; stack pages 0xa000..0xbfff
 const LDT = 0xc000; // two descriptors
 const SYS_END = 0xd000;
+const PD_SYS = 0xd000; // maps SYS_LIN .. SYS_LIN + 2 MiB
+const PT_SYS = 0xe000;
+/** Linear address of the system pages: physical + 4 GiB. */
+const SYS_LIN = 0x1_0000_0000;
+const SYS_LIN_HI = 1; // SYS_LIN >> 32
+/**
+ * Where the exception stack (physical 0xa000..0xbfff) is mapped by default: just below
+ * 2 GiB, beyond anything a generated case addresses. (Above 4 GiB is the `exceptionStackAbove4G`
+ * option: architecturally the same, it checks that delivery from 32/16-bit code uses all 64
+ * bits of TSS.RSP0.)
+ */
+const EXC_STACK_LIN = 0x7fff_c000;
+const PD_STK = 0xf000;
+const PT_STK = 0x10000;
 
 const PTE_P = 1;
 const PTE_RW = 2;
@@ -85,24 +100,24 @@ export class EmuSnippetRunner {
   private readonly ram: Uint8Array;
   private readonly dv: DataView;
 
-  constructor() {
+  constructor(opts: { exceptionStackAbove4G?: boolean } = {}) {
     this.ram = new Uint8Array(RAM_SIZE);
     this.dv = new DataView(this.ram.buffer);
     this.memory = new GuestMemory([{ name: 'ram', gpa: 0, size: RAM_SIZE, bytes: this.ram }]);
-    this.buildSystem();
+    this.buildSystem(opts.exceptionStackAbove4G ?? false);
     this.cpu = new EmuCpu({ memory: this.memory, pio: new Bus('pio'), mmio: new Bus('mmio'), cache: this.cache });
     this.cpu.setLong64(PML4);
     const batch: RegisterBatch = [
-      [REG.gdtrBase, BigInt(GDT)],
+      [REG.gdtrBase, BigInt(SYS_LIN + GDT)],
       [REG.gdtrLimit, BigInt(GDT_LIMIT)],
-      [REG.idtrBase, BigInt(IDT)],
+      [REG.idtrBase, BigInt(SYS_LIN + IDT)],
       [REG.idtrLimit, 0xfffn],
       [segReg('tr', 'selector'), BigInt(SEL_TSS)],
-      [segReg('tr', 'base'), BigInt(TSS)],
+      [segReg('tr', 'base'), BigInt(SYS_LIN + TSS)],
       [segReg('tr', 'limit'), 0x67n],
       [segReg('tr', 'attrs'), BigInt(ATTR_TSS64_BUSY)],
       [segReg('ldtr', 'selector'), BigInt(SEL_LDT)],
-      [segReg('ldtr', 'base'), BigInt(LDT)],
+      [segReg('ldtr', 'base'), BigInt(SYS_LIN + LDT)],
       [segReg('ldtr', 'limit'), BigInt(LDT_LIMIT)],
       [segReg('ldtr', 'attrs'), BigInt(ATTR_LDT)],
     ];
@@ -114,13 +129,22 @@ export class EmuSnippetRunner {
     this.dv.setUint32(addr + 4, hi >>> 0, true);
   }
 
-  private buildSystem(): void {
-    // Paging: PML4[0] -> PDPT[0] -> PD[0..1] -> PT0/PT1 (4 KiB pages only).
+  private buildSystem(stackAbove4G: boolean): void {
+    // Paging: PML4[0] -> PDPT[0] -> PD[0..1] -> PT0/PT1 (4 KiB pages only) for the user pages,
+    // PDPT[4] -> PD_SYS[0] -> PT_SYS for the supervisor pages at SYS_LIN.
     this.w64(PML4, PDPT | PTE_P | PTE_RW | PTE_US, 0);
     this.w64(PDPT, PD | PTE_P | PTE_RW | PTE_US, 0);
     this.w64(PD, PT0 | PTE_P | PTE_RW | PTE_US, 0);
     this.w64(PD + 8, PT1 | PTE_P | PTE_RW | PTE_US, 0);
-    for (let pa = PML4; pa < SYS_END; pa += SNIPPET_PAGE_SIZE) this.w64(PT0 + (pa >> 12) * 8, pa | PTE_P | PTE_RW, 0);
+    this.w64(PDPT + 4 * 8, PD_SYS | PTE_P | PTE_RW, 0);
+    this.w64(PD_SYS, PT_SYS | PTE_P | PTE_RW, 0);
+    for (let pa = PML4; pa < SYS_END; pa += SNIPPET_PAGE_SIZE) this.w64(PT_SYS + (pa >> 12) * 8, pa | PTE_P | PTE_RW, 0);
+    // The exception stack also at EXC_STACK_LIN (PDPT[1] -> PD_STK[511] -> PT_STK).
+    this.w64(PDPT + 1 * 8, PD_STK | PTE_P | PTE_RW, 0);
+    this.w64(PD_STK + ((EXC_STACK_LIN >>> 21) & 511) * 8, PT_STK | PTE_P | PTE_RW, 0);
+    for (let k = 1; k <= 2; k++) {
+      this.w64(PT_STK + (((EXC_STACK_LIN - k * SNIPPET_PAGE_SIZE) >>> 12) & 511) * 8, (EXC_STACK_TOP - k * SNIPPET_PAGE_SIZE) | PTE_P | PTE_RW, 0);
+    }
     this.w64(PT0 + (SNIPPET_DATA_BASE >> 12) * 8, SNIPPET_DATA_BASE | PTE_P | PTE_RW | PTE_US, PTE_NX_HI);
     this.w64(PT1 + ((SNIPPET_CODE_BASE - 0x200000) >> 12) * 8, SNIPPET_CODE_BASE | PTE_P | PTE_RW | PTE_US, 0);
     this.w64(PT0 + (SNIPPET_RO_BASE >> 12) * 8, SNIPPET_RO_BASE | PTE_P | PTE_US, PTE_NX_HI); // read-only, stays zero
@@ -132,8 +156,11 @@ export class EmuSnippetRunner {
     this.w64(GDT + 0x20, 0x0000ffff, 0x00cffb00); // user code 32-bit (0x23)
     this.w64(GDT + 0x28, 0x0000ffff, 0x00cff300); // user data (0x2b)
     this.w64(GDT + 0x30, 0x0000ffff, 0x00affb00); // user code 64-bit (0x33)
+    // 16-byte system descriptors: base bits 32-63 in the second quadword.
     this.w64(GDT + 0x40, ((TSS & 0xffff) << 16) | 0x67, ((TSS >>> 16) & 0xff) | 0x8b00 | (TSS & 0xff000000));
+    this.w64(GDT + 0x48, SYS_LIN_HI, 0);
     this.w64(GDT + 0x50, ((LDT & 0xffff) << 16) | LDT_LIMIT, ((LDT >>> 16) & 0xff) | 0x8200 | (LDT & 0xff000000));
+    this.w64(GDT + 0x58, SYS_LIN_HI, 0);
     this.w64(GDT + 0x78, 0x00000000, 0x0040f300); // DPL-3 data, limit 0 (Linux's CPU/node segment on CPU 0)
     // LDT: 16-bit user code at SNIPPET_CODE_BASE and data at SNIPPET_DATA_BASE, limit 0xffff, accessed + AVL
     // (what modify_ldt installs natively).
@@ -142,7 +169,8 @@ export class EmuSnippetRunner {
 
     // TSS: RSP0 at offset 4; the I/O map base (offset 0x66) past the limit: no port is
     // accessible at CPL 3 (as in a Linux process without ioperm).
-    this.w64(TSS + 4, EXC_STACK_TOP, 0);
+    if (stackAbove4G) this.w64(TSS + 4, EXC_STACK_TOP, SYS_LIN_HI);
+    else this.w64(TSS + 4, EXC_STACK_LIN, 0);
     this.dv.setUint16(TSS + 0x66, 0x68, true);
 
     // IDT: 64-bit interrupt gates to per-vector HLT stubs; #BP and #OF are DPL 3 (INT3/INTO from user), as on Linux.
@@ -152,7 +180,7 @@ export class EmuSnippetRunner {
       const e = IDT + v * 16;
       this.dv.setUint32(e, (SEL_KCODE << 16) | (target & 0xffff), true);
       this.dv.setUint32(e + 4, (target & 0xffff0000) | 0x8e00 | (dpl << 13), true);
-      this.w64(e + 8, 0, 0);
+      this.w64(e + 8, SYS_LIN_HI, 0); // offset bits 32-63
       this.ram[target] = 0xf4; // hlt
       this.ram[target + 1] = 0xeb; // jmp $-3 (back to hlt) should anything wake it
       this.ram[target + 2] = 0xfd;
@@ -227,7 +255,7 @@ export class EmuSnippetRunner {
       faultAddr: 0n,
       data: this.ram.slice(SNIPPET_DATA_BASE, SNIPPET_DATA_BASE + SNIPPET_DATA_SIZE),
     };
-    const rip = Number(out.rip);
+    const rip = Number(out.rip) - SYS_LIN;
     const atStub = rip > STUBS && rip <= STUBS + 256 * STUB_SIZE && (rip - STUBS - 1) % STUB_SIZE === 0;
     if (why === 'budget' && !atStub) {
       out.vector = VECTOR_TIMEOUT;
