@@ -49,8 +49,17 @@ export async function chooseBackend(accel: AccelChoice, pmu: PmuChoice = 'auto')
 
 export async function createBackendVm(backend: BackendName, config: RunConfig): Promise<Vm> {
   if (backend === 'kvm') {
-    const { createKvmVm } = await import('../cpu/kvm/kvm-vm.js');
-    return createKvmVm({ memBytes: config.memBytes, cpus: config.cpus, pmu: config.pmu });
+    const { createKvmVm, setKvmPmuEventFilter } = await import('../cpu/kvm/kvm-vm.js');
+    const { toKvmFilterFields } = await import('../pmu/index.js');
+    const filter = config.pmuFilter === undefined ? null : await loadFilter(config.pmuFilter);
+    const vm = createKvmVm({ memBytes: config.memBytes, cpus: config.cpus, pmu: config.pmu });
+    try {
+      if (filter) setKvmPmuEventFilter(vm, toKvmFilterFields(filter));
+    } catch (e) {
+      vm.destroy();
+      throw e;
+    }
+    return vm;
   }
   const { createEmuVm } = await import('../cpu/emu/emu-vm.js');
   const pmu = await emuPmu(config);
@@ -60,14 +69,18 @@ export async function createBackendVm(backend: BackendName, config: RunConfig): 
 /** The emulator always offers its exact PMU: 'on' and 'auto' give one of the requested shape (and filter), 'off' none. */
 async function emuPmu(config: RunConfig): Promise<{ config: PmuConfig; filter: PmuEventFilter | null } | undefined> {
   if (config.pmu === 'off') return undefined;
-  const { resolvePmuConfig, loadPmuFilterJson } = await import('../pmu/index.js');
+  const { resolvePmuConfig } = await import('../pmu/index.js');
   const pmuConfig = resolvePmuConfig({ ...config.pmuShape });
-  if (config.pmuFilter === undefined) return { config: pmuConfig, filter: null };
+  return { config: pmuConfig, filter: config.pmuFilter === undefined ? null : await loadFilter(config.pmuFilter) };
+}
+
+async function loadFilter(path: string): Promise<PmuEventFilter> {
+  const { loadPmuFilterJson } = await import('../pmu/index.js');
   let text: string;
   try {
-    text = readFileSync(config.pmuFilter, 'utf8');
+    text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new BackendError('pmu-filter', `Cannot read --pmu-filter ${config.pmuFilter}: ${(e as Error).message}`, { cause: e, exitCode: EXIT.USAGE });
+    throw new BackendError('pmu-filter', `Cannot read --pmu-filter ${path}: ${(e as Error).message}`, { cause: e, exitCode: EXIT.USAGE });
   }
-  return { config: pmuConfig, filter: loadPmuFilterJson(text, config.pmuFilter) };
+  return loadPmuFilterJson(text, path);
 }
