@@ -62,6 +62,8 @@ class State {
   crossPage = false;
   /** A memory operand is on the read-only page (writes expect #PF). */
   roPage = false;
+  /** A memory operand is at the segment limit (16-bit mode: expects #GP/#SS/#PF). */
+  limitCheck = false;
   /** Registers holding an address (base/index): no other operand may write them. */
   memRegs = new Set<number>();
 
@@ -228,8 +230,8 @@ function push(g: Gen, st: State, cls: string, code0: Uint8Array, flagsMask: numb
     code = Uint8Array.from([p, ...code0]);
   }
   g.out.push({
-    name: `gen/${cls}${st.crossPage ? '/xpage' : st.roPage ? '/ro' : ''} #${g.out.length}`,
-    cls: st.crossPage ? `${cls}/xpage` : st.roPage ? `${cls}/ro` : cls,
+    name: `gen/${cls}${st.crossPage ? '/xpage' : st.roPage ? '/ro' : st.limitCheck ? '/limit' : ''} #${g.out.length}`,
+    cls: st.crossPage ? `${cls}/xpage` : st.roPage ? `${cls}/ro` : st.limitCheck ? `${cls}/limit` : cls,
     code,
     gpr: st.gpr,
     rflags: rflagsOverride ?? st.rflags,
@@ -259,6 +261,15 @@ function rmOperand(st: State, rng: Prng, bits: Bits, bm: ByteMode, value: bigint
       const off = SNIPPET_PAGE_SIZE - rng.range(1, bits / 8 - 1);
       st.crossPage = true;
       return { rm: memAt(st, rng, off, bm === 'legacy' || MODE32), memOff: off };
+    }
+    if (MODE16 && rng.chance(0.04)) {
+      // An access at the end of the 64 KiB data/stack segment with 32-bit addressing: within
+      // the limit (#PF: not mapped), straddling it or beyond it (#GP(0), or #SS(0) for EBP/ESP-based).
+      const off = 0x10000 - bits / 8 + rng.range(-2, 3);
+      st.limitCheck = true;
+      const m = memAt(st, rng, off, true);
+      if (m.kind === 'mem') return { rm: m, memOff: off };
+      return { rm: memAt(st, rng, off, true), memOff: off }; // (16-bit forms wrap: retry once)
     }
     if (rng.chance(0.03)) {
       // The zero read-only page: reads work, writes and read-modify-writes are #PF(P|W|U).
