@@ -14,7 +14,9 @@
 import type { EmuCpu } from './cpu.js';
 import { K_ADD_RR, K_SUB_RR, K_CMP_RR, K_LOGIC_RR, K_ADD_RI, K_SUB_RI, K_CMP_RI, K_LOGIC_RI, K_INCDEC_R, K_MOV_RR, K_JNZ, K_JZ } from './cpu.js';
 import type { Block, Insn } from './insn.js';
-import { shift32ri } from './ops-alu.js';
+import { shift32ri, mov32load, mov32store, aluGE, aluEI } from './ops-alu.js';
+import { ea } from './operands.js';
+import { EA_32 } from './insn.js';
 import { jcc } from './ops-flow.js';
 
 /** Runs of a block before it is compiled. */
@@ -22,7 +24,30 @@ export const COMPILE_THRESHOLD = 40;
 
 const canCompile = typeof Function === 'function';
 
+const DISABLE_MEM = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.['EMU_NOMEM'] === '1';
 type Flow = 'none' | 'write' | 'read' | 'rw' | 'opaque';
+
+/** 32-bit memory forms emitted inline: they may fault, so liveness treats them as opaque. */
+function memKind(x: Insn): 'load' | 'store' | 'alu-load' | 'cmp-mi' | '' {
+  if (x.mod === 3 || DISABLE_MEM) return '';
+  if (x.fn === mov32load) return 'load';
+  if (x.fn === mov32store) return 'store';
+  if (x.fn === aluGE && x.osz === 4 && (x.op === 0 || x.op === 1 || x.op === 4 || x.op === 5 || x.op === 6 || x.op === 7)) return 'alu-load';
+  if (x.fn === aluEI && x.osz === 4 && x.op === 7) return 'cmp-mi';
+  return '';
+}
+
+/** JS for the linear address of x's memory operand into `a${k}` (32-bit forms inline, others via ea()). */
+function eaCode(x: Insn, k: number): string {
+  if (x.ak !== EA_32) return `const a${k} = EA(c, I[${k}]);`;
+  let off = `${x.disp | 0}`;
+  if (x.base >= 0) off += ` + rl[${x.base}]`;
+  if (x.index >= 0) off += ` + (rl[${x.index}] << ${x.scale})`;
+  return (
+    `const o${k} = (${off}) >>> 0; if (c.segChk[${x.seg}] !== 0) c.checkSeg(${x.seg}, o${k}, ${x.msz}, ${x.mw}); ` +
+    `let a${k} = c.segBase[${x.seg}] + o${k}; if (a${k} >= 4294967296) a${k} -= 4294967296;`
+  );
+}
 
 function flowOf(x: Insn): Flow {
   switch (x.k) {
@@ -55,7 +80,7 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
   const ins = blk.insns;
   const n = ins.length;
   let inlineCount = 0;
-  for (const x of ins) if (flowOf(x) !== 'opaque') inlineCount++;
+  for (const x of ins) if (flowOf(x) !== 'opaque' || memKind(x) !== '') inlineCount++;
   if (inlineCount === 0) return null;
   // Backward liveness of the lazy flags.
   const live = new Array<boolean>(n).fill(true);
@@ -68,7 +93,7 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
   }
   const last = ins[n - 1]!;
   // A block that branches back to its own start with only inline instructions loops inside the function.
-  const selfLoop = (last.k === K_JNZ || last.k === K_JZ) && last.end + last.imm === 0 && ins.every((x) => flowOf(x) !== 'opaque');
+  const selfLoop = (last.k === K_JNZ || last.k === K_JZ) && last.end + last.imm === 0 && ins.every((x) => flowOf(x) !== 'opaque' || memKind(x) !== '');
   const out: string[] = ['const rl = c.rl, rh = c.rh;'];
   if (selfLoop) out.push('let it = 0; const lim = c.loopLimit;', 'for (;;) {');
   // Name of the local holding the last inline flag producer's result (for ZF tests) and its kind.
@@ -130,7 +155,33 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
         else out.push(`if (${want}${zf}) c.rip = ${target(x)};`);
         break;
       }
-      default:
+      default: {
+        const mk = memKind(x);
+        if (mk !== '') {
+          // Index first (a fault reports this instruction), and the loop count for self-loops.
+          out.push(`c.ci = ${k};${selfLoop ? ' c.loops = it;' : ''} ${eaCode(x, k)}`);
+          if (mk === 'load') out.push(`rl[${B}] = c.rd32(a${k}); rh[${B}] = 0;`);
+          else if (mk === 'store') out.push(`c.wr32(a${k}, rl[${B}]);`);
+          else if (mk === 'cmp-mi') {
+            out.push(`const d${k} = c.rd32(a${k}), s${k} = ${x.imm | 0}; const ${r} = (d${k} - s${k}) | 0; ${flagStore(3, `d${k}`, `s${k}`)}`);
+            lastRes = r;
+            lastLogic = false;
+          } else {
+            const op = x.op;
+            const dst = `rl[${B}]`;
+            if (op === 7 || op === 0 || op === 5) {
+              const sub = op !== 0;
+              out.push(`const d${k} = ${dst}, s${k} = c.rd32(a${k}); const ${r} = (d${k} ${sub ? '-' : '+'} s${k}) | 0; ${op === 7 ? '' : `${dst} = ${r}; rh[${B}] = 0;`} ${flagStore(sub ? 3 : 1, `d${k}`, `s${k}`)}`);
+              lastLogic = false;
+            } else {
+              const sym = op === 1 ? '|' : op === 4 ? '&' : '^';
+              out.push(`const ${r} = ${dst} ${sym} c.rd32(a${k}); ${dst} = ${r}; rh[${B}] = 0; ${fl ? `c.fop = 5; c.fsz = 4; c.fres = ${r};` : ''}`);
+              lastLogic = true;
+            }
+            lastRes = r;
+          }
+          break;
+        }
         if (x.fn === shift32ri && x.op !== 0 && x.op !== 1) {
           // SHL/SHR/SAR by a constant: all flags written eagerly.
           const nn = x.imm & 31;
@@ -158,14 +209,15 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
         out.push(`c.ci = ${k}; I[${k}].fn(c, I[${k}]); if (c.smc) { c.ci = ${k + 1}; return; }`);
         lastRes = '';
         lastLogic = false;
+      }
     }
   }
   out.push(`c.ci = ${n};`);
   const src = out.join('\n');
   try {
-    const factory = new Function('I', `return function block(c) {\n${src}\n};`) as (I: Insn[]) => (c: EmuCpu) => void;
+    const factory = new Function('I', 'EA', `return function block(c) {\n${src}\n};`) as (I: Insn[], EA: typeof ea) => (c: EmuCpu) => void;
     blk.selfLoop = selfLoop;
-    return factory(ins);
+    return factory(ins, ea);
   } catch {
     return null;
   }

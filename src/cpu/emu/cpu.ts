@@ -1268,6 +1268,8 @@ export class EmuCpu {
   smc = false;
   /** Instruction index inside a compiled block (see block-compiler.ts). */
   ci = 0;
+  /** REP string iterations executed (they cost time but a REP retires as one instruction). */
+  stringIters = 0;
   /** Set by an instruction that ran but does not retire yet (a paused REP). */
   notRetired = 0;
   /** Extra iterations of a self-looping compiled block, and the most it may run. */
@@ -1798,10 +1800,11 @@ export class EmuCpu {
    */
   run(budget: number): RunResult {
     this.breakRun = false;
-    const end = this.instructions + budget;
+    // The budget counts instructions and REP iterations (work), so a long REP ends slices too.
+    const end = this.instructions + this.stringIters + budget;
     if (!this.serviceInitSipi()) return 'hlt';
     this.pollAt = 0;
-    while (this.instructions < end) {
+    while (this.instructions + this.stringIters < end) {
       if (this.breakRun) return this.shutdownReason !== '' ? 'shutdown' : 'stop';
       if (this.instructions >= this.pollAt || this.shadow || this.halted) {
         if (this.shadow) {
@@ -1845,8 +1848,9 @@ export class EmuCpu {
       }
       const j = lin & (JC_SIZE - 1);
       const b = this.jcBlock[j];
-      if (this.jcTag[j] === lin && b !== undefined && b.valid && b.mode === this.modeKey) this.execBlock(end - this.instructions, b);
-      else this.execBlock(end - this.instructions, null);
+      const left = end - this.instructions - this.stringIters;
+      if (this.jcTag[j] === lin && b !== undefined && b.valid && b.mode === this.modeKey) this.execBlock(left, b);
+      else this.execBlock(left, null);
     }
     if (this.breakRun) return this.shutdownReason !== '' ? 'shutdown' : 'stop';
     return this.halted ? 'hlt' : 'budget';
@@ -2058,6 +2062,14 @@ export class EmuCpu {
         return;
       }
       if (e !== FAULT) throw e;
+      if (compiled && this.loops > 0) {
+        // Completed iterations of a self-looping compiled block before the fault.
+        const done = this.loops * total;
+        this.instructions += done;
+        this.retired[userIdx]! += done;
+        this.branchesRetired[userIdx]! += this.loops * blk.branches;
+        if (pmu !== null && pmu.active) this.countPmu(pmu, done - this.loops * blk.branches, this.loops * blk.branches);
+      }
       this.instructions += i;
       this.retired[userIdx]! += i;
       if (pmu !== null && pmu.active && i > this.pmuCounted) this.countPmu(pmu, i - this.pmuCounted, 0);

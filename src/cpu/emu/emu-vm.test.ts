@@ -91,6 +91,7 @@ interface Run {
   exitStatus: number;
   expect: { exact?: string; regex?: string };
   tsvmmArgs?: string[];
+  accel?: string[];
 }
 const guests: { name: string; build?: { dir?: string }; runs: Run[] }[] = existsSync(manifestPath) ? (JSON.parse(readFileSync(manifestPath, 'utf8')) as { guests: never[] }).guests : [];
 for (const g of guests) {
@@ -98,7 +99,8 @@ for (const g of guests) {
     const file = new URL(`${g.name}.elf`, buildDir);
     // fw_cfg, CMOS and UART interrupts need the real devices of the VMM (tests/ runs those through the CLI).
     const needsDevices = run.id === 'echo-irq' || (g.name === 'smp' && !/cpus=/.test(run.cmdline)) || g.name === 'platform';
-    test(`guest ${run.id} on emu`, { skip: !existsSync(file) ? 'guest not built' : needsDevices ? 'needs VMM devices (fw_cfg / UART IRQ)' : false }, async () => {
+    const notEmu = run.accel !== undefined && !run.accel.includes('emu');
+    test(`guest ${run.id} on emu`, { skip: !existsSync(file) ? 'guest not built' : notEmu ? 'a KVM-only run' : needsDevices ? 'needs VMM devices (fw_cfg / UART IRQ)' : false }, async () => {
       const args = run.tsvmmArgs ?? [];
       const pmuConfig = pmuFromArgs(args);
       const fk = args.indexOf('--pmu-filter');

@@ -110,14 +110,17 @@ export function popR(c: EmuCpu, i: Insn): void {
   c.setReg(i.osz, i.rm, v, c.hi);
 }
 export function push32r(c: EmuCpu, i: Insn): void {
+  if (c.stackSize !== 4) return pushR(c, i);
   const esp = (c.rl[4]! - 4) | 0;
   c.wr32(c.stackLin(-4), c.rl[i.rm]!);
   c.rl[4] = esp;
 }
 export function pop32r(c: EmuCpu, i: Insn): void {
+  if (c.stackSize !== 4) return popR(c, i);
   const v = c.rd32(c.stackLin(0));
   c.rl[4] = (c.rl[4]! + 4) | 0;
   c.rl[i.rm] = v;
+  c.rh[i.rm] = 0;
 }
 export function pushI(c: EmuCpu, i: Insn): void {
   c.push(i.osz, i.imm, i.immHi);

@@ -9,7 +9,7 @@ import { ES, TWO32, addIp } from './cpu.js';
 import type { Insn } from './insn.js';
 import { DF } from './flags.js';
 
-const REP_CHUNK = 4096;
+const REP_CHUNK = 1024;
 
 function idx(c: EmuCpu, r: number, asz: number): number {
   return asz === 2 ? c.rl[r]! & 0xffff : asz === 4 ? c.rl[r]! >>> 0 : c.r64(r);
@@ -108,19 +108,25 @@ export function stringOp(c: EmuCpu, i: Insn): void {
   }
   const cmp = i.op === 1 || i.op === 4;
   let n = 0;
-  while (count(c, asz) !== 0) {
-    if (n === REP_CHUNK) {
-      // Continue later: rip back on this instruction.
-      c.rip = addIp(c.bip, i.start, c.codeSize);
-      c.notRetired = 1;
-      return;
+  try {
+    while (count(c, asz) !== 0) {
+      if (n === REP_CHUNK) {
+        // Continue later: rip back on this instruction; interrupts are checked first.
+        c.rip = addIp(c.bip, i.start, c.codeSize);
+        c.notRetired = 1;
+        c.pollAt = 0;
+        return;
+      }
+      once(c, i, asz, step);
+      decCount(c, asz);
+      n++;
+      if (cmp) {
+        const zf = c.getZF() !== 0;
+        if (i.rep === 1 ? !zf : zf) break;
+      }
     }
-    once(c, i, asz, step);
-    decCount(c, asz);
-    n++;
-    if (cmp) {
-      const zf = c.getZF() !== 0;
-      if (i.rep === 1 ? !zf : zf) break;
-    }
+  } finally {
+    // Iterations take time (deterministic clock, slice budgets) though the instruction retires once.
+    c.stringIters += n;
   }
 }
