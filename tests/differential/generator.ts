@@ -517,7 +517,14 @@ function genBt(g: Gen): void {
       const bytes = bits / 8;
       const lowBit = -Math.floor(off / bytes) * bits;
       const highBit = (Math.floor((SNIPPET_DATA_SIZE - off - bytes) / bytes) + 1) * bits - 1;
-      st.setReg(offReg, bits, BigInt(rng.range(lowBit, highBit)));
+      if (MODE16 && bits === 32 && rng.chance(0.3)) {
+        // A 32-bit bit offset reaching past the 64 KiB segment: the limit check (#GP/#SS), or
+        // the wrap of a 16-bit effective address.
+        st.limitCheck = true;
+        st.setReg(offReg, bits, BigInt.asUintN(32, BigInt(rng.range(-0x800000, 0x800000))));
+      } else {
+        st.setReg(offReg, bits, BigInt(rng.range(lowBit, highBit)));
+      }
     }
   } else {
     const d = pickReg(st, rng, bits, 'rex', true).op;
