@@ -50,6 +50,8 @@ export const LDTR = 6;
 export const TR = 7;
 /** Pseudo segment with base 0 and no checks (64-bit mode memory operands without FS/GS). */
 export const SEG_FLAT = 8;
+/** Like SEG_FLAT for stack-relative operands (RSP/RBP base) in 64-bit mode: non-canonical is #SS, not #GP. */
+export const SEG_FLAT_SS = 9;
 
 export const CR0_PE = 1 << 0;
 export const CR0_MP = 1 << 1;
@@ -210,12 +212,12 @@ export class EmuCpu {
   fsrcH = 0;
   /** Carry-in of ADC/SBB or the preserved CF of INC/DEC. */
   fcin = 0;
-  readonly segSel = new Int32Array(9);
-  readonly segBase = new Float64Array(9);
-  readonly segLimit = new Float64Array(9);
-  readonly segAttr = new Int32Array(9);
+  readonly segSel = new Int32Array(10);
+  readonly segBase = new Float64Array(10);
+  readonly segLimit = new Float64Array(10);
+  readonly segAttr = new Int32Array(10);
   /** Per segment: 1 when accesses need limit/type/null checks (anything but a flat writable data segment, or real mode). */
-  readonly segChk = new Uint8Array(9);
+  readonly segChk = new Uint8Array(10);
   gdtBase = 0;
   gdtLimit = 0xffff;
   idtBase = 0;
@@ -365,6 +367,7 @@ export class EmuCpu {
     this.setSegRaw(LDTR, 0, 0, 0xffff, 0x82);
     this.setSegRaw(TR, 0, 0, 0xffff, 0x8b);
     this.setSegRaw(SEG_FLAT, 0, 0, 0xffffffff, 0x93);
+    this.setSegRaw(SEG_FLAT_SS, 0, 0, 0xffffffff, 0x93);
     this.rip = 0xfff0;
     this.gdtBase = 0;
     this.gdtLimit = 0xffff;
@@ -1286,7 +1289,11 @@ export class EmuCpu {
 
   /** Linear address of SS:[rsp + delta] for the current stack size. */
   stackLin(delta: number): number {
-    if (this.stackSize === 8) return this.r64(4) + delta;
+    if (this.stackSize === 8) {
+      const a = this.r64(4) + delta;
+      if (a < -TWO47 || a >= TWO47) return this.raise(VEC_SS, 0);
+      return a;
+    }
     const a = this.segBase[SS]! + (this.stackSize === 4 ? (this.rl[4]! + delta) >>> 0 : (this.rl[4]! + delta) & 0xffff);
     return a >= TWO32 ? a - TWO32 : a;
   }

@@ -5,7 +5,7 @@
  * cached by physical address and mode (see code-cache.ts).
  */
 import type { EmuCpu } from './cpu.js';
-import { FAULT, ES, CS, SS, DS, FS, GS, SEG_FLAT, VEC_GP, VEC_UD, K_ADD_RR, K_SUB_RR, K_CMP_RR, K_LOGIC_RR, K_ADD_RI, K_SUB_RI, K_CMP_RI, K_LOGIC_RI, K_INCDEC_R, K_MOV_RR, K_JNZ, K_JZ } from './cpu.js';
+import { FAULT, ES, CS, SS, DS, FS, GS, SEG_FLAT, SEG_FLAT_SS, VEC_GP, VEC_UD, K_ADD_RR, K_SUB_RR, K_CMP_RR, K_LOGIC_RR, K_ADD_RI, K_SUB_RI, K_CMP_RI, K_LOGIC_RI, K_INCDEC_R, K_MOV_RR, K_JNZ, K_JZ } from './cpu.js';
 import { Block, EA_16, EA_32, EA_32L, EA_64, Insn, type Handler } from './insn.js';
 import * as A from './ops-alu.js';
 import * as F from './ops-flow.js';
@@ -70,7 +70,7 @@ function breg(r: number): number {
 }
 
 function segFor(def: number): number {
-  if (mode === 2) return segOv === FS || segOv === GS ? segOv : SEG_FLAT;
+  if (mode === 2) return segOv === FS || segOv === GS ? segOv : def === SS ? SEG_FLAT_SS : SEG_FLAT;
   return segOv >= 0 ? segOv : def;
 }
 

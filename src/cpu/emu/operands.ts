@@ -4,6 +4,7 @@
  */
 import type { EmuCpu } from './cpu.js';
 import { EA_16, EA_32, EA_32L, type Insn } from './insn.js';
+import { SEG_FLAT_SS, VEC_SS } from './cpu.js';
 
 const TWO32 = 4294967296;
 
@@ -36,7 +37,10 @@ export function ea(c: EmuCpu, i: Insn): number {
     return c.segBase[i.seg]! + (a >>> 0);
   }
   const lo = ea64(c, i, true);
-  return EA_HI * TWO32 + lo;
+  const a = EA_HI * TWO32 + lo;
+  // A non-canonical stack-relative address is #SS(0) (others fault #GP(0) at the access).
+  if (i.seg === SEG_FLAT_SS && (EA_HI < -32768 || EA_HI > 32767)) c.raise(VEC_SS, 0);
+  return a;
 }
 
 /** High half of the last ea64() result. */

@@ -767,8 +767,16 @@ export function btEG(c: EmuCpu, i: Insn): void {
     off = sext(size, off);
     disp = Math.floor(off / bits) * size;
   }
-  const a = ea(c, i);
-  const lin = c.long64 ? a + disp : (a + disp + TWO32 * 2) % TWO32;
+  // The bit displacement is added to the offset at the address size, then checked against the segment.
+  let lin: number;
+  if (i.ak === 3) lin = ea(c, i) + disp;
+  else {
+    const base = eaOffset(c, i);
+    const o = i.ak === 0 ? (base + disp) & 0xffff : (base + disp) >>> 0;
+    if (i.ak !== 2 && c.segChk[i.seg] !== 0) c.checkSeg(i.seg, o, size, i.op !== 0);
+    const l = c.segBase[i.seg]! + o;
+    lin = i.ak === 2 ? l : l >= TWO32 ? l - TWO32 : l;
+  }
   c.lastEa = lin;
   btApply(c, i, off & (bits - 1), true);
 }

@@ -12,8 +12,12 @@ import { ARITH_MASK, DF, TF } from './flags.js';
 function relTarget(c: EmuCpu, i: Insn): number {
   const t = c.bip + i.end + i.imm;
   if (i.osz === 8) return canonical(c, t);
-  if (i.osz === 4) return t >>> 0;
-  return t & 0xffff;
+  return limitCheck(c, i.osz === 4 ? t >>> 0 : t & 0xffff);
+}
+/** Outside 64-bit mode a near branch beyond the CS limit is #GP(0) at the branch. */
+function limitCheck(c: EmuCpu, t: number): number {
+  if (t > c.segLimit[CS]! && !c.long64) return c.gp(0);
+  return t;
 }
 function canonical(c: EmuCpu, t: number): number {
   if (t >= TWO63) t -= TWO64;
@@ -24,8 +28,8 @@ function canonical(c: EmuCpu, t: number): number {
 /** Sets rip for an absolute near target of operand size osz. */
 function setNear(c: EmuCpu, osz: number, lo: number, hi: number): void {
   if (osz === 8) c.rip = canonical(c, hi * TWO32 + (lo >>> 0));
-  else if (osz === 4) c.rip = lo >>> 0;
-  else c.rip = lo & 0xffff;
+  else if (osz === 4) c.rip = c.long64 ? lo >>> 0 : limitCheck(c, lo >>> 0);
+  else c.rip = c.long64 ? lo & 0xffff : limitCheck(c, lo & 0xffff);
 }
 
 export function jcc(c: EmuCpu, i: Insn): void {
@@ -176,6 +180,7 @@ export function enter(c: EmuCpu, i: Insn): void {
     for (let k = 1; k < level; k++) {
       // Copy the enclosing frame pointers ([rBP - k*size], rBP of the stack address size).
       const bpOff = ss === 8 ? c.r64(5) - k * size : ss === 4 ? (c.rl[5]! - k * size) >>> 0 : (c.rl[5]! - k * size) & 0xffff;
+      if (ss === 8 && (bpOff < -TWO47 || bpOff >= TWO47)) return c.raise(12, 0);
       const a = ss === 8 ? bpOff : (c.segBase[SS]! + bpOff) % TWO32;
       const v = c.rd(size, a);
       c.push(size, v, c.hi);
