@@ -32,6 +32,7 @@ export function tsvmmArgs(elf, run, accel) {
   const a = [TSVMM_BIN, 'run', '--kernel', elf, '--accel', accel, '--cpus', String(run.cpus ?? 1), '--serial', 'stdio'];
   if (run.cmdline) a.push('--cmdline', run.cmdline);
   if (run.mem) a.push('--mem', run.mem);
+  for (const x of run.tsvmmArgs ?? []) a.push(x.startsWith('guests/') ? join(GUESTS, '..', x) : x);
   return a;
 }
 
