@@ -93,12 +93,14 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
   }
   const last = ins[n - 1]!;
   // A block that branches back to its own start with only inline instructions loops inside the function.
-  const selfLoop = (last.k === K_JNZ || last.k === K_JZ) && last.end + last.imm === 0 && ins.every((x) => flowOf(x) !== 'opaque' || memKind(x) !== '');
+  const selfLoop = (last.k === K_JNZ || last.k === K_JZ || last.fn === jcc) && last.end + last.imm === 0 && ins.every((x) => flowOf(x) !== 'opaque' || memKind(x) !== '');
   const out: string[] = ['const rl = c.rl, rh = c.rh;'];
   if (selfLoop) out.push('let it = 0; const lim = c.loopLimit;', 'for (;;) {');
   // Name of the local holding the last inline flag producer's result (for ZF tests) and its kind.
   let lastRes = '';
   let lastLogic = false;
+  /** Index of the last inline 32-bit SUB/CMP whose d/s/r locals give exact conditions, or -1. */
+  let lastCmp = -1;
   for (let k = 0; k < n; k++) {
     const x = ins[k]!;
     const A = x.rm;
@@ -116,6 +118,7 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
         out.push(`const d${k} = rl[${A}], s${k} = ${s}; const ${r} = (d${k} ${sub ? '-' : '+'} s${k}) | 0; rl[${A}] = ${r}; rh[${A}] = 0; ${flagStore(sub ? 3 : 1, `d${k}`, `s${k}`)}`);
         lastRes = r;
         lastLogic = false;
+        lastCmp = sub ? k : -1;
         break;
       }
       case K_CMP_RR:
@@ -124,6 +127,7 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
         out.push(`const d${k} = rl[${A}], s${k} = ${s}; const ${r} = (d${k} - s${k}) | 0; ${flagStore(3, `d${k}`, `s${k}`)}`);
         lastRes = r;
         lastLogic = false;
+        lastCmp = k;
         break;
       }
       case K_LOGIC_RR:
@@ -133,6 +137,7 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
         out.push(`const ${r} = rl[${A}] ${op} ${s}; rl[${A}] = ${r}; rh[${A}] = 0; ${fl ? `c.fop = 5; c.fsz = 4; c.fres = ${r};` : ''}`);
         lastRes = r;
         lastLogic = true;
+        lastCmp = -1;
         break;
       }
       case K_INCDEC_R: {
@@ -140,6 +145,7 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
         out.push(`const d${k} = rl[${A}]; const ${r} = (d${k} ${x.op === 0 ? '+' : '-'} 1) | 0; c.fcin = ${cf}; rl[${A}] = ${r}; rh[${A}] = 0; c.fop = ${x.op === 0 ? 6 : 7}; c.fsz = 4; c.fdst = d${k}; c.fsrc = 1; c.fres = ${r};`);
         lastRes = r;
         lastLogic = false;
+        lastCmp = -1;
         break;
       }
       case K_MOV_RR:
@@ -166,6 +172,7 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
             out.push(`const d${k} = c.rd32(a${k}), s${k} = ${x.imm | 0}; const ${r} = (d${k} - s${k}) | 0; ${flagStore(3, `d${k}`, `s${k}`)}`);
             lastRes = r;
             lastLogic = false;
+            lastCmp = k;
           } else {
             const op = x.op;
             const dst = `rl[${B}]`;
@@ -173,10 +180,12 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
               const sub = op !== 0;
               out.push(`const d${k} = ${dst}, s${k} = c.rd32(a${k}); const ${r} = (d${k} ${sub ? '-' : '+'} s${k}) | 0; ${op === 7 ? '' : `${dst} = ${r}; rh[${B}] = 0;`} ${flagStore(sub ? 3 : 1, `d${k}`, `s${k}`)}`);
               lastLogic = false;
+              lastCmp = sub ? k : -1;
             } else {
               const sym = op === 1 ? '|' : op === 4 ? '&' : '^';
               out.push(`const ${r} = ${dst} ${sym} c.rd32(a${k}); ${dst} = ${r}; rh[${B}] = 0; ${fl ? `c.fop = 5; c.fsz = 4; c.fres = ${r};` : ''}`);
               lastLogic = true;
+              lastCmp = -1;
             }
             lastRes = r;
           }
@@ -190,9 +199,9 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
           const of = x.op === 5 ? `(u${k} < 0 ? 0x800 : 0)` : x.op === 7 ? '0' : `((${r} >>> 31) ^ cf${k} ? 0x800 : 0)`;
           out.push(`const u${k} = rl[${A}]; const ${r} = (${expr}) | 0; const cf${k} = ${cf}; rl[${A}] = ${r}; rh[${A}] = 0;`);
           if (fl) out.push(`c.fop = 0; c.fres = cf${k} | ${of} | c.szp(4, ${r});`);
-          lastRes = fl ? '' : r;
+          lastRes = '';
           lastLogic = false;
-          if (!fl) lastRes = '';
+          lastCmp = -1;
           break;
         }
         if (x.fn === shift32ri) {
@@ -204,11 +213,31 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
           out.push(`const u${k} = rl[${A}]; const ${r} = (${expr}) | 0; const cf${k} = ${cf}; c.fres = (c.arith() & ~0x801) | cf${k} | (${of} ? 0x800 : 0); c.fop = 0; rl[${A}] = ${r}; rh[${A}] = 0;`);
           lastRes = '';
           lastLogic = false;
+          lastCmp = -1;
+          break;
+        }
+        if (x.fn === jcc) {
+          const cc = x.op;
+          let cond = '';
+          if (lastCmp >= 0) {
+            const d = `d${lastCmp}`;
+            const sv = `s${lastCmp}`;
+            const rr = `r${lastCmp}`;
+            cond = [``, `(${d} >>> 0) < (${sv} >>> 0)`, `${rr} === 0`, `(${d} >>> 0) <= (${sv} >>> 0)`, `${rr} < 0`, ``, `${d} < ${sv}`, `${d} <= ${sv}`][cc >> 1]!;
+          } else if (lastLogic && lastRes !== '') {
+            cond = [`false`, `false`, `${lastRes} === 0`, `${lastRes} === 0`, `${lastRes} < 0`, ``, `${lastRes} < 0`, `${lastRes} <= 0`][cc >> 1]!;
+          }
+          if (cond === '') cond = `c.cond(${cc})`;
+          else if ((cc & 1) !== 0) cond = `!(${cond})`;
+          if (x.osz === 8) out.push(`c.ci = ${k};`);
+          if (selfLoop && k === n - 1) out.push(`if (${cond}) { if (++it < lim) continue; it--; c.rip = ${target(x)}; } break; }`, 'c.loops = it;');
+          else out.push(`if (${cond}) c.rip = ${target(x)};`);
           break;
         }
         out.push(`c.ci = ${k}; I[${k}].fn(c, I[${k}]); if (c.smc) { c.ci = ${k + 1}; return; }`);
         lastRes = '';
         lastLogic = false;
+        lastCmp = -1;
       }
     }
   }
