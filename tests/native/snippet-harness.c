@@ -16,16 +16,17 @@
  * Each snippet runs in ring 3 of this process with every GPR (including RSP) and
  * the arithmetic flags + DF loaded from the case. The code page sits at CODE_BASE,
  * the data page at DATA_BASE (both fixed, so RIP-relative and absolute addressing
- * give the same addresses under emu), a zero read-only page at RO_BASE. After the snippet, a `jmp [rip+0]` trailer
- * returns to the trampoline, which saves every GPR and RFLAGS without touching
- * memory through the snippet's RSP. Faults arrive as signals on an alternate stack;
- * the handler takes the register state from the ucontext (the state at the faulting
- * instruction, RIP pointing at it for faults) and the vector from the trap number.
+ * give the same addresses under emu), a zero read-only page at RO_BASE. The snippet is
+ * followed by HLT, exactly as under emu (so the two code pages hold the same bytes): at
+ * CPL 3 it raises #GP(0), and #GP(0) at exactly the end of the snippet means "completed".
+ * Every outcome therefore arrives as a signal on an alternate stack; the handler takes
+ * the register state from the ucontext (the state at the faulting instruction, RIP
+ * pointing at it for faults, after it for traps) and the vector from the trap number,
+ * then siglongjmps back.
  *
  * Mode 1 runs the snippet in 32-bit compatibility mode: the trampoline loads DS/ES with
- * Linux's flat user data selector, far-jumps to the 32-bit user code selector, and the
- * snippet ends with a far jump back to a 64-bit stub in the code page. Only the low 32
- * bits of RAX..RDI are meaningful then (the SDM leaves the upper halves undefined).
+ * Linux's flat user data selector and far-jumps to the 32-bit user code selector. Only
+ * the low 32 bits of RAX..RDI are meaningful then (the SDM leaves the upper halves undefined).
  *
  * Mode 2 runs it as 16-bit protected-mode code: two LDT descriptors (modify_ldt) give a
  * 16-bit code segment based at CODE_BASE and a 16-bit data/stack segment based at
@@ -58,12 +59,7 @@
 #define RESULT_SIZE (8 + 8 + 16 * 8 + 8 + 8 + DATA_SIZE)
 /* Arithmetic flags plus DF: the only RFLAGS bits a case may set. TF/AC would trap. */
 #define RFLAGS_LOAD_MASK (0x8d5UL | 0x400UL)
-/* Linux x86-64 user selectors: 32-bit code (__USER32_CS), data (__USER_DS), 64-bit code (__USER_CS). */
-#define USER32_CS 0x23
-#define USER_DS 0x2b
-#define USER64_CS 0x33
-/* Offset in the code page of the 64-bit stub a compatibility-mode snippet returns through. */
-#define TRAMP64_OFFSET 0xf00
+/* Linux x86-64 user selectors used below: 32-bit code (__USER32_CS) 0x23, data (__USER_DS) 0x2b. */
 /* LDT selectors (index << 3 | TI | RPL 3) of the 16-bit code and data segments. */
 #define LDT_CODE16 0x07
 #define LDT_DATA16 0x0f
@@ -78,12 +74,11 @@ struct cpu_state {
 
 /* Globals shared with the trampoline (referenced RIP-relative from asm). */
 struct cpu_state g_state;
-uint64_t g_host_rsp, g_entry, g_snip_rsp, g_state_ptr;
+uint64_t g_entry, g_state_ptr;
 
 void run_snippet(struct cpu_state *s, uint64_t entry);
 void run_snippet32(struct cpu_state *s);
 void run_snippet16(struct cpu_state *s);
-void snippet_return(void);
 
 __asm__(
     ".intel_syntax noprefix\n"
@@ -92,7 +87,6 @@ __asm__(
     ".type run_snippet,@function\n"
     "run_snippet:\n"
     "  push rbx\n  push rbp\n  push r12\n  push r13\n  push r14\n  push r15\n"
-    "  mov [rip+g_host_rsp], rsp\n"
     "  mov [rip+g_state_ptr], rdi\n"
     "  mov [rip+g_entry], rsi\n"
     "  xor eax, eax\n  mov ds, ax\n  mov es, ax\n" /* a 64-bit Linux process runs with DS=ES=0 */
@@ -110,7 +104,6 @@ __asm__(
     ".type run_snippet32,@function\n"
     "run_snippet32:\n"
     "  push rbx\n  push rbp\n  push r12\n  push r13\n  push r14\n  push r15\n"
-    "  mov [rip+g_host_rsp], rsp\n"
     "  mov [rip+g_state_ptr], rdi\n"
     "  mov ax, 0x2b\n  mov ds, ax\n  mov es, ax\n"
     "  push qword ptr [rdi+128]\n"
@@ -126,7 +119,6 @@ __asm__(
     ".type run_snippet16,@function\n"
     "run_snippet16:\n"
     "  push rbx\n  push rbp\n  push r12\n  push r13\n  push r14\n  push r15\n"
-    "  mov [rip+g_host_rsp], rsp\n"
     "  mov [rip+g_state_ptr], rdi\n"
     "  push qword ptr [rdi+128]\n"
     "  popfq\n"
@@ -137,24 +129,6 @@ __asm__(
     "  mov r12, [rdi+96]\n  mov r13, [rdi+104]\n  mov r14, [rdi+112]\n  mov r15, [rdi+120]\n"
     "  mov rdi, [rdi+56]\n"
     "  jmp fword ptr [rip+g_far16]\n"
-    ".globl snippet_return\n"
-    "snippet_return:\n"
-    "  mov [rip+g_snip_rsp], rsp\n"
-    "  mov rsp, [rip+g_host_rsp]\n"
-    "  pushfq\n"
-    "  push rax\n"
-    "  mov rax, [rip+g_state_ptr]\n"
-    "  mov [rax+8], rcx\n  mov [rax+16], rdx\n  mov [rax+24], rbx\n  mov [rax+40], rbp\n"
-    "  mov [rax+48], rsi\n  mov [rax+56], rdi\n  mov [rax+64], r8\n  mov [rax+72], r9\n"
-    "  mov [rax+80], r10\n  mov [rax+88], r11\n  mov [rax+96], r12\n  mov [rax+104], r13\n"
-    "  mov [rax+112], r14\n  mov [rax+120], r15\n"
-    "  pop rcx\n  mov [rax+0], rcx\n"
-    "  pop rcx\n  mov [rax+128], rcx\n"
-    "  mov rcx, [rip+g_snip_rsp]\n  mov [rax+32], rcx\n"
-    "  cld\n"
-    "  mov ecx, 0x2b\n  mov ss, ecx\n" /* back to Linux's user SS after a 16-bit snippet */
-    "  pop r15\n  pop r14\n  pop r13\n  pop r12\n  pop rbp\n  pop rbx\n"
-    "  ret\n"
     ".data\n"
     "g_far32: .long 0x200000\n  .word 0x23\n"
     "g_far16: .long 0\n  .word 0x07\n"
@@ -226,30 +200,12 @@ static void run_case(const uint8_t *rec, uint8_t *res) {
   }
   memset(code, 0xcc, PAGE_SIZE);
   memcpy(code, rec + 16 + 128, code_len);
-  /* Trailer: jmp qword [rip+0]; dq snippet_return */
-  static const uint8_t jmp_abs[6] = {0xff, 0x25, 0, 0, 0, 0};
-  if (mode == 1 || mode == 2) {
-    /* 32-bit: jmp far USER64_CS:CODE_BASE+TRAMP64_OFFSET; there, 64-bit jmp [rip+0] back.
-       16-bit: the same with an operand-size prefix (32-bit offset). */
-    uint8_t far[8] = {0x66, 0xea, 0, 0, 0, 0, USER64_CS, 0};
-    wr32(far + 2, (uint32_t)(CODE_BASE + TRAMP64_OFFSET));
-    if (mode == 2)
-      memcpy(code + code_len, far, 8);
-    else
-      memcpy(code + code_len, far + 1, 7);
-    memcpy(code + TRAMP64_OFFSET, jmp_abs, 6);
-    wr64(code + TRAMP64_OFFSET + 6, (uint64_t)(uintptr_t)&snippet_return);
-  } else {
-    memcpy(code + code_len, jmp_abs, 6);
-    wr64(code + code_len + 6, (uint64_t)(uintptr_t)&snippet_return);
-  }
+  code[code_len] = 0xf4; /* HLT: #GP(0) at CPL 3 marks the end */
   memset(data, 0, PAGE_SIZE);
   memcpy(data, rec + 16 + 128 + CODE_MAX, DATA_SIZE);
   g_state.rflags = (rd64(rec + 8) & (RFLAGS_LOAD_MASK)) | 0x202;
   for (int i = 0; i < 16; i++) g_state.gpr[i] = rd64(rec + 16 + 8 * i);
 
-  volatile uint32_t vector = VECTOR_NONE, error_code = 0;
-  volatile uint64_t rip = CODE_BASE + code_len, fault_addr = 0;
   setitimer(ITIMER_REAL, &arm, NULL);
   if (sigsetjmp(g_jmp, 1) == 0) {
     g_running = 1;
@@ -259,17 +215,16 @@ static void run_case(const uint8_t *rec, uint8_t *res) {
       run_snippet16(&g_state);
     else
       run_snippet(&g_state, CODE_BASE);
-    g_running = 0;
-  } else {
-    vector = g_fault.vector;
-    error_code = g_fault.error_code;
-    /* Report a linear RIP: the 16-bit code segment is based at CODE_BASE (a snippet may have
-       far-transferred elsewhere, so go by the CS it faulted in). */
-    rip = g_fault.cs == LDT_CODE16 ? CODE_BASE + (g_fault.rip & 0xffff) : g_fault.rip;
-    fault_addr = g_fault.fault_addr;
-    memcpy(g_state.gpr, g_fault.gpr, sizeof g_state.gpr);
-    g_state.rflags = g_fault.rflags;
+    /* not reached: every snippet ends in a signal (at the latest, the HLT end marker's #GP) */
   }
+  uint32_t vector = g_fault.vector, error_code = g_fault.error_code;
+  /* Report a linear RIP: the 16-bit code segment is based at CODE_BASE (a snippet may have
+     far-transferred elsewhere, so go by the CS it faulted in). */
+  uint64_t rip = g_fault.cs == LDT_CODE16 ? CODE_BASE + (g_fault.rip & 0xffff) : g_fault.rip;
+  uint64_t fault_addr = g_fault.fault_addr;
+  memcpy(g_state.gpr, g_fault.gpr, sizeof g_state.gpr);
+  g_state.rflags = g_fault.rflags;
+  if (vector == 13 && error_code == 0 && rip == CODE_BASE + code_len) vector = VECTOR_NONE; /* the end marker */
   setitimer(ITIMER_REAL, &disarm, NULL);
 
   wr32(res, vector);
