@@ -3,7 +3,7 @@
  * PUSH/POP forms, ENTER/LEAVE, PUSHF/POPF, INT/INTO/INT3/IRET, HLT.
  */
 import type { EmuCpu } from './cpu.js';
-import { CS, SS, DS, ES, FS, GS, CR0_PE, TWO32, TWO47, TWO63, TWO64, IF, IOPL, VM, RF, NT, AC, ID, VEC_GP, VEC_OF, FAULT, addIp } from './cpu.js';
+import { CS, SS, DS, ES, FS, GS, TR, CR0_PE, TWO32, TWO47, TWO63, TWO64, IF, IOPL, VM, RF, NT, AC, ID, VEC_GP, VEC_OF, FAULT, addIp } from './cpu.js';
 import type { Insn } from './insn.js';
 import { ea, rdE, rdEs, stE } from './operands.js';
 import { ARITH_MASK, DF, TF } from './flags.js';
@@ -307,6 +307,99 @@ function loadSsForOuter(c: EmuCpu, ss: number, rpl: number): void {
   c.loadSeg(SS, ss);
 }
 
+/**
+ * Far CALL/JMP through a call gate (SDM vol. 2 CALL, "call gate" paths): returns false when `sel`
+ * is not a call gate. JMP stays at the current privilege; CALL to a more privileged non-conforming
+ * segment switches to the TSS stack of the target privilege and copies the gate's parameters.
+ */
+function viaCallGate(c: EmuCpu, sel: number, isCall: boolean, retIp: number): boolean {
+  if ((c.cr0 & CR0_PE) === 0 || (c.flags & VM) !== 0 || (sel & 0xfffc) === 0) return false;
+  const gateAddr = c.readDescriptor(sel);
+  const g = c.descWords();
+  if ((g.hi & 0x1000) !== 0) return false;
+  const type = (g.hi >>> 8) & 0xf;
+  const lma = (c.efer & (1 << 10)) !== 0;
+  if (!(type === 0xc || (!lma && type === 0x4))) return false;
+  const gdpl = (g.hi >>> 13) & 3;
+  if (gdpl < c.cpl || gdpl < (sel & 3)) return c.gp(sel & 0xfffc);
+  if ((g.hi & 0x8000) === 0) return c.raise(11, sel & 0xfffc);
+  const tsel = g.lo >>> 16;
+  let target = type === 0x4 ? g.lo & 0xffff : ((g.hi & 0xffff0000) | (g.lo & 0xffff)) >>> 0;
+  if (lma) {
+    const save = c.tlbUser;
+    c.tlbUser = 0;
+    let hi: number;
+    try {
+      hi = c.rd32(gateAddr + 8);
+    } finally {
+      c.tlbUser = save;
+    }
+    target = hi * TWO32 + target;
+  }
+  const gsize = lma ? 8 : type === 0xc ? 4 : 2;
+  const params = lma ? 0 : g.hi & 0x1f;
+  if ((tsel & 0xfffc) === 0) return c.gp(0);
+  c.readDescriptor(tsel);
+  const t = c.descWords();
+  const tdpl = (t.hi >>> 13) & 3;
+  const conforming = (t.hi & 0x400) !== 0;
+  if ((t.hi & 0x1800) !== 0x1800 || tdpl > c.cpl) return c.gp(tsel & 0xfffc);
+  if (!isCall && !conforming && tdpl !== c.cpl) return c.gp(tsel & 0xfffc);
+  const oldCs = c.segSel[CS]!;
+  if (isCall && !conforming && tdpl < c.cpl) {
+    // More privileged: new stack from the TSS, old SS:rSP (and parameters) pushed on it.
+    const oldSs = c.segSel[SS]!;
+    const oldSpLo = c.rl[4]!;
+    const oldSpHi = c.rh[4]!;
+    const oldStackSize = c.stackSize;
+    const paramVals: number[] = [];
+    for (let k = params - 1; k >= 0; k--) paramVals.push(c.rd(gsize, c.stackLin(k * gsize)));
+    const save = c.tlbUser;
+    c.tlbUser = 0;
+    let newSp: number;
+    let newSpHi = 0;
+    let newSs = tdpl;
+    try {
+      const tss = c.segBase[TR]!;
+      if (lma) {
+        newSp = c.rd32(tss + 4 + tdpl * 8);
+        newSpHi = c.rd32(tss + 8 + tdpl * 8);
+      } else if ((c.segAttr[TR]! & 8) !== 0) {
+        newSp = c.rd32((tss + 4 + tdpl * 8) % TWO32);
+        newSs = c.rd16((tss + 8 + tdpl * 8) % TWO32);
+      } else {
+        newSp = c.rd16((tss + 2 + tdpl * 4) % TWO32);
+        newSs = c.rd16((tss + 4 + tdpl * 4) % TWO32);
+      }
+    } finally {
+      c.tlbUser = save;
+    }
+    c.loadCs(tsel, tdpl, 'int');
+    if (lma) {
+      c.segSel[SS] = tdpl;
+      c.segAttr[SS] = (1 << 16) | (tdpl << 5);
+      c.segBase[SS] = 0;
+      c.updateMode();
+      c.rl[4] = newSp;
+      c.rh[4] = newSpHi;
+    } else {
+      c.loadSeg(SS, newSs);
+      c.setReg(c.stackSize === 4 ? 4 : 2, 4, newSp);
+    }
+    c.push(gsize, oldSs);
+    c.push(gsize, oldSpLo, oldStackSize === 8 ? oldSpHi : 0);
+    for (const v of paramVals) c.push(gsize, v);
+  } else {
+    c.loadCs(tsel, c.cpl, 'int');
+  }
+  if (isCall) {
+    c.push(gsize, oldCs);
+    c.push(gsize, retIp >>> 0, Math.floor(retIp / TWO32) | 0);
+  }
+  c.rip = lma ? target : target >>> 0;
+  return true;
+}
+
 /** Far JMP ptr (imm = offset, imm2 = selector) or JMP m16:x (mod != 3, op = 1 for FF /5). */
 export function jmpFar(c: EmuCpu, i: Insn): void {
   let off: number;
@@ -322,6 +415,7 @@ export function jmpFar(c: EmuCpu, i: Insn): void {
     off = i.imm;
     sel = i.imm2;
   }
+  if (viaCallGate(c, sel, false, 0)) return;
   c.loadCs(sel, c.cpl, 'jmp');
   setNear(c, i.osz, off, offHi);
 }
@@ -344,6 +438,7 @@ export function callFar(c: EmuCpu, i: Insn): void {
   const oldCs = c.segSel[CS]!;
   const n = c.nextIp(i);
   const size = i.osz;
+  if (viaCallGate(c, sel, true, n)) return;
   // Check the stack before changing CS (faults must leave CS unchanged).
   c.probeWrite(c.stackLin(-2 * size), 2 * size);
   const saved = [c.segSel[CS]!, c.segBase[CS]!, c.segLimit[CS]!, c.segAttr[CS]!] as const;
