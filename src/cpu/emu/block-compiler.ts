@@ -24,12 +24,11 @@ export const COMPILE_THRESHOLD = 40;
 
 const canCompile = typeof Function === 'function';
 
-const DISABLE_MEM = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.['EMU_NOMEM'] === '1';
 type Flow = 'none' | 'write' | 'read' | 'rw' | 'opaque';
 
 /** 32-bit memory forms emitted inline: they may fault, so liveness treats them as opaque. */
 function memKind(x: Insn): 'load' | 'store' | 'alu-load' | 'cmp-mi' | '' {
-  if (x.mod === 3 || DISABLE_MEM) return '';
+  if (x.mod === 3) return '';
   if (x.fn === mov32load) return 'load';
   if (x.fn === mov32store) return 'store';
   if (x.fn === aluGE && x.osz === 4 && (x.op === 0 || x.op === 1 || x.op === 4 || x.op === 5 || x.op === 6 || x.op === 7)) return 'alu-load';
