@@ -12,11 +12,3 @@ int fw_cfg_present(void) {
   fw_cfg_read(FW_CFG_SIGNATURE, sig, 4);
   return sig[0] == 'Q' && sig[1] == 'E' && sig[2] == 'M' && sig[3] == 'U';
 }
-
-int hv_is_kvm(void) {
-  uint32_t r[4];
-  cpuid(1, 0, r);
-  if (!(r[2] & (1u << 31))) return 0;
-  cpuid(0x40000000u, 0, r);
-  return r[1] == 0x4B4D564Bu && r[2] == 0x564B4D56u && r[3] == 0x0000004Du; /* "KVMK" "VMKV" "M\0\0\0" */
-}
