@@ -42,7 +42,7 @@ export function u32le(v: number): string {
 /** Runs `code` (hex) at 0x1000 in 32-bit flat mode with the given registers; returns the cpu after HLT. */
 export function run32(code: string, regs: Partial<Record<number, number>> = {}, flags = 2): EmuCpu {
   const t = makeCpu();
-  load(t.mem, 0x1000, code + ' f4');
+  load(t.mem, 0x1000, code + '\n f4');
   t.cpu.setFlat32();
   t.cpu.rl[4] = 0x8000;
   for (const [r, v] of Object.entries(regs)) t.cpu.rl[Number(r)] = v!;
@@ -60,7 +60,7 @@ export function run64(code: string, setup?: (t: TestCpu) => void): EmuCpu {
   t.mem.writeU32(0x10000, 0x11000 | 7);
   t.mem.writeU32(0x11000, 0x12000 | 7);
   t.mem.writeU32(0x12000, 0x87);
-  load(t.mem, 0x1000, code + ' f4');
+  load(t.mem, 0x1000, code + '\n f4');
   t.cpu.setLong64(0x10000);
   t.cpu.rl[4] = 0x8000;
   t.cpu.rip = 0x1000;

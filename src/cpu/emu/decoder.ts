@@ -11,6 +11,7 @@ import * as A from './ops-alu.js';
 import * as F from './ops-flow.js';
 import * as S from './ops-system.js';
 import { stringOp } from './ops-string.js';
+import { sseLogic, sseMov128, sseMovq } from './ops-sse.js';
 
 const MAX_BLOCK = 64;
 const OUT_OF_BYTES = { out: true } as const;
@@ -383,6 +384,8 @@ function memWrite(x: Insn): boolean {
   if (f === S.grp6) return x.op === 0 || x.op === 1;
   if (f === S.fpuCtl) return x.op === 1 || x.op === 3;
   if (f === S.grp15) return x.op === 0 || x.op === 3;
+  if (f === sseMov128) return x.op === 1;
+  if (f === sseMovq) return x.op === 1 || x.op === 3;
   return false;
 }
 
@@ -390,7 +393,7 @@ function finish(x: Insn, start: number): Insn {
   x.k = 0;
   if (x.mod !== 3) {
     x.mw = memWrite(x);
-    x.msz = x.fn === A.movzx || x.fn === A.movsx ? x.imm2 : x.fn === F.movSegE || x.fn === F.movESeg ? 2 : x.fn === A.setcc ? 1 : x.osz;
+    if (x.fn !== sseMov128 && x.fn !== sseLogic && x.fn !== sseMovq) x.msz = x.fn === A.movzx || x.fn === A.movsx ? x.imm2 : x.fn === F.movSegE || x.fn === F.movESeg ? 2 : x.fn === A.setcc ? 1 : x.osz;
   }
   if (pos - start > 15) x.fn = gpLen;
   // LOCK is only valid on read-modify-write instructions with a memory destination.
@@ -1068,8 +1071,67 @@ function decode0f(x: Insn, opsz: boolean, rep: number, rexW: boolean, stackOsz: 
       } else x.fn = unimpl(`0f c7 /${x.reg & 7}`);
       return;
     default:
+      if (decodeSse(x, b, opsz, rep, rexW)) return;
       x.fn = unimpl(`opcode 0f ${hex(b)}${opsz ? ' (66)' : ''}${rep === 1 ? ' (f3)' : rep === 2 ? ' (f2)' : ''}`);
   }
+}
+
+/** The SSE/SSE2 move and bitwise subset of ops-sse.ts; false for anything else. */
+function decodeSse(x: Insn, b: number, opsz: boolean, rep: number, rexW: boolean): boolean {
+  const none = !opsz && rep === 0;
+  const p66 = opsz && rep === 0;
+  switch (b) {
+    case 0x10:
+    case 0x11:
+    case 0x28:
+    case 0x29:
+      if (!(none || p66)) return false;
+      modrm(x);
+      x.op = b & 1;
+      x.imm2 = b >= 0x28 ? 1 : 0;
+      x.fn = sseMov128;
+      break;
+    case 0x6f:
+    case 0x7f:
+      if (!(p66 || (!opsz && rep === 1))) return false;
+      modrm(x);
+      x.op = b === 0x7f ? 1 : 0;
+      x.imm2 = p66 ? 1 : 0;
+      x.fn = sseMov128;
+      break;
+    case 0x54:
+    case 0x55:
+    case 0x56:
+    case 0x57:
+      if (!(none || p66)) return false;
+      modrm(x);
+      x.op = b - 0x54;
+      x.fn = sseLogic;
+      break;
+    case 0xdb:
+    case 0xdf:
+    case 0xeb:
+    case 0xef:
+      if (!p66) return false;
+      modrm(x);
+      x.op = b === 0xdb ? 0 : b === 0xdf ? 1 : b === 0xeb ? 2 : 3;
+      x.fn = sseLogic;
+      break;
+    case 0x6e:
+    case 0x7e:
+    case 0xd6:
+      if (b === 0x7e && !opsz && rep === 1) x.op = 2;
+      else if (p66) x.op = b === 0x6e ? 0 : b === 0x7e ? 1 : 3;
+      else return false;
+      modrm(x);
+      x.osz = rexW && x.op < 2 ? 8 : 4;
+      x.fn = sseMovq;
+      break;
+    default:
+      return false;
+  }
+  x.msz = x.fn === sseMovq ? (x.op >= 2 || x.osz === 8 ? 8 : 4) : 16;
+  return true;
 }
 
 function decode0f38(x: Insn, rep: number): void {
