@@ -1,0 +1,29 @@
+/**
+ * Whole-guest differential test: every deterministic project guest run prints byte for byte the same
+ * serial output and ends with the same status under QEMU TCG and under tsvmm's emulator.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { loadManifest, runCli, runArgs, guestPath, runsOn } from '../guest-runner.js';
+import { runUnderQemu } from './qemu-runner.js';
+
+const haveQemu = spawnSync('sh', ['-c', 'command -v qemu-system-x86_64'], { stdio: 'ignore' }).status === 0;
+const skip = haveQemu ? false : 'qemu-system-x86_64 is not installed (npm test installs Debian qemu-system-x86)';
+
+for (const guest of loadManifest()) {
+  for (const run of guest.runs) {
+    const r = run as typeof run & { qemu?: boolean };
+    if (!run.deterministic || r.qemu === false || run.tsvmmArgs?.length || !runsOn(run, 'emu')) continue;
+    test(`qemu tcg vs emu: ${run.id}`, { skip, timeout: 130_000 }, async () => {
+      const memMiB = run.mem ? parseInt(run.mem, 10) * (/G$/i.test(run.mem) ? 1024 : 1) : 256;
+      const q = await runUnderQemu(guestPath(guest.name), { cmdline: run.cmdline, cpus: run.cpus, memMiB, ...(run.stdin ? { stdin: run.stdin } : {}), timeoutMs: 60_000 });
+      assert.equal(q.timedOut, false, `QEMU timed out: ${q.stderr}`);
+      const e = await runCli(runArgs(guest, run, 'emu', ['--mem', `${memMiB}M`]), { stdin: run.stdin, timeoutMs: 60_000 });
+      assert.equal(e.timedOut, false, `emu timed out: ${e.stderr}`);
+      // Both prefix the multiboot cmdline with the same kernel path, so even echoed cmdlines compare exactly.
+      assert.equal(e.stdout, q.serial, `${run.id}: serial output differs from QEMU's`);
+      assert.equal(e.status, q.status, `${run.id}: exit status differs from QEMU's (stderr: ${e.stderr})`);
+    });
+  }
+}
