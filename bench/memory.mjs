@@ -17,13 +17,15 @@ function measure(cmd, args, readyText) {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
+    let seen = false;
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`no "${readyText}" within 60 s: ${err.trim()}`));
     }, 60_000);
     child.stdout.on('data', (d) => {
       out += d;
-      if (out.includes(readyText)) {
+      if (!seen && out.includes(readyText)) {
+        seen = true;
         // Let the VMM settle (GC, lazy pages) before reading RSS.
         setTimeout(() => {
           const kib = rssKiB(child.pid);
