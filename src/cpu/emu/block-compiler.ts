@@ -14,7 +14,7 @@
 import type { EmuCpu } from './cpu.js';
 import { K_ADD_RR, K_SUB_RR, K_CMP_RR, K_LOGIC_RR, K_ADD_RI, K_SUB_RI, K_CMP_RI, K_LOGIC_RI, K_INCDEC_R, K_MOV_RR, K_JNZ, K_JZ } from './cpu.js';
 import type { Block, Insn } from './insn.js';
-import { shift32ri, mov32load, mov32store, aluGE, aluEI } from './ops-alu.js';
+import { shift32ri, mov32load, mov32store, aluGE, aluEI, testEG, testEI, movRI, lea, movzx } from './ops-alu.js';
 import { ea } from './operands.js';
 import { EA_32 } from './insn.js';
 import { jcc } from './ops-flow.js';
@@ -25,6 +25,16 @@ export const COMPILE_THRESHOLD = 40;
 const canCompile = typeof Function === 'function';
 
 type Flow = 'none' | 'write' | 'read' | 'rw' | 'opaque';
+
+/** Register-only forms emitted inline besides the K_* kinds. */
+function simpleKind(x: Insn): 'test' | 'movri' | 'lea' | 'movzx' | '' {
+  if (x.fn === testEG && x.mod === 3 && x.osz === 4) return 'test';
+  if (x.fn === testEI && x.mod === 3 && x.osz === 4) return 'test';
+  if (x.fn === movRI && x.osz === 4) return 'movri';
+  if (x.fn === lea && x.osz === 4 && x.ak === EA_32) return 'lea';
+  if (x.fn === movzx && x.mod === 3 && x.osz === 4) return 'movzx';
+  return '';
+}
 
 /** 32-bit memory forms emitted inline: they may fault, so liveness treats them as opaque. */
 function memKind(x: Insn): 'load' | 'store' | 'alu-load' | 'cmp-mi' | '' {
@@ -68,6 +78,8 @@ function flowOf(x: Insn): Flow {
       return 'read';
     default:
       if (x.fn === shift32ri) return x.op === 0 || x.op === 1 ? 'rw' : 'write';
+      if (simpleKind(x) === 'test') return 'write';
+      if (simpleKind(x) !== '') return 'none';
       if (x.fn === jcc) return 'read';
       return 'opaque';
   }
@@ -161,6 +173,31 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
         break;
       }
       default: {
+        const sk = simpleKind(x);
+        if (sk === 'test') {
+          const src = x.fn === testEI ? `${x.imm | 0}` : `rl[${B}]`;
+          out.push(`const ${r} = rl[${A}] & ${src}; ${fl ? `c.fop = 5; c.fsz = 4; c.fres = ${r};` : ''}`);
+          lastRes = r;
+          lastLogic = true;
+          lastCmp = -1;
+          break;
+        }
+        if (sk === 'movri') {
+          out.push(`rl[${A}] = ${x.imm | 0}; rh[${A}] = 0;`);
+          break;
+        }
+        if (sk === 'lea') {
+          let off = `${x.disp | 0}`;
+          if (x.base >= 0) off += ` + rl[${x.base}]`;
+          if (x.index >= 0) off += ` + (rl[${x.index}] << ${x.scale})`;
+          out.push(`rl[${B}] = (${off}) | 0; rh[${B}] = 0;`);
+          break;
+        }
+        if (sk === 'movzx') {
+          const src = x.imm2 === 2 ? `rl[${A}] & 0xffff` : A < 16 ? `rl[${A}] & 0xff` : `(rl[${A - 16}] >> 8) & 0xff`;
+          out.push(`rl[${B}] = ${src}; rh[${B}] = 0;`);
+          break;
+        }
         const mk = memKind(x);
         if (mk !== '') {
           // Index first (a fault reports this instruction), and the loop count for self-loops.
