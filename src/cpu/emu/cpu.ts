@@ -1439,7 +1439,7 @@ export class EmuCpu {
     const type = (hi >>> 8) & 0xf;
     const dpl = (hi >>> 13) & 3;
     if ((hi & 0x1000) === 0 || (type & 8) === 0) {
-      if (checkDpl === 'jmp' && (hi & 0x1000) === 0) this.unimplemented(`far transfer through system descriptor type ${type}`);
+      if (checkDpl === 'jmp' && (hi & 0x1000) === 0 && (type === 0x5 || type === 0x9 || type === 0x1)) this.unimplemented(`far transfer through system descriptor type ${type}`);
       return this.gp(sel & 0xfffc);
     }
     const conforming = (type & 4) !== 0;
@@ -1544,8 +1544,15 @@ export class EmuCpu {
     }
     const type = (hi >>> 8) & 0x1f;
     const gdpl = (hi >>> 13) & 3;
+    if (!lma && type === 0x5) {
+      // Task gate: a hardware task switch to the TSS it names (error code pushed on the new task's stack).
+      if (soft && gdpl < this.cpl) return this.gp(vec * 8 + 2);
+      if ((hi & 0x8000) === 0) return this.raise(VEC_NP, idtErr);
+      this.taskSwitch(lo >>> 16, 'call', this.rip);
+      if (pushCode) this.push((this.segAttr[CS]! & (1 << 14)) !== 0 ? 4 : 2, code);
+      return;
+    }
     if (lma ? type !== 0xe && type !== 0xf : type !== 0xe && type !== 0xf && type !== 0x6 && type !== 0x7) {
-      if (type === 0x5) this.unimplemented('task gate');
       return this.gp(idtErr);
     }
     if (soft && gdpl < this.cpl) return this.gp(vec * 8 + 2);
@@ -1710,6 +1717,89 @@ export class EmuCpu {
   /** Loads system segment `s` (LDTR/TR) from the last descriptor read. */
   loadDescInto(s: number, sel: number): void {
     this.loadFromDesc(s, sel);
+  }
+
+  /**
+   * Hardware task switch to the 32-bit TSS selected by `sel` (SDM vol. 3 7.3): `kind` 'jmp' and
+   * 'iret' clear the old task's busy bit; 'call' (CALL, INT, exceptions) links back and sets NT.
+   * `retIp` is the EIP saved in the old task. Legacy mode only (long mode has no task switching).
+   */
+  taskSwitch(sel: number, kind: 'jmp' | 'call' | 'iret', retIp: number): void {
+    if ((this.efer & EFER_LMA) !== 0) return this.gp(sel & 0xfffc);
+    if ((sel & 4) !== 0) return this.raise(VEC_TS, sel & 0xfffc);
+    const nAddr = this.readDescriptor(sel, VEC_TS);
+    const nlo = this.dlo;
+    const nhi = this.dhi;
+    const ntype = (nhi >>> 8) & 0x1f;
+    if (ntype !== 0x9 && ntype !== 0xb) {
+      if (ntype === 0x1 || ntype === 0x3) this.unimplemented('16-bit TSS task switch');
+      return this.gp(sel & 0xfffc);
+    }
+    if (kind === 'iret' ? ntype !== 0xb : ntype !== 0x9) return this.gp(sel & 0xfffc);
+    if ((nhi & 0x8000) === 0) return this.raise(VEC_NP, sel & 0xfffc);
+    const limit = (nlo & 0xffff) | (nhi & 0xf0000);
+    if (limit < 0x67) return this.raise(VEC_TS, sel & 0xfffc);
+    const save = this.tlbUser;
+    this.tlbUser = 0;
+    try {
+      // Save the outgoing task.
+      const ot = this.segBase[TR]!;
+      const w = (off: number, v: number): void => this.wr32((ot + off) % TWO32, v);
+      let fl = this.getFlags();
+      if (kind !== 'call') fl &= ~NT;
+      w(0x20, retIp);
+      w(0x24, fl);
+      for (let r = 0; r < 8; r++) w(0x28 + r * 4, this.rl[r]!);
+      for (let sr = 0; sr < 6; sr++) w(0x48 + sr * 4, this.segSel[sr]!);
+      if (kind !== 'call') {
+        // Clear the old task's busy bit.
+        const oAddr = this.readDescriptor(this.segSel[TR]!);
+        this.wr32((oAddr + 4) % TWO32, this.dhi & ~0x200);
+      }
+      // Read the incoming task.
+      const nt = ((nhi & 0xff000000) | ((nhi & 0xff) << 16) | (nlo >>> 16)) >>> 0;
+      const rd = (off: number): number => this.rd32((nt + off) % TWO32);
+      const cr3 = rd(0x1c) >>> 0;
+      const eip = rd(0x20) >>> 0;
+      let nfl = rd(0x24);
+      const gprs: number[] = [];
+      for (let r = 0; r < 8; r++) gprs.push(rd(0x28 + r * 4));
+      const sels: number[] = [];
+      for (let sr = 0; sr < 6; sr++) sels.push(rd(0x48 + sr * 4) & 0xffff);
+      const ldt = rd(0x60) & 0xffff;
+      if (kind === 'call') {
+        this.wr16(nt, this.segSel[TR]!);
+        nfl |= NT;
+      }
+      if (kind !== 'iret') this.wr32((nAddr + 4) % TWO32, nhi | 0x200);
+      // Switch: TR, CR3, registers, flags.
+      this.dlo = nlo;
+      this.dhi = nhi | 0x200;
+      this.loadFromDesc(TR, sel);
+      if ((this.cr0 & CR0_PG) !== 0) this.writeCr3(cr3);
+      for (let r = 0; r < 8; r++) this.rl[r] = gprs[r]!;
+      this.setFlagsRaw(nfl | 2);
+      this.cr0 |= CR0_TS;
+      this.rip = eip;
+      // LDTR, then segments (CPL from the new CS RPL); a fault here is #TS in the new task.
+      if ((ldt & 0xfffc) === 0) {
+        this.segSel[LDTR] = ldt;
+        this.segAttr[LDTR] = SEG_ATTR_UNUSABLE;
+      } else {
+        this.readDescriptor(ldt, VEC_TS);
+        this.loadFromDesc(LDTR, ldt);
+      }
+      const cs = sels[CS]!;
+      this.readDescriptor(cs, VEC_TS);
+      this.loadFromDesc(CS, cs);
+      this.updateMode();
+      this.loadSeg(SS, sels[SS]!);
+      for (const sr of [ES, DS, FS, GS]) this.loadSeg(sr, sels[sr]!);
+    } finally {
+      this.tlbUser = this.cpl === 3 ? TLB_SIZE : 0;
+      void save;
+    }
+    this.flushTlb(false);
   }
 
   /** Raises the pending fault recorded by raise(): rip must point at the faulting instruction. */

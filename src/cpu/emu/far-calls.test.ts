@@ -40,3 +40,48 @@ test('far CALL through a 32-bit call gate from ring 3 switches to the TSS ring-0
   assert.equal(cpu.segSel[SS], 0x10);
   assert.equal(cpu.rl[4], 0x9000 - 16);
 });
+
+test('#DF through a task gate: hardware task switch to the #DF TSS, back link and NT set, TR busy', () => {
+  const t = makeCpu();
+  const { mem, cpu } = t;
+  const GDT = 0x500;
+  const IDT = 0x3000;
+  const desc: [number, number][] = [
+    [0, 0],
+    [0x0000ffff, 0x00cf9a00], // 0x08 code
+    [0x0000ffff, 0x00cf9200], // 0x10 data
+    [(0x5000 << 16) | 0x67, 0x00008b00], // 0x18 TSS1 (busy, current)
+    [(0x6000 << 16) | 0x67, 0x00008900], // 0x20 TSS2 (available)
+  ];
+  desc.forEach(([lo, hi], i) => {
+    mem.writeU32(GDT + i * 8, lo >>> 0);
+    mem.writeU32(GDT + i * 8 + 4, hi >>> 0);
+  });
+  // TSS2: EIP, EFLAGS, ESP, segment selectors.
+  mem.writeU32(0x6000 + 0x20, 0x2100);
+  mem.writeU32(0x6000 + 0x24, 2);
+  mem.writeU32(0x6000 + 0x38, 0x9000);
+  [0x10, 0x08, 0x10, 0x10, 0x10, 0x10].forEach((v, i) => mem.writeU32(0x6000 + 0x48 + i * 4, v));
+  // IDT: #GP not present (-> #NP -> #DF), #DF = task gate to TSS2.
+  mem.writeU32(IDT + 13 * 8, (0x08 << 16) | 0x2000);
+  mem.writeU32(IDT + 13 * 8 + 4, 0x0e00);
+  mem.writeU32(IDT + 8 * 8, (0x20 << 16) >>> 0);
+  mem.writeU32(IDT + 8 * 8 + 4, 0x8500);
+  cpu.setFlat32();
+  cpu.gdtBase = GDT;
+  cpu.gdtLimit = desc.length * 8 - 1;
+  cpu.idtBase = IDT;
+  cpu.idtLimit = 0x7ff;
+  cpu.setSegRaw(TR, 0x18, 0x5000, 0x67, 0x8b);
+  cpu.rl[4] = 0x8000;
+  cpu.rip = 0x1000;
+  load(mem, 0x1000, '66 b8 3812 8e d8 f4'); // mov ax,0x1238; mov ds,ax -> #GP
+  load(mem, 0x2100, '58 0f b7 1d 00600000 9c 59 f4'); // pop eax; movzx ebx, word [0x6000]; pushf; pop ecx; hlt
+  assert.equal(cpu.runUntilHalt(100), 'hlt');
+  assert.equal(cpu.rl[0], 0, '#DF error code');
+  assert.equal(cpu.rl[3], 0x18, 'back link to the old task');
+  assert.equal(cpu.rl[1]! & 0x4000, 0x4000, 'NT set');
+  assert.equal(cpu.segSel[TR], 0x20);
+  assert.equal(mem.readU32(GDT + 0x20 + 4) & 0x200, 0x200, 'new TSS busy');
+  assert.equal(mem.readU32(0x5000 + 0x20), 0x1004, 'old task saved the faulting EIP');
+});

@@ -319,6 +319,14 @@ function viaCallGate(c: EmuCpu, sel: number, isCall: boolean, retIp: number): bo
   if ((g.hi & 0x1000) !== 0) return false;
   const type = (g.hi >>> 8) & 0xf;
   const lma = (c.efer & (1 << 10)) !== 0;
+  if (!lma && (type === 0x9 || type === 0x5)) {
+    // Far JMP/CALL to a TSS or a task gate: a task switch.
+    const dpl = (g.hi >>> 13) & 3;
+    if (dpl < c.cpl || dpl < (sel & 3)) return c.gp(sel & 0xfffc);
+    if ((g.hi & 0x8000) === 0) return c.raise(11, sel & 0xfffc);
+    c.taskSwitch(type === 0x5 ? g.lo >>> 16 : sel, isCall ? 'call' : 'jmp', retIp);
+    return true;
+  }
   if (!(type === 0xc || (!lma && type === 0x4))) return false;
   const gdpl = (g.hi >>> 13) & 3;
   if (gdpl < c.cpl || gdpl < (sel & 3)) return c.gp(sel & 0xfffc);
@@ -415,7 +423,7 @@ export function jmpFar(c: EmuCpu, i: Insn): void {
     off = i.imm;
     sel = i.imm2;
   }
-  if (viaCallGate(c, sel, false, 0)) return;
+  if (viaCallGate(c, sel, false, c.nextIp(i))) return;
   c.loadCs(sel, c.cpl, 'jmp');
   setNear(c, i.osz, off, offHi);
 }
@@ -472,7 +480,19 @@ export function iret(c: EmuCpu, i: Insn): void {
     return;
   }
   if ((c.flags & VM) !== 0) return c.unimplemented('IRET in virtual-8086 mode');
-  if ((c.flags & NT) !== 0 && !c.long64 && (c.efer & (1 << 10)) === 0) return c.unimplemented('IRET with NT (task return)');
+  if ((c.flags & NT) !== 0 && !c.long64 && (c.efer & (1 << 10)) === 0) {
+    // Task return: back to the task linked in this TSS.
+    const save = c.tlbUser;
+    c.tlbUser = 0;
+    let link: number;
+    try {
+      link = c.rd16(c.segBase[TR]!);
+    } finally {
+      c.tlbUser = save;
+    }
+    c.taskSwitch(link, 'iret', c.nextIp(i));
+    return;
+  }
   const ipLo = c.rd(size, c.stackLin(0));
   const ipHi = c.hi;
   const cs = c.rd(size, c.stackLin(size)) & 0xffff;
