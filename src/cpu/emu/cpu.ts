@@ -1248,9 +1248,11 @@ export class EmuCpu {
     this.mmio.writeValue(pa, size as 1 | 2 | 4, size === 4 ? v >>> 0 : v);
   }
 
+  /** The xAPIC MMIO page answers only while the APIC is globally enabled and not in x2APIC mode. */
   private apicEnabled(): boolean {
-    return true;
+    return this.apicMmio;
   }
+  private apicMmio = true;
 
   /** Translates the instruction pointer page for decoding; returns the physical address of `lin`. */
   fetchPhys(lin: number): number {
@@ -2419,6 +2421,7 @@ export class EmuCpu {
           if (!this.apic.setApicBase(lo, hi)) return false;
         }
         this.apicBasePhys = (hi & 0xff) * TWO32 + ((lo & 0xfffff000) >>> 0);
+        this.apicMmio = (lo & (1 << 11)) !== 0 && (lo & (1 << 10)) === 0;
         this.flushTlb(true);
         return true;
       case MSR.IA32_EFER: {
