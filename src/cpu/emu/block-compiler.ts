@@ -14,7 +14,7 @@
 import type { EmuCpu } from './cpu.js';
 import { K_ADD_RR, K_SUB_RR, K_CMP_RR, K_LOGIC_RR, K_ADD_RI, K_SUB_RI, K_CMP_RI, K_LOGIC_RI, K_INCDEC_R, K_MOV_RR, K_JNZ, K_JZ } from './cpu.js';
 import type { Block, Insn } from './insn.js';
-import { shift32ri, mov32load, mov32store, aluGE, aluEI, testEG, testEI, movRI, lea, movzx } from './ops-alu.js';
+import { shift32ri, mov32load, mov32store, aluGE, aluEG, aluEI, testEG, testEI, movRI, lea, movzx, movEG, movGE } from './ops-alu.js';
 import { ea } from './operands.js';
 import { EA_32 } from './insn.js';
 import { jcc } from './ops-flow.js';
@@ -25,6 +25,17 @@ export const COMPILE_THRESHOLD = 40;
 const canCompile = typeof Function === 'function';
 
 type Flow = 'none' | 'write' | 'read' | 'rw' | 'opaque';
+
+/** 64-bit register forms: ALU (ADD SUB CMP AND OR XOR) reg/reg or reg/imm, and MOV reg, reg. */
+function wideKind(x: Insn): 'alu-rr' | 'alu-ri' | 'mov' | '' {
+  if (x.osz !== 8 || x.mod !== 3) return '';
+  const op = x.op;
+  const aluOk = op === 0 || op === 1 || op === 4 || op === 5 || op === 6 || op === 7;
+  if ((x.fn === aluEG || x.fn === aluGE) && aluOk) return 'alu-rr';
+  if (x.fn === aluEI && aluOk) return 'alu-ri';
+  if (x.fn === movEG || x.fn === movGE) return 'mov';
+  return '';
+}
 
 /** Register-only forms emitted inline besides the K_* kinds. */
 function simpleKind(x: Insn): 'test' | 'movri' | 'lea' | 'movzx' | '' {
@@ -79,6 +90,8 @@ function flowOf(x: Insn): Flow {
     default:
       if (x.fn === shift32ri) return x.op === 0 || x.op === 1 ? 'rw' : 'write';
       if (simpleKind(x) === 'test') return 'write';
+      if (wideKind(x) === 'mov') return 'none';
+      if (wideKind(x) !== '') return 'write';
       if (simpleKind(x) !== '') return 'none';
       if (x.fn === jcc) return 'read';
       return 'opaque';
@@ -173,6 +186,36 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
         break;
       }
       default: {
+        const wk = wideKind(x);
+        if (wk === 'mov') {
+          // MOV r64, r64 (movEG: rm <- reg; movGE: reg <- rm)
+          const [dst, src] = x.fn === movEG ? [A, B] : [B, A];
+          out.push(`rl[${dst}] = rl[${src}]; rh[${dst}] = rh[${src}];`);
+          break;
+        }
+        if (wk !== '') {
+          // dst op= src on (lo, hi) halves; aluGE writes the reg operand, aluEG/aluEI the rm operand.
+          const dst = x.fn === aluGE ? B : A;
+          const sl = wk === 'alu-ri' ? `${x.imm | 0}` : `rl[${x.fn === aluGE ? A : B}]`;
+          const sh = wk === 'alu-ri' ? `${x.immHi | 0}` : `rh[${x.fn === aluGE ? A : B}]`;
+          const op = x.op;
+          out.push(`const dl${k} = rl[${dst}], dh${k} = rh[${dst}], sl${k} = ${sl}, sh${k} = ${sh};`);
+          if (op === 0) out.push(`const t${k} = (dl${k} >>> 0) + (sl${k} >>> 0); const ${r}l = t${k} | 0; const ${r}h = (dh${k} + sh${k} + (t${k} > 0xffffffff ? 1 : 0)) | 0;`);
+          else if (op === 5 || op === 7) out.push(`const t${k} = (dl${k} >>> 0) - (sl${k} >>> 0); const ${r}l = t${k} | 0; const ${r}h = (dh${k} - sh${k} - (t${k} < 0 ? 1 : 0)) | 0;`);
+          else {
+            const sym = op === 1 ? '|' : op === 4 ? '&' : '^';
+            out.push(`const ${r}l = dl${k} ${sym} sl${k}; const ${r}h = dh${k} ${sym} sh${k};`);
+          }
+          if (op !== 7) out.push(`rl[${dst}] = ${r}l; rh[${dst}] = ${r}h;`);
+          if (fl) {
+            const kind = op === 0 ? 1 : op === 5 || op === 7 ? 3 : 5;
+            out.push(`c.fop = ${kind}; c.fsz = 8; c.fdst = dl${k}; c.fdstH = dh${k}; c.fsrc = sl${k}; c.fsrcH = sh${k}; c.fres = ${r}l; c.fresH = ${r}h;`);
+          }
+          lastRes = `(${r}l | ${r}h)`;
+          lastLogic = false;
+          lastCmp = -1;
+          break;
+        }
         const sk = simpleKind(x);
         if (sk === 'test') {
           const src = x.fn === testEI ? `${x.imm | 0}` : `rl[${B}]`;

@@ -132,3 +132,11 @@ test('64-bit ALU: carry across halves, flags from the full value', () => {
   c = run64('48 c7 c0 ffffffff 89 c0');
   assert.equal(c.getGpr(0), 0xffffffffn);
 });
+
+test('compiled 64-bit loop: carries between halves and the loop count stay exact', () => {
+  // mov rcx,100; xor eax,eax; mov ebx,-1; l: add rax,rbx; sub rcx,1; jnz l
+  const c = run64('48 c7 c1 64000000 31 c0 bb ffffffff 48 01 d8 48 83 e9 01 75 f7');
+  assert.equal(c.getGpr(0), 100n * 0xffffffffn);
+  assert.equal(c.getGpr(1), 0n);
+  assert.equal(c.instructions, 3 + 300 + 1);
+});
