@@ -326,7 +326,9 @@ export class EmuCpu {
     this.tlbView.fill(this.dummyView);
     this.rebuildRam();
     opts.memory.onMapChange(() => {
+      // New backing memory: decoded blocks and translations may point at the old regions.
       this.rebuildRam();
+      this.cache.clear();
       this.flushTlb(true);
     });
     this.reset();
