@@ -1,0 +1,218 @@
+// Boot probe: boots a Linux bzImage on emu and reports how far it got and where its time went.
+// A diagnosis tool for the Debian kernel (not a test): samples the exact guest RIP every N instructions
+// (cpu.rip is a signed canonical number, exact for kernel addresses), names samples with System.map,
+// timestamps every serial line with the instruction count, and prints the final state.
+//
+//   node dist/tests/linux/boot-probe.js [--seconds 120] [--every 1000000] [--mem 512M]
+//        [--cmdline '...'] [--kernel .cache/debian-kernel/vmlinuz] [--map .cache/debian-kernel/System.map]
+//        [--deterministic] [--serial-out FILE] [--json FILE]
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { buildVm } from '../../src/vmm/vm-builder.js';
+import { parseMem } from '../../src/vmm/config.js';
+import type { RunConfig } from '../../src/vmm/config.js';
+import type { EmuVm } from '../../src/cpu/emu/emu-vm.js';
+import type { EmuPmuHook } from '../../src/cpu/emu/cpu.js';
+import type { VmStop } from '../../src/cpu/vm.js';
+import { KernelSymbols, KERNEL_LOAD_PHYS } from './kernel-symbols.js';
+
+export const DEFAULT_CMDLINE = 'console=ttyS0 earlyprintk=serial,ttyS0,115200 panic=-1 nokaslr';
+
+export interface ProbeOptions {
+  kernel: string;
+  cmdline: string;
+  memBytes: number;
+  seconds: number;
+  every: number;
+  deterministic: boolean;
+  /** Stop the run as soon as the serial output contains this text. */
+  stopOn?: string;
+  symbols?: KernelSymbols;
+  onSerial?: (text: string) => void;
+}
+
+export interface SerialLine {
+  text: string;
+  insn: number;
+  wallMs: number;
+}
+
+export interface ProbeResult {
+  stop: VmStop;
+  instructions: number;
+  wallMs: number;
+  mips: number;
+  serial: string;
+  lines: SerialLine[];
+  firstByte: { insn: number; wallMs: number } | undefined;
+  /** Samples named by region/function, most frequent first. */
+  top: [string, number][];
+  /** The last samples in order (where the kernel ended up). */
+  tail: string[];
+  finalRip: string;
+  exceptions: { vector: number; code: number; rip: string }[];
+}
+
+/** Like the CLI's InstructionSampler, but keeps cpu.rip exact (no + 2^64 into a double). */
+class ExactSampler implements EmuPmuHook {
+  private left: number;
+  readonly ips: number[] = [];
+  constructor(
+    private readonly every: number,
+    private readonly readIp: () => number,
+    private readonly inner: EmuPmuHook | null,
+  ) {
+    this.left = every;
+  }
+  get active(): boolean {
+    return true;
+  }
+  countBlock(plain: number, branches: number, cpl: number): void {
+    if (this.inner !== null && this.inner.active) this.inner.countBlock(plain, branches, cpl);
+    this.left -= plain + branches;
+    while (this.left <= 0) {
+      this.ips.push(this.readIp());
+      this.left += this.every;
+    }
+  }
+  instructionsUntilOverflow(cpl: number): number {
+    const own = Math.max(1, this.left);
+    if (this.inner === null || !this.inner.active) return own;
+    return Math.min(own, this.inner.instructionsUntilOverflow(cpl));
+  }
+  isPmuMsr(index: number): boolean {
+    return this.inner !== null && this.inner.isPmuMsr(index);
+  }
+  readMsr(index: number, out: { lo: number; hi: number }): boolean {
+    return this.inner !== null && this.inner.readMsr(index, out as never);
+  }
+  writeMsr(index: number, lo: number, hi: number): boolean {
+    return this.inner !== null && this.inner.writeMsr(index, lo, hi);
+  }
+  rdpmc(ecx: number, cpl: number, cr4Pce: boolean, out: { lo: number; hi: number }): boolean {
+    return this.inner !== null && this.inner.rdpmc(ecx, cpl, cr4Pce, out as never);
+  }
+}
+
+export function hexRip(rip: number): string {
+  return rip < 0 ? '0x' + BigInt.asUintN(64, BigInt(rip)).toString(16) : '0x' + rip.toString(16);
+}
+
+export async function probeBoot(o: ProbeOptions): Promise<ProbeResult> {
+  const config: RunConfig = {
+    kernel: o.kernel,
+    initrd: undefined,
+    cmdline: o.cmdline,
+    memBytes: o.memBytes,
+    cpus: 1,
+    accel: 'emu',
+    serial: { kind: 'none' },
+    deterministic: o.deterministic,
+    pmu: 'off',
+    pmuShape: {},
+    pmuFilter: undefined,
+  };
+  let serial = '';
+  let pending = '';
+  const lines: SerialLine[] = [];
+  let firstByte: { insn: number; wallMs: number } | undefined;
+  let vmRef: EmuVm | undefined;
+  let t0 = 0;
+  const insnNow = (): number => (vmRef ? vmRef.cpus.reduce((s, c) => s + c.instructions, 0) : 0);
+  const decoder = new TextDecoder('latin1');
+  const sink = {
+    write(bytes: Uint8Array): void {
+      const text = decoder.decode(bytes);
+      const insn = insnNow();
+      const wallMs = performance.now() - t0;
+      if (firstByte === undefined) firstByte = { insn, wallMs };
+      serial += text;
+      o.onSerial?.(text);
+      pending += text;
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        lines.push({ text: pending.slice(0, nl).replace(/\r$/, ''), insn, wallMs });
+        pending = pending.slice(nl + 1);
+      }
+      if (o.stopOn !== undefined && vmRef && serial.includes(o.stopOn)) vmRef.requestStop({ kind: 'host-stop', reason: `saw "${o.stopOn}"` });
+    },
+    close(): void {},
+  };
+  const built = await buildVm(config, sink);
+  const vm = built.vm as EmuVm;
+  vmRef = vm;
+  const cpu = vm.cpus[0]!;
+  const sampler = new ExactSampler(o.every, () => cpu.rip, cpu.pmu);
+  cpu.pmu = sampler;
+  const timer = setTimeout(() => vm.requestStop({ kind: 'host-stop', reason: `probe time limit ${o.seconds} s` }), o.seconds * 1000);
+  t0 = performance.now();
+  let stop: VmStop;
+  try {
+    stop = await vm.run();
+  } finally {
+    clearTimeout(timer);
+  }
+  const wallMs = performance.now() - t0;
+  const instructions = insnNow();
+  if (pending) lines.push({ text: pending, insn: instructions, wallMs });
+  const name = (ip: number): string => (o.symbols ? o.symbols.region(ip) : hexRip(ip));
+  const counts = new Map<string, number>();
+  for (const ip of sampler.ips) counts.set(name(ip), (counts.get(name(ip)) ?? 0) + 1);
+  const top = [...counts.entries()].sort((a, b) => b[1] - a[1]);
+  const tail = sampler.ips.slice(-12).map((ip) => `${hexRip(ip)} ${o.symbols ? o.symbols.lookup(ip) : ''}`);
+  const finalRip = `${hexRip(cpu.rip)} ${o.symbols ? o.symbols.lookup(cpu.rip) : ''}`;
+  const exceptions = cpu.exceptionLog.slice(-20).map((e) => ({ vector: e.vector, code: e.code, rip: `${hexRip(e.rip)} ${o.symbols ? o.symbols.lookup(e.rip) : ''}` }));
+  built.devices.destroy();
+  vm.destroy();
+  return { stop, instructions, wallMs, mips: instructions / (wallMs * 1000), serial, lines, firstByte, top, tail, finalRip, exceptions };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      kernel: { type: 'string', default: '.cache/debian-kernel/vmlinuz' },
+      map: { type: 'string', default: '.cache/debian-kernel/System.map' },
+      cmdline: { type: 'string', default: DEFAULT_CMDLINE },
+      mem: { type: 'string', default: '512M' },
+      seconds: { type: 'string', default: '120' },
+      every: { type: 'string', default: '1000000' },
+      deterministic: { type: 'boolean', default: false },
+      'stop-on': { type: 'string' },
+      json: { type: 'string' },
+      quiet: { type: 'boolean', default: false },
+    },
+  });
+  const symbols = existsSync(values.map) ? KernelSymbols.parse(readFileSync(values.map, 'utf8')) : undefined;
+  if (symbols && symbols.size < 1000) process.stderr.write(`probe: ${values.map} has only ${symbols.size} symbols (Debian's stub? run scripts/fetch-debian-kernel.mjs --symbols)\n`);
+  const r = await probeBoot({
+    kernel: values.kernel,
+    cmdline: values.cmdline,
+    memBytes: parseMem(values.mem),
+    seconds: Number(values.seconds),
+    every: Number(values.every),
+    deterministic: values.deterministic,
+    stopOn: values['stop-on'],
+    symbols: symbols && symbols.size >= 1000 ? symbols : undefined,
+    onSerial: values.quiet ? undefined : (t) => process.stdout.write(t),
+  });
+  const M = (n: number): string => (n / 1e6).toFixed(1) + 'M';
+  const out: string[] = [];
+  out.push('', `probe: kernel load address 0x${KERNEL_LOAD_PHYS.toString(16)}; cmdline: ${values.cmdline}`);
+  out.push(`probe: stop ${JSON.stringify(r.stop)}`);
+  out.push(`probe: ${M(r.instructions)} instructions in ${(r.wallMs / 1000).toFixed(1)} s wall = ${r.mips.toFixed(1)} MIPS`);
+  out.push(`probe: first serial byte at ${r.firstByte ? `${M(r.firstByte.insn)} instructions, ${(r.firstByte.wallMs / 1000).toFixed(1)} s` : 'never'}`);
+  for (const l of r.lines.slice(0, 400)) out.push(`  [${M(l.insn).padStart(8)} ${(l.wallMs / 1000).toFixed(1).padStart(6)}s] ${l.text}`);
+  out.push('probe: where the samples landed (region/function, samples):');
+  for (const [n, c] of r.top.slice(0, 30)) out.push(`  ${String(c).padStart(7)}  ${n}`);
+  out.push('probe: last samples:', ...r.tail.map((t) => '  ' + t));
+  out.push(`probe: final rip ${r.finalRip}`);
+  out.push('probe: last exceptions:', ...r.exceptions.map((e) => `  vector ${e.vector} code 0x${e.code.toString(16)} at ${e.rip}`));
+  process.stderr.write(out.join('\n') + '\n');
+  if (values.json) writeFileSync(values.json, JSON.stringify(r, null, 1));
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  await main();
+}
