@@ -2689,7 +2689,8 @@ export function u64ToAddr(v: bigint): number {
 
 /** lin + k for multi-byte accesses (wraps at 4 GiB outside 64-bit mode). */
 export function addLin(lin: number, k: number, long: boolean): number {
-  if (long) return lin + k;
+  // Addresses outside 0..2^32-1 are 64-bit (e.g. IA-32e event delivery from compatibility mode).
+  if (long || lin >= TWO32 || lin < 0) return lin + k;
   const a = lin + k;
   return a >= TWO32 ? a - TWO32 : a;
 }
