@@ -14,7 +14,7 @@
 import type { EmuCpu } from './cpu.js';
 import { K_ADD_RR, K_SUB_RR, K_CMP_RR, K_LOGIC_RR, K_ADD_RI, K_SUB_RI, K_CMP_RI, K_LOGIC_RI, K_INCDEC_R, K_MOV_RR, K_JNZ, K_JZ } from './cpu.js';
 import type { Block, Insn } from './insn.js';
-import { shift32ri, mov32load, mov32store, aluGE, aluEG, aluEI, testEG, testEI, movRI, lea, movzx, movEG, movGE } from './ops-alu.js';
+import { shift32ri, mov32load, mov32store, aluGE, aluEG, aluEI, testEG, testEI, movRI, lea, movzx, movEG, movGE, negE, notE } from './ops-alu.js';
 import { ea } from './operands.js';
 import { EA_32 } from './insn.js';
 import { jcc } from './ops-flow.js';
@@ -38,7 +38,9 @@ function wideKind(x: Insn): 'alu-rr' | 'alu-ri' | 'mov' | '' {
 }
 
 /** Register-only forms emitted inline besides the K_* kinds. */
-function simpleKind(x: Insn): 'test' | 'movri' | 'lea' | 'movzx' | '' {
+function simpleKind(x: Insn): 'test' | 'movri' | 'lea' | 'movzx' | 'neg' | 'not' | '' {
+  if (x.fn === negE && x.mod === 3 && x.osz === 4) return 'neg';
+  if (x.fn === notE && x.mod === 3 && x.osz === 4) return 'not';
   if (x.fn === testEG && x.mod === 3 && x.osz === 4) return 'test';
   if (x.fn === testEI && x.mod === 3 && x.osz === 4) return 'test';
   if (x.fn === movRI && x.osz === 4) return 'movri';
@@ -89,7 +91,7 @@ function flowOf(x: Insn): Flow {
       return 'read';
     default:
       if (x.fn === shift32ri) return x.op === 0 || x.op === 1 ? 'rw' : 'write';
-      if (simpleKind(x) === 'test') return 'write';
+      if (simpleKind(x) === 'test' || simpleKind(x) === 'neg') return 'write';
       if (wideKind(x) === 'mov') return 'none';
       if (wideKind(x) !== '') return 'write';
       if (simpleKind(x) !== '') return 'none';
@@ -223,6 +225,18 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
           lastRes = r;
           lastLogic = true;
           lastCmp = -1;
+          break;
+        }
+        if (sk === 'neg') {
+          // NEG = 0 - d: flags of a SUB with destination 0.
+          out.push(`const s${k} = rl[${A}]; const ${r} = (0 - s${k}) | 0; rl[${A}] = ${r}; rh[${A}] = 0; ${fl ? `c.fop = 3; c.fsz = 4; c.fdst = 0; c.fsrc = s${k}; c.fres = ${r};` : ''}`);
+          lastRes = r;
+          lastLogic = false;
+          lastCmp = -1;
+          break;
+        }
+        if (sk === 'not') {
+          out.push(`rl[${A}] = ~rl[${A}]; rh[${A}] = 0;`);
           break;
         }
         if (sk === 'movri') {
