@@ -1,10 +1,11 @@
 /** Bad input gets one clear line and a distinct status, never a stack trace or a hang. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { runCli, guestPath } from './guest-runner.js';
+import { runCli, guestPath, tsvmmBin } from './guest-runner.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-cli-'));
 const garbage = join(dir, 'garbage.bin');
@@ -53,4 +54,25 @@ test('cli: bad --pmu values name the flag', async () => {
     assert.equal(r.status, 64, r.stderr);
     assert.match(r.stderr, re);
   }
+});
+
+test('cli: /dev/kvm not permitted is one line naming the fix, and auto falls back to the emulator', {
+  skip: process.getuid?.() === 0 && existsSync('/dev/kvm') && existsSync('/usr/bin/setpriv') ? false : 'needs root, /dev/kvm and setpriv to run as an unprivileged user',
+}, async () => {
+  const asNobody = (args: string[]) =>
+    new Promise<{ status: number | null; stderr: string; stdout: string }>((resolve) => {
+      const p = spawn('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, tsvmmBin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (d) => (stdout += d));
+      p.stderr.on('data', (d) => (stderr += d));
+      p.on('close', (status) => resolve({ status, stderr, stdout }));
+    });
+  const kvm = await asNobody(['run', '--kernel', guestPath('hello'), '--accel', 'kvm']);
+  assert.equal(kvm.status, 68, kvm.stderr);
+  assert.match(kvm.stderr, /Cannot open \/dev\/kvm: permission denied \(run as root or add yourself to the kvm group\)/);
+  assert.equal(kvm.stderr.trim().split('\n').length, 1);
+  const auto = await asNobody(['run', '--kernel', guestPath('hello'), '-v']);
+  assert.equal(auto.status, 1, auto.stderr);
+  assert.match(auto.stderr, /backend emu \(auto: KVM not usable/);
 });
