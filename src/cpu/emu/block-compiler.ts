@@ -14,7 +14,7 @@
 import type { EmuCpu } from './cpu.js';
 import { K_ADD_RR, K_SUB_RR, K_CMP_RR, K_LOGIC_RR, K_ADD_RI, K_SUB_RI, K_CMP_RI, K_LOGIC_RI, K_INCDEC_R, K_MOV_RR, K_JNZ, K_JZ } from './cpu.js';
 import type { Block, Insn } from './insn.js';
-import { shift32ri, mov32load, mov32store, aluGE, aluEG, aluEI, testEG, testEI, movRI, lea, movzx, movEG, movGE, negE, notE } from './ops-alu.js';
+import { shift32ri, mov32load, mov32store, aluGE, aluEG, aluEI, testEG, testEI, movRI, movEI, lea, movzx, movEG, movGE, negE, notE } from './ops-alu.js';
 import { ea } from './operands.js';
 import { EA_32 } from './insn.js';
 import { jcc } from './ops-flow.js';
@@ -50,10 +50,12 @@ function simpleKind(x: Insn): 'test' | 'movri' | 'lea' | 'movzx' | 'neg' | 'not'
 }
 
 /** 32-bit memory forms emitted inline: they may fault, so liveness treats them as opaque. */
-function memKind(x: Insn): 'load' | 'store' | 'alu-load' | 'cmp-mi' | '' {
+function memKind(x: Insn): 'load' | 'store' | 'alu-load' | 'cmp-mi' | 'st' | 'ldzx' | '' {
   if (x.mod === 3) return '';
   if (x.fn === mov32load) return 'load';
   if (x.fn === mov32store) return 'store';
+  if ((x.fn === movEG || x.fn === movEI) && x.osz <= 4) return 'st';
+  if (x.fn === movzx && x.osz === 4) return 'ldzx';
   if (x.fn === aluGE && x.osz === 4 && (x.op === 0 || x.op === 1 || x.op === 4 || x.op === 5 || x.op === 6 || x.op === 7)) return 'alu-load';
   if (x.fn === aluEI && x.osz === 4 && x.op === 7) return 'cmp-mi';
   return '';
@@ -259,7 +261,13 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
         if (mk !== '') {
           // Index first (a fault reports this instruction), and the loop count for self-loops.
           out.push(`c.ci = ${k};${selfLoop ? ' c.loops = it;' : ''} ${eaCode(x, k)}`);
-          if (mk === 'load') out.push(`rl[${B}] = c.rd32(a${k}); rh[${B}] = 0;`);
+          if (mk === 'st') {
+            const w = x.osz === 1 ? 'wr8' : x.osz === 2 ? 'wr16' : 'wr32';
+            const mask = x.osz === 1 ? ' & 0xff' : x.osz === 2 ? ' & 0xffff' : '';
+            const v = x.fn === movEI ? `${x.imm | 0}` : x.osz === 1 && B >= 16 ? `(rl[${B - 16}] >> 8) & 0xff` : `rl[${B}]${mask}`;
+            out.push(`c.${w}(a${k}, ${v});`);
+          } else if (mk === 'ldzx') out.push(`rl[${B}] = c.${x.imm2 === 1 ? 'rd8' : 'rd16'}(a${k}); rh[${B}] = 0;`);
+          else if (mk === 'load') out.push(`rl[${B}] = c.rd32(a${k}); rh[${B}] = 0;`);
           else if (mk === 'store') out.push(`c.wr32(a${k}, rl[${B}]);`);
           else if (mk === 'cmp-mi') {
             out.push(`const d${k} = c.rd32(a${k}), s${k} = ${x.imm | 0}; const ${r} = (d${k} - s${k}) | 0; ${flagStore(3, `d${k}`, `s${k}`)}`);
