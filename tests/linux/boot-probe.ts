@@ -17,6 +17,27 @@ import type { EmuVm } from '../../src/cpu/emu/emu-vm.js';
 import type { EmuPmuHook } from '../../src/cpu/emu/cpu.js';
 import type { VmStop } from '../../src/cpu/vm.js';
 import { KernelSymbols, KERNEL_LOAD_PHYS } from './kernel-symbols.js';
+import { EMU_CPU_FEATURES, type EmuFeature } from '../../src/features/emu-cpu-model.js';
+
+/**
+ * CPUID bits an experiment may add on top of emu's model (--cpuid-add fpu,fxsr,sse,sse2), to see how far a
+ * kernel would get if emu advertised them. Diagnosis only: emu's real model stays what it implements.
+ */
+const EXTRA_FEATURES: Record<string, EmuFeature> = {
+  fpu: { name: 'fpu', leaf: 1, subleaf: 0, reg: 'edx', bit: 0, detail: 'probe experiment' },
+  fxsr: { name: 'fxsr', leaf: 1, subleaf: 0, reg: 'edx', bit: 24, detail: 'probe experiment' },
+  sse: { name: 'sse', leaf: 1, subleaf: 0, reg: 'edx', bit: 25, detail: 'probe experiment' },
+  sse2: { name: 'sse2', leaf: 1, subleaf: 0, reg: 'edx', bit: 26, detail: 'probe experiment' },
+};
+
+export function addCpuidExperiment(names: string[]): void {
+  for (const n of names) {
+    const f = EXTRA_FEATURES[n];
+    if (!f) throw new RangeError(`--cpuid-add: unknown feature ${n} (known: ${Object.keys(EXTRA_FEATURES).join(', ')})`);
+    // The table is readonly to TypeScript only; the emulator reads it on every CPUID.
+    if (!EMU_CPU_FEATURES.some((x) => x.leaf === f.leaf && x.reg === f.reg && x.bit === f.bit)) (EMU_CPU_FEATURES as EmuFeature[]).push(f);
+  }
+}
 
 export const DEFAULT_CMDLINE = 'console=ttyS0 earlyprintk=serial,ttyS0,115200 panic=-1 nokaslr';
 
@@ -53,6 +74,8 @@ export interface ProbeResult {
   tail: string[];
   finalRip: string;
   exceptions: { vector: number; code: number; rip: string }[];
+  /** MSR accesses emu refused (#GP in the guest): "rdmsr 0x8b" → count and the block RIP of the first. */
+  refusedMsrs: { msr: string; count: number; firstAt: string }[];
 }
 
 /** Like the CLI's InstructionSampler, but keeps cpu.rip exact (no + 2^64 into a double). */
@@ -146,6 +169,25 @@ export async function probeBoot(o: ProbeOptions): Promise<ProbeResult> {
   const cpu = vm.cpus[0]!;
   const sampler = new ExactSampler(o.every, () => cpu.rip, cpu.pmu);
   cpu.pmu = sampler;
+  // Log the MSRs emu refuses (they become #GP in the guest): wrap this instance's methods only.
+  const refused = new Map<string, { count: number; firstAt: number }>();
+  const note = (what: string): void => {
+    const e = refused.get(what);
+    if (e) e.count++;
+    else refused.set(what, { count: 1, firstAt: cpu.bip });
+  };
+  const origRead = cpu.readMsr.bind(cpu);
+  const origWrite = cpu.writeMsr.bind(cpu);
+  cpu.readMsr = (idx: number): boolean => {
+    const ok = origRead(idx);
+    if (!ok) note(`rdmsr 0x${(idx >>> 0).toString(16)}`);
+    return ok;
+  };
+  cpu.writeMsr = (idx: number, lo: number, hi: number): boolean => {
+    const ok = origWrite(idx, lo, hi);
+    if (!ok) note(`wrmsr 0x${(idx >>> 0).toString(16)} = 0x${(hi >>> 0).toString(16)}_${(lo >>> 0).toString(16).padStart(8, '0')}`);
+    return ok;
+  };
   const timer = setTimeout(() => vm.requestStop({ kind: 'host-stop', reason: `probe time limit ${o.seconds} s` }), o.seconds * 1000);
   t0 = performance.now();
   let stop: VmStop;
@@ -164,9 +206,10 @@ export async function probeBoot(o: ProbeOptions): Promise<ProbeResult> {
   const tail = sampler.ips.slice(-12).map((ip) => `${hexRip(ip)} ${o.symbols ? o.symbols.lookup(ip) : ''}`);
   const finalRip = `${hexRip(cpu.rip)} ${o.symbols ? o.symbols.lookup(cpu.rip) : ''}`;
   const exceptions = cpu.exceptionLog.slice(-20).map((e) => ({ vector: e.vector, code: e.code, rip: `${hexRip(e.rip)} ${o.symbols ? o.symbols.lookup(e.rip) : ''}` }));
+  const refusedMsrs = [...refused.entries()].map(([msr, e]) => ({ msr, count: e.count, firstAt: `${hexRip(e.firstAt)} ${o.symbols ? o.symbols.lookup(e.firstAt) : ''}` }));
   built.devices.destroy();
   vm.destroy();
-  return { stop, instructions, wallMs, mips: instructions / (wallMs * 1000), serial, lines, firstByte, top, tail, finalRip, exceptions };
+  return { stop, instructions, wallMs, mips: instructions / (wallMs * 1000), serial, lines, firstByte, top, tail, finalRip, exceptions, refusedMsrs };
 }
 
 async function main(): Promise<void> {
@@ -182,8 +225,10 @@ async function main(): Promise<void> {
       'stop-on': { type: 'string' },
       json: { type: 'string' },
       quiet: { type: 'boolean', default: false },
+      'cpuid-add': { type: 'string' },
     },
   });
+  if (values['cpuid-add']) addCpuidExperiment(values['cpuid-add'].split(','));
   const symbols = existsSync(values.map) ? KernelSymbols.parse(readFileSync(values.map, 'utf8')) : undefined;
   if (symbols && symbols.size < 1000) process.stderr.write(`probe: ${values.map} has only ${symbols.size} symbols (Debian's stub? run scripts/fetch-debian-kernel.mjs --symbols)\n`);
   const r = await probeBoot({
@@ -208,6 +253,7 @@ async function main(): Promise<void> {
   for (const [n, c] of r.top.slice(0, 30)) out.push(`  ${String(c).padStart(7)}  ${n}`);
   out.push('probe: last samples:', ...r.tail.map((t) => '  ' + t));
   out.push(`probe: final rip ${r.finalRip}`);
+  out.push('probe: MSR accesses emu refused (#GP):', ...r.refusedMsrs.map((m) => `  ${m.msr} x${m.count}, first in the block at ${m.firstAt}`));
   out.push('probe: last exceptions:', ...r.exceptions.map((e) => `  vector ${e.vector} code 0x${e.code.toString(16)} at ${e.rip}`));
   process.stderr.write(out.join('\n') + '\n');
   if (values.json) writeFileSync(values.json, JSON.stringify(r, null, 1));
