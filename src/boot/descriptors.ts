@@ -4,7 +4,7 @@
  * and the 8-byte GDT descriptor the guest reloads from memory (Intel SDM vol. 3, 3.4.5).
  * Both come from the same attrs so a loaded register always matches its GDT entry.
  */
-import { SEG_ATTR_UNUSABLE, segmentBatch, type RegId, type SegName, type SegmentValue } from '../cpu/registers.js';
+import { MSR, REG, SEG_ATTR_UNUSABLE, msrReg, segmentBatch, type RegId, type SegName, type SegmentValue } from '../cpu/registers.js';
 
 export const SEG_TYPE_DATA_RW_ACCESSED = 0x3;
 export const SEG_TYPE_CODE_RX_ACCESSED = 0xb;
@@ -94,4 +94,60 @@ export const UNUSABLE_LDTR: SegmentValue = { selector: 0, base: 0n, limit: 0xfff
 
 export function segments(entries: readonly [SegName, SegmentValue][]): [RegId, bigint][] {
   return entries.flatMap(([name, v]) => segmentBatch(name, v));
+}
+
+/** RFLAGS with only the always-one bit 1: interrupts off, as both boot protocols require. */
+export const RFLAGS_FIXED = 0x2;
+
+/** The entry state both loaders hand over: flat segments from their GDT, no IDT, interrupts off. */
+export interface FlatEntryState {
+  readonly rax?: number;
+  readonly rbx?: number;
+  readonly rsi?: number;
+  readonly rsp: number;
+  readonly rip: number;
+  readonly cs: SegmentValue;
+  readonly ds: SegmentValue;
+  readonly tr: SegmentValue;
+  readonly gdtBase: number;
+  readonly gdtLimit: number;
+  readonly cr0: number;
+  readonly cr3: number;
+  readonly cr4: number;
+  readonly efer: number;
+}
+
+/** vCPU 0's register batch for a flat entry state; every register not named is zero. */
+export function flatEntryRegisters(s: FlatEntryState): [RegId, bigint][] {
+  const big = (v: number | undefined): bigint => BigInt((v ?? 0) >>> 0);
+  return [
+    [REG.rax, big(s.rax)],
+    [REG.rbx, big(s.rbx)],
+    [REG.rcx, 0n],
+    [REG.rdx, 0n],
+    [REG.rsi, big(s.rsi)],
+    [REG.rdi, 0n],
+    [REG.rbp, 0n],
+    [REG.rsp, big(s.rsp)],
+    [REG.rip, big(s.rip)],
+    [REG.rflags, BigInt(RFLAGS_FIXED)],
+    ...segments([
+      ['cs', s.cs],
+      ['ds', s.ds],
+      ['es', s.ds],
+      ['fs', s.ds],
+      ['gs', s.ds],
+      ['ss', s.ds],
+      ['tr', s.tr],
+      ['ldtr', UNUSABLE_LDTR],
+    ]),
+    [REG.gdtrBase, big(s.gdtBase)],
+    [REG.gdtrLimit, big(s.gdtLimit)],
+    [REG.idtrBase, 0n],
+    [REG.idtrLimit, 0n],
+    [REG.cr0, big(s.cr0)],
+    [REG.cr3, big(s.cr3)],
+    [REG.cr4, big(s.cr4)],
+    [msrReg(MSR.IA32_EFER), big(s.efer)],
+  ];
 }

@@ -5,11 +5,11 @@
  * identity-mapped page tables, a GDT with __BOOT_CS/__BOOT_DS, and long mode at
  * load address + 0x200 with RSI pointing at the zero page.
  */
-import { MSR, REG, msrReg, type RegId } from '../cpu/registers.js';
+import type { RegId } from '../cpu/registers.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { BootError } from './boot-error.js';
 import type { BootBlob, BootSetup } from './boot-setup.js';
-import { CODE64_ATTRS, FLAT_DATA_ATTRS, GdtBuilder, TSS_BUSY_ATTRS, TSS_LIMIT, UNUSABLE_LDTR, segments } from './descriptors.js';
+import { CODE64_ATTRS, FLAT_DATA_ATTRS, GdtBuilder, TSS_BUSY_ATTRS, TSS_LIMIT, flatEntryRegisters } from './descriptors.js';
 import {
   HDR_CMD_LINE_PTR,
   HDR_RAMDISK_IMAGE,
@@ -75,7 +75,6 @@ export const CR0_PG = 0x8000_0000;
 export const CR4_PAE = 1 << 5;
 export const EFER_LME = 1 << 8;
 export const EFER_LMA = 1 << 10;
-export const RFLAGS_FIXED = 0x2;
 
 export interface LinuxOptions {
   fileName: string;
@@ -110,36 +109,20 @@ function linuxRegisters(entry: number, gdt: GdtBuilder): [RegId, bigint][] {
   const cs = gdt.set(LX_SEL_CODE, 0, 0xffff_ffff, CODE64_ATTRS);
   const ds = gdt.set(LX_SEL_DATA, 0, 0xffff_ffff, FLAT_DATA_ATTRS);
   const tr = gdt.setSystem64(LX_SEL_TSS, LX_TSS_ADDR, TSS_LIMIT, TSS_BUSY_ATTRS);
-  return [
-    [REG.rax, 0n],
-    [REG.rbx, 0n],
-    [REG.rcx, 0n],
-    [REG.rdx, 0n],
-    [REG.rsi, BigInt(LX_ZERO_PAGE_ADDR)],
-    [REG.rdi, 0n],
-    [REG.rbp, 0n],
-    [REG.rsp, BigInt(LX_BOOT_STACK_TOP)],
-    [REG.rip, BigInt(entry)],
-    [REG.rflags, BigInt(RFLAGS_FIXED)],
-    ...segments([
-      ['cs', cs],
-      ['ds', ds],
-      ['es', ds],
-      ['fs', ds],
-      ['gs', ds],
-      ['ss', ds],
-      ['tr', tr],
-      ['ldtr', UNUSABLE_LDTR],
-    ]),
-    [REG.gdtrBase, BigInt(LX_GDT_ADDR)],
-    [REG.gdtrLimit, BigInt(gdt.limit)],
-    [REG.idtrBase, 0n],
-    [REG.idtrLimit, 0n],
-    [REG.cr0, BigInt((CR0_PG | CR0_PE | CR0_ET) >>> 0)],
-    [REG.cr3, BigInt(LX_PML4_ADDR)],
-    [REG.cr4, BigInt(CR4_PAE)],
-    [msrReg(MSR.IA32_EFER), BigInt(EFER_LME | EFER_LMA)],
-  ];
+  return flatEntryRegisters({
+    rsi: LX_ZERO_PAGE_ADDR,
+    rsp: LX_BOOT_STACK_TOP,
+    rip: entry,
+    cs,
+    ds,
+    tr,
+    gdtBase: LX_GDT_ADDR,
+    gdtLimit: gdt.limit,
+    cr0: CR0_PG | CR0_PE | CR0_ET,
+    cr3: LX_PML4_ADDR,
+    cr4: CR4_PAE,
+    efer: EFER_LME | EFER_LMA,
+  });
 }
 
 /** Loads a bzImage (and initrd) for the 64-bit boot protocol; returns vCPU 0's entry state. */

@@ -5,7 +5,7 @@
  * after that, the memory map at 0x9000 and the info structure at 0x9500.
  * Entry state: Multiboot Specification 0.6.96 section 3.2 (32-bit flat protected mode).
  */
-import { MSR, REG, msrReg, type RegId } from '../cpu/registers.js';
+import type { RegId } from '../cpu/registers.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { BootError } from './boot-error.js';
 import type { BootBlob, BootSetup } from './boot-setup.js';
@@ -15,8 +15,7 @@ import {
   GdtBuilder,
   TSS_BUSY_ATTRS,
   TSS_LIMIT,
-  UNUSABLE_LDTR,
-  segments,
+  flatEntryRegisters,
 } from './descriptors.js';
 import { parseElf32 } from './elf32.js';
 import { CONVENTIONAL_MEMORY_END, ONE_MIB, pcMemoryMap, ramSpan } from './memory-map.js';
@@ -85,7 +84,6 @@ export const MB_MEM_LOWER_KIB = CONVENTIONAL_MEMORY_END / 1024;
 export const CR0_PE = 1 << 0;
 export const CR0_ET = 1 << 4;
 /** RFLAGS bit 1 is reserved and always 1; IF=0, VM=0 as the spec requires. */
-export const RFLAGS_FIXED = 0x2;
 
 export interface MultibootOptions {
   fileName: string;
@@ -169,36 +167,21 @@ function multibootRegisters(infoAddr: number, entry: number, gdt: GdtBuilder): [
   const cs = gdt.set(MB_SEL_CODE, 0, flat, FLAT_CODE32_ATTRS);
   const ds = gdt.set(MB_SEL_DATA, 0, flat, FLAT_DATA_ATTRS);
   const tr = gdt.set(MB_SEL_TSS, MB_TSS_ADDR, TSS_LIMIT, TSS_BUSY_ATTRS);
-  return [
-    [REG.rax, BigInt(MULTIBOOT_BOOTLOADER_MAGIC)],
-    [REG.rbx, BigInt(infoAddr)],
-    [REG.rcx, 0n],
-    [REG.rdx, 0n],
-    [REG.rsi, 0n],
-    [REG.rdi, 0n],
-    [REG.rbp, 0n],
-    [REG.rsp, BigInt(MB_BOOT_STACK_TOP)],
-    [REG.rip, BigInt(entry)],
-    [REG.rflags, BigInt(RFLAGS_FIXED)],
-    ...segments([
-      ['cs', cs],
-      ['ds', ds],
-      ['es', ds],
-      ['fs', ds],
-      ['gs', ds],
-      ['ss', ds],
-      ['tr', tr],
-      ['ldtr', UNUSABLE_LDTR],
-    ]),
-    [REG.gdtrBase, BigInt(MB_GDT_ADDR)],
-    [REG.gdtrLimit, BigInt(gdt.limit)],
-    [REG.idtrBase, 0n],
-    [REG.idtrLimit, 0n],
-    [REG.cr0, BigInt(CR0_PE | CR0_ET)],
-    [REG.cr3, 0n],
-    [REG.cr4, 0n],
-    [msrReg(MSR.IA32_EFER), 0n],
-  ];
+  return flatEntryRegisters({
+    rax: MULTIBOOT_BOOTLOADER_MAGIC,
+    rbx: infoAddr,
+    rsp: MB_BOOT_STACK_TOP,
+    rip: entry,
+    cs,
+    ds,
+    tr,
+    gdtBase: MB_GDT_ADDR,
+    gdtLimit: gdt.limit,
+    cr0: CR0_PE | CR0_ET,
+    cr3: 0,
+    cr4: 0,
+    efer: 0,
+  });
 }
 
 /** Loads a multiboot v1 kernel and its modules; returns vCPU 0's entry state. */
