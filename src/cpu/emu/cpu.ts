@@ -1905,6 +1905,7 @@ export class EmuCpu {
     const end = this.instructions + this.stringIters + budget;
     if (!this.serviceInitSipi()) return 'hlt';
     this.pollAt = 0;
+    this.pmuLeft = 0; // the host may have programmed the PMU or replaced it since the last run
     while (this.instructions + this.stringIters < end) {
       if (this.breakRun) return this.shutdownReason !== '' ? 'shutdown' : 'stop';
       if (this.instructions >= this.pollAt || this.shadow || this.halted) {
@@ -1968,9 +1969,14 @@ export class EmuCpu {
   private execBlock(limit: number, found: Block | null): void {
     const pmu = this.pmu;
     if (pmu !== null && pmu.active) {
-      const room = pmu.instructionsUntilOverflow(this.cpl);
-      if (room < limit) limit = room;
-    }
+      // The bound shrinks by exactly what countPmu counts at one CPL, so it is asked for again only
+      // when it ran out, the CPL changed or the PMU was programmed (pmuSync, run() start).
+      if (this.pmuLeft <= 0 || this.pmuLeftCpl !== this.cpl) {
+        this.pmuLeft = pmu.instructionsUntilOverflow(this.cpl);
+        this.pmuLeftCpl = this.cpl;
+      }
+      if (this.pmuLeft < limit) limit = this.pmuLeft;
+    } else this.pmuLeft = 0;
     const end0 = this.instructions + limit;
     let blk: Block;
     try {
@@ -2196,9 +2202,13 @@ export class EmuCpu {
 
   /** Counts at the CPL the block started at (a CPL-changing instruction retires at its own CPL). */
   private countPmu(pmu: EmuPmuHook, plain: number, branches: number): void {
-    if (plain > 0 || branches > 0) pmu.countBlock(plain, branches, this.blockCpl);
-    // An overflow raises a PMI through the APIC: take it before the next instruction.
-    this.pollAt = 0;
+    const n = plain + branches;
+    if (n > 0) pmu.countBlock(plain, branches, this.blockCpl);
+    // An overflow raises a PMI through the APIC: take it before the next instruction. Fewer
+    // instructions than instructionsUntilOverflow() cannot overflow, so polling is forced only
+    // when the block reached that bound (an unconditional poll per block cost ~10% CPU).
+    this.pmuLeft -= n;
+    if (this.pmuLeft <= 0) this.pollAt = 0;
   }
 
   /**
@@ -2211,6 +2221,7 @@ export class EmuCpu {
     const n = x.idx - this.pmuCounted;
     if (n > 0 && pmu.active) pmu.countBlock(n, 0, this.blockCpl);
     if (n > 0) this.pmuCounted = x.idx;
+    this.pmuLeft = 0;
     this.pollAt = 0;
   }
   /**
@@ -2224,11 +2235,18 @@ export class EmuCpu {
     const n = x.idx + 1 - this.pmuCounted;
     if (n > 0 && pmu.active) pmu.countBlock(n, 0, this.blockCpl);
     if (n > 0) this.pmuCounted = x.idx + 1;
+    this.pmuLeft = 0;
     this.pollAt = 0;
   }
   /** Instructions of the current block already given to the PMU, and the CPL the block started at. */
   pmuCounted = 0;
   blockCpl = 0;
+  /**
+   * A lower bound on the instructions that can retire at `pmuLeftCpl` before a counter overflows:
+   * instructionsUntilOverflow() minus what countPmu counted since it was asked; <= 0 = ask again.
+   */
+  pmuLeft = 0;
+  pmuLeftCpl = -1;
 
   /** A 64-bit branch target, wrapped and checked for canonical form (#GP). */
   canonicalTarget(t: number): number {
