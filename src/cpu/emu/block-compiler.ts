@@ -114,8 +114,12 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
   const live = new Array<boolean>(n).fill(true);
   let isLive = true;
   for (let k = n - 1; k >= 0; k--) {
-    const f = flowOf(ins[k]!);
+    const x = ins[k]!;
+    const f = flowOf(x);
     live[k] = isLive;
+    // INC/DEC and ROL/ROR only read flags to merge them into their own flag result: when that
+    // result is dead they are emitted without flag code and neither read nor write flags.
+    if (f === 'rw' && !isLive && (x.k === K_INCDEC_R || x.fn === shift32ri)) continue;
     if (f === 'write') isLive = false;
     else if (f === 'read' || f === 'rw' || f === 'opaque') isLive = true;
   }
@@ -170,7 +174,8 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
       }
       case K_INCDEC_R: {
         const cf = lastLogic && lastRes !== '' ? '0' : 'c.getCF()';
-        out.push(`const d${k} = rl[${A}]; const ${r} = (d${k} ${x.op === 0 ? '+' : '-'} 1) | 0; c.fcin = ${cf}; rl[${A}] = ${r}; rh[${A}] = 0; c.fop = ${x.op === 0 ? 6 : 7}; c.fsz = 4; c.fdst = d${k}; c.fsrc = 1; c.fres = ${r};`);
+        if (!fl) out.push(`const ${r} = (rl[${A}] ${x.op === 0 ? '+' : '-'} 1) | 0; rl[${A}] = ${r}; rh[${A}] = 0;`);
+        else out.push(`const d${k} = rl[${A}]; const ${r} = (d${k} ${x.op === 0 ? '+' : '-'} 1) | 0; c.fcin = ${cf}; rl[${A}] = ${r}; rh[${A}] = 0; c.fop = ${x.op === 0 ? 6 : 7}; c.fsz = 4; c.fdst = d${k}; c.fsrc = 1; c.fres = ${r};`);
         lastRes = r;
         lastLogic = false;
         lastCmp = -1;
@@ -311,7 +316,8 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
           const expr = x.op === 0 ? `(u${k} << ${nn}) | (u${k} >>> ${32 - nn})` : `(u${k} >>> ${nn}) | (u${k} << ${32 - nn})`;
           const cf = x.op === 0 ? `${r} & 1` : `${r} >>> 31`;
           const of = x.op === 0 ? `((${r} >>> 31) ^ cf${k})` : `((${r} >>> 31) ^ ((${r} >>> 30) & 1))`;
-          out.push(`const u${k} = rl[${A}]; const ${r} = (${expr}) | 0; const cf${k} = ${cf}; c.fres = (c.arith() & ~0x801) | cf${k} | (${of} ? 0x800 : 0); c.fop = 0; rl[${A}] = ${r}; rh[${A}] = 0;`);
+          if (!fl) out.push(`const u${k} = rl[${A}]; rl[${A}] = (${expr}) | 0; rh[${A}] = 0;`);
+          else out.push(`const u${k} = rl[${A}]; const ${r} = (${expr}) | 0; const cf${k} = ${cf}; c.fres = (c.arith() & ~0x801) | cf${k} | (${of} ? 0x800 : 0); c.fop = 0; rl[${A}] = ${r}; rh[${A}] = 0;`);
           lastRes = '';
           lastLogic = false;
           lastCmp = -1;
