@@ -70,12 +70,16 @@ export interface ProbeResult {
   firstByte: { insn: number; wallMs: number } | undefined;
   /** Samples named by region/function, most frequent first. */
   top: [string, number][];
+  /** Per window of `windowSamples` samples, in order: the start instruction count and the top function. */
+  timeline: string[];
   /** The last samples in order (where the kernel ended up). */
   tail: string[];
   finalRip: string;
   exceptions: { vector: number; code: number; rip: string }[];
   /** MSR accesses emu refused (#GP in the guest): "rdmsr 0x8b" → count and the block RIP of the first. */
   refusedMsrs: { msr: string; count: number; firstAt: string }[];
+  /** Decompressor samples by 64-byte bin (guest-physical), most frequent first, with the code bytes there. */
+  decompressorBins: { at: number; count: number; bytes: string }[];
 }
 
 /** Like the CLI's InstructionSampler, but keeps cpu.rip exact (no + 2^64 into a double). */
@@ -169,6 +173,19 @@ export async function probeBoot(o: ProbeOptions): Promise<ProbeResult> {
   const cpu = vm.cpus[0]!;
   const sampler = new ExactSampler(o.every, () => cpu.rip, cpu.pmu);
   cpu.pmu = sampler;
+  const mem = built.vm.memory;
+  const binBytes = new Map<number, string>();
+  const origCount = sampler.countBlock.bind(sampler);
+  sampler.countBlock = (plain: number, branches: number, cpl: number): void => {
+    const before = sampler.ips.length;
+    origCount(plain, branches, cpl);
+    for (let i = before; i < sampler.ips.length; i++) {
+      const ip = sampler.ips[i]!;
+      if (ip < KERNEL_LOAD_PHYS || (o.symbols && !o.symbols.lookup(ip).startsWith('decompressor'))) continue;
+      const bin = ip - (ip % 64);
+      if (!binBytes.has(bin)) binBytes.set(bin, Buffer.from(mem.read(bin, 64)).toString('hex'));
+    }
+  };
   // Log the MSRs emu refuses (they become #GP in the guest): wrap this instance's methods only.
   const refused = new Map<string, { count: number; firstAt: number }>();
   const note = (what: string): void => {
@@ -203,13 +220,27 @@ export async function probeBoot(o: ProbeOptions): Promise<ProbeResult> {
   const counts = new Map<string, number>();
   for (const ip of sampler.ips) counts.set(name(ip), (counts.get(name(ip)) ?? 0) + 1);
   const top = [...counts.entries()].sort((a, b) => b[1] - a[1]);
+  const timeline: string[] = [];
+  const W = Math.max(1, Math.round(100_000_000 / o.every));
+  for (let i = 0; i < sampler.ips.length; i += W) {
+    const c = new Map<string, number>();
+    for (const ip of sampler.ips.slice(i, i + W)) c.set(name(ip), (c.get(name(ip)) ?? 0) + 1);
+    const best = [...c.entries()].sort((a, b) => b[1] - a[1]).slice(0, 3);
+    timeline.push(`${((i * o.every) / 1e6).toFixed(0).padStart(6)}M  ${best.map(([n, k]) => `${n} ${Math.round((100 * k) / Math.min(W, sampler.ips.length - i))}%`).join(', ')}`);
+  }
   const tail = sampler.ips.slice(-12).map((ip) => `${hexRip(ip)} ${o.symbols ? o.symbols.lookup(ip) : ''}`);
   const finalRip = `${hexRip(cpu.rip)} ${o.symbols ? o.symbols.lookup(cpu.rip) : ''}`;
   const exceptions = cpu.exceptionLog.slice(-20).map((e) => ({ vector: e.vector, code: e.code, rip: `${hexRip(e.rip)} ${o.symbols ? o.symbols.lookup(e.rip) : ''}` }));
+  const binCounts = new Map<number, number>();
+  for (const ip of sampler.ips) {
+    const bin = ip - (ip % 64);
+    if (binBytes.has(bin)) binCounts.set(bin, (binCounts.get(bin) ?? 0) + 1);
+  }
+  const decompressorBins = [...binCounts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 40).map(([at, count]) => ({ at, count, bytes: binBytes.get(at)! }));
   const refusedMsrs = [...refused.entries()].map(([msr, e]) => ({ msr, count: e.count, firstAt: `${hexRip(e.firstAt)} ${o.symbols ? o.symbols.lookup(e.firstAt) : ''}` }));
   built.devices.destroy();
   vm.destroy();
-  return { stop, instructions, wallMs, mips: instructions / (wallMs * 1000), serial, lines, firstByte, top, tail, finalRip, exceptions, refusedMsrs };
+  return { stop, instructions, wallMs, mips: instructions / (wallMs * 1000), serial, lines, firstByte, top, timeline, tail, finalRip, exceptions, refusedMsrs, decompressorBins };
 }
 
 async function main(): Promise<void> {
@@ -251,6 +282,7 @@ async function main(): Promise<void> {
   for (const l of r.lines.slice(0, 400)) out.push(`  [${M(l.insn).padStart(8)} ${(l.wallMs / 1000).toFixed(1).padStart(6)}s] ${l.text}`);
   out.push('probe: where the samples landed (region/function, samples):');
   for (const [n, c] of r.top.slice(0, 30)) out.push(`  ${String(c).padStart(7)}  ${n}`);
+  out.push('probe: timeline (per 100M instructions: top functions):', ...r.timeline.map((t) => '  ' + t));
   out.push('probe: last samples:', ...r.tail.map((t) => '  ' + t));
   out.push(`probe: final rip ${r.finalRip}`);
   out.push('probe: MSR accesses emu refused (#GP):', ...r.refusedMsrs.map((m) => `  ${m.msr} x${m.count}, first in the block at ${m.firstAt}`));
