@@ -124,10 +124,24 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
     else if (f === 'read' || f === 'rw' || f === 'opaque') isLive = true;
   }
   const last = ins[n - 1]!;
-  // A block that branches back to its own start with only inline instructions loops inside the function.
-  const selfLoop = (last.k === K_JNZ || last.k === K_JZ || last.fn === jcc) && last.end + last.imm === 0 && ins.every((x) => flowOf(x) !== 'opaque' || memKind(x) !== '');
+  // A block whose last instruction branches back to its start, or to a later instruction `head` of
+  // it (a loop entered by falling through some setup code), with only inline instructions from
+  // there on loops inside the function. Loops entered mid-block must not store (no self-modifying
+  // code check inside them) and keep liveness linear: the back edge is treated as a block exit.
+  let head = -1;
+  if (last.k === K_JNZ || last.k === K_JZ || last.fn === jcc) {
+    const t = last.end + last.imm;
+    for (let k = 0; k < n; k++) if (ins[k]!.start === t) head = k;
+  }
+  const selfLoop =
+    head >= 0 &&
+    ins.every((x, k) => {
+      if (k < head) return true;
+      const mk = memKind(x);
+      if (head > 0 && (mk === 'st' || mk === 'store')) return false;
+      return flowOf(x) !== 'opaque' || mk !== '';
+    });
   const out: string[] = ['const rl = c.rl, rh = c.rh;'];
-  if (selfLoop) out.push('let it = 0; const lim = c.loopLimit;', 'for (;;) {');
   // Name of the local holding the last inline flag producer's result (for ZF tests) and its kind.
   let lastRes = '';
   let lastLogic = false;
@@ -135,6 +149,13 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
   let lastCmp = -1;
   for (let k = 0; k < n; k++) {
     const x = ins[k]!;
+    if (selfLoop && k === head) {
+      out.push('let it = 0; const lim = c.loopLimit;', 'for (;;) {');
+      // Reached from the back edge too: no producer known.
+      lastRes = '';
+      lastLogic = false;
+      lastCmp = -1;
+    }
     const A = x.rm;
     const B = x.reg;
     const fl = live[k]!;
@@ -265,7 +286,7 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
         const mk = memKind(x);
         if (mk !== '') {
           // Index first (a fault reports this instruction), and the loop count for self-loops.
-          out.push(`c.ci = ${k};${selfLoop ? ' c.loops = it;' : ''} ${eaCode(x, k)}`);
+          out.push(`c.ci = ${k};${selfLoop && k >= head ? ' c.loops = it;' : ''} ${eaCode(x, k)}`);
           if (mk === 'st') {
             const w = x.osz === 1 ? 'wr8' : x.osz === 2 ? 'wr16' : 'wr32';
             const mask = x.osz === 1 ? ' & 0xff' : x.osz === 2 ? ' & 0xffff' : '';
@@ -353,6 +374,7 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
   try {
     const factory = new Function('I', 'EA', `return function block(c) {\n${src}\n};`) as (I: Insn[], EA: typeof ea) => (c: EmuCpu) => void;
     blk.selfLoop = selfLoop;
+    blk.loopLen = selfLoop ? n - head : 0;
     return factory(ins, ea);
   } catch {
     return null;

@@ -2016,8 +2016,8 @@ export class EmuCpu {
         blk.exec!(this);
         i = this.ci;
         if (this.loops > 0) {
-          this.instructions += this.loops * total;
-          this.retired[userIdx]! += this.loops * total;
+          this.instructions += this.loops * blk.loopLen;
+          this.retired[userIdx]! += this.loops * blk.loopLen;
           this.branchesRetired[userIdx]! += this.loops * blk.branches;
         }
         if (i < n) this.rip = addIp(bip, ins[i - 1]!.end, this.codeSize);
@@ -2171,7 +2171,7 @@ export class EmuCpu {
       if (e !== FAULT) throw e;
       if (compiled && this.loops > 0) {
         // Completed iterations of a self-looping compiled block before the fault.
-        const done = this.loops * total;
+        const done = this.loops * blk.loopLen;
         this.instructions += done;
         this.retired[userIdx]! += done;
         this.branchesRetired[userIdx]! += this.loops * blk.branches;
@@ -2196,7 +2196,7 @@ export class EmuCpu {
     if (!compiled && ++blk.hits === COMPILE_THRESHOLD && blk.valid && this.compile) blk.exec = compileBlock(blk);
     if (pmu !== null && pmu.active) {
       const br = i === total ? blk.branches * (1 + this.loops) : 0;
-      this.countPmu(pmu, i + (compiled ? this.loops * total : 0) - br - this.pmuCounted, br);
+      this.countPmu(pmu, i + (compiled ? this.loops * blk.loopLen : 0) - br - this.pmuCounted, br);
     }
   }
 

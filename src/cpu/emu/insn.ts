@@ -70,8 +70,13 @@ export class Block {
   valid = true;
   /** Seam for a block compiler: when set, runs the whole block instead of the per-instruction loop. */
   exec: ((c: EmuCpu) => void) | null = null;
-  /** The compiled function loops on itself (it reads EmuCpu.loopLimit). */
+  /**
+   * The compiled function loops on itself (it reads EmuCpu.loopLimit): its last instruction branches
+   * back to the block's start or to a later instruction of it; each extra pass (EmuCpu.loops)
+   * runs the last `loopLen` instructions.
+   */
   selfLoop = false;
+  loopLen = 0;
   /** How often the block ran (a compiler picks hot blocks by this). */
   hits = 0;
 
