@@ -48,6 +48,8 @@ export interface ProbeOptions {
   seconds: number;
   every: number;
   deterministic: boolean;
+  /** Scan the kernel stack at the first sample past these instruction counts (callers of a hot function). */
+  stackAt?: number[];
   /** Stop the run as soon as the serial output contains this text. */
   stopOn?: string;
   symbols?: KernelSymbols;
@@ -72,6 +74,8 @@ export interface ProbeResult {
   top: [string, number][];
   /** Per window of `windowSamples` samples, in order: the start instruction count and the top function. */
   timeline: string[];
+  /** Kernel-text return-address candidates found on the stack at `stackAt`, innermost first. */
+  stacks: { atInsn: number; rip: string; frames: string[] }[];
   /** The last samples in order (where the kernel ended up). */
   tail: string[];
   finalRip: string;
@@ -121,6 +125,27 @@ class ExactSampler implements EmuPmuHook {
   rdpmc(ecx: number, cpl: number, cr4Pce: boolean, out: { lo: number; hi: number }): boolean {
     return this.inner !== null && this.inner.rdpmc(ecx, cpl, cr4Pce, out as never);
   }
+}
+
+const TWO32 = 4294967296;
+
+/** 4-level page walk (4K/2M/1G) of a signed canonical linear address; undefined when not present. */
+function walk(mem: { readU64(gpa: number): bigint }, cr3: number, lin: number): number | undefined {
+  const a = BigInt.asUintN(64, BigInt(lin));
+  let table = BigInt(cr3) & 0xffffffffff000n;
+  for (let level = 3; level >= 0; level--) {
+    const idx = (a >> BigInt(12 + 9 * level)) & 0x1ffn;
+    const e = mem.readU64(Number(table + idx * 8n));
+    if ((e & 1n) === 0n) return undefined;
+    const base = e & 0xffffffffff000n;
+    if (level > 0 && level < 3 && (e & 0x80n) !== 0n) {
+      const span = 1n << BigInt(12 + 9 * level);
+      return Number((base & ~(span - 1n)) + (a & (span - 1n)));
+    }
+    if (level === 0) return Number(base + (a & 0xfffn));
+    table = base;
+  }
+  return undefined;
 }
 
 export function hexRip(rip: number): string {
@@ -186,6 +211,30 @@ export async function probeBoot(o: ProbeOptions): Promise<ProbeResult> {
       if (!binBytes.has(bin)) binBytes.set(bin, Buffer.from(mem.read(bin, 64)).toString('hex'));
     }
   };
+  const stacks: { atInsn: number; rip: string; frames: string[] }[] = [];
+  const stackAt = [...(o.stackAt ?? [])].sort((a, b) => a - b);
+  const origCount2 = sampler.countBlock.bind(sampler);
+  sampler.countBlock = (plain: number, branches: number, cpl: number): void => {
+    const before = sampler.ips.length;
+    origCount2(plain, branches, cpl);
+    if (stackAt.length === 0 || sampler.ips.length === before) return;
+    const insn = sampler.ips.length * o.every;
+    if (insn < stackAt[0]!) return;
+    stackAt.shift();
+    const rsp = cpu.rh[4]! * TWO32 + (cpu.rl[4]! >>> 0);
+    const frames: string[] = [];
+    for (let k = 0; k < 256 && frames.length < 24; k++) {
+      const pa = walk(mem, cpu.cr3, rsp + 8 * k);
+      if (pa === undefined) break;
+      const v = mem.readU64(pa);
+      const signed = Number(BigInt.asIntN(64, v));
+      if (signed < 0 && o.symbols) {
+        const n = o.symbols.lookup(signed);
+        if (!n.startsWith('?') && !n.startsWith('decompressor') && !n.startsWith('low memory') && !/\+0x0$/.test(n)) frames.push(n);
+      }
+    }
+    stacks.push({ atInsn: insn, rip: `${hexRip(cpu.rip)} ${o.symbols ? o.symbols.lookup(cpu.rip) : ''}`, frames });
+  };
   // Log the MSRs emu refuses (they become #GP in the guest): wrap this instance's methods only.
   const refused = new Map<string, { count: number; firstAt: number }>();
   const note = (what: string): void => {
@@ -240,7 +289,7 @@ export async function probeBoot(o: ProbeOptions): Promise<ProbeResult> {
   const refusedMsrs = [...refused.entries()].map(([msr, e]) => ({ msr, count: e.count, firstAt: `${hexRip(e.firstAt)} ${o.symbols ? o.symbols.lookup(e.firstAt) : ''}` }));
   built.devices.destroy();
   vm.destroy();
-  return { stop, instructions, wallMs, mips: instructions / (wallMs * 1000), serial, lines, firstByte, top, timeline, tail, finalRip, exceptions, refusedMsrs, decompressorBins };
+  return { stop, instructions, wallMs, mips: instructions / (wallMs * 1000), serial, lines, firstByte, top, timeline, stacks, tail, finalRip, exceptions, refusedMsrs, decompressorBins };
 }
 
 async function main(): Promise<void> {
@@ -257,6 +306,7 @@ async function main(): Promise<void> {
       json: { type: 'string' },
       quiet: { type: 'boolean', default: false },
       'cpuid-add': { type: 'string' },
+      'stack-at': { type: 'string' },
     },
   });
   if (values['cpuid-add']) addCpuidExperiment(values['cpuid-add'].split(','));
@@ -270,6 +320,7 @@ async function main(): Promise<void> {
     every: Number(values.every),
     deterministic: values.deterministic,
     stopOn: values['stop-on'],
+    stackAt: values['stack-at'] ? values['stack-at'].split(',').map((x) => Number(x) * 1e6) : undefined,
     symbols: symbols && symbols.size >= 1000 ? symbols : undefined,
     onSerial: values.quiet ? undefined : (t) => process.stdout.write(t),
   });
@@ -283,6 +334,7 @@ async function main(): Promise<void> {
   out.push('probe: where the samples landed (region/function, samples):');
   for (const [n, c] of r.top.slice(0, 30)) out.push(`  ${String(c).padStart(7)}  ${n}`);
   out.push('probe: timeline (per 100M instructions: top functions):', ...r.timeline.map((t) => '  ' + t));
+  for (const st of r.stacks) out.push(`probe: stack at ${M(st.atInsn)} (rip ${st.rip}):`, ...st.frames.map((f) => '    ' + f));
   out.push('probe: last samples:', ...r.tail.map((t) => '  ' + t));
   out.push(`probe: final rip ${r.finalRip}`);
   out.push('probe: MSR accesses emu refused (#GP):', ...r.refusedMsrs.map((m) => `  ${m.msr} x${m.count}, first in the block at ${m.firstAt}`));
