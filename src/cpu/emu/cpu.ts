@@ -118,6 +118,13 @@ const TWO64 = 18446744073709551616;
 export interface EmuPmuHook {
   /** False while no counter counts: the core then skips every other call. */
   readonly active: boolean;
+  /**
+   * Optional: true when counting is order-free (no EDGE counter), so countBlock(a, b) then
+   * countBlock(c, d) at one CPL may be merged into countBlock(a + c, b + d) as long as the
+   * merged total stays below instructionsUntilOverflow(). Asked at run() start and after
+   * RDMSR/WRMSR/RDPMC. See pmuOrderFree() for the fallback when absent.
+   */
+  readonly orderFree?: boolean;
   /** `plain` non-branch instructions then `branches` branches retired at `cpl`. */
   countBlock(plain: number, branches: number, cpl: number): void;
   /** Instructions that may retire at `cpl` before a counter can overflow (>= 1). */
@@ -175,6 +182,18 @@ export const K_INCDEC_R = 9;
 export const K_MOV_RR = 10;
 export const K_JNZ = 11;
 export const K_JZ = 12;
+
+/**
+ * Whether `pmu` counts order-free (see EmuPmuHook.orderFree). pmu/virtual-pmu.ts VirtualPmu does not
+ * declare it yet: its counting is order-free exactly when no EDGE counter is enabled (its `edgeLen`
+ * is 0; an EDGE counter counts runs, so merged blocks would count fewer). Anything else counts
+ * per block, which is always exact.
+ */
+function pmuOrderFree(pmu: EmuPmuHook): boolean {
+  if (pmu.orderFree !== undefined) return pmu.orderFree;
+  const edgeLen = (pmu as unknown as { edgeLen?: unknown }).edgeLen;
+  return typeof edgeLen === 'number' && edgeLen === 0;
+}
 
 /** Target of a relative branch (see ops-flow relTarget; duplicated here for the inline path). */
 function jccTarget(c: EmuCpu, i: Insn): number {
@@ -1900,12 +1919,20 @@ export class EmuCpu {
    * added to `instructions`.
    */
   run(budget: number): RunResult {
+    const r = this.runSlice(budget);
+    // Counts merged by countPmu reach the PMU before anyone outside the run can read it.
+    if (this.pmuPendPlain + this.pmuPendBranches !== 0) this.pmuFlushPending();
+    return r;
+  }
+
+  private runSlice(budget: number): RunResult {
     this.breakRun = false;
     // The budget counts instructions and REP iterations (work), so a long REP ends slices too.
     const end = this.instructions + this.stringIters + budget;
     if (!this.serviceInitSipi()) return 'hlt';
     this.pollAt = 0;
     this.pmuLeft = 0; // the host may have programmed the PMU or replaced it since the last run
+    this.pmuMerge = false;
     while (this.instructions + this.stringIters < end) {
       if (this.breakRun) return this.shutdownReason !== '' ? 'shutdown' : 'stop';
       if (this.instructions >= this.pollAt || this.shadow || this.halted) {
@@ -1972,6 +1999,8 @@ export class EmuCpu {
       // The bound shrinks by exactly what countPmu counts at one CPL, so it is asked for again only
       // when it ran out, the CPL changed or the PMU was programmed (pmuSync, run() start).
       if (this.pmuLeft <= 0 || this.pmuLeftCpl !== this.cpl) {
+        if (this.pmuPendPlain + this.pmuPendBranches !== 0) this.pmuFlushPending();
+        this.pmuMerge = pmuOrderFree(pmu);
         this.pmuLeft = pmu.instructionsUntilOverflow(this.cpl);
         this.pmuLeftCpl = this.cpl;
       }
@@ -2203,6 +2232,20 @@ export class EmuCpu {
   /** Counts at the CPL the block started at (a CPL-changing instruction retires at its own CPL). */
   private countPmu(pmu: EmuPmuHook, plain: number, branches: number): void {
     const n = plain + branches;
+    if (this.pmuMerge && this.blockCpl === this.pmuLeftCpl) {
+      // Order-free counting: merge blocks and hand them over when the bound runs out (below),
+      // on a CPL change, at RDMSR/WRMSR/RDPMC and when run() returns. A countBlock call per
+      // block was ~10% of the CPU time of branchy code.
+      this.pmuPendPlain += plain;
+      this.pmuPendBranches += branches;
+      this.pmuLeft -= n;
+      if (this.pmuLeft <= 0) {
+        this.pmuFlushPending();
+        this.pollAt = 0;
+      }
+      return;
+    }
+    if (this.pmuPendPlain + this.pmuPendBranches !== 0) this.pmuFlushPending();
     if (n > 0) pmu.countBlock(plain, branches, this.blockCpl);
     // An overflow raises a PMI through the APIC: take it before the next instruction. Fewer
     // instructions than instructionsUntilOverflow() cannot overflow, so polling is forced only
@@ -2218,6 +2261,8 @@ export class EmuCpu {
   pmuSync(x: Insn): void {
     const pmu = this.pmu;
     if (pmu === null) return;
+    if (this.pmuPendPlain + this.pmuPendBranches !== 0) this.pmuFlushPending();
+    this.pmuMerge = false; // re-decided with the bound at the next block (pmuLeft = 0 below)
     const n = x.idx - this.pmuCounted;
     if (n > 0 && pmu.active) pmu.countBlock(n, 0, this.blockCpl);
     if (n > 0) this.pmuCounted = x.idx;
@@ -2232,6 +2277,9 @@ export class EmuCpu {
   pmuSyncIncluding(x: Insn): void {
     const pmu = this.pmu;
     if (pmu === null) return;
+    if (this.pmuPendPlain + this.pmuPendBranches !== 0) this.pmuFlushPending();
+    // Re-decided with the bound at the next block (the WRMSR may enable an EDGE counter).
+    this.pmuMerge = false;
     const n = x.idx + 1 - this.pmuCounted;
     if (n > 0 && pmu.active) pmu.countBlock(n, 0, this.blockCpl);
     if (n > 0) this.pmuCounted = x.idx + 1;
@@ -2247,6 +2295,18 @@ export class EmuCpu {
    */
   pmuLeft = 0;
   pmuLeftCpl = -1;
+  /** countPmu merges blocks (the PMU is order-free; decided with pmuLeft); counts merged but not yet given, at pmuLeftCpl. */
+  private pmuMerge = false;
+  private pmuPendPlain = 0;
+  private pmuPendBranches = 0;
+
+  private pmuFlushPending(): void {
+    const p = this.pmuPendPlain;
+    const b = this.pmuPendBranches;
+    this.pmuPendPlain = 0;
+    this.pmuPendBranches = 0;
+    if (this.pmu !== null) this.pmu.countBlock(p, b, this.pmuLeftCpl);
+  }
 
   /** A 64-bit branch target, wrapped and checked for canonical form (#GP). */
   canonicalTarget(t: number): number {
