@@ -50,7 +50,7 @@ function simpleKind(x: Insn): 'test' | 'movri' | 'lea' | 'movzx' | 'neg' | 'not'
 }
 
 /** 32-bit memory forms emitted inline: they may fault, so liveness treats them as opaque. */
-function memKind(x: Insn): 'load' | 'store' | 'alu-load' | 'cmp-mi' | 'st' | 'ldzx' | '' {
+function memKind(x: Insn): 'load' | 'store' | 'alu-load' | 'cmp-mi' | 'cmp-mi8' | 'st' | 'ldzx' | '' {
   if (x.mod === 3) return '';
   if (x.fn === mov32load) return 'load';
   if (x.fn === mov32store) return 'store';
@@ -58,6 +58,7 @@ function memKind(x: Insn): 'load' | 'store' | 'alu-load' | 'cmp-mi' | 'st' | 'ld
   if (x.fn === movzx && x.osz === 4) return 'ldzx';
   if (x.fn === aluGE && x.osz === 4 && (x.op === 0 || x.op === 1 || x.op === 4 || x.op === 5 || x.op === 6 || x.op === 7)) return 'alu-load';
   if (x.fn === aluEI && x.osz === 4 && x.op === 7) return 'cmp-mi';
+  if (x.fn === aluEI && x.osz === 1 && x.op === 7) return 'cmp-mi8';
   return '';
 }
 
@@ -292,6 +293,13 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
             const mask = x.osz === 1 ? ' & 0xff' : x.osz === 2 ? ' & 0xffff' : '';
             const v = x.fn === movEI ? `${x.imm | 0}` : x.osz === 1 && B >= 16 ? `(rl[${B - 16}] >> 8) & 0xff` : `rl[${B}]${mask}`;
             out.push(`c.${w}(a${k}, ${v});`);
+          } else if (mk === 'cmp-mi8') {
+            // CMP byte [m], imm8 (a sieve's `if (!flag[i])`): the lazy flags exactly as CpuEmu.alu() sets them.
+            out.push(`const d${k} = c.rd8(a${k}), s${k} = ${x.imm | 0}; const ${r} = (d${k} - s${k}) & 0xff; ${fl ? `c.fop = 3; c.fsz = 1; c.fdst = d${k}; c.fsrc = s${k}; c.fres = ${r};` : ''}`);
+            // ZF from the masked result; other conditions from the stored flags.
+            lastRes = r;
+            lastLogic = false;
+            lastCmp = -1;
           } else if (mk === 'ldzx') out.push(`rl[${B}] = c.${x.imm2 === 1 ? 'rd8' : 'rd16'}(a${k}); rh[${B}] = 0;`);
           else if (mk === 'load') out.push(`rl[${B}] = c.rd32(a${k}); rh[${B}] = 0;`);
           else if (mk === 'store') out.push(`c.wr32(a${k}, rl[${B}]);`);

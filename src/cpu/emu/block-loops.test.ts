@@ -52,3 +52,31 @@ test('a loop entered mid-block runs inside its compiled block with exact counts 
 test('compiled mid-block loops stop exactly at slice boundaries', () => {
   for (const slice of [1, 7, 13, 76, 100]) assert.deepEqual(trace(true, slice), trace(false, slice), `slice ${slice}`);
 });
+
+// 0x1000: xor esi,esi | 0x1002: cmp byte [esi+0x2000],0x80; jz 0x100d | inc ebx | 0x100d: inc esi;
+// cmp esi,256; jnz 0x1002 | hlt: the sieve's byte test, compiled inline (rd8 and size-1 lazy flags).
+const BYTES = '31f6' + '80be00200000 80 7402' + 'ffc3' + '46 81fe00010000 75ec' + 'f4';
+
+function byteTrace(compile: boolean, slice: number): string[] {
+  const { cpu, mem } = makeCpu();
+  cpu.setFlat32();
+  cpu.compile = compile;
+  load(mem, 0x1000, BYTES);
+  mem.write(0x2000, Uint8Array.from({ length: 256 }, (_, i) => (i % 5 === 0 ? 0x80 : (i * 37) & 0xff)));
+  cpu.rip = 0x1000;
+  const out: string[] = [];
+  for (let guard = 0; guard < 100000; guard++) {
+    const r = cpu.run(slice);
+    out.push(`${r} n=${cpu.instructions} rip=${cpu.rip.toString(16)} ebx=${cpu.rl[3]} esi=${cpu.rl[6]} fl=${cpu.getRflags().toString(16)}`);
+    if (r !== 'budget') break;
+  }
+  return out;
+}
+
+test('CMP byte [m], imm8 compiled inline keeps exact flags and branch outcomes', () => {
+  let expect = 0;
+  for (let i = 0; i < 256; i++) if ((i % 5 === 0 ? 0x80 : (i * 37) & 0xff) !== 0x80) expect++;
+  const full = byteTrace(true, 1e9);
+  assert.ok(full[full.length - 1]!.includes(` ebx=${expect} `), full[full.length - 1]);
+  for (const slice of [1e9, 1, 2, 5]) assert.deepEqual(byteTrace(true, slice), byteTrace(false, slice), `slice ${slice}`);
+});
