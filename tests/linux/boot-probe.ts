@@ -230,7 +230,7 @@ export async function probeBoot(o: ProbeOptions): Promise<ProbeResult> {
       const signed = Number(BigInt.asIntN(64, v));
       if (signed < 0 && o.symbols) {
         const n = o.symbols.lookup(signed);
-        if (!n.startsWith('?') && !n.startsWith('decompressor') && !n.startsWith('low memory') && !/\+0x0$/.test(n)) frames.push(n);
+        if (!n.startsWith('?') && !n.startsWith('decompressor') && !n.startsWith('low memory') && !n.startsWith('_etext+') && !/\+0x0$/.test(n)) frames.push(n);
       }
     }
     stacks.push({ atInsn: insn, rip: `${hexRip(cpu.rip)} ${o.symbols ? o.symbols.lookup(cpu.rip) : ''}`, frames });
