@@ -5,7 +5,9 @@
 //
 //   node dist/tests/linux/boot-probe.js [--seconds 120] [--every 1000000] [--mem 512M]
 //        [--cmdline '...'] [--kernel .cache/debian-kernel/vmlinuz] [--map .cache/debian-kernel/System.map]
-//        [--deterministic] [--serial-out FILE] [--json FILE]
+//        [--deterministic] [--stop-on TEXT] [--quiet] [--json FILE]
+//        [--cpuid-add fpu,fxsr,sse,sse2]   experiment: append CPUID bits to emu's table (this process only)
+//        [--stack-at 4950,5150]            scan the kernel stack at these instruction counts (millions)
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
