@@ -120,6 +120,13 @@ export class VirtualPmu {
    * while false it never calls count() and pays nothing per instruction.
    */
   active = false;
+  /**
+   * Counting is order-free (no EDGE counter enabled): countBlock(a, b) then countBlock(c, d) at one
+   * CPL equals countBlock(a + c, b + d), so the emulator may merge blocks below the overflow bound.
+   */
+  get orderFree(): boolean {
+    return this.edgeLen === 0;
+  }
   /** Bit 0: something counts at CPL 0; bit 1: at CPL > 0. */
   activeRings = 0;
 

@@ -122,7 +122,7 @@ export interface EmuPmuHook {
    * Optional: true when counting is order-free (no EDGE counter), so countBlock(a, b) then
    * countBlock(c, d) at one CPL may be merged into countBlock(a + c, b + d) as long as the
    * merged total stays below instructionsUntilOverflow(). Asked at run() start and after
-   * RDMSR/WRMSR/RDPMC. See pmuOrderFree() for the fallback when absent.
+   * RDMSR/WRMSR/RDPMC. Absent means per-block counting.
    */
   readonly orderFree?: boolean;
   /** `plain` non-branch instructions then `branches` branches retired at `cpl`. */
@@ -183,16 +183,9 @@ export const K_MOV_RR = 10;
 export const K_JNZ = 11;
 export const K_JZ = 12;
 
-/**
- * Whether `pmu` counts order-free (see EmuPmuHook.orderFree). pmu/virtual-pmu.ts VirtualPmu does not
- * declare it yet: its counting is order-free exactly when no EDGE counter is enabled (its `edgeLen`
- * is 0; an EDGE counter counts runs, so merged blocks would count fewer). Anything else counts
- * per block, which is always exact.
- */
+/** Whether `pmu` counts order-free (EmuPmuHook.orderFree); a hook that does not say counts per block, always exact. */
 function pmuOrderFree(pmu: EmuPmuHook): boolean {
-  if (pmu.orderFree !== undefined) return pmu.orderFree;
-  const edgeLen = (pmu as unknown as { edgeLen?: unknown }).edgeLen;
-  return typeof edgeLen === 'number' && edgeLen === 0;
+  return pmu.orderFree === true;
 }
 
 /** Target of a relative branch (see ops-flow relTarget; duplicated here for the inline path). */

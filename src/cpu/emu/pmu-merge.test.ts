@@ -14,7 +14,7 @@ import { resolvePmuConfig } from '../../pmu/pmu-config.js';
 // 0x1000: mov ecx,500 | 0x1005: add eax,ecx; test eax,1; jz 0x1012 | inc ebx | 0x1012: dec ecx; jnz 0x1005 | hlt
 const PROG = 'b9 f4010000' + '01c8 a9 01000000 74 02' + 'ffc3' + 'ffc9 75 f1' + 'f4';
 
-/** Per-block counting: forwards everything but `orderFree`/`edgeLen`, so the core never merges. */
+/** Per-block counting: forwards everything but `orderFree`, so the core never merges. */
 function perBlock(p: VirtualPmu): EmuPmuHook {
   return {
     get active() {
