@@ -879,7 +879,6 @@ function genCmpxchg8b(g: Gen): void {
   const { rng } = g;
   const st = new State(rng);
   const wide = !MODE32 && rng.chance(0.5);
-  const bytes = wide ? 16 : 8;
   // CMPXCHG16B needs a 16-byte aligned operand (else #GP): mostly aligned, sometimes not.
   let off = rng.below(SNIPPET_DATA_SIZE / 16 - 1) * 16;
   if (rng.chance(0.1)) off += 8;

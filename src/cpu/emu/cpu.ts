@@ -323,7 +323,6 @@ export class EmuCpu {
   /** Translation side results. */
   private xlGlobal = 0;
   private apicBasePhys = 0xfee00000;
-  private readonly ioBuf = new Uint8Array(8);
 
   constructor(opts: EmuCpuOptions) {
     this.index = opts.index ?? 0;
@@ -1069,10 +1068,8 @@ export class EmuCpu {
     if (nl !== leafLo) this.physWr32(leafAddr, nl);
     // Accessed bits of the upper levels (set even if they were set: cheap and architecturally allowed).
     this.xlGlobal = (leafLo & 0x100) !== 0 && (this.cr4 & CR4_PGE) !== 0 ? 1 : 0;
-    this.xlWritable = rw !== 0 || (!user && !wp);
     return phys;
   }
-  private xlWritable = true;
 
   /** Fills the TLB entry for `lin` after a successful translation to RAM `phys`. */
   private fill(lin: number, phys: number, acc: number, r: RamRegion): void {

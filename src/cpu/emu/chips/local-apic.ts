@@ -91,7 +91,6 @@ const ICR_LO_BITS = 0x000ccfff; // vector, DM, dest mode, level, trigger, shorth
 const SVR_BITS = 0x3ff; // vector, software enable, focus-processor checking
 const DCR_BITS = 0xb;
 
-const TIMER_ONESHOT = 0;
 const TIMER_PERIODIC = 1;
 const TIMER_TSC_DEADLINE = 2;
 
