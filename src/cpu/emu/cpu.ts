@@ -2463,7 +2463,9 @@ export class EmuCpu {
         return set(0x508, 0);
       case MSR.IA32_FEATURE_CONTROL:
         return set(1, 0); // locked, VMX off
-      case 0x8b: // IA32_BIOS_SIGN_ID
+      case 0x8b: // IA32_BIOS_SIGN_ID: no microcode loaded, so the revision reads 0
+        return set(0, 0);
+      case 0x17: // IA32_PLATFORM_ID: read-only, platform id 0 (bits 52:50)
         return set(0, 0);
       default:
         break;
@@ -2542,6 +2544,8 @@ export class EmuCpu {
       case MSR.IA32_SYSENTER_EIP:
         if (!canon) return false;
         this.sysenterEip = addr;
+        return true;
+      case 0x8b: // IA32_BIOS_SIGN_ID: software writes 0 before CPUID(1) to read the revision (SDM 9.11.7.1)
         return true;
       case MSR.IA32_TSC_DEADLINE:
         if (this.apic === undefined) return false;
