@@ -125,7 +125,7 @@ export async function recordCommand(config: RunConfig, args: string[], opts: { v
         let total = 0;
         for (const s of samplers) {
           s.ips.forEach((ip, i) => {
-            const name = sym.size ? sym.lookup(ip) : `0x${ip.toString(16)}`;
+            const name = sym.size ? sym.lookup(ip) : `0x${BigInt.asUintN(64, BigInt(ip)).toString(16)}`;
             const e = counts.get(name) ?? { n: 0, user: 0 };
             e.n++;
             if (s.user[i]) e.user++;

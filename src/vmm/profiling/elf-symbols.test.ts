@@ -40,3 +40,11 @@ test('lookup before the first symbol and past a sized symbol is [unknown]', () =
   assert.equal(s.lookup(0x1010), '[unknown]');
   assert.equal(s.lookup(0x2345), 'b');
 });
+
+test('kernel-half addresses stay exact (read as signed 64-bit, like the emulator keeps RIP)', () => {
+  const kernelText = -0x7f000000; // 0xffffffff81000000
+  const s = new Symbolizer([{ addr: kernelText, size: 0x1000, name: 'startup_64' }, { addr: kernelText + 0x1000, size: 0x10, name: 'next' }]);
+  assert.equal(s.lookup(kernelText + 0xfff), 'startup_64');
+  assert.equal(s.lookup(kernelText + 0x1000), 'next');
+  assert.equal(Number(BigInt.asIntN(64, 0xffffffff81000000n)), kernelText);
+});

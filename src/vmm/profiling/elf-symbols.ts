@@ -1,6 +1,9 @@
 import { VmmError } from '../../util/errors.js';
 
-/** A function symbol of a guest image. */
+/**
+ * A function symbol of a guest image. Addresses are 64-bit values read as signed, so that
+ * kernel-half addresses (0xffff...) stay exact in a double, as the emulator keeps RIP.
+ */
 export interface GuestSymbol {
   readonly addr: number;
   readonly size: number;
@@ -29,7 +32,7 @@ export function readElfSymbols(image: Uint8Array, fileName: string): GuestSymbol
   const v = new DataView(image.buffer, image.byteOffset, image.byteLength);
   const u = (off: number, size: 2 | 4 | 8): number => {
     if (off + size > image.length) throw new SymbolError(`${fileName}: truncated ELF (offset ${off})`);
-    return size === 2 ? v.getUint16(off, true) : size === 4 ? v.getUint32(off, true) : Number(v.getBigUint64(off, true));
+    return size === 2 ? v.getUint16(off, true) : size === 4 ? v.getUint32(off, true) : Number(v.getBigInt64(off, true));
   };
   const shoff = is64 ? u(0x28, 8) : u(0x20, 4);
   const shentsize = is64 ? u(0x3a, 2) : u(0x2e, 2);

@@ -1,8 +1,6 @@
 import type { EmuPmuHook } from '../../cpu/emu/cpu.js';
 import type { MsrValue } from '../../cpu/emu/chips/chip-types.js';
 
-const TWO64 = 18446744073709551616;
-
 /**
  * Samples a vCPU's instruction pointer every `every` retired instructions, exactly, by
  * riding the emulator's PMU seam: the core never runs a block past
@@ -11,7 +9,7 @@ const TWO64 = 18446744073709551616;
  */
 export class InstructionSampler implements EmuPmuHook {
   private left: number;
-  /** Sampled addresses (unsigned) with their privilege: cpl in the low bit of `user`. */
+  /** Sampled RIPs as the emulator keeps them (signed: kernel-half addresses are negative, and exact). */
   readonly ips: number[] = [];
   readonly user: boolean[] = [];
 
@@ -32,7 +30,7 @@ export class InstructionSampler implements EmuPmuHook {
     this.left -= plain + branches;
     while (this.left <= 0) {
       const ip = this.readIp();
-      this.ips.push(ip < 0 ? ip + TWO64 : ip);
+      this.ips.push(ip);
       this.user.push(cpl === 3);
       this.left += this.every;
     }
