@@ -16,7 +16,7 @@ import { buildVm } from '../../src/vmm/vm-builder.js';
 import { parseMem } from '../../src/vmm/config.js';
 import type { RunConfig } from '../../src/vmm/config.js';
 import type { EmuVm } from '../../src/cpu/emu/emu-vm.js';
-import type { EmuPmuHook } from '../../src/cpu/emu/cpu.js';
+import { InstructionSampler } from '../../src/vmm/profiling/sampler.js';
 import type { VmStop } from '../../src/cpu/vm.js';
 import { KernelSymbols, KERNEL_LOAD_PHYS } from './kernel-symbols.js';
 import { EMU_CPU_FEATURES, type EmuFeature } from '../../src/features/emu-cpu-model.js';
@@ -88,47 +88,6 @@ export interface ProbeResult {
   decompressorBins: { at: number; count: number; bytes: string }[];
 }
 
-/** Like the CLI's InstructionSampler, but keeps cpu.rip exact (no + 2^64 into a double). */
-class ExactSampler implements EmuPmuHook {
-  private left: number;
-  readonly ips: number[] = [];
-  constructor(
-    private readonly every: number,
-    private readonly readIp: () => number,
-    private readonly inner: EmuPmuHook | null,
-  ) {
-    this.left = every;
-  }
-  get active(): boolean {
-    return true;
-  }
-  countBlock(plain: number, branches: number, cpl: number): void {
-    if (this.inner !== null && this.inner.active) this.inner.countBlock(plain, branches, cpl);
-    this.left -= plain + branches;
-    while (this.left <= 0) {
-      this.ips.push(this.readIp());
-      this.left += this.every;
-    }
-  }
-  instructionsUntilOverflow(cpl: number): number {
-    const own = Math.max(1, this.left);
-    if (this.inner === null || !this.inner.active) return own;
-    return Math.min(own, this.inner.instructionsUntilOverflow(cpl));
-  }
-  isPmuMsr(index: number): boolean {
-    return this.inner !== null && this.inner.isPmuMsr(index);
-  }
-  readMsr(index: number, out: { lo: number; hi: number }): boolean {
-    return this.inner !== null && this.inner.readMsr(index, out as never);
-  }
-  writeMsr(index: number, lo: number, hi: number): boolean {
-    return this.inner !== null && this.inner.writeMsr(index, lo, hi);
-  }
-  rdpmc(ecx: number, cpl: number, cr4Pce: boolean, out: { lo: number; hi: number }): boolean {
-    return this.inner !== null && this.inner.rdpmc(ecx, cpl, cr4Pce, out as never);
-  }
-}
-
 const TWO32 = 4294967296;
 
 /** 4-level page walk (4K/2M/1G) of a signed canonical linear address; undefined when not present. */
@@ -198,7 +157,7 @@ export async function probeBoot(o: ProbeOptions): Promise<ProbeResult> {
   const vm = built.vm as EmuVm;
   vmRef = vm;
   const cpu = vm.cpus[0]!;
-  const sampler = new ExactSampler(o.every, () => cpu.rip, cpu.pmu);
+  const sampler = new InstructionSampler(o.every, () => cpu.rip, cpu.pmu);
   cpu.pmu = sampler;
   const mem = built.vm.memory;
   const binBytes = new Map<number, string>();
