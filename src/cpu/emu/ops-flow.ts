@@ -408,21 +408,32 @@ function viaCallGate(c: EmuCpu, sel: number, isCall: boolean, retIp: number): bo
   return true;
 }
 
+// The far pointer of the last readFarPointer (module scratch: no allocation per far branch).
+let farOff = 0;
+let farOffHi = 0;
+let farSel = 0;
+
+/** Reads a far JMP/CALL target: ptr16:x (op 0: imm = offset, imm2 = selector) or m16:x (op 1, #UD for a register). */
+function readFarPointer(c: EmuCpu, i: Insn): void {
+  if (i.op === 1) {
+    if (i.mod === 3) c.ud();
+    const a = ea(c, i);
+    farOff = c.rd(i.osz, a);
+    farOffHi = c.hi;
+    farSel = c.rd16(c.long64 ? a + i.osz : (a + i.osz) % TWO32);
+  } else {
+    farOff = i.imm;
+    farOffHi = 0;
+    farSel = i.imm2;
+  }
+}
+
 /** Far JMP ptr (imm = offset, imm2 = selector) or JMP m16:x (mod != 3, op = 1 for FF /5). */
 export function jmpFar(c: EmuCpu, i: Insn): void {
-  let off: number;
-  let offHi = 0;
-  let sel: number;
-  if (i.op === 1) {
-    if (i.mod === 3) return c.ud();
-    const a = ea(c, i);
-    off = c.rd(i.osz, a);
-    offHi = c.hi;
-    sel = c.rd16(c.long64 ? a + i.osz : (a + i.osz) % TWO32);
-  } else {
-    off = i.imm;
-    sel = i.imm2;
-  }
+  readFarPointer(c, i);
+  const off = farOff;
+  const offHi = farOffHi;
+  const sel = farSel;
   if (viaCallGate(c, sel, false, c.nextIp(i))) return;
   c.loadCs(sel, c.cpl, 'jmp');
   setNear(c, i.osz, off, offHi);
@@ -430,19 +441,10 @@ export function jmpFar(c: EmuCpu, i: Insn): void {
 
 /** Far CALL ptr (op 0) or m16:x (op 1). */
 export function callFar(c: EmuCpu, i: Insn): void {
-  let off: number;
-  let offHi = 0;
-  let sel: number;
-  if (i.op === 1) {
-    if (i.mod === 3) return c.ud();
-    const a = ea(c, i);
-    off = c.rd(i.osz, a);
-    offHi = c.hi;
-    sel = c.rd16(c.long64 ? a + i.osz : (a + i.osz) % TWO32);
-  } else {
-    off = i.imm;
-    sel = i.imm2;
-  }
+  readFarPointer(c, i);
+  const off = farOff;
+  const offHi = farOffHi;
+  const sel = farSel;
   const oldCs = c.segSel[CS]!;
   const n = c.nextIp(i);
   const size = i.osz;
