@@ -3,12 +3,12 @@ import { writeFileSync } from 'node:fs';
 
 const LOAD = 0x100000;
 
-/** A multiboot image whose entry runs `code` in 32-bit flat protected mode. */
-export function tinyMultiboot(code: number[]): Uint8Array {
+/** A multiboot image whose entry runs `code` in 32-bit flat protected mode, loaded at `load`. */
+export function tinyMultiboot(code: number[], load = LOAD): Uint8Array {
   const header = new DataView(new ArrayBuffer(32));
   const flags = 0x0001_0000; // bit 16: address fields are valid
   const magic = 0x1badb002;
-  const words = [magic, flags, (-(magic + flags)) >>> 0, LOAD, LOAD, 0, 0, LOAD + 32];
+  const words = [magic, flags, (-(magic + flags)) >>> 0, load, load, 0, 0, load + 32];
   words.forEach((w, i) => header.setUint32(i * 4, w >>> 0, true));
   const image = new Uint8Array(32 + code.length + 64);
   image.set(new Uint8Array(header.buffer), 0);
@@ -17,8 +17,8 @@ export function tinyMultiboot(code: number[]): Uint8Array {
   return image;
 }
 
-export function writeTiny(path: string, code: number[]): string {
-  writeFileSync(path, tinyMultiboot(code));
+export function writeTiny(path: string, code: number[], load = LOAD): string {
+  writeFileSync(path, tinyMultiboot(code, load));
   return path;
 }
 

@@ -170,6 +170,9 @@ test('errors name the file and say what is wrong', () => {
   assertBootError(() => loadLinux(makeMemory(64 * MiB), buildBzImage({ cmdlineSize: 16 }), { ...opts(), cmdline: 'x'.repeat(17) }), FILE, /17 bytes .*at most 16/);
   loadLinux(makeMemory(64 * MiB), buildBzImage({ cmdlineSize: 16 }), { ...opts(), cmdline: 'x'.repeat(16) });
   assertBootError(() => loadLinux(makeMemory(64 * MiB), buildBzImage({ prefAddress: 0x8000, relocatable: false }), opts()), FILE, /loaded at 0x8000 \(pref_address\), below 1 MiB/);
+  for (const ram of [64 * MiB, 4096 * MiB]) {
+    assertBootError(() => loadLinux(makeMemory(64 * MiB), buildBzImage({ prefAddress: 0xfee00000, relocatable: false }), opts(ram)), FILE, /at 0xfee00000-0x[0-9a-f]+ is not RAM in the guest's map: .*local APIC page/);
+  }
   assertBootError(() => detectKernelFormat(buildBzImage({ xloadflags: 0 }), FILE), FILE, /no 64-bit entry point/);
   assertBootError(() => detectKernelFormat(buildBzImage({ loadflags: 0 }), FILE), FILE, /zImage/);
   assertBootError(() => detectKernelFormat(buildBzImage().subarray(0, 0x1000), FILE), FILE, /truncated Linux image/);

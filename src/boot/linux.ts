@@ -22,7 +22,7 @@ import {
   type LinuxSetupHeader,
 } from './linux-header.js';
 import { ONE_MIB, pcMemoryMap, ramSpan } from './memory-map.js';
-import { GuestPlacer, PAGE, alignDown, alignUp, cString, hexAddr, sizeText } from './placement.js';
+import { GuestPlacer, PAGE, alignDown, alignUp, cString, hexAddr, requireRamAddress, sizeText } from './placement.js';
 
 // --- Fixed guest-physical addresses, all in conventional memory below the EBDA and
 //     below the 1 MiB where the kernel goes; the kernel reclaims them once it runs. ---
@@ -138,6 +138,7 @@ export function loadLinux(memory: GuestMemory, image: Uint8Array, options: Linux
     throw new BootError(`${fileName}: the kernel asks to be loaded at ${hexAddr(loadAddr)} (pref_address), below 1 MiB where tsvmm keeps the zero page, command line and page tables; expected 1 MiB or above`);
   }
   const footprint = alignUp(Math.max(h.initSize, h.kernelBytes), PAGE);
+  requireRamAddress(fileName, loadAddr, footprint, `kernel (loaded at its pref_address, ${sizeText(footprint)} with init_size)`);
   if (loadAddr + footprint > ram.lowEnd) {
     throw new BootError(
       `${fileName}: kernel too large for guest RAM: it loads at ${hexAddr(loadAddr)} and needs ${sizeText(footprint)} there ` +

@@ -235,6 +235,11 @@ test('errors name the file and say what is wrong', () => {
   // Kernel too large for RAM.
   const big = buildElf32({ entry: 0x100000, multibootFlags: 0, segments: [{ paddr: 0x100000, data: pattern(16, 1), memsz: 8 * MiB }] });
   assertBootError(() => loadMultiboot(makeMemory(4 * MiB), big, opts(4 * MiB)), FILE, /does not fit in guest RAM .*--mem \(at least 9 MiB\)/);
+  // Linked in the MMIO hole (the local APIC page): no --mem makes that RAM, so the message says so, at any RAM size.
+  const apic = buildElf32({ entry: 0xfee00000, multibootFlags: 0, segments: [{ paddr: 0xfee00000, data: pattern(16, 1), memsz: 16 }] });
+  for (const ram of [64 * MiB, 4096 * MiB]) {
+    assertBootError(() => loadMultiboot(makeMemory(64 * MiB), apic, opts(ram)), FILE, /at 0xfee00000-0xfee00010 is not RAM in the guest's map: .*the local APIC page at 0xfee00000; link or load the kernel below 0xc0000000$/);
+  }
   // Modules that do not fit.
   assertBootError(
     () => loadMultiboot(makeMemory(4 * MiB), good, { ...opts(4 * MiB), modules: [{ name: 'huge.img', data: new Uint8Array(4 * MiB) }] }),

@@ -1,4 +1,4 @@
-import type { GuestMemory } from '../memory/guest-memory.js';
+import { PCI_HOLE_START, type GuestMemory } from '../memory/guest-memory.js';
 import { errorMessage } from '../util/errors.js';
 import { formatSize } from '../util/size.js';
 import { BootError } from './boot-error.js';
@@ -22,6 +22,23 @@ export function sizeText(bytes: number): string {
 }
 
 /**
+ * Throws when [gpa, gpa+len) reaches past where RAM below 4 GiB can ever end (the PCI hole at
+ * 3 GiB: local APIC, IOAPIC and other MMIO): no --mem value would make it fit, so say that.
+ */
+export function requireRamAddress(fileName: string, gpa: number, len: number, what: string): void {
+  if (gpa + len <= PCI_HOLE_START) return;
+  const apic = gpa < LAPIC_PAGE + PAGE && gpa + len > LAPIC_PAGE ? ', which includes the local APIC page at 0xfee00000' : '';
+  throw new BootError(
+    `${fileName}: ${what} at ${hexAddr(gpa)}-${hexAddr(gpa + len)} is not RAM in the guest's map: ` +
+      `RAM below 4 GiB ends at ${hexAddr(PCI_HOLE_START)} at most, and ${hexAddr(PCI_HOLE_START)}-0xffffffff is the MMIO hole${apic}; ` +
+      `link or load the kernel below ${hexAddr(PCI_HOLE_START)}`,
+  );
+}
+
+/** The xAPIC's default page (SDM vol. 3A 11.4.1). */
+const LAPIC_PAGE = 0xfee0_0000;
+
+/**
  * Writes loader data into guest RAM, turning every out-of-RAM placement into a BootError
  * that names the image and says how much RAM would be needed.
  */
@@ -35,6 +52,7 @@ export class GuestPlacer {
 
   /** Throws unless [gpa, gpa+len) lies in low RAM (the only RAM a 32-bit boot can use). */
   requireLowRam(gpa: number, len: number, what: string): void {
+    requireRamAddress(this.fileName, gpa, len, what);
     if (gpa < 0 || gpa + len > this.ram.lowEnd) {
       throw new BootError(
         `${this.fileName}: ${what} at ${hexAddr(gpa)}-${hexAddr(gpa + len)} does not fit in guest RAM ` +

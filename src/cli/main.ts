@@ -1,10 +1,11 @@
-import { parseArgs } from 'node:util';
 import { VmmError, EXIT, errorMessage } from '../util/errors.js';
 import { setLogLevel } from '../util/log.js';
 import { ConfigError, DEFAULT_MEM, parseAccel, parseCpus, parseMem, parsePmu, parseSerial, parseSmallInt, type RunConfig } from '../vmm/config.js';
 import { runCommand } from './run-command.js';
+export { takeExitSignal } from './run-command.js';
 import { capsCommand } from './caps-command.js';
-import { statCommand, recordCommand } from './profile-commands.js';
+import { statCommand, recordCommand, recordOptions, RECORD_OPTIONS } from './profile-commands.js';
+import { parseOptions, type OptionSpecs, type ParsedOptions } from './options.js';
 
 export const USAGE = `tsvmm: a virtual machine monitor in TypeScript (KVM or its own x86-64 emulator)
 
@@ -41,16 +42,17 @@ Run options:
 On the console, Ctrl-A x quits, Ctrl-A h shows the escape keys.
 Exit status: the guest's debug-exit status ((value << 1) | 1, always odd), 0 on guest poweroff or
 reset, or an even error status with a one-line reason: 2 failure, 64 usage, 66 bad kernel/initrd,
-68 backend unavailable, 70 emulation failure, 72 guest triple fault, 74 guest hang, 76 VM entry failure.
+68 backend unavailable, 70 emulation failure, 72 guest triple fault, 74 guest hang, 76 VM entry failure,
+130 Ctrl-A x. SIGTERM, SIGINT and SIGHUP stop the guest and end tsvmm by that signal (status 128 + N).
 `;
 
-function runConfigFrom(values: Record<string, string | boolean | undefined>, positionals: string[]): RunConfig {
+function runConfigFrom(values: Record<string, string | boolean | undefined>, positionals: readonly string[]): RunConfig {
   const str = (k: string): string | undefined => {
     const v = values[k];
     return typeof v === 'string' ? v : undefined;
   };
-  if (positionals.length > 1) throw new ConfigError(`unexpected arguments: ${positionals.slice(1).join(' ')}`);
   const kernel = str('kernel') ?? positionals[0];
+  if (str('kernel') !== undefined && positionals[0] !== undefined) throw new ConfigError(`two kernels given: --kernel ${str('kernel')} and "${positionals[0]}"`);
   return {
     kernel,
     initrd: str('initrd'),
@@ -70,23 +72,43 @@ function runConfigFrom(values: Record<string, string | boolean | undefined>, pos
   };
 }
 
-const RUN_OPTIONS = {
-  kernel: { type: 'string' },
-  initrd: { type: 'string' },
-  cmdline: { type: 'string' },
-  mem: { type: 'string' },
-  cpus: { type: 'string' },
-  accel: { type: 'string' },
-  serial: { type: 'string' },
+/** The options that shape a VM (what `caps` describes). */
+const VM_OPTIONS = {
+  mem: { type: 'string', value: 'SIZE' },
+  cpus: { type: 'string', value: 'N' },
+  accel: { type: 'string', value: 'kvm|emu|auto' },
   deterministic: { type: 'boolean' },
-  pmu: { type: 'string' },
-  'pmu-version': { type: 'string' },
-  'pmu-counters': { type: 'string' },
-  'pmu-fixed': { type: 'string' },
-  'pmu-filter': { type: 'string' },
+  pmu: { type: 'string', value: 'on|off|auto' },
+  'pmu-version': { type: 'string', value: 'N' },
+  'pmu-counters': { type: 'string', value: 'N' },
+  'pmu-fixed': { type: 'string', value: 'N' },
+  'pmu-filter': { type: 'string', value: 'FILE' },
   verbose: { type: 'boolean', short: 'v' },
-  json: { type: 'boolean' },
-} as const;
+} as const satisfies OptionSpecs;
+
+/** Everything `run` takes; stat and record take the same after their own options. */
+export const RUN_OPTIONS = {
+  kernel: { type: 'string', value: 'FILE' },
+  initrd: { type: 'string', value: 'FILE' },
+  cmdline: { type: 'string', value: 'STRING' },
+  serial: { type: 'string', value: 'stdio|file:PATH|none' },
+  ...VM_OPTIONS,
+} as const satisfies OptionSpecs;
+
+const CAPS_OPTIONS = { ...VM_OPTIONS, json: { type: 'boolean' } } as const satisfies OptionSpecs;
+const STAT_OPTIONS = { json: { type: 'boolean' } } as const satisfies OptionSpecs;
+
+/**
+ * `stat`/`record` take their own options, then `--` and run options; without `--` both kinds may
+ * be mixed (each word goes to whichever set knows it).
+ */
+function splitProfileArgs(command: string, rest: readonly string[], own: OptionSpecs): { own: ParsedOptions; run: ParsedOptions } {
+  const sep = rest.indexOf('--');
+  if (sep >= 0) return { own: parseOptions(command, rest.slice(0, sep), own, 0), run: parseOptions(command, rest.slice(sep + 1), RUN_OPTIONS, 1, 'kernel') };
+  const both = parseOptions(command, rest, { ...RUN_OPTIONS, ...own }, 1, 'kernel');
+  const pick = (specs: OptionSpecs): Record<string, string | boolean | undefined> => Object.fromEntries(Object.entries(both.values).filter(([k]) => Object.hasOwn(specs, k)));
+  return { own: { values: pick(own), positionals: [] }, run: { values: pick(RUN_OPTIONS), positionals: both.positionals } };
+}
 
 /** Runs the CLI; resolves with the process exit status. Never throws. */
 export async function main(argv: string[]): Promise<number> {
@@ -104,26 +126,23 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write('tsvmm 0.1.0\n');
         return EXIT.OK;
       case 'run': {
-        const { values, positionals } = parseArgs({ args: rest, options: RUN_OPTIONS, allowPositionals: true, strict: true });
-        if (values.verbose) setLogLevel('info');
-        return await runCommand(runConfigFrom(values, positionals), { verbose: values.verbose === true });
+        const { values, positionals } = parseOptions('run', rest, RUN_OPTIONS, 1, 'kernel');
+        if (values['verbose']) setLogLevel('info');
+        return await runCommand(runConfigFrom(values, positionals), { verbose: values['verbose'] === true });
       }
-      case 'stat':
+      case 'stat': {
+        const { own, run } = splitProfileArgs('stat', rest, STAT_OPTIONS);
+        if (run.values['verbose']) setLogLevel('info');
+        return await statCommand(runConfigFrom(run.values, run.positionals), { json: own.values['json'] === true, verbose: run.values['verbose'] === true });
+      }
       case 'record': {
-        const sep = rest.indexOf('--');
-        const own = sep < 0 ? [] : rest.slice(0, sep);
-        const runArgs = sep < 0 ? rest : rest.slice(sep + 1);
-        const { values, positionals } = parseArgs({ args: runArgs, options: RUN_OPTIONS, allowPositionals: true, strict: true });
-        const config = runConfigFrom(values, positionals);
-        if (command === 'stat') {
-          const { values: sv } = parseArgs({ args: own, options: { json: { type: 'boolean' } }, strict: true });
-          return await statCommand(config, { json: sv.json === true, verbose: values.verbose === true });
-        }
-        return await recordCommand(config, own, { verbose: values.verbose === true });
+        const { own, run } = splitProfileArgs('record', rest, RECORD_OPTIONS);
+        if (run.values['verbose']) setLogLevel('info');
+        return await recordCommand(runConfigFrom(run.values, run.positionals), recordOptions(own.values), { verbose: run.values['verbose'] === true });
       }
       case 'caps': {
-        const { values, positionals } = parseArgs({ args: rest, options: RUN_OPTIONS, allowPositionals: true, strict: true });
-        return await capsCommand(runConfigFrom(values, positionals), { json: values.json === true });
+        const { values, positionals } = parseOptions('caps', rest, CAPS_OPTIONS, 0);
+        return await capsCommand(runConfigFrom(values, positionals), { json: values['json'] === true });
       }
       default:
         throw new ConfigError(`unknown command "${command}": use run, caps, stat, record or help`);
@@ -134,13 +153,18 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 export function reportError(e: unknown): number {
-  if (e instanceof ConfigError || (e instanceof TypeError && 'code' in e && String((e as { code: unknown }).code).startsWith('ERR_PARSE_ARGS'))) {
-    process.stderr.write(`tsvmm: ${errorMessage(e)}\n(see tsvmm help)\n`);
+  if (e instanceof ConfigError) {
+    process.stderr.write(`tsvmm: ${errorMessage(e)}\n`);
     return EXIT.USAGE;
   }
   if (e instanceof VmmError) {
     process.stderr.write(`tsvmm: ${e.message}\n`);
     return e.exitCode;
+  }
+  const host = hostErrorMessage(e);
+  if (host !== undefined) {
+    process.stderr.write(`tsvmm: ${host}\n`);
+    return EXIT.FAILURE;
   }
   if (e instanceof RangeError) {
     process.stderr.write(`tsvmm: ${e.message}\n`);
@@ -150,4 +174,12 @@ export function reportError(e: unknown): number {
   process.stderr.write(`tsvmm: internal error: ${errorMessage(e)} (set TSVMM_DEBUG=1 for the stack)\n`);
   if (process.env['TSVMM_DEBUG']) process.stderr.write(`${(e as Error).stack ?? ''}\n`);
   return EXIT.INTERNAL;
+}
+
+/** A host file-system error (ENOENT, EACCES, ...) as one line naming the path, or undefined for anything else. */
+function hostErrorMessage(e: unknown): string | undefined {
+  if (!(e instanceof Error) || !('code' in e) || typeof e.code !== 'string' || !/^E[A-Z]+$/.test(e.code)) return undefined;
+  const err = e as NodeJS.ErrnoException;
+  const what = err.code === 'ENOENT' ? 'no such file or directory' : err.code === 'EACCES' ? 'permission denied' : err.code === 'EISDIR' ? 'it is a directory' : err.code === 'ENOSPC' ? 'no space left on the device' : err.code!;
+  return err.path !== undefined ? `${err.path}: ${err.syscall ?? 'access'} failed (${what})` : `host error: ${err.syscall ?? ''} ${what}`.replace('  ', ' ');
 }

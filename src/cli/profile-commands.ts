@@ -1,7 +1,6 @@
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { readFileSync, writeFileSync, existsSync, openSync, closeSync } from 'node:fs';
 import type { RunConfig } from '../vmm/config.js';
-import { ConfigError } from '../vmm/config.js';
+import { ConfigError, parseSmallInt } from '../vmm/config.js';
 import type { BuiltVm } from '../vmm/vm-builder.js';
 import type { VmStop } from '../cpu/vm.js';
 import type { EmuVm } from '../cpu/emu/emu-vm.js';
@@ -97,18 +96,56 @@ function guestSymbols(kernelPath: string): Symbolizer {
   return new Symbolizer([]);
 }
 
-export const RECORD_OPTIONS = { every: { type: 'string' }, output: { type: 'string', short: 'o' }, top: { type: 'string' } } as const;
+export const RECORD_OPTIONS = {
+  every: { type: 'string', value: 'N' },
+  output: { type: 'string', short: 'o', value: 'FILE' },
+  top: { type: 'string', value: 'N' },
+} as const;
+
+export interface RecordOptions {
+  readonly every: number;
+  readonly output: string;
+  readonly top: number;
+}
+
+/** Validates record's own options (before anything runs). */
+export function recordOptions(values: Record<string, string | boolean | undefined>): RecordOptions {
+  const text = (k: string, dflt: string): string => (typeof values[k] === 'string' ? (values[k] as string) : dflt);
+  const output = text('output', 'tsvmm.folded');
+  if (output === '') throw new ConfigError('-o needs a file name');
+  return {
+    every: parseSmallInt('--every', text('every', '10000'), 1, 1e12),
+    output,
+    top: parseSmallInt('--top', text('top', '15'), 1, 1_000_000),
+  };
+}
+
+/** Opens record's output before the guest runs, so a bad path is told at once and not after the run. */
+function openOutput(path: string): number {
+  try {
+    return openSync(path, 'w');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    const why = code === 'ENOENT' ? 'its directory does not exist' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : code || (e as Error).message;
+    throw new ConfigError(`-o ${path}: cannot write the folded stacks there (${why})`);
+  }
+}
 
 /** `tsvmm record --every N -- <run options>`: samples the guest IP every N instructions. */
-export async function recordCommand(config: RunConfig, args: string[], opts: { verbose: boolean }): Promise<number> {
-  const { values } = parseArgs({ args, options: RECORD_OPTIONS, strict: true });
-  const everyText = values.every ?? '10000';
-  if (!/^\d+$/.test(everyText) || Number(everyText) < 1) throw new ConfigError(`--every "${everyText}" must be a positive number of instructions`);
-  const every = Number(everyText);
-  const output = values.output ?? 'tsvmm.folded';
-  const top = values.top === undefined ? 15 : Number(values.top);
+export async function recordCommand(config: RunConfig, options: RecordOptions, opts: { verbose: boolean }): Promise<number> {
+  const { every, output, top } = options;
+  const emuConfig = requireEmu(config, 'record');
+  const fd = openOutput(output);
+  try {
+    return await recordRun(emuConfig, fd, { every, output, top }, opts);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function recordRun(config: RunConfig, fd: number, { every, output, top }: RecordOptions, opts: { verbose: boolean }): Promise<number> {
   const samplers: InstructionSampler[] = [];
-  return runCommand(requireEmu(config, 'record'), {
+  return runCommand(config, {
     verbose: opts.verbose,
     observer: {
       attach(built) {
@@ -123,15 +160,18 @@ export async function recordCommand(config: RunConfig, args: string[], opts: { v
         const sym = guestSymbols(built.kernelPath);
         const counts = new Map<string, { n: number; user: number }>();
         let total = 0;
+        const add = (name: string, n: number, user: boolean): void => {
+          const e = counts.get(name) ?? { n: 0, user: 0 };
+          e.n += n;
+          if (user) e.user += n;
+          counts.set(name, e);
+          total += n;
+        };
         for (const s of samplers) {
-          s.ips.forEach((ip, i) => {
-            const name = sym.size ? sym.lookup(ip) : `0x${BigInt.asUintN(64, BigInt(ip)).toString(16)}`;
-            const e = counts.get(name) ?? { n: 0, user: 0 };
-            e.n++;
-            if (s.user[i]) e.user++;
-            counts.set(name, e);
-            total++;
-          });
+          for (const [map, user] of [[s.kernelCounts, false], [s.userCounts, true]] as const) {
+            map.forEach((n, ip) => add(sym.size ? sym.lookup(ip) : `0x${BigInt.asUintN(64, BigInt(ip)).toString(16)}`, n, user));
+          }
+          if (s.uncounted > 0) add('[addresses past the sampler limit]', s.uncounted, false);
         }
         const sorted = [...counts.entries()].sort((a, b) => b[1].n - a[1].n);
         const folded = sorted.map(([name, e]) => {
@@ -140,7 +180,7 @@ export async function recordCommand(config: RunConfig, args: string[], opts: { v
           if (e.n - e.user) lines.push(`guest;kernel;${name} ${e.n - e.user}`);
           return lines.join('\n');
         });
-        writeFileSync(output, folded.join('\n') + '\n');
+        writeFileSync(fd, folded.join('\n') + '\n');
         const out = ['', ` ${num(total)} samples, one every ${num(every)} instructions, ${sym.size} symbols from ${built.kernelPath}`, '', `  ${'samples'.padStart(9)}  ${'share'.padStart(6)}  ${'user'.padStart(6)}  function`];
         for (const [name, e] of sorted.slice(0, top)) out.push(`  ${num(e.n).padStart(9)}  ${pct(e.n, total).padStart(6)}  ${pct(e.user, e.n).padStart(6)}  ${name}`);
         out.push('', ` folded stacks written to ${output} (flamegraph.pl / speedscope / inferno)`, '');

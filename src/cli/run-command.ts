@@ -11,13 +11,34 @@ export interface RunObserver {
   report(built: BuiltVm, stop: VmStop, wallMs: number): void;
 }
 
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+let exitSignal: NodeJS.Signals | undefined;
+
+/**
+ * The signal that ended the last run, if one did: the entry point re-raises it once everything is
+ * cleaned up, so the parent sees the process ended by that signal (a shell shows 128 + its number)
+ * and a script run from a shell stops on Ctrl-C as it should.
+ */
+export function takeExitSignal(): NodeJS.Signals | undefined {
+  const s = exitSignal;
+  exitSignal = undefined;
+  return s;
+}
+
 export async function runCommand(config: RunConfig, opts: { verbose: boolean; observer?: RunObserver }): Promise<number> {
   const sink = openSerialSink(config.serial);
   let feed: StdinFeed | undefined;
   let built: BuiltVm | undefined;
-  const onSignal = (sig: string) => () => built?.vm.requestStop({ kind: 'host-stop', reason: `stopped by ${sig}` });
-  const onInt = onSignal('SIGINT');
-  const onTerm = onSignal('SIGTERM');
+  // The first SIGINT/SIGTERM/SIGHUP stops the VM (the console and terminal are restored, the stop is
+  // reported) and the process then ends by that signal; a second one ends it at once.
+  const handlers = STOP_SIGNALS.map((sig) => {
+    const handler = (): void => {
+      process.off(sig, handler);
+      exitSignal ??= sig;
+      built?.vm.requestStop({ kind: 'host-stop', reason: `stopped by ${sig}`, signal: sig });
+    };
+    return [sig, handler] as const;
+  });
   try {
     built = await buildVm(config, sink);
     const { vm, devices } = built;
@@ -29,12 +50,11 @@ export async function runCommand(config: RunConfig, opts: { verbose: boolean; ob
       const vmRef = vm;
       feed = feedStdin(
         (bytes) => devices.uart.receive(bytes),
-        () => vmRef.requestStop({ kind: 'host-stop', reason: 'quit by the user (Ctrl-A x)' }),
+        () => vmRef.requestStop({ kind: 'host-stop', reason: 'quit by the user (Ctrl-A x)', userQuit: true }),
         (msg) => process.stderr.write(`\r\ntsvmm: ${msg}\r\n`),
       );
     }
-    process.on('SIGINT', onInt);
-    process.on('SIGTERM', onTerm);
+    for (const [sig, handler] of handlers) process.on(sig, handler);
     opts.observer?.attach(built);
     const t0 = performance.now();
     const stop: VmStop = await vm.run();
@@ -47,8 +67,7 @@ export async function runCommand(config: RunConfig, opts: { verbose: boolean; ob
     return status;
   } finally {
     feed?.stop();
-    process.off('SIGINT', onInt);
-    process.off('SIGTERM', onTerm);
+    for (const [sig, handler] of handlers) process.off(sig, handler);
     built?.devices.destroy();
     built?.vm.destroy();
     sink.close();

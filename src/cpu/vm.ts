@@ -23,8 +23,11 @@ export type VmStop =
   /** KVM_EXIT_INTERNAL_ERROR, KVM_EXIT_FAIL_ENTRY or an emulator failure, with the details. */
   | { readonly kind: 'internal-error'; readonly vcpu: number; readonly detail: string }
   | { readonly kind: 'fail-entry'; readonly vcpu: number; readonly detail: string }
-  /** The user quit (escape key, signal) or the host asked the VM to stop. */
-  | { readonly kind: 'host-stop'; readonly reason: string };
+  /**
+   * The host stopped the VM: `signal` names the POSIX signal (SIGTERM, SIGINT, SIGHUP) that ended
+   * the run, `userQuit` is the console's quit key; neither for any other host request.
+   */
+  | { readonly kind: 'host-stop'; readonly reason: string; readonly signal?: string; readonly userQuit?: boolean };
 
 /**
  * One exit from a vCPU, as a backend's vCPU loop decodes it. IO and MMIO exits carry

@@ -11,7 +11,7 @@ export class VmmError extends Error {
   constructor(kind: string, message: string, options?: { cause?: unknown; exitCode?: number }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.kind = kind;
-    this.exitCode = options?.exitCode ?? 1;
+    this.exitCode = options?.exitCode ?? EXIT.FAILURE;
     this.name = new.target.name;
   }
 }
@@ -19,6 +19,8 @@ export class VmmError extends Error {
 /**
  * Distinct CLI exit statuses, so scripts can tell failures apart. They are all even:
  * a guest's debug-exit status ((v << 1) | 1) is always odd, so the two never collide.
+ * A run ended by a signal exits as the signal (shells show 128 + its number, e.g. 143 for
+ * SIGTERM); the console's quit key gives 130, as Ctrl-C (which the console hands to the guest) would.
  */
 export const EXIT = {
   OK: 0,
@@ -30,6 +32,7 @@ export const EXIT = {
   GUEST_CRASH: 72,
   GUEST_HANG: 74,
   FAIL_ENTRY: 76,
+  USER_QUIT: 130,
 } as const;
 
 export function errorMessage(e: unknown): string {

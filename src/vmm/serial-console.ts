@@ -76,6 +76,7 @@ export function feedStdin(receive: (bytes: Uint8Array) => void, onQuit: () => vo
       if (escaped) {
         escaped = false;
         if (b === 0x78 /* x */ || b === 0x58) {
+          if (out.length) receive(Uint8Array.from(out));
           onQuit();
           return;
         }

@@ -1,6 +1,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { constants as osConstants } from 'node:os';
 import { VmmError, EXIT } from '../util/errors.js';
 import type { Vm, BackendName, VmStop } from '../cpu/vm.js';
 import type { RunConfig } from './config.js';
@@ -71,6 +72,12 @@ export async function buildVm(config: RunConfig, serial: SerialSink): Promise<Bu
   }
 }
 
+/** 128 + the signal's number, as a shell reports a process a signal ended. */
+export function signalExitStatus(signal: string): number {
+  const n = (osConstants.signals as Record<string, number | undefined>)[signal];
+  return 128 + (n ?? 0);
+}
+
 /** The process exit status and message for a stop, as the CLI reports it. */
 export function describeStop(stop: VmStop): { status: number; message: string | undefined } {
   switch (stop.kind) {
@@ -88,7 +95,10 @@ export function describeStop(stop: VmStop): { status: number; message: string | 
       return { status: EXIT.INTERNAL, message: `guest hit an emulation failure on vCPU ${stop.vcpu}: ${stop.detail}` };
     case 'fail-entry':
       return { status: EXIT.FAIL_ENTRY, message: `the CPU refused to enter the guest on vCPU ${stop.vcpu}: ${stop.detail}` };
-    case 'host-stop':
-      return { status: EXIT.OK, message: stop.reason };
+    case 'host-stop': {
+      // 0 stays the guest's own power-off: a run the host ended says how, with a non-zero status.
+      const status = stop.signal !== undefined ? signalExitStatus(stop.signal) : stop.userQuit === true ? EXIT.USER_QUIT : EXIT.FAILURE;
+      return { status, message: `${stop.reason} (exit status ${status})` };
+    }
   }
 }

@@ -157,7 +157,7 @@ export async function probeBoot(o: ProbeOptions): Promise<ProbeResult> {
   const vm = built.vm as EmuVm;
   vmRef = vm;
   const cpu = vm.cpus[0]!;
-  const sampler = new InstructionSampler(o.every, () => cpu.rip, cpu.pmu);
+  const sampler = new InstructionSampler(o.every, () => cpu.rip, cpu.pmu, { keepSequence: true });
   cpu.pmu = sampler;
   const mem = built.vm.memory;
   const binBytes = new Map<number, string>();

@@ -1,0 +1,24 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { describeStop } from './vm-builder.js';
+import { EXIT } from '../util/errors.js';
+
+test('0 is only the guest power-off or reset; every other end is non-zero and says why', () => {
+  assert.equal(describeStop({ kind: 'poweroff' }).status, 0);
+  assert.equal(describeStop({ kind: 'reset', source: 'cf9' }).status, 0);
+  assert.equal(describeStop({ kind: 'debug-exit', value: 0 }).status, 1);
+  assert.deepEqual(describeStop({ kind: 'host-stop', reason: 'stopped by SIGTERM', signal: 'SIGTERM' }), { status: 143, message: 'stopped by SIGTERM (exit status 143)' });
+  assert.equal(describeStop({ kind: 'host-stop', reason: 'stopped by SIGINT', signal: 'SIGINT' }).status, 130);
+  assert.equal(describeStop({ kind: 'host-stop', reason: 'stopped by SIGHUP', signal: 'SIGHUP' }).status, 129);
+  assert.equal(describeStop({ kind: 'host-stop', reason: 'quit by the user (Ctrl-A x)', userQuit: true }).status, EXIT.USER_QUIT);
+  assert.equal(describeStop({ kind: 'host-stop', reason: 'vCPU 0 stopped' }).status, EXIT.FAILURE);
+  for (const stop of [
+    { kind: 'shutdown', vcpu: 0, detail: 'x' },
+    { kind: 'hang', detail: 'x' },
+    { kind: 'internal-error', vcpu: 0, detail: 'x' },
+    { kind: 'fail-entry', vcpu: 0, detail: 'x' },
+  ] as const) {
+    const d = describeStop(stop);
+    assert.ok(d.status !== 0 && d.status % 2 === 0 && d.message !== undefined, stop.kind);
+  }
+});
