@@ -3,6 +3,14 @@
  * records exact hardware results, the reference side of the emu differential test.
  *
  * Usage: snippet-harness CASES_FILE RESULTS_FILE
+ *        snippet-harness --probe
+ *
+ * --probe runs one small snippet per host facility the differential cases rely on (LDT
+ * selector loads, 32-bit compatibility-mode code entered and left by far transfers, IRETQ
+ * into it, 16-bit code, port I/O and INT n faulting at CPL 3) through the same trampolines
+ * as the cases, and prints one line per facility: name, "ok" or "missing", what ran, and
+ * what the CPU did (tab-separated). A batch run probes the same way first and reports the
+ * cases of a mode the host cannot run as "unsupported" (they are never attempted).
  *
  * File formats (little-endian, fixed-size records; keep in sync with
  * src/cpu/emu/testing/snippet-case.ts):
@@ -183,8 +191,11 @@ static void wr32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static void wr64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 
 static uint8_t *g_code, *g_data;
-/* Modes this host can run (index: 0 64-bit, 1 32-bit, 2 16-bit). */
-static int g_mode_ok[3] = {1, 1, 1};
+/* Modes this host can run (index: 0 64-bit, 1 32-bit, 2 16-bit), set by probe_facilities. */
+static int g_mode_ok[3] = {1, 0, 0};
+/* Whether modify_ldt installed the 16-bit segments, and why not. */
+static int g_ldt_installed;
+static char g_ldt_error[96];
 
 /* Runs one case record and fills one result record. */
 static void run_case(const uint8_t *rec, uint8_t *res) {
@@ -236,9 +247,182 @@ static void run_case(const uint8_t *rec, uint8_t *res) {
   memcpy(res + 160, data, DATA_SIZE);
 }
 
+/* ---- Host facility probes ---- */
+
+struct probe {
+  const char *facility; /* the facility this step belongs to */
+  const char *what;     /* what the snippet does, for the report */
+  uint32_t mode;        /* 0 64-bit, 1 32-bit, 2 16-bit */
+  const char *code;     /* hex bytes */
+  uint64_t rax, rdx;
+  /* Expected outcome: no exception, RIP at CODE_BASE + end (0: the code length), RAX, CS. */
+  uint32_t end;
+  uint64_t want_rax;
+  uint16_t want_cs;
+  /* Instead: expected exception vector and error code (want_vector != VECTOR_NONE). */
+  uint32_t want_vector, want_error;
+};
+
+/* Each facility is "ok" only if every one of its steps gives exactly the architectural result. */
+static const struct probe PROBES[] = {
+    /* LDT selectors (modify_ldt entries 0 and 1) loaded into ES, DS and SS, then read back. */
+    {"ldt", "mov es, 0x0f (LDT data selector); mov ecx, es; mov rax, rcx", 0, "8e c0 8c c1 48 89 c8", 0x0f, 0, 0, 0x0f, 0x33, VECTOR_NONE, 0},
+    {"ldt", "mov ds, 0x0f (LDT data selector); mov ecx, ds; mov rax, rcx", 0, "8e d8 8c d9 48 89 c8", 0x0f, 0, 0, 0x0f, 0x33, VECTOR_NONE, 0},
+    {"ldt", "mov ss, 0x0f (LDT data selector); mov ecx, ss; mov rax, rcx", 0, "8e d0 8c d1 48 89 c8", 0x0f, 0, 0, 0x0f, 0x33, VECTOR_NONE, 0},
+    {"ldt", "mov es, 0x07 (LDT readable code selector); mov ecx, es; mov rax, rcx", 0, "8e c0 8c c1 48 89 c8", 0x07, 0, 0, 0x07, 0x33, VECTOR_NONE, 0},
+    /* Linux's 32-bit user code segment 0x23: entered by far JMP (the harness's mode 1), left by far
+       JMP to 0x33, entered by far CALL m16:32 from 64-bit code and left by RETF, loaded into DS. */
+    {"compat32", "far jmp 0x23:code; inc eax (40: INC only in 32-bit code)", 1, "40", 0, 0, 0, 1, 0x23, VECTOR_NONE, 0},
+    {"compat32", "32-bit code: far jmp 0x33:next; inc rax", 1, "ea 07 00 20 00 33 00 48 ff c0", 0, 0, 0, 1, 0x33, VECTOR_NONE, 0},
+    {"compat32", "64-bit code: far call m16:32 to 0x23; inc eax; retf", 0, "ff 1d 02 00 00 00 eb 08 0e 00 20 00 23 00 40 cb", 0, 0, 0, 1, 0x33, VECTOR_NONE, 0},
+    {"compat32", "mov ds, 0x23 (readable code segment); mov ecx, ds; mov rax, rcx", 0, "8e d8 8c d9 48 89 c8", 0x23, 0, 0, 0x23, 0x33, VECTOR_NONE, 0},
+    /* IRETQ from 64-bit code to 0x23 (a 32-bit `inc eax` at the target). */
+    {"iret-compat", "iretq to 0x23:target; inc eax", 0, "48 8d 05 0c 00 00 00 48 89 e1 6a 2b 51 9c 6a 23 50 48 cf 40", 0, 0, 0, 0x200014, 0x23, VECTOR_NONE, 0},
+    /* 16-bit protected mode: DS/ES/SS = 0x0f, far JMP to 0x07:0; `inc ax` wraps at 16 bits. */
+    {"mode16", "mov ss/ds/es, 0x0f; far jmp 0x07:0; inc ax", 2, "40", 0xffff, 0, 0, 0, 0x07, VECTOR_NONE, 0},
+    /* INT n through Linux's DPL-0 gates is #GP(vector * 8 + 2); INT3 reaches the DPL-3 #BP gate. */
+    {"int-gates", "int 0x21", 0, "cd 21", 0, 0, 0, 0, 0, 13, 0x10a},
+    {"int-gates", "int3", 0, "cc", 0, 0, 0, 0, 0, 3, 0},
+    /* Port I/O at CPL 3 without IOPL or an I/O bitmap is #GP(0). Reads port 0x80 if allowed. */
+    {"cpl3-io", "in al, dx (dx = 0x80)", 0, "ec", 0, 0x80, 0, 0, 0, 13, 0},
+};
+#define NPROBES (sizeof PROBES / sizeof PROBES[0])
+
+static const char *vector_name(uint32_t v, char *buf, size_t n) {
+  if (v == VECTOR_NONE) return "no exception";
+  if (v == VECTOR_TIMEOUT) return "a timeout";
+  static const char *names[] = {"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "?", "#TS", "#NP", "#SS", "#GP", "#PF"};
+  if (v < sizeof names / sizeof names[0]) return names[v];
+  snprintf(buf, n, "vector %u", v);
+  return buf;
+}
+
+/* Runs one probe step; writes what happened into `got` and returns whether it is the expected result. */
+static int run_probe(const struct probe *p, char *got, size_t gotn) {
+  static uint8_t rec[CASE_SIZE], res[RESULT_SIZE];
+  memset(rec, 0, CASE_SIZE);
+  uint32_t len = 0;
+  for (const char *c = p->code; *c;) {
+    while (*c == ' ') c++;
+    if (!*c) break;
+    rec[16 + 128 + len++] = (uint8_t)strtoul((char[]){c[0], c[1], 0}, NULL, 16);
+    c += 2;
+  }
+  wr32(rec, len);
+  wr32(rec + 4, p->mode);
+  wr64(rec + 16 + 0 * 8, p->rax);
+  wr64(rec + 16 + 2 * 8, p->rdx);
+  /* RSP: the top of the data area (an offset in the 16-bit data segment for mode 2). */
+  wr64(rec + 16 + 4 * 8, p->mode == 2 ? DATA_SIZE : DATA_BASE + DATA_SIZE);
+  int saved = g_mode_ok[p->mode];
+  g_mode_ok[p->mode] = 1;
+  run_case(rec, res);
+  g_mode_ok[p->mode] = saved;
+  uint32_t vector = rd32(res), err = rd32(res + 4);
+  uint64_t rax = rd64(res + 16), rip = rd64(res + 144);
+  uint16_t cs = g_fault.cs;
+  char vb[24], where[48];
+  if (rip >= CODE_BASE && rip < CODE_BASE + PAGE_SIZE)
+    snprintf(where, sizeof where, "snippet +0x%llx", (unsigned long long)(rip - CODE_BASE));
+  else
+    snprintf(where, sizeof where, "the harness's trampoline, before the snippet");
+  if (vector == VECTOR_NONE)
+    snprintf(got, gotn, "no exception, ended at %s with rax 0x%llx, cs 0x%x", where, (unsigned long long)rax, cs);
+  else
+    snprintf(got, gotn, "%s(0x%x) in %s", vector_name(vector, vb, sizeof vb), err, where);
+  if (p->want_vector != VECTOR_NONE) return vector == p->want_vector && err == p->want_error;
+  /* Modes 1 and 2 compare 32 bits: the upper halves are undefined after compatibility mode. */
+  uint64_t mask = p->mode != 0 ? 0xffffffffULL : ~0ULL;
+  return vector == VECTOR_NONE && rip == CODE_BASE + (p->end ? p->end : len) && (rax & mask) == (p->want_rax & mask) && cs == p->want_cs;
+}
+
+/*
+ * Probes every facility; sets g_mode_ok for modes 1 and 2. With `print`, writes one line per
+ * facility: name, ok|missing, the step that decided it, what the CPU did.
+ */
+static void probe_facilities(int print) {
+  static const char *facilities[] = {"ldt", "compat32", "iret-compat", "mode16", "int-gates", "cpl3-io"};
+  for (unsigned f = 0; f < sizeof facilities / sizeof facilities[0]; f++) {
+    const char *name = facilities[f];
+    int ok = 1;
+    char got[192] = "";
+    const char *what = "";
+    for (unsigned i = 0; i < NPROBES && ok; i++) {
+      if (strcmp(PROBES[i].facility, name) != 0) continue;
+      /* The 16-bit trampoline loads DS/ES/SS with an LDT selector and far-jumps to another. */
+      if (PROBES[i].mode == 2 && !g_ldt_installed) {
+        ok = 0;
+        what = "modify_ldt (install the 16-bit code and data segments)";
+        snprintf(got, sizeof got, "%s", g_ldt_error);
+        break;
+      }
+      what = PROBES[i].what;
+      ok = run_probe(&PROBES[i], got, sizeof got);
+    }
+    if (strcmp(name, "ldt") == 0 && !g_ldt_installed) {
+      ok = 0;
+      what = "modify_ldt (install the 16-bit code and data segments)";
+      snprintf(got, sizeof got, "%s", g_ldt_error);
+    }
+    if (strcmp(name, "compat32") == 0) g_mode_ok[1] = ok;
+    if (strcmp(name, "mode16") == 0) g_mode_ok[2] = ok;
+    if (print) printf("%s\t%s\t%s\t%s\n", name, ok ? "ok" : "missing", what, got);
+  }
+}
+
+/* Maps the code, data and read-only pages, installs the LDT segments and the signal handlers. */
+static void setup(void) {
+  g_code = mmap((void *)CODE_BASE, PAGE_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (g_code != (uint8_t *)CODE_BASE) die("mmap code page");
+  g_data = mmap((void *)DATA_BASE, PAGE_SIZE, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (g_data != (uint8_t *)DATA_BASE) die("mmap data page");
+  void *ro = mmap((void *)RO_BASE, PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_POPULATE, -1, 0);
+  if (ro != (void *)RO_BASE) die("mmap read-only page");
+  /* Fault the (zero) page in now: a write to a never-touched page would report P=0 in the
+     #PF error code, and P=1 once any earlier case had read it. */
+  (void)*(volatile uint8_t *)ro;
+
+  /* 16-bit segments for mode 2 (LDT entries 0 and 1). */
+  struct user_desc ld;
+  memset(&ld, 0, sizeof ld);
+  ld.entry_number = 0;
+  ld.base_addr = CODE_BASE;
+  ld.limit = 0xffff;
+  ld.contents = MODIFY_LDT_CONTENTS_CODE;
+  ld.useable = 1;
+  g_ldt_installed = syscall(SYS_modify_ldt, 1, &ld, sizeof ld) == 0;
+  if (g_ldt_installed) {
+    ld.entry_number = 1;
+    ld.base_addr = DATA_BASE;
+    ld.contents = MODIFY_LDT_CONTENTS_DATA;
+    g_ldt_installed = syscall(SYS_modify_ldt, 1, &ld, sizeof ld) == 0;
+  }
+  if (!g_ldt_installed) snprintf(g_ldt_error, sizeof g_ldt_error, "modify_ldt failed: %s", strerror(errno));
+
+  static uint8_t altstack[65536];
+  stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack, .ss_flags = 0};
+  if (sigaltstack(&ss, NULL) != 0) die("sigaltstack");
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_fault;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGALRM};
+  for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+    if (sigaction(sigs[i], &sa, NULL) != 0) die("sigaction");
+
+}
+
 int main(int argc, char **argv) {
+  if (argc == 2 && strcmp(argv[1], "--probe") == 0) {
+    setup();
+    probe_facilities(1);
+    return fflush(stdout) == 0 ? 0 : 2;
+  }
   if (argc != 3) {
-    fprintf(stderr, "usage: %s CASES_FILE RESULTS_FILE\n", argv[0]);
+    fprintf(stderr, "usage: %s CASES_FILE RESULTS_FILE | --probe\n", argv[0]);
     return 2;
   }
   FILE *in = fopen(argv[1], "rb");
@@ -255,44 +439,7 @@ int main(int argc, char **argv) {
   }
   FILE *out = fopen(argv[2], "wb");
   if (!out) die(argv[2]);
-
-  uint8_t *code = mmap((void *)CODE_BASE, PAGE_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-  if (code != (uint8_t *)CODE_BASE) die("mmap code page");
-  uint8_t *data = mmap((void *)DATA_BASE, PAGE_SIZE, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-  if (data != (uint8_t *)DATA_BASE) die("mmap data page");
-  void *ro = mmap((void *)RO_BASE, PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_POPULATE, -1, 0);
-  if (ro != (void *)RO_BASE) die("mmap read-only page");
-  /* Fault the (zero) page in now: a write to a never-touched page would report P=0 in the
-     #PF error code, and P=1 once any earlier case had read it. */
-  (void)*(volatile uint8_t *)ro;
-
-  /* 16-bit segments for mode 2 (LDT entries 0 and 1). */
-  struct user_desc ld;
-  memset(&ld, 0, sizeof ld);
-  ld.entry_number = 0;
-  ld.base_addr = CODE_BASE;
-  ld.limit = 0xffff;
-  ld.contents = MODIFY_LDT_CONTENTS_CODE;
-  ld.useable = 1;
-  if (syscall(SYS_modify_ldt, 1, &ld, sizeof ld) != 0) g_mode_ok[2] = 0;
-  ld.entry_number = 1;
-  ld.base_addr = DATA_BASE;
-  ld.contents = MODIFY_LDT_CONTENTS_DATA;
-  if (syscall(SYS_modify_ldt, 1, &ld, sizeof ld) != 0) g_mode_ok[2] = 0;
-
-  static uint8_t altstack[65536];
-  stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack, .ss_flags = 0};
-  if (sigaltstack(&ss, NULL) != 0) die("sigaltstack");
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_sigaction = on_fault;
-  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-  sigemptyset(&sa.sa_mask);
-  int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGALRM};
-  for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-    if (sigaction(sigs[i], &sa, NULL) != 0) die("sigaction");
+  setup();
 
   uint8_t ohdr[16];
   memcpy(ohdr, "TSDRES01", 8);
@@ -301,22 +448,7 @@ int main(int argc, char **argv) {
   fwrite(ohdr, 1, 16, out);
 
   static uint8_t rec[CASE_SIZE], res[RESULT_SIZE];
-  g_code = code;
-  g_data = data;
-  /* Probe the 32-bit and 16-bit modes once: a kernel without IA-32 emulation or modify_ldt
-     cannot run them, and their cases are then reported as unsupported instead. */
-  for (uint32_t mode = 1; mode <= 2; mode++) {
-    if (!g_mode_ok[mode]) continue;
-    memset(rec, 0, CASE_SIZE);
-    wr32(rec, 1);
-    wr32(rec + 4, mode);
-    rec[16 + 128] = 0x90;
-    run_case(rec, res);
-    if (rd32(res) != VECTOR_NONE || rd64(res + 144) != CODE_BASE + 1) {
-      fprintf(stderr, "snippet-harness: %s mode is not available on this host; its cases are skipped\n", mode == 1 ? "32-bit compatibility" : "16-bit");
-      g_mode_ok[mode] = 0;
-    }
-  }
+  probe_facilities(0);
 
   for (uint32_t n = 0; n < count; n++) {
     if (fread(rec, 1, CASE_SIZE, in) != CASE_SIZE) {
