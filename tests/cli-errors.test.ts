@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { runCli, guestPath, tsvmmBin } from './guest-runner.js';
 import { writeTiny } from './tiny-kernels.js';
+import { KVM_DEVICE_PATH, kvmGuestPmuMissing, kvmMissing, notRoot } from '../src/cpu/kvm/host-requirements.test-util.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-cli-'));
 const garbage = join(dir, 'garbage.bin');
@@ -57,11 +58,30 @@ for (const c of cases) {
   });
 }
 
-test('cli: --accel kvm --pmu on is refused with the host reason where KVM has no guest PMU', { skip: process.env['TSVMM_TEST_KVM_PMU'] === 'present' }, async () => {
+// KVM first (without it the refusal is about /dev/kvm, not the PMU), then the host's vPMU.
+const noKvm = kvmMissing();
+const noKvmPmu = kvmGuestPmuMissing();
+
+test('cli: --accel kvm --pmu on is refused with the host reason where KVM has no guest PMU', {
+  skip: noKvm || (noKvmPmu === false && "this host's KVM has a guest PMU (kvm.enable_pmu=Y): the refusal cannot happen here"),
+}, async () => {
   const r = await runCli(['run', '--kernel', guestPath('hello'), '--accel', 'kvm', '--pmu', 'on'], { timeoutMs: 20_000 });
-  if (r.status === 1) return; // this host's KVM does offer a PMU: the guest ran
   assert.equal(r.status, 68, r.stderr);
-  assert.match(r.stderr, /--accel kvm --pmu on: .*(enable_pmu|PMU|not usable)/);
+  assert.match(r.stderr, /--accel kvm --pmu on: this host's KVM cannot give the guest a PMU \(.*(enable_pmu|PMU).*\)/);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+});
+
+test('cli: --accel kvm --pmu on runs the guest where KVM has a guest PMU', { skip: noKvm || noKvmPmu }, async () => {
+  const r = await runCli(['run', '--kernel', guestPath('hello'), '--accel', 'kvm', '--pmu', 'on'], { timeoutMs: 30_000 });
+  assert.equal(r.status, 1, r.stderr);
+  assert.equal(r.stdout, 'Hello from tsvmm guest!\r\n');
+});
+
+test('cli: --accel kvm where KVM is unusable is refused naming /dev/kvm', { skip: noKvm === false && 'this host has a usable /dev/kvm' }, async () => {
+  const r = await runCli(['run', '--kernel', guestPath('hello'), '--accel', 'kvm'], { timeoutMs: 20_000 });
+  assert.equal(r.status, 68, r.stderr);
+  assert.match(r.stderr, /\/dev\/kvm/);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
 });
 
 test('cli: bad --pmu values name the flag', async () => {
@@ -78,7 +98,7 @@ test('cli: bad --pmu values name the flag', async () => {
 
 /** Whether an unprivileged user can run tsvmm from this checkout (its parent folders may be private). */
 function nobodyCanRun(): boolean {
-  if (process.getuid?.() !== 0 || !existsSync('/dev/kvm') || !existsSync('/usr/bin/setpriv')) return false;
+  if (notRoot() || !existsSync(KVM_DEVICE_PATH) || !existsSync('/usr/bin/setpriv')) return false;
   const probe = ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(tsvmmBin)})`];
   return spawnSync('/usr/bin/setpriv', probe, { stdio: 'ignore' }).status === 0;
 }

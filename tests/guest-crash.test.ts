@@ -4,14 +4,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { runCli, kvmPresent } from './guest-runner.js';
+import { runCli, kvmUnusable } from './guest-runner.js';
 import { writeTiny, CODE } from './tiny-kernels.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-crash-'));
 const triple = writeTiny(join(dir, 'triple.elf'), CODE.tripleFault);
 const hang = writeTiny(join(dir, 'hang.elf'), CODE.hang);
 const xrstor = writeTiny(join(dir, 'xrstor.elf'), CODE.xrstor);
-const noKvm = kvmPresent ? false : 'no /dev/kvm on this machine';
+const noKvm = kvmUnusable;
 
 for (const accel of ['emu', 'kvm'] as const) {
   const skip = accel === 'kvm' ? noKvm : false;

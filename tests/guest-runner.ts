@@ -1,8 +1,9 @@
 /** Runs project guests through the real CLI (as a user would) and reads the manifest. */
 import { spawn } from 'node:child_process';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { kvmMissing } from '../src/cpu/kvm/host-requirements.test-util.js';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const tsvmmBin = join(repoRoot, 'bin', 'tsvmm.js');
@@ -39,7 +40,8 @@ export function guestPath(name: string): string {
   return join(repoRoot, 'guests', 'build', `${name}.elf`);
 }
 
-export const kvmPresent = existsSync('/dev/kvm');
+/** Why the KVM backend cannot run here (no /dev/kvm, or not permitted), or false. */
+export const kvmUnusable: string | false = kvmMissing();
 
 export interface CliResult {
   status: number | null;

@@ -1,9 +1,9 @@
 /** Every project guest marked suitable for this host's KVM runs under --accel kvm with its expected output and status. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadManifest, runCli, runArgs, outputMismatch, kvmPresent, runsOn } from './guest-runner.js';
+import { loadManifest, runCli, runArgs, outputMismatch, kvmUnusable, runsOn } from './guest-runner.js';
 
-const skip = kvmPresent ? false : 'no /dev/kvm on this machine: the KVM backend cannot run here';
+const skip = kvmUnusable && `${kvmUnusable}: the KVM backend cannot run here`;
 
 for (const guest of loadManifest()) {
   if (!guest.kvm) continue;
