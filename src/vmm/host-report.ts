@@ -10,17 +10,19 @@ export function describeKvmHost(p: KvmHostInfo): HostFact[] {
   const facts: HostFact[] = [];
   if (!p.present || !p.permitted || p.error) {
     facts.push({ name: 'KVM', value: `unavailable: ${p.error ?? 'unknown reason'}` });
-  } else {
-    const kind = p.pvm ? 'paravirtual (kvm_pvm)' : `hardware-backed (${p.modules.join(', ') || 'kvm'})`;
-    facts.push({ name: 'KVM', value: `${p.device}: API ${p.apiVersion}, ${kind}` });
-    if (p.pvmDetail) facts.push({ name: 'KVM caveat', value: p.pvmDetail });
-    facts.push({ name: 'KVM max vCPUs', value: `${p.maxVcpus ?? '?'} (recommended ${p.recommendedVcpus ?? '?'})` });
-    const caps = Object.entries(p.capabilities)
-      .filter(([, v]) => (v ?? 0) > 0)
-      .map(([k]) => k);
-    facts.push({ name: 'KVM capabilities', value: caps.join(' ') || 'none' });
-    facts.push({ name: 'KVM APIC', value: p.apicv ? 'virtualized (APICv/AVIC)' : 'emulated in the kernel (no APICv/AVIC)' });
+    // Module parameters may say what a KVM would offer, but without a usable /dev/kvm a guest gets none of it.
+    facts.push({ name: 'KVM guest PMU', value: 'unavailable: KVM is unavailable (see above)' });
+    return facts;
   }
+  const kind = p.pvm ? 'paravirtual (kvm_pvm)' : `hardware-backed (${p.modules.join(', ') || 'kvm'})`;
+  facts.push({ name: 'KVM', value: `${p.device}: API ${p.apiVersion}, ${kind}` });
+  if (p.pvmDetail) facts.push({ name: 'KVM caveat', value: p.pvmDetail });
+  facts.push({ name: 'KVM max vCPUs', value: `${p.maxVcpus ?? '?'} (recommended ${p.recommendedVcpus ?? '?'})` });
+  const caps = Object.entries(p.capabilities)
+    .filter(([, v]) => (v ?? 0) > 0)
+    .map(([k]) => k);
+  facts.push({ name: 'KVM capabilities', value: caps.join(' ') || 'none' });
+  facts.push({ name: 'KVM APIC', value: p.apicv ? 'virtualized (APICv/AVIC)' : 'emulated in the kernel (no APICv/AVIC)' });
   const pmu = p.pmu;
   facts.push({
     name: 'KVM guest PMU',

@@ -74,6 +74,11 @@ export function hostPmu(capability = 0): KvmHostPmu {
   return { enablePmu, capability, mediated, kind: mediated ? 'mediated' : 'perf' };
 }
 
+/** The PMU a guest gets where KVM itself is unusable: none, whatever the module parameters say. */
+function noKvmPmu(): KvmHostPmu {
+  return { ...hostPmu(), kind: 'none', reason: 'KVM is unavailable' };
+}
+
 export function probeKvmHost(device = KVM_DEVICE): KvmHostInfo {
   const modules = ['kvm_intel', 'kvm_amd', 'kvm_pvm'].filter((m) => existsSync(`/sys/module/${m}`));
   const pvm = modules.includes('kvm_pvm');
@@ -85,7 +90,7 @@ export function probeKvmHost(device = KVM_DEVICE): KvmHostInfo {
     apicv: hostApicv(),
   };
   if (!existsSync(device)) {
-    return { ...base, present: false, permitted: false, error: `${device} does not exist (KVM is not available: load kvm_intel or kvm_amd, or enable virtualization in the firmware)`, capabilities: {}, pmu: hostPmu(), cpuFeatures: [] };
+    return { ...base, present: false, permitted: false, error: `${device} does not exist (KVM is not available: load kvm_intel or kvm_amd, or enable virtualization in the firmware)`, capabilities: {}, pmu: noKvmPmu(), cpuFeatures: [] };
   }
   let fd: number;
   try {
@@ -94,7 +99,7 @@ export function probeKvmHost(device = KVM_DEVICE): KvmHostInfo {
     const msg = e instanceof SysError && (e.code === 'EACCES' || e.code === 'EPERM')
       ? `Cannot open ${device}: permission denied (run as root or add yourself to the kvm group)`
       : `Cannot open ${device}: ${e instanceof Error ? e.message : String(e)}`;
-    return { ...base, present: true, permitted: false, error: msg, capabilities: {}, pmu: hostPmu(), cpuFeatures: [] };
+    return { ...base, present: true, permitted: false, error: msg, capabilities: {}, pmu: noKvmPmu(), cpuFeatures: [] };
   }
   try {
     const apiVersion = ioctlIntRaw(fd, KVM_GET_API_VERSION, 0);
