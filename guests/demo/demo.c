@@ -64,6 +64,10 @@ void kmain(uint32_t magic, uint32_t info) {
     kprintf("  CPUs         : %u (fw_cfg)\n", cpus);
   }
   kprintf("  Command line : \"%s\"\n", mb_cmdline(magic, info));
-  kprintf("\n  All done; exiting through the debug-exit port with code 0.\n");
-  debug_exit(magic == MULTIBOOT_BOOTLOADER_MAGIC ? EXIT_SUCCESS_CODE : EXIT_FAILURE_CODE);
+  if (magic != MULTIBOOT_BOOTLOADER_MAGIC) {
+    kprintf("\n  Not booted by a multiboot loader (magic 0x%x): exiting with code 1 (status 3).\n", magic);
+    debug_exit(EXIT_FAILURE_CODE);
+  }
+  kprintf("\n  All done; powering off (tsvmm exits with status 0).\n");
+  power_off();
 }

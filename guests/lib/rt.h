@@ -47,6 +47,14 @@ static inline void invlpg(uintptr_t a) { __asm__ volatile("invlpg (%0)" ::"r"(a)
 NORETURN void debug_exit(uint8_t code);
 NORETURN void halt_forever(void);
 
+/* ---- Power off (VMM exit status 0): SLP_EN with SLP_TYP = S5 in the ACPI PM1a control register.
+   0x604 is where SeaBIOS puts it on QEMU's i440FX machine (PM base 0x600); tsvmm has it there too.
+   QEMU's DSDT gives \_S5 the sleep type 0. ---- */
+#define ACPI_PM1A_CNT_PORT 0x604
+#define ACPI_SLP_EN 0x2000
+#define ACPI_SLP_TYP_S5 (0 << 10)
+NORETURN void power_off(void);
+
 /* ---- COM1 16550A ---- */
 #define COM1 0x3f8
 void serial_init(void);

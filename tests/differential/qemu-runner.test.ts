@@ -7,11 +7,12 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './native-harness.js';
-import { runUnderQemu } from './qemu-runner.js';
+import { qemuMissing, runUnderQemu } from './qemu-runner.js';
 
 const BUILD = join(repoRoot(), 'guests', 'build');
 const elf = (name: string): string => join(BUILD, `${name}.elf`);
-const missing = (name: string): string | false => (existsSync(elf(name)) ? false : `${elf(name)} not built (node scripts/build-guests.mjs)`);
+const noQemu = qemuMissing();
+const missing = (name: string): string | false => noQemu || (existsSync(elf(name)) ? false : `${elf(name)} not built (node scripts/build-guests.mjs)`);
 
 test('qemu-runner: hello prints its greeting and exits with code 0 (status 1)', { skip: missing('hello') }, async () => {
   const r = await runUnderQemu(elf('hello'));

@@ -14,7 +14,7 @@
  * Status is QEMU's exit status: (code << 1) | 1 after an isa-debug-exit write, 0 for a
  * normal shutdown or a triple fault with -no-reboot.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +50,12 @@ export interface QemuRunResult {
   /** QEMU's own diagnostics (stderr), for failure messages. */
   stderr: string;
   ms: number;
+}
+
+/** Why QEMU cannot be the reference here (not installed), or false. */
+export function qemuMissing(qemu = 'qemu-system-x86_64'): string | false {
+  const found = spawnSync('sh', ['-c', `command -v ${qemu}`], { stdio: 'ignore' }).status === 0;
+  return found ? false : `${qemu} is not installed (npm test installs the Debian package qemu-system-x86 when run as root)`;
 }
 
 /** The QEMU argument list for a run (exported for messages and tests). */

@@ -97,10 +97,11 @@ const guests: { name: string; build?: { dir?: string }; runs: Run[] }[] = exists
 for (const g of guests) {
   for (const run of g.runs) {
     const file = new URL(`${g.name}.elf`, buildDir);
-    // fw_cfg, CMOS and UART interrupts need the real devices of the VMM (tests/ runs those through the CLI).
-    const needsDevices = run.id === 'echo-irq' || (g.name === 'smp' && !/cpus=/.test(run.cmdline)) || g.name === 'platform';
+    // fw_cfg, CMOS, UART interrupts and the power-off port (the demo) need the real devices of the VMM
+    // (tests/ runs those through the CLI).
+    const needsDevices = run.id === 'echo-irq' || (g.name === 'smp' && !/cpus=/.test(run.cmdline)) || g.name === 'platform' || g.name === 'demo';
     const notEmu = run.accel !== undefined && !run.accel.includes('emu');
-    test(`guest ${run.id} on emu`, { skip: !existsSync(file) ? 'guest not built' : notEmu ? 'a KVM-only run' : needsDevices ? 'needs VMM devices (fw_cfg / UART IRQ)' : false }, async () => {
+    test(`guest ${run.id} on emu`, { skip: !existsSync(file) ? 'guest not built' : notEmu ? 'a KVM-only run' : needsDevices ? 'needs VMM devices (fw_cfg / UART IRQ / power-off)' : false }, async () => {
       const args = run.tsvmmArgs ?? [];
       const pmuConfig = pmuFromArgs(args);
       const fk = args.indexOf('--pmu-filter');
