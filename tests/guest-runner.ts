@@ -42,6 +42,8 @@ export function guestPath(name: string): string {
 
 /** Why the KVM backend cannot run here (no /dev/kvm, or not permitted), or false. */
 export const kvmUnusable: string | false = kvmMissing();
+/** Whether the KVM backend can run here (skip with `kvmUnusable`, which says why not). */
+export const kvmPresent = kvmUnusable === false;
 
 export interface CliResult {
   status: number | null;

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { guestPath, tsvmmBin, kvmPresent } from './guest-runner.js';
+import { guestPath, tsvmmBin, kvmUnusable } from './guest-runner.js';
 
 /** The echo guest polls COM1 for input forever once its input ends: a run only the host can end. */
 const ECHO_READY = 'echo: ready';
@@ -33,7 +33,7 @@ function startEcho(accel: 'emu' | 'kvm', viaShell: boolean) {
   return { child, ready, closed, out: () => ({ stdout, stderr }) };
 }
 
-const noKvm = kvmPresent ? false : 'no /dev/kvm on this machine';
+const noKvm = kvmUnusable;
 
 for (const accel of ['emu', 'kvm'] as const) {
   for (const [signal, number] of [['SIGTERM', 15], ['SIGINT', 2], ['SIGHUP', 1]] as const) {
