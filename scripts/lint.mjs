@@ -28,6 +28,12 @@ for (const f of files) {
       if (spec.startsWith('node:') || ['fs', 'path', 'os', 'child_process', 'worker_threads', 'koffi'].includes(spec)) problems.push(`${rel}: the emulator must stay browser-portable (imports ${spec})`);
       if (/(^|\/)devices\//.test(spec)) problems.push(`${rel}: the emulator reaches devices through the bus, not by importing ${spec}`);
     }
+    // Emu modules import cpu.ts for its types only (constants live in x86-defs.ts, which imports nothing),
+    // so module initialisation order never depends on cpu.ts; emu-vm.ts and testing/ construct EmuCpus.
+    if (rel.startsWith('src/cpu/emu/') && !isTest && rel !== 'src/cpu/emu/emu-vm.ts' && !rel.startsWith('src/cpu/emu/testing/') && /(^|\/)cpu\.js$/.test(spec) && spec.startsWith('.') && !/^\s*(import|export)\s+type\b/.test(m[0].trim())) {
+      problems.push(`${rel}: import cpu.js with \`import type\` (constants are in x86-defs.ts)`);
+    }
+    if (rel === 'src/cpu/emu/x86-defs.ts') problems.push(`${rel}: x86-defs.ts imports nothing (imports ${spec})`);
     if ((rel.startsWith('src/pmu/') || rel.startsWith('src/devices/') || rel.startsWith('src/boot/') || rel.startsWith('src/memory/') || rel.startsWith('src/util/')) && !isTest && /(^|\/)(vmm|cli|api)\//.test(spec)) {
       problems.push(`${rel}: imports point down the layers only (imports ${spec})`);
     }

@@ -196,24 +196,16 @@ export async function probeBoot(o: ProbeOptions): Promise<ProbeResult> {
     }
     stacks.push({ atInsn: insn, rip: `${hexRip(cpu.rip)} ${o.symbols ? o.symbols.lookup(cpu.rip) : ''}`, frames });
   };
-  // Log the MSRs emu refuses (they become #GP in the guest): wrap this instance's methods only.
+  // Log the MSRs emu refuses (they become #GP in the guest).
   const refused = new Map<string, { count: number; firstAt: number }>();
   const note = (what: string): void => {
     const e = refused.get(what);
     if (e) e.count++;
     else refused.set(what, { count: 1, firstAt: cpu.bip });
   };
-  const origRead = cpu.readMsr.bind(cpu);
-  const origWrite = cpu.writeMsr.bind(cpu);
-  cpu.readMsr = (idx: number): boolean => {
-    const ok = origRead(idx);
-    if (!ok) note(`rdmsr 0x${(idx >>> 0).toString(16)}`);
-    return ok;
-  };
-  cpu.writeMsr = (idx: number, lo: number, hi: number): boolean => {
-    const ok = origWrite(idx, lo, hi);
-    if (!ok) note(`wrmsr 0x${(idx >>> 0).toString(16)} = 0x${(hi >>> 0).toString(16)}_${(lo >>> 0).toString(16).padStart(8, '0')}`);
-    return ok;
+  cpu.msrRefused = (write, idx, lo, hi): void => {
+    if (write) note(`wrmsr 0x${idx.toString(16)} = 0x${(hi >>> 0).toString(16)}_${(lo >>> 0).toString(16).padStart(8, '0')}`);
+    else note(`rdmsr 0x${idx.toString(16)}`);
   };
   const timer = setTimeout(() => vm.requestStop({ kind: 'host-stop', reason: `probe time limit ${o.seconds} s` }), o.seconds * 1000);
   t0 = performance.now();

@@ -12,12 +12,20 @@
  * with `c.ci` = next index if the block was invalidated (self-modifying code).
  */
 import type { EmuCpu } from './cpu.js';
-import { K_ADD_RR, K_SUB_RR, K_CMP_RR, K_LOGIC_RR, K_ADD_RI, K_SUB_RI, K_CMP_RI, K_LOGIC_RI, K_INCDEC_R, K_MOV_RR, K_JNZ, K_JZ } from './cpu.js';
+import { K_ADD_RR, K_SUB_RR, K_CMP_RR, K_LOGIC_RR, K_ADD_RI, K_SUB_RI, K_CMP_RI, K_LOGIC_RI, K_INCDEC_R, K_MOV_RR, K_JNZ, K_JZ } from './x86-defs.js';
 import type { Block, Insn } from './insn.js';
 import { shift32ri, mov32load, mov32store, aluGE, aluEG, aluEI, testEG, testEI, movRI, movEI, lea, movzx, movEG, movGE, negE, notE } from './ops-alu.js';
 import { ea } from './operands.js';
 import { EA_32 } from './insn.js';
 import { jcc } from './ops-flow.js';
+import { arith, cond, getCF, getZF, szp } from './lazy-flags.js';
+import { rd8, rd16, rd32, wr8, wr16, wr32 } from './mem-access.js';
+import { checkSeg } from './segmentation.js';
+import { canonicalTarget } from './address.js';
+
+/** The engine functions compiled code calls (bound once per compiled function as constants of its closure). */
+const RUNTIME = { arith, canonicalTarget, checkSeg, cond, getCF, getZF, rd8, rd16, rd32, szp, wr8, wr16, wr32 };
+const RUNTIME_NAMES = Object.keys(RUNTIME).join(', ');
 
 /** Runs of a block before it is compiled. */
 export const COMPILE_THRESHOLD = 40;
@@ -69,7 +77,7 @@ function eaCode(x: Insn, k: number): string {
   if (x.base >= 0) off += ` + rl[${x.base}]`;
   if (x.index >= 0) off += ` + (rl[${x.index}] << ${x.scale})`;
   return (
-    `const o${k} = (${off}) >>> 0; if (c.segChk[${x.seg}] !== 0) c.checkSeg(${x.seg}, o${k}, ${x.msz}, ${x.mw}); ` +
+    `const o${k} = (${off}) >>> 0; if (c.segChk[${x.seg}] !== 0) checkSeg(c, ${x.seg}, o${k}, ${x.msz}, ${x.mw}); ` +
     `let a${k} = c.segBase[${x.seg}] + o${k}; if (a${k} >= 4294967296) a${k} -= 4294967296;`
   );
 }
@@ -195,7 +203,7 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
         break;
       }
       case K_INCDEC_R: {
-        const cf = lastLogic && lastRes !== '' ? '0' : 'c.getCF()';
+        const cf = lastLogic && lastRes !== '' ? '0' : 'getCF(c)';
         if (!fl) out.push(`const ${r} = (rl[${A}] ${x.op === 0 ? '+' : '-'} 1) | 0; rl[${A}] = ${r}; rh[${A}] = 0;`);
         else out.push(`const d${k} = rl[${A}]; const ${r} = (d${k} ${x.op === 0 ? '+' : '-'} 1) | 0; c.fcin = ${cf}; rl[${A}] = ${r}; rh[${A}] = 0; c.fop = ${x.op === 0 ? 6 : 7}; c.fsz = 4; c.fdst = d${k}; c.fsrc = 1; c.fres = ${r};`);
         lastRes = r;
@@ -208,7 +216,7 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
         break;
       case K_JNZ:
       case K_JZ: {
-        const zf = lastRes !== '' ? `(${lastRes} === 0)` : '(c.getZF() !== 0)';
+        const zf = lastRes !== '' ? `(${lastRes} === 0)` : '(getZF(c) !== 0)';
         const want = x.k === K_JZ ? '' : '!';
         // A 64-bit target can fault (#GP for a non-canonical address): record the index first.
         if (x.osz === 8) out.push(`c.ci = ${k};`);
@@ -292,19 +300,19 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
             const w = x.osz === 1 ? 'wr8' : x.osz === 2 ? 'wr16' : 'wr32';
             const mask = x.osz === 1 ? ' & 0xff' : x.osz === 2 ? ' & 0xffff' : '';
             const v = x.fn === movEI ? `${x.imm | 0}` : x.osz === 1 && B >= 16 ? `(rl[${B - 16}] >> 8) & 0xff` : `rl[${B}]${mask}`;
-            out.push(`c.${w}(a${k}, ${v});`);
+            out.push(`${w}(c, a${k}, ${v});`);
           } else if (mk === 'cmp-mi8') {
             // CMP byte [m], imm8 (a sieve's `if (!flag[i])`): the lazy flags exactly as CpuEmu.alu() sets them.
-            out.push(`const d${k} = c.rd8(a${k}), s${k} = ${x.imm | 0}; const ${r} = (d${k} - s${k}) & 0xff; ${fl ? `c.fop = 3; c.fsz = 1; c.fdst = d${k}; c.fsrc = s${k}; c.fres = ${r};` : ''}`);
+            out.push(`const d${k} = rd8(c, a${k}), s${k} = ${x.imm | 0}; const ${r} = (d${k} - s${k}) & 0xff; ${fl ? `c.fop = 3; c.fsz = 1; c.fdst = d${k}; c.fsrc = s${k}; c.fres = ${r};` : ''}`);
             // ZF from the masked result; other conditions from the stored flags.
             lastRes = r;
             lastLogic = false;
             lastCmp = -1;
-          } else if (mk === 'ldzx') out.push(`rl[${B}] = c.${x.imm2 === 1 ? 'rd8' : 'rd16'}(a${k}); rh[${B}] = 0;`);
-          else if (mk === 'load') out.push(`rl[${B}] = c.rd32(a${k}); rh[${B}] = 0;`);
-          else if (mk === 'store') out.push(`c.wr32(a${k}, rl[${B}]);`);
+          } else if (mk === 'ldzx') out.push(`rl[${B}] = ${x.imm2 === 1 ? 'rd8' : 'rd16'}(c, a${k}); rh[${B}] = 0;`);
+          else if (mk === 'load') out.push(`rl[${B}] = rd32(c, a${k}); rh[${B}] = 0;`);
+          else if (mk === 'store') out.push(`wr32(c, a${k}, rl[${B}]);`);
           else if (mk === 'cmp-mi') {
-            out.push(`const d${k} = c.rd32(a${k}), s${k} = ${x.imm | 0}; const ${r} = (d${k} - s${k}) | 0; ${flagStore(3, `d${k}`, `s${k}`)}`);
+            out.push(`const d${k} = rd32(c, a${k}), s${k} = ${x.imm | 0}; const ${r} = (d${k} - s${k}) | 0; ${flagStore(3, `d${k}`, `s${k}`)}`);
             lastRes = r;
             lastLogic = false;
             lastCmp = k;
@@ -313,12 +321,12 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
             const dst = `rl[${B}]`;
             if (op === 7 || op === 0 || op === 5) {
               const sub = op !== 0;
-              out.push(`const d${k} = ${dst}, s${k} = c.rd32(a${k}); const ${r} = (d${k} ${sub ? '-' : '+'} s${k}) | 0; ${op === 7 ? '' : `${dst} = ${r}; rh[${B}] = 0;`} ${flagStore(sub ? 3 : 1, `d${k}`, `s${k}`)}`);
+              out.push(`const d${k} = ${dst}, s${k} = rd32(c, a${k}); const ${r} = (d${k} ${sub ? '-' : '+'} s${k}) | 0; ${op === 7 ? '' : `${dst} = ${r}; rh[${B}] = 0;`} ${flagStore(sub ? 3 : 1, `d${k}`, `s${k}`)}`);
               lastLogic = false;
               lastCmp = sub ? k : -1;
             } else {
               const sym = op === 1 ? '|' : op === 4 ? '&' : '^';
-              out.push(`const ${r} = ${dst} ${sym} c.rd32(a${k}); ${dst} = ${r}; rh[${B}] = 0; ${fl ? `c.fop = 5; c.fsz = 4; c.fres = ${r};` : ''}`);
+              out.push(`const ${r} = ${dst} ${sym} rd32(c, a${k}); ${dst} = ${r}; rh[${B}] = 0; ${fl ? `c.fop = 5; c.fsz = 4; c.fres = ${r};` : ''}`);
               lastLogic = true;
               lastCmp = -1;
             }
@@ -333,7 +341,7 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
           const cf = x.op === 5 ? `(u${k} >>> ${nn - 1}) & 1` : x.op === 7 ? `(u${k} >> ${nn - 1}) & 1` : `(u${k} >>> ${32 - nn}) & 1`;
           const of = x.op === 5 ? `(u${k} < 0 ? 0x800 : 0)` : x.op === 7 ? '0' : `((${r} >>> 31) ^ cf${k} ? 0x800 : 0)`;
           out.push(`const u${k} = rl[${A}]; const ${r} = (${expr}) | 0; const cf${k} = ${cf}; rl[${A}] = ${r}; rh[${A}] = 0;`);
-          if (fl) out.push(`c.fop = 0; c.fres = cf${k} | ${of} | c.szp(4, ${r});`);
+          if (fl) out.push(`c.fop = 0; c.fres = cf${k} | ${of} | szp(c, 4, ${r});`);
           lastRes = '';
           lastLogic = false;
           lastCmp = -1;
@@ -346,7 +354,7 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
           const cf = x.op === 0 ? `${r} & 1` : `${r} >>> 31`;
           const of = x.op === 0 ? `((${r} >>> 31) ^ cf${k})` : `((${r} >>> 31) ^ ((${r} >>> 30) & 1))`;
           if (!fl) out.push(`const u${k} = rl[${A}]; rl[${A}] = (${expr}) | 0; rh[${A}] = 0;`);
-          else out.push(`const u${k} = rl[${A}]; const ${r} = (${expr}) | 0; const cf${k} = ${cf}; c.fres = (c.arith() & ~0x801) | cf${k} | (${of} ? 0x800 : 0); c.fop = 0; rl[${A}] = ${r}; rh[${A}] = 0;`);
+          else out.push(`const u${k} = rl[${A}]; const ${r} = (${expr}) | 0; const cf${k} = ${cf}; c.fres = (arith(c) & ~0x801) | cf${k} | (${of} ? 0x800 : 0); c.fop = 0; rl[${A}] = ${r}; rh[${A}] = 0;`);
           lastRes = '';
           lastLogic = false;
           lastCmp = -1;
@@ -363,7 +371,7 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
           } else if (lastLogic && lastRes !== '') {
             cond = [`false`, `false`, `${lastRes} === 0`, `${lastRes} === 0`, `${lastRes} < 0`, ``, `${lastRes} < 0`, `${lastRes} <= 0`][cc >> 1]!;
           }
-          if (cond === '') cond = `c.cond(${cc})`;
+          if (cond === '') cond = `cond(c, ${cc})`;
           else if ((cc & 1) !== 0) cond = `!(${cond})`;
           if (x.osz === 8) out.push(`c.ci = ${k};`);
           if (selfLoop && k === n - 1) out.push(`if (${cond}) { if (++it < lim) continue; it--; c.rip = ${target(x)}; } break; }`, 'c.loops = it;');
@@ -380,10 +388,10 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
   out.push(`c.ci = ${n};`);
   const src = out.join('\n');
   try {
-    const factory = new Function('I', 'EA', `return function block(c) {\n${src}\n};`) as (I: Insn[], EA: typeof ea) => (c: EmuCpu) => void;
+    const factory = new Function('I', 'EA', 'R', `const { ${RUNTIME_NAMES} } = R;\nreturn function block(c) {\n${src}\n};`) as (I: Insn[], EA: typeof ea, R: typeof RUNTIME) => (c: EmuCpu) => void;
     blk.selfLoop = selfLoop;
     blk.loopLen = selfLoop ? n - head : 0;
-    return factory(ins, ea);
+    return factory(ins, ea, RUNTIME);
   } catch {
     return null;
   }
@@ -393,5 +401,5 @@ function target(x: Insn): string {
   const t = `c.bip + ${x.end + x.imm}`;
   if (x.osz === 4) return `((${t}) >>> 0)`;
   if (x.osz === 2) return `((${t}) & 0xffff)`;
-  return `c.canonicalTarget(${t})`;
+  return `canonicalTarget(c, ${t})`;
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hex, load, makeCpu } from './cpu-harness.test-util.js';
-import { CS, EFER_LMA } from './cpu.js';
+import { CS, EFER_LMA } from './x86-defs.js';
 
 test('real mode -> protected mode -> long mode from hand-written code', () => {
   const t = makeCpu();

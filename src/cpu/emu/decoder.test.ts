@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeInsn } from './decoder.js';
 import { EA_16, EA_32, EA_32L, EA_64 } from './insn.js';
-import { DS, ES, FS, GS, SEG_FLAT, SS } from './cpu.js';
+import { DS, ES, FS, GS, SEG_FLAT, SS } from './x86-defs.js';
 import * as A from './ops-alu.js';
 import * as F from './ops-flow.js';
 

@@ -5,13 +5,15 @@
  * cached by physical address and mode (see code-cache.ts).
  */
 import type { EmuCpu } from './cpu.js';
-import { FAULT, ES, CS, SS, DS, FS, GS, SEG_FLAT, SEG_FLAT_SS, VEC_GP, VEC_UD, K_ADD_RR, K_SUB_RR, K_CMP_RR, K_LOGIC_RR, K_ADD_RI, K_SUB_RI, K_CMP_RI, K_LOGIC_RI, K_INCDEC_R, K_MOV_RR, K_JNZ, K_JZ } from './cpu.js';
+import { FAULT, ES, CS, SS, DS, FS, GS, SEG_FLAT, SEG_FLAT_SS, VEC_GP, VEC_UD, K_ADD_RR, K_SUB_RR, K_CMP_RR, K_LOGIC_RR, K_ADD_RI, K_SUB_RI, K_CMP_RI, K_LOGIC_RI, K_INCDEC_R, K_MOV_RR, K_JNZ, K_JZ } from './x86-defs.js';
 import { Block, EA_16, EA_32, EA_32L, EA_64, Insn, type Handler } from './insn.js';
 import * as A from './ops-alu.js';
 import * as F from './ops-flow.js';
 import * as S from './ops-system.js';
 import { stringOp } from './ops-string.js';
 import { sseLogic, sseMov128, sseMovq } from './ops-sse.js';
+import { raise, unimplemented } from './exceptions.js';
+import { fetchPhys, ramAt } from './mem-access.js';
 
 const MAX_BLOCK = 64;
 const OUT_OF_BYTES = { out: true } as const;
@@ -47,16 +49,16 @@ function i32(): number {
 }
 
 function ud(c: EmuCpu, _i: Insn): void {
-  c.raise(VEC_UD);
+  raise(c, VEC_UD);
 }
 function gpLen(c: EmuCpu, _i: Insn): void {
-  c.raise(VEC_GP, 0);
+  raise(c, VEC_GP, 0);
 }
 const unimplCache = new Map<string, Handler>();
 function unimpl(name: string): Handler {
   let h = unimplCache.get(name);
   if (h === undefined) {
-    h = (c: EmuCpu) => c.unimplemented(name);
+    h = (c: EmuCpu) => unimplemented(c, name);
     unimplCache.set(name, h);
   }
   return h;
@@ -1154,7 +1156,7 @@ function decode0f38(x: Insn, rep: number): void {
 export function decodeBlock(c: EmuCpu, lin: number, pa: number): Block {
   mode = c.modeKey;
   const blk = new Block(pa, mode);
-  const r = c.ramAt(pa);
+  const r = ramAt(c, pa);
   if (r === undefined) {
     const x = new Insn(unimpl('execution from a non-RAM address'));
     x.end = 1;
@@ -1186,12 +1188,12 @@ export function decodeBlock(c: EmuCpu, lin: number, pa: number): Block {
       const nextLin = c.long64 ? lin + first : (lin + first) % 4294967296;
       let pa2: number;
       try {
-        pa2 = c.fetchPhys(nextLin);
+        pa2 = fetchPhys(c, nextLin);
       } catch (f) {
         if (f === FAULT) throw f;
         throw f;
       }
-      const r2 = c.ramAt(pa2);
+      const r2 = ramAt(c, pa2);
       if (r2 !== undefined) tmp.set(r2.bytes.subarray(pa2 - r2.gpa, pa2 - r2.gpa + 16 - first), first);
       buf = tmp;
       pos = 0;

@@ -9,7 +9,8 @@ import type { BackendName, FeatureStatus, Vm, VmConfig, VmStop } from '../vm.js'
 import { Bus } from '../bus.js';
 import type { IrqLine } from '../irq.js';
 import { GuestMemory, pcRamLayout, type MemoryRegion } from '../../memory/guest-memory.js';
-import { EmuCpu, IF } from './cpu.js';
+import { EmuCpu } from './cpu.js';
+import { IF } from './flags.js';
 import { CodeCache } from './code-cache.js';
 import type { EmuChipSet, EmuClock } from './chips/chip-types.js';
 import { createEmuChipSet } from './chips/chip-set.js';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { load, makeCpu, type TestCpu } from './cpu-harness.test-util.js';
-import { CS, SS } from './cpu.js';
+import { CS, SS } from './x86-defs.js';
 
 const GDT = 0x500;
 const IDT = 0x3000;

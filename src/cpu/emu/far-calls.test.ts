@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { load, makeCpu } from './cpu-harness.test-util.js';
-import { CS, SS, TR } from './cpu.js';
+import { CS, SS, TR } from './x86-defs.js';
 
 test('far CALL through a 32-bit call gate from ring 3 switches to the TSS ring-0 stack', () => {
   const t = makeCpu();

@@ -4,7 +4,11 @@
  */
 import type { EmuCpu } from './cpu.js';
 import { EA_16, EA_32, EA_32L, type Insn } from './insn.js';
-import { SEG_FLAT_SS, VEC_SS } from './cpu.js';
+import { SEG_FLAT_SS, VEC_SS } from './x86-defs.js';
+import { checkSeg } from './segmentation.js';
+import { raise } from './exceptions.js';
+import { getReg, setReg } from './gpr.js';
+import { rd, rdw, wr } from './mem-access.js';
 
 const TWO32 = 4294967296;
 
@@ -16,7 +20,7 @@ export function ea(c: EmuCpu, i: Insn): number {
     if (i.base >= 0) a += c.rl[i.base]!;
     if (i.index >= 0) a += c.rl[i.index]! << i.scale;
     a >>>= 0;
-    if (c.segChk[i.seg] !== 0) c.checkSeg(i.seg, a, i.msz, i.mw);
+    if (c.segChk[i.seg] !== 0) checkSeg(c, i.seg, a, i.msz, i.mw);
     const s = c.segBase[i.seg]! + a;
     return s >= TWO32 ? s - TWO32 : s;
   }
@@ -25,7 +29,7 @@ export function ea(c: EmuCpu, i: Insn): number {
     if (i.base >= 0) a += c.rl[i.base]!;
     if (i.index >= 0) a += c.rl[i.index]!;
     a &= 0xffff;
-    if (c.segChk[i.seg] !== 0) c.checkSeg(i.seg, a, i.msz, i.mw);
+    if (c.segChk[i.seg] !== 0) checkSeg(c, i.seg, a, i.msz, i.mw);
     const s = c.segBase[i.seg]! + a;
     return s >= TWO32 ? s - TWO32 : s;
   }
@@ -39,7 +43,7 @@ export function ea(c: EmuCpu, i: Insn): number {
   const lo = ea64(c, i, true);
   const a = EA_HI * TWO32 + lo;
   // A non-canonical stack-relative address is #SS(0) (others fault #GP(0) at the access).
-  if (i.seg === SEG_FLAT_SS && (EA_HI < -32768 || EA_HI > 32767)) c.raise(VEC_SS, 0);
+  if (i.seg === SEG_FLAT_SS && (EA_HI < -32768 || EA_HI > 32767)) raise(c, VEC_SS, 0);
   return a;
 }
 
@@ -111,37 +115,37 @@ export function eaOffset64(c: EmuCpu, i: Insn): number {
 
 /** Reads E at i.osz (8: low half returned, high half in c.hi); remembers the address for wrE. */
 export function rdE(c: EmuCpu, i: Insn): number {
-  if (i.mod === 3) return c.getReg(i.osz, i.rm);
+  if (i.mod === 3) return getReg(c, i.osz, i.rm);
   const a = ea(c, i);
   c.lastEa = a;
   // Read-modify-write operands fault as writes before anything changes.
-  return i.mw ? c.rdw(i.osz, a) : c.rd(i.osz, a);
+  return i.mw ? rdw(c, i.osz, a) : rd(c, i.osz, a);
 }
 
 /** Writes E after rdE (same address). */
 export function wrE(c: EmuCpu, i: Insn, v: number, vhi = 0): void {
-  if (i.mod === 3) c.setReg(i.osz, i.rm, v, vhi);
-  else c.wr(i.osz, c.lastEa, v, vhi);
+  if (i.mod === 3) setReg(c, i.osz, i.rm, v, vhi);
+  else wr(c, i.osz, c.lastEa, v, vhi);
 }
 
 /** Writes E without a prior read. */
 export function stE(c: EmuCpu, i: Insn, v: number, vhi = 0): void {
-  if (i.mod === 3) c.setReg(i.osz, i.rm, v, vhi);
-  else c.wr(i.osz, ea(c, i), v, vhi);
+  if (i.mod === 3) setReg(c, i.osz, i.rm, v, vhi);
+  else wr(c, i.osz, ea(c, i), v, vhi);
 }
 
 /** Reads E at an explicit size (MOVZX/MOVSX sources, segment moves). */
 export function rdEs(c: EmuCpu, i: Insn, size: number): number {
-  if (i.mod === 3) return c.getReg(size, i.rm);
+  if (i.mod === 3) return getReg(c, size, i.rm);
   const a = ea(c, i);
   c.lastEa = a;
-  return c.rd(size, a);
+  return rd(c, size, a);
 }
 
 /** Writes E at an explicit size. */
 export function stEs(c: EmuCpu, i: Insn, size: number, v: number, vhi = 0): void {
-  if (i.mod === 3) c.setReg(size, i.rm, v, vhi);
-  else c.wr(size, ea(c, i), v, vhi);
+  if (i.mod === 3) setReg(c, size, i.rm, v, vhi);
+  else wr(c, size, ea(c, i), v, vhi);
 }
 
 /** Sign-extends a `size`-byte value to int32. */

@@ -3,10 +3,16 @@
  * bit tests and scans, moves, exchanges, SETcc/CMOVcc.
  */
 import type { EmuCpu } from './cpu.js';
-import { CF, OF, AF, ZF, F_LOGIC, VEC_DE } from './cpu.js';
+import { CF, OF, AF, ZF, F_LOGIC } from './flags.js';
+import { VEC_DE } from './x86-defs.js';
 import type { Insn } from './insn.js';
 import { ea, eaOffset, eaOffset64, rdE, rdEs, sext, stE, stEs, trunc, wrE } from './operands.js';
 import { PARITY, signBit } from './flags.js';
+import { alu, alu64, arith, cond, getAF, getCF, getFlags, getZF, incdec, incdec64, putFlags, setEager, szp } from './lazy-flags.js';
+import { getReg, r64, setReg } from './gpr.js';
+import { gp, raise, ud } from './exceptions.js';
+import { checkSeg } from './segmentation.js';
+import { probeWrite, rd, rd32, rd64, rd8, rdw, wr, wr32, wr64 } from './mem-access.js';
 
 const TWO32 = 4294967296;
 
@@ -17,11 +23,11 @@ export function aluEG(c: EmuCpu, i: Insn): void {
   if (i.osz === 8) {
     const dl = rdE(c, i);
     const dh = c.hi;
-    const r = c.alu64(i.op, dl, dh, c.rl[i.reg]!, c.rh[i.reg]!);
+    const r = alu64(c, i.op, dl, dh, c.rl[i.reg]!, c.rh[i.reg]!);
     if (i.op !== 7) wrE(c, i, r, c.hi);
     return;
   }
-  const r = c.alu(i.op, i.osz, rdE(c, i), c.getReg(i.osz, i.reg));
+  const r = alu(c, i.op, i.osz, rdE(c, i), getReg(c, i.osz, i.reg));
   if (i.op !== 7) wrE(c, i, r);
 }
 
@@ -30,12 +36,12 @@ export function aluGE(c: EmuCpu, i: Insn): void {
   if (i.osz === 8) {
     const sl = rdE(c, i);
     const sh = c.hi;
-    const r = c.alu64(i.op, c.rl[i.reg]!, c.rh[i.reg]!, sl, sh);
-    if (i.op !== 7) c.setReg(8, i.reg, r, c.hi);
+    const r = alu64(c, i.op, c.rl[i.reg]!, c.rh[i.reg]!, sl, sh);
+    if (i.op !== 7) setReg(c, 8, i.reg, r, c.hi);
     return;
   }
-  const r = c.alu(i.op, i.osz, c.getReg(i.osz, i.reg), rdE(c, i));
-  if (i.op !== 7) c.setReg(i.osz, i.reg, r);
+  const r = alu(c, i.op, i.osz, getReg(c, i.osz, i.reg), rdE(c, i));
+  if (i.op !== 7) setReg(c, i.osz, i.reg, r);
 }
 
 /** E = E op imm (80/81/83 and the accumulator forms with mod=3 rm=0). */
@@ -43,11 +49,11 @@ export function aluEI(c: EmuCpu, i: Insn): void {
   if (i.osz === 8) {
     const dl = rdE(c, i);
     const dh = c.hi;
-    const r = c.alu64(i.op, dl, dh, i.imm, i.immHi);
+    const r = alu64(c, i.op, dl, dh, i.imm, i.immHi);
     if (i.op !== 7) wrE(c, i, r, c.hi);
     return;
   }
-  const r = c.alu(i.op, i.osz, rdE(c, i), i.imm);
+  const r = alu(c, i.op, i.osz, rdE(c, i), i.imm);
   if (i.op !== 7) wrE(c, i, r);
 }
 
@@ -130,7 +136,7 @@ export function cmp32ri(c: EmuCpu, i: Insn): void {
   c.fres = (d - s) | 0;
 }
 export function alu32ri(c: EmuCpu, i: Insn): void {
-  const r = c.alu(i.op, 4, c.rl[i.rm]!, i.imm);
+  const r = alu(c, i.op, 4, c.rl[i.rm]!, i.imm);
   if (i.op !== 7) {
     c.rl[i.rm] = r;
     c.rh[i.rm] = 0;
@@ -139,7 +145,7 @@ export function alu32ri(c: EmuCpu, i: Insn): void {
 export function inc32r(c: EmuCpu, i: Insn): void {
   const d = c.rl[i.rm]!;
   const r = (d + 1) | 0;
-  c.fcin = c.getCF();
+  c.fcin = getCF(c);
   c.rl[i.rm] = r;
   c.rh[i.rm] = 0;
   c.fop = 6;
@@ -151,7 +157,7 @@ export function inc32r(c: EmuCpu, i: Insn): void {
 export function dec32r(c: EmuCpu, i: Insn): void {
   const d = c.rl[i.rm]!;
   const r = (d - 1) | 0;
-  c.fcin = c.getCF();
+  c.fcin = getCF(c);
   c.rl[i.rm] = r;
   c.rh[i.rm] = 0;
   c.fop = 7;
@@ -165,30 +171,30 @@ export function dec32r(c: EmuCpu, i: Insn): void {
 export function testEG(c: EmuCpu, i: Insn): void {
   if (i.osz === 8) {
     const dl = rdE(c, i);
-    c.alu64(4, dl, c.hi, c.rl[i.reg]!, c.rh[i.reg]!);
+    alu64(c, 4, dl, c.hi, c.rl[i.reg]!, c.rh[i.reg]!);
     return;
   }
-  c.alu(4, i.osz, rdE(c, i), c.getReg(i.osz, i.reg));
+  alu(c, 4, i.osz, rdE(c, i), getReg(c, i.osz, i.reg));
 }
 /** TEST E, imm. */
 export function testEI(c: EmuCpu, i: Insn): void {
   if (i.osz === 8) {
     const dl = rdE(c, i);
-    c.alu64(4, dl, c.hi, i.imm, i.immHi);
+    alu64(c, 4, dl, c.hi, i.imm, i.immHi);
     return;
   }
-  c.alu(4, i.osz, rdE(c, i), i.imm);
+  alu(c, 4, i.osz, rdE(c, i), i.imm);
 }
 
 /** INC/DEC E (op 0 = INC, 1 = DEC). */
 export function incdecE(c: EmuCpu, i: Insn): void {
   if (i.osz === 8) {
     const dl = rdE(c, i);
-    const r = c.incdec64(dl, c.hi, i.op === 1);
+    const r = incdec64(c, dl, c.hi, i.op === 1);
     wrE(c, i, r, c.hi);
     return;
   }
-  wrE(c, i, c.incdec(i.osz, rdE(c, i), i.op === 1));
+  wrE(c, i, incdec(c, i.osz, rdE(c, i), i.op === 1));
 }
 
 export function notE(c: EmuCpu, i: Insn): void {
@@ -200,11 +206,11 @@ export function notE(c: EmuCpu, i: Insn): void {
 export function negE(c: EmuCpu, i: Insn): void {
   if (i.osz === 8) {
     const dl = rdE(c, i);
-    const r = c.alu64(5, 0, 0, dl, c.hi);
+    const r = alu64(c, 5, 0, 0, dl, c.hi);
     wrE(c, i, r, c.hi);
     return;
   }
-  wrE(c, i, c.alu(5, i.osz, 0, rdE(c, i)));
+  wrE(c, i, alu(c, 5, i.osz, 0, rdE(c, i)));
 }
 
 // ---------------------------------------------------------------- multiply / divide
@@ -264,7 +270,7 @@ function sub64AtHigh(l: number, h: number): void {
 }
 
 function setMulFlags(c: EmuCpu, size: number, overflow: boolean, lo: number, hi = 0): void {
-  c.setEager((overflow ? CF | OF : 0) | c.szp(size, trunc(size === 8 ? 4 : size, lo), hi));
+  setEager(c, (overflow ? CF | OF : 0) | szp(c, size, trunc(size === 8 ? 4 : size, lo), hi));
 }
 
 /** F6/F7 /4 MUL. */
@@ -273,14 +279,14 @@ export function mulE(c: EmuCpu, i: Insn): void {
   switch (i.osz) {
     case 1: {
       const r = (c.rl[0]! & 0xff) * s;
-      c.setReg(2, 0, r);
+      setReg(c, 2, 0, r);
       setMulFlags(c, 1, r > 0xff, r & 0xff);
       return;
     }
     case 2: {
       const r = (c.rl[0]! & 0xffff) * s;
-      c.setReg(2, 0, r);
-      c.setReg(2, 2, r >>> 16);
+      setReg(c, 2, 0, r);
+      setReg(c, 2, 2, r >>> 16);
       setMulFlags(c, 2, r > 0xffff, r & 0xffff);
       return;
     }
@@ -288,15 +294,15 @@ export function mulE(c: EmuCpu, i: Insn): void {
       const a = c.rl[0]!;
       const lo = Math.imul(a, s);
       const hi = mulhiU32(a, s);
-      c.setReg(4, 0, lo);
-      c.setReg(4, 2, hi);
+      setReg(c, 4, 0, lo);
+      setReg(c, 4, 2, hi);
       setMulFlags(c, 4, hi !== 0, lo);
       return;
     }
     default: {
       umul64(c.rl[0]!, c.rh[0]!, s, c.hi);
-      c.setReg(8, 0, W[0]!, W[1]!);
-      c.setReg(8, 2, W[2]!, W[3]!);
+      setReg(c, 8, 0, W[0]!, W[1]!);
+      setReg(c, 8, 2, W[2]!, W[3]!);
       setMulFlags(c, 8, (W[2]! | W[3]!) !== 0, W[0]!, W[1]!);
     }
   }
@@ -308,14 +314,14 @@ export function imul1E(c: EmuCpu, i: Insn): void {
   switch (i.osz) {
     case 1: {
       const r = sext(1, c.rl[0]!) * sext(1, s);
-      c.setReg(2, 0, r);
+      setReg(c, 2, 0, r);
       setMulFlags(c, 1, r !== sext(1, r), r & 0xff);
       return;
     }
     case 2: {
       const r = sext(2, c.rl[0]!) * sext(2, s);
-      c.setReg(2, 0, r);
-      c.setReg(2, 2, r >> 16);
+      setReg(c, 2, 0, r);
+      setReg(c, 2, 2, r >> 16);
       setMulFlags(c, 2, r !== sext(2, r), r & 0xffff);
       return;
     }
@@ -323,15 +329,15 @@ export function imul1E(c: EmuCpu, i: Insn): void {
       const a = c.rl[0]!;
       const lo = Math.imul(a, s);
       const hi = mulhiS32(a, s);
-      c.setReg(4, 0, lo);
-      c.setReg(4, 2, hi);
+      setReg(c, 4, 0, lo);
+      setReg(c, 4, 2, hi);
       setMulFlags(c, 4, hi !== lo >> 31, lo);
       return;
     }
     default: {
       smul64(c.rl[0]!, c.rh[0]!, s, c.hi);
-      c.setReg(8, 0, W[0]!, W[1]!);
-      c.setReg(8, 2, W[2]!, W[3]!);
+      setReg(c, 8, 0, W[0]!, W[1]!);
+      setReg(c, 8, 2, W[2]!, W[3]!);
       const ext = W[1]! >> 31;
       setMulFlags(c, 8, W[2] !== ext || W[3] !== ext, W[0]!, W[1]!);
     }
@@ -343,20 +349,20 @@ function imulInto(c: EmuCpu, i: Insn, al: number, ah: number, bl: number, bh: nu
   switch (i.osz) {
     case 2: {
       const r = sext(2, al) * sext(2, bl);
-      c.setReg(2, i.reg, r);
+      setReg(c, 2, i.reg, r);
       setMulFlags(c, 2, r !== sext(2, r), r & 0xffff);
       return;
     }
     case 4: {
       const lo = Math.imul(al, bl);
       const hi = mulhiS32(al, bl);
-      c.setReg(4, i.reg, lo);
+      setReg(c, 4, i.reg, lo);
       setMulFlags(c, 4, hi !== lo >> 31, lo);
       return;
     }
     default: {
       smul64(al, ah, bl, bh);
-      c.setReg(8, i.reg, W[0]!, W[1]!);
+      setReg(c, 8, i.reg, W[0]!, W[1]!);
       const ext = W[1]! >> 31;
       setMulFlags(c, 8, W[2] !== ext || W[3] !== ext, W[0]!, W[1]!);
     }
@@ -405,37 +411,37 @@ export function divE(c: EmuCpu, i: Insn): void {
   const s = rdE(c, i);
   switch (i.osz) {
     case 1: {
-      if (s === 0) return c.raise(VEC_DE);
+      if (s === 0) return raise(c, VEC_DE);
       const a = c.rl[0]! & 0xffff;
       const q = Math.floor(a / s);
-      if (q > 0xff) return c.raise(VEC_DE);
-      c.setReg(2, 0, q | ((a % s) << 8));
+      if (q > 0xff) return raise(c, VEC_DE);
+      setReg(c, 2, 0, q | ((a % s) << 8));
       return;
     }
     case 2: {
-      if (s === 0) return c.raise(VEC_DE);
+      if (s === 0) return raise(c, VEC_DE);
       const a = (c.rl[2]! & 0xffff) * 65536 + (c.rl[0]! & 0xffff);
       const q = Math.floor(a / s);
-      if (q > 0xffff) return c.raise(VEC_DE);
-      c.setReg(2, 0, q);
-      c.setReg(2, 2, a % s);
+      if (q > 0xffff) return raise(c, VEC_DE);
+      setReg(c, 2, 0, q);
+      setReg(c, 2, 2, a % s);
       return;
     }
     case 4: {
-      if (s === 0) return c.raise(VEC_DE);
-      if (c.rl[2]! >>> 0 >= s >>> 0) return c.raise(VEC_DE);
+      if (s === 0) return raise(c, VEC_DE);
+      if (c.rl[2]! >>> 0 >= s >>> 0) return raise(c, VEC_DE);
       const q = udiv64by32(c.rl[2]!, c.rl[0]!, s);
-      c.setReg(4, 0, q | 0);
-      c.setReg(4, 2, DIV_R | 0);
+      setReg(c, 4, 0, q | 0);
+      setReg(c, 4, 2, DIV_R | 0);
       return;
     }
     default: {
       const sh = c.hi;
-      if ((s | sh) === 0) return c.raise(VEC_DE);
+      if ((s | sh) === 0) return raise(c, VEC_DE);
       const dvs = big64(s, sh);
       const dvd = (big64(c.rl[2]!, c.rh[2]!) << 64n) | big64(c.rl[0]!, c.rh[0]!);
       const q = dvd / dvs;
-      if (q > 0xffffffffffffffffn) return c.raise(VEC_DE);
+      if (q > 0xffffffffffffffffn) return raise(c, VEC_DE);
       const r = dvd % dvs;
       c.setGpr(0, q);
       c.setGpr(2, r);
@@ -449,39 +455,39 @@ export function idivE(c: EmuCpu, i: Insn): void {
   switch (i.osz) {
     case 1: {
       const d = sext(1, s);
-      if (d === 0) return c.raise(VEC_DE);
+      if (d === 0) return raise(c, VEC_DE);
       const a = sext(2, c.rl[0]!);
       const q = Math.trunc(a / d);
-      if (q > 127 || q < -128) return c.raise(VEC_DE);
-      c.setReg(2, 0, (q & 0xff) | ((a % d & 0xff) << 8));
+      if (q > 127 || q < -128) return raise(c, VEC_DE);
+      setReg(c, 2, 0, (q & 0xff) | ((a % d & 0xff) << 8));
       return;
     }
     case 2: {
       const d = sext(2, s);
-      if (d === 0) return c.raise(VEC_DE);
+      if (d === 0) return raise(c, VEC_DE);
       const a = ((c.rl[2]! & 0xffff) << 16) | (c.rl[0]! & 0xffff);
       const q = Math.trunc(a / d);
-      if (q > 32767 || q < -32768) return c.raise(VEC_DE);
-      c.setReg(2, 0, q);
-      c.setReg(2, 2, a % d);
+      if (q > 32767 || q < -32768) return raise(c, VEC_DE);
+      setReg(c, 2, 0, q);
+      setReg(c, 2, 2, a % d);
       return;
     }
     case 4: {
       const d = s | 0;
-      if (d === 0) return c.raise(VEC_DE);
+      if (d === 0) return raise(c, VEC_DE);
       const a = BigInt.asIntN(64, big64(c.rl[0]!, c.rl[2]!));
       const q = a / BigInt(d);
-      if (q > 0x7fffffffn || q < -0x80000000n) return c.raise(VEC_DE);
-      c.setReg(4, 0, Number(q) | 0);
-      c.setReg(4, 2, Number(a % BigInt(d)) | 0);
+      if (q > 0x7fffffffn || q < -0x80000000n) return raise(c, VEC_DE);
+      setReg(c, 4, 0, Number(q) | 0);
+      setReg(c, 4, 2, Number(a % BigInt(d)) | 0);
       return;
     }
     default: {
       const d = BigInt.asIntN(64, big64(s, c.hi));
-      if (d === 0n) return c.raise(VEC_DE);
+      if (d === 0n) return raise(c, VEC_DE);
       const a = BigInt.asIntN(128, (big64(c.rl[2]!, c.rh[2]!) << 64n) | big64(c.rl[0]!, c.rh[0]!));
       const q = a / d;
-      if (q > 0x7fffffffffffffffn || q < -0x8000000000000000n) return c.raise(VEC_DE);
+      if (q > 0x7fffffffffffffffn || q < -0x8000000000000000n) return raise(c, VEC_DE);
       c.setGpr(0, BigInt.asUintN(64, q));
       c.setGpr(2, BigInt.asUintN(64, a % d));
     }
@@ -500,28 +506,28 @@ export function shift32ri(c: EmuCpu, i: Insn): void {
     case 0:
       r = (u << n) | (u >>> (32 - n));
       cf = r & 1;
-      c.setEager((c.arith() & ~(CF | OF)) | cf | ((r >>> 31) ^ cf ? OF : 0));
+      setEager(c, (arith(c) & ~(CF | OF)) | cf | ((r >>> 31) ^ cf ? OF : 0));
       break;
     case 1:
       r = (u >>> n) | (u << (32 - n));
       cf = r >>> 31;
-      c.setEager((c.arith() & ~(CF | OF)) | cf | ((r >>> 31) ^ ((r >>> 30) & 1) ? OF : 0));
+      setEager(c, (arith(c) & ~(CF | OF)) | cf | ((r >>> 31) ^ ((r >>> 30) & 1) ? OF : 0));
       break;
     case 4:
     case 6:
       r = u << n;
       cf = (u >>> (32 - n)) & 1;
-      c.setEager(cf | ((r >>> 31) ^ cf ? OF : 0) | c.szp(4, r));
+      setEager(c, cf | ((r >>> 31) ^ cf ? OF : 0) | szp(c, 4, r));
       break;
     case 5:
       r = u >>> n;
       cf = (u >>> (n - 1)) & 1;
-      c.setEager(cf | (u < 0 ? OF : 0) | c.szp(4, r | 0));
+      setEager(c, cf | (u < 0 ? OF : 0) | szp(c, 4, r | 0));
       break;
     default:
       r = u >> n;
       cf = (u >> (n - 1)) & 1;
-      c.setEager(cf | c.szp(4, r));
+      setEager(c, cf | szp(c, 4, r));
   }
   c.rl[i.rm] = r;
   c.rh[i.rm] = 0;
@@ -556,8 +562,8 @@ export function shiftE(c: EmuCpu, i: Insn): void {
       r = n === 0 ? u : ((u << n) | (u >>> (bits - n))) & mask;
       cf = r & 1;
       of = ((r & sb) !== 0 ? 1 : 0) ^ cf;
-      const fl = c.getFlags();
-      c.setEager((fl & ~(CF | OF) & 0x8d5) | cf | (of ? OF : 0));
+      const fl = getFlags(c);
+      setEager(c, (fl & ~(CF | OF) & 0x8d5) | cf | (of ? OF : 0));
       wrE(c, i, trunc(size, r));
       return;
     }
@@ -567,8 +573,8 @@ export function shiftE(c: EmuCpu, i: Insn): void {
       r = n === 0 ? u : ((u >>> n) | (u << (bits - n))) & mask;
       cf = (r & sb) !== 0 ? 1 : 0;
       of = cf ^ ((r & (sb >>> 1)) !== 0 ? 1 : 0);
-      const fl = c.getFlags();
-      c.setEager((fl & ~(CF | OF) & 0x8d5) | cf | (of ? OF : 0));
+      const fl = getFlags(c);
+      setEager(c, (fl & ~(CF | OF) & 0x8d5) | cf | (of ? OF : 0));
       wrE(c, i, trunc(size, r));
       return;
     }
@@ -576,7 +582,7 @@ export function shiftE(c: EmuCpu, i: Insn): void {
     case 3: {
       // RCL / RCR through CF: rotate a (bits+1)-bit quantity.
       const n = size === 4 ? cnt : cnt % (bits + 1);
-      let carry = c.getCF();
+      let carry = getCF(c);
       r = u;
       for (let k = 0; k < n; k++) {
         if (op === 2) {
@@ -592,8 +598,8 @@ export function shiftE(c: EmuCpu, i: Insn): void {
       r = size === 4 ? r >>> 0 : r;
       if (op === 2) of = ((r & sb) !== 0 ? 1 : 0) ^ carry;
       else of = ((r & sb) !== 0 ? 1 : 0) ^ ((r & (sb >>> 1)) !== 0 ? 1 : 0);
-      const fl = c.getFlags();
-      c.setEager((fl & ~(CF | OF) & 0x8d5) | carry | (of ? OF : 0));
+      const fl = getFlags(c);
+      setEager(c, (fl & ~(CF | OF) & 0x8d5) | carry | (of ? OF : 0));
       wrE(c, i, trunc(size, r));
       return;
     }
@@ -609,7 +615,7 @@ export function shiftE(c: EmuCpu, i: Insn): void {
       }
       const rr = trunc(size, r);
       of = ((rr & sb) !== 0 ? 1 : 0) ^ cf;
-      c.setEager(cf | (of ? OF : 0) | c.szp(size, rr));
+      setEager(c, cf | (of ? OF : 0) | szp(c, size, rr));
       wrE(c, i, rr);
       return;
     }
@@ -619,7 +625,7 @@ export function shiftE(c: EmuCpu, i: Insn): void {
       r = cnt >= bits ? 0 : u >>> cnt;
       const rr = trunc(size, r);
       of = (u & sb) !== 0 ? 1 : 0;
-      c.setEager(cf | (of ? OF : 0) | c.szp(size, rr));
+      setEager(c, cf | (of ? OF : 0) | szp(c, size, rr));
       wrE(c, i, rr);
       return;
     }
@@ -629,7 +635,7 @@ export function shiftE(c: EmuCpu, i: Insn): void {
       cf = (sv >> (cnt - 1)) & 1;
       r = sv >> cnt;
       const rr = trunc(size, r);
-      c.setEager(cf | c.szp(size, rr));
+      setEager(c, cf | szp(c, size, rr));
       wrE(c, i, rr);
     }
   }
@@ -661,7 +667,7 @@ function shift64(c: EmuCpu, i: Insn, lo: number, hi: number, cnt: number): void 
     }
     case 2:
     case 3: {
-      let carry = BigInt(c.getCF());
+      let carry = BigInt(getCF(c));
       for (let k = 0; k < cnt; k++) {
         if (op === 2) {
           const out = v >> 63n;
@@ -683,33 +689,33 @@ function shift64(c: EmuCpu, i: Insn, lo: number, hi: number, cnt: number): void 
       cf = Number((v >> BigInt(64 - cnt)) & 1n);
       r = (v << BigInt(cnt)) & M;
       of = top(r) ^ cf;
-      c.setEager(cf | (of ? OF : 0) | szp64(c, r));
-      wr64(c, i, r);
+      setEager(c, cf | (of ? OF : 0) | szp64(c, r));
+      wrBig(c, i, r);
       return;
     case 5:
       cf = Number((v >> BigInt(cnt - 1)) & 1n);
       r = v >> BigInt(cnt);
       of = top(v);
-      c.setEager(cf | (of ? OF : 0) | szp64(c, r));
-      wr64(c, i, r);
+      setEager(c, cf | (of ? OF : 0) | szp64(c, r));
+      wrBig(c, i, r);
       return;
     default: {
       const sv = BigInt.asIntN(64, v);
       cf = Number((sv >> BigInt(cnt - 1)) & 1n);
       r = BigInt.asUintN(64, sv >> BigInt(cnt));
-      c.setEager(cf | szp64(c, r));
-      wr64(c, i, r);
+      setEager(c, cf | szp64(c, r));
+      wrBig(c, i, r);
       return;
     }
   }
-  const fl = c.getFlags();
-  c.setEager((fl & ~(CF | OF) & 0x8d5) | cf | (of ? OF : 0));
-  wr64(c, i, r);
+  const fl = getFlags(c);
+  setEager(c, (fl & ~(CF | OF) & 0x8d5) | cf | (of ? OF : 0));
+  wrBig(c, i, r);
 }
 function szp64(c: EmuCpu, r: bigint): number {
-  return c.szp(8, Number(r & 0xffffffffn) | 0, Number(r >> 32n) | 0);
+  return szp(c, 8, Number(r & 0xffffffffn) | 0, Number(r >> 32n) | 0);
 }
-function wr64(c: EmuCpu, i: Insn, r: bigint): void {
+function wrBig(c: EmuCpu, i: Insn, r: bigint): void {
   wrE(c, i, Number(r & 0xffffffffn) | 0, Number((r >> 32n) & 0xffffffffn) | 0);
 }
 
@@ -726,7 +732,7 @@ export function shldE(c: EmuCpu, i: Insn): void {
   const bits = BigInt(size * 8);
   const M = (1n << bits) - 1n;
   const d = size === 8 ? big64(dl, dh) : BigInt(size === 4 ? dl >>> 0 : dl);
-  const s = size === 8 ? big64(c.rl[i.reg]!, c.rh[i.reg]!) : BigInt(c.getReg(size, i.reg) >>> 0) & M;
+  const s = size === 8 ? big64(c.rl[i.reg]!, c.rh[i.reg]!) : BigInt(getReg(c, size, i.reg) >>> 0) & M;
   const n = BigInt(cnt);
   let r: bigint;
   let cf: number;
@@ -745,7 +751,7 @@ export function shldE(c: EmuCpu, i: Insn): void {
   const of = sign(r) ^ sign(d);
   const lo = Number(r & 0xffffffffn) | 0;
   const hi = Number(r >> 32n) | 0;
-  c.setEager(cf | (of ? OF : 0) | c.szp(size, size === 8 ? lo : trunc(size, lo), hi));
+  setEager(c, cf | (of ? OF : 0) | szp(c, size, size === 8 ? lo : trunc(size, lo), hi));
   wrE(c, i, size === 8 ? lo : trunc(size, lo), hi);
 }
 
@@ -755,7 +761,7 @@ export function shldE(c: EmuCpu, i: Insn): void {
 export function btEG(c: EmuCpu, i: Insn): void {
   const size = i.osz;
   const bits = size * 8;
-  let off = c.getReg(size, i.reg);
+  let off = getReg(c, size, i.reg);
   if (i.mod === 3) {
     btApply(c, i, off & (bits - 1), false);
     return;
@@ -773,7 +779,7 @@ export function btEG(c: EmuCpu, i: Insn): void {
   else {
     const base = eaOffset(c, i);
     const o = i.ak === 0 ? (base + disp) & 0xffff : (base + disp) >>> 0;
-    if (i.ak !== 2 && c.segChk[i.seg] !== 0) c.checkSeg(i.seg, o, size, i.op !== 0);
+    if (i.ak !== 2 && c.segChk[i.seg] !== 0) checkSeg(c, i.seg, o, size, i.op !== 0);
     const l = c.segBase[i.seg]! + o;
     lin = i.ak === 2 ? l : l >= TWO32 ? l - TWO32 : l;
   }
@@ -790,24 +796,24 @@ function btApply(c: EmuCpu, i: Insn, bit: number, mem: boolean): void {
   let lo: number;
   let hi = 0;
   if (mem) {
-    lo = i.op === 0 ? c.rd(size, c.lastEa) : c.rdw(size, c.lastEa);
+    lo = i.op === 0 ? rd(c, size, c.lastEa) : rdw(c, size, c.lastEa);
     hi = c.hi;
   } else {
-    lo = c.getReg(size, i.rm);
+    lo = getReg(c, size, i.rm);
     hi = c.hi;
   }
   const inHi = bit >= 32;
   const word = inHi ? hi : lo;
   const m = 1 << (bit & 31);
   const cf = (word & m) !== 0 ? 1 : 0;
-  const fl = c.getFlags();
-  c.setEager((fl & 0x8d4) | cf);
+  const fl = getFlags(c);
+  setEager(c, (fl & 0x8d4) | cf);
   if (i.op === 0) return;
   const nw = i.op === 1 ? word | m : i.op === 2 ? word & ~m : word ^ m;
   if (inHi) hi = nw;
   else lo = trunc(size === 8 ? 4 : size, nw);
-  if (mem) c.wr(size, c.lastEa, lo, hi);
-  else c.setReg(size, i.rm, lo, hi);
+  if (mem) wr(c, size, c.lastEa, lo, hi);
+  else setReg(c, size, i.rm, lo, hi);
 }
 
 /** BSF (op 0), BSR (1), TZCNT (2), LZCNT (3), POPCNT (4): G = f(E). */
@@ -818,38 +824,38 @@ export function bitScan(c: EmuCpu, i: Insn): void {
   const v = size === 8 ? lo : size === 4 ? lo : lo & (size === 2 ? 0xffff : 0xff);
   const bits = size * 8;
   const zero = (v | hi) === 0;
-  const fl = c.getFlags();
+  const fl = getFlags(c);
   let r: number;
   switch (i.op) {
     case 0:
       if (zero) {
-        c.setEager((fl & 0x8d5 & ~ZF) | ZF);
+        setEager(c, (fl & 0x8d5 & ~ZF) | ZF);
         return;
       }
       r = v !== 0 ? 31 - Math.clz32(v & -v) : 32 + 31 - Math.clz32(hi & -hi);
-      c.setEager(fl & 0x8d5 & ~ZF);
+      setEager(c, fl & 0x8d5 & ~ZF);
       break;
     case 1:
       if (zero) {
-        c.setEager((fl & 0x8d5 & ~ZF) | ZF);
+        setEager(c, (fl & 0x8d5 & ~ZF) | ZF);
         return;
       }
       r = size === 8 && hi !== 0 ? 63 - Math.clz32(hi) : 31 - Math.clz32(v);
-      c.setEager(fl & 0x8d5 & ~ZF);
+      setEager(c, fl & 0x8d5 & ~ZF);
       break;
     case 2:
       r = zero ? bits : v !== 0 ? 31 - Math.clz32(v & -v) : 32 + 31 - Math.clz32(hi & -hi);
-      c.setEager((fl & 0x8d4 & ~(CF | ZF)) | (zero ? CF : 0) | (r === 0 ? ZF : 0));
+      setEager(c, (fl & 0x8d4 & ~(CF | ZF)) | (zero ? CF : 0) | (r === 0 ? ZF : 0));
       break;
     case 3:
       r = size === 8 ? (hi !== 0 ? Math.clz32(hi) : 32 + Math.clz32(v)) : Math.clz32(v) - (32 - bits);
-      c.setEager((fl & 0x8d4 & ~(CF | ZF)) | (zero ? CF : 0) | (r === 0 ? ZF : 0));
+      setEager(c, (fl & 0x8d4 & ~(CF | ZF)) | (zero ? CF : 0) | (r === 0 ? ZF : 0));
       break;
     default:
       r = popcnt(v) + popcnt(hi);
-      c.setEager(zero ? ZF : 0);
+      setEager(c, zero ? ZF : 0);
   }
-  c.setReg(size, i.reg, r, 0);
+  setReg(c, size, i.reg, r, 0);
 }
 function popcnt(x: number): number {
   x = x - ((x >>> 1) & 0x55555555);
@@ -861,67 +867,67 @@ function popcnt(x: number): number {
 
 export function movEG(c: EmuCpu, i: Insn): void {
   if (i.osz === 8) stE(c, i, c.rl[i.reg]!, c.rh[i.reg]!);
-  else stE(c, i, c.getReg(i.osz, i.reg));
+  else stE(c, i, getReg(c, i.osz, i.reg));
 }
 export function movGE(c: EmuCpu, i: Insn): void {
   const v = rdE(c, i);
-  c.setReg(i.osz, i.reg, v, c.hi);
+  setReg(c, i.osz, i.reg, v, c.hi);
 }
 export function mov32rr(c: EmuCpu, i: Insn): void {
   c.rl[i.rm] = c.rl[i.reg]!;
   c.rh[i.rm] = 0;
 }
 export function mov32load(c: EmuCpu, i: Insn): void {
-  c.rl[i.reg] = c.rd32(ea(c, i));
+  c.rl[i.reg] = rd32(c, ea(c, i));
   c.rh[i.reg] = 0;
 }
 export function mov32store(c: EmuCpu, i: Insn): void {
-  c.wr32(ea(c, i), c.rl[i.reg]!);
+  wr32(c, ea(c, i), c.rl[i.reg]!);
 }
 export function movEI(c: EmuCpu, i: Insn): void {
   stE(c, i, i.imm, i.immHi);
 }
 /** B0-BF: register = imm (rm holds the register). */
 export function movRI(c: EmuCpu, i: Insn): void {
-  c.setReg(i.osz, i.rm, i.imm, i.immHi);
+  setReg(c, i.osz, i.rm, i.imm, i.immHi);
 }
 /** MOVZX G, E (imm2 = source size). */
 export function movzx(c: EmuCpu, i: Insn): void {
-  c.setReg(i.osz, i.reg, rdEs(c, i, i.imm2), 0);
+  setReg(c, i.osz, i.reg, rdEs(c, i, i.imm2), 0);
 }
 /** MOVSX / MOVSXD G, E (imm2 = source size). */
 export function movsx(c: EmuCpu, i: Insn): void {
   const v = sext(i.imm2, rdEs(c, i, i.imm2));
-  c.setReg(i.osz, i.reg, i.osz === 8 ? v : trunc(i.osz, v), v >> 31);
+  setReg(c, i.osz, i.reg, i.osz === 8 ? v : trunc(i.osz, v), v >> 31);
 }
 export function lea(c: EmuCpu, i: Insn): void {
   if (i.ak === 3) {
     const lo = eaOffset64(c, i);
-    if (i.osz === 8) c.setReg(8, i.reg, lo, c.hi);
-    else c.setReg(i.osz, i.reg, trunc(i.osz, lo));
+    if (i.osz === 8) setReg(c, 8, i.reg, lo, c.hi);
+    else setReg(c, i.osz, i.reg, trunc(i.osz, lo));
     return;
   }
   const a = eaOffset(c, i);
-  if (i.osz === 8) c.setReg(8, i.reg, a >>> 0, 0);
-  else c.setReg(i.osz, i.reg, trunc(i.osz, a));
+  if (i.osz === 8) setReg(c, 8, i.reg, a >>> 0, 0);
+  else setReg(c, i.osz, i.reg, trunc(i.osz, a));
 }
 /** A0-A3: moffs forms (op 0 load into accumulator, 1 store). Address in imm/immHi. */
 export function movMoffs(c: EmuCpu, i: Insn): void {
   const off = i.ak === 3 ? i.immHi * TWO32 + (i.imm >>> 0) : i.imm >>> 0;
   const a = i.ak === 3 ? off + c.segBase[i.seg]! : (c.segBase[i.seg]! + off) % (i.ak === 2 ? Infinity : TWO32);
   if (i.op === 0) {
-    const v = c.rd(i.osz, a);
-    c.setReg(i.osz, 0, v, c.hi);
-  } else c.wr(i.osz, a, c.getReg(i.osz, 0), c.rh[0]!);
+    const v = rd(c, i.osz, a);
+    setReg(c, i.osz, 0, v, c.hi);
+  } else wr(c, i.osz, a, getReg(c, i.osz, 0), c.rh[0]!);
 }
 
 export function xchgEG(c: EmuCpu, i: Insn): void {
   const v = rdE(c, i);
   const vh = c.hi;
-  const g = c.getReg(i.osz, i.reg);
+  const g = getReg(c, i.osz, i.reg);
   const gh = c.hi;
   wrE(c, i, g, i.osz === 8 ? c.rh[i.reg]! : gh);
-  c.setReg(i.osz, i.reg, v, vh);
+  setReg(c, i.osz, i.reg, v, vh);
 }
 
 /** CMPXCHG E, G. */
@@ -930,19 +936,19 @@ export function cmpxchg(c: EmuCpu, i: Insn): void {
   const dl = rdE(c, i);
   const dh = c.hi;
   if (size === 8) {
-    c.alu64(7, c.rl[0]!, c.rh[0]!, dl, dh);
-    if (c.getZF()) wrE(c, i, c.rl[i.reg]!, c.rh[i.reg]!);
+    alu64(c, 7, c.rl[0]!, c.rh[0]!, dl, dh);
+    if (getZF(c)) wrE(c, i, c.rl[i.reg]!, c.rh[i.reg]!);
     else {
       if (i.mod !== 3) wrE(c, i, dl, dh);
-      c.setReg(8, 0, dl, dh);
+      setReg(c, 8, 0, dl, dh);
     }
     return;
   }
-  c.alu(7, size, c.getReg(size, 0), dl);
-  if (c.getZF()) wrE(c, i, c.getReg(size, i.reg));
+  alu(c, 7, size, getReg(c, size, 0), dl);
+  if (getZF(c)) wrE(c, i, getReg(c, size, i.reg));
   else {
     if (i.mod !== 3) wrE(c, i, dl);
-    c.setReg(size, 0, dl);
+    setReg(c, size, 0, dl);
   }
 }
 
@@ -954,54 +960,54 @@ export function xadd(c: EmuCpu, i: Insn): void {
   if (size === 8) {
     const sl = c.rl[i.reg]!;
     const sh = c.rh[i.reg]!;
-    const r = c.alu64(0, dl, dh, sl, sh);
+    const r = alu64(c, 0, dl, dh, sl, sh);
     const rh = c.hi;
-    c.setReg(8, i.reg, dl, dh);
+    setReg(c, 8, i.reg, dl, dh);
     wrE(c, i, r, rh);
     return;
   }
-  const s = c.getReg(size, i.reg);
-  const r = c.alu(0, size, dl, s);
-  c.setReg(size, i.reg, dl);
+  const s = getReg(c, size, i.reg);
+  const r = alu(c, 0, size, dl, s);
+  setReg(c, size, i.reg, dl);
   wrE(c, i, r);
 }
 
 /** CMPXCHG8B / CMPXCHG16B m (osz 8 = 8B, 16 = 16B). */
 export function cmpxchg8b(c: EmuCpu, i: Insn): void {
-  if (i.mod === 3) return c.ud();
+  if (i.mod === 3) return ud(c);
   const a = ea(c, i);
-  const fl = c.getFlags();
+  const fl = getFlags(c);
   if (i.imm2 === 16) {
-    if (a % 16 !== 0) return c.gp(0);
-    c.probeWrite(a, 16);
-    const m0 = c.rd64(a);
+    if (a % 16 !== 0) return gp(c, 0);
+    probeWrite(c, a, 16);
+    const m0 = rd64(c, a);
     const m0h = c.hi;
-    const m1 = c.rd64(a + 8);
+    const m1 = rd64(c, a + 8);
     const m1h = c.hi;
     if (m0 === c.rl[0] && m0h === c.rh[0] && m1 === c.rl[2] && m1h === c.rh[2]) {
-      c.wr64(a, c.rl[3]!, c.rh[3]!);
-      c.wr64(a + 8, c.rl[1]!, c.rh[1]!);
-      c.setEager((fl & 0x8d5) | ZF);
+      wr64(c, a, c.rl[3]!, c.rh[3]!);
+      wr64(c, a + 8, c.rl[1]!, c.rh[1]!);
+      setEager(c, (fl & 0x8d5) | ZF);
     } else {
-      c.wr64(a, m0, m0h);
-      c.wr64(a + 8, m1, m1h);
-      c.setReg(8, 0, m0, m0h);
-      c.setReg(8, 2, m1, m1h);
-      c.setEager(fl & 0x8d5 & ~ZF);
+      wr64(c, a, m0, m0h);
+      wr64(c, a + 8, m1, m1h);
+      setReg(c, 8, 0, m0, m0h);
+      setReg(c, 8, 2, m1, m1h);
+      setEager(c, fl & 0x8d5 & ~ZF);
     }
     return;
   }
-  c.probeWrite(a, 8);
-  const lo = c.rd64(a);
+  probeWrite(c, a, 8);
+  const lo = rd64(c, a);
   const hi = c.hi;
   if (lo === c.rl[0] && hi === c.rl[2]) {
-    c.wr64(a, c.rl[3]!, c.rl[1]!);
-    c.setEager((fl & 0x8d5) | ZF);
+    wr64(c, a, c.rl[3]!, c.rl[1]!);
+    setEager(c, (fl & 0x8d5) | ZF);
   } else {
-    c.wr64(a, lo, hi);
-    c.setReg(4, 0, lo);
-    c.setReg(4, 2, hi);
-    c.setEager(fl & 0x8d5 & ~ZF);
+    wr64(c, a, lo, hi);
+    setReg(c, 4, 0, lo);
+    setReg(c, 4, 2, hi);
+    setEager(c, fl & 0x8d5 & ~ZF);
   }
 }
 
@@ -1011,21 +1017,21 @@ export function bswap(c: EmuCpu, i: Insn): void {
     const lo = c.rl[i.rm]!;
     c.rl[i.rm] = sw(c.rh[i.rm]!);
     c.rh[i.rm] = sw(lo);
-  } else if (i.osz === 4) c.setReg(4, i.rm, sw(c.rl[i.rm]!));
-  else c.setReg(2, i.rm, 0); // 16-bit BSWAP is undefined; hardware zeroes the low word
+  } else if (i.osz === 4) setReg(c, 4, i.rm, sw(c.rl[i.rm]!));
+  else setReg(c, 2, i.rm, 0); // 16-bit BSWAP is undefined; hardware zeroes the low word
 }
 
 /** MOVBE G, m (op 0) / MOVBE m, G (op 1). */
 export function movbe(c: EmuCpu, i: Insn): void {
-  if (i.mod === 3) return c.ud();
+  if (i.mod === 3) return ud(c);
   const sw = (x: number): number => ((x >>> 24) | ((x >>> 8) & 0xff00) | ((x << 8) & 0xff0000) | (x << 24)) | 0;
   const size = i.osz;
   if (i.op === 0) {
     const lo = rdE(c, i);
     const hi = c.hi;
-    if (size === 2) c.setReg(2, i.reg, ((lo & 0xff) << 8) | ((lo >>> 8) & 0xff));
-    else if (size === 4) c.setReg(4, i.reg, sw(lo));
-    else c.setReg(8, i.reg, sw(hi), sw(lo));
+    if (size === 2) setReg(c, 2, i.reg, ((lo & 0xff) << 8) | ((lo >>> 8) & 0xff));
+    else if (size === 4) setReg(c, 4, i.reg, sw(lo));
+    else setReg(c, 8, i.reg, sw(hi), sw(lo));
   } else {
     const lo = c.rl[i.reg]!;
     if (size === 2) stE(c, i, ((lo & 0xff) << 8) | ((lo >>> 8) & 0xff));
@@ -1035,12 +1041,12 @@ export function movbe(c: EmuCpu, i: Insn): void {
 }
 
 export function setcc(c: EmuCpu, i: Insn): void {
-  stEs(c, i, 1, c.cond(i.op) ? 1 : 0);
+  stEs(c, i, 1, cond(c, i.op) ? 1 : 0);
 }
 export function cmovcc(c: EmuCpu, i: Insn): void {
   const v = rdE(c, i);
   const h = c.hi;
-  if (c.cond(i.op)) c.setReg(i.osz, i.reg, v, h);
+  if (cond(c, i.op)) setReg(c, i.osz, i.reg, v, h);
   else if (i.osz === 4) c.rh[i.reg] = 0;
 }
 
@@ -1048,33 +1054,33 @@ export function cmovcc(c: EmuCpu, i: Insn): void {
 export function cbw(c: EmuCpu, i: Insn): void {
   const a = c.rl[0]!;
   if (i.op === 0) {
-    if (i.osz === 2) c.setReg(2, 0, sext(1, a));
-    else if (i.osz === 4) c.setReg(4, 0, sext(2, a));
-    else c.setReg(8, 0, a, a >> 31);
+    if (i.osz === 2) setReg(c, 2, 0, sext(1, a));
+    else if (i.osz === 4) setReg(c, 4, 0, sext(2, a));
+    else setReg(c, 8, 0, a, a >> 31);
   } else {
-    if (i.osz === 2) c.setReg(2, 2, sext(2, a) >> 15);
-    else if (i.osz === 4) c.setReg(4, 2, a >> 31);
-    else c.setReg(8, 2, c.rh[0]! >> 31, c.rh[0]! >> 31);
+    if (i.osz === 2) setReg(c, 2, 2, sext(2, a) >> 15);
+    else if (i.osz === 4) setReg(c, 4, 2, a >> 31);
+    else setReg(c, 8, 2, c.rh[0]! >> 31, c.rh[0]! >> 31);
   }
 }
 
 export function lahf(c: EmuCpu, _i: Insn): void {
-  c.setReg(1, 16, c.getFlags() & 0xff);
+  setReg(c, 1, 16, getFlags(c) & 0xff);
 }
 export function sahf(c: EmuCpu, _i: Insn): void {
-  c.putFlags((c.rl[0]! >> 8) & 0xd5, 0xd5);
+  putFlags(c, (c.rl[0]! >> 8) & 0xd5, 0xd5);
 }
 /** CLC STC CMC CLD STD (op 0-4). */
 export function flagOp(c: EmuCpu, i: Insn): void {
   switch (i.op) {
     case 0:
-      c.putFlags(0, CF);
+      putFlags(c, 0, CF);
       break;
     case 1:
-      c.putFlags(CF, CF);
+      putFlags(c, CF, CF);
       break;
     case 2:
-      c.putFlags(c.getCF() ^ 1, CF);
+      putFlags(c, getCF(c) ^ 1, CF);
       break;
     case 3:
       c.flags &= ~(1 << 10);
@@ -1088,18 +1094,18 @@ export function flagOp(c: EmuCpu, i: Insn): void {
 export function xlat(c: EmuCpu, i: Insn): void {
   let off: number;
   if (i.ak === 0) off = (c.rl[3]! + (c.rl[0]! & 0xff)) & 0xffff;
-  else if (i.ak === 3) off = c.r64(3) + (c.rl[0]! & 0xff);
+  else if (i.ak === 3) off = r64(c, 3) + (c.rl[0]! & 0xff);
   else off = (c.rl[3]! + (c.rl[0]! & 0xff)) >>> 0;
   const a = i.ak === 3 ? off + c.segBase[i.seg]! : (c.segBase[i.seg]! + off) % TWO32;
-  c.setReg(1, 0, c.rd8(a));
+  setReg(c, 1, 0, rd8(c, a));
 }
 
 /** DAA (0) DAS (1) AAA (2) AAS (3) AAM (4, imm) AAD (5, imm) SALC (6). */
 export function bcd(c: EmuCpu, i: Insn): void {
   let al = c.rl[0]! & 0xff;
-  const cf = c.getCF();
-  const af = c.getAF() !== 0;
-  const fl = c.getFlags() & 0x8d5;
+  const cf = getCF(c);
+  const af = getAF(c) !== 0;
+  const fl = getFlags(c) & 0x8d5;
   switch (i.op) {
     case 0:
     case 1: {
@@ -1116,8 +1122,8 @@ export function bcd(c: EmuCpu, i: Insn): void {
         al = (i.op === 0 ? al + 0x60 : al - 0x60) & 0xff;
         ncf = 1;
       }
-      c.setReg(1, 0, al);
-      c.setEager((fl & OF) | ncf | naf | c.szp(1, al));
+      setReg(c, 1, 0, al);
+      setEager(c, (fl & OF) | ncf | naf | szp(c, 1, al));
       return;
     }
     case 2:
@@ -1125,32 +1131,32 @@ export function bcd(c: EmuCpu, i: Insn): void {
       if ((al & 0xf) > 9 || af) {
         const ax = c.rl[0]! & 0xffff;
         const nax = i.op === 2 ? ax + 0x106 : ax - 6 - 0x100;
-        c.setReg(2, 0, nax & 0xff0f);
-        c.setEager((fl & ~(CF | AF)) | CF | AF);
+        setReg(c, 2, 0, nax & 0xff0f);
+        setEager(c, (fl & ~(CF | AF)) | CF | AF);
       } else {
-        c.setReg(1, 0, al & 0xf);
-        c.setEager(fl & ~(CF | AF));
+        setReg(c, 1, 0, al & 0xf);
+        setEager(c, fl & ~(CF | AF));
       }
       return;
     }
     case 4: {
       const b = i.imm & 0xff;
-      if (b === 0) return c.raise(VEC_DE);
+      if (b === 0) return raise(c, VEC_DE);
       const ah = Math.floor(al / b);
       al = al % b;
-      c.setReg(2, 0, (ah << 8) | al);
-      c.setEager(c.szp(1, al));
+      setReg(c, 2, 0, (ah << 8) | al);
+      setEager(c, szp(c, 1, al));
       return;
     }
     case 5: {
       const ah = (c.rl[0]! >> 8) & 0xff;
       al = (al + ah * (i.imm & 0xff)) & 0xff;
-      c.setReg(2, 0, al);
-      c.setEager(c.szp(1, al));
+      setReg(c, 2, 0, al);
+      setEager(c, szp(c, 1, al));
       return;
     }
     default:
-      c.setReg(1, 0, cf ? 0xff : 0);
+      setReg(c, 1, 0, cf ? 0xff : 0);
   }
 }
 
@@ -1158,10 +1164,10 @@ export function bcd(c: EmuCpu, i: Insn): void {
 export function bound(c: EmuCpu, i: Insn): void {
   const a = ea(c, i);
   const size = i.osz;
-  const v = sext(size, c.getReg(size, i.reg));
-  const lo = sext(size, c.rd(size, a));
-  const hi = sext(size, c.rd(size, (a + size) % TWO32));
-  if (v < lo || v > hi) c.raise(5);
+  const v = sext(size, getReg(c, size, i.reg));
+  const lo = sext(size, rd(c, size, a));
+  const hi = sext(size, rd(c, size, (a + size) % TWO32));
+  if (v < lo || v > hi) raise(c, 5);
 }
 
 export { PARITY };

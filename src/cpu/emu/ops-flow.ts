@@ -3,10 +3,20 @@
  * PUSH/POP forms, ENTER/LEAVE, PUSHF/POPF, INT/INTO/INT3/IRET, HLT.
  */
 import type { EmuCpu } from './cpu.js';
-import { CS, SS, DS, ES, FS, GS, TR, CR0_PE, TWO32, TWO47, TWO63, TWO64, IF, IOPL, VM, RF, NT, AC, ID, VEC_GP, VEC_OF, FAULT, addIp } from './cpu.js';
+import { CS, SS, DS, ES, FS, GS, TR, CR0_PE, TWO32, TWO47, TWO63, TWO64, VEC_GP, VEC_OF, FAULT } from './x86-defs.js';
+import { IF, IOPL, VM, RF, NT, AC, ID } from './flags.js';
+import { addIp } from './address.js';
 import type { Insn } from './insn.js';
 import { ea, rdE, rdEs, stE } from './operands.js';
 import { ARITH_MASK, DF, TF } from './flags.js';
+import { deliverSoft, gp, raise, ud, unimplemented } from './exceptions.js';
+import { cond, getFlags, getOF, getZF, putFlags } from './lazy-flags.js';
+import { nextIp } from './address.js';
+import { addRsp, pop, push, stackLin } from './stack.js';
+import { probeWrite, rd, rd16, rd32, wr16, wr32 } from './mem-access.js';
+import { r64, setReg } from './gpr.js';
+import { descWords, loadCs, loadSeg, readDescriptor } from './segmentation.js';
+import { taskSwitch } from './task-switch.js';
 
 /** Branch target rip + rel wrapped to the operand size; #GP for a non-canonical 64-bit target. */
 function relTarget(c: EmuCpu, i: Insn): number {
@@ -16,13 +26,13 @@ function relTarget(c: EmuCpu, i: Insn): number {
 }
 /** Outside 64-bit mode a near branch beyond the CS limit is #GP(0) at the branch. */
 function limitCheck(c: EmuCpu, t: number): number {
-  if (t > c.segLimit[CS]! && !c.long64) return c.gp(0);
+  if (t > c.segLimit[CS]! && !c.long64) return gp(c, 0);
   return t;
 }
 function canonical(c: EmuCpu, t: number): number {
   if (t >= TWO63) t -= TWO64;
   else if (t < -TWO63) t += TWO64;
-  if (t < -TWO47 || t >= TWO47) return c.gp(0);
+  if (t < -TWO47 || t >= TWO47) return gp(c, 0);
   return t;
 }
 /** Sets rip for an absolute near target of operand size osz. */
@@ -33,22 +43,22 @@ function setNear(c: EmuCpu, osz: number, lo: number, hi: number): void {
 }
 
 export function jcc(c: EmuCpu, i: Insn): void {
-  if (c.cond(i.op)) c.rip = relTarget(c, i);
+  if (cond(c, i.op)) c.rip = relTarget(c, i);
 }
 /** JNZ/JZ fast paths (the most common loop branches). */
 export function jnz(c: EmuCpu, i: Insn): void {
-  if (c.getZF() === 0) c.rip = relTarget(c, i);
+  if (getZF(c) === 0) c.rip = relTarget(c, i);
 }
 export function jz(c: EmuCpu, i: Insn): void {
-  if (c.getZF() !== 0) c.rip = relTarget(c, i);
+  if (getZF(c) !== 0) c.rip = relTarget(c, i);
 }
 export function jmpRel(c: EmuCpu, i: Insn): void {
   c.rip = relTarget(c, i);
 }
 export function callRel(c: EmuCpu, i: Insn): void {
   const t = relTarget(c, i);
-  const n = c.nextIp(i);
-  c.push(i.osz, n >>> 0, Math.floor(n / TWO32) | 0);
+  const n = nextIp(c, i);
+  push(c, i.osz, n >>> 0, Math.floor(n / TWO32) | 0);
   c.rip = t;
 }
 export function jmpE(c: EmuCpu, i: Insn): void {
@@ -58,20 +68,20 @@ export function jmpE(c: EmuCpu, i: Insn): void {
 export function callE(c: EmuCpu, i: Insn): void {
   const lo = rdE(c, i);
   const hi = c.hi;
-  const n = c.nextIp(i);
+  const n = nextIp(c, i);
   const save = c.rip;
   setNear(c, i.osz, lo, hi);
   const t = c.rip;
   c.rip = save;
-  c.push(i.osz, n >>> 0, Math.floor(n / TWO32) | 0);
+  push(c, i.osz, n >>> 0, Math.floor(n / TWO32) | 0);
   c.rip = t;
 }
 /** RET / RET imm16 (imm = bytes to release). */
 export function retNear(c: EmuCpu, i: Insn): void {
-  const lo = c.rd(i.osz, c.stackLin(0));
+  const lo = rd(c, i.osz, stackLin(c, 0));
   const hi = c.hi;
   setNear(c, i.osz, lo, hi);
-  c.addRsp(i.osz + i.imm);
+  addRsp(c, i.osz + i.imm);
 }
 
 /** LOOP (op 0), LOOPE (1), LOOPNE (2), JCXZ (3); counter size from the address size (imm2). */
@@ -99,101 +109,101 @@ export function loop(c: EmuCpu, i: Insn): void {
     zero = (c.rl[1]! | c.rh[1]!) === 0;
   }
   let take = !zero;
-  if (i.op === 1) take = take && c.getZF() !== 0;
-  else if (i.op === 2) take = take && c.getZF() === 0;
+  if (i.op === 1) take = take && getZF(c) !== 0;
+  else if (i.op === 2) take = take && getZF(c) === 0;
   if (take) c.rip = relTarget(c, i);
 }
 
 // ---------------------------------------------------------------- stack
 
 export function pushR(c: EmuCpu, i: Insn): void {
-  c.push(i.osz, c.rl[i.rm]!, c.rh[i.rm]!);
+  push(c, i.osz, c.rl[i.rm]!, c.rh[i.rm]!);
 }
 export function popR(c: EmuCpu, i: Insn): void {
-  const v = c.pop(i.osz);
-  c.setReg(i.osz, i.rm, v, c.hi);
+  const v = pop(c, i.osz);
+  setReg(c, i.osz, i.rm, v, c.hi);
 }
 export function push32r(c: EmuCpu, i: Insn): void {
   if (c.stackSize !== 4) return pushR(c, i);
   const esp = (c.rl[4]! - 4) | 0;
-  c.wr32(c.stackLin(-4), c.rl[i.rm]!);
+  wr32(c, stackLin(c, -4), c.rl[i.rm]!);
   c.rl[4] = esp;
 }
 export function pop32r(c: EmuCpu, i: Insn): void {
   if (c.stackSize !== 4) return popR(c, i);
-  const v = c.rd32(c.stackLin(0));
+  const v = rd32(c, stackLin(c, 0));
   c.rl[4] = (c.rl[4]! + 4) | 0;
   c.rl[i.rm] = v;
   c.rh[i.rm] = 0;
 }
 export function pushI(c: EmuCpu, i: Insn): void {
-  c.push(i.osz, i.imm, i.immHi);
+  push(c, i.osz, i.imm, i.immHi);
 }
 export function pushE(c: EmuCpu, i: Insn): void {
   const v = rdE(c, i);
-  c.push(i.osz, v, c.hi);
+  push(c, i.osz, v, c.hi);
 }
 export function popE(c: EmuCpu, i: Insn): void {
   // The address is computed with the incremented stack pointer (SDM POP).
-  const v = c.rd(i.osz, c.stackLin(0));
+  const v = rd(c, i.osz, stackLin(c, 0));
   const h = c.hi;
-  c.addRsp(i.osz);
+  addRsp(c, i.osz);
   try {
     stE(c, i, v, h);
   } catch (e) {
-    c.addRsp(-i.osz);
+    addRsp(c, -i.osz);
     throw e;
   }
 }
 /** PUSH segment (rm = segment index). */
 export function pushSeg(c: EmuCpu, i: Insn): void {
-  c.push(i.osz, c.segSel[i.rm]!);
+  push(c, i.osz, c.segSel[i.rm]!);
 }
 export function popSeg(c: EmuCpu, i: Insn): void {
-  const v = c.rd(i.osz === 8 ? 8 : i.osz, c.stackLin(0)) & 0xffff;
-  c.loadSeg(i.rm, v);
-  c.addRsp(i.osz);
+  const v = rd(c, i.osz === 8 ? 8 : i.osz, stackLin(c, 0)) & 0xffff;
+  loadSeg(c, i.rm, v);
+  addRsp(c, i.osz);
   if (i.rm === SS) c.shadow = true;
 }
 export function pusha(c: EmuCpu, i: Insn): void {
   const sp = c.rl[4]!;
   const size = i.osz;
-  c.probeWrite(c.stackLin(-size * 8), size * 8);
-  for (let r = 0; r < 8; r++) c.push(size, r === 4 ? sp : c.rl[r]!);
+  probeWrite(c, stackLin(c, -size * 8), size * 8);
+  for (let r = 0; r < 8; r++) push(c, size, r === 4 ? sp : c.rl[r]!);
 }
 export function popa(c: EmuCpu, i: Insn): void {
   const size = i.osz;
   for (let r = 7; r >= 0; r--) {
-    const v = c.pop(size);
-    if (r !== 4) c.setReg(size, r, v);
+    const v = pop(c, size);
+    if (r !== 4) setReg(c, size, r, v);
   }
 }
 export function enter(c: EmuCpu, i: Insn): void {
   const size = i.osz;
   const alloc = i.imm & 0xffff;
   const level = i.imm2 & 31;
-  c.push(size, c.rl[5]!, c.rh[5]!);
+  push(c, size, c.rl[5]!, c.rh[5]!);
   const frameLo = c.rl[4]!;
   const frameHi = c.rh[4]!;
   if (level > 0) {
     const ss = c.stackSize;
     for (let k = 1; k < level; k++) {
       // Copy the enclosing frame pointers ([rBP - k*size], rBP of the stack address size).
-      const bpOff = ss === 8 ? c.r64(5) - k * size : ss === 4 ? (c.rl[5]! - k * size) >>> 0 : (c.rl[5]! - k * size) & 0xffff;
-      if (ss === 8 && (bpOff < -TWO47 || bpOff >= TWO47)) return c.raise(12, 0);
+      const bpOff = ss === 8 ? r64(c, 5) - k * size : ss === 4 ? (c.rl[5]! - k * size) >>> 0 : (c.rl[5]! - k * size) & 0xffff;
+      if (ss === 8 && (bpOff < -TWO47 || bpOff >= TWO47)) return raise(c, 12, 0);
       const a = ss === 8 ? bpOff : (c.segBase[SS]! + bpOff) % TWO32;
-      const v = c.rd(size, a);
-      c.push(size, v, c.hi);
+      const v = rd(c, size, a);
+      push(c, size, v, c.hi);
     }
-    c.push(size, frameLo, frameHi);
+    push(c, size, frameLo, frameHi);
   }
   // rBP <- FrameTemp at the stack address size (SDM ENTER).
-  if (c.stackSize === 8) c.setReg(8, 5, frameLo, frameHi);
+  if (c.stackSize === 8) setReg(c, 8, 5, frameLo, frameHi);
   else if (c.stackSize === 4) c.rl[5] = frameLo;
   else c.rl[5] = (c.rl[5]! & ~0xffff) | (frameLo & 0xffff);
-  c.addRsp(-alloc);
+  addRsp(c, -alloc);
   // Touch the new top of stack so a fault is raised at ENTER (SDM).
-  if (alloc > 0) c.probeWrite(c.stackLin(0), 1);
+  if (alloc > 0) probeWrite(c, stackLin(c, 0), 1);
 }
 export function leave(c: EmuCpu, i: Insn): void {
   const ss = c.stackSize;
@@ -202,49 +212,49 @@ export function leave(c: EmuCpu, i: Insn): void {
     c.rh[4] = c.rh[5]!;
   } else if (ss === 4) c.rl[4] = c.rl[5]!;
   else c.rl[4] = (c.rl[4]! & ~0xffff) | (c.rl[5]! & 0xffff);
-  const v = c.pop(i.osz);
-  c.setReg(i.osz, 5, v, c.hi);
+  const v = pop(c, i.osz);
+  setReg(c, i.osz, 5, v, c.hi);
 }
 
 export function pushf(c: EmuCpu, i: Insn): void {
-  if ((c.flags & VM) !== 0 && (c.flags & IOPL) !== IOPL) return c.gp(0);
-  c.push(i.osz, c.getFlags() & ~(VM | RF));
+  if ((c.flags & VM) !== 0 && (c.flags & IOPL) !== IOPL) return gp(c, 0);
+  push(c, i.osz, getFlags(c) & ~(VM | RF));
 }
 export function popf(c: EmuCpu, i: Insn): void {
-  if ((c.flags & VM) !== 0 && (c.flags & IOPL) !== IOPL) return c.gp(0);
-  const v = c.pop(i.osz);
+  if ((c.flags & VM) !== 0 && (c.flags & IOPL) !== IOPL) return gp(c, 0);
+  const v = pop(c, i.osz);
   let mask = ARITH_MASK | TF | DF | NT | IF | IOPL | AC | ID;
   if ((c.cr0 & CR0_PE) !== 0) {
     if (c.cpl > 0) mask &= ~IOPL;
     if (c.cpl > (c.flags & IOPL) >>> 12) mask &= ~IF;
   }
   if (i.osz === 2) mask &= 0xffff;
-  c.putFlags(v, mask);
+  putFlags(c, v, mask);
 }
 
 // ---------------------------------------------------------------- interrupts
 
 /** INT n (op = vector), INT3 (op 3, imm2 1), INTO (op 4, imm2 2), INT1 (op 1, imm2 3). */
 export function intN(c: EmuCpu, i: Insn): void {
-  if (i.imm2 === 2 && c.getOF() === 0) return;
-  if ((c.flags & VM) !== 0 && (c.flags & IOPL) !== IOPL && i.imm2 === 0) return c.gp(0);
-  if (i.imm2 === 2 && c.long64) return c.ud();
-  c.rip = c.nextIp(i);
-  c.deliverSoft(i.op, i.imm2 === 3, addIp(c.bip, i.start, c.codeSize));
+  if (i.imm2 === 2 && getOF(c) === 0) return;
+  if ((c.flags & VM) !== 0 && (c.flags & IOPL) !== IOPL && i.imm2 === 0) return gp(c, 0);
+  if (i.imm2 === 2 && c.long64) return ud(c);
+  c.rip = nextIp(c, i);
+  deliverSoft(c, i.op, i.imm2 === 3, addIp(c.bip, i.start, c.codeSize));
 }
 
 export function hlt(c: EmuCpu, _i: Insn): void {
-  if (c.cpl !== 0) return c.gp(0);
+  if (c.cpl !== 0) return gp(c, 0);
   c.halted = true;
   c.counts.hlt++;
 }
 
 export function cli(c: EmuCpu, _i: Insn): void {
-  if ((c.cr0 & CR0_PE) !== 0 && c.cpl > (c.flags & IOPL) >>> 12) return c.gp(0);
+  if ((c.cr0 & CR0_PE) !== 0 && c.cpl > (c.flags & IOPL) >>> 12) return gp(c, 0);
   c.flags &= ~IF;
 }
 export function sti(c: EmuCpu, _i: Insn): void {
-  if ((c.cr0 & CR0_PE) !== 0 && c.cpl > (c.flags & IOPL) >>> 12) return c.gp(0);
+  if ((c.cr0 & CR0_PE) !== 0 && c.cpl > (c.flags & IOPL) >>> 12) return gp(c, 0);
   if ((c.flags & IF) === 0) c.shadow = true;
   c.flags |= IF;
 }
@@ -266,32 +276,32 @@ function nullOuterSegments(c: EmuCpu): void {
 /** Far RET (imm = bytes to release). */
 export function retFar(c: EmuCpu, i: Insn): void {
   const size = i.osz;
-  const ipLo = c.rd(size, c.stackLin(0));
+  const ipLo = rd(c, size, stackLin(c, 0));
   const ipHi = c.hi;
-  const sel = c.rd(size, c.stackLin(size)) & 0xffff;
+  const sel = rd(c, size, stackLin(c, size)) & 0xffff;
   if ((c.cr0 & CR0_PE) === 0 || (c.flags & VM) !== 0) {
-    c.loadCs(sel, 0, 'ret');
-    c.addRsp(2 * size + i.imm);
+    loadCs(c, sel, 0, 'ret');
+    addRsp(c, 2 * size + i.imm);
     setNear(c, size, ipLo, ipHi);
     return;
   }
   const rpl = sel & 3;
-  if (rpl < c.cpl) return c.gp(sel & 0xfffc);
+  if (rpl < c.cpl) return gp(c, sel & 0xfffc);
   if (rpl === c.cpl) {
-    c.loadCs(sel, rpl, 'ret');
-    c.addRsp(2 * size + i.imm);
+    loadCs(c, sel, rpl, 'ret');
+    addRsp(c, 2 * size + i.imm);
     setNear(c, size, ipLo, ipHi);
     return;
   }
   // Return to an outer privilege level: also pop SS:ESP.
-  const spLo = c.rd(size, c.stackLin(2 * size + i.imm));
+  const spLo = rd(c, size, stackLin(c, 2 * size + i.imm));
   const spHi = c.hi;
-  const ss = c.rd(size, c.stackLin(3 * size + i.imm)) & 0xffff;
-  c.loadCs(sel, rpl, 'ret');
+  const ss = rd(c, size, stackLin(c, 3 * size + i.imm)) & 0xffff;
+  loadCs(c, sel, rpl, 'ret');
   loadSsForOuter(c, ss, rpl);
-  c.setReg(c.stackSize === 8 ? 8 : c.stackSize, 4, spLo, spHi);
+  setReg(c, c.stackSize === 8 ? 8 : c.stackSize, 4, spLo, spHi);
   if (c.stackSize !== 8 && size === 8) c.rh[4] = spHi;
-  c.addRsp(i.imm);
+  addRsp(c, i.imm);
   setNear(c, size, ipLo, ipHi);
   nullOuterSegments(c);
 }
@@ -304,7 +314,7 @@ function loadSsForOuter(c: EmuCpu, ss: number, rpl: number): void {
     c.updateMode();
     return;
   }
-  c.loadSeg(SS, ss);
+  loadSeg(c, SS, ss);
 }
 
 /**
@@ -314,23 +324,23 @@ function loadSsForOuter(c: EmuCpu, ss: number, rpl: number): void {
  */
 function viaCallGate(c: EmuCpu, sel: number, isCall: boolean, retIp: number): boolean {
   if ((c.cr0 & CR0_PE) === 0 || (c.flags & VM) !== 0 || (sel & 0xfffc) === 0) return false;
-  const gateAddr = c.readDescriptor(sel);
-  const g = c.descWords();
+  const gateAddr = readDescriptor(c, sel);
+  const g = descWords(c);
   if ((g.hi & 0x1000) !== 0) return false;
   const type = (g.hi >>> 8) & 0xf;
   const lma = (c.efer & (1 << 10)) !== 0;
   if (!lma && (type === 0x9 || type === 0x5)) {
     // Far JMP/CALL to a TSS or a task gate: a task switch.
     const dpl = (g.hi >>> 13) & 3;
-    if (dpl < c.cpl || dpl < (sel & 3)) return c.gp(sel & 0xfffc);
-    if ((g.hi & 0x8000) === 0) return c.raise(11, sel & 0xfffc);
-    c.taskSwitch(type === 0x5 ? g.lo >>> 16 : sel, isCall ? 'call' : 'jmp', retIp);
+    if (dpl < c.cpl || dpl < (sel & 3)) return gp(c, sel & 0xfffc);
+    if ((g.hi & 0x8000) === 0) return raise(c, 11, sel & 0xfffc);
+    taskSwitch(c, type === 0x5 ? g.lo >>> 16 : sel, isCall ? 'call' : 'jmp', retIp);
     return true;
   }
   if (!(type === 0xc || (!lma && type === 0x4))) return false;
   const gdpl = (g.hi >>> 13) & 3;
-  if (gdpl < c.cpl || gdpl < (sel & 3)) return c.gp(sel & 0xfffc);
-  if ((g.hi & 0x8000) === 0) return c.raise(11, sel & 0xfffc);
+  if (gdpl < c.cpl || gdpl < (sel & 3)) return gp(c, sel & 0xfffc);
+  if ((g.hi & 0x8000) === 0) return raise(c, 11, sel & 0xfffc);
   const tsel = g.lo >>> 16;
   let target = type === 0x4 ? g.lo & 0xffff : ((g.hi & 0xffff0000) | (g.lo & 0xffff)) >>> 0;
   if (lma) {
@@ -338,7 +348,7 @@ function viaCallGate(c: EmuCpu, sel: number, isCall: boolean, retIp: number): bo
     c.tlbUser = 0;
     let hi: number;
     try {
-      hi = c.rd32(gateAddr + 8);
+      hi = rd32(c, gateAddr + 8);
     } finally {
       c.tlbUser = save;
     }
@@ -346,13 +356,13 @@ function viaCallGate(c: EmuCpu, sel: number, isCall: boolean, retIp: number): bo
   }
   const gsize = lma ? 8 : type === 0xc ? 4 : 2;
   const params = lma ? 0 : g.hi & 0x1f;
-  if ((tsel & 0xfffc) === 0) return c.gp(0);
-  c.readDescriptor(tsel);
-  const t = c.descWords();
+  if ((tsel & 0xfffc) === 0) return gp(c, 0);
+  readDescriptor(c, tsel);
+  const t = descWords(c);
   const tdpl = (t.hi >>> 13) & 3;
   const conforming = (t.hi & 0x400) !== 0;
-  if ((t.hi & 0x1800) !== 0x1800 || tdpl > c.cpl) return c.gp(tsel & 0xfffc);
-  if (!isCall && !conforming && tdpl !== c.cpl) return c.gp(tsel & 0xfffc);
+  if ((t.hi & 0x1800) !== 0x1800 || tdpl > c.cpl) return gp(c, tsel & 0xfffc);
+  if (!isCall && !conforming && tdpl !== c.cpl) return gp(c, tsel & 0xfffc);
   const oldCs = c.segSel[CS]!;
   if (isCall && !conforming && tdpl < c.cpl) {
     // More privileged: new stack from the TSS, old SS:rSP (and parameters) pushed on it.
@@ -361,7 +371,7 @@ function viaCallGate(c: EmuCpu, sel: number, isCall: boolean, retIp: number): bo
     const oldSpHi = c.rh[4]!;
     const oldStackSize = c.stackSize;
     const paramVals: number[] = [];
-    for (let k = params - 1; k >= 0; k--) paramVals.push(c.rd(gsize, c.stackLin(k * gsize)));
+    for (let k = params - 1; k >= 0; k--) paramVals.push(rd(c, gsize, stackLin(c, k * gsize)));
     const save = c.tlbUser;
     c.tlbUser = 0;
     let newSp: number;
@@ -370,19 +380,19 @@ function viaCallGate(c: EmuCpu, sel: number, isCall: boolean, retIp: number): bo
     try {
       const tss = c.segBase[TR]!;
       if (lma) {
-        newSp = c.rd32(tss + 4 + tdpl * 8);
-        newSpHi = c.rd32(tss + 8 + tdpl * 8);
+        newSp = rd32(c, tss + 4 + tdpl * 8);
+        newSpHi = rd32(c, tss + 8 + tdpl * 8);
       } else if ((c.segAttr[TR]! & 8) !== 0) {
-        newSp = c.rd32((tss + 4 + tdpl * 8) % TWO32);
-        newSs = c.rd16((tss + 8 + tdpl * 8) % TWO32);
+        newSp = rd32(c, (tss + 4 + tdpl * 8) % TWO32);
+        newSs = rd16(c, (tss + 8 + tdpl * 8) % TWO32);
       } else {
-        newSp = c.rd16((tss + 2 + tdpl * 4) % TWO32);
-        newSs = c.rd16((tss + 4 + tdpl * 4) % TWO32);
+        newSp = rd16(c, (tss + 2 + tdpl * 4) % TWO32);
+        newSs = rd16(c, (tss + 4 + tdpl * 4) % TWO32);
       }
     } finally {
       c.tlbUser = save;
     }
-    c.loadCs(tsel, tdpl, 'int');
+    loadCs(c, tsel, tdpl, 'int');
     if (lma) {
       c.segSel[SS] = tdpl;
       c.segAttr[SS] = (1 << 16) | (tdpl << 5);
@@ -391,18 +401,18 @@ function viaCallGate(c: EmuCpu, sel: number, isCall: boolean, retIp: number): bo
       c.rl[4] = newSp;
       c.rh[4] = newSpHi;
     } else {
-      c.loadSeg(SS, newSs);
-      c.setReg(c.stackSize === 4 ? 4 : 2, 4, newSp);
+      loadSeg(c, SS, newSs);
+      setReg(c, c.stackSize === 4 ? 4 : 2, 4, newSp);
     }
-    c.push(gsize, oldSs);
-    c.push(gsize, oldSpLo, oldStackSize === 8 ? oldSpHi : 0);
-    for (const v of paramVals) c.push(gsize, v);
+    push(c, gsize, oldSs);
+    push(c, gsize, oldSpLo, oldStackSize === 8 ? oldSpHi : 0);
+    for (const v of paramVals) push(c, gsize, v);
   } else {
-    c.loadCs(tsel, c.cpl, 'int');
+    loadCs(c, tsel, c.cpl, 'int');
   }
   if (isCall) {
-    c.push(gsize, oldCs);
-    c.push(gsize, retIp >>> 0, Math.floor(retIp / TWO32) | 0);
+    push(c, gsize, oldCs);
+    push(c, gsize, retIp >>> 0, Math.floor(retIp / TWO32) | 0);
   }
   c.rip = lma ? target : target >>> 0;
   return true;
@@ -416,11 +426,11 @@ let farSel = 0;
 /** Reads a far JMP/CALL target: ptr16:x (op 0: imm = offset, imm2 = selector) or m16:x (op 1, #UD for a register). */
 function readFarPointer(c: EmuCpu, i: Insn): void {
   if (i.op === 1) {
-    if (i.mod === 3) c.ud();
+    if (i.mod === 3) ud(c);
     const a = ea(c, i);
-    farOff = c.rd(i.osz, a);
+    farOff = rd(c, i.osz, a);
     farOffHi = c.hi;
-    farSel = c.rd16(c.long64 ? a + i.osz : (a + i.osz) % TWO32);
+    farSel = rd16(c, c.long64 ? a + i.osz : (a + i.osz) % TWO32);
   } else {
     farOff = i.imm;
     farOffHi = 0;
@@ -434,8 +444,8 @@ export function jmpFar(c: EmuCpu, i: Insn): void {
   const off = farOff;
   const offHi = farOffHi;
   const sel = farSel;
-  if (viaCallGate(c, sel, false, c.nextIp(i))) return;
-  c.loadCs(sel, c.cpl, 'jmp');
+  if (viaCallGate(c, sel, false, nextIp(c, i))) return;
+  loadCs(c, sel, c.cpl, 'jmp');
   setNear(c, i.osz, off, offHi);
 }
 
@@ -446,16 +456,16 @@ export function callFar(c: EmuCpu, i: Insn): void {
   const offHi = farOffHi;
   const sel = farSel;
   const oldCs = c.segSel[CS]!;
-  const n = c.nextIp(i);
+  const n = nextIp(c, i);
   const size = i.osz;
   if (viaCallGate(c, sel, true, n)) return;
   // Check the stack before changing CS (faults must leave CS unchanged).
-  c.probeWrite(c.stackLin(-2 * size), 2 * size);
+  probeWrite(c, stackLin(c, -2 * size), 2 * size);
   const saved = [c.segSel[CS]!, c.segBase[CS]!, c.segLimit[CS]!, c.segAttr[CS]!] as const;
-  c.loadCs(sel, c.cpl, 'jmp');
+  loadCs(c, sel, c.cpl, 'jmp');
   try {
-    c.push(size, oldCs);
-    c.push(size, n >>> 0, Math.floor(n / TWO32) | 0);
+    push(c, size, oldCs);
+    push(c, size, n >>> 0, Math.floor(n / TWO32) | 0);
   } catch (e) {
     c.segSel[CS] = saved[0];
     c.segBase[CS] = saved[1];
@@ -471,37 +481,37 @@ export function callFar(c: EmuCpu, i: Insn): void {
 export function iret(c: EmuCpu, i: Insn): void {
   const size = i.osz;
   if ((c.cr0 & CR0_PE) === 0) {
-    const ip = c.rd(size, c.stackLin(0));
-    const cs = c.rd(size, c.stackLin(size)) & 0xffff;
-    const fl = c.rd(size, c.stackLin(2 * size));
-    c.addRsp(3 * size);
-    c.loadCs(cs, 0, 'ret');
+    const ip = rd(c, size, stackLin(c, 0));
+    const cs = rd(c, size, stackLin(c, size)) & 0xffff;
+    const fl = rd(c, size, stackLin(c, 2 * size));
+    addRsp(c, 3 * size);
+    loadCs(c, cs, 0, 'ret');
     c.rip = size === 2 ? ip & 0xffff : ip >>> 0;
-    c.putFlags(fl, size === 2 ? 0xffff : 0x257fd5);
+    putFlags(c, fl, size === 2 ? 0xffff : 0x257fd5);
     c.updateMode();
     return;
   }
-  if ((c.flags & VM) !== 0) return c.unimplemented('IRET in virtual-8086 mode');
+  if ((c.flags & VM) !== 0) return unimplemented(c, 'IRET in virtual-8086 mode');
   if ((c.flags & NT) !== 0 && !c.long64 && (c.efer & (1 << 10)) === 0) {
     // Task return: back to the task linked in this TSS.
     const save = c.tlbUser;
     c.tlbUser = 0;
     let link: number;
     try {
-      link = c.rd16(c.segBase[TR]!);
+      link = rd16(c, c.segBase[TR]!);
     } finally {
       c.tlbUser = save;
     }
-    c.taskSwitch(link, 'iret', c.nextIp(i));
+    taskSwitch(c, link, 'iret', nextIp(c, i));
     return;
   }
-  const ipLo = c.rd(size, c.stackLin(0));
+  const ipLo = rd(c, size, stackLin(c, 0));
   const ipHi = c.hi;
-  const cs = c.rd(size, c.stackLin(size)) & 0xffff;
-  const fl = c.rd(size, c.stackLin(2 * size));
+  const cs = rd(c, size, stackLin(c, size)) & 0xffff;
+  const fl = rd(c, size, stackLin(c, 2 * size));
   const rpl = cs & 3;
-  if (rpl < c.cpl) return c.gp(cs & 0xfffc);
-  if ((fl & VM) !== 0 && c.cpl === 0 && !c.long64) return c.unimplemented('IRET to virtual-8086 mode');
+  if (rpl < c.cpl) return gp(c, cs & 0xfffc);
+  if ((fl & VM) !== 0 && c.cpl === 0 && !c.long64) return unimplemented(c, 'IRET to virtual-8086 mode');
   const oldCpl = c.cpl;
   const oldIopl = (c.flags & IOPL) >>> 12;
   let mask = 0x257fd5 & ~VM;
@@ -513,20 +523,20 @@ export function iret(c: EmuCpu, i: Insn): void {
   let spHi = 0;
   let ss = 0;
   if (popStack) {
-    spLo = c.rd(size, c.stackLin(3 * size));
+    spLo = rd(c, size, stackLin(c, 3 * size));
     spHi = c.hi;
-    ss = c.rd(size, c.stackLin(4 * size)) & 0xffff;
+    ss = rd(c, size, stackLin(c, 4 * size)) & 0xffff;
   }
   const saved = [c.segSel[CS]!, c.segBase[CS]!, c.segLimit[CS]!, c.segAttr[CS]!] as const;
-  c.loadCs(cs, rpl, 'ret');
+  loadCs(c, cs, rpl, 'ret');
   try {
     if (popStack) {
       loadSsForOuter(c, ss, rpl);
       if (c.long64 || c.stackSize === 8 || size === 8) {
         c.rl[4] = spLo;
         c.rh[4] = size === 8 ? spHi : 0;
-      } else c.setReg(c.stackSize, 4, spLo);
-    } else c.addRsp(3 * size);
+      } else setReg(c, c.stackSize, 4, spLo);
+    } else addRsp(c, 3 * size);
   } catch (e) {
     if (e === FAULT) {
       c.segSel[CS] = saved[0];
@@ -537,7 +547,7 @@ export function iret(c: EmuCpu, i: Insn): void {
     }
     throw e;
   }
-  c.putFlags(fl, mask);
+  putFlags(c, fl, mask);
   c.updateMode();
   setNear(c, size === 2 && c.long64 ? 2 : c.long64 ? 8 : size, ipLo, ipHi);
   if (rpl > oldCpl) nullOuterSegments(c);
@@ -546,27 +556,27 @@ export function iret(c: EmuCpu, i: Insn): void {
 
 /** MOV Sreg, E (op = segment). */
 export function movSegE(c: EmuCpu, i: Insn): void {
-  if (i.op === CS || i.op > GS) return c.ud();
+  if (i.op === CS || i.op > GS) return ud(c);
   const v = rdEs(c, i, 2);
-  c.loadSeg(i.op, v);
+  loadSeg(c, i.op, v);
   if (i.op === SS) c.shadow = true;
 }
 /** MOV E, Sreg. */
 export function movESeg(c: EmuCpu, i: Insn): void {
-  if (i.op > GS) return c.ud();
+  if (i.op > GS) return ud(c);
   const v = c.segSel[i.op]!;
-  if (i.mod === 3) c.setReg(i.osz === 8 ? 8 : i.osz, i.rm, v, 0);
-  else c.wr16(ea(c, i), v);
+  if (i.mod === 3) setReg(c, i.osz === 8 ? 8 : i.osz, i.rm, v, 0);
+  else wr16(c, ea(c, i), v);
 }
 /** LDS/LES/LFS/LGS/LSS G, m (op = segment). */
 export function loadFarPtr(c: EmuCpu, i: Insn): void {
-  if (i.mod === 3) return c.ud();
+  if (i.mod === 3) return ud(c);
   const a = ea(c, i);
-  const off = c.rd(i.osz, a);
+  const off = rd(c, i.osz, a);
   const offHi = c.hi;
-  const sel = c.rd16(c.long64 ? a + i.osz : (a + i.osz) % TWO32);
-  c.loadSeg(i.op, sel);
-  c.setReg(i.osz, i.reg, off, offHi);
+  const sel = rd16(c, c.long64 ? a + i.osz : (a + i.osz) % TWO32);
+  loadSeg(c, i.op, sel);
+  setReg(c, i.osz, i.reg, off, offHi);
   if (i.op === SS) c.shadow = true;
 }
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { load, makeCpu, run64 } from './cpu-harness.test-util.js';
-import { CR4_OSFXSR } from './cpu.js';
+import { CR4_OSFXSR } from './x86-defs.js';
 
 test('SSE2 moves and PXOR as x86-64 C code uses them (CR4.OSFXSR set)', () => {
   const c = run64(

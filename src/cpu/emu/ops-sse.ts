@@ -6,18 +6,21 @@
  * these without checking (any x86-64 C code) still runs.
  */
 import type { EmuCpu } from './cpu.js';
-import { CR0_EM, CR0_TS, CR4_OSFXSR, VEC_NM, VEC_UD } from './cpu.js';
+import { CR0_EM, CR0_TS, CR4_OSFXSR, VEC_NM, VEC_UD } from './x86-defs.js';
 import type { Insn } from './insn.js';
 import { ea } from './operands.js';
+import { gp, raise } from './exceptions.js';
+import { probeWrite, rd32, rd64, wr32, wr64 } from './mem-access.js';
+import { setReg } from './gpr.js';
 
 function sseAvail(c: EmuCpu): void {
-  if ((c.cr0 & CR0_EM) !== 0 || (c.cr4 & CR4_OSFXSR) === 0) c.raise(VEC_UD);
-  if ((c.cr0 & CR0_TS) !== 0) c.raise(VEC_NM);
+  if ((c.cr0 & CR0_EM) !== 0 || (c.cr4 & CR4_OSFXSR) === 0) raise(c, VEC_UD);
+  if ((c.cr0 & CR0_TS) !== 0) raise(c, VEC_NM);
 }
 
 function addr16(c: EmuCpu, i: Insn, aligned: boolean): number {
   const a = ea(c, i);
-  if (aligned && (a & 15) !== 0) return c.gp(0);
+  if (aligned && (a & 15) !== 0) return gp(c, 0);
   return a;
 }
 
@@ -34,17 +37,17 @@ export function sseMov128(c: EmuCpu, i: Insn): void {
   }
   const a = addr16(c, i, i.imm2 === 1);
   if (i.op === 0) {
-    const v0 = c.rd64(a);
+    const v0 = rd64(c, a);
     const v1 = c.hi;
-    const v2 = c.rd64(a + 8);
+    const v2 = rd64(c, a + 8);
     x[g] = v0;
     x[g + 1] = v1;
     x[g + 2] = v2;
     x[g + 3] = c.hi;
   } else {
-    c.probeWrite(a, 16);
-    c.wr64(a, x[g]!, x[g + 1]!);
-    c.wr64(a + 8, x[g + 2]!, x[g + 3]!);
+    probeWrite(c, a, 16);
+    wr64(c, a, x[g]!, x[g + 1]!);
+    wr64(c, a + 8, x[g + 2]!, x[g + 3]!);
   }
 }
 
@@ -65,9 +68,9 @@ export function sseLogic(c: EmuCpu, i: Insn): void {
     s3 = x[r + 3]!;
   } else {
     const a = addr16(c, i, true);
-    s0 = c.rd64(a);
+    s0 = rd64(c, a);
     s1 = c.hi;
-    s2 = c.rd64(a + 8);
+    s2 = rd64(c, a + 8);
     s3 = c.hi;
   }
   const src = [s0, s1, s2, s3];
@@ -96,7 +99,7 @@ export function sseMovq(c: EmuCpu, i: Insn): void {
         if (q) hi = c.rh[i.rm]!;
       } else {
         const a = ea(c, i);
-        lo = q ? c.rd64(a) : c.rd32(a);
+        lo = q ? rd64(c, a) : rd32(c, a);
         if (q) hi = c.hi;
       }
       x[g] = lo;
@@ -106,9 +109,9 @@ export function sseMovq(c: EmuCpu, i: Insn): void {
       return;
     }
     case 1:
-      if (i.mod === 3) c.setReg(q ? 8 : 4, i.rm, x[g]!, x[g + 1]!);
-      else if (q) c.wr64(ea(c, i), x[g]!, x[g + 1]!);
-      else c.wr32(ea(c, i), x[g]!);
+      if (i.mod === 3) setReg(c, q ? 8 : 4, i.rm, x[g]!, x[g + 1]!);
+      else if (q) wr64(c, ea(c, i), x[g]!, x[g + 1]!);
+      else wr32(c, ea(c, i), x[g]!);
       return;
     case 2: {
       let lo: number;
@@ -117,7 +120,7 @@ export function sseMovq(c: EmuCpu, i: Insn): void {
         lo = x[i.rm * 4]!;
         hi = x[i.rm * 4 + 1]!;
       } else {
-        lo = c.rd64(ea(c, i));
+        lo = rd64(c, ea(c, i));
         hi = c.hi;
       }
       x[g] = lo;
@@ -133,6 +136,6 @@ export function sseMovq(c: EmuCpu, i: Insn): void {
         x[d + 1] = x[g + 1]!;
         x[d + 2] = 0;
         x[d + 3] = 0;
-      } else c.wr64(ea(c, i), x[g]!, x[g + 1]!);
+      } else wr64(c, ea(c, i), x[g]!, x[g + 1]!);
   }
 }

@@ -5,14 +5,19 @@
  * the registers describing the remaining work, as on hardware.
  */
 import type { EmuCpu } from './cpu.js';
-import { ES, TWO32, addIp } from './cpu.js';
+import { ES, TWO32 } from './x86-defs.js';
+import { addIp } from './address.js';
 import type { Insn } from './insn.js';
 import { DF } from './flags.js';
+import { getReg, r64, setReg } from './gpr.js';
+import { probeWrite, rd, wr } from './mem-access.js';
+import { alu, alu64, getZF } from './lazy-flags.js';
+import { checkIo, portIn, portOut } from './port-io.js';
 
 const REP_CHUNK = 1024;
 
 function idx(c: EmuCpu, r: number, asz: number): number {
-  return asz === 2 ? c.rl[r]! & 0xffff : asz === 4 ? c.rl[r]! >>> 0 : c.r64(r);
+  return asz === 2 ? c.rl[r]! & 0xffff : asz === 4 ? c.rl[r]! >>> 0 : r64(c, r);
 }
 function adv(c: EmuCpu, r: number, asz: number, d: number): void {
   if (asz === 2) c.rl[r] = (c.rl[r]! & ~0xffff) | ((c.rl[r]! + d) & 0xffff);
@@ -44,55 +49,55 @@ function once(c: EmuCpu, i: Insn, asz: number, step: number): void {
   const dseg = c.long64 ? 8 : ES;
   switch (i.op) {
     case 0: {
-      const v = c.rd(size, lin(c, i.seg, idx(c, 6, asz), asz));
-      c.wr(size, lin(c, dseg, idx(c, 7, asz), asz), v, c.hi);
+      const v = rd(c, size, lin(c, i.seg, idx(c, 6, asz), asz));
+      wr(c, size, lin(c, dseg, idx(c, 7, asz), asz), v, c.hi);
       adv(c, 6, asz, step);
       adv(c, 7, asz, step);
       return;
     }
     case 1: {
-      const a = c.rd(size, lin(c, i.seg, idx(c, 6, asz), asz));
+      const a = rd(c, size, lin(c, i.seg, idx(c, 6, asz), asz));
       const ah = c.hi;
-      const b = c.rd(size, lin(c, dseg, idx(c, 7, asz), asz));
+      const b = rd(c, size, lin(c, dseg, idx(c, 7, asz), asz));
       const bh = c.hi;
-      if (size === 8) c.alu64(7, a, ah, b, bh);
-      else c.alu(7, size, a, b);
+      if (size === 8) alu64(c, 7, a, ah, b, bh);
+      else alu(c, 7, size, a, b);
       adv(c, 6, asz, step);
       adv(c, 7, asz, step);
       return;
     }
     case 2:
-      c.wr(size, lin(c, dseg, idx(c, 7, asz), asz), c.getReg(size, 0), c.rh[0]!);
+      wr(c, size, lin(c, dseg, idx(c, 7, asz), asz), getReg(c, size, 0), c.rh[0]!);
       adv(c, 7, asz, step);
       return;
     case 3: {
-      const v = c.rd(size, lin(c, i.seg, idx(c, 6, asz), asz));
-      c.setReg(size, 0, v, c.hi);
+      const v = rd(c, size, lin(c, i.seg, idx(c, 6, asz), asz));
+      setReg(c, size, 0, v, c.hi);
       adv(c, 6, asz, step);
       return;
     }
     case 4: {
-      const b = c.rd(size, lin(c, dseg, idx(c, 7, asz), asz));
+      const b = rd(c, size, lin(c, dseg, idx(c, 7, asz), asz));
       const bh = c.hi;
-      if (size === 8) c.alu64(7, c.rl[0]!, c.rh[0]!, b, bh);
-      else c.alu(7, size, c.getReg(size, 0), b);
+      if (size === 8) alu64(c, 7, c.rl[0]!, c.rh[0]!, b, bh);
+      else alu(c, 7, size, getReg(c, size, 0), b);
       adv(c, 7, asz, step);
       return;
     }
     case 5: {
       const port = c.rl[2]! & 0xffff;
-      c.checkIo(port, size);
+      checkIo(c, port, size);
       const a = lin(c, dseg, idx(c, 7, asz), asz);
-      c.probeWrite(a, size);
-      c.wr(size, a, c.portIn(port, size));
+      probeWrite(c, a, size);
+      wr(c, size, a, portIn(c, port, size));
       adv(c, 7, asz, step);
       return;
     }
     default: {
       const port = c.rl[2]! & 0xffff;
-      c.checkIo(port, size);
-      const v = c.rd(size, lin(c, i.seg, idx(c, 6, asz), asz));
-      c.portOut(port, size, v);
+      checkIo(c, port, size);
+      const v = rd(c, size, lin(c, i.seg, idx(c, 6, asz), asz));
+      portOut(c, port, size, v);
       adv(c, 6, asz, step);
     }
   }
@@ -121,7 +126,7 @@ export function stringOp(c: EmuCpu, i: Insn): void {
       decCount(c, asz);
       n++;
       if (cmp) {
-        const zf = c.getZF() !== 0;
+        const zf = getZF(c) !== 0;
         if (i.rep === 1 ? !zf : zf) break;
       }
     }

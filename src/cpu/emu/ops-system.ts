@@ -4,33 +4,43 @@
  * x87/SSE state instructions the model supports (control words and FXSAVE images).
  */
 import type { EmuCpu } from './cpu.js';
-import {
-  CS, SS, FS, GS, LDTR, TR, CR0_PE, CR0_TS, CR0_EM, CR4_OSFXSR, EFER_SCE, EFER_LMA, TWO32, TWO47, TWO63, TWO64, IF, VM, RF, VEC_UD, VEC_NM,
-} from './cpu.js';
+import { CS, SS, FS, GS, LDTR, TR, CR0_PE, CR0_TS, CR0_EM, CR4_OSFXSR, EFER_SCE, EFER_LMA, TWO32, TWO47, TWO63, TWO64, VEC_UD, VEC_NM } from './x86-defs.js';
+import { IF, VM, RF } from './flags.js';
 import type { Insn } from './insn.js';
 import { ea, rdEs, stEs } from './operands.js';
+import { checkIo, portIn, portOut } from './port-io.js';
+import { getReg, setReg } from './gpr.js';
+import { gp, raise, ud, unimplemented } from './exceptions.js';
+import { probeWrite, rd16, rd32, rd64, rd8, wr16, wr32, wr64, wr8 } from './mem-access.js';
+import { readCr8, writeCr0, writeCr3, writeCr4, writeCr8 } from './control-regs.js';
+import { invlpg } from './tlb.js';
+import { descWords, loadDescInto, readDescriptor } from './segmentation.js';
+import { getFlags, putFlags, setEager } from './lazy-flags.js';
+import { pmuSync, pmuSyncIncluding } from './run-loop.js';
+import { nextIp } from './address.js';
+import { cpuid, readMsr, tscNow, writeMsr } from './msr.js';
 
 // ---------------------------------------------------------------- port I/O
 
 /** IN accumulator, imm8 (imm) or DX (imm = -1). */
 export function inOp(c: EmuCpu, i: Insn): void {
   const port = i.imm >= 0 ? i.imm : c.rl[2]! & 0xffff;
-  c.checkIo(port, i.osz);
-  c.setReg(i.osz, 0, c.portIn(port, i.osz));
+  checkIo(c, port, i.osz);
+  setReg(c, i.osz, 0, portIn(c, port, i.osz));
 }
 export function outOp(c: EmuCpu, i: Insn): void {
   const port = i.imm >= 0 ? i.imm : c.rl[2]! & 0xffff;
-  c.checkIo(port, i.osz);
-  c.portOut(port, i.osz, c.getReg(i.osz, 0));
+  checkIo(c, port, i.osz);
+  portOut(c, port, i.osz, getReg(c, i.osz, 0));
 }
 
 // ---------------------------------------------------------------- privilege helpers
 
 function cpl0(c: EmuCpu): void {
-  if (c.cpl !== 0) c.gp(0);
+  if (c.cpl !== 0) gp(c, 0);
 }
 function protectedOnly(c: EmuCpu): void {
-  if ((c.cr0 & CR0_PE) === 0 || (c.flags & VM) !== 0) c.ud();
+  if ((c.cr0 & CR0_PE) === 0 || (c.flags & VM) !== 0) ud(c);
 }
 
 // ---------------------------------------------------------------- descriptor tables
@@ -43,25 +53,25 @@ export function grp7(c: EmuCpu, i: Insn): void {
       const a = ea(c, i);
       const base = i.op === 0 ? c.gdtBase : c.idtBase;
       const limit = i.op === 0 ? c.gdtLimit : c.idtLimit;
-      c.wr16(a, limit);
+      wr16(c, a, limit);
       const a2 = c.long64 ? a + 2 : (a + 2) % TWO32;
-      if (c.long64) c.wr64(a2, base >>> 0, Math.floor(base / TWO32) | 0);
-      else c.wr32(a2, i.osz === 2 ? base & 0xffffff : base >>> 0);
+      if (c.long64) wr64(c, a2, base >>> 0, Math.floor(base / TWO32) | 0);
+      else wr32(c, a2, i.osz === 2 ? base & 0xffffff : base >>> 0);
       return;
     }
     case 2:
     case 3: {
       cpl0(c);
       const a = ea(c, i);
-      const limit = c.rd16(a);
+      const limit = rd16(c, a);
       const a2 = c.long64 ? a + 2 : (a + 2) % TWO32;
       let base: number;
       if (c.long64) {
-        const lo = c.rd64(a2);
+        const lo = rd64(c, a2);
         base = c.hi * TWO32 + (lo >>> 0);
-        if (base < -TWO47 || base >= TWO47) return c.gp(0);
+        if (base < -TWO47 || base >= TWO47) return gp(c, 0);
       } else {
-        base = c.rd32(a2) >>> 0;
+        base = rd32(c, a2) >>> 0;
         if (i.osz === 2) base &= 0xffffff;
       }
       if (i.op === 2) {
@@ -81,15 +91,15 @@ export function grp7(c: EmuCpu, i: Insn): void {
       const v = rdEs(c, i, 2);
       // LMSW changes PE (can set, not clear), MP, EM, TS.
       const nv = (c.cr0 & ~0xe) | (v & 0xe) | (c.cr0 & 1) | (v & 1);
-      c.writeCr0(nv);
+      writeCr0(c, nv);
       return;
     }
     case 7:
       cpl0(c);
-      c.invlpg(ea(c, i));
+      invlpg(c, ea(c, i));
       return;
     default:
-      return c.ud();
+      return ud(c);
   }
 }
 
@@ -109,35 +119,35 @@ export function grp6(c: EmuCpu, i: Insn): void {
       const sel = rdEs(c, i, 2);
       const isTr = i.op === 3;
       if ((sel & 0xfffc) === 0) {
-        if (isTr) return c.gp(0);
+        if (isTr) return gp(c, 0);
         c.segSel[LDTR] = sel;
         c.segAttr[LDTR] = 1 << 16;
         return;
       }
-      if ((sel & 4) !== 0) return c.gp(sel & 0xfffc);
-      const addr = c.readDescriptor(sel);
-      const d = c.descWords();
+      if ((sel & 4) !== 0) return gp(c, sel & 0xfffc);
+      const addr = readDescriptor(c, sel);
+      const d = descWords(c);
       const type = (d.hi >>> 8) & 0x1f;
-      if (isTr ? type !== 0x09 && type !== 0x01 : type !== 0x02) return c.gp(sel & 0xfffc);
-      if ((d.hi & 0x8000) === 0) return c.raise(11, sel & 0xfffc);
+      if (isTr ? type !== 0x09 && type !== 0x01 : type !== 0x02) return gp(c, sel & 0xfffc);
+      if ((d.hi & 0x8000) === 0) return raise(c, 11, sel & 0xfffc);
       let baseHi = 0;
       if ((c.efer & EFER_LMA) !== 0) {
         const save = c.tlbUser;
         c.tlbUser = 0;
         try {
-          baseHi = c.rd32(addr + 8);
+          baseHi = rd32(c, addr + 8);
         } finally {
           c.tlbUser = save;
         }
       }
-      c.loadDescInto(isTr ? TR : LDTR, sel);
+      loadDescInto(c, isTr ? TR : LDTR, sel);
       if (baseHi !== 0) c.segBase[isTr ? TR : LDTR] = c.segBase[isTr ? TR : LDTR]! + baseHi * TWO32 - (baseHi < 0 ? TWO64 : 0);
       if (isTr) {
         // Mark busy in the GDT and in the register.
         const save = c.tlbUser;
         c.tlbUser = 0;
         try {
-          c.wr32(addr + 4, d.hi | 0x200);
+          wr32(c, addr + 4, d.hi | 0x200);
         } finally {
           c.tlbUser = save;
         }
@@ -151,8 +161,8 @@ export function grp6(c: EmuCpu, i: Insn): void {
       let ok = false;
       if ((sel & 0xfffc) !== 0) {
         try {
-          c.readDescriptor(sel);
-          const d = c.descWords();
+          readDescriptor(c, sel);
+          const d = descWords(c);
           const type = (d.hi >>> 8) & 0xf;
           const dpl = (d.hi >>> 13) & 3;
           const code = (type & 8) !== 0;
@@ -163,8 +173,8 @@ export function grp6(c: EmuCpu, i: Insn): void {
           ok = false;
         }
       }
-      const fl = c.getFlags();
-      c.setEager((fl & 0x8d5 & ~0x40) | (ok ? 0x40 : 0));
+      const fl = getFlags(c);
+      setEager(c, (fl & 0x8d5 & ~0x40) | (ok ? 0x40 : 0));
     }
   }
 }
@@ -177,8 +187,8 @@ export function larLsl(c: EmuCpu, i: Insn): void {
   let val = 0;
   if ((sel & 0xfffc) !== 0) {
     try {
-      c.readDescriptor(sel);
-      const d = c.descWords();
+      readDescriptor(c, sel);
+      const d = descWords(c);
       const s = (d.hi & 0x1000) !== 0;
       const type = (d.hi >>> 8) & 0xf;
       const dpl = (d.hi >>> 13) & 3;
@@ -196,9 +206,9 @@ export function larLsl(c: EmuCpu, i: Insn): void {
       if (!(typeof e === 'object' && e !== null && 'fault' in e)) throw e;
     }
   }
-  const fl = c.getFlags();
-  c.setEager((fl & 0x8d5 & ~0x40) | (ok ? 0x40 : 0));
-  if (ok) c.setReg(i.osz === 8 ? 8 : i.osz, i.reg, val, 0);
+  const fl = getFlags(c);
+  setEager(c, (fl & 0x8d5 & ~0x40) | (ok ? 0x40 : 0));
+  if (ok) setReg(c, i.osz === 8 ? 8 : i.osz, i.reg, val, 0);
 }
 
 // ---------------------------------------------------------------- control and debug registers
@@ -223,39 +233,39 @@ export function movCr(c: EmuCpu, i: Insn): void {
         v = c.cr4 >>> 0;
         break;
       case 8:
-        v = c.readCr8();
+        v = readCr8(c);
         break;
       default:
-        return c.ud();
+        return ud(c);
     }
-    if (c.long64) c.setReg(8, i.rm, v >>> 0, Math.floor(v / TWO32) | 0);
-    else c.setReg(4, i.rm, v | 0);
+    if (c.long64) setReg(c, 8, i.rm, v >>> 0, Math.floor(v / TWO32) | 0);
+    else setReg(c, 4, i.rm, v | 0);
     return;
   }
   const lo = c.rl[i.rm]!;
   const hi = c.long64 ? c.rh[i.rm]! : 0;
   switch (n) {
     case 0:
-      if (hi !== 0) return c.gp(0);
-      c.writeCr0(lo);
+      if (hi !== 0) return gp(c, 0);
+      writeCr0(c, lo);
       return;
     case 2:
       c.cr2 = c.long64 ? hi * TWO32 + (lo >>> 0) : lo >>> 0;
       return;
     case 3:
-      if ((hi & ~0xff) !== 0) return c.gp(0);
-      c.writeCr3((hi & 0xff) * TWO32 + ((lo & ~0xfff & (c.long64 ? -1 : -1)) >>> 0) + (lo & 0x18));
+      if ((hi & ~0xff) !== 0) return gp(c, 0);
+      writeCr3(c, (hi & 0xff) * TWO32 + ((lo & ~0xfff & (c.long64 ? -1 : -1)) >>> 0) + (lo & 0x18));
       return;
     case 4:
-      if (hi !== 0) return c.gp(0);
-      c.writeCr4(lo);
+      if (hi !== 0) return gp(c, 0);
+      writeCr4(c, lo);
       return;
     case 8:
-      if (hi !== 0) return c.gp(0);
-      c.writeCr8(lo);
+      if (hi !== 0) return gp(c, 0);
+      writeCr8(c, lo);
       return;
     default:
-      return c.ud();
+      return ud(c);
   }
 }
 
@@ -264,14 +274,14 @@ export function movDr(c: EmuCpu, i: Insn): void {
   cpl0(c);
   let n = i.reg;
   if (n === 4 || n === 5) {
-    if ((c.cr4 & (1 << 3)) !== 0) return c.ud();
+    if ((c.cr4 & (1 << 3)) !== 0) return ud(c);
     n += 2;
   }
-  if (n > 7) return c.ud();
+  if (n > 7) return ud(c);
   if (i.op === 0) {
     const v = c.dr[n]!;
-    if (c.long64) c.setReg(8, i.rm, v >>> 0, Math.floor(v / TWO32) | 0);
-    else c.setReg(4, i.rm, v | 0);
+    if (c.long64) setReg(c, 8, i.rm, v >>> 0, Math.floor(v / TWO32) | 0);
+    else setReg(c, 4, i.rm, v | 0);
   } else {
     const lo = c.rl[i.rm]!;
     const hi = c.long64 ? c.rh[i.rm]! : 0;
@@ -291,59 +301,65 @@ export function clts(c: EmuCpu, _i: Insn): void {
 
 export function rdmsr(c: EmuCpu, i: Insn): void {
   cpl0(c);
-  c.pmuSync(i);
-  if (!c.readMsr(c.rl[1]!)) return c.gp(0);
-  c.setReg(4, 0, c.msrOut.lo);
-  c.setReg(4, 2, c.msrOut.hi);
+  pmuSync(c, i);
+  if (!readMsr(c, c.rl[1]!)) {
+    if (c.msrRefused !== null) c.msrRefused(false, c.rl[1]! >>> 0, 0, 0);
+    return gp(c, 0);
+  }
+  setReg(c, 4, 0, c.msrOut.lo);
+  setReg(c, 4, 2, c.msrOut.hi);
 }
 export function wrmsr(c: EmuCpu, i: Insn): void {
   cpl0(c);
-  c.pmuSyncIncluding(i);
-  if (!c.writeMsr(c.rl[1]!, c.rl[0]!, c.rl[2]!)) return c.gp(0);
+  pmuSyncIncluding(c, i);
+  if (!writeMsr(c, c.rl[1]!, c.rl[0]!, c.rl[2]!)) {
+    if (c.msrRefused !== null) c.msrRefused(true, c.rl[1]! >>> 0, c.rl[0]!, c.rl[2]!);
+    return gp(c, 0);
+  }
   c.updateMode();
 }
 export function rdtsc(c: EmuCpu, i: Insn): void {
-  if ((c.cr4 & (1 << 2)) !== 0 && c.cpl !== 0) return c.gp(0);
-  const t = c.tscNow();
-  c.setReg(4, 0, t >>> 0);
-  c.setReg(4, 2, Math.floor(t / TWO32) | 0);
-  if (i.op === 1) c.setReg(4, 1, c.tscAux);
+  if ((c.cr4 & (1 << 2)) !== 0 && c.cpl !== 0) return gp(c, 0);
+  const t = tscNow(c);
+  setReg(c, 4, 0, t >>> 0);
+  setReg(c, 4, 2, Math.floor(t / TWO32) | 0);
+  if (i.op === 1) setReg(c, 4, 1, c.tscAux);
 }
 export function cpuidOp(c: EmuCpu, _i: Insn): void {
-  c.cpuid();
+  cpuid(c);
 }
 export function rdpmc(c: EmuCpu, i: Insn): void {
-  c.pmuSync(i);
+  pmuSync(c, i);
   // Without a PMU no counters exist (CPUID leaf 0xA is zero): #GP.
-  if (c.pmu === null || !c.pmu.rdpmc(c.rl[1]!, c.cpl, (c.cr4 & (1 << 8)) !== 0, c.msrOut)) return c.gp(0);
-  c.setReg(4, 0, c.msrOut.lo);
-  c.setReg(4, 2, c.msrOut.hi);
+  if (c.pmu === null || !c.pmu.rdpmc(c.rl[1]!, c.cpl, (c.cr4 & (1 << 8)) !== 0, c.msrOut)) return gp(c, 0);
+  setReg(c, 4, 0, c.msrOut.lo);
+  setReg(c, 4, 2, c.msrOut.hi);
 }
 
 // ---------------------------------------------------------------- fast system calls
 
 export function syscall(c: EmuCpu, i: Insn): void {
-  if ((c.efer & EFER_SCE) === 0 || (c.efer & EFER_LMA) === 0) return c.ud();
-  if (!c.long64) return c.unimplemented('SYSCALL from compatibility mode');
-  const n = c.nextIp(i);
-  c.setReg(8, 1, n >>> 0, Math.floor(n / TWO32) | 0);
-  const fl = c.getFlags();
-  c.setReg(8, 11, fl & ~RF, 0);
+  if ((c.efer & EFER_SCE) === 0 || (c.efer & EFER_LMA) === 0) return ud(c);
+  if (!c.long64) return unimplemented(c, 'SYSCALL from compatibility mode');
+  const n = nextIp(c, i);
+  setReg(c, 8, 1, n >>> 0, Math.floor(n / TWO32) | 0);
+  const fl = getFlags(c);
+  setReg(c, 8, 11, fl & ~RF, 0);
   const sel = c.star[1]! & 0xffff;
   c.setSegRaw(CS, sel & 0xfffc, 0, 0xffffffff, 0xa09b);
   c.setSegRaw(SS, (sel + 8) & 0xfffc, 0, 0xffffffff, 0xc093);
-  c.putFlags(0, c.fmask | RF);
+  putFlags(c, 0, c.fmask | RF);
   c.updateMode();
   c.rip = c.lstar;
 }
 export function sysret(c: EmuCpu, i: Insn): void {
-  if ((c.efer & EFER_SCE) === 0 || (c.efer & EFER_LMA) === 0) return c.ud();
-  if (c.cpl !== 0 || !c.long64) return c.gp(0);
+  if ((c.efer & EFER_SCE) === 0 || (c.efer & EFER_LMA) === 0) return ud(c);
+  if (c.cpl !== 0 || !c.long64) return gp(c, 0);
   const base = (c.star[1]! >>> 16) & 0xffff;
   let rip: number;
   if (i.osz === 8) {
     rip = c.rh[1]! * TWO32 + (c.rl[1]! >>> 0);
-    if (rip < -TWO47 || rip >= TWO47) return c.gp(0);
+    if (rip < -TWO47 || rip >= TWO47) return gp(c, 0);
     c.setSegRaw(CS, ((base + 16) & 0xfffc) | 3, 0, 0xffffffff, 0xa0fb);
   } else {
     rip = c.rl[1]! >>> 0;
@@ -354,15 +370,15 @@ export function sysret(c: EmuCpu, i: Insn): void {
   c.segBase[SS] = 0;
   c.segLimit[SS] = 0xffffffff;
   c.segChanged();
-  c.putFlags(c.rl[11]!, 0x3c7fd7);
+  putFlags(c, c.rl[11]!, 0x3c7fd7);
   c.updateMode();
   c.rip = rip;
 }
 export function sysenter(c: EmuCpu, _i: Insn): void {
-  if ((c.cr0 & CR0_PE) === 0) return c.gp(0);
+  if ((c.cr0 & CR0_PE) === 0) return gp(c, 0);
   const cs = c.sysenterCs & 0xfffc;
-  if (cs === 0) return c.gp(0);
-  c.putFlags(0, VM | IF | RF);
+  if (cs === 0) return gp(c, 0);
+  putFlags(c, 0, VM | IF | RF);
   const lma = (c.efer & EFER_LMA) !== 0;
   c.setSegRaw(CS, cs, 0, 0xffffffff, lma ? 0xa09b : 0xc09b);
   c.setSegRaw(SS, cs + 8, 0, 0xffffffff, 0xc093);
@@ -370,33 +386,33 @@ export function sysenter(c: EmuCpu, _i: Insn): void {
   const esp = c.sysenterEsp;
   const eip = c.sysenterEip;
   if (lma) {
-    c.setReg(8, 4, esp >>> 0, Math.floor(esp / TWO32) | 0);
+    setReg(c, 8, 4, esp >>> 0, Math.floor(esp / TWO32) | 0);
     c.rip = eip;
   } else {
-    c.setReg(4, 4, esp | 0);
+    setReg(c, 4, 4, esp | 0);
     c.rip = eip >>> 0;
   }
 }
 export function sysexit(c: EmuCpu, i: Insn): void {
-  if ((c.cr0 & CR0_PE) === 0 || c.cpl !== 0) return c.gp(0);
+  if ((c.cr0 & CR0_PE) === 0 || c.cpl !== 0) return gp(c, 0);
   const cs = c.sysenterCs & 0xfffc;
-  if (cs === 0) return c.gp(0);
+  if (cs === 0) return gp(c, 0);
   if (i.osz === 8) {
     c.setSegRaw(CS, (cs + 32) | 3, 0, 0xffffffff, 0xa0fb);
     c.setSegRaw(SS, (cs + 40) | 3, 0, 0xffffffff, 0xc0f3);
     c.updateMode();
-    c.setReg(8, 4, c.rl[1]!, c.rh[1]!);
+    setReg(c, 8, 4, c.rl[1]!, c.rh[1]!);
     c.rip = c.rh[2]! * TWO32 + (c.rl[2]! >>> 0);
   } else {
     c.setSegRaw(CS, (cs + 16) | 3, 0, 0xffffffff, 0xc0fb);
     c.setSegRaw(SS, (cs + 24) | 3, 0, 0xffffffff, 0xc0f3);
     c.updateMode();
-    c.setReg(4, 4, c.rl[1]!);
+    setReg(c, 4, 4, c.rl[1]!);
     c.rip = c.rl[2]! >>> 0;
   }
 }
 export function swapgs(c: EmuCpu, _i: Insn): void {
-  if (!c.long64) return c.ud();
+  if (!c.long64) return ud(c);
   cpl0(c);
   const t = c.segBase[GS]!;
   c.segBase[GS] = c.kernelGsBase;
@@ -410,12 +426,12 @@ export function invd(c: EmuCpu, _i: Insn): void {
 // ---------------------------------------------------------------- x87 / SSE state
 
 function fpuAvail(c: EmuCpu): void {
-  if ((c.cr0 & (CR0_EM | CR0_TS)) !== 0) c.raise((c.cr0 & CR0_EM) !== 0 ? VEC_UD : VEC_NM);
+  if ((c.cr0 & (CR0_EM | CR0_TS)) !== 0) raise(c, (c.cr0 & CR0_EM) !== 0 ? VEC_UD : VEC_NM);
 }
 /** FNINIT (op 0), FNSTSW m/AX (1/2), FNSTCW (3), FLDCW (4), FNCLEX (5), FWAIT (6). */
 export function fpuCtl(c: EmuCpu, i: Insn): void {
   if (i.op === 6) {
-    if ((c.cr0 & (CR0_TS | 2)) === (CR0_TS | 2)) c.raise(VEC_NM);
+    if ((c.cr0 & (CR0_TS | 2)) === (CR0_TS | 2)) raise(c, VEC_NM);
     return;
   }
   fpuAvail(c);
@@ -426,16 +442,16 @@ export function fpuCtl(c: EmuCpu, i: Insn): void {
       c.fpuTw = 0;
       return;
     case 1:
-      c.wr16(ea(c, i), c.fpuSw);
+      wr16(c, ea(c, i), c.fpuSw);
       return;
     case 2:
-      c.setReg(2, 0, c.fpuSw);
+      setReg(c, 2, 0, c.fpuSw);
       return;
     case 3:
-      c.wr16(ea(c, i), c.fpuCw);
+      wr16(c, ea(c, i), c.fpuCw);
       return;
     case 4:
-      c.fpuCw = c.rd16(ea(c, i)) | 0x40;
+      c.fpuCw = rd16(c, ea(c, i)) | 0x40;
       return;
     default:
       c.fpuSw &= 0x7f00;
@@ -450,54 +466,54 @@ export function grp15(c: EmuCpu, i: Insn): void {
       ea(c, i);
       return; // CLFLUSH
     }
-    return c.unimplemented(`0f ae /${i.op}`);
+    return unimplemented(c, `0f ae /${i.op}`);
   }
   switch (i.op) {
     case 0:
     case 1: {
       fpuAvail(c);
       const a = ea(c, i);
-      if (a % 16 !== 0) return c.gp(0);
+      if (a % 16 !== 0) return gp(c, 0);
       if (i.op === 0) {
-        c.probeWrite(a, 512);
-        c.wr16(a, c.fpuCw);
-        c.wr16(a + 2, c.fpuSw);
-        c.wr8(a + 4, c.fpuTw);
-        c.wr32(a + 24, c.mxcsr);
-        c.wr32(a + 28, 0xffbf);
-        for (let k = 0; k < 16; k++) for (let w = 0; w < 4; w++) c.wr32(a + 160 + k * 16 + w * 4, c.xmm[k * 4 + w]!);
+        probeWrite(c, a, 512);
+        wr16(c, a, c.fpuCw);
+        wr16(c, a + 2, c.fpuSw);
+        wr8(c, a + 4, c.fpuTw);
+        wr32(c, a + 24, c.mxcsr);
+        wr32(c, a + 28, 0xffbf);
+        for (let k = 0; k < 16; k++) for (let w = 0; w < 4; w++) wr32(c, a + 160 + k * 16 + w * 4, c.xmm[k * 4 + w]!);
       } else {
-        const mx = c.rd32(a + 24);
-        if ((mx & ~0xffbf) !== 0) return c.gp(0);
-        c.fpuCw = c.rd16(a);
-        c.fpuSw = c.rd16(a + 2);
-        c.fpuTw = c.rd8(a + 4);
+        const mx = rd32(c, a + 24);
+        if ((mx & ~0xffbf) !== 0) return gp(c, 0);
+        c.fpuCw = rd16(c, a);
+        c.fpuSw = rd16(c, a + 2);
+        c.fpuTw = rd8(c, a + 4);
         c.mxcsr = mx;
-        for (let k = 0; k < 16; k++) for (let w = 0; w < 4; w++) c.xmm[k * 4 + w] = c.rd32(a + 160 + k * 16 + w * 4);
+        for (let k = 0; k < 16; k++) for (let w = 0; w < 4; w++) c.xmm[k * 4 + w] = rd32(c, a + 160 + k * 16 + w * 4);
       }
       return;
     }
     case 2:
     case 3: {
-      if ((c.cr4 & CR4_OSFXSR) === 0) return c.ud();
+      if ((c.cr4 & CR4_OSFXSR) === 0) return ud(c);
       fpuAvail(c);
       const a = ea(c, i);
-      if (i.op === 3) c.wr32(a, c.mxcsr);
+      if (i.op === 3) wr32(c, a, c.mxcsr);
       else {
-        const v = c.rd32(a);
-        if ((v & ~0xffbf) !== 0) return c.gp(0);
+        const v = rd32(c, a);
+        if ((v & ~0xffbf) !== 0) return gp(c, 0);
         c.mxcsr = v;
       }
       return;
     }
     default:
-      return c.unimplemented(`0f ae /${i.op}`);
+      return unimplemented(c, `0f ae /${i.op}`);
   }
 }
 
 export function nop(_c: EmuCpu, _i: Insn): void {}
 export function ud2(c: EmuCpu, _i: Insn): void {
-  c.ud();
+  ud(c);
 }
 
 export { FS, TWO63 };

@@ -1,7 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeCpu, type TestCpu } from './cpu-harness.test-util.js';
-import { CR0_PG, CR0_WP, CR4_PAE, CR4_PSE, EFER_LMA, EFER_LME, EFER_NXE, FAULT, VEC_PF, type EmuCpu } from './cpu.js';
+import { type EmuCpu } from './cpu.js';
+import { CR0_PG, CR0_WP, CR4_PAE, CR4_PSE, EFER_LMA, EFER_LME, EFER_NXE, FAULT, VEC_PF } from './x86-defs.js';
+import { translate } from './paging.js';
+import { writeCr0, writeCr3, writeCr4 } from './control-regs.js';
+import { rd32 } from './mem-access.js';
+import { invlpg } from './tlb.js';
 
 const READ = 0;
 const WRITE = 1;
@@ -10,7 +15,7 @@ const FETCH = 2;
 /** Translates and returns the physical address, or the #PF error code as a negative number - 1. */
 function xlate(c: EmuCpu, lin: number, acc: number): { phys?: number; code?: number; cr2?: number } {
   try {
-    return { phys: c.translate(lin, acc) };
+    return { phys: translate(c, lin, acc) };
   } catch (e) {
     assert.equal(e, FAULT);
     assert.equal(c.excVec, VEC_PF);
@@ -29,8 +34,8 @@ function paging32(): TestCpu {
   mem.writeU32(0x21000 + 2 * 4, 0x102000 | 0x3); // 0x402000 -> 0x102000 supervisor rw
   mem.writeU32(0x20000 + 2 * 4, 0x00c00000 | 0x83); // 4 MiB page 0x800000 -> 0xc00000 (PS)
   cpu.cr3 = 0x20000;
-  cpu.writeCr4(CR4_PSE);
-  cpu.writeCr0(cpu.cr0 | CR0_PG);
+  writeCr4(cpu, CR4_PSE);
+  writeCr0(cpu, cpu.cr0 | CR0_PG);
   return t;
 }
 
@@ -50,7 +55,7 @@ test('32-bit paging: #PF error codes and CR2 (not present, WP, U/S)', () => {
   assert.deepEqual(xlate(cpu, 0x1000000, WRITE), { code: 2, cr2: 0x1000000 });
   // CR0.WP=0: supervisor may write a read-only page; WP=1: #PF P|W
   assert.equal(xlate(cpu, 0x401000, WRITE).phys, 0x101000);
-  cpu.writeCr0(cpu.cr0 | CR0_WP);
+  writeCr0(cpu, cpu.cr0 | CR0_WP);
   assert.deepEqual(xlate(cpu, 0x401010, WRITE), { code: 3, cr2: 0x401010 });
   // CPL 3
   cpu.tlbUser = 1024;
@@ -63,14 +68,14 @@ test('TLB: a changed PTE is not seen until INVLPG; CR3 writes flush non-global e
   const { cpu, mem } = paging32();
   mem.writeU32(0x100000, 0x11111111);
   mem.writeU32(0x102000, 0x22222222);
-  assert.equal(cpu.rd32(0x400000), 0x11111111);
+  assert.equal(rd32(cpu, 0x400000), 0x11111111);
   mem.writeU32(0x21000, 0x102000 | 0x7);
-  assert.equal(cpu.rd32(0x400000), 0x11111111, 'stale TLB entry');
-  cpu.invlpg(0x400000);
-  assert.equal(cpu.rd32(0x400000), 0x22222222);
+  assert.equal(rd32(cpu, 0x400000), 0x11111111, 'stale TLB entry');
+  invlpg(cpu, 0x400000);
+  assert.equal(rd32(cpu, 0x400000), 0x22222222);
   mem.writeU32(0x21000, 0x100000 | 0x7);
-  cpu.writeCr3(0x20000);
-  assert.equal(cpu.rd32(0x400000), 0x11111111);
+  writeCr3(cpu, 0x20000);
+  assert.equal(rd32(cpu, 0x400000), 0x11111111);
 });
 
 function paePaging(long: boolean): TestCpu {
@@ -93,10 +98,10 @@ function paePaging(long: boolean): TestCpu {
   mem.writeU32(pt + 6 * 8, 0x106000 | 7);
   mem.writeU32(pt + 6 * 8 + 4, 0x80000000 | 0); // XD
   cpu.cr3 = 0x30000;
-  cpu.writeCr4(CR4_PAE);
+  writeCr4(cpu, CR4_PAE);
   if (long) cpu.efer = EFER_LME | EFER_NXE;
   else cpu.efer = EFER_NXE;
-  cpu.writeCr0(cpu.cr0 | CR0_PG);
+  writeCr0(cpu, cpu.cr0 | CR0_PG);
   if (long) assert.equal(cpu.efer & EFER_LMA, EFER_LMA, 'LMA set when paging is enabled with LME');
   return t;
 }
@@ -116,7 +121,7 @@ test('4-level paging: 1 GiB pages, non-canonical addresses #GP', () => {
   assert.equal(xlate(cpu, 0x40001234, READ).phys, 0x40001234);
   assert.deepEqual(xlate(cpu, 0x8000000000, READ), { code: 0, cr2: 0x8000000000 });
   try {
-    cpu.translate(0x800000000000, READ);
+    translate(cpu, 0x800000000000, READ);
     assert.fail('expected #GP');
   } catch (e) {
     assert.equal(e, FAULT);

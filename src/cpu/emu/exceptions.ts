@@ -1,0 +1,294 @@
+/**
+ * Faults and event delivery: raise() records a fault and unwinds the instruction (FAULT), and
+ * deliver() runs it through the IVT (real mode) or IDT (interrupt, trap and task gates in
+ * legacy mode; 64-bit gates with IST in IA-32e mode), with the #DF and triple-fault rules.
+ */
+import type { EmuCpu } from './cpu.js';
+import { SEG_ATTR_UNUSABLE } from '../registers.js';
+import { warnOnce } from '../../util/log.js';
+import { CR0_PE, CS, EFER_LMA, FAULT, SS, TLB_SIZE, TR, TWO32, TWO63, TWO64, VEC_DF, VEC_GP, VEC_NP, VEC_PF, VEC_TS, VEC_UD } from './x86-defs.js';
+import { rd16, rd32, wr64 } from './mem-access.js';
+import { getFlags, putFlags } from './lazy-flags.js';
+import { push } from './stack.js';
+import { AC, IF, NT, RF, TF, VM } from './flags.js';
+import { loadFromDesc, loadSeg, readDescriptor, sysLin } from './segmentation.js';
+import { taskSwitch } from './task-switch.js';
+import { r64 } from './gpr.js';
+
+const isContributory = (v: number): boolean => v === 0 || (v >= 10 && v <= 13);
+const hasErrorCode = (v: number): boolean => v === 8 || (v >= 10 && v <= 14) || v === 17 || v === 21;
+
+export function raise(c: EmuCpu, vector: number, code = -1): never {
+  c.excVec = vector;
+  c.excCode = code;
+  throw FAULT;
+}
+
+export function gp(c: EmuCpu, code = 0): never {
+  return raise(c, VEC_GP, code);
+}
+
+export function ud(c: EmuCpu): never {
+  return raise(c, VEC_UD);
+}
+
+/** #UD for an opcode the interpreter does not implement, with a one-time host warning. */
+export function unimplemented(c: EmuCpu, what: string): never {
+  warnOnce(`emu-ud-${what}`, `emu: unimplemented instruction ${what} at rip 0x${c.bip.toString(16)}: raising #UD in the guest`);
+  return raise(c, VEC_UD);
+}
+
+export function logException(c: EmuCpu, vec: number, code: number): void {
+  c.counts.exceptions++;
+  c.exceptionsByVector[vec & 31]!++;
+  if (c.exceptionLog.length >= 64) c.exceptionLog.shift();
+  c.exceptionLog.push({ vector: vec, code, rip: c.rip });
+}
+
+/**
+ * Delivers a fault/trap/interrupt through the IDT (or IVT in real mode). `rip` must
+ * already be the value to push. Handles #DF and triple faults.
+ */
+export function deliver(c: EmuCpu, vector: number, code: number, soft: boolean, ext: boolean, faultRip = c.rip): void {
+  let v = vector;
+  let errCode = code;
+  let s = soft;
+  const startRip = faultRip;
+  for (;;) {
+    try {
+      if (!s && v < 32 && !ext) logException(c, v, errCode);
+      deliverOnce(c, v, errCode, s, ext);
+      return;
+    } catch (e) {
+      if (e !== FAULT) throw e;
+      c.rip = startRip;
+      const nv = c.excVec;
+      const nc = c.excCode;
+      if (v === VEC_DF) {
+        c.shutdownReason = `triple fault (vector ${nv} while delivering #DF)`;
+        c.breakRun = true;
+        return;
+      }
+      if (!s && ((isContributory(v) && isContributory(nv)) || (v === VEC_PF && (isContributory(nv) || nv === VEC_PF)))) {
+        logException(c, nv, nc);
+        v = VEC_DF;
+        errCode = 0;
+      } else {
+        v = nv;
+        errCode = nc;
+      }
+      s = false;
+      ext = false;
+    }
+  }
+}
+
+export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean, ext: boolean): void {
+  const pushCode = !soft && code >= 0 && vec < 32 && hasErrorCode(vec);
+  if ((c.cr0 & CR0_PE) === 0) {
+    // Real mode: IVT entry of 4 bytes, push FLAGS, CS, IP.
+    if (vec * 4 + 3 > c.idtLimit) return gp(c, 0);
+    const ent = rd32(c, (c.idtBase + vec * 4) >>> 0);
+    const fl = getFlags(c);
+    push(c, 2, fl & 0xffff);
+    push(c, 2, c.segSel[CS]!);
+    push(c, 2, c.rip & 0xffff);
+    putFlags(c, 0, IF | TF | AC | RF);
+    c.segSel[CS] = ent >>> 16;
+    c.segBase[CS] = (ent >>> 16) << 4;
+    c.rip = ent & 0xffff;
+    c.updateMode();
+    return;
+  }
+  const extBit = ext || !soft ? 1 : 0;
+  const idtErr = vec * 8 + 2 + (soft ? 0 : 1) * 0 + extBit;
+  const lma = (c.efer & EFER_LMA) !== 0;
+  const gsz = lma ? 16 : 8;
+  if (vec * gsz + gsz - 1 > c.idtLimit) return gp(c, idtErr);
+  const save = c.tlbUser;
+  c.tlbUser = 0;
+  let lo: number;
+  let hi: number;
+  let w2 = 0;
+  try {
+    const ga = sysLin(c, c.idtBase + vec * gsz);
+    lo = rd32(c, ga);
+    hi = rd32(c, sysLin(c, ga + 4));
+    if (lma) w2 = rd32(c, sysLin(c, ga + 8));
+  } finally {
+    c.tlbUser = save;
+  }
+  const type = (hi >>> 8) & 0x1f;
+  const gdpl = (hi >>> 13) & 3;
+  if (!lma && type === 0x5) {
+    // Task gate: a hardware task switch to the TSS it names (error code pushed on the new task's stack).
+    if (soft && gdpl < c.cpl) return gp(c, vec * 8 + 2);
+    if ((hi & 0x8000) === 0) return raise(c, VEC_NP, idtErr);
+    taskSwitch(c, lo >>> 16, 'call', c.rip);
+    if (pushCode) push(c, (c.segAttr[CS]! & (1 << 14)) !== 0 ? 4 : 2, code);
+    return;
+  }
+  if (lma ? type !== 0xe && type !== 0xf : type !== 0xe && type !== 0xf && type !== 0x6 && type !== 0x7) {
+    return gp(c, idtErr);
+  }
+  if (soft && gdpl < c.cpl) return gp(c, vec * 8 + 2);
+  if ((hi & 0x8000) === 0) return raise(c, VEC_NP, idtErr);
+  const sel = lo >>> 16;
+  const target = lma ? w2 * TWO32 + (((hi & 0xffff0000) | (lo & 0xffff)) >>> 0) : (type & 8) !== 0 ? ((hi & 0xffff0000) | (lo & 0xffff)) >>> 0 : lo & 0xffff;
+  const gate32 = (type & 8) !== 0;
+  const trap = (type & 1) !== 0;
+  if ((sel & 0xfffc) === 0) return gp(c, extBit);
+  // Target code segment
+  readDescriptor(c, sel, VEC_GP);
+  const dh = c.dhi;
+  const dl = c.dlo;
+  const dtype = (dh >>> 8) & 0xf;
+  const ddpl = (dh >>> 13) & 3;
+  if ((dh & 0x1000) === 0 || (dtype & 8) === 0 || ddpl > c.cpl) return gp(c, (sel & 0xfffc) + extBit);
+  if ((dh & 0x8000) === 0) return raise(c, VEC_NP, (sel & 0xfffc) + extBit);
+  if (lma && ((dh & (1 << 21)) === 0 || (dh & (1 << 22)) !== 0)) return gp(c, (sel & 0xfffc) + extBit);
+  const conforming = (dtype & 4) !== 0;
+  const newCpl = conforming ? c.cpl : ddpl;
+  const oldFlags = getFlags(c);
+  const oldCs = c.segSel[CS]!;
+  const oldSs = c.segSel[SS]!;
+  const oldRipV = c.rip;
+  if (lma) {
+    const ist = hi & 7;
+    let rsp: number;
+    let rspHi = 0;
+    let rspLo = 0;
+    const oldRspLo = c.rl[4]!;
+    const oldRspHi = c.rh[4]!;
+    if (newCpl < c.cpl || ist !== 0) {
+      const off = ist !== 0 ? 0x24 + (ist - 1) * 8 : 4 + newCpl * 8;
+      c.tlbUser = 0;
+      try {
+        rspLo = rd32(c, c.segBase[TR]! + off);
+        rspHi = rd32(c, c.segBase[TR]! + off + 4);
+      } finally {
+        c.tlbUser = save;
+      }
+      rsp = rspHi * TWO32 + (rspLo >>> 0);
+    } else {
+      rsp = r64(c, 4);
+    }
+    rsp -= rsp % 16 < 0 ? 16 + (rsp % 16) : rsp % 16;
+    const cplChange = newCpl !== c.cpl;
+    // Push with the new privilege (supervisor) access rights.
+    c.tlbUser = newCpl === 3 ? TLB_SIZE : 0;
+    try {
+      let sp = rsp;
+      const q = (lo: number, hi2: number): void => {
+        sp -= 8;
+        wr64(c, sp, lo, hi2);
+      };
+      q(oldSs, 0);
+      q(oldRspLo, oldRspHi);
+      q(oldFlags, 0);
+      q(oldCs, 0);
+      q(oldRipV >>> 0, Math.floor(oldRipV / TWO32) | 0);
+      if (pushCode) q(code, 0);
+      rsp = sp;
+    } catch (e) {
+      c.tlbUser = save;
+      throw e;
+    }
+    c.dlo = dl;
+    c.dhi = dh;
+    loadFromDesc(c, CS, (sel & 0xfffc) | newCpl);
+    c.segAttr[CS] = (c.segAttr[CS]! & ~0x60) | (newCpl << 5);
+    if (cplChange) {
+      c.segSel[SS] = newCpl;
+      c.segBase[SS] = 0;
+      c.segLimit[SS] = 0;
+      c.segAttr[SS] = SEG_ATTR_UNUSABLE | (newCpl << 5);
+    }
+    c.rl[4] = rsp | 0;
+    c.rh[4] = Math.floor(rsp / TWO32) | 0;
+    c.rip = target >= TWO63 ? target - TWO64 : target;
+  } else {
+    let newSsSel = oldSs;
+    let espNew = c.rl[4]!;
+    const oldEsp = c.rl[4]!;
+    let ssChange = false;
+    if (newCpl < c.cpl) {
+      const tssBase = c.segBase[TR]!;
+      const tss32 = (c.segAttr[TR]! & 8) !== 0;
+      c.tlbUser = 0;
+      try {
+        if (tss32) {
+          espNew = rd32(c, (tssBase + 4 + newCpl * 8) % TWO32);
+          newSsSel = rd16(c, (tssBase + 8 + newCpl * 8) % TWO32);
+        } else {
+          espNew = rd16(c, (tssBase + 2 + newCpl * 4) % TWO32);
+          newSsSel = rd16(c, (tssBase + 4 + newCpl * 4) % TWO32);
+        }
+      } finally {
+        c.tlbUser = save;
+      }
+      ssChange = true;
+    }
+    const cplSave = c.cpl;
+    const ssSave = [c.segSel[SS]!, c.segBase[SS]!, c.segLimit[SS]!, c.segAttr[SS]!] as const;
+    if (ssChange) {
+      c.cpl = newCpl;
+      try {
+        loadSeg(c, SS, newSsSel);
+      } catch (e) {
+        c.cpl = cplSave;
+        if (e === FAULT) c.excVec = VEC_TS;
+        throw e;
+      }
+      c.rl[4] = espNew;
+    }
+    c.tlbUser = newCpl === 3 ? TLB_SIZE : 0;
+    const ss32 = (c.segAttr[SS]! & (1 << 14)) !== 0;
+    c.stackSize = ss32 ? 4 : 2;
+    const w = gate32 ? 4 : 2;
+    try {
+      if (ssChange) {
+        push(c, w, oldSs);
+        push(c, w, oldEsp);
+      }
+      push(c, w, oldFlags);
+      push(c, w, oldCs);
+      push(c, w, oldRipV);
+      if (pushCode) push(c, w, code);
+    } catch (e) {
+      c.cpl = cplSave;
+      c.tlbUser = save;
+      c.segSel[SS] = ssSave[0];
+      c.segBase[SS] = ssSave[1];
+      c.segLimit[SS] = ssSave[2];
+      c.segAttr[SS] = ssSave[3];
+      c.rl[4] = oldEsp;
+      c.updateMode();
+      throw e;
+    }
+    c.dlo = dl;
+    c.dhi = dh;
+    loadFromDesc(c, CS, (sel & 0xfffc) | newCpl);
+    c.segAttr[CS] = (c.segAttr[CS]! & ~0x60) | (newCpl << 5);
+    c.rip = target;
+  }
+  let clear = TF | NT | RF | VM;
+  if (!trap) clear |= IF;
+  putFlags(c, 0, clear);
+  c.updateMode();
+}
+
+/**
+ * INT n / INT3 / INTO / INT1 from the instruction at `insnRip` (rip is already the
+ * next instruction). A fault during delivery is reported at the INT instruction.
+ */
+export function deliverSoft(c: EmuCpu, vector: number, int1: boolean, insnRip: number): void {
+  deliver(c, vector, -1, !int1, int1, insnRip);
+}
+
+/** Raises the pending fault recorded by raise(): rip must point at the faulting instruction. */
+export function deliverPendingFault(c: EmuCpu): void {
+  const v = c.excVec;
+  const code = c.excCode;
+  deliver(c, v, code, false, false);
+}

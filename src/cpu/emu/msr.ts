@@ -1,0 +1,197 @@
+/** RDMSR/WRMSR (architectural, APIC, PMU and storage-only MSRs), the TSC and CPUID. */
+import type { EmuCpu } from './cpu.js';
+import { MSR } from '../registers.js';
+import { emuCpuid } from '../../features/emu-cpu-model.js';
+import { CR0_PG, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, FS, GS, TWO32, TWO47 } from './x86-defs.js';
+import { flushTlb } from './tlb.js';
+import { setReg } from './gpr.js';
+
+export function tscNow(c: EmuCpu): number {
+  return Math.floor((c.clock.nowNs() * c.clock.tscHz) / 1e9) + c.tscOffset;
+}
+
+/** RDMSR: value into msrOut, false for #GP. */
+export function readMsr(c: EmuCpu, idx: number): boolean {
+  const o = c.msrOut;
+  idx >>>= 0;
+  const set = (lo: number, hi: number): boolean => {
+    o.lo = lo | 0;
+    o.hi = hi | 0;
+    return true;
+  };
+  const setAddr = (a: number): boolean => set(a >>> 0, Math.floor(a / TWO32) | 0);
+  switch (idx) {
+    case MSR.IA32_TSC: {
+      const t = tscNow(c);
+      return setAddr(t);
+    }
+    case MSR.IA32_APIC_BASE:
+      if (c.apic !== undefined) {
+        c.apic.getApicBase(o);
+        return true;
+      }
+      return set(0xfee00000 | 0x900, 0);
+    case MSR.IA32_EFER:
+      return set(c.efer, 0);
+    case MSR.IA32_STAR:
+      return set(c.star[0]!, c.star[1]!);
+    case MSR.IA32_LSTAR:
+      return setAddr(c.lstar);
+    case MSR.IA32_CSTAR:
+      return setAddr(c.cstar);
+    case MSR.IA32_FMASK:
+      return set(c.fmask, 0);
+    case MSR.IA32_FS_BASE:
+      return setAddr(c.segBase[FS]!);
+    case MSR.IA32_GS_BASE:
+      return setAddr(c.segBase[GS]!);
+    case MSR.IA32_KERNEL_GS_BASE:
+      return setAddr(c.kernelGsBase);
+    case MSR.IA32_TSC_AUX:
+      return set(c.tscAux, 0);
+    case MSR.IA32_SYSENTER_CS:
+      return set(c.sysenterCs, 0);
+    case MSR.IA32_SYSENTER_ESP:
+      return setAddr(c.sysenterEsp);
+    case MSR.IA32_SYSENTER_EIP:
+      return setAddr(c.sysenterEip);
+    case MSR.IA32_TSC_DEADLINE:
+      if (c.apic === undefined) return false;
+      c.apic.getTscDeadline(o);
+      return true;
+    case 0xfe: // IA32_MTRRCAP: 8 variable ranges, fixed ranges, WC
+      return set(0x508, 0);
+    case MSR.IA32_FEATURE_CONTROL:
+      return set(1, 0); // locked, VMX off
+    case 0x8b: // IA32_BIOS_SIGN_ID: no microcode loaded, so the revision reads 0
+      return set(0, 0);
+    case 0x17: // IA32_PLATFORM_ID: read-only, platform id 0 (bits 52:50)
+      return set(0, 0);
+    default:
+      break;
+  }
+  if (idx >= 0x800 && idx <= 0x8ff) return c.apic !== undefined && c.apic.readMsr(idx, o);
+  if (c.pmu !== null && c.pmu.isPmuMsr(idx)) return c.pmu.readMsr(idx, o);
+  const st = c.msrStore.get(idx);
+  if (st !== undefined) return set(st[0], st[1]);
+  if (knownStorageMsr(idx)) return set(idx === MSR.IA32_PAT ? 0x00070406 : idx === MSR.IA32_MISC_ENABLE ? 1 : 0, idx === MSR.IA32_PAT ? 0x00070406 : 0);
+  return false;
+}
+
+/** WRMSR: false for #GP. */
+export function writeMsr(c: EmuCpu, idx: number, lo: number, hi: number): boolean {
+  idx >>>= 0;
+  c.pollAt = 0;
+  const addr = hi * TWO32 + (lo >>> 0);
+  const canon = addr >= -TWO47 && addr < TWO47;
+  switch (idx) {
+    case MSR.IA32_TSC:
+      c.tscOffset += (hi >>> 0) * TWO32 + (lo >>> 0) - tscNow(c);
+      return true;
+    case MSR.IA32_APIC_BASE:
+      if (c.apic !== undefined) {
+        if (!c.apic.setApicBase(lo, hi)) return false;
+      }
+      c.apicBasePhys = (hi & 0xff) * TWO32 + ((lo & 0xfffff000) >>> 0);
+      c.apicMmio = (lo & (1 << 11)) !== 0 && (lo & (1 << 10)) === 0;
+      flushTlb(c, true);
+      return true;
+    case MSR.IA32_EFER: {
+      if ((lo & ~(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)) !== 0 || hi !== 0) return false;
+      const lma = c.efer & EFER_LMA;
+      if ((c.cr0 & CR0_PG) !== 0 && ((lo ^ c.efer) & EFER_LME) !== 0) return false;
+      c.efer = (lo & ~EFER_LMA) | lma;
+      flushTlb(c, true);
+      return true;
+    }
+    case MSR.IA32_STAR:
+      c.star[0] = lo;
+      c.star[1] = hi;
+      return true;
+    case MSR.IA32_LSTAR:
+      if (!canon) return false;
+      c.lstar = addr;
+      return true;
+    case MSR.IA32_CSTAR:
+      if (!canon) return false;
+      c.cstar = addr;
+      return true;
+    case MSR.IA32_FMASK:
+      c.fmask = lo;
+      return true;
+    case MSR.IA32_FS_BASE:
+      if (!canon) return false;
+      c.segBase[FS] = addr;
+      return true;
+    case MSR.IA32_GS_BASE:
+      if (!canon) return false;
+      c.segBase[GS] = addr;
+      return true;
+    case MSR.IA32_KERNEL_GS_BASE:
+      if (!canon) return false;
+      c.kernelGsBase = addr;
+      return true;
+    case MSR.IA32_TSC_AUX:
+      c.tscAux = lo;
+      return true;
+    case MSR.IA32_SYSENTER_CS:
+      c.sysenterCs = lo & 0xffff;
+      return true;
+    case MSR.IA32_SYSENTER_ESP:
+      if (!canon) return false;
+      c.sysenterEsp = addr;
+      return true;
+    case MSR.IA32_SYSENTER_EIP:
+      if (!canon) return false;
+      c.sysenterEip = addr;
+      return true;
+    case 0x8b: // IA32_BIOS_SIGN_ID: software writes 0 before CPUID(1) to read the revision (SDM 9.11.7.1)
+      return true;
+    case MSR.IA32_TSC_DEADLINE:
+      if (c.apic === undefined) return false;
+      c.apic.setTscDeadline(lo, hi);
+      return true;
+    default:
+      break;
+  }
+  if (idx >= 0x800 && idx <= 0x8ff) return c.apic !== undefined && c.apic.writeMsr(idx, lo, hi);
+  if (c.pmu !== null && c.pmu.isPmuMsr(idx)) return c.pmu.writeMsr(idx, lo, hi);
+  if (knownStorageMsr(idx)) {
+    c.msrStore.set(idx, [lo, hi]);
+    return true;
+  }
+  return false;
+}
+
+export function cpuid(c: EmuCpu): void {
+  emuCpuid(c.rl[0]!, c.rl[1]!, c.apic?.apicId ?? c.index, c.cpus, c.cpuidOut);
+  const o = c.cpuidOut;
+  if (c.rl[0] === 1 && c.pdcm) o[2] = o[2]! | (1 << 15);
+  if (c.rl[0] === 0xa && c.pmuCpuid0a !== null) {
+    const p = c.pmuCpuid0a;
+    o[0] = p[0];
+    o[1] = p[1];
+    o[2] = p[2];
+    o[3] = p[3];
+  }
+  setReg(c, 4, 0, o[0]!);
+  setReg(c, 4, 3, o[1]!);
+  setReg(c, 4, 1, o[2]!);
+  setReg(c, 4, 2, o[3]!);
+}
+
+function knownStorageMsr(idx: number): boolean {
+  return (
+    idx === MSR.IA32_PAT ||
+    idx === MSR.IA32_MISC_ENABLE ||
+    idx === MSR.IA32_TSC_ADJUST ||
+    (idx >= 0x200 && idx <= 0x20f) || // MTRR physbase/physmask 0-7
+    idx === 0x250 ||
+    idx === 0x258 ||
+    idx === 0x259 ||
+    (idx >= 0x268 && idx <= 0x26f) ||
+    idx === 0x2ff || // MTRRdefType
+    idx === 0x179 || // MCG_CAP
+    idx === 0x17a
+  );
+}

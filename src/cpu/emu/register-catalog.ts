@@ -1,0 +1,133 @@
+/** The register catalog of ../registers.ts (Vcpu getRegisters/setRegisters) on an EmuCpu. */
+import type { EmuCpu } from './cpu.js';
+import { EVENT_HALTED, EVENT_INTERRUPT_SHADOW, MSR, RegSet, SPECIAL_RFLAGS, SPECIAL_RIP, regNumber, regSet, type RegId, type RegisterBatch } from '../registers.js';
+import { getFlags, setFlagsRaw } from './lazy-flags.js';
+import { readCr8, writeCr8Host } from './control-regs.js';
+import { readMsr, writeMsr } from './msr.js';
+import { flushTlb } from './tlb.js';
+import { u64ToAddr } from './address.js';
+import { CS, SS } from './x86-defs.js';
+
+export function getRegisters(c: EmuCpu, ids: readonly RegId[]): bigint[] {
+  return ids.map((id) => getRegister(c, id));
+}
+
+export function getRegister(c: EmuCpu, id: RegId): bigint {
+  const set = regSet(id);
+  const n = regNumber(id);
+  const u = (a: number): bigint => (a < 0 ? BigInt(a) + (1n << 64n) : BigInt(a));
+  switch (set) {
+    case RegSet.GPR:
+      return c.getGpr(n);
+    case RegSet.SPECIAL:
+      if (n === SPECIAL_RIP) return c.getRip();
+      if (n === SPECIAL_RFLAGS) return BigInt(getFlags(c) >>> 0);
+      break;
+    case RegSet.SEGMENT: {
+      const s = n >> 2;
+      const f = n & 3;
+      if (s > 7) break;
+      if (f === 0) return BigInt(c.segSel[s]!);
+      if (f === 1) return u(c.segBase[s]!);
+      if (f === 2) return BigInt(c.segLimit[s]! >>> 0);
+      return BigInt(c.segAttr[s]! >>> 0);
+    }
+    case RegSet.DTABLE:
+      if (n === 0) return u(c.gdtBase);
+      if (n === 1) return BigInt(c.gdtLimit);
+      if (n === 2) return u(c.idtBase);
+      if (n === 3) return BigInt(c.idtLimit);
+      break;
+    case RegSet.CONTROL:
+      if (n === 0) return BigInt(c.cr0 >>> 0);
+      if (n === 2) return u(c.cr2);
+      if (n === 3) return u(c.cr3);
+      if (n === 4) return BigInt(c.cr4 >>> 0);
+      if (n === 8) return BigInt(readCr8(c));
+      break;
+    case RegSet.DEBUG:
+      return u(c.dr[n & 7]!);
+    case RegSet.EVENT:
+      if (n === EVENT_INTERRUPT_SHADOW) return c.shadow ? 1n : 0n;
+      if (n === EVENT_HALTED) return c.halted ? 1n : 0n;
+      break;
+    case RegSet.MSR:
+      if (!readMsr(c, n)) throw new RangeError(`emu does not implement MSR 0x${n.toString(16)}`);
+      return (BigInt(c.msrOut.hi >>> 0) << 32n) | BigInt(c.msrOut.lo >>> 0);
+    default:
+      break;
+  }
+  throw new RangeError(`register id ${id} is not supported by emu`);
+}
+
+export function setRegisters(c: EmuCpu, batch: RegisterBatch): void {
+  for (const [id, v] of batch) setRegister(c, id, v);
+  c.updateMode();
+  flushTlb(c, true);
+}
+
+export function setRegister(c: EmuCpu, id: RegId, v: bigint): void {
+  const set = regSet(id);
+  const n = regNumber(id);
+  const lo = Number(v & 0xffffffffn) | 0;
+  const hi = Number((v >> 32n) & 0xffffffffn) | 0;
+  switch (set) {
+    case RegSet.GPR:
+      c.rl[n] = lo;
+      c.rh[n] = hi;
+      return;
+    case RegSet.SPECIAL:
+      if (n === SPECIAL_RIP) c.rip = u64ToAddr(v);
+      else if (n === SPECIAL_RFLAGS) {
+        setFlagsRaw(c, lo);
+        c.updateMode();
+      }
+      return;
+    case RegSet.SEGMENT: {
+      const s = n >> 2;
+      const f = n & 3;
+      if (s > 7) break;
+      if (f === 0) c.segSel[s] = lo & 0xffff;
+      else if (f === 1) c.segBase[s] = u64ToAddr(v);
+      else if (f === 2) c.segLimit[s] = lo >>> 0;
+      else c.segAttr[s] = lo;
+      if (s === CS || s === SS) c.updateMode();
+      else c.segChanged();
+      return;
+    }
+    case RegSet.DTABLE:
+      if (n === 0) c.gdtBase = u64ToAddr(v);
+      else if (n === 1) c.gdtLimit = lo & 0xffff;
+      else if (n === 2) c.idtBase = u64ToAddr(v);
+      else if (n === 3) c.idtLimit = lo & 0xffff;
+      return;
+    case RegSet.CONTROL:
+      if (n === 0) c.cr0 = lo;
+      else if (n === 2) c.cr2 = u64ToAddr(v);
+      else if (n === 3) c.cr3 = Number(v);
+      else if (n === 4) c.cr4 = lo;
+      else if (n === 8) writeCr8Host(c, lo);
+      c.updateMode();
+      flushTlb(c, true);
+      return;
+    case RegSet.DEBUG:
+      c.dr[n & 7] = Number(v);
+      return;
+    case RegSet.EVENT:
+      if (n === EVENT_INTERRUPT_SHADOW) c.shadow = v !== 0n;
+      else if (n === EVENT_HALTED) c.halted = v !== 0n;
+      return;
+    case RegSet.MSR:
+      if (n === MSR.IA32_EFER) {
+        c.efer = lo;
+        c.updateMode();
+        flushTlb(c, true);
+        return;
+      }
+      if (!writeMsr(c, n, lo, hi)) throw new RangeError(`emu rejects MSR 0x${n.toString(16)} = 0x${v.toString(16)}`);
+      return;
+    default:
+      break;
+  }
+  throw new RangeError(`register id ${id} is not supported by emu`);
+}

@@ -1,0 +1,485 @@
+/**
+ * The run loop: block lookup through the jump cache and the code cache, interrupt polling,
+ * INIT/SIPI, single-step, per-block execution (compiled function or the interpreter loop with
+ * hot register forms inline), retirement counts and PMU counting.
+ */
+import type { EmuCpu, EmuPmuHook } from './cpu.js';
+import { Block, Insn } from './insn.js';
+import { BLOCK_EXIT, CS, FAULT, JC_SIZE, K_ADD_RI, K_ADD_RR, K_CMP_RI, K_CMP_RR, K_INCDEC_R, K_JNZ, K_JZ, K_LOGIC_RI, K_LOGIC_RR, K_MOV_RR, K_SUB_RI, K_SUB_RR, type RunResult, TWO32, TWO47, VEC_DB, VEC_NMI } from './x86-defs.js';
+import { deliver, deliverPendingFault, gp } from './exceptions.js';
+import { fetchPhys } from './mem-access.js';
+import { decodeBlock } from './decoder.js';
+import { F_ADD, F_DEC, F_EAGER, F_INC, F_LOGIC, F_SUB, IF, TF, ZF } from './flags.js';
+import { addIp } from './address.js';
+import { getCF, getZF } from './lazy-flags.js';
+import { COMPILE_THRESHOLD, compileBlock } from './block-compiler.js';
+
+/** Instructions between checks for pending interrupts (handlers that may unmask one force a check). */
+const POLL_INTERVAL = 2048;
+
+/** Whether `pmu` counts order-free (EmuPmuHook.orderFree); a hook that does not say counts per block, always exact. */
+function pmuOrderFree(pmu: EmuPmuHook): boolean {
+  return pmu.orderFree === true;
+}
+
+/** Target of a relative branch (see ops-flow relTarget; duplicated here for the inline path). */
+function jccTarget(c: EmuCpu, i: Insn): number {
+  const t = c.bip + i.end + i.imm;
+  if (i.osz === 4) return t >>> 0;
+  if (i.osz === 2) return t & 0xffff;
+  if (t >= -TWO47 && t < TWO47) return t;
+  return gp(c, 0);
+}
+
+/** Linear address of RIP. */
+export function ipLin(c: EmuCpu): number {
+  if (c.codeSize === 8) return c.rip;
+  const a = c.segBase[CS]! + c.rip;
+  return a >= TWO32 ? a - TWO32 : a;
+}
+
+export function lookupBlock(c: EmuCpu): Block {
+  const lin = ipLin(c);
+  const j = lin & (JC_SIZE - 1);
+  const b = c.jcBlock[j];
+  if (c.jcTag[j] === lin && b !== undefined && b.valid && b.mode === c.modeKey) return b;
+  return lookupSlow(c, lin, j);
+}
+
+export function lookupSlow(c: EmuCpu, lin: number, j: number): Block {
+  const pa = fetchPhys(c, lin);
+  let nb = c.cache.get(pa, c.modeKey);
+  if (nb === undefined) {
+    nb = decodeBlock(c, lin, pa);
+    if (nb.valid) c.cache.put(nb, c);
+  }
+  if (nb.valid) {
+    c.jcTag[j] = lin;
+    c.jcBlock[j] = nb;
+  }
+  return nb;
+}
+
+/** Checks for a deliverable external interrupt / NMI between instructions. */
+export function checkInterrupts(c: EmuCpu): boolean {
+  const apic = c.apic;
+  if (apic === undefined) return false;
+  if (apic.takeNmi()) {
+    c.counts.nmi++;
+    c.halted = false;
+    deliver(c, VEC_NMI, -1, false, true);
+    return true;
+  }
+  if ((c.flags & IF) !== 0 && apic.hasInterrupt()) {
+    const v = apic.acknowledge();
+    if (v < 0) return false;
+    c.counts.interrupts++;
+    c.halted = false;
+    deliver(c, v, -1, false, true);
+    return true;
+  }
+  return false;
+}
+
+/** Handles INIT/SIPI from the local APIC; returns true when the vCPU can run. */
+export function serviceInitSipi(c: EmuCpu): boolean {
+  const apic = c.apic;
+  if (apic === undefined) return !c.waitSipi;
+  if (apic.takeInit()) {
+    c.counts.init++;
+    c.reset();
+    c.waitSipi = true;
+    c.halted = false;
+  }
+  if (c.waitSipi) {
+    const v = apic.takeSipi();
+    if (v < 0) return false;
+    c.counts.sipi++;
+    c.waitSipi = false;
+    c.setSegRaw(CS, v << 8, v << 12, 0xffff, 0x9b);
+    c.rip = 0;
+  }
+  return true;
+}
+
+/** True when an event would wake a HLTed vCPU now. */
+export function wakeable(c: EmuCpu): boolean {
+  const apic = c.apic;
+  if (apic === undefined) return false;
+  return ((c.flags & IF) !== 0 && apic.hasInterrupt()) || false;
+}
+
+/**
+ * Runs up to `budget` instructions. Returns why it stopped. Instructions retired are
+ * added to `instructions`.
+ */
+export function run(c: EmuCpu, budget: number): RunResult {
+  const r = runSlice(c, budget);
+  // Counts merged by countPmu reach the PMU before anyone outside the run can read it.
+  if (c.pmuPendPlain + c.pmuPendBranches !== 0) pmuFlushPending(c);
+  return r;
+}
+
+export function runSlice(c: EmuCpu, budget: number): RunResult {
+  c.breakRun = false;
+  // The budget counts instructions and REP iterations (work), so a long REP ends slices too.
+  const end = c.instructions + c.stringIters + budget;
+  if (!serviceInitSipi(c)) return 'hlt';
+  c.pollAt = 0;
+  c.pmuLeft = 0; // the host may have programmed the PMU or replaced it since the last run
+  c.pmuMerge = false;
+  while (c.instructions + c.stringIters < end) {
+    if (c.breakRun) return c.shutdownReason !== '' ? 'shutdown' : 'stop';
+    if (c.instructions >= c.pollAt || c.shadow || c.halted) {
+      if (c.shadow) {
+        // Interrupt shadow: one more instruction before interrupts are recognized.
+        c.shadow = false;
+        c.pollAt = 0;
+        if (!c.halted) execBlock(c, 1, null);
+        continue;
+      }
+      c.pollAt = c.instructions + POLL_INTERVAL;
+      if (c.apic !== undefined) {
+        try {
+          checkInterrupts(c);
+        } catch (e) {
+          if (e !== FAULT) throw e;
+        }
+        if (c.breakRun) continue;
+      }
+      if (c.halted) return 'hlt';
+      if ((c.flags & TF) !== 0) {
+        // Single-step: one instruction, then a #DB trap (DR6.BS) if TF is still set and it did not fault.
+        c.pollAt = 0;
+        const exc = c.counts.exceptions;
+        execBlock(c, 1, null);
+        if ((c.flags & TF) !== 0 && c.counts.exceptions === exc && !c.breakRun && !c.halted) {
+          c.dr[6] = (c.dr[6]! | 0x4000) >>> 0;
+          try {
+            deliver(c, VEC_DB, -1, false, false);
+          } catch (e) {
+            if (e !== FAULT) throw e;
+          }
+        }
+        continue;
+      }
+    }
+    // Jump cache lookup inline (the common case); misses and fetch faults go through execBlock.
+    let lin = c.rip;
+    if (c.codeSize !== 8) {
+      lin += c.segBase[CS]!;
+      if (lin >= TWO32) lin -= TWO32;
+    }
+    const j = lin & (JC_SIZE - 1);
+    const b = c.jcBlock[j];
+    const left = end - c.instructions - c.stringIters;
+    if (c.jcTag[j] === lin && b !== undefined && b.valid && b.mode === c.modeKey) execBlock(c, left, b);
+    else execBlock(c, left, null);
+  }
+  if (c.breakRun) return c.shutdownReason !== '' ? 'shutdown' : 'stop';
+  return c.halted ? 'hlt' : 'budget';
+}
+
+/** Executes (part of) one block: at most `limit` instructions. */
+export function execBlock(c: EmuCpu, limit: number, found: Block | null): void {
+  const pmu = c.pmu;
+  if (pmu !== null && pmu.active) {
+    // The bound shrinks by exactly what countPmu counts at one CPL, so it is asked for again only
+    // when it ran out, the CPL changed or the PMU was programmed (pmuSync, run() start).
+    if (c.pmuLeft <= 0 || c.pmuLeftCpl !== c.cpl) {
+      if (c.pmuPendPlain + c.pmuPendBranches !== 0) pmuFlushPending(c);
+      c.pmuMerge = pmuOrderFree(pmu);
+      c.pmuLeft = pmu.instructionsUntilOverflow(c.cpl);
+      c.pmuLeftCpl = c.cpl;
+    }
+    if (c.pmuLeft < limit) limit = c.pmuLeft;
+  } else c.pmuLeft = 0;
+  const end0 = c.instructions + limit;
+  let blk: Block;
+  try {
+    blk = found !== null ? found : lookupBlock(c);
+  } catch (e) {
+    if (e !== FAULT) throw e;
+    c.bip = c.rip;
+    deliverPendingFault(c);
+    return;
+  }
+  const ins = blk.insns;
+  const total = ins.length;
+  const n = total > limit ? limit : total;
+  const bip = c.rip;
+  c.bip = bip;
+  const cs = c.codeSize;
+  let nr = bip + (n === total ? blk.len : ins[n - 1]!.end);
+  if (cs === 4) {
+    if (nr >= TWO32) nr -= TWO32;
+  } else if (cs === 2) nr &= 0xffff;
+  else nr = addIp(bip, nr - bip, 8);
+  c.rip = nr;
+  c.curBlock = blk;
+  const userIdx = c.cpl === 3 ? 1 : 0;
+  c.blockCpl = c.cpl;
+  c.pmuCounted = 0;
+  let i = 0;
+  c.loops = 0;
+  const compiled = blk.exec !== null && n === total;
+  try {
+    if (compiled) {
+      c.ci = 0;
+      if (blk.selfLoop) {
+        const room = (c.pollAt < end0 ? c.pollAt : end0) - c.instructions;
+        c.loopLimit = room > total ? Math.floor(room / total) : 1;
+      }
+      blk.exec!(c);
+      i = c.ci;
+      if (c.loops > 0) {
+        c.instructions += c.loops * blk.loopLen;
+        c.retired[userIdx]! += c.loops * blk.loopLen;
+        c.branchesRetired[userIdx]! += c.loops * blk.branches;
+      }
+      if (i < n) c.rip = addIp(bip, ins[i - 1]!.end, c.codeSize);
+      c.smc = false;
+    } else {
+      const rl = c.rl;
+      const rh = c.rh;
+      for (; i < n; i++) {
+        const x = ins[i]!;
+        // Hot register forms run inline (no call); everything else through its handler.
+        switch (x.k) {
+          case K_ADD_RR: {
+            const d = rl[x.rm]!;
+            const s = rl[x.reg]!;
+            const r = (d + s) | 0;
+            rl[x.rm] = r;
+            rh[x.rm] = 0;
+            c.fop = F_ADD;
+            c.fsz = 4;
+            c.fdst = d;
+            c.fsrc = s;
+            c.fres = r;
+            break;
+          }
+          case K_SUB_RR: {
+            const d = rl[x.rm]!;
+            const s = rl[x.reg]!;
+            const r = (d - s) | 0;
+            rl[x.rm] = r;
+            rh[x.rm] = 0;
+            c.fop = F_SUB;
+            c.fsz = 4;
+            c.fdst = d;
+            c.fsrc = s;
+            c.fres = r;
+            break;
+          }
+          case K_CMP_RR: {
+            const d = rl[x.rm]!;
+            const s = rl[x.reg]!;
+            c.fop = F_SUB;
+            c.fsz = 4;
+            c.fdst = d;
+            c.fsrc = s;
+            c.fres = (d - s) | 0;
+            break;
+          }
+          case K_LOGIC_RR: {
+            const d = rl[x.rm]!;
+            const s = rl[x.reg]!;
+            const op = x.op;
+            const r = op === 1 ? d | s : op === 4 ? d & s : d ^ s;
+            rl[x.rm] = r;
+            rh[x.rm] = 0;
+            c.fop = F_LOGIC;
+            c.fsz = 4;
+            c.fres = r;
+            break;
+          }
+          case K_ADD_RI: {
+            const d = rl[x.rm]!;
+            const s = x.imm;
+            const r = (d + s) | 0;
+            rl[x.rm] = r;
+            rh[x.rm] = 0;
+            c.fop = F_ADD;
+            c.fsz = 4;
+            c.fdst = d;
+            c.fsrc = s;
+            c.fres = r;
+            break;
+          }
+          case K_SUB_RI: {
+            const d = rl[x.rm]!;
+            const s = x.imm;
+            const r = (d - s) | 0;
+            rl[x.rm] = r;
+            rh[x.rm] = 0;
+            c.fop = F_SUB;
+            c.fsz = 4;
+            c.fdst = d;
+            c.fsrc = s;
+            c.fres = r;
+            break;
+          }
+          case K_CMP_RI: {
+            const d = rl[x.rm]!;
+            const s = x.imm;
+            c.fop = F_SUB;
+            c.fsz = 4;
+            c.fdst = d;
+            c.fsrc = s;
+            c.fres = (d - s) | 0;
+            break;
+          }
+          case K_LOGIC_RI: {
+            const d = rl[x.rm]!;
+            const s = x.imm;
+            const op = x.op;
+            const r = op === 1 ? d | s : op === 4 ? d & s : d ^ s;
+            rl[x.rm] = r;
+            rh[x.rm] = 0;
+            c.fop = F_LOGIC;
+            c.fsz = 4;
+            c.fres = r;
+            break;
+          }
+          case K_INCDEC_R: {
+            const d = rl[x.rm]!;
+            const r = (x.op === 0 ? d + 1 : d - 1) | 0;
+            c.fcin = getCF(c);
+            rl[x.rm] = r;
+            rh[x.rm] = 0;
+            c.fop = x.op === 0 ? F_INC : F_DEC;
+            c.fsz = 4;
+            c.fdst = d;
+            c.fsrc = 1;
+            c.fres = r;
+            break;
+          }
+          case K_MOV_RR:
+            rl[x.rm] = rl[x.reg]!;
+            rh[x.rm] = 0;
+            break;
+          case K_JNZ:
+            if ((c.fop === F_EAGER ? c.fres & ZF : getZF(c)) === 0) c.rip = jccTarget(c, x);
+            break;
+          case K_JZ:
+            if ((c.fop === F_EAGER ? c.fres & ZF : getZF(c)) !== 0) c.rip = jccTarget(c, x);
+            break;
+          default:
+            x.fn(c, x);
+        }
+        if (c.smc) {
+          // The block was overwritten by its own instruction: stop after it.
+          c.smc = false;
+          i++;
+          if (i < n) c.rip = addIp(bip, ins[i - 1]!.end, c.codeSize);
+          break;
+        }
+      }
+    }
+  } catch (e) {
+    c.curBlock = null;
+    if (compiled) i = c.ci;
+    if (e === BLOCK_EXIT) {
+      c.instructions += i + 1;
+      c.retired[userIdx]! += i + 1;
+      return;
+    }
+    if (e !== FAULT) throw e;
+    if (compiled && c.loops > 0) {
+      // Completed iterations of a self-looping compiled block before the fault.
+      const done = c.loops * blk.loopLen;
+      c.instructions += done;
+      c.retired[userIdx]! += done;
+      c.branchesRetired[userIdx]! += c.loops * blk.branches;
+      if (pmu !== null && pmu.active) countPmu(c, pmu, done - c.loops * blk.branches, c.loops * blk.branches);
+    }
+    c.instructions += i;
+    c.retired[userIdx]! += i;
+    if (pmu !== null && pmu.active && i > c.pmuCounted) countPmu(c, pmu, i - c.pmuCounted, 0);
+    c.rip = addIp(bip, ins[i]!.start, c.codeSize);
+    deliverPendingFault(c);
+    return;
+  }
+  c.curBlock = null;
+  if (c.notRetired !== 0) {
+    // A REP string instruction paused mid-way: it retires once, when it completes.
+    i -= c.notRetired;
+    c.notRetired = 0;
+  }
+  c.instructions += i;
+  c.retired[userIdx]! += i;
+  if (i === total) c.branchesRetired[userIdx]! += blk.branches;
+  if (!compiled && ++blk.hits === COMPILE_THRESHOLD && blk.valid && c.compile) blk.exec = compileBlock(blk);
+  if (pmu !== null && pmu.active) {
+    const br = i === total ? blk.branches * (1 + c.loops) : 0;
+    countPmu(c, pmu, i + (compiled ? c.loops * blk.loopLen : 0) - br - c.pmuCounted, br);
+  }
+}
+
+/** Counts at the CPL the block started at (a CPL-changing instruction retires at its own CPL). */
+export function countPmu(c: EmuCpu, pmu: EmuPmuHook, plain: number, branches: number): void {
+  const n = plain + branches;
+  if (c.pmuMerge && c.blockCpl === c.pmuLeftCpl) {
+    // Order-free counting: merge blocks and hand them over when the bound runs out (below),
+    // on a CPL change, at RDMSR/WRMSR/RDPMC and when run() returns. A countBlock call per
+    // block was ~10% of the CPU time of branchy code.
+    c.pmuPendPlain += plain;
+    c.pmuPendBranches += branches;
+    c.pmuLeft -= n;
+    if (c.pmuLeft <= 0) {
+      pmuFlushPending(c);
+      c.pollAt = 0;
+    }
+    return;
+  }
+  if (c.pmuPendPlain + c.pmuPendBranches !== 0) pmuFlushPending(c);
+  if (n > 0) pmu.countBlock(plain, branches, c.blockCpl);
+  // An overflow raises a PMI through the APIC: take it before the next instruction. Fewer
+  // instructions than instructionsUntilOverflow() cannot overflow, so polling is forced only
+  // when the block reached that bound (an unconditional poll per block cost ~10% CPU).
+  c.pmuLeft -= n;
+  if (c.pmuLeft <= 0) c.pollAt = 0;
+}
+
+/**
+ * Counts the instructions of the current block before `x` now: called by instructions that
+ * read or program the PMU (RDMSR/WRMSR/RDPMC), so counting changes take effect exactly at them.
+ */
+export function pmuSync(c: EmuCpu, x: Insn): void {
+  const pmu = c.pmu;
+  if (pmu === null) return;
+  if (c.pmuPendPlain + c.pmuPendBranches !== 0) pmuFlushPending(c);
+  c.pmuMerge = false; // re-decided with the bound at the next block (pmuLeft = 0 below)
+  const n = x.idx - c.pmuCounted;
+  if (n > 0 && pmu.active) pmu.countBlock(n, 0, c.blockCpl);
+  if (n > 0) c.pmuCounted = x.idx;
+  c.pmuLeft = 0;
+  c.pollAt = 0;
+}
+
+/**
+ * Counts the instructions of the current block up to and including `x` now (a WRMSR: it is
+ * counted under the PMU state before it executes). If `x` then faults it was counted anyway
+ * (rare: a #GP WRMSR between enabled counters).
+ */
+export function pmuSyncIncluding(c: EmuCpu, x: Insn): void {
+  const pmu = c.pmu;
+  if (pmu === null) return;
+  if (c.pmuPendPlain + c.pmuPendBranches !== 0) pmuFlushPending(c);
+  // Re-decided with the bound at the next block (the WRMSR may enable an EDGE counter).
+  c.pmuMerge = false;
+  const n = x.idx + 1 - c.pmuCounted;
+  if (n > 0 && pmu.active) pmu.countBlock(n, 0, c.blockCpl);
+  if (n > 0) c.pmuCounted = x.idx + 1;
+  c.pmuLeft = 0;
+  c.pollAt = 0;
+}
+
+export function pmuFlushPending(c: EmuCpu): void {
+  const p = c.pmuPendPlain;
+  const b = c.pmuPendBranches;
+  c.pmuPendPlain = 0;
+  c.pmuPendBranches = 0;
+  if (c.pmu !== null) c.pmu.countBlock(p, b, c.pmuLeftCpl);
+}

@@ -1,0 +1,41 @@
+/** Stack pointer arithmetic and PUSH/POP at the current stack size. */
+import type { EmuCpu } from './cpu.js';
+import { r64 } from './gpr.js';
+import { SS, TWO32, TWO47, VEC_SS } from './x86-defs.js';
+import { raise } from './exceptions.js';
+import { rd, wr } from './mem-access.js';
+
+/** Linear address of SS:[rsp + delta] for the current stack size. */
+export function stackLin(c: EmuCpu, delta: number): number {
+  if (c.stackSize === 8) {
+    const a = r64(c, 4) + delta;
+    if (a < -TWO47 || a >= TWO47) return raise(c, VEC_SS, 0);
+    return a;
+  }
+  const a = c.segBase[SS]! + (c.stackSize === 4 ? (c.rl[4]! + delta) >>> 0 : (c.rl[4]! + delta) & 0xffff);
+  return a >= TWO32 ? a - TWO32 : a;
+}
+
+export function addRsp(c: EmuCpu, delta: number): void {
+  if (c.stackSize === 8) {
+    const lo = (c.rl[4]! >>> 0) + delta;
+    c.rl[4] = lo | 0;
+    if (lo > 0xffffffff) c.rh[4] = (c.rh[4]! + 1) | 0;
+    else if (lo < 0) c.rh[4] = (c.rh[4]! - 1) | 0;
+  } else if (c.stackSize === 4) c.rl[4] = (c.rl[4]! + delta) | 0;
+  else c.rl[4] = (c.rl[4]! & ~0xffff) | ((c.rl[4]! + delta) & 0xffff);
+}
+
+export function push(c: EmuCpu, size: number, v: number, vhi = 0): void {
+  wr(c, size, stackLin(c, -size), v, vhi);
+  addRsp(c, -size);
+}
+
+/** Pops `size` bytes (high half of 8-byte pops in c.hi). */
+export function pop(c: EmuCpu, size: number): number {
+  const v = rd(c, size, stackLin(c, 0));
+  const h = c.hi;
+  addRsp(c, size);
+  c.hi = h;
+  return v;
+}

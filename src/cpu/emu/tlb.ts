@@ -1,0 +1,70 @@
+/**
+ * The software TLB: per privilege (supervisor, user) 1024 direct-mapped entries mapping a
+ * linear page to a DataView and offset, with separate read/write/fetch tags. Pages that hold
+ * decoded code never get write entries, so writes to them take the slow path (code-cache.ts).
+ */
+import type { EmuCpu } from './cpu.js';
+import { TLB_MASK, TLB_SIZE } from './x86-defs.js';
+import type { RamRegion } from './mem-access.js';
+
+export function flushTlb(c: EmuCpu, global: boolean): void {
+  if (global) {
+    c.tlbTagR.fill(-1);
+    c.tlbTagW.fill(-1);
+    c.tlbTagX.fill(-1);
+    c.tlbPhys.fill(-1);
+    c.largePages = false;
+  } else {
+    const g = c.tlbGlobal;
+    for (let i = 0; i < g.length; i++) {
+      if (g[i] === 0) {
+        c.tlbTagR[i] = -1;
+        c.tlbTagW[i] = -1;
+        c.tlbTagX[i] = -1;
+        c.tlbPhys[i] = -1;
+      }
+    }
+  }
+  c.jcTag.fill(-1);
+}
+
+export function invlpg(c: EmuCpu, lin: number): void {
+  if (c.largePages) {
+    flushTlb(c, true);
+    return;
+  }
+  const i = (lin >>> 12) & TLB_MASK;
+  for (const j of [i, i + TLB_SIZE]) {
+    c.tlbTagR[j] = -1;
+    c.tlbTagW[j] = -1;
+    c.tlbTagX[j] = -1;
+    c.tlbPhys[j] = -1;
+  }
+  c.jcTag.fill(-1);
+}
+
+/** Drops write-TLB entries for physical page `ppage` (it now holds decoded code). */
+export function dropWriteEntries(c: EmuCpu, ppage: number): void {
+  const pb = ppage * 4096;
+  const ph = c.tlbPhys;
+  for (let i = 0; i < ph.length; i++) if (ph[i] === pb) c.tlbTagW[i] = -1;
+}
+
+/** Fills the TLB entry for `lin` after a successful translation to RAM `phys`. */
+export function fill(c: EmuCpu, lin: number, phys: number, acc: number, r: RamRegion): void {
+  const page = lin - (lin & 0xfff);
+  const i = ((lin >>> 12) & TLB_MASK) | c.tlbUser;
+  const pp = phys - (phys & 0xfff);
+  if (c.tlbPhys[i] !== pp || c.tlbTagR[i] !== page) {
+    c.tlbTagR[i] = -1;
+    c.tlbTagW[i] = -1;
+    c.tlbTagX[i] = -1;
+  }
+  c.tlbPhys[i] = pp;
+  c.tlbOff[i] = pp - r.gpa;
+  c.tlbView[i] = r.view;
+  c.tlbGlobal[i] = c.xlGlobal;
+  c.tlbTagR[i] = page;
+  if (acc === 2) c.tlbTagX[i] = page;
+  if (acc === 1 && !c.cache.isCode(pp)) c.tlbTagW[i] = page;
+}

@@ -1,0 +1,93 @@
+/**
+ * Constants of the emu engine: segment register indices, control-register and EFER bits,
+ * exception vectors, the unwinding sentinels, and the numeric limits the address arithmetic
+ * uses. This module imports nothing, so every other emu module can import it at any point of
+ * module initialisation; modules import cpu.ts for its types only.
+ */
+
+// Segment register indices (x86 encoding order, matching SEG_NAMES of the register catalog).
+export const ES = 0;
+export const CS = 1;
+export const SS = 2;
+export const DS = 3;
+export const FS = 4;
+export const GS = 5;
+export const LDTR = 6;
+export const TR = 7;
+/** Pseudo segment with base 0 and no checks (64-bit mode memory operands without FS/GS). */
+export const SEG_FLAT = 8;
+/** Like SEG_FLAT for stack-relative operands (RSP/RBP base) in 64-bit mode: non-canonical is #SS, not #GP. */
+export const SEG_FLAT_SS = 9;
+
+export const CR0_PE = 1 << 0;
+export const CR0_MP = 1 << 1;
+export const CR0_EM = 1 << 2;
+export const CR0_TS = 1 << 3;
+export const CR0_ET = 1 << 4;
+export const CR0_NE = 1 << 5;
+export const CR0_WP = 1 << 16;
+export const CR0_AM = 1 << 18;
+export const CR0_NW = 1 << 29;
+export const CR0_CD = 1 << 30;
+export const CR0_PG = 1 << 31;
+export const CR4_PSE = 1 << 4;
+export const CR4_PAE = 1 << 5;
+export const CR4_PGE = 1 << 7;
+export const CR4_OSFXSR = 1 << 9;
+export const CR4_OSXMMEXCPT = 1 << 10;
+export const EFER_SCE = 1 << 0;
+export const EFER_LME = 1 << 8;
+export const EFER_LMA = 1 << 10;
+export const EFER_NXE = 1 << 11;
+
+export const VEC_DE = 0;
+export const VEC_DB = 1;
+export const VEC_NMI = 2;
+export const VEC_BP = 3;
+export const VEC_OF = 4;
+export const VEC_BR = 5;
+export const VEC_UD = 6;
+export const VEC_NM = 7;
+export const VEC_DF = 8;
+export const VEC_TS = 10;
+export const VEC_NP = 11;
+export const VEC_SS = 12;
+export const VEC_GP = 13;
+export const VEC_PF = 14;
+export const VEC_MF = 16;
+export const VEC_AC = 17;
+
+/** Thrown (a preallocated sentinel, never an Error) to unwind a faulting instruction. */
+export const FAULT = { fault: true } as const;
+/** Thrown to leave the current block early (self-modifying code); rip is already set. */
+export const BLOCK_EXIT = { exit: true } as const;
+
+/** Why EmuCpu.run() returned. */
+export type RunResult = 'hlt' | 'budget' | 'shutdown' | 'stop';
+
+// Inline-dispatch kinds of hot instructions (Insn.k); 0 = call Insn.fn.
+export const K_CALL = 0;
+export const K_ADD_RR = 1;
+export const K_SUB_RR = 2;
+export const K_CMP_RR = 3;
+export const K_LOGIC_RR = 4;
+export const K_ADD_RI = 5;
+export const K_SUB_RI = 6;
+export const K_CMP_RI = 7;
+export const K_LOGIC_RI = 8;
+export const K_INCDEC_R = 9;
+export const K_MOV_RR = 10;
+export const K_JNZ = 11;
+export const K_JZ = 12;
+
+/** TLB: entries per privilege (user/supervisor halves), index mask. */
+export const TLB_BITS = 10;
+export const TLB_SIZE = 1 << TLB_BITS;
+export const TLB_MASK = TLB_SIZE - 1;
+/** Entries of the per-vCPU direct-mapped jump cache (linear RIP -> block). */
+export const JC_SIZE = 4096;
+
+export const TWO32 = 4294967296;
+export const TWO47 = 140737488355328;
+export const TWO63 = 9223372036854775808;
+export const TWO64 = 18446744073709551616;
