@@ -36,14 +36,23 @@ function requireTool(tool, pkg) {
   }
 }
 
-// Flags shared by both widths: freestanding, no SSE/x87 (guests do not enable them), no PIC, sections for GC.
+// Code generation shared with host programs built from a guest's source (see buildNative).
+const CODEGEN_FLAGS = ['-fno-builtin', '-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror'];
+// Flags shared by both widths: freestanding, no PIC, sections for GC.
 const COMMON_FLAGS = [
-  '-ffreestanding', '-fno-builtin', '-nostdlib', '-nostdinc', '-static', '-fno-pic', '-fno-pie', '-no-pie',
-  '-fno-stack-protector', '-fno-asynchronous-unwind-tables', '-fno-unwind-tables', '-mgeneral-regs-only',
-  '-ffunction-sections', '-fdata-sections', '-O2', '-g0', '-Wall', '-Wextra', '-Werror', '-std=gnu11',
+  ...CODEGEN_FLAGS, '-ffreestanding', '-nostdlib', '-nostdinc', '-static', '-fno-pic', '-fno-pie', '-no-pie',
+  '-fno-stack-protector', '-fno-asynchronous-unwind-tables', '-fno-unwind-tables',
+  '-ffunction-sections', '-fdata-sections', '-g0',
   '-Wl,--gc-sections', '-Wl,--build-id=none', '-Wl,-z,max-page-size=0x1000', '-Wl,-z,noexecstack',
   '-Wl,--no-warn-rwx-segments', '-I', LIB, '-T', join(LIB, 'link.ld'),
 ];
+// The one switch for floating point and vector registers (manifest build.fpu): 'none' (the default) keeps the
+// compiler to general registers, as every guest runtime needs while it does not enable x87/SSE; 'sse2' lets it
+// use SSE2 (and vectorise), for guests that enable SSE themselves (realcode does when built so).
+const FPU_FLAGS = {
+  none: { i386: ['-mgeneral-regs-only'], x86_64: ['-mgeneral-regs-only'] },
+  sse2: { i386: ['-msse2', '-mfpmath=sse'], x86_64: [] },
+};
 const ARCH_FLAGS = {
   i386: ['-m32', '-march=i686', '-Wl,-m,elf_i386'],
   x86_64: ['-m64', '-march=x86-64', '-mno-red-zone', '-mcmodel=small', '-Wl,-m,elf_x86_64'],
@@ -87,6 +96,12 @@ function validateManifest(m, path) {
   const ids = new Set();
   for (const g of m.guests) {
     const where = `${path}: guest ${JSON.stringify(g.name)}`;
+    const b = g.build ?? {};
+    if (b.fpu !== undefined && !FPU_FLAGS[b.fpu]) fail(`${where}: build.fpu must be one of ${Object.keys(FPU_FLAGS).join(', ')}`);
+    if (b.cflags !== undefined && (!Array.isArray(b.cflags) || !b.cflags.every((f) => typeof f === 'string' && f.startsWith('-')))) {
+      fail(`${where}: build.cflags must be a list of compiler options`);
+    }
+    if (b.native !== undefined && typeof b.native !== 'boolean') fail(`${where}: build.native must be true or false`);
     if (typeof g.name !== 'string' || !/^[a-z0-9-]+$/.test(g.name)) fail(`${where}: name must be kebab-case`);
     if (typeof g.description !== 'string') fail(`${where}: missing description`);
     if (typeof g.kvm !== 'boolean') fail(`${where}: kvm must be true or false`);
@@ -144,7 +159,7 @@ async function buildGuest(g, incDir) {
   const tmp = join(OUT, `${g.name}.tmp.elf`);
   const link = arch === 'x86_64' ? join(OUT, `${g.name}.elf64`) : tmp;
   const defs = [`-DGUEST_NAME="${g.name}"`];
-  const cc = await run(CC, [...COMMON_FLAGS, ...ARCH_FLAGS[arch], ...defs, '-isystem', incDir, '-o', link, ...sources]);
+  const cc = await run(CC, [...COMMON_FLAGS, ...ARCH_FLAGS[arch], ...guestCodegen(g, arch), ...defs, '-isystem', incDir, '-o', link, ...sources]);
   if (cc.error) fail(`cannot run ${CC}: ${cc.error.message} (install gcc and binutils)`);
   if (cc.status !== 0) fail(`guest ${g.name}: compile/link failed:\n${cc.stderr}`);
   if (arch === 'x86_64') {
@@ -158,6 +173,37 @@ async function buildGuest(g, incDir) {
   return true;
 }
 
+/** The guest's own code-generation flags: its fpu switch and extra cflags. */
+function guestCodegen(g, arch) {
+  return [...FPU_FLAGS[g.build?.fpu ?? 'none'][arch], ...(g.build?.cflags ?? [])];
+}
+
+/**
+ * build.native: the guest's folder also builds as a host program, guests/build/<name>-native: its C files
+ * except guest-*.c, plus native/*.c (the host driver), with the guest's code-generation flags, so the host
+ * CPU can check the guest's results (the realcode suite's checksums).
+ */
+async function buildNative(g) {
+  const dir = join(GUESTS, g.build?.dir ?? g.name);
+  const nativeDir = join(dir, 'native');
+  const own = readdirSync(dir).filter((f) => f.endsWith('.c') && !f.startsWith('guest-')).sort().map((f) => join(dir, f));
+  const driver = existsSync(nativeDir) ? readdirSync(nativeDir).filter((f) => f.endsWith('.c')).sort().map((f) => join(nativeDir, f)) : [];
+  if (!driver.length) fail(`guest ${g.name}: build.native needs a host driver in ${nativeDir}/*.c`);
+  const out = join(OUT, `${g.name}-native`);
+  const inputs = [...listAll(dir), ...listAll(nativeDir), SELF];
+  if (!force && existsSync(out) && inputs.every((f) => statSync(f).mtimeMs <= statSync(out).mtimeMs)) {
+    if (!quiet) console.log(`  up to date  ${g.name}-native`);
+    return false;
+  }
+  const tmp = `${out}.tmp`;
+  const cc = await run(CC, [...CODEGEN_FLAGS, ...guestCodegen(g, 'x86_64'), '-o', tmp, ...own, ...driver]);
+  if (cc.error) fail(`cannot run ${CC}: ${cc.error.message} (install gcc)`);
+  if (cc.status !== 0) fail(`guest ${g.name}: host program build failed:\n${cc.stderr}`);
+  renameSync(tmp, out);
+  if (!quiet) console.log(`  built       ${g.name}-native -> ${out.slice(ROOT.length + 1)}`);
+  return true;
+}
+
 requireTool(CC, 'gcc');
 requireTool(OBJCOPY, 'binutils');
 requireTool('ld', 'binutils');
@@ -168,12 +214,14 @@ mkdirSync(OUT, { recursive: true });
 const incDir = gccIncludeDir();
 // Build in parallel (one compiler per core); each guest is a single gcc invocation.
 let built = 0;
+let builtNative = 0;
 let next = 0;
 const workers = Array.from({ length: Math.max(1, Math.min(availableParallelism(), selected.length)) }, async () => {
   while (next < selected.length) {
     const g = selected[next++];
     if (await buildGuest(g, incDir)) built++;
+    if (g.build?.native && (await buildNative(g))) builtNative++;
   }
 });
 await Promise.all(workers);
-if (!quiet) console.log(`build-guests: ${built} built, ${selected.length - built} up to date`);
+if (!quiet) console.log(`build-guests: ${built} built, ${selected.length - built} up to date${builtNative ? `; ${builtNative} host program(s) built` : ''}`);
