@@ -3,6 +3,8 @@
 // serial output contains the `--until` text (a line the guest prints last) or after --timeout seconds.
 //   node bench/emu/v86-run.mjs --kernel K --cmdline '...' --until 'loop executed' [--no-jit] [--timeout 60]
 //   node bench/emu/v86-run.mjs --check      (exit 0 when v86 and the BIOS are there)
+// --stamps prefixes every output line with "<epoch ms> <process CPU ms>\t", taken when the line's last byte
+// left v86's UART (the listener runs inside v86's CPU loop), and ends with "v86-run: maxrss <KiB>" on stderr.
 // Exit status: 0 when the marker line arrived, 2 when v86 or the BIOS is missing (reason on stderr), 3 on timeout.
 // v86 is resolved as the package `v86` (devDependency of the repo) or from $V86_PATH (a folder holding the package).
 import { readFileSync, existsSync } from 'node:fs';
@@ -19,6 +21,7 @@ const cmdline = opt('--cmdline', '');
 const until = opt('--until', 'loop executed');
 const timeoutSec = Number(opt('--timeout', '120'));
 const jit = !args.includes('--no-jit');
+const stamps = args.includes('--stamps');
 const biosDir = process.env.SEABIOS_DIR ?? '/usr/share/seabios';
 
 function fail(code, msg) {
@@ -86,6 +89,10 @@ emulator.add_listener('serial0-output-byte', (byte) => {
   const ch = String.fromCharCode(byte);
   line += ch;
   if (ch !== '\n') return;
+  if (stamps) {
+    const c = process.cpuUsage();
+    process.stdout.write(`${(performance.timeOrigin + performance.now()).toFixed(3)} ${((c.user + c.system) / 1000).toFixed(3)}\t`);
+  }
   process.stdout.write(line);
   seen = line;
   line = '';
@@ -93,6 +100,7 @@ emulator.add_listener('serial0-output-byte', (byte) => {
     clearTimeout(timer);
     process.stderr.write(`v86-run: "${until}" after ${(performance.now() - t0).toFixed(0)} ms\n`);
     emulator.destroy();
+    if (stamps) process.stderr.write(`v86-run: maxrss ${process.resourceUsage().maxRSS}\n`);
     process.exit(0);
   }
 });

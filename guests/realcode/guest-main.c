@@ -2,6 +2,8 @@
  * user process runs), each on a 1 MiB stack, and prints one line per kernel from ring 0. The lines are the
  * host's timing markers: a kernel's phase runs from the previous line to its own.
  *   cmdline: quick (the test size) | scale=N (multiplies every size) | only=a,b (a subset, in suite order)
+ *            | tsc (each kernel line ends with " tsc <RDTSC delta>": QEMU's TSC is the host's, so the bench
+ *              splits QEMU's time between kernels by it instead of by when lines reach the host)
  *   output:  realcode: start <32|64>-bit <quick|default> x<scale>
  *            realcode: <kernel> n=<n> checksum <hex>      (one per kernel; the host program prints the same)
  *            realcode: total <hex>
@@ -40,6 +42,12 @@ __asm__(".text\n.globl call_on_stack\ncall_on_stack:\n"
         "  push %ebp\n  mov %esp, %ebp\n  mov 16(%ebp), %esp\n  sub $12, %esp\n  push 12(%ebp)\n"
         "  call *8(%ebp)\n  mov %ebp, %esp\n  pop %ebp\n  ret\n");
 #endif
+
+static inline uint64_t rdtsc(void) {
+  uint32_t lo, hi;
+  __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+  return (uint64_t)hi << 32 | lo;
+}
 
 static uintptr_t run_kernel(uintptr_t arg) {
   struct job *j = (struct job *)arg;
@@ -102,7 +110,7 @@ void kmain(uint32_t magic, uint32_t info) {
   size_t cl_len = strlen(cl);
   if (cl_len >= sizeof cmdline) cl_len = sizeof cmdline - 1;
   memcpy(cmdline, cl, cl_len);
-  int quick = cmdline_has_word(cmdline, "quick");
+  int quick = cmdline_has_word(cmdline, "quick"), tsc = cmdline_has_word(cmdline, "tsc");
   uint32_t scale = cmdline_get_u32(cmdline, "scale", 1);
   if (!scale) scale = 1;
   cmdline_get(cmdline, "only", only, sizeof only);
@@ -119,13 +127,16 @@ void kmain(uint32_t magic, uint32_t info) {
     if (!selected(kn->name)) continue;
     job.kernel = k;
     job.n = (quick ? kn->n_quick : kn->n_default) * scale;
+    uint64_t t0 = tsc ? rdtsc() : 0;
     uintptr_t r = run_user(user_entry, (uintptr_t)&job);
+    uint64_t dt = tsc ? rdtsc() - t0 : 0;
     if (rc_failure || r != 0x600D) {
       kprintf("realcode: FAIL %s: %s\n", kn->name, rc_failure ? rc_failure : "did not return");
       debug_exit(EXIT_FAILURE_CODE);
     }
     total = rc_mix(total, job.sum);
-    kprintf("realcode: %s n=%u checksum %08x\n", kn->name, job.n, job.sum);
+    if (tsc) kprintf("realcode: %s n=%u checksum %08x tsc %llu\n", kn->name, job.n, job.sum, (unsigned long long)dt);
+    else kprintf("realcode: %s n=%u checksum %08x\n", kn->name, job.n, job.sum);
   }
   kprintf("realcode: total %08x\n", total);
   debug_exit(EXIT_SUCCESS_CODE);
