@@ -2,7 +2,7 @@
  * Native snippet harness: runs x86-64 instruction snippets on the host CPU and
  * records exact hardware results, the reference side of the emu differential test.
  *
- * Usage: snippet-harness CASES_FILE RESULTS_FILE
+ * Usage: snippet-harness CASES_FILE RESULTS_FILE [FX_IN FX_OUT]
  *        snippet-harness --probe
  *
  * --probe runs one small snippet per host facility the differential cases rely on (LDT
@@ -11,6 +11,12 @@
  * as the cases, and prints one line per facility: name, "ok" or "missing", what ran, and
  * what the CPU did (tab-separated). A batch run probes the same way first and reports the
  * cases of a mode the host cannot run as "unsupported" (they are never attempted).
+ *
+ * FX_IN/FX_OUT (optional): one 512-byte FXSAVE image per case (no header). The input image
+ * is loaded with FXRSTOR64 before the snippet (x87 and SSE state: FCW, FSW, FTW, ST0-7,
+ * MXCSR, XMM0-15); the output is the image the kernel saved in the signal frame at the
+ * fault (tests/differential/simd-case.ts). Without FX_IN every case starts from the reset
+ * state (FCW 0x37f, MXCSR 0x1f80, everything else 0).
  *
  * File formats (little-endian, fixed-size records; keep in sync with
  * src/cpu/emu/testing/snippet-case.ts):
@@ -74,6 +80,9 @@
 #define VECTOR_NONE 0xffffffffU
 #define VECTOR_TIMEOUT 0xfffffffeU
 #define VECTOR_UNSUPPORTED 0xfffffffdU
+#define FX_SIZE 512
+/* struct _fpx_sw_bytes.magic1 in the signal frame's FXSAVE image: an XSAVE area follows. */
+#define FP_XSTATE_MAGIC1 0x46505853U
 
 struct cpu_state {
   uint64_t gpr[16];
@@ -83,6 +92,8 @@ struct cpu_state {
 /* Globals shared with the trampoline (referenced RIP-relative from asm). */
 struct cpu_state g_state;
 uint64_t g_entry, g_state_ptr;
+/* x87/SSE state loaded before each snippet (FXRSTOR64 needs 16-byte alignment). */
+uint8_t g_fx_in[FX_SIZE] __attribute__((aligned(16)));
 
 void run_snippet(struct cpu_state *s, uint64_t entry);
 void run_snippet32(struct cpu_state *s);
@@ -96,6 +107,7 @@ __asm__(
     "run_snippet:\n"
     "  push rbx\n  push rbp\n  push r12\n  push r13\n  push r14\n  push r15\n"
     "  mov [rip+g_state_ptr], rdi\n"
+    "  fxrstor64 [rip+g_fx_in]\n"
     "  mov [rip+g_entry], rsi\n"
     "  xor eax, eax\n  mov ds, ax\n  mov es, ax\n" /* a 64-bit Linux process runs with DS=ES=0 */
     "  push qword ptr [rdi+128]\n"
@@ -113,6 +125,7 @@ __asm__(
     "run_snippet32:\n"
     "  push rbx\n  push rbp\n  push r12\n  push r13\n  push r14\n  push r15\n"
     "  mov [rip+g_state_ptr], rdi\n"
+    "  fxrstor64 [rip+g_fx_in]\n"
     "  mov ax, 0x2b\n  mov ds, ax\n  mov es, ax\n"
     "  push qword ptr [rdi+128]\n"
     "  popfq\n"
@@ -128,6 +141,7 @@ __asm__(
     "run_snippet16:\n"
     "  push rbx\n  push rbp\n  push r12\n  push r13\n  push r14\n  push r15\n"
     "  mov [rip+g_state_ptr], rdi\n"
+    "  fxrstor64 [rip+g_fx_in]\n"
     "  push qword ptr [rdi+128]\n"
     "  popfq\n"
     "  mov ax, 0x0f\n  mov ds, ax\n  mov es, ax\n  mov ss, ax\n"
@@ -149,11 +163,44 @@ static struct {
   uint32_t vector, error_code;
   uint64_t gpr[16], rflags, rip, fault_addr;
   uint16_t cs;
+  uint8_t fx[FX_SIZE];
 } g_fault;
 
 /* ucontext gregs index for each GPR encoding number (RAX..R15). */
 static const int GREG_OF[16] = {REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP, REG_RSI, REG_RDI,
                                 REG_R8,  REG_R9,  REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15};
+
+/*
+ * Copies the x87/SSE state at the fault from the signal frame. The kernel writes it with
+ * XSAVE, which skips components in their initial configuration (their XSTATE_BV bit is
+ * clear and the bytes in the frame are stale): fill those with the initial values.
+ */
+static void save_fx(const ucontext_t *uc) {
+  const uint8_t *fp = (const uint8_t *)uc->uc_mcontext.fpregs;
+  memcpy(g_fault.fx, fp, FX_SIZE);
+  memset(g_fault.fx + 464, 0, FX_SIZE - 464); /* software-reserved bytes */
+  uint32_t magic;
+  memcpy(&magic, fp + 464, 4);
+  if (magic != FP_XSTATE_MAGIC1) return;
+  uint64_t xstate_bv;
+  memcpy(&xstate_bv, fp + 512, 8);
+  if ((xstate_bv & 1) == 0) {
+    memset(g_fault.fx, 0, 24);
+    g_fault.fx[0] = 0x7f; /* FCW 0x037f */
+    g_fault.fx[1] = 0x03;
+    memset(g_fault.fx + 32, 0, 128);
+  }
+  if ((xstate_bv & 2) == 0) memset(g_fault.fx + 160, 0, 256);
+}
+
+/* The reset-state image (FNINIT, MXCSR 0x1f80) into g_fx_in. */
+static void default_fx(void) {
+  memset(g_fx_in, 0, FX_SIZE);
+  g_fx_in[0] = 0x7f;
+  g_fx_in[1] = 0x03;
+  g_fx_in[24] = 0x80;
+  g_fx_in[25] = 0x1f;
+}
 
 static void on_fault(int sig, siginfo_t *si, void *ctx) {
   ucontext_t *uc = (ucontext_t *)ctx;
@@ -171,6 +218,7 @@ static void on_fault(int sig, siginfo_t *si, void *ctx) {
   g_fault.cs = (uint16_t)(uc->uc_mcontext.gregs[REG_CSGSFS] & 0xffff);
   g_fault.fault_addr = (uint64_t)(uintptr_t)si->si_addr;
   g_fault.error_code = (uint32_t)uc->uc_mcontext.gregs[REG_ERR];
+  save_fx(uc);
   if (sig == SIGALRM) {
     g_fault.vector = VECTOR_TIMEOUT;
   } else {
@@ -416,13 +464,14 @@ static void setup(void) {
 }
 
 int main(int argc, char **argv) {
+  default_fx();
   if (argc == 2 && strcmp(argv[1], "--probe") == 0) {
     setup();
     probe_facilities(1);
     return fflush(stdout) == 0 ? 0 : 2;
   }
-  if (argc != 3) {
-    fprintf(stderr, "usage: %s CASES_FILE RESULTS_FILE | --probe\n", argv[0]);
+  if (argc != 3 && argc != 5) {
+    fprintf(stderr, "usage: %s CASES_FILE RESULTS_FILE [FX_IN FX_OUT] | --probe\n", argv[0]);
     return 2;
   }
   FILE *in = fopen(argv[1], "rb");
@@ -439,6 +488,13 @@ int main(int argc, char **argv) {
   }
   FILE *out = fopen(argv[2], "wb");
   if (!out) die(argv[2]);
+  FILE *fxin = NULL, *fxout = NULL;
+  if (argc == 5) {
+    fxin = fopen(argv[3], "rb");
+    if (!fxin) die(argv[3]);
+    fxout = fopen(argv[4], "wb");
+    if (!fxout) die(argv[4]);
+  }
   setup();
 
   uint8_t ohdr[16];
@@ -460,9 +516,15 @@ int main(int argc, char **argv) {
       fprintf(stderr, "snippet-harness: case %u: code length %u > %u\n", n, code_len, CODE_MAX);
       return 2;
     }
+    if (fxin && fread(g_fx_in, 1, FX_SIZE, fxin) != FX_SIZE) {
+      fprintf(stderr, "snippet-harness: truncated FX file at case %u\n", n);
+      return 2;
+    }
     run_case(rec, res);
     if (fwrite(res, 1, RESULT_SIZE, out) != RESULT_SIZE) die("write results");
+    if (fxout && fwrite(g_fault.fx, 1, FX_SIZE, fxout) != FX_SIZE) die("write FX results");
   }
   if (fclose(out) != 0) die("close results");
+  if (fxout && fclose(fxout) != 0) die("close FX results");
   return 0;
 }
