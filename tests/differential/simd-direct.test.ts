@@ -1,0 +1,62 @@
+/**
+ * The SIMD semantics (src/cpu/emu/fpu/) against the host CPU, without the emulator in
+ * between: seeded random cases (simd-generator.ts) run natively with their XMM/MXCSR
+ * state, and simd-model.ts applies the same operation to the same state. Compared: the
+ * exception, GPRs, the status flags, MXCSR and XMM0-15.
+ *
+ * Environment: TSVMM_SIMD_CASES (cases per form, default 150), TSVMM_DIFF_SHOW.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { compareResults } from '../../src/cpu/emu/testing/snippet-case.js';
+import { hexBytes } from './describe.js';
+import { buildNativeHarness, repoRoot } from './native-harness.js';
+import { runNativeFx } from './native-fx.js';
+import { compareFx } from './simd-case.js';
+import { generateSimdCases } from './simd-generator.js';
+import { hasModel, modelResult } from './simd-model.js';
+import { INT_SPECS, type SimdFeature } from './simd-specs.js';
+
+const PER_FORM = Number(process.env['TSVMM_SIMD_CASES'] ?? 150);
+const SHOW = Number(process.env['TSVMM_DIFF_SHOW'] ?? 30);
+const CPUINFO_NAME: Record<SimdFeature, string> = { sse: 'sse', sse2: 'sse2', sse3: 'pni', ssse3: 'ssse3', sse4_1: 'sse4_1', sse4_2: 'sse4_2' };
+
+function hostFlags(): Set<string> {
+  try {
+    return new Set((/^flags\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '').split(/\s+/));
+  } catch {
+    return new Set();
+  }
+}
+
+test(`SIMD semantics vs native: ${PER_FORM} cases per integer form`, (t) => {
+  const flags = hostFlags();
+  const missing = [...new Set(INT_SPECS.map((s) => s.feat))].filter((f) => !flags.has(CPUINFO_NAME[f]));
+  if (missing.length > 0) t.diagnostic(`host lacks ${missing.join(', ')}: those forms are not compared`);
+  const specs = INT_SPECS.filter((s) => flags.has(CPUINFO_NAME[s.feat]) && hasModel(s.name));
+  assert.ok(specs.length > 0, 'no SIMD form can be compared on this host');
+  const bin = buildNativeHarness(repoRoot());
+  let total = 0;
+  let bad = 0;
+  const shown: string[] = [];
+  const byCls = new Map<string, number>();
+  for (const mode of [64, 32] as const) {
+    const cases = generateSimdCases(mode === 64 ? 0x51d0_0001 : 0x51d0_0002, specs.length * (mode === 64 ? PER_FORM : Math.ceil(PER_FORM / 4)), specs, mode);
+    const native = runNativeFx(cases, bin);
+    for (let i = 0; i < cases.length; i++) {
+      const c = cases[i]!;
+      const ref = native[i]!;
+      if (ref.vector === -4) continue; // mode unsupported on this host
+      total++;
+      const got = modelResult(c);
+      const d = [...compareResults(c, ref, got), ...(ref.vector === -1 ? compareFx(c, ref.fx, got.fx) : [])];
+      if (d.length === 0) continue;
+      bad++;
+      byCls.set(c.cls, (byCls.get(c.cls) ?? 0) + 1);
+      if (shown.length < SHOW) shown.push(`${c.name} (${mode}-bit) [${hexBytes(c.code)}] d=${c.d} s=${c.s} mem=${c.memOff} imm=0x${c.imm.toString(16)}\n    ${d.map((x) => `${x.what}: native ${x.expected}, model ${x.actual}`).join('\n    ')}`);
+    }
+  }
+  t.diagnostic(`${total} cases over ${specs.length} forms, ${bad} mismatches`);
+  assert.equal(bad, 0, `${bad} of ${total} differ; by form: ${[...byCls].map(([k, n]) => `${k} ${n}`).join(', ')}\n${shown.join('\n')}`);
+});

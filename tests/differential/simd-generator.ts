@@ -1,0 +1,209 @@
+/**
+ * Seeded random cases for the SSE-family instructions (simd-specs.ts): one instruction per
+ * case, every XMM register and MXCSR loaded from the case's FXSAVE image, operands biased
+ * to lane edges (0, -1, signed/unsigned limits, single bits, bytes 0x00/0x7f/0x80/0xff),
+ * shift counts around the lane width, strings with nulls and repeated characters for the
+ * PCMPxSTRx family, register and memory forms with aligned and misaligned addresses.
+ */
+import { FLAGS_STATUS, SNIPPET_DATA_BASE, SNIPPET_DATA_SIZE, SNIPPET_DEFAULT_RSP } from '../../src/cpu/emu/testing/snippet-case.js';
+import { Prng } from './prng.js';
+import { defaultFx, fxXmm, setFxMxcsr, type FxCase } from './simd-case.js';
+import type { SimdSpec } from './simd-specs.js';
+import { encode, reg, setEncoderMode32, type MemOperand, type RmOperand } from './x86-encoder.js';
+
+export interface SimdGenCase extends FxCase {
+  spec: SimdSpec;
+  /** ModRM.reg operand (XMM or GPR number). */
+  d: number;
+  /** ModRM.rm register operand, or -1 for a memory operand. */
+  s: number;
+  /** Data-area offset of the memory operand. */
+  memOff: number;
+  imm: number;
+  /** REX.W was set (PCMPESTRx: 64-bit lengths; CRC32: 64-bit destination). */
+  w: boolean;
+}
+
+const RSP = 4;
+
+/** One edge-biased lane of `w` bytes, written little-endian at out[o..o+w). */
+function lane(rng: Prng, out: Uint8Array, o: number, w: number): void {
+  const k = rng.below(14);
+  for (let i = 0; i < w; i++) {
+    let b: number;
+    switch (k) {
+      case 0: b = 0; break;
+      case 1: b = 0xff; break;
+      case 2: b = i === w - 1 ? 0x80 : 0; break; // signed min
+      case 3: b = i === w - 1 ? 0x7f : 0xff; break; // signed max
+      case 4: b = i === 0 ? 1 : 0; break;
+      case 5: b = i === 0 ? rng.below(20) : 0; break;
+      case 6: b = i === 0 ? 0xff - rng.below(3) : 0xff; break; // -1, -2, -3
+      case 7: b = rng.pick([0, 0x7f, 0x80, 0xff, 1, 0xfe, 0x81]); break;
+      case 8: b = i === w - 1 ? 0x80 : i === 0 ? 1 : 0; break; // min + 1
+      default: b = rng.u32() & 0xff;
+    }
+    out[o + i] = b;
+  }
+}
+
+function fillEdges(rng: Prng, out: Uint8Array, w: number): void {
+  for (let o = 0; o + w <= out.length; o += w) lane(rng, out, o, w);
+}
+
+/** A shift count: mostly around the lane width, sometimes huge (upper dword set). */
+function fillCount(rng: Prng, out: Uint8Array, w: number): void {
+  out.fill(0, 0, 8);
+  const bits = w * 8;
+  const n = rng.chance(0.7) ? rng.pick([0, 1, 2, bits - 1, bits, bits + 1, 15, 16, 31, 32, 63, 64, 65, 255, 256]) : rng.below(bits);
+  out[0] = n & 0xff;
+  out[1] = (n >> 8) & 0xff;
+  if (rng.chance(0.1)) out[4 + rng.below(4)] = 1 + rng.below(255);
+  for (let i = 8; i < 16; i++) out[i] = rng.u32() & 0xff;
+}
+
+/** A string operand for PCMPxSTRx: a small alphabet so that matches happen, nulls at random places. */
+function fillString(rng: Prng, out: Uint8Array, words: boolean, ranges: boolean): void {
+  const n = words ? 8 : 16;
+  const alpha = rng.chance(0.5) ? [0x41, 0x42, 0x43, 0x61] : [0x41, 0x42, 0x80, 0xff, 0x7f, 0x30];
+  const len = rng.chance(0.5) ? n : rng.below(n + 1);
+  for (let i = 0; i < n; i++) {
+    let v = rng.chance(0.85) ? rng.pick(alpha) : rng.u32() & 0xff;
+    if (ranges && rng.chance(0.5)) v = rng.pick([0x30, 0x39, 0x41, 0x5a, 0x61, 0x7a, 0x00 + 1, 0xfe]);
+    if (i >= len) v = rng.chance(0.7) ? 0 : v;
+    out[i * (words ? 2 : 1)] = v;
+    if (words) out[i * 2 + 1] = rng.chance(0.7) ? 0 : rng.pick([0, 0xff, 0x80, 0x01]);
+  }
+  if (len < n && rng.chance(0.8)) {
+    out[len * (words ? 2 : 1)] = 0;
+    if (words) out[len * 2 + 1] = 0;
+  }
+}
+
+/** An explicit PCMPESTRx length: around the element counts, negative, or far out of range. */
+function lengthValue(rng: Prng): bigint {
+  if (rng.chance(0.6)) return BigInt.asUintN(64, BigInt(rng.range(-20, 20)));
+  return rng.pick([0x80000000n, 0x7fffffffn, 0xffffffff_fffffff0n, 0x1_0000_0004n, 0xffffffff_00000003n, 0x8000_0000_0000_0000n, 0xffff_fff0n, BigInt(rng.u32())]);
+}
+
+function randomMxcsr(rng: Prng): number {
+  // Masks mostly all set (integer SIMD never raises), flags and modes random.
+  const masks = rng.chance(0.8) ? 0x1f80 : (rng.u32() & 0x3f) << 7;
+  return masks | (rng.u32() & 0x3f) | (rng.below(4) << 13) | (rng.chance(0.5) ? 0x40 : 0) | (rng.chance(0.5) ? 0x8000 : 0);
+}
+
+export function generateSimdCase(rng: Prng, spec: SimdSpec, index: number, mode: 64 | 32): SimdGenCase {
+  const nregs = mode === 64 ? 16 : 8;
+  const gpr = new BigUint64Array(16);
+  for (let i = 0; i < 16; i++) gpr[i] = rng.u64();
+  gpr[RSP] = BigInt(SNIPPET_DEFAULT_RSP);
+  const data = new Uint8Array(SNIPPET_DATA_SIZE);
+  fillEdges(rng, data, spec.lane);
+  const fx = defaultFx();
+  setFxMxcsr(fx, randomMxcsr(rng));
+  for (let r = 0; r < 16; r++) fillEdges(rng, fxXmm(fx, r), spec.lane);
+
+  let imm = rng.u32() & 0xff;
+  if (spec.imms && rng.chance(0.6)) imm = rng.pick(spec.imms);
+  const hasImm = spec.form === 'xmi' || spec.form === 'xi' || spec.form === 'str';
+  let w = false;
+  let d = rng.below(nregs);
+  let s = rng.below(nregs);
+  if (rng.chance(0.1)) s = d;
+  const reserved = new Set<number>([RSP]);
+
+  switch (spec.form) {
+    case 'str': {
+      const words = (imm & 1) !== 0;
+      const ranges = ((imm >> 2) & 3) === 1;
+      fillString(rng, fxXmm(fx, d), words, ranges);
+      fillString(rng, fxXmm(fx, s), words, false);
+      if (rng.chance(0.2)) fxXmm(fx, s).set(fxXmm(fx, d).subarray(rng.below(4), 16), 0); // needle inside the haystack
+      fillString(rng, data.subarray(0, 16), words, false);
+      gpr[0] = lengthValue(rng);
+      gpr[2] = lengthValue(rng);
+      w = mode === 64 && spec.name.startsWith('pcmpe') && rng.chance(0.3);
+      reserved.add(0).add(1).add(2);
+      break;
+    }
+    case 'crc':
+      d = rng.below(nregs);
+      while (d === RSP) d = rng.below(nregs);
+      reserved.add(d);
+      w = spec.crcSize === 8 || (mode === 64 && spec.crcSize === 1 && rng.chance(0.3));
+      break;
+    case 'msk':
+      while (d === RSP) d = rng.below(nregs);
+      w = mode === 64 && rng.chance(0.3);
+      break;
+    default:
+      if (spec.count) fillCount(rng, fxXmm(fx, s), spec.lane);
+  }
+  if (spec.form === 'crc') {
+    s = rng.below(nregs);
+    if (spec.crcSize === 1 && mode === 32) s = rng.below(4); // AL..BL (AH..BH need the legacy encoding; avoided)
+  }
+
+  // Memory operand: a base register pointing into the data area, aligned or not.
+  let memOff = -1;
+  let rm: RmOperand = reg(s);
+  if (spec.mem > 0 && spec.form !== 'xi' && spec.form !== 'msk' && rng.chance(0.35)) {
+    const size = spec.mem;
+    const misalign = rng.chance(spec.aligned ? 0.1 : 0.5);
+    memOff = rng.below(Math.floor((SNIPPET_DATA_SIZE - 32) / 16)) * 16 + (misalign ? 1 + rng.below(15) : 0);
+    let base = rng.below(nregs);
+    while (reserved.has(base)) base = rng.below(nregs);
+    const disp = rng.chance(0.3) ? rng.range(-64, 64) : 0;
+    const addr = SNIPPET_DATA_BASE + memOff - disp;
+    gpr[base] = mode === 64 ? BigInt(addr) : (gpr[base]! & 0xffffffff_00000000n) | BigInt(addr);
+    rm = { kind: 'mem', base, index: -1, scale: 1, disp } satisfies MemOperand;
+    s = -1;
+    if (spec.form === 'str' && size === 16) fillString(rng, data.subarray(memOff, memOff + 16), (imm & 1) !== 0, false);
+    else if (spec.count) fillCount(rng, data.subarray(memOff, memOff + 16), spec.lane);
+  }
+
+  setEncoderMode32(mode === 32);
+  let code: Uint8Array;
+  try {
+    const legacy = spec.pfx === 0 ? [] : [spec.pfx];
+    code = encode({
+      legacy,
+      opsize16: spec.form === 'crc' && spec.crcSize === 2,
+      rexW: w,
+      opcode: [...spec.op],
+      reg: spec.form === 'xi' ? spec.digit! : reg(d),
+      rm: spec.form === 'xi' ? reg(d) : rm,
+      imm: hasImm ? [imm] : [],
+    });
+  } finally {
+    setEncoderMode32(false);
+  }
+  const rflags = rng.u32() & FLAGS_STATUS;
+  return {
+    name: `simd/${spec.name} #${index}`,
+    cls: spec.name + (memOff >= 0 ? '/m' : ''),
+    code,
+    gpr,
+    rflags,
+    data,
+    flagsMask: FLAGS_STATUS,
+    undefinedGprs: 0,
+    mode,
+    fx,
+    spec,
+    d,
+    s,
+    memOff,
+    imm: hasImm ? imm : 0,
+    w,
+  };
+}
+
+/** n cases spread over `specs` (round-robin, so every form gets its share). */
+export function generateSimdCases(seed: number, n: number, specs: readonly SimdSpec[], mode: 64 | 32 = 64): SimdGenCase[] {
+  const rng = new Prng(seed);
+  const usable = mode === 64 ? specs : specs.filter((s) => s.crcSize !== 8); // no REX.W outside 64-bit mode
+  const out: SimdGenCase[] = [];
+  for (let i = 0; i < n; i++) out.push(generateSimdCase(rng, usable[i % usable.length]!, i, mode));
+  return out;
+}
