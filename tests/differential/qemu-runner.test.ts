@@ -40,8 +40,9 @@ test('qemu-runner: SMP guests get their CPUs', { skip: missing('smp') }, async (
 });
 
 test('qemu-runner: a guest that does not finish is killed at the timeout', { skip: missing('echo') }, async () => {
-  // echo without input waits forever.
-  const r = await runUnderQemu(elf('echo'), { timeoutMs: 1500 });
+  // echo without input waits forever. The timeout leaves QEMU (SeaBIOS, then the guest) time to print its
+  // first line on a loaded machine too: at 1.5 s, a host running other jobs killed it before that.
+  const r = await runUnderQemu(elf('echo'), { timeoutMs: 8000 });
   assert.equal(r.timedOut, true);
   assert.equal(r.status, -1);
   assert.match(r.serial, /^echo: ready/);
