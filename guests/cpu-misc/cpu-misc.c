@@ -107,10 +107,17 @@ void kmain(uint32_t magic, uint32_t info) {
   }
   check("RDTSC monotonic over 1000 reads", mono);
 
-  uint64_t t0 = rdtsc();
-  pit_wait_ms(10);
-  uint64_t dt = rdtsc() - t0;
-  check("TSC rate against 10 ms of PIT: between 0.1 and 10 GHz", dt >= 1000000ull && dt <= 100000000ull);
+  /* Up to three tries: where the PIT and TSC follow the host clock, a VMM that the host deschedules for
+     90 ms (a loaded machine) stretches one measurement; a wrong TSC rate fails every try. */
+  int tsc_ok = 0;
+  uint64_t t0 = 0;
+  for (int attempt = 0; attempt < 3 && !tsc_ok; attempt++) {
+    t0 = rdtsc();
+    pit_wait_ms(10);
+    uint64_t dt = rdtsc() - t0;
+    tsc_ok = dt >= 1000000ull && dt <= 100000000ull;
+  }
+  check("TSC rate against 10 ms of PIT: between 0.1 and 10 GHz", tsc_ok);
 
   /* (TSC writes through MSR 0x10 are not checked: QEMU TCG and this host's KVM do not honour them exactly) */
 
