@@ -2,6 +2,7 @@ import type { RunConfig } from '../vmm/config.js';
 import { buildVm, describeStop, type BuiltVm } from '../vmm/vm-builder.js';
 import { openSerialSink, feedStdin, type StdinFeed } from '../vmm/serial-console.js';
 import type { VmStop } from '../cpu/vm.js';
+import { unshownWarnings } from '../util/log.js';
 
 /** Hooks for commands that run a guest and look at it (stat, record). */
 export interface RunObserver {
@@ -62,6 +63,8 @@ export async function runCommand(config: RunConfig, opts: { verbose: boolean; ob
     feed?.stop();
     feed = undefined;
     const { status, message } = describeStop(stop);
+    const unshown = unshownWarnings();
+    if (unshown > 0) process.stderr.write(`tsvmm: ${unshown} further distinct warning${unshown === 1 ? ' was' : 's were'} not shown\n`);
     if (message) process.stderr.write(`${process.stdout.isTTY ? '\r\n' : ''}tsvmm: ${message}\n`);
     opts.observer?.report(built, stop, wallMs);
     return status;

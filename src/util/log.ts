@@ -25,9 +25,25 @@ export const log = {
 };
 
 const warnedOnce = new Set<string>();
-/** Logs a warning the first time `key` is seen (e.g. an unimplemented opcode). */
+/** Distinct one-time warnings shown before they are only counted (a guest can hit hundreds of unimplemented opcodes). */
+export const WARN_ONCE_LIMIT = 32;
+let unshown = 0;
+
+/**
+ * Logs a warning the first time `key` is seen (e.g. an unimplemented opcode). After WARN_ONCE_LIMIT distinct
+ * keys, one line says further ones are not shown, and they are only counted (`unshownWarnings()`).
+ */
 export function warnOnce(key: string, msg: string): void {
   if (warnedOnce.has(key)) return;
   warnedOnce.add(key);
-  log.warn(msg);
+  if (warnedOnce.size <= WARN_ONCE_LIMIT) {
+    log.warn(msg);
+    return;
+  }
+  if (unshown++ === 0) log.warn(`${WARN_ONCE_LIMIT} distinct warnings so far: further ones are counted, not shown`);
+}
+
+/** Distinct one-time warnings past the limit, not shown. */
+export function unshownWarnings(): number {
+  return unshown;
 }
