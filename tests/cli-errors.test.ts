@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { runCli, guestPath, tsvmmBin } from './guest-runner.js';
 import { writeTiny } from './tiny-kernels.js';
 import { KVM_DEVICE_PATH, kvmGuestPmuMissing, kvmMissing, notRoot } from '../src/cpu/kvm/host-requirements.test-util.js';
+import { buildBzImage } from '../src/boot/testing/images.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-cli-'));
 const garbage = join(dir, 'garbage.bin');
@@ -15,6 +16,10 @@ writeFileSync(garbage, Buffer.from('this is not a kernel at all, just some text\
 const truncated = join(dir, 'truncated.elf');
 writeFileSync(truncated, readFileSync(guestPath('hello')).subarray(0, 200));
 const apicKernel = writeTiny(join(dir, 'apic.elf'), [0xf4], 0xfee00000);
+const zeroBody = join(dir, 'zeros.bzImage');
+const zeros = buildBzImage({ kernelBytes: 0x100000 });
+zeros.fill(0, (zeros[0x1f1]! + 1) * 512);
+writeFileSync(zeroBody, zeros);
 
 const cases: { name: string; args: string[]; status: number; message: RegExp }[] = [
   { name: 'missing kernel', args: ['run', '--kernel', join(dir, 'nope.elf'), '--accel', 'emu'], status: 66, message: /nope\.elf: no such file/ },
@@ -44,6 +49,7 @@ const cases: { name: string; args: string[]; status: number; message: RegExp }[]
   { name: 'stat with an unknown own option', args: ['stat', '--jsn', '--', '--kernel', guestPath('hello')], status: 64, message: /unknown option --jsn for tsvmm stat \(did you mean --json/ },
   { name: 'kernel linked in the APIC page', args: ['run', '--kernel', apicKernel, '--accel', 'emu'], status: 66, message: /apic\.elf: kernel image .*at 0xfee00000-0x[0-9a-f]+ is not RAM in the guest's map: .*local APIC page/ },
   { name: 'kernel linked in the APIC page, with 4080M', args: ['run', '--kernel', apicKernel, '--accel', 'emu', '--mem', '4080M'], status: 66, message: /is not RAM in the guest's map/ },
+  { name: 'bzImage whose kernel is all zeros', args: ['run', '--kernel', zeroBody, '--accel', 'emu'], status: 66, message: /zeros\.bzImage: the protected-mode kernel \(1 MiB after the setup sectors\) is all zeros/ },
   { name: '--serial into a missing directory', args: ['run', '--serial', `file:${join(dir, 'no/such/dir')}`, '--kernel', guestPath('hello'), '--accel', 'emu'], status: 2, message: /--serial file:.*no\/such\/dir: cannot open for writing \(ENOENT\)/ },
 ];
 

@@ -146,7 +146,11 @@ export function loadLinux(memory: GuestMemory, image: Uint8Array, options: Linux
         `give the guest at least ${sizeText(alignUp(loadAddr + footprint, ONE_MIB) + (initrd ? alignUp(initrd.data.length, ONE_MIB) : 0))} with --mem`,
     );
   }
-  placer.write(loadAddr, image.subarray(h.kernelOffset), 'protected-mode kernel');
+  const body = image.subarray(h.kernelOffset);
+  if (body.every((b) => b === 0)) {
+    throw new BootError(`${fileName}: the protected-mode kernel (${sizeText(body.length)} after the setup sectors) is all zeros: the image is damaged or was not written out completely`);
+  }
+  placer.write(loadAddr, body, 'protected-mode kernel');
   const kernelEnd = loadAddr + footprint;
 
   // Command line.
