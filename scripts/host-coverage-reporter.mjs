@@ -24,7 +24,7 @@ export default async function* hostCoverage(source) {
     }
   }
   const skipped = [...skips.values()].reduce((n, e) => n + e.count, 0);
-  const lines = ['', `Host coverage: ${tests} tests, ${skipped} skipped${notCompared.length ? ', and differential cases not compared on this host' : ''}:`];
+  const lines = ['', `Host coverage: ${tests} ${tests === 1 ? 'test' : 'tests'}, ${skipped} skipped${notCompared.length ? ', and differential cases not compared on this host' : ''}:`];
   if (skipped === 0 && notCompared.length === 0) lines.push('  Everything ran: nothing skipped, every differential case compared.');
   for (const [reason, e] of [...skips.entries()].sort((a, b) => b[1].count - a[1].count)) {
     lines.push(`  skipped ${String(e.count).padStart(3)} ${e.count === 1 ? 'test: ' : 'tests:'} ${reason}${e.count > 1 ? ` (e.g. "${e.example}")` : ` ("${e.example}")`}`);
