@@ -18,9 +18,15 @@
 //   min/median/max, wall and CPU time (CPU: the engine process's user+sys over the same phase; robust when the
 //   machine is loaded, as it includes no waiting for a core).
 //
-// node bench/emu/realcode.mjs [--rounds 3] [--quick] [--scale N] [--peers emu,qemu,v86-jit,v86-nojit,native]
-//                             [--no-loop] [--linux-seconds 30]
-// Environment (for `npm run bench -- emu`): BENCH_ROUNDS, BENCH_PEERS, BENCH_QUICK=1, BENCH_SCALE, BENCH_LINUX_S.
+// - --passes N runs the suite N times in one boot: pass 1 is cold (translation and compilation included, what
+//   code run once sees), the last pass warm (already-translated code); tables are printed for both.
+//
+// - --time cpu puts CPU-time MIPS in the per-kernel tables (for a loaded machine; the summary has both).
+//
+// node bench/emu/realcode.mjs [--rounds 3] [--quick] [--scale N] [--passes 1] [--no-loop] [--linux-seconds 30]
+//                             [--time wall|cpu] [--peers emu,qemu,v86-jit,v86-nojit,native]
+// Environment (for `npm run bench -- emu`): BENCH_ROUNDS, BENCH_PEERS, BENCH_QUICK=1, BENCH_SCALE, BENCH_PASSES,
+// BENCH_TIME, BENCH_LINUX_S.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,6 +39,8 @@ const { values: opt } = parseArgs({
     rounds: { type: 'string', default: process.env.BENCH_ROUNDS ?? '3' },
     quick: { type: 'boolean', default: process.env.BENCH_QUICK === '1' },
     scale: { type: 'string', default: process.env.BENCH_SCALE ?? '1' },
+    passes: { type: 'string', default: process.env.BENCH_PASSES ?? '1' },
+    time: { type: 'string', default: process.env.BENCH_TIME ?? 'wall' },
     peers: { type: 'string', default: process.env.BENCH_PEERS ?? 'emu,qemu,v86-jit,v86-nojit,native' },
     'no-loop': { type: 'boolean', default: false },
     'linux-seconds': { type: 'string', default: process.env.BENCH_LINUX_S ?? '30' },
@@ -41,10 +49,16 @@ const { values: opt } = parseArgs({
 });
 const rounds = Math.max(1, Number(opt.rounds) | 0);
 const scale = Math.max(1, Number(opt.scale) | 0);
+const passes = Math.max(1, Number(opt.passes) | 0);
+if (opt.time !== 'wall' && opt.time !== 'cpu') {
+  console.error(`realcode: --time ${opt.time}: use wall or cpu`);
+  process.exit(2);
+}
+const timeKey = opt.time === 'cpu' ? 'cpuMs' : 'ms';
 const peersWanted = new Set(opt.peers.split(','));
 const loopIters = Math.max(1000, Number(opt['loop-iters']) | 0);
 const linuxSeconds = Number(opt['linux-seconds']);
-const cmdline = `${opt.quick ? 'quick ' : ''}scale=${scale}`;
+const cmdline = `${opt.quick ? 'quick ' : ''}scale=${scale}${passes > 1 ? ` passes=${passes}` : ''}`;
 const log = (m) => process.stderr.write(`realcode: ${m}\n`);
 const now = () => performance.timeOrigin + performance.now();
 const startedAt = performance.now();
@@ -141,7 +155,8 @@ async function runQemu(elf, cl, until) {
 }
 
 async function runV86(elf, cl, until, jit) {
-  const args = [v86Run, '--kernel', elf, '--cmdline', cl, '--until', until, '--stamps', '--timeout', '600'];
+  const args = [v86Run, '--kernel', elf, '--cmdline', cl, '--until', until, '--stamps', '--timeout', '1200'];
+  if (until.startsWith('realcode') && passes > 1) args.push('--until-count', String(passes));
   if (!jit) args.push('--no-jit');
   const r = await runProc(process.execPath, args);
   if (r.code !== 0) throw new Error(`v86-run exited ${r.code}: ${why(r)}`);
@@ -175,10 +190,11 @@ function checksums(out) {
   return m;
 }
 
-/** Per-kernel phases of a suite run: name -> { ms, cpuMs, insns }, plus the whole suite under '*'. */
-function suitePhases(run) {
-  const start = run.marks.findIndex((m) => m.text.startsWith('realcode: start'));
-  const end = run.marks.findIndex((m) => m.text.startsWith('realcode: total'));
+/** Per-kernel phases of pass `pass` of a suite run: name -> { ms, cpuMs, insns }, the whole pass under '*'. */
+function suitePhases(run, pass) {
+  const totals = run.marks.flatMap((m, i) => (m.text.startsWith('realcode: total') ? [i] : []));
+  const start = pass === 0 ? run.marks.findIndex((m) => m.text.startsWith('realcode: start')) : (totals[pass - 1] ?? -1);
+  const end = totals[pass] ?? -1;
   if (start < 0 || end < 0) {
     const fail = run.marks.find((m) => m.text.includes('FAIL'));
     throw new Error(fail ? fail.text : 'no start/total line in the guest output');
@@ -263,7 +279,8 @@ for (const e of ENGINES) {
   else active.push(e);
 }
 const loopCl = `iters=${opt.quick ? Math.round(loopIters / 10) : loopIters} loop-only`;
-const res = new Map(active.map((e) => [e.id, { suite: [], loop: [], rss: [], startup: [], jit: undefined, errors: [] }]));
+// per engine and round: suite = pass 1 (cold), warm = the last pass (when passes > 1)
+const res = new Map(active.map((e) => [e.id, { suite: [], warm: [], loop: [], rss: [], startup: [], jit: undefined, errors: [] }]));
 let nativeSums;
 
 log(`${rounds} round(s), engines ${active.map((e) => e.id).join(', ')}, guest cmdline "${cmdline}", load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
@@ -278,13 +295,15 @@ for (let round = 1; round <= rounds; round++) {
         for (const v of n.kernels.values()) (all.ms += v.ms), (all.cpuMs += v.cpuMs);
         n.kernels.set('*', all);
         r.suite.push({ phases: n.kernels, sums: n.sums });
+        r.warm.push({ phases: n.kernels, sums: n.sums }); // the host program has nothing to warm up
         r.rss.push(n.rssKiB);
         log(`round ${round} native: ${all.ms.toFixed(1)} ms`);
         continue;
       }
       const run = await e.suite(cmdline);
-      const s = suitePhases(run);
+      const s = suitePhases(run, 0);
       r.suite.push(s);
+      if (passes > 1) r.warm.push(suitePhases(run, passes - 1));
       r.rss.push(run.rssKiB);
       r.startup.push(run.startupMs);
       if (run.jit) r.jit = run.jit;
@@ -336,12 +355,12 @@ for (const bits of [32, 64]) {
     }
   }
 }
-/** Median MIPS of kernel k for engine e over its rounds (wall, or cpu). */
-function mipsOf(e, k, bits, kind = 'ms') {
+/** Median MIPS of kernel k for engine e over its rounds, for pass `which` ('suite' or 'warm'). */
+function mipsOf(e, k, bits, which) {
   const r = res.get(e);
   const c = counts[bits]?.get(k)?.insns;
-  if (!r || !r.suite.length || !c) return NaN;
-  return c / median(r.suite.map((s) => s.phases.get(k)?.[kind] ?? NaN)) / 1e3;
+  if (!r || !r[which].length || !c) return NaN;
+  return c / median(r[which].map((s) => s.phases.get(k)?.[timeKey] ?? NaN)) / 1e3;
 }
 const kernelNames = counts[32] ? [...counts[32].keys()].filter((k) => k !== '*') : [];
 const has64 = !!counts[64];
@@ -349,7 +368,7 @@ const has64 = !!counts[64];
 // checksums: every engine must print the host's checksums
 const mismatches = [];
 for (const e of active) {
-  for (const s of res.get(e.id).suite) {
+  for (const s of [...res.get(e.id).suite, ...res.get(e.id).warm]) {
     for (const [k, v] of s.sums) if (nativeSums && nativeSums.get(k) !== v) mismatches.push(`${e.id} ${k}: ${v}, host ${nativeSums.get(k)}`);
   }
 }
@@ -357,32 +376,35 @@ for (const e of active) {
 const loadStr = (l) => l.map((x) => x.toFixed(2)).join(' ');
 console.log(`\nrealcode suite (guests/realcode), cmdline "${cmdline}", ${rounds} round(s) interleaved; ${cpus().length} CPUs; load before ${loadStr(load[0])}, after ${loadStr(load.at(-1))}`);
 const col = (id) => active.some((e) => e.id === id);
-{
-  const ids = ['emu32', 'qemu32', 'v86-jit', 'v86-nojit', 'native'].filter(col);
-  const head = ['kernel', 'M insns', ...ids.map((id) => `${ENGINES.find((e) => e.id === id).name}`), 'emu/QEMU', 'emu/v86-JIT'];
-  const rows = [head];
-  for (const k of [...kernelNames, '*']) {
-    const m = Object.fromEntries(ids.map((id) => [id, mipsOf(id, k, 32)]));
-    rows.push([k === '*' ? 'all kernels' : k, f1(counts[32].get(k).insns / 1e6), ...ids.map((id) => f1(m[id])), ratio(m.emu32, m.qemu32), ratio(m.emu32, m['v86-jit'])]);
+for (const which of passes > 1 ? ['suite', 'warm'] : ['suite']) {
+  const label = passes > 1 ? (which === 'suite' ? ', pass 1 (cold)' : `, pass ${passes} (warm)`) : '';
+  {
+    const ids = ['emu32', 'qemu32', 'v86-jit', 'v86-nojit', 'native'].filter(col);
+    const head = ['kernel', 'M insns', ...ids.map((id) => `${ENGINES.find((e) => e.id === id).name}`), 'emu/QEMU', 'emu/v86-JIT'];
+    const rows = [head];
+    for (const k of [...kernelNames, '*']) {
+      const m = Object.fromEntries(ids.map((id) => [id, mipsOf(id, k, 32, which)]));
+      rows.push([k === '*' ? 'all kernels' : k, f1(counts[32].get(k).insns / 1e6), ...ids.map((id) => f1(m[id])), ratio(m.emu32, m.qemu32), ratio(m.emu32, m['v86-jit'])]);
+    }
+    if (!opt['no-loop'] && which === 'suite') {
+      const lm = Object.fromEntries(ids.map((id) => [id, res.get(id)?.loop.length ? median(res.get(id).loop.map((p) => p.insns / p[timeKey] / 1e3)) : NaN]));
+      rows.push(['tight loop*', f1((opt.quick ? loopIters / 10 : loopIters) * 8 / 1e6), ...ids.map((id) => (id === 'native' ? 'n/a' : f1(lm[id]))), ratio(lm.emu32, lm.qemu32), ratio(lm.emu32, lm['v86-jit'])]);
+    }
+    printTable(`32-bit guest (protected mode, 4 KiB paging, ring 3): MIPS, median of rounds (${opt.time} time)${label}`, rows);
   }
-  if (!opt['no-loop']) {
-    const lm = Object.fromEntries(ids.map((id) => [id, res.get(id)?.loop.length ? median(res.get(id).loop.map((p) => p.insns / p.ms / 1e3)) : NaN]));
-    rows.push(['tight loop*', f1((opt.quick ? loopIters / 10 : loopIters) * 8 / 1e6), ...ids.map((id) => (id === 'native' ? 'n/a' : f1(lm[id]))), ratio(lm.emu32, lm.qemu32), ratio(lm.emu32, lm['v86-jit'])]);
+  if (has64) {
+    const ids = ['emu64', 'qemu64', 'native'].filter(col);
+    const rows = [['kernel', 'M insns', ...ids.map((id) => ENGINES.find((e) => e.id === id).name), 'emu/QEMU']];
+    for (const k of [...kernelNames, '*']) {
+      const m = Object.fromEntries(ids.map((id) => [id, mipsOf(id, k, 64, which)]));
+      rows.push([k === '*' ? 'all kernels' : k, f1(counts[64].get(k).insns / 1e6), ...ids.map((id) => f1(m[id])), ratio(m.emu64, m.qemu64)]);
+    }
+    if (!opt['no-loop'] && which === 'suite') {
+      const lm = Object.fromEntries(ids.map((id) => [id, res.get(id)?.loop.length ? median(res.get(id).loop.map((p) => p.insns / p[timeKey] / 1e3)) : NaN]));
+      rows.push(['tight loop*', f1((opt.quick ? loopIters / 10 : loopIters) * 8 / 1e6), ...ids.map((id) => (id === 'native' ? 'n/a' : f1(lm[id]))), ratio(lm.emu64, lm.qemu64)]);
+    }
+    printTable(`64-bit guest (long mode, 4 KiB pages, ring 3): MIPS, median of rounds (${opt.time} time)${label}`, rows);
   }
-  printTable('32-bit guest (protected mode, 4 KiB paging, ring 3): MIPS, median of rounds (wall time)', rows);
-}
-if (has64) {
-  const ids = ['emu64', 'qemu64', 'native'].filter(col);
-  const rows = [['kernel', 'M insns', ...ids.map((id) => ENGINES.find((e) => e.id === id).name), 'emu/QEMU']];
-  for (const k of [...kernelNames, '*']) {
-    const m = Object.fromEntries(ids.map((id) => [id, mipsOf(id, k, 64)]));
-    rows.push([k === '*' ? 'all kernels' : k, f1(counts[64].get(k).insns / 1e6), ...ids.map((id) => f1(m[id])), ratio(m.emu64, m.qemu64)]);
-  }
-  if (!opt['no-loop']) {
-    const lm = Object.fromEntries(ids.map((id) => [id, res.get(id)?.loop.length ? median(res.get(id).loop.map((p) => p.insns / p.ms / 1e3)) : NaN]));
-    rows.push(['tight loop*', f1((opt.quick ? loopIters / 10 : loopIters) * 8 / 1e6), ...ids.map((id) => (id === 'native' ? 'n/a' : f1(lm[id]))), ratio(lm.emu64, lm.qemu64)]);
-  }
-  printTable('64-bit guest (long mode, 4 KiB pages, ring 3): MIPS, median of rounds (wall time)', rows);
 }
 {
   const rows = [['engine', 'build', 'MIPS min', 'median', 'max', 'MIPS cpu', 'suite ms', 'startup ms', 'RSS MiB', 'compile ms', 'code KiB']];
@@ -390,17 +412,20 @@ if (has64) {
     const r = res.get(e.id);
     const bitsList = e.bits ? [e.bits] : [32, 64];
     for (const bits of bitsList) {
-      const c = counts[bits]?.get('*')?.insns;
-      if (!r.suite.length || !c) {
-        rows.push([e.name, `${bits}-bit`, 'failed', '-', '-', '-', '-', '-', '-', '-', '-']);
-        continue;
+      for (const which of passes > 1 && e.peer !== 'native' ? ['suite', 'warm'] : ['suite']) {
+        const c = counts[bits]?.get('*')?.insns;
+        const build = `${bits}-bit${e.peer === 'native' ? ' count' : ''}${which === 'warm' ? ' warm' : passes > 1 ? ' cold' : ''}`;
+        if (!r[which].length || !c) {
+          rows.push([e.name, build, 'failed', '-', '-', '-', '-', '-', '-', '-', '-']);
+          continue;
+        }
+        const ms = r[which].map((s) => s.phases.get('*').ms);
+        const mips = ms.map((x) => c / x / 1e3);
+        const cpuMips = c / median(r[which].map((s) => s.phases.get('*').cpuMs)) / 1e3;
+        const jit = e.peer === 'emu' ? r.jit : undefined;
+        rows.push([e.name, build, f1(Math.min(...mips)), f1(median(mips)), f1(Math.max(...mips)), f1(cpuMips), f0(median(ms)),
+          f0(median(r.startup)), f1(median(r.rss) / 1024), jit?.compileMs != null ? f1(jit.compileMs) : 'n/a', jit?.codeBytes != null ? f1(jit.codeBytes / 1024) : 'n/a']);
       }
-      const ms = r.suite.map((s) => s.phases.get('*').ms);
-      const mips = ms.map((x) => c / x / 1e3);
-      const cpuMips = c / median(r.suite.map((s) => s.phases.get('*').cpuMs)) / 1e3;
-      const jit = e.peer === 'emu' ? r.jit : undefined;
-      rows.push([e.name, e.peer === 'native' ? `${bits}-bit count` : `${bits}-bit`, f1(Math.min(...mips)), f1(median(mips)), f1(Math.max(...mips)), f1(cpuMips), f0(median(ms)),
-        f0(median(r.startup)), f1(median(r.rss) / 1024), jit?.compileMs != null ? f1(jit.compileMs) : 'n/a', jit?.codeBytes != null ? f1(jit.codeBytes / 1024) : 'n/a']);
     }
   }
   printTable('whole suite per engine (min/median/max over rounds)', rows);

@@ -1,7 +1,7 @@
 // Boots a multiboot kernel on v86 (npm package `v86`, SeaBIOS from Debian's `seabios` package) in this process
 // and copies the guest's COM1 output to stdout. v86 has no isa-debug-exit device, so the run ends when the
 // serial output contains the `--until` text (a line the guest prints last) or after --timeout seconds.
-//   node bench/emu/v86-run.mjs --kernel K --cmdline '...' --until 'loop executed' [--no-jit] [--timeout 60]
+//   node bench/emu/v86-run.mjs --kernel K --cmdline '...' --until 'loop executed' [--until-count N] [--no-jit] [--timeout 60]
 //   node bench/emu/v86-run.mjs --check      (exit 0 when v86 and the BIOS are there)
 // --stamps prefixes every output line with "<epoch ms> <process CPU ms>\t", taken when the line's last byte
 // left v86's UART (the listener runs inside v86's CPU loop), and ends with "v86-run: maxrss <KiB>" on stderr.
@@ -19,6 +19,7 @@ const opt = (name, dflt) => {
 const kernel = opt('--kernel');
 const cmdline = opt('--cmdline', '');
 const until = opt('--until', 'loop executed');
+const untilCount = Math.max(1, Number(opt('--until-count', '1')) | 0); // the run ends at the N-th such line
 const timeoutSec = Number(opt('--timeout', '120'));
 const jit = !args.includes('--no-jit');
 const stamps = args.includes('--stamps');
@@ -80,6 +81,7 @@ const emulator = new V86({
 });
 let line = '';
 let seen = '';
+let seenCount = 0;
 const timer = setTimeout(() => {
   process.stdout.write(line);
   fail(3, `no "${until}" within ${timeoutSec} s`);
@@ -96,7 +98,7 @@ emulator.add_listener('serial0-output-byte', (byte) => {
   process.stdout.write(line);
   seen = line;
   line = '';
-  if (seen.includes(until)) {
+  if (seen.includes(until) && ++seenCount === untilCount) {
     clearTimeout(timer);
     process.stderr.write(`v86-run: "${until}" after ${(performance.now() - t0).toFixed(0)} ms\n`);
     emulator.destroy();

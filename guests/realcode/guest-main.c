@@ -2,11 +2,12 @@
  * user process runs), each on a 1 MiB stack, and prints one line per kernel from ring 0. The lines are the
  * host's timing markers: a kernel's phase runs from the previous line to its own.
  *   cmdline: quick (the test size) | scale=N (multiplies every size) | only=a,b (a subset, in suite order)
+ *            | passes=N (runs the whole suite N times: later passes run already-translated code)
  *            | tsc (each kernel line ends with " tsc <RDTSC delta>": QEMU's TSC is the host's, so the bench
  *              splits QEMU's time between kernels by it instead of by when lines reach the host)
  *   output:  realcode: start <32|64>-bit <quick|default> x<scale>
  *            realcode: <kernel> n=<n> checksum <hex>      (one per kernel; the host program prints the same)
- *            realcode: total <hex>
+ *            realcode: total <hex>                          (after each pass)
  * A kernel's failed self-check prints "realcode: FAIL <kernel>: <why>" and exits with code 1. */
 #include "rt.h"
 #include "trap.h"
@@ -101,6 +102,28 @@ static int selected(const char *name) {
   return 0;
 }
 
+/* One pass over the selected kernels: a line per kernel, then the total. */
+static void run_suite(int quick, uint32_t scale, int tsc) {
+  uint32_t total = 0;
+  for (uint32_t k = 0; k < rc_kernel_count; k++) {
+    const struct rc_kernel *kn = &rc_kernels[k];
+    if (!selected(kn->name)) continue;
+    job.kernel = k;
+    job.n = (quick ? kn->n_quick : kn->n_default) * scale;
+    uint64_t t0 = tsc ? rdtsc() : 0;
+    uintptr_t r = run_user(user_entry, (uintptr_t)&job);
+    uint64_t dt = tsc ? rdtsc() - t0 : 0;
+    if (rc_failure || r != 0x600D) {
+      kprintf("realcode: FAIL %s: %s\n", kn->name, rc_failure ? rc_failure : "did not return");
+      debug_exit(EXIT_FAILURE_CODE);
+    }
+    total = rc_mix(total, job.sum);
+    if (tsc) kprintf("realcode: %s n=%u checksum %08x tsc %llu\n", kn->name, job.n, job.sum, (unsigned long long)dt);
+    else kprintf("realcode: %s n=%u checksum %08x\n", kn->name, job.n, job.sum);
+  }
+  kprintf("realcode: total %08x\n", total);
+}
+
 extern char __image_end[];
 
 void kmain(uint32_t magic, uint32_t info) {
@@ -121,23 +144,7 @@ void kmain(uint32_t magic, uint32_t info) {
   trap_init();
   paging_init();
   kprintf("realcode: start %u-bit %s x%u\n", (unsigned)(sizeof(void *) * 8), quick ? "quick" : "default", scale);
-  uint32_t total = 0;
-  for (uint32_t k = 0; k < rc_kernel_count; k++) {
-    const struct rc_kernel *kn = &rc_kernels[k];
-    if (!selected(kn->name)) continue;
-    job.kernel = k;
-    job.n = (quick ? kn->n_quick : kn->n_default) * scale;
-    uint64_t t0 = tsc ? rdtsc() : 0;
-    uintptr_t r = run_user(user_entry, (uintptr_t)&job);
-    uint64_t dt = tsc ? rdtsc() - t0 : 0;
-    if (rc_failure || r != 0x600D) {
-      kprintf("realcode: FAIL %s: %s\n", kn->name, rc_failure ? rc_failure : "did not return");
-      debug_exit(EXIT_FAILURE_CODE);
-    }
-    total = rc_mix(total, job.sum);
-    if (tsc) kprintf("realcode: %s n=%u checksum %08x tsc %llu\n", kn->name, job.n, job.sum, (unsigned long long)dt);
-    else kprintf("realcode: %s n=%u checksum %08x\n", kn->name, job.n, job.sum);
-  }
-  kprintf("realcode: total %08x\n", total);
+  uint32_t passes = cmdline_get_u32(cmdline, "passes", 1);
+  for (uint32_t pass = 0; pass < passes; pass++) run_suite(quick, scale, tsc);
   debug_exit(EXIT_SUCCESS_CODE);
 }
