@@ -18,12 +18,13 @@
 //   min/median/max, wall and CPU time (CPU: the engine process's user+sys over the same phase; robust when the
 //   machine is loaded, as it includes no waiting for a core).
 //
-// - --passes N runs the suite N times in one boot: pass 1 is cold (translation and compilation included, what
-//   code run once sees), the last pass warm (already-translated code); tables are printed for both.
+// - The suite runs --passes N times (default 2) in one boot: pass 1 is cold (translation and compilation
+//   included, what code run once sees), the last pass warm (already-translated code); tables are printed for
+//   both. Both matter: at ~27 M instructions a kernel, v86's JIT spends most of pass 1 warming up.
 //
 // - --time cpu puts CPU-time MIPS in the per-kernel tables (for a loaded machine; the summary has both).
 //
-// node bench/emu/realcode.mjs [--rounds 3] [--quick] [--scale N] [--passes 1] [--no-loop] [--linux-seconds 30]
+// node bench/emu/realcode.mjs [--rounds 3] [--quick] [--scale N] [--passes 2] [--no-loop] [--linux-seconds 30]
 //                             [--time wall|cpu] [--peers emu,qemu,v86-jit,v86-nojit,native]
 // Environment (for `npm run bench -- emu`): BENCH_ROUNDS, BENCH_PEERS, BENCH_QUICK=1, BENCH_SCALE, BENCH_PASSES,
 // BENCH_TIME, BENCH_LINUX_S.
@@ -39,7 +40,7 @@ const { values: opt } = parseArgs({
     rounds: { type: 'string', default: process.env.BENCH_ROUNDS ?? '3' },
     quick: { type: 'boolean', default: process.env.BENCH_QUICK === '1' },
     scale: { type: 'string', default: process.env.BENCH_SCALE ?? '1' },
-    passes: { type: 'string', default: process.env.BENCH_PASSES ?? '1' },
+    passes: { type: 'string', default: process.env.BENCH_PASSES ?? '2' },
     time: { type: 'string', default: process.env.BENCH_TIME ?? 'wall' },
     peers: { type: 'string', default: process.env.BENCH_PEERS ?? 'emu,qemu,v86-jit,v86-nojit,native' },
     'no-loop': { type: 'boolean', default: false },
@@ -414,7 +415,7 @@ for (const which of passes > 1 ? ['suite', 'warm'] : ['suite']) {
     for (const bits of bitsList) {
       for (const which of passes > 1 && e.peer !== 'native' ? ['suite', 'warm'] : ['suite']) {
         const c = counts[bits]?.get('*')?.insns;
-        const build = `${bits}-bit${e.peer === 'native' ? ' count' : ''}${which === 'warm' ? ' warm' : passes > 1 ? ' cold' : ''}`;
+        const build = e.peer === 'native' ? `${bits}-bit count` : `${bits}-bit${which === 'warm' ? ' warm' : passes > 1 ? ' cold' : ''}`;
         if (!r[which].length || !c) {
           rows.push([e.name, build, 'failed', '-', '-', '-', '-', '-', '-', '-', '-']);
           continue;
