@@ -148,7 +148,8 @@ async function runQemu(elf, cl, until) {
   const r = await runProc('qemu-system-x86_64', args, {
     onLine: (text, t, child) => {
       marks.push({ text, t, cpu: procCpuMs(child.pid) });
-      if (text.includes(until)) rss = procPeakRss(child.pid);
+      const peak = procPeakRss(child.pid); // QEMU may be gone by its last line: keep the largest read
+      if (Number.isFinite(peak) && !(peak <= rss)) rss = peak;
     },
   });
   if (!marks.some((m) => m.text.includes(until))) throw new Error(`QEMU exited ${r.code} before "${until}": ${why(r)}`);
