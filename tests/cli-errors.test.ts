@@ -20,6 +20,10 @@ const zeroBody = join(dir, 'zeros.bzImage');
 const zeros = buildBzImage({ kernelBytes: 0x100000 });
 zeros.fill(0, (zeros[0x1f1]! + 1) * 512);
 writeFileSync(zeroBody, zeros);
+const truncatedBig = join(dir, 'big.img');
+writeFileSync(truncatedBig, new Uint8Array(5 * 1024 * 1024));
+const fifo = join(dir, 'kernel.fifo');
+spawnSync('mkfifo', [fifo]);
 
 const cases: { name: string; args: string[]; status: number; message: RegExp }[] = [
   { name: 'missing kernel', args: ['run', '--kernel', join(dir, 'nope.elf'), '--accel', 'emu'], status: 66, message: /nope\.elf: no such file/ },
@@ -50,6 +54,11 @@ const cases: { name: string; args: string[]; status: number; message: RegExp }[]
   { name: 'kernel linked in the APIC page', args: ['run', '--kernel', apicKernel, '--accel', 'emu'], status: 66, message: /apic\.elf: kernel image .*at 0xfee00000-0x[0-9a-f]+ is not RAM in the guest's map: .*local APIC page/ },
   { name: 'kernel linked in the APIC page, with 4080M', args: ['run', '--kernel', apicKernel, '--accel', 'emu', '--mem', '4080M'], status: 66, message: /is not RAM in the guest's map/ },
   { name: 'bzImage whose kernel is all zeros', args: ['run', '--kernel', zeroBody, '--accel', 'emu'], status: 66, message: /zeros\.bzImage: the protected-mode kernel \(1 MiB after the setup sectors\) is all zeros/ },
+  { name: 'kernel /dev/zero', args: ['run', '--kernel', '/dev/zero', '--accel', 'emu'], status: 66, message: /^tsvmm: kernel \/dev\/zero: is not a regular file/ },
+  { name: 'initrd /dev/urandom', args: ['run', '--kernel', guestPath('hello'), '--initrd', '/dev/urandom', '--accel', 'emu'], status: 66, message: /^tsvmm: initrd \/dev\/urandom: is not a regular file/ },
+  { name: '--pmu-filter /dev/zero', args: ['run', '--pmu-filter', '/dev/zero', '--accel', 'emu'], status: 64, message: /^tsvmm: --pmu-filter \/dev\/zero: is not a regular file/ },
+  { name: 'kernel a FIFO nobody writes', args: ['run', '--kernel', fifo, '--accel', 'emu'], status: 66, message: /kernel\.fifo: is not a regular file/ },
+  { name: 'initrd larger than guest RAM', args: ['run', '--kernel', guestPath('hello'), '--initrd', truncatedBig, '--mem', '4M', '--accel', 'emu'], status: 66, message: /initrd .*big\.img: is 5 MiB, more than the guest's RAM \(4 MiB\)/ },
   { name: '--serial into a missing directory', args: ['run', '--serial', `file:${join(dir, 'no/such/dir')}`, '--kernel', guestPath('hello'), '--accel', 'emu'], status: 2, message: /--serial file:.*no\/such\/dir: cannot open for writing \(ENOENT\)/ },
 ];
 

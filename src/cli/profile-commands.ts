@@ -1,4 +1,5 @@
-import { readFileSync, writeFileSync, existsSync, openSync, closeSync } from 'node:fs';
+import { writeFileSync, existsSync, openSync, closeSync } from 'node:fs';
+import { readInputFile } from '../vmm/input-file.js';
 import type { RunConfig } from '../vmm/config.js';
 import { ConfigError, parseSmallInt } from '../vmm/config.js';
 import type { BuiltVm } from '../vmm/vm-builder.js';
@@ -87,7 +88,7 @@ function guestSymbols(kernelPath: string): Symbolizer {
   for (const path of candidates) {
     if (!existsSync(path)) continue;
     try {
-      const syms = readElfSymbols(new Uint8Array(readFileSync(path)), path);
+      const syms = readElfSymbols(readInputFile(path, 'symbols', { bytes: 1024 ** 3, why: 'a symbol file may be' }), path);
       if (syms.length > 0) return new Symbolizer(syms);
     } catch {
       // not an ELF (e.g. a bzImage): fall through to raw addresses

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readInputFile } from './input-file.js';
 import { VmmError, EXIT } from '../util/errors.js';
 import type { PmuConfig, PmuEventFilter } from '../pmu/index.js';
 import type { BackendName, Vm } from '../cpu/vm.js';
@@ -76,11 +76,6 @@ async function emuPmu(config: RunConfig): Promise<{ config: PmuConfig; filter: P
 
 async function loadFilter(path: string): Promise<PmuEventFilter> {
   const { loadPmuFilterJson } = await import('../pmu/index.js');
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new BackendError('pmu-filter', `Cannot read --pmu-filter ${path}: ${(e as Error).message}`, { cause: e, exitCode: EXIT.USAGE });
-  }
+  const text = new TextDecoder().decode(readInputFile(path, '--pmu-filter', { bytes: 1024 * 1024, why: 'an event filter needs' }, EXIT.USAGE));
   return loadPmuFilterJson(text, path);
 }

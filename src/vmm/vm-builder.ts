@@ -1,4 +1,5 @@
-import { readFileSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readInputFile } from './input-file.js';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { constants as osConstants } from 'node:os';
@@ -31,17 +32,9 @@ export interface BuiltVm {
   readonly kernelPath: string;
 }
 
-function readImage(path: string, what: string): Uint8Array {
-  if (!existsSync(path)) {
-    throw new BuildError('missing-file', `${what} ${path}: no such file`, { exitCode: EXIT.BAD_IMAGE });
-  }
-  try {
-    return new Uint8Array(readFileSync(path));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? '';
-    const hint = code === 'EACCES' ? ' (permission denied)' : code === 'EISDIR' ? ' (it is a directory)' : ` (${code})`;
-    throw new BuildError('unreadable-file', `${what} ${path}: cannot read${hint}`, { exitCode: EXIT.BAD_IMAGE });
-  }
+/** A kernel or initrd: a regular file no bigger than the guest's RAM (it could not be loaded anyway). */
+function readImage(path: string, what: string, memBytes: number): Uint8Array {
+  return readInputFile(path, what, { bytes: memBytes, why: "the guest's RAM" });
 }
 
 /** Assembles a VM from a validated config: backend, devices, kernel, boot state. Nothing runs yet. */
@@ -50,9 +43,9 @@ export async function buildVm(config: RunConfig, serial: SerialSink): Promise<Bu
   if (config.kernel === undefined && !existsSync(kernelPath)) {
     throw new BuildError('no-default-guest', `the default guest ${kernelPath} is not built: run ./tsvmm (it builds the guests) or node scripts/build-guests.mjs`, { exitCode: EXIT.BAD_IMAGE });
   }
-  const image = readImage(kernelPath, 'kernel');
+  const image = readImage(kernelPath, 'kernel', config.memBytes);
   const format = detectKernelFormat(image, kernelPath);
-  const initrd = config.initrd === undefined ? undefined : { name: config.initrd, data: readImage(config.initrd, 'initrd') };
+  const initrd = config.initrd === undefined ? undefined : { name: config.initrd, data: readImage(config.initrd, 'initrd', config.memBytes) };
 
   const choice = await chooseBackend(config.accel, config.pmu);
   const vm = await createBackendVm(choice.backend, config);

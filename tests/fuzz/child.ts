@@ -61,9 +61,10 @@ function send(msg: ChildProgress | ChildEnd): Promise<void> {
   });
 }
 
+/** Work the vCPUs did: retired instructions, REP iterations, and exceptions and interrupts delivered. */
 function instructions(vm: EmuVm): number {
   let n = 0;
-  for (const c of vm.cpus) n += c.instructions + c.stringIters;
+  for (const c of vm.cpus) n += c.instructions + c.stringIters + c.counts.exceptions + c.counts.interrupts;
   return n;
 }
 
