@@ -14,10 +14,10 @@ import { hexBytes } from './describe.js';
 import { NotCompared, probeHostFacilities } from './host-facilities.js';
 import { buildNativeHarness, repoRoot } from './native-harness.js';
 import { runNativeFx } from './native-fx.js';
-import { compareFx } from './simd-case.js';
-import { generateSimdCases } from './simd-generator.js';
+import { compareFx, fxMxcsr, fxXmm, mxcsrNames } from './simd-case.js';
+import { generateSimdCases, type SimdGenCase } from './simd-generator.js';
 import { hasModel, modelResult } from './simd-model.js';
-import { INT_SPECS, type SimdFeature } from './simd-specs.js';
+import { FP_SPECS, INT_SPECS, type SimdFeature, type SimdSpec } from './simd-specs.js';
 
 const PER_FORM = Number(process.env['TSVMM_SIMD_CASES'] ?? 150);
 const SHOW = Number(process.env['TSVMM_DIFF_SHOW'] ?? 30);
@@ -31,11 +31,11 @@ function hostFlags(): Set<string> {
   }
 }
 
-test(`SIMD semantics vs native: ${PER_FORM} cases per integer form`, (t) => {
+function compareDirect(t: { diagnostic(m: string): void }, all: readonly SimdSpec[], seed: number): void {
   const flags = hostFlags();
-  const missing = [...new Set(INT_SPECS.map((s) => s.feat))].filter((f) => !flags.has(CPUINFO_NAME[f]));
+  const missing = [...new Set(all.map((s) => s.feat))].filter((f) => !flags.has(CPUINFO_NAME[f]));
   if (missing.length > 0) t.diagnostic(`host coverage: SIMD semantics vs native: the forms of ${missing.join(', ')} not compared: this host CPU lacks them`);
-  const specs = INT_SPECS.filter((s) => flags.has(CPUINFO_NAME[s.feat]) && hasModel(s.name));
+  const specs = all.filter((s) => flags.has(CPUINFO_NAME[s.feat]) && hasModel(s.name));
   assert.ok(specs.length > 0, 'no SIMD form can be compared on this host');
   const bin = buildNativeHarness(repoRoot());
   const host = probeHostFacilities(bin);
@@ -46,7 +46,7 @@ test(`SIMD semantics vs native: ${PER_FORM} cases per integer form`, (t) => {
   const shown: string[] = [];
   const byCls = new Map<string, number>();
   for (const mode of [64, 32] as const) {
-    const cases = generateSimdCases(mode === 64 ? 0x51d0_0001 : 0x51d0_0002, specs.length * (mode === 64 ? PER_FORM : Math.ceil(PER_FORM / 4)), specs, mode);
+    const cases = generateSimdCases(seed + (mode === 64 ? 0 : 1), specs.length * (mode === 64 ? PER_FORM : Math.ceil(PER_FORM / 4)), specs, mode);
     const native = runNativeFx(cases, bin);
     for (let i = 0; i < cases.length; i++) {
       const c = cases[i]!;
@@ -58,14 +58,26 @@ test(`SIMD semantics vs native: ${PER_FORM} cases per integer form`, (t) => {
       }
       total++;
       const got = modelResult(c);
-      const d = [...compareResults(c, ref, got), ...(ref.vector === -1 ? compareFx(c, ref.fx, got.fx) : [])];
+      const d = [...compareResults(c, ref, got), ...compareFx(c, ref.fx, got.fx)];
       if (d.length === 0) continue;
       bad++;
       byCls.set(c.cls, (byCls.get(c.cls) ?? 0) + 1);
-      if (shown.length < SHOW) shown.push(`${c.name} (${mode}-bit) [${hexBytes(c.code)}] d=${c.d} s=${c.s} mem=${c.memOff} imm=0x${c.imm.toString(16)}\n    ${d.map((x) => `${x.what}: native ${x.expected}, model ${x.actual}`).join('\n    ')}`);
+      if (shown.length < SHOW) shown.push(`${c.name} (${mode}-bit) [${hexBytes(c.code)}] d=${c.d} s=${c.s} mem=${c.memOff} imm=0x${c.imm.toString(16)} mxcsr=${mxcsrNames(fxMxcsr(c.fx))}\n    ${describeInputs(c)}\n    ${d.map((x) => `${x.what}: native ${x.expected}, model ${x.actual}`).join('\n    ')}`);
     }
   }
   t.diagnostic(`${total} cases over ${specs.length} forms, ${bad} mismatches`);
   for (const line of notCompared.lines()) t.diagnostic(`host coverage: SIMD semantics vs native: ${line}`);
   assert.equal(bad, 0, `${bad} of ${total} differ; by form: ${[...byCls].map(([k, n]) => `${k} ${n}`).join(', ')}\n${shown.join('\n')}`);
-});
+}
+
+/** The XMM inputs of a case's operands (and the memory operand), for mismatch reports. */
+function describeInputs(c: SimdGenCase): string {
+  const h = (b: Uint8Array): string => Array.from(b).reverse().map((v) => v.toString(16).padStart(2, '0')).join('');
+  const parts = [`xmm${c.d}=${h(fxXmm(c.fx, c.d))}`];
+  if (c.s >= 0) parts.push(`xmm${c.s}=${h(fxXmm(c.fx, c.s))}`);
+  else parts.push(`mem=${h(c.data.subarray(c.memOff, c.memOff + 16))}`);
+  return parts.join(' ');
+}
+
+test(`SIMD integer semantics vs native: ${PER_FORM} cases per form`, (t) => compareDirect(t, INT_SPECS, 0x51d0_0001));
+test(`SSE floating-point semantics vs native: ${PER_FORM} cases per form`, (t) => compareDirect(t, FP_SPECS, 0x51d0_0101));

@@ -51,6 +51,95 @@ function fillEdges(rng: Prng, out: Uint8Array, w: number): void {
   for (let o = 0; o + w <= out.length; o += w) lane(rng, out, o, w);
 }
 
+/** IEEE layout of a format: exponent bits and total bits. */
+const F32 = { e: 8, m: 23 };
+const F64 = { e: 11, m: 52 };
+
+/** Bits of an edge-biased float of the format (sign, exponent, mantissa) as a bigint. */
+function floatBits(rng: Prng, size: 4 | 8): bigint {
+  const f = size === 4 ? F32 : F64;
+  const M = BigInt(f.m);
+  const emax = (1n << BigInt(f.e)) - 1n;
+  const bias = emax >> 1n;
+  const mant = (): bigint => (size === 4 ? BigInt(rng.u32() & 0x7fffff) : rng.u64() & ((1n << 52n) - 1n));
+  const sign = rng.chance(0.5) ? 1n << BigInt(size * 8 - 1) : 0n;
+  const pack = (e: bigint, m: bigint): bigint => sign | (e << M) | m;
+  switch (rng.below(16)) {
+    case 0: return pack(0n, 0n);
+    case 1: return pack(0n, rng.pick([1n, (1n << M) - 1n, mant() || 1n, 1n << (M - 1n)]));
+    case 2: return pack(1n, rng.chance(0.5) ? 0n : mant());
+    case 3: return pack(emax - 1n, rng.chance(0.5) ? (1n << M) - 1n : mant());
+    case 4: return pack(emax, 0n);
+    case 5: return pack(emax, (1n << (M - 1n)) | (rng.chance(0.3) ? 0n : mant()));
+    case 6: return pack(emax, (mant() & ((1n << (M - 1n)) - 1n)) || 1n); // signalling NaN
+    case 7: return pack(bias + BigInt(rng.range(-1, 1)), rng.chance(0.6) ? 0n : 1n << (M - 1n));
+    case 8: {
+      // integer conversion limits: around 2^31 and 2^63 (and 2^15, 2^32)
+      const p = BigInt(rng.pick([15, 16, 30, 31, 32, 62, 63, 64]));
+      const m = rng.pick([0n, 1n, (1n << M) - 1n, mant()]);
+      return pack(bias + p + BigInt(rng.range(-1, 0)), m);
+    }
+    case 9: {
+      // halfway and near-halfway values: n + 0.5 for small n, ties in every rounding mode
+      const e = bias + BigInt(rng.range(0, 6));
+      const frac = rng.pick([1n << (M - 1n), (1n << (M - 1n)) + 1n, (1n << (M - 1n)) - 1n, 3n << (M - 2n)]);
+      return pack(e, (rng.chance(0.5) ? frac : frac >> BigInt(rng.range(1, 5))) & ((1n << M) - 1n));
+    }
+    case 10: return pack(BigInt(rng.range(1, 6)), mant());
+    case 11: return pack(emax - BigInt(rng.range(1, 6)), mant());
+    case 12: return pack(bias + BigInt(rng.range(-30, 30)), mant() & ~((1n << (M - 8n)) - 1n)); // short mantissas: exact results
+    default: return pack(BigInt(rng.range(1, Number(emax) - 1)), mant());
+  }
+}
+
+function putBits(out: Uint8Array, o: number, size: number, v: bigint): void {
+  for (let i = 0; i < size; i++) out[o + i] = Number((v >> BigInt(8 * i)) & 0xffn);
+}
+function getBits(b: Uint8Array, o: number, size: number): bigint {
+  let v = 0n;
+  for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[o + i]!);
+  return v;
+}
+
+function fillFloats(rng: Prng, out: Uint8Array, size: 4 | 8): void {
+  for (let o = 0; o + size <= out.length; o += size) putBits(out, o, size, floatBits(rng, size));
+}
+
+/**
+ * Makes the second operand's elements related to the first's (equal, negated, one ulp apart,
+ * scaled by a power of two), so cancellations, ties and exact results happen often.
+ */
+function relate(rng: Prng, a: Uint8Array, b: Uint8Array, size: 4 | 8): void {
+  const bits = BigInt(size * 8);
+  const M = size === 4 ? 23n : 52n;
+  for (let o = 0; o + size <= 16; o += size) {
+    if (!rng.chance(0.6)) continue;
+    let v = getBits(a, o, size);
+    switch (rng.below(5)) {
+      case 0: break;
+      case 1: v ^= 1n << (bits - 1n); break;
+      case 2: v = v ^ 1n; break;
+      case 3: v = (v + (BigInt(rng.range(-30, 30)) << M)) & ((1n << bits) - 1n); break;
+      default: v = (v ^ (1n << (bits - 1n))) + BigInt(rng.range(-2, 2)); break;
+    }
+    putBits(b, o, size, v & ((1n << bits) - 1n));
+  }
+}
+
+/** Integers whose conversion to binary32/64 rounds (or is exact at the edge). */
+function interestingInt(rng: Prng, bits: 32 | 64): bigint {
+  const top = BigInt(bits - 1);
+  switch (rng.below(8)) {
+    case 0: return -(1n << top);
+    case 1: return (1n << top) - 1n;
+    case 2: return (1n << BigInt(rng.range(24, Number(top)))) + BigInt(rng.range(-3, 3));
+    case 3: return -((1n << BigInt(rng.range(24, Number(top)))) + BigInt(rng.range(-3, 3)));
+    case 4: return BigInt(rng.range(-5, 5));
+    case 5: return ((1n << 53n) + 1n) * (rng.chance(0.5) ? 1n : -1n);
+    default: return BigInt.asIntN(bits, rng.u64());
+  }
+}
+
 /** A shift count: mostly around the lane width, sometimes huge (upper dword set). */
 function fillCount(rng: Prng, out: Uint8Array, w: number): void {
   out.fill(0, 0, 8);
@@ -86,9 +175,9 @@ function lengthValue(rng: Prng): bigint {
   return rng.pick([0x80000000n, 0x7fffffffn, 0xffffffff_fffffff0n, 0x1_0000_0004n, 0xffffffff_00000003n, 0x8000_0000_0000_0000n, 0xffff_fff0n, BigInt(rng.u32())]);
 }
 
-function randomMxcsr(rng: Prng): number {
+function randomMxcsr(rng: Prng, fp: boolean): number {
   // Masks mostly all set (integer SIMD never raises), flags and modes random.
-  const masks = rng.chance(0.8) ? 0x1f80 : (rng.u32() & 0x3f) << 7;
+  const masks = rng.chance(fp ? 0.6 : 0.8) ? 0x1f80 : (rng.u32() & 0x3f) << 7;
   return masks | (rng.u32() & 0x3f) | (rng.below(4) << 13) | (rng.chance(0.5) ? 0x40 : 0) | (rng.chance(0.5) ? 0x8000 : 0);
 }
 
@@ -98,10 +187,12 @@ export function generateSimdCase(rng: Prng, spec: SimdSpec, index: number, mode:
   for (let i = 0; i < 16; i++) gpr[i] = rng.u64();
   gpr[RSP] = BigInt(SNIPPET_DEFAULT_RSP);
   const data = new Uint8Array(SNIPPET_DATA_SIZE);
-  fillEdges(rng, data, spec.lane);
+  const floats = spec.fp !== undefined && !spec.intSrc;
+  const fill = (b: Uint8Array): void => (floats ? fillFloats(rng, b, spec.fp!) : fillEdges(rng, b, spec.lane));
+  fill(data);
   const fx = defaultFx();
-  setFxMxcsr(fx, randomMxcsr(rng));
-  for (let r = 0; r < 16; r++) fillEdges(rng, fxXmm(fx, r), spec.lane);
+  setFxMxcsr(fx, randomMxcsr(rng, spec.fp !== undefined));
+  for (let r = 0; r < 16; r++) fill(fxXmm(fx, r));
 
   let imm = rng.u32() & 0xff;
   if (spec.imms && rng.chance(0.6)) imm = rng.pick(spec.imms);
@@ -133,12 +224,24 @@ export function generateSimdCase(rng: Prng, spec: SimdSpec, index: number, mode:
       w = spec.crcSize === 8 || (mode === 64 && spec.crcSize === 1 && rng.chance(0.3));
       break;
     case 'msk':
+    case 'f2i':
       while (d === RSP) d = rng.below(nregs);
-      w = mode === 64 && rng.chance(0.3);
+      w = mode === 64 && rng.chance(0.4);
       break;
+    case 'i2f': {
+      w = mode === 64 && rng.chance(0.5);
+      while (s === RSP) s = rng.below(nregs);
+      const bits = w ? 64 : 32;
+      const v = rng.chance(0.5) ? interestingInt(rng, bits) : rng.u64();
+      gpr[s] = BigInt.asUintN(64, v);
+      putBits(data, 0, 8, BigInt.asUintN(64, v));
+      reserved.add(s);
+      break;
+    }
     default:
       if (spec.count) fillCount(rng, fxXmm(fx, s), spec.lane);
   }
+  if (floats && s !== d && rng.chance(0.4)) relate(rng, fxXmm(fx, d), fxXmm(fx, s), spec.fp!);
   if (spec.form === 'crc') {
     s = rng.below(nregs);
     if (spec.crcSize === 1 && mode === 32) s = rng.below(4); // AL..BL (AH..BH need the legacy encoding; avoided)
@@ -148,7 +251,7 @@ export function generateSimdCase(rng: Prng, spec: SimdSpec, index: number, mode:
   let memOff = -1;
   let rm: RmOperand = reg(s);
   if (spec.mem > 0 && spec.form !== 'xi' && spec.form !== 'msk' && rng.chance(0.35)) {
-    const size = spec.mem;
+    const size = spec.form === 'i2f' ? (w ? 8 : 4) : spec.mem;
     const misalign = rng.chance(spec.aligned ? 0.1 : 0.5);
     memOff = rng.below(Math.floor((SNIPPET_DATA_SIZE - 32) / 16)) * 16 + (misalign ? 1 + rng.below(15) : 0);
     let base = rng.below(nregs);
@@ -160,6 +263,8 @@ export function generateSimdCase(rng: Prng, spec: SimdSpec, index: number, mode:
     s = -1;
     if (spec.form === 'str' && size === 16) fillString(rng, data.subarray(memOff, memOff + 16), (imm & 1) !== 0, false);
     else if (spec.count) fillCount(rng, data.subarray(memOff, memOff + 16), spec.lane);
+    else if (spec.form === 'i2f') data.copyWithin(memOff, 0, size);
+    else if (floats && rng.chance(0.4)) relate(rng, fxXmm(fx, d), data.subarray(memOff, memOff + 16), spec.fp!);
   }
 
   setEncoderMode32(mode === 32);
@@ -198,6 +303,7 @@ export function generateSimdCase(rng: Prng, spec: SimdSpec, index: number, mode:
     w,
   };
 }
+
 
 /** n cases spread over `specs` (round-robin, so every form gets its share). */
 export function generateSimdCases(seed: number, n: number, specs: readonly SimdSpec[], mode: 64 | 32 = 64): SimdGenCase[] {

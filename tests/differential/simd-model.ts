@@ -10,15 +10,22 @@ import { XmmFile, XMM_SRC, type SimdOp } from '../../src/cpu/emu/fpu/simd-file.j
 import * as arith from '../../src/cpu/emu/fpu/simd-int-arith.js';
 import * as shift from '../../src/cpu/emu/fpu/simd-shift.js';
 import * as shuffle from '../../src/cpu/emu/fpu/simd-shuffle.js';
+import * as float from '../../src/cpu/emu/fpu/sse-float.js';
+import * as approx from '../../src/cpu/emu/fpu/sse-approx.js';
+import { CMP_EQ, CMP_LT, CMP_UN, comi, cvt, cvtf2si, cvtsi2f, unmasked, type SseFpOp } from '../../src/cpu/emu/fpu/sse-float.js';
 import { explicitLength, pcmpistr, pcmpstr, strIndex, strMask, strResult } from '../../src/cpu/emu/fpu/sse-string.js';
 import { FLAG_CF, FLAG_ZF, FLAGS_STATUS, SNIPPET_CODE_BASE, VECTOR_GP, VECTOR_NONE, type SnippetResult } from '../../src/cpu/emu/testing/snippet-case.js';
-import { FX_XMM, type FxResult } from './simd-case.js';
+import { FX_XMM, fxMxcsr, setFxMxcsr, type FxResult } from './simd-case.js';
+import { XMM_RES } from '../../src/cpu/emu/fpu/simd-file.js';
 import type { SimdGenCase } from './simd-generator.js';
 
 const OPS: Record<string, SimdOp> = { ...arith, ...shift, ...shuffle } as unknown as Record<string, SimdOp>;
+const FP_OPS = { ...float, ...approx } as unknown as Record<string, SseFpOp>;
+const VECTOR_XM = 19;
+const FLAG_PF = 4;
 
 export function hasModel(name: string): boolean {
-  return typeof OPS[name] === 'function' || /^(pcmp[ei]str[im]|ptest|pmovmskb|movmskp[sd]|crc32[bwdq])$/.test(name);
+  return typeof OPS[name] === 'function' || typeof FP_OPS[name] === 'function' || /^(pcmp[ei]str[im]|ptest|pmovmskb|movmskp[sd]|crc32[bwdq]|u?comis[sd]|cvtt?s[sd]2si|cvtsi2s[sd])$/.test(name);
 }
 
 const x = new XmmFile();
@@ -41,8 +48,39 @@ export function modelResult(c: SimdGenCase): FxResult {
     x.u8.set(c.data.subarray(c.memOff, c.memOff + spec.mem), XMM_SRC * 16);
     src = XMM_SRC;
   }
+  const mxcsr = fxMxcsr(fx);
+  const xm = (): FxResult => ({ ...base, vector: VECTOR_XM, rip: BigInt(SNIPPET_CODE_BASE), fx });
   const op = OPS[spec.name];
-  if (op) op(x, c.d, src, c.imm);
+  const fpOp = spec.fp !== undefined ? FP_OPS[spec.name] : undefined;
+  if (spec.form === 'i2f') {
+    let v: bigint;
+    if (src === XMM_SRC) {
+      v = 0n;
+      for (let k = (c.w ? 8 : 4) - 1; k >= 0; k--) v = (v << 8n) | BigInt(c.data[c.memOff + k]!);
+    } else v = gpr[c.s]!;
+    const f = cvtsi2f(x, c.d, lo32(v), lo32(v >> 32n), c.w ? 64 : 32, spec.fp === 8, mxcsr);
+    setFxMxcsr(fx, mxcsr | f);
+    if (f & unmasked(mxcsr)) return xm();
+    x.copy(c.d, XMM_RES);
+  } else if (fpOp && (spec.form === 'xm' || spec.form === 'xmi')) {
+    if (src === XMM_SRC && spec.mem < 16) x.u8.fill(0, XMM_SRC * 16 + spec.mem, XMM_SRC * 16 + 16);
+    const f = fpOp(x, c.d, src, c.imm, mxcsr);
+    setFxMxcsr(fx, mxcsr | f);
+    if (f & unmasked(mxcsr)) return xm();
+    x.copy(c.d, XMM_RES);
+  } else if (spec.form === 'comi') {
+    const r = comi(x, c.d, src, spec.fp === 8, !spec.name.startsWith('u'), mxcsr);
+    const f = r >> 2;
+    setFxMxcsr(fx, mxcsr | f);
+    if (f & unmasked(mxcsr)) return xm();
+    const code = r & 3;
+    rflags = (rflags & ~FLAGS_STATUS) | (code === CMP_UN ? FLAG_ZF | FLAG_PF | FLAG_CF : code === CMP_EQ ? FLAG_ZF : code === CMP_LT ? FLAG_CF : 0);
+  } else if (spec.form === 'f2i') {
+    const f = cvtf2si(x, src, c.w ? 64 : 32, spec.fp === 8, spec.name.startsWith('cvtt'), mxcsr);
+    setFxMxcsr(fx, mxcsr | f);
+    if (f & unmasked(mxcsr)) return xm();
+    gpr[c.d] = c.w ? (BigInt(cvt.hi >>> 0) << 32n) | BigInt(cvt.lo >>> 0) : BigInt(cvt.lo >>> 0);
+  } else if (op) op(x, c.d, src, c.imm);
   else if (spec.form === 'str') {
     const words = c.imm & 1;
     const n = words ? 8 : 16;
@@ -82,5 +120,5 @@ export function modelResult(c: SimdGenCase): FxResult {
     gpr[c.d] = BigInt(r >>> 0);
   } else throw new Error(`no model for ${spec.name}`);
   fx.set(x.u8.subarray(0, 256), FX_XMM);
-  return { ...base, rflags, vector: VECTOR_NONE, rip: BigInt(SNIPPET_CODE_BASE + c.code.length), fx };
+  return { ...base, gpr, rflags, vector: VECTOR_NONE, rip: BigInt(SNIPPET_CODE_BASE + c.code.length), fx };
 }

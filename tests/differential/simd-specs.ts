@@ -10,10 +10,13 @@
  *   'ptest'  PTEST xmm, xmm/m128 (flags only)
  *   'msk'  op r32, xmm (PMOVMSKB, MOVMSKPS/PD)
  *   'crc'  CRC32 r32/r64, r/m8/16/32/64
+ *   'comi' (U)COMISS/SD xmm, xmm/mem (EFLAGS)
+ *   'f2i'  CVT(T)SS2SI/SD2SI r32/r64, xmm/mem
+ *   'i2f'  CVTSI2SS/SD xmm, r/m32/64
  */
 
 export type SimdFeature = 'sse' | 'sse2' | 'sse3' | 'ssse3' | 'sse4_1' | 'sse4_2';
-export type SimdForm = 'xm' | 'xmi' | 'xi' | 'str' | 'ptest' | 'msk' | 'crc';
+export type SimdForm = 'xm' | 'xmi' | 'xi' | 'str' | 'ptest' | 'msk' | 'crc' | 'comi' | 'f2i' | 'i2f';
 
 export interface SimdSpec {
   /** Mnemonic; also the export name of the semantics in src/cpu/emu/fpu/ for the direct check. */
@@ -38,6 +41,10 @@ export interface SimdSpec {
   imms?: readonly number[];
   /** CRC32 operand size in bytes. */
   crcSize?: 1 | 2 | 4 | 8;
+  /** Floating-point elements of 4 or 8 bytes: operands are edge-biased floats, MXCSR modes and masks vary. */
+  fp?: 4 | 8;
+  /** An FP form whose source holds integers (CVTDQ2PS/PD). */
+  intSrc?: boolean;
 }
 
 const P66 = 0x66;
@@ -125,4 +132,44 @@ export const INT_SPECS: readonly SimdSpec[] = [
   { name: 'crc32w', pfx: 0xf2, op: [0x0f, 0x38, 0xf1], feat: 'sse4_2', form: 'crc', mem: 2, lane: 2, crcSize: 2 },
   { name: 'crc32d', pfx: 0xf2, op: [0x0f, 0x38, 0xf1], feat: 'sse4_2', form: 'crc', mem: 4, lane: 4, crcSize: 4 },
   { name: 'crc32q', pfx: 0xf2, op: [0x0f, 0x38, 0xf1], feat: 'sse4_2', form: 'crc', mem: 8, lane: 8, crcSize: 8 },
+];
+
+/** op xmm, xmm/mem for the FP forms: packed (m128, aligned) or scalar (m32/m64). */
+const fp = (name: string, pfx: SimdSpec['pfx'], op: readonly number[], feat: SimdFeature, size: 4 | 8, scalar: boolean, extra: Partial<SimdSpec> = {}): SimdSpec => ({
+  name, pfx, op, feat, form: 'xm', mem: scalar ? size : 16, aligned: !scalar, lane: size, fp: size, ...extra,
+});
+/** The four forms of an SSE/SSE2 arithmetic opcode: PS (none), PD (66), SS (F3), SD (F2). */
+const arith4 = (base: string, opc: number, extra: Partial<SimdSpec> = {}): SimdSpec[] => [
+  fp(base + 'ps', 0, [0x0f, opc], 'sse', 4, false, extra),
+  fp(base + 'pd', 0x66, [0x0f, opc], 'sse2', 8, false, extra),
+  fp(base + 'ss', 0xf3, [0x0f, opc], 'sse', 4, true, extra),
+  fp(base + 'sd', 0xf2, [0x0f, opc], 'sse2', 8, true, extra),
+];
+const CMP_IMMS = [0, 1, 2, 3, 4, 5, 6, 7];
+const ROUND_IMMS = [0, 1, 2, 3, 4, 8, 9, 10, 11, 12];
+
+export const FP_SPECS: readonly SimdSpec[] = [
+  ...arith4('add', 0x58), ...arith4('mul', 0x59), ...arith4('sub', 0x5c), ...arith4('min', 0x5d), ...arith4('div', 0x5e), ...arith4('max', 0x5f),
+  ...arith4('sqrt', 0x51),
+  fp('rsqrtps', 0, [0x0f, 0x52], 'sse', 4, false), fp('rsqrtss', 0xf3, [0x0f, 0x52], 'sse', 4, true),
+  fp('rcpps', 0, [0x0f, 0x53], 'sse', 4, false), fp('rcpss', 0xf3, [0x0f, 0x53], 'sse', 4, true),
+  ...arith4('cmp', 0xc2, { form: 'xmi', imms: CMP_IMMS }),
+  fp('haddps', 0xf2, [0x0f, 0x7c], 'sse3', 4, false), fp('hsubps', 0xf2, [0x0f, 0x7d], 'sse3', 4, false), fp('addsubps', 0xf2, [0x0f, 0xd0], 'sse3', 4, false),
+  fp('haddpd', 0x66, [0x0f, 0x7c], 'sse3', 8, false), fp('hsubpd', 0x66, [0x0f, 0x7d], 'sse3', 8, false), fp('addsubpd', 0x66, [0x0f, 0xd0], 'sse3', 8, false),
+  fp('roundps', 0x66, [0x0f, 0x3a, 0x08], 'sse4_1', 4, false, { form: 'xmi', imms: ROUND_IMMS }),
+  fp('roundpd', 0x66, [0x0f, 0x3a, 0x09], 'sse4_1', 8, false, { form: 'xmi', imms: ROUND_IMMS }),
+  fp('roundss', 0x66, [0x0f, 0x3a, 0x0a], 'sse4_1', 4, true, { form: 'xmi', imms: ROUND_IMMS }),
+  fp('roundsd', 0x66, [0x0f, 0x3a, 0x0b], 'sse4_1', 8, true, { form: 'xmi', imms: ROUND_IMMS }),
+  fp('dpps', 0x66, [0x0f, 0x3a, 0x40], 'sse4_1', 4, false, { form: 'xmi', imms: [0xff, 0xf1, 0x31, 0x7f, 0x0f, 0xf0] }),
+  fp('dppd', 0x66, [0x0f, 0x3a, 0x41], 'sse4_1', 8, false, { form: 'xmi', imms: [0x33, 0x31, 0x13, 0x12, 0x03, 0x30] }),
+  fp('comiss', 0, [0x0f, 0x2f], 'sse', 4, true, { form: 'comi' }), fp('ucomiss', 0, [0x0f, 0x2e], 'sse', 4, true, { form: 'comi' }),
+  fp('comisd', 0x66, [0x0f, 0x2f], 'sse2', 8, true, { form: 'comi' }), fp('ucomisd', 0x66, [0x0f, 0x2e], 'sse2', 8, true, { form: 'comi' }),
+  // Conversions
+  fp('cvtps2pd', 0, [0x0f, 0x5a], 'sse2', 4, true, { mem: 8 }), fp('cvtpd2ps', 0x66, [0x0f, 0x5a], 'sse2', 8, false),
+  fp('cvtss2sd', 0xf3, [0x0f, 0x5a], 'sse2', 4, true), fp('cvtsd2ss', 0xf2, [0x0f, 0x5a], 'sse2', 8, true),
+  fp('cvtdq2ps', 0, [0x0f, 0x5b], 'sse2', 4, false, { intSrc: true }), fp('cvtps2dq', 0x66, [0x0f, 0x5b], 'sse2', 4, false), fp('cvttps2dq', 0xf3, [0x0f, 0x5b], 'sse2', 4, false),
+  fp('cvttpd2dq', 0x66, [0x0f, 0xe6], 'sse2', 8, false), fp('cvtdq2pd', 0xf3, [0x0f, 0xe6], 'sse2', 4, true, { mem: 8, intSrc: true }), fp('cvtpd2dq', 0xf2, [0x0f, 0xe6], 'sse2', 8, false),
+  fp('cvtss2si', 0xf3, [0x0f, 0x2d], 'sse', 4, true, { form: 'f2i' }), fp('cvttss2si', 0xf3, [0x0f, 0x2c], 'sse', 4, true, { form: 'f2i' }),
+  fp('cvtsd2si', 0xf2, [0x0f, 0x2d], 'sse2', 8, true, { form: 'f2i' }), fp('cvttsd2si', 0xf2, [0x0f, 0x2c], 'sse2', 8, true, { form: 'f2i' }),
+  fp('cvtsi2ss', 0xf3, [0x0f, 0x2a], 'sse', 4, true, { form: 'i2f' }), fp('cvtsi2sd', 0xf2, [0x0f, 0x2a], 'sse2', 8, true, { form: 'i2f' }),
 ];
