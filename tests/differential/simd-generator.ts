@@ -140,6 +140,13 @@ function interestingInt(rng: Prng, bits: 32 | 64): bigint {
   }
 }
 
+/** An LDMXCSR operand: mostly valid, sometimes with a reserved bit (#GP; bit 17 is left out: AMD's MM bit). */
+function mxcsrOperand(rng: Prng): number {
+  const v = rng.u32() & 0xffff;
+  if (!rng.chance(0.15)) return v;
+  return v | (rng.chance(0.5) ? 1 << 16 : 1 << rng.range(18, 31));
+}
+
 /** A shift count: mostly around the lane width, sometimes huge (upper dword set). */
 function fillCount(rng: Prng, out: Uint8Array, w: number): void {
   out.fill(0, 0, 8);
@@ -196,7 +203,7 @@ export function generateSimdCase(rng: Prng, spec: SimdSpec, index: number, mode:
 
   let imm = rng.u32() & 0xff;
   if (spec.imms && rng.chance(0.6)) imm = rng.pick(spec.imms);
-  const hasImm = spec.form === 'xmi' || spec.form === 'xi' || spec.form === 'str';
+  const hasImm = spec.form === 'xmi' || spec.form === 'xi' || spec.form === 'str' || spec.imm === true;
   let w = false;
   let d = rng.below(nregs);
   let s = rng.below(nregs);
@@ -228,6 +235,24 @@ export function generateSimdCase(rng: Prng, spec: SimdSpec, index: number, mode:
       while (d === RSP) d = rng.below(nregs);
       w = mode === 64 && rng.chance(0.4);
       break;
+    case 'gx':
+    case 'xg':
+      w = spec.gsize === 8;
+      // The GPR operand: ModRM.rm (s) for gx and most xg forms, ModRM.reg (d) for PEXTRW 0F C5 and MOVNTI.
+      if (spec.gprInReg) {
+        while (d === RSP) d = rng.below(nregs);
+        reserved.add(d);
+      } else {
+        while (s === RSP) s = rng.below(nregs);
+        reserved.add(s);
+      }
+      break;
+    case 'maskmov': {
+      const off = rng.below(SNIPPET_DATA_SIZE - 16);
+      gpr[7] = mode === 64 ? BigInt(SNIPPET_DATA_BASE + off) : (gpr[7]! & 0xffffffff_00000000n) | BigInt(SNIPPET_DATA_BASE + off);
+      reserved.add(7);
+      break;
+    }
     case 'i2f': {
       w = mode === 64 && rng.chance(0.5);
       while (s === RSP) s = rng.below(nregs);
@@ -250,7 +275,8 @@ export function generateSimdCase(rng: Prng, spec: SimdSpec, index: number, mode:
   // Memory operand: a base register pointing into the data area, aligned or not.
   let memOff = -1;
   let rm: RmOperand = reg(s);
-  if (spec.mem > 0 && spec.form !== 'xi' && spec.form !== 'msk' && rng.chance(0.35)) {
+  const wantMem = spec.memOnly === true || spec.form === 'mdigit' || rng.chance(0.35);
+  if (spec.mem > 0 && spec.form !== 'xi' && spec.form !== 'msk' && spec.form !== 'maskmov' && wantMem) {
     const size = spec.form === 'i2f' ? (w ? 8 : 4) : spec.mem;
     const misalign = rng.chance(spec.aligned ? 0.1 : 0.5);
     memOff = rng.below(Math.floor((SNIPPET_DATA_SIZE - 32) / 16)) * 16 + (misalign ? 1 + rng.below(15) : 0);
@@ -264,6 +290,7 @@ export function generateSimdCase(rng: Prng, spec: SimdSpec, index: number, mode:
     if (spec.form === 'str' && size === 16) fillString(rng, data.subarray(memOff, memOff + 16), (imm & 1) !== 0, false);
     else if (spec.count) fillCount(rng, data.subarray(memOff, memOff + 16), spec.lane);
     else if (spec.form === 'i2f') data.copyWithin(memOff, 0, size);
+    else if (spec.name === 'ldmxcsr') putBits(data, memOff, 4, BigInt(mxcsrOperand(rng)));
     else if (floats && rng.chance(0.4)) relate(rng, fxXmm(fx, d), data.subarray(memOff, memOff + 16), spec.fp!);
   }
 
@@ -271,12 +298,13 @@ export function generateSimdCase(rng: Prng, spec: SimdSpec, index: number, mode:
   let code: Uint8Array;
   try {
     const legacy = spec.pfx === 0 ? [] : [spec.pfx];
+    const digitForm = spec.form === 'xi' || spec.form === 'mdigit';
     code = encode({
       legacy,
       opsize16: spec.form === 'crc' && spec.crcSize === 2,
       rexW: w,
       opcode: [...spec.op],
-      reg: spec.form === 'xi' ? spec.digit! : reg(d),
+      reg: digitForm ? spec.digit! : reg(d),
       rm: spec.form === 'xi' ? reg(d) : rm,
       imm: hasImm ? [imm] : [],
     });
@@ -308,7 +336,7 @@ export function generateSimdCase(rng: Prng, spec: SimdSpec, index: number, mode:
 /** n cases spread over `specs` (round-robin, so every form gets its share). */
 export function generateSimdCases(seed: number, n: number, specs: readonly SimdSpec[], mode: 64 | 32 = 64): SimdGenCase[] {
   const rng = new Prng(seed);
-  const usable = mode === 64 ? specs : specs.filter((s) => s.crcSize !== 8); // no REX.W outside 64-bit mode
+  const usable = mode === 64 ? specs : specs.filter((s) => s.crcSize !== 8 && s.gsize !== 8); // no REX.W outside 64-bit mode
   const out: SimdGenCase[] = [];
   for (let i = 0; i < n; i++) out.push(generateSimdCase(rng, usable[i % usable.length]!, i, mode));
   return out;

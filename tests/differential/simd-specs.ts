@@ -13,10 +13,15 @@
  *   'comi' (U)COMISS/SD xmm, xmm/mem (EFLAGS)
  *   'f2i'  CVT(T)SS2SI/SD2SI r32/r64, xmm/mem
  *   'i2f'  CVTSI2SS/SD xmm, r/m32/64
+ *   'st'   op xmm/mem, xmm (stores; ModRM.reg is the source)
+ *   'gx'   op xmm, r/m32/64 [, imm8] (MOVD/MOVQ, PINSR*)
+ *   'xg'   op r/m32/64, xmm [, imm8] (MOVD/MOVQ, PEXTR*, EXTRACTPS; PEXTRW 0F C5 has the GPR in ModRM.reg)
+ *   'mdigit' op m32 with /digit (LDMXCSR, STMXCSR)
+ *   'maskmov' MASKMOVDQU xmm, xmm (stores through RDI)
  */
 
 export type SimdFeature = 'sse' | 'sse2' | 'sse3' | 'ssse3' | 'sse4_1' | 'sse4_2';
-export type SimdForm = 'xm' | 'xmi' | 'xi' | 'str' | 'ptest' | 'msk' | 'crc' | 'comi' | 'f2i' | 'i2f';
+export type SimdForm = 'xm' | 'xmi' | 'xi' | 'str' | 'ptest' | 'msk' | 'crc' | 'comi' | 'f2i' | 'i2f' | 'st' | 'gx' | 'xg' | 'mdigit' | 'maskmov';
 
 export interface SimdSpec {
   /** Mnemonic; also the export name of the semantics in src/cpu/emu/fpu/ for the direct check. */
@@ -45,6 +50,14 @@ export interface SimdSpec {
   fp?: 4 | 8;
   /** An FP form whose source holds integers (CVTDQ2PS/PD). */
   intSrc?: boolean;
+  /** Only the memory form exists (the register form is another instruction or #UD). */
+  memOnly?: boolean;
+  /** GPR operand size in bytes for 'gx'/'xg' (8: REX.W, 64-bit mode only). */
+  gsize?: 1 | 2 | 4 | 8;
+  /** 'xg' with the GPR in ModRM.reg and the XMM register in ModRM.rm (PEXTRW 0F C5). */
+  gprInReg?: boolean;
+  /** The form takes an imm8. */
+  imm?: boolean;
 }
 
 const P66 = 0x66;
@@ -172,4 +185,50 @@ export const FP_SPECS: readonly SimdSpec[] = [
   fp('cvtss2si', 0xf3, [0x0f, 0x2d], 'sse', 4, true, { form: 'f2i' }), fp('cvttss2si', 0xf3, [0x0f, 0x2c], 'sse', 4, true, { form: 'f2i' }),
   fp('cvtsd2si', 0xf2, [0x0f, 0x2d], 'sse2', 8, true, { form: 'f2i' }), fp('cvttsd2si', 0xf2, [0x0f, 0x2c], 'sse2', 8, true, { form: 'f2i' }),
   fp('cvtsi2ss', 0xf3, [0x0f, 0x2a], 'sse', 4, true, { form: 'i2f' }), fp('cvtsi2sd', 0xf2, [0x0f, 0x2a], 'sse2', 8, true, { form: 'i2f' }),
+];
+
+const mv = (name: string, pfx: SimdSpec['pfx'], op: readonly number[], feat: SimdFeature, form: SimdForm, mem: SimdSpec['mem'], extra: Partial<SimdSpec> = {}): SimdSpec => ({
+  name, pfx, op, feat, form, mem, lane: 4, ...extra,
+});
+const A = { aligned: true };
+
+/** Moves, loads/stores, GPR transfers, inserts/extracts, MXCSR access: compared through the emulator only (no direct model). */
+export const MOVE_SPECS: readonly SimdSpec[] = [
+  mv('movups', 0, [0x0f, 0x10], 'sse', 'xm', 16), mv('movups.st', 0, [0x0f, 0x11], 'sse', 'st', 16),
+  mv('movaps', 0, [0x0f, 0x28], 'sse', 'xm', 16, A), mv('movaps.st', 0, [0x0f, 0x29], 'sse', 'st', 16, A),
+  mv('movupd', 0x66, [0x0f, 0x10], 'sse2', 'xm', 16), mv('movupd.st', 0x66, [0x0f, 0x11], 'sse2', 'st', 16),
+  mv('movapd', 0x66, [0x0f, 0x28], 'sse2', 'xm', 16, A), mv('movapd.st', 0x66, [0x0f, 0x29], 'sse2', 'st', 16, A),
+  mv('movdqa', 0x66, [0x0f, 0x6f], 'sse2', 'xm', 16, A), mv('movdqa.st', 0x66, [0x0f, 0x7f], 'sse2', 'st', 16, A),
+  mv('movdqu', 0xf3, [0x0f, 0x6f], 'sse2', 'xm', 16), mv('movdqu.st', 0xf3, [0x0f, 0x7f], 'sse2', 'st', 16),
+  mv('movss', 0xf3, [0x0f, 0x10], 'sse', 'xm', 4), mv('movss.st', 0xf3, [0x0f, 0x11], 'sse', 'st', 4),
+  mv('movsd', 0xf2, [0x0f, 0x10], 'sse2', 'xm', 8), mv('movsd.st', 0xf2, [0x0f, 0x11], 'sse2', 'st', 8),
+  // 0F 12/16: MOVLPS/MOVHPS with memory, MOVHLPS/MOVLHPS between registers
+  mv('movlps', 0, [0x0f, 0x12], 'sse', 'xm', 8), mv('movlps.st', 0, [0x0f, 0x13], 'sse', 'st', 8, { memOnly: true }),
+  mv('movhps', 0, [0x0f, 0x16], 'sse', 'xm', 8), mv('movhps.st', 0, [0x0f, 0x17], 'sse', 'st', 8, { memOnly: true }),
+  mv('movlpd', 0x66, [0x0f, 0x12], 'sse2', 'xm', 8, { memOnly: true }), mv('movlpd.st', 0x66, [0x0f, 0x13], 'sse2', 'st', 8, { memOnly: true }),
+  mv('movhpd', 0x66, [0x0f, 0x16], 'sse2', 'xm', 8, { memOnly: true }), mv('movhpd.st', 0x66, [0x0f, 0x17], 'sse2', 'st', 8, { memOnly: true }),
+  mv('lddqu', 0xf2, [0x0f, 0xf0], 'sse3', 'xm', 16, { memOnly: true }),
+  mv('movntps', 0, [0x0f, 0x2b], 'sse', 'st', 16, { ...A, memOnly: true }), mv('movntpd', 0x66, [0x0f, 0x2b], 'sse2', 'st', 16, { ...A, memOnly: true }),
+  mv('movntdq', 0x66, [0x0f, 0xe7], 'sse2', 'st', 16, { ...A, memOnly: true }),
+  mv('movntdqa', 0x66, [0x0f, 0x38, 0x2a], 'sse4_1', 'xm', 16, { ...A, memOnly: true }),
+  mv('maskmovdqu', 0x66, [0x0f, 0xf7], 'sse2', 'maskmov', 0, { lane: 1 }),
+  // GPR <-> XMM
+  mv('movd', 0x66, [0x0f, 0x6e], 'sse2', 'gx', 4, { gsize: 4 }), mv('movq.gx', 0x66, [0x0f, 0x6e], 'sse2', 'gx', 8, { gsize: 8 }),
+  mv('movd.st', 0x66, [0x0f, 0x7e], 'sse2', 'xg', 4, { gsize: 4 }), mv('movq.xg', 0x66, [0x0f, 0x7e], 'sse2', 'xg', 8, { gsize: 8 }),
+  mv('movq', 0xf3, [0x0f, 0x7e], 'sse2', 'xm', 8), mv('movq.st', 0x66, [0x0f, 0xd6], 'sse2', 'st', 8),
+  mv('movnti', 0, [0x0f, 0xc3], 'sse2', 'xg', 4, { gsize: 4, memOnly: true, gprInReg: true }),
+  mv('movnti64', 0, [0x0f, 0xc3], 'sse2', 'xg', 8, { gsize: 8, memOnly: true, gprInReg: true }),
+  mv('pinsrw', 0x66, [0x0f, 0xc4], 'sse2', 'gx', 2, { gsize: 4, imm: true }),
+  mv('pextrw', 0x66, [0x0f, 0xc5], 'sse2', 'xg', 0, { gsize: 4, imm: true, gprInReg: true }),
+  mv('pinsrb', 0x66, [0x0f, 0x3a, 0x20], 'sse4_1', 'gx', 1, { gsize: 4, imm: true }),
+  mv('pinsrd', 0x66, [0x0f, 0x3a, 0x22], 'sse4_1', 'gx', 4, { gsize: 4, imm: true }),
+  mv('pinsrq', 0x66, [0x0f, 0x3a, 0x22], 'sse4_1', 'gx', 8, { gsize: 8, imm: true }),
+  mv('pextrb', 0x66, [0x0f, 0x3a, 0x14], 'sse4_1', 'xg', 1, { gsize: 4, imm: true }),
+  mv('pextrw.3a', 0x66, [0x0f, 0x3a, 0x15], 'sse4_1', 'xg', 2, { gsize: 4, imm: true }),
+  mv('pextrd', 0x66, [0x0f, 0x3a, 0x16], 'sse4_1', 'xg', 4, { gsize: 4, imm: true }),
+  mv('pextrq', 0x66, [0x0f, 0x3a, 0x16], 'sse4_1', 'xg', 8, { gsize: 8, imm: true }),
+  mv('extractps', 0x66, [0x0f, 0x3a, 0x17], 'sse4_1', 'xg', 4, { gsize: 4, imm: true }),
+  mv('insertps.m', 0x66, [0x0f, 0x3a, 0x21], 'sse4_1', 'xmi', 4, { memOnly: true }),
+  // MXCSR
+  mv('ldmxcsr', 0, [0x0f, 0xae], 'sse', 'mdigit', 4, { digit: 2 }), mv('stmxcsr', 0, [0x0f, 0xae], 'sse', 'mdigit', 4, { digit: 3 }),
 ];
