@@ -66,6 +66,17 @@ export class X87State {
     this.fds = 0;
   }
 
+  /**
+   * The XSAVE/XRSTOR initial configuration of the x87 component: FNINIT's state with every
+   * register zero (XRSTOR with the component's XSTATE_BV bit clear).
+   */
+  initXsave(): void {
+    this.init();
+    this.sigLo.fill(0);
+    this.sigHi.fill(0);
+    this.se.fill(0);
+  }
+
   /** Full status word including TOP. */
   statusWord(): number {
     return (this.sw & ~0x3800) | (this.top << 11);

@@ -648,11 +648,12 @@ function mul32(a: number, b: number): void {
   const a1 = a >>> 16;
   const b0 = b & 0xffff;
   const b1 = b >>> 16;
-  const p00 = a0 * b0;
   const mid = a1 * b0 + a0 * b1; // < 2^33
-  const lo = p00 + (mid % 65536) * 65536; // < 2^49
-  mLo = lo % TWO32;
-  mHi = a1 * b1 + Math.floor(mid / 65536) + Math.floor(lo / TWO32);
+  const midLo = mid % 65536;
+  const lo = a0 * b0 + midLo * 65536; // < 2^33
+  const carry = lo >= TWO32 ? 1 : 0;
+  mLo = carry !== 0 ? lo - TWO32 : lo;
+  mHi = a1 * b1 + (mid - midLo) / 65536 + carry;
 }
 
 /** Exact product of two normalized significands, rounded to 96 bits with jamming, in z*. */

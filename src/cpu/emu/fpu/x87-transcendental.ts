@@ -6,7 +6,7 @@
  * 2^63 or more unchanged and set C2.
  */
 import {
-  CLS_INF, CLS_NORMAL, CLS_ZERO, F80, FLAG_DE, FLAG_IE, FLAG_PE, FLAG_ZE, roundPack, type Unpacked,
+  CLS_INF, CLS_NORMAL, CLS_ZERO, F80, FLAG_DE, FLAG_IE, FLAG_PE, FLAG_UE, FLAG_ZE, roundPack, type Unpacked,
 } from './softfloat.js';
 import { SW_C1, SW_C2, type X87State } from './fpu-state.js';
 import {
@@ -272,15 +272,16 @@ export function f2xm1(s: X87State): void {
       else setOne(1);
       f = 0;
     } else if (a.exp === 0 && a.hi === 0x80000000 && a.lo === 0) {
-      // 2^1 - 1 = 1 and 2^-1 - 1 = -1/2 exactly.
-      if (a.sign === 0) setOne(0);
+      // x = +1 rounds as if 2^x - 1 were just below 1; x = -1 gives -1/2 exactly, both with PE
+      // (as the hardware does).
+      if (a.sign === 0) f = roundBig({ s: 0, m: (1n << 80n) - 1n, e: -80 }, s.cw, true);
       else {
         RES.sign = 1;
         RES.bexp = 0x3ffe;
         RES.hi = 0x80000000;
         RES.lo = 0;
+        f = FLAG_PE;
       }
-      f = 0;
     } else if (a.exp >= 0) {
       // Outside -1..+1 the result is undefined; current CPUs return the operand (inexact).
       RES.sign = a.sign;
@@ -348,10 +349,13 @@ function ylog2x(y: Unpacked, x: Unpacked, cw: number): number {
     setZero(y.sign ^ (isOne ? 0 : l.s));
     return withDenormal(0, den);
   }
-  // Exact when x is a power of two (log2 is then an integer); PE is reported all the same.
+  // Exact when x is a power of two (log2 is then an integer); reported as inexact all the same
+  // (PE, and UE for a tiny result).
   const exact = isPow2(x);
   const v = mul(toBig(y), l);
-  return withDenormal(roundBig(v, cw, !exact) | FLAG_PE, den);
+  let f = roundBig(v, cw, !exact) | FLAG_PE;
+  if (RES.bexp === 0 && (RES.hi | RES.lo) !== 0 && (cw & FLAG_UE) !== 0) f |= FLAG_UE;
+  return withDenormal(f, den);
 }
 
 function isPow2(x: Unpacked): boolean {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X87State, SW_ES, SW_C2, SW_C1 } from './fpu-state.js';
 import { X87Ctx, type X87Bus } from './x87-core.js';
-import { XC_CONTROL, XC_WAITING, x87Class, x87Execute, x87Pending } from './x87.js';
+import { GATE_FERR, GATE_MF, GATE_NM, GATE_RUN, GATE_UD, XC_CONTROL, XC_WAITING, x87Class, x87Execute, x87Gate, x87Pending } from './x87.js';
 import { fldenv, fnsave, fnstenv, frstor, fxrstorX87, fxsaveX87 } from './x87-env.js';
 
 class Mem implements X87Bus {
@@ -197,4 +197,29 @@ test('FNSAVE/FRSTOR and the FXSAVE x87 region round trip registers, tags and poi
   assert.equal(u.empty, ref.empty);
   assert.equal(u.fipLo, ref.fipLo);
   assert.equal(u.sigHi[7], 0x80000000);
+});
+
+test('the gate: #NM from CR0.EM/TS (WAIT: MP and TS), #UD, then #MF or FERR# for a pending exception', () => {
+  const s = new X87State();
+  s.init();
+  const PE = 1;
+  const MP = 2;
+  const EM = 4;
+  const TS = 8;
+  const NE = 0x20;
+  assert.equal(x87Gate(s, PE | NE, 0xd8, 0xc1), GATE_RUN);
+  assert.equal(x87Gate(s, PE | EM, 0xd8, 0xc1), GATE_NM);
+  assert.equal(x87Gate(s, PE | TS, 0xd8, 0xc1), GATE_NM);
+  assert.equal(x87Gate(s, PE | TS, 0x9b, 0), GATE_RUN, 'WAIT ignores TS without MP');
+  assert.equal(x87Gate(s, PE | EM, 0x9b, 0), GATE_RUN, 'WAIT ignores EM');
+  assert.equal(x87Gate(s, PE | MP | TS, 0x9b, 0), GATE_NM);
+  assert.equal(x87Gate(s, PE | EM, 0xd9, 0xd1), GATE_NM, '#NM before #UD');
+  assert.equal(x87Gate(s, PE | NE, 0xd9, 0xd1), GATE_UD);
+  s.setStatusWord(0x8081); // IE pending (unmasked below)
+  s.cw = 0x37e;
+  assert.equal(x87Gate(s, PE | NE, 0xd8, 0xc1), GATE_MF);
+  assert.equal(x87Gate(s, PE, 0xd8, 0xc1), GATE_FERR);
+  assert.equal(x87Gate(s, PE | NE, 0x9b, 0), GATE_MF);
+  assert.equal(x87Gate(s, PE | NE, 0xdb, 0xe2), GATE_RUN, 'FNCLEX does not wait');
+  assert.equal(x87Gate(s, PE | NE, 0xd9, 0xd1), GATE_UD, '#UD before #MF');
 });

@@ -82,6 +82,41 @@ export function x87Pending(s: X87State): boolean {
   return (s.sw & SW_ES) !== 0;
 }
 
+// CR0 bits the gate looks at.
+const CR0_MP = 0x02;
+const CR0_EM = 0x04;
+const CR0_TS = 0x08;
+const CR0_NE = 0x20;
+
+/** What the CPU does before an x87 instruction (or WAIT), from `x87Gate`. */
+export const GATE_RUN = 0;
+/** Assert FERR# (IRQ 13 through the 8259 on a PC) and run the instruction, as with IGNNE#. */
+export const GATE_FERR = 1;
+export const GATE_UD = 6;
+export const GATE_NM = 7;
+export const GATE_MF = 16;
+
+/**
+ * The checks before executing an x87 escape (opcode D8..DF) or WAIT/FWAIT (opcode 0x9B), in the
+ * SDM's order: #NM (CR0.EM or CR0.TS for escapes; CR0.MP and CR0.TS for WAIT), #UD for an
+ * undefined encoding, then a pending unmasked exception for a waiting instruction: #MF when
+ * CR0.NE = 1, else FERR#. Returns a GATE_* value (exception vectors for the faults).
+ */
+export function x87Gate(s: X87State, cr0: number, opcode: number, modrm: number): number {
+  let waiting: boolean;
+  if (opcode === 0x9b) {
+    if ((cr0 & (CR0_MP | CR0_TS)) === (CR0_MP | CR0_TS)) return GATE_NM;
+    waiting = true;
+  } else {
+    if ((cr0 & (CR0_EM | CR0_TS)) !== 0) return GATE_NM;
+    const c = classes[(opcode & 7) * 256 + (modrm & 0xff)]!;
+    if (c === 0) return GATE_UD;
+    waiting = (c & XC_WAITING) !== 0;
+  }
+  if (!waiting || (s.sw & SW_ES) === 0) return GATE_RUN;
+  return (cr0 & CR0_NE) !== 0 ? GATE_MF : GATE_FERR;
+}
+
 // Memory operands unpacked for the arithmetic forms.
 const MEMOP = new Unpacked();
 
