@@ -77,6 +77,29 @@ export class X87State {
     this.se.fill(0);
   }
 
+  // MMX aliases the x87 registers: MMi is the significand of physical register Ri. Before an
+  // MMX instruction the CPU checks as for an x87 one (#UD if CR0.EM, #NM if CR0.TS, #MF for a
+  // pending x87 exception); every MMX instruction but EMMS then sets TOP = 0 and tags all
+  // registers valid, and a write to MMi also sets Ri's sign/exponent word to all ones.
+
+  /** Every MMX instruction except EMMS: TOP = 0, all registers valid. */
+  mmxEnter(): void {
+    this.top = 0;
+    this.empty = 0;
+  }
+
+  /** Writes MMi (after `mmxEnter`). */
+  mmxWrite(i: number, lo: number, hi: number): void {
+    this.sigLo[i] = lo;
+    this.sigHi[i] = hi;
+    this.se[i] = 0xffff;
+  }
+
+  /** EMMS: every register empty. */
+  emms(): void {
+    this.empty = 0xff;
+  }
+
   /** Full status word including TOP. */
   statusWord(): number {
     return (this.sw & ~0x3800) | (this.top << 11);

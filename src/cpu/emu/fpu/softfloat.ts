@@ -690,60 +690,79 @@ export function mulCore(sign: number, aExp: number, aHi: number, aLo: number, bE
   }
 }
 
+// Long division scratch: 16-bit limbs, least significant first.
+const du = new Int32Array(10);
+const dq = new Int32Array(6);
+
 /**
- * Exact quotient of two normalized significands: 66 quotient bits, then the remainder as a
- * sticky bit, left in z* (bit 95 set).
+ * Exact quotient of two normalized significands, Q = floor(A * 2^80 / B) (80 or 81 bits) and
+ * the remainder as a sticky bit, left in z* (bit 95 set). Knuth's algorithm D in base 2^16: each
+ * quotient digit is estimated from the top limbs in double arithmetic (never too small) and
+ * corrected by adding the divisor back.
  */
 export function divCore(sign: number, aExp: number, aHi: number, aLo: number, bExp: number, bHi: number, bLo: number): void {
-  // Remainder r (65 bits: rTop:rHi:rLo), divisor b. Start with r = a; if a < b the first
-  // quotient bit is 0 and the exponent is one lower.
-  let rTop = 0;
-  let rHi = aHi;
-  let rLo = aLo;
-  let e = aExp - bExp;
-  if (aHi < bHi || (aHi === bHi && aLo < bLo)) {
-    // r = a * 2
-    rTop = rHi >>> 31;
-    rHi = ((rHi << 1) | (rLo >>> 31)) >>> 0;
-    rLo = (rLo << 1) >>> 0;
-    e -= 1;
-  }
-  let q0 = 0;
-  let q1 = 0;
-  let q2 = 0;
-  for (let i = 0; i < 66; i++) {
-    let bit = 0;
-    if (rTop !== 0 || rHi > bHi || (rHi === bHi && rLo >= bLo)) {
-      // r -= b
-      let l = rLo - bLo;
-      let borrow = 0;
-      if (l < 0) {
-        l += TWO32;
-        borrow = 1;
-      }
-      rLo = l;
-      let h = rHi - bHi - borrow;
-      if (h < 0) h += TWO32;
-      rHi = h;
-      rTop = 0;
-      bit = 1;
+  const v3 = bHi >>> 16;
+  const v2 = bHi & 0xffff;
+  const v1 = bLo >>> 16;
+  const v0 = bLo & 0xffff;
+  du.fill(0);
+  du[5] = aLo & 0xffff;
+  du[6] = aLo >>> 16;
+  du[7] = aHi & 0xffff;
+  du[8] = aHi >>> 16;
+  const den = v3 * 65536 + v2;
+  for (let j = 5; j >= 0; j--) {
+    const num = du[j + 4]! * 4294967296 + du[j + 3]! * 65536 + du[j + 2]!;
+    let qh = Math.floor(num / den);
+    if (qh > 0xffff) qh = 0xffff;
+    // u[j..j+4] -= qh * v
+    let t = du[j]! - qh * v0;
+    let borrow = Math.floor(t / 65536);
+    du[j] = t - borrow * 65536;
+    t = du[j + 1]! - qh * v1 + borrow;
+    borrow = Math.floor(t / 65536);
+    du[j + 1] = t - borrow * 65536;
+    t = du[j + 2]! - qh * v2 + borrow;
+    borrow = Math.floor(t / 65536);
+    du[j + 2] = t - borrow * 65536;
+    t = du[j + 3]! - qh * v3 + borrow;
+    borrow = Math.floor(t / 65536);
+    du[j + 3] = t - borrow * 65536;
+    t = du[j + 4]! + borrow;
+    du[j + 4] = t;
+    while (du[j + 4]! < 0) {
+      // Too large by one: add the divisor back.
+      qh--;
+      let c = du[j]! + v0;
+      du[j] = c & 0xffff;
+      c = du[j + 1]! + v1 + (c >>> 16);
+      du[j + 1] = c & 0xffff;
+      c = du[j + 2]! + v2 + (c >>> 16);
+      du[j + 2] = c & 0xffff;
+      c = du[j + 3]! + v3 + (c >>> 16);
+      du[j + 3] = c & 0xffff;
+      du[j + 4] = du[j + 4]! + (c >>> 16);
     }
-    // Shift the quotient bit in (q0:q1:q2 grows from the right).
-    q0 = ((q0 << 1) | (q1 >>> 31)) >>> 0;
-    q1 = ((q1 << 1) | (q2 >>> 31)) >>> 0;
-    q2 = ((q2 << 1) | bit) >>> 0;
-    // r *= 2
-    rTop = rHi >>> 31;
-    rHi = ((rHi << 1) | (rLo >>> 31)) >>> 0;
-    rLo = (rLo << 1) >>> 0;
+    dq[j] = qh;
   }
-  // 66 bits in q0:q1:q2 are right-aligned; left-align them into 96 bits (shift by 30).
-  const sticky = rTop !== 0 || rHi !== 0 || rLo !== 0 ? 1 : 0;
+  const sticky = (du[0]! | du[1]! | du[2]! | du[3]!) !== 0 ? 1 : 0;
+  // Q (6 digits, the top one 0 or 1) into 96 bits: q5:q4..q0 is at most 81 bits.
+  let hi = ((dq[5]! << 16) | dq[4]!) >>> 0;
+  let lo = ((dq[3]! << 16) | dq[2]!) >>> 0;
+  let x = ((dq[1]! << 16) | dq[0]!) >>> 0;
+  // Q < 2^81: normalize so bit 95 is set (shift by 15 or 16).
+  let e = aExp - bExp;
+  let sh = 16;
+  if (dq[5]! !== 0) sh = 15;
+  else e -= 1;
+  hi = ((hi << sh) | (lo >>> (32 - sh))) >>> 0;
+  lo = ((lo << sh) | (x >>> (32 - sh))) >>> 0;
+  x = ((x << sh) | sticky) >>> 0;
   zSign = sign;
   zExp = e;
-  zHi = ((q0 << 30) | (q1 >>> 2)) >>> 0;
-  zLo = ((q1 << 30) | (q2 >>> 2)) >>> 0;
-  zX = ((q2 << 30) | sticky) >>> 0;
+  zHi = hi;
+  zLo = lo;
+  zX = x;
 }
 
 /**
