@@ -39,3 +39,20 @@ test('overlapping registrations throw and name both devices', () => {
   assert.equal(bus.claims(0xfed00010), true);
   assert.equal(bus.claims(0xfec01000), false);
 });
+
+test('unregister frees the range for a new mapping and makes it unclaimed', () => {
+  const bus = new Bus('pio');
+  const d = new Recorder();
+  bus.register(0xc000, 0x20, d, 'bar');
+  assert.equal(bus.unregister(0xc000, d), true);
+  assert.equal(bus.claims(0xc010), false);
+  assert.equal(bus.readValue(0xc010, 1), 0xff);
+  assert.equal(bus.unregister(0xc000, d), false);
+  bus.register(0xc000, 0x40, d, 'bar moved');
+  assert.equal(bus.claims(0xc03f), true);
+  const mmio = new Bus('mmio');
+  mmio.register(0xfe000000, 0x1000, d, 'mmio bar');
+  assert.equal(mmio.readValue(0xfe000010, 4), 0x5a5a5a5a);
+  assert.equal(mmio.unregister(0xfe000000, d), true);
+  assert.equal(mmio.claims(0xfe000010), false);
+});

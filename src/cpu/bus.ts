@@ -63,6 +63,17 @@ export class Bus {
     if (this.table) for (let p = base; p < base + len; p++) this.table[p] = m;
   }
 
+  /** Removes the mapping of `device` at `base` (a PCI BAR that moves or stops decoding); false if there is none. */
+  unregister(base: number, device: BusDevice): boolean {
+    const i = this.mappings.findIndex((m) => m.base === base && m.device === device);
+    if (i < 0) return false;
+    const m = this.mappings[i]!;
+    this.mappings.splice(i, 1);
+    if (this.table) for (let p = m.base; p < m.base + m.len; p++) this.table[p] = undefined;
+    if (this.last === m) this.last = undefined;
+    return true;
+  }
+
   /** The devices on this bus, in address order (for `info` and tests). */
   list(): readonly { base: number; len: number; name: string }[] {
     return this.mappings.map(({ base, len, name }) => ({ base, len, name }));

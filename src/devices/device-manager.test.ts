@@ -44,12 +44,13 @@ test('installs every legacy device at its PC port, in order, with the right IRQ 
       [0x3f8, 8],
       [0x510, 2],
       [0x514, 8],
-      [0x604, 2],
-      [0xcf9, 1],
+      [0x600, 6],
+      [0x608, 4],
+      [0xcf8, 8],
       [0xb004, 2],
     ],
   );
-  assert.deepEqual([...lines.keys()].sort((a, b) => a - b), [1, 4, 8, 12]);
+  assert.deepEqual([...lines.keys()].sort((a, b) => a - b), [1, 4, 8, 9, 12]);
   pio.writeValue(0x3f8, 1, 0x4f);
   pio.writeValue(0x3f8, 1, 0x4b);
   assert.equal(serial.text(), 'OK');
@@ -76,6 +77,11 @@ test('guest-visible behaviour through the bus: debug exit, reset, RTC, fw_cfg', 
   pio.writeValue(0x510, 2, 0x0000);
   assert.equal(pio.readValue(0x511, 4), 0x554d4551);
   assert.equal(pio.claims(0x514), false, 'no DMA without guest memory');
+  // PCI configuration mechanism #1 next to the reset control: the host bridge at 00:00.0.
+  pio.writeValue(0xcf8, 4, 0x8000_0000);
+  assert.equal(pio.readValue(0xcfc, 4), 0x0008_1b36);
+  assert.equal(pio.readValue(0xcf8, 4), 0x8000_0000);
+  assert.equal(stops.length, 4, 'a dword write at 0xcf8 is not a reset');
 });
 
 test('installing twice on one bus throws the overlap error', () => {

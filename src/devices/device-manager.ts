@@ -1,20 +1,26 @@
-import type { Bus } from '../cpu/bus.js';
 import type { IrqLine } from '../cpu/irq.js';
 import type { VmStop } from '../cpu/vm.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { FW_CFG_DMA_LEN, FW_CFG_DMA_PORT, FW_CFG_IO_LEN, FW_CFG_SELECTOR_PORT, FwCfg } from './fw_cfg/fw-cfg.js';
 import { CMOS_INDEX_PORT, CmosRtc, RTC_IRQ, type RtcTimers } from './legacy/cmos-rtc.js';
 import { DEBUG_EXIT_DEFAULT_SIZE, DEBUG_EXIT_PORT, DebugExit } from './legacy/debug-exit.js';
-import { ACPI_PM1A_CNT_PORT, BOCHS_POWEROFF_PORT, PowerOffPort } from './legacy/power-off.js';
+import { BOCHS_POWEROFF_PORT, PowerOffPort } from './legacy/power-off.js';
+import { AcpiPm1, PM1_DEFAULT_BASE, PM1_PORTS } from './acpi/pm1.js';
+import { AcpiPmTimer, PM_TIMER_PORTS } from './acpi/pm-timer.js';
+import { PciBus } from './pci/pci-bus.js';
+import { PCI_CONFIG_ADDRESS_PORT, PCI_CONFIG_PORTS, PciHostBridge, createHostBridgeFunction } from './pci/pci-host-bridge.js';
+import { Bus } from '../cpu/bus.js';
 import { POST_CODE_PORT, PostCodePort } from './legacy/post-code.js';
 import { I8042, I8042_AUX_IRQ, I8042_COMMAND_PORT, I8042_DATA_PORT, I8042_KBD_IRQ } from './legacy/i8042.js';
-import { RESET_CONTROL_PORT, ResetControl } from './legacy/reset-control.js';
+import { ResetControl } from './legacy/reset-control.js';
 import type { SerialSink } from './legacy/serial-sink.js';
 import { COM1_BASE, COM1_IRQ, UART_REGISTER_COUNT, Uart16550a } from './legacy/uart-16550a.js';
 
 /** What the legacy devices need from a VM (a `Vm` satisfies it). */
 export interface LegacyDeviceTarget {
   readonly pio: Bus;
+  /** MMIO bus for PCI BARs (a private bus when absent, e.g. in unit tests). */
+  readonly mmio?: Bus;
   irqLine(gsi: number): IrqLine;
   requestStop(stop: VmStop): void;
   /** Guest RAM; when present fw_cfg offers its DMA interface. */
@@ -32,6 +38,8 @@ export interface LegacyDeviceOptions {
   readonly maxCpus?: number;
   /** COM1 output. */
   readonly serial: SerialSink;
+  /** The guest's time in ns for the ACPI PM timer (default: host monotonic time, as KVM guests see). */
+  readonly guestClockNs?: () => number;
   /** Wall clock for the RTC in ms since the epoch (default Date.now). */
   readonly clock?: () => number;
   /** Timers for RTC interrupts (default: global setTimeout, unref'd). */
@@ -42,6 +50,11 @@ export interface LegacyDeviceOptions {
   readonly fwCfgDma?: boolean;
 }
 
+/** The SCI's ISA IRQ, as the FADT names it (level-triggered, active high, like QEMU's PIIX4 PM). */
+export const ACPI_SCI_IRQ = 9;
+/** The ACPI PM timer after the PM1 blocks, as on the PIIX4 (PM base + 8). */
+export const PM_TIMER_PORT = PM1_DEFAULT_BASE + 8;
+
 /** Handles to the installed devices, for the host side (serial input, stats, teardown). */
 export interface LegacyDevices {
   readonly uart: Uart16550a;
@@ -51,6 +64,11 @@ export interface LegacyDevices {
   readonly rtc: CmosRtc;
   readonly fwCfg: FwCfg;
   readonly powerOff: PowerOffPort;
+  /** ACPI PM1a event and control blocks (SCI on IRQ 9, power-off through SLP_EN). */
+  readonly pm1: AcpiPm1;
+  readonly pmTimer: AcpiPmTimer;
+  readonly pciHost: PciHostBridge;
+  readonly pci: PciBus;
   readonly postCode: PostCodePort;
   /** Stops host timers (RTC); call on VM teardown. */
   destroy(): void;
@@ -58,9 +76,10 @@ export interface LegacyDevices {
 
 /**
  * Creates the PC legacy devices and registers them on the port bus, in this order:
- * COM1 16550A (0x3f8-0x3ff, IRQ 4), i8042 (0x60 and 0x64, IRQ 1/12), reset control
- * (0xcf9), isa-debug-exit (0xf4), CMOS/RTC (0x70-0x71, IRQ 8), fw_cfg (0x510-0x511,
- * DMA 0x514-0x51b), POST code port 0x80, power-off ports (0x604, 0xb004). Nothing
+ * COM1 16550A (0x3f8-0x3ff, IRQ 4), i8042 (0x60 and 0x64, IRQ 1/12), PCI host bridge
+ * (0xcf8-0xcff) with the reset control at 0xcf9, isa-debug-exit (0xf4), CMOS/RTC (0x70-0x71,
+ * IRQ 8), fw_cfg (0x510-0x511, DMA 0x514-0x51b), POST code port 0x80, ACPI PM1a blocks
+ * (0x600-0x605, SCI IRQ 9), the ACPI PM timer (0x608-0x60b) and the Bochs power-off port 0xb004. Nothing
  * happens at import time; a port already taken throws the Bus's overlap error.
  */
 export function installLegacyDevices(target: LegacyDeviceTarget, opts: LegacyDeviceOptions): LegacyDevices {
@@ -74,8 +93,12 @@ export function installLegacyDevices(target: LegacyDeviceTarget, opts: LegacyDev
   pio.register(I8042_DATA_PORT, 1, i8042.dataPort, 'i8042 data');
   pio.register(I8042_COMMAND_PORT, 1, i8042.commandPort, 'i8042 status/command');
 
+  // The PCI host bridge owns 0xcf8-0xcff and hands byte accesses at 0xcf9 to the reset control.
   const resetControl = new ResetControl(vm);
-  pio.register(RESET_CONTROL_PORT, 1, resetControl, 'reset control (0xcf9)');
+  const pci = new PciBus(pio, target.mmio ?? new Bus('mmio'));
+  pci.attach(0, 0, createHostBridgeFunction());
+  const pciHost = new PciHostBridge(pci, resetControl);
+  pio.register(PCI_CONFIG_ADDRESS_PORT, PCI_CONFIG_PORTS, pciHost, 'pci host bridge (0xcf8-0xcff, reset control at 0xcf9)');
 
   const debugExit = new DebugExit(vm);
   pio.register(DEBUG_EXIT_PORT, opts.debugExitSize ?? DEBUG_EXIT_DEFAULT_SIZE, debugExit, 'isa-debug-exit');
@@ -105,9 +128,12 @@ export function installLegacyDevices(target: LegacyDeviceTarget, opts: LegacyDev
   const postCode = new PostCodePort();
   pio.register(POST_CODE_PORT, 1, postCode, 'post code');
 
+  const pm1 = new AcpiPm1(vm, target.irqLine(ACPI_SCI_IRQ));
+  pio.register(PM1_DEFAULT_BASE, PM1_PORTS, pm1, 'acpi pm1a event/control (0x600-0x605)');
+  const pmTimer = new AcpiPmTimer(opts.guestClockNs ?? (() => performance.now() * 1e6));
+  pio.register(PM_TIMER_PORT, PM_TIMER_PORTS, pmTimer, 'acpi pm timer (0x608-0x60b)');
   const powerOff = new PowerOffPort(vm);
-  pio.register(ACPI_PM1A_CNT_PORT, 2, powerOff, 'acpi pm1a control (power-off)');
   pio.register(BOCHS_POWEROFF_PORT, 2, powerOff, 'bochs power-off');
 
-  return { uart, i8042, resetControl, debugExit, rtc, fwCfg, powerOff, postCode, destroy: () => rtc.destroy() };
+  return { uart, i8042, resetControl, debugExit, rtc, fwCfg, powerOff, pm1, pmTimer, pciHost, pci, postCode, destroy: () => rtc.destroy() };
 }

@@ -44,7 +44,14 @@ export const EMU_CPU_FEATURES: readonly EmuFeature[] = [
   f('lm', 0x8000_0001, 'edx', 29, 'long mode (64-bit and compatibility mode)'),
 ];
 
-export const EMU_MAX_BASIC_LEAF = 0xb;
+export const EMU_MAX_BASIC_LEAF = 0x16;
+/** The emulator's TSC rate unless configured otherwise (its VmClock's default). */
+export const EMU_DEFAULT_TSC_HZ = 1e9;
+/**
+ * The "core crystal clock" of leaf 0x15: the local APIC timer's input clock (1 GHz in the
+ * emulator's chips). Linux takes its APIC timer period from this crystal, so it must be that clock.
+ */
+export const EMU_CRYSTAL_HZ = 1e9;
 export const EMU_MAX_EXT_LEAF = 0x8000_0008;
 export const EMU_PHYS_ADDR_BITS = 40;
 export const EMU_LINEAR_ADDR_BITS = 48;
@@ -59,6 +66,11 @@ function featureWords(leaf: number): [number, number, number, number] {
   return out;
 }
 
+function gcd(x: number, y: number): number {
+  while (y !== 0) [x, y] = [y, x % y];
+  return x;
+}
+
 function str4(s: string, at: number): number {
   let v = 0;
   for (let i = 3; i >= 0; i--) v = (v << 8) | (s.charCodeAt(at + i) || 0);
@@ -71,7 +83,7 @@ const BRAND = 'tsvmm emu x86-64 interpreter'.padEnd(48, '\0');
  * CPUID for vCPU `apicId` of `cpus`: writes eax, ebx, ecx, edx (as int32) into `out`.
  * Allocation-free; called by the interpreter on every CPUID instruction.
  */
-export function emuCpuid(leaf: number, subleaf: number, apicId: number, cpus: number, out: Int32Array): void {
+export function emuCpuid(leaf: number, subleaf: number, apicId: number, cpus: number, out: Int32Array, tscHz = EMU_DEFAULT_TSC_HZ): void {
   leaf >>>= 0;
   let a = 0;
   let b = 0;
@@ -95,6 +107,21 @@ export function emuCpuid(leaf: number, subleaf: number, apicId: number, cpus: nu
       d = w[3] | (cpus > 1 ? 1 << 28 : 0);
       break;
     }
+    case 0x15: {
+      // TSC/crystal ratio (SDM vol. 2A, CPUID leaf 15H): TSC Hz = ECX * EBX / EAX, so the kernel
+      // knows the TSC rate without calibrating it against the PIT.
+      const g = gcd(tscHz, EMU_CRYSTAL_HZ);
+      a = EMU_CRYSTAL_HZ / g;
+      b = tscHz / g;
+      c = EMU_CRYSTAL_HZ;
+      break;
+    }
+    case 0x16:
+      // Processor frequency information in MHz: base, maximum, bus (reference) clock.
+      a = Math.round(tscHz / 1e6);
+      b = a;
+      c = Math.round(EMU_CRYSTAL_HZ / 1e6);
+      break;
     case 0xb: {
       // x2APIC topology: level 0 = SMT (one thread per core), level 1 = core.
       const lvl = subleaf >>> 0;

@@ -2,10 +2,10 @@ import type { BusDevice } from '../../cpu/bus.js';
 import type { VmControl } from '../../cpu/vm.js';
 
 /**
- * The power-off ports guests hard-code for QEMU (there are no ACPI tables to find the
- * real one): the ACPI PM1a control register at 0x604 (PIIX4 PM base 0x600 as SeaBIOS
- * programs it; checked: `outw(0x604, 0x2000)` powers QEMU 7.2 off), and 0xB004, the
- * same register at the PM base of older QEMU/Bochs that osdev code still uses. Writing
+ * A power-off port guests hard-code: 0xB004, the PM1a control register at the PM base of
+ * older QEMU/Bochs that osdev code still uses. (The real ACPI PM1a control at 0x604, where
+ * QEMU's PIIX4 PM has it and `outw(0x604, 0x2000)` powers QEMU 7.2 off, is acpi/pm1.ts,
+ * which the FADT describes; this class can serve that port too.) Writing
  * SLP_EN with SLP_TYP = 0 (QEMU's \_S5 value) stops the VM with `{ kind: 'poweroff' }`.
  * Other sleep types (S3 = 1 suspends QEMU) are counted and ignored: no suspend here.
  */

@@ -1,0 +1,38 @@
+/**
+ * The firmware tables a PC guest looks for, laid out in the reserved BIOS area at 0xF0000: the
+ * MP floating pointer and configuration table first, then the ACPI tables with the RSDP on a
+ * 16-byte boundary (both inside 0xE0000-0xFFFFF, where kernels scan for them).
+ */
+import type { GuestMemory } from '../../memory/guest-memory.js';
+import { layoutAcpiTables, type PlacedBlob, type PlatformDescription } from './acpi-tables.js';
+import { MP_FLOATING_SIZE, buildMpConfigTable, buildMpFloatingPointer, type MpOptions } from './mp-table.js';
+
+/** Start of the system BIOS window; the e820 map reserves it. */
+export const FIRMWARE_TABLES_BASE = 0xf0000;
+export const FIRMWARE_TABLES_END = 0x100000;
+
+export interface FirmwareTables {
+  readonly blobs: readonly PlacedBlob[];
+  readonly rsdpAddr: number;
+  readonly mpFloatingAddr: number;
+  /** First byte after the tables. */
+  readonly end: number;
+}
+
+export function buildFirmwareTables(p: PlatformDescription, mp: MpOptions, base = FIRMWARE_TABLES_BASE): FirmwareTables {
+  const mpConfigAddr = base + MP_FLOATING_SIZE;
+  const mpConfig = buildMpConfigTable(p, mp);
+  const acpi = layoutAcpiTables(p, mpConfigAddr + mpConfig.length);
+  if (acpi.end > FIRMWARE_TABLES_END) throw new RangeError(`the firmware tables need ${acpi.end - base} bytes, more than the BIOS area from 0x${base.toString(16)} holds`);
+  return {
+    blobs: [{ address: base, bytes: buildMpFloatingPointer(mpConfigAddr), name: 'MP floating pointer' }, { address: mpConfigAddr, bytes: mpConfig, name: 'MP configuration table' }, ...acpi.blobs],
+    rsdpAddr: acpi.rsdpAddr,
+    mpFloatingAddr: base,
+    end: acpi.end,
+  };
+}
+
+/** Writes the tables into guest RAM (the BIOS area is RAM in tsvmm's layout, reserved in e820). */
+export function installFirmwareTables(memory: GuestMemory, t: FirmwareTables): void {
+  for (const b of t.blobs) memory.write(b.address, b.bytes);
+}
