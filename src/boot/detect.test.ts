@@ -4,7 +4,7 @@ import { detectKernelFormat } from './detect.js';
 import { assertBootError } from './testing/assert.js';
 import { buildBzImage, buildElf32, multibootHeader } from './testing/images.js';
 
-const EXPECTED = /not a kernel tsvmm can boot: expected a Linux bzImage \(boot protocol >= 2\.06\) or a multiboot v1 kernel \(header in the first 8 KiB\); got /;
+const EXPECTED = /not a kernel tsvmm can boot: expected a Linux bzImage \(boot protocol >= 2\.06\), an x86-64 vmlinux \(ELF64\) or a multiboot v1 kernel \(header in the first 8 KiB\); got /;
 
 function flatWithHeaderAt(offset: number, size = 16384): Uint8Array {
   const out = new Uint8Array(size);
@@ -31,6 +31,7 @@ test('unbootable files: the message says what the file looks like', () => {
   assertBootError(() => detectKernelFormat(new Uint8Array(0), 'empty.img'), 'empty.img', new RegExp(EXPECTED.source + 'an empty file'));
   assertBootError(() => detectKernelFormat(Uint8Array.from([0x1f, 0x8b, 8, 0]), 'k.gz'), 'k.gz', /gzip-compressed/);
   assertBootError(() => detectKernelFormat(new TextEncoder().encode('#!/bin/sh\necho hi\n'), 'run.sh'), 'run.sh', /got 18 bytes starting with 23 21 2f 62 69 6e 2f 73/);
+  // An ELF32 layout claiming ELFCLASS64 is read as a (broken) vmlinux.
   const vmlinux = buildElf32({ entry: 0x1000000, elfClass: 2, machine: 62, segments: [{ paddr: 0x1000000, data: new Uint8Array(16), memsz: 16 }] });
-  assertBootError(() => detectKernelFormat(vmlinux, 'vmlinux'), 'vmlinux', /got an ELF64 x86-64 file without a multiboot header \(a 64-bit Linux vmlinux is not bootable: use the bzImage\)/);
+  assertBootError(() => detectKernelFormat(vmlinux, 'vmlinux'), 'vmlinux', /ELF64/);
 });

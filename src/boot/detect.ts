@@ -6,11 +6,15 @@
 import { BootError } from './boot-error.js';
 import { ELFCLASS32, ELFCLASS64, EM_386, EM_X86_64, EI_CLASS, isElf, parseElf32 } from './elf32.js';
 import { hasLinuxMagic, parseLinuxHeader } from './linux-header.js';
+import { parseElf64 } from './elf64.js';
 import { parseMultibootHeader, scanMultibootHeader } from './multiboot-header.js';
 
-export type KernelFormat = 'multiboot' | 'linux';
+export type KernelFormat = 'multiboot' | 'linux' | 'vmlinux';
 
-const EXPECTED = 'expected a Linux bzImage (boot protocol >= 2.06) or a multiboot v1 kernel (header in the first 8 KiB)';
+const EXPECTED = 'expected a Linux bzImage (boot protocol >= 2.06), an x86-64 vmlinux (ELF64) or a multiboot v1 kernel (header in the first 8 KiB)';
+
+const b = (image: Uint8Array, i: number) => image[i] ?? -1;
+const machineOf = (image: Uint8Array) => (image.length >= 0x14 ? b(image, 0x12) | (b(image, 0x13) << 8) : -1);
 
 /** A few words on what an unbootable file looks like, for the error message. */
 function describe(image: Uint8Array): string {
@@ -20,7 +24,7 @@ function describe(image: Uint8Array): string {
     const cls = b(EI_CLASS) === ELFCLASS64 ? 'ELF64' : b(EI_CLASS) === ELFCLASS32 ? 'ELF32' : 'ELF';
     const m = image.length >= 0x14 ? b(0x12) | (b(0x13) << 8) : -1;
     const arch = m === EM_X86_64 ? ' x86-64' : m === EM_386 ? ' i386' : m >= 0 ? ` (machine ${m})` : '';
-    return `an ${cls}${arch} file without a multiboot header (a 64-bit Linux vmlinux is not bootable: use the bzImage)`;
+    return `an ${cls}${arch} file without a multiboot header`;
   }
   if (b(0) === 0x1f && b(1) === 0x8b) return 'a gzip-compressed file (decompress it first)';
   if (b(0) === 0x4d && b(1) === 0x5a) return 'a PE/MZ executable without a Linux boot header';
@@ -39,6 +43,11 @@ export function detectKernelFormat(image: Uint8Array, fileName: string): KernelF
     const h = parseMultibootHeader(image, fileName);
     if (!h.address) parseElf32(image, fileName);
     return 'multiboot';
+  }
+  // An ELF without a multiboot header is a vmlinux: parseElf64 names the architecture if it is not x86-64.
+  if (isElf(image) && (b(image, EI_CLASS) === ELFCLASS64 || machineOf(image) !== EM_386)) {
+    parseElf64(image, fileName);
+    return 'vmlinux';
   }
   throw new BootError(`${fileName}: not a kernel tsvmm can boot: ${EXPECTED}; got ${describe(image)}`);
 }

@@ -1,9 +1,11 @@
 /**
- * Linux bzImage loader through the 64-bit boot protocol (Documentation/arch/x86/boot.rst,
- * "64-bit Boot Protocol"): the protected-mode kernel at its preferred address, a zero
- * page (struct boot_params) with the setup header, e820 map, command line and initrd,
- * identity-mapped page tables, a GDT with __BOOT_CS/__BOOT_DS, and long mode at
- * load address + 0x200 with RSI pointing at the zero page.
+ * Linux loader through the 64-bit boot protocol (Documentation/arch/x86/boot.rst, "64-bit Boot
+ * Protocol"): a zero page (struct boot_params) with the setup header, e820 map, command line,
+ * initrd and RSDP, identity-mapped page tables, a GDT with __BOOT_CS/__BOOT_DS, and long mode
+ * with RSI pointing at the zero page. The kernel itself arrives one of three ways:
+ * - a bzImage whose protected-mode part (the kernel's decompressor) is entered at load + 0x200;
+ * - a bzImage whose payload tsvmm decompresses (linux-kernel-image.ts), entering the kernel proper;
+ * - an uncompressed vmlinux ELF64, as Firecracker boots it (or through PVH, pvh.ts).
  */
 import type { RegId } from '../cpu/registers.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
@@ -22,6 +24,7 @@ import {
   type LinuxSetupHeader,
 } from './linux-header.js';
 import { ONE_MIB, pcMemoryMap, ramSpan } from './memory-map.js';
+import { loadBzImageDecompressed } from './linux-decompressed.js';
 import { GuestPlacer, PAGE, alignDown, alignUp, cString, hexAddr, requireRamAddress, sizeText } from './placement.js';
 
 // --- Fixed guest-physical addresses, all in conventional memory below the EBDA and
@@ -53,6 +56,8 @@ export const LX_SEL_TSS = 0x20;
 const LX_GDT_ENTRIES = 6;
 
 // --- struct boot_params fields outside the setup header ---
+/** u64 acpi_rsdp_addr: where the RSDP is, so the kernel need not scan for it (read since protocol 2.14). */
+export const BP_ACPI_RSDP_ADDR = 0x070;
 export const BP_EXT_RAMDISK_IMAGE = 0x0c0;
 export const BP_EXT_RAMDISK_SIZE = 0x0c4;
 export const BP_EXT_CMD_LINE_PTR = 0x0c8;
@@ -81,6 +86,13 @@ export interface LinuxOptions {
   cmdline: string;
   initrd?: BootBlob;
   memBytes: number;
+  /**
+   * bzImage only: 'guest' enters the kernel's own decompressor at load address + 0x200;
+   * 'host' decompresses the payload here and enters the decompressed kernel. Default 'guest'.
+   */
+  decompress?: 'guest' | 'host';
+  /** Guest-physical address of the ACPI RSDP (0 or absent: the kernel scans the BIOS area). */
+  acpiRsdpAddr?: number;
 }
 
 /** The protected-mode kernel's load address: pref_address (aligned if relocatable), else 1 MiB. */
@@ -125,46 +137,59 @@ function linuxRegisters(entry: number, gdt: GdtBuilder): [RegId, bigint][] {
   });
 }
 
-/** Loads a bzImage (and initrd) for the 64-bit boot protocol; returns vCPU 0's entry state. */
-export function loadLinux(memory: GuestMemory, image: Uint8Array, options: LinuxOptions): BootSetup {
-  const { fileName, memBytes, initrd } = options;
-  const h = parseLinuxHeader(image, fileName);
-  const ram = ramSpan(memBytes);
-  const placer = new GuestPlacer(memory, ram, fileName, memBytes);
+/** Where the kernel landed, for the zero page, the initrd placement and the summary. */
+export interface PlacedKernel {
+  readonly loadAddr: number;
+  /** End (exclusive) of the memory the kernel needs from loadAddr on. */
+  readonly end: number;
+  readonly entry: number;
+  /** How it was loaded, for the summary line. */
+  readonly text: string;
+}
 
-  // Kernel: it needs init_size bytes from its load address to decompress in place.
-  const loadAddr = linuxLoadAddress(h);
-  if (loadAddr < ONE_MIB) {
-    throw new BootError(`${fileName}: the kernel asks to be loaded at ${hexAddr(loadAddr)} (pref_address), below 1 MiB where tsvmm keeps the zero page, command line and page tables; expected 1 MiB or above`);
+/** The boot protocol fields the loader needs from a setup header (a bzImage's, or one made up for a vmlinux). */
+export interface LinuxBootHeader {
+  /** Bytes 0x1f1 up to `headerEnd` of the image, copied into the zero page. */
+  readonly image: Uint8Array;
+  readonly headerEnd: number;
+  readonly initrdAddrMax: number;
+  readonly cmdlineSize: number;
+}
+
+/** Checks the kernel fits below the end of low RAM. */
+export function requireKernelFits(fileName: string, k: { loadAddr: number; end: number }, memBytes: number, initrd: BootBlob | undefined): void {
+  const ram = ramSpan(memBytes);
+  if (k.loadAddr < ONE_MIB) {
+    throw new BootError(`${fileName}: the kernel asks to be loaded at ${hexAddr(k.loadAddr)}, below 1 MiB where tsvmm keeps the zero page, command line and page tables; expected 1 MiB or above`);
   }
-  const footprint = alignUp(Math.max(h.initSize, h.kernelBytes), PAGE);
-  requireRamAddress(fileName, loadAddr, footprint, `kernel (loaded at its pref_address, ${sizeText(footprint)} with init_size)`);
-  if (loadAddr + footprint > ram.lowEnd) {
+  requireRamAddress(fileName, k.loadAddr, k.end - k.loadAddr, `kernel (loaded at its pref_address, ${sizeText(k.end - k.loadAddr)})`);
+  if (k.end > ram.lowEnd) {
     throw new BootError(
-      `${fileName}: kernel too large for guest RAM: it loads at ${hexAddr(loadAddr)} and needs ${sizeText(footprint)} there ` +
-        `(init_size), up to ${hexAddr(loadAddr + footprint)}, but RAM below 4 GiB ends at ${hexAddr(ram.lowEnd)}; ` +
-        `give the guest at least ${sizeText(alignUp(loadAddr + footprint, ONE_MIB) + (initrd ? alignUp(initrd.data.length, ONE_MIB) : 0))} with --mem`,
+      `${fileName}: kernel too large for guest RAM: it loads at ${hexAddr(k.loadAddr)} and needs ${sizeText(k.end - k.loadAddr)} there ` +
+        `(up to ${hexAddr(k.end)}), but RAM below 4 GiB ends at ${hexAddr(ram.lowEnd)}; ` +
+        `give the guest at least ${sizeText(alignUp(k.end, ONE_MIB) + (initrd ? alignUp(initrd.data.length, ONE_MIB) : 0))} with --mem`,
     );
   }
-  const body = image.subarray(h.kernelOffset);
-  if (body.every((b) => b === 0)) {
-    throw new BootError(`${fileName}: the protected-mode kernel (${sizeText(body.length)} after the setup sectors) is all zeros: the image is damaged or was not written out completely`);
-  }
-  placer.write(loadAddr, body, 'protected-mode kernel');
-  const kernelEnd = loadAddr + footprint;
+}
 
-  // Command line.
-  const cmd = cString(options.cmdline);
+/** The command line and the initrd in guest memory; the initrd at the top of RAM the kernel allows. */
+export function placeCmdlineAndInitrd(
+  placer: GuestPlacer,
+  o: LinuxOptions,
+  h: { initrdAddrMax: number; cmdlineSize: number },
+  kernelEnd: number,
+): { cmdBytes: number; initrdAddr: number; initrdSize: number } {
+  const { fileName, initrd } = o;
+  const cmd = cString(o.cmdline);
   const cmdLimit = Math.min(h.cmdlineSize, LX_CMDLINE_MAX - 1);
   if (cmd.length - 1 > cmdLimit) {
     throw new BootError(`${fileName}: kernel command line is ${cmd.length - 1} bytes but this kernel accepts at most ${cmdLimit} (cmdline_size)`);
   }
   placer.write(LX_CMDLINE_ADDR, cmd, 'kernel command line');
-
-  // Initrd at the top of RAM below 4 GiB that the kernel allows (initrd_addr_max is its last byte).
   let initrdAddr = 0;
   const initrdSize = initrd?.data.length ?? 0;
   if (initrd) {
+    const ram = ramSpan(o.memBytes);
     const top = Math.min(ram.lowEnd, h.initrdAddrMax + 1);
     initrdAddr = alignDown(top - initrdSize, PAGE);
     if (initrdAddr < kernelEnd) {
@@ -176,11 +201,15 @@ export function loadLinux(memory: GuestMemory, image: Uint8Array, options: Linux
     }
     placer.write(initrdAddr, initrd.data, `initrd ${initrd.name}`);
   }
+  return { cmdBytes: cmd.length - 1, initrdAddr, initrdSize };
+}
 
-  // Zero page.
+/** Writes the zero page, page tables and GDT and returns the 64-bit entry state (RSI = zero page). */
+export function enterLinux64(placer: GuestPlacer, o: LinuxOptions, h: LinuxBootHeader, k: PlacedKernel): BootSetup {
+  const { cmdBytes, initrdAddr, initrdSize } = placeCmdlineAndInitrd(placer, o, h, k.end);
   const zp = new Uint8Array(ZERO_PAGE_SIZE);
   const zv = new DataView(zp.buffer);
-  zp.set(image.subarray(SETUP_HEADER_START, h.headerEnd), SETUP_HEADER_START);
+  zp.set(h.image.subarray(SETUP_HEADER_START, h.headerEnd), SETUP_HEADER_START);
   zp[HDR_TYPE_OF_LOADER] = LOADER_TYPE_UNDEFINED;
   zv.setUint32(HDR_CMD_LINE_PTR, LX_CMDLINE_ADDR, true);
   zv.setUint32(BP_EXT_CMD_LINE_PTR, 0, true);
@@ -189,13 +218,14 @@ export function loadLinux(memory: GuestMemory, image: Uint8Array, options: Linux
   zv.setUint32(BP_EXT_RAMDISK_IMAGE, 0, true);
   zv.setUint32(BP_EXT_RAMDISK_SIZE, 0, true);
   if (h.headerEnd >= HDR_SETUP_DATA + 8) zv.setBigUint64(HDR_SETUP_DATA, 0n, true);
-  const map = pcMemoryMap(memBytes);
+  zv.setBigUint64(BP_ACPI_RSDP_ADDR, BigInt(o.acpiRsdpAddr ?? 0), true);
+  const map = pcMemoryMap(o.memBytes);
   zp[BP_E820_ENTRIES] = map.length;
   map.forEach((e, i) => {
-    const o = BP_E820_TABLE + i * BP_E820_ENTRY_SIZE;
-    zv.setBigUint64(o, BigInt(e.base), true);
-    zv.setBigUint64(o + 8, BigInt(e.length), true);
-    zv.setUint32(o + 16, e.type, true);
+    const at = BP_E820_TABLE + i * BP_E820_ENTRY_SIZE;
+    zv.setBigUint64(at, BigInt(e.base), true);
+    zv.setBigUint64(at + 8, BigInt(e.length), true);
+    zv.setUint32(at + 16, e.type, true);
   });
   placer.write(LX_ZERO_PAGE_ADDR, zp, 'zero page (boot_params)');
 
@@ -204,19 +234,37 @@ export function loadLinux(memory: GuestMemory, image: Uint8Array, options: Linux
   placer.write(LX_PDPT_ADDR, pt.pdpt, 'PDPT');
   placer.write(LX_PD_ADDR, pt.pds, 'page directories');
 
-  const entry = loadAddr + LINUX_64BIT_ENTRY_OFFSET;
   const gdt = new GdtBuilder(LX_GDT_ENTRIES);
-  const registers = linuxRegisters(entry, gdt);
+  const registers = linuxRegisters(k.entry, gdt);
   placer.write(LX_GDT_ADDR, gdt.table, 'boot GDT');
   placer.zero(LX_TSS_ADDR, TSS_LIMIT + 1, 'boot TSS');
 
-  const initrdText = initrd ? `initrd ${initrd.name} (${sizeText(initrdSize)}) at ${hexAddr(initrdAddr)}` : 'no initrd';
+  const initrdText = o.initrd ? `initrd ${o.initrd.name} (${sizeText(initrdSize)}) at ${hexAddr(initrdAddr)}` : 'no initrd';
   return {
     registers,
-    entry,
-    summary:
-      `linux: ${fileName} (boot protocol ${protocolText(h.version)}${h.relocatable ? ', relocatable' : ''}) kernel ${sizeText(h.kernelBytes)} ` +
-      `at ${hexAddr(loadAddr)} (needs ${sizeText(footprint)}), entry ${hexAddr(entry)} in long mode, zero page ${hexAddr(LX_ZERO_PAGE_ADDR)}, ` +
-      `cmdline ${cmd.length - 1} bytes at ${hexAddr(LX_CMDLINE_ADDR)}, ${initrdText}`,
+    entry: k.entry,
+    summary: `linux: ${o.fileName} ${k.text}, entry ${hexAddr(k.entry)} in long mode, zero page ${hexAddr(LX_ZERO_PAGE_ADDR)}, cmdline ${cmdBytes} bytes at ${hexAddr(LX_CMDLINE_ADDR)}, ${initrdText}`,
   };
+}
+
+/** Loads a bzImage (and initrd) for the 64-bit boot protocol; returns vCPU 0's entry state. */
+export function loadLinux(memory: GuestMemory, image: Uint8Array, options: LinuxOptions): BootSetup {
+  const { fileName, memBytes } = options;
+  const h = parseLinuxHeader(image, fileName);
+  if (options.decompress === 'host') return loadBzImageDecompressed(memory, image, h, options);
+  const placer = new GuestPlacer(memory, ramSpan(memBytes), fileName, memBytes);
+  // Kernel: it needs init_size bytes from its load address to decompress in place.
+  const loadAddr = linuxLoadAddress(h);
+  const footprint = alignUp(Math.max(h.initSize, h.kernelBytes), PAGE);
+  const k = { loadAddr, end: loadAddr + footprint };
+  requireKernelFits(fileName, k, memBytes, options.initrd);
+  const body = image.subarray(h.kernelOffset);
+  if (body.every((b) => b === 0)) {
+    throw new BootError(`${fileName}: the protected-mode kernel (${sizeText(body.length)} after the setup sectors) is all zeros: the image is damaged or was not written out completely`);
+  }
+  placer.write(loadAddr, body, 'protected-mode kernel');
+  const text =
+    `(boot protocol ${protocolText(h.version)}${h.relocatable ? ', relocatable' : ''}) kernel ${sizeText(h.kernelBytes)} ` +
+    `at ${hexAddr(loadAddr)} (needs ${sizeText(footprint)}), decompressed by the guest`;
+  return enterLinux64(placer, options, { image, headerEnd: h.headerEnd, initrdAddrMax: h.initrdAddrMax, cmdlineSize: h.cmdlineSize }, { ...k, entry: loadAddr + LINUX_64BIT_ENTRY_OFFSET, text });
 }

@@ -1,6 +1,6 @@
 import { VmmError, EXIT, errorMessage } from '../util/errors.js';
 import { setLogLevel } from '../util/log.js';
-import { ConfigError, DEFAULT_MEM, parseAccel, parseCpus, parseMem, parsePmu, parseSerial, parseSmallInt, type RunConfig } from '../vmm/config.js';
+import { ConfigError, DEFAULT_MEM, parseAccel, parseCpus, parseKernelDecompress, parseMem, parsePmu, parseSerial, parseSmallInt, type RunConfig } from '../vmm/config.js';
 import { runCommand } from './run-command.js';
 export { takeExitSignal } from './run-command.js';
 import { capsCommand } from './caps-command.js';
@@ -23,7 +23,11 @@ Usage:
   tsvmm version | --version
 
 Run options:
-  --kernel FILE      multiboot v1 kernel (ELF) or Linux bzImage
+  --kernel FILE      multiboot v1 kernel (ELF), Linux bzImage or x86-64 vmlinux (ELF64; PVH entry
+                     when it has the Xen PVH note)
+  --kernel-decompress host|guest
+                     bzImage: tsvmm decompresses it (host, default: gzip, xz, zstd, lz4, lzma) or
+                     the kernel's own decompressor runs in the guest
   --initrd FILE      initrd (Linux) or first module (multiboot)
   --cmdline STRING   kernel command line
   --mem SIZE         guest RAM, e.g. 256M (default ${DEFAULT_MEM})
@@ -69,6 +73,7 @@ function runConfigFrom(values: Record<string, string | boolean | undefined>, pos
       ...(str('pmu-fixed') !== undefined ? { fixedCounters: parseSmallInt('--pmu-fixed', str('pmu-fixed')!, 0, 3) } : {}),
     },
     pmuFilter: str('pmu-filter'),
+    ...(str('kernel-decompress') !== undefined ? { kernelDecompress: parseKernelDecompress(str('kernel-decompress')!) } : {}),
   };
 }
 
@@ -92,6 +97,7 @@ export const RUN_OPTIONS = {
   initrd: { type: 'string', value: 'FILE' },
   cmdline: { type: 'string', value: 'STRING' },
   serial: { type: 'string', value: 'stdio|file:PATH|none' },
+  'kernel-decompress': { type: 'string', value: 'host|guest' },
   ...VM_OPTIONS,
 } as const satisfies OptionSpecs;
 

@@ -22,6 +22,15 @@ export interface RunConfig {
   readonly pmuShape: PmuShape;
   /** Event filter JSON file (KVM_SET_PMU_EVENT_FILTER semantics). */
   readonly pmuFilter: string | undefined;
+  /** Who decompresses a bzImage: tsvmm ('host', the default) or the kernel's own decompressor ('guest'). */
+  readonly kernelDecompress?: KernelDecompress;
+}
+
+export type KernelDecompress = 'guest' | 'host';
+
+export function parseKernelDecompress(text: string): KernelDecompress {
+  if (text === 'guest' || text === 'host') return text;
+  throw new ConfigError(`--kernel-decompress "${text}" is not understood: use host (tsvmm decompresses the bzImage) or guest (the kernel does)`);
 }
 
 export type PmuChoice = 'on' | 'off' | 'auto';

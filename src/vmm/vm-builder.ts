@@ -7,9 +7,12 @@ import { VmmError, EXIT } from '../util/errors.js';
 import type { Vm, BackendName, VmStop } from '../cpu/vm.js';
 import type { RunConfig } from './config.js';
 import { chooseBackend, createBackendVm } from './backends.js';
-import { detectKernelFormat, loadMultiboot, loadLinux, type BootSetup } from '../boot/index.js';
+import { detectKernelFormat, loadMultiboot, loadLinux, loadVmlinux, type BootSetup } from '../boot/index.js';
 import { installLegacyDevices, type LegacyDevices } from '../devices/device-manager.js';
 import type { SerialSink } from '../devices/legacy/serial-sink.js';
+import { buildFirmwareTables, installFirmwareTables, type FirmwareTables } from '../devices/acpi/firmware-tables.js';
+import { EMU_SIGNATURE, emuCpuid } from '../features/emu-cpu-model.js';
+import { pcPlatform } from './platform.js';
 
 export class BuildError extends VmmError {}
 
@@ -28,6 +31,8 @@ export interface BuiltVm {
   /** Why this backend was chosen (for `auto`), shown with -v. */
   readonly backendReason: string;
   readonly devices: LegacyDevices;
+  /** ACPI and MP tables written into the BIOS area. */
+  readonly firmware: FirmwareTables;
   readonly boot: BootSetup;
   readonly kernelPath: string;
 }
@@ -50,15 +55,23 @@ export async function buildVm(config: RunConfig, serial: SerialSink): Promise<Bu
   const choice = await chooseBackend(config.accel, config.pmu);
   const vm = await createBackendVm(choice.backend, config);
   try {
-    const devices = installLegacyDevices(vm, { memBytes: config.memBytes, cpus: config.cpus, cmdline: config.cmdline, serial });
+    // The emulator has its own guest clock (virtual in --deterministic mode); KVM guests run on host time.
+    const emuClock = (vm as { clock?: { nowNs(): number } }).clock;
+    const guestClockNs = emuClock ? () => emuClock.nowNs() : undefined;
+    const devices = installLegacyDevices(vm, { memBytes: config.memBytes, cpus: config.cpus, cmdline: config.cmdline, serial, ...(guestClockNs ? { guestClockNs } : {}) });
+    const firmware = buildFirmwareTables(pcPlatform(choice.backend, config.cpus), mpCpuIdentity(choice.backend));
+    installFirmwareTables(vm.memory, firmware);
+    const linuxOptions = { fileName: kernelPath, cmdline: config.cmdline, memBytes: config.memBytes, acpiRsdpAddr: firmware.rsdpAddr, ...(initrd ? { initrd } : {}) };
     const boot =
       format === 'linux'
-        ? loadLinux(vm.memory, image, { fileName: kernelPath, cmdline: config.cmdline, initrd, memBytes: config.memBytes })
-        : loadMultiboot(vm.memory, image, { fileName: kernelPath, cmdline: config.cmdline, modules: initrd ? [initrd] : [], memBytes: config.memBytes });
+        ? loadLinux(vm.memory, image, { ...linuxOptions, decompress: config.kernelDecompress ?? 'host' })
+        : format === 'vmlinux'
+          ? loadVmlinux(vm.memory, image, linuxOptions)
+          : loadMultiboot(vm.memory, image, { fileName: kernelPath, cmdline: config.cmdline, modules: initrd ? [initrd] : [], memBytes: config.memBytes });
     const bsp = vm.vcpus[0];
     if (!bsp) throw new BuildError('no-vcpu', 'the VM has no vCPU 0');
     bsp.setRegisters(boot.registers);
-    return { vm, backend: choice.backend, backendReason: choice.reason, devices, boot, kernelPath };
+    return { vm, backend: choice.backend, backendReason: choice.reason, devices, firmware, boot, kernelPath };
   } catch (e) {
     vm.destroy();
     throw e;
@@ -69,6 +82,14 @@ export async function buildVm(config: RunConfig, serial: SerialSink): Promise<Bu
 export function signalExitStatus(signal: string): number {
   const n = (osConstants.signals as Record<string, number | undefined>)[signal];
   return 128 + (n ?? 0);
+}
+
+/** CPUID(1) signature and EDX for the MP table's processor entries: emu's model, or 0 (unknown) under KVM. */
+function mpCpuIdentity(backend: BackendName): { cpuSignature: number; cpuFeatures: number } {
+  if (backend !== 'emu') return { cpuSignature: 0, cpuFeatures: 0 };
+  const out = new Int32Array(4);
+  emuCpuid(1, 0, 0, 1, out);
+  return { cpuSignature: EMU_SIGNATURE, cpuFeatures: out[3]! >>> 0 };
 }
 
 /** The process exit status and message for a stop, as the CLI reports it. */

@@ -6,6 +6,7 @@
 //   node dist/tests/linux/boot-probe.js [--seconds 120] [--every 1000000] [--mem 512M]
 //        [--cmdline '...'] [--kernel .cache/debian-kernel/vmlinuz] [--map .cache/debian-kernel/System.map]
 //        [--deterministic] [--stop-on TEXT] [--quiet] [--json FILE]
+//        [--kernel-decompress host|guest]  who decompresses the bzImage (default host: tsvmm)
 //        [--cpuid-add fpu,fxsr,sse,sse2]   experiment: append CPUID bits to emu's table (this process only)
 //        [--stack-at 4950,5150]            scan the kernel stack at these instruction counts (millions)
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -56,6 +57,8 @@ export interface ProbeOptions {
   stopOn?: string;
   symbols?: KernelSymbols;
   onSerial?: (text: string) => void;
+  /** Who decompresses the bzImage (default host: tsvmm). */
+  kernelDecompress?: 'guest' | 'host';
 }
 
 export interface SerialLine {
@@ -126,6 +129,7 @@ export async function probeBoot(o: ProbeOptions): Promise<ProbeResult> {
     pmu: 'off',
     pmuShape: {},
     pmuFilter: undefined,
+    kernelDecompress: o.kernelDecompress ?? 'host',
   };
   let serial = '';
   let pending = '';
@@ -260,6 +264,7 @@ async function main(): Promise<void> {
       quiet: { type: 'boolean', default: false },
       'cpuid-add': { type: 'string' },
       'stack-at': { type: 'string' },
+      'kernel-decompress': { type: 'string', default: 'host' },
     },
   });
   if (values['cpuid-add']) addCpuidExperiment(values['cpuid-add'].split(','));
@@ -276,6 +281,7 @@ async function main(): Promise<void> {
     stackAt: values['stack-at'] ? values['stack-at'].split(',').map((x) => Number(x) * 1e6) : undefined,
     symbols: symbols && symbols.size >= 1000 ? symbols : undefined,
     onSerial: values.quiet ? undefined : (t) => process.stdout.write(t),
+    kernelDecompress: values['kernel-decompress'] === 'guest' ? 'guest' : 'host',
   });
   const M = (n: number): string => (n / 1e6).toFixed(1) + 'M';
   const out: string[] = [];
