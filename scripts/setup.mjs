@@ -75,3 +75,11 @@ if (args.has('--test') || args.has('--bench')) {
     }
   }
 }
+
+// 5. test-only guest images: the Linux guest (Debian 12 kernel, busybox-static, tsvmm's initramfs) for
+//    tests/linux/, fetched once into .cache/ with apt-get download and checked by SHA-256 on every run.
+if (args.has('--test') || args.has('--bench')) {
+  say('fetching the Linux guest images (once, about 70 MB): scripts/fetch-linux-guest.mjs');
+  const r = spawnSync(process.execPath, [join(root, 'scripts', 'fetch-linux-guest.mjs'), '--quiet'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  if (r.error || r.status !== 0) console.error('setup: the Linux guest images could not be fetched (see above): the Linux tests and benchmarks will be skipped');
+}

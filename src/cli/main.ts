@@ -11,6 +11,8 @@ export const USAGE = `tsvmm: a virtual machine monitor in TypeScript (KVM or its
 
 Usage:
   tsvmm run [--kernel FILE] [options]     boot a guest (the demo guest when no kernel is given)
+  tsvmm run --linux [options]             boot Linux to a busybox shell on the console (Debian 12 kernel
+                                          and busybox-static, fetched and built into .cache/ on first use)
   tsvmm caps [--accel kvm|emu|auto] [--cpus N] [--mem SIZE] [--json]
                                           what this host offers, and each feature's mode for such a VM
   tsvmm stat [--json] -- RUN-OPTIONS      run a guest on the emulator and count its events (like perf stat):
@@ -77,6 +79,19 @@ function runConfigFrom(values: Record<string, string | boolean | undefined>, pos
   };
 }
 
+/**
+ * --linux: tsvmm's ready-made Linux guest (Debian 12 kernel, busybox initramfs), fetched and built
+ * into .cache/ on first use with progress on stderr; --cmdline adds to its command line.
+ */
+async function runConfigWithLinux(values: Record<string, string | boolean | undefined>, positionals: readonly string[]): Promise<RunConfig> {
+  const config = runConfigFrom(values, positionals);
+  if (values['linux'] !== true) return config;
+  if (config.kernel !== undefined || config.initrd !== undefined) throw new ConfigError('--linux boots tsvmm\'s own Linux guest: leave out --kernel and --initrd (or boot your kernel without --linux)');
+  const { ensureLinuxGuest } = await import('../vmm/linux-guest.js');
+  const g = ensureLinuxGuest((m) => process.stderr.write(`tsvmm: ${m}\n`));
+  return { ...config, kernel: g.kernel, initrd: g.initrd, cmdline: config.cmdline ? `${g.cmdline} ${config.cmdline}` : g.cmdline };
+}
+
 /** The options that shape a VM (what `caps` describes). */
 const VM_OPTIONS = {
   mem: { type: 'string', value: 'SIZE' },
@@ -98,6 +113,7 @@ export const RUN_OPTIONS = {
   cmdline: { type: 'string', value: 'STRING' },
   serial: { type: 'string', value: 'stdio|file:PATH|none' },
   'kernel-decompress': { type: 'string', value: 'host|guest' },
+  linux: { type: 'boolean' },
   ...VM_OPTIONS,
 } as const satisfies OptionSpecs;
 
@@ -134,17 +150,17 @@ export async function main(argv: string[]): Promise<number> {
       case 'run': {
         const { values, positionals } = parseOptions('run', rest, RUN_OPTIONS, 1, 'kernel');
         if (values['verbose']) setLogLevel('info');
-        return await runCommand(runConfigFrom(values, positionals), { verbose: values['verbose'] === true });
+        return await runCommand(await runConfigWithLinux(values, positionals), { verbose: values['verbose'] === true });
       }
       case 'stat': {
         const { own, run } = splitProfileArgs('stat', rest, STAT_OPTIONS);
         if (run.values['verbose']) setLogLevel('info');
-        return await statCommand(runConfigFrom(run.values, run.positionals), { json: own.values['json'] === true, verbose: run.values['verbose'] === true });
+        return await statCommand(await runConfigWithLinux(run.values, run.positionals), { json: own.values['json'] === true, verbose: run.values['verbose'] === true });
       }
       case 'record': {
         const { own, run } = splitProfileArgs('record', rest, RECORD_OPTIONS);
         if (run.values['verbose']) setLogLevel('info');
-        return await recordCommand(runConfigFrom(run.values, run.positionals), recordOptions(own.values), { verbose: run.values['verbose'] === true });
+        return await recordCommand(await runConfigWithLinux(run.values, run.positionals), recordOptions(own.values), { verbose: run.values['verbose'] === true });
       }
       case 'caps': {
         const { values, positionals } = parseOptions('caps', rest, CAPS_OPTIONS, 0);

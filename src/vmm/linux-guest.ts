@@ -1,0 +1,198 @@
+/**
+ * The ready-made Linux guest behind `tsvmm run --linux`: Debian 12's kernel and Debian's
+ * busybox-static, fetched with `apt-get download` into .cache/, checked by SHA-256, and a small
+ * initramfs built with tsvmm's own cpio writer. Everything is cached; a second call only verifies
+ * the files against the hashes recorded when they were fetched.
+ *
+ * /init (a busybox sh script) mounts proc, sys and dev, prints INIT_MARKER and runs an interactive
+ * shell on the console in its own session with the console as controlling terminal (setsid
+ * cttyhack), so job control works on the serial line. `poweroff`, `reboot` and `halt` in the guest
+ * signal PID 1 as busybox does; /init traps them and calls the kernel's power-off or reboot.
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { CpioWriter } from '../boot/initramfs/cpio-newc.js';
+import { EXIT, VmmError } from '../util/errors.js';
+
+export class LinuxGuestError extends VmmError {
+  constructor(message: string) {
+    super('linux-guest', message, { exitCode: EXIT.FAILURE });
+  }
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** The repo root as seen from dist/src/vmm/. */
+export const REPO_ROOT = join(here, '..', '..', '..');
+export const CACHE_DIR = join(REPO_ROOT, '.cache', 'linux-guest');
+export const KERNEL_DIR = join(REPO_ROOT, '.cache', 'debian-kernel');
+export const BUSYBOX_PACKAGE = 'busybox-static';
+
+/** Printed by /init once the shell is about to start; tests and benchmarks wait for it. */
+export const INIT_MARKER = 'tsvmm-linux: init done, starting the shell';
+/** The shell prompt /etc/profile sets (PS1), distinctive so a harness can find it. */
+export const SHELL_PROMPT = 'tsvmm# ';
+/** A file with known contents, for checksum tests. */
+export const KNOWN_FILE = '/etc/tsvmm-known.txt';
+export const KNOWN_FILE_TEXT = 'tsvmm: a virtual machine monitor in TypeScript\n'.repeat(64);
+/**
+ * The kernel command line: the serial console, no KASLR (tsvmm loads the kernel where it was linked),
+ * quiet so the console stays readable, and tsc=reliable: the TSC of both backends runs at a constant
+ * rate, while a busy host can make the timer-interrupt clock (jiffies) that would check it lag.
+ */
+export const LINUX_GUEST_CMDLINE = 'console=ttyS0 nokaslr quiet tsc=reliable panic=-1';
+
+export interface LinuxGuest {
+  readonly kernel: string;
+  readonly initrd: string;
+  readonly cmdline: string;
+  readonly kernelVersion: string;
+  readonly busyboxVersion: string;
+}
+
+const INIT_SCRIPT_VERSION = 1;
+const INIT_SCRIPT = `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null || mount -t tmpfs -o mode=0755 tmpfs /dev
+mkdir -p /dev/pts /tmp
+# busybox halt, poweroff and reboot signal PID 1 with USR1, USR2 and TERM.
+trap 'sync; halt -f' USR1
+trap 'sync; poweroff -f' USR2
+trap 'sync; reboot -f' TERM
+echo "${INIT_MARKER}"
+cd /root
+setsid cttyhack sh -l &
+wait
+sync
+poweroff -f
+`;
+
+const PROFILE = `export PS1='tsvmm# '
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root
+`;
+
+function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function run(cmd: string, args: string[], opts: { cwd?: string } = {}): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
+  if (r.error) {
+    if ((r.error as NodeJS.ErrnoException).code === 'ENOENT') throw new LinuxGuestError(`${cmd} not found: fetching the Linux guest needs a Debian/Ubuntu host with apt-get and dpkg-deb`);
+    throw new LinuxGuestError(`${cmd} ${args.join(' ')}: ${r.error.message}`);
+  }
+  if (r.status !== 0) throw new LinuxGuestError(`${cmd} ${args.join(' ')} failed (exit ${r.status}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ')}`);
+  return r.stdout;
+}
+
+interface Manifest {
+  busyboxVersion: string;
+  kernelVersion: string;
+  /** SHA-256 of what the initramfs is built from besides busybox (the /init script, profile, files). */
+  recipe: string;
+  files: Record<string, string>;
+}
+
+/** Hash of the initramfs recipe, so a changed /init rebuilds the cached initramfs. */
+const recipe = (): string => createHash('sha256').update(JSON.stringify([INIT_SCRIPT_VERSION, INIT_SCRIPT, PROFILE, KNOWN_FILE, KNOWN_FILE_TEXT])).digest('hex');
+
+function readManifest(): Manifest | undefined {
+  const p = join(CACHE_DIR, 'manifest.json');
+  if (!existsSync(p)) return undefined;
+  try {
+    return JSON.parse(readFileSync(p, 'utf8')) as Manifest;
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when the cached file exists with the SHA-256 the manifest recorded for it. */
+function verifiedFile(m: Manifest | undefined, name: string, path = join(CACHE_DIR, name)): boolean {
+  const hash = m?.files[name];
+  return hash !== undefined && existsSync(path) && sha256(readFileSync(path)) === hash;
+}
+
+/** Downloads busybox-static with apt-get, checks the .deb against apt's SHA256, returns the static binary. */
+function fetchBusybox(say: (m: string) => void): { binary: Uint8Array; version: string } {
+  let show = spawnSync('apt-cache', ['show', '--no-all-versions', BUSYBOX_PACKAGE], { encoding: 'utf8' });
+  if (show.status !== 0 || !/SHA256:/.test(show.stdout)) {
+    say('apt-cache knows no busybox-static: running apt-get update once');
+    run('apt-get', ['update', '-q']);
+    show = spawnSync('apt-cache', ['show', '--no-all-versions', BUSYBOX_PACKAGE], { encoding: 'utf8' });
+  }
+  const version = /^Version:\s*(\S+)/m.exec(show.stdout)?.[1];
+  const expected = /^SHA256:\s*([0-9a-f]{64})/m.exec(show.stdout)?.[1];
+  if (!version || !expected) throw new LinuxGuestError(`cannot resolve ${BUSYBOX_PACKAGE} with apt-cache (is this a Debian host with bookworm sources?)`);
+  mkdirSync(join(REPO_ROOT, '.cache'), { recursive: true });
+  const work = mkdtempSync(join(REPO_ROOT, '.cache', 'busybox-tmp-'));
+  chmodSync(work, 0o777); // apt-get download drops to the _apt user
+  try {
+    say(`apt-get download ${BUSYBOX_PACKAGE} ${version}...`);
+    run('apt-get', ['download', '-q', `${BUSYBOX_PACKAGE}=${version}`], { cwd: work });
+    const deb = readdirSync(work).find((f) => f.endsWith('.deb'));
+    if (!deb) throw new LinuxGuestError(`apt-get download ${BUSYBOX_PACKAGE} produced no .deb`);
+    const got = sha256(readFileSync(join(work, deb)));
+    if (got !== expected) throw new LinuxGuestError(`${deb}: SHA-256 ${got} differs from the package index's ${expected}; refusing it`);
+    run('dpkg-deb', ['-x', join(work, deb), join(work, 'tree')]);
+    const bin = join(work, 'tree', 'bin', 'busybox');
+    if (!existsSync(bin)) throw new LinuxGuestError(`${deb} has no bin/busybox`);
+    return { binary: new Uint8Array(readFileSync(bin)), version };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** The initramfs: busybox, /init, /etc/profile, the known file, mount points and /dev/console. */
+export function buildInitramfs(busybox: Uint8Array): Uint8Array {
+  const w = new CpioWriter();
+  for (const d of ['bin', 'sbin', 'usr', 'usr/bin', 'usr/sbin', 'dev', 'proc', 'sys', 'tmp', 'root', 'etc']) w.dir(d, d === 'tmp' ? 0o1777 : 0o755);
+  w.device('dev/console', 'char', 5, 1);
+  w.file('bin/busybox', busybox, 0o755);
+  w.file('init', INIT_SCRIPT, 0o755);
+  w.file('etc/profile', PROFILE);
+  w.file(KNOWN_FILE.slice(1), KNOWN_FILE_TEXT);
+  return gzipSync(w.finish(), { level: 9 });
+}
+
+/** Fetches and builds what is missing; `say` reports progress. */
+export function ensureLinuxGuest(say: (m: string) => void = () => {}): LinuxGuest {
+  // The kernel: the project's fetch script (apt-get download of the current bookworm kernel).
+  const vmlinuz = join(KERNEL_DIR, 'vmlinuz');
+  const fetchKernel = (force: boolean) => {
+    say(`fetching the Debian 12 kernel (about 70 MB${force ? ', again: the cached one does not match its SHA-256' : ', once'})...`);
+    const r = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts', 'fetch-debian-kernel.mjs'), ...(force ? ['--force'] : [])], { stdio: ['ignore', 'ignore', 'inherit'] });
+    if (r.status !== 0) throw new LinuxGuestError('fetching the Debian kernel failed (see above)');
+  };
+  if (!existsSync(vmlinuz) || !existsSync(join(KERNEL_DIR, 'VERSION'))) fetchKernel(false);
+  let m = readManifest();
+  let kernelVersion = readFileSync(join(KERNEL_DIR, 'VERSION'), 'utf8').trim();
+  if (m && m.kernelVersion === kernelVersion && !verifiedFile(m, 'vmlinuz', vmlinuz)) {
+    fetchKernel(true);
+    kernelVersion = readFileSync(join(KERNEL_DIR, 'VERSION'), 'utf8').trim();
+  }
+  let busybox: { binary: Uint8Array; version: string } | undefined;
+  if (m && verifiedFile(m, 'busybox')) busybox = { binary: new Uint8Array(readFileSync(join(CACHE_DIR, 'busybox'))), version: m.busyboxVersion };
+  else if (m) say('the cached busybox is missing or does not match its SHA-256: fetching it again');
+  const upToDate = m !== undefined && busybox !== undefined && m.recipe === recipe() && verifiedFile(m, 'initramfs.cpio.gz');
+  if (!upToDate) {
+    busybox ??= fetchBusybox(say);
+    say(`building the initramfs (busybox ${busybox.version}) with tsvmm's cpio writer...`);
+    const initramfs = buildInitramfs(busybox.binary);
+    mkdirSync(CACHE_DIR, { recursive: true });
+    writeFileSync(join(CACHE_DIR, 'busybox'), busybox.binary);
+    writeFileSync(join(CACHE_DIR, 'initramfs.cpio.gz'), initramfs);
+    m = { busyboxVersion: busybox.version, kernelVersion, recipe: recipe(), files: { busybox: sha256(busybox.binary), 'initramfs.cpio.gz': sha256(initramfs), vmlinuz: sha256(readFileSync(vmlinuz)) } };
+    writeFileSync(join(CACHE_DIR, 'manifest.json'), JSON.stringify(m, null, 2) + '\n');
+    say(`wrote ${CACHE_DIR}/{initramfs.cpio.gz,busybox,manifest.json}`);
+  } else if (m!.kernelVersion !== kernelVersion) {
+    m = { ...m!, kernelVersion, files: { ...m!.files, vmlinuz: sha256(readFileSync(vmlinuz)) } };
+    writeFileSync(join(CACHE_DIR, 'manifest.json'), JSON.stringify(m, null, 2) + '\n');
+  }
+  return { kernel: vmlinuz, initrd: join(CACHE_DIR, 'initramfs.cpio.gz'), cmdline: LINUX_GUEST_CMDLINE, kernelVersion, busyboxVersion: m!.busyboxVersion };
+}
