@@ -251,6 +251,10 @@ export function enterLinux64(placer: GuestPlacer, o: LinuxOptions, h: LinuxBootH
 export function loadLinux(memory: GuestMemory, image: Uint8Array, options: LinuxOptions): BootSetup {
   const { fileName, memBytes } = options;
   const h = parseLinuxHeader(image, fileName);
+  const body = image.subarray(h.kernelOffset);
+  if (body.every((b) => b === 0)) {
+    throw new BootError(`${fileName}: the protected-mode kernel (${sizeText(body.length)} after the setup sectors) is all zeros: the image is damaged or was not written out completely`);
+  }
   if (options.decompress === 'host') return loadBzImageDecompressed(memory, image, h, options);
   const placer = new GuestPlacer(memory, ramSpan(memBytes), fileName, memBytes);
   // Kernel: it needs init_size bytes from its load address to decompress in place.
@@ -258,10 +262,6 @@ export function loadLinux(memory: GuestMemory, image: Uint8Array, options: Linux
   const footprint = alignUp(Math.max(h.initSize, h.kernelBytes), PAGE);
   const k = { loadAddr, end: loadAddr + footprint };
   requireKernelFits(fileName, k, memBytes, options.initrd);
-  const body = image.subarray(h.kernelOffset);
-  if (body.every((b) => b === 0)) {
-    throw new BootError(`${fileName}: the protected-mode kernel (${sizeText(body.length)} after the setup sectors) is all zeros: the image is damaged or was not written out completely`);
-  }
   placer.write(loadAddr, body, 'protected-mode kernel');
   const text =
     `(boot protocol ${protocolText(h.version)}${h.relocatable ? ', relocatable' : ''}) kernel ${sizeText(h.kernelBytes)} ` +
