@@ -46,6 +46,12 @@ export function pcPlatform(backend: BackendName, cpus: number): PlatformDescript
     rtcCentury: RTC_CENTURY,
     dsdt: {
       slpTypS5: PM1_SLP_TYP_S5,
+      isaDevices: [
+        { name: 'COM1', hid: 'PNP0501', uid: 1, ports: [[0x3f8, 8]], irqs: [4] },
+        { name: 'KBD', hid: 'PNP0303', ports: [[0x60, 1], [0x64, 1]], irqs: [1] },
+        { name: 'MOU', hid: 'PNP0F13', ports: [], irqs: [12] },
+        { name: 'RTC', hid: 'PNP0B00', ports: [[0x70, 2]], irqs: [8] },
+      ],
       pci: {
         lastBus: 0,
         configPorts: { base: PCI_CONFIG_ADDRESS_PORT, length: PCI_CONFIG_PORTS },

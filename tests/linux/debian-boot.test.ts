@@ -80,9 +80,14 @@ test(
     assert.match(log, /x86\/fpu: x87 FPU will use FXSAVE/);
     // Devices the kernel's own drivers found: our 16550A (the 8250 probe checks the FIFO and scratch
     // register), the i8042 and the CMOS RTC.
-    assert.match(log, /serial8250: ttyS0 at I\/O 0x3f8 \(irq = 4, base_baud = 115200\) is a 16550A/);
+    assert.match(log, /(serial8250|00:0\d): ttyS0 at I\/O 0x3f8 \(irq = 4, base_baud = 115200\) is a 16550A/);
     assert.match(log, /serio: i8042 KBD port at 0x60,0x64 irq 1/);
-    assert.match(log, /rtc_cmos rtc_cmos: registered as rtc0/);
+    // The DSDT's devices: the PCI root bridge and, through PnP, the legacy devices (no probing needed).
+    assert.match(log, /ACPI: PCI Root Bridge \[PCI0\] \(domain 0000 \[bus 00\]\)/);
+    assert.match(log, /pnp: PnP ACPI: found 4 devices/);
+    assert.match(log, /i8042: PNP: PS\/2 Controller \[PNP0303:KBD,PNP0f13:MOU\] at 0x60,0x64 irq 1,12/);
+    assert.match(log, /ACPI: PM: \(supports S0 S5\)/);
+    assert.match(log, /rtc_cmos \S+: registered as rtc0/);
     // The whole initcall sequence ran: the boot ends where a kernel without a root device must end.
     assert.ok(log.includes(ROOT_PANIC), `kernel stopped before the root-mount panic (stop ${JSON.stringify(r.stop)}); serial:\n${tail}`);
     assert.equal(r.stop.kind, 'reset', 'panic=-1 reboots at once, which stops the VM with reset');

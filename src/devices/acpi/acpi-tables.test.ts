@@ -147,6 +147,10 @@ test('the DSDT disassembles with iasl into _S5 and the PCI root bridge with its 
     assert.match(dsl, /WordBusNumber \(ResourceProducer, MinFixed, MaxFixed, PosDecode,\s*0x0000,\s*0x0000,\s*0x0000,\s*0x0000,\s*0x0001/);
     assert.match(dsl, /IO \(Decode16,\s*0x0CF8,\s*0x0CF8,\s*0x01,\s*0x08/);
     assert.match(dsl, /0xC0000000,[^\n]*\n\s*0xFEBFFFFF/);
+    assert.match(dsl, /Device \(COM1\)[^}]*EisaId \("PNP0501"\)[^}]*IO \(Decode16,\s*0x03F8,\s*0x03F8,\s*0x01,\s*0x08,?\s*\)\s*IRQNoFlags \(\)\s*\{4\}/);
+    assert.match(dsl, /Device \(KBD\)[^}]*PNP0303[^]*?IRQNoFlags \(\)\s*\{1\}/);
+    assert.match(dsl, /Device \(MOU\)[^}]*PNP0F13[^]*?IRQNoFlags \(\)\s*\{12\}/);
+    assert.match(dsl, /Device \(RTC\)[^}]*PNP0B00[^]*?IO \(Decode16,\s*0x0070,\s*0x0070,\s*0x01,\s*0x02[^]*?IRQNoFlags \(\)\s*\{8\}/);
     assert.doesNotMatch(r.stderr + r.stdout, /Error|Warning/i);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -203,6 +203,16 @@ export function ioPort(base: number, length: number): Uint8Array {
   return d;
 }
 
+/** IRQ Descriptor without flags (edge-triggered, active high, exclusive: an ISA IRQ), for `irqs`. */
+export function irqNoFlags(irqs: readonly number[]): Uint8Array {
+  let mask = 0;
+  for (const i of irqs) {
+    if (!Number.isInteger(i) || i < 0 || i > 15) throw new RangeError(`ISA IRQ ${i} is not 0-15`);
+    mask |= 1 << i;
+  }
+  return Uint8Array.of(0x22, mask & 0xff, mask >> 8);
+}
+
 /** A ResourceTemplate: the descriptors followed by an End Tag (checksum 0 = "treat as valid"). */
 export function resourceTemplate(descriptors: readonly Uint8Array[]): Uint8Array {
   return buffer(concat([...descriptors, Uint8Array.of(END_TAG, 0)]));
