@@ -6,6 +6,10 @@ export { takeExitSignal } from './run-command.js';
 import { capsCommand } from './caps-command.js';
 import { statCommand, recordCommand, recordOptions, RECORD_OPTIONS } from './profile-commands.js';
 import { parseOptions, type OptionSpecs, type ParsedOptions } from './options.js';
+import { ControllerError } from '../vmm/controller-types.js';
+import { hostErrorMessage } from '../vmm/controller-errors.js';
+import { EXIT_STATUS_OF } from './exit-codes.js';
+import { TSVMM_VERSION } from '../util/version.js';
 
 export const USAGE = `tsvmm: a virtual machine monitor in TypeScript (KVM or its own x86-64 emulator)
 
@@ -145,7 +149,7 @@ export async function main(argv: string[]): Promise<number> {
         return command === undefined ? EXIT.USAGE : EXIT.OK;
       case 'version':
       case '--version':
-        process.stdout.write('tsvmm 0.1.0\n');
+        process.stdout.write(`tsvmm ${TSVMM_VERSION}\n`);
         return EXIT.OK;
       case 'run': {
         const { values, positionals } = parseOptions('run', rest, RUN_OPTIONS, 1, 'kernel');
@@ -179,6 +183,11 @@ export function reportError(e: unknown): number {
     process.stderr.write(`tsvmm: ${errorMessage(e)}\n`);
     return EXIT.USAGE;
   }
+  if (e instanceof ControllerError) {
+    process.stderr.write(`tsvmm: ${e.message}${e.code === 'internal' ? ' (set TSVMM_DEBUG=1 for the stack)' : ''}\n`);
+    if (e.code === 'internal' && process.env['TSVMM_DEBUG']) process.stderr.write(`${((e.cause as Error | undefined) ?? e).stack ?? ''}\n`);
+    return EXIT_STATUS_OF[e.code];
+  }
   if (e instanceof VmmError) {
     process.stderr.write(`tsvmm: ${e.message}\n`);
     return e.exitCode;
@@ -196,12 +205,4 @@ export function reportError(e: unknown): number {
   process.stderr.write(`tsvmm: internal error: ${errorMessage(e)} (set TSVMM_DEBUG=1 for the stack)\n`);
   if (process.env['TSVMM_DEBUG']) process.stderr.write(`${(e as Error).stack ?? ''}\n`);
   return EXIT.INTERNAL;
-}
-
-/** A host file-system error (ENOENT, EACCES, ...) as one line naming the path, or undefined for anything else. */
-function hostErrorMessage(e: unknown): string | undefined {
-  if (!(e instanceof Error) || !('code' in e) || typeof e.code !== 'string' || !/^E[A-Z]+$/.test(e.code)) return undefined;
-  const err = e as NodeJS.ErrnoException;
-  const what = err.code === 'ENOENT' ? 'no such file or directory' : err.code === 'EACCES' ? 'permission denied' : err.code === 'EISDIR' ? 'it is a directory' : err.code === 'ENOSPC' ? 'no space left on the device' : err.code!;
-  return err.path !== undefined ? `${err.path}: ${err.syscall ?? 'access'} failed (${what})` : `host error: ${err.syscall ?? ''} ${what}`.replace('  ', ' ');
 }

@@ -1,8 +1,10 @@
 import type { RunConfig } from '../vmm/config.js';
-import { buildVm, describeStop, type BuiltVm } from '../vmm/vm-builder.js';
-import { openSerialSink, feedStdin, type StdinFeed } from '../vmm/serial-console.js';
+import { describeStop, type BuiltVm } from '../vmm/vm-builder.js';
+import { feedStdin, openSerialSink, type StdinFeed } from '../vmm/serial-console.js';
 import type { VmStop } from '../cpu/vm.js';
 import { unshownWarnings } from '../util/log.js';
+import { VmController } from '../vmm/controller.js';
+import type { ControllerOptions } from '../vmm/controller.js';
 
 /** Hooks for commands that run a guest and look at it (stat, record). */
 export interface RunObserver {
@@ -12,7 +14,13 @@ export interface RunObserver {
   report(built: BuiltVm, stop: VmStop, wallMs: number): void;
 }
 
+export interface RunOptions {
+  readonly verbose: boolean;
+  readonly observer?: RunObserver;
+}
+
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 let exitSignal: NodeJS.Signals | undefined;
 
 /**
@@ -26,53 +34,70 @@ export function takeExitSignal(): NodeJS.Signals | undefined {
   return s;
 }
 
-export async function runCommand(config: RunConfig, opts: { verbose: boolean; observer?: RunObserver }): Promise<number> {
+/**
+ * `tsvmm run` (and stat, record): the VM lives in a controller; this edge adds the terminal
+ * (stdin to COM1, Ctrl-A x) and the signals, and maps the stop to a status.
+ */
+export async function runCommand(config: RunConfig, opts: RunOptions): Promise<number> {
   const sink = openSerialSink(config.serial);
   let feed: StdinFeed | undefined;
-  let built: BuiltVm | undefined;
+  let reported = false;
+  const report = (stop: VmStop): void => {
+    if (reported) return;
+    reported = true;
+    feed?.stop();
+    feed = undefined;
+    const unshown = unshownWarnings();
+    if (unshown > 0) process.stderr.write(`tsvmm: ${unshown} further distinct warning${unshown === 1 ? ' was' : 's were'} not shown\n`);
+    const { message } = describeStop(stop);
+    if (message) process.stderr.write(`${process.stdout.isTTY ? '\r\n' : ''}tsvmm: ${message}\n`);
+  };
+  const options: ControllerOptions = {
+    config,
+    bootSourceGiven: true,
+    serialSink: sink,
+    hooks: {
+      onStart(built) {
+        if (opts.verbose) {
+          process.stderr.write(`tsvmm: backend ${built.backend} (${built.backendReason})\n`);
+          process.stderr.write(`tsvmm: ${built.boot.summary}\n`);
+        }
+        if (config.serial.kind === 'stdio') {
+          feed = feedStdin(
+            (bytes) => built.devices.uart.receive(bytes),
+            () => void controller.dispatch({ type: 'stop', by: 'console', reason: 'quit by the user (Ctrl-A x)' }).catch(() => undefined),
+            (msg) => process.stderr.write(`\r\ntsvmm: ${msg}\r\n`),
+          );
+        }
+        opts.observer?.attach(built);
+      },
+      onStop(built, stop, wallMs) {
+        report(stop);
+        opts.observer?.report(built, stop, wallMs);
+      },
+    },
+  };
+  const controller = new VmController(options);
   // The first SIGINT/SIGTERM/SIGHUP stops the VM (the console and terminal are restored, the stop is
   // reported) and the process then ends by that signal; a second one ends it at once.
   const handlers = STOP_SIGNALS.map((sig) => {
     const handler = (): void => {
       process.off(sig, handler);
       exitSignal ??= sig;
-      built?.vm.requestStop({ kind: 'host-stop', reason: `stopped by ${sig}`, signal: sig });
+      void controller.dispatch({ type: 'stop', by: 'signal', reason: `stopped by ${sig}`, signal: sig }).catch(() => undefined);
     };
     return [sig, handler] as const;
   });
   try {
-    built = await buildVm(config, sink);
-    const { vm, devices } = built;
-    if (opts.verbose) {
-      process.stderr.write(`tsvmm: backend ${built.backend} (${built.backendReason})\n`);
-      process.stderr.write(`tsvmm: ${built.boot.summary}\n`);
-    }
-    if (config.serial.kind === 'stdio') {
-      const vmRef = vm;
-      feed = feedStdin(
-        (bytes) => devices.uart.receive(bytes),
-        () => vmRef.requestStop({ kind: 'host-stop', reason: 'quit by the user (Ctrl-A x)', userQuit: true }),
-        (msg) => process.stderr.write(`\r\ntsvmm: ${msg}\r\n`),
-      );
-    }
     for (const [sig, handler] of handlers) process.on(sig, handler);
-    opts.observer?.attach(built);
-    const t0 = performance.now();
-    const stop: VmStop = await vm.run();
-    const wallMs = performance.now() - t0;
-    feed?.stop();
-    feed = undefined;
-    const { status, message } = describeStop(stop);
-    const unshown = unshownWarnings();
-    if (unshown > 0) process.stderr.write(`tsvmm: ${unshown} further distinct warning${unshown === 1 ? ' was' : 's were'} not shown\n`);
-    if (message) process.stderr.write(`${process.stdout.isTTY ? '\r\n' : ''}tsvmm: ${message}\n`);
-    opts.observer?.report(built, stop, wallMs);
-    return status;
+    await controller.dispatch({ type: 'start' });
+    const stop = await controller.stopped;
+    report(stop);
+    return describeStop(stop).status;
   } finally {
     feed?.stop();
     for (const [sig, handler] of handlers) process.off(sig, handler);
-    built?.devices.destroy();
-    built?.vm.destroy();
+    await controller.dispose();
     sink.close();
   }
 }

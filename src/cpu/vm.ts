@@ -2,6 +2,7 @@ import type { GuestMemory } from '../memory/guest-memory.js';
 import type { Bus } from './bus.js';
 import type { IrqLine } from './irq.js';
 import type { RegId, RegisterBatch } from './registers.js';
+import type { PersistSection } from '../util/persist.js';
 
 export type BackendName = 'kvm' | 'emu';
 
@@ -24,10 +25,15 @@ export type VmStop =
   | { readonly kind: 'internal-error'; readonly vcpu: number; readonly detail: string }
   | { readonly kind: 'fail-entry'; readonly vcpu: number; readonly detail: string }
   /**
-   * The host stopped the VM: `signal` names the POSIX signal (SIGTERM, SIGINT, SIGHUP) that ended
-   * the run, `userQuit` is the console's quit key; neither for any other host request.
+   * Someone asked the VM to end: the console's quit key, a POSIX signal (`signal` names it: SIGTERM,
+   * SIGINT, SIGHUP), or a stop through the controller from the API or the library.
    */
-  | { readonly kind: 'host-stop'; readonly reason: string; readonly signal?: string; readonly userQuit?: boolean };
+  | { readonly kind: 'quit'; readonly reason: string; readonly by: QuitSource; readonly signal?: string }
+  /** The host ended the run for its own reasons (the VM was destroyed, a vCPU thread was lost, a test's time limit). */
+  | { readonly kind: 'host-stop'; readonly reason: string };
+
+/** Who asked a VM to quit. */
+export type QuitSource = 'console' | 'signal' | 'api' | 'library';
 
 /**
  * One exit from a vCPU, as a backend's vCPU loop decodes it. IO and MMIO exits carry
@@ -74,7 +80,23 @@ export interface VmControl {
   requestStop(stop: VmStop): void;
 }
 
-/** The backend contract. Devices see only the buses, IRQ lines and VmControl. */
+/**
+ * A backend's share of a snapshot, as named, versioned persist sections (src/util/persist.ts):
+ * the vCPUs (registers through the catalog, MSRs, FPU/SSE/XSAVE state, pending events, MP state),
+ * the interrupt chips and timers, and the PMU. Guest RAM and the devices are saved by the VMM.
+ */
+export interface BackendState {
+  readonly backend: BackendName;
+  readonly sections: readonly PersistSection[];
+}
+
+/**
+ * The backend contract. Devices see only the buses, IRQ lines and VmControl.
+ *
+ * Lifecycle: `run()` runs the vCPUs until a final stop. `pause()` parks every vCPU between
+ * instructions (state is then stable and can be saved) without ending `run()`, which resumes with
+ * `resume()`; a stop requested while paused ends `run()` at once. Pause is therefore not a `VmStop`.
+ */
 export interface Vm extends VmControl {
   readonly backend: BackendName;
   readonly config: VmConfig;
@@ -84,8 +106,25 @@ export interface Vm extends VmControl {
   readonly vcpus: readonly Vcpu[];
   /** Interrupt input `gsi` of the VM's interrupt controllers (PIC + IOAPIC). */
   irqLine(gsi: number): IrqLine;
-  /** Runs every vCPU until the VM stops; resolves with why. */
+  /** Runs every vCPU until the VM stops for good; resolves with why. Pauses do not resolve it. */
   run(): Promise<VmStop>;
+  /**
+   * Stops every vCPU between instructions and resolves once none runs guest code (KVM: pending
+   * I/O completed, so registers are consistent). Before `run()`, it makes `run()` start paused.
+   * Idempotent; resolves at once if the VM already stopped.
+   */
+  pause(): Promise<void>;
+  /** Lets paused vCPUs run again (no-op when not paused). */
+  resume(): void;
+  /** True between a completed pause() and resume(). */
+  readonly paused: boolean;
+  /**
+   * Saves the backend state (vCPUs, chips, PMU); only while paused or before the first run.
+   * Declared for the snapshot work: a backend without it cannot snapshot yet.
+   */
+  saveState?(): BackendState;
+  /** Restores saveState() output taken on a VM of the same shape; only while paused or before run. */
+  restoreState?(state: BackendState): void;
   /** The mode of each guest-visible feature of this VM. */
   features(): readonly FeatureStatus[];
   /** Exit counters by reason, for `tsvmm stat` and diagnostics. */

@@ -7,10 +7,11 @@ test('0 is only the guest power-off or reset; every other end is non-zero and sa
   assert.equal(describeStop({ kind: 'poweroff' }).status, 0);
   assert.equal(describeStop({ kind: 'reset', source: 'cf9' }).status, 0);
   assert.equal(describeStop({ kind: 'debug-exit', value: 0 }).status, 1);
-  assert.deepEqual(describeStop({ kind: 'host-stop', reason: 'stopped by SIGTERM', signal: 'SIGTERM' }), { status: 143, message: 'stopped by SIGTERM (exit status 143)' });
-  assert.equal(describeStop({ kind: 'host-stop', reason: 'stopped by SIGINT', signal: 'SIGINT' }).status, 130);
-  assert.equal(describeStop({ kind: 'host-stop', reason: 'stopped by SIGHUP', signal: 'SIGHUP' }).status, 129);
-  assert.equal(describeStop({ kind: 'host-stop', reason: 'quit by the user (Ctrl-A x)', userQuit: true }).status, EXIT.USER_QUIT);
+  assert.deepEqual(describeStop({ kind: 'quit', by: 'signal', reason: 'stopped by SIGTERM', signal: 'SIGTERM' }), { status: 143, message: 'stopped by SIGTERM (exit status 143)' });
+  assert.equal(describeStop({ kind: 'quit', by: 'signal', reason: 'stopped by SIGINT', signal: 'SIGINT' }).status, 130);
+  assert.equal(describeStop({ kind: 'quit', by: 'signal', reason: 'stopped by SIGHUP', signal: 'SIGHUP' }).status, 129);
+  assert.equal(describeStop({ kind: 'quit', by: 'console', reason: 'quit by the user (Ctrl-A x)' }).status, EXIT.USER_QUIT);
+  assert.equal(describeStop({ kind: 'quit', by: 'api', reason: 'stopped through the api' }).status, EXIT.USER_QUIT);
   assert.equal(describeStop({ kind: 'host-stop', reason: 'vCPU 0 stopped' }).status, EXIT.FAILURE);
   for (const stop of [
     { kind: 'shutdown', vcpu: 0, detail: 'x' },

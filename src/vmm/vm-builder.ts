@@ -109,10 +109,13 @@ export function describeStop(stop: VmStop): { status: number; message: string | 
       return { status: EXIT.INTERNAL, message: `guest hit an emulation failure on vCPU ${stop.vcpu}: ${stop.detail}` };
     case 'fail-entry':
       return { status: EXIT.FAIL_ENTRY, message: `the CPU refused to enter the guest on vCPU ${stop.vcpu}: ${stop.detail}` };
-    case 'host-stop': {
-      // 0 stays the guest's own power-off: a run the host ended says how, with a non-zero status.
-      const status = stop.signal !== undefined ? signalExitStatus(stop.signal) : stop.userQuit === true ? EXIT.USER_QUIT : EXIT.FAILURE;
+    case 'quit': {
+      // 0 stays the guest's own power-off: a run someone ended says how, with a non-zero status
+      // (a signal's 128 + N; 130 for any other quit, as Ctrl-C gives).
+      const status = stop.signal !== undefined ? signalExitStatus(stop.signal) : EXIT.USER_QUIT;
       return { status, message: `${stop.reason} (exit status ${status})` };
     }
+    case 'host-stop':
+      return { status: EXIT.FAILURE, message: `${stop.reason} (exit status ${EXIT.FAILURE})` };
   }
 }

@@ -55,7 +55,8 @@ class VmClock implements EmuClock {
   readonly tscHz: number;
   /** Virtual ns skipped while every vCPU was halted (deterministic mode). */
   skippedNs = 0;
-  private readonly startMs = now();
+  private startMs = now();
+  private pausedAtMs = -1;
   cpus: EmuCpu[] = [];
 
   constructor(
@@ -65,8 +66,17 @@ class VmClock implements EmuClock {
     this.tscHz = tscHz;
   }
 
+  /** Guest time stands still while the VM is paused (real-time mode; deterministic time only moves with instructions). */
+  freeze(): void {
+    if (this.pausedAtMs < 0) this.pausedAtMs = now();
+  }
+  thaw(): void {
+    if (this.pausedAtMs >= 0) this.startMs += now() - this.pausedAtMs;
+    this.pausedAtMs = -1;
+  }
+
   nowNs(): number {
-    if (!this.deterministic) return (now() - this.startMs) * 1e6;
+    if (!this.deterministic) return ((this.pausedAtMs >= 0 ? this.pausedAtMs : now()) - this.startMs) * 1e6;
     let n = 0;
     for (const c of this.cpus) n += (c.instructions + c.stringIters) * NS_PER_INSTRUCTION + c.counts.io * NS_PER_PORT_IO;
     return n + this.skippedNs;
@@ -87,6 +97,11 @@ export class EmuVm implements Vm {
   readonly pmus: VirtualPmu[] = [];
   private stop: VmStop | undefined;
   private running = false;
+  /** pause() asked the run loop to park between slices; `paused` once it has. */
+  private pauseWanted = false;
+  private isPaused = false;
+  private pauseWaiters: (() => void)[] = [];
+  private wake: (() => void) | undefined;
   private readonly slice: number;
 
   constructor(config: EmuVmConfig) {
@@ -139,6 +154,48 @@ export class EmuVm implements Vm {
   requestStop(stop: VmStop): void {
     if (this.stop === undefined) this.stop = stop;
     for (const c of this.cpus) c.breakRun = true;
+    this.wake?.();
+  }
+
+  get paused(): boolean {
+    return this.isPaused;
+  }
+
+  pause(): Promise<void> {
+    if (this.stop !== undefined || this.isPaused) return Promise.resolve();
+    // Taken between rounds, never inside a slice: slice boundaries are where interrupts are polled,
+    // so cutting one short would change a deterministic run.
+    this.pauseWanted = true;
+    if (!this.running) {
+      // Not running: nothing to wait for; run() will start parked.
+      this.parked();
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.pauseWaiters.push(resolve));
+  }
+
+  resume(): void {
+    this.pauseWanted = false;
+    if (!this.isPaused) return;
+    this.isPaused = false;
+    this.clock.thaw();
+    this.wake?.();
+  }
+
+  /** The run loop has stopped between slices: time stands still until resume(). */
+  private parked(): void {
+    this.isPaused = true;
+    this.clock.freeze();
+    const waiters = this.pauseWaiters;
+    this.pauseWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Parks the run loop until resume() or a stop. */
+  private async waitWhilePaused(): Promise<void> {
+    if (!this.isPaused) this.parked();
+    while (this.isPaused && this.stop === undefined) await new Promise<void>((resolve) => (this.wake = resolve));
+    this.wake = undefined;
   }
 
   async run(): Promise<VmStop> {
@@ -146,10 +203,14 @@ export class EmuVm implements Vm {
     this.running = true;
     try {
       while (this.stop === undefined) {
+        if (this.pauseWanted) {
+          await this.waitWhilePaused();
+          continue;
+        }
         const t0 = now();
-        while (this.stop === undefined && now() - t0 < YIELD_MS) {
+        while (this.stop === undefined && !this.pauseWanted && now() - t0 < YIELD_MS) {
           const progressed = this.round();
-          if (this.stop !== undefined) break;
+          if (this.stop !== undefined || this.pauseWanted) break;
           if (!progressed) {
             const wait = this.idle();
             if (wait === 'hang') break;
@@ -159,10 +220,14 @@ export class EmuVm implements Vm {
             }
           }
         }
-        if (this.stop === undefined) await yieldToHost();
+        if (this.stop === undefined && !this.pauseWanted) await yieldToHost();
       }
     } finally {
       this.running = false;
+      // A stop that raced a pause still settles the pause: nothing runs any more.
+      if (this.pauseWaiters.length) this.parked();
+      this.isPaused = false;
+      this.pauseWanted = false;
     }
     return this.stop!;
   }

@@ -8,6 +8,7 @@ import { kvmMissing } from './host-requirements.test-util.js';
 
 const skip = kvmMissing();
 const MB = 1 << 20;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const ENTRY = 0x10_0000;
 
 /** 32-bit flat protected mode, paging off: what a multiboot loader hands over. */
@@ -162,6 +163,57 @@ test('requestStop from the event loop stops a guest spinning without exits; run(
   assert.deepEqual(await vm.run(), { kind: 'host-stop', reason: 'pause again' });
   const [second] = vm.vcpus[0]!.getRegisters([REG.rax]);
   assert.ok(second! > first!, `the resumed guest went on counting (${first} -> ${second})`);
+}));
+
+test('pause() parks a guest spinning without exits, resume() lets it go on; a stop ends a paused run', { skip }, withVm(1, async (vm) => {
+  vm.memory.write(ENTRY, new Uint8Array([0x40, 0xeb, 0xfd])); // inc eax; jmp back (never exits)
+  vm.vcpus[0]!.setRegisters([...flat32(ENTRY), [REG.rax, 0n]]);
+  const running = vm.run();
+  await sleep(20);
+  await vm.pause();
+  assert.equal(vm.paused, true);
+  const [a] = vm.vcpus[0]!.getRegisters([REG.rax]);
+  await sleep(50);
+  const [b] = vm.vcpus[0]!.getRegisters([REG.rax]);
+  assert.ok(a! > 0n, 'the guest ran before the pause');
+  assert.equal(b, a, 'nothing runs while paused');
+  vm.resume();
+  assert.equal(vm.paused, false);
+  await sleep(30);
+  await vm.pause();
+  const [c] = vm.vcpus[0]!.getRegisters([REG.rax]);
+  assert.ok(c! > a!, `the resumed guest went on counting (${a} -> ${c})`);
+  vm.requestStop({ kind: 'quit', by: 'library', reason: 'done' });
+  assert.deepEqual(await running, { kind: 'quit', by: 'library', reason: 'done' });
+}));
+
+test('two vCPUs: pausing while the AP does port input loses no input (its IN completes before the pause ends)', { skip }, withVm(2, async (vm) => {
+  let served = 0;
+  vm.pio.register(0x81, 1, { read: (_o, d) => void (d[0] = served++ & 0xff), write: () => {} }, 'counter');
+  // prettier-ignore
+  vm.memory.write(ENTRY, new Uint8Array([
+    0xc7, 0x05, 0xf0, 0x00, 0xe0, 0xfe, 0xff, 0x01, 0x00, 0x00, // SVR: enable the local APIC
+    0xc7, 0x05, 0x10, 0x03, 0xe0, 0xfe, 0x00, 0x00, 0x00, 0x01, // ICR high: APIC 1
+    0xc7, 0x05, 0x00, 0x03, 0xe0, 0xfe, 0x00, 0x45, 0x00, 0x00, // INIT
+    0xc7, 0x05, 0x00, 0x03, 0xe0, 0xfe, 0x08, 0x46, 0x00, 0x00, // SIPI 0x08
+    0xeb, 0xfe,                                                 // jmp $
+  ]));
+  vm.memory.write(0x8000, new Uint8Array([0xe4, 0x81, 0xeb, 0xfc])); // AP: in al, 0x81; jmp back
+  vm.vcpus[0]!.setRegisters(flat32(ENTRY));
+  const running = vm.run();
+  for (let round = 0; round < 5; round++) {
+    await sleep(30);
+    await vm.pause();
+    const n = served;
+    assert.ok(n > 0, 'the AP reads the port');
+    const [rax] = vm.vcpus[1]!.getRegisters([REG.rax]);
+    assert.equal(Number(rax! & 0xffn), (n - 1) & 0xff, `round ${round}: the last value read is in AL`);
+    await sleep(30);
+    assert.equal(served, n, 'no port input while paused');
+    vm.resume();
+  }
+  vm.requestStop({ kind: 'quit', by: 'library', reason: 'done' });
+  assert.equal((await running).kind, 'quit');
 }));
 
 test('register batches round-trip through REGS, SREGS and MSRS', { skip }, withVm(1, async (vm) => {

@@ -89,6 +89,8 @@ import {
   G_MAIN_TID,
   G_PENDING,
   G_STOP,
+  G_STOP_FINAL,
+  G_STOP_PAUSE,
   KIND_IO,
   KIND_MMIO,
   KIND_STOP,
@@ -176,6 +178,12 @@ export class KvmVm implements Vm {
   private nextSlot = 0;
   private readonly irqLines = new Map<number, IrqLine>();
   private stopReason: VmStop | undefined;
+  /** vCPUs must leave KVM_RUN: a stop or a pause was requested. */
+  private halting = false;
+  private pauseWanted = false;
+  private isPaused = false;
+  private pauseWaiters: (() => void)[] = [];
+  private wake: (() => void) | undefined;
   private running = false;
   private destroyed = false;
   private readonly g = new Int32Array(new SharedArrayBuffer(G_INTS * 4));
@@ -324,7 +332,14 @@ export class KvmVm implements Vm {
   requestStop(stop: VmStop): void {
     if (this.stopReason) return;
     this.stopReason = stop;
-    Atomics.store(this.g, G_STOP, 1);
+    this.kick(G_STOP_FINAL);
+    this.wake?.();
+  }
+
+  /** Makes every vCPU leave KVM_RUN (or not enter it): immediate_exit, then the kick signal for the AP threads. */
+  private kick(why: typeof G_STOP_FINAL | typeof G_STOP_PAUSE): void {
+    this.halting = true;
+    Atomics.store(this.g, G_STOP, why);
     for (const v of this.vcpus) v.run.bytes[KVM_RUN.IMMEDIATE_EXIT] = 1;
     for (const ap of this.aps) {
       const tid = Atomics.load(ap.channel.ctl, CH_TID);
@@ -333,26 +348,76 @@ export class KvmVm implements Vm {
     }
   }
 
+  get paused(): boolean {
+    return this.isPaused;
+  }
+
+  /**
+   * Pauses as a stop does (immediate_exit and the kick signal), except that AP threads finish the
+   * device request they are in, and vCPU 0 stays on the main thread: run() then completes every
+   * vCPU's pending I/O and parks until resume(). The AP threads end and are started again on resume.
+   */
+  pause(): Promise<void> {
+    if (this.destroyed || this.stopReason !== undefined || this.isPaused) return Promise.resolve();
+    this.pauseWanted = true;
+    if (!this.running) {
+      this.isPaused = true;
+      return Promise.resolve();
+    }
+    if (!this.halting) this.kick(G_STOP_PAUSE);
+    return new Promise((resolve) => this.pauseWaiters.push(resolve));
+  }
+
+  resume(): void {
+    this.pauseWanted = false;
+    if (!this.isPaused) return;
+    this.isPaused = false;
+    this.wake?.();
+  }
+
   async run(): Promise<VmStop> {
     if (this.destroyed) throw new KvmError('this VM was destroyed; create a new one');
     if (this.running) throw new KvmError('this VM is already running');
     this.running = true;
-    // A VM stopped by the host (pause) can run again: clear the previous stop.
+    // A VM whose run ended can run again: clear the previous stop.
     this.stopReason = undefined;
+    installKickSignal();
+    const tid = gettid();
+    Atomics.store(this.g, G_MAIN_TID, tid);
+    try {
+      while (this.stopReason === undefined) {
+        if (this.pauseWanted) {
+          this.settlePause();
+          while (this.isPaused && this.stopReason === undefined) await new Promise<void>((resolve) => (this.wake = resolve));
+          this.wake = undefined;
+          continue;
+        }
+        await this.runPhase(tid);
+        if (this.stopReason === undefined && this.pauseWanted) this.completePendingIo();
+      }
+    } finally {
+      this.running = false;
+      if (this.pauseWaiters.length) this.settlePause();
+      this.isPaused = false;
+      this.pauseWanted = false;
+    }
+    return this.stopReason!;
+  }
+
+  /** Runs vCPU 0 here and the APs on their threads until a stop or a pause makes them all leave KVM_RUN. */
+  private async runPhase(tid: number): Promise<void> {
+    this.halting = false;
     this.hangEpoch = 0;
     Atomics.store(this.g, G_STOP, 0);
     Atomics.store(this.g, G_PENDING, 0);
     for (const v of this.vcpus) v.run.bytes[KVM_RUN.IMMEDIATE_EXIT] = 0;
-    installKickSignal();
-    const tid = gettid();
-    Atomics.store(this.g, G_MAIN_TID, tid);
     let timer: ThreadTimer | undefined;
     try {
       await this.startAps();
       timer = startThreadTimer(tid, TICK_MS);
-      while (this.stopReason === undefined) {
+      while (!this.halting) {
         this.runSlice();
-        if (this.stopReason !== undefined) break;
+        if (this.halting) break;
         await yieldToEventLoop();
       }
     } catch (e) {
@@ -360,9 +425,29 @@ export class KvmVm implements Vm {
     } finally {
       timer?.stop();
       await this.joinAps();
-      this.running = false;
     }
-    return this.stopReason!;
+  }
+
+  /**
+   * Re-enters KVM_RUN once per vCPU with immediate_exit set: KVM finishes an I/O or MMIO instruction
+   * whose data userspace supplied and returns EINTR without running the guest, so the saved state
+   * of a paused VM never holds a half-done instruction (the KVM API asks this before migration).
+   */
+  private completePendingIo(): void {
+    for (const v of this.vcpus) {
+      v.run.bytes[KVM_RUN.IMMEDIATE_EXIT] = 1;
+      if (ioctlIntRaw(v.fd, KVM_RUN_IOCTL, 0) < 0) {
+        const e = lastErrno();
+        if (e !== EINTR && e !== EAGAIN) this.requestStop({ kind: 'internal-error', vcpu: v.index, detail: `KVM_RUN (completing I/O for a pause) failed on vCPU ${v.index}: ${sysError('KVM_RUN', e).message}` });
+      }
+    }
+  }
+
+  private settlePause(): void {
+    this.isPaused = true;
+    const waiters = this.pauseWaiters;
+    this.pauseWaiters = [];
+    for (const w of waiters) w();
   }
 
   /** Runs vCPU 0 until a stop or until it is time to let the event loop run. */
@@ -376,7 +461,7 @@ export class KvmVm implements Vm {
     const deadline = performance.now() + SLICE_MS;
     let n = 0;
     for (;;) {
-      if (this.stopReason !== undefined) return;
+      if (this.halting) return;
       if (hasAps && Atomics.load(g, G_PENDING) !== 0) this.serviceAps();
       if (ioctlIntRaw(fd, KVM_RUN_IOCTL, 0) < 0) {
         const e = lastErrno();
@@ -387,7 +472,7 @@ export class KvmVm implements Vm {
         counts[KVM_EXIT.INTR]!++;
         // A worker's kick sets immediate_exit; clear it unless we are stopping.
         rb[KVM_RUN.IMMEDIATE_EXIT] = 0;
-        if (this.stopReason !== undefined) return;
+        if (this.halting) return;
         if (hasAps) this.serviceAps();
         const now = performance.now();
         if (now - this.lastHangCheck >= TICK_MS) {
@@ -546,7 +631,7 @@ export class KvmVm implements Vm {
 
   private async joinAps(): Promise<void> {
     if (!this.aps.length) return;
-    if (!this.stopReason) this.requestStop({ kind: 'host-stop', reason: 'vCPU 0 stopped' });
+    if (!this.halting) this.requestStop({ kind: 'host-stop', reason: 'vCPU 0 stopped' });
     // Keep answering requests a worker posted before it saw the stop.
     const exited = Promise.all(this.aps.map((a) => a.exited));
     let done = false;

@@ -57,7 +57,12 @@ export function createChannel(sab = new SharedArrayBuffer(CH_INTS * 4 + CH_DATA_
 }
 
 /** Int32 slots of the VM-wide control block. */
+/** 0 while vCPUs may run; G_STOP_FINAL or G_STOP_PAUSE once they must leave KVM_RUN. */
 export const G_STOP = 0;
+/** The VM stops: a thread waiting for a device answer gives up (the answer no longer matters). */
+export const G_STOP_FINAL = 1;
+/** The VM pauses: a thread first gets the answer it waits for, so no I/O is lost across the pause. */
+export const G_STOP_PAUSE = 2;
 export const G_PENDING = 1;
 export const G_MAIN_TID = 2;
 /** Bumped by the main thread when it first sees vCPU 0 stuck; APs' stuck reports count only from then on. */

@@ -26,6 +26,7 @@ import {
   G_MAIN_TID,
   G_PENDING,
   G_STOP,
+  G_STOP_FINAL,
   KIND_IO,
   KIND_MMIO,
   KIND_STOP,
@@ -70,7 +71,7 @@ function request(): boolean {
   vcpu0Run.bytes[KVM_RUN.IMMEDIATE_EXIT] = 1;
   signalThread(Atomics.load(g, G_MAIN_TID), KICK_SIGNAL);
   while (Atomics.load(ctl, CH_STATE) === STATE_REQUEST) {
-    if (Atomics.load(g, G_STOP) !== 0) return false;
+    if (Atomics.load(g, G_STOP) === G_STOP_FINAL) return false;
     Atomics.wait(ctl, CH_STATE, STATE_REQUEST, 50);
   }
   Atomics.store(ctl, CH_STATE, STATE_IDLE);

@@ -97,6 +97,14 @@ const POST_COMMAND_BYTE = I8042_CTR_KBDINT | I8042_CTR_SYSFLAG | I8042_CTR_AUXDI
 /** Output port after POST: reset and A20 high, bits 2-3 and keyboard clock/data high (QEMU reads 0xCF). */
 const POST_OUTPUT_PORT = 0xcf;
 const RAM_SIZE = 32;
+/** Set-2 make codes of Left Ctrl (14), Left Alt (11) and Delete (E0 71). */
+const CTRL_ALT_DEL_SET2: readonly number[] = [0x14, 0x11, 0xe0, 0x71];
+/** The 8042's set-2 → set-1 translation for the bytes above (E0 passes through). */
+const SET2_TO_SET1: ReadonlyMap<number, number> = new Map([
+  [0x14, 0x1d],
+  [0x11, 0x38],
+  [0x71, 0x53],
+]);
 const OUTPUT_QUEUE_LIMIT = 64;
 
 interface OutputByte {
@@ -358,6 +366,20 @@ export class I8042 implements BusDevice {
         // 0xF7-0xFD (set key types, resend) are acknowledged; anything else asks for a resend.
         this.push(v >= 0xf7 ? KBD_ACK : KBD_RESEND);
     }
+  }
+
+  /**
+   * Types Ctrl+Alt+Del as Firecracker's SendCtrlAltDel does: the three key presses (no releases),
+   * set-2 make codes translated to set 1 when the command byte asks for translation (as SeaBIOS
+   * leaves it). A guest keyboard driver reboots on it, normally through the reset line (command
+   * 0xFE), which stops the VM with `{kind:'reset', source:'i8042'}`. Returns false, queueing
+   * nothing, when the output queue has no room for all four bytes.
+   */
+  sendCtrlAltDel(): boolean {
+    if (this.out.length + CTRL_ALT_DEL_SET2.length > OUTPUT_QUEUE_LIMIT) return false;
+    const xlate = (this.ram[0]! & I8042_CTR_XLATE) !== 0;
+    for (const b of CTRL_ALT_DEL_SET2) this.push(xlate ? (SET2_TO_SET1.get(b) ?? b) : b);
+    return true;
   }
 
   /** Whether the keyboard would send scan codes (after 0xF4 / before 0xF5). */
