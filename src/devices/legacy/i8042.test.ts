@@ -218,3 +218,23 @@ test('controller and keyboard replies equal what QEMU 7.2 gives after SeaBIOS (w
     assert.deepEqual(drain(), expected);
   }
 });
+
+test('sendCtrlAltDel types the three key presses: set 1 with translation (as after POST), set 2 without', () => {
+  const a = setup();
+  assert.equal(a.dev.sendCtrlAltDel(), true);
+  assert.equal(a.kbd.level, true, 'IRQ 1 raised');
+  assert.deepEqual(a.drain(), [0x1d, 0x38, 0xe0, 0x53]);
+  const b = setup();
+  b.cmd(0x60);
+  b.put(0x01); // keyboard interrupt, no translation
+  assert.equal(b.dev.sendCtrlAltDel(), true);
+  assert.deepEqual(b.drain(), [0x14, 0x11, 0xe0, 0x71]);
+});
+
+test('sendCtrlAltDel refuses, queueing nothing, when the output queue has no room for all four bytes', () => {
+  const { dev, cmd, drain } = setup();
+  for (let i = 0; i < 61; i++) cmd(0x20); // 61 command-byte reads fill the 64-byte queue but 3
+  assert.equal(dev.sendCtrlAltDel(), false);
+  assert.equal(drain().length, 61);
+  assert.equal(dev.sendCtrlAltDel(), true);
+});
