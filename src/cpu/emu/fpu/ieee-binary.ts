@@ -18,7 +18,7 @@
  * else goes through the exact engine in `softfloat.ts`.
  */
 import {
-  CLS_INF, CLS_NAN, CLS_NORMAL, CLS_ZERO, CMP_EQ, CMP_GT, CMP_LT, CMP_UN, CTL_FTZ, F32, F64, FLAG_DE, FLAG_IE, FLAG_PE,
+  CLS_NAN, CLS_NORMAL, CLS_ZERO, CMP_EQ, CMP_GT, CMP_LT, CMP_UN, CTL_FTZ, F32, F64, FLAG_DE, FLAG_IE, FLAG_PE,
   Rounded, Unpacked, compareOrdered, indefiniteResult, packF32, packF64, quietNanResult, roundPack, specialResult,
   unpackF32, unpackF64, unpackInt32, unpackInt64, type Format,
 } from './softfloat.js';
@@ -497,4 +497,4 @@ export function defaultNan64(d: Int32Array, di: number): void {
   packF64(d, di, R);
 }
 
-export { CMP_EQ, CMP_GT, CMP_LT, CMP_UN, CLS_INF };
+export { CMP_EQ, CMP_GT, CMP_LT, CMP_UN };

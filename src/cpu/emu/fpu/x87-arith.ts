@@ -245,4 +245,3 @@ export function fxtract(s: X87State): void {
   flagExceptions(s, f);
 }
 
-export { FLAG_DE };

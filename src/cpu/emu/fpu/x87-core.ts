@@ -4,7 +4,7 @@
  * commit of a result with its exception flags (masked responses, ES/B, C1).
  */
 import {
-  CLS_NAN, CLS_UNSUPPORTED, F80, FLAG_C1, FLAG_DE, FLAG_IE, FLAG_ZE, Rounded, Unpacked, unpackF80,
+  CLS_NAN, CLS_UNSUPPORTED, FLAG_C1, FLAG_DE, FLAG_IE, FLAG_ZE, Rounded, Unpacked, unpackF80,
 } from './softfloat.js';
 import { SW_B, SW_C1, SW_ES, SW_SF, type X87State } from './fpu-state.js';
 
@@ -206,4 +206,3 @@ export function commit(s: X87State, f: number, dst: number, doPop: boolean): boo
   return true;
 }
 
-export { F80 };

@@ -3,8 +3,8 @@
  * BCD), the constants, FXCH, FFREE(P), FDECSTP/FINCSTP, FCMOVcc.
  */
 import {
-  CLS_INF, CLS_NAN, CLS_NORMAL, CLS_UNSUPPORTED, CLS_ZERO, F32, F64, F80, FLAG_C1, FLAG_DE, FLAG_IE, FLAG_OE, FLAG_PE, FLAG_UE,
-  RC_ZERO, roundPack, unpackF32, unpackF64, unpackF80, unpackInt32, unpackInt64, type Unpacked,
+  CLS_INF, CLS_NAN, CLS_UNSUPPORTED, CLS_ZERO, F32, F64, F80, FLAG_C1, FLAG_DE, FLAG_IE, FLAG_OE, FLAG_UE,
+  RC_ZERO, roundPack, unpackF32, unpackF64, unpackInt32, unpackInt64, type Unpacked,
 } from './softfloat.js';
 import { sfToInt, toIntHi, toIntLo } from './arith.js';
 import { SW_C1, type X87State } from './fpu-state.js';
@@ -396,4 +396,3 @@ export function fcmov(s: X87State, i: number, cond: boolean): void {
   writeStRaw(s, 0, s.se[p]!, s.sigHi[p]!, s.sigLo[p]!);
 }
 
-export { CLS_NORMAL, FLAG_PE, unpackF80 };

@@ -5,7 +5,7 @@
  * (measured on current CPUs; the SDM allows any N in 32..63) and sets C2. Remainders are exact.
  */
 import {
-  CLS_INF, CLS_NORMAL, CLS_ZERO, F80, FLAG_DE, FLAG_IE, FLAG_ZE, clz64, indefiniteResult, roundPack, type Unpacked,
+  CLS_INF, CLS_ZERO, F80, FLAG_DE, FLAG_IE, FLAG_ZE, clz64, indefiniteResult, roundPack, type Unpacked,
 } from './softfloat.js';
 import { SW_C0, SW_C1, SW_C2, SW_C3, type X87State } from './fpu-state.js';
 import {
@@ -188,4 +188,3 @@ function packRem(sign: number, e: number, cw: number): number {
   return roundPack(RES, sign, e - n, h, l, 0, 64, F80, cw);
 }
 
-export { CLS_NORMAL };

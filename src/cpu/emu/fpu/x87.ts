@@ -10,10 +10,10 @@
  * (CR0.NE = 0); then `x87Execute`.
  */
 import {
-  CLS_ZERO, Unpacked, unpackF32, unpackF64, unpackInt32, X87_WRAP,
+  Unpacked, unpackF32, unpackF64, unpackInt32,
 } from './softfloat.js';
 import { SW_ES, type X87State } from './fpu-state.js';
-import { OB, X87_AX, X87_EFLAGS, X87_UD, type X87Bus, type X87Ctx } from './x87-core.js';
+import { X87_AX, X87_EFLAGS, X87_UD, type X87Bus, type X87Ctx } from './x87-core.js';
 import { arithMem, arithReg, fabsChs, frndint, fscale, fsqrt, fxtract } from './x87-arith.js';
 import {
   fbld, fbstp, fcmov, ffree, fildMem, fistMem, fldConst, fldM32, fldM64, fldM80, fldSt, fstMem, fstpM80, fstSt, fstp, fxch,
@@ -446,4 +446,3 @@ function d9Reg(s: X87State, m: number): number {
   return 0;
 }
 
-export { OB, CLS_ZERO, X87_WRAP };
