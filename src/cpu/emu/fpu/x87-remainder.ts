@@ -72,8 +72,7 @@ export function fprem(s: X87State, ieee: boolean): void {
       f = FLAG_IE;
       keep = SW_C0 | SW_C3;
     } else if (a.cls === CLS_ZERO || b.cls === CLS_INF) {
-      copy(a);
-      f = withDenormal(0, den);
+      f = withDenormal(copy(a, s.cw), den);
     } else {
       f = remainder(a, b, ieee, s.cw);
       cc = ccOut;
@@ -91,16 +90,16 @@ export function fprem(s: X87State, ieee: boolean): void {
   flagExceptions(s, f & 0x3f);
 }
 
-function copy(a: Unpacked): void {
+/** The remainder is ST(0) itself (quotient 0): exact, but a denormal is still tiny (UE when unmasked). */
+function copy(a: Unpacked, cw: number): number {
   RES.sign = a.sign;
   if (a.cls === CLS_ZERO) {
     RES.bexp = 0;
     RES.hi = 0;
     RES.lo = 0;
-  } else {
-    // Normalized finite (denormals stay exact through roundPack with all exceptions masked).
-    roundPack(RES, a.sign, a.exp, a.hi, a.lo, 0, 64, F80, 0x3f);
+    return 0;
   }
+  return roundPack(RES, a.sign, a.exp, a.hi, a.lo, 0, 64, F80, cw);
 }
 
 let ccOut = 0;
