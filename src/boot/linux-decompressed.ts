@@ -86,7 +86,7 @@ export function loadBzImageDecompressed(memory: GuestMemory, image: Uint8Array, 
   let vmlinux: Uint8Array;
   let method: string;
   try {
-    const r = decompressPayload(payload);
+    const r = decompressPayload(payload, memBytes);
     vmlinux = r.data;
     method = r.method;
   } catch (e) {

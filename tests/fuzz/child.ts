@@ -20,6 +20,7 @@ export interface ChildRequest {
   readonly cpus: number;
   readonly deterministic: boolean;
   readonly seconds: number;
+  readonly decompress?: 'host' | 'guest';
 }
 
 export interface ChildProgress {
@@ -94,6 +95,7 @@ async function main(): Promise<void> {
         pmu: 'auto',
         pmuShape: {},
         pmuFilter: undefined,
+        ...(req.decompress !== undefined ? { kernelDecompress: req.decompress } : {}),
       },
       sink,
     );

@@ -80,7 +80,7 @@ export function runCase(c: FuzzCase, o: { perRunSeconds: number; workDir: string
     req = { kernel: guestPath('fuzz'), initrd: `${file}.scenario`, memMiB: shape.memMiB, cpus: shape.cpus, deterministic: shape.deterministic, seconds: o.perRunSeconds };
   } else {
     writeFileSync(`${file}.img`, c.image.bytes);
-    req = { kernel: `${file}.img`, memMiB: shape.memMiB, cpus: shape.cpus, deterministic: shape.deterministic, seconds: o.perRunSeconds };
+    req = { kernel: `${file}.img`, memMiB: shape.memMiB, cpus: shape.cpus, deterministic: shape.deterministic, seconds: o.perRunSeconds, decompress: c.image.decompress ?? 'host' };
   }
   const boundMiB = rssBoundMiB(shape.memMiB);
   const graceMs = 5000 + o.perRunSeconds * 500;

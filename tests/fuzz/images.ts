@@ -1,10 +1,13 @@
 /**
  * Untrusted kernel images for the fuzzer: the project's multiboot guests and synthetic bzImages with their
  * headers corrupted (random bytes, targeted fields with insane values, checksums fixed up so the damage gets
- * past the first check), truncated or padded, and bzImages whose body is random code or zeros. The loader must
- * refuse each with one line (status 66), or what it accepts must run and end like any guest.
+ * past the first check), truncated or padded; bzImages whose body is random code or zeros; and bzImages whose
+ * payload tsvmm decompresses on the host (gzip of a random vmlinux, damaged gzip, junk behind the magic of
+ * xz/lzma/lz4/zstd/bzip2 with any length field). The loader must refuse each with one line (status 66), or
+ * what it accepts must run and end like any guest.
  */
 import { readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { Prng } from '../differential/prng.js';
 import { buildBzImage } from '../../src/boot/testing/images.js';
 import { guestPath } from '../guest-runner.js';
@@ -18,6 +21,8 @@ export interface FuzzImage {
   readonly memMiB: number;
   readonly cpus: number;
   readonly deterministic: boolean;
+  /** bzImages: who decompresses the kernel (--kernel-decompress). */
+  readonly decompress: 'host' | 'guest';
 }
 
 const BASE_GUESTS = ['hello', 'longmode', 'smp', 'platform', 'exit-code'];
@@ -108,17 +113,90 @@ function randomBzImage(rng: Prng, tags: string[]): Uint8Array {
   return rng.chance(0.1) ? img.slice(0, rng.below(img.length)) : img;
 }
 
+/** A small x86-64 vmlinux: ELF64 with PT_LOAD segments of random code where a kernel would be linked. */
+function randomVmlinux(rng: Prng, tags: string[]): Uint8Array {
+  const nseg = rng.range(1, 3);
+  const segs = Array.from({ length: nseg }, (_, i) => ({
+    paddr: rng.chance(0.8) ? 0x1000000 + i * 0x200000 : wild(rng),
+    data: randomCode(rng, rng.range(64, 8192), { selfLinear: 0x1000000, targets: [0x1000000, 0x100000], long: true }),
+    extra: rng.chance(0.8) ? rng.below(0x10000) : wild(rng),
+  }));
+  const phoff = 64;
+  let at = phoff + 56 * nseg;
+  const out = new Uint8Array(at + segs.reduce((n, x) => n + x.data.length, 0));
+  const v = new DataView(out.buffer);
+  out.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]);
+  v.setUint16(0x10, 2, true); // ET_EXEC
+  v.setUint16(0x12, 0x3e, true); // x86-64
+  v.setUint32(0x14, 1, true);
+  v.setBigUint64(0x18, BigInt(rng.chance(0.8) ? segs[0]!.paddr : wild(rng)), true);
+  v.setBigUint64(0x20, BigInt(phoff), true);
+  v.setUint16(0x34, 64, true);
+  v.setUint16(0x36, 56, true);
+  v.setUint16(0x38, rng.chance(0.9) ? nseg : rng.below(0x10000), true);
+  segs.forEach((x, i) => {
+    const ph = phoff + 56 * i;
+    v.setUint32(ph, 1, true); // PT_LOAD
+    v.setUint32(ph + 4, 5, true);
+    v.setBigUint64(ph + 8, BigInt(rng.chance(0.95) ? at : wild(rng)), true);
+    v.setBigUint64(ph + 16, 0xffffffff80000000n + BigInt(x.paddr), true);
+    v.setBigUint64(ph + 24, BigInt(x.paddr), true);
+    v.setBigUint64(ph + 32, BigInt(rng.chance(0.95) ? x.data.length : wild(rng)), true);
+    v.setBigUint64(ph + 40, BigInt(x.data.length + x.extra), true);
+    v.setBigUint64(ph + 48, 0x200000n, true);
+    out.set(x.data, at);
+    at += x.data.length;
+  });
+  tags.push(`vmlinux ${nseg} segment${nseg > 1 ? 's' : ''}`);
+  return out;
+}
+
+/** A bzImage whose payload tsvmm decompresses on the host: gzip of a random vmlinux, or damaged or fake streams. */
+function compressedBzImage(rng: Prng, tags: string[]): Uint8Array {
+  const inner = rng.chance(0.8) ? randomVmlinux(rng, tags) : rng.bytes(rng.range(16, 4096));
+  let payload: Uint8Array;
+  const kind = rng.below(4);
+  if (kind <= 1) {
+    payload = new Uint8Array(gzipSync(inner));
+    tags.push('gzip payload');
+    if (kind === 1) {
+      for (let k = rng.range(1, 8); k > 0; k--) payload[rng.below(payload.length)] = rng.below(256);
+      tags.push('damaged');
+    }
+  } else {
+    // The magic of another format the kernel uses, then junk, then a length field (sometimes huge).
+    const magic = rng.pick([[0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], [0x5d, 0x00, 0x00], [0x02, 0x21, 0x4c, 0x18], [0x28, 0xb5, 0x2f, 0xfd], [0x42, 0x5a, 0x68]]);
+    payload = new Uint8Array(magic.length + rng.range(8, 2048) + 4);
+    payload.set(magic);
+    payload.set(rng.bytes(payload.length - magic.length - 4), magic.length);
+    new DataView(payload.buffer).setUint32(payload.length - 4, rng.chance(0.5) ? rng.range(1, 1 << 20) : wild(rng), true);
+    tags.push(`fake ${magic[0]!.toString(16)} payload`);
+  }
+  const img = buildBzImage({ kernelBytes: 0x1000 + payload.length });
+  const setupBytes = (img[0x1f1]! + 1) * 512;
+  img.set(payload, setupBytes + 0x1000);
+  const v = new DataView(img.buffer);
+  v.setUint32(0x248, rng.chance(0.9) ? 0x1000 : wild(rng), true); // payload_offset, from the protected-mode part
+  v.setUint32(0x24c, rng.chance(0.9) ? payload.length : wild(rng), true); // payload_length
+  return img;
+}
+
 export function generateImage(seed: number, index: number): FuzzImage {
   const rng = new Prng((seed ^ Math.imul(index + 1, 0x85ebca6b) ^ 0x1a2b3c4d) >>> 0);
   const tags: string[] = [];
   let bytes: Uint8Array;
-  if (rng.chance(0.6)) {
+  const which = rng.below(10);
+  if (which < 5) {
     const name = rng.pick(BASE_GUESTS);
     tags.push(name);
     bytes = mutateMultiboot(rng, new Uint8Array(readFileSync(guestPath(name))), tags);
+  } else if (which < 8) {
+    bytes = compressedBzImage(rng, tags);
   } else {
     bytes = randomBzImage(rng, tags);
   }
   const memMiB = rng.pick([16, 32, 64]);
-  return { seed, index, kind: `image ${tags.join(', ')} ${memMiB}M`, bytes, memMiB, cpus: rng.chance(0.2) ? 2 : 1, deterministic: rng.chance(0.7) };
+  // Uncompressed bodies only boot when the guest decompresses (enters at +0x200); payloads when the host does.
+  const decompress = which >= 8 || (which < 8 && which >= 5 && rng.chance(0.1)) ? 'guest' : 'host';
+  return { seed, index, kind: `image ${tags.join(', ')} ${memMiB}M${decompress === 'guest' ? ' guest-decompress' : ''}`, bytes, memMiB, cpus: rng.chance(0.2) ? 2 : 1, deterministic: rng.chance(0.7), decompress };
 }

@@ -99,3 +99,13 @@ test('CRC-32 and CRC-64 check values', () => {
   assert.equal(crc32(nine), 0xcbf43926);
   assert.equal(Buffer.from(crc64(nine)).toString('hex'), Buffer.from('995dc9bbdf1939fa', 'hex').reverse().toString('hex'));
 });
+
+test('a payload that announces more than the guest can hold is refused before any buffer of that size is made', () => {
+  // xz magic, a few junk bytes, and a length field of 400 MiB: refused for a 64 MiB guest, not allocated.
+  const p = new Uint8Array(32);
+  p.set([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
+  new DataView(p.buffer).setUint32(28, 400 * 1024 * 1024, true);
+  const rss = process.memoryUsage().rss;
+  assert.throws(() => decompressPayload(p, 64 * 1024 * 1024), /the xz payload decompresses to 419430400 bytes, more than the guest's 67108864 bytes of RAM/);
+  assert.ok(process.memoryUsage().rss - rss < 64 * 1024 * 1024);
+});

@@ -39,8 +39,13 @@ export interface Decompressed {
   readonly data: Uint8Array;
 }
 
-/** Decompresses a kernel payload; DecompressError for unsupported methods and corrupt or truncated data. */
-export function decompressPayload(payload: Uint8Array): Decompressed {
+/**
+ * Decompresses a kernel payload; DecompressError for unsupported methods and corrupt or truncated data.
+ * `maxBytes` bounds the output (and the buffer sized by the payload's own length field): a kernel larger
+ * than the guest's RAM could not be loaded anyway, so a small image cannot make the host allocate more.
+ */
+export function decompressPayload(payload: Uint8Array, maxBytes: number = MAX_KERNEL_BYTES): Decompressed {
+  const limit = Math.min(maxBytes, MAX_KERNEL_BYTES);
   const method = detectMethod(payload);
   if (method === undefined) {
     const head = Array.from(payload.subarray(0, 6), (b) => b.toString(16).padStart(2, '0')).join(' ');
@@ -53,12 +58,13 @@ export function decompressPayload(payload: Uint8Array): Decompressed {
   const v = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   const size = v.getUint32(payload.length - 4, true);
   if (size === 0 || size > MAX_KERNEL_BYTES) throw new DecompressError(`the ${method} payload announces ${size} decompressed bytes (corrupt or truncated)`);
+  if (size > limit) throw new DecompressError(`the ${method} payload decompresses to ${size} bytes, more than the guest's ${limit} bytes of RAM`);
   const body = payload.subarray(0, payload.length - 4);
   let data: Uint8Array;
   try {
     switch (method) {
       case 'gzip':
-        data = gunzipSync(payload, { maxOutputLength: MAX_KERNEL_BYTES });
+        data = gunzipSync(payload, { maxOutputLength: limit });
         break;
       case 'xz':
         data = xzDecompress(body, size);
