@@ -68,3 +68,8 @@ export function pcPlatform(backend: BackendName, cpus: number): PlatformDescript
     },
   };
 }
+
+/** The platform identity the SMBIOS tables give (what Linux prints as "DMI: ..."). */
+export function smbiosIdentity(backend: BackendName): { vendor: string; product: string; version: string; releaseDate: string } {
+  return { vendor: 'tsvmm', product: `tsvmm ${backend} virtual machine`, version: '0.1.0', releaseDate: '12/01/2026' };
+}

@@ -12,7 +12,7 @@ import { installLegacyDevices, type LegacyDevices } from '../devices/device-mana
 import type { SerialSink } from '../devices/legacy/serial-sink.js';
 import { buildFirmwareTables, installFirmwareTables, type FirmwareTables } from '../devices/acpi/firmware-tables.js';
 import { EMU_SIGNATURE, emuCpuid } from '../features/emu-cpu-model.js';
-import { pcPlatform } from './platform.js';
+import { pcPlatform, smbiosIdentity } from './platform.js';
 
 export class BuildError extends VmmError {}
 
@@ -59,7 +59,7 @@ export async function buildVm(config: RunConfig, serial: SerialSink): Promise<Bu
     const emuClock = (vm as { clock?: { nowNs(): number } }).clock;
     const guestClockNs = emuClock ? () => emuClock.nowNs() : undefined;
     const devices = installLegacyDevices(vm, { memBytes: config.memBytes, cpus: config.cpus, cmdline: config.cmdline, serial, ...(guestClockNs ? { guestClockNs } : {}) });
-    const firmware = buildFirmwareTables(pcPlatform(choice.backend, config.cpus), mpCpuIdentity(choice.backend));
+    const firmware = buildFirmwareTables(pcPlatform(choice.backend, config.cpus), mpCpuIdentity(choice.backend), smbiosIdentity(choice.backend));
     installFirmwareTables(vm.memory, firmware);
     const linuxOptions = { fileName: kernelPath, cmdline: config.cmdline, memBytes: config.memBytes, acpiRsdpAddr: firmware.rsdpAddr, ...(initrd ? { initrd } : {}) };
     const boot =

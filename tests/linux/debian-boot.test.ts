@@ -6,7 +6,9 @@
 // kernel's own xz decompressor run (~4.5 billion more instructions, 2-3 minutes) and checks it gets as far.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { probeBoot, DEFAULT_CMDLINE } from './boot-probe.js';
 import { EMU_CPU_FEATURES } from '../../src/features/emu-cpu-model.js';
@@ -110,5 +112,34 @@ test(
     assert.match(log, /KASLR disabled: 'nokaslr' on cmdline\./, `no decompressor message; serial:\n${tail}`);
     for (const re of SAME_POINT) assert.match(log, re, `missing ${re}; serial:\n${tail}`);
     assert.ok(log.includes(stopOn), `the guest-decompressed kernel stopped before "${stopOn}"; serial:\n${tail}`);
+  },
+);
+
+test(
+  'the same kernel as an uncompressed vmlinux (tsvmm decompresses the payload to an ELF64): PVH entry reaches the same point',
+  {
+    skip: !haveKernel && 'no .cache/debian-kernel/vmlinuz (run node scripts/fetch-debian-kernel.mjs to fetch the Debian kernel, ~70 MB)',
+    timeout: 600_000,
+  },
+  async (t) => {
+    const { decompressPayload } = await import('../../src/boot/decompress/kernel-payload.js');
+    const { parseElf64 } = await import('../../src/boot/elf64.js');
+    const img = readFileSync(vmlinuz);
+    const setup = ((img[0x1f1] || 4) + 1) * 512;
+    const off = setup + img.readUInt32LE(0x248);
+    const elf = decompressPayload(new Uint8Array(img.subarray(off, off + img.readUInt32LE(0x24c)))).data;
+    assert.notEqual(parseElf64(elf, 'vmlinux').pvhEntry, undefined, 'Debian builds with CONFIG_PVH: the ELF carries XEN_ELFNOTE_PHYS32_ENTRY');
+    const dir = mkdtempSync(join(tmpdir(), 'tsvmm-vmlinux-'));
+    try {
+      writeFileSync(join(dir, 'vmlinux'), elf);
+      const stopOn = emuHasFpu ? ROOT_PANIC : NO_FPU;
+      const r = await probeBoot({ kernel: join(dir, 'vmlinux'), cmdline: CMDLINE, memBytes: MEM, seconds: 540, every: 100_000_000, deterministic: false, stopOn });
+      t.diagnostic(`${(r.instructions / 1e6).toFixed(0)}M instructions, ${(r.wallMs / 1000).toFixed(1)} s`);
+      const tail = r.serial.slice(-1500);
+      for (const re of SAME_POINT) assert.match(r.serial, re, `missing ${re}; serial:\n${tail}`);
+      assert.ok(r.serial.includes(stopOn), `the PVH-booted kernel stopped before "${stopOn}"; serial:\n${tail}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   },
 );

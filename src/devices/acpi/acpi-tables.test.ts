@@ -8,6 +8,7 @@ import { pcPlatform } from '../../vmm/platform.js';
 import { checksum } from './acpi-header.js';
 import { FADT_SIZE, MADT_INTERRUPT_OVERRIDE, MADT_IO_APIC, MADT_LOCAL_APIC, MADT_LOCAL_APIC_NMI, layoutAcpiTables } from './acpi-tables.js';
 import { buildFirmwareTables } from './firmware-tables.js';
+import { buildSmbios3Entry } from './smbios.js';
 
 const sig = (b: Uint8Array, at = 0, n = 4) => String.fromCharCode(...b.subarray(at, at + n));
 const dv = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -15,7 +16,7 @@ const dv = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength)
 /** A flat 1 MiB "guest" with the tables written in, read back the way an OS does. */
 function guestWith(cpus: number, backend: 'emu' | 'kvm') {
   const mem = new Uint8Array(0x100000);
-  const t = buildFirmwareTables(pcPlatform(backend, cpus), { cpuSignature: 0x6f1, cpuFeatures: 0x200 });
+  const t = buildFirmwareTables(pcPlatform(backend, cpus), { cpuSignature: 0x6f1, cpuFeatures: 0x200 }, { vendor: 'tsvmm', product: 'test', version: '1', releaseDate: '01/02/2026' });
   for (const b of t.blobs) mem.set(b.bytes, b.address);
   const table = (addr: number) => mem.subarray(addr, addr + dv(mem).getUint32(addr + 4, true));
   return { mem, t, table };
@@ -152,6 +153,62 @@ test('the DSDT disassembles with iasl into _S5 and the PCI root bridge with its 
     assert.match(dsl, /Device \(MOU\)[^}]*PNP0F13[^]*?IRQNoFlags \(\)\s*\{12\}/);
     assert.match(dsl, /Device \(RTC\)[^}]*PNP0B00[^]*?IO \(Decode16,\s*0x0070,\s*0x0070,\s*0x01,\s*0x02[^]*?IRQNoFlags \(\)\s*\{8\}/);
     assert.doesNotMatch(r.stderr + r.stdout, /Error|Warning/i);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('SMBIOS: the _SM3_ entry point is found by the BIOS-area scan and its table walks to type 127', () => {
+  const { mem, t } = guestWith(2, 'emu');
+  let ep = -1;
+  for (let a = 0xf0000; a < 0x100000; a += 16) if (sig(mem, a, 5) === '_SM3_' && checksum(mem, a, a + 24) === 0) { ep = a; break; }
+  assert.equal(ep, t.smbiosEntryAddr);
+  assert.deepEqual([mem[ep + 6], mem[ep + 7], mem[ep + 10]], [24, 3, 1]);
+  const len = dv(mem).getUint32(ep + 12, true);
+  let at = Number(dv(mem).getBigUint64(ep + 16, true));
+  const end = at + len;
+  const seen: [number, string[]][] = [];
+  while (at < end) {
+    const type = mem[at]!;
+    let s = at + mem[at + 1]!;
+    const strings: string[] = [];
+    while (mem[s] !== 0) {
+      let e = s;
+      while (mem[e] !== 0) e++;
+      strings.push(String.fromCharCode(...mem.subarray(s, e)));
+      s = e + 1;
+    }
+    if (strings.length === 0) s++;
+    seen.push([type, strings]);
+    at = s + 1;
+    if (type === 127) break;
+  }
+  assert.equal(at, end, 'the table length covers exactly the structures');
+  assert.deepEqual(seen.map((x) => x[0]), [0, 1, 3, 4, 4, 32, 127]);
+  assert.deepEqual(seen[1]![1], ['tsvmm', 'test', '1', 'Virtual Machine']);
+  assert.deepEqual(seen[3]![1], ['CPU 0', 'tsvmm']);
+});
+
+test('dmidecode reads the SMBIOS tables (as a --dump-bin image) without complaint', (t) => {
+  if (spawnSync('dmidecode', ['--version'], { stdio: 'ignore' }).error) return t.skip('dmidecode not installed (Debian: apt-get install dmidecode)');
+  const { mem, t: tables } = guestWith(2, 'emu');
+  const ep = tables.smbiosEntryAddr;
+  const len = dv(mem).getUint32(ep + 12, true);
+  const table = mem.slice(Number(dv(mem).getBigUint64(ep + 16, true)), Number(dv(mem).getBigUint64(ep + 16, true)) + len);
+  const dump = new Uint8Array(32 + len);
+  dump.set(buildSmbios3Entry(32, len), 0); // --dump-bin places the table at offset 32
+  dump.set(table, 32);
+  const dir = mkdtempSync(join(tmpdir(), 'tsvmm-dmi-'));
+  try {
+    writeFileSync(join(dir, 'dmi.bin'), dump);
+    const r = spawnSync('dmidecode', ['--from-dump', join(dir, 'dmi.bin')], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /SMBIOS 3\.0\.0 present/);
+    assert.match(r.stdout, /System Information\n\tManufacturer: tsvmm\n\tProduct Name: test/);
+    assert.match(r.stdout, /System is a virtual machine/);
+    assert.equal((r.stdout.match(/Processor Information/g) ?? []).length, 2);
+    assert.match(r.stdout, /End Of Table/);
+    assert.doesNotMatch(r.stdout + r.stderr, /invalid|wrong|truncated|out of spec|bad /i);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
