@@ -17,6 +17,8 @@ Usage:
   tsvmm run [--kernel FILE] [options]     boot a guest (the demo guest when no kernel is given)
   tsvmm run --linux [options]             boot Linux to a busybox shell on the console (Debian 12 kernel
                                           and busybox-static, fetched and built into .cache/ on first use)
+  tsvmm api --api-sock PATH [options]     serve the control API and wait to be configured and started
+                                          (Firecracker-compatible REST over a Unix socket)
   tsvmm caps [--accel kvm|emu|auto] [--cpus N] [--mem SIZE] [--json]
                                           what this host offers, and each feature's mode for such a VM
   tsvmm stat [--json] -- RUN-OPTIONS      run a guest on the emulator and count its events (like perf stat):
@@ -48,6 +50,8 @@ Run options:
   --pmu-filter FILE  event filter JSON (allow/deny lists, fixed-counter bitmap, masked events;
                      schema in src/pmu/README.md)
   -v, --verbose      say which backend runs and why, and how the guest was loaded
+  --api-sock PATH    (run) serve the control API on this Unix socket while the VM runs
+                     (src/api/README.md)
 
 On the console, Ctrl-A x quits, Ctrl-A h shows the escape keys.
 Exit status: the guest's debug-exit status ((value << 1) | 1, always odd), 0 on guest poweroff or
@@ -121,6 +125,12 @@ export const RUN_OPTIONS = {
   ...VM_OPTIONS,
 } as const satisfies OptionSpecs;
 
+/** `run` itself also serves the API on request (stat and record do not). */
+const RUN_COMMAND_OPTIONS = { ...RUN_OPTIONS, 'api-sock': { type: 'string', value: 'PATH' } } as const satisfies OptionSpecs;
+
+/** `api`: the VM's shape from the command line; the kernel and everything else from the API. */
+const API_OPTIONS = { ...VM_OPTIONS, serial: RUN_OPTIONS.serial, 'api-sock': { type: 'string', value: 'PATH' } } as const satisfies OptionSpecs;
+
 const CAPS_OPTIONS = { ...VM_OPTIONS, json: { type: 'boolean' } } as const satisfies OptionSpecs;
 const STAT_OPTIONS = { json: { type: 'boolean' } } as const satisfies OptionSpecs;
 
@@ -152,9 +162,17 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(`tsvmm ${TSVMM_VERSION}\n`);
         return EXIT.OK;
       case 'run': {
-        const { values, positionals } = parseOptions('run', rest, RUN_OPTIONS, 1, 'kernel');
+        const { values, positionals } = parseOptions('run', rest, RUN_COMMAND_OPTIONS, 1, 'kernel');
         if (values['verbose']) setLogLevel('info');
-        return await runCommand(await runConfigWithLinux(values, positionals), { verbose: values['verbose'] === true });
+        const apiSocket = typeof values['api-sock'] === 'string' ? values['api-sock'] : undefined;
+        return await runCommand(await runConfigWithLinux(values, positionals), { verbose: values['verbose'] === true, ...(apiSocket !== undefined ? { apiSocket } : {}) });
+      }
+      case 'api': {
+        const { values, positionals } = parseOptions('api', rest, API_OPTIONS, 0);
+        if (values['verbose']) setLogLevel('info');
+        const apiSocket = values['api-sock'];
+        if (typeof apiSocket !== 'string') throw new ConfigError('tsvmm api needs --api-sock PATH (the Unix socket to serve the API on)');
+        return await runCommand(runConfigFrom(values, positionals), { verbose: values['verbose'] === true, apiSocket, waitForApi: true });
       }
       case 'stat': {
         const { own, run } = splitProfileArgs('stat', rest, STAT_OPTIONS);
@@ -171,7 +189,7 @@ export async function main(argv: string[]): Promise<number> {
         return await capsCommand(runConfigFrom(values, positionals), { json: values['json'] === true });
       }
       default:
-        throw new ConfigError(`unknown command "${command}": use run, caps, stat, record or help`);
+        throw new ConfigError(`unknown command "${command}": use run, api, caps, stat, record or help`);
     }
   } catch (e) {
     return reportError(e);

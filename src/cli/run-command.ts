@@ -17,9 +17,19 @@ export interface RunObserver {
 export interface RunOptions {
   readonly verbose: boolean;
   readonly observer?: RunObserver;
+  /** Serve the control API on this Unix socket while the VM runs (tsvmm run --api-sock). */
+  readonly apiSocket?: string;
+  /** Wait for the API to configure and start the VM (tsvmm api): no kernel from the command line. */
+  readonly waitForApi?: boolean;
 }
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** The control API (src/api/), loaded only when asked for. */
+async function serveApi(controller: VmController, socketPath: string): Promise<{ close(): Promise<void> }> {
+  const { startApiServer } = await import('../api/server.js');
+  return startApiServer(controller, { socketPath });
+}
 
 let exitSignal: NodeJS.Signals | undefined;
 
@@ -35,8 +45,8 @@ export function takeExitSignal(): NodeJS.Signals | undefined {
 }
 
 /**
- * `tsvmm run` (and stat, record): the VM lives in a controller; this edge adds the terminal
- * (stdin to COM1, Ctrl-A x) and the signals, and maps the stop to a status.
+ * `tsvmm run` (and stat, record, api): the VM lives in a controller; this edge adds the terminal
+ * (stdin to COM1, Ctrl-A x), the signals and the optional API socket, and maps the stop to a status.
  */
 export async function runCommand(config: RunConfig, opts: RunOptions): Promise<number> {
   const sink = openSerialSink(config.serial);
@@ -54,7 +64,7 @@ export async function runCommand(config: RunConfig, opts: RunOptions): Promise<n
   };
   const options: ControllerOptions = {
     config,
-    bootSourceGiven: true,
+    bootSourceGiven: opts.waitForApi !== true,
     serialSink: sink,
     hooks: {
       onStart(built) {
@@ -88,15 +98,18 @@ export async function runCommand(config: RunConfig, opts: RunOptions): Promise<n
     };
     return [sig, handler] as const;
   });
+  let api: { close(): Promise<void> } | undefined;
   try {
     for (const [sig, handler] of handlers) process.on(sig, handler);
-    await controller.dispatch({ type: 'start' });
+    if (opts.apiSocket !== undefined) api = await serveApi(controller, opts.apiSocket);
+    if (opts.waitForApi !== true) await controller.dispatch({ type: 'start' });
     const stop = await controller.stopped;
     report(stop);
     return describeStop(stop).status;
   } finally {
     feed?.stop();
     for (const [sig, handler] of handlers) process.off(sig, handler);
+    await api?.close();
     await controller.dispose();
     sink.close();
   }

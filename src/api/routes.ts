@@ -1,0 +1,248 @@
+/**
+ * The API's routes: each (method, path) of openapi.json, the controller action it performs and
+ * how its JSON maps to the action and back. Bodies reach a handler only after the server checked
+ * them against the document, so handlers read them without re-checking types.
+ */
+import type { VmController } from '../vmm/controller.js';
+import type { LogLevelName, MachineDescription, VmState } from '../vmm/controller-types.js';
+import { ControllerError } from '../vmm/controller-types.js';
+import { defaultGuestPath } from '../vmm/vm-builder.js';
+import type { HttpMethod } from './openapi.js';
+
+export type ApiResult = { readonly status: 200; readonly body: unknown } | { readonly status: 204 };
+
+export interface Route {
+  readonly method: HttpMethod;
+  /** The path as openapi.json writes it. */
+  readonly path: string;
+  /** Whether the operation takes a body (PUT/PATCH) or must not have one (GET). */
+  readonly hasBody: boolean;
+  handle(c: VmController, body: Record<string, unknown>): Promise<ApiResult>;
+}
+
+const MIB = 1024 * 1024;
+const NO_CONTENT: ApiResult = { status: 204 };
+const ok = (body: unknown): ApiResult => ({ status: 200, body });
+
+export const API_STATE_NAMES: Readonly<Record<VmState, string>> = { NotStarted: 'Not started', Running: 'Running', Paused: 'Paused', Stopped: 'Stopped' };
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const bool = (v: unknown): boolean | undefined => (typeof v === 'boolean' ? v : undefined);
+const int = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
+
+function machineBody(m: MachineDescription): Record<string, unknown> {
+  return { vcpu_count: m.cpus, mem_size_mib: Math.floor(m.memBytes / MIB), smt: m.smt, track_dirty_pages: m.trackDirtyPages, huge_pages: 'None' };
+}
+
+function machineAction(body: Record<string, unknown>, partial: boolean) {
+  const mib = int(body['mem_size_mib']);
+  return {
+    type: 'set-machine' as const,
+    partial,
+    machine: {
+      ...(int(body['vcpu_count']) !== undefined ? { cpus: int(body['vcpu_count'])! } : {}),
+      ...(mib !== undefined ? { memBytes: mib * MIB } : {}),
+      ...(bool(body['smt']) !== undefined ? { smt: bool(body['smt'])! } : {}),
+      ...(bool(body['track_dirty_pages']) !== undefined ? { trackDirtyPages: bool(body['track_dirty_pages'])! } : {}),
+    },
+  };
+}
+
+/** The Firecracker-cased level name for a level given in any case (checked against the enum before). */
+function levelName(v: string | undefined): LogLevelName | undefined {
+  if (v === undefined) return undefined;
+  const names: readonly LogLevelName[] = ['Error', 'Warning', 'Info', 'Debug', 'Trace', 'Off'];
+  return names.find((n) => n.toLowerCase() === v.toLowerCase());
+}
+
+export const ROUTES: readonly Route[] = [
+  {
+    method: 'get',
+    path: '/',
+    hasBody: false,
+    async handle(c) {
+      const d = await c.dispatch({ type: 'describe' });
+      return ok({ id: d.id, state: API_STATE_NAMES[d.state], vmm_version: d.vmmVersion, app_name: d.appName });
+    },
+  },
+  {
+    method: 'put',
+    path: '/actions',
+    hasBody: true,
+    async handle(c, body) {
+      const action = body['action_type'];
+      if (action === 'InstanceStart') await c.dispatch({ type: 'start' });
+      else if (action === 'SendCtrlAltDel') await c.dispatch({ type: 'send-ctrl-alt-del' });
+      else await c.dispatch({ type: 'flush-metrics' });
+      return NO_CONTENT;
+    },
+  },
+  {
+    method: 'put',
+    path: '/boot-source',
+    hasBody: true,
+    async handle(c, body) {
+      await c.dispatch({ type: 'set-boot-source', bootSource: { kernel: str(body['kernel_image_path'])!, initrd: str(body['initrd_path']), cmdline: str(body['boot_args']) ?? '' } });
+      return NO_CONTENT;
+    },
+  },
+  {
+    method: 'get',
+    path: '/machine-config',
+    hasBody: false,
+    async handle(c) {
+      return ok(machineBody(await c.dispatch({ type: 'get-machine' })));
+    },
+  },
+  {
+    method: 'put',
+    path: '/machine-config',
+    hasBody: true,
+    async handle(c, body) {
+      await c.dispatch(machineAction(body, false));
+      return NO_CONTENT;
+    },
+  },
+  {
+    method: 'patch',
+    path: '/machine-config',
+    hasBody: true,
+    async handle(c, body) {
+      await c.dispatch(machineAction(body, true));
+      return NO_CONTENT;
+    },
+  },
+  {
+    method: 'patch',
+    path: '/vm',
+    hasBody: true,
+    async handle(c, body) {
+      await c.dispatch({ type: body['state'] === 'Paused' ? 'pause' : 'resume' });
+      return NO_CONTENT;
+    },
+  },
+  {
+    method: 'get',
+    path: '/vm/config',
+    hasBody: false,
+    async handle(c) {
+      const cfg = await c.dispatch({ type: 'get-config' });
+      const out: Record<string, unknown> = {};
+      const b = cfg.bootSource;
+      if (b !== undefined) {
+        out['boot-source'] = {
+          kernel_image_path: b.kernel ?? defaultGuestPath(),
+          ...(b.initrd !== undefined ? { initrd_path: b.initrd } : {}),
+          ...(b.cmdline !== undefined && b.cmdline !== '' ? { boot_args: b.cmdline } : {}),
+        };
+      }
+      out['machine-config'] = machineBody(cfg.machine);
+      out['drives'] = [];
+      const l = cfg.logger;
+      if (l !== undefined) {
+        out['logger'] = {
+          ...(l.level !== undefined ? { level: l.level } : {}),
+          ...(l.logPath !== undefined ? { log_path: l.logPath } : {}),
+          ...(l.showLevel !== undefined ? { show_level: l.showLevel } : {}),
+          ...(l.showLogOrigin !== undefined ? { show_log_origin: l.showLogOrigin } : {}),
+          ...(l.module !== undefined ? { module: l.module } : {}),
+        };
+      }
+      if (cfg.metricsPath !== undefined) out['metrics'] = { metrics_path: cfg.metricsPath };
+      return ok(out);
+    },
+  },
+  {
+    method: 'put',
+    path: '/snapshot/create',
+    hasBody: true,
+    async handle(c, body) {
+      const mem = str(body['mem_file_path']);
+      await c.dispatch({ type: 'snapshot-create', snapshotPath: str(body['snapshot_path'])!, ...(mem !== undefined ? { memFilePath: mem } : {}), kind: body['snapshot_type'] === 'Diff' ? 'diff' : 'full' });
+      return NO_CONTENT;
+    },
+  },
+  {
+    method: 'put',
+    path: '/snapshot/load',
+    hasBody: true,
+    async handle(c, body) {
+      const backend = body['mem_backend'] as { backend_type: string; backend_path: string } | undefined;
+      if (backend !== undefined && body['mem_file_path'] !== undefined) {
+        throw new ControllerError('invalid-argument', 'give either `mem_file_path` or `mem_backend`, not both', { field: 'mem_backend' });
+      }
+      if (backend?.backend_type === 'Uffd') throw new ControllerError('not-supported', 'field `mem_backend.backend_type`: Uffd is not supported (tsvmm loads guest memory from a file)', { field: 'mem_backend.backend_type' });
+      const mem = backend?.backend_path ?? str(body['mem_file_path']);
+      await c.dispatch({ type: 'snapshot-load', snapshotPath: str(body['snapshot_path'])!, ...(mem !== undefined ? { memFilePath: mem } : {}), resume: body['resume_vm'] === true });
+      return NO_CONTENT;
+    },
+  },
+  {
+    method: 'put',
+    path: '/logger',
+    hasBody: true,
+    async handle(c, body) {
+      const level = levelName(str(body['level']));
+      const logPath = str(body['log_path']);
+      const showLevel = bool(body['show_level']);
+      const showLogOrigin = bool(body['show_log_origin']);
+      const module = str(body['module']);
+      await c.dispatch({
+        type: 'set-logger',
+        logger: {
+          ...(level !== undefined ? { level } : {}),
+          ...(logPath !== undefined ? { logPath } : {}),
+          ...(showLevel !== undefined ? { showLevel } : {}),
+          ...(showLogOrigin !== undefined ? { showLogOrigin } : {}),
+          ...(module !== undefined ? { module } : {}),
+        },
+      });
+      return NO_CONTENT;
+    },
+  },
+  {
+    method: 'put',
+    path: '/metrics',
+    hasBody: true,
+    async handle(c, body) {
+      await c.dispatch({ type: 'set-metrics', path: str(body['metrics_path'])! });
+      return NO_CONTENT;
+    },
+  },
+  {
+    method: 'get',
+    path: '/features',
+    hasBody: false,
+    async handle(c) {
+      const f = await c.dispatch({ type: 'get-features' });
+      return ok({ backend: f.backend, backend_reason: f.backendReason, features: f.features });
+    },
+  },
+  {
+    method: 'get',
+    path: '/stats',
+    hasBody: false,
+    async handle(c) {
+      const s = await c.dispatch({ type: 'get-stats' });
+      return ok({ state: API_STATE_NAMES[s.state], backend: s.backend, exits: s.exits, instructions: s.instructions, pmu: s.pmu, serial_bytes_out: s.serialBytesOut, uptime_ms: s.uptimeMs, stop: s.stop });
+    },
+  },
+];
+
+/**
+ * Firecracker resources tsvmm does not have (yet). They are answered as Firecracker answers any
+ * path it does not know (400, "Invalid request method and/or path"), with a sentence saying why.
+ */
+export const UNSUPPORTED_RESOURCES: Readonly<Record<string, string>> = {
+  drives: 'tsvmm has no block devices yet',
+  'network-interfaces': 'tsvmm has no network devices yet',
+  vsock: 'tsvmm has no vsock device yet',
+  balloon: 'tsvmm has no balloon device',
+  mmds: 'tsvmm has no microVM metadata service',
+  entropy: 'tsvmm has no entropy device yet',
+  pmem: 'tsvmm has no pmem device',
+  'cpu-config': 'tsvmm takes a CPU feature manifest on its command line (--cpu-model FILE) instead',
+  serial: 'tsvmm configures COM1 on its command line (--serial)',
+  hotplug: 'tsvmm has no memory hotplug',
+  version: 'use GET / (vmm_version)',
+};
