@@ -20,7 +20,10 @@ Usage:
   tsvmm api --api-sock PATH [options]     serve the control API and wait to be configured and started
                                           (Firecracker-compatible REST over a Unix socket)
   tsvmm caps [--accel kvm|emu|auto] [--cpus N] [--mem SIZE] [--json]
-                                          what this host offers, and each feature's mode for such a VM
+                                          what this host offers, and each feature's mode for such a VM;
+                                          --json: the host's feature manifest (what it can give the VM)
+  tsvmm caps --baseline A.json B.json ... the largest feature set every one of those hosts can give
+                                          (a manifest for --cpu-model; rules in src/features/README.md)
   tsvmm stat [--json] -- RUN-OPTIONS      run a guest on the emulator and count its events (like perf stat):
                                           instructions, branches, cycles, user/kernel split, exits, time
   tsvmm record [--every N] [-o FILE] -- RUN-OPTIONS
@@ -49,6 +52,8 @@ Run options:
                      counters (default 8); --pmu-fixed N fixed counters (default 3)
   --pmu-filter FILE  event filter JSON (allow/deny lists, fixed-counter bitmap, masked events;
                      schema in src/pmu/README.md)
+  --cpu-model FILE   give the guest the CPU features of a manifest (caps --json or --baseline):
+                     CPUID and PMU; refused, naming them, if this host cannot give them all
   -v, --verbose      say which backend runs and why, and how the guest was loaded
   --api-sock PATH    (run) serve the control API on this Unix socket while the VM runs
                      (src/api/README.md)
@@ -83,6 +88,7 @@ function runConfigFrom(values: Record<string, string | boolean | undefined>, pos
       ...(str('pmu-fixed') !== undefined ? { fixedCounters: parseSmallInt('--pmu-fixed', str('pmu-fixed')!, 0, 3) } : {}),
     },
     pmuFilter: str('pmu-filter'),
+    ...(str('cpu-model') !== undefined ? { cpuModel: str('cpu-model')! } : {}),
     ...(str('kernel-decompress') !== undefined ? { kernelDecompress: parseKernelDecompress(str('kernel-decompress')!) } : {}),
   };
 }
@@ -111,6 +117,7 @@ const VM_OPTIONS = {
   'pmu-counters': { type: 'string', value: 'N' },
   'pmu-fixed': { type: 'string', value: 'N' },
   'pmu-filter': { type: 'string', value: 'FILE' },
+  'cpu-model': { type: 'string', value: 'FILE' },
   verbose: { type: 'boolean', short: 'v' },
 } as const satisfies OptionSpecs;
 
@@ -131,7 +138,7 @@ const RUN_COMMAND_OPTIONS = { ...RUN_OPTIONS, 'api-sock': { type: 'string', valu
 /** `api`: the VM's shape from the command line; the kernel and everything else from the API. */
 const API_OPTIONS = { ...VM_OPTIONS, serial: RUN_OPTIONS.serial, 'api-sock': { type: 'string', value: 'PATH' } } as const satisfies OptionSpecs;
 
-const CAPS_OPTIONS = { ...VM_OPTIONS, json: { type: 'boolean' } } as const satisfies OptionSpecs;
+const CAPS_OPTIONS = { ...VM_OPTIONS, json: { type: 'boolean' }, baseline: { type: 'boolean' } } as const satisfies OptionSpecs;
 const STAT_OPTIONS = { json: { type: 'boolean' } } as const satisfies OptionSpecs;
 
 /**
@@ -185,7 +192,9 @@ export async function main(argv: string[]): Promise<number> {
         return await recordCommand(await runConfigWithLinux(run.values, run.positionals), recordOptions(own.values), { verbose: run.values['verbose'] === true });
       }
       case 'caps': {
-        const { values, positionals } = parseOptions('caps', rest, CAPS_OPTIONS, 0);
+        const baseline = rest.includes('--baseline');
+        const { values, positionals } = parseOptions('caps', rest, CAPS_OPTIONS, baseline ? Infinity : 0, 'manifest');
+        if (baseline) return await capsCommand(runConfigFrom({}, []), { json: true, baseline: positionals });
         return await capsCommand(runConfigFrom(values, positionals), { json: values['json'] === true });
       }
       default:

@@ -3,6 +3,7 @@ import type { Bus } from './bus.js';
 import type { IrqLine } from './irq.js';
 import type { RegId, RegisterBatch } from './registers.js';
 import type { PersistSection } from '../util/persist.js';
+import type { CpuidValue } from '../features/cpuid-table.js';
 
 export type BackendName = 'kvm' | 'emu';
 
@@ -129,5 +130,11 @@ export interface Vm extends VmControl {
   features(): readonly FeatureStatus[];
   /** Exit counters by reason, for `tsvmm stat` and diagnostics. */
   exitCounts(): Readonly<Record<string, number>>;
+  /** The CPUID the guest sees on vCPU `vcpu` (default 0), every leaf and subleaf (the feature manifest reads it). */
+  cpuidTable(vcpu?: number): CpuidValue[];
+  /** MSR indices the guest can read, ascending; the x2APIC range (0x800-0x8ff) is not listed (CPUID's x2apic bit says it). */
+  msrIndices(): number[];
+  /** Makes every vCPU see this CPUID (a CPU model; per-vCPU and run-time bits stay live). Before the first run only. */
+  setCpuidTable(table: readonly CpuidValue[]): void;
   destroy(): void;
 }

@@ -48,13 +48,23 @@ export async function chooseBackend(accel: AccelChoice, pmu: PmuChoice = 'auto')
 }
 
 export async function createBackendVm(backend: BackendName, config: RunConfig): Promise<Vm> {
+  const modelApi = config.cpuModel === undefined ? undefined : await import('./vm-manifest.js');
+  const model = modelApi?.loadCpuModel(config.cpuModel!);
+  if (model !== undefined) {
+    if (Object.keys(config.pmuShape).length > 0 || config.pmuFilter !== undefined) {
+      throw new BackendError('cpu-model', `--cpu-model ${config.cpuModel}: the model sets the PMU; leave out --pmu-version, --pmu-counters, --pmu-fixed and --pmu-filter`, { exitCode: EXIT.USAGE });
+    }
+    if (model.pmu.version > 0 && config.pmu === 'off') throw new BackendError('cpu-model', `--cpu-model ${config.cpuModel}: the model has a PMU (version ${model.pmu.version}); leave out --pmu off`, { exitCode: EXIT.USAGE });
+  }
+  const modelFilter: PmuEventFilter | null = model?.pmu.filter ?? null;
   if (backend === 'kvm') {
     const { createKvmVm, setKvmPmuEventFilter } = await import('../cpu/kvm/kvm-vm.js');
     const { toKvmFilterFields } = await import('../pmu/index.js');
-    const filter = config.pmuFilter === undefined ? null : await loadFilter(config.pmuFilter);
+    const filter = model !== undefined ? modelFilter : config.pmuFilter === undefined ? null : await loadFilter(config.pmuFilter);
     const vm = createKvmVm({ memBytes: config.memBytes, cpus: config.cpus, pmu: config.pmu });
     try {
       if (filter) setKvmPmuEventFilter(vm, toKvmFilterFields(filter));
+      if (model !== undefined) modelApi!.applyCpuModel(vm, model, config.cpuModel!, filter);
     } catch (e) {
       vm.destroy();
       throw e;
@@ -62,8 +72,45 @@ export async function createBackendVm(backend: BackendName, config: RunConfig): 
     return vm;
   }
   const { createEmuVm } = await import('../cpu/emu/emu-vm.js');
-  const pmu = await emuPmu(config);
-  return createEmuVm({ memBytes: config.memBytes, cpus: config.cpus, deterministic: config.deterministic, ...(pmu !== undefined ? { pmu } : {}) });
+  const pmu = model !== undefined ? await emuPmuOfModel(model, config.cpuModel!) : await emuPmu(config);
+  const vm = createEmuVm({ memBytes: config.memBytes, cpus: config.cpus, deterministic: config.deterministic, ...(pmu !== undefined ? { pmu } : {}) });
+  try {
+    if (model !== undefined) modelApi!.applyCpuModel(vm, model, config.cpuModel!, modelFilter, await emuLargestPmu(modelFilter));
+  } catch (e) {
+    vm.destroy();
+    throw e;
+  }
+  return vm;
+}
+
+/** The largest PMU the emulator models (what it can give a CPU model): version 5, 8 + 3 counters of 48 bits. */
+async function emuLargestPmu(filter: PmuEventFilter | null): Promise<import('../features/manifest.js').PmuFeatures> {
+  const { UNMODELLED_EVENTS_MASK } = await import('../pmu/index.js');
+  return { version: 5, gpCounters: 8, gpCounterWidth: 48, fixedCounters: 3, fixedCounterWidth: 48, eventsUnavailable: UNMODELLED_EVENTS_MASK, filter };
+}
+
+/** The emulator's PMU shaped as a CPU model says (its counters share one width, so the model's two must agree). */
+async function emuPmuOfModel(model: import('../features/manifest.js').FeatureManifest, source: string): Promise<{ config: PmuConfig; filter: PmuEventFilter | null } | undefined> {
+  const p = model.pmu;
+  if (p.version === 0) return undefined;
+  if (p.version >= 2 && p.fixedCounters > 0 && p.fixedCounterWidth !== p.gpCounterWidth) {
+    throw new BackendError('cpu-model', `--cpu-model ${source}: this host cannot give pmu.fixedCounterWidth ${p.fixedCounterWidth} with pmu.gpCounterWidth ${p.gpCounterWidth} (the emulator's counters share one width)`, { exitCode: EXIT.NO_BACKEND });
+  }
+  const { resolvePmuConfig } = await import('../pmu/index.js');
+  const a = model.cpuid.find((v) => v.leaf === 0xa && v.subleaf === 0);
+  // Beyond the emulator's PMU: build the largest one, and applyCpuModel refuses by name.
+  if (p.version > 5 || p.gpCounters > 8 || p.fixedCounters > 3 || p.gpCounterWidth > 48) return { config: resolvePmuConfig({ version: 5 }), filter: p.filter };
+  const config = resolvePmuConfig(
+    {
+      version: p.version,
+      gpCounters: p.gpCounters,
+      ...(p.version >= 2 ? { fixedCounters: p.fixedCounters, anyThreadDeprecated: (((a?.edx ?? 0) >>> 15) & 1) === 1 } : {}),
+      counterWidth: p.gpCounterWidth,
+      eventsUnavailable: p.eventsUnavailable & 0x7f,
+    },
+    `--cpu-model ${source}: pmu`,
+  );
+  return { config, filter: p.filter };
 }
 
 /** The emulator always offers its exact PMU: 'on' and 'auto' give one of the requested shape (and filter), 'off' none. */
@@ -74,7 +121,7 @@ async function emuPmu(config: RunConfig): Promise<{ config: PmuConfig; filter: P
   return { config: pmuConfig, filter: config.pmuFilter === undefined ? null : await loadFilter(config.pmuFilter) };
 }
 
-async function loadFilter(path: string): Promise<PmuEventFilter> {
+export async function loadFilter(path: string): Promise<PmuEventFilter> {
   const { loadPmuFilterJson } = await import('../pmu/index.js');
   const text = new TextDecoder().decode(readInputFile(path, '--pmu-filter', { bytes: 1024 * 1024, why: 'an event filter needs' }, EXIT.USAGE));
   return loadPmuFilterJson(text, path);

@@ -22,6 +22,8 @@ export interface RunConfig {
   readonly pmuShape: PmuShape;
   /** Event filter JSON file (KVM_SET_PMU_EVENT_FILTER semantics). */
   readonly pmuFilter: string | undefined;
+  /** A feature manifest (tsvmm caps --json or --baseline) whose CPU features the VM gets: CPUID, PMU. */
+  readonly cpuModel?: string;
   /** Who decompresses a bzImage: tsvmm ('host', the default) or the kernel's own decompressor ('guest'). */
   readonly kernelDecompress?: KernelDecompress;
 }

@@ -61,7 +61,9 @@ export type VmAction =
   | { readonly type: 'get-machine' }
   | { readonly type: 'get-config' }
   | { readonly type: 'get-features' }
-  | { readonly type: 'get-stats' };
+  | { readonly type: 'get-stats' }
+  /** The running VM's guest-visible feature set (what a snapshot or migration stream starts with). */
+  | { readonly type: 'get-manifest' };
 
 export type VmActionType = VmAction['type'];
 
@@ -136,6 +138,7 @@ export interface VmActionResults {
   'get-config': ConfigDescription;
   'get-features': FeatureReport;
   'get-stats': VmStatsReport;
+  'get-manifest': import('../features/manifest.js').FeatureManifest;
 }
 
 export type ResultOf<A extends VmAction> = VmActionResults[A['type']];

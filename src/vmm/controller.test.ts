@@ -70,6 +70,11 @@ test('the state machine: NotStarted → Running ⇄ Paused → Stopped, and acti
   assert.equal(sink.text(), frozen, 'a paused guest prints nothing');
   assert.equal((await c.dispatch({ type: 'get-stats' })).instructions, insns, 'and retires nothing');
   await rejectsWith(c.dispatch({ type: 'snapshot-create', snapshotPath: '/tmp/x', kind: 'full' }), 'not-supported', /not supported/);
+  const manifest = await c.dispatch({ type: 'get-manifest' });
+  assert.equal(manifest.origin.backend, 'emu');
+  assert.deepEqual(manifest.machine, { cpus: 1, memBytes: 32 << 20 });
+  assert.ok(manifest.devices.some((d) => d.name === 'com1 (16550a)') && !manifest.devices.some((d) => d.name === 'pit'), 'the VMM\'s devices, not the backend\'s chips');
+  assert.equal(manifest.pmu.version, 4);
   await c.dispatch({ type: 'resume' });
   assert.equal(c.state, 'Running');
   await until(() => sink.text().length > frozen.length + 40, 'more lines after resume');

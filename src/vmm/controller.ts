@@ -52,7 +52,7 @@ export interface ControllerOptions {
 }
 
 /** Actions that only read: answered at once, not queued behind a start or a stop. */
-const READS: ReadonlySet<VmAction['type']> = new Set(['describe', 'get-machine', 'get-config', 'get-features', 'get-stats']);
+const READS: ReadonlySet<VmAction['type']> = new Set(['describe', 'get-machine', 'get-config', 'get-features', 'get-stats', 'get-manifest']);
 const LOG_LEVELS: Record<NonNullable<LoggerSettings['level']>, LogLevel | 'off'> = { Error: 'error', Warning: 'warn', Info: 'info', Debug: 'debug', Trace: 'debug', Off: 'off' };
 /** Firecracker flushes metrics every minute, on FlushMetrics and at exit; so does tsvmm. */
 const METRICS_PERIOD_MS = 60_000;
@@ -177,6 +177,11 @@ export class VmController {
         return (this.builtVm !== undefined ? builtFeatures(this.builtVm) : await configFeatures(this.config)) as R;
       case 'get-stats':
         return this.stats() as R;
+      case 'get-manifest': {
+        const built = this.requireBuilt('describe the VM\'s features');
+        const { builtVmManifest } = await import('./vm-manifest.js');
+        return (await builtVmManifest(built, this.config)) as R;
+      }
     }
   }
 

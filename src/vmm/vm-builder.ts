@@ -13,6 +13,7 @@ import type { SerialSink } from '../devices/legacy/serial-sink.js';
 import { buildFirmwareTables, installFirmwareTables, type FirmwareTables } from '../devices/acpi/firmware-tables.js';
 import { EMU_SIGNATURE, emuCpuid } from '../features/emu-cpu-model.js';
 import { pcPlatform, smbiosIdentity } from './platform.js';
+import type { DeviceFeature } from '../features/manifest.js';
 
 export class BuildError extends VmmError {}
 
@@ -25,7 +26,8 @@ export function defaultGuestPath(): string {
   return join(repoRoot, 'guests', 'build', 'demo.elf');
 }
 
-export interface BuiltVm {
+/** A VM with its backend, devices and firmware tables, before any kernel is loaded. */
+export interface AssembledVm {
   readonly vm: Vm;
   readonly backend: BackendName;
   /** Why this backend was chosen (for `auto`), shown with -v. */
@@ -33,6 +35,11 @@ export interface BuiltVm {
   readonly devices: LegacyDevices;
   /** ACPI and MP tables written into the BIOS area. */
   readonly firmware: FirmwareTables;
+  /** What the VMM put on the buses (not the backend's own interrupt chips), for the feature manifest. */
+  readonly platformDevices: readonly DeviceFeature[];
+}
+
+export interface BuiltVm extends AssembledVm {
   readonly boot: BootSetup;
   readonly kernelPath: string;
 }
@@ -40,6 +47,30 @@ export interface BuiltVm {
 /** A kernel or initrd: a regular file no bigger than the guest's RAM (it could not be loaded anyway). */
 function readImage(path: string, what: string, memBytes: number): Uint8Array {
   return readInputFile(path, what, { bytes: memBytes, why: "the guest's RAM" });
+}
+
+function busEntries(vm: Vm): DeviceFeature[] {
+  return [...vm.pio.list().map((d) => ({ bus: 'pio' as const, base: d.base, size: d.len, name: d.name })), ...vm.mmio.list().map((d) => ({ bus: 'mmio' as const, base: d.base, size: d.len, name: d.name }))];
+}
+
+/** Creates the backend VM and puts the platform on it: devices and firmware tables. Nothing runs yet. */
+export async function assembleVm(config: RunConfig, serial: SerialSink): Promise<AssembledVm> {
+  const choice = await chooseBackend(config.accel, config.pmu);
+  const vm = await createBackendVm(choice.backend, config);
+  try {
+    const backendOwn = new Set(busEntries(vm).map((d) => `${d.bus}:${d.base}`));
+    // The emulator has its own guest clock (virtual in --deterministic mode); KVM guests run on host time.
+    const emuClock = (vm as { clock?: { nowNs(): number } }).clock;
+    const guestClockNs = emuClock ? () => emuClock.nowNs() : undefined;
+    const devices = installLegacyDevices(vm, { memBytes: config.memBytes, cpus: config.cpus, cmdline: config.cmdline, serial, ...(guestClockNs ? { guestClockNs } : {}) });
+    const firmware = buildFirmwareTables(pcPlatform(choice.backend, config.cpus), mpCpuIdentity(choice.backend), smbiosIdentity(choice.backend));
+    installFirmwareTables(vm.memory, firmware);
+    const platformDevices = busEntries(vm).filter((d) => !backendOwn.has(`${d.bus}:${d.base}`));
+    return { vm, backend: choice.backend, backendReason: choice.reason, devices, firmware, platformDevices };
+  } catch (e) {
+    vm.destroy();
+    throw e;
+  }
 }
 
 /** Assembles a VM from a validated config: backend, devices, kernel, boot state. Nothing runs yet. */
@@ -52,16 +83,10 @@ export async function buildVm(config: RunConfig, serial: SerialSink): Promise<Bu
   const format = detectKernelFormat(image, kernelPath);
   const initrd = config.initrd === undefined ? undefined : { name: config.initrd, data: readImage(config.initrd, 'initrd', config.memBytes) };
 
-  const choice = await chooseBackend(config.accel, config.pmu);
-  const vm = await createBackendVm(choice.backend, config);
+  const a = await assembleVm(config, serial);
+  const vm = a.vm;
   try {
-    // The emulator has its own guest clock (virtual in --deterministic mode); KVM guests run on host time.
-    const emuClock = (vm as { clock?: { nowNs(): number } }).clock;
-    const guestClockNs = emuClock ? () => emuClock.nowNs() : undefined;
-    const devices = installLegacyDevices(vm, { memBytes: config.memBytes, cpus: config.cpus, cmdline: config.cmdline, serial, ...(guestClockNs ? { guestClockNs } : {}) });
-    const firmware = buildFirmwareTables(pcPlatform(choice.backend, config.cpus), mpCpuIdentity(choice.backend), smbiosIdentity(choice.backend));
-    installFirmwareTables(vm.memory, firmware);
-    const linuxOptions = { fileName: kernelPath, cmdline: config.cmdline, memBytes: config.memBytes, acpiRsdpAddr: firmware.rsdpAddr, ...(initrd ? { initrd } : {}) };
+    const linuxOptions = { fileName: kernelPath, cmdline: config.cmdline, memBytes: config.memBytes, acpiRsdpAddr: a.firmware.rsdpAddr, ...(initrd ? { initrd } : {}) };
     const boot =
       format === 'linux'
         ? loadLinux(vm.memory, image, { ...linuxOptions, decompress: config.kernelDecompress ?? 'host' })
@@ -71,8 +96,9 @@ export async function buildVm(config: RunConfig, serial: SerialSink): Promise<Bu
     const bsp = vm.vcpus[0];
     if (!bsp) throw new BuildError('no-vcpu', 'the VM has no vCPU 0');
     bsp.setRegisters(boot.registers);
-    return { vm, backend: choice.backend, backendReason: choice.reason, devices, firmware, boot, kernelPath };
+    return { ...a, boot, kernelPath };
   } catch (e) {
+    a.devices.destroy();
     vm.destroy();
     throw e;
   }

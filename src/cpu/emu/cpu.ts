@@ -181,6 +181,8 @@ export class EmuCpu {
   pmuCpuid0a: readonly [number, number, number, number] | null = null;
   /** CPUID.01H:ECX.PDCM (IA32_PERF_CAPABILITIES present), set with a PMU. */
   pdcm = false;
+  /** A CPU model's CPUID (--cpu-model): rewrites CPUID's answer in place after the model's own. */
+  cpuidFilter: ((leaf: number, subleaf: number, out: Int32Array) => void) | null = null;
   /** Set by the VM (requestStop) or devices to make run() return at the next block boundary. */
   breakRun = false;
   shutdownReason = '';

@@ -17,6 +17,8 @@ import { createEmuChipSet } from './chips/chip-set.js';
 import { emuFeatureList } from '../../features/emu-cpu-model.js';
 import { VirtualPmu, cpuidLeaf0a, pmuNeedsPdcm, type PmuConfig, type PmuEventFilter } from '../../pmu/index.js';
 import { VmmError } from '../../util/errors.js';
+import { cpuid, readMsr } from './msr.js';
+import { enumerateCpuid, presentCpuid, type CpuidValue } from '../../features/cpuid-table.js';
 
 export class EmuVmError extends VmmError {
   constructor(message: string) {
@@ -303,6 +305,44 @@ export class EmuVm implements Vm {
     );
     list.push({ name: 'deterministic', mode: this.clock.deterministic ? 'emulated' : undefined, ...(this.clock.deterministic ? { detail: 'virtual time from the instruction count' } : { reason: 'real-time clock (use deterministic mode)' }) });
     return list;
+  }
+
+  cpuidTable(vcpu = 0): CpuidValue[] {
+    return enumerateCpuid((leaf, subleaf) => this.queryCpuid(vcpu, leaf, subleaf));
+  }
+
+  /** Runs the CPUID instruction's own code on a vCPU (registers saved and restored around it). */
+  private queryCpuid(vcpu: number, leaf: number, subleaf: number): [number, number, number, number] {
+    const c = this.cpus[vcpu];
+    if (c === undefined) throw new RangeError(`emu: no vCPU ${vcpu}`);
+    const saved = [...c.rl.subarray(0, 4), ...c.rh.subarray(0, 4)];
+    c.rl[0] = leaf | 0;
+    c.rl[1] = subleaf | 0;
+    cpuid(c);
+    // GPR order: rax, rcx, rdx, rbx.
+    const out: [number, number, number, number] = [c.rl[0]! >>> 0, c.rl[3]! >>> 0, c.rl[1]! >>> 0, c.rl[2]! >>> 0];
+    c.rl.set(saved.slice(0, 4), 0);
+    c.rh.set(saved.slice(4), 0);
+    return out;
+  }
+
+  msrIndices(): number[] {
+    const c = this.cpus[0]!;
+    const out: number[] = [];
+    for (const [from, to] of [[0, 0x2000], [0xc000_0000, 0xc000_2000]] as const) {
+      for (let i = from; i < to; i++) if ((i < 0x800 || i > 0x8ff) && readMsr(c, i)) out.push(i);
+    }
+    return out;
+  }
+
+  setCpuidTable(table: readonly CpuidValue[]): void {
+    const model = table.slice();
+    for (const c of this.cpus) {
+      c.cpuidFilter = (leaf, subleaf, out) => {
+        const v = presentCpuid(model, leaf, subleaf, [out[0]!, out[1]!, out[2]!, out[3]!]);
+        for (let i = 0; i < 4; i++) out[i] = v[i]! | 0;
+      };
+    }
   }
 
   exitCounts(): Readonly<Record<string, number>> {

@@ -174,6 +174,7 @@ export function cpuid(c: EmuCpu): void {
     o[2] = p[2];
     o[3] = p[3];
   }
+  if (c.cpuidFilter !== null) c.cpuidFilter(c.rl[0]! >>> 0, c.rl[1]! >>> 0, o);
   setReg(c, 4, 0, o[0]!);
   setReg(c, 4, 3, o[1]!);
   setReg(c, 4, 1, o[2]!);

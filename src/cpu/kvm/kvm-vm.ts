@@ -18,7 +18,9 @@ import {
   KVM_EXIT_IO_OUT,
   KVM_EXIT_NAMES,
   KVM_GET_API_VERSION,
+  KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
   KVM_GET_DIRTY_LOG,
+  KVM_GET_MSR_INDEX_LIST,
   KVM_GET_SUPPORTED_CPUID,
   KVM_GET_VCPU_MMAP_SIZE,
   KVM_IDENTITY_MAP_ADDR,
@@ -72,6 +74,7 @@ import { KVM_DEVICE, hostApicv, hostPmu, isPvmHost, type KvmHostPmu } from './ho
 import { KvmError } from './kvm-error.js';
 import { EXIT } from '../../util/errors.js';
 import { KvmVcpu } from './kvm-vcpu.js';
+import { hasSubleaves, type CpuidValue } from '../../features/cpuid-table.js';
 import {
   CH_ADDR_HI,
   CH_ADDR_LO,
@@ -191,6 +194,8 @@ export class KvmVm implements Vm {
   private readonly counts = new Float64Array(64);
   private lastHangCheck = 0;
   private hangEpoch = 0;
+  /** The CPU model set with setCpuidTable, if any. */
+  private cpuModel: CpuidValue[] | undefined;
 
   // vCPU 0's kvm_run, read in place on every exit.
   private readonly runBytes: Uint8Array;
@@ -698,7 +703,50 @@ export class KvmVm implements Vm {
 
   /** The CPUID table vCPU `index` was given (for `tsvmm caps` / info). */
   guestCpuid(index = 0): CpuidEntry[] {
+    if (this.cpuModel !== undefined) return modelEntries(this.cpuModel, index);
     return guestCpuid(this.supportedCpuid, this.cpuPolicy, index, this.config.cpus);
+  }
+
+  cpuidTable(vcpu = 0): CpuidValue[] {
+    return this.guestCpuid(vcpu).map((e) => ({ leaf: e.function, subleaf: e.index, eax: e.eax >>> 0, ebx: e.ebx >>> 0, ecx: e.ecx >>> 0, edx: e.edx >>> 0 }));
+  }
+
+  /** A CPU model (--cpu-model): KVM_SET_CPUID2 on every vCPU with its table (before the first KVM_RUN). */
+  setCpuidTable(table: readonly CpuidValue[]): void {
+    this.cpuModel = table.slice();
+    for (const v of this.vcpus) v.setCpuid(modelEntries(this.cpuModel, v.index));
+  }
+
+  /** KVM_GET_MSR_INDEX_LIST, kept to the MSRs vCPU 0 can read under its CPUID (KVM_GET_MSRS one by one). */
+  msrIndices(): number[] {
+    let n = 512;
+    let list: number[] = [];
+    for (;;) {
+      const buf = new Uint8Array(4 + 4 * n);
+      const dv = new DataView(buf.buffer);
+      dv.setUint32(0, n, true);
+      if (ioctlPtrRaw(this.kvmFd, KVM_GET_MSR_INDEX_LIST, buf) >= 0) {
+        const count = dv.getUint32(0, true);
+        list = Array.from({ length: count }, (_, i) => dv.getUint32(4 + 4 * i, true));
+        break;
+      }
+      const e = lastErrno();
+      const need = dv.getUint32(0, true);
+      if (e !== 7 /* E2BIG */ || need <= n || need > 65536) throw sysError('KVM_GET_MSR_INDEX_LIST failed', e);
+      n = need;
+    }
+    const v0 = this.vcpus[0]!;
+    return list
+      .filter((i) => i < 0x800 || i > 0x8ff)
+      .filter((i) => {
+        try {
+          v0.getMsrs([i]);
+          return true;
+        } catch {
+          return false;
+        }
+      })
+      .sort((a, b) => a - b);
   }
 
   destroy(): void {
@@ -713,6 +761,20 @@ export class KvmVm implements Vm {
     // mapped, so a late access reads zeros instead of crashing the process.
     for (const m of this.native.values()) discardPages(m);
   }
+}
+
+/** A CPU model's table as KVM_SET_CPUID2 entries for vCPU `apicId` (APIC ids filled in, OSXSAVE left to KVM). */
+function modelEntries(table: readonly CpuidValue[], apicId: number): CpuidEntry[] {
+  return table.map((v) => {
+    const e: CpuidEntry = { function: v.leaf, index: v.subleaf, flags: hasSubleaves(v.leaf) ? KVM_CPUID_FLAG_SIGNIFCANT_INDEX : 0, eax: v.eax, ebx: v.ebx, ecx: v.ecx, edx: v.edx };
+    if (v.leaf === 1) {
+      e.ebx = ((e.ebx & 0x00ff_ffff) | ((apicId & 0xff) << 24)) >>> 0;
+      e.ecx = (e.ecx & ~(1 << 27)) >>> 0;
+    } else if (v.leaf === 0xb || v.leaf === 0x1f) {
+      e.edx = apicId >>> 0;
+    }
+    return e;
+  });
 }
 
 /** Switches KVM's vPMU off for this VM (must run before vCPUs exist). Returns true, or throws saying why it cannot. */
