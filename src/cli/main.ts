@@ -193,7 +193,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'caps': {
         const baseline = rest.includes('--baseline');
-        const { values, positionals } = parseOptions('caps', rest, CAPS_OPTIONS, baseline ? Infinity : 0, 'manifest');
+        const { values, positionals } = parseOptions('caps', rest, CAPS_OPTIONS, baseline ? Infinity : 0);
         if (baseline) return await capsCommand(runConfigFrom({}, []), { json: true, baseline: positionals });
         return await capsCommand(runConfigFrom(values, positionals), { json: values['json'] === true });
       }
