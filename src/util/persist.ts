@@ -87,6 +87,11 @@ export interface Persist<R extends FieldSpecs = FieldSpecs> {
   restoreState(state: FieldsOf<R>): void;
 }
 
+/** Any component, for lists of components of different kinds (the schema still checks each one's fields). */
+export function anyPersist<R extends FieldSpecs>(p: Persist<R>): Persist {
+  return p as unknown as Persist;
+}
+
 /** One saved component: its instance name in the machine (e.g. 'com1'), kind, version and fields. */
 export interface PersistSection {
   readonly name: string;

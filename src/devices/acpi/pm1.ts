@@ -10,6 +10,7 @@
  * The default base 0x600 puts PM1a_CNT at 0x604, the port guests hard-code for QEMU's PIIX4 PM, and
  * S5's SLP_TYP is 0 as there, so both the ACPI path and those guests power off.
  */
+import { field, type FieldsOf, type Persist, type PersistSchema } from '../../util/persist.js';
 import type { BusDevice } from '../../cpu/bus.js';
 import type { IrqLine } from '../../cpu/irq.js';
 import type { VmControl } from '../../cpu/vm.js';
@@ -41,7 +42,11 @@ export const PM1_CNT_SLP_EN = 1 << 13;
 /** The SLP_TYP the DSDT's \_S5 names. */
 export const PM1_SLP_TYP_S5 = 0;
 
-export class AcpiPm1 implements BusDevice {
+const PM1_FIELDS = { sts: field.u16(), en: field.u16(), cnt: field.u16() } as const;
+export const PM1_PERSIST: PersistSchema<typeof PM1_FIELDS> = { kind: 'acpi-pm1', version: 1, fields: PM1_FIELDS };
+
+export class AcpiPm1 implements BusDevice, Persist<typeof PM1_FIELDS> {
+  readonly persistSchema = PM1_PERSIST;
   private sts = 0;
   private en = 0;
   private cnt = PM1_CNT_SCI_EN;
@@ -115,12 +120,11 @@ export class AcpiPm1 implements BusDevice {
     this.sci?.set(this.sciLevel);
   }
 
-  saveState(): { readonly version: 1; readonly sts: number; readonly en: number; readonly cnt: number } {
-    return { version: 1, sts: this.sts, en: this.en, cnt: this.cnt };
+  saveState(): FieldsOf<typeof PM1_FIELDS> {
+    return { sts: this.sts, en: this.en, cnt: this.cnt };
   }
 
-  restoreState(s: { readonly version: 1; readonly sts: number; readonly en: number; readonly cnt: number }): void {
-    if (s.version !== 1) throw new RangeError(`ACPI PM1 state version ${String(s.version)} is not supported (expected 1)`);
+  restoreState(s: FieldsOf<typeof PM1_FIELDS>): void {
     this.sts = s.sts & STS_IMPLEMENTED;
     this.en = s.en & EN_WRITABLE;
     this.cnt = PM1_CNT_SCI_EN | (s.cnt & (PM1_CNT_BM_RLD | PM1_CNT_SLP_TYP_MASK));

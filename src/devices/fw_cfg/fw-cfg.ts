@@ -1,3 +1,4 @@
+import { field, type FieldsOf, type Persist, type PersistSchema } from '../../util/persist.js';
 import type { BusDevice } from '../../cpu/bus.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { HIGH_RAM_START, pcRamLayout } from '../../memory/guest-memory.js';
@@ -138,20 +139,24 @@ function utf8(s: string): Uint8Array {
   return new TextEncoder().encode(s);
 }
 
-/** Saved guest-visible cursor; the items themselves are configuration and rebuilt by the VM builder. */
-export interface FwCfgState {
-  readonly version: 1;
-  readonly selected: number;
-  readonly offset: number;
-  readonly dmaAddress: readonly number[];
-}
+const FW_CFG_FIELDS = {
+  selected: field.u16(),
+  offset: field.int(0, 0xffff_ffff),
+  dmaAddress: field.array(field.u8(), 8),
+} as const;
+
+/** The persisted fields: the guest-visible cursor; the items themselves are configuration the VM builder rebuilds. */
+export const FW_CFG_PERSIST: PersistSchema<typeof FW_CFG_FIELDS> = { kind: 'fw-cfg', version: 1, fields: FW_CFG_FIELDS };
+
+export type FwCfgState = FieldsOf<typeof FW_CFG_FIELDS>;
 
 interface FileEntry {
   readonly name: string;
   readonly key: number;
 }
 
-export class FwCfg {
+export class FwCfg implements Persist<typeof FW_CFG_FIELDS> {
+  readonly persistSchema = FW_CFG_PERSIST;
   /** key (with FW_CFG_ARCH_LOCAL, without the write channel bit) → contents */
   private readonly entries = new Map<number, Uint8Array>();
   private readonly files: FileEntry[] = [];
@@ -374,11 +379,10 @@ export class FwCfg {
   // ---- state -------------------------------------------------------------------------
 
   saveState(): FwCfgState {
-    return { version: 1, selected: this.selected, offset: this.offset, dmaAddress: [...this.dmaAddr] };
+    return { selected: this.selected, offset: this.offset, dmaAddress: [...this.dmaAddr] };
   }
 
   restoreState(s: FwCfgState): void {
-    if (s.version !== 1) throw new RangeError(`fw_cfg state version ${String(s.version)} is not supported (expected 1)`);
     this.selected = s.selected & 0xffff;
     this.offset = Math.max(0, Math.floor(s.offset));
     this.dmaAddr.set(s.dmaAddress.slice(0, 8));

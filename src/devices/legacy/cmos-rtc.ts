@@ -1,3 +1,4 @@
+import { field, type FieldsOf, type Persist, type PersistSchema } from '../../util/persist.js';
 import type { BusDevice } from '../../cpu/bus.js';
 import type { IrqLine } from '../../cpu/irq.js';
 import { PCI_HOLE_START } from '../../memory/guest-memory.js';
@@ -108,17 +109,26 @@ export interface CmosRtcOptions {
   readonly timers?: RtcTimers;
 }
 
-/** Saved RTC/NVRAM state. The clock is saved as an offset from the host clock, so a restored guest keeps its time zone/skew and follows real time. */
-export interface CmosRtcState {
-  readonly version: 1;
-  readonly ram: readonly number[];
-  readonly index: number;
-  readonly nmiDisabled: boolean;
-  readonly offsetMs: number;
-  /** RTC time while SET holds the clock. */
-  readonly frozenMs: number;
-  readonly regC: number;
-}
+const CMOS_FIELDS = {
+  ram: field.array(field.u8(), CMOS_SIZE),
+  index: field.int(0, 0x7f),
+  nmiDisabled: field.bool(),
+  /** The RTC's running time at the save, in ms since the epoch (the guest's clock, whatever it was set to). */
+  timeMs: field.number(),
+  /** The time SET holds the registers at, while it does. */
+  frozenMs: field.number(),
+  regC: field.u8(),
+} as const;
+
+/**
+ * The persisted fields (src/util/persist.ts). The clock is saved in VM time: the time the guest's RTC
+ * showed at the save, so a restored guest's RTC goes on from that moment (no time passes for it while
+ * the VM is saved, as for the rest of the VM), keeping whatever time or time zone the guest set.
+ */
+export const CMOS_PERSIST: PersistSchema<typeof CMOS_FIELDS> = { kind: 'cmos-rtc', version: 1, fields: CMOS_FIELDS };
+
+/** Saved RTC/NVRAM state: named fields under CMOS_PERSIST. */
+export type CmosRtcState = FieldsOf<typeof CMOS_FIELDS>;
 
 function toBcd(v: number): number {
   return ((Math.floor(v / 10) % 10) << 4) | v % 10;
@@ -148,7 +158,8 @@ interface TimeFields {
   year: number; // full year
 }
 
-export class CmosRtc implements BusDevice {
+export class CmosRtc implements BusDevice, Persist<typeof CMOS_FIELDS> {
+  readonly persistSchema = CMOS_PERSIST;
   private readonly ram = new Uint8Array(CMOS_SIZE);
   private index = 0;
   /** NMI disabled by bit 7 of the last index write (the backends do not model NMI masking). */
@@ -519,23 +530,21 @@ export class CmosRtc implements BusDevice {
   saveState(): CmosRtcState {
     this.accountEvents();
     return {
-      version: 1,
       ram: [...this.ram],
       index: this.index,
       nmiDisabled: this.nmiDisabled,
-      offsetMs: this.offsetMs,
+      timeMs: this.clock() + this.offsetMs,
       frozenMs: this.frozenMs,
       regC: this.regC,
     };
   }
 
   restoreState(s: CmosRtcState): void {
-    if (s.version !== 1) throw new RangeError(`CMOS state version ${String(s.version)} is not supported (expected 1)`);
     if (s.ram.length !== CMOS_SIZE) throw new RangeError(`CMOS state has ${s.ram.length} bytes (expected ${CMOS_SIZE})`);
     this.ram.set(s.ram);
     this.index = s.index & 0x7f;
     this.nmiDisabled = s.nmiDisabled;
-    this.offsetMs = s.offsetMs;
+    this.offsetMs = s.timeMs - this.clock();
     this.frozenMs = s.frozenMs;
     this.regC = s.regC & 0xf0;
     const host = this.clock();

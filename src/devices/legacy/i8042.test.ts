@@ -1,3 +1,4 @@
+import { prepareRestore } from '../../util/persist.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Bus } from '../../cpu/bus.js';
@@ -196,7 +197,8 @@ test('saveState/restoreState round-trips the command byte, output queue and pend
   b.put(0x00); // completes the pending 0xD1: reset line low
   assert.deepEqual(b.stops, [{ kind: 'reset', source: 'i8042' }]);
   assert.deepEqual(b.drain(), [0xfa, 0xab, 0x41]);
-  assert.throws(() => b.dev.restoreState({ ...state, version: 9 as 1 }), RangeError);
+  assert.throws(() => prepareRestore({ name: 'i8042', kind: 'i8042', version: 9, fields: state }, b.dev), /i8042: i8042 state version 9 is not supported/);
+  assert.throws(() => prepareRestore({ name: 'i8042', kind: 'uart-16550a', version: 1, fields: state }, b.dev), /holds the state of a uart-16550a, not of a i8042/);
 });
 
 test('controller and keyboard replies equal what QEMU 7.2 gives after SeaBIOS (with translation on)', () => {

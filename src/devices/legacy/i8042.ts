@@ -1,3 +1,4 @@
+import { field, type FieldsOf, type Persist, type PersistSchema } from '../../util/persist.js';
 import type { BusDevice } from '../../cpu/bus.js';
 import type { IrqLine } from '../../cpu/irq.js';
 import type { VmControl } from '../../cpu/vm.js';
@@ -113,20 +114,24 @@ interface OutputByte {
   readonly timeout: boolean;
 }
 
-/** Saved controller state: versioned, named fields. */
-export interface I8042State {
-  readonly version: 1;
-  readonly ram: readonly number[];
-  readonly sysFlag: boolean;
-  readonly lastWriteWasCommand: boolean;
-  readonly outputPort: number;
-  readonly output: readonly { readonly value: number; readonly aux: boolean; readonly timeout: boolean }[];
-  readonly lastData: number;
-  readonly pendingCommand: number;
-  readonly kbdPendingCommand: number;
-  readonly kbdScanning: boolean;
-  readonly kbdScanSet: number;
-}
+const I8042_FIELDS = {
+  ram: field.array(field.u8(), RAM_SIZE),
+  sysFlag: field.bool(),
+  lastWriteWasCommand: field.bool(),
+  outputPort: field.u8(),
+  output: field.array(field.record({ value: field.u8(), aux: field.bool(), timeout: field.bool() }), OUTPUT_QUEUE_LIMIT),
+  lastData: field.u8(),
+  pendingCommand: field.int(-1, 255),
+  kbdPendingCommand: field.int(-1, 255),
+  kbdScanning: field.bool(),
+  kbdScanSet: field.int(1, 3),
+} as const;
+
+/** The persisted fields (src/util/persist.ts): controller RAM, output queue, pending commands, keyboard mode. */
+export const I8042_PERSIST: PersistSchema<typeof I8042_FIELDS> = { kind: 'i8042', version: 1, fields: I8042_FIELDS };
+
+/** Saved controller state: named fields under I8042_PERSIST. */
+export type I8042State = FieldsOf<typeof I8042_FIELDS>;
 
 export interface I8042Irqs {
   /** IRQ 1: keyboard output buffer full. */
@@ -135,7 +140,8 @@ export interface I8042Irqs {
   readonly aux?: IrqLine;
 }
 
-export class I8042 implements BusDevice {
+export class I8042 implements BusDevice, Persist<typeof I8042_FIELDS> {
+  readonly persistSchema = I8042_PERSIST;
   private readonly ram = new Uint8Array(RAM_SIZE);
   private sysFlag = true;
   private lastWriteWasCommand = false;
@@ -420,7 +426,6 @@ export class I8042 implements BusDevice {
 
   saveState(): I8042State {
     return {
-      version: 1,
       ram: [...this.ram],
       sysFlag: this.sysFlag,
       lastWriteWasCommand: this.lastWriteWasCommand,
@@ -435,7 +440,6 @@ export class I8042 implements BusDevice {
   }
 
   restoreState(s: I8042State): void {
-    if (s.version !== 1) throw new RangeError(`i8042 state version ${String(s.version)} is not supported (expected 1)`);
     if (s.ram.length !== RAM_SIZE) throw new RangeError(`i8042 state has ${s.ram.length} RAM bytes (expected ${RAM_SIZE})`);
     this.ram.set(s.ram);
     this.sysFlag = s.sysFlag;

@@ -31,7 +31,7 @@ test('saveState/restoreState keeps SYS_RST/FULL_RST', () => {
   const a = setup();
   a.bus.writeValue(0xcf9, 1, 0x0a);
   const dev = new ResetControl({ requestStop: () => undefined });
-  dev.restoreState({ version: 1, value: 0x0a });
+  dev.restoreState({ value: 0x0a });
   const out = new Uint8Array(1);
   dev.read(0, out);
   assert.equal(out[0], 0x0a);

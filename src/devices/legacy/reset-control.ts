@@ -1,3 +1,4 @@
+import { field, type FieldsOf, type Persist, type PersistSchema } from '../../util/persist.js';
 import type { BusDevice } from '../../cpu/bus.js';
 import type { VmControl } from '../../cpu/vm.js';
 
@@ -13,7 +14,11 @@ export const RST_CNT_FULL_RST = 0x08;
  * (Linux writes 0x02 first) only store SYS_RST/FULL_RST. Register with length 1: the
  * dword at 0xCF8 is the PCI configuration address and belongs to the PCI host bridge.
  */
-export class ResetControl implements BusDevice {
+const RESET_CONTROL_FIELDS = { value: field.u8() } as const;
+export const RESET_CONTROL_PERSIST: PersistSchema<typeof RESET_CONTROL_FIELDS> = { kind: 'reset-control', version: 1, fields: RESET_CONTROL_FIELDS };
+
+export class ResetControl implements BusDevice, Persist<typeof RESET_CONTROL_FIELDS> {
+  readonly persistSchema = RESET_CONTROL_PERSIST;
   private value = 0;
   resets = 0;
 
@@ -34,12 +39,11 @@ export class ResetControl implements BusDevice {
     }
   }
 
-  saveState(): { readonly version: 1; readonly value: number } {
-    return { version: 1, value: this.value };
+  saveState(): FieldsOf<typeof RESET_CONTROL_FIELDS> {
+    return { value: this.value };
   }
 
-  restoreState(s: { readonly version: 1; readonly value: number }): void {
-    if (s.version !== 1) throw new RangeError(`reset control state version ${String(s.version)} is not supported (expected 1)`);
+  restoreState(s: FieldsOf<typeof RESET_CONTROL_FIELDS>): void {
     this.value = s.value & (RST_CNT_SYS_RST | RST_CNT_FULL_RST);
   }
 }

@@ -1,3 +1,4 @@
+import { prepareRestore } from '../../util/persist.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RecordingIrqLine } from '../../cpu/irq.js';
@@ -546,7 +547,8 @@ test('saveState/restoreState round-trips registers, FIFO and queued input', () =
   const got: number[] = [];
   while (b.r(UART_LSR) & LSR_DR) got.push(b.r(UART_RBR));
   assert.deepEqual(got, [...input.subarray(1)]);
-  assert.throws(() => b.uart.restoreState({ ...state, version: 2 as 1 }), /version 2/);
+  assert.throws(() => prepareRestore({ name: 'com1', kind: 'uart-16550a', version: 2, fields: state }, b.uart), /com1: uart-16550a state version 2 is not supported/);
+  assert.throws(() => prepareRestore({ name: 'com1', kind: 'uart-16550a', version: 1, fields: { ...state, rxFifo: [1, 2, 300] } }, b.uart), /com1\.rxFifo\[2\]: expected an integer from 0 to 255, got 300/);
 });
 
 /**

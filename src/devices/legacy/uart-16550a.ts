@@ -1,3 +1,4 @@
+import { field, type FieldsOf, type Persist, type PersistSchema } from '../../util/persist.js';
 import type { BusDevice } from '../../cpu/bus.js';
 import type { IrqLine } from '../../cpu/irq.js';
 import type { SerialSink } from './serial-sink.js';
@@ -117,29 +118,38 @@ export interface Uart16550aOptions {
   readonly now?: () => number;
 }
 
-/** Saved device state: versioned, named fields (see ARCHITECTURE.md "State"). */
-export interface Uart16550aState {
-  readonly version: 1;
-  readonly ier: number;
-  readonly lcr: number;
-  readonly mcr: number;
-  readonly scr: number;
-  readonly dll: number;
-  readonly dlm: number;
-  readonly fifoEnabled: boolean;
-  readonly fcrTrigger: number;
-  readonly dmaMode: boolean;
-  readonly lsrErrors: number;
-  readonly msrDelta: number;
-  readonly thrInterruptPending: boolean;
-  readonly lastRbr: number;
-  readonly rxFifo: readonly number[];
-  readonly rxFifoFromHost: readonly boolean[];
-  readonly rxFifoBreak: readonly boolean[];
-  /** Host input not yet in the FIFO: bytes, with UART_STATE_BREAK (-1) for a break. */
-  readonly hostInput: readonly number[];
-  readonly externalModemInputs: ModemInputs;
-}
+/** Host input kept in a saved state at most (a guest that never reads COM1 cannot grow a snapshot without bound). */
+export const UART_STATE_MAX_HOST_INPUT = 1 << 20;
+
+/**
+ * The persisted fields (src/util/persist.ts): registers, the RX FIFO with its per-byte flags, and
+ * host input not yet in the FIFO (bytes, UART_STATE_BREAK (-1) for a break).
+ */
+const UART_FIELDS = {
+  ier: field.u8(),
+  lcr: field.u8(),
+  mcr: field.u8(),
+  scr: field.u8(),
+  dll: field.u8(),
+  dlm: field.u8(),
+  fifoEnabled: field.bool(),
+  fcrTrigger: field.int(0, 3),
+  dmaMode: field.bool(),
+  lsrErrors: field.u8(),
+  msrDelta: field.u8(),
+  thrInterruptPending: field.bool(),
+  lastRbr: field.u8(),
+  rxFifo: field.array(field.u8(), 16),
+  rxFifoFromHost: field.array(field.bool(), 16),
+  rxFifoBreak: field.array(field.bool(), 16),
+  hostInput: field.array(field.int(-1, 255), UART_STATE_MAX_HOST_INPUT),
+  externalModemInputs: field.record({ cts: field.bool(), dsr: field.bool(), ri: field.bool(), dcd: field.bool() }),
+} as const;
+
+export const UART_PERSIST: PersistSchema<typeof UART_FIELDS> = { kind: 'uart-16550a', version: 1, fields: UART_FIELDS };
+
+/** Saved device state: named fields under UART_PERSIST. */
+export type Uart16550aState = FieldsOf<typeof UART_FIELDS>;
 
 const RX_FROM_HOST = 1;
 const RX_BREAK = 2;
@@ -171,7 +181,8 @@ function defaultNow(): number {
   return globalThis.performance.now();
 }
 
-export class Uart16550a implements BusDevice {
+export class Uart16550a implements BusDevice, Persist<typeof UART_FIELDS> {
+  readonly persistSchema = UART_PERSIST;
   // Programmable registers.
   private ier = 0;
   private lcr = 0;
@@ -630,13 +641,14 @@ export class Uart16550a implements BusDevice {
       rxFifoFromHost.push((this.rxFlags[at]! & RX_FROM_HOST) !== 0);
       rxFifoBreak.push((this.rxFlags[at]! & RX_BREAK) !== 0);
     }
+    // Host input beyond UART_STATE_MAX_HOST_INPUT is not saved (a guest that never reads would otherwise grow it).
     const hostInput: number[] = [];
     this.hostQueue.forEach((c, i) => {
+      if (hostInput.length >= UART_STATE_MAX_HOST_INPUT) return;
       if (c === null) hostInput.push(UART_STATE_BREAK);
-      else hostInput.push(...c.subarray(i === 0 ? this.hostQueueOffset : 0));
+      else for (const b of c.subarray(i === 0 ? this.hostQueueOffset : 0)) if (hostInput.length < UART_STATE_MAX_HOST_INPUT) hostInput.push(b);
     });
     return {
-      version: 1,
       ier: this.ier,
       lcr: this.lcr,
       mcr: this.mcr,
@@ -664,7 +676,6 @@ export class Uart16550a implements BusDevice {
   }
 
   restoreState(s: Uart16550aState): void {
-    if (s.version !== 1) throw new RangeError(`UART state version ${String(s.version)} is not supported (expected 1)`);
     if (s.rxFifo.length > UART_FIFO_SIZE) throw new RangeError(`UART state has ${s.rxFifo.length} RX FIFO bytes (at most ${UART_FIFO_SIZE})`);
     this.ier = s.ier & 0x0f;
     this.lcr = s.lcr & 0xff;

@@ -9,6 +9,7 @@
  * - Byte accesses to 0xCF9 go to the reset control register (the PC chipset's neighbour of
  *   CONFIG_ADDRESS); other non-dword accesses to 0xCF8-0xCFB decode nothing.
  */
+import { field, type FieldsOf, type Persist, type PersistSchema } from '../../util/persist.js';
 import type { BusDevice } from '../../cpu/bus.js';
 import { PciBus, type PciFunction } from './pci-bus.js';
 import { PciConfigSpace } from './pci-config.js';
@@ -30,7 +31,12 @@ export function createHostBridgeFunction(): PciFunction {
   };
 }
 
-export class PciHostBridge implements BusDevice {
+const PCI_HOST_FIELDS = { address: field.u32() } as const;
+/** The CONFIG_ADDRESS register. The functions' configuration spaces are saved apart (not yet: src/vmm/state/README.md). */
+export const PCI_HOST_PERSIST: PersistSchema<typeof PCI_HOST_FIELDS> = { kind: 'pci-host-bridge', version: 1, fields: PCI_HOST_FIELDS };
+
+export class PciHostBridge implements BusDevice, Persist<typeof PCI_HOST_FIELDS> {
+  readonly persistSchema = PCI_HOST_PERSIST;
   private address = 0;
 
   /** `resetControl` receives byte accesses to 0xCF9 (port offset 1). */
@@ -70,12 +76,11 @@ export class PciHostBridge implements BusDevice {
     return { devfn: (this.address >>> 8) & 0xff, reg: (this.address & 0xfc) + (offset - 4) };
   }
 
-  saveState(): { readonly version: 1; readonly address: number } {
-    return { version: 1, address: this.address };
+  saveState(): FieldsOf<typeof PCI_HOST_FIELDS> {
+    return { address: this.address };
   }
 
-  restoreState(s: { readonly version: 1; readonly address: number }): void {
-    if (s.version !== 1) throw new RangeError(`PCI host bridge state version ${String(s.version)} is not supported (expected 1)`);
+  restoreState(s: FieldsOf<typeof PCI_HOST_FIELDS>): void {
     this.address = (s.address & ADDRESS_MASK) >>> 0;
   }
 }
