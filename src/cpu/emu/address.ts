@@ -4,7 +4,7 @@
  */
 import type { EmuCpu } from './cpu.js';
 import type { Insn } from './insn.js';
-import { BLOCK_EXIT, TWO32, TWO47, TWO63, TWO64 } from './x86-defs.js';
+import { BLOCK_EXIT, Pow } from './x86-defs.js';
 import { gp } from './exceptions.js';
 
 /** Converts an unsigned 64-bit value to the address representation (signed when >= 2^63). */
@@ -16,9 +16,9 @@ export function u64ToAddr(v: bigint): number {
 /** lin + k for multi-byte accesses (wraps at 4 GiB outside 64-bit mode). */
 export function addLin(lin: number, k: number, long: boolean): number {
   // Addresses outside 0..2^32-1 are 64-bit (e.g. IA-32e event delivery from compatibility mode).
-  if (long || lin >= TWO32 || lin < 0) return lin + k;
+  if (long || lin >= Pow.Two32 || lin < 0) return lin + k;
   const a = lin + k;
-  return a >= TWO32 ? a - TWO32 : a;
+  return a >= Pow.Two32 ? a - Pow.Two32 : a;
 }
 
 /** rip + delta wrapped to the code size (2: 16-bit IP, 4: 32-bit EIP, 8: canonical RIP). */
@@ -26,16 +26,16 @@ export function addIp(rip: number, delta: number, codeSize: number): number {
   const r = rip + delta;
   if (codeSize === 4) return r >>> 0 === r ? r : r >>> 0;
   if (codeSize === 2) return r & 0xffff;
-  if (r >= TWO63) return r - TWO64;
-  if (r < -TWO63) return r + TWO64;
+  if (r >= Pow.Two63) return r - Pow.Two64;
+  if (r < -Pow.Two63) return r + Pow.Two64;
   return r;
 }
 
 /** A 64-bit branch target, wrapped and checked for canonical form (#GP). */
 export function canonicalTarget(c: EmuCpu, t: number): number {
-  if (t >= TWO63) t -= TWO64;
-  else if (t < -TWO63) t += TWO64;
-  if (t < -TWO47 || t >= TWO47) return gp(c, 0);
+  if (t >= Pow.Two63) t -= Pow.Two64;
+  else if (t < -Pow.Two63) t += Pow.Two64;
+  if (t < -Pow.Two47 || t >= Pow.Two47) return gp(c, 0);
   return t;
 }
 

@@ -1,114 +1,208 @@
 /**
- * Block compiler: turns a hot decoded block into one JavaScript function (via the
- * Function constructor) that runs its instructions back to back. Hot register forms are
- * emitted inline with their register numbers and immediates as constants, and lazy-flag
- * stores that a later instruction of the block overwrites are dropped (flags stay exact
- * at every point where they can be observed: before any call, fault or block exit).
- * Every other instruction calls its interpreter handler, so behaviour is identical.
+ * Block compiler: turns a hot decoded block into one JavaScript function (via the Function
+ * constructor; without it, where a Content Security Policy forbids `unsafe-eval`, blocks simply
+ * stay interpreted). It is driven by the instruction table: a row's `jit` form says which
+ * instructions it can emit inline, its flag masks drive a per-flag liveness pass, and the code
+ * it emits calls the same semantic kernels the interpreter's handlers use (sem-alu.ts,
+ * sem-shift.ts, lazy-flags.ts condSub32/condLogic32, operands.ts ea32/off32) with the
+ * instruction's registers and immediates as constants, so V8 inlines them and folds what the
+ * constants decide. Flag recording is dropped (`f` = false) where a later instruction of the
+ * block overwrites the flags before anything can observe them: flags stay exact at every call,
+ * possible fault and block exit. Everything else calls its handler, so behaviour is identical.
  *
- * Contract with EmuCpu.execBlock: the function sets `c.ci` to the index of the
- * instruction it is about to run whenever that instruction can fault or call out, and
- * to the instruction count when it completes; after a handler call it returns early
- * with `c.ci` = next index if the block was invalidated (self-modifying code).
+ * Contract with run-loop.ts execBlock: the function sets `c.ci` to the index of the
+ * instruction it is about to run whenever that instruction can fault or call out, and to the
+ * instruction count when it completes; after a handler call it returns early with `c.ci` =
+ * next index if the block was invalidated (self-modifying code).
  */
 import type { EmuCpu } from './cpu.js';
-import { K_ADD_RR, K_SUB_RR, K_CMP_RR, K_LOGIC_RR, K_ADD_RI, K_SUB_RI, K_CMP_RI, K_LOGIC_RI, K_INCDEC_R, K_MOV_RR, K_JNZ, K_JZ } from './x86-defs.js';
 import type { Block, Insn } from './insn.js';
-import { shift32ri, mov32load, mov32store, aluGE, aluEG, aluEI, testEG, testEI, movRI, movEI, lea, movzx, movEG, movGE, negE, notE } from './ops-alu.js';
-import { ea } from './operands.js';
-import { EA_32 } from './insn.js';
-import { jcc } from './ops-flow.js';
-import { arith, cond, getCF, getZF, szp } from './lazy-flags.js';
+import { Ea } from './insn.js';
+import { ea, ea32, off32 } from './operands.js';
+import { cond, condLogic32, condSub32, getCF, getZF } from './lazy-flags.js';
 import { rd8, rd16, rd32, wr8, wr16, wr32 } from './mem-access.js';
-import { checkSeg } from './segmentation.js';
 import { canonicalTarget } from './address.js';
+import { getReg } from './gpr.js';
+import { aluAdd, aluAdd64, aluAnd, aluLogic64, aluOr, aluSub, aluSub64, aluXor, incdec, notv, Alu } from './sem-alu.js';
+import { rol32, ror32, sar32, shl32, shr32, Sh } from './sem-shift.js';
+import { Bit } from './flags.js';
+import type { Row } from './table/row.js';
 
-/** The engine functions compiled code calls (bound once per compiled function as constants of its closure). */
-const RUNTIME = { arith, canonicalTarget, checkSeg, cond, getCF, getZF, rd8, rd16, rd32, szp, wr8, wr16, wr32 };
-const RUNTIME_NAMES = Object.keys(RUNTIME).join(', ');
+/**
+ * The engine functions compiled code calls, bound once per compiled function as constants of
+ * its closure (names upper-case in the emitted code).
+ */
+const RUNTIME = {
+  ADD: aluAdd,
+  SUB: aluSub,
+  AND: aluAnd,
+  OR: aluOr,
+  XOR: aluXor,
+  ADD64: aluAdd64,
+  SUB64: aluSub64,
+  LOGIC64: aluLogic64,
+  INCDEC: incdec,
+  NOT: notv,
+  ROL32: rol32,
+  ROR32: ror32,
+  SHL32: shl32,
+  SHR32: shr32,
+  SAR32: sar32,
+  CONDSUB: condSub32,
+  CONDLOGIC: condLogic32,
+  COND: cond,
+  GETCF: getCF,
+  GETZF: getZF,
+  GETREG: getReg,
+  EA: ea,
+  EA32: ea32,
+  OFF32: off32,
+  RD8: rd8,
+  RD16: rd16,
+  RD32: rd32,
+  WR8: wr8,
+  WR16: wr16,
+  WR32: wr32,
+  CANON: canonicalTarget,
+};
+const RUNTIME_NAMES = Object.keys(RUNTIME);
+const RUNTIME_VALUES = Object.values(RUNTIME);
 
 /** Runs of a block before it is compiled. */
 export const COMPILE_THRESHOLD = 40;
 
 const canCompile = typeof Function === 'function';
+/** Functions compiled so far (also makes each generated source unique). */
+let compiled = 0;
 
-type Flow = 'none' | 'write' | 'read' | 'rw' | 'opaque';
+const ALL_FLAGS = Bit.Arith | Bit.DF;
+const KERNEL_32 = ['ADD', 'OR', '', '', 'AND', 'SUB', 'XOR', 'SUB'];
+const SHIFT_KERNEL = ['ROL32', 'ROR32', '', '', 'SHL32', 'SHR32', 'SHL32', 'SAR32'];
 
-/** 64-bit register forms: ALU (ADD SUB CMP AND OR XOR) reg/reg or reg/imm, and MOV reg, reg. */
-function wideKind(x: Insn): 'alu-rr' | 'alu-ri' | 'mov' | '' {
-  if (x.osz !== 8 || x.mod !== 3) return '';
-  const op = x.op;
-  const aluOk = op === 0 || op === 1 || op === 4 || op === 5 || op === 6 || op === 7;
-  if ((x.fn === aluEG || x.fn === aluGE) && aluOk) return 'alu-rr';
-  if (x.fn === aluEI && aluOk) return 'alu-ri';
-  if (x.fn === movEG || x.fn === movGE) return 'mov';
-  return '';
+/**
+ * How an instruction is emitted inline ('' = a handler call):
+ * alu-rr/alu-ri 32-bit register ALU; alu64 64-bit register ALU; alu-load G op= [m] (32-bit);
+ * cmp-mi / cmp-mi8 CMP [m], imm (32/8-bit); test; incdec; neg; not; mov-rr; mov64; load;
+ * store (MOV [m], r/imm at 8/16/32 bits); movri; lea; movzx; movzx-load; shift; jcc.
+ */
+type Form = '' | 'alu-rr' | 'alu-ri' | 'alu64' | 'alu-load' | 'cmp-mi' | 'cmp-mi8' | 'test' | 'incdec' | 'neg' | 'not' | 'mov-rr' | 'mov64' | 'load' | 'store' | 'movri' | 'lea' | 'movzx' | 'movzx-load' | 'shift' | 'jcc';
+
+/** ADD OR AND SUB XOR CMP (the ALU operations compiled inline; ADC/SBB read CF and go through their handler). */
+function plainAlu(op: number): boolean {
+  return op !== Alu.Adc && op !== Alu.Sbb;
 }
 
-/** Register-only forms emitted inline besides the K_* kinds. */
-function simpleKind(x: Insn): 'test' | 'movri' | 'lea' | 'movzx' | 'neg' | 'not' | '' {
-  if (x.fn === negE && x.mod === 3 && x.osz === 4) return 'neg';
-  if (x.fn === notE && x.mod === 3 && x.osz === 4) return 'not';
-  if (x.fn === testEG && x.mod === 3 && x.osz === 4) return 'test';
-  if (x.fn === testEI && x.mod === 3 && x.osz === 4) return 'test';
-  if (x.fn === movRI && x.osz === 4) return 'movri';
-  if (x.fn === lea && x.osz === 4 && x.ak === EA_32) return 'lea';
-  if (x.fn === movzx && x.mod === 3 && x.osz === 4) return 'movzx';
-  return '';
+/** Whether the destination is E (ModRM r/m, or the accumulator as rm 0): E,G / E,I forms rather than G,E. */
+function eFirst(r: Row): boolean {
+  const k = r.ops[0]?.kind;
+  return k === 'E' || k === 'AL' || k === 'eAX' || k === 'rAX';
 }
 
-/** 32-bit memory forms emitted inline: they may fault, so liveness treats them as opaque. */
-function memKind(x: Insn): 'load' | 'store' | 'alu-load' | 'cmp-mi' | 'cmp-mi8' | 'st' | 'ldzx' | '' {
-  if (x.mod === 3) return '';
-  if (x.fn === mov32load) return 'load';
-  if (x.fn === mov32store) return 'store';
-  if ((x.fn === movEG || x.fn === movEI) && x.osz <= 4) return 'st';
-  if (x.fn === movzx && x.osz === 4) return 'ldzx';
-  if (x.fn === aluGE && x.osz === 4 && (x.op === 0 || x.op === 1 || x.op === 4 || x.op === 5 || x.op === 6 || x.op === 7)) return 'alu-load';
-  if (x.fn === aluEI && x.osz === 4 && x.op === 7) return 'cmp-mi';
-  if (x.fn === aluEI && x.osz === 1 && x.op === 7) return 'cmp-mi8';
-  return '';
+function hasImm(r: Row): boolean {
+  return r.ops.some((o) => o.kind === 'I');
 }
 
-/** JS for the linear address of x's memory operand into `a${k}` (32-bit forms inline, others via ea()). */
-function eaCode(x: Insn, k: number): string {
-  if (x.ak !== EA_32) return `const a${k} = EA(c, I[${k}]);`;
-  let off = `${x.disp | 0}`;
-  if (x.base >= 0) off += ` + rl[${x.base}]`;
-  if (x.index >= 0) off += ` + (rl[${x.index}] << ${x.scale})`;
-  return (
-    `const o${k} = (${off}) >>> 0; if (c.segChk[${x.seg}] !== 0) checkSeg(c, ${x.seg}, o${k}, ${x.msz}, ${x.mw}); ` +
-    `let a${k} = c.segBase[${x.seg}] + o${k}; if (a${k} >= 4294967296) a${k} -= 4294967296;`
-  );
-}
-
-function flowOf(x: Insn): Flow {
-  switch (x.k) {
-    case K_ADD_RR:
-    case K_SUB_RR:
-    case K_CMP_RR:
-    case K_LOGIC_RR:
-    case K_ADD_RI:
-    case K_SUB_RI:
-    case K_CMP_RI:
-    case K_LOGIC_RI:
-      return 'write';
-    case K_INCDEC_R:
-      return 'rw';
-    case K_MOV_RR:
-      return 'none';
-    case K_JNZ:
-    case K_JZ:
-      return 'read';
+/** The inline form of decoded instruction `x`, from its row's `jit` kind and its operands. */
+export function formOf(x: Insn): Form {
+  const r = x.row;
+  const reg = x.mod === 3;
+  // A fast variant (x.fn !== r.fn) uses the E,G convention with rm as destination (see table/alu.ts).
+  const fast = x.fn !== r.fn;
+  switch (r.jit) {
+    case 'alu':
+      if (!plainAlu(x.op)) return '';
+      if (reg && x.osz === 4 && fast) return hasImm(r) ? 'alu-ri' : 'alu-rr';
+      if (reg && x.osz === 8) return 'alu64';
+      if (!reg && x.osz === 4 && !eFirst(r)) return 'alu-load';
+      if (!reg && x.op === Alu.Cmp && r.ops[1]?.kind === 'I') return x.osz === 4 ? 'cmp-mi' : x.osz === 1 ? 'cmp-mi8' : '';
+      return '';
+    case 'test':
+      return reg && x.osz === 4 ? 'test' : '';
+    case 'incdec':
+      return reg && x.osz === 4 && fast ? 'incdec' : '';
+    case 'neg':
+      return reg && x.osz === 4 ? 'neg' : '';
+    case 'not':
+      return reg && x.osz === 4 ? 'not' : '';
+    case 'mov':
+      if (reg) return x.osz === 4 && fast ? 'mov-rr' : x.osz === 8 && !hasImm(r) ? 'mov64' : '';
+      if (x.osz === 4 && fast) return eFirst(r) ? 'store' : 'load';
+      return eFirst(r) && x.osz <= 4 ? 'store' : '';
+    case 'movri':
+      return x.osz === 4 ? 'movri' : '';
+    case 'lea':
+      return x.osz === 4 && x.ak === Ea.A32 ? 'lea' : '';
+    case 'movzx':
+      return x.osz === 4 ? (reg ? 'movzx' : 'movzx-load') : '';
+    case 'shift':
+      return fast ? 'shift' : '';
+    case 'jcc':
+      return 'jcc';
     default:
-      if (x.fn === shift32ri) return x.op === 0 || x.op === 1 ? 'rw' : 'write';
-      if (simpleKind(x) === 'test' || simpleKind(x) === 'neg') return 'write';
-      if (wideKind(x) === 'mov') return 'none';
-      if (wideKind(x) !== '') return 'write';
-      if (simpleKind(x) !== '') return 'none';
-      if (x.fn === jcc) return 'read';
-      return 'opaque';
+      return '';
   }
+}
+
+/** Whether an inline form can fault (memory access, or a 64-bit branch target that must be canonical). */
+function mayFault(f: Form, x: Insn): boolean {
+  switch (f) {
+    case 'alu-load':
+    case 'cmp-mi':
+    case 'cmp-mi8':
+    case 'load':
+    case 'store':
+    case 'movzx-load':
+      return true;
+    case 'jcc':
+      return x.osz === 8;
+    default:
+      return false;
+  }
+}
+
+/** Flags an inline form writes (the row's written and undefined flags; a compiled shift has a non-zero count). */
+function writes(x: Insn): number {
+  return x.row.fw | x.row.fu;
+}
+
+/** What is known about the lazy flags at a point of the block: the producer's operand locals. */
+interface Known {
+  /** 'sub': SUB/CMP/NEG d - s = r (32-bit); 'add': ADD (32-bit); 'logic': logic result r; 'zf': ZF = (r === 0) only. */
+  kind: '' | 'sub' | 'add' | 'logic' | 'zf';
+  d: string;
+  s: string;
+  r: string;
+}
+const NONE: Known = { kind: '', d: '', s: '', r: '' };
+
+/** JS for the CF of the known producer, or getCF(c). */
+function knownCF(k: Known): string {
+  if (k.kind === 'logic') return '0';
+  if (k.kind === 'sub') return `((${k.d} >>> 0) < (${k.s} >>> 0) ? 1 : 0)`;
+  if (k.kind === 'add') return `((${k.r} >>> 0) < (${k.d} >>> 0) ? 1 : 0)`;
+  return 'GETCF(c)';
+}
+
+/** JS for condition `cc` from what is known about the flags. */
+function condCode(cc: number, k: Known): string {
+  if (k.kind === 'sub') return `CONDSUB(${cc}, ${k.d}, ${k.s}, ${k.r})`;
+  if (k.kind === 'logic') return `CONDLOGIC(${cc}, ${k.r})`;
+  if (k.kind === 'zf' && (cc === 4 || cc === 5)) return cc === 4 ? `(${k.r} === 0)` : `(${k.r} !== 0)`;
+  if (cc === 4 || cc === 5) return cc === 4 ? '(GETZF(c) !== 0)' : '(GETZF(c) === 0)';
+  return `COND(c, ${cc})`;
+}
+
+/** JS for the linear address of x's memory operand into `a${k}` (32-bit forms with constants, others via ea()). */
+function eaCode(x: Insn, k: number): string {
+  if (x.ak !== Ea.A32) return `const a${k} = EA(c, I[${k}]);`;
+  return `const a${k} = EA32(c, ${x.disp | 0}, ${x.base}, ${x.index}, ${x.scale}, ${x.seg}, ${x.msz}, ${x.mw});`;
+}
+
+function target(x: Insn): string {
+  const t = `c.bip + ${x.end + x.imm}`;
+  if (x.osz === 4) return `((${t}) >>> 0)`;
+  if (x.osz === 2) return `((${t}) & 0xffff)`;
+  return `CANON(c, ${t})`;
 }
 
 /** Compiles `blk`; returns null when the block has nothing worth compiling or codegen is unavailable. */
@@ -116,21 +210,25 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
   if (!canCompile) return null;
   const ins = blk.insns;
   const n = ins.length;
-  let inlineCount = 0;
-  for (const x of ins) if (flowOf(x) !== 'opaque' || memKind(x) !== '') inlineCount++;
-  if (inlineCount === 0) return null;
-  // Backward liveness of the lazy flags.
-  const live = new Array<boolean>(n).fill(true);
-  let isLive = true;
+  const forms = ins.map(formOf);
+  if (forms.every((f) => f === '')) return null;
+  // Backward per-flag liveness: liveAfter[k] = flags some later point may observe after instruction k.
+  const liveAfter = new Array<number>(n);
+  let live = ALL_FLAGS;
   for (let k = n - 1; k >= 0; k--) {
     const x = ins[k]!;
-    const f = flowOf(x);
-    live[k] = isLive;
-    // INC/DEC and ROL/ROR only read flags to merge them into their own flag result: when that
-    // result is dead they are emitted without flag code and neither read nor write flags.
-    if (f === 'rw' && !isLive && (x.k === K_INCDEC_R || x.fn === shift32ri)) continue;
-    if (f === 'write') isLive = false;
-    else if (f === 'read' || f === 'rw' || f === 'opaque') isLive = true;
+    const f = forms[k]!;
+    liveAfter[k] = live;
+    if (f === '' || mayFault(f, x)) {
+      // A handler call or a possible fault observes (or may deliver) every flag.
+      live = ALL_FLAGS;
+      continue;
+    }
+    const w = writes(x);
+    let r = x.row.fr;
+    // A partial writer that records its flags merges the ones it keeps from the current state.
+    if ((live & w) !== 0 && (w & Bit.Arith) !== Bit.Arith) r |= Bit.Arith & ~w;
+    live = (live & ~w) | r;
   }
   const last = ins[n - 1]!;
   // A block whose last instruction branches back to its start, or to a later instruction `head` of
@@ -138,268 +236,143 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
   // there on loops inside the function. Loops entered mid-block must not store (no self-modifying
   // code check inside them) and keep liveness linear: the back edge is treated as a block exit.
   let head = -1;
-  if (last.k === K_JNZ || last.k === K_JZ || last.fn === jcc) {
+  if (forms[n - 1] === 'jcc') {
     const t = last.end + last.imm;
     for (let k = 0; k < n; k++) if (ins[k]!.start === t) head = k;
   }
-  const selfLoop =
-    head >= 0 &&
-    ins.every((x, k) => {
-      if (k < head) return true;
-      const mk = memKind(x);
-      if (head > 0 && (mk === 'st' || mk === 'store')) return false;
-      return flowOf(x) !== 'opaque' || mk !== '';
-    });
+  const selfLoop = head >= 0 && forms.every((f, k) => k < head || (f !== '' && !(head > 0 && f === 'store')));
   const out: string[] = ['const rl = c.rl, rh = c.rh;'];
-  // Name of the local holding the last inline flag producer's result (for ZF tests) and its kind.
-  let lastRes = '';
-  let lastLogic = false;
-  /** Index of the last inline 32-bit SUB/CMP whose d/s/r locals give exact conditions, or -1. */
-  let lastCmp = -1;
+  let known: Known = NONE;
   for (let k = 0; k < n; k++) {
     const x = ins[k]!;
+    const f = forms[k]!;
     if (selfLoop && k === head) {
       out.push('let it = 0; const lim = c.loopLimit;', 'for (;;) {');
-      // Reached from the back edge too: no producer known.
-      lastRes = '';
-      lastLogic = false;
-      lastCmp = -1;
+      known = NONE; // reached from the back edge too
     }
     const A = x.rm;
     const B = x.reg;
-    const fl = live[k]!;
+    const fl = (liveAfter[k]! & writes(x)) !== 0;
     const r = `r${k}`;
-    const flagStore = (op: number, d: string, s: string): string => (fl ? `c.fop = ${op}; c.fsz = 4; c.fdst = ${d}; c.fsrc = ${s}; c.fres = ${r};` : '');
-    switch (x.k) {
-      case K_ADD_RR:
-      case K_SUB_RR:
-      case K_ADD_RI:
-      case K_SUB_RI: {
-        const sub = x.k === K_SUB_RR || x.k === K_SUB_RI;
-        const s = x.k === K_ADD_RR || x.k === K_SUB_RR ? `rl[${B}]` : `${x.imm | 0}`;
-        out.push(`const d${k} = rl[${A}], s${k} = ${s}; const ${r} = (d${k} ${sub ? '-' : '+'} s${k}) | 0; rl[${A}] = ${r}; rh[${A}] = 0; ${flagStore(sub ? 3 : 1, `d${k}`, `s${k}`)}`);
-        lastRes = r;
-        lastLogic = false;
-        lastCmp = sub ? k : -1;
+    // Memory forms: the index first (a fault reports this instruction), and the loop count for self-loops.
+    if (mayFault(f, x)) out.push(`c.ci = ${k};${selfLoop && k >= head ? ' c.loops = it;' : ''}`);
+    if (f !== '' && f !== 'jcc' && x.mod !== 3 && f !== 'lea') out.push(eaCode(x, k));
+    switch (f) {
+      case 'alu-rr':
+      case 'alu-ri': {
+        const s = f === 'alu-rr' ? `rl[${B}]` : `${x.imm | 0}`;
+        out.push(`const d${k} = rl[${A}], s${k} = ${s}; const ${r} = ${KERNEL_32[x.op]}(c, 4, d${k}, s${k}, ${fl});${x.op !== Alu.Cmp ? ` rl[${A}] = ${r}; rh[${A}] = 0;` : ''}`);
+        if (fl) known = aluKnown(x.op, k);
         break;
       }
-      case K_CMP_RR:
-      case K_CMP_RI: {
-        const s = x.k === K_CMP_RR ? `rl[${B}]` : `${x.imm | 0}`;
-        out.push(`const d${k} = rl[${A}], s${k} = ${s}; const ${r} = (d${k} - s${k}) | 0; ${flagStore(3, `d${k}`, `s${k}`)}`);
-        lastRes = r;
-        lastLogic = false;
-        lastCmp = k;
+      case 'alu64': {
+        // dst op= src on (lo, hi) halves; G,E forms write the reg operand, E,G and E,I forms the rm operand.
+        const dst = eFirst(x.row) ? A : B;
+        const src = eFirst(x.row) ? B : A;
+        const imm = hasImm(x.row);
+        const sl = imm ? `${x.imm | 0}` : `rl[${src}]`;
+        const sh = imm ? `${x.immHi | 0}` : `rh[${src}]`;
+        const op = x.op;
+        const call = op === Alu.Add ? `ADD64(c, dl${k}, dh${k}, ${sl}, ${sh}, 0, ${fl})` : op === Alu.Sub || op === Alu.Cmp ? `SUB64(c, dl${k}, dh${k}, ${sl}, ${sh}, 0, ${fl})` : `LOGIC64(c, ${op}, dl${k}, dh${k}, ${sl}, ${sh}, ${fl})`;
+        out.push(`const dl${k} = rl[${dst}], dh${k} = rh[${dst}]; const ${r} = ${call}, h${k} = c.hi;${op !== Alu.Cmp ? ` rl[${dst}] = ${r}; rh[${dst}] = h${k};` : ''}`);
+        if (fl) known = { kind: 'zf', d: '', s: '', r: `(${r} | h${k})` };
         break;
       }
-      case K_LOGIC_RR:
-      case K_LOGIC_RI: {
-        const s = x.k === K_LOGIC_RR ? `rl[${B}]` : `${x.imm | 0}`;
-        const op = x.op === 1 ? '|' : x.op === 4 ? '&' : '^';
-        out.push(`const ${r} = rl[${A}] ${op} ${s}; rl[${A}] = ${r}; rh[${A}] = 0; ${fl ? `c.fop = 5; c.fsz = 4; c.fres = ${r};` : ''}`);
-        lastRes = r;
-        lastLogic = true;
-        lastCmp = -1;
+      case 'alu-load': {
+        out.push(`const d${k} = rl[${B}], s${k} = RD32(c, a${k}); const ${r} = ${KERNEL_32[x.op]}(c, 4, d${k}, s${k}, ${fl});${x.op !== Alu.Cmp ? ` rl[${B}] = ${r}; rh[${B}] = 0;` : ''}`);
+        if (fl) known = aluKnown(x.op, k);
         break;
       }
-      case K_INCDEC_R: {
-        const cf = lastLogic && lastRes !== '' ? '0' : 'getCF(c)';
-        if (!fl) out.push(`const ${r} = (rl[${A}] ${x.op === 0 ? '+' : '-'} 1) | 0; rl[${A}] = ${r}; rh[${A}] = 0;`);
-        else out.push(`const d${k} = rl[${A}]; const ${r} = (d${k} ${x.op === 0 ? '+' : '-'} 1) | 0; c.fcin = ${cf}; rl[${A}] = ${r}; rh[${A}] = 0; c.fop = ${x.op === 0 ? 6 : 7}; c.fsz = 4; c.fdst = d${k}; c.fsrc = 1; c.fres = ${r};`);
-        lastRes = r;
-        lastLogic = false;
-        lastCmp = -1;
+      case 'cmp-mi':
+      case 'cmp-mi8': {
+        const size = f === 'cmp-mi' ? 4 : 1;
+        out.push(`const d${k} = ${size === 4 ? 'RD32' : 'RD8'}(c, a${k}), s${k} = ${x.imm | 0}; const ${r} = SUB(c, ${size}, d${k}, s${k}, ${fl});`);
+        // A byte compare gives ZF exactly from its masked result; the rest comes from the recorded flags.
+        if (fl) known = size === 4 ? { kind: 'sub', d: `d${k}`, s: `s${k}`, r } : { kind: 'zf', d: '', s: '', r };
         break;
       }
-      case K_MOV_RR:
+      case 'test': {
+        const s = hasImm(x.row) ? `${x.imm | 0}` : `rl[${B}]`;
+        out.push(`const ${r} = AND(c, 4, rl[${A}], ${s}, ${fl});`);
+        if (fl) known = { kind: 'logic', d: '', s: '', r };
+        break;
+      }
+      case 'incdec':
+        out.push(`const ${r} = INCDEC(c, 4, rl[${A}], ${x.op === 1}, ${fl ? knownCF(known) : '0'}, ${fl}); rl[${A}] = ${r}; rh[${A}] = 0;`);
+        if (fl) known = { kind: 'zf', d: '', s: '', r };
+        break;
+      case 'neg':
+        out.push(`const s${k} = rl[${A}]; const ${r} = SUB(c, 4, 0, s${k}, ${fl}); rl[${A}] = ${r}; rh[${A}] = 0;`);
+        if (fl) known = { kind: 'sub', d: '0', s: `s${k}`, r };
+        break;
+      case 'not':
+        out.push(`rl[${A}] = NOT(4, rl[${A}]); rh[${A}] = 0;`);
+        break;
+      case 'mov-rr':
         out.push(`rl[${A}] = rl[${B}]; rh[${A}] = 0;`);
         break;
-      case K_JNZ:
-      case K_JZ: {
-        const zf = lastRes !== '' ? `(${lastRes} === 0)` : '(getZF(c) !== 0)';
-        const want = x.k === K_JZ ? '' : '!';
-        // A 64-bit target can fault (#GP for a non-canonical address): record the index first.
-        if (x.osz === 8) out.push(`c.ci = ${k};`);
-        if (selfLoop && k === n - 1) out.push(`if (${want}${zf}) { if (++it < lim) continue; it--; c.rip = ${target(x)}; } break; }`, 'c.loops = it;');
-        else out.push(`if (${want}${zf}) c.rip = ${target(x)};`);
+      case 'mov64': {
+        const [dst, src] = eFirst(x.row) ? [A, B] : [B, A];
+        out.push(`rl[${dst}] = rl[${src}]; rh[${dst}] = rh[${src}];`);
         break;
       }
-      default: {
-        const wk = wideKind(x);
-        if (wk === 'mov') {
-          // MOV r64, r64 (movEG: rm <- reg; movGE: reg <- rm)
-          const [dst, src] = x.fn === movEG ? [A, B] : [B, A];
-          out.push(`rl[${dst}] = rl[${src}]; rh[${dst}] = rh[${src}];`);
-          break;
-        }
-        if (wk !== '') {
-          // dst op= src on (lo, hi) halves; aluGE writes the reg operand, aluEG/aluEI the rm operand.
-          const dst = x.fn === aluGE ? B : A;
-          const sl = wk === 'alu-ri' ? `${x.imm | 0}` : `rl[${x.fn === aluGE ? A : B}]`;
-          const sh = wk === 'alu-ri' ? `${x.immHi | 0}` : `rh[${x.fn === aluGE ? A : B}]`;
-          const op = x.op;
-          out.push(`const dl${k} = rl[${dst}], dh${k} = rh[${dst}], sl${k} = ${sl}, sh${k} = ${sh};`);
-          if (op === 0) out.push(`const t${k} = (dl${k} >>> 0) + (sl${k} >>> 0); const ${r}l = t${k} | 0; const ${r}h = (dh${k} + sh${k} + (t${k} > 0xffffffff ? 1 : 0)) | 0;`);
-          else if (op === 5 || op === 7) out.push(`const t${k} = (dl${k} >>> 0) - (sl${k} >>> 0); const ${r}l = t${k} | 0; const ${r}h = (dh${k} - sh${k} - (t${k} < 0 ? 1 : 0)) | 0;`);
-          else {
-            const sym = op === 1 ? '|' : op === 4 ? '&' : '^';
-            out.push(`const ${r}l = dl${k} ${sym} sl${k}; const ${r}h = dh${k} ${sym} sh${k};`);
-          }
-          if (op !== 7) out.push(`rl[${dst}] = ${r}l; rh[${dst}] = ${r}h;`);
-          if (fl) {
-            const kind = op === 0 ? 1 : op === 5 || op === 7 ? 3 : 5;
-            out.push(`c.fop = ${kind}; c.fsz = 8; c.fdst = dl${k}; c.fdstH = dh${k}; c.fsrc = sl${k}; c.fsrcH = sh${k}; c.fres = ${r}l; c.fresH = ${r}h;`);
-          }
-          lastRes = `(${r}l | ${r}h)`;
-          lastLogic = false;
-          lastCmp = -1;
-          break;
-        }
-        const sk = simpleKind(x);
-        if (sk === 'test') {
-          const src = x.fn === testEI ? `${x.imm | 0}` : `rl[${B}]`;
-          out.push(`const ${r} = rl[${A}] & ${src}; ${fl ? `c.fop = 5; c.fsz = 4; c.fres = ${r};` : ''}`);
-          lastRes = r;
-          lastLogic = true;
-          lastCmp = -1;
-          break;
-        }
-        if (sk === 'neg') {
-          // NEG = 0 - d: flags of a SUB with destination 0.
-          out.push(`const s${k} = rl[${A}]; const ${r} = (0 - s${k}) | 0; rl[${A}] = ${r}; rh[${A}] = 0; ${fl ? `c.fop = 3; c.fsz = 4; c.fdst = 0; c.fsrc = s${k}; c.fres = ${r};` : ''}`);
-          lastRes = r;
-          lastLogic = false;
-          lastCmp = -1;
-          break;
-        }
-        if (sk === 'not') {
-          out.push(`rl[${A}] = ~rl[${A}]; rh[${A}] = 0;`);
-          break;
-        }
-        if (sk === 'movri') {
-          out.push(`rl[${A}] = ${x.imm | 0}; rh[${A}] = 0;`);
-          break;
-        }
-        if (sk === 'lea') {
-          let off = `${x.disp | 0}`;
-          if (x.base >= 0) off += ` + rl[${x.base}]`;
-          if (x.index >= 0) off += ` + (rl[${x.index}] << ${x.scale})`;
-          out.push(`rl[${B}] = (${off}) | 0; rh[${B}] = 0;`);
-          break;
-        }
-        if (sk === 'movzx') {
-          const src = x.imm2 === 2 ? `rl[${A}] & 0xffff` : A < 16 ? `rl[${A}] & 0xff` : `(rl[${A - 16}] >> 8) & 0xff`;
-          out.push(`rl[${B}] = ${src}; rh[${B}] = 0;`);
-          break;
-        }
-        const mk = memKind(x);
-        if (mk !== '') {
-          // Index first (a fault reports this instruction), and the loop count for self-loops.
-          out.push(`c.ci = ${k};${selfLoop && k >= head ? ' c.loops = it;' : ''} ${eaCode(x, k)}`);
-          if (mk === 'st') {
-            const w = x.osz === 1 ? 'wr8' : x.osz === 2 ? 'wr16' : 'wr32';
-            const mask = x.osz === 1 ? ' & 0xff' : x.osz === 2 ? ' & 0xffff' : '';
-            const v = x.fn === movEI ? `${x.imm | 0}` : x.osz === 1 && B >= 16 ? `(rl[${B - 16}] >> 8) & 0xff` : `rl[${B}]${mask}`;
-            out.push(`${w}(c, a${k}, ${v});`);
-          } else if (mk === 'cmp-mi8') {
-            // CMP byte [m], imm8 (a sieve's `if (!flag[i])`): the lazy flags exactly as CpuEmu.alu() sets them.
-            out.push(`const d${k} = rd8(c, a${k}), s${k} = ${x.imm | 0}; const ${r} = (d${k} - s${k}) & 0xff; ${fl ? `c.fop = 3; c.fsz = 1; c.fdst = d${k}; c.fsrc = s${k}; c.fres = ${r};` : ''}`);
-            // ZF from the masked result; other conditions from the stored flags.
-            lastRes = r;
-            lastLogic = false;
-            lastCmp = -1;
-          } else if (mk === 'ldzx') out.push(`rl[${B}] = ${x.imm2 === 1 ? 'rd8' : 'rd16'}(c, a${k}); rh[${B}] = 0;`);
-          else if (mk === 'load') out.push(`rl[${B}] = rd32(c, a${k}); rh[${B}] = 0;`);
-          else if (mk === 'store') out.push(`wr32(c, a${k}, rl[${B}]);`);
-          else if (mk === 'cmp-mi') {
-            out.push(`const d${k} = rd32(c, a${k}), s${k} = ${x.imm | 0}; const ${r} = (d${k} - s${k}) | 0; ${flagStore(3, `d${k}`, `s${k}`)}`);
-            lastRes = r;
-            lastLogic = false;
-            lastCmp = k;
-          } else {
-            const op = x.op;
-            const dst = `rl[${B}]`;
-            if (op === 7 || op === 0 || op === 5) {
-              const sub = op !== 0;
-              out.push(`const d${k} = ${dst}, s${k} = rd32(c, a${k}); const ${r} = (d${k} ${sub ? '-' : '+'} s${k}) | 0; ${op === 7 ? '' : `${dst} = ${r}; rh[${B}] = 0;`} ${flagStore(sub ? 3 : 1, `d${k}`, `s${k}`)}`);
-              lastLogic = false;
-              lastCmp = sub ? k : -1;
-            } else {
-              const sym = op === 1 ? '|' : op === 4 ? '&' : '^';
-              out.push(`const ${r} = ${dst} ${sym} rd32(c, a${k}); ${dst} = ${r}; rh[${B}] = 0; ${fl ? `c.fop = 5; c.fsz = 4; c.fres = ${r};` : ''}`);
-              lastLogic = true;
-              lastCmp = -1;
-            }
-            lastRes = r;
-          }
-          break;
-        }
-        if (x.fn === shift32ri && x.op !== 0 && x.op !== 1) {
-          // SHL/SHR/SAR by a constant: all flags written eagerly.
-          const nn = x.imm & 31;
-          const expr = x.op === 5 ? `u${k} >>> ${nn}` : x.op === 7 ? `u${k} >> ${nn}` : `u${k} << ${nn}`;
-          const cf = x.op === 5 ? `(u${k} >>> ${nn - 1}) & 1` : x.op === 7 ? `(u${k} >> ${nn - 1}) & 1` : `(u${k} >>> ${32 - nn}) & 1`;
-          const of = x.op === 5 ? `(u${k} < 0 ? 0x800 : 0)` : x.op === 7 ? '0' : `((${r} >>> 31) ^ cf${k} ? 0x800 : 0)`;
-          out.push(`const u${k} = rl[${A}]; const ${r} = (${expr}) | 0; const cf${k} = ${cf}; rl[${A}] = ${r}; rh[${A}] = 0;`);
-          if (fl) out.push(`c.fop = 0; c.fres = cf${k} | ${of} | szp(c, 4, ${r});`);
-          lastRes = '';
-          lastLogic = false;
-          lastCmp = -1;
-          break;
-        }
-        if (x.fn === shift32ri) {
-          // ROL/ROR: CF/OF from the result, the other flags kept.
-          const nn = x.imm & 31;
-          const expr = x.op === 0 ? `(u${k} << ${nn}) | (u${k} >>> ${32 - nn})` : `(u${k} >>> ${nn}) | (u${k} << ${32 - nn})`;
-          const cf = x.op === 0 ? `${r} & 1` : `${r} >>> 31`;
-          const of = x.op === 0 ? `((${r} >>> 31) ^ cf${k})` : `((${r} >>> 31) ^ ((${r} >>> 30) & 1))`;
-          if (!fl) out.push(`const u${k} = rl[${A}]; rl[${A}] = (${expr}) | 0; rh[${A}] = 0;`);
-          else out.push(`const u${k} = rl[${A}]; const ${r} = (${expr}) | 0; const cf${k} = ${cf}; c.fres = (arith(c) & ~0x801) | cf${k} | (${of} ? 0x800 : 0); c.fop = 0; rl[${A}] = ${r}; rh[${A}] = 0;`);
-          lastRes = '';
-          lastLogic = false;
-          lastCmp = -1;
-          break;
-        }
-        if (x.fn === jcc) {
-          const cc = x.op;
-          let cond = '';
-          if (lastCmp >= 0) {
-            const d = `d${lastCmp}`;
-            const sv = `s${lastCmp}`;
-            const rr = `r${lastCmp}`;
-            cond = [``, `(${d} >>> 0) < (${sv} >>> 0)`, `${rr} === 0`, `(${d} >>> 0) <= (${sv} >>> 0)`, `${rr} < 0`, ``, `${d} < ${sv}`, `${d} <= ${sv}`][cc >> 1]!;
-          } else if (lastLogic && lastRes !== '') {
-            cond = [`false`, `false`, `${lastRes} === 0`, `${lastRes} === 0`, `${lastRes} < 0`, ``, `${lastRes} < 0`, `${lastRes} <= 0`][cc >> 1]!;
-          }
-          if (cond === '') cond = `cond(c, ${cc})`;
-          else if ((cc & 1) !== 0) cond = `!(${cond})`;
-          if (x.osz === 8) out.push(`c.ci = ${k};`);
-          if (selfLoop && k === n - 1) out.push(`if (${cond}) { if (++it < lim) continue; it--; c.rip = ${target(x)}; } break; }`, 'c.loops = it;');
-          else out.push(`if (${cond}) c.rip = ${target(x)};`);
-          break;
-        }
-        out.push(`c.ci = ${k}; I[${k}].fn(c, I[${k}]); if (c.smc) { c.ci = ${k + 1}; return; }`);
-        lastRes = '';
-        lastLogic = false;
-        lastCmp = -1;
+      case 'load':
+        out.push(`rl[${B}] = RD32(c, a${k}); rh[${B}] = 0;`);
+        break;
+      case 'store': {
+        const w = x.osz === 1 ? 'WR8' : x.osz === 2 ? 'WR16' : 'WR32';
+        const v = hasImm(x.row) ? `${x.imm | 0}` : `GETREG(c, ${x.osz}, ${B})`;
+        out.push(`${w}(c, a${k}, ${v});`);
+        break;
       }
+      case 'movri':
+        out.push(`rl[${A}] = ${x.imm | 0}; rh[${A}] = 0;`);
+        break;
+      case 'lea':
+        out.push(`rl[${B}] = OFF32(c, ${x.disp | 0}, ${x.base}, ${x.index}, ${x.scale}); rh[${B}] = 0;`);
+        break;
+      case 'movzx':
+        out.push(`rl[${B}] = GETREG(c, ${x.imm2}, ${A}); rh[${B}] = 0;`);
+        break;
+      case 'movzx-load':
+        out.push(`rl[${B}] = ${x.imm2 === 1 ? 'RD8' : 'RD16'}(c, a${k}); rh[${B}] = 0;`);
+        break;
+      case 'shift':
+        out.push(`const ${r} = ${SHIFT_KERNEL[x.op]}(c, rl[${A}], ${x.imm & 31}, ${fl}); rl[${A}] = ${r}; rh[${A}] = 0;`);
+        if (fl) known = x.op === Sh.Rol || x.op === Sh.Ror ? NONE : { kind: 'zf', d: '', s: '', r };
+        break;
+      case 'jcc': {
+        const taken = condCode(x.op, known);
+        if (selfLoop && k === n - 1) out.push(`if (${taken}) { if (++it < lim) continue; it--; c.rip = ${target(x)}; } break; }`, 'c.loops = it;');
+        else out.push(`if (${taken}) c.rip = ${target(x)};`);
+        break;
+      }
+      default:
+        out.push(`c.ci = ${k}; I[${k}].fn(c, I[${k}]); if (c.smc) { c.ci = ${k + 1}; return; }`);
+        known = NONE;
     }
   }
   out.push(`c.ci = ${n};`);
   const src = out.join('\n');
   try {
-    const factory = new Function('I', 'EA', 'R', `const { ${RUNTIME_NAMES} } = R;\nreturn function block(c) {\n${src}\n};`) as (I: Insn[], EA: typeof ea, R: typeof RUNTIME) => (c: EmuCpu) => void;
+    // The kernels are the factory's parameters (destructured consts would cost a TDZ hole check at
+    // every use in the optimized code), and each compiled function gets a source of its own (the
+    // serial comment): a Function body seen before would share its compiled closure code with
+    // the earlier one, and V8 then no longer treats the kernels as constants (a load and a
+    // call-target check per kernel call: ~20% on a tight ALU loop).
+    const factory = new Function('I', ...RUNTIME_NAMES, `// ${++compiled}\nreturn function block(c) {\n${src}\n};`) as (I: Insn[], ...kernels: unknown[]) => (c: EmuCpu) => void;
     blk.selfLoop = selfLoop;
     blk.loopLen = selfLoop ? n - head : 0;
-    return factory(ins, ea, RUNTIME);
+    return factory(ins, ...RUNTIME_VALUES);
   } catch {
     return null;
   }
 }
 
-function target(x: Insn): string {
-  const t = `c.bip + ${x.end + x.imm}`;
-  if (x.osz === 4) return `((${t}) >>> 0)`;
-  if (x.osz === 2) return `((${t}) & 0xffff)`;
-  return `canonicalTarget(c, ${t})`;
+/** What an inline 32-bit ALU operation `op` at index k leaves known about the flags. */
+function aluKnown(op: number, k: number): Known {
+  if (op === Alu.Sub || op === Alu.Cmp) return { kind: 'sub', d: `d${k}`, s: `s${k}`, r: `r${k}` };
+  if (op === Alu.Add) return { kind: 'add', d: `d${k}`, s: `s${k}`, r: `r${k}` };
+  if (op === Alu.And || op === Alu.Or || op === Alu.Xor) return { kind: 'logic', d: '', s: '', r: `r${k}` };
+  return NONE;
 }

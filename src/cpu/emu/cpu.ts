@@ -28,10 +28,10 @@ import type { GuestMemory } from '../../memory/guest-memory.js';
 import { SEG_ATTR_UNUSABLE, type RegId, type RegisterBatch } from '../registers.js';
 import type { EmuClock, LocalApicPort, MsrValue } from './chips/chip-types.js';
 import { VmmError } from '../../util/errors.js';
-import { F_EAGER, VM } from './flags.js';
+import { Lazy, Bit } from './flags.js';
 import type { Block } from './insn.js';
 import { CodeCache } from './code-cache.js';
-import { CR0_ET, CR0_NE, CR0_PE, CR0_PG, CR0_WP, CR4_PAE, CS, DS, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, ES, FS, GS, JC_SIZE, LDTR, SEG_FLAT, SEG_FLAT_SS, SS, TLB_SIZE, TR, type RunResult } from './x86-defs.js';
+import { CR0_ET, CR0_NE, CR0_PE, CR0_PG, CR0_WP, CR4_PAE, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, JC_SIZE, type RunResult, Tlb, Seg } from './x86-defs.js';
 import { u64ToAddr } from './address.js';
 import { getFlags, setFlagsRaw } from './lazy-flags.js';
 import { rebuildRam, type RamRegion } from './mem-access.js';
@@ -111,7 +111,7 @@ export class EmuCpu {
   rip = 0;
   /** RFLAGS without the arithmetic bits when fop !== F_EAGER. */
   flags = 2;
-  fop = F_EAGER;
+  fop = Lazy.Eager;
   fsz = 4;
   fres = 0;
   fdst = 0;
@@ -204,13 +204,13 @@ export class EmuCpu {
   curBlock: Block | null = null;
 
   // ---- TLB ----
-  readonly tlbTagR = new Float64Array(TLB_SIZE * 2).fill(-1);
-  readonly tlbTagW = new Float64Array(TLB_SIZE * 2).fill(-1);
-  readonly tlbTagX = new Float64Array(TLB_SIZE * 2).fill(-1);
-  readonly tlbOff = new Float64Array(TLB_SIZE * 2);
-  readonly tlbPhys = new Float64Array(TLB_SIZE * 2).fill(-1);
-  readonly tlbGlobal = new Uint8Array(TLB_SIZE * 2);
-  readonly tlbView: DataView[] = new Array<DataView>(TLB_SIZE * 2);
+  readonly tlbTagR = new Float64Array(Tlb.Size * 2).fill(-1);
+  readonly tlbTagW = new Float64Array(Tlb.Size * 2).fill(-1);
+  readonly tlbTagX = new Float64Array(Tlb.Size * 2).fill(-1);
+  readonly tlbOff = new Float64Array(Tlb.Size * 2);
+  readonly tlbPhys = new Float64Array(Tlb.Size * 2).fill(-1);
+  readonly tlbGlobal = new Uint8Array(Tlb.Size * 2);
+  readonly tlbView: DataView[] = new Array<DataView>(Tlb.Size * 2);
   /** 0 for supervisor accesses, TLB_SIZE for CPL 3. */
   tlbUser = 0;
   largePages = false;
@@ -264,6 +264,8 @@ export class EmuCpu {
   readonly io1 = new Uint8Array(1);
   readonly io2 = new Uint8Array(2);
   readonly io4 = new Uint8Array(4);
+  /** #UDs raised for unimplemented instructions (or unimplemented cases of one), by name (for `tsvmm stat`). */
+  readonly unimplementedCounts = new Map<string, number>();
   /** Guest RDMSR/WRMSR of an MSR emu refuses (#GP in the guest), for diagnostics; null: nobody listens. */
   msrRefused: ((write: boolean, index: number, lo: number, hi: number) => void) | null = null;
 
@@ -299,11 +301,11 @@ export class EmuCpu {
     this.rl[2] = 0x600 | 0xf1; // EDX = signature-ish after reset
     setFlagsRaw(this, 2);
     for (let s = 0; s < 6; s++) this.setSegRaw(s, 0, 0, 0xffff, 0x93);
-    this.setSegRaw(CS, 0xf000, 0xffff0000, 0xffff, 0x9b);
-    this.setSegRaw(LDTR, 0, 0, 0xffff, 0x82);
-    this.setSegRaw(TR, 0, 0, 0xffff, 0x8b);
-    this.setSegRaw(SEG_FLAT, 0, 0, 0xffffffff, 0x93);
-    this.setSegRaw(SEG_FLAT_SS, 0, 0, 0xffffffff, 0x93);
+    this.setSegRaw(Seg.CS, 0xf000, 0xffff0000, 0xffff, 0x9b);
+    this.setSegRaw(Seg.LDTR, 0, 0, 0xffff, 0x82);
+    this.setSegRaw(Seg.TR, 0, 0, 0xffff, 0x8b);
+    this.setSegRaw(Seg.Flat, 0, 0, 0xffffffff, 0x93);
+    this.setSegRaw(Seg.FlatSS, 0, 0, 0xffffffff, 0x93);
     this.rip = 0xfff0;
     this.gdtBase = 0;
     this.gdtLimit = 0xffff;
@@ -331,8 +333,8 @@ export class EmuCpu {
     this.cr0 = CR0_PE | CR0_ET | CR0_NE;
     this.cr4 = 0;
     this.efer = 0;
-    this.setSegRaw(CS, 0x08, 0, 0xffffffff, 0xc09b);
-    for (const s of [DS, ES, SS, FS, GS]) this.setSegRaw(s, 0x10, 0, 0xffffffff, 0xc093);
+    this.setSegRaw(Seg.CS, 0x08, 0, 0xffffffff, 0xc09b);
+    for (const s of [Seg.DS, Seg.ES, Seg.SS, Seg.FS, Seg.GS]) this.setSegRaw(s, 0x10, 0, 0xffffffff, 0xc093);
     setFlagsRaw(this, 2);
     this.updateMode();
     flushTlb(this, true);
@@ -344,8 +346,8 @@ export class EmuCpu {
     this.cr4 = CR4_PAE;
     this.cr3 = cr3;
     this.efer = EFER_LME | EFER_LMA | EFER_SCE | EFER_NXE;
-    this.setSegRaw(CS, 0x08, 0, 0xffffffff, 0xa09b);
-    for (const s of [DS, ES, SS, FS, GS]) this.setSegRaw(s, 0x10, 0, 0xffffffff, 0xc093);
+    this.setSegRaw(Seg.CS, 0x08, 0, 0xffffffff, 0xa09b);
+    for (const s of [Seg.DS, Seg.ES, Seg.SS, Seg.FS, Seg.GS]) this.setSegRaw(s, 0x10, 0, 0xffffffff, 0xc093);
     setFlagsRaw(this, 2);
     this.updateMode();
     flushTlb(this, true);
@@ -356,13 +358,13 @@ export class EmuCpu {
     this.segBase[s] = base;
     this.segLimit[s] = limit >>> 0;
     this.segAttr[s] = attrs;
-    if (s === CS || s === SS) this.updateMode();
+    if (s === Seg.CS || s === Seg.SS) this.updateMode();
     else this.segChanged();
   }
 
   /** Recomputes code/stack size, CPL and the decode mode key from CR0/EFER/CS/SS. */
   updateMode(): void {
-    const csa = this.segAttr[CS]!;
+    const csa = this.segAttr[Seg.CS]!;
     const pe = (this.cr0 & CR0_PE) !== 0;
     if ((this.efer & EFER_LMA) !== 0 && (csa & (1 << 13)) !== 0) {
       this.codeSize = 8;
@@ -370,13 +372,13 @@ export class EmuCpu {
       this.modeKey = 2;
     } else {
       this.codeSize = (csa & (1 << 14)) !== 0 ? 4 : 2;
-      this.stackSize = (this.segAttr[SS]! & (1 << 14)) !== 0 ? 4 : 2;
+      this.stackSize = (this.segAttr[Seg.SS]! & (1 << 14)) !== 0 ? 4 : 2;
       this.modeKey = this.codeSize === 4 ? 1 : 0;
     }
     if (!pe) this.cpl = 0;
-    else if ((this.flags & VM) !== 0) this.cpl = 3;
+    else if ((this.flags & Bit.VM) !== 0) this.cpl = 3;
     else this.cpl = (csa >>> 5) & 3;
-    this.tlbUser = this.cpl === 3 ? TLB_SIZE : 0;
+    this.tlbUser = this.cpl === 3 ? Tlb.Size : 0;
     this.segChanged();
   }
 
@@ -389,7 +391,7 @@ export class EmuCpu {
       let c = 0;
       if (!long) {
         if (this.segLimit[s] !== 0xffffffff) c = 1;
-        else if ((this.cr0 & CR0_PE) !== 0 && (this.flags & VM) === 0) {
+        else if ((this.cr0 & CR0_PE) !== 0 && (this.flags & Bit.VM) === 0) {
           if ((a & SEG_ATTR_UNUSABLE) !== 0) c = 1;
           else if ((a & 8) !== 0) c = 1; // code: not writable, maybe not readable
           else if ((a & 2) === 0 || (a & 4) !== 0) c = 1; // read-only or expand-down data

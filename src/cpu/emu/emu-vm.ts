@@ -10,7 +10,7 @@ import { Bus } from '../bus.js';
 import type { IrqLine } from '../irq.js';
 import { GuestMemory, pcRamLayout, type MemoryRegion } from '../../memory/guest-memory.js';
 import { EmuCpu } from './cpu.js';
-import { IF } from './flags.js';
+import { Bit } from './flags.js';
 import { CodeCache } from './code-cache.js';
 import type { EmuChipSet, EmuClock } from './chips/chip-types.js';
 import { createEmuChipSet } from './chips/chip-set.js';
@@ -270,7 +270,7 @@ export class EmuVm implements Vm {
     for (const c of this.cpus) if (!c.waitSipi && c.wakeable()) return 0;
     const dl = this.chips.nextDeadlineNs();
     const t = this.clock.nowNs();
-    const allStuck = this.cpus.every((c) => c.waitSipi || (c.halted && (c.flags & IF) === 0));
+    const allStuck = this.cpus.every((c) => c.waitSipi || (c.halted && (c.flags & Bit.IF) === 0));
     if (allStuck) {
       const bsp = this.cpus[0]!;
       this.stop = { kind: 'hang', detail: `every vCPU is halted with interrupts disabled (vCPU 0 at rip 0x${bsp.rip.toString(16)})` };

@@ -6,11 +6,11 @@
 import type { EmuCpu } from './cpu.js';
 import { SEG_ATTR_UNUSABLE } from '../registers.js';
 import { warnOnce } from '../../util/log.js';
-import { CR0_PE, CS, EFER_LMA, FAULT, SS, TLB_SIZE, TR, TWO32, TWO63, TWO64, VEC_DF, VEC_GP, VEC_NP, VEC_PF, VEC_TS, VEC_UD } from './x86-defs.js';
+import { CR0_PE, EFER_LMA, FAULT, VEC_DF, VEC_GP, VEC_NP, VEC_PF, VEC_TS, VEC_UD, Seg, Pow, Tlb } from './x86-defs.js';
 import { rd16, rd32, wr64 } from './mem-access.js';
 import { getFlags, putFlags } from './lazy-flags.js';
 import { push } from './stack.js';
-import { AC, IF, NT, RF, TF, VM } from './flags.js';
+import { Bit } from './flags.js';
 import { loadFromDesc, loadSeg, readDescriptor, sysLin } from './segmentation.js';
 import { taskSwitch } from './task-switch.js';
 import { r64 } from './gpr.js';
@@ -32,8 +32,9 @@ export function ud(c: EmuCpu): never {
   return raise(c, VEC_UD);
 }
 
-/** #UD for an opcode the interpreter does not implement, with a one-time host warning. */
+/** #UD for an opcode the interpreter does not implement, with a one-time host warning; counted per name. */
 export function unimplemented(c: EmuCpu, what: string): never {
+  c.unimplementedCounts.set(what, (c.unimplementedCounts.get(what) ?? 0) + 1);
   warnOnce(`emu-ud-${what}`, `emu: unimplemented instruction ${what} at rip 0x${c.bip.toString(16)}: raising #UD in the guest`);
   return raise(c, VEC_UD);
 }
@@ -91,11 +92,11 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
     const ent = rd32(c, (c.idtBase + vec * 4) >>> 0);
     const fl = getFlags(c);
     push(c, 2, fl & 0xffff);
-    push(c, 2, c.segSel[CS]!);
+    push(c, 2, c.segSel[Seg.CS]!);
     push(c, 2, c.rip & 0xffff);
-    putFlags(c, 0, IF | TF | AC | RF);
-    c.segSel[CS] = ent >>> 16;
-    c.segBase[CS] = (ent >>> 16) << 4;
+    putFlags(c, 0, Bit.IF | Bit.TF | Bit.AC | Bit.RF);
+    c.segSel[Seg.CS] = ent >>> 16;
+    c.segBase[Seg.CS] = (ent >>> 16) << 4;
     c.rip = ent & 0xffff;
     c.updateMode();
     return;
@@ -125,7 +126,7 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
     if (soft && gdpl < c.cpl) return gp(c, vec * 8 + 2);
     if ((hi & 0x8000) === 0) return raise(c, VEC_NP, idtErr);
     taskSwitch(c, lo >>> 16, 'call', c.rip);
-    if (pushCode) push(c, (c.segAttr[CS]! & (1 << 14)) !== 0 ? 4 : 2, code);
+    if (pushCode) push(c, (c.segAttr[Seg.CS]! & (1 << 14)) !== 0 ? 4 : 2, code);
     return;
   }
   if (lma ? type !== 0xe && type !== 0xf : type !== 0xe && type !== 0xf && type !== 0x6 && type !== 0x7) {
@@ -134,7 +135,7 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
   if (soft && gdpl < c.cpl) return gp(c, vec * 8 + 2);
   if ((hi & 0x8000) === 0) return raise(c, VEC_NP, idtErr);
   const sel = lo >>> 16;
-  const target = lma ? w2 * TWO32 + (((hi & 0xffff0000) | (lo & 0xffff)) >>> 0) : (type & 8) !== 0 ? ((hi & 0xffff0000) | (lo & 0xffff)) >>> 0 : lo & 0xffff;
+  const target = lma ? w2 * Pow.Two32 + (((hi & 0xffff0000) | (lo & 0xffff)) >>> 0) : (type & 8) !== 0 ? ((hi & 0xffff0000) | (lo & 0xffff)) >>> 0 : lo & 0xffff;
   const gate32 = (type & 8) !== 0;
   const trap = (type & 1) !== 0;
   if ((sel & 0xfffc) === 0) return gp(c, extBit);
@@ -150,8 +151,8 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
   const conforming = (dtype & 4) !== 0;
   const newCpl = conforming ? c.cpl : ddpl;
   const oldFlags = getFlags(c);
-  const oldCs = c.segSel[CS]!;
-  const oldSs = c.segSel[SS]!;
+  const oldCs = c.segSel[Seg.CS]!;
+  const oldSs = c.segSel[Seg.SS]!;
   const oldRipV = c.rip;
   if (lma) {
     const ist = hi & 7;
@@ -164,19 +165,19 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
       const off = ist !== 0 ? 0x24 + (ist - 1) * 8 : 4 + newCpl * 8;
       c.tlbUser = 0;
       try {
-        rspLo = rd32(c, c.segBase[TR]! + off);
-        rspHi = rd32(c, c.segBase[TR]! + off + 4);
+        rspLo = rd32(c, c.segBase[Seg.TR]! + off);
+        rspHi = rd32(c, c.segBase[Seg.TR]! + off + 4);
       } finally {
         c.tlbUser = save;
       }
-      rsp = rspHi * TWO32 + (rspLo >>> 0);
+      rsp = rspHi * Pow.Two32 + (rspLo >>> 0);
     } else {
       rsp = r64(c, 4);
     }
     rsp -= rsp % 16 < 0 ? 16 + (rsp % 16) : rsp % 16;
     const cplChange = newCpl !== c.cpl;
     // Push with the new privilege (supervisor) access rights.
-    c.tlbUser = newCpl === 3 ? TLB_SIZE : 0;
+    c.tlbUser = newCpl === 3 ? Tlb.Size : 0;
     try {
       let sp = rsp;
       const q = (lo: number, hi2: number): void => {
@@ -187,7 +188,7 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
       q(oldRspLo, oldRspHi);
       q(oldFlags, 0);
       q(oldCs, 0);
-      q(oldRipV >>> 0, Math.floor(oldRipV / TWO32) | 0);
+      q(oldRipV >>> 0, Math.floor(oldRipV / Pow.Two32) | 0);
       if (pushCode) q(code, 0);
       rsp = sp;
     } catch (e) {
@@ -196,33 +197,33 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
     }
     c.dlo = dl;
     c.dhi = dh;
-    loadFromDesc(c, CS, (sel & 0xfffc) | newCpl);
-    c.segAttr[CS] = (c.segAttr[CS]! & ~0x60) | (newCpl << 5);
+    loadFromDesc(c, Seg.CS, (sel & 0xfffc) | newCpl);
+    c.segAttr[Seg.CS] = (c.segAttr[Seg.CS]! & ~0x60) | (newCpl << 5);
     if (cplChange) {
-      c.segSel[SS] = newCpl;
-      c.segBase[SS] = 0;
-      c.segLimit[SS] = 0;
-      c.segAttr[SS] = SEG_ATTR_UNUSABLE | (newCpl << 5);
+      c.segSel[Seg.SS] = newCpl;
+      c.segBase[Seg.SS] = 0;
+      c.segLimit[Seg.SS] = 0;
+      c.segAttr[Seg.SS] = SEG_ATTR_UNUSABLE | (newCpl << 5);
     }
     c.rl[4] = rsp | 0;
-    c.rh[4] = Math.floor(rsp / TWO32) | 0;
-    c.rip = target >= TWO63 ? target - TWO64 : target;
+    c.rh[4] = Math.floor(rsp / Pow.Two32) | 0;
+    c.rip = target >= Pow.Two63 ? target - Pow.Two64 : target;
   } else {
     let newSsSel = oldSs;
     let espNew = c.rl[4]!;
     const oldEsp = c.rl[4]!;
     let ssChange = false;
     if (newCpl < c.cpl) {
-      const tssBase = c.segBase[TR]!;
-      const tss32 = (c.segAttr[TR]! & 8) !== 0;
+      const tssBase = c.segBase[Seg.TR]!;
+      const tss32 = (c.segAttr[Seg.TR]! & 8) !== 0;
       c.tlbUser = 0;
       try {
         if (tss32) {
-          espNew = rd32(c, (tssBase + 4 + newCpl * 8) % TWO32);
-          newSsSel = rd16(c, (tssBase + 8 + newCpl * 8) % TWO32);
+          espNew = rd32(c, (tssBase + 4 + newCpl * 8) % Pow.Two32);
+          newSsSel = rd16(c, (tssBase + 8 + newCpl * 8) % Pow.Two32);
         } else {
-          espNew = rd16(c, (tssBase + 2 + newCpl * 4) % TWO32);
-          newSsSel = rd16(c, (tssBase + 4 + newCpl * 4) % TWO32);
+          espNew = rd16(c, (tssBase + 2 + newCpl * 4) % Pow.Two32);
+          newSsSel = rd16(c, (tssBase + 4 + newCpl * 4) % Pow.Two32);
         }
       } finally {
         c.tlbUser = save;
@@ -230,11 +231,11 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
       ssChange = true;
     }
     const cplSave = c.cpl;
-    const ssSave = [c.segSel[SS]!, c.segBase[SS]!, c.segLimit[SS]!, c.segAttr[SS]!] as const;
+    const ssSave = [c.segSel[Seg.SS]!, c.segBase[Seg.SS]!, c.segLimit[Seg.SS]!, c.segAttr[Seg.SS]!] as const;
     if (ssChange) {
       c.cpl = newCpl;
       try {
-        loadSeg(c, SS, newSsSel);
+        loadSeg(c, Seg.SS, newSsSel);
       } catch (e) {
         c.cpl = cplSave;
         if (e === FAULT) c.excVec = VEC_TS;
@@ -242,8 +243,8 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
       }
       c.rl[4] = espNew;
     }
-    c.tlbUser = newCpl === 3 ? TLB_SIZE : 0;
-    const ss32 = (c.segAttr[SS]! & (1 << 14)) !== 0;
+    c.tlbUser = newCpl === 3 ? Tlb.Size : 0;
+    const ss32 = (c.segAttr[Seg.SS]! & (1 << 14)) !== 0;
     c.stackSize = ss32 ? 4 : 2;
     const w = gate32 ? 4 : 2;
     try {
@@ -258,22 +259,22 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
     } catch (e) {
       c.cpl = cplSave;
       c.tlbUser = save;
-      c.segSel[SS] = ssSave[0];
-      c.segBase[SS] = ssSave[1];
-      c.segLimit[SS] = ssSave[2];
-      c.segAttr[SS] = ssSave[3];
+      c.segSel[Seg.SS] = ssSave[0];
+      c.segBase[Seg.SS] = ssSave[1];
+      c.segLimit[Seg.SS] = ssSave[2];
+      c.segAttr[Seg.SS] = ssSave[3];
       c.rl[4] = oldEsp;
       c.updateMode();
       throw e;
     }
     c.dlo = dl;
     c.dhi = dh;
-    loadFromDesc(c, CS, (sel & 0xfffc) | newCpl);
-    c.segAttr[CS] = (c.segAttr[CS]! & ~0x60) | (newCpl << 5);
+    loadFromDesc(c, Seg.CS, (sel & 0xfffc) | newCpl);
+    c.segAttr[Seg.CS] = (c.segAttr[Seg.CS]! & ~0x60) | (newCpl << 5);
     c.rip = target;
   }
-  let clear = TF | NT | RF | VM;
-  if (!trap) clear |= IF;
+  let clear = Bit.TF | Bit.NT | Bit.RF | Bit.VM;
+  if (!trap) clear |= Bit.IF;
   putFlags(c, 0, clear);
   c.updateMode();
 }

@@ -1,10 +1,10 @@
 /** General-purpose register access at an operand size (8-bit codes 16-19 are AH..BH). */
 import type { EmuCpu } from './cpu.js';
-import { TWO32 } from './x86-defs.js';
+import { Pow } from './x86-defs.js';
 
 /** 64-bit register as a signed double (for addresses). */
 export function r64(c: EmuCpu, n: number): number {
-  return c.rh[n]! * TWO32 + (c.rl[n]! >>> 0);
+  return c.rh[n]! * Pow.Two32 + (c.rl[n]! >>> 0);
 }
 
 /** Reads a register of `size` bytes: 1 uses byte-register codes (0-15 low bytes, 16-19 AH..BH). */

@@ -5,18 +5,27 @@
  * records to emit JavaScript.
  */
 import type { EmuCpu } from './cpu.js';
+import type { Row } from './table/row.js';
 
 export type Handler = (c: EmuCpu, i: Insn) => void;
 
-/** Address computation kinds (how ea() combines base/index/disp/segment). */
-export const EA_16 = 0;
-export const EA_32 = 1;
-/** 32-bit address size in long mode (67h prefix): zero-extended, no 4 GiB wrap with the FS/GS base. */
-export const EA_32L = 2;
-export const EA_64 = 3;
+/** Address computation kinds (how ea() combines base/index/disp/segment); a const enum for the hot paths. */
+export const enum Ea {
+  A16 = 0,
+  A32 = 1,
+  /** 32-bit address size in long mode (67h prefix): zero-extended, no 4 GiB wrap with the FS/GS base. */
+  A32L = 2,
+  A64 = 3,
+}
+export const EA_16 = Ea.A16;
+export const EA_32 = Ea.A32;
+export const EA_32L = Ea.A32L;
+export const EA_64 = Ea.A64;
 
 export class Insn {
   fn: Handler;
+  /** The table row this instruction decoded to (flags, branch kind, ...; see table/row.ts). */
+  row: Row;
   /** Index of this instruction in its block. */
   idx = 0;
   /** Inline-dispatch kind (EmuCpu K_*), 0 when the run loop calls fn. */
@@ -52,8 +61,9 @@ export class Insn {
   mw = false;
   msz = 1;
 
-  constructor(fn: Handler) {
+  constructor(fn: Handler, row: Row) {
     this.fn = fn;
+    this.row = row;
   }
 }
 

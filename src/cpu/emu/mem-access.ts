@@ -3,7 +3,7 @@
  * fill the TLB, reach the local APIC page and MMIO, and invalidate decoded code on writes.
  */
 import type { EmuCpu } from './cpu.js';
-import { TLB_MASK, TWO47 } from './x86-defs.js';
+import { Tlb, Pow } from './x86-defs.js';
 import { addLin } from './address.js';
 import { translate } from './paging.js';
 import { gp } from './exceptions.js';
@@ -38,21 +38,21 @@ export function ramAt(c: EmuCpu, pa: number): RamRegion | undefined {
 }
 
 export function rd8(c: EmuCpu, lin: number): number {
-  const i = ((lin >>> 12) & TLB_MASK) | c.tlbUser;
+  const i = ((lin >>> 12) & Tlb.Mask) | c.tlbUser;
   const off = lin & 0xfff;
   if (c.tlbTagR[i] === lin - off) return c.tlbView[i]!.getUint8(c.tlbOff[i]! + off);
   return rdSlow(c, lin, 1);
 }
 
 export function rd16(c: EmuCpu, lin: number): number {
-  const i = ((lin >>> 12) & TLB_MASK) | c.tlbUser;
+  const i = ((lin >>> 12) & Tlb.Mask) | c.tlbUser;
   const off = lin & 0xfff;
   if (c.tlbTagR[i] === lin - off && off <= 0xffe) return c.tlbView[i]!.getUint16(c.tlbOff[i]! + off, true);
   return rdSlow(c, lin, 2);
 }
 
 export function rd32(c: EmuCpu, lin: number): number {
-  const i = ((lin >>> 12) & TLB_MASK) | c.tlbUser;
+  const i = ((lin >>> 12) & Tlb.Mask) | c.tlbUser;
   const off = lin & 0xfff;
   if (c.tlbTagR[i] === lin - off && off <= 0xffc) return c.tlbView[i]!.getInt32(c.tlbOff[i]! + off, true);
   return rdSlow(c, lin, 4);
@@ -60,7 +60,7 @@ export function rd32(c: EmuCpu, lin: number): number {
 
 /** 64-bit read: low half returned, high half in c.hi. */
 export function rd64(c: EmuCpu, lin: number): number {
-  const i = ((lin >>> 12) & TLB_MASK) | c.tlbUser;
+  const i = ((lin >>> 12) & Tlb.Mask) | c.tlbUser;
   const off = lin & 0xfff;
   if (c.tlbTagR[i] === lin - off && off <= 0xff8) {
     const v = c.tlbView[i]!;
@@ -87,28 +87,28 @@ export function rd(c: EmuCpu, size: number, lin: number): number {
 }
 
 export function wr8(c: EmuCpu, lin: number, v: number): void {
-  const i = ((lin >>> 12) & TLB_MASK) | c.tlbUser;
+  const i = ((lin >>> 12) & Tlb.Mask) | c.tlbUser;
   const off = lin & 0xfff;
   if (c.tlbTagW[i] === lin - off) c.tlbView[i]!.setUint8(c.tlbOff[i]! + off, v);
   else wrSlow(c, lin, 1, v);
 }
 
 export function wr16(c: EmuCpu, lin: number, v: number): void {
-  const i = ((lin >>> 12) & TLB_MASK) | c.tlbUser;
+  const i = ((lin >>> 12) & Tlb.Mask) | c.tlbUser;
   const off = lin & 0xfff;
   if (c.tlbTagW[i] === lin - off && off <= 0xffe) c.tlbView[i]!.setUint16(c.tlbOff[i]! + off, v, true);
   else wrSlow(c, lin, 2, v);
 }
 
 export function wr32(c: EmuCpu, lin: number, v: number): void {
-  const i = ((lin >>> 12) & TLB_MASK) | c.tlbUser;
+  const i = ((lin >>> 12) & Tlb.Mask) | c.tlbUser;
   const off = lin & 0xfff;
   if (c.tlbTagW[i] === lin - off && off <= 0xffc) c.tlbView[i]!.setInt32(c.tlbOff[i]! + off, v, true);
   else wrSlow(c, lin, 4, v);
 }
 
 export function wr64(c: EmuCpu, lin: number, lo: number, hi: number): void {
-  const i = ((lin >>> 12) & TLB_MASK) | c.tlbUser;
+  const i = ((lin >>> 12) & Tlb.Mask) | c.tlbUser;
   const off = lin & 0xfff;
   if (c.tlbTagW[i] === lin - off && off <= 0xff8) {
     const v = c.tlbView[i]!;
@@ -141,7 +141,7 @@ export function wr(c: EmuCpu, size: number, lin: number, v: number, vhi = 0): vo
  * byte that cannot be written) before anything changes, then reads.
  */
 export function rdw(c: EmuCpu, size: number, lin: number): number {
-  const i = ((lin >>> 12) & TLB_MASK) | c.tlbUser;
+  const i = ((lin >>> 12) & Tlb.Mask) | c.tlbUser;
   const off = lin & 0xfff;
   if (c.tlbTagW[i] !== lin - off || off > 4096 - size) probeWrite(c, lin, size);
   return rd(c, size, lin);
@@ -162,7 +162,7 @@ export function rdSlow(c: EmuCpu, lin: number, size: number): number {
     for (let k = 0; k < size; k++) v |= rd8(c, addLin(lin, k, c.long64)) << (8 * k);
     return size === 4 ? v | 0 : v;
   }
-  if (c.long64 && (lin < -TWO47 || lin >= TWO47)) return gp(c, 0);
+  if (c.long64 && (lin < -Pow.Two47 || lin >= Pow.Two47)) return gp(c, 0);
   const pa = translate(c, lin, 0);
   if (pa - (pa & 0xfff) === c.apicBasePhys && c.apic !== undefined && apicEnabled(c)) {
     c.counts.mmio++;
@@ -187,7 +187,7 @@ export function wrSlow(c: EmuCpu, lin: number, size: number, v: number): void {
     for (let k = 0; k < size; k++) wr8(c, addLin(lin, k, c.long64), v >>> (8 * k));
     return;
   }
-  if (c.long64 && (lin < -TWO47 || lin >= TWO47)) return gp(c, 0);
+  if (c.long64 && (lin < -Pow.Two47 || lin >= Pow.Two47)) return gp(c, 0);
   const pa = translate(c, lin, 1);
   if (pa - (pa & 0xfff) === c.apicBasePhys && c.apic !== undefined && apicEnabled(c)) {
     c.counts.mmio++;
@@ -218,10 +218,10 @@ export function apicEnabled(c: EmuCpu): boolean {
 
 /** Translates the instruction pointer page for decoding; returns the physical address of `lin`. */
 export function fetchPhys(c: EmuCpu, lin: number): number {
-  const i = ((lin >>> 12) & TLB_MASK) | c.tlbUser;
+  const i = ((lin >>> 12) & Tlb.Mask) | c.tlbUser;
   const off = lin & 0xfff;
   if (c.tlbTagX[i] === lin - off) return c.tlbPhys[i]! + off;
-  if (c.long64 && (lin < -TWO47 || lin >= TWO47)) return gp(c, 0);
+  if (c.long64 && (lin < -Pow.Two47 || lin >= Pow.Two47)) return gp(c, 0);
   const pa = translate(c, lin, 2);
   const r = ramAt(c, pa);
   if (r !== undefined) fill(c, lin, pa, 2, r);

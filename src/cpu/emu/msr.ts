@@ -2,7 +2,7 @@
 import type { EmuCpu } from './cpu.js';
 import { MSR } from '../registers.js';
 import { emuCpuid } from '../../features/emu-cpu-model.js';
-import { CR0_PG, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, FS, GS, TWO32, TWO47 } from './x86-defs.js';
+import { CR0_PG, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, Pow, Seg } from './x86-defs.js';
 import { flushTlb } from './tlb.js';
 import { setReg } from './gpr.js';
 
@@ -19,7 +19,7 @@ export function readMsr(c: EmuCpu, idx: number): boolean {
     o.hi = hi | 0;
     return true;
   };
-  const setAddr = (a: number): boolean => set(a >>> 0, Math.floor(a / TWO32) | 0);
+  const setAddr = (a: number): boolean => set(a >>> 0, Math.floor(a / Pow.Two32) | 0);
   switch (idx) {
     case MSR.IA32_TSC: {
       const t = tscNow(c);
@@ -42,9 +42,9 @@ export function readMsr(c: EmuCpu, idx: number): boolean {
     case MSR.IA32_FMASK:
       return set(c.fmask, 0);
     case MSR.IA32_FS_BASE:
-      return setAddr(c.segBase[FS]!);
+      return setAddr(c.segBase[Seg.FS]!);
     case MSR.IA32_GS_BASE:
-      return setAddr(c.segBase[GS]!);
+      return setAddr(c.segBase[Seg.GS]!);
     case MSR.IA32_KERNEL_GS_BASE:
       return setAddr(c.kernelGsBase);
     case MSR.IA32_TSC_AUX:
@@ -82,17 +82,17 @@ export function readMsr(c: EmuCpu, idx: number): boolean {
 export function writeMsr(c: EmuCpu, idx: number, lo: number, hi: number): boolean {
   idx >>>= 0;
   c.pollAt = 0;
-  const addr = hi * TWO32 + (lo >>> 0);
-  const canon = addr >= -TWO47 && addr < TWO47;
+  const addr = hi * Pow.Two32 + (lo >>> 0);
+  const canon = addr >= -Pow.Two47 && addr < Pow.Two47;
   switch (idx) {
     case MSR.IA32_TSC:
-      c.tscOffset += (hi >>> 0) * TWO32 + (lo >>> 0) - tscNow(c);
+      c.tscOffset += (hi >>> 0) * Pow.Two32 + (lo >>> 0) - tscNow(c);
       return true;
     case MSR.IA32_APIC_BASE:
       if (c.apic !== undefined) {
         if (!c.apic.setApicBase(lo, hi)) return false;
       }
-      c.apicBasePhys = (hi & 0xff) * TWO32 + ((lo & 0xfffff000) >>> 0);
+      c.apicBasePhys = (hi & 0xff) * Pow.Two32 + ((lo & 0xfffff000) >>> 0);
       c.apicMmio = (lo & (1 << 11)) !== 0 && (lo & (1 << 10)) === 0;
       flushTlb(c, true);
       return true;
@@ -121,11 +121,11 @@ export function writeMsr(c: EmuCpu, idx: number, lo: number, hi: number): boolea
       return true;
     case MSR.IA32_FS_BASE:
       if (!canon) return false;
-      c.segBase[FS] = addr;
+      c.segBase[Seg.FS] = addr;
       return true;
     case MSR.IA32_GS_BASE:
       if (!canon) return false;
-      c.segBase[GS] = addr;
+      c.segBase[Seg.GS] = addr;
       return true;
     case MSR.IA32_KERNEL_GS_BASE:
       if (!canon) return false;

@@ -3,8 +3,8 @@
  * ModRM operand E and the register operand G at the instruction's operand size.
  */
 import type { EmuCpu } from './cpu.js';
-import { EA_16, EA_32, EA_32L, type Insn } from './insn.js';
-import { SEG_FLAT_SS, VEC_SS } from './x86-defs.js';
+import { type Insn, Ea } from './insn.js';
+import { VEC_SS, Seg } from './x86-defs.js';
 import { checkSeg } from './segmentation.js';
 import { raise } from './exceptions.js';
 import { getReg, setReg } from './gpr.js';
@@ -12,19 +12,37 @@ import { rd, rdw, wr } from './mem-access.js';
 
 const TWO32 = 4294967296;
 
+/**
+ * Offset of a 32-bit-address-size operand: disp + base + index << scale (base/index -1 = none),
+ * as int32. The block compiler calls this with constants (see ea32).
+ */
+export function off32(c: EmuCpu, disp: number, base: number, index: number, scale: number): number {
+  let a = disp;
+  if (base >= 0) a += c.rl[base]!;
+  if (index >= 0) a += c.rl[index]! << scale;
+  return a | 0;
+}
+
+/**
+ * Linear address of a 32-bit-address-size operand outside 64-bit mode, with the segment's limit
+ * and type checks (`msz` bytes, `mw` written). ea() uses it for EA_32; the block compiler emits
+ * it with the instruction's fields as constants.
+ */
+export function ea32(c: EmuCpu, disp: number, base: number, index: number, scale: number, seg: number, msz: number, mw: boolean): number {
+  let a = disp;
+  if (base >= 0) a += c.rl[base]!;
+  if (index >= 0) a += c.rl[index]! << scale;
+  a >>>= 0;
+  if (c.segChk[seg] !== 0) checkSeg(c, seg, a, msz, mw);
+  const s = c.segBase[seg]! + a;
+  return s >= TWO32 ? s - TWO32 : s;
+}
+
 /** Linear address of the memory operand. */
 export function ea(c: EmuCpu, i: Insn): number {
   const ak = i.ak;
-  if (ak === EA_32) {
-    let a = i.disp;
-    if (i.base >= 0) a += c.rl[i.base]!;
-    if (i.index >= 0) a += c.rl[i.index]! << i.scale;
-    a >>>= 0;
-    if (c.segChk[i.seg] !== 0) checkSeg(c, i.seg, a, i.msz, i.mw);
-    const s = c.segBase[i.seg]! + a;
-    return s >= TWO32 ? s - TWO32 : s;
-  }
-  if (ak === EA_16) {
+  if (ak === Ea.A32) return ea32(c, i.disp, i.base, i.index, i.scale, i.seg, i.msz, i.mw);
+  if (ak === Ea.A16) {
     let a = i.disp;
     if (i.base >= 0) a += c.rl[i.base]!;
     if (i.index >= 0) a += c.rl[i.index]!;
@@ -33,7 +51,7 @@ export function ea(c: EmuCpu, i: Insn): number {
     const s = c.segBase[i.seg]! + a;
     return s >= TWO32 ? s - TWO32 : s;
   }
-  if (ak === EA_32L) {
+  if (ak === Ea.A32L) {
     let a = i.disp;
     if (i.ripRel) a += c.bip + i.end;
     if (i.base >= 0) a += c.rl[i.base]!;
@@ -43,7 +61,7 @@ export function ea(c: EmuCpu, i: Insn): number {
   const lo = ea64(c, i, true);
   const a = EA_HI * TWO32 + lo;
   // A non-canonical stack-relative address is #SS(0) (others fault #GP(0) at the access).
-  if (i.seg === SEG_FLAT_SS && (EA_HI < -32768 || EA_HI > 32767)) raise(c, VEC_SS, 0);
+  if (i.seg === Seg.FlatSS && (EA_HI < -32768 || EA_HI > 32767)) raise(c, VEC_SS, 0);
   return a;
 }
 
@@ -91,17 +109,12 @@ function ea64(c: EmuCpu, i: Insn, withSeg: boolean): number {
 export function eaOffset(c: EmuCpu, i: Insn): number {
   const ak = i.ak;
   let a = i.disp;
-  if (ak === EA_16) {
+  if (ak === Ea.A16) {
     if (i.base >= 0) a += c.rl[i.base]!;
     if (i.index >= 0) a += c.rl[i.index]!;
     return a & 0xffff;
   }
-  if (ak === EA_32 || ak === EA_32L) {
-    if (i.ripRel) a += c.bip + i.end;
-    if (i.base >= 0) a += c.rl[i.base]!;
-    if (i.index >= 0) a += c.rl[i.index]! << i.scale;
-    return a | 0;
-  }
+  if (ak === Ea.A32 || ak === Ea.A32L) return (off32(c, a, i.base, i.index, i.scale) + (i.ripRel ? c.bip + i.end : 0)) | 0;
   const lo = ea64(c, i, false);
   return EA_HI * TWO32 + lo;
 }
@@ -156,4 +169,9 @@ export function sext(size: number, v: number): number {
 /** Masks a value to `size` bytes (4/8 keep int32 form). */
 export function trunc(size: number, v: number): number {
   return size === 1 ? v & 0xff : size === 2 ? v & 0xffff : v | 0;
+}
+
+/** An unsigned 64-bit value from int32 halves (the rare BigInt paths: 64-bit DIV, RCL/RCR, SHLD/SHRD). */
+export function big64(lo: number, hi: number): bigint {
+  return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 }

@@ -3,15 +3,13 @@
  * PUSH/POP forms, ENTER/LEAVE, PUSHF/POPF, INT/INTO/INT3/IRET, HLT.
  */
 import type { EmuCpu } from './cpu.js';
-import { CS, SS, DS, ES, FS, GS, TR, CR0_PE, TWO32, TWO47, TWO63, TWO64, VEC_GP, VEC_OF, FAULT } from './x86-defs.js';
-import { IF, IOPL, VM, RF, NT, AC, ID } from './flags.js';
-import { addIp } from './address.js';
+import { CR0_PE, VEC_GP, VEC_OF, FAULT, Seg, Pow } from './x86-defs.js';
+import { Bit } from './flags.js';
+import { addIp, nextIp } from './address.js';
 import type { Insn } from './insn.js';
 import { ea, rdE, rdEs, stE } from './operands.js';
-import { ARITH_MASK, DF, TF } from './flags.js';
 import { deliverSoft, gp, raise, ud, unimplemented } from './exceptions.js';
 import { cond, getFlags, getOF, getZF, putFlags } from './lazy-flags.js';
-import { nextIp } from './address.js';
 import { addRsp, pop, push, stackLin } from './stack.js';
 import { probeWrite, rd, rd16, rd32, wr16, wr32 } from './mem-access.js';
 import { r64, setReg } from './gpr.js';
@@ -26,18 +24,18 @@ function relTarget(c: EmuCpu, i: Insn): number {
 }
 /** Outside 64-bit mode a near branch beyond the CS limit is #GP(0) at the branch. */
 function limitCheck(c: EmuCpu, t: number): number {
-  if (t > c.segLimit[CS]! && !c.long64) return gp(c, 0);
+  if (t > c.segLimit[Seg.CS]! && !c.long64) return gp(c, 0);
   return t;
 }
 function canonical(c: EmuCpu, t: number): number {
-  if (t >= TWO63) t -= TWO64;
-  else if (t < -TWO63) t += TWO64;
-  if (t < -TWO47 || t >= TWO47) return gp(c, 0);
+  if (t >= Pow.Two63) t -= Pow.Two64;
+  else if (t < -Pow.Two63) t += Pow.Two64;
+  if (t < -Pow.Two47 || t >= Pow.Two47) return gp(c, 0);
   return t;
 }
 /** Sets rip for an absolute near target of operand size osz. */
 function setNear(c: EmuCpu, osz: number, lo: number, hi: number): void {
-  if (osz === 8) c.rip = canonical(c, hi * TWO32 + (lo >>> 0));
+  if (osz === 8) c.rip = canonical(c, hi * Pow.Two32 + (lo >>> 0));
   else if (osz === 4) c.rip = c.long64 ? lo >>> 0 : limitCheck(c, lo >>> 0);
   else c.rip = c.long64 ? lo & 0xffff : limitCheck(c, lo & 0xffff);
 }
@@ -58,7 +56,7 @@ export function jmpRel(c: EmuCpu, i: Insn): void {
 export function callRel(c: EmuCpu, i: Insn): void {
   const t = relTarget(c, i);
   const n = nextIp(c, i);
-  push(c, i.osz, n >>> 0, Math.floor(n / TWO32) | 0);
+  push(c, i.osz, n >>> 0, Math.floor(n / Pow.Two32) | 0);
   c.rip = t;
 }
 export function jmpE(c: EmuCpu, i: Insn): void {
@@ -73,7 +71,7 @@ export function callE(c: EmuCpu, i: Insn): void {
   setNear(c, i.osz, lo, hi);
   const t = c.rip;
   c.rip = save;
-  push(c, i.osz, n >>> 0, Math.floor(n / TWO32) | 0);
+  push(c, i.osz, n >>> 0, Math.floor(n / Pow.Two32) | 0);
   c.rip = t;
 }
 /** RET / RET imm16 (imm = bytes to release). */
@@ -163,7 +161,7 @@ export function popSeg(c: EmuCpu, i: Insn): void {
   const v = rd(c, i.osz === 8 ? 8 : i.osz, stackLin(c, 0)) & 0xffff;
   loadSeg(c, i.rm, v);
   addRsp(c, i.osz);
-  if (i.rm === SS) c.shadow = true;
+  if (i.rm === Seg.SS) c.shadow = true;
 }
 export function pusha(c: EmuCpu, i: Insn): void {
   const sp = c.rl[4]!;
@@ -190,8 +188,8 @@ export function enter(c: EmuCpu, i: Insn): void {
     for (let k = 1; k < level; k++) {
       // Copy the enclosing frame pointers ([rBP - k*size], rBP of the stack address size).
       const bpOff = ss === 8 ? r64(c, 5) - k * size : ss === 4 ? (c.rl[5]! - k * size) >>> 0 : (c.rl[5]! - k * size) & 0xffff;
-      if (ss === 8 && (bpOff < -TWO47 || bpOff >= TWO47)) return raise(c, 12, 0);
-      const a = ss === 8 ? bpOff : (c.segBase[SS]! + bpOff) % TWO32;
+      if (ss === 8 && (bpOff < -Pow.Two47 || bpOff >= Pow.Two47)) return raise(c, 12, 0);
+      const a = ss === 8 ? bpOff : (c.segBase[Seg.SS]! + bpOff) % Pow.Two32;
       const v = rd(c, size, a);
       push(c, size, v, c.hi);
     }
@@ -217,16 +215,16 @@ export function leave(c: EmuCpu, i: Insn): void {
 }
 
 export function pushf(c: EmuCpu, i: Insn): void {
-  if ((c.flags & VM) !== 0 && (c.flags & IOPL) !== IOPL) return gp(c, 0);
-  push(c, i.osz, getFlags(c) & ~(VM | RF));
+  if ((c.flags & Bit.VM) !== 0 && (c.flags & Bit.IOPL) !== Bit.IOPL) return gp(c, 0);
+  push(c, i.osz, getFlags(c) & ~(Bit.VM | Bit.RF));
 }
 export function popf(c: EmuCpu, i: Insn): void {
-  if ((c.flags & VM) !== 0 && (c.flags & IOPL) !== IOPL) return gp(c, 0);
+  if ((c.flags & Bit.VM) !== 0 && (c.flags & Bit.IOPL) !== Bit.IOPL) return gp(c, 0);
   const v = pop(c, i.osz);
-  let mask = ARITH_MASK | TF | DF | NT | IF | IOPL | AC | ID;
+  let mask = Bit.Arith | Bit.TF | Bit.DF | Bit.NT | Bit.IF | Bit.IOPL | Bit.AC | Bit.ID;
   if ((c.cr0 & CR0_PE) !== 0) {
-    if (c.cpl > 0) mask &= ~IOPL;
-    if (c.cpl > (c.flags & IOPL) >>> 12) mask &= ~IF;
+    if (c.cpl > 0) mask &= ~Bit.IOPL;
+    if (c.cpl > (c.flags & Bit.IOPL) >>> 12) mask &= ~Bit.IF;
   }
   if (i.osz === 2) mask &= 0xffff;
   putFlags(c, v, mask);
@@ -237,7 +235,7 @@ export function popf(c: EmuCpu, i: Insn): void {
 /** INT n (op = vector), INT3 (op 3, imm2 1), INTO (op 4, imm2 2), INT1 (op 1, imm2 3). */
 export function intN(c: EmuCpu, i: Insn): void {
   if (i.imm2 === 2 && getOF(c) === 0) return;
-  if ((c.flags & VM) !== 0 && (c.flags & IOPL) !== IOPL && i.imm2 === 0) return gp(c, 0);
+  if ((c.flags & Bit.VM) !== 0 && (c.flags & Bit.IOPL) !== Bit.IOPL && i.imm2 === 0) return gp(c, 0);
   if (i.imm2 === 2 && c.long64) return ud(c);
   c.rip = nextIp(c, i);
   deliverSoft(c, i.op, i.imm2 === 3, addIp(c.bip, i.start, c.codeSize));
@@ -250,18 +248,18 @@ export function hlt(c: EmuCpu, _i: Insn): void {
 }
 
 export function cli(c: EmuCpu, _i: Insn): void {
-  if ((c.cr0 & CR0_PE) !== 0 && c.cpl > (c.flags & IOPL) >>> 12) return gp(c, 0);
-  c.flags &= ~IF;
+  if ((c.cr0 & CR0_PE) !== 0 && c.cpl > (c.flags & Bit.IOPL) >>> 12) return gp(c, 0);
+  c.flags &= ~Bit.IF;
 }
 export function sti(c: EmuCpu, _i: Insn): void {
-  if ((c.cr0 & CR0_PE) !== 0 && c.cpl > (c.flags & IOPL) >>> 12) return gp(c, 0);
-  if ((c.flags & IF) === 0) c.shadow = true;
-  c.flags |= IF;
+  if ((c.cr0 & CR0_PE) !== 0 && c.cpl > (c.flags & Bit.IOPL) >>> 12) return gp(c, 0);
+  if ((c.flags & Bit.IF) === 0) c.shadow = true;
+  c.flags |= Bit.IF;
 }
 
 /** Nulls data segments not accessible at the new (outer) CPL (RET/IRET to an outer level). */
 function nullOuterSegments(c: EmuCpu): void {
-  for (const s of [ES, DS, FS, GS]) {
+  for (const s of [Seg.ES, Seg.DS, Seg.FS, Seg.GS]) {
     const a = c.segAttr[s]!;
     const dpl = (a >>> 5) & 3;
     const conformingCode = (a & 0xc) === 0xc;
@@ -279,7 +277,7 @@ export function retFar(c: EmuCpu, i: Insn): void {
   const ipLo = rd(c, size, stackLin(c, 0));
   const ipHi = c.hi;
   const sel = rd(c, size, stackLin(c, size)) & 0xffff;
-  if ((c.cr0 & CR0_PE) === 0 || (c.flags & VM) !== 0) {
+  if ((c.cr0 & CR0_PE) === 0 || (c.flags & Bit.VM) !== 0) {
     loadCs(c, sel, 0, 'ret');
     addRsp(c, 2 * size + i.imm);
     setNear(c, size, ipLo, ipHi);
@@ -309,12 +307,12 @@ export function retFar(c: EmuCpu, i: Insn): void {
 function loadSsForOuter(c: EmuCpu, ss: number, rpl: number): void {
   // CPL is already the new (outer) level after loadCs.
   if ((ss & 0xfffc) === 0 && c.long64 && rpl !== 3) {
-    c.segSel[SS] = ss;
-    c.segAttr[SS] = (1 << 16) | (rpl << 5);
+    c.segSel[Seg.SS] = ss;
+    c.segAttr[Seg.SS] = (1 << 16) | (rpl << 5);
     c.updateMode();
     return;
   }
-  loadSeg(c, SS, ss);
+  loadSeg(c, Seg.SS, ss);
 }
 
 /**
@@ -323,7 +321,7 @@ function loadSsForOuter(c: EmuCpu, ss: number, rpl: number): void {
  * segment switches to the TSS stack of the target privilege and copies the gate's parameters.
  */
 function viaCallGate(c: EmuCpu, sel: number, isCall: boolean, retIp: number): boolean {
-  if ((c.cr0 & CR0_PE) === 0 || (c.flags & VM) !== 0 || (sel & 0xfffc) === 0) return false;
+  if ((c.cr0 & CR0_PE) === 0 || (c.flags & Bit.VM) !== 0 || (sel & 0xfffc) === 0) return false;
   const gateAddr = readDescriptor(c, sel);
   const g = descWords(c);
   if ((g.hi & 0x1000) !== 0) return false;
@@ -352,7 +350,7 @@ function viaCallGate(c: EmuCpu, sel: number, isCall: boolean, retIp: number): bo
     } finally {
       c.tlbUser = save;
     }
-    target = hi * TWO32 + target;
+    target = hi * Pow.Two32 + target;
   }
   const gsize = lma ? 8 : type === 0xc ? 4 : 2;
   const params = lma ? 0 : g.hi & 0x1f;
@@ -363,10 +361,10 @@ function viaCallGate(c: EmuCpu, sel: number, isCall: boolean, retIp: number): bo
   const conforming = (t.hi & 0x400) !== 0;
   if ((t.hi & 0x1800) !== 0x1800 || tdpl > c.cpl) return gp(c, tsel & 0xfffc);
   if (!isCall && !conforming && tdpl !== c.cpl) return gp(c, tsel & 0xfffc);
-  const oldCs = c.segSel[CS]!;
+  const oldCs = c.segSel[Seg.CS]!;
   if (isCall && !conforming && tdpl < c.cpl) {
     // More privileged: new stack from the TSS, old SS:rSP (and parameters) pushed on it.
-    const oldSs = c.segSel[SS]!;
+    const oldSs = c.segSel[Seg.SS]!;
     const oldSpLo = c.rl[4]!;
     const oldSpHi = c.rh[4]!;
     const oldStackSize = c.stackSize;
@@ -378,30 +376,30 @@ function viaCallGate(c: EmuCpu, sel: number, isCall: boolean, retIp: number): bo
     let newSpHi = 0;
     let newSs = tdpl;
     try {
-      const tss = c.segBase[TR]!;
+      const tss = c.segBase[Seg.TR]!;
       if (lma) {
         newSp = rd32(c, tss + 4 + tdpl * 8);
         newSpHi = rd32(c, tss + 8 + tdpl * 8);
-      } else if ((c.segAttr[TR]! & 8) !== 0) {
-        newSp = rd32(c, (tss + 4 + tdpl * 8) % TWO32);
-        newSs = rd16(c, (tss + 8 + tdpl * 8) % TWO32);
+      } else if ((c.segAttr[Seg.TR]! & 8) !== 0) {
+        newSp = rd32(c, (tss + 4 + tdpl * 8) % Pow.Two32);
+        newSs = rd16(c, (tss + 8 + tdpl * 8) % Pow.Two32);
       } else {
-        newSp = rd16(c, (tss + 2 + tdpl * 4) % TWO32);
-        newSs = rd16(c, (tss + 4 + tdpl * 4) % TWO32);
+        newSp = rd16(c, (tss + 2 + tdpl * 4) % Pow.Two32);
+        newSs = rd16(c, (tss + 4 + tdpl * 4) % Pow.Two32);
       }
     } finally {
       c.tlbUser = save;
     }
     loadCs(c, tsel, tdpl, 'int');
     if (lma) {
-      c.segSel[SS] = tdpl;
-      c.segAttr[SS] = (1 << 16) | (tdpl << 5);
-      c.segBase[SS] = 0;
+      c.segSel[Seg.SS] = tdpl;
+      c.segAttr[Seg.SS] = (1 << 16) | (tdpl << 5);
+      c.segBase[Seg.SS] = 0;
       c.updateMode();
       c.rl[4] = newSp;
       c.rh[4] = newSpHi;
     } else {
-      loadSeg(c, SS, newSs);
+      loadSeg(c, Seg.SS, newSs);
       setReg(c, c.stackSize === 4 ? 4 : 2, 4, newSp);
     }
     push(c, gsize, oldSs);
@@ -412,7 +410,7 @@ function viaCallGate(c: EmuCpu, sel: number, isCall: boolean, retIp: number): bo
   }
   if (isCall) {
     push(c, gsize, oldCs);
-    push(c, gsize, retIp >>> 0, Math.floor(retIp / TWO32) | 0);
+    push(c, gsize, retIp >>> 0, Math.floor(retIp / Pow.Two32) | 0);
   }
   c.rip = lma ? target : target >>> 0;
   return true;
@@ -430,7 +428,7 @@ function readFarPointer(c: EmuCpu, i: Insn): void {
     const a = ea(c, i);
     farOff = rd(c, i.osz, a);
     farOffHi = c.hi;
-    farSel = rd16(c, c.long64 ? a + i.osz : (a + i.osz) % TWO32);
+    farSel = rd16(c, c.long64 ? a + i.osz : (a + i.osz) % Pow.Two32);
   } else {
     farOff = i.imm;
     farOffHi = 0;
@@ -455,22 +453,22 @@ export function callFar(c: EmuCpu, i: Insn): void {
   const off = farOff;
   const offHi = farOffHi;
   const sel = farSel;
-  const oldCs = c.segSel[CS]!;
+  const oldCs = c.segSel[Seg.CS]!;
   const n = nextIp(c, i);
   const size = i.osz;
   if (viaCallGate(c, sel, true, n)) return;
   // Check the stack before changing CS (faults must leave CS unchanged).
   probeWrite(c, stackLin(c, -2 * size), 2 * size);
-  const saved = [c.segSel[CS]!, c.segBase[CS]!, c.segLimit[CS]!, c.segAttr[CS]!] as const;
+  const saved = [c.segSel[Seg.CS]!, c.segBase[Seg.CS]!, c.segLimit[Seg.CS]!, c.segAttr[Seg.CS]!] as const;
   loadCs(c, sel, c.cpl, 'jmp');
   try {
     push(c, size, oldCs);
-    push(c, size, n >>> 0, Math.floor(n / TWO32) | 0);
+    push(c, size, n >>> 0, Math.floor(n / Pow.Two32) | 0);
   } catch (e) {
-    c.segSel[CS] = saved[0];
-    c.segBase[CS] = saved[1];
-    c.segLimit[CS] = saved[2];
-    c.segAttr[CS] = saved[3];
+    c.segSel[Seg.CS] = saved[0];
+    c.segBase[Seg.CS] = saved[1];
+    c.segLimit[Seg.CS] = saved[2];
+    c.segAttr[Seg.CS] = saved[3];
     c.updateMode();
     throw e;
   }
@@ -491,14 +489,14 @@ export function iret(c: EmuCpu, i: Insn): void {
     c.updateMode();
     return;
   }
-  if ((c.flags & VM) !== 0) return unimplemented(c, 'IRET in virtual-8086 mode');
-  if ((c.flags & NT) !== 0 && !c.long64 && (c.efer & (1 << 10)) === 0) {
+  if ((c.flags & Bit.VM) !== 0) return unimplemented(c, 'IRET in virtual-8086 mode');
+  if ((c.flags & Bit.NT) !== 0 && !c.long64 && (c.efer & (1 << 10)) === 0) {
     // Task return: back to the task linked in this TSS.
     const save = c.tlbUser;
     c.tlbUser = 0;
     let link: number;
     try {
-      link = rd16(c, c.segBase[TR]!);
+      link = rd16(c, c.segBase[Seg.TR]!);
     } finally {
       c.tlbUser = save;
     }
@@ -511,12 +509,12 @@ export function iret(c: EmuCpu, i: Insn): void {
   const fl = rd(c, size, stackLin(c, 2 * size));
   const rpl = cs & 3;
   if (rpl < c.cpl) return gp(c, cs & 0xfffc);
-  if ((fl & VM) !== 0 && c.cpl === 0 && !c.long64) return unimplemented(c, 'IRET to virtual-8086 mode');
+  if ((fl & Bit.VM) !== 0 && c.cpl === 0 && !c.long64) return unimplemented(c, 'IRET to virtual-8086 mode');
   const oldCpl = c.cpl;
-  const oldIopl = (c.flags & IOPL) >>> 12;
-  let mask = 0x257fd5 & ~VM;
-  if (oldCpl > 0) mask &= ~IOPL;
-  if (oldCpl > oldIopl) mask &= ~IF;
+  const oldIopl = (c.flags & Bit.IOPL) >>> 12;
+  let mask = 0x257fd5 & ~Bit.VM;
+  if (oldCpl > 0) mask &= ~Bit.IOPL;
+  if (oldCpl > oldIopl) mask &= ~Bit.IF;
   if (size === 2) mask &= 0xffff;
   const popStack = c.long64 || rpl > oldCpl;
   let spLo = 0;
@@ -527,7 +525,7 @@ export function iret(c: EmuCpu, i: Insn): void {
     spHi = c.hi;
     ss = rd(c, size, stackLin(c, 4 * size)) & 0xffff;
   }
-  const saved = [c.segSel[CS]!, c.segBase[CS]!, c.segLimit[CS]!, c.segAttr[CS]!] as const;
+  const saved = [c.segSel[Seg.CS]!, c.segBase[Seg.CS]!, c.segLimit[Seg.CS]!, c.segAttr[Seg.CS]!] as const;
   loadCs(c, cs, rpl, 'ret');
   try {
     if (popStack) {
@@ -539,10 +537,10 @@ export function iret(c: EmuCpu, i: Insn): void {
     } else addRsp(c, 3 * size);
   } catch (e) {
     if (e === FAULT) {
-      c.segSel[CS] = saved[0];
-      c.segBase[CS] = saved[1];
-      c.segLimit[CS] = saved[2];
-      c.segAttr[CS] = saved[3];
+      c.segSel[Seg.CS] = saved[0];
+      c.segBase[Seg.CS] = saved[1];
+      c.segLimit[Seg.CS] = saved[2];
+      c.segAttr[Seg.CS] = saved[3];
       c.updateMode();
     }
     throw e;
@@ -556,14 +554,14 @@ export function iret(c: EmuCpu, i: Insn): void {
 
 /** MOV Sreg, E (op = segment). */
 export function movSegE(c: EmuCpu, i: Insn): void {
-  if (i.op === CS || i.op > GS) return ud(c);
+  if (i.op === Seg.CS || i.op > Seg.GS) return ud(c);
   const v = rdEs(c, i, 2);
   loadSeg(c, i.op, v);
-  if (i.op === SS) c.shadow = true;
+  if (i.op === Seg.SS) c.shadow = true;
 }
 /** MOV E, Sreg. */
 export function movESeg(c: EmuCpu, i: Insn): void {
-  if (i.op > GS) return ud(c);
+  if (i.op > Seg.GS) return ud(c);
   const v = c.segSel[i.op]!;
   if (i.mod === 3) setReg(c, i.osz === 8 ? 8 : i.osz, i.rm, v, 0);
   else wr16(c, ea(c, i), v);
@@ -574,10 +572,10 @@ export function loadFarPtr(c: EmuCpu, i: Insn): void {
   const a = ea(c, i);
   const off = rd(c, i.osz, a);
   const offHi = c.hi;
-  const sel = rd16(c, c.long64 ? a + i.osz : (a + i.osz) % TWO32);
+  const sel = rd16(c, c.long64 ? a + i.osz : (a + i.osz) % Pow.Two32);
   loadSeg(c, i.op, sel);
   setReg(c, i.osz, i.reg, off, offHi);
-  if (i.op === SS) c.shadow = true;
+  if (i.op === Seg.SS) c.shadow = true;
 }
 
 export { VEC_GP, VEC_OF };

@@ -5,13 +5,14 @@
  * the registers describing the remaining work, as on hardware.
  */
 import type { EmuCpu } from './cpu.js';
-import { ES, TWO32 } from './x86-defs.js';
+import { Pow, Seg } from './x86-defs.js';
 import { addIp } from './address.js';
 import type { Insn } from './insn.js';
-import { DF } from './flags.js';
+import { Bit } from './flags.js';
 import { getReg, r64, setReg } from './gpr.js';
 import { probeWrite, rd, wr } from './mem-access.js';
-import { alu, alu64, getZF } from './lazy-flags.js';
+import { getZF } from './lazy-flags.js';
+import { alu, alu64 } from './sem-alu.js';
 import { checkIo, portIn, portOut } from './port-io.js';
 
 const REP_CHUNK = 1024;
@@ -34,7 +35,7 @@ function adv(c: EmuCpu, r: number, asz: number, d: number): void {
 function lin(c: EmuCpu, seg: number, off: number, asz: number): number {
   if (asz === 8 || c.long64) return c.segBase[seg]! + off;
   const a = c.segBase[seg]! + off;
-  return a >= TWO32 ? a - TWO32 : a;
+  return a >= Pow.Two32 ? a - Pow.Two32 : a;
 }
 function count(c: EmuCpu, asz: number): number {
   return idx(c, 1, asz);
@@ -46,7 +47,7 @@ function decCount(c: EmuCpu, asz: number): void {
 /** One iteration; returns false when a REPE/REPNE condition ends the loop. */
 function once(c: EmuCpu, i: Insn, asz: number, step: number): void {
   const size = i.osz;
-  const dseg = c.long64 ? 8 : ES;
+  const dseg = c.long64 ? 8 : Seg.ES;
   switch (i.op) {
     case 0: {
       const v = rd(c, size, lin(c, i.seg, idx(c, 6, asz), asz));
@@ -106,7 +107,7 @@ function once(c: EmuCpu, i: Insn, asz: number, step: number): void {
 /** op: 0 MOVS 1 CMPS 2 STOS 3 LODS 4 SCAS 5 INS 6 OUTS; imm2 = address size. */
 export function stringOp(c: EmuCpu, i: Insn): void {
   const asz = i.imm2;
-  const step = (c.flags & DF) !== 0 ? -i.osz : i.osz;
+  const step = (c.flags & Bit.DF) !== 0 ? -i.osz : i.osz;
   if (i.rep === 0) {
     once(c, i, asz, step);
     return;

@@ -4,8 +4,8 @@
  * x87/SSE state instructions the model supports (control words and FXSAVE images).
  */
 import type { EmuCpu } from './cpu.js';
-import { CS, SS, FS, GS, LDTR, TR, CR0_PE, CR0_TS, CR0_EM, CR4_OSFXSR, EFER_SCE, EFER_LMA, TWO32, TWO47, TWO63, TWO64, VEC_UD, VEC_NM } from './x86-defs.js';
-import { IF, VM, RF } from './flags.js';
+import { CR0_PE, CR0_TS, CR0_EM, CR4_OSFXSR, EFER_SCE, EFER_LMA, VEC_UD, VEC_NM, Pow, Seg } from './x86-defs.js';
+import { Bit } from './flags.js';
 import type { Insn } from './insn.js';
 import { ea, rdEs, stEs } from './operands.js';
 import { checkIo, portIn, portOut } from './port-io.js';
@@ -40,7 +40,7 @@ function cpl0(c: EmuCpu): void {
   if (c.cpl !== 0) gp(c, 0);
 }
 function protectedOnly(c: EmuCpu): void {
-  if ((c.cr0 & CR0_PE) === 0 || (c.flags & VM) !== 0) ud(c);
+  if ((c.cr0 & CR0_PE) === 0 || (c.flags & Bit.VM) !== 0) ud(c);
 }
 
 // ---------------------------------------------------------------- descriptor tables
@@ -54,8 +54,8 @@ export function grp7(c: EmuCpu, i: Insn): void {
       const base = i.op === 0 ? c.gdtBase : c.idtBase;
       const limit = i.op === 0 ? c.gdtLimit : c.idtLimit;
       wr16(c, a, limit);
-      const a2 = c.long64 ? a + 2 : (a + 2) % TWO32;
-      if (c.long64) wr64(c, a2, base >>> 0, Math.floor(base / TWO32) | 0);
+      const a2 = c.long64 ? a + 2 : (a + 2) % Pow.Two32;
+      if (c.long64) wr64(c, a2, base >>> 0, Math.floor(base / Pow.Two32) | 0);
       else wr32(c, a2, i.osz === 2 ? base & 0xffffff : base >>> 0);
       return;
     }
@@ -64,12 +64,12 @@ export function grp7(c: EmuCpu, i: Insn): void {
       cpl0(c);
       const a = ea(c, i);
       const limit = rd16(c, a);
-      const a2 = c.long64 ? a + 2 : (a + 2) % TWO32;
+      const a2 = c.long64 ? a + 2 : (a + 2) % Pow.Two32;
       let base: number;
       if (c.long64) {
         const lo = rd64(c, a2);
-        base = c.hi * TWO32 + (lo >>> 0);
-        if (base < -TWO47 || base >= TWO47) return gp(c, 0);
+        base = c.hi * Pow.Two32 + (lo >>> 0);
+        if (base < -Pow.Two47 || base >= Pow.Two47) return gp(c, 0);
       } else {
         base = rd32(c, a2) >>> 0;
         if (i.osz === 2) base &= 0xffffff;
@@ -108,10 +108,10 @@ export function grp6(c: EmuCpu, i: Insn): void {
   protectedOnly(c);
   switch (i.op) {
     case 0:
-      stEs(c, i, i.mod === 3 ? i.osz : 2, c.segSel[LDTR]!);
+      stEs(c, i, i.mod === 3 ? i.osz : 2, c.segSel[Seg.LDTR]!);
       return;
     case 1:
-      stEs(c, i, i.mod === 3 ? i.osz : 2, c.segSel[TR]!);
+      stEs(c, i, i.mod === 3 ? i.osz : 2, c.segSel[Seg.TR]!);
       return;
     case 2:
     case 3: {
@@ -120,8 +120,8 @@ export function grp6(c: EmuCpu, i: Insn): void {
       const isTr = i.op === 3;
       if ((sel & 0xfffc) === 0) {
         if (isTr) return gp(c, 0);
-        c.segSel[LDTR] = sel;
-        c.segAttr[LDTR] = 1 << 16;
+        c.segSel[Seg.LDTR] = sel;
+        c.segAttr[Seg.LDTR] = 1 << 16;
         return;
       }
       if ((sel & 4) !== 0) return gp(c, sel & 0xfffc);
@@ -140,8 +140,8 @@ export function grp6(c: EmuCpu, i: Insn): void {
           c.tlbUser = save;
         }
       }
-      loadDescInto(c, isTr ? TR : LDTR, sel);
-      if (baseHi !== 0) c.segBase[isTr ? TR : LDTR] = c.segBase[isTr ? TR : LDTR]! + baseHi * TWO32 - (baseHi < 0 ? TWO64 : 0);
+      loadDescInto(c, isTr ? Seg.TR : Seg.LDTR, sel);
+      if (baseHi !== 0) c.segBase[isTr ? Seg.TR : Seg.LDTR] = c.segBase[isTr ? Seg.TR : Seg.LDTR]! + baseHi * Pow.Two32 - (baseHi < 0 ? Pow.Two64 : 0);
       if (isTr) {
         // Mark busy in the GDT and in the register.
         const save = c.tlbUser;
@@ -151,7 +151,7 @@ export function grp6(c: EmuCpu, i: Insn): void {
         } finally {
           c.tlbUser = save;
         }
-        c.segAttr[TR] = c.segAttr[TR]! | 2;
+        c.segAttr[Seg.TR] = c.segAttr[Seg.TR]! | 2;
       }
       return;
     }
@@ -238,7 +238,7 @@ export function movCr(c: EmuCpu, i: Insn): void {
       default:
         return ud(c);
     }
-    if (c.long64) setReg(c, 8, i.rm, v >>> 0, Math.floor(v / TWO32) | 0);
+    if (c.long64) setReg(c, 8, i.rm, v >>> 0, Math.floor(v / Pow.Two32) | 0);
     else setReg(c, 4, i.rm, v | 0);
     return;
   }
@@ -250,11 +250,11 @@ export function movCr(c: EmuCpu, i: Insn): void {
       writeCr0(c, lo);
       return;
     case 2:
-      c.cr2 = c.long64 ? hi * TWO32 + (lo >>> 0) : lo >>> 0;
+      c.cr2 = c.long64 ? hi * Pow.Two32 + (lo >>> 0) : lo >>> 0;
       return;
     case 3:
       if ((hi & ~0xff) !== 0) return gp(c, 0);
-      writeCr3(c, (hi & 0xff) * TWO32 + ((lo & ~0xfff & (c.long64 ? -1 : -1)) >>> 0) + (lo & 0x18));
+      writeCr3(c, (hi & 0xff) * Pow.Two32 + ((lo & ~0xfff & (c.long64 ? -1 : -1)) >>> 0) + (lo & 0x18));
       return;
     case 4:
       if (hi !== 0) return gp(c, 0);
@@ -280,12 +280,12 @@ export function movDr(c: EmuCpu, i: Insn): void {
   if (n > 7) return ud(c);
   if (i.op === 0) {
     const v = c.dr[n]!;
-    if (c.long64) setReg(c, 8, i.rm, v >>> 0, Math.floor(v / TWO32) | 0);
+    if (c.long64) setReg(c, 8, i.rm, v >>> 0, Math.floor(v / Pow.Two32) | 0);
     else setReg(c, 4, i.rm, v | 0);
   } else {
     const lo = c.rl[i.rm]!;
     const hi = c.long64 ? c.rh[i.rm]! : 0;
-    let v = (hi >>> 0) * TWO32 + (lo >>> 0);
+    let v = (hi >>> 0) * Pow.Two32 + (lo >>> 0);
     if (n === 6) v = ((lo | 0xffff0ff0) >>> 0);
     else if (n === 7) v = (((lo & ~0xd800) | 0x400) >>> 0);
     c.dr[n] = v;
@@ -322,7 +322,7 @@ export function rdtsc(c: EmuCpu, i: Insn): void {
   if ((c.cr4 & (1 << 2)) !== 0 && c.cpl !== 0) return gp(c, 0);
   const t = tscNow(c);
   setReg(c, 4, 0, t >>> 0);
-  setReg(c, 4, 2, Math.floor(t / TWO32) | 0);
+  setReg(c, 4, 2, Math.floor(t / Pow.Two32) | 0);
   if (i.op === 1) setReg(c, 4, 1, c.tscAux);
 }
 export function cpuidOp(c: EmuCpu, _i: Insn): void {
@@ -342,13 +342,13 @@ export function syscall(c: EmuCpu, i: Insn): void {
   if ((c.efer & EFER_SCE) === 0 || (c.efer & EFER_LMA) === 0) return ud(c);
   if (!c.long64) return unimplemented(c, 'SYSCALL from compatibility mode');
   const n = nextIp(c, i);
-  setReg(c, 8, 1, n >>> 0, Math.floor(n / TWO32) | 0);
+  setReg(c, 8, 1, n >>> 0, Math.floor(n / Pow.Two32) | 0);
   const fl = getFlags(c);
-  setReg(c, 8, 11, fl & ~RF, 0);
+  setReg(c, 8, 11, fl & ~Bit.RF, 0);
   const sel = c.star[1]! & 0xffff;
-  c.setSegRaw(CS, sel & 0xfffc, 0, 0xffffffff, 0xa09b);
-  c.setSegRaw(SS, (sel + 8) & 0xfffc, 0, 0xffffffff, 0xc093);
-  putFlags(c, 0, c.fmask | RF);
+  c.setSegRaw(Seg.CS, sel & 0xfffc, 0, 0xffffffff, 0xa09b);
+  c.setSegRaw(Seg.SS, (sel + 8) & 0xfffc, 0, 0xffffffff, 0xc093);
+  putFlags(c, 0, c.fmask | Bit.RF);
   c.updateMode();
   c.rip = c.lstar;
 }
@@ -358,17 +358,17 @@ export function sysret(c: EmuCpu, i: Insn): void {
   const base = (c.star[1]! >>> 16) & 0xffff;
   let rip: number;
   if (i.osz === 8) {
-    rip = c.rh[1]! * TWO32 + (c.rl[1]! >>> 0);
-    if (rip < -TWO47 || rip >= TWO47) return gp(c, 0);
-    c.setSegRaw(CS, ((base + 16) & 0xfffc) | 3, 0, 0xffffffff, 0xa0fb);
+    rip = c.rh[1]! * Pow.Two32 + (c.rl[1]! >>> 0);
+    if (rip < -Pow.Two47 || rip >= Pow.Two47) return gp(c, 0);
+    c.setSegRaw(Seg.CS, ((base + 16) & 0xfffc) | 3, 0, 0xffffffff, 0xa0fb);
   } else {
     rip = c.rl[1]! >>> 0;
-    c.setSegRaw(CS, (base & 0xfffc) | 3, 0, 0xffffffff, 0xc0fb);
+    c.setSegRaw(Seg.CS, (base & 0xfffc) | 3, 0, 0xffffffff, 0xc0fb);
   }
-  c.segSel[SS] = ((base + 8) & 0xfffc) | 3;
-  c.segAttr[SS] = 0xc0f3;
-  c.segBase[SS] = 0;
-  c.segLimit[SS] = 0xffffffff;
+  c.segSel[Seg.SS] = ((base + 8) & 0xfffc) | 3;
+  c.segAttr[Seg.SS] = 0xc0f3;
+  c.segBase[Seg.SS] = 0;
+  c.segLimit[Seg.SS] = 0xffffffff;
   c.segChanged();
   putFlags(c, c.rl[11]!, 0x3c7fd7);
   c.updateMode();
@@ -378,15 +378,15 @@ export function sysenter(c: EmuCpu, _i: Insn): void {
   if ((c.cr0 & CR0_PE) === 0) return gp(c, 0);
   const cs = c.sysenterCs & 0xfffc;
   if (cs === 0) return gp(c, 0);
-  putFlags(c, 0, VM | IF | RF);
+  putFlags(c, 0, Bit.VM | Bit.IF | Bit.RF);
   const lma = (c.efer & EFER_LMA) !== 0;
-  c.setSegRaw(CS, cs, 0, 0xffffffff, lma ? 0xa09b : 0xc09b);
-  c.setSegRaw(SS, cs + 8, 0, 0xffffffff, 0xc093);
+  c.setSegRaw(Seg.CS, cs, 0, 0xffffffff, lma ? 0xa09b : 0xc09b);
+  c.setSegRaw(Seg.SS, cs + 8, 0, 0xffffffff, 0xc093);
   c.updateMode();
   const esp = c.sysenterEsp;
   const eip = c.sysenterEip;
   if (lma) {
-    setReg(c, 8, 4, esp >>> 0, Math.floor(esp / TWO32) | 0);
+    setReg(c, 8, 4, esp >>> 0, Math.floor(esp / Pow.Two32) | 0);
     c.rip = eip;
   } else {
     setReg(c, 4, 4, esp | 0);
@@ -398,14 +398,14 @@ export function sysexit(c: EmuCpu, i: Insn): void {
   const cs = c.sysenterCs & 0xfffc;
   if (cs === 0) return gp(c, 0);
   if (i.osz === 8) {
-    c.setSegRaw(CS, (cs + 32) | 3, 0, 0xffffffff, 0xa0fb);
-    c.setSegRaw(SS, (cs + 40) | 3, 0, 0xffffffff, 0xc0f3);
+    c.setSegRaw(Seg.CS, (cs + 32) | 3, 0, 0xffffffff, 0xa0fb);
+    c.setSegRaw(Seg.SS, (cs + 40) | 3, 0, 0xffffffff, 0xc0f3);
     c.updateMode();
     setReg(c, 8, 4, c.rl[1]!, c.rh[1]!);
-    c.rip = c.rh[2]! * TWO32 + (c.rl[2]! >>> 0);
+    c.rip = c.rh[2]! * Pow.Two32 + (c.rl[2]! >>> 0);
   } else {
-    c.setSegRaw(CS, (cs + 16) | 3, 0, 0xffffffff, 0xc0fb);
-    c.setSegRaw(SS, (cs + 24) | 3, 0, 0xffffffff, 0xc0f3);
+    c.setSegRaw(Seg.CS, (cs + 16) | 3, 0, 0xffffffff, 0xc0fb);
+    c.setSegRaw(Seg.SS, (cs + 24) | 3, 0, 0xffffffff, 0xc0f3);
     c.updateMode();
     setReg(c, 4, 4, c.rl[1]!);
     c.rip = c.rl[2]! >>> 0;
@@ -414,8 +414,8 @@ export function sysexit(c: EmuCpu, i: Insn): void {
 export function swapgs(c: EmuCpu, _i: Insn): void {
   if (!c.long64) return ud(c);
   cpl0(c);
-  const t = c.segBase[GS]!;
-  c.segBase[GS] = c.kernelGsBase;
+  const t = c.segBase[Seg.GS]!;
+  c.segBase[Seg.GS] = c.kernelGsBase;
   c.kernelGsBase = t;
 }
 /** RDFSBASE etc. are not advertised; kept for completeness of the decode table. */
@@ -515,5 +515,12 @@ export function nop(_c: EmuCpu, _i: Insn): void {}
 export function ud2(c: EmuCpu, _i: Insn): void {
   ud(c);
 }
+/** An invalid encoding (no table row, or LOCK where none is allowed): #UD without a warning. */
+export function invalidOpcode(c: EmuCpu, _i: Insn): void {
+  ud(c);
+}
+/** An instruction longer than 15 bytes: #GP(0). */
+export function tooLong(c: EmuCpu, _i: Insn): void {
+  gp(c, 0);
+}
 
-export { FS, TWO63 };

@@ -4,7 +4,7 @@
  */
 import type { EmuCpu } from './cpu.js';
 import { ramAt } from './mem-access.js';
-import { CR0_PG, CR0_WP, CR4_PAE, CR4_PGE, CR4_PSE, EFER_LMA, EFER_NXE, TWO32, TWO47, VEC_PF } from './x86-defs.js';
+import { CR0_PG, CR0_WP, CR4_PAE, CR4_PGE, CR4_PSE, EFER_LMA, EFER_NXE, VEC_PF, Pow } from './x86-defs.js';
 import { gp, raise } from './exceptions.js';
 
 export function physRd32(c: EmuCpu, pa: number): number {
@@ -51,7 +51,7 @@ export function translate(c: EmuCpu, lin: number, acc: number): number {
     us &= pde;
     if ((pde & 0x80) !== 0 && (c.cr4 & CR4_PSE) !== 0) {
       if ((pde & 0x200000) !== 0) return pageFault(c, lin, acc, user, true, true);
-      phys = ((pde & 0xffc00000) >>> 0) + ((pde >>> 13) & 0xff) * TWO32 + (l & 0x3fffff);
+      phys = ((pde & 0xffc00000) >>> 0) + ((pde >>> 13) & 0xff) * Pow.Two32 + (l & 0x3fffff);
       leafAddr = pdeA;
       leafLo = pde;
       c.largePages = true;
@@ -71,8 +71,8 @@ export function translate(c: EmuCpu, lin: number, acc: number): number {
     let tableA: number;
     let levels: number;
     if ((c.efer & EFER_LMA) !== 0) {
-      if (lin < -TWO47 || lin >= TWO47) return gp(c, 0);
-      const hi16 = Math.floor(lin / TWO32) & 0xffff;
+      if (lin < -Pow.Two47 || lin >= Pow.Two47) return gp(c, 0);
+      const hi16 = Math.floor(lin / Pow.Two32) & 0xffff;
       levels = 4;
       tableA = floorPage(c.cr3) + ((hi16 >>> 7) & 0x1ff) * 8;
       // PML4E
@@ -139,7 +139,7 @@ export function walkEntry(c: EmuCpu, a: number, lin: number, acc: number, user: 
   if ((hi & 0x000fff00) !== 0 || (!nxe && hi < 0)) return pageFault(c, lin, acc, user, true, true);
   c.walkNx = hi < 0;
   if ((lo & 0x20) === 0) physWr32(c, a, lo | 0x20);
-  c.walkAddr = (hi & 0xff) * TWO32 + ((lo & 0xfffff000) >>> 0);
+  c.walkAddr = (hi & 0xff) * Pow.Two32 + ((lo & 0xfffff000) >>> 0);
   return lo;
 }
 
@@ -159,5 +159,5 @@ function floorPage(a: number): number {
   return a - (a % 4096) - 0;
 }
 function pdptAddr(lo: number, hi: number): number {
-  return (hi & 0xff) * TWO32 + ((lo & 0xfffff000) >>> 0);
+  return (hi & 0xff) * Pow.Two32 + ((lo & 0xfffff000) >>> 0);
 }

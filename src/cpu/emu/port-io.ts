@@ -1,25 +1,25 @@
 /** Port I/O: the IOPL and TSS I/O-bitmap check and the bus accesses. */
 import type { EmuCpu } from './cpu.js';
-import { CR0_PE, TR } from './x86-defs.js';
-import { IOPL, VM } from './flags.js';
+import { CR0_PE, Seg } from './x86-defs.js';
+import { Bit } from './flags.js';
 import { gp } from './exceptions.js';
 import { rd16 } from './mem-access.js';
 
 /** IOPL / TSS I/O bitmap check for `size` bytes at `port`. */
 export function checkIo(c: EmuCpu, port: number, size: number): void {
   if ((c.cr0 & CR0_PE) === 0) return;
-  if ((c.flags & VM) === 0 && c.cpl <= ((c.flags & IOPL) >>> 12)) return;
-  const tr = c.segAttr[TR]!;
+  if ((c.flags & Bit.VM) === 0 && c.cpl <= ((c.flags & Bit.IOPL) >>> 12)) return;
+  const tr = c.segAttr[Seg.TR]!;
   if ((tr & 0xf) !== 0x9 && (tr & 0xf) !== 0xb) return gp(c, 0);
-  const limit = c.segLimit[TR]!;
+  const limit = c.segLimit[Seg.TR]!;
   if (limit < 0x67) return gp(c, 0);
   const save = c.tlbUser;
   c.tlbUser = 0;
   try {
-    const bm = rd16(c, c.segBase[TR]! + 0x66);
+    const bm = rd16(c, c.segBase[Seg.TR]! + 0x66);
     const byte = bm + (port >>> 3);
     if (byte + 1 > limit) return gp(c, 0);
-    const bits = rd16(c, c.segBase[TR]! + byte);
+    const bits = rd16(c, c.segBase[Seg.TR]! + byte);
     if (((bits >>> (port & 7)) & ((1 << size) - 1)) !== 0) return gp(c, 0);
   } finally {
     c.tlbUser = save;

@@ -6,7 +6,7 @@ import { readCr8, writeCr8Host } from './control-regs.js';
 import { readMsr, writeMsr } from './msr.js';
 import { flushTlb } from './tlb.js';
 import { u64ToAddr } from './address.js';
-import { CS, SS } from './x86-defs.js';
+import { Seg } from './x86-defs.js';
 
 export function getRegisters(c: EmuCpu, ids: readonly RegId[]): bigint[] {
   return ids.map((id) => getRegister(c, id));
@@ -91,7 +91,7 @@ export function setRegister(c: EmuCpu, id: RegId, v: bigint): void {
       else if (f === 1) c.segBase[s] = u64ToAddr(v);
       else if (f === 2) c.segLimit[s] = lo >>> 0;
       else c.segAttr[s] = lo;
-      if (s === CS || s === SS) c.updateMode();
+      if (s === Seg.CS || s === Seg.SS) c.updateMode();
       else c.segChanged();
       return;
     }

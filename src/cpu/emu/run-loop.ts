@@ -5,14 +5,15 @@
  */
 import type { EmuCpu, EmuPmuHook } from './cpu.js';
 import { Block, Insn } from './insn.js';
-import { BLOCK_EXIT, CS, FAULT, JC_SIZE, K_ADD_RI, K_ADD_RR, K_CMP_RI, K_CMP_RR, K_INCDEC_R, K_JNZ, K_JZ, K_LOGIC_RI, K_LOGIC_RR, K_MOV_RR, K_SUB_RI, K_SUB_RR, type RunResult, TWO32, TWO47, VEC_DB, VEC_NMI } from './x86-defs.js';
-import { deliver, deliverPendingFault, gp } from './exceptions.js';
+import { BLOCK_EXIT, FAULT, JC_SIZE, type RunResult, VEC_DB, VEC_NMI, K, Seg, Pow } from './x86-defs.js';
+import { deliver, deliverPendingFault } from './exceptions.js';
 import { fetchPhys } from './mem-access.js';
 import { decodeBlock } from './decoder.js';
-import { F_ADD, F_DEC, F_EAGER, F_INC, F_LOGIC, F_SUB, IF, TF, ZF } from './flags.js';
+import { Bit } from './flags.js';
 import { addIp } from './address.js';
-import { getCF, getZF } from './lazy-flags.js';
 import { COMPILE_THRESHOLD, compileBlock } from './block-compiler.js';
+import { add32ri, add32rr, cmp32ri, logic32ri, cmp32rr, incdec32r, logic32rr, mov32rr, sub32ri, sub32rr } from './ops-alu.js';
+import { jnz, jz } from './ops-flow.js';
 
 /** Instructions between checks for pending interrupts (handlers that may unmask one force a check). */
 const POLL_INTERVAL = 2048;
@@ -22,20 +23,11 @@ function pmuOrderFree(pmu: EmuPmuHook): boolean {
   return pmu.orderFree === true;
 }
 
-/** Target of a relative branch (see ops-flow relTarget; duplicated here for the inline path). */
-function jccTarget(c: EmuCpu, i: Insn): number {
-  const t = c.bip + i.end + i.imm;
-  if (i.osz === 4) return t >>> 0;
-  if (i.osz === 2) return t & 0xffff;
-  if (t >= -TWO47 && t < TWO47) return t;
-  return gp(c, 0);
-}
-
 /** Linear address of RIP. */
 export function ipLin(c: EmuCpu): number {
   if (c.codeSize === 8) return c.rip;
-  const a = c.segBase[CS]! + c.rip;
-  return a >= TWO32 ? a - TWO32 : a;
+  const a = c.segBase[Seg.CS]! + c.rip;
+  return a >= Pow.Two32 ? a - Pow.Two32 : a;
 }
 
 export function lookupBlock(c: EmuCpu): Block {
@@ -70,7 +62,7 @@ export function checkInterrupts(c: EmuCpu): boolean {
     deliver(c, VEC_NMI, -1, false, true);
     return true;
   }
-  if ((c.flags & IF) !== 0 && apic.hasInterrupt()) {
+  if ((c.flags & Bit.IF) !== 0 && apic.hasInterrupt()) {
     const v = apic.acknowledge();
     if (v < 0) return false;
     c.counts.interrupts++;
@@ -96,7 +88,7 @@ export function serviceInitSipi(c: EmuCpu): boolean {
     if (v < 0) return false;
     c.counts.sipi++;
     c.waitSipi = false;
-    c.setSegRaw(CS, v << 8, v << 12, 0xffff, 0x9b);
+    c.setSegRaw(Seg.CS, v << 8, v << 12, 0xffff, 0x9b);
     c.rip = 0;
   }
   return true;
@@ -106,7 +98,7 @@ export function serviceInitSipi(c: EmuCpu): boolean {
 export function wakeable(c: EmuCpu): boolean {
   const apic = c.apic;
   if (apic === undefined) return false;
-  return ((c.flags & IF) !== 0 && apic.hasInterrupt()) || false;
+  return ((c.flags & Bit.IF) !== 0 && apic.hasInterrupt()) || false;
 }
 
 /**
@@ -148,12 +140,12 @@ export function runSlice(c: EmuCpu, budget: number): RunResult {
         if (c.breakRun) continue;
       }
       if (c.halted) return 'hlt';
-      if ((c.flags & TF) !== 0) {
+      if ((c.flags & Bit.TF) !== 0) {
         // Single-step: one instruction, then a #DB trap (DR6.BS) if TF is still set and it did not fault.
         c.pollAt = 0;
         const exc = c.counts.exceptions;
         execBlock(c, 1, null);
-        if ((c.flags & TF) !== 0 && c.counts.exceptions === exc && !c.breakRun && !c.halted) {
+        if ((c.flags & Bit.TF) !== 0 && c.counts.exceptions === exc && !c.breakRun && !c.halted) {
           c.dr[6] = (c.dr[6]! | 0x4000) >>> 0;
           try {
             deliver(c, VEC_DB, -1, false, false);
@@ -167,8 +159,8 @@ export function runSlice(c: EmuCpu, budget: number): RunResult {
     // Jump cache lookup inline (the common case); misses and fetch faults go through execBlock.
     let lin = c.rip;
     if (c.codeSize !== 8) {
-      lin += c.segBase[CS]!;
-      if (lin >= TWO32) lin -= TWO32;
+      lin += c.segBase[Seg.CS]!;
+      if (lin >= Pow.Two32) lin -= Pow.Two32;
     }
     const j = lin & (JC_SIZE - 1);
     const b = c.jcBlock[j];
@@ -212,7 +204,7 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): void {
   const cs = c.codeSize;
   let nr = bip + (n === total ? blk.len : ins[n - 1]!.end);
   if (cs === 4) {
-    if (nr >= TWO32) nr -= TWO32;
+    if (nr >= Pow.Two32) nr -= Pow.Two32;
   } else if (cs === 2) nr &= 0xffff;
   else nr = addIp(bip, nr - bip, 8);
   c.rip = nr;
@@ -240,130 +232,45 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): void {
       if (i < n) c.rip = addIp(bip, ins[i - 1]!.end, c.codeSize);
       c.smc = false;
     } else {
-      const rl = c.rl;
-      const rh = c.rh;
       for (; i < n; i++) {
         const x = ins[i]!;
-        // Hot register forms run inline (no call); everything else through its handler.
+        // Hot handlers are called directly (no megamorphic x.fn call); see inline-kinds.ts.
         switch (x.k) {
-          case K_ADD_RR: {
-            const d = rl[x.rm]!;
-            const s = rl[x.reg]!;
-            const r = (d + s) | 0;
-            rl[x.rm] = r;
-            rh[x.rm] = 0;
-            c.fop = F_ADD;
-            c.fsz = 4;
-            c.fdst = d;
-            c.fsrc = s;
-            c.fres = r;
+          case K.AddRR:
+            add32rr(c, x);
             break;
-          }
-          case K_SUB_RR: {
-            const d = rl[x.rm]!;
-            const s = rl[x.reg]!;
-            const r = (d - s) | 0;
-            rl[x.rm] = r;
-            rh[x.rm] = 0;
-            c.fop = F_SUB;
-            c.fsz = 4;
-            c.fdst = d;
-            c.fsrc = s;
-            c.fres = r;
+          case K.SubRR:
+            sub32rr(c, x);
             break;
-          }
-          case K_CMP_RR: {
-            const d = rl[x.rm]!;
-            const s = rl[x.reg]!;
-            c.fop = F_SUB;
-            c.fsz = 4;
-            c.fdst = d;
-            c.fsrc = s;
-            c.fres = (d - s) | 0;
+          case K.CmpRR:
+            cmp32rr(c, x);
             break;
-          }
-          case K_LOGIC_RR: {
-            const d = rl[x.rm]!;
-            const s = rl[x.reg]!;
-            const op = x.op;
-            const r = op === 1 ? d | s : op === 4 ? d & s : d ^ s;
-            rl[x.rm] = r;
-            rh[x.rm] = 0;
-            c.fop = F_LOGIC;
-            c.fsz = 4;
-            c.fres = r;
+          case K.LogicRR:
+            logic32rr(c, x);
             break;
-          }
-          case K_ADD_RI: {
-            const d = rl[x.rm]!;
-            const s = x.imm;
-            const r = (d + s) | 0;
-            rl[x.rm] = r;
-            rh[x.rm] = 0;
-            c.fop = F_ADD;
-            c.fsz = 4;
-            c.fdst = d;
-            c.fsrc = s;
-            c.fres = r;
+          case K.AddRI:
+            add32ri(c, x);
             break;
-          }
-          case K_SUB_RI: {
-            const d = rl[x.rm]!;
-            const s = x.imm;
-            const r = (d - s) | 0;
-            rl[x.rm] = r;
-            rh[x.rm] = 0;
-            c.fop = F_SUB;
-            c.fsz = 4;
-            c.fdst = d;
-            c.fsrc = s;
-            c.fres = r;
+          case K.SubRI:
+            sub32ri(c, x);
             break;
-          }
-          case K_CMP_RI: {
-            const d = rl[x.rm]!;
-            const s = x.imm;
-            c.fop = F_SUB;
-            c.fsz = 4;
-            c.fdst = d;
-            c.fsrc = s;
-            c.fres = (d - s) | 0;
+          case K.CmpRI:
+            cmp32ri(c, x);
             break;
-          }
-          case K_LOGIC_RI: {
-            const d = rl[x.rm]!;
-            const s = x.imm;
-            const op = x.op;
-            const r = op === 1 ? d | s : op === 4 ? d & s : d ^ s;
-            rl[x.rm] = r;
-            rh[x.rm] = 0;
-            c.fop = F_LOGIC;
-            c.fsz = 4;
-            c.fres = r;
+          case K.LogicRI:
+            logic32ri(c, x);
             break;
-          }
-          case K_INCDEC_R: {
-            const d = rl[x.rm]!;
-            const r = (x.op === 0 ? d + 1 : d - 1) | 0;
-            c.fcin = getCF(c);
-            rl[x.rm] = r;
-            rh[x.rm] = 0;
-            c.fop = x.op === 0 ? F_INC : F_DEC;
-            c.fsz = 4;
-            c.fdst = d;
-            c.fsrc = 1;
-            c.fres = r;
+          case K.IncDecR:
+            incdec32r(c, x);
             break;
-          }
-          case K_MOV_RR:
-            rl[x.rm] = rl[x.reg]!;
-            rh[x.rm] = 0;
+          case K.MovRR:
+            mov32rr(c, x);
             break;
-          case K_JNZ:
-            if ((c.fop === F_EAGER ? c.fres & ZF : getZF(c)) === 0) c.rip = jccTarget(c, x);
+          case K.Jnz:
+            jnz(c, x);
             break;
-          case K_JZ:
-            if ((c.fop === F_EAGER ? c.fres & ZF : getZF(c)) !== 0) c.rip = jccTarget(c, x);
+          case K.Jz:
+            jz(c, x);
             break;
           default:
             x.fn(c, x);

@@ -4,16 +4,16 @@
  */
 import type { EmuCpu } from './cpu.js';
 import { SEG_ATTR_UNUSABLE } from '../registers.js';
-import { CR0_PE, CS, EFER_LMA, LDTR, SS, TWO32, VEC_GP, VEC_NP, VEC_SS } from './x86-defs.js';
-import { VM } from './flags.js';
+import { CR0_PE, EFER_LMA, VEC_GP, VEC_NP, VEC_SS, Seg, Pow } from './x86-defs.js';
+import { Bit } from './flags.js';
 import { gp, raise, unimplemented } from './exceptions.js';
 import { rd32, wr32 } from './mem-access.js';
 
 /** Limit, type and null checks of an access of `size` bytes at offset `off` of segment `s` (#GP, or #SS for SS). */
 export function checkSeg(c: EmuCpu, s: number, off: number, size: number, write: boolean): void {
   const a = c.segAttr[s]!;
-  const vec = s === SS ? VEC_SS : VEC_GP;
-  const pm = (c.cr0 & CR0_PE) !== 0 && (c.flags & VM) === 0;
+  const vec = s === Seg.SS ? VEC_SS : VEC_GP;
+  const pm = (c.cr0 & CR0_PE) !== 0 && (c.flags & Bit.VM) === 0;
   if (pm) {
     if ((a & SEG_ATTR_UNUSABLE) !== 0) return raise(c, vec, 0);
     if ((a & 8) !== 0) {
@@ -31,10 +31,10 @@ export function checkSeg(c: EmuCpu, s: number, off: number, size: number, write:
 /** Reads descriptor `sel` from the GDT/LDT into dlo/dhi; #GP(sel) if outside the table. */
 export function readDescriptor(c: EmuCpu, sel: number, vec = VEC_GP): number {
   const ldt = (sel & 4) !== 0;
-  const base = ldt ? c.segBase[LDTR]! : c.gdtBase;
-  const limit = ldt ? c.segLimit[LDTR]! : c.gdtLimit;
+  const base = ldt ? c.segBase[Seg.LDTR]! : c.gdtBase;
+  const limit = ldt ? c.segLimit[Seg.LDTR]! : c.gdtLimit;
   const idx = sel & 0xfff8;
-  if (idx + 7 > limit || (ldt && (c.segAttr[LDTR]! & SEG_ATTR_UNUSABLE) !== 0)) return raise(c, vec, sel & 0xfffc);
+  if (idx + 7 > limit || (ldt && (c.segAttr[Seg.LDTR]! & SEG_ATTR_UNUSABLE) !== 0)) return raise(c, vec, sel & 0xfffc);
   const save = c.tlbUser;
   c.tlbUser = 0;
   try {
@@ -47,7 +47,7 @@ export function readDescriptor(c: EmuCpu, sel: number, vec = VEC_GP): number {
 }
 
 export function sysLin(c: EmuCpu, a: number): number {
-  return (c.efer & EFER_LMA) !== 0 ? a : a % TWO32;
+  return (c.efer & EFER_LMA) !== 0 ? a : a % Pow.Two32;
 }
 
 export function setAccessed(c: EmuCpu, addr: number): void {
@@ -81,25 +81,25 @@ export function loadFromDesc(c: EmuCpu, s: number, sel: number): void {
 /** MOV/POP to a data segment register or SS (protected-mode checks per SDM vol. 2 MOV). */
 export function loadSeg(c: EmuCpu, s: number, sel: number): void {
   sel &= 0xffff;
-  if ((c.cr0 & CR0_PE) === 0 || (c.flags & VM) !== 0) {
+  if ((c.cr0 & CR0_PE) === 0 || (c.flags & Bit.VM) !== 0) {
     c.segSel[s] = sel;
     c.segBase[s] = sel << 4;
-    if ((c.flags & VM) !== 0) {
+    if ((c.flags & Bit.VM) !== 0) {
       c.segLimit[s] = 0xffff;
-      c.segAttr[s] = s === CS ? 0xf3 : 0xf3;
+      c.segAttr[s] = s === Seg.CS ? 0xf3 : 0xf3;
     }
-    if (s === CS || s === SS) c.updateMode();
+    if (s === Seg.CS || s === Seg.SS) c.updateMode();
     else c.segChanged();
     return;
   }
   const rpl = sel & 3;
   if ((sel & 0xfffc) === 0) {
-    if (s === SS && !(c.long64 && c.cpl !== 3 && rpl === c.cpl)) return gp(c, 0);
+    if (s === Seg.SS && !(c.long64 && c.cpl !== 3 && rpl === c.cpl)) return gp(c, 0);
     c.segSel[s] = sel;
     c.segBase[s] = 0;
     c.segLimit[s] = 0;
-    c.segAttr[s] = SEG_ATTR_UNUSABLE | (s === SS ? c.cpl << 5 : 0);
-    if (s === SS) c.updateMode();
+    c.segAttr[s] = SEG_ATTR_UNUSABLE | (s === Seg.SS ? c.cpl << 5 : 0);
+    if (s === Seg.SS) c.updateMode();
     else c.segChanged();
     return;
   }
@@ -109,7 +109,7 @@ export function loadSeg(c: EmuCpu, s: number, sel: number): void {
   const dpl = (hi >>> 13) & 3;
   const code = (type & 8) !== 0;
   if ((hi & 0x1000) === 0) return gp(c, sel & 0xfffc);
-  if (s === SS) {
+  if (s === Seg.SS) {
     if (code || (type & 2) === 0 || rpl !== c.cpl || dpl !== c.cpl) return gp(c, sel & 0xfffc);
     if ((hi & 0x8000) === 0) return raise(c, VEC_SS, sel & 0xfffc);
   } else {
@@ -120,7 +120,7 @@ export function loadSeg(c: EmuCpu, s: number, sel: number): void {
   }
   setAccessed(c, addr);
   loadFromDesc(c, s, sel);
-  if (s === SS) c.updateMode();
+  if (s === Seg.SS) c.updateMode();
 }
 
 /**
@@ -129,9 +129,9 @@ export function loadSeg(c: EmuCpu, s: number, sel: number): void {
  */
 export function loadCs(c: EmuCpu, sel: number, newCpl: number, checkDpl: 'jmp' | 'ret' | 'int'): void {
   sel &= 0xffff;
-  if ((c.cr0 & CR0_PE) === 0 || (c.flags & VM) !== 0) {
-    c.segSel[CS] = sel;
-    c.segBase[CS] = sel << 4;
+  if ((c.cr0 & CR0_PE) === 0 || (c.flags & Bit.VM) !== 0) {
+    c.segSel[Seg.CS] = sel;
+    c.segBase[Seg.CS] = sel << 4;
     c.updateMode();
     return;
   }
@@ -153,10 +153,10 @@ export function loadCs(c: EmuCpu, sel: number, newCpl: number, checkDpl: 'jmp' |
   if ((hi & 0x8000) === 0) return raise(c, VEC_NP, sel & 0xfffc);
   if ((c.efer & EFER_LMA) !== 0 && (hi & (1 << 21)) !== 0 && (hi & (1 << 22)) !== 0) return gp(c, sel & 0xfffc);
   setAccessed(c, addr);
-  loadFromDesc(c, CS, (sel & 0xfffc) | newCpl);
-  c.segAttr[CS] = (c.segAttr[CS]! & ~0x60) | (conforming ? c.segAttr[CS]! & 0x60 : newCpl << 5);
+  loadFromDesc(c, Seg.CS, (sel & 0xfffc) | newCpl);
+  c.segAttr[Seg.CS] = (c.segAttr[Seg.CS]! & ~0x60) | (conforming ? c.segAttr[Seg.CS]! & 0x60 : newCpl << 5);
   // CPL follows the new CS (for conforming segments CPL is unchanged)
-  c.segAttr[CS] = (c.segAttr[CS]! & ~0x60) | (newCpl << 5);
+  c.segAttr[Seg.CS] = (c.segAttr[Seg.CS]! & ~0x60) | (newCpl << 5);
   c.updateMode();
 }
 

@@ -1,7 +1,7 @@
 /** Stack pointer arithmetic and PUSH/POP at the current stack size. */
 import type { EmuCpu } from './cpu.js';
 import { r64 } from './gpr.js';
-import { SS, TWO32, TWO47, VEC_SS } from './x86-defs.js';
+import { VEC_SS, Pow, Seg } from './x86-defs.js';
 import { raise } from './exceptions.js';
 import { rd, wr } from './mem-access.js';
 
@@ -9,11 +9,11 @@ import { rd, wr } from './mem-access.js';
 export function stackLin(c: EmuCpu, delta: number): number {
   if (c.stackSize === 8) {
     const a = r64(c, 4) + delta;
-    if (a < -TWO47 || a >= TWO47) return raise(c, VEC_SS, 0);
+    if (a < -Pow.Two47 || a >= Pow.Two47) return raise(c, VEC_SS, 0);
     return a;
   }
-  const a = c.segBase[SS]! + (c.stackSize === 4 ? (c.rl[4]! + delta) >>> 0 : (c.rl[4]! + delta) & 0xffff);
-  return a >= TWO32 ? a - TWO32 : a;
+  const a = c.segBase[Seg.SS]! + (c.stackSize === 4 ? (c.rl[4]! + delta) >>> 0 : (c.rl[4]! + delta) & 0xffff);
+  return a >= Pow.Two32 ? a - Pow.Two32 : a;
 }
 
 export function addRsp(c: EmuCpu, delta: number): void {

@@ -1,12 +1,12 @@
 /** 32-bit hardware task switches (task gates, far JMP/CALL to a TSS, IRET with NT). */
 import type { EmuCpu } from './cpu.js';
 import { SEG_ATTR_UNUSABLE } from '../registers.js';
-import { CR0_PG, CR0_TS, CS, DS, EFER_LMA, ES, FS, GS, LDTR, SS, TLB_SIZE, TR, TWO32, VEC_NP, VEC_TS } from './x86-defs.js';
+import { CR0_PG, CR0_TS, EFER_LMA, VEC_NP, VEC_TS, Seg, Pow, Tlb } from './x86-defs.js';
 import { gp, raise, unimplemented } from './exceptions.js';
 import { loadFromDesc, loadSeg, readDescriptor } from './segmentation.js';
 import { rd32, wr16, wr32 } from './mem-access.js';
 import { getFlags, setFlagsRaw } from './lazy-flags.js';
-import { NT } from './flags.js';
+import { Bit } from './flags.js';
 import { writeCr3 } from './control-regs.js';
 import { flushTlb } from './tlb.js';
 
@@ -33,22 +33,22 @@ export function taskSwitch(c: EmuCpu, sel: number, kind: 'jmp' | 'call' | 'iret'
   c.tlbUser = 0;
   try {
     // Save the outgoing task.
-    const ot = c.segBase[TR]!;
-    const w = (off: number, v: number): void => wr32(c, (ot + off) % TWO32, v);
+    const ot = c.segBase[Seg.TR]!;
+    const w = (off: number, v: number): void => wr32(c, (ot + off) % Pow.Two32, v);
     let fl = getFlags(c);
-    if (kind !== 'call') fl &= ~NT;
+    if (kind !== 'call') fl &= ~Bit.NT;
     w(0x20, retIp);
     w(0x24, fl);
     for (let r = 0; r < 8; r++) w(0x28 + r * 4, c.rl[r]!);
     for (let sr = 0; sr < 6; sr++) w(0x48 + sr * 4, c.segSel[sr]!);
     if (kind !== 'call') {
       // Clear the old task's busy bit.
-      const oAddr = readDescriptor(c, c.segSel[TR]!);
-      wr32(c, (oAddr + 4) % TWO32, c.dhi & ~0x200);
+      const oAddr = readDescriptor(c, c.segSel[Seg.TR]!);
+      wr32(c, (oAddr + 4) % Pow.Two32, c.dhi & ~0x200);
     }
     // Read the incoming task.
     const nt = ((nhi & 0xff000000) | ((nhi & 0xff) << 16) | (nlo >>> 16)) >>> 0;
-    const rd = (off: number): number => rd32(c, (nt + off) % TWO32);
+    const rd = (off: number): number => rd32(c, (nt + off) % Pow.Two32);
     const cr3 = rd(0x1c) >>> 0;
     const eip = rd(0x20) >>> 0;
     let nfl = rd(0x24);
@@ -58,14 +58,14 @@ export function taskSwitch(c: EmuCpu, sel: number, kind: 'jmp' | 'call' | 'iret'
     for (let sr = 0; sr < 6; sr++) sels.push(rd(0x48 + sr * 4) & 0xffff);
     const ldt = rd(0x60) & 0xffff;
     if (kind === 'call') {
-      wr16(c, nt, c.segSel[TR]!);
-      nfl |= NT;
+      wr16(c, nt, c.segSel[Seg.TR]!);
+      nfl |= Bit.NT;
     }
-    if (kind !== 'iret') wr32(c, (nAddr + 4) % TWO32, nhi | 0x200);
+    if (kind !== 'iret') wr32(c, (nAddr + 4) % Pow.Two32, nhi | 0x200);
     // Switch: TR, CR3, registers, flags.
     c.dlo = nlo;
     c.dhi = nhi | 0x200;
-    loadFromDesc(c, TR, sel);
+    loadFromDesc(c, Seg.TR, sel);
     if ((c.cr0 & CR0_PG) !== 0) writeCr3(c, cr3);
     for (let r = 0; r < 8; r++) c.rl[r] = gprs[r]!;
     setFlagsRaw(c, nfl | 2);
@@ -73,20 +73,20 @@ export function taskSwitch(c: EmuCpu, sel: number, kind: 'jmp' | 'call' | 'iret'
     c.rip = eip;
     // LDTR, then segments (CPL from the new CS RPL); a fault here is #TS in the new task.
     if ((ldt & 0xfffc) === 0) {
-      c.segSel[LDTR] = ldt;
-      c.segAttr[LDTR] = SEG_ATTR_UNUSABLE;
+      c.segSel[Seg.LDTR] = ldt;
+      c.segAttr[Seg.LDTR] = SEG_ATTR_UNUSABLE;
     } else {
       readDescriptor(c, ldt, VEC_TS);
-      loadFromDesc(c, LDTR, ldt);
+      loadFromDesc(c, Seg.LDTR, ldt);
     }
-    const cs = sels[CS]!;
+    const cs = sels[Seg.CS]!;
     readDescriptor(c, cs, VEC_TS);
-    loadFromDesc(c, CS, cs);
+    loadFromDesc(c, Seg.CS, cs);
     c.updateMode();
-    loadSeg(c, SS, sels[SS]!);
-    for (const sr of [ES, DS, FS, GS]) loadSeg(c, sr, sels[sr]!);
+    loadSeg(c, Seg.SS, sels[Seg.SS]!);
+    for (const sr of [Seg.ES, Seg.DS, Seg.FS, Seg.GS]) loadSeg(c, sr, sels[sr]!);
   } finally {
-    c.tlbUser = c.cpl === 3 ? TLB_SIZE : 0;
+    c.tlbUser = c.cpl === 3 ? Tlb.Size : 0;
   }
   flushTlb(c, false);
 }

@@ -4,7 +4,7 @@
  * decoded code never get write entries, so writes to them take the slow path (code-cache.ts).
  */
 import type { EmuCpu } from './cpu.js';
-import { TLB_MASK, TLB_SIZE } from './x86-defs.js';
+import { Tlb } from './x86-defs.js';
 import type { RamRegion } from './mem-access.js';
 
 export function flushTlb(c: EmuCpu, global: boolean): void {
@@ -33,8 +33,8 @@ export function invlpg(c: EmuCpu, lin: number): void {
     flushTlb(c, true);
     return;
   }
-  const i = (lin >>> 12) & TLB_MASK;
-  for (const j of [i, i + TLB_SIZE]) {
+  const i = (lin >>> 12) & Tlb.Mask;
+  for (const j of [i, i + Tlb.Size]) {
     c.tlbTagR[j] = -1;
     c.tlbTagW[j] = -1;
     c.tlbTagX[j] = -1;
@@ -53,7 +53,7 @@ export function dropWriteEntries(c: EmuCpu, ppage: number): void {
 /** Fills the TLB entry for `lin` after a successful translation to RAM `phys`. */
 export function fill(c: EmuCpu, lin: number, phys: number, acc: number, r: RamRegion): void {
   const page = lin - (lin & 0xfff);
-  const i = ((lin >>> 12) & TLB_MASK) | c.tlbUser;
+  const i = ((lin >>> 12) & Tlb.Mask) | c.tlbUser;
   const pp = phys - (phys & 0xfff);
   if (c.tlbPhys[i] !== pp || c.tlbTagR[i] !== page) {
     c.tlbTagR[i] = -1;

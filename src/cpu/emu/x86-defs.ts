@@ -65,20 +65,56 @@ export const BLOCK_EXIT = { exit: true } as const;
 /** Why EmuCpu.run() returned. */
 export type RunResult = 'hlt' | 'budget' | 'shutdown' | 'stop';
 
-// Inline-dispatch kinds of hot instructions (Insn.k); 0 = call Insn.fn.
-export const K_CALL = 0;
-export const K_ADD_RR = 1;
-export const K_SUB_RR = 2;
-export const K_CMP_RR = 3;
-export const K_LOGIC_RR = 4;
-export const K_ADD_RI = 5;
-export const K_SUB_RI = 6;
-export const K_CMP_RI = 7;
-export const K_LOGIC_RI = 8;
-export const K_INCDEC_R = 9;
-export const K_MOV_RR = 10;
-export const K_JNZ = 11;
-export const K_JZ = 12;
+/**
+ * Inline-dispatch kinds of hot instructions (Insn.k; 0 = call Insn.fn): the run loop calls these
+ * handlers directly (inline-kinds.ts). A `const enum` so that the run loop's switch compares
+ * against constants (an imported `const` is a module-cell load and a hole check per case in V8's
+ * optimized code).
+ */
+export const enum K {
+  Call = 0,
+  AddRR = 1,
+  SubRR = 2,
+  CmpRR = 3,
+  LogicRR = 4,
+  AddRI = 5,
+  SubRI = 6,
+  CmpRI = 7,
+  LogicRI = 8,
+  IncDecR = 9,
+  MovRR = 10,
+  Jnz = 11,
+  Jz = 12,
+}
+
+/**
+ * The hot constants again as const enums: tsc writes their values into the code, where an
+ * imported `const` costs a module-cell load (and a hole check) in V8's optimized code. Hot paths
+ * use these; the plain constants are for everything else.
+ */
+export const enum Seg {
+  ES = 0,
+  CS = 1,
+  SS = 2,
+  DS = 3,
+  FS = 4,
+  GS = 5,
+  LDTR = 6,
+  TR = 7,
+  Flat = 8,
+  FlatSS = 9,
+}
+export const enum Tlb {
+  Bits = 10,
+  Size = 1 << 10,
+  Mask = (1 << 10) - 1,
+}
+export const enum Pow {
+  Two32 = 4294967296,
+  Two47 = 140737488355328,
+  Two63 = 9223372036854775808,
+  Two64 = 18446744073709551616,
+}
 
 /** TLB: entries per privilege (user/supervisor halves), index mask. */
 export const TLB_BITS = 10;

@@ -1,0 +1,125 @@
+/**
+ * The decoder's dispatch arrays, built once from the rows: per decode mode (16/32/64-bit) and
+ * opcode map, a cell per opcode byte holding the rows that share it, grouped by mandatory
+ * prefix and ordered most specific first. Rows whose CPUID feature the model does not
+ * advertise (and that are not explicitly ungated) are kept aside only to name the #UD.
+ */
+import type { Insn } from '../insn.js';
+import { ALL_MODES, MOD_MEM, MOD_REG, PFX_66, PFX_ANY, PFX_F2, PFX_F3, PFX_NF, PFX_NP, TableError, isSse, type Row } from './row.js';
+
+/** Prefix classes in the order they are tried (mandatory prefixes before prefix-tolerant rows). */
+const CLASS_ORDER = [PFX_F3, PFX_F2, PFX_66, PFX_NP, PFX_NF, PFX_ANY] as const;
+
+export interface Cell {
+  /** The opcode takes a ModRM byte (all rows of a cell agree, per mode). */
+  readonly modrm: boolean;
+  /** Rows per prefix class (index PFX_*), most specific first; null when the class has none. */
+  readonly byPfx: (readonly Row[] | null)[];
+  /** Per class: SSE rows (66 may not accompany a mandatory F2/F3). */
+  readonly sse: boolean[];
+  /** Rows left out because their feature is not advertised (for the #UD's name). */
+  readonly gated: readonly Row[];
+}
+
+export interface Dispatch {
+  /** [mode 0-2][map * 256 + opcode]: undefined = no row in this mode. */
+  readonly cells: readonly (readonly (Cell | undefined)[])[];
+  /** [map * 256 + opcode]: true when some mode has rows (so an empty cell is invalid, not unknown). */
+  readonly known: readonly boolean[];
+}
+
+function specificity(r: Row): number {
+  return (r.rm >= 0 ? 16 : 0) + (r.reg >= 0 ? 8 : 0) + (r.mod !== 0 ? 4 : 0) + (r.w >= 0 ? 2 : 0) + (r.b0 ? 1 : 0) + (r.plusR ? 0 : 1);
+}
+
+/** Builds the dispatch arrays; `advertised(name)` says whether the CPU model advertises a feature. */
+export function buildDispatch(rows: readonly Row[], advertised: (feature: string) => boolean): Dispatch {
+  const cells: (Cell | undefined)[][] = [];
+  const known: boolean[] = new Array<boolean>(4 * 256).fill(false);
+  for (let mode = 0; mode < 3; mode++) {
+    const bit = 1 << mode;
+    const acc = new Map<number, { live: Row[]; gated: Row[] }>();
+    for (const r of rows) {
+      if ((r.modes & ALL_MODES & bit) === 0) continue;
+      const ops = r.plusR ? [0, 1, 2, 3, 4, 5, 6, 7].map((k) => r.op + k) : [r.op];
+      for (const op of ops) {
+        const key = r.map * 256 + op;
+        known[key] = true;
+        let e = acc.get(key);
+        if (e === undefined) acc.set(key, (e = { live: [], gated: [] }));
+        const gatedOut = r.feature !== null && r.ungated === null && !advertised(r.feature);
+        (gatedOut ? e.gated : e.live).push(r);
+      }
+    }
+    const arr = new Array<Cell | undefined>(4 * 256).fill(undefined);
+    for (const [key, e] of acc) {
+      const all = [...e.live, ...e.gated];
+      const modrm = all[0]!.modrm;
+      if (all.some((r) => r.modrm !== modrm)) throw new TableError(`opcode ${key.toString(16)}: rows disagree on ModRM in mode ${mode}`);
+      const byPfx: (Row[] | null)[] = [null, null, null, null, null, null];
+      const sse = [false, false, false, false, false, false];
+      for (const r of e.live) {
+        (byPfx[r.pfx] ??= []).push(r);
+        if (isSse(r)) sse[r.pfx] = true;
+      }
+      for (const list of byPfx) list?.sort((a, b) => specificity(b) - specificity(a));
+      arr[key] = { modrm, byPfx, sse, gated: e.gated };
+    }
+    cells.push(arr);
+  }
+  return { cells, known };
+}
+
+/** Whether prefix class `k` accepts the instruction's prefixes (66 present, rep: 0 none, 1 F3, 2 F2). */
+export function classAccepts(cell: Cell, k: number, opsz: boolean, rep: number): boolean {
+  switch (k) {
+    case PFX_F3:
+      return rep === 1 && (!cell.sse[k] || !opsz);
+    case PFX_F2:
+      return rep === 2 && (!cell.sse[k] || !opsz);
+    case PFX_66:
+      return opsz && rep === 0;
+    case PFX_NP:
+      return !opsz && rep === 0;
+    case PFX_NF:
+      return rep === 0;
+    default:
+      return true;
+  }
+}
+
+/** Whether some prefix class with rows accepts the prefixes (the ModRM byte is read only then). */
+export function anyClassAccepts(cell: Cell, opsz: boolean, rep: number): boolean {
+  for (const k of CLASS_ORDER) if (cell.byPfx[k] !== null && classAccepts(cell, k, opsz, rep)) return true;
+  return false;
+}
+
+/** Whether row `r` matches the decoded ModRM fields, REX.W and REX.B. */
+export function rowMatches(r: Row, x: Insn, rexW: boolean, rexB: number): boolean {
+  if (r.reg >= 0 && (x.reg & 7) !== r.reg) return false;
+  if (r.mod === MOD_REG ? x.mod !== 3 : r.mod === MOD_MEM && x.mod === 3) return false;
+  if (r.rm >= 0 && (x.rm & 7) !== r.rm) return false;
+  if (r.w >= 0 && (rexW ? 1 : 0) !== r.w) return false;
+  if (r.b0 && rexB !== 0) return false;
+  return true;
+}
+
+/** The row for the instruction in `x` (ModRM fields decoded if the cell has ModRM), or null. */
+export function selectRow(cell: Cell, x: Insn, opsz: boolean, rep: number, rexW: boolean, rexB: number): Row | null {
+  for (const k of CLASS_ORDER) {
+    const list = cell.byPfx[k];
+    if (list === null || list === undefined || !classAccepts(cell, k, opsz, rep)) continue;
+    for (const r of list) if (rowMatches(r, x, rexW, rexB)) return r;
+  }
+  return null;
+}
+
+/** A gated-out row that would have matched (names the #UD), or null. */
+export function gatedMatch(cell: Cell, x: Insn, opsz: boolean, rep: number, rexW: boolean, rexB: number): Row | null {
+  for (const r of cell.gated) {
+    const k = r.pfx;
+    const ok = k === PFX_F3 ? rep === 1 : k === PFX_F2 ? rep === 2 : k === PFX_66 ? opsz && rep === 0 : k === PFX_NP ? !opsz && rep === 0 : k === PFX_NF ? rep === 0 : true;
+    if (ok && rowMatches(r, x, rexW, rexB)) return r;
+  }
+  return null;
+}
