@@ -16,7 +16,7 @@ import { FAULT, Seg } from './x86-defs.js';
 import { Block, Insn, type Handler, Ea } from './insn.js';
 import { unimplemented } from './exceptions.js';
 import { fetchPhys, ramAt } from './mem-access.js';
-import { ROWS, ROW_INVALID, ROW_TOO_LONG, ROW_UNIMPLEMENTED } from './table/index.js';
+import { specialRows, tableRows } from './table/index.js';
 import { invalidOpcode, tooLong } from './ops-system.js';
 import { MAP_0F, MAP_0F38, MAP_0F3A, MAP_1B, type Row } from './table/row.js';
 import { anyClassAccepts, buildDispatch, gatedMatch, selectRow, type Dispatch } from './table/dispatch.js';
@@ -26,8 +26,22 @@ import { emuHasFeature } from '../../features/emu-cpu-model.js';
 const MAX_BLOCK = 64;
 const OUT_OF_BYTES = { out: true } as const;
 
-/** The dispatch arrays of the CPU model's features (built once, at module initialisation). */
-const MODEL = buildDispatch(ROWS, emuHasFeature);
+/** The dispatch arrays of the CPU model's features and the special rows, built on first use (see table/index.ts). */
+let MODEL: Dispatch | null = null;
+let ROW_INVALID = null as unknown as Row;
+let ROW_TOO_LONG = null as unknown as Row;
+let ROW_UNIMPLEMENTED = null as unknown as Row;
+
+function model(): Dispatch {
+  if (MODEL === null) {
+    const sp = specialRows();
+    ROW_INVALID = sp.invalid;
+    ROW_TOO_LONG = sp.tooLong;
+    ROW_UNIMPLEMENTED = sp.unimplemented;
+    MODEL = buildDispatch(tableRows(), emuHasFeature);
+  }
+  return MODEL;
+}
 
 // Decoder state (decoding is synchronous and single-threaded).
 let buf: Uint8Array = new Uint8Array(0);
@@ -40,7 +54,7 @@ let rexB = 0;
 let hasRex = false;
 let segOv = -1;
 let asz = 4;
-let dispatch: Dispatch = MODEL;
+let dispatch = null as unknown as Dispatch;
 
 function b8(): number {
   if (pos >= lim) throw OUT_OF_BYTES;
@@ -289,7 +303,8 @@ function decodeOne(): Insn {
     }
     return finish(x, start, null);
   }
-  const withModrm = cell.modrm && anyClassAccepts(cell, opsz, rep);
+  // The ModRM byte is read when some row can match (or to name a row whose feature is not advertised).
+  const withModrm = cell.modrm && (anyClassAccepts(cell, opsz, rep) || cell.gated.length > 0);
   if (withModrm) modrm(x);
   const r = selectRow(cell, x, opsz, rep, rexW, rexB);
   if (r === null) {
@@ -424,6 +439,7 @@ function finish(x: Insn, start: number, r: Row | null): Insn {
  * pages' bytes and marked invalid (not cached).
  */
 export function decodeBlock(c: EmuCpu, lin: number, pa: number): Block {
+  dispatch = model();
   mode = c.modeKey;
   const blk = new Block(pa, mode);
   const r = ramAt(c, pa);
@@ -495,9 +511,9 @@ export function decodeBlock(c: EmuCpu, lin: number, pa: number): Block {
  * Decodes one instruction from `bytes` in mode 0 (16-bit), 1 (32-bit) or 2 (64-bit); for tests
  * and tools. `table` replaces the CPU model's dispatch arrays (tests of feature gating).
  */
-export function decodeInsn(bytes: Uint8Array, decodeMode: number, table: Dispatch = MODEL): Insn {
+export function decodeInsn(bytes: Uint8Array, decodeMode: number, table: Dispatch | null = null): Insn {
   mode = decodeMode;
-  dispatch = table;
+  dispatch = table ?? model();
   buf = bytes;
   pos = 0;
   lim = bytes.length;
@@ -505,7 +521,7 @@ export function decodeInsn(bytes: Uint8Array, decodeMode: number, table: Dispatc
   try {
     x = decodeOne();
   } finally {
-    dispatch = MODEL;
+    dispatch = model();
   }
   x.start = 0;
   x.end = pos;
@@ -515,5 +531,5 @@ export function decodeInsn(bytes: Uint8Array, decodeMode: number, table: Dispatc
 
 /** Dispatch arrays for a CPU model advertising exactly the features `advertised` accepts (tests). */
 export function dispatchFor(advertised: (feature: string) => boolean): Dispatch {
-  return buildDispatch(ROWS, advertised);
+  return buildDispatch(tableRows(), advertised);
 }
