@@ -5,7 +5,7 @@
  * records to emit JavaScript.
  */
 import type { EmuCpu } from './cpu.js';
-import type { Row } from './table/row.js';
+import { special, type Row } from './table/row.js';
 
 export type Handler = (c: EmuCpu, i: Insn) => void;
 
@@ -61,10 +61,17 @@ export class Insn {
   mw = false;
   msz = 1;
 
-  constructor(fn: Handler, row: Row) {
+  constructor(fn: Handler, row: Row = detachedRow()) {
     this.fn = fn;
     this.row = row;
   }
+}
+
+let detached: Row | null = null;
+/** The row of an Insn made outside the decoder (a handler's scratch record). */
+function detachedRow(): Row {
+  detached ??= special('(detached)', null, false);
+  return detached;
 }
 
 /** A run of decoded instructions from one page, ending at a control transfer or the page end. */
