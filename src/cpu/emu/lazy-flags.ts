@@ -146,8 +146,9 @@ export function getOF(c: EmuCpu): number {
 }
 
 /**
- * Condition `cc` after a 32-bit SUB/CMP d - s = r, from the operands (the block compiler
- * calls this with the locals of an inline CMP; cond() with the recorded ones).
+ * Condition `cc` after a 32-bit SUB/CMP d - s = r, from the operands: what cond() computes from
+ * the recorded flags, for the block compiler, which has the operands in locals (checked against
+ * cond() in lazy-flags.test.ts).
  */
 export function condSub32(cc: number, d: number, s: number, r: number): boolean {
   let t: boolean;
@@ -206,10 +207,6 @@ export function condLogic32(cc: number, r: number): boolean {
 
 /** Evaluates condition code `cc` (0-15, the Jcc/SETcc/CMOVcc encoding). */
 export function cond(c: EmuCpu, cc: number): boolean {
-  if (c.fsz === 4) {
-    if (c.fop === Lazy.Sub) return condSub32(cc, c.fdst, c.fsrc, c.fres);
-    if (c.fop === Lazy.Logic) return condLogic32(cc, c.fres);
-  }
   let r: boolean;
   switch (cc >> 1) {
     case 0:
