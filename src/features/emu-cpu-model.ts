@@ -18,6 +18,7 @@ const f = (name: string, leaf: number, reg: EmuFeature['reg'], bit: number, deta
 
 /** Every feature bit the interpreter advertises. Anything absent here reads as 0. */
 export const EMU_CPU_FEATURES: readonly EmuFeature[] = [
+  f('fpu', 1, 'edx', 0, 'x87 FPU in software: 80-bit extended arithmetic, transcendentals, #MF/FERR#'),
   f('pse', 1, 'edx', 3, '4 MiB pages in 32-bit paging'),
   f('tsc', 1, 'edx', 4, 'virtual TSC (deterministic mode: derived from the instruction count)'),
   f('msr', 1, 'edx', 5, 'RDMSR/WRMSR'),

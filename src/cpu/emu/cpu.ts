@@ -31,6 +31,7 @@ import { VmmError } from '../../util/errors.js';
 import { Lazy, Bit } from './flags.js';
 import type { Block } from './insn.js';
 import { CodeCache } from './code-cache.js';
+import { X87State } from './fpu/fpu-state.js';
 import { CR0_ET, CR0_NE, CR0_PE, CR0_PG, CR0_WP, CR4_PAE, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, JC_SIZE, type RunResult, Tlb, Seg } from './x86-defs.js';
 import { u64ToAddr } from './address.js';
 import { getFlags, setFlagsRaw } from './lazy-flags.js';
@@ -81,6 +82,8 @@ export interface EmuCpuOptions {
   clock?: EmuClock;
   /** Shared decoded-block cache (one per VM); created when absent. */
   cache?: CodeCache;
+  /** FERR#: x87 error reporting with CR0.NE = 0 (IRQ 13 through the 8259 on a PC). */
+  ferr?: (level: boolean) => void;
 }
 
 /** A do-nothing clock for standalone use: time = instructions (1 ns each). */
@@ -162,10 +165,10 @@ export class EmuCpu {
   tscAux = 0;
   tscOffset = 0;
   readonly msrStore = new Map<number, [number, number]>();
-  /** x87/SSE control state kept for FNSTCW/FNSTSW/FXSAVE images. */
-  fpuCw = 0x37f;
-  fpuSw = 0;
-  fpuTw = 0;
+  /** The x87 FPU (fpu/fpu-state.ts; instructions in ops-x87.ts). */
+  readonly x87 = new X87State();
+  /** FERR# (CR0.NE = 0 error reporting): the chipset's IRQ 13, null when there is none. */
+  ferr: ((level: boolean) => void) | null;
   mxcsr = 0x1f80;
   readonly xmm = new Int32Array(64);
   readonly fxArea = new Uint8Array(512);
@@ -278,6 +281,7 @@ export class EmuCpu {
     this.apic = opts.apic;
     this.clock = opts.clock ?? new InsnClock(this);
     this.cache = opts.cache ?? new CodeCache();
+    this.ferr = opts.ferr ?? null;
     this.cache.attach(this);
     this.tlbView.fill(this.dummyView);
     rebuildRam(this);
@@ -322,7 +326,7 @@ export class EmuCpu {
     this.halted = false;
     this.shadow = false;
     this.nmiBlocked = false;
-    this.fpuCw = 0x37f;
+    this.x87.powerOn();
     this.mxcsr = 0x1f80;
     this.updateMode();
     flushTlb(this, true);

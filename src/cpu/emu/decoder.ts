@@ -100,6 +100,7 @@ function segFor(def: number): number {
 
 function modrm(x: Insn): void {
   const m = b8();
+  x.modrm = m;
   x.mod = m >> 6;
   x.reg = ((m >> 3) & 7) | rexR;
   const rm = m & 7;

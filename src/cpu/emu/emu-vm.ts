@@ -13,7 +13,7 @@ import { EmuCpu } from './cpu.js';
 import { Bit } from './flags.js';
 import { CodeCache } from './code-cache.js';
 import type { EmuChipSet, EmuClock } from './chips/chip-types.js';
-import { createEmuChipSet } from './chips/chip-set.js';
+import { createEmuChipSet, FERR_IRQ } from './chips/chip-set.js';
 import { emuFeatureList } from '../../features/emu-cpu-model.js';
 import { VirtualPmu, cpuidLeaf0a, pmuNeedsPdcm, type PmuConfig, type PmuEventFilter } from '../../pmu/index.js';
 import { VmmError } from '../../util/errors.js';
@@ -127,7 +127,11 @@ export class EmuVm implements Vm {
     this.slice = config.sliceInstructions ?? 20000;
     this.chips = createEmuChipSet({ cpus: config.cpus, clock: this.clock, pio: this.pio, mmio: this.mmio });
     for (let i = 0; i < config.cpus; i++) {
-      const cpu = new EmuCpu({ memory: this.memory, pio: this.pio, mmio: this.mmio, index: i, cpus: config.cpus, apic: this.chips.localApic(i), clock: this.clock, cache: this.cache });
+      const chips = this.chips;
+      const cpu = new EmuCpu({
+        memory: this.memory, pio: this.pio, mmio: this.mmio, index: i, cpus: config.cpus, apic: chips.localApic(i), clock: this.clock, cache: this.cache,
+        ferr: (level) => chips.setIrq(FERR_IRQ, level),
+      });
       // Application processors wait for INIT/SIPI, as after a real reset.
       if (i > 0) cpu.waitSipi = true;
       if (config.pmu !== undefined) {

@@ -44,6 +44,8 @@ export class Insn {
   seg = 3;
   /** ModRM: mod 3 = register operand `rm`; otherwise memory from base/index/scale/disp. */
   mod = 3;
+  /** The ModRM byte as encoded (the x87 records it in its last-opcode register). */
+  modrm = 0;
   reg = 0;
   rm = 0;
   base = -1;

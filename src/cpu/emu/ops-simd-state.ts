@@ -15,6 +15,7 @@ import {
   fxrstor, fxsave, MXCSR_MASK, STATE_OK, xcr0Valid, xrstor, xrstorOut, xsave, type LegacyX87, type StateBus,
 } from './fpu/sse-state.js';
 import { simdOf } from './ops-simd.js';
+import { restoreLegacyX87, saveLegacyX87 } from './ops-x87.js';
 
 export const CR4_OSXSAVE = 1 << 18;
 
@@ -63,32 +64,17 @@ function busOf(c: EmuCpu): CpuBus {
   return BUS;
 }
 
-/**
- * The x87 part of the legacy region over the CPU's x87 control state (FCW, FSW and the
- * abridged tag; the register stack itself belongs to the x87 unit).
- */
+/** The x87 part of the legacy region (ops-x87.ts, over the CPU's x87 state). */
 class CpuX87 implements LegacyX87 {
   c: EmuCpu | null = null;
-  save(bus: StateBus, a: number): void {
-    const c = this.c!;
-    bus.wr32(a, (c.fpuCw & 0xffff) | ((c.fpuSw & 0xffff) << 16));
-    bus.wr32(bus.add(a, 4), c.fpuTw & 0xff);
-    for (let k = 8; k < 24; k += 4) bus.wr32(bus.add(a, k), 0);
-    for (let k = 32; k < 160; k += 4) bus.wr32(bus.add(a, k), 0);
+  save(_bus: StateBus, a: number, rexW: boolean): void {
+    saveLegacyX87(this.c!, a, rexW);
   }
-  restore(bus: StateBus, a: number): void {
-    const c = this.c!;
-    const w = bus.rd32(a);
-    const t = bus.rd8(bus.add(a, 4));
-    c.fpuCw = (w & 0x1f3f) | 0x40;
-    c.fpuSw = (w >>> 16) & 0xffff;
-    c.fpuTw = t;
+  restore(_bus: StateBus, a: number, rexW: boolean): void {
+    restoreLegacyX87(this.c!, a, rexW);
   }
   init(): void {
-    const c = this.c!;
-    c.fpuCw = 0x37f;
-    c.fpuSw = 0;
-    c.fpuTw = 0;
+    this.c!.x87.initXsave();
   }
 }
 const X87 = new CpuX87();

@@ -1,7 +1,7 @@
 /**
  * System handlers: port I/O, descriptor tables, control/debug registers, MSRs, TSC,
- * CPUID, SYSCALL/SYSRET, SYSENTER/SYSEXIT, SWAPGS, cache/TLB maintenance, and the
- * x87/SSE state instructions the model supports (control words and FXSAVE images).
+ * CPUID, SYSCALL/SYSRET, SYSENTER/SYSEXIT, SWAPGS, cache/TLB maintenance, and the SSE
+ * state instructions (FXSAVE/FXRSTOR, LDMXCSR/STMXCSR; the x87 part is ops-x87.ts's).
  */
 import type { EmuCpu } from './cpu.js';
 import { CR0_PE, CR0_TS, CR0_EM, CR4_OSFXSR, EFER_SCE, EFER_LMA, VEC_UD, VEC_NM, Pow, Seg } from './x86-defs.js';
@@ -11,7 +11,7 @@ import { ea, rdEs, stEs } from './operands.js';
 import { checkIo, portIn, portOut } from './port-io.js';
 import { getReg, setReg } from './gpr.js';
 import { gp, raise, ud, unimplemented } from './exceptions.js';
-import { probeWrite, rd16, rd32, rd64, rd8, wr16, wr32, wr64, wr8 } from './mem-access.js';
+import { probeWrite, rd16, rd32, rd64, wr16, wr32, wr64 } from './mem-access.js';
 import { readCr8, writeCr0, writeCr3, writeCr4, writeCr8 } from './control-regs.js';
 import { invlpg } from './tlb.js';
 import { descWords, loadDescInto, readDescriptor } from './segmentation.js';
@@ -19,6 +19,7 @@ import { getFlags, putFlags, setEager } from './lazy-flags.js';
 import { pmuSync, pmuSyncIncluding } from './run-loop.js';
 import { nextIp } from './address.js';
 import { cpuid, readMsr, tscNow, writeMsr } from './msr.js';
+import { restoreLegacyX87, saveLegacyX87 } from './ops-x87.js';
 
 // ---------------------------------------------------------------- port I/O
 
@@ -425,37 +426,9 @@ export function invd(c: EmuCpu, _i: Insn): void {
 
 // ---------------------------------------------------------------- x87 / SSE state
 
-function fpuAvail(c: EmuCpu): void {
-  if ((c.cr0 & (CR0_EM | CR0_TS)) !== 0) raise(c, (c.cr0 & CR0_EM) !== 0 ? VEC_UD : VEC_NM);
-}
-/** FNINIT (op 0), FNSTSW m/AX (1/2), FNSTCW (3), FLDCW (4), FNCLEX (5), FWAIT (6). */
-export function fpuCtl(c: EmuCpu, i: Insn): void {
-  if (i.op === 6) {
-    if ((c.cr0 & (CR0_TS | 2)) === (CR0_TS | 2)) raise(c, VEC_NM);
-    return;
-  }
-  fpuAvail(c);
-  switch (i.op) {
-    case 0:
-      c.fpuCw = 0x37f;
-      c.fpuSw = 0;
-      c.fpuTw = 0;
-      return;
-    case 1:
-      wr16(c, ea(c, i), c.fpuSw);
-      return;
-    case 2:
-      setReg(c, 2, 0, c.fpuSw);
-      return;
-    case 3:
-      wr16(c, ea(c, i), c.fpuCw);
-      return;
-    case 4:
-      c.fpuCw = rd16(c, ea(c, i)) | 0x40;
-      return;
-    default:
-      c.fpuSw &= 0x7f00;
-  }
+/** FXSAVE/FXRSTOR: #NM on CR0.EM or CR0.TS. LDMXCSR/STMXCSR: #UD on CR0.EM (checked first), #NM on CR0.TS. */
+function fpuAvail(c: EmuCpu, fx: boolean): void {
+  if ((c.cr0 & (CR0_EM | CR0_TS)) !== 0) raise(c, (c.cr0 & CR0_EM) !== 0 && !fx ? VEC_UD : VEC_NM);
 }
 /** Group 15: FXSAVE (0) FXRSTOR (1) LDMXCSR (2) STMXCSR (3); fences and CLFLUSH are no-ops. */
 export function grp15(c: EmuCpu, i: Insn): void {
@@ -471,23 +444,20 @@ export function grp15(c: EmuCpu, i: Insn): void {
   switch (i.op) {
     case 0:
     case 1: {
-      fpuAvail(c);
+      fpuAvail(c, true);
       const a = ea(c, i);
       if (a % 16 !== 0) return gp(c, 0);
+      const rexW = i.osz === 8;
       if (i.op === 0) {
         probeWrite(c, a, 512);
-        wr16(c, a, c.fpuCw);
-        wr16(c, a + 2, c.fpuSw);
-        wr8(c, a + 4, c.fpuTw);
+        saveLegacyX87(c, a, rexW);
         wr32(c, a + 24, c.mxcsr);
         wr32(c, a + 28, 0xffbf);
         for (let k = 0; k < 16; k++) for (let w = 0; w < 4; w++) wr32(c, a + 160 + k * 16 + w * 4, c.xmm[k * 4 + w]!);
       } else {
         const mx = rd32(c, a + 24);
         if ((mx & ~0xffbf) !== 0) return gp(c, 0);
-        c.fpuCw = rd16(c, a);
-        c.fpuSw = rd16(c, a + 2);
-        c.fpuTw = rd8(c, a + 4);
+        restoreLegacyX87(c, a, rexW);
         c.mxcsr = mx;
         for (let k = 0; k < 16; k++) for (let w = 0; w < 4; w++) c.xmm[k * 4 + w] = rd32(c, a + 160 + k * 16 + w * 4);
       }
@@ -496,7 +466,7 @@ export function grp15(c: EmuCpu, i: Insn): void {
     case 2:
     case 3: {
       if ((c.cr4 & CR4_OSFXSR) === 0) return ud(c);
-      fpuAvail(c);
+      fpuAvail(c, false);
       const a = ea(c, i);
       if (i.op === 3) wr32(c, a, c.mxcsr);
       else {

@@ -47,6 +47,10 @@ export function ioapicPinFor(gsi: number): number {
   return gsi >= 0 && gsi < IOAPIC_PINS ? gsi : -1;
 }
 
+/** ISA IRQ of FERR# and the port that clears it. */
+export const FERR_IRQ = 13;
+export const FERR_PORT = 0xf0;
+
 export class EmuChips implements EmuChipSet {
   readonly apicBus = new ApicBus();
   readonly apics: LocalApic[] = [];
@@ -90,6 +94,8 @@ export class EmuChips implements EmuChipSet {
     opts.pio.register(ELCR_BASE, 2, this.pic.elcr, 'elcr');
     opts.pio.register(PIT_BASE, 4, this.pit, 'pit');
     opts.pio.register(PIT_PORT61, 1, this.pit.port61, 'port61');
+    // The FPU error latch of a PC: FERR# (x87 errors with CR0.NE = 0) holds IRQ 13 until a write to F0h.
+    opts.pio.register(FERR_PORT, 1, { read: (_o, d) => d.fill(0xff), write: () => this.setIrq(FERR_IRQ, false) }, 'fpu-error');
     opts.mmio.register(IOAPIC_DEFAULT_BASE, IOAPIC_MMIO_SIZE, this.ioapic, 'ioapic');
   }
 

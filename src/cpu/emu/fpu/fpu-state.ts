@@ -66,6 +66,13 @@ export class X87State {
     this.fds = 0;
   }
 
+  /** The state after RESET: FCW 0040H, every register +0.0 and tagged valid (tag word 5555H). */
+  powerOn(): void {
+    this.initXsave();
+    this.cw = 0x0040;
+    this.empty = 0;
+  }
+
   /**
    * The XSAVE/XRSTOR initial configuration of the x87 component: FNINIT's state with every
    * register zero (XRSTOR with the component's XSTATE_BV bit clear).

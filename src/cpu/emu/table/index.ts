@@ -13,6 +13,7 @@ import { flowTable } from './flow.js';
 import { stringTable } from './string.js';
 import { systemTable } from './system.js';
 import { sseTable } from './sse.js';
+import { x87Table } from './x87.js';
 import { special, type Row } from './row.js';
 
 export interface SpecialRows {
@@ -29,7 +30,7 @@ let specials: SpecialRows | null = null;
 
 /** Every row of the table. */
 export function tableRows(): readonly Row[] {
-  rows ??= [...aluTable(), ...flowTable(), ...stringTable(), ...systemTable(), ...sseTable()];
+  rows ??= [...aluTable(), ...flowTable(), ...stringTable(), ...systemTable(), ...sseTable(), ...x87Table()];
   return rows;
 }
 

@@ -1,16 +1,16 @@
 /**
  * System instructions: port I/O, descriptor tables (groups 6 and 7), LAR/LSL, control and
  * debug registers, MSRs, TSC, CPUID, SYSCALL/SYSRET, SYSENTER/SYSEXIT, SWAPGS, cache and TLB
- * maintenance, hint NOPs, UD2, group 15 (FXSAVE/FXRSTOR, MXCSR, fences, CLFLUSH) and the x87
- * control instructions the model keeps state for.
+ * maintenance, hint NOPs, UD2, group 15 (FXSAVE/FXRSTOR, MXCSR, fences, CLFLUSH). The x87
+ * escapes are x87.ts's.
  */
 import {
-  clts, cpuidOp, fpuCtl, grp15, grp6, grp7, inOp, invd, larLsl, movCr, movDr, nop, outOp, rdmsr, rdpmc, rdtsc, swapgs, syscall, sysenter, sysexit, sysret, ud2, wrmsr,
+  clts, cpuidOp, grp15, grp6, grp7, inOp, invd, larLsl, movCr, movDr, nop, outOp, rdmsr, rdpmc, rdtsc, swapgs, syscall, sysenter, sysexit, sysret, ud2, wrmsr,
 } from '../ops-system.js';
 import { M32, M64, invalid, row, type Row } from './row.js';
 import { Bit } from '../flags.js';
 
-/** Why the FPU, FXSR and SSE state rows run though CPUID does not advertise those features yet. */
+/** Why the FXSR and SSE state rows run though CPUID does not advertise those features yet. */
 const PRE_FPU = 'x86-64 C code and kernels use these before checking CPUID; kept from before the x87/SSE work';
 
 function ioRows(out: Row[]): void {
@@ -82,7 +82,6 @@ function controlRows(out: Row[]): void {
 }
 
 function stateRows(out: Row[]): void {
-  const fpu = { feature: 'fpu', ungated: PRE_FPU };
   out.push(
     row('FXSAVE', '0F AE /0 mem', 'M', grp15, { sub: 0, mw: true, feature: 'fxsr', ungated: PRE_FPU }),
     row('FXRSTOR', '0F AE /1 mem', 'M', grp15, { sub: 1, feature: 'fxsr', ungated: PRE_FPU }),
@@ -92,16 +91,7 @@ function stateRows(out: Row[]): void {
     row('MFENCE', '0F AE /6 mod=3', '', grp15, { sub: 6, feature: 'sse2', ungated: PRE_FPU }),
     row('SFENCE', '0F AE /7 mod=3', '', grp15, { sub: 7, feature: 'sse', ungated: PRE_FPU }),
     row('CLFLUSH', '0F AE /7 mem', 'Mb', grp15, { sub: 7, osz: 'v', feature: 'clfsh' }),
-    row('FNINIT', 'DB /4 mod=3 rm=3', '', fpuCtl, { ...fpu, sub: 0 }),
-    row('FNCLEX', 'DB /4 mod=3 rm=2', '', fpuCtl, { ...fpu, sub: 5 }),
-    row('FNSTSW', 'DD /7 mem', 'Mw', fpuCtl, { ...fpu, sub: 1, mw: true }),
-    row('FNSTSW', 'DF /4 mod=3 rm=0', 'AX', fpuCtl, { ...fpu, sub: 2 }),
-    row('FNSTCW', 'D9 /7 mem', 'Mw', fpuCtl, { ...fpu, sub: 3, mw: true }),
-    row('FLDCW', 'D9 /5 mem', 'Mw', fpuCtl, { ...fpu, sub: 4 }),
-    row('FWAIT', '9B', '', fpuCtl, { ...fpu, sub: 6 }),
   );
-  // The rest of the x87 opcode space: known, not implemented (#UD naming the opcode and ModRM form).
-  for (let op = 0xd8; op <= 0xdf; op++) out.push(row('(x87)', `${op.toString(16).toUpperCase()} /r`, '', null));
 }
 
 /** The system rows. */
