@@ -247,6 +247,8 @@ export function generateSimdCase(rng: Prng, spec: SimdSpec, index: number, mode:
         reserved.add(s);
       }
       break;
+    case 'state':
+      return stateCase(rng, spec, index, mode, gpr, data, fx);
     case 'maskmov': {
       const off = rng.below(SNIPPET_DATA_SIZE - 16);
       gpr[7] = mode === 64 ? BigInt(SNIPPET_DATA_BASE + off) : (gpr[7]! & 0xffffffff_00000000n) | BigInt(SNIPPET_DATA_BASE + off);
@@ -333,10 +335,70 @@ export function generateSimdCase(rng: Prng, spec: SimdSpec, index: number, mode:
 }
 
 
+/** A legacy-region image at data[off]: a plausible x87 part, MXCSR mostly valid, random XMM. */
+function fillLegacyRegion(rng: Prng, data: Uint8Array, off: number): void {
+  const n = Math.min(416, data.length - off);
+  data.set(rng.bytes(n), off);
+  const cw = 0x037f ^ (rng.chance(0.5) ? rng.u32() & 0x0f3f : 0);
+  putBits(data, off, 2, BigInt(cw));
+  if (off + 28 <= data.length) putBits(data, off + 24, 4, BigInt(rng.chance(0.9) ? rng.u32() & 0xffff : mxcsrOperand(rng)));
+}
+
+/** FXSAVE/FXRSTOR/XSAVE/XRSTOR/XSAVEOPT with an aligned (mostly) area in the data page. */
+function stateCase(rng: Prng, spec: SimdSpec, index: number, mode: 64 | 32, gpr: BigUint64Array, data: Uint8Array, fx: Uint8Array): SimdGenCase {
+  const nregs = mode === 64 ? 16 : 8;
+  const area = spec.area!;
+  const aligned = rng.chance(0.9);
+  const memOff = rng.below(Math.floor(480 / area)) * area + (aligned ? 0 : 16 * rng.range(1, area / 16 - 1 || 1));
+  const reserved = new Set([RSP, 0, 2]);
+  let base = rng.below(nregs);
+  while (reserved.has(base)) base = rng.below(nregs);
+  const addr = SNIPPET_DATA_BASE + memOff;
+  gpr[base] = mode === 64 ? BigInt(addr) : (gpr[base]! & 0xffffffff_00000000n) | BigInt(addr);
+  if (spec.restore) fillLegacyRegion(rng, data, memOff);
+  // EDX:EAX: the components (x87, SSE); only bits this CPU and the host both support.
+  gpr[0] = (gpr[0]! & ~0xffffffffn) | BigInt(rng.chance(0.9) ? rng.range(1, 3) : 0);
+  gpr[2] = gpr[2]! & ~0xffffffffn;
+  const w = spec.gsize === 8 && mode === 64;
+  setEncoderMode32(mode === 32);
+  let code: Uint8Array;
+  try {
+    const mem: MemOperand = { kind: 'mem', base, index: -1, scale: 1, disp: 0 };
+    const insn = encode({ rexW: w, opcode: [...spec.op], reg: spec.digit!, rm: mem });
+    if (spec.restore && area === 64) {
+      // The header: XSTATE_BV (x87/SSE bits), sometimes a nonzero XCOMP_BV or reserved byte (#GP).
+      const k = rng.chance(0.85) ? 0 : rng.pick([8, 16, 20]);
+      const v = k === 0 ? rng.below(4) : rng.pick([1, 0x100, 0x80]);
+      const hdr = encode({ opcode: [0xc7], reg: 0, rm: { ...mem, disp: 512 + k }, imm: [v & 0xff, (v >> 8) & 0xff, 0, 0] });
+      code = new Uint8Array([...hdr, ...insn]);
+    } else code = insn;
+  } finally {
+    setEncoderMode32(false);
+  }
+  return {
+    name: `simd/${spec.name} #${index}`,
+    cls: spec.name,
+    code,
+    gpr,
+    rflags: rng.u32() & FLAGS_STATUS,
+    data,
+    flagsMask: FLAGS_STATUS,
+    undefinedGprs: 0,
+    mode,
+    fx,
+    spec,
+    d: 0,
+    s: -1,
+    memOff,
+    imm: 0,
+    w,
+  };
+}
+
 /** n cases spread over `specs` (round-robin, so every form gets its share). */
 export function generateSimdCases(seed: number, n: number, specs: readonly SimdSpec[], mode: 64 | 32 = 64): SimdGenCase[] {
   const rng = new Prng(seed);
-  const usable = mode === 64 ? specs : specs.filter((s) => s.crcSize !== 8 && s.gsize !== 8); // no REX.W outside 64-bit mode
+  const usable = mode === 64 ? specs : specs.filter((s) => s.crcSize !== 8 && (s.gsize !== 8 || s.form === 'state')); // no REX.W outside 64-bit mode
   const out: SimdGenCase[] = [];
   for (let i = 0; i < n; i++) out.push(generateSimdCase(rng, usable[i % usable.length]!, i, mode));
   return out;

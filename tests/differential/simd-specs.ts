@@ -18,10 +18,12 @@
  *   'xg'   op r/m32/64, xmm [, imm8] (MOVD/MOVQ, PEXTR*, EXTRACTPS; PEXTRW 0F C5 has the GPR in ModRM.reg)
  *   'mdigit' op m32 with /digit (LDMXCSR, STMXCSR)
  *   'maskmov' MASKMOVDQU xmm, xmm (stores through RDI)
+ *   'state' FXSAVE/FXRSTOR/XSAVE/XRSTOR/XSAVEOPT m (EDX:EAX the component mask; XRSTOR after a
+ *          MOV that writes the XSAVE header's XSTATE_BV, XCOMP_BV or reserved bytes)
  */
 
-export type SimdFeature = 'sse' | 'sse2' | 'sse3' | 'ssse3' | 'sse4_1' | 'sse4_2';
-export type SimdForm = 'xm' | 'xmi' | 'xi' | 'str' | 'ptest' | 'msk' | 'crc' | 'comi' | 'f2i' | 'i2f' | 'st' | 'gx' | 'xg' | 'mdigit' | 'maskmov';
+export type SimdFeature = 'sse' | 'sse2' | 'sse3' | 'ssse3' | 'sse4_1' | 'sse4_2' | 'fxsr' | 'xsave' | 'xsaveopt';
+export type SimdForm = 'xm' | 'xmi' | 'xi' | 'str' | 'ptest' | 'msk' | 'crc' | 'comi' | 'f2i' | 'i2f' | 'st' | 'gx' | 'xg' | 'mdigit' | 'maskmov' | 'state';
 
 export interface SimdSpec {
   /** Mnemonic; also the export name of the semantics in src/cpu/emu/fpu/ for the direct check. */
@@ -58,6 +60,9 @@ export interface SimdSpec {
   gprInReg?: boolean;
   /** The form takes an imm8. */
   imm?: boolean;
+  /** 'state': the area's required alignment (16 FXSAVE, 64 XSAVE) and whether it is an XSAVE-family form. */
+  area?: 16 | 64;
+  restore?: boolean;
 }
 
 const P66 = 0x66;
@@ -231,4 +236,17 @@ export const MOVE_SPECS: readonly SimdSpec[] = [
   mv('insertps.m', 0x66, [0x0f, 0x3a, 0x21], 'sse4_1', 'xmi', 4, { memOnly: true }),
   // MXCSR
   mv('ldmxcsr', 0, [0x0f, 0xae], 'sse', 'mdigit', 4, { digit: 2 }), mv('stmxcsr', 0, [0x0f, 0xae], 'sse', 'mdigit', 4, { digit: 3 }),
+];
+
+const st = (name: string, digit: number, feat: SimdFeature, area: 16 | 64, restore: boolean, w: boolean): SimdSpec => ({
+  name, pfx: 0, op: [0x0f, 0xae], feat, form: 'state', digit, mem: 16, lane: 4, area, restore, gsize: w ? 8 : 4,
+});
+
+/** The state instructions, both FXSAVE layouts (REX.W: FXSAVE64) and XSAVE64. */
+export const STATE_SPECS: readonly SimdSpec[] = [
+  st('fxsave', 0, 'fxsr', 16, false, false), st('fxsave64', 0, 'fxsr', 16, false, true),
+  st('fxrstor', 1, 'fxsr', 16, true, false), st('fxrstor64', 1, 'fxsr', 16, true, true),
+  st('xsave', 4, 'xsave', 64, false, false), st('xsave64', 4, 'xsave', 64, false, true),
+  st('xrstor', 5, 'xsave', 64, true, false), st('xrstor64', 5, 'xsave', 64, true, true),
+  st('xsaveopt', 6, 'xsaveopt', 64, false, false), st('xsaveopt64', 6, 'xsaveopt', 64, false, true),
 ];

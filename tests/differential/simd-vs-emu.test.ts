@@ -26,7 +26,7 @@ import { compareFx, fxMxcsr, fxXmm, mxcsrNames, type FxResult } from './simd-cas
 import { runEmuFx } from './simd-emu.js';
 import { generateSimdCases, type SimdGenCase } from './simd-generator.js';
 import { modelResult } from './simd-model.js';
-import { FP_SPECS, INT_SPECS, MOVE_SPECS, type SimdFeature } from './simd-specs.js';
+import { FP_SPECS, INT_SPECS, MOVE_SPECS, STATE_SPECS, type SimdFeature } from './simd-specs.js';
 
 const TOTAL = Number(process.env['TSVMM_SIMD_DIFF_CASES'] ?? 100000);
 const SHOW = Number(process.env['TSVMM_DIFF_SHOW'] ?? 30);
@@ -36,8 +36,8 @@ const SEEDS: readonly [number, 64 | 32, number][] =
   REPLAY !== undefined ? [[Number(REPLAY), 64, 1]] : [[0x51d0_1001, 64, 0.4], [0x51d0_1002, 64, 0.4], [0x51d0_1003, 32, 0.2]];
 
 /** /proc/cpuinfo's name and emu-cpu-model's name of each extension. */
-const HOST_NAME: Record<SimdFeature, string> = { sse: 'sse', sse2: 'sse2', sse3: 'pni', ssse3: 'ssse3', sse4_1: 'sse4_1', sse4_2: 'sse4_2' };
-const EMU_NAME: Record<SimdFeature, string> = { sse: 'sse', sse2: 'sse2', sse3: 'sse3', ssse3: 'ssse3', sse4_1: 'sse4.1', sse4_2: 'sse4.2' };
+const HOST_NAME: Record<SimdFeature, string> = { sse: 'sse', sse2: 'sse2', sse3: 'pni', ssse3: 'ssse3', sse4_1: 'sse4_1', sse4_2: 'sse4_2', fxsr: 'fxsr', xsave: 'xsave', xsaveopt: 'xsaveopt' };
+const EMU_NAME: Record<SimdFeature, string> = { sse: 'sse', sse2: 'sse2', sse3: 'sse3', ssse3: 'ssse3', sse4_1: 'sse4.1', sse4_2: 'sse4.2', fxsr: 'fxsr', xsave: 'xsave', xsaveopt: 'xsaveopt' };
 /** What emu ran before the SSE extensions were advertised (compilers emit these for plain x86-64 C). */
 const ALWAYS = new Set(['movups', 'movups.st', 'movaps', 'movaps.st', 'movupd', 'movupd.st', 'movapd', 'movapd.st', 'movdqa', 'movdqa.st', 'movdqu', 'movdqu.st',
   'movd', 'movq.gx', 'movd.st', 'movq.xg', 'movq', 'movq.st', 'pand', 'pandn', 'por', 'pxor']);
@@ -52,7 +52,7 @@ function hostFlags(): Set<string> {
 
 const host = hostFlags();
 const emu = new Set(EMU_CPU_FEATURES.map((f) => f.name));
-const ALL = [...INT_SPECS, ...FP_SPECS, ...MOVE_SPECS];
+const ALL = [...INT_SPECS, ...FP_SPECS, ...MOVE_SPECS, ...STATE_SPECS];
 const SPECS = ALL.filter((s) => host.has(HOST_NAME[s.feat]) && (emu.has(EMU_NAME[s.feat]) || ALWAYS.has(s.name)));
 const APPROX = /^(rcp|rsqrt)/;
 
