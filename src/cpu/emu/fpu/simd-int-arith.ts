@@ -15,11 +15,19 @@ const satU16 = (v: number): number => (v > 65535 ? 65535 : v < 0 ? 0 : v);
 
 // ---------------------------------------------------------------- add / sub
 
+/*
+ * Byte lanes four at a time in 32-bit words (SWAR): the low seven bits of each byte are added
+ * without carrying into the next byte, and the top bit is then fixed by XOR.
+ */
 export function paddb(x: XmmFile, d: number, s: number, _imm: number): void {
-  const a = x.u8;
-  const p = d * 16;
-  const q = s * 16;
-  for (let k = 0; k < 16; k++) a[p + k] = a[p + k]! + a[q + k]!;
+  const a = x.i32;
+  const p = d * 4;
+  const q = s * 4;
+  for (let k = 0; k < 4; k++) {
+    const u = a[p + k]!;
+    const v = a[q + k]!;
+    a[p + k] = ((u & 0x7f7f7f7f) + (v & 0x7f7f7f7f)) ^ ((u ^ v) & 0x80808080);
+  }
 }
 export function paddw(x: XmmFile, d: number, s: number, _imm: number): void {
   const a = x.u16;
@@ -50,10 +58,15 @@ export function paddq(x: XmmFile, d: number, s: number, _imm: number): void {
   add64(x.u32, d * 4 + 2, s * 4 + 2);
 }
 export function psubb(x: XmmFile, d: number, s: number, _imm: number): void {
-  const a = x.u8;
-  const p = d * 16;
-  const q = s * 16;
-  for (let k = 0; k < 16; k++) a[p + k] = a[p + k]! - a[q + k]!;
+  const a = x.i32;
+  const p = d * 4;
+  const q = s * 4;
+  for (let k = 0; k < 4; k++) {
+    const u = a[p + k]!;
+    const v = a[q + k]!;
+    // Borrow-free: set each byte's top bit in u, clear it in v, subtract, then fix the top bits.
+    a[p + k] = ((u | 0x80808080) - (v & 0x7f7f7f7f)) ^ ((u ^ ~v) & 0x80808080);
+  }
 }
 export function psubw(x: XmmFile, d: number, s: number, _imm: number): void {
   const a = x.u16;
@@ -430,10 +443,15 @@ export const phsubd = (x: XmmFile, d: number, s: number, _imm: number): void => 
 // ---------------------------------------------------------------- compares
 
 export function pcmpeqb(x: XmmFile, d: number, s: number, _imm: number): void {
-  const a = x.u8;
-  const p = d * 16;
-  const q = s * 16;
-  for (let k = 0; k < 16; k++) a[p + k] = a[p + k] === a[q + k] ? 0xff : 0;
+  const a = x.i32;
+  const p = d * 4;
+  const q = s * 4;
+  for (let k = 0; k < 4; k++) {
+    const t = a[p + k]! ^ a[q + k]!;
+    // Top bit of each byte set exactly where that byte of t is zero (no borrow between bytes).
+    const z = ~(((t & 0x7f7f7f7f) + 0x7f7f7f7f) | t | 0x7f7f7f7f);
+    a[p + k] = Math.imul(z >>> 7, 0xff);
+  }
 }
 export function pcmpeqw(x: XmmFile, d: number, s: number, _imm: number): void {
   const a = x.u16;
