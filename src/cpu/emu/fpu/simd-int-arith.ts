@@ -285,17 +285,33 @@ export function phminposuw(x: XmmFile, d: number, s: number, _imm: number): void
 
 // ---------------------------------------------------------------- min / max / abs / sign
 
+/** Per byte of two words: 0xff where u >= v (unsigned), else 0 (SWAR, no borrow between bytes). */
+function geU8(u: number, v: number): number {
+  const low = (u | 0x80808080) - (v & 0x7f7f7f7f); // top bit: low seven bits of u >= those of v
+  const ge = ((u & ~v) | (~(u ^ v) & low)) & 0x80808080;
+  return Math.imul(ge >>> 7, 0xff);
+}
 export function pminub(x: XmmFile, d: number, s: number, _imm: number): void {
-  const a = x.u8;
-  const p = d * 16;
-  const q = s * 16;
-  for (let k = 0; k < 16; k++) if (a[q + k]! < a[p + k]!) a[p + k] = a[q + k]!;
+  const a = x.i32;
+  const p = d * 4;
+  const q = s * 4;
+  for (let k = 0; k < 4; k++) {
+    const u = a[p + k]!;
+    const v = a[q + k]!;
+    const m = geU8(u, v);
+    a[p + k] = (v & m) | (u & ~m);
+  }
 }
 export function pmaxub(x: XmmFile, d: number, s: number, _imm: number): void {
-  const a = x.u8;
-  const p = d * 16;
-  const q = s * 16;
-  for (let k = 0; k < 16; k++) if (a[q + k]! > a[p + k]!) a[p + k] = a[q + k]!;
+  const a = x.i32;
+  const p = d * 4;
+  const q = s * 4;
+  for (let k = 0; k < 4; k++) {
+    const u = a[p + k]!;
+    const v = a[q + k]!;
+    const m = geU8(u, v);
+    a[p + k] = (u & m) | (v & ~m);
+  }
 }
 export function pminsb(x: XmmFile, d: number, s: number, _imm: number): void {
   const a = x.i8;

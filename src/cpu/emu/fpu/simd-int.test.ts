@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { crc32cBytes, crc32cQword } from './crc32c.js';
 import { XmmFile, XMM_SRC } from './simd-file.js';
-import { pcmpgtq, pmaddwd, pmuldq, pmuludq, psadbw, phminposuw, pmulhrsw, pmaddubsw } from './simd-int-arith.js';
+import { paddb, pcmpeqb, pcmpgtq, pmaddwd, pmaxub, pminub, pmuldq, pmuludq, psadbw, psubb, phminposuw, pmulhrsw, pmaddubsw } from './simd-int-arith.js';
 import { palignr, psraw, psllq, pslldq } from './simd-shift.js';
 import { packusdw, pshufb, insertps, pmovsxbq } from './simd-shuffle.js';
 import { explicitLength, pcmpistr, strIndex, strMask, strResult } from './sse-string.js';
@@ -146,4 +146,27 @@ test('PCMPISTRI/PCMPISTRM: substring search, character sets, ranges, negation', 
   assert.equal(explicitLength(-3, -1, 16), 3);
   assert.equal(explicitLength(0x80000000 | 0, -1, 16), 16);
   assert.equal(explicitLength(20, 0, 8), 8);
+});
+
+test('byte ops done four bytes at a time agree with the byte-wise definition on every pair of bytes', () => {
+  const x = new XmmFile();
+  const ref: [string, (a: number, b: number) => number, (x: XmmFile, d: number, s: number, i: number) => void][] = [
+    ['paddb', (a, b) => (a + b) & 0xff, paddb],
+    ['psubb', (a, b) => (a - b) & 0xff, psubb],
+    ['pcmpeqb', (a, b) => (a === b ? 0xff : 0), pcmpeqb],
+    ['pminub', (a, b) => Math.min(a, b), pminub],
+    ['pmaxub', (a, b) => Math.max(a, b), pmaxub],
+  ];
+  for (const [name, f, op] of ref) {
+    for (let a = 0; a < 256; a++) {
+      for (let b0 = 0; b0 < 256; b0 += 16) {
+        for (let k = 0; k < 16; k++) {
+          x.u8[16 + k] = a;
+          x.u8[32 + k] = b0 + k;
+        }
+        op(x, 1, 2, 0);
+        for (let k = 0; k < 16; k++) if (x.u8[16 + k] !== f(a, b0 + k)) assert.fail(`${name}(${a}, ${b0 + k}) = ${x.u8[16 + k]}, expected ${f(a, b0 + k)}`);
+      }
+    }
+  }
 });
