@@ -71,9 +71,11 @@ export function movmsk(c: EmuCpu, i: Insn): void {
   const x = simdOf(c);
   let m = 0;
   if (i.op === 0) {
-    const b = x.u8;
-    const o = i.rm * 16;
-    for (let k = 0; k < 16; k++) m |= (b[o + k]! >> 7) << k;
+    // Four sign bits per dword: moved to bits 0, 8, 16, 24, then gathered by one multiply
+    // (the four wanted products land on bits 21-24 and nothing else reaches them).
+    const w = x.i32;
+    const o = i.rm * 4;
+    for (let k = 0; k < 4; k++) m |= ((Math.imul((w[o + k]! >>> 7) & 0x01010101, 0x204081) >>> 21) & 15) << (4 * k);
   } else {
     const u = x.u32;
     const o = i.rm * 4;
