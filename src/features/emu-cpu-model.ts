@@ -31,6 +31,14 @@ export const EMU_CPU_FEATURES: readonly EmuFeature[] = [
   f('cmov', 1, 'edx', 15, 'CMOVcc'),
   f('pat', 1, 'edx', 16, 'IA32_PAT (storage only)'),
   f('clfsh', 1, 'edx', 19, 'CLFLUSH (no-op)'),
+  f('fxsr', 1, 'edx', 24, 'FXSAVE/FXRSTOR, 32- and 64-bit layouts'),
+  f('sse', 1, 'edx', 25, 'SSE: packed/scalar single precision (MXCSR rounding, FTZ/DAZ, exceptions, #XM), RCPPS/RSQRTPS as on AMD Zen 4'),
+  f('sse2', 1, 'edx', 26, 'SSE2: double precision, integer SIMD, conversions'),
+  f('sse3', 1, 'ecx', 0, 'SSE3: horizontal add/sub, ADDSUB, MOVDDUP/MOVSxDUP, LDDQU'),
+  f('ssse3', 1, 'ecx', 9, 'SSSE3: PSHUFB, PALIGNR, PHADD/PHSUB, PSIGN, PABS, PMULHRSW, PMADDUBSW'),
+  f('sse4.1', 1, 'ecx', 19, 'SSE4.1: ROUND*, DPPS/DPPD, blends, PMOVSX/ZX, PTEST, PMIN/PMAX, inserts/extracts'),
+  f('sse4.2', 1, 'ecx', 20, 'SSE4.2: PCMPESTRI/M, PCMPISTRI/M, PCMPGTQ, CRC32'),
+  f('xsave', 1, 'ecx', 26, 'XSAVE/XRSTOR/XGETBV/XSETBV for x87 and SSE state (CPUID leaf 0xD, 576-byte standard area)'),
   f('cx16', 1, 'ecx', 13, 'CMPXCHG16B'),
   f('x2apic', 1, 'ecx', 21, 'x2APIC MSR interface'),
   f('movbe', 1, 'ecx', 22, 'MOVBE'),
@@ -43,7 +51,15 @@ export const EMU_CPU_FEATURES: readonly EmuFeature[] = [
   f('pdpe1gb', 0x8000_0001, 'edx', 26, '1 GiB pages'),
   f('rdtscp', 0x8000_0001, 'edx', 27, 'RDTSCP and IA32_TSC_AUX'),
   f('lm', 0x8000_0001, 'edx', 29, 'long mode (64-bit and compatibility mode)'),
+  { name: 'xsaveopt', leaf: 0xd, subleaf: 1, reg: 'eax', bit: 0, detail: 'XSAVEOPT (saves like XSAVE)' },
 ];
+
+/** XCR0 bits the XSAVE instructions support: x87 (0) and SSE (1) state. */
+export const EMU_XCR0_SUPPORTED = 3;
+/** The XSAVE area for those components: the 512-byte legacy region and the 64-byte header. */
+export const EMU_XSAVE_AREA_SIZE = 576;
+/** CPUID.1:ECX.OSXSAVE, which mirrors CR4.OSXSAVE (set by the CPU, not a feature of the model). */
+export const CPUID1_ECX_OSXSAVE = 1 << 27;
 
 export const EMU_MAX_BASIC_LEAF = 0x16;
 /** The emulator's TSC rate unless configured otherwise (its VmClock's default). */
@@ -61,9 +77,9 @@ export const EMU_SIGNATURE = (6 << 8) | (0xf << 4) | 1;
 
 const REG_INDEX = { eax: 0, ebx: 1, ecx: 2, edx: 3 } as const;
 
-function featureWords(leaf: number): [number, number, number, number] {
+function featureWords(leaf: number, subleaf = 0): [number, number, number, number] {
   const out: [number, number, number, number] = [0, 0, 0, 0];
-  for (const x of EMU_CPU_FEATURES) if (x.leaf === leaf) out[REG_INDEX[x.reg]] |= 1 << x.bit;
+  for (const x of EMU_CPU_FEATURES) if (x.leaf === leaf && x.subleaf === subleaf) out[REG_INDEX[x.reg]] |= 1 << x.bit;
   return out;
 }
 
@@ -108,6 +124,16 @@ export function emuCpuid(leaf: number, subleaf: number, apicId: number, cpus: nu
       d = w[3] | (cpus > 1 ? 1 << 28 : 0);
       break;
     }
+    case 0xd:
+      // XSAVE state components (SDM Vol. 1 §13.2): sub-leaf 0 the supported XCR0 bits and the area
+      // sizes (x87 and SSE live in the legacy region, so the size is the same whatever XCR0
+      // enables), sub-leaf 1 the optional instructions; no other component exists.
+      if (subleaf === 0) {
+        a = EMU_XCR0_SUPPORTED;
+        b = EMU_XSAVE_AREA_SIZE;
+        c = EMU_XSAVE_AREA_SIZE;
+      } else if (subleaf === 1) a = featureWords(0xd, 1)[0];
+      break;
     case 0x15: {
       // TSC/crystal ratio (SDM vol. 2A, CPUID leaf 15H): TSC Hz = ECX * EBX / EAX, so the kernel
       // knows the TSC rate without calibrating it against the PIT.

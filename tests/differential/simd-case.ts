@@ -20,6 +20,16 @@ export interface FxCase extends SnippetCase {
   xmmCompared?: number;
   /** MXCSR bits compared at the end (default all). */
   mxcsrCompared?: number;
+  /** Data-area byte ranges [offset, length] not compared (vendor-specific bytes of a saved image). */
+  dataIgnored?: readonly (readonly [number, number])[];
+}
+
+/** The result with the case's ignored data bytes zeroed (for comparing). */
+export function maskData<R extends SnippetResult>(c: FxCase, r: R): R {
+  if (c.dataIgnored === undefined) return r;
+  const data = r.data.slice();
+  for (const [o, n] of c.dataIgnored) data.fill(0, Math.max(0, o), Math.min(data.length, o + n));
+  return { ...r, data };
 }
 
 export interface FxResult extends SnippetResult {

@@ -392,6 +392,8 @@ function stateCase(rng: Prng, spec: SimdSpec, index: number, mode: 64 | 32, gpr:
     memOff,
     imm: 0,
     w,
+    // FOP/FIP/FDP (AMD stores them only with an exception pending) and MXCSR_MASK (AMD's has the MM bit).
+    dataIgnored: spec.restore ? undefined : [[memOff + 6, 18], [memOff + 28, 4]],
   };
 }
 

@@ -24,7 +24,7 @@ export function writeCr0(c: EmuCpu, v: number): void {
 
 export function writeCr4(c: EmuCpu, v: number): void {
   if ((v & ~0x3ff7ff & ~(1 << 16) & ~(1 << 18)) !== 0) return gp(c, 0);
-  if ((v & (1 << 11)) !== 0 || (v & (1 << 13)) !== 0 || (v & (1 << 14)) !== 0 || (v & (1 << 16)) !== 0 || (v & (1 << 17)) !== 0 || (v & (1 << 18)) !== 0 || (v & (1 << 12)) !== 0) return gp(c, 0);
+  if ((v & (1 << 11)) !== 0 || (v & (1 << 13)) !== 0 || (v & (1 << 14)) !== 0 || (v & (1 << 16)) !== 0 || (v & (1 << 17)) !== 0 || (v & (1 << 12)) !== 0) return gp(c, 0); // OSXSAVE (18) is supported
   if ((c.efer & EFER_LMA) !== 0 && (v & CR4_PAE) === 0) return gp(c, 0);
   const old = c.cr4;
   c.cr4 = v;

@@ -32,6 +32,7 @@ import { Lazy, Bit } from './flags.js';
 import type { Block } from './insn.js';
 import { CodeCache } from './code-cache.js';
 import { X87State } from './fpu/fpu-state.js';
+import { XmmFile } from './fpu/simd-file.js';
 import { CR0_ET, CR0_NE, CR0_PE, CR0_PG, CR0_WP, CR4_PAE, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, JC_SIZE, type RunResult, Tlb, Seg } from './x86-defs.js';
 import { u64ToAddr } from './address.js';
 import { getFlags, setFlagsRaw } from './lazy-flags.js';
@@ -170,7 +171,12 @@ export class EmuCpu {
   /** FERR# (CR0.NE = 0 error reporting): the chipset's IRQ 13, null when there is none. */
   ferr: ((level: boolean) => void) | null;
   mxcsr = 0x1f80;
-  readonly xmm = new Int32Array(64);
+  /** XMM0-XMM15 and the SSE handlers' scratch registers (fpu/simd-file.ts). */
+  readonly simd = new XmmFile();
+  /** XMM0-XMM15 as 64 dwords (a view of `simd`). */
+  readonly xmm = this.simd.arch;
+  /** XCR0 (XSAVE-managed state enabled): x87 only after reset. */
+  xcr0 = 1;
   readonly fxArea = new Uint8Array(512);
 
   // ---- execution bookkeeping ----
@@ -328,6 +334,7 @@ export class EmuCpu {
     this.nmiBlocked = false;
     this.x87.powerOn();
     this.mxcsr = 0x1f80;
+    this.xcr0 = 1;
     this.updateMode();
     flushTlb(this, true);
   }

@@ -1,8 +1,8 @@
 /** RDMSR/WRMSR (architectural, APIC, PMU and storage-only MSRs), the TSC and CPUID. */
 import type { EmuCpu } from './cpu.js';
 import { MSR } from '../registers.js';
-import { emuCpuid } from '../../features/emu-cpu-model.js';
-import { CR0_PG, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, Pow, Seg } from './x86-defs.js';
+import { CPUID1_ECX_OSXSAVE, emuCpuid } from '../../features/emu-cpu-model.js';
+import { CR0_PG, CR4_OSXSAVE, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, Pow, Seg } from './x86-defs.js';
 import { flushTlb } from './tlb.js';
 import { setReg } from './gpr.js';
 
@@ -167,6 +167,7 @@ export function cpuid(c: EmuCpu): void {
   emuCpuid(c.rl[0]!, c.rl[1]!, c.apic?.apicId ?? c.index, c.cpus, c.cpuidOut);
   const o = c.cpuidOut;
   if (c.rl[0] === 1 && c.pdcm) o[2] = o[2]! | (1 << 15);
+  if (c.rl[0] === 1 && (c.cr4 & CR4_OSXSAVE) !== 0) o[2] = o[2]! | CPUID1_ECX_OSXSAVE;
   if (c.rl[0] === 0xa && c.pmuCpuid0a !== null) {
     const p = c.pmuCpuid0a;
     o[0] = p[0];

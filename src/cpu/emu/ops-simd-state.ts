@@ -6,7 +6,7 @@
  */
 import type { EmuCpu } from './cpu.js';
 import type { Insn } from './insn.js';
-import { CR0_EM, CR0_TS, CR4_OSFXSR, VEC_NM, VEC_UD } from './x86-defs.js';
+import { CR0_EM, CR0_TS, CR4_OSFXSR, CR4_OSXSAVE, VEC_NM, VEC_UD } from './x86-defs.js';
 import { ea } from './operands.js';
 import { gp, raise } from './exceptions.js';
 import { probeWrite, rd16, rd32, rd8, wr16, wr32, wr8 } from './mem-access.js';
@@ -17,15 +17,6 @@ import {
 import { simdOf } from './ops-simd.js';
 import { restoreLegacyX87, saveLegacyX87 } from './ops-x87.js';
 
-export const CR4_OSXSAVE = 1 << 18;
-
-/** XCR0 (EmuCpu.xcr0 once wired); x87 only at reset. */
-export function xcr0Of(c: EmuCpu): number {
-  return (c as unknown as { xcr0: number }).xcr0;
-}
-function setXcr0(c: EmuCpu, v: number): void {
-  (c as unknown as { xcr0: number }).xcr0 = v;
-}
 
 /** The CPU's memory as the state layouts see it. */
 class CpuBus implements StateBus {
@@ -76,6 +67,9 @@ class CpuX87 implements LegacyX87 {
   init(): void {
     this.c!.x87.initXsave();
   }
+  inUse(): boolean {
+    return !this.c!.x87.isInitXsave();
+  }
 }
 const X87 = new CpuX87();
 function x87Of(c: EmuCpu): LegacyX87 {
@@ -121,12 +115,12 @@ export function xsaveOp(c: EmuCpu, i: Insn): void {
   if ((c.cr0 & CR0_TS) !== 0) return raise(c, VEC_NM);
   const a = ea(c, i);
   if (a % 64 !== 0) return gp(c, 0);
-  const xcr0 = xcr0Of(c);
+  const xcr0 = c.xcr0;
   const rfbm = c.rl[0]! & xcr0; // EDX:EAX & XCR0 (XCR0 has no bit above 31)
   const nXmm = c.long64 ? 16 : 8;
   const rexW = i.osz === 8;
   if (i.op !== 1) {
-    xsave(busOf(c), a, rfbm, x87Of(c), simdOf(c), c.mxcsr, rexW, nXmm);
+    xsave(busOf(c), a, rfbm, x87Of(c), simdOf(c), c.mxcsr, rexW, nXmm, i.op === 2);
     return;
   }
   if (xrstor(busOf(c), a, rfbm, xcr0, x87Of(c), simdOf(c), rexW, nXmm) !== STATE_OK) return gp(c, 0);
@@ -138,11 +132,11 @@ export function xcrOp(c: EmuCpu, i: Insn): void {
   if ((c.cr4 & CR4_OSXSAVE) === 0) return raise(c, VEC_UD);
   if (c.rl[1] !== 0) return gp(c, 0);
   if (i.op === 0) {
-    setReg(c, 4, 0, xcr0Of(c));
+    setReg(c, 4, 0, c.xcr0);
     setReg(c, 4, 2, 0);
     return;
   }
   if (c.cpl !== 0) return gp(c, 0);
   if (!xcr0Valid(c.rl[0]!, c.rl[2]!)) return gp(c, 0);
-  setXcr0(c, c.rl[0]!);
+  c.xcr0 = c.rl[0]!;
 }

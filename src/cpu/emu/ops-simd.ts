@@ -10,7 +10,7 @@
  */
 import type { EmuCpu } from './cpu.js';
 import { Insn } from './insn.js';
-import { CR0_EM, CR0_TS, CR4_OSFXSR, CR4_OSXMMEXCPT, VEC_NM, VEC_UD } from './x86-defs.js';
+import { CR0_EM, CR0_TS, CR4_OSFXSR, CR4_OSXMMEXCPT, VEC_NM, VEC_UD, VEC_XM } from './x86-defs.js';
 import { ea } from './operands.js';
 import { gp, raise } from './exceptions.js';
 import { probeWrite, rd16, rd32, rd64, rd8, wr32, wr64, wr8 } from './mem-access.js';
@@ -18,11 +18,9 @@ import { XMM_RES, XMM_SRC, type SimdOp, type XmmFile } from './fpu/simd-file.js'
 import type { SseFpOp } from './fpu/sse-float.js';
 import { unmasked } from './fpu/sse-float.js';
 
-export const VEC_XM = 19;
-
-/** The CPU's XMM register file (EmuCpu.simd once the SSE rows are wired into the table). */
+/** The CPU's XMM register file. */
 export function simdOf(c: EmuCpu): XmmFile {
-  return (c as unknown as { simd: XmmFile }).simd;
+  return c.simd;
 }
 
 /** SSE state availability: #UD (CR0.EM, CR4.OSFXSR) before #NM (CR0.TS). */

@@ -4,14 +4,14 @@
  * state instructions (FXSAVE/FXRSTOR, LDMXCSR/STMXCSR; the x87 part is ops-x87.ts's).
  */
 import type { EmuCpu } from './cpu.js';
-import { CR0_PE, CR0_TS, CR0_EM, CR4_OSFXSR, EFER_SCE, EFER_LMA, VEC_UD, VEC_NM, Pow, Seg } from './x86-defs.js';
+import { CR0_PE, CR0_TS, EFER_SCE, EFER_LMA, Pow, Seg } from './x86-defs.js';
 import { Bit } from './flags.js';
 import type { Insn } from './insn.js';
 import { ea, rdEs, stEs } from './operands.js';
 import { checkIo, portIn, portOut } from './port-io.js';
 import { getReg, setReg } from './gpr.js';
 import { gp, raise, ud, unimplemented } from './exceptions.js';
-import { probeWrite, rd16, rd32, rd64, wr16, wr32, wr64 } from './mem-access.js';
+import { rd16, rd32, rd64, wr16, wr32, wr64 } from './mem-access.js';
 import { readCr8, writeCr0, writeCr3, writeCr4, writeCr8 } from './control-regs.js';
 import { invlpg } from './tlb.js';
 import { descWords, loadDescInto, readDescriptor } from './segmentation.js';
@@ -19,7 +19,6 @@ import { getFlags, putFlags, setEager } from './lazy-flags.js';
 import { pmuSync, pmuSyncIncluding } from './run-loop.js';
 import { nextIp } from './address.js';
 import { cpuid, readMsr, tscNow, writeMsr } from './msr.js';
-import { restoreLegacyX87, saveLegacyX87 } from './ops-x87.js';
 
 // ---------------------------------------------------------------- port I/O
 
@@ -426,59 +425,9 @@ export function invd(c: EmuCpu, _i: Insn): void {
 
 // ---------------------------------------------------------------- x87 / SSE state
 
-/** FXSAVE/FXRSTOR: #NM on CR0.EM or CR0.TS. LDMXCSR/STMXCSR: #UD on CR0.EM (checked first), #NM on CR0.TS. */
-function fpuAvail(c: EmuCpu, fx: boolean): void {
-  if ((c.cr0 & (CR0_EM | CR0_TS)) !== 0) raise(c, (c.cr0 & CR0_EM) !== 0 && !fx ? VEC_UD : VEC_NM);
-}
-/** Group 15: FXSAVE (0) FXRSTOR (1) LDMXCSR (2) STMXCSR (3); fences and CLFLUSH are no-ops. */
+/** Group 15's fences (LFENCE /5, MFENCE /6, SFENCE /7 with a register operand) and CLFLUSH (/7 m8): no-ops. (The state forms are in ops-simd-state.ts.) */
 export function grp15(c: EmuCpu, i: Insn): void {
-  if (i.mod === 3 || i.op >= 5) {
-    if (i.op === 7 && i.mod === 3) return; // SFENCE
-    if (i.mod === 3 && (i.op === 5 || i.op === 6)) return; // LFENCE / MFENCE
-    if (i.op === 7) {
-      ea(c, i);
-      return; // CLFLUSH
-    }
-    return unimplemented(c, `0f ae /${i.op}`);
-  }
-  switch (i.op) {
-    case 0:
-    case 1: {
-      fpuAvail(c, true);
-      const a = ea(c, i);
-      if (a % 16 !== 0) return gp(c, 0);
-      const rexW = i.osz === 8;
-      if (i.op === 0) {
-        probeWrite(c, a, 512);
-        saveLegacyX87(c, a, rexW);
-        wr32(c, a + 24, c.mxcsr);
-        wr32(c, a + 28, 0xffbf);
-        for (let k = 0; k < 16; k++) for (let w = 0; w < 4; w++) wr32(c, a + 160 + k * 16 + w * 4, c.xmm[k * 4 + w]!);
-      } else {
-        const mx = rd32(c, a + 24);
-        if ((mx & ~0xffbf) !== 0) return gp(c, 0);
-        restoreLegacyX87(c, a, rexW);
-        c.mxcsr = mx;
-        for (let k = 0; k < 16; k++) for (let w = 0; w < 4; w++) c.xmm[k * 4 + w] = rd32(c, a + 160 + k * 16 + w * 4);
-      }
-      return;
-    }
-    case 2:
-    case 3: {
-      if ((c.cr4 & CR4_OSFXSR) === 0) return ud(c);
-      fpuAvail(c, false);
-      const a = ea(c, i);
-      if (i.op === 3) wr32(c, a, c.mxcsr);
-      else {
-        const v = rd32(c, a);
-        if ((v & ~0xffbf) !== 0) return gp(c, 0);
-        c.mxcsr = v;
-      }
-      return;
-    }
-    default:
-      return unimplemented(c, `0f ae /${i.op}`);
-  }
+  if (i.mod !== 3) ea(c, i); // CLFLUSH: the address is checked like a byte read
 }
 
 export function nop(_c: EmuCpu, _i: Insn): void {}

@@ -35,6 +35,7 @@ export const CR4_PAE = 1 << 5;
 export const CR4_PGE = 1 << 7;
 export const CR4_OSFXSR = 1 << 9;
 export const CR4_OSXMMEXCPT = 1 << 10;
+export const CR4_OSXSAVE = 1 << 18;
 export const EFER_SCE = 1 << 0;
 export const EFER_LME = 1 << 8;
 export const EFER_LMA = 1 << 10;
@@ -56,6 +57,7 @@ export const VEC_GP = 13;
 export const VEC_PF = 14;
 export const VEC_MF = 16;
 export const VEC_AC = 17;
+export const VEC_XM = 19;
 
 /** Thrown (a preallocated sentinel, never an Error) to unwind a faulting instruction. */
 export const FAULT = { fault: true } as const;

@@ -84,6 +84,14 @@ export class X87State {
     this.se.fill(0);
   }
 
+  /** Whether the x87 component is in that initial configuration (XINUSE[0] clear). */
+  isInitXsave(): boolean {
+    if (this.cw !== FCW_DEFAULT || this.statusWord() !== 0 || this.empty !== 0xff || this.fop !== 0) return false;
+    if ((this.fipLo | this.fipHi | this.fcs | this.fdpLo | this.fdpHi | this.fds) !== 0) return false;
+    for (let i = 0; i < 8; i++) if ((this.sigLo[i]! | this.sigHi[i]! | this.se[i]!) !== 0) return false;
+    return true;
+  }
+
   // MMX aliases the x87 registers: MMi is the significand of physical register Ri. Before an
   // MMX instruction the CPU checks as for an x87 one (#UD if CR0.EM, #NM if CR0.TS, #MF for a
   // pending x87 exception); every MMX instruction but EMMS then sets TOP = 0 and tags all

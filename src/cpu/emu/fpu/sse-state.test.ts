@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { XmmFile } from './simd-file.js';
-import { fxrstor, fxsave, MXCSR_MASK, STATE_GP, STATE_OK, xcr0Valid, xrstor, xrstorOut, xsave, xsaveCpuidLeaf, type LegacyX87, type StateBus } from './sse-state.js';
+import { emuCpuid } from '../../../features/emu-cpu-model.js';
+import { fxrstor, fxsave, MXCSR_MASK, STATE_GP, STATE_OK, xcr0Valid, xrstor, xrstorOut, xsave, type LegacyX87, type StateBus } from './sse-state.js';
 
 class FlatBus implements StateBus {
   readonly mem = new Uint8Array(4096);
@@ -41,6 +42,9 @@ class FakeX87 implements LegacyX87 {
   init(): void {
     this.cw = 0x37f;
   }
+  inUse(): boolean {
+    return this.cw !== 0x37f;
+  }
 }
 
 function fill(x: XmmFile): void {
@@ -74,14 +78,35 @@ test('XSAVE writes only the requested components and sets their XSTATE_BV bits',
   const x = new XmmFile();
   const x87 = new FakeX87();
   fill(x);
+  x87.cw = 0x27f; // not the initial configuration
   bus.mem[0x200 + 512] = 0x84; // bits of other components are kept
-  xsave(bus, 0x200, 2, x87, x, 0x1f80, true, 16);
+  xsave(bus, 0x200, 2, x87, x, 0x1f80, true, 16, false);
   assert.equal(x87.saved, 0);
   assert.equal(bus.rd32(0x200 + 24), 0x1f80);
   assert.equal(bus.mem[0x200 + 512], 0x86);
-  xsave(bus, 0x200, 1, x87, x, 0x1f80, true, 16);
+  xsave(bus, 0x200, 1, x87, x, 0x1f80, true, 16, false);
   assert.equal(x87.saved, 1);
   assert.equal(bus.mem[0x200 + 512], 0x87);
+});
+
+test('XINUSE: a component in its initial configuration is reported not in use; XSAVEOPT then skips it', () => {
+  const bus = new FlatBus();
+  const x = new XmmFile();
+  const x87 = new FakeX87();
+  x87.cw = 0x37f;
+  bus.mem.fill(0xee, 0x200, 0x200 + 512);
+  xsave(bus, 0x200, 3, x87, x, 0x1f80, true, 16, true);
+  assert.equal(x87.saved, 0);
+  assert.equal(bus.mem[0x200 + 160], 0xee, 'XMM area untouched');
+  assert.equal(bus.rd32(0x200 + 24), 0x1f80, 'MXCSR written');
+  assert.equal(bus.mem[0x200 + 512], 0);
+  xsave(bus, 0x200, 3, x87, x, 0x1f80, true, 16, false);
+  assert.equal(x87.saved, 1);
+  assert.equal(bus.mem[0x200 + 160], 0);
+  assert.equal(bus.mem[0x200 + 512], 0, 'XSAVE writes the state but XSTATE_BV still says init');
+  x.i32[5] = 1;
+  xsave(bus, 0x200, 3, x87, x, 0x1f80, true, 16, true);
+  assert.equal(bus.mem[0x200 + 512], 2);
 });
 
 test('XRSTOR: init for clear XSTATE_BV bits, MXCSR always loaded with SSE requested, header checks', () => {
@@ -117,10 +142,10 @@ test('XCR0 rules and CPUID leaf 0xD', () => {
   assert.ok(!xcr0Valid(7, 0)); // AVX is not supported
   assert.ok(!xcr0Valid(3, 1));
   const out = new Int32Array(4);
-  xsaveCpuidLeaf(0, 3, out);
+  emuCpuid(0xd, 0, 0, 1, out);
   assert.deepEqual([...out], [3, 576, 576, 0]);
-  xsaveCpuidLeaf(1, 3, out);
+  emuCpuid(0xd, 1, 0, 1, out);
   assert.deepEqual([...out], [1, 0, 0, 0]);
-  xsaveCpuidLeaf(2, 3, out);
+  emuCpuid(0xd, 2, 0, 1, out);
   assert.deepEqual([...out], [0, 0, 0, 0]);
 });

@@ -1,7 +1,7 @@
 /**
  * The state instructions of SSE and the XSAVE feature set, for the x87 (component 0) and
  * SSE (component 1) state: FXSAVE/FXRSTOR in both layouts, XSAVE/XSAVEOPT/XRSTOR in the
- * standard form, XCR0 (XGETBV/XSETBV) and CPUID leaf 0xD. SDM Vol. 1 §10.5 (FXSAVE area)
+ * standard form and XCR0 (XGETBV/XSETBV); CPUID leaf 0xD is in the CPU model. SDM Vol. 1 §10.5 (FXSAVE area)
  * and chapter 13 (XSAVE); the x87 part of the legacy region is the x87 module's.
  *
  * Memory goes through a bus of linear-address accessors that may throw guest faults; every
@@ -9,6 +9,7 @@
  * fault leaves the state as it was.
  */
 import type { XmmFile } from './simd-file.js';
+import { EMU_XCR0_SUPPORTED, EMU_XSAVE_AREA_SIZE } from '../../../features/emu-cpu-model.js';
 
 /** Guest memory (the shape of the x87 module's X87Bus). */
 export interface StateBus {
@@ -30,17 +31,23 @@ export interface LegacyX87 {
   restore(bus: StateBus, a: number, rexW: boolean): void;
   /** The initial configuration (as FNINIT, plus FOP/FIP/FDP cleared and ST0-7 zero). */
   init(): void;
+  /** Whether the state differs from its initial configuration (XINUSE[0]). */
+  inUse(): boolean;
+}
+
+/** XINUSE[1]: SSE state is in its initial configuration when every XMM register is zero (MXCSR aside). */
+function sseInUse(x: XmmFile, nXmm: number): boolean {
+  const i = x.i32;
+  for (let k = 0; k < nXmm * 4; k++) if (i[k] !== 0) return true;
+  return false;
 }
 
 /** MXCSR bits that may be set (DAZ included); FXSAVE stores this as MXCSR_MASK. */
 export const MXCSR_MASK = 0xffff;
 export const MXCSR_DEFAULT = 0x1f80;
-/** XCR0 bits this CPU supports: x87 and SSE state. */
-export const XCR0_SUPPORTED = 3;
-/** Size of an XSAVE area for the supported components: the legacy region and the header. */
-export const XSAVE_AREA_SIZE = 576;
-/** XSAVEOPT is the one optional XSAVE instruction supported (CPUID.(EAX=0DH,ECX=1):EAX). */
-export const XSAVE_LEAF1_EAX = 1;
+/** XCR0 bits this CPU supports (x87 and SSE state) and the XSAVE area they need (CPUID leaf 0xD). */
+export const XCR0_SUPPORTED = EMU_XCR0_SUPPORTED;
+export const XSAVE_AREA_SIZE = EMU_XSAVE_AREA_SIZE;
 
 const OFF_MXCSR = 24;
 const OFF_XMM = 160;
@@ -91,22 +98,25 @@ export function xcr0Valid(lo: number, hi: number): boolean {
 }
 
 /**
- * XSAVE / XSAVEOPT (standard form) with requested-feature bitmap rfbm = XCR0 & EDX:EAX.
- * XSTATE_BV is read and written back with its rfbm bits set to XINUSE; this CPU reports
- * every enabled component as in use (the SDM allows XINUSE[i] = 1 for a component in its
- * initial configuration), and XSAVEOPT saves like XSAVE (its optimizations are optional).
+ * XSAVE / XSAVEOPT (`opt`) in the standard form, requested-feature bitmap rfbm = XCR0 &
+ * EDX:EAX. XSTATE_BV is read and written back with its rfbm bits set to XINUSE, which this
+ * CPU computes exactly: a component is in use when it differs from its initial
+ * configuration. XSAVEOPT uses the init optimization (a component not in use is not
+ * written; MXCSR, which no component's init state covers, still is) but not the modified
+ * optimization.
  */
-export function xsave(bus: StateBus, a: number, rfbm: number, x87: LegacyX87, x: XmmFile, mxcsr: number, rexW: boolean, nXmm: number): void {
+export function xsave(bus: StateBus, a: number, rfbm: number, x87: LegacyX87, x: XmmFile, mxcsr: number, rexW: boolean, nXmm: number, opt: boolean): void {
   bus.probeWrite(a, XSAVE_AREA_SIZE);
   const bvAddr = bus.add(a, OFF_HEADER);
   const bv = bus.rd8(bvAddr);
-  if ((rfbm & 1) !== 0) x87.save(bus, a, rexW);
+  const inUse = (x87.inUse() ? 1 : 0) | (sseInUse(x, nXmm) ? 2 : 0);
+  if ((rfbm & 1) !== 0 && (!opt || (inUse & 1) !== 0)) x87.save(bus, a, rexW);
   if ((rfbm & 2) !== 0) {
     bus.wr32(bus.add(a, OFF_MXCSR), mxcsr);
     bus.wr32(bus.add(a, OFF_MXCSR + 4), MXCSR_MASK);
-    saveXmm(x, bus, a, nXmm);
+    if (!opt || (inUse & 2) !== 0) saveXmm(x, bus, a, nXmm);
   }
-  bus.wr8(bvAddr, (bv & ~rfbm) | (rfbm & XCR0_SUPPORTED));
+  bus.wr8(bvAddr, (bv & ~rfbm) | (rfbm & inUse));
 }
 
 /** Result of the last `xrstor`: the MXCSR to install, or -1 to leave MXCSR alone. */
@@ -138,24 +148,4 @@ export function xrstor(bus: StateBus, a: number, rfbm: number, xcr0: number, x87
   }
   if ((rfbm & 2) !== 0) applyXmm(x, nXmm);
   return STATE_OK;
-}
-
-/**
- * CPUID leaf 0xD for XCR0 `xcr0`: sub-leaf 0 the supported components and the area sizes
- * (for the enabled components and for all), sub-leaf 1 the optional instructions
- * (XSAVEOPT only) and no supervisor components; components 0 and 1 live in the legacy
- * region, so every other sub-leaf is zero. Writes eax, ebx, ecx, edx into out.
- */
-export function xsaveCpuidLeaf(subleaf: number, _xcr0: number, out: Int32Array): void {
-  out[0] = 0;
-  out[1] = 0;
-  out[2] = 0;
-  out[3] = 0;
-  if (subleaf === 0) {
-    out[0] = XCR0_SUPPORTED;
-    out[1] = XSAVE_AREA_SIZE; // legacy region + header: the same whichever of x87/SSE is enabled
-    out[2] = XSAVE_AREA_SIZE;
-  } else if (subleaf === 1) {
-    out[0] = XSAVE_LEAF1_EAX;
-  }
 }

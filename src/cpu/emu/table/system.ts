@@ -1,17 +1,14 @@
 /**
  * System instructions: port I/O, descriptor tables (groups 6 and 7), LAR/LSL, control and
  * debug registers, MSRs, TSC, CPUID, SYSCALL/SYSRET, SYSENTER/SYSEXIT, SWAPGS, cache and TLB
- * maintenance, hint NOPs, UD2, group 15 (FXSAVE/FXRSTOR, MXCSR, fences, CLFLUSH). The x87
- * escapes are x87.ts's.
+ * maintenance, hint NOPs, UD2, group 15's fences and CLFLUSH. The x87 escapes are x87.ts's; the
+ * FXSAVE/XSAVE/MXCSR state rows are sse.ts's.
  */
 import {
   clts, cpuidOp, grp15, grp6, grp7, inOp, invd, larLsl, movCr, movDr, nop, outOp, rdmsr, rdpmc, rdtsc, swapgs, syscall, sysenter, sysexit, sysret, ud2, wrmsr,
 } from '../ops-system.js';
 import { M32, M64, invalid, row, type Row } from './row.js';
 import { Bit } from '../flags.js';
-
-/** Why the FXSR and SSE state rows run though CPUID does not advertise those features yet. */
-const PRE_FPU = 'x86-64 C code and kernels use these before checking CPUID; kept from before the x87/SSE work';
 
 function ioRows(out: Row[]): void {
   const io = { ends: true };
@@ -50,7 +47,6 @@ function descriptorRows(out: Row[]): void {
     row('RDTSCP', '0F 01 /7 mod=3 rm=1', '', rdtsc, { ...e, sub: 1, feature: 'rdtscp' }),
     row('MONITOR/MWAIT', '0F 01 /1 mod=3 rm=0', '', null),
     row('MONITOR/MWAIT', '0F 01 /1 mod=3 rm=1', '', null),
-    row('XGETBV', '0F 01 /2 mod=3 rm=0', '', null),
     row('LAR', '0F 02 /r', 'Gv,Ew', larLsl, { sub: 0, fw: Bit.ZF }),
     row('LSL', '0F 03 /r', 'Gv,Ew', larLsl, { sub: 1, fw: Bit.ZF }),
   );
@@ -83,13 +79,9 @@ function controlRows(out: Row[]): void {
 
 function stateRows(out: Row[]): void {
   out.push(
-    row('FXSAVE', '0F AE /0 mem', 'M', grp15, { sub: 0, mw: true, feature: 'fxsr', ungated: PRE_FPU }),
-    row('FXRSTOR', '0F AE /1 mem', 'M', grp15, { sub: 1, feature: 'fxsr', ungated: PRE_FPU }),
-    row('LDMXCSR', '0F AE /2 mem', 'Md', grp15, { sub: 2, feature: 'sse', ungated: PRE_FPU }),
-    row('STMXCSR', '0F AE /3 mem', 'Md', grp15, { sub: 3, mw: true, feature: 'sse', ungated: PRE_FPU }),
-    row('LFENCE', '0F AE /5 mod=3', '', grp15, { sub: 5, feature: 'sse2', ungated: PRE_FPU }),
-    row('MFENCE', '0F AE /6 mod=3', '', grp15, { sub: 6, feature: 'sse2', ungated: PRE_FPU }),
-    row('SFENCE', '0F AE /7 mod=3', '', grp15, { sub: 7, feature: 'sse', ungated: PRE_FPU }),
+    row('LFENCE', '0F AE /5 mod=3', '', grp15, { sub: 5, feature: 'sse2' }),
+    row('MFENCE', '0F AE /6 mod=3', '', grp15, { sub: 6, feature: 'sse2' }),
+    row('SFENCE', '0F AE /7 mod=3', '', grp15, { sub: 7, feature: 'sse' }),
     row('CLFLUSH', '0F AE /7 mem', 'Mb', grp15, { sub: 7, osz: 'v', feature: 'clfsh' }),
   );
 }
