@@ -79,7 +79,7 @@ test(
       return;
     }
     assert.ok(!log.includes(NO_FPU), 'emu advertises an FPU but the kernel found none');
-    assert.match(log, /x86\/fpu: x87 FPU will use FXSAVE/);
+    assert.match(log, /x86\/fpu: Enabled xstate features 0x3, context size is 576 bytes, using 'standard' format\./);
     // Devices the kernel's own drivers found: our 16550A (the 8250 probe checks the FIFO and scratch
     // register), the i8042 and the CMOS RTC.
     assert.match(log, /(serial8250|00:0\d): ttyS0 at I\/O 0x3f8 \(irq = 4, base_baud = 115200\) is a 16550A/);

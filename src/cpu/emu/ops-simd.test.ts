@@ -73,7 +73,8 @@ test('XSAVE feature set: #UD without CR4.OSXSAVE; XSETBV checks its value; XGETB
 
 test('XSAVE then XRSTOR with XSTATE_BV = 0 puts the SSE state in its initial configuration but loads MXCSR', () => {
   const t = cpu64(
-    `b8 03000000 31 d2 31 c9 0f 01 d1       ; XCR0 = x87 | SSE
+    `db e3                                  ; fninit (RESET's FCW 0040h is not the x87's initial configuration)
+     b8 03000000 31 d2 31 c9 0f 01 d1       ; XCR0 = x87 | SSE
      48 c7 c7 00400000                      ; rdi = 0x4000 (64-byte aligned)
      66 0f 76 c0                            ; pcmpeqd xmm0, xmm0 (all ones)
      0f ae 27                               ; xsave [rdi]

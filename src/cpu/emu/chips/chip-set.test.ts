@@ -33,7 +33,7 @@ test('registers the legacy ports and the IOAPIC window, not the LAPIC page', () 
   const { pio, mmio } = setup();
   assert.deepEqual(
     pio.list().map((m) => [m.base, m.len, m.name]),
-    [[0x20, 2, 'pic-master'], [0x40, 4, 'pit'], [0x61, 1, 'port61'], [0xa0, 2, 'pic-slave'], [0x4d0, 2, 'elcr']],
+    [[0x20, 2, 'pic-master'], [0x40, 4, 'pit'], [0x61, 1, 'port61'], [0xa0, 2, 'pic-slave'], [0xf0, 1, 'fpu-error'], [0x4d0, 2, 'elcr']],
   );
   assert.deepEqual(mmio.list(), [{ base: 0xfec00000, len: 0x100, name: 'ioapic' }]);
   assert.equal(mmio.claims(0xfee00000), false);
