@@ -3,23 +3,68 @@
  * and decode mode. Pages holding decoded code are tracked so that a guest write to
  * them (which always takes the slow write path: write TLB entries are never created
  * for code pages) invalidates their blocks.
+ *
+ * The cache is bounded: it holds at most `capacity` decoded instructions (with their
+ * blocks and compiled functions, a few hundred host bytes each). A block that would pass
+ * the bound first empties the whole cache (as QEMU flushes its translation buffer when it
+ * is full): code that a guest runs once, such as zeroed RAM executed end to end, costs a
+ * bounded amount of host memory instead of growing with every guest byte executed, and
+ * a working set that fits (a Linux boot needs ~70k instructions) is never flushed.
+ * Invalidation and flushing drop every reference the cache holds, so the blocks are freed.
+ *
+ * A block is kept only the second time its address is decoded (a small two-way table remembers
+ * the first time; one new block in 32 is kept at once): code that runs once is decoded, run and
+ * dropped while young,
+ * which the garbage collector frees almost for nothing, where keeping it until a flush made
+ * every such block an old-generation object (three quarters of the time went to collecting
+ * them). Its page is still tracked, so a write to it still stops the running block.
  */
 import type { Block } from './insn.js';
 
 export interface CodeCacheClient {
   dropWriteEntries(ppage: number): void;
-  blockInvalidated(b: Block): void;
+  /** A guest write hit page `pp`: every block on it is gone (a vCPU running one stops after the writing instruction). */
+  pageInvalidated(pp: number): void;
+  /** Every block was dropped (the cache was full): forget lookups that hold blocks (the jump cache). */
+  cacheFlushed(): void;
 }
+
+/** Decoded instructions a cache holds by default: ~64 MiB of host memory at ~300 bytes each. */
+export const DEFAULT_CODE_CACHE_INSNS = 1 << 18;
+/** Slots of the table of block addresses decoded once (power of two; 512 KiB). */
+const SEEN_SLOTS = 1 << 16;
+/** One block in this many is kept the first time it is decoded. */
+const KEEP_ANYWAY = 32;
+/** Invalidations of one page after which its blocks are decoded one instruction at a time. */
+const SMC_SHORT_BLOCKS_AFTER = 16;
 
 export class CodeCache {
   private readonly blocks = new Map<number, Block>();
   private readonly pages = new Map<number, Block[]>();
+  /** Invalidations per page since the last flush (pages that code rewrites get short blocks). */
+  private readonly rewrites = new Map<number, number>();
   private readonly clients: CodeCacheClient[] = [];
+  /** Decoded instructions held now. */
+  private held = 0;
+  /** Block keys (phys * 4 + mode) decoded once and not kept, direct-mapped by their low bits. */
+  private readonly seen = new Float64Array(SEEN_SLOTS).fill(-1);
+  private unseen = 0;
   /** Blocks invalidated by writes so far (diagnostics, tests). */
   invalidations = 0;
+  /** Times the cache was full and emptied. */
+  flushes = 0;
+
+  constructor(readonly capacity: number = DEFAULT_CODE_CACHE_INSNS) {
+    if (!Number.isInteger(capacity) || capacity < 64) throw new RangeError(`code cache capacity ${capacity} must be an integer of at least 64 instructions`);
+  }
 
   attach(c: CodeCacheClient): void {
     this.clients.push(c);
+  }
+
+  /** Decoded instructions held now. */
+  get size(): number {
+    return this.held;
   }
 
   /** True when physical page base `pp` holds decoded code. */
@@ -31,8 +76,16 @@ export class CodeCache {
     return this.blocks.get(pa * 4 + mode);
   }
 
-  put(b: Block, _by: CodeCacheClient): void {
-    this.blocks.set(b.phys * 4 + b.mode, b);
+  /** Most instructions a block decoded on page `pp` may hold (1 on pages that code keeps rewriting). */
+  blockLimit(pp: number): number {
+    return (this.rewrites.get(pp) ?? 0) >= SMC_SHORT_BLOCKS_AFTER ? 1 : 64;
+  }
+
+  /**
+   * Registers block `b` (just decoded and about to run): its page becomes code, and the block is kept
+   * for later lookups if its address was decoded before. Returns whether it was kept.
+   */
+  put(b: Block, _by: CodeCacheClient): boolean {
     const pp = b.phys - (b.phys % 4096);
     let list = this.pages.get(pp);
     if (list === undefined) {
@@ -40,7 +93,27 @@ export class CodeCache {
       this.pages.set(pp, list);
       for (const c of this.clients) c.dropWriteEntries(pp / 4096);
     }
+    const key = b.phys * 4 + b.mode;
+    // Two-way: a block is kept when either slot of its pair remembers it; otherwise it replaces one of
+    // them. Every KEEP_ANYWAY-th new block is kept regardless, so hot blocks whose addresses keep
+    // evicting each other from the table still end up cached.
+    const slot = (Math.imul((b.phys >>> 2) ^ (b.phys / 4294967296) ^ (b.mode << 29), 0x9e3779b1) >>> 16) & (SEEN_SLOTS - 2);
+    if (this.seen[slot] !== key && this.seen[slot + 1] !== key && ++this.unseen % KEEP_ANYWAY !== 0) {
+      this.seen[slot + (this.unseen & 1)] = key;
+      return false;
+    }
+    const n = b.insns.length;
+    if (this.held + n > this.capacity) {
+      this.flush();
+      // The flush dropped the page too; the running block still needs its page tracked.
+      this.pages.set(pp, (list = []));
+    }
+    const old = this.blocks.get(key);
+    if (old !== undefined) old.valid = false; // decoded again at the same place: it stays on its page's list until the page goes
+    this.blocks.set(key, b);
+    this.held += n;
     list.push(b);
+    return true;
   }
 
   /** Drops every block of page `pp` (a guest write hit it). */
@@ -48,18 +121,43 @@ export class CodeCache {
     const list = this.pages.get(pp);
     if (list === undefined) return;
     this.pages.delete(pp);
+    this.rewrites.set(pp, (this.rewrites.get(pp) ?? 0) + 1);
     for (const b of list) {
-      b.valid = false;
-      this.blocks.delete(b.phys * 4 + b.mode);
+      const key = b.phys * 4 + b.mode;
+      if (this.blocks.get(key) === b) this.blocks.delete(key);
+      this.held -= b.insns.length;
       this.invalidations++;
-      for (const c of this.clients) c.blockInvalidated(b);
+      release(b);
     }
+    for (const c of this.clients) c.pageInvalidated(pp);
   }
 
-  /** Drops everything (memory map change, reset). */
+  /** The cache is full: drops every block (and what the clients cached of them). */
+  flush(): void {
+    this.flushes++;
+    this.clear();
+    for (const c of this.clients) c.cacheFlushed();
+  }
+
+  /** Drops everything (memory map change, reset, full). */
   clear(): void {
-    for (const list of this.pages.values()) for (const b of list) b.valid = false;
+    for (const list of this.pages.values()) for (const b of list) release(b);
     this.blocks.clear();
     this.pages.clear();
+    this.rewrites.clear();
+    this.held = 0; // `seen` stays: it is only a hint of which addresses ran before
   }
+}
+
+const NO_INSNS: Block['insns'] = [];
+
+/**
+ * Marks a dropped block invalid and lets go of its instructions and compiled code: a stale block may stay
+ * referenced for a while (a vCPU's jump cache, up to JC_SIZE of them), and only its shell should. A vCPU
+ * still running it holds its own references to what it needs (run-loop.ts execBlock).
+ */
+function release(b: Block): void {
+  b.valid = false;
+  b.insns = NO_INSNS;
+  b.exec = null;
 }

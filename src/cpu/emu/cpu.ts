@@ -237,6 +237,10 @@ export class EmuCpu {
   // ---- run loop ----
   /** Set when the current block was overwritten (self-modifying code): it ends after this instruction. */
   smc = false;
+  /** Fault storm detection (exceptions.ts): instruction count at the last fault, faults since, and the slice end it asked for. */
+  faultMark = -1;
+  faultRun = 0;
+  faultStorm = false;
   /** Instruction index inside a compiled block (see block-compiler.ts). */
   ci = 0;
   /** REP string iterations executed (they cost time but a REP retires as one instruction). */
@@ -436,9 +440,16 @@ export class EmuCpu {
   }
 
 
-  /** Called by the code cache when `lin`'s block of the current run was invalidated by a write. */
-  blockInvalidated(b: Block): void {
-    if (b === this.curBlock) this.smc = true;
+  /** Called by the code cache when a write dropped the blocks of page `pp`: the running block stops if it is one. */
+  pageInvalidated(pp: number): void {
+    const b = this.curBlock;
+    if (b !== null && b.phys - (b.phys % 4096) === pp) this.smc = true;
+  }
+
+  /** Called by the code cache when it emptied itself: the jump cache must not keep the old blocks alive. */
+  cacheFlushed(): void {
+    this.jcBlock.fill(undefined);
+    this.jcTag.fill(-1);
   }
 
   /** Handles INIT/SIPI from the local APIC; returns true when the vCPU can run. */

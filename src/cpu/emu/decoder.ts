@@ -23,7 +23,8 @@ import { anyClassAccepts, buildDispatch, gatedMatch, selectRow, type Dispatch } 
 import { inlineKind } from './inline-kinds.js';
 import { emuHasFeature } from '../../features/emu-cpu-model.js';
 
-const MAX_BLOCK = 64;
+/** Most instructions in one block (code-cache.ts may ask for fewer on pages that code rewrites). */
+export const MAX_BLOCK = 64;
 const OUT_OF_BYTES = { out: true } as const;
 
 /** The dispatch arrays of the CPU model's features and the special rows, built on first use (see table/index.ts). */
@@ -453,11 +454,13 @@ export function decodeBlock(c: EmuCpu, lin: number, pa: number): Block {
     return blk;
   }
   const off0 = pa - r.gpa;
+  // Pages that code keeps rewriting get short blocks: each rewrite re-decodes only what it invalidated.
+  const maxInsns = c.cache.blockLimit(pa - (pa % 4096));
   const pageEnd = Math.min(off0 - (pa % 4096) + 4096, r.size);
   buf = r.bytes;
   pos = off0;
   lim = pageEnd;
-  for (let n = 0; n < MAX_BLOCK; n++) {
+  for (let n = 0; n < maxInsns; n++) {
     const at = pos;
     let x: Insn;
     try {

@@ -31,10 +31,21 @@ export interface EmuVmConfig extends VmConfig {
   readonly deterministic?: boolean;
   /** TSC frequency reported to the guest (default 1 GHz). */
   readonly tscHz?: number;
+  /** Decoded instructions the code cache holds at most (default: codeCacheCapacity(memBytes)). */
+  readonly codeCacheInsns?: number;
   /** Instructions per vCPU slice (default 20000). */
   readonly sliceInstructions?: number;
   /** Guest PMU (exact, emulated): one VirtualPmu per vCPU with this shape and optional event filter. */
   readonly pmu?: { readonly config: PmuConfig; readonly filter?: PmuEventFilter | null };
+}
+
+/**
+ * Decoded instructions the code cache may hold for a guest of `memBytes`: one per 512 bytes of guest RAM,
+ * at least 64k and at most 512k. At ~280 host bytes per instruction (block and compiled code included) the
+ * live cache stays near half of guest RAM, and the garbage collector's slack at most doubles that.
+ */
+export function codeCacheCapacity(memBytes: number): number {
+  return Math.max(1 << 16, Math.min(1 << 19, Math.floor(memBytes / 512)));
 }
 
 /** Nanoseconds of virtual time per retired instruction in deterministic mode (a 1000-MIPS virtual CPU). */
@@ -94,7 +105,7 @@ export class EmuVm implements Vm {
   readonly chips: EmuChipSet;
   readonly cpus: EmuCpu[] = [];
   readonly clock: VmClock;
-  readonly cache = new CodeCache();
+  readonly cache: CodeCache;
   /** The per-vCPU PMUs when config.pmu is set. */
   readonly pmus: VirtualPmu[] = [];
   private stop: VmStop | undefined;
@@ -112,6 +123,7 @@ export class EmuVm implements Vm {
       throw new RangeError(`emu: guest RAM must be a positive multiple of 4 KiB, got ${config.memBytes}`);
     }
     this.config = config;
+    this.cache = new CodeCache(config.codeCacheInsns ?? codeCacheCapacity(config.memBytes));
     const regions: MemoryRegion[] = [];
     for (const l of pcRamLayout(config.memBytes)) {
       let bytes: Uint8Array;
@@ -350,7 +362,7 @@ export class EmuVm implements Vm {
   }
 
   exitCounts(): Readonly<Record<string, number>> {
-    const out: Record<string, number> = { instructions: 0, io: 0, mmio: 0, hlt: 0, interrupts: 0, exceptions: 0, nmi: 0, init: 0, sipi: 0, 'code-invalidations': this.cache.invalidations };
+    const out: Record<string, number> = { instructions: 0, io: 0, mmio: 0, hlt: 0, interrupts: 0, exceptions: 0, nmi: 0, init: 0, sipi: 0, 'code-invalidations': this.cache.invalidations, 'code-cache-flushes': this.cache.flushes };
     for (const c of this.cpus) {
       out.instructions! += c.instructions;
       for (const [k, v] of Object.entries(c.counts)) out[k] = (out[k] ?? 0) + v;

@@ -287,9 +287,22 @@ export function deliverSoft(c: EmuCpu, vector: number, int1: boolean, insnRip: n
   deliver(c, vector, -1, !int1, int1, insnRip);
 }
 
+/** Faults delivered in a row without an instruction retiring before a slice ends anyway (the host must get its turn). */
+const FAULT_STORM = 4096;
+
 /** Raises the pending fault recorded by raise(): rip must point at the faulting instruction. */
 export function deliverPendingFault(c: EmuCpu): void {
   const v = c.excVec;
   const code = c.excCode;
+  // A handler that faults before its first instruction retires (unmapped, or its own #PF on fetch) delivers
+  // faults for ever without retiring anything, so the slice's instruction budget never runs out: end it.
+  if (c.instructions !== c.faultMark) {
+    c.faultMark = c.instructions;
+    c.faultRun = 0;
+  } else if (++c.faultRun >= FAULT_STORM) {
+    c.faultRun = 0;
+    c.faultStorm = true;
+    c.breakRun = true;
+  }
   deliver(c, v, code, false, false);
 }

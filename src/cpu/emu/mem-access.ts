@@ -198,9 +198,13 @@ export function wrSlow(c: EmuCpu, lin: number, size: number, v: number): void {
   const r = ramAt(c, pa);
   if (r !== undefined) {
     const pp = pa - (pa & 0xfff);
-    if (c.cache.isCode(pp)) c.cache.invalidatePage(pp, c);
-    fill(c, lin, pa, 1, r);
     const o = pa - r.gpa;
+    // A store that leaves the bytes as they are changes no code: keep the page's blocks (code that
+    // stores into its own page, such as zeroed RAM run as `add [eax], al`, would re-decode every time).
+    if (c.cache.isCode(pp) && (size === 1 ? r.view.getUint8(o) !== (v & 0xff) : size === 2 ? r.view.getUint16(o, true) !== (v & 0xffff) : r.view.getInt32(o, true) !== (v | 0))) {
+      c.cache.invalidatePage(pp, c);
+    }
+    fill(c, lin, pa, 1, r);
     if (size === 1) r.view.setUint8(o, v);
     else if (size === 2) r.view.setUint16(o, v, true);
     else r.view.setInt32(o, v, true);

@@ -43,7 +43,8 @@ export function lookupSlow(c: EmuCpu, lin: number, j: number): Block {
   let nb = c.cache.get(pa, c.modeKey);
   if (nb === undefined) {
     nb = decodeBlock(c, lin, pa);
-    if (nb.valid) c.cache.put(nb, c);
+    // Only kept blocks go to the jump cache; one that is not kept runs this once (its page is tracked).
+    if (!nb.valid || !c.cache.put(nb, c)) return nb;
   }
   if (nb.valid) {
     c.jcTag[j] = lin;
@@ -121,7 +122,7 @@ export function runSlice(c: EmuCpu, budget: number): RunResult {
   c.pmuLeft = 0; // the host may have programmed the PMU or replaced it since the last run
   c.pmuMerge = false;
   while (c.instructions + c.stringIters < end) {
-    if (c.breakRun) return c.shutdownReason !== '' ? 'shutdown' : 'stop';
+    if (c.breakRun) return breakResult(c);
     if (c.instructions >= c.pollAt || c.shadow || c.halted) {
       if (c.shadow) {
         // Interrupt shadow: one more instruction before interrupts are recognized.
@@ -168,8 +169,18 @@ export function runSlice(c: EmuCpu, budget: number): RunResult {
     if (c.jcTag[j] === lin && b !== undefined && b.valid && b.mode === c.modeKey) execBlock(c, left, b);
     else execBlock(c, left, null);
   }
-  if (c.breakRun) return c.shutdownReason !== '' ? 'shutdown' : 'stop';
+  if (c.breakRun) return breakResult(c);
   return c.halted ? 'hlt' : 'budget';
+}
+
+/** Why a run stopped early: a triple fault, a fault storm (the slice just ends), or a stop request. */
+function breakResult(c: EmuCpu): RunResult {
+  if (c.shutdownReason !== '') return 'shutdown';
+  if (c.faultStorm) {
+    c.faultStorm = false;
+    return 'budget';
+  }
+  return 'stop';
 }
 
 /** Executes (part of) one block: at most `limit` instructions. */

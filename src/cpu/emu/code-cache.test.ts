@@ -1,0 +1,101 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+// emu-vm first: the instruction table must initialise through the decoder, not directly.
+import { createEmuVm, codeCacheCapacity } from './emu-vm.js';
+import { CodeCache, type CodeCacheClient } from './code-cache.js';
+import { Block, Insn } from './insn.js';
+import { REG, segmentBatch } from '../registers.js';
+import { hex } from './cpu-harness.test-util.js';
+
+function block(phys: number, insns: number): Block {
+  const b = new Block(phys, 1);
+  for (let i = 0; i < insns; i++) b.insns.push(new Insn(() => {}));
+  return b;
+}
+
+function client(): CodeCacheClient & { flushed: number; pages: number[] } {
+  return {
+    flushed: 0,
+    pages: [],
+    dropWriteEntries() {},
+    pageInvalidated(pp) {
+      this.pages.push(pp);
+    },
+    cacheFlushed() {
+      this.flushed++;
+    },
+  };
+}
+
+test('a block is kept the second time its address is decoded (one in 32 at once); its page is tracked either way', () => {
+  const cache = new CodeCache(1000);
+  const c = client();
+  cache.attach(c);
+  const kept = [];
+  for (let i = 0; i < 64; i++) kept.push(cache.put(block(0x10000 + i * 16, 4), c));
+  assert.equal(kept.filter(Boolean).length, 2, 'one new block in 32 is kept at once');
+  assert.ok(cache.isCode(0x10000), 'the page of a block that was not kept is still code');
+  assert.equal(cache.put(block(0x10000 + 16, 4), c), true, 'kept the second time');
+  assert.notEqual(cache.get(0x10000 + 16, 1), undefined);
+});
+
+test('the cache never holds more than its capacity: when full it empties itself and tells its clients', () => {
+  const cache = new CodeCache(640);
+  const c = client();
+  cache.attach(c);
+  for (let round = 0; round < 2; round++) for (let i = 0; i < 400; i++) cache.put(block(0x100000 + i * 64, 8), c);
+  assert.ok(cache.size <= 640, `holds ${cache.size}`);
+  assert.ok(cache.flushes >= 3 && c.flushed === cache.flushes, `${cache.flushes} flushes`);
+  const held = [];
+  for (let i = 0; i < 400; i++) {
+    const b = cache.get(0x100000 + i * 64, 1);
+    if (b !== undefined) held.push(b);
+  }
+  assert.ok(held.length > 0 && held.length * 8 <= 640, `${held.length} blocks held`);
+});
+
+test('invalidating a page frees its blocks, tells the clients, and pages that keep being rewritten get one-instruction blocks', () => {
+  const cache = new CodeCache(1000);
+  const c = client();
+  cache.attach(c);
+  for (let i = 0; i < 2; i++) cache.put(block(0x20010, 10), c);
+  assert.equal(cache.size, 10);
+  const b = cache.get(0x20010, 1)!;
+  b.exec = () => {};
+  cache.invalidatePage(0x20000, c);
+  assert.equal(cache.size, 0);
+  assert.equal(cache.get(0x20010, 1), undefined);
+  assert.deepEqual([b.valid, b.insns.length, b.exec], [false, 0, null], 'the dropped block let go of its instructions and compiled code');
+  assert.deepEqual(c.pages, [0x20000]);
+  assert.equal(cache.blockLimit(0x20000), 64);
+  for (let i = 0; i < 20; i++) {
+    cache.put(block(0x20010, 1), c);
+    cache.invalidatePage(0x20000, c);
+  }
+  assert.equal(cache.blockLimit(0x20000), 1);
+});
+
+test('the capacity is a bounded fraction of guest RAM', () => {
+  assert.equal(codeCacheCapacity(16 << 20), 1 << 16);
+  assert.equal(codeCacheCapacity(128 << 20), 1 << 18);
+  assert.equal(codeCacheCapacity(64 * 2 ** 30), 1 << 19);
+});
+
+test('a store that leaves code bytes as they are keeps the blocks; one that changes them drops them', async () => {
+  const vm = createEmuVm({ memBytes: 8 << 20, cpus: 1, deterministic: true });
+  vm.pio.register(0xf4, 1, { read: (_o, d) => d.fill(0), write: (_o, d) => vm.requestStop({ kind: 'debug-exit', value: d[0]! }) }, 'debug-exit');
+  // mov ecx, 1000; l: mov byte [0x100010], 0x90 (the NOP below, unchanged); nop; loop l;
+  // then mov byte [0x100010], 0x90 again and mov byte [0x100011], 0xcc (a change); mov al, 0; out 0xf4, al
+  vm.memory.write(0x100000, hex('b9 e8030000  c6 05 10001000 90  90 90 90  e2 f4  c6 05 11001000 cc  b0 00 e6 f4'));
+  vm.vcpus[0]!.setRegisters([
+    [REG.rip, 0x100000n],
+    [REG.rflags, 2n],
+    [REG.cr0, 0x11n],
+    ...segmentBatch('cs', { selector: 0x08, base: 0n, limit: 0xffffffff, attrs: 0xc09b }),
+    ...segmentBatch('ds', { selector: 0x10, base: 0n, limit: 0xffffffff, attrs: 0xc093 }),
+    ...segmentBatch('ss', { selector: 0x10, base: 0n, limit: 0xffffffff, attrs: 0xc093 }),
+  ]);
+  assert.deepEqual(await vm.run(), { kind: 'debug-exit', value: 0 });
+  assert.equal(vm.cache.invalidations > 0, true, 'the changing store invalidated');
+  assert.ok(vm.cache.invalidations <= 4, `1000 unchanged stores invalidated nothing (${vm.cache.invalidations} invalidations)`);
+});
