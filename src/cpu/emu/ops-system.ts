@@ -141,7 +141,8 @@ export function grp6(c: EmuCpu, i: Insn): void {
         }
       }
       loadDescInto(c, isTr ? Seg.TR : Seg.LDTR, sel);
-      if (baseHi !== 0) c.segBase[isTr ? Seg.TR : Seg.LDTR] = c.segBase[isTr ? Seg.TR : Seg.LDTR]! + baseHi * Pow.Two32 - (baseHi < 0 ? Pow.Two64 : 0);
+      // rd32 is signed, so base + baseHi * 2^32 is already the signed canonical address (0xfffffe00_00001000 = -2^41 + 0x1000).
+      if (baseHi !== 0) c.segBase[isTr ? Seg.TR : Seg.LDTR] = c.segBase[isTr ? Seg.TR : Seg.LDTR]! + baseHi * Pow.Two32;
       if (isTr) {
         // Mark busy in the GDT and in the register.
         const save = c.tlbUser;
