@@ -2,10 +2,10 @@
  * The compressed kernel inside a bzImage: found through the setup header's payload_offset and
  * payload_length (boot protocol 2.08+, relative to the protected-mode code), its method named by
  * its magic bytes, its decompressed length in its last four bytes (the kernel build appends it,
- * and for gzip it is the trailer's ISIZE). Decompresses with Node's zlib (gzip), fzstd (zstd) or
- * tsvmm's own decoders (xz, lzma, lz4).
+ * and for gzip it is the trailer's ISIZE). Decompresses with fzstd (zstd) or tsvmm's own decoders
+ * (gzip, xz, lzma, lz4), none of them Node-only, so a browser boots the same images.
  */
-import { gunzipSync } from 'node:zlib';
+import { gunzip } from './gzip.js';
 import { decompress as zstdDecompress } from 'fzstd';
 import { DecompressError } from './lzma-decoder.js';
 import { xzDecompress } from './xz.js';
@@ -64,7 +64,7 @@ export function decompressPayload(payload: Uint8Array, maxBytes: number = MAX_KE
   try {
     switch (method) {
       case 'gzip':
-        data = gunzipSync(payload, { maxOutputLength: limit });
+        data = gunzip(payload, size);
         break;
       case 'xz':
         data = xzDecompress(body, size);
@@ -83,7 +83,7 @@ export function decompressPayload(payload: Uint8Array, maxBytes: number = MAX_KE
     }
   } catch (e) {
     if (e instanceof DecompressError) throw e;
-    // zlib and fzstd report corruption with their own errors.
+    // fzstd reports corruption with its own errors.
     throw new DecompressError(`corrupt or truncated ${method} data: ${(e as Error).message}`);
   }
   if (data.length !== size) throw new DecompressError(`the ${method} payload decompressed to ${data.length} bytes, but the image says ${size} (corrupt or truncated)`);
