@@ -3,7 +3,8 @@
  * controllers and timers are the chips of ./chips/. All vCPUs run round-robin in
  * slices on the calling thread, so a run is deterministic when `deterministic` is set
  * (virtual time = instructions retired; halts skip ahead to the next timer deadline).
- * The loop yields to the event loop every few milliseconds so host I/O keeps working.
+ * The loop yields to the host every few milliseconds so host I/O keeps working, through an
+ * injected HostScheduler (setImmediate in Node, MessageChannel in browsers: never a clamped setTimeout).
  */
 import type { BackendName, FeatureStatus, Vm, VmConfig, VmStop } from '../vm.js';
 import { Bus } from '../bus.js';
@@ -19,6 +20,7 @@ import { VirtualPmu, cpuidLeaf0a, pmuNeedsPdcm, type PmuConfig, type PmuEventFil
 import { VmmError } from '../../util/errors.js';
 import { cpuid, readMsr } from './msr.js';
 import { enumerateCpuid, presentCpuid, type CpuidValue } from '../../features/cpuid-table.js';
+import { defaultHostScheduler, type HostScheduler } from './host-scheduler.js';
 
 export class EmuVmError extends VmmError {
   constructor(message: string) {
@@ -37,6 +39,8 @@ export interface EmuVmConfig extends VmConfig {
   readonly sliceInstructions?: number;
   /** Guest PMU (exact, emulated): one VirtualPmu per vCPU with this shape and optional event filter. */
   readonly pmu?: { readonly config: PmuConfig; readonly filter?: PmuEventFilter | null };
+  /** How the run loop yields to the host and sleeps while halted (default: the cheapest this host has). */
+  readonly scheduler?: HostScheduler;
 }
 
 /**
@@ -56,13 +60,6 @@ export const NS_PER_PORT_IO = 1000;
 const YIELD_MS = 4;
 
 const now = (): number => globalThis.performance.now();
-const yieldToHost = (): Promise<void> =>
-  new Promise((resolve) => {
-    const si = (globalThis as { setImmediate?: (f: () => void) => unknown }).setImmediate;
-    if (si !== undefined) si(resolve);
-    else setTimeout(resolve, 0);
-  });
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 class VmClock implements EmuClock {
   readonly tscHz: number;
@@ -116,6 +113,9 @@ export class EmuVm implements Vm {
   private pauseWaiters: (() => void)[] = [];
   private wake: (() => void) | undefined;
   private readonly slice: number;
+  readonly scheduler: HostScheduler;
+  /** Time the run loop handed to the host: yields (their count and ms) and sleeps while every vCPU was halted. */
+  readonly hostTime = { yields: 0, yieldMs: 0, sleepMs: 0 };
 
   constructor(config: EmuVmConfig) {
     if (!Number.isInteger(config.cpus) || config.cpus < 1) throw new RangeError(`emu: --cpus must be a positive integer, got ${config.cpus}`);
@@ -137,6 +137,7 @@ export class EmuVm implements Vm {
     this.memory = new GuestMemory(regions);
     this.clock = new VmClock(config.deterministic === true, config.tscHz ?? 1e9);
     this.slice = config.sliceInstructions ?? 20000;
+    this.scheduler = config.scheduler ?? defaultHostScheduler();
     this.chips = createEmuChipSet({ cpus: config.cpus, clock: this.clock, pio: this.pio, mmio: this.mmio });
     for (let i = 0; i < config.cpus; i++) {
       const chips = this.chips;
@@ -233,12 +234,19 @@ export class EmuVm implements Vm {
             const wait = this.idle();
             if (wait === 'hang') break;
             if (wait > 0) {
-              await sleep(wait);
+              const s0 = now();
+              await this.scheduler.sleep(wait);
+              this.hostTime.sleepMs += now() - s0;
               break;
             }
           }
         }
-        if (this.stop === undefined && !this.pauseWanted) await yieldToHost();
+        if (this.stop === undefined && !this.pauseWanted) {
+          const y0 = now();
+          await this.scheduler.yield();
+          this.hostTime.yieldMs += now() - y0;
+          this.hostTime.yields++;
+        }
       }
     } finally {
       this.running = false;
