@@ -116,6 +116,8 @@ export class EmuVm implements Vm {
   readonly scheduler: HostScheduler;
   /** Time the run loop handed to the host: yields (their count and ms) and sleeps while every vCPU was halted. */
   readonly hostTime = { yields: 0, yieldMs: 0, sleepMs: 0 };
+  private runStartedMs = -1;
+  private runAccumMs = 0;
 
   constructor(config: EmuVmConfig) {
     if (!Number.isInteger(config.cpus) || config.cpus < 1) throw new RangeError(`emu: --cpus must be a positive integer, got ${config.cpus}`);
@@ -180,6 +182,21 @@ export class EmuVm implements Vm {
     return this.isPaused;
   }
 
+  /** Why the VM stopped, once it has. */
+  get stopped(): VmStop | undefined {
+    return this.stop;
+  }
+
+  /** Wall time run() has spent running (halted vCPUs included, pauses not), in ms. */
+  get runMs(): number {
+    return this.runAccumMs + (this.runStartedMs >= 0 ? now() - this.runStartedMs : 0);
+  }
+
+  private runClockStop(): void {
+    if (this.runStartedMs >= 0) this.runAccumMs += now() - this.runStartedMs;
+    this.runStartedMs = -1;
+  }
+
   pause(): Promise<void> {
     if (this.stop !== undefined || this.isPaused) return Promise.resolve();
     // Taken between rounds, never inside a slice: slice boundaries are where interrupts are polled,
@@ -203,6 +220,7 @@ export class EmuVm implements Vm {
 
   /** The run loop has stopped between slices: time stands still until resume(). */
   private parked(): void {
+    this.runClockStop();
     this.isPaused = true;
     this.clock.freeze();
     const waiters = this.pauseWaiters;
@@ -220,10 +238,12 @@ export class EmuVm implements Vm {
   async run(): Promise<VmStop> {
     if (this.running) throw new EmuVmError('emu: run() is already in progress for this VM');
     this.running = true;
+    this.runStartedMs = now();
     try {
       while (this.stop === undefined) {
         if (this.pauseWanted) {
           await this.waitWhilePaused();
+          this.runStartedMs = now();
           continue;
         }
         const t0 = now();
@@ -249,6 +269,7 @@ export class EmuVm implements Vm {
         }
       }
     } finally {
+      this.runClockStop();
       this.running = false;
       // A stop that raced a pause still settles the pause: nothing runs any more.
       if (this.pauseWaiters.length) this.parked();
