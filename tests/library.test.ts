@@ -77,7 +77,7 @@ test('the typed API: lifecycle, errors with codes, and the not-yet-supported met
 test('package.json: the exports map serves the library and its types, and the bin still works', () => {
   const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { exports: Record<string, Record<string, string> | string>; bin: Record<string, string> };
   const root = pkg.exports['.'] as Record<string, string>;
-  assert.deepEqual(Object.keys(root), ['types', 'node', 'default'], 'conditions in order: types first, default last (a browser condition goes before node)');
+  assert.deepEqual(Object.keys(root), ['types', 'browser', 'node', 'default'], 'conditions in order: types first, the browser build before node, default last');
   for (const target of Object.values(root)) assert.ok(readFileSync(join(repoRoot, target)).length > 0, target);
   const r = spawnSync(process.execPath, [join(repoRoot, pkg.bin['tsvmm']!), '--version'], { encoding: 'utf8' });
   assert.equal(r.stdout, `tsvmm ${(JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version}\n`);

@@ -1,5 +1,5 @@
 // The package's exports map: `tsvmm` resolves to the browser build under the `browser` condition (as
-// bundlers targeting browsers ask) and to the Node library otherwise; `tsvmm/worker` is the Worker module.
+// bundlers targeting browsers ask) and to the Node library otherwise; `tsvmm/browser` names the browser build outright (with its types), `tsvmm/worker` is the Worker module.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -17,6 +17,8 @@ test('tsvmm: browser condition → dist/src/web, node → dist/src/lib; tsvmm/wo
   assert.equal(resolveAs(['browser'], 'tsvmm'), '/dist/src/web/index.js');
   assert.equal(resolveAs([], 'tsvmm'), '/dist/src/lib/index.js');
   assert.equal(resolveAs(['browser'], 'tsvmm/worker'), '/dist/src/web/machine-worker.js');
+  // TypeScript takes `types` first, so the browser build's types are under tsvmm/browser.
+  assert.equal(resolveAs([], 'tsvmm/browser'), '/dist/src/web/index.js');
 });
 
 test('the browser entry loads and offers BrowserVm, createEmuMachine and the schedulers', async () => {
