@@ -1,7 +1,8 @@
 import { VmmError, EXIT, errorMessage } from '../util/errors.js';
 import { setLogLevel } from '../util/log.js';
 import { ConfigError, DEFAULT_MEM, parseAccel, parseCpus, parseKernelDecompress, parseMem, parsePmu, parseSerial, parseSmallInt, type RunConfig } from '../vmm/config.js';
-import { runCommand } from './run-command.js';
+import { runCommand, type RunOptions } from './run-command.js';
+import { parseGdbAddress } from '../debug/gdb/gdb-server.js';
 export { takeExitSignal } from './run-command.js';
 import { capsCommand } from './caps-command.js';
 import { statCommand, recordCommand, recordOptions, RECORD_OPTIONS } from './profile-commands.js';
@@ -57,6 +58,10 @@ Run options:
   -v, --verbose      say which backend runs and why, and how the guest was loaded
   --api-sock PATH    (run) serve the control API on this Unix socket while the VM runs
                      (src/api/README.md)
+  --gdb tcp:HOST:PORT|unix:PATH
+                     (run, emulator) serve gdb's remote protocol: target remote HOST:PORT;
+                     breakpoints, watchpoints, stepping, vCPUs as threads (src/debug/gdb/README.md)
+  --gdb-wait         (run) start paused until gdb attaches and continues the guest
 
 On the console, Ctrl-A x quits, Ctrl-A h shows the escape keys.
 Exit status: the guest's debug-exit status ((value << 1) | 1, always odd), 0 on guest poweroff or
@@ -132,8 +137,22 @@ export const RUN_OPTIONS = {
   ...VM_OPTIONS,
 } as const satisfies OptionSpecs;
 
-/** `run` itself also serves the API on request (stat and record do not). */
-const RUN_COMMAND_OPTIONS = { ...RUN_OPTIONS, 'api-sock': { type: 'string', value: 'PATH' } } as const satisfies OptionSpecs;
+/** `run` itself also serves the API and the gdb stub on request (stat and record do not). */
+const RUN_COMMAND_OPTIONS = { ...RUN_OPTIONS, 'api-sock': { type: 'string', value: 'PATH' }, gdb: { type: 'string', value: 'tcp:HOST:PORT|unix:PATH' }, 'gdb-wait': { type: 'boolean' } } as const satisfies OptionSpecs;
+
+/** --gdb and --gdb-wait as run options. */
+function gdbOption(values: Record<string, string | boolean | undefined>): RunOptions['gdb'] {
+  const where = values['gdb'];
+  if (typeof where !== 'string') {
+    if (values['gdb-wait'] === true) throw new ConfigError('--gdb-wait needs --gdb tcp:HOST:PORT or unix:PATH');
+    return undefined;
+  }
+  try {
+    return { address: parseGdbAddress(where), wait: values['gdb-wait'] === true };
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
+}
 
 /** `api`: the VM's shape from the command line; the kernel and everything else from the API. */
 const API_OPTIONS = { ...VM_OPTIONS, serial: RUN_OPTIONS.serial, 'api-sock': { type: 'string', value: 'PATH' } } as const satisfies OptionSpecs;
@@ -172,7 +191,8 @@ export async function main(argv: string[]): Promise<number> {
         const { values, positionals } = parseOptions('run', rest, RUN_COMMAND_OPTIONS, 1, 'kernel');
         if (values['verbose']) setLogLevel('info');
         const apiSocket = typeof values['api-sock'] === 'string' ? values['api-sock'] : undefined;
-        return await runCommand(await runConfigWithLinux(values, positionals), { verbose: values['verbose'] === true, ...(apiSocket !== undefined ? { apiSocket } : {}) });
+        const gdb = gdbOption(values);
+        return await runCommand(await runConfigWithLinux(values, positionals), { verbose: values['verbose'] === true, ...(apiSocket !== undefined ? { apiSocket } : {}), ...(gdb !== undefined ? { gdb } : {}) });
       }
       case 'api': {
         const { values, positionals } = parseOptions('api', rest, API_OPTIONS, 0);

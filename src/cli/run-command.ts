@@ -5,6 +5,10 @@ import type { VmStop } from '../cpu/vm.js';
 import { unshownWarnings } from '../util/log.js';
 import { VmController } from '../vmm/controller.js';
 import type { ControllerOptions } from '../vmm/controller.js';
+import { ConfigError } from '../vmm/config.js';
+import { GdbServer, describeAddress, type GdbListenAddress } from '../debug/gdb/gdb-server.js';
+import { EmuGdbTarget } from '../debug/gdb/emu-target.js';
+import type { EmuVm } from '../cpu/emu/emu-vm.js';
 
 /** Hooks for commands that run a guest and look at it (stat, record). */
 export interface RunObserver {
@@ -21,6 +25,8 @@ export interface RunOptions {
   readonly apiSocket?: string;
   /** Wait for the API to configure and start the VM (tsvmm api): no kernel from the command line. */
   readonly waitForApi?: boolean;
+  /** Serve the gdb remote protocol here (tsvmm run --gdb); `wait`: start paused until gdb continues. */
+  readonly gdb?: { readonly address: GdbListenAddress; readonly wait: boolean };
 }
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -49,6 +55,15 @@ export function takeExitSignal(): NodeJS.Signals | undefined {
  * (stdin to COM1, Ctrl-A x), the signals and the optional API socket, and maps the stop to a status.
  */
 export async function runCommand(config: RunConfig, opts: RunOptions): Promise<number> {
+  let gdb: GdbServer | undefined;
+  if (opts.gdb !== undefined) {
+    gdb = new GdbServer(opts.gdb.address, (m) => process.stderr.write(`${process.stdout.isTTY ? '\r\n' : ''}tsvmm: ${m}\n`));
+    try {
+      await gdb.listen();
+    } catch (e) {
+      throw new ConfigError((e as Error).message);
+    }
+  }
   const sink = openSerialSink(config.serial);
   let feed: StdinFeed | undefined;
   let reported = false;
@@ -80,9 +95,21 @@ export async function runCommand(config: RunConfig, opts: RunOptions): Promise<n
           );
         }
         opts.observer?.attach(built);
+        if (gdb !== undefined && opts.gdb !== undefined) {
+          if (built.backend !== 'emu') {
+            // KVM_SET_GUEST_DEBUG (breakpoints, single-step, debug registers) is not wired into the kvm backend yet.
+            throw new ConfigError('--gdb needs the emulator (--accel emu): the gdb stub is not implemented on kvm yet');
+          }
+          const vm = built.vm as EmuVm;
+          if (opts.gdb.wait) void vm.pause();
+          const target = new EmuGdbTarget(vm, { kill: () => void controller.dispatch({ type: 'stop', by: 'api', reason: 'killed from gdb' }).catch(() => undefined) });
+          gdb.attach(target, { pause: () => vm.pause() });
+          process.stderr.write(`tsvmm: gdb stub on ${describeAddress(gdb.boundAddress())}${opts.gdb.wait ? ': the VM waits for gdb to continue it' : ''}\n`);
+        }
       },
       onStop(built, stop, wallMs) {
         report(stop);
+        gdb?.vmEnded(describeStop(stop).status, describeStop(stop).message ?? '');
         opts.observer?.report(built, stop, wallMs);
       },
     },
@@ -110,6 +137,7 @@ export async function runCommand(config: RunConfig, opts: RunOptions): Promise<n
     feed?.stop();
     for (const [sig, handler] of handlers) process.off(sig, handler);
     await api?.close();
+    await gdb?.close();
     await controller.dispose();
     sink.close();
   }

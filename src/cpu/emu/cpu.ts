@@ -41,6 +41,7 @@ import * as tlb from './tlb.js';
 import * as runLoop from './run-loop.js';
 import * as registerCatalog from './register-catalog.js';
 import { flushTlb } from './tlb.js';
+import { refreshDebug, type HostDebug } from './debug-regs.js';
 
 export class EmuError extends VmmError {
   constructor(message: string) {
@@ -142,6 +143,35 @@ export class EmuCpu {
   efer = 0;
   cr8 = 0;
   readonly dr = new Float64Array(8);
+  /**
+   * Debug features armed: TF or RF set, a DR7 breakpoint enabled, or a host debug client's breakpoint,
+   * watchpoint or step (debug-regs.ts). While true the run loop takes the debug path
+   * (debug-step.ts: checks before and after each instruction) and runs no compiled block, so a
+   * faster tier must check this one flag and fall back to the interpreter when it is set.
+   */
+  debugArmed = false;
+  /** DR0-DR3 decoded from DR7 (debug-regs.ts refreshDebug): kind (BpKind), linear address or port, length. */
+  readonly bpKind = new Int8Array(4).fill(-1);
+  readonly bpAddr = new Float64Array(4);
+  readonly bpLen = new Float64Array(4);
+  /** Instruction breakpoints armed (DR and host), I/O breakpoints armed. */
+  bpExecCount = 0;
+  bpIoCount = 0;
+  /** Linear pages (4 KiB aligned) holding data breakpoints or watchpoints: they get no read/write TLB entries. */
+  watchPages = new Set<number>();
+  /** DR6 B0-B3 of data/I-O breakpoints the current instruction hit; traps held back by a MOV SS shadow. */
+  dbHits = 0;
+  dbPending = 0;
+  /** The host debug client's requests (gdb stub), null when none is attached. */
+  hostDebug: HostDebug | null = null;
+  /** Why this vCPU stopped for the host debug client (HostStop), the address and kind of a watchpoint hit. */
+  hostStop = 0;
+  hostStopAddr = 0;
+  hostStopWatch: 'write' | 'read' | 'access' = 'write';
+  /** Set by the stub when resuming: the first instruction runs past a host breakpoint at RIP. */
+  hostResume = false;
+  /** The fault being delivered is fault-class: its frame gets RFLAGS.RF = 1 (deliverPendingFault). */
+  rfInFrame = false;
   cpl = 0;
   /** Default operand/address size of the code segment: 2, 4, or 8 (64-bit mode). */
   codeSize = 2;
@@ -333,6 +363,7 @@ export class EmuCpu {
     this.dr.fill(0);
     this.dr[6] = 0xffff0ff0;
     this.dr[7] = 0x400;
+    this.dbPending = 0;
     this.halted = false;
     this.shadow = false;
     this.nmiBlocked = false;
@@ -341,6 +372,7 @@ export class EmuCpu {
     this.xcr0 = 1;
     this.updateMode();
     flushTlb(this, true);
+    refreshDebug(this);
   }
 
   /** 32-bit flat protected mode, paging off, CPL 0 (what a multiboot loader hands over). */

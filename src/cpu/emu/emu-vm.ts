@@ -118,6 +118,11 @@ export class EmuVm implements Vm {
   readonly hostTime = { yields: 0, yieldMs: 0, sleepMs: 0 };
   private runStartedMs = -1;
   private runAccumMs = 0;
+  /**
+   * A vCPU stopped for the host debug client (EmuCpu.hostStop: a breakpoint, watchpoint or step of
+   * the gdb stub): the VM pauses (no other vCPU runs on) and this is called once it has.
+   */
+  onDebugStop: ((cpu: EmuCpu) => void) | null = null;
 
   constructor(config: EmuVmConfig) {
     if (!Number.isInteger(config.cpus) || config.cpus < 1) throw new RangeError(`emu: --cpus must be a positive integer, got ${config.cpus}`);
@@ -306,6 +311,10 @@ export class EmuVm implements Vm {
         return progressed;
       }
       if (cpu.instructions !== before || r === 'budget') progressed = true;
+      if (cpu.hostStop !== 0) {
+        void this.pause().then(() => this.onDebugStop?.(cpu));
+        return true;
+      }
     }
     return progressed;
   }

@@ -150,7 +150,7 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
   if (lma && ((dh & (1 << 21)) === 0 || (dh & (1 << 22)) !== 0)) return gp(c, (sel & 0xfffc) + extBit);
   const conforming = (dtype & 4) !== 0;
   const newCpl = conforming ? c.cpl : ddpl;
-  const oldFlags = getFlags(c);
+  const oldFlags = c.rfInFrame ? getFlags(c) | Bit.RF : getFlags(c);
   const oldCs = c.segSel[Seg.CS]!;
   const oldSs = c.segSel[Seg.SS]!;
   const oldRipV = c.rip;
@@ -304,5 +304,12 @@ export function deliverPendingFault(c: EmuCpu): void {
     c.faultStorm = true;
     c.breakRun = true;
   }
-  deliver(c, v, code, false, false);
+  // A fault's frame carries RF = 1 so that IRET resumes past any instruction breakpoint on the
+  // faulting instruction (SDM 18.3.1.1). Instruction-breakpoint #DBs do not come through here.
+  c.rfInFrame = true;
+  try {
+    deliver(c, v, code, false, false);
+  } finally {
+    c.rfInFrame = false;
+  }
 }

@@ -68,7 +68,7 @@ export function putFlags(c: EmuCpu, v: number, mask: number): void {
   const cur = getFlags(c);
   const nv = ((cur & ~mask) | (v & mask)) & (Bit.Writable | Bit.VM) | 2;
   const vmChanged = ((nv ^ c.flags) & Bit.VM) !== 0;
-  if ((nv & (Bit.IF | Bit.TF)) !== 0) c.pollAt = 0;
+  if ((nv & (Bit.IF | Bit.TF | Bit.RF)) !== 0) c.pollAt = 0;
   c.flags = nv & ~Bit.Arith;
   c.fop = Lazy.Eager;
   c.fres = nv & Bit.Arith;

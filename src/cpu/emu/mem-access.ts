@@ -8,6 +8,7 @@ import { addLin } from './address.js';
 import { translate } from './paging.js';
 import { gp } from './exceptions.js';
 import { fill } from './tlb.js';
+import { dataAccess } from './debug-regs.js';
 
 /** A writable RAM region of the guest-physical map, with a DataView for the fast paths. */
 export interface RamRegion {
@@ -164,6 +165,7 @@ export function rdSlow(c: EmuCpu, lin: number, size: number): number {
   }
   if (c.long64 && (lin < -Pow.Two47 || lin >= Pow.Two47)) return gp(c, 0);
   const pa = translate(c, lin, 0);
+  if (c.debugArmed) dataAccess(c, lin, size, false);
   if (pa - (pa & 0xfff) === c.apicBasePhys && c.apic !== undefined && apicEnabled(c)) {
     c.counts.mmio++;
     const v = c.apic.mmioRead(pa & 0xfff, size);
@@ -189,6 +191,7 @@ export function wrSlow(c: EmuCpu, lin: number, size: number, v: number): void {
   }
   if (c.long64 && (lin < -Pow.Two47 || lin >= Pow.Two47)) return gp(c, 0);
   const pa = translate(c, lin, 1);
+  if (c.debugArmed) dataAccess(c, lin, size, true);
   if (pa - (pa & 0xfff) === c.apicBasePhys && c.apic !== undefined && apicEnabled(c)) {
     c.counts.mmio++;
     c.pollAt = 0;

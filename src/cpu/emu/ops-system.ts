@@ -4,7 +4,8 @@
  * state instructions (FXSAVE/FXRSTOR, LDMXCSR/STMXCSR; the x87 part is ops-x87.ts's).
  */
 import type { EmuCpu } from './cpu.js';
-import { CR0_PE, CR0_TS, EFER_SCE, EFER_LMA, Pow, Seg } from './x86-defs.js';
+import { CR0_PE, CR0_TS, CR4_DE, EFER_SCE, EFER_LMA, Pow, Seg, VEC_DB } from './x86-defs.js';
+import { DR6_BD, DR7_GD, refreshDebug, setDr6 } from './debug-regs.js';
 import { Bit } from './flags.js';
 import type { Insn } from './insn.js';
 import { ea, rdEs, stEs } from './operands.js';
@@ -270,15 +271,20 @@ export function movCr(c: EmuCpu, i: Insn): void {
   }
 }
 
-/** MOV r, DRn (op 0) / MOV DRn, r (op 1). Breakpoints are stored, not armed. */
+/** MOV r, DRn (op 0) / MOV DRn, r (op 1); writes re-arm the breakpoints (debug-regs.ts). */
 export function movDr(c: EmuCpu, i: Insn): void {
   cpl0(c);
   let n = i.reg;
   if (n === 4 || n === 5) {
-    if ((c.cr4 & (1 << 3)) !== 0) return ud(c);
+    if ((c.cr4 & CR4_DE) !== 0) return ud(c);
     n += 2;
   }
   if (n > 7) return ud(c);
+  if ((c.dr[7]! & DR7_GD) !== 0) {
+    // General detect: any DR access faults with #DB (DR6.BD) before it happens.
+    setDr6(c, DR6_BD);
+    return raise(c, VEC_DB);
+  }
   if (i.op === 0) {
     const v = c.dr[n]!;
     if (c.long64) setReg(c, 8, i.rm, v >>> 0, Math.floor(v / Pow.Two32) | 0);
@@ -287,9 +293,11 @@ export function movDr(c: EmuCpu, i: Insn): void {
     const lo = c.rl[i.rm]!;
     const hi = c.long64 ? c.rh[i.rm]! : 0;
     let v = (hi >>> 0) * Pow.Two32 + (lo >>> 0);
+    if (n >= 6 && hi !== 0) return gp(c, 0);
     if (n === 6) v = ((lo | 0xffff0ff0) >>> 0);
     else if (n === 7) v = (((lo & ~0xd800) | 0x400) >>> 0);
     c.dr[n] = v;
+    if (n !== 6) refreshDebug(c);
   }
 }
 

@@ -4,6 +4,7 @@ import { CR0_PE, Seg } from './x86-defs.js';
 import { Bit } from './flags.js';
 import { gp } from './exceptions.js';
 import { rd16 } from './mem-access.js';
+import { ioAccess } from './debug-regs.js';
 
 /** IOPL / TSS I/O bitmap check for `size` bytes at `port`. */
 export function checkIo(c: EmuCpu, port: number, size: number): void {
@@ -30,6 +31,7 @@ export function portIn(c: EmuCpu, port: number, size: number): number {
   c.counts.io++;
   const b = size === 1 ? c.io1 : size === 2 ? c.io2 : c.io4;
   c.pio.read(port & 0xffff, b);
+  if (c.debugArmed) ioAccess(c, port & 0xffff, size);
   return size === 1 ? b[0]! : size === 2 ? b[0]! | (b[1]! << 8) : b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24);
 }
 
@@ -44,4 +46,5 @@ export function portOut(c: EmuCpu, port: number, size: number, v: number): void 
     b[3] = v >>> 24;
   }
   c.pio.write(port & 0xffff, b);
+  if (c.debugArmed) ioAccess(c, port & 0xffff, size);
 }

@@ -5,6 +5,7 @@ import { getFlags, setFlagsRaw } from './lazy-flags.js';
 import { readCr8, writeCr8Host } from './control-regs.js';
 import { readMsr, writeMsr } from './msr.js';
 import { flushTlb } from './tlb.js';
+import { refreshDebug } from './debug-regs.js';
 import { u64ToAddr } from './address.js';
 import { Seg } from './x86-defs.js';
 
@@ -105,13 +106,17 @@ export function setRegister(c: EmuCpu, id: RegId, v: bigint): void {
       if (n === 0) c.cr0 = lo;
       else if (n === 2) c.cr2 = u64ToAddr(v);
       else if (n === 3) c.cr3 = Number(v);
-      else if (n === 4) c.cr4 = lo;
+      else if (n === 4) {
+        c.cr4 = lo;
+        refreshDebug(c);
+      }
       else if (n === 8) writeCr8Host(c, lo);
       c.updateMode();
       flushTlb(c, true);
       return;
     case RegSet.DEBUG:
       c.dr[n & 7] = Number(v);
+      refreshDebug(c);
       return;
     case RegSet.EVENT:
       if (n === EVENT_INTERRUPT_SHADOW) c.shadow = v !== 0n;

@@ -5,7 +5,7 @@
  */
 import type { EmuCpu, EmuPmuHook } from './cpu.js';
 import { Block, Insn } from './insn.js';
-import { BLOCK_EXIT, FAULT, JC_SIZE, type RunResult, VEC_DB, VEC_NMI, K, Seg, Pow } from './x86-defs.js';
+import { BLOCK_EXIT, FAULT, JC_SIZE, type RunResult, VEC_NMI, K, Seg, Pow } from './x86-defs.js';
 import { deliver, deliverPendingFault } from './exceptions.js';
 import { fetchPhys } from './mem-access.js';
 import { decodeBlock } from './decoder.js';
@@ -14,6 +14,8 @@ import { addIp } from './address.js';
 import { COMPILE_THRESHOLD, compileBlock } from './block-compiler.js';
 import { add32ri, add32rr, cmp32ri, logic32ri, cmp32rr, incdec32r, logic32rr, mov32rr, sub32ri, sub32rr } from './ops-alu.js';
 import { jnz, jz } from './ops-flow.js';
+import { debugExec } from './debug-step.js';
+import { rearm } from './debug-regs.js';
 
 /** Instructions between checks for pending interrupts (handlers that may unmask one force a check). */
 const POLL_INTERVAL = 2048;
@@ -128,7 +130,13 @@ export function runSlice(c: EmuCpu, budget: number): RunResult {
         // Interrupt shadow: one more instruction before interrupts are recognized.
         c.shadow = false;
         c.pollAt = 0;
-        if (!c.halted) execBlock(c, 1, null);
+        if (!c.halted) {
+          if (c.debugArmed) {
+            c.shadow = true; // debugExec holds back #DB traps over the shadow itself
+            debugExec(c, 1);
+            c.shadow = false;
+          } else execBlock(c, 1, null);
+        }
         continue;
       }
       c.pollAt = c.instructions + POLL_INTERVAL;
@@ -141,21 +149,12 @@ export function runSlice(c: EmuCpu, budget: number): RunResult {
         if (c.breakRun) continue;
       }
       if (c.halted) return 'hlt';
-      if ((c.flags & Bit.TF) !== 0) {
-        // Single-step: one instruction, then a #DB trap (DR6.BS) if TF is still set and it did not fault.
-        c.pollAt = 0;
-        const exc = c.counts.exceptions;
-        execBlock(c, 1, null);
-        if ((c.flags & Bit.TF) !== 0 && c.counts.exceptions === exc && !c.breakRun && !c.halted) {
-          c.dr[6] = (c.dr[6]! | 0x4000) >>> 0;
-          try {
-            deliver(c, VEC_DB, -1, false, false);
-          } catch (e) {
-            if (e !== FAULT) throw e;
-          }
-        }
-        continue;
-      }
+      // TF or RF set (putFlags forces this poll): the debug path single-steps / clears RF.
+      if ((c.flags & (Bit.TF | Bit.RF)) !== 0 && !c.debugArmed) rearm(c);
+    }
+    if (c.debugArmed) {
+      debugExec(c, end - c.instructions - c.stringIters);
+      continue;
     }
     // Jump cache lookup inline (the common case); misses and fetch faults go through execBlock.
     let lin = c.rip;
@@ -225,7 +224,8 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): void {
   c.pmuCounted = 0;
   let i = 0;
   c.loops = 0;
-  const compiled = blk.exec !== null && n === total;
+  // Armed debug features run the interpreter only (debug-step.ts).
+  const compiled = blk.exec !== null && n === total && !c.debugArmed;
   try {
     if (compiled) {
       c.ci = 0;

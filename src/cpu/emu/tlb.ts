@@ -64,7 +64,9 @@ export function fill(c: EmuCpu, lin: number, phys: number, acc: number, r: RamRe
   c.tlbOff[i] = pp - r.gpa;
   c.tlbView[i] = r.view;
   c.tlbGlobal[i] = c.xlGlobal;
-  c.tlbTagR[i] = page;
+  // Pages with data breakpoints or watchpoints keep taking the slow paths (debug-regs.ts).
+  const watched = c.watchPages.size !== 0 && c.watchPages.has(page);
+  if (!watched) c.tlbTagR[i] = page;
   if (acc === 2) c.tlbTagX[i] = page;
-  if (acc === 1 && !c.cache.isCode(pp)) c.tlbTagW[i] = page;
+  if (acc === 1 && !watched && !c.cache.isCode(pp)) c.tlbTagW[i] = page;
 }

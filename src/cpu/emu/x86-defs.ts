@@ -30,6 +30,7 @@ export const CR0_AM = 1 << 18;
 export const CR0_NW = 1 << 29;
 export const CR0_CD = 1 << 30;
 export const CR0_PG = 1 << 31;
+export const CR4_DE = 1 << 3;
 export const CR4_PSE = 1 << 4;
 export const CR4_PAE = 1 << 5;
 export const CR4_PGE = 1 << 7;

@@ -1,0 +1,191 @@
+/**
+ * Debug features: DR0-DR3 breakpoints as DR7 enables them (instruction, data write, data
+ * read/write, I/O), DR6 status, DR7.GD, and the host debug client's own breakpoints, watchpoints
+ * and single-step (the gdb stub). All of it costs nothing while `EmuCpu.debugArmed` is false;
+ * while it is true the run loop goes through debug-step.ts and no compiled block runs.
+ *
+ * Data breakpoints and watchpoints guard their linear pages instead of checking every access:
+ * those pages get no read/write TLB entries (tlb.ts `fill`), so their accesses take the slow
+ * paths of mem-access.ts, which call `dataAccess` here.
+ */
+import type { EmuCpu } from './cpu.js';
+import { CR4_DE } from './x86-defs.js';
+import { Bit } from './flags.js';
+import { flushTlb } from './tlb.js';
+
+/** DR7 R/W field values (SDM 18.2.4). */
+export const enum BpKind {
+  Off = -1,
+  Exec = 0,
+  Write = 1,
+  Io = 2,
+  ReadWrite = 3,
+}
+
+/** A host (debug client) watchpoint on linear addresses. */
+export interface HostWatch {
+  readonly lin: number;
+  readonly len: number;
+  /** 'write' (gdb Z2), 'read' (Z3) or 'access' (Z4). */
+  readonly kind: 'write' | 'read' | 'access';
+}
+
+/** What the host debug client asked of one vCPU (owned by the stub, read by the core). */
+export interface HostDebug {
+  /** Linear addresses of instruction breakpoints (gdb Z0 and Z1 alike: the guest's memory is never patched). */
+  readonly breakpoints: Set<number>;
+  readonly watches: HostWatch[];
+  /** Stop after one instruction (gdb `s`). */
+  step: boolean;
+  /** Stop when `EmuCpu.instructions` reaches this count (-1: no such stop). */
+  stopAt: number;
+}
+
+/** Why a vCPU stopped for the host debug client (EmuCpu.hostStop). */
+export const enum HostStop {
+  None = 0,
+  Breakpoint = 1,
+  Step = 2,
+  Watch = 3,
+}
+
+/** DR6 bits. */
+export const DR6_BD = 1 << 13;
+export const DR6_BS = 1 << 14;
+/** DR7.GD: MOV DR faults with #DB (BD). */
+export const DR7_GD = 1 << 13;
+/** DR6 reads as this with no status bit set (RTM bit 16 set: no RTM). */
+export const DR6_FIXED = 0xffff0ff0;
+
+/** Length in bytes of DR7's LEN encoding 0..3. */
+const LEN = [1, 2, 8, 4] as const;
+
+/**
+ * Recomputes the breakpoint tables from DR0-DR7, CR4.DE and the host's requests, the guarded
+ * pages and `debugArmed`. Called when any of those change (MOV DR, CR4 writes, setRegisters,
+ * the stub); the TLB is flushed when the guarded pages change.
+ */
+export function refreshDebug(c: EmuCpu): void {
+  const dr7 = c.dr[7]!;
+  const pages = new Set<number>();
+  let execs = 0;
+  let ios = 0;
+  for (let n = 0; n < 4; n++) {
+    let kind: number = BpKind.Off;
+    if (((dr7 >>> (2 * n)) & 3) !== 0) {
+      kind = (dr7 >>> (16 + 4 * n)) & 3;
+      if (kind === BpKind.Io && (c.cr4 & CR4_DE) === 0) kind = BpKind.Off;
+    }
+    const len = kind === BpKind.Exec ? 1 : LEN[(dr7 >>> (18 + 4 * n)) & 3]!;
+    // The address is aligned to its length (the processor ignores the low bits).
+    const a = c.dr[n]!;
+    const base = kind === BpKind.Exec || kind === BpKind.Io ? a : a - (a % len);
+    c.bpKind[n] = kind;
+    c.bpLen[n] = len;
+    c.bpAddr[n] = kind === BpKind.Io ? base % 0x10000 : canonicalLin(base);
+    if (kind === BpKind.Exec) execs++;
+    if (kind === BpKind.Io) ios++;
+    if (kind === BpKind.Write || kind === BpKind.ReadWrite) addPages(pages, c.bpAddr[n]!, len);
+  }
+  const h = c.hostDebug;
+  if (h !== null) for (const w of h.watches) addPages(pages, w.lin, w.len);
+  c.bpExecCount = execs + (h !== null ? h.breakpoints.size : 0);
+  c.bpIoCount = ios;
+  let changed = pages.size !== c.watchPages.size;
+  if (!changed) for (const p of pages) if (!c.watchPages.has(p)) changed = true;
+  if (changed) {
+    c.watchPages = pages;
+    flushTlb(c, true);
+  }
+  rearm(c);
+}
+
+/** Recomputes `debugArmed` alone (TF/RF changed, a host step was asked or finished). */
+export function rearm(c: EmuCpu): void {
+  const h = c.hostDebug;
+  const armed =
+    c.bpExecCount !== 0 ||
+    c.watchPages.size !== 0 ||
+    (c.flags & (Bit.TF | Bit.RF)) !== 0 ||
+    c.bpIoCount !== 0 ||
+    c.dbPending !== 0 ||
+    (h !== null && (h.step || h.stopAt >= 0));
+  if (armed) c.pollAt = 0;
+  c.debugArmed = armed;
+}
+
+function addPages(pages: Set<number>, lin: number, len: number): void {
+  const first = Math.floor(lin / 4096);
+  const last = Math.floor((lin + len - 1) / 4096);
+  for (let p = first; p <= last; p++) pages.add(p * 4096);
+}
+
+/** DR values are 64-bit; linear addresses in long mode are the signed canonical number (cpu.ts). */
+function canonicalLin(v: number): number {
+  return v >= 2 ** 63 ? v - 2 ** 64 : v;
+}
+
+/** Linear page `page` (4 KiB aligned) is guarded: it must get no read/write TLB entry. */
+export function isWatchedPage(c: EmuCpu, page: number): boolean {
+  return c.watchPages.has(page);
+}
+
+/**
+ * A data access of `size` bytes at `lin` reached the slow path of a guarded page: records DR
+ * matches (DR6 Bn, delivered as a trap once the instruction completes) and host watchpoint hits.
+ * `write` is true for writes; reads include the read half of read-modify-write.
+ */
+export function dataAccess(c: EmuCpu, lin: number, size: number, write: boolean): void {
+  const end = lin + size;
+  for (let n = 0; n < 4; n++) {
+    const k = c.bpKind[n]!;
+    if (k !== BpKind.ReadWrite && (k !== BpKind.Write || !write)) continue;
+    const a = c.bpAddr[n]!;
+    if (lin < a + c.bpLen[n]! && a < end) {
+      c.dbHits |= 1 << n;
+      c.smc = true; // the trap is taken after this instruction: end the block there
+    }
+  }
+  const h = c.hostDebug;
+  if (h === null || c.hostStop !== HostStop.None) return;
+  for (const w of h.watches) {
+    if (w.kind === 'write' ? !write : w.kind === 'read' ? write : false) continue;
+    if (lin < w.lin + w.len && w.lin < end) {
+      c.hostStop = HostStop.Watch;
+      c.hostStopAddr = w.lin;
+      c.hostStopWatch = w.kind;
+      // End the block after this instruction (the run loop's self-modifying-code exit).
+      c.smc = true;
+      return;
+    }
+  }
+}
+
+/** An IN/OUT/INS/OUTS of `size` bytes at `port` completed: DR I/O breakpoints (CR4.DE) match. */
+export function ioAccess(c: EmuCpu, port: number, size: number): void {
+  for (let n = 0; n < 4; n++) {
+    if (c.bpKind[n] !== BpKind.Io) continue;
+    const a = c.bpAddr[n]!;
+    if (port < a + c.bpLen[n]! && a < port + size) {
+      c.dbHits |= 1 << n;
+      c.smc = true;
+    }
+  }
+}
+
+/**
+ * The DR instruction breakpoints matching linear address `lin` (DR6 B bits), 0 if none. The
+ * host's breakpoints are checked by the caller.
+ */
+export function execMatch(c: EmuCpu, lin: number): number {
+  let m = 0;
+  for (let n = 0; n < 4; n++) if (c.bpKind[n] === BpKind.Exec && c.bpAddr[n] === lin) m |= 1 << n;
+  return m;
+}
+
+/** Sets DR6 status bits for a #DB about to be delivered (B0-B3 and BD/BS/BT are sticky until software clears them). */
+export function setDr6(c: EmuCpu, bits: number): void {
+  c.dr[6] = ((c.dr[6]! | bits | DR6_FIXED) & 0xffffefff) >>> 0;
+  // Entering the #DB handler clears GD so the handler itself can use the debug registers.
+  c.dr[7] = (c.dr[7]! & ~DR7_GD) >>> 0;
+}

@@ -1,0 +1,340 @@
+/**
+ * The gdb stub's target on the emu backend. Breakpoints of both kinds (Z0 and Z1) are host
+ * instruction breakpoints checked by the core before each instruction (the guest's memory is
+ * never patched, so the guest cannot see or overwrite them); watchpoints guard their pages
+ * (debug-regs.ts). A stop of one vCPU pauses the whole VM (all-stop).
+ */
+import type { EmuVm } from '../../cpu/emu/emu-vm.js';
+import type { EmuCpu } from '../../cpu/emu/cpu.js';
+import { refreshDebug, rearm, HostStop, type HostDebug, type HostWatch } from '../../cpu/emu/debug-regs.js';
+import { peekTranslate } from '../../cpu/emu/debug-translate.js';
+import { ramAt } from '../../cpu/emu/mem-access.js';
+import { getFlags, setFlagsRaw } from '../../cpu/emu/lazy-flags.js';
+import { readCr8 } from '../../cpu/emu/control-regs.js';
+import { Seg } from '../../cpu/emu/x86-defs.js';
+import { GDB_REGISTERS } from './target-description.js';
+import { ZType, type GdbTarget, type StopEvent } from './gdb-target.js';
+import { SIGINT } from './gdb-session.js';
+
+/** gdb's GPR order → emu's register index. */
+const GPR_INDEX = [0, 3, 1, 2, 6, 7, 5, 4, 8, 9, 10, 11, 12, 13, 14, 15];
+const SEG_ORDER = [Seg.CS, Seg.SS, Seg.DS, Seg.ES, Seg.FS, Seg.GS];
+
+const U64 = 1n << 64n;
+
+function leBytes(v: bigint, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = v < 0n ? v + (1n << BigInt(8 * n)) : v;
+  for (let i = 0; i < n; i++) {
+    out[i] = Number(x & 0xffn);
+    x >>= 8n;
+  }
+  return out;
+}
+
+function fromLe(b: Uint8Array): bigint {
+  let v = 0n;
+  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
+  return v;
+}
+
+/** A JS linear-address number (signed canonical in long mode) as an unsigned 64-bit value. */
+const u64 = (n: number): bigint => (n < 0 ? BigInt(n) + U64 : BigInt(n));
+/** The other way: an address from gdb to emu's linear-address number. */
+const lin = (a: bigint): number => Number(a >= 1n << 63n ? a - U64 : a);
+
+export interface EmuTargetHooks {
+  /** Ends the VM (gdb `kill`). */
+  kill(): void;
+}
+
+export class EmuGdbTarget implements GdbTarget {
+  onStop: (e: StopEvent) => void = () => undefined;
+  private readonly breakpoints = new Set<number>();
+  private readonly watches: HostWatch[] = [];
+  private readonly debug: HostDebug[];
+  private waiting = false;
+  private interrupted = false;
+
+  constructor(
+    private readonly vm: EmuVm,
+    private readonly hooks: EmuTargetHooks,
+  ) {
+    this.debug = vm.cpus.map((c) => {
+      const d: HostDebug = { breakpoints: this.breakpoints, watches: this.watches, step: false, stopAt: -1 };
+      c.hostDebug = d;
+      return d;
+    });
+    vm.onDebugStop = (cpu) => this.cpuStopped(cpu);
+  }
+
+  get threadCount(): number {
+    return this.vm.cpus.length;
+  }
+
+  private cpu(t: number): EmuCpu {
+    return this.vm.cpus[t - 1] ?? this.vm.cpus[0]!;
+  }
+
+  describeThread(t: number): string {
+    const c = this.cpu(t);
+    const mode = c.codeSize === 8 ? 'long mode' : (c.cr0 & 1) === 0 ? 'real mode' : `${c.codeSize * 8}-bit protected mode`;
+    const state = c.waitSipi ? 'waiting for SIPI' : c.halted ? 'halted' : 'running';
+    return `vCPU ${t - 1}, ${mode}, CPL ${c.cpl}, ${state}, ${c.instructions} instructions`;
+  }
+
+  readRegister(t: number, reg: number): Uint8Array | null {
+    const c = this.cpu(t);
+    const g = GDB_REGISTERS[reg];
+    if (g === undefined) return null;
+    const n = g.bits / 8;
+    if (reg < 16) return leBytes(c.getGpr(GPR_INDEX[reg]!), 8);
+    switch (g.name) {
+      case 'rip':
+        return leBytes(c.getRip(), 8);
+      case 'eflags':
+        return leBytes(BigInt(getFlags(c) >>> 0), 4);
+      case 'fs_base':
+        return leBytes(u64(c.segBase[Seg.FS]!), 8);
+      case 'gs_base':
+        return leBytes(u64(c.segBase[Seg.GS]!), 8);
+      case 'cr0':
+        return leBytes(BigInt(c.cr0 >>> 0), 8);
+      case 'cr2':
+        return leBytes(u64(c.cr2), 8);
+      case 'cr3':
+        return leBytes(u64(c.cr3), 8);
+      case 'cr4':
+        return leBytes(BigInt(c.cr4 >>> 0), 8);
+      case 'cr8':
+        return leBytes(BigInt(readCr8(c)), 8);
+      case 'efer':
+        return leBytes(BigInt(c.efer >>> 0), 8);
+      case 'k_gs_base':
+        return leBytes(u64(c.kernelGsBase), 8);
+      case 'mxcsr':
+        return leBytes(BigInt(c.mxcsr >>> 0), 4);
+      default:
+        break;
+    }
+    const seg = ['cs', 'ss', 'ds', 'es', 'fs', 'gs'].indexOf(g.name);
+    if (seg >= 0) return leBytes(BigInt(c.segSel[SEG_ORDER[seg]!]!), 4);
+    const x = c.x87;
+    if (g.name.startsWith('st')) {
+      const p = x.phys(Number(g.name.slice(2)));
+      const out = new Uint8Array(10);
+      const dv = new DataView(out.buffer);
+      dv.setUint32(0, x.sigLo[p]!, true);
+      dv.setUint32(4, x.sigHi[p]!, true);
+      dv.setUint16(8, x.se[p]!, true);
+      return out;
+    }
+    if (g.name.startsWith('xmm')) {
+      const i = Number(g.name.slice(3));
+      const out = new Uint8Array(16);
+      const dv = new DataView(out.buffer);
+      for (let k = 0; k < 4; k++) dv.setUint32(4 * k, c.xmm[4 * i + k]! >>> 0, true);
+      return out;
+    }
+    const fpu: Record<string, number> = { fctrl: x.cw, fstat: x.statusWord(), ftag: x.tagWord(), fiseg: x.fcs, fioff: x.fipLo, foseg: x.fds, fooff: x.fdpLo, fop: x.fop };
+    const v = fpu[g.name];
+    return v === undefined ? null : leBytes(BigInt(v >>> 0), n);
+  }
+
+  writeRegister(t: number, reg: number, value: Uint8Array): boolean {
+    const c = this.cpu(t);
+    const g = GDB_REGISTERS[reg];
+    if (g === undefined) return false;
+    const v = fromLe(value);
+    if (reg < 16) {
+      c.setGpr(GPR_INDEX[reg]!, v);
+      return true;
+    }
+    switch (g.name) {
+      case 'rip':
+        c.setRip(v);
+        c.hostResume = false;
+        return true;
+      case 'eflags':
+        setFlagsRaw(c, Number(v & 0x3f7fd5n) | 2);
+        c.updateMode();
+        rearm(c);
+        return true;
+      case 'mxcsr':
+        if ((v & ~0xffffn) !== 0n) return false;
+        c.mxcsr = Number(v);
+        return true;
+      default:
+        break;
+    }
+    const x = c.x87;
+    if (g.name.startsWith('st')) {
+      const p = x.phys(Number(g.name.slice(2)));
+      const dv = new DataView(value.buffer, value.byteOffset, 10);
+      x.setReg(p, dv.getUint16(8, true), dv.getUint32(4, true), dv.getUint32(0, true));
+      return true;
+    }
+    if (g.name.startsWith('xmm')) {
+      const i = Number(g.name.slice(3));
+      const dv = new DataView(value.buffer, value.byteOffset, 16);
+      for (let k = 0; k < 4; k++) c.xmm[4 * i + k] = dv.getInt32(4 * k, true);
+      return true;
+    }
+    const n = Number(v & 0xffffn);
+    switch (g.name) {
+      case 'fctrl':
+        x.cw = n;
+        return true;
+      case 'fstat':
+        x.setStatusWord(n);
+        return true;
+      case 'ftag':
+        x.setTagWord(n);
+        return true;
+      default:
+        // Segment selectors, bases and system registers: their loads have checks and side effects a
+        // debug-client write would bypass, so they are read-only here.
+        return false;
+    }
+  }
+
+  /** Guest-physical address of `addr` for thread `t`, or -1. */
+  private phys(t: number, addr: bigint, physical: boolean): number {
+    if (physical) return Number(addr);
+    return peekTranslate(this.cpu(t), lin(addr));
+  }
+
+  readMemory(t: number, addr: bigint, len: number, physical: boolean): Uint8Array {
+    const c = this.cpu(t);
+    const out: number[] = [];
+    let a = addr;
+    while (out.length < len) {
+      const pa = this.phys(t, a, physical);
+      if (pa < 0) break;
+      const r = ramAt(c, pa);
+      if (r === undefined) break;
+      // Up to the end of the page (virtual) or of the RAM region (physical).
+      const pageLeft = physical ? r.gpa + r.size - pa : 4096 - Number(a & 0xfffn);
+      const n = Math.min(len - out.length, pageLeft, r.gpa + r.size - pa);
+      const o = pa - r.gpa;
+      for (let i = 0; i < n; i++) out.push(r.bytes[o + i]!);
+      a = (a + BigInt(n)) % U64;
+    }
+    return Uint8Array.from(out);
+  }
+
+  writeMemory(t: number, addr: bigint, data: Uint8Array, physical: boolean): boolean {
+    const c = this.cpu(t);
+    // Check every byte first: all or nothing.
+    const targets: number[] = [];
+    for (let i = 0; i < data.length; i++) {
+      const pa = this.phys(t, (addr + BigInt(i)) % U64, physical);
+      if (pa < 0 || ramAt(c, pa) === undefined) return false;
+      targets.push(pa);
+    }
+    targets.forEach((pa, i) => {
+      const r = ramAt(c, pa)!;
+      r.bytes[pa - r.gpa] = data[i]!;
+      this.vm.memory.markDirty(pa, 1);
+      // Decoded code on that page is stale now.
+      const page = pa - (pa % 4096);
+      if (c.cache.isCode(page)) c.cache.invalidatePage(page, c);
+    });
+    return true;
+  }
+
+  setBreakpoint(type: ZType, addr: bigint, len: number, insert: boolean): boolean {
+    const a = lin(addr);
+    if (type === ZType.Software || type === ZType.Hardware) {
+      if (insert) this.breakpoints.add(a);
+      else this.breakpoints.delete(a);
+    } else {
+      if (len < 1 || len > 4096) return false;
+      const kind = type === ZType.Write ? 'write' : type === ZType.Read ? 'read' : 'access';
+      const i = this.watches.findIndex((w) => w.lin === a && w.len === len && w.kind === kind);
+      if (insert && i < 0) this.watches.push({ lin: a, len, kind });
+      if (!insert && i >= 0) this.watches.splice(i, 1);
+    }
+    for (const c of this.vm.cpus) refreshDebug(c);
+    return true;
+  }
+
+  resume(step: number | null): void {
+    this.vm.cpus.forEach((c, i) => {
+      c.hostStop = HostStop.None;
+      // Continue past a breakpoint at RIP (the instruction gdb stopped in front of).
+      c.hostResume = true;
+      this.debug[i]!.step = step === i + 1;
+      rearm(c);
+    });
+    this.waiting = true;
+    this.interrupted = false;
+    this.vm.resume();
+  }
+
+  interrupt(): void {
+    if (!this.waiting) return;
+    this.interrupted = true;
+    void this.vm.pause().then(() => {
+      if (!this.waiting || !this.interrupted) return;
+      this.waiting = false;
+      this.onStop({ kind: 'signal', thread: 1, signal: SIGINT });
+    });
+  }
+
+  /** The VM ended (poweroff, exit, triple fault...) while gdb was attached. */
+  vmEnded(status: number, detail: string): void {
+    this.waiting = false;
+    this.onStop({ kind: 'exited', status, detail });
+  }
+
+  private cpuStopped(cpu: EmuCpu): void {
+    if (!this.waiting) return;
+    this.waiting = false;
+    const thread = cpu.index + 1;
+    const why = cpu.hostStop;
+    cpu.hostStop = HostStop.None;
+    if (why === HostStop.Watch) this.onStop({ kind: 'watch', thread, address: u64(cpu.hostStopAddr), watch: cpu.hostStopWatch });
+    else if (why === HostStop.Breakpoint) this.onStop({ kind: 'breakpoint', thread });
+    else this.onStop({ kind: 'step', thread });
+  }
+
+  monitor(cmd: string): string | null {
+    const [word, arg] = cmd.split(/\s+/);
+    if (word === 'help') {
+      return [
+        'monitor icount          instructions retired by each vCPU',
+        'monitor stop-at N       stop vCPU 0 when it has retired N instructions (then continue)',
+        'monitor info            backend and vCPU states',
+      ].join('\n');
+    }
+    if (word === 'icount') return this.vm.cpus.map((c) => `vCPU ${c.index}: ${c.instructions}`).join('\n');
+    if (word === 'info') return [`backend emu, ${this.vm.cpus.length} vCPU(s)`, ...this.vm.cpus.map((c) => this.describeThread(c.index + 1))].join('\n');
+    if (word === 'stop-at') {
+      if (arg === undefined || !/^\d+$/.test(arg)) return 'usage: monitor stop-at N (an instruction count of vCPU 0)';
+      const d = this.debug[0]!;
+      d.stopAt = Number(arg);
+      rearm(this.vm.cpus[0]!);
+      return `vCPU 0 will stop at instruction ${d.stopAt} (now at ${this.vm.cpus[0]!.instructions})`;
+    }
+    return null;
+  }
+
+  detach(): void {
+    this.breakpoints.clear();
+    this.watches.length = 0;
+    for (const c of this.vm.cpus) {
+      c.hostDebug = null;
+      c.hostStop = HostStop.None;
+      refreshDebug(c);
+    }
+    this.vm.onDebugStop = null;
+    this.waiting = false;
+    this.vm.resume();
+  }
+
+  kill(): void {
+    this.waiting = false;
+    this.hooks.kill();
+  }
+}
