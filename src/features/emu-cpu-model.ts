@@ -19,6 +19,7 @@ const f = (name: string, leaf: number, reg: EmuFeature['reg'], bit: number, deta
 /** Every feature bit the interpreter advertises. Anything absent here reads as 0. */
 export const EMU_CPU_FEATURES: readonly EmuFeature[] = [
   f('fpu', 1, 'edx', 0, 'x87 FPU in software: 80-bit extended arithmetic, transcendentals, #MF/FERR#'),
+  f('de', 1, 'edx', 2, 'debugging extensions: CR4.DE, I/O breakpoints in DR7, DR4/DR5 #UD'),
   f('pse', 1, 'edx', 3, '4 MiB pages in 32-bit paging'),
   f('tsc', 1, 'edx', 4, 'virtual TSC (deterministic mode: derived from the instruction count)'),
   f('msr', 1, 'edx', 5, 'RDMSR/WRMSR'),

@@ -170,6 +170,8 @@ export class EmuCpu {
   hostStopWatch: 'write' | 'read' | 'access' = 'write';
   /** Set by the stub when resuming: the first instruction runs past a host breakpoint at RIP. */
   hostResume = false;
+  /** Events delivered through the IDT/IVT (deliver()): an instruction that delivered one (INT n, a fault) takes no single-step trap. */
+  deliveries = 0;
   /** The fault being delivered is fault-class: its frame gets RFLAGS.RF = 1 (deliverPendingFault). */
   rfInFrame = false;
   cpl = 0;

@@ -51,17 +51,19 @@ export function debugExec(c: EmuCpu, left: number): void {
   let limit = 1;
   if (!stepping) limit = room(c, left, lin);
   if (h !== null && h.stopAt >= 0 && h.stopAt - c.instructions < limit) limit = h.stopAt - c.instructions;
-  const exc = c.counts.exceptions;
+  const delivered = c.deliveries;
   const shadowBefore = c.shadow;
   c.dbHits = 0;
   c.shadow = false;
   execBlock(c, limit, null);
-  const faulted = c.counts.exceptions !== exc;
+  // A single-step trap follows every instruction that started with TF set (the POPF clearing it
+  // included), unless it faulted or delivered an event (INT n, INTO, INT3, an exception).
+  const quiet = c.deliveries === delivered;
   // Traps of this instruction (or of the one before it, held back by a MOV SS shadow).
   let trap = c.dbHits | c.dbPending;
   c.dbHits = 0;
   c.dbPending = 0;
-  if (tf && !faulted && limit === 1 && (c.flags & Bit.TF) !== 0) trap |= DR6_BS;
+  if (tf && quiet && limit === 1) trap |= DR6_BS;
   if (trap !== 0 && !c.breakRun) {
     if (c.shadow && !shadowBefore) {
       // MOV SS / POP SS / STI: debug traps wait for the end of the next instruction.

@@ -51,6 +51,7 @@ export function logException(c: EmuCpu, vec: number, code: number): void {
  * already be the value to push. Handles #DF and triple faults.
  */
 export function deliver(c: EmuCpu, vector: number, code: number, soft: boolean, ext: boolean, faultRip = c.rip): void {
+  c.deliveries++;
   let v = vector;
   let errCode = code;
   let s = soft;
