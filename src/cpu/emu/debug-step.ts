@@ -25,6 +25,14 @@ export function debugExec(c: EmuCpu, left: number): void {
     c.breakRun = true;
     return;
   }
+  if (c.dbPending !== 0 && !c.shadow) {
+    // A trap of the last instruction kept while the vCPU stopped for the debug client: taken now.
+    setDr6(c, c.dbPending & 0xffff);
+    c.dbPending = 0;
+    deliverDb(c);
+    rearm(c);
+    return;
+  }
   if ((c.flags & Bit.RF) === 0) {
     if (h !== null && h.breakpoints.has(lin) && !c.hostResume) {
       c.hostStop = HostStop.Breakpoint;
@@ -64,18 +72,19 @@ export function debugExec(c: EmuCpu, left: number): void {
   c.dbHits = 0;
   c.dbPending = 0;
   if (tf && quiet && limit === 1) trap |= DR6_BS;
+  if (h !== null && h.step && c.hostStop === HostStop.None) {
+    h.step = false;
+    c.hostStop = HostStop.Step;
+  }
   if (trap !== 0 && !c.breakRun) {
-    if (c.shadow && !shadowBefore) {
-      // MOV SS / POP SS / STI: debug traps wait for the end of the next instruction.
+    if ((c.shadow && !shadowBefore) || c.hostStop !== HostStop.None) {
+      // MOV SS / POP SS / STI: debug traps wait for the end of the next instruction. A stop for the
+      // debug client comes first too: the client sees the instruction's effect before the guest's #DB.
       c.dbPending = trap;
     } else {
       setDr6(c, trap & 0xffff);
       deliverDb(c);
     }
-  }
-  if (h !== null && h.step && c.hostStop === HostStop.None) {
-    h.step = false;
-    c.hostStop = HostStop.Step;
   }
   if (c.hostStop !== HostStop.None) c.breakRun = true;
   rearm(c);
