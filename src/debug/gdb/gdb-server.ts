@@ -20,7 +20,7 @@ export function parseGdbAddress(text: string): GdbListenAddress {
   const m = /^tcp:(.*):(\d+)$/.exec(text);
   if (m !== null) {
     const port = Number(m[2]);
-    if (port < 1 || port > 65535) throw new Error(`--gdb: port ${m[2]} is outside 1-65535`);
+    if (port > 65535) throw new Error(`--gdb: port ${m[2]} is outside 0-65535 (0 picks a free one)`);
     const host = m[1]!.replace(/^\[(.*)\]$/, '$1');
     return { kind: 'tcp', host: host === '' ? '127.0.0.1' : host, port };
   }

@@ -1,0 +1,183 @@
+/**
+ * The gdb stub with the machine's real gdb in batch mode against the `debug` guest on emu (symbols from
+ * its ELF64): breakpoints, registers incl. control and SSE/x87, stepping, a hardware watchpoint, physical
+ * memory, threads, the exit status; and a raw protocol client for Ctrl-C on a running guest with 2 vCPUs.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { guestPath, runCli, tsvmmBin } from './guest-runner.js';
+import { RspDecoder, encodePacket } from '../src/debug/gdb/rsp-codec.js';
+
+const gdbVersion = spawnSync('gdb', ['--version'], { encoding: 'utf8' });
+const noGdb: string | false = gdbVersion.status === 0 ? false : 'no gdb on this host (apt-get install gdb)';
+
+/** Starts `tsvmm run ... --gdb tcp:127.0.0.1:0` and resolves with the port it printed. */
+function startStub(args: string[]): Promise<{ child: ChildProcess; port: number; output: () => string }> {
+  const child = spawn(process.execPath, [tsvmmBin, 'run', '--accel', 'emu', '--gdb', 'tcp:127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString('latin1')));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the stub did not start: ${err}`)), 30_000);
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /gdb stub on tcp:127\.0\.0\.1:(\d+)/.exec(err);
+      if (m !== null) {
+        clearTimeout(timer);
+        resolve({ child, port: Number(m[1]), output: () => out });
+      }
+    });
+    child.on('exit', () => reject(new Error(`tsvmm exited: ${err}`)));
+  });
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) resolve(child.exitCode);
+    else child.on('exit', (code) => resolve(code));
+  });
+}
+
+test('gdb in batch mode: break, registers, stepi, hbreak, watchpoint, physical memory, threads, exit status', { skip: noGdb, timeout: 180_000 }, async () => {
+  const { child, port, output } = await startStub(['--kernel', guestPath('debug'), '--serial', 'stdio', '--gdb-wait']);
+  try {
+    const script = [
+      'set pagination off',
+      'set confirm off',
+      `target remote 127.0.0.1:${port}`,
+      'break kmain',
+      'continue',
+      'p/x $pc == kmain',
+      'p/x $cr0 & 0x80000001',
+      'p/x $efer & 0x500',
+      'p $rsp != 0',
+      'stepi',
+      'p $pc != kmain',
+      'info threads',
+      'p/x $mxcsr',
+      'p/x $fctrl',
+      'p $xmm15.uint128',
+      // the guest's #DB handler (an ELF symbol without debug info: take its address)
+      'hbreak on_db',
+      'continue',
+      'p/x $pc == (long)&on_db',
+      'delete',
+      // the first write of `watched` (the guest's section 5; it read it first: a write watchpoint ignores that)
+      'watch *(unsigned int *)&watched',
+      'continue',
+      'p/x *(unsigned int *)&watched',
+      'p/x $pc == (long)&dw_write_after',
+      'delete',
+      'p/x *(unsigned char *)0x100000',
+      'monitor phys on',
+      'p/x *(unsigned char *)0x100000',
+      'monitor phys off',
+      'monitor icount',
+      'continue',
+    ].join('\n');
+    const dir = mkdtempSync(join(tmpdir(), 'tsvmm-gdb-'));
+    const cmds = join(dir, 'cmds.gdb');
+    writeFileSync(cmds, `${script}\n`);
+    // Asynchronously: the stub's output pipes must keep draining while gdb runs.
+    const out = await new Promise<string>((resolve) => {
+      const g = spawn('gdb', ['-batch', '-nx', '-x', cmds, guestPath('debug').replace(/\.elf$/, '.elf64')], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let text = '';
+      g.stdout.on('data', (d: Buffer) => (text += d.toString()));
+      g.stderr.on('data', (d: Buffer) => (text += d.toString()));
+      const timer = setTimeout(() => g.kill('SIGKILL'), 120_000);
+      g.on('close', () => {
+        clearTimeout(timer);
+        resolve(text);
+      });
+    });
+    rmSync(dir, { recursive: true, force: true });
+    const values = [...out.matchAll(/^\$\d+ = (.*)$/gm)].map((m) => m[1]);
+    // (the x87 control word is 0x40 after power-on, 0x37f only after FNINIT; the byte at 1 MiB is the same through
+    // the identity map and physically)
+    assert.deepEqual(values, ['0x1', '0x80000001', '0x500', '1', '1', '0x1f80', '0x40', '0', '0x1', '0x5', '0x1', values[11], values[11]], out);
+    assert.match(out, /Breakpoint 1, 0x[0-9a-f]+ in kmain \(\)/);
+    assert.match(out, /Thread 1 \(vCPU 0, long mode, CPL 0, running, \d+ instructions\)/);
+    assert.match(out, /Hardware assisted breakpoint 2 at 0x[0-9a-f]+\s+Breakpoint 2, 0x[0-9a-f]+ in on_db \(\)/);
+    assert.match(out, /Hardware watchpoint 3: \*\(unsigned int \*\)&watched\s+Old value = 0\s+New value = 5/);
+    assert.match(out, /memory accesses use physical addresses/);
+    assert.match(out, /vCPU 0: \d+/);
+    assert.match(out, /\[Inferior 1 \(Remote target\) exited with code 01\]/);
+    assert.equal(await exited(child), 1);
+    // The guest's own checks are unaffected by the stops.
+    assert.match(output(), /debug: all as expected/);
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
+
+test('raw protocol: Ctrl-C stops a running guest, vCPUs are threads, detach lets it run on', { timeout: 120_000 }, async () => {
+  const { child, port } = await startStub(['--kernel', guestPath('ticker'), '--serial', 'none', '--cpus', '2']);
+  const sock = connect(port, '127.0.0.1');
+  const decoder = new RspDecoder();
+  const replies: string[] = [];
+  let waiting: ((s: string) => void) | undefined;
+  sock.on('data', (d: Buffer) => {
+    for (const e of decoder.feed(d)) {
+      if (e.kind !== 'packet') continue;
+      const s = Buffer.from(e.data).toString('latin1');
+      if (waiting !== undefined) {
+        const w = waiting;
+        waiting = undefined;
+        w(s);
+      } else replies.push(s);
+    }
+  });
+  const next = (): Promise<string> => (replies.length > 0 ? Promise.resolve(replies.shift()!) : new Promise((resolve) => (waiting = resolve)));
+  const ask = (p: string): Promise<string> => {
+    sock.write(encodePacket(p));
+    return next();
+  };
+  try {
+    await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
+    assert.equal(await ask('QStartNoAckMode'), 'OK');
+    assert.equal(await ask('?'), 'T05thread:1;');
+    assert.equal(await ask('qfThreadInfo'), 'm1,2');
+    const rip0 = await ask('p10');
+    sock.write(encodePacket('c'));
+    await new Promise((r) => setTimeout(r, 300));
+    sock.write(Uint8Array.of(3));
+    assert.equal(await next(), 'T02thread:1;');
+    const rip1 = await ask('p10');
+    assert.notEqual(rip1, rip0, 'the guest ran between the two stops');
+    assert.match(Buffer.from(await ask('qThreadExtraInfo,2'), 'hex').toString(), /vCPU 1, real mode, CPL 0, waiting for SIPI/);
+    // Physical memory past the end of RAM: an error, not a crash.
+    assert.equal(await ask('m7fffffff000,10'), 'E14');
+    assert.equal(await ask('D'), 'OK');
+    assert.equal(child.exitCode, null, 'the VM runs on after the detach');
+  } finally {
+    sock.destroy();
+    child.kill('SIGKILL');
+    await exited(child);
+  }
+});
+
+test('--gdb bad input: one line each, usage status', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsvmm-gdb-'));
+  try {
+    const bad = await runCli(['run', '--accel', 'emu', '--gdb', 'serial:/dev/ttyS0']);
+    assert.equal(bad.status, 64);
+    assert.match(bad.stderr, /^tsvmm: --gdb takes tcp:HOST:PORT or unix:PATH \(got "serial:\/dev\/ttyS0"\)\n$/);
+    const wait = await runCli(['run', '--accel', 'emu', '--gdb-wait']);
+    assert.equal(wait.status, 64);
+    assert.match(wait.stderr, /^tsvmm: --gdb-wait needs --gdb/);
+    const port = await runCli(['run', '--accel', 'emu', '--gdb', 'tcp:127.0.0.1:70000']);
+    assert.equal(port.status, 64);
+    assert.match(port.stderr, /port 70000 is outside 0-65535/);
+    const sockPath = join(dir, 'gdb.sock');
+    const unix = await runCli(['run', '--accel', 'emu', '--kernel', guestPath('hello'), '--serial', 'none', '--gdb', `unix:${sockPath}`]);
+    assert.equal(unix.status, 1, unix.stderr); // hello's debug-exit 0
+    assert.match(unix.stderr, new RegExp(`gdb stub on unix:${sockPath.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
