@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { REG, msrReg, MSR } from '../cpu/registers.js';
 import { decodeDescriptor } from './descriptors.js';
 import { detectKernelFormat } from './detect.js';
-import { loadMultiboot } from './multiboot.js';
+import { MBI_MMAP_ADDR, MBI_SIZE, loadMultiboot } from './multiboot.js';
 import { assertBootError, cStringAt, reg, seg } from './testing/assert.js';
 import { buildAoutKernel, buildElf32, makeMemory } from './testing/images.js';
 
@@ -249,9 +249,9 @@ test('errors name the file and say what is wrong', () => {
   // 64-bit ELF without address fields.
   const elf64 = buildElf32({ entry: 0x100000, multibootFlags: 0, elfClass: 2, machine: 62, segments: [{ paddr: 0x100000, data: pattern(16, 1), memsz: 16 }] });
   assertBootError(() => detectKernelFormat(elf64, FILE), FILE, /64-bit ELF .*objcopy -O elf32-i386/);
-  // A segment on top of tsvmm's boot area.
-  const low = buildElf32({ entry: 0x9000, multibootFlags: 0, segments: [{ paddr: 0x8000, data: pattern(16, 1), memsz: 0x2000 }] });
-  assertBootError(() => loadMultiboot(makeMemory(64 * MiB), low, opts()), FILE, /overlaps the boot area/);
+  // A segment over the IVT and BIOS data area.
+  const ivt = buildElf32({ entry: 0x100, multibootFlags: 0, segments: [{ paddr: 0x100, data: pattern(16, 1), memsz: 0x100 }] });
+  assertBootError(() => loadMultiboot(makeMemory(64 * MiB), ivt, opts()), FILE, /covers the real-mode IVT and BIOS data area/);
   // Inconsistent address fields.
   const aout = buildAoutKernel({ loadAddr: 0x200000, headerOffset: 0x40, text: pattern(0x100, 1), bssBytes: 0, entry: 0x200000 });
   new DataView(aout.buffer).setUint32(0x40 + 16, 0x300000, true); // load_addr above header_addr
@@ -276,3 +276,28 @@ for (const name of ['hello.elf', 'longmode.elf']) {
     assert.equal(cStringAt((g, l) => mem.read(g, l), mem.readU32(0x9500 + 16)), `${name} a b`);
   });
 }
+
+test('a kernel linked below 1 MiB over the default boot data: the loader moves its own data out of the way', () => {
+  const opts = (memBytes = 64 * MiB) => ({ fileName: FILE, cmdline: '', modules: [], memBytes });
+  // Segments at 0x8000-0xa86c (the default memory map and info places) and 0x6000-0x7e00 (the default stack).
+  const text = pattern(0x286c, 7);
+  const low = buildElf32({ entry: 0x8000, multibootFlags: 0, segments: [{ paddr: 0x8000, data: text, memsz: 0x286c }, { paddr: 0x6000, data: pattern(0x1e00, 3), memsz: 0x1e00 }] });
+  const mem = makeMemory(64 * MiB);
+  const setup = loadMultiboot(mem, low, opts());
+  assert.deepEqual([...mem.view(0x8000, 0x286c)], [...text], 'the kernel is intact');
+  const reg = new Map(setup.registers);
+  const info = Number(reg.get(REG.rbx));
+  assert.ok(info + MBI_SIZE <= 0x6000 || info >= 0xa86c, `info at 0x${info.toString(16)} clear of the kernel`);
+  assert.equal(mem.readU32(info + MBI_MMAP_ADDR) >= 0x1000, true);
+  const mmap = mem.readU32(info + MBI_MMAP_ADDR);
+  assert.ok(mmap + 0x100 <= 0x6000 || mmap >= 0xa86c, 'memory map clear of the kernel');
+  assert.equal(mem.readU32(mmap + 20), 1, 'first map entry is RAM');
+  const gdt = Number(reg.get(REG.gdtrBase));
+  assert.ok(gdt + 32 <= 0x6000 || gdt >= 0xa86c, 'GDT clear of the kernel');
+  const rsp = Number(reg.get(REG.rsp));
+  assert.ok(rsp <= 0x6000 || rsp >= 0xa86c + 0x400, `stack top 0x${rsp.toString(16)} clear of the kernel`);
+  assert.match(setup.summary, /boot data moved out of the kernel's way/);
+  // A kernel at 1 MiB keeps QEMU's places.
+  const normal = loadMultiboot(makeMemory(64 * MiB), buildElf32({ entry: 0x100000, multibootFlags: 0, segments: [{ paddr: 0x100000, data: pattern(16, 1), memsz: 16 }] }), opts());
+  assert.equal(new Map(normal.registers).get(REG.rbx), 0x9500n);
+});

@@ -37,9 +37,44 @@ export const MB_BOOT_STACK_TOP = 0x7c00;
 export const MB_MMAP_ADDR = 0x9000;
 /** Info structure: QEMU places it 0x500 after the map (ADDR_MBI). */
 export const MB_INFO_ADDR = 0x9500;
-/** Low area tsvmm writes before the kernel runs; kernels may not load into it. */
+/** Low area tsvmm writes before the kernel runs (QEMU's places); moved when a kernel loads into it. */
 export const MB_BOOT_AREA_START = MB_GDT_ADDR;
 export const MB_BOOT_AREA_END = 0xa000;
+/**
+ * The same data packed in one page, for kernels linked over the default places: GDT at +0, TSS at
+ * +0x80, memory map at +0x100, info at +0x500 (the map has a dozen entries at most: 0x400 is ample).
+ */
+const MOVED_TSS = 0x80;
+const MOVED_MMAP = 0x100;
+const MOVED_INFO = 0x500;
+
+/** Where the loader's own data goes. */
+interface BootPlaces {
+  readonly gdt: number;
+  readonly tss: number;
+  readonly mmap: number;
+  readonly info: number;
+  /** Initial ESP (the spec leaves it undefined; a BIOS's boot-sector stack unless the kernel is there). */
+  readonly stack: number;
+  /** Said in the summary when they are not the default places. */
+  readonly moved: boolean;
+}
+
+const DEFAULT_PLACES: BootPlaces = { gdt: MB_GDT_ADDR, tss: MB_TSS_ADDR, mmap: MB_MMAP_ADDR, info: MB_INFO_ADDR, stack: MB_BOOT_STACK_TOP, moved: false };
+
+/**
+ * QEMU's places unless the kernel (or what follows it) covers them; then the first free page of
+ * conventional memory from 0x1000, else the page after everything loaded.
+ */
+function bootPlaces(used: readonly { start: number; end: number }[], end: number): BootPlaces {
+  const free = (a: number, b: number): boolean => used.every((u) => u.end <= a || u.start >= b);
+  if (free(MB_BOOT_AREA_START, MB_BOOT_AREA_END)) return DEFAULT_PLACES;
+  // The stack grows down from the end of the page when the default one would run through the kernel.
+  const stack = (base: number): number => (free(MB_BOOT_STACK_TOP - PAGE, MB_BOOT_STACK_TOP) ? MB_BOOT_STACK_TOP : base + PAGE);
+  const at = (base: number): BootPlaces => ({ gdt: base, tss: base + MOVED_TSS, mmap: base + MOVED_MMAP, info: base + MOVED_INFO, stack: stack(base), moved: true });
+  for (let p = PAGE; p + PAGE <= CONVENTIONAL_MEMORY_END; p += PAGE) if (free(p, p + PAGE)) return at(p);
+  return at(alignUp(end, PAGE));
+}
 /** Smallest guest: a kernel at 1 MiB needs at least some RAM above it. */
 export const MB_MIN_RAM = 2 * ONE_MIB;
 
@@ -162,20 +197,20 @@ function planFromElf(image: Uint8Array, fileName: string): KernelPlan {
   return { pieces, entry, how: `ELF32, ${pieces.length} segment${pieces.length === 1 ? '' : 's'}` };
 }
 
-function multibootRegisters(infoAddr: number, entry: number, gdt: GdtBuilder): [RegId, bigint][] {
+function multibootRegisters(places: BootPlaces, entry: number, gdt: GdtBuilder): [RegId, bigint][] {
   const flat = 0xffff_ffff;
   const cs = gdt.set(MB_SEL_CODE, 0, flat, FLAT_CODE32_ATTRS);
   const ds = gdt.set(MB_SEL_DATA, 0, flat, FLAT_DATA_ATTRS);
-  const tr = gdt.set(MB_SEL_TSS, MB_TSS_ADDR, TSS_LIMIT, TSS_BUSY_ATTRS);
+  const tr = gdt.set(MB_SEL_TSS, places.tss, TSS_LIMIT, TSS_BUSY_ATTRS);
   return flatEntryRegisters({
     rax: MULTIBOOT_BOOTLOADER_MAGIC,
-    rbx: infoAddr,
-    rsp: MB_BOOT_STACK_TOP,
+    rbx: places.info,
+    rsp: places.stack,
     rip: entry,
     cs,
     ds,
     tr,
-    gdtBase: MB_GDT_ADDR,
+    gdtBase: places.gdt,
     gdtLimit: gdt.limit,
     cr0: CR0_PE | CR0_ET,
     cr3: 0,
@@ -198,11 +233,9 @@ export function loadMultiboot(memory: GuestMemory, image: Uint8Array, options: M
   let kernelStart = Infinity;
   let kernelEnd = 0;
   for (const p of plan.pieces) {
-    if (p.gpa < MB_BOOT_AREA_END && p.gpa + p.memsz > MB_BOOT_AREA_START) {
-      throw new BootError(
-        `${fileName}: ${p.what} at ${hexAddr(p.gpa)}-${hexAddr(p.gpa + p.memsz)} overlaps the boot area tsvmm uses ` +
-          `(${hexAddr(MB_BOOT_AREA_START)}-${hexAddr(MB_BOOT_AREA_END)}: GDT, memory map, multiboot info); link the kernel at 1 MiB or above`,
-      );
+    if (p.gpa < 0x500) {
+      // The real-mode IVT and BIOS data area stay: a kernel may still want the BIOS's view of them.
+      throw new BootError(`${fileName}: ${p.what} at ${hexAddr(p.gpa)}-${hexAddr(p.gpa + p.memsz)} covers the real-mode IVT and BIOS data area (0x0-0x4ff); link the kernel at 0x500 or above`);
     }
     placer.requireLowRam(p.gpa, p.memsz, `${p.what} of the kernel (${sizeText(p.memsz)})`);
     kernelStart = Math.min(kernelStart, p.gpa);
@@ -241,6 +274,9 @@ export function loadMultiboot(memory: GuestMemory, image: Uint8Array, options: M
     modAddr = alignUp(modAddr + m.data.length, PAGE);
   });
   placer.write(listAddr, listBytes, 'multiboot module list and strings');
+  // The loader's own data keeps out of the way of everything loaded.
+  const used = [...plan.pieces.map((p) => ({ start: p.gpa, end: p.gpa + p.memsz })), { start: listAddr, end: listAddr + listSize }, ...placed];
+  const places = bootPlaces(used, Math.max(modAddr, listAddr + listSize));
 
   // Memory map at its fixed place.
   const map = pcMemoryMap(memBytes);
@@ -253,7 +289,7 @@ export function loadMultiboot(memory: GuestMemory, image: Uint8Array, options: M
     mv.setBigUint64(o + 12, BigInt(e.length), true);
     mv.setUint32(o + 20, e.type, true);
   });
-  placer.write(MB_MMAP_ADDR, mmap, 'multiboot memory map');
+  placer.write(places.mmap, mmap, 'multiboot memory map');
 
   const info = new Uint8Array(MBI_SIZE);
   const iv = new DataView(info.buffer);
@@ -269,14 +305,14 @@ export function loadMultiboot(memory: GuestMemory, image: Uint8Array, options: M
   iv.setUint32(MBI_MODS_COUNT, mods.length, true);
   iv.setUint32(MBI_MODS_ADDR, listAddr, true);
   iv.setUint32(MBI_MMAP_LENGTH, mmap.length, true);
-  iv.setUint32(MBI_MMAP_ADDR, MB_MMAP_ADDR, true);
+  iv.setUint32(MBI_MMAP_ADDR, places.mmap, true);
   iv.setUint32(MBI_BOOT_LOADER_NAME, stringAddrs[stringAddrs.length - 1]!, true);
-  placer.write(MB_INFO_ADDR, info, 'multiboot info');
+  placer.write(places.info, info, 'multiboot info');
 
   const gdt = new GdtBuilder(MB_GDT_ENTRIES);
-  const registers = multibootRegisters(MB_INFO_ADDR, plan.entry, gdt);
-  placer.write(MB_GDT_ADDR, gdt.table, 'boot GDT');
-  placer.zero(MB_TSS_ADDR, TSS_LIMIT + 1, 'boot TSS');
+  const registers = multibootRegisters(places, plan.entry, gdt);
+  placer.write(places.gdt, gdt.table, 'boot GDT');
+  placer.zero(places.tss, TSS_LIMIT + 1, 'boot TSS');
 
   const modText = mods.length === 0 ? 'no modules' : `${mods.length} module${mods.length === 1 ? '' : 's'} at ${placed.map((p) => `${hexAddr(p.start)}-${hexAddr(p.end)}`).join(', ')}`;
   const video = header.flags & MULTIBOOT_VIDEO_MODE ? ', video mode request ignored' : '';
@@ -285,6 +321,6 @@ export function loadMultiboot(memory: GuestMemory, image: Uint8Array, options: M
     entry: plan.entry,
     summary:
       `multiboot: ${fileName} (${plan.how}) at ${hexAddr(kernelStart)}-${hexAddr(kernelEnd)}, entry ${hexAddr(plan.entry)}, ` +
-      `info at ${hexAddr(MB_INFO_ADDR)}, ${modText}, cmdline "${kernelCmdline}"${video}`,
+      `info at ${hexAddr(places.info)}${places.moved ? ' (boot data moved out of the kernel\'s way)' : ''}, ${modText}, cmdline "${kernelCmdline}"${video}`,
   };
 }

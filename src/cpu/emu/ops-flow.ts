@@ -487,6 +487,7 @@ export function iret(c: EmuCpu, i: Insn): void {
     c.rip = size === 2 ? ip & 0xffff : ip >>> 0;
     putFlags(c, fl, size === 2 ? 0xffff : 0x257fd5);
     c.updateMode();
+    unblockNmi(c);
     return;
   }
   if ((c.flags & Bit.VM) !== 0) return unimplemented(c, 'IRET in virtual-8086 mode');
@@ -501,6 +502,7 @@ export function iret(c: EmuCpu, i: Insn): void {
       c.tlbUser = save;
     }
     taskSwitch(c, link, 'iret', nextIp(c, i));
+    unblockNmi(c);
     return;
   }
   const ipLo = rd(c, size, stackLin(c, 0));
@@ -549,7 +551,14 @@ export function iret(c: EmuCpu, i: Insn): void {
   c.updateMode();
   setNear(c, size === 2 && c.long64 ? 2 : c.long64 ? 8 : size, ipLo, ipHi);
   if (rpl > oldCpl) nullOuterSegments(c);
+  unblockNmi(c);
+}
+
+/** IRET ends NMI blocking: a pending NMI is taken at the next poll. */
+function unblockNmi(c: EmuCpu): void {
+  if (!c.nmiBlocked) return;
   c.nmiBlocked = false;
+  c.pollAt = 0;
 }
 
 /** MOV Sreg, E (op = segment). */

@@ -11,7 +11,7 @@ import type { Insn } from './insn.js';
 import { ea, rdEs, stEs } from './operands.js';
 import { checkIo, portIn, portOut } from './port-io.js';
 import { getReg, setReg } from './gpr.js';
-import { gp, raise, ud, unimplemented } from './exceptions.js';
+import { gp, raise, ud } from './exceptions.js';
 import { rd16, rd32, rd64, wr16, wr32, wr64 } from './mem-access.js';
 import { readCr8, writeCr0, writeCr3, writeCr4, writeCr8 } from './control-regs.js';
 import { invlpg } from './tlb.js';
@@ -133,13 +133,22 @@ export function grp6(c: EmuCpu, i: Insn): void {
       if ((d.hi & 0x8000) === 0) return raise(c, 11, sel & 0xfffc);
       let baseHi = 0;
       if ((c.efer & EFER_LMA) !== 0) {
+        // IA-32e: a 16-byte system descriptor. Its upper type field must be 0, only a 64-bit TSS
+        // (type 9) loads into TR, and the 64-bit base must be canonical: #GP(selector) otherwise.
+        if (isTr && type !== 0x09) return gp(c, sel & 0xfffc);
         const save = c.tlbUser;
         c.tlbUser = 0;
+        let w3 = 0;
         try {
           baseHi = rd32(c, addr + 8);
+          w3 = rd32(c, addr + 12);
         } finally {
           c.tlbUser = save;
         }
+        if (((w3 >>> 8) & 0x1f) !== 0) return gp(c, sel & 0xfffc);
+        const base = ((d.hi & 0xff000000) | ((d.hi & 0xff) << 16) | (d.lo >>> 16)) >>> 0;
+        const full = base + baseHi * Pow.Two32; // signed canonical form when canonical
+        if (full < -Pow.Two47 || full >= Pow.Two47) return gp(c, sel & 0xfffc);
       }
       loadDescInto(c, isTr ? Seg.TR : Seg.LDTR, sel);
       // rd32 is signed, so base + baseHi * 2^32 is already the signed canonical address (0xfffffe00_00001000 = -2^41 + 0x1000).
@@ -349,7 +358,9 @@ export function rdpmc(c: EmuCpu, i: Insn): void {
 
 export function syscall(c: EmuCpu, i: Insn): void {
   if ((c.efer & EFER_SCE) === 0 || (c.efer & EFER_LMA) === 0) return ud(c);
-  if (!c.long64) return unimplemented(c, 'SYSCALL from compatibility mode');
+  // Compatibility mode: #UD on Intel, which emu's CPUID says it is (AMD would enter at CSTAR). 32-bit
+  // programs under a 64-bit kernel use SYSENTER or INT 80h there, as on Intel hardware.
+  if (!c.long64) return ud(c);
   const n = nextIp(c, i);
   setReg(c, 8, 1, n >>> 0, Math.floor(n / Pow.Two32) | 0);
   const fl = getFlags(c);

@@ -128,3 +128,32 @@ test('4-level paging: 1 GiB pages, non-canonical addresses #GP', () => {
     assert.equal(cpu.excVec, 13);
   }
 });
+
+test('accessed bits: a leaf is not marked when the access faults on its permissions; the entries above it are', () => {
+  for (const long of [false, true]) {
+    const { cpu, mem } = paePaging(long);
+    const pte5 = 0x33000 + 5 * 8;
+    // A user access to a supervisor page and an NX fetch: both fault, neither marks the leaf.
+    mem.writeU32(pte5, 0x105000 | 3); // P RW, supervisor
+    cpu.tlbUser = 1024;
+    assert.deepEqual(xlate(cpu, 0x5000, READ), { code: 5, cr2: 0x5000 });
+    cpu.tlbUser = 0;
+    assert.equal(mem.readU32(pte5) & 0x60, 0, `${long ? '4-level' : 'PAE'}: faulting PTE not accessed`);
+    assert.equal(mem.readU32(0x32000) & 0x20, 0x20, 'the PDE above it is');
+    assert.deepEqual(xlate(cpu, 0x6000, FETCH), { code: 0x11, cr2: 0x6000 });
+    assert.equal(mem.readU32(0x33000 + 6 * 8) & 0x20, 0, 'NX fetch: PTE not accessed');
+    // A 2 MiB leaf written through a read-only mapping with CR0.WP.
+    mem.writeU32(0x32000 + 8, 0x200000 | 0x85); // P US PS, read-only
+    writeCr0(cpu, cpu.cr0 | CR0_WP);
+    assert.deepEqual(xlate(cpu, 0x234567, WRITE), { code: 3, cr2: 0x234567 });
+    assert.equal(mem.readU32(0x32000 + 8) & 0x60, 0, '2 MiB leaf not accessed');
+    assert.equal(xlate(cpu, 0x234567, READ).phys, 0x234567);
+    assert.equal(mem.readU32(0x32000 + 8) & 0x60, 0x20, 'a successful read marks it');
+    if (long) {
+      // 1 GiB leaf: write to a read-only one.
+      mem.writeU32(0x31000 + 8, 0x40000000 | 0x85);
+      assert.deepEqual(xlate(cpu, 0x40001234, WRITE), { code: 3, cr2: 0x40001234 });
+      assert.equal(mem.readU32(0x31000 + 8) & 0x60, 0, '1 GiB leaf not accessed');
+    }
+  }
+});

@@ -78,6 +78,7 @@ export function translate(c: EmuCpu, lin: number, acc: number): number {
       // PML4E
       const e = walkEntry(c, tableA, lin, acc, user, nxe);
       if ((e & 0x80) !== 0) return pageFault(c, lin, acc, user, true, true);
+      markAccessed(c, tableA, e);
       rw &= e;
       us &= e;
       nx = nx || c.walkNx;
@@ -103,6 +104,7 @@ export function translate(c: EmuCpu, lin: number, acc: number): number {
         c.largePages = true;
         return finishWalk(c, lin, acc, user, rw, us, nx, nxe, wp, phys, leafAddr, leafLo);
       }
+      markAccessed(c, tableA, e);
       tableA = c.walkAddr + ((lo >>> 21) & 0x1ff) * 8;
     }
     // PDE
@@ -117,6 +119,7 @@ export function translate(c: EmuCpu, lin: number, acc: number): number {
       leafLo = pde;
       c.largePages = true;
     } else {
+      markAccessed(c, tableA, pde);
       const pteA = c.walkAddr + ((lo >>> 12) & 0x1ff) * 8;
       const pte = walkEntry(c, pteA, lin, acc, user, nxe);
       rw &= pte;
@@ -130,7 +133,11 @@ export function translate(c: EmuCpu, lin: number, acc: number): number {
   return finishWalk(c, lin, acc, user, rw, us, nx, nxe, wp, phys, leafAddr, leafLo);
 }
 
-/** Reads a PAE/4-level entry at `a`; faults when not present or reserved; sets A on non-leaf entries. */
+/**
+ * Reads a PAE/4-level entry at `a`; faults when not present or reserved. The caller sets its accessed
+ * bit (markAccessed) once it knows the entry is not the leaf: a leaf's A bit is set only when the
+ * access passes the permission checks (finishWalk).
+ */
 export function walkEntry(c: EmuCpu, a: number, lin: number, acc: number, user: boolean, nxe: boolean): number {
   const lo = physRd32(c, a);
   const hi = physRd32(c, a + 4);
@@ -138,9 +145,13 @@ export function walkEntry(c: EmuCpu, a: number, lin: number, acc: number, user: 
   // Reserved: address bits above MAXPHYADDR (40), NX without EFER.NXE.
   if ((hi & 0x000fff00) !== 0 || (!nxe && hi < 0)) return pageFault(c, lin, acc, user, true, true);
   c.walkNx = hi < 0;
-  if ((lo & 0x20) === 0) physWr32(c, a, lo | 0x20);
   c.walkAddr = (hi & 0xff) * Pow.Two32 + ((lo & 0xfffff000) >>> 0);
   return lo;
+}
+
+/** Sets the accessed bit of a non-leaf entry the walk went through. */
+function markAccessed(c: EmuCpu, a: number, lo: number): void {
+  if ((lo & 0x20) === 0) physWr32(c, a, lo | 0x20);
 }
 
 export function finishWalk(c: EmuCpu, lin: number, acc: number, user: boolean, rw: number, us: number, nx: boolean, nxe: boolean, wp: boolean, phys: number, leafAddr: number, leafLo: number): number {

@@ -59,10 +59,12 @@ export function lookupSlow(c: EmuCpu, lin: number, j: number): Block {
 export function checkInterrupts(c: EmuCpu): boolean {
   const apic = c.apic;
   if (apic === undefined) return false;
-  if (apic.takeNmi()) {
+  // NMIs are blocked from the delivery of one until the next IRET (one more stays pending meanwhile).
+  if (!c.nmiBlocked && apic.takeNmi()) {
     c.counts.nmi++;
     c.halted = false;
     deliver(c, VEC_NMI, -1, false, true);
+    c.nmiBlocked = true;
     return true;
   }
   if ((c.flags & Bit.IF) !== 0 && apic.hasInterrupt()) {
@@ -101,7 +103,7 @@ export function serviceInitSipi(c: EmuCpu): boolean {
 export function wakeable(c: EmuCpu): boolean {
   const apic = c.apic;
   if (apic === undefined) return false;
-  return ((c.flags & Bit.IF) !== 0 && apic.hasInterrupt()) || false;
+  return ((c.flags & Bit.IF) !== 0 && apic.hasInterrupt()) || (!c.nmiBlocked && apic.hasNmi());
 }
 
 /**

@@ -27,6 +27,8 @@ export interface LocalApicPort {
   acknowledge(): number;
   /** Returns true once per pending NMI (LINT1, NMI IPI), clearing it. */
   takeNmi(): boolean;
+  /** An NMI is pending (not yet taken): it wakes a halted vCPU whatever IF says. */
+  hasNmi(): boolean;
   /** Returns true once per INIT received: the core resets and waits for SIPI (the BSP ignores INIT only after reset rules say so). */
   takeInit(): boolean;
   /** The vector of a SIPI received while waiting for SIPI, or -1; clears it. */

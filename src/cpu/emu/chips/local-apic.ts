@@ -314,6 +314,10 @@ export class LocalApic implements LocalApicPort, ApicBusTarget {
     return v;
   }
 
+  hasNmi(): boolean {
+    return this.nmiPending;
+  }
+
   takeNmi(): boolean {
     const n = this.nmiPending;
     this.nmiPending = false;
