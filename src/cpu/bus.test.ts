@@ -56,3 +56,22 @@ test('unregister frees the range for a new mapping and makes it unclaimed', () =
   assert.equal(mmio.unregister(0xfe000000, d), true);
   assert.equal(mmio.claims(0xfe000010), false);
 });
+
+test('move: a mapping changes base keeping its length; an overlapping target leaves it where it was', () => {
+  for (const kind of ['pio', 'mmio'] as const) {
+    const bus = new Bus(kind);
+    const a = new Recorder();
+    const b = new Recorder();
+    bus.register(0x1000, 0x20, a, 'a');
+    bus.register(0x2000, 0x10, b, 'b');
+    assert.equal(bus.move(0x1000, a, 0x3000), true);
+    assert.equal(bus.claims(0x1000), false);
+    bus.writeValue(0x301f, 1, 7);
+    assert.deepEqual(a.log, ['w31:7']);
+    assert.throws(() => bus.move(0x3000, a, 0x1ff8), /overlaps "b"/);
+    assert.equal(bus.claims(0x3000), true, 'the refused move kept the old range');
+    assert.equal(bus.move(0x1000, a, 0x4000), false, 'no mapping at the old base');
+    assert.equal(bus.move(0x3000, b, 0x4000), false, 'another device is not moved');
+    assert.deepEqual(bus.list().map((m) => m.base), [0x2000, 0x3000]);
+  }
+});

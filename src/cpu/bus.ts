@@ -74,6 +74,25 @@ export class Bus {
     return true;
   }
 
+  /**
+   * Moves the mapping of `device` at `base` to `newBase` (a PCI BAR the OS reassigned), keeping its
+   * length and name. Throws, leaving the old mapping in place, when the new range overlaps another
+   * device or leaves the bus; false when there is no such mapping.
+   */
+  move(base: number, device: BusDevice, newBase: number): boolean {
+    const m = this.mappings.find((x) => x.base === base && x.device === device);
+    if (!m) return false;
+    if (newBase === base) return true;
+    this.unregister(base, device);
+    try {
+      this.register(newBase, m.len, device, m.name);
+    } catch (e) {
+      this.register(m.base, m.len, device, m.name);
+      throw e;
+    }
+    return true;
+  }
+
   /** The devices on this bus, in address order (for `info` and tests). */
   list(): readonly { base: number; len: number; name: string }[] {
     return this.mappings.map(({ base, len, name }) => ({ base, len, name }));

@@ -1,6 +1,6 @@
 import type { GuestMemory } from '../memory/guest-memory.js';
 import type { Bus } from './bus.js';
-import type { IrqLine } from './irq.js';
+import type { IrqLine, MsiSink } from './irq.js';
 import type { RegId, RegisterBatch } from './registers.js';
 import type { PersistSection } from '../util/persist.js';
 import type { CpuidValue } from '../features/cpuid-table.js';
@@ -98,7 +98,7 @@ export interface BackendState {
  * instructions (state is then stable and can be saved) without ending `run()`, which resumes with
  * `resume()`; a stop requested while paused ends `run()` at once. Pause is therefore not a `VmStop`.
  */
-export interface Vm extends VmControl {
+export interface Vm extends VmControl, MsiSink {
   readonly backend: BackendName;
   readonly config: VmConfig;
   readonly memory: GuestMemory;
@@ -107,6 +107,12 @@ export interface Vm extends VmControl {
   readonly vcpus: readonly Vcpu[];
   /** Interrupt input `gsi` of the VM's interrupt controllers (PIC + IOAPIC). */
   irqLine(gsi: number): IrqLine;
+  /**
+   * Delivers a message-signalled interrupt (a PCI function's MSI/MSI-X write) to the local APICs:
+   * emu through its APIC bus, kvm through KVM_SIGNAL_MSI. False when it reached no APIC (an address
+   * outside 0xFEExxxxx, or a destination no APIC matches); never throws for a guest's bad message.
+   */
+  signalMsi(address: number, data: number): boolean;
   /** Runs every vCPU until the VM stops for good; resolves with why. Pauses do not resolve it. */
   run(): Promise<VmStop>;
   /**

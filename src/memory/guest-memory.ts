@@ -33,6 +33,7 @@ export class GuestMemory {
   /** Bumped on every setMap so backends can rebuild derived state (KVM slots, emu TLBs). */
   generation = 0;
   private listeners: ((old: readonly MemoryRegion[], next: readonly MemoryRegion[]) => void)[] = [];
+  private hostWriteListeners: ((gpa: number, len: number) => void)[] = [];
 
   constructor(regions: readonly MemoryRegion[] = []) {
     this.setMap(regions);
@@ -73,6 +74,21 @@ export class GuestMemory {
     this.listeners.push(fn);
   }
 
+  /**
+   * Registers an observer of host-side writes (loaders, device DMA): the emulator drops decoded code
+   * on the pages written, which a guest store would have done through its own write path.
+   */
+  onHostWrite(fn: (gpa: number, len: number) => void): void {
+    this.hostWriteListeners.push(fn);
+  }
+
+  /** Records a host-side write of [gpa, gpa+len): the dirty log and the host-write observers. */
+  hostWrote(gpa: number, len: number): void {
+    this.markDirty(gpa, len);
+    const ls = this.hostWriteListeners;
+    for (let i = 0; i < ls.length; i++) ls[i]!(gpa, len);
+  }
+
   /** The region containing `gpa`, or undefined for a hole (MMIO or unmapped). */
   find(gpa: number): MemoryRegion | undefined {
     const hit = this.lastHit;
@@ -106,7 +122,7 @@ export class GuestMemory {
   /** Copies bytes into guest memory (host-side write, e.g. a loader); marks pages dirty. */
   write(gpa: number, data: Uint8Array): void {
     this.view(gpa, data.length).set(data);
-    this.markDirty(gpa, data.length);
+    this.hostWrote(gpa, data.length);
   }
 
   read(gpa: number, len: number): Uint8Array {
@@ -124,7 +140,7 @@ export class GuestMemory {
     b[1] = v >>> 8;
     b[2] = v >>> 16;
     b[3] = v >>> 24;
-    this.markDirty(gpa, 4);
+    this.hostWrote(gpa, 4);
   }
 
   readU64(gpa: number): bigint {
@@ -135,7 +151,7 @@ export class GuestMemory {
   writeU64(gpa: number, v: bigint): void {
     const b = this.view(gpa, 8);
     new DataView(b.buffer, b.byteOffset, 8).setBigUint64(0, v, true);
-    this.markDirty(gpa, 8);
+    this.hostWrote(gpa, 8);
   }
 
   /** Records that [gpa, gpa+len) was written (called by the emulator and host-side writers). */

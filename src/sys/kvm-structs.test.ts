@@ -21,6 +21,10 @@ test('ioctl request codes match the UAPI headers', () => {
     KVM_SET_IDENTITY_MAP_ADDR: 0x4008ae48,
     KVM_CREATE_IRQCHIP: 0xae60,
     KVM_IRQ_LINE: 0x4008ae61,
+    KVM_SET_GSI_ROUTING: 0x4008ae6a,
+    KVM_IRQFD: 0x4020ae76,
+    KVM_IOEVENTFD: 0x4040ae79,
+    KVM_SIGNAL_MSI: 0x4020aea5,
     KVM_CREATE_PIT2: 0x4040ae77,
     KVM_ENABLE_CAP: 0x4068aea3,
     KVM_SET_PMU_EVENT_FILTER: 0x4020aeb2,
@@ -199,4 +203,13 @@ test('kvm_pmu_event_filter: 32-byte header then u64 events', () => {
   assert.equal(v.getBigUint64(40, true), 0x013cn);
   assert.equal(v.getBigUint64(48, true), 0xff00_0000_0000_00c4n);
   assert.throws(() => s.encodePmuEventFilter({ action: 0, fixedCounterBitmap: 0, flags: 0, events: new Array<bigint>(301).fill(0n) }), RangeError);
+});
+
+test('kvm_msi: 32 bytes, address split in two dwords, then data', () => {
+  assert.equal(s.KVM_MSI_SIZE, 32);
+  const v = new DataView(s.encodeMsi(0x1_fee0_1000, 0x4031).buffer);
+  assert.equal(v.getUint32(0, true), 0xfee0_1000);
+  assert.equal(v.getUint32(4, true), 1);
+  assert.equal(v.getUint32(8, true), 0x4031);
+  assert.equal(v.getUint32(12, true), 0, 'flags: no device id');
 });

@@ -330,6 +330,18 @@ export function encodeIrqLevel(irq: number, level: number, into: Uint8Array = ne
 }
 
 /** kvm_pit_config {u32 flags; u32 pad[15]}. */
+/** struct kvm_msi (32 bytes): address_lo, address_hi, data, flags, devid, pad. */
+export const KVM_MSI_SIZE = 32;
+export function encodeMsi(address: number, data: number, into: Uint8Array = new Uint8Array(KVM_MSI_SIZE)): Uint8Array {
+  const v = dv(into);
+  v.setUint32(0, address >>> 0, LE);
+  v.setUint32(4, Math.floor(address / 0x1_0000_0000) >>> 0, LE);
+  v.setUint32(8, data >>> 0, LE);
+  v.setUint32(12, 0, LE);
+  v.setUint32(16, 0, LE);
+  return into;
+}
+
 export function encodePitConfig(flags: number): Uint8Array {
   const b = new Uint8Array(64);
   dv(b).setUint32(0, flags >>> 0, LE);

@@ -116,8 +116,8 @@ export class CodeCache {
     return true;
   }
 
-  /** Drops every block of page `pp` (a guest write hit it). */
-  invalidatePage(pp: number, _by: CodeCacheClient): void {
+  /** Drops every block of page `pp` (a guest write hit it, or a device wrote it: `_by` absent). */
+  invalidatePage(pp: number, _by?: CodeCacheClient): void {
     const list = this.pages.get(pp);
     if (list === undefined) return;
     this.pages.delete(pp);
@@ -137,6 +137,13 @@ export class CodeCache {
     this.flushes++;
     this.clear();
     for (const c of this.clients) c.cacheFlushed();
+  }
+
+  /** Drops the blocks of every page [gpa, gpa+len) touches: a host-side write (device DMA, a loader). */
+  invalidateRange(gpa: number, len: number): void {
+    if (this.pages.size === 0 || len <= 0) return;
+    const last = gpa + len - 1;
+    for (let pp = gpa - (gpa % 4096); pp <= last; pp += 4096) if (this.pages.has(pp)) this.invalidatePage(pp);
   }
 
   /** Drops everything (memory map change, reset, full). */

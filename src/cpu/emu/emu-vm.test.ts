@@ -121,3 +121,23 @@ for (const g of guests) {
     });
   }
 }
+
+test('device DMA over code the vCPU already ran replaces it: the decoded blocks are dropped', async () => {
+  const vm = createEmuVm({ memBytes: 4 << 20, cpus: 1, deterministic: true });
+  const { GuestDma } = await import('../../memory/dma.js');
+  const dma = new GuestDma(vm.memory);
+  // loop: call 0x2000 (which does mov al,1; ret); out 0xf0? no: the "device" port 0x90 rewrites 0x2000.
+  // 0x1000: e8 fb 0f 00 00   call 0x2000
+  //         e6 90            out 0x90, al     (device DMAs new code over 0x2000 on the first write)
+  //         e8 f4 0f 00 00   call 0x2000
+  //         e6 f4            out 0xf4, al     (exit with al)
+  vm.memory.write(0x1000, hex('e8 fb0f0000 e6 90 e8 f4 0f 00 00 e6 f4'));
+  vm.memory.write(0x2000, hex('b0 01 c3'));
+  vm.pio.register(0x90, 1, { read: (_o, d) => d.fill(0xff), write: () => dma.write(0x2000, hex('b0 07 c3')) }, 'dma-device');
+  vm.pio.register(0xf4, 1, { read: (_o, d) => d.fill(0), write: (_o, d) => vm.requestStop({ kind: 'debug-exit', value: d[0]! }) }, 'debug-exit');
+  vm.vcpus[0]!.setRegisters(flat32Batch(0x1000));
+  const stop = await vm.run();
+  assert.deepEqual(stop, { kind: 'debug-exit', value: 7 }, 'the second call ran the code the device wrote');
+  assert.ok(vm.exitCounts()['code-invalidations']! >= 1);
+  assert.equal(vm.signalMsi(0xfee0_0000, 0x30), false, 'the BSP APIC is software-disabled after reset: nothing accepts it');
+});

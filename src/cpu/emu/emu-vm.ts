@@ -142,6 +142,9 @@ export class EmuVm implements Vm {
       regions.push({ name: l.name, gpa: l.gpa, size: l.size, bytes });
     }
     this.memory = new GuestMemory(regions);
+    // Device DMA and loaders write RAM behind the vCPUs' backs: decoded code there is stale.
+    const cache = this.cache;
+    this.memory.onHostWrite((gpa, len) => cache.invalidateRange(gpa, len));
     this.clock = new VmClock(config.deterministic === true, config.tscHz ?? 1e9);
     this.slice = config.sliceInstructions ?? 20000;
     this.scheduler = config.scheduler ?? defaultHostScheduler();
@@ -175,6 +178,10 @@ export class EmuVm implements Vm {
   irqLine(gsi: number): IrqLine {
     const chips = this.chips;
     return { gsi, set: (level: boolean) => chips.setIrq(gsi, level) };
+  }
+
+  signalMsi(address: number, data: number): boolean {
+    return this.chips.deliverMsi(address, data);
   }
 
   requestStop(stop: VmStop): void {

@@ -33,11 +33,12 @@ import {
   KVM_SET_PMU_EVENT_FILTER,
   KVM_SET_TSS_ADDR,
   KVM_SET_USER_MEMORY_REGION,
+  KVM_SIGNAL_MSI,
   KVM_TSS_ADDR,
   KVM_RUN as KVM_RUN_IOCTL,
   type KvmCapName,
 } from '../../sys/kvm-abi.js';
-import { KVM_RUN, allocCpuid2, encodeDirtyLog, decodeCpuid2, encodeEnableCap, encodeIrqLevel, encodePitConfig, encodePmuEventFilter, encodeUserspaceMemoryRegion, type CpuidEntry, type PmuEventFilter } from '../../sys/kvm-structs.js';
+import { KVM_MSI_SIZE, KVM_RUN, allocCpuid2, encodeDirtyLog, encodeMsi, decodeCpuid2, encodeEnableCap, encodeIrqLevel, encodePitConfig, encodePmuEventFilter, encodeUserspaceMemoryRegion, type CpuidEntry, type PmuEventFilter } from '../../sys/kvm-structs.js';
 import {
   EAGAIN,
   EINTR,
@@ -65,7 +66,7 @@ import {
 } from '../../sys/libc.js';
 import { GuestMemory, pcRamLayout, type MemoryRegion } from '../../memory/guest-memory.js';
 import { Bus } from '../bus.js';
-import type { IrqLine } from '../irq.js';
+import { MSI_ADDRESS_BASE, MSI_ADDRESS_MASK, type IrqLine } from '../irq.js';
 import { MSR } from '../registers.js';
 import type { FeatureStatus, Vm, VmConfig, VmStop } from '../vm.js';
 import { cpuFeatureStates, guestCpuid, type CpuModelName, type CpuPolicy } from './cpu-model.js';
@@ -333,6 +334,20 @@ export class KvmVm implements Vm {
     this.irqLines.set(gsi, line);
     return line;
   }
+
+  /**
+   * KVM_SIGNAL_MSI: the in-kernel local APICs take the message as a PCI function's write would reach
+   * them. The ioctl returns >0 when delivered, 0 when the guest blocked it (no destination), <0 on
+   * error. Untested here (no /dev/kvm on the development machine); the encoding is checked against
+   * the UAPI header in src/sys/kvm-structs.test.ts.
+   */
+  signalMsi(address: number, data: number): boolean {
+    if (address > 0xffff_ffff || (address & MSI_ADDRESS_MASK) >>> 0 !== MSI_ADDRESS_BASE) return false;
+    const r = ioctlPtrRaw(this.vmFd, KVM_SIGNAL_MSI, encodeMsi(address, data, this.msiBuf));
+    if (r < 0) throw sysError('KVM_SIGNAL_MSI failed');
+    return r > 0;
+  }
+  private readonly msiBuf = new Uint8Array(KVM_MSI_SIZE);
 
   requestStop(stop: VmStop): void {
     if (this.stopReason) return;

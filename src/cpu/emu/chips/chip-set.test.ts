@@ -138,3 +138,26 @@ test('a globally disabled APIC passes the PIC INTR straight through (LINT0 as IN
   assert.equal(bsp.hasInterrupt(), true);
   assert.equal(bsp.acknowledge(), 0x21);
 });
+
+test('MSI: physical and logical destinations, NMI mode, and what is not an interrupt', () => {
+  const { chips } = setup(2);
+  const [bsp, ap] = [chips.localApic(0), chips.localApic(1)];
+  bsp.mmioWrite(APIC_SVR, 4, 0x1ff);
+  ap.mmioWrite(APIC_SVR, 4, 0x1ff);
+  // Physical destination 1, fixed, edge, vector 0x41.
+  assert.equal(chips.deliverMsi(0xfee0_1000, 0x0041), true);
+  assert.equal(bsp.hasInterrupt(), false);
+  assert.equal(ap.acknowledge(), 0x41);
+  // Logical flat: LDR bit 1 on the AP.
+  ap.mmioWrite(0xd0, 4, 0x0200_0000);
+  ap.mmioWrite(0xe0, 4, 0xffff_ffff);
+  assert.equal(chips.deliverMsi(0xfee0_200c, 0x0052), true);
+  assert.equal(ap.acknowledge(), 0x52);
+  // No APIC with ID 7; SMI mode; an address outside the interrupt window (a memory write).
+  assert.equal(chips.deliverMsi(0xfee0_7000, 0x0041), false);
+  assert.equal(chips.deliverMsi(0xfee0_0000, 0x0241), false);
+  assert.equal(chips.deliverMsi(0xfed0_0000, 0x0041), false);
+  assert.equal(chips.deliverMsi(0x1_fee0_0000, 0x0041), false);
+  assert.equal(chips.msiDropped, 4);
+  assert.equal(bsp.hasInterrupt() || ap.hasInterrupt(), false);
+});

@@ -11,7 +11,8 @@
  */
 import { VmmError } from '../../../util/errors.js';
 import type { Bus } from '../../bus.js';
-import { ApicBus } from './apic-bus.js';
+import { ApicBus, type ApicMessage } from './apic-bus.js';
+import { decodeMsi } from '../../irq.js';
 import type { EmuChipSet, EmuClock, LocalApicPort } from './chip-types.js';
 import { IoApic, IOAPIC_DEFAULT_BASE, IOAPIC_MMIO_SIZE, IOAPIC_PINS } from './ioapic.js';
 import { LocalApic } from './local-apic.js';
@@ -110,6 +111,37 @@ export class EmuChips implements EmuChipSet {
     const pin = ioapicPinFor(gsi);
     if (pin >= 0) this.ioapic.setIrq(pin, level);
   }
+
+  /**
+   * An MSI write: the message goes on the APIC bus as the IOAPIC's do (8-bit destination, physical or
+   * logical, the data's delivery mode and trigger). SMI and reserved delivery modes are dropped, as
+   * the IOAPIC drops them; an address outside 0xFEExxxxx is not an interrupt.
+   */
+  deliverMsi(address: number, data: number): boolean {
+    const f = decodeMsi(address, data);
+    if (f === undefined) {
+      this.msiDropped++;
+      return false;
+    }
+    const dm = f.deliveryMode;
+    if (dm === 2 || dm === 3 || dm === 6) {
+      this.msiDropped++;
+      return false;
+    }
+    const m = this.msiMsg;
+    m.vector = f.vector;
+    m.deliveryMode = dm;
+    m.logical = f.logical;
+    m.dest = f.dest;
+    m.levelTrigger = f.levelTrigger;
+    const n = this.apicBus.deliver(m, undefined);
+    if (n === 0) this.msiDropped++;
+    return n > 0;
+  }
+
+  /** MSIs that reached no APIC (bad address or mode, or no destination matched). */
+  msiDropped = 0;
+  private readonly msiMsg: ApicMessage = { vector: 0, deliveryMode: 0, logical: false, dest: 0, x2Format: false, levelTrigger: false, assert: true, shorthand: 0 };
 
   /** Platform NMI (LINT1 of every APIC, as the PC wires it). */
   setNmi(level: boolean): void {

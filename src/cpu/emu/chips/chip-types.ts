@@ -69,6 +69,8 @@ export interface EmuChipSet {
   localApic(index: number): LocalApicPort;
   /** Drives GSI `gsi` (ISA IRQs 0-15 reach the PIC and the IOAPIC, 16-23 the IOAPIC). */
   setIrq(gsi: number, level: boolean): void;
+  /** Delivers a message-signalled interrupt on the APIC bus; false when no APIC accepted it. */
+  deliverMsi(address: number, data: number): boolean;
   /** Earliest timer deadline across all chips (PIT, every APIC timer), or Infinity. */
   nextDeadlineNs(): number;
   /** Fires every expired timer. */
