@@ -95,7 +95,7 @@ export function installLegacyDevices(target: LegacyDeviceTarget, opts: LegacyDev
 
   // The PCI host bridge owns 0xcf8-0xcff and hands byte accesses at 0xcf9 to the reset control.
   const resetControl = new ResetControl(vm);
-  const pci = new PciBus(pio, target.mmio ?? new Bus('mmio'));
+  const pci = new PciBus(pio, target.mmio ?? new Bus('mmio'), (gsi) => target.irqLine(gsi));
   pci.attach(0, 0, createHostBridgeFunction());
   const pciHost = new PciHostBridge(pci, resetControl);
   pio.register(PCI_CONFIG_ADDRESS_PORT, PCI_CONFIG_PORTS, pciHost, 'pci host bridge (0xcf8-0xcff, reset control at 0xcf9)');

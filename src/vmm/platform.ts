@@ -14,6 +14,7 @@ import { ACPI_SCI_IRQ, PM_TIMER_PORT } from '../devices/device-manager.js';
 import { RTC_CENTURY } from '../devices/legacy/cmos-rtc.js';
 import { RESET_CONTROL_PORT, RST_CNT_RST_CPU, RST_CNT_SYS_RST } from '../devices/legacy/reset-control.js';
 import { PCI_CONFIG_ADDRESS_PORT, PCI_CONFIG_PORTS } from '../devices/pci/pci-host-bridge.js';
+import { pciIntxGsi } from '../devices/pci/pci-intx.js';
 
 export const IOAPIC_ADDRESS = 0xfec00000;
 export const IOAPIC_PINS = 24;
@@ -64,9 +65,17 @@ export function pcPlatform(backend: BackendName, cpus: number): PlatformDescript
           { min: 0xa0000, max: 0xbffff, cacheable: true }, // legacy VGA window
           { min: PCI_MMIO_START, max: PCI_MMIO_END, cacheable: false },
         ],
+        intxRoutes: pciIntxRoutes(),
       },
     },
   };
+}
+
+/** The _PRT: every slot but the host bridge's, each of its four pins, to the GSI the PCI bus wires it to. */
+export function pciIntxRoutes(): { device: number; pin: number; gsi: number }[] {
+  const out: { device: number; pin: number; gsi: number }[] = [];
+  for (let device = 1; device < 32; device++) for (let pin = 0; pin < 4; pin++) out.push({ device, pin, gsi: pciIntxGsi(device, pin + 1) });
+  return out;
 }
 
 /** The platform identity the SMBIOS tables give (what Linux prints as "DMI: ..."). */

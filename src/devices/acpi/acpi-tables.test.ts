@@ -148,6 +148,11 @@ test('the DSDT disassembles with iasl into _S5 and the PCI root bridge with its 
     assert.match(dsl, /WordBusNumber \(ResourceProducer, MinFixed, MaxFixed, PosDecode,\s*0x0000,\s*0x0000,\s*0x0000,\s*0x0000,\s*0x0001/);
     assert.match(dsl, /IO \(Decode16,\s*0x0CF8,\s*0x0CF8,\s*0x01,\s*0x08/);
     assert.match(dsl, /0xC0000000,[^\n]*\n\s*0xFEBFFFFF/);
+    // _PRT: 31 slots x 4 pins, straight to GSIs 16-19 with the swizzle (slot 1 INTA# -> 17, slot 3 INTD# -> 18).
+    assert.match(dsl, /Name \(_PRT, Package \(0x7C\)/);
+    assert.match(dsl, /Package \(0x04\)\s*\{\s*0x0001FFFF,\s*Zero,\s*Zero,\s*0x11\s*\}/);
+    assert.match(dsl, /Package \(0x04\)\s*\{\s*0x0003FFFF,\s*0x03,\s*Zero,\s*0x12\s*\}/);
+    assert.match(dsl, /Package \(0x04\)\s*\{\s*0x001FFFFF,\s*0x03,\s*Zero,\s*0x12\s*\}/);
     assert.match(dsl, /Device \(COM1\)[^}]*EisaId \("PNP0501"\)[^}]*IO \(Decode16,\s*0x03F8,\s*0x03F8,\s*0x01,\s*0x08,?\s*\)\s*IRQNoFlags \(\)\s*\{4\}/);
     assert.match(dsl, /Device \(KBD\)[^}]*PNP0303[^]*?IRQNoFlags \(\)\s*\{1\}/);
     assert.match(dsl, /Device \(MOU\)[^}]*PNP0F13[^]*?IRQNoFlags \(\)\s*\{12\}/);

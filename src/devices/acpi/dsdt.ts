@@ -20,6 +20,8 @@ export interface PciRootDescription {
   readonly ioWindows: readonly (readonly [number, number])[];
   /** Memory windows below 4 GiB, [min, max] inclusive; `cacheable` for the legacy VGA window style ranges. */
   readonly memWindows: readonly { readonly min: number; readonly max: number; readonly cacheable: boolean }[];
+  /** INTx routing (_PRT): device `device`'s pin `pin` (0 = INTA#) reaches `gsi` directly (no link devices). */
+  readonly intxRoutes?: readonly { readonly device: number; readonly pin: number; readonly gsi: number }[];
 }
 
 /** A legacy ISA device the OS should find through ACPI PnP rather than by probing. */
@@ -63,7 +65,18 @@ export function dsdtBody(o: DsdtOptions): Uint8Array {
       ...p.ioWindows.map(([min, max]) => wordAddress(RESOURCE_IO, min, max, IO_ENTIRE_RANGE)),
       ...p.memWindows.map((w) => dwordMemory(w.min, w.max, MEM_READ_WRITE | (w.cacheable ? MEM_CACHEABLE : 0))),
     ]);
-    sb.unshift(device('PCI0', [name('_HID', integer(eisaId('PNP0A03'))), name('_ADR', integer(0)), name('_UID', integer(0)), name('_BBN', integer(0)), name('_CRS', crs)]));
+    // _PRT entries: Package { address (device << 16 | 0xFFFF: any function), pin, source (0: a GSI), GSI }.
+    const prt = (p.intxRoutes ?? []).map((r) => pkg([integer(r.device * 0x10000 + 0xffff), integer(r.pin), integer(0), integer(r.gsi)]));
+    sb.unshift(
+      device('PCI0', [
+        name('_HID', integer(eisaId('PNP0A03'))),
+        name('_ADR', integer(0)),
+        name('_UID', integer(0)),
+        name('_BBN', integer(0)),
+        name('_CRS', crs),
+        ...(prt.length ? [name('_PRT', pkg(prt))] : []),
+      ]),
+    );
   }
   if (sb.length) terms.push(scope('\\_SB', sb));
   return concat(terms);

@@ -8,7 +8,9 @@
  * MSI-X capability), a `BusDevice` per BAR, and hooks for config writes it must see.
  */
 import type { Bus, BusDevice } from '../../cpu/bus.js';
-import { PCI_BAR_COUNT, type PciBarRange, type PciConfigSpace } from './pci-config.js';
+import type { IrqLine } from '../../cpu/irq.js';
+import { PCI_BAR_COUNT, PCI_INTERRUPT_LINE, PCI_INTERRUPT_PIN, type PciBarRange, type PciConfigSpace } from './pci-config.js';
+import { PCI_INTX_LINES, PciIntxPin, SharedIrqLine, pciIntxGsi } from './pci-intx.js';
 
 export const PCI_DEVICES_PER_BUS = 32;
 export const PCI_FUNCTIONS_PER_DEVICE = 8;
@@ -22,10 +24,13 @@ export interface PciFunction {
   configWritten?(offset: number, size: number, value: number): void;
   /** Called when BAR `index` starts decoding at a new range or stops (undefined). */
   barMoved?(index: number, range: PciBarRange | undefined): void;
+  /** Receives the function's INTx pin when it declares one (config interrupt pin 1-4) and the bus routes INTx. */
+  attachIntx?(pin: PciIntxPin): void;
 }
 
 interface Slot {
   readonly fn: PciFunction;
+  readonly intx: PciIntxPin | undefined;
   /** The range each BAR is mapped at now. */
   readonly mapped: (PciBarRange | undefined)[];
 }
@@ -37,11 +42,16 @@ export function devfn(device: number, fn: number): number {
 
 export class PciBus {
   private readonly slots = new Map<number, Slot>();
+  private readonly intxLines: SharedIrqLine[] = [];
 
+  /** `irqLine` gives the VM's interrupt inputs; without it INTx pins are not connected. */
   constructor(
     private readonly pio: Bus,
     private readonly mmio: Bus,
-  ) {}
+    irqLine?: (gsi: number) => IrqLine,
+  ) {
+    if (irqLine) for (let i = 0; i < PCI_INTX_LINES; i++) this.intxLines.push(new SharedIrqLine(irqLine(pciIntxGsi(0, 1 + i))));
+  }
 
   /** Puts `fn` at device `device`, function `func`; function 0 must exist before the others. */
   attach(device: number, func: number, fn: PciFunction): void {
@@ -51,7 +61,16 @@ export class PciBus {
     const taken = this.slots.get(df);
     if (taken) throw new RangeError(`PCI slot 00:${hex2(device)}.${func} for "${fn.name}" is taken by "${taken.fn.name}"`);
     if (func !== 0 && !this.slots.has(devfn(device, 0))) throw new RangeError(`PCI function 00:${hex2(device)}.${func} needs function 0 first (the OS scans function 0 only)`);
-    this.slots.set(df, { fn, mapped: new Array<PciBarRange | undefined>(PCI_BAR_COUNT).fill(undefined) });
+    const pin = fn.config.read(PCI_INTERRUPT_PIN, 1);
+    let intx: PciIntxPin | undefined;
+    if (pin >= 1 && pin <= 4 && this.intxLines.length > 0) {
+      const gsi = pciIntxGsi(device, pin);
+      intx = new PciIntxPin(fn.config, this.intxLines[gsi - pciIntxGsi(0, 1)]!, gsi);
+      // What firmware leaves in Interrupt Line for the OS: the GSI (ACPI's _PRT says the same).
+      fn.config.bytes[PCI_INTERRUPT_LINE] = gsi;
+    }
+    this.slots.set(df, { fn, intx, mapped: new Array<PciBarRange | undefined>(PCI_BAR_COUNT).fill(undefined) });
+    if (intx) fn.attachIntx?.(intx);
     this.remap(df);
   }
 
@@ -77,6 +96,7 @@ export class PciBus {
     if (!s) return;
     s.fn.config.write(offset, size, value);
     this.remap(df);
+    s.intx?.update();
     s.fn.configWritten?.(offset, size, value);
   }
 
