@@ -19,7 +19,9 @@ export interface PciFunction {
   readonly name: string;
   readonly config: PciConfigSpace;
   /** The handler for BAR `index` (offsets relative to the BAR's base), for every declared BAR. */
-  barDevice?(index: number): BusDevice;
+  barDevice?(index: number): BusDevice | undefined;
+  /** Called before a guest config read of [offset, offset+size), for registers whose value is computed. */
+  configReading?(offset: number, size: number): void;
   /** Called after a guest config write, once the BARs have been re-decoded (e.g. MSI-X enable). */
   configWritten?(offset: number, size: number, value: number): void;
   /** Called when BAR `index` starts decoding at a new range or stops (undefined). */
@@ -88,6 +90,7 @@ export class PciBus {
   configRead(df: number, offset: number, size: number): number {
     const s = this.slots.get(df);
     if (!s) return size === 4 ? 0xffff_ffff : (1 << (8 * size)) - 1;
+    s.fn.configReading?.(offset, size);
     return s.fn.config.read(offset, size);
   }
 
