@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import assert from 'node:assert/strict';
 import { checkResponse } from '../src/api/openapi.js';
-import { ROUTES } from '../src/api/routes.js';
+import { matchPath, ROUTES } from '../src/api/routes.js';
 import { tsvmmBin } from './guest-runner.js';
 
 export interface ApiResponse {
@@ -23,7 +23,7 @@ export interface ApiResponse {
 export function docPath(method: string, url: string): string | undefined {
   let path = url.split('?')[0]!.replace(/\/+/g, '/');
   if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
-  return ROUTES.some((r) => r.method === method.toLowerCase() && r.path === path) ? path : undefined;
+  return ROUTES.find((r) => r.method === method.toLowerCase() && matchPath(r.path, path) !== undefined)?.path;
 }
 
 /** Asserts a response conforms to the OpenAPI document. */

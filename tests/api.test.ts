@@ -34,15 +34,24 @@ test("Firecracker's getting-started requests through curl: configure, start, pau
     const logFile = join(t.dir, 'fc.log');
     const metricsFile = join(t.dir, 'metrics.json');
     writeFileSync(logFile, '');
-    // As in Firecracker's docs/getting-started.md (the rootfs drive excepted: tsvmm has no block devices yet).
+    // As in Firecracker's docs/getting-started.md; the rootfs is a raw image the ticker guest leaves alone.
+    writeFileSync(join(t.dir, 'rootfs.ext4'), new Uint8Array(1 << 20));
     assert.equal(curl(s, ['-X', 'PUT', '--data', JSON.stringify({ log_path: logFile, level: 'Debug', show_level: true, show_log_origin: true }), 'http://localhost/logger']).status, 204);
     assert.equal(curl(s, ['-X', 'PUT', 'http://localhost/machine-config', '-H', 'Accept: application/json', '-H', 'Content-Type: application/json', '-d', '{"vcpu_count": 2, "mem_size_mib": 1024}']).status, 204);
     const boot = curl(s, ['-X', 'PUT', '--data', `{\n        "kernel_image_path": "${TICKER}",\n        "boot_args": "console=ttyS0 reboot=k panic=1 pci=off"\n    }`, 'http://localhost/boot-source']);
     assert.equal(boot.status, 204);
-    const drive = curl(s, ['-X', 'PUT', '--data', '{\n        "drive_id": "rootfs",\n        "path_on_host": "/tmp/rootfs.ext4",\n        "is_root_device": true,\n        "is_read_only": false\n    }', 'http://localhost/drives/rootfs']);
-    assert.equal(drive.status, 400);
-    assert.match(drive.body, /Invalid request method and\/or path: PUT drives\. \(tsvmm has no block devices yet\)/);
-    assert.match(drive.head, /content-type: application\/json/i);
+    const missing = curl(s, ['-X', 'PUT', '--data', '{\n        "drive_id": "rootfs",\n        "path_on_host": "/nonexistent/rootfs.ext4",\n        "is_root_device": true,\n        "is_read_only": false\n    }', 'http://localhost/drives/rootfs']);
+    assert.equal(missing.status, 400);
+    assert.match(missing.body, /drive rootfs \/nonexistent\/rootfs\.ext4: no such file/);
+    assert.match(missing.head, /content-type: application\/json/i);
+    const drive = curl(s, ['-X', 'PUT', '--data', `{\n        "drive_id": "rootfs",\n        "path_on_host": "${join(t.dir, 'rootfs.ext4')}",\n        "is_root_device": true,\n        "is_read_only": false\n    }`, 'http://localhost/drives/rootfs']);
+    assert.equal(drive.status, 204, drive.body);
+    const mismatch = curl(s, ['-X', 'PUT', '--data', '{"drive_id": "other", "path_on_host": "/x", "is_root_device": false}', 'http://localhost/drives/rootfs']);
+    assert.match(mismatch.body, /drive_id in the body \(\\"other\\"\) differs from the one in the path \(\\"rootfs\\"\)/);
+    const tap = curl(s, ['-X', 'PUT', '--data', '{"iface_id": "eth0", "guest_mac": "06:00:AC:10:00:02", "host_dev_name": "tap0"}', 'http://localhost/network-interfaces/eth0']);
+    assert.equal(tap.status, 400);
+    assert.match(tap.body, /TAP devices are not supported yet/);
+    assert.equal(curl(s, ['-X', 'PUT', '--data', '{}', 'http://localhost/entropy']).status, 204);
     assert.equal(curl(s, ['-X', 'PUT', '-d', `{"metrics_path": "${metricsFile}"}`, 'http://localhost/metrics']).status, 204);
     const load = curl(s, ['-X', 'PUT', '-d', '{"snapshot_path": "./snapshot_file", "mem_backend": {"backend_path": "./mem_file", "backend_type": "File"}, "resume_vm": true}', 'http://localhost/snapshot/load']);
     assert.equal(load.status, 400);
@@ -54,6 +63,8 @@ test("Firecracker's getting-started requests through curl: configure, start, pau
     assert.deepEqual(cfg['machine-config'], { vcpu_count: 2, mem_size_mib: 1024, smt: false, track_dirty_pages: false, huge_pages: 'None' });
     assert.deepEqual(cfg['boot-source'], { kernel_image_path: TICKER, boot_args: 'console=ttyS0 reboot=k panic=1 pci=off' });
     assert.deepEqual(cfg['metrics'], { metrics_path: metricsFile });
+    assert.deepEqual(cfg['drives'], [{ drive_id: 'rootfs', path_on_host: join(t.dir, 'rootfs.ext4'), is_root_device: false, is_read_only: false }]);
+    assert.deepEqual(cfg['entropy'], {});
 
     assert.equal(curl(s, ['-X', 'PUT', '--data', '{\n        "action_type": "InstanceStart"\n    }', 'http://localhost/actions']).status, 204);
     await until(() => t.serial().includes('tick 3 '), 'the guest printing');
@@ -110,8 +121,10 @@ const BAD_REQUESTS: readonly { what: string; method: string; url: string; body?:
   { what: 'GET with a body', method: 'GET', url: '/', body: { a: 1 }, fault: /^GET request cannot have a body\.$/ },
   { what: 'empty PUT', method: 'PUT', url: '/actions', fault: /^Empty PUT request\.$/ },
   { what: 'empty PATCH', method: 'PATCH', url: '/vm', fault: /^Empty PATCH request\.$/ },
-  { what: 'a drive', method: 'PUT', url: '/drives/rootfs', body: { drive_id: 'rootfs', path_on_host: '/x', is_root_device: true, is_read_only: false }, fault: /PUT drives\. \(tsvmm has no block devices yet\)/ },
-  { what: 'a network interface', method: 'PUT', url: '/network-interfaces/eth0', body: { iface_id: 'eth0', host_dev_name: 'tap0' }, fault: /no network devices yet/ },
+  { what: 'a drive after start', method: 'PUT', url: '/drives/rootfs', body: { drive_id: 'rootfs', path_on_host: '/x', is_root_device: true, is_read_only: false }, fault: /cannot add a drive: the VM has started/ },
+  { what: 'a TAP network interface', method: 'PUT', url: '/network-interfaces/eth0', body: { iface_id: 'eth0', host_dev_name: 'tap0' }, fault: /TAP devices are not supported yet/ },
+  { what: 'a stream interface after start', method: 'PUT', url: '/network-interfaces/eth0', body: { iface_id: 'eth0', host_dev_name: 'stream:listen=/tmp/x.sock' }, fault: /cannot add a network interface: the VM has started/ },
+  { what: 'a bad MAC', method: 'PUT', url: '/network-interfaces/eth0', body: { iface_id: 'eth0', host_dev_name: 'stream:listen=/tmp/x.sock', guest_mac: '06:00' }, fault: /guest_mac/ },
 ];
 
 const WORK = 20000;

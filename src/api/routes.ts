@@ -6,7 +6,9 @@
 import type { VmController } from '../vmm/controller.js';
 import type { LogLevelName, MachineDescription, VmState } from '../vmm/controller-types.js';
 import { ControllerError } from '../vmm/controller-types.js';
+import type { NetSpec } from '../vmm/config.js';
 import { defaultGuestPath } from '../vmm/vm-builder.js';
+import { defaultMac } from '../vmm/virtio-devices.js';
 import type { HttpMethod } from './openapi.js';
 
 export type ApiResult = { readonly status: 200; readonly body: unknown } | { readonly status: 204 };
@@ -17,7 +19,37 @@ export interface Route {
   readonly path: string;
   /** Whether the operation takes a body (PUT/PATCH) or must not have one (GET). */
   readonly hasBody: boolean;
-  handle(c: VmController, body: Record<string, unknown>): Promise<ApiResult>;
+  /** `params` holds the path's `{name}` segments. */
+  handle(c: VmController, body: Record<string, unknown>, params: Readonly<Record<string, string>>): Promise<ApiResult>;
+}
+
+/** Matches a request path against a route path with `{name}` segments; the parameters, or undefined. */
+export function matchPath(template: string, path: string): Record<string, string> | undefined {
+  const t = template.split('/');
+  const p = path.split('/');
+  if (t.length !== p.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < t.length; i++) {
+    const m = /^\{([a-z_]+)\}$/.exec(t[i]!);
+    if (m) {
+      if (p[i]!.length === 0) return undefined;
+      try {
+        params[m[1]!] = decodeURIComponent(p[i]!);
+      } catch {
+        return undefined; // a malformed escape names nothing
+      }
+    } else if (t[i] !== p[i]) return undefined;
+  }
+  return params;
+}
+
+/** Firecracker's host_dev_name, as tsvmm reads it: a stream backend, since TAP is not supported yet. */
+function netBackend(host: string, id: string): NetSpec['backend'] {
+  const m = /^stream:(listen|connect)=(.+)$/.exec(host);
+  if (!m) {
+    throw new ControllerError('not-supported', `network interface ${id}: host_dev_name "${host}" is not a backend tsvmm has: TAP devices are not supported yet; use stream:listen=ADDR or stream:connect=ADDR (a Unix socket path or host:port)`, { field: 'host_dev_name' });
+  }
+  return { kind: 'stream', mode: m[1] as 'listen' | 'connect', address: m[2]! };
 }
 
 const MIB = 1024 * 1024;
@@ -56,6 +88,42 @@ function levelName(v: string | undefined): LogLevelName | undefined {
 }
 
 export const ROUTES: readonly Route[] = [
+  {
+    method: 'put',
+    path: '/drives/{drive_id}',
+    hasBody: true,
+    async handle(c, body, params) {
+      const id = params['drive_id']!;
+      if (body['drive_id'] !== id) throw new ControllerError('invalid-argument', `the drive_id in the body ("${String(body['drive_id'])}") differs from the one in the path ("${id}")`, { field: 'drive_id' });
+      const path = str(body['path_on_host']);
+      if (path === undefined) throw new ControllerError('invalid-argument', `drive ${id}: path_on_host is required (tsvmm has no vhost-user drives yet)`, { field: 'path_on_host' });
+      const serial = str(body['serial']);
+      await c.dispatch({ type: 'set-drive', drive: { id, path, readOnly: bool(body['is_read_only']) === true, ...(serial !== undefined ? { serial } : {}) } });
+      return NO_CONTENT;
+    },
+  },
+  {
+    method: 'put',
+    path: '/network-interfaces/{iface_id}',
+    hasBody: true,
+    async handle(c, body, params) {
+      const id = params['iface_id']!;
+      if (body['iface_id'] !== id) throw new ControllerError('invalid-argument', `the iface_id in the body ("${String(body['iface_id'])}") differs from the one in the path ("${id}")`, { field: 'iface_id' });
+      const mac = str(body['guest_mac']);
+      if (mac !== undefined && (parseInt(mac.slice(0, 2), 16) & 1) !== 0) throw new ControllerError('invalid-argument', `guest_mac ${mac} is a multicast address; use a unicast one (even first byte)`, { field: 'guest_mac' });
+      await c.dispatch({ type: 'set-network-interface', net: { id, backend: netBackend(str(body['host_dev_name'])!, id), ...(mac !== undefined ? { mac: mac.toLowerCase() } : {}) } });
+      return NO_CONTENT;
+    },
+  },
+  {
+    method: 'put',
+    path: '/entropy',
+    hasBody: true,
+    async handle(c) {
+      await c.dispatch({ type: 'set-entropy' });
+      return NO_CONTENT;
+    },
+  },
   {
     method: 'get',
     path: '/',
@@ -137,7 +205,9 @@ export const ROUTES: readonly Route[] = [
         };
       }
       out['machine-config'] = machineBody(cfg.machine);
-      out['drives'] = [];
+      out['drives'] = cfg.drives.map((d) => ({ drive_id: d.id, path_on_host: d.path, is_root_device: false, is_read_only: d.readOnly, ...(d.serial !== undefined ? { serial: d.serial } : {}) }));
+      if (cfg.nets.length > 0) out['network-interfaces'] = cfg.nets.map((n, i) => ({ iface_id: n.id, host_dev_name: `stream:${n.backend.mode}=${n.backend.address}`, guest_mac: n.mac ?? defaultMac(i) }));
+      if (cfg.entropy) out['entropy'] = {};
       const l = cfg.logger;
       if (l !== undefined) {
         out['logger'] = {
@@ -234,12 +304,9 @@ export const ROUTES: readonly Route[] = [
  * path it does not know (400, "Invalid request method and/or path"), with a sentence saying why.
  */
 export const UNSUPPORTED_RESOURCES: Readonly<Record<string, string>> = {
-  drives: 'tsvmm has no block devices yet',
-  'network-interfaces': 'tsvmm has no network devices yet',
   vsock: 'tsvmm has no vsock device yet',
   balloon: 'tsvmm has no balloon device',
   mmds: 'tsvmm has no microVM metadata service',
-  entropy: 'tsvmm has no entropy device yet',
   pmem: 'tsvmm has no pmem device',
   'cpu-config': 'tsvmm takes a CPU feature manifest on its command line (--cpu-model FILE) instead',
   serial: 'tsvmm configures COM1 on its command line (--serial)',

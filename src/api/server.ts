@@ -13,7 +13,7 @@ import type { VmController } from '../vmm/controller.js';
 import { ControllerError } from '../vmm/controller-types.js';
 import { log } from '../util/log.js';
 import { checkRequestBody, openApi, type HttpMethod } from './openapi.js';
-import { ROUTES, UNSUPPORTED_RESOURCES, type Route } from './routes.js';
+import { ROUTES, UNSUPPORTED_RESOURCES, matchPath, type Route } from './routes.js';
 import { HTTP_STATUS_OF } from './http-errors.js';
 
 /** Firecracker's default request payload limit (its --http-api-max-payload-size). */
@@ -102,8 +102,9 @@ async function handle(controller: VmController, req: IncomingMessage, res: Serve
   if (method !== 'GET' && method !== 'PUT' && method !== 'PATCH') throw invalidPath(method, resource);
   if (method === 'GET' && hasBody) throw new ApiFault(400, 'GET request cannot have a body.');
   if (method !== 'GET' && !hasBody) throw new ApiFault(400, `Empty ${method} request.`);
-  const route: Route | undefined = ROUTES.find((r) => r.method === method.toLowerCase() && r.path === path);
-  if (route === undefined) throw invalidPath(method, resource);
+  let params: Record<string, string> | undefined;
+  const route: Route | undefined = ROUTES.find((r) => r.method === method.toLowerCase() && (params = matchPath(r.path, path)) !== undefined);
+  if (route === undefined || params === undefined) throw invalidPath(method, resource);
   let body: Record<string, unknown> = {};
   if (route.hasBody) {
     let json: unknown;
@@ -116,7 +117,7 @@ async function handle(controller: VmController, req: IncomingMessage, res: Serve
     if (issue) throw new ApiFault(400, `${DESERIALIZE}: ${issue.message}.`);
     body = json as Record<string, unknown>;
   }
-  const result = await route.handle(controller, body);
+  const result = await route.handle(controller, body, params);
   if (result.status === 204) {
     res.writeHead(204, { Server: 'tsvmm API' });
     res.end();

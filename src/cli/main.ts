@@ -1,6 +1,6 @@
 import { VmmError, EXIT, errorMessage } from '../util/errors.js';
 import { setLogLevel } from '../util/log.js';
-import { ConfigError, DEFAULT_MEM, parseAccel, parseCpus, parseKernelDecompress, parseMem, parsePmu, parseSerial, parseSmallInt, type RunConfig } from '../vmm/config.js';
+import { ConfigError, DEFAULT_MEM, parseAccel, parseCpus, parseDrive, parseKernelDecompress, parseNet, parseMem, parsePmu, parseSerial, parseSmallInt, type RunConfig } from '../vmm/config.js';
 import { runCommand, type RunOptions } from './run-command.js';
 import { parseGdbAddress } from '../debug/gdb/gdb-server.js';
 export { takeExitSignal } from './run-command.js';
@@ -46,6 +46,15 @@ Run options:
   --cpus N           number of vCPUs (default 1)
   --accel BACKEND    kvm, emu or auto (default auto: KVM when hardware-backed, else the emulator)
   --serial WHERE     COM1 goes to stdio (default), file:PATH or none
+  --drive PATH[,ro][,serial=S]
+                     a virtio-blk disk on a raw image (repeatable; Linux: vda, vdb, ...); ro makes it
+                     read-only; flushes are fdatasync
+  --net stream:listen=ADDR | stream:connect=ADDR[,mac=M]
+                     a virtio-net interface wired over a stream socket (a Unix socket path or
+                     host:port) to another tsvmm VM (or QEMU's -netdev stream); repeatable
+  --rng              a virtio-rng device fed from the host's CSPRNG
+  --virtio-console WHERE
+                     a virtio console (Linux hvc0); its output goes to stdio, file:PATH or none
   --deterministic    emulator: time derives from the instruction count, so runs repeat exactly
   --pmu on|off|auto  guest performance counters (auto: what the backend offers; on: required,
                      so --accel auto picks a backend that has one)
@@ -70,7 +79,7 @@ reset, or an even error status with a one-line reason: 2 failure, 64 usage, 66 b
 130 Ctrl-A x. SIGTERM, SIGINT and SIGHUP stop the guest and end tsvmm by that signal (status 128 + N).
 `;
 
-function runConfigFrom(values: Record<string, string | boolean | undefined>, positionals: readonly string[]): RunConfig {
+function runConfigFrom(values: Record<string, string | boolean | undefined>, positionals: readonly string[], lists: Record<string, string[]> = {}): RunConfig {
   const str = (k: string): string | undefined => {
     const v = values[k];
     return typeof v === 'string' ? v : undefined;
@@ -95,6 +104,10 @@ function runConfigFrom(values: Record<string, string | boolean | undefined>, pos
     pmuFilter: str('pmu-filter'),
     ...(str('cpu-model') !== undefined ? { cpuModel: str('cpu-model')! } : {}),
     ...(str('kernel-decompress') !== undefined ? { kernelDecompress: parseKernelDecompress(str('kernel-decompress')!) } : {}),
+    ...(lists['drive'] ? { drives: lists['drive'].map((d, i) => parseDrive(d, i)) } : {}),
+    ...(lists['net'] ? { nets: lists['net'].map((n, i) => parseNet(n, i)) } : {}),
+    ...(values['rng'] === true ? { rng: true } : {}),
+    ...(str('virtio-console') !== undefined ? { virtioConsole: parseSerial(str('virtio-console')!, '--virtio-console') } : {}),
   };
 }
 
@@ -102,8 +115,8 @@ function runConfigFrom(values: Record<string, string | boolean | undefined>, pos
  * --linux: tsvmm's ready-made Linux guest (Debian 12 kernel, busybox initramfs), fetched and built
  * into .cache/ on first use with progress on stderr; --cmdline adds to its command line.
  */
-async function runConfigWithLinux(values: Record<string, string | boolean | undefined>, positionals: readonly string[]): Promise<RunConfig> {
-  const config = runConfigFrom(values, positionals);
+async function runConfigWithLinux(values: Record<string, string | boolean | undefined>, positionals: readonly string[], lists: Record<string, string[]> = {}): Promise<RunConfig> {
+  const config = runConfigFrom(values, positionals, lists);
   if (values['linux'] !== true) return config;
   if (config.kernel !== undefined || config.initrd !== undefined) throw new ConfigError('--linux boots tsvmm\'s own Linux guest: leave out --kernel and --initrd (or boot your kernel without --linux)');
   const { ensureLinuxGuest } = await import('../vmm/linux-guest.js');
@@ -134,6 +147,10 @@ export const RUN_OPTIONS = {
   serial: { type: 'string', value: 'stdio|file:PATH|none' },
   'kernel-decompress': { type: 'string', value: 'host|guest' },
   linux: { type: 'boolean' },
+  drive: { type: 'string', value: 'PATH[,ro][,serial=S]', repeatable: true },
+  net: { type: 'string', value: 'stream:listen=ADDR|stream:connect=ADDR[,mac=M]', repeatable: true },
+  rng: { type: 'boolean' },
+  'virtio-console': { type: 'string', value: 'stdio|file:PATH|none' },
   ...VM_OPTIONS,
 } as const satisfies OptionSpecs;
 
@@ -169,7 +186,7 @@ function splitProfileArgs(command: string, rest: readonly string[], own: OptionS
   if (sep >= 0) return { own: parseOptions(command, rest.slice(0, sep), own, 0), run: parseOptions(command, rest.slice(sep + 1), RUN_OPTIONS, 1, 'kernel') };
   const both = parseOptions(command, rest, { ...RUN_OPTIONS, ...own }, 1, 'kernel');
   const pick = (specs: OptionSpecs): Record<string, string | boolean | undefined> => Object.fromEntries(Object.entries(both.values).filter(([k]) => Object.hasOwn(specs, k)));
-  return { own: { values: pick(own), positionals: [] }, run: { values: pick(RUN_OPTIONS), positionals: both.positionals } };
+  return { own: { values: pick(own), positionals: [], lists: {} }, run: { values: pick(RUN_OPTIONS), positionals: both.positionals, lists: both.lists } };
 }
 
 /** Runs the CLI; resolves with the process exit status. Never throws. */
@@ -188,11 +205,11 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(`tsvmm ${TSVMM_VERSION}\n`);
         return EXIT.OK;
       case 'run': {
-        const { values, positionals } = parseOptions('run', rest, RUN_COMMAND_OPTIONS, 1, 'kernel');
+        const { values, positionals, lists } = parseOptions('run', rest, RUN_COMMAND_OPTIONS, 1, 'kernel');
         if (values['verbose']) setLogLevel('info');
         const apiSocket = typeof values['api-sock'] === 'string' ? values['api-sock'] : undefined;
         const gdb = gdbOption(values);
-        return await runCommand(await runConfigWithLinux(values, positionals), { verbose: values['verbose'] === true, ...(apiSocket !== undefined ? { apiSocket } : {}), ...(gdb !== undefined ? { gdb } : {}) });
+        return await runCommand(await runConfigWithLinux(values, positionals, lists), { verbose: values['verbose'] === true, ...(apiSocket !== undefined ? { apiSocket } : {}), ...(gdb !== undefined ? { gdb } : {}) });
       }
       case 'api': {
         const { values, positionals } = parseOptions('api', rest, API_OPTIONS, 0);
@@ -204,12 +221,12 @@ export async function main(argv: string[]): Promise<number> {
       case 'stat': {
         const { own, run } = splitProfileArgs('stat', rest, STAT_OPTIONS);
         if (run.values['verbose']) setLogLevel('info');
-        return await statCommand(await runConfigWithLinux(run.values, run.positionals), { json: own.values['json'] === true, verbose: run.values['verbose'] === true });
+        return await statCommand(await runConfigWithLinux(run.values, run.positionals, run.lists), { json: own.values['json'] === true, verbose: run.values['verbose'] === true });
       }
       case 'record': {
         const { own, run } = splitProfileArgs('record', rest, RECORD_OPTIONS);
         if (run.values['verbose']) setLogLevel('info');
-        return await recordCommand(await runConfigWithLinux(run.values, run.positionals), recordOptions(own.values), { verbose: run.values['verbose'] === true });
+        return await recordCommand(await runConfigWithLinux(run.values, run.positionals, run.lists), recordOptions(own.values), { verbose: run.values['verbose'] === true });
       }
       case 'caps': {
         const baseline = rest.includes('--baseline');

@@ -15,7 +15,10 @@ test('values: separate, inline, short, attached; a value may start with a dash; 
   assert.deepEqual(r.values, { mem: '-5', output: 'x', verbose: true });
   assert.deepEqual(r.positionals, ['k.elf']);
   assert.deepEqual(parseOptions('run', ['--mem=1G', '-ofile', '--mem', '2G'], SPECS, 0).values, { mem: '2G', output: 'file' });
-  assert.deepEqual(parseOptions('run', ['-o=f', '--', '--mem'], SPECS, 1), { values: { output: 'f' }, positionals: ['--mem'] });
+  assert.deepEqual(parseOptions('run', ['-o=f', '--', '--mem'], SPECS, 1), { values: { output: 'f' }, positionals: ['--mem'], lists: {} });
+  const rep = parseOptions('run', ['--drive', 'a.img', '--drive=b.img,ro'], { drive: { type: 'string', repeatable: true } }, 0);
+  assert.deepEqual(rep.lists, { drive: ['a.img', 'b.img,ro'] });
+  assert.equal(rep.values['drive'], 'b.img,ro');
 });
 
 test('mistakes are one ConfigError line naming the option and the command', () => {

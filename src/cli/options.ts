@@ -12,6 +12,8 @@ export interface OptionSpec {
   readonly short?: string;
   /** What the value is, for messages (e.g. FILE, N, SIZE). */
   readonly value?: string;
+  /** May be given more than once (e.g. --drive): every value is kept in `lists`, in order. */
+  readonly repeatable?: boolean;
 }
 
 export type OptionSpecs = Readonly<Record<string, OptionSpec>>;
@@ -19,16 +21,19 @@ export type OptionSpecs = Readonly<Record<string, OptionSpec>>;
 export interface ParsedOptions {
   readonly values: Record<string, string | boolean | undefined>;
   readonly positionals: string[];
+  /** Every value of each repeatable option, in command-line order. */
+  readonly lists: Record<string, string[]>;
 }
 
 /**
  * Parses `args` for `tsvmm <command>`. `--name value`, `--name=value`, `-x value`, `-xvalue` and
  * `--flag`; `--` ends the options. A repeated option keeps its last value (so a script can
- * override a default it was given). At most `maxPositionals` other words are accepted.
+ * override a default it was given), except a repeatable one, whose values all land in `lists`. At most `maxPositionals` other words are accepted.
  */
 export function parseOptions(command: string, args: readonly string[], specs: OptionSpecs, maxPositionals: number, positionalWhat = 'argument'): ParsedOptions {
   const values: Record<string, string | boolean | undefined> = {};
   const positionals: string[] = [];
+  const lists: Record<string, string[]> = {};
   const byShort = new Map<string, string>();
   for (const [name, s] of Object.entries(specs)) if (s.short !== undefined) byShort.set(s.short, name);
   const unknown = (word: string): never => {
@@ -69,12 +74,13 @@ export function parseOptions(command: string, args: readonly string[], specs: Op
       inline = args[++i]!;
     }
     values[name!] = inline;
+    if (spec.repeatable) (lists[name!] ??= []).push(inline);
   }
   if (positionals.length > maxPositionals) {
     const extra = positionals.slice(maxPositionals).join(' ');
     throw new ConfigError(maxPositionals === 0 ? `tsvmm ${command} takes no ${positionalWhat}s (got "${extra}")` : `tsvmm ${command}: unexpected ${positionalWhat} "${extra}"`);
   }
-  return { values, positionals };
+  return { values, positionals, lists };
 }
 
 /** The option a mistyped `--word` most likely meant: a prefix of it or a close spelling, if any. */

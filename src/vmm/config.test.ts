@@ -23,3 +23,16 @@ test('parseAccel and parseSerial name the bad value', () => {
   assert.deepEqual(parseSerial('file:/tmp/x'), { kind: 'file', path: '/tmp/x' });
   assert.throws(() => parseSerial('pty'), /--serial "pty"/);
 });
+
+test('--drive and --net: options, defaults and one-line refusals', async () => {
+  const { parseDrive, parseNet } = await import('./config.js');
+  assert.deepEqual(parseDrive('/d/root.img', 0), { id: 'drive0', path: '/d/root.img', readOnly: false });
+  assert.deepEqual(parseDrive('x.img,ro,serial=DISK-1', 2), { id: 'drive2', path: 'x.img', readOnly: true, serial: 'DISK-1' });
+  assert.throws(() => parseDrive(',ro', 0), /names no image/);
+  assert.throws(() => parseDrive('x.img,serial=' + 'a'.repeat(21), 0), /1-20 printable ASCII/);
+  assert.throws(() => parseDrive('x.img,cache=none', 0), /"cache=none" is not understood/);
+  assert.deepEqual(parseNet('stream:listen=/tmp/n.sock', 0), { id: 'net0', backend: { kind: 'stream', mode: 'listen', address: '/tmp/n.sock' } });
+  assert.deepEqual(parseNet('stream:connect=127.0.0.1:5000,mac=52:54:00:aa:bb:cc', 1), { id: 'net1', backend: { kind: 'stream', mode: 'connect', address: '127.0.0.1:5000' }, mac: '52:54:00:aa:bb:cc' });
+  assert.throws(() => parseNet('tap:tap0', 0), /use stream:listen=PATH/);
+  assert.throws(() => parseNet('stream:listen=/x,mac=01:00:00:00:00:00', 0), /unicast/);
+});

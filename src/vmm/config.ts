@@ -26,6 +26,61 @@ export interface RunConfig {
   readonly cpuModel?: string;
   /** Who decompresses a bzImage: tsvmm ('host', the default) or the kernel's own decompressor ('guest'). */
   readonly kernelDecompress?: KernelDecompress;
+  /** virtio-blk disks, in PCI slot order (the first is Linux's vda). */
+  readonly drives?: readonly DriveSpec[];
+  /** virtio-net interfaces. */
+  readonly nets?: readonly NetSpec[];
+  /** A virtio-rng entropy device fed from the host's CSPRNG. */
+  readonly rng?: boolean;
+  /** A virtio-console (Linux's hvc0) and where its output goes. */
+  readonly virtioConsole?: SerialSpec;
+}
+
+/** One virtio-blk disk: a raw image file. */
+export interface DriveSpec {
+  /** The API's drive_id (CLI drives are drive0, drive1, ...). */
+  readonly id: string;
+  readonly path: string;
+  readonly readOnly: boolean;
+  /** What the guest reads as the disk's serial (at most 20 characters). */
+  readonly serial?: string;
+}
+
+/** One virtio-net interface and the backend it is wired to. */
+export interface NetSpec {
+  readonly id: string;
+  readonly backend: { readonly kind: 'stream'; readonly mode: 'listen' | 'connect'; readonly address: string };
+  /** "52:54:00:xx:xx:xx"; default derived from the interface's index. */
+  readonly mac?: string;
+}
+
+/** `--drive PATH[,ro][,serial=S]`. */
+export function parseDrive(text: string, index: number): DriveSpec {
+  const parts = text.split(',');
+  const path = parts[0]!;
+  if (path === '') throw new ConfigError(`--drive "${text}" names no image: use --drive PATH[,ro][,serial=S]`);
+  let readOnly = false;
+  let serial: string | undefined;
+  for (const p of parts.slice(1)) {
+    if (p === 'ro' || p === 'readonly') readOnly = true;
+    else if (p.startsWith('serial=')) {
+      serial = p.slice(7);
+      if (!/^[\x20-\x7e]{1,20}$/.test(serial) || serial.includes(',')) throw new ConfigError(`--drive ${text}: serial "${serial}" must be 1-20 printable ASCII characters`);
+    } else throw new ConfigError(`--drive ${text}: "${p}" is not understood (use ro or serial=S)`);
+  }
+  return { id: `drive${index}`, path, readOnly, ...(serial !== undefined ? { serial } : {}) };
+}
+
+/** `--net stream:listen=ADDR[,mac=M]` or `--net stream:connect=ADDR[,mac=M]`; ADDR is a Unix socket path or host:port. */
+export function parseNet(text: string, index: number): NetSpec {
+  const m = /^stream:(listen|connect)=([^,]+)((?:,[^,]+)*)$/.exec(text);
+  if (!m) throw new ConfigError(`--net "${text}" is not understood: use stream:listen=PATH or stream:connect=PATH (a Unix socket, or host:port), optionally ,mac=52:54:00:12:34:56`);
+  let mac: string | undefined;
+  for (const p of m[3]!.split(',').slice(1)) {
+    if (p.startsWith('mac=') && /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(p.slice(4)) && (parseInt(p.slice(4, 6), 16) & 1) === 0) mac = p.slice(4);
+    else throw new ConfigError(`--net ${text}: "${p}" is not understood (use mac=52:54:00:12:34:56, a unicast address)`);
+  }
+  return { id: `net${index}`, backend: { kind: 'stream', mode: m[1] as 'listen' | 'connect', address: m[2]! }, ...(mac !== undefined ? { mac } : {}) };
 }
 
 export type KernelDecompress = 'guest' | 'host';
@@ -86,9 +141,9 @@ export function parseAccel(text: string): AccelChoice {
   throw new ConfigError(`--accel "${text}" is not a backend: use kvm, emu or auto`);
 }
 
-export function parseSerial(text: string): SerialSpec {
+export function parseSerial(text: string, flag = '--serial'): SerialSpec {
   if (text === 'stdio') return { kind: 'stdio' };
   if (text === 'none') return { kind: 'none' };
   if (text.startsWith('file:') && text.length > 5) return { kind: 'file', path: text.slice(5) };
-  throw new ConfigError(`--serial "${text}" is not understood: use stdio, file:PATH or none`);
+  throw new ConfigError(`${flag} "${text}" is not understood: use stdio, file:PATH or none`);
 }

@@ -4,6 +4,7 @@
  * its own form (an exit status, an HTTP status, an exception).
  */
 import type { BackendName, FeatureMode, QuitSource, VmStop } from '../cpu/vm.js';
+import type { DriveSpec, NetSpec } from './config.js';
 
 /** NotStarted → Running ⇄ Paused → Stopped (Stopped is final; NotStarted may also go straight there). */
 export type VmState = 'NotStarted' | 'Running' | 'Paused' | 'Stopped';
@@ -44,6 +45,12 @@ export type VmAction =
   | { readonly type: 'set-machine'; readonly machine: Partial<MachineSettings>; readonly partial: boolean }
   | { readonly type: 'set-logger'; readonly logger: LoggerSettings }
   | { readonly type: 'set-metrics'; readonly path: string }
+  /** Adds a virtio-blk disk, or replaces the one with the same id. */
+  | { readonly type: 'set-drive'; readonly drive: DriveSpec }
+  /** Adds a virtio-net interface, or replaces the one with the same id. */
+  | { readonly type: 'set-network-interface'; readonly net: NetSpec }
+  /** Adds the virtio-rng device. */
+  | { readonly type: 'set-entropy' }
   | { readonly type: 'start' }
   | { readonly type: 'pause' }
   | { readonly type: 'resume' }
@@ -86,6 +93,9 @@ export interface ConfigDescription {
   readonly machine: MachineDescription;
   readonly logger: LoggerSettings | undefined;
   readonly metricsPath: string | undefined;
+  readonly drives: readonly DriveSpec[];
+  readonly nets: readonly NetSpec[];
+  readonly entropy: boolean;
 }
 
 export interface FeatureReport {
@@ -123,6 +133,9 @@ export interface VmActionResults {
   'set-machine': void;
   'set-logger': void;
   'set-metrics': void;
+  'set-drive': void;
+  'set-network-interface': void;
+  'set-entropy': void;
   start: void;
   pause: void;
   resume: void;

@@ -135,6 +135,29 @@ export class VmController {
       case 'set-metrics':
         this.setMetrics(a.path);
         return undefined as R;
+      case 'set-drive': {
+        this.requireNotStarted('add a drive');
+        const d = a.drive;
+        checkReadable(d.path, `drive ${d.id}`);
+        const drives = (this.config.drives ?? []).filter((x) => x.id !== d.id);
+        const at = (this.config.drives ?? []).findIndex((x) => x.id === d.id);
+        drives.splice(at < 0 ? drives.length : at, 0, d);
+        this.config = { ...this.config, drives };
+        return undefined as R;
+      }
+      case 'set-network-interface': {
+        this.requireNotStarted('add a network interface');
+        const n = a.net;
+        const nets = (this.config.nets ?? []).filter((x) => x.id !== n.id);
+        const at = (this.config.nets ?? []).findIndex((x) => x.id === n.id);
+        nets.splice(at < 0 ? nets.length : at, 0, n);
+        this.config = { ...this.config, nets };
+        return undefined as R;
+      }
+      case 'set-entropy':
+        this.requireNotStarted('add an entropy device');
+        this.config = { ...this.config, rng: true };
+        return undefined as R;
       case 'start':
         await this.start();
         return undefined as R;
@@ -400,6 +423,9 @@ export class VmController {
       machine: this.machine(),
       logger: this.logger,
       metricsPath: this.metrics?.path,
+      drives: c.drives ?? [],
+      nets: c.nets ?? [],
+      entropy: c.rng === true,
     };
   }
 

@@ -10,6 +10,7 @@ import { chooseBackend, createBackendVm } from './backends.js';
 import { detectKernelFormat, type BootSetup } from '../boot/index.js';
 import type { SerialSink } from '../devices/legacy/serial-sink.js';
 import { assemblePlatform, BuildError, loadKernel, type AssembledVm, type ImageBytes } from './assemble.js';
+import { installVirtioDevices } from './virtio-devices.js';
 
 export { BuildError, type AssembledVm };
 
@@ -36,7 +37,31 @@ function readImage(path: string, what: string, memBytes: number): ImageBytes {
 export async function assembleVm(config: RunConfig, serial: SerialSink): Promise<AssembledVm> {
   const choice = await chooseBackend(config.accel, config.pmu);
   const vm = await createBackendVm(choice.backend, config);
-  return assemblePlatform(vm, choice.backend, choice.reason, config, serial);
+  const a = assemblePlatform(vm, choice.backend, choice.reason, config, serial);
+  // The virtio devices need host backends (files, sockets), so they go on here rather than in assemble.ts.
+  const before = new Set(vm.mmio.list().map((m) => m.base));
+  let virtio: ReturnType<typeof installVirtioDevices>;
+  try {
+    virtio = installVirtioDevices(vm, a.devices.pci, config);
+  } catch (e) {
+    a.devices.destroy();
+    vm.destroy();
+    throw e;
+  }
+  const legacyDestroy = a.devices.destroy;
+  const bars = vm.mmio.list().filter((m) => !before.has(m.base)).map((m) => ({ bus: 'mmio' as const, base: m.base, size: m.len, name: m.name }));
+  return {
+    ...a,
+    // destroy() also closes the virtio devices' backends (the controller tears the VM down through it).
+    devices: {
+      ...a.devices,
+      destroy: () => {
+        legacyDestroy();
+        virtio.close();
+      },
+    },
+    platformDevices: [...a.platformDevices, ...bars],
+  };
 }
 
 /** Assembles a VM from a validated config: reads the images, then backend, devices, kernel, boot state. Nothing runs yet. */

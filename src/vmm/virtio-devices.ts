@@ -1,0 +1,118 @@
+/**
+ * Puts the virtio devices a RunConfig asks for on the VM's PCI bus (slots 1 up, in the order
+ * drives, network interfaces, rng, console) with their host backends: raw image files, stream
+ * sockets, the host CSPRNG, a console sink. BARs get addresses as firmware would give them. The
+ * device models themselves (src/devices/virtio/) know nothing of files or sockets.
+ */
+import type { Vm } from '../cpu/vm.js';
+import type { PciBus } from '../devices/pci/pci-bus.js';
+import { devfn } from '../devices/pci/pci-bus.js';
+import { PciBarAllocator } from '../devices/pci/pci-firmware.js';
+import { FileBlockBackend } from '../devices/virtio/backends/file-block-backend.js';
+import { StreamNetBackend, parseStreamAddress } from '../devices/virtio/backends/stream-net-backend.js';
+import type { BlockBackend } from '../devices/virtio/backends/block-backend.js';
+import type { NetBackend } from '../devices/virtio/backends/net-backend.js';
+import { VirtioPciTransport } from '../devices/virtio/transport-pci.js';
+import type { VirtioDevice } from '../devices/virtio/virtio-device.js';
+import { VirtioBlk } from '../devices/virtio/virtio-blk.js';
+import { VirtioConsole } from '../devices/virtio/virtio-console.js';
+import { VirtioNet, parseMac } from '../devices/virtio/virtio-net.js';
+import { VirtioRng } from '../devices/virtio/virtio-rng.js';
+import { EXIT, VmmError } from '../util/errors.js';
+import type { DriveSpec, NetSpec, RunConfig } from './config.js';
+import { PCI_MMIO_END, PCI_MMIO_START } from './platform.js';
+import { openSerialSink, type ConsoleSink } from './serial-console.js';
+
+export class VirtioSetupError extends VmmError {}
+
+export interface InstalledVirtio {
+  readonly transports: readonly VirtioPciTransport[];
+  readonly blks: readonly VirtioBlk[];
+  readonly nets: readonly VirtioNet[];
+  readonly console: VirtioConsole | undefined;
+  readonly rng: VirtioRng | undefined;
+  /** Closes the backends (files, sockets, the console sink). */
+  close(): void;
+}
+
+/** A locally administered MAC for interface `index` when none is given: 52:54:00:ts:vm:index. */
+export function defaultMac(index: number): string {
+  return `52:54:00:7e:00:${(index & 0xff).toString(16).padStart(2, '0')}`;
+}
+
+export function installVirtioDevices(vm: Vm, pci: PciBus, config: RunConfig): InstalledVirtio {
+  const closers: (() => void)[] = [];
+  const transports: VirtioPciTransport[] = [];
+  const alloc = new PciBarAllocator({ min: PCI_MMIO_START, max: PCI_MMIO_END });
+  let slot = 1;
+  const add = (dev: VirtioDevice): void => {
+    if (slot >= 32) throw new VirtioSetupError('too-many-devices', `too many PCI devices: ${dev.name} would need slot ${slot}, bus 0 has 31`, { exitCode: EXIT.USAGE });
+    const t = new VirtioPciTransport(dev, vm.memory, vm);
+    pci.attach(slot, 0, t);
+    alloc.assign(pci, devfn(slot, 0));
+    transports.push(t);
+    slot++;
+  };
+  const blks: VirtioBlk[] = [];
+  const nets: VirtioNet[] = [];
+  let console: VirtioConsole | undefined;
+  let rng: VirtioRng | undefined;
+  try {
+    for (const d of config.drives ?? []) {
+      const backend = openDrive(d);
+      closers.push(() => backend.close());
+      const blk = new VirtioBlk({ backend, label: d.path, ...(d.serial !== undefined ? { serial: d.serial } : {}) });
+      blks.push(blk);
+      add(blk);
+    }
+    (config.nets ?? []).forEach((n, i) => {
+      const backend = openNet(n);
+      closers.push(() => backend.close());
+      const net = new VirtioNet(backend, parseMac(n.mac ?? defaultMac(i)));
+      nets.push(net);
+      add(net);
+    });
+    if (config.rng) add((rng = new VirtioRng()));
+    if (config.virtioConsole !== undefined) {
+      let sink: ConsoleSink;
+      try {
+        sink = openSerialSink(config.virtioConsole);
+      } catch (e) {
+        throw new VirtioSetupError('console', (e as Error).message.replace('--serial', '--virtio-console'), { exitCode: EXIT.USAGE });
+      }
+      closers.push(() => sink.close());
+      add((console = new VirtioConsole(sink)));
+    }
+  } catch (e) {
+    for (const c of closers) c();
+    throw e;
+  }
+  return {
+    transports,
+    blks,
+    nets,
+    console,
+    rng,
+    close: () => {
+      for (const t of transports) t.reset();
+      for (const c of closers) c();
+      closers.length = 0;
+    },
+  };
+}
+
+function openDrive(d: DriveSpec): BlockBackend {
+  try {
+    return new FileBlockBackend(d.path, d.readOnly);
+  } catch (e) {
+    throw new VirtioSetupError('bad-drive', (e as Error).message, { exitCode: EXIT.BAD_IMAGE });
+  }
+}
+
+function openNet(n: NetSpec): NetBackend {
+  try {
+    return new StreamNetBackend({ mode: n.backend.mode, address: parseStreamAddress(n.backend.address) });
+  } catch (e) {
+    throw new VirtioSetupError('bad-net', `--net ${n.backend.mode}=${n.backend.address}: ${(e as Error).message}`, { exitCode: EXIT.USAGE });
+  }
+}
