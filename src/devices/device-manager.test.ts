@@ -50,7 +50,7 @@ test('installs every legacy device at its PC port, in order, with the right IRQ 
       [0xb004, 2],
     ],
   );
-  assert.deepEqual([...lines.keys()].sort((a, b) => a - b), [1, 4, 8, 9, 12]);
+  assert.deepEqual([...lines.keys()].sort((a, b) => a - b), [1, 4, 8, 9, 12, 16, 17, 18, 19]); // 16-19: the PCI INTx lines
   pio.writeValue(0x3f8, 1, 0x4f);
   pio.writeValue(0x3f8, 1, 0x4b);
   assert.equal(serial.text(), 'OK');
