@@ -126,12 +126,9 @@ test('device DMA over code the vCPU already ran replaces it: the decoded blocks 
   const vm = createEmuVm({ memBytes: 4 << 20, cpus: 1, deterministic: true });
   const { GuestDma } = await import('../../memory/dma.js');
   const dma = new GuestDma(vm.memory);
-  // loop: call 0x2000 (which does mov al,1; ret); out 0xf0? no: the "device" port 0x90 rewrites 0x2000.
-  // 0x1000: e8 fb 0f 00 00   call 0x2000
-  //         e6 90            out 0x90, al     (device DMAs new code over 0x2000 on the first write)
-  //         e8 f4 0f 00 00   call 0x2000
-  //         e6 f4            out 0xf4, al     (exit with al)
-  vm.memory.write(0x1000, hex('e8 fb0f0000 e6 90 e8 f4 0f 00 00 e6 f4'));
+  // 0x1000: mov ecx, 4; 1005: call 0x2000 (mov al, 1; ret); loop 1005 (the block is run often enough to be cached);
+  // out 0x90 (the "device" DMAs new code over 0x2000); call 0x2000; out 0xf4, al (exit with what it returned).
+  vm.memory.write(0x1000, hex('b9 04000000 e8 f60f0000 e2 f9 e6 90 e8 ed0f0000 e6 f4'));
   vm.memory.write(0x2000, hex('b0 01 c3'));
   vm.pio.register(0x90, 1, { read: (_o, d) => d.fill(0xff), write: () => dma.write(0x2000, hex('b0 07 c3')) }, 'dma-device');
   vm.pio.register(0xf4, 1, { read: (_o, d) => d.fill(0), write: (_o, d) => vm.requestStop({ kind: 'debug-exit', value: d[0]! }) }, 'debug-exit');
