@@ -84,4 +84,10 @@ if (args.has('--test') || args.has('--bench')) {
   say('fetching the Linux guest images (once, about 70 MB): scripts/fetch-linux-guest.mjs');
   const r = spawnSync(process.execPath, [join(root, 'scripts', 'fetch-linux-guest.mjs'), '--quiet'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
   if (r.error || r.status !== 0) console.error('setup: the Linux guest images could not be fetched (see above): the Linux tests and benchmarks will be skipped');
+  else if (args.has('--test')) {
+    // The virtio test's guest: the kernel package's virtio/ext4 modules (once, about 70 MB) and an ext4 root (mkfs.ext4 -d).
+    say('building the virtio Linux guest (once): scripts/fetch-linux-disk.mjs');
+    const d = spawnSync(process.execPath, [join(root, 'scripts', 'fetch-linux-disk.mjs'), '--quiet'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+    if (d.error || d.status !== 0) console.error('setup: the virtio Linux guest could not be built (see above): tests/linux/virtio.test.ts will be skipped');
+  }
 }

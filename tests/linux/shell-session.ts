@@ -50,11 +50,13 @@ export class ShellSession {
   readonly exited: Promise<{ status: number | null; signal: NodeJS.Signals | null; ms: number }>;
   private waiters: (() => void)[] = [];
 
+  /** `command` overrides the machine's usual command line (e.g. with devices added). */
   constructor(
     readonly machine: Machine,
     spec: BootSpec,
+    command?: { cmd: string; args: string[] },
   ) {
-    const { cmd, args } = commandFor(machine, spec);
+    const { cmd, args } = command ?? commandFor(machine, spec);
     this.child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const take = (d: Buffer) => {
       this.raw += d.toString('latin1');
