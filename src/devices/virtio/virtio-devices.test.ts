@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BufferSerialSink } from '../legacy/serial-sink.js';
 import { netPair } from './backends/net-backend.js';
-import { StreamNetBackend, parseStreamAddress } from './backends/stream-net-backend.js';
+import { StreamNetBackend, parseStreamAddress } from '../../vmm/host-devices/stream-net-backend.js';
 import { TestDriver } from './testing/virtio-driver.test-util.js';
 import { VirtioConsole } from './virtio-console.js';
 import { VIRTIO_NET_HDR_SIZE, VirtioNet, parseMac } from './virtio-net.js';

@@ -1,6 +1,6 @@
 /**
  * Where a virtio-blk device keeps its bytes. The device model sees only this interface, so it runs
- * wherever a backend exists: a raw image file on a Node host (file-block-backend.ts), bytes in
+ * wherever a backend exists: a raw image file on a Node host (src/vmm/host-devices/), bytes in
  * memory in a browser or a test (MemoryBlockBackend). Calls are synchronous: the emulator runs the
  * device inside the vCPU's access, and a request completes before the guest's next instruction.
  */

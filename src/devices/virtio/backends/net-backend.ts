@@ -1,6 +1,6 @@
 /**
  * Where a virtio-net device's Ethernet frames go and come from. The device model sees only this, so
- * it runs over any transport of frames: a stream socket to another VM (stream-net-backend.ts, Node),
+ * it runs over any transport of frames: a stream socket to another VM (src/vmm/host-devices/, Node),
  * a TAP device, or a test's in-memory pair (`netPair`).
  */
 export interface NetBackend {

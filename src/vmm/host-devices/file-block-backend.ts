@@ -5,7 +5,7 @@
  * write-zeroes write zeros (no hole punching: Node's fs has no fallocate), so both are exact.
  */
 import { closeSync, fdatasyncSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
-import { BlockBackendError, type BlockBackend } from './block-backend.js';
+import { BlockBackendError, type BlockBackend } from '../../devices/virtio/backends/block-backend.js';
 
 const ZERO_CHUNK = 1 << 20;
 

@@ -7,7 +7,7 @@
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { existsSync, unlinkSync } from 'node:fs';
-import type { NetBackend } from './net-backend.js';
+import type { NetBackend } from '../../devices/virtio/backends/net-backend.js';
 
 export type StreamAddress = { readonly path: string } | { readonly host: string; readonly port: number };
 
