@@ -42,8 +42,11 @@ export const KNOWN_FILE_TEXT = 'tsvmm: a virtual machine monitor in TypeScript\n
  * The kernel command line: the serial console, no KASLR (tsvmm loads the kernel where it was linked),
  * quiet so the console stays readable, and tsc=reliable: the TSC of both backends runs at a constant
  * rate, while a busy host can make the timer-interrupt clock (jiffies) that would check it lag.
+ * cryptomgr.notests skips the crypto self-tests: RSA and DH known-answer tests are ~0.75 billion guest
+ * instructions (half the boot to the prompt on emu, mpihelp_*), and in real time on a slow host the X.509
+ * certificate load gives up waiting for them (-ETIMEDOUT).
  */
-export const LINUX_GUEST_CMDLINE = 'console=ttyS0 nokaslr quiet tsc=reliable panic=-1';
+export const LINUX_GUEST_CMDLINE = 'console=ttyS0 nokaslr quiet tsc=reliable panic=-1 cryptomgr.notests';
 
 export interface LinuxGuest {
   readonly kernel: string;
