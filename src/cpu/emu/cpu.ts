@@ -168,8 +168,8 @@ export class EmuCpu {
   hostStop = 0;
   hostStopAddr = 0;
   hostStopWatch: 'write' | 'read' | 'access' = 'write';
-  /** Set by the stub when resuming: the first instruction runs past a host breakpoint at RIP. */
-  hostResume = false;
+  /** Set by the stub when resuming (the linear RIP it resumes at, NaN: none): that first instruction runs past a host breakpoint there. */
+  hostResumeAt = NaN;
   /** Events delivered through the IDT/IVT (deliver()): an instruction that delivered one (INT n, a fault) takes no single-step trap. */
   deliveries = 0;
   /** The fault being delivered is fault-class: its frame gets RFLAGS.RF = 1 (deliverPendingFault). */

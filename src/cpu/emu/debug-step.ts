@@ -34,7 +34,7 @@ export function debugExec(c: EmuCpu, left: number): void {
     return;
   }
   if ((c.flags & Bit.RF) === 0) {
-    if (h !== null && h.breakpoints.has(lin) && !c.hostResume) {
+    if (h !== null && h.breakpoints.has(lin) && lin !== c.hostResumeAt) {
       c.hostStop = HostStop.Breakpoint;
       c.hostStopAddr = lin;
       c.breakRun = true;
@@ -51,7 +51,7 @@ export function debugExec(c: EmuCpu, left: number): void {
       return;
     }
   }
-  c.hostResume = false;
+  c.hostResumeAt = NaN;
   // RF is cleared at the start of every instruction, after the instruction-breakpoint check.
   if ((c.flags & Bit.RF) !== 0) c.flags &= ~Bit.RF;
   const tf = (c.flags & Bit.TF) !== 0;

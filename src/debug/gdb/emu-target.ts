@@ -8,6 +8,7 @@ import type { EmuVm } from '../../cpu/emu/emu-vm.js';
 import type { EmuCpu } from '../../cpu/emu/cpu.js';
 import { refreshDebug, rearm, HostStop, type HostDebug, type HostWatch } from '../../cpu/emu/debug-regs.js';
 import { peekTranslate } from '../../cpu/emu/debug-translate.js';
+import { ipLin } from '../../cpu/emu/run-loop.js';
 import { ramAt } from '../../cpu/emu/mem-access.js';
 import { getFlags, setFlagsRaw } from '../../cpu/emu/lazy-flags.js';
 import { readCr8 } from '../../cpu/emu/control-regs.js';
@@ -153,7 +154,7 @@ export class EmuGdbTarget implements GdbTarget {
     switch (g.name) {
       case 'rip':
         c.setRip(v);
-        c.hostResume = false;
+        c.hostResumeAt = NaN;
         return true;
       case 'eflags':
         setFlagsRaw(c, Number(v & 0x3f7fd5n) | 2);
@@ -262,8 +263,9 @@ export class EmuGdbTarget implements GdbTarget {
   resume(step: number | null): void {
     this.vm.cpus.forEach((c, i) => {
       c.hostStop = HostStop.None;
-      // Continue past a breakpoint at RIP (the instruction gdb stopped in front of).
-      c.hostResume = true;
+      // Continue past a breakpoint at RIP (the instruction gdb stopped in front of), and only there: a vCPU
+      // that is halted now may first run elsewhere (an interrupt handler) where a breakpoint must hit.
+      c.hostResumeAt = ipLin(c);
       this.debug[i]!.step = step === i + 1;
       rearm(c);
     });
