@@ -68,7 +68,7 @@ function runProgram(code: Uint8Array, seed: number, compile: boolean): { regs: n
   assert.equal(cpu.runUntilHalt(100_000), 'hlt');
   const regs = [...cpu.rl];
   const mem = [...t.mem.read(SCRATCH, 64)];
-  const compiled = cpu.jcBlock.some((b) => b !== undefined && b.exec !== null);
+  const compiled = cpu.jcBlock.some((b) => b !== undefined && (b.exec !== null || b.region !== null));
   return { regs, flags: cpu.getRflags(), mem, compiled };
 }
 

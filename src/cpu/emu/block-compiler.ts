@@ -27,6 +27,7 @@ import { aluAdd, aluAdd64, aluAnd, aluLogic64, aluOr, aluSub, aluSub64, aluXor, 
 import { rol32, ror32, sar32, shl32, shr32, Sh } from './sem-shift.js';
 import { Bit } from './flags.js';
 import type { Row } from './table/row.js';
+import type { JitStats } from './jit/jit-stats.js';
 
 /**
  * The engine functions compiled code calls, bound once per compiled function as constants of
@@ -65,13 +66,10 @@ const RUNTIME = {
   WR32: wr32,
   CANON: canonicalTarget,
 };
-const RUNTIME_NAMES = Object.keys(RUNTIME);
-const RUNTIME_VALUES = Object.values(RUNTIME);
+export const RUNTIME_NAMES = Object.keys(RUNTIME);
+export const RUNTIME_VALUES = Object.values(RUNTIME);
 
-/** Runs of a block before it is compiled. */
-export const COMPILE_THRESHOLD = 40;
-
-const canCompile = typeof Function === 'function';
+export const canCompile = typeof Function === 'function';
 /** Functions compiled so far (also makes each generated source unique). */
 let compiled = 0;
 
@@ -193,8 +191,8 @@ function condCode(cc: number, k: Known): string {
 }
 
 /** JS for the linear address of x's memory operand into `a${k}` (32-bit forms with constants, others via ea()). */
-function eaCode(x: Insn, k: number): string {
-  if (x.ak !== Ea.A32) return `const a${k} = EA(c, I[${k}]);`;
+function eaCode(x: Insn, k: number, I: string): string {
+  if (x.ak !== Ea.A32) return `const a${k} = EA(c, ${I}[${k}]);`;
   return `const a${k} = EA32(c, ${x.disp | 0}, ${x.base}, ${x.index}, ${x.scale}, ${x.seg}, ${x.msz}, ${x.mw});`;
 }
 
@@ -205,13 +203,78 @@ function target(x: Insn): string {
   return `CANON(c, ${t})`;
 }
 
+/** How emitBody writes the code that is not the same for a single block and a region. */
+export interface EmitOptions {
+  /** Name of the instruction array in the emitted code (`I` for a block). */
+  insName: string;
+  /** Whether a block whose last branch targets itself may loop inside the function. */
+  selfLoops: boolean;
+  /** JS that leaves the function after instruction k ran and invalidated its block (self-modifying code). */
+  smcExit(k: number): string;
+  /** JS run after each inline store at index k (a region checks there for a write to its own code), or ''. */
+  afterStore(k: number): string;
+  /** Emit a body even when no instruction has an inline form (all handler calls). */
+  always: boolean;
+}
+
+/** The emitted body of a block: its JS, whether it loops on itself and from which instruction. */
+export interface Emitted {
+  src: string;
+  selfLoop: boolean;
+  head: number;
+}
+
+const BLOCK_OPTIONS: EmitOptions = {
+  insName: 'I',
+  selfLoops: true,
+  smcExit: (k) => `c.ci = ${k + 1}; return;`,
+  // A store to this block's own page (self-modifying code) stops the block after it, as in the
+  // interpreter; a self-loop says how many passes completed (stores loop only from the block start).
+  afterStore: (k) => ` if (c.smc) { c.ci = ${k + 1}; return; }`,
+  always: false,
+};
+
 /** Compiles `blk`; returns null when the block has nothing worth compiling or codegen is unavailable. */
-export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
+export function compileBlock(blk: Block, stats?: JitStats): ((c: EmuCpu) => void) | null {
   if (!canCompile) return null;
-  const ins = blk.insns;
+  const t0 = performance.now();
+  const e = emitBody(blk.insns, BLOCK_OPTIONS);
+  if (e === null) return null;
+  try {
+    // The kernels are the factory's parameters (destructured consts would cost a TDZ hole check at
+    // every use in the optimized code), and each compiled function gets a source of its own (the
+    // serial comment): a Function body seen before would share its compiled closure code with
+    // the earlier one, and V8 then no longer treats the kernels as constants (a load and a
+    // call-target check per kernel call: ~20% on a tight ALU loop).
+    const factory = new Function('I', ...RUNTIME_NAMES, `// ${++compiled}\nreturn function block(c) {\nconst rl = c.rl, rh = c.rh;\n${e.src}\nc.ci = ${blk.insns.length};\n};`) as (I: Insn[], ...kernels: unknown[]) => (c: EmuCpu) => void;
+    blk.selfLoop = e.selfLoop;
+    blk.loopLen = e.selfLoop ? blk.insns.length - e.head : 0;
+    const fn = factory(blk.insns, ...RUNTIME_VALUES);
+    if (stats !== undefined) {
+      stats.compileMs += performance.now() - t0;
+      stats.codeBytes += e.src.length;
+      stats.regions++;
+    }
+    return fn;
+  } catch {
+    return null;
+  }
+}
+
+/** A fresh serial for a generated source (see compileBlock). */
+export function nextSerial(): number {
+  return ++compiled;
+}
+
+/**
+ * The JS of a block's instructions (registers in `rl`/`rh`, the cpu in `c`), or null when none
+ * has an inline form. Flags are exact at every call, possible fault and at the end.
+ */
+export function emitBody(ins: readonly Insn[], o: EmitOptions): Emitted | null {
   const n = ins.length;
+  const I = o.insName;
   const forms = ins.map(formOf);
-  if (forms.every((f) => f === '')) return null;
+  if (!o.always && forms.every((f) => f === '')) return null;
   // Backward per-flag liveness: liveAfter[k] = flags some later point may observe after instruction k.
   const liveAfter = new Array<number>(n);
   let live = ALL_FLAGS;
@@ -236,12 +299,12 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
   // there on loops inside the function. Loops entered mid-block must not store (no self-modifying
   // code check inside them) and keep liveness linear: the back edge is treated as a block exit.
   let head = -1;
-  if (forms[n - 1] === 'jcc') {
+  if (o.selfLoops && forms[n - 1] === 'jcc') {
     const t = last.end + last.imm;
     for (let k = 0; k < n; k++) if (ins[k]!.start === t) head = k;
   }
   const selfLoop = head >= 0 && forms.every((f, k) => k < head || (f !== '' && !(head > 0 && f === 'store')));
-  const out: string[] = ['const rl = c.rl, rh = c.rh;'];
+  const out: string[] = [];
   let known: Known = NONE;
   for (let k = 0; k < n; k++) {
     const x = ins[k]!;
@@ -256,7 +319,7 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
     const r = `r${k}`;
     // Memory forms: the index first (a fault reports this instruction), and the loop count for self-loops.
     if (mayFault(f, x)) out.push(`c.ci = ${k};${selfLoop && k >= head ? ' c.loops = it;' : ''}`);
-    if (f !== '' && f !== 'jcc' && x.mod !== 3 && f !== 'lea') out.push(eaCode(x, k));
+    if (f !== '' && f !== 'jcc' && x.mod !== 3 && f !== 'lea') out.push(eaCode(x, k, I));
     switch (f) {
       case 'alu-rr':
       case 'alu-ri': {
@@ -322,7 +385,7 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
       case 'store': {
         const w = x.osz === 1 ? 'WR8' : x.osz === 2 ? 'WR16' : 'WR32';
         const v = hasImm(x.row) ? `${x.imm | 0}` : `GETREG(c, ${x.osz}, ${B})`;
-        out.push(`${w}(c, a${k}, ${v});`);
+        out.push(`${w}(c, a${k}, ${v});${o.afterStore(k)}`);
         break;
       }
       case 'movri':
@@ -348,25 +411,11 @@ export function compileBlock(blk: Block): ((c: EmuCpu) => void) | null {
         break;
       }
       default:
-        out.push(`c.ci = ${k}; I[${k}].fn(c, I[${k}]); if (c.smc) { c.ci = ${k + 1}; return; }`);
+        out.push(`c.ci = ${k}; ${I}[${k}].fn(c, ${I}[${k}]); if (c.smc) { ${o.smcExit(k)} }`);
         known = NONE;
     }
   }
-  out.push(`c.ci = ${n};`);
-  const src = out.join('\n');
-  try {
-    // The kernels are the factory's parameters (destructured consts would cost a TDZ hole check at
-    // every use in the optimized code), and each compiled function gets a source of its own (the
-    // serial comment): a Function body seen before would share its compiled closure code with
-    // the earlier one, and V8 then no longer treats the kernels as constants (a load and a
-    // call-target check per kernel call: ~20% on a tight ALU loop).
-    const factory = new Function('I', ...RUNTIME_NAMES, `// ${++compiled}\nreturn function block(c) {\n${src}\n};`) as (I: Insn[], ...kernels: unknown[]) => (c: EmuCpu) => void;
-    blk.selfLoop = selfLoop;
-    blk.loopLen = selfLoop ? n - head : 0;
-    return factory(ins, ...RUNTIME_VALUES);
-  } catch {
-    return null;
-  }
+  return { src: out.join('\n'), selfLoop, head };
 }
 
 /** What an inline 32-bit ALU operation `op` at index k leaves known about the flags. */

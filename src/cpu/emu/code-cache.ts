@@ -20,6 +20,13 @@
  * them). Its page is still tracked, so a write to it still stops the running block.
  */
 import type { Block } from './insn.js';
+import { JitStats } from './jit/jit-stats.js';
+
+/** What the JIT keeps per code page and mode (jit/page-regions.ts). */
+export interface JitPage {
+  compiles: number;
+  bytes: number;
+}
 
 export interface CodeCacheClient {
   dropWriteEntries(ppage: number): void;
@@ -57,6 +64,9 @@ export class CodeCache {
   constructor(readonly capacity: number = DEFAULT_CODE_CACHE_INSNS) {
     if (!Number.isInteger(capacity) || capacity < 64) throw new RangeError(`code cache capacity ${capacity} must be an integer of at least 64 instructions`);
   }
+  /** The JIT's regions by page and mode (key pp * 4 + mode), dropped with their page. */
+  readonly jitPages = new Map<number, JitPage>();
+  readonly jit = new JitStats();
 
   attach(c: CodeCacheClient): void {
     this.clients.push(c);
@@ -70,6 +80,11 @@ export class CodeCache {
   /** True when physical page base `pp` holds decoded code. */
   isCode(pp: number): boolean {
     return this.pages.has(pp);
+  }
+
+  /** The blocks decoded on physical page base `pp` (some may be invalid), or undefined. */
+  blocksOn(pp: number): readonly Block[] | undefined {
+    return this.pages.get(pp);
   }
 
   get(pa: number, mode: number): Block | undefined {
@@ -122,6 +137,7 @@ export class CodeCache {
     if (list === undefined) return;
     this.pages.delete(pp);
     this.rewrites.set(pp, (this.rewrites.get(pp) ?? 0) + 1);
+    for (let m = 0; m < 3; m++) this.dropJitPage(pp * 4 + m);
     for (const b of list) {
       const key = b.phys * 4 + b.mode;
       if (this.blocks.get(key) === b) this.blocks.delete(key);
@@ -146,8 +162,22 @@ export class CodeCache {
     for (let pp = gpa - (gpa % 4096); pp <= last; pp += 4096) if (this.pages.has(pp)) this.invalidatePage(pp);
   }
 
+  /** Forgets the JIT's region of page and mode `key` (its blocks are being dropped). */
+  private dropJitPage(key: number): void {
+    const p = this.jitPages.get(key);
+    if (p === undefined) return;
+    this.jitPages.delete(key);
+    if (p.bytes > 0) {
+      this.jit.liveRegions--;
+      this.jit.liveBytes -= p.bytes;
+    }
+  }
+
   /** Drops everything (memory map change, reset, full). */
   clear(): void {
+    this.jitPages.clear();
+    this.jit.liveRegions = 0;
+    this.jit.liveBytes = 0;
     for (const list of this.pages.values()) for (const b of list) release(b);
     this.blocks.clear();
     this.pages.clear();
@@ -167,4 +197,5 @@ function release(b: Block): void {
   b.valid = false;
   b.insns = NO_INSNS;
   b.exec = null;
+  b.region = null;
 }

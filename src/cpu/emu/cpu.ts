@@ -29,7 +29,7 @@ import { SEG_ATTR_UNUSABLE, type RegId, type RegisterBatch } from '../registers.
 import type { EmuClock, LocalApicPort, MsrValue } from './chips/chip-types.js';
 import { VmmError } from '../../util/errors.js';
 import { Lazy, Bit } from './flags.js';
-import type { Block } from './insn.js';
+import type { Block, Insn } from './insn.js';
 import { CodeCache } from './code-cache.js';
 import { X87State } from './fpu/fpu-state.js';
 import { XmmFile } from './fpu/simd-file.js';
@@ -42,6 +42,11 @@ import * as runLoop from './run-loop.js';
 import * as registerCatalog from './register-catalog.js';
 import { flushTlb } from './tlb.js';
 import { refreshDebug, type HostDebug } from './debug-regs.js';
+import { envJitMode, thresholdOf, usesRegions } from './jit/jit-mode.js';
+import type { JitStats } from './jit/jit-stats.js';
+
+/** TSVMM_JIT, read once. */
+const jitMode = envJitMode();
 
 export class EmuError extends VmmError {
   constructor(message: string) {
@@ -282,8 +287,16 @@ export class EmuCpu {
   /** Extra iterations of a self-looping compiled block, and the most it may run. */
   loops = 0;
   loopLimit = 1;
-  /** Whether hot blocks are compiled to JavaScript functions. */
-  compile = true;
+  /** Whether hot blocks are compiled to JavaScript functions (TSVMM_JIT=off: no). */
+  compile = jitMode !== 'off';
+  /** Runs of a block before it is compiled (TSVMM_JIT=eager: 1). */
+  jitThreshold = thresholdOf(jitMode);
+  /** Whether hot pages are compiled as regions (jit/, TSVMM_JIT=regions); otherwise hot blocks are compiled one by one. */
+  regions = usesRegions(jitMode);
+  /** Instruction + REP-iteration count a running region must not pass (jit/exec-region.ts). */
+  jitEnd = 0;
+  /** The instructions of the block a region is running (its Block may be released meanwhile). */
+  jitInsns: readonly Insn[] = [];
   /** Instruction count at which run() next polls the APIC (0 = at the next block boundary). */
   pollAt = 0;
   /** Instructions of the current block already given to the PMU, and the CPL the block started at. */
@@ -484,6 +497,11 @@ export class EmuCpu {
   cacheFlushed(): void {
     this.jcBlock.fill(undefined);
     this.jcTag.fill(-1);
+  }
+
+  /** The JIT's counters (shared by the vCPUs of a VM through the code cache). */
+  get jitStats(): JitStats {
+    return this.cache.jit;
   }
 
   /** Handles INIT/SIPI from the local APIC; returns true when the vCPU can run. */

@@ -13,6 +13,7 @@ import { GuestMemory, pcRamLayout, type MemoryRegion } from '../../memory/guest-
 import { EmuCpu } from './cpu.js';
 import { Bit } from './flags.js';
 import { CodeCache } from './code-cache.js';
+import type { JitStats } from './jit/jit-stats.js';
 import type { EmuChipSet, EmuClock } from './chips/chip-types.js';
 import { createEmuChipSet, FERR_IRQ } from './chips/chip-set.js';
 import { emuFeatureList } from '../../features/emu-cpu-model.js';
@@ -169,6 +170,11 @@ export class EmuVm implements Vm {
       this.cpus.push(cpu);
     }
     this.clock.cpus = this.cpus;
+  }
+
+  /** The JIT's counters: compile time, generated code, compiled units (the bench reads them). */
+  jitStats(): JitStats {
+    return this.cache.jit;
   }
 
   get vcpus(): readonly EmuCpu[] {

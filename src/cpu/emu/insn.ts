@@ -76,6 +76,14 @@ function detachedRow(): Row {
   return detached;
 }
 
+/**
+ * A compiled region (jit/region-compiler.ts): one function for the hot blocks of one code page,
+ * entered at any of them with the linear address of its first byte.
+ */
+export interface JitRegion {
+  readonly fn: (c: EmuCpu, lin: number) => void;
+}
+
 /** A run of decoded instructions from one page, ending at a control transfer or the page end. */
 export class Block {
   /** Guest-physical address of the first byte and the decode mode key. */
@@ -98,6 +106,8 @@ export class Block {
   loopLen = 0;
   /** How often the block ran (a compiler picks hot blocks by this). */
   hits = 0;
+  /** The compiled region (jit/) this block is an entry of, or null. */
+  region: JitRegion | null = null;
 
   constructor(phys: number, mode: number) {
     this.phys = phys;

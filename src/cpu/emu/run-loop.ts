@@ -11,7 +11,9 @@ import { fetchPhys } from './mem-access.js';
 import { decodeBlock } from './decoder.js';
 import { Bit } from './flags.js';
 import { addIp } from './address.js';
-import { COMPILE_THRESHOLD, compileBlock } from './block-compiler.js';
+import { compileBlock } from './block-compiler.js';
+import { blockGotHot } from './jit/page-regions.js';
+import { execRegion } from './jit/exec-region.js';
 import { add32ri, add32rr, cmp32ri, logic32ri, cmp32rr, incdec32r, logic32rr, mov32rr, sub32ri, sub32rr } from './ops-alu.js';
 import { jnz, jz } from './ops-flow.js';
 import { debugExec } from './debug-step.js';
@@ -210,6 +212,11 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): void {
   }
   const ins = blk.insns;
   const total = ins.length;
+  // Compiled regions, unless the PMU counts in order (EDGE): they count once when they leave.
+  if (blk.region !== null && total <= limit && (pmu === null || !pmu.active || c.pmuMerge)) {
+    execRegion(c, limit, blk);
+    return;
+  }
   const n = total > limit ? limit : total;
   const bip = c.rip;
   c.bip = bip;
@@ -330,9 +337,15 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): void {
   c.instructions += i;
   c.retired[userIdx]! += i;
   if (i === total) c.branchesRetired[userIdx]! += blk.branches;
-  if (!compiled && ++blk.hits === COMPILE_THRESHOLD && blk.valid && c.compile) blk.exec = compileBlock(blk);
+  if (!compiled && blk.valid && c.compile) {
+    const h = ++blk.hits;
+    if (h === c.jitThreshold) {
+      if (c.regions && (pmu === null || !pmu.active || c.pmuMerge)) blockGotHot(c, blk);
+      else blk.exec = compileBlock(blk, c.cache.jit);
+    } else if (h === 4 * c.jitThreshold + 64 && blk.exec === null) blk.exec = compileBlock(blk, c.cache.jit); // kept out of its region (PMU counting in order)
+  }
   if (pmu !== null && pmu.active) {
-    const br = i === total ? blk.branches * (1 + c.loops) : 0;
+    const br = (i === total ? blk.branches : 0) + blk.branches * c.loops;
     countPmu(c, pmu, i + (compiled ? c.loops * blk.loopLen : 0) - br - c.pmuCounted, br);
   }
 }
