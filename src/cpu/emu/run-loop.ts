@@ -213,7 +213,16 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): void {
   const ins = blk.insns;
   const total = ins.length;
   // Compiled regions, unless the PMU counts in order (EDGE): they count once when they leave.
-  if (blk.region !== null && total <= limit && (pmu === null || !pmu.active || c.pmuMerge)) {
+  const regionOk = pmu === null || !pmu.active || c.pmuMerge;
+  if (blk.exec === null && c.compile && blk.valid && (blk.region === null || !regionOk)) {
+    // Compiled before it runs for the jitThreshold-th time (at threshold 1, before its first run).
+    const h = ++blk.hits;
+    if (h === c.jitThreshold) {
+      if (c.regions && regionOk) blockGotHot(c, blk);
+      else blk.exec = compileBlock(blk, c.cache.jit);
+    } else if (h === 4 * c.jitThreshold + 64 && !regionOk) blk.exec = compileBlock(blk, c.cache.jit); // has a region it cannot use now
+  }
+  if (blk.region !== null && total <= limit && regionOk) {
     execRegion(c, limit, blk);
     return;
   }
@@ -337,13 +346,6 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): void {
   c.instructions += i;
   c.retired[userIdx]! += i;
   if (i === total) c.branchesRetired[userIdx]! += blk.branches;
-  if (!compiled && blk.valid && c.compile) {
-    const h = ++blk.hits;
-    if (h === c.jitThreshold) {
-      if (c.regions && (pmu === null || !pmu.active || c.pmuMerge)) blockGotHot(c, blk);
-      else blk.exec = compileBlock(blk, c.cache.jit);
-    } else if (h === 4 * c.jitThreshold + 64 && blk.exec === null) blk.exec = compileBlock(blk, c.cache.jit); // kept out of its region (PMU counting in order)
-  }
   if (pmu !== null && pmu.active) {
     const br = (i === total ? blk.branches : 0) + blk.branches * c.loops;
     countPmu(c, pmu, i + (compiled ? c.loops * blk.loopLen : 0) - br - c.pmuCounted, br);
