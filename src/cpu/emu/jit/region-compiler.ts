@@ -31,8 +31,8 @@ export class Region implements JitRegion {
 function noop(): void {}
 
 /** Most blocks and instructions one region holds (bounds compile time and code per page). */
-export const REGION_MAX_BLOCKS = 96;
-export const REGION_MAX_INSNS = 1200;
+export const REGION_MAX_BLOCKS = 16;
+export const REGION_MAX_INSNS = 160;
 
 /** Rows that count the PMU at their own instruction (pmuSync): their blocks stay with execBlock. */
 const PMU_SYNC = new Set(['RDMSR', 'WRMSR', 'RDPMC']);
