@@ -222,7 +222,7 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): void {
       else blk.exec = compileBlock(blk, c.cache.jit);
     } else if (h === 4 * c.jitThreshold + 64 && !regionOk) blk.exec = compileBlock(blk, c.cache.jit); // has a region it cannot use now
   }
-  if (blk.region !== null && total <= limit && regionOk) {
+  if (blk.region !== null && total <= limit && regionOk && !c.debugArmed) {
     execRegion(c, limit, blk);
     return;
   }

@@ -28,7 +28,7 @@ export function execRegion(c: EmuCpu, limit: number, blk: Block): void {
   try {
     for (;;) {
       r.fn(c, ipLin(c));
-      if (c.instructions >= c.pollAt || c.breakRun || c.shadow || c.halted || c.cpl !== cpl || (c.flags & 0x100) !== 0) break;
+      if (c.instructions >= c.pollAt || c.breakRun || c.shadow || c.halted || c.cpl !== cpl || (c.flags & 0x100) !== 0 || c.debugArmed) break;
       const lin = ipLin(c);
       const j = lin & (JC_SIZE - 1);
       const b = c.jcBlock[j];

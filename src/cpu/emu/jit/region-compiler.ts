@@ -79,7 +79,7 @@ function emitCase(b: Block, bi: number, cs: number, mode: number): string {
   if (calls) {
     // A handler may have paused a REP, stopped the run, halted, set an interrupt shadow or TF, or changed mode or CPL.
     out.push(`if (c.notRetired !== 0) { c.instructions -= c.notRetired; ret[u] -= c.notRetired; c.notRetired = 0; return; }`);
-    out.push(`if (c.breakRun || c.shadow || c.halted || (c.flags & 0x100) !== 0 || c.modeKey !== ${mode} || c.cpl !== cpl) return;`);
+    out.push(`if (c.breakRun || c.shadow || c.halted || (c.flags & 0x100) !== 0 || c.debugArmed || c.modeKey !== ${mode} || c.cpl !== cpl) return;`);
   }
   out.push('break; }');
   return out.join('\n');
