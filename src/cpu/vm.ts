@@ -20,7 +20,7 @@ export type VmStop =
   | { readonly kind: 'reset'; readonly source: string }
   /** Triple fault or KVM_EXIT_SHUTDOWN. */
   | { readonly kind: 'shutdown'; readonly vcpu: number; readonly detail: string }
-  /** The guest cannot make progress: every vCPU halted with interrupts disabled. */
+  /** The guest cannot make progress: every vCPU halted or spinning with nothing able to interrupt it (`detail` names each and its RIP). */
   | { readonly kind: 'hang'; readonly detail: string }
   /** KVM_EXIT_INTERNAL_ERROR, KVM_EXIT_FAIL_ENTRY or an emulator failure, with the details. */
   | { readonly kind: 'internal-error'; readonly vcpu: number; readonly detail: string }

@@ -57,6 +57,36 @@ test('all vCPUs halted with IF=0 is a hang; a triple fault is a shutdown', async
   assert.equal(s.kind, 'shutdown');
 });
 
+test('a guest that can never make progress is a hang naming each vCPU; one that can be woken or is still working is not', async () => {
+  const cases: [string, string, RegExp | string][] = [
+    ['cli; jmp $', 'fa eb fe', /vCPU 0 loops at rip 0x1001 with interrupts disabled and no side effect/],
+    ['cli; pause loop', 'fa f3 90 eb fc', /vCPU 0 loops at rip 0x100[13] with interrupts disabled/],
+    ['cli; mov eax, 5; l: add eax, 0; jnz l', 'fa b8 05000000 83 c0 00 75 fb', /vCPU 0 loops at rip 0x100[69]/],
+    ['sti; hlt, both 8259s masked (LAPIC LVTs and IOAPIC masked from reset)', 'b0 ff e6 21 e6 a1 fb f4 eb fd', /vCPU 0 halted at rip 0x100[89] with every interrupt source masked/],
+    ['sti; jmp $, both 8259s masked', 'b0 ff e6 21 e6 a1 fb eb fe', /vCPU 0 loops at rip 0x1007 with every interrupt source masked/],
+    ['cli; counting loop: ends, then debug exit', 'fa b9 00000100 e2 fe b0 07 e6 f4 f4', 'debug-exit'],
+    ['sti; hlt with the 8259 left unmasked: a device may interrupt', 'fb f4 eb fd', 'host-stop'],
+    ['sti; pause loop with the 8259 left unmasked: a busy-wait for an interrupt', 'fb f3 90 eb fc', 'host-stop'],
+    ['cli; poll the TSC until bit 20 flips: it ends', 'fa 0f 31 a9 00001000 74 f7 b0 07 e6 f4 f4', 'debug-exit'],
+    ['cli; poll a port: left alone', 'fa e4 61 a8 00 74 fa', 'host-stop'],
+    ['cli; poll memory: left alone', 'fa 83 3d 00200000 00 74 f7', 'host-stop'],
+  ];
+  for (const [name, code, want] of cases) {
+    const vm = createEmuVm({ memBytes: 4 << 20, cpus: 1, deterministic: true });
+    withPorts(vm);
+    vm.memory.write(0x1000, hex(code));
+    vm.vcpus[0]!.setRegisters(flat32Batch(0x1000));
+    const timer = setTimeout(() => vm.requestStop({ kind: 'host-stop', reason: 'test time limit' }), 1500);
+    const stop = await vm.run();
+    clearTimeout(timer);
+    if (typeof want === 'string') assert.equal(stop.kind, want, `${name}: ${JSON.stringify(stop)}`);
+    else {
+      assert.equal(stop.kind, 'hang', `${name}: ${JSON.stringify(stop)}`);
+      assert.match((stop as { detail: string }).detail, want, name);
+    }
+  }
+});
+
 test('register catalog round trip: segments, descriptor tables, control registers, MSRs', () => {
   const vm = createEmuVm({ memBytes: 4 << 20, cpus: 2 });
   const v = vm.vcpus[0]!;
@@ -137,4 +167,21 @@ test('device DMA over code the vCPU already ran replaces it: the decoded blocks 
   assert.deepEqual(stop, { kind: 'debug-exit', value: 7 }, 'the second call ran the code the device wrote');
   assert.ok(vm.exitCounts()['code-invalidations']! >= 1);
   assert.equal(vm.signalMsi(0xfee0_0000, 0x30), false, 'the BSP APIC is software-disabled after reset: nothing accepts it');
+});
+
+test('a fault storm (an exception handler outside RAM: FF FF, #UD, again) retires nothing but still lets the host stop the run', { timeout: 30_000 }, async () => {
+  const vm = createEmuVm({ memBytes: 4 << 20, cpus: 1, deterministic: true });
+  // GDT at 0x10000 (flat code 0x08, data 0x10); IDT at 0x11000 whose #UD gate points at 0xe0000000 (no RAM).
+  // The stack (0x8000 down, then wrapping to where no RAM is) never reaches them.
+  vm.memory.write(0x10000, hex('0000000000000000 ffff0000009bcf00 ffff00000093cf00'));
+  vm.memory.write(0x11000 + 6 * 8, hex('0000 0800 00 8e 00e0'));
+  vm.memory.write(0x1000, hex('0f 0b'));
+  vm.vcpus[0]!.setRegisters([...flat32Batch(0x1000), [REG.gdtrBase, 0x10000n], [REG.gdtrLimit, 0x17n], [REG.idtrBase, 0x11000n], [REG.idtrLimit, 0x7ffn]]);
+  const timer = setTimeout(() => vm.requestStop({ kind: 'host-stop', reason: 'test time limit' }), 300);
+  const stop = await vm.run();
+  clearTimeout(timer);
+  assert.equal(stop.kind, 'host-stop', JSON.stringify(stop));
+  const counts = vm.exitCounts();
+  assert.equal(counts.instructions, 0, 'nothing retired');
+  assert.ok(counts.exceptions! > 4096, `${counts.exceptions} exceptions delivered`);
 });

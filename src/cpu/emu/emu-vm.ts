@@ -14,6 +14,7 @@ import { EmuCpu } from './cpu.js';
 import { Bit } from './flags.js';
 import { CodeCache } from './code-cache.js';
 import type { JitStats } from './jit/jit-stats.js';
+import { spinsForever } from './spin-check.js';
 import type { EmuChipSet, EmuClock } from './chips/chip-types.js';
 import { createEmuChipSet, FERR_IRQ } from './chips/chip-set.js';
 import { emuFeatureList } from '../../features/emu-cpu-model.js';
@@ -57,6 +58,8 @@ export function codeCacheCapacity(memBytes: number): number {
 export const NS_PER_INSTRUCTION = 1;
 /** Virtual cost of one port access in deterministic mode (an ISA bus cycle takes about 1 us on hardware). */
 export const NS_PER_PORT_IO = 1000;
+/** Rounds between checks for vCPUs that spin for ever (spin-check.ts). */
+const SPIN_CHECK_ROUNDS = 32;
 /** Real time between yields to the host event loop. */
 const YIELD_MS = 4;
 
@@ -107,6 +110,7 @@ export class EmuVm implements Vm {
   /** The per-vCPU PMUs when config.pmu is set. */
   readonly pmus: VirtualPmu[] = [];
   private stop: VmStop | undefined;
+  private spinCheckIn = SPIN_CHECK_ROUNDS;
   private running = false;
   /** pause() asked the run loop to park between slices; `paused` once it has. */
   private pauseWanted = false;
@@ -329,7 +333,48 @@ export class EmuVm implements Vm {
         return true;
       }
     }
+    if (progressed) this.checkSpinning();
     return progressed;
+  }
+
+  /** Whether an interrupt may still reach vCPU `i` without it executing anything (chips that cannot say: yes). */
+  private mayInterrupt(i: number): boolean {
+    return this.chips.mayInterrupt === undefined || this.chips.mayInterrupt(i);
+  }
+
+  /** Why vCPU `c` cannot run on by itself (halted for good, or spinning for ever), or undefined when it can. */
+  private stuck(c: EmuCpu, loops: boolean): string | undefined {
+    const at = `rip 0x${c.rip.toString(16)}`;
+    if (c.waitSipi) return `vCPU ${c.index} waits for a SIPI`;
+    const irqOff = (c.flags & Bit.IF) === 0;
+    if (c.halted) {
+      if (c.wakeable()) return undefined;
+      if (irqOff) return `vCPU ${c.index} halted with interrupts disabled at ${at}`;
+      if (!this.mayInterrupt(c.index)) return `vCPU ${c.index} halted at ${at} with every interrupt source masked`;
+      return undefined;
+    }
+    if (!loops || (!irqOff && this.mayInterrupt(c.index))) return undefined;
+    if (!spinsForever(c)) return undefined;
+    return `vCPU ${c.index} loops at ${at} with ${irqOff ? 'interrupts disabled' : 'every interrupt source masked'} and no side effect`;
+  }
+
+  /** Every vCPU stuck: the guest can never make progress again, which is a hang (74), not a silent spin. */
+  private checkSpinning(): void {
+    // Every SPIN_CHECK_ROUNDS rounds (a few ms of guest time): cheap enough not to show in any benchmark.
+    if (--this.spinCheckIn > 0) return;
+    this.spinCheckIn = SPIN_CHECK_ROUNDS;
+    // Cheap test first: a vCPU that may be interrupted, or is not spinning with nothing to stop it, ends it.
+    for (const c of this.cpus) {
+      if (c.waitSipi) continue;
+      if (c.halted ? c.wakeable() || ((c.flags & Bit.IF) !== 0 && this.mayInterrupt(c.index)) : (c.flags & Bit.IF) !== 0 && this.mayInterrupt(c.index)) return;
+    }
+    const why: string[] = [];
+    for (const c of this.cpus) {
+      const w = this.stuck(c, true);
+      if (w === undefined) return;
+      why.push(w);
+    }
+    this.stop ??= { kind: 'hang', detail: `no vCPU can make progress: ${why.join('; ')}` };
   }
 
   /** All vCPUs are halted: decide what to do. Returns ms to sleep, 0 to retry now, or 'hang'. */
@@ -337,10 +382,14 @@ export class EmuVm implements Vm {
     for (const c of this.cpus) if (!c.waitSipi && c.wakeable()) return 0;
     const dl = this.chips.nextDeadlineNs();
     const t = this.clock.nowNs();
-    const allStuck = this.cpus.every((c) => c.waitSipi || (c.halted && (c.flags & Bit.IF) === 0));
-    if (allStuck) {
-      const bsp = this.cpus[0]!;
-      this.stop = { kind: 'hang', detail: `every vCPU is halted with interrupts disabled (vCPU 0 at rip 0x${bsp.rip.toString(16)})` };
+    const why: string[] = [];
+    for (const c of this.cpus) {
+      const w = this.stuck(c, false);
+      if (w === undefined) break;
+      why.push(w);
+    }
+    if (why.length === this.cpus.length) {
+      this.stop = { kind: 'hang', detail: `no vCPU can make progress: ${why.join('; ')}` };
       return 'hang';
     }
     if (dl !== Infinity) {

@@ -148,6 +148,13 @@ export class EmuChips implements EmuChipSet {
     for (const a of this.apics) a.setLint1(level);
   }
 
+  mayInterrupt(index: number): boolean {
+    const a = this.apics[index];
+    if (a === undefined) return false;
+    // Platform NMI (setNmi) has no source in tsvmm, so LINT1 cannot fire by itself.
+    return a.mayInterrupt(this.pic.mayRaise()) || this.ioapic.anyUnmasked();
+  }
+
   nextDeadlineNs(): number {
     let t = this.pit.nextDeadlineNs();
     for (const a of this.apics) {

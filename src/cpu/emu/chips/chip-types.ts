@@ -75,4 +75,10 @@ export interface EmuChipSet {
   nextDeadlineNs(): number;
   /** Fires every expired timer. */
   advance(): void;
+  /**
+   * Optional (hang detection): whether an interrupt, NMI, INIT or SIPI may still reach vCPU `index` while
+   * every vCPU stands still: something pending, an armed unmasked timer, or an unmasked input a device can
+   * drive. False only when nothing can arrive; a chip set without this is assumed able to interrupt.
+   */
+  mayInterrupt?(index: number): boolean;
 }

@@ -129,6 +129,12 @@ export class IoApic implements BusDevice {
     return this.levels[pin] === 1;
   }
 
+  /** Whether some redirection entry is unmasked (a device could interrupt through it). */
+  anyUnmasked(): boolean {
+    for (let i = 0; i < this.lo.length; i++) if ((this.lo[i]! & IOREDTBL_MASK) === 0) return true;
+    return false;
+  }
+
   /** Raw redirection entry halves (tests, diagnostics). */
   entry(pin: number): { lo: number; hi: number } {
     return { lo: this.lo[pin] ?? 0, hi: this.hi[pin] ?? 0 };

@@ -295,6 +295,13 @@ export class PicPair implements ExtIntSource {
     }
   }
 
+  /** Whether some input could still raise INTR: an unmasked line on the master, or through an unmasked cascade on the slave. */
+  mayRaise(): boolean {
+    const m = ~this.masterChip.imr & 0xff;
+    if ((m & ~(1 << PIC_CASCADE_IRQ)) !== 0 || this.out) return true;
+    return (m & (1 << PIC_CASCADE_IRQ)) !== 0 && (~this.slaveChip.imr & 0xff) !== 0;
+  }
+
   /** The INTA cycle: returns the vector; a spurious request yields the IR7 vector of the chip that found nothing. */
   acknowledge(): number {
     const m = this.masterChip;
