@@ -25,6 +25,8 @@ import { emuHasFeature } from '../../features/emu-cpu-model.js';
 
 /** Most instructions in one block (code-cache.ts may ask for fewer on pages that code rewrites). */
 export const MAX_BLOCK = 64;
+/** What an instruction fetch from outside RAM sees. */
+const ALL_ONES = new Uint8Array(16).fill(0xff);
 const OUT_OF_BYTES = { out: true } as const;
 
 /** The dispatch arrays of the CPU model's features and the special rows, built on first use (see table/index.ts). */
@@ -446,10 +448,15 @@ export function decodeBlock(c: EmuCpu, lin: number, pa: number): Block {
   const blk = new Block(pa, mode);
   const r = ramAt(c, pa);
   if (r === undefined) {
-    const x = new Insn(unimpl('execution from a non-RAM address'), ROW_UNIMPLEMENTED);
-    x.end = 1;
+    // No RAM here: the bus reads all-ones, so the CPU decodes FF FF... (FF /7: #UD), as on a PC.
+    buf = ALL_ONES;
+    pos = 0;
+    lim = ALL_ONES.length;
+    const x = decodeOne();
+    x.start = 0;
+    x.end = pos;
     blk.insns.push(x);
-    blk.len = 1;
+    blk.len = pos;
     blk.valid = false;
     return blk;
   }
@@ -472,7 +479,7 @@ export function decodeBlock(c: EmuCpu, lin: number, pa: number): Block {
         break;
       }
       // First instruction crosses the page: gather up to 15 bytes from both pages.
-      const tmp = new Uint8Array(16);
+      const tmp = new Uint8Array(16).fill(0xff); // bytes past RAM read all-ones
       const first = pageEnd - at;
       tmp.set(r.bytes.subarray(at, pageEnd));
       const nextLin = c.long64 ? lin + first : (lin + first) % 4294967296;

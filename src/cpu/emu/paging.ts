@@ -7,9 +7,14 @@ import { ramAt } from './mem-access.js';
 import { CR0_PG, CR0_WP, CR4_PAE, CR4_PGE, CR4_PSE, EFER_LMA, EFER_NXE, VEC_PF, Pow } from './x86-defs.js';
 import { gp, raise } from './exceptions.js';
 
+/**
+ * A paging-structure read. Where no RAM is, the bus reads all-ones (as data reads do): the walk goes on
+ * with an entry that is present with every bit set, so under PAE and 4-level paging its reserved bits fault
+ * (#PF with RSVD) and under 32-bit paging it maps frame 0xfffff000. Not a not-present fault by fiat.
+ */
 export function physRd32(c: EmuCpu, pa: number): number {
   const r = ramAt(c, pa);
-  if (r === undefined || pa + 4 > r.gpa + r.size) return 0;
+  if (r === undefined || pa + 4 > r.gpa + r.size) return -1;
   return r.view.getInt32(pa - r.gpa, true);
 }
 
