@@ -28,7 +28,7 @@ export interface ChildProgress {
   readonly ms: number;
   readonly instructions: number;
   readonly virtualNs: number;
-  /** Every vCPU is halted (or waits for SIPI) and a chip timer will fire: idle, not stuck. */
+  /** Every vCPU is halted (or waits for SIPI) and a timer or a device can still wake one: idle, not stuck. */
   readonly waitingForTimer: boolean;
   /** The most CPU time (ms) spent between two 200 ms ticks so far (how long the VMM kept the host waiting). */
   readonly maxBlockCpuMs: number;
@@ -69,8 +69,15 @@ function instructions(vm: EmuVm): number {
   return n;
 }
 
+/**
+ * Every vCPU is halted (or waits for SIPI) and something can still wake one: a chip timer is due, or a halted
+ * vCPU with interrupts enabled has an unmasked interrupt input a device may drive (an idle guest waiting for
+ * input, as a shell waits for a key). Idle, not stuck: the VMM reports stuck guests as hangs (74) itself.
+ */
 function waitingForTimer(vm: EmuVm): boolean {
-  return vm.cpus.every((c) => c.halted || c.waitSipi) && vm.chips.nextDeadlineNs() !== Infinity;
+  if (!vm.cpus.every((c) => c.halted || c.waitSipi)) return false;
+  if (vm.chips.nextDeadlineNs() !== Infinity) return true;
+  return vm.cpus.some((c) => c.halted && (c.flags & 0x200) !== 0 && vm.chips.mayInterrupt?.(c.index) === true);
 }
 
 function vcpuStates(vm: EmuVm): string {

@@ -7,7 +7,7 @@
  * - the VMM's resident memory stays under a bound proportional to guest RAM (polled from /proc);
  * - every run ends with a documented status (guest debug exit, power-off/reset, triple fault 72, hang 74, or a
  *   one-line image refusal 66) within its time limit, or at the limit is still making progress (instructions
- *   retired in its last second, or every vCPU waiting for a timer that is due), and then stops when told to.
+ *   retired in its last second, or every vCPU idle with a timer or a device able to wake it), and then stops when told to.
  *
  * A failure is minimised (fewer CPUs, one entry point, shorter code) and written to .cache/fuzz/ as a JSON
  * reproducer that `--replay FILE` runs again and that can be copied into tests/fuzz/corpus/ for CI.
@@ -143,7 +143,7 @@ function check(c: FuzzCase, end: ChildEnd | undefined, exitStatus: number | null
     if (lines !== 1) f.push(`refusal is not one line: ${JSON.stringify(stderr)}`);
   } else if (end.timeLimit) {
     if (end.lastSecondInstructions <= 0 && !end.waitingForTimer) {
-      f.push(`stalled: at the time limit no instruction retired in the last second and no timer was due, but no hang was reported (${end.instructions} instructions in all)`);
+      f.push(`stalled: at the time limit no instruction retired in the last second and nothing could wake the guest, but no hang was reported (${end.instructions} instructions in all)`);
     }
   } else if (!DOCUMENTED_STOPS.has(end.stop)) {
     f.push(`status: the run ended with "${end.stop}" (${end.status}): ${end.message ?? ''}`.slice(0, 400));
@@ -289,7 +289,7 @@ function parseCommandLine(argv: string[]): Options {
 }
 
 function describe(r: Outcome): string {
-  const how = r.end === undefined ? `exit ${r.exitStatus ?? r.signal}` : r.end.timeLimit ? `time limit, ${r.end.lastSecondInstructions} insn in the last second${r.end.waitingForTimer ? ', waiting for a timer' : ''}` : `${r.end.stop} → ${r.end.status}`;
+  const how = r.end === undefined ? `exit ${r.exitStatus ?? r.signal}` : r.end.timeLimit ? `time limit, ${r.end.lastSecondInstructions} insn in the last second${r.end.waitingForTimer ? ', idle (a timer or device can wake it)' : ''}` : `${r.end.stop} → ${r.end.status}`;
   return `${r.id.padEnd(14)} ${how.padEnd(44)} ${(r.maxRssMiB.toFixed(0) + '/' + r.boundMiB + ' MiB').padEnd(14)} ${(r.ms / 1000).toFixed(1).padStart(5)} s  ${r.kind}`;
 }
 
