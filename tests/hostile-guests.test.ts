@@ -78,18 +78,19 @@ function run(args: string[], o: { stopAfterMs?: number; killAfterMs: number; std
 const rssBoundMiB = (memMiB: number): number => 192 + 3 * memMiB;
 
 // Before the code cache was bounded, 16M reached 2 GB in 11.5 s and 64M ended in V8's out-of-memory abort:
-// a few seconds of either is far past the bound. 16M runs off the end of RAM (FF FF: #UD, no IDT) and
-// triple-faults within seconds; 64M is stopped by SIGTERM while still going.
-for (const [mem, seconds] of [[16, 20], [64, 4]] as const) {
-  test(`emu: xor eax,eax; jmp 0x200000 into zeroed RAM with --mem ${mem}M stays under ${rssBoundMiB(mem)} MiB and ends or keeps going`, { timeout: 60_000 }, async () => {
-    const r = await run(['stat', '--json', '--', '--kernel', zeroJump, '--accel', 'emu', '--mem', `${mem}M`], { stopAfterMs: seconds * 1000, killAfterMs: 40_000 });
+// a few seconds of either is far past the bound. 16M runs all of its RAM (7.3M instructions), then off its
+// end (FF FF: #UD, no IDT) and triple-faults: a fixed amount of work, a few seconds on a quiet machine (the
+// time limit only matters on a loaded one); 64M is stopped by SIGTERM while still going.
+for (const [mem, seconds] of [[16, 60], [64, 4]] as const) {
+  test(`emu: xor eax,eax; jmp 0x200000 into zeroed RAM with --mem ${mem}M stays under ${rssBoundMiB(mem)} MiB and ends or keeps going`, { timeout: 120_000 }, async () => {
+    const r = await run(['stat', '--json', '--', '--kernel', zeroJump, '--accel', 'emu', '--mem', `${mem}M`], { stopAfterMs: seconds * 1000, killAfterMs: 90_000 });
     assert.ok(r.peakRssMiB < rssBoundMiB(mem), `peak RSS ${r.peakRssMiB.toFixed(0)} MiB`);
     assert.notEqual(r.signal, 'SIGKILL', `tsvmm did not stop: ${r.stderr.slice(0, 300)}`);
     if (r.stopMs !== undefined) {
       assert.equal(r.signal, 'SIGTERM', r.stderr);
       assert.ok(r.stopMs < 3000, `stopped ${r.stopMs} ms after SIGTERM`);
       const stat = JSON.parse(r.stderr.slice(r.stderr.indexOf('{'), r.stderr.lastIndexOf('}') + 1)) as { instructions: { total: number } };
-      assert.ok(stat.instructions.total > 1_000_000, `still making progress: ${stat.instructions.total} instructions in ${seconds} s`);
+      assert.ok(stat.instructions.total > 100_000, `still making progress: ${stat.instructions.total} instructions in ${seconds} s`);
     } else {
       // It ran off the end of RAM (all-ones: #UD, no IDT) and triple-faulted.
       assert.equal(r.status, 72, r.stderr);
