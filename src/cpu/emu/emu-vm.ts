@@ -354,7 +354,9 @@ export class EmuVm implements Vm {
       return undefined;
     }
     if (!loops || (!irqOff && this.mayInterrupt(c.index))) return undefined;
-    if (!spinsForever(c)) return undefined;
+    // With a debug client attached or debug features armed, a spin is left to the debug client (it may
+    // interrupt and change it), and stepping the loop here could hit one of its breakpoints.
+    if (this.onDebugStop !== null || c.debugArmed || !spinsForever(c)) return undefined;
     return `vCPU ${c.index} loops at ${at} with ${irqOff ? 'interrupts disabled' : 'every interrupt source masked'} and no side effect`;
   }
 
