@@ -302,13 +302,15 @@ export class LocalApic implements LocalApicPort, ApicBusTarget {
 
   /**
    * Whether an interrupt, NMI, INIT or SIPI may still reach this APIC's vCPU while every vCPU stands still
-   * (hang detection): one pending, the timer armed and unmasked, the performance-counter LVT unmasked (a
-   * counter of a spinning vCPU may overflow), or LINT0 unmasked with a PIC that may raise INTR
-   * (`picMayRaise`). IPIs from other vCPUs are the caller's business.
+   * (hang detection): one pending, the APIC software-enabled (an MSI may arrive), the timer armed and
+   * unmasked, the performance-counter LVT unmasked (a counter of a spinning vCPU may overflow), or LINT0
+   * unmasked with a PIC that may raise INTR (`picMayRaise`). IPIs from other vCPUs are the caller's business.
    */
   mayInterrupt(picMayRaise: boolean): boolean {
     if (this.nmiPending || this.initPending || this.sipiVector >= 0 || this.extIntPending || this.hasInterrupt()) return true;
     if (this.mode === Mode.Disabled) return picMayRaise; // LINT0 is the INTR pin
+    // A software-enabled APIC accepts MSIs, which any PCI device (virtio's MSI-X) may send at any time.
+    if (this.softwareEnabled) return true;
     const timer = (this.lvtTimer & APIC_LVT_MASKED) === 0 && (this.timerArmed || this.tscDeadlineNs !== Infinity);
     if (timer || (this.lvtPmc & APIC_LVT_MASKED) === 0) return true;
     return (this.lvtLint0 & APIC_LVT_MASKED) === 0 && picMayRaise;
