@@ -55,7 +55,7 @@ test("Firecracker's getting-started requests through curl: configure, start, pau
     assert.equal(curl(s, ['-X', 'PUT', '-d', `{"metrics_path": "${metricsFile}"}`, 'http://localhost/metrics']).status, 204);
     const load = curl(s, ['-X', 'PUT', '-d', '{"snapshot_path": "./snapshot_file", "mem_backend": {"backend_path": "./mem_file", "backend_type": "File"}, "resume_vm": true}', 'http://localhost/snapshot/load']);
     assert.equal(load.status, 400);
-    assert.match(load.body, /snapshots are not supported by this tsvmm yet/);
+    assert.match(load.body, /snapshot_file: cannot be read \(no such file\)/);
     const features = JSON.parse(curl(s, ['http://localhost/features']).body) as { backend: string; features: { name: string; mode: string | null }[] };
     assert.equal(features.backend, 'emu');
     assert.ok(features.features.some((f) => f.name === 'pmu' && f.mode === 'emulated'));
@@ -74,9 +74,14 @@ test("Firecracker's getting-started requests through curl: configure, start, pau
     const frozen = t.serial().length;
     await sleep(300);
     assert.equal(t.serial().length, frozen, 'a paused guest prints nothing');
-    const create = curl(s, ['-X', 'PUT', '-d', '{"snapshot_type": "Full", "snapshot_path": "./snapshot_file", "mem_file_path": "./mem_file"}', 'http://localhost/snapshot/create']);
-    assert.equal(create.status, 400);
-    assert.match(create.body, /snapshots are not supported by this tsvmm yet/);
+    const snapFile = join(t.dir, 'snapshot_file');
+    const memFile = join(t.dir, 'mem_file');
+    const create = curl(s, ['-X', 'PUT', '-d', `{"snapshot_type": "Full", "snapshot_path": "${snapFile}", "mem_file_path": "${memFile}"}`, 'http://localhost/snapshot/create']);
+    assert.equal(create.status, 204, create.body);
+    assert.equal(statSync(memFile).size, 1024 << 20, 'the memory file is the guest RAM image');
+    const diff = curl(s, ['-X', 'PUT', '-d', `{"snapshot_type": "Diff", "snapshot_path": "${snapFile}.diff"}`, 'http://localhost/snapshot/create']);
+    assert.equal(diff.status, 400);
+    assert.match(JSON.parse(diff.body).fault_message, /track_dirty_pages/);
     assert.equal(curl(s, ['-X', 'PUT', '-d', '{"action_type": "FlushMetrics"}', 'http://localhost/actions']).status, 204);
     assert.equal(curl(s, ['-X', 'PATCH', 'http://localhost/vm', '-d', '{"state": "Resumed"}']).status, 204);
     await until(() => t.serial().length > frozen + 30, 'the resumed guest printing');

@@ -79,11 +79,11 @@ export interface TsvmmVm {
   stats(): Promise<VmStatsReport>;
   /** Each guest-visible feature with its mode (virtualized, emulated, mediated, passthrough). */
   features(): Promise<FeatureReport>;
-  /** Saves the paused VM. Throws TsvmmError 'not-supported' until snapshots land. */
+  /** Saves the paused VM to `path` (and its RAM to `memFile`, if given); `kind` 'diff' saves the pages written since the last snapshot (needs dirty tracking). */
   snapshot(path: string, options?: SnapshotOptions): Promise<void>;
-  /** Loads a snapshot into a VM that has not started; it stays paused unless `resume`. Throws 'not-supported' until snapshots land. */
+  /** Loads a snapshot into a VM that has not started (refused, naming the differences, if this host cannot give its features); it stays paused unless `resume`. */
   restore(path: string, options?: { readonly memFile?: string; readonly resume?: boolean }): Promise<void>;
-  /** Live-migrates the VM to `to` (tcp:HOST:PORT or unix:PATH). Throws 'not-supported' until migration lands. */
+  /** Live-migrates the VM to `to` (tcp:HOST:PORT or unix:PATH), where `tsvmm run --incoming` waits; this VM then ends. */
   migrate(to: string): Promise<void>;
   /** Serves the REST API for this VM on a Unix socket (src/api/README.md). */
   serveApi(socketPath: string): Promise<ApiHandle>;

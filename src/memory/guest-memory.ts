@@ -34,6 +34,15 @@ export class GuestMemory {
   generation = 0;
   private listeners: ((old: readonly MemoryRegion[], next: readonly MemoryRegion[]) => void)[] = [];
   private hostWriteListeners: ((gpa: number, len: number) => void)[] = [];
+  private resetListeners: (() => void)[] = [];
+  /** Pages ever written (by the guest or the host) per region, never cleared: what a full snapshot needs to save. */
+  private touched = new Map<MemoryRegion, Uint8Array>();
+  /**
+   * Set by a backend that reports every guest write through markDirty (emu: at each write
+   * translation). Then `touchedBitmap` is exact and a full snapshot reads only written pages;
+   * otherwise (KVM) a snapshot has to look at every page.
+   */
+  guestWritesMarked = false;
 
   constructor(regions: readonly MemoryRegion[] = []) {
     this.setMap(regions);
@@ -62,10 +71,18 @@ export class GuestMemory {
     for (const l of this.listeners) l(old, sorted);
     const nextDirty = new Map<MemoryRegion, Uint8Array>();
     for (const r of sorted) {
-      if (r.trackDirty) nextDirty.set(r, this.dirty.get(r) ?? new Uint8Array(Math.ceil(r.size / PAGE_SIZE / 8)));
+      const prevDirty = old.find((o) => o.bytes === r.bytes && o.trackDirty);
+      if (r.trackDirty) nextDirty.set(r, (prevDirty && this.dirty.get(prevDirty)) ?? this.dirty.get(r) ?? new Uint8Array(Math.ceil(r.size / PAGE_SIZE / 8)));
+    }
+    const nextTouched = new Map<MemoryRegion, Uint8Array>();
+    for (const r of sorted) {
+      // A region re-made from an old one (same backing bytes) keeps its record.
+      const prev = old.find((o) => o.bytes === r.bytes);
+      nextTouched.set(r, (prev && this.touched.get(prev)) ?? new Uint8Array(Math.ceil(r.size / PAGE_SIZE / 8)));
     }
     this.map = sorted;
     this.dirty = nextDirty;
+    this.touched = nextTouched;
     this.lastHit = undefined;
     this.generation++;
   }
@@ -87,6 +104,43 @@ export class GuestMemory {
     this.markDirty(gpa, len);
     const ls = this.hostWriteListeners;
     for (let i = 0; i < ls.length; i++) ls[i]!(gpa, len);
+  }
+
+  /**
+   * Tracks guest writes to every region from now on (diff snapshots, live migration), starting
+   * with every page clean. Backends see the change through onMapChange (KVM sets
+   * KVM_MEM_LOG_DIRTY_PAGES on its slots; emu drops its write translations, whose refills mark).
+   */
+  startDirtyLog(): void {
+    if (this.map.every((r) => r.trackDirty === true)) {
+      for (const bits of this.dirty.values()) bits.fill(0);
+      this.notifyDirtyReset();
+      return;
+    }
+    this.setMap(this.map.map((r) => ({ ...r, trackDirty: true })));
+    for (const bits of this.dirty.values()) bits.fill(0);
+  }
+
+  /** Stops tracking guest writes (the bitmaps go). */
+  stopDirtyLog(): void {
+    if (this.map.some((r) => r.trackDirty === true)) this.setMap(this.map.map((r) => ({ ...r, trackDirty: false })));
+  }
+
+  /** True while every region's writes are tracked. */
+  get dirtyLogging(): boolean {
+    return this.map.length > 0 && this.map.every((r) => r.trackDirty === true);
+  }
+
+  /**
+   * Called after dirty bits were cleared (collectDirty, startDirtyLog): a backend that marks pages
+   * when it creates a write translation (emu's TLB) must drop those, so the next write marks again.
+   */
+  onDirtyReset(fn: () => void): void {
+    this.resetListeners.push(fn);
+  }
+
+  private notifyDirtyReset(): void {
+    for (const l of this.resetListeners) l();
   }
 
   /** The region containing `gpa`, or undefined for a hole (MMIO or unmapped). */
@@ -156,14 +210,20 @@ export class GuestMemory {
 
   /** Records that [gpa, gpa+len) was written (called by the emulator and host-side writers). */
   markDirty(gpa: number, len: number): void {
-    if (this.dirty.size === 0) return;
     const r = this.find(gpa);
     if (!r) return;
-    const bits = this.dirty.get(r);
-    if (!bits) return;
     const first = (gpa - r.gpa) >>> PAGE_SHIFT;
     const last = (Math.min(gpa + len, r.gpa + r.size) - 1 - r.gpa) >>> PAGE_SHIFT;
+    const touched = this.touched.get(r);
+    if (touched) for (let p = first; p <= last; p++) touched[p >>> 3]! |= 1 << (p & 7);
+    const bits = this.dirty.get(r);
+    if (!bits) return;
     for (let p = first; p <= last; p++) bits[p >>> 3]! |= 1 << (p & 7);
+  }
+
+  /** Pages of `region` ever written (bit per page), or undefined when the backend does not report every write (guestWritesMarked false). */
+  touchedBitmap(region: MemoryRegion): Uint8Array | undefined {
+    return this.guestWritesMarked ? this.touched.get(region) : undefined;
   }
 
   /**
@@ -173,6 +233,15 @@ export class GuestMemory {
    */
   collectDirty(gpa: number, len: number, maxPages: number): number[] {
     const out: number[] = [];
+    try {
+      this.collectInto(out, gpa, len, maxPages);
+    } finally {
+      if (out.length > 0) this.notifyDirtyReset();
+    }
+    return out;
+  }
+
+  private collectInto(out: number[], gpa: number, len: number, maxPages: number): number[] {
     const end = gpa + len;
     for (const r of this.map) {
       const bits = this.dirty.get(r);

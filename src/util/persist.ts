@@ -203,3 +203,22 @@ function describe(v: unknown): string {
   if (typeof v === 'object' && v !== null) return 'a record';
   return String(v);
 }
+
+/** A typed array's bytes as a copy (for `bytes` fields). */
+export function bytesOf(a: ArrayBufferView): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength).slice();
+}
+
+/** Loads saved bytes into a typed array of the same byte length; throws PersistError naming `path` otherwise. */
+export function loadBytes(a: ArrayBufferView, b: Uint8Array, path: string): void {
+  if (b.length !== a.byteLength) throw new PersistError('persist-invalid', path, `${path}: expected ${a.byteLength} bytes, got ${b.length}`);
+  new Uint8Array(a.buffer, a.byteOffset, a.byteLength).set(b);
+}
+
+/** A time or deadline that may be "never": Infinity is saved as -1 (fields hold finite numbers only). */
+export function saveDeadline(t: number): number {
+  return t === Infinity ? -1 : t;
+}
+export function loadDeadline(t: number): number {
+  return t < 0 ? Infinity : t;
+}

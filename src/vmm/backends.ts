@@ -48,13 +48,14 @@ export async function chooseBackend(accel: AccelChoice, pmu: PmuChoice = 'auto')
 }
 
 export async function createBackendVm(backend: BackendName, config: RunConfig): Promise<Vm> {
-  const modelApi = config.cpuModel === undefined ? undefined : await import('./vm-manifest.js');
-  const model = modelApi?.loadCpuModel(config.cpuModel!);
+  const modelApi = config.cpuModel === undefined && config.cpuModelManifest === undefined ? undefined : await import('./vm-manifest.js');
+  const model = config.cpuModelManifest ?? modelApi?.loadCpuModel(config.cpuModel!);
+  const modelSource = config.cpuModel ?? "(the saved VM's feature set)";
   if (model !== undefined) {
     if (Object.keys(config.pmuShape).length > 0 || config.pmuFilter !== undefined) {
-      throw new BackendError('cpu-model', `--cpu-model ${config.cpuModel}: the model sets the PMU; leave out --pmu-version, --pmu-counters, --pmu-fixed and --pmu-filter`, { exitCode: EXIT.USAGE });
+      throw new BackendError('cpu-model', `--cpu-model ${modelSource}: the model sets the PMU; leave out --pmu-version, --pmu-counters, --pmu-fixed and --pmu-filter`, { exitCode: EXIT.USAGE });
     }
-    if (model.pmu.version > 0 && config.pmu === 'off') throw new BackendError('cpu-model', `--cpu-model ${config.cpuModel}: the model has a PMU (version ${model.pmu.version}); leave out --pmu off`, { exitCode: EXIT.USAGE });
+    if (model.pmu.version > 0 && config.pmu === 'off') throw new BackendError('cpu-model', `--cpu-model ${modelSource}: the model has a PMU (version ${model.pmu.version}); leave out --pmu off`, { exitCode: EXIT.USAGE });
   }
   const modelFilter: PmuEventFilter | null = model?.pmu.filter ?? null;
   if (backend === 'kvm') {
@@ -64,7 +65,7 @@ export async function createBackendVm(backend: BackendName, config: RunConfig): 
     const vm = createKvmVm({ memBytes: config.memBytes, cpus: config.cpus, pmu: config.pmu });
     try {
       if (filter) setKvmPmuEventFilter(vm, toKvmFilterFields(filter));
-      if (model !== undefined) modelApi!.applyCpuModel(vm, model, config.cpuModel!, filter);
+      if (model !== undefined) modelApi!.applyCpuModel(vm, model, modelSource, filter);
     } catch (e) {
       vm.destroy();
       throw e;
@@ -72,10 +73,10 @@ export async function createBackendVm(backend: BackendName, config: RunConfig): 
     return vm;
   }
   const { createEmuVm } = await import('../cpu/emu/emu-vm.js');
-  const pmu = model !== undefined ? await emuPmuOfModel(model, config.cpuModel!) : await emuPmu(config);
+  const pmu = model !== undefined ? await emuPmuOfModel(model, modelSource) : await emuPmu(config);
   const vm = createEmuVm({ memBytes: config.memBytes, cpus: config.cpus, deterministic: config.deterministic, ...(pmu !== undefined ? { pmu } : {}) });
   try {
-    if (model !== undefined) modelApi!.applyCpuModel(vm, model, config.cpuModel!, modelFilter, await emuLargestPmu(modelFilter));
+    if (model !== undefined) modelApi!.applyCpuModel(vm, model, modelSource, modelFilter, await emuLargestPmu(modelFilter));
   } catch (e) {
     vm.destroy();
     throw e;

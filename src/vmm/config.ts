@@ -24,6 +24,8 @@ export interface RunConfig {
   readonly pmuFilter: string | undefined;
   /** A feature manifest (tsvmm caps --json or --baseline) whose CPU features the VM gets: CPUID, PMU. */
   readonly cpuModel?: string;
+  /** The same, already loaded: a restored snapshot or a migration's incoming VM gets the feature set it was saved with. */
+  readonly cpuModelManifest?: import('../features/manifest.js').FeatureManifest;
   /** Who decompresses a bzImage: tsvmm ('host', the default) or the kernel's own decompressor ('guest'). */
   readonly kernelDecompress?: KernelDecompress;
   /** virtio-blk disks, in PCI slot order (the first is Linux's vda). */

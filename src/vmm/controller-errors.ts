@@ -8,10 +8,12 @@ import { EXIT, VmmError } from '../util/errors.js';
 import { ConfigError } from './config.js';
 import { ControllerError } from './controller-types.js';
 import { PersistError } from '../util/persist.js';
+import { StateFileError } from './state/field-codec.js';
 
 export function toControllerError(e: unknown): ControllerError {
   if (e instanceof ControllerError) return e;
   if (e instanceof ConfigError) return new ControllerError('invalid-argument', e.message, { cause: e });
+  if (e instanceof StateFileError) return new ControllerError('invalid-argument', e.message, { cause: e });
   if (e instanceof PersistError) return new ControllerError('invalid-argument', e.message, { cause: e, field: e.path });
   if (e instanceof VmmError) {
     const field = (e as { field?: unknown }).field;

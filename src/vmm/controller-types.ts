@@ -212,6 +212,18 @@ export interface MigrationService {
 export interface SnapshotContext {
   readonly built: import('./vm-builder.js').BuiltVm | undefined;
   readonly state: VmState;
-  /** Hands the controller a VM built from a snapshot: it becomes the controller's VM, paused. */
-  adoptRestored(built: import('./vm-builder.js').BuiltVm): void;
+  /** The VM's configuration (for a restore: the host-side settings, such as where serial output goes). */
+  readonly config: import('./config.js').RunConfig;
+  /** Guest writes are tracked (machine-config track_dirty_pages): diff snapshots are possible. */
+  readonly trackDirtyPages: boolean;
+  /** The serial sink a restored VM's COM1 writes to (the controller owns and closes it). */
+  serialSink(): import('./serial-console.js').ConsoleSink;
+  /** Hands the controller a VM built from a snapshot (with the configuration it was built from): it becomes the controller's VM, paused. */
+  adoptRestored(built: import('./vm-builder.js').BuiltVm, config: import('./config.js').RunConfig): void;
+  /** Pauses the VM (between instructions); resolves once paused. */
+  pause(): Promise<void>;
+  /** Resumes it. */
+  resume(): void;
+  /** Ends the VM after a completed migration (the guest now runs elsewhere). */
+  finishMigrated(reason: string): void;
 }

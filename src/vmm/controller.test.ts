@@ -69,7 +69,11 @@ test('the state machine: NotStarted → Running ⇄ Paused → Stopped, and acti
   await sleep(150);
   assert.equal(sink.text(), frozen, 'a paused guest prints nothing');
   assert.equal((await c.dispatch({ type: 'get-stats' })).instructions, insns, 'and retires nothing');
-  await rejectsWith(c.dispatch({ type: 'snapshot-create', snapshotPath: '/tmp/x', kind: 'full' }), 'not-supported', /not supported/);
+  const snapDir = mkdtempSync(join(tmpdir(), 'tsvmm-ctl-'));
+  await rejectsWith(c.dispatch({ type: 'snapshot-create', snapshotPath: join(snapDir, 'd.snap'), kind: 'diff' }), 'invalid-state', /track_dirty_pages/);
+  await c.dispatch({ type: 'snapshot-create', snapshotPath: join(snapDir, 'f.snap'), kind: 'full' });
+  assert.ok(readFileSync(join(snapDir, 'f.snap')).length > 4096, 'a snapshot file was written');
+  rmSync(snapDir, { recursive: true, force: true });
   const manifest = await c.dispatch({ type: 'get-manifest' });
   assert.equal(manifest.origin.backend, 'emu');
   assert.deepEqual(manifest.machine, { cpus: 1, memBytes: 32 << 20 });

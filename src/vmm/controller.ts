@@ -14,6 +14,7 @@ import { buildVm, type BuiltVm } from './vm-builder.js';
 import { builtFeatures, configFeatures, vmStats } from './vm-reports.js';
 import { openHostOutput, type HostOutput } from './host-output.js';
 import { toControllerError } from './controller-errors.js';
+import { FileSnapshots } from './state/snapshot.js';
 import {
   ControllerError,
   type BootSourceSettings,
@@ -63,6 +64,8 @@ export function defaultRunConfig(): RunConfig {
 
 export class VmController {
   readonly id: string;
+  /** Snapshots to files (state/snapshot.ts) unless the options give another service. */
+  readonly snapshots: SnapshotService;
   private stateNow: VmState = 'NotStarted';
   private config: RunConfig;
   private bootSourceGiven: boolean;
@@ -84,6 +87,7 @@ export class VmController {
 
   constructor(private readonly opts: ControllerOptions = {}) {
     this.id = opts.id ?? 'anonymous-instance';
+    this.snapshots = opts.snapshots ?? new FileSnapshots();
     this.config = { ...defaultRunConfig(), ...opts.config };
     this.bootSourceGiven = opts.bootSourceGiven === true;
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
@@ -294,6 +298,7 @@ export class VmController {
       throw e;
     }
     if (this.opts.serialSink === undefined) this.ownedSink = sink;
+    if (this.trackDirtyPages) built.vm.memory.startDirtyLog();
     this.launch(built, false);
   }
 
@@ -390,23 +395,36 @@ export class VmController {
     return {
       built: this.builtVm,
       state: this.stateNow,
-      adoptRestored: (built) => {
+      config: this.config,
+      trackDirtyPages: this.trackDirtyPages,
+      serialSink: () => {
+        if (this.opts.serialSink !== undefined) return this.opts.serialSink;
+        this.ownedSink ??= openSerialSink(this.config.serial);
+        return this.ownedSink;
+      },
+      adoptRestored: (built, config) => {
         this.requireState('restore a snapshot', ['NotStarted']);
+        this.config = config;
+        this.bootSourceGiven = true;
+        if (this.trackDirtyPages) built.vm.memory.startDirtyLog();
         this.launch(built, true);
+      },
+      pause: () => this.pause(),
+      resume: () => this.resume(),
+      finishMigrated: (reason) => {
+        this.builtVm?.vm.requestStop({ kind: 'quit', by: 'api', reason });
       },
     };
   }
 
   private async snapshotCreate(a: VmAction & { type: 'snapshot-create' }): Promise<void> {
     this.requireState('create a snapshot', ['Paused']);
-    if (this.opts.snapshots === undefined) throw new ControllerError('not-supported', 'snapshots are not supported by this tsvmm yet (snapshot/create)');
-    await this.opts.snapshots.create(this.snapshotContext(), { snapshotPath: a.snapshotPath, ...(a.memFilePath !== undefined ? { memFilePath: a.memFilePath } : {}), kind: a.kind });
+    await this.snapshots.create(this.snapshotContext(), { snapshotPath: a.snapshotPath, ...(a.memFilePath !== undefined ? { memFilePath: a.memFilePath } : {}), kind: a.kind });
   }
 
   private async snapshotLoad(a: VmAction & { type: 'snapshot-load' }): Promise<void> {
     this.requireState('load a snapshot', ['NotStarted']);
-    if (this.opts.snapshots === undefined) throw new ControllerError('not-supported', 'snapshots are not supported by this tsvmm yet (snapshot/load)');
-    await this.opts.snapshots.load(this.snapshotContext(), { snapshotPath: a.snapshotPath, ...(a.memFilePath !== undefined ? { memFilePath: a.memFilePath } : {}) });
+    await this.snapshots.load(this.snapshotContext(), { snapshotPath: a.snapshotPath, ...(a.memFilePath !== undefined ? { memFilePath: a.memFilePath } : {}) });
     if (a.resume) this.resume();
   }
 

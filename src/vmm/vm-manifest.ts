@@ -66,7 +66,7 @@ export function vmManifest(vm: Vm, parts: ManifestParts, kind: 'host' | 'vm' = '
 /** The manifest of a built (or assembled) VM of `config`: what snapshots and migration streams start with. */
 export async function builtVmManifest(built: AssembledVm, config: RunConfig): Promise<FeatureManifest> {
   const { loadFilter } = await import('./backends.js');
-  const filter = config.cpuModel !== undefined ? loadCpuModel(config.cpuModel).pmu.filter : config.pmuFilter === undefined ? null : await loadFilter(config.pmuFilter);
+  const filter = config.cpuModelManifest !== undefined ? config.cpuModelManifest.pmu.filter : config.cpuModel !== undefined ? loadCpuModel(config.cpuModel).pmu.filter : config.pmuFilter === undefined ? null : await loadFilter(config.pmuFilter);
   return vmManifest(built.vm, { backend: built.backend, platformDevices: built.platformDevices, filter, cpus: config.cpus, memBytes: config.memBytes });
 }
 

@@ -346,6 +346,7 @@ export class EmuCpu {
       this.cache.clear();
       flushTlb(this, true);
     });
+    opts.memory.onDirtyReset(() => tlb.dropAllWriteEntries(this));
     this.reset();
   }
 

@@ -6,7 +6,8 @@
  * The loop yields to the host every few milliseconds so host I/O keeps working, through an
  * injected HostScheduler (setImmediate in Node, MessageChannel in browsers: never a clamped setTimeout).
  */
-import type { BackendName, FeatureStatus, Vm, VmConfig, VmStop } from '../vm.js';
+import type { BackendName, BackendState, FeatureStatus, Vm, VmConfig, VmStop } from '../vm.js';
+import { restoreEmuVmState, saveEmuVmState } from './emu-vm-state.js';
 import { Bus } from '../bus.js';
 import type { IrqLine } from '../irq.js';
 import { GuestMemory, pcRamLayout, type MemoryRegion } from '../../memory/guest-memory.js';
@@ -89,6 +90,18 @@ class VmClock implements EmuClock {
     this.pausedAtMs = -1;
   }
 
+  /**
+   * Makes the clock read `ns` now (a restored snapshot): real time restarts from there; deterministic
+   * time is the instruction counts (restored with the vCPUs) plus `skippedNs`, which is set here.
+   */
+  setNowNs(ns: number, skippedNs: number): void {
+    if (this.deterministic) {
+      this.skippedNs = skippedNs;
+      return;
+    }
+    this.startMs = (this.pausedAtMs >= 0 ? this.pausedAtMs : now()) - ns / 1e6;
+  }
+
   nowNs(): number {
     if (!this.deterministic) return ((this.pausedAtMs >= 0 ? this.pausedAtMs : now()) - this.startMs) * 1e6;
     let n = 0;
@@ -116,6 +129,8 @@ export class EmuVm implements Vm {
   private pauseWanted = false;
   private isPaused = false;
   private pauseWaiters: (() => void)[] = [];
+  /** pauseAt(): park at the first round boundary where this many instructions have retired (-1: none). */
+  private pauseAtInsns = -1;
   private wake: (() => void) | undefined;
   private readonly slice: number;
   readonly scheduler: HostScheduler;
@@ -150,6 +165,9 @@ export class EmuVm implements Vm {
     // Device DMA and loaders write RAM behind the vCPUs' backs: decoded code there is stale.
     const cache = this.cache;
     this.memory.onHostWrite((gpa, len) => cache.invalidateRange(gpa, len));
+    // Every guest write reaches markDirty at its write translation (tlb.ts fill), so the memory
+    // knows which pages were ever written: a full snapshot reads only those.
+    this.memory.guestWritesMarked = true;
     this.clock = new VmClock(config.deterministic === true, config.tscHz ?? 1e9);
     this.slice = config.sliceInstructions ?? 20000;
     this.scheduler = config.scheduler ?? defaultHostScheduler();
@@ -200,6 +218,11 @@ export class EmuVm implements Vm {
     this.wake?.();
   }
 
+  /** run() is in progress (paused or not). */
+  get isRunning(): boolean {
+    return this.running;
+  }
+
   get paused(): boolean {
     return this.isPaused;
   }
@@ -230,6 +253,24 @@ export class EmuVm implements Vm {
       return Promise.resolve();
     }
     return new Promise((resolve) => this.pauseWaiters.push(resolve));
+  }
+
+  /**
+   * Pauses at the first round boundary at which `instructions` instructions (all vCPUs) have
+   * retired: a reproducible point for snapshots of a deterministic run, chosen without changing
+   * the run (rounds are not cut). Resolves once paused, or at once if the VM stopped.
+   */
+  pauseAt(instructions: number): Promise<void> {
+    if (this.stop !== undefined || this.isPaused) return Promise.resolve();
+    this.pauseAtInsns = instructions;
+    return new Promise((resolve) => this.pauseWaiters.push(resolve));
+  }
+
+  /** Instructions retired by every vCPU together. */
+  get instructionsRetired(): number {
+    let n = 0;
+    for (const c of this.cpus) n += c.instructions;
+    return n;
   }
 
   resume(): void {
@@ -271,6 +312,10 @@ export class EmuVm implements Vm {
         const t0 = now();
         while (this.stop === undefined && !this.pauseWanted && now() - t0 < YIELD_MS) {
           const progressed = this.round();
+          if (this.pauseAtInsns >= 0 && this.instructionsRetired >= this.pauseAtInsns) {
+            this.pauseAtInsns = -1;
+            this.pauseWanted = true;
+          }
           if (this.stop !== undefined || this.pauseWanted) break;
           if (!progressed) {
             const wait = this.idle();
@@ -473,6 +518,14 @@ export class EmuVm implements Vm {
       });
     }
     return out;
+  }
+
+  saveState(): BackendState {
+    return saveEmuVmState(this);
+  }
+
+  restoreState(state: BackendState): void {
+    restoreEmuVmState(this, state);
   }
 
   destroy(): void {

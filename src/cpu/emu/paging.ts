@@ -22,6 +22,7 @@ export function physWr32(c: EmuCpu, pa: number, v: number): void {
   const r = ramAt(c, pa);
   if (r === undefined || pa + 4 > r.gpa + r.size) return;
   r.view.setInt32(pa - r.gpa, v, true);
+  c.memory.markDirty(pa, 4);
 }
 
 export function pageFault(c: EmuCpu, lin: number, acc: number, user: boolean, present: boolean, rsvd: boolean): never {

@@ -50,6 +50,11 @@ export function dropWriteEntries(c: EmuCpu, ppage: number): void {
   for (let i = 0; i < ph.length; i++) if (ph[i] === pb) c.tlbTagW[i] = -1;
 }
 
+/** Drops every write entry (the dirty log was read and cleared: the next write to each page must mark it). */
+export function dropAllWriteEntries(c: EmuCpu): void {
+  c.tlbTagW.fill(-1);
+}
+
 /** Fills the TLB entry for `lin` after a successful translation to RAM `phys`. */
 export function fill(c: EmuCpu, lin: number, phys: number, acc: number, r: RamRegion): void {
   const page = lin - (lin & 0xfff);
@@ -68,5 +73,10 @@ export function fill(c: EmuCpu, lin: number, phys: number, acc: number, r: RamRe
   const watched = c.watchPages.size !== 0 && c.watchPages.has(page);
   if (!watched) c.tlbTagR[i] = page;
   if (acc === 2) c.tlbTagX[i] = page;
-  if (acc === 1 && !watched && !c.cache.isCode(pp)) c.tlbTagW[i] = page;
+  if (acc === 1) {
+    // The dirty log is filled here, once per write translation, not per store: collectDirty drops
+    // every write entry (dropAllWriteEntries), so the first write after it comes back and marks again.
+    c.memory.markDirty(pp, 4096);
+    if (!watched && !c.cache.isCode(pp)) c.tlbTagW[i] = page;
+  }
 }

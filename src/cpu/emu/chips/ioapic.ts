@@ -13,6 +13,7 @@
  */
 import type { BusDevice } from '../../bus.js';
 import { APIC_DM_EXTINT, APIC_DM_FIXED, APIC_DM_INIT, APIC_DM_LOWEST, APIC_DM_NMI, APIC_SH_NONE, type ApicBus, type ApicMessage } from './apic-bus.js';
+import { bytesOf, field, loadBytes, type FieldsOf } from '../../../util/persist.js';
 
 export const IOAPIC_DEFAULT_BASE = 0xfec00000;
 /** Size of the decoded window (as KVM's in-kernel IOAPIC). */
@@ -180,4 +181,26 @@ export class IoApic implements BusDevice {
       if ((e & IOREDTBL_TRIGGER_LEVEL) !== 0 && this.levels[pin]) this.service(pin);
     }
   }
+ 
+  readonly persistSchema = IOAPIC_SCHEMA;
+
+  /** Registers, the redirection table (remote IRR and delivery status included) and the input levels. */
+  saveState(): FieldsOf<typeof IOAPIC_SCHEMA.fields> {
+    return { regsel: this.regsel >>> 0, id: this.id >>> 0, arb: this.arb >>> 0, lo: bytesOf(this.lo), hi: bytesOf(this.hi), levels: bytesOf(this.levels) };
+  }
+
+  restoreState(s: FieldsOf<typeof IOAPIC_SCHEMA.fields>): void {
+    this.regsel = s.regsel;
+    this.id = s.id;
+    this.arb = s.arb;
+    loadBytes(this.lo, s.lo, 'ioapic.lo');
+    loadBytes(this.hi, s.hi, 'ioapic.hi');
+    loadBytes(this.levels, s.levels, 'ioapic.levels');
+  }
 }
+
+const IOAPIC_SCHEMA = {
+  kind: 'emu-ioapic',
+  version: 1,
+  fields: { regsel: field.u32(), id: field.u32(), arb: field.u32(), lo: field.bytes(IOAPIC_PINS * 4), hi: field.bytes(IOAPIC_PINS * 4), levels: field.bytes(IOAPIC_PINS) },
+} as const;

@@ -19,6 +19,7 @@
  *   for the 0xFF broadcast.
  */
 import type { EmuClock, LocalApicPort, MsrValue } from './chip-types.js';
+import { PersistError, bytesOf, field, loadBytes, loadDeadline, saveDeadline, type FieldsOf } from '../../../util/persist.js';
 import {
   APIC_DM_EXTINT,
   APIC_DM_FIXED,
@@ -941,4 +942,45 @@ export class LocalApic implements LocalApicPort, ApicBusTarget {
       this.timerArmed = false;
     }
   }
+
+  // ---- persistence (snapshots, migration) ----------------------------------------------
+
+  readonly persistSchema = LAPIC_SCHEMA;
+
+  /** Every register and the timer in VM time (the clock is restored with the VM, so deadlines carry over). */
+  saveState(): FieldsOf<typeof LAPIC_SCHEMA.fields> {
+    return {
+      apicId: this.apicId, baseLo: this.baseLo >>> 0, baseHi: this.baseHi >>> 0, mode: this.mode, id: this.id >>> 0, tpr: this.tpr, ldr: this.ldr >>> 0, dfr: this.dfr >>> 0, svr: this.svr >>> 0,
+      isr: bytesOf(this.isr), tmr: bytesOf(this.tmr), irr: bytesOf(this.irr), esr: this.esr >>> 0, esrPending: this.esrPending >>> 0, icrLo: this.icrLo >>> 0, icrHi: this.icrHi >>> 0,
+      lvtTimer: this.lvtTimer >>> 0, lvtThermal: this.lvtThermal >>> 0, lvtPmc: this.lvtPmc >>> 0, lvtLint0: this.lvtLint0 >>> 0, lvtLint1: this.lvtLint1 >>> 0, lvtError: this.lvtError >>> 0,
+      bsp: this.bsp, timerInitial: this.timerInitial >>> 0, dcr: this.dcr >>> 0, timerArmed: this.timerArmed, tStartNs: this.tStartNs, tStartCount: this.tStartCount, tickNs: this.tickNs,
+      tscDeadlineLo: this.tscDeadlineLo >>> 0, tscDeadlineHi: this.tscDeadlineHi >>> 0, tscDeadlineNs: saveDeadline(this.tscDeadlineNs),
+      nmiPending: this.nmiPending, initPending: this.initPending, sipiVector: this.sipiVector, waitSipi: this.waitSipi, extIntPending: this.extIntPending, lint0Level: this.lint0Level, lint1Level: this.lint1Level,
+    };
+  }
+
+  restoreState(s: FieldsOf<typeof LAPIC_SCHEMA.fields>): void {
+    if (s.apicId !== this.apicId) throw new PersistError('persist-invalid', 'lapic.apicId', `the saved local APIC has ID ${s.apicId}, this one ${this.apicId} (vCPUs in another order?)`);
+    this.baseLo = s.baseLo; this.baseHi = s.baseHi; this.mode = s.mode as Mode; this.id = s.id; this.tpr = s.tpr; this.ldr = s.ldr; this.dfr = s.dfr; this.svr = s.svr;
+    loadBytes(this.isr, s.isr, 'lapic.isr'); loadBytes(this.tmr, s.tmr, 'lapic.tmr'); loadBytes(this.irr, s.irr, 'lapic.irr');
+    this.esr = s.esr; this.esrPending = s.esrPending; this.icrLo = s.icrLo; this.icrHi = s.icrHi;
+    this.lvtTimer = s.lvtTimer; this.lvtThermal = s.lvtThermal; this.lvtPmc = s.lvtPmc; this.lvtLint0 = s.lvtLint0; this.lvtLint1 = s.lvtLint1; this.lvtError = s.lvtError;
+    this.bsp = s.bsp; this.timerInitial = s.timerInitial; this.dcr = s.dcr; this.timerArmed = s.timerArmed; this.tStartNs = s.tStartNs; this.tStartCount = s.tStartCount; this.tickNs = s.tickNs;
+    this.tscDeadlineLo = s.tscDeadlineLo; this.tscDeadlineHi = s.tscDeadlineHi; this.tscDeadlineNs = loadDeadline(s.tscDeadlineNs);
+    this.nmiPending = s.nmiPending; this.initPending = s.initPending; this.sipiVector = s.sipiVector; this.waitSipi = s.waitSipi; this.extIntPending = s.extIntPending; this.lint0Level = s.lint0Level; this.lint1Level = s.lint1Level;
+  }
 }
+
+const u32 = field.u32();
+const LAPIC_SCHEMA = {
+  kind: 'emu-local-apic',
+  version: 1,
+  fields: {
+    apicId: u32, baseLo: u32, baseHi: u32, mode: field.int(0, 2), id: u32, tpr: u32, ldr: u32, dfr: u32, svr: u32,
+    isr: field.bytes(32), tmr: field.bytes(32), irr: field.bytes(32), esr: u32, esrPending: u32, icrLo: u32, icrHi: u32,
+    lvtTimer: u32, lvtThermal: u32, lvtPmc: u32, lvtLint0: u32, lvtLint1: u32, lvtError: u32,
+    bsp: field.bool(), timerInitial: u32, dcr: u32, timerArmed: field.bool(), tStartNs: field.number(), tStartCount: field.number(), tickNs: field.number(),
+    tscDeadlineLo: u32, tscDeadlineHi: u32, tscDeadlineNs: field.number(),
+    nmiPending: field.bool(), initPending: field.bool(), sipiVector: field.int(-1, 255), waitSipi: field.bool(), extIntPending: field.bool(), lint0Level: field.bool(), lint1Level: field.bool(),
+  },
+} as const;

@@ -14,6 +14,7 @@
  */
 import type { BusDevice } from '../../bus.js';
 import type { ExtIntSource } from './local-apic.js';
+import { field, type FieldsOf } from '../../../util/persist.js';
 
 export const PIC_MASTER_BASE = 0x20;
 export const PIC_SLAVE_BASE = 0xa0;
@@ -223,6 +224,31 @@ class Pic8259 {
       if (this.isLevel(bit)) this.irr = (this.irr & ~bit) | (this.lines & bit);
     }
   }
+
+  save(): FieldsOf<typeof PIC_CHIP_FIELDS> {
+    return {
+      irr: this.irr, isr: this.isr, imr: this.imr, elcr: this.elcr, lines: this.lines, vectorBase: this.vectorBase, lowest: this.lowest, initStep: this.initStep,
+      icw1: this.icw1, icw3: this.icw3, icw4: this.icw4, readIsr: this.readIsr, poll: this.poll, specialMask: this.specialMask, rotateOnAeoi: this.rotateOnAeoi,
+    };
+  }
+
+  load(s: FieldsOf<typeof PIC_CHIP_FIELDS>): void {
+    this.irr = s.irr;
+    this.isr = s.isr;
+    this.imr = s.imr;
+    this.elcr = s.elcr;
+    this.lines = s.lines;
+    this.vectorBase = s.vectorBase;
+    this.lowest = s.lowest;
+    this.initStep = s.initStep;
+    this.icw1 = s.icw1;
+    this.icw3 = s.icw3;
+    this.icw4 = s.icw4;
+    this.readIsr = s.readIsr;
+    this.poll = s.poll;
+    this.specialMask = s.specialMask;
+    this.rotateOnAeoi = s.rotateOnAeoi;
+  }
 }
 
 /** Port device for one chip (2 ports: command at +0, data at +1). */
@@ -315,4 +341,28 @@ export class PicPair implements ExtIntSource {
     this.update();
     return vector;
   }
+
+  readonly persistSchema = PIC_SCHEMA;
+
+  saveState(): FieldsOf<typeof PIC_SCHEMA.fields> {
+    return { master: this.masterChip.save(), slave: this.slaveChip.save(), out: this.out };
+  }
+
+  /** Loads both chips; the INTR output is set without calling the listener (the APICs restore their LINT0 level themselves). */
+  restoreState(s: FieldsOf<typeof PIC_SCHEMA.fields>): void {
+    this.masterChip.load(s.master);
+    this.slaveChip.load(s.slave);
+    this.out = s.out;
+  }
 }
+
+const u8 = field.u8();
+const PIC_CHIP_FIELDS = {
+  irr: u8, isr: u8, imr: u8, elcr: u8, lines: u8, vectorBase: u8, lowest: field.int(0, 7), initStep: field.int(0, 4),
+  icw1: u8, icw3: u8, icw4: u8, readIsr: field.bool(), poll: field.bool(), specialMask: field.bool(), rotateOnAeoi: field.bool(),
+} as const;
+const PIC_SCHEMA = {
+  kind: 'emu-pic-8259-pair',
+  version: 1,
+  fields: { master: field.record(PIC_CHIP_FIELDS), slave: field.record(PIC_CHIP_FIELDS), out: field.bool() },
+} as const;

@@ -15,6 +15,7 @@
  */
 import type { BusDevice } from '../../bus.js';
 import type { EmuClock } from './chip-types.js';
+import { field, type FieldsOf } from '../../../util/persist.js';
 
 export const PIT_HZ = 1193182;
 export const PIT_BASE = 0x40;
@@ -361,6 +362,38 @@ class PitChannel {
     const level = this.out(now);
     if (level !== this.outLevel) this.drive(level);
   }
+
+  save(): FieldsOf<typeof PIT_CHANNEL_FIELDS> {
+    return {
+      mode: this.mode, ctrlBits: this.ctrlBits, rw: this.rw, bcd: this.bcd, count: this.count, hasCount: this.hasCount, running: this.running, loadNs: this.loadNs, frozenD: this.frozenD,
+      gate: this.gate, nullCount: this.nullCount, pendingCount: this.pendingCount, pendingAtNs: this.pendingAtNs, writeMsbNext: this.writeMsbNext, writeLsb: this.writeLsb,
+      readMsbNext: this.readMsbNext, latched: this.latched, latchMsbNext: this.latchMsbNext, status: this.status, processedD: this.processedD, outLevel: this.outLevel,
+    };
+  }
+
+  load(s: FieldsOf<typeof PIT_CHANNEL_FIELDS>): void {
+    this.mode = s.mode;
+    this.ctrlBits = s.ctrlBits;
+    this.rw = s.rw;
+    this.bcd = s.bcd;
+    this.count = s.count;
+    this.hasCount = s.hasCount;
+    this.running = s.running;
+    this.loadNs = s.loadNs;
+    this.frozenD = s.frozenD;
+    this.gate = s.gate;
+    this.nullCount = s.nullCount;
+    this.pendingCount = s.pendingCount;
+    this.pendingAtNs = s.pendingAtNs;
+    this.writeMsbNext = s.writeMsbNext;
+    this.writeLsb = s.writeLsb;
+    this.readMsbNext = s.readMsbNext;
+    this.latched = s.latched;
+    this.latchMsbNext = s.latchMsbNext;
+    this.status = s.status;
+    this.processedD = s.processedD;
+    this.outLevel = s.outLevel;
+  }
 }
 
 export class Pit8254 implements BusDevice {
@@ -443,4 +476,28 @@ export class Pit8254 implements BusDevice {
     const now = this.clock.nowNs();
     for (const c of this.channels) if (c.outListener) c.advance(now);
   }
+
+  readonly persistSchema = PIT_SCHEMA;
+
+  /** The three channels with their times in VM time, and port 0x61. */
+  saveState(): FieldsOf<typeof PIT_SCHEMA.fields> {
+    return { channels: this.channels.map((c) => c.save()), port61Bits: this.port61Bits };
+  }
+
+  restoreState(s: FieldsOf<typeof PIT_SCHEMA.fields>): void {
+    if (s.channels.length !== 3) throw new RangeError(`pit: ${s.channels.length} channels saved, the 8254 has 3`);
+    s.channels.forEach((c, i) => this.channels[i]!.load(c));
+    this.port61Bits = s.port61Bits;
+  }
 }
+
+const PIT_CHANNEL_FIELDS = {
+  mode: field.int(0, 7), ctrlBits: field.u8(), rw: field.int(0, 3), bcd: field.bool(), count: field.int(0, 0x10000), hasCount: field.bool(), running: field.bool(), loadNs: field.number(),
+  frozenD: field.number(), gate: field.bool(), nullCount: field.bool(), pendingCount: field.int(-1, 0x10000), pendingAtNs: field.number(), writeMsbNext: field.bool(), writeLsb: field.u8(),
+  readMsbNext: field.bool(), latched: field.int(-1, 0x10000), latchMsbNext: field.bool(), status: field.int(-1, 0xff), processedD: field.number(), outLevel: field.bool(),
+} as const;
+const PIT_SCHEMA = {
+  kind: 'emu-pit-8254',
+  version: 1,
+  fields: { channels: field.array(field.record(PIT_CHANNEL_FIELDS), 3), port61Bits: field.u8() },
+} as const;

@@ -1,0 +1,119 @@
+/**
+ * The emu backend's share of a snapshot (Vm.saveState/restoreState): the virtual clock, every
+ * vCPU (vcpu-state.ts), the chips (each local APIC, the IOAPIC, the 8259 pair, the 8254) and the
+ * PMUs. Guest RAM and the devices are the VMM's. A restore checks every section against its
+ * schema before it loads any, so a bad file leaves the VM as it was.
+ *
+ * Portability: the `x86-vcpu` sections are the common form (KVM fills the same fields); the
+ * chips, clock and PMU sections are emu's own kinds (a KVM VM keeps those in the kernel and saves
+ * them as its own structures), so a restore on another engine is refused by kind, naming them.
+ */
+import type { BackendState } from '../vm.js';
+import type { EmuVm } from './emu-vm.js';
+import { anyPersist, field, PersistError, prepareRestore, saveSection, type Persist, type PersistSection } from '../../util/persist.js';
+import { vcpuPersists } from './vcpu-state.js';
+import type { LocalApic } from './chips/local-apic.js';
+import type { EmuChips } from './chips/chip-set.js';
+import type { PmuState, VirtualPmu } from '../../pmu/index.js';
+import { Pow } from './x86-defs.js';
+import { flushTlb } from './tlb.js';
+
+const CLOCK_SCHEMA = {
+  kind: 'emu-clock',
+  version: 1,
+  fields: { deterministic: field.bool(), nowNs: field.number(), skippedNs: field.number(), tscHz: field.number() },
+} as const;
+
+const COUNTER = field.string(24);
+const PMU_SCHEMA = {
+  kind: 'emu-virtual-pmu',
+  version: 1,
+  fields: {
+    gpCounters: field.array(COUNTER, 64),
+    eventSelects: field.array(field.u32(), 64),
+    fixedCounters: field.array(COUNTER, 64),
+    fixedCtrCtrl: field.u32(),
+    globalCtrl: COUNTER,
+    globalStatus: COUNTER,
+  },
+} as const;
+
+function clockPersist(vm: EmuVm): Persist {
+  const p: Persist<typeof CLOCK_SCHEMA.fields> = {
+    persistSchema: CLOCK_SCHEMA,
+    saveState: () => ({ deterministic: vm.clock.deterministic, nowNs: vm.clock.nowNs(), skippedNs: vm.clock.skippedNs, tscHz: vm.clock.tscHz }),
+    restoreState: (s) => {
+      if (s.deterministic !== vm.clock.deterministic) throw new PersistError('persist-invalid', 'clock.deterministic', `clock: the snapshot was taken ${s.deterministic ? 'in' : 'without'} deterministic mode; restore it the same way`);
+      if (s.tscHz !== vm.clock.tscHz) throw new PersistError('persist-invalid', 'clock.tscHz', `clock: the snapshot's TSC runs at ${s.tscHz} Hz, this VM's at ${vm.clock.tscHz} Hz`);
+      vm.clock.setNowNs(s.nowNs, s.skippedNs);
+    },
+  };
+  return anyPersist(p);
+}
+
+function pmuPersist(pmu: VirtualPmu): Persist {
+  const p: Persist<typeof PMU_SCHEMA.fields> = {
+    persistSchema: PMU_SCHEMA,
+    saveState: () => {
+      const s = pmu.saveState();
+      return { gpCounters: s.gpCounters, eventSelects: s.eventSelects, fixedCounters: s.fixedCounters, fixedCtrCtrl: s.fixedCtrCtrl >>> 0, globalCtrl: s.globalCtrl, globalStatus: s.globalStatus };
+    },
+    restoreState: (s) => {
+      const st: PmuState = { format: 'tsvmm-pmu-state', version: 1, ...s };
+      try {
+        pmu.restoreState(st);
+      } catch (e) {
+        throw new PersistError('persist-invalid', 'pmu', `pmu: ${(e as Error).message}`);
+      }
+    },
+  };
+  return anyPersist(p);
+}
+
+/** Every component of the backend under its section name, in restore order (the clock before the vCPUs, which compute their TSC offsets from it). */
+function components(vm: EmuVm): (readonly [string, Persist])[] {
+  const chips = vm.chips as EmuChips;
+  // Exec counts first: deterministic virtual time is computed from them.
+  const out: (readonly [string, Persist])[] = vm.cpus.map((c) => [`vcpu-exec.${c.index}`, vcpuPersists(c).exec] as const);
+  out.push(['clock', clockPersist(vm)]);
+  for (const c of vm.cpus) out.push([`vcpu.${c.index}`, vcpuPersists(c).vcpu]);
+  chips.apics.forEach((a: LocalApic, i) => out.push([`lapic.${i}`, anyPersist(a)]));
+  out.push(['ioapic', anyPersist(chips.ioapic)], ['pic', anyPersist(chips.pic)], ['pit', anyPersist(chips.pit)]);
+  vm.pmus.forEach((p, i) => out.push([`pmu.${i}`, pmuPersist(p)]));
+  return out;
+}
+
+export function saveEmuVmState(vm: EmuVm): BackendState {
+  if (!vm.paused && vm.isRunning) throw new RangeError('emu: saveState needs the VM paused (or not yet run)');
+  const sections: PersistSection[] = components(vm).map(([name, p]) => saveSection(name, p));
+  return { backend: 'emu', sections };
+}
+
+export function restoreEmuVmState(vm: EmuVm, state: BackendState): void {
+  if (!vm.paused && vm.isRunning) throw new RangeError('emu: restoreState needs the VM paused (or not yet run)');
+  const byName = new Map(state.sections.map((s) => [s.name, s]));
+  const comps = components(vm);
+  const known = new Set(comps.map(([n]) => n));
+  for (const s of state.sections) {
+    if (!known.has(s.name)) throw new PersistError('persist-invalid', s.name, `section ${s.name} (${s.kind}) has no counterpart in this VM (${vm.cpus.length} vCPU(s)${vm.pmus.length ? ', a PMU' : ', no PMU'})`);
+  }
+  // Check every section before loading any.
+  const steps = comps.map(([name, p]) => {
+    const s = byName.get(name);
+    if (s === undefined) throw new PersistError('persist-invalid', name, `the state has no section ${name} (${p.persistSchema.kind})`);
+    return prepareRestore(s, p);
+  });
+  for (const step of steps) step();
+  // Caches of the old contents and of the old APIC base.
+  vm.cache.clear();
+  const out = { lo: 0, hi: 0 };
+  for (const c of vm.cpus) {
+    const apic = c.apic;
+    if (apic !== undefined) {
+      apic.getApicBase(out);
+      c.apicBasePhys = (out.hi & 0xff) * Pow.Two32 + ((out.lo & 0xfffff000) >>> 0);
+      c.apicMmio = (out.lo & (1 << 11)) !== 0 && (out.lo & (1 << 10)) === 0;
+    }
+    flushTlb(c, true);
+  }
+}

@@ -1,0 +1,218 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { VmController } from '../controller.js';
+import { ControllerError } from '../controller-types.js';
+import type { ConsoleSink } from '../serial-console.js';
+import type { RunConfig } from '../config.js';
+import type { EmuVm } from '../../cpu/emu/emu-vm.js';
+import { guestElf, tickerOutput } from '../ticker.test-util.js';
+import { MachineState } from './machine-state.js';
+
+function capture(): ConsoleSink & { text: () => string } {
+  let out = '';
+  return {
+    write(bytes) {
+      out += Buffer.from(bytes).toString('latin1');
+    },
+    close() {},
+    text: () => out,
+  };
+}
+
+interface Case {
+  readonly name: string;
+  readonly guest: string;
+  readonly cmdline: string;
+  readonly cpus: number;
+  readonly config?: Partial<RunConfig>;
+  /** Snapshot points as fractions of the reference run's instruction count. */
+  readonly at: readonly number[];
+}
+
+function controller(c: Case, sink: ConsoleSink, trackDirtyPages = false): VmController {
+  const v = new VmController({
+    config: { kernel: guestElf(c.guest), cmdline: c.cmdline, accel: 'emu', deterministic: true, memBytes: 32 << 20, serial: { kind: 'none' }, cpus: c.cpus, ...c.config },
+    bootSourceGiven: true,
+    serialSink: sink,
+  });
+  if (trackDirtyPages) void v.dispatch({ type: 'set-machine', machine: { trackDirtyPages: true }, partial: true });
+  return v;
+}
+
+/** What a finished run must agree on: output, stop, instructions, events (code-cache statistics aside) and PMU counts. */
+async function outcome(v: VmController, text: () => string): Promise<unknown> {
+  const stop = await v.stopped;
+  const s = await v.dispatch({ type: 'get-stats' });
+  const exits = { ...s.exits };
+  delete exits['code-invalidations'];
+  return { text: text(), stop, instructions: s.instructions, exits, pmu: s.pmu };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'tsvmm-snap-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+
+/**
+ * Runs `c` once undisturbed, then for each point: runs it to the first round boundary past that
+ * many instructions, snapshots, ends it, restores the snapshot in a new controller and lets it
+ * finish. The two halves of the output and the restored run's final counts must be the reference's.
+ */
+async function checkRestoredRuns(c: Case): Promise<number> {
+  const refSink = capture();
+  const ref = controller(c, refSink);
+  await ref.dispatch({ type: 'start' });
+  await ref.stopped;
+  const expected = await outcome(ref, () => refSink.text());
+  const total = (await ref.dispatch({ type: 'get-stats' })).instructions!;
+  let restored = 0;
+  for (const frac of c.at) {
+    const point = Math.floor(total * frac);
+    const path = join(dir, `${c.name}-${point}.snap`);
+    const a = capture();
+    const src = controller(c, a);
+    await src.dispatch({ type: 'start' });
+    const vm = src.built!.vm as EmuVm;
+    await vm.pauseAt(point);
+    if (!vm.paused) {
+      console.error(`${c.name}: stopped before ${point} (at ${vm.instructionsRetired})`);
+      await src.stopped;
+      continue;
+    }
+    await src.dispatch({ type: 'pause' });
+    await src.dispatch({ type: 'snapshot-create', snapshotPath: path, kind: 'full' });
+    await src.dispatch({ type: 'stop', by: 'library' });
+    const b = capture();
+    const dst = new VmController({ config: { accel: 'emu', serial: { kind: 'none' } }, serialSink: b });
+    await dst.dispatch({ type: 'snapshot-load', snapshotPath: path, resume: true });
+    assert.deepEqual(await outcome(dst, () => a.text() + b.text()), expected, `${c.name}: restored at instruction ${point}`);
+    restored++;
+  }
+  return restored;
+}
+
+test('deterministic runs restored from snapshots at many points end exactly as undisturbed runs', async () => {
+  const cases: Case[] = [
+    { name: 'ticker', guest: 'ticker', cmdline: 'lines=8 work=30000', cpus: 1, at: [0.01, 0.3, 0.55, 0.9] },
+    { name: 'ticker-4cpu', guest: 'ticker', cmdline: 'lines=6 work=20000', cpus: 4, at: [0.2, 0.7] },
+    { name: 'smp-4', guest: 'smp', cmdline: '', cpus: 4, at: [0.1, 0.4, 0.6, 0.8] },
+    // REP string instructions interrupted by timer interrupts: snapshots land mid-REP and with IRQs pending.
+    { name: 'rep-irq', guest: 'rep-irq', cmdline: '', cpus: 1, at: [0.15, 0.5, 0.85] },
+    { name: 'apic-timer', guest: 'apic-timer', cmdline: 'ticks=25', cpus: 1, at: [0.2, 0.5, 0.8] },
+    // Counters programmed to overflow (PMIs through the LVT).
+    { name: 'pmu-overflow', guest: 'pmu-overflow', cmdline: 'version=4', cpus: 1, config: { pmu: 'on' }, at: [0.25, 0.5, 0.75, 0.95] },
+  ];
+  for (const c of cases) {
+    const n = await checkRestoredRuns(c);
+    assert.ok(n >= c.at.length - 1, `${c.name}: ${n} of ${c.at.length} points restored`);
+  }
+});
+
+test('a snapshot is refused whole: corrupt, truncated, unknown version, another machine', async () => {
+  const c: Case = { name: 'bad', guest: 'ticker', cmdline: 'lines=0 work=2000', cpus: 1, at: [] };
+  const src = controller(c, capture());
+  await src.dispatch({ type: 'start' });
+  await (src.built!.vm as EmuVm).pauseAt(200_000);
+  await src.dispatch({ type: 'pause' });
+  const path = join(dir, 'good.snap');
+  await src.dispatch({ type: 'snapshot-create', snapshotPath: path, kind: 'full' });
+  await src.dispatch({ type: 'stop', by: 'library' });
+  const good = new Uint8Array(readFileSync(path));
+  const load = async (bytes: Uint8Array, re: RegExp): Promise<void> => {
+    const p = join(dir, 'bad.snap');
+    writeFileSync(p, bytes);
+    const dst = new VmController({ config: { accel: 'emu', serial: { kind: 'none' } }, serialSink: capture() });
+    await assert.rejects(dst.dispatch({ type: 'snapshot-load', snapshotPath: p, resume: true }), (e: unknown) => {
+      assert.ok(e instanceof ControllerError);
+      assert.ok(e.code === 'invalid-argument' || (e.code === 'no-backend' && /cannot give/.test(e.message)), e.message);
+      assert.match(e.message, re);
+      assert.ok(!e.message.includes('\n'), 'one line');
+      return true;
+    });
+    assert.equal(dst.state, 'NotStarted', 'nothing was loaded');
+  };
+  const flipped = good.slice();
+  flipped[Math.floor(flipped.length / 2)]! ^= 0x40;
+  await load(flipped, /corrupt \(CRC32 mismatch\)/);
+  await load(good.subarray(0, good.length - 100), /truncated|end marker/);
+  const future = good.slice();
+  new DataView(future.buffer).setUint32(8, 99, true);
+  await load(future, /header is corrupt|format version 99/);
+  // A section of a newer version than this tsvmm reads: re-encoded so every CRC is right.
+  const st = MachineState.decode(good, 'good');
+  const bumped = new MachineState(st.sections.map((s) => (s.name === 'lapic.0' ? { ...s, version: 7 } : s)));
+  await load(bumped.encodeToBytes(), /lapic\.0: emu-local-apic state version 7 is not supported/);
+  // The saved feature set differs from what this host's VM would be: refused, naming the differences.
+  const manifest = st.section('manifest') as unknown as { fields: { json: string } };
+  const m = JSON.parse(manifest.fields.json) as { cpuid: { leaf: number; subleaf: number; ecx: number }[] };
+  const leaf1 = m.cpuid.find((v) => v.leaf === 1 && v.subleaf === 0)!;
+  leaf1.ecx = (leaf1.ecx | (1 << 28)) >>> 0; // AVX, which emu does not have
+  const foreign = new MachineState(st.sections.map((s) => (s.name === 'manifest' ? { ...s, fields: { json: JSON.stringify(m) } } : s)));
+  await load(foreign.encodeToBytes(), /cannot give.*avx/i);
+});
+
+test('diff snapshots hold the pages written since the previous one and restore through the chain', async () => {
+  const c: Case = { name: 'diff', guest: 'ticker', cmdline: 'lines=10 work=20000', cpus: 1, at: [] };
+  const refSink = capture();
+  const ref = controller(c, refSink);
+  await ref.dispatch({ type: 'start' });
+  await ref.stopped;
+  const expected = await outcome(ref, () => refSink.text());
+  const total = (await ref.dispatch({ type: 'get-stats' })).instructions!;
+
+  const a = capture();
+  const src = controller(c, a, true);
+  await src.dispatch({ type: 'start' });
+  const vm = src.built!.vm as EmuVm;
+  const full = join(dir, 'chain-full.snap');
+  const d1 = join(dir, 'chain-d1.snap');
+  const d2 = join(dir, 'chain-d2.snap');
+  await vm.pauseAt(total * 0.2);
+  await src.dispatch({ type: 'pause' });
+  await src.dispatch({ type: 'snapshot-create', snapshotPath: full, kind: 'full' });
+  await src.dispatch({ type: 'resume' });
+  await vm.pauseAt(total * 0.4);
+  await src.dispatch({ type: 'pause' });
+  await src.dispatch({ type: 'snapshot-create', snapshotPath: d1, kind: 'diff' });
+  await src.dispatch({ type: 'resume' });
+  await vm.pauseAt(total * 0.6);
+  await src.dispatch({ type: 'pause' });
+  await src.dispatch({ type: 'snapshot-create', snapshotPath: d2, kind: 'diff' });
+  await src.dispatch({ type: 'stop', by: 'library' });
+  const sizes = [full, d1, d2].map((p) => readFileSync(p).length);
+  assert.ok(sizes[1]! < sizes[0]! && sizes[2]! < sizes[0]!, `diffs are smaller than the full snapshot: ${sizes.join(', ')}`);
+  assert.equal(MachineState.decode(readFileSync(d2), 'd2').diff, true);
+
+  const b = capture();
+  const dst = new VmController({ config: { accel: 'emu', serial: { kind: 'none' } }, serialSink: b });
+  await dst.dispatch({ type: 'snapshot-load', snapshotPath: d2, resume: true });
+  assert.deepEqual(await outcome(dst, () => a.text() + b.text()), expected);
+  assert.equal(a.text() + b.text(), tickerOutput(10, 20000));
+});
+
+test('Firecracker\'s two files: the memory file holds RAM, a diff updates it in place', async () => {
+  const c: Case = { name: 'memfile', guest: 'ticker', cmdline: 'lines=6 work=20000', cpus: 1, at: [] };
+  const a = capture();
+  const src = controller(c, a, true);
+  await src.dispatch({ type: 'start' });
+  const vm = src.built!.vm as EmuVm;
+  const state = join(dir, 'fc.state');
+  const state2 = join(dir, 'fc2.state');
+  const mem = join(dir, 'fc.mem');
+  await vm.pauseAt(300_000);
+  await src.dispatch({ type: 'pause' });
+  await src.dispatch({ type: 'snapshot-create', snapshotPath: state, memFilePath: mem, kind: 'full' });
+  assert.equal(readFileSync(mem).length, 32 << 20);
+  await src.dispatch({ type: 'resume' });
+  await vm.pauseAt(600_000);
+  await src.dispatch({ type: 'pause' });
+  await src.dispatch({ type: 'snapshot-create', snapshotPath: state2, memFilePath: mem, kind: 'diff' });
+  await src.dispatch({ type: 'stop', by: 'library' });
+  const b = capture();
+  const dst = new VmController({ config: { accel: 'emu', serial: { kind: 'none' } }, serialSink: b });
+  await assert.rejects(dst.dispatch({ type: 'snapshot-load', snapshotPath: state2, resume: true }), /give mem_file_path/);
+  await dst.dispatch({ type: 'snapshot-load', snapshotPath: state2, memFilePath: mem, resume: true });
+  await dst.stopped;
+  assert.equal(a.text() + b.text(), tickerOutput(6, 20000));
+});
