@@ -249,6 +249,15 @@ export const ROUTES: readonly Route[] = [
   },
   {
     method: 'put',
+    path: '/migrate',
+    hasBody: true,
+    async handle(c, body) {
+      await c.dispatch({ type: 'migrate', to: str(body['to'])! });
+      return NO_CONTENT;
+    },
+  },
+  {
+    method: 'put',
     path: '/logger',
     hasBody: true,
     async handle(c, body) {

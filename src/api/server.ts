@@ -135,8 +135,10 @@ export async function startApiServer(controller: VmController, opts: ApiServerOp
   if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) throw new ControllerError('invalid-argument', `--api-sock ${socketPath}: longer than the ${MAX_SOCKET_PATH} bytes a Unix socket path can have`, { field: 'api-sock' });
   if (exists(socketPath)) throw new ControllerError('invalid-argument', `--api-sock ${socketPath}: already exists (another VMM may serve it; remove it if not)`, { field: 'api-sock' });
 
+  // Requests being answered: close() lets them finish (a migrate request is answered as its VM ends).
+  const inFlight = new Set<Promise<void>>();
   const server: Server = createServer({ maxHeaderSize: 16 * 1024 }, (req, res) => {
-    handle(controller, req, res, maxBody).catch((e: unknown) => {
+    const p = handle(controller, req, res, maxBody).catch((e: unknown) => {
       if (e instanceof ApiFault) {
         // A refused oversized body is not read to its end: close the connection after the answer.
         sendFault(res, e.status, e.message, /larger than the limit/.test(e.message));
@@ -148,6 +150,8 @@ export async function startApiServer(controller: VmController, opts: ApiServerOp
         sendFault(res, 500, `internal error: ${e instanceof Error ? e.message : String(e)}`);
       }
     });
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
   });
   server.maxConnections = MAX_CONNECTIONS;
   server.headersTimeout = 10_000;
@@ -199,6 +203,10 @@ export async function startApiServer(controller: VmController, opts: ApiServerOp
       if (closed) return;
       closed = true;
       const done = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      // Answers under way get a moment to be written; then every connection goes.
+      await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => setTimeout(r, 1000).unref())]);
+      await new Promise((r) => setImmediate(r));
       server.closeAllConnections();
       await done;
       try {

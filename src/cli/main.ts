@@ -20,6 +20,16 @@ Usage:
                                           and busybox-static, fetched and built into .cache/ on first use)
   tsvmm api --api-sock PATH [options]     serve the control API and wait to be configured and started
                                           (Firecracker-compatible REST over a Unix socket)
+  tsvmm run --restore FILE [--mem-file FILE]
+                                          carry on from a snapshot (refused, naming them, where this host
+                                          cannot give the saved feature set)
+  tsvmm run --incoming tcp:HOST:PORT|unix:PATH
+                                          wait for a live migration and run the guest it brings
+  tsvmm snapshot --api-sock PATH FILE [--mem-file FILE] [--diff]
+                                          snapshot a running tsvmm (run --api-sock): pause, save, resume;
+                                          --diff: the pages written since its last snapshot
+  tsvmm migrate --api-sock PATH --to tcp:HOST:PORT|unix:PATH
+                                          live-migrate a running tsvmm's guest (pre-copy); it exits 0
   tsvmm caps [--accel kvm|emu|auto] [--cpus N] [--mem SIZE] [--json]
                                           what this host offers, and each feature's mode for such a VM;
                                           --json: the host's feature manifest (what it can give the VM)
@@ -155,7 +165,19 @@ export const RUN_OPTIONS = {
 } as const satisfies OptionSpecs;
 
 /** `run` itself also serves the API and the gdb stub on request (stat and record do not). */
-const RUN_COMMAND_OPTIONS = { ...RUN_OPTIONS, 'api-sock': { type: 'string', value: 'PATH' }, gdb: { type: 'string', value: 'tcp:HOST:PORT|unix:PATH' }, 'gdb-wait': { type: 'boolean' } } as const satisfies OptionSpecs;
+const RUN_COMMAND_OPTIONS = {
+  ...RUN_OPTIONS,
+  'api-sock': { type: 'string', value: 'PATH' },
+  gdb: { type: 'string', value: 'tcp:HOST:PORT|unix:PATH' },
+  'gdb-wait': { type: 'boolean' },
+  restore: { type: 'string', value: 'FILE' },
+  'mem-file': { type: 'string', value: 'FILE' },
+  incoming: { type: 'string', value: 'tcp:HOST:PORT|unix:PATH' },
+} as const satisfies OptionSpecs;
+
+/** `snapshot` and `migrate` talk to a running tsvmm through its API socket. */
+const SNAPSHOT_OPTIONS = { 'api-sock': { type: 'string', value: 'PATH' }, 'mem-file': { type: 'string', value: 'FILE' }, diff: { type: 'boolean' } } as const satisfies OptionSpecs;
+const MIGRATE_OPTIONS = { 'api-sock': { type: 'string', value: 'PATH' }, to: { type: 'string', value: 'tcp:HOST:PORT|unix:PATH' } } as const satisfies OptionSpecs;
 
 /** --gdb and --gdb-wait as run options. */
 function gdbOption(values: Record<string, string | boolean | undefined>): RunOptions['gdb'] {
@@ -208,8 +230,41 @@ export async function main(argv: string[]): Promise<number> {
         const { values, positionals, lists } = parseOptions('run', rest, RUN_COMMAND_OPTIONS, 1, 'kernel');
         if (values['verbose']) setLogLevel('info');
         const apiSocket = typeof values['api-sock'] === 'string' ? values['api-sock'] : undefined;
+        const restore = typeof values['restore'] === 'string' ? values['restore'] : undefined;
+        const incoming = typeof values['incoming'] === 'string' ? values['incoming'] : undefined;
+        const memFile = typeof values['mem-file'] === 'string' ? values['mem-file'] : undefined;
+        if (restore !== undefined || incoming !== undefined) {
+          if (restore !== undefined && incoming !== undefined) throw new ConfigError('--restore and --incoming both bring a VM: give one');
+          for (const k of ['kernel', 'initrd', 'linux', 'cmdline', 'mem', 'cpus', 'pmu', 'pmu-version', 'pmu-counters', 'pmu-fixed', 'pmu-filter', 'cpu-model', 'deterministic']) {
+            if (values[k] !== undefined) throw new ConfigError(`--${k} does not go with --${restore !== undefined ? 'restore' : 'incoming'}: the VM comes as it was saved (its machine and feature set)`);
+          }
+          if (positionals.length) throw new ConfigError(`a kernel does not go with --${restore !== undefined ? 'restore' : 'incoming'}`);
+        }
+        if (memFile !== undefined && restore === undefined) throw new ConfigError('--mem-file goes with --restore (the memory file of that snapshot)');
         const gdb = gdbOption(values);
-        return await runCommand(await runConfigWithLinux(values, positionals, lists), { verbose: values['verbose'] === true, ...(apiSocket !== undefined ? { apiSocket } : {}), ...(gdb !== undefined ? { gdb } : {}) });
+        return await runCommand(await runConfigWithLinux(values, positionals, lists), {
+          verbose: values['verbose'] === true,
+          ...(apiSocket !== undefined ? { apiSocket } : {}),
+          ...(gdb !== undefined ? { gdb } : {}),
+          ...(restore !== undefined ? { restore: { path: restore, ...(memFile !== undefined ? { memFile } : {}) } } : {}),
+          ...(incoming !== undefined ? { incoming } : {}),
+        });
+      }
+      case 'snapshot': {
+        const { values, positionals } = parseOptions('snapshot', rest, SNAPSHOT_OPTIONS, 1, 'FILE');
+        const sock = values['api-sock'];
+        if (typeof sock !== 'string') throw new ConfigError('tsvmm snapshot needs --api-sock PATH (the API socket of the running tsvmm: run --api-sock)');
+        if (positionals[0] === undefined) throw new ConfigError('tsvmm snapshot needs the FILE to write the snapshot to');
+        const { snapshotCommand } = await import('./client-commands.js');
+        return await snapshotCommand(sock, positionals[0], { ...(typeof values['mem-file'] === 'string' ? { memFile: values['mem-file'] } : {}), diff: values['diff'] === true });
+      }
+      case 'migrate': {
+        const { values } = parseOptions('migrate', rest, MIGRATE_OPTIONS, 0);
+        const sock = values['api-sock'];
+        const to = values['to'];
+        if (typeof sock !== 'string' || typeof to !== 'string') throw new ConfigError('tsvmm migrate needs --api-sock PATH (the running tsvmm) and --to tcp:HOST:PORT|unix:PATH (where tsvmm run --incoming waits)');
+        const { migrateCommand } = await import('./client-commands.js');
+        return await migrateCommand(sock, to);
       }
       case 'api': {
         const { values, positionals } = parseOptions('api', rest, API_OPTIONS, 0);
@@ -235,7 +290,7 @@ export async function main(argv: string[]): Promise<number> {
         return await capsCommand(runConfigFrom(values, positionals), { json: values['json'] === true });
       }
       default:
-        throw new ConfigError(`unknown command "${command}": use run, api, caps, stat, record or help`);
+        throw new ConfigError(`unknown command "${command}": use run, api, snapshot, migrate, caps, stat, record or help`);
     }
   } catch (e) {
     return reportError(e);

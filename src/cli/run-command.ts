@@ -27,6 +27,10 @@ export interface RunOptions {
   readonly waitForApi?: boolean;
   /** Serve the gdb remote protocol here (tsvmm run --gdb); `wait`: start paused until gdb continues. */
   readonly gdb?: { readonly address: GdbListenAddress; readonly wait: boolean };
+  /** Start from a snapshot instead of booting (tsvmm run --restore FILE [--mem-file FILE]). */
+  readonly restore?: { readonly path: string; readonly memFile?: string };
+  /** Wait for a live migration and run the VM it brings (tsvmm run --incoming ADDR). */
+  readonly incoming?: string;
 }
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -129,7 +133,12 @@ export async function runCommand(config: RunConfig, opts: RunOptions): Promise<n
   try {
     for (const [sig, handler] of handlers) process.on(sig, handler);
     if (opts.apiSocket !== undefined) api = await serveApi(controller, opts.apiSocket);
-    if (opts.waitForApi !== true) await controller.dispatch({ type: 'start' });
+    if (opts.restore !== undefined) {
+      await controller.dispatch({ type: 'snapshot-load', snapshotPath: opts.restore.path, ...(opts.restore.memFile !== undefined ? { memFilePath: opts.restore.memFile } : {}), resume: true });
+    } else if (opts.incoming !== undefined) {
+      const from = opts.incoming;
+      await controller.dispatch({ type: 'incoming', from, onListening: () => opts.verbose && process.stderr.write(`tsvmm: waiting for a migration on ${from}\n`) });
+    } else if (opts.waitForApi !== true) await controller.dispatch({ type: 'start' });
     const stop = await controller.stopped;
     report(stop);
     return describeStop(stop).status;

@@ -30,6 +30,8 @@ export type VmStop =
    * SIGINT, SIGHUP), or a stop through the controller from the API or the library.
    */
   | { readonly kind: 'quit'; readonly reason: string; readonly by: QuitSource; readonly signal?: string }
+  /** The VM was live-migrated: the guest runs on at `destination`, not here. */
+  | { readonly kind: 'migrated'; readonly destination: string }
   /** The host ended the run for its own reasons (the VM was destroyed, a vCPU thread was lost, a test's time limit). */
   | { readonly kind: 'host-stop'; readonly reason: string };
 

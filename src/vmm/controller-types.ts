@@ -62,6 +62,8 @@ export type VmAction =
   | { readonly type: 'snapshot-create'; readonly snapshotPath: string; readonly memFilePath?: string; readonly kind: SnapshotKind }
   | { readonly type: 'snapshot-load'; readonly snapshotPath: string; readonly memFilePath?: string; readonly resume: boolean }
   | { readonly type: 'migrate'; readonly to: string }
+  /** Waits for a migration stream (tcp:HOST:PORT or unix:PATH) and runs the VM it brings; before start only. */
+  | { readonly type: 'incoming'; readonly from: string; readonly onListening?: () => void }
   /** Ends the VM (a quit); resolves once it stopped. */
   | { readonly type: 'stop'; readonly by: QuitSource; readonly reason?: string; readonly signal?: string }
   | { readonly type: 'describe' }
@@ -145,6 +147,7 @@ export interface VmActionResults {
   'snapshot-create': void;
   'snapshot-load': void;
   migrate: void;
+  incoming: void;
   stop: VmStop;
   describe: InstanceDescription;
   'get-machine': MachineDescription;
@@ -206,6 +209,8 @@ export interface SnapshotService {
 export interface MigrationService {
   /** Runs a live migration of the running VM to `to`; on failure the VM keeps running here. */
   migrate(ctx: SnapshotContext, to: string): Promise<void>;
+  /** Receives one (before start): builds the VM from the stream and hands it over running. */
+  receive(ctx: SnapshotContext, from: string, onListening?: () => void): Promise<void>;
 }
 
 /** What a snapshot or migration service may touch: the built VM, its devices and config. */
@@ -224,6 +229,6 @@ export interface SnapshotContext {
   pause(): Promise<void>;
   /** Resumes it. */
   resume(): void;
-  /** Ends the VM after a completed migration (the guest now runs elsewhere). */
-  finishMigrated(reason: string): void;
+  /** Ends the VM after a completed migration (the guest now runs at `destination`). */
+  finishMigrated(destination: string): void;
 }

@@ -15,6 +15,7 @@ import { builtFeatures, configFeatures, vmStats } from './vm-reports.js';
 import { openHostOutput, type HostOutput } from './host-output.js';
 import { toControllerError } from './controller-errors.js';
 import { FileSnapshots } from './state/snapshot.js';
+import { SocketMigration } from './state/migration.js';
 import {
   ControllerError,
   type BootSourceSettings,
@@ -66,6 +67,8 @@ export class VmController {
   readonly id: string;
   /** Snapshots to files (state/snapshot.ts) unless the options give another service. */
   readonly snapshots: SnapshotService;
+  /** Live migration over sockets (state/migration.ts) unless the options give another service. */
+  readonly migration: MigrationService;
   private stateNow: VmState = 'NotStarted';
   private config: RunConfig;
   private bootSourceGiven: boolean;
@@ -88,6 +91,7 @@ export class VmController {
   constructor(private readonly opts: ControllerOptions = {}) {
     this.id = opts.id ?? 'anonymous-instance';
     this.snapshots = opts.snapshots ?? new FileSnapshots();
+    this.migration = opts.migration ?? new SocketMigration();
     this.config = { ...defaultRunConfig(), ...opts.config };
     this.bootSourceGiven = opts.bootSourceGiven === true;
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
@@ -189,8 +193,11 @@ export class VmController {
         return (await this.snapshotLoad(a)) as R;
       case 'migrate':
         this.requireState('migrate', ['Running', 'Paused']);
-        if (this.opts.migration === undefined) throw new ControllerError('not-supported', 'live migration is not supported by this tsvmm yet');
-        await this.opts.migration.migrate(this.snapshotContext(), a.to);
+        await this.migration.migrate(this.snapshotContext(), a.to);
+        return undefined as R;
+      case 'incoming':
+        this.requireState('receive a migration', ['NotStarted']);
+        await this.migration.receive(this.snapshotContext(), a.from, a.onListening);
         return undefined as R;
       case 'stop':
         return (await this.quit(a.by, a.reason, a.signal)) as R;
@@ -411,8 +418,8 @@ export class VmController {
       },
       pause: () => this.pause(),
       resume: () => this.resume(),
-      finishMigrated: (reason) => {
-        this.builtVm?.vm.requestStop({ kind: 'quit', by: 'api', reason });
+      finishMigrated: (destination) => {
+        this.builtVm?.vm.requestStop({ kind: 'migrated', destination });
       },
     };
   }

@@ -114,6 +114,8 @@ export function describeStop(stop: VmStop): { status: number; message: string | 
       const status = stop.signal !== undefined ? signalExitStatus(stop.signal) : EXIT.USER_QUIT;
       return { status, message: `${stop.reason} (exit status ${status})` };
     }
+    case 'migrated':
+      return { status: EXIT.OK, message: `the guest was migrated to ${stop.destination} and runs there now` };
     case 'host-stop':
       return { status: EXIT.FAILURE, message: `${stop.reason} (exit status ${EXIT.FAILURE})` };
   }

@@ -1,0 +1,141 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { connect, createServer, type Socket } from 'node:net';
+import { VmController } from '../controller.js';
+import { ControllerError } from '../controller-types.js';
+import type { ConsoleSink } from '../serial-console.js';
+import { guestElf, tickerOutput } from '../ticker.test-util.js';
+import { SocketMigration } from './migration.js';
+import { MachineState } from './machine-state.js';
+import { machineSection, manifestSection } from './vm-state.js';
+
+function capture(): ConsoleSink & { text: () => string } {
+  let out = '';
+  return {
+    write(bytes) {
+      out += Buffer.from(bytes).toString('latin1');
+    },
+    close() {},
+    text: () => out,
+  };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'tsvmm-mig-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function until(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+function source(cmdline: string, sink: ConsoleSink, migration?: SocketMigration): VmController {
+  return new VmController({
+    config: { kernel: guestElf('ticker'), cmdline, accel: 'emu', deterministic: true, memBytes: 64 << 20, serial: { kind: 'none' }, cpus: 2 },
+    bootSourceGiven: true,
+    serialSink: sink,
+    ...(migration !== undefined ? { migration } : {}),
+  });
+}
+
+function destination(sink: ConsoleSink): VmController {
+  return new VmController({ config: { accel: 'emu', serial: { kind: 'none' } }, serialSink: sink });
+}
+
+/** Starts `c` receiving on `addr`; resolves once it listens, with the promise of the whole receive. */
+async function listen(c: VmController, addr: string): Promise<{ done: Promise<void> }> {
+  let ready!: () => void;
+  const listening = new Promise<void>((r) => (ready = r));
+  const done = c.dispatch({ type: 'incoming', from: addr, onListening: ready });
+  done.catch(() => undefined);
+  await Promise.race([listening, done]);
+  return { done };
+}
+
+test('live migration between two controllers: the guest goes on at the destination, printing what an unmigrated run prints', async () => {
+  const a = capture();
+  const b = capture();
+  const addr = `unix:${join(dir, 'm1.sock')}`;
+  const dst = destination(b);
+  const { done: received } = await listen(dst, addr);
+  const migration = new SocketMigration();
+  const src = source('lines=24 work=20000', a, migration);
+  await src.dispatch({ type: 'start' });
+  await until(() => a.text().includes('tick 4 '), 'the guest running');
+  await src.dispatch({ type: 'migrate', to: addr });
+  await received;
+  assert.deepEqual(await src.stopped, { kind: 'migrated', destination: addr });
+  assert.deepEqual(await dst.stopped, { kind: 'debug-exit', value: 0 });
+  assert.equal(a.text() + b.text(), tickerOutput(24, 20000));
+  const r = migration.lastReport!;
+  assert.ok(r.rounds >= 1 && r.pagesSent > 0 && r.downtimeMs <= r.totalMs, JSON.stringify(r));
+});
+
+test('a destination that cannot give the feature set refuses before any state moves, naming the differences', async () => {
+  const b = capture();
+  const addr = `unix:${join(dir, 'm2.sock')}`;
+  const dst = destination(b);
+  const { done: received } = await listen(dst, addr);
+  // A source whose VM has AVX (emu has none): its HELLO, by hand.
+  const probe = source('lines=0', capture());
+  await probe.dispatch({ type: 'start' });
+  await probe.dispatch({ type: 'pause' });
+  const m = structuredClone(await probe.dispatch({ type: 'get-manifest' }));
+  await probe.dispose();
+  const leaf1 = m.cpuid.find((v) => v.leaf === 1 && v.subleaf === 0)!;
+  (leaf1 as { ecx: number }).ecx = (leaf1.ecx | (1 << 28)) >>> 0;
+  const hello = new MachineState([manifestSection(m), machineSection({ id: 'x', parentId: '', parentPath: '', backend: 'emu', cpus: 2, memBytes: 64 << 20, deterministic: true, cmdline: '' })]).encodeToBytes();
+  const sock: Socket = connect(join(dir, 'm2.sock'));
+  await new Promise((r) => sock.once('connect', r));
+  const head = Buffer.alloc(16);
+  head.writeUInt32LE(0x5453_4d47, 0);
+  head.writeUInt32LE(1, 4);
+  head.writeUInt32LE(hello.length, 8);
+  sock.write(head);
+  sock.write(hello);
+  const reply = await new Promise<Buffer>((resolve) => {
+    let got = Buffer.alloc(0);
+    sock.on('data', (d: Buffer) => (got = Buffer.concat([got, d])));
+    sock.on('close', () => resolve(got));
+  });
+  assert.equal(reply.readUInt32LE(4), 3, 'REFUSE');
+  assert.match(reply.subarray(16).toString(), /cannot give avx/);
+  await assert.rejects(received, (e: unknown) => e instanceof ControllerError && /avx/.test(e.message));
+  assert.equal(dst.state, 'NotStarted');
+});
+
+test('a dropped connection leaves the guest running at the source, nothing lost', async () => {
+  const a = capture();
+  const path = join(dir, 'm3.sock');
+  // A destination that accepts the VM, then goes away during pre-copy.
+  const server = createServer((s) => {
+    let n = 0;
+    s.on('data', (d: Buffer) => {
+      n += d.length;
+      if (n > 0 && n < 1 << 30 && !s.destroyed) {
+        if (n < 20_000) {
+          const ok = Buffer.alloc(16);
+          ok.writeUInt32LE(0x5453_4d47, 0);
+          ok.writeUInt32LE(2, 4);
+          s.write(ok);
+        } else s.destroy();
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(path, r));
+  const src = source('lines=12 work=20000', a);
+  await src.dispatch({ type: 'start' });
+  await until(() => a.text().includes('tick 2 '), 'the guest running');
+  await assert.rejects(src.dispatch({ type: 'migrate', to: `unix:${path}` }), (e: unknown) => e instanceof ControllerError && e.code === 'host-io' && /keeps running here/.test(e.message));
+  assert.equal(src.state, 'Running');
+  assert.deepEqual(await src.stopped, { kind: 'debug-exit', value: 0 });
+  assert.equal(a.text(), tickerOutput(12, 20000));
+  server.close();
+  await assert.rejects(source('lines=1', capture()).dispatch({ type: 'migrate', to: 'tcp:nowhere' }), /invalid-state|has not started/);
+});
