@@ -43,6 +43,8 @@ export function stopText(stop: VmStop): string {
       return `the CPU refused to enter the guest on vCPU ${stop.vcpu}: ${stop.detail}`;
     case 'quit':
       return stop.reason;
+    case 'migrated':
+      return `the guest was migrated to ${stop.destination}`;
     case 'host-stop':
       return stop.reason;
   }
