@@ -23,6 +23,7 @@ import type { X87Bus } from './fpu/x87-core.js';
 import { MSR } from '../registers.js';
 import { Pow } from './x86-defs.js';
 import { MXCSR_MASK } from './fpu/sse-state.js';
+import { refreshDebug } from './debug-regs.js';
 
 const u64 = field.u64();
 const SEGMENT = field.record({ selector: field.u16(), base: u64, limit: field.u32(), attrs: field.u32() });
@@ -56,6 +57,8 @@ export const X86_VCPU_SCHEMA = {
     waitSipi: field.bool(),
     interruptShadow: field.bool(),
     nmiBlocked: field.bool(),
+    /** DR6 bits of debug traps held back by a MOV SS / POP SS shadow (pending debug exceptions). */
+    pendingDebug: field.u32(),
   },
 } as const;
 
@@ -194,6 +197,7 @@ export function saveVcpu(c: EmuCpu): VcpuFields {
     waitSipi: c.waitSipi,
     interruptShadow: c.shadow,
     nmiBlocked: c.nmiBlocked,
+    pendingDebug: c.dbPending >>> 0,
   };
 }
 
@@ -237,9 +241,13 @@ export function restoreVcpu(c: EmuCpu, s: VcpuFields): void {
   c.waitSipi = s.waitSipi;
   c.shadow = s.interruptShadow;
   c.nmiBlocked = s.nmiBlocked;
+  c.dbPending = s.pendingDebug;
+  c.dbHits = 0;
   // RFLAGS last: updateMode() reads CR0, EFER, CS, SS and RFLAGS.VM.
   setFlagsRaw(c, Number(s.rflags & 0xffff_ffffn));
   c.updateMode();
+  // DR7's breakpoints decoded again (and the debug path armed if TF or a breakpoint needs it).
+  refreshDebug(c);
   c.tscOffset = 0;
   const tsc = Number(s.tsc);
   c.tscOffset = tsc - tscNow(c);
