@@ -7,7 +7,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { tmpdir } from 'node:os';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { build, root, staleReason } from './build.mjs';
 
 const args = process.argv.slice(2);
@@ -48,20 +48,44 @@ if (files.length === 0) {
 const tmp = mkdtempSync(join(tmpdir(), 'tsvmm-tests-'));
 const coverage = join(tmp, 'host-coverage.txt');
 const reporter = process.stdout.isTTY ? 'spec' : 'tap';
-const r = spawnSync(
+// The suite must end well inside CI's 90 minutes, and a hang must fail with a name, not a timeout:
+// --test-force-exit ends a file's process when its tests are done even if a test leaked a child
+// process, --test-timeout bounds a test that gave no timeout of its own, and the watchdog below ends
+// the whole run (its process group, so no test's children outlive it).
+const SUITE_LIMIT_MIN = Number(process.env.TSVMM_TEST_LIMIT_MIN ?? 70);
+const t0 = Date.now();
+const child = spawn(
   process.execPath,
   [
-    '--test', '--test-concurrency=2',
+    '--test', '--test-concurrency=2', '--test-force-exit', '--test-timeout=1200000',
     `--test-reporter=${reporter}`, '--test-reporter-destination=stdout',
     `--test-reporter=${join(root, 'scripts', 'host-coverage-reporter.mjs')}`, `--test-reporter-destination=${coverage}`,
     ...files,
   ],
-  { cwd: root, stdio: 'inherit' },
+  { cwd: root, stdio: 'inherit', detached: true },
 );
+const killGroup = (sig) => {
+  try {
+    process.kill(-child.pid, sig);
+  } catch {
+    // already gone
+  }
+};
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => killGroup(sig));
+let overran = false;
+const watchdog = setTimeout(() => {
+  overran = true;
+  console.error(`run-tests: the suite ran past ${SUITE_LIMIT_MIN} minutes (TSVMM_TEST_LIMIT_MIN); stopping it: a test hangs or the host is far slower than expected`);
+  killGroup('SIGKILL');
+}, SUITE_LIMIT_MIN * 60_000);
+const r = await new Promise((resolve) => child.on('close', (status, signal) => resolve({ status, signal })));
+clearTimeout(watchdog);
+killGroup('SIGKILL'); // anything a test left behind
+console.error(`run-tests: ${files.length} test files in ${((Date.now() - t0) / 60_000).toFixed(1)} min`);
 try {
   process.stdout.write(readFileSync(coverage, 'utf8'));
 } catch {
   // no summary (the run was interrupted): the status says enough
 }
 rmSync(tmp, { recursive: true, force: true });
-process.exit(r.status ?? 1);
+process.exit(overran ? 1 : (r.status ?? 1));
