@@ -52,6 +52,8 @@ export class BrowserVm {
   private inputBacklog: Uint8Array[] = [];
   private polling = false;
   private disposed = false;
+  /** Set from a boot or reset until the worker says the new machine started: output meanwhile is the old one's. */
+  private awaitingBoot = false;
 
   constructor(
     private readonly worker: WorkerLike,
@@ -76,6 +78,7 @@ export class BrowserVm {
   boot(o: BootOptions): void {
     const kernel = { name: o.kernel.name, data: copy(o.kernel.data) };
     const initrd = o.initrd ? { name: o.initrd.name, data: copy(o.initrd.data) } : undefined;
+    this.awaitingBoot = true;
     this.send(
       {
         type: 'boot',
@@ -102,6 +105,7 @@ export class BrowserVm {
   }
   /** Power-cycles: a fresh machine from the same images. */
   reset(): void {
+    this.awaitingBoot = true;
     this.send({ type: 'reset' });
   }
   stop(): void {
@@ -142,7 +146,8 @@ export class BrowserVm {
     const waitAsync = (Atomics as unknown as { waitAsync?: (a: Int32Array, i: number, v: number, t?: number) => { async: boolean; value: Promise<string> | string } }).waitAsync;
     const step = (): void => {
       if (this.disposed) return;
-      if (ring.available > 0) this.events.onSerial?.(ring.read());
+      // Until the new machine says it started, what is in the ring may be the old machine's.
+      if (ring.available > 0 && !this.awaitingBoot) this.events.onSerial?.(ring.read());
       this.pushInput();
       const w = ring.waitTarget;
       if (waitAsync !== undefined) {
@@ -157,9 +162,12 @@ export class BrowserVm {
   private onMessage(m: FromWorker): void {
     switch (m.type) {
       case 'serial':
-        this.events.onSerial?.(m.bytes);
+        if (!this.awaitingBoot) this.events.onSerial?.(m.bytes);
         break;
       case 'booted':
+        // Messages keep their order, so every serial message before this one was the old machine's.
+        this.awaitingBoot = false;
+        if (this.toPage && m.outputFrom !== undefined) this.toPage.discardBefore(m.outputFrom);
         this.events.onBooted?.(m.description, m.loadMs);
         break;
       case 'stats':

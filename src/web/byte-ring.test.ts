@@ -52,3 +52,19 @@ test('a writer on another thread and a reader here: every byte, in order, with t
   assert.equal(bad, -1, `first wrong byte at ${bad}`);
   assert.equal(got, total);
 });
+
+test('discardBefore drops what was written before a write cursor and keeps what came after', () => {
+  const ring = new ByteRing(ByteRing.allocate(16));
+  ring.write(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]));
+  assert.deepEqual([...ring.read(10)], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  ring.write(new Uint8Array([13, 14]));
+  const mark = ring.writeCursor; // a new machine starts here (the ring has wrapped)
+  ring.write(new Uint8Array([20, 21, 22]));
+  ring.discardBefore(mark);
+  assert.deepEqual([...ring.read()], [20, 21, 22]);
+  // A cursor the reader is already past (or one from nowhere) changes nothing.
+  ring.write(new Uint8Array([30]));
+  ring.discardBefore(mark);
+  ring.discardBefore(mark + 1000);
+  assert.deepEqual([...ring.read()], [30]);
+});

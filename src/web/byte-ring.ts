@@ -61,6 +61,18 @@ export class ByteRing {
     return out;
   }
 
+  /** The write cursor: how many bytes were ever written (mod 2^32). */
+  get writeCursor(): number {
+    return Atomics.load(this.cursors, WRITE);
+  }
+
+  /** For the reader: drops what was written before write cursor `cursor` (bytes after it stay). */
+  discardBefore(cursor: number): void {
+    const r = Atomics.load(this.cursors, READ);
+    const ahead = ((cursor | 0) - r) >>> 0;
+    if (ahead > 0 && ahead <= this.available) Atomics.store(this.cursors, READ, cursor | 0);
+  }
+
   /** For the reader: the write cursor to wait on (Atomics.waitAsync(cursors, 0, value)). */
   get waitTarget(): { readonly array: Int32Array; readonly index: number; readonly value: number } {
     return { array: this.cursors, index: WRITE, value: Atomics.load(this.cursors, WRITE) };

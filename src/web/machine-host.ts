@@ -158,7 +158,7 @@ export class MachineHost {
       scheduler,
     });
     this.machine = machine;
-    this.post({ type: 'booted', description: machine.boot.summary, loadMs: performance.now() - t0 });
+    this.post({ type: 'booted', description: machine.boot.summary, loadMs: performance.now() - t0, ...(outRing ? { outputFrom: outRing.writeCursor } : {}) });
     const every = r.statsEveryMs ?? 500;
     if (every > 0) this.statsTimer = setInterval(() => this.sendStats(), every);
     machine.vm.run().then(

@@ -63,7 +63,11 @@ export interface MachineStats {
 }
 
 export type FromWorker =
-  | { readonly type: 'booted'; readonly description: string; readonly loadMs: number }
+  /**
+   * A machine was built and starts now. `outputFrom`: the output ring's write cursor at that moment, so the
+   * page can drop what an earlier machine (before a reset or a new boot) wrote and it had not read yet.
+   */
+  | { readonly type: 'booted'; readonly description: string; readonly loadMs: number; readonly outputFrom?: number }
   | { readonly type: 'serial'; readonly bytes: Uint8Array }
   | { readonly type: 'stats'; readonly stats: MachineStats }
   | { readonly type: 'stopped'; readonly stop: VmStop; readonly message: string }

@@ -132,3 +132,29 @@ test('Linux boots in the page to its shell and answers uname -a', { skip: linuxS
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test('a kernel chosen as a file boots; pause holds the guest, resume lets it go on, reset starts it over', { skip: missing ?? false }, async (t) => {
+  const page = await browser!.newPage({ viewport: { width: 1280, height: 800 } });
+  const errors = watchErrors(page);
+  await page.goto(isolatedUrl);
+  // The file input behind "choose files" (dropping files on the page goes through the same path).
+  await page.setInputFiles('#files', join(root, 'guests', 'build', 'ticker.elf'));
+  assert.equal(await page.inputValue('#guest'), 'files');
+  await page.click('#start');
+  let s = await waitFor(page, (x) => x.serial.includes('tick 3 '), 60_000);
+  assert.match(s.serial, /^ticker: 0 lines of 20000 steps\r?\n/);
+  await page.click('#pause');
+  await page.waitForTimeout(300); // a slice in flight may still finish its line
+  const held = (await state(page)).serial;
+  await page.waitForTimeout(1500);
+  assert.equal((await state(page)).serial, held, 'no guest output while paused');
+  await page.click('#pause'); // now labelled Resume
+  s = await waitFor(page, (x) => x.serial.length > held.length + 20, 30_000);
+  assert.ok(s.serial.startsWith(held), 'resumed where it was');
+  await page.click('#reset');
+  s = await waitFor(page, (x) => /tick 2 /.test(x.serial), 60_000);
+  assert.match(s.serial, /^ticker: 0 lines of 20000 steps\r?\ntick 1 sum/, 'reset boots the kernel again from the start');
+  t.diagnostic(`screenshot: ${await shot(page, 'files')}`);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
