@@ -14,7 +14,7 @@ const EVENTS: Record<string, readonly number[]> = {
   '0xc0/0x00': [1, 1, 0],
   '0xc4/0x00': [0, 1, 0],
   '0x3c/0x00': [1, 1, 1],
-  '0x3c/0x01': [1, 1, 1],
+  '0x3c/0x01': [0, 0, 0], // reference cycles: the reference clock's ticks (none here: no refClock)
 };
 
 class Reference {

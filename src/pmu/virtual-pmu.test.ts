@@ -13,10 +13,13 @@ const INST = sel(0xc0, 0, 0n), CYC = sel(0x3c, 0, 0n), REF = sel(0x3c, 1, 0n), B
 const M48 = (1n << 48n) - 1n;
 const { PLAIN, BRANCH, STALL } = CycleKind;
 
-function mk(cfg: PmuConfigInput = {}, filter: PmuEventFilter | null = null): { pmu: VirtualPmu; pmis: { n: number } } {
+/** A PMU whose reference clock is `clock.t` (the vCPU is running from tick 0 at CPL 0). */
+function mk(cfg: PmuConfigInput = {}, filter: PmuEventFilter | null = null): { pmu: VirtualPmu; pmis: { n: number }; clock: { t: number } } {
   const pmis = { n: 0 };
-  const pmu = new VirtualPmu(resolvePmuConfig(cfg), { onPmi: () => pmis.n++, filter });
-  return { pmu, pmis };
+  const clock = { t: 0 };
+  const pmu = new VirtualPmu(resolvePmuConfig(cfg), { onPmi: () => pmis.n++, filter, refClock: () => clock.t });
+  pmu.runStart(0);
+  return { pmu, pmis, clock };
 }
 const out = { lo: 0, hi: 0 };
 function rd(p: VirtualPmu, index: number): bigint | null {
@@ -196,7 +199,7 @@ test('RDPMC: GP and fixed indexes, full width, fast 32-bit reads, #GP rules', ()
 });
 
 test('counting: USR/OS filter by CPL, EN, GLOBAL_CTRL; architectural events from cycle kinds', () => {
-  const { pmu } = mk({ version: 4 });
+  const { pmu, clock } = mk({ version: 4 });
   assert.equal(pmu.active, false);
   ok(pmu, EVTSEL0, INST | EN | OS);
   ok(pmu, EVTSEL0 + 1, INST | EN | USR);
@@ -212,20 +215,23 @@ test('counting: USR/OS filter by CPL, EN, GLOBAL_CTRL; architectural events from
   pmu.count(PLAIN, 10, 0);
   pmu.count(BRANCH, 3, 0);
   pmu.count(STALL, 4, 0);
+  clock.t += 100; // reference ticks at CPL 0: counted when the CPL changes
   pmu.count(PLAIN, 20, 3);
+  clock.t += 30;
   pmu.count(BRANCH, 5, 2);
   pmu.count(STALL, 1, 3);
+  clock.t += 10; // at CPL > 0: counted when read
   assert.equal(rd(pmu, PMC0), 13n, 'instructions at CPL 0');
   assert.equal(rd(pmu, PMC0 + 1), 25n, 'instructions at CPL > 0');
   assert.equal(rd(pmu, PMC0 + 2), 8n, 'branches');
   assert.equal(rd(pmu, PMC0 + 3), 43n, 'core cycles');
-  assert.equal(rd(pmu, PMC0 + 4), 43n, 'reference cycles');
+  assert.equal(rd(pmu, PMC0 + 4), 140n, 'reference cycles: the reference clock, not the core cycles');
   assert.equal(rd(pmu, PMC0 + 5), 0n);
   assert.equal(rd(pmu, PMC0 + 6), 0n);
   assert.equal(rd(pmu, PMC0 + 7), 0n);
   assert.equal(rd(pmu, FIXED0), 13n, 'fixed 0 instructions, OS only');
   assert.equal(rd(pmu, FIXED0 + 1), 26n, 'fixed 1 core cycles, USR only');
-  assert.equal(rd(pmu, FIXED0 + 2), 43n, 'fixed 2 reference cycles');
+  assert.equal(rd(pmu, FIXED0 + 2), 140n, 'fixed 2 reference cycles');
   // GLOBAL_CTRL gates each counter.
   ok(pmu, GCTRL, 0x1n);
   pmu.count(PLAIN, 100, 0);
@@ -414,19 +420,22 @@ test('instructionsUntilOverflow is a safe bound: the PMI lands after exactly the
 
 test('the event filter applies at count time; selectors stay readable and writable', () => {
   const deny = createPmuEventFilter({ action: 'deny', events: [{ eventSelect: 0xc4, umask: 0 }], fixedCounterBitmap: 0b010 });
-  const { pmu } = mk({ version: 4 }, deny);
+  const { pmu, clock } = mk({ version: 4 }, deny);
   ok(pmu, EVTSEL0, BR | EN | OS);
   ok(pmu, EVTSEL0 + 1, INST | EN | OS);
   assert.equal(rd(pmu, EVTSEL0), BR | EN | OS);
   ok(pmu, FIXED_CTRL, 0x111n);
   ok(pmu, GCTRL, 0x3n | (0x7n << 32n));
   pmu.count(BRANCH, 4, 0);
+  clock.t += 4;
   assert.deepEqual([rd(pmu, PMC0), rd(pmu, PMC0 + 1), rd(pmu, FIXED0), rd(pmu, FIXED0 + 1), rd(pmu, FIXED0 + 2)], [0n, 4n, 4n, 0n, 4n]);
   pmu.setFilter(createPmuEventFilter({ action: 'allow', events: [{ eventSelect: 0xc4, umask: 0 }], fixedCounterBitmap: 0b010 }));
   pmu.count(BRANCH, 1, 0);
+  clock.t += 1;
   assert.deepEqual([rd(pmu, PMC0), rd(pmu, PMC0 + 1), rd(pmu, FIXED0), rd(pmu, FIXED0 + 1), rd(pmu, FIXED0 + 2)], [1n, 4n, 4n, 1n, 4n]);
   pmu.setFilter(null);
   pmu.count(BRANCH, 1, 0);
+  clock.t += 1;
   assert.deepEqual([rd(pmu, PMC0), rd(pmu, PMC0 + 1), rd(pmu, FIXED0), rd(pmu, FIXED0 + 1), rd(pmu, FIXED0 + 2)], [2n, 5n, 5n, 2n, 5n]);
 });
 
@@ -460,4 +469,37 @@ test('reset restores power-up state; save/restore round-trips', () => {
   pmu.reset();
   assert.deepEqual([rd(pmu, PMC0), rd(pmu, EVTSEL0), rd(pmu, GCTRL), rd(pmu, STATUS), rd(pmu, FIXED_CTRL)], [0n, 0n, 3n, 0n, 0n]);
   assert.throws(() => mk({ version: 4, gpCounters: 3 }).pmu.restoreState(saved), RangeError);
+});
+
+test('reference cycles count the reference clock while the vCPU runs unhalted, not core cycles', () => {
+  const { pmu, clock, pmis } = mk({ version: 4 });
+  ok(pmu, FIXED_CTRL, 0xb00n); // fixed 2: OS + USR + PMI
+  ok(pmu, EVTSEL0, REF | EN | USR);
+  ok(pmu, EVTSEL0 + 1, CYC | EN | OS | USR);
+  ok(pmu, GCTRL, 0x3n | (0x4n << 32n));
+  pmu.countBlock(100, 0, 0);
+  clock.t += 250; // e.g. a TSC at 2.5x the core's rate
+  pmu.runEnd(0, true);
+  assert.equal(rd(pmu, FIXED0 + 2), 250n);
+  assert.equal(rd(pmu, PMC0 + 1), 100n, 'core cycles stay the core model');
+  assert.equal(rd(pmu, PMC0), 0n, 'USR only: the ticks ran at CPL 0');
+  clock.t += 1000; // not running (descheduled or halted): nothing counts
+  pmu.runStart(3);
+  clock.t += 40;
+  pmu.runEnd(3, false); // a run that stayed halted counts nothing
+  pmu.runStart(3);
+  clock.t += 60;
+  pmu.runEnd(3, true);
+  assert.equal(rd(pmu, FIXED0 + 2), 310n);
+  assert.equal(rd(pmu, PMC0), 60n);
+  // Overflow from reference ticks: status bit 34 and a PMI, at the reading that crossed the top.
+  ok(pmu, FIXED0 + 2, (1n << 48n) - 10n);
+  pmu.runStart(0);
+  clock.t += 25;
+  assert.equal(pmis.n, 0);
+  pmu.runEnd(0, true);
+  assert.equal(pmis.n, 1);
+  assert.equal(rd(pmu, FIXED0 + 2), 15n);
+  assert.equal(rd(pmu, STATUS)! >> 34n, 1n);
+  assert.equal(pmu.instructionsUntilOverflow(0) > 1000, true, 'reference ticks never bound the instruction budget');
 });

@@ -6,8 +6,9 @@
  *
  * Cycle model (see README.md "Counting model"): the core reports runs of unhalted core cycles,
  * each of one CycleKind: PLAIN (retires one non-branch instruction), BRANCH (retires one branch
- * instruction) or STALL (retires nothing). The four architectural events derive from that:
- * instructions = PLAIN + BRANCH, branches = BRANCH, core cycles = reference cycles = all three.
+ * instruction) or STALL (retires nothing). Instructions = PLAIN + BRANCH, branches = BRANCH, core
+ * cycles = all three. Reference cycles count at the TSC's rate, not the core's: the PMU reads the
+ * reference clock (`refClock`) while the vCPU runs and counts its ticks as REF_TICK cycles.
  */
 import type { PmuConfig } from './pmu-config.js';
 import { anyThreadAllowed } from './pmu-config.js';
@@ -67,13 +68,15 @@ export const CycleKind = {
   BRANCH: 1,
   /** Retired nothing (cycles the core charges beyond one per instruction). */
   STALL: 2,
+  /** One tick of the reference clock (the TSC) while the vCPU runs unhalted: counts only for Reference Cycles. */
+  REF_TICK: 3,
 } as const;
 export type CycleKind = (typeof CycleKind)[keyof typeof CycleKind];
 
 /** "No counter can overflow": returned by the *UntilOverflow queries. */
 export const NO_OVERFLOW_LIMIT = Number.MAX_SAFE_INTEGER;
 
-const KINDS = 3;
+const KINDS = 4;
 const RINGS = 2;
 /** Counter slots: general-purpose 0-7, fixed 8-10. */
 const FIXED_SLOT = MAX_GP_COUNTERS;
@@ -83,15 +86,16 @@ const TWO_32 = 0x1_0000_0000;
 /** Per-cycle increment of each architectural event for each CycleKind (index event * 3 + kind). */
 const INCREMENT: readonly number[] = (() => {
   const t = new Array<number>(4 * KINDS).fill(0);
-  const set = (e: ArchEvent, plain: number, branch: number, stall: number): void => {
+  const set = (e: ArchEvent, plain: number, branch: number, stall: number, refTick: number): void => {
     t[e * KINDS + CycleKind.PLAIN] = plain;
     t[e * KINDS + CycleKind.BRANCH] = branch;
     t[e * KINDS + CycleKind.STALL] = stall;
+    t[e * KINDS + CycleKind.REF_TICK] = refTick;
   };
-  set(ArchEvent.INSTRUCTIONS, 1, 1, 0);
-  set(ArchEvent.BRANCHES, 0, 1, 0);
-  set(ArchEvent.CORE_CYCLES, 1, 1, 1);
-  set(ArchEvent.REF_CYCLES, 1, 1, 1);
+  set(ArchEvent.INSTRUCTIONS, 1, 1, 0, 0);
+  set(ArchEvent.BRANCHES, 0, 1, 0, 0);
+  set(ArchEvent.CORE_CYCLES, 1, 1, 1, 0);
+  set(ArchEvent.REF_CYCLES, 0, 0, 0, 1);
   return t;
 })();
 
@@ -111,6 +115,11 @@ export interface VirtualPmuOptions {
   /** Called when a counter with INT (or its fixed PMI bit) overflows; wire to LocalApicPort.raisePmi(). */
   onPmi?: () => void;
   filter?: PmuEventFilter | null;
+  /**
+   * The reference clock in ticks (the TSC's rate, not moved by guest TSC writes), read while the vCPU
+   * runs (between runStart() and runEnd()). Without it Reference Cycles count nothing.
+   */
+  refClock?: () => number;
 }
 
 export class VirtualPmu {
@@ -132,6 +141,13 @@ export class VirtualPmu {
 
   private onPmi: () => void;
   private filter: PmuEventFilter | null;
+  private readonly refClock: (() => number) | null;
+  /** Reference-clock reading up to which ticks are counted; -1 while the vCPU is not running. */
+  private refMark = -1;
+  /** CPL of the last counted cycles: ticks since the last reading are charged to it. */
+  private refCpl = 0;
+  /** Some counter counts REF_TICK cycles. */
+  private refCounting = false;
 
   // Guest-visible state.
   private readonly ctr = new Float64Array(SLOTS);
@@ -174,6 +190,7 @@ export class VirtualPmu {
     this.config = config;
     this.onPmi = options.onPmi ?? (() => {});
     this.filter = options.filter ?? null;
+    this.refClock = options.refClock ?? null;
     const v = config.version;
     const w = v === 0 ? 32 : config.counterWidth;
     this.span = 2 ** w;
@@ -393,6 +410,7 @@ export class VirtualPmu {
    */
   count(kind: CycleKind, n: number, cpl: number): void {
     if (!this.active || n <= 0) return;
+    if (cpl !== this.refCpl) this.cplChanged(cpl);
     const ring = cpl === 0 ? 0 : 1;
     const li = kind * RINGS + ring;
     this.acc[li] = this.acc[li]! + n;
@@ -414,6 +432,7 @@ export class VirtualPmu {
    */
   countBlock(plain: number, branches: number, cpl: number): void {
     if (!this.active) return;
+    if (cpl !== this.refCpl) this.cplChanged(cpl);
     if (this.edgeLen !== 0) {
       if (plain > 0) this.count(CycleKind.PLAIN, plain, cpl);
       if (branches > 0) this.count(CycleKind.BRANCH, branches, cpl);
@@ -461,6 +480,44 @@ export class VirtualPmu {
       if (this.span - this.ctr[slot]! === 1 && this.edgePrev[slot] === 0 && this.edgeCond[slot * KINDS * RINGS + li] === 1) best = 1;
     }
     return best;
+  }
+
+  // ---------------------------------------------------------------- the reference clock
+
+  /** The vCPU starts running: reference ticks count from now (at `cpl`). */
+  runStart(cpl: number): void {
+    if (this.refClock === null) return;
+    this.refMark = this.refClock();
+    this.refCpl = cpl;
+  }
+
+  /**
+   * The vCPU stopped running. `ran`: it executed something (a vCPU that stayed halted was not
+   * unhalted, so its ticks do not count). Ticks go to the CPL the run ended at.
+   */
+  runEnd(cpl: number, ran: boolean): void {
+    if (this.refMark < 0) return;
+    if (ran) this.syncRef(cpl);
+    this.refMark = -1;
+  }
+
+  /** Counts the reference ticks since the last reading at `cpl` (the CPL they ran at). */
+  private syncRef(cpl: number): void {
+    if (this.refMark < 0 || this.refClock === null) return;
+    const t = this.refClock();
+    const n = t - this.refMark;
+    this.refMark = t;
+    if (n <= 0 || !this.refCounting || !this.active) return;
+    const ring = cpl === 0 ? 0 : 1;
+    const li = CycleKind.REF_TICK * RINGS + ring;
+    this.acc[li] = this.acc[li]! + n;
+    this.flush();
+  }
+
+  /** The first cycles at a new CPL: the ticks so far ran at the old one. */
+  private cplChanged(cpl: number): void {
+    if (this.refMark >= 0) this.syncRef(this.refCpl);
+    this.refCpl = cpl;
   }
 
   // ---------------------------------------------------------------- host-side views
@@ -588,7 +645,8 @@ export class VirtualPmu {
   private updateBudget(): void {
     let b0 = NO_OVERFLOW_LIMIT;
     let b1 = NO_OVERFLOW_LIMIT;
-    for (let li = 0; li < KINDS * RINGS; li++) {
+    // REF_TICK cycles are counted at once when read (syncRef), never accumulated: they bound nothing.
+    for (let li = 0; li < CycleKind.REF_TICK * RINGS; li++) {
       const len = this.runLen[li]!;
       for (let k = 0; k < len; k++) {
         const r = this.span - this.ctr[this.runList[li * SLOTS + k]!]!;
@@ -607,6 +665,7 @@ export class VirtualPmu {
   }
 
   private readCounter(slot: number, out: MsrOut): boolean {
+    this.syncRef(this.refCpl);
     this.flush();
     const v = this.ctr[slot]!;
     const hi = Math.floor(v / TWO_32);
@@ -651,6 +710,7 @@ export class VirtualPmu {
 
   /** Rebuilds the per-(kind, ring) counter lists after any control change. */
   private recompute(): void {
+    this.syncRef(this.refCpl); // ticks so far belong to the old controls
     this.flush(); // counts so far belong to the old controls
     const c = this.config;
     this.runLen.fill(0);
@@ -683,6 +743,8 @@ export class VirtualPmu {
       const edge = (sel & EVTSEL_EDGE) !== 0;
       if (edge) this.edgeList[this.edgeLen++] = i;
       for (let kind = 0; kind < KINDS; kind++) {
+        // Reference cycles are the reference clock's ticks and nothing else; core events never see those ticks.
+        if ((kind === CycleKind.REF_TICK) !== (event === ArchEvent.REF_CYCLES)) continue;
         const inc = INCREMENT[event * KINDS + kind]!;
         // CMASK = 0: count the increments (INV is ignored). Otherwise count the cycle when
         // inc >= CMASK, or inc < CMASK with INV. EDGE counts rising edges of that condition.
@@ -716,6 +778,7 @@ export class VirtualPmu {
     this.sharedBudget = shared;
     this.activeRings = rings;
     this.active = rings !== 0;
+    this.refCounting = this.runLen[CycleKind.REF_TICK * RINGS]! + this.runLen[CycleKind.REF_TICK * RINGS + 1]! > 0;
     this.updateBudget();
   }
 

@@ -185,3 +185,26 @@ test('a fault storm (an exception handler outside RAM: FF FF, #UD, again) retire
   assert.equal(counts.instructions, 0, 'nothing retired');
   assert.ok(counts.exceptions! > 4096, `${counts.exceptions} exceptions delivered`);
 });
+
+test('reference cycles (fixed counter 2) count TSC ticks while the vCPU runs, not core cycles', async () => {
+  const { resolvePmuConfig } = await import('../../pmu/index.js');
+  // A 4 GHz TSC: four ticks per ns, more than any host retires instructions here, so ticks and core cycles differ
+  // (and 6M instructions stay below 2^32 ticks down to ~6 MIPS).
+  const vm = createEmuVm({ memBytes: 4 << 20, cpus: 1, tscHz: 4e9, pmu: { config: resolvePmuConfig({}) } });
+  // FIXED_CTR_CTRL = 0x300 (fixed 2, OS+USR); esi = rdtsc; GLOBAL_CTRL = 1 << 34; 3M x (dec; jnz);
+  // GLOBAL_CTRL = 0; edi = rdtsc - esi; eax = FIXED_CTR2; hlt (IF = 0: the run ends as a hang).
+  vm.memory.write(
+    0x1000,
+    hex(`b9 8d030000 b8 00030000 31 d2 0f 30  0f 31 89 c6  b9 8f030000 31 c0 ba 04000000 0f 30
+         bb c0c62d00 4b 75 fd  b9 8f030000 31 c0 31 d2 0f 30  0f 31 29 f0 89 c7  b9 0b030000 0f 32  f4`),
+  );
+  vm.vcpus[0]!.setRegisters(flat32Batch(0x1000));
+  assert.equal((await vm.run()).kind, 'hang');
+  const [ref, ticks] = vm.vcpus[0]!.getRegisters([REG.rax, REG.rdi]).map((v) => Number(v & 0xffff_ffffn));
+  const insns = 6_000_010;
+  assert.ok(ticks! > 3 * insns, `the TSC ran ${ticks} ticks`);
+  assert.ok(ref! <= ticks!, `ref ${ref} <= TSC ticks ${ticks}`);
+  // Below the TSC delta only by the time the run loop spent outside the vCPU (yields to the host).
+  assert.ok(ref! >= 0.3 * ticks!, `ref ${ref} is most of TSC ticks ${ticks}`);
+  assert.ok(ref! > 2 * insns, `ref ${ref} counts ticks, not the ${insns} core cycles`);
+});

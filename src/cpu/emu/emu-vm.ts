@@ -182,7 +182,13 @@ export class EmuVm implements Vm {
       if (i > 0) cpu.waitSipi = true;
       if (config.pmu !== undefined) {
         const apic = this.chips.localApic(i);
-        const pmu = new VirtualPmu(config.pmu.config, { onPmi: () => apic.raisePmi(), filter: config.pmu.filter ?? null });
+        const clock = this.clock;
+        const pmu = new VirtualPmu(config.pmu.config, {
+          onPmi: () => apic.raisePmi(),
+          filter: config.pmu.filter ?? null,
+          // Reference cycles tick with the TSC (without the guest's TSC writes) while the vCPU runs.
+          refClock: () => Math.floor((clock.nowNs() * clock.tscHz) / 1e9),
+        });
         this.pmus.push(pmu);
         cpu.pmu = pmu;
         const l = cpuidLeaf0a(config.pmu.config);
@@ -361,9 +367,13 @@ export class EmuVm implements Vm {
     for (const cpu of this.cpus) {
       if (this.stop !== undefined) return progressed;
       const before = cpu.instructions;
+      const pmu = this.pmus.length === 0 ? undefined : this.pmus[cpu.index];
+      const wasHalted = cpu.halted;
+      pmu?.runStart(cpu.cpl);
       let r: string;
       try {
         r = cpu.run(budget);
+        pmu?.runEnd(cpu.cpl, !wasHalted || cpu.instructions !== before);
       } catch (e) {
         this.stop = { kind: 'internal-error', vcpu: cpu.index, detail: `emulator failure at rip 0x${cpu.rip.toString(16)}: ${(e as Error).stack ?? String(e)}` };
         return progressed;
