@@ -14,8 +14,10 @@ const EVENTS: Record<string, readonly number[]> = {
   '0xc0/0x00': [1, 1, 0],
   '0xc4/0x00': [0, 1, 0],
   '0x3c/0x00': [1, 1, 1],
-  '0x3c/0x01': [0, 0, 0], // reference cycles: the reference clock's ticks (none here: no refClock)
 };
+// Reference cycles (0x3c/0x01, fixed 2) count the reference clock's ticks and no core cycle, whatever CMASK/INV/EDGE
+// say; this PMU has no reference clock, so they count nothing.
+const REF_CYCLES: readonly number[] = [0, 0, 0];
 
 class Reference {
   ctr = new Array<bigint>(11).fill(0n);
@@ -51,7 +53,7 @@ class Reference {
         this.prev[i] = cond;
       } else if (cond) bump(i, cmask === 0 ? BigInt(inc) : 1n, ((s >>> 20) & 1) === 1);
     }
-    const fixedIncs = [EVENTS['0xc0/0x00']!, EVENTS['0x3c/0x00']!, EVENTS['0x3c/0x01']!];
+    const fixedIncs = [EVENTS['0xc0/0x00']!, EVENTS['0x3c/0x00']!, REF_CYCLES];
     for (let j = 0; j < 3; j++) {
       const nib = (this.fixedCtrl >>> (4 * j)) & 0xf;
       if (!((this.gctrl >> BigInt(32 + j)) & 1n)) continue;

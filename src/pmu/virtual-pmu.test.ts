@@ -18,7 +18,7 @@ function mk(cfg: PmuConfigInput = {}, filter: PmuEventFilter | null = null): { p
   const pmis = { n: 0 };
   const clock = { t: 0 };
   const pmu = new VirtualPmu(resolvePmuConfig(cfg), { onPmi: () => pmis.n++, filter, refClock: () => clock.t });
-  pmu.runStart(0);
+  pmu.runStart();
   return { pmu, pmis, clock };
 }
 const out = { lo: 0, hi: 0 };
@@ -479,25 +479,34 @@ test('reference cycles count the reference clock while the vCPU runs unhalted, n
   ok(pmu, GCTRL, 0x3n | (0x4n << 32n));
   pmu.countBlock(100, 0, 0);
   clock.t += 250; // e.g. a TSC at 2.5x the core's rate
-  pmu.runEnd(0, true);
+  pmu.runEnd(0, false, true);
   assert.equal(rd(pmu, FIXED0 + 2), 250n);
   assert.equal(rd(pmu, PMC0 + 1), 100n, 'core cycles stay the core model');
   assert.equal(rd(pmu, PMC0), 0n, 'USR only: the ticks ran at CPL 0');
-  clock.t += 1000; // not running (descheduled or halted): nothing counts
-  pmu.runStart(3);
+  clock.t += 20; // between runs, not halted: unhalted time (another vCPU had the thread)
+  pmu.runStart();
+  pmu.countBlock(5, 0, 3); // the ticks so far ran at CPL 0
+  clock.t += 30;
+  pmu.runEnd(3, true, true); // halted at the end of this run
+  assert.equal(rd(pmu, FIXED0 + 2), 300n);
+  assert.equal(rd(pmu, PMC0), 30n);
+  clock.t += 1000; // halted between runs: nothing counts
+  pmu.runStart();
   clock.t += 40;
-  pmu.runEnd(3, false); // a run that stayed halted counts nothing
-  pmu.runStart(3);
-  clock.t += 60;
-  pmu.runEnd(3, true);
-  assert.equal(rd(pmu, FIXED0 + 2), 310n);
-  assert.equal(rd(pmu, PMC0), 60n);
+  pmu.runEnd(3, true, false); // a run that stayed halted counts nothing
+  clock.t += 1000;
+  pmu.runStart();
+  clock.t += 60; // woke up and ran
+  pmu.runEnd(3, false, true);
+  assert.equal(rd(pmu, FIXED0 + 2), 360n);
+  assert.equal(rd(pmu, PMC0), 90n);
   // Overflow from reference ticks: status bit 34 and a PMI, at the reading that crossed the top.
   ok(pmu, FIXED0 + 2, (1n << 48n) - 10n);
-  pmu.runStart(0);
+  pmu.runStart();
+  pmu.countBlock(1, 0, 0);
   clock.t += 25;
   assert.equal(pmis.n, 0);
-  pmu.runEnd(0, true);
+  pmu.runEnd(0, false, true);
   assert.equal(pmis.n, 1);
   assert.equal(rd(pmu, FIXED0 + 2), 15n);
   assert.equal(rd(pmu, STATUS)! >> 34n, 1n);

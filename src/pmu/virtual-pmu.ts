@@ -144,6 +144,8 @@ export class VirtualPmu {
   private readonly refClock: (() => number) | null;
   /** Reference-clock reading up to which ticks are counted; -1 while the vCPU is not running. */
   private refMark = -1;
+  /** The vCPU was halted at the last runEnd(). */
+  private refHalted = false;
   /** CPL of the last counted cycles: ticks since the last reading are charged to it. */
   private refCpl = 0;
   /** Some counter counts REF_TICK cycles. */
@@ -484,21 +486,27 @@ export class VirtualPmu {
 
   // ---------------------------------------------------------------- the reference clock
 
-  /** The vCPU starts running: reference ticks count from now (at `cpl`). */
-  runStart(cpl: number): void {
+  /**
+   * The run loop hands the vCPU the host CPU. Reference ticks count from the last runEnd() unless the
+   * vCPU was halted then (or this is the first run): the time between runs, while another vCPU or the
+   * host's event loop had the thread, is time this vCPU was unhalted, as on hardware where every vCPU
+   * runs at once.
+   */
+  runStart(): void {
     if (this.refClock === null) return;
-    this.refMark = this.refClock();
-    this.refCpl = cpl;
+    if (this.refMark < 0 || this.refHalted) this.refMark = this.refClock();
   }
 
   /**
-   * The vCPU stopped running. `ran`: it executed something (a vCPU that stayed halted was not
-   * unhalted, so its ticks do not count). Ticks go to the CPL the run ended at.
+   * The run loop takes the thread back. `halted`: the vCPU is halted now (HLT, wait-for-SIPI), so
+   * ticks stop until the next runStart(); `ran`: it executed something in this run (a vCPU that stayed
+   * halted counts nothing for it). Ticks go to the CPL the run ended at.
    */
-  runEnd(cpl: number, ran: boolean): void {
+  runEnd(cpl: number, halted: boolean, ran: boolean): void {
     if (this.refMark < 0) return;
-    if (ran) this.syncRef(cpl);
-    this.refMark = -1;
+    if (ran || !this.refHalted) this.syncRef(cpl);
+    else if (this.refClock !== null) this.refMark = this.refClock();
+    this.refHalted = halted;
   }
 
   /** Counts the reference ticks since the last reading at `cpl` (the CPL they ran at). */

@@ -368,12 +368,12 @@ export class EmuVm implements Vm {
       if (this.stop !== undefined) return progressed;
       const before = cpu.instructions;
       const pmu = this.pmus.length === 0 ? undefined : this.pmus[cpu.index];
-      const wasHalted = cpu.halted;
-      pmu?.runStart(cpu.cpl);
+      const wasHalted = cpu.halted || cpu.waitSipi;
+      pmu?.runStart();
       let r: string;
       try {
         r = cpu.run(budget);
-        pmu?.runEnd(cpu.cpl, !wasHalted || cpu.instructions !== before);
+        pmu?.runEnd(cpu.cpl, cpu.halted || cpu.waitSipi, !wasHalted || cpu.instructions !== before);
       } catch (e) {
         this.stop = { kind: 'internal-error', vcpu: cpu.index, detail: `emulator failure at rip 0x${cpu.rip.toString(16)}: ${(e as Error).stack ?? String(e)}` };
         return progressed;
