@@ -40,3 +40,18 @@ test('emu: 60 distinct unimplemented instructions print 32 warnings, one summary
   assert.match(r.stderr, /tsvmm: 28 further distinct warnings were not shown\n$/);
   assert.equal(lines.length, 34);
 });
+
+test('tsvmm stat lists each unimplemented instruction the guest hit with its count', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsvmm-warn-'));
+  const kernel = join(dir, 'flood.elf');
+  writeFileSync(kernel, floodKernel());
+  const r = await runCli(['stat', '--json', '--', '--kernel', kernel, '--accel', 'emu'], { timeoutMs: 30_000 });
+  assert.equal(r.status, 1, r.stderr);
+  const json = JSON.parse(r.stderr.slice(r.stderr.indexOf('{'), r.stderr.lastIndexOf('}') + 1)) as { unimplemented: Record<string, number> };
+  const names = Object.keys(json.unimplemented);
+  assert.equal(names.length, 60, r.stderr);
+  assert.ok(names.every((n) => /^opcode 0f 38 [89ab][0-9a-f]$/.test(n) && json.unimplemented[n] === 1), names.join(', '));
+  const text = await runCli(['stat', '--', '--kernel', kernel, '--accel', 'emu'], { timeoutMs: 30_000 });
+  assert.match(text.stderr, /\s60 {2}unimplemented \(#UD\)/);
+  assert.match(text.stderr, /\s1 {4}opcode 0f 38 80 *\n/);
+});

@@ -45,6 +45,7 @@ export async function statCommand(config: RunConfig, opts: { json: boolean; verb
         const insn = kInsn + uInsn;
         const exits = Object.entries(vm.exitCounts()).filter(([k, v]) => k !== 'instructions' && v > 0);
         const virtualNs = vm.clock.nowNs();
+        const unimplemented = Object.entries(vm.unimplementedCounts()).sort((a, b) => b[1] - a[1]);
         const result = {
           guest: built.kernelPath,
           vcpus: vm.cpus.length,
@@ -53,6 +54,7 @@ export async function statCommand(config: RunConfig, opts: { json: boolean; verb
           branches: { total: kBr + uBr, user: uBr, kernel: kBr },
           cycles: { total: insn, model: 'one cycle per retired instruction (the emulator cycle model; TSC 1 GHz in --deterministic mode)' },
           exits: Object.fromEntries(exits),
+          unimplemented: Object.fromEntries(unimplemented),
           wallMs,
           virtualNs,
           mips: insn / (wallMs * 1000),
@@ -71,6 +73,9 @@ export async function statCommand(config: RunConfig, opts: { json: boolean; verb
           L(num(insn), 'cycles', '1 cycle per instruction (emulator cycle model), IPC 1.00'),
           L(num(exits.reduce((s, [, v]) => s + v, 0)), 'vm exits/events'),
           ...exits.map(([k, v]) => L(num(v), '  ' + k)),
+          ...(unimplemented.length === 0
+            ? []
+            : [L(num(unimplemented.reduce((s, [, v]) => s + v, 0)), 'unimplemented (#UD)', 'instructions emu does not implement, by name'), ...unimplemented.map(([k, v]) => L(num(v), '  ' + k))]),
           '',
           L((wallMs / 1000).toFixed(3), 'seconds wall time', `${(insn / (wallMs * 1000)).toFixed(1)} MIPS`),
           L((virtualNs / 1e9).toFixed(6), 'seconds guest time', 'virtual clock'),

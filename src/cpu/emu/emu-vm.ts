@@ -530,6 +530,13 @@ export class EmuVm implements Vm {
     return out;
   }
 
+  /** #UDs raised for instructions emu does not implement, by name, over all vCPUs (`tsvmm stat`). */
+  unimplementedCounts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const c of this.cpus) for (const [k, v] of c.unimplementedCounts) out[k] = (out[k] ?? 0) + v;
+    return out;
+  }
+
   saveState(): BackendState {
     return saveEmuVmState(this);
   }
