@@ -21,9 +21,12 @@ function frame(lo: number, hi: number): number {
 
 /** Physical address of linear `lin` on `c`, or -1 when it is not mapped. */
 export function peekTranslate(c: EmuCpu, lin: number): number {
-  const u = lin < 0 ? lin + Pow.Two64 : lin;
-  if ((c.cr0 & CR0_PG) === 0) return u % Pow.Two32;
+  // `lin` is emu's signed canonical number (exact in a double); lin + 2^64 would not be, so the walk takes
+  // the low 48 bits (exact: a canonical address below 0 is at least -2^47) and 32-bit modes the low 32.
+  const u32 = ((lin % Pow.Two32) + Pow.Two32) % Pow.Two32;
+  if ((c.cr0 & CR0_PG) === 0) return u32;
   if ((c.efer & EFER_LMA) !== 0) {
+    const u = lin < 0 ? lin + 2 ** 48 : lin;
     // 4-level: PML4 → PDPT (1 GiB) → PD (2 MiB) → PT.
     let table = frame(c.cr3 >>> 0, Math.floor(c.cr3 / Pow.Two32));
     const idx = [Math.floor(u / 2 ** 39) % 512, Math.floor(u / 2 ** 30) % 512, Math.floor(u / 2 ** 21) % 512, Math.floor(u / 4096) % 512];
@@ -39,7 +42,7 @@ export function peekTranslate(c: EmuCpu, lin: number): number {
     }
     return table + (u % 4096);
   }
-  const l = u >>> 0;
+  const l = u32;
   if ((c.cr4 & CR4_PAE) !== 0) {
     const [plo, phi] = entry(c, ((c.cr3 >>> 0) & ~0x1f) + (l >>> 30) * 8);
     if ((plo & 1) === 0) return -1;

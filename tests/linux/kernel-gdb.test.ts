@@ -1,0 +1,98 @@
+// Debian's real gdb in batch mode on the real Debian kernel with its symbols: break at start_kernel, read
+// init_task.comm, step, watch a variable. Debian's symbols live in its -dbg package (~860 MB); this test makes
+// a small symbol file from the bzImage alone (kallsyms for addresses, BTF for task_struct.comm's offset:
+// kernel-gdb-symbols.ts). Needs .cache/debian-kernel/vmlinuz (node scripts/fetch-debian-kernel.mjs), gdb and
+// gcc; skipped with the reason otherwise. About 20 s: decompressing the kernel twice (here and in tsvmm) is most of it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tsvmmBin } from '../guest-runner.js';
+import { btfMemberOffset, elfSections, kallsyms, vmlinuxOf, writeGdbSymbolFile } from './kernel-gdb-symbols.js';
+import { DEFAULT_CMDLINE } from './boot-probe.js';
+
+const vmlinuz = fileURLToPath(new URL('../../../.cache/debian-kernel/vmlinuz', import.meta.url));
+const has = (cmd: string): boolean => spawnSync(cmd, ['--version'], { encoding: 'utf8' }).status === 0;
+const skip = !existsSync(vmlinuz)
+  ? 'no Debian kernel in .cache/debian-kernel (node scripts/fetch-debian-kernel.mjs)'
+  : !has('gdb')
+    ? 'no gdb on this host (apt-get install gdb)'
+    : !has('gcc')
+      ? 'no gcc on this host'
+      : false;
+
+/** Runs `cmd` to its end, killing it after `ms`; resolves with its output. */
+function collect(cmd: string, args: string[], ms: number): Promise<string> {
+  return new Promise((resolve) => {
+    const g = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    g.stdout.on('data', (d: Buffer) => (text += d.toString()));
+    g.stderr.on('data', (d: Buffer) => (text += d.toString()));
+    const timer = setTimeout(() => g.kill('SIGKILL'), ms);
+    g.on('close', () => {
+      clearTimeout(timer);
+      resolve(text);
+    });
+  });
+}
+
+test('real gdb on the Debian kernel: break start_kernel, init_task.comm, stepi, a watchpoint', { skip, timeout: 600_000 }, async () => {
+  const vmlinux = vmlinuxOf(readFileSync(vmlinuz));
+  const sec = elfSections(vmlinux);
+  const ro = sec.get('.rodata')!;
+  const btf = sec.get('.BTF')!;
+  const syms = kallsyms(vmlinux.subarray(ro.offset, ro.offset + ro.size));
+  const addr = (n: string): bigint => {
+    const s = syms.get(n);
+    assert.ok(s !== undefined, `kallsyms has ${n}`);
+    return s[0];
+  };
+  const comm = btfMemberOffset(vmlinux.subarray(btf.offset, btf.offset + btf.size), 'task_struct', 'comm');
+  // The first thing start_kernel writes that the test can name: `early_boot_irqs_disabled = true` after local_irq_disable().
+  const symFile = writeGdbSymbolFile(new Map([['start_kernel', addr('start_kernel')]]), new Map([['early_boot_irqs_disabled', [addr('early_boot_irqs_disabled'), '_Bool']]]), addr('init_task'), comm);
+  const child: ChildProcess = spawn(process.execPath, [tsvmmBin, 'run', '--accel', 'emu', '--kernel', vmlinuz, '--mem', '512M', '--cmdline', DEFAULT_CMDLINE, '--serial', 'none', '--gdb', 'tcp:127.0.0.1:0', '--gdb-wait'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const dir = mkdtempSync(join(tmpdir(), 'tsvmm-kgdb-'));
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      let err = '';
+      const timer = setTimeout(() => reject(new Error(`the stub did not start in 5 min: ${err}`)), 300_000);
+      child.stderr!.on('data', (d: Buffer) => {
+        err += d.toString();
+        const m = /gdb stub on tcp:127\.0\.0\.1:(\d+)/.exec(err);
+        if (m !== null) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+      child.on('exit', () => reject(new Error(`tsvmm exited: ${err}`)));
+    });
+    const cmds = join(dir, 'cmds.gdb');
+    writeFileSync(cmds, [
+      'set pagination off',
+      'set confirm off',
+      `target remote 127.0.0.1:${port}`,
+      'break start_kernel',
+      'continue',
+      'p $pc == start_kernel',
+      'p init_task.comm',
+      'stepi',
+      'p $pc != start_kernel',
+      'watch early_boot_irqs_disabled',
+      'continue',
+      'p early_boot_irqs_disabled',
+      'kill',
+    ].join('\n') + '\n');
+    const out = await collect('gdb', ['-batch', '-nx', '-x', cmds, symFile], 300_000);
+    const values = [...out.matchAll(/^\$\d+ = (.*)$/gm)].map((m) => m[1]);
+    assert.deepEqual(values, ['1', '"swapper\\000\\000\\000\\000\\000\\000\\000\\000"', '1', 'true'], out);
+    assert.match(out, /Breakpoint 1, start_kernel \(\)/);
+    assert.match(out, /Hardware watchpoint 2: early_boot_irqs_disabled\s+Old value = false\s+New value = true/);
+  } finally {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(dirname(symFile), { recursive: true, force: true });
+  }
+});
