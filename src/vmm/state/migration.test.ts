@@ -139,3 +139,32 @@ test('a dropped connection leaves the guest running at the source, nothing lost'
   server.close();
   await assert.rejects(source('lines=1', capture()).dispatch({ type: 'migrate', to: 'tcp:nowhere' }), /invalid-state|has not started/);
 });
+
+test('auto-converge: a guest rewriting 4 MiB as fast as it runs is throttled until what it dirties between rounds fits', { timeout: 120_000 }, async () => {
+  const a = capture();
+  const addr = `unix:${join(dir, 'm-converge.sock')}`;
+  const dst = destination(capture());
+  const { done: received } = await listen(dst, addr);
+  const migration = new SocketMigration({ downtimeMs: 50 });
+  const src = new VmController({
+    config: { kernel: guestElf('memtouch'), cmdline: 'kib=4096 dirty=4096', accel: 'emu', memBytes: 64 << 20, serial: { kind: 'none' }, cpus: 1 },
+    bootSourceGiven: true,
+    serialSink: a,
+    migration,
+  });
+  try {
+    await src.dispatch({ type: 'start' });
+    await until(() => a.text().includes('touched'), 'the guest dirtying');
+    await src.dispatch({ type: 'migrate', to: addr });
+    await received;
+    assert.deepEqual(await src.stopped, { kind: 'migrated', destination: addr });
+    assert.equal(dst.state, 'Running');
+    const r = migration.lastReport!;
+    // Unthrottled, every round finds the whole 4 MiB (1024 pages) dirty again and pre-copy never shrinks it.
+    assert.ok(r.throttle > 0, `throttled: ${JSON.stringify(r)}`);
+    assert.ok(r.phases.finalPages < 1024, `the last copy is less than the working set: ${JSON.stringify(r)}`);
+  } finally {
+    await src.dispose();
+    await dst.dispose();
+  }
+});

@@ -55,6 +55,10 @@ export interface MigrationReport {
   readonly totalMs: number;
   /** From pausing the guest here to the destination saying it runs it. */
   readonly downtimeMs: number;
+  /** Where the downtime went: pausing, reading the last dirty pages and state, sending, the destination's load and resume. */
+  readonly phases: { readonly pauseMs: number; readonly collectMs: number; readonly sendMs: number; readonly remoteMs: number; readonly finalPages: number };
+  /** The guest's share of time withheld by auto-converge at the end (0: not throttled). */
+  readonly throttle: number;
 }
 
 export interface MigrationOptions {
@@ -64,6 +68,12 @@ export interface MigrationOptions {
   readonly maxRounds?: number;
   /** Pages one dirty-log read returns at most (the work bound; default 16384). */
   readonly pagesPerRead?: number;
+  /**
+   * Auto-converge (default on): when the dirty set stops shrinking, the guest is throttled: paused while
+   * each round is read and sent, and let run only a shrinking share of the time, until what it dirties
+   * between rounds fits the downtime bound.
+   */
+  readonly autoConverge?: boolean;
 }
 
 /** A socket read as whole messages. */
@@ -157,6 +167,9 @@ function connectTo(a: MigrationAddress): Promise<Socket> {
 }
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Auto-converge's limit: the guest keeps at least 1/64 of the time. */
+const MAX_THROTTLE = 1 - 1 / 64;
 
 /** The source side: the controller's MigrationService. */
 export class SocketMigration implements MigrationService {
@@ -205,24 +218,51 @@ export class SocketMigration implements MigrationService {
       const target = this.opts.downtimeMs ?? 50;
       const maxRounds = this.opts.maxRounds ?? 30;
       const perRead = this.opts.pagesPerRead ?? 16384;
+      const autoConverge = (this.opts.autoConverge ?? true) && !wasPaused;
       let prev = Infinity;
       let notShrinking = 0;
+      let throttle = 0;
+      let lastSendMs = 1;
       for (;;) {
-        await turn(); // the guest runs between rounds
+        if (throttle > 0) {
+          // The guest runs (1 - throttle) of the time: as long, relative to the last send, then it is paused
+          // again for the read and the send, so it can dirty only what it writes in that window. On emu the
+          // window is also bounded in instructions (host timers are coarse on a loaded host).
+          const windowMs = Math.max(1, (lastSendMs * (1 - throttle)) / throttle);
+          const emu = vm as { pauseAt?: (n: number) => Promise<void>; instructionsRetired?: number };
+          ctx.resume();
+          if (emu.pauseAt !== undefined && emu.instructionsRetired !== undefined) {
+            const budget = Math.max(1 << 14, Math.round((1 << 21) * (1 - throttle)));
+            await Promise.race([emu.pauseAt(emu.instructionsRetired + budget), sleep(windowMs)]);
+          } else await sleep(windowMs);
+          await ctx.pause();
+        } else await turn(); // the guest runs between rounds (and while a round is sent)
         const dirty = readDirty(vm, perRead * 64);
         const left = dirty.length;
-        const fits = left * PAGE_SIZE <= bytesPerMs * target;
+        // The socket's rate is only part of the final step's cost (the state, CRCs on both sides, copying into
+        // the destination's RAM cost about as much again each): the last RAM gets a quarter of the bound.
+        const fits = left * PAGE_SIZE <= (bytesPerMs * target) / 4;
         notShrinking = left >= prev ? notShrinking + 1 : 0;
         prev = left;
-        if (fits || notShrinking >= 3 || rounds >= maxRounds) {
+        const stuck = notShrinking >= 3 && (!autoConverge || throttle >= MAX_THROTTLE);
+        if (fits || stuck || rounds >= maxRounds) {
           // Put back what was read: the final step reads the log again, with the guest stopped.
           for (const a of dirty) mem.markDirty(a, PAGE_SIZE);
           break;
         }
+        if (autoConverge && notShrinking >= 2 && throttle < MAX_THROTTLE) {
+          if (throttle === 0) {
+            await ctx.pause();
+            pausedHere = true;
+          }
+          throttle = throttle === 0 ? 0.5 : Math.min(MAX_THROTTLE, 1 - (1 - throttle) / 2);
+          notShrinking = 0;
+        }
         const secs = [...dirtyByRegion(mem, dirty)].map(([r, pages]) => encodeRamPages(r, pages));
         tSend = performance.now();
         const n = await send(sock, MSG_RAM, new MachineState(secs, true).encode());
-        bytesPerMs = Math.max(bytesPerMs * 0.5, n / Math.max(0.5, performance.now() - tSend));
+        lastSendMs = Math.max(0.5, performance.now() - tSend);
+        bytesPerMs = Math.max(bytesPerMs * 0.5, n / lastSendMs);
         bytesSent += n;
         pagesSent += left;
         rounds++;
@@ -230,20 +270,28 @@ export class SocketMigration implements MigrationService {
 
       // Stop-and-copy.
       const tPause = performance.now();
-      if (!wasPaused) {
+      if (!wasPaused && !pausedHere) {
         await ctx.pause();
         pausedHere = true;
       }
+      const tPaused = performance.now();
       const last = readDirty(vm, Infinity);
       const ram = [...dirtyByRegion(mem, last)].map(([r, pages]) => encodeRamPages(r, pages));
       const final: StateSection[] = [...vmSections(built), ...ram];
-      bytesSent += await send(sock, MSG_FINAL, new MachineState(final, true).encode());
+      const encoded = new MachineState(final, true).encode();
+      const tCollected = performance.now();
+      bytesSent += await send(sock, MSG_FINAL, encoded);
+      const tSent = performance.now();
       pagesSent += last.length;
       const done = await reader.next();
       if (done.type === MSG_REFUSE) throw new ControllerError('internal', `migration to ${to}: the destination could not load the state: ${new TextDecoder().decode(done.body)}`);
       if (done.type !== MSG_DONE) throw new Error(`unexpected message ${done.type} instead of DONE`);
       const tEnd = performance.now();
-      this.lastReport = { rounds, pagesSent, bytesSent, totalMs: tEnd - t0, downtimeMs: tEnd - tPause };
+      this.lastReport = {
+        rounds, pagesSent, bytesSent, totalMs: tEnd - t0, downtimeMs: tEnd - tPause,
+        phases: { pauseMs: tPaused - tPause, collectMs: tCollected - tPaused, sendMs: tSent - tCollected, remoteMs: tEnd - tSent, finalPages: last.length },
+        throttle,
+      };
       sock.end();
       ctx.finishMigrated(to);
     } catch (e) {
@@ -309,6 +357,9 @@ export async function receiveMigration(ctx: SnapshotContext, from: string, onLis
       throw e;
     }
     await send(sock, MSG_ACCEPT, []);
+    // Warm the final step's code before the source stops its guest (a fresh process runs it cold, and
+    // cold it was a third of the downtime): the new VM, which has not run, loads its own state, a no-op.
+    loadVmState(a, MachineState.decode(new MachineState(vmSections(a), true).encodeToBytes(), 'warm-up'), 'warm-up');
     const regions = new Map(a.vm.memory.regions.map((r) => [ramSectionName(r), r]));
     for (;;) {
       const m = await reader.next();
