@@ -21,6 +21,9 @@ function client(): CodeCacheClient & { flushed: number; pages: number[] } {
     pageInvalidated(pp) {
       this.pages.push(pp);
     },
+    codeWritten() {
+      return false;
+    },
     cacheFlushed() {
       this.flushed++;
     },
@@ -73,6 +76,43 @@ test('invalidating a page frees its blocks, tells the clients, and pages that ke
     cache.invalidatePage(0x20000, c);
   }
   assert.equal(cache.blockLimit(0x20000), 1);
+});
+
+test('a store to code bytes drops only the blocks holding them; stores from other pages never shorten the blocks', () => {
+  const cache = new CodeCache(1000);
+  const c = client();
+  cache.attach(c);
+  const at = (phys: number, insns: number, len: number): Block => {
+    const first = block(phys, insns); // decoded once: not kept yet
+    first.len = len;
+    cache.put(first, c);
+    const b = block(phys, insns);
+    b.len = len;
+    assert.equal(cache.put(b, c), true);
+    return b;
+  };
+  const a = at(0x30000, 4, 16);
+  const b = at(0x30010, 4, 16);
+  const mid = at(0x30008, 2, 24); // overlaps both (a jump into the middle of a)
+  cache.codeWrite(0x30100, 4, false); // bytes no block holds
+  assert.deepEqual([a.valid, b.valid, mid.valid], [true, true, true]);
+  cache.codeWrite(0x3000e, 4, false); // the last bytes of a, the first of b, inside mid
+  assert.deepEqual([a.valid, b.valid, mid.valid], [false, false, false]);
+  const d = at(0x30040, 3, 8);
+  cache.codeWrite(0x30020, 1, false); // mid's bytes are gone with it: nothing left there
+  assert.equal(d.valid, true);
+  assert.equal(cache.get(0x30040, 1), d);
+  assert.equal(cache.size, 3);
+  for (let i = 0; i < 40; i++) {
+    at(0x30040, 3, 8);
+    cache.codeWrite(0x30042, 1, false);
+  }
+  assert.equal(cache.blockLimit(0x30000), 64, 'code patched from elsewhere (a kernel patching its call sites) keeps full blocks');
+  for (let i = 0; i < 20; i++) {
+    at(0x30040, 3, 8);
+    cache.codeWrite(0x30042, 1, true);
+  }
+  assert.equal(cache.blockLimit(0x30000), 1, 'code that keeps rewriting its own page gets one-instruction blocks');
 });
 
 test('the capacity is a bounded fraction of guest RAM', () => {

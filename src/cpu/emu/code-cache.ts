@@ -32,6 +32,11 @@ export interface CodeCacheClient {
   dropWriteEntries(ppage: number): void;
   /** A guest write hit page `pp`: every block on it is gone (a vCPU running one stops after the writing instruction). */
   pageInvalidated(pp: number): void;
+  /**
+   * A guest store changed code bytes [pa, pa+len): a vCPU running a block that holds any of them stops after
+   * the writing instruction (returns true: that block is invalidated too, kept or not).
+   */
+  codeWritten(pa: number, len: number): boolean;
   /** Every block was dropped (the cache was full): forget lookups that hold blocks (the jump cache). */
   cacheFlushed(): void;
 }
@@ -45,9 +50,30 @@ const KEEP_ANYWAY = 32;
 /** Invalidations of one page after which its blocks are decoded one instruction at a time. */
 const SMC_SHORT_BLOCKS_AFTER = 16;
 
+/**
+ * A physical page holding decoded code: its blocks (kept ones, and the ones a later decode at the same
+ * address replaced, until the page goes) and a bitmap of the bytes they cover, so that a store to the
+ * page drops only the blocks whose bytes it changes.
+ */
+interface CodePage {
+  blocks: Block[];
+  bits: Int32Array;
+}
+
+function markBytes(bits: Int32Array, off: number, len: number): void {
+  const end = Math.min(off + len, 4096);
+  for (let k = off; k < end; k++) bits[k >>> 5]! |= 1 << (k & 31);
+}
+
+function anyByte(bits: Int32Array, off: number, len: number): boolean {
+  const end = Math.min(off + len, 4096);
+  for (let k = off; k < end; k++) if ((bits[k >>> 5]! & (1 << (k & 31))) !== 0) return true;
+  return false;
+}
+
 export class CodeCache {
   private readonly blocks = new Map<number, Block>();
-  private readonly pages = new Map<number, Block[]>();
+  private readonly pages = new Map<number, CodePage>();
   /** Invalidations per page since the last flush (pages that code rewrites get short blocks). */
   private readonly rewrites = new Map<number, number>();
   private readonly clients: CodeCacheClient[] = [];
@@ -84,7 +110,7 @@ export class CodeCache {
 
   /** The blocks decoded on physical page base `pp` (some may be invalid), or undefined. */
   blocksOn(pp: number): readonly Block[] | undefined {
-    return this.pages.get(pp);
+    return this.pages.get(pp)?.blocks;
   }
 
   get(pa: number, mode: number): Block | undefined {
@@ -102,12 +128,14 @@ export class CodeCache {
    */
   put(b: Block, _by: CodeCacheClient): boolean {
     const pp = b.phys - (b.phys % 4096);
-    let list = this.pages.get(pp);
-    if (list === undefined) {
-      list = [];
-      this.pages.set(pp, list);
+    let page = this.pages.get(pp);
+    if (page === undefined) {
+      page = { blocks: [], bits: new Int32Array(128) };
+      this.pages.set(pp, page);
       for (const c of this.clients) c.dropWriteEntries(pp / 4096);
     }
+    // Its bytes are code even when the block is not kept: a store to them must still stop it while it runs.
+    markBytes(page.bits, b.phys - pp, b.len);
     const key = b.phys * 4 + b.mode;
     // Two-way: a block is kept when either slot of its pair remembers it; otherwise it replaces one of
     // them. Every KEEP_ANYWAY-th new block is kept regardless, so hot blocks whose addresses keep
@@ -121,20 +149,22 @@ export class CodeCache {
     if (this.held + n > this.capacity) {
       this.flush();
       // The flush dropped the page too; the running block still needs its page tracked.
-      this.pages.set(pp, (list = []));
+      this.pages.set(pp, (page = { blocks: [], bits: new Int32Array(128) }));
+      markBytes(page.bits, b.phys - pp, b.len);
     }
     const old = this.blocks.get(key);
     if (old !== undefined) old.valid = false; // decoded again at the same place: it stays on its page's list until the page goes
     this.blocks.set(key, b);
     this.held += n;
-    list.push(b);
+    page.blocks.push(b);
     return true;
   }
 
   /** Drops every block of page `pp` (a guest write hit it, or a device wrote it: `_by` absent). */
   invalidatePage(pp: number, _by?: CodeCacheClient): void {
-    const list = this.pages.get(pp);
-    if (list === undefined) return;
+    const page = this.pages.get(pp);
+    if (page === undefined) return;
+    const list = page.blocks;
     this.pages.delete(pp);
     this.rewrites.set(pp, (this.rewrites.get(pp) ?? 0) + 1);
     for (let m = 0; m < 3; m++) this.dropJitPage(pp * 4 + m);
@@ -146,6 +176,47 @@ export class CodeCache {
       release(b);
     }
     for (const c of this.clients) c.pageInvalidated(pp);
+  }
+
+  /**
+   * A guest store of `len` bytes (within one page) at `pa` changed bytes of a code page: drops the blocks
+   * holding any of them, and only those (the kernel patching one call site keeps the rest of its page
+   * compiled). `selfPage`: the store came from a block on the same page; pages that their own code keeps
+   * rewriting get short blocks (blockLimit). A page with a compiled region is dropped whole (a region runs
+   * its page's blocks without looking them up again).
+   */
+  codeWrite(pa: number, len: number, selfPage: boolean): void {
+    const off = pa % 4096;
+    const pp = pa - off;
+    const page = this.pages.get(pp);
+    if (page === undefined) return;
+    if (this.jitPages.has(pp * 4) || this.jitPages.has(pp * 4 + 1) || this.jitPages.has(pp * 4 + 2)) {
+      this.invalidatePage(pp);
+      return;
+    }
+    for (const c of this.clients) if (c.codeWritten(pa, len)) this.invalidations++;
+    if (!anyByte(page.bits, off, len)) return;
+    const end = pa + len;
+    const kept: Block[] = [];
+    let dropped = 0;
+    page.bits.fill(0);
+    for (const b of page.blocks) {
+      if (b.valid && b.phys < end && pa < b.phys + b.len) {
+        dropped++;
+        this.invalidations++;
+      } else if (b.valid) {
+        kept.push(b);
+        markBytes(page.bits, b.phys - pp, b.len);
+        continue;
+      }
+      // Overlapped, or replaced by a later decode at its address.
+      const key = b.phys * 4 + b.mode;
+      if (this.blocks.get(key) === b) this.blocks.delete(key);
+      this.held -= b.insns.length;
+      release(b);
+    }
+    page.blocks = kept;
+    if (dropped > 0 && selfPage) this.rewrites.set(pp, (this.rewrites.get(pp) ?? 0) + 1);
   }
 
   /** The cache is full: drops every block (and what the clients cached of them). */
@@ -178,7 +249,7 @@ export class CodeCache {
     this.jitPages.clear();
     this.jit.liveRegions = 0;
     this.jit.liveBytes = 0;
-    for (const list of this.pages.values()) for (const b of list) release(b);
+    for (const page of this.pages.values()) for (const b of page.blocks) release(b);
     this.blocks.clear();
     this.pages.clear();
     this.rewrites.clear();

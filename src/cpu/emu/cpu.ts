@@ -494,6 +494,14 @@ export class EmuCpu {
     if (b !== null && b.phys - (b.phys % 4096) === pp) this.smc = true;
   }
 
+  /** Called by the code cache when a store changed code bytes [pa, pa+len): the running block stops if it holds any. */
+  codeWritten(pa: number, len: number): boolean {
+    const b = this.curBlock;
+    if (b === null || b.phys >= pa + len || pa >= b.phys + b.len) return false;
+    this.smc = true;
+    return true;
+  }
+
   /** Called by the code cache when it emptied itself: the jump cache must not keep the old blocks alive. */
   cacheFlushed(): void {
     this.jcBlock.fill(undefined);

@@ -205,7 +205,8 @@ export function wrSlow(c: EmuCpu, lin: number, size: number, v: number): void {
     // A store that leaves the bytes as they are changes no code: keep the page's blocks (code that
     // stores into its own page, such as zeroed RAM run as `add [eax], al`, would re-decode every time).
     if (c.cache.isCode(pp) && (size === 1 ? r.view.getUint8(o) !== (v & 0xff) : size === 2 ? r.view.getUint16(o, true) !== (v & 0xffff) : r.view.getInt32(o, true) !== (v | 0))) {
-      c.cache.invalidatePage(pp, c);
+      const cur = c.curBlock;
+      c.cache.codeWrite(pa, size, cur !== null && cur.phys - (cur.phys % 4096) === pp);
     }
     fill(c, lin, pa, 1, r);
     if (size === 1) r.view.setUint8(o, v);

@@ -129,79 +129,103 @@ export function shiftE(c: EmuCpu, i: Insn): void {
   }
 }
 
+/**
+ * 64-bit shifts and rotates on the two int32 halves (count 1-63; no BigInt: Linux shifts 64-bit values
+ * all the time). RCL/RCR, rare, go through BigInt (rcl64).
+ */
 function shift64(c: EmuCpu, i: Insn, lo: number, hi: number, cnt: number): void {
   if (cnt === 0) return;
   const op = i.op;
-  let v = big64(lo, hi);
-  let r: bigint;
+  if (op === 2 || op === 3) return rcl64(c, i, lo, hi, cnt);
+  let rl: number;
+  let rh: number;
   let cf: number;
-  let of: number;
-  const M = 0xffffffffffffffffn;
-  const top = (x: bigint): number => Number((x >> 63n) & 1n);
   switch (op) {
-    case 0: {
-      const n = BigInt(cnt);
-      r = ((v << n) | (v >> (64n - n))) & M;
-      cf = Number(r & 1n);
-      of = top(r) ^ cf;
-      break;
-    }
+    case 0:
     case 1: {
-      const n = BigInt(cnt);
-      r = ((v >> n) | (v << (64n - n))) & M;
-      cf = top(r);
-      of = cf ^ Number((r >> 62n) & 1n);
-      break;
-    }
-    case 2:
-    case 3: {
-      let carry = BigInt(getCF(c));
-      for (let k = 0; k < cnt; k++) {
-        if (op === 2) {
-          const out = v >> 63n;
-          v = ((v << 1n) | carry) & M;
-          carry = out;
-        } else {
-          const out = v & 1n;
-          v = (v >> 1n) | (carry << 63n);
-          carry = out;
-        }
+      let n = cnt;
+      if (n >= 32) {
+        const t = lo;
+        lo = hi;
+        hi = t;
+        n -= 32;
       }
-      r = v;
-      cf = Number(carry);
-      of = op === 2 ? top(r) ^ cf : top(r) ^ Number((r >> 62n) & 1n);
-      break;
+      if (n === 0) {
+        rl = lo;
+        rh = hi;
+      } else if (op === 0) {
+        rh = (hi << n) | (lo >>> (32 - n));
+        rl = (lo << n) | (hi >>> (32 - n));
+      } else {
+        rl = (lo >>> n) | (hi << (32 - n));
+        rh = (hi >>> n) | (lo << (32 - n));
+      }
+      // ROL: CF = bit 0, OF = CF ^ bit 63; ROR: CF = bit 63, OF = bit 63 ^ bit 62.
+      cf = op === 0 ? rl & 1 : rh >>> 31;
+      const of = op === 0 ? (rh >>> 31) ^ cf : cf ^ ((rh >>> 30) & 1);
+      const fl = getFlags(c);
+      setEager(c, (fl & ~(Bit.CF | Bit.OF) & 0x8d5) | cf | (of ? Bit.OF : 0));
+      wrE(c, i, rl | 0, rh | 0);
+      return;
     }
     case 4:
     case 6:
-      cf = Number((v >> BigInt(64 - cnt)) & 1n);
-      r = (v << BigInt(cnt)) & M;
-      of = top(r) ^ cf;
-      setEager(c, cf | (of ? Bit.OF : 0) | szp64(c, r));
-      wrBig(c, i, r);
+      if (cnt < 32) {
+        cf = (hi >>> (32 - cnt)) & 1;
+        rh = (hi << cnt) | (lo >>> (32 - cnt));
+        rl = lo << cnt;
+      } else {
+        cf = cnt === 32 ? hi & 1 : (lo >>> (64 - cnt)) & 1;
+        rh = cnt === 32 ? lo : lo << (cnt - 32);
+        rl = 0;
+      }
+      setEager(c, cf | ((rh >>> 31) ^ cf ? Bit.OF : 0) | szp(c, 8, rl | 0, rh | 0));
+      wrE(c, i, rl | 0, rh | 0);
       return;
     case 5:
-      cf = Number((v >> BigInt(cnt - 1)) & 1n);
-      r = v >> BigInt(cnt);
-      of = top(v);
-      setEager(c, cf | (of ? Bit.OF : 0) | szp64(c, r));
-      wrBig(c, i, r);
-      return;
     default: {
-      const sv = BigInt.asIntN(64, v);
-      cf = Number((sv >> BigInt(cnt - 1)) & 1n);
-      r = BigInt.asUintN(64, sv >> BigInt(cnt));
-      setEager(c, cf | szp64(c, r));
-      wrBig(c, i, r);
+      // SHR (OF = the operand's top bit) and SAR (OF = 0).
+      const sar = op !== 5;
+      if (cnt < 32) {
+        cf = (lo >>> (cnt - 1)) & 1;
+        rl = (lo >>> cnt) | (hi << (32 - cnt));
+        rh = sar ? hi >> cnt : hi >>> cnt;
+      } else {
+        cf = cnt === 32 ? lo >>> 31 : (hi >>> (cnt - 33)) & 1;
+        rl = cnt === 32 ? hi : sar ? hi >> (cnt - 32) : hi >>> (cnt - 32);
+        rh = sar ? hi >> 31 : 0;
+      }
+      setEager(c, cf | (!sar && hi < 0 ? Bit.OF : 0) | szp(c, 8, rl | 0, rh | 0));
+      wrE(c, i, rl | 0, rh | 0);
       return;
     }
   }
+}
+
+/** RCL (op 2) / RCR (op 3) of a 64-bit operand through CF. */
+function rcl64(c: EmuCpu, i: Insn, lo: number, hi: number, cnt: number): void {
+  const op = i.op;
+  let v = big64(lo, hi);
+  const M = 0xffffffffffffffffn;
+  const top = (x: bigint): number => Number((x >> 63n) & 1n);
+  let carry = BigInt(getCF(c));
+  for (let k = 0; k < cnt; k++) {
+    if (op === 2) {
+      const out = v >> 63n;
+      v = ((v << 1n) | carry) & M;
+      carry = out;
+    } else {
+      const out = v & 1n;
+      v = (v >> 1n) | (carry << 63n);
+      carry = out;
+    }
+  }
+  const r = v;
+  const cf = Number(carry);
+  const of = op === 2 ? top(r) ^ cf : top(r) ^ Number((r >> 62n) & 1n);
   const fl = getFlags(c);
   setEager(c, (fl & ~(Bit.CF | Bit.OF) & 0x8d5) | cf | (of ? Bit.OF : 0));
   wrBig(c, i, r);
-}
-function szp64(c: EmuCpu, r: bigint): number {
-  return szp(c, 8, Number(r & 0xffffffffn) | 0, Number(r >> 32n) | 0);
 }
 function wrBig(c: EmuCpu, i: Insn, r: bigint): void {
   wrE(c, i, Number(r & 0xffffffffn) | 0, Number((r >> 32n) & 0xffffffffn) | 0);

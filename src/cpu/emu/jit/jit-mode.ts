@@ -2,7 +2,8 @@
  * The JIT's mode, from the environment variable TSVMM_JIT where there is one (Node; a browser gets
  * the default):
  * - `off`: the interpreter only;
- * - `default`: blocks that ran DEFAULT_THRESHOLD times are compiled one by one (block-compiler.ts);
+ * - `default`: blocks that ran DEFAULT_THRESHOLD times (TSVMM_JIT_THRESHOLD overrides it) are compiled one
+ *   by one (block-compiler.ts);
  * - `eager`: the same at threshold 1, so every block that runs twice goes through compiled code (the
  *   three-way tests use it);
  * - `regions`, `regions-eager`: hot pages compiled as regions (region-compiler.ts), at the default
@@ -10,8 +11,14 @@
  */
 export type JitMode = 'off' | 'eager' | 'default' | 'regions' | 'regions-eager';
 
-/** Runs of a block before it is compiled. */
-export const DEFAULT_THRESHOLD = 40;
+/**
+ * Runs of a block before it is compiled. A compiled block is a new JS function that V8 first runs in its
+ * bytecode interpreter and optimises only after many more calls, so until then it is slower than emu's
+ * own interpreter, and every compile costs V8 time: only blocks that run very often pay back. Measured
+ * (CPU time, jit/README.md): the Debian boot 34-36 s at 40, 28 s at 2000, 24 s at 10000, 23 s with the
+ * JIT off; realcode 32-bit cold 35 → 45 MIPS, warm 67 → 64.
+ */
+export const DEFAULT_THRESHOLD = 10000;
 
 const MODES: readonly string[] = ['off', 'eager', 'default', 'regions', 'regions-eager'];
 
@@ -21,15 +28,27 @@ export function parseJitMode(v: string | undefined): JitMode {
   throw new RangeError(`TSVMM_JIT=${v}: expected one of ${MODES.join(', ')}`);
 }
 
+function env(name: string): string | undefined {
+  const p = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
+  return p?.env?.[name];
+}
+
 /** The mode from TSVMM_JIT (read without importing anything Node-only). */
 export function envJitMode(): JitMode {
-  const p = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
-  return parseJitMode(p?.env?.TSVMM_JIT);
+  return parseJitMode(env('TSVMM_JIT'));
+}
+
+/** TSVMM_JIT_THRESHOLD (measurements): the default modes' threshold instead of DEFAULT_THRESHOLD. */
+export function parseThreshold(v: string | undefined): number {
+  if (v === undefined || v === '') return DEFAULT_THRESHOLD;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`TSVMM_JIT_THRESHOLD=${v}: expected a whole number of runs, at least 1`);
+  return n;
 }
 
 /** Compile threshold of a mode (runs of a block before it is compiled). */
 export function thresholdOf(m: JitMode): number {
-  return m === 'eager' || m === 'regions-eager' ? 1 : DEFAULT_THRESHOLD;
+  return m === 'eager' || m === 'regions-eager' ? 1 : parseThreshold(env('TSVMM_JIT_THRESHOLD'));
 }
 
 export function usesRegions(m: JitMode): boolean {
