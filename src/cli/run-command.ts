@@ -8,6 +8,7 @@ import type { ControllerOptions } from '../vmm/controller.js';
 import { ConfigError } from '../vmm/config.js';
 import { GdbServer, describeAddress, type GdbListenAddress } from '../debug/gdb/gdb-server.js';
 import { EmuGdbTarget } from '../debug/gdb/emu-target.js';
+import { kvmGdbRefusal, type GuestDebugProbe } from '../debug/gdb/kvm-refusal.js';
 import type { EmuVm } from '../cpu/emu/emu-vm.js';
 
 /** Hooks for commands that run a guest and look at it (stat, record). */
@@ -101,8 +102,9 @@ export async function runCommand(config: RunConfig, opts: RunOptions): Promise<n
         opts.observer?.attach(built);
         if (gdb !== undefined && opts.gdb !== undefined) {
           if (built.backend !== 'emu') {
-            // KVM_SET_GUEST_DEBUG (breakpoints, single-step, debug registers) is not wired into the kvm backend yet.
-            throw new ConfigError('--gdb needs the emulator (--accel emu): the gdb stub is not implemented on kvm yet');
+            // KVM_SET_GUEST_DEBUG (breakpoints, single-step, debug registers) is not wired into the kvm backend
+            // yet: the refusal says what this host's KVM would allow.
+            throw new ConfigError(kvmGdbRefusal(built.vm as Partial<GuestDebugProbe>));
           }
           const vm = built.vm as EmuVm;
           if (opts.gdb.wait) void vm.pause();

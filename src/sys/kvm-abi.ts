@@ -60,6 +60,18 @@ export const KVM_GET_VCPU_EVENTS = ior(0x9f, 64);
 export const KVM_SET_VCPU_EVENTS = iow(0xa0, 64);
 export const KVM_GET_DEBUGREGS = ior(0xa1, 128);
 export const KVM_SET_DEBUGREGS = iow(0xa2, 128);
+/** struct kvm_guest_debug: {u32 control; u32 pad; struct kvm_guest_debug_arch {u64 debugreg[8]}} = 72 bytes. */
+export const KVM_SET_GUEST_DEBUG = iow(0x9b, 72);
+
+/** kvm_guest_debug.control bits (x86). */
+export const KVM_GUESTDBG = {
+  ENABLE: 0x1,
+  SINGLESTEP: 0x2,
+  USE_SW_BP: 0x1_0000,
+  USE_HW_BP: 0x2_0000,
+  INJECT_DB: 0x4_0000,
+  INJECT_BP: 0x8_0000,
+} as const;
 
 /** Capability ids for KVM_CHECK_EXTENSION / KVM_ENABLE_CAP. */
 export const KVM_CAP = {
@@ -70,6 +82,7 @@ export const KVM_CAP = {
   EXT_CPUID: 7,
   NR_VCPUS: 9,
   NR_MEMSLOTS: 10,
+  SET_GUEST_DEBUG: 23,
   MP_STATE: 14,
   IRQ_INJECT_STATUS: 26,
   IRQ_ROUTING: 25,
@@ -90,6 +103,8 @@ export const KVM_CAP = {
   GET_MSR_FEATURES: 153,
   PMU_EVENT_FILTER: 173,
   BINARY_STATS_FD: 203,
+  /** KVM_CHECK_EXTENSION returns the KVM_GUESTDBG_* bits the host supports. */
+  SET_GUEST_DEBUG2: 195,
   PMU_CAPABILITY: 212,
 } as const;
 export type KvmCapName = keyof typeof KVM_CAP;

@@ -42,6 +42,7 @@ test('ioctl request codes match the UAPI headers', () => {
     KVM_SET_VCPU_EVENTS: 0x4040aea0,
     KVM_GET_DEBUGREGS: 0x8080aea1,
     KVM_SET_DEBUGREGS: 0x4080aea2,
+    KVM_SET_GUEST_DEBUG: 0x4048ae9b,
   };
   for (const [name, value] of Object.entries(expected)) {
     assert.equal((abi as unknown as Record<string, number>)[name], value, name);
@@ -212,4 +213,62 @@ test('kvm_msi: 32 bytes, address split in two dwords, then data', () => {
   assert.equal(v.getUint32(4, true), 1);
   assert.equal(v.getUint32(8, true), 0x4031);
   assert.equal(v.getUint32(12, true), 0, 'flags: no device id');
+});
+
+test('kvm_guest_debug and the KVM_EXIT_DEBUG payload: layout, control bits, capabilities', () => {
+  const b = s.encodeGuestDebug(abi.KVM_GUESTDBG.ENABLE | abi.KVM_GUESTDBG.USE_SW_BP | abi.KVM_GUESTDBG.SINGLESTEP, [0x1000n, 0n, 0n, 0xffff_ffff_8100_0000n, 0n, 0n, 0n, 0x403n]);
+  assert.equal(b.length, 72);
+  const dv = new DataView(b.buffer);
+  assert.equal(dv.getUint32(0, true), 0x10003);
+  assert.equal(dv.getUint32(4, true), 0, 'pad');
+  assert.equal(dv.getBigUint64(8, true), 0x1000n, 'debugreg[0] at offsetof(arch) = 8');
+  assert.equal(dv.getBigUint64(8 + 3 * 8, true), 0xffff_ffff_8100_0000n);
+  assert.equal(dv.getBigUint64(8 + 7 * 8, true), 0x403n, 'debugreg[7] = DR7');
+  const run = new Uint8Array(s.KVM_RUN.SIZE);
+  const rv = new DataView(run.buffer);
+  rv.setUint32(32, 1, true);
+  rv.setBigUint64(40, 0xffff_ffff_8107_9e46n, true);
+  rv.setBigUint64(48, 0xffff_4ff1n, true);
+  rv.setBigUint64(56, 0x400n, true);
+  assert.deepEqual(s.decodeDebugExit(run), { exception: 1, pc: 0xffff_ffff_8107_9e46n, dr6: 0xffff_4ff1n, dr7: 0x400n });
+  assert.deepEqual({ ...abi.KVM_GUESTDBG }, { ENABLE: 1, SINGLESTEP: 2, USE_SW_BP: 0x10000, USE_HW_BP: 0x20000, INJECT_DB: 0x40000, INJECT_BP: 0x80000 });
+  assert.equal(abi.KVM_CAP.SET_GUEST_DEBUG, 23);
+  assert.equal(abi.KVM_CAP.SET_GUEST_DEBUG2, 195);
+});
+
+test('kvm_guest_debug against this host\'s UAPI headers (a compiled offsetof probe; skipped without gcc or the headers)', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const { existsSync, mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  if (!existsSync('/usr/include/linux/kvm.h') || spawnSync('gcc', ['--version']).status !== 0) {
+    t.skip('no gcc or no /usr/include/linux/kvm.h (linux-libc-dev)');
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'tsvmm-kvmprobe-'));
+  try {
+    writeFileSync(join(dir, 'p.c'), [
+      '#include <stdio.h>',
+      '#include <stddef.h>',
+      '#include <linux/kvm.h>',
+      'int main(void) {',
+      '  printf("%lu %zu %zu %zu %zu %zu %zu %zu %d %d %d %d %d %d %d %d\\n", (unsigned long)KVM_SET_GUEST_DEBUG, sizeof(struct kvm_guest_debug),',
+      '    offsetof(struct kvm_guest_debug, control), offsetof(struct kvm_guest_debug, arch),',
+      '    offsetof(struct kvm_run, debug.arch.exception), offsetof(struct kvm_run, debug.arch.pc), offsetof(struct kvm_run, debug.arch.dr6),',
+      '    offsetof(struct kvm_run, debug.arch.dr7), KVM_CAP_SET_GUEST_DEBUG, KVM_CAP_SET_GUEST_DEBUG2, KVM_GUESTDBG_ENABLE, KVM_GUESTDBG_SINGLESTEP,',
+      '    KVM_GUESTDBG_USE_SW_BP, KVM_GUESTDBG_USE_HW_BP, KVM_GUESTDBG_INJECT_DB, KVM_GUESTDBG_INJECT_BP);',
+      '  return 0;',
+      '}',
+    ].join('\n'));
+    const cc = spawnSync('gcc', ['-o', join(dir, 'p'), join(dir, 'p.c')], { encoding: 'utf8' });
+    assert.equal(cc.status, 0, cc.stderr);
+    const out = spawnSync(join(dir, 'p'), { encoding: 'utf8' }).stdout.trim().split(' ').map(Number);
+    assert.deepEqual(out, [
+      abi.KVM_SET_GUEST_DEBUG, s.KVM_GUEST_DEBUG_SIZE, 0, 8, s.KVM_RUN.DEBUG_EXCEPTION, s.KVM_RUN.DEBUG_PC, s.KVM_RUN.DEBUG_DR6, s.KVM_RUN.DEBUG_DR7,
+      abi.KVM_CAP.SET_GUEST_DEBUG, abi.KVM_CAP.SET_GUEST_DEBUG2, abi.KVM_GUESTDBG.ENABLE, abi.KVM_GUESTDBG.SINGLESTEP, abi.KVM_GUESTDBG.USE_SW_BP,
+      abi.KVM_GUESTDBG.USE_HW_BP, abi.KVM_GUESTDBG.INJECT_DB, abi.KVM_GUESTDBG.INJECT_BP,
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -181,6 +181,11 @@ export const KVM_RUN = {
   SYSTEM_EVENT_TYPE: 32,
   SYSTEM_EVENT_NDATA: 36,
   SYSTEM_EVENT_DATA: 40,
+  /** KVM_EXIT_DEBUG: struct kvm_debug_exit_arch {u32 exception; u32 pad; u64 pc; u64 dr6; u64 dr7}. */
+  DEBUG_EXCEPTION: 32,
+  DEBUG_PC: 40,
+  DEBUG_DR6: 48,
+  DEBUG_DR7: 56,
   /** sizeof(struct kvm_run) without the padding page that follows. */
   SIZE: 2352,
 } as const;
@@ -402,3 +407,37 @@ export const KVM_VCPU_EVENTS_SIZE = 64;
 export const KVM_VCPU_EVENTS_INTERRUPT_SHADOW = 11;
 export const KVM_VCPU_EVENTS_FLAGS = 20;
 export const KVM_VCPUEVENT_VALID_SHADOW = 0x4;
+
+// ---------------------------------------------------------------- guest debugging
+
+export const KVM_GUEST_DEBUG_SIZE = 72;
+
+/**
+ * struct kvm_guest_debug for KVM_SET_GUEST_DEBUG: `control` (KVM_GUESTDBG_* bits) and the debug registers
+ * the host arms for the guest while debugging (DR0-DR3 addresses, DR7 their enables; debugreg[4..5] unused).
+ */
+export function encodeGuestDebug(control: number, debugreg: readonly bigint[] = []): Uint8Array {
+  const b = new Uint8Array(KVM_GUEST_DEBUG_SIZE);
+  const dv = new DataView(b.buffer);
+  dv.setUint32(0, control >>> 0, true);
+  for (let i = 0; i < 8; i++) dv.setBigUint64(8 + 8 * i, BigInt.asUintN(64, debugreg[i] ?? 0n), true);
+  return b;
+}
+
+export interface KvmDebugExit {
+  /** The vector: 1 (#DB: single-step, hardware breakpoint or watchpoint) or 3 (#BP: a software breakpoint). */
+  exception: number;
+  pc: bigint;
+  dr6: bigint;
+  dr7: bigint;
+}
+
+export function decodeDebugExit(run: Uint8Array): KvmDebugExit {
+  const dv = new DataView(run.buffer, run.byteOffset, run.byteLength);
+  return {
+    exception: dv.getUint32(KVM_RUN.DEBUG_EXCEPTION, true),
+    pc: dv.getBigUint64(KVM_RUN.DEBUG_PC, true),
+    dr6: dv.getBigUint64(KVM_RUN.DEBUG_DR6, true),
+    dr7: dv.getBigUint64(KVM_RUN.DEBUG_DR7, true),
+  };
+}

@@ -55,6 +55,12 @@ export interface MigrationReport {
   readonly totalMs: number;
   /** From pausing the guest here to the destination saying it runs it. */
   readonly downtimeMs: number;
+  /**
+   * From pausing the guest here to the destination resuming it, by the two processes' wall clocks (the
+   * destination says when in DONE): without DONE's trip back, so closer to what the guest sees, and exact
+   * only when both run on one host (or with synchronised clocks).
+   */
+  readonly stoppedMs: number;
   /** Where the downtime went: pausing, reading the last dirty pages and state, sending, the destination's load and resume. */
   readonly phases: { readonly pauseMs: number; readonly collectMs: number; readonly sendMs: number; readonly remoteMs: number; readonly finalPages: number };
   /** The guest's share of time withheld by auto-converge at the end (0: not throttled). */
@@ -270,6 +276,7 @@ export class SocketMigration implements MigrationService {
 
       // Stop-and-copy.
       const tPause = performance.now();
+      const wallPause = performance.timeOrigin + tPause;
       if (!wasPaused && !pausedHere) {
         await ctx.pause();
         pausedHere = true;
@@ -287,8 +294,9 @@ export class SocketMigration implements MigrationService {
       if (done.type === MSG_REFUSE) throw new ControllerError('internal', `migration to ${to}: the destination could not load the state: ${new TextDecoder().decode(done.body)}`);
       if (done.type !== MSG_DONE) throw new Error(`unexpected message ${done.type} instead of DONE`);
       const tEnd = performance.now();
+      const resumedAt = done.body.length >= 8 ? new DataView(done.body.buffer, done.body.byteOffset, 8).getFloat64(0, true) : NaN;
       this.lastReport = {
-        rounds, pagesSent, bytesSent, totalMs: tEnd - t0, downtimeMs: tEnd - tPause,
+        rounds, pagesSent, bytesSent, totalMs: tEnd - t0, downtimeMs: tEnd - tPause, stoppedMs: resumedAt - wallPause,
         phases: { pauseMs: tPaused - tPause, collectMs: tCollected - tPaused, sendMs: tSent - tCollected, remoteMs: tEnd - tSent, finalPages: last.length },
         throttle,
       };
@@ -385,7 +393,9 @@ export async function receiveMigration(ctx: SnapshotContext, from: string, onLis
     a = undefined; // the controller owns it now
     ctx.adoptRestored(built, config);
     ctx.resume();
-    await send(sock, MSG_DONE, []);
+    const at = new Uint8Array(8);
+    new DataView(at.buffer).setFloat64(0, performance.timeOrigin + performance.now(), true);
+    await send(sock, MSG_DONE, [at]);
     sock.end();
   } catch (e) {
     sock?.destroy();
