@@ -7,8 +7,14 @@ import { INIT_MARKER, SHELL_PROMPT } from '../../src/vmm/linux-guest.js';
 
 export { INIT_MARKER, SHELL_PROMPT };
 
+/**
+ * `deterministic` (emu): guest time follows the instruction count (`--deterministic`), so the guest's own
+ * timeouts (soft-lockup and RCU-stall watchdogs, the crypto manager's 60 s wait, the 250 Hz tick's share of
+ * the work) do not depend on how fast the host happens to be: on a loaded host emu's real-time clock lets the
+ * tick interrupt take most of the guest's instructions and those timeouts fire.
+ */
 export type Machine =
-  | { kind: 'tsvmm'; accel: 'emu' | 'kvm'; decompress: 'host' | 'guest' }
+  | { kind: 'tsvmm'; accel: 'emu' | 'kvm'; decompress: 'host' | 'guest'; deterministic?: boolean }
   | { kind: 'qemu-tcg' };
 
 export interface BootSpec {
@@ -31,7 +37,7 @@ export function commandFor(m: Machine, spec: BootSpec): { cmd: string; args: str
   }
   return {
     cmd: process.execPath,
-    args: [TSVMM, 'run', '--kernel', spec.kernel, '--initrd', spec.initrd, '--cmdline', spec.cmdline, '--cpus', String(spec.cpus), '--mem', `${spec.memMiB}M`, '--accel', m.accel, '--kernel-decompress', m.decompress, '--serial', 'stdio'],
+    args: [TSVMM, 'run', '--kernel', spec.kernel, '--initrd', spec.initrd, '--cmdline', spec.cmdline, '--cpus', String(spec.cpus), '--mem', `${spec.memMiB}M`, '--accel', m.accel, '--kernel-decompress', m.decompress, '--serial', 'stdio', ...(m.deterministic === true ? ['--deterministic'] : [])],
   };
 }
 
