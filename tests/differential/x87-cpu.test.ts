@@ -39,13 +39,14 @@ function snippet(g: GenCase, mode: 64 | 32): SnippetCase {
 const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
 const hex = (b: Uint8Array, o: number, n: number): string => Buffer.from(b.subarray(o, o + n)).toString('hex');
 
-test(`x87 through the emulator's decoder and handlers matches the host CPU (${CASES} cases, 64- and 32-bit code)`, () => {
+test(`x87 through the emulator's decoder and handlers matches the host CPU (${CASES} cases, 64- and 32-bit code)`, (t) => {
   const bin = buildFpuHarness();
   const gen = generate(SEED, CASES * 2).filter((g) => g.category === 'exact').slice(0, CASES);
   const native = runFpuNative(gen.map((g) => g.c), bin);
   const runner = new EmuSnippetRunner();
   const bad: string[] = [];
   let compared = 0;
+  let pointersLost = 0;
   for (const mode of [64, 32] as const) {
     gen.forEach((g, k) => {
       const n = native[k]!;
@@ -72,6 +73,13 @@ test(`x87 through the emulator's decoder and handlers matches the host CPU (${CA
         ns[o + 2] = (v >>> 16) & 0xff;
         ns[o + 3] = (v >>> 24) & 0xff;
       };
+      // A context switch between the instruction and the FNSAVE can leave the x87 instruction and data
+      // pointers zero when no exception is pending (AMD CPUs do not save them then; seen on a loaded AMD
+      // host): all-zero native pointers with FSW.ES clear are the host's loss, not an answer to compare.
+      if (u32(ns, 12) === 0 && u32(ns, 16) === 0 && u32(ns, 20) === 0 && (ns[4]! & 0x80) === 0 && u32(e, 12) !== 0) {
+        ns.set(e.subarray(12, 28), 12);
+        pointersLost++;
+      }
       if (u32(ns, 12) === CODE_ADDR) {
         put(12, insnAddr);
         put(16, (u32(ns, 16) & 0xffff0000) | cs);
@@ -93,6 +101,7 @@ test(`x87 through the emulator's decoder and handlers matches the host CPU (${CA
     });
   }
   console.log(`x87 via the emulator: ${compared} runs (${gen.length} cases x 2 modes), ${bad.length} differences`);
+  if (pointersLost > 0) t.diagnostic(`host coverage: x87 via the emulator: ${pointersLost} cases not compared in FIP/FDP/FOP: the host cleared them (a context switch with no x87 exception pending)`);
   if (bad.length > 0) console.log(bad.slice(0, 20).join('\n'));
   assert.equal(bad.length, 0);
 });
