@@ -48,16 +48,17 @@ if (files.length === 0) {
 const tmp = mkdtempSync(join(tmpdir(), 'tsvmm-tests-'));
 const coverage = join(tmp, 'host-coverage.txt');
 const reporter = process.stdout.isTTY ? 'spec' : 'tap';
-// The suite must end well inside CI's 90 minutes, and a hang must fail with a name, not a timeout:
-// --test-force-exit ends a file's process when its tests are done even if a test leaked a child
-// process, --test-timeout bounds a test that gave no timeout of its own, and the watchdog below ends
-// the whole run (its process group, so no test's children outlive it).
+// The suite must end well inside CI's 90 minutes, and a hang must fail with a message, not a timeout:
+// --test-timeout bounds a test that gave no timeout of its own, and the watchdog below ends the whole
+// run (its process group, so no test's children outlive it). Not --test-force-exit: it ends the run
+// before the reporters have written everything (the Host coverage summary went missing), so tests
+// must kill the children they start themselves.
 const SUITE_LIMIT_MIN = Number(process.env.TSVMM_TEST_LIMIT_MIN ?? 70);
 const t0 = Date.now();
 const child = spawn(
   process.execPath,
   [
-    '--test', '--test-concurrency=2', '--test-force-exit', '--test-timeout=1200000',
+    '--test', '--test-concurrency=2', '--test-timeout=1200000',
     `--test-reporter=${reporter}`, '--test-reporter-destination=stdout',
     `--test-reporter=${join(root, 'scripts', 'host-coverage-reporter.mjs')}`, `--test-reporter-destination=${coverage}`,
     ...files,
