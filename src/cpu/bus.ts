@@ -10,6 +10,18 @@ export interface BusDevice {
   write(offset: number, data: Uint8Array): void;
 }
 
+/**
+ * What sits between a bus and its devices when a VM has in-process event channels (emu's I/O events
+ * and coalesced ring, src/cpu/bus-events.ts): it may take a write (a doorbell, a buffered write) and
+ * sees every access first, so buffered writes reach the devices before any other access.
+ */
+export interface BusHooks {
+  /** Called before every read. */
+  read(bus: Bus, addr: number): void;
+  /** Called before every write; true when the hooks took it (the device does not see it now). */
+  write(bus: Bus, addr: number, data: Uint8Array): boolean;
+}
+
 export class BusError extends VmmError {
   constructor(message: string) {
     super('bus', message);
@@ -41,6 +53,8 @@ export class Bus {
   private mappings: Mapping[] = [];
   private readonly table: (Mapping | undefined)[] | undefined;
   private last: Mapping | undefined;
+  /** Event-channel hooks (emu's I/O events and coalesced zones); undefined on most VMs. */
+  hooks: BusHooks | undefined = undefined;
 
   constructor(readonly kind: 'pio' | 'mmio') {
     this.table = kind === 'pio' ? new Array<Mapping | undefined>(0x10000).fill(undefined) : undefined;
@@ -121,6 +135,7 @@ export class Bus {
   }
 
   read(addr: number, data: Uint8Array): void {
+    if (this.hooks !== undefined) this.hooks.read(this, addr);
     const m = this.lookup(addr);
     if (m) return m.device.read(addr - m.base, data);
     this.stats.unclaimedReads++;
@@ -129,6 +144,12 @@ export class Bus {
   }
 
   write(addr: number, data: Uint8Array): void {
+    if (this.hooks !== undefined && this.hooks.write(this, addr, data)) return;
+    this.deliver(addr, data);
+  }
+
+  /** A write straight to the device, past the hooks (a buffered write being flushed). */
+  deliver(addr: number, data: Uint8Array): void {
     const m = this.lookup(addr);
     if (m) return m.device.write(addr - m.base, data);
     this.stats.unclaimedWrites++;

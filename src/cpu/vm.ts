@@ -1,6 +1,7 @@
 import type { GuestMemory } from '../memory/guest-memory.js';
 import type { Bus } from './bus.js';
 import type { IrqLine, MsiSink } from './irq.js';
+import type { EventChannels } from './event-channels.js';
 import type { RegId, RegisterBatch } from './registers.js';
 import type { PersistSection } from '../util/persist.js';
 import type { CpuidValue } from '../features/cpuid-table.js';
@@ -115,6 +116,8 @@ export interface Vm extends VmControl, MsiSink {
    * outside 0xFEExxxxx, or a destination no APIC matches); never throws for a guest's bad message.
    */
   signalMsi(address: number, data: number): boolean;
+  /** I/O events, interrupt events and coalesced zones (event-channels.ts): kvm in the kernel, emu in process. */
+  readonly events: EventChannels;
   /** Runs every vCPU until the VM stops for good; resolves with why. Pauses do not resolve it. */
   run(): Promise<VmStop>;
   /**

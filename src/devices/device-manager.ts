@@ -11,6 +11,7 @@ import { PciBus } from './pci/pci-bus.js';
 import { PCI_CONFIG_ADDRESS_PORT, PCI_CONFIG_PORTS, PciHostBridge, createHostBridgeFunction } from './pci/pci-host-bridge.js';
 import { Bus } from '../cpu/bus.js';
 import { POST_CODE_PORT, PostCodePort } from './legacy/post-code.js';
+import type { EventChannels } from '../cpu/event-channels.js';
 import { I8042, I8042_AUX_IRQ, I8042_COMMAND_PORT, I8042_DATA_PORT, I8042_KBD_IRQ } from './legacy/i8042.js';
 import { ResetControl } from './legacy/reset-control.js';
 import type { SerialSink } from './legacy/serial-sink.js';
@@ -25,6 +26,8 @@ export interface LegacyDeviceTarget {
   requestStop(stop: VmStop): void;
   /** Guest RAM; when present fw_cfg offers its DMA interface. */
   readonly memory?: GuestMemory;
+  /** The VM's event channels; when present the POST code port's writes are coalesced. */
+  readonly events?: EventChannels;
 }
 
 export interface LegacyDeviceOptions {
@@ -127,6 +130,9 @@ export function installLegacyDevices(target: LegacyDeviceTarget, opts: LegacyDev
 
   const postCode = new PostCodePort();
   pio.register(POST_CODE_PORT, 1, postCode, 'post code');
+  // Linux writes port 0x80 for every outb_p (io_delay) and nothing reads it back: the writes can wait in
+  // the coalesced ring (on kvm, no exit each), and any other access flushes them first.
+  if (target.events !== undefined) target.events.coalesce({ space: 'pio', address: POST_CODE_PORT, size: 1 });
 
   const pm1 = new AcpiPm1(vm, target.irqLine(ACPI_SCI_IRQ));
   pio.register(PM1_DEFAULT_BASE, PM1_PORTS, pm1, 'acpi pm1a event/control (0x600-0x605)');

@@ -38,6 +38,8 @@ export const KVM_SET_IDENTITY_MAP_ADDR = iow(0x48, 8);
 export const KVM_CREATE_IRQCHIP = io(0x60);
 export const KVM_IRQ_LINE = iow(0x61, 8);
 export const KVM_SET_GSI_ROUTING = iow(0x6a, 8);
+export const KVM_REGISTER_COALESCED_MMIO = iow(0x67, 16);
+export const KVM_UNREGISTER_COALESCED_MMIO = iow(0x68, 16);
 export const KVM_IRQFD = iow(0x76, 32);
 export const KVM_IOEVENTFD = iow(0x79, 64);
 export const KVM_SIGNAL_MSI = iow(0xa5, 32);
@@ -84,6 +86,7 @@ export const KVM_CAP = {
   NR_MEMSLOTS: 10,
   SET_GUEST_DEBUG: 23,
   MP_STATE: 14,
+  COALESCED_MMIO: 15,
   IRQ_INJECT_STATUS: 26,
   IRQ_ROUTING: 25,
   IRQFD: 32,
@@ -105,8 +108,22 @@ export const KVM_CAP = {
   BINARY_STATS_FD: 203,
   /** KVM_CHECK_EXTENSION returns the KVM_GUESTDBG_* bits the host supports. */
   SET_GUEST_DEBUG2: 195,
+  COALESCED_PIO: 162,
   PMU_CAPABILITY: 212,
 } as const;
+
+/** KVM_IOEVENTFD flags, KVM_IRQFD flags, routing entry types and irqchips (<linux/kvm.h>). */
+export const KVM_IOEVENTFD_FLAG_DATAMATCH = 1;
+export const KVM_IOEVENTFD_FLAG_PIO = 2;
+export const KVM_IOEVENTFD_FLAG_DEASSIGN = 4;
+export const KVM_IRQFD_FLAG_DEASSIGN = 1;
+export const KVM_IRQ_ROUTING_IRQCHIP = 1;
+export const KVM_IRQ_ROUTING_MSI = 2;
+export const KVM_IRQCHIP_PIC_MASTER = 0;
+export const KVM_IRQCHIP_PIC_SLAVE = 1;
+export const KVM_IRQCHIP_IOAPIC = 2;
+/** The coalesced-MMIO ring is this many pages into a vCPU's mapping (x86: after kvm_run and the PIO page). */
+export const KVM_COALESCED_MMIO_PAGE_OFFSET = 2;
 export type KvmCapName = keyof typeof KVM_CAP;
 
 /** kvm_run.exit_reason values. */

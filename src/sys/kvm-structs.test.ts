@@ -22,6 +22,8 @@ test('ioctl request codes match the UAPI headers', () => {
     KVM_CREATE_IRQCHIP: 0xae60,
     KVM_IRQ_LINE: 0x4008ae61,
     KVM_SET_GSI_ROUTING: 0x4008ae6a,
+    KVM_REGISTER_COALESCED_MMIO: 0x4010ae67,
+    KVM_UNREGISTER_COALESCED_MMIO: 0x4010ae68,
     KVM_IRQFD: 0x4020ae76,
     KVM_IOEVENTFD: 0x4040ae79,
     KVM_SIGNAL_MSI: 0x4020aea5,
@@ -271,4 +273,23 @@ test('kvm_guest_debug against this host\'s UAPI headers (a compiled offsetof pro
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('event-channel structs: kvm_ioeventfd, kvm_irqfd, kvm_irq_routing, the coalesced zone and ring', () => {
+  // offsetof values printed from <linux/kvm.h> (Linux 6.18 UAPI): ioeventfd 64 bytes (datamatch 0, addr 8,
+  // len 16, fd 20, flags 24); irqfd 32 (fd 0, gsi 4, flags 8); routing entry 48 (gsi 0, type 4, u 16);
+  // zone 16 (addr 0, size 8, pio 12); ring entries of 24 at 8 (phys_addr 0, len 8, pio 12, data 16).
+  const io = new DataView(s.encodeIoeventfd({ datamatch: 7, addr: 0xfe00_3000, len: 2, fd: 9, flags: 1 }).buffer);
+  assert.equal(io.byteLength, 64);
+  assert.deepEqual([io.getBigUint64(0, true), io.getBigUint64(8, true), io.getUint32(16, true), io.getInt32(20, true), io.getUint32(24, true)], [7n, 0xfe00_3000n, 2, 9, 1]);
+  const fd = new DataView(s.encodeIrqfd(5, 24, 1).buffer);
+  assert.deepEqual([fd.byteLength, fd.getUint32(0, true), fd.getUint32(4, true), fd.getUint32(8, true)], [32, 5, 24, 1]);
+  const r = new DataView(s.encodeIrqRouting([{ gsi: 3, type: 'irqchip', irqchip: 2, pin: 3 }, { gsi: 24, type: 'msi', address: 0xfee0_1000, data: 0x41 }]).buffer);
+  assert.equal(r.byteLength, 8 + 2 * 48);
+  assert.deepEqual([r.getUint32(0, true), r.getUint32(8, true), r.getUint32(12, true), r.getUint32(24, true), r.getUint32(28, true)], [2, 3, 1, 2, 3]);
+  assert.deepEqual([r.getUint32(56, true), r.getUint32(60, true), r.getUint32(72, true), r.getUint32(80, true)], [24, 2, 0xfee0_1000, 0x41]);
+  const z = new DataView(s.encodeCoalescedZone(0x80, 1, true).buffer);
+  assert.deepEqual([z.byteLength, z.getBigUint64(0, true), z.getUint32(8, true), z.getUint32(12, true)], [16, 0x80n, 1, 1]);
+  assert.equal(s.COALESCED_RING.MAX, 170);
+  assert.equal(abi.KVM_COALESCED_MMIO_PAGE_OFFSET, 2);
 });

@@ -441,3 +441,66 @@ export function decodeDebugExit(run: Uint8Array): KvmDebugExit {
     dr7: dv.getBigUint64(KVM_RUN.DEBUG_DR7, true),
   };
 }
+
+// ---------------------------------------------------------------- event channels
+/** struct kvm_ioeventfd: datamatch u64 @0, addr u64 @8, len u32 @16, fd s32 @20, flags u32 @24; 64 bytes. */
+export const KVM_IOEVENTFD_SIZE = 64;
+export function encodeIoeventfd(e: { datamatch: number; addr: number; len: number; fd: number; flags: number }): Uint8Array {
+  const b = new Uint8Array(KVM_IOEVENTFD_SIZE);
+  const v = dv(b);
+  v.setBigUint64(0, BigInt(e.datamatch), LE);
+  v.setBigUint64(8, BigInt(e.addr), LE);
+  v.setUint32(16, e.len >>> 0, LE);
+  v.setInt32(20, e.fd, LE);
+  v.setUint32(24, e.flags >>> 0, LE);
+  return b;
+}
+
+/** struct kvm_irqfd: fd u32 @0, gsi u32 @4, flags u32 @8, resamplefd u32 @12; 32 bytes. */
+export const KVM_IRQFD_SIZE = 32;
+export function encodeIrqfd(fd: number, gsi: number, flags: number): Uint8Array {
+  const b = new Uint8Array(KVM_IRQFD_SIZE);
+  const v = dv(b);
+  v.setUint32(0, fd >>> 0, LE);
+  v.setUint32(4, gsi >>> 0, LE);
+  v.setUint32(8, flags >>> 0, LE);
+  return b;
+}
+
+export type KvmRoute = { readonly gsi: number; readonly type: 'irqchip'; readonly irqchip: number; readonly pin: number } | { readonly gsi: number; readonly type: 'msi'; readonly address: number; readonly data: number };
+
+/** struct kvm_irq_routing: nr u32, flags u32, then 48-byte entries (gsi @0, type @4, flags @8, union @16). */
+export const KVM_IRQ_ROUTING_ENTRY_SIZE = 48;
+export function encodeIrqRouting(routes: readonly KvmRoute[]): Uint8Array {
+  const b = new Uint8Array(8 + routes.length * KVM_IRQ_ROUTING_ENTRY_SIZE);
+  const v = dv(b);
+  v.setUint32(0, routes.length, LE);
+  routes.forEach((r, i) => {
+    const o = 8 + i * KVM_IRQ_ROUTING_ENTRY_SIZE;
+    v.setUint32(o, r.gsi >>> 0, LE);
+    if (r.type === 'irqchip') {
+      v.setUint32(o + 4, 1, LE); // KVM_IRQ_ROUTING_IRQCHIP
+      v.setUint32(o + 16, r.irqchip, LE);
+      v.setUint32(o + 20, r.pin, LE);
+    } else {
+      v.setUint32(o + 4, 2, LE); // KVM_IRQ_ROUTING_MSI
+      v.setUint32(o + 16, r.address >>> 0, LE);
+      v.setUint32(o + 20, Math.floor(r.address / 0x1_0000_0000) >>> 0, LE);
+      v.setUint32(o + 24, r.data >>> 0, LE);
+    }
+  });
+  return b;
+}
+
+/** struct kvm_coalesced_mmio_zone: addr u64 @0, size u32 @8, pio u32 @12; 16 bytes. */
+export function encodeCoalescedZone(addr: number, size: number, pio: boolean): Uint8Array {
+  const b = new Uint8Array(16);
+  const v = dv(b);
+  v.setBigUint64(0, BigInt(addr), LE);
+  v.setUint32(8, size >>> 0, LE);
+  v.setUint32(12, pio ? 1 : 0, LE);
+  return b;
+}
+
+/** struct kvm_coalesced_mmio_ring: first u32 @0, last u32 @4, entries @8 of 24 bytes (phys_addr u64, len u32, pio u32, data[8]). */
+export const COALESCED_RING = { FIRST: 0, LAST: 4, ENTRIES: 8, ENTRY_SIZE: 24, E_ADDR: 0, E_LEN: 8, E_PIO: 12, E_DATA: 16, MAX: Math.floor((4096 - 8) / 24) } as const;

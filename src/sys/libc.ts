@@ -39,6 +39,7 @@ const c = {
   timerSettime: lib.func('timer_settime', 'int', ['void *', 'int', 'void *', 'void *']),
   timerDelete: lib.func('timer_delete', 'int', ['void *']),
   strerror: lib.func('const char *strerror(int errnum)'),
+  poll: lib.func('int poll(void *fds, unsigned long nfds, int timeout)'),
 };
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(koffi.os.errno).map(([name, n]) => [n, name]));
@@ -175,6 +176,40 @@ export function writeFd(fd: number, buf: Uint8Array): number {
   if (n < 0) throw sysError(`write to fd ${fd} failed`);
   return n;
 }
+
+/** poll(2) events. */
+export const POLLIN = 0x1;
+export const POLLERR = 0x8;
+export const POLLHUP = 0x10;
+export const POLLNVAL = 0x20;
+
+/**
+ * poll(2) over `fds` (struct pollfd: int fd, short events, short revents; 8 bytes each, filled in
+ * place). Returns the number of ready fds, 0 on timeout, -1 on EINTR; throws on other errors.
+ */
+export function pollFds(fds: Uint8Array, count: number, timeoutMs: number): number {
+  const r = c.poll(fds, count, timeoutMs) as number;
+  if (r < 0) {
+    const e = koffi.errno();
+    if (e === EINTR) return -1;
+    throw sysError('poll failed', e);
+  }
+  return r;
+}
+
+/** Reads an eventfd's counter (8 bytes) without blocking; 0 when it was not signalled (EAGAIN) or closed. */
+export function drainEventFd(fd: number, buf: Uint8Array = new Uint8Array(8)): number {
+  const n = Number(c.read(fd, buf, 8));
+  if (n !== 8) return 0;
+  return Number(new DataView(buf.buffer, buf.byteOffset, 8).getBigUint64(0, true));
+}
+
+/** Adds 1 to an eventfd's counter (what a doorbell or irqfd write is). */
+export function signalEventFd(fd: number): void {
+  const b = ONE_U64;
+  if (Number(c.write(fd, b, 8)) !== 8 && koffi.errno() !== EAGAIN) throw sysError(`write to eventfd ${fd} failed`);
+}
+const ONE_U64 = new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]);
 
 export function gettid(): number {
   return c.gettid() as number;

@@ -47,7 +47,7 @@ export function installVirtioDevices(vm: Vm, pci: PciBus, config: RunConfig): In
   let slot = 1;
   const add = (dev: VirtioDevice): void => {
     if (slot >= 32) throw new VirtioSetupError('too-many-devices', `too many PCI devices: ${dev.name} would need slot ${slot}, bus 0 has 31`, { exitCode: EXIT.USAGE });
-    const t = new VirtioPciTransport(dev, vm.memory, vm);
+    const t = new VirtioPciTransport(dev, vm.memory, vm, vm.events);
     pci.attach(slot, 0, t);
     alloc.assign(pci, devfn(slot, 0));
     transports.push(t);
@@ -94,7 +94,10 @@ export function installVirtioDevices(vm: Vm, pci: PciBus, config: RunConfig): In
     console,
     rng,
     close: () => {
-      for (const t of transports) t.reset();
+      for (const t of transports) {
+        t.reset();
+        t.close();
+      }
       for (const c of closers) c();
       closers.length = 0;
     },

@@ -9,6 +9,7 @@
 import type { BackendName, BackendState, FeatureStatus, Vm, VmConfig, VmStop } from '../vm.js';
 import { restoreEmuVmState, saveEmuVmState } from './emu-vm-state.js';
 import { Bus } from '../bus.js';
+import { InProcessEventChannels } from '../bus-events.js';
 import type { IrqLine } from '../irq.js';
 import { GuestMemory, pcRamLayout, type MemoryRegion } from '../../memory/guest-memory.js';
 import { EmuCpu } from './cpu.js';
@@ -117,6 +118,8 @@ export class EmuVm implements Vm {
   readonly pio = new Bus('pio');
   readonly mmio = new Bus('mmio');
   readonly chips: EmuChipSet;
+  /** I/O events ring between slices, coalesced writes are replayed before any other bus access. */
+  readonly events: InProcessEventChannels;
   readonly cpus: EmuCpu[] = [];
   readonly clock: VmClock;
   readonly cache: CodeCache;
@@ -172,6 +175,14 @@ export class EmuVm implements Vm {
     this.slice = config.sliceInstructions ?? 20000;
     this.scheduler = config.scheduler ?? defaultHostScheduler();
     this.chips = createEmuChipSet({ cpus: config.cpus, clock: this.clock, pio: this.pio, mmio: this.mmio });
+    const chipSet = this.chips;
+    this.events = new InProcessEventChannels(this.pio, this.mmio, (r) => {
+      if (r.kind === 'msi') chipSet.deliverMsi(r.address, r.data);
+      else {
+        chipSet.setIrq(r.gsi, true);
+        chipSet.setIrq(r.gsi, false);
+      }
+    });
     for (let i = 0; i < config.cpus; i++) {
       const chips = this.chips;
       const cpu = new EmuCpu({
@@ -289,6 +300,9 @@ export class EmuVm implements Vm {
 
   /** The run loop has stopped between slices: time stands still until resume(). */
   private parked(): void {
+    // A paused VM's devices hold every write the guest made (snapshots read them).
+    this.events.flushCoalesced();
+    this.events.dispatch();
     this.runClockStop();
     this.isPaused = true;
     this.clock.freeze();
@@ -354,6 +368,10 @@ export class EmuVm implements Vm {
 
   /** One round-robin pass over the vCPUs. Returns true when some vCPU executed instructions. */
   private round(): boolean {
+    // Doorbells the guest rang in the last slice: the devices run here, between slices, not inside the
+    // vCPU's access (emu's ioeventfd). Coalesced writes reach their devices at least once per round.
+    this.events.dispatch();
+    this.events.flushCoalesced();
     this.chips.advance();
     let progressed = false;
     let budget = this.slice;
@@ -436,6 +454,7 @@ export class EmuVm implements Vm {
 
   /** All vCPUs are halted: decide what to do. Returns ms to sleep, 0 to retry now, or 'hang'. */
   private idle(): number | 'hang' {
+    if (this.events.hasPending) return 0;
     for (const c of this.cpus) if (!c.waitSipi && c.wakeable()) return 0;
     const dl = this.chips.nextDeadlineNs();
     const t = this.clock.nowNs();

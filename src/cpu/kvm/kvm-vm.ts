@@ -75,6 +75,8 @@ import { KVM_DEVICE, hostApicv, hostPmu, isPvmHost, type KvmHostPmu } from './ho
 import { KvmError } from './kvm-error.js';
 import { EXIT } from '../../util/errors.js';
 import { KvmVcpu } from './kvm-vcpu.js';
+import { KvmEventChannels } from './kvm-events.js';
+import { KVM_COALESCED_MMIO_PAGE_OFFSET } from '../../sys/kvm-abi.js';
 import { hasSubleaves, type CpuidValue } from '../../features/cpuid-table.js';
 import {
   CH_ADDR_HI,
@@ -206,6 +208,8 @@ export class KvmVm implements Vm {
   private io2: Uint8Array = new Uint8Array(0);
   private io4: Uint8Array = new Uint8Array(0);
   private readonly mmioViews: Uint8Array[];
+  /** ioeventfd, irqfd and coalesced MMIO (kvm-events.ts). */
+  readonly events: KvmEventChannels;
 
   constructor(
     readonly config: KvmVmOptions,
@@ -249,6 +253,21 @@ export class KvmVm implements Vm {
     this.runBytes = v0.run.bytes;
     this.runView = new DataView(this.runBytes.buffer, this.runBytes.byteOffset, this.runBytes.byteLength);
     this.mmioViews = [0, 1, 2, 3, 4, 5, 6, 7, 8].map((n) => this.runBytes.subarray(KVM_RUN.MMIO_DATA, KVM_RUN.MMIO_DATA + n));
+    const ringAt = KVM_COALESCED_MMIO_PAGE_OFFSET * 4096;
+    const irqLine = (gsi: number): IrqLine => this.irqLine(gsi);
+    this.events = new KvmEventChannels({
+      vmFd,
+      pio: this.pio,
+      mmio: this.mmio,
+      has: (cap) => this.checkExtension(cap) > 0,
+      ringPage: runSize >= ringAt + 4096 ? this.runBytes.subarray(ringAt, ringAt + 4096) : undefined,
+      irqPulse: (gsi) => {
+        const l = irqLine(gsi);
+        l.set(true);
+        l.set(false);
+      },
+      signalMsi: (a, d) => this.signalMsi(a, d),
+    });
   }
 
   checkExtension(cap: KvmCapName): number {
@@ -404,6 +423,7 @@ export class KvmVm implements Vm {
     installKickSignal();
     const tid = gettid();
     Atomics.store(this.g, G_MAIN_TID, tid);
+    this.events.setKickThread(tid);
     try {
       while (this.stopReason === undefined) {
         if (this.pauseWanted) {
@@ -478,11 +498,14 @@ export class KvmVm implements Vm {
     const counts = this.counts;
     const hasAps = this.aps.length > 0;
     const g = this.g;
+    const events = this.events;
     const deadline = performance.now() + SLICE_MS;
     let n = 0;
     for (;;) {
       if (this.halting) return;
       if (hasAps && Atomics.load(g, G_PENDING) !== 0) this.serviceAps();
+      // Doorbells (ioeventfd) and fallback events: the devices run here, on the main thread.
+      if (events.pending) events.dispatch();
       if (ioctlIntRaw(fd, KVM_RUN_IOCTL, 0) < 0) {
         const e = lastErrno();
         if (e !== EINTR && e !== EAGAIN) {
@@ -504,6 +527,8 @@ export class KvmVm implements Vm {
       }
       const reason = rv.getUint32(KVM_RUN.EXIT_REASON, true);
       counts[reason]!++;
+      // Buffered writes reach their devices before any other access does.
+      if (events.hasZones) events.flushCoalesced();
       if (reason === KVM_EXIT.IO) {
         const size = rb[KVM_RUN.IO_SIZE]!;
         const port = rv.getUint16(KVM_RUN.IO_PORT, true);
@@ -623,6 +648,7 @@ export class KvmVm implements Vm {
       const ctl = ap.channel.ctl;
       if (Atomics.load(ctl, CH_STATE) !== STATE_REQUEST) continue;
       Atomics.sub(this.g, G_PENDING, 1);
+      if (this.events.hasZones) this.events.flushCoalesced();
       const kind = ctl[CH_KIND];
       const data = ap.channel.data;
       if (kind === KIND_IO) {
@@ -768,6 +794,7 @@ export class KvmVm implements Vm {
     if (this.destroyed) return;
     if (this.running) this.requestStop({ kind: 'host-stop', reason: 'VM destroyed' });
     this.destroyed = true;
+    this.events.close();
     for (const ap of this.aps) void ap.worker.terminate();
     for (const v of this.vcpus) closeFd(v.fd);
     closeFd(this.vmFd);

@@ -12,12 +12,14 @@
  */
 import type { BusDevice } from '../../cpu/bus.js';
 import type { MsiSink } from '../../cpu/irq.js';
+import type { EventChannels, EventSink, IoEventHandle } from '../../cpu/event-channels.js';
+import { EventMsiSink } from '../pci/event-msi-sink.js';
 import { GuestDma } from '../../memory/dma.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { field, type FieldsOf, type Persist, type PersistSchema } from '../../util/persist.js';
 import { MSIX_PERSIST, Msix } from '../pci/msix.js';
 import type { PciFunction } from '../pci/pci-bus.js';
-import { PCI_HEADER_END, PciConfigSpace } from '../pci/pci-config.js';
+import { PCI_HEADER_END, PciConfigSpace, type PciBarRange } from '../pci/pci-config.js';
 import type { PciIntxPin } from '../pci/pci-intx.js';
 import {
   VIRTIO_F_EVENT_IDX,
@@ -127,12 +129,22 @@ export class VirtioPciTransport implements PciFunction, Persist<typeof VIRTIO_PC
   readonly stats = { notifications: 0, interrupts: 0 };
   private readonly pciCfgCap: number;
   private readonly region: BusDevice = { read: (o, d) => this.regionRead(o, d), write: (o, d) => this.regionWrite(o, d) };
+  /** The I/O events of the notify registers, while BAR 4 decodes and the VM has event channels. */
+  private notifyEvents: IoEventHandle[] = [];
+  private readonly eventMsi: EventMsiSink | undefined;
 
+  /**
+   * With `events`, queue notifications are I/O events (the guest's write rings the device without
+   * running it inside the vCPU's access; kvm: ioeventfd) and MSI-X messages leave through interrupt
+   * events (kvm: irqfd).
+   */
   constructor(
     readonly device: VirtioDevice,
     memory: GuestMemory,
     msi: MsiSink,
+    private readonly events?: EventChannels,
   ) {
+    if (events !== undefined) msi = this.eventMsi = new EventMsiSink(events);
     this.name = device.name;
     this.dma = new GuestDma(memory);
     const nq = device.queueSizes.length;
@@ -181,6 +193,29 @@ export class VirtioPciTransport implements PciFunction, Persist<typeof VIRTIO_PC
   // ---- PciFunction
   barDevice(index: number): BusDevice | undefined {
     return index === MSIX_BAR ? this.msix.device : index === VIRTIO_BAR ? this.region : undefined;
+  }
+
+  barMoved(index: number, range: PciBarRange | undefined): void {
+    if (index !== VIRTIO_BAR || this.events === undefined) return;
+    this.closeNotifyEvents();
+    if (range === undefined || range.space !== 'mem') return;
+    const events = this.events;
+    this.notifyEvents = this.queues.map((_, i) => {
+      // The driver writes the queue's index, 16 bits (4.1.5.2), at its own address.
+      const sink: EventSink = this.device.notifySink?.(i) ?? { signal: () => this.notify(i) };
+      return events.ioEvent({ space: 'mmio', address: range.base + NOTIFY_OFFSET + i * NOTIFY_MULTIPLIER, size: 2 }, sink);
+    });
+  }
+
+  private closeNotifyEvents(): void {
+    for (const h of this.notifyEvents) h.close();
+    this.notifyEvents = [];
+  }
+
+  /** Releases the event channels (the VM is going away). */
+  close(): void {
+    this.closeNotifyEvents();
+    this.eventMsi?.close();
   }
 
   attachIntx(pin: PciIntxPin): void {
@@ -367,6 +402,9 @@ export class VirtioPciTransport implements PciFunction, Persist<typeof VIRTIO_PC
       dma: this.dma,
       features: this.driverFeatures,
       usedBuffers: (i) => this.usedBuffers(i),
+      interruptQueue: (i) => {
+        if (i >= 0 && i < this.queues.length) this.interrupt(this.vectors[i]!, 1);
+      },
       configChanged: () => this.configChanged(),
       fail: (reason) => this.fail(reason),
     };

@@ -5,6 +5,7 @@
  * feature negotiation, status, queue setup and interrupts, and hands the device a context once the
  * driver sets DRIVER_OK.
  */
+import type { EventSink } from '../../cpu/event-channels.js';
 import type { GuestDma } from '../../memory/dma.js';
 import type { Virtqueue } from './virtqueue.js';
 
@@ -36,6 +37,8 @@ export interface VirtioContext {
   readonly features: bigint;
   /** Used buffers were added to queue `index`: interrupt the driver if it wants one. */
   usedBuffers(index: number): void;
+  /** Interrupts the driver for queue `index` unconditionally (an out-of-process device already applied the suppression rules). */
+  interruptQueue(index: number): void;
   /** The configuration space changed (e.g. console size, link status). */
   configChanged(): void;
   /** The guest broke the protocol (bad ring, bad memory): the device stops until the driver resets it. */
@@ -58,6 +61,11 @@ export interface VirtioDevice {
   activate(ctx: VirtioContext): void;
   /** The driver notified queue `index` (new available buffers). */
   queueNotified(index: number): void;
+  /**
+   * An out-of-process device's doorbell for queue `index` (a vhost-user kick eventfd): the transport's
+   * I/O event rings it directly, so the guest's notification never reaches this process on kvm.
+   */
+  notifySink?(index: number): EventSink | undefined;
   /** The driver reset the device (status 0), or the VM is going away: forget the context. */
   reset(): void;
   /** PCI class code for the function (base class, subclass, interface). */
