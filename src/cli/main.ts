@@ -41,6 +41,9 @@ Usage:
                                           sample the guest IP every N instructions (default 10000), print
                                           the top functions (ELF symbols) and write folded stacks (FILE,
                                           default tsvmm.folded) for flame-graph tools
+  tsvmm device vhost-user-blk --socket PATH --image FILE [--ro] [--serial S]
+                                          serve a raw image as a vhost-user virtio-blk back-end
+                                          (for tsvmm --vhost-user-blk, QEMU's vhost-user-blk-pci, ...)
   tsvmm help | --help                     this text
   tsvmm version | --version
 
@@ -62,6 +65,10 @@ Run options:
   --net stream:listen=ADDR | stream:connect=ADDR[,mac=M]
                      a virtio-net interface wired over a stream socket (a Unix socket path or
                      host:port) to another tsvmm VM (or QEMU's -netdev stream); repeatable
+  --vhost-user-blk SOCKET
+                     a virtio-blk disk served by a vhost-user back-end on that Unix socket
+                     (qemu-storage-daemon, tsvmm device vhost-user-blk, ...); guest RAM becomes
+                     shared memory (memfd) the back-end maps; repeatable
   --rng              a virtio-rng device fed from the host's CSPRNG
   --virtio-console WHERE
                      a virtio console (Linux hvc0); its output goes to stdio, file:PATH or none
@@ -116,6 +123,7 @@ function runConfigFrom(values: Record<string, string | boolean | undefined>, pos
     ...(str('kernel-decompress') !== undefined ? { kernelDecompress: parseKernelDecompress(str('kernel-decompress')!) } : {}),
     ...(lists['drive'] ? { drives: lists['drive'].map((d, i) => parseDrive(d, i)) } : {}),
     ...(lists['net'] ? { nets: lists['net'].map((n, i) => parseNet(n, i)) } : {}),
+    ...(lists['vhost-user-blk'] ? { vhostUserBlks: lists['vhost-user-blk'] } : {}),
     ...(values['rng'] === true ? { rng: true } : {}),
     ...(str('virtio-console') !== undefined ? { virtioConsole: parseSerial(str('virtio-console')!, '--virtio-console') } : {}),
   };
@@ -159,6 +167,7 @@ export const RUN_OPTIONS = {
   linux: { type: 'boolean' },
   drive: { type: 'string', value: 'PATH[,ro][,serial=S]', repeatable: true },
   net: { type: 'string', value: 'stream:listen=ADDR|stream:connect=ADDR[,mac=M]', repeatable: true },
+  'vhost-user-blk': { type: 'string', value: 'SOCKET', repeatable: true },
   rng: { type: 'boolean' },
   'virtio-console': { type: 'string', value: 'stdio|file:PATH|none' },
   ...VM_OPTIONS,
@@ -177,6 +186,7 @@ const RUN_COMMAND_OPTIONS = {
 
 /** `snapshot` and `migrate` talk to a running tsvmm through its API socket. */
 const SNAPSHOT_OPTIONS = { 'api-sock': { type: 'string', value: 'PATH' }, 'mem-file': { type: 'string', value: 'FILE' }, diff: { type: 'boolean' } } as const satisfies OptionSpecs;
+const DEVICE_OPTIONS = { socket: { type: 'string', value: 'PATH' }, image: { type: 'string', value: 'FILE' }, ro: { type: 'boolean' }, serial: { type: 'string', value: 'S' } } as const satisfies OptionSpecs;
 const MIGRATE_OPTIONS = { 'api-sock': { type: 'string', value: 'PATH' }, to: { type: 'string', value: 'tcp:HOST:PORT|unix:PATH' } } as const satisfies OptionSpecs;
 
 /** --gdb and --gdb-wait as run options. */
@@ -283,6 +293,18 @@ export async function main(argv: string[]): Promise<number> {
         if (run.values['verbose']) setLogLevel('info');
         return await recordCommand(await runConfigWithLinux(run.values, run.positionals, run.lists), recordOptions(own.values), { verbose: run.values['verbose'] === true });
       }
+      case 'device': {
+        const kind = rest[0];
+        if (kind !== 'vhost-user-blk') throw new ConfigError(`tsvmm device needs a kind: vhost-user-blk (got ${kind === undefined ? 'nothing' : `"${kind}"`})`);
+        const { values } = parseOptions('device vhost-user-blk', rest.slice(1), DEVICE_OPTIONS, 0);
+        const socket = values['socket'];
+        const image = values['image'];
+        if (typeof socket !== 'string' || typeof image !== 'string') throw new ConfigError('tsvmm device vhost-user-blk needs --socket PATH (where to listen) and --image FILE (a raw disk image)');
+        const serial = typeof values['serial'] === 'string' ? values['serial'] : undefined;
+        const { serveVhostUserBlk } = await import('../vmm/vhost-user-backend.js');
+        serveVhostUserBlk({ socket, image, readOnly: values['ro'] === true, ...(serial !== undefined ? { serial } : {}) });
+        return EXIT.OK;
+      }
       case 'caps': {
         const baseline = rest.includes('--baseline');
         const { values, positionals } = parseOptions('caps', rest, CAPS_OPTIONS, baseline ? Infinity : 0);
@@ -290,7 +312,7 @@ export async function main(argv: string[]): Promise<number> {
         return await capsCommand(runConfigFrom(values, positionals), { json: values['json'] === true });
       }
       default:
-        throw new ConfigError(`unknown command "${command}": use run, api, snapshot, migrate, caps, stat, record or help`);
+        throw new ConfigError(`unknown command "${command}": use run, api, snapshot, migrate, device, caps, stat, record or help`);
     }
   } catch (e) {
     return reportError(e);

@@ -40,6 +40,8 @@ const c = {
   timerDelete: lib.func('timer_delete', 'int', ['void *']),
   strerror: lib.func('const char *strerror(int errnum)'),
   poll: lib.func('int poll(void *fds, unsigned long nfds, int timeout)'),
+  memfdCreate: lib.func('int memfd_create(const char *name, unsigned int flags)'),
+  ftruncate: lib.func('int ftruncate(int fd, int64_t length)'),
 };
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(koffi.os.errno).map(([name, n]) => [n, name]));
@@ -147,6 +149,33 @@ export function mmapAnonymous(len: number, what = `Cannot allocate ${len} bytes 
 /** A shared mapping of a file descriptor (the kvm_run page of a vCPU). */
 export function mmapFd(fd: number, len: number, what: string): NativeMapping {
   const p = c.mmap(null, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) as unknown;
+  return mapOrThrow(p, len, what);
+}
+
+/**
+ * Guest RAM another process can map: a memfd of `len` bytes mapped shared here. The fd is what
+ * vhost-user's SET_MEM_TABLE passes (SCM_RIGHTS); the caller keeps it open while a peer may map it.
+ */
+export function memfdMapping(name: string, len: number): NativeMapping & { readonly fd: number } {
+  const fd = c.memfdCreate(name, 1 /* MFD_CLOEXEC */) as number;
+  if (fd < 0) throw sysError(`Cannot create a memfd for ${name}`);
+  if ((c.ftruncate(fd, len) as number) < 0) {
+    const e = sysError(`Cannot size the memfd for ${name} to ${len} bytes`);
+    c.close(fd);
+    throw e;
+  }
+  const p = c.mmap(null, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0) as unknown;
+  try {
+    return { ...mapOrThrow(p, len, `Cannot map the memfd for ${name}`), fd };
+  } catch (e) {
+    c.close(fd);
+    throw e;
+  }
+}
+
+/** Maps `len` bytes of a shared fd at `offset` (page-aligned), e.g. a peer's guest RAM. */
+export function mmapShared(fd: number, len: number, offset: number, what: string): NativeMapping {
+  const p = c.mmap(null, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset) as unknown;
   return mapOrThrow(p, len, what);
 }
 

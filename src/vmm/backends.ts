@@ -62,7 +62,8 @@ export async function createBackendVm(backend: BackendName, config: RunConfig): 
     const { createKvmVm, setKvmPmuEventFilter } = await import('../cpu/kvm/kvm-vm.js');
     const { toKvmFilterFields } = await import('../pmu/index.js');
     const filter = model !== undefined ? modelFilter : config.pmuFilter === undefined ? null : await loadFilter(config.pmuFilter);
-    const vm = createKvmVm({ memBytes: config.memBytes, cpus: config.cpus, pmu: config.pmu });
+    const shared = (config.vhostUserBlks?.length ?? 0) > 0 ? await import('./shared-ram.js') : undefined;
+    const vm = createKvmVm({ memBytes: config.memBytes, cpus: config.cpus, pmu: config.pmu, ...(shared !== undefined ? { ramAllocator: shared.allocateSharedRam } : {}) });
     try {
       if (filter) setKvmPmuEventFilter(vm, toKvmFilterFields(filter));
       if (model !== undefined) modelApi!.applyCpuModel(vm, model, modelSource, filter);
@@ -74,7 +75,14 @@ export async function createBackendVm(backend: BackendName, config: RunConfig): 
   }
   const { createEmuVm } = await import('../cpu/emu/emu-vm.js');
   const pmu = model !== undefined ? await emuPmuOfModel(model, modelSource) : await emuPmu(config);
-  const vm = createEmuVm({ memBytes: config.memBytes, cpus: config.cpus, deterministic: config.deterministic, ...(pmu !== undefined ? { pmu } : {}) });
+  const sharedRam = (config.vhostUserBlks?.length ?? 0) > 0 ? await import('./shared-ram.js') : undefined;
+  const vm = createEmuVm({
+    memBytes: config.memBytes,
+    cpus: config.cpus,
+    deterministic: config.deterministic,
+    ...(pmu !== undefined ? { pmu } : {}),
+    ...(sharedRam !== undefined ? { ramAllocator: (size: number, name: string) => sharedRam.allocateSharedRam(size, name).bytes } : {}),
+  });
   try {
     if (model !== undefined) modelApi!.applyCpuModel(vm, model, modelSource, modelFilter, await emuLargestPmu(modelFilter));
   } catch (e) {

@@ -32,6 +32,8 @@ export interface RunConfig {
   readonly drives?: readonly DriveSpec[];
   /** virtio-net interfaces. */
   readonly nets?: readonly NetSpec[];
+  /** virtio-blk disks served by vhost-user back-ends: their sockets (guest RAM is then shared memory). */
+  readonly vhostUserBlks?: readonly string[];
   /** A virtio-rng entropy device fed from the host's CSPRNG. */
   readonly rng?: boolean;
   /** A virtio-console (Linux's hvc0) and where its output goes. */

@@ -18,6 +18,9 @@ import { VirtioBlk } from '../devices/virtio/virtio-blk.js';
 import { VirtioConsole } from '../devices/virtio/virtio-console.js';
 import { VirtioNet, parseMac } from '../devices/virtio/virtio-net.js';
 import { VirtioRng } from '../devices/virtio/virtio-rng.js';
+import { FdWatcher } from '../sys/fd-watcher.js';
+import { VhostUserBlk } from './host-devices/vhost-user-blk.js';
+import { sharedRamRegions } from './shared-ram.js';
 import { EXIT, VmmError } from '../util/errors.js';
 import type { DriveSpec, NetSpec, RunConfig } from './config.js';
 import { PCI_MMIO_END, PCI_MMIO_START } from './platform.js';
@@ -31,6 +34,7 @@ export interface InstalledVirtio {
   readonly nets: readonly VirtioNet[];
   readonly console: VirtioConsole | undefined;
   readonly rng: VirtioRng | undefined;
+  readonly vhostUser: readonly VhostUserBlk[];
   /** Closes the backends (files, sockets, the console sink). */
   close(): void;
 }
@@ -57,6 +61,7 @@ export function installVirtioDevices(vm: Vm, pci: PciBus, config: RunConfig): In
   const nets: VirtioNet[] = [];
   let console: VirtioConsole | undefined;
   let rng: VirtioRng | undefined;
+  const vhostUser: VhostUserBlk[] = [];
   try {
     for (const d of config.drives ?? []) {
       const backend = openDrive(d);
@@ -72,6 +77,24 @@ export function installVirtioDevices(vm: Vm, pci: PciBus, config: RunConfig): In
       nets.push(net);
       add(net);
     });
+    if ((config.vhostUserBlks?.length ?? 0) > 0) {
+      // Interrupts from the back-ends arrive on eventfds this thread must not block on: kvm's own
+      // watcher (it kicks vCPU 0 out of KVM_RUN), or one of ours for emu (its messages wake the event loop).
+      const events = vm.events as { fdWatcher?: () => FdWatcher };
+      let watcher: FdWatcher;
+      if (events.fdWatcher !== undefined) watcher = events.fdWatcher();
+      else {
+        const own = new FdWatcher();
+        closers.push(() => own.close());
+        watcher = own;
+      }
+      for (const socket of config.vhostUserBlks ?? []) {
+        const dev = new VhostUserBlk({ socket, ram: () => sharedRamRegions(vm.memory), watcher });
+        closers.push(() => dev.close());
+        vhostUser.push(dev);
+        add(dev);
+      }
+    }
     if (config.rng) add((rng = new VirtioRng()));
     if (config.virtioConsole !== undefined) {
       let sink: ConsoleSink;
@@ -93,6 +116,7 @@ export function installVirtioDevices(vm: Vm, pci: PciBus, config: RunConfig): In
     nets,
     console,
     rng,
+    vhostUser,
     close: () => {
       for (const t of transports) {
         t.reset();

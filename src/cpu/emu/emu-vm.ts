@@ -45,6 +45,8 @@ export interface EmuVmConfig extends VmConfig {
   readonly pmu?: { readonly config: PmuConfig; readonly filter?: PmuEventFilter | null };
   /** How the run loop yields to the host and sleeps while halted (default: the cheapest this host has). */
   readonly scheduler?: HostScheduler;
+  /** Allocates each RAM region's bytes (default: an ArrayBuffer); the VMM gives shared memory for vhost-user. */
+  readonly ramAllocator?: (size: number, name: string) => Uint8Array;
 }
 
 /**
@@ -158,7 +160,7 @@ export class EmuVm implements Vm {
     for (const l of pcRamLayout(config.memBytes)) {
       let bytes: Uint8Array;
       try {
-        bytes = new Uint8Array(new ArrayBuffer(l.size));
+        bytes = config.ramAllocator !== undefined ? config.ramAllocator(l.size, l.name) : new Uint8Array(new ArrayBuffer(l.size));
       } catch (e) {
         throw new EmuVmError(`Cannot allocate ${l.size} bytes of guest RAM for the emulator (${(e as Error).message}): use a smaller --mem`);
       }

@@ -118,6 +118,8 @@ export interface KvmVmOptions extends VmConfig {
   readonly pmu?: KvmPmuRequest;
   /** Defaults to /dev/kvm. */
   readonly device?: string;
+  /** Allocates each RAM region (default: anonymous memory); the VMM gives memfds for vhost-user. */
+  readonly ramAllocator?: (size: number, name: string) => NativeMapping;
 }
 
 /** Capabilities the backend cannot work without, and why. */
@@ -235,7 +237,7 @@ export class KvmVm implements Vm {
     ioctlInt(vmFd, KVM_CREATE_IRQCHIP, 0, 'KVM_CREATE_IRQCHIP failed (cannot create the in-kernel PIC/IOAPIC/local APIC)');
     ioctlPtr(vmFd, KVM_CREATE_PIT2, encodePitConfig(KVM_PIT_SPEAKER_DUMMY), 'KVM_CREATE_PIT2 failed (cannot create the in-kernel PIT)');
 
-    const regions = pcRamLayout(config.memBytes).map((l) => ({ name: l.name, gpa: l.gpa, size: l.size, bytes: this.allocateNative(l.size) }));
+    const regions = pcRamLayout(config.memBytes).map((l) => ({ name: l.name, gpa: l.gpa, size: l.size, bytes: this.allocateNative(l.size, l.name) }));
     this.memory = new GuestMemory(regions);
     this.applyMap([], this.memory.regions);
     this.memory.onMapChange((old, next) => this.applyMap(old, next));
@@ -276,8 +278,9 @@ export class KvmVm implements Vm {
   }
 
   /** Native (mmap'd) memory KVM can map into the guest; use it for regions given to memory.setMap. */
-  allocateNative(size: number): Uint8Array {
-    const m = mmapAnonymous(size, `Cannot allocate ${size} bytes of guest memory (try a smaller --mem)`);
+  allocateNative(size: number, name = 'ram'): Uint8Array {
+    const alloc = this.config.ramAllocator;
+    const m = alloc !== undefined ? alloc(size, name) : mmapAnonymous(size, `Cannot allocate ${size} bytes of guest memory (try a smaller --mem)`);
     this.native.set(m.bytes.buffer, m);
     return m.bytes;
   }
