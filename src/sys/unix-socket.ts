@@ -163,14 +163,14 @@ export class UnixSocket {
     return fds;
   }
 
-  /** True when the peer closed the connection (a non-blocking peek reads end-of-file). */
-  peerClosed(): boolean {
+  /** What a non-blocking peek finds: end-of-file (the peer closed), unread data, or nothing yet. */
+  peek(): 'closed' | 'data' | 'empty' {
     const b = new Uint8Array(1);
     const r = Number(c.recv(this.fd, b, 1, MSG_PEEK | MSG_DONTWAIT));
-    if (r === 0) return true;
-    if (r > 0) return false;
+    if (r === 0) return 'closed';
+    if (r > 0) return 'data';
     const e = sysError('recv');
-    return !(e.code === 'EAGAIN' || e.code === 'EWOULDBLOCK' || e.code === 'EINTR');
+    return e.code === 'EAGAIN' || e.code === 'EWOULDBLOCK' || e.code === 'EINTR' ? 'empty' : 'closed';
   }
 
   close(): void {

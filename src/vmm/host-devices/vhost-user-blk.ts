@@ -95,13 +95,17 @@ export class VhostUserBlk implements VirtioDevice {
     this.watchSocket();
   }
 
-  /** A readable socket outside a request is the back-end closing it (or breaking the protocol). */
+  /**
+   * A readable socket outside a request is the back-end closing it (or breaking the protocol). The
+   * watcher also sees the replies our own requests read: those leave nothing behind, so watch again.
+   */
   private watchSocket(): void {
     this.unwatchSocket = this.opts.watcher.watch(this.channel.socket.fd, 'once', () => {
       this.unwatchSocket = undefined;
       if (this.dead !== undefined) return;
-      if (this.channel.socket.peerClosed()) this.backendDied('the back-end closed its socket');
-      else this.backendDied('the back-end sent a message nobody asked for');
+      const state = this.channel.socket.peek();
+      if (state === 'empty') return this.watchSocket();
+      this.backendDied(state === 'closed' ? 'the back-end closed its socket' : 'the back-end sent a message nobody asked for');
     });
   }
 
