@@ -48,9 +48,9 @@ test("Firecracker's getting-started requests through curl: configure, start, pau
     assert.equal(drive.status, 204, drive.body);
     const mismatch = curl(s, ['-X', 'PUT', '--data', '{"drive_id": "other", "path_on_host": "/x", "is_root_device": false}', 'http://localhost/drives/rootfs']);
     assert.match(mismatch.body, /drive_id in the body \(\\"other\\"\) differs from the one in the path \(\\"rootfs\\"\)/);
-    const tap = curl(s, ['-X', 'PUT', '--data', '{"iface_id": "eth0", "guest_mac": "06:00:AC:10:00:02", "host_dev_name": "tap0"}', 'http://localhost/network-interfaces/eth0']);
-    assert.equal(tap.status, 400);
-    assert.match(tap.body, /TAP devices are not supported yet/);
+    const badNet = curl(s, ['-X', 'PUT', '--data', '{"iface_id": "eth0", "guest_mac": "06:00:AC:10:00:02", "host_dev_name": "not/a/tap"}', 'http://localhost/network-interfaces/eth0']);
+    assert.equal(badNet.status, 400);
+    assert.match(badNet.body, /neither a TAP interface name/);
     assert.equal(curl(s, ['-X', 'PUT', '--data', '{}', 'http://localhost/entropy']).status, 204);
     assert.equal(curl(s, ['-X', 'PUT', '-d', `{"metrics_path": "${metricsFile}"}`, 'http://localhost/metrics']).status, 204);
     const load = curl(s, ['-X', 'PUT', '-d', '{"snapshot_path": "./snapshot_file", "mem_backend": {"backend_path": "./mem_file", "backend_type": "File"}, "resume_vm": true}', 'http://localhost/snapshot/load']);
@@ -127,7 +127,7 @@ const BAD_REQUESTS: readonly { what: string; method: string; url: string; body?:
   { what: 'empty PUT', method: 'PUT', url: '/actions', fault: /^Empty PUT request\.$/ },
   { what: 'empty PATCH', method: 'PATCH', url: '/vm', fault: /^Empty PATCH request\.$/ },
   { what: 'a drive after start', method: 'PUT', url: '/drives/rootfs', body: { drive_id: 'rootfs', path_on_host: '/x', is_root_device: true, is_read_only: false }, fault: /cannot add a drive: the VM has started/ },
-  { what: 'a TAP network interface', method: 'PUT', url: '/network-interfaces/eth0', body: { iface_id: 'eth0', host_dev_name: 'tap0' }, fault: /TAP devices are not supported yet/ },
+  { what: 'a network backend that is neither TAP nor stream', method: 'PUT', url: '/network-interfaces/eth0', body: { iface_id: 'eth0', host_dev_name: 'tcp:1.2.3.4:5' }, fault: /neither a TAP interface name/ },
   { what: 'a stream interface after start', method: 'PUT', url: '/network-interfaces/eth0', body: { iface_id: 'eth0', host_dev_name: 'stream:listen=/tmp/x.sock' }, fault: /cannot add a network interface: the VM has started/ },
   { what: 'a bad MAC', method: 'PUT', url: '/network-interfaces/eth0', body: { iface_id: 'eth0', host_dev_name: 'stream:listen=/tmp/x.sock', guest_mac: '06:00' }, fault: /guest_mac/ },
 ];

@@ -3,7 +3,9 @@
    VERSION_1 (+FLUSH), sets up one 16-entry split queue without interrupts, then reads sector 0 (prints
    its first 16 bytes), GET_ID (prints the serial), writes sector 1 with a pattern from `seed=N`, flushes
    and reads it back. `loop` then reads on until a request fails and prints its status (the vhost-user
-   backend-death test). Without a virtio-blk device it says so and exits with code 0. */
+   backend-death test); `bench=N` times N requests of 4 KiB in each of four phases (sequential and
+   random reads and writes, one request in flight), printing a line as each phase starts and ends for
+   the host to time (bench/io.mjs). Without a virtio-blk device it says so and exits with code 0. */
 #include "rt.h"
 
 #define VIRTIO_VENDOR 0x1af4
@@ -180,6 +182,24 @@ void kmain(uint32_t magic, uint32_t info) {
   int same = 1;
   for (int i = 0; i < SECTOR; i++) same &= buf[i] == (uint8_t)(seed * 31 + i * 7);
   kprintf("vblk: write %d flush %d read-back %d %s\n", ws, fs, rs, same ? "matches" : "DIFFERS");
+  uint32_t bench = cmdline_get_u32(cl, "bench", 0);
+  if (bench) {
+    uint64_t sectors = ((uint64_t)cap_hi << 32) | cap_lo;
+    uint32_t blocks = (uint32_t)(sectors / 8), x = 12345;
+    static const char *const names[4] = { "seq-read", "rand-read", "seq-write", "rand-write" };
+    int bad = 0;
+    for (int phase = 0; phase < 4; phase++) {
+      kprintf("vblk-bench: %s start\n", names[phase]);
+      for (uint32_t i = 0; i < bench; i++) {
+        x = x * 1103515245u + 12345u;
+        uint32_t blk = phase & 1 ? (x >> 8) % blocks : i % blocks;
+        bad |= request(phase < 2 ? 0 : 1, (uint64_t)blk * 8, buf, 4096, phase < 2);
+      }
+      kprintf("vblk-bench: %s done %u\n", names[phase], bench);
+    }
+    kprintf("vblk-bench: %s\n", bad ? "ERRORS" : "ok");
+    debug_exit(bad ? EXIT_FAILURE_CODE : EXIT_SUCCESS_CODE);
+  }
   if (cmdline_has_word(cl, "loop")) {
     kprintf("vblk: looping\n");
     uint32_t n = 0;

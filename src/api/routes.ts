@@ -43,13 +43,12 @@ export function matchPath(template: string, path: string): Record<string, string
   return params;
 }
 
-/** Firecracker's host_dev_name, as tsvmm reads it: a stream backend, since TAP is not supported yet. */
+/** Firecracker's host_dev_name: a TAP interface's name, or (tsvmm's own) a stream backend. */
 function netBackend(host: string, id: string): NetSpec['backend'] {
   const m = /^stream:(listen|connect)=(.+)$/.exec(host);
-  if (!m) {
-    throw new ControllerError('not-supported', `network interface ${id}: host_dev_name "${host}" is not a backend tsvmm has: TAP devices are not supported yet; use stream:listen=ADDR or stream:connect=ADDR (a Unix socket path or host:port)`, { field: 'host_dev_name' });
-  }
-  return { kind: 'stream', mode: m[1] as 'listen' | 'connect', address: m[2]! };
+  if (m) return { kind: 'stream', mode: m[1] as 'listen' | 'connect', address: m[2]! };
+  if (/^[^\s/:,]{1,15}$/.test(host)) return { kind: 'tap', ifname: host };
+  throw new ControllerError('not-supported', `network interface ${id}: host_dev_name "${host}" is neither a TAP interface name (1-15 characters) nor stream:listen=ADDR or stream:connect=ADDR (a Unix socket path or host:port)`, { field: 'host_dev_name' });
 }
 
 const MIB = 1024 * 1024;
@@ -206,7 +205,7 @@ export const ROUTES: readonly Route[] = [
       }
       out['machine-config'] = machineBody(cfg.machine);
       out['drives'] = cfg.drives.map((d) => ({ drive_id: d.id, path_on_host: d.path, is_root_device: false, is_read_only: d.readOnly, ...(d.serial !== undefined ? { serial: d.serial } : {}) }));
-      if (cfg.nets.length > 0) out['network-interfaces'] = cfg.nets.map((n, i) => ({ iface_id: n.id, host_dev_name: `stream:${n.backend.mode}=${n.backend.address}`, guest_mac: n.mac ?? defaultMac(i) }));
+      if (cfg.nets.length > 0) out['network-interfaces'] = cfg.nets.map((n, i) => ({ iface_id: n.id, host_dev_name: n.backend.kind === 'tap' ? n.backend.ifname : `stream:${n.backend.mode}=${n.backend.address}`, guest_mac: n.mac ?? defaultMac(i) }));
       if (cfg.entropy) out['entropy'] = {};
       const l = cfg.logger;
       if (l !== undefined) {

@@ -62,9 +62,10 @@ Run options:
   --drive PATH[,ro][,serial=S]
                      a virtio-blk disk on a raw image (repeatable; Linux: vda, vdb, ...); ro makes it
                      read-only; flushes are fdatasync
-  --net stream:listen=ADDR | stream:connect=ADDR[,mac=M]
+  --net stream:listen=ADDR | stream:connect=ADDR | tap:NAME [,mac=M]
                      a virtio-net interface wired over a stream socket (a Unix socket path or
-                     host:port) to another tsvmm VM (or QEMU's -netdev stream); repeatable
+                     host:port) to another tsvmm VM (or QEMU's -netdev stream), or to a TAP
+                     interface (created if missing: needs CAP_NET_ADMIN); repeatable
   --vhost-user-blk SOCKET
                      a virtio-blk disk served by a vhost-user back-end on that Unix socket
                      (qemu-storage-daemon, tsvmm device vhost-user-blk, ...); guest RAM becomes
@@ -166,7 +167,7 @@ export const RUN_OPTIONS = {
   'kernel-decompress': { type: 'string', value: 'host|guest' },
   linux: { type: 'boolean' },
   drive: { type: 'string', value: 'PATH[,ro][,serial=S]', repeatable: true },
-  net: { type: 'string', value: 'stream:listen=ADDR|stream:connect=ADDR[,mac=M]', repeatable: true },
+  net: { type: 'string', value: 'stream:listen=ADDR|stream:connect=ADDR|tap:NAME[,mac=M]', repeatable: true },
   'vhost-user-blk': { type: 'string', value: 'SOCKET', repeatable: true },
   rng: { type: 'boolean' },
   'virtio-console': { type: 'string', value: 'stdio|file:PATH|none' },

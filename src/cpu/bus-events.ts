@@ -76,6 +76,8 @@ export class InProcessEventChannels implements EventChannels, BusHooks {
   private readonly zones: { readonly bus: Bus; readonly spec: CoalescedZoneSpec; closed: boolean }[] = [];
   private readonly ring = new CoalescedRing();
   private pending: IoEventEntry[] = [];
+  /** Called when a doorbell rings with none pending (emu ends the vCPU's slice there, so the device runs next). */
+  onRing: (() => void) | undefined = undefined;
 
   constructor(
     private readonly pio: Bus,
@@ -121,6 +123,7 @@ export class InProcessEventChannels implements EventChannels, BusHooks {
       if (!e.pending) {
         e.pending = true;
         this.pending.push(e);
+        this.onRing?.();
       }
       return true;
     }

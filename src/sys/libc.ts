@@ -194,6 +194,43 @@ export function eventfd(initval = 0, flags = EFD_CLOEXEC): number {
   return fd;
 }
 
+/** read(2) that reports "nothing now" instead of throwing: the byte count, or -1 on EAGAIN. */
+export function readFdNonBlocking(fd: number, buf: Uint8Array): number {
+  const n = Number(c.read(fd, buf, buf.length));
+  if (n >= 0) return n;
+  const e = koffi.errno();
+  if (e === EAGAIN || e === EINTR) return -1;
+  throw sysError(`read from fd ${fd} failed`, e);
+}
+
+export const O_NONBLOCK = 0o4000;
+const TUNSETIFF = 0x400454ca;
+const IFF_TAP = 0x0002;
+const IFF_NO_PI = 0x1000;
+
+/**
+ * Opens TAP interface `name` (created if missing, which needs CAP_NET_ADMIN; an existing persistent
+ * one owned by the user does not) through /dev/net/tun: Ethernet frames without packet information,
+ * non-blocking. Returns the fd and the interface's name.
+ */
+export function openTap(name: string): { fd: number; name: string } {
+  const enc = new TextEncoder().encode(name);
+  if (enc.length === 0 || enc.length > 15) throw new RangeError(`TAP interface name "${name}" must be 1-15 bytes`);
+  const fd = openFile('/dev/net/tun', O_RDWR | O_CLOEXEC | O_NONBLOCK, 'Cannot open /dev/net/tun');
+  // struct ifreq: ifr_name[16], then ifr_flags (short); 40 bytes.
+  const ifr = new Uint8Array(40);
+  ifr.set(enc, 0);
+  new DataView(ifr.buffer).setInt16(16, IFF_TAP | IFF_NO_PI, true);
+  try {
+    ioctlPtr(fd, TUNSETIFF, ifr, `Cannot attach to TAP interface ${name} (TUNSETIFF)`);
+  } catch (e) {
+    c.close(fd);
+    throw e;
+  }
+  const end = ifr.indexOf(0);
+  return { fd, name: new TextDecoder().decode(ifr.subarray(0, end < 0 || end > 16 ? 16 : end)) };
+}
+
 export function readFd(fd: number, buf: Uint8Array): number {
   const n = Number(c.read(fd, buf, buf.length));
   if (n < 0) throw sysError(`read from fd ${fd} failed`);

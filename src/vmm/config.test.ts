@@ -33,6 +33,8 @@ test('--drive and --net: options, defaults and one-line refusals', async () => {
   assert.throws(() => parseDrive('x.img,cache=none', 0), /"cache=none" is not understood/);
   assert.deepEqual(parseNet('stream:listen=/tmp/n.sock', 0), { id: 'net0', backend: { kind: 'stream', mode: 'listen', address: '/tmp/n.sock' } });
   assert.deepEqual(parseNet('stream:connect=127.0.0.1:5000,mac=52:54:00:aa:bb:cc', 1), { id: 'net1', backend: { kind: 'stream', mode: 'connect', address: '127.0.0.1:5000' }, mac: '52:54:00:aa:bb:cc' });
-  assert.throws(() => parseNet('tap:tap0', 0), /use stream:listen=PATH/);
+  assert.deepEqual(parseNet('tap:tap0,mac=52:54:00:aa:bb:cd', 2), { id: 'net2', backend: { kind: 'tap', ifname: 'tap0' }, mac: '52:54:00:aa:bb:cd' });
+  assert.throws(() => parseNet('tap:' + 'x'.repeat(16), 0), /use stream:listen=PATH .* or tap:NAME/);
+  assert.throws(() => parseNet('udp:1.2.3.4:5', 0), /is not understood/);
   assert.throws(() => parseNet('stream:listen=/x,mac=01:00:00:00:00:00', 0), /unicast/);
 });

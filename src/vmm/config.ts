@@ -53,7 +53,7 @@ export interface DriveSpec {
 /** One virtio-net interface and the backend it is wired to. */
 export interface NetSpec {
   readonly id: string;
-  readonly backend: { readonly kind: 'stream'; readonly mode: 'listen' | 'connect'; readonly address: string };
+  readonly backend: { readonly kind: 'stream'; readonly mode: 'listen' | 'connect'; readonly address: string } | { readonly kind: 'tap'; readonly ifname: string };
   /** "52:54:00:xx:xx:xx"; default derived from the interface's index. */
   readonly mac?: string;
 }
@@ -78,13 +78,15 @@ export function parseDrive(text: string, index: number): DriveSpec {
 /** `--net stream:listen=ADDR[,mac=M]` or `--net stream:connect=ADDR[,mac=M]`; ADDR is a Unix socket path or host:port. */
 export function parseNet(text: string, index: number): NetSpec {
   const m = /^stream:(listen|connect)=([^,]+)((?:,[^,]+)*)$/.exec(text);
-  if (!m) throw new ConfigError(`--net "${text}" is not understood: use stream:listen=PATH or stream:connect=PATH (a Unix socket, or host:port), optionally ,mac=52:54:00:12:34:56`);
+  const tap = /^tap:([^,]{1,15})((?:,[^,]+)*)$/.exec(text);
+  if (!m && !tap) throw new ConfigError(`--net "${text}" is not understood: use stream:listen=PATH or stream:connect=PATH (a Unix socket, or host:port), or tap:NAME (a TAP interface), optionally ,mac=52:54:00:12:34:56`);
   let mac: string | undefined;
-  for (const p of m[3]!.split(',').slice(1)) {
+  for (const p of (m ? m[3]! : tap![2]!).split(',').slice(1)) {
     if (p.startsWith('mac=') && /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(p.slice(4)) && (parseInt(p.slice(4, 6), 16) & 1) === 0) mac = p.slice(4);
     else throw new ConfigError(`--net ${text}: "${p}" is not understood (use mac=52:54:00:12:34:56, a unicast address)`);
   }
-  return { id: `net${index}`, backend: { kind: 'stream', mode: m[1] as 'listen' | 'connect', address: m[2]! }, ...(mac !== undefined ? { mac } : {}) };
+  const backend: NetSpec['backend'] = m ? { kind: 'stream', mode: m[1] as 'listen' | 'connect', address: m[2]! } : { kind: 'tap', ifname: tap![1]! };
+  return { id: `net${index}`, backend, ...(mac !== undefined ? { mac } : {}) };
 }
 
 export type KernelDecompress = 'guest' | 'host';

@@ -10,6 +10,7 @@ import { devfn } from '../devices/pci/pci-bus.js';
 import { PciBarAllocator } from '../devices/pci/pci-firmware.js';
 import { FileBlockBackend } from './host-devices/file-block-backend.js';
 import { StreamNetBackend, parseStreamAddress } from './host-devices/stream-net-backend.js';
+import { TapNetBackend } from './host-devices/tap-net-backend.js';
 import type { BlockBackend } from '../devices/virtio/backends/block-backend.js';
 import type { NetBackend } from '../devices/virtio/backends/net-backend.js';
 import { VirtioPciTransport } from '../devices/virtio/transport-pci.js';
@@ -137,9 +138,17 @@ function openDrive(d: DriveSpec): BlockBackend {
 }
 
 function openNet(n: NetSpec): NetBackend {
+  const b = n.backend;
+  if (b.kind === 'tap') {
+    try {
+      return new TapNetBackend(b.ifname);
+    } catch (e) {
+      throw new VirtioSetupError('bad-net', `--net tap:${b.ifname}: ${(e as Error).message}`, { exitCode: EXIT.USAGE });
+    }
+  }
   try {
-    return new StreamNetBackend({ mode: n.backend.mode, address: parseStreamAddress(n.backend.address) });
+    return new StreamNetBackend({ mode: b.mode, address: parseStreamAddress(b.address) });
   } catch (e) {
-    throw new VirtioSetupError('bad-net', `--net ${n.backend.mode}=${n.backend.address}: ${(e as Error).message}`, { exitCode: EXIT.USAGE });
+    throw new VirtioSetupError('bad-net', `--net ${b.mode}=${b.address}: ${(e as Error).message}`, { exitCode: EXIT.USAGE });
   }
 }

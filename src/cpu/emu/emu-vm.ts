@@ -128,6 +128,8 @@ export class EmuVm implements Vm {
   /** The per-vCPU PMUs when config.pmu is set. */
   readonly pmus: VirtualPmu[] = [];
   private stop: VmStop | undefined;
+  /** The vCPU inside cpu.run(), if any. */
+  private runningCpu: EmuCpu | undefined;
   private spinCheckIn = SPIN_CHECK_ROUNDS;
   private running = false;
   /** pause() asked the run loop to park between slices; `paused` once it has. */
@@ -185,6 +187,12 @@ export class EmuVm implements Vm {
         chipSet.setIrq(r.gsi, false);
       }
     });
+    // A doorbell ends the ringing vCPU's slice after its current block: the device then runs next,
+    // never inside the vCPU's access (and without a whole slice of polling first).
+    this.events.onRing = () => {
+      const c = this.runningCpu;
+      if (c !== undefined) c.breakRun = true;
+    };
     for (let i = 0; i < config.cpus; i++) {
       const chips = this.chips;
       const cpu = new EmuCpu({
@@ -392,9 +400,12 @@ export class EmuVm implements Vm {
       pmu?.runStart();
       let r: string;
       try {
+        this.runningCpu = cpu;
         r = cpu.run(budget);
         pmu?.runEnd(cpu.cpl, cpu.halted || cpu.waitSipi, !wasHalted || cpu.instructions !== before);
+        this.runningCpu = undefined;
       } catch (e) {
+        this.runningCpu = undefined;
         this.stop = { kind: 'internal-error', vcpu: cpu.index, detail: `emulator failure at rip 0x${cpu.rip.toString(16)}: ${(e as Error).stack ?? String(e)}` };
         return progressed;
       }
