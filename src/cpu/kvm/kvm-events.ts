@@ -44,6 +44,7 @@ import {
 import { COALESCED_RING, encodeCoalescedZone, encodeIoeventfd, encodeIrqRouting, encodeIrqfd, type KvmRoute } from '../../sys/kvm-structs.js';
 import { EFD_CLOEXEC, EFD_NONBLOCK, closeFd, eventfd, ioctlPtr, signalEventFd } from '../../sys/libc.js';
 import { FdWatcher } from '../../sys/fd-watcher.js';
+import { log } from '../../util/log.js';
 
 export interface KvmEventHost {
   readonly vmFd: number;
@@ -132,7 +133,9 @@ export class KvmEventChannels implements EventChannels {
       ioctlPtr(this.host.vmFd, KVM_IOEVENTFD, encodeIoeventfd(req), `KVM_IOEVENTFD at ${spec.space} 0x${spec.address.toString(16)} failed`);
     } catch (e) {
       own?.();
-      throw e;
+      // The in-process channel does the same job through the exit path; the device still works.
+      log.warn(`${(e as Error).message}; using the in-process channel for it`);
+      return this.fallback.ioEvent(spec, sink);
     }
     let closed = false;
     return {
@@ -225,7 +228,12 @@ export class KvmEventChannels implements EventChannels {
     const pio = spec.space === 'pio';
     if (this.view === undefined || !this.host.has(pio ? 'COALESCED_PIO' : 'COALESCED_MMIO')) return this.fallback.coalesce(spec);
     const zone = encodeCoalescedZone(spec.address, spec.size, pio);
-    ioctlPtr(this.host.vmFd, KVM_REGISTER_COALESCED_MMIO, zone, `KVM_REGISTER_COALESCED_MMIO at ${spec.space} 0x${spec.address.toString(16)} failed`);
+    try {
+      ioctlPtr(this.host.vmFd, KVM_REGISTER_COALESCED_MMIO, zone, `KVM_REGISTER_COALESCED_MMIO at ${spec.space} 0x${spec.address.toString(16)} failed`);
+    } catch (e) {
+      log.warn(`${(e as Error).message}; buffering those writes in process instead`);
+      return this.fallback.coalesce(spec);
+    }
     this.zones++;
     let closed = false;
     return {

@@ -11,11 +11,17 @@ const MAX_ROUTES = 64;
 
 export class EventMsiSink implements MsiSink {
   private readonly routes = new Map<string, IrqEvent>();
+  /** Set when the host refused an interrupt event (e.g. no routing entry left): messages go to `fallback`. */
+  refused: string | undefined;
 
-  constructor(private readonly events: EventChannels) {}
+  constructor(
+    private readonly events: EventChannels,
+    private readonly fallback: MsiSink,
+  ) {}
 
   signalMsi(address: number, data: number): boolean {
     if (decodeMsi(address, data) === undefined) return false;
+    if (this.refused !== undefined) return this.fallback.signalMsi(address, data);
     const key = `${address}:${data}`;
     let ev = this.routes.get(key);
     if (ev === undefined) {
@@ -24,7 +30,12 @@ export class EventMsiSink implements MsiSink {
         e.close();
         this.routes.delete(oldest);
       }
-      ev = this.events.irqEvent({ kind: 'msi', address, data });
+      try {
+        ev = this.events.irqEvent({ kind: 'msi', address, data });
+      } catch (e) {
+        this.refused = (e as Error).message;
+        return this.fallback.signalMsi(address, data);
+      }
       this.routes.set(key, ev);
     }
     ev.trigger();

@@ -144,7 +144,7 @@ export class VirtioPciTransport implements PciFunction, Persist<typeof VIRTIO_PC
     msi: MsiSink,
     private readonly events?: EventChannels,
   ) {
-    if (events !== undefined) msi = this.eventMsi = new EventMsiSink(events);
+    if (events !== undefined) msi = this.eventMsi = new EventMsiSink(events, msi);
     this.name = device.name;
     this.dma = new GuestDma(memory);
     const nq = device.queueSizes.length;
