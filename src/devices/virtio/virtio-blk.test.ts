@@ -126,3 +126,19 @@ test('file backend: positioned I/O on a raw image, flush is fdatasync, bad image
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('virtio-blk with event channels: the notify write is a doorbell, the request completes when it is rung, the MSI leaves as an interrupt event', () => {
+  const backend = disk();
+  const d = new TestDriver(new VirtioBlk({ backend }), { events: true });
+  d.init();
+  const sent = d.msi.messages.length;
+  const r = d.submit(0, [hdr(VIRTIO_BLK_T_IN, 1)], [512, 1]);
+  d.kick(0);
+  assert.deepEqual(d.used(0), [], 'nothing happens inside the notifying access');
+  assert.equal(d.events!.stats.ioEvents, 1);
+  d.events!.dispatch();
+  assert.deepEqual(d.used(0), [{ id: r.head, len: 513 }]);
+  assert.deepEqual(d.bytes(r.ins[0]!, 512), backend.bytes.subarray(512, 1024));
+  assert.deepEqual(d.msi.messages.slice(sent), [{ address: 0xfee0_0000, data: 0x41 }]);
+  assert.equal(d.events!.stats.irqEvents, 1, 'through an interrupt event');
+});

@@ -6,6 +6,7 @@
  * device model be checked without a guest.
  */
 import { Bus } from '../../../cpu/bus.js';
+import { InProcessEventChannels } from '../../../cpu/bus-events.js';
 import { RecordingIrqLine, RecordingMsiSink } from '../../../cpu/irq.js';
 import { GuestMemory } from '../../../memory/guest-memory.js';
 import { PciBus } from '../../pci/pci-bus.js';
@@ -29,6 +30,8 @@ export interface DriverOptions {
   readonly accept?: (offered: bigint) => bigint;
   /** Queue size to set (default: the device's maximum). */
   readonly queueSize?: number;
+  /** Give the transport in-process event channels (notifications become doorbells, MSIs interrupt events). */
+  readonly events?: boolean;
 }
 
 interface QueueInfo {
@@ -51,6 +54,8 @@ export class TestDriver {
   readonly caps = new Map<number, { bar: number; offset: number; length: number; extra: number }>();
   readonly queues: QueueInfo[] = [];
   features = 0n;
+  /** The event channels, with `events`: `dispatch()` runs the rung doorbells as emu's run loop does. */
+  readonly events: InProcessEventChannels | undefined;
   private heap = 0x10000;
   private readonly v: DataView;
 
@@ -64,7 +69,9 @@ export class TestDriver {
       this.lines.set(gsi, l);
       return l;
     });
-    this.transport = new VirtioPciTransport(device, this.memory, this.msi);
+    const pio = new Bus('pio');
+    this.events = opts.events ? new InProcessEventChannels(pio, this.mmio, (r) => (r.kind === 'msi' ? void this.msi.signalMsi(r.address, r.data) : this.lines.get(r.gsi)?.set(true))) : undefined;
+    this.transport = new VirtioPciTransport(device, this.memory, this.msi, this.events);
     this.pci.attach(3, 0, this.transport);
   }
 
