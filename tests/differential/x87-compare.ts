@@ -4,7 +4,7 @@
  * register slots, MXCSR, XMM0, RFLAGS, RAX, memory), except that transcendental results may
  * differ from the host's by a few ulps: those are measured instead.
  */
-import type { FpuResult } from './x87-case.js';
+import { runFpuNative, type FpuCase, type FpuResult } from './x87-case.js';
 
 export interface Verdict {
   /** Exact differences (empty when the case matches). */
@@ -118,4 +118,25 @@ export function compareResults(emu: FpuResult, nat: FpuResult, transcendental: b
     }
   }
   return { diffs, ulps, c1Differs };
+}
+
+/**
+ * A preemption between the instruction and the native harness's FNSAVE loses FIP/FDP/FOP on an AMD
+ * host (it keeps them only with an exception pending). Re-runs the cases at `suspects` natively twice
+ * and, where the two re-runs agree with each other but not with the first run, takes the re-run's result
+ * into `native`. Returns how many results it replaced.
+ */
+export function rerunNatively(suspects: readonly number[], cases: readonly FpuCase[], native: FpuResult[], bin: string): number {
+  if (suspects.length === 0) return 0;
+  const again = runFpuNative([...suspects, ...suspects].map((k) => cases[k]!), bin);
+  let replaced = 0;
+  suspects.forEach((k, j) => {
+    const r1 = again[j]!;
+    const r2 = again[j + suspects.length]!;
+    if (compareResults(r1, r2, false).diffs.length === 0 && compareResults(r1, native[k]!, false).diffs.length > 0) {
+      native[k] = r1;
+      replaced++;
+    }
+  });
+  return replaced;
 }

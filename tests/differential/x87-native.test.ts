@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { runFpuNative, buildFpuHarness, hex80, readF80 } from './x87-case.js';
 import { generate, type GenCase } from './x87-generator.js';
 import { runEmuCase } from './x87-emu-runner.js';
-import { compareResults } from './x87-compare.js';
+import { compareResults, rerunNatively } from './x87-compare.js';
 
 const CASES = Number(process.env.TSVMM_X87_CASES ?? 100_000);
 const SEED = Number(process.env.TSVMM_X87_SEED ?? 0x5eed87);
@@ -75,21 +75,9 @@ test(`x87 and scalar SSE match the host CPU (${CASES} cases, seed ${SEED})`, () 
     const n1 = performance.now();
     const emu = batch.map((g) => runEmuCase(g.c));
     const n2 = performance.now();
-    // A preemption between the instruction and the harness's FNSAVE loses FIP/FDP/FOP on this
-    // AMD host (its XSAVE keeps them only with an exception pending): re-run differing cases
-    // natively twice and take a result the two re-runs agree on.
+    // A disturbed native run (see rerunNatively) is re-run before anything is compared.
     const suspects = batch.map((g, k) => (compareResults(emu[k]!, native[k]!, g.category === 'transcendental').diffs.length > 0 ? k : -1)).filter((k) => k >= 0);
-    if (suspects.length > 0) {
-      const again = runFpuNative([...suspects, ...suspects].map((k) => batch[k]!.c), bin);
-      suspects.forEach((k, j) => {
-        const r1 = again[j]!;
-        const r2 = again[j + suspects.length]!;
-        if (compareResults(r1, r2, false).diffs.length === 0 && compareResults(r1, native[k]!, false).diffs.length > 0) {
-          native[k] = r1;
-          rerunFixed++;
-        }
-      });
-    }
+    rerunFixed += rerunNatively(suspects, batch.map((g) => g.c), native, bin);
     nativeMs += n1 - n0;
     emuMs += n2 - n1;
     batch.forEach((g, k) => {
