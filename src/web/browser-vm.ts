@@ -175,7 +175,7 @@ export class BrowserVm {
         break;
       case 'stopped':
         // The last output first: it was written before the stop.
-        if (this.toPage && this.toPage.available > 0) this.events.onSerial?.(this.toPage.read());
+        if (this.toPage && this.toPage.available > 0 && !this.awaitingBoot) this.events.onSerial?.(this.toPage.read());
         this.events.onStop?.(m.stop, m.message);
         break;
       case 'error':

@@ -75,6 +75,6 @@ export class ByteRing {
 
   /** For the reader: the write cursor to wait on (Atomics.waitAsync(cursors, 0, value)). */
   get waitTarget(): { readonly array: Int32Array; readonly index: number; readonly value: number } {
-    return { array: this.cursors, index: WRITE, value: Atomics.load(this.cursors, WRITE) };
+    return { array: this.cursors, index: WRITE, value: this.writeCursor };
   }
 }
