@@ -139,6 +139,12 @@ test('a kernel chosen as a file boots; pause holds the guest, resume lets it go 
   await page.goto(isolatedUrl);
   // The file input behind "choose files" (dropping files on the page goes through the same path).
   await page.setInputFiles('#files', join(root, 'guests', 'build', 'ticker.elf'));
+  // The page reads the file's head before it offers it (async): wait for the choice, then check it.
+  await page.waitForFunction(
+    () => (globalThis as unknown as { document: { getElementById(id: string): { value: string } } }).document.getElementById('guest').value === 'files',
+    undefined,
+    { timeout: 10_000 },
+  ).catch(() => undefined);
   assert.equal(await page.inputValue('#guest'), 'files');
   await page.click('#start');
   let s = await waitFor(page, (x) => x.serial.includes('tick 3 '), 60_000);
