@@ -65,6 +65,11 @@ export interface MigrationReport {
   readonly phases: { readonly pauseMs: number; readonly collectMs: number; readonly sendMs: number; readonly remoteMs: number; readonly finalPages: number };
   /** The guest's share of time withheld by auto-converge at the end (0: not throttled). */
   readonly throttle: number;
+  /**
+   * Why pre-copy ended: what was left fitted the downtime bound, the dirty set stopped shrinking even at the
+   * strongest throttle, or the round limit was reached.
+   */
+  readonly precopyEnded: 'fits' | 'stuck' | 'max-rounds';
 }
 
 export interface MigrationOptions {
@@ -229,6 +234,7 @@ export class SocketMigration implements MigrationService {
       let notShrinking = 0;
       let throttle = 0;
       let lastSendMs = 1;
+      let precopyEnded: MigrationReport['precopyEnded'] = 'max-rounds';
       for (;;) {
         if (throttle > 0) {
           // The guest runs (1 - throttle) of the time: as long, relative to the last send, then it is paused
@@ -252,6 +258,7 @@ export class SocketMigration implements MigrationService {
         prev = left;
         const stuck = notShrinking >= 3 && (!autoConverge || throttle >= MAX_THROTTLE);
         if (fits || stuck || rounds >= maxRounds) {
+          precopyEnded = fits ? 'fits' : stuck ? 'stuck' : 'max-rounds';
           // Put back what was read: the final step reads the log again, with the guest stopped.
           for (const a of dirty) mem.markDirty(a, PAGE_SIZE);
           break;
@@ -299,6 +306,7 @@ export class SocketMigration implements MigrationService {
         rounds, pagesSent, bytesSent, totalMs: tEnd - t0, downtimeMs: tEnd - tPause, stoppedMs: resumedAt - wallPause,
         phases: { pauseMs: tPaused - tPause, collectMs: tCollected - tPaused, sendMs: tSent - tCollected, remoteMs: tEnd - tSent, finalPages: last.length },
         throttle,
+        precopyEnded,
       };
       sock.end();
       ctx.finishMigrated(to);
