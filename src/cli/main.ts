@@ -37,10 +37,11 @@ Usage:
                                           (a manifest for --cpu-model; rules in src/features/README.md)
   tsvmm stat [--json] -- RUN-OPTIONS      run a guest on the emulator and count its events (like perf stat):
                                           instructions, branches, cycles, user/kernel split, exits, time
-  tsvmm record [--every N] [-o FILE] -- RUN-OPTIONS
+  tsvmm record [--every N] [-o FILE] [--symbols FILE] -- RUN-OPTIONS
                                           sample the guest IP every N instructions (default 10000), print
-                                          the top functions (ELF symbols) and write folded stacks (FILE,
-                                          default tsvmm.folded) for flame-graph tools
+                                          the top functions (the kernel's ELF symbols, or --symbols: an ELF
+                                          or nm/System.map file) and write folded stacks (FILE, default
+                                          tsvmm.folded) for flame-graph tools
   tsvmm device vhost-user-blk --socket PATH --image FILE [--ro] [--serial S]
                                           serve a raw image as a vhost-user virtio-blk back-end
                                           (for tsvmm --vhost-user-blk, QEMU's vhost-user-blk-pci, ...)

@@ -7,7 +7,7 @@ import type { VmStop } from '../cpu/vm.js';
 import type { EmuVm } from '../cpu/emu/emu-vm.js';
 import { runCommand } from './run-command.js';
 import { InstructionSampler } from '../vmm/profiling/sampler.js';
-import { readElfSymbols, Symbolizer } from '../vmm/profiling/elf-symbols.js';
+import { readElfSymbols, readSymbolMap, Symbolizer } from '../vmm/profiling/elf-symbols.js';
 
 function emuOf(built: BuiltVm, command: string): EmuVm {
   if (built.backend !== 'emu') throw new ConfigError(`tsvmm ${command} counts guest events on the emulator: use --accel emu or auto`);
@@ -87,6 +87,15 @@ export async function statCommand(config: RunConfig, opts: { json: boolean; verb
   });
 }
 
+/** Reads --symbols FILE: an ELF image with a symbol table, or nm / System.map text. */
+function symbolsFile(path: string): Symbolizer {
+  const bytes = readInputFile(path, 'symbols', { bytes: 1024 ** 3, why: 'a symbol file may be' });
+  const isElf = bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46;
+  const syms = isElf ? readElfSymbols(bytes, path) : readSymbolMap(new TextDecoder('latin1').decode(bytes), path);
+  if (syms.length === 0) throw new ConfigError(`--symbols ${path}: the ELF file has no symbol table`);
+  return new Symbolizer(syms);
+}
+
 /** Symbols for the guest image: a sibling NAME.elf64 (the unrelabelled 64-bit link) if present, else the image. */
 function guestSymbols(kernelPath: string): Symbolizer {
   const candidates = [kernelPath + '64', kernelPath];
@@ -106,12 +115,15 @@ export const RECORD_OPTIONS = {
   every: { type: 'string', value: 'N' },
   output: { type: 'string', short: 'o', value: 'FILE' },
   top: { type: 'string', value: 'N' },
+  symbols: { type: 'string', value: 'FILE' },
 } as const;
 
 export interface RecordOptions {
   readonly every: number;
   readonly output: string;
   readonly top: number;
+  /** Where names come from instead of the guest image (e.g. a Linux System.map for a bzImage). */
+  readonly symbols?: string;
 }
 
 /** Validates record's own options (before anything runs). */
@@ -123,6 +135,7 @@ export function recordOptions(values: Record<string, string | boolean | undefine
     every: parseSmallInt('--every', text('every', '10000'), 1, 1e12),
     output,
     top: parseSmallInt('--top', text('top', '15'), 1, 1_000_000),
+    ...(typeof values['symbols'] === 'string' ? { symbols: values['symbols'] } : {}),
   };
 }
 
@@ -139,17 +152,18 @@ function openOutput(path: string): number {
 
 /** `tsvmm record --every N -- <run options>`: samples the guest IP every N instructions. */
 export async function recordCommand(config: RunConfig, options: RecordOptions, opts: { verbose: boolean }): Promise<number> {
-  const { every, output, top } = options;
   const emuConfig = requireEmu(config, 'record');
-  const fd = openOutput(output);
+  // Read before the guest runs, so a bad file is told at once.
+  const symbols = options.symbols !== undefined ? symbolsFile(options.symbols) : undefined;
+  const fd = openOutput(options.output);
   try {
-    return await recordRun(emuConfig, fd, { every, output, top }, opts);
+    return await recordRun(emuConfig, fd, options, symbols, opts);
   } finally {
     closeSync(fd);
   }
 }
 
-async function recordRun(config: RunConfig, fd: number, { every, output, top }: RecordOptions, opts: { verbose: boolean }): Promise<number> {
+async function recordRun(config: RunConfig, fd: number, { every, output, top, symbols: symbolsPath }: RecordOptions, symbols: Symbolizer | undefined, opts: { verbose: boolean }): Promise<number> {
   const samplers: InstructionSampler[] = [];
   return runCommand(config, {
     verbose: opts.verbose,
@@ -163,7 +177,7 @@ async function recordRun(config: RunConfig, fd: number, { every, output, top }: 
         }
       },
       report(built) {
-        const sym = guestSymbols(built.kernelPath);
+        const sym = symbols ?? guestSymbols(built.kernelPath);
         const counts = new Map<string, { n: number; user: number }>();
         let total = 0;
         const add = (name: string, n: number, user: boolean): void => {
@@ -187,7 +201,7 @@ async function recordRun(config: RunConfig, fd: number, { every, output, top }: 
           return lines.join('\n');
         });
         writeFileSync(fd, folded.join('\n') + '\n');
-        const out = ['', ` ${num(total)} samples, one every ${num(every)} instructions, ${sym.size} symbols from ${built.kernelPath}`, '', `  ${'samples'.padStart(9)}  ${'share'.padStart(6)}  ${'user'.padStart(6)}  function`];
+        const out = ['', ` ${num(total)} samples, one every ${num(every)} instructions, ${sym.size} symbols from ${symbolsPath ?? built.kernelPath}`, '', `  ${'samples'.padStart(9)}  ${'share'.padStart(6)}  ${'user'.padStart(6)}  function`];
         for (const [name, e] of sorted.slice(0, top)) out.push(`  ${num(e.n).padStart(9)}  ${pct(e.n, total).padStart(6)}  ${pct(e.user, e.n).padStart(6)}  ${name}`);
         out.push('', ` folded stacks written to ${output} (flamegraph.pl / speedscope / inferno)`, '');
         process.stderr.write(out.join('\n') + '\n');

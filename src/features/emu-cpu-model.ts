@@ -45,6 +45,7 @@ export const EMU_CPU_FEATURES: readonly EmuFeature[] = [
   f('movbe', 1, 'ecx', 22, 'MOVBE'),
   f('popcnt', 1, 'ecx', 23, 'POPCNT'),
   f('tsc-deadline', 1, 'ecx', 24, 'APIC timer TSC-deadline mode'),
+  { name: 'arch_capabilities', leaf: 7, subleaf: 0, reg: 'edx', bit: 29, detail: 'IA32_ARCH_CAPABILITIES (read-only): not affected by Meltdown, L1TF, MDS, TAA, SSB and the other speculative-execution flaws, since the interpreter does not speculate' },
   f('lahf-lm', 0x8000_0001, 'ecx', 0, 'LAHF/SAHF in 64-bit mode'),
   f('abm', 0x8000_0001, 'ecx', 5, 'LZCNT'),
   f('syscall', 0x8000_0001, 'edx', 11, 'SYSCALL/SYSRET'),
@@ -54,6 +55,16 @@ export const EMU_CPU_FEATURES: readonly EmuFeature[] = [
   f('lm', 0x8000_0001, 'edx', 29, 'long mode (64-bit and compatibility mode)'),
   { name: 'xsaveopt', leaf: 0xd, subleaf: 1, reg: 'eax', bit: 0, detail: 'XSAVEOPT (saves like XSAVE)' },
 ];
+
+/**
+ * IA32_ARCH_CAPABILITIES (MSR 0x10a): the "not affected" bits of every speculative-execution flaw the
+ * MSR can report, all true of an interpreter that executes nothing speculatively. They let a guest
+ * kernel skip mitigations that cost it dearly here, page-table isolation above all (two CR3 writes per
+ * system call). Bits: RDCL_NO (0), SSB_NO (4), MDS_NO (5), PSCHANGE_MC_NO (6), TAA_NO (8), SBDR_SSDP_NO
+ * (13), FBSDP_NO (14), PSDP_NO (15), BHI_NO (20), PBRSB_NO (24), GDS_NO (26), RFDS_NO (27), ITS_NO (62).
+ */
+export const EMU_ARCH_CAPABILITIES_LO = (1 | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 13) | (1 << 14) | (1 << 15) | (1 << 20) | (1 << 24) | (1 << 26) | (1 << 27)) >>> 0;
+export const EMU_ARCH_CAPABILITIES_HI = 1 << 30;
 
 /** XCR0 bits the XSAVE instructions support: x87 (0) and SSE (1) state. */
 export const EMU_XCR0_SUPPORTED = 3;

@@ -259,9 +259,13 @@ export class EmuCpu {
   readonly tlbView: DataView[] = new Array<DataView>(Tlb.Size * 2);
   /** 0 for supervisor accesses, TLB_SIZE for CPL 3. */
   tlbUser = 0;
-  largePages = false;
-  readonly jcTag = new Float64Array(JC_SIZE).fill(-1);
-  readonly jcBlock: (Block | undefined)[] = new Array<Block | undefined>(JC_SIZE).fill(undefined);
+  /** The largest page size a TLB entry came from since the last full flush (0: 4 KiB pages only); INVLPG drops that span. */
+  largePageSpan = 0;
+  /** The jump cache (linear RIP -> block), supervisor half then user half (jcSlot in run-loop.ts). */
+  readonly jcTag = new Float64Array(2 * JC_SIZE).fill(-1);
+  readonly jcBlock: (Block | undefined)[] = new Array<Block | undefined>(2 * JC_SIZE).fill(undefined);
+  /** 1 where the entry's code lies on a global page: it survives CR3 writes, as the TLB entry does. */
+  readonly jcGlobal = new Uint8Array(2 * JC_SIZE);
   ram: RamRegion[] = [];
   lastRam: RamRegion | undefined;
   readonly dummyView = new DataView(new ArrayBuffer(8));

@@ -1,7 +1,7 @@
 /** RDMSR/WRMSR (architectural, APIC, PMU and storage-only MSRs), the TSC and CPUID. */
 import type { EmuCpu } from './cpu.js';
 import { MSR } from '../registers.js';
-import { CPUID1_ECX_OSXSAVE, emuCpuid } from '../../features/emu-cpu-model.js';
+import { CPUID1_ECX_OSXSAVE, EMU_ARCH_CAPABILITIES_HI, EMU_ARCH_CAPABILITIES_LO, emuCpuid } from '../../features/emu-cpu-model.js';
 import { CR0_PG, CR4_OSXSAVE, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, Pow, Seg } from './x86-defs.js';
 import { flushTlb } from './tlb.js';
 import { setReg } from './gpr.js';
@@ -67,6 +67,8 @@ export function readMsr(c: EmuCpu, idx: number): boolean {
       return set(0, 0);
     case 0x17: // IA32_PLATFORM_ID: read-only, platform id 0 (bits 52:50)
       return set(0, 0);
+    case 0x10a: // IA32_ARCH_CAPABILITIES: read-only (a write is #GP, as on hardware)
+      return set(EMU_ARCH_CAPABILITIES_LO, EMU_ARCH_CAPABILITIES_HI);
     default:
       break;
   }

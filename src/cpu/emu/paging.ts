@@ -60,7 +60,7 @@ export function translate(c: EmuCpu, lin: number, acc: number): number {
       phys = ((pde & 0xffc00000) >>> 0) + ((pde >>> 13) & 0xff) * Pow.Two32 + (l & 0x3fffff);
       leafAddr = pdeA;
       leafLo = pde;
-      c.largePages = true;
+      if (c.largePageSpan < 0x400000) c.largePageSpan = 0x400000;
     } else {
       if ((pde & 0x20) === 0) physWr32(c, pdeA, pde | 0x20);
       const pteA = ((pde & 0xfffff000) >>> 0) + (((l >>> 12) & 0x3ff) << 2);
@@ -107,7 +107,7 @@ export function translate(c: EmuCpu, lin: number, acc: number): number {
         phys = c.walkAddr - (c.walkAddr % 0x40000000) + (lo & 0x3fffffff);
         leafAddr = tableA;
         leafLo = e;
-        c.largePages = true;
+        if (c.largePageSpan < 0x40000000) c.largePageSpan = 0x40000000;
         return finishWalk(c, lin, acc, user, rw, us, nx, nxe, wp, phys, leafAddr, leafLo);
       }
       markAccessed(c, tableA, e);
@@ -123,7 +123,7 @@ export function translate(c: EmuCpu, lin: number, acc: number): number {
       phys = c.walkAddr - (c.walkAddr % 0x200000) + (lo & 0x1fffff);
       leafAddr = tableA;
       leafLo = pde;
-      c.largePages = true;
+      if (c.largePageSpan < 0x200000) c.largePageSpan = 0x200000;
     } else {
       markAccessed(c, tableA, pde);
       const pteA = c.walkAddr + ((lo >>> 12) & 0x1ff) * 8;

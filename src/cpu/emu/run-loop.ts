@@ -5,7 +5,7 @@
  */
 import type { EmuCpu, EmuPmuHook } from './cpu.js';
 import { Block, Insn } from './insn.js';
-import { BLOCK_EXIT, FAULT, JC_SIZE, type RunResult, VEC_NMI, K, Seg, Pow } from './x86-defs.js';
+import { BLOCK_EXIT, FAULT, type RunResult, VEC_NMI, K, Seg, Pow, Tlb, jcSlot } from './x86-defs.js';
 import { deliver, deliverPendingFault } from './exceptions.js';
 import { fetchPhys } from './mem-access.js';
 import { decodeBlock } from './decoder.js';
@@ -36,7 +36,7 @@ export function ipLin(c: EmuCpu): number {
 
 export function lookupBlock(c: EmuCpu): Block {
   const lin = ipLin(c);
-  const j = lin & (JC_SIZE - 1);
+  const j = jcSlot(lin, c.cpl);
   const b = c.jcBlock[j];
   if (c.jcTag[j] === lin && b !== undefined && b.valid && b.mode === c.modeKey) return b;
   return lookupSlow(c, lin, j);
@@ -53,6 +53,9 @@ export function lookupSlow(c: EmuCpu, lin: number, j: number): Block {
   if (nb.valid) {
     c.jcTag[j] = lin;
     c.jcBlock[j] = nb;
+    // Global when the fetch went through a global TLB entry and the block stays on that page.
+    const t = ((lin >>> 12) & Tlb.Mask) | c.tlbUser;
+    c.jcGlobal[j] = c.tlbTagX[t] === lin - (lin & 0xfff) && c.tlbGlobal[t] === 1 && (lin & 0xfff) + nb.len <= 4096 ? 1 : 0;
   }
   return nb;
 }
@@ -166,7 +169,7 @@ export function runSlice(c: EmuCpu, budget: number): RunResult {
       lin += c.segBase[Seg.CS]!;
       if (lin >= Pow.Two32) lin -= Pow.Two32;
     }
-    const j = lin & (JC_SIZE - 1);
+    const j = jcSlot(lin, c.cpl);
     const b = c.jcBlock[j];
     const left = end - c.instructions - c.stringIters;
     if (c.jcTag[j] === lin && b !== undefined && b.valid && b.mode === c.modeKey) execBlock(c, left, b);

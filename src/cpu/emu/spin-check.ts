@@ -9,7 +9,7 @@
  */
 import type { EmuCpu } from './cpu.js';
 import type { Block, Insn } from './insn.js';
-import { JC_SIZE } from './x86-defs.js';
+import { jcSlot } from './x86-defs.js';
 import { ipLin } from './run-loop.js';
 
 /** Register-only forms that cannot touch memory, ports or time (with a register operand, or none). */
@@ -26,7 +26,7 @@ function pure(x: Insn): boolean {
 /** The block the vCPU would run next, if the jump cache has it (nothing is decoded or translated here). */
 function blockAtRip(c: EmuCpu): Block | undefined {
   const lin = ipLin(c);
-  const j = lin & (JC_SIZE - 1);
+  const j = jcSlot(lin, c.cpl);
   const b = c.jcBlock[j];
   return c.jcTag[j] === lin && b !== undefined && b.valid && b.mode === c.modeKey ? b : undefined;
 }

@@ -13,34 +13,64 @@ export function flushTlb(c: EmuCpu, global: boolean): void {
     c.tlbTagW.fill(-1);
     c.tlbTagX.fill(-1);
     c.tlbPhys.fill(-1);
-    c.largePages = false;
-  } else {
-    const g = c.tlbGlobal;
-    for (let i = 0; i < g.length; i++) {
-      if (g[i] === 0) {
-        c.tlbTagR[i] = -1;
-        c.tlbTagW[i] = -1;
-        c.tlbTagX[i] = -1;
-        c.tlbPhys[i] = -1;
-      }
-    }
-  }
-  c.jcTag.fill(-1);
-}
-
-export function invlpg(c: EmuCpu, lin: number): void {
-  if (c.largePages) {
-    flushTlb(c, true);
+    c.largePageSpan = 0;
+    c.jcTag.fill(-1);
     return;
   }
-  const i = (lin >>> 12) & Tlb.Mask;
-  for (const j of [i, i + Tlb.Size]) {
-    c.tlbTagR[j] = -1;
-    c.tlbTagW[j] = -1;
-    c.tlbTagX[j] = -1;
-    c.tlbPhys[j] = -1;
+  const g = c.tlbGlobal;
+  for (let i = 0; i < g.length; i++) {
+    if (g[i] === 0) {
+      c.tlbTagR[i] = -1;
+      c.tlbTagW[i] = -1;
+      c.tlbTagX[i] = -1;
+      c.tlbPhys[i] = -1;
+    }
   }
-  c.jcTag.fill(-1);
+  // Blocks on global pages stay found: a CR3 write (every context switch) keeps the kernel's code hot.
+  const jg = c.jcGlobal;
+  const jt = c.jcTag;
+  for (let j = 0; j < jt.length; j++) if (jg[j] === 0) jt[j] = -1;
+}
+
+/**
+ * INVLPG: drops the TLB entries of the page holding `lin` and the jump cache entries of blocks that
+ * lie in it. Entries here are per 4 KiB page even for a large page, so when large pages are mapped
+ * every entry inside the largest such page around `lin` goes (the instruction drops the whole
+ * large-page translation).
+ */
+export function invlpg(c: EmuCpu, lin: number): void {
+  const span = c.largePageSpan > 4096 ? c.largePageSpan : 4096;
+  const off = lin - Math.floor(lin / span) * span;
+  const base = lin - off;
+  const end = base + span;
+  if (span === 4096) {
+    const i = (lin >>> 12) & Tlb.Mask;
+    for (const k of [i, i + Tlb.Size]) dropTlbEntry(c, k);
+  } else {
+    const tr = c.tlbTagR;
+    const tw = c.tlbTagW;
+    const tx = c.tlbTagX;
+    for (let k = 0; k < tr.length; k++) {
+      const r = tr[k]!;
+      const w = tw[k]!;
+      const x = tx[k]!;
+      if ((r >= base && r < end) || (w >= base && w < end) || (x >= base && x < end)) dropTlbEntry(c, k);
+    }
+  }
+  // A block may run on from the page before into this one.
+  const jt = c.jcTag;
+  const from = base - 4096;
+  for (let j = 0; j < jt.length; j++) {
+    const t = jt[j]!;
+    if (t >= from && t < end) jt[j] = -1;
+  }
+}
+
+function dropTlbEntry(c: EmuCpu, k: number): void {
+  c.tlbTagR[k] = -1;
+  c.tlbTagW[k] = -1;
+  c.tlbTagX[k] = -1;
+  c.tlbPhys[k] = -1;
 }
 
 /** Drops write-TLB entries for physical page `ppage` (it now holds decoded code). */

@@ -123,8 +123,17 @@ export const enum Pow {
 export const TLB_BITS = 10;
 export const TLB_SIZE = 1 << TLB_BITS;
 export const TLB_MASK = TLB_SIZE - 1;
-/** Entries of the per-vCPU direct-mapped jump cache (linear RIP -> block). */
-export const JC_SIZE = 4096;
+/** Entries per privilege of the per-vCPU direct-mapped jump cache (linear RIP -> block). */
+export const JC_SIZE = 8192;
+/**
+ * The jump cache slot of linear RIP `lin` at CPL `cpl`. Page bits are folded in, so that blocks at the same
+ * offset of different pages do not all compete for one slot; user and supervisor halves are apart, so a
+ * block found at CPL 0 is never run at CPL 3 without the fetch's permission check. (The region compiler
+ * emits the same expression.)
+ */
+export function jcSlot(lin: number, cpl: number): number {
+  return ((lin ^ (lin >>> 11)) & (JC_SIZE - 1)) | (cpl === 3 ? JC_SIZE : 0);
+}
 
 export const TWO32 = 4294967296;
 export const TWO47 = 140737488355328;

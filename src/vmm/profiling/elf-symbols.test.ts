@@ -4,7 +4,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readElfSymbols, Symbolizer } from './elf-symbols.js';
+import { readElfSymbols, readSymbolMap, Symbolizer } from './elf-symbols.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
 
@@ -47,4 +47,15 @@ test('kernel-half addresses stay exact (read as signed 64-bit, like the emulator
   assert.equal(s.lookup(kernelText + 0xfff), 'startup_64');
   assert.equal(s.lookup(kernelText + 0x1000), 'next');
   assert.equal(Number(BigInt.asIntN(64, 0xffffffff81000000n)), kernelText);
+});
+
+test('a System.map names kernel-half addresses (signed, as emu keeps RIP) by the nearest text symbol below', () => {
+  const map = ['ffffffff81000000 T _text', 'ffffffff81001000 t do_one_initcall', 'ffffffff81002000 D some_data', 'ffffffff81003000 W weak_fn', '0000000000001000 A absolute'].join('\n');
+  const syms = readSymbolMap(map, 'System.map');
+  assert.deepEqual(syms.map((s) => s.name), ['_text', 'do_one_initcall', 'weak_fn']);
+  const lookup = new Symbolizer(syms);
+  assert.equal(lookup.lookup(Number(BigInt.asIntN(64, 0xffffffff81001234n))), 'do_one_initcall');
+  assert.equal(lookup.lookup(Number(BigInt.asIntN(64, 0xffffffff81003010n))), 'weak_fn');
+  assert.equal(lookup.lookup(0x1000), '[unknown]');
+  assert.throws(() => readSymbolMap('hello world\n', 'notes.txt'), /notes\.txt: no "ADDRESS T NAME" lines/);
 });

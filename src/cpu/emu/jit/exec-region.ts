@@ -6,7 +6,7 @@
  */
 import type { EmuCpu } from '../cpu.js';
 import type { Block } from '../insn.js';
-import { BLOCK_EXIT, FAULT, JC_SIZE } from '../x86-defs.js';
+import { BLOCK_EXIT, FAULT, jcSlot } from '../x86-defs.js';
 import { addIp } from '../address.js';
 import { deliverPendingFault } from '../exceptions.js';
 import { countPmu, ipLin } from '../run-loop.js';
@@ -30,7 +30,7 @@ export function execRegion(c: EmuCpu, limit: number, blk: Block): void {
       r.fn(c, ipLin(c));
       if (c.instructions >= c.pollAt || c.breakRun || c.shadow || c.halted || c.cpl !== cpl || (c.flags & 0x100) !== 0 || c.debugArmed) break;
       const lin = ipLin(c);
-      const j = lin & (JC_SIZE - 1);
+      const j = jcSlot(lin, cpl);
       const b = c.jcBlock[j];
       if (c.jcTag[j] !== lin || b === undefined || !b.valid || b.mode !== c.modeKey || b.region === null) break;
       if (c.instructions + c.stringIters + b.insns.length > c.jitEnd) break;

@@ -18,6 +18,7 @@ import type { EmuCpu } from '../cpu.js';
 import type { Block, Insn, JitRegion } from '../insn.js';
 import { canCompile, emitBody, nextSerial, RUNTIME_NAMES, RUNTIME_VALUES, type EmitOptions } from '../block-compiler.js';
 import type { JitStats } from './jit-stats.js';
+import { JC_SIZE } from '../x86-defs.js';
 
 /** A region's function and what it holds. */
 export class Region implements JitRegion {
@@ -106,8 +107,10 @@ export function compileRegion(blocks: readonly Block[], mode: number, stats: Jit
     lin,
     'off = lin - lb;',
     'if (off < 0 || off > 4095) return;',
-    'const nb = jcB[off];',
-    'if (jcT[off] !== lin || nb === undefined || nb.region !== R || !nb.valid || c.instructions + c.stringIters + nb.insns.length > endW) return;',
+    // jcSlot (x86-defs.ts), inline.
+    `const js = ((lin ^ (lin >>> 11)) & ${JC_SIZE - 1}) | (cpl === 3 ? ${JC_SIZE} : 0);`,
+    'const nb = jcB[js];',
+    'if (jcT[js] !== lin || nb === undefined || nb.region !== R || !nb.valid || c.instructions + c.stringIters + nb.insns.length > endW) return;',
     '}',
   ].join('\n');
   const names = ['R', ...blocks.map((_, bi) => `B${bi}`), ...blocks.map((_, bi) => `I${bi}`), ...RUNTIME_NAMES];
