@@ -51,6 +51,28 @@ for (const accel of ['emu', 'kvm'] as const) {
   }
 }
 
+test('emu: SIGUSR1 prints the machine state (vCPUs, the serial port and its interrupt path) and the guest runs on', { timeout: 40_000 }, async () => {
+  const run = startEcho('emu', false);
+  try {
+    await run.ready;
+    run.child.kill('SIGUSR1');
+    const t0 = Date.now();
+    while (!/^COM1: /m.test(run.out().stderr) && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
+    const { stderr } = run.out();
+    assert.match(stderr, /^tsvmm: machine state\nvCPU 0: rip 0x[0-9a-f]+ cpl 0 (running|halted), interrupts (on|off), \d+ instructions\n/m);
+    assert.match(stderr, /^I\/O APIC pin 4 \(COM1\): vector \d+, (masked|unmasked)/m);
+    assert.match(stderr, /^COM1: IER 0x[0-9a-f]+ .* \d+ bytes sent$/m);
+    // Still running: the guest echoes what it is sent after the report.
+    run.child.stdin.write('after');
+    const t1 = Date.now();
+    while (!run.out().stdout.includes('after') && Date.now() - t1 < 10_000) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(run.out().stdout.includes('after'), `the guest still echoes: ${run.out().stdout}`);
+  } finally {
+    run.child.kill('SIGKILL');
+    await run.closed;
+  }
+});
+
 test('emu: a shell sees 143 for a run SIGTERM ended', { timeout: 40_000 }, async () => {
   const run = startEcho('emu', true);
   await run.ready;

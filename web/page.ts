@@ -2,6 +2,7 @@
 // start/pause/reset, live figures and a progress bar while images load. Built by scripts/web.mjs.
 import { Terminal } from '@xterm/xterm';
 import { BrowserVm, type MachineStats } from '../src/web/index.js';
+import { LINUX_GUEST_CMDLINE } from '../src/boot/linux-cmdline.js';
 
 interface Choice {
   readonly kernel: string;
@@ -10,7 +11,7 @@ interface Choice {
   readonly mem: number;
   readonly missing: string;
 }
-const LINUX_CMDLINE = 'console=ttyS0 nokaslr quiet tsc=reliable panic=-1';
+const LINUX_CMDLINE = LINUX_GUEST_CMDLINE;
 const CHOICES: Record<string, Choice> = {
   demo: { kernel: 'images/demo.elf', cmdline: '', mem: 64, missing: 'build the guests: node scripts/build-guests.mjs' },
   echo: { kernel: 'images/echo.elf', cmdline: 'irq', mem: 64, missing: 'build the guests: node scripts/build-guests.mjs' },

@@ -91,7 +91,8 @@ Run options:
                      breakpoints, watchpoints, stepping, vCPUs as threads (src/debug/gdb/README.md)
   --gdb-wait         (run) start paused until gdb attaches and continues the guest
 
-On the console, Ctrl-A x quits, Ctrl-A h shows the escape keys.
+On the console, Ctrl-A x quits, Ctrl-A i (or SIGUSR1) prints the machine's state, Ctrl-A h shows the
+escape keys.
 Exit status: the guest's debug-exit status ((value << 1) | 1, always odd), 0 on guest poweroff or
 reset, or an even error status with a one-line reason: 2 failure, 64 usage, 66 bad kernel/initrd,
 68 backend unavailable, 70 emulation failure, 72 guest triple fault, 74 guest hang, 76 VM entry failure,

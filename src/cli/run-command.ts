@@ -10,6 +10,7 @@ import { GdbServer, describeAddress, type GdbListenAddress } from '../debug/gdb/
 import { EmuGdbTarget } from '../debug/gdb/emu-target.js';
 import { kvmGdbRefusal, type GuestDebugProbe } from '../debug/gdb/kvm-refusal.js';
 import type { EmuVm } from '../cpu/emu/emu-vm.js';
+import { describeMachineState } from '../vmm/state-report.js';
 
 /** Hooks for commands that run a guest and look at it (stat, record). */
 export interface RunObserver {
@@ -97,6 +98,7 @@ export async function runCommand(config: RunConfig, opts: RunOptions): Promise<n
             (bytes) => built.devices.uart.receive(bytes),
             () => void controller.dispatch({ type: 'stop', by: 'console', reason: 'quit by the user (Ctrl-A x)' }).catch(() => undefined),
             (msg) => process.stderr.write(`\r\ntsvmm: ${msg}\r\n`),
+            () => describeMachineState(built),
           );
         }
         opts.observer?.attach(built);
@@ -131,9 +133,15 @@ export async function runCommand(config: RunConfig, opts: RunOptions): Promise<n
     };
     return [sig, handler] as const;
   });
+  // SIGUSR1 prints the machine's state (a guest that seems stuck can be looked at without stopping it).
+  const onUsr1 = (): void => {
+    const built = controller.built;
+    process.stderr.write(built === undefined ? 'tsvmm: no VM is running\n' : `tsvmm: machine state\n${describeMachineState(built)}\n`);
+  };
   let api: { close(): Promise<void> } | undefined;
   try {
     for (const [sig, handler] of handlers) process.on(sig, handler);
+    process.on('SIGUSR1', onUsr1);
     if (opts.apiSocket !== undefined) api = await serveApi(controller, opts.apiSocket);
     if (opts.restore !== undefined) {
       await controller.dispatch({ type: 'snapshot-load', snapshotPath: opts.restore.path, ...(opts.restore.memFile !== undefined ? { memFilePath: opts.restore.memFile } : {}), resume: true });
@@ -147,6 +155,7 @@ export async function runCommand(config: RunConfig, opts: RunOptions): Promise<n
   } finally {
     feed?.stop();
     for (const [sig, handler] of handlers) process.off(sig, handler);
+    process.off('SIGUSR1', onUsr1);
     await api?.close();
     await gdb?.close();
     await controller.dispose();

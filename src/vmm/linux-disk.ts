@@ -17,14 +17,14 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSy
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { CpioWriter } from '../boot/initramfs/cpio-newc.js';
-import { REPO_ROOT, SHELL_PROMPT, ensureLinuxGuest, LinuxGuestError } from './linux-guest.js';
+import { REPO_ROOT, SHELL_PROMPT, ensureLinuxGuest, LinuxGuestError, LINUX_GUEST_CMDLINE } from './linux-guest.js';
 
 export const DISK_DIR = join(REPO_ROOT, '.cache', 'linux-disk');
 export const MODULES_MARKER = 'tsvmm-virtio: modules loaded';
 export const ROOT_MARKER = 'tsvmm-root: init on the ext4 root, boot';
 export { SHELL_PROMPT };
-/** The kernel command line: as the busybox guest's, plus the root the initramfs mounts. */
-export const LINUX_DISK_CMDLINE = 'console=ttyS0 nokaslr quiet tsc=reliable panic=-1';
+/** The kernel command line: the busybox guest's (the initramfs finds the root itself). */
+export const LINUX_DISK_CMDLINE = LINUX_GUEST_CMDLINE;
 export const ROOT_IMAGE_MIB = 48;
 
 /** The modules to load, by name; their dependencies come first (from modules.dep). */

@@ -49,7 +49,7 @@ function writeAll(fd: number, bytes: Uint8Array): void {
   }
 }
 
-/** Ctrl-A, as in QEMU: Ctrl-A x quits, Ctrl-A Ctrl-A sends one Ctrl-A, Ctrl-A h prints help. */
+/** Ctrl-A, as in QEMU: Ctrl-A x quits, Ctrl-A Ctrl-A sends one Ctrl-A, Ctrl-A i shows the machine's state, Ctrl-A h prints help. */
 export const ESCAPE_BYTE = 0x01;
 
 export interface StdinFeed {
@@ -61,7 +61,7 @@ export interface StdinFeed {
  * key reaches the guest, and intercepts the escape sequence; on a pipe it passes bytes
  * through untouched (end of input just stops feeding).
  */
-export function feedStdin(receive: (bytes: Uint8Array) => void, onQuit: () => void, notice: (msg: string) => void): StdinFeed {
+export function feedStdin(receive: (bytes: Uint8Array) => void, onQuit: () => void, notice: (msg: string) => void, describe?: () => string): StdinFeed {
   const stdin = process.stdin;
   const tty = stdin.isTTY === true;
   let escaped = false;
@@ -81,7 +81,8 @@ export function feedStdin(receive: (bytes: Uint8Array) => void, onQuit: () => vo
           return;
         }
         if (b === ESCAPE_BYTE) out.push(b);
-        else if (b === 0x68 /* h */) notice('Ctrl-A x: quit   Ctrl-A Ctrl-A: send Ctrl-A   Ctrl-A h: this help');
+        else if (b === 0x69 /* i */ && describe !== undefined) notice(describe().replace(/\n/g, '\r\n'));
+        else if (b === 0x68 /* h */) notice(`Ctrl-A x: quit   Ctrl-A Ctrl-A: send Ctrl-A   ${describe !== undefined ? 'Ctrl-A i: machine state   ' : ''}Ctrl-A h: this help`);
         continue;
       }
       if (b === ESCAPE_BYTE) escaped = true;

@@ -149,15 +149,10 @@ function checkTranscript(t: Transcript, cpus: number): void {
 /** Output that depends only on the guest, not on the host or the machine's CPU model or timing. */
 const HOST_INDEPENDENT = (cmd: string) => !cmd.startsWith('cat /proc/');
 
-/**
- * The emu half passed at 4 vCPUs (prompt 389 s, commands 423 s at load ~13) but is not yet proven on a CI-like
- * load with 1 vCPU (a deterministic run stopped printing mid-command once); TSVMM_LINUX_EMU_SHELL=1 runs it.
- */
-const EMU_SHELL_GATE: string | false = process.env.TSVMM_LINUX_EMU_SHELL === '1' ? false : 'emu half not yet proven in CI time (issue 9); TSVMM_LINUX_EMU_SHELL=1 runs it';
 
 const machines: { m: Machine; skip: string | false }[] = [
   { m: { kind: 'qemu-tcg' }, skip: !haveImages ? noImages : !haveQemu ? 'qemu-system-x86_64 not installed (node scripts/setup.mjs --test installs it)' : false },
-  { m: { kind: 'tsvmm', accel: 'emu', decompress: 'host' }, skip: !haveImages ? noImages : !emuHasFpu ? 'emu does not advertise x87/SSE2 yet, which every x86-64 kernel requires (issue 9, parts 1 and 2)' : EMU_SHELL_GATE },
+  { m: { kind: 'tsvmm', accel: 'emu', decompress: 'host' }, skip: !haveImages ? noImages : !emuHasFpu ? 'emu does not advertise x87/SSE2 yet, which every x86-64 kernel requires (issue 9, parts 1 and 2)' : false },
 ];
 
 const results = new Map<string, Transcript>();

@@ -105,7 +105,10 @@ export class ShellSession {
       }
       if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`${machineName(this.machine)} exited (status ${this.child.exitCode}) before printing ${String(pattern)}; last output:\n${t.slice(-2000)}`);
       const left = deadline - performance.now();
-      if (left <= 0) throw new Error(`${machineName(this.machine)}: no ${String(pattern)} within ${(timeoutMs / 1000).toFixed(0)} s; last output:\n${t.slice(-2000)}`);
+      if (left <= 0) {
+        const state = await this.machineState();
+        throw new Error(`${machineName(this.machine)}: no ${String(pattern)} within ${(timeoutMs / 1000).toFixed(0)} s; last output:\n${t.slice(-2000)}${state}`);
+      }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.min(left, 1000));
         this.waiters.push(() => {
@@ -114,6 +117,20 @@ export class ShellSession {
         });
       });
     }
+  }
+
+  /**
+   * For a failure message: tsvmm's state report (SIGUSR1) twice, a second apart, so whether the guest
+   * still runs (its instruction counts) and where its console interrupt stands can be read from it.
+   */
+  private async machineState(): Promise<string> {
+    if (this.machine.kind !== 'tsvmm' || this.child.exitCode !== null || this.child.signalCode !== null) return '';
+    const from = this.raw.length;
+    for (let k = 0; k < 2; k++) {
+      this.child.kill('SIGUSR1');
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    return `\n--- tsvmm's state reports (SIGUSR1, 1 s apart):\n${this.raw.slice(from).replace(ESCAPES, '')}`;
   }
 
   type(text: string): void {
