@@ -8,7 +8,12 @@
  * Where the PMI lands: src/pmu/README.md defines no skid: the overflow happens on the retirement of the event
  * that wraps the counter and the PMI is taken at the next instruction boundary, so the interrupted IP is the
  * instruction after it. Branch counting (tests A, B, D) does not depend on how the enabling WRMSR is counted (it
- * is no branch); test C counts instructions and uses the hardware rule that the enabling WRMSR is not counted. */
+ * is no branch); test C counts instructions and uses the hardware rule that the enabling WRMSR is not counted.
+ *
+ * cmdline long=N period=P (optional; snapshot and migration tests): part F computes N checksum steps with fixed
+ * counter 0 re-armed at 2^48 - P by each PMI, so the counter spends most of the run close to overflow, and
+ * prints how many PMIs came and a checksum of where each landed: a run that is stopped and resumed anywhere
+ * prints the same line only if every PMI still lands on the same instruction. */
 #include "rt.h"
 #include "trap.h"
 #include "user.h"
@@ -32,6 +37,17 @@ static void on_pmi(struct trap_frame *f) {
   pmi_ip = f->ip;
   pmi_cs = (uint32_t)f->cs;
   pmi_lvtpc = mmio_read32(LAPIC + LAPIC_LVTPC);
+  mmio_write32(LAPIC + LAPIC_EOI, 0);
+}
+
+static uint32_t period;
+static volatile uint32_t landed_sum;
+static void on_pmi_periodic(struct trap_frame *f) {
+  pmi_count++;
+  landed_sum = (landed_sum * 31u) ^ (uint32_t)f->ip ^ pmi_count;
+  wrmsr_safe(MSR_IA32_FIXED_CTR0, (1ull << 48) - period);
+  wrmsr_safe(MSR_IA32_PERF_GLOBAL_OVF_CTRL, 1ull << 32);
+  mmio_write32(LAPIC + LAPIC_LVTPC, PMI_VECTOR); /* delivery masked it */
   mmio_write32(LAPIC + LAPIC_EOI, 0);
 }
 
@@ -170,6 +186,29 @@ void kmain(uint32_t magic, uint32_t info) {
   status_check("GLOBAL_STATUS (bit 0)", 1);
   wrmsr_safe(MSR_IA32_PERFEVTSEL0, 0);
   status_clear(1);
+
+  uint32_t steps = cmdline_get_u32(cl, "long", 0);
+  if (steps) {
+    period = cmdline_get_u32(cl, "period", 150000);
+    kprintf("F: %u checksum steps, FIXED_CTR0 re-armed at 2^48-%u by each PMI:\n", steps, period);
+    trap_set_handler(PMI_VECTOR, on_pmi_periodic);
+    mmio_write32(LAPIC + LAPIC_LVTPC, PMI_VECTOR);
+    pmi_count = 0;
+    sti();
+    wrmsr_safe(MSR_IA32_FIXED_CTR0, (1ull << 48) - period);
+    wrmsr_safe(MSR_IA32_FIXED_CTR_CTRL, FIXED_PMI | FIXED_OS);
+    wrmsr_safe(MSR_IA32_PERF_GLOBAL_CTRL, 1ull << 32);
+    uint32_t x = 1, sum = 0;
+    for (uint32_t i = 0; i < steps; i++) {
+      x = x * 1664525u + 1013904223u;
+      sum = ((sum ^ x) << 5) | ((sum ^ x) >> 27);
+    }
+    wrmsr_safe(MSR_IA32_PERF_GLOBAL_CTRL, 0);
+    wrmsr_safe(MSR_IA32_FIXED_CTR_CTRL, 0);
+    kprintf("  %u PMIs, landing checksum %08x, sum %08x\n", pmi_count, landed_sum, sum);
+    check_dec("F: PMIs came", pmi_count > 0, 1);
+    trap_set_handler(PMI_VECTOR, on_pmi);
+  }
 
   cli();
   pmu_finish("pmu-overflow");

@@ -31,6 +31,8 @@ interface Case {
   readonly config?: Partial<RunConfig>;
   /** Snapshot points as fractions of the reference run's instruction count. */
   readonly at: readonly number[];
+  /** A situation (see situations()) one more point must land in: found by probing, then snapshotted like the others. */
+  readonly find?: string;
 }
 
 /** `onStart` runs before the run loop's first round: a pause point set there cannot be overrun by a fast guest. */
@@ -79,6 +81,25 @@ function situations(vm: EmuVm): string[] {
   return out;
 }
 
+/** The first of the points total * k / 48 (k = 1, 2, ...) whose pause lands in `want`. */
+async function findPoint(c: Case, want: string, total: number): Promise<number | undefined> {
+  for (let k = 1; k < 48; k++) {
+    const point = Math.floor((total * k) / 48);
+    let reached: Promise<void> = Promise.resolve();
+    let vm: EmuVm | undefined;
+    const v = controller(c, capture(), false, (x) => {
+      vm = x;
+      reached = x.pauseAt(point);
+    });
+    await v.dispatch({ type: 'start' });
+    await reached;
+    const hit = vm!.paused && situations(vm!).includes(want);
+    await v.dispatch({ type: 'stop', by: 'library' });
+    if (hit) return point;
+  }
+  return undefined;
+}
+
 /**
  * Runs `c` once undisturbed, then for each point: runs it to the first round boundary past that
  * many instructions, snapshots, ends it, restores the snapshot in a new controller and lets it
@@ -91,9 +112,14 @@ async function checkRestoredRuns(c: Case, seen: Set<string>): Promise<number> {
   await ref.stopped;
   const expected = await outcome(ref, () => refSink.text());
   const total = (await ref.dispatch({ type: 'get-stats' })).instructions!;
+  const points = c.at.map((frac) => Math.floor(total * frac));
+  if (c.find !== undefined) {
+    const found = await findPoint(c, c.find, total);
+    assert.ok(found !== undefined, `${c.name}: no point in 1/48 steps lands in "${c.find}"`);
+    points.push(found);
+  }
   let restored = 0;
-  for (const frac of c.at) {
-    const point = Math.floor(total * frac);
+  for (const point of points) {
     const path = join(dir, `${c.name}-${point}.snap`);
     const a = capture();
     let reached: Promise<void> = Promise.resolve();
@@ -128,22 +154,21 @@ test('deterministic runs restored from snapshots at many points end exactly as u
     { name: 'ticker', guest: 'ticker', cmdline: 'lines=8 work=30000', cpus: 1, at: [0.01, 0.3, 0.55, 0.9] },
     { name: 'ticker-4cpu', guest: 'ticker', cmdline: 'lines=6 work=20000', cpus: 4, at: [0.2, 0.7] },
     { name: 'smp-4', guest: 'smp', cmdline: '', cpus: 4, at: [0.1, 0.4, 0.6, 0.8] },
-    // REP string instructions interrupted by timer interrupts and page faults (snapshots with IRQs pending).
-    { name: 'rep-irq', guest: 'rep-irq', cmdline: '', cpus: 1, at: [0.15, 0.5, 0.85] },
+    // REP string instructions interrupted by timer interrupts and page faults (snapshots with IRQs pending),
+    // and one point inside a 64 KiB REP MOVSB.
+    { name: 'rep-irq', guest: 'rep-irq', cmdline: '', cpus: 1, at: [0.15, 0.5, 0.85], find: 'mid-REP' },
     { name: 'apic-timer', guest: 'apic-timer', cmdline: 'ticks=25', cpus: 1, at: [0.2, 0.5, 0.8] },
-    // Counters programmed to overflow (PMIs through the LVT).
-    { name: 'pmu-overflow', guest: 'pmu-overflow', cmdline: 'version=4', cpus: 1, config: { pmu: 'on' }, at: [0.25, 0.5, 0.75, 0.8] },
+    // Counters programmed to overflow (PMIs through the LVT); part F keeps fixed counter 0 within 150 000
+    // instructions of overflowing, re-armed by each PMI, and prints where the PMIs landed.
+    { name: 'pmu-overflow', guest: 'pmu-overflow', cmdline: 'version=4 long=400000', cpus: 1, config: { pmu: 'on' }, at: [0.25, 0.5, 0.75], find: 'PMU counter near overflow' },
   ];
   const seen = new Set<string>();
   for (const c of cases) {
     const n = await checkRestoredRuns(c, seen);
-    assert.ok(n >= c.at.length - 1, `${c.name}: ${n} of ${c.at.length} points restored`);
+    assert.ok(n >= c.at.length - 1 + (c.find !== undefined ? 1 : 0), `${c.name}: ${n} of ${c.at.length} points restored`);
   }
-  // What the points landed in, checked on the VM at the snapshot rather than assumed. Round boundaries (the
-  // only deterministic pause points) have not yet fallen inside a REP (rep-irq's REPs are short) or within
-  // 100 000 events of a PMU overflow (pmu-overflow's counters overflow a few events after being preloaded):
-  // those two are logged, not required, until points are chosen to hit them.
-  assert.ok(seen.has('4 vCPUs') && seen.has('interrupt pending'), [...seen].join(', '));
+  // What the points landed in, checked on the VM at the snapshot rather than assumed.
+  for (const want of ['4 vCPUs', 'interrupt pending', 'mid-REP', 'PMU counter near overflow']) assert.ok(seen.has(want), `no point landed in "${want}": ${[...seen].join(', ')}`);
   console.error(`snapshot points landed in: ${[...seen].sort().join(', ')}`);
 });
 
