@@ -45,6 +45,9 @@ export function machineName(m: Machine): string {
   return m.kind === 'qemu-tcg' ? 'QEMU TCG' : `tsvmm ${m.accel} (${m.decompress} decompression)`;
 }
 
+/** The end of the echoed command line: `$?@@"` and its newline, with a wrap's line break anywhere in it. */
+const ECHOED_MARKER_END = new RegExp([...'$?@@"'].map((ch) => ch.replace(/[$?]/, '\\$&')).join('\n?') + '\n');
+
 /** Terminal control sequences (ash asks for the cursor position, QEMU's firmware clears the screen). */
 const ESCAPES = /\x1b\[[0-9;?]*[A-Za-z]|\x1bc|\r/g;
 
@@ -145,8 +148,9 @@ export class ShellSession {
    */
   async run(command: string, timeoutMs = 120_000): Promise<{ output: string; status: number }> {
     this.type(`${command}; echo "@@tsvmm-done $?@@"\n`);
-    // The shell echoes the line first; its unexpanded marker ends it.
-    await this.waitFor('$?@@"\n', timeoutMs);
+    // The shell echoes the line first; its unexpanded marker ends it. The line editor wraps a long line at
+    // 80 columns (it cannot ask a pipe for its width), and the break may fall inside the marker.
+    await this.waitFor(ECHOED_MARKER_END, timeoutMs);
     const start = this.consumed;
     const { match } = await this.waitFor(/@@tsvmm-done (\d+)@@\n/, timeoutMs);
     const m = match as RegExpExecArray;
