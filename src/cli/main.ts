@@ -39,9 +39,9 @@ Usage:
                                           instructions, branches, cycles, user/kernel split, exits, time
   tsvmm record [--every N] [-o FILE] [--symbols FILE] -- RUN-OPTIONS
                                           sample the guest IP every N instructions (default 10000), print
-                                          the top functions (the kernel's ELF symbols, or --symbols: an ELF
-                                          or nm/System.map file) and write folded stacks (FILE, default
-                                          tsvmm.folded) for flame-graph tools
+                                          the top functions (the kernel's ELF symbols, a bzImage's kallsyms,
+                                          or --symbols: an ELF or nm/System.map file) and write folded
+                                          stacks (FILE, default tsvmm.folded) for flame-graph tools
   tsvmm device vhost-user-blk --socket PATH --image FILE [--ro] [--serial S]
                                           serve a raw image as a vhost-user virtio-blk back-end
                                           (for tsvmm --vhost-user-blk, QEMU's vhost-user-blk-pci, ...)

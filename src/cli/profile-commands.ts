@@ -8,6 +8,7 @@ import type { EmuVm } from '../cpu/emu/emu-vm.js';
 import { runCommand } from './run-command.js';
 import { InstructionSampler } from '../vmm/profiling/sampler.js';
 import { readElfSymbols, readSymbolMap, Symbolizer } from '../vmm/profiling/elf-symbols.js';
+import { bzImageSymbols, isBzImage } from '../vmm/profiling/kallsyms.js';
 
 function emuOf(built: BuiltVm, command: string): EmuVm {
   if (built.backend !== 'emu') throw new ConfigError(`tsvmm ${command} counts guest events on the emulator: use --accel emu or auto`);
@@ -96,16 +97,20 @@ function symbolsFile(path: string): Symbolizer {
   return new Symbolizer(syms);
 }
 
-/** Symbols for the guest image: a sibling NAME.elf64 (the unrelabelled 64-bit link) if present, else the image. */
+/**
+ * Symbols for the guest image: a sibling NAME.elf64 (the unrelabelled 64-bit link) if present, else the
+ * image's own symbol table, or for a Linux bzImage the kallsyms table inside its compressed kernel.
+ */
 function guestSymbols(kernelPath: string): Symbolizer {
   const candidates = [kernelPath + '64', kernelPath];
   for (const path of candidates) {
     if (!existsSync(path)) continue;
     try {
-      const syms = readElfSymbols(readInputFile(path, 'symbols', { bytes: 1024 ** 3, why: 'a symbol file may be' }), path);
+      const bytes = readInputFile(path, 'symbols', { bytes: 1024 ** 3, why: 'a symbol file may be' });
+      const syms = isBzImage(bytes) ? bzImageSymbols(bytes) : readElfSymbols(bytes, path);
       if (syms.length > 0) return new Symbolizer(syms);
     } catch {
-      // not an ELF (e.g. a bzImage): fall through to raw addresses
+      // no symbols there (not an ELF, a kernel without kallsyms): fall through to raw addresses
     }
   }
   return new Symbolizer([]);

@@ -72,21 +72,33 @@ export function readElfSymbols(image: Uint8Array, fileName: string): GuestSymbol
  * user-space address is not taken for the kernel's last function), the last one to the next page.
  */
 export function readSymbolMap(text: string, fileName: string): GuestSymbol[] {
-  const rows: { addr: number; isText: boolean; name: string }[] = [];
+  const rows: SymbolRow[] = [];
   for (const line of text.split('\n')) {
     const m = /^([0-9a-fA-F]{1,16}) ([A-Za-z]) (\S+)/.exec(line);
     if (m) rows.push({ addr: Number(BigInt.asIntN(64, BigInt('0x' + m[1]!))), isText: 'TtWw'.includes(m[2]!), name: m[3]! });
   }
+  const out = sizedTextSymbols(rows);
+  if (out.length === 0) throw new SymbolError(`${fileName}: no "ADDRESS T NAME" lines (neither an ELF file nor nm/System.map output)`);
+  return out;
+}
+
+export interface SymbolRow {
+  readonly addr: number;
+  readonly isText: boolean;
+  readonly name: string;
+}
+
+/** The text symbols of `rows`, sorted, each running to the next symbol of any type (the last: to the next page). */
+export function sizedTextSymbols(rows: SymbolRow[]): GuestSymbol[] {
   rows.sort((a, b) => a.addr - b.addr);
   const out: GuestSymbol[] = [];
   rows.forEach((r, i) => {
     if (!r.isText) return;
     let next = i + 1;
     while (next < rows.length && rows[next]!.addr === r.addr) next++;
-    const size = next < rows.length ? rows[next]!.addr - r.addr : 4096 - (r.addr % 4096 + 4096) % 4096 || 4096;
+    const size = next < rows.length ? rows[next]!.addr - r.addr : 4096 - (((r.addr % 4096) + 4096) % 4096) || 4096;
     out.push({ addr: r.addr, size, name: r.name });
   });
-  if (out.length === 0) throw new SymbolError(`${fileName}: no "ADDRESS T NAME" lines (neither an ELF file nor nm/System.map output)`);
   return out;
 }
 
