@@ -114,7 +114,7 @@ test(
     // The Linux shell test's guest and command line, plus an early serial console: the decompressor writes
     // only there, and its KASLR notice shows that it ran (with the command line tsvmm placed).
     const cmdline = `${LINUX_GUEST_CMDLINE} earlyprintk=serial,ttyS0,115200`;
-    const s = new ShellSession({ kind: 'tsvmm', accel: 'emu', decompress: 'guest' }, { kernel: vmlinuz, initrd, cmdline, cpus: 1, memMiB: 256 });
+    const s = new ShellSession({ kind: 'tsvmm', accel: 'emu', decompress: 'guest', deterministic: true }, { kernel: vmlinuz, initrd, cmdline, cpus: 1, memMiB: 256 });
     try {
       await s.waitFor("KASLR disabled: 'nokaslr' on cmdline.", GUEST_SHELL_MS);
       await s.waitFor(INIT_MARKER, GUEST_SHELL_MS);

@@ -10,8 +10,9 @@ export { INIT_MARKER, SHELL_PROMPT };
 /**
  * `deterministic` (emu): guest time follows the instruction count (`--deterministic`), so the guest's own
  * timeouts (soft-lockup and RCU-stall watchdogs, the crypto manager's 60 s wait, the 250 Hz tick's share of
- * the work) do not depend on how fast the host is. The tests do not use it yet: one deterministic 1-vCPU
- * run stopped printing in the middle of `cat /proc/interrupts` (issue 9 notes; not yet explained).
+ * the work) do not depend on how fast the host is. On the real-time clock a loaded host (load 16 on 2
+ * cores) left emu ~0.2-0.4 MIPS per vCPU: the tick took nearly all of it, soft-lockup and RCU-stall
+ * reports followed, and 4 vCPUs never reached the prompt in 15 min. The emu tests use it.
  */
 export type Machine =
   | { kind: 'tsvmm'; accel: 'emu' | 'kvm'; decompress: 'host' | 'guest'; deterministic?: boolean }

@@ -42,7 +42,7 @@ function command(t: Target, disk: string): { cmd: string; args: string[] } {
   }
   return {
     cmd: process.execPath,
-    args: [TSVMM, 'run', '--kernel', kernel, '--initrd', initrd, '--cmdline', LINUX_DISK_CMDLINE, '--mem', '256M', '--accel', t.accel, '--serial', 'stdio', '--drive', `${disk},serial=${SERIAL}`, '--rng', '--virtio-console', 'none'],
+    args: [TSVMM, 'run', '--kernel', kernel, '--initrd', initrd, '--cmdline', LINUX_DISK_CMDLINE, '--mem', '256M', '--accel', t.accel, '--serial', 'stdio', '--drive', `${disk},serial=${SERIAL}`, '--rng', '--virtio-console', 'none', ...(t.accel === 'emu' ? ['--deterministic'] : [])],
   };
 }
 
