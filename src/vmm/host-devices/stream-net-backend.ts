@@ -32,6 +32,8 @@ export function parseStreamAddress(text: string): StreamAddress {
 }
 
 const MAX_FRAME = 65550;
+/** Bytes queued in the socket past which frames are dropped (a peer that stops reading is a full wire). */
+const MAX_QUEUED = 4 << 20;
 
 export class StreamNetBackend implements NetBackend {
   readonly description: string;
@@ -40,7 +42,7 @@ export class StreamNetBackend implements NetBackend {
   private rx: (frame: Uint8Array) => void = () => {};
   private buf: Buffer = Buffer.alloc(0);
   private closed = false;
-  /** Frames dropped because no peer was connected, or the peer sent a bad length. */
+  /** Frames dropped because no peer was connected or it stopped reading, or the peer sent a bad length. */
   dropped = 0;
   /** Resolves when a peer is connected. */
   readonly connected: Promise<void>;
@@ -109,7 +111,7 @@ export class StreamNetBackend implements NetBackend {
 
   send(frame: Uint8Array): void {
     const s = this.socket;
-    if (!s || s.destroyed) {
+    if (!s || s.destroyed || s.writableLength > MAX_QUEUED) {
       this.dropped++;
       return;
     }
