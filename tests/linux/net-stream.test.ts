@@ -4,6 +4,8 @@
 // bytes with nc, whose SHA-256 must match on both sides. Where QEMU is installed, the listening VM has
 // a second interface whose peer is QEMU TCG's `-netdev stream` (its virtio-net-pci): the same ping and
 // transfer prove the framing is QEMU's. All VMs boot at once (two emu boots of a few minutes quiet).
+// The emu VMs run on the real-time clock, not --deterministic: each guest's timeouts (ping -W, TCP
+// retransmits, ARP) count time against a peer that runs on the host's clock.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
