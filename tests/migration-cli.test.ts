@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTsvmm } from './api-client.js';
 import { guestPath, tsvmmBin } from './guest-runner.js';
-import { tickerTicks } from '../src/vmm/ticker.test-util.js';
+import { endlessTickerOutput } from '../src/vmm/ticker.test-util.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -46,7 +46,6 @@ const TICKER = ['--kernel', guestPath('ticker'), '--accel', 'emu', '--determinis
 const WORK = 300000;
 /** An endless ticker (lines=0): a run is stopped by the test, so no host is too fast or too slow for it. */
 const ENDLESS = `lines=0 work=${WORK}`;
-const HEADER = `ticker: 0 lines of ${WORK} steps\r\n`;
 
 /** The highest complete `tick N` line in `text`, or 0. */
 function lastTick(text: string): number {
@@ -55,7 +54,7 @@ function lastTick(text: string): number {
 }
 
 /** What an undisturbed endless run prints up to and including tick n. */
-const undisturbed = (n: number) => HEADER + tickerTicks(n, WORK);
+const undisturbed = (n: number) => endlessTickerOutput(n, WORK);
 
 test('tsvmm snapshot, then run --restore: the restored guest goes on from the snapshot', { timeout: 120_000 }, async () => {
   const src = await startTsvmm('run', [...TICKER, '--cmdline', ENDLESS], { serialFile: true });

@@ -15,6 +15,20 @@ export function tickerOutput(lines: number, work: number): string {
   return `ticker: ${lines} lines of ${work} steps\r\n${ticks}ticker: done, sum ${last}\r\n`;
 }
 
+/** Everything an endless ticker run (lines=0 work=W) prints by its n-th tick. */
+export function endlessTickerOutput(n: number, work: number): string {
+  return `ticker: 0 lines of ${work} steps\r\n${tickerTicks(n, work)}`;
+}
+
+/**
+ * For a run that was stopped at any moment: its complete lines, and what an undisturbed endless run
+ * prints up to the same tick (the two must be equal).
+ */
+export function endlessTickerPrefix(text: string, work: number): { printed: string; expected: string } {
+  const n = (text.match(/tick \d+ sum [0-9a-f]{8}\r\n/g) ?? []).length;
+  return { printed: text.slice(0, text.lastIndexOf('\r\n') + 2), expected: endlessTickerOutput(n, work) };
+}
+
 /** The `tick` lines 1..n of an endless run (lines=0), without the first line. */
 export function tickerTicks(n: number, work: number): string {
   let x = 1;

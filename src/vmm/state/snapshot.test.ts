@@ -47,6 +47,22 @@ function controller(c: Case, sink: ConsoleSink, trackDirtyPages = false, onStart
   return v;
 }
 
+/**
+ * Starts `c` and waits until it parks at the first round boundary past `point` instructions (or ends
+ * first: `vm.paused` says which). The pause point is set before the run loop's first round.
+ */
+async function startUntil(c: Case, sink: ConsoleSink, point: number, trackDirtyPages = false): Promise<{ src: VmController; vm: EmuVm }> {
+  let reached: Promise<void> = Promise.resolve();
+  let vm: EmuVm | undefined;
+  const src = controller(c, sink, trackDirtyPages, (v) => {
+    vm = v;
+    reached = v.pauseAt(point);
+  });
+  await src.dispatch({ type: 'start' });
+  await reached;
+  return { src, vm: vm! };
+}
+
 /** What a finished run must agree on: output, stop, instructions, events (code-cache statistics aside) and PMU counts. */
 async function outcome(v: VmController, text: () => string): Promise<unknown> {
   const stop = await v.stopped;
@@ -85,16 +101,9 @@ function situations(vm: EmuVm): string[] {
 async function findPoint(c: Case, want: string, total: number): Promise<number | undefined> {
   for (let k = 1; k < 48; k++) {
     const point = Math.floor((total * k) / 48);
-    let reached: Promise<void> = Promise.resolve();
-    let vm: EmuVm | undefined;
-    const v = controller(c, capture(), false, (x) => {
-      vm = x;
-      reached = x.pauseAt(point);
-    });
-    await v.dispatch({ type: 'start' });
-    await reached;
-    const hit = vm!.paused && situations(vm!).includes(want);
-    await v.dispatch({ type: 'stop', by: 'library' });
+    const { src, vm } = await startUntil(c, capture(), point);
+    const hit = vm.paused && situations(vm).includes(want);
+    await src.dispatch({ type: 'stop', by: 'library' });
     if (hit) return point;
   }
   return undefined;
@@ -122,15 +131,7 @@ async function checkRestoredRuns(c: Case, seen: Set<string>): Promise<number> {
   for (const point of points) {
     const path = join(dir, `${c.name}-${point}.snap`);
     const a = capture();
-    let reached: Promise<void> = Promise.resolve();
-    let started: EmuVm | undefined;
-    const src = controller(c, a, false, (v) => {
-      started = v;
-      reached = v.pauseAt(point);
-    });
-    await src.dispatch({ type: 'start' });
-    await reached;
-    const vm = started!;
+    const { src, vm } = await startUntil(c, a, point);
     if (!vm.paused) {
       console.error(`${c.name}: stopped before ${point} (at ${vm.instructionsRetired})`);
       await src.stopped;
@@ -174,10 +175,7 @@ test('deterministic runs restored from snapshots at many points end exactly as u
 
 test('a snapshot is refused whole: corrupt, truncated, unknown version, another machine', async () => {
   const c: Case = { name: 'bad', guest: 'ticker', cmdline: 'lines=0 work=2000', cpus: 1, at: [] };
-  let reached: Promise<void> = Promise.resolve();
-  const src = controller(c, capture(), false, (vm) => (reached = vm.pauseAt(200_000)));
-  await src.dispatch({ type: 'start' });
-  await reached;
+  const { src } = await startUntil(c, capture(), 200_000);
   await src.dispatch({ type: 'pause' });
   const path = join(dir, 'good.snap');
   await src.dispatch({ type: 'snapshot-create', snapshotPath: path, kind: 'full' });
@@ -226,14 +224,10 @@ test('diff snapshots hold the pages written since the previous one and restore t
   const total = (await ref.dispatch({ type: 'get-stats' })).instructions!;
 
   const a = capture();
-  let reached: Promise<void> = Promise.resolve();
-  const src = controller(c, a, true, (v) => (reached = v.pauseAt(total * 0.2)));
-  await src.dispatch({ type: 'start' });
-  const vm = src.built!.vm as EmuVm;
+  const { src, vm } = await startUntil(c, a, total * 0.2, true);
   const full = join(dir, 'chain-full.snap');
   const d1 = join(dir, 'chain-d1.snap');
   const d2 = join(dir, 'chain-d2.snap');
-  await reached;
   await src.dispatch({ type: 'pause' });
   await src.dispatch({ type: 'snapshot-create', snapshotPath: full, kind: 'full' });
   await src.dispatch({ type: 'resume' });
@@ -259,14 +253,10 @@ test('diff snapshots hold the pages written since the previous one and restore t
 test('Firecracker\'s two files: the memory file holds RAM, a diff updates it in place', async () => {
   const c: Case = { name: 'memfile', guest: 'ticker', cmdline: 'lines=6 work=20000', cpus: 1, at: [] };
   const a = capture();
-  let reached: Promise<void> = Promise.resolve();
-  const src = controller(c, a, true, (v) => (reached = v.pauseAt(300_000)));
-  await src.dispatch({ type: 'start' });
-  const vm = src.built!.vm as EmuVm;
+  const { src, vm } = await startUntil(c, a, 300_000, true);
   const state = join(dir, 'fc.state');
   const state2 = join(dir, 'fc2.state');
   const mem = join(dir, 'fc.mem');
-  await reached;
   await src.dispatch({ type: 'pause' });
   await src.dispatch({ type: 'snapshot-create', snapshotPath: state, memFilePath: mem, kind: 'full' });
   assert.equal(readFileSync(mem).length, 32 << 20);
