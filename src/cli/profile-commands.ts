@@ -7,7 +7,7 @@ import type { VmStop } from '../cpu/vm.js';
 import type { EmuVm } from '../cpu/emu/emu-vm.js';
 import { runCommand } from './run-command.js';
 import { InstructionSampler } from '../vmm/profiling/sampler.js';
-import { readElfSymbols, readSymbolMap, Symbolizer } from '../vmm/profiling/elf-symbols.js';
+import { readElfSymbols, readSymbolMap, Symbolizer, SymbolError, type GuestSymbol } from '../vmm/profiling/elf-symbols.js';
 import { bzImageSymbols, isBzImage } from '../vmm/profiling/kallsyms.js';
 
 function emuOf(built: BuiltVm, command: string): EmuVm {
@@ -88,11 +88,23 @@ export async function statCommand(config: RunConfig, opts: { json: boolean; verb
   });
 }
 
-/** Reads --symbols FILE: an ELF image with a symbol table, or nm / System.map text. */
-function symbolsFile(path: string): Symbolizer {
+/** The symbols in `path`, by what it holds: a Linux bzImage (its kallsyms), an ELF (.symtab), else nm/System.map text. */
+function readSymbols(path: string): GuestSymbol[] {
   const bytes = readInputFile(path, 'symbols', { bytes: 1024 ** 3, why: 'a symbol file may be' });
+  if (isBzImage(bytes)) {
+    try {
+      return bzImageSymbols(bytes);
+    } catch (e) {
+      throw new SymbolError(`${path}: no kallsyms table could be read from this bzImage (${(e as Error).message})`);
+    }
+  }
   const isElf = bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46;
-  const syms = isElf ? readElfSymbols(bytes, path) : readSymbolMap(new TextDecoder('latin1').decode(bytes), path);
+  return isElf ? readElfSymbols(bytes, path) : readSymbolMap(new TextDecoder('latin1').decode(bytes), path);
+}
+
+/** Reads --symbols FILE: a bzImage, an ELF image with a symbol table, or nm / System.map text. */
+function symbolsFile(path: string): Symbolizer {
+  const syms = readSymbols(path);
   if (syms.length === 0) throw new ConfigError(`--symbols ${path}: the ELF file has no symbol table`);
   return new Symbolizer(syms);
 }
@@ -102,15 +114,13 @@ function symbolsFile(path: string): Symbolizer {
  * image's own symbol table, or for a Linux bzImage the kallsyms table inside its compressed kernel.
  */
 function guestSymbols(kernelPath: string): Symbolizer {
-  const candidates = [kernelPath + '64', kernelPath];
-  for (const path of candidates) {
+  for (const path of [kernelPath + '64', kernelPath]) {
     if (!existsSync(path)) continue;
     try {
-      const bytes = readInputFile(path, 'symbols', { bytes: 1024 ** 3, why: 'a symbol file may be' });
-      const syms = isBzImage(bytes) ? bzImageSymbols(bytes) : readElfSymbols(bytes, path);
+      const syms = readSymbols(path);
       if (syms.length > 0) return new Symbolizer(syms);
     } catch {
-      // no symbols there (not an ELF, a kernel without kallsyms): fall through to raw addresses
+      // no symbols there (a raw binary, a kernel without kallsyms): fall through to raw addresses
     }
   }
   return new Symbolizer([]);

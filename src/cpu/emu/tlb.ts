@@ -45,7 +45,8 @@ export function invlpg(c: EmuCpu, lin: number): void {
   const end = base + span;
   if (span === 4096) {
     const i = (lin >>> 12) & Tlb.Mask;
-    for (const k of [i, i + Tlb.Size]) dropTlbEntry(c, k);
+    dropTlbEntry(c, i);
+    dropTlbEntry(c, i + Tlb.Size);
   } else {
     const tr = c.tlbTagR;
     const tw = c.tlbTagW;
