@@ -94,6 +94,13 @@ export class CodeCache {
   readonly jitPages = new Map<number, JitPage>();
   readonly jit = new JitStats();
 
+  private epochs = 0;
+
+  /** A jump-cache epoch no vCPU of this cache has used (insn.ts Block.vEp). */
+  newEpoch(): number {
+    return this.epochs++;
+  }
+
   attach(c: CodeCacheClient): void {
     this.clients.push(c);
   }
@@ -269,4 +276,6 @@ function release(b: Block): void {
   b.insns = NO_INSNS;
   b.exec = null;
   b.region = null;
+  b.next0 = null;
+  b.next1 = null;
 }

@@ -264,8 +264,13 @@ export class EmuCpu {
   /** The jump cache (linear RIP -> block), supervisor half then user half (jcSlot in run-loop.ts). */
   readonly jcTag = new Float64Array(2 * JC_SIZE).fill(-1);
   readonly jcBlock: (Block | undefined)[] = new Array<Block | undefined>(2 * JC_SIZE).fill(undefined);
-  /** 1 where the entry's code lies on a global page: it survives CR3 writes, as the TLB entry does. */
-  readonly jcGlobal = new Uint8Array(2 * JC_SIZE);
+  /**
+   * Jump-cache epochs (Block.vEp/vEpG, run-loop.ts jcValid): a CR3 write takes a new `jcEpoch` (blocks on
+   * non-global pages are found through a translation again), a full flush new ones of both. `jcTag` stays
+   * the linear address of each slot's block, for INVLPG.
+   */
+  jcEpoch = 0;
+  jcEpochG = 0;
   ram: RamRegion[] = [];
   lastRam: RamRegion | undefined;
   readonly dummyView = new DataView(new ArrayBuffer(8));
@@ -342,6 +347,8 @@ export class EmuCpu {
     this.cache = opts.cache ?? new CodeCache();
     this.ferr = opts.ferr ?? null;
     this.cache.attach(this);
+    this.jcEpoch = this.cache.newEpoch();
+    this.jcEpochG = this.cache.newEpoch();
     this.tlbView.fill(this.dummyView);
     rebuildRam(this);
     opts.memory.onMapChange(() => {

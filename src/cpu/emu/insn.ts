@@ -108,6 +108,19 @@ export class Block {
   hits = 0;
   /** The compiled region (jit/) this block is an entry of, or null. */
   region: JitRegion | null = null;
+  /**
+   * The linear address, CPL and jump-cache epochs under which a vCPU last found this block through a
+   * translation (run-loop.ts jcValid): it runs from `vLin` without a lookup while the vCPU's epoch
+   * (bumped by CR3 writes) is still `vEp`, or its global epoch (bumped by full flushes) is still `vEpG`
+   * (the block lies on a global page). Epochs are unique across the vCPUs of a VM (CodeCache.newEpoch).
+   */
+  vLin = -1;
+  vCpl = -1;
+  vEp = -1;
+  vEpG = -1;
+  /** Blocks that ran after this one (chaining: tried before the jump cache, validated as its entries are). */
+  next0: Block | null = null;
+  next1: Block | null = null;
 
   constructor(phys: number, mode: number) {
     this.phys = phys;

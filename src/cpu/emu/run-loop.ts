@@ -34,30 +34,58 @@ export function ipLin(c: EmuCpu): number {
   return a >= Pow.Two32 ? a - Pow.Two32 : a;
 }
 
+/**
+ * Whether block `b` (from the jump cache or a chain) runs at linear `lin` now: found there through a
+ * translation at this CPL, with no CR3 write since (or none that drops it: a global page), no INVLPG of
+ * its page, still valid and decoded for this mode.
+ */
+export function jcValid(c: EmuCpu, b: Block, lin: number): boolean {
+  return b.vLin === lin && b.valid && b.mode === c.modeKey && b.vCpl === c.cpl && (b.vEp === c.jcEpoch || b.vEpG === c.jcEpochG);
+}
+
 export function lookupBlock(c: EmuCpu): Block {
   const lin = ipLin(c);
   const j = jcSlot(lin, c.cpl);
   const b = c.jcBlock[j];
-  if (c.jcTag[j] === lin && b !== undefined && b.valid && b.mode === c.modeKey) return b;
+  if (b !== undefined && jcValid(c, b, lin)) return b;
   return lookupSlow(c, lin, j);
 }
 
 export function lookupSlow(c: EmuCpu, lin: number, j: number): Block {
   const pa = fetchPhys(c, lin);
-  let nb = c.cache.get(pa, c.modeKey);
-  if (nb === undefined) {
-    nb = decodeBlock(c, lin, pa);
-    // Only kept blocks go to the jump cache; one that is not kept runs this once (its page is tracked).
-    if (!nb.valid || !c.cache.put(nb, c)) return nb;
+  const old = c.jcBlock[j];
+  let nb: Block | undefined;
+  // After a CR3 write the slot's block is still the one when its page maps where it did (no code-cache lookup).
+  if (old !== undefined && old.phys === pa && old.valid && old.mode === c.modeKey) nb = old;
+  else {
+    nb = c.cache.get(pa, c.modeKey);
+    if (nb === undefined) {
+      nb = decodeBlock(c, lin, pa);
+      // Only kept blocks go to the jump cache; one that is not kept runs this once (its page is tracked).
+      if (!nb.valid || !c.cache.put(nb, c)) return nb;
+    }
   }
   if (nb.valid) {
+    // A block is valid at its vLin only while a slot holds it (invlpg in tlb.ts finds them through jcTag).
+    if (old !== undefined && old !== nb) old.vLin = -1;
     c.jcTag[j] = lin;
     c.jcBlock[j] = nb;
+    nb.vLin = lin;
+    nb.vCpl = c.cpl;
+    nb.vEp = c.jcEpoch;
     // Global when the fetch went through a global TLB entry and the block stays on that page.
     const t = ((lin >>> 12) & Tlb.Mask) | c.tlbUser;
-    c.jcGlobal[j] = c.tlbTagX[t] === lin - (lin & 0xfff) && c.tlbGlobal[t] === 1 && (lin & 0xfff) + nb.len <= 4096 ? 1 : 0;
+    nb.vEpG = c.tlbTagX[t] === lin - (lin & 0xfff) && c.tlbGlobal[t] === 1 && (lin & 0xfff) + nb.len <= 4096 ? c.jcEpochG : -1;
   }
   return nb;
+}
+
+/** Remembers that `b` ran after `prev` (two successors: a conditional branch's both ways). */
+function chain(prev: Block, b: Block): void {
+  const n0 = prev.next0;
+  if (n0 === b || prev.next1 === b) return;
+  if (n0 === null || n0.vLin === -1 || !n0.valid) prev.next0 = b;
+  else prev.next1 = b;
 }
 
 /** Checks for a deliverable external interrupt / NMI between instructions. */
@@ -130,6 +158,8 @@ export function runSlice(c: EmuCpu, budget: number): RunResult {
   c.pollAt = 0;
   c.pmuLeft = 0; // the host may have programmed the PMU or replaced it since the last run
   c.pmuMerge = false;
+  // The block that ran last (null after anything but a block): its successors are tried first.
+  let prev: Block | null = null;
   while (c.instructions + c.stringIters < end) {
     if (c.breakRun) return breakResult(c);
     if (c.instructions >= c.pollAt || c.shadow || c.halted) {
@@ -144,6 +174,7 @@ export function runSlice(c: EmuCpu, budget: number): RunResult {
             c.shadow = false;
           } else execBlock(c, 1, null);
         }
+        prev = null;
         continue;
       }
       c.pollAt = c.instructions + POLL_INTERVAL;
@@ -161,19 +192,32 @@ export function runSlice(c: EmuCpu, budget: number): RunResult {
     }
     if (c.debugArmed) {
       debugExec(c, end - c.instructions - c.stringIters);
+      prev = null;
       continue;
     }
-    // Jump cache lookup inline (the common case); misses and fetch faults go through execBlock.
+    // The successors of the last block, then the jump cache, inline (the common cases); misses and fetch
+    // faults go through execBlock.
     let lin = c.rip;
     if (c.codeSize !== 8) {
       lin += c.segBase[Seg.CS]!;
       if (lin >= Pow.Two32) lin -= Pow.Two32;
     }
-    const j = jcSlot(lin, c.cpl);
-    const b = c.jcBlock[j];
     const left = end - c.instructions - c.stringIters;
-    if (c.jcTag[j] === lin && b !== undefined && b.valid && b.mode === c.modeKey) execBlock(c, left, b);
-    else execBlock(c, left, null);
+    let b: Block | null | undefined = null;
+    if (prev !== null) {
+      b = prev.next0;
+      if (b === null || !jcValid(c, b, lin)) {
+        b = prev.next1;
+        if (b !== null && !jcValid(c, b, lin)) b = null;
+      }
+    }
+    if (b === null) {
+      b = c.jcBlock[jcSlot(lin, c.cpl)];
+      if (b === undefined || !jcValid(c, b, lin)) b = null;
+    }
+    const ran = execBlock(c, left, b);
+    if (prev !== null && ran !== null && ran.vLin === lin) chain(prev, ran);
+    prev = ran;
   }
   if (c.breakRun) return breakResult(c);
   return c.halted ? 'hlt' : 'budget';
@@ -189,8 +233,8 @@ function breakResult(c: EmuCpu): RunResult {
   return 'stop';
 }
 
-/** Executes (part of) one block: at most `limit` instructions. */
-export function execBlock(c: EmuCpu, limit: number, found: Block | null): void {
+/** Executes (part of) one block: at most `limit` instructions. Returns the block (null: its fetch faulted). */
+export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block | null {
   const pmu = c.pmu;
   if (pmu !== null && pmu.active) {
     // The bound shrinks by exactly what countPmu counts at one CPL, so it is asked for again only
@@ -211,7 +255,7 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): void {
     if (e !== FAULT) throw e;
     c.bip = c.rip;
     deliverPendingFault(c);
-    return;
+    return null;
   }
   const ins = blk.insns;
   const total = ins.length;
@@ -227,7 +271,7 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): void {
   }
   if (blk.region !== null && total <= limit && regionOk && !c.debugArmed) {
     execRegion(c, limit, blk);
-    return;
+    return null;
   }
   const n = total > limit ? limit : total;
   const bip = c.rip;
@@ -322,7 +366,7 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): void {
     if (e === BLOCK_EXIT) {
       c.instructions += i + 1;
       c.retired[userIdx]! += i + 1;
-      return;
+      return blk;
     }
     if (e !== FAULT) throw e;
     if (compiled && c.loops > 0) {
@@ -338,7 +382,7 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): void {
     if (pmu !== null && pmu.active && i > c.pmuCounted) countPmu(c, pmu, i - c.pmuCounted, 0);
     c.rip = addIp(bip, ins[i]!.start, c.codeSize);
     deliverPendingFault(c);
-    return;
+    return blk;
   }
   c.curBlock = null;
   if (c.notRetired !== 0) {
@@ -353,6 +397,7 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): void {
     const br = (i === total ? blk.branches : 0) + blk.branches * c.loops;
     countPmu(c, pmu, i + (compiled ? c.loops * blk.loopLen : 0) - br - c.pmuCounted, br);
   }
+  return blk;
 }
 
 /** Counts at the CPL the block started at (a CPL-changing instruction retires at its own CPL). */

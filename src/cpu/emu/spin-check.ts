@@ -10,7 +10,7 @@
 import type { EmuCpu } from './cpu.js';
 import type { Block, Insn } from './insn.js';
 import { jcSlot } from './x86-defs.js';
-import { ipLin } from './run-loop.js';
+import { ipLin, jcValid } from './run-loop.js';
 
 /** Register-only forms that cannot touch memory, ports or time (with a register operand, or none). */
 const PURE_JIT = new Set(['alu', 'test', 'incdec', 'neg', 'not', 'mov', 'movri', 'lea', 'movzx', 'shift']);
@@ -28,7 +28,7 @@ function blockAtRip(c: EmuCpu): Block | undefined {
   const lin = ipLin(c);
   const j = jcSlot(lin, c.cpl);
   const b = c.jcBlock[j];
-  return c.jcTag[j] === lin && b !== undefined && b.valid && b.mode === c.modeKey ? b : undefined;
+  return b !== undefined && jcValid(c, b, lin) ? b : undefined;
 }
 
 /** The block is a self-loop of pure instructions: its last instruction is a JMP/Jcc back to its first byte. */

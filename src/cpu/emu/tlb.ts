@@ -14,7 +14,8 @@ export function flushTlb(c: EmuCpu, global: boolean): void {
     c.tlbTagX.fill(-1);
     c.tlbPhys.fill(-1);
     c.largePageSpan = 0;
-    c.jcTag.fill(-1);
+    c.jcEpoch = c.cache.newEpoch();
+    c.jcEpochG = c.cache.newEpoch();
     return;
   }
   const g = c.tlbGlobal;
@@ -27,9 +28,9 @@ export function flushTlb(c: EmuCpu, global: boolean): void {
     }
   }
   // Blocks on global pages stay found: a CR3 write (every context switch) keeps the kernel's code hot.
-  const jg = c.jcGlobal;
-  const jt = c.jcTag;
-  for (let j = 0; j < jt.length; j++) if (jg[j] === 0) jt[j] = -1;
+  // The others are found through a translation again (run-loop.ts lookupSlow), without a code-cache lookup
+  // when the page still maps where it did.
+  c.jcEpoch = c.cache.newEpoch();
 }
 
 /**
@@ -59,11 +60,17 @@ export function invlpg(c: EmuCpu, lin: number): void {
     }
   }
   // A block may run on from the page before into this one.
+  // A block is valid at its vLin only while a jump-cache slot holds it (run-loop.ts lookupSlow), so these are all.
   const jt = c.jcTag;
+  const jb = c.jcBlock;
   const from = base - 4096;
   for (let j = 0; j < jt.length; j++) {
     const t = jt[j]!;
-    if (t >= from && t < end) jt[j] = -1;
+    if (t >= from && t < end) {
+      jt[j] = -1;
+      const b = jb[j];
+      if (b !== undefined && b.vLin === t) b.vLin = -1;
+    }
   }
 }
 

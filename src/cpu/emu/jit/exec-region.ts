@@ -9,7 +9,7 @@ import type { Block } from '../insn.js';
 import { BLOCK_EXIT, FAULT, jcSlot } from '../x86-defs.js';
 import { addIp } from '../address.js';
 import { deliverPendingFault } from '../exceptions.js';
-import { countPmu, ipLin } from '../run-loop.js';
+import { countPmu, ipLin, jcValid } from '../run-loop.js';
 
 /**
  * Runs compiled code from `blk` (which has a region) for at most `limit` instructions and REP
@@ -32,7 +32,7 @@ export function execRegion(c: EmuCpu, limit: number, blk: Block): void {
       const lin = ipLin(c);
       const j = jcSlot(lin, cpl);
       const b = c.jcBlock[j];
-      if (c.jcTag[j] !== lin || b === undefined || !b.valid || b.mode !== c.modeKey || b.region === null) break;
+      if (b === undefined || !jcValid(c, b, lin) || b.region === null) break;
       if (c.instructions + c.stringIters + b.insns.length > c.jitEnd) break;
       r = b.region;
     }

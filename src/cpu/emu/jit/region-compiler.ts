@@ -94,7 +94,7 @@ export function compileRegion(blocks: readonly Block[], mode: number, stats: Jit
   const cases = blocks.map((b, bi) => emitCase(b, bi, cs, mode));
   const lin = cs === 8 ? 'lin = c.rip;' : `lin = c.rip + sb[1]; if (lin >= 4294967296) lin -= 4294967296;`;
   const src = [
-    'const rl = c.rl, rh = c.rh, jcT = c.jcTag, jcB = c.jcBlock, ret = c.retired, brr = c.branchesRetired, sb = c.segBase;',
+    'const rl = c.rl, rh = c.rh, jcB = c.jcBlock, ret = c.retired, brr = c.branchesRetired, sb = c.segBase;',
     'const u = c.cpl === 3 ? 1 : 0, cpl = c.cpl, endW = c.jitEnd;',
     'let off = lin & 4095; const lb = lin - off;',
     'for (;;) {',
@@ -110,7 +110,8 @@ export function compileRegion(blocks: readonly Block[], mode: number, stats: Jit
     // jcSlot (x86-defs.ts), inline.
     `const js = ((lin ^ (lin >>> 11)) & ${JC_SIZE - 1}) | (cpl === 3 ? ${JC_SIZE} : 0);`,
     'const nb = jcB[js];',
-    'if (jcT[js] !== lin || nb === undefined || nb.region !== R || !nb.valid || c.instructions + c.stringIters + nb.insns.length > endW) return;',
+    // jcValid (run-loop.ts), inline; the region implies the mode.
+    'if (nb === undefined || nb.region !== R || nb.vLin !== lin || !nb.valid || nb.vCpl !== cpl || (nb.vEp !== c.jcEpoch && nb.vEpG !== c.jcEpochG) || c.instructions + c.stringIters + nb.insns.length > endW) return;',
     '}',
   ].join('\n');
   const names = ['R', ...blocks.map((_, bi) => `B${bi}`), ...blocks.map((_, bi) => `I${bi}`), ...RUNTIME_NAMES];
