@@ -10,9 +10,28 @@ const CRC32_TABLE = (() => {
   return t;
 })();
 
+// Slicing by four: CRC32_BY4[k][n] is the CRC of byte n followed by k zero bytes, so four bytes take
+// four lookups at once instead of a chain of four (the kernel's 66 MB check took ~8% of its xz time).
+const CRC32_BY4 = (() => {
+  const t: Uint32Array[] = [CRC32_TABLE];
+  for (let k = 1; k < 4; k++) {
+    const prev = t[k - 1]!;
+    const next = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) next[n] = (prev[n]! >>> 8) ^ CRC32_TABLE[prev[n]! & 0xff]!;
+    t.push(next);
+  }
+  return t as [Uint32Array, Uint32Array, Uint32Array, Uint32Array];
+})();
+
 export function crc32(data: Uint8Array, from = 0, to = data.length): number {
+  const [t0, t1, t2, t3] = CRC32_BY4;
   let c = 0xffff_ffff;
-  for (let i = from; i < to; i++) c = CRC32_TABLE[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
+  let i = from;
+  for (const end4 = to - 3; i < end4; i += 4) {
+    c ^= data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24);
+    c = t3[c & 0xff]! ^ t2[(c >>> 8) & 0xff]! ^ t1[(c >>> 16) & 0xff]! ^ t0[c >>> 24]!;
+  }
+  for (; i < to; i++) c = t0[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
   return (c ^ 0xffff_ffff) >>> 0;
 }
 
