@@ -45,6 +45,10 @@ export const EMU_CPU_FEATURES: readonly EmuFeature[] = [
   f('movbe', 1, 'ecx', 22, 'MOVBE'),
   f('popcnt', 1, 'ecx', 23, 'POPCNT'),
   f('tsc-deadline', 1, 'ecx', 24, 'APIC timer TSC-deadline mode'),
+  // A guest that sees no hypervisor trusts the model number for model-specific MSRs (Linux wrote the LBR
+  // MSRs of the signature's Core 2 unchecked and logged a warning with a stack trace); under a hypervisor
+  // it probes them with safe accesses first.
+  f('hypervisor', 1, 'ecx', 31, 'running under a hypervisor (tsvmm; signature in leaf 0x40000000)'),
   { name: 'arch_capabilities', leaf: 7, subleaf: 0, reg: 'edx', bit: 29, detail: 'IA32_ARCH_CAPABILITIES (read-only): not affected by Meltdown, L1TF, MDS, TAA, SSB and the other speculative-execution flaws, since the interpreter does not speculate' },
   f('lahf-lm', 0x8000_0001, 'ecx', 0, 'LAHF/SAHF in 64-bit mode'),
   f('abm', 0x8000_0001, 'ecx', 5, 'LZCNT'),
@@ -107,6 +111,9 @@ function str4(s: string, at: number): number {
 }
 
 const BRAND = 'tsvmm emu x86-64 interpreter'.padEnd(48, '\0');
+/** Leaf 0x40000000's EBX, ECX, EDX: the hypervisor's name, as KVM's "KVMKVMKVM" is its. */
+export const EMU_HYPERVISOR_SIGNATURE = 'TSVMMTSVMM\0\0';
+const HYPERVISOR_LEAF = 0x4000_0000;
 
 /**
  * CPUID for vCPU `apicId` of `cpus`: writes eax, ebx, ecx, edx (as int32) into `out`.
@@ -118,6 +125,16 @@ export function emuCpuid(leaf: number, subleaf: number, apicId: number, cpus: nu
   let b = 0;
   let c = 0;
   let d = 0;
+  if (leaf >= HYPERVISOR_LEAF && leaf < 0x5000_0000) {
+    // The hypervisor range: one leaf, the signature; the rest of the range reads as zeros.
+    if (leaf === HYPERVISOR_LEAF) {
+      out[0] = HYPERVISOR_LEAF;
+      out[1] = str4(EMU_HYPERVISOR_SIGNATURE, 0);
+      out[2] = str4(EMU_HYPERVISOR_SIGNATURE, 4);
+      out[3] = str4(EMU_HYPERVISOR_SIGNATURE, 8);
+    } else out.fill(0);
+    return;
+  }
   if (leaf > EMU_MAX_BASIC_LEAF && leaf < 0x8000_0000) leaf = EMU_MAX_BASIC_LEAF;
   if (leaf > EMU_MAX_EXT_LEAF) leaf = EMU_MAX_BASIC_LEAF;
   const coreBits = cpus <= 1 ? 0 : 32 - Math.clz32(cpus - 1);

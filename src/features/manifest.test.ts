@@ -60,7 +60,11 @@ test('enumerateCpuid reads every leaf and subleaf a CPU reports (the emulator mo
   });
   const max = t.find((v) => v.leaf === 0)!.eax;
   assert.ok(t.some((v) => v.leaf === max));
-  assert.ok(!t.some((v) => v.leaf > max && v.leaf < 0x8000_0000), 'nothing above the highest basic leaf');
+  assert.ok(!t.some((v) => v.leaf > max && v.leaf < 0x4000_0000), 'nothing above the highest basic leaf');
+  // The hypervisor range holds one leaf: its own maximum and tsvmm's signature.
+  const hv = t.filter((v) => v.leaf >= 0x4000_0000 && v.leaf < 0x8000_0000);
+  assert.deepEqual(hv.map((v) => v.leaf), [0x4000_0000]);
+  assert.equal(Buffer.from(new Int32Array([hv[0]!.ebx, hv[0]!.ecx, hv[0]!.edx]).buffer).toString('latin1'), 'TSVMMTSVMM\0\0');
   assert.deepEqual(t.filter((v) => v.leaf === 0xb).map((v) => v.subleaf), [0, 1], 'topology levels until type 0');
   assert.ok(t.some((v) => v.leaf === 0x8000_0004), 'the brand string leaves');
 });

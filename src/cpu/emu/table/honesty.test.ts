@@ -65,7 +65,7 @@ const FEATURE_OPCODES: Record<string, string[]> = {
 };
 
 /** Features that are not instruction sets, and instruction features whose opcodes are listed elsewhere. */
-const NO_OPCODES = new Set(['de', 'pse', 'pae', 'apic', 'mtrr', 'pge', 'pat', 'x2apic', 'tsc-deadline', 'nx', 'pdpe1gb', 'lm', 'arch_capabilities']);
+const NO_OPCODES = new Set(['de', 'pse', 'pae', 'apic', 'mtrr', 'pge', 'pat', 'x2apic', 'tsc-deadline', 'nx', 'pdpe1gb', 'lm', 'arch_capabilities', 'hypervisor']);
 
 interface Enc {
   bytes: number[];
