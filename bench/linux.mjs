@@ -28,7 +28,7 @@ const { CACHE_DIR, KERNEL_DIR, LINUX_GUEST_CMDLINE } = await import(dist('src/vm
 const { decompressPayload } = await import(dist('src/boot/decompress/kernel-payload.js'));
 
 const kernel = join(KERNEL_DIR, 'vmlinuz');
-const initrd = join(CACHE_DIR, 'initramfs.cpio.gz');
+const initrd = join(CACHE_DIR, 'initramfs.cpio');
 if (!existsSync(kernel) || !existsSync(initrd)) {
   console.log('bench linux: no Linux guest in .cache/ (node scripts/fetch-linux-guest.mjs): skipped');
   process.exit(0);

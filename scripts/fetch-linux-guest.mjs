@@ -3,7 +3,7 @@
 //   .cache/debian-kernel/vmlinuz            Debian 12's kernel (scripts/fetch-debian-kernel.mjs)
 //   .cache/linux-guest/busybox              Debian's busybox-static (apt-get download, SHA-256 checked
 //                                           against the package index)
-//   .cache/linux-guest/initramfs.cpio.gz    /init, busybox and a few files, written by tsvmm's own cpio writer
+//   .cache/linux-guest/initramfs.cpio       /init, busybox and a few files, written by tsvmm's own cpio writer
 //   .cache/linux-guest/manifest.json        SHA-256 of each, verified on every later run
 // Idempotent: a second run only verifies. Needs the compiled tree (npm run build).
 // Usage: node scripts/fetch-linux-guest.mjs [--quiet]

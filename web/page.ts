@@ -15,7 +15,7 @@ const LINUX_CMDLINE = LINUX_GUEST_CMDLINE;
 const CHOICES: Record<string, Choice> = {
   demo: { kernel: 'images/demo.elf', cmdline: '', mem: 64, missing: 'build the guests: node scripts/build-guests.mjs' },
   echo: { kernel: 'images/echo.elf', cmdline: 'irq', mem: 64, missing: 'build the guests: node scripts/build-guests.mjs' },
-  linux: { kernel: 'images/linux/vmlinuz', initrd: 'images/linux/initramfs.cpio.gz', cmdline: LINUX_CMDLINE, mem: 256, missing: 'fetch it: node scripts/fetch-linux-guest.mjs' },
+  linux: { kernel: 'images/linux/vmlinuz', initrd: 'images/linux/initramfs.cpio', cmdline: LINUX_CMDLINE, mem: 256, missing: 'fetch it: node scripts/fetch-linux-guest.mjs' },
   realcode: { kernel: 'images/realcode.elf', cmdline: 'quick scale=1', mem: 128, missing: 'build the guests: node scripts/build-guests.mjs' },
 };
 

@@ -15,9 +15,8 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { CpioWriter } from '../boot/initramfs/cpio-newc.js';
-import { REPO_ROOT, SHELL_PROMPT, ensureLinuxGuest, LinuxGuestError, LINUX_GUEST_CMDLINE } from './linux-guest.js';
+import { INITRAMFS_FILE, REPO_ROOT, SHELL_PROMPT, ensureLinuxGuest, LinuxGuestError, LINUX_GUEST_CMDLINE } from './linux-guest.js';
 
 export const DISK_DIR = join(REPO_ROOT, '.cache', 'linux-disk');
 export const MODULES_MARKER = 'tsvmm-virtio: modules loaded';
@@ -77,7 +76,7 @@ const PROFILE = `export PS1='${SHELL_PROMPT}'
 export PATH=/bin:/sbin HOME=/root
 `;
 
-const RECIPE_VERSION = 1;
+const RECIPE_VERSION = 2;
 
 export interface LinuxDisk {
   readonly kernel: string;
@@ -141,11 +140,11 @@ export function ensureLinuxDisk(say: (m: string) => void = () => {}): LinuxDisk 
   const busybox = join(DISK_DIR, '..', 'linux-guest', 'busybox');
   const recipe = sha256(JSON.stringify([RECIPE_VERSION, INIT, ROOT_INIT, PROFILE, WANTED, g.kernelVersion, ROOT_IMAGE_MIB]));
   const manifestPath = join(DISK_DIR, 'manifest.json');
-  const files = ['initramfs.cpio.gz', 'root.ext4'];
+  const files = [INITRAMFS_FILE, 'root.ext4'];
   if (existsSync(manifestPath)) {
     const m = JSON.parse(readFileSync(manifestPath, 'utf8')) as { recipe: string; files: Record<string, string>; modules: string[] };
     if (m.recipe === recipe && files.every((f) => existsSync(join(DISK_DIR, f)) && sha256(readFileSync(join(DISK_DIR, f))) === m.files[f])) {
-      return { kernel: g.kernel, initrd: join(DISK_DIR, 'initramfs.cpio.gz'), rootImage: join(DISK_DIR, 'root.ext4'), cmdline: LINUX_DISK_CMDLINE, modules: m.modules };
+      return { kernel: g.kernel, initrd: join(DISK_DIR, INITRAMFS_FILE), rootImage: join(DISK_DIR, 'root.ext4'), cmdline: LINUX_DISK_CMDLINE, modules: m.modules };
     }
   }
   mkdirSync(DISK_DIR, { recursive: true });
@@ -182,8 +181,8 @@ export function ensureLinuxDisk(say: (m: string) => void = () => {}): LinuxDisk 
     w.file('init', INIT, 0o755);
     w.file('modules.order', names.join('\n') + '\n');
     for (const p of order) w.file(`lib/modules/${p.split('/').pop()!}`, new Uint8Array(readFileSync(join(modDir, p))));
-    const initramfs = gzipSync(w.finish(), { level: 9 });
-    writeFileSync(join(DISK_DIR, 'initramfs.cpio.gz'), initramfs);
+    writeFileSync(join(DISK_DIR, INITRAMFS_FILE), w.finish());
+    rmSync(join(DISK_DIR, 'initramfs.cpio.gz'), { force: true }); // the gzip'd one of earlier versions
 
     // The root tree, then mkfs.ext4 -d (no root privileges needed).
     const tree = join(work, 'root');
@@ -199,8 +198,8 @@ export function ensureLinuxDisk(say: (m: string) => void = () => {}): LinuxDisk 
     const m = { recipe, kernelVersion: g.kernelVersion, modules: names, files: Object.fromEntries(files.map((f) => [f, sha256(readFileSync(join(DISK_DIR, f)))])) };
     writeFileSync(manifestPath, JSON.stringify(m, null, 2) + '\n');
     rmSync(join(DISK_DIR, deb), { force: true });
-    say(`wrote ${DISK_DIR}/{initramfs.cpio.gz,root.ext4,manifest.json}`);
-    return { kernel: g.kernel, initrd: join(DISK_DIR, 'initramfs.cpio.gz'), rootImage: img, cmdline: LINUX_DISK_CMDLINE, modules: names };
+    say(`wrote ${DISK_DIR}/{${INITRAMFS_FILE},root.ext4,manifest.json}`);
+    return { kernel: g.kernel, initrd: join(DISK_DIR, INITRAMFS_FILE), rootImage: img, cmdline: LINUX_DISK_CMDLINE, modules: names };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -117,7 +117,7 @@ for (const [name, isolated] of [['shared-memory ring', true], ['messages (no cro
 }
 
 const kernel = join(root, '.cache', 'debian-kernel', 'vmlinuz');
-const initrd = join(root, '.cache', 'linux-guest', 'initramfs.cpio.gz');
+const initrd = join(root, '.cache', 'linux-guest', 'initramfs.cpio');
 const linuxSkip = missing ?? (!existsSync(kernel) || !existsSync(initrd) ? 'no Linux guest in .cache/ (node scripts/fetch-linux-guest.mjs)' : false);
 
 test('Linux boots in the page to its shell and answers uname -a', { skip: linuxSkip, timeout: 900_000 }, async (t) => {

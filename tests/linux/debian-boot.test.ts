@@ -20,7 +20,7 @@ import { INIT_MARKER, SHELL_PROMPT, ShellSession } from './shell-session.js';
 const cacheDir = new URL('../../../.cache/debian-kernel/', import.meta.url);
 const vmlinuz = fileURLToPath(new URL('vmlinuz', cacheDir));
 const haveKernel = existsSync(vmlinuz);
-const initrd = join(CACHE_DIR, 'initramfs.cpio.gz');
+const initrd = join(CACHE_DIR, 'initramfs.cpio');
 const haveInitrd = existsSync(initrd);
 /** The guest-decompression boot to the shell: ~4.5 billion instructions of xz, then the boot (a few minutes quiet). */
 const GUEST_SHELL_MS = 1_500_000;

@@ -16,7 +16,7 @@ import { CACHE_DIR, KERNEL_DIR, KNOWN_FILE, KNOWN_FILE_TEXT, LINUX_GUEST_CMDLINE
 import { SHELL_PROMPT, INIT_MARKER, ShellSession, machineName, type BootSpec, type Machine } from './shell-session.js';
 
 const kernel = `${KERNEL_DIR}/vmlinuz`;
-const initrd = `${CACHE_DIR}/initramfs.cpio.gz`;
+const initrd = `${CACHE_DIR}/initramfs.cpio`;
 const haveImages = existsSync(kernel) && existsSync(initrd);
 const noImages = 'no Linux guest in .cache/ (node scripts/fetch-linux-guest.mjs fetches it; node scripts/setup.mjs --test does too)';
 const haveQemu = spawnSync('qemu-system-x86_64', ['--version'], { stdio: 'ignore' }).status === 0;

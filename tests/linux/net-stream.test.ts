@@ -18,7 +18,7 @@ import { KERNEL_DIR } from '../../src/vmm/linux-guest.js';
 import { ShellSession, type Machine } from './shell-session.js';
 
 const kernel = `${KERNEL_DIR}/vmlinuz`;
-const initrd = join(DISK_DIR, 'initramfs.cpio.gz');
+const initrd = join(DISK_DIR, 'initramfs.cpio');
 const rootImage = join(DISK_DIR, 'root.ext4');
 const haveImages = existsSync(kernel) && existsSync(initrd) && existsSync(rootImage);
 const noImages = 'no virtio Linux guest in .cache/linux-disk/ (node scripts/fetch-linux-disk.mjs builds it)';
