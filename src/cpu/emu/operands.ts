@@ -11,6 +11,8 @@ import { getReg, setReg } from './gpr.js';
 import { rd, rdw, wr } from './mem-access.js';
 
 const TWO32 = 4294967296;
+/** 2^47: stack-relative addresses outside +-2^47 are not canonical (#SS). */
+const STACK_CANON = 32768 * TWO32;
 
 /**
  * Offset of a 32-bit-address-size operand: disp + base + index << scale (base/index -1 = none),
@@ -57,6 +59,21 @@ export function ea(c: EmuCpu, i: Insn): number {
     if (i.base >= 0) a += c.rl[i.base]!;
     if (i.index >= 0) a += c.rl[i.index]! << i.scale;
     return c.segBase[i.seg]! + (a >>> 0);
+  }
+  // Base + displacement, or RIP + displacement, with no index and a zero segment base (most of a 64-bit
+  // kernel's operands): one exact double sum instead of 32-bit halves, while the base's high half is
+  // within +-2^20 (the sum stays below 2^53 and needs no wrap at 2^64).
+  if (i.index < 0 && c.segBase[i.seg] === 0) {
+    const b = i.base;
+    let a = NaN;
+    if (b >= 0) {
+      const h = c.rh[b]!;
+      if (!i.ripRel && h >= -0x10_0000 && h < 0x10_0000) a = h * TWO32 + (c.rl[b]! >>> 0) + i.disp;
+    } else if (i.ripRel) a = c.bip + i.end + i.disp;
+    if (a === a) {
+      if (i.seg === Seg.FlatSS && (a < -STACK_CANON || a >= STACK_CANON)) raise(c, VEC_SS, 0);
+      return a;
+    }
   }
   const lo = ea64(c, i, true);
   const a = EA_HI * TWO32 + lo;
