@@ -75,6 +75,8 @@ Run options:
   --virtio-console WHERE
                      a virtio console (Linux hvc0); its output goes to stdio, file:PATH or none
   --deterministic    emulator: time derives from the instruction count, so runs repeat exactly
+  --la57             emulator: offer 5-level paging (CPUID LA57); a guest address beyond +-2^53
+                     stops the VM (emu's addresses are doubles), so Linux cannot use it yet
   --pmu on|off|auto  guest performance counters (auto: what the backend offers; on: required,
                      so --accel auto picks a backend that has one)
   --pmu-version N    architectural PMU version 1-5 (default 4); --pmu-counters N general-purpose
@@ -115,6 +117,7 @@ function runConfigFrom(values: Record<string, string | boolean | undefined>, pos
     accel: parseAccel(str('accel') ?? 'auto'),
     serial: parseSerial(str('serial') ?? 'stdio'),
     deterministic: values['deterministic'] === true,
+    ...(values['la57'] === true ? { la57: true } : {}),
     pmu: parsePmu(str('pmu') ?? 'auto'),
     pmuShape: {
       ...(str('pmu-version') !== undefined ? { version: parseSmallInt('--pmu-version', str('pmu-version')!, 0, 5) } : {}),
@@ -151,6 +154,7 @@ const VM_OPTIONS = {
   cpus: { type: 'string', value: 'N' },
   accel: { type: 'string', value: 'kvm|emu|auto' },
   deterministic: { type: 'boolean' },
+  la57: { type: 'boolean' },
   pmu: { type: 'string', value: 'on|off|auto' },
   'pmu-version': { type: 'string', value: 'N' },
   'pmu-counters': { type: 'string', value: 'N' },
@@ -248,7 +252,7 @@ export async function main(argv: string[]): Promise<number> {
         const memFile = typeof values['mem-file'] === 'string' ? values['mem-file'] : undefined;
         if (restore !== undefined || incoming !== undefined) {
           if (restore !== undefined && incoming !== undefined) throw new ConfigError('--restore and --incoming both bring a VM: give one');
-          for (const k of ['kernel', 'initrd', 'linux', 'cmdline', 'mem', 'cpus', 'pmu', 'pmu-version', 'pmu-counters', 'pmu-fixed', 'pmu-filter', 'cpu-model', 'deterministic']) {
+          for (const k of ['kernel', 'initrd', 'linux', 'cmdline', 'mem', 'cpus', 'pmu', 'pmu-version', 'pmu-counters', 'pmu-fixed', 'pmu-filter', 'cpu-model', 'deterministic', 'la57']) {
             if (values[k] !== undefined) throw new ConfigError(`--${k} does not go with --${restore !== undefined ? 'restore' : 'incoming'}: the VM comes as it was saved (its machine and feature set)`);
           }
           if (positionals.length) throw new ConfigError(`a kernel does not go with --${restore !== undefined ? 'restore' : 'incoming'}`);

@@ -88,6 +88,18 @@ export const EMU_CRYSTAL_HZ = 1e9;
 export const EMU_MAX_EXT_LEAF = 0x8000_0008;
 export const EMU_PHYS_ADDR_BITS = 40;
 export const EMU_LINEAR_ADDR_BITS = 48;
+/** Linear-address width (CPUID.80000008H:EAX[15:8]) when 5-level paging is offered. */
+export const EMU_LINEAR_ADDR_BITS_LA57 = 57;
+/** CPUID.(EAX=7,ECX=0):ECX bit of 5-level paging. */
+export const CPUID7_ECX_LA57 = 1 << 16;
+
+/**
+ * 5-level paging is implemented but advertised only on request (`--la57`, or a CPU model that has it):
+ * emu's linear addresses are doubles, exact within +-2^53, and a guest address beyond that stops the VM
+ * (exceptions.ts unrepresentable()). Linux puts its direct map near 0xff11000000000000 under LA57, so a
+ * kernel that sees the bit could not boot; guests that keep within +-2^53 run exactly.
+ */
+export const EMU_LA57_DETAIL = '5-level paging (PML5, CR4.LA57, 57-bit canonical checks); linear addresses beyond +-2^53 stop the VM (emu holds addresses in doubles)';
 /** Family 6, model 0x0f, stepping 1: an unremarkable P6-family signature. */
 export const EMU_SIGNATURE = (6 << 8) | (0xf << 4) | 1;
 

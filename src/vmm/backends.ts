@@ -59,6 +59,7 @@ export async function createBackendVm(backend: BackendName, config: RunConfig): 
   }
   const modelFilter: PmuEventFilter | null = model?.pmu.filter ?? null;
   if (backend === 'kvm') {
+    if (config.la57 === true) throw new BackendError('la57', '--la57 is an emulator option (KVM gives the guest LA57 when the host has it): use --accel emu', { exitCode: EXIT.USAGE });
     const { createKvmVm, setKvmPmuEventFilter } = await import('../cpu/kvm/kvm-vm.js');
     const { toKvmFilterFields } = await import('../pmu/index.js');
     const filter = model !== undefined ? modelFilter : config.pmuFilter === undefined ? null : await loadFilter(config.pmuFilter);
@@ -80,6 +81,8 @@ export async function createBackendVm(backend: BackendName, config: RunConfig): 
     memBytes: config.memBytes,
     cpus: config.cpus,
     deterministic: config.deterministic,
+    // 5-level paging when asked for, or when a CPU model (a snapshot's feature set) has it.
+    ...(config.la57 === true || (model !== undefined && modelHasLa57(model)) ? { la57: true } : {}),
     ...(pmu !== undefined ? { pmu } : {}),
     ...(sharedRam !== undefined ? { ramAllocator: (size: number, name: string) => sharedRam.allocateSharedRam(size, name).bytes } : {}),
   });
@@ -134,4 +137,10 @@ export async function loadFilter(path: string): Promise<PmuEventFilter> {
   const { loadPmuFilterJson } = await import('../pmu/index.js');
   const text = new TextDecoder().decode(readInputFile(path, '--pmu-filter', { bytes: 1024 * 1024, why: 'an event filter needs' }, EXIT.USAGE));
   return loadPmuFilterJson(text, path);
+}
+
+/** CPUID.(EAX=7,ECX=0):ECX[16] of a feature manifest. */
+function modelHasLa57(model: import('../features/manifest.js').FeatureManifest): boolean {
+  const l7 = model.cpuid.find((v) => v.leaf === 7 && v.subleaf === 0);
+  return l7 !== undefined && (l7.ecx & (1 << 16)) !== 0;
 }

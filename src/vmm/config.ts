@@ -16,6 +16,8 @@ export interface RunConfig {
   readonly serial: SerialSpec;
   /** Emulator only: time derives from the instruction count, so runs repeat exactly. */
   readonly deterministic: boolean;
+  /** Emulator only: offer 5-level paging (CPUID LA57, CR4.LA57), within emu's +-2^53 linear-address limit. */
+  readonly la57?: boolean;
   /** Guest PMU: 'on' requires one, 'off' hides it, 'auto' gives what the backend offers. */
   readonly pmu: PmuChoice;
   /** Architectural PMU shape (version, counters); defaults from src/pmu. */

@@ -35,7 +35,7 @@ export function addIp(rip: number, delta: number, codeSize: number): number {
 export function canonicalTarget(c: EmuCpu, t: number): number {
   if (t >= Pow.Two63) t -= Pow.Two64;
   else if (t < -Pow.Two63) t += Pow.Two64;
-  if (t < -Pow.Two47 || t >= Pow.Two47) return gp(c, 0);
+  if (t < -c.canonLim || t >= c.canonLim) return gp(c, 0);
   return t;
 }
 

@@ -1,6 +1,6 @@
 /** Writes of CR0/CR3/CR4/CR8 with their checks, mode changes and TLB flushes. */
 import type { EmuCpu } from './cpu.js';
-import { CR0_CD, CR0_ET, CR0_NW, CR0_PE, CR0_PG, CR0_WP, CR4_DE, CR4_OSXSAVE, CR4_PAE, CR4_PGE, CR4_PSE, EFER_LMA, EFER_LME } from './x86-defs.js';
+import { CR0_CD, CR0_ET, CR0_NW, CR0_PE, CR0_PG, CR0_WP, CR4_DE, CR4_LA57, CR4_OSXSAVE, CR4_PAE, CR4_PGE, CR4_PSE, EFER_LMA, EFER_LME } from './x86-defs.js';
 import { refreshDebug } from './debug-regs.js';
 import { gp } from './exceptions.js';
 import { flushTlb } from './tlb.js';
@@ -24,13 +24,19 @@ export function writeCr0(c: EmuCpu, v: number): void {
 }
 
 export function writeCr4(c: EmuCpu, v: number): void {
-  // Bits 0-10 and OSXSAVE (18) only: UMIP (11), LA57 (12), VMXE/SMXE, FSGSBASE, PCIDE, KL, SMEP (20),
-  // SMAP (21), PKE and CET are not implemented (nor advertised) and reserved bits are reserved: #GP.
-  if ((v & ~(0x7ff | CR4_OSXSAVE)) !== 0) return gp(c, 0);
-  if ((c.efer & EFER_LMA) !== 0 && (v & CR4_PAE) === 0) return gp(c, 0);
+  // Bits 0-10, OSXSAVE (18) and, where the model offers 5-level paging, LA57 (12) only: UMIP (11),
+  // VMXE/SMXE, FSGSBASE, PCIDE, KL, SMEP (20), SMAP (21), PKE and CET are not implemented (nor
+  // advertised) and reserved bits are reserved: #GP.
+  if ((v & ~(0x7ff | CR4_OSXSAVE | (c.la57 ? CR4_LA57 : 0))) !== 0) return gp(c, 0);
   const old = c.cr4;
+  if ((c.efer & EFER_LMA) !== 0) {
+    if ((v & CR4_PAE) === 0) return gp(c, 0);
+    // The paging depth is fixed while long mode is active (SDM vol. 3A 4.1.1).
+    if (((old ^ v) & CR4_LA57) !== 0) return gp(c, 0);
+  }
   c.cr4 = v;
-  if (((old ^ v) & (CR4_PAE | CR4_PSE | CR4_PGE)) !== 0) flushTlb(c, true);
+  if (((old ^ v) & (CR4_PAE | CR4_PSE | CR4_PGE | CR4_LA57)) !== 0) flushTlb(c, true);
+  if (((old ^ v) & CR4_LA57) !== 0) c.updateMode(); // the canonical bound (canonLim) follows CR4.LA57
   if (((old ^ v) & CR4_DE) !== 0) refreshDebug(c);
 }
 

@@ -33,7 +33,7 @@ import type { Block, Insn } from './insn.js';
 import { CodeCache } from './code-cache.js';
 import { X87State } from './fpu/fpu-state.js';
 import { XmmFile } from './fpu/simd-file.js';
-import { CR0_ET, CR0_NE, CR0_PE, CR0_PG, CR0_WP, CR4_PAE, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, JC_SIZE, type RunResult, Tlb, Seg } from './x86-defs.js';
+import { CR0_ET, CR0_NE, CR0_PE, CR0_PG, CR0_WP, CR4_LA57, CR4_PAE, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, JC_SIZE, type RunResult, Tlb, Seg, Pow } from './x86-defs.js';
 import { u64ToAddr } from './address.js';
 import { getFlags, setFlagsRaw } from './lazy-flags.js';
 import { rebuildRam, type RamRegion } from './mem-access.js';
@@ -147,6 +147,15 @@ export class EmuCpu {
   cr4 = 0;
   efer = 0;
   cr8 = 0;
+  /**
+   * Canonical bound of a long-mode linear address: -canonLim <= lin < canonLim (2^47, or 2^56 with
+   * CR4.LA57), and the same bound on its high 32 bits (canonHi: 2^15 or 2^24). updateMode() and CR4
+   * writes keep them in step with CR4.
+   */
+  canonLim: number = Pow.Two47;
+  canonHi = 0x8000;
+  /** The CPU model offers 5-level paging (CPUID.7.0:ECX.LA57, CR4.LA57 writable). */
+  la57 = false;
   readonly dr = new Float64Array(8);
   /**
    * Debug features armed: TF or RF set, a DR7 breakpoint enabled, or a host debug client's breakpoint,
@@ -453,6 +462,9 @@ export class EmuCpu {
     else if ((this.flags & Bit.VM) !== 0) this.cpl = 3;
     else this.cpl = (csa >>> 5) & 3;
     this.tlbUser = this.cpl === 3 ? Tlb.Size : 0;
+    const la57 = (this.cr4 & CR4_LA57) !== 0;
+    this.canonLim = la57 ? Pow.Two56 : Pow.Two47;
+    this.canonHi = la57 ? 0x1000000 : 0x8000;
     this.segChanged();
   }
 

@@ -5,7 +5,7 @@
  */
 import type { EmuCpu } from './cpu.js';
 import { physRd32 } from './paging.js';
-import { CR0_PG, CR4_PAE, CR4_PSE, EFER_LMA, Pow } from './x86-defs.js';
+import { CR0_PG, CR4_LA57, CR4_PAE, CR4_PSE, EFER_LMA, Pow } from './x86-defs.js';
 
 const ADDR_MASK_HI = 0xff; // MAXPHYADDR 40: bits 32-39 of an entry's address
 
@@ -19,28 +19,33 @@ function frame(lo: number, hi: number): number {
   return (hi & ADDR_MASK_HI) * Pow.Two32 + ((lo & 0xfffff000) >>> 0);
 }
 
-/** Physical address of linear `lin` on `c`, or -1 when it is not mapped. */
-export function peekTranslate(c: EmuCpu, lin: number): number {
-  // `lin` is emu's signed canonical number (exact in a double); lin + 2^64 would not be, so the walk takes
-  // the low 48 bits (exact: a canonical address below 0 is at least -2^47) and 32-bit modes the low 32.
-  const u32 = ((lin % Pow.Two32) + Pow.Two32) % Pow.Two32;
+/**
+ * Physical address of linear `lin` on `c`, or -1 when it is not mapped. `lin` is emu's address number or,
+ * exact for every 64-bit address (5-level paging reaches beyond what a double holds), a bigint.
+ */
+export function peekTranslate(c: EmuCpu, lin: number | bigint): number {
+  const u64 = BigInt.asUintN(64, typeof lin === 'bigint' ? lin : BigInt(Math.trunc(lin)));
+  const u32 = Number(u64 & 0xffff_ffffn);
   if ((c.cr0 & CR0_PG) === 0) return u32;
   if ((c.efer & EFER_LMA) !== 0) {
-    const u = lin < 0 ? lin + 2 ** 48 : lin;
-    // 4-level: PML4 → PDPT (1 GiB) → PD (2 MiB) → PT.
+    // 4-level: PML4 → PDPT (1 GiB) → PD (2 MiB) → PT; 5-level puts a PML5 in front. Non-canonical: unmapped.
+    const levels = (c.cr4 & CR4_LA57) !== 0 ? 5 : 4;
+    const width = BigInt(levels * 9 + 12);
+    if (BigInt.asIntN(64, u64) !== BigInt.asIntN(Number(width), u64)) return -1;
     let table = frame(c.cr3 >>> 0, Math.floor(c.cr3 / Pow.Two32));
-    const idx = [Math.floor(u / 2 ** 39) % 512, Math.floor(u / 2 ** 30) % 512, Math.floor(u / 2 ** 21) % 512, Math.floor(u / 4096) % 512];
-    for (let level = 0; level < 4; level++) {
-      const [lo, hi] = entry(c, table + idx[level]! * 8);
+    for (let level = 0; level < levels; level++) {
+      const shift = BigInt((levels - 1 - level) * 9 + 12);
+      const [lo, hi] = entry(c, table + Number((u64 >> shift) & 511n) * 8);
       if ((lo & 1) === 0) return -1;
-      if ((level === 1 || level === 2) && (lo & 0x80) !== 0) {
-        const size = level === 1 ? 2 ** 30 : 2 ** 21;
+      // A PDPTE or PDE with PS maps a 1 GiB or 2 MiB page.
+      if (levels - level <= 3 && levels - level >= 2 && (lo & 0x80) !== 0) {
+        const size = 2 ** Number(shift);
         const base = frame(lo, hi);
-        return base - (base % size) + (u % size);
+        return base - (base % size) + Number(u64 % BigInt(size));
       }
       table = frame(lo, hi);
     }
-    return table + (u % 4096);
+    return table + u32 % 4096;
   }
   const l = u32;
   if ((c.cr4 & CR4_PAE) !== 0) {

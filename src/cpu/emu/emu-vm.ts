@@ -19,7 +19,7 @@ import type { JitStats } from './jit/jit-stats.js';
 import { spinsForever } from './spin-check.js';
 import type { EmuChipSet, EmuClock } from './chips/chip-types.js';
 import { createEmuChipSet, FERR_IRQ } from './chips/chip-set.js';
-import { emuFeatureList } from '../../features/emu-cpu-model.js';
+import { EMU_LA57_DETAIL, emuFeatureList } from '../../features/emu-cpu-model.js';
 import { VirtualPmu, cpuidLeaf0a, pmuNeedsPdcm, type PmuConfig, type PmuEventFilter } from '../../pmu/index.js';
 import { VmmError } from '../../util/errors.js';
 import { cpuid, readMsr } from './msr.js';
@@ -45,6 +45,8 @@ export interface EmuVmConfig extends VmConfig {
   readonly pmu?: { readonly config: PmuConfig; readonly filter?: PmuEventFilter | null };
   /** How the run loop yields to the host and sleeps while halted (default: the cheapest this host has). */
   readonly scheduler?: HostScheduler;
+  /** 5-level paging: CPUID advertises LA57 and CR4.LA57 is writable (default false, see EMU_LA57_DETAIL). */
+  readonly la57?: boolean;
   /** Allocates each RAM region's bytes (default: an ArrayBuffer); the VMM gives shared memory for vhost-user. */
   readonly ramAllocator?: (size: number, name: string) => Uint8Array;
 }
@@ -199,6 +201,7 @@ export class EmuVm implements Vm {
         memory: this.memory, pio: this.pio, mmio: this.mmio, index: i, cpus: config.cpus, apic: chips.localApic(i), clock: this.clock, cache: this.cache,
         ferr: (level) => chips.setIrq(FERR_IRQ, level),
       });
+      cpu.la57 = config.la57 === true;
       // Application processors wait for INIT/SIPI, as after a real reset.
       if (i > 0) cpu.waitSipi = true;
       if (config.pmu !== undefined) {
@@ -500,6 +503,7 @@ export class EmuVm implements Vm {
 
   features(): readonly FeatureStatus[] {
     const list: FeatureStatus[] = emuFeatureList().map((f) => ({ name: f.name, mode: f.mode, detail: f.detail }));
+    list.push(this.config.la57 === true ? { name: 'la57', mode: 'emulated', detail: EMU_LA57_DETAIL } : { name: 'la57', mode: undefined, reason: `not advertised unless asked for with --la57: ${EMU_LA57_DETAIL}` });
     list.push({ name: 'smp', mode: 'emulated', detail: `${this.config.cpus} vCPU(s), round-robin slices on one thread` });
     list.push({ name: 'irqchip', mode: 'emulated', detail: 'local APIC (xAPIC/x2APIC), IOAPIC, 8259 pair, 8254 PIT' });
     const pc = this.config.pmu?.config;

@@ -32,6 +32,19 @@ export function ud(c: EmuCpu): never {
   return raise(c, VEC_UD);
 }
 
+/**
+ * A linear address emu cannot hold: under 5-level paging a canonical address may lie beyond +-2^53,
+ * where a double (emu's address representation, cpu.ts) no longer tells neighbouring bytes apart. Rather
+ * than touch the wrong byte, the vCPU stops (a shutdown naming the address) before the instruction
+ * has any effect. Vector -1 marks the unwind: deliver() and deliverPendingFault() give the guest nothing.
+ */
+export function unrepresentable(c: EmuCpu, lin: number): never {
+  const u = BigInt(Math.trunc(lin)) & 0xffff_ffff_ffff_ffffn;
+  c.shutdownReason = `emu: linear address 0x${u.toString(16)} (rounded) lies beyond +-2^53, which emu cannot address exactly (5-level paging is supported only within +-2^53)`;
+  c.breakRun = true;
+  return raise(c, -1);
+}
+
 /** #UD for an opcode the interpreter does not implement, with a one-time host warning; counted per name. */
 export function unimplemented(c: EmuCpu, what: string): never {
   c.unimplementedCounts.set(what, (c.unimplementedCounts.get(what) ?? 0) + 1);
@@ -66,6 +79,7 @@ export function deliver(c: EmuCpu, vector: number, code: number, soft: boolean, 
       c.rip = startRip;
       const nv = c.excVec;
       const nc = c.excCode;
+      if (nv < 0) return; // unrepresentable(): the vCPU stops
       if (v === VEC_DF) {
         c.shutdownReason = `triple fault (vector ${nv} while delivering #DF)`;
         c.breakRun = true;
@@ -295,6 +309,7 @@ const FAULT_STORM = 4096;
 export function deliverPendingFault(c: EmuCpu): void {
   const v = c.excVec;
   const code = c.excCode;
+  if (v < 0) return; // unrepresentable(): the vCPU stops at the instruction
   // A handler that faults before its first instruction retires (unmapped, or its own #PF on fetch) delivers
   // faults for ever without retiring anything, so the slice's instruction budget never runs out: end it.
   if (c.instructions !== c.faultMark) {

@@ -1,10 +1,11 @@
 /** RDMSR/WRMSR (architectural, APIC, PMU and storage-only MSRs), the TSC and CPUID. */
 import type { EmuCpu } from './cpu.js';
 import { MSR } from '../registers.js';
-import { CPUID1_ECX_OSXSAVE, EMU_ARCH_CAPABILITIES_HI, EMU_ARCH_CAPABILITIES_LO, emuCpuid } from '../../features/emu-cpu-model.js';
+import { CPUID1_ECX_OSXSAVE, CPUID7_ECX_LA57, EMU_LINEAR_ADDR_BITS_LA57, EMU_ARCH_CAPABILITIES_HI, EMU_ARCH_CAPABILITIES_LO, emuCpuid } from '../../features/emu-cpu-model.js';
 import { CR0_PG, CR4_OSXSAVE, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, Pow, Seg } from './x86-defs.js';
 import { flushTlb } from './tlb.js';
 import { setReg } from './gpr.js';
+import { unrepresentable } from './exceptions.js';
 
 export function tscNow(c: EmuCpu): number {
   return Math.floor((c.clock.nowNs() * c.clock.tscHz) / 1e9) + c.tscOffset;
@@ -80,12 +81,21 @@ export function readMsr(c: EmuCpu, idx: number): boolean {
   return false;
 }
 
+/**
+ * Whether an address MSR may take `addr` (high half `hi`): canonical at the current paging depth. A
+ * canonical value beyond +-2^53 (5-level paging) stops the vCPU: emu could not hold it exactly.
+ */
+function addrOk(c: EmuCpu, hi: number, addr: number): boolean {
+  if (hi < -c.canonHi || hi >= c.canonHi) return false;
+  if (addr <= -Pow.Two53 || addr >= Pow.Two53) return unrepresentable(c, addr);
+  return true;
+}
+
 /** WRMSR: false for #GP. */
 export function writeMsr(c: EmuCpu, idx: number, lo: number, hi: number): boolean {
   idx >>>= 0;
   c.pollAt = 0;
   const addr = hi * Pow.Two32 + (lo >>> 0);
-  const canon = addr >= -Pow.Two47 && addr < Pow.Two47;
   switch (idx) {
     case MSR.IA32_TSC:
       c.tscOffset += (hi >>> 0) * Pow.Two32 + (lo >>> 0) - tscNow(c);
@@ -111,26 +121,26 @@ export function writeMsr(c: EmuCpu, idx: number, lo: number, hi: number): boolea
       c.star[1] = hi;
       return true;
     case MSR.IA32_LSTAR:
-      if (!canon) return false;
+      if (!addrOk(c, hi, addr)) return false;
       c.lstar = addr;
       return true;
     case MSR.IA32_CSTAR:
-      if (!canon) return false;
+      if (!addrOk(c, hi, addr)) return false;
       c.cstar = addr;
       return true;
     case MSR.IA32_FMASK:
       c.fmask = lo;
       return true;
     case MSR.IA32_FS_BASE:
-      if (!canon) return false;
+      if (!addrOk(c, hi, addr)) return false;
       c.segBase[Seg.FS] = addr;
       return true;
     case MSR.IA32_GS_BASE:
-      if (!canon) return false;
+      if (!addrOk(c, hi, addr)) return false;
       c.segBase[Seg.GS] = addr;
       return true;
     case MSR.IA32_KERNEL_GS_BASE:
-      if (!canon) return false;
+      if (!addrOk(c, hi, addr)) return false;
       c.kernelGsBase = addr;
       return true;
     case MSR.IA32_TSC_AUX:
@@ -140,11 +150,11 @@ export function writeMsr(c: EmuCpu, idx: number, lo: number, hi: number): boolea
       c.sysenterCs = lo & 0xffff;
       return true;
     case MSR.IA32_SYSENTER_ESP:
-      if (!canon) return false;
+      if (!addrOk(c, hi, addr)) return false;
       c.sysenterEsp = addr;
       return true;
     case MSR.IA32_SYSENTER_EIP:
-      if (!canon) return false;
+      if (!addrOk(c, hi, addr)) return false;
       c.sysenterEip = addr;
       return true;
     case 0x8b: // IA32_BIOS_SIGN_ID: software writes 0 before CPUID(1) to read the revision (SDM 9.11.7.1)
@@ -170,6 +180,10 @@ export function cpuid(c: EmuCpu): void {
   const o = c.cpuidOut;
   if (c.rl[0] === 1 && c.pdcm) o[2] = o[2]! | (1 << 15);
   if (c.rl[0] === 1 && (c.cr4 & CR4_OSXSAVE) !== 0) o[2] = o[2]! | CPUID1_ECX_OSXSAVE;
+  if (c.la57) {
+    if (c.rl[0] === 7 && c.rl[1] === 0) o[2] = o[2]! | CPUID7_ECX_LA57;
+    else if (c.rl[0] === (0x8000_0008 | 0)) o[0] = (o[0]! & ~0xff00) | (EMU_LINEAR_ADDR_BITS_LA57 << 8);
+  }
   if (c.rl[0] === 0xa && c.pmuCpuid0a !== null) {
     const p = c.pmuCpuid0a;
     o[0] = p[0];

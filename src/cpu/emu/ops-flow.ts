@@ -30,7 +30,7 @@ function limitCheck(c: EmuCpu, t: number): number {
 function canonical(c: EmuCpu, t: number): number {
   if (t >= Pow.Two63) t -= Pow.Two64;
   else if (t < -Pow.Two63) t += Pow.Two64;
-  if (t < -Pow.Two47 || t >= Pow.Two47) return gp(c, 0);
+  if (t < -c.canonLim || t >= c.canonLim) return gp(c, 0);
   return t;
 }
 /** Sets rip for an absolute near target of operand size osz. */
@@ -188,7 +188,7 @@ export function enter(c: EmuCpu, i: Insn): void {
     for (let k = 1; k < level; k++) {
       // Copy the enclosing frame pointers ([rBP - k*size], rBP of the stack address size).
       const bpOff = ss === 8 ? r64(c, 5) - k * size : ss === 4 ? (c.rl[5]! - k * size) >>> 0 : (c.rl[5]! - k * size) & 0xffff;
-      if (ss === 8 && (bpOff < -Pow.Two47 || bpOff >= Pow.Two47)) return raise(c, 12, 0);
+      if (ss === 8 && (bpOff < -c.canonLim || bpOff >= c.canonLim)) return raise(c, 12, 0);
       const a = ss === 8 ? bpOff : (c.segBase[Seg.SS]! + bpOff) % Pow.Two32;
       const v = rd(c, size, a);
       push(c, size, v, c.hi);

@@ -11,7 +11,7 @@ import type { Insn } from './insn.js';
 import { ea, rdEs, stEs } from './operands.js';
 import { checkIo, portIn, portOut } from './port-io.js';
 import { getReg, setReg } from './gpr.js';
-import { gp, raise, ud } from './exceptions.js';
+import { gp, raise, ud, unrepresentable } from './exceptions.js';
 import { rd16, rd32, rd64, wr16, wr32, wr64 } from './mem-access.js';
 import { readCr8, writeCr0, writeCr3, writeCr4, writeCr8 } from './control-regs.js';
 import { invlpg } from './tlb.js';
@@ -70,7 +70,8 @@ export function grp7(c: EmuCpu, i: Insn): void {
       if (c.long64) {
         const lo = rd64(c, a2);
         base = c.hi * Pow.Two32 + (lo >>> 0);
-        if (base < -Pow.Two47 || base >= Pow.Two47) return gp(c, 0);
+        if (c.hi < -c.canonHi || c.hi >= c.canonHi) return gp(c, 0);
+        if (base <= -Pow.Two53 || base >= Pow.Two53) return unrepresentable(c, base);
       } else {
         base = rd32(c, a2) >>> 0;
         if (i.osz === 2) base &= 0xffffff;
@@ -148,7 +149,8 @@ export function grp6(c: EmuCpu, i: Insn): void {
         if (((w3 >>> 8) & 0x1f) !== 0) return gp(c, sel & 0xfffc);
         const base = ((d.hi & 0xff000000) | ((d.hi & 0xff) << 16) | (d.lo >>> 16)) >>> 0;
         const full = base + baseHi * Pow.Two32; // signed canonical form when canonical
-        if (full < -Pow.Two47 || full >= Pow.Two47) return gp(c, sel & 0xfffc);
+        if (baseHi < -c.canonHi || baseHi >= c.canonHi) return gp(c, sel & 0xfffc);
+        if (full <= -Pow.Two53 || full >= Pow.Two53) return unrepresentable(c, full);
       }
       loadDescInto(c, isTr ? Seg.TR : Seg.LDTR, sel);
       // rd32 is signed, so base + baseHi * 2^32 is already the signed canonical address (0xfffffe00_00001000 = -2^41 + 0x1000).
@@ -379,7 +381,7 @@ export function sysret(c: EmuCpu, i: Insn): void {
   let rip: number;
   if (i.osz === 8) {
     rip = c.rh[1]! * Pow.Two32 + (c.rl[1]! >>> 0);
-    if (rip < -Pow.Two47 || rip >= Pow.Two47) return gp(c, 0);
+    if (c.rh[1]! < -c.canonHi || c.rh[1]! >= c.canonHi) return gp(c, 0);
     c.setSegRaw(Seg.CS, ((base + 16) & 0xfffc) | 3, 0, 0xffffffff, 0xa0fb);
   } else {
     rip = c.rl[1]! >>> 0;

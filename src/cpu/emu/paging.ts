@@ -1,11 +1,11 @@
 /**
- * The page walk: 32-bit (4K/4M PSE), PAE and 4-level paging (4K/2M/1G), with NX, WP, U/S,
+ * The page walk: 32-bit (4K/4M PSE), PAE, 4- and 5-level paging (4K/2M/1G), with NX, WP, U/S,
  * accessed/dirty bits, reserved-bit checks (MAXPHYADDR 40) and #PF error codes.
  */
 import type { EmuCpu } from './cpu.js';
 import { ramAt } from './mem-access.js';
-import { CR0_PG, CR0_WP, CR4_PAE, CR4_PGE, CR4_PSE, EFER_LMA, EFER_NXE, VEC_PF, Pow } from './x86-defs.js';
-import { gp, raise } from './exceptions.js';
+import { CR0_PG, CR0_WP, CR4_LA57, CR4_PAE, CR4_PGE, CR4_PSE, EFER_LMA, EFER_NXE, VEC_PF, Pow } from './x86-defs.js';
+import { gp, raise, unrepresentable } from './exceptions.js';
 
 /**
  * A paging-structure read. Where no RAM is, the bus reads all-ones (as data reads do): the walk goes on
@@ -77,10 +77,24 @@ export function translate(c: EmuCpu, lin: number, acc: number): number {
     let tableA: number;
     let levels: number;
     if ((c.efer & EFER_LMA) !== 0) {
-      if (lin < -Pow.Two47 || lin >= Pow.Two47) return gp(c, 0);
-      const hi16 = Math.floor(lin / Pow.Two32) & 0xffff;
+      if (lin < -c.canonLim || lin >= c.canonLim) return gp(c, 0);
+      const hi = Math.floor(lin / Pow.Two32);
+      const hi16 = hi & 0xffff;
       levels = 4;
-      tableA = floorPage(c.cr3) + ((hi16 >>> 7) & 0x1ff) * 8;
+      tableA = floorPage(c.cr3);
+      if ((c.cr4 & CR4_LA57) !== 0) {
+        if (lin <= -Pow.Two53 || lin >= Pow.Two53) return unrepresentable(c, lin);
+        // PML5E (bits 56:48); like a PML4E it never maps a page (PS is reserved).
+        const a5 = tableA + ((hi >> 16) & 0x1ff) * 8;
+        const e = walkEntry(c, a5, lin, acc, user, nxe);
+        if ((e & 0x80) !== 0) return pageFault(c, lin, acc, user, true, true);
+        markAccessed(c, a5, e);
+        rw &= e;
+        us &= e;
+        nx = c.walkNx;
+        tableA = c.walkAddr;
+      }
+      tableA += ((hi16 >>> 7) & 0x1ff) * 8;
       // PML4E
       const e = walkEntry(c, tableA, lin, acc, user, nxe);
       if ((e & 0x80) !== 0) return pageFault(c, lin, acc, user, true, true);

@@ -7,7 +7,7 @@ import { readMsr, writeMsr } from './msr.js';
 import { flushTlb } from './tlb.js';
 import { refreshDebug } from './debug-regs.js';
 import { u64ToAddr } from './address.js';
-import { Seg } from './x86-defs.js';
+import { FAULT, Seg } from './x86-defs.js';
 
 export function getRegisters(c: EmuCpu, ids: readonly RegId[]): bigint[] {
   return ids.map((id) => getRegister(c, id));
@@ -129,10 +129,23 @@ export function setRegister(c: EmuCpu, id: RegId, v: bigint): void {
         flushTlb(c, true);
         return;
       }
-      if (!writeMsr(c, n, lo, hi)) throw new RangeError(`emu rejects MSR 0x${n.toString(16)} = 0x${v.toString(16)}`);
+      if (!hostWriteMsr(c, n, lo, hi)) throw new RangeError(`emu rejects MSR 0x${n.toString(16)} = 0x${v.toString(16)}`);
       return;
     default:
       break;
   }
   throw new RangeError(`register id ${id} is not supported by emu`);
+}
+
+/** writeMsr for the host: an address emu cannot hold (unrepresentable()) is refused, not a vCPU stop. */
+function hostWriteMsr(c: EmuCpu, n: number, lo: number, hi: number): boolean {
+  const reason = c.shutdownReason;
+  try {
+    return writeMsr(c, n, lo, hi);
+  } catch (e) {
+    if (e !== FAULT) throw e;
+    c.shutdownReason = reason;
+    c.breakRun = false;
+    return false;
+  }
 }

@@ -36,6 +36,8 @@ export const CR4_PAE = 1 << 5;
 export const CR4_PGE = 1 << 7;
 export const CR4_OSFXSR = 1 << 9;
 export const CR4_OSXMMEXCPT = 1 << 10;
+/** 5-level paging (57-bit linear addresses); changes only outside long mode. */
+export const CR4_LA57 = 1 << 12;
 export const CR4_OSXSAVE = 1 << 18;
 export const EFER_SCE = 1 << 0;
 export const EFER_LME = 1 << 8;
@@ -115,6 +117,9 @@ export const enum Tlb {
 export const enum Pow {
   Two32 = 4294967296,
   Two47 = 140737488355328,
+  /** Past this magnitude a double no longer holds every integer: the end of emu's exact linear addresses. */
+  Two53 = 9007199254740992,
+  Two56 = 72057594037927936,
   Two63 = 9223372036854775808,
   Two64 = 18446744073709551616,
 }
@@ -136,6 +141,5 @@ export function jcSlot(lin: number, cpl: number): number {
 }
 
 export const TWO32 = 4294967296;
-export const TWO47 = 140737488355328;
 export const TWO63 = 9223372036854775808;
 export const TWO64 = 18446744073709551616;

@@ -202,7 +202,7 @@ export class EmuGdbTarget implements GdbTarget {
   /** Guest-physical address of `addr` for thread `t`, or -1. */
   private phys(t: number, addr: bigint, physical: boolean): number {
     if (physical) return Number(addr);
-    return peekTranslate(this.cpu(t), lin(addr));
+    return peekTranslate(this.cpu(t), addr);
   }
 
   readMemory(t: number, addr: bigint, len: number, physical: boolean): Uint8Array {
