@@ -60,8 +60,8 @@ function main() {
     for (const run of g.runs) {
       if (only.length && !only.includes(g.name) && !only.includes(run.id)) continue;
       // QEMU cannot stand in for runs that need tsvmm-only flags or devices (e.g. the PMU guests): a guest or run
-      // with "qemu": false, or a run with tsvmmArgs, is only run with --tsvmm.
-      if (!tsvmm && (g.qemu === false || run.qemu === false || (run.tsvmmArgs ?? []).length > 0)) continue;
+      // with "qemu": false, or a run with tsvmmArgs (unless its qemuCpu gives QEMU the same CPU), is only run with --tsvmm.
+      if (!tsvmm && (g.qemu === false || run.qemu === false || ((run.tsvmmArgs ?? []).length > 0 && run.qemuCpu === undefined))) continue;
       if (accel === 'kvm' && !(g.kvm && (run.accel === undefined || run.accel.includes('kvm')))) continue;
       if (accel === 'emu' && run.accel !== undefined && !run.accel.includes('emu')) continue;
       if (!existsSync(elf)) {

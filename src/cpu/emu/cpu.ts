@@ -241,6 +241,8 @@ export class EmuCpu {
   /** Set by the VM (requestStop) or devices to make run() return at the next block boundary. */
   breakRun = false;
   shutdownReason = '';
+  /** The shutdown is emu's own limit, not the guest's fault (exceptions.ts unrepresentable()). */
+  emulationLimit = false;
   /** Exits/events by kind for exitCounts(). */
   readonly counts = { io: 0, mmio: 0, hlt: 0, interrupts: 0, exceptions: 0, nmi: 0, init: 0, sipi: 0 };
   readonly exceptionsByVector = new Float64Array(32);

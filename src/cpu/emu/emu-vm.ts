@@ -413,7 +413,8 @@ export class EmuVm implements Vm {
         return progressed;
       }
       if (r === 'shutdown') {
-        this.stop ??= { kind: 'shutdown', vcpu: cpu.index, detail: cpu.shutdownReason };
+        // Not the guest's doing when emu reached a limit of its own (exceptions.ts unrepresentable()).
+        this.stop ??= { kind: cpu.emulationLimit ? 'internal-error' : 'shutdown', vcpu: cpu.index, detail: cpu.shutdownReason };
         return progressed;
       }
       if (cpu.instructions !== before || r === 'budget') progressed = true;

@@ -41,6 +41,7 @@ export function ud(c: EmuCpu): never {
 export function unrepresentable(c: EmuCpu, lin: number): never {
   const u = BigInt(Math.trunc(lin)) & 0xffff_ffff_ffff_ffffn;
   c.shutdownReason = `emu: linear address 0x${u.toString(16)} (rounded) lies beyond +-2^53, which emu cannot address exactly (5-level paging is supported only within +-2^53)`;
+  c.emulationLimit = true;
   c.breakRun = true;
   return raise(c, -1);
 }

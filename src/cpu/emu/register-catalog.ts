@@ -145,6 +145,7 @@ function hostWriteMsr(c: EmuCpu, n: number, lo: number, hi: number): boolean {
   } catch (e) {
     if (e !== FAULT) throw e;
     c.shutdownReason = reason;
+    c.emulationLimit = false;
     c.breakRun = false;
     return false;
   }

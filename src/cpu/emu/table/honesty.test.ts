@@ -12,7 +12,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { specialRows, tableRows } from './index.js';
 import { decodeInsn } from '../decoder.js';
-import { FAULT, VEC_UD } from '../x86-defs.js';
+import { CR4_LA57, FAULT, VEC_UD } from '../x86-defs.js';
+import { cpuid } from '../msr.js';
+import { writeCr4 } from '../control-regs.js';
 import { makeCpu } from '../cpu-harness.test-util.js';
 import { EMU_CPU_FEATURES, emuCpuid, emuHasFeature, EMU_MAX_BASIC_LEAF, EMU_MAX_EXT_LEAF } from '../../../features/emu-cpu-model.js';
 import { setLogSink } from '../../../util/log.js';
@@ -132,6 +134,27 @@ test('honesty: every CPUID feature bit the guest sees is in the CPU model list',
   }
   assert.ok(EMU_MAX_EXT_LEAF >= 0x8000_0001);
   assert.deepEqual(problems, []);
+});
+
+test('honesty: CR4.LA57 is writable exactly when the vCPU\'s CPUID reports LA57 (5-level paging is offered on request)', () => {
+  for (const offered of [false, true]) {
+    const c = makeCpu().cpu;
+    c.la57 = offered;
+    c.setFlat32();
+    c.rl[0] = 7;
+    c.rl[1] = 0;
+    cpuid(c);
+    const advertised = (c.rl[1]! & (1 << 16)) !== 0;
+    let writable = true;
+    try {
+      writeCr4(c, CR4_LA57);
+    } catch (e) {
+      assert.equal(e, FAULT);
+      writable = false;
+    }
+    assert.equal(advertised, offered);
+    assert.equal(writable, advertised, `offered=${offered}`);
+  }
 });
 
 test('honesty: every advertised instruction feature decodes to implemented rows (opcode lists from the SDM, not from the table)', () => {

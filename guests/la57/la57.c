@@ -1,0 +1,169 @@
+/* la57: 5-level paging. Starts in long mode with the runtime's 4-level tables, checks that an address beyond 48
+ * bits is not canonical there, then switches to 5-level paging (switch.S) with a PML5 whose entries 0, 16 and 496
+ * all lead to the runtime's PML4: the identity map reappears at 2^52 and at 0xfff0000000000000, both canonical only
+ * with 57 bits. Through them: data reads and writes, a call into code, #PF through a PML5 entry that is not
+ * present (error code, CR2), INVLPG of a PML5 entry's translation, #GP for addresses that are not canonical with
+ * 57 bits (data, WRMSR of FS base and LSTAR, an indirect jump), and MOV CR4 clearing LA57 in long mode (#GP).
+ * The addresses stay within +-2^53. Words leave out what QEMU 7.2 TCG does not do as the SDM says: `no-jmp-ip`
+ * where the jump's #GP points (QEMU reports the target, hardware the JMP), `no-msr-canon` the #GP of WRMSR with
+ * an address that is not canonical (QEMU takes it). Self-checking. */
+#include "rt.h"
+#include "trap.h"
+
+#define HI_POS 0x0010000000000000ull /* PML5 entry 16 */
+#define HI_NEG 0xfff0000000000000ull /* PML5 entry 496 */
+#define MSR_FS_BASE 0xC0000100u
+#define MSR_LSTAR 0xC0000082u
+#define MSR_EFER 0xC0000080u
+#define CR4_LA57 (1u << 12)
+
+extern uint64_t boot_pml4[512];
+void la57_enter(uint64_t pml5);
+uint64_t high_code_probe(void);
+void jmp_to(uint64_t target);
+extern char jmp_to_insn[];
+
+static uint64_t pml5[512] ALIGNED(4096);
+static volatile uint64_t cell = 0x1111111111111111ull;
+static int failures;
+
+static void check(const char *what, int ok) {
+  kprintf("la57: %-62s %s\n", what, ok ? "ok" : "FAIL");
+  if (!ok) failures++;
+}
+
+/* ---- faults ---- */
+static jmp_buf jb;
+static volatile uint64_t f_vec, f_err, f_cr2, f_ip;
+static void on_fault(struct trap_frame *f) {
+  f_vec = f->vector;
+  f_err = f->error;
+  f_cr2 = READ_CR(2);
+  f_ip = f->ip;
+  longjmp(jb, 1);
+}
+
+/* Runs fn(arg); returns 1 if it faulted (f_vec, f_err, f_cr2, f_ip set). */
+static int attempt(uint64_t (*fn)(uint64_t), uint64_t arg, uint64_t *res) {
+  f_vec = ~0ull;
+  if (setjmp(jb)) return 1;
+  uint64_t r = fn(arg);
+  if (res) *res = r;
+  return 0;
+}
+
+static uint64_t do_read(uint64_t a) { return *(volatile uint64_t *)a; }
+static uint64_t do_write(uint64_t a) {
+  *(volatile uint64_t *)a = 0x5757575757575757ull;
+  return 0;
+}
+static uint64_t do_wrmsr_fs(uint64_t v) {
+  wrmsr(MSR_FS_BASE, v);
+  return 0;
+}
+static uint64_t do_wrmsr_lstar(uint64_t v) {
+  wrmsr(MSR_LSTAR, v);
+  return 0;
+}
+static uint64_t do_jmp(uint64_t t) {
+  jmp_to(t);
+  return 0;
+}
+static uint64_t do_cr4(uint64_t v) {
+  WRITE_CR(4, v);
+  return 0;
+}
+static uint64_t read_fs0(uint64_t unused) {
+  (void)unused;
+  uint64_t v;
+  __asm__ volatile("mov %%fs:0, %0" : "=r"(v));
+  return v;
+}
+
+/* Prints the outcome of an attempt that should fault with `vec` and error code `err`. */
+static void expect_fault(const char *what, int faulted, unsigned vec, unsigned err) {
+  if (!faulted) kprintf("la57: %-62s no fault\n", what);
+  else kprintf("la57: %-62s %s(0x%x)\n", what, vec == 13 && f_vec == 13 ? "#GP" : f_vec == 14 ? "#PF" : "vector", (unsigned)f_err);
+  if (!faulted || f_vec != vec || f_err != err) {
+    kprintf("la57: ^ FAIL: expected vector %u error 0x%x\n", vec, err);
+    failures++;
+  }
+}
+
+void kmain(uint32_t magic, uint32_t info) {
+  const char *cl = mb_cmdline(magic, info);
+  trap_init();
+  trap_set_handler(13, on_fault);
+  trap_set_handler(14, on_fault);
+  uint32_t r[4];
+  cpuid(7, 0, r);
+  unsigned has = (r[2] >> 16) & 1;
+  cpuid(0x80000008u, 0, r);
+  kprintf("la57: CPUID.(EAX=7,ECX=0):ECX.LA57=%u, linear-address bits %u\n", has, (r[0] >> 8) & 0xff);
+  if (!has) {
+    kprintf("la57: 5-level paging is not offered\n");
+    debug_exit(EXIT_FAILURE_CODE);
+  }
+  const uint64_t cellp = (uint64_t)(uintptr_t)&cell;
+
+  /* 4-level paging: 2^52 is not canonical. */
+  expect_fault("4-level: read at 2^52 + &cell", attempt(do_read, HI_POS + cellp, 0), 13, 0);
+  const int msr_canon = !cmdline_has_word(cl, "no-msr-canon");
+  if (msr_canon) expect_fault("4-level: WRMSR IA32_FS_BASE = 2^52", attempt(do_wrmsr_fs, HI_POS, 0), 13, 0);
+
+  pml5[0] = pml5[16] = pml5[496] = (uint64_t)(uintptr_t)boot_pml4 | 7;
+  la57_enter((uint64_t)(uintptr_t)pml5);
+  kprintf("la57: 5-level paging on: CR4.LA57=%u EFER.LMA=%u\n", (unsigned)((READ_CR(4) & CR4_LA57) != 0), (unsigned)((rdmsr(MSR_EFER) >> 10) & 1));
+
+  /* The identity map's aliases beyond 48 bits. */
+  *(volatile uint64_t *)(HI_POS + cellp) = 0x2222222222222222ull;
+  check("write via 2^52 + &cell, read via &cell", cell == 0x2222222222222222ull);
+  cell = 0x3333333333333333ull;
+  check("write via &cell, read via 0xfff0000000000000 + &cell", do_read(HI_NEG + cellp) == 0x3333333333333333ull);
+  uint64_t probe = HI_NEG + (uint64_t)(uintptr_t)high_code_probe;
+  check("call code at 0xfff0000000000000 + x: it runs there", ((uint64_t(*)(void))probe)() == probe);
+
+  /* Canonical with 57 bits, and not. */
+  uint64_t a47 = (1ull << 47) + cellp;
+  expect_fault("read at 2^47 + &cell (canonical now, PML4 entry 256 absent)", attempt(do_read, a47, 0), 14, 0);
+  check("  CR2 is the address", f_cr2 == a47);
+  expect_fault("read at 2^56 + &cell (not canonical)", attempt(do_read, (1ull << 56) + cellp, 0), 13, 0);
+  expect_fault("write at 0xfe00000000000000 + &cell (not canonical)", attempt(do_write, 0xfe00000000000000ull + cellp, 0), 13, 0);
+
+  /* #PF through a PML5 entry that is not present. */
+  expect_fault("write at 3 << 48 (PML5 entry 3 absent)", attempt(do_write, 3ull << 48, 0), 14, 2);
+  check("  CR2 is the address", f_cr2 == 3ull << 48);
+  expect_fault("read at 3 << 48 + 0x123", attempt(do_read, (3ull << 48) + 0x123, 0), 14, 0);
+  check("  CR2 is the address", f_cr2 == (3ull << 48) + 0x123);
+
+  /* INVLPG drops the translation through a PML5 entry that went away, and the one that came back. */
+  pml5[16] = 0;
+  invlpg(HI_POS + cellp);
+  expect_fault("PML5 entry 16 cleared, INVLPG, read at 2^52 + &cell", attempt(do_read, HI_POS + cellp, 0), 14, 0);
+  check("  CR2 is the address", f_cr2 == HI_POS + cellp);
+  pml5[16] = (uint64_t)(uintptr_t)boot_pml4 | 7;
+  invlpg(HI_POS + cellp);
+  uint64_t v = 0;
+  check("PML5 entry 16 back, INVLPG, read at 2^52 + &cell", !attempt(do_read, HI_POS + cellp, &v) && v == 0x3333333333333333ull);
+
+  /* Address MSRs take 57-bit canonical values. */
+  check("WRMSR IA32_FS_BASE = 2^52 + &cell", !attempt(do_wrmsr_fs, HI_POS + cellp, 0));
+  check("  FS:0 reads the cell", !attempt(read_fs0, 0, &v) && v == 0x3333333333333333ull);
+  if (msr_canon) expect_fault("WRMSR IA32_FS_BASE = 2^56", attempt(do_wrmsr_fs, 1ull << 56, 0), 13, 0);
+  wrmsr(MSR_FS_BASE, 0);
+  uint64_t lstar = rdmsr(MSR_LSTAR);
+  check("WRMSR IA32_LSTAR = 0xfff0000000001000, RDMSR reads it", !attempt(do_wrmsr_lstar, HI_NEG + 0x1000, 0) && rdmsr(MSR_LSTAR) == HI_NEG + 0x1000);
+  if (msr_canon) expect_fault("WRMSR IA32_LSTAR = 0xfe00000000000000 (not canonical)", attempt(do_wrmsr_lstar, 0xfe00000000000000ull, 0), 13, 0);
+  wrmsr(MSR_LSTAR, lstar);
+
+  /* A jump to an address that is not canonical. */
+  expect_fault("JMP to 2^56", attempt(do_jmp, 1ull << 56, 0), 13, 0);
+  if (!cmdline_has_word(cl, "no-jmp-ip")) check("  the #GP names the JMP", f_ip == (uint64_t)(uintptr_t)jmp_to_insn);
+
+  /* The paging depth is fixed in long mode. */
+  expect_fault("MOV CR4 clearing LA57 in long mode", attempt(do_cr4, READ_CR(4) & ~(uint64_t)CR4_LA57, 0), 13, 0);
+  check("  CR4.LA57 still set", (READ_CR(4) & CR4_LA57) != 0);
+
+  kprintf("la57: %s\n", failures ? "FAILED" : "all as expected");
+  debug_exit(failures ? EXIT_FAILURE_CODE : EXIT_SUCCESS_CODE);
+}

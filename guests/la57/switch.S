@@ -1,0 +1,45 @@
+/* la57_enter(pml5): from 64-bit mode with 4-level paging to 5-level paging. CR4.LA57 may change only while
+ * long mode is inactive, so: far return to compatibility mode, clear CR0.PG (EFER.LMA drops), set CR4.LA57 and
+ * CR3 = pml5 (below 4 GiB), set CR0.PG again (EFER.LMA is back) and far-jump into 64-bit code. Runs on the
+ * identity mapping, which both page-table trees share; interrupts must be off. */
+#include "gdt.h"
+
+  .text
+  .code64
+  .globl la57_enter
+la57_enter:
+  push %rbx
+  mov %edi, %ebx
+  pushq $SEL_KCODE32
+  lea 1f(%rip), %rax
+  push %rax
+  lretq
+  .code32
+1:
+  mov %cr0, %eax
+  and $0x7fffffff, %eax
+  mov %eax, %cr0
+  mov %cr4, %eax
+  or $(1 << 12), %eax
+  mov %eax, %cr4
+  mov %ebx, %cr3
+  mov %cr0, %eax
+  or $0x80000000, %eax
+  mov %eax, %cr0
+  ljmp $SEL_KCODE64, $2f
+  .code64
+2:
+  pop %rbx
+  ret
+
+/* high_code_probe: returns its own RIP, to show where it ran (called through an alias of its page). */
+  .globl high_code_probe
+high_code_probe:
+  lea high_code_probe(%rip), %rax
+  ret
+
+/* jmp_to(target): an indirect jump; the #GP of a non-canonical target names the JMP (jmp_to_insn). */
+  .globl jmp_to, jmp_to_insn
+jmp_to:
+jmp_to_insn:
+  jmp *%rdi
