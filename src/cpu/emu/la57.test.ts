@@ -8,6 +8,7 @@ import { cpuid, readMsr, writeMsr } from './msr.js';
 import { canonicalTarget } from './address.js';
 import { peekTranslate } from './debug-translate.js';
 import { MSR } from '../registers.js';
+import { restoreVcpu, saveVcpu } from './vcpu-state.js';
 
 const READ = 0;
 const WRITE = 1;
@@ -150,4 +151,16 @@ test('the debug walk (gdb) follows the PML5 and is exact for every 57-bit addres
   assert.equal(peekTranslate(c, 0xff11_0000_0000_1123n), 0x50123);
   assert.equal(peekTranslate(c, 0x0100_0000_0000_1123n), -1, 'non-canonical with 57 bits');
   assert.equal(peekTranslate(c, 3n << 48n), -1, 'PML5 entry not present');
+});
+
+test('a saved vCPU under 5-level paging restores with its PML5 walk and 57-bit canonical bound', () => {
+  const t = fiveLevel();
+  const saved = saveVcpu(t.cpu);
+  const u = makeCpu(1 << 20);
+  u.mem.write(0, t.mem.regions[0]!.bytes);
+  u.cpu.la57 = true;
+  restoreVcpu(u.cpu, saved);
+  assert.equal(u.cpu.cr4 & CR4_LA57, CR4_LA57);
+  assert.equal(u.cpu.canonLim, 2 ** 56);
+  assert.equal(translate(u.cpu, -TWO52 + 0x2123, READ), 0x60123);
 });

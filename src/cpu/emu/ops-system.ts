@@ -303,7 +303,8 @@ export function movDr(c: EmuCpu, i: Insn): void {
   } else {
     const lo = c.rl[i.rm]!;
     const hi = c.long64 ? c.rh[i.rm]! : 0;
-    let v = (hi >>> 0) * Pow.Two32 + (lo >>> 0);
+    // Signed like every address here (cpu.ts): 0xffffffff81000123 as an unsigned double would lose its low bits.
+    let v = hi * Pow.Two32 + (lo >>> 0);
     if (n >= 6 && hi !== 0) return gp(c, 0);
     if (n === 6) v = ((lo | 0xffff0ff0) >>> 0);
     else if (n === 7) v = (((lo & ~0xd800) | 0x400) >>> 0);

@@ -115,7 +115,7 @@ export function setRegister(c: EmuCpu, id: RegId, v: bigint): void {
       flushTlb(c, true);
       return;
     case RegSet.DEBUG:
-      c.dr[n & 7] = Number(v);
+      c.dr[n & 7] = u64ToAddr(v);
       refreshDebug(c);
       return;
     case RegSet.EVENT:

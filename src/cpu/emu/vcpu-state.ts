@@ -224,7 +224,7 @@ export function restoreVcpu(c: EmuCpu, s: VcpuFields): void {
   c.cr3 = Number(s.cr3);
   c.cr4 = Number(s.cr4 & 0xffff_ffffn) | 0;
   c.cr8 = Number(s.cr8 & 0xfn);
-  s.dr.forEach((v, i) => (c.dr[i] = Number(v)));
+  s.dr.forEach((v, i) => (c.dr[i] = u64ToAddr(v)));
   c.efer = Number(s.efer & 0xffff_ffffn) | 0;
   c.star[0] = 0;
   c.star[1] = 0;
