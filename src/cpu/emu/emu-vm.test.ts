@@ -144,6 +144,7 @@ for (const g of guests) {
         stdin: run.stdin ?? '',
         timeoutMs: 60000,
         ...(pmuConfig !== undefined ? { pmu: { config: pmuConfig, filter } } : {}),
+        ...(args.includes('--la57') ? { la57: true } : {}),
       });
       if (run.expect.exact !== undefined) assert.equal(r.output, run.expect.exact);
       if (run.expect.regex !== undefined) assert.match(r.output, new RegExp(run.expect.regex, 's'));

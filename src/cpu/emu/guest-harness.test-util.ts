@@ -24,6 +24,8 @@ export interface GuestRunOptions {
   timeoutMs?: number;
   deterministic?: boolean;
   pmu?: { config: PmuConfig; filter?: PmuEventFilter | null };
+  /** 5-level paging offered (--la57). */
+  la57?: boolean;
 }
 
 /** PMU options from a manifest run's tsvmmArgs (--pmu on|off, --pmu-version/-counters/-fixed); the filter is loaded by the caller. */
@@ -47,7 +49,7 @@ export function pmuFromArgs(args: readonly string[]): PmuConfig | undefined {
 
 export async function runGuest(image: Uint8Array, opts: GuestRunOptions): Promise<GuestRunResult> {
   const memBytes = opts.memBytes ?? 128 << 20;
-  const vm = createEmuVm({ memBytes, cpus: opts.cpus ?? 1, deterministic: opts.deterministic ?? true, ...(opts.pmu !== undefined ? { pmu: opts.pmu } : {}) });
+  const vm = createEmuVm({ memBytes, cpus: opts.cpus ?? 1, deterministic: opts.deterministic ?? true, ...(opts.pmu !== undefined ? { pmu: opts.pmu } : {}), ...(opts.la57 === true ? { la57: true } : {}) });
   const setup = loadMultiboot(vm.memory, image, { fileName: opts.fileName, cmdline: opts.cmdline ?? '', modules: [], memBytes });
   vm.cpus[0]!.setRegisters(setup.registers);
   let out = '';
