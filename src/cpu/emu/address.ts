@@ -35,7 +35,8 @@ export function addIp(rip: number, delta: number, codeSize: number): number {
 export function canonicalTarget(c: EmuCpu, t: number): number {
   if (t >= Pow.Two63) t -= Pow.Two64;
   else if (t < -Pow.Two63) t += Pow.Two64;
-  if (t < -c.canonLim || t >= c.canonLim) return gp(c, 0);
+  // Within 48 bits (nearly always) a constant test decides, as before 5-level paging; beyond, the vCPU's bound.
+  if ((t < -Pow.Two47 || t >= Pow.Two47) && (t < -c.canonLim || t >= c.canonLim)) return gp(c, 0);
   return t;
 }
 

@@ -78,7 +78,7 @@ export function ea(c: EmuCpu, i: Insn): number {
   const lo = ea64(c, i, true);
   const a = EA_HI * TWO32 + lo;
   // A non-canonical stack-relative address is #SS(0) (others fault #GP(0) at the access).
-  if (i.seg === Seg.FlatSS && (EA_HI < -c.canonHi || EA_HI >= c.canonHi)) raise(c, VEC_SS, 0);
+  if (i.seg === Seg.FlatSS && (EA_HI < -32768 || EA_HI > 32767) && (EA_HI < -c.canonHi || EA_HI >= c.canonHi)) raise(c, VEC_SS, 0);
   return a;
 }
 

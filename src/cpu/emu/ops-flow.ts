@@ -30,7 +30,7 @@ function limitCheck(c: EmuCpu, t: number): number {
 function canonical(c: EmuCpu, t: number): number {
   if (t >= Pow.Two63) t -= Pow.Two64;
   else if (t < -Pow.Two63) t += Pow.Two64;
-  if (t < -c.canonLim || t >= c.canonLim) return gp(c, 0);
+  if ((t < -Pow.Two47 || t >= Pow.Two47) && (t < -c.canonLim || t >= c.canonLim)) return gp(c, 0); // as canonicalTarget
   return t;
 }
 /** Sets rip for an absolute near target of operand size osz. */

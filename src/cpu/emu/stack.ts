@@ -9,7 +9,7 @@ import { rd, wr } from './mem-access.js';
 export function stackLin(c: EmuCpu, delta: number): number {
   if (c.stackSize === 8) {
     const a = r64(c, 4) + delta;
-    if (a < -c.canonLim || a >= c.canonLim) return raise(c, VEC_SS, 0);
+    if ((a < -Pow.Two47 || a >= Pow.Two47) && (a < -c.canonLim || a >= c.canonLim)) return raise(c, VEC_SS, 0); // as canonicalTarget
     return a;
   }
   const a = c.segBase[Seg.SS]! + (c.stackSize === 4 ? (c.rl[4]! + delta) >>> 0 : (c.rl[4]! + delta) & 0xffff);
