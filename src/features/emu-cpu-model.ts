@@ -96,8 +96,9 @@ export const CPUID7_ECX_LA57 = 1 << 16;
 /**
  * 5-level paging is implemented but advertised only on request (`--la57`, or a CPU model that has it):
  * emu's linear addresses are doubles, exact within +-2^53, and a guest address beyond that stops the VM
- * (exceptions.ts unrepresentable()). Linux puts its direct map near 0xff11000000000000 under LA57, so a
- * kernel that sees the bit could not boot; guests that keep within +-2^53 run exactly.
+ * (exceptions.ts unrepresentable()). Linux puts its direct map at 0xff11000000000000 under LA57: booted through
+ * its own decompressor it switches to 5-level paging and stops there (booted as tsvmm does by default, on
+ * tsvmm's 4-level tables, it stays at 4 levels). Guests that keep within +-2^53 run exactly.
  */
 export const EMU_LA57_DETAIL = '5-level paging (PML5, CR4.LA57, 57-bit canonical checks); linear addresses beyond +-2^53 stop the VM (emu holds addresses in doubles)';
 /** Family 6, model 0x0f, stepping 1: an unremarkable P6-family signature. */

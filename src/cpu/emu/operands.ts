@@ -11,7 +11,7 @@ import { getReg, setReg } from './gpr.js';
 import { rd, rdw, wr } from './mem-access.js';
 
 const TWO32 = 4294967296;
-/** 2^47: stack-relative addresses outside +-2^47 are not canonical (#SS). */
+/** 2^47: stack-relative addresses outside +-2^47 are not canonical (#SS) unless 5-level paging widens the bound (c.canonLim). */
 const STACK_CANON = 32768 * TWO32;
 
 /**
@@ -71,7 +71,7 @@ export function ea(c: EmuCpu, i: Insn): number {
       if (!i.ripRel && h >= -0x10_0000 && h < 0x10_0000) a = h * TWO32 + (c.rl[b]! >>> 0) + i.disp;
     } else if (i.ripRel) a = c.bip + i.end + i.disp;
     if (a === a) {
-      if (i.seg === Seg.FlatSS && (a < -STACK_CANON || a >= STACK_CANON)) raise(c, VEC_SS, 0);
+      if (i.seg === Seg.FlatSS && (a < -STACK_CANON || a >= STACK_CANON) && (a < -c.canonLim || a >= c.canonLim)) raise(c, VEC_SS, 0);
       return a;
     }
   }
