@@ -165,6 +165,23 @@ export class InProcessEventChannels implements EventChannels, BusHooks {
     return this.pending.length > 0;
   }
 
+  /** The I/O events that rang since the last dispatch, in order (a snapshot taken between two slices of a round carries them). */
+  pendingSpecs(): IoEventSpec[] {
+    return this.pending.filter((e) => !e.closed).map((e) => e.spec);
+  }
+
+  /** Marks the registered I/O event `spec` as rung (a restored snapshot's pending events); false when none matches. */
+  markPending(spec: IoEventSpec): boolean {
+    const list = this.ioEvents.get(this.busOf(spec.space))?.get(spec.address) ?? [];
+    const e = list.find((x) => x.spec.size === spec.size && x.spec.datamatch === spec.datamatch);
+    if (e === undefined) return false;
+    if (!e.pending) {
+      e.pending = true;
+      this.pending.push(e);
+    }
+    return true;
+  }
+
   /** Rings the sinks of the I/O events the guest wrote since the last call (the run loop, between slices). */
   dispatch(): void {
     if (this.pending.length === 0) return;

@@ -486,6 +486,17 @@ export class VirtualPmu {
 
   // ---------------------------------------------------------------- the reference clock
 
+  /** The reference-tick bookkeeping between runs: a snapshot of a deterministic run carries it, so ticks go on exactly. */
+  refState(): { mark: number; halted: boolean; cpl: number } {
+    return { mark: this.refMark, halted: this.refHalted, cpl: this.refCpl };
+  }
+
+  setRefState(s: { readonly mark: number; readonly halted: boolean; readonly cpl: number }): void {
+    this.refMark = s.mark;
+    this.refHalted = s.halted;
+    this.refCpl = s.cpl;
+  }
+
   /**
    * The run loop hands the vCPU the host CPU. Reference ticks count from the last runEnd() unless the
    * vCPU was halted then (or this is the first run): the time between runs, while another vCPU or the

@@ -319,6 +319,18 @@ export class EmuCpu {
   jitInsns: readonly Insn[] = [];
   /** Instruction count at which run() next polls the APIC (0 = at the next block boundary). */
   pollAt = 0;
+  /** Work count (instructions + REP iterations) at which the current slice ends. */
+  sliceEnd = 0;
+  /**
+   * Stop point: run() returns 'paused' once exactly this many instructions have retired (-1: none);
+   * stopWork is the work count the run loop is heading for meanwhile.
+   */
+  stopAt = -1;
+  stopWork = 0;
+  /** Instructions of the block in flight a stop point cut off: the slice runs them first when it goes on. */
+  blockRest = 0;
+  /** The most a cut-off block's rest may run (runRest); Infinity otherwise. */
+  restCap = Infinity;
   /** Instructions of the current block already given to the PMU, and the CPL the block started at. */
   pmuCounted = 0;
   blockCpl = 0;
@@ -554,6 +566,11 @@ export class EmuCpu {
    */
   run(budget: number): RunResult {
     return runLoop.run(this, budget);
+  }
+
+  /** Goes on with the slice that run() left 'paused' at the stop point (stopAt). */
+  runMore(): RunResult {
+    return runLoop.runMore(this);
   }
 
   /** Runs until HLT (or shutdown); throws when `max` instructions pass without halting. */

@@ -25,6 +25,9 @@ const CLOCK_SCHEMA = {
 } as const;
 
 const COUNTER = field.string(24);
+const COUNT = field.number();
+/** Absent from snapshots of older versions (taken between rounds, which restore as they did). */
+const RUN_POINT = 'run-point';
 const PMU_SCHEMA = {
   kind: 'emu-virtual-pmu',
   version: 1,
@@ -37,6 +40,108 @@ const PMU_SCHEMA = {
     globalStatus: COUNTER,
   },
 } as const;
+
+const RUN_POINT_SCHEMA = {
+  kind: 'emu-run-point',
+  version: 1,
+  fields: {
+    /** The vCPU the paused round runs next (-1: between rounds; the vCPU count: the end-of-round checks). */
+    roundAt: field.int(-1, 4096),
+    roundBudget: field.number(),
+    roundProgressed: field.bool(),
+    sliceOpen: field.bool(),
+    sliceBefore: COUNT,
+    sliceWasHalted: field.bool(),
+    spinCheckIn: field.int(0, 1 << 20),
+    /** Doorbells rung in this round, not yet dispatched. */
+    doorbells: field.array(field.record({ space: field.string(4), address: COUNT, size: field.int(1, 8), datamatch: COUNT, matchAny: field.bool() }), 4096),
+    cpus: field.array(
+      field.record({
+        sliceEnd: COUNT,
+        blockRest: COUNT,
+        pollAt: COUNT,
+        breakRun: field.bool(),
+        pmuLeft: COUNT,
+        pmuLeftCpl: field.int(-1, 3),
+        pmuMerge: field.bool(),
+        refMark: COUNT,
+        refHalted: field.bool(),
+        refCpl: field.int(0, 3),
+      }),
+      4096,
+    ),
+  },
+} as const;
+
+/**
+ * Where the run stands inside a round and a slice (EmuVm.pauseAt stops anywhere), and what carries
+ * over between slices (poll point, PMU bound, reference-tick mark): a restore goes on exactly there.
+ */
+function runPointPersist(vm: EmuVm): Persist {
+  const p: Persist<typeof RUN_POINT_SCHEMA.fields> = {
+    persistSchema: RUN_POINT_SCHEMA,
+    saveState: () => {
+      // Between rounds, or for a vCPU whose slice is not open, the round and slice fields mean nothing
+      // (the next slice sets them anew): saved as zeros, so equal machines save equal states.
+      const inRound = vm.roundAt >= 0;
+      const open = inRound && vm.sliceOpen;
+      return {
+        roundAt: vm.roundAt,
+        roundBudget: inRound ? vm.roundBudget : 0,
+        roundProgressed: inRound && vm.roundProgressed,
+        sliceOpen: open,
+        sliceBefore: open ? vm.sliceBefore : 0,
+        sliceWasHalted: open && vm.sliceWasHalted,
+        spinCheckIn: vm.spinCheckIn,
+        doorbells: vm.events.pendingSpecs().map((d) => ({ space: d.space, address: d.address, size: d.size, datamatch: d.datamatch ?? 0, matchAny: d.datamatch === undefined })),
+        cpus: vm.cpus.map((c) => {
+          const ref = vm.pmus[c.index]?.refState() ?? { mark: -1, halted: false, cpl: 0 };
+          const o = open && c.index === vm.roundAt;
+          return {
+            sliceEnd: o ? c.sliceEnd : 0,
+            blockRest: o ? c.blockRest : 0,
+            pollAt: o ? c.pollAt : 0,
+            breakRun: o && c.breakRun,
+            pmuLeft: o ? c.pmuLeft : 0,
+            pmuLeftCpl: o ? c.pmuLeftCpl : -1,
+            pmuMerge: o && c.pmuMerge,
+            refMark: ref.mark,
+            refHalted: ref.halted,
+            refCpl: ref.cpl,
+          };
+        }),
+      };
+    },
+    restoreState: (s) => {
+      if (s.cpus.length !== vm.cpus.length) throw new PersistError('persist-invalid', 'run-point.cpus', `run point: saved for ${s.cpus.length} vCPU(s), this VM has ${vm.cpus.length}`);
+      if (s.roundAt > vm.cpus.length) throw new PersistError('persist-invalid', 'run-point.roundAt', `run point: round position ${s.roundAt} is past the last vCPU`);
+      for (const d of s.doorbells) {
+        const spec = { space: d.space === 'mmio' ? 'mmio' : 'pio', address: d.address, size: d.size as 1 | 2 | 4 | 8, ...(d.matchAny ? {} : { datamatch: d.datamatch }) } as const;
+        if (!vm.events.markPending(spec)) throw new PersistError('persist-invalid', 'run-point.doorbells', `run point: no device listens at ${d.space} 0x${d.address.toString(16)} for a rung doorbell; restore into the same machine configuration`);
+      }
+      vm.roundAt = s.roundAt;
+      vm.roundBudget = s.roundBudget;
+      vm.roundProgressed = s.roundProgressed;
+      vm.sliceOpen = s.sliceOpen && s.roundAt >= 0 && s.roundAt < vm.cpus.length;
+      vm.sliceBefore = s.sliceBefore;
+      vm.sliceWasHalted = s.sliceWasHalted;
+      vm.spinCheckIn = Math.max(1, s.spinCheckIn);
+      s.cpus.forEach((r, i) => {
+        const c = vm.cpus[i]!;
+        c.sliceEnd = r.sliceEnd;
+        c.blockRest = r.blockRest;
+        c.pollAt = r.pollAt;
+        c.breakRun = r.breakRun;
+        c.pmuLeft = r.pmuLeft;
+        c.pmuLeftCpl = r.pmuLeftCpl;
+        c.pmuMerge = r.pmuMerge;
+        // Reference ticks are counted in virtual time only when time is the instruction count.
+        if (vm.clock.deterministic) vm.pmus[i]?.setRefState({ mark: r.refMark, halted: r.refHalted, cpl: r.refCpl });
+      });
+    },
+  };
+  return anyPersist(p);
+}
 
 function clockPersist(vm: EmuVm): Persist {
   const p: Persist<typeof CLOCK_SCHEMA.fields> = {
@@ -80,6 +185,8 @@ function components(vm: EmuVm): (readonly [string, Persist])[] {
   chips.apics.forEach((a: LocalApic, i) => out.push([`lapic.${i}`, anyPersist(a)]));
   out.push(['ioapic', anyPersist(chips.ioapic)], ['pic', anyPersist(chips.pic)], ['pit', anyPersist(chips.pit)]);
   vm.pmus.forEach((p, i) => out.push([`pmu.${i}`, pmuPersist(p)]));
+  // Last: the vCPU and PMU restores reset what it sets.
+  out.push([RUN_POINT, runPointPersist(vm)]);
   return out;
 }
 
@@ -100,6 +207,7 @@ export function restoreEmuVmState(vm: EmuVm, state: BackendState): void {
   // Check every section before loading any.
   const steps = comps.map(([name, p]) => {
     const s = byName.get(name);
+    if (s === undefined && name === RUN_POINT) return () => undefined;
     if (s === undefined) throw new PersistError('persist-invalid', name, `the state has no section ${name} (${p.persistSchema.kind})`);
     return prepareRestore(s, p);
   });

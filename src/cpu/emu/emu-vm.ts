@@ -132,14 +132,26 @@ export class EmuVm implements Vm {
   private stop: VmStop | undefined;
   /** The vCPU inside cpu.run(), if any. */
   private runningCpu: EmuCpu | undefined;
-  private spinCheckIn = SPIN_CHECK_ROUNDS;
+  spinCheckIn = SPIN_CHECK_ROUNDS;
   private running = false;
   /** pause() asked the run loop to park between slices; `paused` once it has. */
   private pauseWanted = false;
   private isPaused = false;
   private pauseWaiters: (() => void)[] = [];
-  /** pauseAt(): park at the first round boundary where this many instructions have retired (-1: none). */
-  private pauseAtInsns = -1;
+  /** pauseAt(): park once exactly this many instructions (all vCPUs) have retired (-1: none). */
+  private pauseTarget = -1;
+  /**
+   * Where the round in progress stands when a stop point paused it (-1: between rounds): the vCPU to run
+   * next (cpus.length: all ran, the end-of-round checks are next), whether that vCPU's slice is open
+   * (cut at the stop point: it goes on rather than starting anew), the round's budget and progress, and
+   * the open slice's start (instructions, halted) for its PMU accounting. Snapshots carry all of it.
+   */
+  roundAt = -1;
+  roundBudget = 0;
+  roundProgressed = false;
+  sliceOpen = false;
+  sliceBefore = 0;
+  sliceWasHalted = false;
   private wake: (() => void) | undefined;
   private readonly slice: number;
   readonly scheduler: HostScheduler;
@@ -286,13 +298,19 @@ export class EmuVm implements Vm {
   }
 
   /**
-   * Pauses at the first round boundary at which `instructions` instructions (all vCPUs) have
-   * retired: a reproducible point for snapshots of a deterministic run, chosen without changing
-   * the run (rounds are not cut). Resolves once paused, or at once if the VM stopped.
+   * Pauses with exactly `instructions` instructions retired, all vCPUs together (a REP instruction
+   * retires once, when it completes), before anything after the last of them happens: in the middle
+   * of a vCPU's slice, or between two vCPUs' slices of a round. The run is not changed by it: a
+   * resume (or a snapshot taken there and restored) goes on with the round exactly as it would have,
+   * so a deterministic run gives the same output and final state as one that never paused.
+   * Resolves once paused there (a paused VM stays paused until resume()), or once the VM stopped.
    */
   pauseAt(instructions: number): Promise<void> {
-    if (this.stop !== undefined || this.isPaused) return Promise.resolve();
-    this.pauseAtInsns = instructions;
+    if (!Number.isSafeInteger(instructions) || instructions < 0) throw new RangeError(`emu: pauseAt needs a whole instruction count, got ${instructions}`);
+    const done = this.instructionsRetired;
+    if (instructions < done) throw new RangeError(`emu: cannot pause at instruction ${instructions}: ${done} have already retired`);
+    if (this.stop !== undefined || (this.isPaused && instructions === done)) return Promise.resolve();
+    this.pauseTarget = instructions;
     return new Promise((resolve) => this.pauseWaiters.push(resolve));
   }
 
@@ -313,10 +331,13 @@ export class EmuVm implements Vm {
 
   /** The run loop has stopped between slices: time stands still until resume(). */
   private parked(): void {
-    // A paused VM's devices hold every write the guest made (snapshots read them).
+    // A paused VM's devices hold every write the guest made (snapshots read them); coalesced writes
+    // may reach them at any time. Doorbells ring between rounds: inside one (a stop point) they wait.
     this.events.flushCoalesced();
-    this.events.dispatch();
+    if (this.roundAt < 0) this.events.dispatch();
     this.runClockStop();
+    // A pause of any kind settles pauseAt()'s promise: its stop point is spent.
+    this.pauseTarget = -1;
     this.isPaused = true;
     this.clock.freeze();
     const waiters = this.pauseWaiters;
@@ -345,8 +366,8 @@ export class EmuVm implements Vm {
         const t0 = now();
         while (this.stop === undefined && !this.pauseWanted && now() - t0 < YIELD_MS) {
           const progressed = this.round();
-          if (this.pauseAtInsns >= 0 && this.instructionsRetired >= this.pauseAtInsns) {
-            this.pauseAtInsns = -1;
+          if (progressed === 'paused') {
+            this.pauseTarget = -1;
             this.pauseWanted = true;
           }
           if (this.stop !== undefined || this.pauseWanted) break;
@@ -379,36 +400,65 @@ export class EmuVm implements Vm {
     return this.stop!;
   }
 
-  /** One round-robin pass over the vCPUs. Returns true when some vCPU executed instructions. */
-  private round(): boolean {
-    // Doorbells the guest rang in the last slice: the devices run here, between slices, not inside the
-    // vCPU's access (emu's ioeventfd). Coalesced writes reach their devices at least once per round.
-    this.events.dispatch();
-    this.events.flushCoalesced();
-    this.chips.advance();
-    let progressed = false;
-    let budget = this.slice;
-    if (this.clock.deterministic) {
-      const dl = this.chips.nextDeadlineNs();
-      if (dl !== Infinity) {
-        const left = Math.ceil((dl - this.clock.nowNs()) / NS_PER_INSTRUCTION / this.cpus.length);
-        budget = Math.max(64, Math.min(budget, left));
+  /**
+   * One round-robin pass over the vCPUs, or the rest of the one a stop point paused. Returns true when
+   * some vCPU executed instructions, 'paused' when it stopped at the pause target (roundAt says where).
+   */
+  private round(): boolean | 'paused' {
+    let i = this.roundAt;
+    let budget = this.roundBudget;
+    let progressed = this.roundProgressed;
+    if (i < 0) {
+      if (this.pauseTarget >= 0 && this.instructionsRetired >= this.pauseTarget) return 'paused';
+      // Doorbells the guest rang in the last slice: the devices run here, between slices, not inside the
+      // vCPU's access (emu's ioeventfd). Coalesced writes reach their devices at least once per round.
+      this.events.dispatch();
+      this.events.flushCoalesced();
+      this.chips.advance();
+      progressed = false;
+      budget = this.slice;
+      if (this.clock.deterministic) {
+        const dl = this.chips.nextDeadlineNs();
+        if (dl !== Infinity) {
+          const left = Math.ceil((dl - this.clock.nowNs()) / NS_PER_INSTRUCTION / this.cpus.length);
+          budget = Math.max(64, Math.min(budget, left));
+        }
       }
+      i = 0;
     }
-    for (const cpu of this.cpus) {
+    this.roundAt = -1;
+    for (; i < this.cpus.length; i++) {
+      const cpu = this.cpus[i]!;
       if (this.stop !== undefined) return progressed;
-      const before = cpu.instructions;
+      if (this.pauseTarget >= 0) {
+        const want = this.pauseTarget - this.instructionsRetired;
+        if (want <= 0) return this.roundPaused(i, budget, progressed, false);
+        cpu.stopAt = cpu.instructions + want;
+      }
+      const open = this.sliceOpen;
+      this.sliceOpen = false;
+      const before = open ? this.sliceBefore : cpu.instructions;
+      const wasHalted = open ? this.sliceWasHalted : cpu.halted || cpu.waitSipi;
       const pmu = this.pmus.length === 0 ? undefined : this.pmus[cpu.index];
-      const wasHalted = cpu.halted || cpu.waitSipi;
-      pmu?.runStart();
       let r: string;
       try {
         this.runningCpu = cpu;
-        r = cpu.run(budget);
-        pmu?.runEnd(cpu.cpl, cpu.halted || cpu.waitSipi, !wasHalted || cpu.instructions !== before);
+        if (open) r = cpu.runMore();
+        else {
+          pmu?.runStart();
+          r = cpu.run(budget);
+        }
         this.runningCpu = undefined;
+        cpu.stopAt = -1;
+        if (r === 'paused') {
+          this.sliceBefore = before;
+          this.sliceWasHalted = wasHalted;
+          return this.roundPaused(i, budget, progressed, true);
+        }
+        pmu?.runEnd(cpu.cpl, cpu.halted || cpu.waitSipi, !wasHalted || cpu.instructions !== before);
       } catch (e) {
         this.runningCpu = undefined;
+        cpu.stopAt = -1;
         this.stop = { kind: 'internal-error', vcpu: cpu.index, detail: `emulator failure at rip 0x${cpu.rip.toString(16)}: ${(e as Error).stack ?? String(e)}` };
         return progressed;
       }
@@ -423,8 +473,18 @@ export class EmuVm implements Vm {
         return true;
       }
     }
+    if (this.pauseTarget >= 0 && this.instructionsRetired >= this.pauseTarget) return this.roundPaused(this.cpus.length, budget, progressed, false);
     if (progressed) this.checkSpinning();
     return progressed;
+  }
+
+  /** The round stops at the pause target before vCPU `at` runs (or inside its slice: `open`). */
+  private roundPaused(at: number, budget: number, progressed: boolean, open: boolean): 'paused' {
+    this.roundAt = at;
+    this.roundBudget = budget;
+    this.roundProgressed = progressed;
+    this.sliceOpen = open;
+    return 'paused';
   }
 
   /** Whether an interrupt may still reach vCPU `i` without it executing anything (chips that cannot say: yes). */

@@ -150,77 +150,132 @@ export function run(c: EmuCpu, budget: number): RunResult {
   return r;
 }
 
+/** Goes on with a slice that a stop point paused ('paused' from run() or runMore()); see runOn. */
+export function runMore(c: EmuCpu): RunResult {
+  const r = runOn(c);
+  if (c.pmuPendPlain + c.pmuPendBranches !== 0) pmuFlushPending(c);
+  return r;
+}
+
 export function runSlice(c: EmuCpu, budget: number): RunResult {
   c.breakRun = false;
   // The budget counts instructions and REP iterations (work), so a long REP ends slices too.
-  const end = c.instructions + c.stringIters + budget;
+  c.sliceEnd = c.instructions + c.stringIters + budget;
   if (!serviceInitSipi(c)) return 'hlt';
   c.pollAt = 0;
   c.pmuLeft = 0; // the host may have programmed the PMU or replaced it since the last run
   c.pmuMerge = false;
-  // The block that ran last (null after anything but a block): its successors are tried first.
-  let prev: Block | null = null;
-  while (c.instructions + c.stringIters < end) {
-    if (c.breakRun) return breakResult(c);
-    if (c.instructions >= c.pollAt || c.shadow || c.halted) {
-      if (c.shadow) {
-        // Interrupt shadow: one more instruction before interrupts are recognized.
-        c.shadow = false;
-        c.pollAt = 0;
-        if (!c.halted) {
-          if (c.debugArmed) {
-            c.shadow = true; // debugExec holds back #DB traps over the shadow itself
-            debugExec(c, 1);
-            c.shadow = false;
-          } else execBlock(c, 1, null);
+  return runOn(c);
+}
+
+/**
+ * Runs the slice on to its end, from its start or from where a stop point left it. With a stop point
+ * (c.stopAt >= 0, instructions retired) it returns 'paused' once exactly that many have retired and the
+ * slice is not over: everything the slice would do next is left as it was, so calling runOn again
+ * (in this VM or in one restored from a snapshot of it) goes on exactly as if it never stopped.
+ */
+export function runOn(c: EmuCpu): RunResult {
+  const end = c.sliceEnd;
+  for (;;) {
+    // The work count at which c.stopAt instructions have retired, unless REP iterations come first.
+    const stop = c.stopAt < 0 || c.stopAt + c.stringIters >= end ? end : c.stopAt + c.stringIters;
+    c.stopWork = stop;
+    if (c.blockRest !== 0) runRest(c, stop);
+    // The block that ran last (null after anything but a block): its successors are tried first.
+    let prev: Block | null = null;
+    while (c.instructions + c.stringIters < stop) {
+      if (c.breakRun) return breakResult(c);
+      if (c.instructions >= c.pollAt || c.shadow || c.halted) {
+        if (c.shadow) {
+          // Interrupt shadow: one more instruction before interrupts are recognized.
+          c.shadow = false;
+          c.pollAt = 0;
+          if (!c.halted) {
+            if (c.debugArmed) {
+              c.shadow = true; // debugExec holds back #DB traps over the shadow itself
+              debugExec(c, 1);
+              c.shadow = false;
+            } else execBlock(c, 1, null);
+            c.blockRest = 0; // one instruction is all this path runs, stop point or not
+          }
+          prev = null;
+          continue;
         }
+        c.pollAt = c.instructions + POLL_INTERVAL;
+        if (c.apic !== undefined) {
+          try {
+            checkInterrupts(c);
+          } catch (e) {
+            if (e !== FAULT) throw e;
+          }
+          if (c.breakRun) continue;
+        }
+        if (c.halted) return 'hlt';
+        // TF or RF set (putFlags forces this poll): the debug path single-steps / clears RF.
+        if ((c.flags & (Bit.TF | Bit.RF)) !== 0 && !c.debugArmed) rearm(c);
+      }
+      if (c.debugArmed) {
+        debugExec(c, stop - c.instructions - c.stringIters);
+        c.blockRest = 0; // the debug path is not resumed mid-block
         prev = null;
         continue;
       }
-      c.pollAt = c.instructions + POLL_INTERVAL;
-      if (c.apic !== undefined) {
-        try {
-          checkInterrupts(c);
-        } catch (e) {
-          if (e !== FAULT) throw e;
+      // The successors of the last block, then the jump cache, inline (the common cases); misses and fetch
+      // faults go through execBlock.
+      let lin = c.rip;
+      if (c.codeSize !== 8) {
+        lin += c.segBase[Seg.CS]!;
+        if (lin >= Pow.Two32) lin -= Pow.Two32;
+      }
+      const left = stop - c.instructions - c.stringIters;
+      let b: Block | null | undefined = null;
+      if (prev !== null) {
+        b = prev.next0;
+        if (b === null || !jcValid(c, b, lin)) {
+          b = prev.next1;
+          if (b !== null && !jcValid(c, b, lin)) b = null;
         }
-        if (c.breakRun) continue;
       }
-      if (c.halted) return 'hlt';
-      // TF or RF set (putFlags forces this poll): the debug path single-steps / clears RF.
-      if ((c.flags & (Bit.TF | Bit.RF)) !== 0 && !c.debugArmed) rearm(c);
-    }
-    if (c.debugArmed) {
-      debugExec(c, end - c.instructions - c.stringIters);
-      prev = null;
-      continue;
-    }
-    // The successors of the last block, then the jump cache, inline (the common cases); misses and fetch
-    // faults go through execBlock.
-    let lin = c.rip;
-    if (c.codeSize !== 8) {
-      lin += c.segBase[Seg.CS]!;
-      if (lin >= Pow.Two32) lin -= Pow.Two32;
-    }
-    const left = end - c.instructions - c.stringIters;
-    let b: Block | null | undefined = null;
-    if (prev !== null) {
-      b = prev.next0;
-      if (b === null || !jcValid(c, b, lin)) {
-        b = prev.next1;
-        if (b !== null && !jcValid(c, b, lin)) b = null;
+      if (b === null) {
+        b = c.jcBlock[jcSlot(lin, c.cpl)];
+        if (b === undefined || !jcValid(c, b, lin)) b = null;
       }
+      const ran = execBlock(c, left, b);
+      if (prev !== null && ran !== null && ran.vLin === lin) chain(prev, ran);
+      prev = ran;
     }
-    if (b === null) {
-      b = c.jcBlock[jcSlot(lin, c.cpl)];
-      if (b === undefined || !jcValid(c, b, lin)) b = null;
-    }
-    const ran = execBlock(c, left, b);
-    if (prev !== null && ran !== null && ran.vLin === lin) chain(prev, ran);
-    prev = ran;
+    if (stop === end) break;
+    if (c.instructions >= c.stopAt) return 'paused';
+    // REP iterations took some of the work: on to the stop point.
   }
   if (c.breakRun) return breakResult(c);
   return c.halted ? 'hlt' : 'budget';
+}
+
+/**
+ * Runs what a stop point cut off the block in flight (c.blockRest instructions), without the checks
+ * between blocks, which the uninterrupted run does not make there either.
+ */
+function runRest(c: EmuCpu, stop: number): void {
+  const rest = c.blockRest;
+  const room = stop - c.instructions - c.stringIters;
+  c.blockRest = 0;
+  c.restCap = rest;
+  execBlock(c, rest < room ? rest : room, null);
+  c.restCap = Infinity;
+}
+
+/**
+ * execBlock cut a block at the stop point (c.stopWork): records how many more of its instructions
+ * the run would have run as part of it (its end, the slice's, or the PMU's bound, whichever first).
+ */
+function restAfterCut(c: EmuCpu, total: number, limit: number): void {
+  let n = total < c.restCap ? total : c.restCap;
+  const slice = c.sliceEnd - c.instructions - c.stringIters;
+  if (slice < n) n = slice;
+  const pmu = c.pmu;
+  if (pmu !== null && pmu.active && c.pmuLeft < n) n = c.pmuLeft;
+  c.blockRest = n > limit ? n - limit : 0;
 }
 
 /** Why a run stopped early: a triple fault, a fault storm (the slice just ends), or a stop request. */
@@ -273,7 +328,12 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
     execRegion(c, limit, blk);
     return null;
   }
-  const n = total > limit ? limit : total;
+  let n = total;
+  if (total > limit) {
+    n = limit;
+    // Cut short at a stop point (runOn): what of the block is left is run first when the slice goes on.
+    if (c.stopAt >= 0 && c.instructions + c.stringIters + limit === c.stopWork) restAfterCut(c, total, limit);
+  }
   const bip = c.rip;
   c.bip = bip;
   const cs = c.codeSize;
@@ -354,6 +414,7 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
         if (c.smc) {
           // The block was overwritten by its own instruction: stop after it.
           c.smc = false;
+          c.blockRest = 0;
           i++;
           if (i < n) c.rip = addIp(bip, ins[i - 1]!.end, c.codeSize);
           break;
@@ -362,6 +423,7 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
     }
   } catch (e) {
     c.curBlock = null;
+    c.blockRest = 0; // a fault or exit ends the block here in any run
     if (compiled) i = c.ci;
     if (e === BLOCK_EXIT) {
       c.instructions += i + 1;

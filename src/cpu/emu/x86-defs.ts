@@ -67,8 +67,8 @@ export const FAULT = { fault: true } as const;
 /** Thrown to leave the current block early (self-modifying code); rip is already set. */
 export const BLOCK_EXIT = { exit: true } as const;
 
-/** Why EmuCpu.run() returned. */
-export type RunResult = 'hlt' | 'budget' | 'shutdown' | 'stop';
+/** Why EmuCpu.run() returned ('paused': at the stop point EmuCpu.stopAt, inside the slice). */
+export type RunResult = 'hlt' | 'budget' | 'shutdown' | 'stop' | 'paused';
 
 /**
  * Inline-dispatch kinds of hot instructions (Insn.k; 0 = call Insn.fn): the run loop calls these
