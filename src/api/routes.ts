@@ -184,6 +184,14 @@ export const ROUTES: readonly Route[] = [
     path: '/vm',
     hasBody: true,
     async handle(c, body) {
+      const at = body['at_instruction'];
+      if (at !== undefined) {
+        if (body['state'] !== 'Paused') throw new ControllerError('invalid-argument', 'at_instruction goes with "state": "Paused"', { field: 'at_instruction' });
+        // Armed in the controller's queue; the wait for the guest to get there is this request's alone.
+        const { reached } = await c.dispatch({ type: 'pause-at', instructions: at as number });
+        await reached;
+        return NO_CONTENT;
+      }
       await c.dispatch({ type: body['state'] === 'Paused' ? 'pause' : 'resume' });
       return NO_CONTENT;
     },

@@ -45,12 +45,12 @@ async function expectOk(sock: string, what: string, r: Promise<Reply>): Promise<
 
 class ClientError extends Error {}
 
-/** Pauses the VM, writes the snapshot, then resumes it. */
-export async function snapshotCommand(sock: string, file: string, opts: { memFile?: string; diff: boolean }): Promise<number> {
+/** Pauses the VM (at an exact instruction count, with `atInstruction`), writes the snapshot, then resumes it. */
+export async function snapshotCommand(sock: string, file: string, opts: { memFile?: string; diff: boolean; atInstruction?: number }): Promise<number> {
   const { resolve } = await import('node:path');
   try {
     const t0 = performance.now();
-    await expectOk(sock, 'pause', call(sock, 'PATCH', '/vm', { state: 'Paused' }));
+    await expectOk(sock, 'pause', call(sock, 'PATCH', '/vm', { state: 'Paused', ...(opts.atInstruction !== undefined ? { at_instruction: opts.atInstruction } : {}) }));
     let failure: unknown;
     try {
       await expectOk(sock, 'snapshot', call(sock, 'PUT', '/snapshot/create', { snapshot_type: opts.diff ? 'Diff' : 'Full', snapshot_path: resolve(file), ...(opts.memFile !== undefined ? { mem_file_path: resolve(opts.memFile) } : {}) }));

@@ -25,9 +25,10 @@ Usage:
                                           cannot give the saved feature set)
   tsvmm run --incoming tcp:HOST:PORT|unix:PATH
                                           wait for a live migration and run the guest it brings
-  tsvmm snapshot --api-sock PATH FILE [--mem-file FILE] [--diff]
+  tsvmm snapshot --api-sock PATH FILE [--mem-file FILE] [--diff] [--at-instruction N]
                                           snapshot a running tsvmm (run --api-sock): pause, save, resume;
-                                          --diff: the pages written since its last snapshot
+                                          --diff: the pages written since its last snapshot; --at-instruction
+                                          (emu): pause once exactly N instructions have retired
   tsvmm migrate --api-sock PATH --to tcp:HOST:PORT|unix:PATH
                                           live-migrate a running tsvmm's guest (pre-copy); it exits 0
   tsvmm caps [--accel kvm|emu|auto] [--cpus N] [--mem SIZE] [--json]
@@ -192,7 +193,7 @@ const RUN_COMMAND_OPTIONS = {
 } as const satisfies OptionSpecs;
 
 /** `snapshot` and `migrate` talk to a running tsvmm through its API socket. */
-const SNAPSHOT_OPTIONS = { 'api-sock': { type: 'string', value: 'PATH' }, 'mem-file': { type: 'string', value: 'FILE' }, diff: { type: 'boolean' } } as const satisfies OptionSpecs;
+const SNAPSHOT_OPTIONS = { 'api-sock': { type: 'string', value: 'PATH' }, 'mem-file': { type: 'string', value: 'FILE' }, diff: { type: 'boolean' }, 'at-instruction': { type: 'string', value: 'N' } } as const satisfies OptionSpecs;
 const DEVICE_OPTIONS = { socket: { type: 'string', value: 'PATH' }, image: { type: 'string', value: 'FILE' }, ro: { type: 'boolean' }, serial: { type: 'string', value: 'S' } } as const satisfies OptionSpecs;
 const MIGRATE_OPTIONS = { 'api-sock': { type: 'string', value: 'PATH' }, to: { type: 'string', value: 'tcp:HOST:PORT|unix:PATH' } } as const satisfies OptionSpecs;
 
@@ -272,8 +273,11 @@ export async function main(argv: string[]): Promise<number> {
         const sock = values['api-sock'];
         if (typeof sock !== 'string') throw new ConfigError('tsvmm snapshot needs --api-sock PATH (the API socket of the running tsvmm: run --api-sock)');
         if (positionals[0] === undefined) throw new ConfigError('tsvmm snapshot needs the FILE to write the snapshot to');
+        const atText = values['at-instruction'];
+        const at = typeof atText === 'string' ? Number(atText) : undefined;
+        if (at !== undefined && (!/^[0-9]+$/.test(atText as string) || !Number.isSafeInteger(at))) throw new ConfigError(`--at-instruction needs a whole instruction count, got '${String(atText)}'`);
         const { snapshotCommand } = await import('./client-commands.js');
-        return await snapshotCommand(sock, positionals[0], { ...(typeof values['mem-file'] === 'string' ? { memFile: values['mem-file'] } : {}), diff: values['diff'] === true });
+        return await snapshotCommand(sock, positionals[0], { ...(typeof values['mem-file'] === 'string' ? { memFile: values['mem-file'] } : {}), diff: values['diff'] === true, ...(at !== undefined ? { atInstruction: at } : {}) });
       }
       case 'migrate': {
         const { values } = parseOptions('migrate', rest, MIGRATE_OPTIONS, 0);

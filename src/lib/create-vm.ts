@@ -69,6 +69,11 @@ export interface TsvmmVm {
   run(): Promise<VmStop>;
   /** Parks every vCPU between instructions; resolves once none runs guest code. */
   pause(): Promise<void>;
+  /**
+   * Pauses once exactly `instructions` instructions (all vCPUs) have retired (emu only): a snapshot there
+   * of a deterministic run, restored, ends exactly as the run would have. Resolves once paused there.
+   */
+  pauseAt(instructions: number): Promise<void>;
   resume(): Promise<void>;
   /** Ends the VM (a quit) and resolves with the stop. */
   stop(reason?: string): Promise<VmStop>;
@@ -179,6 +184,11 @@ class LibraryVm implements TsvmmVm {
 
   pause(): Promise<void> {
     return this.c.dispatch({ type: 'pause' });
+  }
+
+  async pauseAt(instructions: number): Promise<void> {
+    const { reached } = await this.c.dispatch({ type: 'pause-at', instructions });
+    await reached;
   }
 
   resume(): Promise<void> {

@@ -53,6 +53,11 @@ export type VmAction =
   | { readonly type: 'set-entropy' }
   | { readonly type: 'start' }
   | { readonly type: 'pause' }
+  /**
+   * Sets a stop point (emu): the VM pauses once exactly `instructions` instructions (all vCPUs) have
+   * retired. Resolves once set; the result's `reached` settles when the VM pauses there.
+   */
+  | { readonly type: 'pause-at'; readonly instructions: number }
   | { readonly type: 'resume' }
   /** Types Ctrl+Alt+Del on the i8042 keyboard; the guest reboots through the reset line, which stops the VM. */
   | { readonly type: 'send-ctrl-alt-del' }
@@ -140,6 +145,8 @@ export interface VmActionResults {
   'set-entropy': void;
   start: void;
   pause: void;
+  /** Resolves once the VM is paused at the stop point; rejects (invalid-state) if it stopped or was paused before it. */
+  'pause-at': { readonly reached: Promise<void> };
   resume: void;
   'send-ctrl-alt-del': void;
   'flush-metrics': void;

@@ -172,6 +172,8 @@ export class VmController {
       case 'pause':
         await this.pause();
         return undefined as R;
+      case 'pause-at':
+        return this.pauseAt(a.instructions) as R;
       case 'resume':
         this.resume();
         return undefined as R;
@@ -333,6 +335,32 @@ export class VmController {
     await built.vm.pause();
     // The guest may have stopped while its vCPUs were being parked.
     if (this.stateNow === 'Running') this.stateNow = 'Paused';
+  }
+
+  /**
+   * Arms the VM's stop point (emu's pauseAt) without holding the queue: reaching it may take long, and
+   * other actions (a stop among them) go on meanwhile. The state becomes Paused when it is reached.
+   */
+  private pauseAt(instructions: number): { reached: Promise<void> } {
+    const built = this.requireBuilt('pause at an instruction count');
+    const vm = built.vm as { pauseAt?: (n: number) => Promise<void>; instructionsRetired?: number; paused?: boolean };
+    if (typeof vm.pauseAt !== 'function' || vm.instructionsRetired === undefined) {
+      throw new ControllerError('not-supported', 'pausing at an instruction count needs the emu backend (--accel emu), which counts retired instructions exactly');
+    }
+    if (!Number.isSafeInteger(instructions) || instructions < 0) throw new ControllerError('invalid-argument', `the instruction count must be a whole number >= 0, got ${instructions}`, { field: 'instructions' });
+    const done = vm.instructionsRetired;
+    if (instructions < done) throw new ControllerError('invalid-argument', `${done} instructions have already retired: pick a count of at least that`, { field: 'instructions' });
+    const reached = vm.pauseAt(instructions).then(() => {
+      const at = vm.instructionsRetired;
+      if (vm.paused === true && at === instructions) {
+        if (this.stateNow === 'Running') this.stateNow = 'Paused';
+        return;
+      }
+      throw new ControllerError('invalid-state', vm.paused === true ? `the VM was paused at instruction ${at}, before it reached ${instructions}` : `the VM stopped at instruction ${at}, before it reached ${instructions}`);
+    });
+    // Whoever armed it may not wait for it.
+    reached.catch(() => undefined);
+    return { reached };
   }
 
   private resume(): void {
