@@ -126,6 +126,9 @@ const BAD_REQUESTS: readonly { what: string; method: string; url: string; body?:
   { what: 'GET with a body', method: 'GET', url: '/', body: { a: 1 }, fault: /^GET request cannot have a body\.$/ },
   { what: 'empty PUT', method: 'PUT', url: '/actions', fault: /^Empty PUT request\.$/ },
   { what: 'empty PATCH', method: 'PATCH', url: '/vm', fault: /^Empty PATCH request\.$/ },
+  { what: 'at_instruction to resume', method: 'PATCH', url: '/vm', body: { state: 'Resumed', at_instruction: 5 }, fault: /at_instruction goes with "state": "Paused"/ },
+  { what: 'at_instruction already passed', method: 'PATCH', url: '/vm', body: { state: 'Paused', at_instruction: 1 }, fault: /instructions have already retired/ },
+  { what: 'negative at_instruction', method: 'PATCH', url: '/vm', body: { state: 'Paused', at_instruction: -1 }, fault: /field `at_instruction`: -1 is out of range/ },
   { what: 'a drive after start', method: 'PUT', url: '/drives/rootfs', body: { drive_id: 'rootfs', path_on_host: '/x', is_root_device: true, is_read_only: false }, fault: /cannot add a drive: the VM has started/ },
   { what: 'a network backend that is neither TAP nor stream', method: 'PUT', url: '/network-interfaces/eth0', body: { iface_id: 'eth0', host_dev_name: 'tcp:1.2.3.4:5' }, fault: /neither a TAP interface name/ },
   { what: 'a stream interface after start', method: 'PUT', url: '/network-interfaces/eth0', body: { iface_id: 'eth0', host_dev_name: 'stream:listen=/tmp/x.sock' }, fault: /cannot add a network interface: the VM has started/ },
@@ -193,6 +196,11 @@ test('bad requests get 400 naming the field, hundreds of connections at once are
 
     // The guest's output so far is exactly the ticker's arithmetic (a pure function of its steps).
     assert.equal((await t.send('PATCH', '/vm', { body: { state: 'Paused' } })).status, 204);
+    // tsvmm's at_instruction: from the pause, on to exactly that many instructions retired.
+    const at = (await t.send('GET', '/stats')).json<{ instructions: number }>().instructions + 250_000;
+    assert.equal((await t.send('PATCH', '/vm', { body: { state: 'Paused', at_instruction: at } })).status, 204);
+    assert.equal((await t.send('GET', '/stats')).json<{ instructions: number }>().instructions, at);
+    assert.equal((await t.send('GET', '/')).json<{ state: string }>().state, 'Paused');
     await sleep(300); // what the guest wrote before the pause may still be on its way through the pipe
     const out = t.stdout();
     const ticks = out.split('\r\n').filter((l) => l.startsWith('tick ')).length;

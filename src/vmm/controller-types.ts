@@ -55,7 +55,8 @@ export type VmAction =
   | { readonly type: 'pause' }
   /**
    * Sets a stop point (emu): the VM pauses once exactly `instructions` instructions (all vCPUs) have
-   * retired. Resolves once set; the result's `reached` settles when the VM pauses there.
+   * retired; a paused VM runs on to it. Resolves once set; the result's `reached` settles when the VM
+   * pauses there.
    */
   | { readonly type: 'pause-at'; readonly instructions: number }
   | { readonly type: 'resume' }

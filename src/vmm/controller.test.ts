@@ -125,6 +125,46 @@ test('pausing and resuming at arbitrary moments does not change a deterministic 
   }
 });
 
+test('pause-at pauses with exactly the instructions asked for, as often as asked, without changing the run', async () => {
+  const cmdline = 'lines=12 work=20000';
+  const reference = controller(cmdline, capture(), { cpus: 2 });
+  await reference.dispatch({ type: 'start' });
+  await reference.stopped;
+  const expected = await reference.dispatch({ type: 'get-stats' });
+  const total = expected.instructions!;
+
+  const sink = capture();
+  const c = controller(cmdline, sink, { cpus: 2 });
+  await rejectsWith(c.dispatch({ type: 'pause-at', instructions: 1000 }), 'invalid-state', /has not started/);
+  await c.dispatch({ type: 'start' });
+  let seed = 11;
+  let at = 0;
+  for (let k = 0; k < 6; k++) {
+    await c.dispatch({ type: 'pause' });
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    // Wherever the pause landed (host speed decides), a seeded distance on from there.
+    at = (await c.dispatch({ type: 'get-stats' })).instructions! + 1 + (seed % Math.floor(total / 16));
+    if (at >= total) break;
+    const { reached } = await c.dispatch({ type: 'pause-at', instructions: at }); // runs on from the pause
+    await reached;
+    assert.equal(c.state, 'Paused', `paused at ${at}`);
+    assert.equal((await c.dispatch({ type: 'get-stats' })).instructions, at, 'exactly there');
+    await c.dispatch({ type: 'resume' });
+  }
+  await c.dispatch({ type: 'pause' });
+  at = (await c.dispatch({ type: 'get-stats' })).instructions!;
+  await rejectsWith(c.dispatch({ type: 'pause-at', instructions: at - 1 }), 'invalid-argument', /already retired/);
+  await rejectsWith(c.dispatch({ type: 'pause-at', instructions: 1.5 }), 'invalid-argument', /whole number/);
+  // A point past the end: the guest ends first and the promise says so.
+  const { reached } = await c.dispatch({ type: 'pause-at', instructions: total + 1000 });
+  await rejectsWith(reached, 'invalid-state', new RegExp(`stopped at instruction ${total}, before`));
+  assert.deepEqual(await c.stopped, { kind: 'debug-exit', value: 0 });
+  assert.equal(sink.text(), tickerOutput(12, 20000));
+  const got = await c.dispatch({ type: 'get-stats' });
+  assert.equal(got.instructions, total, 'the same instructions retired');
+  assert.deepEqual(got.exits, expected.exits, 'the same events, in the same numbers');
+});
+
 test('SendCtrlAltDel types Ctrl+Alt+Del on the i8042; the guest resets through its reset line', async () => {
   const sink = capture();
   const c = controller('lines=0 work=2000', sink);

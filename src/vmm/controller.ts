@@ -338,8 +338,9 @@ export class VmController {
   }
 
   /**
-   * Arms the VM's stop point (emu's pauseAt) without holding the queue: reaching it may take long, and
-   * other actions (a stop among them) go on meanwhile. The state becomes Paused when it is reached.
+   * Arms the VM's stop point (emu's pauseAt) and lets a paused VM run on to it, without holding the
+   * queue: reaching it may take long, and other actions (a stop among them) go on meanwhile. The state
+   * becomes Paused when it is reached.
    */
   private pauseAt(instructions: number): { reached: Promise<void> } {
     const built = this.requireBuilt('pause at an instruction count');
@@ -360,6 +361,7 @@ export class VmController {
     });
     // Whoever armed it may not wait for it.
     reached.catch(() => undefined);
+    if (this.stateNow === 'Paused' && instructions > done) this.resume();
     return { reached };
   }
 

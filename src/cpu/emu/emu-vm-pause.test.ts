@@ -1,0 +1,104 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createEmuVm, type EmuVm } from './emu-vm.js';
+import { hex } from './cpu-harness.test-util.js';
+import type { VmStop } from '../vm.js';
+
+const GDT = 0x500;
+const IDT = 0x3000;
+const RESULT = 0x5000;
+/** What the handler stores: the INCs in the IPI's block, which the decoder ends after 64 instructions. */
+const TAKEN_AT = 63;
+
+/**
+ * A flat 32-bit guest whose interrupt lands where a run's blocks end: it enables its local APIC, sends
+ * itself an IPI (an APIC write asks for an interrupt check) and goes on with 70 INC ECX; the interrupt
+ * is taken where that block ends (64 instructions: the decoder's longest), and the handler stores ECX
+ * and halts. A run stopped inside the block that checked interrupts there, or that ran a block decoded
+ * from the stop point to its own end, would store another count.
+ */
+function guest(deterministic = true): EmuVm {
+  const vm = createEmuVm({ cpus: 1, memBytes: 4 << 20, deterministic });
+  const m = vm.memory;
+  const gdt: [number, number][] = [
+    [0, 0],
+    [0x0000ffff, 0x00cf9a00], // 0x08 code32
+    [0x0000ffff, 0x00cf9200], // 0x10 data
+  ];
+  gdt.forEach(([lo, hi], i) => {
+    m.writeU32(GDT + i * 8, lo >>> 0);
+    m.writeU32(GDT + i * 8 + 4, hi >>> 0);
+  });
+  m.writeU32(IDT + 0x40 * 8, ((0x08 << 16) | 0x2000) >>> 0);
+  m.writeU32(IDT + 0x40 * 8 + 4, 0x8e00);
+  // mov dword [0xfee000f0], 0x1ff (SVR: enabled) | sti | nop (in STI's shadow, run alone) |
+  // mov dword [0xfee00300], 0x40040 (ICR: fixed, to self, vector 0x40) | inc ecx x 70 | jmp $
+  m.write(0x1000, hex('c7 05 f000e0fe ff010000  fb 90  c7 05 0003e0fe 40000400' + ' 41'.repeat(70) + ' eb fe'));
+  // 0x2000: mov [RESULT], ecx | hlt
+  m.write(0x2000, hex('89 0d 00500000  f4'));
+  const c = vm.cpus[0]!;
+  c.setFlat32();
+  c.gdtBase = GDT;
+  c.gdtLimit = gdt.length * 8 - 1;
+  c.idtBase = IDT;
+  c.idtLimit = 256 * 8 - 1;
+  c.rl[4] = 0x8000;
+  c.rip = 0x1000;
+  return vm;
+}
+
+/** Runs `vm` to its end (the handler halts with interrupts off: the run loop calls that a hang) and says what the guest stored. */
+async function finish(vm: EmuVm, run: Promise<VmStop>): Promise<{ ecx: number; stop: string; instructions: number }> {
+  if (vm.paused) vm.resume();
+  const stop = await run;
+  return { ecx: vm.memory.readU32(RESULT), stop: stop.kind, instructions: vm.instructionsRetired };
+}
+
+test('a VM paused at any instruction count, then resumed or snapshotted and restored, runs exactly as one never paused', async () => {
+  const ref = guest();
+  const expected = await finish(ref, ref.run());
+  assert.deepEqual(expected, { ecx: TAKEN_AT, stop: 'hang', instructions: 4 + TAKEN_AT + 2 }, 'the interrupt is taken where the block ends');
+  const last = expected.instructions;
+  // The points around the IPI's block (3 to 67), its middle and the handler's (a VM costs tens of ms to build).
+  for (const k of [0, 1, 2, 3, 4, 5, 17, 40, 65, 66, 67, 68, last]) {
+    // Resumed in place.
+    const a = guest();
+    const reached = a.pauseAt(k);
+    const runA = a.run();
+    await reached;
+    assert.ok(a.paused, `paused at ${k}`);
+    assert.equal(a.instructionsRetired, k, 'exactly there');
+    const state = a.saveState();
+    const ram = Uint8Array.from(a.memory.regions[0]!.bytes);
+    assert.deepEqual(await finish(a, runA), expected, `resumed at ${k}`);
+    // Restored into a new VM.
+    const b = guest();
+    b.restoreState(state);
+    b.memory.regions[0]!.bytes.set(ram);
+    assert.deepEqual(await finish(b, b.run()), expected, `restored at ${k}`);
+  }
+  // Stopped at every count in turn: a block is cut again inside what an earlier stop cut off.
+  const c = guest();
+  let next = c.pauseAt(0);
+  const runC = c.run();
+  for (let k = 0; k < last; k++) {
+    await next;
+    assert.equal(c.instructionsRetired, k);
+    next = c.pauseAt(k + 1);
+    c.resume();
+  }
+  await next;
+  assert.deepEqual(await finish(c, runC), expected, 'stopped at every count');
+});
+
+test('pauseAt refuses a count that has passed or is not a whole number', async () => {
+  const vm = guest();
+  const reached = vm.pauseAt(5);
+  const run = vm.run();
+  await reached;
+  assert.throws(() => vm.pauseAt(4), /cannot pause at instruction 4: 5 have already retired/);
+  assert.throws(() => vm.pauseAt(5.5), /whole instruction count/);
+  await vm.pauseAt(5); // there already
+  assert.equal(vm.instructionsRetired, 5);
+  await finish(vm, run);
+});
