@@ -54,6 +54,7 @@ test('the typed API: lifecycle, errors with codes, and the not-yet-supported met
   };
   assert.equal(await code(vm.start()), 'not-configured');
   assert.equal(await code(vm.pause()), 'invalid-state');
+  assert.equal(await code(vm.pauseAt(1000)), 'invalid-state');
   assert.equal(await code(vm.configure({ kernel: '/no/such/kernel' })), 'bad-image');
   assert.equal(await code(vm.configure({ cpus: 0 })), 'invalid-argument');
   assert.equal(await code(vm.configure({ memory: 'lots' })), 'invalid-argument');

@@ -50,6 +50,26 @@ test('an I/O event takes matching writes; the sink rings once per dispatch; othe
   }, /already registered/);
 });
 
+test('doorbells rung but not yet dispatched are listed in order and can be marked rung again (a snapshot taken inside a round)', () => {
+  const a = setup();
+  a.ev.ioEvent({ space: 'mmio', address: 0x1010, size: 2, datamatch: 3 }, { signal: () => undefined });
+  a.ev.ioEvent({ space: 'pio', address: 0x84, size: 1 }, { signal: () => undefined });
+  a.pio.writeValue(0x84, 1, 9);
+  a.mmio.writeValue(0x1010, 2, 3);
+  const pending = a.ev.pendingSpecs();
+  assert.deepEqual(pending, [{ space: 'pio', address: 0x84, size: 1 }, { space: 'mmio', address: 0x1010, size: 2, datamatch: 3 }]);
+  // The same machine built again: its doorbells ring at its first dispatch, in the same order.
+  const b = setup();
+  const rang: string[] = [];
+  b.ev.ioEvent({ space: 'mmio', address: 0x1010, size: 2, datamatch: 3 }, { signal: () => rang.push('mmio') });
+  b.ev.ioEvent({ space: 'pio', address: 0x84, size: 1 }, { signal: () => rang.push('pio') });
+  for (const spec of pending) assert.ok(b.ev.markPending(spec));
+  assert.equal(b.ev.markPending({ space: 'mmio', address: 0x1010, size: 2, datamatch: 4 }), false, 'no such doorbell');
+  b.ev.dispatch();
+  assert.deepEqual(rang, ['pio', 'mmio']);
+  assert.deepEqual(b.ev.pendingSpecs(), []);
+});
+
 test('coalesced writes reach the device in order before any other access to it, on either bus', () => {
   const { pio, mmio, ev, log } = setup();
   ev.coalesce({ space: 'pio', address: 0x80, size: 1 });

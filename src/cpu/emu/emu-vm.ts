@@ -432,7 +432,7 @@ export class EmuVm implements Vm {
       if (this.stop !== undefined) return progressed;
       if (this.pauseTarget >= 0) {
         const want = this.pauseTarget - this.instructionsRetired;
-        if (want <= 0) return this.roundPaused(i, budget, progressed, false);
+        if (want <= 0) return this.roundPaused(i, budget, progressed, this.sliceOpen);
         cpu.stopAt = cpu.instructions + want;
       }
       const open = this.sliceOpen;
