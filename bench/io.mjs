@@ -4,13 +4,15 @@
 // its own virtio-blk and with the same back-ends, and kvm where /dev/kvm exists. The guest is the
 // project's `vblk` (bench=N); the host times each phase between the guest's start and done lines.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { has, median, root, tsvmmBin } from './lib.mjs';
 
 const N = Number(process.env.IO_BENCH_REQUESTS ?? 4000);
 const RUNS = Number(process.env.IO_BENCH_RUNS ?? 3);
+// IO_BENCH_ONLY='vhost-user' (a regular expression over the peer names) runs only the matching peers.
+const ONLY = process.env.IO_BENCH_ONLY ? new RegExp(process.env.IO_BENCH_ONLY) : undefined;
 const PHASES = ['seq-read', 'rand-read', 'seq-write', 'rand-write'];
 const elf = join(root, 'guests', 'build', 'vblk.elf');
 if (!existsSync(elf)) {
@@ -33,14 +35,30 @@ function start(cmd, args) {
   return child;
 }
 
-/** One guest run: resolves with ms per phase, timed from the guest's "start" to its "done" line. */
-function timedRun(cmd, args, timeoutMs = 600_000) {
+/** CPU time (user + system, all threads) a process has used, in clock ticks (1/100 s); undefined once it is gone. */
+function cpuTicks(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return Number(rest[11]) + Number(rest[12]); // fields 14 and 15: utime, stime
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One guest run: resolves with ms per phase, timed from the guest's "start" to its "done" line, and
+ * with the back-end process's (`cpuPid`) CPU time from the first phase's start to the last one's done.
+ */
+function timedRun(cmd, args, cpuPid, timeoutMs = 600_000) {
   return new Promise((resolve, reject) => {
     const child = start(cmd, args);
     const begin = {};
     const ms = {};
     let text = '';
     let line = '';
+    let cpu0;
+    let cpu1;
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`timed out; output: ${text.slice(-400)}`));
@@ -56,6 +74,8 @@ function timedRun(cmd, args, timeoutMs = 600_000) {
         }
         const m = /vblk-bench: (\S+) (start|done)/.exec(line);
         if (m) m[2] === 'start' ? (begin[m[1]] = now) : (ms[m[1]] = now - begin[m[1]]);
+        if (m && cpuPid !== undefined && m[1] === PHASES[0] && m[2] === 'start') cpu0 = cpuTicks(cpuPid);
+        if (m && cpuPid !== undefined && m[1] === PHASES.at(-1) && m[2] === 'done') cpu1 = cpuTicks(cpuPid);
         line = '';
       }
     });
@@ -63,23 +83,26 @@ function timedRun(cmd, args, timeoutMs = 600_000) {
     child.on('close', () => {
       clearTimeout(timer);
       if (!text.includes('vblk-bench: ok')) reject(new Error(`the guest did not finish cleanly: ${text.slice(-400)}`));
-      else resolve(ms);
+      else resolve({ ms, cpuMs: cpu0 !== undefined && cpu1 !== undefined ? (cpu1 - cpu0) * 10 : undefined });
     });
   });
 }
 
+// IO_BENCH_BASELINE=path/to/bin/tsvmm.js: also runs that build's vhost-user back-end (a before/after in one run).
+const baselineBin = process.env.IO_BENCH_BASELINE;
+
 async function backend(kind) {
   const socket = join(dir, `${kind}-${Math.random().toString(36).slice(2, 8)}.sock`);
   const child =
-    kind === 'tsvmm'
-      ? start(process.execPath, [tsvmmBin, 'device', 'vhost-user-blk', '--socket', socket, '--image', img])
+    kind === 'tsvmm' || kind === 'baseline'
+      ? start(process.execPath, [kind === 'baseline' ? baselineBin : tsvmmBin, 'device', 'vhost-user-blk', '--socket', socket, '--image', img])
       : start('qemu-storage-daemon', ['--blockdev', `driver=file,node-name=disk,filename=${img},cache.direct=off`, '--export', `type=vhost-user-blk,id=e,node-name=disk,addr.type=unix,addr.path=${socket},writable=on`]);
   const t0 = Date.now();
   while (!existsSync(socket)) {
     if (Date.now() - t0 > 20_000) throw new Error(`${kind} back-end did not start`);
     await new Promise((r) => setTimeout(r, 20));
   }
-  return { socket, stop: () => child.kill('SIGKILL') };
+  return { socket, pid: child.pid, stop: () => child.kill('SIGKILL') };
 }
 
 const tsvmm = (accel, disk) => [process.execPath, [tsvmmBin, 'run', '--accel', accel, '--mem', '128M', '--kernel', elf, '--cmdline', `bench=${N}`, ...disk]];
@@ -101,33 +124,39 @@ const peers = [
   { name: 'tsvmm emu, vhost-user qsd', backend: 'qsd', skip: qsdReason, run: async (s) => tsvmm('emu', ['--vhost-user-blk', s]) },
   { name: 'QEMU TCG, in-process', skip: qemuReason, run: async () => qemu(['-drive', `if=none,id=d,file=${img},format=raw`, '-device', 'virtio-blk-pci,drive=d,disable-legacy=on'], false) },
   { name: 'QEMU TCG, vhost-user tsvmm', backend: 'tsvmm', skip: qemuReason, run: async (s) => qemu(['-chardev', `socket,id=c,path=${s}`, '-device', 'vhost-user-blk-pci,chardev=c,num-queues=1,disable-legacy=on'], true) },
+  { name: 'QEMU TCG, vhost-user baseline', backend: 'baseline', skip: qemuReason ?? (baselineBin ? undefined : 'IO_BENCH_BASELINE is not set'), run: async (s) => qemu(['-chardev', `socket,id=c,path=${s}`, '-device', 'vhost-user-blk-pci,chardev=c,num-queues=1,disable-legacy=on'], true) },
   { name: 'QEMU TCG, vhost-user qsd', backend: 'qsd', skip: qemuReason ?? qsdReason, run: async (s) => qemu(['-chardev', `socket,id=c,path=${s}`, '-device', 'vhost-user-blk-pci,chardev=c,num-queues=1,disable-legacy=on'], true) },
   { name: 'tsvmm kvm, in-process', skip: kvmReason, run: async () => tsvmm('kvm', ['--drive', img]) },
   { name: 'tsvmm kvm, vhost-user tsvmm', backend: 'tsvmm', skip: kvmReason, run: async (s) => tsvmm('kvm', ['--vhost-user-blk', s]) },
 ];
 
-console.log(`virtio-blk, 4 KiB requests, queue depth 1, ${N} per phase, median of ${RUNS} runs (load ${loadavg().map((x) => x.toFixed(1)).join(' ')})`);
-const results = {};
-for (const p of peers) {
-  if (p.skip) {
-    console.log(`  ${p.name}: skipped (${p.skip})`);
-    continue;
-  }
-  const runs = [];
-  for (let i = 0; i < RUNS; i++) {
+const selected = peers.filter((p) => ONLY === undefined || ONLY.test(p.name));
+console.log(`virtio-blk, 4 KiB requests, queue depth 1, ${N} per phase, median of ${RUNS} runs, peers interleaved within each run (load ${loadavg().map((x) => x.toFixed(1)).join(' ')})`);
+for (const p of selected) if (p.skip) console.log(`  ${p.name}: skipped (${p.skip})`);
+// Round-robin over the peers, so a change in the host's load hits every peer alike.
+const runsOf = new Map(selected.filter((p) => !p.skip).map((p) => [p.name, []]));
+for (let i = 0; i < RUNS; i++) {
+  for (const p of selected) {
+    const runs = runsOf.get(p.name);
+    if (runs === undefined || runs.length < i) continue;
     const be = p.backend ? await backend(p.backend) : undefined;
     try {
       const [cmd, args] = await p.run(be?.socket);
-      runs.push(await timedRun(cmd, args));
+      runs.push(await timedRun(cmd, args, be?.pid));
     } catch (e) {
       console.log(`  ${p.name}: failed: ${e.message}`);
-      break;
     } finally {
       be?.stop();
     }
   }
+}
+const results = {};
+const cpuPerRequest = {};
+for (const [name, runs] of runsOf) {
   if (runs.length < RUNS) continue;
-  results[p.name] = Object.fromEntries(PHASES.map((ph) => [ph, { ms: median(runs.map((r) => r[ph])), spread: Math.max(...runs.map((r) => r[ph])) / Math.min(...runs.map((r) => r[ph])) }]));
+  results[name] = Object.fromEntries(PHASES.map((ph) => [ph, { ms: median(runs.map((r) => r.ms[ph])), spread: Math.max(...runs.map((r) => r.ms[ph])) / Math.min(...runs.map((r) => r.ms[ph])) }]));
+  const cpu = runs.map((r) => r.cpuMs).filter((x) => x !== undefined);
+  if (cpu.length === runs.length) cpuPerRequest[name] = { us: (median(cpu) * 1000) / (N * PHASES.length), all: cpu.map((x) => ((x * 1000) / (N * PHASES.length)).toFixed(1)) };
 }
 
 const pad = (s, n) => String(s).padEnd(n);
@@ -145,7 +174,10 @@ const ratio = (a, b, what) => {
   console.log(`${what}: ${rs.join(', ')}`);
 };
 console.log('');
+for (const [name, c] of Object.entries(cpuPerRequest)) console.log(`${pad(name, 30)}back-end CPU (user + system, all threads) per request: ${c.us.toFixed(1)} us median (runs: ${c.all.join(', ')})`);
 ratio('tsvmm emu, in-process', 'QEMU TCG, in-process', 'emu / QEMU TCG, in-process virtio-blk (target >= 0.5x)');
 ratio('tsvmm emu, vhost-user tsvmm', 'tsvmm emu, vhost-user qsd', "tsvmm's back-end / qemu-storage-daemon, tsvmm emu front-end (target >= 0.8x)");
 ratio('QEMU TCG, vhost-user tsvmm', 'QEMU TCG, vhost-user qsd', "tsvmm's back-end / qemu-storage-daemon, QEMU front-end (target >= 0.8x)");
+ratio('QEMU TCG, vhost-user baseline', 'QEMU TCG, vhost-user qsd', "IO_BENCH_BASELINE's back-end / qemu-storage-daemon, QEMU front-end");
+console.log(`(load at the end ${loadavg().map((x) => x.toFixed(1)).join(' ')})`);
 console.log(`notification round trip with and without ioeventfd/irqfd: ${kvmReason ? `not measured (${kvmReason})` : 'see tsvmm kvm rows'}`);

@@ -4,7 +4,9 @@ import { MemoryBlockBackend } from './backends/block-backend.js';
 import { CC } from './transport-pci.js';
 import { TestDriver } from './testing/virtio-driver.test-util.js';
 import { VirtioBlk } from './virtio-blk.js';
-import { VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from './virtqueue.js';
+import { DescriptorChain, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from './virtqueue.js';
+import { GuestMemory } from '../../memory/guest-memory.js';
+import { GuestDma } from '../../memory/dma.js';
 import { VIRTIO_F_EVENT_IDX, VIRTIO_F_INDIRECT_DESC, bit } from './virtio-device.js';
 
 const blk = () => new VirtioBlk({ backend: new MemoryBlockBackend(new Uint8Array(64 * 512)) });
@@ -110,4 +112,36 @@ test('PCI config access capability reads the common config through config space'
   d.cfgWrite(cap + 8, 4, CC.numQueues);
   d.cfgWrite(cap + 12, 4, 2);
   assert.equal(d.cfgRead(cap + 16, 2), 1);
+});
+
+test('chains move data in place: guest memory itself where a buffer is in one region, a copy across regions; writes are reported first', () => {
+  const lo = new Uint8Array(4096);
+  const hi = new Uint8Array(4096);
+  const memory = new GuestMemory([
+    { name: 'lo', gpa: 0, size: 4096, bytes: lo },
+    { name: 'hi', gpa: 4096, size: 4096, bytes: hi },
+  ]);
+  const reported: [number, number][] = [];
+  memory.onHostWrite((gpa, len) => reported.push([gpa, len]));
+  const c = new DescriptorChain(0, new GuestDma(memory));
+  c.writable.push({ addr: 100, len: 8 }, { addr: 4092, len: 8 }); // the second straddles the regions
+  const seen: { inRam: boolean; at: number; len: number }[] = [];
+  const n = c.writeInPlace(2, 12, (dst, at) => {
+    seen.push({ inRam: dst.buffer === lo.buffer || dst.buffer === hi.buffer, at, len: dst.length });
+    for (let i = 0; i < dst.length; i++) dst[i] = 0x10 + at + i;
+  });
+  assert.equal(n, 12);
+  assert.deepEqual(seen, [{ inRam: true, at: 0, len: 6 }, { inRam: false, at: 6, len: 6 }]);
+  assert.deepEqual([...lo.subarray(102, 108)], [0x10, 0x11, 0x12, 0x13, 0x14, 0x15]);
+  assert.deepEqual([...lo.subarray(4092), ...hi.subarray(0, 2)], [0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b]);
+  assert.deepEqual(reported, [[102, 6], [4092, 6]]);
+  // A fill that fails half-way has still been reported (the pages may have changed).
+  reported.length = 0;
+  assert.throws(() => c.writeInPlace(0, 4, () => { throw new Error('EIO'); }), /EIO/);
+  assert.deepEqual(reported, [[100, 4]]);
+  // Reads hand over the same pieces, readable side.
+  c.readable.push({ addr: 102, len: 6 }, { addr: 4092, len: 6 });
+  const got: number[] = [];
+  assert.equal(c.readInPlace(1, 20, (src) => got.push(...src)), 11);
+  assert.deepEqual(got, [0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b]);
 });

@@ -84,6 +84,64 @@ export class DescriptorChain {
     return out;
   }
 
+  /**
+   * Hands the readable bytes [offset, offset+len) to `use(bytes, at)` piece by piece, `at` counting
+   * from `offset`: guest memory itself where a buffer lies in one RAM region (no copy), a copy
+   * otherwise. Returns how many bytes there were.
+   */
+  readInPlace(offset: number, len: number, use: (src: Uint8Array, at: number) => void): number {
+    let done = 0;
+    for (const s of this.readable) {
+      if (done === len) break;
+      if (offset >= s.len) {
+        offset -= s.len;
+        continue;
+      }
+      const n = Math.min(s.len - offset, len - done);
+      const a = s.addr + offset;
+      let bytes = this.dma.view(a, n);
+      if (bytes === undefined) {
+        bytes = new Uint8Array(n);
+        this.dma.read(a, bytes);
+      }
+      use(bytes, done);
+      done += n;
+      offset = 0;
+    }
+    return done;
+  }
+
+  /**
+   * Fills the writable bytes [offset, offset+len) by `fill(bytes, at)` piece by piece, `at` counting
+   * from `offset`: straight into guest memory where a buffer lies in one RAM region (no copy; the
+   * write is reported to the DMA before `fill` runs, so a fill that fails half-way is still seen),
+   * through a copy otherwise. Returns how many bytes fitted.
+   */
+  writeInPlace(offset: number, len: number, fill: (dst: Uint8Array, at: number) => void): number {
+    let done = 0;
+    for (const s of this.writable) {
+      if (done === len) break;
+      if (offset >= s.len) {
+        offset -= s.len;
+        continue;
+      }
+      const n = Math.min(s.len - offset, len - done);
+      const a = s.addr + offset;
+      const bytes = this.dma.view(a, n);
+      if (bytes !== undefined) {
+        this.dma.wrote(a, n);
+        fill(bytes, done);
+      } else {
+        const tmp = new Uint8Array(n);
+        fill(tmp, done);
+        this.dma.write(a, tmp);
+      }
+      done += n;
+      offset = 0;
+    }
+    return done;
+  }
+
   /** Writes `src` into the writable buffers from `offset`; returns how many bytes fitted. */
   write(offset: number, src: Uint8Array): number {
     let done = 0;
