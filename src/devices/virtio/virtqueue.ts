@@ -62,19 +62,7 @@ export class DescriptorChain {
 
   /** Copies readable bytes from `offset` into `dst`; returns how many there were. */
   read(offset: number, dst: Uint8Array): number {
-    let done = 0;
-    for (const s of this.readable) {
-      if (done === dst.length) break;
-      if (offset >= s.len) {
-        offset -= s.len;
-        continue;
-      }
-      const n = Math.min(s.len - offset, dst.length - done);
-      this.dma.read(s.addr + offset, dst.subarray(done, done + n));
-      done += n;
-      offset = 0;
-    }
-    return done;
+    return eachPiece(this.readable, offset, dst.length, (a, n, at) => this.dma.read(a, dst.subarray(at, at + n)));
   }
 
   /** All readable bytes, copied. */
@@ -90,25 +78,14 @@ export class DescriptorChain {
    * otherwise. Returns how many bytes there were.
    */
   readInPlace(offset: number, len: number, use: (src: Uint8Array, at: number) => void): number {
-    let done = 0;
-    for (const s of this.readable) {
-      if (done === len) break;
-      if (offset >= s.len) {
-        offset -= s.len;
-        continue;
-      }
-      const n = Math.min(s.len - offset, len - done);
-      const a = s.addr + offset;
+    return eachPiece(this.readable, offset, len, (a, n, at) => {
       let bytes = this.dma.view(a, n);
       if (bytes === undefined) {
         bytes = new Uint8Array(n);
         this.dma.read(a, bytes);
       }
-      use(bytes, done);
-      done += n;
-      offset = 0;
-    }
-    return done;
+      use(bytes, at);
+    });
   }
 
   /**
@@ -118,46 +95,43 @@ export class DescriptorChain {
    * through a copy otherwise. Returns how many bytes fitted.
    */
   writeInPlace(offset: number, len: number, fill: (dst: Uint8Array, at: number) => void): number {
-    let done = 0;
-    for (const s of this.writable) {
-      if (done === len) break;
-      if (offset >= s.len) {
-        offset -= s.len;
-        continue;
-      }
-      const n = Math.min(s.len - offset, len - done);
-      const a = s.addr + offset;
+    return eachPiece(this.writable, offset, len, (a, n, at) => {
       const bytes = this.dma.view(a, n);
       if (bytes !== undefined) {
         this.dma.wrote(a, n);
-        fill(bytes, done);
+        fill(bytes, at);
       } else {
         const tmp = new Uint8Array(n);
-        fill(tmp, done);
+        fill(tmp, at);
         this.dma.write(a, tmp);
       }
-      done += n;
-      offset = 0;
-    }
-    return done;
+    });
   }
 
   /** Writes `src` into the writable buffers from `offset`; returns how many bytes fitted. */
   write(offset: number, src: Uint8Array): number {
-    let done = 0;
-    for (const s of this.writable) {
-      if (done === src.length) break;
-      if (offset >= s.len) {
-        offset -= s.len;
-        continue;
-      }
-      const n = Math.min(s.len - offset, src.length - done);
-      this.dma.write(s.addr + offset, src.subarray(done, done + n));
-      done += n;
-      offset = 0;
-    }
-    return done;
+    return eachPiece(this.writable, offset, src.length, (a, n, at) => this.dma.write(a, src.subarray(at, at + n)));
   }
+}
+
+/**
+ * Calls `piece(addr, n, at)` for the bytes [offset, offset+len) of the buffers `list`, one call per
+ * buffer they touch (`at` counts from `offset`); returns how many bytes the buffers held.
+ */
+function eachPiece(list: readonly Segment[], offset: number, len: number, piece: (addr: number, n: number, at: number) => void): number {
+  let done = 0;
+  for (const s of list) {
+    if (done === len) break;
+    if (offset >= s.len) {
+      offset -= s.len;
+      continue;
+    }
+    const n = Math.min(s.len - offset, len - done);
+    piece(s.addr + offset, n, done);
+    done += n;
+    offset = 0;
+  }
+  return done;
 }
 
 export class Virtqueue {
