@@ -138,17 +138,9 @@ export function emuCpuid(leaf: number, subleaf: number, apicId: number, cpus: nu
   let b = 0;
   let c = 0;
   let d = 0;
-  if (leaf >= HYPERVISOR_LEAF && leaf < 0x5000_0000) {
-    // The hypervisor range: one leaf, the signature; the rest of the range reads as zeros.
-    if (leaf === HYPERVISOR_LEAF) {
-      out[0] = HYPERVISOR_LEAF;
-      out[1] = str4(EMU_HYPERVISOR_SIGNATURE, 0);
-      out[2] = str4(EMU_HYPERVISOR_SIGNATURE, 4);
-      out[3] = str4(EMU_HYPERVISOR_SIGNATURE, 8);
-    } else out.fill(0);
-    return;
-  }
-  if (leaf > EMU_MAX_BASIC_LEAF && leaf < 0x8000_0000) leaf = EMU_MAX_BASIC_LEAF;
+  // The hypervisor range (0x40000000-0x4fffffff) is answered as it is: one leaf, the rest zeros (no feature lives there).
+  const hypervisorRange = leaf >= HYPERVISOR_LEAF && leaf < 0x5000_0000;
+  if (leaf > EMU_MAX_BASIC_LEAF && leaf < 0x8000_0000 && !hypervisorRange) leaf = EMU_MAX_BASIC_LEAF;
   if (leaf > EMU_MAX_EXT_LEAF) leaf = EMU_MAX_BASIC_LEAF;
   const coreBits = cpus <= 1 ? 0 : 32 - Math.clz32(cpus - 1);
   switch (leaf) {
@@ -208,6 +200,12 @@ export function emuCpuid(leaf: number, subleaf: number, apicId: number, cpus: nu
       d = apicId;
       break;
     }
+    case HYPERVISOR_LEAF:
+      a = HYPERVISOR_LEAF;
+      b = str4(EMU_HYPERVISOR_SIGNATURE, 0);
+      c = str4(EMU_HYPERVISOR_SIGNATURE, 4);
+      d = str4(EMU_HYPERVISOR_SIGNATURE, 8);
+      break;
     case 0x8000_0000:
       a = EMU_MAX_EXT_LEAF;
       break;
