@@ -143,7 +143,7 @@ export class LzmaDecoder {
   }
 
   private nextByte(): number {
-    if (this.inPos >= this.inEnd) throw new DecompressError('truncated LZMA data (input ended inside the range coder)');
+    if (this.inPos >= this.inEnd) this.truncated();
     return this.input[this.inPos++]!;
   }
 
