@@ -6,7 +6,7 @@
 import type { EmuCpu } from './cpu.js';
 import { SEG_ATTR_UNUSABLE } from '../registers.js';
 import { warnOnce } from '../../util/log.js';
-import { CR0_PE, EFER_LMA, FAULT, VEC_DF, VEC_GP, VEC_NP, VEC_PF, VEC_TS, VEC_UD, Seg, Pow, Tlb } from './x86-defs.js';
+import { CR0_PE, EFER_LMA, FAULT, VEC_DF, VEC_GP, VEC_NP, VEC_PF, VEC_SS, VEC_TS, VEC_UD, Seg, Pow, Tlb } from './x86-defs.js';
 import { rd16, rd32, wr64 } from './mem-access.js';
 import { getFlags, putFlags } from './lazy-flags.js';
 import { push } from './stack.js';
@@ -179,6 +179,7 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
     const oldRspHi = c.rh[4]!;
     if (newCpl < c.cpl || ist !== 0) {
       const off = ist !== 0 ? 0x24 + (ist - 1) * 8 : 4 + newCpl * 8;
+      if (off + 7 > c.segLimit[Seg.TR]!) return raise(c, VEC_TS, (c.segSel[Seg.TR]! & 0xfffc) + extBit);
       c.tlbUser = 0;
       try {
         rspLo = rd32(c, c.segBase[Seg.TR]! + off);
@@ -190,6 +191,9 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
     } else {
       rsp = r64(c, 4);
     }
+    // Both checked before anything is pushed, so a fault here leaves the old stack untouched.
+    if (rsp < -c.canonLim || rsp >= c.canonLim) return raise(c, VEC_SS, extBit);
+    if (target < -c.canonLim || target >= c.canonLim) return gp(c, extBit);
     rsp -= rsp % 16 < 0 ? 16 + (rsp % 16) : rsp % 16;
     const cplChange = newCpl !== c.cpl;
     // Push with the new privilege (supervisor) access rights.
@@ -223,7 +227,7 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
     }
     c.rl[4] = rsp | 0;
     c.rh[4] = Math.floor(rsp / Pow.Two32) | 0;
-    c.rip = target >= Pow.Two63 ? target - Pow.Two64 : target;
+    c.rip = target; // signed canonical: the gate's high dword was read as a signed int32
   } else {
     let newSsSel = oldSs;
     let espNew = c.rl[4]!;

@@ -3,7 +3,7 @@
  * PUSH/POP forms, ENTER/LEAVE, PUSHF/POPF, INT/INTO/INT3/IRET, HLT.
  */
 import type { EmuCpu } from './cpu.js';
-import { CR0_PE, VEC_GP, VEC_OF, FAULT, Seg, Pow } from './x86-defs.js';
+import { CR0_PE, VEC_GP, VEC_OF, VEC_SS, FAULT, Seg, Pow } from './x86-defs.js';
 import { Bit } from './flags.js';
 import { addIp, nextIp } from './address.js';
 import type { Insn } from './insn.js';
@@ -345,12 +345,16 @@ function viaCallGate(c: EmuCpu, sel: number, isCall: boolean, retIp: number): bo
     const save = c.tlbUser;
     c.tlbUser = 0;
     let hi: number;
+    let upper: number;
     try {
       hi = rd32(c, gateAddr + 8);
+      upper = rd32(c, gateAddr + 12);
     } finally {
       c.tlbUser = save;
     }
-    target = hi * Pow.Two32 + target;
+    // The upper half's type field must be 0, so that a legacy descriptor is never read as a 64-bit gate's tail.
+    if (((upper >>> 8) & 0x1f) !== 0) return gp(c, sel & 0xfffc);
+    target = hi * Pow.Two32 + target; // signed canonical: rd32 gives a signed high dword
   }
   const gsize = lma ? 8 : type === 0xc ? 4 : 2;
   const params = lma ? 0 : g.hi & 0x1f;
@@ -361,6 +365,9 @@ function viaCallGate(c: EmuCpu, sel: number, isCall: boolean, retIp: number): bo
   const conforming = (t.hi & 0x400) !== 0;
   if ((t.hi & 0x1800) !== 0x1800 || tdpl > c.cpl) return gp(c, tsel & 0xfffc);
   if (!isCall && !conforming && tdpl !== c.cpl) return gp(c, tsel & 0xfffc);
+  // A 64-bit gate leads to 64-bit code (L=1, D=0) at a canonical address; checked before any state changes.
+  if (lma && (t.hi & 0x600000) !== 0x200000) return gp(c, tsel & 0xfffc);
+  if (lma && (target < -c.canonLim || target >= c.canonLim)) return gp(c, 0);
   const oldCs = c.segSel[Seg.CS]!;
   if (isCall && !conforming && tdpl < c.cpl) {
     // More privileged: new stack from the TSS, old SS:rSP (and parameters) pushed on it.
@@ -389,6 +396,11 @@ function viaCallGate(c: EmuCpu, sel: number, isCall: boolean, retIp: number): bo
       }
     } finally {
       c.tlbUser = save;
+    }
+    if (lma) {
+      // The 32 bytes pushed below the new RSP must all be canonical (SS is NULL in 64-bit mode: #SS(0)).
+      const sp = newSpHi * Pow.Two32 + (newSp >>> 0);
+      if (sp - 32 < -c.canonLim || sp > c.canonLim) return raise(c, VEC_SS, 0);
     }
     loadCs(c, tsel, tdpl, 'int');
     if (lma) {
