@@ -201,6 +201,9 @@ test('two vCPUs: pausing while the AP does port input loses no input (its IN com
   vm.memory.write(0x8000, new Uint8Array([0xe4, 0x81, 0xeb, 0xfc])); // AP: in al, 0x81; jmp back
   vm.vcpus[0]!.setRegisters(flat32(ENTRY));
   const running = vm.run();
+  // The AP starts only after INIT/SIPI: on a paravirtual KVM (ring 0 emulated in software) or a loaded host
+  // that takes far longer than a fixed sleep, so wait for its first input before pausing.
+  for (const deadline = Date.now() + 20_000; served === 0 && Date.now() < deadline; ) await sleep(10);
   for (let round = 0; round < 5; round++) {
     await sleep(30);
     await vm.pause();
