@@ -103,6 +103,17 @@ export class PciBus {
     s.fn.configWritten?.(offset, size, value);
   }
 
+  /**
+   * Config space of `df` was loaded wholesale (a snapshot restore), not written by the guest: decode its
+   * BARs and INTx pin from it again, as a guest write would have.
+   */
+  configLoaded(df: number): void {
+    const s = this.slots.get(df);
+    if (!s) return;
+    this.remap(df);
+    s.intx?.update();
+  }
+
   private remap(df: number): void {
     const s = this.slots.get(df)!;
     for (let i = 0; i < PCI_BAR_COUNT; i++) {

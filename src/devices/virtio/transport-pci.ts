@@ -485,6 +485,7 @@ export class VirtioPciTransport implements PciFunction, Persist<typeof VIRTIO_PC
   }
 
   saveState(): FieldsOf<typeof VIRTIO_PCI_FIELDS> {
+    if (this.active) this.device.syncQueues?.();
     return {
       config: this.config.bytes.slice(),
       status: this.status,

@@ -66,6 +66,11 @@ export interface VirtioDevice {
    * I/O event rings it directly, so the guest's notification never reaches this process on kvm.
    */
   notifySink?(index: number): EventSink | undefined;
+  /**
+   * An out-of-process device, whose back-end keeps the queues' positions: bring the queues' lastAvail and
+   * usedIdx up to date from it (a snapshot of the paused VM reads them). The rings keep running.
+   */
+  syncQueues?(): void;
   /** The driver reset the device (status 0), or the VM is going away: forget the context. */
   reset(): void;
   /** PCI class code for the function (base class, subclass, interface). */

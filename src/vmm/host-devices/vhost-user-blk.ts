@@ -15,7 +15,7 @@
 import type { EventSink } from '../../cpu/event-channels.js';
 import type { FdWatcher } from '../../sys/fd-watcher.js';
 import { EFD_CLOEXEC, EFD_NONBLOCK, closeFd, eventfd, signalEventFd } from '../../sys/libc.js';
-import { PROTOCOL_F, REQ, VHOST_USER_F_PROTOCOL_FEATURES, VhostUserError, decodeConfig, encodeConfig, encodeMemTable, encodeVringAddr, readU64, u64, vringState } from '../../devices/vhost-user/protocol.js';
+import { PROTOCOL_F, REQ, VHOST_USER_F_PROTOCOL_FEATURES, VhostUserError, decodeConfig, encodeConfig, encodeMemTable, encodeVringAddr, readU64, readVringState, u64, vringState } from '../../devices/vhost-user/protocol.js';
 import { VIRTIO_BLK_S_IOERR } from '../../devices/virtio/virtio-blk.js';
 import { VIRTIO_ID_BLOCK, VIRTIO_F_VERSION_1, bit, readConfigBytes, type VirtioContext, type VirtioDevice } from '../../devices/virtio/virtio-device.js';
 import { isGuestFault } from '../../devices/virtio/virtqueue.js';
@@ -169,7 +169,27 @@ export class VhostUserBlk implements VirtioDevice {
       this.calls.push({ fd: call, unwatch });
       c.tell(REQ.SET_VRING_CALL, u64(i), [call]);
       if (withProtocol) c.tell(REQ.SET_VRING_ENABLE, vringState(i, 1));
+      // Requests already in the ring (a restart, a restored snapshot) get no kick of their own.
+      signalEventFd(this.kick[i]!);
     });
+  }
+
+  syncQueues(): void {
+    const ctx = this.ctx;
+    if (ctx === undefined || this.dead !== undefined || this.takenOver) return;
+    try {
+      // GET_VRING_BASE stops a ring and answers where the back-end would go on; the rings start again from there.
+      ctx.queues.forEach((q, i) => {
+        if (!q.ready) return;
+        q.lastAvail = readVringState(this.channel.call(REQ.GET_VRING_BASE, vringState(i, 0)), 'GET_VRING_BASE').num;
+        q.usedIdx = ctx.dma.readU16(q.usedAddr + 2);
+      });
+      this.closeCalls();
+      this.startRings(ctx);
+    } catch (e) {
+      if (isGuestFault(e)) throw e;
+      this.backendDied(`reading the ring positions failed: ${(e as Error).message}`);
+    }
   }
 
   reset(): void {

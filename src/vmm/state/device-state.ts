@@ -4,10 +4,11 @@
  * reads the guest clock) have none. Restores check every section first and load only if all pass.
  */
 import type { LegacyDevices } from '../../devices/device-manager.js';
+import type { PciBus } from '../../devices/pci/pci-bus.js';
 import { PersistError, anyPersist, prepareRestore, saveSection, type Persist, type PersistSection } from '../../util/persist.js';
 import { isRawSection, type MachineState } from './machine-state.js';
 
-/** Each stateful device under its section name. */
+/** Each stateful device under its section name: the legacy devices, then every PCI function with state. */
 export function devicePersists(d: LegacyDevices): readonly (readonly [string, Persist])[] {
   return [
     ['device.com1', anyPersist(d.uart)],
@@ -17,7 +18,38 @@ export function devicePersists(d: LegacyDevices): readonly (readonly [string, Pe
     ['device.reset-control', anyPersist(d.resetControl)],
     ['device.acpi-pm1', anyPersist(d.pm1)],
     ['device.pci-host', anyPersist(d.pciHost)],
+    ...pciPersists(d.pci),
   ];
+}
+
+function isPersist(f: unknown): f is Persist {
+  const p = f as Partial<Persist>;
+  return p.persistSchema !== undefined && typeof p.saveState === 'function' && typeof p.restoreState === 'function';
+}
+
+/**
+ * The PCI functions (virtio devices) under `device.pci.00:DD.F`. A restore loads the function's state,
+ * then has the bus decode its BARs from the loaded config space, where the guest may have moved them.
+ */
+function pciPersists(bus: PciBus): (readonly [string, Persist])[] {
+  const out: (readonly [string, Persist])[] = [];
+  for (const { devfn } of bus.list()) {
+    const fn = bus.function(devfn);
+    if (!isPersist(fn)) continue;
+    const name = `device.pci.00:${(devfn >> 3).toString(16).padStart(2, '0')}.${devfn & 7}`;
+    out.push([
+      name,
+      {
+        persistSchema: fn.persistSchema,
+        saveState: () => fn.saveState(),
+        restoreState: (s) => {
+          fn.restoreState(s);
+          bus.configLoaded(devfn);
+        },
+      },
+    ]);
+  }
+  return out;
 }
 
 export function saveDevices(d: LegacyDevices): PersistSection[] {
