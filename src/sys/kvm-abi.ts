@@ -64,6 +64,11 @@ export const KVM_GET_DEBUGREGS = ior(0xa1, 128);
 export const KVM_SET_DEBUGREGS = iow(0xa2, 128);
 /** struct kvm_guest_debug: {u32 control; u32 pad; struct kvm_guest_debug_arch {u64 debugreg[8]}} = 72 bytes. */
 export const KVM_SET_GUEST_DEBUG = iow(0x9b, 72);
+/** struct kvm_translation (24 bytes): a linear address through the vCPU's current page tables. */
+export const KVM_TRANSLATE = iowr(0x85, 24);
+/** struct kvm_fpu (416 bytes): x87 and SSE state in FXSAVE terms. */
+export const KVM_GET_FPU = ior(0x8c, 416);
+export const KVM_SET_FPU = iow(0x8d, 416);
 
 /** kvm_guest_debug.control bits (x86). */
 export const KVM_GUESTDBG = {
@@ -73,6 +78,8 @@ export const KVM_GUESTDBG = {
   USE_HW_BP: 0x2_0000,
   INJECT_DB: 0x4_0000,
   INJECT_BP: 0x8_0000,
+  /** No interrupt is injected while single-stepping (so a step does not land in a handler). */
+  BLOCKIRQ: 0x10_0000,
 } as const;
 
 /** Capability ids for KVM_CHECK_EXTENSION / KVM_ENABLE_CAP. */

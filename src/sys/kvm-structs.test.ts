@@ -45,6 +45,9 @@ test('ioctl request codes match the UAPI headers', () => {
     KVM_GET_DEBUGREGS: 0x8080aea1,
     KVM_SET_DEBUGREGS: 0x4080aea2,
     KVM_SET_GUEST_DEBUG: 0x4048ae9b,
+    KVM_TRANSLATE: 0xc018ae85,
+    KVM_GET_FPU: 0x81a0ae8c,
+    KVM_SET_FPU: 0x41a0ae8d,
   };
   for (const [name, value] of Object.entries(expected)) {
     assert.equal((abi as unknown as Record<string, number>)[name], value, name);
@@ -233,7 +236,7 @@ test('kvm_guest_debug and the KVM_EXIT_DEBUG payload: layout, control bits, capa
   rv.setBigUint64(48, 0xffff_4ff1n, true);
   rv.setBigUint64(56, 0x400n, true);
   assert.deepEqual(s.decodeDebugExit(run), { exception: 1, pc: 0xffff_ffff_8107_9e46n, dr6: 0xffff_4ff1n, dr7: 0x400n });
-  assert.deepEqual({ ...abi.KVM_GUESTDBG }, { ENABLE: 1, SINGLESTEP: 2, USE_SW_BP: 0x10000, USE_HW_BP: 0x20000, INJECT_DB: 0x40000, INJECT_BP: 0x80000 });
+  assert.deepEqual({ ...abi.KVM_GUESTDBG }, { ENABLE: 1, SINGLESTEP: 2, USE_SW_BP: 0x10000, USE_HW_BP: 0x20000, INJECT_DB: 0x40000, INJECT_BP: 0x80000, BLOCKIRQ: 0x100000 });
   assert.equal(abi.KVM_CAP.SET_GUEST_DEBUG, 23);
   assert.equal(abi.KVM_CAP.SET_GUEST_DEBUG2, 195);
 });
@@ -292,4 +295,15 @@ test('event-channel structs: kvm_ioeventfd, kvm_irqfd, kvm_irq_routing, the coal
   assert.deepEqual([z.byteLength, z.getBigUint64(0, true), z.getUint32(8, true), z.getUint32(12, true)], [16, 0x80n, 1, 1]);
   assert.equal(s.COALESCED_RING.MAX, 170);
   assert.equal(abi.KVM_COALESCED_MMIO_PAGE_OFFSET, 2);
+});
+
+test('kvm_fpu and kvm_translation: the layouts <linux/kvm.h> gives (gcc offsetof on Linux 6.18 UAPI)', () => {
+  assert.deepEqual({ ...s.KVM_FPU }, { SIZE: 416, FPR: 0, FCW: 128, FSW: 130, FTWX: 132, LAST_OPCODE: 134, LAST_IP: 136, LAST_DP: 144, XMM: 152, MXCSR: 408 });
+  const t = s.encodeTranslation(0xffff_ffff_8100_0123n);
+  assert.equal(t.length, 24);
+  assert.equal(new DataView(t.buffer).getBigUint64(0, true), 0xffff_ffff_8100_0123n);
+  new DataView(t.buffer).setBigUint64(8, 0x100_0123n, true);
+  t[16] = 1;
+  t[18] = 1;
+  assert.deepEqual(s.decodeTranslation(t), { physical: 0x100_0123n, valid: true, writeable: false, usermode: true });
 });

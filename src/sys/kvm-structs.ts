@@ -504,3 +504,23 @@ export function encodeCoalescedZone(addr: number, size: number, pio: boolean): U
 
 /** struct kvm_coalesced_mmio_ring: first u32 @0, last u32 @4, entries @8 of 24 bytes (phys_addr u64, len u32, pio u32, data[8]). */
 export const COALESCED_RING = { FIRST: 0, LAST: 4, ENTRIES: 8, ENTRY_SIZE: 24, E_ADDR: 0, E_LEN: 8, E_PIO: 12, E_DATA: 16, MAX: Math.floor((4096 - 8) / 24) } as const;
+
+// ---------------------------------------------------------------- FPU state and address translation
+
+/**
+ * struct kvm_fpu (KVM_GET_FPU/KVM_SET_FPU), 416 bytes: fpr[8][16] in ST order (ST0 first, 80-bit values in the
+ * low 10 bytes), fcw, fsw, ftwx (the abridged FXSAVE tag byte: bit i set = physical register i not empty),
+ * last_opcode, last_ip, last_dp, xmm[16][16], mxcsr.
+ */
+export const KVM_FPU = { SIZE: 416, FPR: 0, FCW: 128, FSW: 130, FTWX: 132, LAST_OPCODE: 134, LAST_IP: 136, LAST_DP: 144, XMM: 152, MXCSR: 408 } as const;
+
+/** struct kvm_translation: linear_address u64 @0 in; physical_address u64 @8, valid u8 @16, writeable @17, usermode @18 out. */
+export const KVM_TRANSLATION_SIZE = 24;
+export function encodeTranslation(linear: bigint, into: Uint8Array = new Uint8Array(KVM_TRANSLATION_SIZE)): Uint8Array {
+  into.fill(0);
+  dv(into).setBigUint64(0, BigInt.asUintN(64, linear), LE);
+  return into;
+}
+export function decodeTranslation(b: Uint8Array): { valid: boolean; physical: bigint; writeable: boolean; usermode: boolean } {
+  return { physical: dv(b).getBigUint64(8, LE), valid: b[16] !== 0, writeable: b[17] !== 0, usermode: b[18] !== 0 };
+}
