@@ -38,7 +38,7 @@ import {
   KVM_RUN as KVM_RUN_IOCTL,
   type KvmCapName,
 } from '../../sys/kvm-abi.js';
-import { KVM_MSI_SIZE, KVM_RUN, allocCpuid2, encodeDirtyLog, encodeMsi, decodeCpuid2, encodeEnableCap, encodeIrqLevel, encodePitConfig, encodePmuEventFilter, encodeUserspaceMemoryRegion, type CpuidEntry, type PmuEventFilter } from '../../sys/kvm-structs.js';
+import { KVM_MSI_SIZE, KVM_RUN, allocCpuid2, decodeDebugExit, encodeDirtyLog, encodeMsi, decodeCpuid2, encodeEnableCap, encodeIrqLevel, encodePitConfig, encodePmuEventFilter, encodeUserspaceMemoryRegion, type CpuidEntry, type KvmDebugExit, type PmuEventFilter } from '../../sys/kvm-structs.js';
 import {
   EAGAIN,
   EINTR,
@@ -97,6 +97,7 @@ import {
   G_STOP,
   G_STOP_FINAL,
   G_STOP_PAUSE,
+  KIND_DEBUG,
   KIND_IO,
   KIND_MMIO,
   KIND_STOP,
@@ -212,6 +213,11 @@ export class KvmVm implements Vm {
   private readonly mmioViews: Uint8Array[];
   /** ioeventfd, irqfd and coalesced MMIO (kvm-events.ts). */
   readonly events: KvmEventChannels;
+  /**
+   * Takes KVM_EXIT_DEBUG (guest debugging armed by the gdb stub, src/debug/gdb/kvm-target.ts), on the main thread
+   * while that vCPU is out of KVM_RUN; it pauses the VM to stop, or returns to let the vCPU go on.
+   */
+  debugExit: ((vcpu: number, exit: KvmDebugExit) => void) | undefined;
 
   constructor(
     readonly config: KvmVmOptions,
@@ -552,6 +558,8 @@ export class KvmVm implements Vm {
         const data = this.mmioViews[len > 8 ? 8 : len]!;
         if (rb[KVM_RUN.MMIO_IS_WRITE]) this.mmio.write(addr, data);
         else this.mmio.read(addr, data);
+      } else if (reason === KVM_EXIT.DEBUG) {
+        this.onDebugExit(0, decodeDebugExit(rb));
       } else {
         const stop = stopForExit(reason, rb, 0, this.safeRip(0));
         if (stop) {
@@ -561,6 +569,11 @@ export class KvmVm implements Vm {
       }
       if ((++n & 255) === 0 && performance.now() >= deadline) return;
     }
+  }
+
+  private onDebugExit(vcpu: number, exit: KvmDebugExit): void {
+    if (this.debugExit !== undefined) this.debugExit(vcpu, exit);
+    else this.requestStop({ kind: 'internal-error', vcpu, detail: `KVM_EXIT_DEBUG on vCPU ${vcpu} at 0x${exit.pc.toString(16)} while gdb is not attached` });
   }
 
   private cacheIoViews(off: number): void {
@@ -669,6 +682,8 @@ export class KvmVm implements Vm {
         const d = data.subarray(0, ctl[CH_SIZE]!);
         if (ctl[CH_WRITE] === 1) this.mmio.write(addr, d);
         else this.mmio.read(addr, d);
+      } else if (kind === KIND_DEBUG) {
+        this.onDebugExit(ap.index, decodeDebugExit(data));
       } else if (kind === KIND_STOP) {
         const text = new TextDecoder().decode(data.slice(0, ctl[CH_DETAIL_LEN]!));
         this.requestStop(JSON.parse(text) as VmStop);

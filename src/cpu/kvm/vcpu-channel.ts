@@ -29,6 +29,8 @@ export const STATE_DONE = 2;
 export const KIND_IO = 1;
 export const KIND_MMIO = 2;
 export const KIND_STOP = 3;
+/** KVM_EXIT_DEBUG: the data area holds kvm_run's first 64 bytes (the debug payload at its kvm_run offsets). */
+export const KIND_DEBUG = 4;
 
 export const STATUS_RUNNING = 0;
 /** Halted with IF=0, or waiting for INIT/SIPI: only another vCPU can wake it. */

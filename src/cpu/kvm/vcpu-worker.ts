@@ -27,6 +27,7 @@ import {
   G_PENDING,
   G_STOP,
   G_STOP_FINAL,
+  KIND_DEBUG,
   KIND_IO,
   KIND_MMIO,
   KIND_STOP,
@@ -131,6 +132,11 @@ function loop(): void {
       if (write) ch.data.set(rb.subarray(KVM_RUN.MMIO_DATA, KVM_RUN.MMIO_DATA + len));
       if (!request()) return;
       if (!write) rb.set(ch.data.subarray(0, len), KVM_RUN.MMIO_DATA);
+    } else if (reason === KVM_EXIT.DEBUG) {
+      // A gdb stop or step-over: the main thread decides (it pauses the VM to stop) while this vCPU waits.
+      ch.data.set(rb.subarray(0, KVM_RUN.DEBUG_DR7 + 8));
+      ctl[CH_KIND] = KIND_DEBUG;
+      if (!request()) return;
     } else {
       let rip: bigint | undefined;
       try {
