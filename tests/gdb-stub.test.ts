@@ -1,7 +1,8 @@
 /**
- * The gdb stub with the machine's real gdb in batch mode against the `debug` guest on emu (symbols from
- * its ELF64): breakpoints, registers incl. control and SSE/x87, stepping, a hardware watchpoint, physical
- * memory, threads, the exit status; and a raw protocol client for Ctrl-C on a running guest with 2 vCPUs.
+ * The gdb stub with the machine's real gdb in batch mode: against the `debug` guest on emu (symbols from its
+ * ELF64): breakpoints, registers incl. control and SSE/x87, stepping, a hardware watchpoint, physical memory,
+ * threads, the exit status; the same session against the `debuggee` guest on emu and on kvm (KVM_SET_GUEST_DEBUG,
+ * where a probe guest shows it works); and a raw protocol client for Ctrl-C on a running guest with 2 vCPUs.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,15 +11,16 @@ import { connect } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { guestPath, runCli, tsvmmBin } from './guest-runner.js';
+import { guestPath, kvmUnusable, runCli, tsvmmBin } from './guest-runner.js';
 import { RspDecoder, encodePacket } from '../src/debug/gdb/rsp-codec.js';
+import { guestDebugSupport, type GuestDebugProbe } from '../src/cpu/kvm/guest-debug-probe.js';
 
 const gdbVersion = spawnSync('gdb', ['--version'], { encoding: 'utf8' });
 const noGdb: string | false = gdbVersion.status === 0 ? false : 'no gdb on this host (apt-get install gdb)';
 
 /** Starts `tsvmm run ... --gdb tcp:127.0.0.1:0` and resolves with the port it printed. */
-function startStub(args: string[]): Promise<{ child: ChildProcess; port: number; output: () => string }> {
-  const child = spawn(process.execPath, [tsvmmBin, 'run', '--accel', 'emu', '--gdb', 'tcp:127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function startStub(args: string[], accel: 'emu' | 'kvm' = 'emu'): Promise<{ child: ChildProcess; port: number; output: () => string }> {
+  const child = spawn(process.execPath, [tsvmmBin, 'run', '--accel', accel, '--gdb', 'tcp:127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString('latin1')));
@@ -45,6 +47,102 @@ function exited(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => {
     if (child.exitCode !== null) resolve(child.exitCode);
     else child.on('exit', (code) => resolve(code));
+  });
+}
+
+/** Runs gdb in batch mode with `script` against guest `guest`'s ELF64 symbols; resolves with everything it printed. */
+async function runGdb(script: string, guest: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'tsvmm-gdb-'));
+  const cmds = join(dir, 'cmds.gdb');
+  writeFileSync(cmds, `${script}\n`);
+  try {
+    // Asynchronously: the stub's output pipes must keep draining while gdb runs.
+    return await new Promise<string>((resolve) => {
+      const g = spawn('gdb', ['-batch', '-nx', '-x', cmds, guestPath(guest).replace(/\.elf$/, '.elf64')], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let text = '';
+      g.stdout.on('data', (d: Buffer) => (text += d.toString()));
+      g.stderr.on('data', (d: Buffer) => (text += d.toString()));
+      const timer = setTimeout(() => g.kill('SIGKILL'), 120_000);
+      g.on('close', () => {
+        clearTimeout(timer);
+        resolve(text);
+      });
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Why the stub cannot run on kvm here, or false. */
+function kvmStubSkip(): string | false {
+  if (kvmUnusable !== false) return kvmUnusable;
+  const p: GuestDebugProbe = guestDebugSupport();
+  return p.ok ? false : `--gdb on kvm is refused here: ${p.reason}`;
+}
+const kvmProbe = (): GuestDebugProbe => guestDebugSupport();
+
+for (const accel of ['emu', 'kvm'] as const) {
+  const skip = accel === 'emu' ? noGdb : noGdb || kvmStubSkip();
+  test(`gdb in batch mode on ${accel}: break, stepi, registers incl. x87/SSE writes, hbreak, watch, memory, continue to the exit`, { skip, timeout: 180_000 }, async () => {
+    const { child, port, output } = await startStub(['--kernel', guestPath('debuggee'), '--serial', 'stdio', '--gdb-wait'], accel);
+    try {
+      const probe = accel === 'kvm' ? kvmProbe() : undefined;
+      // Where KVM's data breakpoints do not fire (kvm_pvm: ring 0 is emulated), the stub refuses Z2 and gdb
+      // watches in software instead: it single-steps (KVM_GUESTDBG_SINGLESTEP) and compares the value.
+      const softWatch = probe !== undefined && probe.ok && !probe.support.hwWatch;
+      const script = [
+        'set pagination off',
+        'set confirm off',
+        `target remote 127.0.0.1:${port}`,
+        'break kmain',
+        'continue',
+        'p/x $pc == kmain',
+        'p/x $cr0 & 0x80000001',
+        'p/x $efer & 0x500',
+        'p $rsp != 0',
+        'stepi',
+        'p $pc != kmain',
+        'info threads',
+        'set $xmm3.v4_int32[0] = 7',
+        'p $xmm3.v4_int32[0]',
+        'set $st0 = 2.5',
+        'p $st0',
+        'hbreak bump',
+        'continue',
+        'p/x $pc == (long)&bump',
+        'p $rdi',
+        'delete',
+        ...(softWatch ? ['set can-use-hw-watchpoints 0'] : []),
+        'watch *(unsigned int *)&counter',
+        'continue',
+        'p *(unsigned int *)&counter',
+        'delete',
+        'p/x *(unsigned char *)&bump',
+        'monitor phys on',
+        'p/x *(unsigned char *)&bump',
+        'monitor phys off',
+        'break bump',
+        'continue',
+        'p $rdi',
+        'delete',
+        'continue',
+      ].join('\n');
+      const out = await runGdb(script, 'debuggee');
+      const values = [...out.matchAll(/^\$\d+ = (.*)$/gm)].map((m) => m[1]);
+      // bump's first byte is the same through the identity map and physically; after the watch stopped in
+      // bump(1), the next call is bump(2).
+      assert.deepEqual(values, ['0x1', '0x80000001', '0x500', '1', '1', '7', '2.5', '0x1', '1', '1', values[10], values[10], '2'], out);
+      assert.match(out, /Breakpoint 1, 0x[0-9a-f]+ in kmain \(\)/);
+      assert.match(out, /Thread 1 \(vCPU 0, long mode, CPL 0, running/);
+      assert.match(out, /Hardware assisted breakpoint 2 at 0x[0-9a-f]+\s+Breakpoint 2, 0x[0-9a-f]+ in bump \(\)/);
+      assert.match(out, new RegExp(`${softWatch ? '' : 'Hardware '}[Ww]atchpoint 3: \\*\\(unsigned int \\*\\)&counter\\s+Old value = 0\\s+New value = 1`));
+      assert.match(out, /memory accesses use physical addresses/);
+      assert.match(out, /\[Inferior 1 \(Remote target\) exited with code 01\]/);
+      assert.equal(await exited(child), 1);
+      assert.equal(output(), 'debuggee: counter = 10\r\n');
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 }
 
@@ -85,22 +183,7 @@ test('gdb in batch mode: break, registers, stepi, hbreak, watchpoint, physical m
       'monitor icount',
       'continue',
     ].join('\n');
-    const dir = mkdtempSync(join(tmpdir(), 'tsvmm-gdb-'));
-    const cmds = join(dir, 'cmds.gdb');
-    writeFileSync(cmds, `${script}\n`);
-    // Asynchronously: the stub's output pipes must keep draining while gdb runs.
-    const out = await new Promise<string>((resolve) => {
-      const g = spawn('gdb', ['-batch', '-nx', '-x', cmds, guestPath('debug').replace(/\.elf$/, '.elf64')], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let text = '';
-      g.stdout.on('data', (d: Buffer) => (text += d.toString()));
-      g.stderr.on('data', (d: Buffer) => (text += d.toString()));
-      const timer = setTimeout(() => g.kill('SIGKILL'), 120_000);
-      g.on('close', () => {
-        clearTimeout(timer);
-        resolve(text);
-      });
-    });
-    rmSync(dir, { recursive: true, force: true });
+    const out = await runGdb(script, 'debug');
     const values = [...out.matchAll(/^\$\d+ = (.*)$/gm)].map((m) => m[1]);
     // (the x87 control word is 0x40 after power-on, 0x37f only after FNINIT; the byte at 1 MiB is the same through
     // the identity map and physically)
@@ -120,65 +203,67 @@ test('gdb in batch mode: break, registers, stepi, hbreak, watchpoint, physical m
   }
 });
 
-test('raw protocol: Ctrl-C stops a running guest, vCPUs are threads, detach lets it run on', { timeout: 120_000 }, async () => {
-  const { child, port } = await startStub(['--kernel', guestPath('ticker'), '--serial', 'none', '--cpus', '2']);
-  const sock = connect(port, '127.0.0.1');
-  const decoder = new RspDecoder();
-  const replies: string[] = [];
-  let waiting: ((s: string) => void) | undefined;
-  sock.on('data', (d: Buffer) => {
-    for (const e of decoder.feed(d)) {
-      if (e.kind !== 'packet') continue;
-      const s = Buffer.from(e.data).toString('latin1');
-      if (waiting !== undefined) {
-        const w = waiting;
-        waiting = undefined;
-        w(s);
-      } else replies.push(s);
+for (const accel of ['emu', 'kvm'] as const) {
+  test(`raw protocol on ${accel}: Ctrl-C stops a running guest, vCPUs are threads, detach lets it run on`, { skip: accel === 'kvm' ? kvmStubSkip() : false, timeout: 120_000 }, async () => {
+    const { child, port } = await startStub(['--kernel', guestPath('ticker'), '--serial', 'none', '--cpus', '2'], accel);
+    const sock = connect(port, '127.0.0.1');
+    const decoder = new RspDecoder();
+    const replies: string[] = [];
+    let waiting: ((s: string) => void) | undefined;
+    sock.on('data', (d: Buffer) => {
+      for (const e of decoder.feed(d)) {
+        if (e.kind !== 'packet') continue;
+        const s = Buffer.from(e.data).toString('latin1');
+        if (waiting !== undefined) {
+          const w = waiting;
+          waiting = undefined;
+          w(s);
+        } else replies.push(s);
+      }
+    });
+    const next = (): Promise<string> => (replies.length > 0 ? Promise.resolve(replies.shift()!) : new Promise((resolve) => (waiting = resolve)));
+    const ask = (p: string): Promise<string> => {
+      sock.write(encodePacket(p));
+      return next();
+    };
+    try {
+      await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
+      assert.equal(await ask('QStartNoAckMode'), 'OK');
+      assert.equal(await ask('?'), 'T05thread:1;');
+      assert.equal(await ask('qfThreadInfo'), 'm1,2');
+      const rip0 = await ask('p10');
+      // Continue, then Ctrl-C: the stop must come whatever the host's speed. That the guest ran in between is
+      // shown by RIP or the instruction count moving; on a loaded host the first window may be too short for
+      // the run loop to get a slice in, so the window grows until it has (the guest is an endless ticker).
+      const icount = async (): Promise<string> => {
+        const o = await ask(`qRcmd,${Buffer.from('icount').toString('hex')}`); // an O packet with the text, then OK
+        assert.equal(await next(), 'OK');
+        return o;
+      };
+      const icount0 = await icount();
+      let rip1 = rip0;
+      let icount1 = icount0;
+      for (let wait = 200; rip1 === rip0 && icount1 === icount0 && wait <= 12_800; wait *= 2) {
+        sock.write(encodePacket('c'));
+        await new Promise((r) => setTimeout(r, wait));
+        sock.write(Uint8Array.of(3));
+        assert.equal(await next(), 'T02thread:1;');
+        rip1 = await ask('p10');
+        icount1 = await icount();
+      }
+      assert.ok(rip1 !== rip0 || icount1 !== icount0, 'the guest ran between the two stops');
+      assert.match(Buffer.from(await ask('qThreadExtraInfo,2'), 'hex').toString(), /vCPU 1, real mode, CPL 0, waiting for SIPI/);
+      // Physical memory past the end of RAM: an error, not a crash.
+      assert.equal(await ask('m7fffffff000,10'), 'E14');
+      assert.equal(await ask('D'), 'OK');
+      assert.equal(child.exitCode, null, 'the VM runs on after the detach');
+    } finally {
+      sock.destroy();
+      child.kill('SIGKILL');
+      await exited(child);
     }
   });
-  const next = (): Promise<string> => (replies.length > 0 ? Promise.resolve(replies.shift()!) : new Promise((resolve) => (waiting = resolve)));
-  const ask = (p: string): Promise<string> => {
-    sock.write(encodePacket(p));
-    return next();
-  };
-  try {
-    await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
-    assert.equal(await ask('QStartNoAckMode'), 'OK');
-    assert.equal(await ask('?'), 'T05thread:1;');
-    assert.equal(await ask('qfThreadInfo'), 'm1,2');
-    const rip0 = await ask('p10');
-    // Continue, then Ctrl-C: the stop must come whatever the host's speed. That the guest ran in between is
-    // shown by RIP or the instruction count moving; on a loaded host the first window may be too short for
-    // the run loop to get a slice in, so the window grows until it has (the guest is an endless ticker).
-    const icount = async (): Promise<string> => {
-      const o = await ask(`qRcmd,${Buffer.from('icount').toString('hex')}`); // an O packet with the text, then OK
-      assert.equal(await next(), 'OK');
-      return o;
-    };
-    const icount0 = await icount();
-    let rip1 = rip0;
-    let icount1 = icount0;
-    for (let wait = 200; rip1 === rip0 && icount1 === icount0 && wait <= 12_800; wait *= 2) {
-      sock.write(encodePacket('c'));
-      await new Promise((r) => setTimeout(r, wait));
-      sock.write(Uint8Array.of(3));
-      assert.equal(await next(), 'T02thread:1;');
-      rip1 = await ask('p10');
-      icount1 = await icount();
-    }
-    assert.ok(rip1 !== rip0 || icount1 !== icount0, 'the guest ran between the two stops');
-    assert.match(Buffer.from(await ask('qThreadExtraInfo,2'), 'hex').toString(), /vCPU 1, real mode, CPL 0, waiting for SIPI/);
-    // Physical memory past the end of RAM: an error, not a crash.
-    assert.equal(await ask('m7fffffff000,10'), 'E14');
-    assert.equal(await ask('D'), 'OK');
-    assert.equal(child.exitCode, null, 'the VM runs on after the detach');
-  } finally {
-    sock.destroy();
-    child.kill('SIGKILL');
-    await exited(child);
-  }
-});
+}
 
 test('--gdb bad input: one line each, usage status', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tsvmm-gdb-'));

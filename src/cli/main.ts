@@ -90,8 +90,9 @@ Run options:
   --api-sock PATH    (run) serve the control API on this Unix socket while the VM runs
                      (src/api/README.md)
   --gdb tcp:HOST:PORT|unix:PATH
-                     (run, emulator) serve gdb's remote protocol: target remote HOST:PORT;
-                     breakpoints, watchpoints, stepping, vCPUs as threads (src/debug/gdb/README.md)
+                     (run) serve gdb's remote protocol: target remote HOST:PORT;
+                     breakpoints, watchpoints, stepping, vCPUs as threads; on kvm where
+                     KVM_SET_GUEST_DEBUG works (src/debug/gdb/README.md)
   --gdb-wait         (run) start paused until gdb attaches and continues the guest
 
 On the console, Ctrl-A x quits, Ctrl-A i (or SIGUSR1) prints the machine's state, Ctrl-A h shows the

@@ -8,8 +8,11 @@ import type { ControllerOptions } from '../vmm/controller.js';
 import { ConfigError } from '../vmm/config.js';
 import { GdbServer, describeAddress, type GdbListenAddress } from '../debug/gdb/gdb-server.js';
 import { EmuGdbTarget } from '../debug/gdb/emu-target.js';
-import { kvmGdbRefusal, type GuestDebugProbe } from '../debug/gdb/kvm-refusal.js';
+import { kvmGdbCheck, type CapabilityHost } from '../debug/gdb/kvm-refusal.js';
+import { KvmGdbTarget } from '../debug/gdb/kvm-target.js';
+import type { EndableTarget } from '../debug/gdb/gdb-server.js';
 import type { EmuVm } from '../cpu/emu/emu-vm.js';
+import type { KvmVm } from '../cpu/kvm/kvm-vm.js';
 import { describeMachineState } from '../vmm/state-report.js';
 
 /** Hooks for commands that run a guest and look at it (stat, record). */
@@ -103,14 +106,20 @@ export async function runCommand(config: RunConfig, opts: RunOptions): Promise<n
         }
         opts.observer?.attach(built);
         if (gdb !== undefined && opts.gdb !== undefined) {
-          if (built.backend !== 'emu') {
-            // KVM_SET_GUEST_DEBUG (breakpoints, single-step, debug registers) is not wired into the kvm backend
-            // yet: the refusal says what this host's KVM would allow.
-            throw new ConfigError(kvmGdbRefusal(built.vm as Partial<GuestDebugProbe>));
+          const kill = (): void => void controller.dispatch({ type: 'stop', by: 'api', reason: 'killed from gdb' }).catch(() => undefined);
+          let target: EndableTarget;
+          let vm: EmuVm | KvmVm;
+          if (built.backend === 'emu') {
+            vm = built.vm as EmuVm;
+            target = new EmuGdbTarget(vm, { kill });
+          } else {
+            // KVM_SET_GUEST_DEBUG where a probe guest shows it works; otherwise the reason, in the host's terms.
+            const check = kvmGdbCheck(built.backend === 'kvm' ? (built.vm as Partial<CapabilityHost>) : {});
+            if (!check.ok) throw new ConfigError(check.reason);
+            vm = built.vm as KvmVm;
+            target = new KvmGdbTarget(vm, check.support, { kill });
           }
-          const vm = built.vm as EmuVm;
           if (opts.gdb.wait) void vm.pause();
-          const target = new EmuGdbTarget(vm, { kill: () => void controller.dispatch({ type: 'stop', by: 'api', reason: 'killed from gdb' }).catch(() => undefined) });
           gdb.attach(target, { pause: () => vm.pause() });
           process.stderr.write(`tsvmm: gdb stub on ${describeAddress(gdb.boundAddress())}${opts.gdb.wait ? ': the VM waits for gdb to continue it' : ''}\n`);
         }

@@ -16,28 +16,13 @@ import { Seg } from '../../cpu/emu/x86-defs.js';
 import { GDB_REGISTERS } from './target-description.js';
 import { ZType, type GdbTarget, type StopEvent } from './gdb-target.js';
 import { SIGINT } from './gdb-session.js';
+import { fromLe, leBytes } from './le-bytes.js';
 
 /** gdb's GPR order → emu's register index. */
 const GPR_INDEX = [0, 3, 1, 2, 6, 7, 5, 4, 8, 9, 10, 11, 12, 13, 14, 15];
 const SEG_ORDER = [Seg.CS, Seg.SS, Seg.DS, Seg.ES, Seg.FS, Seg.GS];
 
 const U64 = 1n << 64n;
-
-function leBytes(v: bigint, n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = v < 0n ? v + (1n << BigInt(8 * n)) : v;
-  for (let i = 0; i < n; i++) {
-    out[i] = Number(x & 0xffn);
-    x >>= 8n;
-  }
-  return out;
-}
-
-function fromLe(b: Uint8Array): bigint {
-  let v = 0n;
-  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
-  return v;
-}
 
 /** A JS linear-address number (signed canonical in long mode) as an unsigned 64-bit value. */
 const u64 = (n: number): bigint => (n < 0 ? BigInt(n) + U64 : BigInt(n));
