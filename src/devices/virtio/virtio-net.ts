@@ -2,7 +2,8 @@
  * virtio-net (VIRTIO 1.2, 5.1) with one receive queue (0) and one transmit queue (1), no offloads:
  * every frame carries the 12-byte virtio_net_hdr (VERSION_1 layout, num_buffers included) with no
  * checksum or segmentation work asked. VIRTIO_NET_F_MAC gives the guest its address,
- * VIRTIO_NET_F_STATUS says the link is up. Frames from the backend wait (bounded) for receive
+ * VIRTIO_NET_F_STATUS says whether the link is up (the backend's: a stream socket without a peer is down, and a
+ * change interrupts the driver, which turns the carrier off or on). Frames from the backend wait (bounded) for receive
  * buffers; frames larger than a receive buffer are dropped and counted, as a NIC drops them.
  */
 import type { NetBackend } from './backends/net-backend.js';
@@ -51,9 +52,21 @@ export class VirtioNet implements VirtioDevice {
   ) {
     this.name = `virtio-net (${formatMac(mac)}, ${backend.description})`;
     this.cfg.set(mac, 0);
-    new DataView(this.cfg.buffer).setUint16(6, VIRTIO_NET_S_LINK_UP, true);
+    this.setLinkStatus(backend.linkUp !== false);
     new DataView(this.hdr.buffer).setUint16(10, 1, true); // num_buffers = 1
     backend.onReceive((frame) => this.receive(frame));
+    backend.onLinkChange?.((up) => {
+      this.setLinkStatus(up);
+      this.ctx?.configChanged();
+    });
+  }
+
+  get linkUp(): boolean {
+    return (this.cfg[6]! & VIRTIO_NET_S_LINK_UP) !== 0;
+  }
+
+  private setLinkStatus(up: boolean): void {
+    new DataView(this.cfg.buffer).setUint16(6, up ? VIRTIO_NET_S_LINK_UP : 0, true);
   }
 
   readConfig(offset: number, data: Uint8Array): void {

@@ -3,7 +3,9 @@
  * without root: each frame is a 4-byte big-endian length and the frame, the framing QEMU's
  * `-netdev stream` uses, so a tsvmm VM can also talk to a QEMU one. One side listens on a Unix
  * socket path (or host:port), the other connects; frames sent before the peer is there are dropped,
- * as on an unplugged cable.
+ * as on an unplugged cable, and the link reads down. A connecting side whose peer goes away (the other
+ * VM stopped) keeps trying to connect again, as QEMU's `-netdev stream,reconnect=1` does; a listening
+ * side takes the next peer that connects.
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { existsSync, unlinkSync } from 'node:fs';
@@ -14,8 +16,12 @@ export type StreamAddress = { readonly path: string } | { readonly host: string;
 export interface StreamNetOptions {
   readonly mode: 'listen' | 'connect';
   readonly address: StreamAddress;
-  /** Connect retries (the listener may start a moment later), default 50 x 100 ms. */
+  /** Quick connect retries at the start (the listener may start a moment later), default 50 x 100 ms. */
   readonly retries?: number;
+  /** After those, or once a peer went away: the time between connect attempts, default 1000 ms. */
+  readonly reconnectMs?: number;
+  /** Where one-line notices go (a peer lost, found again); default stderr. */
+  readonly notice?: (line: string) => void;
 }
 
 /** Parses "/tmp/n.sock", "unix:/tmp/n.sock" or "127.0.0.1:5555". */
@@ -40,6 +46,9 @@ export class StreamNetBackend implements NetBackend {
   private socket: Socket | undefined;
   private server: Server | undefined;
   private rx: (frame: Uint8Array) => void = () => {};
+  private linkChanged: (up: boolean) => void = () => {};
+  private retryTimer: NodeJS.Timeout | undefined;
+  private everConnected = false;
   private buf: Buffer = Buffer.alloc(0);
   private closed = false;
   /** Frames dropped because no peer was connected or it stopped reading, or the peer sent a bad length. */
@@ -65,10 +74,45 @@ export class StreamNetBackend implements NetBackend {
     s.setNoDelay(true);
     s.on('data', (d: Buffer) => this.onData(d));
     s.on('close', () => {
-      if (this.socket === s) this.socket = undefined;
+      if (this.socket !== s) return;
+      this.socket = undefined;
+      this.buf = Buffer.alloc(0);
+      if (this.closed) return;
+      this.linkChanged(false);
+      if (this.opts.mode === 'connect') {
+        this.say(`the peer went away; connecting again every ${this.reconnectMs} ms`);
+        this.scheduleConnect(this.reconnectMs, 0);
+      }
     });
     s.on('error', () => {});
+    if (this.everConnected) this.say('connected to a peer again');
+    this.everConnected = true;
+    this.linkChanged(true);
     this.resolveConnected();
+  }
+
+  get linkUp(): boolean {
+    return this.socket !== undefined;
+  }
+
+  onLinkChange(fn: (up: boolean) => void): void {
+    this.linkChanged = fn;
+  }
+
+  private get reconnectMs(): number {
+    return this.opts.reconnectMs ?? 1000;
+  }
+
+  private say(line: string): void {
+    (this.opts.notice ?? ((l: string) => process.stderr.write(`tsvmm: ${l}\n`)))(`${this.description}: ${line}`);
+  }
+
+  private scheduleConnect(ms: number, quickRetries: number): void {
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (!this.closed) this.connect(quickRetries);
+    }, ms);
+    this.retryTimer.unref();
   }
 
   private listen(): void {
@@ -86,8 +130,9 @@ export class StreamNetBackend implements NetBackend {
     const s = 'path' in a ? createConnection(a.path) : createConnection(a.port, a.host);
     s.once('connect', () => this.attach(s));
     s.once('error', () => {
+      if (this.socket === s) return; // a connected socket's end is its 'close' handler's
       s.destroy();
-      if (!this.closed && retries > 0) setTimeout(() => this.connect(retries - 1), 100).unref();
+      if (!this.closed) this.scheduleConnect(retries > 0 ? 100 : this.reconnectMs, Math.max(0, retries - 1));
     });
   }
 
@@ -127,6 +172,7 @@ export class StreamNetBackend implements NetBackend {
 
   close(): void {
     this.closed = true;
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     this.socket?.destroy();
     this.server?.close();
     const a = this.opts.address;

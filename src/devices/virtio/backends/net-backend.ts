@@ -10,6 +10,10 @@ export interface NetBackend {
   onReceive(fn: (frame: Uint8Array) => void): void;
   /** What the backend is connected to, for messages. */
   readonly description: string;
+  /** Whether frames can reach a peer now (a stream socket with no peer: down). A backend without it is always up. */
+  readonly linkUp?: boolean;
+  /** Registers the receiver of link changes (one receiver; set by the device). */
+  onLinkChange?(fn: (up: boolean) => void): void;
   close(): void;
 }
 
