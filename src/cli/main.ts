@@ -67,7 +67,8 @@ Run options:
   --net stream:listen=ADDR | stream:connect=ADDR | tap:NAME [,mac=M]
                      a virtio-net interface wired over a stream socket (a Unix socket path or
                      host:port) to another tsvmm VM (or QEMU's -netdev stream), or to a TAP
-                     interface (created if missing: needs CAP_NET_ADMIN); repeatable
+                     interface (created if missing: needs CAP_NET_ADMIN); repeatable. The link
+                     is down while a stream has no peer; a connecting side keeps reconnecting
   --vhost-user-blk SOCKET
                      a virtio-blk disk served by a vhost-user back-end on that Unix socket
                      (qemu-storage-daemon, tsvmm device vhost-user-blk, ...); guest RAM becomes
