@@ -1,13 +1,16 @@
 // `npm run bench -- io`: virtio-blk throughput and IOPS seen from inside the guest, 4 KiB requests one at
 // a time (sequential and random reads and writes), on every peer that runs here: tsvmm's emulator with
 // the in-process device and with vhost-user back-ends (tsvmm's own, qemu-storage-daemon), QEMU TCG with
-// its own virtio-blk and with the same back-ends, and kvm where /dev/kvm exists. The guest is the
-// project's `vblk` (bench=N); the host times each phase between the guest's start and done lines.
+// its own virtio-blk and with the same back-ends, and kvm where /dev/kvm exists, each kvm peer also with
+// `--event-channels in-process` (no KVM_IOEVENTFD: every doorbell is an MMIO exit), and the doorbell's cost
+// to the vCPU both ways (bench/kvm/doorbell.mjs). The guest is the project's `vblk` (bench=N); the host
+// times each phase between the guest's start and done lines.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { has, median, root, tsvmmBin } from './lib.mjs';
+import { doorbellCost } from './kvm/doorbell.mjs';
 
 const N = Number(process.env.IO_BENCH_REQUESTS ?? 4000);
 const RUNS = Number(process.env.IO_BENCH_RUNS ?? 3);
@@ -127,7 +130,9 @@ const peers = [
   { name: 'QEMU TCG, vhost-user baseline', backend: 'baseline', skip: qemuReason ?? (baselineBin ? undefined : 'IO_BENCH_BASELINE is not set'), run: async (s) => qemu(['-chardev', `socket,id=c,path=${s}`, '-device', 'vhost-user-blk-pci,chardev=c,num-queues=1,disable-legacy=on'], true) },
   { name: 'QEMU TCG, vhost-user qsd', backend: 'qsd', skip: qemuReason ?? qsdReason, run: async (s) => qemu(['-chardev', `socket,id=c,path=${s}`, '-device', 'vhost-user-blk-pci,chardev=c,num-queues=1,disable-legacy=on'], true) },
   { name: 'tsvmm kvm, in-process', skip: kvmReason, run: async () => tsvmm('kvm', ['--drive', img]) },
+  { name: 'tsvmm kvm, in-process, no evfd', skip: kvmReason, run: async () => tsvmm('kvm', ['--drive', img, '--event-channels', 'in-process']) },
   { name: 'tsvmm kvm, vhost-user tsvmm', backend: 'tsvmm', skip: kvmReason, run: async (s) => tsvmm('kvm', ['--vhost-user-blk', s]) },
+  { name: 'tsvmm kvm, vhost-user, no evfd', backend: 'tsvmm', skip: kvmReason, run: async (s) => tsvmm('kvm', ['--vhost-user-blk', s, '--event-channels', 'in-process']) },
 ];
 
 const selected = peers.filter((p) => ONLY === undefined || ONLY.test(p.name));
@@ -179,5 +184,22 @@ ratio('tsvmm emu, in-process', 'QEMU TCG, in-process', 'emu / QEMU TCG, in-proce
 ratio('tsvmm emu, vhost-user tsvmm', 'tsvmm emu, vhost-user qsd', "tsvmm's back-end / qemu-storage-daemon, tsvmm emu front-end (target >= 0.8x)");
 ratio('QEMU TCG, vhost-user tsvmm', 'QEMU TCG, vhost-user qsd', "tsvmm's back-end / qemu-storage-daemon, QEMU front-end (target >= 0.8x)");
 ratio('QEMU TCG, vhost-user baseline', 'QEMU TCG, vhost-user qsd', "IO_BENCH_BASELINE's back-end / qemu-storage-daemon, QEMU front-end");
+// The guest (vblk) polls the used ring with one request in flight, so a request's time is one notification
+// round trip: the guest's write to the notify address, the device's work, the used entry the guest sees.
+const roundTrip = (a, b, what) => {
+  if (!results[a] || !results[b]) return;
+  const us = (name) => PHASES.map((ph) => (results[name][ph].ms * 1000) / N);
+  const [x, y] = [us(a), us(b)];
+  console.log(`${what}: ${PHASES.map((ph, i) => `${ph} ${y[i].toFixed(1)} -> ${x[i].toFixed(1)} us (${(x[i] / y[i]).toFixed(2)}x)`).join(', ')}`);
+};
+roundTrip('tsvmm kvm, vhost-user tsvmm', 'tsvmm kvm, vhost-user, no evfd', 'kvm, vhost-user: request round trip without -> with KVM_IOEVENTFD (target <= 0.5x)');
+roundTrip('tsvmm kvm, in-process', 'tsvmm kvm, in-process, no evfd', 'kvm, in-process device: request round trip without -> with KVM_IOEVENTFD');
+if (kvmReason) console.log(`notification round trip with and without ioeventfd/irqfd: not measured (${kvmReason})`);
+else if (ONLY === undefined || ONLY.test('tsvmm kvm, doorbell')) {
+  // The vCPU's side alone (bench/kvm/doorbell.mjs): a doorbell write with KVM_IOEVENTFD vs an MMIO exit.
+  const d = await doorbellCost(20_000, RUNS);
+  const m = { kernel: median(d.kernel), inProcess: median(d['in-process']) };
+  const all = (xs) => xs.map((x) => x.toFixed(1)).join(', ');
+  console.log(`kvm, a doorbell write as the vCPU pays it, median of ${RUNS}: ${m.inProcess.toFixed(1)} us as an MMIO exit (runs: ${all(d['in-process'])}) -> ${m.kernel.toFixed(1)} us with KVM_IOEVENTFD (runs: ${all(d.kernel)}): ${(m.kernel / m.inProcess).toFixed(2)}x (target <= 0.5x)`);
+}
 console.log(`(load at the end ${loadavg().map((x) => x.toFixed(1)).join(' ')})`);
-console.log(`notification round trip with and without ioeventfd/irqfd: ${kvmReason ? `not measured (${kvmReason})` : 'see tsvmm kvm rows'}`);

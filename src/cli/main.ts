@@ -1,6 +1,6 @@
 import { VmmError, EXIT, errorMessage } from '../util/errors.js';
 import { setLogLevel } from '../util/log.js';
-import { ConfigError, DEFAULT_MEM, parseAccel, parseCpus, parseDrive, parseKernelDecompress, parseNet, parseMem, parsePmu, parseSerial, parseSmallInt, type RunConfig } from '../vmm/config.js';
+import { ConfigError, DEFAULT_MEM, parseAccel, parseCpus, parseDrive, parseKernelDecompress, parseEventChannels, parseNet, parseMem, parsePmu, parseSerial, parseSmallInt, type RunConfig } from '../vmm/config.js';
 import { runCommand, type RunOptions } from './run-command.js';
 import { parseGdbAddress } from '../debug/gdb/gdb-server.js';
 export { takeExitSignal } from './run-command.js';
@@ -76,6 +76,9 @@ Run options:
   --rng              a virtio-rng device fed from the host's CSPRNG
   --virtio-console WHERE
                      a virtio console (Linux hvc0); its output goes to stdio, file:PATH or none
+  --event-channels kernel|in-process
+                     kvm: virtio notifications and interrupts through KVM_IOEVENTFD/KVM_IRQFD (kernel,
+                     the default) or through tsvmm's exit path (in-process, for comparison)
   --deterministic    emulator: time derives from the instruction count, so runs repeat exactly
   --la57             emulator: offer 5-level paging (CPUID LA57); a guest address beyond +-2^53
                      stops the VM (emu's addresses are doubles), so Linux cannot use it yet
@@ -135,6 +138,7 @@ function runConfigFrom(values: Record<string, string | boolean | undefined>, pos
     ...(lists['vhost-user-blk'] ? { vhostUserBlks: lists['vhost-user-blk'] } : {}),
     ...(values['rng'] === true ? { rng: true } : {}),
     ...(str('virtio-console') !== undefined ? { virtioConsole: parseSerial(str('virtio-console')!, '--virtio-console') } : {}),
+    ...(str('event-channels') !== undefined ? { eventChannels: parseEventChannels(str('event-channels')!) } : {}),
   };
 }
 
@@ -180,6 +184,7 @@ export const RUN_OPTIONS = {
   'vhost-user-blk': { type: 'string', value: 'SOCKET', repeatable: true },
   rng: { type: 'boolean' },
   'virtio-console': { type: 'string', value: 'stdio|file:PATH|none' },
+  'event-channels': { type: 'string', value: 'kernel|in-process' },
   ...VM_OPTIONS,
 } as const satisfies OptionSpecs;
 

@@ -64,7 +64,7 @@ export async function createBackendVm(backend: BackendName, config: RunConfig): 
     const { toKvmFilterFields } = await import('../pmu/index.js');
     const filter = model !== undefined ? modelFilter : config.pmuFilter === undefined ? null : await loadFilter(config.pmuFilter);
     const shared = (config.vhostUserBlks?.length ?? 0) > 0 ? await import('./shared-ram.js') : undefined;
-    const vm = createKvmVm({ memBytes: config.memBytes, cpus: config.cpus, pmu: config.pmu, ...(shared !== undefined ? { ramAllocator: shared.allocateSharedRam } : {}) });
+    const vm = createKvmVm({ memBytes: config.memBytes, cpus: config.cpus, pmu: config.pmu, ...(config.eventChannels !== undefined ? { eventChannels: config.eventChannels } : {}), ...(shared !== undefined ? { ramAllocator: shared.allocateSharedRam } : {}) });
     try {
       if (filter) setKvmPmuEventFilter(vm, toKvmFilterFields(filter));
       if (model !== undefined) modelApi!.applyCpuModel(vm, model, modelSource, filter);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseMem, parseCpus, parseAccel, parseSerial, ConfigError } from './config.js';
+import { parseMem, parseCpus, parseAccel, parseSerial, parseEventChannels, ConfigError } from './config.js';
 
 test('parseMem accepts binary-suffixed sizes and rejects nonsense and tiny guests', () => {
   assert.equal(parseMem('256M'), 256 * 1024 * 1024);
@@ -37,4 +37,10 @@ test('--drive and --net: options, defaults and one-line refusals', async () => {
   assert.throws(() => parseNet('tap:' + 'x'.repeat(16), 0), /use stream:listen=PATH .* or tap:NAME/);
   assert.throws(() => parseNet('udp:1.2.3.4:5', 0), /is not understood/);
   assert.throws(() => parseNet('stream:listen=/x,mac=01:00:00:00:00:00', 0), /unicast/);
+});
+
+test('parseEventChannels: kernel or in-process, anything else a one-line usage error', () => {
+  assert.equal(parseEventChannels('kernel'), 'kernel');
+  assert.equal(parseEventChannels('in-process'), 'in-process');
+  assert.throws(() => parseEventChannels('irqfd'), (e: unknown) => e instanceof ConfigError && /^--event-channels "irqfd" is not understood: use kernel \(KVM_IOEVENTFD\/KVM_IRQFD\) or in-process$/.test(e.message));
 });

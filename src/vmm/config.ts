@@ -40,6 +40,18 @@ export interface RunConfig {
   readonly rng?: boolean;
   /** A virtio-console (Linux's hvc0) and where its output goes. */
   readonly virtioConsole?: SerialSpec;
+  /**
+   * kvm: 'kernel' (the default) binds virtio notifications and interrupts with KVM_IOEVENTFD/KVM_IRQFD where the
+   * host has them; 'in-process' sends them through tsvmm's exit path (for comparison). emu is always in process.
+   */
+  readonly eventChannels?: EventChannelChoice;
+}
+
+export type EventChannelChoice = 'kernel' | 'in-process';
+
+export function parseEventChannels(text: string): EventChannelChoice {
+  if (text === 'kernel' || text === 'in-process') return text;
+  throw new ConfigError(`--event-channels "${text}" is not understood: use kernel (KVM_IOEVENTFD/KVM_IRQFD) or in-process`);
 }
 
 /** One virtio-blk disk: a raw image file. */

@@ -9,9 +9,10 @@
  * - Coalesced zones are KVM_REGISTER_COALESCED_MMIO zones (pio for port ranges); the kernel appends the
  *   writes to the ring page of the vCPU mapping, which `flushCoalesced` replays into the buses, and the
  *   run loop calls before it handles any other exit.
- * A host without a capability gets the in-process channel for that part (bus-events.ts).
- * Untested on this project's development machine (no /dev/kvm); the structs are checked against the
- * UAPI headers in src/sys/kvm-structs.test.ts.
+ * A host without a capability (or a VM made with eventChannels 'in-process') gets the in-process channel for
+ * that part (bus-events.ts). kvm-events.test.ts runs ioeventfd and irqfd on a real /dev/kvm; coalesced MMIO
+ * and MSI routes are not tested there yet (the structs are checked against the UAPI headers in
+ * src/sys/kvm-structs.test.ts).
  */
 import { InProcessEventChannels } from '../bus-events.js';
 import type { Bus } from '../bus.js';

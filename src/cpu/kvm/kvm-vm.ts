@@ -121,6 +121,8 @@ export interface KvmVmOptions extends VmConfig {
   readonly device?: string;
   /** Allocates each RAM region (default: anonymous memory); the VMM gives memfds for vhost-user. */
   readonly ramAllocator?: (size: number, name: string) => NativeMapping;
+  /** 'in-process': no KVM_IOEVENTFD/KVM_IRQFD/coalesced MMIO, the event channels take the exit path (for comparison). */
+  readonly eventChannels?: 'kernel' | 'in-process';
 }
 
 /** Capabilities the backend cannot work without, and why. */
@@ -267,7 +269,7 @@ export class KvmVm implements Vm {
       vmFd,
       pio: this.pio,
       mmio: this.mmio,
-      has: (cap) => this.checkExtension(cap) > 0,
+      has: (cap) => config.eventChannels !== 'in-process' && this.checkExtension(cap) > 0,
       ringPage: runSize >= ringAt + 4096 ? this.runBytes.subarray(ringAt, ringAt + 4096) : undefined,
       irqPulse: (gsi) => {
         const l = irqLine(gsi);
