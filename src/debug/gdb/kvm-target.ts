@@ -56,6 +56,13 @@ interface HwSlot {
   readonly z: ZType;
 }
 
+/** A write watchpoint kept by single-stepping (where KVM's data breakpoints do not fire): its bytes as last seen. */
+interface StepWatch {
+  readonly addr: bigint;
+  readonly phys: readonly number[];
+  last: Uint8Array;
+}
+
 interface SwBreak {
   readonly phys: number;
   readonly orig: number;
@@ -81,6 +88,7 @@ export class KvmGdbTarget implements GdbTarget {
   onStop: (e: StopEvent) => void = () => undefined;
   private readonly slots: (HwSlot | undefined)[] = [undefined, undefined, undefined, undefined];
   private readonly swBreaks = new Map<bigint, SwBreak>();
+  private readonly stepWatches: StepWatch[] = [];
   private readonly cache = new Map<number, VcpuCache>();
   /** vCPUs stepping over a breakpoint at their RIP (not a gdb step): the INT3 to put back, if any. */
   private readonly steppingOver = new Map<number, bigint | null>();
@@ -301,7 +309,7 @@ export class KvmGdbTarget implements GdbTarget {
   setBreakpoint(type: ZType, addr: bigint, len: number, insert: boolean): boolean {
     if (type === ZType.Software && this.support.swBreak) return insert ? this.insertSw(addr) : this.removeSw(addr);
     const kind: HwSlot['kind'] = type === ZType.Software || type === ZType.Hardware ? 'exec' : type === ZType.Write ? 'write' : type === ZType.Read ? 'read' : 'access';
-    if (kind !== 'exec' && !this.support.hwWatch) return false;
+    if (kind !== 'exec' && !this.support.hwWatch) return kind === 'write' ? this.setStepWatch(addr, len, insert) : false;
     const size = kind === 'exec' ? 1 : len;
     if (!insert) {
       const i = this.slots.findIndex((s) => s !== undefined && s.addr === addr && s.kind === kind && s.z === type);
@@ -314,6 +322,48 @@ export class KvmGdbTarget implements GdbTarget {
     if (free < 0) return false;
     this.slots[free] = { addr, len: size, kind, z: type };
     return true;
+  }
+
+  /**
+   * Where data breakpoints do not fire (kvm_pvm), a write watchpoint single-steps every vCPU and compares the
+   * watched bytes after each instruction: slow (an exit per instruction) but exact, and without gdb's round trip
+   * per step that its own software watchpoints cost. Reads cannot be seen this way.
+   */
+  private setStepWatch(addr: bigint, len: number, insert: boolean): boolean {
+    const at = this.stepWatches.findIndex((w) => w.addr === addr && w.phys.length === len);
+    if (!insert) {
+      if (at >= 0) this.stepWatches.splice(at, 1);
+      return true;
+    }
+    if (at >= 0) return true;
+    if (len < 1 || len > 64) return false;
+    const phys: number[] = [];
+    for (let i = 0; i < len; i++) {
+      const pa = this.phys(1, (addr + BigInt(i)) % U64, false);
+      if (pa < 0 || this.vm.memory.find(pa) === undefined) return false;
+      phys.push(pa);
+    }
+    this.stepWatches.push({ addr, phys, last: this.physBytes(phys) });
+    return true;
+  }
+
+  private physBytes(phys: readonly number[]): Uint8Array {
+    return Uint8Array.from(phys, (pa) => {
+      const r = this.vm.memory.find(pa);
+      return r === undefined ? 0 : r.bytes[pa - r.gpa]!;
+    });
+  }
+
+  /** The first stepped watchpoint whose bytes changed since last seen (all are brought up to date). */
+  private stepWatchHit(): StepWatch | undefined {
+    let hit: StepWatch | undefined;
+    for (const w of this.stepWatches) {
+      const now = this.physBytes(w.phys);
+      if (now.every((b, k) => b === w.last[k])) continue;
+      w.last = now;
+      hit ??= w;
+    }
+    return hit;
   }
 
   private insertSw(addr: bigint): boolean {
@@ -346,12 +396,15 @@ export class KvmGdbTarget implements GdbTarget {
     });
     if (dr[7] !== 0n) control |= G.ENABLE | G.USE_HW_BP;
     if (this.swBreaks.size > 0) control |= G.ENABLE | G.USE_SW_BP;
-    if (step) control |= G.ENABLE | G.SINGLESTEP | (this.support.blockIrq ? G.BLOCKIRQ : 0);
+    // Stepped watchpoints step every vCPU, with interrupts (a guest waiting for one must get it).
+    if (step || this.stepWatches.length > 0) control |= G.ENABLE | G.SINGLESTEP;
+    if (step && this.support.blockIrq) control |= G.BLOCKIRQ;
     ioctlPtr(this.vm.vcpus[i]!.fd, KVM_SET_GUEST_DEBUG, encodeGuestDebug(control, dr), `KVM_SET_GUEST_DEBUG on vCPU ${i} failed`);
   }
 
   resume(step: number | null): void {
     this.steppingOver.clear();
+    for (const w of this.stepWatches) w.last = this.physBytes(w.phys);
     this.stepThread = step;
     this.vm.vcpus.forEach((_, i) => {
       const t = i + 1;
@@ -373,6 +426,9 @@ export class KvmGdbTarget implements GdbTarget {
   /** KVM_EXIT_DEBUG of vCPU `i` (main thread, that vCPU out of KVM_RUN): pause the VM for gdb, or let it go on. */
   private debugExit(i: number, e: KvmDebugExit): void {
     const t = i + 1;
+    const watched = this.stepWatches.length > 0 ? this.stepWatchHit() : undefined;
+    // A step and nothing else (no breakpoint slot hit), not one gdb asked for: ours, to step over or watch.
+    const ours = e.exception === 1 && (e.dr6 & 0xfn) === 0n && (e.dr6 & DR6_BS) !== 0n && this.stepThread !== t && watched === undefined;
     if (this.steppingOver.has(i)) {
       const put = this.steppingOver.get(i)!;
       this.steppingOver.delete(i);
@@ -380,14 +436,15 @@ export class KvmGdbTarget implements GdbTarget {
         const b = this.swBreaks.get(put);
         if (b !== undefined) this.vm.memory.write(b.phys, Uint8Array.of(0xcc));
       }
-      const only = e.exception === 1 && (e.dr6 & 0xfn) === 0n && (e.dr6 & DR6_BS) !== 0n;
-      if (only && this.stepThread !== t) {
+      if (ours) {
         // Stepped over the breakpoint: armed as the others are, it runs on.
         this.arm(i, false, null);
         return;
       }
+    } else if (ours && this.stepWatches.length > 0) {
+      return;
     }
-    if (this.stop === undefined) this.stop = this.classify(t, e);
+    if (this.stop === undefined) this.stop = watched !== undefined ? { kind: 'watch', thread: t, address: watched.addr, watch: 'write' } : this.classify(t, e);
     void this.vm.pause().then(() => this.report());
   }
 
@@ -441,7 +498,7 @@ export class KvmGdbTarget implements GdbTarget {
     if (word === 'help') return 'monitor info            backend, guest-debug facilities and vCPU states';
     if (word === 'info') {
       const s = this.support;
-      const facilities = `single-step, hardware breakpoints, ${s.hwWatch ? 'hardware watchpoints' : 'no hardware watchpoints'}, ${s.swBreak ? 'INT3 breakpoints' : 'break uses debug registers (INT3 does not work here)'}`;
+      const facilities = `single-step, hardware breakpoints, ${s.hwWatch ? 'hardware watchpoints' : 'write watchpoints by single-stepping (no data breakpoints here)'}, ${s.swBreak ? 'INT3 breakpoints' : 'break uses debug registers (INT3 does not work here)'}`;
       return [`backend kvm, ${this.threadCount} vCPU(s): ${facilities}`, ...s.notes.map((n) => `  ${n}`), ...this.vm.vcpus.map((v) => this.describeThread(v.index + 1))].join('\n');
     }
     if (word === 'icount' || word === 'stop-at') return `monitor ${word}: kvm has no instruction counter (use --accel emu)`;
@@ -453,6 +510,7 @@ export class KvmGdbTarget implements GdbTarget {
     if (this.ended) return;
     for (const addr of [...this.swBreaks.keys()]) this.removeSw(addr);
     this.slots.fill(undefined);
+    this.stepWatches.length = 0;
     this.steppingOver.clear();
     this.vm.vcpus.forEach((v) => ioctlPtr(v.fd, KVM_SET_GUEST_DEBUG, encodeGuestDebug(0), `KVM_SET_GUEST_DEBUG on vCPU ${v.index} failed`));
     this.cache.clear();
