@@ -21,7 +21,7 @@ import { Ea } from './insn.js';
 import { ea, ea32, off32 } from './operands.js';
 import { cond, condLogic32, condSub32, getCF, getZF } from './lazy-flags.js';
 import { rd8, rd16, rd32, wr8, wr16, wr32 } from './mem-access.js';
-import { canonicalTarget } from './address.js';
+import { addIp, canonicalTarget } from './address.js';
 import { getReg } from './gpr.js';
 import { aluAdd, aluAdd64, aluAnd, aluLogic64, aluOr, aluSub, aluSub64, aluXor, incdec, notv, Alu } from './sem-alu.js';
 import { rol32, ror32, sar32, shl32, shr32, Sh } from './sem-shift.js';
@@ -65,6 +65,7 @@ const RUNTIME = {
   WR16: wr16,
   WR32: wr32,
   CANON: canonicalTarget,
+  ADDIP: addIp,
 };
 export const RUNTIME_NAMES = Object.keys(RUNTIME);
 export const RUNTIME_VALUES = Object.values(RUNTIME);
@@ -224,21 +225,27 @@ export interface Emitted {
   head: number;
 }
 
-const BLOCK_OPTIONS: EmitOptions = {
-  insName: 'I',
-  selfLoops: true,
-  smcExit: (k) => `c.ci = ${k + 1}; return;`,
-  // A store to this block's own page (self-modifying code) stops the block after it, as in the
-  // interpreter; a self-loop says how many passes completed (stores loop only from the block start).
-  afterStore: (k) => ` if (c.smc) { c.ci = ${k + 1}; return; }`,
-  always: false,
-};
+/** How a single block is emitted: an early exit after instruction k sets c.rip to the next one (unless k is the last). */
+function blockOptions(ins: readonly Insn[]): EmitOptions {
+  const n = ins.length;
+  const exit = (k: number): string => (k + 1 < n ? `c.ci = ${k + 1}; c.rip = ADDIP(c.bip, ${ins[k]!.end}, c.codeSize); return;` : `c.ci = ${k + 1}; return;`);
+  return {
+    insName: 'I',
+    selfLoops: true,
+    smcExit: exit,
+    // A store to this block's own page (self-modifying code) stops the block after it, as in the
+    // interpreter; a self-loop says how many passes completed (stores loop only from the block start).
+    afterStore: (k) => ` if (c.smc) { ${exit(k)} }`,
+    always: false,
+  };
+}
 
 /** Compiles `blk`; returns null when the block has nothing worth compiling or codegen is unavailable. */
 export function compileBlock(blk: Block, stats?: JitStats): ((c: EmuCpu) => void) | null {
   if (!canCompile) return null;
   const t0 = performance.now();
-  const e = emitBody(blk.insns, BLOCK_OPTIONS);
+  const ins = blk.insns;
+  const e = emitBody(ins, blockOptions(ins));
   if (e === null) return null;
   try {
     // The kernels are the factory's parameters (destructured consts would cost a TDZ hole check at
@@ -248,7 +255,8 @@ export function compileBlock(blk: Block, stats?: JitStats): ((c: EmuCpu) => void
     // call-target check per kernel call: ~20% on a tight ALU loop).
     const factory = new Function('I', ...RUNTIME_NAMES, `// ${++compiled}\nreturn function block(c) {\nconst rl = c.rl, rh = c.rh;\n${e.src}\nc.ci = ${blk.insns.length};\n};`) as (I: Insn[], ...kernels: unknown[]) => (c: EmuCpu) => void;
     blk.selfLoop = e.selfLoop;
-    blk.loopLen = e.selfLoop ? blk.insns.length - e.head : 0;
+    blk.loopLen = e.selfLoop ? ins.length - e.head : 0;
+    blk.loopBranches = e.selfLoop ? ins[ins.length - 1]!.brThrough - (e.head > 0 ? ins[e.head - 1]!.brThrough : 0) : 0;
     const fn = factory(blk.insns, ...RUNTIME_VALUES);
     if (stats !== undefined) {
       stats.compileMs += performance.now() - t0;
@@ -282,8 +290,8 @@ export function emitBody(ins: readonly Insn[], o: EmitOptions): Emitted | null {
     const x = ins[k]!;
     const f = forms[k]!;
     liveAfter[k] = live;
-    if (f === '' || mayFault(f, x)) {
-      // A handler call or a possible fault observes (or may deliver) every flag.
+    if (f === '' || mayFault(f, x) || (f === 'jcc' && k < n - 1)) {
+      // A handler call, a possible fault or a side exit observes (or may deliver) every flag.
       live = ALL_FLAGS;
       continue;
     }
@@ -303,7 +311,8 @@ export function emitBody(ins: readonly Insn[], o: EmitOptions): Emitted | null {
     const t = last.end + last.imm;
     for (let k = 0; k < n; k++) if (ins[k]!.start === t) head = k;
   }
-  const selfLoop = head >= 0 && forms.every((f, k) => k < head || (f !== '' && !(head > 0 && f === 'store')));
+  // Side exits (conditional branches before the last instruction) may precede the loop, not lie in it.
+  const selfLoop = head >= 0 && forms.every((f, k) => k < head || (f !== '' && !(head > 0 && f === 'store') && !(f === 'jcc' && k < n - 1)));
   const out: string[] = [];
   let known: Known = NONE;
   for (let k = 0; k < n; k++) {
@@ -407,7 +416,12 @@ export function emitBody(ins: readonly Insn[], o: EmitOptions): Emitted | null {
       case 'jcc': {
         const taken = condCode(x.op, known);
         if (selfLoop && k === n - 1) out.push(`if (${taken}) { if (++it < lim) continue; it--; c.rip = ${target(x)}; } break; }`, 'c.loops = it;');
-        else out.push(`if (${taken}) c.rip = ${target(x)};`);
+        else if (k < n - 1) {
+          // A side exit (run-loop.ts K.Side): taken, or the run loop must poll first, the block ends here.
+          out.push(`if (${taken}) { c.rip = ${target(x)}; c.ci = ${k + 1}; return; }`);
+          out.push(`if (c.instructions + ${k + 1} >= c.pollAt) { c.rip = ADDIP(c.bip, ${x.end}, c.codeSize); c.ci = ${k + 1}; return; }`);
+          out.push(`c.segOff = ${k + 1};`);
+        } else out.push(`if (${taken}) c.rip = ${target(x)};`);
         break;
       }
       default:

@@ -302,6 +302,12 @@ export class EmuCpu {
   ci = 0;
   /** REP string iterations executed (they cost time but a REP retires as one instruction). */
   stringIters = 0;
+  /**
+   * Instructions of the running block before its current basic block (after the last not-taken side
+   * exit; 0 outside a block): the deterministic clock adds them to `instructions`, so a device reads
+   * the time it read when every basic block was a block of its own.
+   */
+  segOff = 0;
   /** Set by an instruction that ran but does not retire yet (a paused REP). */
   notRetired = 0;
   /** Extra iterations of a self-looping compiled block, and the most it may run. */

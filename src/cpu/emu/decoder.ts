@@ -12,7 +12,7 @@
  * unimplemented(), which warns once per name and counts per name (EmuCpu.unimplementedCounts).
  */
 import type { EmuCpu } from './cpu.js';
-import { FAULT, Seg } from './x86-defs.js';
+import { FAULT, K, Seg } from './x86-defs.js';
 import { Block, Insn, type Handler, Ea } from './insn.js';
 import { unimplemented } from './exceptions.js';
 import { fetchPhys, ramAt } from './mem-access.js';
@@ -25,6 +25,8 @@ import { emuHasFeature } from '../../features/emu-cpu-model.js';
 
 /** Most instructions in one block (code-cache.ts may ask for fewer on pages that code rewrites). */
 export const MAX_BLOCK = 64;
+/** Rows whose handlers count the PMU at their own instruction (run-loop.ts pmuSync, pmuSyncIncluding). */
+const PMU_SYNC = new Set(['RDMSR', 'WRMSR', 'RDPMC']);
 /** What an instruction fetch from outside RAM sees. */
 const ALL_ONES = new Uint8Array(16).fill(0xff);
 const OUT_OF_BYTES = { out: true } as const;
@@ -501,8 +503,15 @@ export function decodeBlock(c: EmuCpu, lin: number, pa: number): Block {
       blk.insns.push(x);
       blk.len = pos;
       if (x.row.branch !== 'none') blk.branches++;
+      x.brThrough = blk.branches;
       blk.valid = false;
       return blk;
+    }
+    // Instructions that count the PMU up to themselves (run-loop.ts pmuSync) count what ran before them
+    // in their block as non-branches: they start a block of their own after a side exit.
+    if (blk.sideExits !== 0 && PMU_SYNC.has(x.row.mn)) {
+      pos = at;
+      break;
     }
     x.start = at - off0;
     x.end = pos - off0;
@@ -510,10 +519,33 @@ export function decodeBlock(c: EmuCpu, lin: number, pa: number): Block {
     x.idx = blk.insns.length;
     blk.insns.push(x);
     if (x.row.branch !== 'none') blk.branches++;
-    if (x.row.ends) break;
+    x.brThrough = blk.branches;
+    if (x.row.ends) {
+      if (!sideExit(x)) break;
+      x.k = K.Side;
+      blk.sideExits++;
+    }
+  }
+  // A block that stops at a conditional branch (page end, length limit) ends there: no side exit.
+  const last = blk.insns[blk.insns.length - 1]!;
+  if (last.k === K.Side) {
+    last.k = inlineKind(last);
+    blk.sideExits--;
   }
   blk.len = pos - off0;
   return blk;
+}
+
+/**
+ * Whether the block goes on past conditional branch `x` (a side exit): one dispatch then covers the
+ * basic blocks a not-taken branch falls through to. A branch back into the block (a loop's back edge)
+ * ends it instead, so that loops stay blocks that branch to themselves (block-compiler.ts self-loops,
+ * spin-check.ts).
+ */
+function sideExit(x: Insn): boolean {
+  if (x.row.branch !== 'jcc') return false;
+  const t = x.end + x.imm;
+  return t < 0 || t > x.start;
 }
 
 

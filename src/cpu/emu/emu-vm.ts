@@ -110,7 +110,7 @@ class VmClock implements EmuClock {
   nowNs(): number {
     if (!this.deterministic) return ((this.pausedAtMs >= 0 ? this.pausedAtMs : now()) - this.startMs) * 1e6;
     let n = 0;
-    for (const c of this.cpus) n += (c.instructions + c.stringIters) * NS_PER_INSTRUCTION + c.counts.io * NS_PER_PORT_IO;
+    for (const c of this.cpus) n += (c.instructions + c.segOff + c.stringIters) * NS_PER_INSTRUCTION + c.counts.io * NS_PER_PORT_IO;
     return n + this.skippedNs;
   }
 }

@@ -28,6 +28,8 @@ export class Insn {
   row: Row;
   /** Index of this instruction in its block. */
   idx = 0;
+  /** Branch instructions of its block up to and including this one (what retires when the block ends after it). */
+  brThrough = 0;
   /** Inline-dispatch kind (EmuCpu K_*), 0 when the run loop calls fn. */
   k = 0;
   /** Byte offsets of this instruction and of the next one from the block's first byte. */
@@ -94,6 +96,11 @@ export class Block {
   len = 0;
   /** Number of instructions that are branches (taken or not), for the PMU's branch counter. */
   branches = 0;
+  /**
+   * Conditional branches inside the block (side exits, Insn.k = K.Side): the block goes on past them
+   * when they are not taken and leaves there when they are (or when the run loop must poll).
+   */
+  sideExits = 0;
   valid = true;
   /** Seam for a block compiler: when set, runs the whole block instead of the per-instruction loop. */
   exec: ((c: EmuCpu) => void) | null = null;
@@ -104,6 +111,8 @@ export class Block {
    */
   selfLoop = false;
   loopLen = 0;
+  /** Branches among those last `loopLen` instructions (retired once per extra pass). */
+  loopBranches = 0;
   /** How often the block ran (a compiler picks hot blocks by this). */
   hits = 0;
   /** The compiled region (jit/) this block is an entry of, or null. */

@@ -17,7 +17,7 @@ import { descWords, loadCs, loadSeg, readDescriptor } from './segmentation.js';
 import { taskSwitch } from './task-switch.js';
 
 /** Branch target rip + rel wrapped to the operand size; #GP for a non-canonical 64-bit target. */
-function relTarget(c: EmuCpu, i: Insn): number {
+export function relTarget(c: EmuCpu, i: Insn): number {
   const t = c.bip + i.end + i.imm;
   if (i.osz === 8) return canonical(c, t);
   return limitCheck(c, i.osz === 4 ? t >>> 0 : t & 0xffff);

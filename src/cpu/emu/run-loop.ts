@@ -15,7 +15,8 @@ import { compileBlock } from './block-compiler.js';
 import { blockGotHot } from './jit/page-regions.js';
 import { execRegion } from './jit/exec-region.js';
 import { add32ri, add32rr, cmp32ri, logic32ri, cmp32rr, incdec32r, logic32rr, mov32rr, sub32ri, sub32rr } from './ops-alu.js';
-import { jnz, jz } from './ops-flow.js';
+import { jnz, jz, relTarget } from './ops-flow.js';
+import { cond } from './lazy-flags.js';
 import { debugExec } from './debug-step.js';
 import { rearm } from './debug-regs.js';
 
@@ -359,16 +360,15 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
         c.loopLimit = room > total ? Math.floor(room / total) : 1;
       }
       blk.exec!(c);
-      i = c.ci;
+      i = c.ci; // a compiled block that leaves early (side exit, self-modifying code) sets c.rip itself
       if (c.loops > 0) {
         c.instructions += c.loops * blk.loopLen;
         c.retired[userIdx]! += c.loops * blk.loopLen;
-        c.branchesRetired[userIdx]! += c.loops * blk.branches;
+        c.branchesRetired[userIdx]! += c.loops * blk.loopBranches;
       }
-      if (i < n) c.rip = addIp(bip, ins[i - 1]!.end, c.codeSize);
       c.smc = false;
     } else {
-      for (; i < n; i++) {
+      insns: for (; i < n; i++) {
         const x = ins[i]!;
         // Hot handlers are called directly (no megamorphic x.fn call); see inline-kinds.ts.
         switch (x.k) {
@@ -408,6 +408,22 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
           case K.Jz:
             jz(c, x);
             break;
+          case K.Side:
+            // A conditional branch inside the block. Taken, the block ends here; not taken, it goes on,
+            // unless the run loop polls before the next basic block (polls stay where they were when
+            // every basic block was a block of its own).
+            if (cond(c, x.op)) {
+              c.rip = relTarget(c, x);
+              i++;
+              break insns;
+            }
+            if (c.instructions + i + 1 >= c.pollAt) {
+              c.rip = addIp(bip, x.end, cs);
+              i++;
+              break insns;
+            }
+            c.segOff = i + 1;
+            break;
           default:
             x.fn(c, x);
         }
@@ -423,30 +439,37 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
     }
   } catch (e) {
     c.curBlock = null;
+    c.segOff = 0;
     c.blockRest = 0; // a fault or exit ends the block here in any run
     if (compiled) i = c.ci;
     if (e === BLOCK_EXIT) {
       c.instructions += i + 1;
       c.retired[userIdx]! += i + 1;
+      c.branchesRetired[userIdx]! += ins[i]!.brThrough;
       return blk;
     }
     if (e !== FAULT) throw e;
     if (compiled && c.loops > 0) {
       // Completed iterations of a self-looping compiled block before the fault.
       const done = c.loops * blk.loopLen;
+      const lb = c.loops * blk.loopBranches;
       c.instructions += done;
       c.retired[userIdx]! += done;
-      c.branchesRetired[userIdx]! += c.loops * blk.branches;
-      if (pmu !== null && pmu.active) countPmu(c, pmu, done - c.loops * blk.branches, c.loops * blk.branches);
+      c.branchesRetired[userIdx]! += lb;
+      if (pmu !== null && pmu.active) countPmu(c, pmu, done - lb, lb);
     }
+    // The side exits before the faulting instruction retired as branches (not taken).
+    const fb = i === 0 ? 0 : ins[i - 1]!.brThrough;
     c.instructions += i;
     c.retired[userIdx]! += i;
-    if (pmu !== null && pmu.active && i > c.pmuCounted) countPmu(c, pmu, i - c.pmuCounted, 0);
+    c.branchesRetired[userIdx]! += fb;
+    if (pmu !== null && pmu.active && i > c.pmuCounted) countPmu(c, pmu, i - c.pmuCounted - fb, fb);
     c.rip = addIp(bip, ins[i]!.start, c.codeSize);
     deliverPendingFault(c);
     return blk;
   }
   c.curBlock = null;
+  c.segOff = 0;
   if (c.notRetired !== 0) {
     // A REP string instruction paused mid-way: it retires once, when it completes.
     i -= c.notRetired;
@@ -454,9 +477,11 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
   }
   c.instructions += i;
   c.retired[userIdx]! += i;
-  if (i === total) c.branchesRetired[userIdx]! += blk.branches;
+  // Branches among the instructions that ran (the last, and any side exits before it).
+  const bi = i === 0 ? 0 : ins[i - 1]!.brThrough;
+  c.branchesRetired[userIdx]! += bi;
   if (pmu !== null && pmu.active) {
-    const br = (i === total ? blk.branches : 0) + blk.branches * c.loops;
+    const br = bi + blk.loopBranches * c.loops;
     countPmu(c, pmu, i + (compiled ? c.loops * blk.loopLen : 0) - br - c.pmuCounted, br);
   }
   return blk;

@@ -90,6 +90,8 @@ export const enum K {
   MovRR = 10,
   Jnz = 11,
   Jz = 12,
+  /** A conditional branch inside its block (a side exit, Block.sideExits): the run loop evaluates it inline. */
+  Side = 13,
 }
 
 /**

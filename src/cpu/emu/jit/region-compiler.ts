@@ -40,6 +40,7 @@ const PMU_SYNC = new Set(['RDMSR', 'WRMSR', 'RDPMC']);
 
 /** Whether block `b` may be part of a region. */
 export function regionable(b: Block): boolean {
+  if (b.sideExits !== 0) return false; // a region's blocks end only at their last instruction
   for (const x of b.insns) if (PMU_SYNC.has(x.row.mn)) return false;
   return true;
 }
