@@ -6,6 +6,7 @@
  */
 import type { EmuCpu } from './cpu.js';
 import { special, type Row } from './table/row.js';
+import { VLin } from './x86-defs.js';
 
 export type Handler = (c: EmuCpu, i: Insn) => void;
 
@@ -23,47 +24,50 @@ export const EA_32L = Ea.A32L;
 export const EA_64 = Ea.A64;
 
 export class Insn {
+  // Fields in the order the run loop and the handlers touch them (V8 lays them out in this order):
+  // the dispatch kind and handler, then the operands, then what only branches, faults and tools read,
+  // so that an instruction costs fewer cache lines on first touch.
+  /** Inline-dispatch kind (EmuCpu K_*), 0 when the run loop calls fn. */
+  k = 0;
   fn: Handler;
-  /** The table row this instruction decoded to (flags, branch kind, ...; see table/row.ts). */
-  row: Row;
+  /** Operand size in bytes (1, 2, 4, 8) and address kind (EA_*). */
+  osz = 4;
+  /** ModRM: mod 3 = register operand `rm`; otherwise memory from base/index/scale/disp. */
+  mod = 3;
+  reg = 0;
+  rm = 0;
+  /** Handler-specific sub-operation (ALU kind, condition code, ModRM.reg of a group). */
+  op = 0;
+  ak = EA_32;
+  base = -1;
+  index = -1;
+  /** Segment of the memory operand (0-5 = ES..GS, 8 = flat, base 0). */
+  seg = 3;
+  disp = 0;
+  ripRel = false;
+  /** The memory operand is written (segment write checks) and its size in bytes. */
+  mw = false;
+  scale = 0;
+  /** Byte offsets of this instruction and of the next one from the block's first byte. */
+  end = 0;
+  imm = 0;
+  immHi = 0;
+  msz = 1;
+  imm2 = 0;
+  start = 0;
   /** Index of this instruction in its block. */
   idx = 0;
   /** Branch instructions of its block up to and including this one (what retires when the block ends after it). */
   brThrough = 0;
-  /** Inline-dispatch kind (EmuCpu K_*), 0 when the run loop calls fn. */
-  k = 0;
-  /** Byte offsets of this instruction and of the next one from the block's first byte. */
-  start = 0;
-  end = 0;
+  /** The table row this instruction decoded to (flags, branch kind, ...; see table/row.ts). */
+  row: Row;
   /** Opcode: 0x00-0xff, 0x0f00-0x0fff for two-byte, 0x0f3800+ for three-byte. */
   opc = 0;
-  /** Handler-specific sub-operation (ALU kind, condition code, ModRM.reg of a group). */
-  op = 0;
-  /** Operand size in bytes (1, 2, 4, 8) and address kind (EA_*). */
-  osz = 4;
-  ak = EA_32;
-  /** Segment of the memory operand (0-5 = ES..GS, 8 = flat, base 0). */
-  seg = 3;
-  /** ModRM: mod 3 = register operand `rm`; otherwise memory from base/index/scale/disp. */
-  mod = 3;
   /** The ModRM byte as encoded (the x87 records it in its last-opcode register). */
   modrm = 0;
-  reg = 0;
-  rm = 0;
-  base = -1;
-  index = -1;
-  scale = 0;
-  disp = 0;
-  ripRel = false;
-  imm = 0;
-  immHi = 0;
-  imm2 = 0;
   /** 0 none, 1 REP/REPE (F3), 2 REPNE (F2). */
   rep = 0;
   lock = false;
-  /** The memory operand is written (segment write checks) and its size in bytes. */
-  mw = false;
-  msz = 1;
 
   constructor(fn: Handler, row: Row = detachedRow()) {
     this.fn = fn;
@@ -88,22 +92,35 @@ export interface JitRegion {
 
 /** A run of decoded instructions from one page, ending at a control transfer or the page end. */
 export class Block {
-  /** Guest-physical address of the first byte and the decode mode key. */
-  readonly phys: number;
-  readonly mode: number;
-  insns: Insn[] = [];
-  /** Byte length: rip after falling through the last instruction is start + len. */
-  len = 0;
-  /** Number of instructions that are branches (taken or not), for the PMU's branch counter. */
-  branches = 0;
+  // Fields in the order the run loop touches them (V8 lays them out in this order): the validity
+  // checks of the jump cache and the chain first, then what execBlock reads, then the rest.
   /**
-   * Conditional branches inside the block (side exits, Insn.k = K.Side): the block goes on past them
-   * when they are not taken and leaves there when they are (or when the run loop must poll).
+   * The linear address (as int32 halves, `lin | 0` and the rest / 2^32: a double field would be a
+   * separate heap box, one more memory access per check), CPL and jump-cache epochs under which a vCPU
+   * last found this block through a translation (run-loop.ts jcValid): it runs from there without a
+   * lookup while the vCPU's epoch (bumped by CR3 writes) is still `vEp`, or its global epoch (bumped by
+   * full flushes) is still `vEpG` (the block lies on a global page). Epochs are unique across the
+   * vCPUs of a VM (CodeCache.newEpoch). vHi = VLin.None: found nowhere now.
    */
-  sideExits = 0;
+  vLo = 0;
+  vHi = VLin.None;
   valid = true;
+  readonly mode: number;
+  vCpl = -1;
+  vEp = -1;
+  vEpG = -1;
+  /** Blocks that ran after this one (chaining: tried before the jump cache, validated as its entries are). */
+  next0: Block | null = null;
+  next1: Block | null = null;
+  insns: Insn[] = [];
   /** Seam for a block compiler: when set, runs the whole block instead of the per-instruction loop. */
   exec: ((c: EmuCpu) => void) | null = null;
+  /** The compiled region (jit/) this block is an entry of, or null. */
+  region: JitRegion | null = null;
+  /** How often the block ran (a compiler picks hot blocks by this). */
+  hits = 0;
+  /** Byte length: rip after falling through the last instruction is start + len. */
+  len = 0;
   /**
    * The compiled function loops on itself (it reads EmuCpu.loopLimit): its last instruction branches
    * back to the block's start or to a later instruction of it; each extra pass (EmuCpu.loops)
@@ -113,26 +130,18 @@ export class Block {
   loopLen = 0;
   /** Branches among those last `loopLen` instructions (retired once per extra pass). */
   loopBranches = 0;
-  /** How often the block ran (a compiler picks hot blocks by this). */
-  hits = 0;
-  /** The compiled region (jit/) this block is an entry of, or null. */
-  region: JitRegion | null = null;
+  /** Guest-physical address of the first byte (and `mode`, the decode mode key). */
+  readonly phys: number;
+  /** Number of instructions that are branches (taken or not), for the PMU's branch counter. */
+  branches = 0;
   /**
-   * The linear address, CPL and jump-cache epochs under which a vCPU last found this block through a
-   * translation (run-loop.ts jcValid): it runs from `vLin` without a lookup while the vCPU's epoch
-   * (bumped by CR3 writes) is still `vEp`, or its global epoch (bumped by full flushes) is still `vEpG`
-   * (the block lies on a global page). Epochs are unique across the vCPUs of a VM (CodeCache.newEpoch).
+   * Conditional branches inside the block (side exits, Insn.k = K.Side): the block goes on past them
+   * when they are not taken and leaves there when they are (or when the run loop must poll).
    */
-  vLin = -1;
-  vCpl = -1;
-  vEp = -1;
-  vEpG = -1;
-  /** Blocks that ran after this one (chaining: tried before the jump cache, validated as its entries are). */
-  next0: Block | null = null;
-  next1: Block | null = null;
+  sideExits = 0;
 
   constructor(phys: number, mode: number) {
-    this.phys = phys;
     this.mode = mode;
+    this.phys = phys;
   }
 }

@@ -5,7 +5,7 @@
  */
 import type { EmuCpu, EmuPmuHook } from './cpu.js';
 import { Block, Insn } from './insn.js';
-import { BLOCK_EXIT, FAULT, type RunResult, VEC_NMI, K, Seg, Pow, Tlb, jcSlot } from './x86-defs.js';
+import { BLOCK_EXIT, FAULT, type RunResult, VEC_NMI, K, Seg, Pow, Tlb, VLin, jcSlot } from './x86-defs.js';
 import { deliver, deliverPendingFault } from './exceptions.js';
 import { fetchPhys } from './mem-access.js';
 import { decodeBlock } from './decoder.js';
@@ -41,7 +41,20 @@ export function ipLin(c: EmuCpu): number {
  * its page, still valid and decoded for this mode.
  */
 export function jcValid(c: EmuCpu, b: Block, lin: number): boolean {
-  return b.vLin === lin && b.valid && b.mode === c.modeKey && b.vCpl === c.cpl && (b.vEp === c.jcEpoch || b.vEpG === c.jcEpochG);
+  const lo = lin | 0;
+  return jcOk(c, b, lo, (lin - lo) / Pow.Two32);
+}
+
+/** jcValid with the linear address as its halves: `lo` = lin | 0, `hi` = (lin - lo) / 2^32 (Block.vLo/vHi). */
+function jcOk(c: EmuCpu, b: Block, lo: number, hi: number): boolean {
+  return b.vLo === lo && b.vHi === hi && b.valid && b.mode === c.modeKey && b.vCpl === c.cpl && (b.vEp === c.jcEpoch || b.vEpG === c.jcEpochG);
+}
+
+/** Marks `b` as found at linear `lin` (see jcValid). */
+function setVLin(b: Block, lin: number): void {
+  const lo = lin | 0;
+  b.vLo = lo;
+  b.vHi = (lin - lo) / Pow.Two32;
 }
 
 export function lookupBlock(c: EmuCpu): Block {
@@ -68,10 +81,10 @@ export function lookupSlow(c: EmuCpu, lin: number, j: number): Block {
   }
   if (nb.valid) {
     // A block is valid at its vLin only while a slot holds it (invlpg in tlb.ts finds them through jcTag).
-    if (old !== undefined && old !== nb) old.vLin = -1;
+    if (old !== undefined && old !== nb) old.vHi = VLin.None;
     c.jcTag[j] = lin;
     c.jcBlock[j] = nb;
-    nb.vLin = lin;
+    setVLin(nb, lin);
     nb.vCpl = c.cpl;
     nb.vEp = c.jcEpoch;
     // Global when the fetch went through a global TLB entry and the block stays on that page.
@@ -85,7 +98,7 @@ export function lookupSlow(c: EmuCpu, lin: number, j: number): Block {
 function chain(prev: Block, b: Block): void {
   const n0 = prev.next0;
   if (n0 === b || prev.next1 === b) return;
-  if (n0 === null || n0.vLin === -1 || !n0.valid) prev.next0 = b;
+  if (n0 === null || n0.vHi === VLin.None || !n0.valid) prev.next0 = b;
   else prev.next1 = b;
 }
 
@@ -229,20 +242,22 @@ export function runOn(c: EmuCpu): RunResult {
         if (lin >= Pow.Two32) lin -= Pow.Two32;
       }
       const left = stop - c.instructions - c.stringIters;
+      const lo = lin | 0;
+      const hi = (lin - lo) / Pow.Two32;
       let b: Block | null | undefined = null;
       if (prev !== null) {
         b = prev.next0;
-        if (b === null || !jcValid(c, b, lin)) {
+        if (b === null || !jcOk(c, b, lo, hi)) {
           b = prev.next1;
-          if (b !== null && !jcValid(c, b, lin)) b = null;
+          if (b !== null && !jcOk(c, b, lo, hi)) b = null;
         }
       }
       if (b === null) {
         b = c.jcBlock[jcSlot(lin, c.cpl)];
-        if (b === undefined || !jcValid(c, b, lin)) b = null;
+        if (b === undefined || !jcOk(c, b, lo, hi)) b = null;
       }
       const ran = execBlock(c, left, b);
-      if (prev !== null && ran !== null && ran.vLin === lin) chain(prev, ran);
+      if (prev !== null && ran !== null && ran.vLo === lo && ran.vHi === hi) chain(prev, ran);
       prev = ran;
     }
     if (stop === end) break;

@@ -4,7 +4,7 @@
  * decoded code never get write entries, so writes to them take the slow path (code-cache.ts).
  */
 import type { EmuCpu } from './cpu.js';
-import { Tlb } from './x86-defs.js';
+import { Tlb, VLin } from './x86-defs.js';
 import type { RamRegion } from './mem-access.js';
 
 export function flushTlb(c: EmuCpu, global: boolean): void {
@@ -69,7 +69,7 @@ export function invlpg(c: EmuCpu, lin: number): void {
     if (t >= from && t < end) {
       jt[j] = -1;
       const b = jb[j];
-      if (b !== undefined && b.vLin === t) b.vLin = -1;
+      if (b !== undefined && b.vLo === (t | 0) && b.vHi === (t - (t | 0)) / 4294967296) b.vHi = VLin.None;
     }
   }
 }

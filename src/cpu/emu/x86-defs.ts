@@ -111,6 +111,10 @@ export const enum Seg {
   Flat = 8,
   FlatSS = 9,
 }
+/** Block.vHi of a block no jump-cache slot holds (a linear address's high half is within +-2^25). */
+export const enum VLin {
+  None = 0x40000000,
+}
 export const enum Tlb {
   Bits = 10,
   Size = 1 << 10,

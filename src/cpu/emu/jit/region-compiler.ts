@@ -112,7 +112,7 @@ export function compileRegion(blocks: readonly Block[], mode: number, stats: Jit
     `const js = ((lin ^ (lin >>> 11)) & ${JC_SIZE - 1}) | (cpl === 3 ? ${JC_SIZE} : 0);`,
     'const nb = jcB[js];',
     // jcValid (run-loop.ts), inline; the region implies the mode.
-    'if (nb === undefined || nb.region !== R || nb.vLin !== lin || !nb.valid || nb.vCpl !== cpl || (nb.vEp !== c.jcEpoch && nb.vEpG !== c.jcEpochG) || c.instructions + c.stringIters + nb.insns.length > endW) return;',
+    'if (nb === undefined || nb.region !== R || nb.vLo !== (lin | 0) || nb.vHi !== (lin - (lin | 0)) / 4294967296 || !nb.valid || nb.vCpl !== cpl || (nb.vEp !== c.jcEpoch && nb.vEpG !== c.jcEpochG) || c.instructions + c.stringIters + nb.insns.length > endW) return;',
     '}',
   ].join('\n');
   const names = ['R', ...blocks.map((_, bi) => `B${bi}`), ...blocks.map((_, bi) => `I${bi}`), ...RUNTIME_NAMES];
