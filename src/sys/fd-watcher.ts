@@ -15,6 +15,10 @@ export const W_STOP = 0;
 export const W_GENERATION = 1;
 export const W_KICK_TID = 2;
 export const W_PENDING = 3;
+/** The kvm_run mapping (vCPU fd and size) whose immediate_exit the worker sets before the kick; a new generation remaps. */
+export const W_RUN_FD = 4;
+export const W_RUN_SIZE = 5;
+export const W_RUN_GEN = 6;
 export const W_FD = 8;
 export const W_MODE = W_FD + WATCH_SLOTS;
 export const W_READY = W_MODE + WATCH_SLOTS;
@@ -39,9 +43,19 @@ export class FdWatcher {
     this.worker.unref();
   }
 
-  /** Sends the vCPU kick signal to thread `tid` whenever an fd becomes ready (0: none). */
-  kickThread(tid: number): void {
-    Atomics.store(this.shared, W_KICK_TID, tid);
+  /**
+   * Sends the vCPU kick signal to thread `tid` whenever an fd becomes ready (0: none). With `run` (the vCPU's fd
+   * and kvm_run size) the worker first sets that kvm_run's immediate_exit: a signal that lands just before the
+   * thread enters KVM_RUN would be lost (a halted guest then sleeps until some later event), the flag is not.
+   */
+  kickThread(tid: number, run?: { readonly fd: number; readonly size: number }): void {
+    const s = this.shared;
+    if (run !== undefined && (Atomics.load(s, W_RUN_FD) !== run.fd || Atomics.load(s, W_RUN_SIZE) !== run.size)) {
+      Atomics.store(s, W_RUN_FD, run.fd);
+      Atomics.store(s, W_RUN_SIZE, run.size);
+      Atomics.add(s, W_RUN_GEN, 1);
+    }
+    Atomics.store(s, W_KICK_TID, tid);
   }
 
   /**

@@ -53,6 +53,8 @@ export interface KvmEventHost {
   readonly mmio: Bus;
   /** KVM_CHECK_EXTENSION on the VM fd. */
   has(cap: 'IOEVENTFD' | 'IRQFD' | 'IRQ_ROUTING' | 'COALESCED_MMIO' | 'COALESCED_PIO'): boolean;
+  /** vCPU 0's fd and kvm_run size: the watcher sets its immediate_exit when it kicks (no lost wake-up). */
+  readonly kickRun?: { readonly fd: number; readonly size: number };
   /** The coalesced ring page (vCPU 0's mapping at KVM_COALESCED_MMIO_PAGE_OFFSET), when mapped. */
   readonly ringPage: Uint8Array | undefined;
   /** The fallback's deliveries: a GSI pulse, an MSI. */
@@ -86,7 +88,7 @@ export class KvmEventChannels implements EventChannels {
   fdWatcher(): FdWatcher {
     if (this.watcher === undefined) {
       this.watcher = new FdWatcher();
-      this.watcher.kickThread(this.kickTid);
+      this.watcher.kickThread(this.kickTid, this.host.kickRun);
     }
     return this.watcher;
   }
@@ -94,7 +96,7 @@ export class KvmEventChannels implements EventChannels {
   /** The thread that runs vCPU 0 (set by run()): a ready eventfd kicks it out of KVM_RUN. */
   setKickThread(tid: number): void {
     this.kickTid = tid;
-    this.watcher?.kickThread(tid);
+    this.watcher?.kickThread(tid, this.host.kickRun);
   }
 
   /** True when something the run loop must hand to a device is waiting (watcher, fallback). */

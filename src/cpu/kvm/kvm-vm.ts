@@ -270,6 +270,7 @@ export class KvmVm implements Vm {
       pio: this.pio,
       mmio: this.mmio,
       has: (cap) => config.eventChannels !== 'in-process' && this.checkExtension(cap) > 0,
+      kickRun: { fd: v0.fd, size: runSize },
       ringPage: runSize >= ringAt + 4096 ? this.runBytes.subarray(ringAt, ringAt + 4096) : undefined,
       irqPulse: (gsi) => {
         const l = irqLine(gsi);
