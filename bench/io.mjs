@@ -108,7 +108,7 @@ async function backend(kind) {
   return { socket, pid: child.pid, stop: () => child.kill('SIGKILL') };
 }
 
-const tsvmm = (accel, disk) => [process.execPath, [tsvmmBin, 'run', '--accel', accel, '--mem', '128M', '--kernel', elf, '--cmdline', `bench=${N}`, ...disk]];
+const tsvmm = (accel, disk, words = '') => [process.execPath, [tsvmmBin, 'run', '--accel', accel, '--mem', '128M', '--kernel', elf, '--cmdline', `${words}bench=${N}`, ...disk]];
 const qemu = (disk, memfd) => [
   'qemu-system-x86_64',
   [
@@ -133,6 +133,12 @@ const peers = [
   { name: 'tsvmm kvm, in-process, no evfd', skip: kvmReason, run: async () => tsvmm('kvm', ['--drive', img, '--event-channels', 'in-process']) },
   { name: 'tsvmm kvm, vhost-user tsvmm', backend: 'tsvmm', skip: kvmReason, run: async (s) => tsvmm('kvm', ['--vhost-user-blk', s]) },
   { name: 'tsvmm kvm, vhost-user, no evfd', backend: 'tsvmm', skip: kvmReason, run: async (s) => tsvmm('kvm', ['--vhost-user-blk', s, '--event-channels', 'in-process']) },
+  // vblk `msix`: each completion is an MSI-X interrupt the guest sleeps for (HLT), so a request is a whole
+  // notification round trip: doorbell (KVM_IOEVENTFD or an MMIO exit), device, interrupt (KVM_IRQFD or KVM_SIGNAL_MSI).
+  { name: 'kvm msix, in-process', skip: kvmReason, run: async () => tsvmm('kvm', ['--drive', img], 'msix ') },
+  { name: 'kvm msix, in-process, no evfd', skip: kvmReason, run: async () => tsvmm('kvm', ['--drive', img, '--event-channels', 'in-process'], 'msix ') },
+  { name: 'kvm msix, vhost-user', backend: 'tsvmm', skip: kvmReason, run: async (s) => tsvmm('kvm', ['--vhost-user-blk', s], 'msix ') },
+  { name: 'kvm msix, vhost-user, no evfd', backend: 'tsvmm', skip: kvmReason, run: async (s) => tsvmm('kvm', ['--vhost-user-blk', s, '--event-channels', 'in-process'], 'msix ') },
 ];
 
 const selected = peers.filter((p) => ONLY === undefined || ONLY.test(p.name));
@@ -194,6 +200,8 @@ const roundTrip = (a, b, what) => {
 };
 roundTrip('tsvmm kvm, vhost-user tsvmm', 'tsvmm kvm, vhost-user, no evfd', 'kvm, vhost-user: request round trip without -> with KVM_IOEVENTFD (target <= 0.5x)');
 roundTrip('tsvmm kvm, in-process', 'tsvmm kvm, in-process, no evfd', 'kvm, in-process device: request round trip without -> with KVM_IOEVENTFD');
+roundTrip('kvm msix, vhost-user', 'kvm msix, vhost-user, no evfd', 'kvm, vhost-user, MSI-X: round trip without -> with KVM_IOEVENTFD/KVM_IRQFD (target <= 0.5x)');
+roundTrip('kvm msix, in-process', 'kvm msix, in-process, no evfd', 'kvm, in-process device, MSI-X: round trip without -> with KVM_IOEVENTFD/KVM_IRQFD');
 if (kvmReason) console.log(`notification round trip with and without ioeventfd/irqfd: not measured (${kvmReason})`);
 else if (ONLY === undefined || ONLY.test('tsvmm kvm, doorbell')) {
   // The vCPU's side alone (bench/kvm/doorbell.mjs): a doorbell write with KVM_IOEVENTFD vs an MMIO exit.

@@ -121,6 +121,34 @@ for (const accel of ['emu', 'kvm'] as const) {
   });
 }
 
+// The same requests with the queue's completions as MSI-X interrupts (vblk `msix`: the guest sleeps in HLT until one
+// comes): on kvm through KVM_IRQFD with an MSI route, and with --event-channels in-process through KVM_SIGNAL_MSI.
+for (const accel of ['emu', 'kvm'] as const) {
+  const skip = accel === 'kvm' ? kvmUnusable : false;
+  test(`${accel}: vblk with MSI-X interrupts, in process and from tsvmm's own vhost-user back-end${accel === 'kvm' ? ', with and without KVM_IOEVENTFD/KVM_IRQFD' : ''}`, { skip, timeout: 120_000 }, async () => {
+    for (const channels of accel === 'kvm' ? [[], ['--event-channels', 'in-process']] : [[]]) {
+      const what = `${accel} ${channels.join(' ') || 'default channels'}`;
+      const img = image(`msix-${accel}-${channels.length}.img`);
+      const p = tsvmmRun(accel, 'msix seed=5', ['--drive', `${img},serial=MSIX`, ...channels]);
+      const r = await p.exited;
+      assertGuestOk(p.out(), 'MSIX', `${what}, in process`);
+      assert.match(p.out(), /MSI-X interrupts\r?\n[\s\S]*vblk: [1-9]\d* MSI-X interrupts/, p.out());
+      assert.equal(r.status, 1, p.out());
+      const img2 = image(`msix-vu-${accel}-${channels.length}.img`);
+      const be = await ownBackend(img2, 'MSIXVU');
+      try {
+        const f = tsvmmRun(accel, 'msix seed=5', ['--vhost-user-blk', be.socket, ...channels]);
+        const fr = await f.exited;
+        assertGuestOk(f.out(), 'MSIXVU', `${what}, vhost-user`);
+        assert.match(f.out(), /vblk: [1-9]\d* MSI-X interrupts/, f.out());
+        assert.equal(fr.status, 1, f.out());
+      } finally {
+        be.proc.child.kill('SIGKILL');
+      }
+    }
+  });
+}
+
 test('emu: tsvmm as the front-end of qemu-storage-daemon --export type=vhost-user-blk', { skip: qsdMissing, timeout: 120_000 }, async () => {
   const img = image('qsd.img');
   const socket = join(dir, 'qsd.sock');
