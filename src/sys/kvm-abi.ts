@@ -46,6 +46,14 @@ export const KVM_SIGNAL_MSI = iow(0xa5, 32);
 export const KVM_CREATE_PIT2 = iow(0x77, 64);
 export const KVM_ENABLE_CAP = iow(0xa3, 104);
 export const KVM_SET_PMU_EVENT_FILTER = iow(0xb2, 32);
+/** The in-kernel chips and clock (snapshots): kvm_irqchip is 520 bytes, kvm_pit_state2 112, kvm_clock_data 48. */
+export const KVM_GET_IRQCHIP = iowr(0x62, 520);
+/** _IOR, not _IOW: the header declares it so, and the number is what the kernel matches. */
+export const KVM_SET_IRQCHIP = ior(0x63, 520);
+export const KVM_GET_PIT2 = ior(0x9f, 112);
+export const KVM_SET_PIT2 = iow(0xa0, 112);
+export const KVM_SET_CLOCK = iow(0x7b, 48);
+export const KVM_GET_CLOCK = ior(0x7c, 48);
 
 // vCPU ioctls.
 export const KVM_RUN = io(0x80);
@@ -62,6 +70,13 @@ export const KVM_GET_VCPU_EVENTS = ior(0x9f, 64);
 export const KVM_SET_VCPU_EVENTS = iow(0xa0, 64);
 export const KVM_GET_DEBUGREGS = ior(0xa1, 128);
 export const KVM_SET_DEBUGREGS = iow(0xa2, 128);
+/** vCPU state for snapshots: kvm_lapic_state (1 KiB register page), kvm_xsave (4 KiB), kvm_xcrs (392); kvm_fpu below. */
+export const KVM_GET_LAPIC = ior(0x8e, 1024);
+export const KVM_SET_LAPIC = iow(0x8f, 1024);
+export const KVM_GET_XSAVE = ior(0xa4, 4096);
+export const KVM_SET_XSAVE = iow(0xa5, 4096);
+export const KVM_GET_XCRS = ior(0xa6, 392);
+export const KVM_SET_XCRS = iow(0xa7, 392);
 /** struct kvm_guest_debug: {u32 control; u32 pad; struct kvm_guest_debug_arch {u64 debugreg[8]}} = 72 bytes. */
 export const KVM_SET_GUEST_DEBUG = iow(0x9b, 72);
 /** struct kvm_translation (24 bytes): a linear address through the vCPU's current page tables. */
@@ -101,6 +116,8 @@ export const KVM_CAP = {
   IOEVENTFD: 36,
   SET_IDENTITY_MAP_ADDR: 37,
   ADJUST_CLOCK: 39,
+  XSAVE: 55,
+  XCRS: 56,
   VCPU_EVENTS: 41,
   DEBUGREGS: 50,
   MAX_VCPUS: 66,
@@ -117,6 +134,8 @@ export const KVM_CAP = {
   SET_GUEST_DEBUG2: 195,
   COALESCED_PIO: 162,
   PMU_CAPABILITY: 212,
+  /** KVM_CHECK_EXTENSION returns the size KVM_GET_XSAVE2 needs (more than 4096 with AMX). */
+  XSAVE2: 208,
 } as const;
 
 /** KVM_IOEVENTFD flags, KVM_IRQFD flags, routing entry types and irqchips (<linux/kvm.h>). */
@@ -193,6 +212,15 @@ export const KVM_MP_STATE = {
 } as const;
 
 export const KVM_PIT_SPEAKER_DUMMY = 1;
+export const KVM_PIT_FLAGS_HPET_LEGACY = 1;
+
+/** kvm_vcpu_events.flags: which optional parts KVM_SET_VCPU_EVENTS takes from the struct. */
+export const KVM_VCPUEVENT_VALID_NMI_PENDING = 0x1;
+export const KVM_VCPUEVENT_VALID_SIPI_VECTOR = 0x2;
+export const KVM_VCPUEVENT_VALID_SMM = 0x8;
+
+/** kvm_clock_data.flags. */
+export const KVM_CLOCK_TSC_STABLE = 0x2;
 
 /** KVM_CAP_PMU_CAPABILITY argument bits. */
 export const KVM_PMU_CAP_DISABLE = 1 << 0;

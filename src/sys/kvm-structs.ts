@@ -524,3 +524,298 @@ export function encodeTranslation(linear: bigint, into: Uint8Array = new Uint8Ar
 export function decodeTranslation(b: Uint8Array): { valid: boolean; physical: bigint; writeable: boolean; usermode: boolean } {
   return { physical: dv(b).getBigUint64(8, LE), valid: b[16] !== 0, writeable: b[17] !== 0, usermode: b[18] !== 0 };
 }
+
+// ---------------------------------------------------------------- snapshot state (vCPU, chips, clock)
+// These are also the common form of state whose layout differs between engines: emu converts its
+// local APICs, 8259 pair, IOAPIC, 8254 and FPU state to and from them (src/cpu/emu/kvm-forms.ts).
+
+/** kvm_lapic_state: the local APIC's 1 KiB register page, each register a u32 at its xAPIC MMIO offset. */
+export const KVM_LAPIC_STATE_SIZE = 1024;
+export const APIC_REG = {
+  ID: 0x20,
+  VERSION: 0x30,
+  TPR: 0x80,
+  APR: 0x90,
+  PPR: 0xa0,
+  LDR: 0xd0,
+  DFR: 0xe0,
+  SVR: 0xf0,
+  ISR: 0x100,
+  TMR: 0x180,
+  IRR: 0x200,
+  ESR: 0x280,
+  ICR_LO: 0x300,
+  ICR_HI: 0x310,
+  LVT_TIMER: 0x320,
+  LVT_THERMAL: 0x330,
+  LVT_PMC: 0x340,
+  LVT_LINT0: 0x350,
+  LVT_LINT1: 0x360,
+  LVT_ERROR: 0x370,
+  TMICT: 0x380,
+  TMCCT: 0x390,
+  TDCR: 0x3e0,
+} as const;
+
+export function lapicReg(page: Uint8Array, off: number): number {
+  return dv(page).getUint32(off, LE);
+}
+export function setLapicReg(page: Uint8Array, off: number, v: number): void {
+  dv(page).setUint32(off, v >>> 0, LE);
+}
+/** A 256-bit register (ISR, TMR, IRR): eight u32 at a 16-byte stride, as 32 bytes (bit n = vector n). */
+export function lapicVector(page: Uint8Array, off: number): Uint8Array {
+  const out = new Uint8Array(32);
+  for (let i = 0; i < 8; i++) out.set(page.subarray(off + i * 16, off + i * 16 + 4), i * 4);
+  return out;
+}
+export function setLapicVector(page: Uint8Array, off: number, bits: Uint8Array): void {
+  for (let i = 0; i < 8; i++) page.set(bits.subarray(i * 4, i * 4 + 4), off + i * 16);
+}
+
+/** kvm_irqchip {u32 chip_id; u32 pad; union {char dummy[512]; kvm_pic_state; kvm_ioapic_state} chip}: 520 bytes. */
+export const KVM_IRQCHIP_SIZE = 520;
+export const KVM_IRQCHIP_CHIP = 8;
+export function encodeIrqchip(chipId: number, chip: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const b = new Uint8Array(KVM_IRQCHIP_SIZE);
+  dv(b).setUint32(0, chipId >>> 0, LE);
+  b.set(chip.subarray(0, 512), KVM_IRQCHIP_CHIP);
+  return b;
+}
+
+/** kvm_pic_state: one 8259A, sixteen u8 fields in this order. */
+export const KVM_PIC_STATE_FIELDS = [
+  'lastIrr', 'irr', 'imr', 'isr', 'priorityAdd', 'irqBase', 'readRegSelect', 'poll',
+  'specialMask', 'initState', 'autoEoi', 'rotateOnAutoEoi', 'specialFullyNestedMode', 'init4', 'elcr', 'elcrMask',
+] as const;
+export const KVM_PIC_STATE_SIZE = 16;
+export type KvmPicState = Record<(typeof KVM_PIC_STATE_FIELDS)[number], number>;
+export function decodePicState(b: Uint8Array): KvmPicState {
+  const out = {} as KvmPicState;
+  KVM_PIC_STATE_FIELDS.forEach((f, i) => (out[f] = b[i]!));
+  return out;
+}
+export function encodePicState(s: KvmPicState): Uint8Array {
+  return Uint8Array.from(KVM_PIC_STATE_FIELDS, (f) => s[f] & 0xff);
+}
+
+/** kvm_ioapic_state: base_address u64 @0, ioregsel u32 @8, id u32 @12, irr u32 @16, redirtbl[24] u64 @24; 216 bytes. */
+export const KVM_IOAPIC_STATE_SIZE = 216;
+export const KVM_IOAPIC_PINS = 24;
+export interface KvmIoapicState {
+  baseAddress: bigint;
+  ioregsel: number;
+  id: number;
+  irr: number;
+  redirtbl: bigint[];
+}
+export function decodeIoapicState(b: Uint8Array): KvmIoapicState {
+  const v = dv(b);
+  return {
+    baseAddress: v.getBigUint64(0, LE),
+    ioregsel: v.getUint32(8, LE),
+    id: v.getUint32(12, LE),
+    irr: v.getUint32(16, LE),
+    redirtbl: Array.from({ length: KVM_IOAPIC_PINS }, (_, i) => v.getBigUint64(24 + i * 8, LE)),
+  };
+}
+export function encodeIoapicState(s: KvmIoapicState): Uint8Array {
+  const b = new Uint8Array(KVM_IOAPIC_STATE_SIZE);
+  const v = dv(b);
+  v.setBigUint64(0, BigInt.asUintN(64, s.baseAddress), LE);
+  v.setUint32(8, s.ioregsel >>> 0, LE);
+  v.setUint32(12, s.id >>> 0, LE);
+  v.setUint32(16, s.irr >>> 0, LE);
+  s.redirtbl.slice(0, KVM_IOAPIC_PINS).forEach((e, i) => v.setBigUint64(24 + i * 8, BigInt.asUintN(64, e), LE));
+  return b;
+}
+
+/** kvm_pit_channel_state (24 bytes) x3, then u32 flags @72, u32 reserved[9]: kvm_pit_state2, 112 bytes. */
+export const KVM_PIT_STATE2_SIZE = 112;
+export const KVM_PIT_CHANNEL_SIZE = 24;
+export const KVM_PIT_STATE2_FLAGS = 72;
+export interface KvmPitChannel {
+  count: number;
+  latchedCount: number;
+  countLatched: number;
+  statusLatched: number;
+  status: number;
+  readState: number;
+  writeState: number;
+  writeLatch: number;
+  rwMode: number;
+  mode: number;
+  bcd: number;
+  gate: number;
+  /** Host ktime when the count was loaded (KVM_SET_PIT2 reloads every count, so it is not restored). */
+  countLoadTime: bigint;
+}
+/** read_state / write_state values of a channel (the byte of a 16-bit count that comes next). */
+export const KVM_PIT_RW_STATE = { LSB: 1, MSB: 2, WORD0: 3, WORD1: 4 } as const;
+export interface KvmPitState2 {
+  channels: KvmPitChannel[];
+  flags: number;
+}
+export function decodePitState2(b: Uint8Array): KvmPitState2 {
+  const v = dv(b);
+  const channels = [0, 1, 2].map((i): KvmPitChannel => {
+    const o = i * KVM_PIT_CHANNEL_SIZE;
+    return {
+      count: v.getUint32(o, LE),
+      latchedCount: v.getUint16(o + 4, LE),
+      countLatched: b[o + 6]!,
+      statusLatched: b[o + 7]!,
+      status: b[o + 8]!,
+      readState: b[o + 9]!,
+      writeState: b[o + 10]!,
+      writeLatch: b[o + 11]!,
+      rwMode: b[o + 12]!,
+      mode: b[o + 13]!,
+      bcd: b[o + 14]!,
+      gate: b[o + 15]!,
+      countLoadTime: v.getBigInt64(o + 16, LE),
+    };
+  });
+  return { channels, flags: v.getUint32(KVM_PIT_STATE2_FLAGS, LE) };
+}
+export function encodePitState2(s: KvmPitState2): Uint8Array {
+  const b = new Uint8Array(KVM_PIT_STATE2_SIZE);
+  const v = dv(b);
+  s.channels.slice(0, 3).forEach((c, i) => {
+    const o = i * KVM_PIT_CHANNEL_SIZE;
+    v.setUint32(o, c.count >>> 0, LE);
+    v.setUint16(o + 4, c.latchedCount & 0xffff, LE);
+    const bytes = [c.countLatched, c.statusLatched, c.status, c.readState, c.writeState, c.writeLatch, c.rwMode, c.mode, c.bcd, c.gate];
+    bytes.forEach((x, k) => (b[o + 6 + k] = x & 0xff));
+    v.setBigInt64(o + 16, BigInt.asIntN(64, c.countLoadTime), LE);
+  });
+  v.setUint32(KVM_PIT_STATE2_FLAGS, s.flags >>> 0, LE);
+  return b;
+}
+
+/** kvm_clock_data: clock u64 @0 (kvmclock ns), flags u32 @8, realtime u64 @16, host_tsc u64 @24; 48 bytes. */
+export const KVM_CLOCK_DATA_SIZE = 48;
+export function encodeClockData(clockNs: bigint, flags = 0): Uint8Array {
+  const b = new Uint8Array(KVM_CLOCK_DATA_SIZE);
+  const v = dv(b);
+  v.setBigUint64(0, BigInt.asUintN(64, clockNs), LE);
+  v.setUint32(8, flags >>> 0, LE);
+  return b;
+}
+export function decodeClockData(b: Uint8Array): { clockNs: bigint; flags: number } {
+  const v = dv(b);
+  return { clockNs: v.getBigUint64(0, LE), flags: v.getUint32(8, LE) };
+}
+
+/** kvm_xcrs: nr_xcrs u32 @0, flags u32 @4, xcrs[16] of {u32 xcr; u32 reserved; u64 value} @8, u64 padding[16]; 392 bytes. */
+export const KVM_XCRS_SIZE = 392;
+export function encodeXcrs(xcrs: ReadonlyArray<readonly [number, bigint]>): Uint8Array {
+  if (xcrs.length > 16) throw new RangeError(`kvm_xcrs holds at most 16 XCRs, got ${xcrs.length}`);
+  const b = new Uint8Array(KVM_XCRS_SIZE);
+  const v = dv(b);
+  v.setUint32(0, xcrs.length, LE);
+  xcrs.forEach(([xcr, value], i) => {
+    v.setUint32(8 + i * 16, xcr >>> 0, LE);
+    v.setBigUint64(16 + i * 16, BigInt.asUintN(64, value), LE);
+  });
+  return b;
+}
+export function decodeXcrs(b: Uint8Array): [number, bigint][] {
+  const v = dv(b);
+  const n = Math.min(v.getUint32(0, LE), 16);
+  return Array.from({ length: n }, (_, i) => [v.getUint32(8 + i * 16, LE), v.getBigUint64(16 + i * 16, LE)] as [number, bigint]);
+}
+
+/**
+ * kvm_xsave: the 4 KiB XSAVE area in standard (non-compacted) form: the 512-byte legacy region (the
+ * 64-bit FXSAVE image), then the XSAVE header (XSTATE_BV @512, XCOMP_BV @520), then the extended components.
+ */
+export const KVM_XSAVE_SIZE = 4096;
+export const XSAVE_HEADER_XSTATE_BV = 512;
+export const XSAVE_HEADER_XCOMP_BV = 520;
+/** A kvm_xsave holding only x87 and SSE state (what an FXSAVE image gives). */
+export function xsaveFromFxsave(fxsave: Uint8Array): Uint8Array {
+  const b = new Uint8Array(KVM_XSAVE_SIZE);
+  b.set(fxsave.subarray(0, 512));
+  dv(b).setBigUint64(XSAVE_HEADER_XSTATE_BV, 3n, LE);
+  return b;
+}
+
+/**
+ * kvm_fpu (416 bytes) and the 64-bit FXSAVE image it carries the same facts as: fpr[8][16] @0, fcw @128,
+ * fsw @130, ftwx (abridged tag) @132, last_opcode @134, last_ip @136, last_dp @144, xmm[16][16] @152, mxcsr @408.
+ */
+export const KVM_FPU_SIZE = 416;
+export function fxsaveFromKvmFpu(fpu: Uint8Array): Uint8Array {
+  const f = dv(fpu);
+  const out = new Uint8Array(512);
+  const o = dv(out);
+  o.setUint16(0, f.getUint16(128, LE), LE);
+  o.setUint16(2, f.getUint16(130, LE), LE);
+  out[4] = fpu[132]!;
+  o.setUint16(6, f.getUint16(134, LE), LE);
+  o.setBigUint64(8, f.getBigUint64(136, LE), LE);
+  o.setBigUint64(16, f.getBigUint64(144, LE), LE);
+  o.setUint32(24, f.getUint32(408, LE), LE);
+  o.setUint32(28, 0xffff, LE);
+  for (let i = 0; i < 8; i++) out.set(fpu.subarray(i * 16, i * 16 + 10), 32 + i * 16);
+  out.set(fpu.subarray(152, 152 + 256), 160);
+  return out;
+}
+export function kvmFpuFromFxsave(fx: Uint8Array): Uint8Array {
+  const x = dv(fx);
+  const out = new Uint8Array(KVM_FPU_SIZE);
+  const o = dv(out);
+  for (let i = 0; i < 8; i++) out.set(fx.subarray(32 + i * 16, 32 + i * 16 + 10), i * 16);
+  o.setUint16(128, x.getUint16(0, LE), LE);
+  o.setUint16(130, x.getUint16(2, LE), LE);
+  out[132] = fx[4]!;
+  o.setUint16(134, x.getUint16(6, LE), LE);
+  o.setBigUint64(136, x.getBigUint64(8, LE), LE);
+  o.setBigUint64(144, x.getBigUint64(16, LE), LE);
+  out.set(fx.subarray(160, 160 + 256), 152);
+  o.setUint32(408, x.getUint32(24, LE), LE);
+  return out;
+}
+
+/** kvm_vcpu_events, every field (64 bytes; see KVM_VCPU_EVENTS_* above for the two the register catalog uses). */
+export interface KvmVcpuEvents {
+  exception: { injected: number; nr: number; hasErrorCode: number; pending: number; errorCode: number };
+  interrupt: { injected: number; nr: number; soft: number; shadow: number };
+  nmi: { injected: number; pending: number; masked: number };
+  sipiVector: number;
+  flags: number;
+  smi: { smm: number; pending: number; smmInsideNmi: number; latchedInit: number };
+  tripleFaultPending: number;
+  exceptionHasPayload: number;
+  exceptionPayload: bigint;
+}
+export function decodeVcpuEvents(b: Uint8Array): KvmVcpuEvents {
+  const v = dv(b);
+  return {
+    exception: { injected: b[0]!, nr: b[1]!, hasErrorCode: b[2]!, pending: b[3]!, errorCode: v.getUint32(4, LE) },
+    interrupt: { injected: b[8]!, nr: b[9]!, soft: b[10]!, shadow: b[11]! },
+    nmi: { injected: b[12]!, pending: b[13]!, masked: b[14]! },
+    sipiVector: v.getUint32(16, LE),
+    flags: v.getUint32(20, LE),
+    smi: { smm: b[24]!, pending: b[25]!, smmInsideNmi: b[26]!, latchedInit: b[27]! },
+    tripleFaultPending: b[28]!,
+    exceptionHasPayload: b[55]!,
+    exceptionPayload: v.getBigUint64(56, LE),
+  };
+}
+export function encodeVcpuEvents(e: KvmVcpuEvents): Uint8Array {
+  const b = new Uint8Array(KVM_VCPU_EVENTS_SIZE);
+  const v = dv(b);
+  b.set([e.exception.injected, e.exception.nr, e.exception.hasErrorCode, e.exception.pending], 0);
+  v.setUint32(4, e.exception.errorCode >>> 0, LE);
+  b.set([e.interrupt.injected, e.interrupt.nr, e.interrupt.soft, e.interrupt.shadow], 8);
+  b.set([e.nmi.injected, e.nmi.pending, e.nmi.masked], 12);
+  v.setUint32(16, e.sipiVector >>> 0, LE);
+  v.setUint32(20, e.flags >>> 0, LE);
+  b.set([e.smi.smm, e.smi.pending, e.smi.smmInsideNmi, e.smi.latchedInit], 24);
+  b[28] = e.tripleFaultPending;
+  b[55] = e.exceptionHasPayload;
+  v.setBigUint64(56, BigInt.asUintN(64, e.exceptionPayload), LE);
+  return b;
+}
