@@ -213,6 +213,8 @@ export const KVM_MP_STATE = {
 
 export const KVM_PIT_SPEAKER_DUMMY = 1;
 export const KVM_PIT_FLAGS_HPET_LEGACY = 1;
+/** Port 0x61 bit 1 (speaker data) as KVM keeps it with the PIT (Linux 5.x and later). */
+export const KVM_PIT_FLAGS_SPEAKER_DATA_ON = 2;
 
 /** kvm_vcpu_events.flags: which optional parts KVM_SET_VCPU_EVENTS takes from the struct. */
 export const KVM_VCPUEVENT_VALID_NMI_PENDING = 0x1;

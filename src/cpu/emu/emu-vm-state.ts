@@ -5,20 +5,23 @@
  * schema before it loads any, so a bad file leaves the VM as it was.
  *
  * Portability: the `x86-vcpu` sections are the common form (KVM fills the same fields); the
- * chips, clock and PMU sections are emu's own kinds (a KVM VM keeps those in the kernel and saves
- * them as its own structures), so a restore on another engine is refused by kind, naming them.
+ * chips and the clock are saved in emu's own kinds (a deterministic continuation needs all of their
+ * fields) and a kvm VM converts them to its structures; a state saved on kvm (the KVM structures)
+ * is converted to emu's kinds here before the usual checks (kvm-forms.ts).
  */
 import type { BackendState } from '../vm.js';
 import type { EmuVm } from './emu-vm.js';
 import { anyPersist, field, PersistError, prepareRestore, saveSection, type Persist, type PersistSection } from '../../util/persist.js';
-import { vcpuPersists } from './vcpu-state.js';
+import { saveExec, vcpuPersists } from './vcpu-state.js';
+import { kvmSectionsToEmu } from './kvm-forms.js';
+import { emuHoldsMsr } from './msr.js';
 import type { LocalApic } from './chips/local-apic.js';
 import type { EmuChips } from './chips/chip-set.js';
 import type { PmuState, VirtualPmu } from '../../pmu/index.js';
 import { Pow } from './x86-defs.js';
 import { flushTlb } from './tlb.js';
 
-const CLOCK_SCHEMA = {
+export const CLOCK_SCHEMA = {
   kind: 'emu-clock',
   version: 1,
   fields: { deterministic: field.bool(), nowNs: field.number(), skippedNs: field.number(), tscHz: field.number() },
@@ -28,7 +31,7 @@ const COUNTER = field.string(24);
 const COUNT = field.number();
 /** Absent from snapshots of older versions (taken between rounds, which restore as they did). */
 const RUN_POINT = 'run-point';
-const PMU_SCHEMA = {
+export const PMU_SCHEMA = {
   kind: 'emu-virtual-pmu',
   version: 1,
   fields: {
@@ -41,7 +44,7 @@ const PMU_SCHEMA = {
   },
 } as const;
 
-const RUN_POINT_SCHEMA = {
+export const RUN_POINT_SCHEMA = {
   kind: 'emu-run-point',
   version: 1,
   fields: {
@@ -196,8 +199,25 @@ export function saveEmuVmState(vm: EmuVm): BackendState {
   return { backend: 'emu', sections };
 }
 
-export function restoreEmuVmState(vm: EmuVm, state: BackendState): void {
+/** A kvm state's sections in emu's kinds, with this VM's chips giving what KVM does not keep. */
+function fromKvm(vm: EmuVm, state: BackendState): BackendState {
+  const chips = vm.chips as EmuChips;
+  const sections = kvmSectionsToEmu(state.sections, {
+    cpus: vm.cpus.length,
+    deterministic: vm.clock.deterministic,
+    tscHz: vm.clock.tscHz,
+    lapic: (i) => chips.apics[i]!.saveState(),
+    exec: (i) => saveExec(vm.cpus[i]!),
+    pic: () => chips.pic.saveState(),
+    pit: () => chips.pit.saveState(),
+    holdsMsr: emuHoldsMsr,
+  });
+  return { backend: 'emu', sections };
+}
+
+export function restoreEmuVmState(vm: EmuVm, saved: BackendState): void {
   if (!vm.paused && vm.isRunning) throw new RangeError('emu: restoreState needs the VM paused (or not yet run)');
+  const state = saved.backend === 'kvm' ? fromKvm(vm, saved) : saved;
   const byName = new Map(state.sections.map((s) => [s.name, s]));
   const comps = components(vm);
   const known = new Set(comps.map(([n]) => n));
@@ -224,4 +244,6 @@ export function restoreEmuVmState(vm: EmuVm, state: BackendState): void {
     }
     flushTlb(c, true);
   }
+  // KVM keeps no INTR level of the 8259 pair: recompute it, which also gives LINT0 its level.
+  if (saved.backend === 'kvm') (vm.chips as EmuChips).pic.update();
 }

@@ -198,6 +198,24 @@ export function cpuid(c: EmuCpu): void {
   setReg(c, 4, 2, o[3]!);
 }
 
+/** MSRs whose values a snapshot's vCPU section carries for emu: its named fields and its storage MSRs (vcpu-state.ts). */
+export function emuHoldsMsr(idx: number): boolean {
+  switch (idx) {
+    case MSR.IA32_STAR:
+    case MSR.IA32_LSTAR:
+    case MSR.IA32_CSTAR:
+    case MSR.IA32_FMASK:
+    case MSR.IA32_KERNEL_GS_BASE:
+    case MSR.IA32_SYSENTER_CS:
+    case MSR.IA32_SYSENTER_ESP:
+    case MSR.IA32_SYSENTER_EIP:
+    case MSR.IA32_TSC_AUX:
+      return true;
+    default:
+      return knownStorageMsr(idx);
+  }
+}
+
 function knownStorageMsr(idx: number): boolean {
   return (
     idx === MSR.IA32_PAT ||

@@ -14,6 +14,7 @@
  */
 import type { EmuCpu } from './cpu.js';
 import { field, type FieldsOf, PersistError, type Persist } from '../../util/persist.js';
+import { X86_VCPU_SCHEMA } from '../state-forms.js';
 import { getFlags, setFlagsRaw } from './lazy-flags.js';
 import { flushTlb } from './tlb.js';
 import { u64ToAddr } from './address.js';
@@ -25,42 +26,7 @@ import { Pow } from './x86-defs.js';
 import { MXCSR_MASK } from './fpu/sse-state.js';
 import { refreshDebug } from './debug-regs.js';
 
-const u64 = field.u64();
-const SEGMENT = field.record({ selector: field.u16(), base: u64, limit: field.u32(), attrs: field.u32() });
-
-export const X86_VCPU_SCHEMA = {
-  kind: 'x86-vcpu',
-  version: 1,
-  fields: {
-    gpr: field.array(u64, 16),
-    rip: u64,
-    rflags: u64,
-    /** es, cs, ss, ds, fs, gs, ldtr, tr (the catalog's order). */
-    segments: field.array(SEGMENT, 8),
-    gdtr: field.record({ base: u64, limit: field.u16() }),
-    idtr: field.record({ base: u64, limit: field.u16() }),
-    cr0: u64,
-    cr2: u64,
-    cr3: u64,
-    cr4: u64,
-    cr8: u64,
-    dr: field.array(u64, 8),
-    efer: u64,
-    msrs: field.array(field.record({ index: field.u32(), value: u64 }), 4096),
-    tsc: u64,
-    /** The FXSAVE image, 64-bit form (FIP/FDP 64-bit, no selectors; those follow). */
-    fxsave: field.bytes(512),
-    fcs: field.u16(),
-    fds: field.u16(),
-    xcr0: u64,
-    halted: field.bool(),
-    waitSipi: field.bool(),
-    interruptShadow: field.bool(),
-    nmiBlocked: field.bool(),
-    /** DR6 bits of debug traps held back by a MOV SS / POP SS shadow (pending debug exceptions). */
-    pendingDebug: field.u32(),
-  },
-} as const;
+export { X86_VCPU_SCHEMA };
 
 const COUNT = field.number();
 export const EMU_EXEC_SCHEMA = {

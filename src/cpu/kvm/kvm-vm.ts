@@ -68,7 +68,8 @@ import { GuestMemory, pcRamLayout, type MemoryRegion } from '../../memory/guest-
 import { Bus } from '../bus.js';
 import { MSI_ADDRESS_BASE, MSI_ADDRESS_MASK, type IrqLine } from '../irq.js';
 import { MSR } from '../registers.js';
-import type { FeatureStatus, Vm, VmConfig, VmStop } from '../vm.js';
+import type { BackendState, FeatureStatus, Vm, VmConfig, VmStop } from '../vm.js';
+import { restoreKvmVmState, saveKvmVmState } from './kvm-vm-state.js';
 import { cpuFeatureStates, guestCpuid, type CpuModelName, type CpuPolicy } from './cpu-model.js';
 import { stopForExit } from './exit-decode.js';
 import { KVM_DEVICE, hostApicv, hostPmu, isPvmHost, type KvmHostPmu } from './host-probe.js';
@@ -417,6 +418,18 @@ export class KvmVm implements Vm {
     }
     if (!this.halting) this.kick(G_STOP_PAUSE);
     return new Promise((resolve) => this.pauseWaiters.push(resolve));
+  }
+
+  /** The vCPUs, in-kernel chips and clock as the KVM structures (kvm-vm-state.ts); paused or before the first run. */
+  saveState(): BackendState {
+    if (this.running && !this.isPaused) throw new KvmError('kvm: saveState needs the VM paused (or not yet run)');
+    return saveKvmVmState(this);
+  }
+
+  /** Loads saveState() output of a kvm VM, or of an emu VM converted to the KVM structures; every section is checked first. */
+  restoreState(state: BackendState): void {
+    if (this.running && !this.isPaused) throw new KvmError('kvm: restoreState needs the VM paused (or not yet run)');
+    restoreKvmVmState(this, state);
   }
 
   resume(): void {

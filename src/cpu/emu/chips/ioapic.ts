@@ -199,7 +199,7 @@ export class IoApic implements BusDevice {
   }
 }
 
-const IOAPIC_SCHEMA = {
+export const IOAPIC_SCHEMA = {
   kind: 'emu-ioapic',
   version: 1,
   fields: { regsel: field.u32(), id: field.u32(), arb: field.u32(), lo: field.bytes(IOAPIC_PINS * 4), hi: field.bytes(IOAPIC_PINS * 4), levels: field.bytes(IOAPIC_PINS) },

@@ -972,7 +972,7 @@ export class LocalApic implements LocalApicPort, ApicBusTarget {
 }
 
 const u32 = field.u32();
-const LAPIC_SCHEMA = {
+export const LAPIC_SCHEMA = {
   kind: 'emu-local-apic',
   version: 1,
   fields: {

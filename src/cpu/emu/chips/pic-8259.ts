@@ -361,7 +361,7 @@ const PIC_CHIP_FIELDS = {
   irr: u8, isr: u8, imr: u8, elcr: u8, lines: u8, vectorBase: u8, lowest: field.int(0, 7), initStep: field.int(0, 4),
   icw1: u8, icw3: u8, icw4: u8, readIsr: field.bool(), poll: field.bool(), specialMask: field.bool(), rotateOnAeoi: field.bool(),
 } as const;
-const PIC_SCHEMA = {
+export const PIC_SCHEMA = {
   kind: 'emu-pic-8259-pair',
   version: 1,
   fields: { master: field.record(PIC_CHIP_FIELDS), slave: field.record(PIC_CHIP_FIELDS), out: field.bool() },

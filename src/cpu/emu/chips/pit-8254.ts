@@ -496,7 +496,7 @@ const PIT_CHANNEL_FIELDS = {
   frozenD: field.number(), gate: field.bool(), nullCount: field.bool(), pendingCount: field.int(-1, 0x10000), pendingAtNs: field.number(), writeMsbNext: field.bool(), writeLsb: field.u8(),
   readMsbNext: field.bool(), latched: field.int(-1, 0x10000), latchMsbNext: field.bool(), status: field.int(-1, 0xff), processedD: field.number(), outLevel: field.bool(),
 } as const;
-const PIT_SCHEMA = {
+export const PIT_SCHEMA = {
   kind: 'emu-pit-8254',
   version: 1,
   fields: { channels: field.array(field.record(PIT_CHANNEL_FIELDS), 3), port61Bits: field.u8() },
