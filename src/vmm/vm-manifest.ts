@@ -45,6 +45,12 @@ export interface ManifestParts {
   readonly filter: PmuEventFilter | null;
   readonly cpus: number;
   readonly memBytes: number;
+  /**
+   * The MSR list of the CPU model the VM runs under (`--cpu-model`, a snapshot's feature set): the VM
+   * promises those of them it has, not every MSR its engine implements (MSRs are not filtered; see
+   * src/features/README.md), so two engines under one model describe the same VM.
+   */
+  readonly modelMsrs?: readonly number[];
 }
 
 /** The manifest of a VM as it is: its CPUID, MSRs, PMU, devices and RAM. */
@@ -56,18 +62,25 @@ export function vmManifest(vm: Vm, parts: ManifestParts, kind: 'host' | 'vm' = '
     origin: { kind, backend: parts.backend, hostname: hostname(), created: new Date().toISOString() },
     machine: { cpus: parts.cpus, memBytes: parts.memBytes },
     cpuid,
-    msrs: vm.msrIndices(),
+    msrs: modelMsrs(vm.msrIndices(), parts.modelMsrs),
     pmu: pmuFromCpuid(cpuid, parts.filter),
     devices: [...parts.platformDevices].sort((a, b) => (a.bus === b.bus ? a.base - b.base : a.bus === 'pio' ? -1 : 1)),
     memory: vm.memory.regions.map((r) => ({ name: r.name, gpa: r.gpa, size: r.size })),
   };
 }
 
+function modelMsrs(has: readonly number[], model: readonly number[] | undefined): number[] {
+  if (model === undefined) return [...has];
+  const set = new Set(has);
+  return model.filter((m) => set.has(m));
+}
+
 /** The manifest of a built (or assembled) VM of `config`: what snapshots and migration streams start with. */
 export async function builtVmManifest(built: AssembledVm, config: RunConfig): Promise<FeatureManifest> {
   const { loadFilter } = await import('./backends.js');
-  const filter = config.cpuModelManifest !== undefined ? config.cpuModelManifest.pmu.filter : config.cpuModel !== undefined ? loadCpuModel(config.cpuModel).pmu.filter : config.pmuFilter === undefined ? null : await loadFilter(config.pmuFilter);
-  return vmManifest(built.vm, { backend: built.backend, platformDevices: built.platformDevices, filter, cpus: config.cpus, memBytes: config.memBytes });
+  const model = config.cpuModelManifest ?? (config.cpuModel !== undefined ? loadCpuModel(config.cpuModel) : undefined);
+  const filter = model !== undefined ? model.pmu.filter : config.pmuFilter === undefined ? null : await loadFilter(config.pmuFilter);
+  return vmManifest(built.vm, { backend: built.backend, platformDevices: built.platformDevices, filter, cpus: config.cpus, memBytes: config.memBytes, ...(model !== undefined ? { modelMsrs: model.msrs } : {}) });
 }
 
 /**

@@ -367,7 +367,7 @@ export async function receiveMigration(ctx: SnapshotContext, from: string, onLis
     const machine = readMachine(head.section('machine'), source);
     const config = restoreConfig(ctx.config, machine, manifest);
     try {
-      a = await assembleFor(config, manifest, ctx.serialSink(), source);
+      a = await assembleFor(config, manifest, ctx.serialSink(), source, machine.backend);
     } catch (e) {
       await send(sock, MSG_REFUSE, [new TextEncoder().encode((e as Error).message)]);
       throw e;
@@ -390,7 +390,7 @@ export async function receiveMigration(ctx: SnapshotContext, from: string, onLis
       }
       if (m.type !== MSG_FINAL) throw new Error(`unexpected message ${m.type}`);
       try {
-        loadVmState(a, state, source);
+        loadVmState(a, state, source, [], machine.backend as 'kvm' | 'emu');
       } catch (e) {
         await send(sock, MSG_REFUSE, [new TextEncoder().encode((e as Error).message)]);
         throw e;

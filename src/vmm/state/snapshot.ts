@@ -216,7 +216,7 @@ export class FileSnapshots implements SnapshotService {
     if (memFile !== undefined && req.memFilePath === undefined) throw new ControllerError('invalid-argument', `${source} keeps guest RAM in a memory file: give mem_file_path`, { field: 'mem_file_path' });
     if (memFile === undefined && req.memFilePath !== undefined) throw new ControllerError('invalid-argument', `${source} holds guest RAM itself: leave out mem_file_path`, { field: 'mem_file_path' });
     const config = restoreConfig(ctx.config, machine, manifest);
-    const a = await assembleFor(config, manifest, ctx.serialSink(), source);
+    const a = await assembleFor(config, manifest, ctx.serialSink(), source, machine.backend);
     try {
       const base: RamPatch[] = [];
       for (const c of chain) base.push(...ramPatches(a, c.state, `snapshot ${c.path}`));

@@ -119,7 +119,8 @@ export function restoreConfig(base: RunConfig, machine: MachineFields, manifest:
     cmdline: machine.cmdline,
     memBytes: machine.memBytes,
     cpus: machine.cpus,
-    accel: machine.backend as 'emu' | 'kvm',
+    // The destination engine: the one asked for, else the one the state was saved on.
+    accel: base.accel === 'auto' ? (machine.backend as 'emu' | 'kvm') : base.accel,
     deterministic: machine.deterministic,
     pmu: manifest.pmu.version > 0 ? 'on' : 'off',
     pmuShape: {},
@@ -132,23 +133,29 @@ export function restoreConfig(base: RunConfig, machine: MachineFields, manifest:
 /**
  * Builds the VM a state describes and checks it can be exactly that VM: its manifest must equal
  * the saved one (diffManifests, strict); otherwise it is destroyed and the error lists every
- * difference by name. The VM has not run.
+ * difference by name. The VM has not run. `savedOn` (the engine that saved the state) lets a
+ * refusal say when the state crosses engines.
  */
-export async function assembleFor(config: RunConfig, saved: FeatureManifest, serial: SerialSink, source: string): Promise<AssembledVm> {
+export async function assembleFor(config: RunConfig, saved: FeatureManifest, serial: SerialSink, source: string, savedOn?: string): Promise<AssembledVm> {
   let a: AssembledVm;
+  const from = savedOn ?? saved.origin.backend;
+  const cross = from !== undefined && from !== config.accel ? ` (saved on ${from}, restored on ${config.accel})` : '';
+  // Between engines only a CPU model both give makes the feature sets agree: say how to get one.
+  const hint = cross ? `; a snapshot moves between engines when the VM ran under a CPU model both engines give: tsvmm run --cpu-model FILE with FILE from tsvmm caps --baseline of both engines' tsvmm caps --json` : '';
   try {
     a = await assembleVm(config, serial);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    throw new ControllerError('no-backend', `${source}: this host cannot build the saved VM: ${msg}`, { cause: e });
+    const where = from === undefined ? '' : ` (saved on ${from})`;
+    throw new ControllerError('no-backend', `${source}${cross || where}: this host cannot build the saved VM: ${msg}${hint}`, { cause: e });
   }
   try {
     // The manifest's own filter decides the PMU filter (restoreConfig gives the VM the manifest as its model).
-    const here = vmManifest(a.vm, { backend: a.backend, platformDevices: a.platformDevices, filter: saved.pmu.filter, cpus: config.cpus, memBytes: config.memBytes });
+    const here = vmManifest(a.vm, { backend: a.backend, platformDevices: a.platformDevices, filter: saved.pmu.filter, cpus: config.cpus, memBytes: config.memBytes, modelMsrs: saved.msrs });
     const diffs = diffManifests(saved, here);
     if (diffs.length > 0) {
       const list = diffs.slice(0, 20).map((d) => `${d.name} (saved ${d.a}, here ${d.b})`).join(', ');
-      throw new ControllerError('invalid-argument', `${source}: this host cannot give the saved VM's features exactly; ${diffs.length} difference(s): ${list}${diffs.length > 20 ? ', ...' : ''}`);
+      throw new ControllerError('invalid-argument', `${source}${cross}: this host cannot give the saved VM's features exactly; ${diffs.length} difference(s): ${list}${diffs.length > 20 ? ', ...' : ''}${hint}`);
     }
     return a;
   } catch (e) {
@@ -161,9 +168,10 @@ export async function assembleFor(config: RunConfig, saved: FeatureManifest, ser
 /**
  * Loads a state into an assembled VM that has not run: checks every section (backend, devices,
  * RAM runs) first, then loads. `ramBase` are RAM patches to apply before the state's own (the
- * parents of a diff snapshot, oldest first).
+ * parents of a diff snapshot, oldest first). `savedOn` is the engine that saved it (default: its
+ * machine section's, else this VM's).
  */
-export function loadVmState(a: AssembledVm, state: MachineState, source: string, ramBase: readonly RamPatch[] = []): void {
+export function loadVmState(a: AssembledVm, state: MachineState, source: string, ramBase: readonly RamPatch[] = [], savedOn?: BackendState['backend']): void {
   const vm = a.vm;
   if (vm.restoreState === undefined) throw new ControllerError('not-supported', `the ${a.backend} backend cannot restore a state`);
   const sections = state.sections;
@@ -178,7 +186,10 @@ export function loadVmState(a: AssembledVm, state: MachineState, source: string,
   }
   // The backend checks all its sections before it loads any, so it goes first: a refusal leaves
   // RAM and devices untouched too.
-  const backend: BackendState = { backend: a.backend, sections: backendSections };
+  // Tagged with the engine that saved it: a backend converts the other engine's forms (state-forms.ts).
+  const machine = state.section('machine');
+  const saved = savedOn ?? (machine !== undefined ? readMachine(machine, source).backend : a.backend);
+  const backend: BackendState = { backend: saved as BackendState['backend'], sections: backendSections };
   try {
     vm.restoreState(backend);
   } catch (e) {
