@@ -1,4 +1,6 @@
-// `npm run bench -- migrate`: snapshot/restore and live migration, tsvmm (emu) beside QEMU TCG.
+// `npm run bench -- migrate`: snapshot/restore and live migration, tsvmm (emu, and kvm where /dev/kvm opens) beside QEMU TCG.
+// - kvm rows: 256 MiB, the idle guest (and the touching one where KVM is hardware-backed: on kvm_pvm guest ring 0
+//   runs at ~3 MIPS, too slow to write 64 MiB), snapshot/restore and kvm -> kvm live migration.
 // - Snapshots of 256 MiB and 1 GiB guests, idle (the ticker guest) and touching memory (memtouch writes
 //   64 MiB): create time and file size, and restore time until the guest runs again. QEMU: its migration
 //   stream to a file (`migrate exec:cat > FILE`, what savevm writes without a qcow2 disk) and
@@ -8,7 +10,7 @@
 //   runs it (no rate: tsvmm's auto-converge throttles it): total time and downtime. QEMU: two TCG processes,
 //   `migrate unix:`, its own `info migrate` figures (auto-converge on for the flat-out guest).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -51,13 +53,23 @@ const hostTscMhz = (() => {
   }
 })();
 
-function source(g, memBytes, s) {
-  return new VmController({ config: { kernel: g.kernel, cmdline: g.cmdline, accel: 'emu', memBytes, serial: { kind: 'none' }, cpus: 1 }, bootSourceGiven: true, serialSink: s });
+function source(g, memBytes, s, accel) {
+  return new VmController({ config: { kernel: g.kernel, cmdline: g.cmdline, accel, memBytes, serial: { kind: 'none' }, cpus: 1 }, bootSourceGiven: true, serialSink: s });
 }
 
-async function tsvmmSnapshot(g, memBytes) {
+/** Whether /dev/kvm opens here, and whether it is kvm_pvm (guest ring 0 in software). */
+const kvm = (() => {
+  try {
+    closeSync(openSync('/dev/kvm', 'r+'));
+  } catch (e) {
+    return { usable: false, why: `no usable /dev/kvm (${e.code ?? e.message})` };
+  }
+  return { usable: true, pvm: existsSync('/sys/module/kvm_pvm') };
+})();
+
+async function tsvmmSnapshot(g, memBytes, accel = 'emu') {
   const s = sink();
-  const src = source(g, memBytes, s);
+  const src = source(g, memBytes, s, accel);
   await src.dispatch({ type: 'start' });
   await until(() => s.text().includes(g.ready), g.ready);
   await src.dispatch({ type: 'pause' });
@@ -67,7 +79,7 @@ async function tsvmmSnapshot(g, memBytes) {
   const createMs = performance.now() - t;
   const bytes = statSync(file).size;
   await src.dispose();
-  const dst = new VmController({ config: { accel: 'emu', serial: { kind: 'none' } }, serialSink: sink() });
+  const dst = new VmController({ config: { accel, serial: { kind: 'none' } }, serialSink: sink() });
   t = performance.now();
   await dst.dispatch({ type: 'snapshot-load', snapshotPath: file, resume: true });
   const restoreMs = performance.now() - t;
@@ -155,14 +167,14 @@ async function qemuSnapshot(g, memMiB) {
   }
 }
 
-async function tsvmmMigrate(g, memBytes) {
+async function tsvmmMigrate(g, memBytes, accel = 'emu') {
   const addr = join(dir, `in-${Math.random().toString(36).slice(2)}.sock`);
   const dst = spawn(process.execPath, [tsvmmBin, 'run', '--incoming', `unix:${addr}`, '--serial', 'none'], { stdio: ['ignore', 'ignore', 'pipe'] });
   try {
     await until(() => existsSync(addr), 'the destination', 30_000);
     const s = sink();
     const migration = new SocketMigration();
-    const src = new VmController({ config: { kernel: g.kernel, cmdline: g.cmdline, accel: 'emu', memBytes, serial: { kind: 'none' }, cpus: 1 }, bootSourceGiven: true, serialSink: s, migration });
+    const src = new VmController({ config: { kernel: g.kernel, cmdline: g.cmdline, accel, memBytes, serial: { kind: 'none' }, cpus: 1 }, bootSourceGiven: true, serialSink: s, migration });
     await src.dispatch({ type: 'start' });
     await until(() => s.text().includes(g.ready), g.ready);
     await sleep(300);
@@ -205,6 +217,11 @@ for (const [name, g] of [['idle', GUESTS.idle], ['touching 64 MiB', GUESTS.touch
     const xs = [];
     for (let i = 0; i < runs; i++) xs.push(await tsvmmSnapshot(g, mib << 20));
     rows.push([name, `${mib} MiB`, 'tsvmm emu', fmt(median(xs.map((x) => x.createMs))), fmt(median(xs.map((x) => x.restoreMs))), (median(xs.map((x) => x.bytes)) / 2 ** 20).toFixed(1), load()]);
+    if (kvm.usable && mib === 256 && (g === GUESTS.idle || !kvm.pvm)) {
+      const ks = [];
+      for (let i = 0; i < runs; i++) ks.push(await tsvmmSnapshot(g, mib << 20, 'kvm'));
+      rows.push(['', '', `tsvmm kvm${kvm.pvm ? ' (kvm_pvm)' : ''}`, fmt(median(ks.map((x) => x.createMs))), fmt(median(ks.map((x) => x.restoreMs))), (median(ks.map((x) => x.bytes)) / 2 ** 20).toFixed(1), load()]);
+    }
     if (haveQemu) {
       try {
         const q = await qemuSnapshot(g, mib);
@@ -230,7 +247,14 @@ for (const [name, g] of [['idle', GUESTS.idle], ['dirtying 10 MiB/s', GUESTS.dir
       mrows.push(['', 'QEMU TCG', `failed: ${e.message.slice(0, 60)}`, '-', '-', '-', '-', '-', load()]);
     }
   }
+  if (kvm.usable && (g === GUESTS.idle || !kvm.pvm)) {
+    const ks = [];
+    for (let i = 0; i < runs; i++) ks.push(await tsvmmMigrate(g, 256 << 20, 'kvm'));
+    mrows.push(['', `tsvmm kvm${kvm.pvm ? ' (kvm_pvm)' : ''}`, fmt(median(ks.map((x) => x.totalMs))), `${fmt(median(ks.map((x) => x.downtimeMs)))} (${ks.map((x) => fmt(x.downtimeMs)).join(', ')})`, `${fmt(median(ks.map((x) => x.stoppedMs)))} (${ks.map((x) => fmt(x.stoppedMs)).join(', ')})`, String(median(ks.map((x) => x.rounds))), String(median(ks.map((x) => x.phases.finalPages))), median(ks.map((x) => x.throttle)).toFixed(2), load()]);
+  }
 }
 printTable(`Live migration to a second process on this machine (median of ${runs}; target downtime 50 ms)`, mrows);
 if (!haveQemu) console.log('QEMU: qemu-system-x86_64 is not installed; no QEMU rows.');
+if (!kvm.usable) console.log(`kvm: ${kvm.why}; no kvm rows.`);
+else if (kvm.pvm) console.log('kvm: kvm_pvm (guest ring 0 emulated in software at ~3 MIPS): kvm rows for the idle guest only.');
 process.exit(0);

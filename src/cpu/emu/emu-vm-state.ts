@@ -206,6 +206,7 @@ function fromKvm(vm: EmuVm, state: BackendState): BackendState {
     cpus: vm.cpus.length,
     deterministic: vm.clock.deterministic,
     tscHz: vm.clock.tscHz,
+    pmu: vm.pmus.length > 0,
     lapic: (i) => chips.apics[i]!.saveState(),
     exec: (i) => saveExec(vm.cpus[i]!),
     pic: () => chips.pic.saveState(),
