@@ -41,6 +41,8 @@ export class Msix implements Persist<typeof MSIX_FIELDS> {
   readonly table: Uint8Array;
   private readonly tableView: DataView;
   readonly pending: Uint8Array;
+  /** Called after the guest wrote vector `vector`'s table entry (its message or mask). */
+  onVectorWritten: ((vector: number) => void) | undefined;
   /** Messages sent, and notifications held back by a mask (diagnostics, tests). */
   sent = 0;
   held = 0;
@@ -97,6 +99,14 @@ export class Msix implements Persist<typeof MSIX_FIELDS> {
 
   vectorMasked(vector: number): boolean {
     return (this.tableView.getUint32(vector * MSIX_ENTRY_SIZE + 12, true) & MSIX_VECTOR_MASKED) !== 0;
+  }
+
+  /** Vector `vector`'s message when it would be sent now (MSI-X enabled, nothing masked), else undefined. */
+  message(vector: number): { address: number; data: number } | undefined {
+    if (vector < 0 || vector >= this.layout.vectors || !this.enabled || this.functionMasked || this.vectorMasked(vector)) return undefined;
+    const at = vector * MSIX_ENTRY_SIZE;
+    const v = this.tableView;
+    return { address: v.getUint32(at, true) + v.getUint32(at + 4, true) * 0x1_0000_0000, data: v.getUint32(at + 8, true) };
   }
 
   isPending(vector: number): boolean {
@@ -163,6 +173,7 @@ export class Msix implements Persist<typeof MSIX_FIELDS> {
       this.table[o] = o % MSIX_ENTRY_SIZE === 12 ? data[i]! & MSIX_VECTOR_MASKED : o % MSIX_ENTRY_SIZE > 12 ? 0 : data[i]!;
     }
     if (this.isPending(vector) && !this.vectorMasked(vector)) this.deliverPending();
+    this.onVectorWritten?.(vector);
   }
 
   saveState(): FieldsOf<typeof MSIX_FIELDS> {

@@ -12,7 +12,7 @@
  */
 import type { BusDevice } from '../../cpu/bus.js';
 import type { MsiSink } from '../../cpu/irq.js';
-import type { EventChannels, EventSink, IoEventHandle } from '../../cpu/event-channels.js';
+import type { EventChannels, EventSink, IoEventHandle, IrqEvent } from '../../cpu/event-channels.js';
 import { EventMsiSink } from '../pci/event-msi-sink.js';
 import { GuestDma } from '../../memory/dma.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
@@ -132,6 +132,9 @@ export class VirtioPciTransport implements PciFunction, Persist<typeof VIRTIO_PC
   /** The I/O events of the notify registers, while BAR 4 decodes and the VM has event channels. */
   private notifyEvents: IoEventHandle[] = [];
   private readonly eventMsi: EventMsiSink | undefined;
+  /** Queue interrupts handed out as in-kernel eventfds (interruptFd), with who to tell when the vector changes. */
+  private readonly kernelIrqs = new Map<number, { readonly ev: IrqEvent; readonly vector: number; readonly lost: () => void }>();
+  private msixControl = 0;
 
   /**
    * With `events`, queue notifications are I/O events (the guest's write rings the device without
@@ -164,6 +167,7 @@ export class VirtioPciTransport implements PciFunction, Persist<typeof VIRTIO_PC
     this.config.addBar(MSIX_BAR, { kind: 'mem32', size: 0x1000 });
     this.config.addBar(VIRTIO_BAR, { kind: 'mem64', size: VIRTIO_BAR_SIZE });
     this.msix = new Msix(this.config, { vectors: nq + 1, bar: MSIX_BAR, tableOffset: 0, pbaOffset: 0x800 }, msi);
+    this.msix.onVectorWritten = (v) => this.dropKernelIrqs((k) => k.vector === v);
     this.addVirtioCap(VIRTIO_PCI_CAP_COMMON_CFG, COMMON_OFFSET, COMMON_SIZE);
     this.addVirtioCap(VIRTIO_PCI_CAP_NOTIFY_CFG, NOTIFY_OFFSET, nq * NOTIFY_MULTIPLIER, NOTIFY_MULTIPLIER);
     this.addVirtioCap(VIRTIO_PCI_CAP_ISR_CFG, ISR_OFFSET, 1);
@@ -215,6 +219,7 @@ export class VirtioPciTransport implements PciFunction, Persist<typeof VIRTIO_PC
   /** Releases the event channels (the VM is going away). */
   close(): void {
     this.closeNotifyEvents();
+    this.closeKernelIrqs();
     this.eventMsi?.close();
   }
 
@@ -223,7 +228,13 @@ export class VirtioPciTransport implements PciFunction, Persist<typeof VIRTIO_PC
   }
 
   configWritten(offset: number, size: number): void {
-    if (offset < this.msix.capOffset + 4 && offset + size > this.msix.capOffset + 2) this.msix.deliverPending();
+    if (offset < this.msix.capOffset + 4 && offset + size > this.msix.capOffset + 2) {
+      this.msix.deliverPending();
+      // MSI-X enable or the function mask changed: in-kernel queue interrupts no longer follow the guest's wishes.
+      const control = this.config.read(this.msix.capOffset + 2, 2) & 0xc000;
+      if (control !== this.msixControl) this.dropKernelIrqs(() => true);
+      this.msixControl = control;
+    }
     const data = this.pciCfgCap + 16;
     if (offset >= data && offset < data + 4) this.pciCfgAccess(true);
   }
@@ -356,7 +367,11 @@ export class VirtioPciTransport implements PciFunction, Persist<typeof VIRTIO_PC
         if (size === 2 && q && !q.ready && v > 0 && v <= q.maxSize && (v & (v - 1)) === 0) q.size = v;
         return;
       case CC.queueMsixVector:
-        if (size === 2 && q) this.vectors[this.queueSelect] = v < this.msix.layout.vectors ? v : VIRTIO_MSI_NO_VECTOR;
+        if (size === 2 && q) {
+          this.vectors[this.queueSelect] = v < this.msix.layout.vectors ? v : VIRTIO_MSI_NO_VECTOR;
+          const selected = this.queueSelect;
+          this.dropKernelIrqs((_k, i) => i === selected);
+        }
         return;
       case CC.queueEnable:
         if (size === 2 && q && v === 1) q.ready = true;
@@ -407,13 +422,50 @@ export class VirtioPciTransport implements PciFunction, Persist<typeof VIRTIO_PC
       },
       configChanged: () => this.configChanged(),
       fail: (reason) => this.fail(reason),
+      interruptFd: (i, lost) => this.interruptFd(i, lost),
     };
     this.device.activate(ctx);
+  }
+
+  private interruptFd(index: number, lost: () => void): number | undefined {
+    const vector = this.vectors[index];
+    if (this.events === undefined || vector === undefined || vector === VIRTIO_MSI_NO_VECTOR) return undefined;
+    const m = this.msix.message(vector);
+    if (m === undefined) return undefined;
+    let ev: IrqEvent;
+    try {
+      ev = this.events.irqEvent({ kind: 'msi', address: m.address, data: m.data });
+    } catch {
+      return undefined;
+    }
+    if (ev.fd === undefined) {
+      ev.close();
+      return undefined;
+    }
+    this.dropKernelIrqs((_k, i) => i === index);
+    this.kernelIrqs.set(index, { ev, vector, lost });
+    return ev.fd;
+  }
+
+  /** The guest changed what some in-kernel queue interrupts stand for: their holders stop using them first. */
+  private dropKernelIrqs(which: (k: { readonly vector: number }, index: number) => boolean): void {
+    for (const [i, k] of [...this.kernelIrqs]) {
+      if (!which(k, i)) continue;
+      this.kernelIrqs.delete(i);
+      k.lost();
+      k.ev.close();
+    }
+  }
+
+  private closeKernelIrqs(): void {
+    for (const k of this.kernelIrqs.values()) k.ev.close();
+    this.kernelIrqs.clear();
   }
 
   /** Status 0: the device and every queue back to their reset state; interrupts withdrawn. */
   reset(): void {
     if (this.active) this.device.reset();
+    this.closeKernelIrqs();
     this.active = false;
     this.failure = undefined;
     this.status = 0;

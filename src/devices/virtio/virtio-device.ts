@@ -43,6 +43,12 @@ export interface VirtioContext {
   configChanged(): void;
   /** The guest broke the protocol (bad ring, bad memory): the device stops until the driver resets it. */
   fail(reason: string): void;
+  /**
+   * kvm: an eventfd bound in the kernel (KVM_IRQFD with an MSI route) to queue `index`'s MSI-X vector as the guest
+   * set it, for a device in another process to signal directly; undefined where there is none (emu, MSI-X off or
+   * masked). `lost` is called when the guest changes or masks that vector: from then on the fd must not be used.
+   */
+  interruptFd?(index: number, lost: () => void): number | undefined;
 }
 
 export interface VirtioDevice {

@@ -5,8 +5,10 @@
  * SET_MEM_TABLE passes, and does the I/O.
  * - Notifications: the transport's I/O event on each notify register rings the queue's kick eventfd
  *   (kvm: in the kernel, KVM_IOEVENTFD on that fd; emu: the in-process channel writes it).
- * - Interrupts: the back-end signals the queue's call eventfd; the fd watcher's thread sees it and the
- *   transport sends the vector's MSI-X message (masking and the PBA stay with the transport).
+ * - Interrupts: on kvm, while the queue's MSI-X vector is enabled and unmasked, the call eventfd is an irqfd
+ *   routed to the vector's message (ctx.interruptFd): the back-end injects the interrupt itself. Otherwise (emu,
+ *   MSI-X off or masked, or once the guest rewrites that vector) the call eventfd is ours: the fd watcher's thread
+ *   sees it and the transport sends the vector's message (masking and the PBA stay with the transport).
  * - Configuration space (capacity, limits): GET_CONFIG, so VHOST_USER_PROTOCOL_F_CONFIG is required.
  * - A back-end that dies (its socket closes, a request fails) leaves the VM running: the device takes
  *   the queues back, completes every request the back-end had not with VIRTIO_BLK_S_IOERR, and answers
@@ -164,10 +166,12 @@ export class VhostUserBlk implements VirtioDevice {
       c.tell(REQ.SET_VRING_BASE, vringState(i, q.lastAvail));
       c.tell(REQ.SET_VRING_ADDR, encodeVringAddr({ index: i, flags: 0, desc: hva(q.descAddr), used: hva(q.usedAddr), avail: hva(q.availAddr), log: 0n }));
       c.tell(REQ.SET_VRING_KICK, u64(i), [this.kick[i]!]);
-      const call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-      const unwatch = this.opts.watcher.watch(call, 'eventfd', () => this.ctx?.interruptQueue(i));
-      this.calls.push({ fd: call, unwatch });
-      c.tell(REQ.SET_VRING_CALL, u64(i), [call]);
+      // kvm: the back-end signals the queue's MSI-X interrupt itself (an irqfd), as a vCPU's doorbell reaches it
+      // through an ioeventfd: neither passes through this process. Elsewhere, or once the guest changes that
+      // vector, its call eventfd comes here and the transport sends the interrupt.
+      const direct = ctx.interruptFd?.(i, () => this.callThroughProcess(i, ctx));
+      if (direct !== undefined) c.tell(REQ.SET_VRING_CALL, u64(i), [direct]);
+      else this.callThroughProcess(i, ctx);
       if (withProtocol) c.tell(REQ.SET_VRING_ENABLE, vringState(i, 1));
       // Requests already in the ring (a restart, a restored snapshot) get no kick of their own.
       signalEventFd(this.kick[i]!);
@@ -189,6 +193,19 @@ export class VhostUserBlk implements VirtioDevice {
     } catch (e) {
       if (isGuestFault(e)) throw e;
       this.backendDied(`reading the ring positions failed: ${(e as Error).message}`);
+    }
+  }
+
+  /** Queue `index`'s call eventfd is ours: the watcher hands its signals to the transport. */
+  private callThroughProcess(index: number, ctx: VirtioContext): void {
+    if (this.dead !== undefined || this.ctx !== ctx) return;
+    const call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    const unwatch = this.opts.watcher.watch(call, 'eventfd', () => this.ctx?.interruptQueue(index));
+    this.calls.push({ fd: call, unwatch });
+    try {
+      this.channel.tell(REQ.SET_VRING_CALL, u64(index), [call]);
+    } catch (e) {
+      this.backendDied(`re-pointing the call eventfd failed: ${(e as Error).message}`);
     }
   }
 

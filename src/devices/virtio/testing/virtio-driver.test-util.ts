@@ -7,6 +7,7 @@
  */
 import { Bus } from '../../../cpu/bus.js';
 import { InProcessEventChannels } from '../../../cpu/bus-events.js';
+import type { IrqRoute } from '../../../cpu/event-channels.js';
 import { RecordingIrqLine, RecordingMsiSink } from '../../../cpu/irq.js';
 import { GuestMemory } from '../../../memory/guest-memory.js';
 import { PciBus } from '../../pci/pci-bus.js';
@@ -32,6 +33,8 @@ export interface DriverOptions {
   readonly queueSize?: number;
   /** Give the transport in-process event channels (notifications become doorbells, MSIs interrupt events). */
   readonly events?: boolean;
+  /** Build the event channels with this instead (e.g. to stand in for kvm's in-kernel interrupt events). */
+  readonly makeEvents?: (mmio: Bus, deliver: (r: IrqRoute) => void) => InProcessEventChannels;
 }
 
 interface QueueInfo {
@@ -70,7 +73,8 @@ export class TestDriver {
       return l;
     });
     const pio = new Bus('pio');
-    this.events = opts.events ? new InProcessEventChannels(pio, this.mmio, (r) => (r.kind === 'msi' ? void this.msi.signalMsi(r.address, r.data) : this.lines.get(r.gsi)?.set(true))) : undefined;
+    const deliver = (r: IrqRoute): void => (r.kind === 'msi' ? void this.msi.signalMsi(r.address, r.data) : this.lines.get(r.gsi)?.set(true));
+    this.events = opts.makeEvents !== undefined ? opts.makeEvents(this.mmio, deliver) : opts.events ? new InProcessEventChannels(pio, this.mmio, deliver) : undefined;
     this.transport = new VirtioPciTransport(device, this.memory, this.msi, this.events);
     this.pci.attach(3, 0, this.transport);
   }
