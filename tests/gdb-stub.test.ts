@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -253,6 +253,46 @@ for (const accel of ['emu', 'kvm'] as const) {
       assert.equal(await ask('m7fffffff000,10'), 'E14');
       assert.equal(await ask('D'), 'OK');
       assert.equal(child.exitCode, null, 'the VM runs on after the detach');
+      sock.destroy();
+      // A second gdb finds the VM paused and can debug it: a single step stops again (the detach had
+      // disarmed the vCPUs' debug hooks, and the next gdb's step then never stopped). Until the stub has seen
+      // the first connection close it turns a new one away, so connect until one is kept.
+      const got: string[] = [];
+      let again: Socket | undefined;
+      for (let attempt = 0; again === undefined; attempt++) {
+        assert.ok(attempt < 100, 'the stub keeps turning a second gdb away');
+        const c = connect(port, '127.0.0.1');
+        const dec2 = new RspDecoder();
+        c.on('data', (d: Buffer) => {
+          for (const e of dec2.feed(d)) if (e.kind === 'packet') got.push(Buffer.from(e.data).toString('latin1'));
+        });
+        c.on('error', () => {});
+        const closed = new Promise<boolean>((r) => c.once('close', () => r(true)));
+        await new Promise<void>((resolve) => c.once('connect', () => resolve()).once('close', () => resolve()));
+        c.write(encodePacket('QStartNoAckMode'));
+        const kept = await Promise.race([closed, new Promise<boolean>((r) => setTimeout(() => r(false), 2000))]);
+        if (!kept && got.length > 0) again = c;
+        else {
+          c.destroy();
+          got.length = 0;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      const reply = async (p: string): Promise<string> => {
+        again!.write(encodePacket(p));
+        for (const t0 = Date.now(); got.length === 0; await new Promise((r) => setTimeout(r, 20))) {
+          if (Date.now() - t0 > 30_000) throw new Error(`no reply to ${p} from the second gdb session`);
+        }
+        return got.shift()!;
+      };
+      try {
+        assert.equal(got.shift(), 'OK', 'QStartNoAckMode');
+        assert.equal(await reply('?'), 'T05thread:1;');
+        assert.match(await reply('vCont;s:1'), /^T05thread:1;/, 'a step in the second session stops');
+        assert.equal(await reply('D'), 'OK');
+      } finally {
+        again.destroy();
+      }
     } finally {
       sock.destroy();
       child.kill('SIGKILL');

@@ -46,12 +46,17 @@ export class EmuGdbTarget implements GdbTarget {
     private readonly vm: EmuVm,
     private readonly hooks: EmuTargetHooks,
   ) {
-    this.debug = vm.cpus.map((c) => {
-      const d: HostDebug = { breakpoints: this.breakpoints, watches: this.watches, step: false, stopAt: -1 };
-      c.hostDebug = d;
-      return d;
+    this.debug = vm.cpus.map(() => ({ breakpoints: this.breakpoints, watches: this.watches, step: false, stopAt: -1 }));
+    this.attach();
+  }
+
+  /** Arms the vCPUs' debug hooks: at creation, and again for each gdb that connects after a detach. */
+  attach(): void {
+    this.vm.cpus.forEach((c, i) => {
+      c.hostDebug = this.debug[i]!;
+      refreshDebug(c);
     });
-    vm.onDebugStop = (cpu) => this.cpuStopped(cpu);
+    this.vm.onDebugStop = (cpu) => this.cpuStopped(cpu);
   }
 
   get threadCount(): number {
@@ -310,6 +315,10 @@ export class EmuGdbTarget implements GdbTarget {
   detach(): void {
     this.breakpoints.clear();
     this.watches.length = 0;
+    for (const d of this.debug) {
+      d.step = false;
+      d.stopAt = -1;
+    }
     for (const c of this.vm.cpus) {
       c.hostDebug = null;
       c.hostStop = HostStop.None;

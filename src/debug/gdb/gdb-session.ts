@@ -30,6 +30,7 @@ export class GdbSession {
     initial: StopEvent = { kind: 'signal', thread: 1, signal: SIGTRAP },
   ) {
     this.lastStop = initial;
+    target.attach?.();
     target.onStop = (e) => this.stopped(e);
   }
 

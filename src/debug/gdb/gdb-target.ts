@@ -51,6 +51,8 @@ export interface GdbTarget {
   monitor(cmd: string): string | null;
   /** Set by the session. */
   onStop: (e: StopEvent) => void;
+  /** A gdb connected: arm what an earlier detach() disarmed (a target that disarms nothing may omit it). */
+  attach?(): void;
   /** Removes every breakpoint and watchpoint and lets the VM run (gdb detached). */
   detach(): void;
   /** Ends the VM (gdb `kill`). */
