@@ -71,6 +71,8 @@ export const KVM_SET_VCPU_EVENTS = iow(0xa0, 64);
 export const KVM_GET_DEBUGREGS = ior(0xa1, 128);
 export const KVM_SET_DEBUGREGS = iow(0xa2, 128);
 /** vCPU state for snapshots: kvm_lapic_state (1 KiB register page), kvm_xsave (4 KiB), kvm_xcrs (392); kvm_fpu below. */
+/** struct kvm_signal_mask {u32 len; u8 sigset[len]}: the signals blocked while the vCPU is in KVM_RUN (NULL: the thread's own). */
+export const KVM_SET_SIGNAL_MASK = iow(0x8b, 4);
 export const KVM_GET_LAPIC = ior(0x8e, 1024);
 export const KVM_SET_LAPIC = iow(0x8f, 1024);
 export const KVM_GET_XSAVE = ior(0xa4, 4096);

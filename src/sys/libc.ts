@@ -35,6 +35,7 @@ const c = {
   getpid: lib.func('int getpid()'),
   tgkill: lib.func('int tgkill(int tgid, int tid, int sig)'),
   sigaction: lib.func('sigaction', 'int', ['int', 'void *', 'void *']),
+  pthreadSigmask: lib.func('pthread_sigmask', 'int', ['int', 'void *', 'void *']),
   timerCreate: lib.func('timer_create', 'int', ['int', 'void *', 'void *']),
   timerSettime: lib.func('timer_settime', 'int', ['void *', 'int', 'void *', 'void *']),
   timerDelete: lib.func('timer_delete', 'int', ['void *']),
@@ -300,6 +301,27 @@ export function signalThread(tid: number, sig: number): boolean {
 export const KICK_SIGNAL = 40;
 const SA_RESTART = 0x1000_0000;
 let kickInstalled = false;
+
+const SIG_BLOCK = 0;
+const SIG_SETMASK = 2;
+
+/**
+ * Runs `fn` with the kick signal sent to this thread and held pending (blocked here): a KVM_RUN whose
+ * vCPU signal mask (KVM_SET_SIGNAL_MASK) lets it through returns EINTR before guest code runs. The
+ * signal is delivered (to the no-op handler) when the old mask comes back.
+ */
+export function withKickPending<T>(fn: () => T): T {
+  const set = new Uint8Array(128); // glibc sigset_t
+  set[(KICK_SIGNAL - 1) >> 3]! |= 1 << ((KICK_SIGNAL - 1) & 7);
+  const old = new Uint8Array(128);
+  if ((c.pthreadSigmask(SIG_BLOCK, set, old) as number) !== 0) throw sysError('pthread_sigmask failed');
+  try {
+    c.tgkill(c.getpid(), c.gettid(), KICK_SIGNAL);
+    return fn();
+  } finally {
+    c.pthreadSigmask(SIG_SETMASK, old, null);
+  }
+}
 
 export function installKickSignal(): void {
   if (kickInstalled) return;

@@ -32,6 +32,7 @@ import {
   setLapicReg,
   setLapicVector,
   xsaveFromFxsave,
+  type KvmPicState,
   type KvmPitChannel,
   type KvmVcpuEvents,
 } from '../../sys/kvm-structs.js';
@@ -272,6 +273,13 @@ export function kvmSectionsToEmu(sections: readonly PersistSection[], emu: EmuTa
   const nowNs = Number(checked(clockSec, KVM_CLOCK_SCHEMA).ns);
   if (emu.deterministic) throw invalid('clock', 'a kvm state runs on in real time: restore it without deterministic mode');
   if (emu.pmu) throw invalid('pmu', "the kvm VM's PMU state does not cross to emu yet; run the VM with --pmu off to move it between engines");
+  const picSec = byName.get('pic');
+  const ioSec = byName.get('ioapic');
+  const pitSec = byName.get('pit');
+  if (picSec === undefined || ioSec === undefined || pitSec === undefined) throw invalid('pic', 'the kvm state lacks the pic, ioapic or pit section');
+  const pic = checked(picSec, KVM_PIC_SCHEMA);
+  const master = decodePicState(exactPic(pic.master, 'pic.master'));
+  const slave = decodePicState(exactPic(pic.slave, 'pic.slave'));
   const out: PersistSection[] = [];
   for (let i = 0; i < emu.cpus; i++) out.push(section(`vcpu-exec.${i}`, EMU_EXEC_SCHEMA, emu.exec(i)));
   out.push(section('clock', CLOCK_SCHEMA, { deterministic: false, nowNs, skippedNs: 0, tscHz: emu.tscHz }));
@@ -300,16 +308,21 @@ export function kvmSectionsToEmu(sections: readonly PersistSection[], emu: EmuTa
       nmiBlocked = false;
     }
     if (ev.interrupt.injected && !ev.interrupt.soft) {
-      // KVM moved the vector from IRR to ISR when it started the delivery: undo that, emu delivers it again.
+      // KVM acknowledged the interrupt when it started the delivery (LAPIC: IRR to ISR; 8259: the INTA
+      // cycle): undo that, so that emu takes it again as it would have arrived.
+      const nr = ev.interrupt.nr;
       const isr = lapicVector(regs, APIC_REG.ISR);
-      const bit = 1 << (ev.interrupt.nr & 7);
-      const at = ev.interrupt.nr >>> 3;
-      if (!(isr[at]! & bit)) throw invalid(`kvm-vcpu.${i}`, `vCPU ${i} was delivering external interrupt ${ev.interrupt.nr} from the 8259 when it was paused; emu cannot take it over (resume and snapshot again)`);
-      isr[at]! &= ~bit;
-      const irr = lapicVector(regs, APIC_REG.IRR);
-      irr[at]! |= bit;
-      setLapicVector(regs, APIC_REG.ISR, isr);
-      setLapicVector(regs, APIC_REG.IRR, irr);
+      const bit = 1 << (nr & 7);
+      const at = nr >>> 3;
+      if (isr[at]! & bit) {
+        isr[at]! &= ~bit;
+        const irr = lapicVector(regs, APIC_REG.IRR);
+        irr[at]! |= bit;
+        setLapicVector(regs, APIC_REG.ISR, isr);
+        setLapicVector(regs, APIC_REG.IRR, irr);
+      } else if (!unacknowledge(master, slave, nr)) {
+        throw invalid(`kvm-vcpu.${i}`, `vCPU ${i} was delivering interrupt ${nr}, which neither its local APIC nor the 8259 pair has in service; emu cannot take it over (resume and snapshot again)`);
+      }
     }
     if (ev.exception.injected || ev.exception.pending) {
       // RIP is still at the instruction for faults and INT3/INTO: emu raises them again when it runs it.
@@ -326,15 +339,10 @@ export function kvmSectionsToEmu(sections: readonly PersistSection[], emu: EmuTa
     lapics.push(section(`lapic.${i}`, LAPIC_SCHEMA, fields));
   }
   out.push(...lapics);
-  const picSec = byName.get('pic');
-  const ioSec = byName.get('ioapic');
-  const pitSec = byName.get('pit');
-  if (picSec === undefined || ioSec === undefined || pitSec === undefined) throw invalid('pic', 'the kvm state lacks the pic, ioapic or pit section');
-  const pic = checked(picSec, KVM_PIC_SCHEMA);
   const base = emu.pic();
   out.push(section('ioapic', IOAPIC_SCHEMA, emuIoapicFromKvm(checked(ioSec, KVM_IOAPIC_SCHEMA).state)));
   // The INTR output is recomputed after the load (EmuChips' PIC update), so it starts low here.
-  out.push(section('pic', PIC_SCHEMA, { master: emuPicFromKvm(pic.master, base.master, true), slave: emuPicFromKvm(pic.slave, base.slave, false), out: false }));
+  out.push(section('pic', PIC_SCHEMA, { master: emuPicFromKvm(master, base.master, true), slave: emuPicFromKvm(slave, base.slave, false), out: false }));
   out.push(section('pit', PIT_SCHEMA, emuPitFromKvm(checked(pitSec, KVM_PIT_SCHEMA).state, emu.pit(), nowNs)));
   return out;
 }
@@ -399,8 +407,37 @@ function emuLapicFromKvm(
   };
 }
 
-function emuPicFromKvm(bytes: Uint8Array, base: EmuPicChip, master: boolean): EmuPicChip {
-  const k = decodePicState(bytes);
+function exactPic(b: Uint8Array, path: string): Uint8Array {
+  if (b.length !== 16) throw invalid(path, `${path}: a kvm_pic_state is 16 bytes, not ${b.length}`);
+  return b;
+}
+
+/**
+ * Takes back the INTA cycle of 8259 vector `nr` (KVM acknowledged it and was delivering it at the pause):
+ * its in-service bit goes back to a request, the cascade's too for the slave. False if neither chip has it in service.
+ */
+function unacknowledge(master: KvmPicState, slave: KvmPicState, nr: number): boolean {
+  const back = (c: KvmPicState, irq: number): boolean => {
+    const bit = 1 << irq;
+    if (c.autoEoi) {
+      c.irr |= bit; // auto-EOI sets no in-service bit
+      return true;
+    }
+    if (!(c.isr & bit)) return false;
+    c.isr &= ~bit;
+    c.irr |= bit;
+    return true;
+  };
+  if ((nr & 0xf8) === (master.irqBase & 0xf8) && (nr & 7) !== 2) return back(master, nr & 7);
+  if ((nr & 0xf8) === (slave.irqBase & 0xf8)) {
+    if (!back(slave, nr & 7)) return false;
+    if (!master.autoEoi) master.isr &= ~(1 << 2);
+    return true;
+  }
+  return false;
+}
+
+function emuPicFromKvm(k: KvmPicState, base: EmuPicChip, master: boolean): EmuPicChip {
   return {
     ...base,
     irr: k.irr,

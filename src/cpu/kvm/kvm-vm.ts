@@ -31,6 +31,7 @@ import {
   KVM_PMU_CAP_DISABLE,
   KVM_SET_IDENTITY_MAP_ADDR,
   KVM_SET_PMU_EVENT_FILTER,
+  KVM_SET_SIGNAL_MASK,
   KVM_SET_TSS_ADDR,
   KVM_SET_USER_MEMORY_REGION,
   KVM_SIGNAL_MSI,
@@ -63,6 +64,7 @@ import {
   sysError,
   type NativeMapping,
   type ThreadTimer,
+  withKickPending,
 } from '../../sys/libc.js';
 import { GuestMemory, pcRamLayout, type MemoryRegion } from '../../memory/guest-memory.js';
 import { Bus } from '../bus.js';
@@ -504,6 +506,32 @@ export class KvmVm implements Vm {
       if (ioctlIntRaw(v.fd, KVM_RUN_IOCTL, 0) < 0) {
         const e = lastErrno();
         if (e !== EINTR && e !== EAGAIN) this.requestStop({ kind: 'internal-error', vcpu: v.index, detail: `KVM_RUN (completing I/O for a pause) failed on vCPU ${v.index}: ${sysError('KVM_RUN', e).message}` });
+      }
+    }
+    this.flushPendingTimers();
+  }
+
+  /**
+   * A LAPIC (or PIT) timer that fired while a vCPU was out of KVM_RUN waits in KVM until the vCPU's next
+   * entry, and KVM_GET_LAPIC does not show it: a snapshot would lose that interrupt. So each vCPU enters
+   * KVM_RUN once more with a kick signal pending that its KVM signal mask lets through: KVM moves pending
+   * timers into the IRR (or starts delivering the interrupt, which VCPU_EVENTS then shows) and returns
+   * EINTR without running guest code.
+   */
+  private flushPendingTimers(): void {
+    const unblocked = new Uint8Array(12); // kvm_signal_mask {len = 8; sigset = nothing blocked}
+    new DataView(unblocked.buffer).setUint32(0, 8, true);
+    for (const v of this.vcpus) {
+      if (ioctlPtrRaw(v.fd, KVM_SET_SIGNAL_MASK, unblocked) < 0) return; // without it the flush cannot be done safely
+      try {
+        withKickPending(() => {
+          v.run.bytes[KVM_RUN.IMMEDIATE_EXIT] = 0;
+          const r = ioctlIntRaw(v.fd, KVM_RUN_IOCTL, 0);
+          v.run.bytes[KVM_RUN.IMMEDIATE_EXIT] = 1;
+          if (r >= 0) this.requestStop({ kind: 'internal-error', vcpu: v.index, detail: `vCPU ${v.index} ran guest code while its timers were flushed for a pause (exit ${new DataView(v.run.bytes.buffer, v.run.bytes.byteOffset).getUint32(KVM_RUN.EXIT_REASON, true)})` });
+        });
+      } finally {
+        ioctlIntRaw(v.fd, KVM_SET_SIGNAL_MASK, 0);
       }
     }
   }
