@@ -7,19 +7,9 @@ import { VmController } from './controller.js';
 import { ControllerError, type ControllerErrorCode } from './controller-types.js';
 import type { ConsoleSink } from './serial-console.js';
 import { endlessTickerOutput, guestElf, tickerOutput } from './ticker.test-util.js';
+import { captureConsole } from './console-capture.test-util.js';
 
 const TICKER = guestElf('ticker');
-
-function capture(): ConsoleSink & { text: () => string } {
-  let out = '';
-  return {
-    write(bytes) {
-      out += Buffer.from(bytes).toString('latin1');
-    },
-    close() {},
-    text: () => out,
-  };
-}
 
 function controller(cmdline: string, sink: ConsoleSink, extra: { cpus?: number } = {}): VmController {
   return new VmController({
@@ -49,7 +39,7 @@ async function until(cond: () => boolean, what: string, ms = 20_000): Promise<vo
 }
 
 test('the state machine: NotStarted → Running ⇄ Paused → Stopped, and actions refused in the wrong state', async () => {
-  const sink = capture();
+  const sink = captureConsole();
   const c = controller('lines=0 work=2000', sink);
   assert.equal(c.state, 'NotStarted');
   await rejectsWith(c.dispatch({ type: 'pause' }), 'invalid-state', /has not started/);
@@ -95,12 +85,12 @@ test('the state machine: NotStarted → Running ⇄ Paused → Stopped, and acti
 
 test('pausing and resuming at arbitrary moments does not change a deterministic run (1 and 2 vCPUs)', async () => {
   for (const cpus of [1, 2]) {
-    const reference = controller('lines=40 work=40000', capture(), { cpus });
+    const reference = controller('lines=40 work=40000', captureConsole(), { cpus });
     await reference.dispatch({ type: 'start' });
     await reference.stopped;
     const expected = await reference.dispatch({ type: 'get-stats' });
 
-    const sink = capture();
+    const sink = captureConsole();
     const c = controller('lines=40 work=40000', sink, { cpus });
     await c.dispatch({ type: 'start' });
     // Pause and resume back to back, with a fixed pseudo-random number of event-loop turns between
@@ -127,13 +117,13 @@ test('pausing and resuming at arbitrary moments does not change a deterministic 
 
 test('pause-at pauses with exactly the instructions asked for, as often as asked, without changing the run', async () => {
   const cmdline = 'lines=12 work=20000';
-  const reference = controller(cmdline, capture(), { cpus: 2 });
+  const reference = controller(cmdline, captureConsole(), { cpus: 2 });
   await reference.dispatch({ type: 'start' });
   await reference.stopped;
   const expected = await reference.dispatch({ type: 'get-stats' });
   const total = expected.instructions!;
 
-  const sink = capture();
+  const sink = captureConsole();
   const c = controller(cmdline, sink, { cpus: 2 });
   await rejectsWith(c.dispatch({ type: 'pause-at', instructions: 1000 }), 'invalid-state', /has not started/);
   await c.dispatch({ type: 'start' });
@@ -166,7 +156,7 @@ test('pause-at pauses with exactly the instructions asked for, as often as asked
 });
 
 test('SendCtrlAltDel types Ctrl+Alt+Del on the i8042; the guest resets through its reset line', async () => {
-  const sink = capture();
+  const sink = captureConsole();
   const c = controller('lines=0 work=2000', sink);
   await c.dispatch({ type: 'start' });
   await until(() => sink.text().includes('tick 2 '), 'the guest running');
@@ -200,7 +190,7 @@ test('metrics: set once, flushed as JSON lines on request and at the stop', asyn
   const dir = mkdtempSync(join(tmpdir(), 'tsvmm-metrics-'));
   try {
     const path = join(dir, 'metrics.json');
-    const sink = capture();
+    const sink = captureConsole();
     const c = controller('lines=5 work=1000', sink);
     await rejectsWith(c.dispatch({ type: 'flush-metrics' }), 'invalid-state', /not configured/);
     await c.dispatch({ type: 'set-metrics', path });

@@ -23,6 +23,7 @@ import { FileSnapshots, readStateFile, writeStateFile } from './snapshot.js';
 import { SocketMigration } from './migration.js';
 import { loadVmState, readMachine, readManifest, restoreConfig } from './vm-state.js';
 import { MachineState } from './machine-state.js';
+import { captureConsole } from '../console-capture.test-util.js';
 
 const noKvm = kvmMissing();
 const WORK = 20000;
@@ -34,17 +35,6 @@ const MEM = 32 << 20;
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-xeng-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-
-function capture(): ConsoleSink & { text: () => string } {
-  let out = '';
-  return {
-    write(bytes) {
-      out += Buffer.from(bytes).toString('latin1');
-    },
-    close() {},
-    text: () => out,
-  };
-}
 
 /**
  * Loads a snapshot into the engine the controller is configured for without the feature-set check:
@@ -100,7 +90,7 @@ async function until(cond: () => boolean, what: string, ms = 60_000): Promise<vo
 
 /** Runs the ticker on `from`, pauses it after tick 2, snapshots, stops; returns the file and what it printed (up to the pause). */
 async function snapshotMidRun(from: 'kvm' | 'emu', name: string, extra: Partial<RunConfig> = {}): Promise<{ path: string; printed: string }> {
-  const out = capture();
+  const out = captureConsole();
   const src = controller(from, out, extra);
   await src.dispatch({ type: 'start' });
   await until(() => out.text().includes('tick 2 '), 'tick 2');
@@ -123,7 +113,7 @@ function assertUndisturbed(before: string, after: string): void {
 
 /** Restores `path` on `to`, lets the guest print MORE_TICKS more ticks and stops it. */
 async function goOnAt(to: 'kvm' | 'emu', path: string, printed: string, snapshots?: FileSnapshots, extra: Partial<RunConfig> = {}): Promise<void> {
-  const out = capture();
+  const out = captureConsole();
   const dst = controller(to, out, extra, snapshots);
   await dst.dispatch({ type: 'snapshot-load', snapshotPath: path, resume: true });
   const t0 = Date.now();
@@ -142,8 +132,8 @@ test('kvm: a ticker snapshotted mid-run and restored on kvm goes on printing wha
 });
 
 test('kvm -> kvm live migration over a unix socket: pre-copy with KVM\'s dirty log, the guest goes on at the destination', { skip: noKvm }, async () => {
-  const a = capture();
-  const b = capture();
+  const a = captureConsole();
+  const b = captureConsole();
   const addr = `unix:${join(dir, 'kvm-mig.sock')}`;
   const dst = track(new VmController({ config: { accel: 'kvm', serial: { kind: 'none' } }, serialSink: b }));
   let ready!: () => void;
@@ -198,7 +188,7 @@ const PHASES = ['waiting for 10 periodic ticks', 'periodic:', 'shorthand self):'
 
 test('kvm -> emu: the apic-timer guest moved in each of its timer phases still counts every interrupt source exactly', { skip: noKvm }, async (t) => {
   for (const phase of PHASES) {
-    const a = capture();
+    const a = captureConsole();
     const src = controller('kvm', a, { kernel: guestElf('apic-timer'), cmdline: '', memBytes: 128 << 20 });
     await src.dispatch({ type: 'start' });
     await until(() => a.text().includes(phase) || src.state === 'Stopped', `"${phase}"`);
@@ -207,7 +197,7 @@ test('kvm -> emu: the apic-timer guest moved in each of its timer phases still c
     const path = join(dir, 'apic-timer.snap');
     await src.dispatch({ type: 'snapshot-create', snapshotPath: path, kind: 'full' });
     await src.dispatch({ type: 'stop', by: 'library' });
-    const b = capture();
+    const b = captureConsole();
     const dst = controller('emu', b, {}, new UncheckedSnapshots());
     await dst.dispatch({ type: 'snapshot-load', snapshotPath: path, resume: true });
     const stop = await Promise.race([dst.stopped, new Promise((r) => setTimeout(() => r('timeout'), 60_000))]);
@@ -220,7 +210,7 @@ test('kvm -> emu: the apic-timer guest moved in each of its timer phases still c
 
 test('across engines without a common feature set: refused before anything loads, naming the differences and the way to a common set', { skip: noKvm }, async () => {
   const { path } = await snapshotMidRun('kvm', 'kvm-emu-refused');
-  const dst = controller('emu', capture());
+  const dst = controller('emu', captureConsole());
   await assert.rejects(dst.dispatch({ type: 'snapshot-load', snapshotPath: path, resume: true }), (e: unknown) => {
     assert.ok(e instanceof ControllerError, String(e));
     assert.ok(!e.message.includes('\n'), 'one line');
@@ -263,7 +253,7 @@ test('a kvm snapshot where /dev/kvm is missing: refused in one line that says so
   const sections = st.sections.map((s) => (s.name === 'machine' && 'fields' in s ? { ...s, fields: { ...s.fields, backend: 'kvm' } } : s));
   const kvmPath = join(dir, 'as-kvm-2.snap');
   writeStateFile(kvmPath, new MachineState(sections, false));
-  const dst = controller('emu', capture(), { accel: 'auto' });
+  const dst = controller('emu', captureConsole(), { accel: 'auto' });
   await assert.rejects(dst.dispatch({ type: 'snapshot-load', snapshotPath: kvmPath, resume: true }), (e: unknown) => {
     assert.ok(e instanceof ControllerError, String(e));
     assert.ok(!e.message.includes('\n'), 'one line');

@@ -11,17 +11,7 @@ import { endlessTickerPrefix, guestElf } from '../ticker.test-util.js';
 import { SocketMigration } from './migration.js';
 import { MachineState } from './machine-state.js';
 import { machineSection, manifestSection } from './vm-state.js';
-
-function capture(): ConsoleSink & { text: () => string } {
-  let out = '';
-  return {
-    write(bytes) {
-      out += Buffer.from(bytes).toString('latin1');
-    },
-    close() {},
-    text: () => out,
-  };
-}
+import { captureConsole } from '../console-capture.test-util.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-mig-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -59,8 +49,8 @@ async function listen(c: VmController, addr: string): Promise<{ done: Promise<vo
 }
 
 test('live migration between two controllers: the guest goes on at the destination, printing what an unmigrated run prints', async () => {
-  const a = capture();
-  const b = capture();
+  const a = captureConsole();
+  const b = captureConsole();
   const addr = `unix:${join(dir, 'm1.sock')}`;
   const dst = destination(b);
   const { done: received } = await listen(dst, addr);
@@ -85,12 +75,12 @@ test('live migration between two controllers: the guest goes on at the destinati
 });
 
 test('a destination that cannot give the feature set refuses before any state moves, naming the differences', async () => {
-  const b = capture();
+  const b = captureConsole();
   const addr = `unix:${join(dir, 'm2.sock')}`;
   const dst = destination(b);
   const { done: received } = await listen(dst, addr);
   // A source whose VM has AVX (emu has none): its HELLO, by hand.
-  const probe = source('lines=0', capture());
+  const probe = source('lines=0', captureConsole());
   await probe.dispatch({ type: 'start' });
   await probe.dispatch({ type: 'pause' });
   const m = structuredClone(await probe.dispatch({ type: 'get-manifest' }));
@@ -118,7 +108,7 @@ test('a destination that cannot give the feature set refuses before any state mo
 });
 
 test('a dropped connection leaves the guest running at the source, nothing lost', async () => {
-  const a = capture();
+  const a = captureConsole();
   const path = join(dir, 'm3.sock');
   // A destination that accepts the VM, then goes away during pre-copy.
   const server = createServer((s) => {
@@ -150,13 +140,13 @@ test('a dropped connection leaves the guest running at the source, nothing lost'
   const { printed, expected } = endlessTickerPrefix(text, 20000);
   assert.equal(printed, expected);
   server.close();
-  await assert.rejects(source('lines=1', capture()).dispatch({ type: 'migrate', to: 'tcp:nowhere' }), /invalid-state|has not started/);
+  await assert.rejects(source('lines=1', captureConsole()).dispatch({ type: 'migrate', to: 'tcp:nowhere' }), /invalid-state|has not started/);
 });
 
 test('auto-converge: a guest rewriting 4 MiB as fast as it runs is throttled until what it dirties between rounds fits', { timeout: 120_000 }, async () => {
-  const a = capture();
+  const a = captureConsole();
   const addr = `unix:${join(dir, 'm-converge.sock')}`;
-  const dst = destination(capture());
+  const dst = destination(captureConsole());
   const { done: received } = await listen(dst, addr);
   const migration = new SocketMigration({ downtimeMs: 50 });
   const src = new VmController({

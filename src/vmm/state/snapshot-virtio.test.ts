@@ -14,6 +14,7 @@ import type { ConsoleSink } from '../serial-console.js';
 import type { RunConfig } from '../config.js';
 import type { EmuVm } from '../../cpu/emu/emu-vm.js';
 import { guestElf } from '../ticker.test-util.js';
+import { captureConsole } from '../console-capture.test-util.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-snap-virtio-'));
 const children = new Set<ChildProcess>();
@@ -25,17 +26,6 @@ after(() => {
 const TSVMM = fileURLToPath(new URL('../../../../bin/tsvmm.js', import.meta.url));
 /** vblk's request phases: a warm-up and four timed phases of this many 4 KiB requests each. */
 const CMDLINE = 'seed=5 bench=24';
-
-function capture(): ConsoleSink & { text: () => string } {
-  let out = '';
-  return {
-    write(bytes) {
-      out += Buffer.from(bytes).toString('latin1');
-    },
-    close() {},
-    text: () => out,
-  };
-}
 
 /** A 1 MiB image with every sector numbered, so that reads return something to check. */
 function image(name: string): string {
@@ -57,7 +47,7 @@ function controller(config: Partial<RunConfig>, sink: ConsoleSink, onStart?: (vm
 
 /** Runs until exactly `point` instructions have retired, snapshots to `path` and ends the run; its output so far. */
 async function snapshotAt(config: Partial<RunConfig>, point: number, path: string): Promise<string> {
-  const a = capture();
+  const a = captureConsole();
   let reached: Promise<void> = Promise.resolve();
   let vm: EmuVm | undefined;
   const src = controller(config, a, (v) => {
@@ -75,7 +65,7 @@ async function snapshotAt(config: Partial<RunConfig>, point: number, path: strin
 
 /** Restores `path` in a new VM with `config`'s devices and runs it to the end: its output and stop. */
 async function finish(config: Partial<RunConfig>, path: string): Promise<{ text: string; stop: unknown; instructions: number | null | undefined }> {
-  const b = capture();
+  const b = captureConsole();
   const dst = new VmController({ config: { accel: 'emu', serial: { kind: 'none' }, ...config }, serialSink: b });
   await dst.dispatch({ type: 'snapshot-load', snapshotPath: path, resume: true });
   const stop = await dst.stopped;
@@ -85,7 +75,7 @@ async function finish(config: Partial<RunConfig>, path: string): Promise<{ text:
 
 test('in-process virtio-blk: restored in the middle of the guest\'s I/O, the run ends as an undisturbed one (output, instructions, image)', { timeout: 300_000 }, async () => {
   const refImg = image('ref.img');
-  const ref = capture();
+  const ref = captureConsole();
   const r = controller({ drives: [{ id: 'drive0', path: refImg, readOnly: false }] }, ref);
   await r.dispatch({ type: 'start' });
   const refStop = await r.stopped;
@@ -111,13 +101,13 @@ test('the snapshot of a VM with a virtio-blk refuses a destination without that 
   const img = image('refuse.img');
   const path = join(dir, 'refuse.snap');
   const drives = [{ id: 'drive0', path: img, readOnly: false }];
-  const r = capture();
+  const r = captureConsole();
   const probe = controller({ drives }, r);
   await probe.dispatch({ type: 'start' });
   await probe.stopped;
   const total = (await probe.dispatch({ type: 'get-stats' })).instructions!;
   await snapshotAt({ drives }, Math.floor(total / 2), path);
-  const dst = new VmController({ config: { accel: 'emu', serial: { kind: 'none' } }, serialSink: capture() });
+  const dst = new VmController({ config: { accel: 'emu', serial: { kind: 'none' } }, serialSink: captureConsole() });
   await assert.rejects(dst.dispatch({ type: 'snapshot-load', snapshotPath: path, resume: true }), /virtio|pci 00:01\.0/);
 });
 
@@ -140,7 +130,7 @@ test("vhost-user-blk: the queues' positions come back from the back-end, and a r
   // run to run: the output and the image are compared, not counts.
   const refImg = image('vu-ref.img');
   const refBe = await ownBackend(refImg);
-  const ref = capture();
+  const ref = captureConsole();
   const r = controller({ vhostUserBlks: [refBe.socket] }, ref);
   await r.dispatch({ type: 'start' });
   await r.stopped;
@@ -151,7 +141,7 @@ test("vhost-user-blk: the queues' positions come back from the back-end, and a r
   const be = await ownBackend(img);
   const path = join(dir, 'vu.snap');
   // Paused from the host as the guest prints that its third phase starts (the instruction count varies).
-  const a = capture();
+  const a = captureConsole();
   let src: VmController | undefined;
   let paused: Promise<unknown> | undefined;
   const sink: ConsoleSink = {

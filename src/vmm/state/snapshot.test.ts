@@ -11,17 +11,7 @@ import type { EmuVm } from '../../cpu/emu/emu-vm.js';
 import { guestElf, tickerOutput } from '../ticker.test-util.js';
 import { readElfSymbols } from '../profiling/elf-symbols.js';
 import { MachineState } from './machine-state.js';
-
-function capture(): ConsoleSink & { text: () => string } {
-  let out = '';
-  return {
-    write(bytes) {
-      out += Buffer.from(bytes).toString('latin1');
-    },
-    close() {},
-    text: () => out,
-  };
-}
+import { captureConsole } from '../console-capture.test-util.js';
 
 interface Case {
   readonly name: string;
@@ -133,7 +123,7 @@ function random(seed: number): () => number {
  */
 async function findPoint(c: Case, want: string, total: number): Promise<number | undefined> {
   const stride = Math.max(1, Math.floor(total / 4000));
-  const { src, vm } = await startUntil(c, capture(), 0);
+  const { src, vm } = await startUntil(c, captureConsole(), 0);
   const work = (): number => vm.cpus.reduce((n, x) => n + x.stringIters, 0);
   const to = async (point: number): Promise<void> => {
     const next = vm.pauseAt(point);
@@ -162,7 +152,7 @@ async function findPoint(c: Case, want: string, total: number): Promise<number |
  * halves of the output and the restored run's final counts, registers and RAM must be the reference's.
  */
 async function checkRestoredRuns(c: Case, seed: number, seen: Set<string>): Promise<number> {
-  const refSink = capture();
+  const refSink = captureConsole();
   let refVm: EmuVm | undefined;
   const ref = controller(c, refSink, false, (v) => (refVm = v));
   await ref.dispatch({ type: 'start' });
@@ -179,7 +169,7 @@ async function checkRestoredRuns(c: Case, seed: number, seen: Set<string>): Prom
   let restored = 0;
   for (const point of points) {
     const path = join(dir, `${c.name}-${point}.snap`);
-    const a = capture();
+    const a = captureConsole();
     const { src, vm } = await startUntil(c, a, point);
     assert.ok(vm.paused, `${c.name}: stopped before instruction ${point} (at ${vm.instructionsRetired})`);
     assert.equal(vm.instructionsRetired, point, `${c.name}: paused at exactly the instruction asked for`);
@@ -188,7 +178,7 @@ async function checkRestoredRuns(c: Case, seed: number, seen: Set<string>): Prom
     if (vm.roundAt >= 0) seen.add(vm.sliceOpen ? 'inside a slice' : vm.roundAt < c.cpus ? 'between two slices of a round' : 'after the last slice of a round');
     await src.dispatch({ type: 'snapshot-create', snapshotPath: path, kind: 'full' });
     await src.dispatch({ type: 'stop', by: 'library' });
-    const b = capture();
+    const b = captureConsole();
     let dstVm: EmuVm | undefined;
     const dst = new VmController({ config: { accel: 'emu', serial: { kind: 'none' } }, serialSink: b, hooks: { onStart: (x) => (dstVm = x.vm as EmuVm) } });
     await dst.dispatch({ type: 'snapshot-load', snapshotPath: path, resume: true });
@@ -225,7 +215,7 @@ test('deterministic runs restored from snapshots at any instruction count end ex
 
 test('a snapshot is refused whole: corrupt, truncated, unknown version, another machine', async () => {
   const c: Case = { name: 'bad', guest: 'ticker', cmdline: 'lines=0 work=2000', cpus: 1, points: 0 };
-  const { src } = await startUntil(c, capture(), 200_000);
+  const { src } = await startUntil(c, captureConsole(), 200_000);
   await src.dispatch({ type: 'pause' });
   const path = join(dir, 'good.snap');
   await src.dispatch({ type: 'snapshot-create', snapshotPath: path, kind: 'full' });
@@ -234,7 +224,7 @@ test('a snapshot is refused whole: corrupt, truncated, unknown version, another 
   const load = async (bytes: Uint8Array, re: RegExp): Promise<void> => {
     const p = join(dir, 'bad.snap');
     writeFileSync(p, bytes);
-    const dst = new VmController({ config: { accel: 'emu', serial: { kind: 'none' } }, serialSink: capture() });
+    const dst = new VmController({ config: { accel: 'emu', serial: { kind: 'none' } }, serialSink: captureConsole() });
     await assert.rejects(dst.dispatch({ type: 'snapshot-load', snapshotPath: p, resume: true }), (e: unknown) => {
       assert.ok(e instanceof ControllerError);
       assert.ok(e.code === 'invalid-argument' || (e.code === 'no-backend' && /cannot give/.test(e.message)), e.message);
@@ -266,7 +256,7 @@ test('a snapshot is refused whole: corrupt, truncated, unknown version, another 
 
 test('diff snapshots hold the pages written since the previous one and restore through the chain', async () => {
   const c: Case = { name: 'diff', guest: 'ticker', cmdline: 'lines=10 work=20000', cpus: 1, points: 0 };
-  const refSink = capture();
+  const refSink = captureConsole();
   let refVm: EmuVm | undefined;
   const ref = controller(c, refSink, false, (v) => (refVm = v));
   await ref.dispatch({ type: 'start' });
@@ -274,7 +264,7 @@ test('diff snapshots hold the pages written since the previous one and restore t
   const expected = await outcome(ref, () => refSink.text(), refVm!);
   const total = (await ref.dispatch({ type: 'get-stats' })).instructions!;
 
-  const a = capture();
+  const a = captureConsole();
   const { src, vm } = await startUntil(c, a, Math.floor(total * 0.2), true);
   const full = join(dir, 'chain-full.snap');
   const d1 = join(dir, 'chain-d1.snap');
@@ -298,7 +288,7 @@ test('diff snapshots hold the pages written since the previous one and restore t
   assert.ok(sizes[1]! < sizes[0]! && sizes[2]! < sizes[0]!, `diffs are smaller than the full snapshot: ${sizes.join(', ')}`);
   assert.equal(MachineState.decode(readFileSync(d2), 'd2').diff, true);
 
-  const b = capture();
+  const b = captureConsole();
   let dstVm: EmuVm | undefined;
   const dst = new VmController({ config: { accel: 'emu', serial: { kind: 'none' } }, serialSink: b, hooks: { onStart: (x) => (dstVm = x.vm as EmuVm) } });
   await dst.dispatch({ type: 'snapshot-load', snapshotPath: d2, resume: true });
@@ -308,7 +298,7 @@ test('diff snapshots hold the pages written since the previous one and restore t
 
 test('Firecracker\'s two files: the memory file holds RAM, a diff updates it in place', async () => {
   const c: Case = { name: 'memfile', guest: 'ticker', cmdline: 'lines=6 work=20000', cpus: 1, points: 0 };
-  const a = capture();
+  const a = captureConsole();
   const { src, vm } = await startUntil(c, a, 300_000, true);
   const state = join(dir, 'fc.state');
   const state2 = join(dir, 'fc2.state');
@@ -323,7 +313,7 @@ test('Firecracker\'s two files: the memory file holds RAM, a diff updates it in 
   await src.dispatch({ type: 'pause' });
   await src.dispatch({ type: 'snapshot-create', snapshotPath: state2, memFilePath: mem, kind: 'diff' });
   await src.dispatch({ type: 'stop', by: 'library' });
-  const b = capture();
+  const b = captureConsole();
   const dst = new VmController({ config: { accel: 'emu', serial: { kind: 'none' } }, serialSink: b });
   await assert.rejects(dst.dispatch({ type: 'snapshot-load', snapshotPath: state2, resume: true }), /give mem_file_path/);
   await dst.dispatch({ type: 'snapshot-load', snapshotPath: state2, memFilePath: mem, resume: true });
