@@ -30,6 +30,9 @@ export interface MachineSpec {
   readonly kernelDecompress?: 'host' | 'guest';
 }
 
+/** Where the RTC of a --deterministic emu VM starts: 2026-01-01 00:00:00 UTC. */
+export const DETERMINISTIC_RTC_BASE_MS = Date.UTC(2026, 0, 1);
+
 /** A VM with its backend, devices and firmware tables, before any kernel is loaded. */
 export interface AssembledVm {
   readonly vm: Vm;
@@ -52,9 +55,12 @@ export function assemblePlatform(vm: Vm, backend: BackendName, backendReason: st
   try {
     const backendOwn = new Set(busEntries(vm).map((d) => `${d.bus}:${d.base}`));
     // The emulator has its own guest clock (virtual in --deterministic mode); KVM guests run on host time.
-    const emuClock = (vm as { clock?: { nowNs(): number } }).clock;
+    const emuClock = (vm as { clock?: { nowNs(): number; readonly deterministic?: boolean } }).clock;
     const guestClockNs = emuClock ? () => emuClock.nowNs() : undefined;
-    const devices = installLegacyDevices(vm, { memBytes: spec.memBytes, cpus: spec.cpus, cmdline: spec.cmdline, serial, ...(guestClockNs ? { guestClockNs } : {}) });
+    // A deterministic run must not read the host's date either: its RTC starts at a fixed instant and
+    // runs on the virtual clock, as QEMU's -rtc base=...,clock=vm.
+    const rtcClock = emuClock?.deterministic === true ? () => DETERMINISTIC_RTC_BASE_MS + emuClock.nowNs() / 1e6 : undefined;
+    const devices = installLegacyDevices(vm, { memBytes: spec.memBytes, cpus: spec.cpus, cmdline: spec.cmdline, serial, ...(guestClockNs ? { guestClockNs } : {}), ...(rtcClock ? { clock: rtcClock } : {}) });
     const firmware = buildFirmwareTables(pcPlatform(backend, spec.cpus), mpCpuIdentity(backend), smbiosIdentity(backend));
     installFirmwareTables(vm.memory, firmware);
     const platformDevices = busEntries(vm).filter((d) => !backendOwn.has(`${d.bus}:${d.base}`));

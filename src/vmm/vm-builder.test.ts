@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { describeStop } from './vm-builder.js';
+import { assembleVm, describeStop } from './vm-builder.js';
+import { DETERMINISTIC_RTC_BASE_MS } from './assemble.js';
+import { defaultRunConfig } from './controller.js';
 import { EXIT } from '../util/errors.js';
 
 test('0 is only the guest power-off or reset; every other end is non-zero and says why', () => {
@@ -21,5 +23,19 @@ test('0 is only the guest power-off or reset; every other end is non-zero and sa
   ] as const) {
     const d = describeStop(stop);
     assert.ok(d.status !== 0 && d.status % 2 === 0 && d.message !== undefined, stop.kind);
+  }
+});
+
+test('a deterministic emu VM reads no host date: its RTC starts at a fixed instant and runs on the virtual clock', async () => {
+  const det = await assembleVm({ ...defaultRunConfig(), accel: 'emu', deterministic: true, memBytes: 32 << 20, serial: { kind: 'none' } }, { write() {} });
+  const live = await assembleVm({ ...defaultRunConfig(), accel: 'emu', memBytes: 32 << 20, serial: { kind: 'none' } }, { write() {} });
+  try {
+    assert.equal(det.devices.rtc.nowMs(), DETERMINISTIC_RTC_BASE_MS, 'no instruction has run: the base itself');
+    assert.ok(Math.abs(live.devices.rtc.nowMs() - Date.now()) < 60_000, 'a real-time VM reads the host date');
+  } finally {
+    for (const a of [det, live]) {
+      a.devices.destroy();
+      a.vm.destroy();
+    }
   }
 });
