@@ -31,12 +31,17 @@ export function addIp(rip: number, delta: number, codeSize: number): number {
   return r;
 }
 
+/** Whether the signed linear address `t` is outside the vCPU's canonical range (48 bits, or 57 under LA57). */
+export function nonCanonical(c: EmuCpu, t: number): boolean {
+  // Within 48 bits (nearly always) a constant test decides, as before 5-level paging; beyond, the vCPU's bound.
+  return (t < -Pow.Two47 || t >= Pow.Two47) && (t < -c.canonLim || t >= c.canonLim);
+}
+
 /** A 64-bit branch target, wrapped and checked for canonical form (#GP). */
 export function canonicalTarget(c: EmuCpu, t: number): number {
   if (t >= Pow.Two63) t -= Pow.Two64;
   else if (t < -Pow.Two63) t += Pow.Two64;
-  // Within 48 bits (nearly always) a constant test decides, as before 5-level paging; beyond, the vCPU's bound.
-  if ((t < -Pow.Two47 || t >= Pow.Two47) && (t < -c.canonLim || t >= c.canonLim)) return gp(c, 0);
+  if (nonCanonical(c, t)) return gp(c, 0);
   return t;
 }
 

@@ -14,6 +14,7 @@ import { Bit } from './flags.js';
 import { loadFromDesc, loadSeg, readDescriptor, sysLin } from './segmentation.js';
 import { taskSwitch } from './task-switch.js';
 import { r64 } from './gpr.js';
+import { nonCanonical } from './address.js';
 
 const isContributory = (v: number): boolean => v === 0 || (v >= 10 && v <= 13);
 const hasErrorCode = (v: number): boolean => v === 8 || (v >= 10 && v <= 14) || v === 17 || v === 21;
@@ -192,8 +193,8 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
       rsp = r64(c, 4);
     }
     // Both checked before anything is pushed, so a fault here leaves the old stack untouched.
-    if (rsp < -c.canonLim || rsp >= c.canonLim) return raise(c, VEC_SS, extBit);
-    if (target < -c.canonLim || target >= c.canonLim) return gp(c, extBit);
+    if (nonCanonical(c, rsp)) return raise(c, VEC_SS, extBit);
+    if (nonCanonical(c, target)) return gp(c, extBit);
     rsp -= rsp % 16 < 0 ? 16 + (rsp % 16) : rsp % 16;
     const cplChange = newCpl !== c.cpl;
     // Push with the new privilege (supervisor) access rights.

@@ -4,7 +4,7 @@
  */
 import type { EmuCpu } from './cpu.js';
 import { Tlb } from './x86-defs.js';
-import { addLin } from './address.js';
+import { addLin, nonCanonical } from './address.js';
 import { translate } from './paging.js';
 import { gp } from './exceptions.js';
 import { fill } from './tlb.js';
@@ -163,7 +163,7 @@ export function rdSlow(c: EmuCpu, lin: number, size: number): number {
     for (let k = 0; k < size; k++) v |= rd8(c, addLin(lin, k, c.long64)) << (8 * k);
     return size === 4 ? v | 0 : v;
   }
-  if (c.long64 && (lin < -c.canonLim || lin >= c.canonLim)) return gp(c, 0);
+  if (c.long64 && nonCanonical(c, lin)) return gp(c, 0);
   const pa = translate(c, lin, 0);
   if (c.debugArmed) dataAccess(c, lin, size, false);
   if (pa - (pa & 0xfff) === c.apicBasePhys && c.apic !== undefined && apicEnabled(c)) {
@@ -189,7 +189,7 @@ export function wrSlow(c: EmuCpu, lin: number, size: number, v: number): void {
     for (let k = 0; k < size; k++) wr8(c, addLin(lin, k, c.long64), v >>> (8 * k));
     return;
   }
-  if (c.long64 && (lin < -c.canonLim || lin >= c.canonLim)) return gp(c, 0);
+  if (c.long64 && nonCanonical(c, lin)) return gp(c, 0);
   const pa = translate(c, lin, 1);
   if (c.debugArmed) dataAccess(c, lin, size, true);
   if (pa - (pa & 0xfff) === c.apicBasePhys && c.apic !== undefined && apicEnabled(c)) {
@@ -229,7 +229,7 @@ export function fetchPhys(c: EmuCpu, lin: number): number {
   const i = ((lin >>> 12) & Tlb.Mask) | c.tlbUser;
   const off = lin & 0xfff;
   if (c.tlbTagX[i] === lin - off) return c.tlbPhys[i]! + off;
-  if (c.long64 && (lin < -c.canonLim || lin >= c.canonLim)) return gp(c, 0);
+  if (c.long64 && nonCanonical(c, lin)) return gp(c, 0);
   const pa = translate(c, lin, 2);
   const r = ramAt(c, pa);
   if (r !== undefined) fill(c, lin, pa, 2, r);

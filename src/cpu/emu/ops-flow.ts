@@ -5,7 +5,7 @@
 import type { EmuCpu } from './cpu.js';
 import { CR0_PE, VEC_GP, VEC_OF, VEC_SS, FAULT, Seg, Pow } from './x86-defs.js';
 import { Bit } from './flags.js';
-import { addIp, nextIp } from './address.js';
+import { addIp, canonicalTarget, nextIp, nonCanonical } from './address.js';
 import type { Insn } from './insn.js';
 import { ea, rdE, rdEs, stE } from './operands.js';
 import { deliverSoft, gp, raise, ud, unimplemented } from './exceptions.js';
@@ -19,7 +19,7 @@ import { taskSwitch } from './task-switch.js';
 /** Branch target rip + rel wrapped to the operand size; #GP for a non-canonical 64-bit target. */
 export function relTarget(c: EmuCpu, i: Insn): number {
   const t = c.bip + i.end + i.imm;
-  if (i.osz === 8) return canonical(c, t);
+  if (i.osz === 8) return canonicalTarget(c, t);
   return limitCheck(c, i.osz === 4 ? t >>> 0 : t & 0xffff);
 }
 /** Outside 64-bit mode a near branch beyond the CS limit is #GP(0) at the branch. */
@@ -27,15 +27,9 @@ function limitCheck(c: EmuCpu, t: number): number {
   if (t > c.segLimit[Seg.CS]! && !c.long64) return gp(c, 0);
   return t;
 }
-function canonical(c: EmuCpu, t: number): number {
-  if (t >= Pow.Two63) t -= Pow.Two64;
-  else if (t < -Pow.Two63) t += Pow.Two64;
-  if ((t < -Pow.Two47 || t >= Pow.Two47) && (t < -c.canonLim || t >= c.canonLim)) return gp(c, 0); // as canonicalTarget
-  return t;
-}
 /** Sets rip for an absolute near target of operand size osz. */
 function setNear(c: EmuCpu, osz: number, lo: number, hi: number): void {
-  if (osz === 8) c.rip = canonical(c, hi * Pow.Two32 + (lo >>> 0));
+  if (osz === 8) c.rip = canonicalTarget(c, hi * Pow.Two32 + (lo >>> 0));
   else if (osz === 4) c.rip = c.long64 ? lo >>> 0 : limitCheck(c, lo >>> 0);
   else c.rip = c.long64 ? lo & 0xffff : limitCheck(c, lo & 0xffff);
 }
@@ -188,7 +182,7 @@ export function enter(c: EmuCpu, i: Insn): void {
     for (let k = 1; k < level; k++) {
       // Copy the enclosing frame pointers ([rBP - k*size], rBP of the stack address size).
       const bpOff = ss === 8 ? r64(c, 5) - k * size : ss === 4 ? (c.rl[5]! - k * size) >>> 0 : (c.rl[5]! - k * size) & 0xffff;
-      if (ss === 8 && (bpOff < -c.canonLim || bpOff >= c.canonLim)) return raise(c, 12, 0);
+      if (ss === 8 && nonCanonical(c, bpOff)) return raise(c, VEC_SS, 0);
       const a = ss === 8 ? bpOff : (c.segBase[Seg.SS]! + bpOff) % Pow.Two32;
       const v = rd(c, size, a);
       push(c, size, v, c.hi);
@@ -367,7 +361,7 @@ function viaCallGate(c: EmuCpu, sel: number, isCall: boolean, retIp: number): bo
   if (!isCall && !conforming && tdpl !== c.cpl) return gp(c, tsel & 0xfffc);
   // A 64-bit gate leads to 64-bit code (L=1, D=0) at a canonical address; checked before any state changes.
   if (lma && (t.hi & 0x600000) !== 0x200000) return gp(c, tsel & 0xfffc);
-  if (lma && (target < -c.canonLim || target >= c.canonLim)) return gp(c, 0);
+  if (lma) target = canonicalTarget(c, target);
   const oldCs = c.segSel[Seg.CS]!;
   if (isCall && !conforming && tdpl < c.cpl) {
     // More privileged: new stack from the TSS, old SS:rSP (and parameters) pushed on it.
@@ -400,7 +394,7 @@ function viaCallGate(c: EmuCpu, sel: number, isCall: boolean, retIp: number): bo
     if (lma) {
       // The 32 bytes pushed below the new RSP must all be canonical (SS is NULL in 64-bit mode: #SS(0)).
       const sp = newSpHi * Pow.Two32 + (newSp >>> 0);
-      if (sp - 32 < -c.canonLim || sp > c.canonLim) return raise(c, VEC_SS, 0);
+      if (nonCanonical(c, sp - 32) || nonCanonical(c, sp - 1)) return raise(c, VEC_SS, 0);
     }
     loadCs(c, tsel, tdpl, 'int');
     if (lma) {

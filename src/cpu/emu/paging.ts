@@ -6,6 +6,7 @@ import type { EmuCpu } from './cpu.js';
 import { ramAt } from './mem-access.js';
 import { CR0_PG, CR0_WP, CR4_LA57, CR4_PAE, CR4_PGE, CR4_PSE, EFER_LMA, EFER_NXE, VEC_PF, Pow } from './x86-defs.js';
 import { gp, raise, unrepresentable } from './exceptions.js';
+import { nonCanonical } from './address.js';
 
 /**
  * A paging-structure read. Where no RAM is, the bus reads all-ones (as data reads do): the walk goes on
@@ -77,7 +78,7 @@ export function translate(c: EmuCpu, lin: number, acc: number): number {
     let tableA: number;
     let levels: number;
     if ((c.efer & EFER_LMA) !== 0) {
-      if (lin < -c.canonLim || lin >= c.canonLim) return gp(c, 0);
+      if (nonCanonical(c, lin)) return gp(c, 0);
       const hi = Math.floor(lin / Pow.Two32);
       const hi16 = hi & 0xffff;
       levels = 4;
