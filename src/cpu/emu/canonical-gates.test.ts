@@ -2,7 +2,7 @@
 // 64-bit call gates are checked for canonical form before anything is pushed (SDM vol. 2, INT n and CALL).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { load, makeCpu, type TestCpu } from './cpu-harness.test-util.js';
+import { load, makeLong64Cpu, type TestCpu } from './cpu-harness.test-util.js';
 import { CS, SS, TR } from './x86-defs.js';
 
 const GDT = 0x500;
@@ -12,12 +12,8 @@ const NONCANON_HI = 0x00008000; // high dword of 0x0000_8000_xxxx_xxxx: just pas
 
 /** Long mode, identity-mapped first 2 MiB, a GDT, a 64-bit TSS and an IDT of 16-byte gates; ring 0 at 0x1000. */
 function long64(): TestCpu {
-  const t = makeCpu();
+  const t = makeLong64Cpu();
   const { mem, cpu } = t;
-  mem.writeU32(0x10000, 0x11000 | 7);
-  mem.writeU32(0x11000, 0x12000 | 7);
-  mem.writeU32(0x12000, 0x87);
-  cpu.setLong64(0x10000);
   const d: [number, number][] = [
     [0, 0],
     [0x0000ffff, 0x00cf9a00], // 0x08 code32, ring 0
@@ -40,8 +36,6 @@ function long64(): TestCpu {
   cpu.setSegRaw(TR, 0x20, TSS, 0x67, 0x8b);
   cpu.idtBase = IDT;
   cpu.idtLimit = 256 * 16 - 1;
-  cpu.rl[4] = 0x8000;
-  cpu.rip = 0x1000;
   // Handlers: error-code vectors record [rsp] (code) and [rsp+8] (RIP); the others [rsp] (RIP). Then HLT.
   for (const vec of [10, 12, 13]) {
     const h = 0x2000 + vec * 0x20;

@@ -53,17 +53,23 @@ export function run32(code: string, regs: Partial<Record<number, number>> = {}, 
   return t.cpu;
 }
 
-/** Runs `code` at 0x1000 in 64-bit mode (identity-mapped first 2 MiB); returns the cpu after HLT. */
-export function run64(code: string, setup?: (t: TestCpu) => void): EmuCpu {
+/** A vCPU in 64-bit mode at CPL 0, the first 2 MiB identity-mapped, RSP 0x8000 and RIP 0x1000. */
+export function makeLong64Cpu(): TestCpu {
   const t = makeCpu();
   // PML4 at 0x10000 -> PDPT 0x11000 -> PD 0x12000 with one 2 MiB page at 0 (RW, user).
   t.mem.writeU32(0x10000, 0x11000 | 7);
   t.mem.writeU32(0x11000, 0x12000 | 7);
   t.mem.writeU32(0x12000, 0x87);
-  load(t.mem, 0x1000, code + '\n f4');
   t.cpu.setLong64(0x10000);
   t.cpu.rl[4] = 0x8000;
   t.cpu.rip = 0x1000;
+  return t;
+}
+
+/** Runs `code` at 0x1000 in 64-bit mode (identity-mapped first 2 MiB); returns the cpu after HLT. */
+export function run64(code: string, setup?: (t: TestCpu) => void): EmuCpu {
+  const t = makeLong64Cpu();
+  load(t.mem, 0x1000, code + '\n f4');
   setup?.(t);
   const r = t.cpu.runUntilHalt(1_000_000);
   if (r !== 'hlt') throw new Error(`did not halt: ${r}`);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { load, makeCpu, type TestCpu } from './cpu-harness.test-util.js';
+import { load, makeCpu, makeLong64Cpu, type TestCpu } from './cpu-harness.test-util.js';
 import { CS, SS } from './x86-defs.js';
 
 const GDT = 0x500;
@@ -98,12 +98,8 @@ test('real mode: INT n through the IVT pushes FLAGS, CS, IP', () => {
 });
 
 test('64-bit: #DE through a 16-byte gate with IST, full frame pushed on the IST stack', () => {
-  const t = makeCpu();
+  const t = makeLong64Cpu();
   const { mem, cpu } = t;
-  mem.writeU32(0x10000, 0x11000 | 7);
-  mem.writeU32(0x11000, 0x12000 | 7);
-  mem.writeU32(0x12000, 0x87);
-  cpu.setLong64(0x10000);
   writeGdt(t);
   cpu.setSegRaw(CS, 0x18, 0, 0xffffffff, 0xa09b);
   // TSS64 at 0x4000 with IST1 = 0x9008 (misaligned on purpose: the CPU aligns RSP to 16)

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { load, makeCpu, run64, type TestCpu } from './cpu-harness.test-util.js';
+import { load, makeLong64Cpu, run64, type TestCpu } from './cpu-harness.test-util.js';
 import { CR0_EM, CR0_TS, CR4_OSFXSR, CR4_OSXMMEXCPT, CR4_OSXSAVE } from './x86-defs.js';
 
 const VEC_UD = 6;
@@ -15,15 +15,9 @@ const VEC_XM = 19;
 
 /** A 64-bit CPU at CPL 0 with `code` at 0x1000 (no IDT: the first exception is logged, then it triple-faults). */
 function cpu64(code: string, cr4: number, setup?: (t: TestCpu) => void): TestCpu {
-  const t = makeCpu();
-  t.mem.writeU32(0x10000, 0x11000 | 7);
-  t.mem.writeU32(0x11000, 0x12000 | 7);
-  t.mem.writeU32(0x12000, 0x87);
+  const t = makeLong64Cpu();
   load(t.mem, 0x1000, code + ' f4');
-  t.cpu.setLong64(0x10000);
   t.cpu.cr4 |= cr4;
-  t.cpu.rl[4] = 0x8000;
-  t.cpu.rip = 0x1000;
   setup?.(t);
   t.cpu.run(100);
   return t;
@@ -113,23 +107,13 @@ test('SSE2 moves and PXOR as x86-64 C code uses them (CR4.OSFXSR set)', () => {
 });
 
 test('SSE without CR4.OSFXSR is #UD; MOVDQA to a misaligned address is #GP', () => {
-  const t = makeCpu();
-  t.mem.writeU32(0x10000, 0x11000 | 7);
-  t.mem.writeU32(0x11000, 0x12000 | 7);
-  t.mem.writeU32(0x12000, 0x87);
+  const t = makeLong64Cpu();
   load(t.mem, 0x1000, '66 0f ef c0 f4');
-  t.cpu.setLong64(0x10000);
-  t.cpu.rip = 0x1000;
   t.cpu.run(10); // no IDT: the #UD ends in a triple fault, the log keeps the first vector
   assert.equal(t.cpu.exceptionLog[0]?.vector, 6);
-  const u = makeCpu();
-  u.mem.writeU32(0x10000, 0x11000 | 7);
-  u.mem.writeU32(0x11000, 0x12000 | 7);
-  u.mem.writeU32(0x12000, 0x87);
+  const u = makeLong64Cpu();
   load(u.mem, 0x1000, '48 c7 c7 01400000 66 0f 7f 07 f4');
-  u.cpu.setLong64(0x10000);
   u.cpu.cr4 |= CR4_OSFXSR;
-  u.cpu.rip = 0x1000;
   u.cpu.run(10);
   assert.equal(u.cpu.exceptionLog[0]?.vector, 13);
 });
