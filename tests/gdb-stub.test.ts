@@ -80,6 +80,27 @@ function kvmStubSkip(): string | false {
   return p.ok ? false : `--gdb on kvm is refused here: ${p.reason}`;
 }
 
+/**
+ * The opening both gdb sessions share: connect, break at kmain and run to it, check long mode and a stack
+ * ($1-$4), step once ($5), list the threads.
+ */
+function toKmain(port: number): string[] {
+  return [
+    'set pagination off',
+    'set confirm off',
+    `target remote 127.0.0.1:${port}`,
+    'break kmain',
+    'continue',
+    'p/x $pc == kmain',
+    'p/x $cr0 & 0x80000001',
+    'p/x $efer & 0x500',
+    'p $rsp != 0',
+    'stepi',
+    'p $pc != kmain',
+    'info threads',
+  ];
+}
+
 for (const accel of ['emu', 'kvm'] as const) {
   const skip = accel === 'emu' ? noGdb : noGdb || kvmStubSkip();
   test(`gdb in batch mode on ${accel}: break, stepi, registers incl. x87/SSE writes, hbreak, watch, memory, continue to the exit`, { skip, timeout: 180_000 }, async () => {
@@ -88,18 +109,7 @@ for (const accel of ['emu', 'kvm'] as const) {
       // Where KVM's data breakpoints do not fire (kvm_pvm: ring 0 is emulated), the stub keeps the write watchpoint
       // itself by single-stepping (KVM_GUESTDBG_SINGLESTEP) and comparing; gdb sees a hardware watchpoint either way.
       const script = [
-        'set pagination off',
-        'set confirm off',
-        `target remote 127.0.0.1:${port}`,
-        'break kmain',
-        'continue',
-        'p/x $pc == kmain',
-        'p/x $cr0 & 0x80000001',
-        'p/x $efer & 0x500',
-        'p $rsp != 0',
-        'stepi',
-        'p $pc != kmain',
-        'info threads',
+        ...toKmain(port),
         'set $xmm3.v4_int32[0] = 7',
         'p $xmm3.v4_int32[0]',
         'set $st0 = 2.5',
@@ -146,18 +156,7 @@ test('gdb in batch mode: break, registers, stepi, hbreak, watchpoint, physical m
   const { child, port, output } = await startStub(['--kernel', guestPath('debug'), '--serial', 'stdio', '--gdb-wait']);
   try {
     const script = [
-      'set pagination off',
-      'set confirm off',
-      `target remote 127.0.0.1:${port}`,
-      'break kmain',
-      'continue',
-      'p/x $pc == kmain',
-      'p/x $cr0 & 0x80000001',
-      'p/x $efer & 0x500',
-      'p $rsp != 0',
-      'stepi',
-      'p $pc != kmain',
-      'info threads',
+      ...toKmain(port),
       'p/x $mxcsr',
       'p/x $fctrl',
       'p $xmm15.uint128',
