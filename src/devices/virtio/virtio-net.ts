@@ -61,10 +61,6 @@ export class VirtioNet implements VirtioDevice {
     });
   }
 
-  get linkUp(): boolean {
-    return (this.cfg[6]! & VIRTIO_NET_S_LINK_UP) !== 0;
-  }
-
   private setLinkStatus(up: boolean): void {
     new DataView(this.cfg.buffer).setUint16(6, up ? VIRTIO_NET_S_LINK_UP : 0, true);
   }

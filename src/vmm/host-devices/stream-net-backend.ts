@@ -10,6 +10,7 @@
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { existsSync, unlinkSync } from 'node:fs';
 import type { NetBackend } from '../../devices/virtio/backends/net-backend.js';
+import { log } from '../../util/log.js';
 
 export type StreamAddress = { readonly path: string } | { readonly host: string; readonly port: number };
 
@@ -20,7 +21,7 @@ export interface StreamNetOptions {
   readonly retries?: number;
   /** After those, or once a peer went away: the time between connect attempts, default 1000 ms. */
   readonly reconnectMs?: number;
-  /** Where one-line notices go (a peer lost, found again); default stderr. */
+  /** Where one-line notices go (a peer lost, found again); default the log's warnings. */
   readonly notice?: (line: string) => void;
 }
 
@@ -104,7 +105,7 @@ export class StreamNetBackend implements NetBackend {
   }
 
   private say(line: string): void {
-    (this.opts.notice ?? ((l: string) => process.stderr.write(`tsvmm: ${l}\n`)))(`${this.description}: ${line}`);
+    (this.opts.notice ?? log.warn)(`${this.description}: ${line}`);
   }
 
   private scheduleConnect(ms: number, quickRetries: number): void {
