@@ -96,7 +96,9 @@ Run options:
   --gdb tcp:HOST:PORT|unix:PATH
                      (run) serve gdb's remote protocol: target remote HOST:PORT;
                      breakpoints, watchpoints, stepping, vCPUs as threads; on kvm where
-                     KVM_SET_GUEST_DEBUG works (src/debug/gdb/README.md)
+                     KVM_SET_GUEST_DEBUG works (src/debug/gdb/README.md); reverse-stepi and
+                     reverse-continue need --accel emu --deterministic (not implied: it
+                     changes the guest's clock), elsewhere gdb is told why
   --gdb-wait         (run) start paused until gdb attaches and continues the guest
 
 On the console, Ctrl-A x quits, Ctrl-A i (or SIGUSR1) prints the machine's state, Ctrl-A h shows the

@@ -1,6 +1,6 @@
 import type { RunConfig } from '../vmm/config.js';
 import { describeStop, type BuiltVm } from '../vmm/vm-builder.js';
-import { feedStdin, openSerialSink, type StdinFeed } from '../vmm/serial-console.js';
+import { feedStdin, openSerialSink, type ConsoleSink, type StdinFeed } from '../vmm/serial-console.js';
 import type { VmStop } from '../cpu/vm.js';
 import { unshownWarnings } from '../util/log.js';
 import { VmController } from '../vmm/controller.js';
@@ -14,6 +14,7 @@ import type { EndableTarget } from '../debug/gdb/gdb-server.js';
 import type { EmuVm } from '../cpu/emu/emu-vm.js';
 import type { KvmVm } from '../cpu/kvm/kvm-vm.js';
 import { describeMachineState } from '../vmm/state-report.js';
+import { devicePersists } from '../vmm/state/device-state.js';
 
 /** Hooks for commands that run a guest and look at it (stat, record). */
 export interface RunObserver {
@@ -74,6 +75,9 @@ export async function runCommand(config: RunConfig, opts: RunOptions): Promise<n
     }
   }
   const sink = openSerialSink(config.serial);
+  // With gdb's reverse execution, a replay of recorded history re-runs what the guest printed: dropped here.
+  const gate = { replaying: false };
+  const guestSink: ConsoleSink = opts.gdb === undefined ? sink : { write: (bytes) => void (gate.replaying || sink.write(bytes)), close: () => sink.close() };
   let feed: StdinFeed | undefined;
   let reported = false;
   const report = (stop: VmStop): void => {
@@ -89,7 +93,7 @@ export async function runCommand(config: RunConfig, opts: RunOptions): Promise<n
   const options: ControllerOptions = {
     config,
     bootSourceGiven: opts.waitForApi !== true,
-    serialSink: sink,
+    serialSink: guestSink,
     hooks: {
       onStart(built) {
         if (opts.verbose) {
@@ -111,7 +115,8 @@ export async function runCommand(config: RunConfig, opts: RunOptions): Promise<n
           let vm: EmuVm | KvmVm;
           if (built.backend === 'emu') {
             vm = built.vm as EmuVm;
-            target = new EmuGdbTarget(vm, { kill });
+            // Reverse execution (bs/bc) works when the run repeats exactly: the target refuses it otherwise.
+            target = new EmuGdbTarget(vm, { kill }, { devices: devicePersists(built.devices), gate });
           } else {
             // KVM_SET_GUEST_DEBUG where a probe guest shows it works; otherwise the reason, in the host's terms.
             const check = kvmGdbCheck(built.backend === 'kvm' ? (built.vm as Partial<CapabilityHost>) : {});

@@ -14,9 +14,10 @@ import { getFlags, setFlagsRaw } from '../../cpu/emu/lazy-flags.js';
 import { readCr8 } from '../../cpu/emu/control-regs.js';
 import { Seg } from '../../cpu/emu/x86-defs.js';
 import { GDB_REGISTERS } from './target-description.js';
-import { ZType, type GdbTarget, type StopEvent } from './gdb-target.js';
+import { ZType, type GdbTarget, type StopEvent, type StopNote } from './gdb-target.js';
 import { SIGINT } from './gdb-session.js';
 import { fromLe, leBytes } from './le-bytes.js';
+import { EmuHistory, type ReverseOptions } from './emu-history.js';
 
 /** gdb's GPR order → emu's register index. */
 const GPR_INDEX = [0, 3, 1, 2, 6, 7, 5, 4, 8, 9, 10, 11, 12, 13, 14, 15];
@@ -35,19 +36,33 @@ export interface EmuTargetHooks {
 }
 
 export class EmuGdbTarget implements GdbTarget {
-  onStop: (e: StopEvent) => void = () => undefined;
-  private readonly breakpoints = new Set<number>();
-  private readonly watches: HostWatch[] = [];
-  private readonly debug: HostDebug[];
+  onStop: (e: StopEvent & StopNote) => void = () => undefined;
+  /** What the vCPUs check (HostDebug): gdb's own breakpoints, or during a replay those of the recorded run. */
+  readonly breakpoints = new Set<number>();
+  readonly watches: HostWatch[] = [];
+  /** gdb's breakpoints and watchpoints (Z packets). */
+  readonly userBreakpoints = new Set<number>();
+  readonly userWatches: HostWatch[] = [];
+  readonly debug: HostDebug[];
   private waiting = false;
   private interrupted = false;
+  /** Reverse execution (checkpoints and replay), when the VM is deterministic and its state can be saved. */
+  private readonly history: EmuHistory | null;
+  readonly reverseRefusal: string | null;
 
   constructor(
-    private readonly vm: EmuVm,
+    readonly vm: EmuVm,
     private readonly hooks: EmuTargetHooks,
+    reverse?: ReverseOptions,
   ) {
     this.debug = vm.cpus.map(() => ({ breakpoints: this.breakpoints, watches: this.watches, step: false, stopAt: -1 }));
     this.attach();
+    this.reverseRefusal = !vm.clock.deterministic
+      ? 'reverse execution needs --accel emu --deterministic (this VM runs on the real-time clock, so a replay would not repeat the run)'
+      : reverse === undefined
+        ? 'reverse execution needs the VM state (checkpoints), which this embedding does not give the stub'
+        : null;
+    this.history = this.reverseRefusal === null && reverse !== undefined ? new EmuHistory(this, reverse) : null;
   }
 
   /** Arms the vCPUs' debug hooks: at creation, and again for each gdb that connects after a detach. */
@@ -57,6 +72,8 @@ export class EmuGdbTarget implements GdbTarget {
       refreshDebug(c);
     });
     this.vm.onDebugStop = (cpu) => this.cpuStopped(cpu);
+    // The VM is paused for gdb now: the recorded history starts here (at the first attach).
+    this.history?.start();
   }
 
   get threadCount(): number {
@@ -133,6 +150,8 @@ export class EmuGdbTarget implements GdbTarget {
   }
 
   writeRegister(t: number, reg: number, value: Uint8Array): boolean {
+    // A change in the past starts a new future there: the recorded one is dropped.
+    this.history?.branchHere();
     const c = this.cpu(t);
     const g = GDB_REGISTERS[reg];
     if (g === undefined) return false;
@@ -215,6 +234,7 @@ export class EmuGdbTarget implements GdbTarget {
   }
 
   writeMemory(t: number, addr: bigint, data: Uint8Array, physical: boolean): boolean {
+    this.history?.branchHere();
     const c = this.cpu(t);
     // Check every byte first: all or nothing.
     const targets: number[] = [];
@@ -237,20 +257,31 @@ export class EmuGdbTarget implements GdbTarget {
   setBreakpoint(type: ZType, addr: bigint, len: number, insert: boolean): boolean {
     const a = lin(addr);
     if (type === ZType.Software || type === ZType.Hardware) {
-      if (insert) this.breakpoints.add(a);
-      else this.breakpoints.delete(a);
+      if (insert) this.userBreakpoints.add(a);
+      else this.userBreakpoints.delete(a);
     } else {
       if (len < 1 || len > 4096) return false;
       const kind = type === ZType.Write ? 'write' : type === ZType.Read ? 'read' : 'access';
-      const i = this.watches.findIndex((w) => w.lin === a && w.len === len && w.kind === kind);
-      if (insert && i < 0) this.watches.push({ lin: a, len, kind });
-      if (!insert && i >= 0) this.watches.splice(i, 1);
+      const i = this.userWatches.findIndex((w) => w.lin === a && w.len === len && w.kind === kind);
+      if (insert && i < 0) this.userWatches.push({ lin: a, len, kind });
+      if (!insert && i >= 0) this.userWatches.splice(i, 1);
     }
-    for (const c of this.vm.cpus) refreshDebug(c);
+    this.armUser();
     return true;
   }
 
-  resume(step: number | null): void {
+  /** The vCPUs check gdb's breakpoints and watchpoints (the recorded run's are armed only during replays). */
+  armUser(): void {
+    this.breakpoints.clear();
+    for (const b of this.userBreakpoints) this.breakpoints.add(b);
+    this.watches.length = 0;
+    this.watches.push(...this.userWatches);
+    for (const c of this.vm.cpus) refreshDebug(c);
+  }
+
+  /** What resume() arms on every vCPU: the thread to step, and a pass over a breakpoint at each RIP. */
+  armResume(step: number | null): void {
+    this.armUser();
     this.vm.cpus.forEach((c, i) => {
       c.hostStop = HostStop.None;
       // Continue past a breakpoint at RIP (the instruction gdb stopped in front of), and only there: a vCPU
@@ -259,12 +290,29 @@ export class EmuGdbTarget implements GdbTarget {
       this.debug[i]!.step = step === i + 1;
       rearm(c);
     });
+  }
+
+  reverse(step: number | null): void {
+    if (this.history === null) throw new Error(this.reverseRefusal ?? 'no reverse execution');
+    this.history.reverse(step);
+  }
+
+  resume(step: number | null): void {
+    if (this.history !== null) {
+      this.history.forward(step);
+      return;
+    }
+    this.armResume(step);
     this.waiting = true;
     this.interrupted = false;
     this.vm.resume();
   }
 
   interrupt(): void {
+    if (this.history !== null) {
+      this.history.interrupt();
+      return;
+    }
     if (!this.waiting) return;
     this.interrupted = true;
     void this.vm.pause().then(() => {
@@ -281,14 +329,13 @@ export class EmuGdbTarget implements GdbTarget {
   }
 
   private cpuStopped(cpu: EmuCpu): void {
+    if (this.history !== null) {
+      this.history.cpuStopped(cpu);
+      return;
+    }
     if (!this.waiting) return;
     this.waiting = false;
-    const thread = cpu.index + 1;
-    const why = cpu.hostStop;
-    cpu.hostStop = HostStop.None;
-    if (why === HostStop.Watch) this.onStop({ kind: 'watch', thread, address: u64(cpu.hostStopAddr), watch: cpu.hostStopWatch });
-    else if (why === HostStop.Breakpoint) this.onStop({ kind: 'breakpoint', thread });
-    else this.onStop({ kind: 'step', thread });
+    this.onStop(stopEventOf(cpu));
   }
 
   monitor(cmd: string): string | null {
@@ -298,10 +345,12 @@ export class EmuGdbTarget implements GdbTarget {
         'monitor icount          instructions retired by each vCPU',
         'monitor stop-at N       stop vCPU 0 when it has retired N instructions (then continue)',
         'monitor info            backend and vCPU states',
+        'monitor reverse         reverse execution: the recorded history, its checkpoints and their memory',
       ].join('\n');
     }
+    if (word === 'reverse') return this.history?.describe() ?? `reverse execution is off: ${this.reverseRefusal ?? ''}`;
     if (word === 'icount') return this.vm.cpus.map((c) => `vCPU ${c.index}: ${c.instructions}`).join('\n');
-    if (word === 'info') return [`backend emu, ${this.vm.cpus.length} vCPU(s)`, ...this.vm.cpus.map((c) => this.describeThread(c.index + 1))].join('\n');
+    if (word === 'info') return [`backend emu, ${this.vm.cpus.length} vCPU(s)`, this.reverseRefusal === null ? 'reverse execution: on (monitor reverse)' : `reverse execution: off (${this.reverseRefusal})`, ...this.vm.cpus.map((c) => this.describeThread(c.index + 1))].join('\n');
     if (word === 'stop-at') {
       if (arg === undefined || !/^\d+$/.test(arg)) return 'usage: monitor stop-at N (an instruction count of vCPU 0)';
       const d = this.debug[0]!;
@@ -313,6 +362,10 @@ export class EmuGdbTarget implements GdbTarget {
   }
 
   detach(): void {
+    // Back to the furthest point the run reached, so it goes on from there (and prints nothing twice).
+    this.history?.detach();
+    this.userBreakpoints.clear();
+    this.userWatches.length = 0;
     this.breakpoints.clear();
     this.watches.length = 0;
     for (const d of this.debug) {
@@ -333,4 +386,14 @@ export class EmuGdbTarget implements GdbTarget {
     this.waiting = false;
     this.hooks.kill();
   }
+}
+
+/** The stop event of a vCPU that stopped for the stub (its hostStop), which is cleared. */
+export function stopEventOf(cpu: EmuCpu): StopEvent {
+  const thread = cpu.index + 1;
+  const why = cpu.hostStop;
+  cpu.hostStop = HostStop.None;
+  if (why === HostStop.Watch) return { kind: 'watch', thread, address: u64(cpu.hostStopAddr), watch: cpu.hostStopWatch };
+  if (why === HostStop.Breakpoint) return { kind: 'breakpoint', thread };
+  return { kind: 'step', thread };
 }

@@ -196,3 +196,56 @@ test('detach lets the target run without breakpoints; kill ends it', () => {
   b.ask('k');
   assert.ok(b.t.calls.includes('kill'));
 });
+
+/** The fake target with reverse execution: `refusal` null means it works. */
+class ReverseFake extends FakeTarget {
+  constructor(readonly reverseRefusal: string | null) {
+    super();
+  }
+  reverse(step: number | null): void {
+    this.calls.push(`reverse:${step}`);
+  }
+}
+
+function reverseHarness(refusal: string | null): { t: ReverseFake; ask: (p: string) => string[]; take: () => string[] } {
+  const t = new ReverseFake(refusal);
+  const decoder = new RspDecoder();
+  let out: string[] = [];
+  const s = new GdbSession(t, (b) => {
+    for (const e of decoder.feed(b)) if (e.kind === 'packet') out.push(Buffer.from(e.data).toString('latin1'));
+  });
+  const take = (): string[] => {
+    const o = out;
+    out = [];
+    return o;
+  };
+  return { t, ask: (p) => (s.receive(encodePacket(p)), take()), take };
+}
+
+test('reverse execution: advertised only where it works; bs/bc run the target backwards; the history start is replaylog:begin', () => {
+  // A target without reverse, and one that refuses it: not advertised, and bs/bc refused with the reason.
+  const plain = harness();
+  assert.doesNotMatch(plain.ask('qSupported:swbreak+')[0]!, /Reverse/);
+  const off = reverseHarness('reverse execution needs --accel emu --deterministic (real-time clock)');
+  assert.doesNotMatch(off.ask('qSupported:swbreak+')[0]!, /Reverse/);
+  const refused = off.ask('bs');
+  assert.equal(Buffer.from(refused[0]!.slice(1), 'hex').toString(), 'tsvmm: reverse execution needs --accel emu --deterministic (real-time clock)\n');
+  assert.equal(refused[1], 'E.reverse execution needs --accel emu --deterministic (real-time clock)');
+  assert.equal(plain.ask('bc')[1], 'E.reverse execution needs --accel emu --deterministic');
+  assert.deepEqual(off.t.calls, [], 'a refused bs leaves the target alone');
+
+  const on = reverseHarness(null);
+  assert.match(on.ask('qSupported:swbreak+')[0]!, /;ReverseStep\+;ReverseContinue\+/);
+  assert.deepEqual(on.ask('Hg2'), ['OK']);
+  assert.deepEqual(on.ask('bs'), [], 'the stop reply comes when the target stops');
+  on.t.onStop({ kind: 'step', thread: 2 });
+  assert.deepEqual(on.take(), ['T05thread:2;']);
+  assert.deepEqual(on.ask('bc'), []);
+  on.t.onStop({ kind: 'history-begin', thread: 1, note: 'at the start' } as StopEvent);
+  const [o, stop] = on.take();
+  assert.equal(Buffer.from(o!.slice(1), 'hex').toString(), 'at the start\n');
+  assert.equal(stop, 'T05thread:1;replaylog:begin;');
+  assert.deepEqual(on.t.calls, ['reverse:2', 'reverse:null']);
+  assert.equal(on.ask('bx')[0], '', 'other b packets are unknown');
+  assert.equal(stopReply({ kind: 'history-begin', thread: 3 }), 'T05thread:3;replaylog:begin;');
+});

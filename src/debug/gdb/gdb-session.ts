@@ -4,7 +4,7 @@
  */
 import { RspDecoder, encodePacket, fromHex, parseHexNumber, toHex, unescapeBinary } from './rsp-codec.js';
 import { GDB_REGISTERS, targetXml } from './target-description.js';
-import type { GdbTarget, StopEvent, ZType } from './gdb-target.js';
+import type { GdbTarget, StopEvent, StopNote, ZType } from './gdb-target.js';
 
 const SIGINT = 2;
 const SIGTRAP = 5;
@@ -69,11 +69,13 @@ export class GdbSession {
     this.send(encodePacket(payload));
   }
 
-  private stopped(e: StopEvent): void {
+  private stopped(e: StopEvent & StopNote): void {
     this.lastStop = e;
     if (e.kind !== 'exited' && 'thread' in e) this.gThread = e.thread;
     if (!this.running) return;
     this.running = false;
+    // Console output is allowed while the target runs, that is before its stop reply.
+    if (e.note !== undefined) this.reply(`O${toHex(Buffer.from(`${e.note}\n`))}`);
     this.reply(stopReply(e));
   }
 
@@ -154,6 +156,8 @@ export class GdbSession {
       case 's':
         if (text.length > 1) return 'E01';
         return this.resume(this.gThread);
+      case 'b':
+        return this.reverse(text);
       case 'v':
         return this.vPacket(text);
       case 'D':
@@ -174,6 +178,20 @@ export class GdbSession {
   private resume(step: number | null): null {
     this.running = true;
     this.target.resume(step);
+    return null;
+  }
+
+  /** `bs` (one instruction back) and `bc` (back to the last breakpoint/watchpoint hit). */
+  private reverse(text: string): string | null {
+    if (text !== 'bs' && text !== 'bc') return '';
+    const why = this.target.reverse === undefined ? 'reverse execution needs --accel emu --deterministic' : this.target.reverseRefusal;
+    if (why !== null && why !== undefined) {
+      // gdb prints console output that precedes the reply, then the error.
+      this.reply(`O${toHex(Buffer.from(`tsvmm: ${why}\n`))}`);
+      return 'E.' + why;
+    }
+    this.running = true;
+    this.target.reverse!(text === 'bs' ? this.gThread : null);
     return null;
   }
 
@@ -206,7 +224,11 @@ export class GdbSession {
   }
 
   private query(text: string): string {
-    if (text.startsWith('qSupported')) return `PacketSize=${(MAX_READ * 2 + 64).toString(16)};qXfer:features:read+;swbreak+;hwbreak+;vContSupported+;QStartNoAckMode+`;
+    if (text.startsWith('qSupported')) {
+      // Reverse execution only where it works (emu with --deterministic): gdb then offers reverse-stepi etc.
+      const reverse = this.target.reverse !== undefined && this.target.reverseRefusal === null ? ';ReverseStep+;ReverseContinue+' : '';
+      return `PacketSize=${(MAX_READ * 2 + 64).toString(16)};qXfer:features:read+;swbreak+;hwbreak+;vContSupported+;QStartNoAckMode+${reverse}`;
+    }
     if (text === 'QStartNoAckMode') {
       this.noAck = true;
       return 'OK';
@@ -303,6 +325,8 @@ export function stopReply(e: StopEvent): string {
       return `T05thread:${e.thread.toString(16)};swbreak:;`;
     case 'step':
       return `T05thread:${e.thread.toString(16)};`;
+    case 'history-begin':
+      return `T05thread:${e.thread.toString(16)};replaylog:begin;`;
     case 'watch': {
       const key = e.watch === 'write' ? 'watch' : e.watch === 'read' ? 'rwatch' : 'awatch';
       return `T05thread:${e.thread.toString(16)};${key}:${e.address.toString(16)};`;

@@ -13,8 +13,13 @@ export type StopEvent =
   | { readonly kind: 'breakpoint'; readonly thread: number }
   | { readonly kind: 'step'; readonly thread: number }
   | { readonly kind: 'watch'; readonly thread: number; readonly address: bigint; readonly watch: WatchKind }
+  /** Reverse execution reached the start of the recorded history (gdb's `replaylog:begin`). */
+  | { readonly kind: 'history-begin'; readonly thread: number }
   /** The VM ended for good (poweroff, debug-exit, triple fault...): `status` is tsvmm's exit status. */
   | { readonly kind: 'exited'; readonly status: number; readonly detail: string };
+
+/** A stop, with a line gdb prints before it (console output, `O` packet) when there is something to say. */
+export type StopNote = { readonly note?: string };
 
 /** gdb's Z packet types. */
 export const enum ZType {
@@ -45,12 +50,22 @@ export interface GdbTarget {
    * calls `onStop` once the VM has stopped again (or ended).
    */
   resume(step: number | null): void;
+  /**
+   * Why reverse execution (`bs`, `bc`) cannot work on this VM, or null when it can; a target
+   * without `reverse` never can.
+   */
+  readonly reverseRefusal?: string | null;
+  /**
+   * Runs backwards: `step` (a thread) goes back one instruction, null goes back to the last
+   * breakpoint or watchpoint hit before now (or to the start of the recorded history). `onStop` follows.
+   */
+  reverse?(step: number | null): void;
   /** Stops a running VM (Ctrl-C); `onStop` follows with SIGINT. */
   interrupt(): void;
   /** Answers `monitor CMD` (qRcmd): the text to print, or null for an unknown command. */
   monitor(cmd: string): string | null;
   /** Set by the session. */
-  onStop: (e: StopEvent) => void;
+  onStop: (e: StopEvent & StopNote) => void;
   /** A gdb connected: arm what an earlier detach() disarmed (a target that disarms nothing may omit it). */
   attach?(): void;
   /** Removes every breakpoint and watchpoint and lets the VM run (gdb detached). */

@@ -1,0 +1,202 @@
+/**
+ * Reverse execution in the gdb stub with Debian's real gdb in batch mode, on the `debuggee` guest (kmain calls
+ * bump(1..4), each adding to `counter`): registers and memory after reverse-stepi equal the ones recorded on the
+ * way forward, exactly; reverse-continue goes back to the earlier breakpoint hit; a write watchpoint hit in
+ * reverse stops before the writing instruction (gdb shows the value going back); forward again reaches the same
+ * state; the guest's output is printed once. And the refusal without --deterministic: gdb names the reason
+ * and the VM runs on unaffected.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { guestPath, tsvmmBin } from './guest-runner.js';
+
+const gdbVersion = spawnSync('gdb', ['--version'], { encoding: 'utf8' });
+const noGdb: string | false = gdbVersion.status === 0 ? false : 'no gdb on this host (apt-get install gdb)';
+
+function startStub(args: string[]): Promise<{ child: ChildProcess; port: number; output: () => string }> {
+  const child = spawn(process.execPath, [tsvmmBin, 'run', '--accel', 'emu', '--gdb', 'tcp:127.0.0.1:0', '--gdb-wait', '--serial', 'stdio', '--kernel', guestPath('debuggee'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString('latin1')));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the stub did not start in 120 s: ${err}`));
+    }, 120_000);
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /gdb stub on tcp:127\.0\.0\.1:(\d+)/.exec(err);
+      if (m !== null) {
+        clearTimeout(timer);
+        resolve({ child, port: Number(m[1]), output: () => out });
+      }
+    });
+    child.on('exit', () => reject(new Error(`tsvmm exited: ${err}`)));
+  });
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) resolve(child.exitCode);
+    else child.on('exit', (code) => resolve(code));
+  });
+}
+
+/** gdb in batch mode with one -ex per command (an error in one, such as a refused reverse-stepi, does not end the session). */
+function runGdb(port: number, cmds: string[]): Promise<string> {
+  const args = ['-batch', '-nx', '-ex', 'set pagination off', '-ex', 'set confirm off', '-ex', `target remote 127.0.0.1:${port}`];
+  for (const c of cmds) args.push('-ex', c);
+  args.push(guestPath('debuggee').replace(/\.elf$/, '.elf64'));
+  return new Promise((resolve) => {
+    const g = spawn('gdb', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    g.stdout.on('data', (d: Buffer) => (text += d.toString()));
+    g.stderr.on('data', (d: Buffer) => (text += d.toString()));
+    const timer = setTimeout(() => g.kill('SIGKILL'), 150_000);
+    g.on('close', () => {
+      clearTimeout(timer);
+      resolve(text);
+    });
+  });
+}
+
+/** The values of gdb's `p` commands ($N = ...), in order. */
+const values = (out: string): string[] => [...out.matchAll(/^\$\d+ = (.*)$/gm)].map((m) => m[1]!);
+
+const snap = ['p/x $pc', 'p/x $rsp', 'p/x $rax', 'p/x $rdi', 'p/x $eflags', 'p *(unsigned int *)&counter'];
+
+test('gdb reverse execution on emu --deterministic: reverse-stepi restores registers and memory exactly, reverse-continue, a watchpoint in reverse, forward again', { skip: noGdb, timeout: 240_000 }, async () => {
+  const { child, port, output } = await startStub(['--deterministic']);
+  try {
+    const out = await runGdb(port, [
+      'break bump',
+      'continue',
+      'continue', // bump(2)
+      ...snap, // A: at bump(2)'s first instruction
+      'stepi',
+      ...snap, // B
+      'stepi',
+      ...snap, // C
+      'stepi',
+      ...snap, // D: after the store to counter
+      'reverse-stepi',
+      ...snap, // = C
+      'reverse-stepi',
+      ...snap, // = B
+      'reverse-stepi',
+      ...snap, // = A
+      'stepi',
+      'stepi',
+      'stepi',
+      ...snap, // = D: forward again from the past
+      'continue', // bump(3)
+      'p $rdi',
+      'reverse-continue', // back to bump(2)
+      'p $rdi',
+      ...snap, // = A
+      'reverse-continue', // bump(1)
+      'p $rdi',
+      'delete',
+      'stepi',
+      'reverse-finish', // back out of bump(1) to its call in kmain
+      'x/i $pc',
+      'p $rdi',
+      'reverse-nexti', // the mov $1,%edi before the call
+      'x/i $pc',
+      'nexti',
+      'nexti', // over the call: replayed to the return breakpoint gdb sets
+      'p *(unsigned int *)&counter',
+      'reverse-continue', // nothing earlier: the start of the history
+      'info symbol $pc',
+      'continue', // from the start (replayed) to the end: live after the frontier
+    ]);
+    const v = values(out);
+    const n = snap.length;
+    const at = (k: number): string[] => v.slice(k * n, (k + 1) * n);
+    const [a, b, c, d, c2, b2, a2, d2] = [0, 1, 2, 3, 4, 5, 6, 7].map(at);
+    assert.equal(a![3], '0x2', `bump(2): ${out}`);
+    assert.notDeepEqual(a, b);
+    assert.notDeepEqual(d![5], a![5], 'the counter changed on the way');
+    assert.deepEqual(c2, c, out);
+    assert.deepEqual(b2, b, out);
+    assert.deepEqual(a2, a, out);
+    assert.deepEqual(d2, d, out);
+    const rest = v.slice(8 * n);
+    assert.deepEqual(rest.slice(0, 2), ['3', '2'], out);
+    assert.deepEqual(rest.slice(2, 2 + n), a, 'reverse-continue lands exactly where the forward run stopped');
+    assert.equal(rest[2 + n], '1');
+    assert.deepEqual(rest.slice(3 + n), ['1', '1'], out);
+    assert.match(out, /^_start in section \.text/m, 'the history starts where the guest starts');
+    assert.match(out, /=> 0x[0-9a-f]+ <kmain\+\d+>:\s+call\s+0x[0-9a-f]+ <bump>/);
+    assert.match(out, /=> 0x[0-9a-f]+ <kmain\+\d+>:\s+mov\s+\$0x1,%edi/);
+    assert.match(out, /No more reverse-execution history\./);
+    assert.match(out, /at the start of the recorded history \(instruction 0\)/);
+    assert.match(out, /\[Inferior 1 \(Remote target\) exited with code 01\]/);
+    assert.equal(await exited(child), 1);
+    // Printed once, though the end of the run was replayed before it ran live.
+    assert.equal(output(), 'debuggee: counter = 10\r\n');
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
+
+test('gdb reverse execution: a write watchpoint hit in reverse stops before the write, gdb shows the value going back', { skip: noGdb, timeout: 240_000 }, async () => {
+  const { child, port, output } = await startStub(['--deterministic']);
+  try {
+    const out = await runGdb(port, [
+      'break bump',
+      'continue',
+      'continue',
+      'continue', // bump(3): counter = 3
+      'delete',
+      'p *(unsigned int *)&counter',
+      'watch *(unsigned int *)&counter',
+      'reverse-continue', // bump(2)'s store: 3 back to 1
+      'p *(unsigned int *)&counter',
+      'p/x $pc',
+      'stepi', // the store again
+      'p *(unsigned int *)&counter',
+      'reverse-stepi',
+      'p *(unsigned int *)&counter',
+      'delete',
+      'monitor reverse',
+      'continue',
+    ]);
+    const v = values(out);
+    assert.deepEqual([v[0], v[1], v[3], v[4]], ['3', '1', '3', '1'], out);
+    assert.match(out, /Hardware watchpoint 2: \*\(unsigned int \*\)&counter\s+Old value = 3\s+New value = 1/);
+    assert.match(out, /reverse execution: on; history from instruction 0/);
+    assert.equal(await exited(child), 1);
+    assert.equal(output(), 'debuggee: counter = 10\r\n');
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
+
+test('gdb reverse execution without --deterministic: refused with the reason, the VM runs on unaffected', { skip: noGdb, timeout: 180_000 }, async () => {
+  const { child, port, output } = await startStub([]);
+  try {
+    const out = await runGdb(port, [
+      'break bump',
+      'continue',
+      'reverse-stepi', // not advertised: gdb refuses by itself
+      'set remote reverse-step-packet on',
+      'reverse-stepi', // sent anyway: the stub says why
+      'p $rdi',
+      'info symbol $pc',
+      'monitor info',
+      'delete',
+      'continue',
+    ]);
+    assert.match(out, /Target remote does not support this command\./);
+    assert.match(out, /tsvmm: reverse execution needs --accel emu --deterministic/);
+    assert.match(out, /reverse execution: off \(reverse execution needs --accel emu --deterministic/);
+    assert.deepEqual(values(out), ['1'], out);
+    assert.match(out, /^bump in section \.text/m, 'still at the breakpoint');
+    assert.equal(await exited(child), 1);
+    assert.equal(output(), 'debuggee: counter = 10\r\n');
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
