@@ -14,8 +14,8 @@ import { guestPath, tsvmmBin } from './guest-runner.js';
 const gdbVersion = spawnSync('gdb', ['--version'], { encoding: 'utf8' });
 const noGdb: string | false = gdbVersion.status === 0 ? false : 'no gdb on this host (apt-get install gdb)';
 
-function startStub(args: string[]): Promise<{ child: ChildProcess; port: number; output: () => string }> {
-  const child = spawn(process.execPath, [tsvmmBin, 'run', '--accel', 'emu', '--gdb', 'tcp:127.0.0.1:0', '--gdb-wait', '--serial', 'stdio', '--kernel', guestPath('debuggee'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function startStub(args: string[], guest = 'debuggee'): Promise<{ child: ChildProcess; port: number; output: () => string }> {
+  const child = spawn(process.execPath, [tsvmmBin, 'run', '--accel', 'emu', '--gdb', 'tcp:127.0.0.1:0', '--gdb-wait', '--serial', 'stdio', '--kernel', guestPath(guest), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString('latin1')));
@@ -44,10 +44,10 @@ function exited(child: ChildProcess): Promise<number | null> {
 }
 
 /** gdb in batch mode with one -ex per command (an error in one, such as a refused reverse-stepi, does not end the session). */
-function runGdb(port: number, cmds: string[]): Promise<string> {
-  const args = ['-batch', '-nx', '-ex', 'set pagination off', '-ex', 'set confirm off', '-ex', `target remote 127.0.0.1:${port}`];
+function runGdb(port: number, cmds: string[], file = guestPath('debuggee').replace(/\.elf$/, '.elf64'), arch: string[] = []): Promise<string> {
+  const args = ['-batch', '-nx', '-ex', 'set pagination off', '-ex', 'set confirm off', ...arch, '-ex', `target remote 127.0.0.1:${port}`];
   for (const c of cmds) args.push('-ex', c);
-  args.push(guestPath('debuggee').replace(/\.elf$/, '.elf64'));
+  args.push(file);
   return new Promise((resolve) => {
     const g = spawn('gdb', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let text = '';
@@ -169,6 +169,57 @@ test('gdb reverse execution: a write watchpoint hit in reverse stops before the 
     assert.match(out, /reverse execution: on; history from instruction 0/);
     assert.equal(await exited(child), 1);
     assert.equal(output(), 'debuggee: counter = 10\r\n');
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
+
+test('gdb reverse execution with interrupts (apic-timer: LAPIC timer, PIT, IPIs): reverse-continue and reverse-stepi land exactly', { skip: noGdb, timeout: 240_000 }, async () => {
+  const { child, port, output } = await startStub(['--deterministic'], 'apic-timer');
+  try {
+    const regs = ['p/x $pc', 'p/x $rsp', 'p/x $eflags', 'p/x $rax', 'x/wx (long)&count', 'monitor icount'];
+    // An ELF32 guest: gdb is told the architecture (the target description is always x86-64).
+    const out = await runGdb(
+      port,
+      [
+        'break *(long)&on_lapic_timer',
+        'continue',
+        'continue',
+        ...regs, // the second timer interrupt
+        'stepi',
+        'stepi',
+        ...regs,
+        'continue',
+        'continue', // the fourth
+        'reverse-continue',
+        'reverse-continue', // back to the second
+        ...regs,
+        'stepi',
+        'stepi',
+        ...regs,
+        'reverse-stepi',
+        'reverse-stepi',
+        ...regs,
+        'delete',
+        'continue',
+      ],
+      guestPath('apic-timer'),
+      ['-ex', 'set architecture i386:x86-64'],
+    );
+    const lines = (k: number): string => {
+      const v = [...out.matchAll(/^(\$\d+ = .*|0x[0-9a-f]+ <count>:\s+0x[0-9a-f]+|vCPU 0: \d+)$/gm)].map((m) => m[1]!.replace(/^\$\d+ = /, ''));
+      return v.slice(k * 6, (k + 1) * 6).join(' ');
+    };
+    const second = lines(0);
+    assert.match(second, /^0x[0-9a-f]+ /, out);
+    assert.notEqual(lines(1), second);
+    assert.equal(lines(2), second, 'reverse-continue twice: the second interrupt, exactly (registers, memory, instruction count)');
+    assert.equal(lines(3), lines(1), 'forward again from there');
+    assert.equal(lines(4), second, 'and back again');
+    assert.doesNotMatch(out, /diverged/);
+    assert.equal(await exited(child), 1);
+    assert.match(output(), /apic-timer: all as expected/);
+    assert.equal(output().split('apic-timer: local APIC timer, periodic').length, 2, 'printed once');
   } finally {
     child.kill('SIGKILL');
   }
