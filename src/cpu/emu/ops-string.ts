@@ -5,7 +5,7 @@
  * the registers describing the remaining work, as on hardware.
  */
 import type { EmuCpu } from './cpu.js';
-import { Pow, Seg } from './x86-defs.js';
+import { Pow, Seg, Tlb } from './x86-defs.js';
 import { addIp } from './address.js';
 import type { Insn } from './insn.js';
 import { Bit } from './flags.js';
@@ -16,6 +16,9 @@ import { alu, alu64 } from './sem-alu.js';
 import { checkIo, portIn, portOut } from './port-io.js';
 
 const REP_CHUNK = 1024;
+
+/** The page-at-a-time REP STOS/MOVS path (bulk below); tests turn it off to compare with the element loop. */
+export const repBulk = { enabled: true };
 
 function idx(c: EmuCpu, r: number, asz: number): number {
   return asz === 2 ? c.rl[r]! & 0xffff : asz === 4 ? c.rl[r]! >>> 0 : r64(c, r);
@@ -104,6 +107,64 @@ function once(c: EmuCpu, i: Insn, asz: number, step: number): void {
   }
 }
 
+/**
+ * REP STOS / REP MOVS forward, as many whole elements as lie in pages the TLB already maps (a write
+ * entry means plain RAM that holds no decoded code, is not watched and is already in the dirty log;
+ * a read entry means RAM that is not watched). Stores the same bytes the element loop would, and
+ * moves RSI/RDI/RCX the same: only the number of host operations changes. Returns the elements done
+ * (0: the next element needs the element loop: a TLB miss, a page-crossing element, MMIO).
+ */
+function bulk(c: EmuCpu, i: Insn, asz: number, max: number): number {
+  const size = i.osz;
+  const dseg = c.long64 ? 8 : Seg.ES;
+  const dl = lin(c, dseg, idx(c, 7, asz), asz);
+  const doff = dl & 0xfff;
+  const di = ((dl >>> 12) & Tlb.Mask) | c.tlbUser;
+  if (c.tlbTagW[di] !== dl - doff) return 0;
+  let k = Math.min(max, ((4096 - doff) / size) | 0);
+  if (k === 0) return 0;
+  const dv = c.tlbView[di]!;
+  const dAt = dv.byteOffset + c.tlbOff[di]! + doff;
+  if (i.op === 2) {
+    const lo = c.rl[0]!;
+    const b = lo & 0xff;
+    // A value whose bytes are all equal (0, -1: the usual memset) is a byte fill whatever its size.
+    const same = size === 1 || ((size === 2 ? (lo & 0xffff) === b * 0x101 : lo === ((b * 0x1010101) | 0)) && (size !== 8 || c.rh[0] === lo));
+    if (same) new Uint8Array(dv.buffer, dAt, k * size).fill(b);
+    else {
+      const o = dAt - dv.byteOffset;
+      const hi = c.rh[0]!;
+      for (let e = 0; e < k; e++) {
+        const at = o + e * size;
+        if (size === 2) dv.setUint16(at, lo, true);
+        else {
+          dv.setInt32(at, lo, true);
+          if (size === 8) dv.setInt32(at + 4, hi, true);
+        }
+      }
+    }
+  } else {
+    const sl = lin(c, i.seg, idx(c, 6, asz), asz);
+    const soff = sl & 0xfff;
+    const si = ((sl >>> 12) & Tlb.Mask) | c.tlbUser;
+    if (c.tlbTagR[si] !== sl - soff) return 0;
+    k = Math.min(k, ((4096 - soff) / size) | 0);
+    if (k === 0) return 0;
+    const sv = c.tlbView[si]!;
+    const sAt = sv.byteOffset + c.tlbOff[si]! + soff;
+    const len = k * size;
+    if (sv.buffer === dv.buffer) {
+      // Element by element forward equals a memmove unless the destination starts inside the source.
+      if (dAt > sAt && dAt < sAt + len) return 0;
+      new Uint8Array(dv.buffer).copyWithin(dAt, sAt, sAt + len);
+    } else new Uint8Array(dv.buffer, dAt, len).set(new Uint8Array(sv.buffer, sAt, len));
+    adv(c, 6, asz, len);
+  }
+  adv(c, 7, asz, k * size);
+  adv(c, 1, asz, -k);
+  return k;
+}
+
 /** op: 0 MOVS 1 CMPS 2 STOS 3 LODS 4 SCAS 5 INS 6 OUTS; imm2 = address size. */
 export function stringOp(c: EmuCpu, i: Insn): void {
   const asz = i.imm2;
@@ -113,6 +174,8 @@ export function stringOp(c: EmuCpu, i: Insn): void {
     return;
   }
   const cmp = i.op === 1 || i.op === 4;
+  // 16-bit indexes wrap inside a page's worth of elements; a watch or TF needs every element.
+  const fast = repBulk.enabled && (i.op === 0 || i.op === 2) && step > 0 && asz !== 2 && !c.debugArmed && (c.flags & Bit.TF) === 0;
   let n = 0;
   try {
     while (count(c, asz) !== 0) {
@@ -122,6 +185,14 @@ export function stringOp(c: EmuCpu, i: Insn): void {
         c.notRetired = 1;
         c.pollAt = 0;
         return;
+      }
+      if (fast) {
+        const left = count(c, asz);
+        const k = bulk(c, i, asz, left < REP_CHUNK - n ? left : REP_CHUNK - n);
+        if (k !== 0) {
+          n += k;
+          continue;
+        }
       }
       once(c, i, asz, step);
       decCount(c, asz);
