@@ -5,7 +5,10 @@
 // checking slow path), and with a breakpoint that is never hit. Measures the tsvmm process's CPU time
 // (user + sys), rounds interleaved so host load drifts hit every configuration alike.
 //
-//   node bench/emu/gdb-overhead.mjs [--rounds 3] [--iters 5000000]
+// With --deterministic every run is deterministic, and with gdb attached the stub records the run for
+// reverse execution (checkpoints every 2M instructions or more, see src/debug/gdb/README.md): that cost shows.
+//
+//   node bench/emu/gdb-overhead.mjs [--rounds 3] [--iters 5000000] [--deterministic]
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
@@ -13,7 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 const root = new URL('../..', import.meta.url).pathname;
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, iters: { type: 'string', default: '5000000' } } });
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, iters: { type: 'string', default: '5000000' }, deterministic: { type: 'boolean', default: false } } });
 const elf = join(root, 'guests/build/bench-loop.elf');
 const tsvmm = join(root, 'bin/tsvmm.js');
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-gdb-bench-'));
@@ -22,7 +25,7 @@ const syms = new Map(execFileSync('nm', [elf], { encoding: 'utf8' }).split('\n')
 
 function cpuOf(args, gdbCommands) {
   return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-f', 'CPU %U %S', process.execPath, tsvmm, 'run', '--accel', 'emu', '--kernel', elf, '--cmdline', `iters=${values.iters}`, '--serial', 'stdio', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('/usr/bin/time', ['-f', 'CPU %U %S', process.execPath, tsvmm, 'run', '--accel', 'emu', '--kernel', elf, '--cmdline', `iters=${values.iters}`, '--serial', 'stdio', ...(values.deterministic ? ['--deterministic'] : []), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -57,7 +60,7 @@ for (let r = 0; r < Number(values.rounds); r++) {
 rmSync(dir, { recursive: true, force: true });
 const med = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
 const base = med(times[0]);
-console.log(`bench-loop iters=${values.iters} on emu, ${values.rounds} rounds, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+console.log(`bench-loop iters=${values.iters} on emu${values.deterministic ? ' --deterministic' : ''}, ${values.rounds} rounds, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 configs.forEach(([name], i) => {
   const t = times[i];
   console.log(`${name.padEnd(40)} CPU s median ${med(t).toFixed(2)} (${t.map((x) => x.toFixed(2)).join(', ')})  x${(med(t) / base).toFixed(2)}`);

@@ -43,6 +43,8 @@ export class GuestMemory {
    * otherwise (KVM) a snapshot has to look at every page.
    */
   guestWritesMarked = false;
+  /** Write trackers (writeTracker()): per tracker, per region, the pages written since its last take. */
+  private trackers: Map<MemoryRegion, Uint8Array>[] = [];
 
   constructor(regions: readonly MemoryRegion[] = []) {
     this.setMap(regions);
@@ -79,6 +81,14 @@ export class GuestMemory {
       // A region re-made from an old one (same backing bytes) keeps its record.
       const prev = old.find((o) => o.bytes === r.bytes);
       nextTouched.set(r, (prev && this.touched.get(prev)) ?? new Uint8Array(Math.ceil(r.size / PAGE_SIZE / 8)));
+    }
+    for (const t of this.trackers) {
+      const was = new Map(t);
+      t.clear();
+      for (const r of sorted) {
+        const prev = [...was.keys()].find((o) => o.bytes === r.bytes);
+        t.set(r, (prev && was.get(prev)) ?? new Uint8Array(Math.ceil(r.size / PAGE_SIZE / 8)));
+      }
     }
     this.map = sorted;
     this.dirty = nextDirty;
@@ -216,9 +226,39 @@ export class GuestMemory {
     const last = (Math.min(gpa + len, r.gpa + r.size) - 1 - r.gpa) >>> PAGE_SHIFT;
     const touched = this.touched.get(r);
     if (touched) for (let p = first; p <= last; p++) touched[p >>> 3]! |= 1 << (p & 7);
+    for (const t of this.trackers) {
+      const tb = t.get(r);
+      if (tb) for (let p = first; p <= last; p++) tb[p >>> 3]! |= 1 << (p & 7);
+    }
     const bits = this.dirty.get(r);
     if (!bits) return;
     for (let p = first; p <= last; p++) bits[p >>> 3]! |= 1 << (p & 7);
+  }
+
+  /**
+   * A record of the pages written from now on, beside the dirty log and independent of it (the gdb
+   * stub's checkpoints): `take()` returns, per region, the pages written since the last take (a bit
+   * per page) and starts again. Only where every guest write is reported (guestWritesMarked: emu);
+   * undefined elsewhere.
+   */
+  writeTracker(): { take(): Map<MemoryRegion, Uint8Array> } | undefined {
+    if (!this.guestWritesMarked) return undefined;
+    const t = new Map<MemoryRegion, Uint8Array>();
+    for (const r of this.map) t.set(r, new Uint8Array(Math.ceil(r.size / PAGE_SIZE / 8)));
+    this.trackers.push(t);
+    // Write translations made before now would not report the next writes through them.
+    this.notifyDirtyReset();
+    return {
+      take: () => {
+        const out = new Map<MemoryRegion, Uint8Array>();
+        for (const [r, bits] of t) {
+          out.set(r, bits.slice());
+          bits.fill(0);
+        }
+        this.notifyDirtyReset();
+        return out;
+      },
+    };
   }
 
   /** Pages of `region` ever written (bit per page), or undefined when the backend does not report every write (guestWritesMarked false). */

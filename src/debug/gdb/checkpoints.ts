@@ -44,11 +44,17 @@ export const DEFAULT_LIMITS: CheckpointLimits = { maxCount: 256, maxBytes: 512 *
 export class CheckpointStore<Extra> {
   private readonly list: Checkpoint<Extra>[] = [];
   private bytes = 0;
+  /** Pages written since RAM last equalled `base` (emu reports every guest and host write). */
+  private readonly tracker: { take(): Map<MemoryRegion, Uint8Array> } | undefined;
+  /** The checkpoint RAM equals but for the pages the tracker has seen written since (null: compare every page). */
+  private base: Checkpoint<Extra> | null = null;
 
   constructor(
     private readonly host: CheckpointHost,
     private readonly limits: CheckpointLimits = DEFAULT_LIMITS,
-  ) {}
+  ) {
+    this.tracker = host.memory.writeTracker();
+  }
 
   get all(): readonly Checkpoint<Extra>[] {
     return this.list;
@@ -85,20 +91,25 @@ export class CheckpointStore<Extra> {
 
   /** Takes a checkpoint of the paused VM at instruction count `count`; one at the same count is replaced. */
   take(count: number, extra: Extra): Checkpoint<Extra> {
-    const prev = this.atOrBefore(count);
+    // With a base, only the pages written since are looked at; the others are the base's.
+    const written = this.base !== null ? this.tracker?.take() : undefined;
+    const prev = written !== undefined ? this.base! : this.atOrBefore(count);
+    if (written === undefined) this.tracker?.take();
     const mem = this.host.memory;
     let own = 0;
     const pages = mem.regions.map((r, ri) => {
       const n = r.size / PAGE;
-      const out: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(n);
-      const touched = mem.touchedBitmap(r);
       const before = prev?.pages[ri];
+      const w = written?.get(r);
+      const incremental = w !== undefined && before !== undefined;
+      const out: (Uint8Array | undefined)[] = incremental ? before.slice() : new Array<Uint8Array | undefined>(n);
+      const touched = incremental ? w : mem.touchedBitmap(r);
       for (let p = 0; p < n; p++) {
         if (touched !== undefined && (touched[p >>> 3]! & (1 << (p & 7))) === 0) continue;
         const cur = r.bytes.subarray(p * PAGE, (p + 1) * PAGE);
         const old = before?.[p];
         if (old !== undefined && equalPage(old, cur)) out[p] = old;
-        else if (old === undefined && isZero(cur)) continue;
+        else if (isZero(cur)) out[p] = undefined;
         else {
           out[p] = cur.slice();
           own += PAGE;
@@ -122,6 +133,7 @@ export class CheckpointStore<Extra> {
     this.list.push(cp);
     this.list.sort((a, b) => a.count - b.count);
     this.bytes += own;
+    this.base = this.tracker !== undefined ? cp : null;
     this.trim();
     return cp;
   }
@@ -134,12 +146,19 @@ export class CheckpointStore<Extra> {
       return prepareRestore(s, p);
     });
     const mem = this.host.memory;
+    // With a base, the pages to write are those written since and those where the two checkpoints differ.
+    const written = this.base !== null ? this.tracker?.take() : undefined;
+    const base = written !== undefined ? this.base : null;
+    if (written === undefined) this.tracker?.take();
     mem.regions.forEach((r: MemoryRegion, ri) => {
       const saved = cp.pages[ri];
       const touched = mem.touchedBitmap(r);
       const n = r.size / PAGE;
+      const w = written?.get(r);
+      const from = base?.pages[ri];
       for (let p = 0; p < n; p++) {
         const s = saved?.[p];
+        if (w !== undefined && from !== undefined && from[p] === s && (w[p >>> 3]! & (1 << (p & 7))) === 0) continue;
         const cur = r.bytes.subarray(p * PAGE, (p + 1) * PAGE);
         if (s !== undefined) {
           if (!equalPage(s, cur)) cur.set(s);
@@ -151,6 +170,7 @@ export class CheckpointStore<Extra> {
     // The backend drops decoded code and TLBs of the old contents (restoreEmuVmState).
     this.host.restoreState(cp.backend);
     for (const l of loads) l();
+    this.base = this.tracker !== undefined ? cp : null;
   }
 
   private trim(): void {

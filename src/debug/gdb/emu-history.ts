@@ -69,6 +69,10 @@ export class EmuHistory {
   private readonly store: CheckpointStore<Extra>;
   private readonly vm: EmuVm;
   private readonly every: number;
+  /** Instructions between periodic checkpoints now (adapted to their cost, see live()). */
+  private interval: number;
+  /** gdb wrote registers or memory since the last checkpoint. */
+  private written = false;
   /** The furthest instruction count the run reached live. */
   private frontier: number;
   private park: ((p: Park) => void) | null = null;
@@ -84,6 +88,7 @@ export class EmuHistory {
   ) {
     this.vm = target.vm;
     this.every = opts.every ?? 2_000_000;
+    this.interval = this.every;
     const vm = this.vm;
     this.store = new CheckpointStore<Extra>(
       { memory: vm.memory, saveState: () => vm.saveState(), restoreState: (s) => vm.restoreState(s), devices: opts.devices },
@@ -240,18 +245,30 @@ export class EmuHistory {
     });
   }
 
-  /** Runs on live from the frontier, checkpointing every `every` instructions, until a stop for gdb. */
+  /**
+   * Runs on live from the frontier, checkpointing every `interval` instructions, until a stop for gdb.
+   * The interval starts at `every` and grows while taking a checkpoint costs more than 1/20 of the
+   * time the stretch before it ran (a large guest's RAM is compared page by page).
+   */
   private async live(step: number | null): Promise<(StopEvent & StopNote) | null> {
     this.target.armResume(step);
-    // Taken here rather than at the stop: gdb may have written registers or memory since.
-    this.take(this.arming());
+    const here = this.store.atOrBefore(this.pos);
+    // The checkpoint of the stop is this point unless gdb wrote registers or memory since: it gets the arming.
+    if (here !== undefined && here.count === this.pos && !this.written) here.extra.arming = this.arming();
+    else this.take(this.arming());
+    this.written = false;
     this.opts.gate.replaying = false;
     for (;;) {
-      const r = await this.runTo(this.pos + this.every);
+      const t0 = performance.now();
+      const r = await this.runTo(this.pos + this.interval);
       this.frontier = this.pos;
       if (r === 'ended') return null;
       if (r === 'limit') {
+        const t1 = performance.now();
         this.take(this.arming());
+        const takeMs = performance.now() - t1;
+        const runMs = t1 - t0;
+        this.interval = Math.min(1e12, Math.max(this.every, Math.ceil((this.interval * takeMs * 20) / Math.max(runMs, 0.001))));
         continue;
       }
       let e: StopEvent;
@@ -383,7 +400,9 @@ export class EmuHistory {
 
   /** gdb changed registers or memory: if that is in the past, the recorded future is gone. */
   branchHere(): void {
-    if (this.busy || this.pos >= this.frontier) return;
+    if (this.busy) return;
+    this.written = true;
+    if (this.pos >= this.frontier) return;
     this.store.dropAfter(this.pos);
     this.frontier = this.pos;
     const cur = this.store.atOrBefore(this.pos);
@@ -412,7 +431,7 @@ export class EmuHistory {
     const s = this.stats;
     return [
       `reverse execution: on; history from instruction ${all[0]?.count ?? this.pos} to ${this.frontier}, now at ${this.pos}${this.pos < this.frontier ? ' (replaying)' : ''}`,
-      `checkpoints: ${all.length} (at most ${this.opts.limits?.maxCount ?? DEFAULT_LIMITS.maxCount}), every ${this.every} instructions and at each stop; page copies ${(this.store.pageBytes / 1048576).toFixed(2)} MiB (at most ${((this.opts.limits?.maxBytes ?? DEFAULT_LIMITS.maxBytes) / 1048576).toFixed(0)} MiB)`,
+      `checkpoints: ${all.length} (at most ${this.opts.limits?.maxCount ?? DEFAULT_LIMITS.maxCount}), every ${this.interval} instructions (at least ${this.every}, more while checkpoints cost over 5% of the run) and at each stop; page copies ${(this.store.pageBytes / 1048576).toFixed(2)} MiB (at most ${((this.opts.limits?.maxBytes ?? DEFAULT_LIMITS.maxBytes) / 1048576).toFixed(0)} MiB)`,
       `replays: ${s.replays}, ${s.replayedInsns} instructions re-run, ${s.replayMs.toFixed(1)} ms`,
     ].join('\n');
   }
