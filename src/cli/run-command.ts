@@ -15,6 +15,7 @@ import type { EmuVm } from '../cpu/emu/emu-vm.js';
 import type { KvmVm } from '../cpu/kvm/kvm-vm.js';
 import { describeMachineState } from '../vmm/state-report.js';
 import { devicePersists } from '../vmm/state/device-state.js';
+import { ReplayGate } from '../debug/gdb/replay-gate.js';
 
 /** Hooks for commands that run a guest and look at it (stat, record). */
 export interface RunObserver {
@@ -76,8 +77,8 @@ export async function runCommand(config: RunConfig, opts: RunOptions): Promise<n
   }
   const sink = openSerialSink(config.serial);
   // With gdb's reverse execution, a replay of recorded history re-runs what the guest printed: dropped here.
-  const gate = { replaying: false };
-  const guestSink: ConsoleSink = opts.gdb === undefined ? sink : { write: (bytes) => void (gate.replaying || sink.write(bytes)), close: () => sink.close() };
+  const gate = new ReplayGate();
+  const guestSink: ConsoleSink = opts.gdb === undefined ? sink : { write: (bytes) => gate.output(bytes, (b) => sink.write(b)), close: () => sink.close() };
   let feed: StdinFeed | undefined;
   let reported = false;
   const report = (stop: VmStop): void => {
@@ -102,7 +103,7 @@ export async function runCommand(config: RunConfig, opts: RunOptions): Promise<n
         }
         if (config.serial.kind === 'stdio') {
           feed = feedStdin(
-            (bytes) => built.devices.uart.receive(bytes),
+            (bytes) => gate.input(bytes, (b) => built.devices.uart.receive(b)),
             () => void controller.dispatch({ type: 'stop', by: 'console', reason: 'quit by the user (Ctrl-A x)' }).catch(() => undefined),
             (msg) => process.stderr.write(`\r\ntsvmm: ${msg}\r\n`),
             () => describeMachineState(built),

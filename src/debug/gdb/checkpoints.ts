@@ -89,6 +89,11 @@ export class CheckpointStore<Extra> {
     }
   }
 
+  /** Drops every checkpoint before count `n` (the history starts at `n`). */
+  dropBefore(n: number): void {
+    while (this.list.length > 1 && this.list[0]!.count < n) this.dropOldest();
+  }
+
   /** Takes a checkpoint of the paused VM at instruction count `count`; one at the same count is replaced. */
   take(count: number, extra: Extra): Checkpoint<Extra> {
     // With a base, only the pages written since are looked at; the others are the base's.
@@ -174,22 +179,25 @@ export class CheckpointStore<Extra> {
   }
 
   private trim(): void {
-    while (this.list.length > 1 && (this.list.length > this.limits.maxCount || this.bytes > this.limits.maxBytes)) {
-      const old = this.list.shift()!;
-      this.bytes -= old.ownBytes;
-      // Pages the next checkpoint shared with the dropped one are its own now.
-      const next = this.list[0]!;
-      next.pages.forEach((ps, ri) => {
-        const o = old.pages[ri];
-        if (o === undefined) return;
-        ps.forEach((pg, p) => {
-          if (pg !== undefined && pg === o[p]) {
-            next.ownBytes += PAGE;
-            this.bytes += PAGE;
-          }
-        });
+    while (this.list.length > 1 && (this.list.length > this.limits.maxCount || this.bytes > this.limits.maxBytes)) this.dropOldest();
+  }
+
+  private dropOldest(): void {
+    const old = this.list.shift()!;
+    this.bytes -= old.ownBytes;
+    // Pages the next checkpoint shared with the dropped one are its own now.
+    const next = this.list[0];
+    if (next === undefined) return;
+    next.pages.forEach((ps, ri) => {
+      const o = old.pages[ri];
+      if (o === undefined) return;
+      ps.forEach((pg, p) => {
+        if (pg !== undefined && pg === o[p]) {
+          next.ownBytes += PAGE;
+          this.bytes += PAGE;
+        }
       });
-    }
+    });
   }
 }
 

@@ -31,8 +31,8 @@ import { stopEventOf, type EmuGdbTarget } from './emu-target.js';
 export interface ReverseOptions {
   /** The VM's stateful devices under their section names (device-state.ts devicePersists). */
   readonly devices: readonly (readonly [string, Persist])[];
-  /** Set while the VM replays recorded history: the serial console drops what the guest prints then. */
-  readonly gate: { replaying: boolean };
+  /** Set while the VM replays recorded history: the serial console drops what the guest prints then and holds input. */
+  readonly gate: { replaying: boolean; onInput: (() => void) | null };
   /** Instructions between periodic checkpoints while the guest runs (default 2 000 000). */
   readonly every?: number;
   readonly limits?: CheckpointLimits;
@@ -71,8 +71,11 @@ export class EmuHistory {
   private readonly every: number;
   /** Instructions between periodic checkpoints now (adapted to their cost, see live()). */
   private interval: number;
-  /** gdb wrote registers or memory since the last checkpoint. */
+  /** gdb wrote registers or memory (or input arrived) since the last checkpoint. */
   private written = false;
+  /** Host input reached the guest while it ran live: the next checkpoint starts the history. */
+  private inputWhileRunning = false;
+  private runningLive = false;
   /** The furthest instruction count the run reached live. */
   private frontier: number;
   private park: ((p: Park) => void) | null = null;
@@ -95,6 +98,17 @@ export class EmuHistory {
       opts.limits ?? DEFAULT_LIMITS,
     );
     this.frontier = vm.instructionsRetired;
+    opts.gate.onInput = () => this.inputArrived();
+  }
+
+  /**
+   * Host input reached the guest. At a stop it is part of this point (the resume checkpoints it);
+   * while the guest runs it arrived at a count no replay would give it, so the history before the
+   * next checkpoint goes.
+   */
+  private inputArrived(): void {
+    if (this.runningLive) this.inputWhileRunning = true;
+    else this.written = true;
   }
 
   private get pos(): number {
@@ -145,7 +159,12 @@ export class EmuHistory {
   }
 
   private take(arming: Arming | null): Checkpoint<Extra> {
-    return this.store.take(this.pos, { arming, sig: this.signature() });
+    const cp = this.store.take(this.pos, { arming, sig: this.signature() });
+    if (this.inputWhileRunning) {
+      this.inputWhileRunning = false;
+      this.store.dropBefore(cp.count);
+    }
+    return cp;
   }
 
   /** Runs the VM until exactly `limit` instructions have retired, or a debug stop, Ctrl-C or the end. */
@@ -252,15 +271,17 @@ export class EmuHistory {
    */
   private async live(step: number | null): Promise<(StopEvent & StopNote) | null> {
     this.target.armResume(step);
+    // Input held during replays reaches the guest now, before the checkpoint of this point.
+    this.opts.gate.replaying = false;
     const here = this.store.atOrBefore(this.pos);
     // The checkpoint of the stop is this point unless gdb wrote registers or memory since: it gets the arming.
     if (here !== undefined && here.count === this.pos && !this.written) here.extra.arming = this.arming();
     else this.take(this.arming());
     this.written = false;
-    this.opts.gate.replaying = false;
     for (;;) {
       const t0 = performance.now();
-      const r = await this.runTo(this.pos + this.interval);
+      this.runningLive = true;
+      const r = await this.runTo(this.pos + this.interval).finally(() => (this.runningLive = false));
       this.frontier = this.pos;
       if (r === 'ended') return null;
       if (r === 'limit') {
