@@ -225,6 +225,49 @@ test('gdb reverse execution with interrupts (apic-timer: LAPIC timer, PIT, IPIs)
   }
 });
 
+test('gdb reverse execution with 2 vCPUs (smp): reverse-continue back to the other vCPU\'s breakpoint hit, reverse-stepi and stepi by the VM\'s instruction count', { skip: noGdb, timeout: 240_000 }, async () => {
+  const { child, port, output } = await startStub(['--deterministic', '--cpus', '2'], 'smp');
+  try {
+    const out = await runGdb(
+      port,
+      [
+        'break *(long)&ap_main',
+        'continue', // the AP (thread 2) reaches ap_main
+        'delete',
+        'break *(long)&kprintf',
+        'continue', // the AP prints "AP 1 online"
+        'monitor icount',
+        'p/x $pc',
+        'continue', // the BSP prints
+        'monitor icount',
+        'reverse-continue', // back to the AP's kprintf
+        'monitor icount',
+        'p/x $pc',
+        'reverse-stepi',
+        'monitor icount',
+        'stepi',
+        'monitor icount',
+        'delete',
+        'continue',
+      ],
+      guestPath('smp'),
+      ['-ex', 'set architecture i386:x86-64'],
+    );
+    const counts = [...out.matchAll(/^vCPU 0: (\d+)\nvCPU 1: (\d+)$/gm)].map((m) => [Number(m[1]), Number(m[2])]);
+    assert.equal(counts.length, 5, out);
+    const [apHit, bspHit, back, stepBack, stepOn] = counts as [number, number][];
+    assert.ok(bspHit![0] > apHit![0], out);
+    assert.deepEqual(back, apHit, 'reverse-continue lands on the AP\'s hit exactly');
+    assert.match(out, /Thread 2 hit Breakpoint 2, 0x[0-9a-f]+ in kprintf \(\)[\s\S]*Thread 1 hit Breakpoint 2[\s\S]*Thread 2 hit Breakpoint 2/);
+    assert.equal(stepBack![0] + stepBack![1], apHit![0] + apHit![1] - 1, 'one instruction of the VM back');
+    assert.deepEqual(stepOn, apHit, 'and forward again');
+    assert.equal(await exited(child), 1);
+    assert.equal(output().split('AP 1 online').length, 2, `printed once: ${output()}`);
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
+
 test('gdb reverse execution without --deterministic: refused with the reason, the VM runs on unaffected', { skip: noGdb, timeout: 180_000 }, async () => {
   const { child, port, output } = await startStub([]);
   try {

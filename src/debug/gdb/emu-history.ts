@@ -346,12 +346,10 @@ export class EmuHistory {
     const t = this.target;
     this.restore(cp, true);
     const hits: Hit[] = [];
-    // A stretch that resumed from a breakpoint passes over it (hostResumeAt): that is a hit at its start.
-    // (One vCPU: with several, the vCPU in front of it may run later in the round; not counted.)
-    const c0 = this.vm.cpus[0]!;
-    if (this.vm.cpus.length === 1 && !c0.halted && c0.hostResumeAt === ipLin(c0) && t.userBreakpoints.has(c0.hostResumeAt) && cp.count < end) {
-      hits.push({ at: cp.count, event: { kind: 'breakpoint', thread: 1 } });
-    }
+    // A stretch that resumed from a breakpoint passes over it (hostResumeAt): that is a hit at its start,
+    // where gdb saw that vCPU in front of it.
+    const passing = this.vm.cpus.find((c) => !c.halted && !c.waitSipi && c.hostResumeAt === ipLin(c) && t.userBreakpoints.has(c.hostResumeAt));
+    if (passing !== undefined && cp.count < end) hits.push({ at: cp.count, event: { kind: 'breakpoint', thread: passing.index + 1 } });
     for (;;) {
       const r = await this.runTo(end);
       if (r === 'interrupted') throw new Interrupted();
