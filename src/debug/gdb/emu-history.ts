@@ -76,6 +76,8 @@ export class EmuHistory {
   /** Host input reached the guest while it ran live: the next checkpoint starts the history. */
   private inputWhileRunning = false;
   private runningLive = false;
+  /** The state a backward scan must reach at its end (the point it started from). */
+  private expect: { at: number; sig: string } | null = null;
   /** The furthest instruction count the run reached live. */
   private frontier: number;
   private park: ((p: Park) => void) | null = null;
@@ -256,7 +258,7 @@ export class EmuHistory {
       }
       const hit = await this.scanBack(from);
       if (hit !== null) {
-        await this.goTo(hit.at);
+        await this.land(hit);
         return hit.event;
       }
       await this.goTo(start);
@@ -314,7 +316,7 @@ export class EmuHistory {
       const hits = await this.scan(cp, next?.count ?? this.frontier);
       const first = hits.find((h) => h.at > from);
       if (first !== undefined) {
-        await this.goTo(first.at);
+        await this.land(first);
         return first.event;
       }
       cp = next;
@@ -326,6 +328,8 @@ export class EmuHistory {
 
   /** The last hit of gdb's breakpoints or watchpoints before `from`, scanning back one stretch at a time. */
   private async scanBack(from: number): Promise<Hit | null> {
+    // The scan of the last stretch ends here: it must arrive at this very state.
+    this.expect = { at: from, sig: this.signature() };
     let cp = this.store.atOrBefore(from - 1);
     while (cp !== undefined) {
       const next = this.store.after(cp.count);
@@ -372,10 +376,25 @@ export class EmuHistory {
       });
     }
     const at = this.store.all.find((c) => c.count === end);
-    if (at !== undefined && at.extra.sig !== this.signature()) {
+    const want = at !== undefined ? at.extra.sig : this.expect?.at === end ? this.expect.sig : undefined;
+    if (want !== undefined && want !== this.signature()) {
       throw new Diverged(`the replay diverged from the recorded run before instruction ${end} (gdb's breakpoints moved an interrupt, or host input arrived during the run); reverse-stepi still works`);
     }
     return hits;
+  }
+
+  /**
+   * Goes to a hit a scan found, by an exact replay of the recorded run (the scan had gdb's breakpoints
+   * armed too), and checks it is one: the vCPU in front of one of gdb's breakpoints.
+   */
+  private async land(hit: Hit): Promise<void> {
+    await this.goTo(hit.at);
+    const e = hit.event;
+    if (e.kind !== 'breakpoint') return;
+    const c = this.vm.cpus[e.thread - 1]!;
+    if (!this.target.userBreakpoints.has(ipLin(c))) {
+      throw new Diverged(`the replay to instruction ${hit.at} does not stop at the breakpoint the scan found there (gdb's breakpoints moved an interrupt); reverse-stepi still works`);
+    }
   }
 
   /** Puts the VM exactly where the recorded run was at instruction count `n`. */
