@@ -8,6 +8,7 @@ import { VmmError, EXIT } from '../util/errors.js';
 import { detectKernelFormat, loadMultiboot, loadLinux, loadVmlinux, type BootSetup } from '../boot/index.js';
 import { installLegacyDevices, type LegacyDevices } from '../devices/device-manager.js';
 import type { SerialSink } from '../devices/legacy/serial-sink.js';
+import type { RtcTimers } from '../devices/legacy/cmos-rtc.js';
 import { buildFirmwareTables, installFirmwareTables, type FirmwareTables } from '../devices/acpi/firmware-tables.js';
 import { EMU_SIGNATURE, emuCpuid } from '../features/emu-cpu-model.js';
 import { pcPlatform, smbiosIdentity } from './platform.js';
@@ -60,7 +61,9 @@ export function assemblePlatform(vm: Vm, backend: BackendName, backendReason: st
     // A deterministic run must not read the host's date either: its RTC starts at a fixed instant and
     // runs on the virtual clock, as QEMU's -rtc base=...,clock=vm.
     const rtcClock = emuClock?.deterministic === true ? () => DETERMINISTIC_RTC_BASE_MS + emuClock.nowNs() / 1e6 : undefined;
-    const devices = installLegacyDevices(vm, { memBytes: spec.memBytes, cpus: spec.cpus, cmdline: spec.cmdline, serial, ...(guestClockNs ? { guestClockNs } : {}), ...(rtcClock ? { clock: rtcClock } : {}) });
+    // Its interrupts (periodic, alarm, update-ended) then come from timers on that clock, not the host's.
+    const rtcTimers = rtcClock ? (vm as { chips?: { timers?: RtcTimers } }).chips?.timers : undefined;
+    const devices = installLegacyDevices(vm, { memBytes: spec.memBytes, cpus: spec.cpus, cmdline: spec.cmdline, serial, ...(guestClockNs ? { guestClockNs } : {}), ...(rtcClock ? { clock: rtcClock } : {}), ...(rtcTimers ? { rtcTimers } : {}) });
     const firmware = buildFirmwareTables(pcPlatform(backend, spec.cpus), mpCpuIdentity(backend), smbiosIdentity(backend));
     installFirmwareTables(vm.memory, firmware);
     const platformDevices = busEntries(vm).filter((d) => !backendOwn.has(`${d.bus}:${d.base}`));

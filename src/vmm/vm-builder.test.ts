@@ -32,6 +32,14 @@ test('a deterministic emu VM reads no host date: its RTC starts at a fixed insta
   try {
     assert.equal(det.devices.rtc.nowMs(), DETERMINISTIC_RTC_BASE_MS, 'no instruction has run: the base itself');
     assert.ok(Math.abs(live.devices.rtc.nowMs() - Date.now()) < 60_000, 'a real-time VM reads the host date');
+    // Its interrupts too: a periodic rate with PIE arms a timer on the VM clock, which the run loop fires.
+    const timers = (det.vm as unknown as { chips: { timers: { nextDeadlineNs(): number } } }).chips.timers;
+    assert.equal(timers.nextDeadlineNs(), Infinity);
+    for (const [reg, v] of [[0x0a, 0x26], [0x0b, 0x42]]) {
+      det.vm.pio.writeValue(0x70, 1, reg!);
+      det.vm.pio.writeValue(0x71, 1, v!);
+    }
+    assert.ok(Math.abs(timers.nextDeadlineNs() - 1e9 / 1024) < 1, `the 1024 Hz tick is a VM-clock deadline (${timers.nextDeadlineNs()} ns)`);
   } finally {
     for (const a of [det, live]) {
       a.devices.destroy();

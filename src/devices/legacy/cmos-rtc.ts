@@ -16,7 +16,8 @@ import { PCI_HOLE_START } from '../../memory/guest-memory.js';
  * Register C flags (PF, AF, UF) are computed from the clock when read, so polling
  * guests see them without timers; with an IRQ line, a timer raises IRQ 8 at the next
  * enabled event (host timers cannot go below ~1 ms, so periodic rates above 1 kHz
- * are delivered at most once per millisecond).
+ * are delivered at most once per millisecond; timers on the VM's virtual clock, as in a
+ * deterministic emu run, keep every rate exactly).
  */
 
 export const CMOS_INDEX_PORT = 0x70;
@@ -95,6 +96,8 @@ const MIB = 1024 * KIB;
 export interface RtcTimers {
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
+  /** Timers on a virtual clock take fractional delays; host timers get whole milliseconds. */
+  readonly exactMs?: boolean;
 }
 
 export interface CmosRtcOptions {
@@ -517,7 +520,7 @@ export class CmosRtc implements BusDevice, Persist<typeof CMOS_FIELDS> {
       delay = Math.min(delay, (Math.floor(now / 1000) + 1) * 1000 - now);
     }
     if (delay === Infinity) return;
-    this.timer = this.timers.setTimeout(() => this.onTimer(), Math.max(1, Math.ceil(delay)));
+    this.timer = this.timers.setTimeout(() => this.onTimer(), this.timers.exactMs === true ? delay : Math.max(1, Math.ceil(delay)));
   }
 
   private onTimer(): void {

@@ -18,6 +18,7 @@ import { IoApic, IOAPIC_DEFAULT_BASE, IOAPIC_MMIO_SIZE, IOAPIC_PINS } from './io
 import { LocalApic } from './local-apic.js';
 import { ELCR_BASE, PIC_CASCADE_IRQ, PIC_MASTER_BASE, PIC_SLAVE_BASE, PicPair } from './pic-8259.js';
 import { PIT_BASE, PIT_PORT61, Pit8254 } from './pit-8254.js';
+import { VirtualTimers } from './virtual-timers.js';
 
 export class EmuChipError extends VmmError {
   constructor(message: string) {
@@ -58,6 +59,8 @@ export class EmuChips implements EmuChipSet {
   readonly ioapic: IoApic;
   readonly pic = new PicPair();
   readonly pit: Pit8254;
+  /** Device timers on the VM clock (the RTC's, in deterministic runs). */
+  readonly timers: VirtualTimers;
 
   constructor(opts: EmuChipSetOptions) {
     const { cpus, clock } = opts;
@@ -79,6 +82,7 @@ export class EmuChips implements EmuChipSet {
     }
     this.ioapic = new IoApic(this.apicBus, 0);
     this.pit = new Pit8254(clock);
+    this.timers = new VirtualTimers(clock);
 
     // The PIC's INTR reaches LINT0 of every APIC, as the MP specification wires a PC (and as
     // KVM accepts PIC interrupts on any vCPU whose LINT0 is unmasked ExtINT); firmware and
@@ -157,6 +161,8 @@ export class EmuChips implements EmuChipSet {
 
   nextDeadlineNs(): number {
     let t = this.pit.nextDeadlineNs();
+    const v = this.timers.nextDeadlineNs();
+    if (v < t) t = v;
     for (const a of this.apics) {
       const d = a.nextDeadlineNs();
       if (d < t) t = d;
@@ -167,6 +173,7 @@ export class EmuChips implements EmuChipSet {
   advance(): void {
     this.pit.advance();
     for (const a of this.apics) a.advance();
+    this.timers.advance();
   }
 }
 
