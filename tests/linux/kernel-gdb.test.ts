@@ -39,7 +39,8 @@ function collect(cmd: string, args: string[], ms: number): Promise<string> {
   });
 }
 
-test('real gdb on the Debian kernel: break start_kernel, init_task.comm, stepi, a watchpoint', { skip, timeout: 600_000 }, async () => {
+/** Boots the kernel under the stub (with `extra` options) and runs gdb with `script` (after connecting); resolves with what gdb printed. */
+async function kernelGdb(extra: string[], script: (port: number) => string[]): Promise<string> {
   const vmlinux = vmlinuxOf(readFileSync(vmlinuz));
   const sec = elfSections(vmlinux);
   const ro = sec.get('.rodata')!;
@@ -53,7 +54,7 @@ test('real gdb on the Debian kernel: break start_kernel, init_task.comm, stepi, 
   const comm = btfMemberOffset(vmlinux.subarray(btf.offset, btf.offset + btf.size), 'task_struct', 'comm');
   // The first thing start_kernel writes that the test can name: `early_boot_irqs_disabled = true` after local_irq_disable().
   const symFile = writeGdbSymbolFile(new Map([['start_kernel', addr('start_kernel')]]), new Map([['early_boot_irqs_disabled', [addr('early_boot_irqs_disabled'), '_Bool']]]), addr('init_task'), comm);
-  const child: ChildProcess = spawn(process.execPath, [tsvmmBin, 'run', '--accel', 'emu', '--kernel', vmlinuz, '--mem', '512M', '--cmdline', DEFAULT_CMDLINE, '--serial', 'none', '--gdb', 'tcp:127.0.0.1:0', '--gdb-wait'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, [tsvmmBin, 'run', '--accel', 'emu', '--kernel', vmlinuz, '--mem', '512M', '--cmdline', DEFAULT_CMDLINE, '--serial', 'none', '--gdb', 'tcp:127.0.0.1:0', '--gdb-wait', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
   const dir = mkdtempSync(join(tmpdir(), 'tsvmm-kgdb-'));
   try {
     const port = await new Promise<number>((resolve, reject) => {
@@ -70,29 +71,67 @@ test('real gdb on the Debian kernel: break start_kernel, init_task.comm, stepi, 
       child.on('exit', () => reject(new Error(`tsvmm exited: ${err}`)));
     });
     const cmds = join(dir, 'cmds.gdb');
-    writeFileSync(cmds, [
-      'set pagination off',
-      'set confirm off',
-      `target remote 127.0.0.1:${port}`,
-      'break start_kernel',
-      'continue',
-      'p $pc == start_kernel',
-      'p init_task.comm',
-      'stepi',
-      'p $pc != start_kernel',
-      'watch early_boot_irqs_disabled',
-      'continue',
-      'p early_boot_irqs_disabled',
-      'kill',
-    ].join('\n') + '\n');
-    const out = await collect('gdb', ['-batch', '-nx', '-x', cmds, symFile], 300_000);
-    const values = [...out.matchAll(/^\$\d+ = (.*)$/gm)].map((m) => m[1]);
-    assert.deepEqual(values, ['1', '"swapper\\000\\000\\000\\000\\000\\000\\000\\000"', '1', 'true'], out);
-    assert.match(out, /Breakpoint 1, start_kernel \(\)/);
-    assert.match(out, /Hardware watchpoint 2: early_boot_irqs_disabled\s+Old value = false\s+New value = true/);
+    writeFileSync(cmds, ['set pagination off', 'set confirm off', `target remote 127.0.0.1:${port}`, ...script(port)].join('\n') + '\n');
+    return await collect('gdb', ['-batch', '-nx', '-x', cmds, symFile], 300_000);
   } finally {
     child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
     rmSync(dirname(symFile), { recursive: true, force: true });
   }
+}
+
+test('real gdb on the Debian kernel: break start_kernel, init_task.comm, stepi, a watchpoint', { skip, timeout: 600_000 }, async () => {
+  const out = await kernelGdb([], () => [
+    'break start_kernel',
+    'continue',
+    'p $pc == start_kernel',
+    'p init_task.comm',
+    'stepi',
+    'p $pc != start_kernel',
+    'watch early_boot_irqs_disabled',
+    'continue',
+    'p early_boot_irqs_disabled',
+    'kill',
+  ]);
+  const values = [...out.matchAll(/^\$\d+ = (.*)$/gm)].map((m) => m[1]);
+  assert.deepEqual(values, ['1', '"swapper\\000\\000\\000\\000\\000\\000\\000\\000"', '1', 'true'], out);
+  assert.match(out, /Breakpoint 1, start_kernel \(\)/);
+  assert.match(out, /Hardware watchpoint 2: early_boot_irqs_disabled\s+Old value = false\s+New value = true/);
+});
+
+test('real gdb on the Debian kernel with --deterministic: the watchpoint in reverse, reverse-continue to start_kernel, forward again to the same write', { skip, timeout: 600_000 }, async () => {
+  const regs = ['p/x $pc', 'p/x $rsp', 'p/x $rax', 'p/x $eflags', 'monitor icount'];
+  const out = await kernelGdb(['--deterministic'], () => [
+    'break start_kernel',
+    'continue',
+    ...regs, // A: start_kernel
+    'watch early_boot_irqs_disabled',
+    'continue', // the write false -> true
+    ...regs, // B
+    'reverse-continue', // back before that write: true -> false
+    'p early_boot_irqs_disabled',
+    'reverse-continue', // back to start_kernel
+    ...regs, // = A
+    'continue', // forward (replayed) to the write again
+    ...regs, // = B
+    'stepi',
+    'reverse-stepi',
+    ...regs, // = B
+    'kill',
+  ]);
+  const seen = [...out.matchAll(/^(\$\d+ = .*|vCPU 0: \d+)$/gm)].map((m) => m[1]!.replace(/^\$\d+ = /, ''));
+  const group = (k: number): string => seen.slice(k * 5, (k + 1) * 5).join(' ');
+  // Groups: A, B, then the value (one item) shifts the rest by one.
+  const a = group(0);
+  const b = group(1);
+  assert.notEqual(a, b, out);
+  assert.equal(seen[10], 'false', out);
+  const after = seen.slice(11);
+  const g = (k: number): string => after.slice(k * 5, (k + 1) * 5).join(' ');
+  assert.equal(g(0), a, 'reverse-continue lands on start_kernel exactly');
+  assert.equal(g(1), b, 'forward again stops after the same write, exactly');
+  assert.equal(g(2), b, 'stepi and reverse-stepi');
+  assert.match(out, /Old value = true\s+New value = false/);
+  assert.match(out, /Breakpoint 1, start_kernel \(\)/);
+  assert.doesNotMatch(out, /diverged/);
 });
