@@ -4,18 +4,26 @@
  * way forward, exactly; reverse-continue goes back to the earlier breakpoint hit; a write watchpoint hit in
  * reverse stops before the writing instruction (gdb shows the value going back); forward again reaches the same
  * state; the guest's output is printed once. And the refusal without --deterministic: gdb names the reason
- * and the VM runs on unaffected.
+ * and the VM runs on unaffected, and on kvm.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { guestPath, tsvmmBin } from './guest-runner.js';
+import { guestPath, kvmUnusable, tsvmmBin } from './guest-runner.js';
+import { guestDebugSupport } from '../src/cpu/kvm/guest-debug-probe.js';
 
 const gdbVersion = spawnSync('gdb', ['--version'], { encoding: 'utf8' });
 const noGdb: string | false = gdbVersion.status === 0 ? false : 'no gdb on this host (apt-get install gdb)';
 
-function startStub(args: string[], guest = 'debuggee'): Promise<{ child: ChildProcess; port: number; output: () => string }> {
-  const child = spawn(process.execPath, [tsvmmBin, 'run', '--accel', 'emu', '--gdb', 'tcp:127.0.0.1:0', '--gdb-wait', '--serial', 'stdio', '--kernel', guestPath(guest), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Why the stub cannot run on kvm here, or false. */
+function kvmStubSkip(): string | false {
+  if (kvmUnusable !== false) return kvmUnusable;
+  const p = guestDebugSupport();
+  return p.ok ? false : `--gdb on kvm is refused here: ${p.reason}`;
+}
+
+function startStub(args: string[], guest = 'debuggee', accel = 'emu'): Promise<{ child: ChildProcess; port: number; output: () => string }> {
+  const child = spawn(process.execPath, [tsvmmBin, 'run', '--accel', accel, '--gdb', 'tcp:127.0.0.1:0', '--gdb-wait', '--serial', 'stdio', '--kernel', guestPath(guest), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString('latin1')));
@@ -268,29 +276,31 @@ test('gdb reverse execution with 2 vCPUs (smp): reverse-continue back to the oth
   }
 });
 
-test('gdb reverse execution without --deterministic: refused with the reason, the VM runs on unaffected', { skip: noGdb, timeout: 180_000 }, async () => {
-  const { child, port, output } = await startStub([]);
-  try {
-    const out = await runGdb(port, [
-      'break bump',
-      'continue',
-      'reverse-stepi', // not advertised: gdb refuses by itself
-      'set remote reverse-step-packet on',
-      'reverse-stepi', // sent anyway: the stub says why
-      'p $rdi',
-      'info symbol $pc',
-      'monitor info',
-      'delete',
-      'continue',
-    ]);
-    assert.match(out, /Target remote does not support this command\./);
-    assert.match(out, /tsvmm: reverse execution needs --accel emu --deterministic/);
-    assert.match(out, /reverse execution: off \(reverse execution needs --accel emu --deterministic/);
-    assert.deepEqual(values(out), ['1'], out);
-    assert.match(out, /^bump in section \.text/m, 'still at the breakpoint');
-    assert.equal(await exited(child), 1);
-    assert.equal(output(), 'debuggee: counter = 10\r\n');
-  } finally {
-    child.kill('SIGKILL');
-  }
-});
+for (const accel of ['emu', 'kvm'] as const) {
+  test(`gdb reverse execution on ${accel}${accel === 'emu' ? ' without --deterministic' : ''}: refused with the reason, the VM runs on unaffected`, { skip: noGdb || (accel === 'kvm' && kvmStubSkip()), timeout: 180_000 }, async () => {
+    const { child, port, output } = await startStub(accel === 'kvm' ? ['--deterministic'] : [], 'debuggee', accel);
+    try {
+      const out = await runGdb(port, [
+        'break bump',
+        'continue',
+        'reverse-stepi', // not advertised: gdb refuses by itself
+        'set remote reverse-step-packet on',
+        'reverse-stepi', // sent anyway: the stub says why
+        'p $rdi',
+        'info symbol $pc',
+        'monitor info',
+        'delete',
+        'continue',
+      ]);
+      assert.match(out, /Target remote does not support this command\./);
+      assert.match(out, /tsvmm: reverse execution needs --accel emu --deterministic/);
+      assert.match(out, /reverse execution: off \((reverse execution needs|it needs) --accel emu --deterministic/);
+      assert.deepEqual(values(out), ['1'], out);
+      assert.match(out, /^bump in section \.text/m, 'still at the breakpoint');
+      assert.equal(await exited(child), 1);
+      assert.equal(output(), 'debuggee: counter = 10\r\n');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+}

@@ -499,7 +499,7 @@ export class KvmGdbTarget implements GdbTarget {
     if (word === 'info') {
       const s = this.support;
       const facilities = `single-step, hardware breakpoints, ${s.hwWatch ? 'hardware watchpoints' : 'write watchpoints by single-stepping (no data breakpoints here)'}, ${s.swBreak ? 'INT3 breakpoints' : 'break uses debug registers (INT3 does not work here)'}`;
-      return [`backend kvm, ${this.threadCount} vCPU(s): ${facilities}`, ...s.notes.map((n) => `  ${n}`), ...this.vm.vcpus.map((v) => this.describeThread(v.index + 1))].join('\n');
+      return [`backend kvm, ${this.threadCount} vCPU(s): ${facilities}`, ...s.notes.map((n) => `  ${n}`), 'reverse execution: off (it needs --accel emu --deterministic: kvm has no instruction count to replay to)', ...this.vm.vcpus.map((v) => this.describeThread(v.index + 1))].join('\n');
     }
     if (word === 'icount' || word === 'stop-at') return `monitor ${word}: kvm has no instruction counter (use --accel emu)`;
     return null;
