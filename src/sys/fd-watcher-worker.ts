@@ -3,32 +3,16 @@
  * with no JavaScript on the main thread involved until something is ready.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { KICK_SIGNAL, POLLERR, POLLHUP, POLLIN, POLLNVAL, drainEventFd, mmapFd, pollFds, signalThread, type NativeMapping } from './libc.js';
-import { KVM_RUN } from './kvm-structs.js';
-import { MODE_EVENTFD, MODE_FREE, MODE_ONCE, WATCH_SLOTS, W_FD, W_KICK_TID, W_MODE, W_PENDING, W_READY, W_RUN_FD, W_RUN_GEN, W_RUN_SIZE, W_STOP } from './fd-watcher.js';
+import { POLLERR, POLLHUP, POLLIN, POLLNVAL, drainEventFd, pollFds } from './libc.js';
+import { MODE_EVENTFD, MODE_FREE, MODE_ONCE, WATCH_SLOTS, W_FD, W_MODE, W_PENDING, W_READY, W_STOP } from './fd-watcher.js';
 
-const init = workerData as { shared: SharedArrayBuffer; controlFd: number };
+const init = workerData as { shared: SharedArrayBuffer; controlFd: number; wake: SharedArrayBuffer | undefined; wakeIndex: number };
 const s = new Int32Array(init.shared);
+const wake = init.wake === undefined ? undefined : new Int32Array(init.wake);
 const pfds = new Uint8Array(8 * (WATCH_SLOTS + 1));
 const pv = new DataView(pfds.buffer);
 const slotOf = new Int32Array(WATCH_SLOTS + 1);
 const counter = new Uint8Array(8);
-let run: NativeMapping | undefined;
-let runGen = 0;
-
-/** The kicked vCPU's kvm_run (mapped again when the VM gives another), or undefined. */
-function kickedRun(): NativeMapping | undefined {
-  const gen = Atomics.load(s, W_RUN_GEN);
-  if (gen !== runGen) {
-    runGen = gen;
-    try {
-      run = mmapFd(Atomics.load(s, W_RUN_FD), Atomics.load(s, W_RUN_SIZE), 'Cannot map kvm_run for the kick');
-    } catch {
-      run = undefined;
-    }
-  }
-  return run;
-}
 
 while (Atomics.load(s, W_STOP) === 0) {
   let n = 0;
@@ -63,12 +47,12 @@ while (Atomics.load(s, W_STOP) === 0) {
   }
   if (woke) {
     Atomics.store(s, W_PENDING, 1);
-    const tid = Atomics.load(s, W_KICK_TID);
-    if (tid > 0) {
-      const r = kickedRun();
-      if (r !== undefined) r.bytes[KVM_RUN.IMMEDIATE_EXIT] = 1;
-      signalThread(tid, KICK_SIGNAL);
+    // A main thread asleep on the wake word looks at the ready fds when it wakes; otherwise its event loop does.
+    let woken = 0;
+    if (wake !== undefined) {
+      Atomics.add(wake, init.wakeIndex, 1);
+      woken = Atomics.notify(wake, init.wakeIndex);
     }
-    parentPort!.postMessage(0);
+    if (woken === 0) parentPort!.postMessage(0);
   }
 }

@@ -3,8 +3,9 @@
  * eventfds KVM signals for I/O events, a vhost-user backend's interrupt ("call") eventfds, the
  * backend's socket (to notice it died). The worker polls, drains an eventfd's counter (or, for other
  * fds, stops watching after one report), marks the slot ready in shared memory and wakes the main
- * thread twice over: a message for its event loop, and the vCPU kick signal for a thread inside
- * KVM_RUN (`kickThread`). `dispatch()` on the main thread runs the callbacks of ready slots.
+ * thread's event loop with a message, and also bumps and notifies a word the main thread may be waiting
+ * on with Atomics.wait (`wake`: the kvm backend's, while it answers vCPU exits). `dispatch()` on the main
+ * thread runs the callbacks of ready slots.
  */
 import { Worker } from 'node:worker_threads';
 import { EFD_CLOEXEC, EFD_NONBLOCK, closeFd, eventfd, signalEventFd } from './libc.js';
@@ -13,12 +14,7 @@ export const WATCH_SLOTS = 64;
 /** Int32 layout of the shared block. */
 export const W_STOP = 0;
 export const W_GENERATION = 1;
-export const W_KICK_TID = 2;
 export const W_PENDING = 3;
-/** The kvm_run mapping (vCPU fd and size) whose immediate_exit the worker sets before the kick; a new generation remaps. */
-export const W_RUN_FD = 4;
-export const W_RUN_SIZE = 5;
-export const W_RUN_GEN = 6;
 export const W_FD = 8;
 export const W_MODE = W_FD + WATCH_SLOTS;
 export const W_READY = W_MODE + WATCH_SLOTS;
@@ -35,27 +31,13 @@ export class FdWatcher {
   private readonly worker: Worker;
   private closed = false;
 
-  constructor() {
+  constructor(wake?: { readonly words: Int32Array; readonly index: number }) {
     this.controlFd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    this.worker = new Worker(new URL('./fd-watcher-worker.js', import.meta.url), { workerData: { shared: this.shared.buffer, controlFd: this.controlFd } });
+    const workerData = { shared: this.shared.buffer, controlFd: this.controlFd, wake: wake?.words.buffer, wakeIndex: wake?.index ?? 0 };
+    this.worker = new Worker(new URL('./fd-watcher-worker.js', import.meta.url), { workerData });
     this.worker.on('message', () => this.dispatch());
     this.worker.on('error', () => undefined);
     this.worker.unref();
-  }
-
-  /**
-   * Sends the vCPU kick signal to thread `tid` whenever an fd becomes ready (0: none). With `run` (the vCPU's fd
-   * and kvm_run size) the worker first sets that kvm_run's immediate_exit: a signal that lands just before the
-   * thread enters KVM_RUN would be lost (a halted guest then sleeps until some later event), the flag is not.
-   */
-  kickThread(tid: number, run?: { readonly fd: number; readonly size: number }): void {
-    const s = this.shared;
-    if (run !== undefined && (Atomics.load(s, W_RUN_FD) !== run.fd || Atomics.load(s, W_RUN_SIZE) !== run.size)) {
-      Atomics.store(s, W_RUN_FD, run.fd);
-      Atomics.store(s, W_RUN_SIZE, run.size);
-      Atomics.add(s, W_RUN_GEN, 1);
-    }
-    Atomics.store(s, W_KICK_TID, tid);
   }
 
   /**

@@ -1,7 +1,8 @@
 /**
  * KVM's event channels on a real /dev/kvm: a guest's writes to an I/O event's address do not leave KVM_RUN
  * (KVM_IOEVENTFD) and still ring the device; with eventChannels 'in-process' each write is an MMIO exit that
- * rings it; an interrupt event (KVM_IRQFD) wakes a halted guest. Skipped without /dev/kvm.
+ * rings it; an interrupt event (KVM_IRQFD) wakes a halted guest; the vCPU that rang a doorbell goes on while
+ * the device's handler runs (on the main thread, vCPUs on their own threads). Skipped without /dev/kvm.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -91,3 +92,45 @@ test('KVM_IRQFD: an interrupt event triggered from the event loop wakes a guest 
     vm.destroy();
   }
 });
+
+// mov [NOTIFY], ax; 1: inc dword [COUNTER]; jmp 1b (the guest's work after the doorbell, with no exits)
+const COUNTER = 0x2000;
+// prettier-ignore
+const RING_THEN_COUNT = [
+  0x66, 0xa3, 0x00, 0x00, 0x00, 0xd0,
+  0xff, 0x05, COUNTER & 0xff, COUNTER >>> 8, 0, 0,
+  0xeb, 0xf8,
+];
+
+for (const channels of ['kernel', 'in-process'] as const) {
+  test(`a doorbell does not stop the vCPU that rang it: the guest counts on while the device's handler is blocked (${channels === 'kernel' ? 'KVM_IOEVENTFD' : 'an MMIO exit'})`, { skip }, async () => {
+    const vm = createKvmVm({ memBytes: 16 << 20, cpus: 1, eventChannels: channels });
+    try {
+      const counter = (): number => vm.memory.readU32(COUNTER);
+      let during = -1;
+      let rung = 0;
+      // A device whose work takes long and blocks the main thread (as synchronous I/O would): it waits, without
+      // yielding, until the guest counter has moved on by 10,000 or 10 s have passed. With the vCPU on the main
+      // thread (the earlier design) the guest could not run meanwhile and the counter stayed put.
+      const h = vm.events.ioEvent({ space: 'mmio', address: NOTIFY, size: 2 }, {
+        signal: () => {
+          rung++;
+          const start = counter();
+          const t0 = Date.now();
+          while (counter() - start < 10_000 && Date.now() - t0 < 10_000);
+          during = counter() - start;
+          vm.requestStop({ kind: 'host-stop', reason: 'device done' });
+        },
+      });
+      assert.equal(h.inKernel, channels === 'kernel');
+      vm.memory.write(ENTRY, Uint8Array.from(RING_THEN_COUNT));
+      vm.vcpus[0]!.setRegisters(flat32(ENTRY));
+      assert.deepEqual(await vm.run(), { kind: 'host-stop', reason: 'device done' });
+      assert.equal(rung, 1);
+      assert.ok(during >= 10_000, `the guest counted ${during} while the device's handler ran`);
+      h.close();
+    } finally {
+      vm.destroy();
+    }
+  });
+}

@@ -3,12 +3,12 @@
  * - I/O events are KVM_IOEVENTFD registrations: the guest's write signals an eventfd inside the kernel
  *   and the vCPU re-enters the guest without leaving KVM_RUN. A sink with its own fd (a vhost-user
  *   backend's kick fd) gets the write directly; an in-process sink gets an eventfd of ours, which the
- *   fd watcher's thread polls and hands to the main thread (kicking vCPU 0 out of KVM_RUN).
+ *   fd watcher's thread polls and hands to the main thread, where the device runs while the vCPU goes on.
  * - Interrupt events are eventfds bound with KVM_IRQFD; MSI routes get GSIs from 24 up in a routing
  *   table (KVM_SET_GSI_ROUTING replaces the whole table, so the default PIC/IOAPIC routes are in it).
  * - Coalesced zones are KVM_REGISTER_COALESCED_MMIO zones (pio for port ranges); the kernel appends the
  *   writes to the ring page of the vCPU mapping, which `flushCoalesced` replays into the buses, and the
- *   run loop calls before it handles any other exit.
+ *   main thread calls before it handles any other exit.
  * A host without a capability (or a VM made with eventChannels 'in-process') gets the in-process channel for
  * that part (bus-events.ts). kvm-events.test.ts runs ioeventfd and irqfd on a real /dev/kvm; coalesced MMIO
  * and MSI routes are not tested there yet (the structs are checked against the UAPI headers in
@@ -53,8 +53,8 @@ export interface KvmEventHost {
   readonly mmio: Bus;
   /** KVM_CHECK_EXTENSION on the VM fd. */
   has(cap: 'IOEVENTFD' | 'IRQFD' | 'IRQ_ROUTING' | 'COALESCED_MMIO' | 'COALESCED_PIO'): boolean;
-  /** vCPU 0's fd and kvm_run size: the watcher sets its immediate_exit when it kicks (no lost wake-up). */
-  readonly kickRun?: { readonly fd: number; readonly size: number };
+  /** The word the main thread waits on between vCPU exits: the fd watcher bumps and notifies it too. */
+  readonly wake?: { readonly words: Int32Array; readonly index: number };
   /** The coalesced ring page (vCPU 0's mapping at KVM_COALESCED_MMIO_PAGE_OFFSET), when mapped. */
   readonly ringPage: Uint8Array | undefined;
   /** The fallback's deliveries: a GSI pulse, an MSI. */
@@ -82,21 +82,13 @@ export class KvmEventChannels implements EventChannels {
     this.view = p === undefined ? undefined : new DataView(p.buffer, p.byteOffset, p.byteLength);
   }
 
-  private kickTid = 0;
-
-  /** The watcher thread for eventfds of ours (started on first use); it kicks vCPU 0's thread. */
+  /**
+   * The watcher thread for eventfds of ours (started on first use). It wakes the main thread, which runs the
+   * devices; no vCPU thread is disturbed (they all run off the main thread, kvm-vm.ts).
+   */
   fdWatcher(): FdWatcher {
-    if (this.watcher === undefined) {
-      this.watcher = new FdWatcher();
-      this.watcher.kickThread(this.kickTid, this.host.kickRun);
-    }
+    this.watcher ??= new FdWatcher(this.host.wake);
     return this.watcher;
-  }
-
-  /** The thread that runs vCPU 0 (set by run()): a ready eventfd kicks it out of KVM_RUN. */
-  setKickThread(tid: number): void {
-    this.kickTid = tid;
-    this.watcher?.kickThread(tid, this.host.kickRun);
   }
 
   /** True when something the run loop must hand to a device is waiting (watcher, fallback). */

@@ -148,11 +148,18 @@ test('a device calling requestStop stops the VM at once', { skip }, withVm(1, as
   assert.equal(n, 1000);
 }));
 
+/** Marks the guest's first `out` to port 0x80: the vCPU's thread has started. */
+function started(vm: KvmVm): Promise<void> {
+  return new Promise((resolve) => vm.pio.register(0x80, 1, { read: () => undefined, write: () => resolve() }, 'started'));
+}
+/** out 0x80, al; then inc eax; jmp back (never exits again). */
+const SPIN_AFTER_OUT = new Uint8Array([0xe6, 0x80, 0x40, 0xeb, 0xfd]);
+
 test('requestStop from the event loop stops a guest spinning without exits; run() resumes it', { skip }, withVm(1, async (vm) => {
-  vm.memory.write(ENTRY, new Uint8Array([0x40, 0xeb, 0xfd])); // inc eax; jmp back (never exits)
+  vm.memory.write(ENTRY, SPIN_AFTER_OUT);
   vm.vcpus[0]!.setRegisters([...flat32(ENTRY), [REG.rax, 0n]]);
   const t0 = performance.now();
-  setTimeout(() => vm.requestStop({ kind: 'host-stop', reason: 'pause' }), 20);
+  void started(vm).then(() => setTimeout(() => vm.requestStop({ kind: 'host-stop', reason: 'pause' }), 20));
   const stop = await vm.run();
   const ms = performance.now() - t0;
   assert.deepEqual(stop, { kind: 'host-stop', reason: 'pause' });
@@ -166,9 +173,11 @@ test('requestStop from the event loop stops a guest spinning without exits; run(
 }));
 
 test('pause() parks a guest spinning without exits, resume() lets it go on; a stop ends a paused run', { skip }, withVm(1, async (vm) => {
-  vm.memory.write(ENTRY, new Uint8Array([0x40, 0xeb, 0xfd])); // inc eax; jmp back (never exits)
+  vm.memory.write(ENTRY, SPIN_AFTER_OUT);
   vm.vcpus[0]!.setRegisters([...flat32(ENTRY), [REG.rax, 0n]]);
+  const go = started(vm);
   const running = vm.run();
+  await go;
   await sleep(20);
   await vm.pause();
   assert.equal(vm.paused, true);

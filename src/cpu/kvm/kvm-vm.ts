@@ -1,8 +1,9 @@
 /**
- * The KVM backend: a Vm whose vCPUs run under /dev/kvm. vCPU 0 runs its KVM_RUN loop on
- * the main thread (where the devices are), so a single-vCPU VM never crosses threads;
- * every other vCPU runs on its own worker_thread and forwards IO/MMIO exits to the main
- * thread through a SharedArrayBuffer channel (see vcpu-channel.ts).
+ * The KVM backend: a Vm whose vCPUs run under /dev/kvm. Every vCPU, vCPU 0 included, runs its KVM_RUN
+ * loop on a worker_thread of its own (vcpu-worker.ts) and forwards IO/MMIO/debug exits through a
+ * SharedArrayBuffer channel (vcpu-channel.ts) to the main thread, which runs the devices, the ioeventfd
+ * dispatch, timers and the API: a device's work for a doorbell never holds up a vCPU. README.md beside
+ * this file explains the threads and what they cost.
  */
 import { Worker } from 'node:worker_threads';
 import {
@@ -14,8 +15,6 @@ import {
   KVM_CREATE_VCPU,
   KVM_CREATE_VM,
   KVM_ENABLE_CAP,
-  KVM_EXIT,
-  KVM_EXIT_IO_OUT,
   KVM_EXIT_NAMES,
   KVM_GET_API_VERSION,
   KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
@@ -49,7 +48,6 @@ import {
   SysError,
   closeFd,
   discardPages,
-  gettid,
   installKickSignal,
   ioctlInt,
   ioctlIntRaw,
@@ -60,10 +58,8 @@ import {
   mmapFd,
   openFile,
   signalThread,
-  startThreadTimer,
   sysError,
   type NativeMapping,
-  type ThreadTimer,
   withKickPending,
 } from '../../sys/libc.js';
 import { GuestMemory, pcRamLayout, type MemoryRegion } from '../../memory/guest-memory.js';
@@ -73,7 +69,6 @@ import { MSR } from '../registers.js';
 import type { BackendState, FeatureStatus, Vm, VmConfig, VmStop } from '../vm.js';
 import { restoreKvmVmState, saveKvmVmState } from './kvm-vm-state.js';
 import { cpuFeatureStates, guestCpuid, type CpuModelName, type CpuPolicy } from './cpu-model.js';
-import { stopForExit } from './exit-decode.js';
 import { KVM_DEVICE, hostApicv, hostPmu, isPvmHost, type KvmHostPmu } from './host-probe.js';
 import { KvmError } from './kvm-error.js';
 import { EXIT } from '../../util/errors.js';
@@ -87,19 +82,23 @@ import {
   CH_COUNT,
   CH_DETAIL_LEN,
   CH_EPOCH,
+  CH_HELD,
   CH_KIND,
   CH_SIZE,
   CH_STATE,
   CH_STATUS,
+  CH_PARKED,
   CH_TID,
   CH_WRITE,
   G_EPOCH,
+  G_HOLD,
   G_INTS,
-  G_MAIN_TID,
-  G_PENDING,
+  G_QUIT,
+  G_RUN,
   G_STOP,
   G_STOP_FINAL,
   G_STOP_PAUSE,
+  G_WAKE,
   KIND_DEBUG,
   KIND_IO,
   KIND_MMIO,
@@ -161,14 +160,17 @@ interface Slot {
   bitmap?: NativeMapping;
 }
 
-interface ApThread {
+interface VcpuThread {
   readonly index: number;
   readonly worker: Worker;
   readonly channel: VcpuChannel;
-  exited: Promise<void>;
+  /** The channel's data area cut to 0-8 bytes (one IO or MMIO access each, without a new view per exit). */
+  readonly views: readonly Uint8Array[];
+  dead: boolean;
 }
 
 const SLICE_MS = 10;
+
 
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
@@ -201,21 +203,18 @@ export class KvmVm implements Vm {
   private running = false;
   private destroyed = false;
   private readonly g = new Int32Array(new SharedArrayBuffer(G_INTS * 4));
-  private aps: ApThread[] = [];
+  /** By vCPU index; kept across pauses and runs (parked in between), ended by destroy(). */
+  private readonly threads: (VcpuThread | undefined)[] = [];
+  /** Exit counts of threads that died (the live ones count in their channels). */
   private readonly counts = new Float64Array(64);
-  private lastHangCheck = 0;
   private hangEpoch = 0;
+  private hangRounds = 0;
+  /** The main thread is answering a vCPU exit (that vCPU is out of KVM_RUN; see withVcpusOut). */
+  private servicing = false;
+  private threadsReady: Promise<void>;
   /** The CPU model set with setCpuidTable, if any. */
   private cpuModel: CpuidValue[] | undefined;
 
-  // vCPU 0's kvm_run, read in place on every exit.
-  private readonly runBytes: Uint8Array;
-  private readonly runView: DataView;
-  private ioOffset = -1;
-  private io1: Uint8Array = new Uint8Array(0);
-  private io2: Uint8Array = new Uint8Array(0);
-  private io4: Uint8Array = new Uint8Array(0);
-  private readonly mmioViews: Uint8Array[];
   /** ioeventfd, irqfd and coalesced MMIO (kvm-events.ts). */
   readonly events: KvmEventChannels;
   /**
@@ -262,10 +261,8 @@ export class KvmVm implements Vm {
       vcpu.trySetMsrs(MSR_SETUP);
       this.vcpus.push(vcpu);
     }
-    const v0 = this.vcpus[0]!;
-    this.runBytes = v0.run.bytes;
-    this.runView = new DataView(this.runBytes.buffer, this.runBytes.byteOffset, this.runBytes.byteLength);
-    this.mmioViews = [0, 1, 2, 3, 4, 5, 6, 7, 8].map((n) => this.runBytes.subarray(KVM_RUN.MMIO_DATA, KVM_RUN.MMIO_DATA + n));
+    // KVM fills the coalesced ring through any vCPU's mapping; vCPU 0's is at hand here.
+    const run0 = this.vcpus[0]!.run.bytes;
     const ringAt = KVM_COALESCED_MMIO_PAGE_OFFSET * 4096;
     const irqLine = (gsi: number): IrqLine => this.irqLine(gsi);
     this.events = new KvmEventChannels({
@@ -273,8 +270,8 @@ export class KvmVm implements Vm {
       pio: this.pio,
       mmio: this.mmio,
       has: (cap) => config.eventChannels !== 'in-process' && this.checkExtension(cap) > 0,
-      kickRun: { fd: v0.fd, size: runSize },
-      ringPage: runSize >= ringAt + 4096 ? this.runBytes.subarray(ringAt, ringAt + 4096) : undefined,
+      wake: { words: this.g, index: G_WAKE },
+      ringPage: runSize >= ringAt + 4096 ? run0.subarray(ringAt, ringAt + 4096) : undefined,
       irqPulse: (gsi) => {
         const l = irqLine(gsi);
         l.set(true);
@@ -282,6 +279,9 @@ export class KvmVm implements Vm {
       },
       signalMsi: (a, d) => this.signalMsi(a, d),
     });
+    // A thread takes some 50 ms to start (a new V8 isolate, koffi): start them now, while the VMM sets up.
+    this.threadsReady = this.startThreads();
+    this.threadsReady.catch(() => undefined);
   }
 
   checkExtension(cap: KvmCapName): number {
@@ -309,6 +309,10 @@ export class KvmVm implements Vm {
 
   /** Replaces KVM memory slots to follow a GuestMemory map change: removed regions first, then added ones. */
   private applyMap(old: readonly MemoryRegion[], next: readonly MemoryRegion[]): void {
+    this.withVcpusOut(() => this.replaceSlots(old, next));
+  }
+
+  private replaceSlots(old: readonly MemoryRegion[], next: readonly MemoryRegion[]): void {
     const keep = new Set(next);
     for (const r of old) {
       const s = this.slots.get(r);
@@ -332,6 +336,10 @@ export class KvmVm implements Vm {
    * for every region with trackDirty; read them with memory.collectDirty().
    */
   syncDirtyLog(): void {
+    this.withVcpusOut(() => this.readDirtyLogs());
+  }
+
+  private readDirtyLogs(): void {
     for (const s of this.slots.values()) {
       if (!s.region.trackDirty) continue;
       const pages = s.region.size / 4096;
@@ -340,6 +348,44 @@ export class KvmVm implements Vm {
       ioctlPtr(this.vmFd, KVM_GET_DIRTY_LOG, encodeDirtyLog(s.slot, s.bitmap.address), `KVM_GET_DIRTY_LOG for "${s.region.name}" failed`);
       this.memory.mergeDirtyBitmap(s.region, s.bitmap.bytes.subarray(0, bytes));
     }
+  }
+
+  /**
+   * Runs `fn` with every vCPU out of KVM_RUN: its thread kicked (immediate_exit and the kick signal) and held
+   * until `fn` returns, or already out (parked, waiting for a device answer). kvm_pvm failed to emulate guest
+   * instructions ("instruction emulation failed", the guest stopped mid-migration) when KVM_GET_DIRTY_LOG or a
+   * memory-slot change ran while a vCPU was inside KVM_RUN; when vCPU 0 ran on the main thread that never
+   * happened with one vCPU. Synchronous: it waits (at most a second) on G_WAKE, which a held thread bumps.
+   */
+  private withVcpusOut<T>(fn: () => T): T {
+    if (!this.running || this.isPaused || this.servicing) return fn();
+    const g = this.g;
+    Atomics.store(g, G_HOLD, 1);
+    try {
+      for (const v of this.vcpus) v.run.bytes[KVM_RUN.IMMEDIATE_EXIT] = 1;
+      for (const t of this.threads) {
+        const tid = t === undefined || t.dead ? 0 : Atomics.load(t.channel.ctl, CH_TID);
+        if (tid > 0) signalThread(tid, KICK_SIGNAL);
+      }
+      const t0 = performance.now();
+      for (;;) {
+        const seen = Atomics.load(g, G_WAKE);
+        if (this.threads.every((t) => t === undefined || t.dead || this.isOut(t))) break;
+        if (performance.now() - t0 > 1000) break;
+        Atomics.wait(g, G_WAKE, seen, 5);
+      }
+      return fn();
+    } finally {
+      if (!this.halting) for (const v of this.vcpus) v.run.bytes[KVM_RUN.IMMEDIATE_EXIT] = 0;
+      Atomics.store(g, G_HOLD, 0);
+      Atomics.notify(g, G_HOLD);
+    }
+  }
+
+  /** A vCPU thread that is not in KVM_RUN and will not enter it while G_HOLD is set. */
+  private isOut(t: VcpuThread): boolean {
+    const ctl = t.channel.ctl;
+    return Atomics.load(ctl, CH_HELD) === 1 || Atomics.load(ctl, CH_STATE) === STATE_REQUEST || Atomics.load(ctl, CH_PARKED) === Atomics.load(this.g, G_RUN) || Atomics.load(ctl, CH_STATUS) === STATUS_EXITED;
   }
 
   private getSupportedCpuid(): CpuidEntry[] {
@@ -390,15 +436,16 @@ export class KvmVm implements Vm {
     this.wake?.();
   }
 
-  /** Makes every vCPU leave KVM_RUN (or not enter it): immediate_exit, then the kick signal for the AP threads. */
+  /** Makes every vCPU leave KVM_RUN (or not enter it): immediate_exit, then the kick signal to its thread. */
   private kick(why: typeof G_STOP_FINAL | typeof G_STOP_PAUSE): void {
     this.halting = true;
     Atomics.store(this.g, G_STOP, why);
     for (const v of this.vcpus) v.run.bytes[KVM_RUN.IMMEDIATE_EXIT] = 1;
-    for (const ap of this.aps) {
-      const tid = Atomics.load(ap.channel.ctl, CH_TID);
-      if (tid > 0) signalThread(tid, KICK_SIGNAL);
-      Atomics.notify(ap.channel.ctl, CH_STATE);
+    for (const t of this.threads) {
+      if (t === undefined) continue;
+      const tid = Atomics.load(t.channel.ctl, CH_TID);
+      if (tid > 0 && !t.dead) signalThread(tid, KICK_SIGNAL);
+      Atomics.notify(t.channel.ctl, CH_STATE);
     }
   }
 
@@ -407,9 +454,9 @@ export class KvmVm implements Vm {
   }
 
   /**
-   * Pauses as a stop does (immediate_exit and the kick signal), except that AP threads finish the
-   * device request they are in, and vCPU 0 stays on the main thread: run() then completes every
-   * vCPU's pending I/O and parks until resume(). The AP threads end and are started again on resume.
+   * Pauses as a stop does (immediate_exit and the kick signal), except that a vCPU thread first gets the
+   * answer to the device request it waits for, then parks; run() then completes every vCPU's pending I/O and
+   * flushes KVM's pending timers here, and parks until resume(). The threads stay; resume() lets them run.
    */
   pause(): Promise<void> {
     if (this.destroyed || this.stopReason !== undefined || this.isPaused) return Promise.resolve();
@@ -447,11 +494,10 @@ export class KvmVm implements Vm {
     this.running = true;
     // A VM whose run ended can run again: clear the previous stop.
     this.stopReason = undefined;
-    installKickSignal();
-    const tid = gettid();
-    Atomics.store(this.g, G_MAIN_TID, tid);
-    this.events.setKickThread(tid);
     try {
+      await this.threadsReady;
+      if (this.threads.some((t) => t === undefined || t.dead)) await (this.threadsReady = this.startThreads());
+      for (const t of this.threads) t?.worker.ref();
       while (this.stopReason === undefined) {
         if (this.pauseWanted) {
           this.settlePause();
@@ -459,10 +505,14 @@ export class KvmVm implements Vm {
           this.wake = undefined;
           continue;
         }
-        await this.runPhase(tid);
+        await this.runPhase();
         if (this.stopReason === undefined && this.pauseWanted) this.completePendingIo();
       }
+    } catch (e) {
+      this.requestStop({ kind: 'internal-error', vcpu: 0, detail: `host error while running the vCPUs: ${e instanceof Error ? e.message : String(e)}` });
     } finally {
+      // Parked threads wait for the next run() without keeping the process alive.
+      for (const t of this.threads) t?.worker.unref();
       this.running = false;
       if (this.pauseWaiters.length) this.settlePause();
       this.isPaused = false;
@@ -471,34 +521,60 @@ export class KvmVm implements Vm {
     return this.stopReason!;
   }
 
-  /** Runs vCPU 0 here and the APs on their threads until a stop or a pause makes them all leave KVM_RUN. */
-  private async runPhase(tid: number): Promise<void> {
+  /**
+   * Lets every vCPU thread run (a new G_RUN generation) and answers their exits here, on the main thread,
+   * until a stop or a pause has parked them all. Between exits the main thread sleeps in Atomics.wait on
+   * G_WAKE, which a vCPU thread's request and the fd watcher's doorbells bump: a futex wake-up, cheaper than
+   * one through the event loop. Every SLICE_MS it lets the event loop run (device timers, the API, gdb), as
+   * it did when vCPU 0 ran here in slices of KVM_RUN.
+   */
+  private async runPhase(): Promise<void> {
+    const g = this.g;
     this.halting = false;
     this.hangEpoch = 0;
-    Atomics.store(this.g, G_STOP, 0);
-    Atomics.store(this.g, G_PENDING, 0);
+    this.hangRounds = 0;
+    Atomics.store(g, G_STOP, 0);
     for (const v of this.vcpus) v.run.bytes[KVM_RUN.IMMEDIATE_EXIT] = 0;
-    let timer: ThreadTimer | undefined;
-    try {
-      await this.startAps();
-      timer = startThreadTimer(tid, TICK_MS);
-      while (!this.halting) {
-        this.runSlice();
-        if (this.halting) break;
-        await yieldToEventLoop();
+    const gen = Atomics.add(g, G_RUN, 1) + 1;
+    Atomics.notify(g, G_RUN);
+    const events = this.events;
+    let sliceEnd = performance.now() + SLICE_MS;
+    let lastHangCheck = performance.now();
+    for (;;) {
+      const seen = Atomics.load(g, G_WAKE);
+      const served = this.serviceVcpus();
+      // Doorbells (ioeventfd) and fallback events: their devices run here while the vCPUs go on.
+      if (events.pending) events.dispatch();
+      if (this.halting && this.allParked(gen)) return;
+      const now = performance.now();
+      if (!this.halting && now - lastHangCheck >= TICK_MS) {
+        lastHangCheck = now;
+        this.checkHang();
       }
-    } catch (e) {
-      this.requestStop({ kind: 'internal-error', vcpu: 0, detail: `host error while running vCPU 0: ${e instanceof Error ? e.message : String(e)}` });
-    } finally {
-      timer?.stop();
-      await this.joinAps();
+      if (now >= sliceEnd) {
+        await yieldToEventLoop();
+        sliceEnd = performance.now() + SLICE_MS;
+        continue;
+      }
+      if (served) continue;
+      Atomics.wait(g, G_WAKE, seen, sliceEnd - now);
     }
   }
 
+  /** Every vCPU thread has left KVM_RUN for generation `gen` (or is gone). */
+  private allParked(gen: number): boolean {
+    for (const t of this.threads) {
+      if (t === undefined || t.dead) continue;
+      const ctl = t.channel.ctl;
+      if (Atomics.load(ctl, CH_PARKED) !== gen && Atomics.load(ctl, CH_STATUS) !== STATUS_EXITED) return false;
+    }
+    return true;
+  }
+
   /**
-   * Re-enters KVM_RUN once per vCPU with immediate_exit set: KVM finishes an I/O or MMIO instruction
-   * whose data userspace supplied and returns EINTR without running the guest, so the saved state
-   * of a paused VM never holds a half-done instruction (the KVM API asks this before migration).
+   * Re-enters KVM_RUN once per vCPU (here, its thread parked) with immediate_exit set: KVM finishes an I/O or
+   * MMIO instruction whose data userspace supplied and returns EINTR without running the guest, so the saved
+   * state of a paused VM never holds a half-done instruction (the KVM API asks this before migration).
    */
   private completePendingIo(): void {
     for (const v of this.vcpus) {
@@ -516,9 +592,11 @@ export class KvmVm implements Vm {
    * entry, and KVM_GET_LAPIC does not show it: a snapshot would lose that interrupt. So each vCPU enters
    * KVM_RUN once more with a kick signal pending that its KVM signal mask lets through: KVM moves pending
    * timers into the IRR (or starts delivering the interrupt, which VCPU_EVENTS then shows) and returns
-   * EINTR without running guest code.
+   * EINTR without running guest code. Done here, right before the pause settles (and a snapshot may be
+   * read), to keep the window for a timer to fire unseen as short as it can be.
    */
   private flushPendingTimers(): void {
+    installKickSignal();
     const unblocked = new Uint8Array(12); // kvm_signal_mask {len = 8; sigset = nothing blocked}
     new DataView(unblocked.buffer).setUint32(0, 8, true);
     for (const v of this.vcpus) {
@@ -543,97 +621,9 @@ export class KvmVm implements Vm {
     for (const w of waiters) w();
   }
 
-  /** Runs vCPU 0 until a stop or until it is time to let the event loop run. */
-  private runSlice(): void {
-    const fd = this.vcpus[0]!.fd;
-    const rb = this.runBytes;
-    const rv = this.runView;
-    const counts = this.counts;
-    const hasAps = this.aps.length > 0;
-    const g = this.g;
-    const events = this.events;
-    const deadline = performance.now() + SLICE_MS;
-    let n = 0;
-    for (;;) {
-      if (this.halting) return;
-      if (hasAps && Atomics.load(g, G_PENDING) !== 0) this.serviceAps();
-      // Doorbells (ioeventfd) and fallback events: the devices run here, on the main thread.
-      if (events.pending) events.dispatch();
-      if (ioctlIntRaw(fd, KVM_RUN_IOCTL, 0) < 0) {
-        const e = lastErrno();
-        if (e !== EINTR && e !== EAGAIN) {
-          this.requestStop({ kind: 'internal-error', vcpu: 0, detail: `KVM_RUN failed on vCPU 0: ${sysError('KVM_RUN', e).message}` });
-          return;
-        }
-        counts[KVM_EXIT.INTR]!++;
-        // A worker's kick sets immediate_exit; clear it unless we are stopping.
-        rb[KVM_RUN.IMMEDIATE_EXIT] = 0;
-        if (this.halting) return;
-        if (hasAps) this.serviceAps();
-        const now = performance.now();
-        if (now - this.lastHangCheck >= TICK_MS) {
-          this.lastHangCheck = now;
-          this.checkHang();
-        }
-        if (now >= deadline) return;
-        continue;
-      }
-      const reason = rv.getUint32(KVM_RUN.EXIT_REASON, true);
-      counts[reason]!++;
-      // Buffered writes reach their devices before any other access does.
-      if (events.hasZones) events.flushCoalesced();
-      if (reason === KVM_EXIT.IO) {
-        const size = rb[KVM_RUN.IO_SIZE]!;
-        const port = rv.getUint16(KVM_RUN.IO_PORT, true);
-        const count = rv.getUint32(KVM_RUN.IO_COUNT, true);
-        const off = rv.getUint32(KVM_RUN.IO_DATA_OFFSET, true);
-        const out = rb[KVM_RUN.IO_DIRECTION] === KVM_EXIT_IO_OUT;
-        if (count === 1) {
-          if (off !== this.ioOffset) this.cacheIoViews(off);
-          const data = size === 1 ? this.io1 : size === 2 ? this.io2 : this.io4;
-          if (out) this.pio.write(port, data);
-          else this.pio.read(port, data);
-        } else {
-          this.stringIo(port, size, count, off, out);
-        }
-      } else if (reason === KVM_EXIT.MMIO) {
-        const addr = rv.getUint32(KVM_RUN.MMIO_PHYS_ADDR, true) + rv.getUint32(KVM_RUN.MMIO_PHYS_ADDR + 4, true) * 0x1_0000_0000;
-        const len = rv.getUint32(KVM_RUN.MMIO_LEN, true);
-        const data = this.mmioViews[len > 8 ? 8 : len]!;
-        if (rb[KVM_RUN.MMIO_IS_WRITE]) this.mmio.write(addr, data);
-        else this.mmio.read(addr, data);
-      } else if (reason === KVM_EXIT.DEBUG) {
-        this.onDebugExit(0, decodeDebugExit(rb));
-      } else {
-        const stop = stopForExit(reason, rb, 0, this.safeRip(0));
-        if (stop) {
-          this.requestStop(stop);
-          return;
-        }
-      }
-      if ((++n & 255) === 0 && performance.now() >= deadline) return;
-    }
-  }
-
   private onDebugExit(vcpu: number, exit: KvmDebugExit): void {
     if (this.debugExit !== undefined) this.debugExit(vcpu, exit);
     else this.requestStop({ kind: 'internal-error', vcpu, detail: `KVM_EXIT_DEBUG on vCPU ${vcpu} at 0x${exit.pc.toString(16)} while gdb is not attached` });
-  }
-
-  private cacheIoViews(off: number): void {
-    this.ioOffset = off;
-    this.io1 = this.runBytes.subarray(off, off + 1);
-    this.io2 = this.runBytes.subarray(off, off + 2);
-    this.io4 = this.runBytes.subarray(off, off + 4);
-  }
-
-  /** String I/O (rep ins/outs): KVM hands over `count` elements in the data page. */
-  private stringIo(port: number, size: number, count: number, off: number, out: boolean): void {
-    for (let i = 0; i < count; i++) {
-      const d = this.runBytes.subarray(off + i * size, off + (i + 1) * size);
-      if (out) this.pio.write(port, d);
-      else this.pio.read(port, d);
-    }
   }
 
   private safeRip(index: number): bigint | undefined {
@@ -645,31 +635,29 @@ export class KvmVm implements Vm {
   }
 
   /**
-   * Stops with 'hang' when every vCPU is halted with interrupts off (or waits for a SIPI
-   * nobody will send). With APs, two phases: seeing vCPU 0 stuck opens an epoch, and only
-   * AP reports measured after it count, so an AP woken just before vCPU 0 halted (whose
-   * last report is a stale "stuck") cannot cause a false hang.
+   * Stops with 'hang' when every vCPU is halted with interrupts off (or waits for a SIPI nobody will
+   * send). Each thread measures its vCPU on its tick and notes the epoch it read; the verdict needs
+   * every vCPU stuck in reports taken after two successive epochs were opened, so a vCPU another woke
+   * between two reports (its last report a stale "stuck") cannot cause a false hang.
    */
   private checkHang(): void {
-    if (!this.vcpus[0]!.isStuck()) {
-      this.hangEpoch = 0;
-      return;
-    }
-    if (this.aps.length) {
-      if (this.hangEpoch === 0) {
-        this.hangEpoch = Atomics.add(this.g, G_EPOCH, 1) + 1;
+    let fresh = true;
+    for (const t of this.threads) {
+      if (t === undefined || t.dead) continue;
+      const s = Atomics.load(t.channel.ctl, CH_STATUS);
+      if (s === STATUS_EXITED) continue;
+      if (s !== STATUS_STUCK) {
+        this.hangEpoch = 0;
+        this.hangRounds = 0;
         return;
       }
-      for (const ap of this.aps) {
-        const epoch = Atomics.load(ap.channel.ctl, CH_EPOCH);
-        const s = Atomics.load(ap.channel.ctl, CH_STATUS);
-        if (s === STATUS_EXITED) continue;
-        if (s !== STATUS_STUCK) {
-          this.hangEpoch = 0;
-          return;
-        }
-        if (epoch < this.hangEpoch) return; // not measured since; ask again next tick
-      }
+      if (Atomics.load(t.channel.ctl, CH_EPOCH) < this.hangEpoch) fresh = false;
+    }
+    if (!fresh) return; // not all measured since the epoch opened; ask again next tick
+    if (this.hangRounds < 2) {
+      this.hangRounds++;
+      this.hangEpoch = Atomics.add(this.g, G_EPOCH, 1) + 1;
+      return;
     }
     const rip = this.safeRip(0);
     this.requestStop({
@@ -678,18 +666,28 @@ export class KvmVm implements Vm {
     });
   }
 
-  // ------------------------------------------------------------ APs on worker threads
-  private async startAps(): Promise<void> {
-    if (this.vcpus.length <= 1) return;
+  // ------------------------------------------------------------ vCPU threads
+  /** Starts a thread for each vCPU that has none (at creation, or for one whose thread died); threads live until destroy(). */
+  private async startThreads(): Promise<void> {
     const url = new URL('./vcpu-worker.js', import.meta.url);
     const ready: Promise<void>[] = [];
-    for (const v of this.vcpus.slice(1)) {
+    for (const v of this.vcpus) {
+      const have = this.threads[v.index];
+      if (have !== undefined && !have.dead) continue;
+      // A dead thread's exit counters stay counted.
+      if (have !== undefined) have.channel.counts.forEach((n, r) => (this.counts[r]! += n));
       const channel = createChannel();
       const worker = new Worker(url, {
-        workerData: { index: v.index, fd: v.fd, runSize: this.runSize, vcpu0Fd: this.vcpus[0]!.fd, g: this.g.buffer, channel: channel.sab },
+        workerData: { index: v.index, fd: v.fd, runSize: this.runSize, g: this.g.buffer, channel: channel.sab, gen: Atomics.load(this.g, G_RUN) },
       });
-      const ap: ApThread = { index: v.index, worker, channel, exited: Promise.resolve() };
-      ap.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
+      // Parked threads do not keep the process alive; run() holds them while the VM runs.
+      worker.unref();
+      const t: VcpuThread = { index: v.index, worker, channel, views: [0, 1, 2, 3, 4, 5, 6, 7, 8].map((n) => channel.data.subarray(0, n)), dead: false };
+      worker.once('exit', () => {
+        t.dead = true;
+        Atomics.add(this.g, G_WAKE, 1);
+        Atomics.notify(this.g, G_WAKE);
+      });
       ready.push(
         new Promise((resolve, reject) => {
           worker.once('message', () => resolve());
@@ -697,69 +695,66 @@ export class KvmVm implements Vm {
         }),
       );
       worker.on('error', (e) => this.requestStop({ kind: 'internal-error', vcpu: v.index, detail: `vCPU ${v.index} thread failed: ${e.message}` }));
-      this.aps.push(ap);
+      this.threads[v.index] = t;
     }
     await Promise.all(ready);
   }
 
-  /** Runs the devices for every posted AP exit (called on the main thread between vCPU 0 runs). */
-  private serviceAps(): void {
-    for (const ap of this.aps) {
-      const ctl = ap.channel.ctl;
+  /** Runs the devices for every posted vCPU exit (main thread); returns how many there were. */
+  private serviceVcpus(): number {
+    let served = 0;
+    for (const t of this.threads) {
+      if (t === undefined) continue;
+      const ctl = t.channel.ctl;
       if (Atomics.load(ctl, CH_STATE) !== STATE_REQUEST) continue;
-      Atomics.sub(this.g, G_PENDING, 1);
-      if (this.events.hasZones) this.events.flushCoalesced();
-      const kind = ctl[CH_KIND];
-      const data = ap.channel.data;
-      if (kind === KIND_IO) {
-        const port = ctl[CH_ADDR_LO]!;
-        const size = ctl[CH_SIZE]!;
-        const count = ctl[CH_COUNT]!;
-        const write = ctl[CH_WRITE] === 1;
-        for (let i = 0; i < count; i++) {
-          const d = data.subarray(i * size, (i + 1) * size);
-          if (write) this.pio.write(port, d);
-          else this.pio.read(port, d);
-        }
-      } else if (kind === KIND_MMIO) {
-        const addr = (ctl[CH_ADDR_LO]! >>> 0) + (ctl[CH_ADDR_HI]! >>> 0) * 0x1_0000_0000;
-        const d = data.subarray(0, ctl[CH_SIZE]!);
-        if (ctl[CH_WRITE] === 1) this.mmio.write(addr, d);
-        else this.mmio.read(addr, d);
-      } else if (kind === KIND_DEBUG) {
-        this.onDebugExit(ap.index, decodeDebugExit(data));
-      } else if (kind === KIND_STOP) {
-        const text = new TextDecoder().decode(data.slice(0, ctl[CH_DETAIL_LEN]!));
-        this.requestStop(JSON.parse(text) as VmStop);
+      served++;
+      this.servicing = true;
+      try {
+        this.serviceRequest(t);
+      } catch (e) {
+        this.requestStop({ kind: 'internal-error', vcpu: t.index, detail: `host error while handling an exit of vCPU ${t.index}: ${e instanceof Error ? e.message : String(e)}` });
+      } finally {
+        this.servicing = false;
       }
       Atomics.store(ctl, CH_STATE, STATE_DONE);
       Atomics.notify(ctl, CH_STATE);
     }
+    return served;
   }
 
-  private async joinAps(): Promise<void> {
-    if (!this.aps.length) return;
-    if (!this.halting) this.requestStop({ kind: 'host-stop', reason: 'vCPU 0 stopped' });
-    // Keep answering requests a worker posted before it saw the stop.
-    const exited = Promise.all(this.aps.map((a) => a.exited));
-    let done = false;
-    void exited.then(() => (done = true));
-    const t0 = performance.now();
-    while (!done) {
-      this.serviceAps();
-      for (const ap of this.aps) {
-        const tid = Atomics.load(ap.channel.ctl, CH_TID);
-        if (tid > 0 && Atomics.load(ap.channel.ctl, CH_STATUS) !== STATUS_EXITED) signalThread(tid, KICK_SIGNAL);
+  private serviceRequest(t: VcpuThread): void {
+    const ctl = t.channel.ctl;
+    // Buffered writes reach their devices before any other access does.
+    if (this.events.hasZones) this.events.flushCoalesced();
+    const kind = ctl[CH_KIND];
+    const data = t.channel.data;
+    if (kind === KIND_IO) {
+      const port = ctl[CH_ADDR_LO]!;
+      const size = ctl[CH_SIZE]!;
+      const count = ctl[CH_COUNT]!;
+      const write = ctl[CH_WRITE] === 1;
+      if (count === 1) {
+        const d = t.views[size]!;
+        if (write) this.pio.write(port, d);
+        else this.pio.read(port, d);
+        return;
       }
-      if (performance.now() - t0 > 2000) {
-        await Promise.all(this.aps.map((a) => a.worker.terminate()));
-        break;
+      for (let i = 0; i < count; i++) {
+        const d = data.subarray(i * size, (i + 1) * size);
+        if (write) this.pio.write(port, d);
+        else this.pio.read(port, d);
       }
-      await new Promise((r) => setTimeout(r, 5));
+    } else if (kind === KIND_MMIO) {
+      const addr = (ctl[CH_ADDR_LO]! >>> 0) + (ctl[CH_ADDR_HI]! >>> 0) * 0x1_0000_0000;
+      const d = t.views[ctl[CH_SIZE]!]!;
+      if (ctl[CH_WRITE] === 1) this.mmio.write(addr, d);
+      else this.mmio.read(addr, d);
+    } else if (kind === KIND_DEBUG) {
+      this.onDebugExit(t.index, decodeDebugExit(data));
+    } else if (kind === KIND_STOP) {
+      const text = new TextDecoder().decode(data.slice(0, ctl[CH_DETAIL_LEN]!));
+      this.requestStop(JSON.parse(text) as VmStop);
     }
-    // Fold the threads' exit counters into vCPU 0's and forget the threads (a later run starts new ones).
-    for (const ap of this.aps) ap.channel.counts.forEach((n, r) => (this.counts[r]! += n));
-    this.aps = [];
   }
 
   // ------------------------------------------------------------ reporting
@@ -771,7 +766,7 @@ export class KvmVm implements Vm {
       out[name] = (out[name] ?? 0) + n;
     };
     this.counts.forEach((n, r) => add(r, n));
-    for (const ap of this.aps) ap.channel.counts.forEach((n, r) => add(r, n));
+    for (const t of this.threads) if (t !== undefined && !t.dead) t.channel.counts.forEach((n, r) => add(r, n));
     return out;
   }
 
@@ -857,7 +852,9 @@ export class KvmVm implements Vm {
     if (this.running) this.requestStop({ kind: 'host-stop', reason: 'VM destroyed' });
     this.destroyed = true;
     this.events.close();
-    for (const ap of this.aps) void ap.worker.terminate();
+    Atomics.store(this.g, G_QUIT, 1);
+    Atomics.notify(this.g, G_RUN);
+    for (const t of this.threads) if (t !== undefined) void t.worker.terminate();
     for (const v of this.vcpus) closeFd(v.fd);
     closeFd(this.vmFd);
     closeFd(this.kvmFd);

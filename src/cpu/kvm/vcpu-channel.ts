@@ -1,8 +1,8 @@
 /**
- * The shared-memory channel between an AP's worker thread and the main thread, where
- * devices live. A worker posts an IO/MMIO exit (or a stop) in its channel, kicks vCPU 0
- * out of KVM_RUN (immediate_exit + the kick signal) and sleeps in Atomics.wait until
- * the main thread has run the device and marked the request done.
+ * The shared-memory channel between a vCPU's worker thread and the main thread, where the devices
+ * live. A worker posts an IO/MMIO/debug exit (or a stop) in its channel, bumps and notifies the VM-wide
+ * G_WAKE counter the main thread waits on between exits, and sleeps in Atomics.wait until the main
+ * thread has run the device and marked the request done.
  */
 
 /** Int32 slots of a channel. */
@@ -20,6 +20,10 @@ export const CH_STATUS = 8;
 export const CH_DETAIL_LEN = 9;
 /** The VM's hang-check epoch (G_EPOCH) the worker read before it measured CH_STATUS. */
 export const CH_EPOCH = 10;
+/** The run generation (G_RUN) after which the worker left KVM_RUN and parked (its vCPU's I/O completed for a pause). */
+export const CH_PARKED = 11;
+/** 1 while the worker holds its vCPU out of KVM_RUN for the main thread (G_HOLD). */
+export const CH_HELD = 12;
 export const CH_INTS = 16;
 
 export const STATE_IDLE = 0;
@@ -65,11 +69,17 @@ export const G_STOP = 0;
 export const G_STOP_FINAL = 1;
 /** The VM pauses: a thread first gets the answer it waits for, so no I/O is lost across the pause. */
 export const G_STOP_PAUSE = 2;
-export const G_PENDING = 1;
-export const G_MAIN_TID = 2;
-/** Bumped by the main thread when it first sees vCPU 0 stuck; APs' stuck reports count only from then on. */
+/** Bumped (and notified) by a worker for each request or park: the main thread's doorbell. */
+export const G_WAKE = 1;
+/** The run generation: a parked worker enters KVM_RUN again when it changes. */
+export const G_RUN = 2;
+/** Bumped by the main thread for each round of the hang check; a vCPU's report counts from the round it read. */
 export const G_EPOCH = 3;
-export const G_INTS = 4;
+/** Set when the VM is destroyed: parked workers end. */
+export const G_QUIT = 4;
+/** 1 while the main thread wants every vCPU out of KVM_RUN for a moment (KvmVm.withVcpusOut). */
+export const G_HOLD = 5;
+export const G_INTS = 8;
 
-/** Milliseconds between the kick-timer signals each vCPU thread gets (yield to the event loop, hang checks). */
+/** Milliseconds between the kick-timer signals each vCPU thread gets (hang checks, a stop that raced a KVM_RUN entry). */
 export const TICK_MS = 10;

@@ -1,12 +1,15 @@
 /**
- * The thread of one AP (vCPU index >= 1): a synchronous KVM_RUN loop that forwards IO
- * and MMIO exits to the main thread through its channel and reports stops there.
- * Started by KvmVm.run(); never imported by anything else.
+ * The thread of one vCPU: a synchronous KVM_RUN loop that forwards IO, MMIO and debug exits to the
+ * main thread through its channel and reports stops there. Every vCPU, vCPU 0 included, has one, so
+ * the main thread (devices, ioeventfd dispatch, timers, API) never sits in KVM_RUN: a doorbell's
+ * device work runs while the vCPU that rang it goes on. Between runs (a pause, a stop) the thread
+ * parks, and the main thread may use the vCPU fd (kvm-vm.ts completes its pending I/O for a pause).
+ * Started by KvmVm; never imported by anything else.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { KVM_EXIT, KVM_EXIT_IO_OUT, KVM_RUN as KVM_RUN_IOCTL } from '../../sys/kvm-abi.js';
 import { KVM_RUN } from '../../sys/kvm-structs.js';
-import { EAGAIN, EINTR, KICK_SIGNAL, gettid, installKickSignal, ioctlIntRaw, lastErrno, mmapFd, signalThread, startThreadTimer, sysError } from '../../sys/libc.js';
+import { EAGAIN, EINTR, gettid, installKickSignal, ioctlIntRaw, lastErrno, mmapFd, startThreadTimer, sysError } from '../../sys/libc.js';
 import type { VmStop } from '../vm.js';
 import { stopForExit } from './exit-decode.js';
 import { KvmVcpu } from './kvm-vcpu.js';
@@ -16,17 +19,21 @@ import {
   CH_COUNT,
   CH_DETAIL_LEN,
   CH_EPOCH,
+  CH_HELD,
   CH_KIND,
+  CH_PARKED,
   CH_SIZE,
   CH_STATE,
   CH_STATUS,
   CH_TID,
   CH_WRITE,
   G_EPOCH,
-  G_MAIN_TID,
-  G_PENDING,
+  G_HOLD,
+  G_QUIT,
+  G_RUN,
   G_STOP,
   G_STOP_FINAL,
+  G_WAKE,
   KIND_DEBUG,
   KIND_IO,
   KIND_MMIO,
@@ -44,9 +51,10 @@ interface WorkerInit {
   index: number;
   fd: number;
   runSize: number;
-  vcpu0Fd: number;
   g: SharedArrayBuffer;
   channel: SharedArrayBuffer;
+  /** G_RUN when the thread was started: it parks until the next generation. */
+  gen: number;
 }
 
 const init = workerData as WorkerInit;
@@ -54,7 +62,6 @@ const g = new Int32Array(init.g);
 const ch = createChannel(init.channel);
 const ctl = ch.ctl;
 const run = mmapFd(init.fd, init.runSize, `Cannot map kvm_run of vCPU ${init.index}`);
-const vcpu0Run = mmapFd(init.vcpu0Fd, init.runSize, 'Cannot map kvm_run of vCPU 0');
 const vcpu = new KvmVcpu(init.index, init.fd, run);
 const rb = run.bytes;
 const rv = new DataView(rb.buffer, rb.byteOffset, rb.byteLength);
@@ -64,13 +71,15 @@ const tid = gettid();
 Atomics.store(ctl, CH_TID, tid);
 const timer = startThreadTimer(tid, TICK_MS);
 
+function wakeMain(): void {
+  Atomics.add(g, G_WAKE, 1);
+  Atomics.notify(g, G_WAKE);
+}
+
 /** Posts the current request and sleeps until the main thread answers (or the VM stops). */
 function request(): boolean {
   Atomics.store(ctl, CH_STATE, STATE_REQUEST);
-  Atomics.add(g, G_PENDING, 1);
-  // Kick vCPU 0 out of KVM_RUN (or keep it from entering) so the main thread looks now.
-  vcpu0Run.bytes[KVM_RUN.IMMEDIATE_EXIT] = 1;
-  signalThread(Atomics.load(g, G_MAIN_TID), KICK_SIGNAL);
+  wakeMain();
   while (Atomics.load(ctl, CH_STATE) === STATE_REQUEST) {
     if (Atomics.load(g, G_STOP) === G_STOP_FINAL) return false;
     Atomics.wait(ctl, CH_STATE, STATE_REQUEST, 50);
@@ -88,9 +97,30 @@ function postStop(stop: VmStop): void {
   request();
 }
 
+function safeRip(): bigint | undefined {
+  try {
+    return vcpu.rip();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Stays out of KVM_RUN while the main thread holds the vCPUs (G_HOLD). */
+function hold(): void {
+  Atomics.store(ctl, CH_HELD, 1);
+  wakeMain();
+  while (Atomics.load(g, G_HOLD) !== 0) Atomics.wait(g, G_HOLD, 1, 50);
+  Atomics.store(ctl, CH_HELD, 0);
+}
+
+/** Runs the vCPU until the VM pauses or stops (G_STOP), or a stop of its own. */
 function loop(): void {
   const counts = ch.counts;
   while (Atomics.load(g, G_STOP) === 0) {
+    if (Atomics.load(g, G_HOLD) !== 0) {
+      hold();
+      continue;
+    }
     if (ioctlIntRaw(init.fd, KVM_RUN_IOCTL, 0) < 0) {
       const e = lastErrno();
       if (e !== EINTR && e !== EAGAIN) {
@@ -138,13 +168,7 @@ function loop(): void {
       ctl[CH_KIND] = KIND_DEBUG;
       if (!request()) return;
     } else {
-      let rip: bigint | undefined;
-      try {
-        rip = vcpu.rip();
-      } catch {
-        rip = undefined;
-      }
-      const stop = stopForExit(reason, rb, init.index, rip);
+      const stop = stopForExit(reason, rb, init.index, safeRip());
       if (stop) {
         postStop(stop);
         return;
@@ -153,12 +177,33 @@ function loop(): void {
   }
 }
 
+/** Runs a generation of G_RUN, then parks until the next one; ends when the VM is destroyed. */
+function serve(): void {
+  let gen = init.gen;
+  for (;;) {
+    for (;;) {
+      if (Atomics.load(g, G_QUIT) !== 0) return;
+      const now = Atomics.load(g, G_RUN);
+      if (now !== gen) {
+        gen = now;
+        break;
+      }
+      Atomics.wait(g, G_RUN, gen, 1000);
+    }
+    Atomics.store(ctl, CH_STATUS, STATUS_RUNNING);
+    loop();
+    Atomics.store(ctl, CH_PARKED, gen);
+    wakeMain();
+  }
+}
+
 try {
   parentPort!.postMessage('ready');
-  loop();
+  serve();
 } catch (e) {
   postStop({ kind: 'internal-error', vcpu: init.index, detail: `vCPU ${init.index} thread failed: ${e instanceof Error ? e.message : String(e)}` });
 } finally {
   timer.stop();
   Atomics.store(ctl, CH_STATUS, STATUS_EXITED);
+  wakeMain();
 }
