@@ -108,7 +108,10 @@ async function backend(kind) {
   return { socket, pid: child.pid, stop: () => child.kill('SIGKILL') };
 }
 
-const tsvmm = (accel, disk, words = '') => [process.execPath, [tsvmmBin, 'run', '--accel', accel, '--mem', '128M', '--kernel', elf, '--cmdline', `${words}bench=${N}`, ...disk]];
+// IO_BENCH_KVM_BASELINE=path/to/bin/tsvmm.js: also runs that build's kvm peers (a before/after of the kvm front-end in one run).
+const kvmBaselineBin = process.env.IO_BENCH_KVM_BASELINE;
+
+const tsvmm = (accel, disk, words = '', bin = tsvmmBin) => [process.execPath, [bin, 'run', '--accel', accel, '--mem', '128M', '--kernel', elf, '--cmdline', `${words}bench=${N}`, ...disk]];
 const qemu = (disk, memfd) => [
   'qemu-system-x86_64',
   [
@@ -140,6 +143,10 @@ const peers = [
   { name: 'kvm msix, vhost-user', backend: 'tsvmm', skip: kvmReason, run: async (s) => tsvmm('kvm', ['--vhost-user-blk', s], 'msix ') },
   { name: 'kvm msix, vhost-user, no evfd', backend: 'tsvmm', skip: kvmReason, run: async (s) => tsvmm('kvm', ['--vhost-user-blk', s, '--event-channels', 'in-process'], 'msix ') },
 ];
+if (kvmBaselineBin !== undefined) {
+  const base = (p) => ({ ...p, name: `base ${p.name}`, run: async (s) => { const [cmd, a] = await p.run(s); return [cmd, [kvmBaselineBin, ...a.slice(1)]]; } });
+  peers.push(...peers.filter((p) => p.name.includes('kvm')).map(base));
+}
 
 const selected = peers.filter((p) => ONLY === undefined || ONLY.test(p.name));
 console.log(`virtio-blk, 4 KiB requests, queue depth 1, ${N} per phase, median of ${RUNS} runs, peers interleaved within each run (load ${loadavg().map((x) => x.toFixed(1)).join(' ')})`);
@@ -202,6 +209,13 @@ roundTrip('tsvmm kvm, vhost-user tsvmm', 'tsvmm kvm, vhost-user, no evfd', 'kvm,
 roundTrip('tsvmm kvm, in-process', 'tsvmm kvm, in-process, no evfd', 'kvm, in-process device: request round trip without -> with KVM_IOEVENTFD');
 roundTrip('kvm msix, vhost-user', 'kvm msix, vhost-user, no evfd', 'kvm, vhost-user, MSI-X: round trip without -> with KVM_IOEVENTFD/KVM_IRQFD (target <= 0.5x)');
 roundTrip('kvm msix, in-process', 'kvm msix, in-process, no evfd', 'kvm, in-process device, MSI-X: round trip without -> with KVM_IOEVENTFD/KVM_IRQFD');
+for (const name of Object.keys(results).filter((n) => n.startsWith('base '))) {
+  roundTrip(name.slice(5), name, `kvm, IO_BENCH_KVM_BASELINE -> this build, ${name.slice(5)}`);
+}
+roundTrip('base tsvmm kvm, vhost-user tsvmm', 'base tsvmm kvm, vhost-user, no evfd', 'IO_BENCH_KVM_BASELINE: kvm, vhost-user: request round trip without -> with KVM_IOEVENTFD');
+roundTrip('base tsvmm kvm, in-process', 'base tsvmm kvm, in-process, no evfd', 'IO_BENCH_KVM_BASELINE: kvm, in-process device: request round trip without -> with KVM_IOEVENTFD');
+roundTrip('base kvm msix, vhost-user', 'base kvm msix, vhost-user, no evfd', 'IO_BENCH_KVM_BASELINE: kvm, vhost-user, MSI-X: round trip without -> with KVM_IOEVENTFD/KVM_IRQFD');
+roundTrip('base kvm msix, in-process', 'base kvm msix, in-process, no evfd', 'IO_BENCH_KVM_BASELINE: kvm, in-process device, MSI-X: round trip without -> with KVM_IOEVENTFD/KVM_IRQFD');
 if (kvmReason) console.log(`notification round trip with and without ioeventfd/irqfd: not measured (${kvmReason})`);
 else if (ONLY === undefined || ONLY.test('tsvmm kvm, doorbell')) {
   // The vCPU's side alone (bench/kvm/doorbell.mjs): a doorbell write with KVM_IOEVENTFD vs an MMIO exit.
