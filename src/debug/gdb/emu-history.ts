@@ -310,7 +310,9 @@ export class EmuHistory {
       await this.goTo(from + 1);
       return { kind: 'step', thread: this.ranThread(before, step) };
     }
-    let cp = this.store.atOrBefore(from);
+    const t = this.target;
+    // Nothing of gdb's to stop at: no need to look at the recorded run on the way.
+    let cp = t.userBreakpoints.size + t.userWatches.length > 0 ? this.store.atOrBefore(from) : undefined;
     while (cp !== undefined && cp.count < this.frontier) {
       const next = this.store.after(cp.count);
       const hits = await this.scan(cp, next?.count ?? this.frontier);
@@ -328,6 +330,7 @@ export class EmuHistory {
 
   /** The last hit of gdb's breakpoints or watchpoints before `from`, scanning back one stretch at a time. */
   private async scanBack(from: number): Promise<Hit | null> {
+    if (this.target.userBreakpoints.size + this.target.userWatches.length === 0) return null;
     // The scan of the last stretch ends here: it must arrive at this very state.
     this.expect = { at: from, sig: this.signature() };
     let cp = this.store.atOrBefore(from - 1);

@@ -40,7 +40,8 @@ export class EmuGdbTarget implements GdbTarget {
   /** What the vCPUs check (HostDebug): gdb's own breakpoints, or during a replay those of the recorded run. */
   readonly breakpoints = new Set<number>();
   readonly watches: HostWatch[] = [];
-  /** gdb's breakpoints and watchpoints (Z packets). */
+  /** gdb's breakpoints and watchpoints (Z packets), and its `monitor stop-at` (vCPU 0's count, -1: none). */
+  userStopAt = -1;
   readonly userBreakpoints = new Set<number>();
   readonly userWatches: HostWatch[] = [];
   readonly debug: HostDebug[];
@@ -276,6 +277,8 @@ export class EmuGdbTarget implements GdbTarget {
     for (const b of this.userBreakpoints) this.breakpoints.add(b);
     this.watches.length = 0;
     this.watches.push(...this.userWatches);
+    // A replay armed what the recorded run had: gdb's own stop point again (spent once vCPU 0 is past it).
+    this.debug.forEach((d, i) => (d.stopAt = i === 0 && this.userStopAt > this.vm.cpus[0]!.instructions ? this.userStopAt : -1));
     for (const c of this.vm.cpus) refreshDebug(c);
   }
 
@@ -355,6 +358,7 @@ export class EmuGdbTarget implements GdbTarget {
       if (arg === undefined || !/^\d+$/.test(arg)) return 'usage: monitor stop-at N (an instruction count of vCPU 0)';
       const d = this.debug[0]!;
       d.stopAt = Number(arg);
+      this.userStopAt = d.stopAt;
       rearm(this.vm.cpus[0]!);
       return `vCPU 0 will stop at instruction ${d.stopAt} (now at ${this.vm.cpus[0]!.instructions})`;
     }
