@@ -84,7 +84,7 @@ const SHIFT_KERNEL = ['ROL32', 'ROR32', '', '', 'SHL32', 'SHR32', 'SHL32', 'SAR3
  * cmp-mi / cmp-mi8 CMP [m], imm (32/8-bit); test; incdec; neg; not; mov-rr; mov64; load;
  * store (MOV [m], r/imm at 8/16/32 bits); movri; lea; movzx; movzx-load; shift; jcc.
  */
-type Form = '' | 'alu-rr' | 'alu-ri' | 'alu64' | 'alu-load' | 'cmp-mi' | 'cmp-mi8' | 'test' | 'incdec' | 'neg' | 'not' | 'mov-rr' | 'mov64' | 'load' | 'store' | 'movri' | 'lea' | 'movzx' | 'movzx-load' | 'shift' | 'jcc';
+export type Form = '' | 'alu-rr' | 'alu-ri' | 'alu64' | 'alu-load' | 'cmp-mi' | 'cmp-mi8' | 'test' | 'incdec' | 'neg' | 'not' | 'mov-rr' | 'mov64' | 'load' | 'store' | 'movri' | 'lea' | 'movzx' | 'movzx-load' | 'shift' | 'jcc';
 
 /** ADD OR AND SUB XOR CMP (the ALU operations compiled inline; ADC/SBB read CF and go through their handler). */
 function plainAlu(op: number): boolean {
@@ -92,12 +92,12 @@ function plainAlu(op: number): boolean {
 }
 
 /** Whether the destination is E (ModRM r/m, or the accumulator as rm 0): E,G / E,I forms rather than G,E. */
-function eFirst(r: Row): boolean {
+export function eFirst(r: Row): boolean {
   const k = r.ops[0]?.kind;
   return k === 'E' || k === 'AL' || k === 'eAX' || k === 'rAX';
 }
 
-function hasImm(r: Row): boolean {
+export function hasImm(r: Row): boolean {
   return r.ops.some((o) => o.kind === 'I');
 }
 
@@ -142,8 +142,33 @@ export function formOf(x: Insn): Form {
   }
 }
 
+/**
+ * Backward per-flag liveness: liveAfter[k] = flags some later point may observe after instruction k. A handler
+ * call, a possible fault or a side exit observes (or may deliver) every flag; the block's end observes all.
+ */
+export function flagLiveness(ins: readonly Insn[], forms: readonly Form[]): number[] {
+  const n = ins.length;
+  const liveAfter = new Array<number>(n);
+  let live = ALL_FLAGS;
+  for (let k = n - 1; k >= 0; k--) {
+    const x = ins[k]!;
+    const f = forms[k]!;
+    liveAfter[k] = live;
+    if (f === '' || mayFault(f, x) || (f === 'jcc' && k < n - 1)) {
+      live = ALL_FLAGS;
+      continue;
+    }
+    const w = writes(x);
+    let r = x.row.fr;
+    // A partial writer that records its flags merges the ones it keeps from the current state.
+    if ((live & w) !== 0 && (w & Bit.Arith) !== Bit.Arith) r |= Bit.Arith & ~w;
+    live = (live & ~w) | r;
+  }
+  return liveAfter;
+}
+
 /** Whether an inline form can fault (memory access, or a 64-bit branch target that must be canonical). */
-function mayFault(f: Form, x: Insn): boolean {
+export function mayFault(f: Form, x: Insn): boolean {
   switch (f) {
     case 'alu-load':
     case 'cmp-mi':
@@ -160,7 +185,7 @@ function mayFault(f: Form, x: Insn): boolean {
 }
 
 /** Flags an inline form writes (the row's written and undefined flags; a compiled shift has a non-zero count). */
-function writes(x: Insn): number {
+export function writes(x: Insn): number {
   return x.row.fw | x.row.fu;
 }
 
@@ -283,24 +308,7 @@ export function emitBody(ins: readonly Insn[], o: EmitOptions): Emitted | null {
   const I = o.insName;
   const forms = ins.map(formOf);
   if (!o.always && forms.every((f) => f === '')) return null;
-  // Backward per-flag liveness: liveAfter[k] = flags some later point may observe after instruction k.
-  const liveAfter = new Array<number>(n);
-  let live = ALL_FLAGS;
-  for (let k = n - 1; k >= 0; k--) {
-    const x = ins[k]!;
-    const f = forms[k]!;
-    liveAfter[k] = live;
-    if (f === '' || mayFault(f, x) || (f === 'jcc' && k < n - 1)) {
-      // A handler call, a possible fault or a side exit observes (or may deliver) every flag.
-      live = ALL_FLAGS;
-      continue;
-    }
-    const w = writes(x);
-    let r = x.row.fr;
-    // A partial writer that records its flags merges the ones it keeps from the current state.
-    if ((live & w) !== 0 && (w & Bit.Arith) !== Bit.Arith) r |= Bit.Arith & ~w;
-    live = (live & ~w) | r;
-  }
+  const liveAfter = flagLiveness(ins, forms);
   const last = ins[n - 1]!;
   // A block whose last instruction branches back to its start, or to a later instruction `head` of
   // it (a loop entered by falling through some setup code), with only inline instructions from

@@ -42,7 +42,8 @@ import * as runLoop from './run-loop.js';
 import * as registerCatalog from './register-catalog.js';
 import { flushTlb } from './tlb.js';
 import { refreshDebug, type HostDebug } from './debug-regs.js';
-import { envJitMode, thresholdOf, usesRegions } from './jit/jit-mode.js';
+import { envJitMode, thresholdOf, usesRegions, usesWasm } from './jit/jit-mode.js';
+import { arenaOf, Slot, type WasmArena } from './jit/wasm-arena.js';
 import type { JitStats } from './jit/jit-stats.js';
 
 /** TSVMM_JIT, read once. */
@@ -115,8 +116,10 @@ export class EmuCpu {
   readonly cache: CodeCache;
 
   // ---- architectural state ----
-  readonly rl = new Int32Array(16);
-  readonly rh = new Int32Array(16);
+  // The register file, segment bases/checks and TLB tags are views on the wasm tier's memory in that
+  // mode (jit/wasm-arena.ts), plain arrays otherwise; the constructor makes them.
+  readonly rl: Int32Array;
+  readonly rh: Int32Array;
   /** RIP (see the file comment for the number representation). */
   rip = 0;
   /** RFLAGS without the arithmetic bits when fop !== F_EAGER. */
@@ -132,11 +135,11 @@ export class EmuCpu {
   /** Carry-in of ADC/SBB or the preserved CF of INC/DEC. */
   fcin = 0;
   readonly segSel = new Int32Array(10);
-  readonly segBase = new Float64Array(10);
+  readonly segBase: Float64Array;
   readonly segLimit = new Float64Array(10);
   readonly segAttr = new Int32Array(10);
   /** Per segment: 1 when accesses need limit/type/null checks (anything but a flat writable data segment, or real mode). */
-  readonly segChk = new Uint8Array(10);
+  readonly segChk: Uint8Array;
   gdtBase = 0;
   gdtLimit = 0xffff;
   idtBase = 0;
@@ -261,8 +264,10 @@ export class EmuCpu {
   curBlock: Block | null = null;
 
   // ---- TLB ----
-  readonly tlbTagR = new Float64Array(Tlb.Size * 2).fill(-1);
-  readonly tlbTagW = new Float64Array(Tlb.Size * 2).fill(-1);
+  readonly tlbTagR: Float64Array;
+  readonly tlbTagW: Float64Array;
+  /** Per TLB entry: the wasm address of the page's RAM (wasm tier), or -1. */
+  readonly tlbAddr: Int32Array;
   readonly tlbTagX = new Float64Array(Tlb.Size * 2).fill(-1);
   readonly tlbOff = new Float64Array(Tlb.Size * 2);
   readonly tlbPhys = new Float64Array(Tlb.Size * 2).fill(-1);
@@ -319,6 +324,9 @@ export class EmuCpu {
   jitThreshold = thresholdOf(jitMode);
   /** Whether hot pages are compiled as regions (jit/, TSVMM_JIT=regions); otherwise hot blocks are compiled one by one. */
   regions = usesRegions(jitMode);
+  /** The wasm tier's memory and this vCPU's slot in it (TSVMM_JIT=wasm), or null / 0. */
+  readonly wasm: WasmArena | null;
+  readonly wslot: number;
   /** Instruction + REP-iteration count a running region must not pass (jit/exec-region.ts). */
   jitEnd = 0;
   /** The instructions of the block a region is running (its Block may be released meanwhile). */
@@ -374,6 +382,30 @@ export class EmuCpu {
     this.apic = opts.apic;
     this.clock = opts.clock ?? new InsnClock(this);
     this.cache = opts.cache ?? new CodeCache();
+    if (usesWasm(jitMode)) {
+      const a = arenaOf(this.cache);
+      const s = a.takeSlot();
+      const buf = a.memory.buffer;
+      this.wasm = a;
+      this.wslot = s;
+      this.rl = new Int32Array(buf, s + Slot.Rl, 16);
+      this.rh = new Int32Array(buf, s + Slot.Rh, 16);
+      this.segBase = new Float64Array(buf, s + Slot.SegBase, 10);
+      this.segChk = new Uint8Array(buf, s + Slot.SegChk, 10);
+      this.tlbTagR = new Float64Array(buf, s + Slot.TagR, Tlb.Size * 2).fill(-1);
+      this.tlbTagW = new Float64Array(buf, s + Slot.TagW, Tlb.Size * 2).fill(-1);
+      this.tlbAddr = new Int32Array(buf, s + Slot.Addr, Tlb.Size * 2).fill(-1);
+    } else {
+      this.wasm = null;
+      this.wslot = 0;
+      this.rl = new Int32Array(16);
+      this.rh = new Int32Array(16);
+      this.segBase = new Float64Array(10);
+      this.segChk = new Uint8Array(10);
+      this.tlbTagR = new Float64Array(Tlb.Size * 2).fill(-1);
+      this.tlbTagW = new Float64Array(Tlb.Size * 2).fill(-1);
+      this.tlbAddr = new Int32Array(Tlb.Size * 2).fill(-1);
+    }
     this.ferr = opts.ferr ?? null;
     this.cache.attach(this);
     this.jcEpoch = this.cache.newEpoch();

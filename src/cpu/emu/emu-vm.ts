@@ -15,6 +15,8 @@ import { GuestMemory, pcRamLayout, type MemoryRegion } from '../../memory/guest-
 import { EmuCpu } from './cpu.js';
 import { Bit } from './flags.js';
 import { CodeCache } from './code-cache.js';
+import { envUsesWasm } from './jit/jit-mode.js';
+import { provideArena } from './jit/wasm-arena.js';
 import type { JitStats } from './jit/jit-stats.js';
 import { spinsForever } from './spin-check.js';
 import type { EmuChipSet, EmuClock } from './chips/chip-types.js';
@@ -173,10 +175,12 @@ export class EmuVm implements Vm {
     this.config = config;
     this.cache = new CodeCache(config.codeCacheInsns ?? codeCacheCapacity(config.memBytes));
     const regions: MemoryRegion[] = [];
+    // The wasm tier keeps RAM in its memory when it fits, so compiled loads and stores hit it inline.
+    const arena = envUsesWasm() ? provideArena(this.cache, config.cpus, config.ramAllocator === undefined ? config.memBytes : 0) : null;
     for (const l of pcRamLayout(config.memBytes)) {
       let bytes: Uint8Array;
       try {
-        bytes = config.ramAllocator !== undefined ? config.ramAllocator(l.size, l.name) : new Uint8Array(new ArrayBuffer(l.size));
+        bytes = config.ramAllocator !== undefined ? config.ramAllocator(l.size, l.name) : (arena?.takeRam(l.size) ?? new Uint8Array(new ArrayBuffer(l.size)));
       } catch (e) {
         throw new EmuVmError(`Cannot allocate ${l.size} bytes of guest RAM for the emulator (${(e as Error).message}): use a smaller --mem`);
       }

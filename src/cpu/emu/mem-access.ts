@@ -16,12 +16,14 @@ export interface RamRegion {
   size: number;
   view: DataView;
   bytes: Uint8Array;
+  /** Where the bytes are in the wasm tier's memory (jit/wasm-arena.ts), or -1. */
+  wasmAddr: number;
 }
 
 export function rebuildRam(c: EmuCpu): void {
   c.ram = c.memory.regions
     .filter((r) => !r.readonly)
-    .map((r) => ({ gpa: r.gpa, size: r.size, bytes: r.bytes, view: new DataView(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength) }));
+    .map((r) => ({ gpa: r.gpa, size: r.size, bytes: r.bytes, view: new DataView(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength), wasmAddr: c.wasm !== null ? c.wasm.addressOf(r.bytes) : -1 }));
   c.lastRam = undefined;
 }
 

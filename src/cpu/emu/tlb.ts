@@ -106,6 +106,7 @@ export function fill(c: EmuCpu, lin: number, phys: number, acc: number, r: RamRe
   c.tlbPhys[i] = pp;
   c.tlbOff[i] = pp - r.gpa;
   c.tlbView[i] = r.view;
+  c.tlbAddr[i] = r.wasmAddr < 0 ? -1 : r.wasmAddr + (pp - r.gpa);
   c.tlbGlobal[i] = c.xlGlobal;
   // Pages with data breakpoints or watchpoints keep taking the slow paths (debug-regs.ts).
   const watched = c.watchPages.size !== 0 && c.watchPages.has(page);

@@ -8,8 +8,11 @@
  *   three-way tests use it);
  * - `regions`, `regions-eager`: hot pages compiled as regions (region-compiler.ts), at the default
  *   threshold or at 1. Measured slower than single blocks on V8 so far (see jit/README.md), so not the default.
+ * - `wasm`, `wasm-eager`: hot blocks compiled to WebAssembly (wasm-compiler.ts) at WASM_THRESHOLD
+ *   (TSVMM_JIT_THRESHOLD overrides it) or at 1; registers, flags record, TLB tags and RAM live in one
+ *   WebAssembly.Memory per VM (wasm-arena.ts).
  */
-export type JitMode = 'off' | 'eager' | 'default' | 'regions' | 'regions-eager';
+export type JitMode = 'off' | 'eager' | 'default' | 'regions' | 'regions-eager' | 'wasm' | 'wasm-eager';
 
 /**
  * Runs of a block before it is compiled. A compiled block is a new JS function that V8 first runs in its
@@ -20,7 +23,13 @@ export type JitMode = 'off' | 'eager' | 'default' | 'regions' | 'regions-eager';
  */
 export const DEFAULT_THRESHOLD = 10000;
 
-const MODES: readonly string[] = ['off', 'eager', 'default', 'regions', 'regions-eager'];
+/**
+ * Runs of a block before the wasm tier compiles it: Liftoff makes machine code at once (no warm-up in
+ * an interpreter), so it pays back much sooner than a JS function (jit/README.md, WebAssembly).
+ */
+export const WASM_THRESHOLD = 200;
+
+const MODES: readonly string[] = ['off', 'eager', 'default', 'regions', 'regions-eager', 'wasm', 'wasm-eager'];
 
 export function parseJitMode(v: string | undefined): JitMode {
   if (v === undefined || v === '') return 'default';
@@ -39,8 +48,8 @@ export function envJitMode(): JitMode {
 }
 
 /** TSVMM_JIT_THRESHOLD (measurements): the default modes' threshold instead of DEFAULT_THRESHOLD. */
-export function parseThreshold(v: string | undefined): number {
-  if (v === undefined || v === '') return DEFAULT_THRESHOLD;
+export function parseThreshold(v: string | undefined, dflt = DEFAULT_THRESHOLD): number {
+  if (v === undefined || v === '') return dflt;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`TSVMM_JIT_THRESHOLD=${v}: expected a whole number of runs, at least 1`);
   return n;
@@ -48,7 +57,18 @@ export function parseThreshold(v: string | undefined): number {
 
 /** Compile threshold of a mode (runs of a block before it is compiled). */
 export function thresholdOf(m: JitMode): number {
-  return m === 'eager' || m === 'regions-eager' ? 1 : parseThreshold(env('TSVMM_JIT_THRESHOLD'));
+  if (m === 'eager' || m === 'regions-eager' || m === 'wasm-eager') return 1;
+  return parseThreshold(env('TSVMM_JIT_THRESHOLD'), m === 'wasm' ? WASM_THRESHOLD : DEFAULT_THRESHOLD);
+}
+
+/** Whether hot blocks are compiled to WebAssembly. */
+export function usesWasm(m: JitMode): boolean {
+  return m === 'wasm' || m === 'wasm-eager';
+}
+
+/** TSVMM_JIT read now (EmuVm lays out RAM for the wasm tier before its vCPUs exist). */
+export function envUsesWasm(): boolean {
+  return usesWasm(envJitMode());
 }
 
 export function usesRegions(m: JitMode): boolean {

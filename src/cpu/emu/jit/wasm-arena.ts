@@ -1,0 +1,105 @@
+/**
+ * The WebAssembly tier's memory (TSVMM_JIT=wasm): one WebAssembly.Memory per VM (per code cache, which
+ * the VM's vCPUs share, so compiled blocks run on any of them) holding what compiled code touches. Each
+ * vCPU has a 64 KiB slot with its register file, a lazy-flags record, the segment bases and check flags
+ * and its read/write TLB tags, all as typed-array views that the interpreter uses exactly as it used its
+ * own arrays; guest RAM follows the slots when it fits (wasm32: at most 4 GiB in all), so a TLB hit is
+ * an inline load or store in compiled code. The memory never grows: growing would detach every view.
+ */
+import type { CodeCache } from '../code-cache.js';
+import { Tlb } from '../x86-defs.js';
+import { wasmApi, type WasmMemory } from './wasm-encoder.js';
+
+/** Byte offsets inside a vCPU slot. */
+export const enum Slot {
+  Rl = 0,
+  Rh = 64,
+  /** Lazy-flags record: fop fsz fres fdst fsrc fresH fdstH fsrcH fcin dirty (int32 each). */
+  Flags = 128,
+  SegBase = 256,
+  SegChk = 352,
+  TagR = 1024,
+  TagW = TagR + Tlb.Size * 2 * 8,
+  /** Int32 per TLB entry: the wasm address of the page's RAM, or -1 (RAM outside the memory). */
+  Addr = TagW + Tlb.Size * 2 * 8,
+  End = Addr + Tlb.Size * 2 * 4,
+  Size = 65536,
+}
+
+/** Indices of the flags record, in int32 units from Slot.Flags. */
+export const enum Fr {
+  Op = 0,
+  Sz = 1,
+  Res = 2,
+  Dst = 3,
+  Src = 4,
+  ResH = 5,
+  DstH = 6,
+  SrcH = 7,
+  Cin = 8,
+  Dirty = 9,
+}
+
+const PAGE = 65536;
+/** vCPU slots of a memory made without a VM's sizes (a standalone EmuCpu, tests). */
+const DEFAULT_SLOTS = 8;
+
+export class WasmArena {
+  readonly memory: WasmMemory;
+  readonly i32: Int32Array;
+  private slotsUsed = 0;
+  private ramNext: number;
+
+  constructor(
+    readonly slots: number,
+    readonly ramBytes: number,
+  ) {
+    const pages = slots + Math.ceil(ramBytes / PAGE);
+    if (wasmApi === undefined) throw new RangeError('TSVMM_JIT=wasm: this JavaScript engine has no WebAssembly');
+    this.memory = new wasmApi.Memory({ initial: pages, maximum: pages });
+    this.i32 = new Int32Array(this.memory.buffer);
+    this.ramNext = slots * PAGE;
+  }
+
+  /** A fresh vCPU slot's byte offset. */
+  takeSlot(): number {
+    if (this.slotsUsed >= this.slots) throw new RangeError(`wasm JIT: more vCPUs than the ${this.slots} slots of the code cache's memory`);
+    return this.slotsUsed++ * PAGE;
+  }
+
+  /** Guest RAM bytes inside the memory, or null when they do not fit (the caller allocates elsewhere). */
+  takeRam(size: number): Uint8Array | null {
+    const at = this.ramNext;
+    if (at + size > this.memory.buffer.byteLength) return null;
+    this.ramNext = at + Math.ceil(size / PAGE) * PAGE;
+    return new Uint8Array(this.memory.buffer, at, size);
+  }
+
+  /** The wasm address of `bytes` (guest RAM allocated by takeRam), or -1. */
+  addressOf(bytes: Uint8Array): number {
+    return bytes.buffer === this.memory.buffer ? bytes.byteOffset : -1;
+  }
+}
+
+const arenas = new WeakMap<CodeCache, WasmArena>();
+
+/** wasm32 holds at most 65 536 pages; a VM whose RAM does not fit keeps RAM outside (loads and stores then call out). */
+const MAX_PAGES = 65536;
+
+/** Makes the memory of a VM's code cache for `cpus` vCPUs and `ramBytes` of RAM (EmuVm, before its vCPUs). */
+export function provideArena(cache: CodeCache, cpus: number, ramBytes: number): WasmArena {
+  const ram = cpus + Math.ceil(ramBytes / PAGE) + 16 <= MAX_PAGES ? ramBytes + 16 * PAGE : 0;
+  const a = new WasmArena(cpus, ram);
+  arenas.set(cache, a);
+  return a;
+}
+
+/** The memory of `cache` (made with room for a few vCPUs and no RAM when no VM made it first). */
+export function arenaOf(cache: CodeCache): WasmArena {
+  let a = arenas.get(cache);
+  if (a === undefined) {
+    a = new WasmArena(DEFAULT_SLOTS, 0);
+    arenas.set(cache, a);
+  }
+  return a;
+}

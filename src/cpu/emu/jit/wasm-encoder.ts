@@ -1,0 +1,239 @@
+/** A minimal WebAssembly binary writer: what the wasm block compiler emits (one function per module). */
+
+/** Opcodes used (names as in the spec's text format). */
+export const enum W {
+  Block = 0x02,
+  If = 0x04,
+  Else = 0x05,
+  End = 0x0b,
+  Return = 0x0f,
+  Call = 0x10,
+  LocalGet = 0x20,
+  LocalSet = 0x21,
+  LocalTee = 0x22,
+  I32Load = 0x28,
+  F64Load = 0x2b,
+  I32Load8U = 0x2d,
+  I32Load16U = 0x2f,
+  I32Store = 0x36,
+  I32Store8 = 0x3a,
+  I32Store16 = 0x3b,
+  I32Const = 0x41,
+  I64Const = 0x42,
+  F64Const = 0x44,
+  I32Eqz = 0x45,
+  I32Eq = 0x46,
+  I32Ne = 0x47,
+  I32LtS = 0x48,
+  I32LtU = 0x49,
+  I32LeS = 0x4c,
+  I32LeU = 0x4d,
+  I32GeS = 0x4e,
+  I64Eqz = 0x50,
+  I64Ne = 0x52,
+  I64LtS = 0x53,
+  I64LtU = 0x54,
+  I64LeS = 0x57,
+  I64LeU = 0x58,
+  F64Eq = 0x61,
+  F64Ne = 0x62,
+  F64Ge = 0x66,
+  I32Popcnt = 0x69,
+  I32Add = 0x6a,
+  I32Sub = 0x6b,
+  I32And = 0x71,
+  I32Or = 0x72,
+  I32Xor = 0x73,
+  I32Shl = 0x74,
+  I32ShrS = 0x75,
+  I32ShrU = 0x76,
+  I32Rotl = 0x77,
+  I32Rotr = 0x78,
+  I64Add = 0x7c,
+  I64Sub = 0x7d,
+  I64And = 0x83,
+  I64Or = 0x84,
+  I64Xor = 0x85,
+  I64Shl = 0x86,
+  I64ShrS = 0x87,
+  I64ShrU = 0x88,
+  I32WrapI64 = 0xa7,
+  I64ExtendI32S = 0xac,
+  I64ExtendI32U = 0xad,
+  I64TruncF64S = 0xb0,
+  F64ConvertI64S = 0xb9,
+}
+
+export const enum T {
+  I32 = 0x7f,
+  I64 = 0x7e,
+  F64 = 0x7c,
+  Void = 0x40,
+}
+
+export function uleb(out: number[], n: number): void {
+  do {
+    let b = n % 128;
+    n = Math.floor(n / 128);
+    if (n !== 0) b |= 0x80;
+    out.push(b);
+  } while (n !== 0);
+}
+
+/** Signed LEB128 of an int32 (without BigInt: most constants are int32). */
+export function slebInt(out: number[], v: number): void {
+  for (;;) {
+    const b = v & 0x7f;
+    v >>= 7;
+    if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) {
+      out.push(b);
+      return;
+    }
+    out.push(b | 0x80);
+  }
+}
+
+export function sleb(out: number[], v: bigint): void {
+  for (;;) {
+    const b = Number(v & 0x7fn);
+    v >>= 7n;
+    if ((v === 0n && (b & 0x40) === 0) || (v === -1n && (b & 0x40) !== 0)) {
+      out.push(b);
+      return;
+    }
+    out.push(b | 0x80);
+  }
+}
+
+const f64buf = new DataView(new ArrayBuffer(8));
+
+/** A function body being written: instructions and the locals it declares. */
+export class Body {
+  readonly code: number[] = [];
+  readonly locals: T[] = [];
+  constructor(readonly params: number) {}
+
+  local(t: T): number {
+    this.locals.push(t);
+    return this.params + this.locals.length - 1;
+  }
+  op(...ops: number[]): this {
+    for (const o of ops) this.code.push(o);
+    return this;
+  }
+  get(l: number): this {
+    this.code.push(W.LocalGet);
+    uleb(this.code, l);
+    return this;
+  }
+  set(l: number): this {
+    this.code.push(W.LocalSet);
+    uleb(this.code, l);
+    return this;
+  }
+  tee(l: number): this {
+    this.code.push(W.LocalTee);
+    uleb(this.code, l);
+    return this;
+  }
+  i32(v: number): this {
+    this.code.push(W.I32Const);
+    slebInt(this.code, v | 0);
+    return this;
+  }
+  i64(v: bigint): this {
+    this.code.push(W.I64Const);
+    const n = BigInt.asIntN(64, v);
+    if (n >= -0x8000_0000n && n <= 0x7fff_ffffn) slebInt(this.code, Number(n));
+    else sleb(this.code, n);
+    return this;
+  }
+  f64(v: number): this {
+    this.code.push(W.F64Const);
+    f64buf.setFloat64(0, v, true);
+    for (let i = 0; i < 8; i++) this.code.push(f64buf.getUint8(i));
+    return this;
+  }
+  /** A memory access opcode with its alignment hint and constant offset. */
+  mem(o: W, offset: number, align = 0): this {
+    this.code.push(o, align);
+    uleb(this.code, offset);
+    return this;
+  }
+  call(f: number): this {
+    this.code.push(W.Call);
+    uleb(this.code, f);
+    return this;
+  }
+}
+
+function vec(out: number[], items: number[][]): void {
+  uleb(out, items.length);
+  for (const i of items) out.push(...i);
+}
+
+function section(out: number[], id: number, body: number[]): void {
+  out.push(id);
+  uleb(out, body.length);
+  out.push(...body);
+}
+
+function name(s: string): number[] {
+  const b: number[] = [];
+  uleb(b, s.length);
+  for (let i = 0; i < s.length; i++) b.push(s.charCodeAt(i));
+  return b;
+}
+
+/** A function type: [params, results]. */
+export type FnType = readonly [readonly T[], readonly T[]];
+
+/**
+ * A module importing memory `e.m` and the functions `e.<names[i]>` (types[importTypes[i]]), defining one
+ * function of type types[mainType] exported as `f`.
+ */
+export function moduleBytes(types: readonly FnType[], imports: readonly (readonly [string, number])[], mainType: number, body: Body): Uint8Array<ArrayBuffer> {
+  const out = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+  const ty: number[] = [];
+  vec(
+    ty,
+    types.map(([p, r]) => [0x60, ...lenPrefixed(p), ...lenPrefixed(r)]),
+  );
+  section(out, 1, ty);
+  const im: number[] = [];
+  vec(im, [[...name('e'), ...name('m'), 0x02, 0x00, 0x00], ...imports.map(([n, t]) => [...name('e'), ...name(n), 0x00, ...u(t)])]);
+  section(out, 2, im);
+  section(out, 3, [1, ...u(mainType)]);
+  section(out, 7, [1, ...name('f'), 0x00, ...u(imports.length)]);
+  const fn: number[] = [];
+  uleb(fn, body.locals.length);
+  for (const t of body.locals) fn.push(1, t);
+  fn.push(...body.code, W.End);
+  const code: number[] = [1];
+  uleb(code, fn.length);
+  code.push(...fn);
+  section(out, 10, code);
+  return new Uint8Array(out);
+}
+
+function u(n: number): number[] {
+  const b: number[] = [];
+  uleb(b, n);
+  return b;
+}
+
+function lenPrefixed(ts: readonly T[]): number[] {
+  return [...u(ts.length), ...ts];
+}
+
+/** The part of the WebAssembly JS API the tier uses (typed here: the project's libs, ES2022 without DOM, lack it). */
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+}
+interface WasmApi {
+  Memory: new (desc: { initial: number; maximum: number }) => WasmMemory;
+  Module: new (bytes: Uint8Array<ArrayBuffer>) => object;
+  Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => { readonly exports: Record<string, unknown> };
+}
+/** WebAssembly where the host has it (Node, browsers), else undefined. */
+export const wasmApi: WasmApi | undefined = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
