@@ -87,7 +87,7 @@ const SHIFT_KERNEL = ['ROL32', 'ROR32', '', '', 'SHL32', 'SHR32', 'SHL32', 'SAR3
 export type Form = '' | 'alu-rr' | 'alu-ri' | 'alu64' | 'alu-load' | 'cmp-mi' | 'cmp-mi8' | 'test' | 'incdec' | 'neg' | 'not' | 'mov-rr' | 'mov64' | 'load' | 'store' | 'movri' | 'lea' | 'movzx' | 'movzx-load' | 'shift' | 'jcc';
 
 /** ADD OR AND SUB XOR CMP (the ALU operations compiled inline; ADC/SBB read CF and go through their handler). */
-function plainAlu(op: number): boolean {
+export function plainAlu(op: number): boolean {
   return op !== Alu.Adc && op !== Alu.Sbb;
 }
 
@@ -146,7 +146,7 @@ export function formOf(x: Insn): Form {
  * Backward per-flag liveness: liveAfter[k] = flags some later point may observe after instruction k. A handler
  * call, a possible fault or a side exit observes (or may deliver) every flag; the block's end observes all.
  */
-export function flagLiveness(ins: readonly Insn[], forms: readonly Form[]): number[] {
+export function flagLiveness(ins: readonly Insn[], forms: readonly string[], observesAll: (f: string, x: Insn) => boolean = (f, x) => mayFault(f as Form, x)): number[] {
   const n = ins.length;
   const liveAfter = new Array<number>(n);
   let live = ALL_FLAGS;
@@ -154,7 +154,7 @@ export function flagLiveness(ins: readonly Insn[], forms: readonly Form[]): numb
     const x = ins[k]!;
     const f = forms[k]!;
     liveAfter[k] = live;
-    if (f === '' || mayFault(f, x) || (f === 'jcc' && k < n - 1)) {
+    if (f === '' || observesAll(f, x) || (f === 'jcc' && k < n - 1)) {
       live = ALL_FLAGS;
       continue;
     }

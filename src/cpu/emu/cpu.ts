@@ -42,7 +42,7 @@ import * as runLoop from './run-loop.js';
 import * as registerCatalog from './register-catalog.js';
 import { flushTlb } from './tlb.js';
 import { refreshDebug, type HostDebug } from './debug-regs.js';
-import { envJitMode, thresholdOf, usesRegions, usesWasm } from './jit/jit-mode.js';
+import { batchOf, envJitMode, thresholdOf, usesRegions, usesWasm } from './jit/jit-mode.js';
 import { arenaOf, Slot, type WasmArena } from './jit/wasm-arena.js';
 import type { JitStats } from './jit/jit-stats.js';
 
@@ -324,6 +324,8 @@ export class EmuCpu {
   jitThreshold = thresholdOf(jitMode);
   /** Whether hot pages are compiled as regions (jit/, TSVMM_JIT=regions); otherwise hot blocks are compiled one by one. */
   regions = usesRegions(jitMode);
+  /** Hot blocks the wasm tier compiles into one module (TSVMM_JIT_BATCH; 1 for wasm-eager). */
+  jitBatch = batchOf(jitMode);
   /** The wasm tier's memory and this vCPU's slot in it (TSVMM_JIT=wasm), or null / 0. */
   readonly wasm: WasmArena | null;
   readonly wslot: number;

@@ -12,7 +12,7 @@ import { decodeBlock } from './decoder.js';
 import { Bit } from './flags.js';
 import { addIp } from './address.js';
 import { compileBlock } from './block-compiler.js';
-import { compileWasmBlock } from './jit/wasm-compiler.js';
+import { wasmBlockHot, wasmFlush } from './jit/wasm-compiler.js';
 import { blockGotHot } from './jit/page-regions.js';
 import { execRegion } from './jit/exec-region.js';
 import { add32ri, add32rr, cmp32ri, logic32ri, cmp32rr, incdec32r, logic32rr, mov32rr, sub32ri, sub32rr } from './ops-alu.js';
@@ -338,8 +338,10 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
     const h = ++blk.hits;
     if (h === c.jitThreshold) {
       if (c.regions && regionOk) blockGotHot(c, blk);
-      else blk.exec = c.wasm !== null ? compileWasmBlock(blk, c.wasm, c.cache.jit) : compileBlock(blk, c.cache.jit);
-    } else if (h === 4 * c.jitThreshold + 64 && !regionOk) blk.exec = compileBlock(blk, c.cache.jit); // has a region it cannot use now
+      else if (c.wasm !== null) wasmBlockHot(blk, c.wasm, c.jitBatch, c.cache.jit);
+      else blk.exec = compileBlock(blk, c.cache.jit);
+    } else if (h === 2 * c.jitThreshold && c.wasm !== null) wasmFlush(c.wasm, c.cache.jit); // its batch is still not full
+    else if (h === 4 * c.jitThreshold + 64 && !regionOk) blk.exec = compileBlock(blk, c.cache.jit); // has a region it cannot use now
   }
   if (blk.region !== null && total <= limit && regionOk && !c.debugArmed) {
     execRegion(c, limit, blk);

@@ -61,6 +61,22 @@ export function thresholdOf(m: JitMode): number {
   return parseThreshold(env('TSVMM_JIT_THRESHOLD'), m === 'wasm' ? WASM_THRESHOLD : DEFAULT_THRESHOLD);
 }
 
+/**
+ * Blocks per wasm module: a module costs ~0.15 ms to compile whatever its size (measured on Node 20), so
+ * the wasm tier queues hot blocks and compiles them together (a queued block that ran twice the threshold
+ * flushes the queue). TSVMM_JIT_BATCH overrides it; wasm-eager compiles each block at once.
+ */
+export const WASM_BATCH = 32;
+
+export function batchOf(m: JitMode): number {
+  if (m === 'wasm-eager') return 1;
+  const v = env('TSVMM_JIT_BATCH');
+  if (v === undefined || v === '') return WASM_BATCH;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`TSVMM_JIT_BATCH=${v}: expected a whole number of blocks, at least 1`);
+  return n;
+}
+
 /** Whether hot blocks are compiled to WebAssembly. */
 export function usesWasm(m: JitMode): boolean {
   return m === 'wasm' || m === 'wasm-eager';

@@ -21,17 +21,21 @@
 import type { EmuCpu } from '../cpu.js';
 import type { Block, Insn } from '../insn.js';
 import { Ea } from '../insn.js';
-import { flagLiveness, formOf, eFirst, hasImm, writes, type Form } from '../block-compiler.js';
+import { flagLiveness, formOf, eFirst, hasImm, mayFault, plainAlu, writes, type Form } from '../block-compiler.js';
+import { aluEG, aluEI, aluGE, cmovcc, lea as leaOp, movEG, movEI, movGE, movRI, setcc, testEG, testEI } from '../ops-alu.js';
+import { pop32r, popR, push32r, pushR, relTarget } from '../ops-flow.js';
+import { nop } from '../ops-system.js';
 import { Alu } from '../sem-alu.js';
 import { rol32, ror32, sar32, shl32, shr32, Sh } from '../sem-shift.js';
 import { cond, getCF } from '../lazy-flags.js';
 import { rd, wr } from '../mem-access.js';
 import { ea } from '../operands.js';
-import { addIp, canonicalTarget } from '../address.js';
+import { addIp } from '../address.js';
 import { Lazy } from '../flags.js';
 import type { JitStats } from './jit-stats.js';
 import { Fr, Slot, type WasmArena } from './wasm-arena.js';
 import { Body, moduleBytes, T, W, wasmApi, type FnType } from './wasm-encoder.js';
+import { Seg } from '../x86-defs.js';
 
 /** The cpu running compiled wasm now (imports are bound per module, the cpu per call). */
 let cur: EmuCpu;
@@ -45,6 +49,8 @@ const enum Im {
   Cond = 4,
   GetCf = 5,
   Shift = 6,
+  Hi = 7,
+  Wr8 = 8,
 }
 const TYPES: readonly FnType[] = [
   [[T.I32], [T.I32]],
@@ -53,6 +59,7 @@ const TYPES: readonly FnType[] = [
   [[T.I32], [T.F64]],
   [[], [T.I32]],
   [[T.I32, T.I32], [T.I32]],
+  [[T.I32, T.F64, T.I32, T.I32], [T.I32]],
   // the block: (slot, tlbUser, bip, instructions until the poll) -> exit
   [[T.I32, T.I32, T.F64, T.F64], [T.I32]],
 ];
@@ -64,8 +71,10 @@ const IMPORTS: readonly (readonly [string, number])[] = [
   ['cond', 0],
   ['cf', 4],
   ['sh', 5],
+  ['hi', 4],
+  ['wr8', 6],
 ];
-const MAIN_TYPE = 6;
+const MAIN_TYPE = 7;
 const P_SLOT = 0;
 const P_USER = 1;
 const P_BIP = 2;
@@ -107,125 +116,241 @@ interface Known {
 }
 const NONE: Known = { kind: '', w64: false, d: -1, s: -1, r: -1 };
 
-function takenTarget(c: EmuCpu, x: Insn): number {
-  const t = c.bip + (x.end + x.imm);
-  if (x.osz === 4) return t >>> 0;
-  if (x.osz === 2) return t & 0xffff;
-  return canonicalTarget(c, t);
-}
+/**
+ * The wasm tier's inline forms: the JS compiler's (formOf), and 8-bit register ALU/TEST, 32-bit register
+ * ADC/SBB, PUSH/POP r32/r64, 64-bit LEA, MOV r64 <-> [m], MOV r64/[m64], imm, SETcc/CMOVcc on registers and NOP;
+ * 'tail' is a last instruction without one, which the block's wrapper runs (no call out of wasm for it).
+ */
+type WForm = Form | 'alu8' | 'aluc' | 'push' | 'pop' | 'lea64' | 'load64' | 'store64' | 'movri64' | 'setcc' | 'cmov' | 'nop' | 'tail';
 
-/** The forms the wasm tier emits inline (a subset of the JS compiler's where it has no inline memory form yet). */
-function wasmForm(x: Insn): Form {
+function wasmForm(x: Insn): WForm {
   const f = formOf(x);
-  // cmp-mi reads memory through ea(); the rest of the memory forms are handled here.
-  return f;
+  if (f !== '') return f;
+  const fn = x.fn;
+  const reg = x.mod === 3;
+  if (fn === aluEI || fn === aluEG || fn === aluGE) {
+    if (reg && x.osz === 1 && plainAlu(x.op)) return 'alu8';
+    if (reg && x.osz === 4 && !plainAlu(x.op)) return 'aluc';
+    return '';
+  }
+  if (fn === testEG || fn === testEI) return reg && x.osz === 1 ? 'alu8' : '';
+  if (fn === push32r || fn === pushR) return x.osz === 4 || x.osz === 8 ? 'push' : '';
+  if (fn === pop32r || fn === popR) return x.osz === 4 || x.osz === 8 ? 'pop' : '';
+  if (fn === leaOp) return x.ak === Ea.A64 && (x.osz === 4 || x.osz === 8) ? 'lea64' : '';
+  if (fn === movGE) return !reg && x.osz === 8 ? 'load64' : '';
+  if (fn === movEG || fn === movEI) return !reg && x.osz === 8 ? 'store64' : '';
+  if (fn === movRI) return x.osz === 8 ? 'movri64' : '';
+  if (fn === setcc) return reg ? 'setcc' : '';
+  if (fn === cmovcc) return reg && (x.osz === 4 || x.osz === 8) ? 'cmov' : '';
+  if (fn === nop) return 'nop';
+  return '';
 }
 
-/** Compiles `blk` to a wasm function for the VM's arena; null when nothing in it is worth compiling. */
-export function compileWasmBlock(blk: Block, arena: WasmArena, stats?: JitStats): ((c: EmuCpu) => void) | null {
-  if (!canCompileWasm) return null;
-  const t0 = performance.now();
-  const ins = blk.insns;
-  const n = ins.length;
-  const forms = ins.map(wasmForm);
-  if (forms.every((f) => f === '')) return null;
-  const liveAfter = flagLiveness(ins, forms);
-  // segOff at each instruction: the start of its basic block (after the last side exit before it).
-  const segAt = new Int32Array(n);
-  for (let k = 1; k < n; k++) segAt[k] = forms[k - 1] === 'jcc' ? k : segAt[k - 1]!;
-  const b = new Body(4);
-  emit(b, ins, forms, liveAfter);
-  const bytes = moduleBytes(TYPES, IMPORTS, MAIN_TYPE, b);
-  const m = arena.i32;
-  const imports = {
+/** Whether a form may fault or call out (it then observes every flag, for the liveness pass). */
+function observesAll(f: string, x: Insn): boolean {
+  return f === 'push' || f === 'pop' || f === 'load64' || f === 'store64' || f === 'tail' || mayFault(f as Form, x);
+}
+
+/** The block running now (set by its wrapper; the imports, shared by all modules of an arena, read them). */
+let curIns: readonly Insn[] = [];
+let curSeg: Int32Array = new Int32Array(0);
+let curM: Int32Array = new Int32Array(0);
+
+/** Copies the flags record into the cpu if compiled code wrote it since the last copy. */
+function sync(c: EmuCpu): void {
+  const f = (c.wslot + Slot.Flags) >> 2;
+  if (curM[f + Fr.Dirty] !== 0) pull(c, curM, f);
+}
+
+/** Sets what an instruction that may fault or call out needs first (run-loop.ts execBlock's contract). */
+function enter(c: EmuCpu, k: number): Insn {
+  sync(c);
+  c.ci = k;
+  c.segOff = curSeg[k]!;
+  return curIns[k]!;
+}
+
+const importsOf = new WeakMap<WasmArena, Record<string, Record<string, unknown>>>();
+
+function imports(arena: WasmArena): Record<string, Record<string, unknown>> {
+  let i = importsOf.get(arena);
+  if (i !== undefined) return i;
+  i = {
     e: {
       m: arena.memory,
       h: (k: number): number => {
         const c = cur;
-        const f = (c.wslot + Slot.Flags) >> 2;
-        if (m[f + Fr.Dirty] !== 0) pull(c, m, f);
-        c.ci = k;
-        c.segOff = segAt[k]!;
-        const x = ins[k]!;
+        const x = enter(c, k);
         x.fn(c, x);
         return c.smc ? 1 : 0;
       },
       rd: (k: number, size: number, lin: number): number => {
         const c = cur;
-        const f = (c.wslot + Slot.Flags) >> 2;
-        if (m[f + Fr.Dirty] !== 0) pull(c, m, f);
-        c.ci = k;
-        c.segOff = segAt[k]!;
+        enter(c, k);
         return rd(c, size, lin);
       },
       wr: (k: number, size: number, lin: number, v: number): number => {
         const c = cur;
-        const f = (c.wslot + Slot.Flags) >> 2;
-        if (m[f + Fr.Dirty] !== 0) pull(c, m, f);
-        c.ci = k;
-        c.segOff = segAt[k]!;
+        enter(c, k);
         wr(c, size, lin, v);
         return c.smc ? 1 : 0;
       },
       ea: (k: number): number => {
         const c = cur;
-        const f = (c.wslot + Slot.Flags) >> 2;
-        if (m[f + Fr.Dirty] !== 0) pull(c, m, f);
-        c.ci = k;
-        c.segOff = segAt[k]!;
-        return ea(c, ins[k]!);
+        return ea(c, enter(c, k));
       },
       cond: (cc: number): number => {
-        const c = cur;
-        const f = (c.wslot + Slot.Flags) >> 2;
-        if (m[f + Fr.Dirty] !== 0) pull(c, m, f);
-        return cond(c, cc) ? 1 : 0;
+        sync(cur);
+        return cond(cur, cc) ? 1 : 0;
       },
       cf: (): number => {
-        const c = cur;
-        const f = (c.wslot + Slot.Flags) >> 2;
-        if (m[f + Fr.Dirty] !== 0) pull(c, m, f);
-        return getCF(c);
+        sync(cur);
+        return getCF(cur);
       },
       sh: (k: number, v: number): number => {
+        sync(cur);
+        const x = curIns[k]!;
+        return SHIFT_KERNEL[x.op]!(cur, v, x.imm & 31, true);
+      },
+      hi: (): number => cur.hi,
+      wr8: (k: number, lin: number, lo: number, hi: number): number => {
         const c = cur;
-        const f = (c.wslot + Slot.Flags) >> 2;
-        if (m[f + Fr.Dirty] !== 0) pull(c, m, f);
-        const x = ins[k]!;
-        return SHIFT_KERNEL[x.op]!(c, v, x.imm & 31, true);
+        enter(c, k);
+        wr(c, 8, lin, lo, hi);
+        return c.smc ? 1 : 0;
       },
     },
   };
-  let run: (slot: number, user: number, bip: number, room: number) => number;
-  try {
-    const inst = new wasmApi!.Instance(new wasmApi!.Module(bytes), imports);
-    run = inst.exports['f'] as typeof run;
-  } catch {
-    // No wasm compilation allowed here (a CSP without wasm-unsafe-eval): the block stays interpreted.
-    return null;
-  }
-  blk.selfLoop = false;
-  blk.loopLen = 0;
-  blk.loopBranches = 0;
-  if (stats !== undefined) {
-    stats.compileMs += performance.now() - t0;
-    stats.codeBytes += bytes.length;
-    stats.regions++;
-  }
+  importsOf.set(arena, i);
+  return i;
+}
+
+/** A block's function before its module is made. */
+interface Prepared {
+  blk: Block;
+  body: Body;
+  segAt: Int32Array;
+}
+
+/** Emits `blk`'s function; null when nothing in it has an inline form. */
+function prepare(blk: Block): Prepared | null {
+  const ins = blk.insns;
+  const n = ins.length;
+  const forms = ins.map(wasmForm);
+  if (forms.every((f) => f === '')) return null;
+  if (forms[n - 1] === '') forms[n - 1] = 'tail';
+  const liveAfter = flagLiveness(ins, forms, observesAll);
+  // segOff at each instruction: the start of its basic block (after the last side exit before it).
+  const segAt = new Int32Array(n);
+  for (let k = 1; k < n; k++) segAt[k] = forms[k - 1] === 'jcc' ? k : segAt[k - 1]!;
+  const body = new Body(4);
+  emit(body, ins, forms, liveAfter);
+  return { blk, body, segAt };
+}
+
+/** The function execBlock calls for a compiled block: runs the wasm, then sets c.ci and RIP by its exit code. */
+function wrapper(arena: WasmArena, ins: readonly Insn[], segAt: Int32Array, run: (slot: number, user: number, bip: number, room: number) => number): (c: EmuCpu) => void {
+  const m = arena.i32;
   return (c: EmuCpu): void => {
     cur = c;
-    const r = run(c.wslot, c.tlbUser, c.bip, c.pollAt - c.instructions);
+    curIns = ins;
+    curSeg = segAt;
+    curM = m;
+    const r = run(c.wslot, c.tlbUser | (c.stackSize << 16), c.bip, c.pollAt - c.instructions);
     const f = (c.wslot + Slot.Flags) >> 2;
     if (m[f + Fr.Dirty] !== 0) pull(c, m, f);
     const ci = r & 0xffff;
     const how = r >>> 16;
     if (how === 1) {
-      // A 64-bit target must be canonical: a #GP reports the branch.
+      // A taken branch: its target may fault (CS limit, canonical), reported at the branch.
       c.ci = ci - 1;
-      c.rip = takenTarget(c, ins[ci - 1]!);
+      c.rip = relTarget(c, ins[ci - 1]!);
     } else if (how === 2) c.rip = addIp(c.bip, ins[ci - 1]!.end, c.codeSize);
+    else if (how === 3) {
+      // The last instruction has no inline form: its handler runs here rather than through an import.
+      c.ci = ci;
+      c.segOff = segAt[ci]!;
+      const x = ins[ci]!;
+      x.fn(c, x);
+      c.ci = ci + 1;
+      return;
+    }
     c.ci = ci;
   };
+}
+
+/** Compiles prepared blocks into one module and sets each block's exec. */
+function compileBatch(arena: WasmArena, ps: readonly Prepared[], stats: JitStats | undefined, t0: number): void {
+  if (ps.length === 0) return;
+  const bytes = moduleBytes(TYPES, IMPORTS, MAIN_TYPE, ps.map((p) => p.body));
+  let exports: Record<string, unknown>;
+  try {
+    exports = new wasmApi!.Instance(new wasmApi!.Module(bytes), imports(arena)).exports;
+  } catch {
+    // No wasm compilation allowed here (a CSP without wasm-unsafe-eval): the blocks stay interpreted.
+    return;
+  }
+  ps.forEach((p, i) => {
+    const blk = p.blk;
+    blk.selfLoop = false;
+    blk.loopLen = 0;
+    blk.loopBranches = 0;
+    blk.exec = wrapper(arena, blk.insns, p.segAt, exports[`f${i}`] as (slot: number, user: number, bip: number, room: number) => number);
+  });
+  if (stats !== undefined) {
+    stats.compileMs += performance.now() - t0;
+    stats.codeBytes += bytes.length;
+    stats.regions += ps.length;
+  }
+}
+
+/** Blocks that got hot and wait for their batch, per arena. */
+const pendingOf = new WeakMap<WasmArena, Prepared[]>();
+/** Milliseconds spent preparing the pending blocks (counted when their batch compiles). */
+let pendingMs = 0;
+
+/**
+ * A block reached the compile threshold: compiled now when batches are 1 block (wasm-eager), else queued
+ * and the queue compiled as one module when it holds `batch` blocks (wasmFlush compiles a partial one).
+ */
+export function wasmBlockHot(blk: Block, arena: WasmArena, batch: number, stats?: JitStats): void {
+  if (!canCompileWasm || blk.exec !== null) return;
+  const t0 = performance.now();
+  const p = prepare(blk);
+  if (p === null) return;
+  if (batch <= 1) {
+    compileBatch(arena, [p], stats, t0);
+    return;
+  }
+  let q = pendingOf.get(arena);
+  if (q === undefined) {
+    q = [];
+    pendingOf.set(arena, q);
+  }
+  q.push(p);
+  pendingMs += performance.now() - t0;
+  if (q.length >= batch) wasmFlush(arena, stats);
+}
+
+/** Compiles the queued blocks (those still valid and not compiled) as one module. */
+export function wasmFlush(arena: WasmArena, stats?: JitStats): void {
+  const q = pendingOf.get(arena);
+  if (q === undefined || q.length === 0) return;
+  const t0 = performance.now() - pendingMs;
+  pendingMs = 0;
+  pendingOf.set(arena, []);
+  compileBatch(
+    arena,
+    q.filter((p) => p.blk.valid && p.blk.exec === null),
+    stats,
+    t0,
+  );
+}
+
+/** Compiles one block alone (tests). */
+export function compileWasmBlock(blk: Block, arena: WasmArena, stats?: JitStats): ((c: EmuCpu) => void) | null {
+  wasmBlockHot(blk, arena, 1, stats);
+  return blk.exec;
 }
 
 // ------------------------------------------------------------------ code generation
@@ -431,7 +556,7 @@ function off32(b: Body, x: Insn): void {
  * page, leaving the host address in i32 local `addr`.
  */
 function tlbHit(b: Body, lin: number, size: number, write: boolean, addr: number, idx: number): void {
-  b.get(lin).op(W.I32WrapI64).i32(12).op(W.I32ShrU).i32(0x3ff).op(W.I32And).get(P_USER).op(W.I32Or).set(idx);
+  b.get(lin).op(W.I32WrapI64).i32(12).op(W.I32ShrU).i32(0x3ff).op(W.I32And).get(P_USER).i32(0xffff).op(W.I32And, W.I32Or).set(idx);
   // addr = tlbAddr[idx] + (lin & 0xfff)
   b.get(idx).i32(2).op(W.I32Shl).get(P_SLOT).op(W.I32Add).mem(W.I32Load, Slot.Addr, 2).set(addr);
   b.get(idx).i32(3).op(W.I32Shl).get(P_SLOT).op(W.I32Add).mem(W.F64Load, write ? Slot.TagW : Slot.TagR, 3);
@@ -479,7 +604,56 @@ function getReg(b: Body, size: number, r: number): void {
   } else regLoad(b, r);
 }
 
-function emit(b: Body, ins: readonly Insn[], forms: readonly Form[], liveAfter: readonly number[]): void {
+/** Writes the low byte of i32 local `v` to byte register code r (16-19: AH..BH), as setReg(1) does. */
+function setReg8(b: Body, r: number, v: number): void {
+  const q = r < 16 ? r : r - 16;
+  b.get(P_SLOT);
+  regLoad(b, q);
+  if (r < 16) b.i32(~0xff).op(W.I32And).get(v).i32(0xff).op(W.I32And, W.I32Or);
+  else b.i32(~0xff00).op(W.I32And).get(v).i32(0xff).op(W.I32And).i32(8).op(W.I32Shl, W.I32Or);
+  b.mem(W.I32Store, Slot.Rl + q * 4, 2);
+}
+
+/** Pushes the i64 read of 8 bytes at i64 local `lin` (inline on a TLB hit, else rd() and c.hi). */
+function load8(b: Body, k: number, lin: number): void {
+  const addr = b.local(T.I32);
+  const idx = b.local(T.I32);
+  tlbHit(b, lin, 8, false, addr, idx);
+  b.op(W.If, T.I64).get(addr).mem(W.I64Load, 0, 0).op(W.Else);
+  b.i32(k).i32(8).get(lin).op(W.F64ConvertI64S).call(Im.Rd).op(W.I64ExtendI32U);
+  b.call(Im.Hi).op(W.I64ExtendI32S).i64(32n).op(W.I64Shl, W.I64Or, W.End);
+}
+
+/** Stores i64 local `v` at i64 local `lin`; a write to the block's own code ends the block. */
+function store8(b: Body, k: number, lin: number, v: number, smcExit: number): void {
+  const addr = b.local(T.I32);
+  const idx = b.local(T.I32);
+  tlbHit(b, lin, 8, true, addr, idx);
+  b.op(W.If, T.Void).get(addr).get(v).mem(W.I64Store, 0, 0).op(W.Else);
+  b.i32(k).get(lin).op(W.F64ConvertI64S).get(v).op(W.I32WrapI64).get(v).i64(32n).op(W.I64ShrU, W.I32WrapI64).call(Im.Wr8);
+  b.op(W.If, T.Void).i32(smcExit).op(W.Return, W.End);
+  b.op(W.End);
+}
+
+/** Pushes whether 48-bit canonical i64 local `lin` is not (the handler then does everything). */
+function nonCanonical(b: Body, lin: number): void {
+  b.get(lin).i64(16n).op(W.I64Shl).i64(16n).op(W.I64ShrS).get(lin).op(W.I64Ne);
+}
+
+/** Calls x's handler through the import, ending the block after it if it wrote the block's code. */
+function handler(b: Body, k: number, smcExit: number): void {
+  b.i32(k).call(Im.H);
+  b.op(W.If, T.Void).i32(smcExit).op(W.Return, W.End);
+}
+
+/** The 32-bit stack address esp + delta in i64 local `lin`: SS base + the 32-bit offset, wrapped at 4 GiB. */
+function stackLin32(b: Body, delta: number, lin: number): void {
+  b.get(P_SLOT).mem(W.F64Load, Slot.SegBase + Seg.SS * 8, 3).op(W.I64TruncF64S);
+  regLoad(b, 4);
+  b.i32(delta).op(W.I32Add, W.I64ExtendI32U, W.I64Add).i64(0xffffffffn).op(W.I64And).set(lin);
+}
+
+function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter: readonly number[]): void {
   const n = ins.length;
   let known: Known = NONE;
   const smcExit = (k: number): number => exitCode(k + 1, k + 1 < n ? 2 : 0);
@@ -490,7 +664,7 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly Form[], liveAfter: 
     const B = x.reg;
     const fl = (liveAfter[k]! & writes(x)) !== 0;
     let lin = -1;
-    if (f !== '' && f !== 'jcc' && x.mod !== 3 && f !== 'lea') {
+    if ((f === 'alu-load' || f === 'cmp-mi' || f === 'cmp-mi8' || f === 'load' || f === 'store' || f === 'movzx-load' || f === 'load64' || f === 'store64') && x.mod !== 3) {
       lin = b.local(T.I64);
       address(b, x, k, lin);
     }
@@ -697,13 +871,203 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly Form[], liveAfter: 
         } else b.op(W.If, T.Void).i32(exitCode(n, 1)).op(W.Return, W.End);
         break;
       }
+      case 'alu8': {
+        // 8-bit register ALU/TEST, as alu() and aluAnd() compute and record it (logic results unmasked).
+        const test = x.fn === testEG || x.fn === testEI;
+        const op = test ? Alu.And : x.op;
+        const ge = x.fn === aluGE;
+        const dst = ge ? B : A;
+        const d = b.local(T.I32);
+        const s = b.local(T.I32);
+        const r = b.local(T.I32);
+        getReg(b, 1, dst);
+        b.set(d);
+        if (x.fn === aluEI || x.fn === testEI) b.i32(x.imm | 0);
+        else getReg(b, 1, ge ? A : B);
+        b.set(s);
+        aluOp32(b, op, d, s, r);
+        const logic = op === Alu.And || op === Alu.Or || op === Alu.Xor;
+        if (!logic) b.get(r).i32(0xff).op(W.I32And).set(r);
+        if (!test && op !== Alu.Cmp) setReg8(b, dst, r);
+        if (fl) {
+          recConst(b, Fr.Op, logic ? Lazy.Logic : op === Alu.Add ? Lazy.Add : Lazy.Sub);
+          recConst(b, Fr.Sz, 1);
+          if (!logic) {
+            recLocal(b, Fr.Dst, d);
+            recLocal(b, Fr.Src, s);
+          }
+          recLocal(b, Fr.Res, r);
+          recDirty(b);
+          known = { kind: 'zf', w64: false, d: -1, s: -1, r };
+        }
+        break;
+      }
+      case 'aluc': {
+        // ADC/SBB r32: the carry-in from what is known, recorded as Adc/Sbb when it is 1 (sem-alu.ts).
+        const ge = x.fn === aluGE;
+        const dst = ge ? B : A;
+        const d = b.local(T.I32);
+        const s = b.local(T.I32);
+        const r = b.local(T.I32);
+        const cin = b.local(T.I32);
+        carry(b, known);
+        b.set(cin);
+        regLoad(b, dst);
+        b.set(d);
+        if (x.fn === aluEI) b.i32(x.imm | 0);
+        else regLoad(b, ge ? A : B);
+        b.set(s);
+        const adc = x.op === Alu.Adc;
+        b.get(d).get(s).op(adc ? W.I32Add : W.I32Sub).get(cin).op(adc ? W.I32Add : W.I32Sub).set(r);
+        regStore32(b, dst, r);
+        if (fl) {
+          recField(b, Fr.Op, () => b.i32(adc ? Lazy.Add : Lazy.Sub).get(cin).op(W.I32Add));
+          recConst(b, Fr.Sz, 4);
+          recLocal(b, Fr.Dst, d);
+          recLocal(b, Fr.Src, s);
+          recLocal(b, Fr.Res, r);
+          recDirty(b);
+          known = { kind: 'zf', w64: false, d: -1, s: -1, r };
+        }
+        break;
+      }
+      case 'push':
+      case 'pop': {
+        // Inline for a 32-bit stack (any SS base) or a 64-bit one at a canonical address; else the handler.
+        const l = b.local(T.I64);
+        const w = x.osz;
+        b.get(P_USER).i32(16).op(W.I32ShrU).i32(w).op(W.I32Eq);
+        b.op(W.If, T.Void);
+        if (w === 4) {
+          stackLin32(b, f === 'push' ? -4 : 0, l);
+          if (f === 'push') {
+            const v = b.local(T.I32);
+            regLoad(b, A);
+            b.set(v);
+            store(b, k, l, 4, v, smcExit(k));
+            b.get(P_SLOT);
+            regLoad(b, 4);
+            b.i32(-4).op(W.I32Add).mem(W.I32Store, Slot.Rl + 16, 2);
+          } else {
+            const v = b.local(T.I32);
+            load(b, k, l, 4);
+            b.set(v);
+            b.get(P_SLOT);
+            regLoad(b, 4);
+            b.i32(4).op(W.I32Add).mem(W.I32Store, Slot.Rl + 16, 2);
+            regStore32(b, A, v);
+          }
+        } else {
+          const sp = b.local(T.I64);
+          regLoad64(b, 4);
+          b.set(sp);
+          b.get(sp);
+          if (f === 'push') b.i64(-8n).op(W.I64Add);
+          b.set(l);
+          nonCanonical(b, l);
+          b.op(W.If, T.Void);
+          handler(b, k, smcExit(k));
+          b.op(W.Else);
+          const v = b.local(T.I64);
+          if (f === 'push') {
+            regLoad64(b, A);
+            b.set(v);
+            store8(b, k, l, v, smcExit(k));
+            b.get(sp).i64(-8n).op(W.I64Add).set(sp);
+            regStore64(b, 4, sp);
+          } else {
+            load8(b, k, l);
+            b.set(v);
+            b.get(sp).i64(8n).op(W.I64Add).set(sp);
+            regStore64(b, 4, sp);
+            regStore64(b, A, v);
+          }
+          b.op(W.End);
+        }
+        b.op(W.Else);
+        handler(b, k, smcExit(k));
+        b.op(W.End);
+        break;
+      }
+      case 'lea64': {
+        const v = b.local(T.I64);
+        b.i64(BigInt(x.disp | 0));
+        if (x.ripRel) b.get(P_BIP).op(W.I64TruncF64S).i64(BigInt(x.end)).op(W.I64Add, W.I64Add);
+        if (x.base >= 0) {
+          regLoad64(b, x.base);
+          b.op(W.I64Add);
+        }
+        if (x.index >= 0) {
+          regLoad64(b, x.index);
+          if (x.scale !== 0) b.i64(BigInt(x.scale)).op(W.I64Shl);
+          b.op(W.I64Add);
+        }
+        b.set(v);
+        if (x.osz === 8) regStore64(b, B, v);
+        else {
+          const r = b.local(T.I32);
+          b.get(v).op(W.I32WrapI64).set(r);
+          regStore32(b, B, r);
+        }
+        break;
+      }
+      case 'load64': {
+        const v = b.local(T.I64);
+        load8(b, k, lin);
+        b.set(v);
+        regStore64(b, B, v);
+        break;
+      }
+      case 'store64': {
+        const v = b.local(T.I64);
+        if (x.fn === movEI) b.i64((BigInt(x.immHi | 0) << 32n) | BigInt(x.imm >>> 0));
+        else regLoad64(b, B);
+        b.set(v);
+        store8(b, k, lin, v, smcExit(k));
+        break;
+      }
+      case 'movri64': {
+        const v = b.local(T.I64);
+        b.i64((BigInt(x.immHi | 0) << 32n) | BigInt(x.imm >>> 0)).set(v);
+        regStore64(b, A, v);
+        break;
+      }
+      case 'setcc': {
+        const v = b.local(T.I32);
+        condition(b, x.op, known);
+        b.set(v);
+        setReg8(b, A, v);
+        break;
+      }
+      case 'cmov': {
+        condition(b, x.op, known);
+        b.op(W.If, T.Void);
+        if (x.osz === 8) {
+          const v = b.local(T.I64);
+          regLoad64(b, A);
+          b.set(v);
+          regStore64(b, B, v);
+        } else {
+          const v = b.local(T.I32);
+          regLoad(b, A);
+          b.set(v);
+          regStore32(b, B, v);
+        }
+        if (x.osz === 4) b.op(W.Else).get(P_SLOT).i32(0).mem(W.I32Store, Slot.Rh + B * 4, 2);
+        b.op(W.End);
+        break;
+      }
+      case 'nop':
+        break;
+      case 'tail':
+        b.i32(exitCode(k, 3)).op(W.Return);
+        break;
       default:
-        b.i32(k).call(Im.H);
-        b.op(W.If, T.Void).i32(smcExit(k)).op(W.Return, W.End);
+        handler(b, k, smcExit(k));
         known = NONE;
     }
   }
-  b.i32(exitCode(n, 0));
+  if (forms[n - 1] !== 'tail') b.i32(exitCode(n, 0));
 }
 
 function aluOp32(b: Body, op: number, d: number, s: number, r: number): void {

@@ -12,10 +12,12 @@ export const enum W {
   LocalSet = 0x21,
   LocalTee = 0x22,
   I32Load = 0x28,
+  I64Load = 0x29,
   F64Load = 0x2b,
   I32Load8U = 0x2d,
   I32Load16U = 0x2f,
   I32Store = 0x36,
+  I64Store = 0x37,
   I32Store8 = 0x3a,
   I32Store16 = 0x3b,
   I32Const = 0x41,
@@ -175,7 +177,7 @@ function vec(out: number[], items: number[][]): void {
 function section(out: number[], id: number, body: number[]): void {
   out.push(id);
   uleb(out, body.length);
-  out.push(...body);
+  for (const v of body) out.push(v);
 }
 
 function name(s: string): number[] {
@@ -190,9 +192,9 @@ export type FnType = readonly [readonly T[], readonly T[]];
 
 /**
  * A module importing memory `e.m` and the functions `e.<names[i]>` (types[importTypes[i]]), defining one
- * function of type types[mainType] exported as `f`.
+ * function of type types[mainType] per body, exported as `f0`, `f1`, ...
  */
-export function moduleBytes(types: readonly FnType[], imports: readonly (readonly [string, number])[], mainType: number, body: Body): Uint8Array<ArrayBuffer> {
+export function moduleBytes(types: readonly FnType[], imports: readonly (readonly [string, number])[], mainType: number, bodies: readonly Body[]): Uint8Array<ArrayBuffer> {
   const out = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
   const ty: number[] = [];
   vec(
@@ -203,15 +205,29 @@ export function moduleBytes(types: readonly FnType[], imports: readonly (readonl
   const im: number[] = [];
   vec(im, [[...name('e'), ...name('m'), 0x02, 0x00, 0x00], ...imports.map(([n, t]) => [...name('e'), ...name(n), 0x00, ...u(t)])]);
   section(out, 2, im);
-  section(out, 3, [1, ...u(mainType)]);
-  section(out, 7, [1, ...name('f'), 0x00, ...u(imports.length)]);
-  const fn: number[] = [];
-  uleb(fn, body.locals.length);
-  for (const t of body.locals) fn.push(1, t);
-  fn.push(...body.code, W.End);
-  const code: number[] = [1];
-  uleb(code, fn.length);
-  code.push(...fn);
+  const fs: number[] = [];
+  uleb(fs, bodies.length);
+  for (let i = 0; i < bodies.length; i++) uleb(fs, mainType);
+  section(out, 3, fs);
+  const ex: number[] = [];
+  uleb(ex, bodies.length);
+  for (let i = 0; i < bodies.length; i++) {
+    for (const v of name(`f${i}`)) ex.push(v);
+    ex.push(0x00);
+    uleb(ex, imports.length + i);
+  }
+  section(out, 7, ex);
+  const code: number[] = [];
+  uleb(code, bodies.length);
+  for (const body of bodies) {
+    const fn: number[] = [];
+    uleb(fn, body.locals.length);
+    for (const t of body.locals) fn.push(1, t);
+    for (const v of body.code) fn.push(v);
+    fn.push(W.End);
+    uleb(code, fn.length);
+    for (const v of fn) code.push(v);
+  }
   section(out, 10, code);
   return new Uint8Array(out);
 }
