@@ -1,7 +1,8 @@
 /**
  * Three-way JIT testing: the plain suite runs with the JIT at its default (TSVMM_JIT unset); this file
  * runs a representative subset again with the JIT forced on for every block before its first run
- * (TSVMM_JIT=eager) and with it off (the interpreter alone): the differential suites against the host
+ * (TSVMM_JIT=eager), the same with the WebAssembly tier (TSVMM_JIT=wasm-eager) and with it off (the
+ * interpreter alone): the differential suites against the host
  * CPU (fewer random cases: 20 000 instead of 100 000), the real-code checksums in 32 and 64-bit, and
  * guests covering the modes, paging, SMP, syscalls, exceptions, interrupts in the middle of REP
  * and the exact PMU (not emu-vm.test: its 100M-instruction guests pass their time limit interpreted
@@ -41,7 +42,7 @@ function runSubset(mode: string): Promise<{ status: number | null; tail: string 
   });
 }
 
-for (const mode of ['eager', 'off']) {
+for (const mode of ['eager', 'wasm-eager', 'off']) {
   test(`the subset passes with TSVMM_JIT=${mode}`, { timeout: 15 * 60_000 }, async () => {
     const r = await runSubset(mode);
     assert.equal(r.status, 0, `TSVMM_JIT=${mode}:\n${r.tail}`);

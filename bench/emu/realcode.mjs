@@ -26,8 +26,12 @@
 //
 // node bench/emu/realcode.mjs [--rounds 3] [--quick] [--scale N] [--passes 2] [--no-loop] [--linux-seconds 30]
 //                             [--time wall|cpu] [--peers emu,qemu,v86-jit,v86-nojit,native]
+//                             [--emu-modes off,default,eager,wasm,wasm@40]
 // Environment (for `npm run bench -- emu`): BENCH_ROUNDS, BENCH_PEERS, BENCH_QUICK=1, BENCH_SCALE, BENCH_PASSES,
-// BENCH_TIME, BENCH_LINUX_S.
+// BENCH_TIME, BENCH_LINUX_S, BENCH_EMU_MODES.
+// --emu-modes: emu once per JIT mode (TSVMM_JIT=mode, TSVMM_JIT_THRESHOLD=N with mode@N), each its own row and
+// column and its own Linux line; the first mode's instruction counts are everyone's. Without it emu runs once
+// under the TSVMM_JIT of the environment.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -46,7 +50,13 @@ const { values: opt } = parseArgs({
     'no-loop': { type: 'boolean', default: false },
     'linux-seconds': { type: 'string', default: process.env.BENCH_LINUX_S ?? '30' },
     'loop-iters': { type: 'string', default: '10000000' },
+    'emu-modes': { type: 'string', default: process.env.BENCH_EMU_MODES ?? '' },
   },
+});
+/** emu's JIT modes: [{ tag ('' for the environment's), env }]. */
+const emuModes = opt['emu-modes'] === '' ? [{ tag: '', env: {} }] : opt['emu-modes'].split(',').map((m) => {
+  const [mode, thr] = m.split('@');
+  return { tag: m, env: { TSVMM_JIT: mode, ...(thr ? { TSVMM_JIT_THRESHOLD: thr } : {}) } };
 });
 const rounds = Math.max(1, Number(opt.rounds) | 0);
 const scale = Math.max(1, Number(opt.scale) | 0);
@@ -77,10 +87,10 @@ const clkTck = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).st
 const tmp = mkdtempSync(join(tmpdir(), 'tsvmm-realcode-'));
 
 /** Runs a command, returns { code, out, err, spawnT }; `onLine(line, t)` sees stdout lines as they arrive. */
-function runProc(cmd, args, { timeoutMs = 600_000, onLine, onSpawn } = {}) {
+function runProc(cmd, args, { timeoutMs = 600_000, onLine, onSpawn, env } = {}) {
   return new Promise((resolve) => {
     const spawnT = now();
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
     onSpawn?.(child);
     let out = '';
     let err = '';
@@ -131,10 +141,10 @@ function procPeakRss(pid) {
  */
 const why = (r) => (r.err.trim().split('\n').find((l) => /error|fail|cannot|missing/i.test(l)) ?? (r.out + r.err).trim().split('\n').slice(-2).join(' | ')).slice(0, 200);
 
-async function runEmu(elf, cl, until) {
+async function runEmu(elf, cl, until, env) {
   const args = [emuMarked, '--kernel', elf, '--cmdline', cl, '--mem', '128M'];
   if (until) args.push('--until', until);
-  const r = await runProc(process.execPath, args);
+  const r = await runProc(process.execPath, args, { env });
   if (r.code !== 0) throw new Error(`emu-marked exited ${r.code}: ${why(r)}`);
   const j = JSON.parse(r.out.trim().split('\n').pop());
   return { marks: j.lines, rssKiB: j.maxRssKiB, startupMs: j.lines.length ? j.lines[0].t - r.spawnT : NaN, jit: j.jit };
@@ -247,14 +257,16 @@ const v86Missing = (() => {
 })();
 const distMissing = () => (existsSync(join(root, 'dist', 'src', 'vmm', 'vm-builder.js')) ? '' : 'dist/ missing: npm run build');
 const ENGINES = [
-  { id: 'emu32', peer: 'emu', bits: 32, name: 'tsvmm emu', missing: distMissing, suite: (cl) => runEmu(ELF[32], cl), loop: (cl) => runEmu(LOOP_ELF[32], cl) },
+  ...emuModes.map((m, i) => ({ id: i === 0 ? 'emu32' : `emu32:${m.tag}`, peer: 'emu', bits: 32, name: m.tag ? `emu ${m.tag}` : 'tsvmm emu', missing: distMissing,
+    suite: (cl) => runEmu(ELF[32], cl, undefined, m.env), loop: (cl) => runEmu(LOOP_ELF[32], cl, undefined, m.env) })),
   { id: 'qemu32', peer: 'qemu', bits: 32, name: 'QEMU TCG', missing: () => (has('qemu-system-x86_64') ? '' : 'qemu-system-x86_64 not installed (apt-get install qemu-system-x86)'),
     suite: (cl) => runQemu(ELF[32], cl, 'realcode: total'), loop: (cl) => runQemu(LOOP_ELF[32], cl, 'loop executed') },
   { id: 'v86-jit', peer: 'v86-jit', bits: 32, name: 'v86 JIT', missing: v86Missing,
     suite: (cl) => runV86(ELF[32], cl, 'realcode: total', true), loop: (cl) => runV86(LOOP_ELF[32], cl, 'loop executed', true) },
   { id: 'v86-nojit', peer: 'v86-nojit', bits: 32, name: 'v86 no JIT', missing: v86Missing,
     suite: (cl) => runV86(ELF[32], cl, 'realcode: total', false), loop: (cl) => runV86(LOOP_ELF[32], cl, 'loop executed', false) },
-  { id: 'emu64', peer: 'emu', bits: 64, name: 'tsvmm emu', missing: distMissing, suite: (cl) => runEmu(ELF[64], cl), loop: (cl) => runEmu(LOOP_ELF[64], cl) },
+  ...emuModes.map((m, i) => ({ id: i === 0 ? 'emu64' : `emu64:${m.tag}`, peer: 'emu', bits: 64, name: m.tag ? `emu ${m.tag}` : 'tsvmm emu', missing: distMissing,
+    suite: (cl) => runEmu(ELF[64], cl, undefined, m.env), loop: (cl) => runEmu(LOOP_ELF[64], cl, undefined, m.env) })),
   { id: 'qemu64', peer: 'qemu', bits: 64, name: 'QEMU TCG', missing: () => (has('qemu-system-x86_64') ? '' : 'qemu-system-x86_64 not installed'),
     suite: (cl) => runQemu(ELF[64], cl, 'realcode: total'), loop: (cl) => runQemu(LOOP_ELF[64], cl, 'loop executed') },
   { id: 'native', peer: 'native', bits: 0, name: 'native', missing: () => (existsSync(NATIVE) ? '' : `${NATIVE} missing: node scripts/build-guests.mjs realcode`) },
@@ -322,20 +334,24 @@ for (let round = 1; round <= rounds; round++) {
   load.push(loadavg());
 }
 
-// ---- linux boot (emu) ----
-let linux;
-if (!(linuxSeconds > 0)) linux = { skipped: 'disabled (--linux-seconds 0)' };
-else if (!existsSync(LINUX)) linux = { skipped: `${LINUX.slice(root.length + 1)} not present (node scripts/fetch-debian-kernel.mjs fetches the Debian 12 kernel, ~70 MB; the bench never downloads)` };
-else {
-  log(`linux: booting ${LINUX.slice(root.length + 1)} on emu for up to ${linuxSeconds} s`);
-  const r = await runProc(process.execPath, [emuMarked, '--kernel', LINUX, '--cmdline', LINUX_CMDLINE, '--mem', '512M', '--seconds', String(linuxSeconds)]);
-  if (r.code !== 0) linux = { error: why(r) };
+// ---- linux boot (emu), once per JIT mode ----
+const linuxRuns = [];
+for (const m of emuModes) {
+  let linux;
+  if (!(linuxSeconds > 0)) linux = { skipped: 'disabled (--linux-seconds 0)' };
+  else if (!existsSync(LINUX)) linux = { skipped: `${LINUX.slice(root.length + 1)} not present (node scripts/fetch-debian-kernel.mjs fetches the Debian 12 kernel, ~70 MB; the bench never downloads)` };
   else {
-    const j = JSON.parse(r.out.trim().split('\n').pop());
-    const last = [...j.lines].reverse().find((l) => l.text.trim())?.text.trim() ?? '(no serial output)';
-    linux = { insns: j.instructions, ms: j.wallMs, cpuMs: j.cpuMs, rssKiB: j.maxRssKiB, stop: j.stop, last, jit: j.jit };
+    log(`linux: booting ${LINUX.slice(root.length + 1)} on emu${m.tag ? ` (${m.tag})` : ''} for up to ${linuxSeconds} s`);
+    const r = await runProc(process.execPath, [emuMarked, '--kernel', LINUX, '--cmdline', LINUX_CMDLINE, '--mem', '512M', '--seconds', String(linuxSeconds)], { env: m.env });
+    if (r.code !== 0) linux = { error: why(r) };
+    else {
+      const j = JSON.parse(r.out.trim().split('\n').pop());
+      const last = [...j.lines].reverse().find((l) => l.text.trim())?.text.trim() ?? '(no serial output)';
+      linux = { insns: j.instructions, ms: j.wallMs, cpuMs: j.cpuMs, rssKiB: j.maxRssKiB, stop: j.stop, last, jit: j.jit };
+    }
+    load.push(loadavg());
   }
-  load.push(loadavg());
+  linuxRuns.push({ tag: m.tag, linux });
 }
 rmSync(tmp, { recursive: true, force: true });
 
@@ -378,11 +394,12 @@ for (const e of active) {
 const loadStr = (l) => l.map((x) => x.toFixed(2)).join(' ');
 console.log(`\nrealcode suite (guests/realcode), cmdline "${cmdline}", ${rounds} round(s) interleaved; ${cpus().length} CPUs; load before ${loadStr(load[0])}, after ${loadStr(load.at(-1))}`);
 const col = (id) => active.some((e) => e.id === id);
+const nameOf = (id) => ENGINES.find((e) => e.id === id).name;
 for (const which of passes > 1 ? ['suite', 'warm'] : ['suite']) {
   const label = passes > 1 ? (which === 'suite' ? ', pass 1 (cold)' : `, pass ${passes} (warm)`) : '';
   {
-    const ids = ['emu32', 'qemu32', 'v86-jit', 'v86-nojit', 'native'].filter(col);
-    const head = ['kernel', 'M insns', ...ids.map((id) => `${ENGINES.find((e) => e.id === id).name}`), 'emu/QEMU', 'emu/v86-JIT'];
+    const ids = [...active.filter((e) => e.peer === 'emu' && e.bits === 32).map((e) => e.id), 'qemu32', 'v86-jit', 'v86-nojit', 'native'].filter(col);
+    const head = ['kernel', 'M insns', ...ids.map(nameOf), 'emu/QEMU', 'emu/v86-JIT'];
     const rows = [head];
     for (const k of [...kernelNames, '*']) {
       const m = Object.fromEntries(ids.map((id) => [id, mipsOf(id, k, 32, which)]));
@@ -395,8 +412,8 @@ for (const which of passes > 1 ? ['suite', 'warm'] : ['suite']) {
     printTable(`32-bit guest (protected mode, 4 KiB paging, ring 3): MIPS, median of rounds (${opt.time} time)${label}`, rows);
   }
   if (has64) {
-    const ids = ['emu64', 'qemu64', 'native'].filter(col);
-    const rows = [['kernel', 'M insns', ...ids.map((id) => ENGINES.find((e) => e.id === id).name), 'emu/QEMU']];
+    const ids = [...active.filter((e) => e.peer === 'emu' && e.bits === 64).map((e) => e.id), 'qemu64', 'native'].filter(col);
+    const rows = [['kernel', 'M insns', ...ids.map(nameOf), 'emu/QEMU']];
     for (const k of [...kernelNames, '*']) {
       const m = Object.fromEntries(ids.map((id) => [id, mipsOf(id, k, 64, which)]));
       rows.push([k === '*' ? 'all kernels' : k, f1(counts[64].get(k).insns / 1e6), ...ids.map((id) => f1(m[id])), ratio(m.emu64, m.qemu64)]);
@@ -443,10 +460,13 @@ if (mismatches.length) {
   console.log(`  CHECKSUM MISMATCH (engine output differs from the host program's):`);
   for (const m of mismatches) console.log(`    ${m}`);
 } else if (nativeSums) console.log('  every engine printed the host program\'s checksums.');
-if (linux.skipped) console.log(`\n  Linux boot: skipped: ${linux.skipped}`);
-else if (linux.error) console.log(`\n  Linux boot: failed: ${linux.error}`);
-else {
-  console.log(`\n  Linux boot on emu (.cache/debian-kernel/vmlinuz, 512 MiB, up to ${linuxSeconds} s): ${(linux.insns / 1e6).toFixed(0)} M instructions in ${(linux.ms / 1000).toFixed(1)} s = ${f1(linux.insns / linux.ms / 1e3)} MIPS wall, ${f1(linux.insns / linux.cpuMs / 1e3)} MIPS cpu (compile time included), RSS ${f1(linux.rssKiB / 1024)} MiB, compile ${linux.jit?.compileMs != null ? f1(linux.jit.compileMs) + ' ms' : 'n/a'}; stop: ${linux.stop?.kind ?? '?'}${linux.stop?.reason ? ` (${linux.stop.reason})` : ''}; last line: ${JSON.stringify(linux.last.slice(0, 100))}`);
+for (const { tag, linux } of linuxRuns) {
+  const who = `Linux boot on emu${tag ? ` ${tag}` : ''}`;
+  if (linux.skipped) console.log(`\n  ${who}: skipped: ${linux.skipped}`);
+  else if (linux.error) console.log(`\n  ${who}: failed: ${linux.error}`);
+  else {
+    console.log(`\n  ${who} (.cache/debian-kernel/vmlinuz, 512 MiB, up to ${linuxSeconds} s): ${(linux.insns / 1e6).toFixed(0)} M instructions in ${(linux.ms / 1000).toFixed(1)} s = ${f1(linux.insns / linux.ms / 1e3)} MIPS wall, ${f1(linux.insns / linux.cpuMs / 1e3)} MIPS cpu (compile time included), RSS ${f1(linux.rssKiB / 1024)} MiB, compile ${linux.jit?.compileMs != null ? f1(linux.jit.compileMs) + ' ms' : 'n/a'}${linux.jit?.regions != null ? ` (${linux.jit.regions} blocks, ${f1(linux.jit.codeBytes / 1024)} KiB)` : ''}; stop: ${linux.stop?.kind ?? '?'}${linux.stop?.reason ? ` (${linux.stop.reason})` : ''}; last line: ${JSON.stringify(linux.last.slice(0, 100))}`);
+  }
 }
 console.log(`  total bench time ${((performance.now() - startedAt) / 1000).toFixed(0)} s`);
 process.exit(mismatches.length || active.some((e) => res.get(e.id).errors.length && !res.get(e.id).suite.length) ? 1 : 0);

@@ -2,6 +2,9 @@
 import { Bus } from '../bus.js';
 import { GuestMemory } from '../../memory/guest-memory.js';
 import { EmuCpu } from './cpu.js';
+import { CodeCache } from './code-cache.js';
+import { envUsesWasm } from './jit/jit-mode.js';
+import { provideArena } from './jit/wasm-arena.js';
 
 export interface TestCpu {
   cpu: EmuCpu;
@@ -13,13 +16,15 @@ export interface TestCpu {
 }
 
 export function makeCpu(memBytes = 4 << 20): TestCpu {
-  const bytes = new Uint8Array(memBytes);
+  // Under TSVMM_JIT=wasm the RAM lives in the wasm tier's memory, as in an EmuVm, so compiled code hits it inline.
+  const cache = new CodeCache();
+  const bytes = (envUsesWasm() ? provideArena(cache, 1, memBytes).takeRam(memBytes) : null) ?? new Uint8Array(memBytes);
   const mem = new GuestMemory([{ name: 'ram', gpa: 0, size: memBytes, bytes }]);
   const pio = new Bus('pio');
   const mmio = new Bus('mmio');
   const out: number[] = [];
   pio.register(0x3f8, 1, { read: (_o, d) => d.fill(0), write: (_o, d) => void out.push(d[0]!) }, 'uart');
-  const cpu = new EmuCpu({ memory: mem, pio, mmio });
+  const cpu = new EmuCpu({ memory: mem, pio, mmio, cache });
   return { cpu, mem, pio, mmio, out };
 }
 
