@@ -5,7 +5,8 @@ import { peekTranslate } from './debug-translate.js';
 
 test('peekTranslate walks the upper half of the address space exactly (a kernel at 0xffffffff8xxxxxxx)', () => {
   const t = makeCpu();
-  const dv = new DataView(t.mem.regions[0]!.bytes.buffer);
+  const ram = t.mem.regions[0]!.bytes;
+  const dv = new DataView(ram.buffer, ram.byteOffset, ram.byteLength);
   const put = (pa: number, v: number): void => dv.setUint32(pa, v, true);
   // PML4 at 0x1000: entry 511 -> PDPT 0x2000; entry 510 -> PD 0x3000; PD entry 1 -> PT 0x4000 (4 KiB pages),
   // PD entry 2 a 2 MiB page at 0x200000. So 0xffffffff80201000 -> 0x5000, 0xffffffff80400000 + x -> 0x200000 + x.

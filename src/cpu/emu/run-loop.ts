@@ -340,7 +340,7 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
       if (c.regions && regionOk) blockGotHot(c, blk);
       else if (c.wasm !== null) wasmBlockHot(blk, c.wasm, c.jitBatch, c.cache.jit);
       else blk.exec = compileBlock(blk, c.cache.jit);
-    } else if (h === 2 * c.jitThreshold && c.wasm !== null) wasmFlush(c.wasm, c.cache.jit); // its batch is still not full
+    } else if (h === c.jitThreshold + (c.jitThreshold >> 2) + 1 && c.wasm !== null) wasmFlush(c.wasm, c.cache.jit); // its batch is still not full
     else if (h === 4 * c.jitThreshold + 64 && !regionOk) blk.exec = compileBlock(blk, c.cache.jit); // has a region it cannot use now
   }
   if (blk.region !== null && total <= limit && regionOk && !c.debugArmed) {
@@ -375,7 +375,8 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
       c.ci = 0;
       if (blk.selfLoop) {
         const room = (c.pollAt < end0 ? c.pollAt : end0) - c.instructions;
-        c.loopLimit = room > total ? Math.floor(room / total) : 1;
+        // A counter that counts in order (EDGE) sees each pass as a block run of its own: no extra passes then.
+        c.loopLimit = room > total && (pmu === null || !pmu.active || c.pmuMerge) ? Math.floor(room / total) : 1;
       }
       blk.exec!(c);
       i = c.ci; // a compiled block that leaves early (side exit, self-modifying code) sets c.rip itself

@@ -16,6 +16,8 @@ export const enum Slot {
   Rh = 64,
   /** Lazy-flags record: fop fsz fres fdst fsrc fresH fdstH fsrcH fcin dirty (int32 each). */
   Flags = 128,
+  /** Int32: passes a self-looping compiled block has completed. */
+  Loops = 168,
   SegBase = 256,
   SegChk = 352,
   TagR = 1024,
@@ -89,7 +91,13 @@ const MAX_PAGES = 65536;
 /** Makes the memory of a VM's code cache for `cpus` vCPUs and `ramBytes` of RAM (EmuVm, before its vCPUs). */
 export function provideArena(cache: CodeCache, cpus: number, ramBytes: number): WasmArena {
   const ram = cpus + Math.ceil(ramBytes / PAGE) + 16 <= MAX_PAGES ? ramBytes + 16 * PAGE : 0;
-  const a = new WasmArena(cpus, ram);
+  let a: WasmArena;
+  try {
+    a = new WasmArena(cpus, ram);
+  } catch {
+    // No room for RAM in a wasm memory on this host: RAM stays outside, compiled loads and stores call out.
+    a = new WasmArena(cpus, 0);
+  }
   arenas.set(cache, a);
   return a;
 }

@@ -61,7 +61,7 @@ const TYPES: readonly FnType[] = [
   [[T.I32, T.I32], [T.I32]],
   [[T.I32, T.F64, T.I32, T.I32], [T.I32]],
   // the block: (slot, tlbUser, bip, instructions until the poll) -> exit
-  [[T.I32, T.I32, T.F64, T.F64], [T.I32]],
+  [[T.I32, T.I32, T.F64, T.F64, T.I32], [T.I32]],
 ];
 const IMPORTS: readonly (readonly [string, number])[] = [
   ['h', 0],
@@ -79,6 +79,8 @@ const P_SLOT = 0;
 const P_USER = 1;
 const P_BIP = 2;
 const P_ROOM = 3;
+/** The most passes a self-looping block may make (c.loopLimit). */
+const P_LIM = 4;
 
 const SHIFT_KERNEL = [rol32, ror32, null, null, shl32, shr32, shl32, sar32];
 const SHIFT_OP: readonly number[] = [W.I32Rotl, W.I32Rotr, 0, 0, W.I32Shl, W.I32ShrU, W.I32Shl, W.I32ShrS];
@@ -155,6 +157,7 @@ function observesAll(f: string, x: Insn): boolean {
 let curIns: readonly Insn[] = [];
 let curSeg: Int32Array = new Int32Array(0);
 let curM: Int32Array = new Int32Array(0);
+let curLoop = false;
 
 /** Copies the flags record into the cpu if compiled code wrote it since the last copy. */
 function sync(c: EmuCpu): void {
@@ -165,6 +168,8 @@ function sync(c: EmuCpu): void {
 /** Sets what an instruction that may fault or call out needs first (run-loop.ts execBlock's contract). */
 function enter(c: EmuCpu, k: number): Insn {
   sync(c);
+  // Completed passes of a self-loop (run-loop.ts counts them when this instruction faults).
+  if (curLoop) c.loops = curM[(c.wslot + Slot.Loops) >> 2]!;
   c.ci = k;
   c.segOff = curSeg[k]!;
   return curIns[k]!;
@@ -230,6 +235,8 @@ interface Prepared {
   blk: Block;
   body: Body;
   segAt: Int32Array;
+  /** The instruction a self-loop starts at (its last instruction branches back there), or -1. */
+  head: number;
 }
 
 /** Emits `blk`'s function; null when nothing in it has an inline form. */
@@ -243,22 +250,32 @@ function prepare(blk: Block): Prepared | null {
   // segOff at each instruction: the start of its basic block (after the last side exit before it).
   const segAt = new Int32Array(n);
   for (let k = 1; k < n; k++) segAt[k] = forms[k - 1] === 'jcc' ? k : segAt[k - 1]!;
-  const body = new Body(4);
-  emit(body, ins, forms, liveAfter);
-  return { blk, body, segAt };
+  // A block whose last branch goes back to its start or to a later instruction of it loops inside the
+  // function, as in the JS compiler: only inline forms from there on, no side exits, and no stores when it is
+  // entered mid-block (its writes to its own code are checked from the block start only).
+  let head = -1;
+  const last = ins[n - 1]!;
+  if (forms[n - 1] === 'jcc') for (let k = 0; k < n; k++) if (ins[k]!.start === last.end + last.imm) head = k;
+  const stores = (f: WForm): boolean => f === 'store' || f === 'store64' || f === 'push';
+  if (head >= 0 && !forms.every((f, k) => k < head || (f !== '' && f !== 'tail' && !(head > 0 && stores(f)) && !(f === 'jcc' && k < n - 1)))) head = -1;
+  const body = new Body(5);
+  emit(body, ins, forms, liveAfter, head);
+  return { blk, body, segAt, head };
 }
 
 /** The function execBlock calls for a compiled block: runs the wasm, then sets c.ci and RIP by its exit code. */
-function wrapper(arena: WasmArena, ins: readonly Insn[], segAt: Int32Array, run: (slot: number, user: number, bip: number, room: number) => number): (c: EmuCpu) => void {
+function wrapper(arena: WasmArena, ins: readonly Insn[], segAt: Int32Array, loops: boolean, run: (slot: number, user: number, bip: number, room: number, lim: number) => number): (c: EmuCpu) => void {
   const m = arena.i32;
   return (c: EmuCpu): void => {
     cur = c;
     curIns = ins;
     curSeg = segAt;
     curM = m;
-    const r = run(c.wslot, c.tlbUser | (c.stackSize << 16), c.bip, c.pollAt - c.instructions);
+    curLoop = loops;
+    const r = run(c.wslot, c.tlbUser | (c.stackSize << 16), c.bip, c.pollAt - c.instructions, c.loopLimit);
     const f = (c.wslot + Slot.Flags) >> 2;
     if (m[f + Fr.Dirty] !== 0) pull(c, m, f);
+    if (loops) c.loops = m[(c.wslot + Slot.Loops) >> 2]!;
     const ci = r & 0xffff;
     const how = r >>> 16;
     if (how === 1) {
@@ -292,10 +309,12 @@ function compileBatch(arena: WasmArena, ps: readonly Prepared[], stats: JitStats
   }
   ps.forEach((p, i) => {
     const blk = p.blk;
-    blk.selfLoop = false;
-    blk.loopLen = 0;
-    blk.loopBranches = 0;
-    blk.exec = wrapper(arena, blk.insns, p.segAt, exports[`f${i}`] as (slot: number, user: number, bip: number, room: number) => number);
+    const ins = blk.insns;
+    const h = p.head;
+    blk.selfLoop = h >= 0;
+    blk.loopLen = h >= 0 ? ins.length - h : 0;
+    blk.loopBranches = h >= 0 ? ins[ins.length - 1]!.brThrough - (h > 0 ? ins[h - 1]!.brThrough : 0) : 0;
+    blk.exec = wrapper(arena, ins, p.segAt, h >= 0, exports[`f${i}`] as (slot: number, user: number, bip: number, room: number, lim: number) => number);
   });
   if (stats !== undefined) {
     stats.compileMs += performance.now() - t0;
@@ -653,13 +672,23 @@ function stackLin32(b: Body, delta: number, lin: number): void {
   b.i32(delta).op(W.I32Add, W.I64ExtendI32U, W.I64Add).i64(0xffffffffn).op(W.I64And).set(lin);
 }
 
-function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter: readonly number[]): void {
+function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter: readonly number[], head: number): void {
   const n = ins.length;
   let known: Known = NONE;
   const smcExit = (k: number): number => exitCode(k + 1, k + 1 < n ? 2 : 0);
+  const it = head >= 0 ? b.local(T.I32) : -1;
+  const setLoops = (): void => {
+    b.get(P_SLOT).get(it).mem(W.I32Store, Slot.Loops, 2);
+  };
   for (let k = 0; k < n; k++) {
     const x = ins[k]!;
     const f = forms[k]!;
+    if (k === head) {
+      // Passes completed so far are in the slot for anything that faults or calls out in the loop.
+      b.op(W.Loop, T.Void);
+      setLoops();
+      known = NONE; // reached from the back edge too
+    }
     const A = x.rm;
     const B = x.reg;
     const fl = (liveAfter[k]! & writes(x)) !== 0;
@@ -868,6 +897,15 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
           b.op(W.If, T.Void).i32(exitCode(k + 1, 1)).op(W.Return, W.End);
           b.f64(k + 1).get(P_ROOM).op(W.F64Ge);
           b.op(W.If, T.Void).i32(exitCode(k + 1, 2)).op(W.Return, W.End);
+        } else if (head >= 0) {
+          // The back edge: another pass while the run loop's limit allows (c.loopLimit), else the block ends taken.
+          b.op(W.If, T.Void);
+          b.get(it).i32(1).op(W.I32Add).tee(it).get(P_LIM).op(W.I32LtS, W.BrIf, 1);
+          b.get(it).i32(1).op(W.I32Sub).set(it);
+          setLoops();
+          b.i32(exitCode(n, 1)).op(W.Return, W.End);
+          setLoops();
+          b.op(W.End);
         } else b.op(W.If, T.Void).i32(exitCode(n, 1)).op(W.Return, W.End);
         break;
       }

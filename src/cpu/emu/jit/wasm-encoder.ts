@@ -3,9 +3,11 @@
 /** Opcodes used (names as in the spec's text format). */
 export const enum W {
   Block = 0x02,
+  Loop = 0x03,
   If = 0x04,
   Else = 0x05,
   End = 0x0b,
+  BrIf = 0x0d,
   Return = 0x0f,
   Call = 0x10,
   LocalGet = 0x20,
