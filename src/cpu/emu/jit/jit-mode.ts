@@ -1,9 +1,12 @@
+import { wasmApi } from './wasm-encoder.js';
+
 /**
  * The JIT's mode, from the environment variable TSVMM_JIT where there is one (Node; a browser gets
- * the default):
+ * the default). Unset, it is `wasm` where the engine has WebAssembly (measured faster on real code than
+ * JS functions, jit/README.md), else `default`:
  * - `off`: the interpreter only;
- * - `default`: blocks that ran DEFAULT_THRESHOLD times (TSVMM_JIT_THRESHOLD overrides it) are compiled one
- *   by one (block-compiler.ts);
+ * - `default`: JS functions: blocks that ran DEFAULT_THRESHOLD times (TSVMM_JIT_THRESHOLD overrides it)
+ *   are compiled one by one (block-compiler.ts); the default before the wasm tier, the name kept;
  * - `eager`: the same at threshold 1, so every block that runs twice goes through compiled code (the
  *   three-way tests use it);
  * - `regions`, `regions-eager`: hot pages compiled as regions (region-compiler.ts), at the default
@@ -32,7 +35,7 @@ export const WASM_THRESHOLD = 200;
 const MODES: readonly string[] = ['off', 'eager', 'default', 'regions', 'regions-eager', 'wasm', 'wasm-eager'];
 
 export function parseJitMode(v: string | undefined): JitMode {
-  if (v === undefined || v === '') return 'default';
+  if (v === undefined || v === '') return wasmApi !== undefined ? 'wasm' : 'default';
   if (MODES.includes(v)) return v as JitMode;
   throw new RangeError(`TSVMM_JIT=${v}: expected one of ${MODES.join(', ')}`);
 }
@@ -63,8 +66,8 @@ export function thresholdOf(m: JitMode): number {
 
 /**
  * Blocks per wasm module: a module costs ~0.15 ms to compile whatever its size (measured on Node 20), so
- * the wasm tier queues hot blocks and compiles them together (a queued block that ran twice the threshold
- * flushes the queue). TSVMM_JIT_BATCH overrides it; wasm-eager compiles each block at once.
+ * the wasm tier queues hot blocks and compiles them together (a queued block that ran a quarter more than
+ * the threshold flushes the queue). TSVMM_JIT_BATCH overrides it; wasm-eager compiles each block at once.
  */
 export const WASM_BATCH = 32;
 
