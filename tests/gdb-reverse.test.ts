@@ -8,47 +8,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { guestPath, kvmUnusable, tsvmmBin } from './guest-runner.js';
-import { guestDebugSupport } from '../src/cpu/kvm/guest-debug-probe.js';
+import { spawn } from 'node:child_process';
+import { guestPath } from './guest-runner.js';
+import { exited, kvmStubSkip, noGdb, startGdbStub, type StartedStub } from './gdb-runner.js';
 
-const gdbVersion = spawnSync('gdb', ['--version'], { encoding: 'utf8' });
-const noGdb: string | false = gdbVersion.status === 0 ? false : 'no gdb on this host (apt-get install gdb)';
-
-/** Why the stub cannot run on kvm here, or false. */
-function kvmStubSkip(): string | false {
-  if (kvmUnusable !== false) return kvmUnusable;
-  const p = guestDebugSupport();
-  return p.ok ? false : `--gdb on kvm is refused here: ${p.reason}`;
-}
-
-function startStub(args: string[], guest = 'debuggee', accel = 'emu'): Promise<{ child: ChildProcess; port: number; output: () => string }> {
-  const child = spawn(process.execPath, [tsvmmBin, 'run', '--accel', accel, '--gdb', 'tcp:127.0.0.1:0', '--gdb-wait', '--serial', 'stdio', '--kernel', guestPath(guest), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString('latin1')));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`the stub did not start in 120 s: ${err}`));
-    }, 120_000);
-    child.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      const m = /gdb stub on tcp:127\.0\.0\.1:(\d+)/.exec(err);
-      if (m !== null) {
-        clearTimeout(timer);
-        resolve({ child, port: Number(m[1]), output: () => out });
-      }
-    });
-    child.on('exit', () => reject(new Error(`tsvmm exited: ${err}`)));
-  });
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) resolve(child.exitCode);
-    else child.on('exit', (code) => resolve(code));
-  });
+/** The stub, paused until gdb continues it, on `guest` with the console on stdout. */
+function startStub(args: string[], guest = 'debuggee', accel = 'emu'): Promise<StartedStub> {
+  return startGdbStub(['--gdb-wait', '--serial', 'stdio', '--kernel', guestPath(guest), ...args], accel);
 }
 
 /** gdb in batch mode with one -ex per command (an error in one, such as a refused reverse-stepi, does not end the session). */

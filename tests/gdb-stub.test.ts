@@ -6,49 +6,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { guestPath, kvmUnusable, runCli, tsvmmBin } from './guest-runner.js';
+import { guestPath, runCli } from './guest-runner.js';
+import { exited, kvmStubSkip, noGdb, startGdbStub as startStub } from './gdb-runner.js';
 import { RspDecoder, encodePacket } from '../src/debug/gdb/rsp-codec.js';
-import { guestDebugSupport, type GuestDebugProbe } from '../src/cpu/kvm/guest-debug-probe.js';
-
-const gdbVersion = spawnSync('gdb', ['--version'], { encoding: 'utf8' });
-const noGdb: string | false = gdbVersion.status === 0 ? false : 'no gdb on this host (apt-get install gdb)';
-
-/** Starts `tsvmm run ... --gdb tcp:127.0.0.1:0` and resolves with the port it printed. */
-function startStub(args: string[], accel: 'emu' | 'kvm' = 'emu'): Promise<{ child: ChildProcess; port: number; output: () => string }> {
-  const child = spawn(process.execPath, [tsvmmBin, 'run', '--accel', accel, '--gdb', 'tcp:127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString('latin1')));
-  return new Promise((resolve, reject) => {
-    // Generous: a loaded CI host can take long to start Node and load the guest; a child that never gets
-    // that far is killed here (the caller never sees it).
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`the stub did not start in 120 s: ${err}`));
-    }, 120_000);
-    child.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      const m = /gdb stub on tcp:127\.0\.0\.1:(\d+)/.exec(err);
-      if (m !== null) {
-        clearTimeout(timer);
-        resolve({ child, port: Number(m[1]), output: () => out });
-      }
-    });
-    child.on('exit', () => reject(new Error(`tsvmm exited: ${err}`)));
-  });
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) resolve(child.exitCode);
-    else child.on('exit', (code) => resolve(code));
-  });
-}
 
 /** Runs gdb in batch mode with `script` against guest `guest`'s ELF64 symbols; resolves with everything it printed. */
 async function runGdb(script: string, guest: string): Promise<string> {
@@ -71,13 +36,6 @@ async function runGdb(script: string, guest: string): Promise<string> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** Why the stub cannot run on kvm here, or false. */
-function kvmStubSkip(): string | false {
-  if (kvmUnusable !== false) return kvmUnusable;
-  const p: GuestDebugProbe = guestDebugSupport();
-  return p.ok ? false : `--gdb on kvm is refused here: ${p.reason}`;
 }
 
 /**
