@@ -535,17 +535,7 @@ function address(b: Body, x: Insn, k: number, lin: number): void {
     return;
   }
   if (x.ak === Ea.A64) {
-    b.i64(BigInt(x.disp | 0));
-    if (x.ripRel) b.get(P_BIP).op(W.I64TruncF64S).i64(BigInt(x.end)).op(W.I64Add, W.I64Add);
-    if (x.base >= 0) {
-      regLoad64(b, x.base);
-      b.op(W.I64Add);
-    }
-    if (x.index >= 0) {
-      regLoad64(b, x.index);
-      if (x.scale !== 0) b.i64(BigInt(x.scale)).op(W.I64Shl);
-      b.op(W.I64Add);
-    }
+    sum64(b, x);
     b.set(lin);
     // Not canonical (48-bit) or a segment base: ea() (faults, 5-level paging, FS/GS).
     b.get(lin).i64(16n).op(W.I64Shl).i64(16n).op(W.I64ShrS).get(lin).op(W.I64Ne);
@@ -554,6 +544,21 @@ function address(b: Body, x: Insn, k: number, lin: number): void {
     return;
   }
   b.i32(k).call(Im.Ea).op(W.I64TruncF64S).set(lin);
+}
+
+/** Pushes a 64-bit memory operand's offset (disp + RIP-relative end + base + index << scale) as an i64. */
+function sum64(b: Body, x: Insn): void {
+  b.i64(BigInt(x.disp | 0));
+  if (x.ripRel) b.get(P_BIP).op(W.I64TruncF64S).i64(BigInt(x.end)).op(W.I64Add, W.I64Add);
+  if (x.base >= 0) {
+    regLoad64(b, x.base);
+    b.op(W.I64Add);
+  }
+  if (x.index >= 0) {
+    regLoad64(b, x.index);
+    if (x.scale !== 0) b.i64(BigInt(x.scale)).op(W.I64Shl);
+    b.op(W.I64Add);
+  }
 }
 
 /** Pushes disp + base + (index << scale) as i32 (32-bit addressing). */
@@ -1029,17 +1034,7 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
       }
       case 'lea64': {
         const v = b.local(T.I64);
-        b.i64(BigInt(x.disp | 0));
-        if (x.ripRel) b.get(P_BIP).op(W.I64TruncF64S).i64(BigInt(x.end)).op(W.I64Add, W.I64Add);
-        if (x.base >= 0) {
-          regLoad64(b, x.base);
-          b.op(W.I64Add);
-        }
-        if (x.index >= 0) {
-          regLoad64(b, x.index);
-          if (x.scale !== 0) b.i64(BigInt(x.scale)).op(W.I64Shl);
-          b.op(W.I64Add);
-        }
+        sum64(b, x);
         b.set(v);
         if (x.osz === 8) regStore64(b, B, v);
         else {
