@@ -239,6 +239,13 @@ interface Prepared {
   head: number;
 }
 
+/**
+ * Self-looping blocks looping inside the wasm function: off. Their pass counting retired more instructions
+ * than ran (realcode64's crc kernel counted 14x its instructions), so every block returns to the run loop
+ * after one pass, as it did before; the JS tier keeps its own self-loops.
+ */
+const WASM_SELF_LOOPS = false;
+
 /** Emits `blk`'s function; null when nothing in it has an inline form. */
 function prepare(blk: Block): Prepared | null {
   const ins = blk.insns;
@@ -255,7 +262,7 @@ function prepare(blk: Block): Prepared | null {
   // entered mid-block (its writes to its own code are checked from the block start only).
   let head = -1;
   const last = ins[n - 1]!;
-  if (forms[n - 1] === 'jcc') for (let k = 0; k < n; k++) if (ins[k]!.start === last.end + last.imm) head = k;
+  if (WASM_SELF_LOOPS && forms[n - 1] === 'jcc') for (let k = 0; k < n; k++) if (ins[k]!.start === last.end + last.imm) head = k;
   const stores = (f: WForm): boolean => f === 'store' || f === 'store64' || f === 'push';
   if (head >= 0 && !forms.every((f, k) => k < head || (f !== '' && f !== 'tail' && !(head > 0 && stores(f)) && !(f === 'jcc' && k < n - 1)))) head = -1;
   const body = new Body(5);
