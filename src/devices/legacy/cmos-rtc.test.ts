@@ -10,7 +10,11 @@ const GIB = 1024 * MIB;
 class FakeTimers implements RtcTimers {
   pending: { fn: () => void; at: number; id: number }[] = [];
   private next = 1;
-  constructor(private readonly clock: { t: number }) {}
+  /** exactMs: timers on a virtual clock (the emulator's chips.timers in a deterministic run). */
+  constructor(
+    private readonly clock: { t: number },
+    readonly exactMs = false,
+  ) {}
   setTimeout(fn: () => void, ms: number): unknown {
     const id = this.next++;
     this.pending.push({ fn, at: this.clock.t + ms, id });
@@ -301,4 +305,39 @@ test('memory and CPU bytes equal what QEMU 7.2 reports for -m 256 -smp 2 (read b
   const qemu: Record<number, number> = { 0x0a: 0x26, 0x0b: 0x02, 0x0d: 0x80, 0x15: 0x80, 0x16: 0x02, 0x17: 0xff, 0x18: 0xff, 0x30: 0xff, 0x31: 0xff, 0x34: 0x00, 0x35: 0x0f, 0x5b: 0, 0x5c: 0, 0x5d: 0, 0x5f: 0x01 };
   const rtc = new CmosRtc({ memBytes: 256 * MIB, cpus: 2, clock: () => T0 });
   for (const [reg, value] of Object.entries(qemu)) assert.equal(rtc.readRegister(Number(reg)), value, `register 0x${Number(reg).toString(16)}`);
+});
+
+/** 1 s of clock time with timers that take fractional delays, the guest acknowledging each IRQ 8 by reading C. */
+function periodicSecond(exactMs: boolean): number[] {
+  const clock = { t: T0 };
+  const irq = new RecordingIrqLine(8);
+  const timers = new FakeTimers(clock, exactMs);
+  const rtc = new CmosRtc({ memBytes: 64 * MIB, clock: () => clock.t, irq, timers });
+  const bus = new Bus('pio');
+  bus.register(0x70, 2, rtc, 'cmos');
+  const wr = (reg: number, v: number): void => {
+    bus.writeValue(0x70, 1, reg);
+    bus.writeValue(0x71, 1, v);
+  };
+  wr(0x0a, 0x26); // 1024 Hz
+  wr(0x0b, 0x42); // PIE, 24-hour
+  const at: number[] = [];
+  for (let t = T0; t < T0 + 1000; ) {
+    t = Math.min(T0 + 1000, t + 0.01);
+    timers.advanceTo(t);
+    if (irq.level) {
+      at.push(clock.t);
+      bus.writeValue(0x70, 1, 0x0c);
+      bus.readValue(0x71, 1);
+    }
+  }
+  return at;
+}
+
+test('timers on a virtual clock (exactMs) keep the periodic rate: 1024 interrupts a second, the same times every run; host timers give whole ms', () => {
+  const a = periodicSecond(true);
+  assert.equal(a.length, 1024);
+  assert.deepEqual(periodicSecond(true), a, 'the same timeline gives the same interrupts');
+  const host = periodicSecond(false).length;
+  assert.ok(host >= 990 && host <= 1000, `whole-millisecond host timers: at most one a millisecond (${host})`);
 });
