@@ -846,16 +846,10 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
         b.get(P_SLOT).get(P_SLOT).mem(W.I32Load, Slot.Rh + src * 4, 2).mem(W.I32Store, Slot.Rh + dst * 4, 2);
         break;
       }
-      case 'load': {
-        const r = b.local(T.I32);
-        load(b, k, lin, 4);
-        b.set(r);
-        regStore32(b, B, r);
-        break;
-      }
+      case 'load':
       case 'movzx-load': {
         const r = b.local(T.I32);
-        load(b, k, lin, x.imm2);
+        load(b, k, lin, f === 'load' ? 4 : x.imm2);
         b.set(r);
         regStore32(b, B, r);
         break;
