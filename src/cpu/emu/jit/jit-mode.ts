@@ -1,7 +1,7 @@
 /**
  * The JIT's mode, from the environment variable TSVMM_JIT where there is one (Node; a browser gets
- * the default). Unset, it is `default` (the wasm tier measured faster on real code, but its self-loops
- * counted instructions wrongly and are off, and one cross-engine test fails under exact counting: jit/README.md):
+ * the default). Unset, it is `default` (the wasm tier measured faster on real code, but one cross-engine
+ * test fails under it with exact counting: jit/README.md):
  * - `off`: the interpreter only;
  * - `default`: JS functions: blocks that ran DEFAULT_THRESHOLD times (TSVMM_JIT_THRESHOLD overrides it)
  *   are compiled one by one (block-compiler.ts); the default before the wasm tier, the name kept;

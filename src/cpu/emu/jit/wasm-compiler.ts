@@ -239,13 +239,6 @@ interface Prepared {
   head: number;
 }
 
-/**
- * Self-looping blocks looping inside the wasm function: off. Their pass counting retired more instructions
- * than ran (realcode64's crc kernel counted 14x its instructions), so every block returns to the run loop
- * after one pass, as it did before; the JS tier keeps its own self-loops.
- */
-const WASM_SELF_LOOPS = false;
-
 /** Emits `blk`'s function; null when nothing in it has an inline form. */
 function prepare(blk: Block): Prepared | null {
   const ins = blk.insns;
@@ -262,7 +255,7 @@ function prepare(blk: Block): Prepared | null {
   // entered mid-block (its writes to its own code are checked from the block start only).
   let head = -1;
   const last = ins[n - 1]!;
-  if (WASM_SELF_LOOPS && forms[n - 1] === 'jcc') for (let k = 0; k < n; k++) if (ins[k]!.start === last.end + last.imm) head = k;
+  if (forms[n - 1] === 'jcc') for (let k = 0; k < n; k++) if (ins[k]!.start === last.end + last.imm) head = k;
   const stores = (f: WForm): boolean => f === 'store' || f === 'store64' || f === 'push';
   if (head >= 0 && !forms.every((f, k) => k < head || (f !== '' && f !== 'tail' && !(head > 0 && stores(f)) && !(f === 'jcc' && k < n - 1)))) head = -1;
   const body = new Body(5);
@@ -692,6 +685,10 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
   const setLoops = (): void => {
     b.get(P_SLOT).get(it).mem(W.I32Store, Slot.Loops, 2);
   };
+  // The slot's pass count is the vCPU's, shared by all blocks: it holds the last self-loop's passes until this
+  // one sets it. A loop entered mid-block may leave (a side exit) or call out before its head, and the
+  // wrapper and the imports read the count there: it must be 0, not what another block left.
+  if (head > 0) setLoops();
   for (let k = 0; k < n; k++) {
     const x = ins[k]!;
     const f = forms[k]!;
