@@ -60,17 +60,27 @@ export function ea(c: EmuCpu, i: Insn): number {
     if (i.index >= 0) a += c.rl[i.index]! << i.scale;
     return c.segBase[i.seg]! + (a >>> 0);
   }
-  // Base + displacement, or RIP + displacement, with no index and a zero segment base (most of a 64-bit
-  // kernel's operands): one exact double sum instead of 32-bit halves, while the base's high half is
-  // within +-2^20 (the sum stays below 2^53 and needs no wrap at 2^64).
-  if (i.index < 0 && c.segBase[i.seg] === 0) {
+  // The common case: every term as one exact double (a base whose high half is within +-2^20, an index within
+  // +-2^16 before scaling, a segment base within +-2^48: the sum stays below 2^53 and needs no wrap at 2^64).
+  // Register values beyond that take the 32-bit halves below.
+  const sb = c.segBase[i.seg]!;
+  if (sb > -STACK_CANON * 2 && sb < STACK_CANON * 2) {
+    let a = i.disp + sb;
+    if (i.ripRel) a += c.bip + i.end;
     const b = i.base;
-    let a = NaN;
+    let ok = true;
     if (b >= 0) {
       const h = c.rh[b]!;
-      if (!i.ripRel && h >= -0x10_0000 && h < 0x10_0000) a = h * TWO32 + (c.rl[b]! >>> 0) + i.disp;
-    } else if (i.ripRel) a = c.bip + i.end + i.disp;
-    if (a === a) {
+      if (h >= -0x10_0000 && h < 0x10_0000) a += h * TWO32 + (c.rl[b]! >>> 0);
+      else ok = false;
+    }
+    const x = i.index;
+    if (x >= 0) {
+      const h = c.rh[x]!;
+      if (h >= -0x1_0000 && h < 0x1_0000) a += (h * TWO32 + (c.rl[x]! >>> 0)) * (1 << i.scale);
+      else ok = false;
+    }
+    if (ok) {
       if (i.seg === Seg.FlatSS && (a < -STACK_CANON || a >= STACK_CANON) && (a < -c.canonLim || a >= c.canonLim)) raise(c, VEC_SS, 0);
       return a;
     }

@@ -205,6 +205,40 @@ export function lea(c: EmuCpu, i: Insn): void {
   if (i.osz === 8) setReg(c, 8, i.reg, a >>> 0, 0);
   else setReg(c, i.osz, i.reg, trunc(i.osz, a));
 }
+/**
+ * LEA r64 with a 64-bit address: the sum as one exact double while the base's high half is within
+ * +-2^20 and the index's within +-2^16 (every term and the sum stay below 2^53, so no wrap at 2^64
+ * is possible); otherwise the general path in 32-bit halves.
+ */
+export function lea64(c: EmuCpu, i: Insn): void {
+  let a = i.disp;
+  if (i.ripRel) a += c.bip + i.end;
+  const b = i.base;
+  if (b >= 0) {
+    const h = c.rh[b]!;
+    if (h < -0x10_0000 || h >= 0x10_0000) return lea(c, i);
+    a += h * TWO32 + (c.rl[b]! >>> 0);
+  }
+  const x = i.index;
+  if (x >= 0) {
+    const h = c.rh[x]!;
+    if (h < -0x1_0000 || h >= 0x1_0000) return lea(c, i);
+    a += (h * TWO32 + (c.rl[x]! >>> 0)) * (1 << i.scale);
+  }
+  const lo = a | 0;
+  c.rl[i.reg] = lo;
+  c.rh[i.reg] = (a - (lo >>> 0)) / TWO32;
+}
+/** MOV r64, [m] (8B with a 64-bit operand in memory). */
+export function mov64load(c: EmuCpu, i: Insn): void {
+  const lo = rd64(c, ea(c, i));
+  c.rl[i.reg] = lo;
+  c.rh[i.reg] = c.hi;
+}
+/** MOV [m], r64 (89 with a 64-bit operand in memory). */
+export function mov64store(c: EmuCpu, i: Insn): void {
+  wr64(c, ea(c, i), c.rl[i.reg]!, c.rh[i.reg]!);
+}
 /** A0-A3: moffs forms (op 0 load into accumulator, 1 store). Address in imm/immHi. */
 export function movMoffs(c: EmuCpu, i: Insn): void {
   const off = i.ak === 3 ? i.immHi * TWO32 + (i.imm >>> 0) : i.imm >>> 0;

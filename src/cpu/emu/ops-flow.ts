@@ -10,8 +10,8 @@ import type { Insn } from './insn.js';
 import { ea, rdE, rdEs, stE } from './operands.js';
 import { deliverSoft, gp, raise, ud, unimplemented } from './exceptions.js';
 import { cond, getFlags, getOF, getZF, putFlags } from './lazy-flags.js';
-import { addRsp, pop, push, stackLin } from './stack.js';
-import { probeWrite, rd, rd16, rd32, wr16, wr32 } from './mem-access.js';
+import { addRsp, pop, push, push64, setRsp64, stackLin } from './stack.js';
+import { probeWrite, rd, rd16, rd32, rd64, wr16, wr32, wr64 } from './mem-access.js';
 import { r64, setReg } from './gpr.js';
 import { descWords, loadCs, loadSeg, readDescriptor } from './segmentation.js';
 import { taskSwitch } from './task-switch.js';
@@ -53,6 +53,12 @@ export function callRel(c: EmuCpu, i: Insn): void {
   push(c, i.osz, n >>> 0, Math.floor(n / Pow.Two32) | 0);
   c.rip = t;
 }
+/** CALL rel32 in 64-bit mode (the stack is 64-bit there). */
+export function callRel64(c: EmuCpu, i: Insn): void {
+  const t = relTarget(c, i);
+  push64(c, nextIp(c, i));
+  c.rip = t;
+}
 export function jmpE(c: EmuCpu, i: Insn): void {
   const lo = rdE(c, i);
   setNear(c, i.osz, lo, c.hi);
@@ -74,6 +80,14 @@ export function retNear(c: EmuCpu, i: Insn): void {
   const hi = c.hi;
   setNear(c, i.osz, lo, hi);
   addRsp(c, i.osz + i.imm);
+}
+
+/** RET in 64-bit mode with a 64-bit operand and nothing to release. */
+export function ret64(c: EmuCpu, _i: Insn): void {
+  const a = stackLin(c, 0);
+  const lo = rd64(c, a);
+  c.rip = canonicalTarget(c, c.hi * Pow.Two32 + (lo >>> 0));
+  setRsp64(c, a + 8);
 }
 
 /** LOOP (op 0), LOOPE (1), LOOPNE (2), JCXZ (3); counter size from the address size (imm2). */
@@ -114,6 +128,22 @@ export function pushR(c: EmuCpu, i: Insn): void {
 export function popR(c: EmuCpu, i: Insn): void {
   const v = pop(c, i.osz);
   setReg(c, i.osz, i.rm, v, c.hi);
+}
+/** PUSH r64 / POP r64 (64-bit mode: a 64-bit stack, RSP as the linear address). */
+export function push64r(c: EmuCpu, i: Insn): void {
+  const a = stackLin(c, -8);
+  // The register's halves (any 64-bit value; PUSH RSP pushes RSP before the decrement).
+  wr64(c, a, c.rl[i.rm]!, c.rh[i.rm]!);
+  setRsp64(c, a);
+}
+export function pop64r(c: EmuCpu, i: Insn): void {
+  const a = stackLin(c, 0);
+  const lo = rd64(c, a);
+  const hi = c.hi;
+  setRsp64(c, a + 8);
+  // POP RSP: the popped value, written after the increment.
+  c.rl[i.rm] = lo;
+  c.rh[i.rm] = hi;
 }
 export function push32r(c: EmuCpu, i: Insn): void {
   if (c.stackSize !== 4) return pushR(c, i);

@@ -3,7 +3,7 @@ import type { EmuCpu } from './cpu.js';
 import { r64 } from './gpr.js';
 import { VEC_SS, Pow, Seg } from './x86-defs.js';
 import { raise } from './exceptions.js';
-import { rd, wr } from './mem-access.js';
+import { rd, wr, wr64 } from './mem-access.js';
 
 /** Linear address of SS:[rsp + delta] for the current stack size. */
 export function stackLin(c: EmuCpu, delta: number): number {
@@ -38,4 +38,19 @@ export function pop(c: EmuCpu, size: number): number {
   addRsp(c, size);
   c.hi = h;
   return v;
+}
+
+/** RSP = `a`, a canonical stack address as a signed double (64-bit mode, where RSP is the linear address). */
+export function setRsp64(c: EmuCpu, a: number): void {
+  const lo = a | 0;
+  c.rl[4] = lo;
+  c.rh[4] = (a - (lo >>> 0)) / Pow.Two32;
+}
+
+/** Pushes 8 bytes of `v` (a signed double below 2^63 in magnitude, e.g. a return address) in 64-bit mode. */
+export function push64(c: EmuCpu, v: number): void {
+  const a = stackLin(c, -8);
+  const lo = v | 0;
+  wr64(c, a, lo, (v - (lo >>> 0)) / Pow.Two32);
+  setRsp64(c, a);
 }

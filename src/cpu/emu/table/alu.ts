@@ -3,12 +3,12 @@
  * rotates, bit tests and scans, moves and exchanges, CMPXCHG/XADD, SETcc/CMOVcc, sign
  * extension, flag instructions, BCD adjust, XLAT, BOUND.
  */
-import type { Insn } from '../insn.js';
+import { Ea, type Insn } from '../insn.js';
 import { Alu } from '../sem-alu.js';
 import { Sh } from '../sem-shift.js';
 import {
   add32ri, add32rr, alu32ri, logic32ri, aluEG, aluEI, aluGE, bcd, bound, cbw, cmovcc, cmp32ri, cmp32rr, cmpxchg, cmpxchg8b, flagOp, incdec32r, incdecE, lahf, lea,
-  logic32rr, mov32load, mov32rr, mov32store, movEG, movEI, movGE, movMoffs, movRI, movsx, movzx, negE, notE, sahf, setcc, sub32ri, sub32rr, testEG, testEI, xadd, xchgEG, xlat,
+  logic32rr, lea64, mov32load, mov32rr, mov32store, mov64load, mov64store, movEG, movEI, movGE, movMoffs, movRI, movsx, movzx, negE, notE, sahf, setcc, sub32ri, sub32rr, testEG, testEI, xadd, xchgEG, xlat,
 } from '../ops-alu.js';
 import { divE, idivE, imul1E, imulGE, imulGEI, mulE } from '../ops-muldiv.js';
 import { shift32ri, shiftE, shldE } from '../ops-shift.js';
@@ -161,11 +161,12 @@ function bitRows(out: Row[]): void {
 
 function moveRows(out: Row[]): void {
   const mem32 = (x: Insn): boolean => x.mod !== 3 && x.osz === 4;
+  const mem64 = (x: Insn): boolean => x.mod !== 3 && x.osz === 8;
   out.push(
     row('MOV', '88 /r', 'Eb,Gb', movEG, { mw: true, jit: 'mov' }),
-    row('MOV', '89 /r', 'Ev,Gv', movEG, { mw: true, jit: 'mov', fast: [{ when: r32, fn: mov32rr }, { when: mem32, fn: mov32store }] }),
+    row('MOV', '89 /r', 'Ev,Gv', movEG, { mw: true, jit: 'mov', fast: [{ when: r32, fn: mov32rr }, { when: mem32, fn: mov32store }, { when: mem64, fn: mov64store }] }),
     row('MOV', '8A /r', 'Gb,Eb', movGE, { jit: 'mov' }),
-    row('MOV', '8B /r', 'Gv,Ev', movGE, { jit: 'mov', fast: [{ when: r32, fn: mov32rr, swap: true }, { when: mem32, fn: mov32load }] }),
+    row('MOV', '8B /r', 'Gv,Ev', movGE, { jit: 'mov', fast: [{ when: r32, fn: mov32rr, swap: true }, { when: mem32, fn: mov32load }, { when: mem64, fn: mov64load }] }),
     row('MOV', 'C6 /0', 'Eb,Ib', movEI, { mw: true, jit: 'mov' }),
     row('MOV', 'C7 /0', 'Ev,Iz', movEI, { mw: true, jit: 'mov' }),
     row('MOV', 'B0+r', 'Zb,Ib', movRI),
@@ -180,7 +181,7 @@ function moveRows(out: Row[]): void {
     row('MOVSX', '0F BF /r', 'Gv,Ew', movsx, { aux: 2 }),
     row('MOVSXD', '63 /r', 'Gv,Ed', movsx, { aux: 4, modes: M64, fast: [{ when: (x) => x.osz !== 8, fn: movGE }] }),
     row('ARPL (63)', '63 /r', 'Ew,Gw', null, { modes: NO64, fw: Bit.ZF }),
-    row('LEA', '8D /r mem', 'Gv,M', lea, { jit: 'lea' }),
+    row('LEA', '8D /r mem', 'Gv,M', lea, { jit: 'lea', fast: [{ when: (x) => x.osz === 8 && x.ak === Ea.A64, fn: lea64 }] }),
     invalid('8D /r mod=3'),
     row('XCHG', '86 /r', 'Eb,Gb', xchgEG, { lock: true, mw: true }),
     row('XCHG', '87 /r', 'Ev,Gv', xchgEG, { lock: true, mw: true }),

@@ -6,13 +6,15 @@
 import type { Insn } from '../insn.js';
 import {
   callE, callFar, callRel, cli, enter, hlt, intN, iret, jcc, jmpE, jmpFar, jmpRel, jnz, jz, leave, loadFarPtr, loop, movESeg, movSegE, pop32r, popa, popE, popf, popR, popSeg,
-  push32r, pusha, pushE, pushf, pushI, pushR, pushSeg, retFar, retNear, sti,
+  push32r, pusha, pushE, pushf, pushI, pushR, pushSeg, retFar, retNear, sti, callRel64, ret64, push64r, pop64r,
 } from '../ops-flow.js';
 import { Seg } from '../x86-defs.js';
 import { CC_FLAGS, CC_NAMES, M64, NO64, OSZAPC, hx, invalid, row, type Row } from './row.js';
 import { Bit } from '../flags.js';
 
 const o32 = (x: Insn): boolean => x.osz === 4;
+/** A 64-bit operand: 64-bit mode, where the stack is 64-bit too. */
+const o64 = (x: Insn): boolean => x.osz === 8;
 
 function branchRows(out: Row[]): void {
   for (let cc = 0; cc < 16; cc++) {
@@ -24,10 +26,10 @@ function branchRows(out: Row[]): void {
   out.push(
     row('JMP', 'EB', 'Jb', jmpRel, { osz: 'f64', branch: 'jmp' }),
     row('JMP', 'E9', 'Jz', jmpRel, { osz: 'f64', branch: 'jmp' }),
-    row('CALL', 'E8', 'Jz', callRel, { osz: 'f64', branch: 'call' }),
+    row('CALL', 'E8', 'Jz', callRel, { osz: 'f64', branch: 'call', fast: [{ when: o64, fn: callRel64 }] }),
     row('JMP', 'FF /4', 'Ev', jmpE, { osz: 'f64', branch: 'jmp-ind' }),
     row('CALL', 'FF /2', 'Ev', callE, { osz: 'f64', branch: 'call-ind' }),
-    row('RET', 'C3', '', retNear, { osz: 'd64', branch: 'ret' }),
+    row('RET', 'C3', '', retNear, { osz: 'd64', branch: 'ret', fast: [{ when: o64, fn: ret64 }] }),
     row('RET', 'C2', 'Iw', retNear, { osz: 'd64', branch: 'ret' }),
     row('LOOPNE', 'E0', 'Jb', loop, { sub: 2, osz: 'f64', aszAux: true, fr: Bit.ZF, branch: 'loop' }),
     row('LOOPE', 'E1', 'Jb', loop, { sub: 1, osz: 'f64', aszAux: true, fr: Bit.ZF, branch: 'loop' }),
@@ -52,8 +54,8 @@ function branchRows(out: Row[]): void {
 
 function stackRows(out: Row[]): void {
   out.push(
-    row('PUSH', '50+r', 'Zv', pushR, { osz: 'd64', fast: [{ when: o32, fn: push32r }] }),
-    row('POP', '58+r', 'Zv', popR, { osz: 'd64', fast: [{ when: o32, fn: pop32r }] }),
+    row('PUSH', '50+r', 'Zv', pushR, { osz: 'd64', fast: [{ when: o32, fn: push32r }, { when: o64, fn: push64r }] }),
+    row('POP', '58+r', 'Zv', popR, { osz: 'd64', fast: [{ when: o32, fn: pop32r }, { when: o64, fn: pop64r }] }),
     row('PUSH', '68', 'Iz', pushI, { osz: 'd64' }),
     row('PUSH', '6A', 'Ibs', pushI, { osz: 'd64' }),
     row('PUSH', 'FF /6', 'Ev', pushE, { osz: 'd64' }),
