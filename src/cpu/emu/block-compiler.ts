@@ -241,6 +241,8 @@ export interface EmitOptions {
   afterStore(k: number): string;
   /** Emit a body even when no instruction has an inline form (all handler calls). */
   always: boolean;
+  /** JS that calls instruction k's handler. */
+  call(k: number): string;
 }
 
 /** The emitted body of a block: its JS, whether it loops on itself and from which instruction. */
@@ -262,6 +264,9 @@ function blockOptions(ins: readonly Insn[]): EmitOptions {
     // interpreter; a self-loop says how many passes completed (stores loop only from the block start).
     afterStore: (k) => ` if (c.smc) { ${exit(k)} }`,
     always: false,
+    // The handler and its instruction are constants of the closure: a direct call V8 can inline, where
+    // `I[k].fn(c, I[k])` is a load and a call through whatever function the slot holds.
+    call: (k) => `F${k}(c, X${k})`,
   };
 }
 
@@ -278,11 +283,13 @@ export function compileBlock(blk: Block, stats?: JitStats): ((c: EmuCpu) => void
     // serial comment): a Function body seen before would share its compiled closure code with
     // the earlier one, and V8 then no longer treats the kernels as constants (a load and a
     // call-target check per kernel call: ~20% on a tight ALU loop).
-    const factory = new Function('I', ...RUNTIME_NAMES, `// ${++compiled}\nreturn function block(c) {\nconst rl = c.rl, rh = c.rh;\n${e.src}\nc.ci = ${blk.insns.length};\n};`) as (I: Insn[], ...kernels: unknown[]) => (c: EmuCpu) => void;
+    const fs = ins.map((_, k) => `F${k}`);
+    const xs = ins.map((_, k) => `X${k}`);
+    const factory = new Function('I', ...RUNTIME_NAMES, ...fs, ...xs, `// ${++compiled}\nreturn function block(c) {\nconst rl = c.rl, rh = c.rh;\n${e.src}\nc.ci = ${blk.insns.length};\n};`) as (I: Insn[], ...kernels: unknown[]) => (c: EmuCpu) => void;
     blk.selfLoop = e.selfLoop;
     blk.loopLen = e.selfLoop ? ins.length - e.head : 0;
     blk.loopBranches = e.selfLoop ? ins[ins.length - 1]!.brThrough - (e.head > 0 ? ins[e.head - 1]!.brThrough : 0) : 0;
-    const fn = factory(blk.insns, ...RUNTIME_VALUES);
+    const fn = factory(blk.insns, ...RUNTIME_VALUES, ...ins.map((x) => x.fn), ...ins);
     if (stats !== undefined) {
       stats.compileMs += performance.now() - t0;
       stats.codeBytes += e.src.length;
@@ -433,7 +440,7 @@ export function emitBody(ins: readonly Insn[], o: EmitOptions): Emitted | null {
         break;
       }
       default:
-        out.push(`c.ci = ${k}; ${I}[${k}].fn(c, ${I}[${k}]); if (c.smc) { ${o.smcExit(k)} }`);
+        out.push(`c.ci = ${k}; ${o.call(k)}; if (c.smc) { ${o.smcExit(k)} }`);
         known = NONE;
     }
   }

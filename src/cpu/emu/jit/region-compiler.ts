@@ -74,6 +74,7 @@ function emitCase(b: Block, bi: number, cs: number, mode: number): string {
     smcExit,
     afterStore: (k) => ` if (c.smc) { ${smcExit(k)} }`,
     always: true,
+    call: (k) => `I${bi}[${k}].fn(c, I${bi}[${k}])`,
   };
   const e = emitBody(ins, o)!;
   const calls = e.src.includes('.fn(c,');
