@@ -174,6 +174,8 @@ export class EmuCpu {
   /** Instruction breakpoints armed (DR and host), I/O breakpoints armed. */
   bpExecCount = 0;
   bpIoCount = 0;
+  /** DR0-DR3 breakpoints the guest armed (any kind): the run without a debug client takes the debug path too. */
+  guestBps = 0;
   /** Linear pages (4 KiB aligned) holding data breakpoints or watchpoints: they get no read/write TLB entries. */
   watchPages = new Set<number>();
   /** DR6 B0-B3 of data/I-O breakpoints the current instruction hit; traps held back by a MOV SS shadow. */
@@ -187,6 +189,16 @@ export class EmuCpu {
   hostStopWatch: 'write' | 'read' | 'access' = 'write';
   /** Set by the stub when resuming (the linear RIP it resumes at, NaN: none): that first instruction runs past a host breakpoint there. */
   hostResumeAt = NaN;
+  /**
+   * The vCPU stopped for the host debug client where the run without it goes straight on: in front of
+   * the instruction at RIP it was about to run, or with a trap of the last instruction held back. The
+   * slice goes on there without an interrupt check (debug-step.ts).
+   */
+  hostCont = false;
+  /** debugExec cut the block for the host debug client: execBlock records what of it is left (blockRest). */
+  hostCut = false;
+  /** A host watchpoint alone ended the block (debug-regs.ts dataAccess): what of it is left stays in blockRest. */
+  watchCut = false;
   /** Events delivered through the IDT/IVT (deliver()): an instruction that delivered one (INT n, a fault) takes no single-step trap. */
   deliveries = 0;
   /** The fault being delivered is fault-class: its frame gets RFLAGS.RF = 1 (deliverPendingFault). */
@@ -347,6 +359,11 @@ export class EmuCpu {
   blockRest = 0;
   /** The most a cut-off block's rest may run (runRest); Infinity otherwise. */
   restCap = Infinity;
+  /**
+   * Instructions of the cut basic block that ran before the cut: the rest is timed from that basic block's
+   * start (c.segOff = -restSeg), as the deterministic clock times an uncut block (EmuVm's VmClock).
+   */
+  restSeg = 0;
   /** Instructions of the current block already given to the PMU, and the CPL the block started at. */
   pmuCounted = 0;
   blockCpl = 0;
@@ -568,7 +585,10 @@ export class EmuCpu {
   /** Called by the code cache when a write dropped the blocks of page `pp`: the running block stops if it is one. */
   pageInvalidated(pp: number): void {
     const b = this.curBlock;
-    if (b !== null && b.phys - (b.phys % 4096) === pp) this.smc = true;
+    if (b !== null && b.phys - (b.phys % 4096) === pp) {
+      this.smc = true;
+      this.watchCut = false; // the block ends here in any run
+    }
   }
 
   /** Called by the code cache when a store changed code bytes [pa, pa+len): the running block stops if it holds any. */
@@ -576,6 +596,7 @@ export class EmuCpu {
     const b = this.curBlock;
     if (b === null || b.phys >= pa + len || pa >= b.phys + b.len) return false;
     this.smc = true;
+    this.watchCut = false; // the block ends here in any run
     return true;
   }
 

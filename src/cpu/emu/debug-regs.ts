@@ -63,9 +63,10 @@ const LEN = [1, 2, 8, 4] as const;
 /**
  * Recomputes the breakpoint tables from DR0-DR7, CR4.DE and the host's requests, the guarded
  * pages and `debugArmed`. Called when any of those change (MOV DR, CR4 writes, setRegisters,
- * the stub); the TLB is flushed when the guarded pages change.
+ * the stub); the TLB is flushed when the guarded pages change. `host`: the debug client changed
+ * its requests (the run must not notice: no interrupt check is forced, see rearm).
  */
-export function refreshDebug(c: EmuCpu): void {
+export function refreshDebug(c: EmuCpu, host = false): void {
   const dr7 = c.dr[7]!;
   const pages = new Set<number>();
   let execs = 0;
@@ -87,6 +88,7 @@ export function refreshDebug(c: EmuCpu): void {
     if (kind === BpKind.Io) ios++;
     if (kind === BpKind.Write || kind === BpKind.ReadWrite) addPages(pages, c.bpAddr[n]!, len);
   }
+  c.guestBps = execs + ios + pages.size;
   const h = c.hostDebug;
   if (h !== null) for (const w of h.watches) addPages(pages, w.lin, w.len);
   c.bpExecCount = execs + (h !== null ? h.breakpoints.size : 0);
@@ -97,21 +99,28 @@ export function refreshDebug(c: EmuCpu): void {
     c.watchPages = pages;
     flushTlb(c, true);
   }
-  rearm(c);
+  if (host) updateArmed(c);
+  else rearm(c);
 }
 
-/** Recomputes `debugArmed` alone (TF/RF changed, a host step was asked or finished). */
+/**
+ * Recomputes `debugArmed` alone (TF/RF changed, a host step was asked or finished) and, while the
+ * guest's own debug features are armed, has interrupts checked before the next block.
+ */
 export function rearm(c: EmuCpu): void {
+  if (updateArmed(c)) c.pollAt = 0;
+}
+
+/**
+ * Recomputes `debugArmed`; returns whether the guest's own debug features (DR breakpoints, TF, RF, a
+ * trap held by a MOV SS shadow) arm it, which a run without a debug client does too. The host's
+ * breakpoints, watchpoints, steps and a trap held for a host stop arm it without changing the run.
+ */
+export function updateArmed(c: EmuCpu): boolean {
   const h = c.hostDebug;
-  const armed =
-    c.bpExecCount !== 0 ||
-    c.watchPages.size !== 0 ||
-    (c.flags & (Bit.TF | Bit.RF)) !== 0 ||
-    c.bpIoCount !== 0 ||
-    c.dbPending !== 0 ||
-    (h !== null && (h.step || h.stopAt >= 0));
-  if (armed) c.pollAt = 0;
-  c.debugArmed = armed;
+  const guest = c.guestBps !== 0 || (c.flags & (Bit.TF | Bit.RF)) !== 0 || (c.dbPending !== 0 && c.shadow);
+  c.debugArmed = guest || c.bpExecCount !== 0 || c.watchPages.size !== 0 || c.dbPending !== 0 || (h !== null && (h.step || h.stopAt >= 0));
+  return guest;
 }
 
 function addPages(pages: Set<number>, lin: number, len: number): void {
@@ -144,6 +153,7 @@ export function dataAccess(c: EmuCpu, lin: number, size: number, write: boolean)
     if (lin < a + c.bpLen[n]! && a < end) {
       c.dbHits |= 1 << n;
       c.smc = true; // the trap is taken after this instruction: end the block there
+      c.watchCut = false; // in any run
     }
   }
   const h = c.hostDebug;
@@ -154,7 +164,9 @@ export function dataAccess(c: EmuCpu, lin: number, size: number, write: boolean)
       c.hostStop = HostStop.Watch;
       c.hostStopAddr = w.lin;
       c.hostStopWatch = w.kind;
-      // End the block after this instruction (the run loop's self-modifying-code exit).
+      // End the block after this instruction (the run loop's self-modifying-code exit); unless something
+      // else ends it there anyway, what of it is left runs when the vCPU goes on (no interrupt check between).
+      if (!c.smc) c.watchCut = true;
       c.smc = true;
       return;
     }
@@ -169,6 +181,7 @@ export function ioAccess(c: EmuCpu, port: number, size: number): void {
     if (port < a + c.bpLen[n]! && a < port + size) {
       c.dbHits |= 1 << n;
       c.smc = true;
+      c.watchCut = false;
     }
   }
 }

@@ -17,7 +17,7 @@ const TAKEN_AT = 63;
  * and halts. A run stopped inside the block that checked interrupts there, or that ran a block decoded
  * from the stop point to its own end, would store another count.
  */
-function guest(deterministic = true): EmuVm {
+function guest(deterministic = true, code = ' 41'.repeat(70)): EmuVm {
   const vm = createEmuVm({ cpus: 1, memBytes: 4 << 20, deterministic });
   const m = vm.memory;
   const gdt: [number, number][] = [
@@ -33,7 +33,7 @@ function guest(deterministic = true): EmuVm {
   m.writeU32(IDT + 0x40 * 8 + 4, 0x8e00);
   // mov dword [0xfee000f0], 0x1ff (SVR: enabled) | sti | nop (in STI's shadow, run alone) |
   // mov dword [0xfee00300], 0x40040 (ICR: fixed, to self, vector 0x40) | inc ecx x 70 | jmp $
-  m.write(0x1000, hex('c7 05 f000e0fe ff010000  fb 90  c7 05 0003e0fe 40000400' + ' 41'.repeat(70) + ' eb fe'));
+  m.write(0x1000, hex('c7 05 f000e0fe ff010000  fb 90  c7 05 0003e0fe 40000400' + code + ' eb fe'));
   // 0x2000: mov [RESULT], ecx | hlt
   m.write(0x2000, hex('89 0d 00500000  f4'));
   const c = vm.cpus[0]!;
@@ -101,4 +101,48 @@ test('pauseAt refuses a count that has passed or is not a whole number', async (
   await vm.pauseAt(5); // there already
   assert.equal(vm.instructionsRetired, 5);
   await finish(vm, run);
+});
+
+test('the deterministic clock inside a block a pause cut reads as in the uncut block (RDTSC after the stop point)', async () => {
+  // inc ecx x 20 | rdtsc | mov [RESULT], eax | mov [RESULT+4], edx | hlt (IF = 0: the run ends as a hang). One block:
+  // the clock reads its start (time moves by basic blocks), so a rest run after a cut must read it too.
+  const make = (): EmuVm => {
+    const vm = createEmuVm({ cpus: 1, memBytes: 4 << 20, deterministic: true });
+    vm.memory.write(0x1000, hex('41 '.repeat(20) + '0f 31  a3 00500000  89 15 04500000  f4'));
+    const c = vm.cpus[0]!;
+    c.setFlat32();
+    c.rip = 0x1000;
+    return vm;
+  };
+  const tsc = (vm: EmuVm): string => `${vm.memory.readU32(RESULT + 4)}:${vm.memory.readU32(RESULT)}`;
+  const ref = make();
+  await ref.run();
+  const expected = tsc(ref);
+  for (let k = 1; k <= 22; k++) {
+    const vm = make();
+    const reached = vm.pauseAt(k);
+    const run = vm.run();
+    await reached;
+    assert.equal(vm.instructionsRetired, k);
+    vm.resume();
+    await run;
+    assert.equal(tsc(vm), expected, `paused at ${k}`);
+  }
+});
+
+test('a pause right after a taken side exit leaves nothing of the block to run before the interrupt check', async () => {
+  // After the IPI: inc ecx x 5 | cmp ecx, ecx | je +1 (taken: a side exit ends the block) | nop | inc ecx x 60.
+  // The interrupt is taken at the branch target with ECX = 5; a stop point at the branch must not run the
+  // block's fall-through rest from the target unchecked.
+  const code = ' 41'.repeat(5) + ' 39 c9  74 01  90' + ' 41'.repeat(60);
+  const ref = guest(true, code);
+  const expected = await finish(ref, ref.run());
+  assert.equal(expected.ecx, 5);
+  for (let k = 1; k < expected.instructions; k++) {
+    const a = guest(true, code);
+    const reached = a.pauseAt(k);
+    const run = a.run();
+    await reached;
+    assert.deepEqual(await finish(a, run), expected, `paused at ${k}`);
+  }
 });

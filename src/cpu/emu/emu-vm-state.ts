@@ -11,7 +11,7 @@
  */
 import type { BackendState } from '../vm.js';
 import type { EmuVm } from './emu-vm.js';
-import { anyPersist, field, PersistError, prepareRestore, saveSection, type Persist, type PersistSection } from '../../util/persist.js';
+import { anyPersist, field, PersistError, prepareRestore, saveSection, type Persist, type PersistRecord, type PersistSection } from '../../util/persist.js';
 import { saveExec, vcpuPersists } from './vcpu-state.js';
 import { kvmSectionsToEmu } from './kvm-forms.js';
 import { emuHoldsMsr } from './msr.js';
@@ -46,7 +46,7 @@ export const PMU_SCHEMA = {
 
 export const RUN_POINT_SCHEMA = {
   kind: 'emu-run-point',
-  version: 1,
+  version: 2,
   fields: {
     /** The vCPU the paused round runs next (-1: between rounds; the vCPU count: the end-of-round checks). */
     roundAt: field.int(-1, 4096),
@@ -62,6 +62,10 @@ export const RUN_POINT_SCHEMA = {
       field.record({
         sliceEnd: COUNT,
         blockRest: COUNT,
+        /** Stopped for the debug client in front of an instruction (EmuCpu.hostCont): it runs next, unchecked. */
+        hostCont: field.bool(),
+        /** Instructions of the cut basic block before the cut (EmuCpu.restSeg: the rest's clock). */
+        restSeg: COUNT,
         pollAt: COUNT,
         breakRun: field.bool(),
         pmuLeft: COUNT,
@@ -73,6 +77,11 @@ export const RUN_POINT_SCHEMA = {
       }),
       4096,
     ),
+  },
+  upgrade: {
+    // Version 2 adds hostCont (a stop for the debug client; version 1 had none) and restSeg (version 1 timed a
+    // rest from the cut).
+    1: (old: PersistRecord): PersistRecord => ({ ...old, cpus: (old['cpus'] as readonly PersistRecord[]).map((c) => ({ ...c, hostCont: false, restSeg: 0 })) }),
   },
 } as const;
 
@@ -103,6 +112,8 @@ function runPointPersist(vm: EmuVm): Persist {
           return {
             sliceEnd: o ? c.sliceEnd : 0,
             blockRest: o ? c.blockRest : 0,
+            hostCont: o && c.hostCont,
+            restSeg: o && c.blockRest !== 0 ? c.restSeg : 0,
             pollAt: o ? c.pollAt : 0,
             breakRun: o && c.breakRun,
             pmuLeft: o ? c.pmuLeft : 0,
@@ -133,6 +144,8 @@ function runPointPersist(vm: EmuVm): Persist {
         const c = vm.cpus[i]!;
         c.sliceEnd = r.sliceEnd;
         c.blockRest = r.blockRest;
+        c.hostCont = r.hostCont;
+        c.restSeg = r.restSeg;
         c.pollAt = r.pollAt;
         c.breakRun = r.breakRun;
         c.pmuLeft = r.pmuLeft;

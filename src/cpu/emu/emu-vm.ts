@@ -455,8 +455,10 @@ export class EmuVm implements Vm {
         this.runningCpu = undefined;
         cpu.stopAt = -1;
         if (r === 'paused') {
+          // At the pause target, or stopped for the debug client: either way a stop point of the slice.
           this.sliceBefore = before;
           this.sliceWasHalted = wasHalted;
+          if (cpu.hostStop !== 0) this.debugStopped(cpu);
           return this.roundPaused(i, budget, progressed, true);
         }
         pmu?.runEnd(cpu.cpl, cpu.halted || cpu.waitSipi, !wasHalted || cpu.instructions !== before);
@@ -473,13 +475,22 @@ export class EmuVm implements Vm {
       }
       if (cpu.instructions !== before || r === 'budget') progressed = true;
       if (cpu.hostStop !== 0) {
-        void this.pause().then(() => this.onDebugStop?.(cpu));
-        return true;
+        // The slice ended where the vCPU stopped: the round goes on with the next vCPU.
+        this.debugStopped(cpu);
+        return this.roundPaused(i + 1, budget, progressed, false);
       }
     }
     if (this.pauseTarget >= 0 && this.instructionsRetired >= this.pauseTarget) return this.roundPaused(this.cpus.length, budget, progressed, false);
     if (progressed) this.checkSpinning();
     return progressed;
+  }
+
+  /**
+   * `cpu` stopped for the debug client: the VM pauses where the round stands (a stop point, so the run
+   * goes on as if it never stopped) and onDebugStop is told once it has.
+   */
+  private debugStopped(cpu: EmuCpu): void {
+    void this.pause().then(() => this.onDebugStop?.(cpu));
   }
 
   /** The round stops at the pause target before vCPU `at` runs (or inside its slice: `open`). */

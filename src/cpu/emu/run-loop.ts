@@ -19,7 +19,7 @@ import { add32ri, add32rr, cmp32ri, logic32ri, cmp32rr, incdec32r, logic32rr, mo
 import { jnz, jz, relTarget } from './ops-flow.js';
 import { cond } from './lazy-flags.js';
 import { debugExec } from './debug-step.js';
-import { rearm } from './debug-regs.js';
+import { HostStop, rearm } from './debug-regs.js';
 
 /** Instructions between checks for pending interrupts (handlers that may unmask one force a check). */
 const POLL_INTERVAL = 2048;
@@ -195,7 +195,10 @@ export function runOn(c: EmuCpu): RunResult {
     // The work count at which c.stopAt instructions have retired, unless REP iterations come first.
     const stop = c.stopAt < 0 || c.stopAt + c.stringIters >= end ? end : c.stopAt + c.stringIters;
     c.stopWork = stop;
-    if (c.blockRest !== 0) runRest(c, stop);
+    if (c.blockRest !== 0 || c.hostCont) {
+      runRest(c, stop);
+      if (c.hostStop !== HostStop.None) return 'paused'; // stopped again for the debug client (debug-step.ts)
+    }
     // The block that ran last (null after anything but a block): its successors are tried first.
     let prev: Block | null = null;
     while (c.instructions + c.stringIters < stop) {
@@ -209,9 +212,15 @@ export function runOn(c: EmuCpu): RunResult {
             if (c.debugArmed) {
               c.shadow = true; // debugExec holds back #DB traps over the shadow itself
               debugExec(c, 1);
+              if (c.hostCont) {
+                // Stopped for the debug client in front of the instruction: the shadow path runs it when the slice goes on.
+                c.hostCont = false;
+                return 'paused';
+              }
               c.shadow = false;
             } else execBlock(c, 1, null);
             c.blockRest = 0; // one instruction is all this path runs, stop point or not
+            if (c.hostStop !== HostStop.None) return 'paused';
           }
           prev = null;
           continue;
@@ -231,7 +240,8 @@ export function runOn(c: EmuCpu): RunResult {
       }
       if (c.debugArmed) {
         debugExec(c, stop - c.instructions - c.stringIters);
-        c.blockRest = 0; // the debug path is not resumed mid-block
+        // A stop for the debug client is a stop point: the slice goes on from there (runRest).
+        if (c.hostStop !== HostStop.None) return 'paused';
         prev = null;
         continue;
       }
@@ -271,13 +281,25 @@ export function runOn(c: EmuCpu): RunResult {
 
 /**
  * Runs what a stop point cut off the block in flight (c.blockRest instructions), without the checks
- * between blocks, which the uninterrupted run does not make there either.
+ * between blocks, which the uninterrupted run does not make there either; or, after a stop for the
+ * debug client in front of an instruction (c.hostCont), the block from there.
  */
 function runRest(c: EmuCpu, stop: number): void {
-  const rest = c.blockRest;
   const room = stop - c.instructions - c.stringIters;
+  if (room <= 0) return;
+  if (c.debugArmed) {
+    debugExec(c, room); // with the debug checks (it knows c.blockRest and c.hostCont)
+    return;
+  }
+  c.hostCont = false;
+  const rest = c.blockRest;
   c.blockRest = 0;
+  if (rest === 0) {
+    execBlock(c, room, null);
+    return;
+  }
   c.restCap = rest;
+  c.segOff = -c.restSeg;
   execBlock(c, rest < room ? rest : room, null);
   c.restCap = Infinity;
 }
@@ -350,8 +372,9 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
   let n = total;
   if (total > limit) {
     n = limit;
-    // Cut short at a stop point (runOn): what of the block is left is run first when the slice goes on.
-    if (c.stopAt >= 0 && c.instructions + c.stringIters + limit === c.stopWork) restAfterCut(c, total, limit);
+    // Cut short at a stop point (runOn) or for the debug client (debug-step.ts): what of the block is left is
+    // run first when the slice goes on.
+    if ((c.stopAt >= 0 && c.instructions + c.stringIters + limit === c.stopWork) || c.hostCut) restAfterCut(c, total, limit);
   }
   const bip = c.rip;
   c.bip = bip;
@@ -447,10 +470,12 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
             x.fn(c, x);
         }
         if (c.smc) {
-          // The block was overwritten by its own instruction: stop after it.
+          // The block was overwritten by its own instruction: stop after it. A host watchpoint alone
+          // (c.watchCut) stops it for the debug client only: the rest of it is left to run.
           c.smc = false;
-          c.blockRest = 0;
           i++;
+          c.blockRest = c.watchCut ? c.blockRest + n - i : 0;
+          c.restSeg = i - c.segOff;
           if (i < n) c.rip = addIp(bip, ins[i - 1]!.end, c.codeSize);
           break;
         }
@@ -488,6 +513,13 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
     return blk;
   }
   c.curBlock = null;
+  if (n < total) {
+    // Cut at a stop point: its rest is timed from the start of the basic block it cut (segOff). It has no
+    // rest when a side exit ended it at the cut or before (taken, or to poll, as the uncut block would).
+    const last = ins[n - 1]!;
+    if (i === n && (last.k !== K.Side || (c.rip === nr && c.instructions + n < c.pollAt))) c.restSeg = n - c.segOff;
+    else if (!c.watchCut) c.blockRest = 0;
+  }
   c.segOff = 0;
   if (c.notRetired !== 0) {
     // A REP string instruction paused mid-way: it retires once, when it completes.

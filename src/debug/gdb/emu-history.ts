@@ -8,9 +8,9 @@
  * - Checkpoints: at attach, at every stop gdb sees (taken again when the run resumes, with what the
  *   stub armed: the breakpoints of that stretch, the step, a pass over a breakpoint at RIP), and every
  *   `every` instructions while the guest runs (a pause at an exact count does not change the run).
- * - A replay runs with the debug arming the recorded stretch had, so it repeats it exactly; `bc`
- *   scans the stretches between checkpoints with gdb's breakpoints armed too and keeps the last hit,
- *   then replays to it. A scan that reaches a checkpoint checks the vCPUs' registers and counts
+ * - A replay runs with the debug arming the recorded stretch had (the stops it made); arming does not
+ *   change the run (emu's debug stops are stop points), so `bc` scans the stretches between checkpoints
+ *   with gdb's breakpoints of now armed too and keeps the last hit, then replays to it. A scan that reaches a checkpoint checks the vCPUs' registers and counts
  *   against it and stops with an error if the replay diverged.
  * - Behind the furthest point reached (the frontier) the VM is in replay: forward `s`/`c` replay the
  *   recorded run (to the next hit) and serial output is dropped, as it was printed the first time;
@@ -45,7 +45,6 @@ interface Arming {
   readonly step: readonly boolean[];
   readonly stopAt: readonly number[];
   readonly resumeAt: readonly number[];
-  readonly pollAt: readonly number[];
 }
 
 interface Extra {
@@ -129,7 +128,6 @@ export class EmuHistory {
       step: t.debug.map((d) => d.step),
       stopAt: t.debug.map((d) => d.stopAt),
       resumeAt: this.vm.cpus.map((c) => c.hostResumeAt),
-      pollAt: this.vm.cpus.map((c) => c.pollAt),
     };
   }
 
@@ -154,9 +152,7 @@ export class EmuHistory {
       t.debug[i]!.stopAt = a.stopAt[i]!;
       c.hostResumeAt = a.resumeAt[i]!;
       c.hostStop = HostStop.None;
-      refreshDebug(c);
-      // Arming forces an interrupt poll (rearm); the recorded run polled where its own pollAt said.
-      c.pollAt = a.pollAt[i]!;
+      refreshDebug(c, true); // arming does not change the run
     });
   }
 
@@ -381,7 +377,7 @@ export class EmuHistory {
     const at = this.store.all.find((c) => c.count === end);
     const want = at !== undefined ? at.extra.sig : this.expect?.at === end ? this.expect.sig : undefined;
     if (want !== undefined && want !== this.signature()) {
-      throw new Diverged(`the replay diverged from the recorded run before instruction ${end} (gdb's breakpoints moved an interrupt, or host input arrived during the run); reverse-stepi still works`);
+      throw new Diverged(`the replay diverged from the recorded run before instruction ${end} (host input arrived during the run?); reverse-stepi still works`);
     }
     return hits;
   }
@@ -396,7 +392,7 @@ export class EmuHistory {
     if (e.kind !== 'breakpoint') return;
     const c = this.vm.cpus[e.thread - 1]!;
     if (!this.target.userBreakpoints.has(ipLin(c))) {
-      throw new Diverged(`the replay to instruction ${hit.at} does not stop at the breakpoint the scan found there (gdb's breakpoints moved an interrupt); reverse-stepi still works`);
+      throw new Diverged(`the replay to instruction ${hit.at} does not stop at the breakpoint the scan found there: the recorded run did not repeat; reverse-stepi still works`);
     }
   }
 

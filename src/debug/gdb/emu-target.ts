@@ -6,7 +6,7 @@
  */
 import type { EmuVm } from '../../cpu/emu/emu-vm.js';
 import type { EmuCpu } from '../../cpu/emu/cpu.js';
-import { refreshDebug, rearm, HostStop, type HostDebug, type HostWatch } from '../../cpu/emu/debug-regs.js';
+import { refreshDebug, rearm, updateArmed, HostStop, type HostDebug, type HostWatch } from '../../cpu/emu/debug-regs.js';
 import { peekTranslate } from '../../cpu/emu/debug-translate.js';
 import { ipLin } from '../../cpu/emu/run-loop.js';
 import { ramAt } from '../../cpu/emu/mem-access.js';
@@ -70,7 +70,7 @@ export class EmuGdbTarget implements GdbTarget {
   attach(): void {
     this.vm.cpus.forEach((c, i) => {
       c.hostDebug = this.debug[i]!;
-      refreshDebug(c);
+      refreshDebug(c, true);
     });
     this.vm.onDebugStop = (cpu) => this.cpuStopped(cpu);
     // The VM is paused for gdb now: the recorded history starts here (at the first attach).
@@ -279,7 +279,7 @@ export class EmuGdbTarget implements GdbTarget {
     this.watches.push(...this.userWatches);
     // A replay armed what the recorded run had: gdb's own stop point again (spent once vCPU 0 is past it).
     this.debug.forEach((d, i) => (d.stopAt = i === 0 && this.userStopAt > this.vm.cpus[0]!.instructions ? this.userStopAt : -1));
-    for (const c of this.vm.cpus) refreshDebug(c);
+    for (const c of this.vm.cpus) refreshDebug(c, true);
   }
 
   /** What resume() arms on every vCPU: the thread to step, and a pass over a breakpoint at each RIP. */
@@ -291,7 +291,7 @@ export class EmuGdbTarget implements GdbTarget {
       // that is halted now may first run elsewhere (an interrupt handler) where a breakpoint must hit.
       c.hostResumeAt = ipLin(c);
       this.debug[i]!.step = step === i + 1;
-      rearm(c);
+      updateArmed(c);
     });
   }
 
@@ -359,7 +359,7 @@ export class EmuGdbTarget implements GdbTarget {
       const d = this.debug[0]!;
       d.stopAt = Number(arg);
       this.userStopAt = d.stopAt;
-      rearm(this.vm.cpus[0]!);
+      updateArmed(this.vm.cpus[0]!);
       return `vCPU 0 will stop at instruction ${d.stopAt} (now at ${this.vm.cpus[0]!.instructions})`;
     }
     return null;
@@ -379,7 +379,7 @@ export class EmuGdbTarget implements GdbTarget {
     for (const c of this.vm.cpus) {
       c.hostDebug = null;
       c.hostStop = HostStop.None;
-      refreshDebug(c);
+      refreshDebug(c, true);
     }
     this.vm.onDebugStop = null;
     this.waiting = false;
