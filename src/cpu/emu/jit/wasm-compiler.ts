@@ -22,8 +22,8 @@ import type { EmuCpu } from '../cpu.js';
 import type { Block, Insn } from '../insn.js';
 import { Ea } from '../insn.js';
 import { flagLiveness, formOf, eFirst, hasImm, mayFault, plainAlu, writes, type Form } from '../block-compiler.js';
-import { aluEG, aluEI, aluGE, cmovcc, lea as leaOp, movEG, movEI, movGE, movRI, setcc, testEG, testEI } from '../ops-alu.js';
-import { pop32r, popR, push32r, pushR, relTarget } from '../ops-flow.js';
+import { aluEG, aluEI, aluGE, cmovcc, lea as leaOp, lea64, mov64load, mov64store, movEG, movEI, movGE, movRI, setcc, testEG, testEI } from '../ops-alu.js';
+import { pop32r, pop64r, popR, push32r, push64r, pushR, relTarget } from '../ops-flow.js';
 import { nop } from '../ops-system.js';
 import { Alu } from '../sem-alu.js';
 import { rol32, ror32, sar32, shl32, shr32, Sh } from '../sem-shift.js';
@@ -123,9 +123,9 @@ const NONE: Known = { kind: '', w64: false, d: -1, s: -1, r: -1 };
  * ADC/SBB, PUSH/POP r32/r64, 64-bit LEA, MOV r64 <-> [m], MOV r64/[m64], imm, SETcc/CMOVcc on registers and NOP;
  * 'tail' is a last instruction without one, which the block's wrapper runs (no call out of wasm for it).
  */
-type WForm = Form | 'alu8' | 'aluc' | 'push' | 'pop' | 'lea64' | 'load64' | 'store64' | 'movri64' | 'setcc' | 'cmov' | 'nop' | 'tail';
+export type WForm = Form | 'alu8' | 'aluc' | 'push' | 'pop' | 'lea64' | 'load64' | 'store64' | 'movri64' | 'setcc' | 'cmov' | 'nop' | 'tail';
 
-function wasmForm(x: Insn): WForm {
+export function wasmForm(x: Insn): WForm {
   const f = formOf(x);
   if (f !== '') return f;
   const fn = x.fn;
@@ -136,11 +136,12 @@ function wasmForm(x: Insn): WForm {
     return '';
   }
   if (fn === testEG || fn === testEI) return reg && x.osz === 1 ? 'alu8' : '';
-  if (fn === push32r || fn === pushR) return x.osz === 4 || x.osz === 8 ? 'push' : '';
-  if (fn === pop32r || fn === popR) return x.osz === 4 || x.osz === 8 ? 'pop' : '';
-  if (fn === leaOp) return x.ak === Ea.A64 && (x.osz === 4 || x.osz === 8) ? 'lea64' : '';
-  if (fn === movGE) return !reg && x.osz === 8 ? 'load64' : '';
-  if (fn === movEG || fn === movEI) return !reg && x.osz === 8 ? 'store64' : '';
+  // The interpreter's 64-bit fast variants (push64r, pop64r, lea64, mov64load, mov64store) are the same instructions.
+  if (fn === push32r || fn === pushR || fn === push64r) return x.osz === 4 || x.osz === 8 ? 'push' : '';
+  if (fn === pop32r || fn === popR || fn === pop64r) return x.osz === 4 || x.osz === 8 ? 'pop' : '';
+  if (fn === leaOp || fn === lea64) return x.ak === Ea.A64 && (x.osz === 4 || x.osz === 8) ? 'lea64' : '';
+  if (fn === movGE || fn === mov64load) return !reg && x.osz === 8 ? 'load64' : '';
+  if (fn === movEG || fn === movEI || fn === mov64store) return !reg && x.osz === 8 ? 'store64' : '';
   if (fn === movRI) return x.osz === 8 ? 'movri64' : '';
   if (fn === setcc) return reg ? 'setcc' : '';
   if (fn === cmovcc) return reg && (x.osz === 4 || x.osz === 8) ? 'cmov' : '';
