@@ -10,10 +10,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
-import { root, median, printTable } from './lib.mjs';
+import { root, median, printTable, benchArgs } from './lib.mjs';
 
-const { values: opt } = parseArgs({
+const { values: opt } = benchArgs('bench/browser.mjs', {
   options: {
     rounds: { type: 'string', default: '3' },
     quick: { type: 'boolean', default: false },

@@ -1,8 +1,27 @@
-// Shared helpers for the benchmarks: spawn-and-time, medians, table printing.
+// Shared helpers for the benchmarks: spawn-and-time, medians, table printing, option parsing.
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
+import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+
+/**
+ * node:util parseArgs for a bench script: a wrong or unknown option ends the script with a one-line error
+ * naming it and the script's options (no stack trace). `--help` lists the options.
+ */
+export function benchArgs(script, config) {
+  const names = Object.entries(config.options ?? {}).map(([k, v]) => `--${k}${v.type === 'string' ? ' X' : ''}`).join(' ');
+  if (process.argv.slice(2).some((a) => a === '--help' || a === '-h')) {
+    console.log(`usage: node ${script} [${names}]`);
+    process.exit(0);
+  }
+  try {
+    return parseArgs(config);
+  } catch (e) {
+    console.error(`${script}: ${e.message}; its options: ${names || '(none)'}`);
+    process.exit(2);
+  }
+}
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const tsvmmBin = join(root, 'bin', 'tsvmm.js');

@@ -10,10 +10,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
-import { root } from '../lib.mjs';
+import { root, benchArgs } from '../lib.mjs';
 
-const { values: o } = parseArgs({
+const { values: o } = benchArgs('bench/emu/emu-marked.mjs', {
   options: {
     kernel: { type: 'string' },
     cmdline: { type: 'string', default: '' },

@@ -13,10 +13,10 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from '../lib.mjs';
 
 const root = new URL('../..', import.meta.url).pathname;
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, iters: { type: 'string', default: '5000000' }, deterministic: { type: 'boolean', default: false } } });
+const { values } = benchArgs('bench/emu/gdb-overhead.mjs', { options: { rounds: { type: 'string', default: '3' }, iters: { type: 'string', default: '5000000' }, deterministic: { type: 'boolean', default: false } } });
 const elf = join(root, 'guests/build/bench-loop.elf');
 const tsvmm = join(root, 'bin/tsvmm.js');
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-gdb-bench-'));

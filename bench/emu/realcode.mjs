@@ -36,10 +36,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadavg, tmpdir, cpus } from 'node:os';
-import { parseArgs } from 'node:util';
-import { root, has, median, printTable } from '../lib.mjs';
+import { root, has, median, printTable, benchArgs } from '../lib.mjs';
 
-const { values: opt } = parseArgs({
+const { values: opt } = benchArgs('bench/emu/realcode.mjs', {
   options: {
     rounds: { type: 'string', default: process.env.BENCH_ROUNDS ?? '3' },
     quick: { type: 'boolean', default: process.env.BENCH_QUICK === '1' },
