@@ -126,8 +126,16 @@ export async function runCommand(config: RunConfig, opts: RunOptions): Promise<n
             target = new KvmGdbTarget(vm, check.support, { kill });
           }
           if (opts.gdb.wait) void vm.pause();
-          gdb.attach(target, { pause: () => vm.pause() });
-          process.stderr.write(`tsvmm: gdb stub on ${describeAddress(gdb.boundAddress())}${opts.gdb.wait ? ': the VM waits for gdb to continue it' : ''}\n`);
+          // Connections are taken from now on (gdb-server.ts: not while the VM was being built).
+          const server = gdb;
+          const wait = opts.gdb.wait;
+          void server.attach(target, { pause: () => vm.pause() }).then(
+            () => process.stderr.write(`tsvmm: gdb stub on ${describeAddress(server.boundAddress())}${wait ? ': the VM waits for gdb to continue it' : ''}\n`),
+            (e: unknown) => {
+              process.stderr.write(`tsvmm: ${(e as Error).message}\n`);
+              void controller.dispatch({ type: 'stop', by: 'api', reason: 'the gdb stub cannot listen' }).catch(() => undefined);
+            },
+          );
         }
       },
       onStop(built, stop, wallMs) {

@@ -2,6 +2,11 @@
  * `tsvmm run --gdb tcp:HOST:PORT|unix:PATH [--gdb-wait]`: listens for one gdb at a time. A
  * connecting gdb finds the VM paused (all-stop); when it detaches the VM runs on without its
  * breakpoints. When the VM ends, an attached gdb is told (`W` with tsvmm's exit status).
+ *
+ * The address is checked (bound and released) before the VM is built, but connections are taken only
+ * once it exists: building a large VM keeps the event loop busy for seconds, and a gdb connected then
+ * would get no answer to its first packets (its 2 s remote timeout). Until then a TCP connection is
+ * refused, which gdb retries (`set tcp auto-retry`, `tcp connect-timeout`, 15 s by default).
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { existsSync, unlinkSync } from 'node:fs';
@@ -45,46 +50,59 @@ export class GdbServer {
   private ended: { status: number; detail: string } | undefined;
   private target: EndableTarget | undefined;
   private control: GdbServerControl | undefined;
-  private readonly ready: Promise<void>;
-  private markReady: () => void = () => undefined;
+  /** The address with the port `listen` found (tcp port 0 picks one). */
+  private bound: GdbListenAddress;
+  /** attach's listening in progress (close waits for it). */
+  private opening: Promise<void> | undefined;
 
-  /** Listen first (so a bad address fails before the VM is built), then `attach` the VM's target. */
+  /** `listen` first (so a bad address fails before the VM is built), then `attach` the VM's target. */
   constructor(
-    private readonly address: GdbListenAddress,
+    address: GdbListenAddress,
     private readonly log: (msg: string) => void,
   ) {
-    this.ready = new Promise((resolve) => (this.markReady = resolve));
+    this.bound = address;
   }
 
-  /** The VM exists: connections are served from now on (one that came earlier waited for this). */
-  attach(target: EndableTarget, control: GdbServerControl): void {
+  /**
+   * The VM exists: listens from now on (the address `listen` checked). Rejects with a one-line reason
+   * when the address was taken meanwhile.
+   */
+  attach(target: EndableTarget, control: GdbServerControl): Promise<void> {
     this.target = target;
     this.control = control;
-    this.markReady();
+    this.opening = this.open(this.bound).then((server) => {
+      this.server = server;
+      server.on('error', (e) => this.log(`gdb stub: ${e.message}`));
+    });
+    return this.opening;
   }
 
-  /** Starts listening; rejects with a one-line reason (address in use, bad path...). */
+  /** Checks the address by binding it (and releasing it); rejects with a one-line reason (address in use, bad path...). */
   async listen(): Promise<void> {
-    const a = this.address;
+    const a = this.bound;
     if (a.kind === 'unix' && existsSync(a.path)) {
       throw new Error(`--gdb ${describeAddress(a)}: the path exists already (remove it or choose another)`);
     }
+    const probe = await this.open(a);
+    const info = probe.address();
+    if (a.kind === 'tcp' && info !== null && typeof info === 'object') this.bound = { kind: 'tcp', host: a.host, port: info.port };
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    this.removeSocketFile();
+  }
+
+  private async open(a: GdbListenAddress): Promise<Server> {
     const server = createServer((s) => this.accept(s));
-    this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`--gdb ${describeAddress(a)}: cannot listen (${e.code ?? e.message})`)));
       if (a.kind === 'unix') server.listen(a.path, resolve);
       else server.listen(a.port, a.host, resolve);
     });
-    server.on('error', (e) => this.log(`gdb stub: ${e.message}`));
+    return server;
   }
 
-  /** The address actually bound (tcp port 0 picks one). */
+  /** The address gdb connects to (tcp port 0: the port `listen` found). */
   boundAddress(): GdbListenAddress {
-    const a = this.address;
-    const info = this.server?.address();
-    if (a.kind === 'tcp' && info !== null && typeof info === 'object') return { kind: 'tcp', host: a.host, port: info.port };
-    return a;
+    return this.bound;
   }
 
   private accept(s: Socket): void {
@@ -103,9 +121,7 @@ export class GdbServer {
     };
     s.on('close', close);
     s.on('error', () => s.destroy());
-    void this.ready
-      .then(() => this.control!.pause())
-      .then(() => {
+    void this.control!.pause().then(() => {
       if (this.socket !== s || this.ended !== undefined) {
         s.end();
         return;
@@ -131,12 +147,18 @@ export class GdbServer {
   }
 
   async close(): Promise<void> {
+    await this.opening?.catch(() => undefined);
     const s = this.socket;
     if (s !== undefined && !s.destroyed) await new Promise<void>((resolve) => s.end(resolve));
     await new Promise<void>((resolve) => (this.server !== undefined ? this.server.close(() => resolve()) : resolve()));
-    if (this.address.kind === 'unix' && existsSync(this.address.path)) {
+    if (this.server !== undefined) this.removeSocketFile();
+  }
+
+  private removeSocketFile(): void {
+    const a = this.bound;
+    if (a.kind === 'unix' && existsSync(a.path)) {
       try {
-        unlinkSync(this.address.path);
+        unlinkSync(a.path);
       } catch {
         // someone else removed it
       }
