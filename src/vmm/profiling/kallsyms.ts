@@ -114,8 +114,10 @@ export function kallsyms(rodata: Uint8Array): Map<string, [bigint, string]> {
     const parsed = parseNames(rodata, names, n, tokens, markers);
     if (parsed === null) continue;
     const relBase = dv.getBigUint64(numAt - 8, true);
-    let offs = numAt - 8 - 4 * n;
-    if (n % 2 === 1 && dv.getInt32(offs - 4, true) !== 0) offs -= 4; // alignment padding before relative_base
+    // The offsets table starts 8-byte aligned, as every table does: with an odd count, 4 bytes of padding
+    // follow it before relative_base. (Guessing the padding from whether the word before looked like an
+    // offset failed on a kernel whose first offset is 0, shifting every name one symbol off its address.)
+    const offs = (numAt - 8 - 4 * n) & ~7;
     const out = new Map<string, [bigint, string]>();
     for (let i = 0; i < n; i++) {
       const o = dv.getInt32(offs + 4 * i, true);
