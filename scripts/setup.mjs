@@ -56,12 +56,18 @@ if (!has('gcc') || !has('ld') || !has('objcopy')) {
 run(process.execPath, [join(root, 'scripts', 'build-guests.mjs')], 'building guests');
 
 // 4. test-only peers: QEMU for the emulator's differential tests, Debian's chromium for the browser tests
-// (tests/browser/, driven by the playwright-core devDependency) and the browser benchmark. Installed where
+// (tests/browser/, driven by the playwright-core devDependency) and the browser benchmark, and the tools the
+// ACPI/SMBIOS and initramfs tests check tsvmm's output with. Installed where
 // this can (root, apt, network); elsewhere the tests that need them skip and say so, and so does this line.
 if (args.has('--test') || args.has('--bench')) {
   const want = [];
   if (!has('qemu-system-x86_64')) want.push('qemu-system-x86');
   if (!existsSync('/usr/bin/chromium') && !process.env.CHROMIUM_PATH) want.push('chromium');
+  // Independent readers of what tsvmm writes: iasl disassembles the DSDT, dmidecode reads the SMBIOS tables,
+  // GNU cpio lists and extracts the initramfs.
+  if (args.has('--test') && !has('iasl')) want.push('acpica-tools');
+  if (args.has('--test') && !has('dmidecode') && !existsSync('/usr/sbin/dmidecode')) want.push('dmidecode');
+  if (args.has('--test') && !has('cpio')) want.push('cpio');
   if (args.has('--bench') && !existsSync('/usr/share/seabios/bios.bin')) want.push('seabios');
   if (args.has('--bench') && !existsSync('/usr/bin/time')) want.push('time');
   if (want.length) {
