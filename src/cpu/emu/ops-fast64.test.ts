@@ -15,25 +15,14 @@ import { lea64, mov64load, mov64store } from './ops-alu.js';
 import type { Row } from './table/row.js';
 import { decodeBlock } from './decoder.js';
 import { FAULT, Seg } from './x86-defs.js';
-
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../../util/seeded-random.test-util.js';
 
 const M64 = (1n << 64n) - 1n;
 const toSigned = (v: bigint): bigint => (v & M64) >= 1n << 63n ? (v & M64) - (1n << 64n) : v & M64;
 const big = (lo: number, hi: number): bigint => (BigInt(hi | 0) << 32n) + BigInt(lo >>> 0);
 
 test('ea: 64-bit addresses equal exact modular arithmetic (2000 seeded cases)', () => {
-  const r = rng(0x5eed64);
+  const r = seededRandom(0x5eed64);
   const { cpu } = makeLong64Cpu();
   // High halves near zero (the double path), near the fast path's limits, and anywhere (the halves path).
   const his = [0, 0, -1, 1, 0xfffff, -0x100000, 0x100000, 0xffff, -0x10000, 0x10000, 0x7fffffff, -0x80000000];
@@ -109,7 +98,7 @@ const SNIPPETS = [
 ];
 
 function runCase(seed: number, code: string): string {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const t: TestCpu = makeLong64Cpu();
   // The same first 2 MiB also at 0xffffffff80000000 (PML4[511] -> PDPT[510] -> PD[0]), so stack and code
   // addresses there have int32 low halves with bit 31 set and a high half of -1, as a kernel's do.

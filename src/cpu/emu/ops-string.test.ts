@@ -5,21 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { load, makeLong64Cpu, type TestCpu } from './cpu-harness.test-util.js';
 import { repBulk } from './ops-string.js';
+import { seededRandom } from '../../util/seeded-random.test-util.js';
 
 const AREA = 0x100000;
 const AREA_PAGES = 8;
 const HOLE = AREA + 0x5000;
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Case {
   movs: boolean;
@@ -43,7 +33,7 @@ function machine(k: Case): TestCpu {
   const pt = 0x13000;
   for (let p = 0; p < 512; p++) t.mem.writeU32(pt + p * 8, p * 4096 === HOLE && k.hole ? 0 : (p * 4096) | 7);
   t.mem.writeU32(0x12000, pt | 7);
-  const r = rng(k.fill);
+  const r = seededRandom(k.fill);
   for (let a = AREA; a < AREA + AREA_PAGES * 4096; a += 4) t.mem.writeU32(a, (r() * 4294967296) >>> 0);
   load(t.mem, 0x1000, `${ENC[(k.movs ? 'movs' : 'stos') + k.size]} f4`);
   t.cpu.rl[6] = k.src;
@@ -85,7 +75,7 @@ function randomCase(r: () => number, i: number): Case {
 }
 
 test('REP STOS/MOVS a page at a time leave memory, registers, faults and counts as the element loop does', () => {
-  const r = rng(0x5eed5);
+  const r = seededRandom(0x5eed5);
   let faults = 0;
   for (let i = 0; i < 300; i++) {
     const k = randomCase(r, i);

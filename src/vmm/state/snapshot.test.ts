@@ -12,6 +12,7 @@ import { guestElf, tickerOutput } from '../ticker.test-util.js';
 import { readElfSymbols } from '../profiling/elf-symbols.js';
 import { MachineState } from './machine-state.js';
 import { captureConsole } from '../console-capture.test-util.js';
+import { seededRandom } from '../../util/seeded-random.test-util.js';
 
 interface Case {
   readonly name: string;
@@ -104,18 +105,6 @@ function situations(vm: EmuVm, guest: string): string[] {
   return out;
 }
 
-/** A seeded generator of numbers in [0, 1) (mulberry32): the same points on every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 /**
  * The first point found that lands in `want`, in one run paused every `total / 4000` instructions; where
  * REP iterations ran since the last such pause, it steps on one instruction at a time for a while (a
@@ -159,7 +148,7 @@ async function checkRestoredRuns(c: Case, seed: number, seen: Set<string>): Prom
   await ref.stopped;
   const expected = await outcome(ref, () => refSink.text(), refVm!);
   const total = (await ref.dispatch({ type: 'get-stats' })).instructions!;
-  const rnd = random(seed);
+  const rnd = seededRandom(seed);
   const points = [...(c.fixed ?? []), ...Array.from({ length: c.points }, () => 1 + Math.floor(rnd() * (total - 1)))];
   if (c.find !== undefined) {
     const found = await findPoint(c, c.find, total);
