@@ -60,27 +60,13 @@ export function ea(c: EmuCpu, i: Insn): number {
     if (i.index >= 0) a += c.rl[i.index]! << i.scale;
     return c.segBase[i.seg]! + (a >>> 0);
   }
-  // The common case: every term as one exact double (a base whose high half is within +-2^20, an index within
-  // +-2^16 before scaling, a segment base within +-2^48: the sum stays below 2^53 and needs no wrap at 2^64).
-  // Register values beyond that take the 32-bit halves below.
+  // The common case: the offset as one exact double (offset64) and a segment base within +-2^48, so the sum
+  // stays below 2^53 and needs no wrap at 2^64. Register values beyond that take the 32-bit halves below.
   const sb = c.segBase[i.seg]!;
   if (sb > -STACK_CANON * 2 && sb < STACK_CANON * 2) {
-    let a = i.disp + sb;
-    if (i.ripRel) a += c.bip + i.end;
-    const b = i.base;
-    let ok = true;
-    if (b >= 0) {
-      const h = c.rh[b]!;
-      if (h >= -0x10_0000 && h < 0x10_0000) a += h * TWO32 + (c.rl[b]! >>> 0);
-      else ok = false;
-    }
-    const x = i.index;
-    if (x >= 0) {
-      const h = c.rh[x]!;
-      if (h >= -0x1_0000 && h < 0x1_0000) a += (h * TWO32 + (c.rl[x]! >>> 0)) * (1 << i.scale);
-      else ok = false;
-    }
-    if (ok) {
+    const o = offset64(c, i);
+    if (o === o) {
+      const a = o + sb;
       if (i.seg === Seg.FlatSS && (a < -STACK_CANON || a >= STACK_CANON) && (a < -c.canonLim || a >= c.canonLim)) raise(c, VEC_SS, 0);
       return a;
     }
@@ -89,6 +75,30 @@ export function ea(c: EmuCpu, i: Insn): number {
   const a = EA_HI * TWO32 + lo;
   // A non-canonical stack-relative address is #SS(0) (others fault #GP(0) at the access).
   if (i.seg === Seg.FlatSS && (EA_HI < -32768 || EA_HI > 32767) && (EA_HI < -c.canonHi || EA_HI >= c.canonHi)) raise(c, VEC_SS, 0);
+  return a;
+}
+
+/**
+ * The 64-bit offset disp + RIP + base + index << scale of a 64-bit-address operand as one exact double,
+ * or NaN when a register is too large for that: a base whose high half is outside +-2^20 or an index
+ * outside +-2^16 before scaling (within them every term and the sum stay below 2^52, so nothing rounds
+ * and nothing wraps at 2^64). ea() and LEA r64 use it; the 32-bit halves (ea64) cover the rest.
+ */
+export function offset64(c: EmuCpu, i: Insn): number {
+  let a = i.disp;
+  if (i.ripRel) a += c.bip + i.end;
+  const b = i.base;
+  if (b >= 0) {
+    const h = c.rh[b]!;
+    if (h < -0x10_0000 || h >= 0x10_0000) return NaN;
+    a += h * TWO32 + (c.rl[b]! >>> 0);
+  }
+  const x = i.index;
+  if (x >= 0) {
+    const h = c.rh[x]!;
+    if (h < -0x1_0000 || h >= 0x1_0000) return NaN;
+    a += (h * TWO32 + (c.rl[x]! >>> 0)) * (1 << i.scale);
+  }
   return a;
 }
 

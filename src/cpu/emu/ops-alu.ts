@@ -5,7 +5,7 @@
  */
 import type { EmuCpu } from './cpu.js';
 import type { Insn } from './insn.js';
-import { ea, eaOffset, eaOffset64, rdE, rdEs, sext, stE, stEs, trunc, wrE } from './operands.js';
+import { ea, eaOffset, eaOffset64, offset64, rdE, rdEs, sext, stE, stEs, trunc, wrE } from './operands.js';
 import { alu, alu64, aluAdd, aluAnd, aluLogic64, aluSub, aluSub64, incdec, incdec64, logicFlags, Alu, notv } from './sem-alu.js';
 import { getReg, r64, setReg } from './gpr.js';
 import { cond, getAF, getCF, getFlags, getZF, putFlags, setEager, szp } from './lazy-flags.js';
@@ -205,26 +205,10 @@ export function lea(c: EmuCpu, i: Insn): void {
   if (i.osz === 8) setReg(c, 8, i.reg, a >>> 0, 0);
   else setReg(c, i.osz, i.reg, trunc(i.osz, a));
 }
-/**
- * LEA r64 with a 64-bit address: the sum as one exact double while the base's high half is within
- * +-2^20 and the index's within +-2^16 (every term and the sum stay below 2^53, so no wrap at 2^64
- * is possible); otherwise the general path in 32-bit halves.
- */
+/** LEA r64 with a 64-bit address: the offset as one double where it can be (offset64), else in 32-bit halves. */
 export function lea64(c: EmuCpu, i: Insn): void {
-  let a = i.disp;
-  if (i.ripRel) a += c.bip + i.end;
-  const b = i.base;
-  if (b >= 0) {
-    const h = c.rh[b]!;
-    if (h < -0x10_0000 || h >= 0x10_0000) return lea(c, i);
-    a += h * TWO32 + (c.rl[b]! >>> 0);
-  }
-  const x = i.index;
-  if (x >= 0) {
-    const h = c.rh[x]!;
-    if (h < -0x1_0000 || h >= 0x1_0000) return lea(c, i);
-    a += (h * TWO32 + (c.rl[x]! >>> 0)) * (1 << i.scale);
-  }
+  const a = offset64(c, i);
+  if (a !== a) return lea(c, i);
   const lo = a | 0;
   c.rl[i.reg] = lo;
   c.rh[i.reg] = (a - (lo >>> 0)) / TWO32;
