@@ -11,7 +11,7 @@ import { ea, rdE, rdEs, stE } from './operands.js';
 import { deliverSoft, gp, raise, ud, unimplemented } from './exceptions.js';
 import { cond, getFlags, getOF, getZF, putFlags } from './lazy-flags.js';
 import { addRsp, pop, push, push64, setRsp64, stackLin } from './stack.js';
-import { probeWrite, rd, rd16, rd32, rd64, wr16, wr32, wr64 } from './mem-access.js';
+import { probeWrite, rd, rd16, rd32, rd64, wr16, wr32 } from './mem-access.js';
 import { r64, setReg } from './gpr.js';
 import { descWords, loadCs, loadSeg, readDescriptor } from './segmentation.js';
 import { taskSwitch } from './task-switch.js';
@@ -56,7 +56,8 @@ export function callRel(c: EmuCpu, i: Insn): void {
 /** CALL rel32 in 64-bit mode (the stack is 64-bit there). */
 export function callRel64(c: EmuCpu, i: Insn): void {
   const t = relTarget(c, i);
-  push64(c, nextIp(c, i));
+  const n = nextIp(c, i);
+  push64(c, n | 0, Math.floor(n / Pow.Two32) | 0);
   c.rip = t;
 }
 export function jmpE(c: EmuCpu, i: Insn): void {
@@ -131,10 +132,7 @@ export function popR(c: EmuCpu, i: Insn): void {
 }
 /** PUSH r64 / POP r64 (64-bit mode: a 64-bit stack, RSP as the linear address). */
 export function push64r(c: EmuCpu, i: Insn): void {
-  const a = stackLin(c, -8);
-  // The register's halves (any 64-bit value; PUSH RSP pushes RSP before the decrement).
-  wr64(c, a, c.rl[i.rm]!, c.rh[i.rm]!);
-  setRsp64(c, a);
+  push64(c, c.rl[i.rm]!, c.rh[i.rm]!); // PUSH RSP pushes RSP before the decrement
 }
 export function pop64r(c: EmuCpu, i: Insn): void {
   const a = stackLin(c, 0);

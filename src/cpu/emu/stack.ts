@@ -47,10 +47,9 @@ export function setRsp64(c: EmuCpu, a: number): void {
   c.rh[4] = (a - (lo >>> 0)) / Pow.Two32;
 }
 
-/** Pushes 8 bytes of `v` (a signed double below 2^63 in magnitude, e.g. a return address) in 64-bit mode. */
-export function push64(c: EmuCpu, v: number): void {
+/** PUSH of a 64-bit value (halves `lo`, `hi`) in 64-bit mode. */
+export function push64(c: EmuCpu, lo: number, hi: number): void {
   const a = stackLin(c, -8);
-  const lo = v | 0;
-  wr64(c, a, lo, (v - (lo >>> 0)) / Pow.Two32);
+  wr64(c, a, lo, hi);
   setRsp64(c, a);
 }
