@@ -10,18 +10,17 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { VmController, defaultRunConfig } from '../controller.js';
-import { ControllerError, type SnapshotContext } from '../controller-types.js';
+import { ControllerError } from '../controller-types.js';
 import type { ConsoleSink } from '../serial-console.js';
 import type { RunConfig } from '../config.js';
 import { endlessTickerPrefix, guestElf } from '../ticker.test-util.js';
 import { kvmMissing } from '../../cpu/kvm/host-requirements.test-util.js';
-import { assembleVm } from '../vm-builder.js';
 import { hostManifest } from '../vm-manifest.js';
 import { baselineManifest } from '../../features/baseline.js';
 import { manifestToJson } from '../../features/manifest.js';
 import { FileSnapshots, readStateFile, writeStateFile } from './snapshot.js';
 import { SocketMigration } from './migration.js';
-import { loadVmState, readMachine, readManifest, restoreConfig } from './vm-state.js';
+import { UncheckedSnapshots } from './unchecked-snapshots.test-util.js';
 import { MachineState } from './machine-state.js';
 import { captureConsole } from '../console-capture.test-util.js';
 
@@ -35,30 +34,6 @@ const MEM = 32 << 20;
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-xeng-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-
-/**
- * Loads a snapshot into the engine the controller is configured for without the feature-set check:
- * the engines' CPUID differ (on an AMD host even their vendors do), so this tests the state's
- * conversion alone; the checked path is FileSnapshots, tested below where a common model exists.
- */
-class UncheckedSnapshots extends FileSnapshots {
-  override async load(ctx: SnapshotContext, req: { snapshotPath: string }): Promise<void> {
-    const state = readStateFile(req.snapshotPath);
-    const source = `snapshot ${req.snapshotPath}`;
-    const manifest = readManifest(state.section('manifest'), source);
-    const machine = readMachine(state.section('machine'), source);
-    const config: RunConfig = { ...restoreConfig(ctx.config, machine, manifest), cpuModelManifest: undefined, pmu: 'off' };
-    const a = await assembleVm(config, ctx.serialSink());
-    try {
-      loadVmState(a, state, source);
-    } catch (e) {
-      a.devices.destroy();
-      a.vm.destroy();
-      throw e;
-    }
-    ctx.adoptRestored({ ...a, boot: { registers: [], entry: 0, summary: 'restored' }, kernelPath: req.snapshotPath }, config);
-  }
-}
 
 /** Every controller a test makes: the guest is endless, so one a failed test leaves running is stopped here. */
 const controllers: VmController[] = [];
