@@ -61,6 +61,7 @@ const APIC_LVT_MASKED = 0x1_0000;
 /** The LVT CMCI register KVM has and emu does not (masked, as after reset). */
 const APIC_LVT_CMCI = 0x2f0;
 const ICR_DELIVERY_STATUS = 1 << 12;
+const TIMER_MODE_PERIODIC = 1;
 const TIMER_MODE_TSC_DEADLINE = 2;
 /** XSTATE_BV bits emu holds: x87 and SSE. */
 const EMU_XSTATE = 3n;
@@ -147,7 +148,7 @@ function emuTimerCount(l: EmuLapic, nowNs: number): number {
   if (!l.timerArmed || mode === TIMER_MODE_TSC_DEADLINE) return 0;
   const t = Math.floor((nowNs - l.tStartNs) / l.tickNs + 1e-7);
   if (t < l.tStartCount) return l.tStartCount - t;
-  if (mode !== 1 || l.timerInitial === 0) return 0;
+  if (mode !== TIMER_MODE_PERIODIC || l.timerInitial === 0) return 0;
   return l.timerInitial - ((t - l.tStartCount) % l.timerInitial);
 }
 
@@ -361,8 +362,8 @@ function emuLapicFromKvm(
   const dcr = lapicReg(p, APIC_REG.TDCR) & 0xb;
   // ns per tick at divide-by-1, from the emu APIC's own rate (its reset divider is 2).
   const nsPerBusTick = base.tickNs / LocalApic.divisor(base.dcr);
-  const count = lapicReg(p, APIC_REG.TMCCT);
   const deadlineMode = ((lvtTimer >>> 17) & 3) === TIMER_MODE_TSC_DEADLINE;
+  const count = deadlineMode ? -1 : timerCountFromKvm(p, lvtTimer);
   const dl = deadlineMode ? deadline : 0n;
   return {
     ...base,
@@ -391,9 +392,9 @@ function emuLapicFromKvm(
     timerInitial: lapicReg(p, APIC_REG.TMICT),
     dcr,
     tickNs: LocalApic.divisor(dcr) * nsPerBusTick,
-    timerArmed: !deadlineMode && count > 0,
+    timerArmed: count >= 0,
     tStartNs: nowNs,
-    tStartCount: deadlineMode ? 0 : count,
+    tStartCount: Math.max(0, count),
     tscDeadlineLo: Number(dl & 0xffff_ffffn),
     tscDeadlineHi: Number(dl >> 32n),
     tscDeadlineNs: dl === 0n ? -1 : (Number(dl) * 1e9) / tscHz,
@@ -405,6 +406,28 @@ function emuLapicFromKvm(
     lint0Level: false,
     lint1Level: false,
   };
+}
+
+/**
+ * The ticks a one-shot or periodic timer of KVM register page `p` has left, as KVM_SET_LAPIC restarts it
+ * from the page (-1: not running). KVM_GET_LAPIC's current count is 0 both for a one-shot that expired
+ * and in its last tick, and an expiry KVM has not injected yet (the vCPU was out of KVM_RUN when the timer
+ * fired: KVM keeps it in a pending count that no ioctl reports) is in neither IRR nor ISR. KVM_SET_LAPIC
+ * therefore restarts a one-shot at count 0 with no time left, so that it fires at once: a lost one-shot
+ * interrupt can stop a guest for good, an extra one cannot. Emu does the same, except where the timer's
+ * vector is in service: that is this expiry's interrupt, its handler running (one that masks the timer
+ * before its EOI would otherwise take a second). A periodic timer at count 0 restarts with a whole
+ * period; a count above the initial count starts from the initial count (KVM's rules for both).
+ */
+function timerCountFromKvm(p: Uint8Array, lvtTimer: number): number {
+  const initial = lapicReg(p, APIC_REG.TMICT);
+  if (initial === 0) return -1;
+  const count = Math.min(lapicReg(p, APIC_REG.TMCCT), initial);
+  if (count > 0) return count;
+  if (((lvtTimer >>> 17) & 3) === TIMER_MODE_PERIODIC) return initial;
+  const vector = lvtTimer & 0xff;
+  const inService = (lapicVector(p, APIC_REG.ISR)[vector >> 3]! >> (vector & 7)) & 1;
+  return inService ? -1 : 0;
 }
 
 function exactPic(b: Uint8Array, path: string): Uint8Array {
