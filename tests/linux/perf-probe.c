@@ -188,7 +188,7 @@ static void sample_events(void) {
 }
 
 #define MUX_EVENTS 12
-#define MUX_N 15000000ULL
+#define MUX_N 50000000ULL
 
 static void mux_events(void) {
   int fds[MUX_EVENTS];

@@ -24,6 +24,8 @@ export interface BootSpec {
   cmdline: string;
   cpus: number;
   memMiB: number;
+  /** More `tsvmm run` options (tsvmm machines only), e.g. the PMU's shape and filter. */
+  tsvmmArgs?: readonly string[];
 }
 
 const TSVMM = fileURLToPath(new URL('../../../bin/tsvmm.js', import.meta.url));
@@ -38,7 +40,7 @@ export function commandFor(m: Machine, spec: BootSpec): { cmd: string; args: str
   }
   return {
     cmd: process.execPath,
-    args: [TSVMM, 'run', '--kernel', spec.kernel, '--initrd', spec.initrd, '--cmdline', spec.cmdline, '--cpus', String(spec.cpus), '--mem', `${spec.memMiB}M`, '--accel', m.accel, '--kernel-decompress', m.decompress, '--serial', 'stdio', ...(m.deterministic === true ? ['--deterministic'] : [])],
+    args: [TSVMM, 'run', '--kernel', spec.kernel, '--initrd', spec.initrd, '--cmdline', spec.cmdline, '--cpus', String(spec.cpus), '--mem', `${spec.memMiB}M`, '--accel', m.accel, '--kernel-decompress', m.decompress, '--serial', 'stdio', ...(m.deterministic === true ? ['--deterministic'] : []), ...(spec.tsvmmArgs ?? [])],
   };
 }
 
