@@ -13,6 +13,7 @@ import type { EmuChips } from './chips/chip-set.js';
 import type { PersistSection } from '../../util/persist.js';
 
 const VEC = 0x40;
+const MSR_TSC_DEADLINE = 0x6e0;
 const ONE_SHOT = VEC;
 const PERIODIC = (1 << 17) | VEC;
 /** Divide by 16 (TDCR 3): one tick is 16 ns of KVM's (and emu's) 1 GHz APIC bus. */
@@ -26,6 +27,9 @@ interface KvmTimer {
   /** Vectors to set in the page's ISR / IRR. */
   isr?: number[];
   irr?: number[];
+  /** The vCPU's IA32_TSC and IA32_TSC_DEADLINE. */
+  tsc?: bigint;
+  tscDeadline?: bigint;
 }
 
 /** A KVM-shaped state of a 1-vCPU VM whose LAPIC (software-enabled, xAPIC) has the timer `t`. */
@@ -44,7 +48,11 @@ function kvmState(t: KvmTimer): PersistSection[] {
     for (const v of vectors ?? []) bits[v >> 3]! |= 1 << (v & 7);
     setLapicVector(page, reg, bits);
   }
-  return sections.map((s) => (s === lapic ? { ...s, fields: { regs: page } } : s));
+  const vcpu = sections.find((s) => s.name === 'vcpu.0')!;
+  const msrs = (vcpu.fields['msrs'] as { index: number; value: bigint }[]).filter((m) => m.index !== MSR_TSC_DEADLINE);
+  if (t.tscDeadline !== undefined) msrs.push({ index: MSR_TSC_DEADLINE, value: t.tscDeadline });
+  const vcpuFields = { ...vcpu.fields, msrs, ...(t.tsc !== undefined ? { tsc: t.tsc } : {}) };
+  return sections.map((s) => (s === lapic ? { ...s, fields: { regs: page } } : s === vcpu ? { ...s, fields: vcpuFields } : s));
 }
 
 /**
@@ -121,4 +129,20 @@ test('kvm -> emu: a periodic timer at count 0 restarts with a whole period (as K
 test('kvm -> emu: a current count above the initial count starts from the initial count (as KVM_SET_LAPIC does)', () => {
   const { apic, savedAt } = restored({ lvt: ONE_SHOT, initial: 1000, current: 50_000 });
   assert.equal(apic.nextDeadlineNs() - savedAt, 1000 * TICK_NS);
+});
+
+test('kvm -> emu: a TSC deadline is a value of the vCPU\'s TSC (KVM\'s, at its own rate since the VM started), not of emu\'s clock', () => {
+  // A kvm guest's TSC counts at the host's rate from its own start: 7e9 ticks here while KVM's clock reads a few ms.
+  // The deadline 1e6 ticks ahead is 1e6 ticks of emu's TSC (1 GHz: 1 ms) after the saved time.
+  const { vm, apic, savedAt } = restored({ lvt: (2 << 17) | VEC, initial: 0, current: 0, tsc: 7_000_000_000n, tscDeadline: 7_001_000_000n });
+  assert.equal(vm.clock.tscHz, 1e9);
+  assert.ok(Math.abs(apic.nextDeadlineNs() - savedAt - 1e6) < 1e-3, `due 1 ms after the saved time, not at the clock's 7.001 s (${apic.nextDeadlineNs() - savedAt} ns after it)`);
+  const v = { lo: 0, hi: 0 };
+  apic.getTscDeadline(v);
+  assert.equal(v.hi * 2 ** 32 + v.lo, 7_001_000_000, 'IA32_TSC_DEADLINE reads as KVM saved it');
+  // One that had passed (KVM had not injected its interrupt yet: it clears the MSR when it does) fires at once.
+  const past = restored({ lvt: (2 << 17) | VEC, initial: 0, current: 0, tsc: 7_000_000_000n, tscDeadline: 6_999_000_000n });
+  assert.ok(past.apic.nextDeadlineNs() <= past.loadedAt);
+  past.apic.advance();
+  assert.equal(past.apic.acknowledge(), VEC);
 });

@@ -336,7 +336,7 @@ export function kvmSectionsToEmu(sections: readonly PersistSection[], emu: EmuTa
     // The x87/SSE image: the legacy region of the XSAVE area (KVM saves it in the 64-bit FXSAVE form).
     const fxsave = kv.xsave.length >= 512 ? kv.xsave.slice(0, 512) : vcpu.fxsave;
     out.push(section(`vcpu.${i}`, X86_VCPU_SCHEMA, { ...vcpu, msrs, fxsave, halted: mp === KVM_MP_STATE.HALTED, waitSipi, interruptShadow: ev.interrupt.shadow !== 0, nmiBlocked }));
-    const fields = emuLapicFromKvm(emu.lapic(i), regs, kv.apicBase, nowNs, emu.tscHz, deadlineMsr, { nmiPending, initPending: ev.smi.latchedInit !== 0, sipiVector: mp === KVM_MP_STATE.SIPI_RECEIVED ? ev.sipiVector & 0xff : -1, waitSipi });
+    const fields = emuLapicFromKvm(emu.lapic(i), regs, kv.apicBase, nowNs, emu.tscHz, deadlineMsr, vcpu.tsc, { nmiPending, initPending: ev.smi.latchedInit !== 0, sipiVector: mp === KVM_MP_STATE.SIPI_RECEIVED ? ev.sipiVector & 0xff : -1, waitSipi });
     lapics.push(section(`lapic.${i}`, LAPIC_SCHEMA, fields));
   }
   out.push(...lapics);
@@ -355,6 +355,7 @@ function emuLapicFromKvm(
   nowNs: number,
   tscHz: number,
   deadline: bigint,
+  tsc: bigint,
   ev: { nmiPending: boolean; initPending: boolean; sipiVector: number; waitSipi: boolean },
 ): EmuLapic {
   const mode = apicBase & APIC_BASE_EN ? (apicBase & APIC_BASE_EXTD ? 2 : 1) : 0;
@@ -397,7 +398,8 @@ function emuLapicFromKvm(
     tStartCount: Math.max(0, count),
     tscDeadlineLo: Number(dl & 0xffff_ffffn),
     tscDeadlineHi: Number(dl >> 32n),
-    tscDeadlineNs: dl === 0n ? -1 : (Number(dl) * 1e9) / tscHz,
+    // The deadline is a value of the vCPU's TSC (KVM's IA32_TSC when it was saved, at `nowNs`), which runs on at emu's rate.
+    tscDeadlineNs: dl === 0n ? -1 : nowNs + (Number(dl - tsc) * 1e9) / tscHz,
     nmiPending: ev.nmiPending,
     initPending: ev.initPending,
     sipiVector: ev.sipiVector,

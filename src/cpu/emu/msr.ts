@@ -91,6 +91,9 @@ function addrOk(c: EmuCpu, hi: number, addr: number): boolean {
   return true;
 }
 
+/** The TSC deadline's halves while an IA32_TSC write moves it. */
+const deadlineOut = { lo: 0, hi: 0 };
+
 /** WRMSR: false for #GP. */
 export function writeMsr(c: EmuCpu, idx: number, lo: number, hi: number): boolean {
   idx >>>= 0;
@@ -99,6 +102,11 @@ export function writeMsr(c: EmuCpu, idx: number, lo: number, hi: number): boolea
   switch (idx) {
     case MSR.IA32_TSC:
       c.tscOffset += (hi >>> 0) * Pow.Two32 + (lo >>> 0) - tscNow(c);
+      if (c.apic !== undefined) {
+        // An armed TSC deadline fires when the TSC reaches it: it moves with the TSC.
+        c.apic.getTscDeadline(deadlineOut);
+        if (deadlineOut.lo !== 0 || deadlineOut.hi !== 0) c.apic.setTscDeadline(deadlineOut.lo, deadlineOut.hi, c.tscOffset);
+      }
       return true;
     case MSR.IA32_APIC_BASE:
       if (c.apic !== undefined) {
@@ -161,7 +169,7 @@ export function writeMsr(c: EmuCpu, idx: number, lo: number, hi: number): boolea
       return true;
     case MSR.IA32_TSC_DEADLINE:
       if (c.apic === undefined) return false;
-      c.apic.setTscDeadline(lo, hi);
+      c.apic.setTscDeadline(lo, hi, c.tscOffset);
       return true;
     default:
       break;

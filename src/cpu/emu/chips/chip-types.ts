@@ -45,7 +45,8 @@ export interface LocalApicPort {
   writeMsr(index: number, lo: number, hi: number): boolean;
   /** IA32_TSC_DEADLINE (0x6e0) in TSC ticks as two halves. */
   getTscDeadline(out: MsrValue): void;
-  setTscDeadline(lo: number, hi: number): void;
+  /** `tscOffset`: what the vCPU's TSC reads above the clock's ticks (nowNs * tscHz / 1e9), so that the deadline is the TSC's. */
+  setTscDeadline(lo: number, hi: number, tscOffset?: number): void;
   /** CR8 view of the TPR (TPR[7:4]). */
   getCr8(): number;
   setCr8(value: number): void;

@@ -902,12 +902,17 @@ export class LocalApic implements LocalApicPort, ApicBusTarget {
     out.hi = this.tscDeadlineHi;
   }
 
-  setTscDeadline(lo: number, hi: number): void {
+  /**
+   * IA32_TSC_DEADLINE write. The deadline is a value of the vCPU's TSC, which reads the clock's ticks plus
+   * `tscOffset` (moved by IA32_TSC writes and by a restore from another machine's TSC): it fires when the
+   * clock's ticks reach the deadline less that offset.
+   */
+  setTscDeadline(lo: number, hi: number, tscOffset = 0): void {
     if (this.timerMode() !== TIMER_TSC_DEADLINE) return; // writes ignored in other modes
     this.tscDeadlineLo = lo >>> 0;
     this.tscDeadlineHi = hi >>> 0;
     const tsc = this.tscDeadlineHi * 0x1_0000_0000 + this.tscDeadlineLo;
-    this.tscDeadlineNs = tsc === 0 ? Infinity : (tsc * 1e9) / this.clock.tscHz;
+    this.tscDeadlineNs = tsc === 0 ? Infinity : ((tsc - tscOffset) * 1e9) / this.clock.tscHz;
   }
 
   nextDeadlineNs(): number {
