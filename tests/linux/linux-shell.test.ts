@@ -2,7 +2,8 @@
 // which `node scripts/setup.mjs --test` runs) boot with 1 and 4 vCPUs; commands are typed on the serial console
 // and their output checked (against values computed here, where the host can compute them), then `poweroff` must
 // end the machine with status 0. The same commands run on QEMU TCG with the same kernel, initramfs and command
-// line, and every output that does not depend on the host must be identical on both.
+// line, and every output that does not depend on the host must be identical on both. With 4 vCPUs, CPU 3 is also
+// taken offline and brought back (INIT and SIPI to a running machine) and must then run a pinned task.
 // Cost on emu: the boot is ~0.75 billion guest instructions (1 vCPU), the commands ~0.3 billion more; the data
 // sizes are chosen so that a loaded CI machine still finishes well inside the timeouts (busybox awk and sort
 // cost ~60 000 instructions a line in the pipelines below).
@@ -43,6 +44,15 @@ function expectedPi(): string {
   }
   return `${x.toFixed(15)} ${(1 / 3e7).toExponential(6).replace(/e([+-])(\d)$/, (_, sign: string, d: string) => `e${sign}0${d}`)}`;
 }
+
+/**
+ * CPU hotplug: the last CPU goes offline and comes back (Linux parks it and later wakes it with INIT and SIPI,
+ * as at boot), then a process pinned to it reports the CPU it ran on (field 39 of /proc/self/stat).
+ */
+const hotplug = (cpus: number): string => {
+  const cpu = `/sys/devices/system/cpu/cpu${cpus - 1}/online`;
+  return `echo 0 > ${cpu} && cat /sys/devices/system/cpu/online && echo 1 > ${cpu} && cat /sys/devices/system/cpu/online && taskset -c ${cpus - 1} awk '{print $39}' /proc/self/stat`;
+};
 
 /** Generated data: `seq 1 LINES` scrambled by awk, then sorted, counted and hashed. */
 const LINES = 3000;
@@ -111,6 +121,7 @@ async function session(m: Machine, cpus: number): Promise<Transcript> {
     await run(GZIP_SIZE);
     await run(GZIP_ROUND);
     await run('nproc');
+    if (cpus > 1) await run(hotplug(cpus));
     await run(KERNEL_COMPLAINTS);
     s.type('poweroff\n');
     let timer: NodeJS.Timeout | undefined;
@@ -146,6 +157,7 @@ function checkTranscript(t: Transcript, cpus: number): void {
   assert.equal(o(GZIP_ROUND), expectedGzipRound());
   assert.equal(o(`sha256sum ${KNOWN_FILE}`), `${createHash('sha256').update(KNOWN_FILE_TEXT).digest('hex')}  ${KNOWN_FILE}`);
   assert.equal(o('nproc'), String(cpus));
+  if (cpus > 1) assert.equal(o(hotplug(cpus)), `0-${cpus - 2}\n0-${cpus - 1}\n${cpus - 1}`, `${t.machine}: CPU ${cpus - 1} goes offline, comes back and runs a task`);
   // A stock kernel finds the machine it expects: no unchecked MSR access (the guest trusting a model number
   // for an MSR the machine lacks) and, on the deterministic clock, no warning or lockup report at all.
   const complaints = o(KERNEL_COMPLAINTS);
