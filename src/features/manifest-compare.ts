@@ -132,7 +132,8 @@ export function cannotGive(model: FeatureManifest, host: FeatureManifest): strin
   for (const k of ['version', 'gpCounters', 'gpCounterWidth', 'fixedCounters', 'fixedCounterWidth'] as const) {
     if (mp[k] > hp[k]) out.push(`pmu.${k} ${mp[k]} (this host: ${hp[k]})`);
   }
-  if ((hp.eventsUnavailable & ~mp.eventsUnavailable) !== 0) out.push(`pmu events ${hex(hp.eventsUnavailable & ~mp.eventsUnavailable)} (unavailable on this host)`);
+  // A model without a PMU (a VM run with --pmu off) counts no events: which ones the host lacks does not matter.
+  if (mp.version > 0 && (hp.eventsUnavailable & ~mp.eventsUnavailable) !== 0) out.push(`pmu events ${hex(hp.eventsUnavailable & ~mp.eventsUnavailable)} (unavailable on this host)`);
   if (mp.filter !== null && hp.version === 0) out.push('pmu.filter (this host gives no PMU)');
   return out;
 }

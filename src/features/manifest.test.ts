@@ -155,6 +155,12 @@ test('the baseline of a pool: flags AND, limits min, unavailability OR, XSAVE re
   ]);
 });
 
+test('a model without a PMU (a VM run with --pmu off) needs none of the host\'s PMU events', () => {
+  const noPmu = { ...hostA(), pmu: { version: 0, gpCounters: 0, gpCounterWidth: 0, fixedCounters: 0, fixedCounterWidth: 0, eventsUnavailable: 0, filter: null } };
+  assert.deepEqual(cannotGive(noPmu, hostA()), [], 'hostA lacks events 0x58: nothing this model counts');
+  assert.deepEqual(cannotGive({ ...noPmu, pmu: { ...hostA().pmu, eventsUnavailable: 0 } }, hostA()), ['pmu events 0x58 (unavailable on this host)'], 'with a PMU they are missed');
+});
+
 test('XSAVE: components every host has stay, and the area size is recomputed for them', () => {
   const withXsave = (comps: number, avx: boolean): FeatureManifest =>
     manifest([V(0, 0, 0xd, INTEL[0], INTEL[1], INTEL[2]), V(1, 0, 0, 0, 1 << 26, 0), V(0xd, 0, comps, 0, avx ? 0x340 : 0x240, 0), V(0xd, 1, 1, 0, 0, 0), ...(avx ? [V(0xd, 2, 256, 576, 0, 0)] : [])]);

@@ -309,3 +309,18 @@ test('Firecracker\'s two files: the memory file holds RAM, a diff updates it in 
   await dst.stopped;
   assert.equal(a.text() + b.text(), tickerOutput(6, 20000));
 });
+
+test('a VM run with --pmu off restores from its snapshot (FileSnapshots: the saved feature set, with no PMU, is checked)', async () => {
+  const c: Case = { name: 'pmu-off', guest: 'ticker', cmdline: 'lines=4 work=20000', cpus: 1, points: 0, config: { pmu: 'off' } };
+  const a = captureConsole();
+  const { src } = await startUntil(c, a, 150_000);
+  const path = join(dir, 'pmu-off.snap');
+  await src.dispatch({ type: 'pause' });
+  await src.dispatch({ type: 'snapshot-create', snapshotPath: path, kind: 'full' });
+  await src.dispatch({ type: 'stop', by: 'library' });
+  const b = captureConsole();
+  const dst = new VmController({ config: { accel: 'emu', serial: { kind: 'none' } }, serialSink: b });
+  await dst.dispatch({ type: 'snapshot-load', snapshotPath: path, resume: true });
+  assert.deepEqual(await dst.stopped, { kind: 'debug-exit', value: 0 });
+  assert.equal(a.text() + b.text(), tickerOutput(4, 20000));
+});
