@@ -4,7 +4,7 @@
  */
 import type { EmuCpu } from './cpu.js';
 import type { Insn } from './insn.js';
-import { BLOCK_EXIT, Pow } from './x86-defs.js';
+import { Pow } from './x86-defs.js';
 import { gp } from './exceptions.js';
 
 /** Converts an unsigned 64-bit value to the address representation (signed when >= 2^63). */
@@ -50,8 +50,3 @@ export function nextIp(c: EmuCpu, x: Insn): number {
   return addIp(c.bip, x.end, c.codeSize);
 }
 
-/** Ends the current block after this instruction (rip already the next instruction). */
-export function endBlock(c: EmuCpu, x: Insn): never {
-  c.rip = nextIp(c, x);
-  throw BLOCK_EXIT;
-}

@@ -5,7 +5,7 @@
  */
 import type { EmuCpu, EmuPmuHook } from './cpu.js';
 import { Block, Insn } from './insn.js';
-import { BLOCK_EXIT, FAULT, type RunResult, VEC_NMI, K, Seg, Pow, Tlb, VLin, jcSlot } from './x86-defs.js';
+import { FAULT, type RunResult, VEC_NMI, K, Seg, Pow, Tlb, VLin, jcSlot } from './x86-defs.js';
 import { deliver, deliverPendingFault } from './exceptions.js';
 import { fetchPhys } from './mem-access.js';
 import { decodeBlock } from './decoder.js';
@@ -484,14 +484,8 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
   } catch (e) {
     c.curBlock = null;
     c.segOff = 0;
-    c.blockRest = 0; // a fault or exit ends the block here in any run
+    c.blockRest = 0; // a fault ends the block here in any run
     if (compiled) i = c.ci;
-    if (e === BLOCK_EXIT) {
-      c.instructions += i + 1;
-      c.retired[userIdx]! += i + 1;
-      c.branchesRetired[userIdx]! += ins[i]!.brThrough;
-      return blk;
-    }
     if (e !== FAULT) throw e;
     if (compiled && c.loops > 0) {
       // Completed iterations of a self-looping compiled block before the fault.

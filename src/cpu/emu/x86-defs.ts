@@ -64,8 +64,6 @@ export const VEC_XM = 19;
 
 /** Thrown (a preallocated sentinel, never an Error) to unwind a faulting instruction. */
 export const FAULT = { fault: true } as const;
-/** Thrown to leave the current block early (self-modifying code); rip is already set. */
-export const BLOCK_EXIT = { exit: true } as const;
 
 /** Why EmuCpu.run() returned ('paused': at the stop point EmuCpu.stopAt, inside the slice). */
 export type RunResult = 'hlt' | 'budget' | 'shutdown' | 'stop' | 'paused';

@@ -6,7 +6,7 @@
  */
 import type { EmuCpu } from '../cpu.js';
 import type { Block } from '../insn.js';
-import { BLOCK_EXIT, FAULT, jcSlot } from '../x86-defs.js';
+import { FAULT, jcSlot } from '../x86-defs.js';
 import { addIp } from '../address.js';
 import { deliverPendingFault } from '../exceptions.js';
 import { countPmu, ipLin, jcValid } from '../run-loop.js';
@@ -42,22 +42,17 @@ export function execRegion(c: EmuCpu, limit: number, blk: Block): void {
     c.smc = false;
     if (cb === null) throw e;
     const i = c.ci;
-    if (e === BLOCK_EXIT) {
-      c.instructions += i + 1;
-      c.retired[u]! += i + 1;
-    } else {
-      if (e !== FAULT) throw e;
-      // The instructions of the faulting block before it retired; the faulting one did not.
-      c.instructions += i;
-      c.retired[u]! += i;
-      c.rip = addIp(c.bip, c.jitInsns[i]!.start, c.codeSize); // cb.insns may be released by now
-      if (pmu !== null && pmu.active) {
-        const br = c.branchesRetired[u]! - b0;
-        countPmu(c, pmu, c.instructions - i0 - br, br);
-      }
-      deliverPendingFault(c);
-      return;
+    if (e !== FAULT) throw e;
+    // The instructions of the faulting block before it retired; the faulting one did not.
+    c.instructions += i;
+    c.retired[u]! += i;
+    c.rip = addIp(c.bip, c.jitInsns[i]!.start, c.codeSize); // cb.insns may be released by now
+    if (pmu !== null && pmu.active) {
+      const br = c.branchesRetired[u]! - b0;
+      countPmu(c, pmu, c.instructions - i0 - br, br);
     }
+    deliverPendingFault(c);
+    return;
   }
   c.curBlock = null;
   c.smc = false;
