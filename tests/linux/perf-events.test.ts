@@ -12,10 +12,9 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { CpioWriter } from '../../src/boot/initramfs/cpio-newc.js';
-import { CACHE_DIR, INITRAMFS_FILE, KERNEL_DIR, LINUX_GUEST_CMDLINE } from '../../src/vmm/linux-guest.js';
+import { CACHE_DIR, INITRAMFS_FILE, KERNEL_DIR, LINUX_GUEST_CMDLINE, REPO_ROOT } from '../../src/vmm/linux-guest.js';
 import { INIT_MARKER, SHELL_PROMPT, ShellSession } from './shell-session.js';
 
 const kernel = join(KERNEL_DIR, 'vmlinuz');
@@ -29,32 +28,33 @@ const N1 = 100_000;
 const N2 = 1_100_000;
 const MUX_N = 50_000_000;
 
-/** tests/linux/perf-probe.c in the source tree (this file runs from dist/tests/linux/). */
-function probeSource(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const p = join(dir, 'tests', 'linux', 'perf-probe.c');
-    if (existsSync(p)) return p;
-    dir = dirname(dir);
-  }
-  throw new Error(`tests/linux/perf-probe.c not found above ${fileURLToPath(import.meta.url)}`);
-}
+/** Where the probe and the initramfs with it are built. */
+const PROBE_DIR = join(REPO_ROOT, '.cache', 'perf-probe');
 
-/** The probe built static into .cache/ (keyed by its source), or why it cannot be. */
-function buildProbe(): { bin: string } | { skip: string } {
-  const src = probeSource();
+let probeInitrd: { initrd: string } | { skip: string } | undefined;
+
+/**
+ * The guest's initramfs with the probe appended as a second newc archive (the kernel unpacks both into the same
+ * rootfs), built once: the probe static with gcc into .cache/ (keyed by its source); or why it cannot be.
+ */
+function initrdWithProbe(): { initrd: string } | { skip: string } {
+  if (probeInitrd !== undefined) return probeInitrd;
+  const src = join(REPO_ROOT, 'tests', 'linux', 'perf-probe.c');
   const hash = createHash('sha256').update(readFileSync(src)).digest('hex').slice(0, 16);
-  const dir = join(CACHE_DIR, '..', 'perf-probe');
-  const bin = join(dir, `perf-probe-${hash}`);
-  if (existsSync(bin)) return { bin };
-  mkdirSync(dir, { recursive: true });
-  try {
-    execFileSync('gcc', ['-O2', '-static', '-Wall', '-Wextra', '-Werror', '-o', bin, src], { stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (e) {
-    const stderr = (e as { stderr?: Buffer }).stderr?.toString().trim();
-    return { skip: `cannot build tests/linux/perf-probe.c static with gcc (needs gcc and libc6-dev): ${stderr || String(e)}` };
+  const bin = join(PROBE_DIR, `perf-probe-${hash}`);
+  if (!existsSync(bin)) {
+    mkdirSync(PROBE_DIR, { recursive: true });
+    try {
+      execFileSync('gcc', ['-O2', '-static', '-Wall', '-Wextra', '-Werror', '-o', bin, src], { stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      const stderr = (e as { stderr?: Buffer }).stderr?.toString().trim();
+      return (probeInitrd = { skip: `cannot build tests/linux/perf-probe.c static with gcc (needs gcc and libc6-dev): ${stderr || String(e)}` });
+    }
   }
-  return { bin };
+  const extra = new CpioWriter().file('perf-probe', readFileSync(bin), 0o755).finish();
+  const both = join(PROBE_DIR, 'initramfs-perf.cpio');
+  writeFileSync(both, Buffer.concat([readFileSync(initrd), extra]));
+  return (probeInitrd = { initrd: both });
 }
 
 /** "name value" lines of the probe's output. */
@@ -106,18 +106,12 @@ const SCENARIOS: Scenario[] = [
 
 for (const sc of SCENARIOS) {
   test(`Linux perf_event on emu, ${sc.name}: exact user-mode counts (read and RDPMC), overflow interrupts, multiplexing`, { skip: existsSync(kernel) && existsSync(initrd) ? false : noImages, timeout: 1_800_000 }, async (t) => {
-    const probe = buildProbe();
+    const probe = initrdWithProbe();
     if ('skip' in probe) {
       t.skip(probe.skip);
       return;
     }
-    // A second newc archive after the first: the kernel unpacks both into the same rootfs.
-    const extra = new CpioWriter().file('perf-probe', readFileSync(probe.bin), 0o755).finish();
-    const dir = join(CACHE_DIR, '..', 'perf-probe');
-    const both = join(dir, 'initramfs-perf.cpio');
-    writeFileSync(both, Buffer.concat([readFileSync(initrd), extra]));
-
-    const s = new ShellSession({ kind: 'tsvmm', accel: 'emu', decompress: 'host', deterministic: true }, { kernel, initrd: both, cmdline: LINUX_GUEST_CMDLINE, cpus: 1, memMiB: 256, tsvmmArgs: sc.args(dir) });
+    const s = new ShellSession({ kind: 'tsvmm', accel: 'emu', decompress: 'host', deterministic: true }, { kernel, initrd: probe.initrd, cmdline: LINUX_GUEST_CMDLINE, cpus: 1, memMiB: 256, tsvmmArgs: sc.args(PROBE_DIR) });
     try {
       await s.waitFor(INIT_MARKER, BOOT_MS);
       await s.waitFor(SHELL_PROMPT, BOOT_MS);
