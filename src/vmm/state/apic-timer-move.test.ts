@@ -10,7 +10,7 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { VmController } from '../controller.js';
@@ -27,13 +27,9 @@ import type { PersistSection } from '../../util/persist.js';
 import { readStateFile, writeStateFile } from './snapshot.js';
 import { MachineState, isRawSection } from './machine-state.js';
 import { UncheckedSnapshots } from './unchecked-snapshots.test-util.js';
+import { APIC_TIMER_OUTPUT, APIC_TIMER_PHASES } from './apic-timer-guest.test-util.js';
+import { until } from '../../util/until.test-util.js';
 
-const EXPECTED = (() => {
-  const m = JSON.parse(readFileSync(new URL('../../../../guests/manifest.json', import.meta.url), 'utf8')) as { guests: { name: string; runs: { id: string; expect: { exact?: string } }[] }[] };
-  return m.guests.find((g) => g.name === 'apic-timer')!.runs.find((r) => r.id === 'apic-timer')!.expect.exact!;
-})();
-/** A line that starts each timer phase (cross-engine.test.ts pauses at the same ones). */
-const PHASES = ['waiting for 10 periodic ticks', 'periodic:', 'shorthand self):', 'through the IOAPIC:'];
 const ONE_SHOT_VECTOR = 0x40;
 const DONE: VmStop = { kind: 'debug-exit', value: 0 };
 
@@ -57,14 +53,6 @@ function source(sink: ConsoleSink, extra: Partial<RunConfig>, onStart?: (vm: Emu
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, what: string, ms = 60_000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`no ${what} within ${ms} ms`);
-    await sleep(1);
-  }
-}
 
 /**
  * The state file at `path` as kvm would have saved the same machine: the backend's sections in the KVM
@@ -103,19 +91,20 @@ async function move(src: VmController, before: () => string, name: string, kvmSh
 test('emu -> emu in real time: the apic-timer guest moved in each of its timer phases (when its line appears, and at seeded delays after) still counts every interrupt source exactly', async (t) => {
   const rnd = seededRandom(0xa71c);
   let n = 0;
-  for (const phase of PHASES) {
+  for (const phase of APIC_TIMER_PHASES) {
     // When the line appears, then at delays up to 12 ms: before, around and after the one-shot's 1.6 ms.
     for (const delayMs of [0, rnd() * 3, rnd() * 12]) {
       const a = captureConsole();
       const src = source(a, {});
       await src.dispatch({ type: 'start' });
-      await until(() => a.text().includes(phase) || src.state === 'Stopped', `"${phase}"`);
+      // Polled every millisecond, so that the pause follows the phase's line closely.
+      await until(() => a.text().includes(phase) || src.state === 'Stopped', `"${phase}"`, 60_000, 1);
       if (delayMs > 0) await sleep(delayMs);
       await src.dispatch({ type: 'pause' }).catch(() => undefined);
       if (src.state !== 'Paused') assert.fail(`the run ended before it could be paused in phase "${phase}" (${delayMs.toFixed(2)} ms after its line): ${JSON.stringify(a.text())}`);
       const { text, stop } = await move(src, () => a.text(), `rt-${n++}`);
       const where = `moved in phase "${phase}", ${delayMs.toFixed(2)} ms after its line (the guest ended with ${JSON.stringify(stop)})`;
-      assert.equal(text, EXPECTED, where);
+      assert.equal(text, APIC_TIMER_OUTPUT, where);
       assert.deepEqual(stop, DONE, where);
     }
   }
@@ -162,7 +151,7 @@ async function deterministicMarks(): Promise<{ lines: number[]; oneShotTaken: nu
   };
   vm.resume();
   assert.deepEqual(await ref.c.stopped, DONE);
-  assert.equal(text, EXPECTED, 'the deterministic run itself');
+  assert.equal(text, APIC_TIMER_OUTPUT, 'the deterministic run itself');
   assert.ok(oneShotTaken > lines[1]!, 'the one-shot\'s interrupt was taken after the periodic phase\'s line');
   return { lines, oneShotTaken, total: vm.instructionsRetired };
 }
@@ -187,7 +176,7 @@ async function moveAt(point: number, kvmShaped = false, extra: Partial<RunConfig
 
 test('emu -> emu in deterministic mode: the apic-timer guest moved at each line and all around the one-shot timer\'s expiry counts every interrupt source exactly', async (t) => {
   const { lines, oneShotTaken, total } = await (marks ??= deterministicMarks());
-  assert.equal(lines.length, EXPECTED.split('\n').length - 1);
+  assert.equal(lines.length, APIC_TIMER_OUTPUT.split('\n').length - 1);
   const rnd = seededRandom(0x1e55);
   // Each line, all around the one-shot's interrupt, and a few anywhere. Around the interrupt (the offsets as this
   // guest build runs): the timer due but not yet fired (before 0: timers fire between rounds), the interrupt in
@@ -198,7 +187,7 @@ test('emu -> emu in deterministic mode: the apic-timer guest moved at each line 
   for (const point of points) {
     const { text, stop } = await moveAt(point);
     const where = `moved at instruction ${point} (the one-shot's interrupt is taken at ${oneShotTaken}; the guest ended with ${JSON.stringify(stop)})`;
-    assert.equal(text, EXPECTED, where);
+    assert.equal(text, APIC_TIMER_OUTPUT, where);
     assert.deepEqual(stop, DONE, where);
   }
   t.diagnostic(`${points.length} moves; the one-shot's interrupt is taken at instruction ${oneShotTaken} of ${total}`);
@@ -213,7 +202,7 @@ test('emu state in the KVM structures -> emu: a one-shot that expired while the 
   for (const d of [-5, 0, 5, 37, 60]) {
     const { text, stop } = await moveAt(oneShotTaken + d, true, { pmu: 'off' });
     const where = `moved ${d} instruction(s) from the one-shot's interrupt (the guest ended with ${JSON.stringify(stop)})`;
-    assert.equal(text, EXPECTED, where);
+    assert.equal(text, APIC_TIMER_OUTPUT, where);
     assert.deepEqual(stop, DONE, where);
   }
   t.diagnostic(`the one-shot's interrupt is taken at instruction ${oneShotTaken}`);

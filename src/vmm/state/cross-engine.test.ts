@@ -6,7 +6,7 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { VmController, defaultRunConfig } from '../controller.js';
@@ -21,6 +21,8 @@ import { manifestToJson } from '../../features/manifest.js';
 import { FileSnapshots, readStateFile, writeStateFile } from './snapshot.js';
 import { SocketMigration } from './migration.js';
 import { UncheckedSnapshots } from './unchecked-snapshots.test-util.js';
+import { APIC_TIMER_OUTPUT, APIC_TIMER_PHASES } from './apic-timer-guest.test-util.js';
+import { until } from '../../util/until.test-util.js';
 import { MachineState } from './machine-state.js';
 import { captureConsole } from '../console-capture.test-util.js';
 
@@ -55,20 +57,13 @@ function controller(accel: 'kvm' | 'emu', sink: ConsoleSink, extra: Partial<RunC
   }));
 }
 
-async function until(cond: () => boolean, what: string, ms = 60_000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`no ${what} within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
 
 /** Runs the ticker on `from`, pauses it after tick 2, snapshots, stops; returns the file and what it printed (up to the pause). */
 async function snapshotMidRun(from: 'kvm' | 'emu', name: string, extra: Partial<RunConfig> = {}): Promise<{ path: string; printed: string }> {
   const out = captureConsole();
   const src = controller(from, out, extra);
   await src.dispatch({ type: 'start' });
-  await until(() => out.text().includes('tick 2 '), 'tick 2');
+  await until(() => out.text().includes('tick 2 '), 'tick 2', 60_000, 2);
   await src.dispatch({ type: 'pause' });
   const path = join(dir, `${name}.snap`);
   await src.dispatch({ type: 'snapshot-create', snapshotPath: path, kind: 'full' });
@@ -126,11 +121,11 @@ test('kvm -> kvm live migration over a unix socket: pre-copy with KVM\'s dirty l
     }),
   );
   await src.dispatch({ type: 'start' });
-  await until(() => a.text().includes('tick 2 '), 'tick 2');
+  await until(() => a.text().includes('tick 2 '), 'tick 2', 60_000, 2);
   await src.dispatch({ type: 'migrate', to: addr });
   await received;
   assert.deepEqual(await src.stopped, { kind: 'migrated', destination: addr });
-  await until(() => ticks(b.text()) >= MORE_TICKS, `${MORE_TICKS} ticks at the destination`);
+  await until(() => ticks(b.text()) >= MORE_TICKS, `${MORE_TICKS} ticks at the destination`, 60_000, 2);
   await dst.dispatch({ type: 'stop', by: 'library' });
   assertUndisturbed(a.text(), b.text());
   const r = migration.lastReport!;
@@ -155,18 +150,12 @@ test('kvm -> emu: the KVM structures converted to emu\'s chips go on with the ru
  * arrives. (emu -> kvm is not run: booted on emu, the guest returns from interrupts with IRET, which
  * kvm_pvm cannot emulate; src/vmm/state/README.md.)
  */
-const APIC_TIMER = (() => {
-  const m = JSON.parse(readFileSync(new URL('../../../../guests/manifest.json', import.meta.url), 'utf8')) as { guests: { name: string; runs: { id: string; expect: { exact?: string } }[] }[] };
-  return m.guests.find((g) => g.name === 'apic-timer')!.runs.find((r) => r.id === 'apic-timer')!.expect.exact!;
-})();
-const PHASES = ['waiting for 10 periodic ticks', 'periodic:', 'shorthand self):', 'through the IOAPIC:'];
-
 test('kvm -> emu: the apic-timer guest moved in each of its timer phases still counts every interrupt source exactly', { skip: noKvm }, async (t) => {
-  for (const phase of PHASES) {
+  for (const phase of APIC_TIMER_PHASES) {
     const a = captureConsole();
     const src = controller('kvm', a, { kernel: guestElf('apic-timer'), cmdline: '', memBytes: 128 << 20 });
     await src.dispatch({ type: 'start' });
-    await until(() => a.text().includes(phase) || src.state === 'Stopped', `"${phase}"`);
+    await until(() => a.text().includes(phase) || src.state === 'Stopped', `"${phase}"`, 60_000, 2);
     await src.dispatch({ type: 'pause' }).catch(() => undefined);
     if (src.state !== 'Paused') assert.fail(`the kvm run ended before it could be paused in phase "${phase}": ${JSON.stringify(a.text())}`);
     const path = join(dir, 'apic-timer.snap');
@@ -177,7 +166,7 @@ test('kvm -> emu: the apic-timer guest moved in each of its timer phases still c
     await dst.dispatch({ type: 'snapshot-load', snapshotPath: path, resume: true });
     const stop = await Promise.race([dst.stopped, new Promise((r) => setTimeout(() => r('timeout'), 60_000))]);
     if (stop === 'timeout') await dst.dispatch({ type: 'stop', by: 'library' });
-    assert.equal(a.text() + b.text(), APIC_TIMER, `moved in phase "${phase}" (the guest ended with ${JSON.stringify(stop)})`);
+    assert.equal(a.text() + b.text(), APIC_TIMER_OUTPUT, `moved in phase "${phase}" (the guest ended with ${JSON.stringify(stop)})`);
     assert.deepEqual(stop, { kind: 'debug-exit', value: 0 });
     t.diagnostic(`phase "${phase}": kvm printed ${a.text().split('\n').length - 1} line(s), emu the rest`);
   }
