@@ -14,17 +14,12 @@ import { guestPath, repoRoot, tsvmmBin } from './guest-runner.js';
 import { curl, noCurl, startTsvmm, type TsvmmApi } from './api-client.js';
 import { checkResponse } from '../src/api/openapi.js';
 import { endlessTickerOutput } from '../src/vmm/ticker.test-util.js';
+import { until as pollUntil } from '../src/util/until.test-util.js';
 
 const TICKER = guestPath('ticker');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
+const until = (cond: () => boolean, what: string, ms = 30_000): Promise<void> => pollUntil(cond, what, ms, 10);
 
 test("Firecracker's getting-started requests through curl: configure, start, pause, resume, Ctrl+Alt+Del", { skip: noCurl, timeout: 120_000 }, async () => {
   const t = await startTsvmm('api', ['--accel', 'emu'], { serialFile: true });

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { startTsvmm } from './api-client.js';
 import { guestPath, tsvmmBin } from './guest-runner.js';
 import { endlessTickerOutput } from '../src/vmm/ticker.test-util.js';
+import { until as pollUntil } from '../src/util/until.test-util.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Every tsvmm this file starts; killed after the tests, so a failed test cannot leave one running. */
 const started = new Set<ChildProcess>();
@@ -34,13 +34,7 @@ function tsvmm(args: readonly string[]): { child: ChildProcess; exited: Promise<
   return { child, exited };
 }
 
-async function until(cond: () => boolean, what: string, ms = 60_000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+const until = (cond: () => boolean, what: string, ms = 60_000): Promise<void> => pollUntil(cond, what, ms, 20);
 
 const TICKER = ['--kernel', guestPath('ticker'), '--accel', 'emu', '--deterministic', '--mem', '64M'];
 const WORK = 300000;

@@ -8,6 +8,7 @@ import { ControllerError, type ControllerErrorCode } from './controller-types.js
 import type { ConsoleSink } from './serial-console.js';
 import { endlessTickerOutput, guestElf, tickerOutput } from './ticker.test-util.js';
 import { captureConsole } from './console-capture.test-util.js';
+import { until as pollUntil } from '../util/until.test-util.js';
 
 const TICKER = guestElf('ticker');
 
@@ -30,13 +31,7 @@ async function rejectsWith(p: Promise<unknown>, code: ControllerErrorCode, messa
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
+const until = (cond: () => boolean, what: string, ms = 20_000): Promise<void> => pollUntil(cond, what, ms, 5);
 
 test('the state machine: NotStarted → Running ⇄ Paused → Stopped, and actions refused in the wrong state', async () => {
   const sink = captureConsole();

@@ -5,12 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StreamNetBackend } from './stream-net-backend.js';
 import { VirtioNet, VIRTIO_NET_S_LINK_UP } from '../../devices/virtio/virtio-net.js';
+import { until as pollUntil } from '../../util/until.test-util.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  for (const t0 = Date.now(); !cond(); await sleep(5)) if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-}
+const until = (cond: () => boolean, what: string, ms = 10_000): Promise<void> => pollUntil(cond, what, ms, 5);
 
 /** A listening end that records what it receives. */
 function listener(path: string): { b: StreamNetBackend; got: number[][] } {

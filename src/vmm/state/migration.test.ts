@@ -12,18 +12,12 @@ import { SocketMigration } from './migration.js';
 import { MachineState } from './machine-state.js';
 import { machineSection, manifestSection } from './vm-state.js';
 import { captureConsole } from '../console-capture.test-util.js';
+import { until as pollUntil } from '../../util/until.test-util.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-mig-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
+const until = (cond: () => boolean, what: string, ms = 30_000): Promise<void> => pollUntil(cond, what, ms, 5);
 
 function source(cmdline: string, sink: ConsoleSink, migration?: SocketMigration): VmController {
   return new VmController({
