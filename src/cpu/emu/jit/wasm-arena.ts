@@ -39,7 +39,21 @@ export const enum Fr {
   DstH = 6,
   SrcH = 7,
   Cin = 8,
+  /** Which fields compiled code wrote since the EmuCpu fields were last brought up to date (Dg bits; 0: none). */
   Dirty = 9,
+}
+
+/**
+ * The flags record's field groups (bits of Fr.Dirty): each lazy-flags kernel sets some of them (an eager writer
+ * Op and Res, a 32-bit logic operation Op, Res and Sz, ...), and the cpu keeps the others, so compiled code marks
+ * the groups it wrote and the copy into the EmuCpu takes exactly those.
+ */
+export const enum Dg {
+  OpRes = 1,
+  Sz = 2,
+  DstSrc = 4,
+  High = 8,
+  Cin = 16,
 }
 
 const PAGE = 65536;

@@ -22,18 +22,19 @@ import type { EmuCpu } from '../cpu.js';
 import type { Block, Insn } from '../insn.js';
 import { Ea } from '../insn.js';
 import { flagLiveness, formOf, eFirst, hasImm, mayFault, plainAlu, writes, type Form } from '../block-compiler.js';
-import { aluEG, aluEI, aluGE, cmovcc, lea as leaOp, lea64, mov64load, mov64store, movEG, movEI, movGE, movRI, setcc, testEG, testEI } from '../ops-alu.js';
+import { aluEG, aluEI, aluGE, cmovcc, lea as leaOp, lea64, mov64load, mov64store, movEG, movEI, movGE, movRI, movsx, setcc, testEG, testEI } from '../ops-alu.js';
+import { shiftE } from '../ops-shift.js';
 import { pop32r, pop64r, popR, push32r, push64r, pushR, relTarget } from '../ops-flow.js';
 import { nop } from '../ops-system.js';
 import { Alu } from '../sem-alu.js';
 import { rol32, ror32, sar32, shl32, shr32, Sh } from '../sem-shift.js';
 import { cond, getCF } from '../lazy-flags.js';
-import { rd, wr } from '../mem-access.js';
+import { rd, rdw, wr } from '../mem-access.js';
 import { ea } from '../operands.js';
 import { addIp } from '../address.js';
 import { Lazy } from '../flags.js';
 import type { JitStats } from './jit-stats.js';
-import { Fr, Slot, type WasmArena } from './wasm-arena.js';
+import { Dg, Fr, Slot, type WasmArena } from './wasm-arena.js';
 import { Body, moduleBytes, T, W, wasmApi, type FnType } from './wasm-encoder.js';
 import { Seg } from '../x86-defs.js';
 
@@ -51,6 +52,7 @@ const enum Im {
   Shift = 6,
   Hi = 7,
   Wr8 = 8,
+  Rdw = 9,
 }
 const TYPES: readonly FnType[] = [
   [[T.I32], [T.I32]],
@@ -73,6 +75,7 @@ const IMPORTS: readonly (readonly [string, number])[] = [
   ['sh', 5],
   ['hi', 4],
   ['wr8', 6],
+  ['rdw', 1],
 ];
 const MAIN_TYPE = 7;
 const P_SLOT = 0;
@@ -87,25 +90,25 @@ const SHIFT_OP: readonly number[] = [W.I32Rotl, W.I32Rotr, 0, 0, W.I32Shl, W.I32
 
 export const canCompileWasm = wasmApi !== undefined;
 
-/** Copies a dirty flags record (written by compiled code) into the cpu's lazy-flags fields. */
+/** Copies the field groups of the flags record that compiled code wrote (Fr.Dirty) into the cpu's lazy-flags fields. */
 function pull(c: EmuCpu, m: Int32Array, f: number): void {
+  const d = m[f + Fr.Dirty]!;
   m[f + Fr.Dirty] = 0;
-  const op = m[f + Fr.Op]!;
-  const sz = m[f + Fr.Sz]!;
-  c.fop = op;
-  c.fsz = sz;
-  c.fres = m[f + Fr.Res]!;
-  if (sz === 8) {
+  if ((d & Dg.OpRes) !== 0) {
+    c.fop = m[f + Fr.Op]!;
+    c.fres = m[f + Fr.Res]!;
+  }
+  if ((d & Dg.Sz) !== 0) c.fsz = m[f + Fr.Sz]!;
+  if ((d & Dg.DstSrc) !== 0) {
     c.fdst = m[f + Fr.Dst]!;
     c.fsrc = m[f + Fr.Src]!;
+  }
+  if ((d & Dg.High) !== 0) {
     c.fresH = m[f + Fr.ResH]!;
     c.fdstH = m[f + Fr.DstH]!;
     c.fsrcH = m[f + Fr.SrcH]!;
-  } else if (op !== Lazy.Logic) {
-    c.fdst = m[f + Fr.Dst]!;
-    c.fsrc = m[f + Fr.Src]!;
-    if (op === Lazy.Inc || op === Lazy.Dec) c.fcin = m[f + Fr.Cin]!;
   }
+  if ((d & Dg.Cin) !== 0) c.fcin = m[f + Fr.Cin]!;
 }
 
 /** What the compiler knows of the lazy flags: the producer's operand locals (i32 or i64). */
@@ -120,10 +123,31 @@ const NONE: Known = { kind: '', w64: false, d: -1, s: -1, r: -1 };
 
 /**
  * The wasm tier's inline forms: the JS compiler's (formOf), and 8-bit register ALU/TEST, 32-bit register
- * ADC/SBB, PUSH/POP r32/r64, 64-bit LEA, MOV r64 <-> [m], MOV r64/[m64], imm, SETcc/CMOVcc on registers and NOP;
+ * ADC/SBB, PUSH/POP r32/r64, 64-bit LEA, MOV r64 <-> [m], MOV r64/[m64], imm, SETcc/CMOVcc on registers, NOP,
+ * MOVSX/MOVSXD r32/r64 from a register or memory ('movsx'), SHL/SHR/SAR r64 by a constant count that is not 0
+ * once masked ('shift64'), TEST r/m64 ('test64'), TEST m8/m16/m32 with a register or an immediate ('testm')
+ * and ADD/OR/AND/SUB/XOR/CMP with a 64-bit memory operand, read-modify-write included ('alu64m');
  * 'tail' is a last instruction without one, which the block's wrapper runs (no call out of wasm for it).
  */
-export type WForm = Form | 'alu8' | 'aluc' | 'push' | 'pop' | 'lea64' | 'load64' | 'store64' | 'movri64' | 'setcc' | 'cmov' | 'nop' | 'tail';
+export type WForm =
+  | Form
+  | 'alu8'
+  | 'aluc'
+  | 'push'
+  | 'pop'
+  | 'lea64'
+  | 'load64'
+  | 'store64'
+  | 'movri64'
+  | 'setcc'
+  | 'cmov'
+  | 'nop'
+  | 'movsx'
+  | 'shift64'
+  | 'test64'
+  | 'testm'
+  | 'alu64m'
+  | 'tail';
 
 export function wasmForm(x: Insn): WForm {
   const f = formOf(x);
@@ -133,9 +157,18 @@ export function wasmForm(x: Insn): WForm {
   if (fn === aluEI || fn === aluEG || fn === aluGE) {
     if (reg && x.osz === 1 && plainAlu(x.op)) return 'alu8';
     if (reg && x.osz === 4 && !plainAlu(x.op)) return 'aluc';
+    if (!reg && x.osz === 8 && plainAlu(x.op)) return 'alu64m';
     return '';
   }
-  if (fn === testEG || fn === testEI) return reg && x.osz === 1 ? 'alu8' : '';
+  if (fn === testEG || fn === testEI) {
+    if (x.osz === 8) return 'test64';
+    if (reg) return x.osz === 1 ? 'alu8' : '';
+    return 'testm';
+  }
+  // A count that is 0 once masked changes nothing, flags included: the handler (the liveness pass takes a
+  // compiled shift to write the flags).
+  if (fn === shiftE) return reg && x.osz === 8 && x.imm2 === 0 && x.op >= Sh.Shl && (x.imm & 63) !== 0 ? 'shift64' : '';
+  if (fn === movsx) return (x.osz === 8 || x.osz === 4) && (x.imm2 === 1 || x.imm2 === 2 || x.imm2 === 4) ? 'movsx' : '';
   // The interpreter's 64-bit fast variants (push64r, pop64r, lea64, mov64load, mov64store) are the same instructions.
   if (fn === push32r || fn === pushR || fn === push64r) return x.osz === 4 || x.osz === 8 ? 'push' : '';
   if (fn === pop32r || fn === popR || fn === pop64r) return x.osz === 4 || x.osz === 8 ? 'pop' : '';
@@ -151,7 +184,8 @@ export function wasmForm(x: Insn): WForm {
 
 /** Whether a form may fault or call out (it then observes every flag, for the liveness pass). */
 function observesAll(f: string, x: Insn): boolean {
-  return f === 'push' || f === 'pop' || f === 'load64' || f === 'store64' || f === 'tail' || mayFault(f as Form, x);
+  if ((f === 'movsx' || f === 'test64') && x.mod !== 3) return true;
+  return f === 'push' || f === 'pop' || f === 'load64' || f === 'store64' || f === 'testm' || f === 'alu64m' || f === 'tail' || mayFault(f as Form, x);
 }
 
 /** The block running now (set by its wrapper; the imports, shared by all modules of an arena, read them). */
@@ -200,6 +234,11 @@ function imports(arena: WasmArena): Record<string, Record<string, unknown>> {
         enter(c, k);
         wr(c, size, lin, v);
         return c.smc ? 1 : 0;
+      },
+      rdw: (k: number, size: number, lin: number): number => {
+        const c = cur;
+        enter(c, k);
+        return rdw(c, size, lin);
       },
       ea: (k: number): number => {
         const c = cur;
@@ -257,8 +296,8 @@ function prepare(blk: Block): Prepared | null {
   let head = -1;
   const last = ins[n - 1]!;
   if (forms[n - 1] === 'jcc') for (let k = 0; k < n; k++) if (ins[k]!.start === last.end + last.imm) head = k;
-  const stores = (f: WForm): boolean => f === 'store' || f === 'store64' || f === 'push';
-  if (head >= 0 && !forms.every((f, k) => k < head || (f !== '' && f !== 'tail' && !(head > 0 && stores(f)) && !(f === 'jcc' && k < n - 1)))) head = -1;
+  const stores = (f: WForm, x: Insn): boolean => f === 'store' || f === 'store64' || f === 'push' || (f === 'alu64m' && x.mw);
+  if (head >= 0 && !forms.every((f, k) => k < head || (f !== '' && f !== 'tail' && !(head > 0 && stores(f, ins[k]!)) && !(f === 'jcc' && k < n - 1)))) head = -1;
   const body = new Body(5);
   emit(body, ins, forms, liveAfter, head);
   return { blk, body, segAt, head };
@@ -420,8 +459,20 @@ function recLocal64(b: Body, lo: number, hi: number, l: number): void {
   recField(b, hi, () => b.get(l).i64(32n).op(W.I64ShrU, W.I32WrapI64));
 }
 
-function recDirty(b: Body): void {
-  recConst(b, Fr.Dirty, 1);
+/**
+ * Fr.Dirty as the compiler knows it at this point of the block (-1: not known), which is at least what it is:
+ * 0 at the block's start and after a handler, which copies the record into the cpu first; the imports that only
+ * copy it (slow memory paths, conditions) leave it smaller than known, and copying a group again is harmless,
+ * since nothing changed the cpu's fields in between.
+ */
+let dirtyAt = 0;
+
+/** Marks the field groups `g` written: a constant where Fr.Dirty is known, else or-ed in. */
+function recDirty(b: Body, g: number): void {
+  if (dirtyAt >= 0) {
+    dirtyAt |= g;
+    recConst(b, Fr.Dirty, dirtyAt);
+  } else recField(b, Fr.Dirty, () => b.get(P_SLOT).mem(W.I32Load, Slot.Flags + Fr.Dirty * 4, 2).i32(g).op(W.I32Or));
 }
 
 /** Pushes PF's condition (even parity of the low byte) of i32 local r. */
@@ -681,6 +732,7 @@ function stackLin32(b: Body, delta: number, lin: number): void {
 function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter: readonly number[], head: number): void {
   const n = ins.length;
   let known: Known = NONE;
+  dirtyAt = 0;
   const smcExit = (k: number): number => exitCode(k + 1, k + 1 < n ? 2 : 0);
   const it = head >= 0 ? b.local(T.I32) : -1;
   const setLoops = (): void => {
@@ -698,12 +750,14 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
       b.op(W.Loop, T.Void);
       setLoops();
       known = NONE; // reached from the back edge too
+      dirtyAt = -1;
     }
     const A = x.rm;
     const B = x.reg;
     const fl = (liveAfter[k]! & writes(x)) !== 0;
     let lin = -1;
-    if ((f === 'alu-load' || f === 'cmp-mi' || f === 'cmp-mi8' || f === 'load' || f === 'store' || f === 'movzx-load' || f === 'load64' || f === 'store64') && x.mod !== 3) {
+    const memForm = f === 'alu-load' || f === 'cmp-mi' || f === 'cmp-mi8' || f === 'load' || f === 'store' || f === 'movzx-load' || f === 'load64' || f === 'store64';
+    if ((memForm || f === 'movsx' || f === 'test64' || f === 'testm' || f === 'alu64m') && x.mod !== 3) {
       lin = b.local(T.I64);
       address(b, x, k, lin);
     }
@@ -738,19 +792,9 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
         else regLoad64(b, src);
         b.set(s);
         const op = x.op;
-        const wop = op === Alu.Add ? W.I64Add : op === Alu.Sub || op === Alu.Cmp ? W.I64Sub : op === Alu.And ? W.I64And : op === Alu.Or ? W.I64Or : W.I64Xor;
-        b.get(d).get(s).op(wop).set(r);
+        b.get(d).get(s).op(aluOp64(op)).set(r);
         if (op !== Alu.Cmp) regStore64(b, dst, r);
-        if (fl) {
-          const lazy = op === Alu.Add ? Lazy.Add : op === Alu.Sub || op === Alu.Cmp ? Lazy.Sub : Lazy.Logic;
-          recConst(b, Fr.Op, lazy);
-          recConst(b, Fr.Sz, 8);
-          recLocal64(b, Fr.Dst, Fr.DstH, d);
-          recLocal64(b, Fr.Src, Fr.SrcH, s);
-          recLocal64(b, Fr.Res, Fr.ResH, r);
-          recDirty(b);
-          known = { kind: lazy === Lazy.Add ? 'add' : lazy === Lazy.Sub ? 'sub' : 'logic', w64: true, d, s, r };
-        }
+        if (fl) known = record64(b, op, d, s, r);
         break;
       }
       case 'cmp-mi':
@@ -771,7 +815,7 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
           recLocal(b, Fr.Dst, d);
           recLocal(b, Fr.Src, s);
           recLocal(b, Fr.Res, r);
-          recDirty(b);
+          recDirty(b, Dg.OpRes | Dg.Sz | Dg.DstSrc);
           known = size === 4 ? { kind: 'sub', w64: false, d, s, r } : { kind: 'zf', w64: false, d: -1, s: -1, r };
         }
         break;
@@ -804,7 +848,7 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
           recLocal(b, Fr.Dst, d);
           recConst(b, Fr.Src, 1);
           recLocal(b, Fr.Res, r);
-          recDirty(b);
+          recDirty(b, Dg.OpRes | Dg.Sz | Dg.DstSrc | Dg.Cin);
           known = { kind: 'zf', w64: false, d: -1, s: -1, r };
         }
         regStore32(b, A, r);
@@ -886,6 +930,7 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
           b.i32(k);
           regLoad(b, A);
           b.call(Im.Shift).set(r);
+          dirtyAt = 0;
           known = x.op === Sh.Rol || x.op === Sh.Ror ? NONE : { kind: 'zf', w64: false, d: -1, s: -1, r };
         } else {
           regLoad(b, A);
@@ -939,7 +984,7 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
             recLocal(b, Fr.Src, s);
           }
           recLocal(b, Fr.Res, r);
-          recDirty(b);
+          recDirty(b, logic ? Dg.OpRes | Dg.Sz : Dg.OpRes | Dg.Sz | Dg.DstSrc);
           known = { kind: 'zf', w64: false, d: -1, s: -1, r };
         }
         break;
@@ -968,7 +1013,7 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
           recLocal(b, Fr.Dst, d);
           recLocal(b, Fr.Src, s);
           recLocal(b, Fr.Res, r);
-          recDirty(b);
+          recDirty(b, Dg.OpRes | Dg.Sz | Dg.DstSrc);
           known = { kind: 'zf', w64: false, d: -1, s: -1, r };
         }
         break;
@@ -1029,6 +1074,8 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
         b.op(W.Else);
         handler(b, k, smcExit(k));
         b.op(W.End);
+        // The handler may have run (and changed the cpu's flags fields): what Fr.Dirty holds is not known.
+        dirtyAt = -1;
         break;
       }
       case 'lea64': {
@@ -1089,6 +1136,131 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
         b.op(W.End);
         break;
       }
+      case 'movsx': {
+        // MOVSX/MOVSXD (ops-alu.ts movsx): the source sign-extended to 32 bits, then to 64 for a 64-bit destination.
+        const size = x.imm2;
+        const v = b.local(T.I32);
+        if (lin >= 0) load(b, k, lin, size);
+        else getReg(b, size, A);
+        if (size === 1) b.op(W.I32Extend8S);
+        else if (size === 2) b.op(W.I32Extend16S);
+        b.set(v);
+        if (x.osz === 8) {
+          const w = b.local(T.I64);
+          b.get(v).op(W.I64ExtendI32S).set(w);
+          regStore64(b, B, w);
+        } else regStore32(b, B, v);
+        break;
+      }
+      case 'shift64': {
+        // SHL/SAL/SHR/SAR r64 by a constant count 1-63, flags as ops-shift.ts shift64 leaves them (eager).
+        const cnt = x.imm & 63;
+        const op = x.op;
+        const shl = op === Sh.Shl || op === Sh.Sal;
+        const d = b.local(T.I64);
+        const r = b.local(T.I64);
+        regLoad64(b, A);
+        b.set(d);
+        b.get(d).i64(BigInt(cnt)).op(shl ? W.I64Shl : op === Sh.Shr ? W.I64ShrU : W.I64ShrS).set(r);
+        regStore64(b, A, r);
+        if (fl) {
+          // CF: the last bit shifted out; OF: SHL the result's sign ^ CF, SHR the operand's sign, SAR 0.
+          const cf = b.local(T.I32);
+          b.get(d).i64(BigInt(shl ? 64 - cnt : cnt - 1)).op(W.I64ShrU, W.I32WrapI64).i32(1).op(W.I32And).set(cf);
+          recConst(b, Fr.Op, Lazy.Eager);
+          recField(b, Fr.Res, () => {
+            b.get(cf);
+            if (shl) b.get(r).i64(0n).op(W.I64LtS).get(cf).op(W.I32Xor).i32(11).op(W.I32Shl, W.I32Or);
+            else if (op === Sh.Shr) b.get(d).i64(0n).op(W.I64LtS).i32(11).op(W.I32Shl, W.I32Or);
+            parity(b, r, true);
+            b.i32(2).op(W.I32Shl, W.I32Or);
+            b.get(r).op(W.I64Eqz).i32(6).op(W.I32Shl, W.I32Or);
+            b.get(r).i64(0n).op(W.I64LtS).i32(7).op(W.I32Shl, W.I32Or);
+          });
+          // setEager: the other fields stay as they are.
+          recDirty(b, Dg.OpRes);
+          known = { kind: 'zf', w64: true, d: -1, s: -1, r };
+        }
+        break;
+      }
+      case 'test64': {
+        // TEST r/m64, r64 / imm32 (sign-extended): aluLogic64 records both operands and the result.
+        const d = b.local(T.I64);
+        const s = b.local(T.I64);
+        const r = b.local(T.I64);
+        if (lin >= 0) load8(b, k, lin);
+        else regLoad64(b, A);
+        b.set(d);
+        if (x.fn === testEI) b.i64((BigInt(x.immHi | 0) << 32n) | BigInt(x.imm >>> 0));
+        else regLoad64(b, B);
+        b.set(s);
+        b.get(d).get(s).op(W.I64And).set(r);
+        if (fl) known = record64(b, Alu.And, d, s, r);
+        break;
+      }
+      case 'testm': {
+        // TEST m8/m16/m32, r or imm (aluAnd: op, size and result).
+        const size = x.osz;
+        const d = b.local(T.I32);
+        const s = b.local(T.I32);
+        const r = b.local(T.I32);
+        load(b, k, lin, size);
+        b.set(d);
+        if (x.fn === testEI) b.i32(x.imm | 0);
+        else getReg(b, size, B);
+        b.set(s);
+        b.get(d).get(s).op(W.I32And).set(r);
+        if (fl) {
+          recConst(b, Fr.Op, Lazy.Logic);
+          recConst(b, Fr.Sz, size);
+          recLocal(b, Fr.Res, r);
+          recDirty(b, Dg.OpRes | Dg.Sz);
+          known = size === 4 ? { kind: 'logic', w64: false, d, s, r } : { kind: 'zf', w64: false, d: -1, s: -1, r };
+        }
+        break;
+      }
+      case 'alu64m': {
+        // ADD/OR/AND/SUB/XOR/CMP r64, m64 (G,E) and m64, r64 / imm (E,G / E,I; all but CMP read-modify-write).
+        const ge = x.fn === aluGE;
+        const op = x.op;
+        const rmw = !ge && op !== Alu.Cmp;
+        const m = b.local(T.I64);
+        const addr = b.local(T.I32);
+        const hit = b.local(T.I32);
+        if (rmw) {
+          // As rdw: inline when the TLB maps the page for writing (and reading), else the read faults as a write.
+          const idx = b.local(T.I32);
+          tlbHit(b, lin, 8, true, addr, idx);
+          b.get(idx).i32(3).op(W.I32Shl).get(P_SLOT).op(W.I32Add).mem(W.F64Load, Slot.TagR, 3);
+          b.get(lin).i64(-4096n).op(W.I64And, W.F64ConvertI64S, W.F64Eq, W.I32And).tee(hit);
+          b.op(W.If, T.I64).get(addr).mem(W.I64Load, 0, 0).op(W.Else);
+          b.i32(k).i32(8).get(lin).op(W.F64ConvertI64S).call(Im.Rdw).op(W.I64ExtendI32U);
+          b.call(Im.Hi).op(W.I64ExtendI32S).i64(32n).op(W.I64Shl, W.I64Or, W.End);
+        } else load8(b, k, lin);
+        b.set(m);
+        const d = ge ? b.local(T.I64) : m;
+        const s = ge ? m : b.local(T.I64);
+        if (ge) {
+          regLoad64(b, B);
+          b.set(d);
+        } else {
+          if (x.fn === aluEI) b.i64((BigInt(x.immHi | 0) << 32n) | BigInt(x.imm >>> 0));
+          else regLoad64(b, B);
+          b.set(s);
+        }
+        const r = b.local(T.I64);
+        b.get(d).get(s).op(aluOp64(op)).set(r);
+        if (ge && op !== Alu.Cmp) regStore64(b, B, r);
+        // The write cannot fault: the read faulted as a write first (rdw), as in the handler.
+        if (fl) known = record64(b, op, d, s, r);
+        if (rmw) {
+          b.get(hit).op(W.If, T.Void).get(addr).get(r).mem(W.I64Store, 0, 0).op(W.Else);
+          b.i32(k).get(lin).op(W.F64ConvertI64S).get(r).op(W.I32WrapI64).get(r).i64(32n).op(W.I64ShrU, W.I32WrapI64).call(Im.Wr8);
+          b.op(W.If, T.Void).i32(smcExit(k)).op(W.Return, W.End);
+          b.op(W.End);
+        }
+        break;
+      }
       case 'nop':
         break;
       case 'tail':
@@ -1097,6 +1269,7 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
       default:
         handler(b, k, smcExit(k));
         known = NONE;
+        dirtyAt = 0;
     }
   }
   if (forms[n - 1] !== 'tail') b.i32(exitCode(n, 0));
@@ -1111,7 +1284,7 @@ function recLogic(b: Body, r: number): void {
   recConst(b, Fr.Op, Lazy.Logic);
   recConst(b, Fr.Sz, 4);
   recLocal(b, Fr.Res, r);
-  recDirty(b);
+  recDirty(b, Dg.OpRes | Dg.Sz);
 }
 
 /** Records the flags of a 32-bit ADD/SUB/CMP/logic operation; returns what is known after it. */
@@ -1126,6 +1299,22 @@ function record32(b: Body, op: number, d: number, s: number, r: number): Known {
   recLocal(b, Fr.Dst, d);
   recLocal(b, Fr.Src, s);
   recLocal(b, Fr.Res, r);
-  recDirty(b);
+  recDirty(b, Dg.OpRes | Dg.Sz | Dg.DstSrc);
   return { kind: add ? 'add' : 'sub', w64: false, d, s, r };
+}
+
+function aluOp64(op: number): W {
+  return op === Alu.Add ? W.I64Add : op === Alu.Sub || op === Alu.Cmp ? W.I64Sub : op === Alu.And ? W.I64And : op === Alu.Or ? W.I64Or : W.I64Xor;
+}
+
+/** Records the flags of a 64-bit ADD/SUB/CMP/logic operation as alu64 does (every field); returns what is known after it. */
+function record64(b: Body, op: number, d: number, s: number, r: number): Known {
+  const lazy = op === Alu.Add ? Lazy.Add : op === Alu.Sub || op === Alu.Cmp ? Lazy.Sub : Lazy.Logic;
+  recConst(b, Fr.Op, lazy);
+  recConst(b, Fr.Sz, 8);
+  recLocal64(b, Fr.Dst, Fr.DstH, d);
+  recLocal64(b, Fr.Src, Fr.SrcH, s);
+  recLocal64(b, Fr.Res, Fr.ResH, r);
+  recDirty(b, Dg.OpRes | Dg.Sz | Dg.DstSrc | Dg.High);
+  return { kind: lazy === Lazy.Add ? 'add' : lazy === Lazy.Sub ? 'sub' : 'logic', w64: true, d, s, r };
 }

@@ -66,6 +66,8 @@ export const enum W {
   I64ExtendI32U = 0xad,
   I64TruncF64S = 0xb0,
   F64ConvertI64S = 0xb9,
+  I32Extend8S = 0xc0,
+  I32Extend16S = 0xc1,
 }
 
 export const enum T {
