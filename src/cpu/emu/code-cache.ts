@@ -274,6 +274,8 @@ const NO_INSNS: Block['insns'] = [];
 function release(b: Block): void {
   b.valid = false;
   b.insns = NO_INSNS;
+  b.first = null;
+  b.count = 0;
   b.exec = null;
   b.region = null;
   b.next0 = null;

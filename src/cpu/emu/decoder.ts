@@ -456,9 +456,9 @@ export function decodeBlock(c: EmuCpu, lin: number, pa: number): Block {
     lim = ALL_ONES.length;
     const x = decodeOne();
     x.start = 0;
-    x.end = pos;
-    blk.insns.push(x);
-    blk.len = pos;
+    x.end = pos | 0;
+    blk.add(x);
+    blk.len = pos | 0;
     blk.valid = false;
     return blk;
   }
@@ -499,9 +499,9 @@ export function decodeBlock(c: EmuCpu, lin: number, pa: number): Block {
       lim = 16;
       x = decodeOne();
       x.start = 0;
-      x.end = pos;
-      blk.insns.push(x);
-      blk.len = pos;
+      x.end = pos | 0;
+      blk.add(x);
+      blk.len = pos | 0;
       if (x.row.branch !== 'none') blk.branches++;
       x.brThrough = blk.branches;
       blk.valid = false;
@@ -513,11 +513,13 @@ export function decodeBlock(c: EmuCpu, lin: number, pa: number): Block {
       pos = at;
       break;
     }
-    x.start = at - off0;
-    x.end = pos - off0;
+    // Small integers stored as such (| 0): one double stored here would make the field a boxed double in
+    // every Insn (V8 field representations are per map), an extra memory access per read.
+    x.start = (at - off0) | 0;
+    x.end = (pos - off0) | 0;
     x.k = inlineKind(x);
     x.idx = blk.insns.length;
-    blk.insns.push(x);
+    blk.add(x);
     if (x.row.branch !== 'none') blk.branches++;
     x.brThrough = blk.branches;
     if (x.row.ends) {
@@ -532,7 +534,7 @@ export function decodeBlock(c: EmuCpu, lin: number, pa: number): Block {
     last.k = inlineKind(last);
     blk.sideExits--;
   }
-  blk.len = pos - off0;
+  blk.len = (pos - off0) | 0; // a Smi field, as x.end above
   return blk;
 }
 
@@ -567,7 +569,7 @@ export function decodeInsn(bytes: Uint8Array, decodeMode: number, table: Dispatc
     dispatch = model();
   }
   x.start = 0;
-  x.end = pos;
+  x.end = pos | 0;
   x.k = inlineKind(x);
   return x;
 }

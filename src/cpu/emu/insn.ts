@@ -30,6 +30,12 @@ export class Insn {
   /** Inline-dispatch kind (EmuCpu K_*), 0 when the run loop calls fn. */
   k = 0;
   fn: Handler;
+  /**
+   * The next instruction of its block (null: the last). The run loop walks a block through these rather than
+   * Block.insns: in code that runs warm (each block now and then, thousands in rotation) each object on the
+   * way is a likely host cache miss, and the array is two of them (the JSArray and its backing store).
+   */
+  nx: Insn | null = null;
   /** Operand size in bytes (1, 2, 4, 8) and address kind (EA_*). */
   osz = 4;
   /** ModRM: mod 3 = register operand `rm`; otherwise memory from base/index/scale/disp. */
@@ -109,18 +115,24 @@ export class Block {
   vCpl = -1;
   vEp = -1;
   vEpG = -1;
-  /** Blocks that ran after this one (chaining: tried before the jump cache, validated as its entries are). */
-  next0: Block | null = null;
-  next1: Block | null = null;
-  insns: Insn[] = [];
+  /** The first instruction (Insn.nx links the rest) and how many there are: insns without touching the array. */
+  first: Insn | null = null;
+  count = 0;
+  /** Byte length: rip after falling through the last instruction is start + len. */
+  len = 0;
+  /** Number of instructions that are branches (taken or not), for the PMU's branch counter (= the last one's brThrough). */
+  branches = 0;
   /** Seam for a block compiler: when set, runs the whole block instead of the per-instruction loop. */
   exec: ((c: EmuCpu) => void) | null = null;
   /** The compiled region (jit/) this block is an entry of, or null. */
   region: JitRegion | null = null;
+  /** Blocks that ran after this one (chaining: tried before the jump cache, validated as its entries are). */
+  next0: Block | null = null;
+  next1: Block | null = null;
   /** How often the block ran (a compiler picks hot blocks by this). */
   hits = 0;
-  /** Byte length: rip after falling through the last instruction is start + len. */
-  len = 0;
+  /** The instructions in order (add() appends one; the run loop walks first/Insn.nx). */
+  insns: Insn[] = [];
   /**
    * The compiled function loops on itself (it reads EmuCpu.loopLimit): its last instruction branches
    * back to the block's start or to a later instruction of it; each extra pass (EmuCpu.loops)
@@ -132,8 +144,6 @@ export class Block {
   loopBranches = 0;
   /** Guest-physical address of the first byte (and `mode`, the decode mode key). */
   readonly phys: number;
-  /** Number of instructions that are branches (taken or not), for the PMU's branch counter. */
-  branches = 0;
   /**
    * Conditional branches inside the block (side exits, Insn.k = K.Side): the block goes on past them
    * when they are not taken and leaves there when they are (or when the run loop must poll).
@@ -143,5 +153,14 @@ export class Block {
   constructor(phys: number, mode: number) {
     this.mode = mode;
     this.phys = phys;
+  }
+
+  /** Appends instruction `x` (to insns and to the first/nx chain). */
+  add(x: Insn): void {
+    const n = this.insns.length;
+    if (n === 0) this.first = x;
+    else this.insns[n - 1]!.nx = x;
+    this.insns.push(x);
+    this.count = n + 1;
   }
 }

@@ -55,7 +55,9 @@ function jcOk(c: EmuCpu, b: Block, lo: number, hi: number): boolean {
 function setVLin(b: Block, lin: number): void {
   const lo = lin | 0;
   b.vLo = lo;
-  b.vHi = (lin - lo) / Pow.Two32;
+  // | 0: the quotient is an integer but a double (a heap number in unoptimized code); stored as one, it
+  // would make vHi a boxed double field in every Block (Insn.end in decoder.ts).
+  b.vHi = ((lin - lo) / Pow.Two32) | 0;
 }
 
 export function lookupBlock(c: EmuCpu): Block {
@@ -351,8 +353,9 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
     deliverPendingFault(c);
     return null;
   }
+  // The array only for what is rare (a cut, a fault, self-modifying code): the loop walks first/nx.
   const ins = blk.insns;
-  const total = ins.length;
+  const total = blk.count;
   // Compiled regions, unless the PMU counts in order (EDGE): they count once when they leave.
   const regionOk = pmu === null || !pmu.active || c.pmuMerge;
   if (blk.exec === null && c.compile && blk.valid && (blk.region === null || !regionOk)) {
@@ -410,8 +413,8 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
       }
       c.smc = false;
     } else {
-      insns: for (; i < n; i++) {
-        const x = ins[i]!;
+      let x = blk.first!;
+      insns: for (; i < n; i++, x = x.nx!) {
         // Hot handlers are called directly (no megamorphic x.fn call); see inline-kinds.ts.
         switch (x.k) {
           case K.AddRR:
@@ -523,10 +526,10 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
   c.instructions += i;
   c.retired[userIdx]! += i;
   // Branches among the instructions that ran (the last, and any side exits before it).
-  const bi = i === 0 ? 0 : ins[i - 1]!.brThrough;
+  const bi = i === total ? blk.branches : i === 0 ? 0 : ins[i - 1]!.brThrough;
   c.branchesRetired[userIdx]! += bi;
   if (pmu !== null && pmu.active) {
-    const br = bi + blk.loopBranches * c.loops;
+    const br = c.loops === 0 ? bi : bi + blk.loopBranches * c.loops;
     countPmu(c, pmu, i + (compiled ? c.loops * blk.loopLen : 0) - br - c.pmuCounted, br);
   }
   return blk;
