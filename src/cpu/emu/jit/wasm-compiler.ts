@@ -22,7 +22,7 @@ import type { EmuCpu } from '../cpu.js';
 import type { Block, Insn } from '../insn.js';
 import { Ea } from '../insn.js';
 import { flagLiveness, formOf, eFirst, hasImm, mayFault, plainAlu, writes, type Form } from '../block-compiler.js';
-import { aluEG, aluEI, aluGE, cmovcc, lea as leaOp, lea64, mov64load, mov64store, movEG, movEI, movGE, movRI, movsx, setcc, testEG, testEI } from '../ops-alu.js';
+import { aluEG, aluEI, aluGE, cmovcc, lea as leaOp, lea64, mov64load, mov64store, movEG, movEI, movGE, movRI, movsx, notE, setcc, testEG, testEI } from '../ops-alu.js';
 import { shiftE } from '../ops-shift.js';
 import { pop32r, pop64r, popR, push32r, push64r, pushR, relTarget } from '../ops-flow.js';
 import { nop } from '../ops-system.js';
@@ -126,7 +126,8 @@ const NONE: Known = { kind: '', w64: false, d: -1, s: -1, r: -1 };
  * ADC/SBB, PUSH/POP r32/r64, 64-bit LEA, MOV r64 <-> [m], MOV r64/[m64], imm, SETcc/CMOVcc on registers, NOP,
  * MOVSX/MOVSXD r32/r64 from a register or memory ('movsx'), SHL/SHR/SAR r64 by a constant count that is not 0
  * once masked ('shift64'), TEST r/m64 ('test64'), TEST m8/m16/m32 with a register or an immediate ('testm')
- * and ADD/OR/AND/SUB/XOR/CMP with a 64-bit memory operand, read-modify-write included ('alu64m');
+ * ADD/OR/AND/SUB/XOR/CMP with a 64-bit memory operand, read-modify-write included ('alu64m'), CMP r8, m8 and
+ * CMP m8/m32, r ('cmpm'), NOT r64 ('not64'), and MOV r64, imm32 (C7, as 'movri64');
  * 'tail' is a last instruction without one, which the block's wrapper runs (no call out of wasm for it).
  */
 export type WForm =
@@ -147,6 +148,8 @@ export type WForm =
   | 'test64'
   | 'testm'
   | 'alu64m'
+  | 'cmpm'
+  | 'not64'
   | 'tail';
 
 export function wasmForm(x: Insn): WForm {
@@ -158,6 +161,7 @@ export function wasmForm(x: Insn): WForm {
     if (reg && x.osz === 1 && plainAlu(x.op)) return 'alu8';
     if (reg && x.osz === 4 && !plainAlu(x.op)) return 'aluc';
     if (!reg && x.osz === 8 && plainAlu(x.op)) return 'alu64m';
+    if (!reg && x.op === Alu.Cmp && (x.osz === 1 || x.osz === 4) && fn !== aluEI) return 'cmpm';
     return '';
   }
   if (fn === testEG || fn === testEI) {
@@ -174,7 +178,9 @@ export function wasmForm(x: Insn): WForm {
   if (fn === pop32r || fn === popR || fn === pop64r) return x.osz === 4 || x.osz === 8 ? 'pop' : '';
   if (fn === leaOp || fn === lea64) return x.ak === Ea.A64 && (x.osz === 4 || x.osz === 8) ? 'lea64' : '';
   if (fn === movGE || fn === mov64load) return !reg && x.osz === 8 ? 'load64' : '';
+  if (fn === movEI && reg) return x.osz === 8 ? 'movri64' : '';
   if (fn === movEG || fn === movEI || fn === mov64store) return !reg && x.osz === 8 ? 'store64' : '';
+  if (fn === notE) return reg && x.osz === 8 ? 'not64' : '';
   if (fn === movRI) return x.osz === 8 ? 'movri64' : '';
   if (fn === setcc) return reg ? 'setcc' : '';
   if (fn === cmovcc) return reg && (x.osz === 4 || x.osz === 8) ? 'cmov' : '';
@@ -185,7 +191,7 @@ export function wasmForm(x: Insn): WForm {
 /** Whether a form may fault or call out (it then observes every flag, for the liveness pass). */
 function observesAll(f: string, x: Insn): boolean {
   if ((f === 'movsx' || f === 'test64') && x.mod !== 3) return true;
-  return f === 'push' || f === 'pop' || f === 'load64' || f === 'store64' || f === 'testm' || f === 'alu64m' || f === 'tail' || mayFault(f as Form, x);
+  return f === 'push' || f === 'pop' || f === 'load64' || f === 'store64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'tail' || mayFault(f as Form, x);
 }
 
 /** The block running now (set by its wrapper; the imports, shared by all modules of an arena, read them). */
@@ -757,7 +763,7 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
     const fl = (liveAfter[k]! & writes(x)) !== 0;
     let lin = -1;
     const memForm = f === 'alu-load' || f === 'cmp-mi' || f === 'cmp-mi8' || f === 'load' || f === 'store' || f === 'movzx-load' || f === 'load64' || f === 'store64';
-    if ((memForm || f === 'movsx' || f === 'test64' || f === 'testm' || f === 'alu64m') && x.mod !== 3) {
+    if ((memForm || f === 'movsx' || f === 'test64' || f === 'testm' || f === 'alu64m' || f === 'cmpm') && x.mod !== 3) {
       lin = b.local(T.I64);
       address(b, x, k, lin);
     }
@@ -1259,6 +1265,43 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
           b.op(W.If, T.Void).i32(smcExit(k)).op(W.Return, W.End);
           b.op(W.End);
         }
+        break;
+      }
+      case 'cmpm': {
+        // CMP r8, m8 (G,E) and CMP m8/m32, r (E,G): aluSub at the operand size.
+        const size = x.osz;
+        const d = b.local(T.I32);
+        const s = b.local(T.I32);
+        const r = b.local(T.I32);
+        const ge = x.fn === aluGE;
+        if (ge) getReg(b, size, B);
+        else load(b, k, lin, size);
+        b.set(d);
+        if (ge) load(b, k, lin, size);
+        else getReg(b, size, B);
+        b.set(s);
+        b.get(d).get(s).op(W.I32Sub);
+        if (size === 1) b.i32(0xff).op(W.I32And);
+        b.set(r);
+        if (fl) {
+          if (size === 4) known = record32(b, Alu.Sub, d, s, r);
+          else {
+            recConst(b, Fr.Op, Lazy.Sub);
+            recConst(b, Fr.Sz, 1);
+            recLocal(b, Fr.Dst, d);
+            recLocal(b, Fr.Src, s);
+            recLocal(b, Fr.Res, r);
+            recDirty(b, Dg.OpRes | Dg.Sz | Dg.DstSrc);
+            known = { kind: 'zf', w64: false, d: -1, s: -1, r };
+          }
+        }
+        break;
+      }
+      case 'not64': {
+        const v = b.local(T.I64);
+        regLoad64(b, A);
+        b.i64(-1n).op(W.I64Xor).set(v);
+        regStore64(b, A, v);
         break;
       }
       case 'nop':

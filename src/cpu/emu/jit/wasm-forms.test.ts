@@ -4,8 +4,9 @@
  *   pop64r, mov64load, mov64store, lea64): they are the same instructions, and without this they went through
  *   a handler import in every 64-bit block;
  * - MOVSXD/MOVSX, 64-bit shifts by a constant, TEST r/m64, TEST m8/16/32 and 64-bit ALU with a memory operand
- *   are inline (they were 6-7% of a Linux boot's instructions, all through the handler import), and leave
- *   registers, memory, the lazy-flags fields and faults exactly as the interpreter does, on random operands.
+ *   (6-7% of a Linux boot's instructions, all through the handler import), and CMP r8, m8 / m, r, NOT r64 and
+ *   MOV r64, imm32 are inline, and leave registers, memory, the lazy-flags fields and faults exactly as the
+ *   interpreter does, on random operands.
  *
  * The tier is picked from TSVMM_JIT when cpu.ts loads, so this file sets it first and imports the harness
  * after (node --test runs each file in a process of its own).
@@ -54,9 +55,14 @@ const FORMS: readonly (readonly [string, string])[] = [
   ['48 83 3b 05', 'alu64m'], // cmp qword [rbx], 5
   ['48 81 23 00 ff ff ff', 'alu64m'], // and qword [rbx], -256
   ['48 13 03', ''], // adc rax, [rbx]
+  ['3a 03', 'cmpm'], // cmp al, [rbx]
+  ['39 4b 04', 'cmpm'], // cmp [rbx+4], ecx
+  ['38 23', 'cmpm'], // cmp [rbx], ah
+  ['48 f7 d1', 'not64'], // not rcx
+  ['48 c7 c0 00 00 00 80', 'movri64'], // mov rax, -2^31
 ];
 
-test('MOVSXD, 64-bit shifts by a constant, TEST r/m64, TEST m and 64-bit ALU with memory are inline wasm forms', () => {
+test('MOVSXD, 64-bit shifts by a constant, TEST r/m64, TEST m, 64-bit ALU with memory, CMP m, NOT r64 and MOV r64, imm are inline wasm forms', () => {
   const t = makeLong64Cpu();
   load(t.mem, 0x1000, FORMS.map(([h]) => h).join(' ') + ' c3');
   const ins = decodeBlock(t.cpu, 0x1000, 0x1000).insns;
@@ -190,6 +196,8 @@ function cases(): Case[] {
   // TEST m8/m16/m32 with an immediate or a register (AH included).
   for (const ib of [0x80, 0x01, 0xff, 0x00, r() & 0xff]) body.push(`f6 03 ${hex8(ib)}`, `f6 43 05 ${hex8(ib)}`);
   body.push('84 0b', '84 23', `66 f7 43 02 ${hex32(r()).slice(0, 5)}`, `f7 03 ${hex32(r())}`, '85 43 04', '66 85 13');
+  // CMP r8, m8; CMP m8/m32, r; NOT r64; MOV r64, imm32.
+  body.push('3a 03', '3a 63 01', '38 0b', '39 4b 04', '39 03', '48 f7 d1', '49 f7 d0', `48 c7 c0 ${hex32(r())}`, '48 c7 c1 00 00 00 80');
   // ADD/OR/AND/SUB/XOR/CMP with a 64-bit memory operand: G,E; E,G; E,Ib; E,Id.
   for (const op of [0, 1, 4, 5, 6, 7]) {
     body.push(`48 ${hex8(op * 8 + 3)} 03`, `48 ${hex8(op * 8 + 3)} 4b 08`, `48 ${hex8(op * 8 + 1)} 03`, `48 ${hex8(op * 8 + 1)} 53 10`);
@@ -201,7 +209,7 @@ function cases(): Case[] {
     out.push({ code: `48 01 d1 48 8b 73 08 ${b}` }, { code: `31 d1 48 8b 73 08 ${b} ${SETCC}` });
   }
   // Faults: a page fault (unmapped), a write to a read-only page, a non-canonical address (#GP).
-  for (const b of ['48 63 03', '48 f7 03 01 00 00 00', 'f6 03 01', '48 03 03', '48 01 03', '48 83 3b 05', '48 83 03 05']) {
+  for (const b of ['48 63 03', '48 f7 03 01 00 00 00', 'f6 03 01', '48 03 03', '48 01 03', '48 83 3b 05', '48 83 03 05', '3a 03', '39 03']) {
     for (const base of [0x400000, 0x200000, 0x200ffc, 0x0000_8000_0000_0000, -0x0000_8000_0000_0000 - 4096]) {
       out.push({ code: `48 01 d1 ${b}`, base });
       // Its flags dead (XOR overwrites them): a read-modify-write still records them before a write that faults.
