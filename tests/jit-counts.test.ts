@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { guestPath, runCli } from './guest-runner.js';
 
-const MODES = ['off', 'default', 'eager', 'wasm', 'wasm-eager'];
+const MODES = ['off', 'js', 'eager', 'wasm', 'wasm-eager'];
 
 async function counts(guest: string, mode: string): Promise<{ instructions: number; branches: number; user: number }> {
   const r = await runCli(['stat', '--json', '--', '--kernel', guestPath(guest), '--accel', 'emu', '--mem', '128M', '--cmdline', 'quick'], { env: { TSVMM_JIT: mode }, timeoutMs: 120_000 });

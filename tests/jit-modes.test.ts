@@ -1,5 +1,5 @@
 /**
- * Three-way JIT testing: the plain suite runs with the JIT at its default (TSVMM_JIT unset: JS functions at
+ * Three-way JIT testing: the plain suite runs with the JIT at its default (TSVMM_JIT unset: the wasm tier at
  * their threshold); this file
  * runs a representative subset again with the JIT forced on for every block before its first run
  * (TSVMM_JIT=eager), the same with the WebAssembly tier (TSVMM_JIT=wasm-eager) and with it off (the

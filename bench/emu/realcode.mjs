@@ -26,7 +26,7 @@
 //
 // node bench/emu/realcode.mjs [--rounds 3] [--quick] [--scale N] [--passes 2] [--no-loop] [--linux-seconds 30]
 //                             [--time wall|cpu] [--peers emu,qemu,v86-jit,v86-nojit,native]
-//                             [--emu-modes off,default,eager,wasm,wasm@40]
+//                             [--emu-modes off,js,eager,wasm,wasm@40]
 // Environment (for `npm run bench -- emu`): BENCH_ROUNDS, BENCH_PEERS, BENCH_QUICK=1, BENCH_SCALE, BENCH_PASSES,
 // BENCH_TIME, BENCH_LINUX_S, BENCH_EMU_MODES.
 // --emu-modes: emu once per JIT mode (TSVMM_JIT=mode, TSVMM_JIT_THRESHOLD=N with mode@N), each its own row and

@@ -42,7 +42,7 @@ import * as runLoop from './run-loop.js';
 import * as registerCatalog from './register-catalog.js';
 import { flushTlb } from './tlb.js';
 import { refreshDebug, type HostDebug } from './debug-regs.js';
-import { batchOf, envJitMode, thresholdOf, usesRegions, usesWasm } from './jit/jit-mode.js';
+import { batchOf, envJitMode, lateThresholdOf, thresholdOf, usesRegions, usesWasm } from './jit/jit-mode.js';
 import { arenaOf, Slot, type WasmArena } from './jit/wasm-arena.js';
 import type { JitStats } from './jit/jit-stats.js';
 
@@ -332,8 +332,10 @@ export class EmuCpu {
   loopLimit = 1;
   /** Whether hot blocks are compiled to JavaScript functions (TSVMM_JIT=off: no). */
   compile = jitMode !== 'off';
-  /** Runs of a block before it is compiled (TSVMM_JIT=eager: 1). */
+  /** Runs of a block before it is compiled (TSVMM_JIT=eager: 1); the wasm tier's threshold for self-looping blocks. */
   jitThreshold = thresholdOf(jitMode);
+  /** Runs before the wasm tier compiles a block that does not loop on itself (jit-mode.ts WASM_LATE_FACTOR). */
+  jitLate = lateThresholdOf(jitMode);
   /** Whether hot pages are compiled as regions (jit/, TSVMM_JIT=regions); otherwise hot blocks are compiled one by one. */
   regions = usesRegions(jitMode);
   /** Hot blocks the wasm tier compiles into one module (TSVMM_JIT_BATCH; 1 for wasm-eager). */

@@ -377,9 +377,10 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
     const h = ++blk.hits;
     if (h === c.jitThreshold) {
       if (c.regions && regionOk) blockGotHot(c, blk);
-      else if (c.wasm !== null) wasmBlockHot(blk, c.wasm, c.jitBatch, c.cache.jit);
+      else if (c.wasm !== null) wasmBlockHot(blk, c.wasm, c.jitBatch, c.cache.jit, h >= c.jitLate);
       else blk.exec = compileBlock(blk, c.cache.jit);
-    } else if (h === c.jitThreshold + (c.jitThreshold >> 2) + 1 && c.wasm !== null) wasmFlush(c.wasm, c.cache.jit); // its batch is still not full
+    } else if (c.wasm !== null && (h === c.jitThreshold + (c.jitThreshold >> 2) + 1 || h === c.jitLate + (c.jitLate >> 2) + 1)) wasmFlush(c.wasm, c.cache.jit); // its batch is still not full
+    else if (h === c.jitLate && c.wasm !== null) wasmBlockHot(blk, c.wasm, c.jitBatch, c.cache.jit, true); // not a self-loop: compiled later
     else if (h === 4 * c.jitThreshold + 64 && !regionOk) blk.exec = compileBlock(blk, c.cache.jit); // has a region it cannot use now
   }
   if (blk.region !== null && total <= limit && regionOk && !c.debugArmed) {

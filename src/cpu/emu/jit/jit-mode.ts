@@ -1,19 +1,19 @@
 /**
  * The JIT's mode, from the environment variable TSVMM_JIT where there is one (Node; a browser gets
- * the default). Unset, it is `default` (the wasm tier measured faster on real code, but one cross-engine
- * test fails under it with exact counting: jit/README.md):
+ * the default). Unset (or `default`), it is `wasm`, chosen by the numbers in jit/README.md ("The default"):
  * - `off`: the interpreter only;
- * - `default`: JS functions: blocks that ran DEFAULT_THRESHOLD times (TSVMM_JIT_THRESHOLD overrides it)
- *   are compiled one by one (block-compiler.ts); the default before the wasm tier, the name kept;
+ * - `js`: JS functions: blocks that ran JS_THRESHOLD times (TSVMM_JIT_THRESHOLD overrides it) are
+ *   compiled one by one (block-compiler.ts); the default before the wasm tier;
  * - `eager`: the same at threshold 1, so every block that runs twice goes through compiled code (the
  *   three-way tests use it);
- * - `regions`, `regions-eager`: hot pages compiled as regions (region-compiler.ts), at the default
- *   threshold or at 1. Measured slower than single blocks on V8 so far (see jit/README.md), so not the default.
- * - `wasm`, `wasm-eager`: hot blocks compiled to WebAssembly (wasm-compiler.ts) at WASM_THRESHOLD
- *   (TSVMM_JIT_THRESHOLD overrides it) or at 1; registers, flags record, TLB tags and RAM live in one
- *   WebAssembly.Memory per VM (wasm-arena.ts).
+ * - `regions`, `regions-eager`: hot pages compiled as regions (region-compiler.ts), at the JS threshold
+ *   or at 1. Measured slower than single blocks on V8 so far (see jit/README.md).
+ * - `wasm` (the default), `wasm-eager`: hot blocks compiled to WebAssembly (wasm-compiler.ts); registers,
+ *   flags record, TLB tags and RAM live in one WebAssembly.Memory per VM (wasm-arena.ts). A block that loops
+ *   on itself is compiled after WASM_THRESHOLD runs (TSVMM_JIT_THRESHOLD overrides it), any other block after
+ *   WASM_LATE_FACTOR times as many; `wasm-eager` compiles every block at its first run.
  */
-export type JitMode = 'off' | 'eager' | 'default' | 'regions' | 'regions-eager' | 'wasm' | 'wasm-eager';
+export type JitMode = 'off' | 'js' | 'eager' | 'regions' | 'regions-eager' | 'wasm' | 'wasm-eager';
 
 /**
  * Runs of a block before it is compiled. A compiled block is a new JS function that V8 first runs in its
@@ -22,20 +22,29 @@ export type JitMode = 'off' | 'eager' | 'default' | 'regions' | 'regions-eager' 
  * (CPU time, jit/README.md): the Debian boot 34-36 s at 40, 28 s at 2000, 24 s at 10000, 23 s with the
  * JIT off; realcode 32-bit cold 35 → 45 MIPS, warm 67 → 64.
  */
-export const DEFAULT_THRESHOLD = 10000;
+export const JS_THRESHOLD = 10000;
 
 /**
- * Runs of a block before the wasm tier compiles it: Liftoff makes machine code at once (no warm-up in
- * an interpreter), so it pays back much sooner than a JS function (jit/README.md, WebAssembly).
+ * Runs of a self-looping block before the wasm tier compiles it: its loop then runs inside one wasm call
+ * (no return to the run loop per pass), which pays back soon.
  */
-export const WASM_THRESHOLD = 200;
+export const WASM_THRESHOLD = 1000;
 
-const MODES: readonly string[] = ['off', 'eager', 'default', 'regions', 'regions-eager', 'wasm', 'wasm-eager'];
+/**
+ * Other blocks are compiled after WASM_LATE_FACTOR times as many runs. A block that returns to the run loop
+ * after each run gains little over the interpreter until V8 has optimised its function, and the Linux
+ * kernel's code is mostly such blocks run thousands of times each: compiling them at 1 000 made the Debian
+ * boot ~25% slower in CPU time than the interpreter alone, at 25 000 it is even with it, while real code's
+ * hot blocks (run millions of times) keep nearly all their gain (jit/README.md, "The default").
+ */
+export const WASM_LATE_FACTOR = 25;
+
+const MODES: readonly string[] = ['off', 'js', 'eager', 'regions', 'regions-eager', 'wasm', 'wasm-eager'];
 
 export function parseJitMode(v: string | undefined): JitMode {
-  if (v === undefined || v === '') return 'default';
+  if (v === undefined || v === '' || v === 'default') return 'wasm';
   if (MODES.includes(v)) return v as JitMode;
-  throw new RangeError(`TSVMM_JIT=${v}: expected one of ${MODES.join(', ')}`);
+  throw new RangeError(`TSVMM_JIT=${v}: expected default or one of ${MODES.join(', ')}`);
 }
 
 function env(name: string): string | undefined {
@@ -48,8 +57,8 @@ export function envJitMode(): JitMode {
   return parseJitMode(env('TSVMM_JIT'));
 }
 
-/** TSVMM_JIT_THRESHOLD (measurements): the default modes' threshold instead of DEFAULT_THRESHOLD. */
-export function parseThreshold(v: string | undefined, dflt = DEFAULT_THRESHOLD): number {
+/** TSVMM_JIT_THRESHOLD (measurements): the `js`, `regions` and `wasm` modes' threshold instead of theirs. */
+export function parseThreshold(v: string | undefined, dflt = JS_THRESHOLD): number {
   if (v === undefined || v === '') return dflt;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`TSVMM_JIT_THRESHOLD=${v}: expected a whole number of runs, at least 1`);
@@ -59,7 +68,13 @@ export function parseThreshold(v: string | undefined, dflt = DEFAULT_THRESHOLD):
 /** Compile threshold of a mode (runs of a block before it is compiled). */
 export function thresholdOf(m: JitMode): number {
   if (m === 'eager' || m === 'regions-eager' || m === 'wasm-eager') return 1;
-  return parseThreshold(env('TSVMM_JIT_THRESHOLD'), m === 'wasm' ? WASM_THRESHOLD : DEFAULT_THRESHOLD);
+  return parseThreshold(env('TSVMM_JIT_THRESHOLD'), m === 'wasm' ? WASM_THRESHOLD : JS_THRESHOLD);
+}
+
+/** Runs of a block that does not loop on itself before the wasm tier compiles it (the threshold elsewhere). */
+export function lateThresholdOf(m: JitMode): number {
+  const t = thresholdOf(m);
+  return m === 'wasm' ? t * WASM_LATE_FACTOR : t;
 }
 
 /**

@@ -286,7 +286,8 @@ interface Prepared {
 }
 
 /** Emits `blk`'s function; null when nothing in it has an inline form. */
-function prepare(blk: Block): Prepared | null {
+/** What a hot block compiles to; null when it has no inline form at all, or it does not loop on itself and `anyBlock` is false. */
+function prepare(blk: Block, anyBlock: boolean): Prepared | null {
   const ins = blk.insns;
   const n = ins.length;
   const forms = ins.map(wasmForm);
@@ -304,6 +305,7 @@ function prepare(blk: Block): Prepared | null {
   if (forms[n - 1] === 'jcc') for (let k = 0; k < n; k++) if (ins[k]!.start === last.end + last.imm) head = k;
   const stores = (f: WForm, x: Insn): boolean => f === 'store' || f === 'store64' || f === 'push' || (f === 'alu64m' && x.mw);
   if (head >= 0 && !forms.every((f, k) => k < head || (f !== '' && f !== 'tail' && !(head > 0 && stores(f, ins[k]!)) && !(f === 'jcc' && k < n - 1)))) head = -1;
+  if (head < 0 && !anyBlock) return null; // asked again at the late threshold (jit-mode.ts WASM_LATE_FACTOR)
   const body = new Body(5);
   emit(body, ins, forms, liveAfter, head);
   return { blk, body, segAt, head };
@@ -378,10 +380,10 @@ let pendingMs = 0;
  * A block reached the compile threshold: compiled now when batches are 1 block (wasm-eager), else queued
  * and the queue compiled as one module when it holds `batch` blocks (wasmFlush compiles a partial one).
  */
-export function wasmBlockHot(blk: Block, arena: WasmArena, batch: number, stats?: JitStats): void {
+export function wasmBlockHot(blk: Block, arena: WasmArena, batch: number, stats?: JitStats, anyBlock = true): void {
   if (!canCompileWasm || blk.exec !== null) return;
   const t0 = performance.now();
-  const p = prepare(blk);
+  const p = prepare(blk, anyBlock);
   if (p === null) return;
   if (batch <= 1) {
     compileBatch(arena, [p], stats, t0);
