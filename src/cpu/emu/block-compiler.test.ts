@@ -58,7 +58,8 @@ function runProgram(code: Uint8Array, seed: number, compile: boolean): { regs: n
   t.mem.write(SCRATCH, scratch);
   const cpu = t.cpu;
   cpu.compile = compile;
-  cpu.jitThreshold = Math.min(cpu.jitThreshold, 40); // these loops run far fewer times than the default threshold
+  cpu.jitThreshold = Math.min(cpu.jitThreshold, 40); // these loops run far fewer times than the default thresholds
+  cpu.jitLate = Math.min(cpu.jitLate, 40);
   cpu.setFlat32();
   for (const r of REGS) cpu.rl[r] = rnd() | 0;
   cpu.rl[3] = SCRATCH;

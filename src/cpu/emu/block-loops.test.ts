@@ -26,7 +26,8 @@ function trace(compile: boolean, slice: number): string[] {
   const { cpu, mem } = makeCpu();
   cpu.setFlat32();
   cpu.compile = compile;
-  cpu.jitThreshold = Math.min(cpu.jitThreshold, 40); // these loops run far fewer times than the default threshold
+  cpu.jitThreshold = Math.min(cpu.jitThreshold, 40); // these loops run far fewer times than the default thresholds
+  cpu.jitLate = Math.min(cpu.jitLate, 40);
   load(mem, 0x1000, PROG);
   load(mem, 0x2000, '78563412');
   cpu.rip = 0x1000;
@@ -62,7 +63,8 @@ function byteTrace(compile: boolean, slice: number): string[] {
   const { cpu, mem } = makeCpu();
   cpu.setFlat32();
   cpu.compile = compile;
-  cpu.jitThreshold = Math.min(cpu.jitThreshold, 40); // these loops run far fewer times than the default threshold
+  cpu.jitThreshold = Math.min(cpu.jitThreshold, 40); // these loops run far fewer times than the default thresholds
+  cpu.jitLate = Math.min(cpu.jitLate, 40);
   load(mem, 0x1000, BYTES);
   mem.write(0x2000, Uint8Array.from({ length: 256 }, (_, i) => (i % 5 === 0 ? 0x80 : (i * 37) & 0xff)));
   cpu.rip = 0x1000;

@@ -15,6 +15,7 @@ function run(compile: boolean, threshold: number, regions: boolean): string {
   cpu.setFlat32();
   cpu.compile = compile;
   cpu.jitThreshold = threshold;
+  cpu.jitLate = threshold;
   cpu.regions = regions;
   load(mem, 0x1000, PROG);
   cpu.rip = 0x1000;
