@@ -285,18 +285,13 @@ interface Prepared {
   head: number;
 }
 
-/** Emits `blk`'s function; null when nothing in it has an inline form. */
-/** What a hot block compiles to; null when it has no inline form at all, or it does not loop on itself and `anyBlock` is false. */
+/** Emits `blk`'s function; null when nothing in it has an inline form, or it does not loop on itself and `anyBlock` is false. */
 function prepare(blk: Block, anyBlock: boolean): Prepared | null {
   const ins = blk.insns;
   const n = ins.length;
   const forms = ins.map(wasmForm);
   if (forms.every((f) => f === '')) return null;
   if (forms[n - 1] === '') forms[n - 1] = 'tail';
-  const liveAfter = flagLiveness(ins, forms, observesAll);
-  // segOff at each instruction: the start of its basic block (after the last side exit before it).
-  const segAt = new Int32Array(n);
-  for (let k = 1; k < n; k++) segAt[k] = forms[k - 1] === 'jcc' ? k : segAt[k - 1]!;
   // A block whose last branch goes back to its start or to a later instruction of it loops inside the
   // function, as in the JS compiler: only inline forms from there on, no side exits, and no stores when it is
   // entered mid-block (its writes to its own code are checked from the block start only).
@@ -306,6 +301,10 @@ function prepare(blk: Block, anyBlock: boolean): Prepared | null {
   const stores = (f: WForm, x: Insn): boolean => f === 'store' || f === 'store64' || f === 'push' || (f === 'alu64m' && x.mw);
   if (head >= 0 && !forms.every((f, k) => k < head || (f !== '' && f !== 'tail' && !(head > 0 && stores(f, ins[k]!)) && !(f === 'jcc' && k < n - 1)))) head = -1;
   if (head < 0 && !anyBlock) return null; // asked again at the late threshold (jit-mode.ts WASM_LATE_FACTOR)
+  const liveAfter = flagLiveness(ins, forms, observesAll);
+  // segOff at each instruction: the start of its basic block (after the last side exit before it).
+  const segAt = new Int32Array(n);
+  for (let k = 1; k < n; k++) segAt[k] = forms[k - 1] === 'jcc' ? k : segAt[k - 1]!;
   const body = new Body(5);
   emit(body, ins, forms, liveAfter, head);
   return { blk, body, segAt, head };
@@ -817,15 +816,7 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
         b.get(d).get(s).op(W.I32Sub);
         if (size === 1) b.i32(0xff).op(W.I32And);
         b.set(r);
-        if (fl) {
-          recConst(b, Fr.Op, Lazy.Sub);
-          recConst(b, Fr.Sz, size);
-          recLocal(b, Fr.Dst, d);
-          recLocal(b, Fr.Src, s);
-          recLocal(b, Fr.Res, r);
-          recDirty(b, Dg.OpRes | Dg.Sz | Dg.DstSrc);
-          known = size === 4 ? { kind: 'sub', w64: false, d, s, r } : { kind: 'zf', w64: false, d: -1, s: -1, r };
-        }
+        if (fl) known = recordAddSub(b, false, size, d, s, r);
         break;
       }
       case 'test': {
@@ -1285,18 +1276,7 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
         b.get(d).get(s).op(W.I32Sub);
         if (size === 1) b.i32(0xff).op(W.I32And);
         b.set(r);
-        if (fl) {
-          if (size === 4) known = record32(b, Alu.Sub, d, s, r);
-          else {
-            recConst(b, Fr.Op, Lazy.Sub);
-            recConst(b, Fr.Sz, 1);
-            recLocal(b, Fr.Dst, d);
-            recLocal(b, Fr.Src, s);
-            recLocal(b, Fr.Res, r);
-            recDirty(b, Dg.OpRes | Dg.Sz | Dg.DstSrc);
-            known = { kind: 'zf', w64: false, d: -1, s: -1, r };
-          }
-        }
+        if (fl) known = recordAddSub(b, false, size, d, s, r);
         break;
       }
       case 'not64': {
@@ -1338,14 +1318,21 @@ function record32(b: Body, op: number, d: number, s: number, r: number): Known {
     recLogic(b, r);
     return { kind: 'logic', w64: false, d, s, r };
   }
-  const add = op === Alu.Add;
+  return recordAddSub(b, op === Alu.Add, 4, d, s, r);
+}
+
+/**
+ * Records the flags of an ADD or SUB/CMP of `size` bytes (1, 2 or 4) as the interpreter does; returns what is
+ * known after it (conditions straight from the operands at 4 bytes, from the result's zero test below that).
+ */
+function recordAddSub(b: Body, add: boolean, size: number, d: number, s: number, r: number): Known {
   recConst(b, Fr.Op, add ? Lazy.Add : Lazy.Sub);
-  recConst(b, Fr.Sz, 4);
+  recConst(b, Fr.Sz, size);
   recLocal(b, Fr.Dst, d);
   recLocal(b, Fr.Src, s);
   recLocal(b, Fr.Res, r);
   recDirty(b, Dg.OpRes | Dg.Sz | Dg.DstSrc);
-  return { kind: add ? 'add' : 'sub', w64: false, d, s, r };
+  return size === 4 ? { kind: add ? 'add' : 'sub', w64: false, d, s, r } : { kind: 'zf', w64: false, d: -1, s: -1, r };
 }
 
 function aluOp64(op: number): W {
