@@ -9,7 +9,7 @@ import { hex } from './cpu-harness.test-util.js';
 
 function block(phys: number, insns: number): Block {
   const b = new Block(phys, 1);
-  for (let i = 0; i < insns; i++) b.insns.push(new Insn(() => {}));
+  for (let i = 0; i < insns; i++) b.add(new Insn(() => {}));
   return b;
 }
 
