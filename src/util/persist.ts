@@ -215,9 +215,12 @@ export function loadBytes(a: ArrayBufferView, b: Uint8Array, path: string): void
   new Uint8Array(a.buffer, a.byteOffset, a.byteLength).set(b);
 }
 
-/** A time or deadline that may be "never": Infinity is saved as -1 (fields hold finite numbers only). */
+/**
+ * A time or deadline that may be "never": Infinity is saved as -1 (fields hold finite numbers only). A deadline
+ * before the clock's time 0 is already due, as 0 is: it is saved as 0, not as a negative that reads as "never".
+ */
 export function saveDeadline(t: number): number {
-  return t === Infinity ? -1 : t;
+  return t === Infinity ? -1 : Math.max(0, t);
 }
 export function loadDeadline(t: number): number {
   return t < 0 ? Infinity : t;

@@ -141,8 +141,11 @@ test('kvm -> emu: a TSC deadline is a value of the vCPU\'s TSC (KVM\'s, at its o
   apic.getTscDeadline(v);
   assert.equal(v.hi * 2 ** 32 + v.lo, 7_001_000_000, 'IA32_TSC_DEADLINE reads as KVM saved it');
   // One that had passed (KVM had not injected its interrupt yet: it clears the MSR when it does) fires at once.
-  const past = restored({ lvt: (2 << 17) | VEC, initial: 0, current: 0, tsc: 7_000_000_000n, tscDeadline: 6_999_000_000n });
-  assert.ok(past.apic.nextDeadlineNs() <= past.loadedAt);
-  past.apic.advance();
-  assert.equal(past.apic.acknowledge(), VEC);
+  // Also one due before the VM's time 0 (KVM's clock had read less than the deadline's lateness): still due.
+  for (const tscDeadline of [6_999_000_000n, 1n]) {
+    const past = restored({ lvt: (2 << 17) | VEC, initial: 0, current: 0, tsc: 7_000_000_000n, tscDeadline });
+    assert.ok(past.apic.nextDeadlineNs() <= past.loadedAt, `deadline ${tscDeadline}: due at the restore`);
+    past.apic.advance();
+    assert.equal(past.apic.acknowledge(), VEC);
+  }
 });

@@ -10,7 +10,7 @@
  * point of a deterministic schedule) has no KVM counterpart and is dropped going to kvm; coming
  * from kvm the VM restores as non-deterministic, with its counts where the new VM has them.
  */
-import { PersistError, prepareRestore, type FieldsOf, type FieldSpecs, type Persist, type PersistRecord, type PersistSection, type PersistSchema } from '../../util/persist.js';
+import { PersistError, prepareRestore, type FieldsOf, type FieldSpecs, type Persist, type PersistRecord, type PersistSection, type PersistSchema, saveDeadline } from '../../util/persist.js';
 import { KVM_MP_STATE, KVM_VCPUEVENT_VALID_NMI_PENDING, KVM_VCPUEVENT_VALID_SIPI_VECTOR, KVM_VCPUEVENT_VALID_SMM, KVM_PIT_FLAGS_SPEAKER_DATA_ON } from '../../sys/kvm-abi.js';
 import {
   APIC_REG,
@@ -399,7 +399,7 @@ function emuLapicFromKvm(
     tscDeadlineLo: Number(dl & 0xffff_ffffn),
     tscDeadlineHi: Number(dl >> 32n),
     // The deadline is a value of the vCPU's TSC (KVM's IA32_TSC when it was saved, at `nowNs`), which runs on at emu's rate.
-    tscDeadlineNs: dl === 0n ? -1 : nowNs + (Number(dl - tsc) * 1e9) / tscHz,
+    tscDeadlineNs: saveDeadline(dl === 0n ? Infinity : nowNs + (Number(dl - tsc) * 1e9) / tscHz),
     nmiPending: ev.nmiPending,
     initPending: ev.initPending,
     sipiVector: ev.sipiVector,
