@@ -24,7 +24,11 @@ export const enum RegSet {
   EVENT = 8,
 }
 
-export type RegAccess = 'read-write' | 'read-only' | 'read-only-guest';
+/**
+ * 'read-only-guest': the guest reads it, only the host writes it (capability MSRs). 'write-only': a
+ * command register with no state (IA32_PRED_CMD): guest and host may write it, reading it fails.
+ */
+export type RegAccess = 'read-write' | 'read-only' | 'read-only-guest' | 'write-only';
 
 /** A register id: set * 2^32 + number (exact in a double). */
 export type RegId = number;
@@ -108,6 +112,8 @@ export const MSR = {
   IA32_APIC_BASE: 0x1b,
   IA32_FEATURE_CONTROL: 0x3a,
   IA32_TSC_ADJUST: 0x3b,
+  IA32_SPEC_CTRL: 0x48,
+  IA32_PRED_CMD: 0x49,
   IA32_SYSENTER_CS: 0x174,
   IA32_SYSENTER_ESP: 0x175,
   IA32_SYSENTER_EIP: 0x176,
@@ -129,7 +135,10 @@ export const MSR = {
 /** MSRs the guest may read but only the host may change (capability/identity MSRs). */
 const GUEST_READ_ONLY_MSRS = new Set<number>([MSR.IA32_PERF_CAPABILITIES, 0x10a /* ARCH_CAPABILITIES */]);
 
-for (const [name, index] of Object.entries(MSR)) add(RegSet.MSR, index, name.toLowerCase(), 8, GUEST_READ_ONLY_MSRS.has(index) ? 'read-only-guest' : 'read-write');
+/** Command MSRs: written, never read (RDMSR is #GP), and no state to save. */
+const WRITE_ONLY_MSRS = new Set<number>([MSR.IA32_PRED_CMD]);
+
+for (const [name, index] of Object.entries(MSR)) add(RegSet.MSR, index, name.toLowerCase(), 8, GUEST_READ_ONLY_MSRS.has(index) ? 'read-only-guest' : WRITE_ONLY_MSRS.has(index) ? 'write-only' : 'read-write');
 
 export function msrReg(index: number): RegId {
   return regId(RegSet.MSR, index);

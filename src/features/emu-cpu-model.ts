@@ -49,7 +49,31 @@ export const EMU_CPU_FEATURES: readonly EmuFeature[] = [
   // MSRs of the signature's Core 2 unchecked and logged a warning with a stack trace); under a hypervisor
   // it probes them with safe accesses first.
   f('hypervisor', 1, 'ecx', 31, 'running under a hypervisor (tsvmm; signature in leaf 0x40000000)'),
-  { name: 'arch_capabilities', leaf: 7, subleaf: 0, reg: 'edx', bit: 29, detail: 'IA32_ARCH_CAPABILITIES (read-only): not affected by Meltdown, L1TF, MDS, TAA, SSB and the other speculative-execution flaws, since the interpreter does not speculate' },
+  // IBRS and IBPB with enhanced IBRS (ARCH_CAPABILITIES.IBRS_ALL): true of an interpreter, which keeps no
+  // branch-target predictor and executes nothing speculatively, so no indirect branch can be steered by
+  // another context. Linux then takes "Enhanced IBRS" for Spectre v2 instead of retpolines (a thunk call
+  // per kernel indirect branch, which the emulator executes like any other code). STIBP and SSBD are not
+  // advertised: Linux needs neither here (eIBRS covers user-mode STIBP, SSB_NO rules out SSB).
+  {
+    name: 'spec_ctrl',
+    leaf: 7,
+    subleaf: 0,
+    reg: 'edx',
+    bit: 26,
+    detail: 'IBRS and IBPB: IA32_SPEC_CTRL (0x48, IBRS and BHI_DIS_S bits kept) and IA32_PRED_CMD (0x49, write-only IBPB), both without effect since the interpreter keeps no branch predictor and executes nothing speculatively; IBRS is always on in effect (ARCH_CAPABILITIES.IBRS_ALL), so Linux takes enhanced IBRS instead of retpolines',
+  },
+  // BHI_DIS_S (IA32_SPEC_CTRL bit 10): Linux 6.1 stable treats every eIBRS CPU under a hypervisor as open
+  // to branch history injection whatever BHI_NO says, and without this control it runs a BHB-clearing
+  // loop of calls and jumps on every system call (more instructions than retpolines cost it here).
+  {
+    name: 'bhi_ctrl',
+    leaf: 7,
+    subleaf: 2,
+    reg: 'edx',
+    bit: 4,
+    detail: 'IA32_SPEC_CTRL.BHI_DIS_S (bit 10, kept): supervisor-mode indirect branches never predicted from branch history, true of an interpreter that predicts nothing; Linux sets it once instead of clearing the branch history on every system call',
+  },
+  { name: 'arch_capabilities', leaf: 7, subleaf: 0, reg: 'edx', bit: 29, detail: 'IA32_ARCH_CAPABILITIES (read-only): not affected by Meltdown, L1TF, MDS, TAA, SSB and the other speculative-execution flaws, and enhanced IBRS (IBRS_ALL), since the interpreter does not speculate' },
   f('lahf-lm', 0x8000_0001, 'ecx', 0, 'LAHF/SAHF in 64-bit mode'),
   f('abm', 0x8000_0001, 'ecx', 5, 'LZCNT'),
   f('syscall', 0x8000_0001, 'edx', 11, 'SYSCALL/SYSRET'),
@@ -66,8 +90,18 @@ export const EMU_CPU_FEATURES: readonly EmuFeature[] = [
  * kernel skip mitigations that cost it dearly here, page-table isolation above all (two CR3 writes per
  * system call). Bits: RDCL_NO (0), SSB_NO (4), MDS_NO (5), PSCHANGE_MC_NO (6), TAA_NO (8), SBDR_SSDP_NO
  * (13), FBSDP_NO (14), PSDP_NO (15), BHI_NO (20), PBRSB_NO (24), GDS_NO (26), RFDS_NO (27), ITS_NO (62).
+ * And IBRS_ALL (1), enhanced IBRS: indirect branches are never predicted from another context's
+ * history whatever IA32_SPEC_CTRL.IBRS holds (the model's `spec_ctrl` feature gives that MSR), so
+ * Linux sets IBRS once and drops retpolines.
  */
-export const EMU_ARCH_CAPABILITIES_LO = (1 | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 13) | (1 << 14) | (1 << 15) | (1 << 20) | (1 << 24) | (1 << 26) | (1 << 27)) >>> 0;
+export const EMU_ARCH_CAPABILITIES_IBRS_ALL = 1 << 1;
+export const EMU_ARCH_CAPABILITIES_LO = (1 | EMU_ARCH_CAPABILITIES_IBRS_ALL | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 13) | (1 << 14) | (1 << 15) | (1 << 20) | (1 << 24) | (1 << 26) | (1 << 27)) >>> 0;
+/** IA32_SPEC_CTRL bits the model has: IBRS (0) and BHI_DIS_S (10). STIBP (1) and SSBD (2) would come with their CPUID bits. */
+export const EMU_SPEC_CTRL_BITS = 1 | (1 << 10);
+/** CPUID.(EAX=7,ECX=0):EAX, the highest subleaf of leaf 7: subleaf 2 holds bhi_ctrl. */
+export const EMU_LEAF7_MAX_SUBLEAF = 2;
+/** IA32_PRED_CMD bits: IBPB (0). */
+export const EMU_PRED_CMD_BITS = 1;
 export const EMU_ARCH_CAPABILITIES_HI = 1 << 30;
 
 /** XCR0 bits the XSAVE instructions support: x87 (0) and SSE (1) state. */
@@ -167,6 +201,11 @@ export function emuCpuid(leaf: number, subleaf: number, apicId: number, cpus: nu
         b = EMU_XSAVE_AREA_SIZE;
         c = EMU_XSAVE_AREA_SIZE;
       } else if (subleaf === 1) a = featureWords(0xd, 1)[0];
+      break;
+    case 7:
+      // Structured extended features: subleaf 0 EAX is the highest subleaf; any subleaf above it reads 0.
+      if (subleaf >>> 0 <= EMU_LEAF7_MAX_SUBLEAF) [a, b, c, d] = featureWords(7, subleaf >>> 0);
+      if (subleaf === 0) a = EMU_LEAF7_MAX_SUBLEAF;
       break;
     case 0x15: {
       // TSC/crystal ratio (SDM vol. 2A, CPUID leaf 15H): TSC Hz = ECX * EBX / EAX, so the kernel

@@ -225,6 +225,8 @@ export class EmuCpu {
   sysenterEsp = 0;
   sysenterEip = 0;
   tscAux = 0;
+  /** IA32_SPEC_CTRL (0x48): IBRS (bit 0) and BHI_DIS_S (bit 10), kept for the guest, with no effect on execution. */
+  specCtrl = 0;
   tscOffset = 0;
   readonly msrStore = new Map<number, [number, number]>();
   /** The x87 FPU (fpu/fpu-state.ts; instructions in ops-x87.ts). */
@@ -479,6 +481,7 @@ export class EmuCpu {
     this.x87.powerOn();
     this.mxcsr = 0x1f80;
     this.xcr0 = 1;
+    this.specCtrl = 0; // 0 at power-on; INIT (this same path) clears it too
     this.updateMode();
     flushTlb(this, true);
     refreshDebug(this);

@@ -1,7 +1,7 @@
 /** RDMSR/WRMSR (architectural, APIC, PMU and storage-only MSRs), the TSC and CPUID. */
 import type { EmuCpu } from './cpu.js';
 import { MSR } from '../registers.js';
-import { CPUID1_ECX_OSXSAVE, CPUID7_ECX_LA57, EMU_LINEAR_ADDR_BITS_LA57, EMU_ARCH_CAPABILITIES_HI, EMU_ARCH_CAPABILITIES_LO, emuCpuid } from '../../features/emu-cpu-model.js';
+import { CPUID1_ECX_OSXSAVE, CPUID7_ECX_LA57, EMU_LINEAR_ADDR_BITS_LA57, EMU_ARCH_CAPABILITIES_HI, EMU_ARCH_CAPABILITIES_LO, EMU_PRED_CMD_BITS, EMU_SPEC_CTRL_BITS, emuCpuid } from '../../features/emu-cpu-model.js';
 import { CR0_PG, CR4_OSXSAVE, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, Pow, Seg } from './x86-defs.js';
 import { flushTlb } from './tlb.js';
 import { setReg } from './gpr.js';
@@ -70,6 +70,10 @@ export function readMsr(c: EmuCpu, idx: number): boolean {
       return set(0, 0);
     case 0x10a: // IA32_ARCH_CAPABILITIES: read-only (a write is #GP, as on hardware)
       return set(EMU_ARCH_CAPABILITIES_LO, EMU_ARCH_CAPABILITIES_HI);
+    case MSR.IA32_SPEC_CTRL:
+      return set(c.specCtrl, 0);
+    case MSR.IA32_PRED_CMD: // write-only: RDMSR is #GP
+      return false;
     default:
       break;
   }
@@ -167,6 +171,16 @@ export function writeMsr(c: EmuCpu, idx: number, lo: number, hi: number): boolea
       return true;
     case 0x8b: // IA32_BIOS_SIGN_ID: software writes 0 before CPUID(1) to read the revision (SDM 9.11.7.1)
       return true;
+    case MSR.IA32_SPEC_CTRL:
+      // IBRS and BHI_DIS_S are kept and read back; they change nothing, as nothing is predicted. A bit the
+      // model does not have (STIBP, SSBD and the rest are not advertised) is #GP, as on hardware without it.
+      if ((lo & ~EMU_SPEC_CTRL_BITS) !== 0 || hi !== 0) return false;
+      c.specCtrl = lo;
+      return true;
+    case MSR.IA32_PRED_CMD:
+      // IBPB: a barrier against branch predictions made before it; with no predictor it has nothing
+      // to flush. Reserved bits (AMD's SBPB, bit 7, among them) are #GP.
+      return (lo & ~EMU_PRED_CMD_BITS) === 0 && hi === 0;
     case MSR.IA32_TSC_DEADLINE:
       if (c.apic === undefined) return false;
       c.apic.setTscDeadline(lo, hi, c.tscOffset);
@@ -218,6 +232,7 @@ export function emuHoldsMsr(idx: number): boolean {
     case MSR.IA32_SYSENTER_ESP:
     case MSR.IA32_SYSENTER_EIP:
     case MSR.IA32_TSC_AUX:
+    case MSR.IA32_SPEC_CTRL:
       return true;
     default:
       return knownStorageMsr(idx);

@@ -53,6 +53,7 @@ export function getRegister(c: EmuCpu, id: RegId): bigint {
       if (n === EVENT_HALTED) return c.halted ? 1n : 0n;
       break;
     case RegSet.MSR:
+      if (n === MSR.IA32_PRED_CMD) throw new RangeError('register ia32_pred_cmd is write-only (a command; RDMSR of it is #GP)');
       if (!readMsr(c, n)) throw new RangeError(`emu does not implement MSR 0x${n.toString(16)}`);
       return (BigInt(c.msrOut.hi >>> 0) << 32n) | BigInt(c.msrOut.lo >>> 0);
     default:

@@ -24,6 +24,7 @@ import type { X87Bus } from './fpu/x87-core.js';
 import { MSR } from '../registers.js';
 import { Pow } from './x86-defs.js';
 import { MXCSR_MASK } from './fpu/sse-state.js';
+import { EMU_SPEC_CTRL_BITS } from '../../features/emu-cpu-model.js';
 import { refreshDebug } from './debug-regs.js';
 
 export { X86_VCPU_SCHEMA };
@@ -89,6 +90,7 @@ function saveMsrs(c: EmuCpu): { index: number; value: bigint }[] {
     { index: MSR.IA32_SYSENTER_ESP, value: toU64(c.sysenterEsp) },
     { index: MSR.IA32_SYSENTER_EIP, value: toU64(c.sysenterEip) },
     { index: MSR.IA32_TSC_AUX, value: BigInt(c.tscAux >>> 0) },
+    { index: MSR.IA32_SPEC_CTRL, value: BigInt(c.specCtrl >>> 0) },
   ];
   for (const [index, [lo, hi]] of [...c.msrStore].sort((a, b) => a[0] - b[0])) out.push({ index, value: (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0) });
   return out;
@@ -124,6 +126,11 @@ function loadMsr(c: EmuCpu, index: number, v: bigint): void {
       return;
     case MSR.IA32_TSC_AUX:
       c.tscAux = lo >>> 0;
+      return;
+    case MSR.IA32_SPEC_CTRL:
+      // A state from a CPU with more SPEC_CTRL bits (kvm on a host with STIBP or SSBD) cannot carry them here.
+      if ((v & ~BigInt(EMU_SPEC_CTRL_BITS)) !== 0n) throw new PersistError('persist-invalid', 'vcpu', `vcpu: IA32_SPEC_CTRL 0x${v.toString(16)} sets bits emu does not have (it has IBRS and BHI_DIS_S only)`);
+      c.specCtrl = lo;
       return;
     default:
       c.msrStore.set(index, [lo, hi]);
@@ -194,6 +201,7 @@ export function restoreVcpu(c: EmuCpu, s: VcpuFields): void {
   c.efer = Number(s.efer & 0xffff_ffffn) | 0;
   c.star[0] = 0;
   c.star[1] = 0;
+  c.specCtrl = 0; // a state saved before emu had IA32_SPEC_CTRL has none
   c.msrStore.clear();
   for (const m of s.msrs) loadMsr(c, m.index, m.value);
   const dv = new DataView(s.fxsave.buffer, s.fxsave.byteOffset, 512);
