@@ -64,7 +64,7 @@ export const EMU_CPU_FEATURES: readonly EmuFeature[] = [
   },
   // BHI_DIS_S (IA32_SPEC_CTRL bit 10): Linux 6.1 stable treats every eIBRS CPU under a hypervisor as open
   // to branch history injection whatever BHI_NO says, and without this control it runs a BHB-clearing
-  // loop of calls and jumps on every system call (more instructions than retpolines cost it here).
+  // loop of calls and jumps on every system call entry.
   {
     name: 'bhi_ctrl',
     leaf: 7,
@@ -96,13 +96,13 @@ export const EMU_CPU_FEATURES: readonly EmuFeature[] = [
  */
 export const EMU_ARCH_CAPABILITIES_IBRS_ALL = 1 << 1;
 export const EMU_ARCH_CAPABILITIES_LO = (1 | EMU_ARCH_CAPABILITIES_IBRS_ALL | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 13) | (1 << 14) | (1 << 15) | (1 << 20) | (1 << 24) | (1 << 26) | (1 << 27)) >>> 0;
+export const EMU_ARCH_CAPABILITIES_HI = 1 << 30;
 /** IA32_SPEC_CTRL bits the model has: IBRS (0) and BHI_DIS_S (10). STIBP (1) and SSBD (2) would come with their CPUID bits. */
 export const EMU_SPEC_CTRL_BITS = 1 | (1 << 10);
-/** CPUID.(EAX=7,ECX=0):EAX, the highest subleaf of leaf 7: subleaf 2 holds bhi_ctrl. */
-export const EMU_LEAF7_MAX_SUBLEAF = 2;
 /** IA32_PRED_CMD bits: IBPB (0). */
 export const EMU_PRED_CMD_BITS = 1;
-export const EMU_ARCH_CAPABILITIES_HI = 1 << 30;
+/** CPUID.(EAX=7,ECX=0):EAX, the highest subleaf of leaf 7: subleaf 2 holds bhi_ctrl. */
+export const EMU_LEAF7_MAX_SUBLEAF = 2;
 
 /** XCR0 bits the XSAVE instructions support: x87 (0) and SSE (1) state. */
 export const EMU_XCR0_SUPPORTED = 3;
