@@ -20,6 +20,7 @@
  * them). Its page is still tracked, so a write to it still stops the running block.
  */
 import type { Block } from './insn.js';
+import { linkValidity } from './jit/link-validity.js';
 import { JitStats } from './jit/jit-stats.js';
 
 /** What the JIT keeps per code page and mode (jit/page-regions.ts). */
@@ -160,7 +161,10 @@ export class CodeCache {
       markBytes(page.bits, b.phys - pp, b.len);
     }
     const old = this.blocks.get(key);
-    if (old !== undefined) old.valid = false; // decoded again at the same place: it stays on its page's list until the page goes
+    if (old !== undefined) {
+      old.valid = false;
+      if (old.wl !== null) linkValidity(old);
+    } // decoded again at the same place: it stays on its page's list until the page goes
     this.blocks.set(key, b);
     this.held += n;
     page.blocks.push(b);
@@ -266,6 +270,7 @@ export class CodeCache {
 
 const NO_INSNS: Block['insns'] = [];
 
+
 /**
  * Marks a dropped block invalid and lets go of its instructions and compiled code: a stale block may stay
  * referenced for a while (a vCPU's jump cache, up to JC_SIZE of them), and only its shell should. A vCPU
@@ -273,6 +278,10 @@ const NO_INSNS: Block['insns'] = [];
  */
 function release(b: Block): void {
   b.valid = false;
+  if (b.wl !== null) {
+    linkValidity(b);
+    b.wl = null;
+  }
   b.insns = NO_INSNS;
   b.first = null;
   b.count = 0;

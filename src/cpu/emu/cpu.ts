@@ -332,6 +332,19 @@ export class EmuCpu {
   /** Extra iterations of a self-looping compiled block, and the most it may run. */
   loops = 0;
   loopLimit = 1;
+  /**
+   * Chained wasm runs (jit/wasm-chain.ts): the block a chained run ended in (execBlock counts it), the
+   * instructions execBlock allows the run, and the last compiled exit (the block's table index, 1 = fall-through
+   * or 2 = taken/tail, 3 = a side exit with its instruction count and branches, the RIP it left to) that a link may be
+   * recorded for.
+   */
+  chainLast: Block | null = null;
+  chainLimit = 0;
+  wxIdx = 0;
+  wxKind = 0;
+  wxRip = 0;
+  wxCi = 0;
+  wxBr = 0;
   /** Whether hot blocks are compiled to JavaScript functions (TSVMM_JIT=off: no). */
   compile = jitMode !== 'off';
   /** Runs of a block before it is compiled (TSVMM_JIT=eager: 1); the wasm tier's threshold for self-looping blocks. */

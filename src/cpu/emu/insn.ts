@@ -88,6 +88,13 @@ function detachedRow(): Row {
   return detached;
 }
 
+/** Where a chainable compiled block's link record is (jit/wasm-chain.ts): the arena's views and the record's byte offset. */
+export interface ChainLink {
+  readonly m: Int32Array;
+  readonly f: Float64Array;
+  readonly at: number;
+}
+
 /**
  * A compiled region (jit/region-compiler.ts): one function for the hot blocks of one code page,
  * entered at any of them with the linear address of its first byte.
@@ -126,6 +133,8 @@ export class Block {
   exec: ((c: EmuCpu) => void) | null = null;
   /** The compiled region (jit/) this block is an entry of, or null. */
   region: JitRegion | null = null;
+  /** The block's link record when a chained wasm run may enter it (jit/wasm-chain.ts), else null. */
+  wl: ChainLink | null = null;
   /** Blocks that ran after this one (chaining: tried before the jump cache, validated as its entries are). */
   next0: Block | null = null;
   next1: Block | null = null;

@@ -19,6 +19,7 @@ import { add32ri, add32rr, cmp32ri, logic32ri, cmp32rr, incdec32r, logic32rr, mo
 import { jnz, jz, relTarget } from './ops-flow.js';
 import { cond } from './lazy-flags.js';
 import { debugExec } from './debug-step.js';
+import { linkValidity } from './jit/link-validity.js';
 import { HostStop, rearm } from './debug-regs.js';
 
 /**
@@ -90,7 +91,10 @@ export function lookupSlow(c: EmuCpu, lin: number, j: number): Block {
   }
   if (nb.valid) {
     // A block is valid at its vLin only while a slot holds it (invlpg in tlb.ts finds them through jcTag).
-    if (old !== undefined && old !== nb) old.vHi = VLin.None;
+    if (old !== undefined && old !== nb) {
+      old.vHi = VLin.None;
+      if (old.wl !== null) linkValidity(old);
+    }
     c.jcTag[j] = lin;
     c.jcBlock[j] = nb;
     setVLin(nb, lin);
@@ -99,6 +103,7 @@ export function lookupSlow(c: EmuCpu, lin: number, j: number): Block {
     // Global when the fetch went through a global TLB entry and the block stays on that page.
     const t = ((lin >>> 12) & Tlb.Mask) | c.tlbUser;
     nb.vEpG = c.tlbTagX[t] === lin - (lin & 0xfff) && c.tlbGlobal[t] === 1 && (lin & 0xfff) + nb.len <= 4096 ? c.jcEpochG : -1;
+    if (nb.wl !== null) linkValidity(nb);
   }
   return nb;
 }
@@ -368,8 +373,8 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
     aheadSink = n1 === null ? n0.vLo : n0.vLo ^ n1.vLo;
   }
   // The array only for what is rare (a cut, a fault, self-modifying code): the loop walks first/nx.
-  const ins = blk.insns;
-  const total = blk.count;
+  let ins = blk.insns;
+  let total = blk.count;
   // Compiled regions, unless the PMU counts in order (EDGE): they count once when they leave.
   const regionOk = pmu === null || !pmu.active || c.pmuMerge;
   if (blk.exec === null && c.compile && blk.valid && (blk.region === null || !regionOk)) {
@@ -409,6 +414,11 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
   c.pmuCounted = 0;
   let i = 0;
   c.loops = 0;
+  // Instructions and branches a chained run retired in the blocks before the one it ended in (jit/wasm-chain.ts).
+  let chN = 0;
+  let chB = 0;
+  const i0 = c.instructions;
+  const b0 = c.branchesRetired[userIdx]!;
   // Armed debug features run the interpreter only (debug-step.ts).
   const compiled = blk.exec !== null && n === total && !c.debugArmed;
   try {
@@ -419,7 +429,18 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
         // A counter that counts in order (EDGE) sees each pass as a block run of its own: no extra passes then.
         c.loopLimit = room > total && (pmu === null || !pmu.active || c.pmuMerge) ? Math.floor(room / total) : 1;
       }
+      c.chainLimit = limit;
       blk.exec!(c);
+      const last = c.chainLast;
+      if (last !== null) {
+        // A chained run (jit/wasm-chain.ts) ended in another block: the vCPU's counts are up to that block's start.
+        c.chainLast = null;
+        chN = c.instructions - i0;
+        chB = c.branchesRetired[userIdx]! - b0;
+        blk = last;
+        ins = blk.insns;
+        total = n = blk.count;
+      }
       i = c.ci; // a compiled block that leaves early (side exit, self-modifying code) sets c.rip itself
       if (c.loops > 0) {
         c.instructions += c.loops * blk.loopLen;
@@ -503,7 +524,17 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
     c.curBlock = null;
     c.segOff = 0;
     c.blockRest = 0; // a fault ends the block here in any run
-    if (compiled) i = c.ci;
+    if (compiled) {
+      i = c.ci;
+      const last = c.chainLast;
+      if (last !== null) {
+        c.chainLast = null;
+        blk = last;
+        ins = blk.insns;
+        chN = c.instructions - i0;
+        chB = c.branchesRetired[userIdx]! - b0;
+      }
+    }
     if (e !== FAULT) throw e;
     if (compiled && c.loops > 0) {
       // Completed iterations of a self-looping compiled block before the fault.
@@ -519,8 +550,8 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
     c.instructions += i;
     c.retired[userIdx]! += i;
     c.branchesRetired[userIdx]! += fb;
-    if (pmu !== null && pmu.active && i > c.pmuCounted) countPmu(c, pmu, i - c.pmuCounted - fb, fb);
-    c.rip = addIp(bip, ins[i]!.start, c.codeSize);
+    if (pmu !== null && pmu.active && i + chN > c.pmuCounted) countPmu(c, pmu, i + chN - c.pmuCounted - fb - chB, fb + chB);
+    c.rip = addIp(c.bip, ins[i]!.start, c.codeSize);
     deliverPendingFault(c);
     return blk;
   }
@@ -544,8 +575,8 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
   const bi = i === total ? blk.branches : i === 0 ? 0 : ins[i - 1]!.brThrough;
   c.branchesRetired[userIdx]! += bi;
   if (pmu !== null && pmu.active) {
-    const br = c.loops === 0 ? bi : bi + blk.loopBranches * c.loops;
-    countPmu(c, pmu, i + (compiled ? c.loops * blk.loopLen : 0) - br - c.pmuCounted, br);
+    const br = (c.loops === 0 ? bi : bi + blk.loopBranches * c.loops) + chB;
+    countPmu(c, pmu, i + chN + (compiled ? c.loops * blk.loopLen : 0) - br - c.pmuCounted, br);
   }
   return blk;
 }

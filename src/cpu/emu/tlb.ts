@@ -6,6 +6,7 @@
 import type { EmuCpu } from './cpu.js';
 import { Tlb, VLin } from './x86-defs.js';
 import type { RamRegion } from './mem-access.js';
+import { linkValidity } from './jit/link-validity.js';
 
 export function flushTlb(c: EmuCpu, global: boolean): void {
   if (global) {
@@ -69,7 +70,10 @@ export function invlpg(c: EmuCpu, lin: number): void {
     if (t >= from && t < end) {
       jt[j] = -1;
       const b = jb[j];
-      if (b !== undefined && b.vLo === (t | 0) && b.vHi === (t - (t | 0)) / 4294967296) b.vHi = VLin.None;
+      if (b !== undefined && b.vLo === (t | 0) && b.vHi === (t - (t | 0)) / 4294967296) {
+        b.vHi = VLin.None;
+        if (b.wl !== null) linkValidity(b);
+      }
     }
   }
 }

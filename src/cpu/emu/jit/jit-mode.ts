@@ -74,7 +74,7 @@ export function thresholdOf(m: JitMode): number {
 /** Runs of a block that does not loop on itself before the wasm tier compiles it (the threshold elsewhere). */
 export function lateThresholdOf(m: JitMode): number {
   const t = thresholdOf(m);
-  return m === 'wasm' ? t * WASM_LATE_FACTOR : t;
+  return m === 'wasm' ? t * Number(env('TSVMM_WASM_LATE_FACTOR') ?? WASM_LATE_FACTOR) : t;
 }
 
 /**

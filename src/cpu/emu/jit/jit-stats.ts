@@ -14,4 +14,6 @@ export class JitStats {
   /** Page regions held now and their source bytes. */
   liveRegions = 0;
   liveBytes = 0;
+  /** wasm runs that went on from their first block into others without returning to the run loop (wasm-chain.ts). */
+  chains = 0;
 }

@@ -25,6 +25,22 @@ export const enum Slot {
   /** Int32 per TLB entry: the wasm address of the page's RAM, or -1 (RAM outside the memory). */
   Addr = TagW + Tlb.Size * 2 * 8,
   End = Addr + Tlb.Size * 2 * 4,
+  /**
+   * Chained runs (wasm-chain.ts): the running block's table index, instructions and branches its chain retired
+   * before it, a stop request, the CPL, decode mode and paging epochs a block must be valid for (what jcOk
+   * compares), the running block's RIP (f64).
+   */
+  ChainIdx = 64000,
+  ChainN = 64004,
+  ChainNb = 64008,
+  ChainStop = 64012,
+  ChainCpl = 64016,
+  ChainMode = 64020,
+  ChainEp = 64040,
+  ChainEpG = 64044,
+  ChainBip = 64024,
+  /** f64: RIP after a tail instruction the chain ran through the `tl` import. */
+  ChainRip = 64032,
   Size = 65536,
 }
 
@@ -57,6 +73,10 @@ export const enum Dg {
 }
 
 const PAGE = 65536;
+/** Pages of chain-link records (wasm-chain.ts), one record per chainable compiled block. */
+export const LINK_PAGES = 32;
+/** Bytes of one link record (wasm-chain.ts Lk). */
+export const LINK_BYTES = 80;
 /** vCPU slots of a memory made without a VM's sizes (a standalone EmuCpu, tests). */
 const DEFAULT_SLOTS = 8;
 
@@ -65,16 +85,22 @@ export class WasmArena {
   readonly i32: Int32Array;
   private slotsUsed = 0;
   private ramNext: number;
+  /** Byte offset of the chain-link records (after the vCPU slots). */
+  readonly linkBase: number;
+  /** Link records: how many the area holds (table index 0 is 'none'). */
+  readonly linkCap: number;
 
   constructor(
     readonly slots: number,
     readonly ramBytes: number,
   ) {
-    const pages = slots + Math.ceil(ramBytes / PAGE);
+    const pages = slots + LINK_PAGES + Math.ceil(ramBytes / PAGE);
     if (wasmApi === undefined) throw new RangeError('TSVMM_JIT=wasm: this JavaScript engine has no WebAssembly');
     this.memory = new wasmApi.Memory({ initial: pages, maximum: pages });
     this.i32 = new Int32Array(this.memory.buffer);
-    this.ramNext = slots * PAGE;
+    this.linkBase = slots * PAGE;
+    this.linkCap = Math.floor((LINK_PAGES * PAGE) / LINK_BYTES);
+    this.ramNext = (slots + LINK_PAGES) * PAGE;
   }
 
   /** A fresh vCPU slot's byte offset. */
@@ -104,7 +130,7 @@ const MAX_PAGES = 65536;
 
 /** Makes the memory of a VM's code cache for `cpus` vCPUs and `ramBytes` of RAM (EmuVm, before its vCPUs). */
 export function provideArena(cache: CodeCache, cpus: number, ramBytes: number): WasmArena {
-  const ram = cpus + Math.ceil(ramBytes / PAGE) + 16 <= MAX_PAGES ? ramBytes + 16 * PAGE : 0;
+  const ram = cpus + LINK_PAGES + Math.ceil(ramBytes / PAGE) + 16 <= MAX_PAGES ? ramBytes + 16 * PAGE : 0;
   let a: WasmArena;
   try {
     a = new WasmArena(cpus, ram);

@@ -24,8 +24,8 @@ import { Ea } from '../insn.js';
 import { flagLiveness, formOf, eFirst, hasImm, mayFault, plainAlu, writes, type Form } from '../block-compiler.js';
 import { aluEG, aluEI, aluGE, cmovcc, lea as leaOp, lea64, mov64load, mov64store, movEG, movEI, movGE, movRI, movsx, notE, setcc, testEG, testEI } from '../ops-alu.js';
 import { shiftE } from '../ops-shift.js';
-import { pop32r, pop64r, popR, push32r, push64r, pushR, relTarget } from '../ops-flow.js';
-import { nop } from '../ops-system.js';
+import { callRel64, jmpRel, pop32r, pop64r, popR, push32r, push64r, pushR, relTarget, ret64 } from '../ops-flow.js';
+import { nop, rdmsr, rdpmc, wrmsr } from '../ops-system.js';
 import { Alu } from '../sem-alu.js';
 import { rol32, ror32, sar32, shl32, shr32, Sh } from '../sem-shift.js';
 import { cond, getCF } from '../lazy-flags.js';
@@ -34,8 +34,11 @@ import { ea } from '../operands.js';
 import { addIp } from '../address.js';
 import { Lazy } from '../flags.js';
 import type { JitStats } from './jit-stats.js';
-import { Dg, Fr, Slot, type WasmArena } from './wasm-arena.js';
-import { Body, moduleBytes, T, W, wasmApi, type FnType } from './wasm-encoder.js';
+import { Dg, Fr, LINK_BYTES, Slot, type WasmArena } from './wasm-arena.js';
+import { Body, moduleBytes, T, W, wasmApi, type FnType, type WasmTable } from './wasm-encoder.js';
+import { chainModuleBytes, HOW_RET, HOW_TAIL_DONE, Lk } from './wasm-chain.js';
+import { linkValidity } from './link-validity.js';
+import { Bit } from '../flags.js';
 import { Seg } from '../x86-defs.js';
 
 /** The cpu running compiled wasm now (imports are bound per module, the cpu per call). */
@@ -150,6 +153,9 @@ export type WForm =
   | 'alu64m'
   | 'cmpm'
   | 'not64'
+  | 'jmp'
+  | 'call'
+  | 'ret'
   | 'tail';
 
 export function wasmForm(x: Insn): WForm {
@@ -185,13 +191,18 @@ export function wasmForm(x: Insn): WForm {
   if (fn === setcc) return reg ? 'setcc' : '';
   if (fn === cmovcc) return reg && (x.osz === 4 || x.osz === 8) ? 'cmov' : '';
   if (fn === nop) return 'nop';
+  // Block ends that a chained run goes on from (wasm-chain.ts): JMP rel in any mode; CALL rel32 and RET in
+  // 64-bit mode, inline when the stack slot is a TLB hit and the target canonical, else by their handler.
+  if (fn === jmpRel) return 'jmp';
+  if (fn === callRel64) return 'call';
+  if (fn === ret64) return 'ret';
   return '';
 }
 
 /** Whether a form may fault or call out (it then observes every flag, for the liveness pass). */
 function observesAll(f: string, x: Insn): boolean {
   if ((f === 'movsx' || f === 'test64') && x.mod !== 3) return true;
-  return f === 'push' || f === 'pop' || f === 'load64' || f === 'store64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'tail' || mayFault(f as Form, x);
+  return f === 'push' || f === 'pop' || f === 'load64' || f === 'store64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'tail' || f === 'jmp' || f === 'call' || f === 'ret' || mayFault(f as Form, x);
 }
 
 /** The block running now (set by its wrapper; the imports, shared by all modules of an arena, read them). */
@@ -208,6 +219,7 @@ function sync(c: EmuCpu): void {
 
 /** Sets what an instruction that may fault or call out needs first (run-loop.ts execBlock's contract). */
 function enter(c: EmuCpu, k: number): Insn {
+  if (chainOn) chainSync(c);
   sync(c);
   // Completed passes of a self-loop (run-loop.ts counts them when this instruction faults).
   if (curLoop) c.loops = curM[(c.wslot + Slot.Loops) >> 2]!;
@@ -228,23 +240,29 @@ function imports(arena: WasmArena): Record<string, Record<string, unknown>> {
         const c = cur;
         const x = enter(c, k);
         x.fn(c, x);
+        if (chainOn) chainCheck(c);
         return c.smc ? 1 : 0;
       },
       rd: (k: number, size: number, lin: number): number => {
         const c = cur;
         enter(c, k);
-        return rd(c, size, lin);
+        const v = rd(c, size, lin);
+        if (chainOn) chainCheck(c);
+        return v;
       },
       wr: (k: number, size: number, lin: number, v: number): number => {
         const c = cur;
         enter(c, k);
         wr(c, size, lin, v);
+        if (chainOn) chainCheck(c);
         return c.smc ? 1 : 0;
       },
       rdw: (k: number, size: number, lin: number): number => {
         const c = cur;
         enter(c, k);
-        return rdw(c, size, lin);
+        const v = rdw(c, size, lin);
+        if (chainOn) chainCheck(c);
+        return v;
       },
       ea: (k: number): number => {
         const c = cur;
@@ -259,6 +277,7 @@ function imports(arena: WasmArena): Record<string, Record<string, unknown>> {
         return getCF(cur);
       },
       sh: (k: number, v: number): number => {
+        if (chainOn) chainSync(cur);
         sync(cur);
         const x = curIns[k]!;
         return SHIFT_KERNEL[x.op]!(cur, v, x.imm & 31, true);
@@ -268,6 +287,7 @@ function imports(arena: WasmArena): Record<string, Record<string, unknown>> {
         const c = cur;
         enter(c, k);
         wr(c, 8, lin, lo, hi);
+        if (chainOn) chainCheck(c);
         return c.smc ? 1 : 0;
       },
     },
@@ -314,6 +334,7 @@ function prepare(blk: Block, anyBlock: boolean): Prepared | null {
 function wrapper(arena: WasmArena, ins: readonly Insn[], segAt: Int32Array, loops: boolean, run: (slot: number, user: number, bip: number, room: number, lim: number) => number): (c: EmuCpu) => void {
   const m = arena.i32;
   return (c: EmuCpu): void => {
+    chainOn = false;
     cur = c;
     curIns = ins;
     curSeg = segAt;
@@ -330,6 +351,7 @@ function wrapper(arena: WasmArena, ins: readonly Insn[], segAt: Int32Array, loop
       c.ci = ci - 1;
       c.rip = relTarget(c, ins[ci - 1]!);
     } else if (how === 2) c.rip = addIp(c.bip, ins[ci - 1]!.end, c.codeSize);
+    else if (how === HOW_RET) c.rip = new Float64Array(m.buffer)[(c.wslot + Slot.ChainRip) >> 3]!;
     else if (how === 3) {
       // The last instruction has no inline form: its handler runs here rather than through an import.
       c.ci = ci;
@@ -361,13 +383,258 @@ function compileBatch(arena: WasmArena, ps: readonly Prepared[], stats: JitStats
     blk.selfLoop = h >= 0;
     blk.loopLen = h >= 0 ? ins.length - h : 0;
     blk.loopBranches = h >= 0 ? ins[ins.length - 1]!.brThrough - (h > 0 ? ins[h - 1]!.brThrough : 0) : 0;
-    blk.exec = wrapper(arena, ins, p.segAt, h >= 0, exports[`f${i}`] as (slot: number, user: number, bip: number, room: number, lim: number) => number);
+    const run = exports[`f${i}`] as (slot: number, user: number, bip: number, room: number, lim: number) => number;
+    // RDMSR, WRMSR and RDPMC count the PMU up to themselves (run-loop.ts pmuSync): their blocks run alone.
+    const ch = CHAIN && h < 0 && !ins.some((x) => x.fn === rdmsr || x.fn === wrmsr || x.fn === rdpmc) ? chainOf(arena) : null;
+    if (ch !== null && ch.next < ch.cap) {
+      const idx = ch.next++;
+      ch.table.set(idx, run);
+      const e: ChainEntry = { blk, ins, segAt: p.segAt, idx };
+      ch.entries[idx] = e;
+      const at = arena.linkBase + idx * LINK_BYTES;
+      const m = arena.i32;
+      m.fill(0, at >> 2, (at + LINK_BYTES) >> 2);
+      m[(at + Lk.Count) >> 2] = ins.length;
+      m[(at + Lk.Branches) >> 2] = blk.branches;
+      blk.wl = { m, f: ch.f64, at };
+      linkValidity(blk);
+      blk.exec = chainWrapper(arena, ch, e);
+    } else blk.exec = wrapper(arena, ins, p.segAt, h >= 0, run);
   });
   if (stats !== undefined) {
     stats.compileMs += performance.now() - t0;
     stats.codeBytes += bytes.length;
     stats.regions += ps.length;
   }
+}
+
+
+// ------------------------------------------------------------------ chained runs (wasm-chain.ts)
+
+/** TSVMM_WASM_CHAIN=0: every compiled block returns to the run loop (measurements). */
+const CHAIN = ((globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.TSVMM_WASM_CHAIN ?? '1') !== '0';
+
+interface ChainEntry {
+  readonly blk: Block;
+  readonly ins: readonly Insn[];
+  readonly segAt: Int32Array;
+  readonly idx: number;
+}
+
+type DriveFn = (slot: number, user: number, bip: number, room: number, lim: number, idx: number, limit: number) => number;
+
+interface ChainState {
+  readonly table: WasmTable;
+  readonly drive: DriveFn;
+  readonly entries: (ChainEntry | undefined)[];
+  readonly f64: Float64Array;
+  readonly cap: number;
+  next: number;
+}
+
+const chainOfArena = new WeakMap<WasmArena, ChainState | null>();
+
+function chainOf(arena: WasmArena): ChainState | null {
+  let ch = chainOfArena.get(arena);
+  if (ch !== undefined) return ch;
+  ch = null;
+  try {
+    const cap = Math.min(arena.linkCap, 1 << 16);
+    const table = new wasmApi!.Table({ element: 'anyfunc', initial: cap });
+    const inst = new wasmApi!.Instance(new wasmApi!.Module(chainModuleBytes(TYPES[MAIN_TYPE]!, arena.linkBase, LINK_BYTES)), { e: { m: arena.memory, t: table, tl: chainTail } });
+    ch = { table, drive: inst.exports.drive as DriveFn, entries: [], f64: new Float64Array(arena.memory.buffer), cap, next: 1 };
+  } catch {
+    ch = null; // no tables or no compilation here: blocks return to the run loop
+  }
+  chainOfArena.set(arena, ch);
+  return ch;
+}
+
+/** A chained run is on (imports bring the vCPU up to its running block and check for stops). */
+let chainOn = false;
+let chainSt: ChainState;
+/** The entry the vCPU was last brought up to, and the chain count it was at. */
+let curIdx = 0;
+let curN = 0;
+let chI0 = 0;
+let chR0 = 0;
+let chB0 = 0;
+let chU = 0;
+// What the run loop's checks depend on, at the chain's start (chainCheck).
+let chPoll = 0;
+let chSi = 0;
+let chCpl = 0;
+let chMode = 0;
+let chEp = 0;
+let chEpG = 0;
+let chSs = 0;
+
+/** Brings the vCPU up to the block the driver runs now (what execBlock sets for a block). */
+function chainSync(c: EmuCpu): void {
+  const m = curM;
+  const s = c.wslot >> 2;
+  const idx = m[s + (Slot.ChainIdx >> 2)]!;
+  const n = m[s + (Slot.ChainN >> 2)]!;
+  if (idx === curIdx && n === curN) return;
+  curIdx = idx;
+  curN = n;
+  const e = chainSt.entries[idx]!;
+  curIns = e.ins;
+  curSeg = e.segAt;
+  c.instructions = chI0 + n;
+  c.retired[chU] = chR0 + n;
+  c.branchesRetired[chU] = chB0 + m[s + (Slot.ChainNb >> 2)]!;
+  const bip = chainSt.f64[(c.wslot + Slot.ChainBip) >> 3]!;
+  c.bip = bip;
+  c.rip = addIp(bip, e.blk.len, 8);
+  c.curBlock = e.blk;
+  c.chainLast = e.blk;
+}
+
+/** After an import that ran guest code or touched memory: whatever makes the run loop do something else than run the next block stops the chain. */
+function chainCheck(c: EmuCpu): void {
+  if (
+    c.pollAt !== chPoll ||
+    c.smc ||
+    c.breakRun ||
+    c.shadow ||
+    c.halted ||
+    c.notRetired !== 0 ||
+    c.stringIters !== chSi ||
+    (c.flags & (Bit.TF | Bit.RF)) !== 0 ||
+    c.cpl !== chCpl ||
+    c.modeKey !== chMode ||
+    c.jcEpoch !== chEp ||
+    c.jcEpochG !== chEpG ||
+    c.stackSize !== chSs ||
+    c.codeSize !== 8 ||
+    c.debugArmed
+  )
+    curM[(c.wslot + Slot.ChainStop) >> 2] = 1;
+}
+
+/** The driver's `tl` import: runs the running block's last instruction (its handler) and leaves RIP in the slot. */
+function chainTail(k: number): number {
+  const c = cur;
+  const x = enter(c, k);
+  x.fn(c, x);
+  c.ci = k + 1;
+  chainCheck(c);
+  chainSt.f64[(c.wslot + Slot.ChainRip) >> 3] = c.rip;
+  return 0;
+}
+
+/** execBlock's function for a chainable block: links the last compiled exit to it, runs the driver, then sets the vCPU as the wrapper does. */
+function chainWrapper(arena: WasmArena, ch: ChainState, e0: ChainEntry): (c: EmuCpu) => void {
+  const m = arena.i32;
+  const idx0 = e0.idx;
+  return (c: EmuCpu): void => {
+    const s = c.wslot >> 2;
+    if (c.wxIdx !== 0) {
+      // The last compiled block left to this block's RIP: a guess for its next run (the driver checks it).
+      if (c.wxRip === c.bip) {
+        const at = arena.linkBase + c.wxIdx * LINK_BYTES;
+        if (c.wxKind === 1) {
+          m[(at + Lk.FallIdx) >> 2] = idx0;
+          ch.f64[(at + Lk.FallBip) >> 3] = c.bip;
+        } else if (c.wxKind === 3) {
+          m[(at + Lk.SideIdx) >> 2] = idx0;
+          m[(at + Lk.SideCi) >> 2] = c.wxCi;
+          m[(at + Lk.SideBr) >> 2] = c.wxBr;
+          ch.f64[(at + Lk.SideBip) >> 3] = c.bip;
+        } else {
+          m[(at + Lk.TakIdx) >> 2] = idx0;
+          ch.f64[(at + Lk.TakBip) >> 3] = c.bip;
+        }
+      }
+      c.wxIdx = 0;
+    }
+    // Chain only where the PMU counts order-free (execBlock counts the whole run at its end, as the run loop's
+    // countPmu merges block counts then).
+    const pmu = c.pmu;
+    const chain = c.codeSize === 8 && (pmu === null || !pmu.active || c.pmuMerge) && !c.debugArmed;
+    m[s + (Slot.ChainStop >> 2)] = chain ? 0 : 1;
+    m[s + (Slot.ChainCpl >> 2)] = c.cpl;
+    m[s + (Slot.ChainMode >> 2)] = c.modeKey;
+    m[s + (Slot.ChainEp >> 2)] = c.jcEpoch;
+    m[s + (Slot.ChainEpG >> 2)] = c.jcEpochG;
+    cur = c;
+    curM = m;
+    chainSt = ch;
+    curIns = e0.ins;
+    curSeg = e0.segAt;
+    curLoop = false;
+    curIdx = idx0;
+    curN = 0;
+    const u = c.cpl === 3 ? 1 : 0;
+    chU = u;
+    chI0 = c.instructions;
+    chR0 = c.retired[u]!;
+    chB0 = c.branchesRetired[u]!;
+    chPoll = c.pollAt;
+    chSi = c.stringIters;
+    chCpl = c.cpl;
+    chMode = c.modeKey;
+    chEp = c.jcEpoch;
+    chEpG = c.jcEpochG;
+    chSs = c.stackSize;
+    c.chainLast = null;
+    chainOn = true;
+    const r = ch.drive(c.wslot, c.tlbUser | (c.stackSize << 16), c.bip, c.pollAt - c.instructions, c.loopLimit, idx0, c.chainLimit);
+    chainOn = false;
+    const f = (c.wslot + Slot.Flags) >> 2;
+    if (m[f + Fr.Dirty] !== 0) pull(c, m, f);
+    // The block it ended in: the vCPU as execBlock would have set it for that block.
+    const idx = m[s + (Slot.ChainIdx >> 2)]!;
+    let e = e0;
+    if (idx !== idx0 || m[s + (Slot.ChainN >> 2)] !== 0) {
+      c.cache.jit.chains++;
+      chainSync(c);
+      e = ch.entries[idx]!;
+      c.chainLast = e.blk;
+    } else c.chainLast = null;
+    const ins = e.ins;
+    const ci = r & 0xffff;
+    const how = r >>> 16;
+    const n = ins.length;
+    c.wxIdx = 0;
+    if (how === 1) {
+      c.ci = ci - 1;
+      c.rip = relTarget(c, ins[ci - 1]!);
+      c.wxIdx = e.idx;
+      c.wxRip = c.rip;
+      if (ci === n) c.wxKind = 2;
+      else {
+        c.wxKind = 3;
+        c.wxCi = ci;
+        c.wxBr = ins[ci - 1]!.brThrough;
+      }
+    } else if (how === 2) c.rip = addIp(c.bip, ins[ci - 1]!.end, c.codeSize);
+    else if (how === HOW_RET) {
+      c.rip = ch.f64[(c.wslot + Slot.ChainRip) >> 3]!;
+      c.wxIdx = e.idx;
+      c.wxKind = 2;
+      c.wxRip = c.rip;
+    } else if (how === HOW_TAIL_DONE) {
+      // The driver ran the last instruction through tl (c.ci and RIP are set).
+      c.wxIdx = e.idx;
+      c.wxKind = 2;
+      c.wxRip = c.rip;
+      return;
+    } else if (how === 3) {
+      c.ci = ci;
+      c.segOff = e.segAt[ci]!;
+      const x = ins[ci]!;
+      x.fn(c, x);
+      c.ci = ci + 1;
+      return;
+    } else if (ci === n) {
+      c.wxIdx = e.idx;
+      c.wxKind = 1;
+      c.wxRip = c.rip;
+    }
+    c.ci = ci;
+  };
 }
 
 /** Blocks that got hot and wait for their batch, per arena. */
@@ -723,6 +990,67 @@ function nonCanonical(b: Body, lin: number): void {
   b.get(lin).i64(16n).op(W.I64Shl).i64(16n).op(W.I64ShrS).get(lin).op(W.I64Ne);
 }
 
+/** Returns exit code `code` when the i32 on the stack is not 0. */
+function leaveIf(b: Body, code: number): void {
+  b.op(W.If, T.Void).i32(code).op(W.Return, W.End);
+}
+
+/**
+ * CALL rel32 in 64-bit mode as the block's last instruction: pushes the return address inline and returns as a
+ * taken branch when the target is canonical and the stack slot a TLB hit; otherwise, before changing
+ * anything, returns as a tail (the handler does it all, faults included).
+ */
+function emitCall64(b: Body, x: Insn, k: number): void {
+  const tail = exitCode(k, 3);
+  const addr = b.local(T.I32);
+  const idx = b.local(T.I32);
+  const t = b.local(T.I64);
+  b.get(P_BIP).op(W.I64TruncF64S).i64(BigInt(x.end + x.imm)).op(W.I64Add).set(t);
+  nonCanonical(b, t);
+  b.get(P_USER).i32(16).op(W.I32ShrU).i32(8).op(W.I32Ne, W.I32Or);
+  leaveIf(b, tail);
+  const sp = b.local(T.I64);
+  regLoad64(b, 4);
+  b.i64(-8n).op(W.I64Add).set(sp);
+  nonCanonical(b, sp);
+  leaveIf(b, tail);
+  tlbHit(b, sp, 8, true, addr, idx);
+  b.op(W.I32Eqz);
+  leaveIf(b, tail);
+  b.get(addr).get(P_BIP).op(W.I64TruncF64S).i64(BigInt(x.end)).op(W.I64Add).mem(W.I64Store, 0, 0);
+  regStore64(b, 4, sp);
+  b.i32(exitCode(k + 1, 1)).op(W.Return);
+}
+
+/**
+ * RET in 64-bit mode (no immediate) as the block's last instruction: pops the target inline into the slot
+ * (Slot.ChainRip, exit code HOW_RET) when the stack slot is a TLB hit and the target canonical; otherwise
+ * returns as a tail, nothing changed.
+ */
+function emitRet64(b: Body, k: number): void {
+  const tail = exitCode(k, 3);
+  const addr = b.local(T.I32);
+  const idx = b.local(T.I32);
+  b.get(P_USER).i32(16).op(W.I32ShrU).i32(8).op(W.I32Ne);
+  leaveIf(b, tail);
+  const sp = b.local(T.I64);
+  regLoad64(b, 4);
+  b.set(sp);
+  nonCanonical(b, sp);
+  leaveIf(b, tail);
+  tlbHit(b, sp, 8, false, addr, idx);
+  b.op(W.I32Eqz);
+  leaveIf(b, tail);
+  const t = b.local(T.I64);
+  b.get(addr).mem(W.I64Load, 0, 0).set(t);
+  nonCanonical(b, t);
+  leaveIf(b, tail);
+  b.get(sp).i64(8n).op(W.I64Add).set(sp);
+  regStore64(b, 4, sp);
+  b.get(P_SLOT).get(t).op(W.F64ConvertI64S).mem(W.F64Store, Slot.ChainRip, 3);
+  b.i32(exitCode(k + 1, HOW_RET)).op(W.Return);
+}
+
 /** Calls x's handler through the import, ending the block after it if it wrote the block's code. */
 function handler(b: Body, k: number, smcExit: number): void {
   b.i32(k).call(Im.H);
@@ -739,7 +1067,9 @@ function stackLin32(b: Body, delta: number, lin: number): void {
 function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter: readonly number[], head: number): void {
   const n = ins.length;
   let known: Known = NONE;
-  dirtyAt = 0;
+  // A chained run (wasm-chain.ts) enters a block with the record as the block before it left it, dirty groups
+  // included: only a self-looping block, which never chains, starts from the wrapper's clean record.
+  dirtyAt = head >= 0 || !CHAIN ? 0 : -1;
   const smcExit = (k: number): number => exitCode(k + 1, k + 1 < n ? 2 : 0);
   const it = head >= 0 ? b.local(T.I32) : -1;
   const setLoops = (): void => {
@@ -1288,6 +1618,15 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
       }
       case 'nop':
         break;
+      case 'jmp':
+        b.i32(exitCode(k + 1, 1)).op(W.Return);
+        break;
+      case 'call':
+        emitCall64(b, x, k);
+        break;
+      case 'ret':
+        emitRet64(b, k);
+        break;
       case 'tail':
         b.i32(exitCode(k, 3)).op(W.Return);
         break;
@@ -1297,7 +1636,8 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
         dirtyAt = 0;
     }
   }
-  if (forms[n - 1] !== 'tail') b.i32(exitCode(n, 0));
+  const lf = forms[n - 1];
+  if (lf !== 'tail' && lf !== 'jmp' && lf !== 'call' && lf !== 'ret') b.i32(exitCode(n, 0));
 }
 
 function aluOp32(b: Body, op: number, d: number, s: number, r: number): void {

@@ -7,9 +7,12 @@ export const enum W {
   If = 0x04,
   Else = 0x05,
   End = 0x0b,
+  Br = 0x0c,
   BrIf = 0x0d,
   Return = 0x0f,
   Call = 0x10,
+  CallIndirect = 0x11,
+  Drop = 0x1a,
   LocalGet = 0x20,
   LocalSet = 0x21,
   LocalTee = 0x22,
@@ -22,6 +25,7 @@ export const enum W {
   I64Store = 0x37,
   I32Store8 = 0x3a,
   I32Store16 = 0x3b,
+  F64Store = 0x39,
   I32Const = 0x41,
   I64Const = 0x42,
   F64Const = 0x44,
@@ -30,6 +34,7 @@ export const enum W {
   I32Ne = 0x47,
   I32LtS = 0x48,
   I32LtU = 0x49,
+  I32GtS = 0x4a,
   I32LeS = 0x4c,
   I32LeU = 0x4d,
   I32GeS = 0x4e,
@@ -45,6 +50,7 @@ export const enum W {
   I32Popcnt = 0x69,
   I32Add = 0x6a,
   I32Sub = 0x6b,
+  I32Mul = 0x6c,
   I32And = 0x71,
   I32Or = 0x72,
   I32Xor = 0x73,
@@ -61,10 +67,12 @@ export const enum W {
   I64Shl = 0x86,
   I64ShrS = 0x87,
   I64ShrU = 0x88,
+  F64Sub = 0xa1,
   I32WrapI64 = 0xa7,
   I64ExtendI32S = 0xac,
   I64ExtendI32U = 0xad,
   I64TruncF64S = 0xb0,
+  F64ConvertI32U = 0xb8,
   F64ConvertI64S = 0xb9,
   I32Extend8S = 0xc0,
   I32Extend16S = 0xc1,
@@ -173,18 +181,18 @@ export class Body {
   }
 }
 
-function vec(out: number[], items: number[][]): void {
+export function vec(out: number[], items: number[][]): void {
   uleb(out, items.length);
   for (const i of items) out.push(...i);
 }
 
-function section(out: number[], id: number, body: number[]): void {
+export function section(out: number[], id: number, body: number[]): void {
   out.push(id);
   uleb(out, body.length);
   for (const v of body) out.push(v);
 }
 
-function name(s: string): number[] {
+export function name(s: string): number[] {
   const b: number[] = [];
   uleb(b, s.length);
   for (let i = 0; i < s.length; i++) b.push(s.charCodeAt(i));
@@ -236,13 +244,13 @@ export function moduleBytes(types: readonly FnType[], imports: readonly (readonl
   return new Uint8Array(out);
 }
 
-function u(n: number): number[] {
+export function u(n: number): number[] {
   const b: number[] = [];
   uleb(b, n);
   return b;
 }
 
-function lenPrefixed(ts: readonly T[]): number[] {
+export function lenPrefixed(ts: readonly T[]): number[] {
   return [...u(ts.length), ...ts];
 }
 
@@ -250,8 +258,14 @@ function lenPrefixed(ts: readonly T[]): number[] {
 export interface WasmMemory {
   readonly buffer: ArrayBuffer;
 }
+/** A table of functions (funcref). */
+export interface WasmTable {
+  readonly length: number;
+  set(i: number, f: unknown): void;
+}
 interface WasmApi {
   Memory: new (desc: { initial: number; maximum: number }) => WasmMemory;
+  Table: new (desc: { element: 'anyfunc'; initial: number }) => WasmTable;
   Module: new (bytes: Uint8Array<ArrayBuffer>) => object;
   Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => { readonly exports: Record<string, unknown> };
 }

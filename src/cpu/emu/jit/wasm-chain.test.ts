@@ -1,0 +1,54 @@
+/**
+ * Chained wasm runs (wasm-chain.ts): compiled blocks that go on into the next compiled block inside
+ * WebAssembly must leave the vCPU exactly as the run loop does block by block: instruction and branch counts,
+ * registers, flags and RIP at every slice end, with flags that one block sets and the next reads, CALL and RET
+ * (inline and through their handler), side exits, a handler import (IMUL) and a block that rewrites another
+ * block's code while both are linked.
+ *
+ * The tier is picked from TSVMM_JIT when cpu.ts loads, so this file sets it first and imports the harness
+ * after (node --test runs each file in a process of its own).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+process.env['TSVMM_JIT'] = 'wasm-eager';
+const { makeLong64Cpu, load } = await import('../cpu-harness.test-util.js');
+
+// 0x1000: mov ecx,200
+// loop:   call f | mov eax,ecx | imul eax,eax,7 | add ebx,eax | cmp ecx,50 | jb skip | add edx,3
+// skip:   mov [0x3000],ebx | cmp ebx,edx | jmp next
+// next:   jae over | inc esi
+// over:   dec ecx | jnz loop | hlt
+// f:      add edi,ecx | test edi,1 | jz f2 | ret
+// f2:     xor edi,5 | inc byte [0x1018] (the immediate of `add edx,3`) | shl rdi,3 | shr rdi,3 | ret
+const PROG =
+  'b9c8000000e82300000089c86bc00701c383f932720383c203891c250030000039d3eb007302ffc6ffc975d9f4' +
+  '01cff7c7010000007401c383f705fe04251810000048c1e70348c1ef03c3';
+
+function trace(compile: boolean, slice: number): { lines: string[]; chains: number } {
+  const t = makeLong64Cpu();
+  const cpu = t.cpu;
+  assert.ok(cpu.wasm !== null, 'the vCPU runs with the wasm tier');
+  cpu.compile = compile;
+  load(t.mem, 0x1000, PROG);
+  const lines: string[] = [];
+  for (let guard = 0; guard < 200000; guard++) {
+    const r = cpu.run(slice);
+    const regs = [0, 1, 2, 3, 4, 6, 7].map((i) => `${cpu.rl[i]}:${cpu.rh[i]}`).join(' ');
+    lines.push(`${r} n=${cpu.instructions} br=${cpu.branchesRetired.join('/')} rip=${cpu.rip.toString(16)} ${regs} fl=${cpu.getRflags().toString(16)} m=${t.mem.readU32(0x3000)} code=${t.mem.readU32(0x1018) & 0xff}`);
+    if (r !== 'budget') break;
+  }
+  return { lines, chains: cpu.jitStats.chains };
+}
+
+test('chained wasm runs end in the state the run loop reaches block by block', () => {
+  const ref = trace(false, 1e9);
+  const jit = trace(true, 1e9);
+  assert.match(ref.lines.at(-1)!, /^hlt /);
+  assert.deepEqual(jit.lines, ref.lines);
+  assert.ok(jit.chains > 100, `compiled blocks ran on into others (${jit.chains} chained runs)`);
+});
+
+test('chained wasm runs stop exactly at slice boundaries', () => {
+  for (const slice of [1, 2, 7, 13, 47, 100, 1000]) assert.deepEqual(trace(true, slice).lines, trace(false, slice).lines, `slice ${slice}`);
+});
