@@ -429,7 +429,7 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
         // A counter that counts in order (EDGE) sees each pass as a block run of its own: no extra passes then.
         c.loopLimit = room > total && (pmu === null || !pmu.active || c.pmuMerge) ? Math.floor(room / total) : 1;
       }
-      c.chainLimit = limit;
+      c.chainLimit = limit < 0x7fffffff ? limit : 0x7fffffff; // an int32 in the chain driver
       blk.exec!(c);
       const last = c.chainLast;
       if (last !== null) {

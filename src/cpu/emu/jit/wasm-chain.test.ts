@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 process.env['TSVMM_JIT'] = 'wasm-eager';
-const { makeLong64Cpu, load } = await import('../cpu-harness.test-util.js');
+const { makeCpu, makeLong64Cpu, load } = await import('../cpu-harness.test-util.js');
 
 // 0x1000: mov ecx,200
 // loop:   call f | mov eax,ecx | imul eax,eax,7 | add ebx,eax | cmp ecx,50 | jb skip | add edx,3
@@ -25,17 +25,28 @@ const PROG =
   'b9c8000000e82300000089c86bc00701c383f932720383c203891c250030000039d3eb007302ffc6ffc975d9f4' +
   '01cfd1ef720301cfc383f705fe04251810000048c1e70348c1ef03c3';
 
-function trace(compile: boolean, slice: number): { lines: string[]; chains: number } {
-  const t = makeLong64Cpu();
+// The same in 32-bit flat code (CS base 0: RIPs are linear addresses there too), without the 64-bit shifts; the
+// immediate of `add edx,3` is at 0x101a.
+const PROG32 =
+  'b9c8000000e82000000089c86bc00701c383f932720383c203891d0030000039d3eb007301464975dcf4' +
+  '01cfd1ef720301cfc383f705fe051a100000c1e703c1ef03c3';
+
+function trace(compile: boolean, slice: number, bits: 32 | 64 = 64): { lines: string[]; chains: number } {
+  const t = bits === 64 ? makeLong64Cpu() : makeCpu();
   const cpu = t.cpu;
   assert.ok(cpu.wasm !== null, 'the vCPU runs with the wasm tier');
   cpu.compile = compile;
-  load(t.mem, 0x1000, PROG);
+  if (bits === 32) {
+    cpu.setFlat32();
+    cpu.rip = 0x1000;
+    cpu.rl[4] = 0x8000;
+  }
+  load(t.mem, 0x1000, bits === 64 ? PROG : PROG32);
   const lines: string[] = [];
   for (let guard = 0; guard < 200000; guard++) {
     const r = cpu.run(slice);
     const regs = [0, 1, 2, 3, 4, 6, 7].map((i) => `${cpu.rl[i]}:${cpu.rh[i]}`).join(' ');
-    lines.push(`${r} n=${cpu.instructions} br=${cpu.branchesRetired.join('/')} rip=${cpu.rip.toString(16)} ${regs} fl=${cpu.getRflags().toString(16)} m=${t.mem.readU32(0x3000)} code=${t.mem.readU32(0x1018) & 0xff}`);
+    lines.push(`${r} n=${cpu.instructions} br=${cpu.branchesRetired.join('/')} rip=${cpu.rip.toString(16)} ${regs} fl=${cpu.getRflags().toString(16)} m=${t.mem.readU32(0x3000)} code=${t.mem.readU32(0x1018).toString(16)}`);
     if (r !== 'budget') break;
   }
   return { lines, chains: cpu.jitStats.chains };
@@ -51,4 +62,13 @@ test('chained wasm runs end in the state the run loop reaches block by block', (
 
 test('chained wasm runs stop exactly at slice boundaries', () => {
   for (const slice of [1, 2, 7, 13, 47, 100, 1000]) assert.deepEqual(trace(true, slice).lines, trace(false, slice).lines, `slice ${slice}`);
+});
+
+test('32-bit flat code chains too, with the same state at every slice end', () => {
+  const ref = trace(false, 1e9, 32);
+  const jit = trace(true, 1e9, 32);
+  assert.match(ref.lines.at(-1)!, /^hlt /);
+  assert.deepEqual(jit.lines, ref.lines);
+  assert.ok(jit.chains > 100, `compiled blocks ran on into others (${jit.chains} chained runs)`);
+  for (const slice of [1, 7, 47, 1000]) assert.deepEqual(trace(true, slice, 32).lines, trace(false, slice, 32).lines, `slice ${slice}`);
 });

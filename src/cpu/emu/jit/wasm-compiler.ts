@@ -468,6 +468,8 @@ let chMode = 0;
 let chEp = 0;
 let chEpG = 0;
 let chSs = 0;
+let chCsb = 0;
+let chCsl = 0;
 
 /** Brings the vCPU up to the block the driver runs now (what execBlock sets for a block). */
 function chainSync(c: EmuCpu): void {
@@ -486,7 +488,7 @@ function chainSync(c: EmuCpu): void {
   c.branchesRetired[chU] = chB0 + m[s + (Slot.ChainNb >> 2)]!;
   const bip = chainSt.f64[(c.wslot + Slot.ChainBip) >> 3]!;
   c.bip = bip;
-  c.rip = addIp(bip, e.blk.len, 8);
+  c.rip = addIp(bip, e.blk.len, c.codeSize);
   c.curBlock = e.blk;
   c.chainLast = e.blk;
 }
@@ -507,7 +509,8 @@ function chainCheck(c: EmuCpu): void {
     c.jcEpoch !== chEp ||
     c.jcEpochG !== chEpG ||
     c.stackSize !== chSs ||
-    c.codeSize !== 8 ||
+    c.segBase[Seg.CS] !== chCsb ||
+    c.segLimit[Seg.CS] !== chCsl ||
     c.debugArmed
   )
     curM[(c.wslot + Slot.ChainStop) >> 2] = 1;
@@ -552,7 +555,8 @@ function chainWrapper(arena: WasmArena, ch: ChainState, e0: ChainEntry): (c: Emu
     // Chain only where the PMU counts order-free (execBlock counts the whole run at its end, as the run loop's
     // countPmu merges block counts then).
     const pmu = c.pmu;
-    const chain = c.codeSize === 8 && (pmu === null || !pmu.active || c.pmuMerge) && !c.debugArmed;
+    // Linear addresses are RIPs in 64-bit code and in 32-bit code with a CS base of 0 (the records hold linear ones).
+    const chain = (c.codeSize === 8 || (c.codeSize === 4 && c.segBase[Seg.CS] === 0)) && (pmu === null || !pmu.active || c.pmuMerge) && !c.debugArmed;
     m[s + (Slot.ChainStop >> 2)] = chain ? 0 : 1;
     m[s + (Slot.ChainCpl >> 2)] = c.cpl;
     m[s + (Slot.ChainMode >> 2)] = c.modeKey;
@@ -578,6 +582,8 @@ function chainWrapper(arena: WasmArena, ch: ChainState, e0: ChainEntry): (c: Emu
     chEp = c.jcEpoch;
     chEpG = c.jcEpochG;
     chSs = c.stackSize;
+    chCsb = c.segBase[Seg.CS]!;
+    chCsl = c.segLimit[Seg.CS]!;
     c.chainLast = null;
     chainOn = true;
     const r = ch.drive(c.wslot, c.tlbUser | (c.stackSize << 16), c.bip, c.pollAt - c.instructions, c.loopLimit, idx0, c.chainLimit);
