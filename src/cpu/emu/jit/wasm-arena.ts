@@ -75,6 +75,8 @@ export const enum Dg {
 const PAGE = 65536;
 /** Pages of chain-link records (wasm-chain.ts), one record per chainable compiled block. */
 export const LINK_PAGES = 32;
+/** Entries of the chained runs' jump cache (a power of 2). */
+export const JCW_ENTRIES = 16384;
 /** Bytes of one link record (wasm-chain.ts Lk). */
 export const LINK_BYTES = 80;
 /** vCPU slots of a memory made without a VM's sizes (a standalone EmuCpu, tests). */
@@ -85,7 +87,9 @@ export class WasmArena {
   readonly i32: Int32Array;
   private slotsUsed = 0;
   private ramNext: number;
-  /** Byte offset of the chain-link records (after the vCPU slots). */
+  /** Byte offset of the chained runs' jump cache (JCW_ENTRIES int32 table indices by RIP, after the vCPU slots). */
+  readonly jcwBase: number;
+  /** Byte offset of the chain-link records (after that cache). */
   readonly linkBase: number;
   /** Link records: how many the area holds (table index 0 is 'none'). */
   readonly linkCap: number;
@@ -98,8 +102,9 @@ export class WasmArena {
     if (wasmApi === undefined) throw new RangeError('TSVMM_JIT=wasm: this JavaScript engine has no WebAssembly');
     this.memory = new wasmApi.Memory({ initial: pages, maximum: pages });
     this.i32 = new Int32Array(this.memory.buffer);
-    this.linkBase = slots * PAGE;
-    this.linkCap = Math.floor((LINK_PAGES * PAGE) / LINK_BYTES);
+    this.jcwBase = slots * PAGE;
+    this.linkBase = this.jcwBase + JCW_ENTRIES * 4;
+    this.linkCap = Math.floor((LINK_PAGES * PAGE - JCW_ENTRIES * 4) / LINK_BYTES);
     this.ramNext = (slots + LINK_PAGES) * PAGE;
   }
 

@@ -10,8 +10,8 @@
  * Every chainable block has an index in the arena's function table and a link record in the arena's
  * memory. The run loop records a link when a compiled block's exit was followed by a compiled block at the
  * exit's RIP (wasm-compiler.ts wrapper): for the fall-through, for the taken branch of the last instruction,
- * or for the last instruction run by its handler or an inline RET (the target RIP is compared: a one-entry cache
- * for returns and indirect jumps). A link is only a guess: the record of every chainable block also holds what
+ * A return, an indirect jump or any instruction run by its handler goes on to the block a small jump cache in
+ * the arena's memory holds for the RIP it left to (filled as the run loop enters compiled blocks). Both are guesses: the record of every chainable block also holds what
  * the run loop's jump-cache check (run-loop.ts jcOk) reads of the block, kept in step by link-validity.ts, and the
  * driver makes the same check before it runs the linked block.
  *
@@ -58,7 +58,7 @@ const IDX = 5;
 const LIMIT = 6;
 
 /** The driver: (slot, user, bip, room, lim, idx, limit) -> the last block's exit code. */
-export function chainModuleBytes(blockType: FnType, linkBase: number, linkBytes: number): Uint8Array<ArrayBuffer> {
+export function chainModuleBytes(blockType: FnType, jcwBase: number, jcwEntries: number, linkBase: number, linkBytes: number): Uint8Array<ArrayBuffer> {
   const b = new Body(7);
   const r = b.local(T.I32);
   const rec = b.local(T.I32);
@@ -94,16 +94,16 @@ export function chainModuleBytes(blockType: FnType, linkBase: number, linkBytes:
     b.get(how).i32(3).op(W.I32Eq).get(how).i32(HOW_RET).op(W.I32Eq, W.I32Or).op(W.If, T.Void);
     {
       // The last instruction has no inline form: its handler runs through tl, which leaves RIP in the slot as
-      // an inline RET does. The link is followed only to the RIP it was made for.
+      // an inline RET does. The next block is the one the jump cache below holds for that RIP.
       b.get(how).i32(3).op(W.I32Eq).op(W.If, T.Void);
       b.get(r).i32(0xffff).op(W.I32And).call(0).op(W.Drop);
       b.get(r).i32(0xffff).op(W.I32And).i32(HOW_TAIL_DONE << 16).op(W.I32Or).set(r);
       b.op(W.End);
       slotI32(Slot.ChainStop);
       b.op(W.BrIf, 1);
-      b.get(rec).mem(W.I32Load, Lk.TakIdx, 2).set(nx);
-      b.get(rec).mem(W.F64Load, Lk.TakBip, 3).get(S).mem(W.F64Load, Slot.ChainRip, 3).op(W.F64Ne).op(W.BrIf, 1);
-      b.get(rec).mem(W.F64Load, Lk.TakBip, 3).set(BIP);
+      b.get(S).mem(W.F64Load, Slot.ChainRip, 3).tee(BIP);
+      b.op(W.I64TruncF64S, W.I32WrapI64).i32(jcwEntries - 1).op(W.I32And).i32(2).op(W.I32Shl);
+      b.mem(W.I32Load, jcwBase, 2).set(nx);
     }
     b.op(W.Else);
     {

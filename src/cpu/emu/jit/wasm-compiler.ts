@@ -34,7 +34,7 @@ import { ea } from '../operands.js';
 import { addIp } from '../address.js';
 import { Lazy } from '../flags.js';
 import type { JitStats } from './jit-stats.js';
-import { Dg, Fr, LINK_BYTES, Slot, type WasmArena } from './wasm-arena.js';
+import { Dg, Fr, JCW_ENTRIES, LINK_BYTES, Slot, type WasmArena } from './wasm-arena.js';
 import { Body, moduleBytes, T, W, wasmApi, type FnType, type WasmTable } from './wasm-encoder.js';
 import { chainModuleBytes, HOW_RET, HOW_TAIL_DONE, Lk } from './wasm-chain.js';
 import { linkValidity } from './link-validity.js';
@@ -441,7 +441,7 @@ function chainOf(arena: WasmArena): ChainState | null {
   try {
     const cap = Math.min(arena.linkCap, 1 << 16);
     const table = new wasmApi!.Table({ element: 'anyfunc', initial: cap });
-    const inst = new wasmApi!.Instance(new wasmApi!.Module(chainModuleBytes(TYPES[MAIN_TYPE]!, arena.linkBase, LINK_BYTES)), { e: { m: arena.memory, t: table, tl: chainTail } });
+    const inst = new wasmApi!.Instance(new wasmApi!.Module(chainModuleBytes(TYPES[MAIN_TYPE]!, arena.jcwBase, JCW_ENTRIES, arena.linkBase, LINK_BYTES)), { e: { m: arena.memory, t: table, tl: chainTail } });
     ch = { table, drive: inst.exports.drive as DriveFn, entries: [], f64: new Float64Array(arena.memory.buffer), cap, next: 1 };
   } catch {
     ch = null; // no tables or no compilation here: blocks return to the run loop
@@ -531,8 +531,11 @@ function chainTail(k: number): number {
 function chainWrapper(arena: WasmArena, ch: ChainState, e0: ChainEntry): (c: EmuCpu) => void {
   const m = arena.i32;
   const idx0 = e0.idx;
+  const jcw = arena.jcwBase >> 2;
   return (c: EmuCpu): void => {
     const s = c.wslot >> 2;
+    // The run loop found this block valid at its RIP: chained runs leaving by a return or a handler find it there.
+    m[jcw + (c.bip & (JCW_ENTRIES - 1))] = idx0;
     if (c.wxIdx !== 0) {
       // The last compiled block left to this block's RIP: a guess for its next run (the driver checks it).
       if (c.wxRip === c.bip) {
@@ -616,18 +619,10 @@ function chainWrapper(arena: WasmArena, ch: ChainState, e0: ChainEntry): (c: Emu
         c.wxBr = ins[ci - 1]!.brThrough;
       }
     } else if (how === 2) c.rip = addIp(c.bip, ins[ci - 1]!.end, c.codeSize);
-    else if (how === HOW_RET) {
-      c.rip = ch.f64[(c.wslot + Slot.ChainRip) >> 3]!;
-      c.wxIdx = e.idx;
-      c.wxKind = 2;
-      c.wxRip = c.rip;
-    } else if (how === HOW_TAIL_DONE) {
-      // The driver ran the last instruction through tl (c.ci and RIP are set).
-      c.wxIdx = e.idx;
-      c.wxKind = 2;
-      c.wxRip = c.rip;
-      return;
-    } else if (how === 3) {
+    else if (how === HOW_RET) c.rip = ch.f64[(c.wslot + Slot.ChainRip) >> 3]!;
+    // The driver ran the last instruction through tl (c.ci and RIP are set).
+    else if (how === HOW_TAIL_DONE) return;
+    else if (how === 3) {
       c.ci = ci;
       c.segOff = e.segAt[ci]!;
       const x = ins[ci]!;
