@@ -71,10 +71,18 @@ export function thresholdOf(m: JitMode): number {
   return parseThreshold(env('TSVMM_JIT_THRESHOLD'), m === 'wasm' ? WASM_THRESHOLD : JS_THRESHOLD);
 }
 
+/** TSVMM_WASM_LATE_FACTOR (measurements): WASM_LATE_FACTOR instead of 25. */
+export function parseLateFactor(v: string | undefined): number {
+  if (v === undefined || v === '') return WASM_LATE_FACTOR;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`TSVMM_WASM_LATE_FACTOR=${v}: expected a whole number, at least 1`);
+  return n;
+}
+
 /** Runs of a block that does not loop on itself before the wasm tier compiles it (the threshold elsewhere). */
 export function lateThresholdOf(m: JitMode): number {
   const t = thresholdOf(m);
-  return m === 'wasm' ? t * Number(env('TSVMM_WASM_LATE_FACTOR') ?? WASM_LATE_FACTOR) : t;
+  return m === 'wasm' ? t * parseLateFactor(env('TSVMM_WASM_LATE_FACTOR')) : t;
 }
 
 /**
