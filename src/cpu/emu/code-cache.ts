@@ -270,7 +270,6 @@ export class CodeCache {
 
 const NO_INSNS: Block['insns'] = [];
 
-
 /**
  * Marks a dropped block invalid and lets go of its instructions and compiled code: a stale block may stay
  * referenced for a while (a vCPU's jump cache, up to JC_SIZE of them), and only its shell should. A vCPU
