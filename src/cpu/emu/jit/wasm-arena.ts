@@ -85,6 +85,8 @@ const DEFAULT_SLOTS = 8;
 export class WasmArena {
   readonly memory: WasmMemory;
   readonly i32: Int32Array;
+  /** The same memory as float64s (RIPs and linear addresses the chained runs keep there). */
+  readonly f64: Float64Array;
   private slotsUsed = 0;
   private ramNext: number;
   /** Byte offset of the chained runs' jump cache (JCW_ENTRIES int32 table indices by RIP, after the vCPU slots). */
@@ -102,6 +104,7 @@ export class WasmArena {
     if (wasmApi === undefined) throw new RangeError('TSVMM_JIT=wasm: this JavaScript engine has no WebAssembly');
     this.memory = new wasmApi.Memory({ initial: pages, maximum: pages });
     this.i32 = new Int32Array(this.memory.buffer);
+    this.f64 = new Float64Array(this.memory.buffer);
     this.jcwBase = slots * PAGE;
     this.linkBase = this.jcwBase + JCW_ENTRIES * 4;
     this.linkCap = Math.floor((LINK_PAGES * PAGE - JCW_ENTRIES * 4) / LINK_BYTES);

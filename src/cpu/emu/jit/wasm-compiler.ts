@@ -351,7 +351,7 @@ function wrapper(arena: WasmArena, ins: readonly Insn[], segAt: Int32Array, loop
       c.ci = ci - 1;
       c.rip = relTarget(c, ins[ci - 1]!);
     } else if (how === 2) c.rip = addIp(c.bip, ins[ci - 1]!.end, c.codeSize);
-    else if (how === HOW_RET) c.rip = new Float64Array(m.buffer)[(c.wslot + Slot.ChainRip) >> 3]!;
+    else if (how === HOW_RET) c.rip = arena.f64[(c.wslot + Slot.ChainRip) >> 3]!;
     else if (how === 3) {
       // The last instruction has no inline form: its handler runs here rather than through an import.
       c.ci = ci;
@@ -442,7 +442,7 @@ function chainOf(arena: WasmArena): ChainState | null {
     const cap = Math.min(arena.linkCap, 1 << 16);
     const table = new wasmApi!.Table({ element: 'anyfunc', initial: cap });
     const inst = new wasmApi!.Instance(new wasmApi!.Module(chainModuleBytes(TYPES[MAIN_TYPE]!, arena.jcwBase, JCW_ENTRIES, arena.linkBase, LINK_BYTES)), { e: { m: arena.memory, t: table, tl: chainTail } });
-    ch = { table, drive: inst.exports.drive as DriveFn, entries: [], f64: new Float64Array(arena.memory.buffer), cap, next: 1 };
+    ch = { table, drive: inst.exports.drive as DriveFn, entries: [], f64: arena.f64, cap, next: 1 };
   } catch {
     ch = null; // no tables or no compilation here: blocks return to the run loop
   }
@@ -620,16 +620,9 @@ function chainWrapper(arena: WasmArena, ch: ChainState, e0: ChainEntry): (c: Emu
       }
     } else if (how === 2) c.rip = addIp(c.bip, ins[ci - 1]!.end, c.codeSize);
     else if (how === HOW_RET) c.rip = ch.f64[(c.wslot + Slot.ChainRip) >> 3]!;
-    // The driver ran the last instruction through tl (c.ci and RIP are set).
+    // The driver ran the last instruction through tl (c.ci and RIP are set): it never returns how = 3.
     else if (how === HOW_TAIL_DONE) return;
-    else if (how === 3) {
-      c.ci = ci;
-      c.segOff = e.segAt[ci]!;
-      const x = ins[ci]!;
-      x.fn(c, x);
-      c.ci = ci + 1;
-      return;
-    } else if (ci === n) {
+    else if (ci === n) {
       c.wxIdx = e.idx;
       c.wxKind = 1;
       c.wxRip = c.rip;
@@ -991,6 +984,18 @@ function nonCanonical(b: Body, lin: number): void {
   b.get(lin).i64(16n).op(W.I64Shl).i64(16n).op(W.I64ShrS).get(lin).op(W.I64Ne);
 }
 
+/**
+ * An 8- or 32-bit CMP of the i32 locals d and s (the memory forms): the SUB's result in a new local and, when its
+ * flags are live, the flags record of that SUB; returns what is known of the flags then.
+ */
+function cmpSub(b: Body, size: number, d: number, s: number, fl: boolean, known: Known): Known {
+  const r = b.local(T.I32);
+  b.get(d).get(s).op(W.I32Sub);
+  if (size === 1) b.i32(0xff).op(W.I32And);
+  b.set(r);
+  return fl ? recordAddSub(b, false, size, d, s, r) : known;
+}
+
 /** Returns exit code `code` when the i32 on the stack is not 0. */
 function leaveIf(b: Body, code: number): void {
   b.op(W.If, T.Void).i32(code).op(W.Return, W.End);
@@ -1140,14 +1145,10 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
         const size = f === 'cmp-mi' ? 4 : 1;
         const d = b.local(T.I32);
         const s = b.local(T.I32);
-        const r = b.local(T.I32);
         load(b, k, lin, size);
         b.set(d);
         b.i32(x.imm | 0).set(s);
-        b.get(d).get(s).op(W.I32Sub);
-        if (size === 1) b.i32(0xff).op(W.I32And);
-        b.set(r);
-        if (fl) known = recordAddSub(b, false, size, d, s, r);
+        known = cmpSub(b, size, d, s, fl, known);
         break;
       }
       case 'test': {
@@ -1596,7 +1597,6 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
         const size = x.osz;
         const d = b.local(T.I32);
         const s = b.local(T.I32);
-        const r = b.local(T.I32);
         const ge = x.fn === aluGE;
         if (ge) getReg(b, size, B);
         else load(b, k, lin, size);
@@ -1604,10 +1604,7 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
         if (ge) load(b, k, lin, size);
         else getReg(b, size, B);
         b.set(s);
-        b.get(d).get(s).op(W.I32Sub);
-        if (size === 1) b.i32(0xff).op(W.I32And);
-        b.set(r);
-        if (fl) known = recordAddSub(b, false, size, d, s, r);
+        known = cmpSub(b, size, d, s, fl, known);
         break;
       }
       case 'not64': {
