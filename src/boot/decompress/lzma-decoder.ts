@@ -4,39 +4,50 @@
  * the whole kernel is decompressed in memory, so no sliding window is needed. Used by the
  * `.lzma` container and by LZMA2 chunks (xz), which reuse the model state between chunks.
  *
- * Corrupt input never reads outside the arrays: every distance is checked against the
- * output written so far and every input read against the input's end, each failing with a
- * DecompressError.
+ * Speed: the kernel's payload is ~8 MB of LZMA2 for ~66 MB out, decoded before the guest's first
+ * instruction, so `run` is one loop with everything it touches in locals: the range coder's range
+ * and code as unsigned 32-bit values (Math.imul for the bound keeps them in machine words; object
+ * fields above 2^30 would be boxed doubles), all probabilities in one Uint16Array at fixed offsets,
+ * the bit trees written out inline. State goes back to fields only when a call ends (an LZMA2 chunk).
+ *
+ * Corrupt input never reads or writes outside the arrays: every distance is checked against the
+ * output written so far, and the output against its limit. The input is not checked per byte: a
+ * read past the end gives 0 (past the array) or the next bytes (inside it), and the caller learns
+ * from `overran` (or LZMA2 from the chunk's end position) that the data was truncated.
  */
 
 export class DecompressError extends Error {}
 
-const NUM_STATES = 12;
+const STATES = 12;
 const POS_STATES_MAX = 16;
-const LEN_LOW_SYMBOLS = 8;
-const LEN_MID_SYMBOLS = 8;
-const LEN_HIGH_SYMBOLS = 256;
-const DIST_STATES = 4;
-const DIST_SLOTS = 64;
-const END_POS_MODEL_INDEX = 14;
-const FULL_DISTANCES = 128;
-const ALIGN_BITS = 4;
 const PROB_INIT = 1024;
 const MIN_MATCH = 2;
+/** Distance slots below this code their low bits with the per-slot reverse trees, above it with direct bits plus the align tree. */
+const END_POS_MODEL_INDEX = 14;
+/** The distance meaning "end of data" (an end marker). */
+const END_MARKER = 0xffff_ffff;
+/** The range is normalised (one more input byte) when it falls below 2^24. */
+const TOP = 0x0100_0000;
 
-/** Probability model of a length coder: choice, choice2, low/mid trees per pos state, the high tree. */
-class LengthModel {
-  readonly choice = new Uint16Array(2);
-  readonly low = new Uint16Array(POS_STATES_MAX << 3);
-  readonly mid = new Uint16Array(POS_STATES_MAX << 3);
-  readonly high = new Uint16Array(LEN_HIGH_SYMBOLS);
-  reset(): void {
-    this.choice.fill(PROB_INIT);
-    this.low.fill(PROB_INIT);
-    this.mid.fill(PROB_INIT);
-    this.high.fill(PROB_INIT);
-  }
-}
+// Where each probability group starts in the one model array (in entries).
+const IS_MATCH = 0; // [state][posState]
+const IS_REP = IS_MATCH + STATES * POS_STATES_MAX; // [state]
+const IS_REP_G0 = IS_REP + STATES;
+const IS_REP_G1 = IS_REP_G0 + STATES;
+const IS_REP_G2 = IS_REP_G1 + STATES;
+const IS_REP0_LONG = IS_REP_G2 + STATES; // [state][posState]
+const DIST_SLOT = IS_REP0_LONG + STATES * POS_STATES_MAX; // [lenState 0..3][64], trees rooted at 1
+const DIST_SPECIAL = DIST_SLOT + 4 * 64; // reverse trees of the slots 4..13, 114 entries in all
+const DIST_ALIGN = DIST_SPECIAL + 114; // the 4-bit reverse tree of the low distance bits, rooted at 1
+// A length coder: choice, choice2, then low and mid trees (8 entries per pos state, rooted at 1), then the high tree.
+const LEN_CHOICE2 = 1;
+const LEN_LOW = 2;
+const LEN_MID = LEN_LOW + POS_STATES_MAX * 8;
+const LEN_HIGH = LEN_MID + POS_STATES_MAX * 8;
+const LEN_CODER_SIZE = LEN_HIGH + 256;
+const MATCH_LEN = DIST_ALIGN + 16;
+const REP_LEN = MATCH_LEN + LEN_CODER_SIZE;
+const LITERAL = REP_LEN + LEN_CODER_SIZE; // [context][0x300]
 
 export interface LzmaProperties {
   lc: number;
@@ -57,33 +68,17 @@ export class LzmaDecoder {
   private input: Uint8Array = new Uint8Array(0);
   private inPos = 0;
   private inEnd = 0;
-  /**
-   * The range coder's range [0] and code [1]: unsigned 32-bit values kept in a typed array, since object
-   * fields above 2^30 are boxed doubles in V8 (that cost about half the decoder's time).
-   */
+  /** The range coder's range [0] and code [1] between calls (unsigned 32-bit). */
   private readonly rc = new Uint32Array(2);
 
   // Model.
   private lc = 0;
   private lp = 0;
   private pb = 0;
-  private literal = new Uint16Array(0x300);
-  private readonly isMatch = new Uint16Array(NUM_STATES << 4);
-  private readonly isRep = new Uint16Array(NUM_STATES);
-  private readonly isRepG0 = new Uint16Array(NUM_STATES);
-  private readonly isRepG1 = new Uint16Array(NUM_STATES);
-  private readonly isRepG2 = new Uint16Array(NUM_STATES);
-  private readonly isRep0Long = new Uint16Array(NUM_STATES << 4);
-  private readonly distSlot = new Uint16Array(DIST_STATES * DIST_SLOTS);
-  private readonly distSpecial = new Uint16Array(FULL_DISTANCES - END_POS_MODEL_INDEX);
-  private readonly distAlign = new Uint16Array(1 << ALIGN_BITS);
-  private readonly lenModel = new LengthModel();
-  private readonly repLenModel = new LengthModel();
+  private probs = new Uint16Array(LITERAL + 0x300);
   private state = 0;
-  private rep0 = 0;
-  private rep1 = 0;
-  private rep2 = 0;
-  private rep3 = 0;
+  /** The four most recent distances (minus one), rep0 the latest: reps[0..3]. */
+  private readonly reps = new Uint32Array(4);
   /** Bytes of a match that did not fit before the previous chunk's end (LZMA2). */
   private pendingLen = 0;
 
@@ -99,26 +94,15 @@ export class LzmaDecoder {
     this.lc = p.lc;
     this.lp = p.lp;
     this.pb = p.pb;
-    const n = 0x300 << (p.lc + p.lp);
-    if (this.literal.length !== n) this.literal = new Uint16Array(n);
+    const n = LITERAL + (0x300 << (p.lc + p.lp));
+    if (this.probs.length !== n) this.probs = new Uint16Array(n);
   }
 
   /** State reset: all probabilities to 1/2, state and reps to 0. */
   resetState(): void {
-    this.literal.fill(PROB_INIT);
-    this.isMatch.fill(PROB_INIT);
-    this.isRep.fill(PROB_INIT);
-    this.isRepG0.fill(PROB_INIT);
-    this.isRepG1.fill(PROB_INIT);
-    this.isRepG2.fill(PROB_INIT);
-    this.isRep0Long.fill(PROB_INIT);
-    this.distSlot.fill(PROB_INIT);
-    this.distSpecial.fill(PROB_INIT);
-    this.distAlign.fill(PROB_INIT);
-    this.lenModel.reset();
-    this.repLenModel.reset();
+    this.probs.fill(PROB_INIT);
     this.state = 0;
-    this.rep0 = this.rep1 = this.rep2 = this.rep3 = 0;
+    this.reps.fill(0);
     this.pendingLen = 0;
   }
 
@@ -137,232 +121,14 @@ export class LzmaDecoder {
     return this.inPos;
   }
 
+  /** True when decoding read past the end of its input (the data is truncated or corrupt). */
+  get overran(): boolean {
+    return this.inPos > this.inEnd;
+  }
+
   /** True when the range coder ended cleanly (code 0), as LZMA2 chunks and end markers require. */
   get rangeCoderFinished(): boolean {
     return this.rc[1] === 0;
-  }
-
-  private nextByte(): number {
-    if (this.inPos >= this.inEnd) this.truncated();
-    return this.input[this.inPos++]!;
-  }
-
-  private bit(probs: Uint16Array, i: number): number {
-    const rc = this.rc;
-    const p = probs[i]!;
-    let range = rc[0]!;
-    let code = rc[1]!;
-    const bound = (range >>> 11) * p;
-    let b: number;
-    if (code < bound) {
-      range = bound;
-      probs[i] = p + ((2048 - p) >>> 5);
-      b = 0;
-    } else {
-      range -= bound;
-      code -= bound;
-      probs[i] = p - (p >>> 5);
-      b = 1;
-    }
-    if (range < 0x0100_0000) {
-      range *= 256;
-      code = (code << 8) | this.nextByte();
-    }
-    rc[0] = range;
-    rc[1] = code;
-    return b;
-  }
-
-  private directBits(count: number): number {
-    const rc = this.rc;
-    let range = rc[0]!;
-    let code = rc[1]!;
-    let v = 0;
-    for (let i = 0; i < count; i++) {
-      range >>>= 1;
-      let b = 0;
-      if (code >= range) {
-        code -= range;
-        b = 1;
-      }
-      v = ((v << 1) | b) >>> 0;
-      if (range < 0x0100_0000) {
-        range *= 256;
-        code = ((code << 8) | this.nextByte()) >>> 0;
-      }
-    }
-    rc[0] = range;
-    rc[1] = code;
-    return v;
-  }
-
-  /** A bit tree of `bits` levels rooted at probs[base + 1], most significant bit first. */
-  private tree(probs: Uint16Array, base: number, bits: number): number {
-    let m = 1;
-    for (let i = 0; i < bits; i++) m = (m << 1) | this.bit(probs, base + m);
-    return m - (1 << bits);
-  }
-
-  /** The same tree read least significant bit first. */
-  private reverseTree(probs: Uint16Array, base: number, bits: number): number {
-    let m = 1;
-    let v = 0;
-    for (let i = 0; i < bits; i++) {
-      const b = this.bit(probs, base + m);
-      m = (m << 1) | b;
-      v |= b << i;
-    }
-    return v;
-  }
-
-  private length(model: LengthModel, posState: number): number {
-    if (this.bit(model.choice, 0) === 0) return this.tree(model.low, posState << 3, 3);
-    if (this.bit(model.choice, 1) === 0) return LEN_LOW_SYMBOLS + this.tree(model.mid, posState << 3, 3);
-    return LEN_LOW_SYMBOLS + LEN_MID_SYMBOLS + this.tree(model.high, 0, 8);
-  }
-
-  private distance(len: number): number {
-    const lenState = len < DIST_STATES - 1 ? len : DIST_STATES - 1;
-    const slot = this.tree(this.distSlot, lenState * DIST_SLOTS, 6);
-    if (slot < 4) return slot;
-    const direct = (slot >>> 1) - 1;
-    let dist = ((2 | (slot & 1)) << direct) >>> 0;
-    if (slot < END_POS_MODEL_INDEX) return (dist + this.reverseTree(this.distSpecial, dist - slot - 1, direct)) >>> 0;
-    dist = (dist + ((this.directBits(direct - ALIGN_BITS) << ALIGN_BITS) >>> 0)) >>> 0;
-    return (dist + this.reverseTree(this.distAlign, 0, ALIGN_BITS)) >>> 0;
-  }
-
-  private copyMatch(dist: number, len: number, limit: number): void {
-    const out = this.out;
-    let pos = this.outPos;
-    if (dist >= pos - this.dictStart) throw new DecompressError(`corrupt LZMA data (match distance ${dist + 1} reaches before the start of the data)`);
-    const n = Math.min(len, limit - pos);
-    let from = pos - dist - 1;
-    if (n >= 32 && dist + 1 >= n) {
-      // A long match that does not overlap its source: one block copy (the byte loop was ~18% of the time).
-      out.copyWithin(pos, from, from + n);
-      pos += n;
-    } else for (let i = 0; i < n; i++) out[pos++] = out[from++]!;
-    this.outPos = pos;
-    this.pendingLen = len - n;
-  }
-
-  /** Decodes one more symbol and says whether it is the end marker (a match at distance 2^32). */
-  endMarkerFollows(): boolean {
-    const posState = this.outPos & ((1 << this.pb) - 1);
-    if (this.bit(this.isMatch, (this.state << 4) | posState) === 0) return false;
-    if (this.bit(this.isRep, this.state) !== 0) return false;
-    return this.distance(this.length(this.lenModel, posState)) === 0xffff_ffff;
-  }
-
-  /**
-   * Decodes is-match bits and literals until `limit` bytes exist (returns false) or an is-match bit
-   * says a match follows (returns true, the bit consumed). The range coder lives in locals here:
-   * this loop is most of the decoder's time.
-   */
-  private literals(limit: number, pbMask: number, lpMask: number, lc: number): boolean {
-    const out = this.out;
-    const input = this.input;
-    const inEnd = this.inEnd;
-    const isMatch = this.isMatch;
-    const literal = this.literal;
-    const rc = this.rc;
-    const dictStart = this.dictStart;
-    let range = rc[0]!;
-    let code = rc[1]!;
-    let inPos = this.inPos;
-    let pos = this.outPos;
-    let state = this.state;
-    let matched = false;
-    while (pos < limit) {
-      // The is-match bit.
-      let i = (state << 4) | (pos & pbMask);
-      let p = isMatch[i]!;
-      let bound = (range >>> 11) * p;
-      if (code >= bound) {
-        range -= bound;
-        code -= bound;
-        isMatch[i] = p - (p >>> 5);
-        if (range < 0x0100_0000) {
-          if (inPos >= inEnd) return this.truncated();
-          range *= 256;
-          code = ((code << 8) | input[inPos++]!) >>> 0;
-        }
-        matched = true;
-        break;
-      }
-      range = bound;
-      isMatch[i] = p + ((2048 - p) >>> 5);
-      if (range < 0x0100_0000) {
-        if (inPos >= inEnd) return this.truncated();
-        range *= 256;
-        code = ((code << 8) | input[inPos++]!) >>> 0;
-      }
-      const prev = pos > dictStart ? out[pos - 1]! : 0;
-      const base = 0x300 * (((pos & lpMask) << lc) + (prev >>> (8 - lc)));
-      let sym = 1;
-      if (state >= 7) {
-        const rep0 = this.rep0;
-        if (rep0 >= pos - dictStart) throw new DecompressError('corrupt LZMA data (matched literal before the start of the data)');
-        let match = out[pos - rep0 - 1]!;
-        while (sym < 0x100) {
-          const matchBit = (match >>> 7) & 1;
-          match <<= 1;
-          i = base + 0x100 + (matchBit << 8) + sym;
-          p = literal[i]!;
-          bound = (range >>> 11) * p;
-          let b = 0;
-          if (code < bound) {
-            range = bound;
-            literal[i] = p + ((2048 - p) >>> 5);
-          } else {
-            range -= bound;
-            code -= bound;
-            literal[i] = p - (p >>> 5);
-            b = 1;
-          }
-          if (range < 0x0100_0000) {
-            if (inPos >= inEnd) return this.truncated();
-            range *= 256;
-            code = ((code << 8) | input[inPos++]!) >>> 0;
-          }
-          sym = (sym << 1) | b;
-          if (matchBit !== b) break;
-        }
-      }
-      while (sym < 0x100) {
-        i = base + sym;
-        p = literal[i]!;
-        bound = (range >>> 11) * p;
-        if (code < bound) {
-          range = bound;
-          literal[i] = p + ((2048 - p) >>> 5);
-          sym <<= 1;
-        } else {
-          range -= bound;
-          code -= bound;
-          literal[i] = p - (p >>> 5);
-          sym = (sym << 1) | 1;
-        }
-        if (range < 0x0100_0000) {
-          if (inPos >= inEnd) return this.truncated();
-          range *= 256;
-          code = ((code << 8) | input[inPos++]!) >>> 0;
-        }
-      }
-      out[pos++] = sym & 0xff;
-      state = state < 4 ? 0 : state < 10 ? state - 3 : state - 6;
-    }
-    rc[0] = range;
-    rc[1] = code;
-    this.inPos = inPos;
-    this.outPos = pos;
-    this.state = state;
-    return matched;
-  }
-
-  private truncated(): never {
-    throw new DecompressError('truncated LZMA data (input ended inside the range coder)');
   }
 
   /**
@@ -370,63 +136,428 @@ export class LzmaDecoder {
    * the marker). `allowEndMarker` is false for LZMA2, whose chunks have known sizes.
    */
   decode(limit: number, allowEndMarker: boolean): boolean {
+    if (limit > this.out.length) throw new DecompressError(`LZMA output would exceed the ${this.out.length} bytes announced`);
+    const r = this.run(limit, allowEndMarker, false);
+    if (this.overran) throw new DecompressError('truncated LZMA data (input ended inside the range coder)');
+    return r;
+  }
+
+  /** Decodes one more symbol and says whether it is the end marker (a match at distance 2^32). */
+  endMarkerFollows(): boolean {
+    const r = this.run(this.outPos + 1, true, true);
+    return r && !this.overran;
+  }
+
+  private copyTooFar(what: string): never {
+    throw new DecompressError(`corrupt LZMA data (${what} reaches before the start of the data)`);
+  }
+
+  /**
+   * The decoding loop. `peek` (endMarkerFollows) decodes one symbol without writing: true only
+   * for an end marker.
+   */
+  private run(limit: number, allowEndMarker: boolean, peek: boolean): boolean {
     const out = this.out;
-    if (limit > out.length) throw new DecompressError(`LZMA output would exceed the ${out.length} bytes announced`);
-    if (this.pendingLen > 0) this.copyMatch(this.rep0, this.pendingLen, limit);
+    const input = this.input;
+    const probs = this.probs;
+    const reps = this.reps;
+    const dictStart = this.dictStart;
     const pbMask = (1 << this.pb) - 1;
     const lpMask = (1 << this.lp) - 1;
     const lc = this.lc;
-    while (this.outPos < limit) {
-      // Literals, with the range coder in locals (most symbols are literals); returns at a match.
-      if (!this.literals(limit, pbMask, lpMask, lc)) break;
-      const pos = this.outPos;
+    const lcShift = 8 - lc;
+    let range = this.rc[0]!;
+    let code = this.rc[1]!;
+    let inPos = this.inPos;
+    let pos = this.outPos;
+    let state = this.state;
+    let rep0 = reps[0]!;
+    let rep1 = reps[1]!;
+    let rep2 = reps[2]!;
+    let rep3 = reps[3]!;
+    let marker = false;
+    // Scratch for the inline bit decoding: index, probability, bound.
+    let i = 0;
+    let p = 0;
+    let bound = 0;
+    let len = this.pendingLen;
+
+    // The rest of a match the previous chunk cut (LZMA2 chunks end on symbol boundaries, but be exact anyway).
+    if (len > 0 && !peek) {
+      const n = Math.min(len, limit - pos);
+      let from = pos - rep0 - 1;
+      for (let k = 0; k < n; k++) out[pos++] = out[from++]!;
+      len -= n;
+    }
+
+    while (pos < limit) {
       const posState = pos & pbMask;
-      const state = this.state;
-      let len: number;
-      if (this.bit(this.isRep, state) === 0) {
-        len = this.length(this.lenModel, posState);
-        this.state = state < 7 ? 7 : 10;
-        const dist = this.distance(len);
-        if (dist === 0xffff_ffff) {
-          if (!allowEndMarker) throw new DecompressError('corrupt LZMA data (end marker inside an LZMA2 chunk)');
-          return true;
+      // is-match: literal (0) or match (1).
+      i = IS_MATCH + (state << 4) + posState;
+      p = probs[i]!;
+      bound = Math.imul(range >>> 11, p) >>> 0;
+      if (code < bound) {
+        range = bound;
+        probs[i] = p + ((2048 - p) >>> 5);
+        if (range < TOP) {
+          range = (range << 8) >>> 0;
+          code = ((code << 8) | input[inPos++]!) >>> 0;
         }
-        this.rep3 = this.rep2;
-        this.rep2 = this.rep1;
-        this.rep1 = this.rep0;
-        this.rep0 = dist;
+        if (peek) break;
+        // A literal: 8 bits through the tree of its context (lc high bits of the previous byte, lp low bits of the position).
+        const prev = pos > dictStart ? out[pos - 1]! : 0;
+        const base = LITERAL + 0x300 * (((pos & lpMask) << lc) + (prev >>> lcShift));
+        let sym = 1;
+        if (state >= 7) {
+          // After a match: the byte at rep0 guides the tree until the first bit that differs from it.
+          if (rep0 >= pos - dictStart) this.copyTooFar('a matched literal');
+          let match = out[pos - rep0 - 1]!;
+          do {
+            const matchBit = (match >>> 7) & 1;
+            match <<= 1;
+            i = base + 0x100 + (matchBit << 8) + sym;
+            p = probs[i]!;
+            bound = Math.imul(range >>> 11, p) >>> 0;
+            let b: number;
+            if (code < bound) {
+              range = bound;
+              probs[i] = p + ((2048 - p) >>> 5);
+              b = 0;
+            } else {
+              range = (range - bound) >>> 0;
+              code = (code - bound) >>> 0;
+              probs[i] = p - (p >>> 5);
+              b = 1;
+            }
+            if (range < TOP) {
+              range = (range << 8) >>> 0;
+              code = ((code << 8) | input[inPos++]!) >>> 0;
+            }
+            sym = (sym << 1) | b;
+            if (matchBit !== b) break;
+          } while (sym < 0x100);
+        }
+        while (sym < 0x100) {
+          i = base + sym;
+          p = probs[i]!;
+          bound = Math.imul(range >>> 11, p) >>> 0;
+          if (code < bound) {
+            range = bound;
+            probs[i] = p + ((2048 - p) >>> 5);
+            sym <<= 1;
+          } else {
+            range = (range - bound) >>> 0;
+            code = (code - bound) >>> 0;
+            probs[i] = p - (p >>> 5);
+            sym = (sym << 1) | 1;
+          }
+          if (range < TOP) {
+            range = (range << 8) >>> 0;
+            code = ((code << 8) | input[inPos++]!) >>> 0;
+          }
+        }
+        out[pos++] = sym & 0xff;
+        state = state < 4 ? 0 : state < 10 ? state - 3 : state - 6;
+        continue;
+      }
+      range = (range - bound) >>> 0;
+      code = (code - bound) >>> 0;
+      probs[i] = p - (p >>> 5);
+      if (range < TOP) {
+        range = (range << 8) >>> 0;
+        code = ((code << 8) | input[inPos++]!) >>> 0;
+      }
+
+      // is-rep: a new distance (0) or one of the last four (1).
+      i = IS_REP + state;
+      p = probs[i]!;
+      bound = Math.imul(range >>> 11, p) >>> 0;
+      let lenCoder: number;
+      let isRep: boolean;
+      if (code < bound) {
+        range = bound;
+        probs[i] = p + ((2048 - p) >>> 5);
+        lenCoder = MATCH_LEN;
+        isRep = false;
       } else {
-        if (pos === this.dictStart) throw new DecompressError('corrupt LZMA data (repeated match at the start of the data)');
-        if (this.bit(this.isRepG0, state) === 0) {
-          if (this.bit(this.isRep0Long, (state << 4) | posState) === 0) {
+        range = (range - bound) >>> 0;
+        code = (code - bound) >>> 0;
+        probs[i] = p - (p >>> 5);
+        lenCoder = REP_LEN;
+        isRep = true;
+      }
+      if (range < TOP) {
+        range = (range << 8) >>> 0;
+        code = ((code << 8) | input[inPos++]!) >>> 0;
+      }
+      if (isRep) {
+        if (peek) break;
+        if (pos === dictStart) throw new DecompressError('corrupt LZMA data (repeated match at the start of the data)');
+        // rep0 (G0 = 0), possibly only one byte of it (rep0-long = 0); else rep1, rep2 or rep3 (G1, G2).
+        i = IS_REP_G0 + state;
+        p = probs[i]!;
+        bound = Math.imul(range >>> 11, p) >>> 0;
+        if (code < bound) {
+          range = bound;
+          probs[i] = p + ((2048 - p) >>> 5);
+          if (range < TOP) {
+            range = (range << 8) >>> 0;
+            code = ((code << 8) | input[inPos++]!) >>> 0;
+          }
+          i = IS_REP0_LONG + (state << 4) + posState;
+          p = probs[i]!;
+          bound = Math.imul(range >>> 11, p) >>> 0;
+          if (code < bound) {
+            range = bound;
+            probs[i] = p + ((2048 - p) >>> 5);
+            if (range < TOP) {
+              range = (range << 8) >>> 0;
+              code = ((code << 8) | input[inPos++]!) >>> 0;
+            }
             // Short rep: one byte at distance rep0.
-            this.state = state < 7 ? 9 : 11;
-            if (this.rep0 >= pos - this.dictStart) throw new DecompressError('corrupt LZMA data (short rep before the start of the data)');
-            out[pos] = out[pos - this.rep0 - 1]!;
-            this.outPos = pos + 1;
+            state = state < 7 ? 9 : 11;
+            if (rep0 >= pos - dictStart) this.copyTooFar('a short rep');
+            out[pos] = out[pos - rep0 - 1]!;
+            pos++;
             continue;
           }
+          range = (range - bound) >>> 0;
+          code = (code - bound) >>> 0;
+          probs[i] = p - (p >>> 5);
         } else {
-          let dist: number;
-          if (this.bit(this.isRepG1, state) === 0) {
-            dist = this.rep1;
-          } else {
-            if (this.bit(this.isRepG2, state) === 0) {
-              dist = this.rep2;
-            } else {
-              dist = this.rep3;
-              this.rep3 = this.rep2;
-            }
-            this.rep2 = this.rep1;
+          range = (range - bound) >>> 0;
+          code = (code - bound) >>> 0;
+          probs[i] = p - (p >>> 5);
+          if (range < TOP) {
+            range = (range << 8) >>> 0;
+            code = ((code << 8) | input[inPos++]!) >>> 0;
           }
-          this.rep1 = this.rep0;
-          this.rep0 = dist;
+          i = IS_REP_G1 + state;
+          p = probs[i]!;
+          bound = Math.imul(range >>> 11, p) >>> 0;
+          let dist: number;
+          if (code < bound) {
+            range = bound;
+            probs[i] = p + ((2048 - p) >>> 5);
+            dist = rep1;
+          } else {
+            range = (range - bound) >>> 0;
+            code = (code - bound) >>> 0;
+            probs[i] = p - (p >>> 5);
+            if (range < TOP) {
+              range = (range << 8) >>> 0;
+              code = ((code << 8) | input[inPos++]!) >>> 0;
+            }
+            i = IS_REP_G2 + state;
+            p = probs[i]!;
+            bound = Math.imul(range >>> 11, p) >>> 0;
+            if (code < bound) {
+              range = bound;
+              probs[i] = p + ((2048 - p) >>> 5);
+              dist = rep2;
+            } else {
+              range = (range - bound) >>> 0;
+              code = (code - bound) >>> 0;
+              probs[i] = p - (p >>> 5);
+              dist = rep3;
+              rep3 = rep2;
+            }
+            rep2 = rep1;
+          }
+          rep1 = rep0;
+          rep0 = dist;
         }
-        len = this.length(this.repLenModel, posState);
-        this.state = state < 7 ? 8 : 11;
+        if (range < TOP) {
+          range = (range << 8) >>> 0;
+          code = ((code << 8) | input[inPos++]!) >>> 0;
+        }
       }
-      this.copyMatch(this.rep0, len + MIN_MATCH, limit);
+
+      // The length: choice (low 2..9), choice2 (mid 10..17, high 18..273), then a 3- or 8-bit tree.
+      let treeBase: number;
+      let treeEnd: number;
+      i = lenCoder;
+      p = probs[i]!;
+      bound = Math.imul(range >>> 11, p) >>> 0;
+      if (code < bound) {
+        range = bound;
+        probs[i] = p + ((2048 - p) >>> 5);
+        treeBase = lenCoder + LEN_LOW + (posState << 3);
+        treeEnd = 8;
+        len = 0;
+      } else {
+        range = (range - bound) >>> 0;
+        code = (code - bound) >>> 0;
+        probs[i] = p - (p >>> 5);
+        if (range < TOP) {
+          range = (range << 8) >>> 0;
+          code = ((code << 8) | input[inPos++]!) >>> 0;
+        }
+        i = lenCoder + LEN_CHOICE2;
+        p = probs[i]!;
+        bound = Math.imul(range >>> 11, p) >>> 0;
+        if (code < bound) {
+          range = bound;
+          probs[i] = p + ((2048 - p) >>> 5);
+          treeBase = lenCoder + LEN_MID + (posState << 3);
+          treeEnd = 8;
+          len = 8;
+        } else {
+          range = (range - bound) >>> 0;
+          code = (code - bound) >>> 0;
+          probs[i] = p - (p >>> 5);
+          treeBase = lenCoder + LEN_HIGH;
+          treeEnd = 256;
+          len = 16;
+        }
+      }
+      if (range < TOP) {
+        range = (range << 8) >>> 0;
+        code = ((code << 8) | input[inPos++]!) >>> 0;
+      }
+      let m = 1;
+      do {
+        i = treeBase + m;
+        p = probs[i]!;
+        bound = Math.imul(range >>> 11, p) >>> 0;
+        if (code < bound) {
+          range = bound;
+          probs[i] = p + ((2048 - p) >>> 5);
+          m <<= 1;
+        } else {
+          range = (range - bound) >>> 0;
+          code = (code - bound) >>> 0;
+          probs[i] = p - (p >>> 5);
+          m = (m << 1) | 1;
+        }
+        if (range < TOP) {
+          range = (range << 8) >>> 0;
+          code = ((code << 8) | input[inPos++]!) >>> 0;
+        }
+      } while (m < treeEnd);
+      len += m - treeEnd;
+
+      if (isRep) {
+        state = state < 7 ? 8 : 11;
+      } else {
+        state = state < 7 ? 7 : 10;
+        // The distance: a 6-bit slot (its tree chosen by the length), then its low bits.
+        treeBase = DIST_SLOT + (len < 3 ? len : 3) * 64;
+        m = 1;
+        do {
+          i = treeBase + m;
+          p = probs[i]!;
+          bound = Math.imul(range >>> 11, p) >>> 0;
+          if (code < bound) {
+            range = bound;
+            probs[i] = p + ((2048 - p) >>> 5);
+            m <<= 1;
+          } else {
+            range = (range - bound) >>> 0;
+            code = (code - bound) >>> 0;
+            probs[i] = p - (p >>> 5);
+            m = (m << 1) | 1;
+          }
+          if (range < TOP) {
+            range = (range << 8) >>> 0;
+            code = ((code << 8) | input[inPos++]!) >>> 0;
+          }
+        } while (m < 64);
+        const slot = m - 64;
+        let dist = slot;
+        if (slot >= 4) {
+          const direct = (slot >>> 1) - 1;
+          dist = ((2 | (slot & 1)) << direct) >>> 0;
+          let bits: number;
+          if (slot < END_POS_MODEL_INDEX) {
+            treeBase = DIST_SPECIAL + dist - slot - 1;
+            bits = direct;
+          } else {
+            // Direct bits (probability 1/2 each), then the 4 low bits through the align tree.
+            let v = 0;
+            for (let k = direct - 4; k > 0; k--) {
+              range >>>= 1;
+              if (code >= range) {
+                code = (code - range) >>> 0;
+                v = (v << 1) | 1;
+              } else {
+                v <<= 1;
+              }
+              if (range < TOP) {
+                range = (range << 8) >>> 0;
+                code = ((code << 8) | input[inPos++]!) >>> 0;
+              }
+            }
+            dist = (dist + (v << 4)) >>> 0;
+            treeBase = DIST_ALIGN;
+            bits = 4;
+          }
+          // A reverse tree: least significant bit first.
+          m = 1;
+          for (let k = 0; k < bits; k++) {
+            i = treeBase + m;
+            p = probs[i]!;
+            bound = Math.imul(range >>> 11, p) >>> 0;
+            if (code < bound) {
+              range = bound;
+              probs[i] = p + ((2048 - p) >>> 5);
+              m <<= 1;
+            } else {
+              range = (range - bound) >>> 0;
+              code = (code - bound) >>> 0;
+              probs[i] = p - (p >>> 5);
+              m = (m << 1) | 1;
+              dist = (dist + (1 << k)) >>> 0;
+            }
+            if (range < TOP) {
+              range = (range << 8) >>> 0;
+              code = ((code << 8) | input[inPos++]!) >>> 0;
+            }
+          }
+        }
+        if (dist === END_MARKER) {
+          if (!allowEndMarker) throw new DecompressError('corrupt LZMA data (end marker inside an LZMA2 chunk)');
+          marker = true;
+          len = 0;
+          break;
+        }
+        if (peek) break;
+        rep3 = rep2;
+        rep2 = rep1;
+        rep1 = rep0;
+        rep0 = dist;
+      }
+
+      // The match: len + 2 bytes from rep0 + 1 back, cut at the limit (the rest goes on in the next call).
+      len += MIN_MATCH;
+      if (rep0 >= pos - dictStart) this.copyTooFar(`match distance ${rep0 + 1}`);
+      const n = len < limit - pos ? len : limit - pos;
+      let from = pos - rep0 - 1;
+      const end = pos + n;
+      if (rep0 === 0) {
+        // A run of one byte.
+        out.fill(out[from]!, pos, end);
+        pos = end;
+      } else if (n >= 64 && rep0 + 1 >= n) {
+        // A long match that does not overlap its source: one block copy.
+        out.copyWithin(pos, from, from + n);
+        pos = end;
+      } else {
+        while (pos < end) out[pos++] = out[from++]!;
+      }
+      len -= n;
     }
-    return false;
+
+    this.rc[0] = range;
+    this.rc[1] = code;
+    this.inPos = inPos;
+    this.outPos = pos;
+    this.state = state;
+    reps[0] = rep0;
+    reps[1] = rep1;
+    reps[2] = rep2;
+    reps[3] = rep3;
+    this.pendingLen = len;
+    return marker;
   }
 }
