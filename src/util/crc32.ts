@@ -11,11 +11,33 @@ for (let n = 0; n < 256; n++) {
 }
 for (let n = 0; n < 256; n++) for (let t = 1; t < 8; t++) T[t * 256 + n] = (T[(t - 1) * 256 + n]! >>> 8) ^ T[T[(t - 1) * 256 + n]! & 0xff]!;
 
+/** Typed arrays use the host's byte order: the word loop below reads little-endian words. */
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
 /** Continues a CRC over `bytes` (start with 0): crc32(b, crc32(a)) === crc32(a ++ b). */
 export function crc32(bytes: Uint8Array, previous = 0): number {
   let c = ~previous >>> 0;
   let i = 0;
   const n = bytes.length;
+  if (LITTLE_ENDIAN && n >= 64) {
+    // Bytes up to a 4-byte boundary, then two aligned 32-bit words per step (one load each rather than four).
+    for (const head = (4 - (bytes.byteOffset & 3)) & 3; i < head; i++) c = T[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+    const words = new Int32Array(bytes.buffer, bytes.byteOffset + i, ((n - i) >>> 3) << 1);
+    for (let w = 0; w < words.length; w += 2) {
+      c ^= words[w]!;
+      const d = words[w + 1]!;
+      c =
+        T[7 * 256 + (c & 0xff)]! ^
+        T[6 * 256 + ((c >>> 8) & 0xff)]! ^
+        T[5 * 256 + ((c >>> 16) & 0xff)]! ^
+        T[4 * 256 + (c >>> 24)]! ^
+        T[3 * 256 + (d & 0xff)]! ^
+        T[2 * 256 + ((d >>> 8) & 0xff)]! ^
+        T[256 + ((d >>> 16) & 0xff)]! ^
+        T[d >>> 24]!;
+    }
+    i += words.length << 2;
+  }
   for (; i + 8 <= n; i += 8) {
     c ^= bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24);
     c =

@@ -5,6 +5,9 @@
  * being 0x00 or 0xFF and on the recent E8/E9 bytes within the previous three positions (a 3-bit
  * history), so both sides skip the same candidates. The whole buffer is filtered at once; its
  * last four bytes are never a complete candidate and stay as they are.
+ *
+ * Under 1% of a kernel's bytes are E8 or E9, so the scan skips whole aligned 32-bit words that hold
+ * neither (one test per word instead of four) and looks at single bytes only around them.
  */
 
 /** For each 3-bit history of recent E8/E9 bytes: may a candidate be converted at all. */
@@ -14,12 +17,33 @@ const HISTORY_BYTE = [0, 1, 2, 2, 3, 3, 3, 3];
 
 const topByteOk = (b: number) => b === 0x00 || b === 0xff;
 
+/** Typed arrays use the host's byte order; the word test below does not care which, but is only used where it is known. */
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
+/** True when none of the word's four bytes is E8 or E9: bit 0 masked, XOR E8 leaves a zero byte exactly there. */
+function noCallOrJump(w: number): boolean {
+  const v = (w ^ 0xe8e8e8e8) & 0xfefefefe;
+  return ((v - 0x01010101) & ~v & 0x80808080) === 0;
+}
+
 export function bcjX86Decode(buf: Uint8Array, startOffset = 0): void {
   const end = buf.length - 4;
   let lastHit = -1; // position of the previous E8/E9 looked at
   let history = 0;
+  // Bytes [align, align + 4 * words.length) as aligned words, for skipping.
+  const align = (4 - (buf.byteOffset & 3)) & 3;
+  const words = LITTLE_ENDIAN && buf.length >= 64 ? new Int32Array(buf.buffer, buf.byteOffset + align, (buf.length - align) >>> 2) : new Int32Array(0);
+  const nWords = words.length;
   for (let i = 0; i < end; i++) {
-    if ((buf[i]! & 0xfe) !== 0xe8) continue;
+    if ((buf[i]! & 0xfe) !== 0xe8) {
+      // At the last byte of a word: skip the following words without a candidate (positions past `end` are never converted).
+      if (((i - align) & 3) === 3 && i >= align) {
+        let w = (i + 1 - align) >>> 2;
+        while (w < nWords && noCallOrJump(words[w]!)) w++;
+        i = align + (w << 2) - 1;
+      }
+      continue;
+    }
     const gap = i - lastHit;
     if (gap > 3) {
       history = 0;
