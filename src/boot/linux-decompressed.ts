@@ -17,7 +17,7 @@ import { DecompressError, decompressPayload } from './decompress/kernel-payload.
 import { isElf64, parseElf64, type Elf64Image } from './elf64.js';
 import { HDR_BOOT_FLAG, HDR_CMDLINE_SIZE, HDR_JUMP_DISP, HDR_KERNEL_ALIGNMENT, HDR_LOADFLAGS, HDR_MAGIC, HDR_VERSION, LINUX_BOOT_FLAG, LINUX_HDRS_MAGIC, LOADFLAGS_LOADED_HIGH, SETUP_HEADER_LIMIT, protocolText, type LinuxSetupHeader } from './linux-header.js';
 import { enterLinux64, linuxLoadAddress, requireKernelFits, type LinuxOptions, type PlacedKernel } from './linux.js';
-import { ramSpan } from './memory-map.js';
+import { ONE_MIB, ramSpan } from './memory-map.js';
 import { GuestPlacer, PAGE, alignUp, hexAddr, sizeText } from './placement.js';
 import { enterPvh } from './pvh.js';
 
@@ -61,6 +61,63 @@ function writeSegments(placer: GuestPlacer, elf: Elf64Image, image: Uint8Array, 
   }
 }
 
+/**
+ * Where the decompressed vmlinux is staged in guest RAM, below the load address: an x86-64 vmlinux's first
+ * PT_LOAD segment (.text, at the load address) is at file offset 2 MiB (its 2 MiB segment alignment), so
+ * staged there it is already in place and only the later segments move (a few MB). A kernel laid out
+ * otherwise is still placed exactly, through a host copy (placeStaged returns false).
+ */
+const STAGE_BELOW_LOAD = 0x20_0000;
+
+/**
+ * Moves the PT_LOAD segments of the vmlinux staged at guest-physical `stage` (`size` bytes) to their
+ * physical address + `delta` inside guest RAM, zeroes each bss and every staged byte no segment ended
+ * up on, and records the writes as writeSegments does: guest RAM ends up exactly as writeSegments
+ * leaves it. False, with nothing moved, when the segments' targets overlap each other or no order of
+ * moves keeps every source intact until it is moved (the caller then copies through the host).
+ */
+function placeStaged(memory: GuestMemory, placer: GuestPlacer, elf: Elf64Image, stage: number, size: number, delta: number): boolean {
+  const moves = elf.segments.map((s) => ({ s, src: stage + s.offset, dst: s.paddr + delta }));
+  const overlap = (a: number, alen: number, b: number, blen: number) => alen > 0 && blen > 0 && a < b + blen && b < a + alen;
+  for (const m of moves) {
+    placer.requireLowRam(m.dst, m.s.filesz, `kernel segment ${m.s.index}`);
+    if (m.s.memsz > m.s.filesz) placer.requireLowRam(m.dst + m.s.filesz, m.s.memsz - m.s.filesz, `kernel segment ${m.s.index} (bss)`);
+    for (const o of moves) if (o !== m && overlap(m.dst, m.s.memsz, o.dst, o.s.memsz)) return false;
+  }
+  // A move may go once its target (with its bss) covers no other pending segment's source.
+  const order: typeof moves = [];
+  const pending = [...moves];
+  while (pending.length > 0) {
+    const k = pending.findIndex((m) => pending.every((o) => o === m || !overlap(m.dst, m.s.memsz, o.src, o.s.filesz)));
+    if (k < 0) return false;
+    order.push(pending.splice(k, 1)[0]!);
+  }
+  const lo = Math.min(stage, ...moves.map((m) => m.dst));
+  const hi = Math.max(stage + size, ...moves.map((m) => m.dst + m.s.memsz));
+  let ram: Uint8Array;
+  try {
+    ram = memory.view(lo, hi - lo);
+  } catch {
+    return false;
+  }
+  for (const m of order) {
+    if (m.s.filesz > 0 && m.src !== m.dst) ram.copyWithin(m.dst - lo, m.src - lo, m.src - lo + m.s.filesz);
+    ram.fill(0, m.dst + m.s.filesz - lo, m.dst + m.s.memsz - lo);
+  }
+  // Staged bytes outside every segment (ELF headers, alignment padding, what the segments moved away from) go back to zero.
+  let at = stage;
+  for (const m of [...moves].sort((a, b) => a.dst - b.dst)) {
+    if (m.dst > at) ram.fill(0, at - lo, Math.min(m.dst, stage + size) - lo);
+    at = Math.max(at, m.dst + m.s.memsz);
+  }
+  if (at < stage + size) ram.fill(0, at - lo, stage + size - lo);
+  for (const m of moves) {
+    if (m.s.filesz > 0) memory.hostWrote(m.dst, m.s.filesz);
+    if (m.s.memsz > m.s.filesz) memory.markDirty(m.dst + m.s.filesz, m.s.memsz - m.s.filesz);
+  }
+  return true;
+}
+
 /** The physical entry point: e_entry is physical in a Linux vmlinux; a virtual one is translated through its segment. */
 function physicalEntry(elf: Elf64Image, fileName: string): number {
   if (elf.entry < 0x1_0000_0000n) return Number(elf.entry);
@@ -82,11 +139,25 @@ export function loadBzImageDecompressed(memory: GuestMemory, image: Uint8Array, 
     throw new BootError(`${fileName}: truncated or corrupt bzImage: the payload (offset ${payloadOffset}, ${payloadLength} bytes) does not lie inside the ${image.length}-byte file`);
   }
   const payload = image.subarray(payloadOffset, payloadOffset + payloadLength);
+  const loadAddr = linuxLoadAddress(h);
+  // Decompressed straight into guest RAM below the kernel (RAM above 1 MiB holds nothing yet: the firmware
+  // tables are below it, the boot data come later), rather than into a host buffer copied from afterwards.
+  const ram = ramSpan(memBytes);
+  const stage = loadAddr - STAGE_BELOW_LOAD;
+  let staged: Uint8Array | undefined;
+  const intoRam = (size: number): Uint8Array | undefined => {
+    if (stage < ONE_MIB || stage + size > ram.lowEnd) return undefined;
+    try {
+      return (staged = memory.view(stage, size));
+    } catch {
+      return undefined;
+    }
+  };
   const t0 = performance.now();
   let vmlinux: Uint8Array;
   let method: string;
   try {
-    const r = decompressPayload(payload, memBytes);
+    const r = decompressPayload(payload, memBytes, intoRam);
     vmlinux = r.data;
     method = r.method;
   } catch (e) {
@@ -99,15 +170,21 @@ export function loadBzImageDecompressed(memory: GuestMemory, image: Uint8Array, 
   const elf = parseElf64(vmlinux, `${fileName} (decompressed payload)`);
 
   // Where the kernel's decompressor would put it: the load address plays LOAD_PHYSICAL_ADDR.
-  const loadAddr = linuxLoadAddress(h);
   const linkedAt = Math.min(...elf.segments.map((s) => s.paddr));
   const delta = loadAddr - (h.prefAddress || linkedAt);
   const placed = segmentSpan(elf, delta);
   // init_size covers the kernel's own early allocations past _end (brk, early page tables).
   const end = Math.max(placed.end, alignUp(loadAddr + h.initSize, PAGE));
   requireKernelFits(fileName, { loadAddr, end }, memBytes, o.initrd);
-  const placer = new GuestPlacer(memory, ramSpan(memBytes), fileName, memBytes);
-  writeSegments(placer, elf, vmlinux, delta);
+  const placer = new GuestPlacer(memory, ram, fileName, memBytes);
+  if (staged === undefined || !placeStaged(memory, placer, elf, stage, vmlinux.length, delta)) {
+    if (staged !== undefined) {
+      // Staged, but laid out so that the segments cannot move in place: copy it out, clear the stage.
+      vmlinux = vmlinux.slice();
+      staged.fill(0);
+    }
+    writeSegments(placer, elf, vmlinux, delta);
+  }
   const entry = physicalEntry(elf, fileName) + delta;
   const k: PlacedKernel = {
     loadAddr,

@@ -220,7 +220,8 @@ export function inflateRaw(src: Uint8Array, start: number, end: number, out: Uin
 }
 
 /** Decodes one gzip member whose trailer says it holds `size` bytes (the caller checked `size` against its limit). */
-export function gunzip(data: Uint8Array, size: number): Uint8Array {
+/** `out`, when given, is where the `size` bytes go (exactly that long); else a new buffer. */
+export function gunzip(data: Uint8Array, size: number, out: Uint8Array = new Uint8Array(size)): Uint8Array {
   if (data.length < 18) throw new DecompressError(`truncated gzip data (${data.length} bytes)`);
   if (data[0] !== 0x1f || (data[1] !== 0x8b && data[1] !== 0x9e)) throw new DecompressError('not gzip data (bad magic)');
   if (data[2] !== 8) throw new DecompressError(`gzip compression method ${data[2]} is not DEFLATE (8)`);
@@ -238,7 +239,6 @@ export function gunzip(data: Uint8Array, size: number): Uint8Array {
   }
   if (flags & FTEXT_FHCRC) p += 2;
   if (p + 8 > data.length) throw new DecompressError('truncated gzip header');
-  const out = new Uint8Array(size);
   const { inputEnd, outputLength } = inflateRaw(data, p, data.length - 8, out);
   if (inputEnd + 8 > data.length) throw new DecompressError('truncated gzip data (trailer)');
   const v = new DataView(data.buffer, data.byteOffset + inputEnd, 8);

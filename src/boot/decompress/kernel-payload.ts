@@ -40,11 +40,18 @@ export interface Decompressed {
 }
 
 /**
+ * Where a payload of `size` bytes is decompressed to: a buffer exactly that long (a loader passes a view of
+ * guest RAM, so the 66 MB of a kernel are not written to a host buffer first and then copied), or undefined
+ * for a new host buffer. Called once the size is known and within bounds.
+ */
+export type OutputBuffer = (size: number) => Uint8Array | undefined;
+
+/**
  * Decompresses a kernel payload; DecompressError for unsupported methods and corrupt or truncated data.
  * `maxBytes` bounds the output (and the buffer sized by the payload's own length field): a kernel larger
  * than the guest's RAM could not be loaded anyway, so a small image cannot make the host allocate more.
  */
-export function decompressPayload(payload: Uint8Array, maxBytes: number = MAX_KERNEL_BYTES): Decompressed {
+export function decompressPayload(payload: Uint8Array, maxBytes: number = MAX_KERNEL_BYTES, output?: OutputBuffer): Decompressed {
   const limit = Math.min(maxBytes, MAX_KERNEL_BYTES);
   const method = detectMethod(payload);
   if (method === undefined) {
@@ -60,23 +67,25 @@ export function decompressPayload(payload: Uint8Array, maxBytes: number = MAX_KE
   if (size === 0 || size > MAX_KERNEL_BYTES) throw new DecompressError(`the ${method} payload announces ${size} decompressed bytes (corrupt or truncated)`);
   if (size > limit) throw new DecompressError(`the ${method} payload decompresses to ${size} bytes, more than the guest's ${limit} bytes of RAM`);
   const body = payload.subarray(0, payload.length - 4);
+  const out = output?.(size) ?? new Uint8Array(size);
+  if (out.length !== size) throw new DecompressError(`unreachable: an output buffer of ${out.length} bytes for ${size}`);
   let data: Uint8Array;
   try {
     switch (method) {
       case 'gzip':
-        data = gunzip(payload, size);
+        data = gunzip(payload, size, out);
         break;
       case 'xz':
-        data = xzDecompress(body, size);
+        data = xzDecompress(body, size, out);
         break;
       case 'lzma':
-        data = lzmaDecompress(body, size);
+        data = lzmaDecompress(body, size, out);
         break;
       case 'lz4':
-        data = lz4LegacyDecompress(body, size);
+        data = lz4LegacyDecompress(body, size, out);
         break;
       case 'zstd':
-        data = zstdDecompress(body, new Uint8Array(size));
+        data = zstdDecompress(body, out);
         break;
       default:
         throw new DecompressError(`unreachable: ${method}`);

@@ -47,10 +47,10 @@ function decodeBlock(src: Uint8Array, from: number, end: number, out: Uint8Array
   return op;
 }
 
-export function lz4LegacyDecompress(data: Uint8Array, size: number): Uint8Array {
+/** `out`, when given, is where the `size` bytes go (exactly that long); else a new buffer. */
+export function lz4LegacyDecompress(data: Uint8Array, size: number, out: Uint8Array = new Uint8Array(size)): Uint8Array {
   const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
   if (data.length < 4 || v.getUint32(0, true) !== LZ4_LEGACY_MAGIC) throw new DecompressError('not lz4 legacy data (bad magic)');
-  const out = new Uint8Array(size);
   let ip = 4;
   let op = 0;
   while (ip < data.length) {

@@ -7,7 +7,8 @@ import { DecompressError, LzmaDecoder, parseLzmaProperties } from './lzma-decode
 
 const HEADER = 13;
 
-export function lzmaDecompress(data: Uint8Array, size: number): Uint8Array {
+/** `out`, when given, is where the `size` bytes go (exactly that long); else a new buffer. */
+export function lzmaDecompress(data: Uint8Array, size: number, out: Uint8Array = new Uint8Array(size)): Uint8Array {
   if (data.length < HEADER + 5) throw new DecompressError('truncated lzma data (header)');
   const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const props = parseLzmaProperties(data[0]!);
@@ -15,7 +16,6 @@ export function lzmaDecompress(data: Uint8Array, size: number): Uint8Array {
   const hi = v.getUint32(9, true);
   const known = !(lo === 0xffff_ffff && hi === 0xffff_ffff);
   if (known && (hi !== 0 || lo !== size)) throw new DecompressError(`lzma header says ${hi * 2 ** 32 + lo} bytes, but the image says ${size}`);
-  const out = new Uint8Array(size);
   const dec = new LzmaDecoder(out);
   dec.setProperties(props);
   dec.resetState();

@@ -108,9 +108,11 @@ function decodeLzma2(r: Reader, dec: LzmaDecoder, outLimit: number): void {
   }
 }
 
-/** Decompresses a whole .xz file whose uncompressed size is `size` (from the kernel's appended length). */
-export function xzDecompress(data: Uint8Array, size: number): Uint8Array {
-  const out = new Uint8Array(size);
+/**
+ * Decompresses a whole .xz file whose uncompressed size is `size` (from the kernel's appended length),
+ * into `out` when given (exactly `size` bytes long), else into a new buffer.
+ */
+export function xzDecompress(data: Uint8Array, size: number, out: Uint8Array = new Uint8Array(size)): Uint8Array {
   const dec = new LzmaDecoder(out);
   const r = new Reader(data, 0, data.length);
   let streams = 0;

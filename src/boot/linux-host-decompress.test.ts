@@ -1,0 +1,107 @@
+// A bzImage whose payload tsvmm decompresses: the vmlinux is decompressed into guest RAM below the
+// load address and its segments are moved into place there. Whatever the vmlinux's file layout (in
+// place, moves in a forced order, or a cycle that needs the host copy), guest RAM must end up the
+// same: segments at their addresses, bss and every staged leftover zero.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { gzipSync } from 'node:zlib';
+import { loadLinux } from './linux.js';
+import { buildBzImage, makeMemory } from './testing/images.js';
+
+const MiB = 1024 * 1024;
+const LOAD = 0x100_0000; // the synthetic bzImage's pref_address
+const ZERO_PAGE = 0x7000;
+
+interface Seg {
+  offset: number;
+  paddr: number;
+  filesz: number;
+  memsz: number;
+}
+
+function segData(i: number, n: number): Uint8Array {
+  return Uint8Array.from({ length: n }, (_, k) => ((k * (13 + i * 2)) ^ (k >>> 9) ^ (i * 0x55)) & 0xff || 1);
+}
+
+/** An ELF64 executable with PT_LOAD segments at the given file offsets (the rest of the file: 0xee filler). */
+function elf64(segs: Seg[]): Uint8Array {
+  const size = Math.max(...segs.map((s) => s.offset + s.filesz)) + 0x123;
+  const img = new Uint8Array(size).fill(0xee);
+  const v = new DataView(img.buffer);
+  img.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+  v.setUint16(0x10, 2, true);
+  v.setUint16(0x12, 62, true);
+  v.setUint32(0x14, 1, true);
+  v.setBigUint64(0x18, BigInt(LOAD), true);
+  v.setBigUint64(0x20, 64n, true);
+  v.setUint16(0x34, 64, true);
+  v.setUint16(0x36, 56, true);
+  v.setUint16(0x38, segs.length, true);
+  segs.forEach((s, i) => {
+    const at = 64 + i * 56;
+    v.setUint32(at, 1, true);
+    v.setUint32(at + 4, 7, true);
+    v.setBigUint64(at + 8, BigInt(s.offset), true);
+    v.setBigUint64(at + 0x10, BigInt(s.paddr) | 0xffff_ffff_8000_0000n, true);
+    v.setBigUint64(at + 0x18, BigInt(s.paddr), true);
+    v.setBigUint64(at + 0x20, BigInt(s.filesz), true);
+    v.setBigUint64(at + 0x28, BigInt(s.memsz), true);
+    img.set(segData(i, s.filesz), s.offset);
+  });
+  return img;
+}
+
+function bzImageWith(vmlinux: Uint8Array): Uint8Array {
+  const payload = gzipSync(vmlinux);
+  const img = buildBzImage({ kernelBytes: 0x200 + payload.length, initSize: 0x40_0000 });
+  const setupBytes = (img[0x1f1]! + 1) * 512;
+  img.set(payload, setupBytes + 0x200);
+  const v = new DataView(img.buffer);
+  v.setUint32(0x248, 0x200, true);
+  v.setUint32(0x24c, payload.length, true);
+  return img;
+}
+
+function bootRam(segs: Seg[]): Uint8Array {
+  const memBytes = 64 * MiB;
+  const mem = makeMemory(memBytes);
+  loadLinux(mem, bzImageWith(elf64(segs)), { fileName: 'bzImage', cmdline: 'console=ttyS0', memBytes, decompress: 'host', initrd: { name: 'initrd', data: new Uint8Array(5000).fill(0x77) } });
+  return mem.view(0, memBytes).slice();
+}
+
+// The same three segments (paddr, sizes, bytes); only their file offsets differ. Staged 2 MiB below LOAD,
+// file offset f lies at LOAD + f - 2 MiB.
+const s0 = { paddr: LOAD, filesz: 0x2_0000, memsz: 0x2_0000 };
+const s1 = { paddr: LOAD + 0x4_0000, filesz: 0x3_0000, memsz: 0x5_0000 }; // with a bss
+const s2 = { paddr: LOAD + 0x20_0000, filesz: 0x1_0000, memsz: 0x1_8000 };
+const LAYOUTS: [string, Seg[]][] = [
+  // s0 in place; s2's source lies where s1 goes, so s2 must move first though it comes later.
+  ['in place, ordered moves', [{ ...s0, offset: 0x20_0000 }, { ...s1, offset: 0x30_0000 }, { ...s2, offset: 0x24_0000 }]],
+  // s1's source lies where s2 goes and s2's where s1 goes: no order works, the host copies.
+  ['a cycle (host copy)', [{ ...s0, offset: 0x20_0000 }, { ...s1, offset: 0x40_0000 }, { ...s2, offset: 0x24_0000 }]],
+  // Packed after the headers: every segment moves up.
+  ['packed', [{ ...s0, offset: 0x1000 }, { ...s1, offset: 0x2_1000 }, { ...s2, offset: 0x5_1000 }]],
+];
+
+test('host decompression: guest RAM is the same for every file layout of the vmlinux', () => {
+  let want: Uint8Array | undefined;
+  for (const [name, segs] of LAYOUTS) {
+    const ram = bootRam(segs);
+    segs.forEach((s, i) => {
+      assert.deepEqual(ram.subarray(s.paddr, s.paddr + s.filesz), segData(i, s.filesz), `${name}: segment ${i}`);
+      assert.ok(ram.subarray(s.paddr + s.filesz, s.paddr + s.memsz).every((b) => b === 0), `${name}: bss of segment ${i}`);
+    });
+    assert.ok(ram.subarray(LOAD - 0x20_0000, LOAD).every((b) => b === 0), `${name}: the staging area below the kernel is clear`);
+    // Between 1 MiB and 32 MiB (the boot data are below, the initrd at the top) only the segments are non-zero.
+    const rest = ram.slice(MiB, 32 * MiB);
+    for (const s of segs) rest.fill(0, s.paddr - MiB, s.paddr + s.memsz - MiB);
+    assert.equal(rest.findIndex((b) => b !== 0), -1, `${name}: a byte the kernel does not own is not zero`);
+    if (want === undefined) want = ram;
+    else {
+      // The zero page's copy of the setup header holds the payload's length and the file's size, which differ.
+      ram.set(want.subarray(ZERO_PAGE + 0x1f1, ZERO_PAGE + 0x290), ZERO_PAGE + 0x1f1);
+      const d = ram.findIndex((b, k) => b !== want![k]);
+      assert.equal(d, -1, `${name}: guest RAM differs from the first layout's at 0x${d.toString(16)}`);
+    }
+  }
+});
