@@ -2,7 +2,8 @@
  * The ready-made Linux guest behind `tsvmm run --linux`: Debian 12's kernel and Debian's
  * busybox-static, fetched with `apt-get download` into .cache/, checked by SHA-256, and a small
  * initramfs built with tsvmm's own cpio writer. Everything is cached; a second call only verifies
- * the files against the hashes recorded when they were fetched.
+ * the files against the hashes recorded when they were fetched, and skips re-reading a file whose
+ * stat stamp is the one recorded when its hash last matched (see FileStamp).
  *
  * /init (a busybox sh script) mounts proc, sys and dev, prints INIT_MARKER and runs an interactive
  * shell on the console in its own session with the console as controlling terminal (setsid
@@ -11,7 +12,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CpioWriter } from '../boot/initramfs/cpio-newc.js';
@@ -92,6 +93,55 @@ interface Manifest {
   /** SHA-256 of what the initramfs is built from besides busybox (the /init script, profile, files). */
   recipe: string;
   files: Record<string, string>;
+  /** Per file: its stat stamp when its SHA-256 last matched `files`. */
+  checked?: Record<string, FileStamp>;
+}
+
+/**
+ * What stat says of a file whose hash was checked: size, mtime, ctime and inode. Hashing the 12 MB of
+ * cached kernel, busybox and initramfs took ~70 ms of every `--linux` start; a file with the same stamp
+ * has not been written, replaced or renamed over since (any write moves ctime, which no user can set
+ * back, so even a tool that restores mtime is seen). What a stamp cannot see is the disk changing bits
+ * by itself: the kernel's xz payload carries its own CRC, which the host decompression checks on every boot.
+ */
+export interface FileStamp {
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+}
+
+export function fileStamp(path: string): FileStamp | undefined {
+  try {
+    const st = statSync(path);
+    return st.isFile() ? { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * True when `path` has SHA-256 `hash`: without reading it when its stamp is `checked` (the stamp of the
+ * last time it matched), else by hashing it. `stamp` is the file's stamp when the answer is true.
+ */
+export function fileMatchesHash(path: string, hash: string, checked: FileStamp | undefined): { ok: boolean; stamp?: FileStamp } {
+  const stamp = fileStamp(path);
+  if (stamp === undefined) return { ok: false };
+  if (checked !== undefined && sameStamp(checked, stamp)) return { ok: true, stamp };
+  const h = hashWithStamp(path);
+  return h.hash === hash ? { ok: true, ...(h.stamp !== undefined ? { stamp: h.stamp } : {}) } : { ok: false };
+}
+
+function sameStamp(a: FileStamp, b: FileStamp): boolean {
+  return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino;
+}
+
+/** A file's SHA-256 and its stamp, the stamp only if the file did not change while it was read. */
+function hashWithStamp(path: string): { hash: string; stamp?: FileStamp } {
+  const before = fileStamp(path);
+  const hash = sha256(readFileSync(path));
+  const after = fileStamp(path);
+  return before !== undefined && after !== undefined && sameStamp(before, after) ? { hash, stamp: after } : { hash };
 }
 
 /** Hash of the initramfs recipe, so a changed /init rebuilds the cached initramfs. */
@@ -107,10 +157,37 @@ function readManifest(): Manifest | undefined {
   }
 }
 
-/** True when the cached file exists with the SHA-256 the manifest recorded for it. */
+/** Written whole under a temporary name, then renamed: a tsvmm starting beside this one reads the old or the new manifest, never half of one. */
+function writeManifest(m: Manifest): void {
+  const tmp = join(CACHE_DIR, `manifest.json.${process.pid}.tmp`);
+  writeFileSync(tmp, JSON.stringify(m, null, 2) + '\n');
+  renameSync(tmp, join(CACHE_DIR, 'manifest.json'));
+}
+
+/** Set when verifiedFile recorded a new stamp in the manifest (ensureLinuxGuest then writes it back). */
+let stampsChanged = false;
+
+/** True when the cached file exists with the SHA-256 the manifest recorded for it (its stamp recorded when it does). */
 function verifiedFile(m: Manifest | undefined, name: string, path = join(CACHE_DIR, name)): boolean {
   const hash = m?.files[name];
-  return hash !== undefined && existsSync(path) && sha256(readFileSync(path)) === hash;
+  if (m === undefined || hash === undefined) return false;
+  const r = fileMatchesHash(path, hash, m.checked?.[name]);
+  const old = m.checked?.[name];
+  if (r.stamp !== undefined && (old === undefined || !sameStamp(old, r.stamp))) {
+    m.checked = { ...m.checked, [name]: r.stamp };
+    stampsChanged = true;
+  }
+  return r.ok;
+}
+
+/** The stamps of files whose hashes were just computed from their bytes as written. */
+function stampsOf(paths: Record<string, string>): Record<string, FileStamp> {
+  const out: Record<string, FileStamp> = {};
+  for (const [name, path] of Object.entries(paths)) {
+    const st = fileStamp(path);
+    if (st !== undefined) out[name] = st;
+  }
+  return out;
 }
 
 /** Downloads busybox-static with apt-get, checks the .deb against apt's SHA256, returns the static binary. */
@@ -172,16 +249,19 @@ export function ensureLinuxGuest(say: (m: string) => void = () => {}): LinuxGues
   };
   if (!existsSync(vmlinuz) || !existsSync(join(KERNEL_DIR, 'VERSION'))) fetchKernel(false);
   let m = readManifest();
+  stampsChanged = false;
   let kernelVersion = readFileSync(join(KERNEL_DIR, 'VERSION'), 'utf8').trim();
   if (m && m.kernelVersion === kernelVersion && !verifiedFile(m, 'vmlinuz', vmlinuz)) {
     fetchKernel(true);
     kernelVersion = readFileSync(join(KERNEL_DIR, 'VERSION'), 'utf8').trim();
   }
   let busybox: { binary: Uint8Array; version: string } | undefined;
-  if (m && verifiedFile(m, 'busybox')) busybox = { binary: new Uint8Array(readFileSync(join(CACHE_DIR, 'busybox'))), version: m.busyboxVersion };
-  else if (m) say('the cached busybox is missing or does not match its SHA-256: fetching it again');
-  const upToDate = m !== undefined && busybox !== undefined && m.recipe === recipe() && verifiedFile(m, INITRAMFS_FILE);
+  const busyboxOk = m !== undefined && verifiedFile(m, 'busybox');
+  if (m && !busyboxOk) say('the cached busybox is missing or does not match its SHA-256: fetching it again');
+  const upToDate = m !== undefined && busyboxOk && m.recipe === recipe() && verifiedFile(m, INITRAMFS_FILE);
   if (!upToDate) {
+    // busybox is read only to build the initramfs again.
+    if (busyboxOk) busybox = { binary: new Uint8Array(readFileSync(join(CACHE_DIR, 'busybox'))), version: m!.busyboxVersion };
     busybox ??= fetchBusybox(say);
     say(`building the initramfs (busybox ${busybox.version}) with tsvmm's cpio writer...`);
     const initramfs = buildInitramfs(busybox.binary);
@@ -189,12 +269,22 @@ export function ensureLinuxGuest(say: (m: string) => void = () => {}): LinuxGues
     writeFileSync(join(CACHE_DIR, 'busybox'), busybox.binary);
     writeFileSync(join(CACHE_DIR, INITRAMFS_FILE), initramfs);
     rmSync(join(CACHE_DIR, 'initramfs.cpio.gz'), { force: true }); // the gzip'd one of earlier versions
-    m = { busyboxVersion: busybox.version, kernelVersion, recipe: recipe(), files: { busybox: sha256(busybox.binary), [INITRAMFS_FILE]: sha256(initramfs), vmlinuz: sha256(readFileSync(vmlinuz)) } };
-    writeFileSync(join(CACHE_DIR, 'manifest.json'), JSON.stringify(m, null, 2) + '\n');
+    const kernel = hashWithStamp(vmlinuz);
+    const checked = stampsOf({ busybox: join(CACHE_DIR, 'busybox'), [INITRAMFS_FILE]: join(CACHE_DIR, INITRAMFS_FILE) });
+    if (kernel.stamp !== undefined) checked['vmlinuz'] = kernel.stamp;
+    m = { busyboxVersion: busybox.version, kernelVersion, recipe: recipe(), files: { busybox: sha256(busybox.binary), [INITRAMFS_FILE]: sha256(initramfs), vmlinuz: kernel.hash }, checked };
+    writeManifest(m);
     say(`wrote ${CACHE_DIR}/{${INITRAMFS_FILE},busybox,manifest.json}`);
   } else if (m!.kernelVersion !== kernelVersion) {
-    m = { ...m!, kernelVersion, files: { ...m!.files, vmlinuz: sha256(readFileSync(vmlinuz)) } };
-    writeFileSync(join(CACHE_DIR, 'manifest.json'), JSON.stringify(m, null, 2) + '\n');
+    const kernel = hashWithStamp(vmlinuz);
+    const checked = { ...m!.checked };
+    if (kernel.stamp !== undefined) checked['vmlinuz'] = kernel.stamp;
+    else delete checked['vmlinuz'];
+    m = { ...m!, kernelVersion, files: { ...m!.files, vmlinuz: kernel.hash }, checked };
+    writeManifest(m);
+  } else if (stampsChanged) {
+    // Only the stamps are new: files checked by hash this time are not read again next time.
+    writeManifest(m!);
   }
   return { kernel: vmlinuz, initrd: join(CACHE_DIR, INITRAMFS_FILE), cmdline: LINUX_GUEST_CMDLINE, kernelVersion, busyboxVersion: m!.busyboxVersion };
 }
