@@ -161,7 +161,11 @@ export function loadBzImageDecompressed(memory: GuestMemory, image: Uint8Array, 
     vmlinux = r.data;
     method = r.method;
   } catch (e) {
-    if (e instanceof DecompressError) throw new BootError(`${fileName}: ${e.message}`, { cause: e });
+    if (e instanceof DecompressError) {
+      // Damage (a check or size that does not match, data cut short) is fixed by a good copy of the file.
+      const damaged = /corrupt|truncated|^not \S+ data|holds \d+ bytes/.test(e.message);
+      throw new BootError(`${fileName}: ${e.message}${damaged ? '; the file is damaged or cut short: copy or download it again' : ''}`, { cause: e });
+    }
     throw e;
   }
   const ms = performance.now() - t0;
