@@ -7,6 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { DecompressError, decompressPayload, detectMethod } from './kernel-payload.js';
 import { crc32, crc64 } from './crc.js';
+import { lzmaDecompress } from './lzma-alone.js';
+import { xzDecompress } from './xz.js';
 
 /** ~3 MiB: an ELF x86-64 binary twice, then pseudo-random bytes (fixed seed), then zeros. */
 function sample(): Uint8Array {
@@ -108,4 +110,38 @@ test('a payload that announces more than the guest can hold is refused before an
   const rss = process.memoryUsage().rss;
   assert.throws(() => decompressPayload(p, 64 * 1024 * 1024), /the xz payload decompresses to 419430400 bytes, more than the guest's 67108864 bytes of RAM/);
   assert.ok(process.memoryUsage().rss - rss < 64 * 1024 * 1024);
+});
+
+test('damaged lzma and xz data end in a DecompressError or the right length, never another error', (t) => {
+  // The LZMA loop reads its input without a per-byte bound check and keeps distances as int32: flips and
+  // cuts anywhere must still stop cleanly. (lzma has no check of its own, so a flip may decode "fine".)
+  // The decoders are called directly: decompressPayload would turn any other error into a DecompressError.
+  const small = DATA.subarray(0, 300_000);
+  for (const [cmd, args] of [['lzma', ['-6', '-c']], ['xz', ['--check=crc32', '--x86', '--lzma2=preset=6,dict=64KiB', '-c']]] as const) {
+    const r = spawnSync(cmd, args, { input: small, maxBuffer: 64 << 20 });
+    if (r.error || r.status !== 0) {
+      t.diagnostic(`${cmd} not available: skipped`);
+      continue;
+    }
+    const body = new Uint8Array(r.stdout);
+    let s = 5;
+    const rnd = (n: number): number => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) % n;
+    let failed = 0;
+    for (let k = 0; k < 150; k++) {
+      const cut = k % 3 === 0 ? 13 + rnd(body.length - 13) : body.length;
+      const p = body.slice(0, cut);
+      for (let f = 0; f <= k % 4; f++) {
+        const at = rnd(cut);
+        p[at] = p[at]! ^ (1 << rnd(8));
+      }
+      try {
+        assert.equal((cmd === 'xz' ? xzDecompress : lzmaDecompress)(p, small.length).length, small.length);
+      } catch (e) {
+        if (!(e instanceof DecompressError)) throw new Error(`${cmd}, damage ${k}: ${(e as Error).stack}`);
+        failed++;
+      }
+    }
+    t.diagnostic(`${cmd}: ${failed} of 150 damaged payloads refused`);
+    assert.ok(failed > 0);
+  }
 });

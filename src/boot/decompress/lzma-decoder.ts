@@ -5,10 +5,11 @@
  * `.lzma` container and by LZMA2 chunks (xz), which reuse the model state between chunks.
  *
  * Speed: the kernel's payload is ~8 MB of LZMA2 for ~66 MB out, decoded before the guest's first
- * instruction, so `run` is one loop with everything it touches in locals: the range coder's range
- * and code as unsigned 32-bit values (Math.imul for the bound keeps them in machine words; object
- * fields above 2^30 would be boxed doubles), all probabilities in one Uint16Array at fixed offsets,
- * the bit trees written out inline. State goes back to fields only when a call ends (an LZMA2 chunk).
+ * instruction, so `run` is one loop with everything it touches in locals: the range coder's range and
+ * code and the distances as int32 (every value V8 sees is a small integer, so the optimised loop is
+ * all 32-bit machine arithmetic and never deoptimises for a value above 2^31, as it did with uint32
+ * numbers), all probabilities in one Uint16Array at fixed offsets, the bit trees written out inline.
+ * The range coder's state goes back to fields only when a call ends (an LZMA2 chunk).
  *
  * Corrupt input never reads or writes outside the arrays: every distance is checked against the
  * output written so far, and the output against its limit. The input is not checked per byte: a
@@ -24,10 +25,10 @@ const PROB_INIT = 1024;
 const MIN_MATCH = 2;
 /** Distance slots below this code their low bits with the per-slot reverse trees, above it with direct bits plus the align tree. */
 const END_POS_MODEL_INDEX = 14;
-/** The distance meaning "end of data" (an end marker). */
-const END_MARKER = 0xffff_ffff;
-/** The range is normalised (one more input byte) when it falls below 2^24. */
-const TOP = 0x0100_0000;
+/** The distance meaning "end of data" (an end marker): 0xffffffff, as the int32 the loop keeps distances in. */
+const END_MARKER = -1;
+/** The sign bit: x ^ SIGN orders unsigned 32-bit values as signed ones. */
+const SIGN = -0x8000_0000;
 
 // Where each probability group starts in the one model array (in entries).
 const IS_MATCH = 0; // [state][posState]
@@ -166,15 +167,17 @@ export class LzmaDecoder {
     const lpMask = (1 << this.lp) - 1;
     const lc = this.lc;
     const lcShift = 8 - lc;
-    let range = this.rc[0]!;
-    let code = this.rc[1]!;
+    // range and code as int32 holding their unsigned 32-bit values; code with its top bit flipped, so that a
+    // signed compare with (bound ^ SIGN) is the unsigned compare (flipping is additive: code - bound stays flipped).
+    let range = this.rc[0]! | 0;
+    let code = this.rc[1]! ^ SIGN;
     let inPos = this.inPos;
     let pos = this.outPos;
     let state = this.state;
-    let rep0 = reps[0]!;
-    let rep1 = reps[1]!;
-    let rep2 = reps[2]!;
-    let rep3 = reps[3]!;
+    let rep0 = reps[0]! | 0;
+    let rep1 = reps[1]! | 0;
+    let rep2 = reps[2]! | 0;
+    let rep3 = reps[3]! | 0;
     let marker = false;
     // Scratch for the inline bit decoding: index, probability, bound.
     let i = 0;
@@ -195,13 +198,13 @@ export class LzmaDecoder {
       // is-match: literal (0) or match (1).
       i = IS_MATCH + (state << 4) + posState;
       p = probs[i]!;
-      bound = Math.imul(range >>> 11, p) >>> 0;
-      if (code < bound) {
+      bound = Math.imul(range >>> 11, p);
+      if (code < (bound ^ SIGN)) {
         range = bound;
         probs[i] = p + ((2048 - p) >>> 5);
-        if (range < TOP) {
-          range = (range << 8) >>> 0;
-          code = ((code << 8) | input[inPos++]!) >>> 0;
+        if (range >>> 24 === 0) {
+          range <<= 8;
+          code = ((code << 8) | input[inPos++]!) ^ SIGN;
         }
         if (peek) break;
         // A literal: 8 bits through the tree of its context (lc high bits of the previous byte, lp low bits of the position).
@@ -210,28 +213,28 @@ export class LzmaDecoder {
         let sym = 1;
         if (state >= 7) {
           // After a match: the byte at rep0 guides the tree until the first bit that differs from it.
-          if (rep0 >= pos - dictStart) this.copyTooFar('a matched literal');
+          if (rep0 < 0 || rep0 >= pos - dictStart) this.copyTooFar('a matched literal');
           let match = out[pos - rep0 - 1]!;
           do {
             const matchBit = (match >>> 7) & 1;
             match <<= 1;
             i = base + 0x100 + (matchBit << 8) + sym;
             p = probs[i]!;
-            bound = Math.imul(range >>> 11, p) >>> 0;
+            bound = Math.imul(range >>> 11, p);
             let b: number;
-            if (code < bound) {
+            if (code < (bound ^ SIGN)) {
               range = bound;
               probs[i] = p + ((2048 - p) >>> 5);
               b = 0;
             } else {
-              range = (range - bound) >>> 0;
-              code = (code - bound) >>> 0;
+              range = (range - bound) | 0;
+              code = (code - bound) | 0;
               probs[i] = p - (p >>> 5);
               b = 1;
             }
-            if (range < TOP) {
-              range = (range << 8) >>> 0;
-              code = ((code << 8) | input[inPos++]!) >>> 0;
+            if (range >>> 24 === 0) {
+              range <<= 8;
+              code = ((code << 8) | input[inPos++]!) ^ SIGN;
             }
             sym = (sym << 1) | b;
             if (matchBit !== b) break;
@@ -240,55 +243,55 @@ export class LzmaDecoder {
         while (sym < 0x100) {
           i = base + sym;
           p = probs[i]!;
-          bound = Math.imul(range >>> 11, p) >>> 0;
-          if (code < bound) {
+          bound = Math.imul(range >>> 11, p);
+          if (code < (bound ^ SIGN)) {
             range = bound;
             probs[i] = p + ((2048 - p) >>> 5);
             sym <<= 1;
           } else {
-            range = (range - bound) >>> 0;
-            code = (code - bound) >>> 0;
+            range = (range - bound) | 0;
+            code = (code - bound) | 0;
             probs[i] = p - (p >>> 5);
             sym = (sym << 1) | 1;
           }
-          if (range < TOP) {
-            range = (range << 8) >>> 0;
-            code = ((code << 8) | input[inPos++]!) >>> 0;
+          if (range >>> 24 === 0) {
+            range <<= 8;
+            code = ((code << 8) | input[inPos++]!) ^ SIGN;
           }
         }
         out[pos++] = sym & 0xff;
         state = state < 4 ? 0 : state < 10 ? state - 3 : state - 6;
         continue;
       }
-      range = (range - bound) >>> 0;
-      code = (code - bound) >>> 0;
+      range = (range - bound) | 0;
+      code = (code - bound) | 0;
       probs[i] = p - (p >>> 5);
-      if (range < TOP) {
-        range = (range << 8) >>> 0;
-        code = ((code << 8) | input[inPos++]!) >>> 0;
+      if (range >>> 24 === 0) {
+        range <<= 8;
+        code = ((code << 8) | input[inPos++]!) ^ SIGN;
       }
 
       // is-rep: a new distance (0) or one of the last four (1).
       i = IS_REP + state;
       p = probs[i]!;
-      bound = Math.imul(range >>> 11, p) >>> 0;
+      bound = Math.imul(range >>> 11, p);
       let lenCoder: number;
       let isRep: boolean;
-      if (code < bound) {
+      if (code < (bound ^ SIGN)) {
         range = bound;
         probs[i] = p + ((2048 - p) >>> 5);
         lenCoder = MATCH_LEN;
         isRep = false;
       } else {
-        range = (range - bound) >>> 0;
-        code = (code - bound) >>> 0;
+        range = (range - bound) | 0;
+        code = (code - bound) | 0;
         probs[i] = p - (p >>> 5);
         lenCoder = REP_LEN;
         isRep = true;
       }
-      if (range < TOP) {
-        range = (range << 8) >>> 0;
-        code = ((code << 8) | input[inPos++]!) >>> 0;
+      if (range >>> 24 === 0) {
+        range <<= 8;
+        code = ((code << 8) | input[inPos++]!) ^ SIGN;
       }
       if (isRep) {
         if (peek) break;
@@ -296,68 +299,68 @@ export class LzmaDecoder {
         // rep0 (G0 = 0), possibly only one byte of it (rep0-long = 0); else rep1, rep2 or rep3 (G1, G2).
         i = IS_REP_G0 + state;
         p = probs[i]!;
-        bound = Math.imul(range >>> 11, p) >>> 0;
-        if (code < bound) {
+        bound = Math.imul(range >>> 11, p);
+        if (code < (bound ^ SIGN)) {
           range = bound;
           probs[i] = p + ((2048 - p) >>> 5);
-          if (range < TOP) {
-            range = (range << 8) >>> 0;
-            code = ((code << 8) | input[inPos++]!) >>> 0;
+          if (range >>> 24 === 0) {
+            range <<= 8;
+            code = ((code << 8) | input[inPos++]!) ^ SIGN;
           }
           i = IS_REP0_LONG + (state << 4) + posState;
           p = probs[i]!;
-          bound = Math.imul(range >>> 11, p) >>> 0;
-          if (code < bound) {
+          bound = Math.imul(range >>> 11, p);
+          if (code < (bound ^ SIGN)) {
             range = bound;
             probs[i] = p + ((2048 - p) >>> 5);
-            if (range < TOP) {
-              range = (range << 8) >>> 0;
-              code = ((code << 8) | input[inPos++]!) >>> 0;
+            if (range >>> 24 === 0) {
+              range <<= 8;
+              code = ((code << 8) | input[inPos++]!) ^ SIGN;
             }
             // Short rep: one byte at distance rep0.
             state = state < 7 ? 9 : 11;
-            if (rep0 >= pos - dictStart) this.copyTooFar('a short rep');
+            if (rep0 < 0 || rep0 >= pos - dictStart) this.copyTooFar('a short rep');
             out[pos] = out[pos - rep0 - 1]!;
             pos++;
             continue;
           }
-          range = (range - bound) >>> 0;
-          code = (code - bound) >>> 0;
+          range = (range - bound) | 0;
+          code = (code - bound) | 0;
           probs[i] = p - (p >>> 5);
         } else {
-          range = (range - bound) >>> 0;
-          code = (code - bound) >>> 0;
+          range = (range - bound) | 0;
+          code = (code - bound) | 0;
           probs[i] = p - (p >>> 5);
-          if (range < TOP) {
-            range = (range << 8) >>> 0;
-            code = ((code << 8) | input[inPos++]!) >>> 0;
+          if (range >>> 24 === 0) {
+            range <<= 8;
+            code = ((code << 8) | input[inPos++]!) ^ SIGN;
           }
           i = IS_REP_G1 + state;
           p = probs[i]!;
-          bound = Math.imul(range >>> 11, p) >>> 0;
+          bound = Math.imul(range >>> 11, p);
           let dist: number;
-          if (code < bound) {
+          if (code < (bound ^ SIGN)) {
             range = bound;
             probs[i] = p + ((2048 - p) >>> 5);
             dist = rep1;
           } else {
-            range = (range - bound) >>> 0;
-            code = (code - bound) >>> 0;
+            range = (range - bound) | 0;
+            code = (code - bound) | 0;
             probs[i] = p - (p >>> 5);
-            if (range < TOP) {
-              range = (range << 8) >>> 0;
-              code = ((code << 8) | input[inPos++]!) >>> 0;
+            if (range >>> 24 === 0) {
+              range <<= 8;
+              code = ((code << 8) | input[inPos++]!) ^ SIGN;
             }
             i = IS_REP_G2 + state;
             p = probs[i]!;
-            bound = Math.imul(range >>> 11, p) >>> 0;
-            if (code < bound) {
+            bound = Math.imul(range >>> 11, p);
+            if (code < (bound ^ SIGN)) {
               range = bound;
               probs[i] = p + ((2048 - p) >>> 5);
               dist = rep2;
             } else {
-              range = (range - bound) >>> 0;
-              code = (code - bound) >>> 0;
+              range = (range - bound) | 0;
+              code = (code - bound) | 0;
               probs[i] = p - (p >>> 5);
               dist = rep3;
               rep3 = rep2;
@@ -367,9 +370,9 @@ export class LzmaDecoder {
           rep1 = rep0;
           rep0 = dist;
         }
-        if (range < TOP) {
-          range = (range << 8) >>> 0;
-          code = ((code << 8) | input[inPos++]!) >>> 0;
+        if (range >>> 24 === 0) {
+          range <<= 8;
+          code = ((code << 8) | input[inPos++]!) ^ SIGN;
         }
       }
 
@@ -378,61 +381,61 @@ export class LzmaDecoder {
       let treeEnd: number;
       i = lenCoder;
       p = probs[i]!;
-      bound = Math.imul(range >>> 11, p) >>> 0;
-      if (code < bound) {
+      bound = Math.imul(range >>> 11, p);
+      if (code < (bound ^ SIGN)) {
         range = bound;
         probs[i] = p + ((2048 - p) >>> 5);
         treeBase = lenCoder + LEN_LOW + (posState << 3);
         treeEnd = 8;
         len = 0;
       } else {
-        range = (range - bound) >>> 0;
-        code = (code - bound) >>> 0;
+        range = (range - bound) | 0;
+        code = (code - bound) | 0;
         probs[i] = p - (p >>> 5);
-        if (range < TOP) {
-          range = (range << 8) >>> 0;
-          code = ((code << 8) | input[inPos++]!) >>> 0;
+        if (range >>> 24 === 0) {
+          range <<= 8;
+          code = ((code << 8) | input[inPos++]!) ^ SIGN;
         }
         i = lenCoder + LEN_CHOICE2;
         p = probs[i]!;
-        bound = Math.imul(range >>> 11, p) >>> 0;
-        if (code < bound) {
+        bound = Math.imul(range >>> 11, p);
+        if (code < (bound ^ SIGN)) {
           range = bound;
           probs[i] = p + ((2048 - p) >>> 5);
           treeBase = lenCoder + LEN_MID + (posState << 3);
           treeEnd = 8;
           len = 8;
         } else {
-          range = (range - bound) >>> 0;
-          code = (code - bound) >>> 0;
+          range = (range - bound) | 0;
+          code = (code - bound) | 0;
           probs[i] = p - (p >>> 5);
           treeBase = lenCoder + LEN_HIGH;
           treeEnd = 256;
           len = 16;
         }
       }
-      if (range < TOP) {
-        range = (range << 8) >>> 0;
-        code = ((code << 8) | input[inPos++]!) >>> 0;
+      if (range >>> 24 === 0) {
+        range <<= 8;
+        code = ((code << 8) | input[inPos++]!) ^ SIGN;
       }
       let m = 1;
       do {
         i = treeBase + m;
         p = probs[i]!;
-        bound = Math.imul(range >>> 11, p) >>> 0;
-        if (code < bound) {
+        bound = Math.imul(range >>> 11, p);
+        if (code < (bound ^ SIGN)) {
           range = bound;
           probs[i] = p + ((2048 - p) >>> 5);
           m <<= 1;
         } else {
-          range = (range - bound) >>> 0;
-          code = (code - bound) >>> 0;
+          range = (range - bound) | 0;
+          code = (code - bound) | 0;
           probs[i] = p - (p >>> 5);
           m = (m << 1) | 1;
         }
-        if (range < TOP) {
-          range = (range << 8) >>> 0;
-          code = ((code << 8) | input[inPos++]!) >>> 0;
+        if (range >>> 24 === 0) {
+          range <<= 8;
+          code = ((code << 8) | input[inPos++]!) ^ SIGN;
         }
       } while (m < treeEnd);
       len += m - treeEnd;
@@ -447,27 +450,27 @@ export class LzmaDecoder {
         do {
           i = treeBase + m;
           p = probs[i]!;
-          bound = Math.imul(range >>> 11, p) >>> 0;
-          if (code < bound) {
+          bound = Math.imul(range >>> 11, p);
+          if (code < (bound ^ SIGN)) {
             range = bound;
             probs[i] = p + ((2048 - p) >>> 5);
             m <<= 1;
           } else {
-            range = (range - bound) >>> 0;
-            code = (code - bound) >>> 0;
+            range = (range - bound) | 0;
+            code = (code - bound) | 0;
             probs[i] = p - (p >>> 5);
             m = (m << 1) | 1;
           }
-          if (range < TOP) {
-            range = (range << 8) >>> 0;
-            code = ((code << 8) | input[inPos++]!) >>> 0;
+          if (range >>> 24 === 0) {
+            range <<= 8;
+            code = ((code << 8) | input[inPos++]!) ^ SIGN;
           }
         } while (m < 64);
         const slot = m - 64;
         let dist = slot;
         if (slot >= 4) {
           const direct = (slot >>> 1) - 1;
-          dist = ((2 | (slot & 1)) << direct) >>> 0;
+          dist = (2 | (slot & 1)) << direct;
           let bits: number;
           if (slot < END_POS_MODEL_INDEX) {
             treeBase = DIST_SPECIAL + dist - slot - 1;
@@ -477,18 +480,18 @@ export class LzmaDecoder {
             let v = 0;
             for (let k = direct - 4; k > 0; k--) {
               range >>>= 1;
-              if (code >= range) {
-                code = (code - range) >>> 0;
+              if (code >= (range ^ SIGN)) {
+                code = (code - range) | 0;
                 v = (v << 1) | 1;
               } else {
                 v <<= 1;
               }
-              if (range < TOP) {
-                range = (range << 8) >>> 0;
-                code = ((code << 8) | input[inPos++]!) >>> 0;
+              if (range >>> 24 === 0) {
+                range <<= 8;
+                code = ((code << 8) | input[inPos++]!) ^ SIGN;
               }
             }
-            dist = (dist + (v << 4)) >>> 0;
+            dist = (dist + (v << 4)) | 0;
             treeBase = DIST_ALIGN;
             bits = 4;
           }
@@ -497,21 +500,21 @@ export class LzmaDecoder {
           for (let k = 0; k < bits; k++) {
             i = treeBase + m;
             p = probs[i]!;
-            bound = Math.imul(range >>> 11, p) >>> 0;
-            if (code < bound) {
+            bound = Math.imul(range >>> 11, p);
+            if (code < (bound ^ SIGN)) {
               range = bound;
               probs[i] = p + ((2048 - p) >>> 5);
               m <<= 1;
             } else {
-              range = (range - bound) >>> 0;
-              code = (code - bound) >>> 0;
+              range = (range - bound) | 0;
+              code = (code - bound) | 0;
               probs[i] = p - (p >>> 5);
               m = (m << 1) | 1;
-              dist = (dist + (1 << k)) >>> 0;
+              dist = (dist + (1 << k)) | 0;
             }
-            if (range < TOP) {
-              range = (range << 8) >>> 0;
-              code = ((code << 8) | input[inPos++]!) >>> 0;
+            if (range >>> 24 === 0) {
+              range <<= 8;
+              code = ((code << 8) | input[inPos++]!) ^ SIGN;
             }
           }
         }
@@ -530,7 +533,7 @@ export class LzmaDecoder {
 
       // The match: len + 2 bytes from rep0 + 1 back, cut at the limit (the rest goes on in the next call).
       len += MIN_MATCH;
-      if (rep0 >= pos - dictStart) this.copyTooFar(`match distance ${rep0 + 1}`);
+      if (rep0 < 0 || rep0 >= pos - dictStart) this.copyTooFar(`match distance ${(rep0 >>> 0) + 1}`);
       const n = len < limit - pos ? len : limit - pos;
       let from = pos - rep0 - 1;
       const end = pos + n;
@@ -549,7 +552,7 @@ export class LzmaDecoder {
     }
 
     this.rc[0] = range;
-    this.rc[1] = code;
+    this.rc[1] = code ^ SIGN;
     this.inPos = inPos;
     this.outPos = pos;
     this.state = state;
