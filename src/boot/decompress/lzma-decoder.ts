@@ -88,7 +88,12 @@ export class LzmaDecoder {
   /** Output before this position is not part of the dictionary (LZMA2 dictionary reset). */
   dictStart = 0;
 
-  constructor(readonly out: Uint8Array) {}
+  /** The output as a DataView, for copying matches four bytes at a time. */
+  private readonly view: DataView;
+
+  constructor(readonly out: Uint8Array) {
+    this.view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  }
 
   setProperties(p: LzmaProperties): void {
     if (p.lc + p.lp > 12) throw new DecompressError(`LZMA lc + lp = ${p.lc + p.lp} is more than this decoder supports`);
@@ -159,6 +164,7 @@ export class LzmaDecoder {
    */
   private run(limit: number, allowEndMarker: boolean, peek: boolean): boolean {
     const out = this.out;
+    const view = this.view;
     const input = this.input;
     const probs = this.probs;
     const reps = this.reps;
@@ -546,6 +552,11 @@ export class LzmaDecoder {
         out.copyWithin(pos, from, from + n);
         pos = end;
       } else {
+        // Four bytes at a time when the source is at least four back (then each block reads only bytes already
+        // final, overlap or not), the tail byte by byte: the byte loop alone was ~12% of the decoder's time.
+        if (rep0 >= 3) {
+          for (const end4 = end - 4; pos <= end4; pos += 4, from += 4) view.setInt32(pos, view.getInt32(from));
+        }
         while (pos < end) out[pos++] = out[from++]!;
       }
       len -= n;
