@@ -59,6 +59,20 @@ const SMC_SHORT_BLOCKS_AFTER = 16;
 interface CodePage {
   blocks: Block[];
   bits: Int32Array;
+  /**
+   * Blocks starting on the page before whose instruction ends on this one (Block.phys2). They are on that
+   * page's list too, which alone counts them in `held` and releases them; here they are only invalidated.
+   */
+  tails: Block[];
+}
+
+function newPage(): CodePage {
+  return { blocks: [], bits: new Int32Array(128), tails: [] };
+}
+
+/** Bytes of crossing block `b` on its second page. */
+function tailLen(b: Block): number {
+  return b.len - (4096 - (b.phys % 4096));
 }
 
 function markBytes(bits: Int32Array, off: number, len: number): void {
@@ -136,12 +150,7 @@ export class CodeCache {
    */
   put(b: Block, _by: CodeCacheClient): boolean {
     const pp = b.phys - (b.phys % 4096);
-    let page = this.pages.get(pp);
-    if (page === undefined) {
-      page = { blocks: [], bits: new Int32Array(128) };
-      this.pages.set(pp, page);
-      for (const c of this.clients) c.dropWriteEntries(pp / 4096);
-    }
+    let page = this.pageFor(pp);
     // Its bytes are code even when the block is not kept: a store to them must still stop it while it runs.
     markBytes(page.bits, b.phys - pp, b.len);
     const key = b.phys * 4 + b.mode;
@@ -157,8 +166,14 @@ export class CodeCache {
     if (this.held + n > this.capacity) {
       this.flush();
       // The flush dropped the page too; the running block still needs its page tracked.
-      this.pages.set(pp, (page = { blocks: [], bits: new Int32Array(128) }));
+      this.pages.set(pp, (page = newPage()));
       markBytes(page.bits, b.phys - pp, b.len);
+    }
+    if (b.phys2 >= 0) {
+      // Its last bytes are code too: a store to them drops it, and no write TLB entry may skip that check.
+      const p2 = this.pageFor(b.phys2);
+      markBytes(p2.bits, 0, tailLen(b));
+      p2.tails.push(b);
     }
     const old = this.blocks.get(key);
     if (old !== undefined) {
@@ -169,6 +184,26 @@ export class CodeCache {
     this.held += n;
     page.blocks.push(b);
     return true;
+  }
+
+  /** The tracked page at base `pp`, made (and its write TLB entries dropped) if it is not yet. */
+  private pageFor(pp: number): CodePage {
+    let page = this.pages.get(pp);
+    if (page === undefined) {
+      page = newPage();
+      this.pages.set(pp, page);
+      for (const c of this.clients) c.dropWriteEntries(pp / 4096);
+    }
+    return page;
+  }
+
+  /** Invalidates a crossing block from its second page (its first page's list releases it). */
+  private dropTail(b: Block): void {
+    if (!b.valid) return;
+    b.valid = false;
+    const key = b.phys * 4 + b.mode;
+    if (this.blocks.get(key) === b) this.blocks.delete(key);
+    this.invalidations++;
   }
 
   /** Drops every block of page `pp` (a guest write hit it, or a device wrote it: `_by` absent). */
@@ -186,6 +221,7 @@ export class CodeCache {
       this.invalidations++;
       release(b);
     }
+    for (const b of page.tails) this.dropTail(b);
     for (const c of this.clients) c.pageInvalidated(pp);
   }
 
@@ -227,6 +263,18 @@ export class CodeCache {
       release(b);
     }
     page.blocks = kept;
+    const tails: Block[] = [];
+    for (const b of page.tails) {
+      const len2 = tailLen(b);
+      if (b.valid && pa < pp + len2) {
+        this.dropTail(b);
+        dropped++;
+      } else if (b.valid) {
+        tails.push(b);
+        markBytes(page.bits, 0, len2);
+      }
+    }
+    page.tails = tails;
     if (dropped > 0 && selfPage) this.rewrites.set(pp, (this.rewrites.get(pp) ?? 0) + 1);
   }
 

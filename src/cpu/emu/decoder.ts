@@ -12,7 +12,7 @@
  * unimplemented(), which warns once per name and counts per name (EmuCpu.unimplementedCounts).
  */
 import type { EmuCpu } from './cpu.js';
-import { FAULT, K, Seg } from './x86-defs.js';
+import { K, Seg } from './x86-defs.js';
 import { Block, Insn, type Handler, Ea } from './insn.js';
 import { unimplemented } from './exceptions.js';
 import { fetchPhys, ramAt } from './mem-access.js';
@@ -441,8 +441,9 @@ function finish(x: Insn, start: number, r: Row | null): Insn {
 
 /**
  * Decodes the block at linear `lin` (physical `pa`) in the cpu's current mode. A block
- * whose first instruction crosses into the next page is decoded from a copy of both
- * pages' bytes and marked invalid (not cached).
+ * whose first instruction crosses into the next page is that one instruction, decoded
+ * from a copy of both pages' bytes; it records the second page (Block.phys2) so that the
+ * code cache can keep it (invalid, never kept, when that page is not RAM).
  */
 export function decodeBlock(c: EmuCpu, lin: number, pa: number): Block {
   dispatch = model();
@@ -485,15 +486,13 @@ export function decodeBlock(c: EmuCpu, lin: number, pa: number): Block {
       const first = pageEnd - at;
       tmp.set(r.bytes.subarray(at, pageEnd));
       const nextLin = c.long64 ? lin + first : (lin + first) % 4294967296;
-      let pa2: number;
-      try {
-        pa2 = fetchPhys(c, nextLin);
-      } catch (f) {
-        if (f === FAULT) throw f;
-        throw f;
-      }
+      const pa2 = fetchPhys(c, nextLin); // a #PF here is the fetch's
       const r2 = ramAt(c, pa2);
-      if (r2 !== undefined) tmp.set(r2.bytes.subarray(pa2 - r2.gpa, pa2 - r2.gpa + 16 - first), first);
+      // Kept only when the rest lies in RAM on another page (not past the end of a region ending mid-page).
+      if (r2 !== undefined && pa2 - (pa2 % 4096) !== pa - (pa % 4096)) {
+        tmp.set(r2.bytes.subarray(pa2 - r2.gpa, pa2 - r2.gpa + 16 - first), first);
+        blk.phys2 = pa2 - (pa2 % 4096);
+      } else blk.valid = false;
       buf = tmp;
       pos = 0;
       lim = 16;
@@ -504,7 +503,6 @@ export function decodeBlock(c: EmuCpu, lin: number, pa: number): Block {
       blk.len = pos | 0;
       if (x.row.branch !== 'none') blk.branches++;
       x.brThrough = blk.branches;
-      blk.valid = false;
       return blk;
     }
     // Instructions that count the PMU up to themselves (run-loop.ts pmuSync) count what ran before them

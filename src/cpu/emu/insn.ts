@@ -154,6 +154,11 @@ export class Block {
   /** Guest-physical address of the first byte (and `mode`, the decode mode key). */
   readonly phys: number;
   /**
+   * For a block whose one instruction crosses into the next page: the guest-physical base of that page
+   * (the block is found only while the next linear page still maps there); -1 otherwise.
+   */
+  phys2 = -1;
+  /**
    * Conditional branches inside the block (side exits, Insn.k = K.Side): the block goes on past them
    * when they are not taken and leaves there when they are (or when the run loop must poll).
    */

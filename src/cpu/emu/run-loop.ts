@@ -80,9 +80,10 @@ export function lookupSlow(c: EmuCpu, lin: number, j: number): Block {
   const old = c.jcBlock[j];
   let nb: Block | undefined;
   // After a CR3 write the slot's block is still the one when its page maps where it did (no code-cache lookup).
-  if (old !== undefined && old.phys === pa && old.valid && old.mode === c.modeKey) nb = old;
+  if (old !== undefined && old.phys === pa && old.valid && old.mode === c.modeKey && tailMaps(c, old, lin)) nb = old;
   else {
     nb = c.cache.get(pa, c.modeKey);
+    if (nb !== undefined && !tailMaps(c, nb, lin)) nb = undefined;
     if (nb === undefined) {
       nb = decodeBlock(c, lin, pa);
       // Only kept blocks go to the jump cache; one that is not kept runs this once (its page is tracked).
@@ -106,6 +107,17 @@ export function lookupSlow(c: EmuCpu, lin: number, j: number): Block {
     if (nb.wl !== null) linkValidity(nb);
   }
   return nb;
+}
+
+/**
+ * Whether block `b`, found for linear `lin`, runs there: a block whose instruction crosses into the next page
+ * (Block.phys2) only while that page still maps where it did when it was decoded.
+ */
+function tailMaps(c: EmuCpu, b: Block, lin: number): boolean {
+  if (b.phys2 < 0) return true;
+  const first = 4096 - (b.phys % 4096);
+  const pa2 = fetchPhys(c, c.long64 ? lin + first : (lin + first) % Pow.Two32);
+  return pa2 - (pa2 % 4096) === b.phys2;
 }
 
 /** Remembers that `b` ran after `prev` (two successors: a conditional branch's both ways). */
@@ -377,7 +389,8 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
   let total = blk.count;
   // Compiled regions, unless the PMU counts in order (EDGE): they count once when they leave.
   const regionOk = pmu === null || !pmu.active || c.pmuMerge;
-  if (blk.exec === null && c.compile && blk.valid && (blk.region === null || !regionOk)) {
+  // A block crossing pages (Block.phys2) is one instruction: not worth a compile, nor the compilers' knowing of it.
+  if (blk.exec === null && c.compile && blk.valid && blk.phys2 < 0 && (blk.region === null || !regionOk)) {
     // Compiled before it runs for the jitThreshold-th time (at threshold 1, before its first run).
     const h = ++blk.hits;
     if (h === c.jitThreshold) {
