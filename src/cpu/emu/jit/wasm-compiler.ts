@@ -832,6 +832,17 @@ function condition(b: Body, cc: number, k: Known): void {
   if ((cc & 1) !== 0) b.op(W.I32Eqz);
 }
 
+/**
+ * What is known after an 8- or 16-bit logic operation with result local `r` (not masked to its size, as the
+ * interpreter records it): its value sign-extended from `size` bytes in a new local, whose zero, sign and low
+ * byte are the operation's ZF, SF and PF, so that every condition is computed inline (CF = OF = 0).
+ */
+function narrowLogic(b: Body, size: number, r: number): Known {
+  const n = b.local(T.I32);
+  b.get(r).op(size === 1 ? W.I32Extend8S : W.I32Extend16S).set(n);
+  return { kind: 'logic', w64: false, d: -1, s: -1, r: n };
+}
+
 /** Pushes CF (i32 0/1) from what is known, calling out when nothing is. */
 function carry(b: Body, k: Known): void {
   if (k.kind === 'logic') b.i32(0);
@@ -1316,7 +1327,7 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
           }
           recLocal(b, Fr.Res, r);
           recDirty(b, logic ? Dg.OpRes | Dg.Sz : Dg.OpRes | Dg.Sz | Dg.DstSrc);
-          known = { kind: 'zf', w64: false, d: -1, s: -1, r };
+          known = logic ? narrowLogic(b, 1, r) : { kind: 'zf', w64: false, d: -1, s: -1, r };
         }
         break;
       }
@@ -1546,7 +1557,7 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
           recConst(b, Fr.Sz, size);
           recLocal(b, Fr.Res, r);
           recDirty(b, Dg.OpRes | Dg.Sz);
-          known = size === 4 ? { kind: 'logic', w64: false, d, s, r } : { kind: 'zf', w64: false, d: -1, s: -1, r };
+          known = size === 4 ? { kind: 'logic', w64: false, d, s, r } : narrowLogic(b, size, r);
         }
         break;
       }

@@ -205,8 +205,97 @@ export type FnType = readonly [readonly T[], readonly T[]];
 /**
  * A module importing memory `e.m` and the functions `e.<names[i]>` (types[importTypes[i]]), defining one
  * function of type types[mainType] per body, exported as `f0`, `f1`, ...
+ * Written straight into one byte array (sizes first): the tier makes a module per batch of hot blocks, and
+ * building it through nested number arrays cost as much as V8's compile of it.
  */
 export function moduleBytes(types: readonly FnType[], imports: readonly (readonly [string, number])[], mainType: number, bodies: readonly Body[]): Uint8Array<ArrayBuffer> {
+  const head = moduleHead(types, imports);
+  const n = bodies.length;
+  // Function section: n entries of mainType (both below 128: one byte each).
+  const fnBody = ulebLen(n) + n;
+  // Export section: "f<i>", kind 0, index imports + i.
+  let exBody = ulebLen(n);
+  for (let i = 0; i < n; i++) {
+    const nm = decimalLen(i) + 1;
+    exBody += 1 + nm + 1 + ulebLen(imports.length + i);
+  }
+  // Code section: per body its size, local groups (runs of one type), code and End.
+  const sizes = new Array<number>(n);
+  let codeBody = ulebLen(n);
+  for (let i = 0; i < n; i++) {
+    const b = bodies[i]!;
+    let groups = 0;
+    let groupBytes = 0;
+    for (let k = 0; k < b.locals.length; ) {
+      let e = k + 1;
+      while (e < b.locals.length && b.locals[e] === b.locals[k]) e++;
+      groups++;
+      groupBytes += ulebLen(e - k) + 1;
+      k = e;
+    }
+    const size = ulebLen(groups) + groupBytes + b.code.length + 1;
+    sizes[i] = size;
+    codeBody += ulebLen(size) + size;
+  }
+  const total = head.length + 1 + ulebLen(fnBody) + fnBody + 1 + ulebLen(exBody) + exBody + 1 + ulebLen(codeBody) + codeBody;
+  const out = new Uint8Array(total);
+  out.set(head, 0);
+  let at = head.length;
+  const put = (v: number): void => {
+    do {
+      let b = v % 128;
+      v = Math.floor(v / 128);
+      if (v !== 0) b |= 0x80;
+      out[at++] = b;
+    } while (v !== 0);
+  };
+  out[at++] = 3;
+  put(fnBody);
+  put(n);
+  out.fill(mainType, at, at + n);
+  at += n;
+  out[at++] = 7;
+  put(exBody);
+  put(n);
+  for (let i = 0; i < n; i++) {
+    const d = String(i);
+    out[at++] = d.length + 1;
+    out[at++] = 0x66; // 'f'
+    for (let k = 0; k < d.length; k++) out[at++] = d.charCodeAt(k);
+    out[at++] = 0x00;
+    put(imports.length + i);
+  }
+  out[at++] = 10;
+  put(codeBody);
+  put(n);
+  for (let i = 0; i < n; i++) {
+    const b = bodies[i]!;
+    put(sizes[i]!);
+    let groups = 0;
+    for (let k = 0; k < b.locals.length; k++) if (k === 0 || b.locals[k] !== b.locals[k - 1]) groups++;
+    put(groups);
+    for (let k = 0; k < b.locals.length; ) {
+      let e = k + 1;
+      while (e < b.locals.length && b.locals[e] === b.locals[k]) e++;
+      put(e - k);
+      out[at++] = b.locals[k]!;
+      k = e;
+    }
+    out.set(b.code, at);
+    at += b.code.length;
+    out[at++] = W.End;
+  }
+  return out;
+}
+
+/** The magic, version, type and import sections, made once per (types, imports) pair. */
+const heads = new WeakMap<readonly FnType[], WeakMap<readonly (readonly [string, number])[], Uint8Array>>();
+
+function moduleHead(types: readonly FnType[], imports: readonly (readonly [string, number])[]): Uint8Array {
+  let byImports = heads.get(types);
+  if (byImports === undefined) heads.set(types, (byImports = new WeakMap()));
+  let h = byImports.get(imports);
+  if (h !== undefined) return h;
   const out = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
   const ty: number[] = [];
   vec(
@@ -217,31 +306,22 @@ export function moduleBytes(types: readonly FnType[], imports: readonly (readonl
   const im: number[] = [];
   vec(im, [[...name('e'), ...name('m'), 0x02, 0x00, 0x00], ...imports.map(([n, t]) => [...name('e'), ...name(n), 0x00, ...u(t)])]);
   section(out, 2, im);
-  const fs: number[] = [];
-  uleb(fs, bodies.length);
-  for (let i = 0; i < bodies.length; i++) uleb(fs, mainType);
-  section(out, 3, fs);
-  const ex: number[] = [];
-  uleb(ex, bodies.length);
-  for (let i = 0; i < bodies.length; i++) {
-    for (const v of name(`f${i}`)) ex.push(v);
-    ex.push(0x00);
-    uleb(ex, imports.length + i);
+  h = new Uint8Array(out);
+  byImports.set(imports, h);
+  return h;
+}
+
+function ulebLen(n: number): number {
+  let k = 1;
+  while (n >= 128) {
+    n = Math.floor(n / 128);
+    k++;
   }
-  section(out, 7, ex);
-  const code: number[] = [];
-  uleb(code, bodies.length);
-  for (const body of bodies) {
-    const fn: number[] = [];
-    uleb(fn, body.locals.length);
-    for (const t of body.locals) fn.push(1, t);
-    for (const v of body.code) fn.push(v);
-    fn.push(W.End);
-    uleb(code, fn.length);
-    for (const v of fn) code.push(v);
-  }
-  section(out, 10, code);
-  return new Uint8Array(out);
+  return k;
+}
+
+function decimalLen(i: number): number {
+  return String(i).length;
 }
 
 export function u(n: number): number[] {

@@ -196,6 +196,8 @@ function cases(): Case[] {
   // TEST m8/m16/m32 with an immediate or a register (AH included).
   for (const ib of [0x80, 0x01, 0xff, 0x00, r() & 0xff]) body.push(`f6 03 ${hex8(ib)}`, `f6 43 05 ${hex8(ib)}`);
   body.push('84 0b', '84 23', `66 f7 43 02 ${hex32(r()).slice(0, 5)}`, `f7 03 ${hex32(r())}`, '85 43 04', '66 85 13');
+  // 8-bit register AND/OR/XOR/TEST (AH and imm8 included): their conditions are inline too.
+  body.push('20 c8', '08 e1', '30 d2', '84 c0', '84 e4', 'a8 80', '80 e1 f0', '80 c9 80', '80 f2 ff', `80 e3 ${hex8(r())}`);
   // CMP r8, m8; CMP m8/m32, r; NOT r64; MOV r64, imm32.
   body.push('3a 03', '3a 63 01', '38 0b', '39 4b 04', '39 03', '48 f7 d1', '49 f7 d0', `48 c7 c0 ${hex32(r())}`, '48 c7 c1 00 00 00 80');
   // ADD/OR/AND/SUB/XOR/CMP with a 64-bit memory operand: G,E; E,G; E,Ib; E,Id.
