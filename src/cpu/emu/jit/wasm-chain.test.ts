@@ -31,7 +31,13 @@ const PROG32 =
   'b9c8000000e82000000089c86bc00701c383f932720383c203891d0030000039d3eb007301464975dcf4' +
   '01cfd1ef720301cfc383f705fe051a100000c1e703c1ef03c3';
 
-function trace(compile: boolean, slice: number, bits: 32 | 64 = 64): { lines: string[]; chains: number } {
+// Indirect calls (r8 holds f): call r8 | ... | lea r9,[rip+g]; call r9 (when ecx >= 50) | ... ;
+// f2: push g; call [rsp] (memory: by its handler); pop rax; call rax; g: add edx,3; ret
+const PROG_CALLR =
+  'b9c800000041b83610000041ffd089c86bc00701c383f932720a4c8d0d2d00000041ffd1891c250030000039d37302ffc6ffc975d6f4' +
+  '01cfd1ef720301cfc383f705684e100000ff142458ffd0c383c203c3';
+
+function trace(compile: boolean, slice: number, bits: 32 | 64 = 64, prog?: string): { lines: string[]; chains: number } {
   const t = bits === 64 ? makeLong64Cpu() : makeCpu();
   const cpu = t.cpu;
   assert.ok(cpu.wasm !== null, 'the vCPU runs with the wasm tier');
@@ -41,7 +47,7 @@ function trace(compile: boolean, slice: number, bits: 32 | 64 = 64): { lines: st
     cpu.rip = 0x1000;
     cpu.rl[4] = 0x8000;
   }
-  load(t.mem, 0x1000, bits === 64 ? PROG : PROG32);
+  load(t.mem, 0x1000, prog ?? (bits === 64 ? PROG : PROG32));
   const lines: string[] = [];
   for (let guard = 0; guard < 200000; guard++) {
     const r = cpu.run(slice);
@@ -71,4 +77,14 @@ test('32-bit flat code chains too, with the same state at every slice end', () =
   assert.deepEqual(jit.lines, ref.lines);
   assert.ok(jit.chains > 100, `compiled blocks ran on into others (${jit.chains} chained runs)`);
   for (const slice of [1, 7, 47, 1000]) assert.deepEqual(trace(true, slice, 32).lines, trace(false, slice, 32).lines, `slice ${slice}`);
+});
+
+test('CALL r64 chains on into its target as RET does, and ends every slice in the run loop\'s state', () => {
+  const ref = trace(false, 1e9, 64, PROG_CALLR);
+  const jit = trace(true, 1e9, 64, PROG_CALLR);
+  assert.match(ref.lines.at(-1)!, /^hlt /);
+  assert.deepEqual(jit.lines, ref.lines);
+  // The whole loop chains: a run goes on until the run loop must poll, so there are few of them.
+  assert.ok(jit.chains >= 1, `compiled blocks ran on into others (${jit.chains} chained runs)`);
+  for (const slice of [1, 3, 7, 47, 1000]) assert.deepEqual(trace(true, slice, 64, PROG_CALLR).lines, trace(false, slice, 64, PROG_CALLR).lines, `slice ${slice}`);
 });

@@ -24,7 +24,7 @@ import { Ea } from '../insn.js';
 import { flagLiveness, formOf, eFirst, hasImm, mayFault, plainAlu, writes, type Form } from '../block-compiler.js';
 import { aluEG, aluEI, aluGE, cmovcc, lea as leaOp, lea64, mov64load, mov64store, movEG, movEI, movGE, movRI, movsx, notE, setcc, testEG, testEI } from '../ops-alu.js';
 import { shiftE } from '../ops-shift.js';
-import { callRel64, jmpRel, pop32r, pop64r, popR, push32r, push64r, pushR, relTarget, ret64 } from '../ops-flow.js';
+import { callE, callRel64, jmpRel, pop32r, pop64r, popR, push32r, push64r, pushR, relTarget, ret64 } from '../ops-flow.js';
 import { nop, rdmsr, rdpmc, wrmsr } from '../ops-system.js';
 import { Alu } from '../sem-alu.js';
 import { rol32, ror32, sar32, shl32, shr32, Sh } from '../sem-shift.js';
@@ -156,6 +156,7 @@ export type WForm =
   | 'jmp'
   | 'call'
   | 'ret'
+  | 'callr'
   | 'tail';
 
 export function wasmForm(x: Insn): WForm {
@@ -196,13 +197,15 @@ export function wasmForm(x: Insn): WForm {
   if (fn === jmpRel) return 'jmp';
   if (fn === callRel64) return 'call';
   if (fn === ret64) return 'ret';
+  // CALL r64 (64-bit mode: the only place its operand is 8 bytes): a return's way in the other direction.
+  if (fn === callE) return reg && x.osz === 8 ? 'callr' : '';
   return '';
 }
 
 /** Whether a form may fault or call out (it then observes every flag, for the liveness pass). */
 function observesAll(f: string, x: Insn): boolean {
   if ((f === 'movsx' || f === 'test64') && x.mod !== 3) return true;
-  return f === 'push' || f === 'pop' || f === 'load64' || f === 'store64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'tail' || f === 'jmp' || f === 'call' || f === 'ret' || mayFault(f as Form, x);
+  return f === 'push' || f === 'pop' || f === 'load64' || f === 'store64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'tail' || f === 'jmp' || f === 'call' || f === 'ret' || f === 'callr' || mayFault(f as Form, x);
 }
 
 /** The block running now (set by its wrapper; the imports, shared by all modules of an arena, read them). */
@@ -1068,6 +1071,35 @@ function emitRet64(b: Body, k: number): void {
   b.i32(exitCode(k + 1, HOW_RET)).op(W.Return);
 }
 
+/**
+ * CALL r64 as the block's last instruction (the kernel's indirect calls): pushes the return address inline and
+ * leaves the register's value in the slot as a RET does (HOW_RET: the next block comes from the jump cache by
+ * RIP) when it is canonical and the stack slot a TLB hit; otherwise, before changing anything, returns as a tail.
+ */
+function emitCallR64(b: Body, x: Insn, k: number): void {
+  const tail = exitCode(k, 3);
+  const addr = b.local(T.I32);
+  const idx = b.local(T.I32);
+  const t = b.local(T.I64);
+  regLoad64(b, x.rm); // before the push: CALL RSP goes where RSP pointed
+  b.set(t);
+  nonCanonical(b, t);
+  b.get(P_USER).i32(16).op(W.I32ShrU).i32(8).op(W.I32Ne, W.I32Or);
+  leaveIf(b, tail);
+  const sp = b.local(T.I64);
+  regLoad64(b, 4);
+  b.i64(-8n).op(W.I64Add).set(sp);
+  nonCanonical(b, sp);
+  leaveIf(b, tail);
+  tlbHit(b, sp, 8, true, addr, idx);
+  b.op(W.I32Eqz);
+  leaveIf(b, tail);
+  b.get(addr).get(P_BIP).op(W.I64TruncF64S).i64(BigInt(x.end)).op(W.I64Add).mem(W.I64Store, 0, 0);
+  regStore64(b, 4, sp);
+  b.get(P_SLOT).get(t).op(W.F64ConvertI64S).mem(W.F64Store, Slot.ChainRip, 3);
+  b.i32(exitCode(k + 1, HOW_RET)).op(W.Return);
+}
+
 /** Calls x's handler through the import, ending the block after it if it wrote the block's code. */
 function handler(b: Body, k: number, smcExit: number): void {
   b.i32(k).call(Im.H);
@@ -1636,6 +1668,9 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
       case 'ret':
         emitRet64(b, k);
         break;
+      case 'callr':
+        emitCallR64(b, x, k);
+        break;
       case 'tail':
         b.i32(exitCode(k, 3)).op(W.Return);
         break;
@@ -1646,7 +1681,7 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
     }
   }
   const lf = forms[n - 1];
-  if (lf !== 'tail' && lf !== 'jmp' && lf !== 'call' && lf !== 'ret') b.i32(exitCode(n, 0));
+  if (lf !== 'tail' && lf !== 'jmp' && lf !== 'call' && lf !== 'ret' && lf !== 'callr') b.i32(exitCode(n, 0));
 }
 
 function aluOp32(b: Body, op: number, d: number, s: number, r: number): void {

@@ -73,6 +73,15 @@ test('MOVSXD, 64-bit shifts by a constant, TEST r/m64, TEST m, 64-bit ALU with m
   );
 });
 
+test('CALL r64 is an inline block end (chained runs go on into its target); CALL m64 is not', () => {
+  const t = makeLong64Cpu();
+  for (const [h, f] of [['41 ff d0', 'callr'], ['ff d0', 'callr'], ['ff 14 24', ''], ['ff 10', '']] as const) {
+    load(t.mem, 0x1000, h);
+    const x = decodeBlock(t.cpu, 0x1000, 0x1000).insns[0]!;
+    assert.equal(wasmForm(x), f, h);
+  }
+});
+
 // ------------------------------------------------------------------ compiled vs interpreted, random operands
 
 /** A small fixed-seed generator (xorshift32). */
