@@ -31,13 +31,13 @@ export const JS_THRESHOLD = 10000;
 export const WASM_THRESHOLD = 1000;
 
 /**
- * Other blocks are compiled after WASM_LATE_FACTOR times as many runs. A block that returns to the run loop
- * after each run gains little over the interpreter until V8 has optimised its function, and the Linux
- * kernel's code is mostly such blocks run thousands of times each: compiling them at 1 000 made the Debian
- * boot ~25% slower in CPU time than the interpreter alone, at 25 000 it is even with it, while real code's
- * hot blocks (run millions of times) keep nearly all their gain (jit/README.md, "The default").
+ * Other blocks may be compiled after WASM_LATE_FACTOR times as many runs. It was 25 while a compiled block
+ * returned to the run loop after each run and a module cost ~0.4 ms to encode and compile: the Linux kernel's
+ * blocks, run thousands of times each, then cost more compiled than interpreted. Since compiled blocks chain
+ * inside WebAssembly and modules encode in microseconds, compiling them at the same 1 000 runs makes the
+ * Debian boot 4-6% faster in CPU time (jit/README.md, "Every block at 1 000 runs").
  */
-export const WASM_LATE_FACTOR = 25;
+export const WASM_LATE_FACTOR = 1;
 
 const MODES: readonly string[] = ['off', 'js', 'eager', 'regions', 'regions-eager', 'wasm', 'wasm-eager'];
 
@@ -71,7 +71,7 @@ export function thresholdOf(m: JitMode): number {
   return parseThreshold(env('TSVMM_JIT_THRESHOLD'), m === 'wasm' ? WASM_THRESHOLD : JS_THRESHOLD);
 }
 
-/** TSVMM_WASM_LATE_FACTOR (measurements): WASM_LATE_FACTOR instead of 25. */
+/** TSVMM_WASM_LATE_FACTOR (measurements, tests): a factor other than WASM_LATE_FACTOR. */
 export function parseLateFactor(v: string | undefined): number {
   if (v === undefined || v === '') return WASM_LATE_FACTOR;
   const n = Number(v);
