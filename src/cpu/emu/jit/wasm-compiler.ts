@@ -870,10 +870,13 @@ function address(b: Body, x: Insn, k: number, lin: number): void {
   }
   if (x.ak === Ea.A64) {
     sum64(b, x);
+    // FS and GS add their base (a canonical address, exact as a double: user TLS, the stack protector's canary,
+    // the kernel's per-CPU data); the decoder gives the other segments the flat ones, whose base is 0.
+    if (x.seg === Seg.FS || x.seg === Seg.GS) b.get(P_SLOT).mem(W.F64Load, Slot.SegBase + x.seg * 8, 3).op(W.I64TruncF64S, W.I64Add);
     b.set(lin);
-    // Not canonical (48-bit) or a segment base: ea() (faults, 5-level paging, FS/GS).
+    // Not canonical (48-bit): ea() (its faults, 5-level paging).
     b.get(lin).i64(16n).op(W.I64Shl).i64(16n).op(W.I64ShrS).get(lin).op(W.I64Ne);
-    b.get(P_SLOT).mem(W.F64Load, Slot.SegBase + x.seg * 8, 3).f64(0).op(W.F64Ne, W.I32Or);
+    if (x.seg !== Seg.FS && x.seg !== Seg.GS) b.get(P_SLOT).mem(W.F64Load, Slot.SegBase + x.seg * 8, 3).f64(0).op(W.F64Ne, W.I32Or);
     b.op(W.If, T.Void).i32(k).call(Im.Ea).op(W.I64TruncF64S).set(lin).op(W.End);
     return;
   }

@@ -117,6 +117,9 @@ interface Case {
    * (a 32-bit logic operation: op, size and result) the others differ from the interpreter's, unread.
    */
   live?: 'all' | 'read';
+  /** FS and GS bases (0 unless given). */
+  fs?: number;
+  gs?: number;
 }
 
 /** The lazy-flags fields that the recorded kind reads (lazy-flags.ts). */
@@ -161,6 +164,8 @@ function runCase(compile: boolean, c: Case, seed: number): string[] {
     t.cpu.fdstH = val(r);
     t.cpu.fsrcH = val(r);
     t.cpu.fcin = 1;
+    t.cpu.segBase[4] = c.fs ?? 0; // FS
+    t.cpu.segBase[5] = c.gs ?? 0; // GS
     t.cpu.rip = 0x1000;
     t.cpu.halted = false;
     let res: string;
@@ -227,6 +232,14 @@ function cases(): Case[] {
       out.push({ code: `48 01 d1 ${b} 31 c9`, base, live: 'read' });
     }
   }
+  // FS and GS overrides with their base added inline (TLS, the stack protector's canary at fs:0x28, per-CPU
+  // data through GS); a base that makes the address non-canonical faults through ea().
+  for (const b of ['64 48 8b 03', '64 48 89 0b', '65 48 03 43 08', '65 48 83 03 05', '64 0f b6 43 01', '64 f6 03 80', '65 48 63 43 04']) {
+    out.push({ code: `${b} ${SETCC}`, base: DATA - 0x800, fs: 0x800, gs: 0x800 });
+    out.push({ code: b, base: 0x2000, fs: 0x7fff_ffff_f000, gs: -0x8000_0000_0000 - 0x3000 });
+  }
+  out.push({ code: `64 48 8b 04 25 28 00 00 00 ${SETCC}`, fs: DATA - 0x28 });
+  out.push({ code: '65 48 8b 04 25 10 00 00 00', gs: DATA });
   return out;
 }
 
