@@ -157,6 +157,7 @@ export type WForm =
   | 'call'
   | 'ret'
   | 'callr'
+  | 'loadn'
   | 'tail';
 
 export function wasmForm(x: Insn): WForm {
@@ -184,7 +185,7 @@ export function wasmForm(x: Insn): WForm {
   if (fn === push32r || fn === pushR || fn === push64r) return x.osz === 4 || x.osz === 8 ? 'push' : '';
   if (fn === pop32r || fn === popR || fn === pop64r) return x.osz === 4 || x.osz === 8 ? 'pop' : '';
   if (fn === leaOp || fn === lea64) return x.ak === Ea.A64 && (x.osz === 4 || x.osz === 8) ? 'lea64' : '';
-  if (fn === movGE || fn === mov64load) return !reg && x.osz === 8 ? 'load64' : '';
+  if (fn === movGE || fn === mov64load) return reg ? '' : x.osz === 8 ? 'load64' : fn === movGE && (x.osz === 1 || x.osz === 2) ? 'loadn' : '';
   if (fn === movEI && reg) return x.osz === 8 ? 'movri64' : '';
   if (fn === movEG || fn === movEI || fn === mov64store) return !reg && x.osz === 8 ? 'store64' : '';
   if (fn === notE) return reg && x.osz === 8 ? 'not64' : '';
@@ -205,7 +206,7 @@ export function wasmForm(x: Insn): WForm {
 /** Whether a form may fault or call out (it then observes every flag, for the liveness pass). */
 function observesAll(f: string, x: Insn): boolean {
   if ((f === 'movsx' || f === 'test64') && x.mod !== 3) return true;
-  return f === 'push' || f === 'pop' || f === 'load64' || f === 'store64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'tail' || f === 'jmp' || f === 'call' || f === 'ret' || f === 'callr' || mayFault(f as Form, x);
+  return f === 'push' || f === 'pop' || f === 'load64' || f === 'store64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'tail' || f === 'jmp' || f === 'call' || f === 'ret' || f === 'callr' || f === 'loadn' || mayFault(f as Form, x);
 }
 
 /** The block running now (set by its wrapper; the imports, shared by all modules of an arena, read them). */
@@ -975,6 +976,14 @@ function setReg8(b: Body, r: number, v: number): void {
   b.mem(W.I32Store, Slot.Rl + q * 4, 2);
 }
 
+/** Writes the low 16 bits of i32 local `v` into register r, keeping its other bits. */
+function setReg16(b: Body, r: number, v: number): void {
+  b.get(P_SLOT);
+  regLoad(b, r);
+  b.i32(~0xffff).op(W.I32And).get(v).i32(0xffff).op(W.I32And, W.I32Or);
+  b.mem(W.I32Store, Slot.Rl + r * 4, 2);
+}
+
 /** Pushes the i64 read of 8 bytes at i64 local `lin` (inline on a TLB hit, else rd() and c.hi). */
 function load8(b: Body, k: number, lin: number): void {
   const addr = b.local(T.I32);
@@ -1145,7 +1154,7 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
     const B = x.reg;
     const fl = (liveAfter[k]! & writes(x)) !== 0;
     let lin = -1;
-    const memForm = f === 'alu-load' || f === 'cmp-mi' || f === 'cmp-mi8' || f === 'load' || f === 'store' || f === 'movzx-load' || f === 'load64' || f === 'store64';
+    const memForm = f === 'alu-load' || f === 'cmp-mi' || f === 'cmp-mi8' || f === 'load' || f === 'store' || f === 'movzx-load' || f === 'load64' || f === 'store64' || f === 'loadn';
     if ((memForm || f === 'movsx' || f === 'test64' || f === 'testm' || f === 'alu64m' || f === 'cmpm') && x.mod !== 3) {
       lin = b.local(T.I64);
       address(b, x, k, lin);
@@ -1271,6 +1280,15 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
         load(b, k, lin, f === 'load' ? 4 : x.imm2);
         b.set(r);
         regStore32(b, B, r);
+        break;
+      }
+      case 'loadn': {
+        // MOV r8/r16, m: the low byte or word (AH..BH: the second byte) replaced, the rest of the register kept.
+        const r = b.local(T.I32);
+        load(b, k, lin, x.osz);
+        b.set(r);
+        if (x.osz === 1) setReg8(b, B, r);
+        else setReg16(b, B, r);
         break;
       }
       case 'store': {
