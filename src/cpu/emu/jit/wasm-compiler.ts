@@ -22,7 +22,7 @@ import type { EmuCpu } from '../cpu.js';
 import type { Block, Insn } from '../insn.js';
 import { Ea } from '../insn.js';
 import { flagLiveness, formOf, eFirst, hasImm, mayFault, plainAlu, writes, type Form } from '../block-compiler.js';
-import { aluEG, aluEI, aluGE, cmovcc, lea as leaOp, lea64, mov64load, mov64store, movEG, movEI, movGE, movRI, movsx, notE, setcc, testEG, testEI } from '../ops-alu.js';
+import { aluEG, aluEI, aluGE, cmovcc, incdecE, lea as leaOp, lea64, mov64load, mov64store, movEG, movEI, movGE, movRI, movsx, notE, setcc, testEG, testEI } from '../ops-alu.js';
 import { shiftE } from '../ops-shift.js';
 import { callE, callRel64, jmpRel, pop32r, pop64r, popR, push32r, push64r, pushR, relTarget, ret64 } from '../ops-flow.js';
 import { nop, rdmsr, rdpmc, wrmsr } from '../ops-system.js';
@@ -158,6 +158,7 @@ export type WForm =
   | 'ret'
   | 'callr'
   | 'loadn'
+  | 'incdecm'
   | 'tail';
 
 export function wasmForm(x: Insn): WForm {
@@ -188,6 +189,7 @@ export function wasmForm(x: Insn): WForm {
   if (fn === movGE || fn === mov64load) return reg ? '' : x.osz === 8 ? 'load64' : fn === movGE && (x.osz === 1 || x.osz === 2) ? 'loadn' : '';
   if (fn === movEI && reg) return x.osz === 8 ? 'movri64' : '';
   if (fn === movEG || fn === movEI || fn === mov64store) return !reg && x.osz === 8 ? 'store64' : '';
+  if (fn === incdecE) return !reg && x.osz === 4 ? 'incdecm' : '';
   if (fn === notE) return reg && x.osz === 8 ? 'not64' : '';
   if (fn === movRI) return x.osz === 8 ? 'movri64' : '';
   if (fn === setcc) return reg ? 'setcc' : '';
@@ -206,7 +208,7 @@ export function wasmForm(x: Insn): WForm {
 /** Whether a form may fault or call out (it then observes every flag, for the liveness pass). */
 function observesAll(f: string, x: Insn): boolean {
   if ((f === 'movsx' || f === 'test64') && x.mod !== 3) return true;
-  return f === 'push' || f === 'pop' || f === 'load64' || f === 'store64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'tail' || f === 'jmp' || f === 'call' || f === 'ret' || f === 'callr' || f === 'loadn' || mayFault(f as Form, x);
+  return f === 'push' || f === 'pop' || f === 'load64' || f === 'store64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'tail' || f === 'jmp' || f === 'call' || f === 'ret' || f === 'callr' || f === 'loadn' || f === 'incdecm' || mayFault(f as Form, x);
 }
 
 /** The block running now (set by its wrapper; the imports, shared by all modules of an arena, read them). */
@@ -1154,7 +1156,7 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
     const B = x.reg;
     const fl = (liveAfter[k]! & writes(x)) !== 0;
     let lin = -1;
-    const memForm = f === 'alu-load' || f === 'cmp-mi' || f === 'cmp-mi8' || f === 'load' || f === 'store' || f === 'movzx-load' || f === 'load64' || f === 'store64' || f === 'loadn';
+    const memForm = f === 'alu-load' || f === 'cmp-mi' || f === 'cmp-mi8' || f === 'load' || f === 'store' || f === 'movzx-load' || f === 'load64' || f === 'store64' || f === 'loadn' || f === 'incdecm';
     if ((memForm || f === 'movsx' || f === 'test64' || f === 'testm' || f === 'alu64m' || f === 'cmpm') && x.mod !== 3) {
       lin = b.local(T.I64);
       address(b, x, k, lin);
@@ -1280,6 +1282,41 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
         load(b, k, lin, f === 'load' ? 4 : x.imm2);
         b.set(r);
         regStore32(b, B, r);
+        break;
+      }
+      case 'incdecm': {
+        // INC/DEC m32 (the kernel's counters, LOCK ones included: vCPUs run one at a time): read for writing
+        // inline when the TLB maps the page for both, as rdw, then recorded and written as the handler does.
+        const dec = x.op === 1;
+        const d = b.local(T.I32);
+        const r = b.local(T.I32);
+        const addr = b.local(T.I32);
+        const idx = b.local(T.I32);
+        const hit = b.local(T.I32);
+        tlbHit(b, lin, 4, true, addr, idx);
+        b.get(idx).i32(3).op(W.I32Shl).get(P_SLOT).op(W.I32Add).mem(W.F64Load, Slot.TagR, 3);
+        b.get(lin).i64(-4096n).op(W.I64And, W.F64ConvertI64S, W.F64Eq, W.I32And).tee(hit);
+        b.op(W.If, T.I32).get(addr).mem(W.I32Load, 0, 0).op(W.Else);
+        b.i32(k).i32(4).get(lin).op(W.F64ConvertI64S).call(Im.Rdw).op(W.End);
+        b.tee(d).i32(1).op(dec ? W.I32Sub : W.I32Add).set(r);
+        if (fl) {
+          const cin = b.local(T.I32);
+          carry(b, known);
+          b.set(cin);
+          recLocal(b, Fr.Cin, cin);
+          recConst(b, Fr.Op, dec ? Lazy.Dec : Lazy.Inc);
+          recConst(b, Fr.Sz, 4);
+          recLocal(b, Fr.Dst, d);
+          recConst(b, Fr.Src, 1);
+          recLocal(b, Fr.Res, r);
+          recDirty(b, Dg.OpRes | Dg.Sz | Dg.DstSrc | Dg.Cin);
+          known = { kind: 'zf', w64: false, d: -1, s: -1, r };
+        }
+        // The write cannot fault: the read faulted as a write first.
+        b.get(hit).op(W.If, T.Void).get(addr).get(r).mem(W.I32Store, 0, 0).op(W.Else);
+        b.i32(k).i32(4).get(lin).op(W.F64ConvertI64S).get(r).call(Im.Wr);
+        b.op(W.If, T.Void).i32(smcExit(k)).op(W.Return, W.End);
+        b.op(W.End);
         break;
       }
       case 'loadn': {

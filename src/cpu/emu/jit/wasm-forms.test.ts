@@ -65,6 +65,9 @@ const FORMS: readonly (readonly [string, string])[] = [
   ['40 8a 73 02', 'loadn'], // mov sil, [rbx+2]
   ['66 8b 4b 02', 'loadn'], // mov cx, [rbx+2]
   ['8a c1', ''], // mov al, cl
+  ['ff 03', 'incdecm'], // inc dword [rbx]
+  ['f0 ff 4b 04', 'incdecm'], // lock dec dword [rbx+4]
+  ['48 ff 03', ''], // inc qword [rbx]
 ];
 
 test('MOVSXD, 64-bit shifts by a constant, TEST r/m64, TEST m, 64-bit ALU with memory, CMP m, NOT r64 and MOV r64, imm are inline wasm forms', () => {
@@ -217,6 +220,8 @@ function cases(): Case[] {
   body.push('84 0b', '84 23', `66 f7 43 02 ${hex32(r()).slice(0, 5)}`, `f7 03 ${hex32(r())}`, '85 43 04', '66 85 13');
   // 8-bit register AND/OR/XOR/TEST (AH and imm8 included): their conditions are inline too.
   body.push('20 c8', '08 e1', '30 d2', '84 c0', '84 e4', 'a8 80', '80 e1 f0', '80 c9 80', '80 f2 ff', `80 e3 ${hex8(r())}`);
+  // INC/DEC m32 (LOCK included).
+  body.push('ff 03', 'ff 4b 04', 'f0 ff 43 08', 'f0 ff 0b', 'ff 43 1c');
   // MOV r8/r16, m (AH and a REX byte register included).
   body.push('8a 03', '8a 63 01', '8a 7b 05', '40 8a 73 02', '44 8a 43 07', '66 8b 4b 02', '66 44 8b 4b 06');
   // CMP r8, m8; CMP m8/m32, r; NOT r64; MOV r64, imm32.
@@ -232,7 +237,7 @@ function cases(): Case[] {
     out.push({ code: `48 01 d1 48 8b 73 08 ${b}` }, { code: `31 d1 48 8b 73 08 ${b} ${SETCC}` });
   }
   // Faults: a page fault (unmapped), a write to a read-only page, a non-canonical address (#GP).
-  for (const b of ['8a 63 01', '66 8b 4b 02', '48 63 03', '48 f7 03 01 00 00 00', 'f6 03 01', '48 03 03', '48 01 03', '48 83 3b 05', '48 83 03 05', '3a 03', '39 03']) {
+  for (const b of ['ff 03', 'f0 ff 4b 04', '8a 63 01', '66 8b 4b 02', '48 63 03', '48 f7 03 01 00 00 00', 'f6 03 01', '48 03 03', '48 01 03', '48 83 3b 05', '48 83 03 05', '3a 03', '39 03']) {
     for (const base of [0x400000, 0x200000, 0x200ffc, 0x0000_8000_0000_0000, -0x0000_8000_0000_0000 - 4096]) {
       out.push({ code: `48 01 d1 ${b}`, base });
       // Its flags dead (XOR overwrites them): a read-modify-write still records them before a write that faults.
