@@ -1035,11 +1035,21 @@ function leaveIf(b: Body, code: number): void {
  * anything, returns as a tail (the handler does it all, faults included).
  */
 function emitCall64(b: Body, x: Insn, k: number): void {
+  const t = b.local(T.I64);
+  b.get(P_BIP).op(W.I64TruncF64S).i64(BigInt(x.end + x.imm)).op(W.I64Add).set(t);
+  pushReturn(b, x, k, t);
+  b.i32(exitCode(k + 1, 1)).op(W.Return);
+}
+
+/**
+ * A near call's checks and push, inline: returns as a tail (exit code 3, nothing changed) unless the target in
+ * i64 local `t` is canonical, the stack 64-bit and RSP - 8 canonical and a TLB hit for writing; then pushes the
+ * return address.
+ */
+function pushReturn(b: Body, x: Insn, k: number, t: number): void {
   const tail = exitCode(k, 3);
   const addr = b.local(T.I32);
   const idx = b.local(T.I32);
-  const t = b.local(T.I64);
-  b.get(P_BIP).op(W.I64TruncF64S).i64(BigInt(x.end + x.imm)).op(W.I64Add).set(t);
   nonCanonical(b, t);
   b.get(P_USER).i32(16).op(W.I32ShrU).i32(8).op(W.I32Ne, W.I32Or);
   leaveIf(b, tail);
@@ -1053,7 +1063,6 @@ function emitCall64(b: Body, x: Insn, k: number): void {
   leaveIf(b, tail);
   b.get(addr).get(P_BIP).op(W.I64TruncF64S).i64(BigInt(x.end)).op(W.I64Add).mem(W.I64Store, 0, 0);
   regStore64(b, 4, sp);
-  b.i32(exitCode(k + 1, 1)).op(W.Return);
 }
 
 /**
@@ -1091,25 +1100,10 @@ function emitRet64(b: Body, k: number): void {
  * RIP) when it is canonical and the stack slot a TLB hit; otherwise, before changing anything, returns as a tail.
  */
 function emitCallR64(b: Body, x: Insn, k: number): void {
-  const tail = exitCode(k, 3);
-  const addr = b.local(T.I32);
-  const idx = b.local(T.I32);
   const t = b.local(T.I64);
   regLoad64(b, x.rm); // before the push: CALL RSP goes where RSP pointed
   b.set(t);
-  nonCanonical(b, t);
-  b.get(P_USER).i32(16).op(W.I32ShrU).i32(8).op(W.I32Ne, W.I32Or);
-  leaveIf(b, tail);
-  const sp = b.local(T.I64);
-  regLoad64(b, 4);
-  b.i64(-8n).op(W.I64Add).set(sp);
-  nonCanonical(b, sp);
-  leaveIf(b, tail);
-  tlbHit(b, sp, 8, true, addr, idx);
-  b.op(W.I32Eqz);
-  leaveIf(b, tail);
-  b.get(addr).get(P_BIP).op(W.I64TruncF64S).i64(BigInt(x.end)).op(W.I64Add).mem(W.I64Store, 0, 0);
-  regStore64(b, 4, sp);
+  pushReturn(b, x, k, t);
   b.get(P_SLOT).get(t).op(W.F64ConvertI64S).mem(W.F64Store, Slot.ChainRip, 3);
   b.i32(exitCode(k + 1, HOW_RET)).op(W.Return);
 }
