@@ -953,6 +953,17 @@ function store(b: Body, k: number, lin: number, size: number, v: number, smcExit
   b.op(W.End);
 }
 
+/**
+ * Whether the TLB maps `lin` for both writing and reading (a read-modify-write inline, as rdw), left in i32 local
+ * `hit` and pushed; the host address in `addr`.
+ */
+function tlbHitRw(b: Body, lin: number, size: number, addr: number, hit: number): void {
+  const idx = b.local(T.I32);
+  tlbHit(b, lin, size, true, addr, idx);
+  b.get(idx).i32(3).op(W.I32Shl).get(P_SLOT).op(W.I32Add).mem(W.F64Load, Slot.TagR, 3);
+  b.get(lin).i64(-4096n).op(W.I64And, W.F64ConvertI64S, W.F64Eq, W.I32And).tee(hit);
+}
+
 /** Pushes a byte/word/dword register as GETREG reads it (8-bit codes 16-19 are AH..BH). */
 function getReg(b: Body, size: number, r: number): void {
   if (size === 1) {
@@ -1220,19 +1231,7 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
         const dec = x.op === 1;
         regLoad(b, A);
         b.tee(d).i32(1).op(dec ? W.I32Sub : W.I32Add).set(r);
-        if (fl) {
-          const cin = b.local(T.I32);
-          carry(b, known);
-          b.set(cin);
-          recLocal(b, Fr.Cin, cin);
-          recConst(b, Fr.Op, dec ? Lazy.Dec : Lazy.Inc);
-          recConst(b, Fr.Sz, 4);
-          recLocal(b, Fr.Dst, d);
-          recConst(b, Fr.Src, 1);
-          recLocal(b, Fr.Res, r);
-          recDirty(b, Dg.OpRes | Dg.Sz | Dg.DstSrc | Dg.Cin);
-          known = { kind: 'zf', w64: false, d: -1, s: -1, r };
-        }
+        if (fl) known = recordIncDec32(b, dec, d, r, known);
         regStore32(b, A, r);
         break;
       }
@@ -1285,27 +1284,12 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
         const d = b.local(T.I32);
         const r = b.local(T.I32);
         const addr = b.local(T.I32);
-        const idx = b.local(T.I32);
         const hit = b.local(T.I32);
-        tlbHit(b, lin, 4, true, addr, idx);
-        b.get(idx).i32(3).op(W.I32Shl).get(P_SLOT).op(W.I32Add).mem(W.F64Load, Slot.TagR, 3);
-        b.get(lin).i64(-4096n).op(W.I64And, W.F64ConvertI64S, W.F64Eq, W.I32And).tee(hit);
+        tlbHitRw(b, lin, 4, addr, hit);
         b.op(W.If, T.I32).get(addr).mem(W.I32Load, 0, 0).op(W.Else);
         b.i32(k).i32(4).get(lin).op(W.F64ConvertI64S).call(Im.Rdw).op(W.End);
         b.tee(d).i32(1).op(dec ? W.I32Sub : W.I32Add).set(r);
-        if (fl) {
-          const cin = b.local(T.I32);
-          carry(b, known);
-          b.set(cin);
-          recLocal(b, Fr.Cin, cin);
-          recConst(b, Fr.Op, dec ? Lazy.Dec : Lazy.Inc);
-          recConst(b, Fr.Sz, 4);
-          recLocal(b, Fr.Dst, d);
-          recConst(b, Fr.Src, 1);
-          recLocal(b, Fr.Res, r);
-          recDirty(b, Dg.OpRes | Dg.Sz | Dg.DstSrc | Dg.Cin);
-          known = { kind: 'zf', w64: false, d: -1, s: -1, r };
-        }
+        if (fl) known = recordIncDec32(b, dec, d, r, known);
         // The write cannot fault: the read faulted as a write first.
         b.get(hit).op(W.If, T.Void).get(addr).get(r).mem(W.I32Store, 0, 0).op(W.Else);
         b.i32(k).i32(4).get(lin).op(W.F64ConvertI64S).get(r).call(Im.Wr);
@@ -1655,10 +1639,7 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
         const hit = b.local(T.I32);
         if (rmw) {
           // As rdw: inline when the TLB maps the page for writing (and reading), else the read faults as a write.
-          const idx = b.local(T.I32);
-          tlbHit(b, lin, 8, true, addr, idx);
-          b.get(idx).i32(3).op(W.I32Shl).get(P_SLOT).op(W.I32Add).mem(W.F64Load, Slot.TagR, 3);
-          b.get(lin).i64(-4096n).op(W.I64And, W.F64ConvertI64S, W.F64Eq, W.I32And).tee(hit);
+          tlbHitRw(b, lin, 8, addr, hit);
           b.op(W.If, T.I64).get(addr).mem(W.I64Load, 0, 0).op(W.Else);
           b.i32(k).i32(8).get(lin).op(W.F64ConvertI64S).call(Im.Rdw).op(W.I64ExtendI32U);
           b.call(Im.Hi).op(W.I64ExtendI32S).i64(32n).op(W.I64Shl, W.I64Or, W.End);
@@ -1746,6 +1727,24 @@ function recLogic(b: Body, r: number): void {
   recConst(b, Fr.Sz, 4);
   recLocal(b, Fr.Res, r);
   recDirty(b, Dg.OpRes | Dg.Sz);
+}
+
+/**
+ * Records the flags of a 32-bit INC/DEC of i32 local `d` into `r` (CF kept: the carry before it, from what is
+ * known, goes to Cin); returns what is known after it.
+ */
+function recordIncDec32(b: Body, dec: boolean, d: number, r: number, known: Known): Known {
+  const cin = b.local(T.I32);
+  carry(b, known);
+  b.set(cin);
+  recLocal(b, Fr.Cin, cin);
+  recConst(b, Fr.Op, dec ? Lazy.Dec : Lazy.Inc);
+  recConst(b, Fr.Sz, 4);
+  recLocal(b, Fr.Dst, d);
+  recConst(b, Fr.Src, 1);
+  recLocal(b, Fr.Res, r);
+  recDirty(b, Dg.OpRes | Dg.Sz | Dg.DstSrc | Dg.Cin);
+  return { kind: 'zf', w64: false, d: -1, s: -1, r };
 }
 
 /** Records the flags of a 32-bit ADD/SUB/CMP/logic operation; returns what is known after it. */
