@@ -148,10 +148,12 @@ export function loadBzImageDecompressed(memory: GuestMemory, image: Uint8Array, 
   const intoRam = (size: number): Uint8Array | undefined => {
     if (stage < ONE_MIB || stage + size > ram.lowEnd) return undefined;
     try {
-      return (staged = memory.view(stage, size));
+      staged = memory.view(stage, size);
     } catch {
       return undefined;
     }
+    o.prefault?.(staged);
+    return staged;
   };
   const t0 = performance.now();
   let vmlinux: Uint8Array;

@@ -105,3 +105,20 @@ test('host decompression: guest RAM is the same for every file layout of the vml
     }
   }
 });
+
+test('host decompression: the loader tells the host which guest RAM it decompresses into, before writing it', () => {
+  const memBytes = 64 * MiB;
+  const mem = makeMemory(memBytes);
+  const vmlinux = elf64(LAYOUTS[0]![1]);
+  const told: { gpa: number; length: number; zero: boolean }[] = [];
+  const base = mem.view(0, memBytes);
+  loadLinux(mem, bzImageWith(vmlinux), {
+    fileName: 'bzImage',
+    cmdline: 'console=ttyS0',
+    memBytes,
+    decompress: 'host',
+    prefault: (ram) => told.push({ gpa: ram.byteOffset - base.byteOffset, length: ram.length, zero: ram.every((b) => b === 0) }),
+  });
+  // Staged 2 MiB below the load address, the whole decompressed vmlinux, still untouched when told.
+  assert.deepEqual(told, [{ gpa: LOAD - 0x20_0000, length: vmlinux.length, zero: true }]);
+});

@@ -93,6 +93,12 @@ export interface LinuxOptions {
   decompress?: 'guest' | 'host';
   /** Guest-physical address of the ACPI RSDP (0 or absent: the kernel scans the BIOS area). */
   acpiRsdpAddr?: number;
+  /**
+   * Told of guest RAM the loader is about to write whole (where a bzImage's payload is decompressed to), so the
+   * host can start making it resident on another thread (vm-builder.ts: libc's prefaultInBackground). Must not
+   * change the bytes.
+   */
+  prefault?: (ram: Uint8Array) => void;
 }
 
 /** The protected-mode kernel's load address: pref_address (aligned if relocatable), else 1 MiB. */

@@ -11,6 +11,7 @@ import { detectKernelFormat, type BootSetup } from '../boot/index.js';
 import type { SerialSink } from '../devices/legacy/serial-sink.js';
 import { assemblePlatform, BuildError, loadKernel, type AssembledVm, type ImageBytes } from './assemble.js';
 import { installVirtioDevices } from './virtio-devices.js';
+import { prefaultInBackground } from '../sys/libc.js';
 
 export { BuildError, type AssembledVm };
 
@@ -76,7 +77,8 @@ export async function buildVm(config: RunConfig, serial: SerialSink): Promise<Bu
   const initrd = config.initrd === undefined ? undefined : readImage(config.initrd, 'initrd', config.memBytes);
   const a = await assembleVm(config, serial);
   try {
-    const boot = loadKernel(a, config, kernel, initrd);
+    // The kernel is decompressed straight into guest RAM: the page faults of that RAM are taken on another thread.
+    const boot = loadKernel(a, config, kernel, initrd, { prefault: (ram) => prefaultInBackground(ram) });
     return { ...a, boot, kernelPath };
   } catch (e) {
     a.devices.destroy();
