@@ -137,6 +137,34 @@ function run(cmd, argv) {
   });
 }
 
+const guestOutput = (g) => join(OUT, `${g.name}.elf`);
+const nativeOutput = (g) => join(OUT, `${g.name}-native`);
+const guestInputs = (g) => [...listAll(join(GUESTS, g.build?.dir ?? g.name)), ...listAll(LIB), SELF];
+const nativeInputs = (g) => {
+  const dir = join(GUESTS, g.build?.dir ?? g.name);
+  return [...listAll(dir), ...listAll(join(dir, 'native')), SELF];
+};
+
+/** True when `out` exists and no input is newer. */
+function upToDate(out, inputs) {
+  if (!existsSync(out)) return false;
+  const outTime = statSync(out).mtimeMs;
+  return inputs.every((f) => statSync(f).mtimeMs <= outTime);
+}
+
+/**
+ * The guests (and host programs) a build would rebuild, without running any tool: what setup.mjs asks on every
+ * `./tsvmm`, so that an up-to-date tree starts no compiler, no tool probe and no second Node process.
+ */
+export function staleGuests() {
+  const stale = [];
+  for (const g of loadManifest().guests) {
+    if (!existsSync(join(GUESTS, g.build?.dir ?? g.name)) || !upToDate(guestOutput(g), guestInputs(g))) stale.push(g.name);
+    else if (g.build?.native && !upToDate(nativeOutput(g), nativeInputs(g))) stale.push(`${g.name}-native`);
+  }
+  return stale;
+}
+
 async function buildGuest(g, incDir) {
   const arch = g.build?.arch ?? 'i386';
   if (!ARCH_FLAGS[arch]) fail(`guest ${g.name}: unknown build.arch '${arch}' (use i386 or x86_64)`);
@@ -147,14 +175,10 @@ async function buildGuest(g, incDir) {
   const libSources = listSources(LIB, arch).filter((f) => !/entry(32|64)\.S$/.test(f));
   if (entry === 'lib') libSources.push(join(LIB, arch === 'i386' ? 'entry32.S' : 'entry64.S'));
   const sources = [...listSources(dir, arch), ...libSources];
-  const out = join(OUT, `${g.name}.elf`);
-  const inputs = [...listAll(dir), ...listAll(LIB), SELF];
-  if (!force && existsSync(out)) {
-    const outTime = statSync(out).mtimeMs;
-    if (inputs.every((f) => statSync(f).mtimeMs <= outTime)) {
-      if (!quiet) console.log(`  up to date  ${g.name}`);
-      return false;
-    }
+  const out = guestOutput(g);
+  if (!force && upToDate(out, guestInputs(g))) {
+    if (!quiet) console.log(`  up to date  ${g.name}`);
+    return false;
   }
   const tmp = join(OUT, `${g.name}.tmp.elf`);
   const link = arch === 'x86_64' ? join(OUT, `${g.name}.elf64`) : tmp;
@@ -189,9 +213,8 @@ async function buildNative(g) {
   const own = readdirSync(dir).filter((f) => f.endsWith('.c') && !f.startsWith('guest-')).sort().map((f) => join(dir, f));
   const driver = existsSync(nativeDir) ? readdirSync(nativeDir).filter((f) => f.endsWith('.c')).sort().map((f) => join(nativeDir, f)) : [];
   if (!driver.length) fail(`guest ${g.name}: build.native needs a host driver in ${nativeDir}/*.c`);
-  const out = join(OUT, `${g.name}-native`);
-  const inputs = [...listAll(dir), ...listAll(nativeDir), SELF];
-  if (!force && existsSync(out) && inputs.every((f) => statSync(f).mtimeMs <= statSync(out).mtimeMs)) {
+  const out = nativeOutput(g);
+  if (!force && upToDate(out, nativeInputs(g))) {
     if (!quiet) console.log(`  up to date  ${g.name}-native`);
     return false;
   }
@@ -204,24 +227,29 @@ async function buildNative(g) {
   return true;
 }
 
-requireTool(CC, 'gcc');
-requireTool(OBJCOPY, 'binutils');
-requireTool('ld', 'binutils');
-const manifest = loadManifest();
-const selected = only.length ? manifest.guests.filter((g) => only.includes(g.name)) : manifest.guests;
-for (const n of only) if (!manifest.guests.some((g) => g.name === n)) fail(`unknown guest '${n}' (see guests/manifest.json)`);
-mkdirSync(OUT, { recursive: true });
-const incDir = gccIncludeDir();
-// Build in parallel (one compiler per core); each guest is a single gcc invocation.
-let built = 0;
-let builtNative = 0;
-let next = 0;
-const workers = Array.from({ length: Math.max(1, Math.min(availableParallelism(), selected.length)) }, async () => {
-  while (next < selected.length) {
-    const g = selected[next++];
-    if (await buildGuest(g, incDir)) built++;
-    if (g.build?.native && (await buildNative(g))) builtNative++;
-  }
-});
-await Promise.all(workers);
-if (!quiet) console.log(`build-guests: ${built} built, ${selected.length - built} up to date${builtNative ? `; ${builtNative} host program(s) built` : ''}`);
+async function main() {
+  requireTool(CC, 'gcc');
+  requireTool(OBJCOPY, 'binutils');
+  requireTool('ld', 'binutils');
+  const manifest = loadManifest();
+  const selected = only.length ? manifest.guests.filter((g) => only.includes(g.name)) : manifest.guests;
+  for (const n of only) if (!manifest.guests.some((g) => g.name === n)) fail(`unknown guest '${n}' (see guests/manifest.json)`);
+  mkdirSync(OUT, { recursive: true });
+  const incDir = gccIncludeDir();
+  // Build in parallel (one compiler per core); each guest is a single gcc invocation.
+  let built = 0;
+  let builtNative = 0;
+  let next = 0;
+  const workers = Array.from({ length: Math.max(1, Math.min(availableParallelism(), selected.length)) }, async () => {
+    while (next < selected.length) {
+      const g = selected[next++];
+      if (await buildGuest(g, incDir)) built++;
+      if (g.build?.native && (await buildNative(g))) builtNative++;
+    }
+  });
+  await Promise.all(workers);
+  if (!quiet) console.log(`build-guests: ${built} built, ${selected.length - built} up to date${builtNative ? `; ${builtNative} host program(s) built` : ''}`);
+}
+
+// Run as a script (not when setup.mjs imports staleGuests).
+if (process.argv[1] && resolve(process.argv[1]) === SELF) await main();

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // Makes a fresh clone ready: npm packages, compiled TypeScript, guest images; with --test also
 // the Debian packages the test suite compares against (QEMU). Fast when everything is up to date.
-import { existsSync, statSync } from 'node:fs';
-import { join, dirname } from 'node:path';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { delimiter, join, dirname } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { build, staleReason } from './build.mjs';
+import { staleGuests } from './build-guests.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = new Set(process.argv.slice(2));
@@ -27,8 +28,16 @@ function run(cmd, argv, what, { optional = false } = {}) {
   return null;
 }
 
+/** True when `cmd` is an executable file in a $PATH directory (as `command -v` finds it, without a shell per question). */
 function has(cmd) {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+  return (process.env.PATH ?? '').split(delimiter).some((dir) => {
+    try {
+      accessSync(join(dir || '.', cmd), constants.X_OK);
+      return statSync(join(dir || '.', cmd)).isFile();
+    } catch {
+      return false;
+    }
+  });
 }
 
 // 1. npm packages
@@ -45,15 +54,19 @@ if (stale !== null) {
   build({ quiet });
 }
 
-// 3. guests (C/assembly → multiboot ELF) with the machine's gcc/binutils
-if (!has('gcc') || !has('ld') || !has('objcopy')) {
-  if (process.getuid?.() === 0 && has('apt-get')) run('apt-get', ['install', '-y', '--no-install-recommends', 'gcc', 'binutils', 'make'], 'installing gcc/binutils');
-  else {
-    console.error('setup: gcc and binutils are needed to build the guest programs: install them (Debian: apt-get install gcc binutils)');
-    process.exit(1);
+// 3. guests (C/assembly → multiboot ELF) with the machine's gcc/binutils, when one is missing or older than its
+//    sources (checked here: an up-to-date tree starts no compiler and no second Node process).
+const staleGuestList = staleGuests();
+if (staleGuestList.length > 0) {
+  if (!has('gcc') || !has('ld') || !has('objcopy')) {
+    if (process.getuid?.() === 0 && has('apt-get')) run('apt-get', ['install', '-y', '--no-install-recommends', 'gcc', 'binutils', 'make'], 'installing gcc/binutils');
+    else {
+      console.error('setup: gcc and binutils are needed to build the guest programs: install them (Debian: apt-get install gcc binutils)');
+      process.exit(1);
+    }
   }
+  run(process.execPath, [join(root, 'scripts', 'build-guests.mjs')], `building guests (${staleGuestList.join(', ')})`);
 }
-run(process.execPath, [join(root, 'scripts', 'build-guests.mjs')], 'building guests');
 
 // 4. test-only peers: QEMU for the emulator's differential tests, Debian's chromium for the browser tests
 // (tests/browser/, driven by the playwright-core devDependency) and the browser benchmark, and the tools the
