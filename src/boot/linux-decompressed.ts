@@ -165,8 +165,7 @@ export function loadBzImageDecompressed(memory: GuestMemory, image: Uint8Array, 
   } catch (e) {
     if (e instanceof DecompressError) {
       // Damage (a check or size that does not match, data cut short) is fixed by a good copy of the file.
-      const damaged = /corrupt|truncated|^not \S+ data|holds \d+ bytes/.test(e.message);
-      throw new BootError(`${fileName}: ${e.message}${damaged ? '; the file is damaged or cut short: copy or download it again' : ''}`, { cause: e });
+      throw new BootError(`${fileName}: ${e.message}${e.kind === 'damaged' ? '; the file is damaged or cut short: copy or download it again' : ''}`, { cause: e });
     }
     throw e;
   }

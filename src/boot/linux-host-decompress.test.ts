@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
+import { BootError } from './boot-error.js';
 import { loadLinux } from './linux.js';
 import { buildBzImage, makeMemory } from './testing/images.js';
 
@@ -51,8 +52,9 @@ function elf64(segs: Seg[]): Uint8Array {
   return img;
 }
 
-function bzImageWith(vmlinux: Uint8Array): Uint8Array {
+function bzImageWith(vmlinux: Uint8Array, damage?: (payload: Uint8Array) => void): Uint8Array {
   const payload = gzipSync(vmlinux);
+  damage?.(payload);
   const img = buildBzImage({ kernelBytes: 0x200 + payload.length, initSize: 0x40_0000 });
   const setupBytes = (img[0x1f1]! + 1) * 512;
   img.set(payload, setupBytes + 0x200);
@@ -121,4 +123,20 @@ test('host decompression: the loader tells the host which guest RAM it decompres
   });
   // Staged 2 MiB below the load address, the whole decompressed vmlinux, still untouched when told.
   assert.deepEqual(told, [{ gpa: LOAD - 0x20_0000, length: vmlinux.length, zero: true }]);
+});
+
+test('host decompression: a damaged payload is reported as damaged, whatever its decoder says, and only then', () => {
+  const memBytes = 64 * MiB;
+  const vmlinux = elf64(LAYOUTS[0]![1]);
+  const load = (damage: (payload: Uint8Array) => void, mem = memBytes) =>
+    loadLinux(makeMemory(mem), bzImageWith(vmlinux, damage), { fileName: 'bzImage', cmdline: '', memBytes: mem, decompress: 'host' });
+  const advice = '; the file is damaged or cut short: copy or download it again';
+  // The gzip trailer's size is 100 bytes short: the decoder says its data are longer than stated.
+  const short = (p: Uint8Array) => new DataView(p.buffer, p.byteOffset).setUint32(p.length - 4, vmlinux.length - 100, true);
+  assert.throws(() => load(short), (e: unknown) => e instanceof BootError && e.message === `bzImage: gzip data longer than its stated size${advice}`);
+  // A flipped CRC-32.
+  assert.throws(() => load((p) => void (p[p.length - 8]! ^= 1)), (e: unknown) => e instanceof BootError && e.message === `bzImage: corrupt gzip data (CRC-32 mismatch)${advice}`);
+  // More than the guest's RAM is no damage: the advice would be wrong.
+  const huge = (p: Uint8Array) => new DataView(p.buffer, p.byteOffset).setUint32(p.length - 4, 40 * MiB, true);
+  assert.throws(() => load(huge, 32 * MiB), (e: unknown) => e instanceof BootError && /more than the guest's \d+ bytes of RAM$/.test(e.message));
 });

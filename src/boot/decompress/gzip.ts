@@ -44,7 +44,7 @@ class Huffman {
     let left = 1;
     for (let b = 1; b <= MAX_BITS; b++) {
       left = (left << 1) - blCount[b]!;
-      if (left < 0) throw new DecompressError(`corrupt gzip data (over-subscribed ${what} code)`);
+      if (left < 0) throw new DecompressError('damaged', `corrupt gzip data (over-subscribed ${what} code)`);
     }
     this.bits = Math.max(max, 1);
     this.table = new Uint32Array(1 << this.bits);
@@ -116,7 +116,7 @@ class BitReader {
     this.need(h.bits);
     const e = h.table[this.bitBuf & ((1 << h.bits) - 1)]!;
     const len = e & 15;
-    if (len === 0) throw new DecompressError('corrupt gzip data (invalid Huffman code)');
+    if (len === 0) throw new DecompressError('damaged', 'corrupt gzip data (invalid Huffman code)');
     this.bitBuf >>>= len;
     this.bitCnt -= len;
     return e >>> 4;
@@ -134,7 +134,7 @@ class BitReader {
   }
 
   checkOverrun(): void {
-    if (this.pos - (this.bitCnt >>> 3) > this.end) throw new DecompressError('truncated gzip data');
+    if (this.pos - (this.bitCnt >>> 3) > this.end) throw new DecompressError('damaged', 'truncated gzip data');
   }
 }
 
@@ -142,7 +142,7 @@ function dynamicCodes(br: BitReader): [Huffman, Huffman] {
   const hlit = br.bits(5) + 257;
   const hdist = br.bits(5) + 1;
   const hclen = br.bits(4) + 4;
-  if (hlit > 286 || hdist > 30) throw new DecompressError('corrupt gzip data (too many codes in a dynamic block)');
+  if (hlit > 286 || hdist > 30) throw new DecompressError('damaged', 'corrupt gzip data (too many codes in a dynamic block)');
   const cl = new Uint8Array(19);
   for (let i = 0; i < hclen; i++) cl[CLEN_ORDER[i]!] = br.bits(3);
   const clCode = new Huffman(cl, 19, 'code-length');
@@ -156,16 +156,16 @@ function dynamicCodes(br: BitReader): [Huffman, Huffman] {
     let repeat: number;
     let value = 0;
     if (sym === 16) {
-      if (i === 0) throw new DecompressError('corrupt gzip data (repeat with no previous length)');
+      if (i === 0) throw new DecompressError('damaged', 'corrupt gzip data (repeat with no previous length)');
       value = lengths[i - 1]!;
       repeat = 3 + br.bits(2);
     } else if (sym === 17) repeat = 3 + br.bits(3);
     else repeat = 11 + br.bits(7);
-    if (i + repeat > lengths.length) throw new DecompressError('corrupt gzip data (code lengths overrun)');
+    if (i + repeat > lengths.length) throw new DecompressError('damaged', 'corrupt gzip data (code lengths overrun)');
     lengths.fill(value, i, i + repeat);
     i += repeat;
   }
-  if (lengths[256] === 0) throw new DecompressError('corrupt gzip data (no end-of-block code)');
+  if (lengths[256] === 0) throw new DecompressError('damaged', 'corrupt gzip data (no end-of-block code)');
   return [new Huffman(lengths, hlit, 'literal/length'), new Huffman(lengths.subarray(hlit), hdist, 'distance')];
 }
 
@@ -179,36 +179,36 @@ export function inflateRaw(src: Uint8Array, start: number, end: number, out: Uin
     const type = br.bits(2);
     if (type === 0) {
       br.alignToByte();
-      if (br.pos + 4 > end) throw new DecompressError('truncated gzip data (stored block header)');
+      if (br.pos + 4 > end) throw new DecompressError('damaged', 'truncated gzip data (stored block header)');
       const len = src[br.pos]! | (src[br.pos + 1]! << 8);
       const nlen = src[br.pos + 2]! | (src[br.pos + 3]! << 8);
-      if ((len ^ 0xffff) !== nlen) throw new DecompressError('corrupt gzip data (stored block length check)');
+      if ((len ^ 0xffff) !== nlen) throw new DecompressError('damaged', 'corrupt gzip data (stored block length check)');
       br.pos += 4;
-      if (br.pos + len > end) throw new DecompressError('truncated gzip data (stored block)');
-      if (op + len > out.length) throw new DecompressError('gzip data longer than its stated size');
+      if (br.pos + len > end) throw new DecompressError('damaged', 'truncated gzip data (stored block)');
+      if (op + len > out.length) throw new DecompressError('damaged', 'gzip data longer than its stated size');
       out.set(src.subarray(br.pos, br.pos + len), op);
       op += len;
       br.pos += len;
       continue;
     }
-    if (type === 3) throw new DecompressError('corrupt gzip data (reserved block type 3)');
+    if (type === 3) throw new DecompressError('damaged', 'corrupt gzip data (reserved block type 3)');
     const [lit, dist] = type === 1 ? fixedCodes() : dynamicCodes(br);
     for (;;) {
       const sym = br.decode(lit);
       if (sym < 256) {
-        if (op >= out.length) throw new DecompressError('gzip data longer than its stated size');
+        if (op >= out.length) throw new DecompressError('damaged', 'gzip data longer than its stated size');
         out[op++] = sym;
         continue;
       }
       if (sym === 256) break;
       const li = sym - 257;
-      if (li >= 29) throw new DecompressError('corrupt gzip data (invalid length symbol)');
+      if (li >= 29) throw new DecompressError('damaged', 'corrupt gzip data (invalid length symbol)');
       const len = LENGTH_BASE[li]! + br.bits(LENGTH_EXTRA[li]!);
       const di = br.decode(dist);
-      if (di >= 30) throw new DecompressError('corrupt gzip data (invalid distance symbol)');
+      if (di >= 30) throw new DecompressError('damaged', 'corrupt gzip data (invalid distance symbol)');
       const d = DIST_BASE[di]! + br.bits(DIST_EXTRA[di]!);
-      if (d > op) throw new DecompressError('corrupt gzip data (distance before the start of the output)');
-      if (op + len > out.length) throw new DecompressError('gzip data longer than its stated size');
+      if (d > op) throw new DecompressError('damaged', 'corrupt gzip data (distance before the start of the output)');
+      if (op + len > out.length) throw new DecompressError('damaged', 'gzip data longer than its stated size');
       // Byte by byte: a match may overlap what it writes (distance < length repeats a pattern).
       for (let k = 0; k < len; k++, op++) out[op] = out[op - d]!;
     }
@@ -222,13 +222,13 @@ export function inflateRaw(src: Uint8Array, start: number, end: number, out: Uin
 /** Decodes one gzip member whose trailer says it holds `size` bytes (the caller checked `size` against its limit). */
 /** `out`, when given, is where the `size` bytes go (exactly that long); else a new buffer. */
 export function gunzip(data: Uint8Array, size: number, out: Uint8Array = new Uint8Array(size)): Uint8Array {
-  if (data.length < 18) throw new DecompressError(`truncated gzip data (${data.length} bytes)`);
-  if (data[0] !== 0x1f || (data[1] !== 0x8b && data[1] !== 0x9e)) throw new DecompressError('not gzip data (bad magic)');
-  if (data[2] !== 8) throw new DecompressError(`gzip compression method ${data[2]} is not DEFLATE (8)`);
+  if (data.length < 18) throw new DecompressError('damaged', `truncated gzip data (${data.length} bytes)`);
+  if (data[0] !== 0x1f || (data[1] !== 0x8b && data[1] !== 0x9e)) throw new DecompressError('damaged', 'not gzip data (bad magic)');
+  if (data[2] !== 8) throw new DecompressError('unsupported', `gzip compression method ${data[2]} is not DEFLATE (8)`);
   const flags = data[3]!;
   let p = 10;
   if (flags & FEXTRA) {
-    if (p + 2 > data.length) throw new DecompressError('truncated gzip header');
+    if (p + 2 > data.length) throw new DecompressError('damaged', 'truncated gzip header');
     p += 2 + (data[p]! | (data[p + 1]! << 8));
   }
   for (const f of [FNAME, FCOMMENT]) {
@@ -238,13 +238,13 @@ export function gunzip(data: Uint8Array, size: number, out: Uint8Array = new Uin
     }
   }
   if (flags & FTEXT_FHCRC) p += 2;
-  if (p + 8 > data.length) throw new DecompressError('truncated gzip header');
+  if (p + 8 > data.length) throw new DecompressError('damaged', 'truncated gzip header');
   const { inputEnd, outputLength } = inflateRaw(data, p, data.length - 8, out);
-  if (inputEnd + 8 > data.length) throw new DecompressError('truncated gzip data (trailer)');
+  if (inputEnd + 8 > data.length) throw new DecompressError('damaged', 'truncated gzip data (trailer)');
   const v = new DataView(data.buffer, data.byteOffset + inputEnd, 8);
   if (v.getUint32(4, true) !== outputLength >>> 0 || outputLength !== size) {
-    throw new DecompressError(`gzip data decompressed to ${outputLength} bytes, but its trailer says ${v.getUint32(4, true)} (corrupt or truncated)`);
+    throw new DecompressError('damaged', `gzip data decompressed to ${outputLength} bytes, but its trailer says ${v.getUint32(4, true)} (corrupt or truncated)`);
   }
-  if (crc32(out) !== v.getUint32(0, true)) throw new DecompressError('corrupt gzip data (CRC-32 mismatch)');
+  if (crc32(out) !== v.getUint32(0, true)) throw new DecompressError('damaged', 'corrupt gzip data (CRC-32 mismatch)');
   return out;
 }

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { DecompressError, decompressPayload, detectMethod } from './kernel-payload.js';
+import { DecompressError, decompressPayload, detectMethod, type DecompressErrorKind } from './kernel-payload.js';
 import { crc32, crc64 } from './crc.js';
 import { lzmaDecompress } from './lzma-alone.js';
 import { xzDecompress } from './xz.js';
@@ -70,7 +70,7 @@ for (const [method, cmd, args, appendSize] of CASES) {
       const p = new Uint8Array(payload.length - (payload.length - cut));
       p.set(payload.subarray(0, cut - 4));
       new DataView(p.buffer).setUint32(cut - 4, DATA.length, true);
-      assert.throws(() => decompressPayload(p), DecompressError, `cut at ${cut}`);
+      assert.throws(() => decompressPayload(p), (e: unknown) => e instanceof DecompressError && e.kind === 'damaged', `cut at ${cut}`);
     }
   });
 }
@@ -85,15 +85,31 @@ test('flipped bytes in checked formats (xz CRC, gzip CRC) are caught', (t) => {
     for (const at of [64, payload.length >> 1, payload.length - 40]) {
       const p = payload.slice();
       p[at] = p[at]! ^ 0x10;
-      assert.throws(() => decompressPayload(p), DecompressError, `${cmd}: flip at ${at}`);
+      assert.throws(() => decompressPayload(p), (e: unknown) => e instanceof DecompressError && e.kind === 'damaged', `${cmd}: flip at ${at}`);
     }
   }
 });
 
+/** A DecompressError of `kind` whose message matches `message`. */
+const failure = (kind: DecompressErrorKind, message: RegExp) => (e: unknown) => e instanceof DecompressError && e.kind === kind && message.test(e.message);
+
 test('unsupported and unknown methods are refused with their name', () => {
-  assert.throws(() => decompressPayload(Uint8Array.of(0x42, 0x5a, 0x68, 0x39, 0, 0, 0, 0, 1, 0, 0, 0)), /compressed with bzip2, which tsvmm cannot decompress/);
-  assert.throws(() => decompressPayload(Uint8Array.of(0x89, 0x4c, 0x5a, 0x4f, 0, 0, 0, 0, 1, 0, 0, 0)), /compressed with lzo/);
-  assert.throws(() => decompressPayload(Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8)), /no compression format/);
+  assert.throws(() => decompressPayload(Uint8Array.of(0x42, 0x5a, 0x68, 0x39, 0, 0, 0, 0, 1, 0, 0, 0)), failure('unsupported', /compressed with bzip2, which tsvmm cannot decompress/));
+  assert.throws(() => decompressPayload(Uint8Array.of(0x89, 0x4c, 0x5a, 0x4f, 0, 0, 0, 0, 1, 0, 0, 0)), failure('unsupported', /compressed with lzo/));
+  assert.throws(() => decompressPayload(Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8)), failure('unknown-format', /no compression format/));
+});
+
+test('what kind of failure a decompression error is does not depend on its wording', (t) => {
+  // An xz stream with a SHA-256 check (valid, but not decoded by tsvmm) is unsupported, not damaged.
+  const sha = compress('xz', ['--check=sha256', '-0', '-c'], true);
+  if (typeof sha === 'string') t.diagnostic(sha);
+  else assert.throws(() => decompressPayload(sha), failure('unsupported', /SHA-256 checks are not supported/));
+  // A gzip stream whose trailer's size is smaller than its data: damaged, though the message says neither "corrupt" nor "truncated".
+  const gz = compress('gzip', ['-n', '-c'], false);
+  if (typeof gz === 'string') return t.diagnostic(gz);
+  const p = gz.slice();
+  new DataView(p.buffer).setUint32(p.length - 4, DATA.length - 100, true);
+  assert.throws(() => decompressPayload(p), failure('damaged', /^gzip data longer than its stated size$/));
 });
 
 test('CRC-32 and CRC-64 check values', () => {
@@ -108,7 +124,7 @@ test('a payload that announces more than the guest can hold is refused before an
   p.set([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
   new DataView(p.buffer).setUint32(28, 400 * 1024 * 1024, true);
   const rss = process.memoryUsage().rss;
-  assert.throws(() => decompressPayload(p, 64 * 1024 * 1024), /the xz payload decompresses to 419430400 bytes, more than the guest's 67108864 bytes of RAM/);
+  assert.throws(() => decompressPayload(p, 64 * 1024 * 1024), failure('too-big', /the xz payload decompresses to 419430400 bytes, more than the guest's 67108864 bytes of RAM/));
   assert.ok(process.memoryUsage().rss - rss < 64 * 1024 * 1024);
 });
 

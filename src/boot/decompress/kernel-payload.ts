@@ -7,12 +7,12 @@
  */
 import { gunzip } from './gzip.js';
 import { decompress as zstdDecompress } from 'fzstd';
-import { DecompressError } from './lzma-decoder.js';
+import { DecompressError, type DecompressErrorKind } from './lzma-decoder.js';
 import { xzDecompress } from './xz.js';
 import { lzmaDecompress } from './lzma-alone.js';
 import { lz4LegacyDecompress } from './lz4-legacy.js';
 
-export { DecompressError };
+export { DecompressError, type DecompressErrorKind };
 
 export type CompressionMethod = 'gzip' | 'xz' | 'zstd' | 'lz4' | 'lzma' | 'bzip2' | 'lzo';
 
@@ -56,19 +56,19 @@ export function decompressPayload(payload: Uint8Array, maxBytes: number = MAX_KE
   const method = detectMethod(payload);
   if (method === undefined) {
     const head = Array.from(payload.subarray(0, 6), (b) => b.toString(16).padStart(2, '0')).join(' ');
-    throw new DecompressError(`the compressed kernel starts with ${head}, which is no compression format the kernel uses (gzip, xz, zstd, lz4, lzma, bzip2, lzo)`);
+    throw new DecompressError('unknown-format', `the compressed kernel starts with ${head}, which is no compression format the kernel uses (gzip, xz, zstd, lz4, lzma, bzip2, lzo)`);
   }
   if (!SUPPORTED_METHODS.includes(method)) {
-    throw new DecompressError(`the kernel is compressed with ${method}, which tsvmm cannot decompress (it supports ${SUPPORTED_METHODS.join(', ')}); use --kernel-decompress guest to let the kernel decompress itself`);
+    throw new DecompressError('unsupported', `the kernel is compressed with ${method}, which tsvmm cannot decompress (it supports ${SUPPORTED_METHODS.join(', ')}); use --kernel-decompress guest to let the kernel decompress itself`);
   }
-  if (payload.length < 8) throw new DecompressError(`truncated ${method} payload (${payload.length} bytes)`);
+  if (payload.length < 8) throw new DecompressError('damaged', `truncated ${method} payload (${payload.length} bytes)`);
   const v = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   const size = v.getUint32(payload.length - 4, true);
-  if (size === 0 || size > MAX_KERNEL_BYTES) throw new DecompressError(`the ${method} payload announces ${size} decompressed bytes (corrupt or truncated)`);
-  if (size > limit) throw new DecompressError(`the ${method} payload decompresses to ${size} bytes, more than the guest's ${limit} bytes of RAM`);
+  if (size === 0 || size > MAX_KERNEL_BYTES) throw new DecompressError('damaged', `the ${method} payload announces ${size} decompressed bytes (corrupt or truncated)`);
+  if (size > limit) throw new DecompressError('too-big', `the ${method} payload decompresses to ${size} bytes, more than the guest's ${limit} bytes of RAM`);
   const body = payload.subarray(0, payload.length - 4);
   const out = output?.(size) ?? new Uint8Array(size);
-  if (out.length !== size) throw new DecompressError(`unreachable: an output buffer of ${out.length} bytes for ${size}`);
+  if (out.length !== size) throw new DecompressError('internal', `unreachable: an output buffer of ${out.length} bytes for ${size}`);
   let data: Uint8Array;
   try {
     switch (method) {
@@ -88,13 +88,13 @@ export function decompressPayload(payload: Uint8Array, maxBytes: number = MAX_KE
         data = zstdDecompress(body, out);
         break;
       default:
-        throw new DecompressError(`unreachable: ${method}`);
+        throw new DecompressError('internal', `unreachable: ${method}`);
     }
   } catch (e) {
     if (e instanceof DecompressError) throw e;
     // fzstd reports corruption with its own errors.
-    throw new DecompressError(`corrupt or truncated ${method} data: ${(e as Error).message}`);
+    throw new DecompressError('damaged', `corrupt or truncated ${method} data: ${(e as Error).message}`);
   }
-  if (data.length !== size) throw new DecompressError(`the ${method} payload decompressed to ${data.length} bytes, but the image says ${size} (corrupt or truncated)`);
+  if (data.length !== size) throw new DecompressError('damaged', `the ${method} payload decompressed to ${data.length} bytes, but the image says ${size} (corrupt or truncated)`);
   return { method, data };
 }

@@ -17,7 +17,7 @@ function decodeBlock(src: Uint8Array, from: number, end: number, out: Uint8Array
     let n = 0;
     let b: number;
     do {
-      if (ip >= end) throw new DecompressError('truncated lz4 data (length)');
+      if (ip >= end) throw new DecompressError('damaged', 'truncated lz4 data (length)');
       b = src[ip++]!;
       n += b;
     } while (b === 255);
@@ -27,20 +27,20 @@ function decodeBlock(src: Uint8Array, from: number, end: number, out: Uint8Array
     const token = src[ip++]!;
     let lit = token >>> 4;
     if (lit === 15) lit += extra();
-    if (ip + lit > end) throw new DecompressError('truncated lz4 data (literals)');
-    if (op + lit > out.length) throw new DecompressError('corrupt lz4 data (more output than announced)');
+    if (ip + lit > end) throw new DecompressError('damaged', 'truncated lz4 data (literals)');
+    if (op + lit > out.length) throw new DecompressError('damaged', 'corrupt lz4 data (more output than announced)');
     out.set(src.subarray(ip, ip + lit), op);
     ip += lit;
     op += lit;
     if (ip === end) break; // the last sequence has literals only
-    if (ip + 2 > end) throw new DecompressError('truncated lz4 data (offset)');
+    if (ip + 2 > end) throw new DecompressError('damaged', 'truncated lz4 data (offset)');
     const offset = src[ip]! | (src[ip + 1]! << 8);
     ip += 2;
-    if (offset === 0 || offset > op) throw new DecompressError(`corrupt lz4 data (match offset ${offset} at output ${op})`);
+    if (offset === 0 || offset > op) throw new DecompressError('damaged', `corrupt lz4 data (match offset ${offset} at output ${op})`);
     let len = token & 15;
     if (len === 15) len += extra();
     len += MIN_MATCH;
-    if (op + len > out.length) throw new DecompressError('corrupt lz4 data (more output than announced)');
+    if (op + len > out.length) throw new DecompressError('damaged', 'corrupt lz4 data (more output than announced)');
     let m = op - offset;
     for (let i = 0; i < len; i++) out[op++] = out[m++]!;
   }
@@ -50,18 +50,18 @@ function decodeBlock(src: Uint8Array, from: number, end: number, out: Uint8Array
 /** `out`, when given, is where the `size` bytes go (exactly that long); else a new buffer. */
 export function lz4LegacyDecompress(data: Uint8Array, size: number, out: Uint8Array = new Uint8Array(size)): Uint8Array {
   const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  if (data.length < 4 || v.getUint32(0, true) !== LZ4_LEGACY_MAGIC) throw new DecompressError('not lz4 legacy data (bad magic)');
+  if (data.length < 4 || v.getUint32(0, true) !== LZ4_LEGACY_MAGIC) throw new DecompressError('damaged', 'not lz4 legacy data (bad magic)');
   let ip = 4;
   let op = 0;
   while (ip < data.length) {
-    if (ip + 4 > data.length) throw new DecompressError('truncated lz4 data (block size)');
+    if (ip + 4 > data.length) throw new DecompressError('damaged', 'truncated lz4 data (block size)');
     const n = v.getUint32(ip, true);
     ip += 4;
     if (n === LZ4_LEGACY_MAGIC) continue; // concatenated frames
-    if (ip + n > data.length) throw new DecompressError('truncated lz4 data (block)');
+    if (ip + n > data.length) throw new DecompressError('damaged', 'truncated lz4 data (block)');
     op = decodeBlock(data, ip, ip + n, out, op);
     ip += n;
   }
-  if (op !== size) throw new DecompressError(`lz4 data holds ${op} bytes, but the image says ${size}`);
+  if (op !== size) throw new DecompressError('damaged', `lz4 data holds ${op} bytes, but the image says ${size}`);
   return out;
 }

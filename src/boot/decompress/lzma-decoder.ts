@@ -17,7 +17,25 @@
  * from `overran` (or LZMA2 from the chunk's end position) that the data was truncated.
  */
 
-export class DecompressError extends Error {}
+/**
+ * Why a payload could not be decompressed, as the loader tells the user what to do:
+ * - damaged: the data do not check out (corrupt, cut short, a size or check that does not match): a good copy of
+ *   the file fixes it;
+ * - unsupported: a valid stream using something tsvmm does not decode (a method, filter, check or option);
+ * - unknown-format: the payload starts with no compression format's magic;
+ * - too-big: it decompresses to more than the guest's RAM;
+ * - internal: a bug in tsvmm.
+ */
+export type DecompressErrorKind = 'damaged' | 'unsupported' | 'unknown-format' | 'too-big' | 'internal';
+
+export class DecompressError extends Error {
+  constructor(
+    readonly kind: DecompressErrorKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 const STATES = 12;
 const POS_STATES_MAX = 16;
@@ -58,7 +76,7 @@ export interface LzmaProperties {
 
 /** Splits the LZMA properties byte ((pb * 5 + lp) * 9 + lc). */
 export function parseLzmaProperties(b: number): LzmaProperties {
-  if (b >= 9 * 5 * 5) throw new DecompressError(`invalid LZMA properties byte 0x${b.toString(16)}`);
+  if (b >= 9 * 5 * 5) throw new DecompressError('damaged', `invalid LZMA properties byte 0x${b.toString(16)}`);
   const lc = b % 9;
   const rest = (b - lc) / 9;
   return { lc, lp: rest % 5, pb: Math.floor(rest / 5) };
@@ -96,7 +114,7 @@ export class LzmaDecoder {
   }
 
   setProperties(p: LzmaProperties): void {
-    if (p.lc + p.lp > 12) throw new DecompressError(`LZMA lc + lp = ${p.lc + p.lp} is more than this decoder supports`);
+    if (p.lc + p.lp > 12) throw new DecompressError('unsupported', `LZMA lc + lp = ${p.lc + p.lp} is more than this decoder supports`);
     this.lc = p.lc;
     this.lp = p.lp;
     this.pb = p.pb;
@@ -114,8 +132,8 @@ export class LzmaDecoder {
 
   /** Starts a range decoder on input[from, end): the first byte must be 0, then 4 bytes of code. */
   startRangeCoder(input: Uint8Array, from: number, end: number): void {
-    if (end - from < 5) throw new DecompressError('truncated LZMA data (range coder needs 5 bytes)');
-    if (input[from] !== 0) throw new DecompressError('corrupt LZMA data (range coder does not start with 0)');
+    if (end - from < 5) throw new DecompressError('damaged', 'truncated LZMA data (range coder needs 5 bytes)');
+    if (input[from] !== 0) throw new DecompressError('damaged', 'corrupt LZMA data (range coder does not start with 0)');
     this.input = input;
     this.inEnd = end;
     this.rc[1] = (input[from + 1]! << 24) | (input[from + 2]! << 16) | (input[from + 3]! << 8) | input[from + 4]!;
@@ -142,9 +160,9 @@ export class LzmaDecoder {
    * the marker). `allowEndMarker` is false for LZMA2, whose chunks have known sizes.
    */
   decode(limit: number, allowEndMarker: boolean): boolean {
-    if (limit > this.out.length) throw new DecompressError(`LZMA output would exceed the ${this.out.length} bytes announced`);
+    if (limit > this.out.length) throw new DecompressError('damaged', `LZMA output would exceed the ${this.out.length} bytes announced`);
     const r = this.run(limit, allowEndMarker, false);
-    if (this.overran) throw new DecompressError('truncated LZMA data (input ended inside the range coder)');
+    if (this.overran) throw new DecompressError('damaged', 'truncated LZMA data (input ended inside the range coder)');
     return r;
   }
 
@@ -155,7 +173,7 @@ export class LzmaDecoder {
   }
 
   private copyTooFar(what: string): never {
-    throw new DecompressError(`corrupt LZMA data (${what} reaches before the start of the data)`);
+    throw new DecompressError('damaged', `corrupt LZMA data (${what} reaches before the start of the data)`);
   }
 
   /**
@@ -301,7 +319,7 @@ export class LzmaDecoder {
       }
       if (isRep) {
         if (peek) break;
-        if (pos === dictStart) throw new DecompressError('corrupt LZMA data (repeated match at the start of the data)');
+        if (pos === dictStart) throw new DecompressError('damaged', 'corrupt LZMA data (repeated match at the start of the data)');
         // rep0 (G0 = 0), possibly only one byte of it (rep0-long = 0); else rep1, rep2 or rep3 (G1, G2).
         i = IS_REP_G0 + state;
         p = probs[i]!;
@@ -525,7 +543,7 @@ export class LzmaDecoder {
           }
         }
         if (dist === END_MARKER) {
-          if (!allowEndMarker) throw new DecompressError('corrupt LZMA data (end marker inside an LZMA2 chunk)');
+          if (!allowEndMarker) throw new DecompressError('damaged', 'corrupt LZMA data (end marker inside an LZMA2 chunk)');
           marker = true;
           len = 0;
           break;

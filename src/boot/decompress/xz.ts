@@ -33,7 +33,7 @@ class Reader {
     readonly end: number,
   ) {}
   need(n: number, what: string): void {
-    if (this.pos + n > this.end) throw new DecompressError(`truncated xz data (${what})`);
+    if (this.pos + n > this.end) throw new DecompressError('damaged', `truncated xz data (${what})`);
   }
   byte(what: string): number {
     this.need(1, what);
@@ -53,11 +53,11 @@ class Reader {
       const b = this.byte(what);
       v += (b & 0x7f) * 2 ** (7 * i);
       if (!(b & 0x80)) {
-        if (b === 0 && i > 0) throw new DecompressError(`corrupt xz data (${what}: non-minimal integer)`);
+        if (b === 0 && i > 0) throw new DecompressError('damaged', `corrupt xz data (${what}: non-minimal integer)`);
         return v;
       }
     }
-    throw new DecompressError(`corrupt xz data (${what}: integer too long)`);
+    throw new DecompressError('damaged', `corrupt xz data (${what}: integer too long)`);
   }
 }
 
@@ -73,15 +73,15 @@ function decodeLzma2(r: Reader, dec: LzmaDecoder, outLimit: number): void {
       needDictReset = false;
       dec.dictStart = dec.outPos;
     } else if (needDictReset) {
-      throw new DecompressError('corrupt xz data (LZMA2 does not start with a dictionary reset)');
+      throw new DecompressError('damaged', 'corrupt xz data (LZMA2 does not start with a dictionary reset)');
     }
     if (control < 0x80) {
-      if (control > 0x02) throw new DecompressError(`corrupt xz data (LZMA2 control byte 0x${control.toString(16)})`);
+      if (control > 0x02) throw new DecompressError('damaged', `corrupt xz data (LZMA2 control byte 0x${control.toString(16)})`);
       r.need(2, 'LZMA2 chunk size');
       const size = ((r.data[r.pos]! << 8) | r.data[r.pos + 1]!) + 1;
       r.pos += 2;
       r.need(size, 'uncompressed LZMA2 chunk');
-      if (dec.outPos + size > outLimit) throw new DecompressError('corrupt xz data (more output than announced)');
+      if (dec.outPos + size > outLimit) throw new DecompressError('damaged', 'corrupt xz data (more output than announced)');
       dec.out.set(r.data.subarray(r.pos, r.pos + size), dec.outPos);
       dec.outPos += size;
       r.pos += size;
@@ -96,14 +96,14 @@ function decodeLzma2(r: Reader, dec: LzmaDecoder, outLimit: number): void {
       dec.setProperties(parseLzmaProperties(r.byte('LZMA2 properties')));
       needProps = false;
     } else if (needProps) {
-      throw new DecompressError('corrupt xz data (LZMA2 chunk without properties)');
+      throw new DecompressError('damaged', 'corrupt xz data (LZMA2 chunk without properties)');
     }
     if (reset >= 1) dec.resetState();
-    if (dec.outPos + unpacked > outLimit) throw new DecompressError('corrupt xz data (more output than announced)');
+    if (dec.outPos + unpacked > outLimit) throw new DecompressError('damaged', 'corrupt xz data (more output than announced)');
     r.need(packed, 'LZMA2 compressed chunk');
     dec.startRangeCoder(r.data, r.pos, r.pos + packed);
     dec.decode(dec.outPos + unpacked, false);
-    if (dec.inputPosition !== r.pos + packed || !dec.rangeCoderFinished) throw new DecompressError('corrupt xz data (LZMA2 chunk does not end where its header says)');
+    if (dec.inputPosition !== r.pos + packed || !dec.rangeCoderFinished) throw new DecompressError('damaged', 'corrupt xz data (LZMA2 chunk does not end where its header says)');
     r.pos += packed;
   }
 }
@@ -120,25 +120,25 @@ export function xzDecompress(data: Uint8Array, size: number, out: Uint8Array = n
     // Stream padding between streams: multiples of four zero bytes.
     if (streams > 0 && data[r.pos] === 0) {
       r.need(4, 'stream padding');
-      if (data[r.pos + 1] || data[r.pos + 2] || data[r.pos + 3]) throw new DecompressError('corrupt xz data (stream padding)');
+      if (data[r.pos + 1] || data[r.pos + 2] || data[r.pos + 3]) throw new DecompressError('damaged', 'corrupt xz data (stream padding)');
       r.pos += 4;
       continue;
     }
     decodeStream(r, dec);
     streams++;
   }
-  if (dec.outPos !== size) throw new DecompressError(`xz data holds ${dec.outPos} bytes, but the image says ${size}`);
+  if (dec.outPos !== size) throw new DecompressError('damaged', `xz data holds ${dec.outPos} bytes, but the image says ${size}`);
   return out;
 }
 
 function decodeStream(r: Reader, dec: LzmaDecoder): void {
   r.need(12, 'stream header');
-  for (let i = 0; i < 6; i++) if (r.data[r.pos + i] !== MAGIC[i]) throw new DecompressError('not xz data (bad stream header magic)');
+  for (let i = 0; i < 6; i++) if (r.data[r.pos + i] !== MAGIC[i]) throw new DecompressError('damaged', 'not xz data (bad stream header magic)');
   const flagsAt = r.pos + 6;
-  if (crc32(r.data, flagsAt, flagsAt + 2) !== new DataView(r.data.buffer, r.data.byteOffset + flagsAt + 2, 4).getUint32(0, true)) throw new DecompressError('corrupt xz data (stream header CRC)');
-  if (r.data[flagsAt] !== 0 || r.data[flagsAt + 1]! > 0x0f) throw new DecompressError('unsupported xz stream flags');
+  if (crc32(r.data, flagsAt, flagsAt + 2) !== new DataView(r.data.buffer, r.data.byteOffset + flagsAt + 2, 4).getUint32(0, true)) throw new DecompressError('damaged', 'corrupt xz data (stream header CRC)');
+  if (r.data[flagsAt] !== 0 || r.data[flagsAt + 1]! > 0x0f) throw new DecompressError('unsupported', 'unsupported xz stream flags');
   const check = r.data[flagsAt + 1]!;
-  if (check === CHECK_SHA256) throw new DecompressError('xz SHA-256 checks are not supported (use CRC-32 or CRC-64)');
+  if (check === CHECK_SHA256) throw new DecompressError('unsupported', 'xz SHA-256 checks are not supported (use CRC-32 or CRC-64)');
   r.pos += 12;
   const records: { unpadded: number; uncompressed: number }[] = [];
   for (;;) {
@@ -148,11 +148,11 @@ function decodeStream(r: Reader, dec: LzmaDecoder): void {
     const headerSize = (headerSizeByte + 1) * 4;
     r.need(headerSize - 1, 'block header');
     if (crc32(r.data, blockStart, blockStart + headerSize - 4) !== new DataView(r.data.buffer, r.data.byteOffset + blockStart + headerSize - 4, 4).getUint32(0, true)) {
-      throw new DecompressError('corrupt xz data (block header CRC)');
+      throw new DecompressError('damaged', 'corrupt xz data (block header CRC)');
     }
     const hr = new Reader(r.data, r.pos, blockStart + headerSize - 4);
     const flags = hr.byte('block flags');
-    if (flags & 0x3c) throw new DecompressError('unsupported xz block flags');
+    if (flags & 0x3c) throw new DecompressError('unsupported', 'unsupported xz block flags');
     const compressedSize = flags & 0x40 ? hr.varint('compressed size') : -1;
     const uncompressedSize = flags & 0x80 ? hr.varint('uncompressed size') : -1;
     const filters: { id: number; props: Uint8Array }[] = [];
@@ -163,18 +163,18 @@ function decodeStream(r: Reader, dec: LzmaDecoder): void {
       filters.push({ id, props: r.data.subarray(hr.pos, hr.pos + n) });
       hr.pos += n;
     }
-    for (let p = hr.pos; p < hr.end; p++) if (r.data[p] !== 0) throw new DecompressError('corrupt xz data (block header padding)');
+    for (let p = hr.pos; p < hr.end; p++) if (r.data[p] !== 0) throw new DecompressError('damaged', 'corrupt xz data (block header padding)');
     const last = filters[filters.length - 1]!;
-    if (last.id !== FILTER_LZMA2 || last.props.length !== 1) throw new DecompressError(`unsupported xz filter chain (${filters.map((f) => '0x' + f.id.toString(16)).join(', ')}): tsvmm supports LZMA2, optionally after the x86 BCJ filter`);
+    if (last.id !== FILTER_LZMA2 || last.props.length !== 1) throw new DecompressError('unsupported', `unsupported xz filter chain (${filters.map((f) => '0x' + f.id.toString(16)).join(', ')}): tsvmm supports LZMA2, optionally after the x86 BCJ filter`);
     let bcjStart: number | undefined;
     for (const f of filters.slice(0, -1)) {
-      if (f.id !== FILTER_X86) throw new DecompressError(`unsupported xz filter 0x${f.id.toString(16)}: tsvmm supports LZMA2 and the x86 BCJ filter`);
+      if (f.id !== FILTER_X86) throw new DecompressError('unsupported', `unsupported xz filter 0x${f.id.toString(16)}: tsvmm supports LZMA2 and the x86 BCJ filter`);
       if (f.props.length === 4) bcjStart = new DataView(f.props.buffer, f.props.byteOffset, 4).getUint32(0, true);
       else if (f.props.length === 0) bcjStart = 0;
-      else throw new DecompressError('corrupt xz data (x86 filter properties)');
+      else throw new DecompressError('damaged', 'corrupt xz data (x86 filter properties)');
     }
     const dictBits = last.props[0]!;
-    if (dictBits > 40) throw new DecompressError('corrupt xz data (LZMA2 dictionary size)');
+    if (dictBits > 40) throw new DecompressError('damaged', 'corrupt xz data (LZMA2 dictionary size)');
     r.pos = blockStart + headerSize;
     const dataStart = r.pos;
     const outStart = dec.outPos;
@@ -182,17 +182,17 @@ function decodeStream(r: Reader, dec: LzmaDecoder): void {
     decodeLzma2(r, dec, outLimit); // distances are checked against the data decoded, which is the whole dictionary
     const compressed = r.pos - dataStart;
     const produced = dec.outPos - outStart;
-    if ((compressedSize >= 0 && compressed !== compressedSize) || (uncompressedSize >= 0 && produced !== uncompressedSize)) throw new DecompressError('corrupt xz data (block sizes differ from its header)');
-    while ((r.pos - blockStart) % 4 !== 0) if (r.byte('block padding') !== 0) throw new DecompressError('corrupt xz data (block padding)');
+    if ((compressedSize >= 0 && compressed !== compressedSize) || (uncompressedSize >= 0 && produced !== uncompressedSize)) throw new DecompressError('damaged', 'corrupt xz data (block sizes differ from its header)');
+    while ((r.pos - blockStart) % 4 !== 0) if (r.byte('block padding') !== 0) throw new DecompressError('damaged', 'corrupt xz data (block padding)');
     // The check covers the original data, after every filter is undone.
     if (bcjStart !== undefined) bcjX86Decode(dec.out.subarray(outStart, dec.outPos), bcjStart);
     const cs = checkSize(check);
     r.need(cs, 'block check');
     if (check === CHECK_CRC32) {
-      if (crc32(dec.out, outStart, dec.outPos) !== new DataView(r.data.buffer, r.data.byteOffset + r.pos, 4).getUint32(0, true)) throw new DecompressError('corrupt xz data (CRC-32 of the data does not match)');
+      if (crc32(dec.out, outStart, dec.outPos) !== new DataView(r.data.buffer, r.data.byteOffset + r.pos, 4).getUint32(0, true)) throw new DecompressError('damaged', 'corrupt xz data (CRC-32 of the data does not match)');
     } else if (check === CHECK_CRC64) {
       const c = crc64(dec.out, outStart, dec.outPos);
-      for (let i = 0; i < 8; i++) if (c[i] !== r.data[r.pos + i]) throw new DecompressError('corrupt xz data (CRC-64 of the data does not match)');
+      for (let i = 0; i < 8; i++) if (c[i] !== r.data[r.pos + i]) throw new DecompressError('damaged', 'corrupt xz data (CRC-64 of the data does not match)');
     }
     r.pos += cs;
     records.push({ unpadded: headerSize + compressed + cs, uncompressed: produced });
@@ -200,21 +200,21 @@ function decodeStream(r: Reader, dec: LzmaDecoder): void {
   // Index: count, records, padding, CRC-32; it must describe the blocks just decoded.
   const indexStart = r.pos - 1;
   const count = r.varint('index');
-  if (count !== records.length) throw new DecompressError('corrupt xz data (index record count)');
+  if (count !== records.length) throw new DecompressError('damaged', 'corrupt xz data (index record count)');
   for (const rec of records) {
-    if (r.varint('index') !== rec.unpadded || r.varint('index') !== rec.uncompressed) throw new DecompressError('corrupt xz data (index does not match the blocks)');
+    if (r.varint('index') !== rec.unpadded || r.varint('index') !== rec.uncompressed) throw new DecompressError('damaged', 'corrupt xz data (index does not match the blocks)');
   }
-  while ((r.pos - indexStart) % 4 !== 0) if (r.byte('index padding') !== 0) throw new DecompressError('corrupt xz data (index padding)');
+  while ((r.pos - indexStart) % 4 !== 0) if (r.byte('index padding') !== 0) throw new DecompressError('damaged', 'corrupt xz data (index padding)');
   const indexCrc = r.u32('index CRC');
-  if (crc32(r.data, indexStart, r.pos - 4) !== indexCrc) throw new DecompressError('corrupt xz data (index CRC)');
+  if (crc32(r.data, indexStart, r.pos - 4) !== indexCrc) throw new DecompressError('damaged', 'corrupt xz data (index CRC)');
   const indexSize = r.pos - indexStart;
   // Footer: CRC-32, backward size, flags, "YZ".
   const footerCrc = r.u32('stream footer');
   const footerAt = r.pos;
   const backward = (r.u32('stream footer') + 1) * 4;
   r.need(4, 'stream footer');
-  if (crc32(r.data, footerAt, footerAt + 6) !== footerCrc) throw new DecompressError('corrupt xz data (stream footer CRC)');
-  if (backward !== indexSize || r.data[r.pos] !== 0 || r.data[r.pos + 1] !== check) throw new DecompressError('corrupt xz data (stream footer does not match the header and index)');
-  if (r.data[r.pos + 2] !== FOOTER_MAGIC[0] || r.data[r.pos + 3] !== FOOTER_MAGIC[1]) throw new DecompressError('corrupt xz data (stream footer magic)');
+  if (crc32(r.data, footerAt, footerAt + 6) !== footerCrc) throw new DecompressError('damaged', 'corrupt xz data (stream footer CRC)');
+  if (backward !== indexSize || r.data[r.pos] !== 0 || r.data[r.pos + 1] !== check) throw new DecompressError('damaged', 'corrupt xz data (stream footer does not match the header and index)');
+  if (r.data[r.pos + 2] !== FOOTER_MAGIC[0] || r.data[r.pos + 3] !== FOOTER_MAGIC[1]) throw new DecompressError('damaged', 'corrupt xz data (stream footer magic)');
   r.pos += 4;
 }
