@@ -4,12 +4,15 @@
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { delimiter, join, dirname } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build, staleReason } from './build.mjs';
 import { staleGuests } from './build-guests.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const args = new Set(process.argv.slice(2));
+// `--run ARGS...` (the ./tsvmm wrapper): once everything is ready, run the CLI with ARGS in this process.
+const argv = process.argv.slice(2);
+const runAt = argv.indexOf('--run');
+const args = new Set(runAt >= 0 ? argv.slice(0, runAt) : argv);
 const quiet = args.has('--quiet');
 const say = (m) => {
   if (!quiet) console.error(`setup: ${m}`);
@@ -109,4 +112,12 @@ if (args.has('--test') || args.has('--bench')) {
     const d = spawnSync(process.execPath, [join(root, 'scripts', 'fetch-linux-disk.mjs'), '--quiet'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
     if (d.error || d.status !== 0) console.error('setup: the virtio Linux guest could not be built (see above): tests/linux/virtio.test.ts will be skipped');
   }
+}
+
+// 6. --run: the CLI itself, here rather than in a second Node process (~0.1 s of start-up each), as bin/tsvmm.js
+//    would run it (it reads its arguments from process.argv).
+if (runAt >= 0) {
+  const bin = join(root, 'bin', 'tsvmm.js');
+  process.argv = [process.argv[0], bin, ...argv.slice(runAt + 1)];
+  await import(pathToFileURL(bin).href);
 }
