@@ -2,10 +2,7 @@ import { VmmError, EXIT, errorMessage } from '../util/errors.js';
 import { setLogLevel } from '../util/log.js';
 import { ConfigError, DEFAULT_MEM, parseAccel, parseCpus, parseDrive, parseKernelDecompress, parseEventChannels, parseNet, parseMem, parsePmu, parseSerial, parseSmallInt, type RunConfig } from '../vmm/config.js';
 import { runCommand, type RunOptions } from './run-command.js';
-import { parseGdbAddress } from '../debug/gdb/gdb-server.js';
 export { takeExitSignal } from './run-command.js';
-import { capsCommand } from './caps-command.js';
-import { statCommand, recordCommand, recordOptions, RECORD_OPTIONS } from './profile-commands.js';
 import { parseOptions, type OptionSpecs, type ParsedOptions } from './options.js';
 import { ControllerError } from '../vmm/controller-types.js';
 import { hostErrorMessage } from '../vmm/controller-errors.js';
@@ -207,12 +204,13 @@ const DEVICE_OPTIONS = { socket: { type: 'string', value: 'PATH' }, image: { typ
 const MIGRATE_OPTIONS = { 'api-sock': { type: 'string', value: 'PATH' }, to: { type: 'string', value: 'tcp:HOST:PORT|unix:PATH' } } as const satisfies OptionSpecs;
 
 /** --gdb and --gdb-wait as run options. */
-function gdbOption(values: Record<string, string | boolean | undefined>): RunOptions['gdb'] {
+async function gdbOption(values: Record<string, string | boolean | undefined>): Promise<RunOptions['gdb']> {
   const where = values['gdb'];
   if (typeof where !== 'string') {
     if (values['gdb-wait'] === true) throw new ConfigError('--gdb-wait needs --gdb tcp:HOST:PORT or unix:PATH');
     return undefined;
   }
+  const { parseGdbAddress } = await import('../debug/gdb/gdb-server.js');
   try {
     return { address: parseGdbAddress(where), wait: values['gdb-wait'] === true };
   } catch (e) {
@@ -268,7 +266,7 @@ export async function main(argv: string[]): Promise<number> {
           if (positionals.length) throw new ConfigError(`a kernel does not go with --${restore !== undefined ? 'restore' : 'incoming'}`);
         }
         if (memFile !== undefined && restore === undefined) throw new ConfigError('--mem-file goes with --restore (the memory file of that snapshot)');
-        const gdb = gdbOption(values);
+        const gdb = await gdbOption(values);
         return await runCommand(await runConfigWithLinux(values, positionals, lists), {
           verbose: values['verbose'] === true,
           ...(apiSocket !== undefined ? { apiSocket } : {}),
@@ -306,9 +304,11 @@ export async function main(argv: string[]): Promise<number> {
       case 'stat': {
         const { own, run } = splitProfileArgs('stat', rest, STAT_OPTIONS);
         if (run.values['verbose']) setLogLevel('info');
+        const { statCommand } = await import('./profile-commands.js');
         return await statCommand(await runConfigWithLinux(run.values, run.positionals, run.lists), { json: own.values['json'] === true, verbose: run.values['verbose'] === true });
       }
       case 'record': {
+        const { recordCommand, recordOptions, RECORD_OPTIONS } = await import('./profile-commands.js');
         const { own, run } = splitProfileArgs('record', rest, RECORD_OPTIONS);
         if (run.values['verbose']) setLogLevel('info');
         return await recordCommand(await runConfigWithLinux(run.values, run.positionals, run.lists), recordOptions(own.values), { verbose: run.values['verbose'] === true });
@@ -328,6 +328,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'caps': {
         const baseline = rest.includes('--baseline');
         const { values, positionals } = parseOptions('caps', rest, CAPS_OPTIONS, baseline ? Infinity : 0);
+        const { capsCommand } = await import('./caps-command.js');
         if (baseline) return await capsCommand(runConfigFrom({}, []), { json: true, baseline: positionals });
         return await capsCommand(runConfigFrom(values, positionals), { json: values['json'] === true });
       }

@@ -6,10 +6,8 @@ import { unshownWarnings } from '../util/log.js';
 import { VmController } from '../vmm/controller.js';
 import type { ControllerOptions } from '../vmm/controller.js';
 import { ConfigError } from '../vmm/config.js';
-import { GdbServer, describeAddress, type GdbListenAddress } from '../debug/gdb/gdb-server.js';
-import { EmuGdbTarget } from '../debug/gdb/emu-target.js';
-import { kvmGdbCheck, type CapabilityHost } from '../debug/gdb/kvm-refusal.js';
-import { KvmGdbTarget } from '../debug/gdb/kvm-target.js';
+import type { GdbListenAddress, GdbServer } from '../debug/gdb/gdb-server.js';
+import type { CapabilityHost } from '../debug/gdb/kvm-refusal.js';
 import type { EndableTarget } from '../debug/gdb/gdb-server.js';
 import type { EmuVm } from '../cpu/emu/emu-vm.js';
 import type { KvmVm } from '../cpu/kvm/kvm-vm.js';
@@ -61,13 +59,21 @@ export function takeExitSignal(): NodeJS.Signals | undefined {
   return s;
 }
 
+async function loadGdbStub() {
+  const [server, emu, refusal, kvm] = await Promise.all([import('../debug/gdb/gdb-server.js'), import('../debug/gdb/emu-target.js'), import('../debug/gdb/kvm-refusal.js'), import('../debug/gdb/kvm-target.js')]);
+  return { GdbServer: server.GdbServer, describeAddress: server.describeAddress, EmuGdbTarget: emu.EmuGdbTarget, kvmGdbCheck: refusal.kvmGdbCheck, KvmGdbTarget: kvm.KvmGdbTarget };
+}
+
 /**
  * `tsvmm run` (and stat, record, api): the VM lives in a controller; this edge adds the terminal
  * (stdin to COM1, Ctrl-A x), the signals and the optional API socket, and maps the stop to a status.
  */
 export async function runCommand(config: RunConfig, opts: RunOptions): Promise<number> {
   let gdb: GdbServer | undefined;
-  if (opts.gdb !== undefined) {
+  // The gdb stub's modules (a dozen) are loaded only for --gdb.
+  const stub = opts.gdb === undefined ? undefined : await loadGdbStub();
+  if (opts.gdb !== undefined && stub !== undefined) {
+    const { GdbServer } = stub;
     gdb = new GdbServer(opts.gdb.address, (m) => process.stderr.write(`${process.stdout.isTTY ? '\r\n' : ''}tsvmm: ${m}\n`));
     try {
       await gdb.listen();
@@ -110,7 +116,8 @@ export async function runCommand(config: RunConfig, opts: RunOptions): Promise<n
           );
         }
         opts.observer?.attach(built);
-        if (gdb !== undefined && opts.gdb !== undefined) {
+        if (gdb !== undefined && opts.gdb !== undefined && stub !== undefined) {
+          const { EmuGdbTarget, KvmGdbTarget, kvmGdbCheck, describeAddress } = stub;
           const kill = (): void => void controller.dispatch({ type: 'stop', by: 'api', reason: 'killed from gdb' }).catch(() => undefined);
           let target: EndableTarget;
           let vm: EmuVm | KvmVm;
