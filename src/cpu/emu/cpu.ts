@@ -33,7 +33,7 @@ import type { Block, Insn } from './insn.js';
 import { CodeCache } from './code-cache.js';
 import { X87State } from './fpu/fpu-state.js';
 import { XmmFile } from './fpu/simd-file.js';
-import { CR0_ET, CR0_NE, CR0_PE, CR0_PG, CR0_WP, CR4_LA57, CR4_PAE, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, JC_SIZE, type RunResult, Tlb, Seg, Pow } from './x86-defs.js';
+import { CR0_EM, CR0_ET, CR0_NE, CR0_PE, CR0_TS, CR4_OSFXSR, CR0_PG, CR0_WP, CR4_LA57, CR4_PAE, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, JC_SIZE, type RunResult, Tlb, Seg, Pow } from './x86-defs.js';
 import { u64ToAddr } from './address.js';
 import { getFlags, setFlagsRaw } from './lazy-flags.js';
 import { rebuildRam, type RamRegion } from './mem-access.js';
@@ -105,6 +105,11 @@ class InsnClock implements EmuClock {
 
 export type { RunResult };
 
+/** EmuCpu.sseGate's value for CR0 and CR4: 1 when SSE instructions raise neither #UD nor #NM. */
+function sseGateOf(cr0: number, cr4: number): number {
+  return (cr0 & (CR0_EM | CR0_TS)) === 0 && (cr4 & CR4_OSFXSR) !== 0 ? 1 : 0;
+}
+
 export class EmuCpu {
   readonly index: number;
   readonly cpus: number;
@@ -144,10 +149,30 @@ export class EmuCpu {
   gdtLimit = 0xffff;
   idtBase = 0;
   idtLimit = 0xffff;
-  cr0 = 0x60000010;
+  /** CR0 and CR4 are accessors: every write (guest, snapshot, tests) keeps `sseGate` in step. */
+  private cr0v = 0x60000010;
+  private cr4v = 0;
+  get cr0(): number {
+    return this.cr0v;
+  }
+  set cr0(v: number) {
+    this.cr0v = v;
+    this.sseGate[0] = sseGateOf(v, this.cr4v);
+  }
+  get cr4(): number {
+    return this.cr4v;
+  }
+  set cr4(v: number) {
+    this.cr4v = v;
+    this.sseGate[0] = sseGateOf(this.cr0v, v);
+  }
+  /**
+   * 1 while SSE instructions raise no #UD/#NM (CR0.EM = 0, CR0.TS = 0, CR4.OSFXSR = 1), else 0: the wasm tier's
+   * compiled SSE forms read it in the vCPU's slot (jit/wasm-arena.ts Slot.SseGate) and call the handler when 0.
+   */
+  readonly sseGate: Int32Array;
   cr2 = 0;
   cr3 = 0;
-  cr4 = 0;
   efer = 0;
   cr8 = 0;
   /**
@@ -234,10 +259,10 @@ export class EmuCpu {
   /** FERR# (CR0.NE = 0 error reporting): the chipset's IRQ 13, null when there is none. */
   ferr: ((level: boolean) => void) | null;
   mxcsr = 0x1f80;
-  /** XMM0-XMM15 and the SSE handlers' scratch registers (fpu/simd-file.ts). */
-  readonly simd = new XmmFile();
+  /** XMM0-XMM15 and the SSE handlers' scratch registers (fpu/simd-file.ts; in the vCPU's wasm slot in that tier). */
+  readonly simd: XmmFile;
   /** XMM0-XMM15 as 64 dwords (a view of `simd`). */
-  readonly xmm = this.simd.arch;
+  readonly xmm: Int32Array;
   /** XCR0 (XSAVE-managed state enabled): x87 only after reset. */
   xcr0 = 1;
   readonly fxArea = new Uint8Array(512);
@@ -431,6 +456,8 @@ export class EmuCpu {
       this.tlbTagR = new Float64Array(buf, s + Slot.TagR, Tlb.Size * 2).fill(-1);
       this.tlbTagW = new Float64Array(buf, s + Slot.TagW, Tlb.Size * 2).fill(-1);
       this.tlbAddr = new Int32Array(buf, s + Slot.Addr, Tlb.Size * 2).fill(-1);
+      this.simd = new XmmFile(buf, s + Slot.Xmm);
+      this.sseGate = new Int32Array(buf, s + Slot.SseGate, 1);
     } else {
       this.wasm = null;
       this.wslot = 0;
@@ -441,7 +468,11 @@ export class EmuCpu {
       this.tlbTagR = new Float64Array(Tlb.Size * 2).fill(-1);
       this.tlbTagW = new Float64Array(Tlb.Size * 2).fill(-1);
       this.tlbAddr = new Int32Array(Tlb.Size * 2).fill(-1);
+      this.simd = new XmmFile();
+      this.sseGate = new Int32Array(1);
     }
+    this.xmm = this.simd.arch;
+    this.sseGate[0] = sseGateOf(this.cr0v, this.cr4v);
     this.ferr = opts.ferr ?? null;
     this.cache.attach(this);
     this.jcEpoch = this.cache.newEpoch();

@@ -119,6 +119,10 @@ export function intOp(fn: SimdOp, msz = 16, aligned = msz === 16): number {
   intOps.push({ fn, msz, aligned });
   return intOps.length - 1;
 }
+/** The integer op registered at `Insn.op` index i (the wasm tier's SIMD forms pick theirs by its `fn`). */
+export function intOpAt(i: number): IntOpDesc | undefined {
+  return intOps[i];
+}
 /** Registers a floating-point op; returns its index for `Insn.op`. */
 export function fpOp(fn: SseFpOp, msz = 16, aligned = msz === 16): number {
   fpOps.push({ fn, msz, aligned });

@@ -16,6 +16,8 @@ export const XMM_RES = 17;
 export const XMM_TMP = 18;
 export const XMM_TMP2 = 19;
 export const XMM_FILE_REGS = 20;
+/** Bytes of the file (registers and scratch). */
+export const XMM_FILE_BYTES = XMM_FILE_REGS * 16;
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -31,18 +33,25 @@ export class XmmFile {
   /** XMM0-XMM15 as 64 dwords (the shape `EmuCpu.xmm` had before this file existed). */
   readonly arch: Int32Array;
 
-  constructor() {
+  /**
+   * A file of its own, or the XMM_FILE_BYTES at byte `offset` (a multiple of 16) of `buf`: the wasm tier keeps
+   * it in the vCPU's slot of its memory (jit/wasm-arena.ts Slot.Xmm), where compiled code reads and writes it.
+   * That memory never grows, so these views never detach.
+   */
+  constructor(buf?: ArrayBuffer, offset = 0) {
     if (!LITTLE_ENDIAN) throw new Error('the XMM register file needs a little-endian host (typed-array lanes mirror x86 lanes)');
-    const buf = new ArrayBuffer(XMM_FILE_REGS * 16);
-    this.u8 = new Uint8Array(buf);
-    this.i8 = new Int8Array(buf);
-    this.u16 = new Uint16Array(buf);
-    this.i16 = new Int16Array(buf);
-    this.u32 = new Uint32Array(buf);
-    this.i32 = new Int32Array(buf);
-    this.f32 = new Float32Array(buf);
-    this.f64 = new Float64Array(buf);
-    this.arch = new Int32Array(buf, 0, XMM_COUNT * 4);
+    if (buf === undefined) buf = new ArrayBuffer(XMM_FILE_BYTES);
+    else if (offset % 16 !== 0 || offset + XMM_FILE_BYTES > buf.byteLength) throw new RangeError(`XMM register file at ${offset}: not 16-byte aligned or past the buffer`);
+    const o = offset;
+    this.u8 = new Uint8Array(buf, o, XMM_FILE_BYTES);
+    this.i8 = new Int8Array(buf, o, XMM_FILE_BYTES);
+    this.u16 = new Uint16Array(buf, o, XMM_FILE_BYTES / 2);
+    this.i16 = new Int16Array(buf, o, XMM_FILE_BYTES / 2);
+    this.u32 = new Uint32Array(buf, o, XMM_FILE_BYTES / 4);
+    this.i32 = new Int32Array(buf, o, XMM_FILE_BYTES / 4);
+    this.f32 = new Float32Array(buf, o, XMM_FILE_BYTES / 4);
+    this.f64 = new Float64Array(buf, o, XMM_FILE_BYTES / 8);
+    this.arch = new Int32Array(buf, o, XMM_COUNT * 4);
   }
 
   /** Copies register s to register d (all 128 bits). */

@@ -4,7 +4,8 @@
  * vCPU has a 64 KiB slot with its register file, a lazy-flags record, the segment bases and check flags
  * and its read/write TLB tags, all as typed-array views that the interpreter uses exactly as it used its
  * own arrays; guest RAM follows the slots when it fits (wasm32: at most 4 GiB in all), so a TLB hit is
- * an inline load or store in compiled code. The memory never grows: growing would detach every view.
+ * an inline load or store in compiled code. The memory never grows (its maximum is its initial size):
+ * growing would detach every view, the XMM register file's included.
  */
 import type { CodeCache } from '../code-cache.js';
 import { Tlb } from '../x86-defs.js';
@@ -25,6 +26,14 @@ export const enum Slot {
   /** Int32 per TLB entry: the wasm address of the page's RAM, or -1 (RAM outside the memory). */
   Addr = TagW + Tlb.Size * 2 * 8,
   End = Addr + Tlb.Size * 2 * 4,
+  /**
+   * Int32: 1 while SSE instructions run without #UD/#NM (CR0.EM = 0, CR0.TS = 0, CR4.OSFXSR = 1; EmuCpu's CR0
+   * and CR4 setters keep it), else 0: compiled SSE forms then call their handler, which raises the exception.
+   */
+  SseGate = 42000,
+  /** The XMM register file (fpu/simd-file.ts: XMM0-15 and the handlers' scratch registers, 16 bytes each). */
+  Xmm = 42048,
+  XmmEnd = Xmm + 20 * 16,
   /**
    * Chained runs (wasm-chain.ts): the running block's table index, instructions and branches its chain retired
    * before it, a stop request, the CPL, decode mode and paging epochs a block must be valid for (what jcOk

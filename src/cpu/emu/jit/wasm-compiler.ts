@@ -37,6 +37,7 @@ import type { JitStats } from './jit-stats.js';
 import { Dg, Fr, JCW_ENTRIES, LINK_BYTES, Slot, type WasmArena } from './wasm-arena.js';
 import { Body, moduleBytes, T, W, wasmApi, type FnType, type WasmTable } from './wasm-encoder.js';
 import { chainModuleBytes, HOW_RET, HOW_TAIL_DONE, Lk } from './wasm-chain.js';
+import { emitSimd, simdForm, simdStores, type SimdCtx } from './wasm-simd.js';
 import { linkValidity } from './link-validity.js';
 import { Bit } from '../flags.js';
 import { Seg } from '../x86-defs.js';
@@ -159,6 +160,7 @@ export type WForm =
   | 'callr'
   | 'loadn'
   | 'incdecm'
+  | 'simd'
   | 'tail';
 
 export function wasmForm(x: Insn): WForm {
@@ -202,13 +204,14 @@ export function wasmForm(x: Insn): WForm {
   if (fn === ret64) return 'ret';
   // CALL r64 (64-bit mode: the only place its operand is 8 bytes): a return's way in the other direction.
   if (fn === callE) return reg && x.osz === 8 ? 'callr' : '';
-  return '';
+  // SSE integer SIMD, shuffles and moves (wasm-simd.ts).
+  return simdForm(x) ? 'simd' : '';
 }
 
 /** Whether a form may fault or call out (it then observes every flag, for the liveness pass). */
 function observesAll(f: string, x: Insn): boolean {
   if ((f === 'movsx' || f === 'test64') && x.mod !== 3) return true;
-  return f === 'push' || f === 'pop' || f === 'load64' || f === 'store64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'tail' || f === 'jmp' || f === 'call' || f === 'ret' || f === 'callr' || f === 'loadn' || f === 'incdecm' || mayFault(f as Form, x);
+  return f === 'push' || f === 'pop' || f === 'load64' || f === 'store64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'tail' || f === 'jmp' || f === 'call' || f === 'ret' || f === 'callr' || f === 'loadn' || f === 'incdecm' || f === 'simd' || mayFault(f as Form, x);
 }
 
 /** The block running now (set by its wrapper; the imports, shared by all modules of an arena, read them). */
@@ -324,7 +327,7 @@ function prepare(blk: Block, anyBlock: boolean): Prepared | null {
   let head = -1;
   const last = ins[n - 1]!;
   if (forms[n - 1] === 'jcc') for (let k = 0; k < n; k++) if (ins[k]!.start === last.end + last.imm) head = k;
-  const stores = (f: WForm, x: Insn): boolean => f === 'store' || f === 'store64' || f === 'push' || (f === 'alu64m' && x.mw);
+  const stores = (f: WForm, x: Insn): boolean => f === 'store' || f === 'store64' || f === 'push' || (f === 'alu64m' && x.mw) || (f === 'simd' && simdStores(x));
   if (head >= 0 && !forms.every((f, k) => k < head || (f !== '' && f !== 'tail' && !(head > 0 && stores(f, ins[k]!)) && !(f === 'jcc' && k < n - 1)))) head = -1;
   if (head < 0 && !anyBlock) return null; // asked again at the late threshold (jit-mode.ts WASM_LATE_FACTOR)
   const liveAfter = flagLiveness(ins, forms, observesAll);
@@ -1704,6 +1707,10 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
       case 'callr':
         emitCallR64(b, x, k);
         break;
+      case 'simd':
+        // Flags neither read nor written (nor by the handler it may call): `known` and `dirtyAt` stay.
+        emitSimd(b, x, k, smcExit(k), SIMD_CTX);
+        break;
       case 'tail':
         b.i32(exitCode(k, 3)).op(W.Return);
         break;
@@ -1716,6 +1723,9 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
   const lf = forms[n - 1];
   if (lf !== 'tail' && lf !== 'jmp' && lf !== 'call' && lf !== 'ret' && lf !== 'callr') b.i32(exitCode(n, 0));
 }
+
+/** What the SIMD forms (wasm-simd.ts) use of this file. */
+const SIMD_CTX: SimdCtx = { slot: P_SLOT, address, tlbHit, handler };
 
 function aluOp32(b: Body, op: number, d: number, s: number, r: number): void {
   const w = op === Alu.Add ? W.I32Add : op === Alu.Sub || op === Alu.Cmp ? W.I32Sub : op === Alu.And ? W.I32And : op === Alu.Or ? W.I32Or : W.I32Xor;

@@ -82,8 +82,108 @@ export const enum T {
   I32 = 0x7f,
   I64 = 0x7e,
   F64 = 0x7c,
+  V128 = 0x7b,
   Void = 0x40,
 }
+
+/**
+ * The fixed-width SIMD opcodes used (after the 0xFD prefix, LEB128-encoded; names as in the spec's text
+ * format, lanes written out: I8 = i8x16, I16 = i16x8, I32x = i32x4, I64x = i64x2).
+ */
+export const enum V {
+  Load = 0x00,
+  Store = 0x0b,
+  Const = 0x0c,
+  Shuffle = 0x0d,
+  Swizzle = 0x0e,
+  I32xSplat = 0x11,
+  I32xExtract = 0x1b,
+  I32xReplace = 0x1c,
+  I64xExtract = 0x1d,
+  I64xReplace = 0x1e,
+  Load32Zero = 0x5c,
+  Load64Zero = 0x5d,
+  I8Eq = 0x23,
+  I8GtS = 0x27,
+  I16Eq = 0x2d,
+  I16GtS = 0x31,
+  I32xEq = 0x37,
+  I32xGtS = 0x3b,
+  And = 0x4e,
+  AndNot = 0x4f,
+  Or = 0x50,
+  Xor = 0x51,
+  Bitselect = 0x52,
+  I8Abs = 0x60,
+  I8Bitmask = 0x64,
+  I8NarrowS = 0x65,
+  I8NarrowU = 0x66,
+  I8ShrS = 0x6c,
+  I8Add = 0x6e,
+  I8AddSatS = 0x6f,
+  I8AddSatU = 0x70,
+  I8Sub = 0x71,
+  I8SubSatS = 0x72,
+  I8SubSatU = 0x73,
+  I8MinS = 0x76,
+  I8MinU = 0x77,
+  I8MaxS = 0x78,
+  I8MaxU = 0x79,
+  I8AvgrU = 0x7b,
+  I16Abs = 0x80,
+  I16NarrowS = 0x85,
+  I16NarrowU = 0x86,
+  I16ExtendLowI8S = 0x87,
+  I16ExtendLowI8U = 0x89,
+  I16Shl = 0x8b,
+  I16ShrS = 0x8c,
+  I16ShrU = 0x8d,
+  I16Add = 0x8e,
+  I16AddSatS = 0x8f,
+  I16AddSatU = 0x90,
+  I16Sub = 0x91,
+  I16SubSatS = 0x92,
+  I16SubSatU = 0x93,
+  I16Mul = 0x95,
+  I16MinS = 0x96,
+  I16MinU = 0x97,
+  I16MaxS = 0x98,
+  I16MaxU = 0x99,
+  I16AvgrU = 0x9b,
+  I32xAbs = 0xa0,
+  I32xBitmask = 0xa4,
+  I32xExtendLowI16S = 0xa7,
+  I32xExtendLowI16U = 0xa9,
+  I32xShl = 0xab,
+  I32xShrS = 0xac,
+  I32xShrU = 0xad,
+  I32xAdd = 0xae,
+  I32xSub = 0xb1,
+  I32xMul = 0xb5,
+  I32xMinS = 0xb6,
+  I32xMinU = 0xb7,
+  I32xMaxS = 0xb8,
+  I32xMaxU = 0xb9,
+  I32xDotI16S = 0xba,
+  I32xExtmulLowI16S = 0xbc,
+  I32xExtmulHighI16S = 0xbd,
+  I32xExtmulLowI16U = 0xbe,
+  I32xExtmulHighI16U = 0xbf,
+  I64xBitmask = 0xc4,
+  I64xExtendLowI32S = 0xc7,
+  I64xExtendLowI32U = 0xc9,
+  I64xShl = 0xcb,
+  I64xShrS = 0xcc,
+  I64xShrU = 0xcd,
+  I64xAdd = 0xce,
+  I64xSub = 0xd1,
+  I64xMul = 0xd5,
+  I64xEq = 0xd6,
+  I64xGtS = 0xd9,
+}
+
+/** The SIMD prefix byte. */
+const SIMD = 0xfd;
 
 export function uleb(out: number[], n: number): void {
   do {
@@ -177,6 +277,43 @@ export class Body {
   call(f: number): this {
     this.code.push(W.Call);
     uleb(this.code, f);
+    return this;
+  }
+  /** SIMD instructions without immediates. */
+  v(...ops: V[]): this {
+    for (const o of ops) {
+      this.code.push(SIMD);
+      uleb(this.code, o);
+    }
+    return this;
+  }
+  /** A SIMD memory access with its alignment hint (log2) and constant offset. */
+  vmem(o: V, offset: number, align = 0): this {
+    this.code.push(SIMD);
+    uleb(this.code, o);
+    this.code.push(align);
+    uleb(this.code, offset);
+    return this;
+  }
+  /** A SIMD lane access (extract_lane, replace_lane) of lane `lane`. */
+  vlane(o: V, lane: number): this {
+    this.code.push(SIMD);
+    uleb(this.code, o);
+    this.code.push(lane);
+    return this;
+  }
+  /** v128.const of 16 bytes (lane 0 first). */
+  v128(bytes: readonly number[]): this {
+    this.code.push(SIMD);
+    uleb(this.code, V.Const);
+    for (let i = 0; i < 16; i++) this.code.push((bytes[i] ?? 0) & 0xff);
+    return this;
+  }
+  /** i8x16.shuffle of the two v128 on the stack: byte k of the result is byte lanes[k] of (first ++ second). */
+  shuffle(lanes: readonly number[]): this {
+    this.code.push(SIMD);
+    uleb(this.code, V.Shuffle);
+    for (let i = 0; i < 16; i++) this.code.push(lanes[i]!);
     return this;
   }
 }
@@ -348,6 +485,22 @@ interface WasmApi {
   Table: new (desc: { element: 'anyfunc'; initial: number }) => WasmTable;
   Module: new (bytes: Uint8Array<ArrayBuffer>) => object;
   Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => { readonly exports: Record<string, unknown> };
+  validate(bytes: Uint8Array<ArrayBuffer>): boolean;
 }
 /** WebAssembly where the host has it (Node, browsers), else undefined. */
 export const wasmApi: WasmApi | undefined = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+
+/**
+ * Whether this engine compiles WebAssembly's fixed-width SIMD (v128: Node 16.4+, current browsers): a module
+ * using it validates. Without it the tier emits no SIMD forms (their instructions call their handlers).
+ */
+export const wasmSimd: boolean = ((): boolean => {
+  if (wasmApi === undefined) return false;
+  try {
+    const b = new Body(0);
+    b.v128([]).op(W.Drop);
+    return wasmApi.validate(moduleBytes([[[], []]], [], 0, [b]));
+  } catch {
+    return false;
+  }
+})();
