@@ -10,6 +10,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { RegSet, regId } from '../../registers.js';
 
 process.env['TSVMM_JIT'] = 'wasm-eager';
 const { load, makeLong64Cpu } = await import('../cpu-harness.test-util.js');
@@ -256,4 +257,26 @@ test('the inline forms run without their handlers (a compiled block of them runs
   t.cpu.halted = false;
   assert.equal(t.cpu.run(100), 'hlt');
   assert.equal(t.cpu.exceptionLog.length, 0);
+});
+
+test('the SSE gate follows CR0 and CR4 whoever writes them, and the XMM registers are in the slot', { skip }, async () => {
+  const { setRegister } = await import('../register-catalog.js');
+  const { restoreVcpu, saveVcpu } = await import('../vcpu-state.js');
+  const t = makeLong64Cpu();
+  const c = t.cpu;
+  const gate = new Int32Array(c.wasm!.memory.buffer, c.wslot + 42000, 1);
+  assert.equal(gate[0], 0, 'no CR4.OSFXSR');
+  c.cr4 |= CR4_OSFXSR;
+  assert.equal(gate[0], 1);
+  c.cr0 |= CR0_TS;
+  assert.equal(gate[0], 0, 'CR0.TS');
+  c.cr0 &= ~CR0_TS;
+  assert.equal(gate[0], 1);
+  const saved = saveVcpu(c);
+  setRegister(c, regId(RegSet.CONTROL, 0), BigInt(c.cr0 | CR0_EM));
+  assert.equal(gate[0], 0, 'CR0.EM through the register catalog');
+  restoreVcpu(c, saved);
+  assert.equal(gate[0], 1, 'a restored vCPU');
+  c.xmm[5] = 0x12345678;
+  assert.equal(new Int32Array(c.wasm!.memory.buffer, c.wslot + 42048 + 16, 4)[1], 0x12345678);
 });
