@@ -280,3 +280,35 @@ test('the SSE gate follows CR0 and CR4 whoever writes them, and the XMM register
   c.xmm[5] = 0x12345678;
   assert.equal(new Int32Array(c.wasm!.memory.buffer, c.wslot + 42048 + 16, 4)[1], 0x12345678);
 });
+
+test('SIMD forms in 32-bit flat protected mode (32-bit addressing) leave what the interpreter leaves', { skip }, async () => {
+  const { makeCpu } = await import('../cpu-harness.test-util.js');
+  const run = (compile: boolean, code: string, base: number, seed: number): string[] => {
+    const t = makeCpu();
+    t.cpu.setFlat32();
+    t.cpu.cr4 |= CR4_OSFXSR;
+    t.cpu.compile = compile;
+    load(t.mem, 0x1000, code + ' f4');
+    const out: string[] = [];
+    for (let pass = 0; pass < 2; pass++) {
+      const r = rng(seed);
+      for (let k = 0; k < 8; k++) t.cpu.rl[k] = val(r);
+      for (let k = 0; k < 32; k++) t.cpu.xmm[k] = val(r);
+      for (let a = DATA; a < DATA + DLEN; a += 4) t.mem.writeU32(a, val(r) >>> 0);
+      t.cpu.rl[4] = 0x8000;
+      t.cpu.rl[3] = base;
+      t.cpu.rip = 0x1000;
+      t.cpu.halted = false;
+      t.cpu.shutdownReason = '';
+      t.cpu.exceptionLog.length = 0;
+      const res = t.cpu.run(1000);
+      const mem: number[] = [];
+      for (let a = DATA; a < DATA + DLEN; a += 4) mem.push(t.mem.readU32(a));
+      out.push(`${res} rip=${t.cpu.rip} exc=${JSON.stringify(t.cpu.exceptionLog.slice(0, 2))} rl=${[...t.cpu.rl.slice(0, 8)]} xmm=${[...t.cpu.xmm.slice(0, 32)]} mem=${mem}`);
+    }
+    return out;
+  };
+  // paddd, pxor [ebx], pshufb, pshufd, psrld, movdqa [ebx], movdqu [ebx+1] store, movd xmm4, [ebx+4], movd [ebx+8], xmm5, pmovmskb, movq xmm6, [ebx]
+  const code = '66 0f fe ca 8b 03 66 0f ef 0b 66 0f 38 00 df 66 0f 70 c0 93 66 0f 72 d1 0c 66 0f 6f 13 f3 0f 7f 53 01 66 0f 6e 63 04 66 0f 7e 6b 08 66 0f d7 c1 f3 0f 7e 33';
+  for (const [i, base] of [DATA + 0x20, DATA + 0x24, 0x3ff8].entries()) assert.deepEqual(run(true, code, base, 31 + i), run(false, code, base, 31 + i), `base ${base.toString(16)}`);
+});
