@@ -233,7 +233,10 @@ function enter(c: EmuCpu, k: number): Insn {
   // Completed passes of a self-loop (run-loop.ts counts them when this instruction faults).
   if (curLoop) c.loops = curM[(c.wslot + Slot.Loops) >> 2]!;
   c.ci = k;
-  c.segOff = curSeg[k]!;
+  // In the block's first basic block c.segOff is what execBlock entered it with: 0, or for the rest of a block a
+  // stop point cut, minus the instructions of its basic block before the cut (run-loop.ts runRest).
+  const s = curSeg[k]!;
+  if (s !== 0) c.segOff = s;
   return curIns[k]!;
 }
 
@@ -364,7 +367,7 @@ function wrapper(arena: WasmArena, ins: readonly Insn[], segAt: Int32Array, loop
     else if (how === 3) {
       // The last instruction has no inline form: its handler runs here rather than through an import.
       c.ci = ci;
-      c.segOff = segAt[ci]!;
+      if (segAt[ci] !== 0) c.segOff = segAt[ci]!; // as enter() does
       const x = ins[ci]!;
       x.fn(c, x);
       c.ci = ci + 1;
@@ -492,6 +495,7 @@ function chainSync(c: EmuCpu): void {
   const e = chainSt.entries[idx]!;
   curIns = e.ins;
   curSeg = e.segAt;
+  c.segOff = 0; // a block after the first: no rest of a cut block
   c.instructions = chI0 + n;
   c.retired[chU] = chR0 + n;
   c.branchesRetired[chU] = chB0 + m[s + (Slot.ChainNb >> 2)]!;
