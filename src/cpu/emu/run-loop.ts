@@ -24,9 +24,10 @@ import { HostStop, rearm } from './debug-regs.js';
 
 /**
  * Where execBlock puts what it loads ahead of time (a software prefetch: see there). Nothing reads it; it is
- * exported so that neither tsc nor V8 treats the loads as dead code.
+ * exported so that neither tsc nor V8 treats the loads as dead code. A typed array: a module-level `let` boxes
+ * each value outside the small-integer range (a kernel address's low half) in a new heap number.
  */
-export let aheadSink = 0;
+export const aheadSink = new Int32Array(1);
 
 /** Instructions between checks for pending interrupts (handlers that may unmask one force a check). */
 const POLL_INTERVAL = 2048;
@@ -382,7 +383,7 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
   const n0 = blk.next0;
   if (n0 !== null) {
     const n1 = blk.next1;
-    aheadSink = n1 === null ? n0.vLo : n0.vLo ^ n1.vLo;
+    aheadSink[0] = n1 === null ? n0.vLo : n0.vLo ^ n1.vLo;
   }
   // The array only for what is rare (a cut, a fault, self-modifying code): the loop walks first/nx.
   let ins = blk.insns;

@@ -468,20 +468,27 @@ let chainSt: ChainState;
 /** The entry the vCPU was last brought up to, and the chain count it was at. */
 let curIdx = 0;
 let curN = 0;
-let chI0 = 0;
-let chR0 = 0;
-let chB0 = 0;
 let chU = 0;
 // What the run loop's checks depend on, at the chain's start (chainCheck).
-let chPoll = 0;
-let chSi = 0;
 let chCpl = 0;
 let chMode = 0;
 let chEp = 0;
 let chEpG = 0;
 let chSs = 0;
-let chCsb = 0;
-let chCsl = 0;
+/**
+ * The chain's counts and checked values that are not small integers (counts past 2^30, CS's limit): in a typed
+ * array, as a module-level `let` would box each one in a new heap number at every chained run's start.
+ */
+const enum Ch {
+  I0,
+  R0,
+  B0,
+  Poll,
+  Si,
+  Csb,
+  Csl,
+}
+const chAt = new Float64Array(7);
 
 /** Brings the vCPU up to the block the driver runs now (what execBlock sets for a block). */
 function chainSync(c: EmuCpu): void {
@@ -496,9 +503,9 @@ function chainSync(c: EmuCpu): void {
   curIns = e.ins;
   curSeg = e.segAt;
   c.segOff = 0; // a block after the first: no rest of a cut block
-  c.instructions = chI0 + n;
-  c.retired[chU] = chR0 + n;
-  c.branchesRetired[chU] = chB0 + m[s + (Slot.ChainNb >> 2)]!;
+  c.instructions = chAt[Ch.I0]! + n;
+  c.retired[chU] = chAt[Ch.R0]! + n;
+  c.branchesRetired[chU] = chAt[Ch.B0]! + m[s + (Slot.ChainNb >> 2)]!;
   const bip = chainSt.f64[(c.wslot + Slot.ChainBip) >> 3]!;
   c.bip = bip;
   c.rip = addIp(bip, e.blk.len, c.codeSize);
@@ -509,21 +516,21 @@ function chainSync(c: EmuCpu): void {
 /** After an import that ran guest code or touched memory: whatever makes the run loop do something else than run the next block stops the chain. */
 function chainCheck(c: EmuCpu): void {
   if (
-    c.pollAt !== chPoll ||
+    c.pollAt !== chAt[Ch.Poll] ||
     c.smc ||
     c.breakRun ||
     c.shadow ||
     c.halted ||
     c.notRetired !== 0 ||
-    c.stringIters !== chSi ||
+    c.stringIters !== chAt[Ch.Si] ||
     (c.flags & (Bit.TF | Bit.RF)) !== 0 ||
     c.cpl !== chCpl ||
     c.modeKey !== chMode ||
     c.jcEpoch !== chEp ||
     c.jcEpochG !== chEpG ||
     c.stackSize !== chSs ||
-    c.segBase[Seg.CS] !== chCsb ||
-    c.segLimit[Seg.CS] !== chCsl ||
+    c.segBase[Seg.CS] !== chAt[Ch.Csb] ||
+    c.segLimit[Seg.CS] !== chAt[Ch.Csl] ||
     c.debugArmed
   )
     curM[(c.wslot + Slot.ChainStop) >> 2] = 1;
@@ -588,18 +595,18 @@ function chainWrapper(arena: WasmArena, ch: ChainState, e0: ChainEntry): (c: Emu
     curN = 0;
     const u = c.cpl === 3 ? 1 : 0;
     chU = u;
-    chI0 = c.instructions;
-    chR0 = c.retired[u]!;
-    chB0 = c.branchesRetired[u]!;
-    chPoll = c.pollAt;
-    chSi = c.stringIters;
+    chAt[Ch.I0] = c.instructions;
+    chAt[Ch.R0] = c.retired[u]!;
+    chAt[Ch.B0] = c.branchesRetired[u]!;
+    chAt[Ch.Poll] = c.pollAt;
+    chAt[Ch.Si] = c.stringIters;
     chCpl = c.cpl;
     chMode = c.modeKey;
     chEp = c.jcEpoch;
     chEpG = c.jcEpochG;
     chSs = c.stackSize;
-    chCsb = c.segBase[Seg.CS]!;
-    chCsl = c.segLimit[Seg.CS]!;
+    chAt[Ch.Csb] = c.segBase[Seg.CS]!;
+    chAt[Ch.Csl] = c.segLimit[Seg.CS]!;
     c.chainLast = null;
     chainOn = true;
     const r = ch.drive(c.wslot, c.tlbUser | (c.stackSize << 16), c.bip, c.pollAt - c.instructions, c.loopLimit, idx0, c.chainLimit);
