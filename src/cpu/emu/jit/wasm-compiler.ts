@@ -35,7 +35,8 @@ import { addIp } from '../address.js';
 import { Lazy } from '../flags.js';
 import type { JitStats } from './jit-stats.js';
 import { Dg, Fr, JCW_ENTRIES, LINK_BYTES, Slot, type WasmArena } from './wasm-arena.js';
-import { Body, moduleBytes, T, W, wasmApi, type FnType, type WasmTable } from './wasm-encoder.js';
+import { moduleBytes, T, W, wasmApi, type Body, type FnType, type WasmTable } from './wasm-encoder.js';
+import { BlockBody } from './wasm-regs.js';
 import { chainModuleBytes, HOW_RET, HOW_TAIL_DONE, Lk } from './wasm-chain.js';
 import { emitSimd, simdForm, simdStores, type SimdCtx } from './wasm-simd.js';
 import { linkValidity } from './link-validity.js';
@@ -337,7 +338,7 @@ function prepare(blk: Block, anyBlock: boolean): Prepared | null {
   // segOff at each instruction: the start of its basic block (after the last side exit before it).
   const segAt = new Int32Array(n);
   for (let k = 1; k < n; k++) segAt[k] = forms[k - 1] === 'jcc' ? k : segAt[k - 1]!;
-  const body = new Body(5);
+  const body = new BlockBody(5, P_SLOT, (f) => f === Im.H);
   emit(body, ins, forms, liveAfter, head);
   return { blk, body, segAt, head };
 }
@@ -706,43 +707,40 @@ function exitCode(ci: number, how: number): number {
   return ci | (how << 16);
 }
 
-function regLoad(b: Body, r: number): void {
-  b.get(P_SLOT).mem(W.I32Load, Slot.Rl + r * 4, 2);
+function regLoad(b: BlockBody, r: number): void {
+  b.load32(r);
 }
 
 /** Stores the i32 in local `v` as a 32-bit register write (upper half zeroed). */
-function regStore32(b: Body, r: number, v: number): void {
-  b.get(P_SLOT).get(v).mem(W.I32Store, Slot.Rl + r * 4, 2);
-  b.get(P_SLOT).i32(0).mem(W.I32Store, Slot.Rh + r * 4, 2);
+function regStore32(b: BlockBody, r: number, v: number): void {
+  b.store32(r, v);
 }
 
-function regLoad64(b: Body, r: number): void {
-  b.get(P_SLOT).mem(W.I32Load, Slot.Rl + r * 4, 2).op(W.I64ExtendI32U);
-  b.get(P_SLOT).mem(W.I32Load, Slot.Rh + r * 4, 2).op(W.I64ExtendI32S).i64(32n).op(W.I64Shl, W.I64Or);
+function regLoad64(b: BlockBody, r: number): void {
+  b.load64(r);
 }
 
-function regStore64(b: Body, r: number, v: number): void {
-  b.get(P_SLOT).get(v).op(W.I32WrapI64).mem(W.I32Store, Slot.Rl + r * 4, 2);
-  b.get(P_SLOT).get(v).i64(32n).op(W.I64ShrU, W.I32WrapI64).mem(W.I32Store, Slot.Rh + r * 4, 2);
+function regStore64(b: BlockBody, r: number, v: number): void {
+  b.store64(r, v);
 }
 
 /** Writes the flags record field `i` from the value the emitter `v` pushes (an i32). */
-function recField(b: Body, i: number, v: () => void): void {
+function recField(b: BlockBody, i: number, v: () => void): void {
   b.get(P_SLOT);
   v();
   b.mem(W.I32Store, Slot.Flags + i * 4, 2);
 }
 
-function recConst(b: Body, i: number, k: number): void {
+function recConst(b: BlockBody, i: number, k: number): void {
   recField(b, i, () => b.i32(k));
 }
 
-function recLocal(b: Body, i: number, l: number): void {
+function recLocal(b: BlockBody, i: number, l: number): void {
   recField(b, i, () => b.get(l));
 }
 
 /** Record halves of an i64 local. */
-function recLocal64(b: Body, lo: number, hi: number, l: number): void {
+function recLocal64(b: BlockBody, lo: number, hi: number, l: number): void {
   recField(b, lo, () => b.get(l).op(W.I32WrapI64));
   recField(b, hi, () => b.get(l).i64(32n).op(W.I64ShrU, W.I32WrapI64));
 }
@@ -756,7 +754,7 @@ function recLocal64(b: Body, lo: number, hi: number, l: number): void {
 let dirtyAt = 0;
 
 /** Marks the field groups `g` written: a constant where Fr.Dirty is known, else or-ed in. */
-function recDirty(b: Body, g: number): void {
+function recDirty(b: BlockBody, g: number): void {
   if (dirtyAt >= 0) {
     dirtyAt |= g;
     recConst(b, Fr.Dirty, dirtyAt);
@@ -764,14 +762,14 @@ function recDirty(b: Body, g: number): void {
 }
 
 /** Pushes PF's condition (even parity of the low byte) of i32 local r. */
-function parity(b: Body, r: number, w64: boolean): void {
+function parity(b: BlockBody, r: number, w64: boolean): void {
   b.get(r);
   if (w64) b.op(W.I32WrapI64);
   b.i32(0xff).op(W.I32And, W.I32Popcnt).i32(1).op(W.I32And, W.I32Eqz);
 }
 
 /** Pushes condition cc (i32 0/1) from what is known of the flags, calling out when nothing is. */
-function condition(b: Body, cc: number, k: Known): void {
+function condition(b: BlockBody, cc: number, k: Known): void {
   const t = cc >> 1;
   const w = k.w64;
   const lt = w ? W.I64LtS : W.I32LtS;
@@ -857,14 +855,14 @@ function condition(b: Body, cc: number, k: Known): void {
  * interpreter records it): its value sign-extended from `size` bytes in a new local, whose zero, sign and low
  * byte are the operation's ZF, SF and PF, so that every condition is computed inline (CF = OF = 0).
  */
-function narrowLogic(b: Body, size: number, r: number): Known {
+function narrowLogic(b: BlockBody, size: number, r: number): Known {
   const n = b.local(T.I32);
   b.get(r).op(size === 1 ? W.I32Extend8S : W.I32Extend16S).set(n);
   return { kind: 'logic', w64: false, d: -1, s: -1, r: n };
 }
 
 /** Pushes CF (i32 0/1) from what is known, calling out when nothing is. */
-function carry(b: Body, k: Known): void {
+function carry(b: BlockBody, k: Known): void {
   if (k.kind === 'logic') b.i32(0);
   else if (k.kind === 'sub') b.get(k.d).get(k.s).op(k.w64 ? W.I64LtU : W.I32LtU);
   else if (k.kind === 'add') b.get(k.r).get(k.d).op(k.w64 ? W.I64LtU : W.I32LtU);
@@ -875,7 +873,11 @@ function carry(b: Body, k: Known): void {
  * Leaves the linear address of x's memory operand in i64 local `lin`: formed inline for 32-bit addressing
  * with a flat segment (no checks, base 0) and for 64-bit addressing (canonical, FS/GS base 0), else by ea().
  */
-function address(b: Body, x: Insn, k: number, lin: number): void {
+function address(b: BlockBody, x: Insn, k: number, lin: number): void {
+  if (x.ak === Ea.A64) {
+    b.ensure(x.base);
+    b.ensure(x.index);
+  }
   if (x.ak === Ea.A32) {
     // if (segChk[seg] | segBase[seg] != 0) lin = ea() else lin = zero-extended offset
     b.get(P_SLOT).mem(W.I32Load8U, Slot.SegChk + x.seg, 0);
@@ -901,7 +903,7 @@ function address(b: Body, x: Insn, k: number, lin: number): void {
 }
 
 /** Pushes a 64-bit memory operand's offset (disp + RIP-relative end + base + index << scale) as an i64. */
-function sum64(b: Body, x: Insn): void {
+function sum64(b: BlockBody, x: Insn): void {
   b.i64(BigInt(x.disp | 0));
   if (x.ripRel) b.get(P_BIP).op(W.I64TruncF64S).i64(BigInt(x.end)).op(W.I64Add, W.I64Add);
   if (x.base >= 0) {
@@ -916,7 +918,7 @@ function sum64(b: Body, x: Insn): void {
 }
 
 /** Pushes disp + base + (index << scale) as i32 (32-bit addressing). */
-function off32(b: Body, x: Insn): void {
+function off32(b: BlockBody, x: Insn): void {
   b.i32(x.disp | 0);
   if (x.base >= 0) {
     regLoad(b, x.base);
@@ -933,7 +935,7 @@ function off32(b: Body, x: Insn): void {
  * Pushes whether the TLB (read or write tags) maps `lin` to RAM in the memory for `size` bytes within the
  * page, leaving the host address in i32 local `addr`.
  */
-function tlbHit(b: Body, lin: number, size: number, write: boolean, addr: number, idx: number): void {
+function tlbHit(b: BlockBody, lin: number, size: number, write: boolean, addr: number, idx: number): void {
   b.get(lin).op(W.I32WrapI64).i32(12).op(W.I32ShrU).i32(0x3ff).op(W.I32And).get(P_USER).i32(0xffff).op(W.I32And, W.I32Or).set(idx);
   // addr = tlbAddr[idx] + (lin & 0xfff)
   b.get(idx).i32(2).op(W.I32Shl).get(P_SLOT).op(W.I32Add).mem(W.I32Load, Slot.Addr, 2).set(addr);
@@ -948,7 +950,7 @@ const LOAD_OP: Record<number, W> = { 1: W.I32Load8U, 2: W.I32Load16U, 4: W.I32Lo
 const STORE_OP: Record<number, W> = { 1: W.I32Store8, 2: W.I32Store16, 4: W.I32Store };
 
 /** Pushes the i32 read of `size` bytes at i64 local `lin` (inline on a TLB hit, else rd()). */
-function load(b: Body, k: number, lin: number, size: number): void {
+function load(b: BlockBody, k: number, lin: number, size: number): void {
   const addr = b.local(T.I32);
   const idx = b.local(T.I32);
   tlbHit(b, lin, size, false, addr, idx);
@@ -957,7 +959,7 @@ function load(b: Body, k: number, lin: number, size: number): void {
 }
 
 /** Stores i32 local `v` (`size` bytes) at i64 local `lin`; a write to the block's own code ends the block. */
-function store(b: Body, k: number, lin: number, size: number, v: number, smcExit: number): void {
+function store(b: BlockBody, k: number, lin: number, size: number, v: number, smcExit: number): void {
   const addr = b.local(T.I32);
   const idx = b.local(T.I32);
   tlbHit(b, lin, size, true, addr, idx);
@@ -971,7 +973,7 @@ function store(b: Body, k: number, lin: number, size: number, v: number, smcExit
  * Whether the TLB maps `lin` for both writing and reading (a read-modify-write inline, as rdw), left in i32 local
  * `hit` and pushed; the host address in `addr`.
  */
-function tlbHitRw(b: Body, lin: number, size: number, addr: number, hit: number): void {
+function tlbHitRw(b: BlockBody, lin: number, size: number, addr: number, hit: number): void {
   const idx = b.local(T.I32);
   tlbHit(b, lin, size, true, addr, idx);
   b.get(idx).i32(3).op(W.I32Shl).get(P_SLOT).op(W.I32Add).mem(W.F64Load, Slot.TagR, 3);
@@ -979,7 +981,7 @@ function tlbHitRw(b: Body, lin: number, size: number, addr: number, hit: number)
 }
 
 /** Pushes a byte/word/dword register as GETREG reads it (8-bit codes 16-19 are AH..BH). */
-function getReg(b: Body, size: number, r: number): void {
+function getReg(b: BlockBody, size: number, r: number): void {
   if (size === 1) {
     if (r < 16) regLoad(b, r);
     else {
@@ -994,25 +996,25 @@ function getReg(b: Body, size: number, r: number): void {
 }
 
 /** Writes the low byte of i32 local `v` to byte register code r (16-19: AH..BH), as setReg(1) does. */
-function setReg8(b: Body, r: number, v: number): void {
+function setReg8(b: BlockBody, r: number, v: number): void {
   const q = r < 16 ? r : r - 16;
-  b.get(P_SLOT);
-  regLoad(b, q);
-  if (r < 16) b.i32(~0xff).op(W.I32And).get(v).i32(0xff).op(W.I32And, W.I32Or);
-  else b.i32(~0xff00).op(W.I32And).get(v).i32(0xff).op(W.I32And).i32(8).op(W.I32Shl, W.I32Or);
-  b.mem(W.I32Store, Slot.Rl + q * 4, 2);
+  b.storeLow32(q, () => {
+    regLoad(b, q);
+    if (r < 16) b.i32(~0xff).op(W.I32And).get(v).i32(0xff).op(W.I32And, W.I32Or);
+    else b.i32(~0xff00).op(W.I32And).get(v).i32(0xff).op(W.I32And).i32(8).op(W.I32Shl, W.I32Or);
+  });
 }
 
 /** Writes the low 16 bits of i32 local `v` into register r, keeping its other bits. */
-function setReg16(b: Body, r: number, v: number): void {
-  b.get(P_SLOT);
-  regLoad(b, r);
-  b.i32(~0xffff).op(W.I32And).get(v).i32(0xffff).op(W.I32And, W.I32Or);
-  b.mem(W.I32Store, Slot.Rl + r * 4, 2);
+function setReg16(b: BlockBody, r: number, v: number): void {
+  b.storeLow32(r, () => {
+    regLoad(b, r);
+    b.i32(~0xffff).op(W.I32And).get(v).i32(0xffff).op(W.I32And, W.I32Or);
+  });
 }
 
 /** Pushes the i64 read of 8 bytes at i64 local `lin` (inline on a TLB hit, else rd() and c.hi). */
-function load8(b: Body, k: number, lin: number): void {
+function load8(b: BlockBody, k: number, lin: number): void {
   const addr = b.local(T.I32);
   const idx = b.local(T.I32);
   tlbHit(b, lin, 8, false, addr, idx);
@@ -1022,7 +1024,7 @@ function load8(b: Body, k: number, lin: number): void {
 }
 
 /** Stores i64 local `v` at i64 local `lin`; a write to the block's own code ends the block. */
-function store8(b: Body, k: number, lin: number, v: number, smcExit: number): void {
+function store8(b: BlockBody, k: number, lin: number, v: number, smcExit: number): void {
   const addr = b.local(T.I32);
   const idx = b.local(T.I32);
   tlbHit(b, lin, 8, true, addr, idx);
@@ -1033,7 +1035,7 @@ function store8(b: Body, k: number, lin: number, v: number, smcExit: number): vo
 }
 
 /** Pushes whether 48-bit canonical i64 local `lin` is not (the handler then does everything). */
-function nonCanonical(b: Body, lin: number): void {
+function nonCanonical(b: BlockBody, lin: number): void {
   b.get(lin).i64(16n).op(W.I64Shl).i64(16n).op(W.I64ShrS).get(lin).op(W.I64Ne);
 }
 
@@ -1041,7 +1043,7 @@ function nonCanonical(b: Body, lin: number): void {
  * An 8- or 32-bit CMP of the i32 locals d and s (the memory forms): the SUB's result in a new local and, when its
  * flags are live, the flags record of that SUB; returns what is known of the flags then.
  */
-function cmpSub(b: Body, size: number, d: number, s: number, fl: boolean, known: Known): Known {
+function cmpSub(b: BlockBody, size: number, d: number, s: number, fl: boolean, known: Known): Known {
   const r = b.local(T.I32);
   b.get(d).get(s).op(W.I32Sub);
   if (size === 1) b.i32(0xff).op(W.I32And);
@@ -1050,7 +1052,7 @@ function cmpSub(b: Body, size: number, d: number, s: number, fl: boolean, known:
 }
 
 /** Returns exit code `code` when the i32 on the stack is not 0. */
-function leaveIf(b: Body, code: number): void {
+function leaveIf(b: BlockBody, code: number): void {
   b.op(W.If, T.Void).i32(code).op(W.Return, W.End);
 }
 
@@ -1059,7 +1061,7 @@ function leaveIf(b: Body, code: number): void {
  * taken branch when the target is canonical and the stack slot a TLB hit; otherwise, before changing
  * anything, returns as a tail (the handler does it all, faults included).
  */
-function emitCall64(b: Body, x: Insn, k: number): void {
+function emitCall64(b: BlockBody, x: Insn, k: number): void {
   const t = b.local(T.I64);
   b.get(P_BIP).op(W.I64TruncF64S).i64(BigInt(x.end + x.imm)).op(W.I64Add).set(t);
   pushReturn(b, x, k, t);
@@ -1071,7 +1073,7 @@ function emitCall64(b: Body, x: Insn, k: number): void {
  * i64 local `t` is canonical, the stack 64-bit and RSP - 8 canonical and a TLB hit for writing; then pushes the
  * return address.
  */
-function pushReturn(b: Body, x: Insn, k: number, t: number): void {
+function pushReturn(b: BlockBody, x: Insn, k: number, t: number): void {
   const tail = exitCode(k, 3);
   const addr = b.local(T.I32);
   const idx = b.local(T.I32);
@@ -1095,7 +1097,7 @@ function pushReturn(b: Body, x: Insn, k: number, t: number): void {
  * (Slot.ChainRip, exit code HOW_RET) when the stack slot is a TLB hit and the target canonical; otherwise
  * returns as a tail, nothing changed.
  */
-function emitRet64(b: Body, k: number): void {
+function emitRet64(b: BlockBody, k: number): void {
   const tail = exitCode(k, 3);
   const addr = b.local(T.I32);
   const idx = b.local(T.I32);
@@ -1124,7 +1126,7 @@ function emitRet64(b: Body, k: number): void {
  * leaves the register's value in the slot as a RET does (HOW_RET: the next block comes from the jump cache by
  * RIP) when it is canonical and the stack slot a TLB hit; otherwise, before changing anything, returns as a tail.
  */
-function emitCallR64(b: Body, x: Insn, k: number): void {
+function emitCallR64(b: BlockBody, x: Insn, k: number): void {
   const t = b.local(T.I64);
   regLoad64(b, x.rm); // before the push: CALL RSP goes where RSP pointed
   b.set(t);
@@ -1134,19 +1136,19 @@ function emitCallR64(b: Body, x: Insn, k: number): void {
 }
 
 /** Calls x's handler through the import, ending the block after it if it wrote the block's code. */
-function handler(b: Body, k: number, smcExit: number): void {
+function handler(b: BlockBody, k: number, smcExit: number): void {
   b.i32(k).call(Im.H);
   b.op(W.If, T.Void).i32(smcExit).op(W.Return, W.End);
 }
 
 /** The 32-bit stack address esp + delta in i64 local `lin`: SS base + the 32-bit offset, wrapped at 4 GiB. */
-function stackLin32(b: Body, delta: number, lin: number): void {
+function stackLin32(b: BlockBody, delta: number, lin: number): void {
   b.get(P_SLOT).mem(W.F64Load, Slot.SegBase + Seg.SS * 8, 3).op(W.I64TruncF64S);
   regLoad(b, 4);
   b.i32(delta).op(W.I32Add, W.I64ExtendI32U, W.I64Add).i64(0xffffffffn).op(W.I64And).set(lin);
 }
 
-function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter: readonly number[], head: number): void {
+function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveAfter: readonly number[], head: number): void {
   const n = ins.length;
   let known: Known = NONE;
   // A chained run (wasm-chain.ts) enters a block with the record as the block before it left it, dirty groups
@@ -1166,7 +1168,7 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
     const f = forms[k]!;
     if (k === head) {
       // Passes completed so far are in the slot for anything that faults or calls out in the loop.
-      b.op(W.Loop, T.Void);
+      b.loopHead();
       setLoops();
       known = NONE; // reached from the back edge too
       dirtyAt = -1;
@@ -1277,10 +1279,10 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
       }
       case 'mov64': {
         const [dst, src] = eFirst(x.row) ? [A, B] : [B, A];
-        b.get(P_SLOT);
-        regLoad(b, src);
-        b.mem(W.I32Store, Slot.Rl + dst * 4, 2);
-        b.get(P_SLOT).get(P_SLOT).mem(W.I32Load, Slot.Rh + src * 4, 2).mem(W.I32Store, Slot.Rh + dst * 4, 2);
+        const v = b.local(T.I64);
+        regLoad64(b, src);
+        b.set(v);
+        regStore64(b, dst, v);
         break;
       }
       case 'load':
@@ -1447,6 +1449,11 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
         // Inline for a 32-bit stack (any SS base) or a 64-bit one at a canonical address; else the handler.
         const l = b.local(T.I64);
         const w = x.osz;
+        // Cached before the branch, so that the stack pointer stays in a local across the block's pushes and pops.
+        if (w === 8) {
+          b.ensure(4);
+          if (f === 'push') b.ensure(A);
+        }
         b.get(P_USER).i32(16).op(W.I32ShrU).i32(w).op(W.I32Eq);
         b.op(W.If, T.Void);
         if (w === 4) {
@@ -1456,16 +1463,18 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
             regLoad(b, A);
             b.set(v);
             store(b, k, l, 4, v, smcExit(k));
-            b.get(P_SLOT);
-            regLoad(b, 4);
-            b.i32(-4).op(W.I32Add).mem(W.I32Store, Slot.Rl + 16, 2);
+            b.storeLow32(4, () => {
+              regLoad(b, 4);
+              b.i32(-4).op(W.I32Add);
+            });
           } else {
             const v = b.local(T.I32);
             load(b, k, l, 4);
             b.set(v);
-            b.get(P_SLOT);
-            regLoad(b, 4);
-            b.i32(4).op(W.I32Add).mem(W.I32Store, Slot.Rl + 16, 2);
+            b.storeLow32(4, () => {
+              regLoad(b, 4);
+              b.i32(4).op(W.I32Add);
+            });
             regStore32(b, A, v);
           }
         } else {
@@ -1543,6 +1552,7 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
         break;
       }
       case 'cmov': {
+        if (x.osz === 8) b.ensure(A);
         condition(b, x.op, known);
         b.op(W.If, T.Void);
         if (x.osz === 8) {
@@ -1556,7 +1566,10 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
           b.set(v);
           regStore32(b, B, v);
         }
-        if (x.osz === 4) b.op(W.Else).get(P_SLOT).i32(0).mem(W.I32Store, Slot.Rh + B * 4, 2);
+        if (x.osz === 4) {
+          b.op(W.Else);
+          b.zeroHigh(B);
+        }
         b.op(W.End);
         break;
       }
@@ -1732,18 +1745,21 @@ function emit(b: Body, ins: readonly Insn[], forms: readonly WForm[], liveAfter:
     }
   }
   const lf = forms[n - 1];
-  if (lf !== 'tail' && lf !== 'jmp' && lf !== 'call' && lf !== 'ret' && lf !== 'callr') b.i32(exitCode(n, 0));
+  if (lf !== 'tail' && lf !== 'jmp' && lf !== 'call' && lf !== 'ret' && lf !== 'callr') {
+    b.i32(exitCode(n, 0));
+    b.finish();
+  }
 }
 
 /** What the SIMD forms (wasm-simd.ts) use of this file. */
 const SIMD_CTX: SimdCtx = { slot: P_SLOT, address, tlbHit, handler };
 
-function aluOp32(b: Body, op: number, d: number, s: number, r: number): void {
+function aluOp32(b: BlockBody, op: number, d: number, s: number, r: number): void {
   const w = op === Alu.Add ? W.I32Add : op === Alu.Sub || op === Alu.Cmp ? W.I32Sub : op === Alu.And ? W.I32And : op === Alu.Or ? W.I32Or : W.I32Xor;
   b.get(d).get(s).op(w).set(r);
 }
 
-function recLogic(b: Body, r: number): void {
+function recLogic(b: BlockBody, r: number): void {
   recConst(b, Fr.Op, Lazy.Logic);
   recConst(b, Fr.Sz, 4);
   recLocal(b, Fr.Res, r);
@@ -1754,7 +1770,7 @@ function recLogic(b: Body, r: number): void {
  * Records the flags of a 32-bit INC/DEC of i32 local `d` into `r` (CF kept: the carry before it, from what is
  * known, goes to Cin); returns what is known after it.
  */
-function recordIncDec32(b: Body, dec: boolean, d: number, r: number, known: Known): Known {
+function recordIncDec32(b: BlockBody, dec: boolean, d: number, r: number, known: Known): Known {
   const cin = b.local(T.I32);
   carry(b, known);
   b.set(cin);
@@ -1769,7 +1785,7 @@ function recordIncDec32(b: Body, dec: boolean, d: number, r: number, known: Know
 }
 
 /** Records the flags of a 32-bit ADD/SUB/CMP/logic operation; returns what is known after it. */
-function record32(b: Body, op: number, d: number, s: number, r: number): Known {
+function record32(b: BlockBody, op: number, d: number, s: number, r: number): Known {
   if (op === Alu.And || op === Alu.Or || op === Alu.Xor) {
     recLogic(b, r);
     return { kind: 'logic', w64: false, d, s, r };
@@ -1781,7 +1797,7 @@ function record32(b: Body, op: number, d: number, s: number, r: number): Known {
  * Records the flags of an ADD or SUB/CMP of `size` bytes (1, 2 or 4) as the interpreter does; returns what is
  * known after it (conditions straight from the operands at 4 bytes, from the result's zero test below that).
  */
-function recordAddSub(b: Body, add: boolean, size: number, d: number, s: number, r: number): Known {
+function recordAddSub(b: BlockBody, add: boolean, size: number, d: number, s: number, r: number): Known {
   recConst(b, Fr.Op, add ? Lazy.Add : Lazy.Sub);
   recConst(b, Fr.Sz, size);
   recLocal(b, Fr.Dst, d);
@@ -1796,7 +1812,7 @@ function aluOp64(op: number): W {
 }
 
 /** Records the flags of a 64-bit ADD/SUB/CMP/logic operation as alu64 does (every field); returns what is known after it. */
-function record64(b: Body, op: number, d: number, s: number, r: number): Known {
+function record64(b: BlockBody, op: number, d: number, s: number, r: number): Known {
   const lazy = op === Alu.Add ? Lazy.Add : op === Alu.Sub || op === Alu.Cmp ? Lazy.Sub : Lazy.Logic;
   recConst(b, Fr.Op, lazy);
   recConst(b, Fr.Sz, 8);

@@ -21,25 +21,26 @@ import * as A from '../fpu/simd-int-arith.js';
 import * as S from '../fpu/simd-shift.js';
 import * as H from '../fpu/simd-shuffle.js';
 import { Slot } from './wasm-arena.js';
-import { Body, T, V, W, wasmSimd } from './wasm-encoder.js';
+import { T, V, W, wasmSimd } from './wasm-encoder.js';
+import type { BlockBody } from './wasm-regs.js';
 
 /** What the block compiler lends the SIMD forms (wasm-compiler.ts). */
 export interface SimdCtx {
   /** The block function's parameter holding the vCPU's slot address. */
   readonly slot: number;
   /** Leaves the linear address of x's memory operand in i64 local `lin` (inline, or through ea()). */
-  address(b: Body, x: Insn, k: number, lin: number): void;
+  address(b: BlockBody, x: Insn, k: number, lin: number): void;
   /** Pushes whether the TLB maps `lin` to RAM for `size` bytes within the page; the host address in `addr`. */
-  tlbHit(b: Body, lin: number, size: number, write: boolean, addr: number, idx: number): void;
+  tlbHit(b: BlockBody, lin: number, size: number, write: boolean, addr: number, idx: number): void;
   /** Calls instruction k's handler through the import, returning exit code `smcExit` if it wrote the block's code. */
-  handler(b: Body, k: number, smcExit: number): void;
+  handler(b: BlockBody, k: number, smcExit: number): void;
 }
 
 /** TSVMM_WASM_SIMD=0: SSE instructions call their handlers from compiled code (measurements). */
 const SIMD_ON = wasmSimd && ((globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.TSVMM_WASM_SIMD ?? '1') !== '0';
 
 /** Pushes the result of an operation: `d` pushes the destination (first source), `s` the second source. */
-type OpEmit = (b: Body, d: () => void, s: () => void, imm: number) => void;
+type OpEmit = (b: BlockBody, d: () => void, s: () => void, imm: number) => void;
 
 const ZERO: readonly number[] = [];
 /** The low qword of each 64-bit lane (PMULUDQ's operands). */
@@ -421,7 +422,7 @@ function memOf(x: Insn): { size: number; aligned: boolean; write: boolean } {
  * Emits instruction k (a simdForm): inline when the SSE gate is open and a memory operand is a TLB hit (aligned
  * where it must be), else its handler through the import.
  */
-export function emitSimd(b: Body, x: Insn, k: number, smcExit: number, ctx: SimdCtx): void {
+export function emitSimd(b: BlockBody, x: Insn, k: number, smcExit: number, ctx: SimdCtx): void {
   const P = ctx.slot;
   const xmm = (r: number): (() => void) => () => {
     b.get(P).vmem(V.Load, Slot.Xmm + r * 16, 4);
@@ -481,11 +482,11 @@ export function emitSimd(b: Body, x: Insn, k: number, smcExit: number, ctx: Simd
   } else if (fn === movdq) emitMovdq(b, x, P, addr, xmm, toXmm);
   else {
     // movmsk: PMOVMSKB (op 0), MOVMSKPS (1), MOVMSKPD (2) into a 32-bit register (upper half zeroed).
-    b.get(P);
+    const v = b.local(T.I32);
     xmm(x.rm)();
     b.v(x.op === 0 ? V.I8Bitmask : x.op === 1 ? V.I32xBitmask : V.I64xBitmask);
-    b.mem(W.I32Store, Slot.Rl + x.reg * 4, 2);
-    b.get(P).i32(0).mem(W.I32Store, Slot.Rh + x.reg * 4, 2);
+    b.set(v);
+    b.store32(x.reg, v);
   }
   b.op(W.Br, 1, W.End);
   ctx.handler(b, k, smcExit);
@@ -497,7 +498,7 @@ export function emitSimd(b: Body, x: Insn, k: number, smcExit: number, ctx: Simd
  * destination zero-extended), 2 xmm <- xmm/m64 (upper zeroed), 3 xmm/m64 <- xmm (a register destination's upper
  * half zeroed).
  */
-function emitMovdq(b: Body, x: Insn, P: number, addr: number, xmm: (r: number) => () => void, toXmm: (r: number, v: () => void) => void): void {
+function emitMovdq(b: BlockBody, x: Insn, P: number, addr: number, xmm: (r: number) => () => void, toXmm: (r: number, v: () => void) => void): void {
   const q = x.osz === 8;
   const mem = x.mod !== 3;
   const lowQword = (r: number) => (): void => {
@@ -510,12 +511,11 @@ function emitMovdq(b: Body, x: Insn, P: number, addr: number, xmm: (r: number) =
         if (mem) b.get(addr).vmem(q ? V.Load64Zero : V.Load32Zero, 0, 0);
         else if (q) {
           b.v128(ZERO);
-          b.get(P).mem(W.I32Load, Slot.Rl + x.rm * 4, 2).op(W.I64ExtendI32U);
-          b.get(P).mem(W.I32Load, Slot.Rh + x.rm * 4, 2).op(W.I64ExtendI32U).i64(32n).op(W.I64Shl, W.I64Or);
+          b.load64(x.rm);
           b.vlane(V.I64xReplace, 0);
         } else {
           b.v128(ZERO);
-          b.get(P).mem(W.I32Load, Slot.Rl + x.rm * 4, 2);
+          b.load32(x.rm);
           b.vlane(V.I32xReplace, 0);
         }
       });
@@ -526,16 +526,16 @@ function emitMovdq(b: Body, x: Insn, P: number, addr: number, xmm: (r: number) =
         xmm(x.reg)();
         if (q) b.vlane(V.I64xExtract, 0).mem(W.I64Store, 0, 0);
         else b.vlane(V.I32xExtract, 0).mem(W.I32Store, 0, 0);
-      } else {
-        b.get(P);
+      } else if (q) {
+        const v = b.local(T.I64);
         xmm(x.reg)();
-        b.vlane(V.I32xExtract, 0).mem(W.I32Store, Slot.Rl + x.rm * 4, 2);
-        b.get(P);
-        if (q) {
-          xmm(x.reg)();
-          b.vlane(V.I32xExtract, 1);
-        } else b.i32(0);
-        b.mem(W.I32Store, Slot.Rh + x.rm * 4, 2);
+        b.vlane(V.I64xExtract, 0).set(v);
+        b.store64(x.rm, v);
+      } else {
+        const v = b.local(T.I32);
+        xmm(x.reg)();
+        b.vlane(V.I32xExtract, 0).set(v);
+        b.store32(x.rm, v);
       }
       return;
     case 2:

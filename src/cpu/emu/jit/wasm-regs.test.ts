@@ -1,0 +1,110 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BlockBody } from './wasm-regs.js';
+import { moduleBytes, T, W, wasmApi, type FnType } from './wasm-encoder.js';
+import { Slot } from './wasm-arena.js';
+
+// A function (slot, flag) -> i64 over a one-page memory whose slot holds the registers as Slot.Rl/Slot.Rh halves.
+// Import 0 (`h`) stands for a handler: it may rewrite registers in the slot.
+const TYPES: readonly FnType[] = [
+  [[T.I32], [T.I32]],
+  [[T.I32, T.I32], [T.I64]],
+];
+const IMPORTS = [['h', 0]] as const;
+const SLOT = 0;
+const FLAG = 1;
+
+function run(emit: (b: BlockBody) => void, flag: number, init: (lo: Int32Array) => void, onH: (lo: Int32Array) => void = () => {}): { r: bigint; lo: Int32Array } {
+  const b = new BlockBody(2, SLOT, (f) => f === 0);
+  emit(b);
+  const memory = new wasmApi!.Memory({ initial: 1, maximum: 1 });
+  const lo = new Int32Array(memory.buffer);
+  init(lo);
+  const bytes = moduleBytes(TYPES, IMPORTS, 1, [b]);
+  const inst = new wasmApi!.Instance(new wasmApi!.Module(bytes), {
+    e: { m: memory, h: () => (onH(lo), 0) },
+  });
+  const f = inst.exports['f0'] as (slot: number, flag: number) => bigint;
+  return { r: BigInt.asUintN(64, f(0, flag)), lo };
+}
+
+const reg = (lo: Int32Array, r: number): bigint => (BigInt(lo[(Slot.Rh >> 2) + r]! >>> 0) << 32n) | BigInt(lo[(Slot.Rl >> 2) + r]! >>> 0);
+const setReg = (lo: Int32Array, r: number, v: bigint): void => {
+  lo[(Slot.Rl >> 2) + r] = Number(BigInt.asIntN(32, v));
+  lo[(Slot.Rh >> 2) + r] = Number(BigInt.asIntN(32, v >> 32n));
+};
+
+test('a register cached before a handler is read from the slot after it', () => {
+  const { r } = run(
+    (b) => {
+      b.load64(3);
+      b.op(W.Drop);
+      b.i32(0).call(0).op(W.Drop);
+      b.load64(3);
+    },
+    0,
+    (lo) => setReg(lo, 3, 0x1_0000_0005n),
+    (lo) => setReg(lo, 3, 0x2_0000_0007n),
+  );
+  assert.equal(r, 0x2_0000_0007n);
+});
+
+test('a handler inside a branch: cached registers are taken again on that path only', () => {
+  const emit = (b: BlockBody): void => {
+    b.load64(3);
+    b.op(W.Drop);
+    b.get(FLAG).op(W.If, T.Void);
+    b.i32(0).call(0).op(W.Drop);
+    b.op(W.End);
+    b.load64(3);
+  };
+  assert.equal(run(emit, 1, (lo) => setReg(lo, 3, 5n), (lo) => setReg(lo, 3, 9n)).r, 9n);
+  assert.equal(run(emit, 0, (lo) => setReg(lo, 3, 5n), (lo) => setReg(lo, 3, 9n)).r, 5n);
+});
+
+test('a register first used inside a branch is not cached there: both paths read it right afterwards', () => {
+  const emit = (b: BlockBody): void => {
+    const v = b.local(T.I64);
+    b.get(FLAG).op(W.If, T.Void);
+    b.i64(0x1234_5678_9abcn).set(v);
+    b.store64(2, v);
+    b.op(W.End);
+    b.load64(2);
+  };
+  assert.equal(run(emit, 1, (lo) => setReg(lo, 2, 7n)).r, 0x1234_5678_9abcn);
+  assert.equal(run(emit, 0, (lo) => setReg(lo, 2, 7n)).r, 7n);
+});
+
+test('writes reach the slot at once, and a write into the low half keeps the high half', () => {
+  let seen = 0n;
+  const { r, lo } = run(
+    (b) => {
+      const v = b.local(T.I64);
+      b.i64(-2n).set(v);
+      b.store64(1, v);
+      b.i32(0).call(0).op(W.Drop);
+      const w = b.local(T.I32);
+      b.i32(0x55).set(w);
+      b.store32(4, w);
+      b.storeLow32(1, () => b.i32(0x77));
+      b.load64(1);
+    },
+    0,
+    () => {},
+    (mem) => {
+      seen = reg(mem, 1);
+    },
+  );
+  assert.equal(seen, 0xffff_ffff_ffff_fffen, 'the handler saw the write before it');
+  assert.equal(r, 0xffff_ffff_0000_0077n, 'an 8/16/32-bit write into the low half keeps the high half');
+  assert.equal(reg(lo, 1), 0xffff_ffff_0000_0077n);
+  assert.equal(reg(lo, 4), 0x55n);
+});
+
+test('structured opcodes must carry their immediates in the same op() call', () => {
+  const b = new BlockBody(2, SLOT, () => false);
+  assert.throws(() => b.op(W.If), /block type/);
+  assert.throws(() => b.op(W.End), /depth 0/);
+  b.op(W.Block, T.Void);
+  assert.throws(() => b.finish(), /depth 1/);
+});
