@@ -48,8 +48,13 @@ export const enum Slot {
   ChainEp = 64040,
   ChainEpG = 64044,
   ChainBip = 64024,
-  /** f64: RIP after a tail instruction the chain ran through the `tl` import. */
+  /**
+   * f64: RIP after a tail instruction the chain ran through the `tl` import, after an inline RET, and where a
+   * block's branch or end leaves to (the driver's way on when the exit is not linked).
+   */
   ChainRip = 64032,
+  /** Int32: branches a block retired up to the side exit it left by (the driver's count for an unlinked one). */
+  ChainBr = 64048,
   Size = 65536,
 }
 

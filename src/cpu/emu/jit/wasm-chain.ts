@@ -125,14 +125,25 @@ export function chainModuleBytes(blockType: FnType, jcwBase: number, jcwEntries:
         }
         b.op(W.Else);
         {
-          // A side exit: followed when it is the one the record links.
-          b.get(r).i32(0xffff).op(W.I32And).tee(done).get(rec).mem(W.I32Load, Lk.SideCi, 2).op(W.I32Ne).op(W.BrIf, 3);
+          // A side exit: the record links one; another one's branches retired are in the slot (Slot.ChainBr).
+          b.get(r).i32(0xffff).op(W.I32And).tee(done).get(rec).mem(W.I32Load, Lk.SideCi, 2).op(W.I32Eq).op(W.If, T.Void);
           b.get(rec).mem(W.I32Load, Lk.SideBr, 2).set(dbr);
           b.get(rec).mem(W.I32Load, Lk.SideIdx, 2).set(nx);
           b.get(rec).mem(W.F64Load, Lk.SideBip, 3).set(BIP);
+          b.op(W.Else);
+          slotI32(Slot.ChainBr);
+          b.set(dbr);
+          b.i32(0).set(nx);
+          b.op(W.End);
         }
         b.op(W.End);
       }
+      b.op(W.End);
+      // Not linked: the block left its exit's RIP in the slot (Slot.ChainRip), looked up as a return's is.
+      b.get(nx).op(W.I32Eqz).op(W.If, T.Void);
+      b.get(S).mem(W.F64Load, Slot.ChainRip, 3).tee(BIP);
+      b.op(W.I64TruncF64S, W.I32WrapI64).i32(jcwEntries - 1).op(W.I32And).i32(2).op(W.I32Shl);
+      b.mem(W.I32Load, jcwBase, 2).set(nx);
       b.op(W.End);
     }
     b.op(W.End);

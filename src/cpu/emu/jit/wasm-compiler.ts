@@ -1051,6 +1051,19 @@ function cmpSub(b: BlockBody, size: number, d: number, s: number, fl: boolean, k
   return fl ? recordAddSub(b, false, size, d, s, r) : known;
 }
 
+/**
+ * Leaves bip + `off` in Slot.ChainRip: where a branch (`x`) or the block's end goes, for the chain driver when that
+ * exit is not linked (wasm-chain.ts). Not wrapped at 4 GiB: a 32-bit target past it then matches no block, and
+ * the chain ends there, as it does after a branch with a 16-bit operand size (its IP is cut to 16 bits: 2^60 is
+ * no block's address).
+ */
+function exitRip(b: BlockBody, off: number, x?: Insn): void {
+  b.get(P_SLOT);
+  if (x !== undefined && x.osz === 2) b.f64(2 ** 60);
+  else b.get(P_BIP).f64(off).op(W.F64Add);
+  b.mem(W.F64Store, Slot.ChainRip, 3);
+}
+
 /** Returns exit code `code` when the i32 on the stack is not 0. */
 function leaveIf(b: BlockBody, code: number): void {
   b.op(W.If, T.Void).i32(code).op(W.Return, W.End);
@@ -1065,6 +1078,7 @@ function emitCall64(b: BlockBody, x: Insn, k: number): void {
   const t = b.local(T.I64);
   b.get(P_BIP).op(W.I64TruncF64S).i64(BigInt(x.end + x.imm)).op(W.I64Add).set(t);
   pushReturn(b, x, k, t);
+  b.get(P_SLOT).get(t).op(W.F64ConvertI64S).mem(W.F64Store, Slot.ChainRip, 3);
   b.i32(exitCode(k + 1, 1)).op(W.Return);
 }
 
@@ -1369,7 +1383,10 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
         condition(b, x.op, known);
         if (k < n - 1) {
           // A side exit: taken, or the run loop must poll before the next basic block, the block ends here.
-          b.op(W.If, T.Void).i32(exitCode(k + 1, 1)).op(W.Return, W.End);
+          b.op(W.If, T.Void);
+          exitRip(b, x.end + x.imm, x);
+          b.get(P_SLOT).i32(x.brThrough).mem(W.I32Store, Slot.ChainBr, 2);
+          b.i32(exitCode(k + 1, 1)).op(W.Return, W.End);
           b.f64(k + 1).get(P_ROOM).op(W.F64Ge);
           b.op(W.If, T.Void).i32(exitCode(k + 1, 2)).op(W.Return, W.End);
         } else if (head >= 0) {
@@ -1381,7 +1398,11 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
           b.i32(exitCode(n, 1)).op(W.Return, W.End);
           setLoops();
           b.op(W.End);
-        } else b.op(W.If, T.Void).i32(exitCode(n, 1)).op(W.Return, W.End);
+        } else {
+          b.op(W.If, T.Void);
+          exitRip(b, x.end + x.imm, x);
+          b.i32(exitCode(n, 1)).op(W.Return, W.End);
+        }
         break;
       }
       case 'alu8': {
@@ -1720,6 +1741,7 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
       case 'nop':
         break;
       case 'jmp':
+        exitRip(b, x.end + x.imm, x);
         b.i32(exitCode(k + 1, 1)).op(W.Return);
         break;
       case 'call':
@@ -1746,6 +1768,7 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
   }
   const lf = forms[n - 1];
   if (lf !== 'tail' && lf !== 'jmp' && lf !== 'call' && lf !== 'ret' && lf !== 'callr') {
+    exitRip(b, ins[n - 1]!.end);
     b.i32(exitCode(n, 0));
     b.finish();
   }

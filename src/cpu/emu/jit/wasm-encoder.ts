@@ -67,6 +67,7 @@ export const enum W {
   I64Shl = 0x86,
   I64ShrS = 0x87,
   I64ShrU = 0x88,
+  F64Add = 0xa0,
   F64Sub = 0xa1,
   I32WrapI64 = 0xa7,
   I64ExtendI32S = 0xac,
