@@ -88,3 +88,22 @@ test('CALL r64 chains on into its target as RET does, and ends every slice in th
   assert.ok(jit.chains >= 1, `compiled blocks ran on into others (${jit.chains} chained runs)`);
   for (const slice of [1, 3, 7, 47, 1000]) assert.deepEqual(trace(true, slice, 64, PROG_CALLR).lines, trace(false, slice, 64, PROG_CALLR).lines, `slice ${slice}`);
 });
+
+// A loop whose block has two side exits, taken in turn (ecx & 3 = 1: s1, 2: s2), and a fall-through block per
+// exit: mov ecx,300 | loop: mov eax,ecx | and eax,3 | cmp eax,1 | je s1 | cmp eax,2 | je s2 | add ebx,1 |
+// dec ecx | jnz loop | hlt | s1: add edx,5 | dec ecx | jnz loop | hlt | s2: add esi,7 | dec ecx | jnz loop | hlt.
+// The block links one side exit; the other goes on through the jump cache by the RIP it leaves in the slot.
+const PROG_SIDES = 'b92c01000089c883e00383f801740d83f802741083c301ffc975eaf483c205ffc975e2f483c607ffc975daf4';
+
+test('a block whose side exits are taken in turn chains through each, in 64- and 32-bit code', () => {
+  for (const bits of [64, 32] as const) {
+    const ref = trace(false, 1e9, bits, PROG_SIDES);
+    const jit = trace(true, 1e9, bits, PROG_SIDES);
+    assert.match(ref.lines.at(-1)!, /^hlt /);
+    assert.deepEqual(jit.lines, ref.lines, `${bits}-bit`);
+    // ~3 000 instructions: the run loop polls every 2 048, and before that the blocks are compiled and linked;
+    // a chained run that returned at every exit the block does not link would count one per pass (~150).
+    assert.ok(jit.chains < 30, `${bits}-bit: chained runs went on past unlinked side exits (${jit.chains} chained runs)`);
+    for (const slice of [1, 7, 13, 100]) assert.deepEqual(trace(true, slice, bits, PROG_SIDES).lines, trace(false, slice, bits, PROG_SIDES).lines, `${bits}-bit, slice ${slice}`);
+  }
+});
