@@ -92,7 +92,7 @@ export const LINK_PAGES = 32;
 /** Entries of the chained runs' jump cache (a power of 2). */
 export const JCW_ENTRIES = 16384;
 /** Bytes of one link record (wasm-chain.ts Lk). */
-export const LINK_BYTES = 80;
+export const LINK_BYTES = 88;
 /** vCPU slots of a memory made without a VM's sizes (a standalone EmuCpu, tests). */
 const DEFAULT_SLOTS = 8;
 

@@ -107,3 +107,21 @@ test('a block whose side exits are taken in turn chains through each, in 64- and
     for (const slice of [1, 7, 13, 100]) assert.deepEqual(trace(true, slice, bits, PROG_SIDES).lines, trace(false, slice, bits, PROG_SIDES).lines, `${bits}-bit, slice ${slice}`);
   }
 });
+
+// Self-looping blocks inside chained runs: mov ecx,200 | outer: mov edi,ecx | and edi,7 | inc edi | inner: add eax,edi |
+// dec edi | jnz inner (the block from outer loops from its 4th instruction on, the one from inner from its 1st) |
+// add ebx,eax | test ecx,3 | jz skip | add edx,1 | skip: dec ecx | jnz outer | hlt.
+const PROG_LOOPS = 'b9c800000089cf83e707ffc701f8ffcf75fa01c3f7c103000000740383c201ffc975e2f4';
+
+test('chained runs go into and out of self-looping blocks with their passes counted, in 64- and 32-bit code', () => {
+  for (const bits of [64, 32] as const) {
+    const ref = trace(false, 1e9, bits, PROG_LOOPS);
+    const jit = trace(true, 1e9, bits, PROG_LOOPS);
+    assert.match(ref.lines.at(-1)!, /^hlt /);
+    assert.deepEqual(jit.lines, ref.lines, `${bits}-bit`);
+    // 4 452 instructions: 4 chained runs (polls every 2 048, and the first passes while blocks compile and link);
+    // 48 when a chain ended in front of every self-loop.
+    assert.ok(jit.chains < 20, `${bits}-bit: chained runs went through the self-loops (${jit.chains} chained runs)`);
+    for (const slice of [1, 2, 3, 5, 7, 13, 100, 1000]) assert.deepEqual(trace(true, slice, bits, PROG_LOOPS).lines, trace(false, slice, bits, PROG_LOOPS).lines, `${bits}-bit, slice ${slice}`);
+  }
+});

@@ -41,6 +41,9 @@ export const enum Lk {
   TakBip = 32,
   SideBr = 60,
   SideBip = 72,
+  /** A self-looping block's instructions and branches per extra pass (Block.loopLen, loopBranches); 0 for others. */
+  LoopLen = 80,
+  LoopBr = 84,
 }
 
 /** Exit code of a block whose last instruction the driver ran through `tl` (how = 4; ci = its index). */
@@ -70,6 +73,8 @@ export function chainModuleBytes(blockType: FnType, jcwBase: number, jcwEntries:
   const rec2 = b.local(T.I32);
   const done = b.local(T.I32);
   const dbr = b.local(T.I32);
+  const room = b.local(T.F64);
+  const cntf = b.local(T.F64);
   const recOf = (l: number): void => {
     b.get(l).i32(linkBytes).op(W.I32Mul).i32(linkBase).op(W.I32Add);
   };
@@ -89,6 +94,15 @@ export function chainModuleBytes(blockType: FnType, jcwBase: number, jcwEntries:
   b.get(r).i32(16).op(W.I32ShrU).set(how);
   b.get(cnt).set(done);
   b.get(rec).mem(W.I32Load, Lk.Branches, 2).set(dbr);
+  // A self-looping block's extra passes (Slot.Loops; 0 when it left before its loop) count as the run loop counts them.
+  b.get(rec).mem(W.I32Load, Lk.LoopLen, 2).op(W.If, T.Void);
+  b.get(done).get(rec).mem(W.I32Load, Lk.LoopLen, 2);
+  slotI32(Slot.Loops);
+  b.op(W.I32Mul, W.I32Add).set(done);
+  b.get(dbr).get(rec).mem(W.I32Load, Lk.LoopBr, 2);
+  slotI32(Slot.Loops);
+  b.op(W.I32Mul, W.I32Add).set(dbr);
+  b.op(W.End);
   b.op(W.Block, T.Void); // $out
   {
     b.get(how).i32(3).op(W.I32Eq).get(how).i32(HOW_RET).op(W.I32Eq, W.I32Or).op(W.If, T.Void);
@@ -170,6 +184,15 @@ export function chainModuleBytes(blockType: FnType, jcwBase: number, jcwEntries:
     // The run loop polls once `room` instructions have retired, and cuts a block that does not fit in `limit`.
     b.get(n).op(W.F64ConvertI32U).get(ROOM).op(W.F64Ge).op(W.BrIf, 0);
     b.get(n).get(rec2).mem(W.I32Load, Lk.Count, 2).op(W.I32Add).get(LIMIT).op(W.I32GtS).op(W.BrIf, 0);
+    // A self-looping block's pass limit, as execBlock sets c.loopLimit: room = instructions to the poll or the limit,
+    // whichever first; room / count passes when room exceeds its count, else 1.
+    b.get(rec2).mem(W.I32Load, Lk.LoopLen, 2).op(W.If, T.Void);
+    b.get(ROOM).get(n).op(W.F64ConvertI32U, W.F64Sub).get(LIMIT).get(n).op(W.I32Sub, W.F64ConvertI32U, W.F64Min).set(room);
+    b.get(rec2).mem(W.I32Load, Lk.Count, 2).op(W.F64ConvertI32U).set(cntf);
+    b.get(room).get(cntf).op(W.F64Gt).op(W.If, T.I32);
+    b.get(room).get(cntf).op(W.F64Div, W.F64Floor, W.I32TruncF64S);
+    b.op(W.Else).i32(1).op(W.End).set(LIM);
+    b.op(W.End);
     b.get(nx).set(IDX);
     b.op(W.Br, 1);
   }

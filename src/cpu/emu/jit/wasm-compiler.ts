@@ -398,7 +398,7 @@ function compileBatch(arena: WasmArena, ps: readonly Prepared[], stats: JitStats
     blk.loopBranches = h >= 0 ? ins[ins.length - 1]!.brThrough - (h > 0 ? ins[h - 1]!.brThrough : 0) : 0;
     const run = exports[`f${i}`] as (slot: number, user: number, bip: number, room: number, lim: number) => number;
     // RDMSR, WRMSR and RDPMC count the PMU up to themselves (run-loop.ts pmuSync): their blocks run alone.
-    const ch = CHAIN && h < 0 && !ins.some((x) => x.fn === rdmsr || x.fn === wrmsr || x.fn === rdpmc) ? chainOf(arena) : null;
+    const ch = CHAIN && !ins.some((x) => x.fn === rdmsr || x.fn === wrmsr || x.fn === rdpmc) ? chainOf(arena) : null;
     if (ch !== null && ch.next < ch.cap) {
       const idx = ch.next++;
       ch.table.set(idx, run);
@@ -409,6 +409,8 @@ function compileBatch(arena: WasmArena, ps: readonly Prepared[], stats: JitStats
       m.fill(0, at >> 2, (at + LINK_BYTES) >> 2);
       m[(at + Lk.Count) >> 2] = ins.length;
       m[(at + Lk.Branches) >> 2] = blk.branches;
+      m[(at + Lk.LoopLen) >> 2] = blk.loopLen;
+      m[(at + Lk.LoopBr) >> 2] = blk.loopBranches;
       blk.wl = { m, f: ch.f64, at };
       linkValidity(blk);
       blk.exec = chainWrapper(arena, ch, e);
@@ -504,6 +506,8 @@ function chainSync(c: EmuCpu): void {
   curIns = e.ins;
   curSeg = e.segAt;
   c.segOff = 0; // a block after the first: no rest of a cut block
+  curLoop = e.blk.selfLoop;
+  c.loops = 0; // enter() reads a self-loop's passes from the slot
   c.instructions = chAt[Ch.I0]! + n;
   c.retired[chU] = chAt[Ch.R0]! + n;
   c.branchesRetired[chU] = chAt[Ch.B0]! + m[s + (Slot.ChainNb >> 2)]!;
@@ -591,7 +595,7 @@ function chainWrapper(arena: WasmArena, ch: ChainState, e0: ChainEntry): (c: Emu
     chainSt = ch;
     curIns = e0.ins;
     curSeg = e0.segAt;
-    curLoop = false;
+    curLoop = e0.blk.selfLoop;
     curIdx = idx0;
     curN = 0;
     const u = c.cpl === 3 ? 1 : 0;
@@ -623,6 +627,9 @@ function chainWrapper(arena: WasmArena, ch: ChainState, e0: ChainEntry): (c: Emu
       e = ch.entries[idx]!;
       c.chainLast = e.blk;
     } else c.chainLast = null;
+    // The passes of the block it ended in, when that loops on itself (execBlock counts them); the driver counted
+    // those of the self-loops before it.
+    c.loops = e.blk.selfLoop ? m[(c.wslot + Slot.Loops) >> 2]! : 0;
     const ins = e.ins;
     const ci = r & 0xffff;
     const how = r >>> 16;
@@ -1166,8 +1173,8 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
   const n = ins.length;
   let known: Known = NONE;
   // A chained run (wasm-chain.ts) enters a block with the record as the block before it left it, dirty groups
-  // included: only a self-looping block, which never chains, starts from the wrapper's clean record.
-  dirtyAt = head >= 0 || !CHAIN ? 0 : -1;
+  // included; without chains every block starts from the wrapper's clean record.
+  dirtyAt = CHAIN ? -1 : 0;
   const smcExit = (k: number): number => exitCode(k + 1, k + 1 < n ? 2 : 0);
   const it = head >= 0 ? b.local(T.I32) : -1;
   const setLoops = (): void => {
@@ -1395,6 +1402,7 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
           b.get(it).i32(1).op(W.I32Add).tee(it).get(P_LIM).op(W.I32LtS, W.BrIf, 1);
           b.get(it).i32(1).op(W.I32Sub).set(it);
           setLoops();
+          exitRip(b, x.end + x.imm, x);
           b.i32(exitCode(n, 1)).op(W.Return, W.End);
           setLoops();
           b.op(W.End);
