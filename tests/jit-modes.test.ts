@@ -7,7 +7,8 @@
  * CPU (fewer random cases: 20 000 instead of 100 000), the real-code checksums in 32 and 64-bit, and
  * guests covering the modes, paging, SMP, syscalls, exceptions, interrupts in the middle of REP
  * and the exact PMU (not emu-vm.test: its 100M-instruction guests pass their time limit interpreted
- * under load). About 1.5 min per mode on a quiet 2-core machine, 4-5 under load.
+ * under load), and stop points that cut blocks (emu-vm-pause.test: its deterministic-clock case failed
+ * under wasm-eager alone once). About 1.5 min per mode on a quiet 2-core machine, 4-5 under load.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,6 +24,7 @@ const FILES = [
   'dist/src/cpu/emu/block-loops.test.js',
   'dist/src/cpu/emu/jit/jit-smc.test.js',
   'dist/src/cpu/emu/pmu-merge.test.js',
+  'dist/src/cpu/emu/emu-vm-pause.test.js',
 ];
 const GUESTS = ['hello', 'longmode', 'smp-4', 'alu', 'exceptions64', 'paging', 'paging64', 'syscall', 'sysenter', 'modes', 'apic-timer', 'rep-irq', 'cpu-misc', 'x2apic', 'pmu-exact', 'pmu-overflow-v4', 'pmu-rdpmc', 'platform-2cpu-256m'];
 
