@@ -714,23 +714,6 @@ function exitCode(ci: number, how: number): number {
   return ci | (how << 16);
 }
 
-function regLoad(b: BlockBody, r: number): void {
-  b.load32(r);
-}
-
-/** Stores the i32 in local `v` as a 32-bit register write (upper half zeroed). */
-function regStore32(b: BlockBody, r: number, v: number): void {
-  b.store32(r, v);
-}
-
-function regLoad64(b: BlockBody, r: number): void {
-  b.load64(r);
-}
-
-function regStore64(b: BlockBody, r: number, v: number): void {
-  b.store64(r, v);
-}
-
 /** Writes the flags record field `i` from the value the emitter `v` pushes (an i32). */
 function recField(b: BlockBody, i: number, v: () => void): void {
   b.get(P_SLOT);
@@ -914,11 +897,11 @@ function sum64(b: BlockBody, x: Insn): void {
   b.i64(BigInt(x.disp | 0));
   if (x.ripRel) b.get(P_BIP).op(W.I64TruncF64S).i64(BigInt(x.end)).op(W.I64Add, W.I64Add);
   if (x.base >= 0) {
-    regLoad64(b, x.base);
+    b.load64(x.base);
     b.op(W.I64Add);
   }
   if (x.index >= 0) {
-    regLoad64(b, x.index);
+    b.load64(x.index);
     if (x.scale !== 0) b.i64(BigInt(x.scale)).op(W.I64Shl);
     b.op(W.I64Add);
   }
@@ -928,11 +911,11 @@ function sum64(b: BlockBody, x: Insn): void {
 function off32(b: BlockBody, x: Insn): void {
   b.i32(x.disp | 0);
   if (x.base >= 0) {
-    regLoad(b, x.base);
+    b.load32(x.base);
     b.op(W.I32Add);
   }
   if (x.index >= 0) {
-    regLoad(b, x.index);
+    b.load32(x.index);
     if (x.scale !== 0) b.i32(x.scale).op(W.I32Shl);
     b.op(W.I32Add);
   }
@@ -990,23 +973,23 @@ function tlbHitRw(b: BlockBody, lin: number, size: number, addr: number, hit: nu
 /** Pushes a byte/word/dword register as GETREG reads it (8-bit codes 16-19 are AH..BH). */
 function getReg(b: BlockBody, size: number, r: number): void {
   if (size === 1) {
-    if (r < 16) regLoad(b, r);
+    if (r < 16) b.load32(r);
     else {
-      regLoad(b, r - 16);
+      b.load32(r - 16);
       b.i32(8).op(W.I32ShrU);
     }
     b.i32(0xff).op(W.I32And);
   } else if (size === 2) {
-    regLoad(b, r);
+    b.load32(r);
     b.i32(0xffff).op(W.I32And);
-  } else regLoad(b, r);
+  } else b.load32(r);
 }
 
 /** Writes the low byte of i32 local `v` to byte register code r (16-19: AH..BH), as setReg(1) does. */
 function setReg8(b: BlockBody, r: number, v: number): void {
   const q = r < 16 ? r : r - 16;
   b.storeLow32(q, () => {
-    regLoad(b, q);
+    b.load32(q);
     if (r < 16) b.i32(~0xff).op(W.I32And).get(v).i32(0xff).op(W.I32And, W.I32Or);
     else b.i32(~0xff00).op(W.I32And).get(v).i32(0xff).op(W.I32And).i32(8).op(W.I32Shl, W.I32Or);
   });
@@ -1015,7 +998,7 @@ function setReg8(b: BlockBody, r: number, v: number): void {
 /** Writes the low 16 bits of i32 local `v` into register r, keeping its other bits. */
 function setReg16(b: BlockBody, r: number, v: number): void {
   b.storeLow32(r, () => {
-    regLoad(b, r);
+    b.load32(r);
     b.i32(~0xffff).op(W.I32And).get(v).i32(0xffff).op(W.I32And, W.I32Or);
   });
 }
@@ -1102,7 +1085,7 @@ function pushReturn(b: BlockBody, x: Insn, k: number, t: number): void {
   b.get(P_USER).i32(16).op(W.I32ShrU).i32(8).op(W.I32Ne, W.I32Or);
   leaveIf(b, tail);
   const sp = b.local(T.I64);
-  regLoad64(b, 4);
+  b.load64(4);
   b.i64(-8n).op(W.I64Add).set(sp);
   nonCanonical(b, sp);
   leaveIf(b, tail);
@@ -1110,7 +1093,7 @@ function pushReturn(b: BlockBody, x: Insn, k: number, t: number): void {
   b.op(W.I32Eqz);
   leaveIf(b, tail);
   b.get(addr).get(P_BIP).op(W.I64TruncF64S).i64(BigInt(x.end)).op(W.I64Add).mem(W.I64Store, 0, 0);
-  regStore64(b, 4, sp);
+  b.store64(4, sp);
 }
 
 /**
@@ -1125,7 +1108,7 @@ function emitRet64(b: BlockBody, k: number): void {
   b.get(P_USER).i32(16).op(W.I32ShrU).i32(8).op(W.I32Ne);
   leaveIf(b, tail);
   const sp = b.local(T.I64);
-  regLoad64(b, 4);
+  b.load64(4);
   b.set(sp);
   nonCanonical(b, sp);
   leaveIf(b, tail);
@@ -1137,7 +1120,7 @@ function emitRet64(b: BlockBody, k: number): void {
   nonCanonical(b, t);
   leaveIf(b, tail);
   b.get(sp).i64(8n).op(W.I64Add).set(sp);
-  regStore64(b, 4, sp);
+  b.store64(4, sp);
   b.get(P_SLOT).get(t).op(W.F64ConvertI64S).mem(W.F64Store, Slot.ChainRip, 3);
   b.i32(exitCode(k + 1, HOW_RET)).op(W.Return);
 }
@@ -1149,7 +1132,7 @@ function emitRet64(b: BlockBody, k: number): void {
  */
 function emitCallR64(b: BlockBody, x: Insn, k: number): void {
   const t = b.local(T.I64);
-  regLoad64(b, x.rm); // before the push: CALL RSP goes where RSP pointed
+  b.load64(x.rm); // before the push: CALL RSP goes where RSP pointed
   b.set(t);
   pushReturn(b, x, k, t);
   b.get(P_SLOT).get(t).op(W.F64ConvertI64S).mem(W.F64Store, Slot.ChainRip, 3);
@@ -1165,7 +1148,7 @@ function handler(b: BlockBody, k: number, smcExit: number): void {
 /** The 32-bit stack address esp + delta in i64 local `lin`: SS base + the 32-bit offset, wrapped at 4 GiB. */
 function stackLin32(b: BlockBody, delta: number, lin: number): void {
   b.get(P_SLOT).mem(W.F64Load, Slot.SegBase + Seg.SS * 8, 3).op(W.I64TruncF64S);
-  regLoad(b, 4);
+  b.load32(4);
   b.i32(delta).op(W.I32Add, W.I64ExtendI32U, W.I64Add).i64(0xffffffffn).op(W.I64And).set(lin);
 }
 
@@ -1211,14 +1194,14 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
         const s = b.local(T.I32);
         const r = b.local(T.I32);
         const dst = f === 'alu-load' ? B : A;
-        regLoad(b, dst);
+        b.load32(dst);
         b.set(d);
-        if (f === 'alu-rr') regLoad(b, B);
+        if (f === 'alu-rr') b.load32(B);
         else if (f === 'alu-ri') b.i32(x.imm | 0);
         else load(b, k, lin, 4);
         b.set(s);
         aluOp32(b, x.op, d, s, r);
-        if (x.op !== Alu.Cmp) regStore32(b, dst, r);
+        if (x.op !== Alu.Cmp) b.store32(dst, r);
         if (fl) known = record32(b, x.op, d, s, r);
         break;
       }
@@ -1228,14 +1211,14 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
         const d = b.local(T.I64);
         const s = b.local(T.I64);
         const r = b.local(T.I64);
-        regLoad64(b, dst);
+        b.load64(dst);
         b.set(d);
         if (hasImm(x.row)) b.i64((BigInt(x.immHi | 0) << 32n) | BigInt(x.imm >>> 0));
-        else regLoad64(b, src);
+        else b.load64(src);
         b.set(s);
         const op = x.op;
         b.get(d).get(s).op(aluOp64(op)).set(r);
-        if (op !== Alu.Cmp) regStore64(b, dst, r);
+        if (op !== Alu.Cmp) b.store64(dst, r);
         if (fl) known = record64(b, op, d, s, r);
         break;
       }
@@ -1252,9 +1235,9 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
       }
       case 'test': {
         const r = b.local(T.I32);
-        regLoad(b, A);
+        b.load32(A);
         if (hasImm(x.row)) b.i32(x.imm | 0);
-        else regLoad(b, B);
+        else b.load32(B);
         b.op(W.I32And).set(r);
         if (fl) {
           recLogic(b, r);
@@ -1266,10 +1249,10 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
         const d = b.local(T.I32);
         const r = b.local(T.I32);
         const dec = x.op === 1;
-        regLoad(b, A);
+        b.load32(A);
         b.tee(d).i32(1).op(dec ? W.I32Sub : W.I32Add).set(r);
         if (fl) known = recordIncDec32(b, dec, d, r, known);
-        regStore32(b, A, r);
+        b.store32(A, r);
         break;
       }
       case 'neg': {
@@ -1277,33 +1260,33 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
         const s = b.local(T.I32);
         const r = b.local(T.I32);
         b.i32(0).set(d);
-        regLoad(b, A);
+        b.load32(A);
         b.set(s);
         b.i32(0).get(s).op(W.I32Sub).set(r);
-        regStore32(b, A, r);
+        b.store32(A, r);
         if (fl) known = record32(b, Alu.Sub, d, s, r);
         break;
       }
       case 'not': {
         const r = b.local(T.I32);
-        regLoad(b, A);
+        b.load32(A);
         b.i32(-1).op(W.I32Xor).set(r);
-        regStore32(b, A, r);
+        b.store32(A, r);
         break;
       }
       case 'mov-rr': {
         const r = b.local(T.I32);
-        regLoad(b, B);
+        b.load32(B);
         b.set(r);
-        regStore32(b, A, r);
+        b.store32(A, r);
         break;
       }
       case 'mov64': {
         const [dst, src] = eFirst(x.row) ? [A, B] : [B, A];
         const v = b.local(T.I64);
-        regLoad64(b, src);
+        b.load64(src);
         b.set(v);
-        regStore64(b, dst, v);
+        b.store64(dst, v);
         break;
       }
       case 'load':
@@ -1311,7 +1294,7 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
         const r = b.local(T.I32);
         load(b, k, lin, f === 'load' ? 4 : x.imm2);
         b.set(r);
-        regStore32(b, B, r);
+        b.store32(B, r);
         break;
       }
       case 'incdecm': {
@@ -1354,36 +1337,36 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
       case 'movri': {
         const r = b.local(T.I32);
         b.i32(x.imm | 0).set(r);
-        regStore32(b, A, r);
+        b.store32(A, r);
         break;
       }
       case 'lea': {
         const r = b.local(T.I32);
         off32(b, x);
         b.set(r);
-        regStore32(b, B, r);
+        b.store32(B, r);
         break;
       }
       case 'movzx': {
         const r = b.local(T.I32);
         getReg(b, x.imm2, A);
         b.set(r);
-        regStore32(b, B, r);
+        b.store32(B, r);
         break;
       }
       case 'shift': {
         const r = b.local(T.I32);
         if (fl) {
           b.i32(k);
-          regLoad(b, A);
+          b.load32(A);
           b.call(Im.Shift).set(r);
           dirtyAt = 0;
           known = x.op === Sh.Rol || x.op === Sh.Ror ? NONE : { kind: 'zf', w64: false, d: -1, s: -1, r };
         } else {
-          regLoad(b, A);
+          b.load32(A);
           b.i32(x.imm & 31).op(SHIFT_OP[x.op]!).set(r);
         }
-        regStore32(b, A, r);
+        b.store32(A, r);
         break;
       }
       case 'jcc': {
@@ -1454,14 +1437,14 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
         const cin = b.local(T.I32);
         carry(b, known);
         b.set(cin);
-        regLoad(b, dst);
+        b.load32(dst);
         b.set(d);
         if (x.fn === aluEI) b.i32(x.imm | 0);
-        else regLoad(b, ge ? A : B);
+        else b.load32(ge ? A : B);
         b.set(s);
         const adc = x.op === Alu.Adc;
         b.get(d).get(s).op(adc ? W.I32Add : W.I32Sub).get(cin).op(adc ? W.I32Add : W.I32Sub).set(r);
-        regStore32(b, dst, r);
+        b.store32(dst, r);
         if (fl) {
           recField(b, Fr.Op, () => b.i32(adc ? Lazy.Add : Lazy.Sub).get(cin).op(W.I32Add));
           recConst(b, Fr.Sz, 4);
@@ -1489,11 +1472,11 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
           stackLin32(b, f === 'push' ? -4 : 0, l);
           if (f === 'push') {
             const v = b.local(T.I32);
-            regLoad(b, A);
+            b.load32(A);
             b.set(v);
             store(b, k, l, 4, v, smcExit(k));
             b.storeLow32(4, () => {
-              regLoad(b, 4);
+              b.load32(4);
               b.i32(-4).op(W.I32Add);
             });
           } else {
@@ -1501,14 +1484,14 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
             load(b, k, l, 4);
             b.set(v);
             b.storeLow32(4, () => {
-              regLoad(b, 4);
+              b.load32(4);
               b.i32(4).op(W.I32Add);
             });
-            regStore32(b, A, v);
+            b.store32(A, v);
           }
         } else {
           const sp = b.local(T.I64);
-          regLoad64(b, 4);
+          b.load64(4);
           b.set(sp);
           b.get(sp);
           if (f === 'push') b.i64(-8n).op(W.I64Add);
@@ -1519,17 +1502,17 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
           b.op(W.Else);
           const v = b.local(T.I64);
           if (f === 'push') {
-            regLoad64(b, A);
+            b.load64(A);
             b.set(v);
             store8(b, k, l, v, smcExit(k));
             b.get(sp).i64(-8n).op(W.I64Add).set(sp);
-            regStore64(b, 4, sp);
+            b.store64(4, sp);
           } else {
             load8(b, k, l);
             b.set(v);
             b.get(sp).i64(8n).op(W.I64Add).set(sp);
-            regStore64(b, 4, sp);
-            regStore64(b, A, v);
+            b.store64(4, sp);
+            b.store64(A, v);
           }
           b.op(W.End);
         }
@@ -1544,11 +1527,11 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
         const v = b.local(T.I64);
         sum64(b, x);
         b.set(v);
-        if (x.osz === 8) regStore64(b, B, v);
+        if (x.osz === 8) b.store64(B, v);
         else {
           const r = b.local(T.I32);
           b.get(v).op(W.I32WrapI64).set(r);
-          regStore32(b, B, r);
+          b.store32(B, r);
         }
         break;
       }
@@ -1556,13 +1539,13 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
         const v = b.local(T.I64);
         load8(b, k, lin);
         b.set(v);
-        regStore64(b, B, v);
+        b.store64(B, v);
         break;
       }
       case 'store64': {
         const v = b.local(T.I64);
         if (x.fn === movEI) b.i64((BigInt(x.immHi | 0) << 32n) | BigInt(x.imm >>> 0));
-        else regLoad64(b, B);
+        else b.load64(B);
         b.set(v);
         store8(b, k, lin, v, smcExit(k));
         break;
@@ -1570,7 +1553,7 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
       case 'movri64': {
         const v = b.local(T.I64);
         b.i64((BigInt(x.immHi | 0) << 32n) | BigInt(x.imm >>> 0)).set(v);
-        regStore64(b, A, v);
+        b.store64(A, v);
         break;
       }
       case 'setcc': {
@@ -1586,14 +1569,14 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
         b.op(W.If, T.Void);
         if (x.osz === 8) {
           const v = b.local(T.I64);
-          regLoad64(b, A);
+          b.load64(A);
           b.set(v);
-          regStore64(b, B, v);
+          b.store64(B, v);
         } else {
           const v = b.local(T.I32);
-          regLoad(b, A);
+          b.load32(A);
           b.set(v);
-          regStore32(b, B, v);
+          b.store32(B, v);
         }
         if (x.osz === 4) {
           b.op(W.Else);
@@ -1614,8 +1597,8 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
         if (x.osz === 8) {
           const w = b.local(T.I64);
           b.get(v).op(W.I64ExtendI32S).set(w);
-          regStore64(b, B, w);
-        } else regStore32(b, B, v);
+          b.store64(B, w);
+        } else b.store32(B, v);
         break;
       }
       case 'shift64': {
@@ -1625,10 +1608,10 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
         const shl = op === Sh.Shl || op === Sh.Sal;
         const d = b.local(T.I64);
         const r = b.local(T.I64);
-        regLoad64(b, A);
+        b.load64(A);
         b.set(d);
         b.get(d).i64(BigInt(cnt)).op(shl ? W.I64Shl : op === Sh.Shr ? W.I64ShrU : W.I64ShrS).set(r);
-        regStore64(b, A, r);
+        b.store64(A, r);
         if (fl) {
           // CF: the last bit shifted out; OF: SHL the result's sign ^ CF, SHR the operand's sign, SAR 0.
           const cf = b.local(T.I32);
@@ -1655,10 +1638,10 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
         const s = b.local(T.I64);
         const r = b.local(T.I64);
         if (lin >= 0) load8(b, k, lin);
-        else regLoad64(b, A);
+        else b.load64(A);
         b.set(d);
         if (x.fn === testEI) b.i64((BigInt(x.immHi | 0) << 32n) | BigInt(x.imm >>> 0));
-        else regLoad64(b, B);
+        else b.load64(B);
         b.set(s);
         b.get(d).get(s).op(W.I64And).set(r);
         if (fl) known = record64(b, Alu.And, d, s, r);
@@ -1704,16 +1687,16 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
         const d = ge ? b.local(T.I64) : m;
         const s = ge ? m : b.local(T.I64);
         if (ge) {
-          regLoad64(b, B);
+          b.load64(B);
           b.set(d);
         } else {
           if (x.fn === aluEI) b.i64((BigInt(x.immHi | 0) << 32n) | BigInt(x.imm >>> 0));
-          else regLoad64(b, B);
+          else b.load64(B);
           b.set(s);
         }
         const r = b.local(T.I64);
         b.get(d).get(s).op(aluOp64(op)).set(r);
-        if (ge && op !== Alu.Cmp) regStore64(b, B, r);
+        if (ge && op !== Alu.Cmp) b.store64(B, r);
         // The write cannot fault: the read faulted as a write first (rdw), as in the handler.
         if (fl) known = record64(b, op, d, s, r);
         if (rmw) {
@@ -1741,9 +1724,9 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
       }
       case 'not64': {
         const v = b.local(T.I64);
-        regLoad64(b, A);
+        b.load64(A);
         b.i64(-1n).op(W.I64Xor).set(v);
-        regStore64(b, A, v);
+        b.store64(A, v);
         break;
       }
       case 'nop':

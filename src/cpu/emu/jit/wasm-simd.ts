@@ -479,7 +479,7 @@ export function emitSimd(b: BlockBody, x: Insn, k: number, smcExit: number, ctx:
       xmm(x.reg)();
       b.vmem(V.Store, 0, 0);
     }
-  } else if (fn === movdq) emitMovdq(b, x, P, addr, xmm, toXmm);
+  } else if (fn === movdq) emitMovdq(b, x, addr, xmm, toXmm);
   else {
     // movmsk: PMOVMSKB (op 0), MOVMSKPS (1), MOVMSKPD (2) into a 32-bit register (upper half zeroed).
     const v = b.local(T.I32);
@@ -498,7 +498,7 @@ export function emitSimd(b: BlockBody, x: Insn, k: number, smcExit: number, ctx:
  * destination zero-extended), 2 xmm <- xmm/m64 (upper zeroed), 3 xmm/m64 <- xmm (a register destination's upper
  * half zeroed).
  */
-function emitMovdq(b: BlockBody, x: Insn, P: number, addr: number, xmm: (r: number) => () => void, toXmm: (r: number, v: () => void) => void): void {
+function emitMovdq(b: BlockBody, x: Insn, addr: number, xmm: (r: number) => () => void, toXmm: (r: number, v: () => void) => void): void {
   const q = x.osz === 8;
   const mem = x.mod !== 3;
   const lowQword = (r: number) => (): void => {
