@@ -89,6 +89,21 @@ test('CALL r64 chains on into its target as RET does, and ends every slice in th
   for (const slice of [1, 3, 7, 47, 1000]) assert.deepEqual(trace(true, slice, 64, PROG_CALLR).lines, trace(false, slice, 64, PROG_CALLR).lines, `slice ${slice}`);
 });
 
+/**
+ * `prog` in 64- and 32-bit code, run to its HLT: compiled and chained, the same state as block by block at the end
+ * and at every end of `slices`, in fewer than `most` chained runs (`what` says what that shows).
+ */
+function chainsThrough(prog: string, most: number, slices: readonly number[], what: string): void {
+  for (const bits of [64, 32] as const) {
+    const ref = trace(false, 1e9, bits, prog);
+    const jit = trace(true, 1e9, bits, prog);
+    assert.match(ref.lines.at(-1)!, /^hlt /);
+    assert.deepEqual(jit.lines, ref.lines, `${bits}-bit`);
+    assert.ok(jit.chains < most, `${bits}-bit: ${what} (${jit.chains} chained runs)`);
+    for (const slice of slices) assert.deepEqual(trace(true, slice, bits, prog).lines, trace(false, slice, bits, prog).lines, `${bits}-bit, slice ${slice}`);
+  }
+}
+
 // A loop whose block has two side exits, taken in turn (ecx & 3 = 1: s1, 2: s2), and a fall-through block per
 // exit: mov ecx,300 | loop: mov eax,ecx | and eax,3 | cmp eax,1 | je s1 | cmp eax,2 | je s2 | add ebx,1 |
 // dec ecx | jnz loop | hlt | s1: add edx,5 | dec ecx | jnz loop | hlt | s2: add esi,7 | dec ecx | jnz loop | hlt.
@@ -96,16 +111,9 @@ test('CALL r64 chains on into its target as RET does, and ends every slice in th
 const PROG_SIDES = 'b92c01000089c883e00383f801740d83f802741083c301ffc975eaf483c205ffc975e2f483c607ffc975daf4';
 
 test('a block whose side exits are taken in turn chains through each, in 64- and 32-bit code', () => {
-  for (const bits of [64, 32] as const) {
-    const ref = trace(false, 1e9, bits, PROG_SIDES);
-    const jit = trace(true, 1e9, bits, PROG_SIDES);
-    assert.match(ref.lines.at(-1)!, /^hlt /);
-    assert.deepEqual(jit.lines, ref.lines, `${bits}-bit`);
-    // ~3 000 instructions: the run loop polls every 2 048, and before that the blocks are compiled and linked;
-    // a chained run that returned at every exit the block does not link would count one per pass (~150).
-    assert.ok(jit.chains < 30, `${bits}-bit: chained runs went on past unlinked side exits (${jit.chains} chained runs)`);
-    for (const slice of [1, 7, 13, 100]) assert.deepEqual(trace(true, slice, bits, PROG_SIDES).lines, trace(false, slice, bits, PROG_SIDES).lines, `${bits}-bit, slice ${slice}`);
-  }
+  // ~3 000 instructions: the run loop polls every 2 048, and before that the blocks are compiled and linked;
+  // a chained run that returned at every exit the block does not link would count one per pass (~150).
+  chainsThrough(PROG_SIDES, 30, [1, 7, 13, 100], 'chained runs went on past unlinked side exits');
 });
 
 // Self-looping blocks inside chained runs: mov ecx,200 | outer: mov edi,ecx | and edi,7 | inc edi | inner: add eax,edi |
@@ -114,14 +122,7 @@ test('a block whose side exits are taken in turn chains through each, in 64- and
 const PROG_LOOPS = 'b9c800000089cf83e707ffc701f8ffcf75fa01c3f7c103000000740383c201ffc975e2f4';
 
 test('chained runs go into and out of self-looping blocks with their passes counted, in 64- and 32-bit code', () => {
-  for (const bits of [64, 32] as const) {
-    const ref = trace(false, 1e9, bits, PROG_LOOPS);
-    const jit = trace(true, 1e9, bits, PROG_LOOPS);
-    assert.match(ref.lines.at(-1)!, /^hlt /);
-    assert.deepEqual(jit.lines, ref.lines, `${bits}-bit`);
-    // 4 452 instructions: 4 chained runs (polls every 2 048, and the first passes while blocks compile and link);
-    // 48 when a chain ended in front of every self-loop.
-    assert.ok(jit.chains < 20, `${bits}-bit: chained runs went through the self-loops (${jit.chains} chained runs)`);
-    for (const slice of [1, 2, 3, 5, 7, 13, 100, 1000]) assert.deepEqual(trace(true, slice, bits, PROG_LOOPS).lines, trace(false, slice, bits, PROG_LOOPS).lines, `${bits}-bit, slice ${slice}`);
-  }
+  // 4 452 instructions: 4 chained runs (polls every 2 048, and the first passes while blocks compile and link);
+  // 48 when a chain ended in front of every self-loop.
+  chainsThrough(PROG_LOOPS, 20, [1, 2, 3, 5, 7, 13, 100, 1000], 'chained runs went through the self-loops');
 });
