@@ -45,6 +45,7 @@ import { refreshDebug, type HostDebug } from './debug-regs.js';
 import { batchOf, envJitMode, lateThresholdOf, thresholdOf, usesRegions, usesWasm } from './jit/jit-mode.js';
 import { arenaOf, Slot, type WasmArena } from './jit/wasm-arena.js';
 import type { JitStats } from './jit/jit-stats.js';
+import { preferDoubleFields } from '../../util/v8-fields.js';
 
 /** TSVMM_JIT, read once. */
 const jitMode = envJitMode();
@@ -109,6 +110,18 @@ export type { RunResult };
 function sseGateOf(cr0: number, cr4: number): number {
   return (cr0 & (CR0_EM | CR0_TS)) === 0 && (cr4 & CR4_OSFXSR) !== 0 ? 1 : 0;
 }
+
+/**
+ * The vCPU's number fields that hold values past the Smi range (addresses, 64-bit MSRs, instruction
+ * counts, values read back from the wasm tier's Float64Arrays): double fields from construction
+ * (util/v8-fields.ts). Found with node --trace-generalization on a Linux boot.
+ */
+export const DOUBLE_FIELDS = [
+  'rip', 'bip', 'lastEa', 'walkAddr', 'gdtBase', 'idtBase', 'cr2', 'cr3', 'lstar', 'cstar', 'fmask', 'kernelGsBase',
+  'sysenterEsp', 'sysenterEip', 'tscAux', 'tscOffset', 'apicBasePhys', 'hostStopAddr', 'instructions', 'faultMark',
+  'chainLimit', 'wxRip', 'jitEnd', 'pollAt', 'sliceEnd', 'stopAt', 'stopWork', 'blockRest', 'restSeg', 'segOff',
+  'pmuLeft', 'pmuPendPlain', 'pmuPendBranches',
+] as const;
 
 export class EmuCpu {
   readonly index: number;
@@ -486,6 +499,7 @@ export class EmuCpu {
       flushTlb(this, true);
     });
     opts.memory.onDirtyReset(() => tlb.dropAllWriteEntries(this));
+    preferDoubleFields(this, DOUBLE_FIELDS);
     this.reset();
   }
 
