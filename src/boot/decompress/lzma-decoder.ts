@@ -11,6 +11,15 @@
  * numbers), all probabilities in one Uint16Array at fixed offsets, the bit trees written out inline.
  * The range coder's state goes back to fields only when a call ends (an LZMA2 chunk).
  *
+ * Cold start: a process decodes one kernel, so V8's warm-up is part of the cost. The first optimised compile
+ * of `run` (~50-150 ms of TurboFan on a background thread, the loop runs ~10-25x slower until it lands) is
+ * made from the type feedback seen so far, which is little: the kernel's first LZMA2 chunk is mostly one long
+ * run. Every path it had not taken yet became a deoptimisation in the next chunk, and the loop went back to the
+ * interpreter for another compile. So before its first real decode a process decodes a small embedded stream
+ * (PRIMER: ~6 KB, made to take every path of the loop) and the first compile already covers all of them. The
+ * arrays `run` indexes are plain Uint8Arrays (a Node Buffer, as a file read gives, is viewed as one), so its
+ * element accesses see one map.
+ *
  * Corrupt input never reads or writes outside the arrays: every distance is checked against the
  * output written so far, and the output against its limit. The input is not checked per byte: a
  * read past the end gives 0 (past the array) or the next bytes (inside it), and the caller learns
@@ -109,8 +118,12 @@ export class LzmaDecoder {
   /** The output as a DataView, for copying matches four bytes at a time. */
   private readonly view: DataView;
 
-  constructor(readonly out: Uint8Array) {
+  readonly out: Uint8Array;
+
+  constructor(out: Uint8Array) {
+    this.out = plainBytes(out);
     this.view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+    if (!primed) primeTypeFeedback();
   }
 
   setProperties(p: LzmaProperties): void {
@@ -134,7 +147,7 @@ export class LzmaDecoder {
   startRangeCoder(input: Uint8Array, from: number, end: number): void {
     if (end - from < 5) throw new DecompressError('damaged', 'truncated LZMA data (range coder needs 5 bytes)');
     if (input[from] !== 0) throw new DecompressError('damaged', 'corrupt LZMA data (range coder does not start with 0)');
-    this.input = input;
+    this.input = plainBytes(input);
     this.inEnd = end;
     this.rc[1] = (input[from + 1]! << 24) | (input[from + 2]! << 16) | (input[from + 3]! << 8) | input[from + 4]!;
     this.rc[0] = 0xffff_ffff;
@@ -591,5 +604,53 @@ export class LzmaDecoder {
     reps[3] = rep3;
     this.pendingLen = len;
     return marker;
+  }
+}
+
+/** The same bytes as a plain Uint8Array (a Buffer is a subclass with a map of its own). */
+function plainBytes(a: Uint8Array): Uint8Array {
+  return Object.getPrototypeOf(a) === Uint8Array.prototype ? a : new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/**
+ * An .lzma file (lc 3, lp 0, pb 2, unknown size with end marker; `xz --format=lzma -9e`) of PRIMER_SIZE bytes
+ * of primerInput in lzma-decoder.test.ts: literals and matched literals, runs of one byte, short reps, reps 1-3,
+ * low, mid and high lengths, distance slots below 4, up to 13 and from 14 (direct bits and the align tree), long
+ * non-overlapping and short overlapping copies. The test checks it decodes to that input.
+ */
+export const PRIMER =
+  '5d00000004ffffffffffffffff00741f7c200bec9cb5600a928bf1a65d8a42263170a06423fd7fec83ee804c596c3db1869f3056662590' +
+  '0d7511c67b604514c7b212c5f9a47be04b57c4f730d3b5eaf45ecb0766b6da009b02bdb5fb6debaad64c8119ff47743c0c09e712c2d3ad' +
+  'd54bdd5dea9a6c969a1f2df6fbdc40c12144906fe6bc9aab879a181bb67e34e693c8e717a1843833ba3d2ecfca64448c350eef904a73ba' +
+  'd1bd6fc795901fcb2f49f6a044f8d74c749f6c29a0696fd3a352f0a2d30ce65bc07af8692e6b718702026b089efa8d59d38966bc27f18c' +
+  '2f2b57afe9e6c5239f9a7caa2d584c35b30157e2d460007ecc34cbb16a5960fd2b64331e73dbc3670e5cac13c0446d471e64b731779b0b' +
+  '67a399647dc2fbeb7847949c0c538e388cf49d8ca8c38280f639611740389d2b79227785bb597892d254ca3d4989aa1b70943fee0e0e08' +
+  'a106fbcbf4886ddb4a5a09f6deb2ed14d110768b9e301a5dd2f39f299f1f25fc81b599f0dbfcbc5e4b772ac036f56d66daa19edbd580a4' +
+  'ae04e3e0119c6de36380e8062a2746befc21387e8e60c156e8cabf10c25dce36eb98519776b9398dcf570e70703ab8989b874fe2a5b56c' +
+  '1d15950f6cb2fc60d7dbef7a2dbdade4b6a8997837f8e870832b263e84799c85077863c5f964ff70b5c78fdf9aea695d1469e0c7a35ff9' +
+  '5445152e5b11fd8277f25d55884069a1bbf9d7f1a7c28f7066a8dec9f5c7ad4f3bcabe7496f52d13661033e8ddb25667ef4735c2112a27' +
+  'ed8d05d54dd11aadd305fc710145c54029d9070c3627a801eba3793e1664704f39122cdbf1d304fb7823adcad9e49f5934deb6cb6320a7' +
+  '3fc2af50b44965e86fa740a1d9315cefa41620412ba395287e500534d1128150dc441bb3e43724b3b8580fd9b51573445963fb63fb9da2' +
+  '1559550b62cfc0f24ccec8fe567139277537fb3faf49098629be0d2917089e58cd0161c511e5144af5307c943e42916174e7badb7231ad' +
+  '314c2e9f0ea248da457375e3dc843fff5d6be5a4fd159766340fa726932829e68734f53ff86382adb383c8e141686b5dff1ceddac13d04' +
+  'd8fea7421aef85a4d86a51cda7a0298f220aa3eaf8e0daefa10db3020ecdab7a534563eb08bf146d110bca52b6fc1818b1ed5656125564' +
+  'e50e87b57fae848bcb064db67fafef06c42ffef16a78';
+export const PRIMER_SIZE = 6005;
+
+let primed = false;
+
+/** Decodes PRIMER once per process, so that `run` has type feedback for all its paths before its first optimised compile. */
+function primeTypeFeedback(): void {
+  primed = true;
+  const data = new Uint8Array(PRIMER.length / 2);
+  for (let i = 0; i < data.length; i++) data[i] = parseInt(PRIMER.slice(2 * i, 2 * i + 2), 16);
+  try {
+    const dec = new LzmaDecoder(new Uint8Array(PRIMER_SIZE));
+    dec.setProperties(parseLzmaProperties(data[0]!));
+    dec.resetState();
+    dec.startRangeCoder(data, 13, data.length);
+    dec.decode(PRIMER_SIZE, true);
+  } catch {
+    // Only a warm-up: a decoder that failed on it fails lzma-decoder.test.ts.
   }
 }

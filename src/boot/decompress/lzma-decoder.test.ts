@@ -1,0 +1,67 @@
+// The embedded primer (lzma-decoder.ts PRIMER) is an .lzma file of primerInput(): it decodes to exactly that.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { LzmaDecoder, PRIMER, PRIMER_SIZE } from './lzma-decoder.js';
+import { lzmaDecompress } from './lzma-alone.js';
+
+/**
+ * What PRIMER holds (it was made with `xz --format=lzma -9e` from these bytes): pseudo-random pieces that make an
+ * LZMA encoder use every kind of symbol: runs of zeros, short literal runs, far copies (distances up to ~2.5 KB,
+ * lengths up to ~260), words, two-byte patterns, three-byte records sharing their first byte (short reps),
+ * near copies (distances 1-9) and CALL-like five-byte groups.
+ */
+function primerInput(): Uint8Array {
+  const out: number[] = [];
+  let seed = 1;
+  const rnd = (n: number): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed >>> 16) % n;
+  };
+  const words = ['mov', 'push', 'call', 'ret', 'lea', 'jmp', 'xor', 'cmp', 'test', 'add'];
+  while (out.length < 6000) {
+    const k = rnd(8);
+    if (k === 0) {
+      for (let n = 5 + rnd(300); n > 0; n--) out.push(0);
+    } else if (k === 1) {
+      for (let n = 2 + rnd(6); n > 0; n--) out.push(rnd(256));
+    } else if (k === 2 && out.length > 2500) {
+      const from = out.length - 150 - rnd(2300);
+      for (let n = 0, len = 8 + rnd(250); n < len; n++) out.push(out[from + n]!);
+    } else if (k === 3) {
+      for (const c of words[rnd(words.length)]!) out.push(c.charCodeAt(0));
+      out.push(32);
+    } else if (k === 4) {
+      const a = rnd(256);
+      const b = rnd(256);
+      for (let n = 1 + rnd(20); n > 0; n--) out.push(a, b);
+    } else if (k === 5) {
+      const c = rnd(256);
+      for (let n = 2 + rnd(6); n > 0; n--) out.push(c, rnd(4), 0x10 * rnd(3));
+    } else if (k === 6 && out.length > 10) {
+      const d = 1 + rnd(9);
+      for (let n = 2 + rnd(6); n > 0; n--) out.push(out[out.length - d]!);
+      out.push(rnd(256));
+    } else {
+      out.push(0xe8, rnd(256), rnd(16), 0, 0);
+    }
+  }
+  return new Uint8Array(out);
+}
+
+const primerBytes = (): Uint8Array => Uint8Array.from(PRIMER.match(/../g)!, (h) => parseInt(h, 16));
+
+test('the primer is an .lzma file of primerInput (with its end marker)', () => {
+  const want = primerInput();
+  assert.equal(want.length, PRIMER_SIZE);
+  assert.deepEqual(lzmaDecompress(primerBytes(), PRIMER_SIZE), want);
+});
+
+test('the primer decodes to primerInput the way the decoder primes itself (known size, no end marker read)', () => {
+  const data = primerBytes();
+  const dec = new LzmaDecoder(new Uint8Array(PRIMER_SIZE));
+  dec.setProperties({ lc: 3, lp: 0, pb: 2 });
+  dec.resetState();
+  dec.startRangeCoder(data, 13, data.length);
+  assert.equal(dec.decode(PRIMER_SIZE, true), false);
+  assert.deepEqual(dec.out, primerInput());
+});
