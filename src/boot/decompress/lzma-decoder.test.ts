@@ -1,7 +1,7 @@
 // The embedded primer (lzma-decoder.ts PRIMER) is an .lzma file of primerInput(): it decodes to exactly that.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LzmaDecoder, PRIMER, PRIMER_SIZE } from './lzma-decoder.js';
+import { LzmaDecoder, PRIMER, PRIMER_SIZE, plainBytes } from './lzma-decoder.js';
 import { lzmaDecompress } from './lzma-alone.js';
 
 /**
@@ -64,4 +64,29 @@ test('the primer decodes to primerInput the way the decoder primes itself (known
   dec.startRangeCoder(data, 13, data.length);
   assert.equal(dec.decode(PRIMER_SIZE, true), false);
   assert.deepEqual(dec.out, primerInput());
+});
+
+test('plainBytes: a Buffer (or any subclass) becomes a plain Uint8Array over the same bytes', () => {
+  const backing = Buffer.from('0123456789abcdef');
+  const sub = backing.subarray(3, 11);
+  const v = plainBytes(sub);
+  assert.equal(Object.getPrototypeOf(v), Uint8Array.prototype);
+  assert.deepEqual([...v], [...sub]);
+  v[0] = 0x21; // the same memory
+  assert.equal(backing[3], 0x21);
+  const plain = new Uint8Array(4);
+  assert.equal(plainBytes(plain), plain);
+});
+
+test('a decoder given a Buffer for input and output decodes into that Buffer', () => {
+  const data = primerBytes();
+  const input = Buffer.alloc(data.length + 7);
+  input.set(data, 7);
+  const out = Buffer.alloc(PRIMER_SIZE + 5);
+  const dec = new LzmaDecoder(out.subarray(5));
+  dec.setProperties({ lc: 3, lp: 0, pb: 2 });
+  dec.resetState();
+  dec.startRangeCoder(input.subarray(7), 13, data.length);
+  dec.decode(PRIMER_SIZE, true);
+  assert.deepEqual(new Uint8Array(out.subarray(5)), primerInput());
 });

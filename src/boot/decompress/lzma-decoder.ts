@@ -607,8 +607,8 @@ export class LzmaDecoder {
   }
 }
 
-/** The same bytes as a plain Uint8Array (a Buffer is a subclass with a map of its own). */
-function plainBytes(a: Uint8Array): Uint8Array {
+/** The same bytes as a plain Uint8Array (a Buffer is a subclass with a map of its own, which hot loops would see as a second kind of array). */
+export function plainBytes(a: Uint8Array): Uint8Array {
   return Object.getPrototypeOf(a) === Uint8Array.prototype ? a : new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 

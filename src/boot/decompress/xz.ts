@@ -6,7 +6,7 @@
  */
 import { bcjX86Decode } from './bcj-x86.js';
 import { crc32, crc64 } from './crc.js';
-import { DecompressError, LzmaDecoder, parseLzmaProperties } from './lzma-decoder.js';
+import { DecompressError, LzmaDecoder, parseLzmaProperties, plainBytes } from './lzma-decoder.js';
 
 const MAGIC = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
 const FOOTER_MAGIC = [0x59, 0x5a];
@@ -108,11 +108,35 @@ function decodeLzma2(r: Reader, dec: LzmaDecoder, outLimit: number): void {
   }
 }
 
+let filterWarm = false;
+
+/**
+ * Cold start (see lzma-decoder.ts for the LZMA loop): the x86 filter runs once over the whole kernel; it used to
+ * start in the interpreter and get compiled, and deoptimised for the cases it had not met yet, on the way through
+ * (~60-90 ms cold against ~30 ms warm). A dozen calls over 4 KB of pseudo-random bytes, a sixth of them E8/E9 and
+ * a sixth 00/FF (every history and operand case), have it compiled with feedback for all its paths while the
+ * LZMA data is decoded. Once per process, a few ms.
+ */
+function warmUpFilter(): void {
+  filterWarm = true;
+  const b = new Uint8Array(4096);
+  let x = 1;
+  for (let i = 0; i < b.length; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    const r = x >>> 24;
+    b[i] = r < 40 ? 0xe8 | (r & 1) : r < 80 ? (r & 1 ? 0xff : 0x00) : r;
+  }
+  for (let k = 0; k < 12; k++) bcjX86Decode(b.subarray(k & 3), k);
+}
+
 /**
  * Decompresses a whole .xz file whose uncompressed size is `size` (from the kernel's appended length),
  * into `out` when given (exactly `size` bytes long), else into a new buffer.
  */
 export function xzDecompress(data: Uint8Array, size: number, out: Uint8Array = new Uint8Array(size)): Uint8Array {
+  if (!filterWarm) warmUpFilter();
+  // One kind of array for the checks and the filter however the caller read the file.
+  data = plainBytes(data);
   const dec = new LzmaDecoder(out);
   const r = new Reader(data, 0, data.length);
   let streams = 0;
