@@ -152,7 +152,7 @@ export class EmuCpu {
   fsrcH = 0;
   /** Carry-in of ADC/SBB or the preserved CF of INC/DEC. */
   fcin = 0;
-  readonly segSel = new Int32Array(10);
+  readonly segSel: Int32Array;
   readonly segBase: Float64Array;
   readonly segLimit = new Float64Array(10);
   readonly segAttr = new Int32Array(10);
@@ -466,6 +466,7 @@ export class EmuCpu {
       this.rh = new Int32Array(buf, s + Slot.Rh, 16);
       this.segBase = new Float64Array(buf, s + Slot.SegBase, 10);
       this.segChk = new Uint8Array(buf, s + Slot.SegChk, 10);
+      this.segSel = new Int32Array(buf, s + Slot.SegSel, 10);
       this.tlbTagR = new Float64Array(buf, s + Slot.TagR, Tlb.Size * 2).fill(-1);
       this.tlbTagW = new Float64Array(buf, s + Slot.TagW, Tlb.Size * 2).fill(-1);
       this.tlbAddr = new Int32Array(buf, s + Slot.Addr, Tlb.Size * 2).fill(-1);
@@ -478,6 +479,7 @@ export class EmuCpu {
       this.rh = new Int32Array(16);
       this.segBase = new Float64Array(10);
       this.segChk = new Uint8Array(10);
+      this.segSel = new Int32Array(10);
       this.tlbTagR = new Float64Array(Tlb.Size * 2).fill(-1);
       this.tlbTagW = new Float64Array(Tlb.Size * 2).fill(-1);
       this.tlbAddr = new Int32Array(Tlb.Size * 2).fill(-1);

@@ -21,6 +21,8 @@ export const enum Slot {
   Loops = 168,
   SegBase = 256,
   SegChk = 352,
+  /** Int32 per segment register: its selector (EmuCpu.segSel; MOV r, Sreg reads it in compiled code). */
+  SegSel = 384,
   TagR = 1024,
   TagW = TagR + Tlb.Size * 2 * 8,
   /** Int32 per TLB entry: the wasm address of the page's RAM, or -1 (RAM outside the memory). */

@@ -22,9 +22,10 @@ import type { EmuCpu } from '../cpu.js';
 import type { Block, Insn } from '../insn.js';
 import { Ea } from '../insn.js';
 import { flagLiveness, formOf, eFirst, hasImm, mayFault, plainAlu, writes, type Form } from '../block-compiler.js';
-import { aluEG, aluEI, aluGE, cmovcc, incdecE, lea as leaOp, lea64, mov64load, mov64store, movEG, movEI, movGE, movRI, movsx, notE, setcc, testEG, testEI } from '../ops-alu.js';
+import { aluEG, aluEI, aluGE, cmovcc, cmpxchg, incdecE, lea as leaOp, lea64, mov64load, mov64store, movEG, movEI, movGE, movRI, movsx, notE, setcc, testEG, testEI } from '../ops-alu.js';
 import { shiftE } from '../ops-shift.js';
-import { callE, callRel64, jmpRel, pop32r, pop64r, popR, push32r, push64r, pushR, relTarget, ret64 } from '../ops-flow.js';
+import { imulGE, imulGEI } from '../ops-muldiv.js';
+import { callE, callRel64, jmpRel, movESeg, pop32r, pop64r, popR, push32r, push64r, pushR, relTarget, ret64 } from '../ops-flow.js';
 import { nop, rdmsr, rdpmc, wrmsr } from '../ops-system.js';
 import { Alu } from '../sem-alu.js';
 import { rol32, ror32, sar32, shl32, shr32, Sh } from '../sem-shift.js';
@@ -39,6 +40,7 @@ import { moduleBytes, T, W, wasmApi, type Body, type FnType, type WasmTable } fr
 import { BlockBody } from './wasm-regs.js';
 import { chainModuleBytes, HOW_RET, HOW_TAIL_DONE, Lk } from './wasm-chain.js';
 import { emitSimd, simdForm, simdStores, type SimdCtx } from './wasm-simd.js';
+import { carryHelper, emitAlu32m, emitCmpxchg32m, emitImul64, emitIncDec64, emitMovSreg, emitShift32Flags, emitShiftCl, shift32Inline, NONE, type AluCtx, type Known } from './wasm-alu.js';
 import { linkValidity } from './link-validity.js';
 import { Bit } from '../flags.js';
 import { Seg } from '../x86-defs.js';
@@ -46,7 +48,7 @@ import { Seg } from '../x86-defs.js';
 /** The cpu running compiled wasm now (imports are bound per module, the cpu per call). */
 let cur: EmuCpu;
 
-/** Import indices (function index = import index; the block's function is IMPORTS.length). */
+/** Import indices (function index = import index; the helpers follow (Fn), then the blocks' functions). */
 const enum Im {
   H = 0,
   Rd = 1,
@@ -83,6 +85,12 @@ const IMPORTS: readonly (readonly [string, number])[] = [
   ['rdw', 1],
 ];
 const MAIN_TYPE = 7;
+/** The modules' helper functions (their indices, after the imports) and their [type, body]. */
+const enum Fn {
+  Carry = 10,
+}
+const HELPERS: readonly (readonly [number, Body])[] = [[0, carryHelper(Im.GetCf)]];
+if (Fn.Carry !== IMPORTS.length) throw new Error('wasm-compiler: the helpers follow the imports');
 const P_SLOT = 0;
 const P_USER = 1;
 const P_BIP = 2;
@@ -116,15 +124,6 @@ function pull(c: EmuCpu, m: Int32Array, f: number): void {
   if ((d & Dg.Cin) !== 0) c.fcin = m[f + Fr.Cin]!;
 }
 
-/** What the compiler knows of the lazy flags: the producer's operand locals (i32 or i64). */
-interface Known {
-  kind: '' | 'sub' | 'add' | 'logic' | 'zf';
-  w64: boolean;
-  d: number;
-  s: number;
-  r: number;
-}
-const NONE: Known = { kind: '', w64: false, d: -1, s: -1, r: -1 };
 
 /**
  * The wasm tier's inline forms: the JS compiler's (formOf), and 8-bit register ALU/TEST, 32-bit register
@@ -132,7 +131,9 @@ const NONE: Known = { kind: '', w64: false, d: -1, s: -1, r: -1 };
  * MOVSX/MOVSXD r32/r64 from a register or memory ('movsx'), SHL/SHR/SAR r64 by a constant count that is not 0
  * once masked ('shift64'), TEST r/m64 ('test64'), TEST m8/m16/m32 with a register or an immediate ('testm')
  * ADD/OR/AND/SUB/XOR/CMP with a 64-bit memory operand, read-modify-write included ('alu64m'), CMP r8, m8 and
- * CMP m8/m32, r ('cmpm'), NOT r64 ('not64'), and MOV r64, imm32 (C7, as 'movri64');
+ * CMP m8/m32, r ('cmpm'), NOT r64 ('not64'), MOV r64, imm32 (C7, as 'movri64'), and those of wasm-alu.ts: IMUL
+ * r64 ('imul64'), ADD/OR/AND/SUB/XOR m32 ('alu32m'), SHL/SHR/SAR r32/r64 by CL ('shiftcl'), CMPXCHG m32
+ * ('cmpxchg32m'), INC/DEC r64 ('incdec64'), MOV r, Sreg ('movsreg');
  * 'tail' is a last instruction without one, which the block's wrapper runs (no call out of wasm for it).
  */
 export type WForm =
@@ -162,6 +163,12 @@ export type WForm =
   | 'loadn'
   | 'incdecm'
   | 'simd'
+  | 'imul64'
+  | 'alu32m'
+  | 'shiftcl'
+  | 'cmpxchg32m'
+  | 'incdec64'
+  | 'movsreg'
   | 'tail';
 
 export function wasmForm(x: Insn): WForm {
@@ -173,6 +180,7 @@ export function wasmForm(x: Insn): WForm {
     if (reg && x.osz === 1 && plainAlu(x.op)) return 'alu8';
     if (reg && x.osz === 4 && !plainAlu(x.op)) return 'aluc';
     if (!reg && x.osz === 8 && plainAlu(x.op)) return 'alu64m';
+    if (!reg && x.osz === 4 && plainAlu(x.op) && x.op !== Alu.Cmp && fn !== aluGE) return 'alu32m';
     if (!reg && x.op === Alu.Cmp && (x.osz === 1 || x.osz === 4) && fn !== aluEI) return 'cmpm';
     return '';
   }
@@ -183,7 +191,12 @@ export function wasmForm(x: Insn): WForm {
   }
   // A count that is 0 once masked changes nothing, flags included: the handler (the liveness pass takes a
   // compiled shift to write the flags).
-  if (fn === shiftE) return reg && x.osz === 8 && x.imm2 === 0 && x.op >= Sh.Shl && (x.imm & 63) !== 0 ? 'shift64' : '';
+  if (fn === shiftE) {
+    if (!reg || x.op < Sh.Shl) return '';
+    if (x.imm2 !== 0) return x.osz === 8 || x.osz === 4 ? 'shiftcl' : '';
+    return x.osz === 8 && (x.imm & 63) !== 0 ? 'shift64' : '';
+  }
+  if (fn === imulGE || fn === imulGEI) return x.osz === 8 ? 'imul64' : '';
   if (fn === movsx) return (x.osz === 8 || x.osz === 4) && (x.imm2 === 1 || x.imm2 === 2 || x.imm2 === 4) ? 'movsx' : '';
   // The interpreter's 64-bit fast variants (push64r, pop64r, lea64, mov64load, mov64store) are the same instructions.
   if (fn === push32r || fn === pushR || fn === push64r) return x.osz === 4 || x.osz === 8 ? 'push' : '';
@@ -192,7 +205,10 @@ export function wasmForm(x: Insn): WForm {
   if (fn === movGE || fn === mov64load) return reg ? '' : x.osz === 8 ? 'load64' : fn === movGE && (x.osz === 1 || x.osz === 2) ? 'loadn' : '';
   if (fn === movEI && reg) return x.osz === 8 ? 'movri64' : '';
   if (fn === movEG || fn === movEI || fn === mov64store) return !reg && x.osz === 8 ? 'store64' : '';
-  if (fn === incdecE) return !reg && x.osz === 4 ? 'incdecm' : '';
+  if (fn === incdecE) return !reg && x.osz === 4 ? 'incdecm' : reg && x.osz === 8 ? 'incdec64' : '';
+  if (fn === cmpxchg) return !reg && x.osz === 4 ? 'cmpxchg32m' : '';
+  // MOV r, Sreg (a register destination; Sreg 6 and 7 raise #UD in the handler).
+  if (fn === movESeg) return reg && x.op <= Seg.GS ? 'movsreg' : '';
   if (fn === notE) return reg && x.osz === 8 ? 'not64' : '';
   if (fn === movRI) return x.osz === 8 ? 'movri64' : '';
   if (fn === setcc) return reg ? 'setcc' : '';
@@ -211,7 +227,9 @@ export function wasmForm(x: Insn): WForm {
 
 /** Whether a form may fault or call out (it then observes every flag, for the liveness pass). */
 function observesAll(f: string, x: Insn): boolean {
-  if ((f === 'movsx' || f === 'test64') && x.mod !== 3) return true;
+  if ((f === 'movsx' || f === 'test64' || f === 'imul64') && x.mod !== 3) return true;
+  // A shift by CL whose count is 0 leaves the flags as they were: they must be recorded before it.
+  if (f === 'shiftcl' || f === 'alu32m' || f === 'cmpxchg32m') return true;
   return f === 'push' || f === 'pop' || f === 'load64' || f === 'store64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'tail' || f === 'jmp' || f === 'call' || f === 'ret' || f === 'callr' || f === 'loadn' || f === 'incdecm' || f === 'simd' || mayFault(f as Form, x);
 }
 
@@ -331,7 +349,7 @@ function prepare(blk: Block, anyBlock: boolean): Prepared | null {
   let head = -1;
   const last = ins[n - 1]!;
   if (forms[n - 1] === 'jcc') for (let k = 0; k < n; k++) if (ins[k]!.start === last.end + last.imm) head = k;
-  const stores = (f: WForm, x: Insn): boolean => f === 'store' || f === 'store64' || f === 'push' || (f === 'alu64m' && x.mw) || (f === 'simd' && simdStores(x));
+  const stores = (f: WForm, x: Insn): boolean => f === 'store' || f === 'store64' || f === 'push' || f === 'alu32m' || f === 'cmpxchg32m' || (f === 'alu64m' && x.mw) || (f === 'simd' && simdStores(x));
   if (head >= 0 && !forms.every((f, k) => k < head || (f !== '' && f !== 'tail' && !(head > 0 && stores(f, ins[k]!)) && !(f === 'jcc' && k < n - 1)))) head = -1;
   if (head < 0 && !anyBlock) return null; // asked again at the late threshold (jit-mode.ts WASM_LATE_FACTOR)
   const liveAfter = flagLiveness(ins, forms, observesAll);
@@ -381,7 +399,7 @@ function wrapper(arena: WasmArena, ins: readonly Insn[], segAt: Int32Array, loop
 /** Compiles prepared blocks into one module and sets each block's exec. */
 function compileBatch(arena: WasmArena, ps: readonly Prepared[], stats: JitStats | undefined, t0: number): void {
   if (ps.length === 0) return;
-  const bytes = moduleBytes(TYPES, IMPORTS, MAIN_TYPE, ps.map((p) => p.body));
+  const bytes = moduleBytes(TYPES, IMPORTS, MAIN_TYPE, ps.map((p) => p.body), HELPERS);
   let exports: Record<string, unknown>;
   try {
     exports = new wasmApi!.Instance(new wasmApi!.Module(bytes), imports(arena)).exports;
@@ -856,7 +874,7 @@ function carry(b: BlockBody, k: Known): void {
   if (k.kind === 'logic') b.i32(0);
   else if (k.kind === 'sub') b.get(k.d).get(k.s).op(k.w64 ? W.I64LtU : W.I32LtU);
   else if (k.kind === 'add') b.get(k.r).get(k.d).op(k.w64 ? W.I64LtU : W.I32LtU);
-  else b.call(Im.GetCf);
+  else b.get(P_SLOT).call(Fn.Carry);
 }
 
 /**
@@ -1182,7 +1200,7 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
     const fl = (liveAfter[k]! & writes(x)) !== 0;
     let lin = -1;
     const memForm = f === 'alu-load' || f === 'cmp-mi' || f === 'cmp-mi8' || f === 'load' || f === 'store' || f === 'movzx-load' || f === 'load64' || f === 'store64' || f === 'loadn' || f === 'incdecm';
-    if ((memForm || f === 'movsx' || f === 'test64' || f === 'testm' || f === 'alu64m' || f === 'cmpm') && x.mod !== 3) {
+    if ((memForm || f === 'movsx' || f === 'test64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'imul64' || f === 'alu32m' || f === 'cmpxchg32m') && x.mod !== 3) {
       lin = b.local(T.I64);
       address(b, x, k, lin);
     }
@@ -1355,6 +1373,10 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
         break;
       }
       case 'shift': {
+        if (fl && shift32Inline(x)) {
+          known = emitShift32Flags(b, ALU_CTX, x, fl);
+          break;
+        }
         const r = b.local(T.I32);
         if (fl) {
           b.i32(k);
@@ -1729,6 +1751,24 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
         b.store64(A, v);
         break;
       }
+      case 'imul64':
+        known = emitImul64(b, ALU_CTX, x, k, lin, fl, known);
+        break;
+      case 'alu32m':
+        known = emitAlu32m(b, ALU_CTX, x, k, lin, fl, known, smcExit(k));
+        break;
+      case 'shiftcl':
+        known = emitShiftCl(b, ALU_CTX, x, fl);
+        break;
+      case 'cmpxchg32m':
+        known = emitCmpxchg32m(b, ALU_CTX, x, k, lin, fl, known, smcExit(k));
+        break;
+      case 'incdec64':
+        known = emitIncDec64(b, ALU_CTX, x, fl, known);
+        break;
+      case 'movsreg':
+        emitMovSreg(b, ALU_CTX, x);
+        break;
       case 'nop':
         break;
       case 'jmp':
@@ -1764,6 +1804,28 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
     b.finish();
   }
 }
+
+/** What the integer forms of wasm-alu.ts use of this file. */
+const ALU_CTX: AluCtx = {
+  slot: P_SLOT,
+  carry,
+  recField,
+  recDirty,
+  dirtyUnknown: () => {
+    dirtyAt = -1;
+  },
+  parity,
+  record32,
+  load8,
+  tlbHitRw,
+  rdwCall: (b, k, size, lin) => {
+    b.i32(k).i32(size).get(lin).op(W.F64ConvertI64S).call(Im.Rdw);
+  },
+  wrCall: (b, k, size, lin, v, smcExit) => {
+    b.i32(k).i32(size).get(lin).op(W.F64ConvertI64S).get(v).call(Im.Wr);
+    b.op(W.If, T.Void).i32(smcExit).op(W.Return, W.End);
+  },
+};
 
 /** What the SIMD forms (wasm-simd.ts) use of this file. */
 const SIMD_CTX: SimdCtx = { slot: P_SLOT, address, tlbHit, handler };

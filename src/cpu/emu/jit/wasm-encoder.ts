@@ -39,6 +39,7 @@ export const enum W {
   I32LeU = 0x4d,
   I32GeS = 0x4e,
   I64Eqz = 0x50,
+  I64Eq = 0x51,
   I64Ne = 0x52,
   I64LtS = 0x53,
   I64LtU = 0x54,
@@ -62,6 +63,8 @@ export const enum W {
   I32Rotr = 0x78,
   I64Add = 0x7c,
   I64Sub = 0x7d,
+  I64Mul = 0x7e,
+  I64DivS = 0x7f,
   I64And = 0x83,
   I64Or = 0x84,
   I64Xor = 0x85,
@@ -347,20 +350,31 @@ export type FnType = readonly [readonly T[], readonly T[]];
 
 /**
  * A module importing memory `e.m` and the functions `e.<names[i]>` (types[importTypes[i]]), defining one
- * function of type types[mainType] per body, exported as `f0`, `f1`, ...
+ * function of type types[mainType] per body, exported as `f0`, `f1`, ..., after the helper functions (each of
+ * its own type, not exported) that those may call (function index imports.length + j).
  * Written straight into one byte array (sizes first): the tier makes a module per batch of hot blocks, and
  * building it through nested number arrays cost as much as V8's compile of it.
  */
-export function moduleBytes(types: readonly FnType[], imports: readonly (readonly [string, number])[], mainType: number, bodies: readonly Body[]): Uint8Array<ArrayBuffer> {
+export function moduleBytes(
+  types: readonly FnType[],
+  imports: readonly (readonly [string, number])[],
+  mainType: number,
+  blocks: readonly Body[],
+  helpers: readonly (readonly [number, Body])[] = [],
+): Uint8Array<ArrayBuffer> {
   const head = moduleHead(types, imports);
+  // The helpers' functions come first (indices imports + j), then the exported ones (imports + helpers + i).
+  const nh = helpers.length;
+  const bodies = nh === 0 ? blocks : [...helpers.map((h) => h[1]), ...blocks];
+  const nf = blocks.length;
   const n = bodies.length;
-  // Function section: n entries of mainType (both below 128: one byte each).
+  // Function section: n entries of their types (below 128: one byte each).
   const fnBody = ulebLen(n) + n;
-  // Export section: "f<i>", kind 0, index imports + i.
-  let exBody = ulebLen(n);
-  for (let i = 0; i < n; i++) {
+  // Export section: "f<i>", kind 0, index imports + helpers + i.
+  let exBody = ulebLen(nf);
+  for (let i = 0; i < nf; i++) {
     const nm = decimalLen(i) + 1;
-    exBody += 1 + nm + 1 + ulebLen(imports.length + i);
+    exBody += 1 + nm + 1 + ulebLen(imports.length + nh + i);
   }
   // Code section: per body its size, local groups (runs of one type), code and End.
   const sizes = new Array<number>(n);
@@ -395,18 +409,19 @@ export function moduleBytes(types: readonly FnType[], imports: readonly (readonl
   out[at++] = 3;
   put(fnBody);
   put(n);
-  out.fill(mainType, at, at + n);
-  at += n;
+  for (let j = 0; j < nh; j++) out[at++] = helpers[j]![0];
+  out.fill(mainType, at, at + nf);
+  at += nf;
   out[at++] = 7;
   put(exBody);
-  put(n);
-  for (let i = 0; i < n; i++) {
+  put(nf);
+  for (let i = 0; i < nf; i++) {
     const d = String(i);
     out[at++] = d.length + 1;
     out[at++] = 0x66; // 'f'
     for (let k = 0; k < d.length; k++) out[at++] = d.charCodeAt(k);
     out[at++] = 0x00;
-    put(imports.length + i);
+    put(imports.length + nh + i);
   }
   out[at++] = 10;
   put(codeBody);

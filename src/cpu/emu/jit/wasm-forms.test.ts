@@ -42,7 +42,33 @@ const FORMS: readonly (readonly [string, string])[] = [
   ['48 d1 e8', 'shift64'], // shr rax, 1
   ['48 c1 f9 3f', 'shift64'], // sar rcx, 63
   ['48 c1 e0 40', ''], // shl rax, 64: masked to 0, changes nothing
-  ['48 d3 e0', ''], // shl rax, cl
+  ['48 d3 e0', 'shiftcl'], // shl rax, cl
+  ['d3 f8', 'shiftcl'], // sar eax, cl
+  ['48 d3 c0', ''], // rol rax, cl
+  ['d3 23', ''], // shl dword [rbx], cl
+  ['66 d3 e0', ''], // shl ax, cl
+  ['48 0f af c1', 'imul64'], // imul rax, rcx
+  ['48 0f af 43 08', 'imul64'], // imul rax, [rbx+8]
+  ['48 6b c1 f9', 'imul64'], // imul rax, rcx, -7
+  ['48 69 03 00 00 00 80', 'imul64'], // imul rax, [rbx], -2^31
+  ['0f af c1', ''], // imul eax, ecx
+  ['01 03', 'alu32m'], // add [rbx], eax
+  ['83 6b 04 05', 'alu32m'], // sub dword [rbx+4], 5
+  ['f0 81 0b 00 01 00 00', 'alu32m'], // lock or dword [rbx], 0x100
+  ['83 3b 05', 'cmp-mi'], // cmp dword [rbx], 5
+  ['11 03', ''], // adc [rbx], eax
+  ['66 01 03', ''], // add [rbx], ax
+  ['0f b1 0b', 'cmpxchg32m'], // cmpxchg [rbx], ecx
+  ['f0 0f b1 53 04', 'cmpxchg32m'], // lock cmpxchg [rbx+4], edx
+  ['48 0f b1 0b', ''], // cmpxchg [rbx], rcx
+  ['0f b1 c8', ''], // cmpxchg eax, ecx
+  ['48 ff c0', 'incdec64'], // inc rax
+  ['49 ff cf', 'incdec64'], // dec r15
+  ['8c d8', 'movsreg'], // mov eax, ds
+  ['48 8c e0', 'movsreg'], // mov rax, fs
+  ['66 8c d1', 'movsreg'], // mov cx, ss
+  ['8c 1b', ''], // mov [rbx], ds
+  ['8c f0', ''], // mov eax, Sreg 6 (#UD)
   ['48 c1 c0 05', ''], // rol rax, 5
   ['48 85 c8', 'test64'], // test rax, rcx
   ['48 a9 00 00 00 80', 'test64'], // test rax, -2^31
@@ -125,6 +151,8 @@ interface Case {
    * (a 32-bit logic operation: op, size and result) the others differ from the interpreter's, unread.
    */
   live?: 'all' | 'read';
+  /** Runs from the same state (2 unless given: the TLB cold, then warm; chained runs from the third on). */
+  passes?: number;
   /** FS and GS bases (0 unless given). */
   fs?: number;
   gs?: number;
@@ -141,7 +169,7 @@ function readFields(x: TestCpu['cpu']): string {
   return f.join(' ');
 }
 
-/** Runs `code; hlt` twice on one vCPU (the TLB cold, then warm), from the same state; returns what it left. */
+/** Runs `code; hlt` `c.passes` times on one vCPU (the TLB cold, then warm), from the same state; returns what it left. */
 function runCase(compile: boolean, c: Case, seed: number): string[] {
   const t: TestCpu = makeLong64Cpu();
   // 2-4 MiB mapped read-only: writes there fault (CR0.WP), reads do not.
@@ -150,7 +178,7 @@ function runCase(compile: boolean, c: Case, seed: number): string[] {
   t.cpu.compile = compile;
   load(t.mem, 0x1000, c.code + ' f4');
   const out: string[] = [];
-  for (let pass = 0; pass < 2; pass++) {
+  for (let pass = 0; pass < (c.passes ?? 2); pass++) {
     const r = rng(seed);
     for (let k = 0; k < 16; k++) {
       t.cpu.rl[k] = val(r);
@@ -231,13 +259,55 @@ function cases(): Case[] {
     body.push(`48 ${hex8(op * 8 + 3)} 03`, `48 ${hex8(op * 8 + 3)} 4b 08`, `48 ${hex8(op * 8 + 1)} 03`, `48 ${hex8(op * 8 + 1)} 53 10`);
     body.push(`48 83 ${hex8(0x03 | (op << 3))} ${hex8(r())}`, `48 81 ${hex8(0x43 | (op << 3))} 18 ${hex32(r())}`);
   }
+  // IMUL r64 (0F AF, 6B, 69) from registers and memory.
+  body.push('48 0f af c1', '48 0f af ca', '4d 0f af c1', '48 0f af c0', '48 0f af 03', '48 0f af 4b 08', `48 6b c1 ${hex8(r())}`, '48 6b d2 ff');
+  body.push(`48 69 c2 ${hex32(r())}`, '48 69 c9 00 00 00 80', `48 69 43 08 ${hex32(r())}`, '48 6b 03 81');
+  // ADD/OR/AND/SUB/XOR m32, r32 / imm8 / imm32 (LOCK included).
+  for (const op of [0, 1, 4, 5, 6]) body.push(`${hex8(op * 8 + 1)} 03`, `${hex8(op * 8 + 1)} 4b 04`, `83 ${hex8(0x03 | (op << 3))} ${hex8(r())}`, `81 ${hex8(0x43 | (op << 3))} 18 ${hex32(r())}`);
+  body.push('f0 01 0b', 'f0 83 6b 1c 01');
+  // SHL/SAL/SHR/SAR/ROL/ROR r32 by constants (flags inline for the shifts, through sh for the rotates).
+  for (const m of [0xe0, 0xf0, 0xe8, 0xf8, 0xc0, 0xc9]) for (const n of [0, 1, 2, 31, 32, 33, (r() >>> 0) % 256]) body.push(`c1 ${hex8(m)} ${hex8(n)}`);
+  body.push('d1 e0', 'd1 ea', 'd1 fe');
+  // SHL/SAL/SHR/SAR r32/r64 by CL (ECX random: 0, masked to 0, 1-31/63), also of RCX itself.
+  for (const m of [0xe0, 0xf0, 0xe8, 0xf8, 0xe1, 0xe9, 0xf9]) body.push(`48 d3 ${hex8(m)}`, `d3 ${hex8(m)}`);
+  body.push('49 d3 e7', '41 d3 ef');
+  for (const n of [0, 1, 31, 32, 33, 63, 64, 0xe0]) for (const m of ['48 d3 e0', '48 d3 e8', '48 d3 f8', 'd3 e0', 'd3 ea', 'd3 fe']) body.push(`b1 ${hex8(n)} ${m}`);
+  // CMPXCHG m32, r32: EAX unequal (random) and equal (loaded from the operand first).
+  body.push('0f b1 0b', 'f0 0f b1 53 04', '8b 03 0f b1 0b', '8b 43 04 f0 0f b1 63 04', '8b 43 08 0f b1 43 08');
+  // INC/DEC r64 (the carry they keep from what is known, or through the import).
+  body.push('48 ff c0', '48 ff c8', '49 ff c7', '48 ff c9', '48 ff c4');
+  // MOV r16/r32/r64, Sreg.
+  body.push('8c d8', '8c c0', '48 8c e0', '66 8c d1', '8c e9', '49 8c d7', '8c f0');
   for (const b of body) {
     out.push({ code: b }, { code: `${b} ${SETCC}` });
     // A producer whose flags stay recorded (a load after it may fault) before this instruction.
     out.push({ code: `48 01 d1 48 8b 73 08 ${b}` }, { code: `31 d1 48 8b 73 08 ${b} ${SETCC}` });
   }
+  // A shift by CL of 0 leaves the flags of the producer before it, also when nothing may fault in between.
+  for (const n of [0, 0x40, 5]) for (const m of ['48 d3 e0', 'd3 e8', '48 d3 f8']) out.push({ code: `b1 ${hex8(n)} 48 01 d0 ${m} ${SETCC}` }, { code: `b1 ${hex8(n)} 29 d0 ${m} 31 c0 ${m} ${SETCC}` });
+  // A carry-in not known in the block (INC/DEC, SBB after a block start): from the flags record the block before
+  // left (a chained run), else through the import; after every kind of producer.
+  for (const p of ['48 01 d1', '48 29 d1', '01 d1', '29 d1', '28 d1', '38 0b', '39 0b', '48 ff c1', '48 ff c9', 'ff 0b', '31 d1', 'c1 e1 05', '48 0f af ca', '11 d1', '19 d1', '48 d3 e2'])
+    for (const q of ['ff 03', 'f0 ff 4b 04', '83 d9 00', '13 cb', '48 ff c0', 'ff c8']) out.push({ code: `${p} eb 00 ${q} ${SETCC}`, passes: 4 }, { code: `${p} eb 00 ${q} eb 00 ${SETCC}`, passes: 4 });
+  // IMUL r64 at the edges of overflow: rax = a, rcx = s (movabs), both orders, flags read by every condition.
+  const I64 = (v: bigint): string => Array.from({ length: 8 }, (_, i) => hex8(Number((BigInt.asUintN(64, v) >> BigInt(8 * i)) & 0xffn))).join(' ');
+  const edges: [bigint, bigint][] = [
+    [-(2n ** 63n), -1n],
+    [2n ** 32n, 2n ** 31n],
+    [2n ** 32n, 2n ** 31n - 1n],
+    [-(2n ** 32n), 2n ** 31n],
+    [3n, 0x2aaa_aaaa_aaaa_aaabn],
+    [3n, 0x2aaa_aaaa_aaaa_aaaan],
+    [-1n, 2n ** 40n],
+    [0n, -(2n ** 63n)],
+    [2n ** 31n, 2n ** 31n],
+    [-(2n ** 31n), -(2n ** 31n)],
+    [0x1_0000_0001n, 0xffff_ffffn],
+    [-3n, 0x2aaa_aaaa_aaaa_aaabn],
+  ];
+  for (const [a, s] of edges) for (const m of ['48 0f af c1', '48 0f af c8']) out.push({ code: `48 b8 ${I64(a)} 48 b9 ${I64(s)} ${m} ${SETCC}` });
   // Faults: a page fault (unmapped), a write to a read-only page, a non-canonical address (#GP).
-  for (const b of ['ff 03', 'f0 ff 4b 04', '8a 63 01', '66 8b 4b 02', '48 63 03', '48 f7 03 01 00 00 00', 'f6 03 01', '48 03 03', '48 01 03', '48 83 3b 05', '48 83 03 05', '3a 03', '39 03']) {
+  for (const b of ['0f b1 0b', 'f0 0f b1 53 04', '01 03', 'f0 83 6b 04 05', '48 0f af 03', '48 69 03 05 00 00 00', 'ff 03', 'f0 ff 4b 04', '8a 63 01', '66 8b 4b 02', '48 63 03', '48 f7 03 01 00 00 00', 'f6 03 01', '48 03 03', '48 01 03', '48 83 3b 05', '48 83 03 05', '3a 03', '39 03']) {
     for (const base of [0x400000, 0x200000, 0x200ffc, 0x0000_8000_0000_0000, -0x0000_8000_0000_0000 - 4096]) {
       out.push({ code: `48 01 d1 ${b}`, base });
       // Its flags dead (XOR overwrites them): a read-modify-write still records them before a write that faults.
