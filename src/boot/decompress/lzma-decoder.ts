@@ -249,52 +249,55 @@ export class LzmaDecoder {
         const base = LITERAL + 0x300 * (((pos & lpMask) << lc) + (prev >>> lcShift));
         let sym = 1;
         if (state >= 7) {
-          // After a match: the byte at rep0 guides the tree until the first bit that differs from it.
+          // After a match: the byte at rep0 guides the tree (its probabilities at 0x100 + its bit * 0x100) until the
+          // first bit that differs from it, then the plain tree goes on. One loop for both: `offs` is 0x100 while the
+          // bits agree and 0 from the first that differs (bit 1: offs &= matchBit; bit 0: offs &= ~matchBit).
           if (rep0 < 0 || rep0 >= pos - dictStart) this.copyTooFar('a matched literal');
           let match = out[pos - rep0 - 1]!;
+          let offs = 0x100;
           do {
-            const matchBit = (match >>> 7) & 1;
             match <<= 1;
-            i = base + 0x100 + (matchBit << 8) + sym;
+            const matchBit = match & offs;
+            i = base + offs + matchBit + sym;
             p = probs[i]!;
             bound = Math.imul(range >>> 11, p);
-            let b: number;
             if (code < (bound ^ SIGN)) {
               range = bound;
               probs[i] = p + ((2048 - p) >>> 5);
-              b = 0;
+              sym <<= 1;
+              offs &= ~matchBit;
             } else {
               range = (range - bound) | 0;
               code = (code - bound) | 0;
               probs[i] = p - (p >>> 5);
-              b = 1;
+              sym = (sym << 1) | 1;
+              offs &= matchBit;
             }
             if (range >>> 24 === 0) {
               range <<= 8;
               code = ((code << 8) | input[inPos++]!) ^ SIGN;
             }
-            sym = (sym << 1) | b;
-            if (matchBit !== b) break;
           } while (sym < 0x100);
-        }
-        while (sym < 0x100) {
-          i = base + sym;
-          p = probs[i]!;
-          bound = Math.imul(range >>> 11, p);
-          if (code < (bound ^ SIGN)) {
-            range = bound;
-            probs[i] = p + ((2048 - p) >>> 5);
-            sym <<= 1;
-          } else {
-            range = (range - bound) | 0;
-            code = (code - bound) | 0;
-            probs[i] = p - (p >>> 5);
-            sym = (sym << 1) | 1;
-          }
-          if (range >>> 24 === 0) {
-            range <<= 8;
-            code = ((code << 8) | input[inPos++]!) ^ SIGN;
-          }
+        } else {
+          do {
+            i = base + sym;
+            p = probs[i]!;
+            bound = Math.imul(range >>> 11, p);
+            if (code < (bound ^ SIGN)) {
+              range = bound;
+              probs[i] = p + ((2048 - p) >>> 5);
+              sym <<= 1;
+            } else {
+              range = (range - bound) | 0;
+              code = (code - bound) | 0;
+              probs[i] = p - (p >>> 5);
+              sym = (sym << 1) | 1;
+            }
+            if (range >>> 24 === 0) {
+              range <<= 8;
+              code = ((code << 8) | input[inPos++]!) ^ SIGN;
+            }
+          } while (sym < 0x100);
         }
         out[pos++] = sym & 0xff;
         state = state < 4 ? 0 : state < 10 ? state - 3 : state - 6;
