@@ -36,7 +36,7 @@ import { addIp } from '../address.js';
 import { Lazy } from '../flags.js';
 import type { JitStats } from './jit-stats.js';
 import { Dg, Fr, JCW_ENTRIES, LINK_BYTES, Slot, type WasmArena } from './wasm-arena.js';
-import { moduleBytes, T, W, wasmApi, type Body, type FnType, type WasmTable } from './wasm-encoder.js';
+import { moduleBytes, T, tableOfHostFunctions, W, wasmApi, type Body, type FnType, type WasmTable } from './wasm-encoder.js';
 import { BlockBody } from './wasm-regs.js';
 import { chainModuleBytes, HOW_RET, HOW_TAIL_DONE, Lk } from './wasm-chain.js';
 import { emitSimd, simdForm, simdStores, type SimdCtx } from './wasm-simd.js';
@@ -261,70 +261,76 @@ function enter(c: EmuCpu, k: number): Insn {
 
 const importsOf = new WeakMap<WasmArena, Record<string, Record<string, unknown>>>();
 
+/**
+ * What a block module imports: the arena's memory and the table of the host functions below (the modules
+ * call them through it: wasm-encoder.ts moduleBytes viaTable), made once per arena.
+ */
 function imports(arena: WasmArena): Record<string, Record<string, unknown>> {
   let i = importsOf.get(arena);
   if (i !== undefined) return i;
-  i = {
-    e: {
-      m: arena.memory,
-      h: (k: number): number => {
-        const c = cur;
-        const x = enter(c, k);
-        x.fn(c, x);
-        if (chainOn) chainCheck(c);
-        return c.smc ? 1 : 0;
-      },
-      rd: (k: number, size: number, lin: number): number => {
-        const c = cur;
-        enter(c, k);
-        const v = rd(c, size, lin);
-        if (chainOn) chainCheck(c);
-        return v;
-      },
-      wr: (k: number, size: number, lin: number, v: number): number => {
-        const c = cur;
-        enter(c, k);
-        wr(c, size, lin, v);
-        if (chainOn) chainCheck(c);
-        return c.smc ? 1 : 0;
-      },
-      rdw: (k: number, size: number, lin: number): number => {
-        const c = cur;
-        enter(c, k);
-        const v = rdw(c, size, lin);
-        if (chainOn) chainCheck(c);
-        return v;
-      },
-      ea: (k: number): number => {
-        const c = cur;
-        return ea(c, enter(c, k));
-      },
-      cond: (cc: number): number => {
-        sync(cur);
-        return cond(cur, cc) ? 1 : 0;
-      },
-      cf: (): number => {
-        sync(cur);
-        return getCF(cur);
-      },
-      sh: (k: number, v: number): number => {
-        if (chainOn) chainSync(cur);
-        sync(cur);
-        const x = curIns[k]!;
-        return SHIFT_KERNEL[x.op]!(cur, v, x.imm & 31, true);
-      },
-      hi: (): number => cur.hi,
-      wr8: (k: number, lin: number, lo: number, hi: number): number => {
-        const c = cur;
-        enter(c, k);
-        wr(c, 8, lin, lo, hi);
-        if (chainOn) chainCheck(c);
-        return c.smc ? 1 : 0;
-      },
-    },
-  };
+  i = { e: { m: arena.memory, u: tableOfHostFunctions(wasmApi!, TYPES, IMPORTS, hostFunctions()) } };
   importsOf.set(arena, i);
   return i;
+}
+
+/** The functions compiled blocks call on the host, by import name (they work on `cur`, the running vCPU). */
+function hostFunctions(): Record<string, unknown> {
+  return {
+    h: (k: number): number => {
+      const c = cur;
+      const x = enter(c, k);
+      x.fn(c, x);
+      if (chainOn) chainCheck(c);
+      return c.smc ? 1 : 0;
+    },
+    rd: (k: number, size: number, lin: number): number => {
+      const c = cur;
+      enter(c, k);
+      const v = rd(c, size, lin);
+      if (chainOn) chainCheck(c);
+      return v;
+    },
+    wr: (k: number, size: number, lin: number, v: number): number => {
+      const c = cur;
+      enter(c, k);
+      wr(c, size, lin, v);
+      if (chainOn) chainCheck(c);
+      return c.smc ? 1 : 0;
+    },
+    rdw: (k: number, size: number, lin: number): number => {
+      const c = cur;
+      enter(c, k);
+      const v = rdw(c, size, lin);
+      if (chainOn) chainCheck(c);
+      return v;
+    },
+    ea: (k: number): number => {
+      const c = cur;
+      return ea(c, enter(c, k));
+    },
+    cond: (cc: number): number => {
+      sync(cur);
+      return cond(cur, cc) ? 1 : 0;
+    },
+    cf: (): number => {
+      sync(cur);
+      return getCF(cur);
+    },
+    sh: (k: number, v: number): number => {
+      if (chainOn) chainSync(cur);
+      sync(cur);
+      const x = curIns[k]!;
+      return SHIFT_KERNEL[x.op]!(cur, v, x.imm & 31, true);
+    },
+    hi: (): number => cur.hi,
+    wr8: (k: number, lin: number, lo: number, hi: number): number => {
+      const c = cur;
+      enter(c, k);
+      wr(c, 8, lin, lo, hi);
+      if (chainOn) chainCheck(c);
+      return c.smc ? 1 : 0;
+    },
+  };
 }
 
 /** A block's function before its module is made. */
@@ -399,7 +405,7 @@ function wrapper(arena: WasmArena, ins: readonly Insn[], segAt: Int32Array, loop
 /** Compiles prepared blocks into one module and sets each block's exec. */
 function compileBatch(arena: WasmArena, ps: readonly Prepared[], stats: JitStats | undefined, t0: number): void {
   if (ps.length === 0) return;
-  const bytes = moduleBytes(TYPES, IMPORTS, MAIN_TYPE, ps.map((p) => p.body), HELPERS);
+  const bytes = moduleBytes(TYPES, IMPORTS, MAIN_TYPE, ps.map((p) => p.body), HELPERS, true);
   let exports: Record<string, unknown>;
   try {
     exports = new wasmApi!.Instance(new wasmApi!.Module(bytes), imports(arena)).exports;
