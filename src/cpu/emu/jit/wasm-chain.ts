@@ -75,12 +75,26 @@ export function chainModuleBytes(blockType: FnType, jcwBase: number, jcwEntries:
   const dbr = b.local(T.I32);
   const room = b.local(T.F64);
   const cntf = b.local(T.F64);
+  // What a linked block must be valid for: set by the wrapper before the run and the same through it (an import
+  // that changes any of them stops the chain), so loaded once.
+  const vCpl = b.local(T.I32);
+  const vMode = b.local(T.I32);
+  const vEp = b.local(T.I32);
+  const vEpG = b.local(T.I32);
   const recOf = (l: number): void => {
     b.get(l).i32(linkBytes).op(W.I32Mul).i32(linkBase).op(W.I32Add);
   };
   const slotI32 = (o: number): void => {
     b.get(S).mem(W.I32Load, o, 2);
   };
+  slotI32(Slot.ChainCpl);
+  b.set(vCpl);
+  slotI32(Slot.ChainMode);
+  b.set(vMode);
+  slotI32(Slot.ChainEp);
+  b.set(vEp);
+  slotI32(Slot.ChainEpG);
+  b.set(vEpG);
   b.op(W.Loop, T.Void);
   b.get(S).get(IDX).mem(W.I32Store, Slot.ChainIdx, 2);
   b.get(S).get(n).mem(W.I32Store, Slot.ChainN, 2);
@@ -167,18 +181,10 @@ export function chainModuleBytes(blockType: FnType, jcwBase: number, jcwEntries:
     b.set(rec2);
     b.get(rec2).mem(W.I32Load, Lv.Valid, 2).op(W.I32Eqz).op(W.BrIf, 0);
     b.get(rec2).mem(W.F64Load, Lv.Lin, 3).get(BIP).op(W.F64Ne).op(W.BrIf, 0);
-    b.get(rec2).mem(W.I32Load, Lv.Cpl, 2);
-    slotI32(Slot.ChainCpl);
-    b.op(W.I32Ne).op(W.BrIf, 0);
-    b.get(rec2).mem(W.I32Load, Lv.Mode, 2);
-    slotI32(Slot.ChainMode);
-    b.op(W.I32Ne).op(W.BrIf, 0);
-    b.get(rec2).mem(W.I32Load, Lv.Ep, 2);
-    slotI32(Slot.ChainEp);
-    b.op(W.I32Ne);
-    b.get(rec2).mem(W.I32Load, Lv.EpG, 2);
-    slotI32(Slot.ChainEpG);
-    b.op(W.I32Ne, W.I32And).op(W.BrIf, 0);
+    b.get(rec2).mem(W.I32Load, Lv.Cpl, 2).get(vCpl).op(W.I32Ne).op(W.BrIf, 0);
+    b.get(rec2).mem(W.I32Load, Lv.Mode, 2).get(vMode).op(W.I32Ne).op(W.BrIf, 0);
+    b.get(rec2).mem(W.I32Load, Lv.Ep, 2).get(vEp).op(W.I32Ne);
+    b.get(rec2).mem(W.I32Load, Lv.EpG, 2).get(vEpG).op(W.I32Ne, W.I32And).op(W.BrIf, 0);
     b.get(n).get(done).op(W.I32Add).set(n);
     b.get(nb).get(dbr).op(W.I32Add).set(nb);
     // The run loop polls once `room` instructions have retired, and cuts a block that does not fit in `limit`.
