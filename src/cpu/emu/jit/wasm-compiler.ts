@@ -22,10 +22,10 @@ import type { EmuCpu } from '../cpu.js';
 import type { Block, Insn } from '../insn.js';
 import { Ea } from '../insn.js';
 import { flagLiveness, formOf, eFirst, hasImm, mayFault, plainAlu, writes, type Form } from '../block-compiler.js';
-import { aluEG, aluEI, aluGE, cmovcc, cmpxchg, incdecE, lea as leaOp, lea64, mov64load, mov64store, movEG, movEI, movGE, movRI, movsx, notE, setcc, testEG, testEI } from '../ops-alu.js';
+import { aluEG, aluEI, aluGE, cmovcc, cmpxchg, incdecE, lea as leaOp, lea64, mov64load, mov64store, movEG, movEI, movGE, movRI, movsx, negE, notE, setcc, testEG, testEI } from '../ops-alu.js';
 import { shiftE } from '../ops-shift.js';
 import { imulGE, imulGEI } from '../ops-muldiv.js';
-import { callE, callRel64, jmpRel, movESeg, pop32r, pop64r, popR, push32r, push64r, pushR, relTarget, ret64 } from '../ops-flow.js';
+import { callE, callRel64, jmpRel, movESeg, pop32r, pop64r, popR, push32r, push64r, pushI, pushR, relTarget, ret64 } from '../ops-flow.js';
 import { nop, rdmsr, rdpmc, wrmsr } from '../ops-system.js';
 import { Alu } from '../sem-alu.js';
 import { rol32, ror32, sar32, shl32, shr32, Sh } from '../sem-shift.js';
@@ -126,14 +126,15 @@ function pull(c: EmuCpu, m: Int32Array, f: number): void {
 
 
 /**
- * The wasm tier's inline forms: the JS compiler's (formOf), and 8-bit register ALU/TEST, 32-bit register
+ * The wasm tier's inline forms: the JS compiler's (formOf), and 8- and 16-bit register ALU/TEST ('alu8'), 32-bit register
  * ADC/SBB, PUSH/POP r32/r64, 64-bit LEA, MOV r64 <-> [m], MOV r64/[m64], imm, SETcc/CMOVcc on registers, NOP,
  * MOVSX/MOVSXD r32/r64 from a register or memory ('movsx'), SHL/SHR/SAR r64 by a constant count that is not 0
  * once masked ('shift64'), TEST r/m64 ('test64'), TEST m8/m16/m32 with a register or an immediate ('testm')
  * ADD/OR/AND/SUB/XOR/CMP with a 64-bit memory operand, read-modify-write included ('alu64m'), CMP r8, m8 and
  * CMP m8/m32, r ('cmpm'), NOT r64 ('not64'), MOV r64, imm32 (C7, as 'movri64'), and those of wasm-alu.ts: IMUL
  * r64 ('imul64'), ADD/OR/AND/SUB/XOR m32 ('alu32m'), SHL/SHR/SAR r32/r64 by CL ('shiftcl'), CMPXCHG m32
- * ('cmpxchg32m'), INC/DEC r64 ('incdec64'), MOV r, Sreg ('movsreg');
+ * ('cmpxchg32m'), INC/DEC r64 ('incdec64'), MOV r, Sreg ('movsreg'); PUSH imm (as 'push'), SETcc m8 ('setccm'),
+ * NEG r64 ('neg64');
  * 'tail' is a last instruction without one, which the block's wrapper runs (no call out of wasm for it).
  */
 export type WForm =
@@ -169,6 +170,8 @@ export type WForm =
   | 'cmpxchg32m'
   | 'incdec64'
   | 'movsreg'
+  | 'neg64'
+  | 'setccm'
   | 'tail';
 
 export function wasmForm(x: Insn): WForm {
@@ -177,7 +180,7 @@ export function wasmForm(x: Insn): WForm {
   const fn = x.fn;
   const reg = x.mod === 3;
   if (fn === aluEI || fn === aluEG || fn === aluGE) {
-    if (reg && x.osz === 1 && plainAlu(x.op)) return 'alu8';
+    if (reg && (x.osz === 1 || x.osz === 2) && plainAlu(x.op)) return 'alu8';
     if (reg && x.osz === 4 && !plainAlu(x.op)) return 'aluc';
     if (!reg && x.osz === 8 && plainAlu(x.op)) return 'alu64m';
     if (!reg && x.osz === 4 && plainAlu(x.op) && x.op !== Alu.Cmp && fn !== aluGE) return 'alu32m';
@@ -186,7 +189,7 @@ export function wasmForm(x: Insn): WForm {
   }
   if (fn === testEG || fn === testEI) {
     if (x.osz === 8) return 'test64';
-    if (reg) return x.osz === 1 ? 'alu8' : '';
+    if (reg) return x.osz === 1 || x.osz === 2 ? 'alu8' : '';
     return 'testm';
   }
   // A count that is 0 once masked changes nothing, flags included: the handler (the liveness pass takes a
@@ -199,7 +202,7 @@ export function wasmForm(x: Insn): WForm {
   if (fn === imulGE || fn === imulGEI) return x.osz === 8 ? 'imul64' : '';
   if (fn === movsx) return (x.osz === 8 || x.osz === 4) && (x.imm2 === 1 || x.imm2 === 2 || x.imm2 === 4) ? 'movsx' : '';
   // The interpreter's 64-bit fast variants (push64r, pop64r, lea64, mov64load, mov64store) are the same instructions.
-  if (fn === push32r || fn === pushR || fn === push64r) return x.osz === 4 || x.osz === 8 ? 'push' : '';
+  if (fn === push32r || fn === pushR || fn === push64r || fn === pushI) return x.osz === 4 || x.osz === 8 ? 'push' : '';
   if (fn === pop32r || fn === popR || fn === pop64r) return x.osz === 4 || x.osz === 8 ? 'pop' : '';
   if (fn === leaOp || fn === lea64) return x.ak === Ea.A64 && (x.osz === 4 || x.osz === 8) ? 'lea64' : '';
   if (fn === movGE || fn === mov64load) return reg ? '' : x.osz === 8 ? 'load64' : fn === movGE && (x.osz === 1 || x.osz === 2) ? 'loadn' : '';
@@ -210,8 +213,9 @@ export function wasmForm(x: Insn): WForm {
   // MOV r, Sreg (a register destination; Sreg 6 and 7 raise #UD in the handler).
   if (fn === movESeg) return reg && x.op <= Seg.GS ? 'movsreg' : '';
   if (fn === notE) return reg && x.osz === 8 ? 'not64' : '';
+  if (fn === negE) return reg && x.osz === 8 ? 'neg64' : '';
   if (fn === movRI) return x.osz === 8 ? 'movri64' : '';
-  if (fn === setcc) return reg ? 'setcc' : '';
+  if (fn === setcc) return reg ? 'setcc' : 'setccm';
   if (fn === cmovcc) return reg && (x.osz === 4 || x.osz === 8) ? 'cmov' : '';
   if (fn === nop) return 'nop';
   // Block ends that a chained run goes on from (wasm-chain.ts): JMP rel in any mode; CALL rel32 and RET in
@@ -229,7 +233,7 @@ export function wasmForm(x: Insn): WForm {
 function observesAll(f: string, x: Insn): boolean {
   if ((f === 'movsx' || f === 'test64' || f === 'imul64') && x.mod !== 3) return true;
   // A shift by CL whose count is 0 leaves the flags as they were: they must be recorded before it.
-  if (f === 'shiftcl' || f === 'alu32m' || f === 'cmpxchg32m') return true;
+  if (f === 'shiftcl' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm') return true;
   return f === 'push' || f === 'pop' || f === 'load64' || f === 'store64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'tail' || f === 'jmp' || f === 'call' || f === 'ret' || f === 'callr' || f === 'loadn' || f === 'incdecm' || f === 'simd' || mayFault(f as Form, x);
 }
 
@@ -355,7 +359,7 @@ function prepare(blk: Block, anyBlock: boolean): Prepared | null {
   let head = -1;
   const last = ins[n - 1]!;
   if (forms[n - 1] === 'jcc') for (let k = 0; k < n; k++) if (ins[k]!.start === last.end + last.imm) head = k;
-  const stores = (f: WForm, x: Insn): boolean => f === 'store' || f === 'store64' || f === 'push' || f === 'alu32m' || f === 'cmpxchg32m' || (f === 'alu64m' && x.mw) || (f === 'simd' && simdStores(x));
+  const stores = (f: WForm, x: Insn): boolean => f === 'store' || f === 'store64' || f === 'push' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm' || (f === 'alu64m' && x.mw) || (f === 'simd' && simdStores(x));
   if (head >= 0 && !forms.every((f, k) => k < head || (f !== '' && f !== 'tail' && !(head > 0 && stores(f, ins[k]!)) && !(f === 'jcc' && k < n - 1)))) head = -1;
   if (head < 0 && !anyBlock) return null; // asked again at the late threshold (jit-mode.ts WASM_LATE_FACTOR)
   const liveAfter = flagLiveness(ins, forms, observesAll);
@@ -1206,7 +1210,7 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
     const fl = (liveAfter[k]! & writes(x)) !== 0;
     let lin = -1;
     const memForm = f === 'alu-load' || f === 'cmp-mi' || f === 'cmp-mi8' || f === 'load' || f === 'store' || f === 'movzx-load' || f === 'load64' || f === 'store64' || f === 'loadn' || f === 'incdecm';
-    if ((memForm || f === 'movsx' || f === 'test64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'imul64' || f === 'alu32m' || f === 'cmpxchg32m') && x.mod !== 3) {
+    if ((memForm || f === 'movsx' || f === 'test64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'imul64' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm') && x.mod !== 3) {
       lin = b.local(T.I64);
       address(b, x, k, lin);
     }
@@ -1425,7 +1429,8 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
         break;
       }
       case 'alu8': {
-        // 8-bit register ALU/TEST, as alu() and aluAnd() compute and record it (logic results unmasked).
+        // 8- and 16-bit register ALU/TEST, as alu() and aluAnd() compute and record it (logic results unmasked).
+        const size = x.osz;
         const test = x.fn === testEG || x.fn === testEI;
         const op = test ? Alu.And : x.op;
         const ge = x.fn === aluGE;
@@ -1433,25 +1438,28 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
         const d = b.local(T.I32);
         const s = b.local(T.I32);
         const r = b.local(T.I32);
-        getReg(b, 1, dst);
+        getReg(b, size, dst);
         b.set(d);
         if (x.fn === aluEI || x.fn === testEI) b.i32(x.imm | 0);
-        else getReg(b, 1, ge ? A : B);
+        else getReg(b, size, ge ? A : B);
         b.set(s);
         aluOp32(b, op, d, s, r);
         const logic = op === Alu.And || op === Alu.Or || op === Alu.Xor;
-        if (!logic) b.get(r).i32(0xff).op(W.I32And).set(r);
-        if (!test && op !== Alu.Cmp) setReg8(b, dst, r);
+        if (!logic) b.get(r).i32(size === 1 ? 0xff : 0xffff).op(W.I32And).set(r);
+        if (!test && op !== Alu.Cmp) {
+          if (size === 1) setReg8(b, dst, r);
+          else setReg16(b, dst, r);
+        }
         if (fl) {
           recConst(b, Fr.Op, logic ? Lazy.Logic : op === Alu.Add ? Lazy.Add : Lazy.Sub);
-          recConst(b, Fr.Sz, 1);
+          recConst(b, Fr.Sz, size);
           if (!logic) {
             recLocal(b, Fr.Dst, d);
             recLocal(b, Fr.Src, s);
           }
           recLocal(b, Fr.Res, r);
           recDirty(b, logic ? Dg.OpRes | Dg.Sz : Dg.OpRes | Dg.Sz | Dg.DstSrc);
-          known = logic ? narrowLogic(b, 1, r) : { kind: 'zf', w64: false, d: -1, s: -1, r };
+          known = logic ? narrowLogic(b, size, r) : { kind: 'zf', w64: false, d: -1, s: -1, r };
         }
         break;
       }
@@ -1489,10 +1497,12 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
         // Inline for a 32-bit stack (any SS base) or a 64-bit one at a canonical address; else the handler.
         const l = b.local(T.I64);
         const w = x.osz;
+        // PUSH imm (68, 6A): the immediate, sign-extended to the operand size by the decoder.
+        const imm = x.fn === pushI;
         // Cached before the branch, so that the stack pointer stays in a local across the block's pushes and pops.
         if (w === 8) {
           b.ensure(4);
-          if (f === 'push') b.ensure(A);
+          if (f === 'push' && !imm) b.ensure(A);
         }
         b.get(P_USER).i32(16).op(W.I32ShrU).i32(w).op(W.I32Eq);
         b.op(W.If, T.Void);
@@ -1500,7 +1510,8 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
           stackLin32(b, f === 'push' ? -4 : 0, l);
           if (f === 'push') {
             const v = b.local(T.I32);
-            b.load32(A);
+            if (imm) b.i32(x.imm | 0);
+            else b.load32(A);
             b.set(v);
             store(b, k, l, 4, v, smcExit(k));
             b.storeLow32(4, () => {
@@ -1530,7 +1541,8 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
           b.op(W.Else);
           const v = b.local(T.I64);
           if (f === 'push') {
-            b.load64(A);
+            if (imm) b.i64((BigInt(x.immHi | 0) << 32n) | BigInt(x.imm >>> 0));
+            else b.load64(A);
             b.set(v);
             store8(b, k, l, v, smcExit(k));
             b.get(sp).i64(-8n).op(W.I64Add).set(sp);
@@ -1589,6 +1601,25 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
         condition(b, x.op, known);
         b.set(v);
         setReg8(b, A, v);
+        break;
+      }
+      case 'setccm': {
+        const v = b.local(T.I32);
+        condition(b, x.op, known);
+        b.set(v);
+        store(b, k, lin, 1, v, smcExit(k));
+        break;
+      }
+      case 'neg64': {
+        const d = b.local(T.I64);
+        const s = b.local(T.I64);
+        const r = b.local(T.I64);
+        b.i64(0n).set(d);
+        b.load64(A);
+        b.set(s);
+        b.i64(0n).get(s).op(W.I64Sub).set(r);
+        b.store64(A, r);
+        if (fl) known = record64(b, Alu.Sub, d, s, r);
         break;
       }
       case 'cmov': {
