@@ -120,6 +120,24 @@ export function emitImul64(b: BlockBody, cx: AluCtx, x: Insn, k: number, lin: nu
   return { kind: 'zf', w64: true, d: -1, s: -1, r };
 }
 
+/**
+ * Pushes the i32 read for writing of the m32 operand at i64 local `lin`: inline when the TLB maps the page for
+ * writing and reading, else through rdw (which faults as a write). `addr` and `hit` keep what writeBack32 needs.
+ */
+export function readForWrite32(b: BlockBody, cx: AluCtx, k: number, lin: number, addr: number, hit: number): void {
+  cx.tlbHitRw(b, lin, 4, addr, hit);
+  b.op(W.If, T.I32).get(addr).mem(W.I32Load, 0, 0).op(W.Else);
+  cx.rdwCall(b, k, 4, lin);
+  b.op(W.End);
+}
+
+/** Writes i32 local `v` where readForWrite32 read. It cannot fault: the read faulted as a write first (rdw), as in the handlers. */
+export function writeBack32(b: BlockBody, cx: AluCtx, k: number, lin: number, addr: number, hit: number, v: number, smcExit: number): void {
+  b.get(hit).op(W.If, T.Void).get(addr).get(v).mem(W.I32Store, 0, 0).op(W.Else);
+  cx.wrCall(b, k, 4, lin, v, smcExit);
+  b.op(W.End);
+}
+
 const ALU32: Record<number, W> = { [Alu.Add]: W.I32Add, [Alu.Or]: W.I32Or, [Alu.And]: W.I32And, [Alu.Sub]: W.I32Sub, [Alu.Xor]: W.I32Xor };
 
 /** ADD/OR/AND/SUB/XOR m32, r32 / imm: read for writing, the operation and its record, written back (aluEG/aluEI). */
@@ -129,19 +147,14 @@ export function emitAlu32m(b: BlockBody, cx: AluCtx, x: Insn, k: number, lin: nu
   const r = b.local(T.I32);
   const addr = b.local(T.I32);
   const hit = b.local(T.I32);
-  cx.tlbHitRw(b, lin, 4, addr, hit);
-  b.op(W.If, T.I32).get(addr).mem(W.I32Load, 0, 0).op(W.Else);
-  cx.rdwCall(b, k, 4, lin);
-  b.op(W.End).set(d);
+  readForWrite32(b, cx, k, lin, addr, hit);
+  b.set(d);
   if (hasImm(x.row)) b.i32(x.imm | 0);
   else b.load32(x.reg);
   b.set(s);
   b.get(d).get(s).op(ALU32[x.op]!).set(r);
   const after = fl ? cx.record32(b, x.op, d, s, r) : known;
-  // The write cannot fault: the read faulted as a write first (rdw), as in the handler.
-  b.get(hit).op(W.If, T.Void).get(addr).get(r).mem(W.I32Store, 0, 0).op(W.Else);
-  cx.wrCall(b, k, 4, lin, r, smcExit);
-  b.op(W.End);
+  writeBack32(b, cx, k, lin, addr, hit, r, smcExit);
   return after;
 }
 
@@ -248,19 +261,15 @@ export function emitCmpxchg32m(b: BlockBody, cx: AluCtx, x: Insn, k: number, lin
   const v = b.local(T.I32);
   const addr = b.local(T.I32);
   const hit = b.local(T.I32);
-  cx.tlbHitRw(b, lin, 4, addr, hit);
-  b.op(W.If, T.I32).get(addr).mem(W.I32Load, 0, 0).op(W.Else);
-  cx.rdwCall(b, k, 4, lin);
-  b.op(W.End).set(m);
+  readForWrite32(b, cx, k, lin, addr, hit);
+  b.set(m);
   b.load32(0);
   b.tee(d).get(m).op(W.I32Sub).tee(r);
   b.op(W.I32Eqz, W.If, T.I32);
   b.load32(x.reg);
   b.op(W.Else).get(m).op(W.End).set(v);
   const after = fl ? cx.record32(b, Alu.Sub, d, m, r) : known;
-  b.get(hit).op(W.If, T.Void).get(addr).get(v).mem(W.I32Store, 0, 0).op(W.Else);
-  cx.wrCall(b, k, 4, lin, v, smcExit);
-  b.op(W.End);
+  writeBack32(b, cx, k, lin, addr, hit, v, smcExit);
   b.get(r).op(W.If, T.Void);
   b.store32(0, m);
   b.op(W.End);

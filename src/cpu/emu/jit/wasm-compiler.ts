@@ -40,7 +40,7 @@ import { moduleBytes, T, tableOfHostFunctions, W, wasmApi, type Body, type FnTyp
 import { BlockBody } from './wasm-regs.js';
 import { chainModuleBytes, HOW_RET, HOW_TAIL_DONE, Lk } from './wasm-chain.js';
 import { emitSimd, simdForm, simdStores, type SimdCtx } from './wasm-simd.js';
-import { carryHelper, emitAlu32m, emitCmpxchg32m, emitImul64, emitIncDec64, emitMovSreg, emitShift32Flags, emitShiftCl, shift32Inline, NONE, type AluCtx, type Known } from './wasm-alu.js';
+import { carryHelper, readForWrite32, writeBack32, emitAlu32m, emitCmpxchg32m, emitImul64, emitIncDec64, emitMovSreg, emitShift32Flags, emitShiftCl, shift32Inline, NONE, type AluCtx, type Known } from './wasm-alu.js';
 import { linkValidity } from './link-validity.js';
 import { Bit } from '../flags.js';
 import { Seg } from '../x86-defs.js';
@@ -1333,16 +1333,10 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
         const r = b.local(T.I32);
         const addr = b.local(T.I32);
         const hit = b.local(T.I32);
-        tlbHitRw(b, lin, 4, addr, hit);
-        b.op(W.If, T.I32).get(addr).mem(W.I32Load, 0, 0).op(W.Else);
-        b.i32(k).i32(4).get(lin).op(W.F64ConvertI64S).call(Im.Rdw).op(W.End);
+        readForWrite32(b, ALU_CTX, k, lin, addr, hit);
         b.tee(d).i32(1).op(dec ? W.I32Sub : W.I32Add).set(r);
         if (fl) known = recordIncDec32(b, dec, d, r, known);
-        // The write cannot fault: the read faulted as a write first.
-        b.get(hit).op(W.If, T.Void).get(addr).get(r).mem(W.I32Store, 0, 0).op(W.Else);
-        b.i32(k).i32(4).get(lin).op(W.F64ConvertI64S).get(r).call(Im.Wr);
-        b.op(W.If, T.Void).i32(smcExit(k)).op(W.Return, W.End);
-        b.op(W.End);
+        writeBack32(b, ALU_CTX, k, lin, addr, hit, r, smcExit(k));
         break;
       }
       case 'loadn': {
