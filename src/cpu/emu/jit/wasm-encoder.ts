@@ -512,22 +512,28 @@ interface Stubs {
 }
 const NO_STUBS: Stubs = { types: new Uint8Array(0), code: new Uint8Array(0) };
 
+/** The code-section entry of a function of type types[t] that passes its parameters on to the call `call` emits. */
+function forwarder(types: readonly FnType[], t: number, call: (b: Body) => void): number[] {
+  const n = types[t]![0].length;
+  const b = new Body(n);
+  for (let k = 0; k < n; k++) b.get(k);
+  call(b);
+  const fn = [0, ...b.code, W.End]; // no locals
+  return [...u(fn.length), ...fn];
+}
+
 /** Stub i: its parameters, then call_indirect through table 0 at index i with import i's type. */
 function stubsOf(types: readonly FnType[], imports: Imports): Stubs {
   const p = pairOf(types, imports);
   if (p.stubs !== undefined) return p.stubs;
-  const code: number[] = [];
-  imports.forEach(([, t], i) => {
-    const b = new Body(types[t]![0].length);
-    for (let k = 0; k < types[t]![0].length; k++) b.get(k);
-    b.i32(i);
-    b.code.push(W.CallIndirect);
-    uleb(b.code, t);
-    b.code.push(0);
-    const fn: number[] = [0, ...b.code, W.End]; // no locals
-    uleb(code, fn.length);
-    code.push(...fn);
-  });
+  const code = imports.flatMap(([, t], i) =>
+    forwarder(types, t, (b) => {
+      b.i32(i);
+      b.code.push(W.CallIndirect);
+      uleb(b.code, t);
+      b.code.push(0);
+    }),
+  );
   p.stubs = { types: new Uint8Array(imports.map(([, t]) => t)), code: new Uint8Array(code) };
   return p.stubs;
 }
@@ -557,15 +563,11 @@ export function tableOfHostFunctions(api: WasmApi, types: readonly FnType[], imp
     imports.map(([n], i) => [...name(n), 0x00, ...u(imports.length + i)]),
   );
   section(out, 7, ex);
-  const bodies: number[][] = imports.map(([, t], i) => {
-    const b = new Body(types[t]![0].length);
-    for (let k = 0; k < types[t]![0].length; k++) b.get(k);
-    b.call(i);
-    const fn: number[] = [0, ...b.code, W.End];
-    return [...u(fn.length), ...fn];
-  });
   const cs: number[] = [];
-  vec(cs, bodies);
+  vec(
+    cs,
+    imports.map(([, t], i) => forwarder(types, t, (b) => b.call(i))),
+  );
   section(out, 10, cs);
   const inst = new api.Instance(new api.Module(new Uint8Array(out)), { e: fns });
   const table = new api.Table({ initial: imports.length, element: 'anyfunc' });
