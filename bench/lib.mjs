@@ -65,6 +65,17 @@ export function rssKiB(pid) {
   return m ? Number(m[1]) : NaN;
 }
 
+/** CPU seconds (user + system, all threads) a live process has used so far; NaN when it is gone. */
+export function cpuSeconds(pid) {
+  try {
+    // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th (clock ticks, 100 per s on Linux).
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
 export function printTable(title, rows) {
   console.log(`\n== ${title}`);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));

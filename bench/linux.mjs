@@ -8,11 +8,12 @@
 // Times are from process start; RSS is read when the prompt appears. Ratios are against QEMU TCG. A machine
 // that does not reach the prompt within the timeout is reported with the reason. Also times tsvmm's
 // host-side decompression of the kernel payload. emu runs in its default real-time mode, as a user gets it.
-// Options: --cpus N (default 1), --timeout S (default 900 per machine).
+// Options: --cpus N (default 1), --timeout S (default 900 per machine), --rounds N (default 3: medians and the
+// spread of the time to the prompt; the host's load moves single runs by tens of percent).
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { has, printTable, root, rssKiB } from './lib.mjs';
+import { cpuSeconds, has, printTable, root, rssKiB } from './lib.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, def) => {
@@ -21,6 +22,11 @@ const opt = (name, def) => {
 };
 const cpus = Number(opt('--cpus', '1'));
 const timeoutMs = Number(opt('--timeout', '900')) * 1000;
+const rounds = Number(opt('--rounds', '3'));
+if (!Number.isInteger(rounds) || rounds < 1) {
+  console.error(`bench linux: --rounds ${opt('--rounds', '')}: expected a whole number, at least 1`);
+  process.exit(2);
+}
 
 const dist = (p) => pathToFileURL(join(root, 'dist', p)).href;
 const { ShellSession, machineName, SHELL_PROMPT } = await import(dist('tests/linux/shell-session.js'));
@@ -77,13 +83,15 @@ const machines = [
   ...(has('qemu-system-x86_64') ? [{ kind: 'qemu-tcg' }] : []),
 ];
 const loadBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-const results = [];
-for (const m of machines) {
+
+/** One boot of machine `m`: times from process start, CPU seconds of the whole process at the prompt, RSS there. */
+async function boot(m) {
   const s = new ShellSession(m, spec);
-  const row = { name: machineName(m), prompt: NaN, pipe: NaN, off: NaN, rss: NaN, note: '' };
+  const row = { prompt: NaN, cpu: NaN, pipe: NaN, off: NaN, rss: NaN, note: '' };
   try {
     row.prompt = (await s.waitFor(SHELL_PROMPT, timeoutMs)).ms;
     row.rss = rssKiB(s.child.pid);
+    row.cpu = cpuSeconds(s.child.pid);
     const t0 = performance.now();
     const r = await s.run(PIPELINE, timeoutMs);
     row.pipe = performance.now() - t0;
@@ -99,13 +107,49 @@ for (const m of machines) {
   } finally {
     s.kill();
   }
-  results.push(row);
-  console.error(`bench linux: ${row.name}: prompt ${(row.prompt / 1000).toFixed(1)} s ${row.note}`);
+  return row;
 }
 
+// Rounds run the machines one after another, in reverse order every other round, so that a change in the
+// host's load falls on all of them; the table gives each machine's median and its spread.
+const runs = machines.map(() => []);
+for (let round = 0; round < rounds; round++) {
+  const order = machines.map((_, i) => i);
+  if (round % 2 === 1) order.reverse();
+  for (const i of order) {
+    const row = await boot(machines[i]);
+    runs[i].push(row);
+    console.error(`bench linux: round ${round + 1}/${rounds}: ${machineName(machines[i])}: prompt ${(row.prompt / 1000).toFixed(1)} s, ${row.cpu.toFixed(1)} s CPU ${row.note}`);
+  }
+}
+
+const median = (xs) => {
+  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  return v.length % 2 === 1 ? v[v.length >> 1] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+const results = machines.map((m, i) => {
+  const r = runs[i];
+  const col = (k) => r.map((x) => x[k]);
+  const fin = (k) => col(k).filter(Number.isFinite);
+  return {
+    name: machineName(m),
+    prompt: median(col('prompt')),
+    promptMin: Math.min(...fin('prompt')),
+    promptMax: Math.max(...fin('prompt')),
+    cpu: median(col('cpu')),
+    pipe: median(col('pipe')),
+    off: median(col('off')),
+    rss: median(col('rss')),
+    note: [...new Set(r.map((x) => x.note).filter((n) => n !== ''))].join('; '),
+  };
+});
 const q = results.find((r) => r.name === 'QEMU TCG');
 const sec = (ms) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(1)} s` : '-');
 const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) ? `${(a / b).toFixed(2)}x` : '-');
-const rows = [['machine', 'to prompt', 'vs QEMU', 'pipeline', 'vs QEMU', 'to power-off', 'vs QEMU', 'RSS at prompt', 'note']];
-for (const r of results) rows.push([r.name, sec(r.prompt), ratio(r.prompt, q?.prompt), sec(r.pipe), ratio(r.pipe, q?.pipe), sec(r.off), ratio(r.off, q?.off), Number.isFinite(r.rss) ? `${(r.rss / 1024).toFixed(0)} MiB` : '-', r.note]);
-printTable(`Linux to a shell prompt, \`${PIPELINE}\` at it, and power-off, ${cpus} vCPU(s), from process start (load before ${loadBefore}, after ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')})`, rows);
+const spread = (r) => (rounds > 1 && Number.isFinite(r.promptMin) ? `${(r.promptMin / 1000).toFixed(1)}-${(r.promptMax / 1000).toFixed(1)} s` : '');
+const rows = [['machine', 'to prompt', 'spread', 'vs QEMU', 'CPU to prompt', 'vs QEMU', 'pipeline', 'vs QEMU', 'to power-off', 'vs QEMU', 'RSS at prompt', 'note']];
+for (const r of results) {
+  rows.push([r.name, sec(r.prompt), spread(r), ratio(r.prompt, q?.prompt), Number.isFinite(r.cpu) ? `${r.cpu.toFixed(1)} s` : '-', ratio(r.cpu, q?.cpu), sec(r.pipe), ratio(r.pipe, q?.pipe), sec(r.off), ratio(r.off, q?.off), Number.isFinite(r.rss) ? `${(r.rss / 1024).toFixed(0)} MiB` : '-', r.note]);
+}
+printTable(`Linux to a shell prompt, \`${PIPELINE}\` at it, and power-off, ${cpus} vCPU(s), from process start; medians of ${rounds} round(s); CPU is the whole process's (all threads) at the prompt (load before ${loadBefore}, after ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')})`, rows);
