@@ -126,3 +126,14 @@ test('chained runs go into and out of self-looping blocks with their passes coun
   // 48 when a chain ended in front of every self-loop.
   chainsThrough(PROG_LOOPS, 20, [1, 2, 3, 5, 7, 13, 100, 1000], 'chained runs went through the self-loops');
 });
+
+// REP MOVS and REP STOS end their blocks, so the driver runs them through its tail import; their iterations count
+// as work (c.stringIters), which the run loop takes off the next block's limit: mov ebx,300 | loop: mov ecx,5 |
+// mov edi,0x4000 | mov esi,0x5000 | rep movsb | add edx,3 | test bl,1 | jz skip | mov ecx,3 | rep stosb |
+// skip: add eax,ecx | dec ebx | jnz loop | hlt.
+const PROG_REP = 'bb2c010000b905000000bf00400000be00500000f3a483c203f6c3017407b903000000f3aa01c8ffcb75daf4';
+
+test('chained runs go on past REP string instructions, with the slice ends the run loop reaches counting their iterations', () => {
+  // ~3 200 instructions: a few chained runs (polls every 2 048); ~450 when every REP ended its chained run.
+  chainsThrough(PROG_REP, 30, [1, 2, 3, 5, 6, 7, 13, 100, 1000], 'chained runs went on past the REPs');
+});

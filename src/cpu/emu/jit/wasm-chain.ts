@@ -19,7 +19,7 @@
  * - the linked block passes that check, the exit is at the block's end and nothing an import did asked to stop
  *   (wasm-compiler.ts chainCheck: a moved poll point, a CPL, mode or stack change, a stop, HLT, ...);
  * - the run loop would not poll first (instructions retired < room) and the next block fits in the limit
- *   the run loop gave (it would not have cut it).
+ *   the run loop gave (it would not have cut it), less the REP iterations run since (they count as work).
  * It keeps the running block's index, its RIP and the instructions and branches retired before it in the
  * vCPU's slot, so JS brings the vCPU up to that block in any import that needs it and at the end: faults,
  * handlers and counting see what the run loop block by block would have shown them.
@@ -124,7 +124,8 @@ export function chainModuleBytes(blockType: FnType, jcwBase: number, jcwEntries:
       // The last instruction has no inline form: its handler runs through tl, which leaves RIP in the slot as
       // an inline RET does. The next block is the one the jump cache below holds for that RIP.
       b.get(how).i32(3).op(W.I32Eq).op(W.If, T.Void);
-      b.get(r).i32(0xffff).op(W.I32And).call(0).op(W.Drop);
+      // tl returns the REP iterations the handler added to the work count: the next blocks have that much less room.
+      b.get(LIMIT).get(r).i32(0xffff).op(W.I32And).call(0).op(W.I32Sub).set(LIMIT);
       b.get(r).i32(0xffff).op(W.I32And).i32(HOW_TAIL_DONE << 16).op(W.I32Or).set(r);
       b.op(W.End);
       slotI32(Slot.ChainStop);

@@ -569,15 +569,21 @@ function chainCheck(c: EmuCpu): void {
     curM[(c.wslot + Slot.ChainStop) >> 2] = 1;
 }
 
-/** The driver's `tl` import: runs the running block's last instruction (its handler) and leaves RIP in the slot. */
+/**
+ * The driver's `tl` import: runs the running block's last instruction (its handler) and leaves RIP in the slot.
+ * Returns the REP iterations it added to the work count (c.stringIters): the driver takes them off its limit,
+ * as the run loop takes them off the next block's, and goes on (a REP ends its block, so most REPs run here).
+ */
 function chainTail(k: number): number {
   const c = cur;
   const x = enter(c, k);
   x.fn(c, x);
   c.ci = k + 1;
+  const work = c.stringIters - chAt[Ch.Si]!;
+  chAt[Ch.Si] = c.stringIters;
   chainCheck(c);
   chainSt.f64[(c.wslot + Slot.ChainRip) >> 3] = c.rip;
-  return 0;
+  return work;
 }
 
 /** execBlock's function for a chainable block: links the last compiled exit to it, runs the driver, then sets the vCPU as the wrapper does. */
