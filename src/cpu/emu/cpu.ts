@@ -154,7 +154,7 @@ export class EmuCpu {
   fcin = 0;
   readonly segSel: Int32Array;
   readonly segBase: Float64Array;
-  readonly segLimit = new Float64Array(10);
+  readonly segLimit: Float64Array;
   readonly segAttr = new Int32Array(10);
   /** Per segment: 1 when accesses need limit/type/null checks (anything but a flat writable data segment, or real mode). */
   readonly segChk: Uint8Array;
@@ -467,6 +467,7 @@ export class EmuCpu {
       this.segBase = new Float64Array(buf, s + Slot.SegBase, 10);
       this.segChk = new Uint8Array(buf, s + Slot.SegChk, 10);
       this.segSel = new Int32Array(buf, s + Slot.SegSel, 10);
+      this.segLimit = new Float64Array(buf, s + Slot.SegLimit, 10);
       this.tlbTagR = new Float64Array(buf, s + Slot.TagR, Tlb.Size * 2).fill(-1);
       this.tlbTagW = new Float64Array(buf, s + Slot.TagW, Tlb.Size * 2).fill(-1);
       this.tlbAddr = new Int32Array(buf, s + Slot.Addr, Tlb.Size * 2).fill(-1);
@@ -480,6 +481,7 @@ export class EmuCpu {
       this.segBase = new Float64Array(10);
       this.segChk = new Uint8Array(10);
       this.segSel = new Int32Array(10);
+      this.segLimit = new Float64Array(10);
       this.tlbTagR = new Float64Array(Tlb.Size * 2).fill(-1);
       this.tlbTagW = new Float64Array(Tlb.Size * 2).fill(-1);
       this.tlbAddr = new Int32Array(Tlb.Size * 2).fill(-1);

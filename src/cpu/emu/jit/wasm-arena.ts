@@ -23,6 +23,8 @@ export const enum Slot {
   SegChk = 352,
   /** Int32 per segment register: its selector (EmuCpu.segSel; MOV r, Sreg reads it in compiled code). */
   SegSel = 384,
+  /** f64 per segment register: its limit (EmuCpu.segLimit; 32-bit near branches in compiled code check CS's). */
+  SegLimit = 432,
   TagR = 1024,
   TagW = TagR + Tlb.Size * 2 * 8,
   /** Int32 per TLB entry: the wasm address of the page's RAM, or -1 (RAM outside the memory). */

@@ -37,7 +37,7 @@ const PROG_CALLR =
   'b9c800000041b83610000041ffd089c86bc00701c383f932720a4c8d0d2d00000041ffd1891c250030000039d37302ffc6ffc975d6f4' +
   '01cfd1ef720301cfc383f705684e100000ff142458ffd0c383c203c3';
 
-function trace(compile: boolean, slice: number, bits: 32 | 64 = 64, prog?: string): { lines: string[]; chains: number } {
+function trace(compile: boolean, slice: number, bits: 32 | 64 = 64, prog?: string, csLimit?: number): { lines: string[]; chains: number } {
   const t = bits === 64 ? makeLong64Cpu() : makeCpu();
   const cpu = t.cpu;
   assert.ok(cpu.wasm !== null, 'the vCPU runs with the wasm tier');
@@ -46,6 +46,7 @@ function trace(compile: boolean, slice: number, bits: 32 | 64 = 64, prog?: strin
     cpu.setFlat32();
     cpu.rip = 0x1000;
     cpu.rl[4] = 0x8000;
+    if (csLimit !== undefined) cpu.segLimit[1] = csLimit; // CS
   }
   load(t.mem, 0x1000, prog ?? (bits === 64 ? PROG : PROG32));
   const lines: string[] = [];
@@ -136,4 +137,36 @@ const PROG_REP = 'bb2c010000b905000000bf00400000be00500000f3a483c203f6c3017407b9
 test('chained runs go on past REP string instructions, with the slice ends the run loop reaches counting their iterations', () => {
   // ~3 200 instructions: a few chained runs (polls every 2 048); ~450 when every REP ended its chained run.
   chainsThrough(PROG_REP, 30, [1, 2, 3, 5, 6, 7, 13, 100, 1000], 'chained runs went on past the REPs');
+});
+
+// Indirect jumps and calls: a jump table (jmp [esi+eax*4] / jmp [rsi+rax*8]), CALL through a register and through
+// memory (a function pointer), RET and RET imm16: mov ecx,300 | mov esi,table | loop: mov eax,ecx | and eax,3 |
+// cmp eax,3 | je l3 | jmp [table+eax*w] | l3: mov edx,f | call edx | jmp next | c0: add ebx,1 | jmp next |
+// c1: add ebx,10 | call [fptr] | jmp next | next: dec ecx | jnz loop | hlt | f: add edi,3 | ret |
+// g: add edi,5 | ret 0 (32-bit; ret in 64-bit) | table: c0, c1, c2 | fptr: g | c2: add ebx,100 | jmp next.
+const PROG_IND32 =
+  'b92c010000be4010000089c883e00383f8037403ff2486ba34100000ffd2eb1083c301eb0b83c30aff154c100000eb004975d7f483c703c383c705c2000066902010000025100000501000003810000083c364ebdb';
+const PROG_IND64 =
+  'b92c010000be4010000089c883e00383f8037403ff24c6ba36100000ffd2eb1183c301eb0c83c30aff142558100000eb00ffc975d5f483c703c383c705c366902010000000000000251000000000000060100000000000003a1000000000000083c364ebcc';
+
+test('JMP and CALL through registers and memory chain on to their targets, with the state the run loop reaches at every slice end', () => {
+  for (const [bits, prog] of [[32, PROG_IND32], [64, PROG_IND64]] as const) {
+    const ref = trace(false, 1e9, bits, prog);
+    const jit = trace(true, 1e9, bits, prog);
+    assert.match(ref.lines.at(-1)!, /^hlt /);
+    assert.deepEqual(jit.lines, ref.lines, `${bits}-bit`);
+    // ~2 800 instructions: a handful of chained runs (inline forms, or their handlers through the tail import).
+    assert.ok(jit.chains < 30, `${bits}-bit: chained runs went on through the indirect branches (${jit.chains} chained runs)`);
+    for (const slice of [1, 2, 5, 7, 13, 100]) assert.deepEqual(trace(true, slice, bits, prog).lines, trace(false, slice, bits, prog).lines, `${bits}-bit, slice ${slice}`);
+  }
+});
+
+test('32-bit CALL, RET and indirect branches beyond the CS limit fault as the interpreter faults them', () => {
+  // g (0x1038) beyond the limit: CALL [fptr] faults; below f (0x1034) CALL EDX does; below 0x1031 the RETs and the
+  // table's jumps do too.
+  for (const limit of [0x1037, 0x1033, 0x1030, 0x1022]) {
+    const ref = trace(false, 1e9, 32, PROG_IND32, limit);
+    assert.doesNotMatch(ref.lines.at(-1)!, /^hlt /, `limit ${limit.toString(16)}: the interpreter faults`);
+    assert.deepEqual(trace(true, 1e9, 32, PROG_IND32, limit).lines, ref.lines, `limit ${limit.toString(16)}`);
+  }
 });

@@ -25,7 +25,7 @@ import { flagLiveness, formOf, eFirst, hasImm, mayFault, plainAlu, writes, type 
 import { aluEG, aluEI, aluGE, cmovcc, cmpxchg, incdecE, lea as leaOp, lea64, mov64load, mov64store, movEG, movEI, movGE, movRI, movsx, negE, notE, setcc, testEG, testEI } from '../ops-alu.js';
 import { shiftE } from '../ops-shift.js';
 import { imulGE, imulGEI } from '../ops-muldiv.js';
-import { callE, callRel64, jmpRel, movESeg, pop32r, pop64r, popR, push32r, push64r, pushI, pushR, relTarget, ret64 } from '../ops-flow.js';
+import { callE, callRel, callRel64, jmpE, jmpRel, movESeg, pop32r, pop64r, popR, push32r, push64r, pushI, pushR, relTarget, ret64, retNear } from '../ops-flow.js';
 import { nop, rdmsr, rdpmc, wrmsr } from '../ops-system.js';
 import { Alu } from '../sem-alu.js';
 import { rol32, ror32, sar32, shl32, shr32, Sh } from '../sem-shift.js';
@@ -172,6 +172,10 @@ export type WForm =
   | 'movsreg'
   | 'neg64'
   | 'setccm'
+  | 'call32'
+  | 'ret32'
+  | 'jmpind'
+  | 'callind'
   | 'tail';
 
 export function wasmForm(x: Insn): WForm {
@@ -224,7 +228,14 @@ export function wasmForm(x: Insn): WForm {
   if (fn === callRel64) return 'call';
   if (fn === ret64) return 'ret';
   // CALL r64 (64-bit mode: the only place its operand is 8 bytes): a return's way in the other direction.
-  if (fn === callE) return reg && x.osz === 8 ? 'callr' : '';
+  if (fn === callE && reg && x.osz === 8) return 'callr';
+  // The same outside 64-bit mode with a 32-bit operand (CALL rel32, RET, RET imm16), checked against the CS limit,
+  // and JMP/CALL through a register or memory in both (switch tables, function pointers): inline when the stack
+  // and the operand are TLB hits and the target passes the branch checks, else by their handler.
+  if (fn === callRel) return x.osz === 4 ? 'call32' : '';
+  if (fn === retNear) return x.osz === 4 ? 'ret32' : '';
+  if (fn === jmpE) return x.osz === 4 || x.osz === 8 ? 'jmpind' : '';
+  if (fn === callE) return x.osz === 4 || x.osz === 8 ? 'callind' : '';
   // SSE integer SIMD, shuffles and moves (wasm-simd.ts).
   return simdForm(x) ? 'simd' : '';
 }
@@ -234,7 +245,7 @@ function observesAll(f: string, x: Insn): boolean {
   if ((f === 'movsx' || f === 'test64' || f === 'imul64') && x.mod !== 3) return true;
   // A shift by CL whose count is 0 leaves the flags as they were: they must be recorded before it.
   if (f === 'shiftcl' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm') return true;
-  return f === 'push' || f === 'pop' || f === 'load64' || f === 'store64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'tail' || f === 'jmp' || f === 'call' || f === 'ret' || f === 'callr' || f === 'loadn' || f === 'incdecm' || f === 'simd' || mayFault(f as Form, x);
+  return f === 'push' || f === 'pop' || f === 'load64' || f === 'store64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'tail' || f === 'jmp' || f === 'call' || f === 'ret' || f === 'callr' || f === 'call32' || f === 'ret32' || f === 'jmpind' || f === 'callind' || f === 'loadn' || f === 'incdecm' || f === 'simd' || mayFault(f as Form, x);
 }
 
 /** The block running now (set by its wrapper; the imports, shared by all modules of an arena, read them). */
@@ -1173,6 +1184,120 @@ function emitCallR64(b: BlockBody, x: Insn, k: number): void {
   b.i32(exitCode(k + 1, HOW_RET)).op(W.Return);
 }
 
+/** Returns as a tail (exit code 3: the handler does it all) unless the stack is 32-bit. */
+function need32BitStack(b: BlockBody, tail: number): void {
+  b.get(P_USER).i32(16).op(W.I32ShrU).i32(4).op(W.I32Ne);
+  leaveIf(b, tail);
+}
+
+/** Returns as a tail when the 32-bit near target in i64 local `t` is beyond the CS limit (the handler raises #GP). */
+function leaveBeyondCsLimit(b: BlockBody, t: number, tail: number): void {
+  b.get(t).op(W.F64ConvertI64S).get(P_SLOT).mem(W.F64Load, Slot.SegLimit + Seg.CS * 8, 3).op(W.F64Gt);
+  leaveIf(b, tail);
+}
+
+/** A 32-bit push of the return address (the instruction's end) when SS:ESP - 4 is a TLB hit for writing; else a tail. */
+function pushReturn32(b: BlockBody, x: Insn, tail: number): void {
+  const lin = b.local(T.I64);
+  const addr = b.local(T.I32);
+  const idx = b.local(T.I32);
+  stackLin32(b, -4, lin);
+  tlbHit(b, lin, 4, true, addr, idx);
+  b.op(W.I32Eqz);
+  leaveIf(b, tail);
+  b.get(addr).get(P_BIP).op(W.I64TruncF64S).i64(BigInt(x.end)).op(W.I64Add, W.I32WrapI64).mem(W.I32Store, 0, 0);
+  b.storeLow32(4, () => {
+    b.load32(4);
+    b.i32(-4).op(W.I32Add);
+  });
+}
+
+/**
+ * CALL rel32 outside 64-bit mode as the block's last instruction: with a 32-bit stack, a target within the CS limit
+ * and the stack slot a TLB hit, pushes the return address and returns as a taken branch; otherwise returns as a
+ * tail before changing anything.
+ */
+function emitCall32(b: BlockBody, x: Insn, k: number): void {
+  const tail = exitCode(k, 3);
+  need32BitStack(b, tail);
+  const t = b.local(T.I64);
+  b.get(P_BIP).op(W.I64TruncF64S).i64(BigInt(x.end + x.imm)).op(W.I64Add).i64(0xffffffffn).op(W.I64And).set(t);
+  leaveBeyondCsLimit(b, t, tail);
+  pushReturn32(b, x, tail);
+  b.get(P_SLOT).get(t).op(W.F64ConvertI64S).mem(W.F64Store, Slot.ChainRip, 3);
+  b.i32(exitCode(k + 1, 1)).op(W.Return);
+}
+
+/**
+ * RET / RET imm16 outside 64-bit mode with a 32-bit operand, as the block's last instruction: pops the target into
+ * the slot (HOW_RET) when the stack is 32-bit, its slot a TLB hit and the target within the CS limit; otherwise
+ * returns as a tail, nothing changed.
+ */
+function emitRet32(b: BlockBody, x: Insn, k: number): void {
+  const tail = exitCode(k, 3);
+  need32BitStack(b, tail);
+  const lin = b.local(T.I64);
+  const addr = b.local(T.I32);
+  const idx = b.local(T.I32);
+  stackLin32(b, 0, lin);
+  tlbHit(b, lin, 4, false, addr, idx);
+  b.op(W.I32Eqz);
+  leaveIf(b, tail);
+  const t = b.local(T.I64);
+  b.get(addr).mem(W.I32Load, 0, 0).op(W.I64ExtendI32U).set(t);
+  leaveBeyondCsLimit(b, t, tail);
+  b.storeLow32(4, () => {
+    b.load32(4);
+    b.i32(4 + x.imm).op(W.I32Add);
+  });
+  b.get(P_SLOT).get(t).op(W.F64ConvertI64S).mem(W.F64Store, Slot.ChainRip, 3);
+  b.i32(exitCode(k + 1, HOW_RET)).op(W.Return);
+}
+
+/**
+ * JMP or CALL through a register or memory (32-bit operands outside 64-bit mode, 64-bit ones in it) as the block's
+ * last instruction: reads the target (a memory operand only on a TLB hit), checks it (canonical, or within the CS
+ * limit), pushes the return address for a CALL as CALL rel does, and leaves the target in the slot (HOW_RET: the
+ * next block comes from the jump cache by RIP). Anything else returns as a tail before changing anything.
+ */
+function emitIndirect(b: BlockBody, x: Insn, k: number, call: boolean): void {
+  const tail = exitCode(k, 3);
+  const w = x.osz;
+  const t = b.local(T.I64);
+  if (x.mod === 3) {
+    if (w === 8) b.load64(x.rm);
+    else {
+      b.load32(x.rm);
+      b.op(W.I64ExtendI32U);
+    }
+  } else {
+    const lin = b.local(T.I64);
+    const addr = b.local(T.I32);
+    const idx = b.local(T.I32);
+    address(b, x, k, lin);
+    tlbHit(b, lin, w, false, addr, idx);
+    b.op(W.I32Eqz);
+    leaveIf(b, tail);
+    b.get(addr);
+    if (w === 8) b.mem(W.I64Load, 0, 0);
+    else b.mem(W.I32Load, 0, 0).op(W.I64ExtendI32U);
+  }
+  b.set(t); // before a push: CALL ESP / CALL [ESP] go where ESP pointed
+  if (w === 8) {
+    if (call) pushReturn(b, x, k, t);
+    else {
+      nonCanonical(b, t);
+      leaveIf(b, tail);
+    }
+  } else {
+    if (call) need32BitStack(b, tail);
+    leaveBeyondCsLimit(b, t, tail);
+    if (call) pushReturn32(b, x, tail);
+  }
+  b.get(P_SLOT).get(t).op(W.F64ConvertI64S).mem(W.F64Store, Slot.ChainRip, 3);
+  b.i32(exitCode(k + 1, HOW_RET)).op(W.Return);
+}
+
 /** Calls x's handler through the import, ending the block after it if it wrote the block's code. */
 function handler(b: BlockBody, k: number, smcExit: number): void {
   b.i32(k).call(Im.H);
@@ -1821,6 +1946,16 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
       case 'callr':
         emitCallR64(b, x, k);
         break;
+      case 'call32':
+        emitCall32(b, x, k);
+        break;
+      case 'ret32':
+        emitRet32(b, x, k);
+        break;
+      case 'jmpind':
+      case 'callind':
+        emitIndirect(b, x, k, f === 'callind');
+        break;
       case 'simd':
         // Flags neither read nor written (nor by the handler it may call): `known` and `dirtyAt` stay.
         emitSimd(b, x, k, smcExit(k), SIMD_CTX);
@@ -1835,7 +1970,7 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
     }
   }
   const lf = forms[n - 1];
-  if (lf !== 'tail' && lf !== 'jmp' && lf !== 'call' && lf !== 'ret' && lf !== 'callr') {
+  if (lf !== 'tail' && lf !== 'jmp' && lf !== 'call' && lf !== 'ret' && lf !== 'callr' && lf !== 'call32' && lf !== 'ret32' && lf !== 'jmpind' && lf !== 'callind') {
     exitRip(b, ins[n - 1]!.end);
     b.i32(exitCode(n, 0));
     b.finish();

@@ -15,7 +15,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 process.env['TSVMM_JIT'] = 'wasm-eager';
-const { load, makeLong64Cpu } = await import('../cpu-harness.test-util.js');
+const { load, makeCpu, makeLong64Cpu } = await import('../cpu-harness.test-util.js');
 const { decodeBlock } = await import('../decoder.js');
 const { wasmForm } = await import('./wasm-compiler.js');
 type TestCpu = ReturnType<typeof makeLong64Cpu>;
@@ -116,12 +116,19 @@ test('MOVSXD, 64-bit shifts by a constant, TEST r/m64, TEST m, 64-bit ALU with m
   }
 });
 
-test('CALL r64 is an inline block end (chained runs go on into its target); CALL m64 is not', () => {
+test('near CALL, RET and JMP through registers or memory are inline block ends (chained runs go on into their targets)', () => {
   const t = makeLong64Cpu();
-  for (const [h, f] of [['41 ff d0', 'callr'], ['ff d0', 'callr'], ['ff 14 24', ''], ['ff 10', '']] as const) {
+  for (const [h, f] of [['41 ff d0', 'callr'], ['ff d0', 'callr'], ['ff 14 24', 'callind'], ['ff 10', 'callind'], ['ff e0', 'jmpind'], ['ff 24 c5 00 20 00 00', 'jmpind'], ['c3', 'ret'], ['c2 08 00', '']] as const) {
     load(t.mem, 0x1000, h);
     const x = decodeBlock(t.cpu, 0x1000, 0x1000).insns[0]!;
-    assert.equal(wasmForm(x), f, h);
+    assert.equal(wasmForm(x), f, `64-bit ${h}`);
+  }
+  const u = makeCpu();
+  u.cpu.setFlat32();
+  for (const [h, f] of [['e8 00 01 00 00', 'call32'], ['c3', 'ret32'], ['c2 08 00', 'ret32'], ['ff d0', 'callind'], ['ff 10', 'callind'], ['ff e0', 'jmpind'], ['ff 24 85 00 20 00 00', 'jmpind'], ['66 c3', ''], ['66 ff e0', ''], ['66 e8 00 01', '']] as const) {
+    load(u.mem, 0x1000, h);
+    const x = decodeBlock(u.cpu, 0x1000, 0x1000).insns[0]!;
+    assert.equal(wasmForm(x), f, `32-bit ${h}`);
   }
 });
 
