@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeCpu, type TestCpu } from './cpu-harness.test-util.js';
 import { type EmuCpu } from './cpu.js';
-import { CR0_PG, CR0_WP, CR4_PAE, CR4_PSE, EFER_LMA, EFER_LME, EFER_NXE, FAULT, VEC_PF } from './x86-defs.js';
+import { CR0_PG, CR0_WP, CR4_PAE, CR4_PSE, EFER_LMA, EFER_LME, EFER_NXE, FAULT, VEC_PF, VLin, jcSlot } from './x86-defs.js';
+import { Block } from './insn.js';
 import { translate } from './paging.js';
 import { writeCr0, writeCr3, writeCr4 } from './control-regs.js';
 import { rd32 } from './mem-access.js';
@@ -155,5 +156,38 @@ test('accessed bits: a leaf is not marked when the access faults on its permissi
       assert.deepEqual(xlate(cpu, 0x40001234, WRITE), { code: 3, cr2: 0x40001234 });
       assert.equal(mem.readU32(0x31000 + 8) & 0x60, 0, '1 GiB leaf not accessed');
     }
+  }
+});
+
+test('INVLPG drops exactly the jump-cache slots of blocks on the page and the page before (4 KiB pages)', () => {
+  const { cpu } = paging32();
+  const slots = new Map<number, { lin: number; b: Block }>();
+  // Blocks all over the address space, at both CPLs, long-mode kernel addresses included.
+  const pages = [0x400000, 0x401000, 0x402000, 0x3ff000, 0x7f0000, 0x12345000, 0xb876000, 0xb877000, 0x6c3ff000, -0x777800000000, -0x777800000000 + 4096, -0x7f000000, -0x7f001000, 0x7fff_ffff_f000];
+  let seed = 1;
+  for (let n = 0; n < 20000; n++) {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    const lin = pages[seed % pages.length]! + ((seed >>> 8) & 0xfff);
+    const cpl = (seed >>> 20) & 1 ? 3 : 0;
+    const j = jcSlot(lin, cpl);
+    const b = new Block(0, 0);
+    b.vLo = lin | 0;
+    b.vHi = (lin - (lin | 0)) / 4294967296;
+    cpu.jcTag[j] = lin;
+    cpu.jcBlock[j] = b;
+    slots.set(j, { lin, b });
+  }
+  for (const target of [0x401234, 0xb877ffc, 0x6c3ff000, -0x777800000000 + 4096 + 7, -0x7f000000 + 0x800]) {
+    invlpg(cpu, target);
+    const page = Math.floor(target / 4096) * 4096;
+    for (const [j, { lin, b }] of slots) {
+      const gone = lin >= page - 4096 && lin < page + 4096;
+      if (gone) {
+        assert.equal(cpu.jcTag[j], -1, `slot of ${lin.toString(16)} dropped`);
+        assert.equal(b.vHi, VLin.None, `block at ${lin.toString(16)} no longer found there`);
+      } else if (cpu.jcTag[j] !== -1) assert.equal(cpu.jcTag[j], lin);
+      else assert.fail(`slot of ${lin.toString(16)} dropped by INVLPG of ${target.toString(16)}`);
+    }
+    for (const [j, { lin }] of slots) if (lin >= page - 4096 && lin < page + 4096) slots.delete(j);
   }
 });

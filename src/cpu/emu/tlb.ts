@@ -4,7 +4,7 @@
  * decoded code never get write entries, so writes to them take the slow path (code-cache.ts).
  */
 import type { EmuCpu } from './cpu.js';
-import { Tlb, VLin } from './x86-defs.js';
+import { JC_SIZE, Tlb, VLin, jcPageRun } from './x86-defs.js';
 import type { RamRegion } from './mem-access.js';
 import { linkValidity } from './jit/link-validity.js';
 
@@ -62,10 +62,25 @@ export function invlpg(c: EmuCpu, lin: number): void {
   }
   // A block may run on from the page before into this one.
   // A block is valid at its vLin only while a jump-cache slot holds it (run-loop.ts lookupSlow), so these are all.
+  const from = base - 4096;
+  if (span === 4096) {
+    // The two pages' slots only (x86-defs.ts jcPageRun), in both halves.
+    dropJcPage(c, from, end, jcPageRun(from));
+    dropJcPage(c, from, end, jcPageRun(base));
+  } else dropJc(c, from, end, 0, 2 * JC_SIZE);
+}
+
+/** dropJc over one page's run of slots (`run`, jcPageRun) in both halves. */
+function dropJcPage(c: EmuCpu, from: number, end: number, run: number): void {
+  dropJc(c, from, end, run, run + 4096);
+  dropJc(c, from, end, run + JC_SIZE, run + JC_SIZE + 4096);
+}
+
+/** Drops the jump-cache slots among [j0, j1) that hold a block at a linear address in [from, end). */
+function dropJc(c: EmuCpu, from: number, end: number, j0: number, j1: number): void {
   const jt = c.jcTag;
   const jb = c.jcBlock;
-  const from = base - 4096;
-  for (let j = 0; j < jt.length; j++) {
+  for (let j = j0; j < j1; j++) {
     const t = jt[j]!;
     if (t >= from && t < end) {
       jt[j] = -1;
