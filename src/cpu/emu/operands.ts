@@ -40,10 +40,29 @@ export function ea32(c: EmuCpu, disp: number, base: number, index: number, scale
   return s >= TWO32 ? s - TWO32 : s;
 }
 
+/**
+ * Where linearEa leaves its result. ea() was too long to be inlined, and a double returned from a call is a
+ * new heap number whenever it is not a small integer (any address in a 64-bit kernel's direct map): 186 MB,
+ * a fifth of the bytes a Linux boot to its prompt allocated (heap sampling). Read back by the small `ea`,
+ * which is inlined into its callers, it stays an unboxed double. (Splitting the 64-bit path into a function
+ * of its own, inlined with offset64 into every caller, allocated more: the callers then boxed the address
+ * for each call that takes it, where they used to pass on ea's heap number.)
+ */
+const EA_OUT = new Float64Array(1);
+
 /** Linear address of the memory operand. */
 export function ea(c: EmuCpu, i: Insn): number {
+  linearEa(c, i);
+  return EA_OUT[0]!;
+}
+
+/** ea(): the address to EA_OUT. */
+function linearEa(c: EmuCpu, i: Insn): void {
   const ak = i.ak;
-  if (ak === Ea.A32) return ea32(c, i.disp, i.base, i.index, i.scale, i.seg, i.msz, i.mw);
+  if (ak === Ea.A32) {
+    EA_OUT[0] = ea32(c, i.disp, i.base, i.index, i.scale, i.seg, i.msz, i.mw);
+    return;
+  }
   if (ak === Ea.A16) {
     let a = i.disp;
     if (i.base >= 0) a += c.rl[i.base]!;
@@ -51,14 +70,16 @@ export function ea(c: EmuCpu, i: Insn): number {
     a &= 0xffff;
     if (c.segChk[i.seg] !== 0) checkSeg(c, i.seg, a, i.msz, i.mw);
     const s = c.segBase[i.seg]! + a;
-    return s >= TWO32 ? s - TWO32 : s;
+    EA_OUT[0] = s >= TWO32 ? s - TWO32 : s;
+    return;
   }
   if (ak === Ea.A32L) {
     let a = i.disp;
     if (i.ripRel) a += c.bip + i.end;
     if (i.base >= 0) a += c.rl[i.base]!;
     if (i.index >= 0) a += c.rl[i.index]! << i.scale;
-    return c.segBase[i.seg]! + (a >>> 0);
+    EA_OUT[0] = c.segBase[i.seg]! + (a >>> 0);
+    return;
   }
   // The common case: the offset as one exact double (offset64) and a segment base within +-2^48, so the sum
   // stays below 2^53 and needs no wrap at 2^64. Register values beyond that take the 32-bit halves below.
@@ -68,14 +89,15 @@ export function ea(c: EmuCpu, i: Insn): number {
     if (o === o) {
       const a = o + sb;
       if (i.seg === Seg.FlatSS && (a < -STACK_CANON || a >= STACK_CANON) && (a < -c.canonLim || a >= c.canonLim)) raise(c, VEC_SS, 0);
-      return a;
+      EA_OUT[0] = a;
+      return;
     }
   }
   const lo = ea64(c, i, true);
   const a = EA_HI * TWO32 + lo;
   // A non-canonical stack-relative address is #SS(0) (others fault #GP(0) at the access).
   if (i.seg === Seg.FlatSS && (EA_HI < -32768 || EA_HI > 32767) && (EA_HI < -c.canonHi || EA_HI >= c.canonHi)) raise(c, VEC_SS, 0);
-  return a;
+  EA_OUT[0] = a;
 }
 
 /**
