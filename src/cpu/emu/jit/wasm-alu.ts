@@ -10,7 +10,9 @@
  * - the flags of SHL/SHR/SAR r32 by a constant ('shift' with live flags) inline (sem-shift.ts shl32/shr32/sar32),
  *   where they went through the `sh` import;
  * - 'cmpxchg32m': CMPXCHG m32, r32; 'incdec64': INC/DEC r64; 'movsreg': MOV r16/r32/r64, Sreg (the selectors in the
- *   vCPU's slot).
+ *   vCPU's slot);
+ * - 'imul32': IMUL r32, r/m32 [, imm] and 'mul32': MUL r/m32 (EDX:EAX = EAX * r/m32), through i64.mul, with the
+ *   eager records of imulInto / mulE (CF = OF = the product does not fit in 32 bits, signed or unsigned).
  */
 import type { Insn } from '../insn.js';
 import { hasImm } from '../block-compiler.js';
@@ -49,6 +51,8 @@ export interface AluCtx {
   record32(b: BlockBody, op: number, d: number, s: number, r: number): Known;
   /** Pushes the i64 read of 8 bytes at i64 local `lin` (inline on a TLB hit, else rd()). */
   load8(b: BlockBody, k: number, lin: number): void;
+  /** Pushes the i32 read of 4 bytes at i64 local `lin` (inline on a TLB hit, else rd()). */
+  load4(b: BlockBody, k: number, lin: number): void;
   /** Leaves in `hit` (and pushes) whether the TLB maps `lin` for writing and reading; the host address in `addr`. */
   tlbHitRw(b: BlockBody, lin: number, size: number, addr: number, hit: number): void;
   /** Pushes the i32 read for writing of `size` bytes at `lin` through the rdw import (faults as a write). */
@@ -118,6 +122,62 @@ export function emitImul64(b: BlockBody, cx: AluCtx, x: Insn, k: number, lin: nu
     orSzp(b, cx, r, true);
   });
   return { kind: 'zf', w64: true, d: -1, s: -1, r };
+}
+
+/**
+ * IMUL r32, r/m32 [, imm]: register `x.reg` = the low 32 bits of the product (its high half cleared, as any 32-bit
+ * write); with its flags live, the eager record of imulInto: CF = OF = the signed product is not its low half
+ * sign-extended, SF/ZF/PF of the low half.
+ */
+export function emitImul32(b: BlockBody, cx: AluCtx, x: Insn, k: number, lin: number, fl: boolean, known: Known): Known {
+  const p = b.local(T.I64);
+  const r = b.local(T.I32);
+  const three = x.row.ops.length === 3;
+  // 0F AF: G * E; 69/6B: E * imm (sign-extended by the decoder).
+  if (lin >= 0) cx.load4(b, k, lin);
+  else b.load32(x.rm);
+  b.op(W.I64ExtendI32S);
+  if (three) b.i64(BigInt(x.imm | 0));
+  else {
+    b.load32(x.reg);
+    b.op(W.I64ExtendI32S);
+  }
+  b.op(W.I64Mul).set(p);
+  b.get(p).op(W.I32WrapI64).set(r);
+  b.store32(x.reg, r);
+  if (!fl) return known;
+  const ovf = b.local(T.I32);
+  b.get(r).op(W.I64ExtendI32S).get(p).op(W.I64Ne).set(ovf);
+  recEager(b, cx, () => {
+    b.get(ovf).get(ovf).i32(11).op(W.I32Shl, W.I32Or);
+    orSzp(b, cx, r, false);
+  });
+  return { kind: 'zf', w64: false, d: -1, s: -1, r };
+}
+
+/**
+ * MUL r/m32: EDX:EAX = EAX * r/m32 (unsigned; both high halves cleared); with its flags live, mulE's eager record:
+ * CF = OF = EDX is not 0, SF/ZF/PF of EAX.
+ */
+export function emitMul32(b: BlockBody, cx: AluCtx, x: Insn, k: number, lin: number, fl: boolean, known: Known): Known {
+  const p = b.local(T.I64);
+  const lo = b.local(T.I32);
+  const hi = b.local(T.I32);
+  if (lin >= 0) cx.load4(b, k, lin);
+  else b.load32(x.rm);
+  b.op(W.I64ExtendI32U);
+  b.load32(0);
+  b.op(W.I64ExtendI32U, W.I64Mul).set(p);
+  b.get(p).op(W.I32WrapI64).set(lo);
+  b.get(p).i64(32n).op(W.I64ShrU, W.I32WrapI64).set(hi);
+  b.store32(0, lo);
+  b.store32(2, hi);
+  if (!fl) return known;
+  recEager(b, cx, () => {
+    b.get(hi).i32(0).op(W.I32Ne).tee(hi).get(hi).i32(11).op(W.I32Shl, W.I32Or);
+    orSzp(b, cx, lo, false);
+  });
+  return { kind: 'zf', w64: false, d: -1, s: -1, r: lo };
 }
 
 /**

@@ -24,7 +24,7 @@ import { Ea } from '../insn.js';
 import { flagLiveness, formOf, eFirst, hasImm, mayFault, plainAlu, writes, type Form } from '../block-compiler.js';
 import { aluEG, aluEI, aluGE, cmovcc, cmpxchg, incdecE, lea as leaOp, lea64, mov64load, mov64store, movEG, movEI, movGE, movRI, movsx, negE, notE, setcc, testEG, testEI } from '../ops-alu.js';
 import { shiftE } from '../ops-shift.js';
-import { imulGE, imulGEI } from '../ops-muldiv.js';
+import { imulGE, imulGEI, mulE } from '../ops-muldiv.js';
 import { callE, callRel, callRel64, jmpE, jmpRel, movESeg, pop32r, pop64r, popR, push32r, push64r, pushI, pushR, relTarget, ret64, retNear } from '../ops-flow.js';
 import { nop, rdmsr, rdpmc, wrmsr } from '../ops-system.js';
 import { Alu } from '../sem-alu.js';
@@ -40,7 +40,7 @@ import { moduleBytes, T, tableOfHostFunctions, W, wasmApi, type Body, type FnTyp
 import { BlockBody } from './wasm-regs.js';
 import { chainModuleBytes, HOW_RET, HOW_TAIL_DONE, Lk } from './wasm-chain.js';
 import { emitSimd, simdForm, simdStores, type SimdCtx } from './wasm-simd.js';
-import { carryHelper, readForWrite32, writeBack32, emitAlu32m, emitCmpxchg32m, emitImul64, emitIncDec64, emitMovSreg, emitShift32Flags, emitShiftCl, shift32Inline, NONE, type AluCtx, type Known } from './wasm-alu.js';
+import { carryHelper, readForWrite32, writeBack32, emitAlu32m, emitCmpxchg32m, emitImul32, emitImul64, emitMul32, emitIncDec64, emitMovSreg, emitShift32Flags, emitShiftCl, shift32Inline, NONE, type AluCtx, type Known } from './wasm-alu.js';
 import { linkValidity } from './link-validity.js';
 import { Bit } from '../flags.js';
 import { Seg } from '../x86-defs.js';
@@ -172,6 +172,9 @@ export type WForm =
   | 'movsreg'
   | 'neg64'
   | 'setccm'
+  | 'mov8'
+  | 'imul32'
+  | 'mul32'
   | 'call32'
   | 'ret32'
   | 'jmpind'
@@ -203,12 +206,15 @@ export function wasmForm(x: Insn): WForm {
     if (x.imm2 !== 0) return x.osz === 8 || x.osz === 4 ? 'shiftcl' : '';
     return x.osz === 8 && (x.imm & 63) !== 0 ? 'shift64' : '';
   }
-  if (fn === imulGE || fn === imulGEI) return x.osz === 8 ? 'imul64' : '';
+  if (fn === imulGE || fn === imulGEI) return x.osz === 8 ? 'imul64' : x.osz === 4 ? 'imul32' : '';
+  if (fn === mulE) return x.osz === 4 ? 'mul32' : '';
   if (fn === movsx) return (x.osz === 8 || x.osz === 4) && (x.imm2 === 1 || x.imm2 === 2 || x.imm2 === 4) ? 'movsx' : '';
   // The interpreter's 64-bit fast variants (push64r, pop64r, lea64, mov64load, mov64store) are the same instructions.
   if (fn === push32r || fn === pushR || fn === push64r || fn === pushI) return x.osz === 4 || x.osz === 8 ? 'push' : '';
   if (fn === pop32r || fn === popR || fn === pop64r) return x.osz === 4 || x.osz === 8 ? 'pop' : '';
   if (fn === leaOp || fn === lea64) return x.ak === Ea.A64 && (x.osz === 4 || x.osz === 8) ? 'lea64' : '';
+  // MOV between byte registers and MOV r8, imm8 (AH..BH as register codes 16-19).
+  if ((fn === movEG || fn === movGE || fn === movRI) && x.osz === 1 && (reg || fn === movRI)) return 'mov8';
   if (fn === movGE || fn === mov64load) return reg ? '' : x.osz === 8 ? 'load64' : fn === movGE && (x.osz === 1 || x.osz === 2) ? 'loadn' : '';
   if (fn === movEI && reg) return x.osz === 8 ? 'movri64' : '';
   if (fn === movEG || fn === movEI || fn === mov64store) return !reg && x.osz === 8 ? 'store64' : '';
@@ -242,7 +248,7 @@ export function wasmForm(x: Insn): WForm {
 
 /** Whether a form may fault or call out (it then observes every flag, for the liveness pass). */
 function observesAll(f: string, x: Insn): boolean {
-  if ((f === 'movsx' || f === 'test64' || f === 'imul64') && x.mod !== 3) return true;
+  if ((f === 'movsx' || f === 'test64' || f === 'imul64' || f === 'imul32' || f === 'mul32') && x.mod !== 3) return true;
   // A shift by CL whose count is 0 leaves the flags as they were: they must be recorded before it.
   if (f === 'shiftcl' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm') return true;
   return f === 'push' || f === 'pop' || f === 'load64' || f === 'store64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'tail' || f === 'jmp' || f === 'call' || f === 'ret' || f === 'callr' || f === 'call32' || f === 'ret32' || f === 'jmpind' || f === 'callind' || f === 'loadn' || f === 'incdecm' || f === 'simd' || mayFault(f as Form, x);
@@ -1341,7 +1347,7 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
     const fl = (liveAfter[k]! & writes(x)) !== 0;
     let lin = -1;
     const memForm = f === 'alu-load' || f === 'cmp-mi' || f === 'cmp-mi8' || f === 'load' || f === 'store' || f === 'movzx-load' || f === 'load64' || f === 'store64' || f === 'loadn' || f === 'incdecm';
-    if ((memForm || f === 'movsx' || f === 'test64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'imul64' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm') && x.mod !== 3) {
+    if ((memForm || f === 'movsx' || f === 'test64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'imul64' || f === 'imul32' || f === 'mul32' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm') && x.mod !== 3) {
       lin = b.local(T.I64);
       address(b, x, k, lin);
     }
@@ -1916,6 +1922,21 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
       case 'imul64':
         known = emitImul64(b, ALU_CTX, x, k, lin, fl, known);
         break;
+      case 'mov8': {
+        // Flags untouched; 88 writes E from G, 8A and B0+r write G (B0+r: the register in rm) from E or the immediate.
+        const v = b.local(T.I32);
+        if (x.fn === movRI) b.i32(x.imm & 0xff);
+        else getReg(b, 1, x.fn === movEG ? x.reg : x.rm);
+        b.set(v);
+        setReg8(b, x.fn === movGE ? x.reg : x.rm, v);
+        break;
+      }
+      case 'imul32':
+        known = emitImul32(b, ALU_CTX, x, k, lin, fl, known);
+        break;
+      case 'mul32':
+        known = emitMul32(b, ALU_CTX, x, k, lin, fl, known);
+        break;
       case 'alu32m':
         known = emitAlu32m(b, ALU_CTX, x, k, lin, fl, known, smcExit(k));
         break;
@@ -1989,6 +2010,9 @@ const ALU_CTX: AluCtx = {
   parity,
   record32,
   load8,
+  load4: (b, k, lin) => {
+    load(b, k, lin, 4);
+  },
   tlbHitRw,
   rdwCall: (b, k, size, lin) => {
     b.i32(k).i32(size).get(lin).op(W.F64ConvertI64S).call(Im.Rdw);

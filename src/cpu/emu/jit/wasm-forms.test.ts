@@ -51,7 +51,9 @@ const FORMS: readonly (readonly [string, string])[] = [
   ['48 0f af 43 08', 'imul64'], // imul rax, [rbx+8]
   ['48 6b c1 f9', 'imul64'], // imul rax, rcx, -7
   ['48 69 03 00 00 00 80', 'imul64'], // imul rax, [rbx], -2^31
-  ['0f af c1', ''], // imul eax, ecx
+  ['0f af c1', 'imul32'], // imul eax, ecx
+  ['f7 63 04', 'mul32'], // mul dword [rbx+4]
+  ['f7 e9', ''], // imul ecx (one operand)
   ['01 03', 'alu32m'], // add [rbx], eax
   ['83 6b 04 05', 'alu32m'], // sub dword [rbx+4], 5
   ['f0 81 0b 00 01 00 00', 'alu32m'], // lock or dword [rbx], 0x100
@@ -100,7 +102,9 @@ const FORMS: readonly (readonly [string, string])[] = [
   ['8a 63 01', 'loadn'], // mov ah, [rbx+1]
   ['40 8a 73 02', 'loadn'], // mov sil, [rbx+2]
   ['66 8b 4b 02', 'loadn'], // mov cx, [rbx+2]
-  ['8a c1', ''], // mov al, cl
+  ['8a c1', 'mov8'], // mov al, cl
+  ['88 e1', 'mov8'], // mov cl, ah
+  ['b4 80', 'mov8'], // mov ah, 0x80
   ['ff 03', 'incdecm'], // inc dword [rbx]
   ['f0 ff 4b 04', 'incdecm'], // lock dec dword [rbx+4]
   ['48 ff 03', ''], // inc qword [rbx]
@@ -299,6 +303,11 @@ function cases(): Case[] {
   body.push('6a f0 41 5f', '68 78 56 34 92 41 5e', '6a 7f', '0f 94 03', '0f 9c 43 05', '0f 92 03', '0f 97 43 1f', '48 f7 d9', '49 f7 df', '48 f7 d8');
   // MOV r16/r32/r64, Sreg.
   body.push('8c d8', '8c c0', '48 8c e0', '66 8c d1', '8c e9', '49 8c d7', '8c f0');
+  // IMUL r32 (0F AF, 6B, 69) and MUL r/m32 from registers and memory.
+  body.push('0f af c1', '0f af ca', '44 0f af c1', '0f af c0', '0f af 03', '0f af 4b 08', `6b c1 ${hex8(r())}`, '6b d2 ff', `69 c2 ${hex32(r())}`, '69 c9 00 00 00 80', `69 43 08 ${hex32(r())}`, '6b 03 81');
+  body.push('f7 e1', 'f7 e0', 'f7 e2', '41 f7 e7', 'f7 23', 'f7 63 04');
+  // MOV between byte registers (AH..BH and REX byte registers included) and MOV r8, imm8.
+  body.push('88 c8', '88 e1', '88 cc', '8a c4', '8a e3', '40 88 f7', '44 88 c0', '45 8a c7', 'b0 7f', 'b4 80', '41 b7 ff', '40 b6 12');
   for (const b of body) {
     out.push({ code: b }, { code: `${b} ${SETCC}` });
     // A producer whose flags stay recorded (a load after it may fault) before this instruction.
@@ -327,8 +336,11 @@ function cases(): Case[] {
     [-3n, 0x2aaa_aaaa_aaaa_aaabn],
   ];
   for (const [a, s] of edges) for (const m of ['48 0f af c1', '48 0f af c8']) out.push({ code: `48 b8 ${I64(a)} 48 b9 ${I64(s)} ${m} ${SETCC}` });
+  // IMUL r32 and MUL r32 at the edges of overflow: eax = a, ecx = s.
+  const e32: [number, number][] = [[-0x8000_0000, -1], [0x10000, 0x8000], [0x10000, 0x7fff], [-0x10000, 0x8000], [3, 0x2aaa_aaab], [3, 0x2aaa_aaaa], [-1, -1], [0, -0x8000_0000], [0xffff, 0x10001], [-0x8000_0000, -0x8000_0000]];
+  for (const [a, s] of e32) for (const m of ['0f af c1', '0f af c8', 'f7 e1']) out.push({ code: `b8 ${hex32(a)} b9 ${hex32(s)} ${m} ${SETCC}` });
   // Faults: a page fault (unmapped), a write to a read-only page, a non-canonical address (#GP).
-  for (const b of ['0f 94 03', '0f b1 0b', 'f0 0f b1 53 04', '01 03', 'f0 83 6b 04 05', '48 0f af 03', '48 69 03 05 00 00 00', 'ff 03', 'f0 ff 4b 04', '8a 63 01', '66 8b 4b 02', '48 63 03', '48 f7 03 01 00 00 00', 'f6 03 01', '48 03 03', '48 01 03', '48 83 3b 05', '48 83 03 05', '3a 03', '39 03']) {
+  for (const b of ['0f 94 03', '0f b1 0b', 'f0 0f b1 53 04', '01 03', 'f0 83 6b 04 05', '48 0f af 03', '48 69 03 05 00 00 00', '0f af 03', 'f7 23', 'ff 03', 'f0 ff 4b 04', '8a 63 01', '66 8b 4b 02', '48 63 03', '48 f7 03 01 00 00 00', 'f6 03 01', '48 03 03', '48 01 03', '48 83 3b 05', '48 83 03 05', '3a 03', '39 03']) {
     for (const base of [0x400000, 0x200000, 0x200ffc, 0x0000_8000_0000_0000, -0x0000_8000_0000_0000 - 4096]) {
       out.push({ code: `48 01 d1 ${b}`, base });
       // Its flags dead (XOR overwrites them): a read-modify-write still records them before a write that faults.
