@@ -134,7 +134,9 @@ function pull(c: EmuCpu, m: Int32Array, f: number): void {
  * CMP m8/m32, r ('cmpm'), NOT r64 ('not64'), MOV r64, imm32 (C7, as 'movri64'), and those of wasm-alu.ts: IMUL
  * r64 ('imul64'), ADD/OR/AND/SUB/XOR m32 ('alu32m'), SHL/SHR/SAR r32/r64 by CL ('shiftcl'), CMPXCHG m32
  * ('cmpxchg32m'), INC/DEC r64 ('incdec64'), MOV r, Sreg ('movsreg'); PUSH imm (as 'push'), SETcc m8 ('setccm'),
- * NEG r64 ('neg64');
+ * NEG r64 ('neg64'), IMUL r32 ('imul32'), MUL r/m32 ('mul32'), MOV between byte registers and MOV r8, imm8 ('mov8');
+ * as block ends, CALL rel32, RET and RET imm16 with 32-bit operands ('call32', 'ret32') and JMP/CALL through a
+ * register or memory ('jmpind', 'callind');
  * 'tail' is a last instruction without one, which the block's wrapper runs (no call out of wasm for it).
  */
 export type WForm =
@@ -1923,7 +1925,7 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
         known = emitImul64(b, ALU_CTX, x, k, lin, fl, known);
         break;
       case 'mov8': {
-        // Flags untouched; 88 writes E from G, 8A and B0+r write G (B0+r: the register in rm) from E or the immediate.
+        // Flags untouched. 88 writes E (rm) from G (reg), 8A writes G from E, B0+r writes the register in rm.
         const v = b.local(T.I32);
         if (x.fn === movRI) b.i32(x.imm & 0xff);
         else getReg(b, 1, x.fn === movEG ? x.reg : x.rm);
