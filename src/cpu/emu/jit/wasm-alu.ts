@@ -41,6 +41,8 @@ export interface AluCtx {
   carry(b: BlockBody, k: Known): void;
   /** Writes the flags record field `i` from the i32 that `v` pushes. */
   recField(b: BlockBody, i: number, v: () => void): void;
+  /** Writes a 64-bit value (the i64 `v` pushes) to the record's field `i` and its high half (Fr) in one store. */
+  recField64(b: BlockBody, i: number, v: () => void): void;
   /** Marks the record's field groups `g` written. */
   recDirty(b: BlockBody, g: number): void;
   /** Forgets what Fr.Dirty holds (after code that marks groups on one path only). */
@@ -353,12 +355,9 @@ export function emitIncDec64(b: BlockBody, cx: AluCtx, x: Insn, fl: boolean, kno
   cx.recField(b, Fr.Cin, () => b.get(cin));
   cx.recField(b, Fr.Op, () => b.i32(dec ? Lazy.Dec : Lazy.Inc));
   cx.recField(b, Fr.Sz, () => b.i32(8));
-  cx.recField(b, Fr.Dst, () => b.get(d).op(W.I32WrapI64));
-  cx.recField(b, Fr.DstH, () => b.get(d).i64(32n).op(W.I64ShrU, W.I32WrapI64));
-  cx.recField(b, Fr.Src, () => b.i32(1));
-  cx.recField(b, Fr.SrcH, () => b.i32(0));
-  cx.recField(b, Fr.Res, () => b.get(r).op(W.I32WrapI64));
-  cx.recField(b, Fr.ResH, () => b.get(r).i64(32n).op(W.I64ShrU, W.I32WrapI64));
+  cx.recField64(b, Fr.Dst, () => b.get(d));
+  cx.recField64(b, Fr.Src, () => b.i64(1n));
+  cx.recField64(b, Fr.Res, () => b.get(r));
   cx.recDirty(b, Dg.OpRes | Dg.Sz | Dg.DstSrc | Dg.High | Dg.Cin);
   return { kind: 'zf', w64: true, d: -1, s: -1, r };
 }
@@ -389,11 +388,9 @@ export function carryHelper(cfImport: number): Body {
   const fld = (i: number): void => {
     b.get(0).mem(W.I32Load, Slot.Flags + i * 4, 2);
   };
-  const u64 = (lo: number, hi: number): void => {
-    fld(lo);
-    b.op(W.I64ExtendI32U);
-    fld(hi);
-    b.op(W.I64ExtendI32U).i64(32n).op(W.I64Shl, W.I64Or);
+  // A 64-bit value: its low half, then its high half (Fr).
+  const u64 = (lo: number): void => {
+    b.get(0).mem(W.I64Load, Slot.Flags + lo * 4, 3);
   };
   fld(Fr.Dirty);
   b.tee(dd).i32(Dg.OpRes).op(W.I32And, W.I32Eqz);
@@ -428,11 +425,11 @@ export function carryHelper(cfImport: number): Body {
   b.op(W.If, T.Void);
   b.get(op).i32(Lazy.Add).op(W.I32Eq);
   b.op(W.If, T.I32);
-  u64(Fr.Res, Fr.ResH);
-  u64(Fr.Dst, Fr.DstH);
+  u64(Fr.Res);
+  u64(Fr.Dst);
   b.op(W.I64LtU, W.Else);
-  u64(Fr.Dst, Fr.DstH);
-  u64(Fr.Src, Fr.SrcH);
+  u64(Fr.Dst);
+  u64(Fr.Src);
   b.op(W.I64LtU, W.End, W.Return, W.End);
   b.op(W.End);
   b.call(cfImport);

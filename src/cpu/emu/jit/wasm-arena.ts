@@ -66,11 +66,12 @@ export const enum Slot {
 export const enum Fr {
   Op = 0,
   Sz = 1,
+  // Each value's high half follows its low half (8-byte aligned: Slot.Flags is), so a 64-bit value is one i64 store.
   Res = 2,
-  Dst = 3,
-  Src = 4,
-  ResH = 5,
-  DstH = 6,
+  ResH = 3,
+  Dst = 4,
+  DstH = 5,
+  Src = 6,
   SrcH = 7,
   Cin = 8,
   /** Which fields compiled code wrote since the EmuCpu fields were last brought up to date (Dg bits; 0: none). */

@@ -36,7 +36,7 @@ import { addIp } from '../address.js';
 import { Lazy } from '../flags.js';
 import type { JitStats } from './jit-stats.js';
 import { Dg, Fr, JCW_ENTRIES, LINK_BYTES, Slot, type WasmArena } from './wasm-arena.js';
-import { moduleBytes, T, tableOfHostFunctions, W, wasmApi, type Body, type FnType, type WasmTable } from './wasm-encoder.js';
+import { Body, moduleBytes, T, tableOfHostFunctions, W, wasmApi, type FnType, type WasmTable } from './wasm-encoder.js';
 import { BlockBody } from './wasm-regs.js';
 import { chainModuleBytes, HOW_RET, HOW_TAIL_DONE, Lk } from './wasm-chain.js';
 import { emitSimd, simdForm, simdStores, type SimdCtx } from './wasm-simd.js';
@@ -782,10 +782,16 @@ function recLocal(b: BlockBody, i: number, l: number): void {
   recField(b, i, () => b.get(l));
 }
 
+/** Writes the i64 that `v` pushes to field `i` and its high half, which follows it (Fr). */
+function recField64(b: BlockBody, i: number, v: () => void): void {
+  b.get(P_SLOT);
+  v();
+  b.mem(W.I64Store, Slot.Flags + i * 4, 3);
+}
+
 /** Record halves of an i64 local. */
-function recLocal64(b: BlockBody, lo: number, hi: number, l: number): void {
-  recField(b, lo, () => b.get(l).op(W.I32WrapI64));
-  recField(b, hi, () => b.get(l).i64(32n).op(W.I64ShrU, W.I32WrapI64));
+function recLocal64(b: BlockBody, lo: number, l: number): void {
+  recField64(b, lo, () => b.get(l));
 }
 
 /**
@@ -924,7 +930,7 @@ function address(b: BlockBody, x: Insn, k: number, lin: number): void {
   if (x.ak === Ea.A32) {
     // if (segChk[seg] | segBase[seg] != 0) lin = ea() else lin = zero-extended offset
     b.get(P_SLOT).mem(W.I32Load8U, Slot.SegChk + x.seg, 0);
-    b.get(P_SLOT).mem(W.F64Load, Slot.SegBase + x.seg * 8, 3).f64(0).op(W.F64Ne, W.I32Or);
+    b.get(P_SLOT).mem(W.I64Load, Slot.SegBase + x.seg * 8, 3).op(W.I64Eqz, W.I32Eqz, W.I32Or);
     b.op(W.If, T.I64).i32(k).call(Im.Ea).op(W.I64TruncF64S, W.Else);
     off32(b, x);
     b.op(W.I64ExtendI32U, W.End).set(lin);
@@ -938,7 +944,8 @@ function address(b: BlockBody, x: Insn, k: number, lin: number): void {
     b.set(lin);
     // Not canonical (48-bit): ea() (its faults, 5-level paging).
     b.get(lin).i64(16n).op(W.I64Shl).i64(16n).op(W.I64ShrS).get(lin).op(W.I64Ne);
-    if (x.seg !== Seg.FS && x.seg !== Seg.GS) b.get(P_SLOT).mem(W.F64Load, Slot.SegBase + x.seg * 8, 3).f64(0).op(W.F64Ne, W.I32Or);
+    // Any bit of the base set (a -0 too): ea(), which is exact whatever the base.
+    if (x.seg !== Seg.FS && x.seg !== Seg.GS) b.get(P_SLOT).mem(W.I64Load, Slot.SegBase + x.seg * 8, 3).op(W.I64Eqz, W.I32Eqz, W.I32Or);
     b.op(W.If, T.Void).i32(k).call(Im.Ea).op(W.I64TruncF64S).set(lin).op(W.End);
     return;
   }
@@ -979,14 +986,25 @@ function off32(b: BlockBody, x: Insn): void {
  * page, leaving the host address in i32 local `addr`.
  */
 function tlbHit(b: BlockBody, lin: number, size: number, write: boolean, addr: number, idx: number): void {
-  b.get(lin).op(W.I32WrapI64).i32(12).op(W.I32ShrU).i32(0x3ff).op(W.I32And).get(P_USER).i32(0xffff).op(W.I32And, W.I32Or).set(idx);
+  b.get(lin).op(W.I32WrapI64).i32(12).op(W.I32ShrU).i32(0x3ff).op(W.I32And).get(userBank(b)).op(W.I32Or).set(idx);
   // addr = tlbAddr[idx] + (lin & 0xfff)
   b.get(idx).i32(2).op(W.I32Shl).get(P_SLOT).op(W.I32Add).mem(W.I32Load, Slot.Addr, 2).set(addr);
   b.get(idx).i32(3).op(W.I32Shl).get(P_SLOT).op(W.I32Add).mem(W.F64Load, write ? Slot.TagW : Slot.TagR, 3);
-  b.get(lin).i64(-4096n).op(W.I64And, W.F64ConvertI64S, W.F64Eq);
+  // The page of the operand's last byte is the entry's: the entry at idx only ever holds a page of index idx
+  // (tlb.ts fill), so an operand running into the next page never matches.
+  b.get(lin);
+  if (size > 1) b.i64(BigInt(size - 1)).op(W.I64Add);
+  b.i64(-4096n).op(W.I64And, W.F64ConvertI64S, W.F64Eq);
   b.get(addr).i32(0).op(W.I32GeS, W.I32And);
-  if (size > 1) b.get(lin).op(W.I32WrapI64).i32(0xfff).op(W.I32And).i32(4096 - size).op(W.I32LeU, W.I32And);
   b.get(addr).get(lin).op(W.I32WrapI64).i32(0xfff).op(W.I32And, W.I32Add).set(addr);
+}
+
+/** The function's local holding its TLB bank (the low half of P_USER), -1 before its first use (emit prepends its setting). */
+let userLocal = -1;
+
+function userBank(b: BlockBody): number {
+  if (userLocal < 0) userLocal = b.local(T.I32);
+  return userLocal;
 }
 
 const LOAD_OP: Record<number, W> = { 1: W.I32Load8U, 2: W.I32Load16U, 4: W.I32Load };
@@ -1103,7 +1121,7 @@ function cmpSub(b: BlockBody, size: number, d: number, s: number, fl: boolean, k
 function exitRip(b: BlockBody, off: number, x?: Insn): void {
   b.get(P_SLOT);
   if (x !== undefined && x.osz === 2) b.f64(2 ** 60);
-  else b.get(P_BIP).f64(off).op(W.F64Add);
+  else b.get(P_BIP).i32(off).op(W.F64ConvertI32S, W.F64Add); // the offset as an i32 const: 2-4 bytes, not 9
   b.mem(W.F64Store, Slot.ChainRip, 3);
 }
 
@@ -1325,6 +1343,7 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
   // A chained run (wasm-chain.ts) enters a block with the record as the block before it left it, dirty groups
   // included; without chains every block starts from the wrapper's clean record.
   dirtyAt = CHAIN ? -1 : 0;
+  userLocal = -1;
   const smcExit = (k: number): number => exitCode(k + 1, k + 1 < n ? 2 : 0);
   const it = head >= 0 ? b.local(T.I32) : -1;
   const setLoops = (): void => {
@@ -1542,7 +1561,7 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
           exitRip(b, x.end + x.imm, x);
           b.get(P_SLOT).i32(x.brThrough).mem(W.I32Store, Slot.ChainBr, 2);
           b.i32(exitCode(k + 1, 1)).op(W.Return, W.End);
-          b.f64(k + 1).get(P_ROOM).op(W.F64Ge);
+          b.i32(k + 1).op(W.F64ConvertI32S).get(P_ROOM).op(W.F64Ge);
           b.op(W.If, T.Void).i32(exitCode(k + 1, 2)).op(W.Return, W.End);
         } else if (head >= 0) {
           // The back edge: another pass while the run loop's limit allows (c.loopLimit), else the block ends taken.
@@ -1627,67 +1646,67 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
       }
       case 'push':
       case 'pop': {
-        // Inline for a 32-bit stack (any SS base) or a 64-bit one at a canonical address; else the handler.
+        // Inline for a 32-bit stack (any SS base) or a 64-bit one at a canonical address, when the stack slot is
+        // a TLB hit on RAM; else the handler does it all (faults, MMIO, a write to code), nothing changed before.
         const l = b.local(T.I64);
         const w = x.osz;
+        const push = f === 'push';
         // PUSH imm (68, 6A): the immediate, sign-extended to the operand size by the decoder.
         const imm = x.fn === pushI;
-        // Cached before the branch, so that the stack pointer stays in a local across the block's pushes and pops.
-        if (w === 8) {
-          b.ensure(4);
-          if (f === 'push' && !imm) b.ensure(A);
-        }
-        b.get(P_USER).i32(16).op(W.I32ShrU).i32(w).op(W.I32Eq);
-        b.op(W.If, T.Void);
+        const addr = b.local(T.I32);
+        const idx = b.local(T.I32);
         if (w === 4) {
-          stackLin32(b, f === 'push' ? -4 : 0, l);
-          if (f === 'push') {
-            const v = b.local(T.I32);
+          stackLin32(b, push ? -4 : 0, l);
+          tlbHit(b, l, 4, push, addr, idx);
+          b.get(P_USER).i32(16).op(W.I32ShrU).i32(4).op(W.I32Eq, W.I32And);
+          b.op(W.If, T.Void);
+          if (push) {
+            b.get(addr);
             if (imm) b.i32(x.imm | 0);
             else b.load32(A);
-            b.set(v);
-            store(b, k, l, 4, v, smcExit(k));
-            b.storeLow32(4, () => {
-              b.load32(4);
-              b.i32(-4).op(W.I32Add);
-            });
+            b.mem(W.I32Store, 0, 0);
           } else {
             const v = b.local(T.I32);
-            load(b, k, l, 4);
-            b.set(v);
+            b.get(addr).mem(W.I32Load, 0, 0).set(v);
             b.storeLow32(4, () => {
               b.load32(4);
               b.i32(4).op(W.I32Add);
             });
             b.store32(A, v);
           }
+          if (push)
+            b.storeLow32(4, () => {
+              b.load32(4);
+              b.i32(-4).op(W.I32Add);
+            });
         } else {
+          // Cached before the branch, so that the stack pointer stays in a local across the block's pushes and pops.
+          b.ensure(4);
+          if (push && !imm) b.ensure(A);
           const sp = b.local(T.I64);
           b.load64(4);
           b.set(sp);
           b.get(sp);
-          if (f === 'push') b.i64(-8n).op(W.I64Add);
+          if (push) b.i64(-8n).op(W.I64Add);
           b.set(l);
+          tlbHit(b, l, 8, push, addr, idx);
+          b.get(P_USER).i32(16).op(W.I32ShrU).i32(8).op(W.I32Eq, W.I32And);
           nonCanonical(b, l);
+          b.op(W.I32Eqz, W.I32And);
           b.op(W.If, T.Void);
-          handler(b, k, smcExit(k));
-          b.op(W.Else);
-          const v = b.local(T.I64);
-          if (f === 'push') {
+          if (push) {
+            b.get(addr);
             if (imm) b.i64((BigInt(x.immHi | 0) << 32n) | BigInt(x.imm >>> 0));
             else b.load64(A);
-            b.set(v);
-            store8(b, k, l, v, smcExit(k));
-            b.get(sp).i64(-8n).op(W.I64Add).set(sp);
-            b.store64(4, sp);
+            b.mem(W.I64Store, 0, 0);
+            b.store64(4, l);
           } else {
-            load8(b, k, l);
-            b.set(v);
+            const v = b.local(T.I64);
+            b.get(addr).mem(W.I64Load, 0, 0).set(v);
             b.get(sp).i64(8n).op(W.I64Add).set(sp);
             b.store64(4, sp);
             b.store64(A, v);
           }
-          b.op(W.End);
         }
         b.op(W.Else);
         handler(b, k, smcExit(k));
@@ -1996,7 +2015,12 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
   if (lf !== 'tail' && lf !== 'jmp' && lf !== 'call' && lf !== 'ret' && lf !== 'callr' && lf !== 'call32' && lf !== 'ret32' && lf !== 'jmpind' && lf !== 'callind') {
     exitRip(b, ins[n - 1]!.end);
     b.i32(exitCode(n, 0));
-    b.finish();
+  }
+  b.finish();
+  if (userLocal >= 0) {
+    // Set once at the function's start: P_USER's low half, the TLB bank every inline access indexes.
+    const pro = new Body(0).get(P_USER).i32(0xffff).op(W.I32And).set(userLocal);
+    b.code.unshift(...pro.code);
   }
 }
 
@@ -2005,6 +2029,7 @@ const ALU_CTX: AluCtx = {
   slot: P_SLOT,
   carry,
   recField,
+  recField64,
   recDirty,
   dirtyUnknown: () => {
     dirtyAt = -1;
@@ -2090,9 +2115,9 @@ function record64(b: BlockBody, op: number, d: number, s: number, r: number): Kn
   const lazy = op === Alu.Add ? Lazy.Add : op === Alu.Sub || op === Alu.Cmp ? Lazy.Sub : Lazy.Logic;
   recConst(b, Fr.Op, lazy);
   recConst(b, Fr.Sz, 8);
-  recLocal64(b, Fr.Dst, Fr.DstH, d);
-  recLocal64(b, Fr.Src, Fr.SrcH, s);
-  recLocal64(b, Fr.Res, Fr.ResH, r);
+  recLocal64(b, Fr.Dst, d);
+  recLocal64(b, Fr.Src, s);
+  recLocal64(b, Fr.Res, r);
   recDirty(b, Dg.OpRes | Dg.Sz | Dg.DstSrc | Dg.High);
   return { kind: lazy === Lazy.Add ? 'add' : lazy === Lazy.Sub ? 'sub' : 'logic', w64: true, d, s, r };
 }

@@ -81,6 +81,7 @@ export const enum W {
   I64ExtendI32S = 0xac,
   I64ExtendI32U = 0xad,
   I64TruncF64S = 0xb0,
+  F64ConvertI32S = 0xb7,
   F64ConvertI32U = 0xb8,
   F64ConvertI64S = 0xb9,
   I32Extend8S = 0xc0,
@@ -234,6 +235,10 @@ const f64buf = new DataView(new ArrayBuffer(8));
 export class Body {
   readonly code: number[] = [];
   readonly locals: T[] = [];
+  /** The last local.set written (where, its local, where the code ended after it): a get right after it becomes a tee. */
+  private setAt = 0;
+  private setLocal = -1;
+  private setEnd = -1;
   constructor(readonly params: number) {}
 
   local(t: T): number {
@@ -245,13 +250,22 @@ export class Body {
     return this;
   }
   get(l: number): this {
+    // local.set l; local.get l  ->  local.tee l
+    if (this.setEnd === this.code.length && this.setLocal === l) {
+      this.code[this.setAt] = W.LocalTee;
+      this.setEnd = -1;
+      return this;
+    }
     this.code.push(W.LocalGet);
     uleb(this.code, l);
     return this;
   }
   set(l: number): this {
+    this.setAt = this.code.length;
     this.code.push(W.LocalSet);
     uleb(this.code, l);
+    this.setEnd = this.code.length;
+    this.setLocal = l;
     return this;
   }
   tee(l: number): this {
