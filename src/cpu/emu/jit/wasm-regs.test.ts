@@ -17,6 +17,7 @@ const FLAG = 1;
 function run(emit: (b: BlockBody) => void, flag: number, init: (lo: Int32Array) => void, onH: (lo: Int32Array) => void = () => {}): { r: bigint; lo: Int32Array } {
   const b = new BlockBody(2, SLOT, (f) => f === 0);
   emit(b);
+  b.finish();
   const memory = new wasmApi!.Memory({ initial: 1, maximum: 1 });
   const lo = new Int32Array(memory.buffer);
   init(lo);
@@ -99,6 +100,55 @@ test('writes reach the slot at once, and a write into the low half keeps the hig
   assert.equal(r, 0xffff_ffff_0000_0077n, 'an 8/16/32-bit write into the low half keeps the high half');
   assert.equal(reg(lo, 1), 0xffff_ffff_0000_0077n);
   assert.equal(reg(lo, 4), 0x55n);
+});
+
+test('a register written twice between two calls is stored once; every call, branch and the end see its value', () => {
+  const seen: bigint[] = [];
+  const emit = (b: BlockBody): void => {
+    const v = b.local(T.I64);
+    const w = b.local(T.I64);
+    const x = b.local(T.I32);
+    b.i64(0x1_1111_1111n).set(v);
+    b.store64(5, v);
+    b.i64(0x2_2222_2222n).set(w);
+    b.store64(5, w); // the first write's stores are never written
+    b.i32(0).call(0).op(W.Drop); // sees the second
+    b.i32(0x33).set(x);
+    b.store32(5, x);
+    b.i64(9n).set(v); // the pending store of x's write is not from v: stays pending
+    b.get(FLAG).op(W.If, T.Void); // the store is written before the branch, on both paths
+    b.i32(0).call(0).op(W.Drop);
+    b.op(W.End);
+    b.store64(6, v);
+    b.i64(10n).set(v); // written from v before v changes
+    b.load64(3);
+  };
+  const bytesOf = (e: (b: BlockBody) => void): number => {
+    const b = new BlockBody(2, SLOT, (f) => f === 0);
+    e(b);
+    b.finish();
+    return b.code.length;
+  };
+  const once = (b: BlockBody): void => {
+    const w = b.local(T.I64);
+    b.i64(0x2_2222_2222n).set(w);
+    b.store64(5, w);
+  };
+  const twice = (b: BlockBody): void => {
+    const v = b.local(T.I64);
+    b.i64(0x1_1111_1111n).set(v);
+    b.store64(5, v);
+    once(b);
+  };
+  // The first write costs its constant and locals (i64.const, tee, set: 10 bytes), not its two slot stores (20).
+  assert.ok(bytesOf(twice) - bytesOf(once) <= 12, `the first write's stores dropped: ${bytesOf(twice) - bytesOf(once)} bytes more`);
+  for (const flag of [0, 1]) {
+    seen.length = 0;
+    const { lo } = run(emit, flag, () => {}, (mem) => seen.push(reg(mem, 5)));
+    assert.deepEqual(seen, flag === 1 ? [0x2_2222_2222n, 0x33n] : [0x2_2222_2222n]);
+    assert.equal(reg(lo, 5), 0x33n);
+    assert.equal(reg(lo, 6), 9n, 'the value the local had at the write');
+  }
 });
 
 test('structured opcodes must carry their immediates in the same op() call', () => {

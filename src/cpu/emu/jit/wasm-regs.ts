@@ -11,6 +11,14 @@
  * Writing back only at exits and calls was tried: every inline memory access's slow path and every side exit
  * then carried the stores of all written registers, the code grew by 80% and the boot got slower.
  *
+ * What is kept of it: a write's slot stores wait (`pending`) until anything could see the slot, which is any call,
+ * any structured or branching opcode (if, else, end, br, br_if, return, a loop...), a slot read of that register,
+ * a write to the local the value is in, or the function's end (`finish`). A second write to the register before
+ * that drops the first one's stores unwritten: straight-line code that writes a register twice between two
+ * such points (MOV then ADD on it, a 32-bit write then a low-half write...) stores it once. The stores that are
+ * written come where they would have, or later in the same straight-line run: no path gets a store it did not
+ * have, and every reader of the slot sees what it saw.
+ *
  * 32-bit reads and writes of a register without a local stay single slot accesses: in 32-bit code, where no
  * register is read as 64 bits, the code is what it was.
  *
@@ -23,6 +31,9 @@ import { Slot } from './wasm-arena.js';
 import { Body, T, W } from './wasm-encoder.js';
 
 const REGS = 16;
+/** A pending half's value: none pending, or a constant 0 (the high half of a 32-bit write); else a local. */
+const NONE = -1;
+const ZERO = -2;
 
 export class BlockBody extends Body {
   private depth = 0;
@@ -31,6 +42,13 @@ export class BlockBody extends Body {
   private readonly loc: number[] = new Array<number>(REGS).fill(-1);
   /** Whether register r's local holds it at this point of the function. */
   private readonly cached = new Uint8Array(REGS);
+  /** Register r's low half to store in the slot: NONE, or the local holding it (i64 when pLo64, else i32). */
+  private readonly pLo = new Int32Array(REGS).fill(NONE);
+  private readonly pLo64 = new Uint8Array(REGS);
+  /** Register r's high half to store: NONE, ZERO, or the i64 local holding the register. */
+  private readonly pHi = new Int32Array(REGS).fill(NONE);
+  /** Whether any store is pending. */
+  private anyPending = false;
 
   /** `slot`: the parameter holding the vCPU's slot address. `clobbers(f)`: import f may change registers in the slot. */
   constructor(
@@ -55,23 +73,31 @@ export class BlockBody extends Body {
         case W.Loop:
         case W.If:
           if (i + 1 >= ops.length) throw new Error(`wasm-regs: opcode 0x${o.toString(16)} without its block type in the same op() call`);
+          this.flushAll();
           code.push(o, ops[++i]!);
           this.depth++;
           continue;
         case W.End:
           if (this.depth === 0) throw new Error('wasm-regs: End at depth 0 (the function end is implicit)');
+          this.flushAll();
           this.depth--;
           if (this.depth < this.base) this.base = this.depth;
           break;
         case W.Br:
         case W.BrIf:
           if (i + 1 >= ops.length) throw new Error('wasm-regs: a branch without its label in the same op() call');
+          this.flushAll();
           code.push(o, ops[++i]!);
           continue;
         case W.CallIndirect:
+          this.flushAll();
           code.push(o, ops[i + 1]!, ops[i + 2]!);
           i += 2;
           continue;
+        case W.Else:
+        case W.Return:
+          this.flushAll();
+          break;
         case 0xfc:
         case 0xfd:
           for (; i < ops.length; i++) code.push(ops[i]!);
@@ -83,9 +109,20 @@ export class BlockBody extends Body {
   }
 
   override call(f: number): this {
+    this.flushAll();
     super.call(f);
     if (this.clobbers(f)) this.retake();
     return this;
+  }
+
+  override set(l: number): this {
+    if (this.anyPending) this.flushFrom(l);
+    return super.set(l);
+  }
+
+  override tee(l: number): this {
+    if (this.anyPending) this.flushFrom(l);
+    return super.tee(l);
   }
 
   /** Starts a self-loop (the block's back edge branches to here): locals taken from here on are loaded at each pass. */
@@ -94,9 +131,41 @@ export class BlockBody extends Body {
     this.base = this.depth;
   }
 
-  /** Checks that the function's structure closed (its end is implicit). */
+  /** The function's end (implicit after this): writes the pending stores and checks that the structure closed. */
   finish(): void {
+    this.flushAll();
     if (this.depth !== 0) throw new Error(`wasm-regs: function ends at depth ${this.depth}`);
+  }
+
+  /** Writes every pending slot store. */
+  flushAll(): void {
+    if (!this.anyPending) return;
+    this.anyPending = false;
+    for (let r = 0; r < REGS; r++) this.flushReg(r);
+  }
+
+  /** Writes register r's pending stores. */
+  private flushReg(r: number): void {
+    const lo = this.pLo[r]!;
+    if (lo !== NONE) {
+      this.pLo[r] = NONE;
+      this.get(this.slot).get(lo);
+      if (this.pLo64[r] !== 0) this.op(W.I32WrapI64);
+      this.mem(W.I32Store, Slot.Rl + r * 4, 2);
+    }
+    const hi = this.pHi[r]!;
+    if (hi !== NONE) {
+      this.pHi[r] = NONE;
+      this.get(this.slot);
+      if (hi === ZERO) this.i32(0);
+      else this.get(hi).i64(32n).op(W.I64ShrU, W.I32WrapI64);
+      this.mem(W.I32Store, Slot.Rh + r * 4, 2);
+    }
+  }
+
+  /** Before local l changes: writes the pending stores that take their value from it. */
+  private flushFrom(l: number): void {
+    for (let r = 0; r < REGS; r++) if (this.pLo[r] === l || this.pHi[r] === l) this.flushReg(r);
   }
 
   /** Loads register r into its local now (before a branch that reads it as 64 bits), where it can get one. */
@@ -107,7 +176,10 @@ export class BlockBody extends Body {
   /** Pushes register r's low 32 bits. */
   load32(r: number): void {
     if (this.cached[r] !== 0) this.get(this.loc[r]!).op(W.I32WrapI64);
-    else this.get(this.slot).mem(W.I32Load, Slot.Rl + r * 4, 2);
+    else {
+      if (this.pLo[r] !== NONE) this.flushReg(r);
+      this.get(this.slot).mem(W.I32Load, Slot.Rl + r * 4, 2);
+    }
   }
 
   /** Pushes register r (i64). */
@@ -117,34 +189,54 @@ export class BlockBody extends Body {
     else this.slotLoad64(r);
   }
 
-  /** Register r = i64 local v. */
+  /** Register r = i64 local v (v must not be a register's local). */
   store64(r: number, v: number): void {
+    this.kill(r);
     if (this.cached[r] !== 0 || this.depth === this.base) {
       this.get(v).set(this.local64(r));
       this.cached[r] = 1;
     }
-    this.get(this.slot).get(v).op(W.I32WrapI64).mem(W.I32Store, Slot.Rl + r * 4, 2);
-    this.get(this.slot).get(v).i64(32n).op(W.I64ShrU, W.I32WrapI64).mem(W.I32Store, Slot.Rh + r * 4, 2);
+    this.pLo[r] = v;
+    this.pLo64[r] = 1;
+    this.pHi[r] = v;
+    this.anyPending = true;
   }
 
   /** Register r = i32 local v zero-extended (a 32-bit register write). */
   store32(r: number, v: number): void {
+    this.kill(r);
     if (this.cached[r] !== 0) this.get(v).op(W.I64ExtendI32U).set(this.loc[r]!);
-    this.get(this.slot).get(v).mem(W.I32Store, Slot.Rl + r * 4, 2);
-    this.get(this.slot).i32(0).mem(W.I32Store, Slot.Rh + r * 4, 2);
+    this.pLo[r] = v;
+    this.pLo64[r] = 0;
+    this.pHi[r] = ZERO;
+    this.anyPending = true;
+  }
+
+  /** Drops register r's pending stores: a write that replaces both halves follows, before anything could see them. */
+  private kill(r: number): void {
+    this.pLo[r] = NONE;
+    this.pHi[r] = NONE;
   }
 
   /** Register r's low 32 bits = the i32 that `low` pushes, its high half kept (8- and 16-bit writes, a 32-bit stack's ESP). */
   storeLow32(r: number, low: () => void): void {
     if (this.cached[r] !== 0) {
       const l = this.loc[r]!;
+      // The pending low half (if any) is replaced; the high half's stays, from whatever local it is in.
+      this.pLo[r] = NONE;
+      if (this.pHi[r] === l) this.flushReg(r);
       this.get(l).i64(-0x1_0000_0000n).op(W.I64And);
       low();
       this.op(W.I64ExtendI32U, W.I64Or).set(l);
-      this.get(this.slot).get(l).op(W.I32WrapI64).mem(W.I32Store, Slot.Rl + r * 4, 2);
+      this.pLo[r] = l;
+      this.pLo64[r] = 1;
+      this.anyPending = true;
     } else {
       this.get(this.slot);
       low();
+      // low() read the register from the slot (its pending stores were written then) or did not read it: a
+      // pending low half is replaced here unseen.
+      this.pLo[r] = NONE;
       this.mem(W.I32Store, Slot.Rl + r * 4, 2);
     }
   }
@@ -155,7 +247,8 @@ export class BlockBody extends Body {
       const l = this.loc[r]!;
       this.get(l).i64(0xffff_ffffn).op(W.I64And).set(l);
     }
-    this.get(this.slot).i32(0).mem(W.I32Store, Slot.Rh + r * 4, 2);
+    this.pHi[r] = ZERO;
+    this.anyPending = true;
   }
 
   private local64(r: number): number {
@@ -168,6 +261,7 @@ export class BlockBody extends Body {
   }
 
   private slotLoad64(r: number): void {
+    if (this.pLo[r] !== NONE || this.pHi[r] !== NONE) this.flushReg(r);
     this.get(this.slot).mem(W.I32Load, Slot.Rl + r * 4, 2).op(W.I64ExtendI32U);
     this.get(this.slot).mem(W.I32Load, Slot.Rh + r * 4, 2).op(W.I64ExtendI32S).i64(32n).op(W.I64Shl, W.I64Or);
   }
