@@ -236,9 +236,9 @@ export class Body {
   readonly code: number[] = [];
   readonly locals: T[] = [];
   /** The last local.set written (where, its local, where the code ended after it): a get right after it becomes a tee. */
-  private setAt = 0;
-  private setLocal = -1;
-  private setEnd = -1;
+  protected setAt = 0;
+  protected setLocal = -1;
+  protected setEnd = -1;
   constructor(readonly params: number) {}
 
   local(t: T): number {

@@ -151,6 +151,39 @@ test('a register written twice between two calls is stored once; every call, bra
   }
 });
 
+test('a copy into a fresh local reads its source until either changes, then is put back where it was made', () => {
+  // d = a; (FLAG: a = 7); e = a; d + e
+  const branch = (b: BlockBody): void => {
+    const a = b.local(T.I64);
+    const d = b.local(T.I64);
+    const e = b.local(T.I64);
+    b.i64(5n).set(a);
+    b.get(a).set(d);
+    b.get(FLAG).op(W.If, T.Void);
+    b.i64(7n).set(a);
+    b.op(W.End);
+    b.get(a).set(e);
+    b.get(d).get(e).op(W.I64Add);
+  };
+  assert.equal(run(branch, 1, () => {}).r, 12n);
+  assert.equal(run(branch, 0, () => {}).r, 10n);
+  // a = 1; d = a; loop { acc += d; a += 1; while a < 3 }: d stays 1 in every pass
+  const loop = (b: BlockBody): void => {
+    const a = b.local(T.I64);
+    const d = b.local(T.I64);
+    const acc = b.local(T.I64);
+    b.i64(1n).set(a);
+    b.get(a).set(d);
+    b.op(W.Loop, T.Void);
+    b.get(acc).get(d).op(W.I64Add).set(acc);
+    b.get(a).i64(1n).op(W.I64Add).set(a);
+    b.get(a).i64(3n).op(W.I64LtS, W.BrIf, 0);
+    b.op(W.End);
+    b.get(acc);
+  };
+  assert.equal(run(loop, 0, () => {}).r, 2n);
+});
+
 test('structured opcodes must carry their immediates in the same op() call', () => {
   const b = new BlockBody(2, SLOT, () => false);
   assert.throws(() => b.op(W.If), /block type/);

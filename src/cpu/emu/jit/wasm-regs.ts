@@ -26,9 +26,15 @@
  * the structured opcodes to know the nesting depth: a register gets its local only at the top level of the
  * function (or of a self-loop's body), which every later point is reached through; one first read inside a
  * branch is read from the slot there.
+ *
+ * Copies: `local.get a; local.set b` that gives b its first value writes nothing; b is an alias of a, and every
+ * later read of b reads a, until a or b is set again (or a loop starts, or the branch b was made in ends): then
+ * the copy is put back where it was written (spliced into the code at that point), and b is a local again. The
+ * emitters copy operands into locals of their own (an ALU operation's d, s and r, a register's local from a
+ * value's): these become reads of the original.
  */
 import { Slot } from './wasm-arena.js';
-import { Body, T, W } from './wasm-encoder.js';
+import { Body, T, uleb, W } from './wasm-encoder.js';
 
 const REGS = 16;
 /** A pending half's value: none pending, or a constant 0 (the high half of a 32-bit write); else a local. */
@@ -49,6 +55,14 @@ export class BlockBody extends Body {
   private readonly pHi = new Int32Array(REGS).fill(NONE);
   /** Whether any store is pending. */
   private anyPending = false;
+  /** Locals that are aliases (b -> where `get a; set b` was taken out, a, and the depth it was at). */
+  private readonly alias = new Map<number, { at: number; src: number; depth: number; tee: number }>();
+  /** Locals set (or made an alias) once already: only a first set makes an alias. */
+  private readonly wasSet = new Set<number>();
+  /** The last local.get written: where, its local, and where the code ended after it. */
+  private getAt = 0;
+  private getLocal = -1;
+  private getEnd = -1;
 
   /** `slot`: the parameter holding the vCPU's slot address. `clobbers(f)`: import f may change registers in the slot. */
   constructor(
@@ -74,12 +88,15 @@ export class BlockBody extends Body {
         case W.If:
           if (i + 1 >= ops.length) throw new Error(`wasm-regs: opcode 0x${o.toString(16)} without its block type in the same op() call`);
           this.flushAll();
+          // A loop's body runs again after later sets: an alias must be a local before it.
+          if (o === W.Loop) this.unaliasFrom(0);
           code.push(o, ops[++i]!);
           this.depth++;
           continue;
         case W.End:
           if (this.depth === 0) throw new Error('wasm-regs: End at depth 0 (the function end is implicit)');
           this.flushAll();
+          this.unaliasFrom(this.depth);
           this.depth--;
           if (this.depth < this.base) this.base = this.depth;
           break;
@@ -95,6 +112,9 @@ export class BlockBody extends Body {
           i += 2;
           continue;
         case W.Else:
+          this.flushAll();
+          this.unaliasFrom(this.depth);
+          break;
         case W.Return:
           this.flushAll();
           break;
@@ -115,14 +135,78 @@ export class BlockBody extends Body {
     return this;
   }
 
+  override get(l: number): this {
+    const a = this.alias.get(l);
+    if (a !== undefined) l = a.src;
+    const at = this.code.length;
+    super.get(l);
+    // A get right after a set of the same local turns that set into a tee (nothing written here): getAt -1.
+    this.getAt = this.code.length !== at ? at : -1;
+    this.getLocal = l;
+    this.getEnd = this.code.length;
+    return this;
+  }
+
   override set(l: number): this {
     if (this.anyPending) this.flushFrom(l);
+    if (this.alias.size !== 0) this.unaliasLocal(l);
+    if (l >= this.params && !this.wasSet.has(l) && this.getEnd === this.code.length && this.getLocal !== l) {
+      // `local.get a; local.set l` (or `local.tee a; local.set l`), l's first value: l reads a from here on.
+      this.wasSet.add(l);
+      // (tee: where the set before it is, which becomes that tee again if the copy is put back)
+      let tee = -1;
+      if (this.getAt >= 0) this.code.length = this.getAt;
+      else {
+        tee = this.setAt;
+        this.code[tee] = W.LocalSet; // the tee back to the set it was
+      }
+      this.alias.set(l, { at: this.code.length, src: this.getLocal, depth: this.depth, tee });
+      this.getEnd = -1;
+      this.setEnd = -1;
+      return this;
+    }
+    this.wasSet.add(l);
     return super.set(l);
   }
 
   override tee(l: number): this {
     if (this.anyPending) this.flushFrom(l);
+    if (this.alias.size !== 0) this.unaliasLocal(l);
+    this.wasSet.add(l);
     return super.tee(l);
+  }
+
+  /** Before local l is set: l, and every alias of l, become locals again. */
+  private unaliasLocal(l: number): void {
+    if (this.alias.has(l)) this.materialize(l);
+    for (const [b, a] of this.alias) if (a.src === l) this.materialize(b);
+  }
+
+  /** The aliases made at `depth` or deeper become locals again. */
+  private unaliasFrom(depth: number): void {
+    for (const [b, a] of this.alias) if (a.depth >= depth) this.materialize(b);
+  }
+
+  /** Puts alias b's copy back where it was taken out. */
+  private materialize(b: number): void {
+    const a = this.alias.get(b)!;
+    this.alias.delete(b);
+    const ins: number[] = [];
+    // `local.set a` right before: `local.tee a; local.set b`, else `local.get a; local.set b`.
+    if (a.tee >= 0 && this.code[a.tee] === W.LocalSet) this.code[a.tee] = W.LocalTee;
+    else {
+      ins.push(W.LocalGet);
+      uleb(ins, a.src);
+    }
+    ins.push(W.LocalSet);
+    uleb(ins, b);
+    this.code.splice(a.at, 0, ...ins);
+    for (const o of this.alias.values()) {
+      if (o.at >= a.at) o.at += ins.length;
+      if (o.tee >= a.at) o.tee += ins.length;
+    }
+    this.getEnd = -1;
+    this.setEnd = -1;
   }
 
   /** Starts a self-loop (the block's back edge branches to here): locals taken from here on are loaded at each pass. */
