@@ -377,6 +377,11 @@ export class EmuCpu {
    * recorded for.
    */
   chainLast: Block | null = null;
+  /**
+   * The instructions of chainLast as it was compiled: a write to its own page during the run drops the block
+   * (code-cache.ts release empties Block.insns), and execBlock still counts and places the run by them.
+   */
+  chainIns: readonly Insn[] = [];
   chainLimit = 0;
   wxIdx = 0;
   wxKind = 0;

@@ -386,7 +386,7 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
     aheadSink[0] = n1 === null ? n0.vLo : n0.vLo ^ n1.vLo;
   }
   // The array only for what is rare (a cut, a fault, self-modifying code): the loop walks first/nx.
-  let ins = blk.insns;
+  let ins: readonly Insn[] = blk.insns;
   let total = blk.count;
   // Compiled regions, unless the PMU counts in order (EDGE): they count once when they leave.
   const regionOk = pmu === null || !pmu.active || c.pmuMerge;
@@ -452,8 +452,8 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
         chN = c.instructions - i0;
         chB = c.branchesRetired[userIdx]! - b0;
         blk = last;
-        ins = blk.insns;
-        total = n = blk.count;
+        ins = c.chainIns; // not blk.insns: a write to its page during the run may have dropped the block
+        total = n = ins.length;
       }
       i = c.ci; // a compiled block that leaves early (side exit, self-modifying code) sets c.rip itself
       if (c.loops > 0) {
@@ -544,7 +544,7 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
       if (last !== null) {
         c.chainLast = null;
         blk = last;
-        ins = blk.insns;
+        ins = c.chainIns;
         chN = c.instructions - i0;
         chB = c.branchesRetired[userIdx]! - b0;
       }

@@ -563,6 +563,7 @@ function chainSync(c: EmuCpu): void {
   c.rip = addIp(bip, e.blk.len, c.codeSize);
   c.curBlock = e.blk;
   c.chainLast = e.blk;
+  c.chainIns = e.ins;
 }
 
 /** After an import that ran guest code or touched memory: whatever makes the run loop do something else than run the next block stops the chain. */
@@ -679,6 +680,7 @@ function chainWrapper(arena: WasmArena, ch: ChainState, e0: ChainEntry): (c: Emu
       chainSync(c);
       e = ch.entries[idx]!;
       c.chainLast = e.blk;
+      c.chainIns = e.ins;
     } else c.chainLast = null;
     // The passes of the block it ended in, when that loops on itself (execBlock counts them); the driver counted
     // those of the self-loops before it.
