@@ -6,10 +6,10 @@
 // to the vCPU both ways (bench/kvm/doorbell.mjs). The guest is the project's `vblk` (bench=N); the host
 // times each phase between the guest's start and done lines.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { has, median, root, tsvmmBin } from './lib.mjs';
+import { cpuSeconds, has, median, root, tsvmmBin } from './lib.mjs';
 import { doorbellCost } from './kvm/doorbell.mjs';
 
 const N = Number(process.env.IO_BENCH_REQUESTS ?? 4000);
@@ -36,17 +36,6 @@ function start(cmd, args) {
   children.add(child);
   child.on('close', () => children.delete(child));
   return child;
-}
-
-/** CPU time (user + system, all threads) a process has used, in clock ticks (1/100 s); undefined once it is gone. */
-function cpuTicks(pid) {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return Number(rest[11]) + Number(rest[12]); // fields 14 and 15: utime, stime
-  } catch {
-    return undefined;
-  }
 }
 
 /**
@@ -77,8 +66,8 @@ function timedRun(cmd, args, cpuPid, timeoutMs = 600_000) {
         }
         const m = /vblk-bench: (\S+) (start|done)/.exec(line);
         if (m) m[2] === 'start' ? (begin[m[1]] = now) : (ms[m[1]] = now - begin[m[1]]);
-        if (m && cpuPid !== undefined && m[1] === PHASES[0] && m[2] === 'start') cpu0 = cpuTicks(cpuPid);
-        if (m && cpuPid !== undefined && m[1] === PHASES.at(-1) && m[2] === 'done') cpu1 = cpuTicks(cpuPid);
+        if (m && cpuPid !== undefined && m[1] === PHASES[0] && m[2] === 'start') cpu0 = cpuSeconds(cpuPid);
+        if (m && cpuPid !== undefined && m[1] === PHASES.at(-1) && m[2] === 'done') cpu1 = cpuSeconds(cpuPid);
         line = '';
       }
     });
@@ -86,7 +75,7 @@ function timedRun(cmd, args, cpuPid, timeoutMs = 600_000) {
     child.on('close', () => {
       clearTimeout(timer);
       if (!text.includes('vblk-bench: ok')) reject(new Error(`the guest did not finish cleanly: ${text.slice(-400)}`));
-      else resolve({ ms, cpuMs: cpu0 !== undefined && cpu1 !== undefined ? (cpu1 - cpu0) * 10 : undefined });
+      else resolve({ ms, cpuMs: Number.isFinite(cpu0) && Number.isFinite(cpu1) ? (cpu1 - cpu0) * 1000 : undefined });
     });
   });
 }

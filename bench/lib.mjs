@@ -65,12 +65,15 @@ export function rssKiB(pid) {
   return m ? Number(m[1]) : NaN;
 }
 
+let clkTck = 0;
+
 /** CPU seconds (user + system, all threads) a live process has used so far; NaN when it is gone. */
 export function cpuSeconds(pid) {
+  if (clkTck === 0) clkTck = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
   try {
-    // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th (clock ticks, 100 per s on Linux).
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / clkTck; // fields 14 and 15: utime, stime (clock ticks)
   } catch {
     return NaN;
   }

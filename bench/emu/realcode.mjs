@@ -32,11 +32,11 @@
 // --emu-modes: emu once per JIT mode (TSVMM_JIT=mode, TSVMM_JIT_THRESHOLD=N with mode@N), each its own row and
 // column and its own Linux line; the first mode's instruction counts are everyone's. Without it emu runs once
 // under the TSVMM_JIT of the environment.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadavg, tmpdir, cpus } from 'node:os';
-import { root, has, median, printTable, benchArgs } from '../lib.mjs';
+import { root, has, median, printTable, benchArgs, cpuSeconds } from '../lib.mjs';
 
 const { values: opt } = benchArgs('bench/emu/realcode.mjs', {
   options: {
@@ -82,7 +82,6 @@ const emuMarked = join(root, 'bench', 'emu', 'emu-marked.mjs');
 const v86Run = join(root, 'bench', 'emu', 'v86-run.mjs');
 const LINUX = join(root, '.cache', 'debian-kernel', 'vmlinuz');
 const LINUX_CMDLINE = 'console=ttyS0 earlyprintk=serial,ttyS0,115200 panic=-1 nokaslr';
-const clkTck = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
 const tmp = mkdtempSync(join(tmpdir(), 'tsvmm-realcode-'));
 
 /** Runs a command, returns { code, out, err, spawnT }; `onLine(line, t)` sees stdout lines as they arrive. */
@@ -116,16 +115,7 @@ function runProc(cmd, args, { timeoutMs = 600_000, onLine, onSpawn, env } = {}) 
   });
 }
 
-/** CPU ms (user+sys, all threads) and peak RSS KiB of a live process, from /proc. */
-function procCpuMs(pid) {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return ((Number(rest[11]) + Number(rest[12])) * 1000) / clkTck; // fields 14 and 15: utime, stime
-  } catch {
-    return NaN;
-  }
-}
+/** Peak RSS KiB of a live process, from /proc. */
 function procPeakRss(pid) {
   try {
     return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
@@ -156,7 +146,7 @@ async function runQemu(elf, cl, until) {
     '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04', '-no-reboot', '-m', '128M', '-append', until.startsWith('realcode') ? `${cl} tsc` : cl];
   const r = await runProc('qemu-system-x86_64', args, {
     onLine: (text, t, child) => {
-      marks.push({ text, t, cpu: procCpuMs(child.pid) });
+      marks.push({ text, t, cpu: cpuSeconds(child.pid) * 1000 });
       const peak = procPeakRss(child.pid); // QEMU may be gone by its last line: keep the largest read
       if (Number.isFinite(peak) && !(peak <= rss)) rss = peak;
     },
