@@ -118,12 +118,20 @@ export function emitImul64(b: BlockBody, cx: AluCtx, x: Insn, k: number, lin: nu
   b.get(a).op(W.I64Eqz);
   b.op(W.If, T.I32).i32(0).op(W.Else).get(r).get(a).op(W.I64DivS).get(s).op(W.I64Ne, W.End);
   b.op(W.End, W.Else).i32(0).op(W.End).set(ovf);
+  return recordMul(b, cx, ovf, r, true);
+}
+
+/**
+ * The eager record a multiply leaves (ops-muldiv.ts setMulFlags): CF = OF = i32 local `ovf` (0 or 1), SF/ZF/PF of
+ * local `r` (i64 when `w64`, else i32); returns what is known of the flags then.
+ */
+function recordMul(b: BlockBody, cx: AluCtx, ovf: number, r: number, w64: boolean): Known {
   recEager(b, cx, () => {
     // CF (bit 0) | OF (bit 11)
     b.get(ovf).get(ovf).i32(11).op(W.I32Shl, W.I32Or);
-    orSzp(b, cx, r, true);
+    orSzp(b, cx, r, w64);
   });
-  return { kind: 'zf', w64: true, d: -1, s: -1, r };
+  return { kind: 'zf', w64, d: -1, s: -1, r };
 }
 
 /**
@@ -150,11 +158,7 @@ export function emitImul32(b: BlockBody, cx: AluCtx, x: Insn, k: number, lin: nu
   if (!fl) return known;
   const ovf = b.local(T.I32);
   b.get(r).op(W.I64ExtendI32S).get(p).op(W.I64Ne).set(ovf);
-  recEager(b, cx, () => {
-    b.get(ovf).get(ovf).i32(11).op(W.I32Shl, W.I32Or);
-    orSzp(b, cx, r, false);
-  });
-  return { kind: 'zf', w64: false, d: -1, s: -1, r };
+  return recordMul(b, cx, ovf, r, false);
 }
 
 /**
@@ -175,11 +179,8 @@ export function emitMul32(b: BlockBody, cx: AluCtx, x: Insn, k: number, lin: num
   b.store32(0, lo);
   b.store32(2, hi);
   if (!fl) return known;
-  recEager(b, cx, () => {
-    b.get(hi).i32(0).op(W.I32Ne).tee(hi).get(hi).i32(11).op(W.I32Shl, W.I32Or);
-    orSzp(b, cx, lo, false);
-  });
-  return { kind: 'zf', w64: false, d: -1, s: -1, r: lo };
+  b.get(hi).i32(0).op(W.I32Ne).set(hi);
+  return recordMul(b, cx, hi, lo, false);
 }
 
 /**

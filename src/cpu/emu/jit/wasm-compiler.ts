@@ -1178,8 +1178,7 @@ function emitRet64(b: BlockBody, k: number): void {
   const tail = exitCode(k, 3);
   const addr = b.local(T.I32);
   const idx = b.local(T.I32);
-  b.get(P_USER).i32(16).op(W.I32ShrU).i32(8).op(W.I32Ne);
-  leaveIf(b, tail);
+  needStack(b, 8, tail);
   const sp = b.local(T.I64);
   b.load64(4);
   b.set(sp);
@@ -1198,23 +1197,9 @@ function emitRet64(b: BlockBody, k: number): void {
   b.i32(exitCode(k + 1, HOW_RET)).op(W.Return);
 }
 
-/**
- * CALL r64 as the block's last instruction (the kernel's indirect calls): pushes the return address inline and
- * leaves the register's value in the slot as a RET does (HOW_RET: the next block comes from the jump cache by
- * RIP) when it is canonical and the stack slot a TLB hit; otherwise, before changing anything, returns as a tail.
- */
-function emitCallR64(b: BlockBody, x: Insn, k: number): void {
-  const t = b.local(T.I64);
-  b.load64(x.rm); // before the push: CALL RSP goes where RSP pointed
-  b.set(t);
-  pushReturn(b, x, k, t);
-  b.get(P_SLOT).get(t).op(W.F64ConvertI64S).mem(W.F64Store, Slot.ChainRip, 3);
-  b.i32(exitCode(k + 1, HOW_RET)).op(W.Return);
-}
-
-/** Returns as a tail (exit code 3: the handler does it all) unless the stack is 32-bit. */
-function need32BitStack(b: BlockBody, tail: number): void {
-  b.get(P_USER).i32(16).op(W.I32ShrU).i32(4).op(W.I32Ne);
+/** Returns as a tail (exit code 3: the handler does it all) unless the stack size is `size` bytes. */
+function needStack(b: BlockBody, size: number, tail: number): void {
+  b.get(P_USER).i32(16).op(W.I32ShrU).i32(size).op(W.I32Ne);
   leaveIf(b, tail);
 }
 
@@ -1247,7 +1232,7 @@ function pushReturn32(b: BlockBody, x: Insn, tail: number): void {
  */
 function emitCall32(b: BlockBody, x: Insn, k: number): void {
   const tail = exitCode(k, 3);
-  need32BitStack(b, tail);
+  needStack(b, 4, tail);
   const t = b.local(T.I64);
   b.get(P_BIP).op(W.I64TruncF64S).i64(BigInt(x.end + x.imm)).op(W.I64Add).i64(0xffffffffn).op(W.I64And).set(t);
   leaveBeyondCsLimit(b, t, tail);
@@ -1263,7 +1248,7 @@ function emitCall32(b: BlockBody, x: Insn, k: number): void {
  */
 function emitRet32(b: BlockBody, x: Insn, k: number): void {
   const tail = exitCode(k, 3);
-  need32BitStack(b, tail);
+  needStack(b, 4, tail);
   const lin = b.local(T.I64);
   const addr = b.local(T.I32);
   const idx = b.local(T.I32);
@@ -1283,8 +1268,8 @@ function emitRet32(b: BlockBody, x: Insn, k: number): void {
 }
 
 /**
- * JMP or CALL through a register or memory (32-bit operands outside 64-bit mode, 64-bit ones in it) as the block's
- * last instruction: reads the target (a memory operand only on a TLB hit), checks it (canonical, or within the CS
+ * JMP or CALL through a register or memory (32-bit operands outside 64-bit mode, 64-bit ones in it; CALL r64, the
+ * kernel's indirect calls, is the form 'callr') as the block's last instruction: reads the target (a memory operand only on a TLB hit), checks it (canonical, or within the CS
  * limit), pushes the return address for a CALL as CALL rel does, and leaves the target in the slot (HOW_RET: the
  * next block comes from the jump cache by RIP). Anything else returns as a tail before changing anything.
  */
@@ -1318,7 +1303,7 @@ function emitIndirect(b: BlockBody, x: Insn, k: number, call: boolean): void {
       leaveIf(b, tail);
     }
   } else {
-    if (call) need32BitStack(b, tail);
+    if (call) needStack(b, 4, tail);
     leaveBeyondCsLimit(b, t, tail);
     if (call) pushReturn32(b, x, tail);
   }
@@ -1988,8 +1973,6 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
         emitRet64(b, k);
         break;
       case 'callr':
-        emitCallR64(b, x, k);
-        break;
       case 'call32':
         emitCall32(b, x, k);
         break;
@@ -1998,7 +1981,7 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
         break;
       case 'jmpind':
       case 'callind':
-        emitIndirect(b, x, k, f === 'callind');
+        emitIndirect(b, x, k, f !== 'jmpind');
         break;
       case 'simd':
         // Flags neither read nor written (nor by the handler it may call): `known` and `dirtyAt` stay.
