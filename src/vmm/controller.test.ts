@@ -79,14 +79,16 @@ test('the state machine: NotStarted → Running ⇄ Paused → Stopped, and acti
 });
 
 test('pausing and resuming at arbitrary moments does not change a deterministic run (1 and 2 vCPUs)', async () => {
+  // The work per line is sized so that the run spans many event-loop turns on a fast host too (with 40 000 the
+  // compiled ticker sometimes ended after 2 pauses).
   for (const cpus of [1, 2]) {
-    const reference = controller('lines=40 work=40000', captureConsole(), { cpus });
+    const reference = controller('lines=40 work=400000', captureConsole(), { cpus });
     await reference.dispatch({ type: 'start' });
     await reference.stopped;
     const expected = await reference.dispatch({ type: 'get-stats' });
 
     const sink = captureConsole();
-    const c = controller('lines=40 work=40000', sink, { cpus });
+    const c = controller('lines=40 work=400000', sink, { cpus });
     await c.dispatch({ type: 'start' });
     // Pause and resume back to back, with a fixed pseudo-random number of event-loop turns between
     // (seed 7): each pause lands at whatever round boundary the run has reached, however fast the host.
@@ -103,7 +105,7 @@ test('pausing and resuming at arbitrary moments does not change a deterministic 
     const stop = await c.stopped;
     const got = await c.dispatch({ type: 'get-stats' });
     assert.deepEqual(stop, { kind: 'debug-exit', value: 0 }, `${cpus} vCPU(s)`);
-    assert.equal(sink.text(), tickerOutput(40, 40000), `${cpus} vCPU(s)`);
+    assert.equal(sink.text(), tickerOutput(40, 400000), `${cpus} vCPU(s)`);
     assert.ok(pauses >= 3, `paused ${pauses} times`);
     assert.equal(got.instructions, expected.instructions, 'the same instructions retired');
     assert.deepEqual(got.exits, expected.exits, 'the same events, in the same numbers');
