@@ -108,6 +108,8 @@ export class CodeCache {
   /** The JIT's regions by page and mode (key pp * 4 + mode), dropped with their page. */
   readonly jitPages = new Map<number, JitPage>();
   readonly jit = new JitStats();
+  /** Told first when a block is released (the wasm tier's bookkeeping of what it holds: jit/wasm-code-book.ts). */
+  jitRelease: ((b: Block) => void) | null = null;
 
   private epochs = 0;
 
@@ -162,6 +164,26 @@ export class CodeCache {
       this.seen[slot + (this.unseen & 1)] = key;
       return false;
     }
+    this.hold(b, page);
+    return true;
+  }
+
+  /**
+   * Keeps block `b`, which put() did not keep (decoded once): the wasm tier compiles only blocks that the cache
+   * holds and so releases (at threshold 1 it compiles a block before its first run). Returns whether it is held.
+   */
+  keep(b: Block): boolean {
+    if (!b.valid || b.phys2 >= 0) return false;
+    if (this.blocks.get(b.phys * 4 + b.mode) === b) return true;
+    const page = this.pages.get(b.phys - (b.phys % 4096));
+    if (page === undefined) return false; // its page was written since: it is stale already
+    this.hold(b, page);
+    return true;
+  }
+
+  private hold(b: Block, page: CodePage): void {
+    const pp = b.phys - (b.phys % 4096);
+    const key = b.phys * 4 + b.mode;
     const n = b.insns.length;
     if (this.held + n > this.capacity) {
       this.flush();
@@ -183,7 +205,6 @@ export class CodeCache {
     this.blocks.set(key, b);
     this.held += n;
     page.blocks.push(b);
-    return true;
   }
 
   /** The tracked page at base `pp`, made (and its write TLB entries dropped) if it is not yet. */
@@ -219,7 +240,7 @@ export class CodeCache {
       if (this.blocks.get(key) === b) this.blocks.delete(key);
       this.held -= b.insns.length;
       this.invalidations++;
-      release(b);
+      this.release(b);
     }
     for (const b of page.tails) this.dropTail(b);
     for (const c of this.clients) c.pageInvalidated(pp);
@@ -260,7 +281,7 @@ export class CodeCache {
       const key = b.phys * 4 + b.mode;
       if (this.blocks.get(key) === b) this.blocks.delete(key);
       this.held -= b.insns.length;
-      release(b);
+      this.release(b);
     }
     page.blocks = kept;
     const tails: Block[] = [];
@@ -305,24 +326,27 @@ export class CodeCache {
 
   /** Drops everything (memory map change, reset, full). */
   clear(): void {
-    this.jitPages.clear();
-    this.jit.liveRegions = 0;
-    this.jit.liveBytes = 0;
-    for (const page of this.pages.values()) for (const b of page.blocks) release(b);
+    for (const key of [...this.jitPages.keys()]) this.dropJitPage(key);
+    for (const page of this.pages.values()) for (const b of page.blocks) this.release(b);
     this.blocks.clear();
     this.pages.clear();
     this.rewrites.clear();
     this.held = 0; // `seen` stays: it is only a hint of which addresses ran before
   }
+
+  /**
+   * Marks a dropped block invalid and lets go of its instructions and compiled code: a stale block may stay
+   * referenced for a while (a vCPU's jump cache, up to JC_SIZE of them), and only its shell should. A vCPU
+   * still running it holds its own references to what it needs (run-loop.ts execBlock).
+   */
+  private release(b: Block): void {
+    if (b.exec !== null && this.jitRelease !== null) this.jitRelease(b);
+    release(b);
+  }
 }
 
 const NO_INSNS: Block['insns'] = [];
 
-/**
- * Marks a dropped block invalid and lets go of its instructions and compiled code: a stale block may stay
- * referenced for a while (a vCPU's jump cache, up to JC_SIZE of them), and only its shell should. A vCPU
- * still running it holds its own references to what it needs (run-loop.ts execBlock).
- */
 function release(b: Block): void {
   b.valid = false;
   if (b.wl !== null) {

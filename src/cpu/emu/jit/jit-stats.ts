@@ -11,9 +11,18 @@ export class JitStats {
   codeBytes = 0;
   /** Units compiled: single blocks, and page regions (a page recompiled as it gains hot blocks counts again). */
   regions = 0;
-  /** Page regions held now and their source bytes. */
+  /** Page regions held now (JS tiers). */
   liveRegions = 0;
+  /**
+   * Compiled bytes held now: the page regions' source (JS tiers), or the wasm modules that still have a block the
+   * code cache holds compiled (one such block keeps its module; wasm-code-book.ts).
+   */
   liveBytes = 0;
+  /** wasm modules held now, and their blocks the code cache holds compiled. */
+  liveModules = 0;
+  liveBlocks = 0;
+  /** wasm modules evicted because live compiled code passed its cap (wasm-code-book.ts). */
+  evictions = 0;
   /** wasm runs that went on from their first block into others without returning to the run loop (wasm-chain.ts). */
   chains = 0;
 }

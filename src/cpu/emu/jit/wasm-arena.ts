@@ -151,6 +151,12 @@ export class WasmArena {
 }
 
 const arenas = new WeakMap<CodeCache, WasmArena>();
+const cacheOfArena = new WeakMap<WasmArena, CodeCache>();
+
+/** The code cache whose memory `a` is (undefined for an arena made alone). */
+export function cacheOf(a: WasmArena): CodeCache | undefined {
+  return cacheOfArena.get(a);
+}
 
 /** wasm32 holds at most 65 536 pages; a VM whose RAM does not fit keeps RAM outside (loads and stores then call out). */
 const MAX_PAGES = 65536;
@@ -166,6 +172,7 @@ export function provideArena(cache: CodeCache, cpus: number, ramBytes: number): 
     a = new WasmArena(cpus, 0);
   }
   arenas.set(cache, a);
+  cacheOfArena.set(a, cache);
   return a;
 }
 
@@ -175,6 +182,7 @@ export function arenaOf(cache: CodeCache): WasmArena {
   if (a === undefined) {
     a = new WasmArena(DEFAULT_SLOTS, 0);
     arenas.set(cache, a);
+    cacheOfArena.set(a, cache);
   }
   return a;
 }

@@ -36,6 +36,7 @@ import { addIp } from '../address.js';
 import { Lazy } from '../flags.js';
 import type { JitStats } from './jit-stats.js';
 import { Dg, Fr, JCW_ENTRIES, LINK_BYTES, Slot, type WasmArena } from './wasm-arena.js';
+import { bookOf, indexCap, type CodeBook, type Imports } from './wasm-code-book.js';
 import { Body, moduleBytes, T, tableOfHostFunctions, W, wasmApi, type FnType, type WasmTable } from './wasm-encoder.js';
 import { BlockBody } from './wasm-regs.js';
 import { chainModuleBytes, HOW_RET, HOW_TAIL_DONE, Lk } from './wasm-chain.js';
@@ -282,18 +283,13 @@ function enter(c: EmuCpu, k: number): Insn {
   return curIns[k]!;
 }
 
-const importsOf = new WeakMap<WasmArena, Record<string, Record<string, unknown>>>();
-
 /**
  * What a block module imports: the arena's memory and the table of the host functions below (the modules
- * call them through it: wasm-encoder.ts moduleBytes viaTable), made once per arena.
+ * call them through it: wasm-encoder.ts moduleBytes viaTable), made per generation of modules (V8 frees the
+ * instances importing one table only together: wasm-code-book.ts).
  */
-function imports(arena: WasmArena): Record<string, Record<string, unknown>> {
-  let i = importsOf.get(arena);
-  if (i !== undefined) return i;
-  i = { e: { m: arena.memory, u: tableOfHostFunctions(wasmApi!, TYPES, IMPORTS, hostFunctions()) } };
-  importsOf.set(arena, i);
-  return i;
+function imports(arena: WasmArena): Imports {
+  return { e: { m: arena.memory, u: tableOfHostFunctions(wasmApi!, TYPES, IMPORTS, hostFunctions()) } };
 }
 
 /** The functions compiled blocks call on the host, by import name (they work on `cur`, the running vCPU). */
@@ -428,14 +424,18 @@ function wrapper(arena: WasmArena, ins: readonly Insn[], segAt: Int32Array, loop
 /** Compiles prepared blocks into one module and sets each block's exec. */
 function compileBatch(arena: WasmArena, ps: readonly Prepared[], stats: JitStats | undefined, t0: number): void {
   if (ps.length === 0) return;
+  const book = bookOf(arena);
+  if (!chainOn) book.reclaim();
   const bytes = moduleBytes(TYPES, IMPORTS, MAIN_TYPE, ps.map((p) => p.body), HELPERS, true);
   let exports: Record<string, unknown>;
   try {
-    exports = new wasmApi!.Instance(new wasmApi!.Module(bytes), imports(arena)).exports;
+    exports = new wasmApi!.Instance(new wasmApi!.Module(bytes), book.imports(() => imports(arena))).exports;
   } catch {
     // No wasm compilation allowed here (a CSP without wasm-unsafe-eval): the blocks stay interpreted.
     return;
   }
+  const held: Block[] = [];
+  const idxs: number[] = [];
   ps.forEach((p, i) => {
     const blk = p.blk;
     const ins = blk.insns;
@@ -445,11 +445,17 @@ function compileBatch(arena: WasmArena, ps: readonly Prepared[], stats: JitStats
     blk.loopBranches = h >= 0 ? ins[ins.length - 1]!.brThrough - (h > 0 ? ins[h - 1]!.brThrough : 0) : 0;
     const run = exports[`f${i}`] as (slot: number, user: number, bip: number, room: number, lim: number) => number;
     // RDMSR, WRMSR and RDPMC count the PMU up to themselves (run-loop.ts pmuSync): their blocks run alone.
-    const ch = CHAIN && !ins.some((x) => x.fn === rdmsr || x.fn === wrmsr || x.fn === rdpmc) ? chainOf(arena) : null;
-    if (ch !== null && ch.next < ch.cap) {
-      const idx = ch.next++;
+    // A block the code cache does not hold is never released: no table slot that would keep it (and its module).
+    const keep = book.holds(blk);
+    const ch = CHAIN && keep && !ins.some((x) => x.fn === rdmsr || x.fn === wrmsr || x.fn === rdpmc) ? chainOf(arena) : null;
+    const idx = ch !== null ? book.takeIndex() : 0;
+    if (keep) {
+      held.push(blk);
+      idxs.push(idx);
+    }
+    if (ch !== null && idx !== 0) {
       ch.table.set(idx, run);
-      const e: ChainEntry = { blk, ins, segAt: p.segAt, idx };
+      const e: ChainEntry = { blk, ins, segAt: p.segAt, idx, tag: book.tags[idx]! };
       ch.entries[idx] = e;
       const at = arena.linkBase + idx * LINK_BYTES;
       const m = arena.i32;
@@ -463,6 +469,7 @@ function compileBatch(arena: WasmArena, ps: readonly Prepared[], stats: JitStats
       blk.exec = chainWrapper(arena, ch, e);
     } else blk.exec = wrapper(arena, ins, p.segAt, h >= 0, run);
   });
+  book.add(bytes.length, held, idxs);
   if (stats !== undefined) {
     stats.compileMs += performance.now() - t0;
     stats.codeBytes += bytes.length;
@@ -481,6 +488,8 @@ interface ChainEntry {
   readonly ins: readonly Insn[];
   readonly segAt: Int32Array;
   readonly idx: number;
+  /** What EmuCpu.wxIdx holds for an exit of this block (the index and its reuse count: CodeBook.tags). */
+  readonly tag: number;
 }
 
 type DriveFn = (slot: number, user: number, bip: number, room: number, lim: number, idx: number, limit: number) => number;
@@ -490,8 +499,7 @@ interface ChainState {
   readonly drive: DriveFn;
   readonly entries: (ChainEntry | undefined)[];
   readonly f64: Float64Array;
-  readonly cap: number;
-  next: number;
+  readonly book: CodeBook;
 }
 
 const chainOfArena = new WeakMap<WasmArena, ChainState | null>();
@@ -501,10 +509,11 @@ function chainOf(arena: WasmArena): ChainState | null {
   if (ch !== undefined) return ch;
   ch = null;
   try {
-    const cap = Math.min(arena.linkCap, 1 << 16);
-    const table = new wasmApi!.Table({ element: 'anyfunc', initial: cap });
+    const table = new wasmApi!.Table({ element: 'anyfunc', initial: indexCap(arena) });
     const inst = new wasmApi!.Instance(new wasmApi!.Module(chainModuleBytes(TYPES[MAIN_TYPE]!, arena.jcwBase, JCW_ENTRIES, arena.linkBase, LINK_BYTES)), { e: { m: arena.memory, t: table, tl: chainTail } });
-    ch = { table, drive: inst.exports.drive as DriveFn, entries: [], f64: arena.f64, cap, next: 1 };
+    const book = bookOf(arena);
+    ch = { table, drive: inst.exports.drive as DriveFn, entries: [], f64: arena.f64, book };
+    book.chain = ch;
   } catch {
     ch = null; // no tables or no compilation here: blocks return to the run loop
   }
@@ -615,10 +624,12 @@ function chainWrapper(arena: WasmArena, ch: ChainState, e0: ChainEntry): (c: Emu
     const s = c.wslot >> 2;
     // The run loop found this block valid at its RIP: chained runs leaving by a return or a handler find it there.
     m[jcw + (c.bip & (JCW_ENTRIES - 1))] = idx0;
-    if (c.wxIdx !== 0) {
-      // The last compiled block left to this block's RIP: a guess for its next run (the driver checks it).
-      if (c.wxRip === c.bip) {
-        const at = arena.linkBase + c.wxIdx * LINK_BYTES;
+    const wx = c.wxIdx;
+    if (wx !== 0) {
+      // The last compiled block left to this block's RIP: a guess for its next run (the driver checks it). Its
+      // index may have been released and reused since (the tag tells): then the record is another block's.
+      if (c.wxRip === c.bip && ch.book.tags[wx & 0xffff] === wx) {
+        const at = arena.linkBase + (wx & 0xffff) * LINK_BYTES;
         if (c.wxKind === 1) {
           m[(at + Lk.FallIdx) >> 2] = idx0;
           ch.f64[(at + Lk.FallBip) >> 3] = c.bip;
@@ -693,7 +704,7 @@ function chainWrapper(arena: WasmArena, ch: ChainState, e0: ChainEntry): (c: Emu
     if (how === 1) {
       c.ci = ci - 1;
       c.rip = relTarget(c, ins[ci - 1]!);
-      c.wxIdx = e.idx;
+      c.wxIdx = e.tag;
       c.wxRip = c.rip;
       if (ci === n) c.wxKind = 2;
       else {
@@ -706,7 +717,7 @@ function chainWrapper(arena: WasmArena, ch: ChainState, e0: ChainEntry): (c: Emu
     // The driver ran the last instruction through tl (c.ci and RIP are set): it never returns how = 3.
     else if (how === HOW_TAIL_DONE) return;
     else if (ci === n) {
-      c.wxIdx = e.idx;
+      c.wxIdx = e.tag;
       c.wxKind = 1;
       c.wxRip = c.rip;
     }
@@ -729,6 +740,9 @@ export function wasmBlockHot(blk: Block, arena: WasmArena, batch: number, stats?
   const p = prepare(blk, anyBlock);
   if (p === null) return;
   if (batch <= 1) {
+    // At threshold 1 a block is compiled right after its decode, before the cache keeps it (code-cache.ts put):
+    // kept now, so that it is released (and its module freed) with its page, as every compiled block is.
+    bookOf(arena).keep(blk);
     compileBatch(arena, [p], stats, t0);
     return;
   }
