@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { INIT_MARKER, SHELL_PROMPT } from '../../src/vmm/linux-guest.js';
+import type { JitMode } from '../../src/cpu/emu/jit/jit-mode.js';
 
 export { INIT_MARKER, SHELL_PROMPT };
 
@@ -15,7 +16,7 @@ export { INIT_MARKER, SHELL_PROMPT };
  * reports followed, and 4 vCPUs never reached the prompt in 15 min. The emu tests use it.
  */
 export type Machine =
-  | { kind: 'tsvmm'; accel: 'emu' | 'kvm'; decompress: 'host' | 'guest'; deterministic?: boolean }
+  | { kind: 'tsvmm'; accel: 'emu' | 'kvm'; decompress: 'host' | 'guest'; deterministic?: boolean; jit?: JitMode }
   | { kind: 'qemu-tcg' };
 
 export interface BootSpec {
@@ -45,7 +46,7 @@ export function commandFor(m: Machine, spec: BootSpec): { cmd: string; args: str
 }
 
 export function machineName(m: Machine): string {
-  return m.kind === 'qemu-tcg' ? 'QEMU TCG' : `tsvmm ${m.accel} (${m.decompress} decompression)`;
+  return m.kind === 'qemu-tcg' ? 'QEMU TCG' : `tsvmm ${m.accel} (${m.decompress} decompression${m.jit !== undefined ? `, TSVMM_JIT=${m.jit}` : ''})`;
 }
 
 /** The end of the echoed command line: `$?@@"` and its newline, with a wrap's line break anywhere in it. */
@@ -69,7 +70,9 @@ export class ShellSession {
     command?: { cmd: string; args: string[] },
   ) {
     const { cmd, args } = command ?? commandFor(machine, spec);
-    this.child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    // `jit`: the emulator's JIT mode for this machine (the child's TSVMM_JIT), whatever this process runs with.
+    const env = machine.kind === 'tsvmm' && machine.jit !== undefined ? { ...process.env, TSVMM_JIT: machine.jit } : process.env;
+    this.child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env });
     const take = (d: Buffer) => {
       this.raw += d.toString('latin1');
       for (const w of this.waiters.splice(0)) w();
