@@ -35,11 +35,11 @@ const { parseMem } = await import(pathToFileURL(configJs).href);
 
 /**
  * The compile counters a JIT may expose: vm.jitStats() or cpu.jitStats returning
- * { compileMs, codeBytes, regions }. Undefined fields print as n/a.
+ * { compileMs, codeBytes, regions, liveBytes } (liveBytes: compiled code held at the end). Undefined fields print as n/a.
  */
 function jitCounters(vm, cpu) {
   const s = typeof vm.jitStats === 'function' ? vm.jitStats() : typeof cpu.jitStats === 'function' ? cpu.jitStats() : cpu.jitStats;
-  return s && typeof s === 'object' ? { compileMs: s.compileMs ?? null, codeBytes: s.codeBytes ?? null, regions: s.regions ?? null } : null;
+  return s && typeof s === 'object' ? { compileMs: s.compileMs ?? null, codeBytes: s.codeBytes ?? null, regions: s.regions ?? null, liveBytes: s.liveBytes ?? null } : null;
 }
 
 const lines = [];

@@ -415,7 +415,7 @@ for (const which of passes > 1 ? ['suite', 'warm'] : ['suite']) {
   }
 }
 {
-  const rows = [['engine', 'build', 'MIPS min', 'median', 'max', 'MIPS cpu', 'suite ms', 'startup ms', 'RSS MiB', 'compile ms', 'code KiB']];
+  const rows = [['engine', 'build', 'MIPS min', 'median', 'max', 'MIPS cpu', 'suite ms', 'startup ms', 'RSS MiB', 'compile ms', 'code KiB', 'live KiB']];
   for (const e of active) {
     const r = res.get(e.id);
     const bitsList = e.bits ? [e.bits] : [32, 64];
@@ -424,7 +424,7 @@ for (const which of passes > 1 ? ['suite', 'warm'] : ['suite']) {
         const c = counts[bits]?.get('*')?.insns;
         const build = e.peer === 'native' ? `${bits}-bit count` : `${bits}-bit${which === 'warm' ? ' warm' : passes > 1 ? ' cold' : ''}`;
         if (!r[which].length || !c) {
-          rows.push([e.name, build, 'failed', '-', '-', '-', '-', '-', '-', '-', '-']);
+          rows.push([e.name, build, 'failed', '-', '-', '-', '-', '-', '-', '-', '-', '-']);
           continue;
         }
         const ms = r[which].map((s) => s.phases.get('*').ms);
@@ -432,7 +432,7 @@ for (const which of passes > 1 ? ['suite', 'warm'] : ['suite']) {
         const cpuMips = c / median(r[which].map((s) => s.phases.get('*').cpuMs)) / 1e3;
         const jit = e.peer === 'emu' ? r.jit : undefined;
         rows.push([e.name, build, f1(Math.min(...mips)), f1(median(mips)), f1(Math.max(...mips)), f1(cpuMips), f0(median(ms)),
-          f0(median(r.startup)), f1(median(r.rss) / 1024), jit?.compileMs != null ? f1(jit.compileMs) : 'n/a', jit?.codeBytes != null ? f1(jit.codeBytes / 1024) : 'n/a']);
+          f0(median(r.startup)), f1(median(r.rss) / 1024), jit?.compileMs != null ? f1(jit.compileMs) : 'n/a', jit?.codeBytes != null ? f1(jit.codeBytes / 1024) : 'n/a', jit?.liveBytes != null ? f1(jit.liveBytes / 1024) : 'n/a']);
       }
     }
   }
@@ -441,7 +441,7 @@ for (const which of passes > 1 ? ['suite', 'warm'] : ['suite']) {
 console.log('\n  MIPS = emu\'s exact guest instruction count of the phase / the engine\'s time for it; "MIPS cpu" uses the engine process\'s CPU time.');
 console.log('  native: the same C compiled for the host, timed by its own clocks; its MIPS are guest-instruction-equivalent (32/64-bit counts).');
 console.log('  QEMU lines are stamped on arrival in this process (per-kernel figures carry its pipe latency; the whole-suite figure hardly).');
-console.log('  compile ms / code KiB: the emulator\'s JIT counters (vm.jitStats() or cpu.jitStats), n/a while it exposes none.');
+console.log('  compile ms / code KiB / live KiB: the emulator\'s JIT counters (vm.jitStats() or cpu.jitStats): compile time, bytes compiled in all, bytes still held at the end (under a cap: src/cpu/emu/jit/wasm-code-book.ts); n/a while it exposes none. RSS MiB: the process\'s peak.');
 if (!opt['no-loop']) console.log(`  * tight loop: bench-loop "${loopCl}" (8 instructions per iteration, exact), between its two lines; the suite above is the headline.`);
 for (const s of skipped) console.log(`  ${s}`);
 for (const e of active) for (const err of res.get(e.id).errors) console.log(`  ${e.id}: failed: ${err}`);
@@ -454,7 +454,7 @@ for (const { tag, linux } of linuxRuns) {
   if (linux.skipped) console.log(`\n  ${who}: skipped: ${linux.skipped}`);
   else if (linux.error) console.log(`\n  ${who}: failed: ${linux.error}`);
   else {
-    console.log(`\n  ${who} (.cache/debian-kernel/vmlinuz, 512 MiB, up to ${linuxSeconds} s): ${(linux.insns / 1e6).toFixed(0)} M instructions in ${(linux.ms / 1000).toFixed(1)} s = ${f1(linux.insns / linux.ms / 1e3)} MIPS wall, ${f1(linux.insns / linux.cpuMs / 1e3)} MIPS cpu (compile time included), RSS ${f1(linux.rssKiB / 1024)} MiB, compile ${linux.jit?.compileMs != null ? f1(linux.jit.compileMs) + ' ms' : 'n/a'}${linux.jit?.regions != null ? ` (${linux.jit.regions} blocks, ${f1(linux.jit.codeBytes / 1024)} KiB)` : ''}; stop: ${linux.stop?.kind ?? '?'}${linux.stop?.reason ? ` (${linux.stop.reason})` : ''}; last line: ${JSON.stringify(linux.last.slice(0, 100))}`);
+    console.log(`\n  ${who} (.cache/debian-kernel/vmlinuz, 512 MiB, up to ${linuxSeconds} s): ${(linux.insns / 1e6).toFixed(0)} M instructions in ${(linux.ms / 1000).toFixed(1)} s = ${f1(linux.insns / linux.ms / 1e3)} MIPS wall, ${f1(linux.insns / linux.cpuMs / 1e3)} MIPS cpu (compile time included), RSS ${f1(linux.rssKiB / 1024)} MiB, compile ${linux.jit?.compileMs != null ? f1(linux.jit.compileMs) + ' ms' : 'n/a'}${linux.jit?.regions != null ? ` (${linux.jit.regions} blocks, ${f1(linux.jit.codeBytes / 1024)} KiB${linux.jit.liveBytes != null ? `, ${f1(linux.jit.liveBytes / 1024)} KiB live at the end` : ''})` : ''}; stop: ${linux.stop?.kind ?? '?'}${linux.stop?.reason ? ` (${linux.stop.reason})` : ''}; last line: ${JSON.stringify(linux.last.slice(0, 100))}`);
   }
 }
 console.log(`  total bench time ${((performance.now() - startedAt) / 1000).toFixed(0)} s`);
