@@ -13,20 +13,20 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { cpuSeconds, has, printTable, root, rssKiB } from './lib.mjs';
+import { benchArgs, cpuSeconds, has, printTable, root, rssKiB } from './lib.mjs';
 
-const args = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : def;
+const { values: opt } = benchArgs('bench/linux.mjs', { options: { cpus: { type: 'string', default: '1' }, timeout: { type: 'string', default: '900' }, rounds: { type: 'string', default: '3' } } });
+const whole = (name, min) => {
+  const n = Number(opt[name]);
+  if (!Number.isInteger(n) || n < min) {
+    console.error(`bench linux: --${name} ${opt[name]}: expected a whole number, at least ${min}`);
+    process.exit(2);
+  }
+  return n;
 };
-const cpus = Number(opt('--cpus', '1'));
-const timeoutMs = Number(opt('--timeout', '900')) * 1000;
-const rounds = Number(opt('--rounds', '3'));
-if (!Number.isInteger(rounds) || rounds < 1) {
-  console.error(`bench linux: --rounds ${opt('--rounds', '')}: expected a whole number, at least 1`);
-  process.exit(2);
-}
+const cpus = whole('cpus', 1);
+const timeoutMs = whole('timeout', 1) * 1000;
+const rounds = whole('rounds', 1);
 
 const dist = (p) => pathToFileURL(join(root, 'dist', p)).href;
 const { ShellSession, machineName, SHELL_PROMPT } = await import(dist('tests/linux/shell-session.js'));
