@@ -1338,6 +1338,22 @@ function stackLin32(b: BlockBody, delta: number, lin: number): void {
   b.i32(delta).op(W.I32Add, W.I64ExtendI32U, W.I64Add).i64(0xffffffffn).op(W.I64And).set(lin);
 }
 
+// The block being emitted: its length, the instruction its self-loop starts at (-1: none) and the local counting
+// the loop's passes. Module state like dirtyAt, so that each form is its own function V8 can optimise (one
+// function for all forms was too large for TurboFan and stayed in the bytecode interpreter).
+let blockLen = 0;
+let loopHead = -1;
+let passes = -1;
+
+/** The exit code of a write to the block's own code at instruction k: the rest of the block after it is stale. */
+function smcExit(k: number): number {
+  return exitCode(k + 1, k + 1 < blockLen ? 2 : 0);
+}
+
+function setLoops(b: BlockBody): void {
+  b.get(P_SLOT).get(passes).mem(W.I32Store, Slot.Loops, 2);
+}
+
 function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveAfter: readonly number[], head: number): void {
   const n = ins.length;
   let known: Known = NONE;
@@ -1345,27 +1361,23 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
   // included; without chains every block starts from the wrapper's clean record.
   dirtyAt = CHAIN ? -1 : 0;
   userLocal = -1;
-  const smcExit = (k: number): number => exitCode(k + 1, k + 1 < n ? 2 : 0);
-  const it = head >= 0 ? b.local(T.I32) : -1;
-  const setLoops = (): void => {
-    b.get(P_SLOT).get(it).mem(W.I32Store, Slot.Loops, 2);
-  };
+  blockLen = n;
+  loopHead = head;
+  passes = head >= 0 ? b.local(T.I32) : -1;
   // The slot's pass count is the vCPU's, shared by all blocks: it holds the last self-loop's passes until this
   // one sets it. A loop entered mid-block may leave (a side exit) or call out before its head, and the
   // wrapper and the imports read the count there: it must be 0, not what another block left.
-  if (head > 0) setLoops();
+  if (head > 0) setLoops(b);
   for (let k = 0; k < n; k++) {
     const x = ins[k]!;
     const f = forms[k]!;
     if (k === head) {
       // Passes completed so far are in the slot for anything that faults or calls out in the loop.
       b.loopHead();
-      setLoops();
+      setLoops(b);
       known = NONE; // reached from the back edge too
       dirtyAt = -1;
     }
-    const A = x.rm;
-    const B = x.reg;
     const fl = (liveAfter[k]! & writes(x)) !== 0;
     let lin = -1;
     const memForm = f === 'alu-load' || f === 'cmp-mi' || f === 'cmp-mi8' || f === 'load' || f === 'store' || f === 'movzx-load' || f === 'load64' || f === 'store64' || f === 'loadn' || f === 'incdecm';
@@ -1373,642 +1385,7 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
       lin = b.local(T.I64);
       address(b, x, k, lin);
     }
-    switch (f) {
-      case 'alu-rr':
-      case 'alu-ri':
-      case 'alu-load': {
-        const d = b.local(T.I32);
-        const s = b.local(T.I32);
-        const r = b.local(T.I32);
-        const dst = f === 'alu-load' ? B : A;
-        b.load32(dst);
-        b.set(d);
-        if (f === 'alu-rr') b.load32(B);
-        else if (f === 'alu-ri') b.i32(x.imm | 0);
-        else load(b, k, lin, 4);
-        b.set(s);
-        aluOp32(b, x.op, d, s, r);
-        if (x.op !== Alu.Cmp) b.store32(dst, r);
-        if (fl) known = record32(b, x.op, d, s, r);
-        break;
-      }
-      case 'alu64': {
-        const dst = eFirst(x.row) ? A : B;
-        const src = eFirst(x.row) ? B : A;
-        const d = b.local(T.I64);
-        const s = b.local(T.I64);
-        const r = b.local(T.I64);
-        b.load64(dst);
-        b.set(d);
-        if (hasImm(x.row)) b.i64((BigInt(x.immHi | 0) << 32n) | BigInt(x.imm >>> 0));
-        else b.load64(src);
-        b.set(s);
-        const op = x.op;
-        b.get(d).get(s).op(aluOp64(op)).set(r);
-        if (op !== Alu.Cmp) b.store64(dst, r);
-        if (fl) known = record64(b, op, d, s, r);
-        break;
-      }
-      case 'cmp-mi':
-      case 'cmp-mi8': {
-        const size = f === 'cmp-mi' ? 4 : 1;
-        const d = b.local(T.I32);
-        const s = b.local(T.I32);
-        load(b, k, lin, size);
-        b.set(d);
-        b.i32(x.imm | 0).set(s);
-        known = cmpSub(b, size, d, s, fl, known);
-        break;
-      }
-      case 'test': {
-        const r = b.local(T.I32);
-        b.load32(A);
-        if (hasImm(x.row)) b.i32(x.imm | 0);
-        else b.load32(B);
-        b.op(W.I32And).set(r);
-        if (fl) {
-          recLogic(b, r);
-          known = { kind: 'logic', w64: false, d: -1, s: -1, r };
-        }
-        break;
-      }
-      case 'incdec': {
-        const d = b.local(T.I32);
-        const r = b.local(T.I32);
-        const dec = x.op === 1;
-        b.load32(A);
-        b.tee(d).i32(1).op(dec ? W.I32Sub : W.I32Add).set(r);
-        if (fl) known = recordIncDec32(b, dec, d, r, known);
-        b.store32(A, r);
-        break;
-      }
-      case 'neg': {
-        const d = b.local(T.I32);
-        const s = b.local(T.I32);
-        const r = b.local(T.I32);
-        b.i32(0).set(d);
-        b.load32(A);
-        b.set(s);
-        b.i32(0).get(s).op(W.I32Sub).set(r);
-        b.store32(A, r);
-        if (fl) known = record32(b, Alu.Sub, d, s, r);
-        break;
-      }
-      case 'not': {
-        const r = b.local(T.I32);
-        b.load32(A);
-        b.i32(-1).op(W.I32Xor).set(r);
-        b.store32(A, r);
-        break;
-      }
-      case 'mov-rr': {
-        const r = b.local(T.I32);
-        b.load32(B);
-        b.set(r);
-        b.store32(A, r);
-        break;
-      }
-      case 'mov64': {
-        const [dst, src] = eFirst(x.row) ? [A, B] : [B, A];
-        const v = b.local(T.I64);
-        b.load64(src);
-        b.set(v);
-        b.store64(dst, v);
-        break;
-      }
-      case 'load':
-      case 'movzx-load': {
-        const r = b.local(T.I32);
-        load(b, k, lin, f === 'load' ? 4 : x.imm2);
-        b.set(r);
-        b.store32(B, r);
-        break;
-      }
-      case 'incdecm': {
-        // INC/DEC m32 (the kernel's counters, LOCK ones included: vCPUs run one at a time): read for writing
-        // inline when the TLB maps the page for both, as rdw, then recorded and written as the handler does.
-        const dec = x.op === 1;
-        const d = b.local(T.I32);
-        const r = b.local(T.I32);
-        const addr = b.local(T.I32);
-        const hit = b.local(T.I32);
-        readForWrite32(b, ALU_CTX, k, lin, addr, hit);
-        b.tee(d).i32(1).op(dec ? W.I32Sub : W.I32Add).set(r);
-        if (fl) known = recordIncDec32(b, dec, d, r, known);
-        writeBack32(b, ALU_CTX, k, lin, addr, hit, r, smcExit(k));
-        break;
-      }
-      case 'loadn': {
-        // MOV r8/r16, m: the low byte or word (AH..BH: the second byte) replaced, the rest of the register kept.
-        const r = b.local(T.I32);
-        load(b, k, lin, x.osz);
-        b.set(r);
-        if (x.osz === 1) setReg8(b, B, r);
-        else setReg16(b, B, r);
-        break;
-      }
-      case 'store': {
-        const v = b.local(T.I32);
-        if (hasImm(x.row)) b.i32(x.imm | 0);
-        else getReg(b, x.osz, B);
-        b.set(v);
-        store(b, k, lin, x.osz, v, smcExit(k));
-        break;
-      }
-      case 'movri': {
-        const r = b.local(T.I32);
-        b.i32(x.imm | 0).set(r);
-        b.store32(A, r);
-        break;
-      }
-      case 'lea': {
-        const r = b.local(T.I32);
-        off32(b, x);
-        b.set(r);
-        b.store32(B, r);
-        break;
-      }
-      case 'movzx': {
-        const r = b.local(T.I32);
-        getReg(b, x.imm2, A);
-        b.set(r);
-        b.store32(B, r);
-        break;
-      }
-      case 'shift': {
-        if (fl && shift32Inline(x)) {
-          known = emitShift32Flags(b, ALU_CTX, x, fl);
-          break;
-        }
-        const r = b.local(T.I32);
-        if (fl) {
-          b.i32(k);
-          b.load32(A);
-          b.call(Im.Shift).set(r);
-          dirtyAt = 0;
-          known = x.op === Sh.Rol || x.op === Sh.Ror ? NONE : { kind: 'zf', w64: false, d: -1, s: -1, r };
-        } else {
-          b.load32(A);
-          b.i32(x.imm & 31).op(SHIFT_OP[x.op]!).set(r);
-        }
-        b.store32(A, r);
-        break;
-      }
-      case 'jcc': {
-        condition(b, x.op, known);
-        if (k < n - 1) {
-          // A side exit: taken, or the run loop must poll before the next basic block, the block ends here.
-          b.op(W.If, T.Void);
-          exitRip(b, x.end + x.imm, x);
-          b.get(P_SLOT).i32(x.brThrough).mem(W.I32Store, Slot.ChainBr, 2);
-          b.i32(exitCode(k + 1, 1)).op(W.Return, W.End);
-          b.i32(k + 1).op(W.F64ConvertI32S).get(P_ROOM).op(W.F64Ge);
-          b.op(W.If, T.Void).i32(exitCode(k + 1, 2)).op(W.Return, W.End);
-        } else if (head >= 0) {
-          // The back edge: another pass while the run loop's limit allows (c.loopLimit), else the block ends taken.
-          b.op(W.If, T.Void);
-          b.get(it).i32(1).op(W.I32Add).tee(it).get(P_LIM).op(W.I32LtS, W.BrIf, 1);
-          b.get(it).i32(1).op(W.I32Sub).set(it);
-          setLoops();
-          exitRip(b, x.end + x.imm, x);
-          b.i32(exitCode(n, 1)).op(W.Return, W.End);
-          setLoops();
-          b.op(W.End);
-        } else {
-          b.op(W.If, T.Void);
-          exitRip(b, x.end + x.imm, x);
-          b.i32(exitCode(n, 1)).op(W.Return, W.End);
-        }
-        break;
-      }
-      case 'alu8': {
-        // 8- and 16-bit register ALU/TEST, as alu() and aluAnd() compute and record it (logic results unmasked).
-        const size = x.osz;
-        const test = x.fn === testEG || x.fn === testEI;
-        const op = test ? Alu.And : x.op;
-        const ge = x.fn === aluGE;
-        const dst = ge ? B : A;
-        const d = b.local(T.I32);
-        const s = b.local(T.I32);
-        const r = b.local(T.I32);
-        getReg(b, size, dst);
-        b.set(d);
-        if (x.fn === aluEI || x.fn === testEI) b.i32(x.imm | 0);
-        else getReg(b, size, ge ? A : B);
-        b.set(s);
-        aluOp32(b, op, d, s, r);
-        const logic = op === Alu.And || op === Alu.Or || op === Alu.Xor;
-        if (!logic) b.get(r).i32(size === 1 ? 0xff : 0xffff).op(W.I32And).set(r);
-        if (!test && op !== Alu.Cmp) {
-          if (size === 1) setReg8(b, dst, r);
-          else setReg16(b, dst, r);
-        }
-        if (fl) {
-          recConst(b, Fr.Op, logic ? Lazy.Logic : op === Alu.Add ? Lazy.Add : Lazy.Sub);
-          recConst(b, Fr.Sz, size);
-          if (!logic) {
-            recLocal(b, Fr.Dst, d);
-            recLocal(b, Fr.Src, s);
-          }
-          recLocal(b, Fr.Res, r);
-          recDirty(b, logic ? Dg.OpRes | Dg.Sz : Dg.OpRes | Dg.Sz | Dg.DstSrc);
-          known = logic ? narrowLogic(b, size, r) : { kind: 'zf', w64: false, d: -1, s: -1, r };
-        }
-        break;
-      }
-      case 'aluc': {
-        // ADC/SBB r32: the carry-in from what is known, recorded as Adc/Sbb when it is 1 (sem-alu.ts).
-        const ge = x.fn === aluGE;
-        const dst = ge ? B : A;
-        const d = b.local(T.I32);
-        const s = b.local(T.I32);
-        const r = b.local(T.I32);
-        const cin = b.local(T.I32);
-        carry(b, known);
-        b.set(cin);
-        b.load32(dst);
-        b.set(d);
-        if (x.fn === aluEI) b.i32(x.imm | 0);
-        else b.load32(ge ? A : B);
-        b.set(s);
-        const adc = x.op === Alu.Adc;
-        b.get(d).get(s).op(adc ? W.I32Add : W.I32Sub).get(cin).op(adc ? W.I32Add : W.I32Sub).set(r);
-        b.store32(dst, r);
-        if (fl) {
-          recField(b, Fr.Op, () => b.i32(adc ? Lazy.Add : Lazy.Sub).get(cin).op(W.I32Add));
-          recConst(b, Fr.Sz, 4);
-          recLocal(b, Fr.Dst, d);
-          recLocal(b, Fr.Src, s);
-          recLocal(b, Fr.Res, r);
-          recDirty(b, Dg.OpRes | Dg.Sz | Dg.DstSrc);
-          known = { kind: 'zf', w64: false, d: -1, s: -1, r };
-        }
-        break;
-      }
-      case 'push':
-      case 'pop': {
-        // Inline for a 32-bit stack (any SS base) or a 64-bit one at a canonical address, when the stack slot is
-        // a TLB hit on RAM; else the handler does it all (faults, MMIO, a write to code), nothing changed before.
-        const l = b.local(T.I64);
-        const w = x.osz;
-        const push = f === 'push';
-        // PUSH imm (68, 6A): the immediate, sign-extended to the operand size by the decoder.
-        const imm = x.fn === pushI;
-        const addr = b.local(T.I32);
-        const idx = b.local(T.I32);
-        if (w === 4) {
-          stackLin32(b, push ? -4 : 0, l);
-          tlbHit(b, l, 4, push, addr, idx);
-          b.get(P_USER).i32(16).op(W.I32ShrU).i32(4).op(W.I32Eq, W.I32And);
-          b.op(W.If, T.Void);
-          if (push) {
-            b.get(addr);
-            if (imm) b.i32(x.imm | 0);
-            else b.load32(A);
-            b.mem(W.I32Store, 0, 0);
-          } else {
-            const v = b.local(T.I32);
-            b.get(addr).mem(W.I32Load, 0, 0).set(v);
-            b.storeLow32(4, () => {
-              b.load32(4);
-              b.i32(4).op(W.I32Add);
-            });
-            b.store32(A, v);
-          }
-          if (push)
-            b.storeLow32(4, () => {
-              b.load32(4);
-              b.i32(-4).op(W.I32Add);
-            });
-        } else {
-          // Cached before the branch, so that the stack pointer stays in a local across the block's pushes and pops.
-          b.ensure(4);
-          if (push && !imm) b.ensure(A);
-          const sp = b.local(T.I64);
-          b.load64(4);
-          b.set(sp);
-          b.get(sp);
-          if (push) b.i64(-8n).op(W.I64Add);
-          b.set(l);
-          tlbHit(b, l, 8, push, addr, idx);
-          b.get(P_USER).i32(16).op(W.I32ShrU).i32(8).op(W.I32Eq, W.I32And);
-          nonCanonical(b, l);
-          b.op(W.I32Eqz, W.I32And);
-          b.op(W.If, T.Void);
-          if (push) {
-            b.get(addr);
-            if (imm) b.i64((BigInt(x.immHi | 0) << 32n) | BigInt(x.imm >>> 0));
-            else b.load64(A);
-            b.mem(W.I64Store, 0, 0);
-            b.store64(4, l);
-          } else {
-            const v = b.local(T.I64);
-            b.get(addr).mem(W.I64Load, 0, 0).set(v);
-            b.get(sp).i64(8n).op(W.I64Add).set(sp);
-            b.store64(4, sp);
-            b.store64(A, v);
-          }
-        }
-        b.op(W.Else);
-        handler(b, k, smcExit(k));
-        b.op(W.End);
-        // The handler may have run (and changed the cpu's flags fields): what Fr.Dirty holds is not known.
-        dirtyAt = -1;
-        break;
-      }
-      case 'lea64': {
-        const v = b.local(T.I64);
-        sum64(b, x);
-        b.set(v);
-        if (x.osz === 8) b.store64(B, v);
-        else {
-          const r = b.local(T.I32);
-          b.get(v).op(W.I32WrapI64).set(r);
-          b.store32(B, r);
-        }
-        break;
-      }
-      case 'load64': {
-        const v = b.local(T.I64);
-        load8(b, k, lin);
-        b.set(v);
-        b.store64(B, v);
-        break;
-      }
-      case 'store64': {
-        const v = b.local(T.I64);
-        if (x.fn === movEI) b.i64((BigInt(x.immHi | 0) << 32n) | BigInt(x.imm >>> 0));
-        else b.load64(B);
-        b.set(v);
-        store8(b, k, lin, v, smcExit(k));
-        break;
-      }
-      case 'movri64': {
-        const v = b.local(T.I64);
-        b.i64((BigInt(x.immHi | 0) << 32n) | BigInt(x.imm >>> 0)).set(v);
-        b.store64(A, v);
-        break;
-      }
-      case 'setcc': {
-        const v = b.local(T.I32);
-        condition(b, x.op, known);
-        b.set(v);
-        setReg8(b, A, v);
-        break;
-      }
-      case 'setccm': {
-        const v = b.local(T.I32);
-        condition(b, x.op, known);
-        b.set(v);
-        store(b, k, lin, 1, v, smcExit(k));
-        break;
-      }
-      case 'neg64': {
-        const d = b.local(T.I64);
-        const s = b.local(T.I64);
-        const r = b.local(T.I64);
-        b.i64(0n).set(d);
-        b.load64(A);
-        b.set(s);
-        b.i64(0n).get(s).op(W.I64Sub).set(r);
-        b.store64(A, r);
-        if (fl) known = record64(b, Alu.Sub, d, s, r);
-        break;
-      }
-      case 'cmov': {
-        if (x.osz === 8) b.ensure(A);
-        condition(b, x.op, known);
-        b.op(W.If, T.Void);
-        if (x.osz === 8) {
-          const v = b.local(T.I64);
-          b.load64(A);
-          b.set(v);
-          b.store64(B, v);
-        } else {
-          const v = b.local(T.I32);
-          b.load32(A);
-          b.set(v);
-          b.store32(B, v);
-        }
-        if (x.osz === 4) {
-          b.op(W.Else);
-          b.zeroHigh(B);
-        }
-        b.op(W.End);
-        break;
-      }
-      case 'movsx': {
-        // MOVSX/MOVSXD (ops-alu.ts movsx): the source sign-extended to 32 bits, then to 64 for a 64-bit destination.
-        const size = x.imm2;
-        const v = b.local(T.I32);
-        if (lin >= 0) load(b, k, lin, size);
-        else getReg(b, size, A);
-        if (size === 1) b.op(W.I32Extend8S);
-        else if (size === 2) b.op(W.I32Extend16S);
-        b.set(v);
-        if (x.osz === 8) {
-          const w = b.local(T.I64);
-          b.get(v).op(W.I64ExtendI32S).set(w);
-          b.store64(B, w);
-        } else b.store32(B, v);
-        break;
-      }
-      case 'shift64': {
-        // SHL/SAL/SHR/SAR r64 by a constant count 1-63, flags as ops-shift.ts shift64 leaves them (eager).
-        const cnt = x.imm & 63;
-        const op = x.op;
-        const shl = op === Sh.Shl || op === Sh.Sal;
-        const d = b.local(T.I64);
-        const r = b.local(T.I64);
-        b.load64(A);
-        b.set(d);
-        b.get(d).i64(BigInt(cnt)).op(shl ? W.I64Shl : op === Sh.Shr ? W.I64ShrU : W.I64ShrS).set(r);
-        b.store64(A, r);
-        if (fl) {
-          // CF: the last bit shifted out; OF: SHL the result's sign ^ CF, SHR the operand's sign, SAR 0.
-          const cf = b.local(T.I32);
-          b.get(d).i64(BigInt(shl ? 64 - cnt : cnt - 1)).op(W.I64ShrU, W.I32WrapI64).i32(1).op(W.I32And).set(cf);
-          recConst(b, Fr.Op, Lazy.Eager);
-          recField(b, Fr.Res, () => {
-            b.get(cf);
-            if (shl) b.get(r).i64(0n).op(W.I64LtS).get(cf).op(W.I32Xor).i32(11).op(W.I32Shl, W.I32Or);
-            else if (op === Sh.Shr) b.get(d).i64(0n).op(W.I64LtS).i32(11).op(W.I32Shl, W.I32Or);
-            parity(b, r, true);
-            b.i32(2).op(W.I32Shl, W.I32Or);
-            b.get(r).op(W.I64Eqz).i32(6).op(W.I32Shl, W.I32Or);
-            b.get(r).i64(0n).op(W.I64LtS).i32(7).op(W.I32Shl, W.I32Or);
-          });
-          // setEager: the other fields stay as they are.
-          recDirty(b, Dg.OpRes);
-          known = { kind: 'zf', w64: true, d: -1, s: -1, r };
-        }
-        break;
-      }
-      case 'test64': {
-        // TEST r/m64, r64 / imm32 (sign-extended): aluLogic64 records both operands and the result.
-        const d = b.local(T.I64);
-        const s = b.local(T.I64);
-        const r = b.local(T.I64);
-        if (lin >= 0) load8(b, k, lin);
-        else b.load64(A);
-        b.set(d);
-        if (x.fn === testEI) b.i64((BigInt(x.immHi | 0) << 32n) | BigInt(x.imm >>> 0));
-        else b.load64(B);
-        b.set(s);
-        b.get(d).get(s).op(W.I64And).set(r);
-        if (fl) known = record64(b, Alu.And, d, s, r);
-        break;
-      }
-      case 'testm': {
-        // TEST m8/m16/m32, r or imm (aluAnd: op, size and result).
-        const size = x.osz;
-        const d = b.local(T.I32);
-        const s = b.local(T.I32);
-        const r = b.local(T.I32);
-        load(b, k, lin, size);
-        b.set(d);
-        if (x.fn === testEI) b.i32(x.imm | 0);
-        else getReg(b, size, B);
-        b.set(s);
-        b.get(d).get(s).op(W.I32And).set(r);
-        if (fl) {
-          recConst(b, Fr.Op, Lazy.Logic);
-          recConst(b, Fr.Sz, size);
-          recLocal(b, Fr.Res, r);
-          recDirty(b, Dg.OpRes | Dg.Sz);
-          known = size === 4 ? { kind: 'logic', w64: false, d, s, r } : narrowLogic(b, size, r);
-        }
-        break;
-      }
-      case 'alu64m': {
-        // ADD/OR/AND/SUB/XOR/CMP r64, m64 (G,E) and m64, r64 / imm (E,G / E,I; all but CMP read-modify-write).
-        const ge = x.fn === aluGE;
-        const op = x.op;
-        const rmw = !ge && op !== Alu.Cmp;
-        const m = b.local(T.I64);
-        const addr = b.local(T.I32);
-        const hit = b.local(T.I32);
-        if (rmw) {
-          // As rdw: inline when the TLB maps the page for writing (and reading), else the read faults as a write.
-          tlbHitRw(b, lin, 8, addr, hit);
-          b.op(W.If, T.I64).get(addr).mem(W.I64Load, 0, 0).op(W.Else);
-          b.i32(k).i32(8).get(lin).op(W.F64ConvertI64S).call(Im.Rdw).op(W.I64ExtendI32U);
-          b.call(Im.Hi).op(W.I64ExtendI32S).i64(32n).op(W.I64Shl, W.I64Or, W.End);
-        } else load8(b, k, lin);
-        b.set(m);
-        const d = ge ? b.local(T.I64) : m;
-        const s = ge ? m : b.local(T.I64);
-        if (ge) {
-          b.load64(B);
-          b.set(d);
-        } else {
-          if (x.fn === aluEI) b.i64((BigInt(x.immHi | 0) << 32n) | BigInt(x.imm >>> 0));
-          else b.load64(B);
-          b.set(s);
-        }
-        const r = b.local(T.I64);
-        b.get(d).get(s).op(aluOp64(op)).set(r);
-        if (ge && op !== Alu.Cmp) b.store64(B, r);
-        // The write cannot fault: the read faulted as a write first (rdw), as in the handler.
-        if (fl) known = record64(b, op, d, s, r);
-        if (rmw) {
-          b.get(hit).op(W.If, T.Void).get(addr).get(r).mem(W.I64Store, 0, 0).op(W.Else);
-          b.i32(k).get(lin).op(W.F64ConvertI64S).get(r).op(W.I32WrapI64).get(r).i64(32n).op(W.I64ShrU, W.I32WrapI64).call(Im.Wr8);
-          b.op(W.If, T.Void).i32(smcExit(k)).op(W.Return, W.End);
-          b.op(W.End);
-        }
-        break;
-      }
-      case 'cmpm': {
-        // CMP r8, m8 (G,E) and CMP m8/m32, r (E,G): aluSub at the operand size.
-        const size = x.osz;
-        const d = b.local(T.I32);
-        const s = b.local(T.I32);
-        const ge = x.fn === aluGE;
-        if (ge) getReg(b, size, B);
-        else load(b, k, lin, size);
-        b.set(d);
-        if (ge) load(b, k, lin, size);
-        else getReg(b, size, B);
-        b.set(s);
-        known = cmpSub(b, size, d, s, fl, known);
-        break;
-      }
-      case 'not64': {
-        const v = b.local(T.I64);
-        b.load64(A);
-        b.i64(-1n).op(W.I64Xor).set(v);
-        b.store64(A, v);
-        break;
-      }
-      case 'imul64':
-        known = emitImul64(b, ALU_CTX, x, k, lin, fl, known);
-        break;
-      case 'mov8': {
-        // Flags untouched. 88 writes E (rm) from G (reg), 8A writes G from E, B0+r writes the register in rm.
-        const v = b.local(T.I32);
-        if (x.fn === movRI) b.i32(x.imm & 0xff);
-        else getReg(b, 1, x.fn === movEG ? x.reg : x.rm);
-        b.set(v);
-        setReg8(b, x.fn === movGE ? x.reg : x.rm, v);
-        break;
-      }
-      case 'imul32':
-        known = emitImul32(b, ALU_CTX, x, k, lin, fl, known);
-        break;
-      case 'mul32':
-        known = emitMul32(b, ALU_CTX, x, k, lin, fl, known);
-        break;
-      case 'alu32m':
-        known = emitAlu32m(b, ALU_CTX, x, k, lin, fl, known, smcExit(k));
-        break;
-      case 'shiftcl':
-        known = emitShiftCl(b, ALU_CTX, x, fl);
-        break;
-      case 'cmpxchg32m':
-        known = emitCmpxchg32m(b, ALU_CTX, x, k, lin, fl, known, smcExit(k));
-        break;
-      case 'incdec64':
-        known = emitIncDec64(b, ALU_CTX, x, fl, known);
-        break;
-      case 'movsreg':
-        emitMovSreg(b, ALU_CTX, x);
-        break;
-      case 'nop':
-        break;
-      case 'jmp':
-        exitRip(b, x.end + x.imm, x);
-        b.i32(exitCode(k + 1, 1)).op(W.Return);
-        break;
-      case 'call':
-        emitCall64(b, x, k);
-        break;
-      case 'ret':
-        emitRet64(b, k);
-        break;
-      case 'callr':
-      case 'call32':
-        emitCall32(b, x, k);
-        break;
-      case 'ret32':
-        emitRet32(b, x, k);
-        break;
-      case 'jmpind':
-      case 'callind':
-        emitIndirect(b, x, k, f !== 'jmpind');
-        break;
-      case 'simd':
-        // Flags neither read nor written (nor by the handler it may call): `known` and `dirtyAt` stay.
-        emitSimd(b, x, k, smcExit(k), SIMD_CTX);
-        break;
-      case 'tail':
-        b.i32(exitCode(k, 3)).op(W.Return);
-        break;
-      default:
-        handler(b, k, smcExit(k));
-        known = NONE;
-        dirtyAt = 0;
-    }
+    known = emitInsn(b, x, f, k, lin, fl, known);
   }
   const lf = forms[n - 1];
   if (lf !== 'tail' && lf !== 'jmp' && lf !== 'call' && lf !== 'ret' && lf !== 'callr' && lf !== 'call32' && lf !== 'ret32' && lf !== 'jmpind' && lf !== 'callind') {
@@ -2022,6 +1399,794 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
     b.code.unshift(...pro.code);
   }
 }
+
+/** One instruction's code; returns what is known of the flags after it. */
+function emitInsn(b: BlockBody, x: Insn, f: WForm, k: number, lin: number, fl: boolean, known: Known): Known {
+  switch (f) {
+    case 'alu-rr':
+    case 'alu-ri':
+    case 'alu-load':
+      return formAlu32(b, x, f, k, lin, fl, known);
+    case 'alu64':
+      return formAlu64(b, x, fl, known);
+    case 'cmp-mi':
+    case 'cmp-mi8':
+      return formCmpMi(b, x, f, k, lin, fl, known);
+    case 'test':
+      return formTest(b, x, fl, known);
+    case 'incdec':
+      return formIncdec(b, x, fl, known);
+    case 'neg':
+      return formNeg(b, x, fl, known);
+    case 'not':
+      formNot(b, x);
+      return known;
+    case 'mov-rr':
+      formMovRr(b, x);
+      return known;
+    case 'mov64':
+      formMov64(b, x);
+      return known;
+    case 'load':
+    case 'movzx-load':
+      formLoad32(b, x, f, k, lin);
+      return known;
+    case 'incdecm':
+      return formIncdecm(b, x, k, lin, fl, known);
+    case 'loadn':
+      formLoadn(b, x, k, lin);
+      return known;
+    case 'store':
+      formStore(b, x, k, lin);
+      return known;
+    case 'movri':
+      formMovri(b, x);
+      return known;
+    case 'lea':
+      formLea(b, x);
+      return known;
+    case 'movzx':
+      formMovzx(b, x);
+      return known;
+    case 'shift':
+      return formShift(b, x, k, fl, known);
+    case 'jcc':
+      formJcc(b, x, k, known);
+      return known;
+    case 'alu8':
+      return formAlu8(b, x, fl, known);
+    case 'aluc':
+      return formAluc(b, x, fl, known);
+    case 'push':
+    case 'pop':
+      formPushPop(b, x, f, k);
+      return known;
+    case 'lea64':
+      formLea64(b, x);
+      return known;
+    case 'load64':
+      formLoad64(b, x, k, lin);
+      return known;
+    case 'store64':
+      formStore64(b, x, k, lin);
+      return known;
+    case 'movri64':
+      formMovri64(b, x);
+      return known;
+    case 'setcc':
+      formSetcc(b, x, known);
+      return known;
+    case 'setccm':
+      formSetccm(b, x, k, lin, known);
+      return known;
+    case 'neg64':
+      return formNeg64(b, x, fl, known);
+    case 'cmov':
+      formCmov(b, x, known);
+      return known;
+    case 'movsx':
+      formMovsx(b, x, k, lin);
+      return known;
+    case 'shift64':
+      return formShift64(b, x, fl, known);
+    case 'test64':
+      return formTest64(b, x, k, lin, fl, known);
+    case 'testm':
+      return formTestm(b, x, k, lin, fl, known);
+    case 'alu64m':
+      return formAlu64m(b, x, k, lin, fl, known);
+    case 'cmpm':
+      return formCmpm(b, x, k, lin, fl, known);
+    case 'not64':
+      formNot64(b, x);
+      return known;
+    case 'imul64':
+      return emitImul64(b, ALU_CTX, x, k, lin, fl, known);
+    case 'mov8':
+      formMov8(b, x);
+      return known;
+    case 'imul32':
+      return emitImul32(b, ALU_CTX, x, k, lin, fl, known);
+    case 'mul32':
+      return emitMul32(b, ALU_CTX, x, k, lin, fl, known);
+    case 'alu32m':
+      return emitAlu32m(b, ALU_CTX, x, k, lin, fl, known, smcExit(k));
+    case 'shiftcl':
+      return emitShiftCl(b, ALU_CTX, x, fl);
+    case 'cmpxchg32m':
+      return emitCmpxchg32m(b, ALU_CTX, x, k, lin, fl, known, smcExit(k));
+    case 'incdec64':
+      return emitIncDec64(b, ALU_CTX, x, fl, known);
+    case 'movsreg':
+      emitMovSreg(b, ALU_CTX, x);
+      return known;
+    case 'nop':
+      return known;
+    case 'jmp':
+      exitRip(b, x.end + x.imm, x);
+      b.i32(exitCode(k + 1, 1)).op(W.Return);
+      return known;
+    case 'call':
+      emitCall64(b, x, k);
+      return known;
+    case 'ret':
+      emitRet64(b, k);
+      return known;
+    case 'callr':
+    case 'call32':
+      emitCall32(b, x, k);
+      return known;
+    case 'ret32':
+      emitRet32(b, x, k);
+      return known;
+    case 'jmpind':
+    case 'callind':
+      emitIndirect(b, x, k, f !== 'jmpind');
+      return known;
+    case 'simd':
+      // Flags neither read nor written (nor by the handler it may call): `known` and `dirtyAt` stay.
+      emitSimd(b, x, k, smcExit(k), SIMD_CTX);
+      return known;
+    case 'tail':
+      b.i32(exitCode(k, 3)).op(W.Return);
+      return known;
+    default:
+      handler(b, k, smcExit(k));
+      dirtyAt = 0;
+      return NONE;
+  }
+}
+
+function formAlu32(b: BlockBody, x: Insn, f: WForm, k: number, lin: number, fl: boolean, known: Known): Known {
+  const A = x.rm;
+  const B = x.reg;
+  const d = b.local(T.I32);
+  const s = b.local(T.I32);
+  const r = b.local(T.I32);
+  const dst = f === 'alu-load' ? B : A;
+  b.load32(dst);
+  b.set(d);
+  if (f === 'alu-rr') b.load32(B);
+  else if (f === 'alu-ri') b.i32(x.imm | 0);
+  else load(b, k, lin, 4);
+  b.set(s);
+  aluOp32(b, x.op, d, s, r);
+  if (x.op !== Alu.Cmp) b.store32(dst, r);
+  if (fl) known = record32(b, x.op, d, s, r);
+  return known;
+}
+
+function formAlu64(b: BlockBody, x: Insn, fl: boolean, known: Known): Known {
+  const A = x.rm;
+  const B = x.reg;
+  const dst = eFirst(x.row) ? A : B;
+  const src = eFirst(x.row) ? B : A;
+  const d = b.local(T.I64);
+  const s = b.local(T.I64);
+  const r = b.local(T.I64);
+  b.load64(dst);
+  b.set(d);
+  if (hasImm(x.row)) b.i64((BigInt(x.immHi | 0) << 32n) | BigInt(x.imm >>> 0));
+  else b.load64(src);
+  b.set(s);
+  const op = x.op;
+  b.get(d).get(s).op(aluOp64(op)).set(r);
+  if (op !== Alu.Cmp) b.store64(dst, r);
+  if (fl) known = record64(b, op, d, s, r);
+  return known;
+}
+
+function formCmpMi(b: BlockBody, x: Insn, f: WForm, k: number, lin: number, fl: boolean, known: Known): Known {
+  const size = f === 'cmp-mi' ? 4 : 1;
+  const d = b.local(T.I32);
+  const s = b.local(T.I32);
+  load(b, k, lin, size);
+  b.set(d);
+  b.i32(x.imm | 0).set(s);
+  known = cmpSub(b, size, d, s, fl, known);
+  return known;
+}
+
+function formTest(b: BlockBody, x: Insn, fl: boolean, known: Known): Known {
+  const A = x.rm;
+  const B = x.reg;
+  const r = b.local(T.I32);
+  b.load32(A);
+  if (hasImm(x.row)) b.i32(x.imm | 0);
+  else b.load32(B);
+  b.op(W.I32And).set(r);
+  if (fl) {
+    recLogic(b, r);
+    known = { kind: 'logic', w64: false, d: -1, s: -1, r };
+  }
+  return known;
+}
+
+function formIncdec(b: BlockBody, x: Insn, fl: boolean, known: Known): Known {
+  const A = x.rm;
+  const d = b.local(T.I32);
+  const r = b.local(T.I32);
+  const dec = x.op === 1;
+  b.load32(A);
+  b.tee(d).i32(1).op(dec ? W.I32Sub : W.I32Add).set(r);
+  if (fl) known = recordIncDec32(b, dec, d, r, known);
+  b.store32(A, r);
+  return known;
+}
+
+function formNeg(b: BlockBody, x: Insn, fl: boolean, known: Known): Known {
+  const A = x.rm;
+  const d = b.local(T.I32);
+  const s = b.local(T.I32);
+  const r = b.local(T.I32);
+  b.i32(0).set(d);
+  b.load32(A);
+  b.set(s);
+  b.i32(0).get(s).op(W.I32Sub).set(r);
+  b.store32(A, r);
+  if (fl) known = record32(b, Alu.Sub, d, s, r);
+  return known;
+}
+
+function formNot(b: BlockBody, x: Insn): void {
+  const A = x.rm;
+  const r = b.local(T.I32);
+  b.load32(A);
+  b.i32(-1).op(W.I32Xor).set(r);
+  b.store32(A, r);
+}
+
+function formMovRr(b: BlockBody, x: Insn): void {
+  const A = x.rm;
+  const B = x.reg;
+  const r = b.local(T.I32);
+  b.load32(B);
+  b.set(r);
+  b.store32(A, r);
+}
+
+function formMov64(b: BlockBody, x: Insn): void {
+  const A = x.rm;
+  const B = x.reg;
+  const [dst, src] = eFirst(x.row) ? [A, B] : [B, A];
+  const v = b.local(T.I64);
+  b.load64(src);
+  b.set(v);
+  b.store64(dst, v);
+}
+
+function formLoad32(b: BlockBody, x: Insn, f: WForm, k: number, lin: number): void {
+  const B = x.reg;
+  const r = b.local(T.I32);
+  load(b, k, lin, f === 'load' ? 4 : x.imm2);
+  b.set(r);
+  b.store32(B, r);
+}
+
+function formIncdecm(b: BlockBody, x: Insn, k: number, lin: number, fl: boolean, known: Known): Known {
+  // INC/DEC m32 (the kernel's counters, LOCK ones included: vCPUs run one at a time): read for writing
+  // inline when the TLB maps the page for both, as rdw, then recorded and written as the handler does.
+  const dec = x.op === 1;
+  const d = b.local(T.I32);
+  const r = b.local(T.I32);
+  const addr = b.local(T.I32);
+  const hit = b.local(T.I32);
+  readForWrite32(b, ALU_CTX, k, lin, addr, hit);
+  b.tee(d).i32(1).op(dec ? W.I32Sub : W.I32Add).set(r);
+  if (fl) known = recordIncDec32(b, dec, d, r, known);
+  writeBack32(b, ALU_CTX, k, lin, addr, hit, r, smcExit(k));
+  return known;
+}
+
+function formLoadn(b: BlockBody, x: Insn, k: number, lin: number): void {
+  const B = x.reg;
+  // MOV r8/r16, m: the low byte or word (AH..BH: the second byte) replaced, the rest of the register kept.
+  const r = b.local(T.I32);
+  load(b, k, lin, x.osz);
+  b.set(r);
+  if (x.osz === 1) setReg8(b, B, r);
+  else setReg16(b, B, r);
+}
+
+function formStore(b: BlockBody, x: Insn, k: number, lin: number): void {
+  const B = x.reg;
+  const v = b.local(T.I32);
+  if (hasImm(x.row)) b.i32(x.imm | 0);
+  else getReg(b, x.osz, B);
+  b.set(v);
+  store(b, k, lin, x.osz, v, smcExit(k));
+}
+
+function formMovri(b: BlockBody, x: Insn): void {
+  const A = x.rm;
+  const r = b.local(T.I32);
+  b.i32(x.imm | 0).set(r);
+  b.store32(A, r);
+}
+
+function formLea(b: BlockBody, x: Insn): void {
+  const B = x.reg;
+  const r = b.local(T.I32);
+  off32(b, x);
+  b.set(r);
+  b.store32(B, r);
+}
+
+function formMovzx(b: BlockBody, x: Insn): void {
+  const A = x.rm;
+  const B = x.reg;
+  const r = b.local(T.I32);
+  getReg(b, x.imm2, A);
+  b.set(r);
+  b.store32(B, r);
+}
+
+function formShift(b: BlockBody, x: Insn, k: number, fl: boolean, known: Known): Known {
+  const A = x.rm;
+  if (fl && shift32Inline(x)) {
+    known = emitShift32Flags(b, ALU_CTX, x, fl);
+    return known;
+  }
+  const r = b.local(T.I32);
+  if (fl) {
+    b.i32(k);
+    b.load32(A);
+    b.call(Im.Shift).set(r);
+    dirtyAt = 0;
+    known = x.op === Sh.Rol || x.op === Sh.Ror ? NONE : { kind: 'zf', w64: false, d: -1, s: -1, r };
+  } else {
+    b.load32(A);
+    b.i32(x.imm & 31).op(SHIFT_OP[x.op]!).set(r);
+  }
+  b.store32(A, r);
+  return known;
+}
+
+function formJcc(b: BlockBody, x: Insn, k: number, known: Known): void {
+  condition(b, x.op, known);
+  if (k < blockLen - 1) {
+    // A side exit: taken, or the run loop must poll before the next basic block, the block ends here.
+    b.op(W.If, T.Void);
+    exitRip(b, x.end + x.imm, x);
+    b.get(P_SLOT).i32(x.brThrough).mem(W.I32Store, Slot.ChainBr, 2);
+    b.i32(exitCode(k + 1, 1)).op(W.Return, W.End);
+    b.i32(k + 1).op(W.F64ConvertI32S).get(P_ROOM).op(W.F64Ge);
+    b.op(W.If, T.Void).i32(exitCode(k + 1, 2)).op(W.Return, W.End);
+  } else if (loopHead >= 0) {
+    // The back edge: another pass while the run loop's limit allows (c.loopLimit), else the block ends taken.
+    b.op(W.If, T.Void);
+    b.get(passes).i32(1).op(W.I32Add).tee(passes).get(P_LIM).op(W.I32LtS, W.BrIf, 1);
+    b.get(passes).i32(1).op(W.I32Sub).set(passes);
+    setLoops(b);
+    exitRip(b, x.end + x.imm, x);
+    b.i32(exitCode(blockLen, 1)).op(W.Return, W.End);
+    setLoops(b);
+    b.op(W.End);
+  } else {
+    b.op(W.If, T.Void);
+    exitRip(b, x.end + x.imm, x);
+    b.i32(exitCode(blockLen, 1)).op(W.Return, W.End);
+  }
+}
+
+function formAlu8(b: BlockBody, x: Insn, fl: boolean, known: Known): Known {
+  const A = x.rm;
+  const B = x.reg;
+  // 8- and 16-bit register ALU/TEST, as alu() and aluAnd() compute and record it (logic results unmasked).
+  const size = x.osz;
+  const test = x.fn === testEG || x.fn === testEI;
+  const op = test ? Alu.And : x.op;
+  const ge = x.fn === aluGE;
+  const dst = ge ? B : A;
+  const d = b.local(T.I32);
+  const s = b.local(T.I32);
+  const r = b.local(T.I32);
+  getReg(b, size, dst);
+  b.set(d);
+  if (x.fn === aluEI || x.fn === testEI) b.i32(x.imm | 0);
+  else getReg(b, size, ge ? A : B);
+  b.set(s);
+  aluOp32(b, op, d, s, r);
+  const logic = op === Alu.And || op === Alu.Or || op === Alu.Xor;
+  if (!logic) b.get(r).i32(size === 1 ? 0xff : 0xffff).op(W.I32And).set(r);
+  if (!test && op !== Alu.Cmp) {
+    if (size === 1) setReg8(b, dst, r);
+    else setReg16(b, dst, r);
+  }
+  if (fl) {
+    recConst(b, Fr.Op, logic ? Lazy.Logic : op === Alu.Add ? Lazy.Add : Lazy.Sub);
+    recConst(b, Fr.Sz, size);
+    if (!logic) {
+      recLocal(b, Fr.Dst, d);
+      recLocal(b, Fr.Src, s);
+    }
+    recLocal(b, Fr.Res, r);
+    recDirty(b, logic ? Dg.OpRes | Dg.Sz : Dg.OpRes | Dg.Sz | Dg.DstSrc);
+    known = logic ? narrowLogic(b, size, r) : { kind: 'zf', w64: false, d: -1, s: -1, r };
+  }
+  return known;
+}
+
+function formAluc(b: BlockBody, x: Insn, fl: boolean, known: Known): Known {
+  const A = x.rm;
+  const B = x.reg;
+  // ADC/SBB r32: the carry-in from what is known, recorded as Adc/Sbb when it is 1 (sem-alu.ts).
+  const ge = x.fn === aluGE;
+  const dst = ge ? B : A;
+  const d = b.local(T.I32);
+  const s = b.local(T.I32);
+  const r = b.local(T.I32);
+  const cin = b.local(T.I32);
+  carry(b, known);
+  b.set(cin);
+  b.load32(dst);
+  b.set(d);
+  if (x.fn === aluEI) b.i32(x.imm | 0);
+  else b.load32(ge ? A : B);
+  b.set(s);
+  const adc = x.op === Alu.Adc;
+  b.get(d).get(s).op(adc ? W.I32Add : W.I32Sub).get(cin).op(adc ? W.I32Add : W.I32Sub).set(r);
+  b.store32(dst, r);
+  if (fl) {
+    recField(b, Fr.Op, () => b.i32(adc ? Lazy.Add : Lazy.Sub).get(cin).op(W.I32Add));
+    recConst(b, Fr.Sz, 4);
+    recLocal(b, Fr.Dst, d);
+    recLocal(b, Fr.Src, s);
+    recLocal(b, Fr.Res, r);
+    recDirty(b, Dg.OpRes | Dg.Sz | Dg.DstSrc);
+    known = { kind: 'zf', w64: false, d: -1, s: -1, r };
+  }
+  return known;
+}
+
+function formPushPop(b: BlockBody, x: Insn, f: WForm, k: number): void {
+  const A = x.rm;
+  // Inline for a 32-bit stack (any SS base) or a 64-bit one at a canonical address, when the stack slot is
+  // a TLB hit on RAM; else the handler does it all (faults, MMIO, a write to code), nothing changed before.
+  const l = b.local(T.I64);
+  const w = x.osz;
+  const push = f === 'push';
+  // PUSH imm (68, 6A): the immediate, sign-extended to the operand size by the decoder.
+  const imm = x.fn === pushI;
+  const addr = b.local(T.I32);
+  const idx = b.local(T.I32);
+  if (w === 4) {
+    stackLin32(b, push ? -4 : 0, l);
+    tlbHit(b, l, 4, push, addr, idx);
+    b.get(P_USER).i32(16).op(W.I32ShrU).i32(4).op(W.I32Eq, W.I32And);
+    b.op(W.If, T.Void);
+    if (push) {
+      b.get(addr);
+      if (imm) b.i32(x.imm | 0);
+      else b.load32(A);
+      b.mem(W.I32Store, 0, 0);
+    } else {
+      const v = b.local(T.I32);
+      b.get(addr).mem(W.I32Load, 0, 0).set(v);
+      b.storeLow32(4, () => {
+        b.load32(4);
+        b.i32(4).op(W.I32Add);
+      });
+      b.store32(A, v);
+    }
+    if (push)
+      b.storeLow32(4, () => {
+        b.load32(4);
+        b.i32(-4).op(W.I32Add);
+      });
+  } else {
+    // Cached before the branch, so that the stack pointer stays in a local across the block's pushes and pops.
+    b.ensure(4);
+    if (push && !imm) b.ensure(A);
+    const sp = b.local(T.I64);
+    b.load64(4);
+    b.set(sp);
+    b.get(sp);
+    if (push) b.i64(-8n).op(W.I64Add);
+    b.set(l);
+    tlbHit(b, l, 8, push, addr, idx);
+    b.get(P_USER).i32(16).op(W.I32ShrU).i32(8).op(W.I32Eq, W.I32And);
+    nonCanonical(b, l);
+    b.op(W.I32Eqz, W.I32And);
+    b.op(W.If, T.Void);
+    if (push) {
+      b.get(addr);
+      if (imm) b.i64((BigInt(x.immHi | 0) << 32n) | BigInt(x.imm >>> 0));
+      else b.load64(A);
+      b.mem(W.I64Store, 0, 0);
+      b.store64(4, l);
+    } else {
+      const v = b.local(T.I64);
+      b.get(addr).mem(W.I64Load, 0, 0).set(v);
+      b.get(sp).i64(8n).op(W.I64Add).set(sp);
+      b.store64(4, sp);
+      b.store64(A, v);
+    }
+  }
+  b.op(W.Else);
+  handler(b, k, smcExit(k));
+  b.op(W.End);
+  // The handler may have run (and changed the cpu's flags fields): what Fr.Dirty holds is not known.
+  dirtyAt = -1;
+}
+
+function formLea64(b: BlockBody, x: Insn): void {
+  const B = x.reg;
+  const v = b.local(T.I64);
+  sum64(b, x);
+  b.set(v);
+  if (x.osz === 8) b.store64(B, v);
+  else {
+    const r = b.local(T.I32);
+    b.get(v).op(W.I32WrapI64).set(r);
+    b.store32(B, r);
+  }
+}
+
+function formLoad64(b: BlockBody, x: Insn, k: number, lin: number): void {
+  const B = x.reg;
+  const v = b.local(T.I64);
+  load8(b, k, lin);
+  b.set(v);
+  b.store64(B, v);
+}
+
+function formStore64(b: BlockBody, x: Insn, k: number, lin: number): void {
+  const B = x.reg;
+  const v = b.local(T.I64);
+  if (x.fn === movEI) b.i64((BigInt(x.immHi | 0) << 32n) | BigInt(x.imm >>> 0));
+  else b.load64(B);
+  b.set(v);
+  store8(b, k, lin, v, smcExit(k));
+}
+
+function formMovri64(b: BlockBody, x: Insn): void {
+  const A = x.rm;
+  const v = b.local(T.I64);
+  b.i64((BigInt(x.immHi | 0) << 32n) | BigInt(x.imm >>> 0)).set(v);
+  b.store64(A, v);
+}
+
+function formSetcc(b: BlockBody, x: Insn, known: Known): void {
+  const A = x.rm;
+  const v = b.local(T.I32);
+  condition(b, x.op, known);
+  b.set(v);
+  setReg8(b, A, v);
+}
+
+function formSetccm(b: BlockBody, x: Insn, k: number, lin: number, known: Known): void {
+  const v = b.local(T.I32);
+  condition(b, x.op, known);
+  b.set(v);
+  store(b, k, lin, 1, v, smcExit(k));
+}
+
+function formNeg64(b: BlockBody, x: Insn, fl: boolean, known: Known): Known {
+  const A = x.rm;
+  const d = b.local(T.I64);
+  const s = b.local(T.I64);
+  const r = b.local(T.I64);
+  b.i64(0n).set(d);
+  b.load64(A);
+  b.set(s);
+  b.i64(0n).get(s).op(W.I64Sub).set(r);
+  b.store64(A, r);
+  if (fl) known = record64(b, Alu.Sub, d, s, r);
+  return known;
+}
+
+function formCmov(b: BlockBody, x: Insn, known: Known): void {
+  const A = x.rm;
+  const B = x.reg;
+  if (x.osz === 8) b.ensure(A);
+  condition(b, x.op, known);
+  b.op(W.If, T.Void);
+  if (x.osz === 8) {
+    const v = b.local(T.I64);
+    b.load64(A);
+    b.set(v);
+    b.store64(B, v);
+  } else {
+    const v = b.local(T.I32);
+    b.load32(A);
+    b.set(v);
+    b.store32(B, v);
+  }
+  if (x.osz === 4) {
+    b.op(W.Else);
+    b.zeroHigh(B);
+  }
+  b.op(W.End);
+}
+
+function formMovsx(b: BlockBody, x: Insn, k: number, lin: number): void {
+  const A = x.rm;
+  const B = x.reg;
+  // MOVSX/MOVSXD (ops-alu.ts movsx): the source sign-extended to 32 bits, then to 64 for a 64-bit destination.
+  const size = x.imm2;
+  const v = b.local(T.I32);
+  if (lin >= 0) load(b, k, lin, size);
+  else getReg(b, size, A);
+  if (size === 1) b.op(W.I32Extend8S);
+  else if (size === 2) b.op(W.I32Extend16S);
+  b.set(v);
+  if (x.osz === 8) {
+    const w = b.local(T.I64);
+    b.get(v).op(W.I64ExtendI32S).set(w);
+    b.store64(B, w);
+  } else b.store32(B, v);
+}
+
+function formShift64(b: BlockBody, x: Insn, fl: boolean, known: Known): Known {
+  const A = x.rm;
+  // SHL/SAL/SHR/SAR r64 by a constant count 1-63, flags as ops-shift.ts shift64 leaves them (eager).
+  const cnt = x.imm & 63;
+  const op = x.op;
+  const shl = op === Sh.Shl || op === Sh.Sal;
+  const d = b.local(T.I64);
+  const r = b.local(T.I64);
+  b.load64(A);
+  b.set(d);
+  b.get(d).i64(BigInt(cnt)).op(shl ? W.I64Shl : op === Sh.Shr ? W.I64ShrU : W.I64ShrS).set(r);
+  b.store64(A, r);
+  if (fl) {
+    // CF: the last bit shifted out; OF: SHL the result's sign ^ CF, SHR the operand's sign, SAR 0.
+    const cf = b.local(T.I32);
+    b.get(d).i64(BigInt(shl ? 64 - cnt : cnt - 1)).op(W.I64ShrU, W.I32WrapI64).i32(1).op(W.I32And).set(cf);
+    recConst(b, Fr.Op, Lazy.Eager);
+    recField(b, Fr.Res, () => {
+      b.get(cf);
+      if (shl) b.get(r).i64(0n).op(W.I64LtS).get(cf).op(W.I32Xor).i32(11).op(W.I32Shl, W.I32Or);
+      else if (op === Sh.Shr) b.get(d).i64(0n).op(W.I64LtS).i32(11).op(W.I32Shl, W.I32Or);
+      parity(b, r, true);
+      b.i32(2).op(W.I32Shl, W.I32Or);
+      b.get(r).op(W.I64Eqz).i32(6).op(W.I32Shl, W.I32Or);
+      b.get(r).i64(0n).op(W.I64LtS).i32(7).op(W.I32Shl, W.I32Or);
+    });
+    // setEager: the other fields stay as they are.
+    recDirty(b, Dg.OpRes);
+    known = { kind: 'zf', w64: true, d: -1, s: -1, r };
+  }
+  return known;
+}
+
+function formTest64(b: BlockBody, x: Insn, k: number, lin: number, fl: boolean, known: Known): Known {
+  const A = x.rm;
+  const B = x.reg;
+  // TEST r/m64, r64 / imm32 (sign-extended): aluLogic64 records both operands and the result.
+  const d = b.local(T.I64);
+  const s = b.local(T.I64);
+  const r = b.local(T.I64);
+  if (lin >= 0) load8(b, k, lin);
+  else b.load64(A);
+  b.set(d);
+  if (x.fn === testEI) b.i64((BigInt(x.immHi | 0) << 32n) | BigInt(x.imm >>> 0));
+  else b.load64(B);
+  b.set(s);
+  b.get(d).get(s).op(W.I64And).set(r);
+  if (fl) known = record64(b, Alu.And, d, s, r);
+  return known;
+}
+
+function formTestm(b: BlockBody, x: Insn, k: number, lin: number, fl: boolean, known: Known): Known {
+  const B = x.reg;
+  // TEST m8/m16/m32, r or imm (aluAnd: op, size and result).
+  const size = x.osz;
+  const d = b.local(T.I32);
+  const s = b.local(T.I32);
+  const r = b.local(T.I32);
+  load(b, k, lin, size);
+  b.set(d);
+  if (x.fn === testEI) b.i32(x.imm | 0);
+  else getReg(b, size, B);
+  b.set(s);
+  b.get(d).get(s).op(W.I32And).set(r);
+  if (fl) {
+    recConst(b, Fr.Op, Lazy.Logic);
+    recConst(b, Fr.Sz, size);
+    recLocal(b, Fr.Res, r);
+    recDirty(b, Dg.OpRes | Dg.Sz);
+    known = size === 4 ? { kind: 'logic', w64: false, d, s, r } : narrowLogic(b, size, r);
+  }
+  return known;
+}
+
+function formAlu64m(b: BlockBody, x: Insn, k: number, lin: number, fl: boolean, known: Known): Known {
+  const B = x.reg;
+  // ADD/OR/AND/SUB/XOR/CMP r64, m64 (G,E) and m64, r64 / imm (E,G / E,I; all but CMP read-modify-write).
+  const ge = x.fn === aluGE;
+  const op = x.op;
+  const rmw = !ge && op !== Alu.Cmp;
+  const m = b.local(T.I64);
+  const addr = b.local(T.I32);
+  const hit = b.local(T.I32);
+  if (rmw) {
+    // As rdw: inline when the TLB maps the page for writing (and reading), else the read faults as a write.
+    tlbHitRw(b, lin, 8, addr, hit);
+    b.op(W.If, T.I64).get(addr).mem(W.I64Load, 0, 0).op(W.Else);
+    b.i32(k).i32(8).get(lin).op(W.F64ConvertI64S).call(Im.Rdw).op(W.I64ExtendI32U);
+    b.call(Im.Hi).op(W.I64ExtendI32S).i64(32n).op(W.I64Shl, W.I64Or, W.End);
+  } else load8(b, k, lin);
+  b.set(m);
+  const d = ge ? b.local(T.I64) : m;
+  const s = ge ? m : b.local(T.I64);
+  if (ge) {
+    b.load64(B);
+    b.set(d);
+  } else {
+    if (x.fn === aluEI) b.i64((BigInt(x.immHi | 0) << 32n) | BigInt(x.imm >>> 0));
+    else b.load64(B);
+    b.set(s);
+  }
+  const r = b.local(T.I64);
+  b.get(d).get(s).op(aluOp64(op)).set(r);
+  if (ge && op !== Alu.Cmp) b.store64(B, r);
+  // The write cannot fault: the read faulted as a write first (rdw), as in the handler.
+  if (fl) known = record64(b, op, d, s, r);
+  if (rmw) {
+    b.get(hit).op(W.If, T.Void).get(addr).get(r).mem(W.I64Store, 0, 0).op(W.Else);
+    b.i32(k).get(lin).op(W.F64ConvertI64S).get(r).op(W.I32WrapI64).get(r).i64(32n).op(W.I64ShrU, W.I32WrapI64).call(Im.Wr8);
+    b.op(W.If, T.Void).i32(smcExit(k)).op(W.Return, W.End);
+    b.op(W.End);
+  }
+  return known;
+}
+
+function formCmpm(b: BlockBody, x: Insn, k: number, lin: number, fl: boolean, known: Known): Known {
+  const B = x.reg;
+  // CMP r8, m8 (G,E) and CMP m8/m32, r (E,G): aluSub at the operand size.
+  const size = x.osz;
+  const d = b.local(T.I32);
+  const s = b.local(T.I32);
+  const ge = x.fn === aluGE;
+  if (ge) getReg(b, size, B);
+  else load(b, k, lin, size);
+  b.set(d);
+  if (ge) load(b, k, lin, size);
+  else getReg(b, size, B);
+  b.set(s);
+  known = cmpSub(b, size, d, s, fl, known);
+  return known;
+}
+
+function formNot64(b: BlockBody, x: Insn): void {
+  const A = x.rm;
+  const v = b.local(T.I64);
+  b.load64(A);
+  b.i64(-1n).op(W.I64Xor).set(v);
+  b.store64(A, v);
+}
+
+function formMov8(b: BlockBody, x: Insn): void {
+  // Flags untouched. 88 writes E (rm) from G (reg), 8A writes G from E, B0+r writes the register in rm.
+  const v = b.local(T.I32);
+  if (x.fn === movRI) b.i32(x.imm & 0xff);
+  else getReg(b, 1, x.fn === movEG ? x.reg : x.rm);
+  b.set(v);
+  setReg8(b, x.fn === movGE ? x.reg : x.rm, v);
+}
+
 
 /** What the integer forms of wasm-alu.ts use of this file. */
 const ALU_CTX: AluCtx = {
