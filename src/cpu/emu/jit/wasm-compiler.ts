@@ -166,6 +166,8 @@ export type WForm =
   | 'callr'
   | 'loadn'
   | 'incdecm'
+  | 'incdec8'
+  | 'shift8'
   | 'simd'
   | 'imul64'
   | 'alu32m'
@@ -207,6 +209,7 @@ export function wasmForm(x: Insn): WForm {
   if (fn === shiftE) {
     if (!reg || x.op < Sh.Shl) return '';
     if (x.imm2 !== 0) return x.osz === 8 || x.osz === 4 ? 'shiftcl' : '';
+    if ((x.osz === 1 || x.osz === 2) && (x.imm & 31) !== 0) return 'shift8';
     return x.osz === 8 && (x.imm & 63) !== 0 ? 'shift64' : '';
   }
   if (fn === imulGE || fn === imulGEI) return x.osz === 8 ? 'imul64' : x.osz === 4 ? 'imul32' : '';
@@ -221,7 +224,7 @@ export function wasmForm(x: Insn): WForm {
   if (fn === movGE || fn === mov64load) return reg ? '' : x.osz === 8 ? 'load64' : fn === movGE && (x.osz === 1 || x.osz === 2) ? 'loadn' : '';
   if (fn === movEI && reg) return x.osz === 8 ? 'movri64' : '';
   if (fn === movEG || fn === movEI || fn === mov64store) return !reg && x.osz === 8 ? 'store64' : '';
-  if (fn === incdecE) return !reg && x.osz === 4 ? 'incdecm' : reg && x.osz === 8 ? 'incdec64' : '';
+  if (fn === incdecE) return !reg && x.osz === 4 ? 'incdecm' : reg && x.osz === 8 ? 'incdec64' : reg && (x.osz === 1 || x.osz === 2) ? 'incdec8' : '';
   if (fn === cmpxchg) return !reg && x.osz === 4 ? 'cmpxchg32m' : '';
   // MOV r, Sreg (a register destination; Sreg 6 and 7 raise #UD in the handler).
   if (fn === movESeg) return reg && x.op <= Seg.GS ? 'movsreg' : '';
@@ -1433,6 +1436,10 @@ function emitInsn(b: BlockBody, x: Insn, f: WForm, k: number, lin: number, fl: b
       return known;
     case 'incdecm':
       return formIncdecm(b, x, k, lin, fl, known);
+    case 'incdec8':
+      return formIncdec8(b, x, fl, known);
+    case 'shift8':
+      return formShift8(b, x, fl, known);
     case 'loadn':
       formLoadn(b, x, k, lin);
       return known;
@@ -1629,7 +1636,7 @@ function formIncdec(b: BlockBody, x: Insn, fl: boolean, known: Known): Known {
   const dec = x.op === 1;
   b.load32(A);
   b.tee(d).i32(1).op(dec ? W.I32Sub : W.I32Add).set(r);
-  if (fl) known = recordIncDec32(b, dec, d, r, known);
+  if (fl) known = recordIncDec(b, dec, 4, d, r, known);
   b.store32(A, r);
   return known;
 }
@@ -1683,6 +1690,65 @@ function formLoad32(b: BlockBody, x: Insn, f: WForm, k: number, lin: number): vo
   b.store32(B, r);
 }
 
+/** INC/DEC r8/r16 (byte and word counters): incdec() at the operand size, the rest of the register kept, CF as the carry-in. */
+function formIncdec8(b: BlockBody, x: Insn, fl: boolean, known: Known): Known {
+  const size = x.osz;
+  const A = x.rm;
+  const dec = x.op === 1;
+  const d = b.local(T.I32);
+  const r = b.local(T.I32);
+  getReg(b, size, A);
+  b.set(d);
+  b.get(d).i32(1).op(dec ? W.I32Sub : W.I32Add).i32(size === 1 ? 0xff : 0xffff).op(W.I32And).set(r);
+  if (fl) known = recordIncDec(b, dec, size, d, r, known);
+  if (size === 1) setReg8(b, A, r);
+  else setReg16(b, A, r);
+  return known;
+}
+
+/**
+ * SHL/SAL/SHR/SAR r8/r16 by a constant 1-31 (shiftE's narrow cases): the low byte or word replaced, the flags
+ * eager as shiftE leaves them. Counts past the width shift everything out (SHL's CF 0, SAR's the sign).
+ */
+function formShift8(b: BlockBody, x: Insn, fl: boolean, known: Known): Known {
+  const size = x.osz;
+  const bits = size * 8;
+  const n = x.imm & 31;
+  const op = x.op;
+  const shl = op === Sh.Shl || op === Sh.Sal;
+  const d = b.local(T.I32);
+  const r = b.local(T.I32);
+  getReg(b, size, x.rm);
+  b.set(d);
+  // SAR shifts the operand sign-extended to 32 bits.
+  let v = d;
+  if (op === Sh.Sar) {
+    v = b.local(T.I32);
+    b.get(d).op(size === 1 ? W.I32Extend8S : W.I32Extend16S).set(v);
+  }
+  b.get(v).i32(n).op(shl ? W.I32Shl : op === Sh.Shr ? W.I32ShrU : W.I32ShrS).i32(size === 1 ? 0xff : 0xffff).op(W.I32And).set(r);
+  if (size === 1) setReg8(b, x.rm, r);
+  else setReg16(b, x.rm, r);
+  if (!fl) return known;
+  // CF: the last bit shifted out; OF: SHL the result's sign ^ CF, SHR the operand's sign, SAR 0.
+  const cf = b.local(T.I32);
+  if (shl && n > bits) b.i32(0);
+  else b.get(v).i32(shl ? bits - n : n - 1).op(W.I32ShrU).i32(1).op(W.I32And);
+  b.set(cf);
+  recConst(b, Fr.Op, Lazy.Eager);
+  recField(b, Fr.Res, () => {
+    b.get(cf);
+    if (shl) b.get(r).i32(bits - 1).op(W.I32ShrU).get(cf).op(W.I32Xor).i32(11).op(W.I32Shl, W.I32Or);
+    else if (op === Sh.Shr) b.get(d).i32(bits - 1).op(W.I32ShrU).i32(11).op(W.I32Shl, W.I32Or);
+    parity(b, r, false);
+    b.i32(2).op(W.I32Shl, W.I32Or);
+    b.get(r).op(W.I32Eqz).i32(6).op(W.I32Shl, W.I32Or);
+    b.get(r).i32(bits - 1).op(W.I32ShrU).i32(7).op(W.I32Shl, W.I32Or);
+  });
+  recDirty(b, Dg.OpRes);
+  return { kind: 'zf', w64: false, d: -1, s: -1, r };
+}
+
 function formIncdecm(b: BlockBody, x: Insn, k: number, lin: number, fl: boolean, known: Known): Known {
   // INC/DEC m32 (the kernel's counters, LOCK ones included: vCPUs run one at a time): read for writing
   // inline when the TLB maps the page for both, as rdw, then recorded and written as the handler does.
@@ -1693,7 +1759,7 @@ function formIncdecm(b: BlockBody, x: Insn, k: number, lin: number, fl: boolean,
   const hit = b.local(T.I32);
   readForWrite32(b, ALU_CTX, k, lin, addr, hit);
   b.tee(d).i32(1).op(dec ? W.I32Sub : W.I32Add).set(r);
-  if (fl) known = recordIncDec32(b, dec, d, r, known);
+  if (fl) known = recordIncDec(b, dec, 4, d, r, known);
   writeBack32(b, ALU_CTX, k, lin, addr, hit, r, smcExit(k));
   return known;
 }
@@ -2230,16 +2296,16 @@ function recLogic(b: BlockBody, r: number): void {
 }
 
 /**
- * Records the flags of a 32-bit INC/DEC of i32 local `d` into `r` (CF kept: the carry before it, from what is
- * known, goes to Cin); returns what is known after it.
+ * Records the flags of an INC/DEC of `size` bytes of i32 local `d` into `r` (masked to the size; CF kept: the
+ * carry before it, from what is known, goes to Cin); returns what is known after it.
  */
-function recordIncDec32(b: BlockBody, dec: boolean, d: number, r: number, known: Known): Known {
+function recordIncDec(b: BlockBody, dec: boolean, size: number, d: number, r: number, known: Known): Known {
   const cin = b.local(T.I32);
   carry(b, known);
   b.set(cin);
   recLocal(b, Fr.Cin, cin);
   recConst(b, Fr.Op, dec ? Lazy.Dec : Lazy.Inc);
-  recConst(b, Fr.Sz, 4);
+  recConst(b, Fr.Sz, size);
   recLocal(b, Fr.Dst, d);
   recConst(b, Fr.Src, 1);
   recLocal(b, Fr.Res, r);

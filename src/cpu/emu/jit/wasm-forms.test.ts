@@ -108,6 +108,19 @@ const FORMS: readonly (readonly [string, string])[] = [
   ['ff 03', 'incdecm'], // inc dword [rbx]
   ['f0 ff 4b 04', 'incdecm'], // lock dec dword [rbx+4]
   ['48 ff 03', ''], // inc qword [rbx]
+  ['fe c0', 'incdec8'], // inc al
+  ['fe cc', 'incdec8'], // dec ah
+  ['40 fe ce', 'incdec8'], // dec sil
+  ['66 ff c1', 'incdec8'], // inc cx
+  ['66 41 ff cf', 'incdec8'], // dec r15w
+  ['fe 03', ''], // inc byte [rbx]
+  ['c0 e0 03', 'shift8'], // shl al, 3
+  ['d0 ec', 'shift8'], // shr ah, 1
+  ['66 c1 f9 11', 'shift8'], // sar cx, 17
+  ['c0 e0 20', ''], // shl al, 32: masked to 0, changes nothing
+  ['c0 c0 03', ''], // rol al, 3
+  ['d2 e0', ''], // shl al, cl
+  ['c0 23 03', ''], // shl byte [rbx], 3
 ];
 
 test('MOVSXD, 64-bit shifts by a constant, TEST r/m64, TEST m, 64-bit ALU with memory, CMP m, NOT r64 and MOV r64, imm are inline wasm forms', () => {
@@ -306,6 +319,11 @@ function cases(): Case[] {
   // IMUL r32 (0F AF, 6B, 69) and MUL r/m32 from registers and memory.
   body.push('0f af c1', '0f af ca', '44 0f af c1', '0f af c0', '0f af 03', '0f af 4b 08', `6b c1 ${hex8(r())}`, '6b d2 ff', `69 c2 ${hex32(r())}`, '69 c9 00 00 00 80', `69 43 08 ${hex32(r())}`, '6b 03 81');
   body.push('f7 e1', 'f7 e0', 'f7 e2', '41 f7 e7', 'f7 23', 'f7 63 04');
+  // INC/DEC r8/r16 (AH..BH, REX byte registers; 0x7f/0x80/0xff/0 edges come with the random operands).
+  body.push('fe c0', 'fe c8', 'fe c4', 'fe cf', '40 fe c6', '41 fe c8', '66 ff c1', '66 ff c8', '66 41 ff cf', 'b0 ff fe c0', 'b4 80 fe cc', 'b1 7f fe c1', '66 b9 ff 7f 66 ff c1', '66 31 c0 66 ff c8');
+  // SHL/SAL/SHR/SAR r8/r16 by constants (AH..BH, REX byte registers; counts past the width, masked counts).
+  for (const m of [0xe0, 0xf0, 0xe8, 0xf8, 0xe4, 0xef, 0xfc]) for (const n of [0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, (r() >>> 0) % 256]) body.push(`c0 ${hex8(m)} ${hex8(n)}`, `66 c1 ${hex8(m & 0xfb)} ${hex8(n)}`);
+  body.push('d0 e0', 'd0 ec', 'd0 f9', '66 d1 e0', '66 d1 ea', '66 d1 fe', '40 c0 e6 03', '41 c0 f8 05', '66 41 c1 e7 04', 'b0 80 d0 e0', 'b0 81 d0 e8', 'b0 80 c0 f8 07');
   // MOV between byte registers (AH..BH and REX byte registers included) and MOV r8, imm8.
   body.push('88 c8', '88 e1', '88 cc', '8a c4', '8a e3', '40 88 f7', '44 88 c0', '45 8a c7', 'b0 7f', 'b4 80', '41 b7 ff', '40 b6 12');
   for (const b of body) {
@@ -318,7 +336,7 @@ function cases(): Case[] {
   // A carry-in not known in the block (INC/DEC, SBB after a block start): from the flags record the block before
   // left (a chained run), else through the import; after every kind of producer.
   for (const p of ['48 01 d1', '48 29 d1', '01 d1', '29 d1', '28 d1', '38 0b', '39 0b', '48 ff c1', '48 ff c9', 'ff 0b', '31 d1', 'c1 e1 05', '48 0f af ca', '11 d1', '19 d1', '48 d3 e2'])
-    for (const q of ['ff 03', 'f0 ff 4b 04', '83 d9 00', '13 cb', '48 ff c0', 'ff c8']) out.push({ code: `${p} eb 00 ${q} ${SETCC}`, passes: 4 }, { code: `${p} eb 00 ${q} eb 00 ${SETCC}`, passes: 4 });
+    for (const q of ['ff 03', 'f0 ff 4b 04', '83 d9 00', '13 cb', '48 ff c0', 'ff c8', 'fe c9', '66 ff c0']) out.push({ code: `${p} eb 00 ${q} ${SETCC}`, passes: 4 }, { code: `${p} eb 00 ${q} eb 00 ${SETCC}`, passes: 4 });
   // IMUL r64 at the edges of overflow: rax = a, rcx = s (movabs), both orders, flags read by every condition.
   const I64 = (v: bigint): string => Array.from({ length: 8 }, (_, i) => hex8(Number((BigInt.asUintN(64, v) >> BigInt(8 * i)) & 0xffn))).join(' ');
   const edges: [bigint, bigint][] = [
