@@ -29,6 +29,37 @@ export function makeCpu(memBytes = 4 << 20): TestCpu {
 }
 
 /** Bytes from a hex string; spaces and `;` comments to the end of a line are ignored. */
+/** Where setupFlat32 puts its descriptor tables. */
+const FLAT32_GDT = 0x500;
+const FLAT32_IDT = 0x3000;
+
+/**
+ * Makes vCPU `c` a flat 32-bit protected-mode one over `mem`: a GDT at FLAT32_GDT (0x08 code, 0x10 data, base 0,
+ * 4 GiB), an IDT at FLAT32_IDT with a ring-0 interrupt gate to each [vector, handler], ESP 0x8000 and EIP `rip`.
+ */
+export function setupFlat32(c: EmuCpu, mem: GuestMemory, rip: number, gates: readonly (readonly [number, number])[] = []): void {
+  const gdt: [number, number][] = [
+    [0, 0],
+    [0x0000ffff, 0x00cf9a00], // 0x08 code32
+    [0x0000ffff, 0x00cf9200], // 0x10 data
+  ];
+  gdt.forEach(([lo, hi], i) => {
+    mem.writeU32(FLAT32_GDT + i * 8, lo >>> 0);
+    mem.writeU32(FLAT32_GDT + i * 8 + 4, hi >>> 0);
+  });
+  for (const [vec, at] of gates) {
+    mem.writeU32(FLAT32_IDT + vec * 8, ((0x08 << 16) | (at & 0xffff)) >>> 0);
+    mem.writeU32(FLAT32_IDT + vec * 8 + 4, ((at & 0xffff0000) | 0x8e00) >>> 0);
+  }
+  c.setFlat32();
+  c.gdtBase = FLAT32_GDT;
+  c.gdtLimit = gdt.length * 8 - 1;
+  c.idtBase = FLAT32_IDT;
+  c.idtLimit = 256 * 8 - 1;
+  c.rl[4] = 0x8000;
+  c.rip = rip;
+}
+
 export function hex(s: string): Uint8Array {
   const clean = s.replace(/;[^\n]*/g, '').replace(/\s+/g, '');
   if (clean.length % 2 !== 0) throw new RangeError(`odd hex length in "${s}"`);

@@ -1,12 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createEmuVm, type EmuVm } from './emu-vm.js';
-import { hex } from './cpu-harness.test-util.js';
+import { hex, setupFlat32 } from './cpu-harness.test-util.js';
 import type { HostScheduler } from './host-scheduler.js';
 import type { VmStop } from '../vm.js';
 
-const GDT = 0x500;
-const IDT = 0x3000;
 const COUNT = 0x5000;
 const GSI = 10;
 
@@ -27,22 +25,10 @@ function endlessSleep(): HostScheduler {
 function guest(): EmuVm {
   const vm = createEmuVm({ cpus: 1, memBytes: 4 << 20, deterministic: true, scheduler: endlessSleep() });
   const m = vm.memory;
-  const gdt: [number, number][] = [
-    [0, 0],
-    [0x0000ffff, 0x00cf9a00],
-    [0x0000ffff, 0x00cf9200],
-  ];
-  gdt.forEach(([lo, hi], i) => {
-    m.writeU32(GDT + i * 8, lo >>> 0);
-    m.writeU32(GDT + i * 8 + 4, hi >>> 0);
-  });
-  for (const [vec, at] of [
+  setupFlat32(vm.cpus[0]!, m, 0x1000, [
     [0x40, 0x2000],
     [0x41, 0x2100],
-  ] as const) {
-    m.writeU32(IDT + vec * 8, ((0x08 << 16) | at) >>> 0);
-    m.writeU32(IDT + vec * 8 + 4, 0x8e00);
-  }
+  ]);
   const sel = (0x10 + 2 * GSI).toString(16).padStart(2, '0');
   const selHi = (0x11 + 2 * GSI).toString(16).padStart(2, '0');
   m.write(
@@ -61,14 +47,6 @@ function guest(): EmuVm {
   const handler = hex('ff 05 00500000  c7 05 b000e0fe 00000000  cf');
   m.write(0x2000, handler);
   m.write(0x2100, handler);
-  const c = vm.cpus[0]!;
-  c.setFlat32();
-  c.gdtBase = GDT;
-  c.gdtLimit = gdt.length * 8 - 1;
-  c.idtBase = IDT;
-  c.idtLimit = 256 * 8 - 1;
-  c.rl[4] = 0x8000;
-  c.rip = 0x1000;
   return vm;
 }
 

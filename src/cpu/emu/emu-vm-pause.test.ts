@@ -1,11 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createEmuVm, type EmuVm } from './emu-vm.js';
-import { hex } from './cpu-harness.test-util.js';
+import { hex, setupFlat32 } from './cpu-harness.test-util.js';
 import type { VmStop } from '../vm.js';
 
-const GDT = 0x500;
-const IDT = 0x3000;
 const RESULT = 0x5000;
 /** What the handler stores: the INCs in the IPI's block, which the decoder ends after 64 instructions. */
 const TAKEN_AT = 63;
@@ -20,30 +18,12 @@ const TAKEN_AT = 63;
 function guest(deterministic = true, code = ' 41'.repeat(70)): EmuVm {
   const vm = createEmuVm({ cpus: 1, memBytes: 4 << 20, deterministic });
   const m = vm.memory;
-  const gdt: [number, number][] = [
-    [0, 0],
-    [0x0000ffff, 0x00cf9a00], // 0x08 code32
-    [0x0000ffff, 0x00cf9200], // 0x10 data
-  ];
-  gdt.forEach(([lo, hi], i) => {
-    m.writeU32(GDT + i * 8, lo >>> 0);
-    m.writeU32(GDT + i * 8 + 4, hi >>> 0);
-  });
-  m.writeU32(IDT + 0x40 * 8, ((0x08 << 16) | 0x2000) >>> 0);
-  m.writeU32(IDT + 0x40 * 8 + 4, 0x8e00);
+  setupFlat32(vm.cpus[0]!, m, 0x1000, [[0x40, 0x2000]]);
   // mov dword [0xfee000f0], 0x1ff (SVR: enabled) | sti | nop (in STI's shadow, run alone) |
   // mov dword [0xfee00300], 0x40040 (ICR: fixed, to self, vector 0x40) | inc ecx x 70 | jmp $
   m.write(0x1000, hex('c7 05 f000e0fe ff010000  fb 90  c7 05 0003e0fe 40000400' + code + ' eb fe'));
   // 0x2000: mov [RESULT], ecx | hlt
   m.write(0x2000, hex('89 0d 00500000  f4'));
-  const c = vm.cpus[0]!;
-  c.setFlat32();
-  c.gdtBase = GDT;
-  c.gdtLimit = gdt.length * 8 - 1;
-  c.idtBase = IDT;
-  c.idtLimit = 256 * 8 - 1;
-  c.rl[4] = 0x8000;
-  c.rip = 0x1000;
   return vm;
 }
 
