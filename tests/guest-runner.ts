@@ -54,11 +54,22 @@ export interface CliResult {
   ms: number;
 }
 
+export interface RunOptions {
+  stdin?: string | Uint8Array;
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
 /** Runs `tsvmm <args>` with `stdin` piped in; kills it after `timeoutMs`. */
-export function runCli(args: string[], opts: { stdin?: string | Uint8Array; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+export function runCli(args: string[], opts: RunOptions = {}): Promise<CliResult> {
+  return runNodeScript(tsvmmBin, args, opts);
+}
+
+/** Runs the Node script `script` with `args` in a process of its own (`env` added to this one's); kills it after `timeoutMs`. */
+export function runNodeScript(script: string, args: string[], opts: RunOptions = {}): Promise<CliResult> {
   return new Promise((resolve) => {
     const t0 = Date.now();
-    const child = spawn(process.execPath, [tsvmmBin, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+    const child = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timedOut = false;

@@ -7,12 +7,12 @@
 // to the shell.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { EMU_CPU_FEATURES } from '../../src/features/emu-cpu-model.js';
 import { CACHE_DIR, KERNEL_DIR } from '../../src/vmm/linux-guest.js';
 import type { JitStateReport } from './jit-state-probe.js';
+import { runNodeScript } from '../guest-runner.js';
 
 const INSTRUCTIONS = 200_000_000;
 const MODES = ['off', 'default', 'wasm-eager'] as const;
@@ -27,21 +27,10 @@ const skip = !haveImages
     ? 'emu does not advertise x87/SSE2 yet, which every x86-64 kernel requires'
     : false;
 
-function probe(mode: (typeof MODES)[number]): Promise<{ report: JitStateReport; ms: number }> {
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [PROBE, String(INSTRUCTIONS)], { env: { ...process.env, TSVMM_JIT: mode }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), RUN_MS);
-    child.on('exit', (status, signal) => {
-      clearTimeout(timer);
-      if (status !== 0) return reject(new Error(`TSVMM_JIT=${mode}: the probe ended with ${signal ?? `status ${status}`}: ${err.slice(-2000)}`));
-      resolve({ report: JSON.parse(out.trim().split('\n').pop()!) as JitStateReport, ms: performance.now() - t0 });
-    });
-  });
+async function probe(mode: (typeof MODES)[number]): Promise<{ report: JitStateReport; ms: number }> {
+  const r = await runNodeScript(PROBE, [String(INSTRUCTIONS)], { env: { TSVMM_JIT: mode }, timeoutMs: RUN_MS });
+  if (r.status !== 0) throw new Error(`TSVMM_JIT=${mode}: the probe ended with ${r.timedOut ? `no result in ${RUN_MS / 1000} s` : r.signal ?? `status ${r.status}`}: ${r.stderr.slice(-2000)}`);
+  return { report: JSON.parse(r.stdout.trim().split('\n').pop()!) as JitStateReport, ms: r.ms };
 }
 
 test(`Linux, ${INSTRUCTIONS / 1e6} M instructions, deterministic: the same RAM, VM state and console with the JIT off, at its default and at threshold 1 (wasm-eager)`, { skip, timeout: MODES.length * RUN_MS }, async (t) => {
