@@ -90,6 +90,33 @@ test('CALL r64 chains on into its target as RET does, and ends every slice in th
   for (const slice of [1, 3, 7, 47, 1000]) assert.deepEqual(trace(true, slice, 64, PROG_CALLR).lines, trace(false, slice, 64, PROG_CALLR).lines, `slice ${slice}`);
 });
 
+test('CALL r64 at a block end runs inline, not through its handler (the chained run\'s tail import)', () => {
+  // 0x1000: mov eax,0x1010 | call rax | 0x1007: hlt ... 0x1010: add ebx,1 | ret
+  const t = makeLong64Cpu();
+  const cpu = t.cpu;
+  cpu.compile = true;
+  load(t.mem, 0x1000, 'b810100000ffd0f4');
+  load(t.mem, 0x1010, '83c301c3');
+  const runOnce = (): void => {
+    cpu.rip = 0x1000;
+    cpu.halted = false;
+    assert.equal(cpu.run(100), 'hlt');
+  };
+  // Twice: the code cache keeps a block the second time it is decoded (code-cache.ts put).
+  runOnce();
+  runOnce();
+  const blk = cpu.jcBlock.find((b) => b !== undefined && b.phys === 0x1000)!;
+  assert.ok(blk.exec !== null, 'compiled');
+  const call = blk.insns.at(-1)!;
+  assert.equal(call.row.mn, 'CALL');
+  call.fn = (): void => assert.fail('CALL r64 ran its handler');
+  const rsp = cpu.rl[4]!;
+  runOnce();
+  assert.equal(cpu.rl[3], 3);
+  assert.equal(cpu.rl[4], rsp, 'the return popped what the call pushed');
+  assert.equal(cpu.exceptionLog.length, 0);
+});
+
 /**
  * `prog` in 64- and 32-bit code, run to its HLT: compiled and chained, the same state as block by block at the end
  * and at every end of `slices`, in fewer than `most` chained runs (`what` says what that shows).

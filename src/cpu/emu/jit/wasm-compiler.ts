@@ -1539,7 +1539,6 @@ function emitInsn(b: BlockBody, x: Insn, f: WForm, k: number, lin: number, fl: b
     case 'ret':
       emitRet64(b, k);
       return known;
-    case 'callr':
     case 'call32':
       emitCall32(b, x, k);
       return known;
@@ -1548,6 +1547,7 @@ function emitInsn(b: BlockBody, x: Insn, f: WForm, k: number, lin: number, fl: b
       return known;
     case 'jmpind':
     case 'callind':
+    case 'callr':
       emitIndirect(b, x, k, f !== 'jmpind');
       return known;
     case 'simd':
