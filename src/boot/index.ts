@@ -2,6 +2,6 @@
 export { BootError } from './boot-error.js';
 export type { BootBlob, BootSetup } from './boot-setup.js';
 export { detectKernelFormat, type KernelFormat } from './detect.js';
-export { loadLinux, type LinuxOptions } from './linux.js';
+export { linuxRngSeed, loadLinux, type LinuxOptions } from './linux.js';
 export { loadVmlinux, lastDecompressStats } from './linux-decompressed.js';
 export { loadMultiboot, type MultibootOptions } from './multiboot.js';

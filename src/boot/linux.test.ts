@@ -5,7 +5,7 @@ import { REG, msrReg, MSR } from '../cpu/registers.js';
 import { decodeDescriptor } from './descriptors.js';
 import { detectKernelFormat } from './detect.js';
 import { parseLinuxHeader } from './linux-header.js';
-import { loadLinux } from './linux.js';
+import { linuxRngSeed, loadLinux } from './linux.js';
 import { assertBootError, cStringAt, reg, seg } from './testing/assert.js';
 import { buildBzImage, kernelPattern, makeMemory } from './testing/images.js';
 
@@ -17,7 +17,7 @@ function initrdBytes(n: number): Uint8Array {
   return Uint8Array.from({ length: n }, (_, i) => (i * 31 + 9) & 0xff);
 }
 
-function boot(opts: { memBytes?: number; cmdline?: string; initrd?: Uint8Array; image?: Uint8Array } = {}) {
+function boot(opts: { memBytes?: number; cmdline?: string; initrd?: Uint8Array; image?: Uint8Array; rngSeed?: Uint8Array } = {}) {
   const memBytes = opts.memBytes ?? 64 * MiB;
   const mem = makeMemory(memBytes);
   const image = opts.image ?? buildBzImage();
@@ -26,6 +26,7 @@ function boot(opts: { memBytes?: number; cmdline?: string; initrd?: Uint8Array; 
     cmdline: opts.cmdline ?? 'console=ttyS0 root=/dev/vda',
     memBytes,
     ...(opts.initrd ? { initrd: { name: 'initrd.img', data: opts.initrd } } : {}),
+    ...(opts.rngSeed ? { rngSeed: opts.rngSeed } : {}),
   });
   return { mem, image, setup };
 }
@@ -146,6 +147,31 @@ test('older protocols: no pref_address field, so the kernel goes to 1 MiB', () =
   assert.equal(mem.read(0x100000, 1)[0], kernelPattern(0));
   // Relocatable ones still honour kernel_alignment (2 MiB here).
   assert.equal(boot({ image: buildBzImage({ version: 0x0206 }), memBytes: 16 * MiB }).setup.entry, 0x200200);
+});
+
+test('an RNG seed goes to the kernel as a SETUP_RNG_SEED setup_data entry', () => {
+  const seed = linuxRngSeed(false);
+  const { mem, setup } = boot({ rngSeed: seed });
+  const zv = new DataView(mem.read(ZP, 4096).buffer);
+  assert.equal(zv.getBigUint64(0x250, true), 0x6000n, 'setup_data');
+  const sd = mem.read(0x6000, 16 + 32);
+  const sv = new DataView(sd.buffer);
+  assert.equal(sv.getBigUint64(0, true), 0n, 'next: the last entry');
+  assert.equal(sv.getUint32(8, true), 9, 'SETUP_RNG_SEED');
+  assert.equal(sv.getUint32(12, true), 32);
+  assert.deepEqual(sd.subarray(16), seed);
+  assert.match(setup.summary, /RNG seed at 0x6000/);
+  // Without a seed, and for a header too old to have the field (protocol 2.06 ends at 0x236), none.
+  assert.equal(new DataView(boot().mem.read(ZP, 4096).buffer).getBigUint64(0x250, true), 0n);
+  const old = boot({ image: buildBzImage({ version: 0x0206 }), memBytes: 16 * MiB, rngSeed: seed });
+  assert.ok(old.mem.read(0x6000, 48).every((b) => b === 0));
+  assert.doesNotMatch(old.setup.summary, /RNG seed/);
+});
+
+test('RNG seeds: random for a VM on the real-time clock, the same every time for a deterministic one', () => {
+  assert.equal(linuxRngSeed(false).length, 32);
+  assert.notDeepEqual(linuxRngSeed(false), linuxRngSeed(false));
+  assert.deepEqual(linuxRngSeed(true), linuxRngSeed(true));
 });
 
 test('a relocatable kernel with an unaligned preference is aligned up to kernel_alignment', () => {

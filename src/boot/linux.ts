@@ -18,6 +18,7 @@ import {
   HDR_RAMDISK_SIZE,
   HDR_SETUP_DATA,
   HDR_TYPE_OF_LOADER,
+  HDR_VERSION,
   SETUP_HEADER_START,
   parseLinuxHeader,
   protocolText,
@@ -33,6 +34,8 @@ import { GuestPlacer, PAGE, alignDown, alignUp, cString, hexAddr, requireRamAddr
 export const LX_GDT_ADDR = 0x500;
 /** TSS placeholder so TR holds a valid busy 64-bit TSS at entry (VM entry requires it). */
 export const LX_TSS_ADDR = 0x580;
+/** setup_data list (the RNG seed): the page below the zero page. */
+export const LX_SETUP_DATA_ADDR = 0x6000;
 /** struct boot_params: one page, clear of the GDT and of the page tables. */
 export const LX_ZERO_PAGE_ADDR = 0x7000;
 /** Initial RSP at the top of the page between the zero page and the page tables. */
@@ -66,6 +69,10 @@ export const BP_E820_TABLE = 0x2d0;
 export const BP_E820_ENTRY_SIZE = 20;
 export const BP_E820_MAX_ENTRIES = 128;
 export const ZERO_PAGE_SIZE = 0x1000;
+/** struct setup_data type SETUP_RNG_SEED (arch/x86/include/uapi/asm/bootparam.h): seed bytes for the kernel's RNG. */
+export const SETUP_RNG_SEED = 9;
+/** Bytes of RNG seed handed to the kernel: 256 bits, what its RNG needs to count as seeded. */
+export const RNG_SEED_BYTES = 32;
 /** type_of_loader 0xff: "undefined" boot loader, the value for loaders without an assigned id. */
 export const LOADER_TYPE_UNDEFINED = 0xff;
 
@@ -99,6 +106,24 @@ export interface LinuxOptions {
    * change the bytes.
    */
   prefault?: (ram: Uint8Array) => void;
+  /**
+   * Seed for the kernel's RNG, passed as a SETUP_RNG_SEED setup_data entry (Linux 6.0 and later read it; older
+   * kernels skip the entry). A kernel that trusts its boot loader (RANDOM_TRUST_BOOTLOADER, Debian's default) is
+   * seeded from it at once; without a seed and without RDRAND it gathers entropy from interrupt timing first, and
+   * until then derives every random number it hands out afresh from its input pool.
+   */
+  rngSeed?: Uint8Array;
+}
+
+/**
+ * The RNG seed for a boot: from the host's random source, or for a deterministic VM a fixed value (a
+ * deterministic guest is predictable anyway, and must boot the same way every run).
+ */
+export function linuxRngSeed(deterministic: boolean): Uint8Array {
+  const seed = new Uint8Array(RNG_SEED_BYTES);
+  if (!deterministic) return globalThis.crypto.getRandomValues(seed);
+  for (let i = 0; i < seed.length; i++) seed[i] = (i * 0x9d + 0x5b) & 0xff;
+  return seed;
 }
 
 /** The protected-mode kernel's load address: pref_address (aligned if relocatable), else 1 MiB. */
@@ -223,7 +248,11 @@ export function enterLinux64(placer: GuestPlacer, o: LinuxOptions, h: LinuxBootH
   zv.setUint32(HDR_RAMDISK_SIZE, initrdSize, true);
   zv.setUint32(BP_EXT_RAMDISK_IMAGE, 0, true);
   zv.setUint32(BP_EXT_RAMDISK_SIZE, 0, true);
-  if (h.headerEnd >= HDR_SETUP_DATA + 8) zv.setBigUint64(HDR_SETUP_DATA, 0n, true);
+  // setup_data exists from boot protocol 2.09 on.
+  const version = h.image[HDR_VERSION]! | (h.image[HDR_VERSION + 1]! << 8);
+  const seeded = o.rngSeed !== undefined && version >= 0x0209 && h.headerEnd >= HDR_SETUP_DATA + 8;
+  if (h.headerEnd >= HDR_SETUP_DATA + 8) zv.setBigUint64(HDR_SETUP_DATA, seeded ? BigInt(LX_SETUP_DATA_ADDR) : 0n, true);
+  if (seeded) placer.write(LX_SETUP_DATA_ADDR, rngSetupData(o.fileName, o.rngSeed!), 'setup_data (RNG seed)');
   zv.setBigUint64(BP_ACPI_RSDP_ADDR, BigInt(o.acpiRsdpAddr ?? 0), true);
   const map = pcMemoryMap(o.memBytes);
   zp[BP_E820_ENTRIES] = map.length;
@@ -245,12 +274,23 @@ export function enterLinux64(placer: GuestPlacer, o: LinuxOptions, h: LinuxBootH
   placer.write(LX_GDT_ADDR, gdt.table, 'boot GDT');
   placer.zero(LX_TSS_ADDR, TSS_LIMIT + 1, 'boot TSS');
 
-  const initrdText = o.initrd ? `initrd ${o.initrd.name} (${sizeText(initrdSize)}) at ${hexAddr(initrdAddr)}` : 'no initrd';
+  const initrdText = (o.initrd ? `initrd ${o.initrd.name} (${sizeText(initrdSize)}) at ${hexAddr(initrdAddr)}` : 'no initrd') + (seeded ? `, RNG seed at ${hexAddr(LX_SETUP_DATA_ADDR)}` : '');
   return {
     registers,
     entry: k.entry,
     summary: `linux: ${o.fileName} ${k.text}, entry ${hexAddr(k.entry)} in long mode, zero page ${hexAddr(LX_ZERO_PAGE_ADDR)}, cmdline ${cmdBytes} bytes at ${hexAddr(LX_CMDLINE_ADDR)}, ${initrdText}`,
   };
+}
+
+/** A setup_data entry {u64 next = 0, u32 type, u32 len, data} holding `seed`. */
+function rngSetupData(fileName: string, seed: Uint8Array): Uint8Array {
+  if (seed.length === 0 || seed.length > 4096 - 16) throw new BootError(`${fileName}: an RNG seed of ${seed.length} bytes; expected 1 to ${4096 - 16}`);
+  const sd = new Uint8Array(16 + seed.length);
+  const v = new DataView(sd.buffer);
+  v.setUint32(8, SETUP_RNG_SEED, true);
+  v.setUint32(12, seed.length, true);
+  sd.set(seed, 16);
+  return sd;
 }
 
 /** Loads a bzImage (and initrd) for the 64-bit boot protocol; returns vCPU 0's entry state. */

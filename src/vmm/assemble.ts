@@ -5,7 +5,7 @@
  */
 import type { Vm, BackendName } from '../cpu/vm.js';
 import { VmmError, EXIT } from '../util/errors.js';
-import { detectKernelFormat, loadMultiboot, loadLinux, loadVmlinux, type BootSetup, type LinuxOptions } from '../boot/index.js';
+import { detectKernelFormat, linuxRngSeed, loadMultiboot, loadLinux, loadVmlinux, type BootSetup, type LinuxOptions } from '../boot/index.js';
 import { installLegacyDevices, type LegacyDevices } from '../devices/device-manager.js';
 import type { SerialSink } from '../devices/legacy/serial-sink.js';
 import type { RtcTimers } from '../devices/legacy/cmos-rtc.js';
@@ -78,7 +78,9 @@ export function assemblePlatform(vm: Vm, backend: BackendName, backendReason: st
 export function loadKernel(a: AssembledVm, spec: MachineSpec, kernel: ImageBytes, initrd?: ImageBytes, host: Pick<LinuxOptions, 'prefault'> = {}): BootSetup {
   const vm = a.vm;
   const format = detectKernelFormat(kernel.data, kernel.name);
-  const linuxOptions = { fileName: kernel.name, cmdline: spec.cmdline, memBytes: spec.memBytes, acpiRsdpAddr: a.firmware.rsdpAddr, ...(initrd ? { initrd } : {}), ...host };
+  const deterministic = (vm as { clock?: { readonly deterministic?: boolean } }).clock?.deterministic === true;
+  const rngSeed = linuxRngSeed(deterministic);
+  const linuxOptions = { fileName: kernel.name, cmdline: spec.cmdline, memBytes: spec.memBytes, acpiRsdpAddr: a.firmware.rsdpAddr, rngSeed, ...(initrd ? { initrd } : {}), ...host };
   const boot =
     format === 'linux'
       ? loadLinux(vm.memory, kernel.data, { ...linuxOptions, decompress: spec.kernelDecompress ?? 'host' })

@@ -124,6 +124,7 @@ async function session(m: Machine, cpus: number): Promise<Transcript> {
     await run('nproc');
     if (cpus > 1) await run(hotplug(cpus));
     await run(KERNEL_COMPLAINTS);
+    await run(CRNG_READY);
     s.type('poweroff\n');
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, rej) => {
@@ -169,6 +170,8 @@ function checkTranscript(t: Transcript, cpus: number): void {
     assert.match(v2, /^Mitigation: Enhanced .*IBRS/, `${t.machine}: Linux takes enhanced IBRS for Spectre v2`);
     assert.doesNotMatch(v2, /Retpoline/, `${t.machine}: no retpolines (a thunk call per kernel indirect branch)`);
     assert.match(v2, /BHI: BHI_DIS_S/, `${t.machine}: the BHI control, not the BHB-clearing loop on every system call`);
+    // The boot's RNG seed (setup_data) seeds the kernel's RNG in setup_arch, before its clock runs.
+    assert.match(o(CRNG_READY), /^at 0\.000000: random: crng init done$/, `${t.machine}: the kernel's RNG is seeded at once from the boot loader's seed`);
   }
 }
 
@@ -182,11 +185,14 @@ const SPECTRE_V2 = 'cat /sys/devices/system/cpu/vulnerabilities/spectre_v2';
 /** The kernel log's warnings (a WARN, an unchecked MSR access, a stack trace), as lines. */
 const KERNEL_COMPLAINTS = "dmesg | grep -E 'WARNING:|unchecked MSR|Call Trace|BUG:' | sed 's/^.[ 0-9.]*. //' | head -20";
 
+/** When the kernel's RNG became ready, as `at SECONDS: message` (the console filter drops timestamped lines); empty if not yet. */
+const CRNG_READY = "dmesg | grep -m1 'crng init done' | sed 's/^.[ ]*\\([0-9.]*\\)[]] /at \\1: /'";
+
 /**
  * Output that depends only on the guest, not on the host or the machine's CPU model or timing. The Spectre v2
  * report follows the CPU model (QEMU's has no IBRS_ALL, so its kernel takes retpolines): not compared.
  */
-const HOST_INDEPENDENT = (cmd: string) => !cmd.startsWith('cat /proc/') && cmd !== KERNEL_COMPLAINTS && cmd !== SPECTRE_V2;
+const HOST_INDEPENDENT = (cmd: string) => !cmd.startsWith('cat /proc/') && cmd !== KERNEL_COMPLAINTS && cmd !== SPECTRE_V2 && cmd !== CRNG_READY;
 
 
 const machines: { m: Machine; skip: string | false }[] = [
