@@ -140,8 +140,13 @@ export class EmuCpu {
   readonly rh: Int32Array;
   /** RIP (see the file comment for the number representation). */
   rip = 0;
-  /** RFLAGS without the arithmetic bits when fop !== F_EAGER. */
+  /**
+   * RFLAGS without the arithmetic bits when fop !== F_EAGER. Writers keep `dfSlot` in step (setFlagsRaw,
+   * putFlags, CLD/STD: the only ones that can change DF).
+   */
   flags = 2;
+  /** Int32: 1 while RFLAGS.DF is set (compiled string instructions read it in the wasm slot: Slot.Df). */
+  readonly dfSlot: Int32Array;
   fop = Lazy.Eager;
   fsz = 4;
   fres = 0;
@@ -478,6 +483,7 @@ export class EmuCpu {
       this.tlbAddr = new Int32Array(buf, s + Slot.Addr, Tlb.Size * 2).fill(-1);
       this.simd = new XmmFile(buf, s + Slot.Xmm);
       this.sseGate = new Int32Array(buf, s + Slot.SseGate, 1);
+      this.dfSlot = new Int32Array(buf, s + Slot.Df, 1);
     } else {
       this.wasm = null;
       this.wslot = 0;
@@ -492,6 +498,7 @@ export class EmuCpu {
       this.tlbAddr = new Int32Array(Tlb.Size * 2).fill(-1);
       this.simd = new XmmFile();
       this.sseGate = new Int32Array(1);
+      this.dfSlot = new Int32Array(1);
     }
     this.xmm = this.simd.arch;
     this.sseGate[0] = sseGateOf(this.cr0v, this.cr4v);

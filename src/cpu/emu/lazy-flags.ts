@@ -24,6 +24,7 @@ export function signBit(size: number): number {
 
 export function setFlagsRaw(c: EmuCpu, v: number): void {
   c.flags = (v & ~Bit.Arith) | 2;
+  c.dfSlot[0] = (v >> 10) & 1;
   c.fop = Lazy.Eager;
   c.fres = v & Bit.Arith;
 }
@@ -70,6 +71,7 @@ export function putFlags(c: EmuCpu, v: number, mask: number): void {
   const vmChanged = ((nv ^ c.flags) & Bit.VM) !== 0;
   if ((nv & (Bit.IF | Bit.TF | Bit.RF)) !== 0) c.pollAt = 0;
   c.flags = nv & ~Bit.Arith;
+  c.dfSlot[0] = (nv >> 10) & 1;
   c.fop = Lazy.Eager;
   c.fres = nv & Bit.Arith;
   if (vmChanged) c.updateMode();

@@ -367,9 +367,11 @@ export function flagOp(c: EmuCpu, i: Insn): void {
       break;
     case 3:
       c.flags &= ~(1 << 10);
+      c.dfSlot[0] = 0;
       break;
     default:
       c.flags |= 1 << 10;
+      c.dfSlot[0] = 1;
   }
 }
 

@@ -19,6 +19,8 @@ export const enum Slot {
   Flags = 128,
   /** Int32: passes a self-looping compiled block has completed. */
   Loops = 168,
+  /** Int32: 1 while RFLAGS.DF is set (EmuCpu.dfSlot). */
+  Df = 172,
   SegBase = 256,
   SegChk = 352,
   /** Int32 per segment register: its selector (EmuCpu.segSel; MOV r, Sreg reads it in compiled code). */

@@ -41,6 +41,7 @@ import { Body, moduleBytes, T, tableOfHostFunctions, W, wasmApi, type FnType, ty
 import { BlockBody } from './wasm-regs.js';
 import { chainModuleBytes, HOW_RET, HOW_TAIL_DONE, Lk } from './wasm-chain.js';
 import { emitSimd, simdForm, simdStores, type SimdCtx } from './wasm-simd.js';
+import { emitStr, strFits, strForm, strStores, type StrCtx } from './wasm-string.js';
 import { carryHelper, readForWrite32, writeBack32, emitAlu32m, emitCmpxchg32m, emitImul32, emitImul64, emitMul32, emitIncDec64, emitMovSreg, emitShift32Flags, emitShiftCl, shift32Inline, NONE, type AluCtx, type Known } from './wasm-alu.js';
 import { linkValidity } from './link-validity.js';
 import { Bit } from '../flags.js';
@@ -137,7 +138,7 @@ function pull(c: EmuCpu, m: Int32Array, f: number): void {
  * ('cmpxchg32m'), INC/DEC r64 ('incdec64'), MOV r, Sreg ('movsreg'); PUSH imm (as 'push'), SETcc m8 ('setccm'),
  * NEG r64 ('neg64'), IMUL r32 ('imul32'), MUL r/m32 ('mul32'), MOV between byte registers and MOV r8, imm8 ('mov8');
  * as block ends, CALL rel32, RET and RET imm16 with 32-bit operands ('call32', 'ret32') and JMP/CALL through a
- * register or memory ('jmpind', 'callind');
+ * register or memory ('jmpind', 'callind'); MOVS/STOS/LODS without REP ('str', wasm-string.ts);
  * 'tail' is a last instruction without one, which the block's wrapper runs (no call out of wasm for it).
  */
 export type WForm =
@@ -184,6 +185,7 @@ export type WForm =
   | 'ret32'
   | 'jmpind'
   | 'callind'
+  | 'str'
   | 'tail';
 
 export function wasmForm(x: Insn): WForm {
@@ -248,6 +250,7 @@ export function wasmForm(x: Insn): WForm {
   if (fn === retNear) return x.osz === 4 ? 'ret32' : '';
   if (fn === jmpE) return x.osz === 4 || x.osz === 8 ? 'jmpind' : '';
   if (fn === callE) return x.osz === 4 || x.osz === 8 ? 'callind' : '';
+  if (strForm(x)) return 'str';
   // SSE integer SIMD, shuffles and moves (wasm-simd.ts).
   return simdForm(x) ? 'simd' : '';
 }
@@ -257,7 +260,7 @@ function observesAll(f: string, x: Insn): boolean {
   if ((f === 'movsx' || f === 'test64' || f === 'imul64' || f === 'imul32' || f === 'mul32') && x.mod !== 3) return true;
   // A shift by CL whose count is 0 leaves the flags as they were: they must be recorded before it.
   if (f === 'shiftcl' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm') return true;
-  return f === 'push' || f === 'pop' || f === 'load64' || f === 'store64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'tail' || f === 'jmp' || f === 'call' || f === 'ret' || f === 'callr' || f === 'call32' || f === 'ret32' || f === 'jmpind' || f === 'callind' || f === 'loadn' || f === 'incdecm' || f === 'simd' || mayFault(f as Form, x);
+  return f === 'push' || f === 'pop' || f === 'load64' || f === 'store64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'tail' || f === 'jmp' || f === 'call' || f === 'ret' || f === 'callr' || f === 'call32' || f === 'ret32' || f === 'jmpind' || f === 'callind' || f === 'loadn' || f === 'incdecm' || f === 'simd' || f === 'str' || mayFault(f as Form, x);
 }
 
 /** The block running now (set by its wrapper; the imports, shared by all modules of an arena, read them). */
@@ -368,7 +371,11 @@ interface Prepared {
 function prepare(blk: Block, anyBlock: boolean): Prepared | null {
   const ins = blk.insns;
   const n = ins.length;
-  const forms = ins.map(wasmForm);
+  const long = blk.mode === 2;
+  const forms = ins.map((x) => {
+    const f = wasmForm(x);
+    return f === 'str' && !strFits(x, long) ? '' : f;
+  });
   if (forms.every((f) => f === '')) return null;
   if (forms[n - 1] === '') forms[n - 1] = 'tail';
   // A block whose last branch goes back to its start or to a later instruction of it loops inside the
@@ -377,7 +384,7 @@ function prepare(blk: Block, anyBlock: boolean): Prepared | null {
   let head = -1;
   const last = ins[n - 1]!;
   if (forms[n - 1] === 'jcc') for (let k = 0; k < n; k++) if (ins[k]!.start === last.end + last.imm) head = k;
-  const stores = (f: WForm, x: Insn): boolean => f === 'store' || f === 'store64' || f === 'push' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm' || (f === 'alu64m' && x.mw) || (f === 'simd' && simdStores(x));
+  const stores = (f: WForm, x: Insn): boolean => f === 'store' || f === 'store64' || f === 'push' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm' || (f === 'alu64m' && x.mw) || (f === 'simd' && simdStores(x)) || (f === 'str' && strStores(x));
   if (head >= 0 && !forms.every((f, k) => k < head || (f !== '' && f !== 'tail' && !(head > 0 && stores(f, ins[k]!)) && !(f === 'jcc' && k < n - 1)))) head = -1;
   if (head < 0 && !anyBlock) return null; // asked again at the late threshold (jit-mode.ts WASM_LATE_FACTOR)
   const liveAfter = flagLiveness(ins, forms, observesAll);
@@ -385,6 +392,7 @@ function prepare(blk: Block, anyBlock: boolean): Prepared | null {
   const segAt = new Int32Array(n);
   for (let k = 1; k < n; k++) segAt[k] = forms[k - 1] === 'jcc' ? k : segAt[k - 1]!;
   const body = new BlockBody(5, P_SLOT, (f) => f === Im.H);
+  blockLong = long;
   emit(body, ins, forms, liveAfter, head);
   return { blk, body, segAt, head };
 }
@@ -1345,6 +1353,8 @@ function stackLin32(b: BlockBody, delta: number, lin: number): void {
 // the loop's passes. Module state like dirtyAt, so that each form is its own function V8 can optimise (one
 // function for all forms was too large for TurboFan and stayed in the bytecode interpreter).
 let blockLen = 0;
+/** Whether the block is 64-bit code (Block.mode 2). */
+let blockLong = false;
 let loopHead = -1;
 let passes = -1;
 
@@ -1553,6 +1563,10 @@ function emitInsn(b: BlockBody, x: Insn, f: WForm, k: number, lin: number, fl: b
     case 'simd':
       // Flags neither read nor written (nor by the handler it may call): `known` and `dirtyAt` stay.
       emitSimd(b, x, k, smcExit(k), SIMD_CTX);
+      return known;
+    case 'str':
+      // No flags written, by the form or by the handler it may call.
+      emitStr(b, STR_CTX, x, k, blockLong, smcExit(k));
       return known;
     case 'tail':
       b.i32(exitCode(k, 3)).op(W.Return);
@@ -2282,6 +2296,9 @@ const ALU_CTX: AluCtx = {
 
 /** What the SIMD forms (wasm-simd.ts) use of this file. */
 const SIMD_CTX: SimdCtx = { slot: P_SLOT, address, tlbHit, handler };
+
+/** What the string forms (wasm-string.ts) use of this file. */
+const STR_CTX: StrCtx = { slot: P_SLOT, tlbHit, handler };
 
 function aluOp32(b: BlockBody, op: number, d: number, s: number, r: number): void {
   const w = op === Alu.Add ? W.I32Add : op === Alu.Sub || op === Alu.Cmp ? W.I32Sub : op === Alu.And ? W.I32And : op === Alu.Or ? W.I32Or : W.I32Xor;
