@@ -264,3 +264,22 @@ test('the slot holds DF as every writer of RFLAGS leaves it', () => {
   setFlagsRaw(c, 2);
   assert.equal(df(), 0);
 });
+
+test('a copy loop of MOVSB / MOVSD is one compiled block that loops on itself', () => {
+  for (const [op, len] of [['a4', 1], ['a5', 4]] as const) {
+    const t = makeFlat32Cpu();
+    t.cpu.compile = true;
+    // movs; cmp edi, eax; jne back; hlt
+    const n = op.split(' ').length;
+    load(t.mem, 0x1000, `${op} 39 c7 75 ${hex8(-(n + 4))} f4`);
+    t.cpu.rl[6] = DATA;
+    t.cpu.rl[7] = DATA + 0x400;
+    t.cpu.rl[0] = DATA + 0x400 + 100 * len;
+    t.cpu.rip = 0x1000;
+    assert.equal(t.cpu.run(10_000), 'hlt');
+    assert.equal(t.cpu.instructions, 301);
+    const blk = t.cpu.cache.get(0x1000, t.cpu.modeKey)!;
+    assert.equal(blk.insns.length, 3);
+    assert.ok(blk.exec !== null && blk.selfLoop, `${op}: a compiled self-loop`);
+  }
+});

@@ -3,7 +3,7 @@ import { stringOp } from '../ops-string.js';
 import { OSZAPC, row, type Row } from './row.js';
 import { Bit } from '../flags.js';
 
-/** The string rows: every one ends its block (a REP runs in chunks and restarts itself). */
+/** The string rows: every one ends its block with a REP (which runs in chunks and restarts itself); see decoder.ts STRING_ONCE for those without. */
 export function stringTable(): Row[] {
   const s = { aszAux: true, fr: Bit.DF, ends: true };
   const cmp = { ...s, fw: OSZAPC };
