@@ -144,6 +144,20 @@ test('a block whose side exits are taken in turn chains through each, in 64- and
   chainsThrough(PROG_SIDES, 30, [1, 7, 13, 100], 'chained runs went on past unlinked side exits');
 });
 
+// A block of one instruction without an inline form (CLI, which ends its block) inside a loop: mov ecx,3000 |
+// loop: cli | add eax,ecx | dec ecx | jnz loop | hlt. Compiled as a tail (the driver runs its handler), it keeps the
+// loop's runs chained; left to the interpreter, every pass returned to the run loop twice.
+const PROG_CLI = 'b9b80b0000fa01c8ffc975f9f4';
+
+test('a hot block whose instructions all run by their handlers is compiled too, and chains', () => {
+  chainsThrough(PROG_CLI, Infinity, [1, 7, 13, 100], 'any number');
+  // ~12 000 instructions: the run loop polls every 2 048, so a handful of runs, each through the whole loop.
+  for (const bits of [64, 32] as const) {
+    const { chains } = trace(true, 1e9, bits, PROG_CLI);
+    assert.ok(chains >= 4, `${bits}-bit: runs went on through the CLI block (${chains} chained runs)`);
+  }
+});
+
 // Self-looping blocks inside chained runs: mov ecx,200 | outer: mov edi,ecx | and edi,7 | inc edi | inner: add eax,edi |
 // dec edi | jnz inner (the block from outer loops from its 4th instruction on, the one from inner from its 1st) |
 // add ebx,eax | test ecx,3 | jz skip | add edx,1 | skip: dec ecx | jnz outer | hlt.

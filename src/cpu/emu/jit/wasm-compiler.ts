@@ -367,7 +367,7 @@ interface Prepared {
   head: number;
 }
 
-/** Emits `blk`'s function; null when nothing in it has an inline form, or it does not loop on itself and `anyBlock` is false. */
+/** Emits `blk`'s function; null when it does not loop on itself and `anyBlock` is false. */
 function prepare(blk: Block, anyBlock: boolean): Prepared | null {
   const ins = blk.insns;
   const n = ins.length;
@@ -376,7 +376,9 @@ function prepare(blk: Block, anyBlock: boolean): Prepared | null {
     const f = wasmForm(x);
     return f === 'str' && !strFits(x, long) ? '' : f;
   });
-  if (forms.every((f) => f === '')) return null;
+  // A block without any inline form (CLI, RDTSC, PUSHF; CLI ...) is compiled too: its handlers run through imports
+  // and its last instruction through the chain driver's tail, so chained runs go on through it instead of
+  // returning to the run loop before and after it.
   if (forms[n - 1] === '') forms[n - 1] = 'tail';
   // A block whose last branch goes back to its start or to a later instruction of it loops inside the
   // function, as in the JS compiler: only inline forms from there on, no side exits, and no stores when it is
