@@ -22,7 +22,7 @@ import type { EmuCpu } from '../cpu.js';
 import type { Block, Insn } from '../insn.js';
 import { Ea } from '../insn.js';
 import { flagLiveness, formOf, eFirst, hasImm, mayFault, plainAlu, writes, type Form } from '../block-compiler.js';
-import { aluEG, aluEI, aluGE, cmovcc, cmpxchg, incdecE, lea as leaOp, lea64, mov64load, mov64store, movEG, movEI, movGE, movRI, movsx, negE, notE, setcc, testEG, testEI } from '../ops-alu.js';
+import { aluEG, aluEI, aluGE, cmovcc, cmpxchg, incdecE, lea as leaOp, lea64, mov64load, mov64store, movEG, movEI, movGE, movMoffs, movRI, movsx, negE, notE, setcc, testEG, testEI } from '../ops-alu.js';
 import { shiftE } from '../ops-shift.js';
 import { imulGE, imulGEI, mulE } from '../ops-muldiv.js';
 import { callE, callRel, callRel64, jmpE, jmpRel, movESeg, pop32r, pop64r, popR, push32r, push64r, pushI, pushR, relTarget, ret64, retNear } from '../ops-flow.js';
@@ -136,7 +136,8 @@ function pull(c: EmuCpu, m: Int32Array, f: number): void {
  * CMP m8/m32, r ('cmpm'), NOT r64 ('not64'), MOV r64, imm32 (C7, as 'movri64'), and those of wasm-alu.ts: IMUL
  * r64 ('imul64'), ADD/OR/AND/SUB/XOR m32 ('alu32m'), SHL/SHR/SAR r32/r64 by CL ('shiftcl'), CMPXCHG m32
  * ('cmpxchg32m'), INC/DEC r64 ('incdec64'), MOV r, Sreg ('movsreg'); PUSH imm (as 'push'), SETcc m8 ('setccm'),
- * NEG r64 ('neg64'), IMUL r32 ('imul32'), MUL r/m32 ('mul32'), MOV between byte registers and MOV r8, imm8 ('mov8');
+ * NEG r64 ('neg64'), IMUL r32 ('imul32'), MUL r/m32 ('mul32'), MOV between byte registers and MOV r8, imm8 ('mov8'),
+ * ADC/SBB r32, m32 ('alucm'), MOV AL/AX/EAX <-> moffs with 32-bit addressing outside 64-bit mode ('moffs');
  * as block ends, CALL rel32, RET and RET imm16 with 32-bit operands ('call32', 'ret32') and JMP/CALL through a
  * register or memory ('jmpind', 'callind'); MOVS/STOS/LODS without REP ('str', wasm-string.ts);
  * 'tail' is a last instruction without one, which the block's wrapper runs (no call out of wasm for it).
@@ -145,6 +146,8 @@ export type WForm =
   | Form
   | 'alu8'
   | 'aluc'
+  | 'alucm'
+  | 'moffs'
   | 'push'
   | 'pop'
   | 'lea64'
@@ -196,6 +199,7 @@ export function wasmForm(x: Insn): WForm {
   if (fn === aluEI || fn === aluEG || fn === aluGE) {
     if (reg && (x.osz === 1 || x.osz === 2) && plainAlu(x.op)) return 'alu8';
     if (reg && x.osz === 4 && !plainAlu(x.op)) return 'aluc';
+    if (!reg && x.osz === 4 && !plainAlu(x.op) && fn === aluGE) return 'alucm';
     if (!reg && x.osz === 8 && plainAlu(x.op)) return 'alu64m';
     if (!reg && x.osz === 4 && plainAlu(x.op) && x.op !== Alu.Cmp && fn !== aluGE) return 'alu32m';
     if (!reg && x.op === Alu.Cmp && (x.osz === 1 || x.osz === 4) && fn !== aluEI) return 'cmpm';
@@ -236,6 +240,8 @@ export function wasmForm(x: Insn): WForm {
   if (fn === setcc) return reg ? 'setcc' : 'setccm';
   if (fn === cmovcc) return reg && (x.osz === 4 || x.osz === 8) ? 'cmov' : '';
   if (fn === nop) return 'nop';
+  // MOV AL/AX/EAX <-> moffs with 32-bit addressing outside 64-bit mode.
+  if (fn === movMoffs) return x.ak === Ea.A32 && x.osz <= 4 ? 'moffs' : '';
   // Block ends that a chained run goes on from (wasm-chain.ts): JMP rel in any mode; CALL rel32 and RET in
   // 64-bit mode, inline when the stack slot is a TLB hit and the target canonical, else by their handler.
   if (fn === jmpRel) return 'jmp';
@@ -259,7 +265,7 @@ export function wasmForm(x: Insn): WForm {
 function observesAll(f: string, x: Insn): boolean {
   if ((f === 'movsx' || f === 'test64' || f === 'imul64' || f === 'imul32' || f === 'mul32') && x.mod !== 3) return true;
   // A shift by CL whose count is 0 leaves the flags as they were: they must be recorded before it.
-  if (f === 'shiftcl' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm') return true;
+  if (f === 'shiftcl' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm' || f === 'alucm' || f === 'moffs') return true;
   return f === 'push' || f === 'pop' || f === 'load64' || f === 'store64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'tail' || f === 'jmp' || f === 'call' || f === 'ret' || f === 'callr' || f === 'call32' || f === 'ret32' || f === 'jmpind' || f === 'callind' || f === 'loadn' || f === 'incdecm' || f === 'simd' || f === 'str' || mayFault(f as Form, x);
 }
 
@@ -1396,7 +1402,7 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
     const fl = (liveAfter[k]! & writes(x)) !== 0;
     let lin = -1;
     const memForm = f === 'alu-load' || f === 'cmp-mi' || f === 'cmp-mi8' || f === 'load' || f === 'store' || f === 'movzx-load' || f === 'load64' || f === 'store64' || f === 'loadn' || f === 'incdecm';
-    if ((memForm || f === 'movsx' || f === 'test64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'imul64' || f === 'imul32' || f === 'mul32' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm') && x.mod !== 3) {
+    if ((memForm || f === 'movsx' || f === 'test64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'imul64' || f === 'imul32' || f === 'mul32' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm' || f === 'alucm') && x.mod !== 3) {
       lin = b.local(T.I64);
       address(b, x, k, lin);
     }
@@ -1475,7 +1481,11 @@ function emitInsn(b: BlockBody, x: Insn, f: WForm, k: number, lin: number, fl: b
     case 'alu8':
       return formAlu8(b, x, fl, known);
     case 'aluc':
-      return formAluc(b, x, fl, known);
+    case 'alucm':
+      return formAluc(b, x, k, lin, fl, known);
+    case 'moffs':
+      formMoffs(b, x, k);
+      return known;
     case 'push':
     case 'pop':
       formPushPop(b, x, f, k);
@@ -1909,10 +1919,10 @@ function formAlu8(b: BlockBody, x: Insn, fl: boolean, known: Known): Known {
   return known;
 }
 
-function formAluc(b: BlockBody, x: Insn, fl: boolean, known: Known): Known {
+function formAluc(b: BlockBody, x: Insn, k: number, lin: number, fl: boolean, known: Known): Known {
   const A = x.rm;
   const B = x.reg;
-  // ADC/SBB r32: the carry-in from what is known, recorded as Adc/Sbb when it is 1 (sem-alu.ts).
+  // ADC/SBB r32 and ADC/SBB r32, m32: the carry-in from what is known, recorded as Adc/Sbb when it is 1 (sem-alu.ts).
   const ge = x.fn === aluGE;
   const dst = ge ? B : A;
   const d = b.local(T.I32);
@@ -1924,6 +1934,7 @@ function formAluc(b: BlockBody, x: Insn, fl: boolean, known: Known): Known {
   b.load32(dst);
   b.set(d);
   if (x.fn === aluEI) b.i32(x.imm | 0);
+  else if (x.mod !== 3) load(b, k, lin, 4);
   else b.load32(ge ? A : B);
   b.set(s);
   const adc = x.op === Alu.Adc;
@@ -1939,6 +1950,35 @@ function formAluc(b: BlockBody, x: Insn, fl: boolean, known: Known): Known {
     known = { kind: 'zf', w64: false, d: -1, s: -1, r };
   }
   return known;
+}
+
+/**
+ * MOV AL/AX/EAX, moffs and MOV moffs, AL/AX/EAX (32-bit addressing outside 64-bit mode): with a flat segment the
+ * offset is the linear address (movMoffs adds the base and checks no limit), loaded or stored inline on a TLB hit and
+ * through the rd/wr imports on a miss; with any other segment the handler.
+ */
+function formMoffs(b: BlockBody, x: Insn, k: number): void {
+  const size = x.osz;
+  const lin = b.local(T.I64);
+  b.get(P_SLOT).mem(W.I32Load8U, Slot.SegChk + x.seg, 0);
+  b.get(P_SLOT).mem(W.I64Load, Slot.SegBase + x.seg * 8, 3).op(W.I64Eqz, W.I32Eqz, W.I32Or);
+  b.op(W.If, T.Void);
+  handler(b, k, smcExit(k));
+  b.op(W.Else);
+  b.i64(BigInt(x.imm >>> 0)).set(lin);
+  const v = b.local(T.I32);
+  if (x.op === 0) {
+    load(b, k, lin, size);
+    b.set(v);
+    if (size === 4) b.store32(0, v);
+    else if (size === 2) setReg16(b, 0, v);
+    else setReg8(b, 0, v);
+  } else {
+    getReg(b, size, 0);
+    b.set(v);
+    store(b, k, lin, size, v, smcExit(k));
+  }
+  b.op(W.End);
 }
 
 function formPushPop(b: BlockBody, x: Insn, f: WForm, k: number): void {

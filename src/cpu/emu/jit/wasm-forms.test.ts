@@ -59,6 +59,7 @@ const FORMS: readonly (readonly [string, string])[] = [
   ['f0 81 0b 00 01 00 00', 'alu32m'], // lock or dword [rbx], 0x100
   ['83 3b 05', 'cmp-mi'], // cmp dword [rbx], 5
   ['11 03', ''], // adc [rbx], eax
+  ['13 03', 'alucm'], // adc eax, [rbx]
   ['66 01 03', ''], // add [rbx], ax
   ['0f b1 0b', 'cmpxchg32m'], // cmpxchg [rbx], ecx
   ['f0 0f b1 53 04', 'cmpxchg32m'], // lock cmpxchg [rbx+4], edx
@@ -283,6 +284,8 @@ function cases(): Case[] {
   body.push('20 c8', '08 e1', '30 d2', '84 c0', '84 e4', 'a8 80', '80 e1 f0', '80 c9 80', '80 f2 ff', `80 e3 ${hex8(r())}`);
   // INC/DEC m32 (LOCK included).
   body.push('ff 03', 'ff 4b 04', 'f0 ff 43 08', 'f0 ff 0b', 'ff 43 1c');
+  // ADC/SBB r32, m32.
+  body.push('13 03', '1b 4b 04', '44 13 43 08');
   // MOV r8/r16, m (AH and a REX byte register included).
   body.push('8a 03', '8a 63 01', '8a 7b 05', '40 8a 73 02', '44 8a 43 07', '66 8b 4b 02', '66 44 8b 4b 06');
   // CMP r8, m8; CMP m8/m32, r; NOT r64; MOV r64, imm32.
@@ -358,7 +361,7 @@ function cases(): Case[] {
   const e32: [number, number][] = [[-0x8000_0000, -1], [0x10000, 0x8000], [0x10000, 0x7fff], [-0x10000, 0x8000], [3, 0x2aaa_aaab], [3, 0x2aaa_aaaa], [-1, -1], [0, -0x8000_0000], [0xffff, 0x10001], [-0x8000_0000, -0x8000_0000]];
   for (const [a, s] of e32) for (const m of ['0f af c1', '0f af c8', 'f7 e1']) out.push({ code: `b8 ${hex32(a)} b9 ${hex32(s)} ${m} ${SETCC}` });
   // Faults: a page fault (unmapped), a write to a read-only page, a non-canonical address (#GP).
-  for (const b of ['0f 94 03', '0f b1 0b', 'f0 0f b1 53 04', '01 03', 'f0 83 6b 04 05', '48 0f af 03', '48 69 03 05 00 00 00', '0f af 03', 'f7 23', 'ff 03', 'f0 ff 4b 04', '8a 63 01', '66 8b 4b 02', '48 63 03', '48 f7 03 01 00 00 00', 'f6 03 01', '48 03 03', '48 01 03', '48 83 3b 05', '48 83 03 05', '3a 03', '39 03']) {
+  for (const b of ['0f 94 03', '13 03', '0f b1 0b', 'f0 0f b1 53 04', '01 03', 'f0 83 6b 04 05', '48 0f af 03', '48 69 03 05 00 00 00', '0f af 03', 'f7 23', 'ff 03', 'f0 ff 4b 04', '8a 63 01', '66 8b 4b 02', '48 63 03', '48 f7 03 01 00 00 00', 'f6 03 01', '48 03 03', '48 01 03', '48 83 3b 05', '48 83 03 05', '3a 03', '39 03']) {
     for (const base of [0x400000, 0x200000, 0x200ffc, 0x0000_8000_0000_0000, -0x0000_8000_0000_0000 - 4096]) {
       out.push({ code: `48 01 d1 ${b}`, base });
       // Its flags dead (XOR overwrites them): a read-modify-write still records them before a write that faults.

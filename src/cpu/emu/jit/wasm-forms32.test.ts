@@ -1,0 +1,154 @@
+/**
+ * The wasm tier's forms for handler calls left in 32-bit real code (realcode -m32): ADC/SBB r32, m32 ('alucm') and
+ * MOV AL/AX/EAX <-> moffs ('moffs'), against the interpreter in flat 32-bit code with paging (TLB misses, faults,
+ * segments with a base), and that they run without their handlers.
+ *
+ * The tier is picked from TSVMM_JIT when cpu.ts loads, so this file sets it first and imports the harness
+ * after (node --test runs each file in a process of its own).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Seg } from '../x86-defs.js';
+
+process.env['TSVMM_JIT'] = 'wasm-eager';
+const { load, makeCpu } = await import('../cpu-harness.test-util.js');
+const { decodeBlock } = await import('../decoder.js');
+const { wasmForm } = await import('./wasm-compiler.js');
+const { setFlagsRaw } = await import('../lazy-flags.js');
+type TestCpu = ReturnType<typeof makeCpu>;
+
+const CR0_PG = 0x8000_0000 | 0;
+const CR0_WP = 1 << 16;
+const DATA = 0x3000;
+
+/** A flat 32-bit vCPU with 4 KiB paging over 0-4 MiB: 0x200000-0x200fff read-only, 0x300000-0x300fff not present. */
+function makeFlat32Cpu(): TestCpu {
+  const t = makeCpu();
+  t.cpu.setFlat32();
+  const pd = 0x10000;
+  const pt = 0x11000;
+  t.mem.writeU32(pd, pt | 7);
+  for (let p = 0; p < 1024; p++) t.mem.writeU32(pt + p * 4, p === 0x300 ? 0 : ((p << 12) | (p === 0x200 ? 5 : 7)) >>> 0);
+  t.cpu.cr3 = pd;
+  t.cpu.cr0 = t.cpu.cr0 | CR0_PG | CR0_WP;
+  t.cpu.rl[4] = 0x8000;
+  return t;
+}
+
+function hex32(v: number): string {
+  return [0, 8, 16, 24].map((s) => ((v >>> s) & 0xff).toString(16).padStart(2, '0')).join(' ');
+}
+
+/** A small fixed-seed generator (xorshift32). */
+function rng(seed: number): () => number {
+  let s = seed | 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return s | 0;
+  };
+}
+
+test('ADC/SBB r32, m32 and MOV with moffs (32-bit addressing) are wasm forms', () => {
+  const t = makeFlat32Cpu();
+  for (const [h, f] of [['13 03', 'alucm'], ['1b 4b 04', 'alucm'], ['11 03', ''], ['66 13 03', ''], ['a0 00 30 00 00', 'moffs'], ['a1 00 30 00 00', 'moffs'], ['66 a3 00 30 00 00', 'moffs'], ['a2 00 30 00 00', 'moffs'], ['67 a1 00 30', '']] as const) {
+    load(t.mem, 0x1000, h);
+    assert.equal(wasmForm(decodeBlock(t.cpu, 0x1000, 0x1000).insns[0]!), f, h);
+  }
+});
+
+// setb cl, seto dl, sets dh, setz ch (flags after the instruction, read inline or through the import)
+const SETCC = '0f 92 c1 0f 90 c2 0f 98 c6 0f 94 c5';
+
+interface Case {
+  code: string;
+  /** EBX (ADC's base register). */
+  bx?: number;
+  /** DS's base. */
+  ds?: number;
+}
+
+/** Runs `code; hlt` three times (TLB cold, warm, chained) from the same state; returns what it left. */
+function runCase(compile: boolean, c: Case, seed: number): string[] {
+  const t = makeFlat32Cpu();
+  t.cpu.compile = compile;
+  load(t.mem, 0x1000, c.code + ' f4');
+  const out: string[] = [];
+  for (let pass = 0; pass < 3; pass++) {
+    const r = rng(seed);
+    for (let k = 0; k < 8; k++) {
+      t.cpu.rl[k] = r();
+      t.cpu.rh[k] = r();
+    }
+    t.cpu.rl[4] = 0x8000;
+    t.cpu.rl[3] = c.bx ?? DATA;
+    t.cpu.setSegRaw(Seg.DS, 0x10, c.ds ?? 0, 0xffffffff, 0xc093);
+    for (let a = DATA - 16; a < DATA + 48; a += 4) t.mem.writeU32(a, r() >>> 0);
+    // CF from an earlier instruction: set or clear at random, or from a lazy SUB.
+    setFlagsRaw(t.cpu, 2 | (r() & 1));
+    t.cpu.rip = 0x1000;
+    t.cpu.halted = false;
+    let res: string;
+    try {
+      res = t.cpu.run(1000);
+    } catch (e) {
+      res = `threw ${(e as Error).message}`;
+    }
+    const x = t.cpu;
+    const mem: number[] = [];
+    for (let a = DATA - 16; a < DATA + 48; a += 4) mem.push(t.mem.readU32(a));
+    out.push(
+      `${res} rip=${x.rip.toString(16)} n=${x.instructions} shutdown=${x.shutdownReason ?? ''} cr2=${x.cr2.toString(16)} rflags=${x.getRflags().toString(16)}`,
+      `rl=${[...x.rl.slice(0, 8)].join(',')} rh=${[...x.rh.slice(0, 8)].join(',')}`,
+      `mem=${mem.join(',')}`,
+    );
+  }
+  return out;
+}
+
+function cases(): Case[] {
+  const out: Case[] = [];
+  // ADC/SBB r32, m32 after a known carry (SUB, ADD, a logic op: CF 0), an unknown one (the block's start), and an ADC.
+  for (const op of ['13 03', '1b 03', '13 4b 04', '1b 53 08', '13 03 13 4b 04'])
+    for (const pre of ['', '29 d0 ', '01 d0 ', '31 d0 ', '39 c8 ', '11 d0 ', 'f9 ', 'f8 ']) {
+      out.push({ code: `${pre}${op} ${SETCC}` }, { code: `${pre}${op}` });
+      out.push({ code: `${pre}${op}`, bx: 0x300000 }, { code: `${pre}${op}`, bx: 0x200ffe });
+    }
+  // MOV AL/AX/EAX, moffs and back, at DATA, a page end, a read-only page (writes fault) and an unmapped one; with DS's base.
+  for (const at of [DATA, DATA + 13, 0x3ffe, 0x200000, 0x300004]) {
+    for (const op of ['a0', 'a1', '66 a1', 'a2', 'a3', '66 a3']) {
+      out.push({ code: `${op} ${hex32(at)}` }, { code: `${op} ${hex32(at)}`, ds: 0x10 }, { code: `3e ${op} ${hex32(at)} 26 ${op} ${hex32(at + 4)}` });
+    }
+  }
+  return out;
+}
+
+test('ADC/SBB r32, m32 and MOV moffs leave registers, memory, flags and faults as the interpreter does', () => {
+  const all = cases();
+  for (let i = 0; i < all.length; i++) {
+    const c = all[i]!;
+    const seed = (i + 1) * 7919;
+    assert.deepEqual(runCase(true, c, seed), runCase(false, c, seed), `${c.code} bx=${(c.bx ?? DATA).toString(16)} ds=${c.ds ?? 0}`);
+  }
+});
+
+test('ADC r32, m32 and MOV moffs run without their handlers', () => {
+  const t = makeFlat32Cpu();
+  t.cpu.compile = true;
+  const code = ['13 03', '1b 4b 04', `a1 ${hex32(DATA + 8)}`, `a2 ${hex32(DATA + 12)}`, `66 a3 ${hex32(DATA + 14)}`, `a0 ${hex32(DATA + 1)}`];
+  load(t.mem, 0x1000, code.join(' ') + ' f4');
+  const run = (): void => {
+    t.cpu.rl[3] = DATA;
+    t.cpu.rip = 0x1000;
+    t.cpu.halted = false;
+    assert.equal(t.cpu.run(100), 'hlt');
+  };
+  run();
+  run();
+  const blk = t.cpu.cache.get(0x1000, t.cpu.modeKey)!;
+  assert.ok(blk.exec !== null, 'compiled');
+  for (const x of blk.insns.slice(0, -1)) x.fn = (): void => assert.fail(`${x.row.mn} ran its handler`);
+  run();
+  assert.equal(t.cpu.exceptionLog.length, 0);
+});
