@@ -314,6 +314,38 @@ export function emitShiftCl(b: BlockBody, cx: AluCtx, x: Insn, fl: boolean): Kno
 }
 
 /**
+ * SHL/SAL/SHR/SAR m32 by CL, as shiftE does it: the operand read for writing (faulting as a write, rdE's read of a
+ * read-modify-write operand); a count that is 0 once masked stops there (no write, flags kept); else the shift, its
+ * eager flags when they are live, and the write back (which cannot fault then).
+ */
+export function emitShiftClm(b: BlockBody, cx: AluCtx, x: Insn, k: number, lin: number, fl: boolean, smcExit: number): Known {
+  const op = x.op;
+  const sop = op === Sh.Shr ? W.I32ShrU : op === Sh.Sar ? W.I32ShrS : W.I32Shl;
+  const n = b.local(T.I32);
+  const d = b.local(T.I32);
+  const r = b.local(T.I32);
+  const addr = b.local(T.I32);
+  const hit = b.local(T.I32);
+  readForWrite32(b, cx, k, lin, addr, hit);
+  b.set(d);
+  b.load32(1);
+  b.i32(31).op(W.I32And).tee(n).op(W.I32Eqz, W.I32Eqz);
+  b.op(W.If, T.Void);
+  b.get(d).get(n).op(sop).set(r);
+  if (fl) {
+    const f = b.local(T.I32);
+    shiftFlags(b, cx, op, false, d, r, () => b.get(n));
+    b.set(f);
+    recEager(b, cx, () => b.get(f));
+  }
+  writeBack32(b, cx, k, lin, addr, hit, r, smcExit);
+  b.op(W.End);
+  // Marked on one path only.
+  if (fl) cx.dirtyUnknown();
+  return NONE;
+}
+
+/**
  * CMPXCHG m32, r32 (LOCK included; vCPUs run one at a time): read for writing, compared with EAX as CMP records
  * it; equal: r32 is written, else the value read is written back and zero-extended into RAX (cmpxchg).
  */

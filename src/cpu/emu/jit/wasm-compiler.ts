@@ -42,7 +42,7 @@ import { BlockBody } from './wasm-regs.js';
 import { chainModuleBytes, HOW_RET, HOW_TAIL_DONE, Lk } from './wasm-chain.js';
 import { emitSimd, simdForm, simdStores, type SimdCtx } from './wasm-simd.js';
 import { emitStr, strFits, strForm, strStores, type StrCtx } from './wasm-string.js';
-import { carryHelper, readForWrite32, writeBack32, emitAlu32m, emitCmpxchg32m, emitImul32, emitImul64, emitMul32, emitIncDec64, emitMovSreg, emitShift32Flags, emitShiftCl, shift32Inline, NONE, type AluCtx, type Known } from './wasm-alu.js';
+import { carryHelper, readForWrite32, writeBack32, emitAlu32m, emitCmpxchg32m, emitImul32, emitImul64, emitMul32, emitIncDec64, emitMovSreg, emitShift32Flags, emitShiftCl, emitShiftClm, shift32Inline, NONE, type AluCtx, type Known } from './wasm-alu.js';
 import { linkValidity } from './link-validity.js';
 import { Bit } from '../flags.js';
 import { Seg } from '../x86-defs.js';
@@ -137,7 +137,7 @@ function pull(c: EmuCpu, m: Int32Array, f: number): void {
  * r64 ('imul64'), ADD/OR/AND/SUB/XOR m32 ('alu32m'), SHL/SHR/SAR r32/r64 by CL ('shiftcl'), CMPXCHG m32
  * ('cmpxchg32m'), INC/DEC r64 ('incdec64'), MOV r, Sreg ('movsreg'); PUSH imm (as 'push'), SETcc m8 ('setccm'),
  * NEG r64 ('neg64'), IMUL r32 ('imul32'), MUL r/m32 ('mul32'), MOV between byte registers and MOV r8, imm8 ('mov8'),
- * ADC/SBB r32, m32 ('alucm'), MOV AL/AX/EAX <-> moffs with 32-bit addressing outside 64-bit mode ('moffs');
+ * ADC/SBB r32, m32 ('alucm'), SHL/SAL/SHR/SAR m32 by CL ('shiftclm'), MOV AL/AX/EAX <-> moffs with 32-bit addressing outside 64-bit mode ('moffs');
  * as block ends, CALL rel32, RET and RET imm16 with 32-bit operands ('call32', 'ret32') and JMP/CALL through a
  * register or memory ('jmpind', 'callind'); MOVS/STOS/LODS without REP ('str', wasm-string.ts);
  * 'tail' is a last instruction without one, which the block's wrapper runs (no call out of wasm for it).
@@ -176,6 +176,7 @@ export type WForm =
   | 'imul64'
   | 'alu32m'
   | 'shiftcl'
+  | 'shiftclm'
   | 'cmpxchg32m'
   | 'incdec64'
   | 'movsreg'
@@ -213,7 +214,8 @@ export function wasmForm(x: Insn): WForm {
   // A count that is 0 once masked changes nothing, flags included: the handler (the liveness pass takes a
   // compiled shift to write the flags).
   if (fn === shiftE) {
-    if (!reg || x.op < Sh.Shl) return '';
+    if (x.op < Sh.Shl) return '';
+    if (!reg) return x.imm2 !== 0 && x.osz === 4 ? 'shiftclm' : '';
     if (x.imm2 !== 0) return x.osz === 8 || x.osz === 4 ? 'shiftcl' : '';
     if ((x.osz === 1 || x.osz === 2) && (x.imm & 31) !== 0) return 'shift8';
     return x.osz === 8 && (x.imm & 63) !== 0 ? 'shift64' : '';
@@ -265,7 +267,7 @@ export function wasmForm(x: Insn): WForm {
 function observesAll(f: string, x: Insn): boolean {
   if ((f === 'movsx' || f === 'test64' || f === 'imul64' || f === 'imul32' || f === 'mul32') && x.mod !== 3) return true;
   // A shift by CL whose count is 0 leaves the flags as they were: they must be recorded before it.
-  if (f === 'shiftcl' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm' || f === 'alucm' || f === 'moffs') return true;
+  if (f === 'shiftcl' || f === 'shiftclm' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm' || f === 'alucm' || f === 'moffs') return true;
   return f === 'push' || f === 'pop' || f === 'load64' || f === 'store64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'tail' || f === 'jmp' || f === 'call' || f === 'ret' || f === 'callr' || f === 'call32' || f === 'ret32' || f === 'jmpind' || f === 'callind' || f === 'loadn' || f === 'incdecm' || f === 'simd' || f === 'str' || mayFault(f as Form, x);
 }
 
@@ -392,7 +394,7 @@ function prepare(blk: Block, anyBlock: boolean): Prepared | null {
   let head = -1;
   const last = ins[n - 1]!;
   if (forms[n - 1] === 'jcc') for (let k = 0; k < n; k++) if (ins[k]!.start === last.end + last.imm) head = k;
-  const stores = (f: WForm, x: Insn): boolean => f === 'store' || f === 'store64' || f === 'push' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm' || (f === 'alu64m' && x.mw) || (f === 'simd' && simdStores(x)) || (f === 'str' && strStores(x));
+  const stores = (f: WForm, x: Insn): boolean => f === 'store' || f === 'store64' || f === 'push' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm' || (f === 'alu64m' && x.mw) || (f === 'simd' && simdStores(x)) || (f === 'str' && strStores(x)) || f === 'shiftclm';
   if (head >= 0 && !forms.every((f, k) => k < head || (f !== '' && f !== 'tail' && !(head > 0 && stores(f, ins[k]!)) && !(f === 'jcc' && k < n - 1)))) head = -1;
   if (head < 0 && !anyBlock) return null; // asked again at the late threshold (jit-mode.ts WASM_LATE_FACTOR)
   const liveAfter = flagLiveness(ins, forms, observesAll);
@@ -1402,7 +1404,7 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
     const fl = (liveAfter[k]! & writes(x)) !== 0;
     let lin = -1;
     const memForm = f === 'alu-load' || f === 'cmp-mi' || f === 'cmp-mi8' || f === 'load' || f === 'store' || f === 'movzx-load' || f === 'load64' || f === 'store64' || f === 'loadn' || f === 'incdecm';
-    if ((memForm || f === 'movsx' || f === 'test64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'imul64' || f === 'imul32' || f === 'mul32' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm' || f === 'alucm') && x.mod !== 3) {
+    if ((memForm || f === 'movsx' || f === 'test64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'imul64' || f === 'imul32' || f === 'mul32' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm' || f === 'alucm' || f === 'shiftclm') && x.mod !== 3) {
       lin = b.local(T.I64);
       address(b, x, k, lin);
     }
@@ -1542,6 +1544,8 @@ function emitInsn(b: BlockBody, x: Insn, f: WForm, k: number, lin: number, fl: b
       return emitAlu32m(b, ALU_CTX, x, k, lin, fl, known, smcExit(k));
     case 'shiftcl':
       return emitShiftCl(b, ALU_CTX, x, fl);
+    case 'shiftclm':
+      return emitShiftClm(b, ALU_CTX, x, k, lin, fl, smcExit(k));
     case 'cmpxchg32m':
       return emitCmpxchg32m(b, ALU_CTX, x, k, lin, fl, known, smcExit(k));
     case 'incdec64':

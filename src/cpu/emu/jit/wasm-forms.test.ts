@@ -45,7 +45,9 @@ const FORMS: readonly (readonly [string, string])[] = [
   ['48 d3 e0', 'shiftcl'], // shl rax, cl
   ['d3 f8', 'shiftcl'], // sar eax, cl
   ['48 d3 c0', ''], // rol rax, cl
-  ['d3 23', ''], // shl dword [rbx], cl
+  ['d3 23', 'shiftclm'], // shl dword [rbx], cl
+  ['d3 03', ''], // rol dword [rbx], cl
+  ['48 d3 23', ''], // shl qword [rbx], cl
   ['66 d3 e0', ''], // shl ax, cl
   ['48 0f af c1', 'imul64'], // imul rax, rcx
   ['48 0f af 43 08', 'imul64'], // imul rax, [rbx+8]
@@ -286,6 +288,8 @@ function cases(): Case[] {
   body.push('ff 03', 'ff 4b 04', 'f0 ff 43 08', 'f0 ff 0b', 'ff 43 1c');
   // ADC/SBB r32, m32.
   body.push('13 03', '1b 4b 04', '44 13 43 08');
+  // SHL/SHR/SAR m32 by CL (ECX random: 0 once masked now and then), and after CL = 0.
+  body.push('d3 23', 'd3 2b', 'd3 7b 04', 'd3 63 08', 'b1 00 d3 2b', 'b1 20 d3 23', 'b1 1f d3 3b');
   // MOV r8/r16, m (AH and a REX byte register included).
   body.push('8a 03', '8a 63 01', '8a 7b 05', '40 8a 73 02', '44 8a 43 07', '66 8b 4b 02', '66 44 8b 4b 06');
   // CMP r8, m8; CMP m8/m32, r; NOT r64; MOV r64, imm32.
@@ -361,7 +365,7 @@ function cases(): Case[] {
   const e32: [number, number][] = [[-0x8000_0000, -1], [0x10000, 0x8000], [0x10000, 0x7fff], [-0x10000, 0x8000], [3, 0x2aaa_aaab], [3, 0x2aaa_aaaa], [-1, -1], [0, -0x8000_0000], [0xffff, 0x10001], [-0x8000_0000, -0x8000_0000]];
   for (const [a, s] of e32) for (const m of ['0f af c1', '0f af c8', 'f7 e1']) out.push({ code: `b8 ${hex32(a)} b9 ${hex32(s)} ${m} ${SETCC}` });
   // Faults: a page fault (unmapped), a write to a read-only page, a non-canonical address (#GP).
-  for (const b of ['0f 94 03', '13 03', '0f b1 0b', 'f0 0f b1 53 04', '01 03', 'f0 83 6b 04 05', '48 0f af 03', '48 69 03 05 00 00 00', '0f af 03', 'f7 23', 'ff 03', 'f0 ff 4b 04', '8a 63 01', '66 8b 4b 02', '48 63 03', '48 f7 03 01 00 00 00', 'f6 03 01', '48 03 03', '48 01 03', '48 83 3b 05', '48 83 03 05', '3a 03', '39 03']) {
+  for (const b of ['0f 94 03', '13 03', 'd3 2b', 'b1 00 d3 23', '0f b1 0b', 'f0 0f b1 53 04', '01 03', 'f0 83 6b 04 05', '48 0f af 03', '48 69 03 05 00 00 00', '0f af 03', 'f7 23', 'ff 03', 'f0 ff 4b 04', '8a 63 01', '66 8b 4b 02', '48 63 03', '48 f7 03 01 00 00 00', 'f6 03 01', '48 03 03', '48 01 03', '48 83 3b 05', '48 83 03 05', '3a 03', '39 03']) {
     for (const base of [0x400000, 0x200000, 0x200ffc, 0x0000_8000_0000_0000, -0x0000_8000_0000_0000 - 4096]) {
       out.push({ code: `48 01 d1 ${b}`, base });
       // Its flags dead (XOR overwrites them): a read-modify-write still records them before a write that faults.

@@ -1,7 +1,7 @@
 /**
- * The wasm tier's forms for handler calls left in 32-bit real code (realcode -m32): ADC/SBB r32, m32 ('alucm') and
- * MOV AL/AX/EAX <-> moffs ('moffs'), against the interpreter in flat 32-bit code with paging (TLB misses, faults,
- * segments with a base), and that they run without their handlers.
+ * The wasm tier's forms for handler calls left in 32-bit real code (realcode -m32): ADC/SBB r32, m32 ('alucm'),
+ * SHL/SHR/SAR m32 by CL ('shiftclm') and MOV AL/AX/EAX <-> moffs ('moffs'), against the interpreter in flat 32-bit
+ * code with paging (TLB misses, faults, segments with a base), and that they run without their handlers.
  *
  * The tier is picked from TSVMM_JIT when cpu.ts loads, so this file sets it first and imports the harness
  * after (node --test runs each file in a process of its own).
@@ -52,7 +52,7 @@ function rng(seed: number): () => number {
 
 test('ADC/SBB r32, m32 and MOV with moffs (32-bit addressing) are wasm forms', () => {
   const t = makeFlat32Cpu();
-  for (const [h, f] of [['13 03', 'alucm'], ['1b 4b 04', 'alucm'], ['11 03', ''], ['66 13 03', ''], ['a0 00 30 00 00', 'moffs'], ['a1 00 30 00 00', 'moffs'], ['66 a3 00 30 00 00', 'moffs'], ['a2 00 30 00 00', 'moffs'], ['67 a1 00 30', '']] as const) {
+  for (const [h, f] of [['d3 2b', 'shiftclm'], ['d3 03', ''], ['66 d3 23', ''], ['13 03', 'alucm'], ['1b 4b 04', 'alucm'], ['11 03', ''], ['66 13 03', ''], ['a0 00 30 00 00', 'moffs'], ['a1 00 30 00 00', 'moffs'], ['66 a3 00 30 00 00', 'moffs'], ['a2 00 30 00 00', 'moffs'], ['67 a1 00 30', '']] as const) {
     load(t.mem, 0x1000, h);
     assert.equal(wasmForm(decodeBlock(t.cpu, 0x1000, 0x1000).insns[0]!), f, h);
   }
@@ -115,6 +115,13 @@ function cases(): Case[] {
       out.push({ code: `${pre}${op} ${SETCC}` }, { code: `${pre}${op}` });
       out.push({ code: `${pre}${op}`, bx: 0x300000 }, { code: `${pre}${op}`, bx: 0x200ffe });
     }
+  // SHL/SHR/SAR m32 by CL (random, 0, 32: masked to 0, 31), flags read after; a read-only page (faults as a write,
+  // a count of 0 too) and an unmapped one.
+  for (const op of ['d3 23', 'd3 2b', 'd3 3b', 'd3 63 04'])
+    for (const cl of ['', 'b1 00 ', 'b1 20 ', 'b1 1f ', 'b1 01 ']) {
+      out.push({ code: `29 d0 ${cl}${op} ${SETCC}` }, { code: `${cl}${op}` });
+      out.push({ code: `${cl}${op}`, bx: 0x200000 }, { code: `29 d0 ${cl}${op} 31 c0`, bx: 0x300000 });
+    }
   // MOV AL/AX/EAX, moffs and back, at DATA, a page end, a read-only page (writes fault) and an unmapped one; with DS's base.
   for (const at of [DATA, DATA + 13, 0x3ffe, 0x200000, 0x300004]) {
     for (const op of ['a0', 'a1', '66 a1', 'a2', 'a3', '66 a3']) {
@@ -133,10 +140,10 @@ test('ADC/SBB r32, m32 and MOV moffs leave registers, memory, flags and faults a
   }
 });
 
-test('ADC r32, m32 and MOV moffs run without their handlers', () => {
+test('ADC r32, m32, SHL/SHR m32 by CL and MOV moffs run without their handlers', () => {
   const t = makeFlat32Cpu();
   t.cpu.compile = true;
-  const code = ['13 03', '1b 4b 04', `a1 ${hex32(DATA + 8)}`, `a2 ${hex32(DATA + 12)}`, `66 a3 ${hex32(DATA + 14)}`, `a0 ${hex32(DATA + 1)}`];
+  const code = ['13 03', '1b 4b 04', 'd3 23', 'b1 00 d3 2b', `a1 ${hex32(DATA + 8)}`, `a2 ${hex32(DATA + 12)}`, `66 a3 ${hex32(DATA + 14)}`, `a0 ${hex32(DATA + 1)}`];
   load(t.mem, 0x1000, code.join(' ') + ' f4');
   const run = (): void => {
     t.cpu.rl[3] = DATA;
