@@ -5,6 +5,7 @@ import { EmuCpu } from './cpu.js';
 import { CodeCache } from './code-cache.js';
 import { envUsesWasm } from './jit/jit-mode.js';
 import { provideArena } from './jit/wasm-arena.js';
+import { CR0_PG, CR0_WP } from './x86-defs.js';
 
 export interface TestCpu {
   cpu: EmuCpu;
@@ -58,6 +59,32 @@ export function setupFlat32(c: EmuCpu, mem: GuestMemory, rip: number, gates: rea
   c.idtLimit = 256 * 8 - 1;
   c.rl[4] = 0x8000;
   c.rip = rip;
+}
+
+/**
+ * A flat 32-bit vCPU with 4 KiB paging (CR0.WP set) over 0-4 MiB, ESP 0x8000: 0x200000-0x200fff read-only,
+ * 0x300000-0x300fff not present; the page tables at 0x10000.
+ */
+export function makePagedFlat32Cpu(): TestCpu {
+  const t = makeCpu();
+  t.cpu.setFlat32();
+  const pd = 0x10000;
+  const pt = 0x11000;
+  t.mem.writeU32(pd, pt | 7);
+  for (let p = 0; p < 1024; p++) t.mem.writeU32(pt + p * 4, p === 0x300 ? 0 : ((p << 12) | (p === 0x200 ? 5 : 7)) >>> 0);
+  t.cpu.cr3 = pd;
+  t.cpu.cr0 = t.cpu.cr0 | CR0_PG | CR0_WP;
+  t.cpu.rl[4] = 0x8000;
+  return t;
+}
+
+/** Runs up to `budget` instructions: why the run stopped, or `threw <message>` when it threw. */
+export function runText(c: EmuCpu, budget: number): string {
+  try {
+    return c.run(budget);
+  } catch (e) {
+    return `threw ${(e as Error).message}`;
+  }
 }
 
 export function hex(s: string): Uint8Array {

@@ -13,9 +13,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { seededInt32 } from '../../../util/seeded-random.test-util.js';
 
 process.env['TSVMM_JIT'] = 'wasm-eager';
-const { load, makeCpu, makeLong64Cpu } = await import('../cpu-harness.test-util.js');
+const { load, makeCpu, makeLong64Cpu, runText } = await import('../cpu-harness.test-util.js');
 const { decodeBlock } = await import('../decoder.js');
 const { wasmForm } = await import('./wasm-compiler.js');
 type TestCpu = ReturnType<typeof makeLong64Cpu>;
@@ -154,16 +155,6 @@ test('near CALL, RET and JMP through registers or memory are inline block ends (
 
 // ------------------------------------------------------------------ compiled vs interpreted, random operands
 
-/** A small fixed-seed generator (xorshift32). */
-function rng(seed: number): () => number {
-  let s = seed | 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return s | 0;
-  };
-}
 
 const SPECIAL = [0, 1, -1, 0x7fffffff, -0x80000000, 0x80, 0xff, 0x8000];
 /** Random halves with a bias towards the values at the flags' edges. */
@@ -215,7 +206,7 @@ function runCase(compile: boolean, c: Case, seed: number): string[] {
   load(t.mem, 0x1000, c.code + ' f4');
   const out: string[] = [];
   for (let pass = 0; pass < (c.passes ?? 2); pass++) {
-    const r = rng(seed);
+    const r = seededInt32(seed);
     for (let k = 0; k < 16; k++) {
       t.cpu.rl[k] = val(r);
       t.cpu.rh[k] = val(r);
@@ -240,12 +231,7 @@ function runCase(compile: boolean, c: Case, seed: number): string[] {
     t.cpu.segBase[5] = c.gs ?? 0; // GS
     t.cpu.rip = 0x1000;
     t.cpu.halted = false;
-    let res: string;
-    try {
-      res = t.cpu.run(1000);
-    } catch (e) {
-      res = `threw ${(e as Error).message}`;
-    }
+    const res = runText(t.cpu, 1000);
     const x = t.cpu;
     const mem: number[] = [];
     for (let a = DATA; a < DATA + 32; a += 4) mem.push(t.mem.readU32(a));
@@ -268,7 +254,7 @@ function hex32(v: number): string {
 }
 
 function cases(): Case[] {
-  const r = rng(0x5eed);
+  const r = seededInt32(0x5eed);
   const out: Case[] = [];
   const body: string[] = [];
   // MOVSXD / MOVSX from registers and memory.

@@ -8,50 +8,22 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { seededInt32 } from '../../../util/seeded-random.test-util.js';
 import { Seg } from '../x86-defs.js';
 
 process.env['TSVMM_JIT'] = 'wasm-eager';
-const { load, makeCpu } = await import('../cpu-harness.test-util.js');
+const { load, makePagedFlat32Cpu, runText } = await import('../cpu-harness.test-util.js');
 const { decodeBlock } = await import('../decoder.js');
 const { wasmForm } = await import('./wasm-compiler.js');
 const { setFlagsRaw } = await import('../lazy-flags.js');
-type TestCpu = ReturnType<typeof makeCpu>;
-
-const CR0_PG = 0x8000_0000 | 0;
-const CR0_WP = 1 << 16;
 const DATA = 0x3000;
-
-/** A flat 32-bit vCPU with 4 KiB paging over 0-4 MiB: 0x200000-0x200fff read-only, 0x300000-0x300fff not present. */
-function makeFlat32Cpu(): TestCpu {
-  const t = makeCpu();
-  t.cpu.setFlat32();
-  const pd = 0x10000;
-  const pt = 0x11000;
-  t.mem.writeU32(pd, pt | 7);
-  for (let p = 0; p < 1024; p++) t.mem.writeU32(pt + p * 4, p === 0x300 ? 0 : ((p << 12) | (p === 0x200 ? 5 : 7)) >>> 0);
-  t.cpu.cr3 = pd;
-  t.cpu.cr0 = t.cpu.cr0 | CR0_PG | CR0_WP;
-  t.cpu.rl[4] = 0x8000;
-  return t;
-}
 
 function hex32(v: number): string {
   return [0, 8, 16, 24].map((s) => ((v >>> s) & 0xff).toString(16).padStart(2, '0')).join(' ');
 }
 
-/** A small fixed-seed generator (xorshift32). */
-function rng(seed: number): () => number {
-  let s = seed | 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return s | 0;
-  };
-}
-
 test('ADC/SBB r32, m32 and MOV with moffs (32-bit addressing) are wasm forms', () => {
-  const t = makeFlat32Cpu();
+  const t = makePagedFlat32Cpu();
   for (const [h, f] of [['d3 2b', 'shiftclm'], ['d3 03', ''], ['66 d3 23', ''], ['13 03', 'alucm'], ['1b 4b 04', 'alucm'], ['11 03', ''], ['66 13 03', ''], ['a0 00 30 00 00', 'moffs'], ['a1 00 30 00 00', 'moffs'], ['66 a3 00 30 00 00', 'moffs'], ['a2 00 30 00 00', 'moffs'], ['67 a1 00 30', '']] as const) {
     load(t.mem, 0x1000, h);
     assert.equal(wasmForm(decodeBlock(t.cpu, 0x1000, 0x1000).insns[0]!), f, h);
@@ -71,12 +43,12 @@ interface Case {
 
 /** Runs `code; hlt` three times (TLB cold, warm, chained) from the same state; returns what it left. */
 function runCase(compile: boolean, c: Case, seed: number): string[] {
-  const t = makeFlat32Cpu();
+  const t = makePagedFlat32Cpu();
   t.cpu.compile = compile;
   load(t.mem, 0x1000, c.code + ' f4');
   const out: string[] = [];
   for (let pass = 0; pass < 3; pass++) {
-    const r = rng(seed);
+    const r = seededInt32(seed);
     for (let k = 0; k < 8; k++) {
       t.cpu.rl[k] = r();
       t.cpu.rh[k] = r();
@@ -89,12 +61,7 @@ function runCase(compile: boolean, c: Case, seed: number): string[] {
     setFlagsRaw(t.cpu, 2 | (r() & 1));
     t.cpu.rip = 0x1000;
     t.cpu.halted = false;
-    let res: string;
-    try {
-      res = t.cpu.run(1000);
-    } catch (e) {
-      res = `threw ${(e as Error).message}`;
-    }
+    const res = runText(t.cpu, 1000);
     const x = t.cpu;
     const mem: number[] = [];
     for (let a = DATA - 16; a < DATA + 48; a += 4) mem.push(t.mem.readU32(a));
@@ -141,7 +108,7 @@ test('ADC/SBB r32, m32 and MOV moffs leave registers, memory, flags and faults a
 });
 
 test('ADC r32, m32, SHL/SHR m32 by CL and MOV moffs run without their handlers', () => {
-  const t = makeFlat32Cpu();
+  const t = makePagedFlat32Cpu();
   t.cpu.compile = true;
   const code = ['13 03', '1b 4b 04', 'd3 23', 'b1 00 d3 2b', `a1 ${hex32(DATA + 8)}`, `a2 ${hex32(DATA + 12)}`, `66 a3 ${hex32(DATA + 14)}`, `a0 ${hex32(DATA + 1)}`];
   load(t.mem, 0x1000, code.join(' ') + ' f4');

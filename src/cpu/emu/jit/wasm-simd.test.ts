@@ -10,10 +10,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { seededInt32 } from '../../../util/seeded-random.test-util.js';
 import { RegSet, regId } from '../../registers.js';
 
 process.env['TSVMM_JIT'] = 'wasm-eager';
-const { load, makeLong64Cpu } = await import('../cpu-harness.test-util.js');
+const { load, makeLong64Cpu, runText } = await import('../cpu-harness.test-util.js');
 const { decodeBlock } = await import('../decoder.js');
 const { wasmForm } = await import('./wasm-compiler.js');
 const { wasmSimd } = await import('./wasm-encoder.js');
@@ -24,15 +25,6 @@ const CR0_TS = 1 << 3;
 const CR4_OSFXSR = 1 << 9;
 const skip = wasmSimd ? false : 'this JavaScript engine has no WebAssembly SIMD (the tier then emits no SIMD forms)';
 
-function rng(seed: number): () => number {
-  let s = seed | 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return s | 0;
-  };
-}
 /** Lane edges: signed and unsigned byte/word/dword limits, and sign bits in every lane. */
 const SPECIAL = [0, 1, -1, 0x7fffffff, -0x80000000, 0x80808080, 0x7f7f7f7f, 0x80007fff, 0xffff0000, 0x00ff00ff, 0x7fff8000, 0x01000040];
 function val(r: () => number): number {
@@ -91,7 +83,7 @@ function runCase(compile: boolean, c: Case, seed: number): string[] {
   load(t.mem, 0x1000, c.code + ' f4');
   const out: string[] = [];
   for (let pass = 0; pass < 2; pass++) {
-    const r = rng(seed);
+    const r = seededInt32(seed);
     for (let k = 0; k < 16; k++) {
       t.cpu.rl[k] = val(r);
       t.cpu.rh[k] = val(r);
@@ -109,12 +101,7 @@ function runCase(compile: boolean, c: Case, seed: number): string[] {
     // A fault in the first pass ends in a triple fault: the second runs again, with the TLB warm.
     t.cpu.shutdownReason = '';
     t.cpu.exceptionLog.length = 0;
-    let res: string;
-    try {
-      res = t.cpu.run(1000);
-    } catch (e) {
-      res = `threw ${(e as Error).message}`;
-    }
+    const res = runText(t.cpu, 1000);
     const x = t.cpu;
     const mem: number[] = [];
     for (let a = DATA; a < DATA + DLEN; a += 4) mem.push(t.mem.readU32(a));
@@ -135,7 +122,7 @@ function check(c: Case, seeds: number[]): void {
 
 /** Every form with register operands: (1, 2), the same register twice, and REX registers. */
 function regCases(): Case[] {
-  const r = rng(0x51d);
+  const r = seededInt32(0x51d);
   const out: Case[] = [];
   for (const [p, op, imm] of INT) {
     const ims = imm ? [IMMS[(r() >>> 0) % IMMS.length]!, r() & 0xff, IMMS[(r() >>> 0) % IMMS.length]!] : [undefined, undefined, undefined];
@@ -291,7 +278,7 @@ test('SIMD forms in 32-bit flat protected mode (32-bit addressing) leave what th
     load(t.mem, 0x1000, code + ' f4');
     const out: string[] = [];
     for (let pass = 0; pass < 2; pass++) {
-      const r = rng(seed);
+      const r = seededInt32(seed);
       for (let k = 0; k < 8; k++) t.cpu.rl[k] = val(r);
       for (let k = 0; k < 32; k++) t.cpu.xmm[k] = val(r);
       for (let a = DATA; a < DATA + DLEN; a += 4) t.mem.writeU32(a, val(r) >>> 0);

@@ -9,31 +9,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Seg } from '../x86-defs.js';
+import { seededInt32 } from '../../../util/seeded-random.test-util.js';
+import { CR0_WP, Seg } from '../x86-defs.js';
 
 process.env['TSVMM_JIT'] = 'wasm-eager';
-const { load, makeCpu, makeLong64Cpu } = await import('../cpu-harness.test-util.js');
+const { load, makePagedFlat32Cpu, makeLong64Cpu, runText } = await import('../cpu-harness.test-util.js');
 const { decodeBlock } = await import('../decoder.js');
 const { wasmForm } = await import('./wasm-compiler.js');
 const { setFlagsRaw } = await import('../lazy-flags.js');
-type TestCpu = ReturnType<typeof makeCpu>;
-
-const CR0_PG = 0x8000_0000 | 0;
-const CR0_WP = 1 << 16;
-
-/** A flat 32-bit vCPU with 4 KiB paging over 0-4 MiB: 0x200000-0x200fff read-only, 0x300000-0x300fff not present. */
-function makeFlat32Cpu(): TestCpu {
-  const t = makeCpu();
-  t.cpu.setFlat32();
-  const pd = 0x10000;
-  const pt = 0x11000;
-  t.mem.writeU32(pd, pt | 7);
-  for (let p = 0; p < 1024; p++) t.mem.writeU32(pt + p * 4, p === 0x300 ? 0 : ((p << 12) | (p === 0x200 ? 5 : 7)) >>> 0);
-  t.cpu.cr3 = pd;
-  t.cpu.cr0 = t.cpu.cr0 | CR0_PG | CR0_WP;
-  t.cpu.rl[4] = 0x8000;
-  return t;
-}
+type TestCpu = ReturnType<typeof makeLong64Cpu>;
 
 /** A 64-bit vCPU (the first 2 MiB mapped), 2-4 MiB read-only, 4-6 MiB not mapped. */
 function make64Cpu(): TestCpu {
@@ -50,20 +34,10 @@ test('MOVS, STOS and LODS without REP are wasm forms where their address size is
     return wasmForm(decodeBlock(u.cpu, 0x1000, 0x1000).insns[0]!);
   };
   for (const [h, f] of [['a4', 'str'], ['a5', 'str'], ['48 a5', 'str'], ['66 ab', 'str'], ['aa', 'str'], ['48 ad', 'str'], ['ac', 'str'], ['67 a4', 'str'], ['64 a4', 'str'], ['f3 a4', ''], ['f3 48 ab', ''], ['a6', ''], ['ae', ''], ['6c', '']] as const) assert.equal(form(t, h), f, `64-bit ${h}`);
-  const u = makeFlat32Cpu();
+  const u = makePagedFlat32Cpu();
   for (const [h, f] of [['a4', 'str'], ['a5', 'str'], ['66 a5', 'str'], ['aa', 'str'], ['ab', 'str'], ['ac', 'str'], ['ad', 'str'], ['67 a4', ''], ['f3 a5', ''], ['f2 ae', '']] as const) assert.equal(form(u, h), f, `32-bit ${h}`);
 });
 
-/** A small fixed-seed generator (xorshift32). */
-function rng(seed: number): () => number {
-  let s = seed | 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return s | 0;
-  };
-}
 
 const DATA = 0x3000;
 
@@ -83,12 +57,12 @@ interface Case {
 
 /** Runs `code; hlt` three times on one vCPU (TLB cold, warm, chained), from the same state; returns what it left. */
 function runCase(compile: boolean, c: Case, seed: number): string[] {
-  const t = c.long ? make64Cpu() : makeFlat32Cpu();
+  const t = c.long ? make64Cpu() : makePagedFlat32Cpu();
   t.cpu.compile = compile;
   load(t.mem, 0x1000, c.code + ' f4');
   const out: string[] = [];
   for (let pass = 0; pass < 3; pass++) {
-    const r = rng(seed);
+    const r = seededInt32(seed);
     for (let k = 0; k < 16; k++) {
       t.cpu.rl[k] = r();
       t.cpu.rh[k] = c.long ? r() : 0;
@@ -112,12 +86,7 @@ function runCase(compile: boolean, c: Case, seed: number): string[] {
     setFlagsRaw(t.cpu, 2);
     t.cpu.rip = 0x1000;
     t.cpu.halted = false;
-    let res: string;
-    try {
-      res = t.cpu.run(1000);
-    } catch (e) {
-      res = `threw ${(e as Error).message}`;
-    }
+    const res = runText(t.cpu, 1000);
     const x = t.cpu;
     const mem: number[] = [];
     // Around DATA, below the read-only page, the code's page after the code.
@@ -212,7 +181,7 @@ test('the string forms leave registers, memory and faults as the interpreter doe
 
 test('the string forms run without their handlers (compiled blocks run with the handler replaced by a throw)', () => {
   for (const long of [false, true]) {
-    const t = long ? make64Cpu() : makeFlat32Cpu();
+    const t = long ? make64Cpu() : makePagedFlat32Cpu();
     t.cpu.compile = true;
     const ops = long ? OPS64 : OPS32;
     // std; movs... (one block each); cld; the same: both directions.
@@ -267,7 +236,7 @@ test('the slot holds DF as every writer of RFLAGS leaves it', () => {
 
 test('a copy loop of MOVSB / MOVSD is one compiled block that loops on itself', () => {
   for (const [op, len] of [['a4', 1], ['a5', 4]] as const) {
-    const t = makeFlat32Cpu();
+    const t = makePagedFlat32Cpu();
     t.cpu.compile = true;
     // movs; cmp edi, eax; jne back; hlt
     const n = op.split(' ').length;
