@@ -255,6 +255,14 @@ function shiftFlags(b: BlockBody, cx: AluCtx, op: number, w64: boolean, d: numbe
   orSzp(b, cx, r, w64);
 }
 
+/** Records the eager flags of SHL/SHR/SAR (shiftFlags' value) through a local: what every shift form does with live flags. */
+function recordShiftFlags(b: BlockBody, cx: AluCtx, op: number, w64: boolean, d: number, r: number, n: () => void): void {
+  const f = b.local(T.I32);
+  shiftFlags(b, cx, op, w64, d, r, n);
+  b.set(f);
+  recEager(b, cx, () => b.get(f));
+}
+
 /** SHL/SHR/SAR r32 by a constant 1-31 with its flags live: shl32/shr32/sar32 with f = true. */
 export function emitShift32Flags(b: BlockBody, cx: AluCtx, x: Insn, fl: boolean): Known {
   const n = x.imm & 31;
@@ -264,10 +272,7 @@ export function emitShift32Flags(b: BlockBody, cx: AluCtx, x: Insn, fl: boolean)
   b.tee(d).i32(n).op(x.op === Sh.Shr ? W.I32ShrU : x.op === Sh.Sar ? W.I32ShrS : W.I32Shl).set(r);
   b.store32(x.rm, r);
   if (!fl) return NONE;
-  const f = b.local(T.I32);
-  shiftFlags(b, cx, x.op, false, d, r, () => b.i32(n));
-  b.set(f);
-  recEager(b, cx, () => b.get(f));
+  recordShiftFlags(b, cx, x.op, false, d, r, () => b.i32(n));
   return { kind: 'zf', w64: false, d: -1, s: -1, r };
 }
 
@@ -301,12 +306,7 @@ export function emitShiftCl(b: BlockBody, cx: AluCtx, x: Insn, fl: boolean): Kno
   b.op(sop).set(r);
   if (w64) b.store64(x.rm, r);
   else b.store32(x.rm, r);
-  if (fl) {
-    const f = b.local(T.I32);
-    shiftFlags(b, cx, op, w64, d, r, () => b.get(n));
-    b.set(f);
-    recEager(b, cx, () => b.get(f));
-  }
+  if (fl) recordShiftFlags(b, cx, op, w64, d, r, () => b.get(n));
   b.op(W.End);
   // Marked on one path only.
   if (fl) cx.dirtyUnknown();
@@ -332,12 +332,7 @@ export function emitShiftClm(b: BlockBody, cx: AluCtx, x: Insn, k: number, lin: 
   b.i32(31).op(W.I32And).tee(n).op(W.I32Eqz, W.I32Eqz);
   b.op(W.If, T.Void);
   b.get(d).get(n).op(sop).set(r);
-  if (fl) {
-    const f = b.local(T.I32);
-    shiftFlags(b, cx, op, false, d, r, () => b.get(n));
-    b.set(f);
-    recEager(b, cx, () => b.get(f));
-  }
+  if (fl) recordShiftFlags(b, cx, op, false, d, r, () => b.get(n));
   writeBack32(b, cx, k, lin, addr, hit, r, smcExit);
   b.op(W.End);
   // Marked on one path only.
