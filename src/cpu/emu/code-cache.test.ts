@@ -139,3 +139,73 @@ test('a store that leaves code bytes as they are keeps the blocks; one that chan
   assert.equal(vm.cache.invalidations > 0, true, 'the changing store invalidated');
   assert.ok(vm.cache.invalidations <= 4, `1000 unchanged stores invalidated nothing (${vm.cache.invalidations} invalidations)`);
 });
+
+/** Runs flat 32-bit code at 0x100000 (no paging) until it writes AL to port 0xf4; returns AL and the vCPU. */
+async function runFlat(code: Uint8Array, extra: [number, Uint8Array][]): Promise<{ al: number; vm: ReturnType<typeof createEmuVm> }> {
+  const vm = createEmuVm({ memBytes: 8 << 20, cpus: 1, deterministic: true });
+  vm.pio.register(0xf4, 1, { read: (_o, d) => d.fill(0), write: (_o, d) => vm.requestStop({ kind: 'debug-exit', value: d[0]! }) }, 'debug-exit');
+  vm.memory.write(0x100000, code);
+  for (const [gpa, bytes] of extra) vm.memory.write(gpa, bytes);
+  vm.vcpus[0]!.setRegisters([
+    [REG.rip, 0x100000n],
+    [REG.rflags, 2n],
+    [REG.rsp, 0x180000n],
+    [REG.cr0, 0x11n],
+    ...segmentBatch('cs', { selector: 0x08, base: 0n, limit: 0xffffffff, attrs: 0xc09b }),
+    ...segmentBatch('ds', { selector: 0x10, base: 0n, limit: 0xffffffff, attrs: 0xc093 }),
+    ...segmentBatch('ss', { selector: 0x10, base: 0n, limit: 0xffffffff, attrs: 0xc093 }),
+  ]);
+  const stop = await vm.run();
+  assert.equal(stop.kind, 'debug-exit');
+  return { al: (stop as { value: number }).value, vm };
+}
+
+/** `call` at `at` to `to` (rel32). */
+function call(at: number, to: number): string {
+  const rel = (to - (at + 5)) >>> 0;
+  return 'e8 ' + [0, 8, 16, 24].map((s) => ((rel >>> s) & 0xff).toString(16).padStart(2, '0')).join(' ');
+}
+
+test('stores to a code page go through its write entry without a new translation, and still drop the blocks whose bytes they change', async () => {
+  // f at 0x100100: mov al, 1; ret. The loop calls it 100 times and stores to 0x100800 (a byte of the same page
+  // that no block holds: after the first, through the code page's write entry), then changes f's immediate to
+  // 2 from the same page and calls it once more: bl = 100 * 1 + 2.
+  const code = hex(
+    'b9 64000000' + // mov ecx, 100
+      call(0x100005, 0x100100) +
+      '01 c3' + // l+5: add ebx, eax
+      '88 0d 00081000' + // mov [0x100800], cl
+      'e2 f1' + // loop l
+      'c6 05 01011000 02' + // mov byte [0x100101], 2
+      call(0x10001b, 0x100100) +
+      '01 c3 88 d8 e6 f4', // add ebx, eax; mov al, bl; out 0xf4, al
+  );
+  const { al, vm } = await runFlat(code, [[0x100100, hex('b0 01 c3')]]);
+  assert.equal(al, 102, 'the store to the immediate of f (decoded, kept) was seen');
+  assert.ok(vm.cpus[0]!.tlbTagW.includes(0x100001), 'the code page has a write entry only the slow path matches (page + 1)');
+});
+
+test('a page whose blocks were all dropped by a store is no longer tracked; code decoded there again is', async () => {
+  // q at 0x200000: mov al, 5; ret, called 3 times; a store changes it to mov al, 7 (its only block goes, so
+  // does the page), 3 more calls; then a store changes it to mov al, 1 (decoded again: tracked again), a last
+  // call, and a store drops it again: bl = 3 * 5 + 3 * 7 + 1.
+  const q = 0x200000;
+  const code = hex(
+    'b9 03000000' + // mov ecx, 3
+      call(0x100005, q) +
+      '01 c3 e2 f7' + // add ebx, eax; loop
+      'c6 05 01002000 07' + // mov byte [q + 1], 7
+      'b9 03000000' +
+      call(0x10001a, q) +
+      '01 c3 e2 f7' +
+      'c6 05 01002000 01' + // mov byte [q + 1], 1
+      call(0x10002a, q) +
+      '01 c3' +
+      'c6 05 01002000 09' + // mov byte [q + 1], 9: q goes again, and its page
+      '88 d8 e6 f4',
+  );
+  const { al, vm } = await runFlat(code, [[q, hex('b0 05 c3')]]);
+  assert.equal(al, 37);
+  assert.equal(vm.cache.isCode(q), false, 'no block is left on the page');
+  assert.equal(vm.cache.isCode(0x100000), true);
+});

@@ -1,8 +1,8 @@
 /**
  * Decoded-block cache shared by the vCPUs of one VM, keyed by guest-physical address
  * and decode mode. Pages holding decoded code are tracked so that a guest write to
- * them (which always takes the slow write path: write TLB entries are never created
- * for code pages) invalidates their blocks.
+ * them (which always takes the slow write path: the write TLB entries of code pages
+ * match no fast path) invalidates their blocks.
  *
  * The cache is bounded: it holds at most `capacity` decoded instructions (with their
  * blocks and compiled functions, a few hundred host bytes each). A block that would pass
@@ -130,6 +130,32 @@ export class CodeCache {
   /** True when physical page base `pp` holds decoded code. */
   isCode(pp: number): boolean {
     return this.pages.has(pp);
+  }
+
+  /**
+   * Whether a store of `len` bytes at `pa` (within one page) to a code page needs the full write path's checks:
+   * it reaches bytes a block holds, or its page holds no block (to be untracked: untrackIdle), has a compiled
+   * region, or is not tracked any more.
+   */
+  checksStore(pa: number, len: number): boolean {
+    const off = pa % 4096;
+    const pp = pa - off;
+    const page = this.pages.get(pp);
+    if (page === undefined || (page.blocks.length === 0 && page.tails.length === 0)) return true;
+    if (this.jitPages.size !== 0 && (this.jitPages.has(pp * 4) || this.jitPages.has(pp * 4 + 1) || this.jitPages.has(pp * 4 + 2))) return true;
+    return anyByte(page.bits, off, len);
+  }
+
+  /**
+   * Stops tracking page `pp` when it holds no block (those it held were dropped, or none was kept) and the running
+   * block (`running`) is not on it: its stores get write TLB entries again until a block is decoded there.
+   */
+  untrackIdle(pp: number, running: Block | null): void {
+    const page = this.pages.get(pp);
+    if (page === undefined || page.blocks.length !== 0 || page.tails.length !== 0) return;
+    if (running !== null && ((running.phys < pp + 4096 && pp < running.phys + running.len) || running.phys2 === pp)) return;
+    if (this.jitPages.has(pp * 4) || this.jitPages.has(pp * 4 + 1) || this.jitPages.has(pp * 4 + 2)) return;
+    this.pages.delete(pp);
   }
 
   /** The blocks decoded on physical page base `pp` (some may be invalid), or undefined. */

@@ -191,6 +191,9 @@ export function wrSlow(c: EmuCpu, lin: number, size: number, v: number): void {
     for (let k = 0; k < size; k++) wr8(c, addLin(lin, k, c.long64), v >>> (8 * k));
     return;
   }
+  // A code page's write entry (tlb.ts fill): the translation is done, only the code checks are left.
+  const i = ((lin >>> 12) & Tlb.Mask) | c.tlbUser;
+  if (c.tlbTagW[i] === lin - off + 1 && !c.debugArmed && wrCodePage(c, i, off, size, v)) return;
   if (c.long64 && nonCanonical(c, lin)) return gp(c, 0);
   const pa = translate(c, lin, 1);
   if (c.debugArmed) dataAccess(c, lin, size, true);
@@ -206,9 +209,12 @@ export function wrSlow(c: EmuCpu, lin: number, size: number, v: number): void {
     const o = pa - r.gpa;
     // A store that leaves the bytes as they are changes no code: keep the page's blocks (code that
     // stores into its own page, such as zeroed RAM run as `add [eax], al`, would re-decode every time).
-    if (c.cache.isCode(pp) && (size === 1 ? r.view.getUint8(o) !== (v & 0xff) : size === 2 ? r.view.getUint16(o, true) !== (v & 0xffff) : r.view.getInt32(o, true) !== (v | 0))) {
+    if (c.cache.isCode(pp)) {
       const cur = c.curBlock;
-      c.cache.codeWrite(pa, size, cur !== null && cur.phys - (cur.phys % 4096) === pp);
+      if (size === 1 ? r.view.getUint8(o) !== (v & 0xff) : size === 2 ? r.view.getUint16(o, true) !== (v & 0xffff) : r.view.getInt32(o, true) !== (v | 0)) {
+        c.cache.codeWrite(pa, size, cur !== null && cur.phys - (cur.phys % 4096) === pp);
+      }
+      c.cache.untrackIdle(pp, cur);
     }
     fill(c, lin, pa, 1, r);
     if (size === 1) r.view.setUint8(o, v);
@@ -219,6 +225,24 @@ export function wrSlow(c: EmuCpu, lin: number, size: number, v: number): void {
   c.counts.mmio++;
   c.pollAt = 0;
   c.mmio.writeValue(pa, size as 1 | 2 | 4, size === 4 ? v >>> 0 : v);
+}
+
+/**
+ * A store through the write entry `i` of a page that holds decoded code, made here (true) when it reaches no
+ * decoded byte, neither a held block's nor the running block's; else (false) the full path checks and
+ * invalidates. The kernel's freed init code, poisoned a word at a time, took a page walk per store.
+ */
+function wrCodePage(c: EmuCpu, i: number, off: number, size: number, v: number): boolean {
+  const pa = c.tlbPhys[i]! + off;
+  const cur = c.curBlock;
+  if (cur !== null && cur.phys < pa + size && pa < cur.phys + cur.len) return false;
+  if (c.cache.checksStore(pa, size)) return false;
+  const view = c.tlbView[i]!;
+  const o = c.tlbOff[i]! + off;
+  if (size === 1) view.setUint8(o, v);
+  else if (size === 2) view.setUint16(o, v, true);
+  else view.setInt32(o, v, true);
+  return true;
 }
 
 /** The xAPIC MMIO page answers only while the APIC is globally enabled and not in x2APIC mode. */

@@ -1,7 +1,8 @@
 /**
  * The software TLB: per privilege (supervisor, user) 1024 direct-mapped entries mapping a
  * linear page to a DataView and offset, with separate read/write/fetch tags. Pages that hold
- * decoded code never get write entries, so writes to them take the slow path (code-cache.ts).
+ * decoded code never get write entries the fast paths match, so writes to them take the slow path
+ * (code-cache.ts).
  */
 import type { EmuCpu } from './cpu.js';
 import { JC_SIZE, Tlb, VLin, jcPageRun } from './x86-defs.js';
@@ -135,6 +136,8 @@ export function fill(c: EmuCpu, lin: number, phys: number, acc: number, r: RamRe
     // The dirty log is filled here, once per write translation, not per store: collectDirty drops
     // every write entry (dropAllWriteEntries), so the first write after it comes back and marks again.
     c.memory.markDirty(pp, 4096);
-    if (!watched && !c.cache.isCode(pp)) c.tlbTagW[i] = page;
+    // A page holding decoded code gets the tag page + 1, which no fast path matches: its stores take
+    // wrSlow, which needs no new translation for them (wrCodePage).
+    if (!watched) c.tlbTagW[i] = c.cache.isCode(pp) ? page + 1 : page;
   }
 }
