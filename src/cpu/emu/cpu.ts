@@ -332,8 +332,11 @@ export class EmuCpu {
   readonly tlbView: DataView[] = new Array<DataView>(Tlb.Size * 2);
   /** 0 for supervisor accesses, TLB_SIZE for CPL 3. */
   tlbUser = 0;
-  /** The largest page size a TLB entry came from since the last full flush (0: 4 KiB pages only); INVLPG drops that span. */
-  largePageSpan = 0;
+  /**
+   * The large pages TLB entries came from since the last full flush and the INVLPG of each: linear start -> size.
+   * An INVLPG inside one drops every entry of it; elsewhere only the 4 KiB page's (tlb.ts invlpg).
+   */
+  readonly largePages = new Map<number, number>();
   /** The jump cache (linear RIP -> block), supervisor half then user half (jcSlot in run-loop.ts). */
   readonly jcTag = new Float64Array(2 * JC_SIZE).fill(-1);
   readonly jcBlock: (Block | undefined)[] = new Array<Block | undefined>(2 * JC_SIZE).fill(undefined);
@@ -347,8 +350,9 @@ export class EmuCpu {
   ram: RamRegion[] = [];
   lastRam: RamRegion | undefined;
   readonly dummyView = new DataView(new ArrayBuffer(8));
-  /** Translation side results. */
+  /** Translation side results: the leaf was global; the size of the large page it maps (0: a 4 KiB page). */
   xlGlobal = 0;
+  xlSpan = 0;
   apicBasePhys = 0xfee00000;
   /** The xAPIC MMIO page answers only while the APIC is globally enabled and not in x2APIC mode. */
   apicMmio = true;

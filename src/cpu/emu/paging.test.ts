@@ -159,6 +159,27 @@ test('accessed bits: a leaf is not marked when the access faults on its permissi
   }
 });
 
+test('INVLPG inside a large page drops every TLB entry of it; INVLPG of a 4 KiB page leaves them', () => {
+  const { cpu, mem } = paging32();
+  // 0x800000 (4 MiB page) -> 0xc00000; a second 4 MiB at 0x400000 in RAM to move it to.
+  mem.writeU32(0xc00000, 0x11111111);
+  mem.writeU32(0xdff000, 0x22222222);
+  mem.writeU32(0x400000, 0x33333333);
+  mem.writeU32(0x5ff000, 0x44444444);
+  assert.equal(rd32(cpu, 0x800000), 0x11111111);
+  assert.equal(rd32(cpu, 0x9ff000), 0x22222222);
+  mem.writeU32(0x20000 + 2 * 4, 0x00400000 | 0x83);
+  invlpg(cpu, 0x402000); // a 4 KiB page: the large page's entries stay
+  assert.equal(rd32(cpu, 0x800000), 0x11111111, 'stale large-page entry');
+  assert.equal(rd32(cpu, 0x9ff000), 0x22222222, 'stale large-page entry');
+  invlpg(cpu, 0x800123); // anywhere in it drops both pieces
+  assert.equal(rd32(cpu, 0x800000), 0x33333333);
+  assert.equal(rd32(cpu, 0x9ff000), 0x44444444);
+  mem.writeU32(0x20000 + 2 * 4, 0x00c00000 | 0x83);
+  invlpg(cpu, 0x9ff004); // the page was translated again since: INVLPG drops it again
+  assert.equal(rd32(cpu, 0x800000), 0x11111111);
+});
+
 test('INVLPG drops exactly the jump-cache slots of blocks on the page and the page before (4 KiB pages)', () => {
   const { cpu } = paging32();
   const slots = new Map<number, { lin: number; b: Block }>();

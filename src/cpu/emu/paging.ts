@@ -40,6 +40,7 @@ export function pageFault(c: EmuCpu, lin: number, acc: number, user: boolean, pr
 export function translate(c: EmuCpu, lin: number, acc: number): number {
   const user = c.tlbUser !== 0;
   c.xlGlobal = 0;
+  c.xlSpan = 0;
   if ((c.cr0 & CR0_PG) === 0) return c.long64 ? lin : lin >>> 0;
   const nxe = (c.efer & EFER_NXE) !== 0;
   const wp = (c.cr0 & CR0_WP) !== 0;
@@ -61,7 +62,7 @@ export function translate(c: EmuCpu, lin: number, acc: number): number {
       phys = ((pde & 0xffc00000) >>> 0) + ((pde >>> 13) & 0xff) * Pow.Two32 + (l & 0x3fffff);
       leafAddr = pdeA;
       leafLo = pde;
-      if (c.largePageSpan < 0x400000) c.largePageSpan = 0x400000;
+      c.xlSpan = 0x400000;
     } else {
       if ((pde & 0x20) === 0) physWr32(c, pdeA, pde | 0x20);
       const pteA = ((pde & 0xfffff000) >>> 0) + (((l >>> 12) & 0x3ff) << 2);
@@ -122,7 +123,7 @@ export function translate(c: EmuCpu, lin: number, acc: number): number {
         phys = c.walkAddr - (c.walkAddr % 0x40000000) + (lo & 0x3fffffff);
         leafAddr = tableA;
         leafLo = e;
-        if (c.largePageSpan < 0x40000000) c.largePageSpan = 0x40000000;
+        c.xlSpan = 0x40000000;
         return finishWalk(c, lin, acc, user, rw, us, nx, nxe, wp, phys, leafAddr, leafLo);
       }
       markAccessed(c, tableA, e);
@@ -138,7 +139,7 @@ export function translate(c: EmuCpu, lin: number, acc: number): number {
       phys = c.walkAddr - (c.walkAddr % 0x200000) + (lo & 0x1fffff);
       leafAddr = tableA;
       leafLo = pde;
-      if (c.largePageSpan < 0x200000) c.largePageSpan = 0x200000;
+      c.xlSpan = 0x200000;
     } else {
       markAccessed(c, tableA, pde);
       const pteA = c.walkAddr + ((lo >>> 12) & 0x1ff) * 8;

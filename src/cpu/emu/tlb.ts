@@ -15,7 +15,7 @@ export function flushTlb(c: EmuCpu, global: boolean): void {
     c.tlbTagW.fill(-1);
     c.tlbTagX.fill(-1);
     c.tlbPhys.fill(-1);
-    c.largePageSpan = 0;
+    c.largePages.clear();
     c.jcEpoch = c.cache.newEpoch();
     c.jcEpochG = c.cache.newEpoch();
     return;
@@ -35,16 +35,35 @@ export function flushTlb(c: EmuCpu, global: boolean): void {
   c.jcEpoch = c.cache.newEpoch();
 }
 
+/** Sizes of large pages, smallest first (4 MiB: 32-bit paging with PSE). */
+const LARGE_SPANS = [0x200000, 0x400000, 0x40000000];
+
+/** Linear start of the `span`-aligned page holding `lin`. */
+function spanStart(lin: number, span: number): number {
+  return lin - (lin - Math.floor(lin / span) * span);
+}
+
 /**
  * INVLPG: drops the TLB entries of the page holding `lin` and the jump cache entries of blocks that
- * lie in it. Entries here are per 4 KiB page even for a large page, so when large pages are mapped
- * every entry inside the largest such page around `lin` goes (the instruction drops the whole
- * large-page translation).
+ * lie in it. Entries here are per 4 KiB page even for a large page, so when `lin` lies in a large page
+ * an entry came from since the last full flush (c.largePages) every entry inside it goes (the
+ * instruction drops the whole large-page translation); otherwise only its 4 KiB page's. Linux's
+ * INVLPGs hit 4 KiB pages: scanning the whole TLB and jump cache for each, as when any large page was
+ * mapped, cost ~0.1 ms apiece.
  */
 export function invlpg(c: EmuCpu, lin: number): void {
-  const span = c.largePageSpan > 4096 ? c.largePageSpan : 4096;
-  const off = lin - Math.floor(lin / span) * span;
-  const base = lin - off;
+  let span = 4096;
+  if (c.largePages.size !== 0) {
+    // The largest one (a page remapped with another size without a full flush may have left both).
+    for (const s of LARGE_SPANS) {
+      const start = spanStart(lin, s);
+      if (c.largePages.get(start) === s) {
+        c.largePages.delete(start);
+        span = s;
+      }
+    }
+  }
+  const base = spanStart(lin, span);
   const end = base + span;
   if (span === 4096) {
     const i = (lin >>> 12) & Tlb.Mask;
@@ -128,6 +147,10 @@ export function fill(c: EmuCpu, lin: number, phys: number, acc: number, r: RamRe
   c.tlbView[i] = r.view;
   c.tlbAddr[i] = r.wasmAddr < 0 ? -1 : r.wasmAddr + (pp - r.gpa);
   c.tlbGlobal[i] = c.xlGlobal;
+  if (c.xlSpan !== 0) {
+    const start = spanStart(lin, c.xlSpan);
+    if (c.largePages.get(start) !== c.xlSpan) c.largePages.set(start, c.xlSpan);
+  }
   // Pages with data breakpoints or watchpoints keep taking the slow paths (debug-regs.ts).
   const watched = c.watchPages.size !== 0 && c.watchPages.has(page);
   if (!watched) c.tlbTagR[i] = page;
