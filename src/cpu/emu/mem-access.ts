@@ -120,8 +120,8 @@ export function wr64(c: EmuCpu, lin: number, lo: number, hi: number): void {
     v.setInt32(o + 4, hi, true);
     return;
   }
-  // Probe both halves for write before changing memory.
-  probeWrite(c, lin, 8);
+  // Probe both halves for write before changing memory (within one page the first store faults first).
+  if (off > 0xff8) probeWrite(c, lin, 8);
   wr32(c, lin, lo);
   wr32(c, addLin(lin, 4, c.long64), hi);
 }
@@ -152,6 +152,13 @@ export function rdw(c: EmuCpu, size: number, lin: number): number {
 
 /** Faults now if a write of `size` bytes at `lin` would fault (used before multi-part writes). */
 export function probeWrite(c: EmuCpu, lin: number, size: number): void {
+  const off = lin & 0xfff;
+  if (off <= 4096 - size) {
+    // A write entry of the page (a code page's too: tlb.ts fill) says a write translation was made.
+    const i = ((lin >>> 12) & Tlb.Mask) | c.tlbUser;
+    const tw = c.tlbTagW[i]!;
+    if (tw === lin - off || tw === lin - off + 1) return;
+  }
   translate(c, lin, 1);
   const last = addLin(lin, size - 1, c.long64);
   // The second page is checked at its first byte (that is the CR2 a fault reports).

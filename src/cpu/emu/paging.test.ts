@@ -6,7 +6,7 @@ import { CR0_PG, CR0_WP, CR4_PAE, CR4_PSE, EFER_LMA, EFER_LME, EFER_NXE, FAULT, 
 import { Block } from './insn.js';
 import { translate } from './paging.js';
 import { writeCr0, writeCr3, writeCr4 } from './control-regs.js';
-import { rd32 } from './mem-access.js';
+import { probeWrite, rd32, wr32 } from './mem-access.js';
 import { invlpg } from './tlb.js';
 
 const READ = 0;
@@ -157,6 +157,17 @@ test('accessed bits: a leaf is not marked when the access faults on its permissi
       assert.equal(mem.readU32(0x31000 + 8) & 0x60, 0, '1 GiB leaf not accessed');
     }
   }
+});
+
+test('a write probe of a page the TLB maps for writing walks nothing, as a store there would not', () => {
+  const { cpu, mem } = paging32();
+  wr32(cpu, 0x400000, 1);
+  assert.equal(mem.readU32(0x21000) & 0x60, 0x60, 'A and D set by the store');
+  mem.writeU32(0x21000, 0x100000 | 0x7); // A and D cleared, no INVLPG: the TLB entry stands
+  probeWrite(cpu, 0x400010, 16);
+  assert.equal(mem.readU32(0x21000) & 0x60, 0, 'no walk set them again');
+  probeWrite(cpu, 0x400ff8, 16); // into the next page: both are walked
+  assert.equal(mem.readU32(0x21000) & 0x60, 0x60);
 });
 
 test('INVLPG inside a large page drops every TLB entry of it; INVLPG of a 4 KiB page leaves them', () => {
