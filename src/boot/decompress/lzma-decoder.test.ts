@@ -1,6 +1,8 @@
-// The embedded primer (lzma-decoder.ts PRIMER) is an .lzma file of primerInput(): it decodes to exactly that.
+// The embedded primer (lzma-decoder.ts PRIMER) is an .lzma file of primerInput(): it decodes to exactly that. Copies of
+// long self-overlapping matches and matches cut by the output limit are checked against xz and the primer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { LzmaDecoder, PRIMER, PRIMER_SIZE, plainBytes } from './lzma-decoder.js';
 import { lzmaDecompress } from './lzma-alone.js';
 
@@ -89,4 +91,49 @@ test('a decoder given a Buffer for input and output decodes into that Buffer', (
   dec.startRangeCoder(input.subarray(7), 13, data.length);
   dec.decode(PRIMER_SIZE, true);
   assert.deepEqual(new Uint8Array(out.subarray(5)), primerInput());
+});
+
+/**
+ * Runs of a 2- to 7-byte period, 2 to 1200 bytes long, between random bytes: an LZMA encoder codes each as a literal
+ * period and then a match at distance = the period, overlapping itself (the decoder's stride copy from 40 bytes on),
+ * with lengths on both sides of 40 and past the longest match (273, so a rep match goes on).
+ */
+function periodicRuns(): Uint8Array {
+  const out: number[] = [];
+  let seed = 7;
+  const rnd = (n: number): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed >>> 16) % n;
+  };
+  for (let period = 2; period <= 7; period++) {
+    for (const len of [2, 9, 39, 40, 41, 43, 47, 64, 100, 273, 275, 280, 600, 1200]) {
+      for (let n = 1 + rnd(9); n > 0; n--) out.push(rnd(256));
+      const pattern = Array.from({ length: period }, () => rnd(256));
+      for (let k = 0; k < len; k++) out.push(pattern[k % period]!);
+    }
+  }
+  return new Uint8Array(out);
+}
+
+test('long matches overlapping a 2- to 7-byte period copy exactly (.lzma from xz)', (t) => {
+  const want = periodicRuns();
+  const r = spawnSync('xz', ['--format=lzma', '-9', '-c'], { input: want });
+  if (r.error) return t.skip(`xz not installed (${(r.error as NodeJS.ErrnoException).code})`);
+  assert.equal(r.status, 0, r.stderr.toString());
+  const got = lzmaDecompress(new Uint8Array(r.stdout), want.length);
+  assert.equal(got.findIndex((b, i) => b !== want[i]), -1);
+  assert.deepEqual(got, want);
+});
+
+test('a long overlapping match cut by the output limit goes on exactly in the next call', () => {
+  // The primer has runs of up to ~300 zeros and far copies up to ~260 bytes: stopping every 37 bytes cuts
+  // matches at every offset (what an LZMA2 chunk end would do), and the rest resumes from rep0.
+  const data = primerBytes();
+  const dec = new LzmaDecoder(new Uint8Array(PRIMER_SIZE));
+  dec.setProperties({ lc: 3, lp: 0, pb: 2 });
+  dec.resetState();
+  dec.startRangeCoder(data, 13, data.length);
+  for (let limit = 37; limit < PRIMER_SIZE; limit += 37) dec.decode(limit, true);
+  dec.decode(PRIMER_SIZE, true);
+  assert.deepEqual(dec.out, primerInput());
 });

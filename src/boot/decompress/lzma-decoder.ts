@@ -49,6 +49,11 @@ export class DecompressError extends Error {
 const STATES = 12;
 const POS_STATES_MAX = 16;
 const PROB_INIT = 1024;
+/**
+ * The probability update as one expression for both bits: p - ((p - bias) >> 5) is p - (p >> 5) for a 1 bit
+ * (bias 0) and p + ((2048 - p) >> 5) for a 0 bit (bias 2048 - 31: an arithmetic shift rounds down, the 0 bit's up).
+ */
+const PROB_UP_BIAS = 2048 - 31;
 const MIN_MATCH = 2;
 /** Distance slots below this code their low bits with the per-slot reverse trees, above it with direct bits plus the align tree. */
 const END_POS_MODEL_INDEX = 14;
@@ -261,42 +266,43 @@ export class LzmaDecoder {
             i = base + offs + matchBit + sym;
             p = probs[i]!;
             bound = Math.imul(range >>> 11, p);
-            if (code < (bound ^ SIGN)) {
-              range = bound;
-              probs[i] = p + ((2048 - p) >>> 5);
-              sym <<= 1;
-              offs &= ~matchBit;
-            } else {
-              range = (range - bound) | 0;
-              code = (code - bound) | 0;
-              probs[i] = p - (p >>> 5);
-              sym = (sym << 1) | 1;
-              offs &= matchBit;
-            }
+            // Branch-free (see the plain tree below); a 0 bit (zero = -1) keeps offs where the match bit is 0.
+            const boundF = bound ^ SIGN;
+            const diff = (code - boundF) | 0;
+            const zero = (diff ^ ((code ^ boundF) & (diff ^ code))) >> 31;
+            const rest = (range - bound) | 0;
+            range = rest ^ ((rest ^ bound) & zero);
+            code = (code - (bound & ~zero)) | 0;
+            probs[i] = p - ((p - (zero & PROB_UP_BIAS)) >> 5);
+            sym = (sym << 1) + 1 + zero;
+            offs &= matchBit ^ zero;
             if (range >>> 24 === 0) {
               range <<= 8;
               code = ((code << 8) | input[inPos++]!) ^ SIGN;
             }
           } while (sym < 0x100);
         } else {
+          // Literal bits are close to random, so a mispredicted branch per bit cost more than computing both
+          // outcomes: `zero` is -1 for a 0 bit (code < bound, a signed compare of the flipped values that cannot
+          // overflow), 0 for a 1 bit, and selects range, code and the probability update; the normalisation
+          // shifts by 0 or 8 and takes the next byte or none.
           do {
             i = base + sym;
             p = probs[i]!;
             bound = Math.imul(range >>> 11, p);
-            if (code < (bound ^ SIGN)) {
-              range = bound;
-              probs[i] = p + ((2048 - p) >>> 5);
-              sym <<= 1;
-            } else {
-              range = (range - bound) | 0;
-              code = (code - bound) | 0;
-              probs[i] = p - (p >>> 5);
-              sym = (sym << 1) | 1;
-            }
-            if (range >>> 24 === 0) {
-              range <<= 8;
-              code = ((code << 8) | input[inPos++]!) ^ SIGN;
-            }
+            const boundF = bound ^ SIGN;
+            const diff = (code - boundF) | 0;
+            const zero = (diff ^ ((code ^ boundF) & (diff ^ code))) >> 31;
+            const rest = (range - bound) | 0;
+            range = rest ^ ((rest ^ bound) & zero);
+            code = (code - (bound & ~zero)) | 0;
+            probs[i] = p - ((p - (zero & PROB_UP_BIAS)) >> 5);
+            sym = (sym << 1) + 1 + zero;
+            const more = ((range >>> 24) - 1) >>> 31;
+            const shift = more << 3;
+            range <<= shift;
+            code = (((code ^ SIGN) << shift) | (input[inPos]! & -more)) ^ SIGN;
+            inPos += more;
           } while (sym < 0x100);
         }
         out[pos++] = sym & 0xff;
@@ -518,14 +524,14 @@ export class LzmaDecoder {
           } else {
             // Direct bits (probability 1/2 each), then the 4 low bits through the align tree.
             let v = 0;
+            // Branch-free, as these bits are random: code < old range = 2 * range + (0 or 1), so code - range
+            // lies strictly between -2^31 and 2^31 and its sign is the bit (negative: 0, code unchanged).
             for (let k = direct - 4; k > 0; k--) {
               range >>>= 1;
-              if (code >= (range ^ SIGN)) {
-                code = (code - range) | 0;
-                v = (v << 1) | 1;
-              } else {
-                v <<= 1;
-              }
+              const diff = ((code ^ SIGN) - range) | 0;
+              const zero = diff >> 31;
+              code = (diff + (range & zero)) ^ SIGN;
+              v = (v << 1) + 1 + zero;
               if (range >>> 24 === 0) {
                 range <<= 8;
                 code = ((code << 8) | input[inPos++]!) ^ SIGN;
@@ -541,17 +547,16 @@ export class LzmaDecoder {
             i = treeBase + m;
             p = probs[i]!;
             bound = Math.imul(range >>> 11, p);
-            if (code < (bound ^ SIGN)) {
-              range = bound;
-              probs[i] = p + ((2048 - p) >>> 5);
-              m <<= 1;
-            } else {
-              range = (range - bound) | 0;
-              code = (code - bound) | 0;
-              probs[i] = p - (p >>> 5);
-              m = (m << 1) | 1;
-              dist = (dist + (1 << k)) | 0;
-            }
+            // Branch-free as in the literal loop (the low distance bits are close to random).
+            const boundF = bound ^ SIGN;
+            const diff = (code - boundF) | 0;
+            const zero = (diff ^ ((code ^ boundF) & (diff ^ code))) >> 31;
+            const rest = (range - bound) | 0;
+            range = rest ^ ((rest ^ bound) & zero);
+            code = (code - (bound & ~zero)) | 0;
+            probs[i] = p - ((p - (zero & PROB_UP_BIAS)) >> 5);
+            m = (m << 1) + 1 + zero;
+            dist |= (zero + 1) << k;
             if (range >>> 24 === 0) {
               range <<= 8;
               code = ((code << 8) | input[inPos++]!) ^ SIGN;
@@ -586,9 +591,19 @@ export class LzmaDecoder {
         out.copyWithin(pos, from, from + n);
         pos = end;
       } else {
+        // A long match repeating a period of 2-7 bytes (mostly padding and tables): its first bytes one by one up to a
+        // stride that is a multiple of the period and of 4, at least 8, then blocks from that stride back. A block read
+        // from 4-7 bytes back overlaps the block just written without matching it, and the CPU cannot forward
+        // that store to the load: the copy waited on every block.
+        if (rep0 < 7 && n >= 40) {
+          let stride = rep0 + 1;
+          while ((stride & 3) !== 0 || stride < 8) stride += rep0 + 1;
+          for (const head = pos + stride; pos < head; ) out[pos++] = out[from++]!;
+          from = pos - stride;
+        }
         // Four bytes at a time when the source is at least four back (then each block reads only bytes already
         // final, overlap or not), the tail byte by byte: the byte loop alone was ~12% of the decoder's time.
-        if (rep0 >= 3) {
+        if (pos - from >= 4) {
           for (const end4 = end - 4; pos <= end4; pos += 4, from += 4) view.setInt32(pos, view.getInt32(from));
         }
         while (pos < end) out[pos++] = out[from++]!;
