@@ -13,9 +13,9 @@
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { BootError } from './boot-error.js';
 import type { BootSetup } from './boot-setup.js';
-import { DecompressError, decompressPayload } from './decompress/kernel-payload.js';
+import { DecompressError, decompressPayload, warmUpDecompressor } from './decompress/kernel-payload.js';
 import { isElf64, parseElf64, type Elf64Image } from './elf64.js';
-import { HDR_BOOT_FLAG, HDR_CMDLINE_SIZE, HDR_JUMP_DISP, HDR_KERNEL_ALIGNMENT, HDR_LOADFLAGS, HDR_MAGIC, HDR_VERSION, LINUX_BOOT_FLAG, LINUX_HDRS_MAGIC, LOADFLAGS_LOADED_HIGH, SETUP_HEADER_LIMIT, protocolText, type LinuxSetupHeader } from './linux-header.js';
+import { HDR_BOOT_FLAG, HDR_CMDLINE_SIZE, HDR_JUMP_DISP, HDR_KERNEL_ALIGNMENT, HDR_LOADFLAGS, HDR_MAGIC, HDR_VERSION, LINUX_BOOT_FLAG, LINUX_HDRS_MAGIC, LOADFLAGS_LOADED_HIGH, SETUP_HEADER_LIMIT, parseLinuxHeader, protocolText, type LinuxSetupHeader } from './linux-header.js';
 import { enterLinux64, linuxLoadAddress, requireKernelFits, type LinuxOptions, type PlacedKernel } from './linux.js';
 import { ONE_MIB, ramSpan } from './memory-map.js';
 import { GuestPlacer, PAGE, alignUp, hexAddr, sizeText } from './placement.js';
@@ -125,6 +125,23 @@ function physicalEntry(elf: Elf64Image, fileName: string): number {
     if (elf.entry >= s.vaddr && elf.entry < s.vaddr + BigInt(s.memsz)) return s.paddr + Number(elf.entry - s.vaddr);
   }
   throw new BootError(`${fileName}: ELF entry point 0x${elf.entry.toString(16)} lies in no loadable segment`);
+}
+
+/**
+ * For the VM builder, as soon as it has read a bzImage that tsvmm will decompress and before it sets the VM up: the
+ * payload's decoder is compiled meanwhile (warmUpDecompressor). An image without a payload to find is left to the
+ * loader to report.
+ */
+export function prepareBzImageDecompression(image: Uint8Array): void {
+  try {
+    const h = parseLinuxHeader(image, 'kernel');
+    if (h.version < PAYLOAD_MIN_PROTOCOL) return;
+    const dv = new DataView(image.buffer, image.byteOffset, image.byteLength);
+    const payloadOffset = h.kernelOffset + dv.getUint32(HDR_PAYLOAD_OFFSET, true);
+    if (payloadOffset < image.length) warmUpDecompressor(image.subarray(payloadOffset, payloadOffset + dv.getUint32(HDR_PAYLOAD_LENGTH, true)));
+  } catch {
+    // Not a bzImage after all: loading says why.
+  }
 }
 
 export function loadBzImageDecompressed(memory: GuestMemory, image: Uint8Array, h: LinuxSetupHeader, o: LinuxOptions): BootSetup {

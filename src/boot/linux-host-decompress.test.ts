@@ -5,8 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
+import { spawnSync } from 'node:child_process';
 import { BootError } from './boot-error.js';
 import { loadLinux } from './linux.js';
+import { prepareBzImageDecompression } from './linux-decompressed.js';
 import { buildBzImage, makeMemory } from './testing/images.js';
 
 const MiB = 1024 * 1024;
@@ -52,8 +54,8 @@ function elf64(segs: Seg[]): Uint8Array {
   return img;
 }
 
-function bzImageWith(vmlinux: Uint8Array, damage?: (payload: Uint8Array) => void): Uint8Array {
-  const payload = gzipSync(vmlinux);
+function bzImageWith(vmlinux: Uint8Array, damage?: (payload: Uint8Array) => void, compress: (vmlinux: Uint8Array) => Uint8Array = gzipSync): Uint8Array {
+  const payload = compress(vmlinux);
   damage?.(payload);
   const img = buildBzImage({ kernelBytes: 0x200 + payload.length, initSize: 0x40_0000 });
   const setupBytes = (img[0x1f1]! + 1) * 512;
@@ -64,10 +66,10 @@ function bzImageWith(vmlinux: Uint8Array, damage?: (payload: Uint8Array) => void
   return img;
 }
 
-function bootRam(segs: Seg[]): Uint8Array {
+function bootRam(segs: Seg[], image = bzImageWith(elf64(segs))): Uint8Array {
   const memBytes = 64 * MiB;
   const mem = makeMemory(memBytes);
-  loadLinux(mem, bzImageWith(elf64(segs)), { fileName: 'bzImage', cmdline: 'console=ttyS0', memBytes, decompress: 'host', initrd: { name: 'initrd', data: new Uint8Array(5000).fill(0x77) } });
+  loadLinux(mem, image, { fileName: 'bzImage', cmdline: 'console=ttyS0', memBytes, decompress: 'host', initrd: { name: 'initrd', data: new Uint8Array(5000).fill(0x77) } });
   return mem.view(0, memBytes).slice();
 }
 
@@ -139,4 +141,32 @@ test('host decompression: a damaged payload is reported as damaged, whatever its
   // More than the guest's RAM is no damage: the advice would be wrong.
   const huge = (p: Uint8Array) => new DataView(p.buffer, p.byteOffset).setUint32(p.length - 4, 40 * MiB, true);
   assert.throws(() => load(huge, 32 * MiB), (e: unknown) => e instanceof BootError && /more than the guest's \d+ bytes of RAM$/.test(e.message));
+});
+
+test('host decompression: an xz payload (x86 BCJ, as the kernel builds it) whose decoder the VM builder warmed up first loads the same RAM as gzip', (t) => {
+  const segs = LAYOUTS[0]![1];
+  const vmlinux = elf64(segs);
+  const xz = spawnSync('xz', ['--format=xz', '--check=crc32', '--x86', '--lzma2=preset=6', '-c'], { input: vmlinux });
+  if (xz.error) return t.skip(`xz not installed (${(xz.error as NodeJS.ErrnoException).code})`);
+  // The kernel build appends the decompressed size to an xz payload.
+  const withSize = (v: Uint8Array) => {
+    const out = new Uint8Array(xz.stdout.length + 4);
+    out.set(xz.stdout);
+    new DataView(out.buffer).setUint32(xz.stdout.length, v.length, true);
+    return out;
+  };
+  const image = bzImageWith(vmlinux, undefined, withSize);
+  prepareBzImageDecompression(image);
+  const ram = bootRam(segs, image);
+  const want = bootRam(segs);
+  // The zero page's copy of the setup header holds the payload's length and the file's size, which differ.
+  ram.set(want.subarray(ZERO_PAGE + 0x1f1, ZERO_PAGE + 0x290), ZERO_PAGE + 0x1f1);
+  const d = ram.findIndex((b, k) => b !== want[k]);
+  assert.equal(d, -1, `guest RAM differs from gzip's at 0x${d.toString(16)}`);
+});
+
+test('host decompression: the early warm-up ignores what is no bzImage with a payload (loading reports it)', () => {
+  for (const junk of [new Uint8Array(0), new Uint8Array(300), Uint8Array.from({ length: 9000 }, (_, i) => (i * 7) & 0xff), bzImageWith(elf64(LAYOUTS[0]![1])).subarray(0, 0x300)]) {
+    assert.doesNotThrow(() => prepareBzImageDecompression(junk));
+  }
 });

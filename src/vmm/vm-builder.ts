@@ -7,7 +7,7 @@ import { EXIT } from '../util/errors.js';
 import type { VmStop } from '../cpu/vm.js';
 import type { RunConfig } from './config.js';
 import { chooseBackend, createBackendVm } from './backends.js';
-import { detectKernelFormat, type BootSetup } from '../boot/index.js';
+import { detectKernelFormat, prepareBzImageDecompression, type BootSetup } from '../boot/index.js';
 import type { SerialSink } from '../devices/legacy/serial-sink.js';
 import { assemblePlatform, BuildError, loadKernel, type AssembledVm, type ImageBytes } from './assemble.js';
 import { installVirtioDevices } from './virtio-devices.js';
@@ -73,7 +73,9 @@ export async function buildVm(config: RunConfig, serial: SerialSink): Promise<Bu
   }
   const kernel = readImage(kernelPath, 'kernel', config.memBytes);
   // A kernel of no known format is refused before any VM exists (loadKernel detects it again).
-  detectKernelFormat(kernel.data, kernel.name);
+  const format = detectKernelFormat(kernel.data, kernel.name);
+  // Its decoder is compiled in the background while the VM is set up (host decompression is the default).
+  if (format === 'linux' && config.kernelDecompress !== 'guest') prepareBzImageDecompression(kernel.data);
   const initrd = config.initrd === undefined ? undefined : readImage(config.initrd, 'initrd', config.memBytes);
   const a = await assembleVm(config, serial);
   try {

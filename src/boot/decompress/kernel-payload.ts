@@ -7,8 +7,8 @@
  */
 import { gunzip } from './gzip.js';
 import { decompress as zstdDecompress } from 'fzstd';
-import { DecompressError, type DecompressErrorKind } from './lzma-decoder.js';
-import { xzDecompress } from './xz.js';
+import { DecompressError, warmUpLzmaDecoder, type DecompressErrorKind } from './lzma-decoder.js';
+import { warmUpXzDecoder, xzDecompress } from './xz.js';
 import { lzmaDecompress } from './lzma-alone.js';
 import { lz4LegacyDecompress } from './lz4-legacy.js';
 
@@ -32,6 +32,16 @@ export function detectMethod(p: Uint8Array): CompressionMethod | undefined {
   if (at(0) === 0x89 && at(1) === 0x4c && at(2) === 0x5a && at(3) === 0x4f) return 'lzo';
   if (at(0) === 0x5d && at(1) === 0x00 && at(2) === 0x00) return 'lzma';
   return undefined;
+}
+
+/**
+ * Has the decoder `payload` needs compiled by V8 in the background while the caller does other work before
+ * decompressPayload (xz and lzma, whose loop is big enough for that to matter; see warmUpLzmaDecoder).
+ */
+export function warmUpDecompressor(payload: Uint8Array): void {
+  const method = detectMethod(payload);
+  if (method === 'xz') warmUpXzDecoder();
+  else if (method === 'lzma') warmUpLzmaDecoder();
 }
 
 export interface Decompressed {

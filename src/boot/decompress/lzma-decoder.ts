@@ -656,16 +656,40 @@ export const PRIMER =
 export const PRIMER_SIZE = 6005;
 
 let primed = false;
+let warmedUp = false;
+
+/** Decodes of PRIMER in the early warm-up: enough calls of `run` (~2 ms each in the interpreter) that V8 queues its optimised compile. */
+const WARM_UP_DECODES = 8;
 
 /** Decodes PRIMER once per process, so that `run` has type feedback for all its paths before its first optimised compile. */
 function primeTypeFeedback(): void {
   primed = true;
+  decodePrimer();
+}
+
+/**
+ * For a process about to decode a kernel, before it has the data (the boot calls it before it sets the VM up): the
+ * primer decoded often enough that V8 queues `run`'s optimised compile now, on a background thread, so the compile
+ * (~50-100 ms) overlaps the VM's setup instead of the kernel's first chunks running in the interpreter while it is
+ * made. Once per process; decoding works the same without it.
+ */
+export function warmUpLzmaDecoder(): void {
+  if (warmedUp) return;
+  warmedUp = true;
+  primed = true;
+  for (let k = 0; k < WARM_UP_DECODES; k++) decodePrimer();
+}
+
+function decodePrimer(): void {
   const data = new Uint8Array(PRIMER.length / 2);
   for (let i = 0; i < data.length; i++) data[i] = parseInt(PRIMER.slice(2 * i, 2 * i + 2), 16);
   try {
     const dec = new LzmaDecoder(new Uint8Array(PRIMER_SIZE));
     dec.setProperties(parseLzmaProperties(data[0]!));
     dec.resetState();
+    // LZMA2 sets dictStart at each dictionary reset. Set here too: a field only ever initialised is constant to V8, and
+    // code compiled while it was would be thrown away ('code dependencies') at the first LZMA2 chunk.
+    dec.dictStart = dec.outPos;
     dec.startRangeCoder(data, 13, data.length);
     dec.decode(PRIMER_SIZE, true);
   } catch {

@@ -6,7 +6,7 @@
  */
 import { bcjX86Decode } from './bcj-x86.js';
 import { crc32, crc64 } from './crc.js';
-import { DecompressError, LzmaDecoder, parseLzmaProperties, plainBytes } from './lzma-decoder.js';
+import { DecompressError, LzmaDecoder, parseLzmaProperties, plainBytes, warmUpLzmaDecoder } from './lzma-decoder.js';
 
 const MAGIC = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
 const FOOTER_MAGIC = [0x59, 0x5a];
@@ -127,6 +127,12 @@ function warmUpFilter(): void {
     b[i] = r < 40 ? 0xe8 | (r & 1) : r < 80 ? (r & 1 ? 0xff : 0x00) : r;
   }
   for (let k = 0; k < 12; k++) bcjX86Decode(b.subarray(k & 3), k);
+}
+
+/** Before the data is at hand (see warmUpLzmaDecoder): has the LZMA loop and the x86 filter compiled while the caller goes on. */
+export function warmUpXzDecoder(): void {
+  warmUpLzmaDecoder();
+  if (!filterWarm) warmUpFilter();
 }
 
 /**
