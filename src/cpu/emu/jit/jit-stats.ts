@@ -25,4 +25,9 @@ export class JitStats {
   evictions = 0;
   /** wasm runs that went on from their first block into others without returning to the run loop (wasm-chain.ts). */
   chains = 0;
+  /**
+   * Conditions and carries compiled wasm code asked JS for, from the flags record, because the block did not know
+   * how its flags were made where it read them (each is a call out of wasm).
+   */
+  flagReads = 0;
 }

@@ -30,6 +30,11 @@ export interface Known {
   d: number;
   s: number;
   r: number;
+  /**
+   * 1 or 2: an 8- or 16-bit ADD/SUB/CMP, whose operands and result only count by their low 8 or 16 bits (the
+   * conditions compare them shifted to the top of an i32); absent: the full width.
+   */
+  narrow?: 1 | 2;
 }
 export const NONE: Known = { kind: '', w64: false, d: -1, s: -1, r: -1 };
 
@@ -431,7 +436,8 @@ export function carryHelper(cfImport: number): Body {
   b.get(op).i32(Lazy.Logic).op(W.I32Eq);
   b.op(W.If, T.Void).i32(0).op(W.Return, W.End);
   // INC/DEC: the carry-in they kept.
-  b.get(op).i32(Lazy.Inc).op(W.I32Eq).get(op).i32(Lazy.Dec).op(W.I32Eq, W.I32Or).get(dd).i32(Dg.Cin).op(W.I32And, W.I32And);
+  // (Dg.Cin is bit 4: the test makes it 0/1 before the And with the op test, which is 0/1.)
+  b.get(op).i32(Lazy.Inc).op(W.I32Eq).get(op).i32(Lazy.Dec).op(W.I32Eq, W.I32Or).get(dd).i32(Dg.Cin).op(W.I32And).i32(0).op(W.I32Ne, W.I32And);
   b.op(W.If, T.Void);
   fld(Fr.Cin);
   b.op(W.Return, W.End);

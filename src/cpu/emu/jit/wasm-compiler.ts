@@ -342,10 +342,12 @@ function hostFunctions(): Record<string, unknown> {
       return ea(c, enter(c, k));
     },
     cond: (cc: number): number => {
+      cur.cache.jit.flagReads++;
       sync(cur);
       return cond(cur, cc) ? 1 : 0;
     },
     cf: (): number => {
+      cur.cache.jit.flagReads++;
       sync(cur);
       return getCF(cur);
     },
@@ -869,48 +871,64 @@ function condition(b: BlockBody, cc: number, k: Known): void {
     if (w) b.i64(0n);
     else b.i32(0);
   };
+  // An 8- or 16-bit result and its operands count by their low bits: shifted to the top of the i32, the unsigned,
+  // signed and sign tests below are those of the narrow values whatever the bits above them hold.
+  const g = narrowGet(b, k);
   let done = true;
+  const pair = (x: number, y: number, o: W): void => {
+    g(x);
+    g(y);
+    b.op(o);
+  };
+  const neg = (x: number): void => {
+    g(x);
+    zero();
+    b.op(lt);
+  };
   if (k.kind === 'sub') {
     if (t === 0) {
-      b.get(k.d).get(k.s).op(xor).get(k.d).get(k.r).op(xor, and);
+      // OF: the operands' signs differ and the result's differs from the destination's.
+      pair(k.d, k.s, xor);
+      pair(k.d, k.r, xor);
+      b.op(and);
       zero();
       b.op(lt);
-    } else if (t === 1) b.get(k.d).get(k.s).op(ltu);
-    else if (t === 2) b.get(k.r).op(eqz);
-    else if (t === 3) b.get(k.d).get(k.s).op(leu);
-    else if (t === 4) {
-      b.get(k.r);
-      zero();
-      b.op(lt);
-    } else if (t === 5) parity(b, k.r, w);
-    else if (t === 6) b.get(k.d).get(k.s).op(lt);
-    else b.get(k.d).get(k.s).op(les);
+    } else if (t === 1) pair(k.d, k.s, ltu);
+    else if (t === 2) {
+      g(k.r);
+      b.op(eqz);
+    } else if (t === 3) pair(k.d, k.s, leu);
+    else if (t === 4) neg(k.r);
+    else if (t === 5) parity(b, k.r, w);
+    else if (t === 6) pair(k.d, k.s, lt);
+    else pair(k.d, k.s, les);
   } else if (k.kind === 'add') {
     const of = (): void => {
-      b.get(k.d).get(k.r).op(xor).get(k.s).get(k.r).op(xor, and);
-      zero();
-      b.op(lt);
-    };
-    const sf = (): void => {
-      b.get(k.r);
+      pair(k.d, k.r, xor);
+      pair(k.s, k.r, xor);
+      b.op(and);
       zero();
       b.op(lt);
     };
     if (t === 0) of();
-    else if (t === 1) b.get(k.r).get(k.d).op(ltu);
-    else if (t === 2) b.get(k.r).op(eqz);
-    else if (t === 3) {
-      b.get(k.r).get(k.d).op(ltu);
-      b.get(k.r).op(eqz, W.I32Or);
-    } else if (t === 4) sf();
+    else if (t === 1) pair(k.r, k.d, ltu);
+    else if (t === 2) {
+      g(k.r);
+      b.op(eqz);
+    } else if (t === 3) {
+      pair(k.r, k.d, ltu);
+      g(k.r);
+      b.op(eqz, W.I32Or);
+    } else if (t === 4) neg(k.r);
     else if (t === 5) parity(b, k.r, w);
     else if (t === 6) {
-      sf();
+      neg(k.r);
       of();
       b.op(W.I32Xor);
     } else {
-      b.get(k.r).op(eqz);
-      sf();
+      g(k.r);
+      b.op(eqz);
+      neg(k.r);
       of();
       b.op(W.I32Xor, W.I32Or);
     }
@@ -949,10 +967,29 @@ function narrowLogic(b: BlockBody, size: number, r: number): Known {
 
 /** Pushes CF (i32 0/1) from what is known, calling out when nothing is. */
 function carry(b: BlockBody, k: Known): void {
+  const g = narrowGet(b, k);
   if (k.kind === 'logic') b.i32(0);
-  else if (k.kind === 'sub') b.get(k.d).get(k.s).op(k.w64 ? W.I64LtU : W.I32LtU);
-  else if (k.kind === 'add') b.get(k.r).get(k.d).op(k.w64 ? W.I64LtU : W.I32LtU);
-  else b.get(P_SLOT).call(Fn.Carry);
+  else if (k.kind === 'sub') {
+    g(k.d);
+    g(k.s);
+    b.op(k.w64 ? W.I64LtU : W.I32LtU);
+  } else if (k.kind === 'add') {
+    g(k.r);
+    g(k.d);
+    b.op(k.w64 ? W.I64LtU : W.I32LtU);
+  } else b.get(P_SLOT).call(Fn.Carry);
+}
+
+/** Pushes a local of what is known: as it is, or shifted to the top of the i32 for a narrow ADD/SUB (Known.narrow). */
+function narrowGet(b: BlockBody, k: Known): (l: number) => void {
+  const sh = k.narrow === 1 ? 24 : k.narrow === 2 ? 16 : 0;
+  return sh === 0
+    ? (l) => {
+        b.get(l);
+      }
+    : (l) => {
+        b.get(l).i32(sh).op(W.I32Shl);
+      };
 }
 
 /**
@@ -1918,7 +1955,7 @@ function formAlu8(b: BlockBody, x: Insn, fl: boolean, known: Known): Known {
     }
     recLocal(b, Fr.Res, r);
     recDirty(b, logic ? Dg.OpRes | Dg.Sz : Dg.OpRes | Dg.Sz | Dg.DstSrc);
-    known = logic ? narrowLogic(b, size, r) : { kind: 'zf', w64: false, d: -1, s: -1, r };
+    known = logic ? narrowLogic(b, size, r) : { kind: op === Alu.Add ? 'add' : 'sub', w64: false, d, s, r, narrow: size === 1 ? 1 : 2 };
   }
   return known;
 }
@@ -2396,7 +2433,7 @@ function recordAddSub(b: BlockBody, add: boolean, size: number, d: number, s: nu
   recLocal(b, Fr.Src, s);
   recLocal(b, Fr.Res, r);
   recDirty(b, Dg.OpRes | Dg.Sz | Dg.DstSrc);
-  return size === 4 ? { kind: add ? 'add' : 'sub', w64: false, d, s, r } : { kind: 'zf', w64: false, d: -1, s: -1, r };
+  return size === 4 ? { kind: add ? 'add' : 'sub', w64: false, d, s, r } : { kind: add ? 'add' : 'sub', w64: false, d, s, r, narrow: size === 1 ? 1 : 2 };
 }
 
 function aluOp64(op: number): W {
