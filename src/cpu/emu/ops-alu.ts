@@ -13,6 +13,7 @@ import { probeWrite, rd, rd32, rd64, rd8, wr, wr32, wr64 } from './mem-access.js
 import { gp, raise, ud } from './exceptions.js';
 import { Bit } from './flags.js';
 import { VEC_DE } from './x86-defs.js';
+import { checkSeg } from './segmentation.js';
 
 const TWO32 = 4294967296;
 
@@ -226,6 +227,8 @@ export function mov64store(c: EmuCpu, i: Insn): void {
 /** A0-A3: moffs forms (op 0 load into accumulator, 1 store). Address in imm/immHi. */
 export function movMoffs(c: EmuCpu, i: Insn): void {
   const off = i.ak === 3 ? i.immHi * TWO32 + (i.imm >>> 0) : i.imm >>> 0;
+  // The segment's limit and type, as for a ModRM operand (segChk is 0 in 64-bit mode).
+  if (c.segChk[i.seg] !== 0) checkSeg(c, i.seg, off, i.osz, i.op !== 0);
   const a = i.ak === 3 ? off + c.segBase[i.seg]! : (c.segBase[i.seg]! + off) % (i.ak === 2 ? Infinity : TWO32);
   if (i.op === 0) {
     const v = rd(c, i.osz, a);

@@ -6,6 +6,7 @@
  */
 import type { EmuCpu } from './cpu.js';
 import { Pow, Seg, Tlb } from './x86-defs.js';
+import { checkSeg } from './segmentation.js';
 import { addIp } from './address.js';
 import type { Insn } from './insn.js';
 import { Bit } from './flags.js';
@@ -35,8 +36,10 @@ function adv(c: EmuCpu, r: number, asz: number, d: number): void {
     else if (lo < 0) c.rh[r] = (c.rh[r]! - 1) | 0;
   }
 }
-function lin(c: EmuCpu, seg: number, off: number, asz: number): number {
+/** The linear address of `size` bytes at `off` in segment `seg`, after its limit and type checks (#GP, #SS for SS). */
+function lin(c: EmuCpu, seg: number, off: number, asz: number, size: number, write: boolean): number {
   if (asz === 8 || c.long64) return c.segBase[seg]! + off;
+  if (c.segChk[seg] !== 0) checkSeg(c, seg, off, size, write);
   const a = c.segBase[seg]! + off;
   return a >= Pow.Two32 ? a - Pow.Two32 : a;
 }
@@ -53,16 +56,16 @@ function once(c: EmuCpu, i: Insn, asz: number, step: number): void {
   const dseg = c.long64 ? 8 : Seg.ES;
   switch (i.op) {
     case 0: {
-      const v = rd(c, size, lin(c, i.seg, idx(c, 6, asz), asz));
-      wr(c, size, lin(c, dseg, idx(c, 7, asz), asz), v, c.hi);
+      const v = rd(c, size, lin(c, i.seg, idx(c, 6, asz), asz, size, false));
+      wr(c, size, lin(c, dseg, idx(c, 7, asz), asz, size, true), v, c.hi);
       adv(c, 6, asz, step);
       adv(c, 7, asz, step);
       return;
     }
     case 1: {
-      const a = rd(c, size, lin(c, i.seg, idx(c, 6, asz), asz));
+      const a = rd(c, size, lin(c, i.seg, idx(c, 6, asz), asz, size, false));
       const ah = c.hi;
-      const b = rd(c, size, lin(c, dseg, idx(c, 7, asz), asz));
+      const b = rd(c, size, lin(c, dseg, idx(c, 7, asz), asz, size, false));
       const bh = c.hi;
       if (size === 8) alu64(c, 7, a, ah, b, bh);
       else alu(c, 7, size, a, b);
@@ -71,17 +74,17 @@ function once(c: EmuCpu, i: Insn, asz: number, step: number): void {
       return;
     }
     case 2:
-      wr(c, size, lin(c, dseg, idx(c, 7, asz), asz), getReg(c, size, 0), c.rh[0]!);
+      wr(c, size, lin(c, dseg, idx(c, 7, asz), asz, size, true), getReg(c, size, 0), c.rh[0]!);
       adv(c, 7, asz, step);
       return;
     case 3: {
-      const v = rd(c, size, lin(c, i.seg, idx(c, 6, asz), asz));
+      const v = rd(c, size, lin(c, i.seg, idx(c, 6, asz), asz, size, false));
       setReg(c, size, 0, v, c.hi);
       adv(c, 6, asz, step);
       return;
     }
     case 4: {
-      const b = rd(c, size, lin(c, dseg, idx(c, 7, asz), asz));
+      const b = rd(c, size, lin(c, dseg, idx(c, 7, asz), asz, size, false));
       const bh = c.hi;
       if (size === 8) alu64(c, 7, c.rl[0]!, c.rh[0]!, b, bh);
       else alu(c, 7, size, getReg(c, size, 0), b);
@@ -91,7 +94,7 @@ function once(c: EmuCpu, i: Insn, asz: number, step: number): void {
     case 5: {
       const port = c.rl[2]! & 0xffff;
       checkIo(c, port, size);
-      const a = lin(c, dseg, idx(c, 7, asz), asz);
+      const a = lin(c, dseg, idx(c, 7, asz), asz, size, true);
       probeWrite(c, a, size);
       wr(c, size, a, portIn(c, port, size));
       adv(c, 7, asz, step);
@@ -100,7 +103,7 @@ function once(c: EmuCpu, i: Insn, asz: number, step: number): void {
     default: {
       const port = c.rl[2]! & 0xffff;
       checkIo(c, port, size);
-      const v = rd(c, size, lin(c, i.seg, idx(c, 6, asz), asz));
+      const v = rd(c, size, lin(c, i.seg, idx(c, 6, asz), asz, size, false));
       portOut(c, port, size, v);
       adv(c, 6, asz, step);
     }
@@ -137,7 +140,7 @@ function bytesOf(buf: ArrayBufferLike): Uint8Array<ArrayBufferLike> {
 function bulk(c: EmuCpu, i: Insn, asz: number, max: number): number {
   const size = i.osz;
   const dseg = c.long64 ? 8 : Seg.ES;
-  const dl = lin(c, dseg, idx(c, 7, asz), asz);
+  const dl = lin(c, dseg, idx(c, 7, asz), asz, size, true);
   const doff = dl & 0xfff;
   const di = ((dl >>> 12) & Tlb.Mask) | c.tlbUser;
   if (c.tlbTagW[di] !== dl - doff) return 0;
@@ -164,7 +167,7 @@ function bulk(c: EmuCpu, i: Insn, asz: number, max: number): number {
       }
     }
   } else {
-    const sl = lin(c, i.seg, idx(c, 6, asz), asz);
+    const sl = lin(c, i.seg, idx(c, 6, asz), asz, size, false);
     const soff = sl & 0xfff;
     const si = ((sl >>> 12) & Tlb.Mask) | c.tlbUser;
     if (c.tlbTagR[si] !== sl - soff) return 0;
@@ -195,7 +198,8 @@ export function stringOp(c: EmuCpu, i: Insn): void {
   }
   const cmp = i.op === 1 || i.op === 4;
   // 16-bit indexes wrap inside a page's worth of elements; a watch or TF needs every element.
-  const fast = repBulk.enabled && (i.op === 0 || i.op === 2) && step > 0 && asz !== 2 && !c.debugArmed && (c.flags & Bit.TF) === 0;
+  // Only with segments that need no limit or type check (bulk checks none).
+  const fast = repBulk.enabled && (i.op === 0 || i.op === 2) && step > 0 && asz !== 2 && !c.debugArmed && (c.flags & Bit.TF) === 0 && c.segChk[Seg.ES] === 0 && (i.op === 2 || c.segChk[i.seg] === 0);
   let n = 0;
   try {
     while (count(c, asz) !== 0) {
