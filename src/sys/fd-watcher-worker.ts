@@ -14,6 +14,9 @@ const pv = new DataView(pfds.buffer);
 const slotOf = new Int32Array(WATCH_SLOTS + 1);
 const counter = new Uint8Array(8);
 
+// Loaded (koffi included): the main thread may let the process exit from now on (fd-watcher.ts).
+parentPort!.postMessage('ready');
+
 while (Atomics.load(s, W_STOP) === 0) {
   let n = 0;
   pv.setInt32(0, init.controlFd, true);

@@ -30,14 +30,32 @@ export class FdWatcher {
   private readonly controlFd: number;
   private readonly worker: Worker;
   private closed = false;
+  /** The worker has loaded its modules (libc through koffi) and runs its loop. */
+  private ready = false;
+  /** Settles with the worker's exit code when its thread has ended. */
+  readonly exited: Promise<number>;
 
   constructor(wake?: { readonly words: Int32Array; readonly index: number }) {
     this.controlFd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     const workerData = { shared: this.shared.buffer, controlFd: this.controlFd, wake: wake?.words.buffer, wakeIndex: wake?.index ?? 0 };
     this.worker = new Worker(new URL('./fd-watcher-worker.js', import.meta.url), { workerData });
-    this.worker.on('message', () => this.dispatch());
+    this.exited = new Promise((resolve) => this.worker.once('exit', resolve));
+    // The worker keeps the process alive until it has loaded: a thread ended while koffi's native module
+    // initialises (the process exiting, or terminate()) aborts the whole process with a fatal N-API error. Once
+    // loaded it does not hold the process, as before.
+    this.worker.on('message', (m) => {
+      if (m === 'ready') {
+        this.ready = true;
+        this.worker.unref();
+        if (this.closed) void this.worker.terminate();
+        return;
+      }
+      this.dispatch();
+    });
     this.worker.on('error', () => undefined);
-    this.worker.unref();
+    void this.exited.then(() => {
+      if (this.closed) closeFd(this.controlFd);
+    });
   }
 
   /**
@@ -97,7 +115,9 @@ export class FdWatcher {
     this.closed = true;
     Atomics.store(this.shared, W_STOP, 1);
     signalEventFd(this.controlFd);
-    // The worker closes nothing of ours; it exits at its next wake-up, which the control fd gives it now.
-    void this.worker.terminate().finally(() => closeFd(this.controlFd));
+    // The worker closes nothing of ours; it exits at its next wake-up, which the control fd gives it now. One
+    // still loading is left to finish loading (see the constructor): it sees W_STOP then and ends by itself.
+    // The control fd is closed once the thread has ended.
+    if (this.ready) void this.worker.terminate();
   }
 }
