@@ -45,9 +45,9 @@ export class FdWatcher {
     // loaded it does not hold the process, as before.
     this.worker.on('message', (m) => {
       if (m === 'ready') {
+        // Closed before this: the thread has seen W_STOP (set before it entered its loop, or signalled to it there) and ends by itself.
         this.ready = true;
-        this.worker.unref();
-        if (this.closed) void this.worker.terminate();
+        if (!this.closed) this.worker.unref();
         return;
       }
       this.dispatch();
@@ -118,6 +118,8 @@ export class FdWatcher {
     // The worker closes nothing of ours; it exits at its next wake-up, which the control fd gives it now. One
     // still loading is left to finish loading (see the constructor): it sees W_STOP then and ends by itself.
     // The control fd is closed once the thread has ended.
+    // Held until it has ended, so that the control fd is closed (and `exited` settles) before the process exits.
+    this.worker.ref();
     if (this.ready) void this.worker.terminate();
   }
 }
