@@ -492,6 +492,7 @@ export function decodeBlock(c: EmuCpu, lin: number, pa: number): Block {
       if (r2 !== undefined && pa2 - (pa2 % 4096) !== pa - (pa % 4096)) {
         tmp.set(r2.bytes.subarray(pa2 - r2.gpa, pa2 - r2.gpa + 16 - first), first);
         blk.phys2 = pa2 - (pa2 % 4096);
+        blk.crosses = true;
       } else blk.valid = false;
       buf = tmp;
       pos = 0;

@@ -140,6 +140,11 @@ export class Block {
   next1: Block | null = null;
   /** How often the block ran (a compiler picks hot blocks by this). */
   hits = 0;
+  /**
+   * Its one instruction crosses into the next page (phys2 >= 0): never compiled. A boolean beside `hits` for the
+   * run loop's compile check: phys2 is a double field, read through a box of its own (one more cache miss a run).
+   */
+  crosses = false;
   /** The instructions in order (add() appends one; the run loop walks first/Insn.nx). */
   insns: Insn[] = [];
   /**
