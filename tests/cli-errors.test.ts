@@ -22,6 +22,8 @@ zeros.fill(0, (zeros[0x1f1]! + 1) * 512);
 writeFileSync(zeroBody, zeros);
 const truncatedBig = join(dir, 'big.img');
 writeFileSync(truncatedBig, new Uint8Array(5 * 1024 * 1024));
+const disk = join(dir, 'disk.img');
+writeFileSync(disk, new Uint8Array(64 * 1024));
 const fifo = join(dir, 'kernel.fifo');
 spawnSync('mkfifo', [fifo]);
 
@@ -59,6 +61,15 @@ const cases: { name: string; args: string[]; status: number; message: RegExp }[]
   { name: '--pmu-filter /dev/zero', args: ['run', '--pmu-filter', '/dev/zero', '--accel', 'emu'], status: 64, message: /^tsvmm: --pmu-filter \/dev\/zero: is not a regular file/ },
   { name: 'kernel a FIFO nobody writes', args: ['run', '--kernel', fifo, '--accel', 'emu'], status: 66, message: /kernel\.fifo: is not a regular file/ },
   { name: 'initrd larger than guest RAM', args: ['run', '--kernel', guestPath('hello'), '--initrd', truncatedBig, '--mem', '4M', '--accel', 'emu'], status: 66, message: /initrd .*big\.img: is 5 MiB, more than the guest's RAM \(4 MiB\)/ },
+  // virtio devices and their host ends; none of these is about /dev/kvm, so no line may point there.
+  { name: '--drive on a missing image', args: ['run', '--drive', join(dir, 'nope.img'), '--kernel', guestPath('hello'), '--accel', 'emu'], status: 66, message: /^tsvmm: --drive .*nope\.img: cannot open the image: no such file$/m },
+  { name: '--drive with an unknown option', args: ['run', '--drive', `${disk},cache=none`, '--kernel', guestPath('hello'), '--accel', 'emu'], status: 64, message: /"cache=none" is not understood \(use ro or serial=S\)/ },
+  { name: '--net of an unknown kind', args: ['run', '--net', 'udp:1.2.3.4:5', '--kernel', guestPath('hello'), '--accel', 'emu'], status: 64, message: /--net "udp:1\.2\.3\.4:5" is not understood: use stream:listen=PATH/ },
+  { name: '--virtio-console to nowhere known', args: ['run', '--virtio-console', 'pty', '--kernel', guestPath('hello'), '--accel', 'emu'], status: 64, message: /--virtio-console "pty" is not understood/ },
+  { name: '--vhost-user-blk on a socket that does not exist', args: ['run', '--vhost-user-blk', join(dir, 'nope.sock'), '--kernel', guestPath('hello'), '--accel', 'emu'], status: 64, message: /^tsvmm: --vhost-user-blk .*nope\.sock: cannot connect to the back-end: No such file or directory \(ENOENT\)$/m },
+  { name: 'device vhost-user-blk on a missing image', args: ['device', 'vhost-user-blk', '--socket', join(dir, 'be.sock'), '--image', join(dir, 'nope.img')], status: 66, message: /^tsvmm: --image .*nope\.img: cannot open the image: no such file$/m },
+  { name: 'device vhost-user-blk --serial too long', args: ['device', 'vhost-user-blk', '--socket', join(dir, 'be.sock'), '--image', disk, '--serial', 'S'.repeat(21)], status: 64, message: /^tsvmm: --serial "S{21}" must be 1-20 printable ASCII characters$/m },
+  { name: 'device vhost-user-blk --socket in a missing directory', args: ['device', 'vhost-user-blk', '--socket', join(dir, 'no/such/dir/be.sock'), '--image', disk], status: 64, message: /^tsvmm: --socket .*no\/such\/dir\/be\.sock: cannot listen there: No such file or directory \(ENOENT\)$/m },
   { name: '--serial into a missing directory', args: ['run', '--serial', `file:${join(dir, 'no/such/dir')}`, '--kernel', guestPath('hello'), '--accel', 'emu'], status: 2, message: /--serial file:.*no\/such\/dir: cannot open for writing \(ENOENT\)/ },
 ];
 

@@ -73,6 +73,12 @@ export function sysError(what: string, errno = koffi.errno()): SysError {
   return new SysError(code, errno, `${what}: ${reason}`);
 }
 
+/** A SysError in the C library's words, for calls that are not about /dev/kvm (ADVICE's hints would mislead). */
+export function plainSysError(what: string, errno = koffi.errno()): SysError {
+  const code = errnoName(errno);
+  return new SysError(code, errno, `${what}: ${String(c.strerror(errno))} (${code})`);
+}
+
 /** The current thread's errno (valid right after a failed call). */
 export function lastErrno(): number {
   return koffi.errno();
@@ -237,16 +243,29 @@ const IFF_NO_PI = 0x1000;
 export function openTap(name: string): { fd: number; name: string } {
   const enc = new TextEncoder().encode(name);
   if (enc.length === 0 || enc.length > 15) throw new RangeError(`TAP interface name "${name}" must be 1-15 bytes`);
-  const fd = openFile('/dev/net/tun', O_RDWR | O_CLOEXEC | O_NONBLOCK, 'Cannot open /dev/net/tun');
+  // ADVICE's hints are about /dev/kvm; a TAP fails for reasons of its own, said here.
+  const fd = c.open('/dev/net/tun', O_RDWR | O_CLOEXEC | O_NONBLOCK) as number;
+  if (fd < 0) {
+    const errno = koffi.errno();
+    const code = errnoName(errno);
+    const why = code === 'ENOENT' ? 'no such device (the tun module is not loaded)' : code === 'EACCES' || code === 'EPERM' ? 'permission denied (TAP needs root, or CAP_NET_ADMIN and access to /dev/net/tun)' : `${String(c.strerror(errno))} (${code})`;
+    throw new SysError(code, errno, `Cannot open /dev/net/tun: ${why}`);
+  }
   // struct ifreq: ifr_name[16], then ifr_flags (short); 40 bytes.
   const ifr = new Uint8Array(40);
   ifr.set(enc, 0);
   new DataView(ifr.buffer).setInt16(16, IFF_TAP | IFF_NO_PI, true);
-  try {
-    ioctlPtr(fd, TUNSETIFF, ifr, `Cannot attach to TAP interface ${name} (TUNSETIFF)`);
-  } catch (e) {
+  if ((c.ioctlPtr(fd, TUNSETIFF, ifr) as number) < 0) {
+    const errno = koffi.errno();
+    const code = errnoName(errno);
     c.close(fd);
-    throw e;
+    const why =
+      code === 'EPERM'
+        ? `not permitted (creating it needs CAP_NET_ADMIN; or make it for this user first: ip tuntap add dev ${name} mode tap user USER)`
+        : code === 'EBUSY'
+          ? 'it is in use (another process has it open)'
+          : `${String(c.strerror(errno))} (${code})`;
+    throw new SysError(code, errno, `Cannot attach to TAP interface ${name}: ${why}`);
   }
   const end = ifr.indexOf(0);
   return { fd, name: new TextDecoder().decode(ifr.subarray(0, end < 0 || end > 16 ? 16 : end)) };

@@ -5,7 +5,7 @@
  * message header, iovec and control buffer live in one native page built with their addresses.
  */
 import koffi from 'koffi';
-import { closeFd, mmapAnonymous, munmap, sysError, type NativeMapping } from './libc.js';
+import { closeFd, mmapAnonymous, munmap, plainSysError, type NativeMapping } from './libc.js';
 
 const lib = koffi.load('libc.so.6');
 const c = {
@@ -74,10 +74,10 @@ export class UnixSocket {
 
   static connect(path: string): UnixSocket {
     const fd = c.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) as number;
-    if (fd < 0) throw sysError('Cannot create a unix socket');
+    if (fd < 0) throw plainSysError('Cannot create a unix socket');
     const a = sockaddr(path);
     if ((c.connect(fd, a, a.length) as number) < 0) {
-      const e = sysError(`Cannot connect to ${path}`);
+      const e = plainSysError(`Cannot connect to ${path}`);
       closeFd(fd);
       throw e;
     }
@@ -90,7 +90,7 @@ export class UnixSocket {
     const v = new DataView(tv.buffer);
     v.setBigInt64(0, BigInt(Math.floor(ms / 1000)), true);
     v.setBigInt64(8, BigInt((ms % 1000) * 1000), true);
-    if ((c.setsockopt(this.fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16) as number) < 0) throw sysError('setsockopt(SO_RCVTIMEO) failed');
+    if ((c.setsockopt(this.fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16) as number) < 0) throw plainSysError('setsockopt(SO_RCVTIMEO) failed');
   }
 
   private setupMsg(len: number, fds: readonly number[] | undefined, receive: boolean): void {
@@ -125,7 +125,7 @@ export class UnixSocket {
       this.page.bytes.set(data.subarray(at, at + n), DATA);
       const r = Number(c.sendmsg(this.fd, this.page.bytes, MSG_NOSIGNAL));
       if (r < 0) {
-        const e = sysError('sendmsg failed');
+        const e = plainSysError('sendmsg failed');
         throw new SocketError(e.message, e.code === 'EPIPE' || e.code === 'ECONNRESET' ? 'closed' : 'io');
       }
       at += r;
@@ -146,7 +146,7 @@ export class UnixSocket {
       this.setupMsg(want, undefined, true);
       const r = Number(c.recvmsg(this.fd, this.page.bytes, MSG_CMSG_CLOEXEC));
       if (r < 0) {
-        const e = sysError('recvmsg failed');
+        const e = plainSysError('recvmsg failed');
         if (e.code === 'EINTR') continue;
         throw new SocketError(e.message, e.code === 'EAGAIN' || e.code === 'EWOULDBLOCK' ? 'timeout' : e.code === 'ECONNRESET' ? 'closed' : 'io');
       }
@@ -169,7 +169,7 @@ export class UnixSocket {
     const r = Number(c.recv(this.fd, b, 1, MSG_PEEK | MSG_DONTWAIT));
     if (r === 0) return 'closed';
     if (r > 0) return 'data';
-    const e = sysError('recv');
+    const e = plainSysError('recv');
     return e.code === 'EAGAIN' || e.code === 'EWOULDBLOCK' || e.code === 'EINTR' ? 'empty' : 'closed';
   }
 
@@ -190,10 +190,10 @@ export class UnixListener {
 
   static listen(path: string): UnixListener {
     const fd = c.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) as number;
-    if (fd < 0) throw sysError('Cannot create a unix socket');
+    if (fd < 0) throw plainSysError('Cannot create a unix socket');
     const a = sockaddr(path);
     if ((c.bind(fd, a, a.length) as number) < 0 || (c.listen(fd, 1) as number) < 0) {
-      const e = sysError(`Cannot listen on ${path}`);
+      const e = plainSysError(`Cannot listen on ${path}`);
       closeFd(fd);
       throw e;
     }
@@ -203,7 +203,7 @@ export class UnixListener {
   /** Waits for one connection (blocking). */
   accept(): UnixSocket {
     const fd = c.accept(this.fd, null, null, SOCK_CLOEXEC) as number;
-    if (fd < 0) throw sysError(`accept on ${this.path} failed`);
+    if (fd < 0) throw plainSysError(`accept on ${this.path} failed`);
     return new UnixSocket(fd);
   }
 

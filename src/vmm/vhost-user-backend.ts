@@ -64,6 +64,10 @@ export class BackendSetupError extends VmmError {}
 /** Serves front-ends on `opts.socket` until the process is stopped (or one session, with `once`). */
 export function serveVhostUserBlk(opts: VhostUserBlkBackendOptions): void {
   const say = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  // Checked before listening: the device model would refuse it only when a front-end connects.
+  if (opts.serial !== undefined && !/^[\x20-\x7e]{1,20}$/.test(opts.serial)) {
+    throw new BackendSetupError('vhost-user-backend', `--serial "${opts.serial}" must be 1-20 printable ASCII characters`, { exitCode: EXIT.USAGE });
+  }
   let disk: FileBlockBackend;
   try {
     disk = new FileBlockBackend(opts.image, opts.readOnly === true);
@@ -74,7 +78,13 @@ export function serveVhostUserBlk(opts: VhostUserBlkBackendOptions): void {
     if (!statSync(opts.socket).isSocket()) throw new BackendSetupError('vhost-user-backend', `--socket ${opts.socket} exists and is not a socket`, { exitCode: EXIT.USAGE });
     rmSync(opts.socket);
   }
-  const listener = UnixListener.listen(opts.socket);
+  let listener: UnixListener;
+  try {
+    listener = UnixListener.listen(opts.socket);
+  } catch (e) {
+    disk.close();
+    throw new BackendSetupError('vhost-user-backend', `--socket ${opts.socket}: cannot listen there: ${(e as Error).message.replace(/^[^:]*: /, '')}`, { exitCode: EXIT.USAGE });
+  }
   say(`vhost-user-blk: serving ${opts.image} (${disk.size} bytes${opts.readOnly ? ', read-only' : ''}) on ${opts.socket}`);
   try {
     for (;;) {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { TapNetBackend } from './tap-net-backend.js';
 
 /** The TAP interface, or why this host cannot give one (no /dev/net/tun, no CAP_NET_ADMIN, no `ip`). */
@@ -54,4 +55,19 @@ test('TAP backend: an ARP request sent into the host kernel gets its reply', { s
   } finally {
     tap.close();
   }
+});
+
+// Refusals carry the TAP's own reasons; the hints of src/sys for /dev/kvm (its module, the kvm group) would mislead.
+const noSetpriv = process.getuid?.() !== 0 ? 'needs root (to run the probe as nobody and without CAP_NET_ADMIN)' : !existsSync('/usr/bin/setpriv') ? 'no /usr/bin/setpriv' : !existsSync('/dev/net/tun') ? 'no /dev/net/tun' : false;
+
+test('TAP backend: without the rights, the refusal says what TAP needs and nothing about kvm', { skip: noSetpriv, timeout: 20_000 }, () => {
+  const probe = `import(${JSON.stringify(new URL('./tap-net-backend.js', import.meta.url).href)}).then((m) => { try { new m.TapNetBackend('tsvmmnocap0').close(); console.log('opened'); } catch (e) { console.log(e.message); } })`;
+  const as = (setpriv: string[]): string => spawnSync('/usr/bin/setpriv', [...setpriv, process.execPath, '-e', probe], { encoding: 'utf8' }).stdout.trim();
+  // Root without CAP_NET_ADMIN opens /dev/net/tun (root owns it) but may not create an interface.
+  const noCap = as(['--bounding-set=-net_admin', '--inh-caps=-net_admin']);
+  assert.match(noCap, /^Cannot attach to TAP interface tsvmmnocap0: not permitted \(creating it needs CAP_NET_ADMIN; or make it for this user first: ip tuntap add dev tsvmmnocap0 mode tap user USER\)$/);
+  const nobody = as(['--reuid=65534', '--regid=65534', '--clear-groups']);
+  // /dev/net/tun is often 0666: then nobody gets as far as the interface.
+  assert.match(nobody, /^Cannot (open \/dev\/net\/tun: permission denied \(TAP needs root, or CAP_NET_ADMIN and access to \/dev\/net\/tun\)|attach to TAP interface tsvmmnocap0: not permitted \(creating it needs CAP_NET_ADMIN)/);
+  for (const m of [noCap, nobody]) assert.doesNotMatch(m, /kvm/);
 });
