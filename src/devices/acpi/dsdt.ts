@@ -6,7 +6,8 @@
  *   windows it decodes (_CRS), so the OS scans bus 0 through ACPI and knows where BARs may go.
  * - the legacy ISA devices (COM1, PS/2 keyboard and mouse, RTC) with their ports and IRQs, so the
  *   OS's PnP layer finds them instead of probing.
- *   No _PRT yet: no PCI device with an INTx pin exists; the issue that adds one adds its routing.
+ * - `_PRT` under PCI0 when the platform gives one: each slot's INTA#-INTD# straight to an IOAPIC GSI
+ *   (no link devices), the same wiring src/devices/pci/pci-intx.ts raises.
  */
 import { irqNoFlags, IO_ENTIRE_RANGE, MEM_CACHEABLE, MEM_READ_WRITE, RESOURCE_BUS, RESOURCE_IO, concat, device, dwordMemory, eisaId, integer, ioPort, name, pkg, resourceTemplate, scope, wordAddress } from './aml.js';
 import { ACPI_HEADER_SIZE, seal, tableWithHeader } from './acpi-header.js';
