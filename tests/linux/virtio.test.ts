@@ -1,14 +1,16 @@
 // Linux's own virtio drivers on an ext4 root: the Debian 12 kernel boots the virtio initramfs of
 // src/vmm/linux-disk.ts (scripts/fetch-linux-disk.mjs builds it), which loads virtio_pci, virtio_blk,
 // virtio_net, virtio_console, virtio-rng and ext4 and switches to the ext4 image on /dev/vda. At the
-// shell the test checks what the drivers found, writes a file, syncs, kills the VMM with SIGKILL, boots
-// the same image again and finds the file intact and the boot counter advanced.
+// shell the test checks what the drivers found (fstrim through discard, a read-only vdb, a line through
+// hvc0 to the host), writes a file, syncs, kills the VMM with SIGKILL, boots the same image again and
+// finds the file intact and the boot counter advanced; then writes another file, reboots the guest (the
+// VMM ends with status 0), boots a third time and finds both files.
 // The same image runs on QEMU TCG with QEMU's own virtio devices (this validates the image and the test)
-// and on tsvmm emu with tsvmm's (two boots of ~1 billion instructions each, a few minutes quiet).
+// and on tsvmm emu with tsvmm's (three boots of ~1 billion instructions each, a few minutes quiet).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,26 +30,32 @@ const CMD_MS = 300_000;
 const TEST_MS = 2_700_000;
 const TSVMM = fileURLToPath(new URL('../../../bin/tsvmm.js', import.meta.url));
 const SERIAL = 'TSVMM-VIRTIO-0001';
+const RO_TAG = 'tsvmm-ro-disk-01';
 
 type Target = { kind: 'qemu-tcg' } | { kind: 'tsvmm'; accel: 'emu' | 'kvm' };
 
-/** The VMM command line that boots the disk guest with a virtio disk (and, on tsvmm, rng and console). */
-function command(t: Target, disk: string): { cmd: string; args: string[] } {
+/**
+ * The VMM command line that boots the disk guest with a virtio disk, a second one read-only (`ro`, vdb),
+ * rng and console (hvc0, its output into `hvc`).
+ */
+function command(t: Target, disk: string, ro: string, hvc: string): { cmd: string; args: string[] } {
   if (t.kind === 'qemu-tcg') {
     return {
       cmd: 'qemu-system-x86_64',
       args: ['-accel', 'tcg', '-m', '256M', '-smp', '1', '-nodefaults', '-nographic', '-no-reboot', '-serial', 'stdio', '-monitor', 'none', '-kernel', kernel, '-initrd', initrd, '-append', LINUX_DISK_CMDLINE,
-        '-drive', `file=${disk},format=raw,if=none,id=d0,cache=writeback`, '-device', `virtio-blk-pci,drive=d0,serial=${SERIAL}`, '-device', 'virtio-rng-pci'],
+        '-drive', `file=${disk},format=raw,if=none,id=d0,cache=writeback`, '-device', `virtio-blk-pci,drive=d0,serial=${SERIAL}`,
+        '-drive', `file=${ro},format=raw,if=none,id=d1,readonly=on`, '-device', 'virtio-blk-pci,drive=d1', '-device', 'virtio-rng-pci',
+        '-chardev', `file,id=hvc,path=${hvc}`, '-device', 'virtio-serial-pci', '-device', 'virtconsole,chardev=hvc'],
     };
   }
   return {
     cmd: process.execPath,
-    args: [TSVMM, 'run', '--kernel', kernel, '--initrd', initrd, '--cmdline', LINUX_DISK_CMDLINE, '--mem', '256M', '--accel', t.accel, '--serial', 'stdio', '--drive', `${disk},serial=${SERIAL}`, '--rng', '--virtio-console', 'none', ...(t.accel === 'emu' ? ['--deterministic'] : [])],
+    args: [TSVMM, 'run', '--kernel', kernel, '--initrd', initrd, '--cmdline', LINUX_DISK_CMDLINE, '--mem', '256M', '--accel', t.accel, '--serial', 'stdio', '--drive', `${disk},serial=${SERIAL}`, '--drive', `${ro},ro`, '--rng', '--virtio-console', `file:${hvc}`, ...(t.accel === 'emu' ? ['--deterministic'] : [])],
   };
 }
 
-async function boot(t: Target, disk: string): Promise<ShellSession> {
-  const { cmd, args } = command(t, disk);
+async function boot(t: Target, disk: string, ro: string, hvc: string): Promise<ShellSession> {
+  const { cmd, args } = command(t, disk, ro, hvc);
   const m: Machine = t.kind === 'qemu-tcg' ? { kind: 'qemu-tcg' } : { kind: 'tsvmm', accel: t.accel, decompress: 'host' };
   const s = new ShellSession(m, { kernel, initrd, cmdline: LINUX_DISK_CMDLINE, cpus: 1, memMiB: 256 }, { cmd, args });
   try {
@@ -67,12 +75,17 @@ const targets: { t: Target; name: string; skip: string | false }[] = [
 ];
 
 for (const { t, name, skip } of targets) {
-  test(`virtio on ${name}: the drivers find the devices, ext4 root on vda, a synced file survives SIGKILL of the VMM`, { skip, timeout: TEST_MS }, async (tc) => {
+  test(`virtio on ${name}: the drivers find the devices, ext4 root on vda, discard, a read-only vdb, hvc0 reaches the host, a synced file survives SIGKILL of the VMM, files survive a guest reboot`, { skip, timeout: TEST_MS }, async (tc) => {
     const dir = mkdtempSync(join(tmpdir(), 'tsvmm-virtio-'));
     const disk = join(dir, 'root.ext4');
+    const hvc = join(dir, 'hvc0.txt');
+    const ro = join(dir, 'ro.img');
+    const roBytes = new Uint8Array(1 << 20);
+    roBytes.set(new TextEncoder().encode(RO_TAG));
+    writeFileSync(ro, roBytes);
     copyFileSync(rootImage, disk);
     try {
-      const s = await boot(t, disk);
+      const s = await boot(t, disk, ro, hvc);
       try {
         const run = async (cmd: string) => {
           const r = await s.run(cmd, CMD_MS);
@@ -83,7 +96,20 @@ for (const { t, name, skip } of targets) {
         assert.match(dmesg, /virtio_blk virtio\d: \[vda\] 98304 512-byte logical blocks \(50\.3 MB\/48\.0 MiB\)/);
         assert.match(dmesg, /EXT4-fs \(vda\): mounted filesystem/);
         assert.equal((await run('cat /sys/block/vda/serial')).trim(), SERIAL);
+        // hvc0, the second console: a line written to it reaches the host's end of the device.
+        await run('echo tsvmm-hvc0-line > /dev/hvc0');
+        for (const t0 = Date.now(); !readFileSync(hvc, 'latin1').includes('tsvmm-hvc0-line') && Date.now() - t0 < 10_000; ) await new Promise((r) => setTimeout(r, 50));
+        assert.match(readFileSync(hvc, 'latin1'), /tsvmm-hvc0-line/, 'the line written to /dev/hvc0 reached the host');
         assert.match(await run('cat /proc/mounts'), /^\/dev\/vda \/ ext4 rw/m);
+        // Discard: the driver sees the device's limits and ext4 trims its free blocks through it.
+        assert.ok(Number((await run('cat /sys/block/vda/queue/discard_max_bytes')).trim()) > 0, 'vda takes discards');
+        assert.match(await run('fstrim -v /'), /\/: \d+ bytes trimmed/);
+        // The read-only disk: the kernel knows it, reads it, and a write fails without reaching the image.
+        assert.equal((await run('cat /sys/block/vdb/ro')).trim(), '1');
+        assert.equal((await run('head -c 16 /dev/vdb')).trim(), RO_TAG);
+        const w = await s.run('dd if=/dev/zero of=/dev/vdb bs=512 count=1 conv=fsync', CMD_MS);
+        assert.notEqual(w.status, 0, `a write to the read-only disk succeeded: ${w.output}`);
+        assert.deepEqual(new Uint8Array(readFileSync(ro)), roBytes, 'the read-only image is untouched');
         assert.match(await run('cat /sys/class/misc/hw_random/rng_available'), /virtio_rng\.\d/);
         assert.match(await run('head -c 64 /dev/hwrng | od -An -tx1 | wc -w'), /^64$/m);
         assert.equal((await run('cat /var/boots')).trim(), '1');
@@ -93,18 +119,37 @@ for (const { t, name, skip } of targets) {
         assert.match(sum, /^[0-9a-f]{64}$/);
         s.kill(); // SIGKILL: no orderly shutdown, only what sync made durable counts
         await s.exited;
-        const s2 = await boot(t, disk);
+        const s2 = await boot(t, disk, ro, join(dir, 'hvc0-2.txt'));
+        let sum2 = '';
         try {
           const r = await s2.run('cat /var/boots; sha256sum /root/persist.txt', CMD_MS);
           assert.equal(r.status, 0, r.output);
           const [boots, line] = r.output.trim().split('\n');
           assert.equal(boots, '2', 'the second boot counted itself on the same disk');
           assert.equal(line!.split(/\s+/)[0], sum, 'the file written and synced before SIGKILL is intact');
-          s2.type('poweroff\n');
+          // A reboot of the guest (busybox reboot: init syncs and reboots) ends the VMM with status 0.
+          const w = await s2.run('seq 1 3000 > /root/reboot.txt && sha256sum /root/reboot.txt', CMD_MS);
+          assert.equal(w.status, 0, w.output);
+          sum2 = w.output.trim().split(/\s+/)[0]!;
+          s2.type('reboot\n');
           const exit = await s2.exited;
-          assert.equal(exit.status, 0);
+          assert.equal(exit.status, 0, 'the VMM ends with status 0 when its guest reboots');
         } finally {
           s2.kill();
+        }
+        const s3 = await boot(t, disk, ro, join(dir, 'hvc0-3.txt'));
+        try {
+          const r = await s3.run('cat /var/boots; sha256sum /root/persist.txt /root/reboot.txt', CMD_MS);
+          assert.equal(r.status, 0, r.output);
+          const [boots, line1, line2] = r.output.trim().split('\n');
+          assert.equal(boots, '3', 'the third boot counted itself on the same disk');
+          assert.equal(line1!.split(/\s+/)[0], sum, 'the first file is still intact');
+          assert.equal(line2!.split(/\s+/)[0], sum2, 'the file written before the reboot is intact');
+          s3.type('poweroff\n');
+          const exit = await s3.exited;
+          assert.equal(exit.status, 0);
+        } finally {
+          s3.kill();
         }
       } finally {
         s.kill();
