@@ -159,3 +159,37 @@ for (const { t, name, skip } of targets) {
     }
   });
 }
+
+// INTx as the DSDT's _PRT describes it: with MSI off (pci=nomsi) Linux routes each virtio function's INTA#
+// through the _PRT to an IOAPIC pin, level-triggered, and the devices work on it. Slot d's INTA# is GSI
+// 16 + (d & 3) (src/devices/pci/pci-intx.ts). tsvmm only: QEMU's DSDT routes through link devices.
+test('virtio on tsvmm emu with pci=nomsi: INTx through the _PRT to IOAPIC GSIs 16-19, level-triggered, and the disks work', { skip: haveImages ? false : noImages, timeout: TEST_MS }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsvmm-virtio-intx-'));
+  const disk = join(dir, 'root.ext4');
+  const ro = join(dir, 'ro.img');
+  writeFileSync(ro, new Uint8Array(1 << 20));
+  copyFileSync(rootImage, disk);
+  const cmdline = `${LINUX_DISK_CMDLINE} pci=nomsi`;
+  const { cmd, args } = command({ kind: 'tsvmm', accel: 'emu' }, disk, ro, join(dir, 'hvc0.txt'));
+  args[args.indexOf(LINUX_DISK_CMDLINE)] = cmdline;
+  const s = new ShellSession({ kind: 'tsvmm', accel: 'emu', decompress: 'host' }, { kernel, initrd, cmdline, cpus: 1, memMiB: 256 }, { cmd, args });
+  try {
+    await s.waitFor(ROOT_MARKER, BOOT_MS);
+    await s.waitFor(SHELL_PROMPT, BOOT_MS);
+    const r = await s.run('seq 1 20000 > /root/x && sync && head -c 512 /dev/vdb | wc -c && grep virtio /proc/interrupts', CMD_MS);
+    assert.equal(r.status, 0, r.output);
+    assert.match(r.output, /^512$/m);
+    const lines = r.output.split('\n').filter((l) => /virtio/.test(l)).map((l) => l.trim().replace(/\s+/g, ' '));
+    assert.ok(lines.every((l) => !/MSI/.test(l)), `no MSI with pci=nomsi: ${lines.join(' | ')}`);
+    // Slots in the order tsvmm attaches them: vda 1, vdb 2, rng 3, console 4 (INTA# of slot 4 wraps to GSI 16).
+    const gsiOf = (n: number): string | undefined => /^(\d+): \d+ IO-APIC (\d+)-fasteoi virtio\d+$/.exec(lines.find((l) => l.endsWith(` virtio${n}`)) ?? '')?.slice(1).join('/');
+    assert.deepEqual([0, 1, 2, 3].map(gsiOf), ['17/17', '18/18', '19/19', '16/16'], lines.join(' | '));
+    assert.match(lines.find((l) => l.endsWith(' virtio0')) ?? '', /^17: [1-9]/, 'vda took interrupts');
+    assert.match(lines.find((l) => l.endsWith(' virtio1')) ?? '', /^18: [1-9]/, 'vdb took interrupts');
+    s.type('poweroff\n');
+    assert.equal((await s.exited).status, 0);
+  } finally {
+    s.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
