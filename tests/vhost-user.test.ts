@@ -70,9 +70,9 @@ function pattern(seed: number): Uint8Array {
   return Uint8Array.from({ length: 512 }, (_, i) => (seed * 31 + i * 7) & 0xff);
 }
 
-async function ownBackend(img: string, serial: string): Promise<{ proc: Proc; socket: string }> {
+async function ownBackend(img: string, serial: string, extra: readonly string[] = []): Promise<{ proc: Proc; socket: string }> {
   const socket = join(dir, `${serial}.sock`);
-  const proc = start(process.execPath, [tsvmmBin, 'device', 'vhost-user-blk', '--socket', socket, '--image', img, '--serial', serial]);
+  const proc = start(process.execPath, [tsvmmBin, 'device', 'vhost-user-blk', '--socket', socket, '--image', img, '--serial', serial, ...extra]);
   await until(() => proc.out().includes('serving'), 'the back-end listening', proc);
   return { proc, socket };
 }
@@ -148,6 +148,27 @@ for (const accel of ['emu', 'kvm'] as const) {
     }
   });
 }
+
+test("emu: tsvmm's own back-end with --ro: reads and the serial work, the guest's write fails with IOERR, the image is untouched", { timeout: 120_000 }, async () => {
+  const img = image('ro.img');
+  const before = readFileSync(img);
+  const be = await ownBackend(img, 'READONLY', ['--ro']);
+  try {
+    assert.match(be.proc.out(), /\(1048576 bytes, read-only\)/);
+    const f = tsvmmRun('emu', 'seed=7', ['--vhost-user-blk', be.socket]);
+    const fr = await f.exited;
+    const out = f.out();
+    assert.ok(out.includes(`read sector 0 status 0: ${SECTOR0}`), out);
+    assert.ok(out.includes('serial status 0 "READONLY"'), out);
+    // vblk's write gets VIRTIO_BLK_S_IOERR (1); its flush succeeds and the read-back shows the old bytes.
+    assert.match(out, /vblk: write 1 flush 0 read-back 0 DIFFERS/, out);
+    assert.match(out, /vblk: FAILED/, out);
+    assert.notEqual(fr.status, 1, out);
+    assert.deepEqual(readFileSync(img), before, 'the image is untouched');
+  } finally {
+    be.proc.child.kill('SIGKILL');
+  }
+});
 
 test('emu: tsvmm as the front-end of qemu-storage-daemon --export type=vhost-user-blk', { skip: qsdMissing, timeout: 120_000 }, async () => {
   const img = image('qsd.img');
