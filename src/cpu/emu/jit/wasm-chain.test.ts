@@ -2,8 +2,8 @@
  * Chained wasm runs (wasm-chain.ts): compiled blocks that go on into the next compiled block inside
  * WebAssembly must leave the vCPU exactly as the run loop does block by block: instruction and branch counts,
  * registers, flags and RIP at every slice end, with flags that one block sets and the next reads, CALL and RET
- * (inline and through their handler), side exits, a handler import (IMUL) and a block that rewrites another
- * block's code while both are linked.
+ * (inline and through their handler), side exits (in self-loops too), a handler import (IMUL) and a block that
+ * rewrites another block's code while both are linked.
  *
  * The tier is picked from TSVMM_JIT when cpu.ts loads, so this file sets it first and imports the harness
  * after (node --test runs each file in a process of its own).
@@ -142,6 +142,27 @@ test('a block whose side exits are taken in turn chains through each, in 64- and
   // ~3 000 instructions: the run loop polls every 2 048, and before that the blocks are compiled and linked;
   // a chained run that returned at every exit the block does not link would count one per pass (~150).
   chainsThrough(PROG_SIDES, 30, [1, 7, 13, 100], 'chained runs went on past unlinked side exits');
+});
+
+test('a loop whose block holds side exits loops inside its function, with its passes counted at the side exits', () => {
+  // The block from loop (0x1005) ends with jnz loop: a self-loop though je s1 and je s2 lie in it. A side exit taken
+  // after passes counts them (the chain driver and execBlock), at every slice end as block by block.
+  for (const bits of [64, 32] as const) {
+    const t = bits === 64 ? makeLong64Cpu() : makeCpu();
+    const cpu = t.cpu;
+    cpu.compile = true;
+    if (bits === 32) {
+      cpu.setFlat32();
+      cpu.rip = 0x1000;
+      cpu.rl[4] = 0x8000;
+    }
+    load(t.mem, 0x1000, PROG_SIDES);
+    assert.equal(cpu.run(1e9), 'hlt');
+    const loop = cpu.jcBlock.find((b) => b !== undefined && b.phys === 0x1005)!;
+    assert.equal(loop.sideExits, 2);
+    assert.ok(loop.exec !== null && loop.selfLoop, `${bits}-bit: compiled as a self-loop`);
+    for (const slice of [2, 3, 5, 11, 17, 1000]) assert.deepEqual(trace(true, slice, bits, PROG_SIDES).lines, trace(false, slice, bits, PROG_SIDES).lines, `${bits}-bit, slice ${slice}`);
+  }
 });
 
 // A block of one instruction without an inline form (CLI, which ends its block) inside a loop: mov ecx,3000 |

@@ -73,6 +73,7 @@ export function chainModuleBytes(blockType: FnType, jcwBase: number, jcwEntries:
   const rec2 = b.local(T.I32);
   const done = b.local(T.I32);
   const dbr = b.local(T.I32);
+  const ci = b.local(T.I32);
   const room = b.local(T.F64);
   const cntf = b.local(T.F64);
   // What a linked block must be valid for: set by the wrapper before the run and the same through it (an import
@@ -154,14 +155,18 @@ export function chainModuleBytes(blockType: FnType, jcwBase: number, jcwEntries:
         }
         b.op(W.Else);
         {
-          // A side exit: the record links one; another one's branches retired are in the slot (Slot.ChainBr).
-          b.get(r).i32(0xffff).op(W.I32And).tee(done).get(rec).mem(W.I32Load, Lk.SideCi, 2).op(W.I32Eq).op(W.If, T.Void);
-          b.get(rec).mem(W.I32Load, Lk.SideBr, 2).set(dbr);
+          // A side exit: the record links one; another one's branches retired are in the slot (Slot.ChainBr). In a
+          // self-loop it may leave after passes: `done` and `dbr` hold the block's count and branches plus theirs.
+          b.get(done).get(cnt).op(W.I32Sub).get(r).i32(0xffff).op(W.I32And).tee(ci).op(W.I32Add).set(done);
+          b.get(dbr).get(rec).mem(W.I32Load, Lk.Branches, 2).op(W.I32Sub).set(dbr);
+          b.get(ci).get(rec).mem(W.I32Load, Lk.SideCi, 2).op(W.I32Eq).op(W.If, T.Void);
+          b.get(dbr).get(rec).mem(W.I32Load, Lk.SideBr, 2).op(W.I32Add).set(dbr);
           b.get(rec).mem(W.I32Load, Lk.SideIdx, 2).set(nx);
           b.get(rec).mem(W.F64Load, Lk.SideBip, 3).set(BIP);
           b.op(W.Else);
+          b.get(dbr);
           slotI32(Slot.ChainBr);
-          b.set(dbr);
+          b.op(W.I32Add).set(dbr);
           b.i32(0).set(nx);
           b.op(W.End);
         }

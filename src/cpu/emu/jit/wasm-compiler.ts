@@ -391,13 +391,16 @@ function prepare(blk: Block, anyBlock: boolean): Prepared | null {
   // returning to the run loop before and after it.
   if (forms[n - 1] === '') forms[n - 1] = 'tail';
   // A block whose last branch goes back to its start or to a later instruction of it loops inside the
-  // function, as in the JS compiler: only inline forms from there on, no side exits, and no stores when it is
-  // entered mid-block (its writes to its own code are checked from the block start only).
+  // function, as in the JS compiler: only inline forms from there on, and no stores when it is entered mid-block
+  // (its writes to its own code are checked from the block start only). Side exits may lie in the loop: one taken
+  // leaves with the passes so far in the slot, and their poll check never fires after the first pass (passes are
+  // limited to room / count, so each ends before the poll point), as the run loop running the block pass by pass
+  // would not poll at them either.
   let head = -1;
   const last = ins[n - 1]!;
   if (forms[n - 1] === 'jcc') for (let k = 0; k < n; k++) if (ins[k]!.start === last.end + last.imm) head = k;
   const stores = (f: WForm, x: Insn): boolean => f === 'store' || f === 'store64' || f === 'push' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm' || (f === 'alu64m' && x.mw) || (f === 'simd' && simdStores(x)) || (f === 'str' && strStores(x)) || f === 'shiftclm';
-  if (head >= 0 && !forms.every((f, k) => k < head || (f !== '' && f !== 'tail' && !(head > 0 && stores(f, ins[k]!)) && !(f === 'jcc' && k < n - 1)))) head = -1;
+  if (head >= 0 && !forms.every((f, k) => k < head || (f !== '' && f !== 'tail' && !(head > 0 && stores(f, ins[k]!))))) head = -1;
   if (head < 0 && !anyBlock) return null; // asked again at the late threshold (jit-mode.ts WASM_LATE_FACTOR)
   const liveAfter = flagLiveness(ins, forms, observesAll);
   // segOff at each instruction: the start of its basic block (after the last side exit before it).
