@@ -117,8 +117,8 @@ export class FdWatcher {
     signalEventFd(this.controlFd);
     // The worker closes nothing of ours; it exits at its next wake-up, which the control fd gives it now. One
     // still loading is left to finish loading (see the constructor): it sees W_STOP then and ends by itself.
-    // The control fd is closed once the thread has ended.
-    // Held until it has ended, so that the control fd is closed (and `exited` settles) before the process exits.
+    // The thread is held until it has ended, so that its control fd is closed (and `exited` settles) before the
+    // process exits.
     this.worker.ref();
     if (this.ready) void this.worker.terminate();
   }
