@@ -117,8 +117,12 @@ export const MSR = {
   IA32_SYSENTER_CS: 0x174,
   IA32_SYSENTER_ESP: 0x175,
   IA32_SYSENTER_EIP: 0x176,
+  IA32_MCG_CAP: 0x179,
+  IA32_MCG_STATUS: 0x17a,
+  IA32_MCG_CTL: 0x17b,
   IA32_MISC_ENABLE: 0x1a0,
   IA32_PAT: 0x277,
+  IA32_MTRR_DEF_TYPE: 0x2ff,
   IA32_PERF_CAPABILITIES: 0x345,
   IA32_TSC_DEADLINE: 0x6e0,
   IA32_EFER: 0xc000_0080,
@@ -132,8 +136,15 @@ export const MSR = {
   IA32_TSC_AUX: 0xc000_0103,
 } as const;
 
+/**
+ * IA32_MTRR_DEF_TYPE as tsvmm's firmware leaves it on every vCPU: MTRRs enabled (bit 11), fixed ranges off,
+ * write-back as the default type (6). It powers on as 0 and real firmware enables it; Linux skips PAT when
+ * MTRRs are disabled ("x86/PAT: MTRRs disabled, skipping PAT initialization too").
+ */
+export const FIRMWARE_MTRR_DEF_TYPE = (1 << 11) | 6;
+
 /** MSRs the guest may read but only the host may change (capability/identity MSRs). */
-const GUEST_READ_ONLY_MSRS = new Set<number>([MSR.IA32_PERF_CAPABILITIES, 0x10a /* ARCH_CAPABILITIES */]);
+const GUEST_READ_ONLY_MSRS = new Set<number>([MSR.IA32_PERF_CAPABILITIES, 0x10a /* ARCH_CAPABILITIES */, MSR.IA32_MCG_CAP]);
 
 /** Command MSRs: written, never read (RDMSR is #GP), and no state to save. */
 const WRITE_ONLY_MSRS = new Set<number>([MSR.IA32_PRED_CMD]);

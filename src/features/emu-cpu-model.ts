@@ -16,6 +16,15 @@ export interface EmuFeature {
 
 const f = (name: string, leaf: number, reg: EmuFeature['reg'], bit: number, detail: string): EmuFeature => ({ name, leaf, subleaf: 0, reg, bit, detail });
 
+/**
+ * Machine-check banks (IA32_MCi_CTL/STATUS/ADDR/MISC at 0x400 + 4i). An emulator has no hardware error to
+ * report, but Linux gives up on its MCE subsystem ("Unable to init MCE device") without MCE and MCA, and
+ * real CPUs and QEMU have them; the banks just never show an error.
+ */
+export const EMU_MCA_BANKS = 10;
+/** IA32_MCG_CAP: the bank count and MCG_CTL_P (bit 8: IA32_MCG_CTL exists); no CMCI, LMCE or recovery. */
+export const EMU_MCG_CAP = EMU_MCA_BANKS | (1 << 8);
+
 /** Every feature bit the interpreter advertises. Anything absent here reads as 0. */
 export const EMU_CPU_FEATURES: readonly EmuFeature[] = [
   f('fpu', 1, 'edx', 0, 'x87 FPU in software: 80-bit extended arithmetic, transcendentals, #MF/FERR#'),
@@ -24,11 +33,13 @@ export const EMU_CPU_FEATURES: readonly EmuFeature[] = [
   f('tsc', 1, 'edx', 4, 'virtual TSC (deterministic mode: derived from the instruction count)'),
   f('msr', 1, 'edx', 5, 'RDMSR/WRMSR'),
   f('pae', 1, 'edx', 6, 'PAE and 4-level paging, 2 MiB pages'),
+  f('mce', 1, 'edx', 7, 'machine-check exception: CR4.MCE (no error is ever signalled)'),
   f('cx8', 1, 'edx', 8, 'CMPXCHG8B'),
   f('apic', 1, 'edx', 9, 'local APIC (emulated chip)'),
   f('sep', 1, 'edx', 11, 'SYSENTER/SYSEXIT'),
-  f('mtrr', 1, 'edx', 12, 'MTRR MSRs (storage only, no cache effects)'),
+  f('mtrr', 1, 'edx', 12, 'MTRR MSRs (storage only, no cache effects), enabled with write-back as the default type at power-on, as firmware leaves them'),
   f('pge', 1, 'edx', 13, 'global pages survive CR3 writes'),
+  f('mca', 1, 'edx', 14, `machine-check architecture: IA32_MCG_CAP/STATUS/CTL and ${EMU_MCA_BANKS} banks, which never log an error`),
   f('cmov', 1, 'edx', 15, 'CMOVcc'),
   f('pat', 1, 'edx', 16, 'IA32_PAT (storage only)'),
   f('clfsh', 1, 'edx', 19, 'CLFLUSH (no-op)'),

@@ -140,3 +140,46 @@ test('IA32_TSC_DEADLINE is a value of the vCPU\'s TSC: after an IA32_TSC write i
   assert.ok(writeMsr(c, 0x10, ...split(6e9)));
   assert.ok(apic.nextDeadlineNs() <= 0, 'past it: due at once');
 });
+
+test('machine-check architecture: CPUID MCE and MCA, a read-only IA32_MCG_CAP, banks whose status takes only zeros', () => {
+  const c = cpu();
+  emuCpuid(1, 0, 0, 1, c.cpuidOut);
+  assert.equal(c.cpuidOut[3]! & ((1 << 7) | (1 << 14)), (1 << 7) | (1 << 14), 'CPUID.1:EDX MCE and MCA');
+  assert.ok(readMsr(c, MSR.IA32_MCG_CAP));
+  const banks = c.msrOut.lo & 0xff;
+  assert.ok(banks >= 1, 'at least one bank');
+  assert.equal(c.msrOut.lo & (1 << 8), 1 << 8, 'MCG_CTL_P: IA32_MCG_CTL exists');
+  assert.equal(c.msrOut.lo & ((1 << 10) | (1 << 24) | (1 << 27)), 0, 'no CMCI, software error recovery or LMCE');
+  assert.equal(writeMsr(c, MSR.IA32_MCG_CAP, 0, 0), false, 'IA32_MCG_CAP is read-only');
+  assert.equal(describeRegister(msrReg(MSR.IA32_MCG_CAP)).access, 'read-only-guest');
+  // What Linux's MCE init writes: every bank enabled, every status cleared, global control all ones.
+  assert.ok(writeMsr(c, MSR.IA32_MCG_CTL, -1, -1));
+  assert.ok(writeMsr(c, MSR.IA32_MCG_STATUS, 0, 0));
+  for (let i = 0; i < banks; i++) {
+    assert.ok(writeMsr(c, 0x400 + 4 * i, -1, -1), `MC${i}_CTL`);
+    assert.ok(writeMsr(c, 0x401 + 4 * i, 0, 0), `MC${i}_STATUS takes 0`);
+    assert.equal(writeMsr(c, 0x401 + 4 * i, 0, 1 << 31), false, `MC${i}_STATUS: a 1 (VAL) is #GP`);
+    assert.ok(readMsr(c, 0x401 + 4 * i));
+    assert.deepEqual({ ...c.msrOut }, { lo: 0, hi: 0 }, `MC${i}_STATUS shows no error`);
+    assert.ok(readMsr(c, 0x400 + 4 * i));
+    assert.deepEqual({ ...c.msrOut }, { lo: -1, hi: -1 }, `MC${i}_CTL keeps what was written`);
+    for (const m of [2, 3]) assert.ok(readMsr(c, 0x400 + 4 * i + m), `MC${i} ADDR/MISC`);
+    assert.ok(emuHoldsMsr(0x400 + 4 * i), 'a snapshot carries the bank');
+  }
+  assert.equal(readMsr(c, 0x400 + 4 * banks), false, 'no bank past the count');
+  assert.equal(writeMsr(c, 0x400 + 4 * banks, -1, -1), false);
+});
+
+test('the MTRRs come up enabled with write-back as the default type, as firmware leaves them', () => {
+  const c = cpu();
+  assert.ok(readMsr(c, MSR.IA32_MTRR_DEF_TYPE));
+  assert.deepEqual({ ...c.msrOut }, { lo: (1 << 11) | 6, hi: 0 }, 'E set, FE clear, type WB');
+  assert.ok(writeMsr(c, MSR.IA32_MTRR_DEF_TYPE, 0, 0), 'Linux clears E around a PAT or MTRR change');
+  assert.ok(readMsr(c, MSR.IA32_MTRR_DEF_TYPE));
+  assert.equal(c.msrOut.lo, 0);
+  const saved = saveVcpu(c);
+  const d = cpu();
+  restoreVcpu(d, saved);
+  assert.ok(readMsr(d, MSR.IA32_MTRR_DEF_TYPE));
+  assert.equal(d.msrOut.lo, 0, 'a snapshot carries the written value, not the firmware one');
+});

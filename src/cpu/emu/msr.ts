@@ -1,7 +1,7 @@
 /** RDMSR/WRMSR (architectural, APIC, PMU and storage-only MSRs), the TSC and CPUID. */
 import type { EmuCpu } from './cpu.js';
-import { MSR } from '../registers.js';
-import { CPUID1_ECX_OSXSAVE, CPUID7_ECX_LA57, EMU_LINEAR_ADDR_BITS_LA57, EMU_ARCH_CAPABILITIES_HI, EMU_ARCH_CAPABILITIES_LO, EMU_PRED_CMD_BITS, EMU_SPEC_CTRL_BITS, emuCpuid } from '../../features/emu-cpu-model.js';
+import { FIRMWARE_MTRR_DEF_TYPE, MSR } from '../registers.js';
+import { CPUID1_ECX_OSXSAVE, CPUID7_ECX_LA57, EMU_MCA_BANKS, EMU_MCG_CAP, EMU_LINEAR_ADDR_BITS_LA57, EMU_ARCH_CAPABILITIES_HI, EMU_ARCH_CAPABILITIES_LO, EMU_PRED_CMD_BITS, EMU_SPEC_CTRL_BITS, emuCpuid } from '../../features/emu-cpu-model.js';
 import { CR0_PG, CR4_OSXSAVE, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, Pow, Seg } from './x86-defs.js';
 import { flushTlb } from './tlb.js';
 import { setReg } from './gpr.js';
@@ -62,6 +62,8 @@ export function readMsr(c: EmuCpu, idx: number): boolean {
       return true;
     case 0xfe: // IA32_MTRRCAP: 8 variable ranges, fixed ranges, WC
       return set(0x508, 0);
+    case MSR.IA32_MCG_CAP: // read-only: a write is #GP
+      return set(EMU_MCG_CAP, 0);
     case MSR.IA32_FEATURE_CONTROL:
       return set(1, 0); // locked, VMX off
     case 0x8b: // IA32_BIOS_SIGN_ID: no microcode loaded, so the revision reads 0
@@ -81,8 +83,22 @@ export function readMsr(c: EmuCpu, idx: number): boolean {
   if (c.pmu !== null && c.pmu.isPmuMsr(idx)) return c.pmu.readMsr(idx, o);
   const st = c.msrStore.get(idx);
   if (st !== undefined) return set(st[0], st[1]);
-  if (knownStorageMsr(idx)) return set(idx === MSR.IA32_PAT ? 0x00070406 : idx === MSR.IA32_MISC_ENABLE ? 1 : 0, idx === MSR.IA32_PAT ? 0x00070406 : 0);
+  if (knownStorageMsr(idx)) return set(storageReset(idx), idx === MSR.IA32_PAT ? 0x00070406 : 0);
   return false;
+}
+
+/** The low half of a storage MSR never written: its power-on value, or what tsvmm's firmware leaves in it. */
+function storageReset(idx: number): number {
+  switch (idx) {
+    case MSR.IA32_PAT:
+      return 0x00070406;
+    case MSR.IA32_MISC_ENABLE:
+      return 1; // fast strings, as firmware sets it
+    case MSR.IA32_MTRR_DEF_TYPE:
+      return FIRMWARE_MTRR_DEF_TYPE;
+    default:
+      return 0;
+  }
 }
 
 /**
@@ -190,6 +206,8 @@ export function writeMsr(c: EmuCpu, idx: number, lo: number, hi: number): boolea
   }
   if (idx >= 0x800 && idx <= 0x8ff) return c.apic !== undefined && c.apic.writeMsr(idx, lo, hi);
   if (c.pmu !== null && c.pmu.isPmuMsr(idx)) return c.pmu.writeMsr(idx, lo, hi);
+  // IA32_MCi_STATUS takes only zeros from software (SDM vol. 3, 15.3.2.2): a 1 is #GP.
+  if (idx >= MCA_BANK0 && idx < MCA_END && (idx & 3) === 1 && (lo | hi) !== 0) return false;
   if (knownStorageMsr(idx)) {
     c.msrStore.set(idx, [lo, hi]);
     return true;
@@ -249,8 +267,13 @@ function knownStorageMsr(idx: number): boolean {
     idx === 0x258 ||
     idx === 0x259 ||
     (idx >= 0x268 && idx <= 0x26f) ||
-    idx === 0x2ff || // MTRRdefType
-    idx === 0x179 || // MCG_CAP
-    idx === 0x17a
+    idx === MSR.IA32_MTRR_DEF_TYPE ||
+    idx === MSR.IA32_MCG_STATUS ||
+    idx === MSR.IA32_MCG_CTL ||
+    (idx >= MCA_BANK0 && idx < MCA_END) // MCi_CTL, MCi_STATUS, MCi_ADDR, MCi_MISC
   );
 }
+
+/** The machine-check banks' MSRs: four per bank from IA32_MC0_CTL. */
+const MCA_BANK0 = 0x400;
+const MCA_END = MCA_BANK0 + 4 * EMU_MCA_BANKS;

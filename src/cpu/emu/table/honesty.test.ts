@@ -67,7 +67,7 @@ const FEATURE_OPCODES: Record<string, string[]> = {
 };
 
 /** Features that are not instruction sets, and instruction features whose opcodes are listed elsewhere. */
-const NO_OPCODES = new Set(['de', 'pse', 'pae', 'apic', 'mtrr', 'pge', 'pat', 'x2apic', 'tsc-deadline', 'nx', 'pdpe1gb', 'lm', 'spec_ctrl', 'bhi_ctrl', 'arch_capabilities', 'hypervisor']);
+const NO_OPCODES = new Set(['de', 'pse', 'pae', 'apic', 'mce', 'mtrr', 'pge', 'mca', 'pat', 'x2apic', 'tsc-deadline', 'nx', 'pdpe1gb', 'lm', 'spec_ctrl', 'bhi_ctrl', 'arch_capabilities', 'hypervisor']);
 
 interface Enc {
   bytes: number[];
