@@ -1,4 +1,5 @@
 import { parseSize } from '../util/size.js';
+import { isBlkSerial } from '../devices/virtio/virtio-blk.js';
 
 export type AccelChoice = 'kvm' | 'emu' | 'auto';
 
@@ -83,7 +84,7 @@ export function parseDrive(text: string, index: number): DriveSpec {
     if (p === 'ro' || p === 'readonly') readOnly = true;
     else if (p.startsWith('serial=')) {
       serial = p.slice(7);
-      if (!/^[\x20-\x7e]{1,20}$/.test(serial) || serial.includes(',')) throw new ConfigError(`--drive ${text}: serial "${serial}" must be 1-20 printable ASCII characters`);
+      if (serial === '' || !isBlkSerial(serial) || serial.includes(',')) throw new ConfigError(`--drive ${text}: serial "${serial}" must be 1-20 printable ASCII characters`);
     } else throw new ConfigError(`--drive ${text}: "${p}" is not understood (use ro or serial=S)`);
   }
   return { id: `drive${index}`, path, readOnly, ...(serial !== undefined ? { serial } : {}) };

@@ -28,7 +28,7 @@ import {
   u64,
   vringState,
 } from '../devices/vhost-user/protocol.js';
-import { VirtioBlk, BLK_QUEUE_SIZE } from '../devices/virtio/virtio-blk.js';
+import { VirtioBlk, BLK_QUEUE_SIZE, isBlkSerial } from '../devices/virtio/virtio-blk.js';
 import { VIRTIO_F_EVENT_IDX, VIRTIO_F_INDIRECT_DESC, VIRTIO_F_VERSION_1, bit, type VirtioContext } from '../devices/virtio/virtio-device.js';
 import { Virtqueue } from '../devices/virtio/virtqueue.js';
 import { FileBlockBackend } from './host-devices/file-block-backend.js';
@@ -65,7 +65,7 @@ export class BackendSetupError extends VmmError {}
 export function serveVhostUserBlk(opts: VhostUserBlkBackendOptions): void {
   const say = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   // Checked before listening: the device model would refuse it only when a front-end connects.
-  if (opts.serial !== undefined && !/^[\x20-\x7e]{1,20}$/.test(opts.serial)) {
+  if (opts.serial !== undefined && (opts.serial === '' || !isBlkSerial(opts.serial))) {
     throw new BackendSetupError('vhost-user-backend', `--serial "${opts.serial}" must be 1-20 printable ASCII characters`, { exitCode: EXIT.USAGE });
   }
   let disk: FileBlockBackend;

@@ -30,6 +30,10 @@ export const VIRTIO_BLK_S_UNSUPP = 2;
 
 export const SECTOR_SIZE = 512;
 export const VIRTIO_BLK_ID_BYTES = 20;
+/** Whether `s` can be a disk's serial, what GET_ID returns: printable ASCII, at most VIRTIO_BLK_ID_BYTES characters. */
+export function isBlkSerial(s: string): boolean {
+  return s.length <= VIRTIO_BLK_ID_BYTES && /^[\x20-\x7e]*$/.test(s);
+}
 export const BLK_QUEUE_SIZE = 256;
 /** Largest discard / write-zeroes request: 32 MiB in sectors, one segment. */
 const MAX_DISCARD_SECTORS = 65536;
@@ -72,7 +76,7 @@ export class VirtioBlk implements VirtioDevice {
     const b = opts.backend;
     this.name = `virtio-blk${opts.label ? ` (${opts.label})` : ''}`;
     const serial = opts.serial ?? '';
-    if (!/^[\x20-\x7e]{0,20}$/.test(serial)) throw new RangeError(`disk serial "${serial}" must be at most ${VIRTIO_BLK_ID_BYTES} printable ASCII characters`);
+    if (!isBlkSerial(serial)) throw new RangeError(`disk serial "${serial}" must be at most ${VIRTIO_BLK_ID_BYTES} printable ASCII characters`);
     this.serial = new TextEncoder().encode(serial);
     this.features =
       bit(VIRTIO_BLK_F_SEG_MAX) | bit(VIRTIO_BLK_F_BLK_SIZE) | bit(VIRTIO_BLK_F_FLUSH) | (b.readOnly ? bit(VIRTIO_BLK_F_RO) : bit(VIRTIO_BLK_F_DISCARD) | bit(VIRTIO_BLK_F_WRITE_ZEROES));
