@@ -66,17 +66,20 @@ const ADVICE: Readonly<Record<string, string>> = {
   EINTR: 'interrupted by a signal',
 };
 
+/** The C library's words for an errno, with its name: "No such file or directory (ENOENT)". */
+function libcReason(errno: number): string {
+  return `${String(c.strerror(errno))} (${errnoName(errno)})`;
+}
+
 /** A SysError for the current errno: "<what>: <reason>". */
 export function sysError(what: string, errno = koffi.errno()): SysError {
   const code = errnoName(errno);
-  const reason = ADVICE[code] ?? `${String(c.strerror(errno))} (${code})`;
-  return new SysError(code, errno, `${what}: ${reason}`);
+  return new SysError(code, errno, `${what}: ${ADVICE[code] ?? libcReason(errno)}`);
 }
 
 /** A SysError in the C library's words, for calls that are not about /dev/kvm (ADVICE's hints would mislead). */
 export function plainSysError(what: string, errno = koffi.errno()): SysError {
-  const code = errnoName(errno);
-  return new SysError(code, errno, `${what}: ${String(c.strerror(errno))} (${code})`);
+  return new SysError(errnoName(errno), errno, `${what}: ${libcReason(errno)}`);
 }
 
 /** The current thread's errno (valid right after a failed call). */
@@ -248,7 +251,7 @@ export function openTap(name: string): { fd: number; name: string } {
   if (fd < 0) {
     const errno = koffi.errno();
     const code = errnoName(errno);
-    const why = code === 'ENOENT' ? 'no such device (the tun module is not loaded)' : code === 'EACCES' || code === 'EPERM' ? 'permission denied (TAP needs root, or CAP_NET_ADMIN and access to /dev/net/tun)' : `${String(c.strerror(errno))} (${code})`;
+    const why = code === 'ENOENT' ? 'no such device (the tun module is not loaded)' : code === 'EACCES' || code === 'EPERM' ? 'permission denied (TAP needs root, or CAP_NET_ADMIN and access to /dev/net/tun)' : libcReason(errno);
     throw new SysError(code, errno, `Cannot open /dev/net/tun: ${why}`);
   }
   // struct ifreq: ifr_name[16], then ifr_flags (short); 40 bytes.
@@ -264,7 +267,7 @@ export function openTap(name: string): { fd: number; name: string } {
         ? `not permitted (creating it needs CAP_NET_ADMIN; or make it for this user first: ip tuntap add dev ${name} mode tap user USER)`
         : code === 'EBUSY'
           ? 'it is in use (another process has it open)'
-          : `${String(c.strerror(errno))} (${code})`;
+          : libcReason(errno);
     throw new SysError(code, errno, `Cannot attach to TAP interface ${name}: ${why}`);
   }
   const end = ifr.indexOf(0);
