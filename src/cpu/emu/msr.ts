@@ -83,15 +83,18 @@ export function readMsr(c: EmuCpu, idx: number): boolean {
   if (c.pmu !== null && c.pmu.isPmuMsr(idx)) return c.pmu.readMsr(idx, o);
   const st = c.msrStore.get(idx);
   if (st !== undefined) return set(st[0], st[1]);
-  if (knownStorageMsr(idx)) return set(storageReset(idx), idx === MSR.IA32_PAT ? 0x00070406 : 0);
+  if (knownStorageMsr(idx)) return set(storageReset(idx), idx === MSR.IA32_PAT ? PAT_POWER_ON_HALF : 0);
   return false;
 }
+
+/** Each half of IA32_PAT at power-on: WB, WT, UC-, UC. */
+const PAT_POWER_ON_HALF = 0x00070406;
 
 /** The low half of a storage MSR never written: its power-on value, or what tsvmm's firmware leaves in it. */
 function storageReset(idx: number): number {
   switch (idx) {
     case MSR.IA32_PAT:
-      return 0x00070406;
+      return PAT_POWER_ON_HALF;
     case MSR.IA32_MISC_ENABLE:
       return 1; // fast strings, as firmware sets it
     case MSR.IA32_MTRR_DEF_TYPE:
