@@ -329,6 +329,13 @@ export class EmuCpu {
   readonly tlbOff = new Float64Array(Tlb.Size * 2);
   readonly tlbPhys = new Float64Array(Tlb.Size * 2).fill(-1);
   readonly tlbGlobal = new Uint8Array(Tlb.Size * 2);
+  /**
+   * The entries filled with non-global translations since the last flush (the first tlbLocalN, each once:
+   * tlbListed), so that a CR3 write drops those instead of scanning all 2 048 (tlb.ts flushTlb).
+   */
+  readonly tlbLocal = new Int16Array(Tlb.Size * 2);
+  readonly tlbListed = new Uint8Array(Tlb.Size * 2);
+  tlbLocalN = 0;
   readonly tlbView: DataView[] = new Array<DataView>(Tlb.Size * 2);
   /** 0 for supervisor accesses, TLB_SIZE for CPL 3. */
   tlbUser = 0;

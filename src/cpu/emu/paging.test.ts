@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeCpu, type TestCpu } from './cpu-harness.test-util.js';
 import { type EmuCpu } from './cpu.js';
-import { CR0_PG, CR0_WP, CR4_PAE, CR4_PSE, EFER_LMA, EFER_LME, EFER_NXE, FAULT, VEC_PF, VLin, jcSlot } from './x86-defs.js';
+import { CR0_PG, CR0_WP, CR4_PAE, CR4_PGE, CR4_PSE, EFER_LMA, EFER_LME, EFER_NXE, FAULT, VEC_PF, VLin, jcSlot } from './x86-defs.js';
 import { Block } from './insn.js';
 import { translate } from './paging.js';
 import { writeCr0, writeCr3, writeCr4 } from './control-regs.js';
@@ -222,4 +222,31 @@ test('INVLPG drops exactly the jump-cache slots of blocks on the page and the pa
     }
     for (const [j, { lin }] of slots) if (lin >= page - 4096 && lin < page + 4096) slots.delete(j);
   }
+});
+
+test('a CR3 write drops the non-global TLB entries filled since the last one, and keeps the global ones', () => {
+  const { cpu, mem } = paging32();
+  writeCr4(cpu, cpu.cr4 | CR4_PGE);
+  mem.writeU32(0x21000 + 4 * 4, 0x104000 | 0x3); // 0x404000 -> 0x104000, not global
+  mem.writeU32(0x21000 + 5 * 4, 0x105000 | 0x103); // 0x405000 -> 0x105000, global
+  mem.writeU32(0x104000, 0x11);
+  mem.writeU32(0x105000, 0x22);
+  mem.writeU32(0x106000, 0x33);
+  mem.writeU32(0x107000, 0x44);
+  assert.equal(rd32(cpu, 0x404000), 0x11);
+  assert.equal(rd32(cpu, 0x405000), 0x22);
+  mem.writeU32(0x21000 + 5 * 4, 0x107000 | 0x103);
+  // Each round moves the non-global page to the other frame without an INVLPG: the TLB keeps the old one
+  // until a CR3 write (entries filled after one are dropped by the next one too).
+  for (let round = 0; round < 4; round++) {
+    const [from, to] = round % 2 === 0 ? [0x11, 0x33] : [0x33, 0x11];
+    mem.writeU32(0x21000 + 4 * 4, (round % 2 === 0 ? 0x106000 : 0x104000) | 0x3);
+    assert.equal(rd32(cpu, 0x404000), from, `round ${round}: the stale non-global entry is used before the CR3 write`);
+    writeCr3(cpu, cpu.cr3);
+    assert.equal(rd32(cpu, 0x404000), to, `round ${round}: non-global: walked again after the CR3 write`);
+    assert.equal(rd32(cpu, 0x405000), 0x22, `round ${round}: global: kept over the CR3 write`);
+  }
+  // A full flush (CR4.PGE cleared) drops the global one too.
+  writeCr4(cpu, cpu.cr4 & ~CR4_PGE);
+  assert.equal(rd32(cpu, 0x405000), 0x44);
 });
