@@ -59,8 +59,8 @@ Run options:
   --accel BACKEND    kvm, emu or auto (default auto: KVM when hardware-backed, else the emulator)
   --serial WHERE     COM1 goes to stdio (default), file:PATH or none
   --drive PATH[,ro][,serial=S]
-                     a virtio-blk disk on a raw image (repeatable; Linux: vda, vdb, ...); ro makes it
-                     read-only; flushes are fdatasync
+                     a virtio-blk disk on a raw image or a host block device (repeatable; Linux: vda,
+                     vdb, ...); ro makes it read-only; flushes are fdatasync
   --net stream:listen=ADDR | stream:connect=ADDR | tap:NAME [,mac=M]
                      a virtio-net interface wired over a stream socket (a Unix socket path or
                      host:port) to another tsvmm VM (or QEMU's -netdev stream), or to a TAP

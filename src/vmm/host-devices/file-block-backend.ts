@@ -1,13 +1,20 @@
 /**
- * A raw disk image file as a virtio-blk backend (Node only: the device model imports the interface,
- * never this file). Reads and writes are positioned (pread/pwrite), flush is fdatasync, so a write
- * the guest saw acknowledged after a flush survives the host process being killed. Discard and
+ * A raw disk image file or a host block device as a virtio-blk backend (Node only: the device model imports
+ * the interface, never this file). Reads and writes are positioned (pread/pwrite), flush is fdatasync, so a
+ * write the guest saw acknowledged after a flush survives the host process being killed. Discard and
  * write-zeroes write zeros (no hole punching: Node's fs has no fallocate), so both are exact.
  */
-import { closeSync, fdatasyncSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fstatSync, openSync, readFileSync, readSync, writeSync, type Stats } from 'node:fs';
 import { BlockBackendError, type BlockBackend } from '../../devices/virtio/backends/block-backend.js';
 
 const ZERO_CHUNK = 1 << 20;
+
+/** "major:minor" of Linux's device number `rdev` (glibc's dev_t layout: 12 bits of major, 20 of minor, split). */
+function deviceNumber(rdev: Stats['rdev']): string {
+  const major = ((rdev >>> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
+  const minor = (rdev & 0xff) | ((rdev >>> 12) & ~0xff);
+  return `${major}:${minor}`;
+}
 
 export class FileBlockBackend implements BlockBackend {
   readonly size: number;
@@ -30,11 +37,22 @@ export class FileBlockBackend implements BlockBackend {
       closeSync(this.fd);
       throw new BlockBackendError(`--drive ${path}: not a regular file or block device`);
     }
-    if (st.size % 512 !== 0 || st.size === 0) {
-      closeSync(this.fd);
-      throw new BlockBackendError(`--drive ${path}: a raw image must be a non-empty multiple of 512 bytes (it is ${st.size})`);
+    let size = st.size;
+    if (st.isBlockDevice()) {
+      // fstat gives a block device's size as 0; the kernel publishes it in sysfs (in 512-byte sectors).
+      const sysfs = `/sys/dev/block/${deviceNumber(st.rdev)}/size`;
+      try {
+        size = Number(readFileSync(sysfs, 'latin1').trim()) * 512;
+      } catch {
+        closeSync(this.fd);
+        throw new BlockBackendError(`--drive ${path}: cannot read the block device's size from ${sysfs}; use an image file instead`);
+      }
     }
-    this.size = st.size;
+    if (size % 512 !== 0 || size === 0) {
+      closeSync(this.fd);
+      throw new BlockBackendError(`--drive ${path}: a raw image must be a non-empty multiple of 512 bytes (it is ${size})`);
+    }
+    this.size = size;
   }
 
   read(offset: number, dst: Uint8Array): void {
