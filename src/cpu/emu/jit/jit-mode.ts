@@ -27,7 +27,9 @@ export const JS_THRESHOLD = 10000;
 /**
  * Runs of a self-looping block before the wasm tier compiles it: its loop then runs inside one wasm call
  * (no return to the run loop per pass), which pays back soon. 200, 300 and 500 were measured against it again
- * with the cheaper emit (jit/README.md, "Cheaper emit"): no consistent winner under load.
+ * with the cheaper emit (jit/README.md, "Cheaper emit"): no consistent winner under load; 500 and 250 again with
+ * the compile's main-thread cost counted (jit/README.md, "The tier policy, counted"): fewer interpreted runs, no
+ * measured gain.
  */
 export const WASM_THRESHOLD = 1000;
 
