@@ -191,3 +191,128 @@ test('structured opcodes must carry their immediates in the same op() call', () 
   b.op(W.Block, T.Void);
   assert.throws(() => b.finish(), /depth 1/);
 });
+
+/** Occurrences of a slot access `op` (i32.load 0x28, i32.store 0x36) at `offset` (< 128) in b's code. */
+function slotAccesses(b: BlockBody, op: number, offset: number): number {
+  let n = 0;
+  const c = b.code;
+  for (let i = 0; i + 2 < c.length; i++) if (c[i] === op && c[i + 1] === 2 && c[i + 2] === offset) n++;
+  return n;
+}
+
+test('32-bit reads: a register is loaded from the slot once, a value written is read from its local', () => {
+  const b = new BlockBody(2, SLOT, (f) => f === 0);
+  const v = b.local(T.I32);
+  b.load32(3);
+  b.load32(3);
+  b.op(W.I32Add).set(v);
+  b.store32(4, v);
+  b.load32(4);
+  b.op(W.Drop);
+  b.get(FLAG).op(W.If, T.Void).op(W.End); // the store is written here
+  b.load32(4);
+  b.load32(3);
+  b.op(W.I32Add);
+  b.op(W.Drop);
+  b.finish();
+  assert.equal(slotAccesses(b, 0x28, Slot.Rl + 3 * 4), 1, 'register 3 read from the slot once');
+  assert.equal(slotAccesses(b, 0x28, Slot.Rl + 4 * 4), 0, 'register 4 read from the local it was written from');
+});
+
+test('32-bit reads after a handler, a write in a branch and at a loop head take the slot again', () => {
+  // r3 read, handler rewrites it, read again
+  assert.equal(
+    run(
+      (b) => {
+        b.load32(3);
+        b.op(W.Drop);
+        b.i32(0).call(0).op(W.Drop);
+        b.load32(3);
+        b.op(W.I64ExtendI32U);
+      },
+      0,
+      (lo) => setReg(lo, 3, 5n),
+      (lo) => setReg(lo, 3, 9n),
+    ).r,
+    9n,
+  );
+  // r2 read, written inside a branch, read after it
+  const branch = (b: BlockBody): void => {
+    const v = b.local(T.I32);
+    b.load32(2);
+    b.op(W.Drop);
+    b.get(FLAG).op(W.If, T.Void);
+    b.i32(11).set(v);
+    b.store32(2, v);
+    b.op(W.End);
+    b.load32(2);
+    b.op(W.I64ExtendI32U);
+  };
+  assert.equal(run(branch, 1, (lo) => setReg(lo, 2, 7n)).r, 11n);
+  assert.equal(run(branch, 0, (lo) => setReg(lo, 2, 7n)).r, 7n);
+  // acc = 0; r1 read before the loop; loop { acc += r1 (32 bits); r1 = 100; while ++i < 2 }: 7 + 100
+  const loop = (b: BlockBody): void => {
+    const acc = b.local(T.I32);
+    const i = b.local(T.I32);
+    const h = b.local(T.I64);
+    b.load32(1);
+    b.op(W.Drop);
+    b.loopHead();
+    b.get(acc);
+    b.load32(1);
+    b.op(W.I32Add).set(acc);
+    b.i64(100n).set(h);
+    b.store64(1, h);
+    b.get(i).i32(1).op(W.I32Add).tee(i).i32(2).op(W.I32LtS, W.BrIf, 0);
+    b.op(W.End);
+    b.get(acc).op(W.I64ExtendI32U);
+  };
+  assert.equal(run(loop, 0, (lo) => setReg(lo, 1, 7n)).r, 107n);
+});
+
+test("a 32-bit write stores the high half's zero once while nothing else wrote the high half", () => {
+  const b = new BlockBody(2, SLOT, (f) => f === 0);
+  const v = b.local(T.I32);
+  for (let k = 0; k < 3; k++) {
+    b.i32(k).set(v);
+    b.store32(5, v);
+    b.get(FLAG).op(W.If, T.Void).op(W.End);
+  }
+  b.finish();
+  assert.equal(slotAccesses(b, 0x36, Slot.Rl + 5 * 4), 3);
+  assert.equal(slotAccesses(b, 0x36, Slot.Rh + 5 * 4), 1);
+  // A handler (in a branch), a 64-bit write and a loop's back edge may set the high half: stored again after each.
+  const seen: bigint[] = [];
+  const emit = (b: BlockBody): void => {
+    const w = b.local(T.I32);
+    const h = b.local(T.I64);
+    const i = b.local(T.I32);
+    b.i32(1).set(w);
+    b.store32(5, w);
+    b.get(FLAG).op(W.If, T.Void);
+    b.i32(0).call(0).op(W.Drop); // sets r5 = 0x3_0000_0003
+    b.op(W.End);
+    b.store32(5, w);
+    b.i32(0).call(0).op(W.Drop); // records r5, sets it
+    b.store32(5, w);
+    b.get(FLAG).op(W.If, T.Void).op(W.End);
+    b.loopHead();
+    b.store32(5, w);
+    b.i32(0).call(0).op(W.Drop); // records r5, sets it
+    b.i64(0x4_0000_0004n).set(h);
+    b.store64(5, h);
+    b.get(i).i32(1).op(W.I32Add).tee(i).i32(2).op(W.I32LtS, W.BrIf, 0);
+    b.op(W.End);
+    b.store32(5, w);
+    b.load64(5);
+  };
+  for (const flag of [0, 1]) {
+    seen.length = 0;
+    const { r } = run(emit, flag, () => {}, (lo) => {
+      seen.push(reg(lo, 5));
+      setReg(lo, 5, 0x3_0000_0003n);
+    });
+    assert.deepEqual(seen, flag === 1 ? [1n, 1n, 1n, 1n] : [1n, 1n, 1n]);
+    assert.equal(r, 1n);
+  }
+});

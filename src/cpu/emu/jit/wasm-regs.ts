@@ -55,6 +55,19 @@ export class BlockBody extends Body {
   private readonly pHi = new Int32Array(REGS).fill(NONE);
   /** Whether any store is pending. */
   private anyPending = false;
+  /**
+   * Register r's low 32 bits are in i32 local lo32[r] at this point (-1: not known). Set only at the top level
+   * (base), dropped by any write of r, a set of that local, a clobbering call and a loop head; so within a block
+   * a register is read from the slot once, and a value written is read from the local it came from.
+   */
+  private readonly lo32 = new Int32Array(REGS).fill(-1);
+  /** Register r's own i32 local for lo32 (made at its first slot read). */
+  private readonly lo32Local = new Int32Array(REGS).fill(-1);
+  /**
+   * Register r's high half in the slot is 0 on every path to this point (a 32-bit write's zero was stored at the
+   * top level, nothing wrote the high half since): a later 32-bit write stores only the low half.
+   */
+  private readonly hiZero = new Uint8Array(REGS);
   /** Locals that are aliases (b -> where `get a; set b` was taken out, a, and the depth it was at). */
   private readonly alias = new Map<number, { at: number; src: number; depth: number; tee: number }>();
   /** Locals set (or made an alias) once already: only a first set makes an alias. */
@@ -131,7 +144,10 @@ export class BlockBody extends Body {
   override call(f: number): this {
     this.flushAll();
     super.call(f);
-    if (this.clobbers(f)) this.retake();
+    if (this.clobbers(f)) {
+      this.forgetAll();
+      this.retake();
+    }
     return this;
   }
 
@@ -149,6 +165,7 @@ export class BlockBody extends Body {
 
   override set(l: number): this {
     if (this.anyPending) this.flushFrom(l);
+    this.forgetLocal(l);
     if (this.alias.size !== 0) this.unaliasLocal(l);
     if (l >= this.params && !this.wasSet.has(l) && this.getEnd === this.code.length && this.getLocal !== l) {
       // `local.get a; local.set l` (or `local.tee a; local.set l`), l's first value: l reads a from here on.
@@ -171,9 +188,34 @@ export class BlockBody extends Body {
 
   override tee(l: number): this {
     if (this.anyPending) this.flushFrom(l);
+    this.forgetLocal(l);
     if (this.alias.size !== 0) this.unaliasLocal(l);
     this.wasSet.add(l);
     return super.tee(l);
+  }
+
+  /** Local l changes: no register's low half is known to be in it any more. */
+  private forgetLocal(l: number): void {
+    const c = this.lo32;
+    for (let r = 0; r < REGS; r++) if (c[r] === l) c[r] = -1;
+  }
+
+  /** Nothing is known of the registers' values (a clobbering call, a loop head). */
+  private forgetAll(): void {
+    this.lo32.fill(-1);
+    this.hiZero.fill(0);
+    this.epoch++;
+  }
+
+  /**
+   * Changes at every clobbering call and loop head: a value an emitter derived from the slot at the top level
+   * (`atTop`) holds on every later path while the epoch is the same.
+   */
+  epoch = 0;
+
+  /** Whether code emitted here runs on every later path of the function (its top level, or a self-loop body's). */
+  atTop(): boolean {
+    return this.depth === this.base;
   }
 
   /** Before local l is set: l, and every alias of l, become locals again. */
@@ -213,6 +255,8 @@ export class BlockBody extends Body {
   loopHead(): void {
     this.op(W.Loop, T.Void);
     this.base = this.depth;
+    // Reached from the back edge too, with what the body left.
+    this.forgetAll();
   }
 
   /** The function's end (implicit after this): writes the pending stores and checks that the structure closed. */
@@ -244,6 +288,8 @@ export class BlockBody extends Body {
       if (hi === ZERO) this.i32(0);
       else this.get(hi).i64(32n).op(W.I64ShrU, W.I32WrapI64);
       this.mem(W.I32Store, Slot.Rh + r * 4, 2);
+      // Stored on every path from here when written at the top level.
+      if (hi === ZERO && this.depth === this.base) this.hiZero[r] = 1;
     }
   }
 
@@ -259,10 +305,31 @@ export class BlockBody extends Body {
 
   /** Pushes register r's low 32 bits. */
   load32(r: number): void {
-    if (this.cached[r] !== 0) this.get(this.loc[r]!).op(W.I32WrapI64);
-    else {
-      if (this.pLo[r] !== NONE) this.flushReg(r);
-      this.get(this.slot).mem(W.I32Load, Slot.Rl + r * 4, 2);
+    if (this.cached[r] !== 0) {
+      this.get(this.loc[r]!).op(W.I32WrapI64);
+      return;
+    }
+    // A pending write's value is in its local (which keeps it until set again: that flushes the store first).
+    const p = this.pLo[r]!;
+    if (p !== NONE) {
+      this.get(p);
+      if (this.pLo64[r] !== 0) this.op(W.I32WrapI64);
+      return;
+    }
+    const c = this.lo32[r]!;
+    if (c >= 0) {
+      this.get(c);
+      return;
+    }
+    this.get(this.slot).mem(W.I32Load, Slot.Rl + r * 4, 2);
+    if (this.depth === this.base) {
+      let l = this.lo32Local[r]!;
+      if (l < 0) {
+        l = this.local(T.I32);
+        this.lo32Local[r] = l;
+      }
+      this.tee(l);
+      this.lo32[r] = l;
     }
   }
 
@@ -276,6 +343,8 @@ export class BlockBody extends Body {
   /** Register r = i64 local v (v must not be a register's local). */
   store64(r: number, v: number): void {
     this.kill(r);
+    this.lo32[r] = -1;
+    this.hiZero[r] = 0;
     if (this.cached[r] !== 0 || this.depth === this.base) {
       this.get(v).set(this.local64(r));
       this.cached[r] = 1;
@@ -292,7 +361,9 @@ export class BlockBody extends Body {
     if (this.cached[r] !== 0) this.get(v).op(W.I64ExtendI32U).set(this.loc[r]!);
     this.pLo[r] = v;
     this.pLo64[r] = 0;
-    this.pHi[r] = ZERO;
+    if (this.hiZero[r] === 0) this.pHi[r] = ZERO;
+    // v holds the low half until it is set again (forgetLocal), on every later path if written at the top level.
+    this.lo32[r] = this.depth === this.base ? v : -1;
     this.anyPending = true;
   }
 
@@ -304,6 +375,12 @@ export class BlockBody extends Body {
 
   /** Register r's low 32 bits = the i32 that `low` pushes, its high half kept (8- and 16-bit writes, a 32-bit stack's ESP). */
   storeLow32(r: number, low: () => void): void {
+    this.storeLow(r, low);
+    // After low(), which may read the register (and remember its local).
+    this.lo32[r] = -1;
+  }
+
+  private storeLow(r: number, low: () => void): void {
     if (this.cached[r] !== 0) {
       const l = this.loc[r]!;
       // The pending low half (if any) is replaced; the high half's stays, from whatever local it is in.
@@ -331,6 +408,7 @@ export class BlockBody extends Body {
       const l = this.loc[r]!;
       this.get(l).i64(0xffff_ffffn).op(W.I64And).set(l);
     }
+    if (this.hiZero[r] !== 0) return;
     this.pHi[r] = ZERO;
     this.anyPending = true;
   }
