@@ -403,12 +403,14 @@ function prepare(blk: Block, anyBlock: boolean): Prepared | null {
   if (head >= 0 && !forms.every((f, k) => k < head || (f !== '' && f !== 'tail' && !(head > 0 && stores(f, ins[k]!))))) head = -1;
   if (head < 0 && !anyBlock) return null; // asked again at the late threshold (jit-mode.ts WASM_LATE_FACTOR)
   const liveAfter = flagLiveness(ins, forms, observesAll);
+  // The same where memory accesses with inline fast paths see the flags only in their slow paths (deferred records).
+  const liveInline = flagLiveness(ins, forms, (f, x) => !SLOW_ONLY.has(f) && observesAll(f, x));
   // segOff at each instruction: the start of its basic block (after the last side exit before it).
   const segAt = new Int32Array(n);
   for (let k = 1; k < n; k++) segAt[k] = forms[k - 1] === 'jcc' ? k : segAt[k - 1]!;
   const body = new BlockBody(5, P_SLOT, (f) => f === Im.H);
   blockLong = long;
-  emit(body, ins, forms, liveAfter, head);
+  emit(body, ins, forms, liveAfter, liveInline, head);
   return { blk, body, segAt, head };
 }
 
@@ -809,8 +811,47 @@ function exitCode(ci: number, how: number): number {
   return ci | (how << 16);
 }
 
+/**
+ * Deferred flags records. A flags producer whose flags only the slow paths of later memory accesses could see (a
+ * fault there shows the cpu's flags) records them in those slow paths, not inline: `capture` collects its record's
+ * stores while it is emitted, `pendingRec` holds them until an instruction that could see the record in another
+ * way (they are then written inline, where they would have been but later, nothing in between having touched
+ * the flags) or the next producer (which replaces them). `slowFlags` writes them inside a slow path.
+ */
+let capture: (() => void)[] | null = null;
+let pendingRec: (() => void)[] = [];
+
+/** Writes the deferred records here, on the block's main path. */
+function materialize(): void {
+  const p = pendingRec;
+  if (p.length === 0) return;
+  pendingRec = [];
+  const c = capture;
+  capture = null;
+  for (const f of p) f();
+  capture = c;
+}
+
+/** Writes the deferred records inside a slow path (before an import that may fault or read the flags). */
+function slowFlags(): void {
+  const p = pendingRec;
+  if (p.length === 0) return;
+  // What the main path knows of Fr.Dirty is not changed by a branch: this one ors its groups in.
+  const d = dirtyAt;
+  const c = capture;
+  dirtyAt = -1;
+  capture = null;
+  for (const f of p) f();
+  dirtyAt = d;
+  capture = c;
+}
+
 /** Writes the flags record field `i` from the value the emitter `v` pushes (an i32). */
 function recField(b: BlockBody, i: number, v: () => void): void {
+  if (capture !== null) {
+    capture.push(() => recField(b, i, v));
+    return;
+  }
   b.get(P_SLOT);
   v();
   b.mem(W.I32Store, Slot.Flags + i * 4, 2);
@@ -826,6 +867,10 @@ function recLocal(b: BlockBody, i: number, l: number): void {
 
 /** Writes the i64 that `v` pushes to field `i` and its high half, which follows it (Fr). */
 function recField64(b: BlockBody, i: number, v: () => void): void {
+  if (capture !== null) {
+    capture.push(() => recField64(b, i, v));
+    return;
+  }
   b.get(P_SLOT);
   v();
   b.mem(W.I64Store, Slot.Flags + i * 4, 3);
@@ -846,6 +891,10 @@ let dirtyAt = 0;
 
 /** Marks the field groups `g` written: a constant where Fr.Dirty is known, else or-ed in. */
 function recDirty(b: BlockBody, g: number): void {
+  if (capture !== null) {
+    capture.push(() => recDirty(b, g));
+    return;
+  }
   if (dirtyAt >= 0) {
     dirtyAt |= g;
     recConst(b, Fr.Dirty, dirtyAt);
@@ -1006,9 +1055,10 @@ function address(b: BlockBody, x: Insn, k: number, lin: number): void {
   }
   if (x.ak === Ea.A32) {
     // if (segChk[seg] | segBase[seg] != 0) lin = ea() else lin = zero-extended offset
-    b.get(P_SLOT).mem(W.I32Load8U, Slot.SegChk + x.seg, 0);
-    b.get(P_SLOT).mem(W.I64Load, Slot.SegBase + x.seg * 8, 3).op(W.I64Eqz, W.I32Eqz, W.I32Or);
-    b.op(W.If, T.I64).i32(k).call(Im.Ea).op(W.I64TruncF64S, W.Else);
+    segNotFlat(b, x.seg);
+    b.op(W.If, T.I64);
+    slowFlags();
+    b.i32(k).call(Im.Ea).op(W.I64TruncF64S, W.Else);
     off32(b, x);
     b.op(W.I64ExtendI32U, W.End).set(lin);
     return;
@@ -1023,10 +1073,37 @@ function address(b: BlockBody, x: Insn, k: number, lin: number): void {
     b.get(lin).i64(16n).op(W.I64Shl).i64(16n).op(W.I64ShrS).get(lin).op(W.I64Ne);
     // Any bit of the base set (a -0 too): ea(), which is exact whatever the base.
     if (x.seg !== Seg.FS && x.seg !== Seg.GS) b.get(P_SLOT).mem(W.I64Load, Slot.SegBase + x.seg * 8, 3).op(W.I64Eqz, W.I32Eqz, W.I32Or);
-    b.op(W.If, T.Void).i32(k).call(Im.Ea).op(W.I64TruncF64S).set(lin).op(W.End);
+    b.op(W.If, T.Void);
+    slowFlags();
+    b.i32(k).call(Im.Ea).op(W.I64TruncF64S).set(lin).op(W.End);
     return;
   }
+  materialize();
   b.i32(k).call(Im.Ea).op(W.I64TruncF64S).set(lin);
+}
+
+/**
+ * Segment `seg` needs ea() (limit checks, or a base), as a local per block: a segment changes only by an
+ * instruction that ends its block, or by a handler (BlockBody.epoch). -1: not computed on every path here.
+ */
+const segFlag = new Int32Array(8).fill(-1);
+const segEpoch = new Float64Array(8);
+
+/** Pushes whether segment `seg` is not flat (i32 0/1): from the slot once per block, then from a local. */
+function segNotFlat(b: BlockBody, seg: number): void {
+  const l = segFlag[seg]!;
+  if (l >= 0 && segEpoch[seg] === b.epoch) {
+    b.get(l);
+    return;
+  }
+  b.get(P_SLOT).mem(W.I32Load8U, Slot.SegChk + seg, 0);
+  b.get(P_SLOT).mem(W.I64Load, Slot.SegBase + seg * 8, 3).op(W.I64Eqz, W.I32Eqz, W.I32Or);
+  if (b.atTop()) {
+    const t = l >= 0 ? l : b.local(T.I32);
+    b.tee(t);
+    segFlag[seg] = t;
+    segEpoch[seg] = b.epoch;
+  }
 }
 
 /** Pushes a 64-bit memory operand's offset (disp + RIP-relative end + base + index << scale) as an i64. */
@@ -1093,6 +1170,7 @@ function load(b: BlockBody, k: number, lin: number, size: number): void {
   const idx = b.local(T.I32);
   tlbHit(b, lin, size, false, addr, idx);
   b.op(W.If, T.I32).get(addr).mem(LOAD_OP[size]!, 0, 0).op(W.Else);
+  slowFlags();
   b.i32(k).i32(size).get(lin).op(W.F64ConvertI64S).call(Im.Rd).op(W.End);
 }
 
@@ -1102,6 +1180,7 @@ function store(b: BlockBody, k: number, lin: number, size: number, v: number, sm
   const idx = b.local(T.I32);
   tlbHit(b, lin, size, true, addr, idx);
   b.op(W.If, T.Void).get(addr).get(v).mem(STORE_OP[size]!, 0, 0).op(W.Else);
+  slowFlags();
   b.i32(k).i32(size).get(lin).op(W.F64ConvertI64S).get(v).call(Im.Wr);
   b.op(W.If, T.Void).i32(smcExit).op(W.Return, W.End);
   b.op(W.End);
@@ -1157,6 +1236,7 @@ function load8(b: BlockBody, k: number, lin: number): void {
   const idx = b.local(T.I32);
   tlbHit(b, lin, 8, false, addr, idx);
   b.op(W.If, T.I64).get(addr).mem(W.I64Load, 0, 0).op(W.Else);
+  slowFlags();
   b.i32(k).i32(8).get(lin).op(W.F64ConvertI64S).call(Im.Rd).op(W.I64ExtendI32U);
   b.call(Im.Hi).op(W.I64ExtendI32S).i64(32n).op(W.I64Shl, W.I64Or, W.End);
 }
@@ -1167,6 +1247,7 @@ function store8(b: BlockBody, k: number, lin: number, v: number, smcExit: number
   const idx = b.local(T.I32);
   tlbHit(b, lin, 8, true, addr, idx);
   b.op(W.If, T.Void).get(addr).get(v).mem(W.I64Store, 0, 0).op(W.Else);
+  slowFlags();
   b.i32(k).get(lin).op(W.F64ConvertI64S).get(v).op(W.I32WrapI64).get(v).i64(32n).op(W.I64ShrU, W.I32WrapI64).call(Im.Wr8);
   b.op(W.If, T.Void).i32(smcExit).op(W.Return, W.End);
   b.op(W.End);
@@ -1417,13 +1498,21 @@ function setLoops(b: BlockBody): void {
   b.get(P_SLOT).get(passes).mem(W.I32Store, Slot.Loops, 2);
 }
 
-function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveAfter: readonly number[], head: number): void {
+/** Memory forms that see the flags only in their slow paths (a fault, an import): they may run with records deferred. */
+const SLOW_ONLY: ReadonlySet<string> = new Set(['load', 'movzx-load', 'store', 'load64', 'store64', 'loadn', 'alu-load', 'cmp-mi', 'cmp-mi8']);
+/** Forms a deferred record waits across: they neither read nor write flags, and call out only in slow paths. */
+const FLAGLESS: ReadonlySet<string> = new Set(['load', 'movzx-load', 'store', 'load64', 'store64', 'loadn', 'mov-rr', 'mov64', 'movri', 'movri64', 'lea', 'lea64', 'movzx', 'not', 'not64', 'mov8', 'nop']);
+/** Forms that write every arithmetic flag without reading any, whose records go through recField/recDirty only. */
+const FULL_WRITERS: ReadonlySet<string> = new Set(['alu-rr', 'alu-ri', 'alu-load', 'test', 'alu64', 'cmp-mi', 'cmp-mi8']);
+
+function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveAfter: readonly number[], liveInline: readonly number[], head: number): void {
   const n = ins.length;
   let known: Known = NONE;
   // A chained run (wasm-chain.ts) enters a block with the record as the block before it left it, dirty groups
   // included; without chains every block starts from the wrapper's clean record.
   dirtyAt = CHAIN ? -1 : 0;
   userLocal = -1;
+  segFlag.fill(-1);
   blockLen = n;
   loopHead = head;
   passes = head >= 0 ? b.local(T.I32) : -1;
@@ -1431,9 +1520,16 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
   // one sets it. A loop entered mid-block may leave (a side exit) or call out before its head, and the
   // wrapper and the imports read the count there: it must be 0, not what another block left.
   if (head > 0) setLoops(b);
+  pendingRec = [];
+  capture = null;
   for (let k = 0; k < n; k++) {
     const x = ins[k]!;
     const f = forms[k]!;
+    const w = writes(x);
+    const full = FULL_WRITERS.has(f) && (w & Bit.Arith) === Bit.Arith;
+    // ROL/ROR r32, imm (CF and OF through the `sh` import, which merges them into the record before it).
+    const rot = f === 'shift' && !shift32Inline(x);
+    if (k === head || !(full || rot || FLAGLESS.has(f))) materialize();
     if (k === head) {
       // Passes completed so far are in the slot for anything that faults or calls out in the loop.
       b.loopHead();
@@ -1441,15 +1537,34 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
       known = NONE; // reached from the back edge too
       dirtyAt = -1;
     }
-    const fl = (liveAfter[k]! & writes(x)) !== 0;
+    const fl = (liveAfter[k]! & w) !== 0;
+    // Its flags seen only where a later memory access takes its slow path: recorded there.
+    const defer = fl && (liveInline[k]! & w) === 0;
     let lin = -1;
     const memForm = f === 'alu-load' || f === 'cmp-mi' || f === 'cmp-mi8' || f === 'load' || f === 'store' || f === 'movzx-load' || f === 'load64' || f === 'store64' || f === 'loadn' || f === 'incdecm';
     if ((memForm || f === 'movsx' || f === 'test64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'imul64' || f === 'imul32' || f === 'mul32' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm' || f === 'alucm' || f === 'shiftclm') && x.mod !== 3) {
       lin = b.local(T.I64);
       address(b, x, k, lin);
     }
+    if (rot) {
+      if (defer) {
+        known = rotateDeferred(b, x, k);
+        continue;
+      }
+      if (fl) materialize();
+    }
+    if (full && defer) {
+      capture = [];
+      known = emitInsn(b, x, f, k, lin, fl, known);
+      pendingRec = capture;
+      capture = null;
+      continue;
+    }
     known = emitInsn(b, x, f, k, lin, fl, known);
+    // A full writer recorded here or seen by nothing: what was deferred before it is seen by nothing after it.
+    if (full) pendingRec = [];
   }
+  materialize();
   const lf = forms[n - 1];
   if (lf !== 'tail' && lf !== 'jmp' && lf !== 'call' && lf !== 'ret' && lf !== 'callr' && lf !== 'call32' && lf !== 'ret32' && lf !== 'jmpind' && lf !== 'callind') {
     exitRip(b, ins[n - 1]!.end);
@@ -1461,6 +1576,21 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
     const pro = new Body(0).get(P_USER).i32(0xffff).op(W.I32And).set(userLocal);
     b.code.unshift(...pro.code);
   }
+}
+
+/** ROL/ROR r32, imm whose CF and OF only slow paths may see: rotated inline, the `sh` import deferred with its operand. */
+function rotateDeferred(b: BlockBody, x: Insn, k: number): Known {
+  const A = x.rm;
+  const d = b.local(T.I32);
+  const r = b.local(T.I32);
+  b.load32(A);
+  b.tee(d).i32(x.imm & 31).op(SHIFT_OP[x.op]!).set(r);
+  b.store32(A, r);
+  pendingRec.push(() => {
+    b.i32(k).get(d).call(Im.Shift).op(W.Drop);
+    dirtyAt = 0;
+  });
+  return NONE;
 }
 
 /** One instruction's code; returns what is known of the flags after it. */
@@ -2004,8 +2134,7 @@ function formAluc(b: BlockBody, x: Insn, k: number, lin: number, fl: boolean, kn
 function formMoffs(b: BlockBody, x: Insn, k: number): void {
   const size = x.osz;
   const lin = b.local(T.I64);
-  b.get(P_SLOT).mem(W.I32Load8U, Slot.SegChk + x.seg, 0);
-  b.get(P_SLOT).mem(W.I64Load, Slot.SegBase + x.seg * 8, 3).op(W.I64Eqz, W.I32Eqz, W.I32Or);
+  segNotFlat(b, x.seg);
   b.op(W.If, T.Void);
   handler(b, k, smcExit(k));
   b.op(W.Else);
