@@ -8,9 +8,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { guestPath } from './guest-runner.js';
-import { exited, kvmStubSkip, noGdb, startGdbStub, type StartedStub } from './gdb-runner.js';
+import { exited, icounts, kvmStubSkip, noGdb, runGdbBatch, startGdbStub, type GdbOutput, type StartedStub } from './gdb-runner.js';
 
 /** The stub, paused until gdb continues it, on `guest` with the console on stdout. */
 function startStub(args: string[], guest = 'debuggee', accel = 'emu'): Promise<StartedStub> {
@@ -18,32 +17,22 @@ function startStub(args: string[], guest = 'debuggee', accel = 'emu'): Promise<S
 }
 
 /** gdb in batch mode with one -ex per command (an error in one, such as a refused reverse-stepi, does not end the session). */
-function runGdb(port: number, cmds: string[], file = guestPath('debuggee').replace(/\.elf$/, '.elf64'), arch: string[] = []): Promise<string> {
+function runGdb(port: number, cmds: string[], file = guestPath('debuggee').replace(/\.elf$/, '.elf64'), arch: string[] = []): Promise<GdbOutput> {
   const args = ['-batch', '-nx', '-ex', 'set pagination off', '-ex', 'set confirm off', ...arch, '-ex', `target remote 127.0.0.1:${port}`];
   for (const c of cmds) args.push('-ex', c);
   args.push(file);
-  return new Promise((resolve) => {
-    const g = spawn('gdb', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
-    g.stdout.on('data', (d: Buffer) => (text += d.toString()));
-    g.stderr.on('data', (d: Buffer) => (text += d.toString()));
-    const timer = setTimeout(() => g.kill('SIGKILL'), 150_000);
-    g.on('close', () => {
-      clearTimeout(timer);
-      resolve(text);
-    });
-  });
+  return runGdbBatch(args, 150_000);
 }
 
 /** The values of gdb's `p` commands ($N = ...), in order. */
-const values = (out: string): string[] => [...out.matchAll(/^\$\d+ = (.*)$/gm)].map((m) => m[1]!);
+const values = (out: GdbOutput): string[] => [...out.stdout.matchAll(/^\$\d+ = (.*)$/gm)].map((m) => m[1]!);
 
 const snap = ['p/x $pc', 'p/x $rsp', 'p/x $rax', 'p/x $rdi', 'p/x $eflags', 'p *(unsigned int *)&counter'];
 
 test('gdb reverse execution on emu --deterministic: reverse-stepi restores registers and memory exactly, reverse-continue, a watchpoint in reverse, forward again', { skip: noGdb, timeout: 240_000 }, async () => {
   const { child, port, output } = await startStub(['--deterministic']);
   try {
-    const out = await runGdb(port, [
+    const run = await runGdb(port, [
       'break bump',
       'continue',
       'continue', // bump(2)
@@ -85,7 +74,8 @@ test('gdb reverse execution on emu --deterministic: reverse-stepi restores regis
       'info symbol $pc',
       'continue', // from the start (replayed) to the end: live after the frontier
     ]);
-    const v = values(out);
+    const out = run.text;
+    const v = values(run);
     const n = snap.length;
     const at = (k: number): string[] => v.slice(k * n, (k + 1) * n);
     const [a, b, c, d, c2, b2, a2, d2] = [0, 1, 2, 3, 4, 5, 6, 7].map(at);
@@ -118,7 +108,7 @@ test('gdb reverse execution on emu --deterministic: reverse-stepi restores regis
 test('gdb reverse execution: a write watchpoint hit in reverse stops before the write, gdb shows the value going back', { skip: noGdb, timeout: 240_000 }, async () => {
   const { child, port, output } = await startStub(['--deterministic']);
   try {
-    const out = await runGdb(port, [
+    const run = await runGdb(port, [
       'break bump',
       'continue',
       'continue',
@@ -137,9 +127,10 @@ test('gdb reverse execution: a write watchpoint hit in reverse stops before the 
       'monitor reverse',
       'continue',
     ]);
-    const v = values(out);
+    const out = run.text;
+    const v = values(run);
     assert.deepEqual([v[0], v[1], v[3], v[4]], ['3', '1', '3', '1'], out);
-    assert.match(out, /Hardware watchpoint 2: \*\(unsigned int \*\)&counter\s+Old value = 3\s+New value = 1/);
+    assert.match(run.stdout, /Hardware watchpoint 2: \*\(unsigned int \*\)&counter\s+Old value = 3\s+New value = 1/);
     assert.match(out, /reverse execution: on; history from instruction 0/);
     assert.equal(await exited(child), 1);
     assert.equal(output(), 'debuggee: counter = 10\r\n');
@@ -153,7 +144,7 @@ test('gdb reverse execution with interrupts (apic-timer: LAPIC timer, PIT, IPIs)
   try {
     const regs = ['p/x $pc', 'p/x $rsp', 'p/x $eflags', 'p/x $rax', 'x/wx (long)&count', 'monitor icount'];
     // An ELF32 guest: gdb is told the architecture (the target description is always x86-64).
-    const out = await runGdb(
+    const run = await runGdb(
       port,
       [
         'break *(long)&on_lapic_timer',
@@ -180,10 +171,12 @@ test('gdb reverse execution with interrupts (apic-timer: LAPIC timer, PIT, IPIs)
       guestPath('apic-timer'),
       ['-ex', 'set architecture i386:x86-64'],
     );
-    const lines = (k: number): string => {
-      const v = [...out.matchAll(/^(\$\d+ = .*|0x[0-9a-f]+ <count>:\s+0x[0-9a-f]+|vCPU 0: \d+)$/gm)].map((m) => m[1]!.replace(/^\$\d+ = /, ''));
-      return v.slice(k * 6, (k + 1) * 6).join(' ');
-    };
+    const out = run.text;
+    // Per group: five values of gdb's (stdout) and the instruction count of the stub's monitor reply (stderr).
+    const shown = [...run.stdout.matchAll(/^(\$\d+ = .*|0x[0-9a-f]+ <count>:\s+0x[0-9a-f]+)$/gm)].map((m) => m[1]!.replace(/^\$\d+ = /, ''));
+    const counts = icounts(run);
+    assert.equal(counts.length, 5, out);
+    const lines = (k: number): string => [...shown.slice(k * 5, (k + 1) * 5), `vCPU 0: ${counts[k]![0]}`].join(' ');
     const second = lines(0);
     assert.match(second, /^0x[0-9a-f]+ /, out);
     assert.notEqual(lines(1), second);
@@ -202,7 +195,7 @@ test('gdb reverse execution with interrupts (apic-timer: LAPIC timer, PIT, IPIs)
 test('gdb reverse execution with 2 vCPUs (smp): reverse-continue back to the other vCPU\'s breakpoint hit, reverse-stepi and stepi by the VM\'s instruction count', { skip: noGdb, timeout: 240_000 }, async () => {
   const { child, port, output } = await startStub(['--deterministic', '--cpus', '2'], 'smp');
   try {
-    const out = await runGdb(
+    const run = await runGdb(
       port,
       [
         'break *(long)&ap_main',
@@ -227,12 +220,13 @@ test('gdb reverse execution with 2 vCPUs (smp): reverse-continue back to the oth
       guestPath('smp'),
       ['-ex', 'set architecture i386:x86-64'],
     );
-    const counts = [...out.matchAll(/^vCPU 0: (\d+)\nvCPU 1: (\d+)$/gm)].map((m) => [Number(m[1]), Number(m[2])]);
+    const out = run.text;
+    const counts = icounts(run, 2);
     assert.equal(counts.length, 5, out);
     const [apHit, bspHit, back, stepBack, stepOn] = counts as [number, number][];
     assert.ok(bspHit![0] > apHit![0], out);
     assert.deepEqual(back, apHit, 'reverse-continue lands on the AP\'s hit exactly');
-    assert.match(out, /Thread 2 hit Breakpoint 2, 0x[0-9a-f]+ in kprintf \(\)[\s\S]*Thread 1 hit Breakpoint 2[\s\S]*Thread 2 hit Breakpoint 2/);
+    assert.match(run.stdout, /Thread 2 hit Breakpoint 2, 0x[0-9a-f]+ in kprintf \(\)[\s\S]*Thread 1 hit Breakpoint 2[\s\S]*Thread 2 hit Breakpoint 2/);
     assert.equal(stepBack![0] + stepBack![1], apHit![0] + apHit![1] - 1, 'one instruction of the VM back');
     assert.deepEqual(stepOn, apHit, 'and forward again');
     assert.equal(await exited(child), 1);
@@ -246,7 +240,7 @@ for (const accel of ['emu', 'kvm'] as const) {
   test(`gdb reverse execution on ${accel}${accel === 'emu' ? ' without --deterministic' : ''}: refused with the reason, the VM runs on unaffected`, { skip: noGdb || (accel === 'kvm' && kvmStubSkip()), timeout: 180_000 }, async () => {
     const { child, port, output } = await startStub(accel === 'kvm' ? ['--deterministic'] : [], 'debuggee', accel);
     try {
-      const out = await runGdb(port, [
+      const run = await runGdb(port, [
         'break bump',
         'continue',
         'reverse-stepi', // not advertised: gdb refuses by itself
@@ -258,10 +252,11 @@ for (const accel of ['emu', 'kvm'] as const) {
         'delete',
         'continue',
       ]);
+      const out = run.text;
       assert.match(out, /Target remote does not support this command\./);
       assert.match(out, /tsvmm: reverse execution needs --accel emu --deterministic/);
       assert.match(out, /reverse execution: off \((reverse execution needs|it needs) --accel emu --deterministic/);
-      assert.deepEqual(values(out), ['1'], out);
+      assert.deepEqual(values(run), ['1'], out);
       assert.match(out, /^bump in section \.text/m, 'still at the breakpoint');
       assert.equal(await exited(child), 1);
       assert.equal(output(), 'debuggee: counter = 10\r\n');

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tsvmmBin } from '../guest-runner.js';
+import { icounts, runGdbBatch, type GdbOutput } from '../gdb-runner.js';
 import { btfMemberOffset, elfSections, kallsyms, vmlinuxOf, writeGdbSymbolFile } from './kernel-gdb-symbols.js';
 import { DEFAULT_CMDLINE } from './boot-probe.js';
 
@@ -24,23 +25,8 @@ const skip = !existsSync(vmlinuz)
       ? 'no gcc on this host'
       : false;
 
-/** Runs `cmd` to its end, killing it after `ms`; resolves with its output. */
-function collect(cmd: string, args: string[], ms: number): Promise<string> {
-  return new Promise((resolve) => {
-    const g = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
-    g.stdout.on('data', (d: Buffer) => (text += d.toString()));
-    g.stderr.on('data', (d: Buffer) => (text += d.toString()));
-    const timer = setTimeout(() => g.kill('SIGKILL'), ms);
-    g.on('close', () => {
-      clearTimeout(timer);
-      resolve(text);
-    });
-  });
-}
-
 /** Boots the kernel under the stub (with `extra` options) and runs gdb with `script` (after connecting); resolves with what gdb printed. */
-async function kernelGdb(extra: string[], script: (port: number) => string[]): Promise<string> {
+async function kernelGdb(extra: string[], script: (port: number) => string[]): Promise<GdbOutput> {
   const vmlinux = vmlinuxOf(readFileSync(vmlinuz));
   const sec = elfSections(vmlinux);
   const ro = sec.get('.rodata')!;
@@ -72,7 +58,7 @@ async function kernelGdb(extra: string[], script: (port: number) => string[]): P
     });
     const cmds = join(dir, 'cmds.gdb');
     writeFileSync(cmds, ['set pagination off', 'set confirm off', `target remote 127.0.0.1:${port}`, ...script(port)].join('\n') + '\n');
-    return await collect('gdb', ['-batch', '-nx', '-x', cmds, symFile], 300_000);
+    return await runGdbBatch(['-batch', '-nx', '-x', cmds, symFile], 300_000);
   } finally {
     child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
@@ -81,7 +67,7 @@ async function kernelGdb(extra: string[], script: (port: number) => string[]): P
 }
 
 test('real gdb on the Debian kernel: break start_kernel, init_task.comm, stepi, a watchpoint', { skip, timeout: 600_000 }, async () => {
-  const out = await kernelGdb([], () => [
+  const run = await kernelGdb([], () => [
     'break start_kernel',
     'continue',
     'p $pc == start_kernel',
@@ -93,15 +79,16 @@ test('real gdb on the Debian kernel: break start_kernel, init_task.comm, stepi, 
     'p early_boot_irqs_disabled',
     'kill',
   ]);
-  const values = [...out.matchAll(/^\$\d+ = (.*)$/gm)].map((m) => m[1]);
+  const out = run.text;
+  const values = [...run.stdout.matchAll(/^\$\d+ = (.*)$/gm)].map((m) => m[1]);
   assert.deepEqual(values, ['1', '"swapper\\000\\000\\000\\000\\000\\000\\000\\000"', '1', 'true'], out);
   assert.match(out, /Breakpoint 1, start_kernel \(\)/);
-  assert.match(out, /Hardware watchpoint 2: early_boot_irqs_disabled\s+Old value = false\s+New value = true/);
+  assert.match(run.stdout, /Hardware watchpoint 2: early_boot_irqs_disabled\s+Old value = false\s+New value = true/);
 });
 
 test('real gdb on the Debian kernel with --deterministic: the watchpoint in reverse, reverse-continue to start_kernel, forward again to the same write', { skip, timeout: 600_000 }, async () => {
   const regs = ['p/x $pc', 'p/x $rsp', 'p/x $rax', 'p/x $eflags', 'monitor icount'];
-  const out = await kernelGdb(['--deterministic'], () => [
+  const run = await kernelGdb(['--deterministic'], () => [
     'break start_kernel',
     'continue',
     ...regs, // A: start_kernel
@@ -119,19 +106,21 @@ test('real gdb on the Debian kernel with --deterministic: the watchpoint in reve
     ...regs, // = B
     'kill',
   ]);
-  const seen = [...out.matchAll(/^(\$\d+ = .*|vCPU 0: \d+)$/gm)].map((m) => m[1]!.replace(/^\$\d+ = /, ''));
-  const group = (k: number): string => seen.slice(k * 5, (k + 1) * 5).join(' ');
-  // Groups: A, B, then the value (one item) shifts the rest by one.
+  const out = run.text;
+  // Per group: four values of gdb's (stdout) and the instruction count of the stub's monitor reply (stderr).
+  const seen = [...run.stdout.matchAll(/^\$\d+ = (.*)$/gm)].map((m) => m[1]!);
+  const counts = icounts(run);
+  assert.equal(counts.length, 5, out);
+  // Values: A, B, then the value of early_boot_irqs_disabled (one item) shifts the rest by one.
+  const group = (k: number): string => [...seen.slice(k < 2 ? k * 4 : k * 4 + 1).slice(0, 4), `vCPU 0: ${counts[k]![0]}`].join(' ');
   const a = group(0);
   const b = group(1);
   assert.notEqual(a, b, out);
-  assert.equal(seen[10], 'false', out);
-  const after = seen.slice(11);
-  const g = (k: number): string => after.slice(k * 5, (k + 1) * 5).join(' ');
-  assert.equal(g(0), a, 'reverse-continue lands on start_kernel exactly');
-  assert.equal(g(1), b, 'forward again stops after the same write, exactly');
-  assert.equal(g(2), b, 'stepi and reverse-stepi');
-  assert.match(out, /Old value = true\s+New value = false/);
+  assert.equal(seen[8], 'false', out);
+  assert.equal(group(2), a, 'reverse-continue lands on start_kernel exactly');
+  assert.equal(group(3), b, 'forward again stops after the same write, exactly');
+  assert.equal(group(4), b, 'stepi and reverse-stepi');
+  assert.match(run.stdout, /Old value = true\s+New value = false/);
   assert.match(out, /Breakpoint 1, start_kernel \(\)/);
   assert.doesNotMatch(out, /diverged/);
 });
