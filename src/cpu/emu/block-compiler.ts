@@ -341,8 +341,9 @@ export function emitBody(ins: readonly Insn[], o: EmitOptions): Emitted | null {
     const B = x.reg;
     const fl = (liveAfter[k]! & writes(x)) !== 0;
     const r = `r${k}`;
-    // Memory forms: the index first (a fault reports this instruction), and the loop count for self-loops.
-    if (mayFault(f, x)) out.push(`c.ci = ${k};${selfLoop && k >= head ? ' c.loops = it;' : ''}`);
+    // Memory forms: the index first (a fault reports this instruction), and the loop count for self-loops. A pass
+    // after the first is a block run of its own from the head to the deterministic clock (a device may read it).
+    if (mayFault(f, x)) out.push(`c.ci = ${k};${selfLoop && k >= head ? ` c.loops = it; if (it > 0) c.segOff = it * ${n - head} + ${head};` : ''}`);
     if (f !== '' && f !== 'jcc' && x.mod !== 3 && f !== 'lea') out.push(eaCode(x, k, I));
     switch (f) {
       case 'alu-rr':

@@ -276,6 +276,8 @@ let curIns: readonly Insn[] = [];
 let curSeg: Int32Array = new Int32Array(0);
 let curM: Int32Array = new Int32Array(0);
 let curLoop = false;
+/** The running block's self-loop length (Block.loopLen), for the clock in its later passes. */
+let curLoopLen = 0;
 
 /** Copies the flags record into the cpu if compiled code wrote it since the last copy. */
 function sync(c: EmuCpu): void {
@@ -288,12 +290,15 @@ function enter(c: EmuCpu, k: number): Insn {
   if (chainOn) chainSync(c);
   sync(c);
   // Completed passes of a self-loop (run-loop.ts counts them when this instruction faults).
-  if (curLoop) c.loops = curM[(c.wslot + Slot.Loops) >> 2]!;
+  const p = curLoop ? (c.loops = curM[(c.wslot + Slot.Loops) >> 2]!) : 0;
   c.ci = k;
   // In the block's first basic block c.segOff is what execBlock entered it with: 0, or for the rest of a block a
   // stop point cut, minus the instructions of its basic block before the cut (run-loop.ts runRest).
   const s = curSeg[k]!;
-  if (s !== 0) c.segOff = s;
+  // A later pass is a block run of its own to the deterministic clock (the interpreter's from the loop head on):
+  // the passes before it have run, and its basic block starts at the head or at a side exit after it.
+  if (p > 0) c.segOff = p * curLoopLen + Math.max(s, curIns.length - curLoopLen);
+  else if (s !== 0) c.segOff = s;
   return curIns[k]!;
 }
 
@@ -415,7 +420,8 @@ function prepare(blk: Block, anyBlock: boolean): Prepared | null {
 }
 
 /** The function execBlock calls for a compiled block: runs the wasm, then sets c.ci and RIP by its exit code. */
-function wrapper(arena: WasmArena, ins: readonly Insn[], segAt: Int32Array, loops: boolean, run: (slot: number, user: number, bip: number, room: number, lim: number) => number): (c: EmuCpu) => void {
+function wrapper(arena: WasmArena, ins: readonly Insn[], segAt: Int32Array, loopLen: number, run: (slot: number, user: number, bip: number, room: number, lim: number) => number): (c: EmuCpu) => void {
+  const loops = loopLen > 0;
   const m = arena.i32;
   return (c: EmuCpu): void => {
     chainOn = false;
@@ -424,6 +430,7 @@ function wrapper(arena: WasmArena, ins: readonly Insn[], segAt: Int32Array, loop
     curSeg = segAt;
     curM = m;
     curLoop = loops;
+    curLoopLen = loopLen;
     const r = run(c.wslot, c.tlbUser | (c.stackSize << 16), c.bip, c.pollAt - c.instructions, c.loopLimit);
     const f = (c.wslot + Slot.Flags) >> 2;
     if (m[f + Fr.Dirty] !== 0) pull(c, m, f);
@@ -495,7 +502,7 @@ function compileBatch(arena: WasmArena, ps: readonly Prepared[], stats: JitStats
       blk.wl = { m, f: ch.f64, at };
       linkValidity(blk);
       blk.exec = chainWrapper(arena, ch, e);
-    } else blk.exec = wrapper(arena, ins, p.segAt, h >= 0, run);
+    } else blk.exec = wrapper(arena, ins, p.segAt, blk.loopLen, run);
   });
   book.add(bytes.length, held, idxs);
   if (stats !== undefined) {
@@ -591,6 +598,7 @@ function chainSync(c: EmuCpu): void {
   curSeg = e.segAt;
   c.segOff = 0; // a block after the first: no rest of a cut block
   curLoop = e.blk.selfLoop;
+  curLoopLen = e.blk.loopLen;
   c.loops = 0; // enter() reads a self-loop's passes from the slot
   c.instructions = chAt[Ch.I0]! + n;
   c.retired[chU] = chAt[Ch.R0]! + n;
@@ -689,6 +697,7 @@ function chainWrapper(arena: WasmArena, ch: ChainState, e0: ChainEntry): (c: Emu
     curIns = e0.ins;
     curSeg = e0.segAt;
     curLoop = e0.blk.selfLoop;
+    curLoopLen = e0.blk.loopLen;
     curIdx = idx0;
     curN = 0;
     const u = c.cpl === 3 ? 1 : 0;
