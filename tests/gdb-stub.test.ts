@@ -6,13 +6,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { guestPath, runCli } from './guest-runner.js';
-import { exited, kvmStubSkip, noGdb, startGdbStub as startStub } from './gdb-runner.js';
+import { exited, kvmStubSkip, noGdb, runGdbBatch, startGdbStub as startStub } from './gdb-runner.js';
 import { RspDecoder, encodePacket } from '../src/debug/gdb/rsp-codec.js';
 
 /** Runs gdb in batch mode with `script` against guest `guest`'s ELF64 symbols; resolves with everything it printed. */
@@ -22,17 +21,7 @@ async function runGdb(script: string, guest: string): Promise<string> {
   writeFileSync(cmds, `${script}\n`);
   try {
     // Asynchronously: the stub's output pipes must keep draining while gdb runs.
-    return await new Promise<string>((resolve) => {
-      const g = spawn('gdb', ['-batch', '-nx', '-x', cmds, guestPath(guest).replace(/\.elf$/, '.elf64')], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let text = '';
-      g.stdout.on('data', (d: Buffer) => (text += d.toString()));
-      g.stderr.on('data', (d: Buffer) => (text += d.toString()));
-      const timer = setTimeout(() => g.kill('SIGKILL'), 120_000);
-      g.on('close', () => {
-        clearTimeout(timer);
-        resolve(text);
-      });
-    });
+    return (await runGdbBatch(['-batch', '-nx', '-x', cmds, guestPath(guest).replace(/\.elf$/, '.elf64')], 120_000)).text;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
