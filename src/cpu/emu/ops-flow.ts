@@ -18,9 +18,12 @@ import { taskSwitch } from './task-switch.js';
 
 /** Branch target rip + rel wrapped to the operand size; #GP for a non-canonical 64-bit target. */
 export function relTarget(c: EmuCpu, i: Insn): number {
-  const t = c.bip + i.end + i.imm;
-  if (i.osz === 8) return canonicalTarget(c, t);
-  return limitCheck(c, i.osz === 4 ? t >>> 0 : t & 0xffff);
+  return nearTarget(c, c.bip + i.end + i.imm, i.osz);
+}
+/** A near branch's target `t` (rip + rel, not yet wrapped) for operand size `osz`: wrapped, then checked as relTarget does. */
+export function nearTarget(c: EmuCpu, t: number, osz: number): number {
+  if (osz === 8) return canonicalTarget(c, t);
+  return limitCheck(c, osz === 4 ? t >>> 0 : t & 0xffff);
 }
 /** Outside 64-bit mode a near branch beyond the CS limit is #GP(0) at the branch. */
 function limitCheck(c: EmuCpu, t: number): number {
