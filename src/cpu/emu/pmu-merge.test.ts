@@ -8,8 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeCpu, load } from './cpu-harness.test-util.js';
 import type { EmuPmuHook } from './cpu.js';
-import { VirtualPmu } from '../../pmu/virtual-pmu.js';
-import { resolvePmuConfig } from '../../pmu/pmu-config.js';
+import type { VirtualPmu } from '../../pmu/virtual-pmu.js';
+import { loggingPmu, runSlicesClearingOverflows, writePmuMsr } from './pmu-slices.test-util.js';
 
 // 0x1000: mov ecx,500 | 0x1005: add eax,ecx; test eax,1; jz 0x1012 | inc ebx | 0x1012: dec ecx; jnz 0x1005 | hlt
 const PROG = 'b9 f4010000' + '01c8 a9 01000000 74 02' + 'ffc3' + 'ffc9 75 f1' + 'f4';
@@ -35,8 +35,8 @@ function runWith(merge: boolean, edge: boolean, slice: number): string[] {
   load(mem, 0x1000, PROG);
   cpu.rip = 0x1000;
   const log: string[] = [];
-  const pmu = new VirtualPmu(resolvePmuConfig({}), { onPmi: () => log.push(`pmi at ${cpu.instructions}`), filter: null });
-  const w = (msr: number, lo: number, hi = 0): void => assert.ok(pmu.writeMsr(msr, lo, hi), `wrmsr 0x${msr.toString(16)}`);
+  const pmu = loggingPmu(cpu, log);
+  const w = (msr: number, lo: number, hi = 0): void => writePmuMsr(pmu, msr, lo, hi);
   w(0x38d, 0xbbb); // fixed 0-2: OS|USR|PMI
   w(0x186, 0x5300c0); // PMC0: instructions, EN|INT|OS|USR
   w(0x187, 0x5300c4 | (edge ? 1 << 18 : 0)); // PMC1: branches (EDGE when asked)
@@ -44,19 +44,7 @@ function runWith(merge: boolean, edge: boolean, slice: number): string[] {
   w(0x309, 0xfffffe00, 0xffff); // fixed 0: 512 before overflow
   w(0x38f, 0x3, 0x7);
   cpu.pmu = merge ? pmu : perBlock(pmu);
-  const v = { lo: 0, hi: 0 };
-  for (let guard = 0; guard < 100000; guard++) {
-    const r = cpu.run(slice);
-    if (r !== 'budget') break;
-    if (pmu.readMsr(0x38e, v) && v.lo !== 0) {
-      log.push(`status ${v.lo.toString(16)} at ${cpu.instructions}`);
-      w(0x390, v.lo, v.hi);
-    }
-  }
-  for (const msr of [0xc1, 0xc2, 0x309, 0x30a, 0x38e]) {
-    pmu.readMsr(msr, v);
-    log.push(`msr ${msr.toString(16)} = ${v.hi.toString(16)}:${v.lo.toString(16)}`);
-  }
+  runSlicesClearingOverflows(cpu, pmu, slice, [0xc1, 0xc2, 0x309, 0x30a, 0x38e], log);
   log.push(`insns ${cpu.instructions}`);
   return log;
 }

@@ -6,21 +6,27 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeCpu, load } from '../cpu-harness.test-util.js';
-import { VirtualPmu } from '../../../pmu/virtual-pmu.js';
-import { resolvePmuConfig } from '../../../pmu/pmu-config.js';
+import type { EmuCpu } from '../cpu.js';
+import { loggingPmu, runSlicesClearingOverflows, writePmuMsr } from '../pmu-slices.test-util.js';
 
 // 0x1000: mov [esi],ecx | mov eax,imm32 (imm at 0x1003) | add ebx,eax | dec ecx | jnz 0x1000 | hlt
 const PROG = '890e' + 'b800000000' + '01c3' + '49' + '75f4' + 'f4';
 
-function run(compile: boolean, threshold: number, regions: boolean): string {
+/** A flat 32-bit vCPU running `prog` at 0x1000 under the given compiler settings. */
+function smcCpu(prog: string, compile: boolean, threshold: number, regions: boolean): EmuCpu {
   const { cpu, mem } = makeCpu();
   cpu.setFlat32();
   cpu.compile = compile;
   cpu.jitThreshold = threshold;
   cpu.jitLate = threshold;
   cpu.regions = regions;
-  load(mem, 0x1000, PROG);
+  load(mem, 0x1000, prog);
   cpu.rip = 0x1000;
+  return cpu;
+}
+
+function run(compile: boolean, threshold: number, regions: boolean): string {
+  const cpu = smcCpu(PROG, compile, threshold, regions);
   cpu.rl[1] = 200;
   cpu.rl[6] = 0x3000; // data first: the block gets hot and compiled
   cpu.run(60 * 5);
@@ -45,18 +51,11 @@ test('a compiled block that writes its own next instruction runs the new code', 
  * side exits, so a stop before the last instruction retired no branch of its block; one at the last did).
  */
 function countRun(prog: string, sp: number, compile: boolean, threshold: number, regions: boolean, slice: number): string[] {
-  const { cpu, mem } = makeCpu();
-  cpu.setFlat32();
+  const cpu = smcCpu(prog, compile, threshold, regions);
   cpu.rl[4] = sp;
-  cpu.compile = compile;
-  cpu.jitThreshold = threshold;
-  cpu.jitLate = threshold;
-  cpu.regions = regions;
-  load(mem, 0x1000, prog);
-  cpu.rip = 0x1000;
   const log: string[] = [];
-  const pmu = new VirtualPmu(resolvePmuConfig({}), { onPmi: () => log.push(`pmi at ${cpu.instructions}`), filter: null });
-  const w = (msr: number, lo: number, hi = 0): void => assert.ok(pmu.writeMsr(msr, lo, hi), `wrmsr 0x${msr.toString(16)}`);
+  const pmu = loggingPmu(cpu, log);
+  const w = (msr: number, lo: number, hi = 0): void => writePmuMsr(pmu, msr, lo, hi);
   w(0x38d, 0xbbb); // fixed 0-2: OS|USR|PMI
   w(0x186, 0x5300c0); // PMC0: instructions retired, EN|INT|OS|USR
   w(0x187, 0x5300c4); // PMC1: branches retired
@@ -64,19 +63,7 @@ function countRun(prog: string, sp: number, compile: boolean, threshold: number,
   w(0x4c2, 0xffffffc0, 0xffff); // PMC1: 64
   w(0x38f, 0x3, 0x7);
   cpu.pmu = pmu;
-  const v = { lo: 0, hi: 0 };
-  for (let guard = 0; guard < 100000; guard++) {
-    const r = cpu.run(slice);
-    if (r !== 'budget') break;
-    if (pmu.readMsr(0x38e, v) && v.lo !== 0) {
-      log.push(`status ${v.lo.toString(16)} at ${cpu.instructions}`);
-      w(0x390, v.lo, v.hi);
-    }
-  }
-  for (const msr of [0xc1, 0xc2, 0x309, 0x38e]) {
-    pmu.readMsr(msr, v);
-    log.push(`msr ${msr.toString(16)} = ${v.hi.toString(16)}:${v.lo.toString(16)}`);
-  }
+  runSlicesClearingOverflows(cpu, pmu, slice, [0xc1, 0xc2, 0x309, 0x38e], log);
   log.push(`n=${cpu.instructions} br=${cpu.branchesRetired.join('/')} regs=${cpu.rl.slice(0, 8).join(',')} rip=${cpu.rip.toString(16)}`);
   return log;
 }

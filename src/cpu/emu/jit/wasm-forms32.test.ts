@@ -8,15 +8,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { seededInt32 } from '../../../util/seeded-random.test-util.js';
-import { Seg } from '../x86-defs.js';
+import type { PagedCase } from './paged-flat32-case.test-util.js';
 
 process.env['TSVMM_JIT'] = 'wasm-eager';
-const { load, makePagedFlat32Cpu, runText } = await import('../cpu-harness.test-util.js');
+const { load, makePagedFlat32Cpu } = await import('../cpu-harness.test-util.js');
 const { decodeBlock } = await import('../decoder.js');
 const { wasmForm } = await import('./wasm-compiler.js');
-const { setFlagsRaw } = await import('../lazy-flags.js');
-const DATA = 0x3000;
+const { DATA, SETCC, runPagedCase } = await import('./paged-flat32-case.test-util.js');
 
 function hex32(v: number): string {
   return [0, 8, 16, 24].map((s) => ((v >>> s) & 0xff).toString(16).padStart(2, '0')).join(' ');
@@ -30,52 +28,8 @@ test('ADC/SBB r32, m32 and MOV with moffs (32-bit addressing) are wasm forms', (
   }
 });
 
-// setb cl, seto dl, sets dh, setz ch (flags after the instruction, read inline or through the import)
-const SETCC = '0f 92 c1 0f 90 c2 0f 98 c6 0f 94 c5';
-
-interface Case {
-  code: string;
-  /** EBX (ADC's base register). */
-  bx?: number;
-  /** DS's base. */
-  ds?: number;
-}
-
-/** Runs `code; hlt` three times (TLB cold, warm, chained) from the same state; returns what it left. */
-function runCase(compile: boolean, c: Case, seed: number): string[] {
-  const t = makePagedFlat32Cpu();
-  t.cpu.compile = compile;
-  load(t.mem, 0x1000, c.code + ' f4');
-  const out: string[] = [];
-  for (let pass = 0; pass < 3; pass++) {
-    const r = seededInt32(seed);
-    for (let k = 0; k < 8; k++) {
-      t.cpu.rl[k] = r();
-      t.cpu.rh[k] = r();
-    }
-    t.cpu.rl[4] = 0x8000;
-    t.cpu.rl[3] = c.bx ?? DATA;
-    t.cpu.setSegRaw(Seg.DS, 0x10, c.ds ?? 0, 0xffffffff, 0xc093);
-    for (let a = DATA - 16; a < DATA + 48; a += 4) t.mem.writeU32(a, r() >>> 0);
-    // CF from an earlier instruction: set or clear at random, or from a lazy SUB.
-    setFlagsRaw(t.cpu, 2 | (r() & 1));
-    t.cpu.rip = 0x1000;
-    t.cpu.halted = false;
-    const res = runText(t.cpu, 1000);
-    const x = t.cpu;
-    const mem: number[] = [];
-    for (let a = DATA - 16; a < DATA + 48; a += 4) mem.push(t.mem.readU32(a));
-    out.push(
-      `${res} rip=${x.rip.toString(16)} n=${x.instructions} shutdown=${x.shutdownReason ?? ''} cr2=${x.cr2.toString(16)} rflags=${x.getRflags().toString(16)}`,
-      `rl=${[...x.rl.slice(0, 8)].join(',')} rh=${[...x.rh.slice(0, 8)].join(',')}`,
-      `mem=${mem.join(',')}`,
-    );
-  }
-  return out;
-}
-
-function cases(): Case[] {
-  const out: Case[] = [];
+function cases(): PagedCase[] {
+  const out: PagedCase[] = [];
   // ADC/SBB r32, m32 after a known carry (SUB, ADD, a logic op: CF 0), an unknown one (the block's start), and an ADC.
   for (const op of ['13 03', '1b 03', '13 4b 04', '1b 53 08', '13 03 13 4b 04'])
     for (const pre of ['', '29 d0 ', '01 d0 ', '31 d0 ', '39 c8 ', '11 d0 ', 'f9 ', 'f8 ']) {
@@ -103,7 +57,8 @@ test('ADC/SBB r32, m32 and MOV moffs leave registers, memory, flags and faults a
   for (let i = 0; i < all.length; i++) {
     const c = all[i]!;
     const seed = (i + 1) * 7919;
-    assert.deepEqual(runCase(true, c, seed), runCase(false, c, seed), `${c.code} bx=${(c.bx ?? DATA).toString(16)} ds=${c.ds ?? 0}`);
+    // CF from an earlier instruction: set or clear at random, or from a lazy SUB.
+    assert.deepEqual(runPagedCase(true, c, seed, 1), runPagedCase(false, c, seed, 1), `${c.code} bx=${(c.bx ?? DATA).toString(16)} ds=${c.ds ?? 0}`);
   }
 });
 
