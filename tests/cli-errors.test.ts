@@ -84,6 +84,18 @@ for (const c of cases) {
   });
 }
 
+test('cli: --help or -h after a command prints the usage and exits 0', async () => {
+  for (const args of [['run', '--help'], ['run', '--kernel', 'x.elf', '-h'], ['caps', '--help'], ['snapshot', '--help']]) {
+    const r = await runCli(args, { timeoutMs: 20_000 });
+    assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stdout, /^Usage:$/m, args.join(' '));
+    assert.equal(r.stderr, '', args.join(' '));
+  }
+  // After `--` it is the guest's business (stat/record pass run options there), not a request for help.
+  const r = await runCli(['stat', '--', '--help'], { timeoutMs: 20_000 });
+  assert.equal(r.status, 64, r.stderr);
+});
+
 // KVM first (without it the refusal is about /dev/kvm, not the PMU), then the host's vPMU.
 const noKvm = kvmMissing();
 const noKvmPmu = kvmGuestPmuMissing();

@@ -240,6 +240,12 @@ function splitProfileArgs(command: string, rest: readonly string[], own: OptionS
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
+    // `tsvmm run --help` (before any `--`) asks for the usage, as every other tool's `CMD --help` does.
+    const ownArgs = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+    if (command !== undefined && (ownArgs.includes('--help') || ownArgs.includes('-h'))) {
+      process.stdout.write(USAGE);
+      return EXIT.OK;
+    }
     switch (command) {
       case undefined:
       case 'help':
