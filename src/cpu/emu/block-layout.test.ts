@@ -94,3 +94,29 @@ test('the packed Insn fields read back what was stored, each one apart from the 
     for (const [g, w] of want) assert.equal(rec[g], w, `${g} after ${f} = ${String(v)}`);
   }
 });
+
+// Decodes the loop of CHILD's and prints its block's instruction array.
+const ARRAY_CHILD = `
+const dir = process.argv[1];
+const { makeLong64Cpu, load } = await import(dir + '/cpu-harness.test-util.js');
+const t = makeLong64Cpu();
+load(t.mem, 0x1000, 'b9 64000000 0305 00010000 ffc9 75f8 f4');
+t.cpu.runUntilHalt(100000);
+const b = t.cpu.jcBlock.find((x) => x !== undefined);
+console.log('count ' + b.insns.length);
+new Function('o', '%DebugPrint(o)')(b.insns);
+`;
+
+test("a decoded block's instruction array is allocated at its size, without holes (not grown one push at a time)", (t) => {
+  const dir = pathToFileURL(dirname(fileURLToPath(import.meta.url))).href;
+  const env = { ...process.env, TSVMM_JIT: 'off' };
+  const r = spawnSync(process.execPath, ['--allow-natives-syntax', '--input-type=module', '-e', ARRAY_CHILD, dir], { encoding: 'utf8', env });
+  const count = /count (\d+)/.exec(r.stdout);
+  const elements = /- elements: \S+ <FixedArray\[(\d+)\]> \[(\w+)\]/.exec(r.stdout);
+  if (count === null || elements === null) {
+    t.skip(`this node's %DebugPrint does not print the elements (status ${r.status}): ${r.stderr.slice(0, 200)}`);
+    return;
+  }
+  assert.equal(elements[1], count[1], 'backing store capacity = instructions');
+  assert.equal(elements[2], 'PACKED_ELEMENTS');
+});
