@@ -37,6 +37,7 @@ import { linkValidity } from './link-validity.js';
 import { Bit } from '../flags.js';
 import { Seg } from '../x86-defs.js';
 import { CHAIN, exitCode, Fn, HELPERS, Im, IMPORTS, MAIN_TYPE, P_BIP, P_LIM, P_ROOM, P_SLOT, P_USER, TYPES } from './wasm-block-abi.js';
+import { emitting } from './wasm-emit-state.js';
 import { chainOf, chainRunning, chainWrapper, imports, wrapper, type ChainEntry } from './wasm-host.js';
 
 const SHIFT_OP: readonly number[] = [W.I32Rotl, W.I32Rotr, 0, 0, W.I32Shl, W.I32ShrU, W.I32Shl, W.I32ShrS];
@@ -228,7 +229,7 @@ function prepare(blk: Block, anyBlock: boolean): Prepared | null {
   const segAt = new Int32Array(n);
   for (let k = 1; k < n; k++) segAt[k] = forms[k - 1] === 'jcc' ? k : segAt[k - 1]!;
   const body = new BlockBody(5, P_SLOT, (f) => f === Im.H);
-  blockLong = long;
+  emitting.blockLong = long;
   emit(body, ins, forms, liveAfter, liveInline, head);
   return { blk, body, segAt, head };
 }
@@ -343,45 +344,35 @@ export function compileWasmBlock(blk: Block, arena: WasmArena, stats?: JitStats)
 
 // ------------------------------------------------------------------ code generation
 
-/**
- * Deferred flags records. A flags producer whose flags only the slow paths of later memory accesses could see (a
- * fault there shows the cpu's flags) records them in those slow paths, not inline: `capture` collects its record's
- * stores while it is emitted, `pendingRec` holds them until an instruction that could see the record in another
- * way (they are then written inline, where they would have been but later, nothing in between having touched
- * the flags) or the next producer (which replaces them). `slowFlags` writes them inside a slow path.
- */
-let capture: (() => void)[] | null = null;
-let pendingRec: (() => void)[] = [];
-
 /** Writes the deferred records here, on the block's main path. */
 function materialize(): void {
-  const p = pendingRec;
+  const p = emitting.pendingRec;
   if (p.length === 0) return;
-  pendingRec = [];
-  const c = capture;
-  capture = null;
+  emitting.pendingRec = [];
+  const c = emitting.capture;
+  emitting.capture = null;
   for (const f of p) f();
-  capture = c;
+  emitting.capture = c;
 }
 
 /** Writes the deferred records inside a slow path (before an import that may fault or read the flags). */
 function slowFlags(): void {
-  const p = pendingRec;
+  const p = emitting.pendingRec;
   if (p.length === 0) return;
   // What the main path knows of Fr.Dirty is not changed by a branch: this one ors its groups in.
-  const d = dirtyAt;
-  const c = capture;
-  dirtyAt = -1;
-  capture = null;
+  const d = emitting.dirtyAt;
+  const c = emitting.capture;
+  emitting.dirtyAt = -1;
+  emitting.capture = null;
   for (const f of p) f();
-  dirtyAt = d;
-  capture = c;
+  emitting.dirtyAt = d;
+  emitting.capture = c;
 }
 
 /** Writes the flags record field `i` from the value the emitter `v` pushes (an i32). */
 function recField(b: BlockBody, i: number, v: () => void): void {
-  if (capture !== null) {
-    capture.push(() => recField(b, i, v));
+  if (emitting.capture !== null) {
+    emitting.capture.push(() => recField(b, i, v));
     return;
   }
   b.get(P_SLOT);
@@ -399,8 +390,8 @@ function recLocal(b: BlockBody, i: number, l: number): void {
 
 /** Writes the i64 that `v` pushes to field `i` and its high half, which follows it (Fr). */
 function recField64(b: BlockBody, i: number, v: () => void): void {
-  if (capture !== null) {
-    capture.push(() => recField64(b, i, v));
+  if (emitting.capture !== null) {
+    emitting.capture.push(() => recField64(b, i, v));
     return;
   }
   b.get(P_SLOT);
@@ -413,23 +404,15 @@ function recLocal64(b: BlockBody, lo: number, l: number): void {
   recField64(b, lo, () => b.get(l));
 }
 
-/**
- * Fr.Dirty as the compiler knows it at this point of the block (-1: not known), which is at least what it is:
- * 0 at the block's start and after a handler, which copies the record into the cpu first; the imports that only
- * copy it (slow memory paths, conditions) leave it smaller than known, and copying a group again is harmless,
- * since nothing changed the cpu's fields in between.
- */
-let dirtyAt = 0;
-
 /** Marks the field groups `g` written: a constant where Fr.Dirty is known, else or-ed in. */
 function recDirty(b: BlockBody, g: number): void {
-  if (capture !== null) {
-    capture.push(() => recDirty(b, g));
+  if (emitting.capture !== null) {
+    emitting.capture.push(() => recDirty(b, g));
     return;
   }
-  if (dirtyAt >= 0) {
-    dirtyAt |= g;
-    recConst(b, Fr.Dirty, dirtyAt);
+  if (emitting.dirtyAt >= 0) {
+    emitting.dirtyAt |= g;
+    recConst(b, Fr.Dirty, emitting.dirtyAt);
   } else recField(b, Fr.Dirty, () => b.get(P_SLOT).mem(W.I32Load, Slot.Flags + Fr.Dirty * 4, 2).i32(g).op(W.I32Or));
 }
 
@@ -614,17 +597,10 @@ function address(b: BlockBody, x: Insn, k: number, lin: number): void {
   b.i32(k).call(Im.Ea).op(W.I64TruncF64S).set(lin);
 }
 
-/**
- * Segment `seg` needs ea() (limit checks, or a base), as a local per block: a segment changes only by an
- * instruction that ends its block, or by a handler (BlockBody.epoch). -1: not computed on every path here.
- */
-const segFlag = new Int32Array(8).fill(-1);
-const segEpoch = new Float64Array(8);
-
 /** Pushes whether segment `seg` is not flat (i32 0/1): from the slot once per block, then from a local. */
 function segNotFlat(b: BlockBody, seg: number): void {
-  const l = segFlag[seg]!;
-  if (l >= 0 && segEpoch[seg] === b.epoch) {
+  const l = emitting.segFlag[seg]!;
+  if (l >= 0 && emitting.segEpoch[seg] === b.epoch) {
     b.get(l);
     return;
   }
@@ -633,8 +609,8 @@ function segNotFlat(b: BlockBody, seg: number): void {
   if (b.atTop()) {
     const t = l >= 0 ? l : b.local(T.I32);
     b.tee(t);
-    segFlag[seg] = t;
-    segEpoch[seg] = b.epoch;
+    emitting.segFlag[seg] = t;
+    emitting.segEpoch[seg] = b.epoch;
   }
 }
 
@@ -685,12 +661,9 @@ function tlbHit(b: BlockBody, lin: number, size: number, write: boolean, addr: n
   b.get(addr).get(lin).op(W.I32WrapI64).i32(0xfff).op(W.I32And, W.I32Add).set(addr);
 }
 
-/** The function's local holding its TLB bank (the low half of P_USER), -1 before its first use (emit prepends its setting). */
-let userLocal = -1;
-
 function userBank(b: BlockBody): number {
-  if (userLocal < 0) userLocal = b.local(T.I32);
-  return userLocal;
+  if (emitting.userLocal < 0) emitting.userLocal = b.local(T.I32);
+  return emitting.userLocal;
 }
 
 const LOAD_OP: Record<number, W> = { 1: W.I32Load8U, 2: W.I32Load16U, 4: W.I32Load };
@@ -1012,22 +985,13 @@ function stackLin32(b: BlockBody, delta: number, lin: number): void {
   b.i32(delta).op(W.I32Add, W.I64ExtendI32U, W.I64Add).i64(0xffffffffn).op(W.I64And).set(lin);
 }
 
-// The block being emitted: its length, the instruction its self-loop starts at (-1: none) and the local counting
-// the loop's passes. Module state like dirtyAt, so that each form is its own function V8 can optimise (one
-// function for all forms was too large for TurboFan and stayed in the bytecode interpreter).
-let blockLen = 0;
-/** Whether the block is 64-bit code (Block.mode 2). */
-let blockLong = false;
-let loopHead = -1;
-let passes = -1;
-
 /** The exit code of a write to the block's own code at instruction k: the rest of the block after it is stale. */
 function smcExit(k: number): number {
-  return exitCode(k + 1, k + 1 < blockLen ? 2 : 0);
+  return exitCode(k + 1, k + 1 < emitting.blockLen ? 2 : 0);
 }
 
 function setLoops(b: BlockBody): void {
-  b.get(P_SLOT).get(passes).mem(W.I32Store, Slot.Loops, 2);
+  b.get(P_SLOT).get(emitting.passes).mem(W.I32Store, Slot.Loops, 2);
 }
 
 /** Memory forms that see the flags only in their slow paths (a fault, an import): they may run with records deferred. */
@@ -1042,18 +1006,18 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
   let known: Known = NONE;
   // A chained run (wasm-chain.ts) enters a block with the record as the block before it left it, dirty groups
   // included; without chains every block starts from the wrapper's clean record.
-  dirtyAt = CHAIN ? -1 : 0;
-  userLocal = -1;
-  segFlag.fill(-1);
-  blockLen = n;
-  loopHead = head;
-  passes = head >= 0 ? b.local(T.I32) : -1;
+  emitting.dirtyAt = CHAIN ? -1 : 0;
+  emitting.userLocal = -1;
+  emitting.segFlag.fill(-1);
+  emitting.blockLen = n;
+  emitting.loopHead = head;
+  emitting.passes = head >= 0 ? b.local(T.I32) : -1;
   // The slot's pass count is the vCPU's, shared by all blocks: it holds the last self-loop's passes until this
   // one sets it. A loop entered mid-block may leave (a side exit) or call out before its head, and the
   // wrapper and the imports read the count there: it must be 0, not what another block left.
   if (head > 0) setLoops(b);
-  pendingRec = [];
-  capture = null;
+  emitting.pendingRec = [];
+  emitting.capture = null;
   for (let k = 0; k < n; k++) {
     const x = ins[k]!;
     const f = forms[k]!;
@@ -1067,7 +1031,7 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
       b.loopHead();
       setLoops(b);
       known = NONE; // reached from the back edge too
-      dirtyAt = -1;
+      emitting.dirtyAt = -1;
     }
     const fl = (liveAfter[k]! & w) !== 0;
     // Its flags seen only where a later memory access takes its slow path: recorded there.
@@ -1086,15 +1050,15 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
       if (fl) materialize();
     }
     if (full && defer) {
-      capture = [];
+      emitting.capture = [];
       known = emitInsn(b, x, f, k, lin, fl, known);
-      pendingRec = capture;
-      capture = null;
+      emitting.pendingRec = emitting.capture;
+      emitting.capture = null;
       continue;
     }
     known = emitInsn(b, x, f, k, lin, fl, known);
     // A full writer recorded here or seen by nothing: what was deferred before it is seen by nothing after it.
-    if (full) pendingRec = [];
+    if (full) emitting.pendingRec = [];
   }
   materialize();
   const lf = forms[n - 1];
@@ -1103,9 +1067,9 @@ function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveA
     b.i32(exitCode(n, 0));
   }
   b.finish();
-  if (userLocal >= 0) {
+  if (emitting.userLocal >= 0) {
     // Set once at the function's start: P_USER's low half, the TLB bank every inline access indexes.
-    const pro = new Body(0).get(P_USER).i32(0xffff).op(W.I32And).set(userLocal);
+    const pro = new Body(0).get(P_USER).i32(0xffff).op(W.I32And).set(emitting.userLocal);
     b.code.unshift(...pro.code);
   }
 }
@@ -1118,9 +1082,9 @@ function rotateDeferred(b: BlockBody, x: Insn, k: number): Known {
   b.load32(A);
   b.tee(d).i32(x.imm & 31).op(SHIFT_OP[x.op]!).set(r);
   b.store32(A, r);
-  pendingRec.push(() => {
+  emitting.pendingRec.push(() => {
     b.i32(k).get(d).call(Im.Shift).op(W.Drop);
-    dirtyAt = 0;
+    emitting.dirtyAt = 0;
   });
   return NONE;
 }
@@ -1284,14 +1248,14 @@ function emitInsn(b: BlockBody, x: Insn, f: WForm, k: number, lin: number, fl: b
       return known;
     case 'str':
       // No flags written, by the form or by the handler it may call.
-      emitStr(b, STR_CTX, x, k, blockLong, smcExit(k));
+      emitStr(b, STR_CTX, x, k, emitting.blockLong, smcExit(k));
       return known;
     case 'tail':
       b.i32(exitCode(k, 3)).op(W.Return);
       return known;
     default:
       handler(b, k, smcExit(k));
-      dirtyAt = 0;
+      emitting.dirtyAt = 0;
       return NONE;
   }
 }
@@ -1550,7 +1514,7 @@ function formShift(b: BlockBody, x: Insn, k: number, fl: boolean, known: Known):
     b.i32(k);
     b.load32(A);
     b.call(Im.Shift).set(r);
-    dirtyAt = 0;
+    emitting.dirtyAt = 0;
     known = x.op === Sh.Rol || x.op === Sh.Ror ? NONE : { kind: 'zf', w64: false, d: -1, s: -1, r };
   } else {
     b.load32(A);
@@ -1562,7 +1526,7 @@ function formShift(b: BlockBody, x: Insn, k: number, fl: boolean, known: Known):
 
 function formJcc(b: BlockBody, x: Insn, k: number, known: Known): void {
   condition(b, x.op, known);
-  if (k < blockLen - 1) {
+  if (k < emitting.blockLen - 1) {
     // A side exit: taken, or the run loop must poll before the next basic block, the block ends here.
     b.op(W.If, T.Void);
     exitRip(b, x.end + x.imm, x);
@@ -1570,20 +1534,20 @@ function formJcc(b: BlockBody, x: Insn, k: number, known: Known): void {
     b.i32(exitCode(k + 1, 1)).op(W.Return, W.End);
     b.i32(k + 1).op(W.F64ConvertI32S).get(P_ROOM).op(W.F64Ge);
     b.op(W.If, T.Void).i32(exitCode(k + 1, 2)).op(W.Return, W.End);
-  } else if (loopHead >= 0) {
+  } else if (emitting.loopHead >= 0) {
     // The back edge: another pass while the run loop's limit allows (c.loopLimit), else the block ends taken.
     b.op(W.If, T.Void);
-    b.get(passes).i32(1).op(W.I32Add).tee(passes).get(P_LIM).op(W.I32LtS, W.BrIf, 1);
-    b.get(passes).i32(1).op(W.I32Sub).set(passes);
+    b.get(emitting.passes).i32(1).op(W.I32Add).tee(emitting.passes).get(P_LIM).op(W.I32LtS, W.BrIf, 1);
+    b.get(emitting.passes).i32(1).op(W.I32Sub).set(emitting.passes);
     setLoops(b);
     exitRip(b, x.end + x.imm, x);
-    b.i32(exitCode(blockLen, 1)).op(W.Return, W.End);
+    b.i32(exitCode(emitting.blockLen, 1)).op(W.Return, W.End);
     setLoops(b);
     b.op(W.End);
   } else {
     b.op(W.If, T.Void);
     exitRip(b, x.end + x.imm, x);
-    b.i32(exitCode(blockLen, 1)).op(W.Return, W.End);
+    b.i32(exitCode(emitting.blockLen, 1)).op(W.Return, W.End);
   }
 }
 
@@ -1754,7 +1718,7 @@ function formPushPop(b: BlockBody, x: Insn, f: WForm, k: number): void {
   handler(b, k, smcExit(k));
   b.op(W.End);
   // The handler may have run (and changed the cpu's flags fields): what Fr.Dirty holds is not known.
-  dirtyAt = -1;
+  emitting.dirtyAt = -1;
 }
 
 function formLea64(b: BlockBody, x: Insn): void {
@@ -2023,7 +1987,7 @@ const ALU_CTX: AluCtx = {
   recField64,
   recDirty,
   dirtyUnknown: () => {
-    dirtyAt = -1;
+    emitting.dirtyAt = -1;
   },
   parity,
   record32,
