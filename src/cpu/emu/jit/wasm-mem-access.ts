@@ -1,0 +1,193 @@
+/**
+ * The emitter's memory accesses: linear addresses formed inline where they are plain (flat 32-bit segments, 64-bit
+ * addressing with FS/GS bases), else by the `ea` import; loads and stores inline on a TLB hit on RAM in the arena,
+ * else through the `rd`/`wr` imports (which fault, reach MMIO and catch writes to code), the deferred flags records
+ * written in those slow paths first.
+ */
+import { Ea, type Insn } from '../insn.js';
+import { Seg } from '../x86-defs.js';
+import { Slot } from './wasm-arena.js';
+import { T, W } from './wasm-encoder.js';
+import type { BlockBody } from './wasm-regs.js';
+import { Im, P_BIP, P_SLOT } from './wasm-block-abi.js';
+import { emitting } from './wasm-emit-state.js';
+import { materialize, slowFlags } from './wasm-flags-record.js';
+
+/**
+ * Leaves the linear address of x's memory operand in i64 local `lin`: formed inline for 32-bit addressing
+ * with a flat segment (no checks, base 0) and for 64-bit addressing (canonical, FS/GS base 0), else by ea().
+ */
+export function address(b: BlockBody, x: Insn, k: number, lin: number): void {
+  if (x.ak === Ea.A64) {
+    b.ensure(x.base);
+    b.ensure(x.index);
+  }
+  if (x.ak === Ea.A32) {
+    // if (segChk[seg] | segBase[seg] != 0) lin = ea() else lin = zero-extended offset
+    segNotFlat(b, x.seg);
+    b.op(W.If, T.I64);
+    slowFlags();
+    b.i32(k).call(Im.Ea).op(W.I64TruncF64S, W.Else);
+    off32(b, x);
+    b.op(W.I64ExtendI32U, W.End).set(lin);
+    return;
+  }
+  if (x.ak === Ea.A64) {
+    sum64(b, x);
+    // FS and GS add their base (a canonical address, exact as a double: user TLS, the stack protector's canary,
+    // the kernel's per-CPU data); the decoder gives the other segments the flat ones, whose base is 0.
+    if (x.seg === Seg.FS || x.seg === Seg.GS) b.get(P_SLOT).mem(W.F64Load, Slot.SegBase + x.seg * 8, 3).op(W.I64TruncF64S, W.I64Add);
+    b.set(lin);
+    // Not canonical (48-bit): ea() (its faults, 5-level paging).
+    b.get(lin).i64(16n).op(W.I64Shl).i64(16n).op(W.I64ShrS).get(lin).op(W.I64Ne);
+    // Any bit of the base set (a -0 too): ea(), which is exact whatever the base.
+    if (x.seg !== Seg.FS && x.seg !== Seg.GS) b.get(P_SLOT).mem(W.I64Load, Slot.SegBase + x.seg * 8, 3).op(W.I64Eqz, W.I32Eqz, W.I32Or);
+    b.op(W.If, T.Void);
+    slowFlags();
+    b.i32(k).call(Im.Ea).op(W.I64TruncF64S).set(lin).op(W.End);
+    return;
+  }
+  materialize();
+  b.i32(k).call(Im.Ea).op(W.I64TruncF64S).set(lin);
+}
+
+/** Pushes whether segment `seg` is not flat (i32 0/1): from the slot once per block, then from a local. */
+export function segNotFlat(b: BlockBody, seg: number): void {
+  const l = emitting.segFlag[seg]!;
+  if (l >= 0 && emitting.segEpoch[seg] === b.epoch) {
+    b.get(l);
+    return;
+  }
+  b.get(P_SLOT).mem(W.I32Load8U, Slot.SegChk + seg, 0);
+  b.get(P_SLOT).mem(W.I64Load, Slot.SegBase + seg * 8, 3).op(W.I64Eqz, W.I32Eqz, W.I32Or);
+  if (b.atTop()) {
+    const t = l >= 0 ? l : b.local(T.I32);
+    b.tee(t);
+    emitting.segFlag[seg] = t;
+    emitting.segEpoch[seg] = b.epoch;
+  }
+}
+
+/** Pushes a 64-bit memory operand's offset (disp + RIP-relative end + base + index << scale) as an i64. */
+export function sum64(b: BlockBody, x: Insn): void {
+  b.i64(BigInt(x.disp | 0));
+  if (x.ripRel) b.get(P_BIP).op(W.I64TruncF64S).i64(BigInt(x.end)).op(W.I64Add, W.I64Add);
+  if (x.base >= 0) {
+    b.load64(x.base);
+    b.op(W.I64Add);
+  }
+  if (x.index >= 0) {
+    b.load64(x.index);
+    if (x.scale !== 0) b.i64(BigInt(x.scale)).op(W.I64Shl);
+    b.op(W.I64Add);
+  }
+}
+
+/** Pushes disp + base + (index << scale) as i32 (32-bit addressing). */
+export function off32(b: BlockBody, x: Insn): void {
+  b.i32(x.disp | 0);
+  if (x.base >= 0) {
+    b.load32(x.base);
+    b.op(W.I32Add);
+  }
+  if (x.index >= 0) {
+    b.load32(x.index);
+    if (x.scale !== 0) b.i32(x.scale).op(W.I32Shl);
+    b.op(W.I32Add);
+  }
+}
+
+/**
+ * Pushes whether the TLB (read or write tags) maps `lin` to RAM in the memory for `size` bytes within the
+ * page, leaving the host address in i32 local `addr`.
+ */
+export function tlbHit(b: BlockBody, lin: number, size: number, write: boolean, addr: number, idx: number): void {
+  b.get(lin).op(W.I32WrapI64).i32(12).op(W.I32ShrU).i32(0x3ff).op(W.I32And).get(userBank(b)).op(W.I32Or).set(idx);
+  // addr = tlbAddr[idx] + (lin & 0xfff)
+  b.get(idx).i32(2).op(W.I32Shl).get(P_SLOT).op(W.I32Add).mem(W.I32Load, Slot.Addr, 2).set(addr);
+  b.get(idx).i32(3).op(W.I32Shl).get(P_SLOT).op(W.I32Add).mem(W.F64Load, write ? Slot.TagW : Slot.TagR, 3);
+  // The page of the operand's last byte is the entry's: the entry at idx only ever holds a page of index idx
+  // (tlb.ts fill), so an operand running into the next page never matches.
+  b.get(lin);
+  if (size > 1) b.i64(BigInt(size - 1)).op(W.I64Add);
+  b.i64(-4096n).op(W.I64And, W.F64ConvertI64S, W.F64Eq);
+  b.get(addr).i32(0).op(W.I32GeS, W.I32And);
+  b.get(addr).get(lin).op(W.I32WrapI64).i32(0xfff).op(W.I32And, W.I32Add).set(addr);
+}
+
+/** The local holding the function's TLB bank (emitting.userLocal), made at its first use. */
+function userBank(b: BlockBody): number {
+  if (emitting.userLocal < 0) emitting.userLocal = b.local(T.I32);
+  return emitting.userLocal;
+}
+
+const LOAD_OP: Record<number, W> = { 1: W.I32Load8U, 2: W.I32Load16U, 4: W.I32Load };
+const STORE_OP: Record<number, W> = { 1: W.I32Store8, 2: W.I32Store16, 4: W.I32Store };
+
+/** Pushes the i32 read of `size` bytes at i64 local `lin` (inline on a TLB hit, else rd()). */
+export function load(b: BlockBody, k: number, lin: number, size: number): void {
+  const addr = b.local(T.I32);
+  const idx = b.local(T.I32);
+  tlbHit(b, lin, size, false, addr, idx);
+  b.op(W.If, T.I32).get(addr).mem(LOAD_OP[size]!, 0, 0).op(W.Else);
+  slowFlags();
+  b.i32(k).i32(size).get(lin).op(W.F64ConvertI64S).call(Im.Rd).op(W.End);
+}
+
+/** Stores i32 local `v` (`size` bytes) at i64 local `lin`; a write to the block's own code ends the block. */
+export function store(b: BlockBody, k: number, lin: number, size: number, v: number, smcExit: number): void {
+  const addr = b.local(T.I32);
+  const idx = b.local(T.I32);
+  tlbHit(b, lin, size, true, addr, idx);
+  b.op(W.If, T.Void).get(addr).get(v).mem(STORE_OP[size]!, 0, 0).op(W.Else);
+  slowFlags();
+  b.i32(k).i32(size).get(lin).op(W.F64ConvertI64S).get(v).call(Im.Wr);
+  b.op(W.If, T.Void).i32(smcExit).op(W.Return, W.End);
+  b.op(W.End);
+}
+
+/**
+ * Whether the TLB maps `lin` for both writing and reading (a read-modify-write inline, as rdw), left in i32 local
+ * `hit` and pushed; the host address in `addr`.
+ */
+export function tlbHitRw(b: BlockBody, lin: number, size: number, addr: number, hit: number): void {
+  const idx = b.local(T.I32);
+  tlbHit(b, lin, size, true, addr, idx);
+  b.get(idx).i32(3).op(W.I32Shl).get(P_SLOT).op(W.I32Add).mem(W.F64Load, Slot.TagR, 3);
+  b.get(lin).i64(-4096n).op(W.I64And, W.F64ConvertI64S, W.F64Eq, W.I32And).tee(hit);
+}
+
+/** Pushes the i64 read of 8 bytes at i64 local `lin` (inline on a TLB hit, else rd() and c.hi). */
+export function load8(b: BlockBody, k: number, lin: number): void {
+  const addr = b.local(T.I32);
+  const idx = b.local(T.I32);
+  tlbHit(b, lin, 8, false, addr, idx);
+  b.op(W.If, T.I64).get(addr).mem(W.I64Load, 0, 0).op(W.Else);
+  slowFlags();
+  b.i32(k).i32(8).get(lin).op(W.F64ConvertI64S).call(Im.Rd).op(W.I64ExtendI32U);
+  b.call(Im.Hi).op(W.I64ExtendI32S).i64(32n).op(W.I64Shl, W.I64Or, W.End);
+}
+
+/** Stores i64 local `v` at i64 local `lin`; a write to the block's own code ends the block. */
+export function store8(b: BlockBody, k: number, lin: number, v: number, smcExit: number): void {
+  const addr = b.local(T.I32);
+  const idx = b.local(T.I32);
+  tlbHit(b, lin, 8, true, addr, idx);
+  b.op(W.If, T.Void).get(addr).get(v).mem(W.I64Store, 0, 0).op(W.Else);
+  slowFlags();
+  b.i32(k).get(lin).op(W.F64ConvertI64S).get(v).op(W.I32WrapI64).get(v).i64(32n).op(W.I64ShrU, W.I32WrapI64).call(Im.Wr8);
+  b.op(W.If, T.Void).i32(smcExit).op(W.Return, W.End);
+  b.op(W.End);
+}
+
+/** Pushes whether 48-bit canonical i64 local `lin` is not (the handler then does everything). */
+export function nonCanonical(b: BlockBody, lin: number): void {
+  b.get(lin).i64(16n).op(W.I64Shl).i64(16n).op(W.I64ShrS).get(lin).op(W.I64Ne);
+}
+
+/** The 32-bit stack address esp + delta in i64 local `lin`: SS base + the 32-bit offset, wrapped at 4 GiB. */
+export function stackLin32(b: BlockBody, delta: number, lin: number): void {
+  b.get(P_SLOT).mem(W.F64Load, Slot.SegBase + Seg.SS * 8, 3).op(W.I64TruncF64S);
+  b.load32(4);
+  b.i32(delta).op(W.I32Add, W.I64ExtendI32U, W.I64Add).i64(0xffffffffn).op(W.I64And).set(lin);
+}
