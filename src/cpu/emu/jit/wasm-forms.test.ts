@@ -18,7 +18,7 @@ import { seededInt32 } from '../../../util/seeded-random.test-util.js';
 process.env['TSVMM_JIT'] = 'wasm-eager';
 const { load, makeCpu, makeLong64Cpu, runText } = await import('../cpu-harness.test-util.js');
 const { decodeBlock } = await import('../decoder.js');
-const { wasmForm } = await import('./wasm-compiler.js');
+const { wasmForm } = await import('./wasm-inline-forms.js');
 type TestCpu = ReturnType<typeof makeLong64Cpu>;
 
 test('the 64-bit fast variants have the wasm inline forms of the instructions they stand for', () => {

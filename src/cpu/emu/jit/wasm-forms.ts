@@ -18,7 +18,7 @@ import { readForWrite32, writeBack32, emitShift32Flags, shift32Inline, NONE, typ
 import { Im, P_SLOT, P_USER } from './wasm-block-abi.js';
 import { emitting } from './wasm-emit-state.js';
 import { handler, smcExit } from './wasm-flow.js';
-import type { WForm } from './wasm-compiler.js';
+import type { WForm } from './wasm-inline-forms.js';
 import { carry, condition, narrowLogic, parity, recConst, recDirty, recField, recField64, recLocal, record32, recordAddSub, recordIncDec, recLogic } from './wasm-flags-record.js';
 import { load, load8, nonCanonical, off32, segNotFlat, stackLin32, store, tlbHit, tlbHitRw } from './wasm-mem-access.js';
 

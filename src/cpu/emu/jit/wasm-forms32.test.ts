@@ -13,7 +13,7 @@ import type { PagedCase } from './paged-flat32-case.test-util.js';
 process.env['TSVMM_JIT'] = 'wasm-eager';
 const { load, makePagedFlat32Cpu } = await import('../cpu-harness.test-util.js');
 const { decodeBlock } = await import('../decoder.js');
-const { wasmForm } = await import('./wasm-compiler.js');
+const { wasmForm } = await import('./wasm-inline-forms.js');
 const { DATA, SETCC, runPagedCase } = await import('./paged-flat32-case.test-util.js');
 
 function hex32(v: number): string {

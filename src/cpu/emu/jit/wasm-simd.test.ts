@@ -16,7 +16,7 @@ import { RegSet, regId } from '../../registers.js';
 process.env['TSVMM_JIT'] = 'wasm-eager';
 const { load, makeLong64Cpu, runText } = await import('../cpu-harness.test-util.js');
 const { decodeBlock } = await import('../decoder.js');
-const { wasmForm } = await import('./wasm-compiler.js');
+const { wasmForm } = await import('./wasm-inline-forms.js');
 const { wasmSimd } = await import('./wasm-encoder.js');
 type TestCpu = ReturnType<typeof makeLong64Cpu>;
 

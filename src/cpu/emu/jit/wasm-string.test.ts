@@ -15,7 +15,7 @@ import { CR0_WP, Seg } from '../x86-defs.js';
 process.env['TSVMM_JIT'] = 'wasm-eager';
 const { load, makePagedFlat32Cpu, makeLong64Cpu, runText } = await import('../cpu-harness.test-util.js');
 const { decodeBlock } = await import('../decoder.js');
-const { wasmForm } = await import('./wasm-compiler.js');
+const { wasmForm } = await import('./wasm-inline-forms.js');
 const { setFlagsRaw } = await import('../lazy-flags.js');
 type TestCpu = ReturnType<typeof makeLong64Cpu>;
 
