@@ -1,6 +1,6 @@
 /**
  * The wasm tier's integer forms that used to call their handler from compiled code in the Linux boot's hot
- * blocks (wasm-compiler.ts calls these from its emitter):
+ * blocks (wasm-emit.ts calls these):
  * - 'imul64': IMUL r64, r/m64 (0F AF) and IMUL r64, r/m64, imm (69/6B), i64.mul; CF = OF = the signed product
  *   does not fit in 64 bits, SF/ZF/PF of the result, as ops-muldiv.ts imulInto leaves them (eager);
  * - 'alu32m': ADD/OR/AND/SUB/XOR m32, r32 / imm (read-modify-write, inline when the TLB maps the page for writing
@@ -38,7 +38,7 @@ export interface Known {
 }
 export const NONE: Known = { kind: '', w64: false, d: -1, s: -1, r: -1 };
 
-/** What the forms here use of wasm-compiler.ts. */
+/** What the forms here use of the emitter (wasm-forms.ts ALU_CTX). */
 export interface AluCtx {
   /** The block function's parameter holding the vCPU's slot address. */
   readonly slot: number;

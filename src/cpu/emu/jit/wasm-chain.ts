@@ -9,7 +9,7 @@
  *
  * Every chainable block has an index in the arena's function table and a link record in the arena's
  * memory. The run loop records a link when a compiled block's exit was followed by a compiled block at the
- * exit's RIP (wasm-compiler.ts wrapper): for the fall-through, for the taken branch of the last instruction,
+ * exit's RIP (wasm-host.ts chainWrapper): for the fall-through, for the taken branch of the last instruction,
  * A return, an indirect jump or any instruction run by its handler goes on to the block a small jump cache in
  * the arena's memory holds for the RIP it left to (filled as the run loop enters compiled blocks). Both are guesses: the record of every chainable block also holds what
  * the run loop's jump-cache check (run-loop.ts jcOk) reads of the block, kept in step by link-validity.ts, and the
@@ -17,7 +17,7 @@
  *
  * The driver (one per arena) calls a block through the table, and follows its exit's link while:
  * - the linked block passes that check, the exit is at the block's end and nothing an import did asked to stop
- *   (wasm-compiler.ts chainCheck: a moved poll point, a CPL, mode or stack change, a stop, HLT, ...);
+ *   (wasm-host.ts chainCheck: a moved poll point, a CPL, mode or stack change, a stop, HLT, ...);
  * - the run loop would not poll first (instructions retired < room) and the next block fits in the limit
  *   the run loop gave (it would not have cut it), less the REP iterations run since (they count as work).
  * It keeps the running block's index, its RIP and the instructions and branches retired before it in the

@@ -65,7 +65,7 @@ interface Held {
   readonly idx: number;
 }
 
-/** The chain driver's table and entries (wasm-compiler.ts ChainState) whose indices the book hands out. */
+/** The chain driver's table and entries (wasm-host.ts ChainState) whose indices the book hands out. */
 export interface ChainSlots {
   readonly table: WasmTable;
   readonly entries: unknown[];

@@ -1,5 +1,5 @@
 /**
- * Deferred flags records (wasm-compiler.ts `pendingRec`): a producer whose flags only the slow path of a later
+ * Deferred flags records (wasm-emit-state.ts `pendingRec`): a producer whose flags only the slow path of a later
  * memory access could see records them in that slow path. Against the interpreter in flat 32-bit code with
  * paging: the flags a fault shows (unmapped and read-only pages), a slow path that does not fault (a page
  * crossing), a DS base (ea()), and the flags read after the block (SETcc), with ALU, TEST, CMP and ROL/ROR producers.

@@ -286,8 +286,8 @@ function emitInsn(b: BlockBody, x: Insn, f: WForm, k: number, lin: number, fl: b
   }
 }
 
-/** What the SIMD forms (wasm-simd.ts) use of this file. */
+/** What the SIMD forms (wasm-simd.ts) use of the emitter. */
 const SIMD_CTX: SimdCtx = { slot: P_SLOT, address, tlbHit, handler };
 
-/** What the string forms (wasm-string.ts) use of this file. */
+/** What the string forms (wasm-string.ts) use of the emitter. */
 const STR_CTX: StrCtx = { slot: P_SLOT, tlbHit, handler };

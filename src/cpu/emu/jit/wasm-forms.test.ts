@@ -1,5 +1,5 @@
 /**
- * The wasm tier's inline forms (wasm-compiler.ts wasmForm):
+ * The wasm tier's inline forms (wasm-inline-forms.ts wasmForm):
  * - they cover the interpreter's 64-bit fast variants of PUSH/POP r64, MOV r64 <-> [m] and LEA r64 (push64r,
  *   pop64r, mov64load, mov64store, lea64): they are the same instructions, and without this they went through
  *   a handler import in every 64-bit block;

@@ -580,7 +580,7 @@ export function formMov8(b: BlockBody, x: Insn): void {
   setReg8(b, x.fn === movGE ? x.reg : x.rm, v);
 }
 
-/** What the integer forms of wasm-alu.ts use of this file. */
+/** What the integer forms of wasm-alu.ts use of the emitter. */
 export const ALU_CTX: AluCtx = {
   slot: P_SLOT,
   carry,

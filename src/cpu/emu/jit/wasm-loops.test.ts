@@ -1,9 +1,10 @@
 /**
- * The wasm tier's self-looping blocks (wasm-compiler.ts): a block whose last branch goes back into it loops
- * inside its wasm function and hands its completed passes to the run loop through the vCPU's slot. Those
- * passes must be exactly the ones this block made: a loop entered mid-block that leaves before its head (a
- * side exit) once read what the previous self-loop had left in the slot and retired its passes again
- * (realcode64 counted 723.7 M instructions instead of 386.1 M, with the right checksums).
+ * The wasm tier's self-looping blocks (wasm-compiler.ts prepare, wasm-flow.ts formJcc): a block whose last
+ * branch goes back into it loops inside its wasm function and hands its completed passes to the run loop
+ * through the vCPU's slot. Those passes must be exactly the ones this block made: a loop entered mid-block
+ * that leaves before its head (a side exit) once read what the previous self-loop had left in the slot and
+ * retired its passes again (realcode64 counted 723.7 M instructions instead of 386.1 M, with the right
+ * checksums).
  *
  * The tier is picked from TSVMM_JIT when cpu.ts loads, so this file sets it first and imports the harness
  * after (node --test runs each file in a process of its own).

@@ -5,7 +5,7 @@
  *
  * Exactness: every form first reads the slot's SSE gate (Slot.SseGate, which EmuCpu's CR0 and CR4 setters keep:
  * 0 when CR0.EM, CR0.TS or a clear CR4.OSFXSR makes the handler raise #UD or #NM), then for a memory operand forms
- * its address as the other inline forms do (wasm-compiler.ts address), and needs a TLB hit on RAM for the whole
+ * its address as the other inline forms do (wasm-mem-access.ts address), and needs a TLB hit on RAM for the whole
  * operand within one page and, for the aligned forms, a 16-byte aligned address; whenever any of that fails it
  * calls the instruction's handler through the import instead, which does everything (faults, a page crossing,
  * MMIO, a write to code) as the interpreter does. A form whose instruction was decoded is gated in by its CPUID
@@ -24,7 +24,7 @@ import { Slot } from './wasm-arena.js';
 import { T, V, W, wasmSimd } from './wasm-encoder.js';
 import type { BlockBody } from './wasm-regs.js';
 
-/** What the block compiler lends the SIMD forms (wasm-compiler.ts). */
+/** What the block compiler lends the SIMD forms (wasm-emit.ts). */
 export interface SimdCtx {
   /** The block function's parameter holding the vCPU's slot address. */
   readonly slot: number;
@@ -384,7 +384,7 @@ function opOf(x: Insn): { emit: OpEmit; msz: number; aligned: boolean } | null {
   return emit === undefined ? null : { emit, msz: o.msz, aligned: o.aligned };
 }
 
-/** Whether x has an inline SIMD form (wasm-compiler.ts wasmForm 'simd'). */
+/** Whether x has an inline SIMD form (wasm-inline-forms.ts wasmForm 'simd'). */
 export function simdForm(x: Insn): boolean {
   if (!SIMD_ON) return false;
   const fn = x.fn;

@@ -17,7 +17,7 @@ import { T, W } from './wasm-encoder.js';
 import type { BlockBody } from './wasm-regs.js';
 import { stringOp } from '../ops-string.js';
 
-/** What the string forms use of wasm-compiler.ts. */
+/** What the string forms use of the emitter (wasm-emit.ts). */
 export interface StrCtx {
   /** The block function's parameter holding the vCPU's slot address. */
   readonly slot: number;
