@@ -30,11 +30,6 @@ const PMU_SYNC = new Set(['RDMSR', 'WRMSR', 'RDPMC']);
 /** What an instruction fetch from outside RAM sees. */
 const ALL_ONES = new Uint8Array(16).fill(0xff);
 const OUT_OF_BYTES = { out: true } as const;
-/**
- * The instructions of the block being decoded (decodeBlock copies them out at its size). Filled by appending,
- * so its elements stay packed (no holes) like every Block.insns; it keeps up to MAX_BLOCK stale instructions.
- */
-const pend: Insn[] = [];
 
 /** The dispatch arrays of the CPU model's features and the special rows, built on first use (see table/index.ts). */
 let MODEL: Dispatch | null = null;
@@ -475,7 +470,6 @@ export function decodeBlock(c: EmuCpu, lin: number, pa: number): Block {
   buf = r.bytes;
   pos = off0;
   lim = pageEnd;
-  let count = 0;
   for (let n = 0; n < maxInsns; n++) {
     const at = pos;
     let x: Insn;
@@ -523,11 +517,8 @@ export function decodeBlock(c: EmuCpu, lin: number, pa: number): Block {
     x.start = (at - off0) | 0;
     x.end = (pos - off0) | 0;
     x.k = inlineKind(x);
-    x.idx = n;
-    if (n === 0) blk.first = x;
-    else pend[n - 1]!.nx = x;
-    pend[n] = x;
-    count = n + 1;
+    x.idx = blk.insns.length;
+    blk.add(x);
     if (x.row.branch !== 'none') blk.branches++;
     x.brThrough = blk.branches;
     if (x.row.ends && !(x.rep === 0 && STRING_ONCE.has(x.row.mn))) {
@@ -536,11 +527,8 @@ export function decodeBlock(c: EmuCpu, lin: number, pa: number): Block {
       blk.sideExits++;
     }
   }
-  // The array at its size (pushing one at a time grew it 17, 41, 77 slots: most of that garbage at once).
-  blk.insns = pend.slice(0, count);
-  blk.count = count;
   // A block that stops at a conditional branch (page end, length limit) ends there: no side exit.
-  const last = blk.insns[count - 1]!;
+  const last = blk.insns[blk.insns.length - 1]!;
   if (last.k === K.Side) {
     last.k = inlineKind(last);
     blk.sideExits--;

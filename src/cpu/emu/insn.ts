@@ -23,39 +23,10 @@ export const EA_32 = Ea.A32;
 export const EA_32L = Ea.A32L;
 export const EA_64 = Ea.A64;
 
-/*
- * Bit fields of the packed Insn words (see Insn). Widths hold every value the decoder and the handlers store:
- * base/index -1..15 (stored + 1), segments 0-9 (Seg.FlatSS), memory operands up to 255 bytes (x87 FSAVE: 108),
- * up to 64 instructions a block (decoder.ts MAX_BLOCK).
- */
-const enum Pm {
-  Base = 0,
-  Index = 5,
-  Scale = 10,
-  Seg = 12,
-  Ak = 16,
-  RipRel = 18,
-  Mw = 19,
-  Msz = 20,
-  Rep = 28,
-  Lock = 30,
-}
-const enum Px {
-  Modrm = 0,
-  Idx = 8,
-  BrThrough = 15,
-  Opc = 22,
-}
-/** pm of a new Insn: no base or index, DS, 32-bit addresses, a 1-byte memory operand. */
-const PM_INIT = (3 << Pm.Seg) | (Ea.A32 << Pm.Ak) | (1 << Pm.Msz);
-
 export class Insn {
-  // 160 bytes (17 fields and V8's 3-word header), not 256: the boot's interpreted code is cold, each of an
-  // instruction's host cache lines a likely miss, and decoding allocated ~190 MB of them. What every handler
-  // reads (sizes, registers, sub-operation, immediates) are plain fields; the memory operand's description
-  // (read by operands.ts ea(), always optimized) is bit fields of `pm`, and what only faults, the PMU and tools
-  // read is bit fields of `px`, both behind accessors of the old names (V8 inlines them in optimized code).
-  // Fields in the order the run loop and the handlers touch them (V8 lays them out in this order).
+  // Fields in the order the run loop and the handlers touch them (V8 lays them out in this order):
+  // the dispatch kind and handler, then the operands, then what only branches, faults and tools read,
+  // so that an instruction costs fewer cache lines on first touch.
   /** Inline-dispatch kind (EmuCpu K_*), 0 when the run loop calls fn. */
   k = 0;
   fn: Handler;
@@ -65,7 +36,7 @@ export class Insn {
    * way is a likely host cache miss, and the array is two of them (the JSArray and its backing store).
    */
   nx: Insn | null = null;
-  /** Operand size in bytes (1, 2, 4, 8). */
+  /** Operand size in bytes (1, 2, 4, 8) and address kind (EA_*). */
   osz = 4;
   /** ModRM: mod 3 = register operand `rm`; otherwise memory from base/index/scale/disp. */
   mod = 3;
@@ -73,123 +44,40 @@ export class Insn {
   rm = 0;
   /** Handler-specific sub-operation (ALU kind, condition code, ModRM.reg of a group). */
   op = 0;
-  /** base, index, scale, seg, ak, ripRel, mw, msz, rep, lock (Pm shifts). */
-  pm = PM_INIT;
+  ak = EA_32;
+  base = -1;
+  index = -1;
+  /** Segment of the memory operand (0-5 = ES..GS, 8 = flat, base 0). */
+  seg = 3;
   disp = 0;
-  imm = 0;
-  /** Byte offsets of the next instruction and of this one from the block's first byte. */
+  ripRel = false;
+  /** The memory operand is written (segment write checks) and its size in bytes. */
+  mw = false;
+  scale = 0;
+  /** Byte offsets of this instruction and of the next one from the block's first byte. */
   end = 0;
+  imm = 0;
   immHi = 0;
+  msz = 1;
   imm2 = 0;
+  start = 0;
+  /** Index of this instruction in its block. */
+  idx = 0;
+  /** Branch instructions of its block up to and including this one (what retires when the block ends after it). */
+  brThrough = 0;
   /** The table row this instruction decoded to (flags, branch kind, ...; see table/row.ts). */
   row: Row;
-  start = 0;
-  /** modrm, idx, brThrough, opc (Px shifts). */
-  px = 0;
+  /** Opcode: 0x00-0xff, 0x0f00-0x0fff for two-byte, 0x0f3800+ for three-byte. */
+  opc = 0;
+  /** The ModRM byte as encoded (the x87 records it in its last-opcode register). */
+  modrm = 0;
+  /** 0 none, 1 REP/REPE (F3), 2 REPNE (F2). */
+  rep = 0;
+  lock = false;
 
   constructor(fn: Handler, row: Row = detachedRow()) {
     this.fn = fn;
     this.row = row;
-  }
-
-  /** Base register of the memory operand, -1 none. */
-  get base(): number {
-    return (this.pm & 31) - 1;
-  }
-  set base(v: number) {
-    this.pm = (this.pm & ~31) | ((v + 1) & 31);
-  }
-  /** Index register of the memory operand, -1 none. */
-  get index(): number {
-    return ((this.pm >> Pm.Index) & 31) - 1;
-  }
-  set index(v: number) {
-    this.pm = (this.pm & ~(31 << Pm.Index)) | (((v + 1) & 31) << Pm.Index);
-  }
-  get scale(): number {
-    return (this.pm >> Pm.Scale) & 3;
-  }
-  set scale(v: number) {
-    this.pm = (this.pm & ~(3 << Pm.Scale)) | ((v & 3) << Pm.Scale);
-  }
-  /** Segment of the memory operand (0-5 = ES..GS, 8 = flat, base 0). */
-  get seg(): number {
-    return (this.pm >> Pm.Seg) & 15;
-  }
-  set seg(v: number) {
-    this.pm = (this.pm & ~(15 << Pm.Seg)) | ((v & 15) << Pm.Seg);
-  }
-  /** Address kind (EA_*). */
-  get ak(): number {
-    return (this.pm >> Pm.Ak) & 3;
-  }
-  set ak(v: number) {
-    this.pm = (this.pm & ~(3 << Pm.Ak)) | ((v & 3) << Pm.Ak);
-  }
-  get ripRel(): boolean {
-    return (this.pm & (1 << Pm.RipRel)) !== 0;
-  }
-  set ripRel(v: boolean) {
-    this.pm = v ? this.pm | (1 << Pm.RipRel) : this.pm & ~(1 << Pm.RipRel);
-  }
-  /** The memory operand is written (segment write checks). */
-  get mw(): boolean {
-    return (this.pm & (1 << Pm.Mw)) !== 0;
-  }
-  set mw(v: boolean) {
-    this.pm = v ? this.pm | (1 << Pm.Mw) : this.pm & ~(1 << Pm.Mw);
-  }
-  /** Size in bytes of the memory operand (segment limit checks). */
-  get msz(): number {
-    return (this.pm >> Pm.Msz) & 255;
-  }
-  set msz(v: number) {
-    this.pm = (this.pm & ~(255 << Pm.Msz)) | ((v & 255) << Pm.Msz);
-  }
-  /** 0 none, 1 REP/REPE (F3), 2 REPNE (F2). */
-  get rep(): number {
-    return (this.pm >> Pm.Rep) & 3;
-  }
-  set rep(v: number) {
-    this.pm = (this.pm & ~(3 << Pm.Rep)) | ((v & 3) << Pm.Rep);
-  }
-  get lock(): boolean {
-    return (this.pm & (1 << Pm.Lock)) !== 0;
-  }
-  set lock(v: boolean) {
-    this.pm = v ? this.pm | (1 << Pm.Lock) : this.pm & ~(1 << Pm.Lock);
-  }
-  /** The ModRM byte as encoded (the x87 records it in its last-opcode register). */
-  get modrm(): number {
-    return this.px & 255;
-  }
-  set modrm(v: number) {
-    this.px = (this.px & ~255) | (v & 255);
-  }
-  /** Index of this instruction in its block. */
-  get idx(): number {
-    return (this.px >> Px.Idx) & 127;
-  }
-  set idx(v: number) {
-    this.px = (this.px & ~(127 << Px.Idx)) | ((v & 127) << Px.Idx);
-  }
-  /** Branch instructions of its block up to and including this one (what retires when the block ends after it). */
-  get brThrough(): number {
-    return (this.px >> Px.BrThrough) & 127;
-  }
-  set brThrough(v: number) {
-    this.px = (this.px & ~(127 << Px.BrThrough)) | ((v & 127) << Px.BrThrough);
-  }
-  /** Opcode: 0x00-0xff, 0x0f00-0x0fff for two-byte, 0x0f3800+ for three-byte (stored as map * 256 + byte). */
-  get opc(): number {
-    const v = this.px >>> Px.Opc;
-    const m = v >> 8;
-    const b = v & 255;
-    return m === 0 ? b : m === 1 ? 0x0f00 | b : m === 2 ? 0x0f3800 | b : 0x0f3a00 | b;
-  }
-  set opc(v: number) {
-    const m = v < 0x100 ? 0 : v < 0x1000 ? 1 : v < 0x0f3a00 ? 2 : 3;
-    this.px = (this.px & ~(1023 << Px.Opc)) | (((m << 8) | (v & 255)) << Px.Opc);
   }
 }
 
