@@ -1,14 +1,16 @@
 /** Writes of CR0/CR3/CR4/CR8 with their checks, mode changes and TLB flushes. */
 import type { EmuCpu } from './cpu.js';
-import { CR0_CD, CR0_ET, CR0_NW, CR0_PE, CR0_PG, CR0_WP, CR4_DE, CR4_LA57, CR4_OSXSAVE, CR4_PAE, CR4_PGE, CR4_PSE, EFER_LMA, EFER_LME } from './x86-defs.js';
+import { CR0_CD, CR0_ET, CR0_NW, CR0_PE, CR0_PG, CR0_WP, CR4_DE, CR4_LA57, CR4_OSXSAVE, CR4_PAE, CR4_PCIDE, CR4_PGE, CR4_PSE, EFER_LMA, EFER_LME } from './x86-defs.js';
 import { refreshDebug } from './debug-regs.js';
 import { gp } from './exceptions.js';
 import { flushTlb } from './tlb.js';
+import { pcidOf, switchPcid } from './pcid.js';
 
 export function writeCr0(c: EmuCpu, v: number): void {
   v |= CR0_ET;
   if ((v & CR0_PG) !== 0 && (v & CR0_PE) === 0) return gp(c, 0);
   if ((v & CR0_NW) !== 0 && (v & CR0_CD) === 0) return gp(c, 0);
+  if ((v & CR0_PG) === 0 && (c.cr4 & CR4_PCIDE) !== 0) return gp(c, 0);
   const old = c.cr0;
   if ((v & CR0_PG) !== 0 && (old & CR0_PG) === 0 && (c.efer & EFER_LME) !== 0) {
     if ((c.cr4 & CR4_PAE) === 0) return gp(c, 0);
@@ -24,23 +26,28 @@ export function writeCr0(c: EmuCpu, v: number): void {
 }
 
 export function writeCr4(c: EmuCpu, v: number): void {
-  // Bits 0-10, OSXSAVE (18) and, where the model offers 5-level paging, LA57 (12) only: UMIP (11),
-  // VMXE/SMXE, FSGSBASE, PCIDE, KL, SMEP (20), SMAP (21), PKE and CET are not implemented (nor
-  // advertised) and reserved bits are reserved: #GP.
-  if ((v & ~(0x7ff | CR4_OSXSAVE | (c.la57 ? CR4_LA57 : 0))) !== 0) return gp(c, 0);
+  // Bits 0-10, PCIDE (17), OSXSAVE (18) and, where the model offers 5-level paging, LA57 (12) only: UMIP (11),
+  // VMXE/SMXE, FSGSBASE, KL, SMEP (20), SMAP (21), PKE and CET are not implemented (nor advertised) and
+  // reserved bits are reserved: #GP.
+  if ((v & ~(0x7ff | CR4_PCIDE | CR4_OSXSAVE | (c.la57 ? CR4_LA57 : 0))) !== 0) return gp(c, 0);
   const old = c.cr4;
   if ((c.efer & EFER_LMA) !== 0) {
     if ((v & CR4_PAE) === 0) return gp(c, 0);
     // The paging depth is fixed while long mode is active (SDM vol. 3A 4.1.1).
     if (((old ^ v) & CR4_LA57) !== 0) return gp(c, 0);
   }
+  // PCIDs exist only in IA-32e mode, and the PCID of the CR3 in use when they start is 0.
+  if ((v & ~old & CR4_PCIDE) !== 0 && ((c.efer & EFER_LMA) === 0 || pcidOf(c.cr3) !== 0)) return gp(c, 0);
   c.cr4 = v;
-  if (((old ^ v) & (CR4_PAE | CR4_PSE | CR4_PGE | CR4_LA57)) !== 0) flushTlb(c, true);
+  // Clearing PCIDE flushes every PCID's entries, global ones included (SDM vol. 3A 4.10.4.1).
+  if (((old ^ v) & (CR4_PAE | CR4_PSE | CR4_PGE | CR4_LA57)) !== 0 || (old & ~v & CR4_PCIDE) !== 0) flushTlb(c, true);
   if (((old ^ v) & CR4_LA57) !== 0) c.updateMode(); // the canonical bound (canonLim) follows CR4.LA57
   if (((old ^ v) & CR4_DE) !== 0) refreshDebug(c);
 }
 
-export function writeCr3(c: EmuCpu, v: number): void {
+/** MOV to CR3 of `v`; `noFlush`: bit 63 of the source with CR4.PCIDE = 1 (the PCID's entries stay). */
+export function writeCr3(c: EmuCpu, v: number, noFlush = false): void {
+  if ((c.cr4 & CR4_PCIDE) !== 0) return switchPcid(c, v, noFlush);
   c.cr3 = v;
   flushTlb(c, false);
 }

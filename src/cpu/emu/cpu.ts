@@ -30,6 +30,7 @@ import type { EmuClock, LocalApicPort, MsrValue } from './chips/chip-types.js';
 import { VmmError } from '../../util/errors.js';
 import { Lazy, Bit } from './flags.js';
 import type { Block, Insn } from './insn.js';
+import type { PcidContext } from './pcid.js';
 import { CodeCache } from './code-cache.js';
 import { X87State } from './fpu/fpu-state.js';
 import { XmmFile } from './fpu/simd-file.js';
@@ -354,6 +355,12 @@ export class EmuCpu {
    */
   jcEpoch = 0;
   jcEpochG = 0;
+  /** The TLB entries and jump-cache epochs of PCIDs that are not current (pcid.ts), at most 8. */
+  readonly pcidCtx: PcidContext[] = [];
+  /** Counts context saves (PcidContext.stamp). */
+  pcidClock = 0;
+  /** Bumped whenever write entries are dropped (a page became code, the dirty log was read): saved ones are stale then. */
+  wGen = 0;
   ram: RamRegion[] = [];
   lastRam: RamRegion | undefined;
   readonly dummyView = new DataView(new ArrayBuffer(8));

@@ -4,7 +4,7 @@
  * state instructions (FXSAVE/FXRSTOR, LDMXCSR/STMXCSR; the x87 part is ops-x87.ts's).
  */
 import type { EmuCpu } from './cpu.js';
-import { CR0_PE, CR0_TS, CR4_DE, EFER_SCE, EFER_LMA, Pow, Seg, VEC_DB } from './x86-defs.js';
+import { CR0_PE, CR0_TS, CR4_DE, CR4_PCIDE, EFER_SCE, EFER_LMA, Pow, Seg, VEC_DB } from './x86-defs.js';
 import { DR6_BD, DR7_GD, refreshDebug, setDr6 } from './debug-regs.js';
 import { Bit } from './flags.js';
 import type { Insn } from './insn.js';
@@ -15,6 +15,7 @@ import { gp, raise, ud, unrepresentable } from './exceptions.js';
 import { rd16, rd32, rd64, wr16, wr32, wr64 } from './mem-access.js';
 import { readCr8, writeCr0, writeCr3, writeCr4, writeCr8 } from './control-regs.js';
 import { invlpg } from './tlb.js';
+import { invalidatePcid } from './pcid.js';
 import { descWords, loadDescInto, readDescriptor } from './segmentation.js';
 import { getFlags, putFlags, setEager } from './lazy-flags.js';
 import { pmuSync, pmuSyncIncluding } from './run-loop.js';
@@ -265,10 +266,16 @@ export function movCr(c: EmuCpu, i: Insn): void {
     case 2:
       c.cr2 = c.long64 ? hi * Pow.Two32 + (lo >>> 0) : lo >>> 0;
       return;
-    case 3:
-      if ((hi & ~0xff) !== 0) return gp(c, 0);
-      writeCr3(c, (hi & 0xff) * Pow.Two32 + ((lo & ~0xfff & (c.long64 ? -1 : -1)) >>> 0) + (lo & 0x18));
+    case 3: {
+      // With CR4.PCIDE, bits 11:0 are the PCID and bit 63 asks to keep its TLB entries (it is not stored);
+      // without, bit 63 is reserved (above MAXPHYADDR).
+      const pcide = (c.cr4 & CR4_PCIDE) !== 0;
+      const noFlush = pcide && hi < 0;
+      const h = noFlush ? hi & 0x7fffffff : hi;
+      if ((h & ~0xff) !== 0) return gp(c, 0);
+      writeCr3(c, (h & 0xff) * Pow.Two32 + (pcide ? lo >>> 0 : ((lo & ~0xfff) >>> 0) + (lo & 0x18)), noFlush);
       return;
+    }
     case 4:
       if (hi !== 0) return gp(c, 0);
       writeCr4(c, lo);
@@ -444,6 +451,30 @@ export function swapgs(c: EmuCpu, _i: Insn): void {
 /** RDFSBASE etc. are not advertised; kept for completeness of the decode table. */
 export function invd(c: EmuCpu, _i: Insn): void {
   cpl0(c);
+}
+
+/**
+ * INVPCID r, m128: invalidation type in the register (64 bits in 64-bit mode), descriptor (PCID in bits 11:0,
+ * bits 63:12 reserved, linear address in 127:64) in memory. #GP(0) at CPL > 0, for a type above 3, reserved
+ * bits set, a non-canonical address for type 0, or a PCID other than 0 for types 0 and 1 while CR4.PCIDE = 0.
+ */
+export function invpcidOp(c: EmuCpu, i: Insn): void {
+  if ((c.flags & Bit.VM) !== 0) return ud(c);
+  cpl0(c);
+  const tlo = c.rl[i.reg]!;
+  const thi = c.long64 ? c.rh[i.reg]! : 0;
+  if (thi !== 0 || tlo >>> 0 > 3) return gp(c, 0);
+  const a = ea(c, i);
+  const d0 = rd64(c, a);
+  const d1 = c.hi;
+  const linLo = rd64(c, c.long64 ? a + 8 : (a + 8) % Pow.Two32);
+  const linHi = c.hi;
+  if ((d0 & ~0xfff) !== 0 || d1 !== 0) return gp(c, 0);
+  // The address is used in full even outside 64-bit mode.
+  if (tlo === 0 && (linHi < -c.canonHi || linHi >= c.canonHi)) return gp(c, 0);
+  const pcid = d0 & 0xfff;
+  if (tlo <= 1 && pcid !== 0 && (c.cr4 & CR4_PCIDE) === 0) return gp(c, 0);
+  invalidatePcid(c, tlo, pcid, linHi * Pow.Two32 + (linLo >>> 0));
 }
 
 // ---------------------------------------------------------------- x87 / SSE state

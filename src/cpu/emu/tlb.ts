@@ -17,13 +17,24 @@ export function flushTlb(c: EmuCpu, global: boolean): void {
     c.tlbPhys.fill(-1);
     c.largePages.clear();
     unlistAll(c);
+    dropAllContexts(c);
     c.jcEpoch = c.cache.newEpoch();
     c.jcEpochG = c.cache.newEpoch();
     return;
   }
-  // Only entries filled since the last flush can hold a non-global translation. A context switch writes CR3
-  // every few thousand instructions in a shell pipeline, when a few dozen entries were filled: scanning all
-  // 2 048 was ~6 us a switch.
+  dropNonGlobal(c);
+  // Blocks on global pages stay found: a CR3 write (every context switch) keeps the kernel's code hot.
+  // The others are found through a translation again (run-loop.ts lookupSlow), without a code-cache lookup
+  // when the page still maps where it did.
+  c.jcEpoch = c.cache.newEpoch();
+}
+
+/**
+ * Drops the non-global entries. Only entries filled since the last flush can hold a non-global translation. A
+ * context switch writes CR3 every few thousand instructions in a shell pipeline, when a few dozen entries were
+ * filled: scanning all 2 048 was ~6 us a switch.
+ */
+export function dropNonGlobal(c: EmuCpu): void {
   const g = c.tlbGlobal;
   const list = c.tlbLocal;
   const listed = c.tlbListed;
@@ -33,10 +44,15 @@ export function flushTlb(c: EmuCpu, global: boolean): void {
     if (g[i] === 0) dropTlbEntry(c, i);
   }
   c.tlbLocalN = 0;
-  // Blocks on global pages stay found: a CR3 write (every context switch) keeps the kernel's code hot.
-  // The others are found through a translation again (run-loop.ts lookupSlow), without a code-cache lookup
-  // when the page still maps where it did.
-  c.jcEpoch = c.cache.newEpoch();
+}
+
+/** Forgets the TLB entries saved for PCIDs that are not current (pcid.ts). */
+export function dropAllContexts(c: EmuCpu): void {
+  for (const x of c.pcidCtx) {
+    x.pcid = -1;
+    x.view.fill(c.dummyView, 0, x.n); // no hold on RAM views a map change replaced
+    x.n = 0;
+  }
 }
 
 /** Sizes of large pages, smallest first (4 MiB: 32-bit paging with PSE). */
@@ -133,6 +149,7 @@ function dropTlbEntry(c: EmuCpu, k: number): void {
 
 /** Drops write-TLB entries for physical page `ppage` (it now holds decoded code). */
 export function dropWriteEntries(c: EmuCpu, ppage: number): void {
+  c.wGen++; // and those saved for other PCIDs (pcid.ts)
   const pb = ppage * 4096;
   const ph = c.tlbPhys;
   for (let i = 0; i < ph.length; i++) if (ph[i] === pb) c.tlbTagW[i] = -1;
@@ -140,6 +157,7 @@ export function dropWriteEntries(c: EmuCpu, ppage: number): void {
 
 /** Drops every write entry (the dirty log was read and cleared: the next write to each page must mark it). */
 export function dropAllWriteEntries(c: EmuCpu): void {
+  c.wGen++;
   c.tlbTagW.fill(-1);
 }
 

@@ -38,6 +38,8 @@ export const CR4_OSFXSR = 1 << 9;
 export const CR4_OSXMMEXCPT = 1 << 10;
 /** 5-level paging (57-bit linear addresses); changes only outside long mode. */
 export const CR4_LA57 = 1 << 12;
+/** Process-context identifiers: CR3[11:0] is the PCID (pcid.ts); set only in IA-32e mode with CR3[11:0] = 0. */
+export const CR4_PCIDE = 1 << 17;
 export const CR4_OSXSAVE = 1 << 18;
 export const EFER_SCE = 1 << 0;
 export const EFER_LME = 1 << 8;

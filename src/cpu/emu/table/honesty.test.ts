@@ -64,10 +64,11 @@ const FEATURE_OPCODES: Record<string, string[]> = {
   'sse4.1': ['66 0F 38 10 r', '66 0F 38 14-15 r', '66 0F 38 17 r', '66 0F 38 20-25 r', '66 0F 38 28-29 r', '66 0F 38 2A m', '66 0F 38 2B r',
     '66 0F 38 30-35 r', '66 0F 38 38-41 r', '66 0F 3A 08-0F r i', '66 0F 3A 14-17 r i', '66 0F 3A 20-22 r i', '66 0F 3A 40-42 r i'],
   'sse4.2': ['66 0F 38 37 r', 'F2 0F 38 F0-F1 r', '66 0F 3A 60-63 r i'],
+  invpcid: ['66 0F 38 82 m'],
 };
 
 /** Features that are not instruction sets, and instruction features whose opcodes are listed elsewhere. */
-const NO_OPCODES = new Set(['de', 'pse', 'pae', 'apic', 'mce', 'mtrr', 'pge', 'mca', 'pat', 'x2apic', 'tsc-deadline', 'nx', 'pdpe1gb', 'lm', 'spec_ctrl', 'bhi_ctrl', 'arch_capabilities', 'hypervisor']);
+const NO_OPCODES = new Set(['de', 'pcid', 'pse', 'pae', 'apic', 'mce', 'mtrr', 'pge', 'mca', 'pat', 'x2apic', 'tsc-deadline', 'nx', 'pdpe1gb', 'lm', 'spec_ctrl', 'bhi_ctrl', 'arch_capabilities', 'hypervisor']);
 
 interface Enc {
   bytes: number[];

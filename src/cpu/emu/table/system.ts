@@ -5,7 +5,7 @@
  * FXSAVE/XSAVE/MXCSR state rows are sse.ts's.
  */
 import {
-  clts, cpuidOp, grp15, grp6, grp7, inOp, invd, larLsl, movCr, movDr, nop, outOp, rdmsr, rdpmc, rdtsc, swapgs, syscall, sysenter, sysexit, sysret, ud2, wrmsr,
+  clts, cpuidOp, grp15, grp6, grp7, inOp, invd, invpcidOp, larLsl, movCr, movDr, nop, outOp, rdmsr, rdpmc, rdtsc, swapgs, syscall, sysenter, sysexit, sysret, ud2, wrmsr,
 } from '../ops-system.js';
 import { M32, M64, invalid, row, type Row } from './row.js';
 import { Bit } from '../flags.js';
@@ -61,6 +61,8 @@ function controlRows(out: Row[]): void {
     row('MOV', '0F 23 /r', 'Dd,Rd', movDr, { ...cr, sub: 1 }),
     row('CLTS', '0F 06', '', clts, { priv: true, ends: true }),
     row('INVD', '0F 08', '', invd, { priv: true }),
+    row('INVPCID', '66 0F 38 82 /r mem', 'Gy,Mdq', invpcidOp, { priv: true, ends: true, feature: 'invpcid' }),
+    invalid('66 0F 38 82 /r mod=3'),
     row('WBINVD', '0F 09', '', invd, { priv: true }),
     row('WRMSR', '0F 30', '', wrmsr, { priv: true, ends: true, feature: 'msr' }),
     row('RDTSC', '0F 31', '', rdtsc, { sub: 0, ends: true, feature: 'tsc' }),

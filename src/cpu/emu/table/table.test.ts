@@ -24,7 +24,7 @@ const MODES = [0, 1, 2];
 const MODE_NAME = ['16-bit', '32-bit', '64-bit'];
 
 /** Features of the CPU model that are not instruction sets (paging, APIC, ...): no rows expected. */
-const SYSTEM_FEATURES = new Set(['de', 'pse', 'pae', 'apic', 'mce', 'mtrr', 'pge', 'mca', 'pat', 'x2apic', 'tsc-deadline', 'nx', 'pdpe1gb', 'lm', 'spec_ctrl', 'bhi_ctrl', 'arch_capabilities', 'hypervisor']);
+const SYSTEM_FEATURES = new Set(['de', 'pse', 'pae', 'pcid', 'apic', 'mce', 'mtrr', 'pge', 'mca', 'pat', 'x2apic', 'tsc-deadline', 'nx', 'pdpe1gb', 'lm', 'spec_ctrl', 'bhi_ctrl', 'arch_capabilities', 'hypervisor']);
 /** Feature names rows may use before the model advertises them (the x87/SSE work adds them). */
 const NOT_YET_ADVERTISED = new Set(['fpu']);
 
