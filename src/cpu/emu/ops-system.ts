@@ -268,12 +268,12 @@ export function movCr(c: EmuCpu, i: Insn): void {
       return;
     case 3: {
       // With CR4.PCIDE, bits 11:0 are the PCID and bit 63 asks to keep its TLB entries (it is not stored);
-      // without, bit 63 is reserved (above MAXPHYADDR).
-      const pcide = (c.cr4 & CR4_PCIDE) !== 0;
-      const noFlush = pcide && hi < 0;
+      // without, bit 63 is reserved (above MAXPHYADDR). Bits 11:0 are kept as written either way: PAE paging
+      // takes its table's address from bits 31:5, and the other modes ignore the bits they do not use.
+      const noFlush = (c.cr4 & CR4_PCIDE) !== 0 && hi < 0;
       const h = noFlush ? hi & 0x7fffffff : hi;
       if ((h & ~0xff) !== 0) return gp(c, 0);
-      writeCr3(c, (h & 0xff) * Pow.Two32 + (pcide ? lo >>> 0 : ((lo & ~0xfff) >>> 0) + (lo & 0x18)), noFlush);
+      writeCr3(c, (h & 0xff) * Pow.Two32 + (lo >>> 0), noFlush);
       return;
     }
     case 4:

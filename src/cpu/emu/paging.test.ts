@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeCpu, type TestCpu } from './cpu-harness.test-util.js';
+import { hex, makeCpu, type TestCpu } from './cpu-harness.test-util.js';
+import { decodeInsn } from './decoder.js';
 import { type EmuCpu } from './cpu.js';
 import { CR0_PG, CR0_WP, CR4_PAE, CR4_PGE, CR4_PSE, EFER_LMA, EFER_LME, EFER_NXE, FAULT, VEC_PF, VLin, jcSlot } from './x86-defs.js';
 import { Block } from './insn.js';
@@ -249,4 +250,16 @@ test('a CR3 write drops the non-global TLB entries filled since the last one, an
   // A full flush (CR4.PGE cleared) drops the global one too.
   writeCr4(cpu, cpu.cr4 & ~CR4_PGE);
   assert.equal(rd32(cpu, 0x405000), 0x44);
+});
+
+test('MOV CR3 keeps the bits it was given: PAE paging finds a 32-byte-aligned PDPT in bits 31:5', () => {
+  const { mem, cpu } = paePaging(false);
+  // A second PDPT at 0x30020 (not page-aligned): its PDPTE 0 points at a page directory mapping 0..2M to 0x600000.
+  mem.writeU32(0x30020, 0x34000 | 1);
+  mem.writeU32(0x34000, 0x600000 | 0x87);
+  cpu.rl[0] = 0x30020 | 0x18; // PCD and PWT too
+  const x = decodeInsn(hex('0f 22 d8'), 1); // mov cr3, eax
+  x.fn(cpu, x);
+  assert.equal(cpu.cr3, 0x30038, 'read back as written');
+  assert.equal(xlate(cpu, 0x5123, READ).phys, 0x605123, 'walked from the table at 0x30020');
 });

@@ -145,7 +145,7 @@ test('MOV CR3: bit 63 is #GP without PCIDE; with it, bit 63 is not stored and CR
   c.setLong64(A);
   assert.deepEqual(movCr3(c, BigInt(A) | NOFLUSH), GP0);
   assert.equal(movCr3(c, BigInt(A + 0xfff)), undefined);
-  assert.equal(c.cr3, A + 0x18, 'without PCIDE only PWT and PCD of bits 11:0 are kept');
+  assert.equal(c.cr3, A + 0xfff, 'without PCIDE bits 11:0 are kept as written (PAE takes bits 31:5 as its table address)');
   c.cr3 = A;
   writeCr4(c, CR4_PAE | CR4_PCIDE);
   assert.equal(movCr3(c, BigInt(B + 0xabc) | NOFLUSH), undefined);
