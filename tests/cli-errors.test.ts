@@ -94,6 +94,9 @@ test('cli: --help or -h after a command prints the usage and exits 0', async () 
   // After `--` it is the guest's business (stat/record pass run options there), not a request for help.
   const r = await runCli(['stat', '--', '--help'], { timeoutMs: 20_000 });
   assert.equal(r.status, 64, r.stderr);
+  // As an option's value it is that value: the guest boots with the command line "-h".
+  const v = await runCli(['run', '--kernel', guestPath('hello'), '--accel', 'emu', '--cmdline', '-h'], { timeoutMs: 20_000 });
+  assert.equal(v.stdout, 'Hello from tsvmm guest!\r\n', v.stderr);
 });
 
 // KVM first (without it the refusal is about /dev/kvm, not the PMU), then the host's vPMU.

@@ -3,7 +3,7 @@ import { setLogLevel } from '../util/log.js';
 import { ConfigError, DEFAULT_MEM, parseAccel, parseCpus, parseDrive, parseKernelDecompress, parseEventChannels, parseNet, parseMem, parsePmu, parseSerial, parseSmallInt, type RunConfig } from '../vmm/config.js';
 import { runCommand, type RunOptions } from './run-command.js';
 export { takeExitSignal } from './run-command.js';
-import { parseOptions, type OptionSpecs, type ParsedOptions } from './options.js';
+import { HelpRequested, parseOptions, type OptionSpecs, type ParsedOptions } from './options.js';
 import { ControllerError } from '../vmm/controller-types.js';
 import { hostErrorMessage } from '../vmm/controller-errors.js';
 import { EXIT_STATUS_OF } from './exit-codes.js';
@@ -230,7 +230,7 @@ const STAT_OPTIONS = { json: { type: 'boolean' } } as const satisfies OptionSpec
  */
 function splitProfileArgs(command: string, rest: readonly string[], own: OptionSpecs): { own: ParsedOptions; run: ParsedOptions } {
   const sep = rest.indexOf('--');
-  if (sep >= 0) return { own: parseOptions(command, rest.slice(0, sep), own, 0), run: parseOptions(command, rest.slice(sep + 1), RUN_OPTIONS, 1, 'kernel') };
+  if (sep >= 0) return { own: parseOptions(command, rest.slice(0, sep), own, 0), run: parseOptions(command, rest.slice(sep + 1), RUN_OPTIONS, 1, 'kernel', false) };
   const both = parseOptions(command, rest, { ...RUN_OPTIONS, ...own }, 1, 'kernel');
   const pick = (specs: OptionSpecs): Record<string, string | boolean | undefined> => Object.fromEntries(Object.entries(both.values).filter(([k]) => Object.hasOwn(specs, k)));
   return { own: { values: pick(own), positionals: [], lists: {} }, run: { values: pick(RUN_OPTIONS), positionals: both.positionals, lists: both.lists } };
@@ -240,12 +240,6 @@ function splitProfileArgs(command: string, rest: readonly string[], own: OptionS
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
-    // `tsvmm run --help` (before any `--`) asks for the usage, as every other tool's `CMD --help` does.
-    const ownArgs = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
-    if (command !== undefined && (ownArgs.includes('--help') || ownArgs.includes('-h'))) {
-      process.stdout.write(USAGE);
-      return EXIT.OK;
-    }
     switch (command) {
       case undefined:
       case 'help':
@@ -342,6 +336,11 @@ export async function main(argv: string[]): Promise<number> {
         throw new ConfigError(`unknown command "${command}": use run, api, snapshot, migrate, device, caps, stat, record or help`);
     }
   } catch (e) {
+    // `tsvmm run --help` asks for the usage, as every other tool's `CMD --help` does.
+    if (e instanceof HelpRequested) {
+      process.stdout.write(USAGE);
+      return EXIT.OK;
+    }
     return reportError(e);
   }
 }

@@ -18,6 +18,13 @@ export interface OptionSpec {
 
 export type OptionSpecs = Readonly<Record<string, OptionSpec>>;
 
+/** `--help` or `-h` given as an option (not as another option's value): the caller prints the usage. */
+export class HelpRequested extends Error {
+  constructor() {
+    super('help requested');
+  }
+}
+
 export interface ParsedOptions {
   readonly values: Record<string, string | boolean | undefined>;
   readonly positionals: string[];
@@ -29,8 +36,9 @@ export interface ParsedOptions {
  * Parses `args` for `tsvmm <command>`. `--name value`, `--name=value`, `-x value`, `-xvalue` and
  * `--flag`; `--` ends the options. A repeated option keeps its last value (so a script can
  * override a default it was given), except a repeatable one, whose values all land in `lists`. At most `maxPositionals` other words are accepted.
+ * `--help` or `-h` where an option may stand throws HelpRequested, unless `helpWords` is false.
  */
-export function parseOptions(command: string, args: readonly string[], specs: OptionSpecs, maxPositionals: number, positionalWhat = 'argument'): ParsedOptions {
+export function parseOptions(command: string, args: readonly string[], specs: OptionSpecs, maxPositionals: number, positionalWhat = 'argument', helpWords = true): ParsedOptions {
   const values: Record<string, string | boolean | undefined> = {};
   const positionals: string[] = [];
   const lists: Record<string, string[]> = {};
@@ -47,6 +55,7 @@ export function parseOptions(command: string, args: readonly string[], specs: Op
       positionals.push(...args.slice(i + 1));
       break;
     }
+    if (helpWords && (word === '--help' || word === '-h')) throw new HelpRequested();
     let name: string | undefined;
     let inline: string | undefined;
     if (word.startsWith('--')) {
