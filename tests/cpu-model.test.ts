@@ -80,6 +80,27 @@ test('emu: caps --json, run --cpu-model: the guest sees the model\'s CPUID (bran
   }
 });
 
+test('emu: run --cpu-model without PSE: the guest\'s MOV to CR4 setting PSE is #GP, as on a CPU with that CPUID', { timeout: 120_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsvmm-nopse-'));
+  try {
+    // paging-edge sets CR4.PSE without asking CPUID: under emu's own model it passes, without PSE it faults.
+    const m = caps(['--accel', 'emu', '--mem', '64M']);
+    const own = join(dir, 'own.json');
+    writeFileSync(own, JSON.stringify(m));
+    const ok = tsvmm(['run', '--accel', 'emu', '--mem', '64M', '--cpu-model', own, '--kernel', guestPath('paging-edge')]);
+    assert.equal(ok.status, 1, ok.stderr);
+    assert.match(ok.stdout, /paging-edge: all as expected/);
+    leaf(m, 1).edx = hex(Number(leaf(m, 1).edx) & ~(1 << 3));
+    const noPse = join(dir, 'no-pse.json');
+    writeFileSync(noPse, JSON.stringify(m));
+    const r = tsvmm(['run', '--accel', 'emu', '--mem', '64M', '--cpu-model', noPse, '--kernel', guestPath('paging-edge')]);
+    assert.notEqual(r.status, 1);
+    assert.match(r.stdout, /paging off: read of physical 0xe0000000 +no fault, reads 0xffffffff\r?\n\r? +vector 13 +FAIL/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('caps --baseline over a pool (emu and a richer host): the guest gets what both can give; more is refused by name', { timeout: 180_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'tsvmm-baseline-'));
   try {

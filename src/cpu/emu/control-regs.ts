@@ -1,6 +1,6 @@
 /** Writes of CR0/CR3/CR4/CR8 with their checks, mode changes and TLB flushes. */
 import type { EmuCpu } from './cpu.js';
-import { CR0_CD, CR0_ET, CR0_NW, CR0_PE, CR0_PG, CR0_WP, CR4_DE, CR4_LA57, CR4_OSXSAVE, CR4_PAE, CR4_PCIDE, CR4_PGE, CR4_PSE, EFER_LMA, EFER_LME } from './x86-defs.js';
+import { CR0_CD, CR0_ET, CR0_NW, CR0_PE, CR0_PG, CR0_WP, CR4_DE, CR4_LA57, CR4_PAE, CR4_PCIDE, CR4_PGE, CR4_PSE, EFER_LMA, EFER_LME } from './x86-defs.js';
 import { refreshDebug } from './debug-regs.js';
 import { gp } from './exceptions.js';
 import { flushTlb } from './tlb.js';
@@ -26,10 +26,9 @@ export function writeCr0(c: EmuCpu, v: number): void {
 }
 
 export function writeCr4(c: EmuCpu, v: number): void {
-  // Bits 0-10, PCIDE (17), OSXSAVE (18) and, where the model offers 5-level paging, LA57 (12) only: UMIP (11),
-  // VMXE/SMXE, FSGSBASE, KL, SMEP (20), SMAP (21), PKE and CET are not implemented (nor advertised) and
-  // reserved bits are reserved: #GP.
-  if ((v & ~(0x7ff | CR4_PCIDE | CR4_OSXSAVE | (c.la57 ? CR4_LA57 : 0))) !== 0) return gp(c, 0);
+  // The bits emu implements that the VM's CPUID offers (cpu-model-gates.ts) and, where it offers 5-level
+  // paging, LA57; the rest (UMIP, VMXE, SMEP, SMAP, PKE, CET, ... and reserved bits) are #GP.
+  if ((v & ~(c.cr4Writable | (c.la57 ? CR4_LA57 : 0))) !== 0) return gp(c, 0);
   const old = c.cr4;
   if ((c.efer & EFER_LMA) !== 0) {
     if ((v & CR4_PAE) === 0) return gp(c, 0);

@@ -34,7 +34,9 @@ import type { PcidContext } from './pcid.js';
 import { CodeCache } from './code-cache.js';
 import { X87State } from './fpu/fpu-state.js';
 import { XmmFile } from './fpu/simd-file.js';
-import { CR0_EM, CR0_ET, CR0_NE, CR0_PE, CR0_TS, CR4_OSFXSR, CR0_PG, CR0_WP, CR4_LA57, CR4_PAE, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, JC_SIZE, type RunResult, Tlb, Seg, Pow } from './x86-defs.js';
+import { XCR0_SUPPORTED } from './fpu/sse-state.js';
+import type { Dispatch } from './table/dispatch.js';
+import { CR0_EM, CR0_ET, CR0_NE, CR0_PE, CR0_TS, CR4_IMPLEMENTED, CR4_OSFXSR, CR0_PG, CR0_WP, CR4_LA57, CR4_PAE, EFER_IMPLEMENTED, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, JC_SIZE, type RunResult, Tlb, Seg, Pow } from './x86-defs.js';
 import { u64ToAddr } from './address.js';
 import { getFlags, setFlagsRaw } from './lazy-flags.js';
 import { rebuildRam, type RamRegion } from './mem-access.js';
@@ -203,6 +205,17 @@ export class EmuCpu {
   canonHi = 0x8000;
   /** The CPU model offers 5-level paging (CPUID.7.0:ECX.LA57, CR4.LA57 writable). */
   la57 = false;
+  /**
+   * What the VM's CPUID offers of what emu implements (cpu-model-gates.ts; emu's own model offers all of
+   * it): the CR4 bits MOV to CR4 may set (LA57 aside), the EFER bits WRMSR may set, the XCR0 bits XSETBV
+   * may set, 1 GiB pages (PDPTE.PS reserved without), and the decoder's dispatch arrays when the CPUID
+   * hides instruction features (null: emu's own).
+   */
+  cr4Writable = CR4_IMPLEMENTED;
+  eferWritable = EFER_IMPLEMENTED;
+  xcr0Writable = XCR0_SUPPORTED;
+  gbPages = true;
+  dispatch: Dispatch | null = null;
   readonly dr = new Float64Array(8);
   /**
    * Debug features armed: TF or RF set, a DR7 breakpoint enabled, or a host debug client's breakpoint,

@@ -446,7 +446,9 @@ function finish(x: Insn, start: number, r: Row | null): Insn {
  * code cache can keep it (invalid, never kept, when that page is not RAM).
  */
 export function decodeBlock(c: EmuCpu, lin: number, pa: number): Block {
-  dispatch = model();
+  // model() first: it also sets up the special rows.
+  const own = model();
+  dispatch = c.dispatch ?? own;
   mode = c.modeKey;
   const blk = new Block(pa, mode);
   const r = ramAt(c, pa);

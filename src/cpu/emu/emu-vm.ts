@@ -15,6 +15,7 @@ import { GuestMemory, pcRamLayout, type MemoryRegion } from '../../memory/guest-
 import { EmuCpu } from './cpu.js';
 import { Bit } from './flags.js';
 import { CodeCache } from './code-cache.js';
+import { applyCpuModelGates, cpuModelGates } from './cpu-model-gates.js';
 import { envUsesWasm } from './jit/jit-mode.js';
 import { provideArena } from './jit/wasm-arena.js';
 import type { JitStats } from './jit/jit-stats.js';
@@ -652,6 +653,9 @@ export class EmuVm implements Vm {
 
   setCpuidTable(table: readonly CpuidValue[]): void {
     const model = table.slice();
+    // Control bits and instructions follow the model too; code decoded before it was decoded without it.
+    applyCpuModelGates(this.cpus, cpuModelGates(model));
+    this.cache.clear();
     for (const c of this.cpus) {
       c.cpuidFilter = (leaf, subleaf, out) => {
         const v = presentCpuid(model, leaf, subleaf, [out[0]!, out[1]!, out[2]!, out[3]!]);

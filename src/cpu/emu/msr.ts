@@ -2,7 +2,7 @@
 import type { EmuCpu } from './cpu.js';
 import { FIRMWARE_MTRR_DEF_TYPE, MSR } from '../registers.js';
 import { CPUID1_ECX_OSXSAVE, CPUID7_ECX_LA57, EMU_MCA_BANKS, EMU_MCG_CAP, EMU_LINEAR_ADDR_BITS_LA57, EMU_ARCH_CAPABILITIES_HI, EMU_ARCH_CAPABILITIES_LO, EMU_PRED_CMD_BITS, EMU_SPEC_CTRL_BITS, emuCpuid } from '../../features/emu-cpu-model.js';
-import { CR0_PG, CR4_OSXSAVE, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, Pow, Seg } from './x86-defs.js';
+import { CR0_PG, CR4_OSXSAVE, EFER_LMA, EFER_LME, Pow, Seg } from './x86-defs.js';
 import { flushTlb } from './tlb.js';
 import { setReg } from './gpr.js';
 import { unrepresentable } from './exceptions.js';
@@ -140,7 +140,8 @@ export function writeMsr(c: EmuCpu, idx: number, lo: number, hi: number): boolea
       flushTlb(c, true);
       return true;
     case MSR.IA32_EFER: {
-      if ((lo & ~(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)) !== 0 || hi !== 0) return false;
+      // NXE and LME/LMA only where the VM's CPUID reports NX and LM (cpu-model-gates.ts).
+      if ((lo & ~c.eferWritable) !== 0 || hi !== 0) return false;
       const lma = c.efer & EFER_LMA;
       if ((c.cr0 & CR0_PG) !== 0 && ((lo ^ c.efer) & EFER_LME) !== 0) return false;
       c.efer = (lo & ~EFER_LMA) | lma;

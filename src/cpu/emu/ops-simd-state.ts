@@ -137,6 +137,6 @@ export function xcrOp(c: EmuCpu, i: Insn): void {
     return;
   }
   if (c.cpl !== 0) return gp(c, 0);
-  if (!xcr0Valid(c.rl[0]!, c.rl[2]!)) return gp(c, 0);
+  if (!xcr0Valid(c.rl[0]!, c.rl[2]!, c.xcr0Writable)) return gp(c, 0);
   c.xcr0 = c.rl[0]!;
 }

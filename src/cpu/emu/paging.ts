@@ -119,7 +119,8 @@ export function translate(c: EmuCpu, lin: number, acc: number): number {
       us &= e;
       nx = nx || c.walkNx;
       if ((e & 0x80) !== 0) {
-        if ((e & 0x3fffe000) !== 0) return pageFault(c, lin, acc, user, true, true);
+        // Without 1 GiB pages in the VM's CPUID (pdpe1gb) PS is a reserved bit here.
+        if ((e & 0x3fffe000) !== 0 || !c.gbPages) return pageFault(c, lin, acc, user, true, true);
         phys = c.walkAddr - (c.walkAddr % 0x40000000) + (lo & 0x3fffffff);
         leafAddr = tableA;
         leafLo = e;

@@ -30,9 +30,11 @@ export const CR0_AM = 1 << 18;
 export const CR0_NW = 1 << 29;
 export const CR0_CD = 1 << 30;
 export const CR0_PG = 1 << 31;
+export const CR4_TSD = 1 << 2;
 export const CR4_DE = 1 << 3;
 export const CR4_PSE = 1 << 4;
 export const CR4_PAE = 1 << 5;
+export const CR4_MCE = 1 << 6;
 export const CR4_PGE = 1 << 7;
 export const CR4_OSFXSR = 1 << 9;
 export const CR4_OSXMMEXCPT = 1 << 10;
@@ -45,6 +47,13 @@ export const EFER_SCE = 1 << 0;
 export const EFER_LME = 1 << 8;
 export const EFER_LMA = 1 << 10;
 export const EFER_NXE = 1 << 11;
+/**
+ * CR4 bits emu implements, LA57 aside (offered per VM: EmuCpu.la57): bits 0-10, PCIDE and OSXSAVE. UMIP,
+ * VMXE/SMXE, FSGSBASE, SMEP, SMAP, PKE, CET and the reserved bits are #GP.
+ */
+export const CR4_IMPLEMENTED = 0x7ff | CR4_PCIDE | CR4_OSXSAVE;
+/** EFER bits emu implements (LMA is written as it is, the CPU sets it). */
+export const EFER_IMPLEMENTED = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
 
 export const VEC_DE = 0;
 export const VEC_DB = 1;

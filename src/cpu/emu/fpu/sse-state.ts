@@ -92,9 +92,12 @@ export function fxrstor(bus: StateBus, a: number, x87: LegacyX87, x: XmmFile, re
   return mx >>> 0;
 }
 
-/** XCR0 value check for XSETBV: x87 must stay enabled, nothing unsupported. */
-export function xcr0Valid(lo: number, hi: number): boolean {
-  return hi === 0 && (lo & ~XCR0_SUPPORTED) === 0 && (lo & 1) !== 0;
+/**
+ * XCR0 value check for XSETBV: x87 must stay enabled, nothing outside `supported` (the VM's CPUID leaf 0xD
+ * subleaf 0 EAX), and AVX state (bit 2) only with SSE state.
+ */
+export function xcr0Valid(lo: number, hi: number, supported = XCR0_SUPPORTED): boolean {
+  return hi === 0 && (lo & ~supported) === 0 && (lo & 1) !== 0 && (lo & 6) !== 4;
 }
 
 /**
