@@ -205,6 +205,18 @@ test('instructions of a hidden feature are #UD through the run loop: POPCNT, RDT
   vm.destroy();
 });
 
+test('a model without x2APIC or TSC-deadline: IA32_APIC_BASE.EXTD is #GP, the LVT timer keeps no TSC-deadline mode', () => {
+  for (const hide of [false, true]) {
+    const c = cpu0(vmHiding(hide ? ['x2apic', 'tsc-deadline'] : []));
+    c.setFlat32();
+    const apic = c.apic!;
+    apic.mmioWrite(0x0f0, 4, 0x1ff); // software-enabled
+    apic.mmioWrite(0x320, 4, (2 << 17) | 0x40); // LVT timer: TSC-deadline mode, vector 0x40
+    assert.equal(apic.mmioRead(0x320, 4) >>> 17, hide ? 0 : 2, `hidden ${hide}: timer mode`);
+    assert.equal(writeMsr(c, MSR.IA32_APIC_BASE, 0xfee00000 | (1 << 8) | (1 << 11) | (1 << 10), 0), !hide, `hidden ${hide}: x2APIC enable`);
+  }
+});
+
 function quiet<T>(f: () => T): T {
   setLogSink(() => {});
   try {

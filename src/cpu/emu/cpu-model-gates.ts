@@ -12,6 +12,8 @@
  *   SDM tie it to no CPUID bit (SYSCALL/SYSRET themselves are #UD when SYSCALL is hidden, below).
  * - XCR0: XSETBV takes only the bits of CPUID leaf 0DH subleaf 0 EAX (x87 always), as KVM.
  * - PDPTE.PS (1 GiB pages) is reserved without PDPE1GB, as in KVM's shadow page walk.
+ * - Local APIC: IA32_APIC_BASE.EXTD (x2APIC mode) is reserved without x2APIC, and the LVT timer does not
+ *   keep TSC-deadline mode without TSC-deadline, as KVM.
  * - Instructions: rows whose CPUID feature the model hides leave the dispatch arrays (#UD), as the
  *   table's feature column does for emu's own model (table/dispatch.ts).
  *
@@ -50,6 +52,9 @@ export interface CpuModelGates {
   readonly xcr0Writable: number;
   readonly gbPages: boolean;
   readonly la57: boolean;
+  /** x2APIC mode (IA32_APIC_BASE.EXTD) and the APIC timer's TSC-deadline mode. */
+  readonly x2apic: boolean;
+  readonly tscDeadline: boolean;
   /** Emu's features the model hides, by name. */
   readonly hidden: readonly string[];
 }
@@ -73,6 +78,8 @@ export function cpuModelGates(table: readonly CpuidValue[]): CpuModelGates {
     xcr0Writable: ((entry(0xd, 0)?.eax ?? 0) & EMU_XCR0_SUPPORTED) | 1,
     gbPages: offers('pdpe1gb'),
     la57: ((entry(7, 0)?.ecx ?? 0) & CPUID7_ECX_LA57) !== 0,
+    x2apic: offers('x2apic'),
+    tscDeadline: offers('tsc-deadline'),
     hidden,
   };
 }
@@ -91,5 +98,6 @@ export function applyCpuModelGates(cpus: readonly EmuCpu[], g: CpuModelGates): v
     c.gbPages = g.gbPages;
     c.la57 = c.la57 && g.la57;
     c.dispatch = dispatch;
+    c.apic?.offerModel(g.x2apic, g.tscDeadline);
   }
 }

@@ -37,6 +37,11 @@ export interface LocalApicPort {
   getApicBase(out: MsrValue): void;
   /** Returns false (#GP) for an illegal transition or reserved bits. */
   setApicBase(lo: number, hi: number): boolean;
+  /**
+   * What the VM's CPU model offers (cpu-model-gates.ts), before the vCPU runs: without x2APIC, IA32_APIC_BASE.EXTD
+   * is reserved; without TSC-deadline, the LVT timer's mode bit 18 is not kept (as KVM masks it).
+   */
+  offerModel(x2apic: boolean, tscDeadline: boolean): void;
   /** xAPIC MMIO page (4 KiB at the APIC base): offset within the page, size 1/2/4. */
   mmioRead(offset: number, size: number): number;
   mmioWrite(offset: number, size: number, value: number): void;

@@ -129,7 +129,9 @@ export class LocalApic implements LocalApicPort, ApicBusTarget {
   private readonly bus: ApicBus;
   private readonly busHz: number;
   private readonly physAddrBits: number;
-  private readonly x2apicSupported: boolean;
+  private x2apicSupported: boolean;
+  /** The LVT timer bits a write keeps (mode bit 18, TSC-deadline, only where the CPU model offers it). */
+  private lvtTimerBits = LVT_TIMER_BITS;
 
   /** Called whenever something arrives that may wake a halted vCPU (interrupt, NMI, INIT, SIPI). */
   wakeListener: (() => void) | undefined;
@@ -383,6 +385,11 @@ export class LocalApic implements LocalApicPort, ApicBusTarget {
     out.hi = this.baseHi;
   }
 
+  offerModel(x2apic: boolean, tscDeadline: boolean): void {
+    this.x2apicSupported &&= x2apic;
+    if (!tscDeadline) this.lvtTimerBits = LVT_TIMER_BITS & ~(1 << 18);
+  }
+
   setApicBase(lo: number, hi: number): boolean {
     lo >>>= 0;
     hi >>>= 0;
@@ -532,7 +539,7 @@ export class LocalApic implements LocalApicPort, ApicBusTarget {
         return true;
       case APIC_LVT_TIMER: {
         const old = this.lvtTimer;
-        this.lvtTimer = this.lvtValue(v, LVT_TIMER_BITS);
+        this.lvtTimer = this.lvtValue(v, this.lvtTimerBits);
         if (((old >> 17) & 3) !== ((this.lvtTimer >> 17) & 3)) this.disarmTimer();
         return true;
       }
