@@ -47,8 +47,16 @@ interface Prepared {
   head: number;
 }
 
-/** Emits `blk`'s function; null when it does not loop on itself and `anyBlock` is false. */
-function prepare(blk: Block, anyBlock: boolean): Prepared | null {
+/** A hot block's forms and self-loop head, before its function is emitted. */
+interface Hot {
+  blk: Block;
+  forms: WForm[];
+  /** The instruction a self-loop starts at (its last instruction branches back there), or -1. */
+  head: number;
+}
+
+/** `blk`'s forms and loop head; null when it does not loop on itself and `anyBlock` is false. */
+function classify(blk: Block, anyBlock: boolean): Hot | null {
   const ins = blk.insns;
   const n = ins.length;
   const long = blk.mode === 2;
@@ -72,6 +80,14 @@ function prepare(blk: Block, anyBlock: boolean): Prepared | null {
   const stores = (f: WForm, x: Insn): boolean => f === 'store' || f === 'store64' || f === 'push' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm' || (f === 'alu64m' && x.mw) || (f === 'simd' && simdStores(x)) || (f === 'str' && strStores(x)) || f === 'shiftclm';
   if (head >= 0 && !forms.every((f, k) => k < head || (f !== '' && f !== 'tail' && !(head > 0 && stores(f, ins[k]!))))) head = -1;
   if (head < 0 && !anyBlock) return null; // asked again at the late threshold (jit-mode.ts WASM_LATE_FACTOR)
+  return { blk, forms, head };
+}
+
+/** Emits a hot block's function. What it emits depends on the block's instructions alone, not on when. */
+function prepare(h: Hot): Prepared {
+  const { blk, forms, head } = h;
+  const ins = blk.insns;
+  const n = ins.length;
   const liveAfter = flagLiveness(ins, forms, observesAll);
   // The same where memory accesses with inline fast paths see the flags only in their slow paths (deferred records).
   const liveInline = flagLiveness(ins, forms, (f, x) => !SLOW_ONLY.has(f) && observesAll(f, x));
@@ -79,7 +95,7 @@ function prepare(blk: Block, anyBlock: boolean): Prepared | null {
   const segAt = new Int32Array(n);
   for (let k = 1; k < n; k++) segAt[k] = forms[k - 1] === 'jcc' ? k : segAt[k - 1]!;
   const body = new BlockBody(5, P_SLOT, (f) => f === Im.H);
-  emitting.blockLong = long;
+  emitting.blockLong = blk.mode === 2;
   emit(body, ins, forms, liveAfter, liveInline, head);
   return { blk, body, segAt, head };
 }
@@ -140,9 +156,13 @@ function compileBatch(arena: WasmArena, ps: readonly Prepared[], stats: JitStats
   }
 }
 
-/** Blocks that got hot and wait for their batch, per arena. */
-const pendingOf = new WeakMap<WasmArena, Prepared[]>();
-/** Milliseconds spent preparing the pending blocks (counted when their batch compiles). */
+/**
+ * Blocks that got hot and wait for their batch, per arena. Their functions are emitted when the batch compiles,
+ * one after another: emitting each as it got hot, between long stretches of interpreting, ran the emitter's code
+ * and data cold every time (~3x the time per block).
+ */
+const pendingOf = new WeakMap<WasmArena, Hot[]>();
+/** Milliseconds spent classifying the pending blocks (counted when their batch compiles). */
 let pendingMs = 0;
 
 /**
@@ -152,13 +172,13 @@ let pendingMs = 0;
 export function wasmBlockHot(blk: Block, arena: WasmArena, batch: number, stats?: JitStats, anyBlock = true): void {
   if (!canCompileWasm || blk.exec !== null) return;
   const t0 = performance.now();
-  const p = prepare(blk, anyBlock);
-  if (p === null) return;
+  const h = classify(blk, anyBlock);
+  if (h === null) return;
   if (batch <= 1) {
     // At threshold 1 a block is compiled right after its decode, before the cache keeps it (code-cache.ts put):
     // kept now, so that it is released (and its module freed) with its page, as every compiled block is.
     bookOf(arena).keep(blk);
-    compileBatch(arena, [p], stats, t0);
+    compileBatch(arena, [prepare(h)], stats, t0);
     return;
   }
   let q = pendingOf.get(arena);
@@ -166,7 +186,7 @@ export function wasmBlockHot(blk: Block, arena: WasmArena, batch: number, stats?
     q = [];
     pendingOf.set(arena, q);
   }
-  q.push(p);
+  q.push(h);
   pendingMs += performance.now() - t0;
   if (q.length >= batch) wasmFlush(arena, stats);
 }
@@ -178,12 +198,9 @@ export function wasmFlush(arena: WasmArena, stats?: JitStats): void {
   const t0 = performance.now() - pendingMs;
   pendingMs = 0;
   pendingOf.set(arena, []);
-  compileBatch(
-    arena,
-    q.filter((p) => p.blk.valid && p.blk.exec === null),
-    stats,
-    t0,
-  );
+  const ps: Prepared[] = [];
+  for (const h of q) if (h.blk.valid && h.blk.exec === null) ps.push(prepare(h));
+  compileBatch(arena, ps, stats, t0);
 }
 
 /** Compiles one block alone (tests). */
