@@ -86,7 +86,7 @@ function orSzp(b: BlockBody, cx: AluCtx, r: number, w64: boolean): void {
   b.i32(2).op(W.I32Shl, W.I32Or);
   b.get(r).op(w64 ? W.I64Eqz : W.I32Eqz).i32(6).op(W.I32Shl, W.I32Or);
   b.get(r);
-  if (w64) b.i64(0n).op(W.I64LtS);
+  if (w64) b.i64(0).op(W.I64LtS);
   else b.i32(0).op(W.I32LtS);
   b.i32(7).op(W.I32Shl, W.I32Or);
 }
@@ -118,7 +118,7 @@ export function emitImul64(b: BlockBody, cx: AluCtx, x: Insn, k: number, lin: nu
   b.get(a).get(a).op(W.I32WrapI64, W.I64ExtendI32S, W.I64Ne);
   b.get(s).get(s).op(W.I32WrapI64, W.I64ExtendI32S, W.I64Ne, W.I32Or);
   b.op(W.If, T.I32);
-  b.get(a).i64(-1n).op(W.I64Eq);
+  b.get(a).i64(-1).op(W.I64Eq);
   b.op(W.If, T.I32).get(s).i64(-(2n ** 63n)).op(W.I64Eq, W.Else);
   b.get(a).op(W.I64Eqz);
   b.op(W.If, T.I32).i32(0).op(W.Else).get(r).get(a).op(W.I64DivS).get(s).op(W.I64Ne, W.End);
@@ -152,7 +152,7 @@ export function emitImul32(b: BlockBody, cx: AluCtx, x: Insn, k: number, lin: nu
   if (lin >= 0) cx.load4(b, k, lin);
   else b.load32(x.rm);
   b.op(W.I64ExtendI32S);
-  if (three) b.i64(BigInt(x.imm | 0));
+  if (three) b.i64(x.imm | 0);
   else {
     b.load32(x.reg);
     b.op(W.I64ExtendI32S);
@@ -180,7 +180,7 @@ export function emitMul32(b: BlockBody, cx: AluCtx, x: Insn, k: number, lin: num
   b.load32(0);
   b.op(W.I64ExtendI32U, W.I64Mul).set(p);
   b.get(p).op(W.I32WrapI64).set(lo);
-  b.get(p).i64(32n).op(W.I64ShrU, W.I32WrapI64).set(hi);
+  b.get(p).i64(32).op(W.I64ShrU, W.I32WrapI64).set(hi);
   b.store32(0, lo);
   b.store32(2, hi);
   if (!fl) return known;
@@ -245,7 +245,7 @@ function shiftFlags(b: BlockBody, cx: AluCtx, op: number, w64: boolean, d: numbe
   b.i32(1).op(W.I32And).set(cf);
   const neg = (v: number): void => {
     b.get(v);
-    if (w64) b.i64(0n).op(W.I64LtS);
+    if (w64) b.i64(0).op(W.I64LtS);
     else b.i32(0).op(W.I32LtS);
   };
   b.get(cf);
@@ -382,14 +382,14 @@ export function emitIncDec64(b: BlockBody, cx: AluCtx, x: Insn, fl: boolean, kno
     b.set(cin);
   }
   b.load64(x.rm);
-  b.tee(d).i64(1n).op(dec ? W.I64Sub : W.I64Add).set(r);
+  b.tee(d).i64(1).op(dec ? W.I64Sub : W.I64Add).set(r);
   b.store64(x.rm, r);
   if (!fl) return known;
   cx.recField(b, Fr.Cin, () => b.get(cin));
   cx.recField(b, Fr.Op, () => b.i32(dec ? Lazy.Dec : Lazy.Inc));
   cx.recField(b, Fr.Sz, () => b.i32(8));
   cx.recField64(b, Fr.Dst, () => b.get(d));
-  cx.recField64(b, Fr.Src, () => b.i64(1n));
+  cx.recField64(b, Fr.Src, () => b.i64(1));
   cx.recField64(b, Fr.Res, () => b.get(r));
   cx.recDirty(b, Dg.OpRes | Dg.Sz | Dg.DstSrc | Dg.High | Dg.Cin);
   return { kind: 'zf', w64: true, d: -1, s: -1, r };

@@ -96,7 +96,7 @@ export function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[]
   if (emitting.userLocal >= 0) {
     // Set once at the function's start: P_USER's low half, the TLB bank every inline access indexes.
     const pro = new Body(0).get(P_USER).i32(0xffff).op(W.I32And).set(emitting.userLocal);
-    b.code.unshift(...pro.code);
+    b.insert(0, pro.code);
   }
 }
 

@@ -231,112 +231,180 @@ export function sleb(out: number[], v: bigint): void {
 
 const f64buf = new DataView(new ArrayBuffer(8));
 
-/** A function body being written: instructions and the locals it declares. */
+/**
+ * A function body being written: instructions and the locals it declares. The code goes straight into one
+ * growing byte array (`buf`, `len` bytes of it): the tier emits ~1 KB per block, and pushing to a number array
+ * (grown step by step, then copied element by element into the module) cost a tenth of the emit.
+ */
 export class Body {
-  readonly code: number[] = [];
+  protected buf: Uint8Array;
+  protected len = 0;
   readonly locals: T[] = [];
   /** The last local.set written (where, its local, where the code ended after it): a get right after it becomes a tee. */
   protected setAt = 0;
   protected setLocal = -1;
   protected setEnd = -1;
-  constructor(readonly params: number) {}
+  /** `capacity`: the bytes first made room for (a block's body is ~1 KB; 64 or less is allocated on V8's heap). */
+  constructor(
+    readonly params: number,
+    capacity = 64,
+  ) {
+    this.buf = new Uint8Array(capacity);
+  }
+
+  /** The code so far (a view: valid until the next write). */
+  get code(): Uint8Array {
+    return this.buf.subarray(0, this.len);
+  }
+
+  /** Room for n more bytes. */
+  protected room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const b = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
+    b.set(this.buf.subarray(0, this.len));
+    this.buf = b;
+  }
+  /** One byte (the low 8 bits of v, as a number array copied into the module had it). */
+  protected byte(v: number): void {
+    if (this.len === this.buf.length) this.room(1);
+    this.buf[this.len++] = v;
+  }
+  /** An unsigned LEB128. */
+  uleb(n: number): this {
+    while (n >= 128) {
+      this.byte((n % 128) | 0x80);
+      n = Math.floor(n / 128);
+    }
+    this.byte(n);
+    return this;
+  }
+  /** A signed LEB128 of an int32. */
+  protected sleb32(v: number): void {
+    for (;;) {
+      const b = v & 0x7f;
+      v >>= 7;
+      if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) {
+        this.byte(b);
+        return;
+      }
+      this.byte(b | 0x80);
+    }
+  }
+  /** Inserts `bytes` at offset `at` of the code. */
+  insert(at: number, bytes: ArrayLike<number>): void {
+    const n = bytes.length;
+    this.room(n);
+    this.buf.copyWithin(at + n, at, this.len);
+    for (let i = 0; i < n; i++) this.buf[at + i] = bytes[i]!;
+    this.len += n;
+  }
 
   local(t: T): number {
     this.locals.push(t);
     return this.params + this.locals.length - 1;
   }
   op(...ops: number[]): this {
-    for (const o of ops) this.code.push(o);
+    for (let i = 0; i < ops.length; i++) this.byte(ops[i]!);
     return this;
   }
   get(l: number): this {
     // local.set l; local.get l  ->  local.tee l
-    if (this.setEnd === this.code.length && this.setLocal === l) {
-      this.code[this.setAt] = W.LocalTee;
+    if (this.setEnd === this.len && this.setLocal === l) {
+      this.buf[this.setAt] = W.LocalTee;
       this.setEnd = -1;
       return this;
     }
-    this.code.push(W.LocalGet);
-    uleb(this.code, l);
+    this.byte(W.LocalGet);
+    this.uleb(l);
     return this;
   }
   set(l: number): this {
-    this.setAt = this.code.length;
-    this.code.push(W.LocalSet);
-    uleb(this.code, l);
-    this.setEnd = this.code.length;
+    this.setAt = this.len;
+    this.byte(W.LocalSet);
+    this.uleb(l);
+    this.setEnd = this.len;
     this.setLocal = l;
     return this;
   }
   tee(l: number): this {
-    this.code.push(W.LocalTee);
-    uleb(this.code, l);
+    this.byte(W.LocalTee);
+    this.uleb(l);
     return this;
   }
   i32(v: number): this {
-    this.code.push(W.I32Const);
-    slebInt(this.code, v | 0);
+    this.byte(W.I32Const);
+    this.sleb32(v | 0);
     return this;
   }
-  i64(v: bigint): this {
-    this.code.push(W.I64Const);
-    const n = BigInt.asIntN(64, v);
-    if (n >= -0x8000_0000n && n <= 0x7fff_ffffn) slebInt(this.code, Number(n));
-    else sleb(this.code, n);
+  /** i64.const v: an integer number (int32 without BigInt: most constants), or a bigint taken modulo 2^64. */
+  i64(v: bigint | number): this {
+    this.byte(W.I64Const);
+    if (typeof v === 'number' && (v | 0) === v) {
+      this.sleb32(v);
+      return this;
+    }
+    const n = BigInt.asIntN(64, BigInt(v));
+    if (n >= -0x8000_0000n && n <= 0x7fff_ffffn) this.sleb32(Number(n));
+    else {
+      const b: number[] = [];
+      sleb(b, n);
+      for (const x of b) this.byte(x);
+    }
     return this;
   }
   f64(v: number): this {
-    this.code.push(W.F64Const);
+    this.byte(W.F64Const);
     f64buf.setFloat64(0, v, true);
-    for (let i = 0; i < 8; i++) this.code.push(f64buf.getUint8(i));
+    for (let i = 0; i < 8; i++) this.byte(f64buf.getUint8(i));
     return this;
   }
   /** A memory access opcode with its alignment hint and constant offset. */
   mem(o: W, offset: number, align = 0): this {
-    this.code.push(o, align);
-    uleb(this.code, offset);
+    this.byte(o);
+    this.byte(align);
+    this.uleb(offset);
     return this;
   }
   call(f: number): this {
-    this.code.push(W.Call);
-    uleb(this.code, f);
+    this.byte(W.Call);
+    this.uleb(f);
     return this;
   }
   /** SIMD instructions without immediates. */
   v(...ops: V[]): this {
     for (const o of ops) {
-      this.code.push(SIMD);
-      uleb(this.code, o);
+      this.byte(SIMD);
+      this.uleb(o);
     }
     return this;
   }
   /** A SIMD memory access with its alignment hint (log2) and constant offset. */
   vmem(o: V, offset: number, align = 0): this {
-    this.code.push(SIMD);
-    uleb(this.code, o);
-    this.code.push(align);
-    uleb(this.code, offset);
+    this.byte(SIMD);
+    this.uleb(o);
+    this.byte(align);
+    this.uleb(offset);
     return this;
   }
   /** A SIMD lane access (extract_lane, replace_lane) of lane `lane`. */
   vlane(o: V, lane: number): this {
-    this.code.push(SIMD);
-    uleb(this.code, o);
-    this.code.push(lane);
+    this.byte(SIMD);
+    this.uleb(o);
+    this.byte(lane);
     return this;
   }
   /** v128.const of 16 bytes (lane 0 first). */
   v128(bytes: readonly number[]): this {
-    this.code.push(SIMD);
-    uleb(this.code, V.Const);
-    for (let i = 0; i < 16; i++) this.code.push((bytes[i] ?? 0) & 0xff);
+    this.byte(SIMD);
+    this.uleb(V.Const);
+    for (let i = 0; i < 16; i++) this.byte((bytes[i] ?? 0) & 0xff);
     return this;
   }
   /** i8x16.shuffle of the two v128 on the stack: byte k of the result is byte lanes[k] of (first ++ second). */
   shuffle(lanes: readonly number[]): this {
-    this.code.push(SIMD);
-    uleb(this.code, V.Shuffle);
-    for (let i = 0; i < 16; i++) this.code.push(lanes[i]!);
+    this.byte(SIMD);
+    this.uleb(V.Shuffle);
+    for (let i = 0; i < 16; i++) this.byte(lanes[i]!);
     return this;
   }
 }
@@ -542,10 +610,7 @@ function stubsOf(types: readonly FnType[], imports: Imports): Stubs {
   if (p.stubs !== undefined) return p.stubs;
   const code = imports.flatMap(([, t], i) =>
     forwarder(types, t, (b) => {
-      b.i32(i);
-      b.code.push(W.CallIndirect);
-      uleb(b.code, t);
-      b.code.push(0);
+      b.i32(i).op(W.CallIndirect).uleb(t).op(0);
     }),
   );
   p.stubs = { types: new Uint8Array(imports.map(([, t]) => t)), code: new Uint8Array(code) };

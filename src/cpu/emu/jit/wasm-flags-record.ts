@@ -104,7 +104,7 @@ export function condition(b: BlockBody, cc: number, k: Known): void {
   const and = w ? W.I64And : W.I32And;
   const eqz = w ? W.I64Eqz : W.I32Eqz;
   const zero = (): void => {
-    if (w) b.i64(0n);
+    if (w) b.i64(0);
     else b.i32(0);
   };
   // An 8- or 16-bit result and its operands count by their low bits: shifted to the top of the i32, the unsigned,

@@ -41,7 +41,7 @@ function leaveIf(b: BlockBody, code: number): void {
  */
 export function emitCall64(b: BlockBody, x: Insn, k: number): void {
   const t = b.local(T.I64);
-  b.get(P_BIP).op(W.I64TruncF64S).i64(BigInt(x.end + x.imm)).op(W.I64Add).set(t);
+  b.get(P_BIP).op(W.I64TruncF64S).i64(x.end + x.imm).op(W.I64Add).set(t);
   pushReturn(b, x, k, t);
   b.get(P_SLOT).get(t).op(W.F64ConvertI64S).mem(W.F64Store, Slot.ChainRip, 3);
   b.i32(exitCode(k + 1, 1)).op(W.Return);
@@ -61,13 +61,13 @@ function pushReturn(b: BlockBody, x: Insn, k: number, t: number): void {
   leaveIf(b, tail);
   const sp = b.local(T.I64);
   b.load64(4);
-  b.i64(-8n).op(W.I64Add).set(sp);
+  b.i64(-8).op(W.I64Add).set(sp);
   nonCanonical(b, sp);
   leaveIf(b, tail);
   tlbHit(b, sp, 8, true, addr, idx);
   b.op(W.I32Eqz);
   leaveIf(b, tail);
-  b.get(addr).get(P_BIP).op(W.I64TruncF64S).i64(BigInt(x.end)).op(W.I64Add).mem(W.I64Store, 0, 0);
+  b.get(addr).get(P_BIP).op(W.I64TruncF64S).i64(x.end).op(W.I64Add).mem(W.I64Store, 0, 0);
   b.store64(4, sp);
 }
 
@@ -93,7 +93,7 @@ export function emitRet64(b: BlockBody, k: number): void {
   b.get(addr).mem(W.I64Load, 0, 0).set(t);
   nonCanonical(b, t);
   leaveIf(b, tail);
-  b.get(sp).i64(8n).op(W.I64Add).set(sp);
+  b.get(sp).i64(8).op(W.I64Add).set(sp);
   b.store64(4, sp);
   b.get(P_SLOT).get(t).op(W.F64ConvertI64S).mem(W.F64Store, Slot.ChainRip, 3);
   b.i32(exitCode(k + 1, HOW_RET)).op(W.Return);
@@ -120,7 +120,7 @@ function pushReturn32(b: BlockBody, x: Insn, tail: number): void {
   tlbHit(b, lin, 4, true, addr, idx);
   b.op(W.I32Eqz);
   leaveIf(b, tail);
-  b.get(addr).get(P_BIP).op(W.I64TruncF64S).i64(BigInt(x.end)).op(W.I64Add, W.I32WrapI64).mem(W.I32Store, 0, 0);
+  b.get(addr).get(P_BIP).op(W.I64TruncF64S).i64(x.end).op(W.I64Add, W.I32WrapI64).mem(W.I32Store, 0, 0);
   b.storeLow32(4, () => {
     b.load32(4);
     b.i32(-4).op(W.I32Add);
@@ -136,7 +136,7 @@ export function emitCall32(b: BlockBody, x: Insn, k: number): void {
   const tail = exitCode(k, 3);
   needStack(b, 4, tail);
   const t = b.local(T.I64);
-  b.get(P_BIP).op(W.I64TruncF64S).i64(BigInt(x.end + x.imm)).op(W.I64Add).i64(0xffffffffn).op(W.I64And).set(t);
+  b.get(P_BIP).op(W.I64TruncF64S).i64(x.end + x.imm).op(W.I64Add).i64(0xffffffffn).op(W.I64And).set(t);
   leaveBeyondCsLimit(b, t, tail);
   pushReturn32(b, x, tail);
   b.get(P_SLOT).get(t).op(W.F64ConvertI64S).mem(W.F64Store, Slot.ChainRip, 3);

@@ -387,7 +387,7 @@ export function formMoffs(b: BlockBody, x: Insn, k: number): void {
   b.op(W.If, T.Void);
   handler(b, k, smcExit(k));
   b.op(W.Else);
-  b.i64(BigInt(x.imm >>> 0)).set(lin);
+  b.i64(x.imm >>> 0).set(lin);
   const v = b.local(T.I32);
   if (x.op === 0) {
     load(b, k, lin, size);
@@ -446,7 +446,7 @@ export function formPushPop(b: BlockBody, x: Insn, f: WForm, k: number): void {
     b.load64(4);
     b.set(sp);
     b.get(sp);
-    if (push) b.i64(-8n).op(W.I64Add);
+    if (push) b.i64(-8).op(W.I64Add);
     b.set(l);
     tlbHit(b, l, 8, push, addr, idx);
     b.get(P_USER).i32(16).op(W.I32ShrU).i32(8).op(W.I32Eq, W.I32And);
@@ -462,7 +462,7 @@ export function formPushPop(b: BlockBody, x: Insn, f: WForm, k: number): void {
     } else {
       const v = b.local(T.I64);
       b.get(addr).mem(W.I64Load, 0, 0).set(v);
-      b.get(sp).i64(8n).op(W.I64Add).set(sp);
+      b.get(sp).i64(8).op(W.I64Add).set(sp);
       b.store64(4, sp);
       b.store64(A, v);
     }

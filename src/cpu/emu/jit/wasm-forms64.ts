@@ -90,10 +90,10 @@ export function formNeg64(b: BlockBody, x: Insn, fl: boolean, known: Known): Kno
   const d = b.local(T.I64);
   const s = b.local(T.I64);
   const r = b.local(T.I64);
-  b.i64(0n).set(d);
+  b.i64(0).set(d);
   b.load64(A);
   b.set(s);
-  b.i64(0n).get(s).op(W.I64Sub).set(r);
+  b.i64(0).get(s).op(W.I64Sub).set(r);
   b.store64(A, r);
   if (fl) known = record64(b, Alu.Sub, d, s, r);
   return known;
@@ -109,21 +109,21 @@ export function formShift64(b: BlockBody, x: Insn, fl: boolean, known: Known): K
   const r = b.local(T.I64);
   b.load64(A);
   b.set(d);
-  b.get(d).i64(BigInt(cnt)).op(shl ? W.I64Shl : op === Sh.Shr ? W.I64ShrU : W.I64ShrS).set(r);
+  b.get(d).i64(cnt).op(shl ? W.I64Shl : op === Sh.Shr ? W.I64ShrU : W.I64ShrS).set(r);
   b.store64(A, r);
   if (fl) {
     // CF: the last bit shifted out; OF: SHL the result's sign ^ CF, SHR the operand's sign, SAR 0.
     const cf = b.local(T.I32);
-    b.get(d).i64(BigInt(shl ? 64 - cnt : cnt - 1)).op(W.I64ShrU, W.I32WrapI64).i32(1).op(W.I32And).set(cf);
+    b.get(d).i64(shl ? 64 - cnt : cnt - 1).op(W.I64ShrU, W.I32WrapI64).i32(1).op(W.I32And).set(cf);
     recConst(b, Fr.Op, Lazy.Eager);
     recField(b, Fr.Res, () => {
       b.get(cf);
-      if (shl) b.get(r).i64(0n).op(W.I64LtS).get(cf).op(W.I32Xor).i32(11).op(W.I32Shl, W.I32Or);
-      else if (op === Sh.Shr) b.get(d).i64(0n).op(W.I64LtS).i32(11).op(W.I32Shl, W.I32Or);
+      if (shl) b.get(r).i64(0).op(W.I64LtS).get(cf).op(W.I32Xor).i32(11).op(W.I32Shl, W.I32Or);
+      else if (op === Sh.Shr) b.get(d).i64(0).op(W.I64LtS).i32(11).op(W.I32Shl, W.I32Or);
       parity(b, r, true);
       b.i32(2).op(W.I32Shl, W.I32Or);
       b.get(r).op(W.I64Eqz).i32(6).op(W.I32Shl, W.I32Or);
-      b.get(r).i64(0n).op(W.I64LtS).i32(7).op(W.I32Shl, W.I32Or);
+      b.get(r).i64(0).op(W.I64LtS).i32(7).op(W.I32Shl, W.I32Or);
     });
     // setEager: the other fields stay as they are.
     recDirty(b, Dg.OpRes);
@@ -164,7 +164,7 @@ export function formAlu64m(b: BlockBody, x: Insn, k: number, lin: number, fl: bo
     tlbHitRw(b, lin, 8, addr, hit);
     b.op(W.If, T.I64).get(addr).mem(W.I64Load, 0, 0).op(W.Else);
     b.i32(k).i32(8).get(lin).op(W.F64ConvertI64S).call(Im.Rdw).op(W.I64ExtendI32U);
-    b.call(Im.Hi).op(W.I64ExtendI32S).i64(32n).op(W.I64Shl, W.I64Or, W.End);
+    b.call(Im.Hi).op(W.I64ExtendI32S).i64(32).op(W.I64Shl, W.I64Or, W.End);
   } else load8(b, k, lin);
   b.set(m);
   const d = ge ? b.local(T.I64) : m;
@@ -184,7 +184,7 @@ export function formAlu64m(b: BlockBody, x: Insn, k: number, lin: number, fl: bo
   if (fl) known = record64(b, op, d, s, r);
   if (rmw) {
     b.get(hit).op(W.If, T.Void).get(addr).get(r).mem(W.I64Store, 0, 0).op(W.Else);
-    b.i32(k).get(lin).op(W.F64ConvertI64S).get(r).op(W.I32WrapI64).get(r).i64(32n).op(W.I64ShrU, W.I32WrapI64).call(Im.Wr8);
+    b.i32(k).get(lin).op(W.F64ConvertI64S).get(r).op(W.I32WrapI64).get(r).i64(32).op(W.I64ShrU, W.I32WrapI64).call(Im.Wr8);
     b.op(W.If, T.Void).i32(smcExit(k)).op(W.Return, W.End);
     b.op(W.End);
   }
@@ -195,7 +195,7 @@ export function formNot64(b: BlockBody, x: Insn): void {
   const A = x.rm;
   const v = b.local(T.I64);
   b.load64(A);
-  b.i64(-1n).op(W.I64Xor).set(v);
+  b.i64(-1).op(W.I64Xor).set(v);
   b.store64(A, v);
 }
 

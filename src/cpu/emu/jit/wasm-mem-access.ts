@@ -39,7 +39,7 @@ export function address(b: BlockBody, x: Insn, k: number, lin: number): void {
     if (x.seg === Seg.FS || x.seg === Seg.GS) b.get(P_SLOT).mem(W.F64Load, Slot.SegBase + x.seg * 8, 3).op(W.I64TruncF64S, W.I64Add);
     b.set(lin);
     // Not canonical (48-bit): ea() (its faults, 5-level paging).
-    b.get(lin).i64(16n).op(W.I64Shl).i64(16n).op(W.I64ShrS).get(lin).op(W.I64Ne);
+    b.get(lin).i64(16).op(W.I64Shl).i64(16).op(W.I64ShrS).get(lin).op(W.I64Ne);
     // Any bit of the base set (a -0 too): ea(), which is exact whatever the base.
     if (x.seg !== Seg.FS && x.seg !== Seg.GS) b.get(P_SLOT).mem(W.I64Load, Slot.SegBase + x.seg * 8, 3).op(W.I64Eqz, W.I32Eqz, W.I32Or);
     b.op(W.If, T.Void);
@@ -70,15 +70,15 @@ export function segNotFlat(b: BlockBody, seg: number): void {
 
 /** Pushes a 64-bit memory operand's offset (disp + RIP-relative end + base + index << scale) as an i64. */
 export function sum64(b: BlockBody, x: Insn): void {
-  b.i64(BigInt(x.disp | 0));
-  if (x.ripRel) b.get(P_BIP).op(W.I64TruncF64S).i64(BigInt(x.end)).op(W.I64Add, W.I64Add);
+  b.i64(x.disp | 0);
+  if (x.ripRel) b.get(P_BIP).op(W.I64TruncF64S).i64(x.end).op(W.I64Add, W.I64Add);
   if (x.base >= 0) {
     b.load64(x.base);
     b.op(W.I64Add);
   }
   if (x.index >= 0) {
     b.load64(x.index);
-    if (x.scale !== 0) b.i64(BigInt(x.scale)).op(W.I64Shl);
+    if (x.scale !== 0) b.i64(x.scale).op(W.I64Shl);
     b.op(W.I64Add);
   }
 }
@@ -109,8 +109,8 @@ export function tlbHit(b: BlockBody, lin: number, size: number, write: boolean, 
   // The page of the operand's last byte is the entry's: the entry at idx only ever holds a page of index idx
   // (tlb.ts fill), so an operand running into the next page never matches.
   b.get(lin);
-  if (size > 1) b.i64(BigInt(size - 1)).op(W.I64Add);
-  b.i64(-4096n).op(W.I64And, W.F64ConvertI64S, W.F64Eq);
+  if (size > 1) b.i64(size - 1).op(W.I64Add);
+  b.i64(-4096).op(W.I64And, W.F64ConvertI64S, W.F64Eq);
   b.get(addr).i32(0).op(W.I32GeS, W.I32And);
   b.get(addr).get(lin).op(W.I32WrapI64).i32(0xfff).op(W.I32And, W.I32Add).set(addr);
 }
@@ -154,7 +154,7 @@ export function tlbHitRw(b: BlockBody, lin: number, size: number, addr: number, 
   const idx = b.local(T.I32);
   tlbHit(b, lin, size, true, addr, idx);
   b.get(idx).i32(3).op(W.I32Shl).get(P_SLOT).op(W.I32Add).mem(W.F64Load, Slot.TagR, 3);
-  b.get(lin).i64(-4096n).op(W.I64And, W.F64ConvertI64S, W.F64Eq, W.I32And).tee(hit);
+  b.get(lin).i64(-4096).op(W.I64And, W.F64ConvertI64S, W.F64Eq, W.I32And).tee(hit);
 }
 
 /** Pushes the i64 read of 8 bytes at i64 local `lin` (inline on a TLB hit, else rd() and c.hi). */
@@ -165,7 +165,7 @@ export function load8(b: BlockBody, k: number, lin: number): void {
   b.op(W.If, T.I64).get(addr).mem(W.I64Load, 0, 0).op(W.Else);
   slowFlags();
   b.i32(k).i32(8).get(lin).op(W.F64ConvertI64S).call(Im.Rd).op(W.I64ExtendI32U);
-  b.call(Im.Hi).op(W.I64ExtendI32S).i64(32n).op(W.I64Shl, W.I64Or, W.End);
+  b.call(Im.Hi).op(W.I64ExtendI32S).i64(32).op(W.I64Shl, W.I64Or, W.End);
 }
 
 /** Stores i64 local `v` at i64 local `lin`; a write to the block's own code ends the block. */
@@ -175,14 +175,14 @@ export function store8(b: BlockBody, k: number, lin: number, v: number, smcExit:
   tlbHit(b, lin, 8, true, addr, idx);
   b.op(W.If, T.Void).get(addr).get(v).mem(W.I64Store, 0, 0).op(W.Else);
   slowFlags();
-  b.i32(k).get(lin).op(W.F64ConvertI64S).get(v).op(W.I32WrapI64).get(v).i64(32n).op(W.I64ShrU, W.I32WrapI64).call(Im.Wr8);
+  b.i32(k).get(lin).op(W.F64ConvertI64S).get(v).op(W.I32WrapI64).get(v).i64(32).op(W.I64ShrU, W.I32WrapI64).call(Im.Wr8);
   b.op(W.If, T.Void).i32(smcExit).op(W.Return, W.End);
   b.op(W.End);
 }
 
 /** Pushes whether 48-bit canonical i64 local `lin` is not (the handler then does everything). */
 export function nonCanonical(b: BlockBody, lin: number): void {
-  b.get(lin).i64(16n).op(W.I64Shl).i64(16n).op(W.I64ShrS).get(lin).op(W.I64Ne);
+  b.get(lin).i64(16).op(W.I64Shl).i64(16).op(W.I64ShrS).get(lin).op(W.I64Ne);
 }
 
 /** The 32-bit stack address esp + delta in i64 local `lin`: SS base + the 32-bit offset, wrapped at 4 GiB. */

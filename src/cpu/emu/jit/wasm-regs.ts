@@ -68,10 +68,20 @@ export class BlockBody extends Body {
    * top level, nothing wrote the high half since): a later 32-bit write stores only the low half.
    */
   private readonly hiZero = new Uint8Array(REGS);
-  /** Locals that are aliases (b -> where `get a; set b` was taken out, a, and the depth it was at). */
-  private readonly alias = new Map<number, { at: number; src: number; depth: number; tee: number }>();
-  /** Locals set (or made an alias) once already: only a first set makes an alias. */
-  private readonly wasSet = new Set<number>();
+  /**
+   * Per local (arrays indexed by local, grown with the locals): the local it is an alias of (-1: not an alias),
+   * where its `get a; set b` was taken out, the depth it was made at, and the set before it that was a tee
+   * (-1: none); whether it was set (or made an alias) once already (only a first set makes an alias).
+   */
+  private readonly aliasSrc: number[] = [];
+  private readonly aliasAt: number[] = [];
+  private readonly aliasDepth: number[] = [];
+  private readonly aliasTee: number[] = [];
+  private readonly wasSet: number[] = [];
+  /** Per local: 1 if some lo32[r] may name it (only then does a set of it look through lo32). */
+  private readonly holdsLo32: number[] = [];
+  /** The locals that are aliases, in the order they were made. */
+  private readonly aliases: number[] = [];
   /** The last local.get written: where, its local, and where the code ended after it. */
   private getAt = 0;
   private getLocal = -1;
@@ -83,7 +93,22 @@ export class BlockBody extends Body {
     private readonly slot: number,
     private readonly clobbers: (f: number) => boolean,
   ) {
-    super(params);
+    super(params, 2048);
+    for (let l = 0; l < params; l++) this.addLocalState();
+  }
+
+  private addLocalState(): void {
+    this.aliasSrc.push(-1);
+    this.aliasAt.push(0);
+    this.aliasDepth.push(0);
+    this.aliasTee.push(-1);
+    this.wasSet.push(0);
+    this.holdsLo32.push(0);
+  }
+
+  override local(t: T): number {
+    this.addLocalState();
+    return super.local(t);
   }
 
   /**
@@ -92,9 +117,13 @@ export class BlockBody extends Body {
    * is taken as that instruction's.
    */
   override op(...ops: number[]): this {
-    const code = this.code;
     for (let i = 0; i < ops.length; i++) {
       const o = ops[i]!;
+      // Most opcodes are none of the structured ones below (0x02..0x11, the 0xfc/0xfd prefixes).
+      if (o > W.CallIndirect && o < 0xfc) {
+        this.byte(o);
+        continue;
+      }
       switch (o) {
         case W.Block:
         case W.Loop:
@@ -103,7 +132,8 @@ export class BlockBody extends Body {
           this.flushAll();
           // A loop's body runs again after later sets: an alias must be a local before it.
           if (o === W.Loop) this.unaliasFrom(0);
-          code.push(o, ops[++i]!);
+          this.byte(o);
+          this.byte(ops[++i]!);
           this.depth++;
           continue;
         case W.End:
@@ -117,11 +147,14 @@ export class BlockBody extends Body {
         case W.BrIf:
           if (i + 1 >= ops.length) throw new Error('wasm-regs: a branch without its label in the same op() call');
           this.flushAll();
-          code.push(o, ops[++i]!);
+          this.byte(o);
+          this.byte(ops[++i]!);
           continue;
         case W.CallIndirect:
           this.flushAll();
-          code.push(o, ops[i + 1]!, ops[i + 2]!);
+          this.byte(o);
+          this.byte(ops[i + 1]!);
+          this.byte(ops[i + 2]!);
           i += 2;
           continue;
         case W.Else:
@@ -133,10 +166,10 @@ export class BlockBody extends Body {
           break;
         case 0xfc:
         case 0xfd:
-          for (; i < ops.length; i++) code.push(ops[i]!);
+          for (; i < ops.length; i++) this.byte(ops[i]!);
           return this;
       }
-      code.push(o);
+      this.byte(o);
     }
     return this;
   }
@@ -152,50 +185,56 @@ export class BlockBody extends Body {
   }
 
   override get(l: number): this {
-    const a = this.alias.get(l);
-    if (a !== undefined) l = a.src;
-    const at = this.code.length;
+    const src = this.aliasSrc[l]!;
+    if (src >= 0) l = src;
+    const at = this.len;
     super.get(l);
     // A get right after a set of the same local turns that set into a tee (nothing written here): getAt -1.
-    this.getAt = this.code.length !== at ? at : -1;
+    this.getAt = this.len !== at ? at : -1;
     this.getLocal = l;
-    this.getEnd = this.code.length;
+    this.getEnd = this.len;
     return this;
   }
 
   override set(l: number): this {
     if (this.anyPending) this.flushFrom(l);
     this.forgetLocal(l);
-    if (this.alias.size !== 0) this.unaliasLocal(l);
-    if (l >= this.params && !this.wasSet.has(l) && this.getEnd === this.code.length && this.getLocal !== l) {
+    if (this.aliases.length !== 0) this.unaliasLocal(l);
+    if (l >= this.params && this.wasSet[l] === 0 && this.getEnd === this.len && this.getLocal !== l) {
       // `local.get a; local.set l` (or `local.tee a; local.set l`), l's first value: l reads a from here on.
-      this.wasSet.add(l);
+      this.wasSet[l] = 1;
       // (tee: where the set before it is, which becomes that tee again if the copy is put back)
       let tee = -1;
-      if (this.getAt >= 0) this.code.length = this.getAt;
+      if (this.getAt >= 0) this.len = this.getAt;
       else {
         tee = this.setAt;
-        this.code[tee] = W.LocalSet; // the tee back to the set it was
+        this.buf[tee] = W.LocalSet; // the tee back to the set it was
       }
-      this.alias.set(l, { at: this.code.length, src: this.getLocal, depth: this.depth, tee });
+      this.aliasSrc[l] = this.getLocal;
+      this.aliasAt[l] = this.len;
+      this.aliasDepth[l] = this.depth;
+      this.aliasTee[l] = tee;
+      this.aliases.push(l);
       this.getEnd = -1;
       this.setEnd = -1;
       return this;
     }
-    this.wasSet.add(l);
+    this.wasSet[l] = 1;
     return super.set(l);
   }
 
   override tee(l: number): this {
     if (this.anyPending) this.flushFrom(l);
     this.forgetLocal(l);
-    if (this.alias.size !== 0) this.unaliasLocal(l);
-    this.wasSet.add(l);
+    if (this.aliases.length !== 0) this.unaliasLocal(l);
+    this.wasSet[l] = 1;
     return super.tee(l);
   }
 
   /** Local l changes: no register's low half is known to be in it any more. */
   private forgetLocal(l: number): void {
+    if (this.holdsLo32[l] === 0) return;
+    this.holdsLo32[l] = 0;
     const c = this.lo32;
     for (let r = 0; r < REGS; r++) if (c[r] === l) c[r] = -1;
   }
@@ -220,32 +259,48 @@ export class BlockBody extends Body {
 
   /** Before local l is set: l, and every alias of l, become locals again. */
   private unaliasLocal(l: number): void {
-    if (this.alias.has(l)) this.materialize(l);
-    for (const [b, a] of this.alias) if (a.src === l) this.materialize(b);
+    if (this.aliasSrc[l]! >= 0) this.materialize(l);
+    const as = this.aliases;
+    for (let i = 0; i < as.length; ) {
+      const b = as[i]!;
+      if (this.aliasSrc[b] === l) this.materialize(b);
+      else i++;
+    }
   }
 
-  /** The aliases made at `depth` or deeper become locals again. */
+  /** The aliases made at `depth` or deeper become locals again (in the order they were made). */
   private unaliasFrom(depth: number): void {
-    for (const [b, a] of this.alias) if (a.depth >= depth) this.materialize(b);
+    const as = this.aliases;
+    for (let i = 0; i < as.length; ) {
+      const b = as[i]!;
+      if (this.aliasDepth[b]! >= depth) this.materialize(b);
+      else i++;
+    }
   }
 
   /** Puts alias b's copy back where it was taken out. */
   private materialize(b: number): void {
-    const a = this.alias.get(b)!;
-    this.alias.delete(b);
+    const src = this.aliasSrc[b]!;
+    const at = this.aliasAt[b]!;
+    const tee = this.aliasTee[b]!;
+    this.aliasSrc[b] = -1;
+    const as = this.aliases;
+    as.splice(as.indexOf(b), 1);
     const ins: number[] = [];
     // `local.set a` right before: `local.tee a; local.set b`, else `local.get a; local.set b`.
-    if (a.tee >= 0 && this.code[a.tee] === W.LocalSet) this.code[a.tee] = W.LocalTee;
+    if (tee >= 0 && this.buf[tee] === W.LocalSet) this.buf[tee] = W.LocalTee;
     else {
       ins.push(W.LocalGet);
-      uleb(ins, a.src);
+      uleb(ins, src);
     }
     ins.push(W.LocalSet);
     uleb(ins, b);
-    this.code.splice(a.at, 0, ...ins);
-    for (const o of this.alias.values()) {
-      if (o.at >= a.at) o.at += ins.length;
-      if (o.tee >= a.at) o.tee += ins.length;
+    this.insert(at, ins);
+    const n = ins.length;
+    for (let i = 0; i < as.length; i++) {
+      const o = as[i]!;
+      if (this.aliasAt[o]! >= at) this.aliasAt[o] = this.aliasAt[o]! + n;
+      if (this.aliasTee[o]! >= at) this.aliasTee[o] = this.aliasTee[o]! + n;
     }
     this.getEnd = -1;
     this.setEnd = -1;
@@ -286,7 +341,7 @@ export class BlockBody extends Body {
       this.pHi[r] = NONE;
       this.get(this.slot);
       if (hi === ZERO) this.i32(0);
-      else this.get(hi).i64(32n).op(W.I64ShrU, W.I32WrapI64);
+      else this.get(hi).i64(32).op(W.I64ShrU, W.I32WrapI64);
       this.mem(W.I32Store, Slot.Rh + r * 4, 2);
       // Stored on every path from here when written at the top level.
       if (hi === ZERO && this.depth === this.base) this.hiZero[r] = 1;
@@ -330,6 +385,7 @@ export class BlockBody extends Body {
       }
       this.tee(l);
       this.lo32[r] = l;
+      this.holdsLo32[l] = 1;
     }
   }
 
@@ -363,7 +419,10 @@ export class BlockBody extends Body {
     this.pLo64[r] = 0;
     if (this.hiZero[r] === 0) this.pHi[r] = ZERO;
     // v holds the low half until it is set again (forgetLocal), on every later path if written at the top level.
-    this.lo32[r] = this.depth === this.base ? v : -1;
+    if (this.depth === this.base) {
+      this.lo32[r] = v;
+      this.holdsLo32[v] = 1;
+    } else this.lo32[r] = -1;
     this.anyPending = true;
   }
 
@@ -425,7 +484,7 @@ export class BlockBody extends Body {
   private slotLoad64(r: number): void {
     if (this.pLo[r] !== NONE || this.pHi[r] !== NONE) this.flushReg(r);
     this.get(this.slot).mem(W.I32Load, Slot.Rl + r * 4, 2).op(W.I64ExtendI32U);
-    this.get(this.slot).mem(W.I32Load, Slot.Rh + r * 4, 2).op(W.I64ExtendI32S).i64(32n).op(W.I64Shl, W.I64Or);
+    this.get(this.slot).mem(W.I32Load, Slot.Rh + r * 4, 2).op(W.I64ExtendI32S).i64(32).op(W.I64Shl, W.I64Or);
   }
 
   private fill(r: number): void {

@@ -159,7 +159,7 @@ function shiftReg(bits: number, op: V, arith: boolean): OpEmit {
     const n = b.local(T.I64);
     s();
     b.vlane(V.I64xExtract, 0).set(n);
-    b.i64(BigInt(bits - 1)).get(n).op(W.I64LtU);
+    b.i64(bits - 1).get(n).op(W.I64LtU);
     b.op(W.If, T.V128);
     if (arith) {
       d();
