@@ -49,12 +49,21 @@ export function recField(b: BlockBody, i: number, v: () => void): void {
   b.mem(W.I32Store, Slot.Flags + i * 4, 2);
 }
 
+// recField of a constant or a local, without a closure to call (the emitter's most common records).
 export function recConst(b: BlockBody, i: number, k: number): void {
-  recField(b, i, () => b.i32(k));
+  if (emitting.capture !== null) {
+    emitting.capture.push(() => recConst(b, i, k));
+    return;
+  }
+  b.get(P_SLOT).i32(k).mem(W.I32Store, Slot.Flags + i * 4, 2);
 }
 
 export function recLocal(b: BlockBody, i: number, l: number): void {
-  recField(b, i, () => b.get(l));
+  if (emitting.capture !== null) {
+    emitting.capture.push(() => recLocal(b, i, l));
+    return;
+  }
+  b.get(P_SLOT).get(l).mem(W.I32Store, Slot.Flags + i * 4, 2);
 }
 
 /** Writes the i64 that `v` pushes to field `i` and its high half, which follows it (Fr). */
@@ -70,7 +79,11 @@ export function recField64(b: BlockBody, i: number, v: () => void): void {
 
 /** Record halves of an i64 local. */
 function recLocal64(b: BlockBody, lo: number, l: number): void {
-  recField64(b, lo, () => b.get(l));
+  if (emitting.capture !== null) {
+    emitting.capture.push(() => recLocal64(b, lo, l));
+    return;
+  }
+  b.get(P_SLOT).get(l).mem(W.I64Store, Slot.Flags + lo * 4, 3);
 }
 
 /** Marks the field groups `g` written: a constant where Fr.Dirty is known, else or-ed in. */

@@ -41,18 +41,58 @@ const REGS = 16;
 const NONE = -1;
 const ZERO = -2;
 
+/**
+ * A body's bookkeeping while it is written (the fields of BlockBody below), kept for the next body: the tier emits
+ * bodies one at a time, and making ~15 arrays per block cost more than clearing the used part of one set.
+ */
+class Scratch {
+  readonly loc: number[] = new Array<number>(REGS).fill(-1);
+  readonly cached = new Uint8Array(REGS);
+  readonly pLo = new Int32Array(REGS).fill(NONE);
+  readonly pLo64 = new Uint8Array(REGS);
+  readonly pHi = new Int32Array(REGS).fill(NONE);
+  readonly lo32 = new Int32Array(REGS).fill(-1);
+  readonly lo32Local = new Int32Array(REGS).fill(-1);
+  readonly hiZero = new Uint8Array(REGS);
+  readonly aliasSrc: number[] = [];
+  readonly aliasAt: number[] = [];
+  readonly aliasDepth: number[] = [];
+  readonly aliasTee: number[] = [];
+  readonly wasSet: number[] = [];
+  readonly holdsLo32: number[] = [];
+  readonly aliases: number[] = [];
+
+  /** As made: the per-local arrays' entries are set again as locals are made. */
+  clear(): void {
+    this.loc.fill(-1);
+    this.cached.fill(0);
+    this.pLo.fill(NONE);
+    this.pLo64.fill(0);
+    this.pHi.fill(NONE);
+    this.lo32.fill(-1);
+    this.lo32Local.fill(-1);
+    this.hiZero.fill(0);
+    this.aliases.length = 0;
+  }
+}
+
+/** The Scratch no body holds (null while one does: a second body written at the same time gets its own). */
+let spare: Scratch | null = new Scratch();
+
 export class BlockBody extends Body {
   private depth = 0;
   /** Where registers may get a local: the function's top level, or a self-loop's body once it starts. */
   private base = 0;
-  private readonly loc: number[] = new Array<number>(REGS).fill(-1);
+  /** This body's bookkeeping (given back at finish), and its arrays. */
+  private scratch: Scratch | null;
+  private readonly loc: number[];
   /** Whether register r's local holds it at this point of the function. */
-  private readonly cached = new Uint8Array(REGS);
+  private readonly cached: Uint8Array;
   /** Register r's low half to store in the slot: NONE, or the local holding it (i64 when pLo64, else i32). */
-  private readonly pLo = new Int32Array(REGS).fill(NONE);
-  private readonly pLo64 = new Uint8Array(REGS);
+  private readonly pLo: Int32Array;
+  private readonly pLo64: Uint8Array;
   /** Register r's high half to store: NONE, ZERO, or the i64 local holding the register. */
-  private readonly pHi = new Int32Array(REGS).fill(NONE);
+  private readonly pHi: Int32Array;
   /** Whether any store is pending. */
   private anyPending = false;
   /**
@@ -60,28 +100,28 @@ export class BlockBody extends Body {
    * (base), dropped by any write of r, a set of that local, a clobbering call and a loop head; so within a block
    * a register is read from the slot once, and a value written is read from the local it came from.
    */
-  private readonly lo32 = new Int32Array(REGS).fill(-1);
+  private readonly lo32: Int32Array;
   /** Register r's own i32 local for lo32 (made at its first slot read). */
-  private readonly lo32Local = new Int32Array(REGS).fill(-1);
+  private readonly lo32Local: Int32Array;
   /**
    * Register r's high half in the slot is 0 on every path to this point (a 32-bit write's zero was stored at the
    * top level, nothing wrote the high half since): a later 32-bit write stores only the low half.
    */
-  private readonly hiZero = new Uint8Array(REGS);
+  private readonly hiZero: Uint8Array;
   /**
-   * Per local (arrays indexed by local, grown with the locals): the local it is an alias of (-1: not an alias),
+   * Per local (arrays indexed by local, set as locals are made): the local it is an alias of (-1: not an alias),
    * where its `get a; set b` was taken out, the depth it was made at, and the set before it that was a tee
    * (-1: none); whether it was set (or made an alias) once already (only a first set makes an alias).
    */
-  private readonly aliasSrc: number[] = [];
-  private readonly aliasAt: number[] = [];
-  private readonly aliasDepth: number[] = [];
-  private readonly aliasTee: number[] = [];
-  private readonly wasSet: number[] = [];
+  private readonly aliasSrc: number[];
+  private readonly aliasAt: number[];
+  private readonly aliasDepth: number[];
+  private readonly aliasTee: number[];
+  private readonly wasSet: number[];
   /** Per local: 1 if some lo32[r] may name it (only then does a set of it look through lo32). */
-  private readonly holdsLo32: number[] = [];
+  private readonly holdsLo32: number[];
   /** The locals that are aliases, in the order they were made. */
-  private readonly aliases: number[] = [];
+  private readonly aliases: number[];
   /** The last local.get written: where, its local, and where the code ended after it. */
   private getAt = 0;
   private getLocal = -1;
@@ -94,10 +134,41 @@ export class BlockBody extends Body {
     private readonly clobbers: (f: number) => boolean,
   ) {
     super(params, 2048);
-    for (let l = 0; l < params; l++) this.addLocalState();
+    let sc = spare;
+    if (sc !== null) {
+      spare = null;
+      sc.clear();
+    } else sc = new Scratch();
+    this.scratch = sc;
+    this.loc = sc.loc;
+    this.cached = sc.cached;
+    this.pLo = sc.pLo;
+    this.pLo64 = sc.pLo64;
+    this.pHi = sc.pHi;
+    this.lo32 = sc.lo32;
+    this.lo32Local = sc.lo32Local;
+    this.hiZero = sc.hiZero;
+    this.aliasSrc = sc.aliasSrc;
+    this.aliasAt = sc.aliasAt;
+    this.aliasDepth = sc.aliasDepth;
+    this.aliasTee = sc.aliasTee;
+    this.wasSet = sc.wasSet;
+    this.holdsLo32 = sc.holdsLo32;
+    this.aliases = sc.aliases;
+    for (let l = 0; l < params; l++) this.addLocalState(l);
   }
 
-  private addLocalState(): void {
+  /** Local l's entries of the per-local arrays, as for a local never set. */
+  private addLocalState(l: number): void {
+    if (l < this.wasSet.length) {
+      this.aliasSrc[l] = -1;
+      this.aliasAt[l] = 0;
+      this.aliasDepth[l] = 0;
+      this.aliasTee[l] = -1;
+      this.wasSet[l] = 0;
+      this.holdsLo32[l] = 0;
+      return;
+    }
     this.aliasSrc.push(-1);
     this.aliasAt.push(0);
     this.aliasDepth.push(0);
@@ -107,8 +178,9 @@ export class BlockBody extends Body {
   }
 
   override local(t: T): number {
-    this.addLocalState();
-    return super.local(t);
+    const l = super.local(t);
+    this.addLocalState(l);
+    return l;
   }
 
   /**
@@ -318,6 +390,11 @@ export class BlockBody extends Body {
   finish(): void {
     this.flushAll();
     if (this.depth !== 0) throw new Error(`wasm-regs: function ends at depth ${this.depth}`);
+    // Nothing reads the bookkeeping after this: the next body takes it.
+    if (this.scratch !== null) {
+      spare = this.scratch;
+      this.scratch = null;
+    }
   }
 
   /** Writes every pending slot store. */
