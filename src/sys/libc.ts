@@ -201,6 +201,16 @@ export function discardPages(m: NativeMapping): void {
 }
 
 /**
+ * Asks for `bytes` (page-aligned, as guest RAM is) to be backed by 2 MiB pages where the kernel can (MADV_HUGEPAGE;
+ * transparent huge pages are often enabled for madvised memory only). A fault of a fresh 4 KiB page costs ~13 us on
+ * the virtualised 2-core host this was measured on, and the Debian guest touches ~94 MB of its RAM on the way to its
+ * prompt: ~8 000 fewer faults there. Advisory: false when the kernel refused (no THP, a range not page-aligned).
+ */
+export function adviseHugePages(bytes: Uint8Array): boolean {
+  return bytes.length > 0 && c.madvise(bytes, bytes.length, MADV_HUGEPAGE) === 0;
+}
+
+/**
  * Makes `bytes` (page-aligned, as guest RAM is) resident on one of libuv's pool threads, in 2 MiB pages where
  * the kernel can: MADV_HUGEPAGE, then MADV_POPULATE_WRITE (Linux 5.14+). For memory about to be written whole
  * (a kernel decompressed into guest RAM): the first write to a fresh page costs a page fault, several

@@ -14,8 +14,18 @@ for (let n = 0; n < 256; n++) for (let t = 1; t < 8; t++) T[t * 256 + n] = (T[(t
 /** Typed arrays use the host's byte order: the word loop below reads little-endian words. */
 const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 
+/** A faster CRC-32 the host offers (Node's zlib.crc32: ~4x this one's speed), with the same meaning as crc32. */
+export type Crc32Function = (bytes: Uint8Array, previous: number) => number;
+let native: Crc32Function | undefined;
+
+/** Has crc32 use `f` for all but short inputs (Node hosts set zlib.crc32); undefined goes back to this module's own. */
+export function useNativeCrc32(f: Crc32Function | undefined): void {
+  native = f;
+}
+
 /** Continues a CRC over `bytes` (start with 0): crc32(b, crc32(a)) === crc32(a ++ b). */
 export function crc32(bytes: Uint8Array, previous = 0): number {
+  if (native !== undefined && bytes.length >= 256) return native(bytes, previous);
   let c = ~previous >>> 0;
   let i = 0;
   const n = bytes.length;

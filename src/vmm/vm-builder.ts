@@ -11,9 +11,13 @@ import { detectKernelFormat, prepareBzImageDecompression, type BootSetup } from 
 import type { SerialSink } from '../devices/legacy/serial-sink.js';
 import { assemblePlatform, BuildError, loadKernel, type AssembledVm, type ImageBytes } from './assemble.js';
 import { installVirtioDevices } from './virtio-devices.js';
-import { prefaultInBackground } from '../sys/libc.js';
+import { adviseHugePages, prefaultInBackground } from '../sys/libc.js';
+import { installNativeCrc32 } from './native-crc32.js';
 
 export { BuildError, type AssembledVm };
+
+// Decompressed kernels and snapshots are checked with zlib's CRC-32.
+installNativeCrc32();
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The repo root as seen from dist/src/vmm/. */
@@ -38,6 +42,8 @@ function readImage(path: string, what: string, memBytes: number): ImageBytes {
 export async function assembleVm(config: RunConfig, serial: SerialSink): Promise<AssembledVm> {
   const choice = await chooseBackend(config.accel, config.pmu);
   const vm = await createBackendVm(choice.backend, config);
+  // The emulator's RAM is ordinary memory the guest faults in as it touches it: in 2 MiB pages, 512 times fewer faults.
+  if (choice.backend === 'emu') for (const r of vm.memory.regions) adviseHugePages(r.bytes);
   const a = assemblePlatform(vm, choice.backend, choice.reason, config, serial);
   // The virtio devices need host backends (files, sockets), so they go on here rather than in assemble.ts.
   const before = new Set(vm.mmio.list().map((m) => m.base));
