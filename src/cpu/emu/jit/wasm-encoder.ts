@@ -204,19 +204,6 @@ export function uleb(out: number[], n: number): void {
   } while (n !== 0);
 }
 
-/** Signed LEB128 of an int32 (without BigInt: most constants are int32). */
-export function slebInt(out: number[], v: number): void {
-  for (;;) {
-    const b = v & 0x7f;
-    v >>= 7;
-    if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return;
-    }
-    out.push(b | 0x80);
-  }
-}
-
 export function sleb(out: number[], v: bigint): void {
   for (;;) {
     const b = Number(v & 0x7fn);
