@@ -130,7 +130,7 @@ export function emitImul64(b: BlockBody, cx: AluCtx, x: Insn, k: number, lin: nu
  * The eager record a multiply leaves (ops-muldiv.ts setMulFlags): CF = OF = i32 local `ovf` (0 or 1), SF/ZF/PF of
  * local `r` (i64 when `w64`, else i32); returns what is known of the flags then.
  */
-function recordMul(b: BlockBody, cx: AluCtx, ovf: number, r: number, w64: boolean): Known {
+export function recordMul(b: BlockBody, cx: AluCtx, ovf: number, r: number, w64: boolean): Known {
   recEager(b, cx, () => {
     // CF (bit 0) | OF (bit 11)
     b.get(ovf).get(ovf).i32(11).op(W.I32Shl, W.I32Or);
@@ -193,16 +193,29 @@ export function emitMul32(b: BlockBody, cx: AluCtx, x: Insn, k: number, lin: num
  * writing and reading, else through rdw (which faults as a write). `addr` and `hit` keep what writeBack32 needs.
  */
 export function readForWrite32(b: BlockBody, cx: AluCtx, k: number, lin: number, addr: number, hit: number): void {
-  cx.tlbHitRw(b, lin, 4, addr, hit);
-  b.op(W.If, T.I32).get(addr).mem(W.I32Load, 0, 0).op(W.Else);
-  cx.rdwCall(b, k, 4, lin);
-  b.op(W.End);
+  readForWrite(b, cx, k, lin, 4, addr, hit);
 }
 
 /** Writes i32 local `v` where readForWrite32 read. It cannot fault: the read faulted as a write first (rdw), as in the handlers. */
 export function writeBack32(b: BlockBody, cx: AluCtx, k: number, lin: number, addr: number, hit: number, v: number, smcExit: number): void {
-  b.get(hit).op(W.If, T.Void).get(addr).get(v).mem(W.I32Store, 0, 0).op(W.Else);
-  cx.wrCall(b, k, 4, lin, v, smcExit);
+  writeBack(b, cx, k, lin, 4, addr, hit, v, smcExit);
+}
+
+const LOAD_N: Record<number, W> = { 1: W.I32Load8U, 2: W.I32Load16U, 4: W.I32Load };
+const STORE_N: Record<number, W> = { 1: W.I32Store8, 2: W.I32Store16, 4: W.I32Store };
+
+/** readForWrite32 for an operand of `size` bytes (1, 2 or 4), zero-extended. */
+export function readForWrite(b: BlockBody, cx: AluCtx, k: number, lin: number, size: number, addr: number, hit: number): void {
+  cx.tlbHitRw(b, lin, size, addr, hit);
+  b.op(W.If, T.I32).get(addr).mem(LOAD_N[size]!, 0, 0).op(W.Else);
+  cx.rdwCall(b, k, size, lin);
+  b.op(W.End);
+}
+
+/** writeBack32 for an operand of `size` bytes (1, 2 or 4). */
+export function writeBack(b: BlockBody, cx: AluCtx, k: number, lin: number, size: number, addr: number, hit: number, v: number, smcExit: number): void {
+  b.get(hit).op(W.If, T.Void).get(addr).get(v).mem(STORE_N[size]!, 0, 0).op(W.Else);
+  cx.wrCall(b, k, size, lin, v, smcExit);
   b.op(W.End);
 }
 

@@ -19,10 +19,11 @@ import { formAlu64, formAlu64m, formLea64, formLoad64, formMov64, formMovri64, f
 import { emitCall32, emitCall64, emitIndirect, emitRet32, emitRet64, exitRip, formJcc, handler, setLoops, smcExit } from './wasm-flow.js';
 import { address, tlbHit } from './wasm-mem-access.js';
 import { materialize } from './wasm-flags-record.js';
+import { formAluc64, formAlunm, formBswap, formCbw, formCmpxchg64m, formDivide, formMul64, formShld } from './wasm-int-forms.js';
 import type { WForm } from './wasm-inline-forms.js';
 
 /** Forms a deferred record waits across: they neither read nor write flags, and call out only in slow paths. */
-const FLAGLESS: ReadonlySet<string> = new Set(['load', 'movzx-load', 'store', 'load64', 'store64', 'loadn', 'mov-rr', 'mov64', 'movri', 'movri64', 'lea', 'lea64', 'movzx', 'not', 'not64', 'mov8', 'nop']);
+const FLAGLESS: ReadonlySet<string> = new Set(['load', 'movzx-load', 'store', 'load64', 'store64', 'loadn', 'mov-rr', 'mov64', 'movri', 'movri64', 'lea', 'lea64', 'movzx', 'not', 'not64', 'mov8', 'nop', 'cbw', 'bswap']);
 /** Forms that write every arithmetic flag without reading any, whose records go through recField/recDirty only. */
 const FULL_WRITERS: ReadonlySet<string> = new Set(['alu-rr', 'alu-ri', 'alu-load', 'test', 'alu64', 'cmp-mi', 'cmp-mi8']);
 
@@ -64,7 +65,7 @@ export function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[]
     const defer = fl && (liveInline[k]! & w) === 0;
     let lin = -1;
     const memForm = f === 'alu-load' || f === 'cmp-mi' || f === 'cmp-mi8' || f === 'load' || f === 'store' || f === 'movzx-load' || f === 'load64' || f === 'store64' || f === 'loadn' || f === 'incdecm';
-    if ((memForm || f === 'movsx' || f === 'test64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'imul64' || f === 'imul32' || f === 'mul32' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm' || f === 'alucm' || f === 'shiftclm') && x.mod !== 3) {
+    if ((memForm || f === 'movsx' || f === 'test64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'imul64' || f === 'imul32' || f === 'mul32' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm' || f === 'alucm' || f === 'shiftclm' || f === 'alunm' || f === 'mul64' || f === 'cmpxchg64m') && x.mod !== 3) {
       lin = b.local(T.I64);
       address(b, x, k, lin);
     }
@@ -247,6 +248,26 @@ function emitInsn(b: BlockBody, x: Insn, f: WForm, k: number, lin: number, fl: b
       return known;
     case 'nop':
       return known;
+    case 'cbw':
+      formCbw(b, x);
+      return known;
+    case 'bswap':
+      formBswap(b, x);
+      return known;
+    case 'aluc64':
+      return formAluc64(b, x, fl, known);
+    case 'alunm':
+      return formAlunm(b, x, k, lin, fl, known);
+    case 'divide':
+      // Flags untouched, by the form and by the handler it may call.
+      formDivide(b, x, k);
+      return known;
+    case 'mul64':
+      return formMul64(b, x, k, lin, fl, known);
+    case 'cmpxchg64m':
+      return formCmpxchg64m(b, x, k, lin, fl, known);
+    case 'shld':
+      return formShld(b, x, fl, known);
     case 'jmp':
       exitRip(b, x.end + x.imm, x);
       b.i32(exitCode(k + 1, 1)).op(W.Return);

@@ -63,10 +63,10 @@ const FORMS: readonly (readonly [string, string])[] = [
   ['83 3b 05', 'cmp-mi'], // cmp dword [rbx], 5
   ['11 03', ''], // adc [rbx], eax
   ['13 03', 'alucm'], // adc eax, [rbx]
-  ['66 01 03', ''], // add [rbx], ax
+  ['66 01 03', 'alunm'], // add [rbx], ax
   ['0f b1 0b', 'cmpxchg32m'], // cmpxchg [rbx], ecx
   ['f0 0f b1 53 04', 'cmpxchg32m'], // lock cmpxchg [rbx+4], edx
-  ['48 0f b1 0b', ''], // cmpxchg [rbx], rcx
+  ['48 0f b1 0b', 'cmpxchg64m'], // cmpxchg [rbx], rcx
   ['0f b1 c8', ''], // cmpxchg eax, ecx
   ['48 ff c0', 'incdec64'], // inc rax
   ['49 ff cf', 'incdec64'], // dec r15
@@ -117,7 +117,7 @@ const FORMS: readonly (readonly [string, string])[] = [
   ['40 fe ce', 'incdec8'], // dec sil
   ['66 ff c1', 'incdec8'], // inc cx
   ['66 41 ff cf', 'incdec8'], // dec r15w
-  ['fe 03', ''], // inc byte [rbx]
+  ['fe 03', 'incdecm'], // inc byte [rbx]
   ['c0 e0 03', 'shift8'], // shl al, 3
   ['d0 ec', 'shift8'], // shr ah, 1
   ['66 c1 f9 11', 'shift8'], // sar cx, 17

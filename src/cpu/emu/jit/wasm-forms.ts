@@ -14,7 +14,7 @@ import { Lazy } from '../flags.js';
 import { Dg, Fr } from './wasm-arena.js';
 import { T, W } from './wasm-encoder.js';
 import type { BlockBody } from './wasm-regs.js';
-import { readForWrite32, writeBack32, emitShift32Flags, shift32Inline, NONE, type AluCtx, type Known } from './wasm-alu.js';
+import { readForWrite, writeBack, emitShift32Flags, shift32Inline, NONE, type AluCtx, type Known } from './wasm-alu.js';
 import { Im, P_SLOT, P_USER } from './wasm-block-abi.js';
 import { emitting } from './wasm-emit-state.js';
 import { handler, smcExit } from './wasm-flow.js';
@@ -26,7 +26,7 @@ import { load, load8, nonCanonical, off32, segNotFlat, stackLin32, store, tlbHit
 export const SHIFT_OP: readonly number[] = [W.I32Rotl, W.I32Rotr, 0, 0, W.I32Shl, W.I32ShrU, W.I32Shl, W.I32ShrS];
 
 /** Pushes a byte/word/dword register as GETREG reads it (8-bit codes 16-19 are AH..BH). */
-function getReg(b: BlockBody, size: number, r: number): void {
+export function getReg(b: BlockBody, size: number, r: number): void {
   if (size === 1) {
     if (r < 16) b.load32(r);
     else {
@@ -41,7 +41,7 @@ function getReg(b: BlockBody, size: number, r: number): void {
 }
 
 /** Writes the low byte of i32 local `v` to byte register code r (16-19: AH..BH), as setReg(1) does. */
-function setReg8(b: BlockBody, r: number, v: number): void {
+export function setReg8(b: BlockBody, r: number, v: number): void {
   const q = r < 16 ? r : r - 16;
   b.storeLow32(q, () => {
     b.load32(q);
@@ -51,7 +51,7 @@ function setReg8(b: BlockBody, r: number, v: number): void {
 }
 
 /** Writes the low 16 bits of i32 local `v` into register r, keeping its other bits. */
-function setReg16(b: BlockBody, r: number, v: number): void {
+export function setReg16(b: BlockBody, r: number, v: number): void {
   b.storeLow32(r, () => {
     b.load32(r);
     b.i32(~0xffff).op(W.I32And).get(v).i32(0xffff).op(W.I32And, W.I32Or);
@@ -226,17 +226,20 @@ export function formShift8(b: BlockBody, x: Insn, fl: boolean, known: Known): Kn
 }
 
 export function formIncdecm(b: BlockBody, x: Insn, k: number, lin: number, fl: boolean, known: Known): Known {
-  // INC/DEC m32 (the kernel's counters, LOCK ones included: vCPUs run one at a time): read for writing
+  // INC/DEC m8/m16/m32 (the kernel's counters, LOCK ones included: vCPUs run one at a time): read for writing
   // inline when the TLB maps the page for both, as rdw, then recorded and written as the handler does.
+  const size = x.osz;
   const dec = x.op === 1;
   const d = b.local(T.I32);
   const r = b.local(T.I32);
   const addr = b.local(T.I32);
   const hit = b.local(T.I32);
-  readForWrite32(b, ALU_CTX, k, lin, addr, hit);
-  b.tee(d).i32(1).op(dec ? W.I32Sub : W.I32Add).set(r);
-  if (fl) known = recordIncDec(b, dec, 4, d, r, known);
-  writeBack32(b, ALU_CTX, k, lin, addr, hit, r, smcExit(k));
+  readForWrite(b, ALU_CTX, k, lin, size, addr, hit);
+  b.tee(d).i32(1).op(dec ? W.I32Sub : W.I32Add);
+  if (size !== 4) b.i32(size === 1 ? 0xff : 0xffff).op(W.I32And);
+  b.set(r);
+  if (fl) known = recordIncDec(b, dec, size, d, r, known);
+  writeBack(b, ALU_CTX, k, lin, size, addr, hit, r, smcExit(k));
   return known;
 }
 

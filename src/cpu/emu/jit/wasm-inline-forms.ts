@@ -4,9 +4,10 @@
 import type { Insn } from '../insn.js';
 import { Ea } from '../insn.js';
 import { formOf, mayFault, plainAlu, type Form } from '../block-compiler.js';
-import { aluEG, aluEI, aluGE, cmovcc, cmpxchg, incdecE, lea as leaOp, lea64, mov64load, mov64store, movEG, movEI, movGE, movMoffs, movRI, movsx, negE, notE, setcc, testEG, testEI } from '../ops-alu.js';
-import { shiftE } from '../ops-shift.js';
-import { imulGE, imulGEI, mulE } from '../ops-muldiv.js';
+import { aluEG, aluEI, aluGE, cbw, cmovcc, cmpxchg, incdecE, lea as leaOp, lea64, mov64load, mov64store, movEG, movEI, movGE, movMoffs, movRI, movsx, negE, notE, setcc, testEG, testEI } from '../ops-alu.js';
+import { shiftE, shldE } from '../ops-shift.js';
+import { bswap } from '../ops-bit.js';
+import { divE, idivE, imulGE, imulGEI, mulE } from '../ops-muldiv.js';
 import { callE, callRel, callRel64, jmpE, jmpRel, movESeg, pop32r, pop64r, popR, push32r, push64r, pushI, pushR, ret64, retNear } from '../ops-flow.js';
 import { nop } from '../ops-system.js';
 import { Alu } from '../sem-alu.js';
@@ -28,6 +29,9 @@ import { strForm } from './wasm-string.js';
  * ADC/SBB r32, m32 ('alucm'), SHL/SAL/SHR/SAR m32 by CL ('shiftclm'), MOV AL/AX/EAX <-> moffs with 32-bit addressing outside 64-bit mode ('moffs');
  * as block ends, CALL rel32, RET and RET imm16 with 32-bit operands ('call32', 'ret32') and JMP/CALL through a
  * register or memory ('jmpind', 'callind'); MOVS/STOS/LODS without REP ('str', wasm-string.ts);
+ * and those of wasm-int-forms.ts: CBW/CWD and their wider forms ('cbw'), BSWAP r32/r64 ('bswap'), ADC/SBB r64
+ * ('aluc64'), ALU with an 8- or 16-bit memory operand ('alunm'), DIV/IDIV r32/r64 ('divide'), MUL r/m64 ('mul64'),
+ * CMPXCHG m64 ('cmpxchg64m'), SHLD/SHRD r32/r64 ('shld'); INC/DEC m8/m16 too ('incdecm');
  * 'tail' is a last instruction without one, which the block's wrapper runs (no call out of wasm for it).
  */
 export type WForm =
@@ -78,6 +82,14 @@ export type WForm =
   | 'jmpind'
   | 'callind'
   | 'str'
+  | 'cbw'
+  | 'bswap'
+  | 'aluc64'
+  | 'alunm'
+  | 'divide'
+  | 'mul64'
+  | 'cmpxchg64m'
+  | 'shld'
   | 'tail';
 
 export function wasmForm(x: Insn): WForm {
@@ -92,6 +104,8 @@ export function wasmForm(x: Insn): WForm {
     if (!reg && x.osz === 8 && plainAlu(x.op)) return 'alu64m';
     if (!reg && x.osz === 4 && plainAlu(x.op) && x.op !== Alu.Cmp && fn !== aluGE) return 'alu32m';
     if (!reg && x.op === Alu.Cmp && (x.osz === 1 || x.osz === 4) && fn !== aluEI) return 'cmpm';
+    if (!reg && (x.osz === 1 || x.osz === 2) && plainAlu(x.op)) return 'alunm';
+    if (reg && x.osz === 8 && !plainAlu(x.op)) return 'aluc64';
     return '';
   }
   if (fn === testEG || fn === testEI) {
@@ -109,7 +123,13 @@ export function wasmForm(x: Insn): WForm {
     return x.osz === 8 && (x.imm & 63) !== 0 ? 'shift64' : '';
   }
   if (fn === imulGE || fn === imulGEI) return x.osz === 8 ? 'imul64' : x.osz === 4 ? 'imul32' : '';
-  if (fn === mulE) return x.osz === 4 ? 'mul32' : '';
+  if (fn === mulE) return x.osz === 4 ? 'mul32' : x.osz === 8 ? 'mul64' : '';
+  // Register operands only: the handler, which takes the cases wasm's division does not, reads the operand again.
+  if (fn === divE || fn === idivE) return reg && (x.osz === 4 || x.osz === 8) ? 'divide' : '';
+  if (fn === cbw) return 'cbw';
+  if (fn === bswap) return x.osz === 4 || x.osz === 8 ? 'bswap' : '';
+  // SHLD/SHRD r, r by CL, or by a constant that is not 0 once masked.
+  if (fn === shldE) return reg && (x.osz === 4 || x.osz === 8) && (x.imm2 !== 0 || (x.imm & (x.osz * 8 - 1)) !== 0) ? 'shld' : '';
   if (fn === movsx) return (x.osz === 8 || x.osz === 4) && (x.imm2 === 1 || x.imm2 === 2 || x.imm2 === 4) ? 'movsx' : '';
   // The interpreter's 64-bit fast variants (push64r, pop64r, lea64, mov64load, mov64store) are the same instructions.
   if (fn === push32r || fn === pushR || fn === push64r || fn === pushI) return x.osz === 4 || x.osz === 8 ? 'push' : '';
@@ -120,8 +140,8 @@ export function wasmForm(x: Insn): WForm {
   if (fn === movGE || fn === mov64load) return reg ? '' : x.osz === 8 ? 'load64' : fn === movGE && (x.osz === 1 || x.osz === 2) ? 'loadn' : '';
   if (fn === movEI && reg) return x.osz === 8 ? 'movri64' : '';
   if (fn === movEG || fn === movEI || fn === mov64store) return !reg && x.osz === 8 ? 'store64' : '';
-  if (fn === incdecE) return !reg && x.osz === 4 ? 'incdecm' : reg && x.osz === 8 ? 'incdec64' : reg && (x.osz === 1 || x.osz === 2) ? 'incdec8' : '';
-  if (fn === cmpxchg) return !reg && x.osz === 4 ? 'cmpxchg32m' : '';
+  if (fn === incdecE) return !reg && x.osz <= 4 ? 'incdecm' : reg && x.osz === 8 ? 'incdec64' : reg && (x.osz === 1 || x.osz === 2) ? 'incdec8' : '';
+  if (fn === cmpxchg) return !reg && x.osz === 4 ? 'cmpxchg32m' : !reg && x.osz === 8 ? 'cmpxchg64m' : '';
   // MOV r, Sreg (a register destination; Sreg 6 and 7 raise #UD in the handler).
   if (fn === movESeg) return reg && x.op <= Seg.GS ? 'movsreg' : '';
   if (fn === notE) return reg && x.osz === 8 ? 'not64' : '';
@@ -153,7 +173,9 @@ export function wasmForm(x: Insn): WForm {
 
 /** Whether a form may fault or call out (it then observes every flag, for the liveness pass). */
 export function observesAll(f: string, x: Insn): boolean {
-  if ((f === 'movsx' || f === 'test64' || f === 'imul64' || f === 'imul32' || f === 'mul32') && x.mod !== 3) return true;
+  if ((f === 'movsx' || f === 'test64' || f === 'imul64' || f === 'imul32' || f === 'mul32' || f === 'mul64') && x.mod !== 3) return true;
+  // DIV/IDIV may call their handler (#DE); SHLD/SHRD by CL of 0 leave the flags as they were.
+  if (f === 'alunm' || f === 'cmpxchg64m' || f === 'divide' || (f === 'shld' && x.imm2 !== 0)) return true;
   // A shift by CL whose count is 0 leaves the flags as they were: they must be recorded before it.
   if (f === 'shiftcl' || f === 'shiftclm' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm' || f === 'alucm' || f === 'moffs') return true;
   return f === 'push' || f === 'pop' || f === 'load64' || f === 'store64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'tail' || f === 'jmp' || f === 'call' || f === 'ret' || f === 'callr' || f === 'call32' || f === 'ret32' || f === 'jmpind' || f === 'callind' || f === 'loadn' || f === 'incdecm' || f === 'simd' || f === 'str' || mayFault(f as Form, x);

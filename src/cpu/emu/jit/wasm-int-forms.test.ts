@@ -1,0 +1,210 @@
+/**
+ * The integer forms of wasm-int-forms.ts (CBW/CWD and wider, BSWAP, ADC/SBB r64, ALU and INC/DEC with 8- and 16-bit
+ * memory operands, DIV/IDIV r32/r64, MUL r/m64, CMPXCHG m64, SHLD/SHRD) are inline, and leave registers, memory,
+ * the lazy-flags fields and faults (#DE, #PF, #GP) exactly as the interpreter does, on random and edge operands.
+ *
+ * The tier is picked from TSVMM_JIT when cpu.ts loads, so this file sets it first and imports the harness after.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { seededInt32 } from '../../../util/seeded-random.test-util.js';
+
+process.env['TSVMM_JIT'] = 'wasm-eager';
+const { load, makeLong64Cpu, runText } = await import('../cpu-harness.test-util.js');
+const { decodeBlock } = await import('../decoder.js');
+const { wasmForm } = await import('./wasm-inline-forms.js');
+type TestCpu = ReturnType<typeof makeLong64Cpu>;
+
+/** [hex, form] of each form (and of neighbours that stay with their handler). */
+const FORMS: readonly (readonly [string, string])[] = [
+  ['98', 'cbw'], // cwde
+  ['66 98', 'cbw'], // cbw
+  ['48 98', 'cbw'], // cdqe
+  ['99', 'cbw'], // cdq
+  ['48 99', 'cbw'], // cqo
+  ['0f c8', 'bswap'], // bswap eax
+  ['49 0f cf', 'bswap'], // bswap r15
+  ['66 0f c8', ''], // bswap ax (undefined; the handler)
+  ['48 11 c8', 'aluc64'], // adc rax, rcx
+  ['48 83 d9 ff', 'aluc64'], // sbb rcx, -1
+  ['48 1b 03', ''], // sbb rax, [rbx]
+  ['08 03', 'alunm'], // or [rbx], al
+  ['80 23 7f', 'alunm'], // and byte [rbx], 0x7f
+  ['22 63 01', 'alunm'], // and ah, [rbx+1]
+  ['66 83 3b 05', 'alunm'], // cmp word [rbx], 5
+  ['66 0b 4b 02', 'alunm'], // or cx, [rbx+2]
+  ['f0 66 01 0b', 'alunm'], // lock add [rbx], cx
+  ['10 03', ''], // adc [rbx], al
+  ['66 ff 03', 'incdecm'], // inc word [rbx]
+  ['f0 fe 4b 01', 'incdecm'], // lock dec byte [rbx+1]
+  ['f7 f1', 'divide'], // div ecx
+  ['48 f7 f9', 'divide'], // idiv rcx
+  ['f7 33', ''], // div dword [rbx]
+  ['66 f7 f1', ''], // div cx
+  ['48 f7 e1', 'mul64'], // mul rcx
+  ['48 f7 63 08', 'mul64'], // mul qword [rbx+8]
+  ['48 f7 e9', ''], // imul rcx (one operand)
+  ['f0 48 0f b1 0b', 'cmpxchg64m'], // lock cmpxchg [rbx], rcx
+  ['48 0f a4 c8 05', 'shld'], // shld rax, rcx, 5
+  ['0f ad d1', 'shld'], // shrd ecx, edx, cl
+  ['48 0f a4 c8 40', ''], // shld rax, rcx, 64: masked to 0
+  ['0f a4 0b 05', ''], // shld [rbx], ecx, 5
+  ['66 0f a4 c8 05', ''], // shld ax, cx, 5
+];
+
+test('CBW/CWD, BSWAP, ADC/SBB r64, ALU m8/m16, INC/DEC m8/m16, DIV/IDIV r, MUL r/m64, CMPXCHG m64 and SHLD/SHRD are inline wasm forms', () => {
+  const t = makeLong64Cpu();
+  for (const [h, f] of FORMS) {
+    load(t.mem, 0x1000, h + ' c3');
+    const x = decodeBlock(t.cpu, 0x1000, 0x1000).insns[0]!;
+    assert.equal(wasmForm(x), f, `${h} (${x.fn.name})`);
+  }
+});
+
+// ------------------------------------------------------------------ compiled vs interpreted
+
+const SPECIAL = [0, 1, -1, 0x7fffffff, -0x80000000, 0x80, 0xff, 0x8000, 0x7f, 0xffff, 0x7fff];
+function val(r: () => number): number {
+  const k = (r() >>> 0) % 4;
+  return k === 0 ? SPECIAL[(r() >>> 0) % SPECIAL.length]! : r();
+}
+
+const DATA = 0x3000;
+// seto r8b, setb r9b, setz r10b, setbe r11b, sets r12b, setp r13b, setl r14b, setle r15b.
+const SETCC = '41 0f 90 c0 41 0f 92 c1 41 0f 94 c2 41 0f 96 c3 41 0f 98 c4 41 0f 9a c5 41 0f 9c c6 41 0f 9e c7';
+
+interface Case {
+  code: string;
+  base?: number;
+  /** Every lazy-flags field equal (the default), or only those the recorded kind reads (the producer's flags dead). */
+  live?: 'all' | 'read';
+}
+
+function readFields(x: TestCpu['cpu']): string {
+  const f: (string | number)[] = [`fop=${x.fop}`, `fres=${x.fres}`];
+  if (x.fop === 0) return f.join(' ');
+  f.push(`fsz=${x.fsz}`);
+  if (x.fsz === 8) f.push(`fresH=${x.fresH}`);
+  if (x.fop !== 5) f.push(`fdst=${x.fdst} fsrc=${x.fsrc}`, ...(x.fsz === 8 ? [`fdstH=${x.fdstH} fsrcH=${x.fsrcH}`] : []));
+  if (x.fop === 6 || x.fop === 7) f.push(`fcin=${x.fcin}`);
+  return f.join(' ');
+}
+
+/** Runs `code; hlt` three times from the same state (the TLB cold, then warm, then chained); returns what it left. */
+function runCase(compile: boolean, c: Case, seed: number): string[] {
+  const t: TestCpu = makeLong64Cpu();
+  // 2-4 MiB mapped read-only: writes there fault (CR0.WP), reads do not.
+  t.mem.writeU32(0x12008, 0x200000 | 0x85);
+  t.cpu.cr0 |= 1 << 16;
+  t.cpu.compile = compile;
+  load(t.mem, 0x1000, c.code + ' f4');
+  const out: string[] = [];
+  for (let pass = 0; pass < 3; pass++) {
+    const r = seededInt32(seed);
+    for (let k = 0; k < 16; k++) {
+      t.cpu.rl[k] = val(r);
+      t.cpu.rh[k] = val(r);
+    }
+    t.cpu.rl[4] = 0x8000;
+    t.cpu.rh[4] = 0;
+    const base = c.base ?? DATA;
+    t.cpu.rl[3] = base | 0;
+    t.cpu.rh[3] = Math.floor(base / 2 ** 32) | 0;
+    for (let a = DATA; a < DATA + 32; a += 4) t.mem.writeU32(a, val(r) >>> 0);
+    t.cpu.fop = 5;
+    t.cpu.fsz = 4;
+    t.cpu.fres = val(r);
+    t.cpu.fdst = val(r);
+    t.cpu.fsrc = val(r);
+    t.cpu.fresH = val(r);
+    t.cpu.fdstH = val(r);
+    t.cpu.fsrcH = val(r);
+    t.cpu.fcin = 1;
+    t.cpu.rip = 0x1000;
+    t.cpu.halted = false;
+    const res = runText(t.cpu, 1000);
+    const x = t.cpu;
+    const mem: number[] = [];
+    for (let a = DATA; a < DATA + 32; a += 4) mem.push(t.mem.readU32(a));
+    out.push(
+      `${res} rip=${x.rip.toString(16)} n=${x.instructions} shutdown=${x.shutdownReason ?? ''} cr2=${x.cr2.toString(16)}`,
+      `rl=${[...x.rl.slice(0, 16)].join(',')} rh=${[...x.rh.slice(0, 16)].join(',')}`,
+      (c.live === 'read' ? readFields(x) : `fop=${x.fop} fsz=${x.fsz} fres=${x.fres} fdst=${x.fdst} fsrc=${x.fsrc} fresH=${x.fresH} fdstH=${x.fdstH} fsrcH=${x.fsrcH} fcin=${x.fcin}`) +
+        ` rflags=${x.getRflags().toString(16)}`,
+      `mem=${mem.join(',')}`,
+    );
+  }
+  return out;
+}
+
+function hex8(v: number): string {
+  return (v & 0xff).toString(16).padStart(2, '0');
+}
+function hex32(v: number): string {
+  return [0, 8, 16, 24].map((s) => hex8(v >>> s)).join(' ');
+}
+function hex64(v: bigint): string {
+  return Array.from({ length: 8 }, (_, i) => hex8(Number((BigInt.asUintN(64, v) >> BigInt(8 * i)) & 0xffn))).join(' ');
+}
+
+function cases(): Case[] {
+  const r = seededInt32(0x1e7);
+  const out: Case[] = [];
+  const body: string[] = [];
+  // CBW/CWDE/CDQE, CWD/CDQ/CQO.
+  body.push('98', '66 98', '48 98', '99', '66 99', '48 99');
+  // BSWAP r32/r64.
+  body.push('0f c8', '0f cb', '41 0f c9', '48 0f c8', '49 0f cf', '48 0f cc');
+  // ADC/SBB r64, r64 / imm8 / imm32 (the carry-in known from a producer before, or not).
+  body.push('48 11 c8', '48 19 d1', '48 13 c1', '48 1b ca', '48 83 d0 05', '48 83 d9 ff', `48 81 d2 ${hex32(r())}`, '49 83 d7 00', '48 19 c0', '4d 11 c8');
+  // ALU with an 8- or 16-bit memory operand: E,G; G,E; E,I (AH..BH and LOCK included).
+  for (const op of [0, 1, 4, 5, 6, 7]) {
+    body.push(`${hex8(op * 8)} 03`, `${hex8(op * 8)} 63 01`, `${hex8(op * 8 + 2)} 03`, `${hex8(op * 8 + 2)} 7b 05`, `66 ${hex8(op * 8 + 1)} 03`, `66 ${hex8(op * 8 + 3)} 4b 02`);
+    // (CMP m8, imm is 'cmp-mi8'.)
+    if (op !== 7) body.push(`80 ${hex8(0x03 | (op << 3))} ${hex8(r())}`, `80 ${hex8(0x43 | (op << 3))} 07 80`);
+    body.push(`66 83 ${hex8(0x43 | (op << 3))} 04 ${hex8(r())}`, `66 81 ${hex8(0x03 | (op << 3))} ${hex32(r()).slice(0, 5)}`);
+  }
+  body.push('f0 80 0b 01', 'f0 66 83 43 02 01', 'f0 66 29 4b 06', '40 00 73 03', '44 2a 43 01');
+  // INC/DEC m8/m16 (LOCK included).
+  body.push('fe 03', 'fe 4b 05', 'f0 fe 03', '66 ff 03', '66 ff 4b 02', 'f0 66 ff 43 1e');
+  // DIV/IDIV r32/r64: random (mostly #DE), EDX/RDX cleared or the sign, by 0, overflow, RDX not 0 (the handler).
+  body.push('f7 f1', 'f7 f9', '48 f7 f1', '48 f7 f9', '31 d2 f7 f1', '99 f7 f9', '31 d2 48 f7 f1', '48 99 48 f7 f9', '31 d2 41 f7 f7', '99 41 f7 ff');
+  body.push('31 c9 31 d2 f7 f1', '31 c9 99 f7 f9', '31 c9 31 d2 48 f7 f1', '31 c9 48 99 48 f7 f9', 'ba 01 00 00 00 48 f7 f1', 'b9 01 00 00 00 ba 01 00 00 00 48 f7 f1');
+  body.push('b8 00 00 00 80 b9 ff ff ff ff 99 f7 f9', `48 b8 ${hex64(-(2n ** 63n))} 48 c7 c1 ff ff ff ff 48 99 48 f7 f9`, 'b8 00 00 00 80 b9 ff ff ff ff 99 48 f7 f9', '99 f7 f8', '31 d2 f7 f0');
+  // MUL r/m64.
+  body.push('48 f7 e1', '48 f7 e0', '49 f7 e7', '48 f7 e2', '48 f7 23', '48 f7 63 08', `48 b8 ${hex64(-1n)} 48 f7 e0`, `48 b8 ${hex64(2n ** 32n)} 48 b9 ${hex64(2n ** 32n - 1n)} 48 f7 e1`, '48 31 c0 48 f7 e1', 'b8 ff ff ff ff 48 f7 e0');
+  // CMPXCHG m64: RAX random (unequal) and equal (loaded from the operand first).
+  body.push('48 0f b1 0b', 'f0 48 0f b1 53 08', '48 8b 03 48 0f b1 0b', '48 8b 43 10 f0 4c 0f b1 43 10', '48 8b 43 08 48 0f b1 43 08');
+  // SHLD/SHRD r32/r64 by constants and by CL (0, masked to 0, the widths' edges).
+  for (const n of [1, 5, 31, 33, 63, 95]) body.push(`48 0f a4 c8 ${hex8(n)}`, `48 0f ac d1 ${hex8(n)}`, `0f a4 c8 ${hex8(n)}`, `0f ac d1 ${hex8(n)}`, `4d 0f a4 c8 ${hex8(n)}`);
+  for (const n of [0, 1, 31, 32, 33, 63, 64, 0xe1]) for (const m of ['48 0f a5 c8', '48 0f ad d1', '0f a5 d0', '0f ad c2', '48 0f ad c9']) body.push(`b1 ${hex8(n)} ${m}`);
+  body.push('48 0f a5 c8', '0f ad d1');
+  for (const b of body) {
+    // A case that clears a register with XOR first: the producer before it is not recorded (its flags are dead),
+    // so the fields its kind does not read differ from the interpreter's, unread.
+    const live = /(^| )31 [c-f]/.test(b) ? 'read' : 'all';
+    out.push({ code: b, live }, { code: `${b} ${SETCC}`, live });
+    // A producer whose flags stay recorded (a load after it may fault) before this instruction; one known in the
+    // block (the carry-in of ADC/SBB), not recorded when this instruction writes every flag.
+    out.push({ code: `48 01 d1 48 8b 73 08 ${b}`, live }, { code: `31 d1 48 8b 73 08 ${b} ${SETCC}`, live }, { code: `48 29 d1 ${b} ${SETCC}`, live: 'read' });
+  }
+  // Faults: a page fault (unmapped), a write to a read-only page, a non-canonical address (#GP).
+  for (const b of ['fe 03', '66 ff 03', '00 03', '80 03 01', '02 03', '66 3b 03', '66 83 3b 05', '48 0f b1 0b', 'f0 48 0f b1 0b', '48 f7 23']) {
+    for (const base of [0x400000, 0x200000, 0x200fff, 0x200ffe, 0x0000_8000_0000_0000, -0x0000_8000_0000_0000 - 4096]) {
+      out.push({ code: `48 01 d1 ${b}`, base });
+      out.push({ code: `48 01 d1 ${b} 31 c9`, base, live: 'read' });
+    }
+  }
+  return out;
+}
+
+test('the forms leave registers, memory, the lazy flags and faults as the interpreter does', () => {
+  const all = cases();
+  for (let i = 0; i < all.length; i++) {
+    const c = all[i]!;
+    for (let s = 1; s <= 2; s++) {
+      const seed = (i + 1) * 7919 + s;
+      assert.deepEqual(runCase(true, c, seed), runCase(false, c, seed), `${c.code} base=${(c.base ?? DATA).toString(16)} seed=${seed}`);
+    }
+  }
+});
