@@ -17,6 +17,7 @@ export const enum Im {
   Hi = 7,
   Wr8 = 8,
   Rdw = 9,
+  Flags = 10,
 }
 export const TYPES: readonly FnType[] = [
   [[T.I32], [T.I32]],
@@ -40,11 +41,12 @@ export const IMPORTS: readonly (readonly [string, number])[] = [
   ['hi', 4],
   ['wr8', 6],
   ['rdw', 1],
+  ['fl', 4],
 ];
 export const MAIN_TYPE = 7;
 /** The modules' helper functions (their indices, after the imports) and their [type, body]. */
 export const enum Fn {
-  Carry = 10,
+  Carry = 11,
 }
 export const HELPERS: readonly (readonly [number, Body])[] = [[0, carryHelper(Im.GetCf)]];
 if (Fn.Carry !== IMPORTS.length) throw new Error('wasm-block-abi: the helpers follow the imports');

@@ -36,6 +36,8 @@ export interface EmitState {
   loopHead: number;
   /** The local counting the loop's passes. */
   passes: number;
+  /** The flags some later point may observe after the instruction being emitted (flagLiveness). */
+  liveAfter: number;
 }
 
 export const emitting: EmitState = {
@@ -49,4 +51,5 @@ export const emitting: EmitState = {
   blockLong: false,
   loopHead: -1,
   passes: -1,
+  liveAfter: 0,
 };

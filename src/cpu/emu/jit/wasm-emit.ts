@@ -19,7 +19,7 @@ import { formAlu64, formAlu64m, formLea64, formLoad64, formMov64, formMovri64, f
 import { emitCall32, emitCall64, emitIndirect, emitRet32, emitRet64, exitRip, formJcc, handler, setLoops, smcExit } from './wasm-flow.js';
 import { address, tlbHit } from './wasm-mem-access.js';
 import { materialize } from './wasm-flags-record.js';
-import { formAluc64, formAlunm, formBswap, formCbw, formCmpxchg64m, formDivide, formMul64, formShld } from './wasm-int-forms.js';
+import { formAluc64, formAlunm, formBitScan, formBswap, formBt, formCbw, formCmpxchg64m, formDivide, formIncdecm64, formLeave, formMul64, formPushf, formPushm, formShld, formXaddm, formXchgm, formCmovm } from './wasm-int-forms.js';
 import type { WForm } from './wasm-inline-forms.js';
 
 /** Forms a deferred record waits across: they neither read nor write flags, and call out only in slow paths. */
@@ -61,11 +61,12 @@ export function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[]
       emitting.dirtyAt = -1;
     }
     const fl = (liveAfter[k]! & w) !== 0;
+    emitting.liveAfter = liveAfter[k]!;
     // Its flags seen only where a later memory access takes its slow path: recorded there.
     const defer = fl && (liveInline[k]! & w) === 0;
     let lin = -1;
     const memForm = f === 'alu-load' || f === 'cmp-mi' || f === 'cmp-mi8' || f === 'load' || f === 'store' || f === 'movzx-load' || f === 'load64' || f === 'store64' || f === 'loadn' || f === 'incdecm';
-    if ((memForm || f === 'movsx' || f === 'test64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'imul64' || f === 'imul32' || f === 'mul32' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm' || f === 'alucm' || f === 'shiftclm' || f === 'alunm' || f === 'mul64' || f === 'cmpxchg64m') && x.mod !== 3) {
+    if ((memForm || f === 'movsx' || f === 'test64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'imul64' || f === 'imul32' || f === 'mul32' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm' || f === 'alucm' || f === 'shiftclm' || f === 'alunm' || f === 'mul64' || f === 'cmpxchg64m' || f === 'bt' || f === 'bitscan' || f === 'pushm' || f === 'xchgm' || f === 'xaddm' || f === 'incdecm64' || f === 'cmovm') && x.mod !== 3) {
       lin = b.local(T.I64);
       address(b, x, k, lin);
     }
@@ -268,6 +269,29 @@ function emitInsn(b: BlockBody, x: Insn, f: WForm, k: number, lin: number, fl: b
       return formCmpxchg64m(b, x, k, lin, fl, known);
     case 'shld':
       return formShld(b, x, fl, known);
+    case 'bt':
+      return formBt(b, x, k, lin, fl, emitting.liveAfter, known);
+    case 'bitscan':
+      return formBitScan(b, x, k, lin, fl, emitting.liveAfter);
+    case 'pushf':
+      formPushf(b, k);
+      return known;
+    case 'pushm':
+      formPushm(b, k, lin);
+      return known;
+    case 'leave':
+      formLeave(b, k);
+      return known;
+    case 'xchgm':
+      formXchgm(b, x, k, lin);
+      return known;
+    case 'xaddm':
+      return formXaddm(b, x, k, lin, fl, known);
+    case 'incdecm64':
+      return formIncdecm64(b, x, k, lin, fl, known);
+    case 'cmovm':
+      formCmovm(b, x, k, lin, known);
+      return known;
     case 'jmp':
       exitRip(b, x.end + x.imm, x);
       b.i32(exitCode(k + 1, 1)).op(W.Return);

@@ -66,6 +66,7 @@ export const enum W {
   I32Rotr = 0x78,
   I64Clz = 0x79,
   I64Ctz = 0x7a,
+  I64Popcnt = 0x7b,
   I64Add = 0x7c,
   I64Sub = 0x7d,
   I64Mul = 0x7e,

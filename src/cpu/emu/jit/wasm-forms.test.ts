@@ -111,7 +111,7 @@ const FORMS: readonly (readonly [string, string])[] = [
   ['b4 80', 'mov8'], // mov ah, 0x80
   ['ff 03', 'incdecm'], // inc dword [rbx]
   ['f0 ff 4b 04', 'incdecm'], // lock dec dword [rbx+4]
-  ['48 ff 03', ''], // inc qword [rbx]
+  ['48 ff 03', 'incdecm64'], // inc qword [rbx]
   ['fe c0', 'incdec8'], // inc al
   ['fe cc', 'incdec8'], // dec ah
   ['40 fe ce', 'incdec8'], // dec sil

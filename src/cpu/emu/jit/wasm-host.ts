@@ -12,7 +12,7 @@ import type { EmuCpu } from '../cpu.js';
 import type { Block, Insn } from '../insn.js';
 import { nearTarget, relTarget } from '../ops-flow.js';
 import { rol32, ror32, sar32, shl32, shr32 } from '../sem-shift.js';
-import { cond, getCF } from '../lazy-flags.js';
+import { cond, getCF, getFlags } from '../lazy-flags.js';
 import { rd, rdw, wr } from '../mem-access.js';
 import { ea } from '../operands.js';
 import { addIp } from '../address.js';
@@ -135,6 +135,12 @@ function hostFunctions(): Record<string, unknown> {
       cur.cache.jit.flagReads++;
       sync(cur);
       return getCF(cur);
+    },
+    // RFLAGS as PUSHF pushes them (no VM, no RF): PUSHFQ, and the flags BT and BSF keep.
+    fl: (): number => {
+      cur.cache.jit.flagReads++;
+      sync(cur);
+      return getFlags(cur) & ~(Bit.VM | Bit.RF);
     },
     sh: (k: number, v: number): number => {
       if (chainOn) chainSync(cur);

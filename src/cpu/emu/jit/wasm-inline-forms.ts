@@ -4,12 +4,12 @@
 import type { Insn } from '../insn.js';
 import { Ea } from '../insn.js';
 import { formOf, mayFault, plainAlu, type Form } from '../block-compiler.js';
-import { aluEG, aluEI, aluGE, cbw, cmovcc, cmpxchg, incdecE, lea as leaOp, lea64, mov64load, mov64store, movEG, movEI, movGE, movMoffs, movRI, movsx, negE, notE, setcc, testEG, testEI } from '../ops-alu.js';
+import { aluEG, aluEI, aluGE, cbw, cmovcc, cmpxchg, incdecE, xadd, xchgEG, lea as leaOp, lea64, mov64load, mov64store, movEG, movEI, movGE, movMoffs, movRI, movsx, negE, notE, setcc, testEG, testEI } from '../ops-alu.js';
 import { shiftE, shldE } from '../ops-shift.js';
-import { bswap } from '../ops-bit.js';
+import { bitScan, bswap, btEG, btEI } from '../ops-bit.js';
 import { divE, idivE, imulGE, imulGEI, mulE } from '../ops-muldiv.js';
-import { callE, callRel, callRel64, jmpE, jmpRel, movESeg, pop32r, pop64r, popR, push32r, push64r, pushI, pushR, ret64, retNear } from '../ops-flow.js';
-import { nop } from '../ops-system.js';
+import { callE, callRel, callRel64, jmpE, jmpRel, leave, movESeg, pop32r, pop64r, popR, push32r, push64r, pushE, pushf, pushI, pushR, ret64, retNear } from '../ops-flow.js';
+import { grp15, nop } from '../ops-system.js';
 import { Alu } from '../sem-alu.js';
 import { Sh } from '../sem-shift.js';
 import { Seg } from '../x86-defs.js';
@@ -31,7 +31,9 @@ import { strForm } from './wasm-string.js';
  * register or memory ('jmpind', 'callind'); MOVS/STOS/LODS without REP ('str', wasm-string.ts);
  * and those of wasm-int-forms.ts: CBW/CWD and their wider forms ('cbw'), BSWAP r32/r64 ('bswap'), ADC/SBB r64
  * ('aluc64'), ALU with an 8- or 16-bit memory operand ('alunm'), DIV/IDIV r32/r64 ('divide'), MUL r/m64 ('mul64'),
- * CMPXCHG m64 ('cmpxchg64m'), SHLD/SHRD r32/r64 ('shld'); INC/DEC m8/m16 too ('incdecm');
+ * CMPXCHG m64 ('cmpxchg64m'), SHLD/SHRD r32/r64 ('shld'), BT/BTS/BTR/BTC ('bt'), BSF/BSR/TZCNT/LZCNT/POPCNT
+ * ('bitscan'), PUSHFQ ('pushf'), PUSH m64 ('pushm'), LEAVE in 64-bit code ('leave'), XCHG m, r ('xchgm'), XADD m, r
+ * ('xaddm'), INC/DEC m64 ('incdecm64'), CMOVcc r, m ('cmovm'); the fences as 'nop'; INC/DEC m8/m16 too ('incdecm');
  * 'tail' is a last instruction without one, which the block's wrapper runs (no call out of wasm for it).
  */
 export type WForm =
@@ -90,6 +92,15 @@ export type WForm =
   | 'mul64'
   | 'cmpxchg64m'
   | 'shld'
+  | 'bt'
+  | 'bitscan'
+  | 'pushf'
+  | 'pushm'
+  | 'leave'
+  | 'xchgm'
+  | 'xaddm'
+  | 'incdecm64'
+  | 'cmovm'
   | 'tail';
 
 export function wasmForm(x: Insn): WForm {
@@ -127,6 +138,15 @@ export function wasmForm(x: Insn): WForm {
   // Register operands only: the handler, which takes the cases wasm's division does not, reads the operand again.
   if (fn === divE || fn === idivE) return reg && (x.osz === 4 || x.osz === 8) ? 'divide' : '';
   if (fn === cbw) return 'cbw';
+  // BT with a register offset into memory only with 64-bit addressing (32-bit addressing checks the segment there).
+  if (fn === btEI || fn === btEG) return (x.osz === 4 || x.osz === 8) && (reg || fn === btEI || x.ak === Ea.A64) ? 'bt' : '';
+  if (fn === bitScan) return x.osz === 4 || x.osz === 8 ? 'bitscan' : '';
+  // 64-bit operands (64-bit mode: no VM flag, a 64-bit stack checked inline).
+  if (fn === pushf) return x.osz === 8 ? 'pushf' : '';
+  if (fn === pushE) return !reg && x.osz === 8 ? 'pushm' : '';
+  if (fn === leave) return x.osz === 8 ? 'leave' : '';
+  if (fn === xchgEG) return !reg && (x.osz === 4 || x.osz === 8) ? 'xchgm' : '';
+  if (fn === xadd) return !reg && (x.osz === 4 || x.osz === 8) ? 'xaddm' : '';
   if (fn === bswap) return x.osz === 4 || x.osz === 8 ? 'bswap' : '';
   // SHLD/SHRD r, r by CL, or by a constant that is not 0 once masked.
   if (fn === shldE) return reg && (x.osz === 4 || x.osz === 8) && (x.imm2 !== 0 || (x.imm & (x.osz * 8 - 1)) !== 0) ? 'shld' : '';
@@ -140,7 +160,7 @@ export function wasmForm(x: Insn): WForm {
   if (fn === movGE || fn === mov64load) return reg ? '' : x.osz === 8 ? 'load64' : fn === movGE && (x.osz === 1 || x.osz === 2) ? 'loadn' : '';
   if (fn === movEI && reg) return x.osz === 8 ? 'movri64' : '';
   if (fn === movEG || fn === movEI || fn === mov64store) return !reg && x.osz === 8 ? 'store64' : '';
-  if (fn === incdecE) return !reg && x.osz <= 4 ? 'incdecm' : reg && x.osz === 8 ? 'incdec64' : reg && (x.osz === 1 || x.osz === 2) ? 'incdec8' : '';
+  if (fn === incdecE) return !reg && x.osz === 8 ? 'incdecm64' : !reg && x.osz <= 4 ? 'incdecm' : reg && x.osz === 8 ? 'incdec64' : reg && (x.osz === 1 || x.osz === 2) ? 'incdec8' : '';
   if (fn === cmpxchg) return !reg && x.osz === 4 ? 'cmpxchg32m' : !reg && x.osz === 8 ? 'cmpxchg64m' : '';
   // MOV r, Sreg (a register destination; Sreg 6 and 7 raise #UD in the handler).
   if (fn === movESeg) return reg && x.op <= Seg.GS ? 'movsreg' : '';
@@ -148,8 +168,10 @@ export function wasmForm(x: Insn): WForm {
   if (fn === negE) return reg && x.osz === 8 ? 'neg64' : '';
   if (fn === movRI) return x.osz === 8 ? 'movri64' : '';
   if (fn === setcc) return reg ? 'setcc' : 'setccm';
-  if (fn === cmovcc) return reg && (x.osz === 4 || x.osz === 8) ? 'cmov' : '';
+  if (fn === cmovcc) return x.osz === 4 || x.osz === 8 ? (reg ? 'cmov' : 'cmovm') : '';
   if (fn === nop) return 'nop';
+  // LFENCE, MFENCE, SFENCE: no-ops (vCPUs run one at a time); CLFLUSH m8 (checks its address) stays.
+  if (fn === grp15 && reg) return 'nop';
   // MOV AL/AX/EAX <-> moffs with 32-bit addressing outside 64-bit mode.
   if (fn === movMoffs) return x.ak === Ea.A32 && x.osz <= 4 ? 'moffs' : '';
   // Block ends that a chained run goes on from (wasm-chain.ts): JMP rel in any mode; CALL rel32 and RET in
@@ -176,6 +198,8 @@ export function observesAll(f: string, x: Insn): boolean {
   if ((f === 'movsx' || f === 'test64' || f === 'imul64' || f === 'imul32' || f === 'mul32' || f === 'mul64') && x.mod !== 3) return true;
   // DIV/IDIV may call their handler (#DE); SHLD/SHRD by CL of 0 leave the flags as they were.
   if (f === 'alunm' || f === 'cmpxchg64m' || f === 'divide' || (f === 'shld' && x.imm2 !== 0)) return true;
+  // BT and BSF keep flags they read through `fl`, from the record: every flag must be in it before them.
+  if (f === 'bt' || f === 'bitscan' || f === 'pushf' || f === 'pushm' || f === 'leave' || f === 'xchgm' || f === 'xaddm' || f === 'incdecm64' || f === 'cmovm') return true;
   // A shift by CL whose count is 0 leaves the flags as they were: they must be recorded before it.
   if (f === 'shiftcl' || f === 'shiftclm' || f === 'alu32m' || f === 'cmpxchg32m' || f === 'setccm' || f === 'alucm' || f === 'moffs') return true;
   return f === 'push' || f === 'pop' || f === 'load64' || f === 'store64' || f === 'testm' || f === 'alu64m' || f === 'cmpm' || f === 'tail' || f === 'jmp' || f === 'call' || f === 'ret' || f === 'callr' || f === 'call32' || f === 'ret32' || f === 'jmpind' || f === 'callind' || f === 'loadn' || f === 'incdecm' || f === 'simd' || f === 'str' || mayFault(f as Form, x);

@@ -17,17 +17,19 @@
 import type { Insn } from '../insn.js';
 import { aluEI, aluGE } from '../ops-alu.js';
 import { idivE } from '../ops-muldiv.js';
+import { btEI } from '../ops-bit.js';
+import { Bit } from '../flags.js';
 import { Alu } from '../sem-alu.js';
 import { Lazy } from '../flags.js';
 import { Dg, Fr } from './wasm-arena.js';
 import { T, W } from './wasm-encoder.js';
 import type { BlockBody } from './wasm-regs.js';
 import { readForWrite, recordMul, writeBack, type Known } from './wasm-alu.js';
-import { Im } from './wasm-block-abi.js';
+import { Im, P_USER } from './wasm-block-abi.js';
 import { emitting } from './wasm-emit-state.js';
 import { handler, smcExit } from './wasm-flow.js';
-import { carry, narrowLogic, parity, recConst, recDirty, recField, recField64, recLocal, record64 } from './wasm-flags-record.js';
-import { load, load8, tlbHitRw } from './wasm-mem-access.js';
+import { carry, condition, narrowLogic, parity, recConst, recDirty, recField, recField64, recLocal, record32, record64 } from './wasm-flags-record.js';
+import { load, load8, nonCanonical, tlbHit, tlbHitRw } from './wasm-mem-access.js';
 import { ALU_CTX, getReg, setReg16, setReg8 } from './wasm-forms.js';
 
 const MIN64 = -(2n ** 63n);
@@ -299,6 +301,22 @@ export function formMul64(b: BlockBody, x: Insn, k: number, lin: number, fl: boo
   return recordMul(b, ALU_CTX, ovf, lo, true);
 }
 
+/** Pushes the i64 read for writing of 8 bytes at `lin` (inline on a TLB hit for writing and reading, else rdw). */
+function readForWrite8(b: BlockBody, k: number, lin: number, addr: number, hit: number): void {
+  tlbHitRw(b, lin, 8, addr, hit);
+  b.op(W.If, T.I64).get(addr).mem(W.I64Load, 0, 0).op(W.Else);
+  b.i32(k).i32(8).get(lin).op(W.F64ConvertI64S).call(Im.Rdw).op(W.I64ExtendI32U);
+  b.call(Im.Hi).op(W.I64ExtendI32S).i64(32).op(W.I64Shl, W.I64Or, W.End);
+}
+
+/** Writes i64 local `v` where readForWrite8 read (it cannot fault: the read faulted as a write first). */
+function writeBack8(b: BlockBody, k: number, lin: number, addr: number, hit: number, v: number): void {
+  b.get(hit).op(W.If, T.Void).get(addr).get(v).mem(W.I64Store, 0, 0).op(W.Else);
+  b.i32(k).get(lin).op(W.F64ConvertI64S).get(v).op(W.I32WrapI64).get(v).i64(32).op(W.I64ShrU, W.I32WrapI64).call(Im.Wr8);
+  b.op(W.If, T.Void).i32(smcExit(k)).op(W.Return, W.End);
+  b.op(W.End);
+}
+
 /**
  * CMPXCHG m64, r64 (LOCK included; vCPUs run one at a time): read for writing, compared with RAX as CMP records
  * it; equal: r64 is written, else the value read is written back and loaded into RAX (cmpxchg).
@@ -312,10 +330,7 @@ export function formCmpxchg64m(b: BlockBody, x: Insn, k: number, lin: number, fl
   const v = b.local(T.I64);
   const addr = b.local(T.I32);
   const hit = b.local(T.I32);
-  tlbHitRw(b, lin, 8, addr, hit);
-  b.op(W.If, T.I64).get(addr).mem(W.I64Load, 0, 0).op(W.Else);
-  b.i32(k).i32(8).get(lin).op(W.F64ConvertI64S).call(Im.Rdw).op(W.I64ExtendI32U);
-  b.call(Im.Hi).op(W.I64ExtendI32S).i64(32).op(W.I64Shl, W.I64Or, W.End);
+  readForWrite8(b, k, lin, addr, hit);
   b.set(m);
   b.load64(0);
   b.set(d);
@@ -324,10 +339,7 @@ export function formCmpxchg64m(b: BlockBody, x: Insn, k: number, lin: number, fl
   b.load64(x.reg);
   b.op(W.Else).get(m).op(W.End).set(v);
   const after = fl ? record64(b, Alu.Sub, d, m, r) : known;
-  b.get(hit).op(W.If, T.Void).get(addr).get(v).mem(W.I64Store, 0, 0).op(W.Else);
-  b.i32(k).get(lin).op(W.F64ConvertI64S).get(v).op(W.I32WrapI64).get(v).i64(32).op(W.I64ShrU, W.I32WrapI64).call(Im.Wr8);
-  b.op(W.If, T.Void).i32(smcExit(k)).op(W.Return, W.End);
-  b.op(W.End);
+  writeBack8(b, k, lin, addr, hit, v);
   b.get(r).op(W.I64Eqz, W.I32Eqz, W.If, T.Void);
   b.store64(0, m);
   b.op(W.End);
@@ -410,4 +422,327 @@ export function formShld(b: BlockBody, x: Insn, fl: boolean, known: Known): Know
     return { kind: '', w64: false, d: -1, s: -1, r: -1 };
   }
   return fl ? { kind: 'zf', w64, d: -1, s: -1, r } : known;
+}
+
+/**
+ * Pushes the arithmetic flags as they are before the instruction (the `fl` import: the record copied into the
+ * cpu, getFlags), masked to `keep`. The forms calling it observe every flag, so the record is complete there.
+ */
+function oldFlags(b: BlockBody, keep: number): void {
+  b.call(Im.Flags).i32(keep).op(W.I32And);
+}
+
+/**
+ * BT/BTS/BTR/BTC r/m32, r/m64 with a register or an immediate bit offset (btEG/btEI): CF = the bit, the bit set,
+ * cleared or complemented; a register offset addresses the bit string from a memory operand (64-bit addressing:
+ * the caller takes 32-bit addressing, with its segment checks, to the handler). With its flags live, btApply's
+ * eager record: CF, and OF/SF/ZF/AF/PF as they were (through `fl` only where a later point may see them).
+ */
+export function formBt(b: BlockBody, x: Insn, k: number, lin: number, fl: boolean, liveAfter: number, known: Known): Known {
+  const w64 = x.osz === 8;
+  const ty = w64 ? T.I64 : T.I32;
+  const op = x.op;
+  const mem = x.mod !== 3;
+  const n = b.local(ty);
+  const word = b.local(ty);
+  const nw = b.local(ty);
+  const cf = b.local(T.I32);
+  const addr = b.local(T.I32);
+  const hit = b.local(T.I32);
+  if (x.fn === btEI) {
+    if (w64) b.i64(x.imm & 63);
+    else b.i32(x.imm & 31);
+  } else {
+    if (w64) b.load64(x.reg);
+    else b.load32(x.reg);
+    if (w64) b.i64(63).op(W.I64And);
+    else b.i32(31).op(W.I32And);
+  }
+  b.set(n);
+  if (mem && x.fn !== btEI) {
+    // The operand at floor(offset / bits) operands from the address (a signed offset).
+    b.get(lin);
+    if (w64) b.load64(x.reg);
+    else {
+      b.load32(x.reg);
+      b.op(W.I64ExtendI32S);
+    }
+    b.i64(w64 ? 6 : 5).op(W.I64ShrS).i64(w64 ? 3 : 2).op(W.I64Shl, W.I64Add).set(lin);
+  }
+  if (mem) {
+    if (op === 0) {
+      if (w64) load8(b, k, lin);
+      else load(b, k, lin, 4);
+    } else if (w64) readForWrite8(b, k, lin, addr, hit);
+    else readForWrite(b, ALU_CTX, k, lin, 4, addr, hit);
+  } else if (w64) b.load64(x.rm);
+  else b.load32(x.rm);
+  b.set(word);
+  b.get(word).get(n);
+  if (w64) b.op(W.I64ShrU, W.I32WrapI64);
+  else b.op(W.I32ShrU);
+  b.i32(1).op(W.I32And).set(cf);
+  if (op !== 0) {
+    b.get(word);
+    if (w64) b.i64(1).get(n).op(W.I64Shl);
+    else b.i32(1).get(n).op(W.I32Shl);
+    if (op === 2) {
+      if (w64) b.i64(-1).op(W.I64Xor, W.I64And);
+      else b.i32(-1).op(W.I32Xor, W.I32And);
+    } else b.op(op === 1 ? (w64 ? W.I64Or : W.I32Or) : w64 ? W.I64Xor : W.I32Xor);
+    b.set(nw);
+  }
+  if (fl) {
+    const f = b.local(T.I32);
+    const keep = Bit.OF | Bit.SF | Bit.ZF | Bit.AF | Bit.PF;
+    if ((liveAfter & keep) !== 0) {
+      oldFlags(b, keep);
+      b.get(cf).op(W.I32Or);
+    } else b.get(cf);
+    b.set(f);
+    recEager(b, () => b.get(f));
+  }
+  if (op !== 0) {
+    if (mem) {
+      if (w64) writeBack8(b, k, lin, addr, hit, nw);
+      else writeBack(b, ALU_CTX, k, lin, 4, addr, hit, nw, smcExit(k));
+    } else if (w64) b.store64(x.rm, nw);
+    else b.store32(x.rm, nw);
+  }
+  // Unrecorded, every flag it writes is dead and ZF (kept) is what it was.
+  return fl ? { kind: '', w64: false, d: -1, s: -1, r: -1 } : known;
+}
+
+/**
+ * BSF/BSR/TZCNT/LZCNT/POPCNT r32/r64, r/m (bitScan): wasm's ctz/clz/popcnt (of 0: the width, as TZCNT and LZCNT
+ * give it); BSF and BSR of 0 leave the destination. With their flags live, bitScan's eager records: ZF (or CF
+ * and ZF), the others as they were (through `fl` only where a later point may see them); POPCNT's ZF alone.
+ */
+export function formBitScan(b: BlockBody, x: Insn, k: number, lin: number, fl: boolean, liveAfter: number): Known {
+  const w64 = x.osz === 8;
+  const ty = w64 ? T.I64 : T.I32;
+  const op = x.op;
+  const v = b.local(ty);
+  const r = b.local(ty);
+  const zero = b.local(T.I32);
+  if (lin >= 0) {
+    if (w64) load8(b, k, lin);
+    else load(b, k, lin, 4);
+  } else if (w64) b.load64(x.rm);
+  else b.load32(x.rm);
+  b.tee(v).op(w64 ? W.I64Eqz : W.I32Eqz).set(zero);
+  b.get(v);
+  if (op === 0 || op === 2) b.op(w64 ? W.I64Ctz : W.I32Ctz);
+  else if (op === 3) b.op(w64 ? W.I64Clz : W.I32Clz);
+  else if (op === 4) b.op(w64 ? W.I64Popcnt : W.I32Popcnt);
+  else {
+    b.op(w64 ? W.I64Clz : W.I32Clz);
+    b.set(r);
+    if (w64) b.i64(63).get(r).op(W.I64Sub);
+    else b.i32(31).get(r).op(W.I32Sub);
+  }
+  b.set(r);
+  const write = (): void => {
+    if (w64) b.store64(x.reg, r);
+    else {
+      const r32 = b.local(T.I32);
+      b.get(r).set(r32);
+      b.store32(x.reg, r32);
+    }
+  };
+  if (op <= 1) {
+    b.get(zero).op(W.I32Eqz, W.If, T.Void);
+    write();
+    b.op(W.End);
+  } else write();
+  if (!fl) return { kind: '', w64: false, d: -1, s: -1, r: -1 };
+  const f = b.local(T.I32);
+  if (op === 4) b.get(zero).i32(6).op(W.I32Shl);
+  else {
+    const keep = op <= 1 ? Bit.OF | Bit.SF | Bit.AF | Bit.PF | Bit.CF : Bit.OF | Bit.SF | Bit.AF | Bit.PF;
+    if ((liveAfter & keep) !== 0) oldFlags(b, keep);
+    else b.i32(0);
+    if (op <= 1) b.get(zero).i32(6).op(W.I32Shl, W.I32Or);
+    else {
+      // CF: the source was 0; ZF: the result is 0.
+      b.get(zero).op(W.I32Or);
+      b.get(r).op(w64 ? W.I64Eqz : W.I32Eqz).i32(6).op(W.I32Shl, W.I32Or);
+    }
+  }
+  b.set(f);
+  recEager(b, () => b.get(f));
+  return { kind: '', w64: false, d: -1, s: -1, r: -1 };
+}
+
+/**
+ * Pushes i64 local `v` on a 64-bit stack when the slot is a TLB hit for writing (the stack size 8 and the address
+ * canonical), else the handler does the whole instruction (`read`, if given, runs first on the inline path: an
+ * operand read after the checks, so the handler never reads it a second time).
+ */
+function push64(b: BlockBody, k: number, v: number, read: (() => void) | null): void {
+  b.ensure(4);
+  const sp = b.local(T.I64);
+  const l = b.local(T.I64);
+  const addr = b.local(T.I32);
+  const idx = b.local(T.I32);
+  b.load64(4);
+  b.tee(sp).i64(-8).op(W.I64Add).set(l);
+  tlbHit(b, l, 8, true, addr, idx);
+  b.get(P_USER).i32(16).op(W.I32ShrU).i32(8).op(W.I32Eq, W.I32And);
+  nonCanonical(b, l);
+  b.op(W.I32Eqz, W.I32And);
+  b.op(W.If, T.Void);
+  if (read) read();
+  b.get(addr).get(v).mem(W.I64Store, 0, 0);
+  b.store64(4, l);
+  b.op(W.Else);
+  handler(b, k, smcExit(k));
+  b.op(W.End);
+  // The handler may have run (and copied the record into the cpu): what Fr.Dirty holds is not known.
+  emitting.dirtyAt = -1;
+}
+
+/** PUSHFQ (64-bit mode: no VM flag to check): getFlags without VM and RF, through `fl`, pushed as push64 does. */
+export function formPushf(b: BlockBody, k: number): void {
+  const v = b.local(T.I64);
+  b.call(Im.Flags).op(W.I64ExtendI32U).set(v);
+  push64(b, k, v, null);
+}
+
+/** PUSH m64 (pushE): the operand read (a fault there changes nothing) and pushed as push64 does. */
+export function formPushm(b: BlockBody, k: number, lin: number): void {
+  const v = b.local(T.I64);
+  push64(b, k, v, () => {
+    load8(b, k, lin);
+    b.set(v);
+  });
+}
+
+/** LEAVE with a 64-bit operand and stack: RSP = RBP + 8, RBP = [RBP] when that is a TLB hit, else the handler. */
+export function formLeave(b: BlockBody, k: number): void {
+  b.ensure(5);
+  const bp = b.local(T.I64);
+  const v = b.local(T.I64);
+  const sp = b.local(T.I64);
+  const addr = b.local(T.I32);
+  const idx = b.local(T.I32);
+  b.load64(5);
+  b.set(bp);
+  tlbHit(b, bp, 8, false, addr, idx);
+  b.get(P_USER).i32(16).op(W.I32ShrU).i32(8).op(W.I32Eq, W.I32And);
+  nonCanonical(b, bp);
+  b.op(W.I32Eqz, W.I32And);
+  b.op(W.If, T.Void);
+  b.get(addr).mem(W.I64Load, 0, 0).set(v);
+  b.get(bp).i64(8).op(W.I64Add).set(sp);
+  b.store64(4, sp);
+  b.store64(5, v);
+  b.op(W.Else);
+  handler(b, k, smcExit(k));
+  b.op(W.End);
+  emitting.dirtyAt = -1;
+}
+
+/** XCHG m32/m64, r (xchgEG; LOCK implied): the operand read for writing, the register written to it, then loaded. */
+export function formXchgm(b: BlockBody, x: Insn, k: number, lin: number): void {
+  const addr = b.local(T.I32);
+  const hit = b.local(T.I32);
+  if (x.osz === 8) {
+    const m = b.local(T.I64);
+    const g = b.local(T.I64);
+    readForWrite8(b, k, lin, addr, hit);
+    b.set(m);
+    b.load64(x.reg);
+    b.set(g);
+    writeBack8(b, k, lin, addr, hit, g);
+    b.store64(x.reg, m);
+    return;
+  }
+  const m = b.local(T.I32);
+  const g = b.local(T.I32);
+  readForWrite(b, ALU_CTX, k, lin, 4, addr, hit);
+  b.set(m);
+  b.load32(x.reg);
+  b.set(g);
+  writeBack(b, ALU_CTX, k, lin, 4, addr, hit, g, smcExit(k));
+  b.store32(x.reg, m);
+}
+
+/** XADD m32/m64, r: the operand read for writing, the sum recorded as ADD and written, the register = the operand. */
+export function formXaddm(b: BlockBody, x: Insn, k: number, lin: number, fl: boolean, known: Known): Known {
+  const addr = b.local(T.I32);
+  const hit = b.local(T.I32);
+  if (x.osz === 8) {
+    const d = b.local(T.I64);
+    const s = b.local(T.I64);
+    const r = b.local(T.I64);
+    readForWrite8(b, k, lin, addr, hit);
+    b.set(d);
+    b.load64(x.reg);
+    b.set(s);
+    b.get(d).get(s).op(W.I64Add).set(r);
+    const after = fl ? record64(b, Alu.Add, d, s, r) : known;
+    b.store64(x.reg, d);
+    writeBack8(b, k, lin, addr, hit, r);
+    return after;
+  }
+  const d = b.local(T.I32);
+  const s = b.local(T.I32);
+  const r = b.local(T.I32);
+  readForWrite(b, ALU_CTX, k, lin, 4, addr, hit);
+  b.set(d);
+  b.load32(x.reg);
+  b.set(s);
+  b.get(d).get(s).op(W.I32Add).set(r);
+  const after = fl ? record32(b, Alu.Add, d, s, r) : known;
+  b.store32(x.reg, d);
+  writeBack(b, ALU_CTX, k, lin, 4, addr, hit, r, smcExit(k));
+  return after;
+}
+
+/** Records INC/DEC r/m64's flags of i64 locals d into r (incdec64): the carry before it, from what is known, kept as Cin. */
+function recordIncDec64(b: BlockBody, dec: boolean, d: number, r: number, known: Known): Known {
+  const cin = b.local(T.I32);
+  carry(b, known);
+  b.set(cin);
+  recLocal(b, Fr.Cin, cin);
+  recConst(b, Fr.Op, dec ? Lazy.Dec : Lazy.Inc);
+  recConst(b, Fr.Sz, 8);
+  recField64(b, Fr.Dst, () => b.get(d));
+  recField64(b, Fr.Src, () => b.i64(1));
+  recField64(b, Fr.Res, () => b.get(r));
+  recDirty(b, Dg.OpRes | Dg.Sz | Dg.DstSrc | Dg.High | Dg.Cin);
+  return { kind: 'zf', w64: true, d: -1, s: -1, r };
+}
+
+/** INC/DEC m64 (the kernel's per-CPU counters): read for writing, incdec64's record (CF kept as the carry-in), written back. */
+export function formIncdecm64(b: BlockBody, x: Insn, k: number, lin: number, fl: boolean, known: Known): Known {
+  const dec = x.op === 1;
+  const d = b.local(T.I64);
+  const r = b.local(T.I64);
+  const addr = b.local(T.I32);
+  const hit = b.local(T.I32);
+  readForWrite8(b, k, lin, addr, hit);
+  b.tee(d).i64(1).op(dec ? W.I64Sub : W.I64Add).set(r);
+  const after = fl ? recordIncDec64(b, dec, d, r, known) : known;
+  writeBack8(b, k, lin, addr, hit, r);
+  return after;
+}
+
+/** CMOVcc r32/r64, m (cmovcc): the operand read whatever the condition (it may fault), written when it holds; a 32-bit destination zero-extended either way. */
+export function formCmovm(b: BlockBody, x: Insn, k: number, lin: number, known: Known): void {
+  const w64 = x.osz === 8;
+  const v = b.local(w64 ? T.I64 : T.I32);
+  if (w64) load8(b, k, lin);
+  else load(b, k, lin, 4);
+  b.set(v);
+  condition(b, x.op, known);
+  b.op(W.If, T.Void);
+  if (w64) b.store64(x.reg, v);
+  else b.store32(x.reg, v);
+  if (!w64) {
+    b.op(W.Else);
+    b.zeroHigh(x.reg);
+  }
+  b.op(W.End);
 }
