@@ -332,7 +332,23 @@ export class EmuCpu {
   /** Ports of the I/O permission check cache etc. */
   readonly cpuidOut = new Int32Array(4);
   readonly msrOut: MsrValue = { lo: 0, hi: 0 };
-  curBlock: Block | null = null;
+  /**
+   * The block the run loop is running (null between blocks): the slow store paths stop it when a store changes
+   * its code. Kept as `runBlock`, stored only when another block runs, and `blockOn` (0 between blocks): a block
+   * stored at every run was a write barrier each time, a stub call while the block was young.
+   */
+  runBlock: Block | null = null;
+  blockOn = 0;
+  get curBlock(): Block | null {
+    return this.blockOn !== 0 ? this.runBlock : null;
+  }
+  set curBlock(b: Block | null) {
+    if (b === null) this.blockOn = 0;
+    else {
+      if (this.runBlock !== b) this.runBlock = b;
+      this.blockOn = 1;
+    }
+  }
 
   // ---- TLB ----
   readonly tlbTagR: Float64Array;

@@ -15,8 +15,13 @@ import { compileBlock } from './block-compiler.js';
 import { wasmBlockHot, wasmFlush } from './jit/wasm-compiler.js';
 import { blockGotHot } from './jit/page-regions.js';
 import { execRegion } from './jit/exec-region.js';
-import { add32ri, add32rr, cmp32ri, logic32ri, cmp32rr, incdec32r, logic32rr, mov32rr, sub32ri, sub32rr } from './ops-alu.js';
-import { jnz, jz, relTarget } from './ops-flow.js';
+import {
+  add32ri, add32rr, aluEG, aluEI, aluGE, cmp32ri, cmp32rr, incdec32r, lea, lea64, logic32ri, logic32rr, mov32load, mov32rr, mov32store,
+  mov64load, mov64store, movEG, movEI, movGE, movRI, movsx, movzx, sub32ri, sub32rr, testEG, testEI,
+} from './ops-alu.js';
+import { callRel, callRel64, jmpE, jmpRel, jnz, jz, pop32r, pop64r, push32r, push64r, relTarget, ret64, retNear } from './ops-flow.js';
+import { shift32ri, shiftE } from './ops-shift.js';
+import { imulGE, imulGEI } from './ops-muldiv.js';
 import { cond } from './lazy-flags.js';
 import { debugExec } from './debug-step.js';
 import { linkValidity } from './jit/link-validity.js';
@@ -29,11 +34,24 @@ import { HostStop, rearm } from './debug-regs.js';
  */
 export const aheadSink = new Int32Array(1);
 
+/** What the last execBlock call ran, beside the block it entered and returns (see ranHow). */
+const enum Ran {
+  /** The block it returns (or part of it). */
+  Entered = 0,
+  /** A chained compiled run that ended in another block: `ranLast`. */
+  Other = 1,
+  /** A compiled region: no block to follow with a successor. */
+  None = 2,
+}
+
 /**
- * The block execBlock entered last (null: none, its fetch faulted). A chained compiled run returns the block it
- * ended in; runOn remembers the entered one as the successor of the block before it.
+ * How the last execBlock call ended (Ran) and, for Ran.Other, the block a chained run ended in. execBlock returns
+ * the block entered at RIP, which runOn remembers as the successor of the block before it; the block that ran
+ * last, whose successors runOn tries next, is that one unless ranHow says otherwise. A small integer: a block
+ * stored per run (as the entered block was) cost a write barrier each time, a stub call while the block was young.
  */
-let entered: Block | null = null;
+let ranHow: Ran = Ran.Entered;
+let ranLast: Block | null = null;
 
 /** Instructions between checks for pending interrupts (handlers that may unmask one force a check). */
 const POLL_INTERVAL = 2048;
@@ -299,12 +317,15 @@ export function runOn(c: EmuCpu): RunResult {
         b = c.jcBlock[jcSlot(lin, c.cpl)];
         if (b === undefined || !jcOk(c, b, lo, hi)) b = null;
       }
-      const ran = execBlock(c, left, b);
+      const e = execBlock(c, left, b);
+      let ran = e;
+      if (ranHow !== Ran.Entered) {
+        ran = ranHow === Ran.Other ? ranLast : null;
+        ranLast = null;
+      }
       // The successor is the block entered at RIP, not the one a chained run ended in: remembering that one (it
       // never starts at RIP) left every block before a compiled callee without a successor (a jump-cache lookup
       // each time).
-      const e = entered;
-      entered = null;
       if (prev !== null && ran !== null && e !== null && e.vLo === lo && e.vHi === hi) chain(prev, e);
       prev = ran;
     }
@@ -364,8 +385,12 @@ function breakResult(c: EmuCpu): RunResult {
   return 'stop';
 }
 
-/** Executes (part of) one block: at most `limit` instructions. Returns the block (null: its fetch faulted). */
+/**
+ * Executes (part of) one block: at most `limit` instructions. Returns the block entered at RIP (null: its fetch
+ * faulted); a chained compiled run may end in another (ranHow).
+ */
 export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block | null {
+  ranHow = Ran.Entered; // runRest and debug-step call this too, and do not read it
   const pmu = c.pmu;
   if (pmu !== null && pmu.active) {
     // The bound shrinks by exactly what countPmu counts at one CPL, so it is asked for again only
@@ -384,12 +409,11 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
     blk = found !== null ? found : lookupBlock(c);
   } catch (e) {
     if (e !== FAULT) throw e;
-    entered = null;
     c.bip = c.rip;
     deliverPendingFault(c);
     return null;
   }
-  entered = blk;
+  const entry = blk;
   // The blocks likely to run next (the chain's successors): their first bytes are loaded now, to no use, so
   // that in code that runs warm (blocks not in the host's caches) those misses overlap with this block's work
   // instead of stalling the run loop's next check (jcOk). Measured 2-5% less CPU on idle Linux timer ticks.
@@ -417,11 +441,12 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
   }
   if (blk.region !== null && total <= limit && regionOk && !c.debugArmed) {
     execRegion(c, limit, blk);
-    return null;
+    ranHow = Ran.None;
+    return blk;
   }
   let n = total;
   if (total > limit) {
-    n = limit;
+    n = limit | 0; // below total: a small integer, so that the loop below compares integers, not doubles
     // Cut short at a stop point (runOn) or for the debug client (debug-step.ts): what of the block is left is
     // run first when the slice goes on.
     if ((c.stopAt >= 0 && c.instructions + c.stringIters + limit === c.stopWork) || c.hostCut) restAfterCut(c, total, limit);
@@ -435,7 +460,8 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
   } else if (cs === 2) nr &= 0xffff;
   else nr = addIp(bip, nr - bip, 8);
   c.rip = nr;
-  c.curBlock = blk;
+  if (c.runBlock !== blk) c.runBlock = blk; // c.curBlock = blk, without a store (a write barrier) when it ran last
+  c.blockOn = 1;
   const userIdx = c.cpl === 3 ? 1 : 0;
   c.blockCpl = c.cpl;
   c.pmuCounted = 0;
@@ -516,6 +542,101 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
           case K.Jz:
             jz(c, x);
             break;
+          case K.AluEI:
+            aluEI(c, x);
+            break;
+          case K.Movzx:
+            movzx(c, x);
+            break;
+          case K.AluEG:
+            aluEG(c, x);
+            break;
+          case K.MovEG:
+            movEG(c, x);
+            break;
+          case K.TestEG:
+            testEG(c, x);
+            break;
+          case K.Shift32RI:
+            shift32ri(c, x);
+            break;
+          case K.Mov32Load:
+            mov32load(c, x);
+            break;
+          case K.Lea64:
+            lea64(c, x);
+            break;
+          case K.Mov64Store:
+            mov64store(c, x);
+            break;
+          case K.Lea:
+            lea(c, x);
+            break;
+          case K.Mov64Load:
+            mov64load(c, x);
+            break;
+          case K.Mov32Store:
+            mov32store(c, x);
+            break;
+          case K.Push64R:
+            push64r(c, x);
+            break;
+          case K.Pop64R:
+            pop64r(c, x);
+            break;
+          case K.JmpRel:
+            jmpRel(c, x);
+            break;
+          case K.Ret64:
+            ret64(c, x);
+            break;
+          case K.CallRel64:
+            callRel64(c, x);
+            break;
+          case K.ShiftE:
+            shiftE(c, x);
+            break;
+          case K.AluGE:
+            aluGE(c, x);
+            break;
+          case K.JmpE:
+            jmpE(c, x);
+            break;
+          case K.ImulGE:
+            imulGE(c, x);
+            break;
+          case K.MovRI:
+            movRI(c, x);
+            break;
+          case K.ImulGEI:
+            imulGEI(c, x);
+            break;
+          case K.Push32R:
+            push32r(c, x);
+            break;
+          case K.Pop32R:
+            pop32r(c, x);
+            break;
+          case K.RetNear:
+            retNear(c, x);
+            break;
+          case K.CallRel:
+            callRel(c, x);
+            break;
+          case K.MovGE:
+            movGE(c, x);
+            break;
+          case K.TestEI:
+            testEI(c, x);
+            break;
+          case K.MovEI:
+            movEI(c, x);
+            break;
+          case K.Movsx:
+            movsx(c, x);
+            break;
+          case K.Nop:
+            break; // nop() does nothing
           case K.Side:
             // A conditional branch inside the block. Taken, the block ends here; not taken, it goes on,
             // unless the run loop polls before the next basic block (polls stay where they were when
@@ -548,7 +669,7 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
       }
     }
   } catch (e) {
-    c.curBlock = null;
+    c.blockOn = 0; // c.curBlock = null
     c.segOff = 0;
     c.blockRest = 0; // a fault ends the block here in any run
     if (compiled) {
@@ -580,9 +701,10 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
     if (pmu !== null && pmu.active && i + chN > c.pmuCounted) countPmu(c, pmu, i + chN - c.pmuCounted - fb - chB, fb + chB);
     c.rip = addIp(c.bip, ins[i]!.start, c.codeSize);
     deliverPendingFault(c);
-    return blk;
+    if (blk !== entry) ranOther(blk);
+    return entry;
   }
-  c.curBlock = null;
+  c.blockOn = 0; // c.curBlock = null
   if (n < total) {
     // Cut at a stop point: its rest is timed from the start of the basic block it cut (segOff). It has no
     // rest when a side exit ended it at the cut or before (taken, or to poll, as the uncut block would).
@@ -605,7 +727,14 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
     const br = (c.loops === 0 ? bi : bi + blk.loopBranches * c.loops) + chB;
     countPmu(c, pmu, i + chN + (compiled ? c.loops * blk.loopLen : 0) - br - c.pmuCounted, br);
   }
-  return blk;
+  if (blk !== entry) ranOther(blk);
+  return entry;
+}
+
+/** A chained run entered one block and ended in `last` (see ranHow). */
+function ranOther(last: Block): void {
+  ranHow = Ran.Other;
+  ranLast = last;
 }
 
 /** Counts at the CPL the block started at (a CPL-changing instruction retires at its own CPL). */
