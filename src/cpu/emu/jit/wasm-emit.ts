@@ -20,6 +20,7 @@ import { emitCall32, emitCall64, emitIndirect, emitRet32, emitRet64, exitRip, fo
 import { address, tlbHit } from './wasm-mem-access.js';
 import { materialize } from './wasm-flags-record.js';
 import { formAluc64, formAlunm, formBitScan, formBswap, formBt, formCbw, formCmpxchg64m, formDivide, formIncdecm64, formLeave, formMul64, formPushf, formPushm, formShld, formXaddm, formXchgm, formCmovm } from './wasm-int-forms.js';
+import { emitStackRun, stackRunEnd } from './wasm-stack.js';
 import type { WForm } from './wasm-inline-forms.js';
 
 /** Forms a deferred record waits across: they neither read nor write flags, and call out only in slow paths. */
@@ -59,6 +60,16 @@ export function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[]
       setLoops(b);
       known = NONE; // reached from the back edge too
       emitting.dirtyAt = -1;
+    }
+    if (f === 'push' || f === 'pop') {
+      const e = stackRunEnd(ins, forms, k, head);
+      if (e > k) {
+        // PUSHes, POPs and register moves: no flags read or written, `known` stays.
+        const kn = known;
+        emitStackRun(b, ins, forms, k, e, (j) => void emitInsn(b, ins[j]!, forms[j]!, j, -1, false, kn));
+        k = e;
+        continue;
+      }
     }
     const fl = (liveAfter[k]! & w) !== 0;
     emitting.liveAfter = liveAfter[k]!;
