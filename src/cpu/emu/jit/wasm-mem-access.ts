@@ -40,8 +40,12 @@ export function address(b: BlockBody, x: Insn, k: number, lin: number): void {
     b.set(lin);
     // Not canonical (48-bit): ea() (its faults, 5-level paging).
     b.get(lin).i64(16).op(W.I64Shl).i64(16).op(W.I64ShrS).get(lin).op(W.I64Ne);
-    // Any bit of the base set (a -0 too): ea(), which is exact whatever the base.
-    if (x.seg !== Seg.FS && x.seg !== Seg.GS) b.get(P_SLOT).mem(W.I64Load, Slot.SegBase + x.seg * 8, 3).op(W.I64Eqz, W.I32Eqz, W.I32Or);
+    // Any bit of the base set (a -0 too): ea(), which is exact whatever the base. The flat segments' bases are
+    // read once per block, as 32-bit code's segments are.
+    if (x.seg !== Seg.FS && x.seg !== Seg.GS) {
+      segNotFlat(b, x.seg);
+      b.op(W.I32Or);
+    }
     b.op(W.If, T.Void);
     slowFlags();
     b.i32(k).call(Im.Ea).op(W.I64TruncF64S).set(lin).op(W.End);
@@ -58,8 +62,10 @@ export function segNotFlat(b: BlockBody, seg: number): void {
     b.get(l);
     return;
   }
-  b.get(P_SLOT).mem(W.I32Load8U, Slot.SegChk + seg, 0);
-  b.get(P_SLOT).mem(W.I64Load, Slot.SegBase + seg * 8, 3).op(W.I64Eqz, W.I32Eqz, W.I32Or);
+  // The flat segments of 64-bit addressing (Seg.Flat, Seg.FlatSS) are never limit-checked: their base alone.
+  if (seg < Seg.Flat) b.get(P_SLOT).mem(W.I32Load8U, Slot.SegChk + seg, 0);
+  b.get(P_SLOT).mem(W.I64Load, Slot.SegBase + seg * 8, 3).op(W.I64Eqz, W.I32Eqz);
+  if (seg < Seg.Flat) b.op(W.I32Or);
   if (b.atTop()) {
     const t = l >= 0 ? l : b.local(T.I32);
     b.tee(t);
