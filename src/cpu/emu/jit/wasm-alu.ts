@@ -81,7 +81,7 @@ function recEager(b: BlockBody, cx: AluCtx, v: () => void): void {
 }
 
 /** Ors PF, ZF and SF of local r (i32 or i64) into the i32 on the stack (szp). */
-function orSzp(b: BlockBody, cx: AluCtx, r: number, w64: boolean): void {
+export function orSzp(b: BlockBody, cx: AluCtx, r: number, w64: boolean): void {
   cx.parity(b, r, w64);
   b.i32(2).op(W.I32Shl, W.I32Or);
   b.get(r).op(w64 ? W.I64Eqz : W.I32Eqz).i32(6).op(W.I32Shl, W.I32Or);

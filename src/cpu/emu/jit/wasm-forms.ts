@@ -182,6 +182,19 @@ export function formIncdec8(b: BlockBody, x: Insn, fl: boolean, known: Known): K
   return known;
 }
 
+/** Records the flags of an 8- or 16-bit ALU result (local r of d op s) and returns what is known of them after it. */
+export function recordNarrowAlu(b: BlockBody, op: number, logic: boolean, size: number, d: number, s: number, r: number): Known {
+  recConst(b, Fr.Op, logic ? Lazy.Logic : op === Alu.Add ? Lazy.Add : Lazy.Sub);
+  recConst(b, Fr.Sz, size);
+  if (!logic) {
+    recLocal(b, Fr.Dst, d);
+    recLocal(b, Fr.Src, s);
+  }
+  recLocal(b, Fr.Res, r);
+  recDirty(b, logic ? Dg.OpRes | Dg.Sz : Dg.OpRes | Dg.Sz | Dg.DstSrc);
+  return logic ? narrowLogic(b, size, r) : { kind: op === Alu.Add ? 'add' : 'sub', w64: false, d, s, r, narrow: size === 1 ? 1 : 2 };
+}
+
 /**
  * SHL/SAL/SHR/SAR r8/r16 by a constant 1-31 (shiftE's narrow cases): the low byte or word replaced, the flags
  * eager as shiftE leaves them. Counts past the width shift everything out (SHL's CF 0, SAR's the sign).
@@ -331,18 +344,7 @@ export function formAlu8(b: BlockBody, x: Insn, fl: boolean, known: Known): Know
     if (size === 1) setReg8(b, dst, r);
     else setReg16(b, dst, r);
   }
-  if (fl) {
-    recConst(b, Fr.Op, logic ? Lazy.Logic : op === Alu.Add ? Lazy.Add : Lazy.Sub);
-    recConst(b, Fr.Sz, size);
-    if (!logic) {
-      recLocal(b, Fr.Dst, d);
-      recLocal(b, Fr.Src, s);
-    }
-    recLocal(b, Fr.Res, r);
-    recDirty(b, logic ? Dg.OpRes | Dg.Sz : Dg.OpRes | Dg.Sz | Dg.DstSrc);
-    known = logic ? narrowLogic(b, size, r) : { kind: op === Alu.Add ? 'add' : 'sub', w64: false, d, s, r, narrow: size === 1 ? 1 : 2 };
-  }
-  return known;
+  return fl ? recordNarrowAlu(b, op, logic, size, d, s, r) : known;
 }
 
 export function formAluc(b: BlockBody, x: Insn, k: number, lin: number, fl: boolean, known: Known): Known {

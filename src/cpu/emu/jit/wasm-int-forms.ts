@@ -24,13 +24,13 @@ import { Lazy } from '../flags.js';
 import { Dg, Fr } from './wasm-arena.js';
 import { T, W } from './wasm-encoder.js';
 import type { BlockBody } from './wasm-regs.js';
-import { readForWrite, recordMul, writeBack, type Known } from './wasm-alu.js';
+import { orSzp, readForWrite, recordMul, writeBack, type Known } from './wasm-alu.js';
 import { Im, P_USER } from './wasm-block-abi.js';
 import { emitting } from './wasm-emit-state.js';
 import { handler, smcExit } from './wasm-flow.js';
-import { carry, condition, narrowLogic, parity, recConst, recDirty, recField, recField64, recLocal, record32, record64 } from './wasm-flags-record.js';
+import { carry, condition, recConst, recDirty, recField, recField64, recLocal, record32, record64 } from './wasm-flags-record.js';
 import { load, load8, nonCanonical, tlbHit, tlbHitRw } from './wasm-mem-access.js';
-import { ALU_CTX, getReg, setReg16, setReg8 } from './wasm-forms.js';
+import { ALU_CTX, getReg, recordNarrowAlu, setReg16, setReg8 } from './wasm-forms.js';
 
 const MIN64 = -(2n ** 63n);
 
@@ -44,17 +44,6 @@ function recEager(b: BlockBody, v: () => void): void {
   recConst(b, Fr.Op, Lazy.Eager);
   recField(b, Fr.Res, v);
   recDirty(b, Dg.OpRes);
-}
-
-/** Ors PF, ZF and SF of local r (i32, or i64 when `w64`) into the i32 on the stack (szp). */
-function orSzp(b: BlockBody, r: number, w64: boolean): void {
-  parity(b, r, w64);
-  b.i32(2).op(W.I32Shl, W.I32Or);
-  b.get(r).op(w64 ? W.I64Eqz : W.I32Eqz).i32(6).op(W.I32Shl, W.I32Or);
-  b.get(r);
-  if (w64) b.i64(0).op(W.I64LtS);
-  else b.i32(0).op(W.I32LtS);
-  b.i32(7).op(W.I32Shl, W.I32Or);
 }
 
 /** CBW/CWDE/CDQE (op 0: rAX from the lower half of itself, sign-extended) and CWD/CDQ/CQO (op 1: rDX = rAX's sign). */
@@ -171,17 +160,7 @@ export function formAlunm(b: BlockBody, x: Insn, k: number, lin: number, fl: boo
     else setReg16(b, x.reg, r);
   }
   let after = known;
-  if (fl) {
-    recConst(b, Fr.Op, logic ? Lazy.Logic : op === Alu.Add ? Lazy.Add : Lazy.Sub);
-    recConst(b, Fr.Sz, size);
-    if (!logic) {
-      recLocal(b, Fr.Dst, d);
-      recLocal(b, Fr.Src, s);
-    }
-    recLocal(b, Fr.Res, r);
-    recDirty(b, logic ? Dg.OpRes | Dg.Sz : Dg.OpRes | Dg.Sz | Dg.DstSrc);
-    after = logic ? narrowLogic(b, size, r) : { kind: op === Alu.Add ? 'add' : 'sub', w64: false, d, s, r, narrow: size === 1 ? 1 : 2 };
-  }
+  if (fl) after = recordNarrowAlu(b, op, logic, size, d, s, r);
   if (rmw) writeBack(b, ALU_CTX, k, lin, size, addr, hit, r, smcExit(k));
   return after;
 }
@@ -411,7 +390,7 @@ export function formShld(b: BlockBody, x: Insn, fl: boolean, known: Known): Know
     if (w64) b.i64(0).op(W.I64LtS);
     else b.i32(0).op(W.I32LtS);
     b.i32(11).op(W.I32Shl, W.I32Or);
-    orSzp(b, r, w64);
+    orSzp(b, ALU_CTX, r, w64);
     b.set(f);
     recEager(b, () => b.get(f));
   }
