@@ -10,43 +10,12 @@ import assert from 'node:assert/strict';
 process.env['TSVMM_JIT'] = 'wasm-eager';
 const { load, makeLong64Cpu, runText } = await import('../cpu-harness.test-util.js');
 const { Slot } = await import('./wasm-arena.js');
+const { I64_LOAD, loadsAt, modulesOf } = await import('./wasm-bytes.test-util.js');
 
 const FLAT = 8;
 const FLAT_SS = 9;
 // mov rax, [rbx] | mov rcx, [rbx+8] | mov rdx, [rsp+8] | add rdx, [rsp+16] | mov [rbx+16], rax
 const CODE = '48 8b 03 48 8b 4b 08 48 8b 54 24 08 48 03 54 24 10 48 89 43 10';
-
-/** Module bytes compiled while `f` runs. */
-function modulesOf(f: () => void): Uint8Array[] {
-  const api = (globalThis as unknown as { WebAssembly: { Module: new (b: Uint8Array) => unknown } }).WebAssembly;
-  const M = api.Module;
-  const out: Uint8Array[] = [];
-  api.Module = function (b: Uint8Array) {
-    out.push(b.slice());
-    return new M(b);
-  } as unknown as typeof M;
-  try {
-    f();
-  } finally {
-    api.Module = M;
-  }
-  return out;
-}
-
-/** How often `i64.load` of segment `seg`'s base (Slot.SegBase) appears in the bytes. */
-function baseLoads(bytes: Uint8Array, seg: number): number {
-  const seq = [0x29, 0x03];
-  for (let v = Slot.SegBase + seg * 8; ; v >>= 7) {
-    if (v < 0x80) {
-      seq.push(v);
-      break;
-    }
-    seq.push(0x80 | (v & 0x7f));
-  }
-  let n = 0;
-  for (let i = 0; i + seq.length <= bytes.length; i++) if (seq.every((v, j) => bytes[i + j] === v)) n++;
-  return n;
-}
 
 test('a block reads each flat segment base once for all its 64-bit memory operands', () => {
   const t = makeLong64Cpu();
@@ -55,11 +24,11 @@ test('a block reads each flat segment base once for all its 64-bit memory operan
   t.cpu.rl[3] = 0x3000;
   const mods = modulesOf(() => runText(t.cpu, 100));
   assert.equal(
-    mods.reduce((s, b) => s + baseLoads(b, FLAT), 0),
+    mods.reduce((s, b) => s + loadsAt(b, I64_LOAD, Slot.SegBase + FLAT * 8), 0),
     1,
   );
   assert.equal(
-    mods.reduce((s, b) => s + baseLoads(b, FLAT_SS), 0),
+    mods.reduce((s, b) => s + loadsAt(b, I64_LOAD, Slot.SegBase + FLAT_SS * 8), 0),
     1,
   );
 });

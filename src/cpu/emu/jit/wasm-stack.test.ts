@@ -12,6 +12,7 @@ import { seededInt32 } from '../../../util/seeded-random.test-util.js';
 process.env['TSVMM_JIT'] = 'wasm-eager';
 const { load, makeLong64Cpu, runText } = await import('../cpu-harness.test-util.js');
 const { Slot } = await import('./wasm-arena.js');
+const { F64_LOAD, loadsAt, modulesOf } = await import('./wasm-bytes.test-util.js');
 
 // push r15 | push r14 | mov r14, rsi | push r13 | mov r13d, edx | push r12 | mov r12, rcx | push rbp | push rbx | push 5
 const PROLOGUE = '41 57 41 56 49 89 f6 41 55 41 89 d5 41 54 49 89 cc 55 53 6a 05';
@@ -19,38 +20,6 @@ const PROLOGUE = '41 57 41 56 49 89 f6 41 55 41 89 d5 41 54 49 89 cc 55 53 6a 05
 const EPILOGUE = '5b 5d 41 5c 41 5d 41 5e 41 5f';
 // pop rbx | pop rbp | ret
 const RETURN = '5b 5d c3';
-
-/** Module bytes compiled while `f` runs. */
-function modulesOf(f: () => void): Uint8Array[] {
-  const api = (globalThis as unknown as { WebAssembly: { Module: new (b: Uint8Array) => unknown } }).WebAssembly;
-  const M = api.Module;
-  const out: Uint8Array[] = [];
-  api.Module = function (b: Uint8Array) {
-    out.push(b.slice());
-    return new M(b);
-  } as unknown as typeof M;
-  try {
-    f();
-  } finally {
-    api.Module = M;
-  }
-  return out;
-}
-
-/** How often `f64.load` of a TLB tag array (read or write tags) appears in the bytes: one per TLB lookup. */
-function tagLoads(bytes: Uint8Array, tags: number): number {
-  const seq = [0x2b, 0x03];
-  for (let v = tags; ; v >>= 7) {
-    if (v < 0x80) {
-      seq.push(v);
-      break;
-    }
-    seq.push(0x80 | (v & 0x7f));
-  }
-  let n = 0;
-  for (let i = 0; i + seq.length <= bytes.length; i++) if (seq.every((v, j) => bytes[i + j] === v)) n++;
-  return n;
-}
 
 test('a run of PUSHes (moves between them), a run of POPs and POPs with the RET after them each look the TLB up once', () => {
   for (const [code, tags] of [
@@ -65,7 +34,7 @@ test('a run of PUSHes (moves between them), a run of POPs and POPs with the RET 
     load(t.mem, 0x1100, 'f4');
     t.mem.writeU32(0x8010, 0x1100);
     const mods = modulesOf(() => runText(t.cpu, 100));
-    const lookups = mods.reduce((s, b) => s + tagLoads(b, tags), 0);
+    const lookups = mods.reduce((s, b) => s + loadsAt(b, F64_LOAD, tags), 0);
     assert.equal(lookups, 1, code);
   }
 });
