@@ -9,12 +9,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { seededInt32 } from '../../../util/seeded-random.test-util.js';
+import type { Case } from './wasm-form-cases.test-util.js';
 
 process.env['TSVMM_JIT'] = 'wasm-eager';
-const { load, makeLong64Cpu, runText } = await import('../cpu-harness.test-util.js');
+const { load, makeLong64Cpu } = await import('../cpu-harness.test-util.js');
 const { decodeBlock } = await import('../decoder.js');
 const { wasmForm } = await import('./wasm-inline-forms.js');
-type TestCpu = ReturnType<typeof makeLong64Cpu>;
+const { DATA, SETCC, caseRunner, hex8, hex32 } = await import('./wasm-form-cases.test-util.js');
 
 /** [hex, form] of each form (and of neighbours that stay with their handler). */
 const FORMS: readonly (readonly [string, string])[] = [
@@ -90,85 +91,8 @@ test('CBW/CWD, BSWAP, ADC/SBB r64, ALU m8/m16, INC/DEC m8/m16, DIV/IDIV r, MUL r
 // ------------------------------------------------------------------ compiled vs interpreted
 
 const SPECIAL = [0, 1, -1, 0x7fffffff, -0x80000000, 0x80, 0xff, 0x8000, 0x7f, 0xffff, 0x7fff];
-function val(r: () => number): number {
-  const k = (r() >>> 0) % 4;
-  return k === 0 ? SPECIAL[(r() >>> 0) % SPECIAL.length]! : r();
-}
+const runCase = caseRunner(SPECIAL, 3);
 
-const DATA = 0x3000;
-// seto r8b, setb r9b, setz r10b, setbe r11b, sets r12b, setp r13b, setl r14b, setle r15b.
-const SETCC = '41 0f 90 c0 41 0f 92 c1 41 0f 94 c2 41 0f 96 c3 41 0f 98 c4 41 0f 9a c5 41 0f 9c c6 41 0f 9e c7';
-
-interface Case {
-  code: string;
-  base?: number;
-  /** Every lazy-flags field equal (the default), or only those the recorded kind reads (the producer's flags dead). */
-  live?: 'all' | 'read';
-}
-
-function readFields(x: TestCpu['cpu']): string {
-  const f: (string | number)[] = [`fop=${x.fop}`, `fres=${x.fres}`];
-  if (x.fop === 0) return f.join(' ');
-  f.push(`fsz=${x.fsz}`);
-  if (x.fsz === 8) f.push(`fresH=${x.fresH}`);
-  if (x.fop !== 5) f.push(`fdst=${x.fdst} fsrc=${x.fsrc}`, ...(x.fsz === 8 ? [`fdstH=${x.fdstH} fsrcH=${x.fsrcH}`] : []));
-  if (x.fop === 6 || x.fop === 7) f.push(`fcin=${x.fcin}`);
-  return f.join(' ');
-}
-
-/** Runs `code; hlt` three times from the same state (the TLB cold, then warm, then chained); returns what it left. */
-function runCase(compile: boolean, c: Case, seed: number): string[] {
-  const t: TestCpu = makeLong64Cpu();
-  // 2-4 MiB mapped read-only: writes there fault (CR0.WP), reads do not.
-  t.mem.writeU32(0x12008, 0x200000 | 0x85);
-  t.cpu.cr0 |= 1 << 16;
-  t.cpu.compile = compile;
-  load(t.mem, 0x1000, c.code + ' f4');
-  const out: string[] = [];
-  for (let pass = 0; pass < 3; pass++) {
-    const r = seededInt32(seed);
-    for (let k = 0; k < 16; k++) {
-      t.cpu.rl[k] = val(r);
-      t.cpu.rh[k] = val(r);
-    }
-    t.cpu.rl[4] = 0x8000;
-    t.cpu.rh[4] = 0;
-    const base = c.base ?? DATA;
-    t.cpu.rl[3] = base | 0;
-    t.cpu.rh[3] = Math.floor(base / 2 ** 32) | 0;
-    for (let a = DATA; a < DATA + 32; a += 4) t.mem.writeU32(a, val(r) >>> 0);
-    t.cpu.fop = 5;
-    t.cpu.fsz = 4;
-    t.cpu.fres = val(r);
-    t.cpu.fdst = val(r);
-    t.cpu.fsrc = val(r);
-    t.cpu.fresH = val(r);
-    t.cpu.fdstH = val(r);
-    t.cpu.fsrcH = val(r);
-    t.cpu.fcin = 1;
-    t.cpu.rip = 0x1000;
-    t.cpu.halted = false;
-    const res = runText(t.cpu, 1000);
-    const x = t.cpu;
-    const mem: number[] = [];
-    for (let a = DATA; a < DATA + 32; a += 4) mem.push(t.mem.readU32(a));
-    out.push(
-      `${res} rip=${x.rip.toString(16)} n=${x.instructions} shutdown=${x.shutdownReason ?? ''} cr2=${x.cr2.toString(16)}`,
-      `rl=${[...x.rl.slice(0, 16)].join(',')} rh=${[...x.rh.slice(0, 16)].join(',')}`,
-      (c.live === 'read' ? readFields(x) : `fop=${x.fop} fsz=${x.fsz} fres=${x.fres} fdst=${x.fdst} fsrc=${x.fsrc} fresH=${x.fresH} fdstH=${x.fdstH} fsrcH=${x.fsrcH} fcin=${x.fcin}`) +
-        ` rflags=${x.getRflags().toString(16)}`,
-      `mem=${mem.join(',')}`,
-    );
-  }
-  return out;
-}
-
-function hex8(v: number): string {
-  return (v & 0xff).toString(16).padStart(2, '0');
-}
-function hex32(v: number): string {
-  return [0, 8, 16, 24].map((s) => hex8(v >>> s)).join(' ');
-}
 function hex64(v: bigint): string {
   return Array.from({ length: 8 }, (_, i) => hex8(Number((BigInt.asUintN(64, v) >> BigInt(8 * i)) & 0xffn))).join(' ');
 }
