@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Project conventions that the type checker cannot see (see ../shared/design/ARCHITECTURE.md).
+// Project conventions that the type checker cannot see: kebab-case file names, koffi only in src/sys, an emulator free of Node-only imports and of device imports, ...
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, basename } from 'node:path';
 

@@ -62,7 +62,7 @@ export interface Vcpu {
   setRegisters(batch: RegisterBatch): void;
 }
 
-/** How a guest-visible feature is provided (see ../shared/seeds: the KVM naming discussion). */
+/** How a guest-visible feature is provided: the four modes named in KVM's own design discussion. */
 export type FeatureMode = 'virtualized' | 'emulated' | 'mediated' | 'passthrough';
 
 export interface FeatureStatus {

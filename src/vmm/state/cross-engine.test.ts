@@ -209,7 +209,7 @@ for (const [from, to] of [['emu', 'kvm'], ['kvm', 'emu']] as const) {
   });
 }
 
-test('a kvm snapshot where /dev/kvm is missing: refused in one line that says so', { skip: noKvm ? false : 'this host has /dev/kvm (run under ../shared/tools/without-kvm to test the refusal)' }, async () => {
+test('a kvm snapshot where /dev/kvm is missing: refused in one line that says so', { skip: noKvm ? false : 'this host has /dev/kvm (the refusal is tested on a host without one)' }, async () => {
   const { path, printed } = await snapshotMidRun('emu', 'as-kvm');
   assert.ok(printed.length > 0);
   // The same state marked as saved on kvm, as a kvm host would have written it.
