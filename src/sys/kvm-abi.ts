@@ -77,6 +77,8 @@ export const KVM_GET_LAPIC = ior(0x8e, 1024);
 export const KVM_SET_LAPIC = iow(0x8f, 1024);
 export const KVM_GET_XSAVE = ior(0xa4, 4096);
 export const KVM_SET_XSAVE = iow(0xa5, 4096);
+/** The same area at the size KVM_CHECK_EXTENSION(KVM_CAP_XSAVE2) gives (KVM_SET_XSAVE takes that size too). */
+export const KVM_GET_XSAVE2 = ior(0xcf, 4096);
 export const KVM_GET_XCRS = ior(0xa6, 392);
 export const KVM_SET_XCRS = iow(0xa7, 392);
 /** struct kvm_guest_debug: {u32 control; u32 pad; struct kvm_guest_debug_arch {u64 debugreg[8]}} = 72 bytes. */

@@ -19,6 +19,7 @@ test('snapshot ioctl request codes and capabilities match the UAPI headers', () 
     KVM_SET_CLOCK: 0x4030ae7b,
     KVM_GET_XSAVE: 0x9000aea4,
     KVM_SET_XSAVE: 0x5000aea5,
+    KVM_GET_XSAVE2: 0x9000aecf,
     KVM_GET_XCRS: 0x8188aea6,
     KVM_SET_XCRS: 0x4188aea7,
     KVM_GET_FPU: 0x81a0ae8c,
@@ -138,7 +139,7 @@ test('snapshot structs against this host\'s UAPI headers (a compiled sizeof/offs
   const probes: [string, number][] = [
     ['KVM_GET_LAPIC', abi.KVM_GET_LAPIC], ['KVM_SET_LAPIC', abi.KVM_SET_LAPIC], ['KVM_GET_IRQCHIP', abi.KVM_GET_IRQCHIP], ['KVM_SET_IRQCHIP', abi.KVM_SET_IRQCHIP],
     ['KVM_GET_PIT2', abi.KVM_GET_PIT2], ['KVM_SET_PIT2', abi.KVM_SET_PIT2], ['KVM_GET_CLOCK', abi.KVM_GET_CLOCK], ['KVM_SET_CLOCK', abi.KVM_SET_CLOCK],
-    ['KVM_GET_XSAVE', abi.KVM_GET_XSAVE], ['KVM_SET_XSAVE', abi.KVM_SET_XSAVE], ['KVM_GET_XCRS', abi.KVM_GET_XCRS], ['KVM_SET_XCRS', abi.KVM_SET_XCRS],
+    ['KVM_GET_XSAVE', abi.KVM_GET_XSAVE], ['KVM_GET_XSAVE2', abi.KVM_GET_XSAVE2], ['KVM_SET_XSAVE', abi.KVM_SET_XSAVE], ['KVM_GET_XCRS', abi.KVM_GET_XCRS], ['KVM_SET_XCRS', abi.KVM_SET_XCRS],
     ['KVM_GET_FPU', abi.KVM_GET_FPU], ['KVM_SET_FPU', abi.KVM_SET_FPU],
     ['sizeof(struct kvm_lapic_state)', s.KVM_LAPIC_STATE_SIZE], ['sizeof(struct kvm_irqchip)', s.KVM_IRQCHIP_SIZE], ['offsetof(struct kvm_irqchip, chip)', s.KVM_IRQCHIP_CHIP],
     ['sizeof(struct kvm_pic_state)', s.KVM_PIC_STATE_SIZE], ['offsetof(struct kvm_pic_state, elcr_mask)', 15],

@@ -11,7 +11,6 @@
 import {
   KVM_GET_CLOCK,
   KVM_GET_DEBUGREGS,
-  KVM_GET_FPU,
   KVM_GET_IRQCHIP,
   KVM_GET_LAPIC,
   KVM_GET_MP_STATE,
@@ -20,14 +19,12 @@ import {
   KVM_GET_SREGS,
   KVM_GET_VCPU_EVENTS,
   KVM_GET_XCRS,
-  KVM_GET_XSAVE,
   KVM_IRQCHIP_IOAPIC,
   KVM_IRQCHIP_PIC_MASTER,
   KVM_IRQCHIP_PIC_SLAVE,
   KVM_MP_STATE,
   KVM_SET_CLOCK,
   KVM_SET_DEBUGREGS,
-  KVM_SET_FPU,
   KVM_SET_IRQCHIP,
   KVM_SET_LAPIC,
   KVM_SET_MP_STATE,
@@ -36,7 +33,6 @@ import {
   KVM_SET_SREGS,
   KVM_SET_VCPU_EVENTS,
   KVM_SET_XCRS,
-  KVM_SET_XSAVE,
   KVM_VCPUEVENT_VALID_NMI_PENDING,
   KVM_VCPUEVENT_VALID_SIPI_VECTOR,
   KVM_VCPUEVENT_VALID_SMM,
@@ -45,7 +41,6 @@ import {
   KVM_CLOCK_DATA_SIZE,
   KVM_DEBUGREGS_OFFSET,
   KVM_DEBUGREGS_SIZE,
-  KVM_FPU_SIZE,
   KVM_IOAPIC_STATE_SIZE,
   KVM_IRQCHIP_CHIP,
   KVM_LAPIC_STATE_SIZE,
@@ -76,8 +71,6 @@ import {
   encodeIrqchip,
   encodeMpState,
   encodeXcrs,
-  fxsaveFromKvmFpu,
-  kvmFpuFromFxsave,
   readDtable,
   readSegment,
   readU64,
@@ -85,7 +78,6 @@ import {
   writeDtable,
   writeSegment,
   writeU64,
-  xsaveFromFxsave,
 } from '../../sys/kvm-structs.js';
 import { ioctlPtr } from '../../sys/libc.js';
 import { PersistError, prepareRestore, type FieldSpecs, type FieldsOf, type Persist, type PersistRecord, type PersistSchema, type PersistSection } from '../../util/persist.js';
@@ -94,6 +86,7 @@ import type { BackendState } from '../vm.js';
 import { KVM_CLOCK_SCHEMA, KVM_IOAPIC_SCHEMA, KVM_LAPIC_SCHEMA, KVM_PIC_SCHEMA, KVM_PIT_SCHEMA, KVM_VCPU_SCHEMA, X86_VCPU_SCHEMA } from '../state-forms.js';
 import { emuSectionsToKvm } from '../emu/kvm-forms.js';
 import type { KvmVcpu } from './kvm-vcpu.js';
+import { fpuAccess, legacyImage, readXsaveArea, writeXsaveArea, type FpuAccess } from './xsave-state.js';
 
 type X86Vcpu = FieldsOf<typeof X86_VCPU_SCHEMA.fields>;
 type KvmVcpuExtra = FieldsOf<typeof KVM_VCPU_SCHEMA.fields>;
@@ -102,7 +95,7 @@ type KvmVcpuExtra = FieldsOf<typeof KVM_VCPU_SCHEMA.fields>;
 export interface KvmStateTarget {
   readonly vmFd: number;
   readonly vcpus: readonly KvmVcpu[];
-  checkExtension(cap: 'XSAVE' | 'XCRS'): number;
+  checkExtension(cap: 'XSAVE' | 'XSAVE2' | 'XCRS'): number;
   /** The MSRs a vCPU's state holds (KVM_GET_MSR_INDEX_LIST kept to those vCPU 0 can read). */
   msrIndices(): number[];
 }
@@ -133,7 +126,8 @@ export function saveKvmVmState(vm: KvmStateTarget): BackendState {
   const clock = decodeClockData(get(vm.vmFd, KVM_GET_CLOCK, KVM_CLOCK_DATA_SIZE, 'KVM_GET_CLOCK'));
   const sections: PersistSection[] = [section('clock', KVM_CLOCK_SCHEMA, { ns: clock.clockNs })];
   const msrList = stateMsrs(vm);
-  const xsave = vm.checkExtension('XSAVE') > 0;
+  // The snapshot format holds a 4 KiB area: never KVM_GET_XSAVE2.
+  const fpu = fpuAccess((cap) => vm.checkExtension(cap), true);
   const xcrs = vm.checkExtension('XCRS') > 0;
   for (const v of vm.vcpus) {
     const i = v.index;
@@ -143,7 +137,7 @@ export function saveKvmVmState(vm: KvmStateTarget): BackendState {
     const debugregs = get(v.fd, KVM_GET_DEBUGREGS, KVM_DEBUGREGS_SIZE, what('KVM_GET_DEBUGREGS'));
     const events = get(v.fd, KVM_GET_VCPU_EVENTS, KVM_VCPU_EVENTS_SIZE, what('KVM_GET_VCPU_EVENTS'));
     const mp = decodeMpState(get(v.fd, KVM_GET_MP_STATE, 4, what('KVM_GET_MP_STATE')));
-    const area = xsave ? get(v.fd, KVM_GET_XSAVE, KVM_XSAVE_SIZE, what('KVM_GET_XSAVE')) : xsaveFromFxsave(fxsaveFromKvmFpu(get(v.fd, KVM_GET_FPU, KVM_FPU_SIZE, what('KVM_GET_FPU'))));
+    const area = readXsaveArea(v.fd, fpu, `vCPU ${i}`);
     const xcr0 = xcrs ? decodeXcrs(get(v.fd, KVM_GET_XCRS, KVM_XCRS_SIZE, what('KVM_GET_XCRS'))).find(([n]) => n === 0)?.[1] ?? 1n : 1n;
     const lapic = get(v.fd, KVM_GET_LAPIC, KVM_LAPIC_STATE_SIZE, what('KVM_GET_LAPIC'));
     const msrValues = v.getMsrs([MSR.IA32_TSC, ...msrList]);
@@ -167,7 +161,8 @@ export function saveKvmVmState(vm: KvmStateTarget): BackendState {
       efer: readU64(sregs, KVM_SREGS_EFER),
       msrs: msrList.map((index) => ({ index, value: msrValues.get(index) ?? 0n })),
       tsc: msrValues.get(MSR.IA32_TSC) ?? 0n,
-      fxsave: area.slice(0, 512),
+      // Components in their init state (XSTATE_BV) as their init values, whatever the area's bytes say.
+      fxsave: legacyImage(area),
       // The 64-bit FXSAVE form has no FCS/FDS (KVM's either).
       fcs: 0,
       fds: 0,
@@ -241,21 +236,20 @@ export function restoreKvmVmState(vm: KvmStateTarget, saved: BackendState): void
   ioctlPtr(vm.vmFd, KVM_SET_IRQCHIP, encodeIrqchip(KVM_IRQCHIP_IOAPIC, ioapic), 'KVM_SET_IRQCHIP (IOAPIC) failed');
   ioctlPtr(vm.vmFd, KVM_SET_PIT2, pit, 'KVM_SET_PIT2 failed');
   const listed = new Set(stateMsrs(vm));
-  const xsave = vm.checkExtension('XSAVE') > 0;
+  const fpu = fpuAccess((cap) => vm.checkExtension(cap), true);
   const xcrs = vm.checkExtension('XCRS') > 0;
-  for (let i = 0; i < n; i++) loadVcpu(vm.vcpus[i]!, vcpus[i]!, extras[i]!, lapics[i]!, listed, xsave, xcrs);
+  for (let i = 0; i < n; i++) loadVcpu(vm.vcpus[i]!, vcpus[i]!, extras[i]!, lapics[i]!, listed, fpu, xcrs);
 }
 
 /** One vCPU, in the order KVM needs: SREGS (the APIC base) before the LAPIC, the LAPIC (its timer mode) before the TSC deadline. */
-function loadVcpu(v: KvmVcpu, x: X86Vcpu, k: KvmVcpuExtra, lapic: Uint8Array, listed: ReadonlySet<number>, xsave: boolean, xcrs: boolean): void {
+function loadVcpu(v: KvmVcpu, x: X86Vcpu, k: KvmVcpuExtra, lapic: Uint8Array, listed: ReadonlySet<number>, fpu: FpuAccess, xcrs: boolean): void {
   const what = (ioctl: string): string => `${ioctl} on vCPU ${v.index} failed`;
   const regs = new Uint8Array(KVM_REGS_SIZE);
   x.gpr.forEach((value, n) => writeU64(regs, KVM_REGS_GPR_OFFSET[n]!, value));
   writeU64(regs, KVM_REGS_RIP, x.rip);
   writeU64(regs, KVM_REGS_RFLAGS, x.rflags);
   ioctlPtr(v.fd, KVM_SET_REGS, regs, what('KVM_SET_REGS'));
-  if (xsave) ioctlPtr(v.fd, KVM_SET_XSAVE, k.xsave, what('KVM_SET_XSAVE'));
-  else ioctlPtr(v.fd, KVM_SET_FPU, kvmFpuFromFxsave(k.xsave.subarray(0, 512)), what('KVM_SET_FPU'));
+  writeXsaveArea(v.fd, fpu, k.xsave, `vCPU ${v.index}`);
   if (xcrs) ioctlPtr(v.fd, KVM_SET_XCRS, encodeXcrs([[0, x.xcr0]]), what('KVM_SET_XCRS (XCR0 0x' + x.xcr0.toString(16) + ')'));
   const sregs = new Uint8Array(KVM_SREGS_SIZE);
   ioctlPtr(v.fd, KVM_GET_SREGS, sregs, what('KVM_GET_SREGS'));

@@ -1,5 +1,6 @@
 /**
- * The gdb stub's target on the kvm backend, over KVM_SET_GUEST_DEBUG:
+ * The gdb stub's target on the kvm backend, over KVM_SET_GUEST_DEBUG (x87/SSE registers through the XSAVE area,
+ * src/cpu/kvm/xsave-state.ts):
  * - `hbreak` (Z1), watchpoints (Z2-Z4) and, where INT3 does not work, `break` (Z0) take the four debug-register
  *   slots of kvm_guest_debug.arch (KVM_GUESTDBG_USE_HW_BP); while gdb debugs, these replace the guest's own DR0-DR7.
  * - `break` (Z0) patches an INT3 into guest memory (KVM_GUESTDBG_USE_SW_BP) where the probe showed KVM reports it.
@@ -11,9 +12,9 @@
 import type { KvmVm } from '../../cpu/kvm/kvm-vm.js';
 import type { KvmVcpu } from '../../cpu/kvm/kvm-vcpu.js';
 import type { GuestDebugSupport } from '../../cpu/kvm/guest-debug-probe.js';
-import { KVM_GET_FPU, KVM_GET_REGS, KVM_GET_SREGS, KVM_GUESTDBG, KVM_MP_STATE, KVM_SET_FPU, KVM_SET_GUEST_DEBUG, KVM_SET_REGS, KVM_TRANSLATE } from '../../sys/kvm-abi.js';
+import { KVM_GET_REGS, KVM_GET_SREGS, KVM_GUESTDBG, KVM_MP_STATE, KVM_SET_GUEST_DEBUG, KVM_SET_REGS, KVM_TRANSLATE } from '../../sys/kvm-abi.js';
+import { XSTATE_SSE, XSTATE_X87, fpuAccess, legacyImage, readXsaveArea, setLegacyImage, writeXsaveArea, type FpuAccess } from '../../cpu/kvm/xsave-state.js';
 import {
-  KVM_FPU,
   KVM_REGS_GPR_OFFSET,
   KVM_REGS_RFLAGS,
   KVM_REGS_RIP,
@@ -76,8 +77,12 @@ const LEN: Record<number, bigint> = { 1: 0n, 2: 1n, 4: 3n, 8: 2n };
 interface VcpuCache {
   regs?: Uint8Array;
   sregs?: Uint8Array;
-  fpu?: Uint8Array;
+  /** The XSAVE area (or KVM_GET_FPU's state in that form) and its legacy image with init components applied. */
+  fpu?: { area: Uint8Array; fx: Uint8Array };
 }
+
+/** The 64-bit FXSAVE image's fields (SDM vol. 1, "FXSAVE"). */
+const FX = { FCW: 0, FSW: 2, FTW: 4, FOP: 6, FIP: 8, FDP: 16, MXCSR: 24, ST: 32, XMM: 160 } as const;
 
 export interface KvmTargetHooks {
   /** Ends the VM (gdb `kill`). */
@@ -97,6 +102,7 @@ export class KvmGdbTarget implements GdbTarget {
   /** The VM ended: its vCPU fds are closed, nothing may touch them. */
   private ended = false;
   private stop: StopEvent | undefined;
+  private readonly fpuAccess: FpuAccess;
 
   constructor(
     private readonly vm: KvmVm,
@@ -104,6 +110,7 @@ export class KvmGdbTarget implements GdbTarget {
     private readonly hooks: KvmTargetHooks,
   ) {
     vm.debugExit = (i, e) => this.debugExit(i, e);
+    this.fpuAccess = fpuAccess((cap) => vm.checkExtension(cap));
   }
 
   get threadCount(): number {
@@ -138,11 +145,12 @@ export class KvmGdbTarget implements GdbTarget {
     return c.sregs;
   }
 
-  private fpu(t: number): Uint8Array {
+  /** x87/SSE state as the guest has it: KVM_GET_FPU alone shows MXCSR 0 on a vCPU that never used SSE. */
+  private fpu(t: number): { area: Uint8Array; fx: Uint8Array } {
     const c = this.state(t);
     if (c.fpu === undefined) {
-      c.fpu = new Uint8Array(KVM_FPU.SIZE);
-      ioctlPtr(this.vcpu(t).fd, KVM_GET_FPU, c.fpu, `KVM_GET_FPU on vCPU ${t - 1} failed`);
+      const area = readXsaveArea(this.vcpu(t).fd, this.fpuAccess, `vCPU ${t - 1}`);
+      c.fpu = { area, fx: legacyImage(area) };
     }
     return c.fpu;
   }
@@ -197,28 +205,28 @@ export class KvmGdbTarget implements GdbTarget {
     }
     const seg = ['cs', 'ss', 'ds', 'es', 'fs', 'gs'].indexOf(g.name);
     if (seg >= 0) return leBytes(BigInt(readSegment(s(), KVM_SREGS_SEGMENT_OFFSET[SEG_INDEX[seg]!]!).selector), 4);
-    const f = this.fpu(t);
+    const f = this.fpu(t).fx;
     const dv = new DataView(f.buffer);
     if (g.name.startsWith('st')) {
       const i = Number(g.name.slice(2));
-      return f.slice(KVM_FPU.FPR + 16 * i, KVM_FPU.FPR + 16 * i + 10);
+      return f.slice(FX.ST + 16 * i, FX.ST + 16 * i + 10);
     }
     if (g.name.startsWith('xmm')) {
       const i = Number(g.name.slice(3));
-      return f.slice(KVM_FPU.XMM + 16 * i, KVM_FPU.XMM + 16 * i + 16);
+      return f.slice(FX.XMM + 16 * i, FX.XMM + 16 * i + 16);
     }
-    // kvm_fpu has 64-bit last_ip/last_dp and no FCS/FDS: the segments read as 0.
-    const fsw = dv.getUint16(KVM_FPU.FSW, true);
+    // The 64-bit FXSAVE form KVM uses has 64-bit FIP/FDP and no FCS/FDS: the segments read as 0.
+    const fsw = dv.getUint16(FX.FSW, true);
     const values: Record<string, number> = {
-      fctrl: dv.getUint16(KVM_FPU.FCW, true),
+      fctrl: dv.getUint16(FX.FCW, true),
       fstat: fsw,
-      ftag: fullTagWord(f[KVM_FPU.FTWX]!, fsw, (i) => f.subarray(KVM_FPU.FPR + 16 * i, KVM_FPU.FPR + 16 * i + 10)),
+      ftag: fullTagWord(f[FX.FTW]!, fsw, (i) => f.subarray(FX.ST + 16 * i, FX.ST + 16 * i + 10)),
       fiseg: 0,
-      fioff: dv.getUint32(KVM_FPU.LAST_IP, true),
+      fioff: dv.getUint32(FX.FIP, true),
       foseg: 0,
-      fooff: dv.getUint32(KVM_FPU.LAST_DP, true),
-      fop: dv.getUint16(KVM_FPU.LAST_OPCODE, true),
-      mxcsr: dv.getUint32(KVM_FPU.MXCSR, true),
+      fooff: dv.getUint32(FX.FDP, true),
+      fop: dv.getUint16(FX.FOP, true),
+      mxcsr: dv.getUint32(FX.MXCSR, true),
     };
     const v = values[g.name];
     return v === undefined ? null : leBytes(BigInt(v >>> 0), g.bits / 8);
@@ -239,26 +247,32 @@ export class KvmGdbTarget implements GdbTarget {
     if (g.name === 'rip') return setRegs(KVM_REGS_RIP, v);
     // Reserved bit 1 stays set; VM (bit 17) is not gdb's to change.
     if (g.name === 'eflags') return setRegs(KVM_REGS_RFLAGS, (v & 0x3d7fd5n) | 2n);
-    const f = this.fpu(t);
+    const { area, fx: f } = this.fpu(t);
     const dv = new DataView(f.buffer);
-    if (g.name.startsWith('st')) f.set(value.subarray(0, 10), KVM_FPU.FPR + 16 * Number(g.name.slice(2)));
-    else if (g.name.startsWith('xmm')) f.set(value.subarray(0, 16), KVM_FPU.XMM + 16 * Number(g.name.slice(3)));
-    else if (g.name === 'fctrl') dv.setUint16(KVM_FPU.FCW, Number(v & 0xffffn), true);
-    else if (g.name === 'fstat') dv.setUint16(KVM_FPU.FSW, Number(v & 0xffffn), true);
+    let component = XSTATE_X87;
+    if (g.name.startsWith('st')) f.set(value.subarray(0, 10), FX.ST + 16 * Number(g.name.slice(2)));
+    else if (g.name.startsWith('xmm')) {
+      f.set(value.subarray(0, 16), FX.XMM + 16 * Number(g.name.slice(3)));
+      component = XSTATE_SSE;
+    } else if (g.name === 'fctrl') dv.setUint16(FX.FCW, Number(v & 0xffffn), true);
+    else if (g.name === 'fstat') dv.setUint16(FX.FSW, Number(v & 0xffffn), true);
     else if (g.name === 'ftag') {
       // FXSAVE's abridged tag: a register is valid unless its two tag bits say empty (11).
       let ab = 0;
       for (let i = 0; i < 8; i++) if (((Number(v) >> (2 * i)) & 3) !== 3) ab |= 1 << i;
-      f[KVM_FPU.FTWX] = ab;
+      f[FX.FTW] = ab;
     } else if (g.name === 'mxcsr') {
       if ((v & ~0xffffn) !== 0n) return false;
-      dv.setUint32(KVM_FPU.MXCSR, Number(v), true);
+      dv.setUint32(FX.MXCSR, Number(v), true);
+      component = XSTATE_SSE;
     } else {
       // Segment selectors, bases and system registers: their loads have checks and side effects a
       // gdb write would bypass (as on emu).
       return false;
     }
-    ioctlPtr(fd, KVM_SET_FPU, f, `KVM_SET_FPU on vCPU ${t - 1} failed`);
+    // Marked in use: XRSTOR would otherwise load a component whose XSTATE_BV bit is clear as its init state.
+    setLegacyImage(area, f, component);
+    writeXsaveArea(fd, this.fpuAccess, area, `vCPU ${t - 1}`);
     return true;
   }
 
