@@ -106,6 +106,50 @@ for (const accel of ['emu', 'kvm'] as const) {
   });
 }
 
+for (const accel of ['emu', 'kvm'] as const) {
+  const skip = accel === 'emu' ? noGdb : noGdb || kvmStubSkip();
+  test(`gdb in batch mode on ${accel}: rwatch and awatch stop after the reading and writing instructions`, { skip, timeout: 180_000 }, async () => {
+    const { child, port, output } = await startStub(['--kernel', guestPath('debuggee'), '--serial', 'stdio', '--gdb-wait'], accel);
+    try {
+      // bump: mov counter(%rip),%eax; add %edi,%eax; mov %eax,counter(%rip); ret. Where KVM's data breakpoints do not
+      // fire (kvm_pvm), the stub guards counter's page: its accesses become MMIO exits the stub completes.
+      const script = [
+        ...toKmain(port),
+        'rwatch *(unsigned int *)&counter',
+        'continue',
+        'p/x $pc - (long)&bump',
+        'p $rdi',
+        'continue',
+        'p/x $pc - (long)&bump',
+        'p $rdi',
+        'delete',
+        'awatch *(unsigned int *)&counter',
+        'continue',
+        'p/x $pc - (long)&bump',
+        'continue',
+        'p/x $pc - (long)&bump',
+        'p *(unsigned int *)&counter',
+        'delete',
+        'continue',
+      ].join('\n');
+      const out = await runGdb(script, 'debuggee');
+      const values = [...out.matchAll(/^\$\d+ = (.*)$/gm)].map((m) => m[1]);
+      // rwatch stops after the reads (bump+6) of bump(1) and bump(2); awatch then after bump(2)'s write (bump+0xe) and
+      // bump(3)'s read.
+      assert.deepEqual(values, ['0x1', '0x80000001', '0x500', '1', '1', '0x6', '1', '0x6', '2', '0xe', '0x6', '3'], out);
+      assert.match(out, /Hardware read watchpoint 2: \*\(unsigned int \*\)&counter\s+Value = 0\n/);
+      assert.match(out, /Hardware read watchpoint 2: \*\(unsigned int \*\)&counter\s+Value = 1\n/);
+      assert.match(out, /Hardware access \(read\/write\) watchpoint 3: \*\(unsigned int \*\)&counter\s+Old value = 1\s+New value = 3\n/);
+      assert.match(out, /Hardware access \(read\/write\) watchpoint 3: \*\(unsigned int \*\)&counter\s+Value = 3\n/);
+      assert.match(out, /\[Inferior 1 \(Remote target\) exited with code 01\]/);
+      assert.equal(await exited(child), 1);
+      assert.equal(output(), 'debuggee: counter = 10\r\n');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+}
+
 test('gdb in batch mode: break, registers, stepi, hbreak, watchpoint, physical memory, threads, exit status', { skip: noGdb, timeout: 180_000 }, async () => {
   const { child, port, output } = await startStub(['--kernel', guestPath('debug'), '--serial', 'stdio', '--gdb-wait']);
   try {

@@ -68,6 +68,7 @@ import { MSI_ADDRESS_BASE, MSI_ADDRESS_MASK, type IrqLine } from '../irq.js';
 import { MSR } from '../registers.js';
 import type { BackendState, FeatureStatus, Vm, VmConfig, VmStop } from '../vm.js';
 import { restoreKvmVmState, saveKvmVmState } from './kvm-vm-state.js';
+import { guardPieces } from './page-guard.js';
 import { cpuFeatureStates, guestCpuid, type CpuModelName, type CpuPolicy } from './cpu-model.js';
 import { KVM_DEVICE, hostApicv, hostPmu, isPvmHost, type KvmHostPmu } from './host-probe.js';
 import { KvmError } from './kvm-error.js';
@@ -102,6 +103,7 @@ import {
   KIND_DEBUG,
   KIND_IO,
   KIND_MMIO,
+  KIND_EMULATION_FAILURE,
   KIND_STOP,
   STATE_DONE,
   STATE_REQUEST,
@@ -222,6 +224,15 @@ export class KvmVm implements Vm {
    * while that vCPU is out of KVM_RUN; it pauses the VM to stop, or returns to let the vCPU go on.
    */
   debugExit: ((vcpu: number, exit: KvmDebugExit) => void) | undefined;
+  /** Completes an MMIO exit of vCPU `vcpu` on a guarded page (guardPages) against RAM; false: not a guarded page. */
+  guardAccess: ((vcpu: number, addr: number, data: Uint8Array, write: boolean) => boolean) | undefined;
+  /**
+   * An emulation failure of vCPU `vcpu` at `rip` (KVM_EXIT_INTERNAL_ERROR): true when the hook takes it (an instruction
+   * fetch from a guarded page: it pauses the VM and unguards the page, and the vCPU runs that instruction again).
+   */
+  emulationFailure: ((vcpu: number, rip: bigint) => boolean) | undefined;
+  /** Regions split around guarded pages: the slots of their pieces (the region's own slot is empty meanwhile). */
+  private readonly guardSlots = new Map<MemoryRegion, number[]>();
 
   constructor(
     readonly config: KvmVmOptions,
@@ -317,6 +328,7 @@ export class KvmVm implements Vm {
     for (const r of old) {
       const s = this.slots.get(r);
       if (!s || keep.has(r)) continue;
+      this.unsplit(r, false);
       this.setSlot(s.slot, 0, r.gpa, 0, 0n, `Cannot remove memory slot for "${r.name}"`);
       if (s.bitmap) discardPages(s.bitmap);
       this.slots.delete(r);
@@ -329,6 +341,52 @@ export class KvmVm implements Vm {
       this.setSlot(slot, flags, r.gpa, r.size, this.hostAddress(r), `Cannot map "${r.name}" at 0x${r.gpa.toString(16)} (${r.size} bytes) into the guest`);
       this.slots.set(r, { slot, region: r });
     }
+  }
+
+  /**
+   * Takes `pages` (page-aligned guest-physical addresses of KVM-mapped RAM) out of the memory slots, putting back
+   * those guarded before: every access to them becomes an MMIO exit, completed by `guardAccess`. Refused for a
+   * region KVM logs dirty pages of (a migration or dirty tracking is on: its bitmap is per slot).
+   */
+  guardPages(pages: readonly number[]): void {
+    const byRegion = new Map<MemoryRegion, number[]>();
+    for (const p of pages) {
+      const r = this.memory.find(p);
+      const s = r === undefined ? undefined : this.slots.get(r);
+      if (r === undefined || s === undefined) throw new KvmError(`guest-physical page 0x${p.toString(16)} is not RAM KVM maps`);
+      if (r.trackDirty) throw new KvmError(`"${r.name}" has dirty logging on (a migration or dirty tracking runs): its pages cannot be guarded`);
+      if (r.readonly) throw new KvmError(`"${r.name}" is read-only memory: its pages cannot be guarded`);
+      byRegion.set(r, [...(byRegion.get(r) ?? []), p]);
+    }
+    this.withVcpusOut(() => {
+      for (const r of [...this.guardSlots.keys()]) if (!byRegion.has(r)) this.unsplit(r, true);
+      for (const [r, ps] of byRegion) {
+        this.unsplit(r, false);
+        const own = this.slots.get(r)!;
+        this.setSlot(own.slot, 0, r.gpa, 0, 0n, `Cannot unmap "${r.name}" to guard pages in it`);
+        const host = this.hostAddress(r);
+        const ids: number[] = [];
+        for (const piece of guardPieces(r.gpa, r.size, ps)) {
+          const id = this.freeSlots.pop() ?? this.nextSlot++;
+          ids.push(id);
+          this.setSlot(id, 0, piece.gpa, piece.size, host + BigInt(piece.offset), `Cannot map part of "${r.name}" around guarded pages`);
+        }
+        this.guardSlots.set(r, ids);
+      }
+    });
+  }
+
+  /** Removes a split region's pieces; with `remap`, maps the region whole on its own slot again. */
+  private unsplit(r: MemoryRegion, remap: boolean): void {
+    const ids = this.guardSlots.get(r);
+    if (ids === undefined) return;
+    for (const id of ids) {
+      this.setSlot(id, 0, r.gpa, 0, 0n, `Cannot remove a piece of "${r.name}"`);
+      this.freeSlots.push(id);
+    }
+    this.guardSlots.delete(r);
+    const own = this.slots.get(r);
+    if (remap && own !== undefined) this.setSlot(own.slot, 0, r.gpa, r.size, this.hostAddress(r), `Cannot map "${r.name}" again after guarding pages`);
   }
 
   /**
@@ -747,10 +805,14 @@ export class KvmVm implements Vm {
     } else if (kind === KIND_MMIO) {
       const addr = (ctl[CH_ADDR_LO]! >>> 0) + (ctl[CH_ADDR_HI]! >>> 0) * 0x1_0000_0000;
       const d = t.views[ctl[CH_SIZE]!]!;
+      if (this.guardSlots.size > 0 && this.guardAccess?.(t.index, addr, d, ctl[CH_WRITE] === 1) === true) return;
       if (ctl[CH_WRITE] === 1) this.mmio.write(addr, d);
       else this.mmio.read(addr, d);
     } else if (kind === KIND_DEBUG) {
       this.onDebugExit(t.index, decodeDebugExit(data));
+    } else if (kind === KIND_EMULATION_FAILURE) {
+      const rip = new DataView(data.buffer, data.byteOffset).getBigUint64(0, true);
+      data[0] = this.guardSlots.size > 0 && this.emulationFailure?.(t.index, rip) === true ? 1 : 0;
     } else if (kind === KIND_STOP) {
       const text = new TextDecoder().decode(data.slice(0, ctl[CH_DETAIL_LEN]!));
       this.requestStop(JSON.parse(text) as VmStop);

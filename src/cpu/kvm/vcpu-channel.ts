@@ -35,6 +35,8 @@ export const KIND_MMIO = 2;
 export const KIND_STOP = 3;
 /** KVM_EXIT_DEBUG: the data area holds kvm_run's first 64 bytes (the debug payload at its kvm_run offsets). */
 export const KIND_DEBUG = 4;
+/** KVM_EXIT_INTERNAL_ERROR, emulation failure: the data area holds RIP (u64); the main thread answers data[0] = 1 to retry. */
+export const KIND_EMULATION_FAILURE = 5;
 
 export const STATUS_RUNNING = 0;
 /** Halted with IF=0, or waiting for INIT/SIPI: only another vCPU can wake it. */

@@ -7,7 +7,7 @@
  * Started by KvmVm; never imported by anything else.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { KVM_EXIT, KVM_EXIT_IO_OUT, KVM_RUN as KVM_RUN_IOCTL } from '../../sys/kvm-abi.js';
+import { KVM_EXIT, KVM_EXIT_IO_OUT, KVM_INTERNAL_ERROR, KVM_RUN as KVM_RUN_IOCTL } from '../../sys/kvm-abi.js';
 import { KVM_RUN } from '../../sys/kvm-structs.js';
 import { EAGAIN, EINTR, gettid, installKickSignal, ioctlIntRaw, lastErrno, mmapFd, startThreadTimer, sysError } from '../../sys/libc.js';
 import type { VmStop } from '../vm.js';
@@ -37,6 +37,7 @@ import {
   KIND_DEBUG,
   KIND_IO,
   KIND_MMIO,
+  KIND_EMULATION_FAILURE,
   KIND_STOP,
   STATE_IDLE,
   STATE_REQUEST,
@@ -168,6 +169,16 @@ function loop(): void {
       ctl[CH_KIND] = KIND_DEBUG;
       if (!request()) return;
     } else {
+      if (reason === KVM_EXIT.INTERNAL_ERROR && rv.getUint32(KVM_RUN.INTERNAL_SUBERROR, true) === KVM_INTERNAL_ERROR.EMULATION) {
+        // An instruction fetch from a page the gdb stub guards: the main thread may take it and run the vCPU again.
+        const rip = safeRip();
+        if (rip !== undefined) {
+          new DataView(ch.data.buffer, ch.data.byteOffset).setBigUint64(0, rip, true);
+          ctl[CH_KIND] = KIND_EMULATION_FAILURE;
+          if (!request()) return;
+          if (ch.data[0] === 1) continue;
+        }
+      }
       const stop = stopForExit(reason, rb, init.index, safeRip());
       if (stop) {
         postStop(stop);

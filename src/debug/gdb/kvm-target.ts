@@ -34,7 +34,7 @@ import {
 import { ioctlPtr, ioctlPtrRaw } from '../../sys/libc.js';
 import { MSR } from '../../cpu/registers.js';
 import { GDB_REGISTERS } from './target-description.js';
-import { ZType, type GdbTarget, type StopEvent, type WatchKind } from './gdb-target.js';
+import { ZType, type GdbTarget, type StopEvent, type StopNote, type WatchKind } from './gdb-target.js';
 import { SIGINT, SIGTRAP } from './gdb-session.js';
 import { fullTagWord } from './x87-tags.js';
 import { fromLe, leBytes } from './le-bytes.js';
@@ -64,6 +64,14 @@ interface StepWatch {
   last: Uint8Array;
 }
 
+/** A read or access watchpoint kept by guarding its pages (where KVM's data breakpoints do not fire). */
+interface GuardWatch {
+  readonly addr: bigint;
+  readonly kind: 'read' | 'access';
+  /** Guest-physical address of each watched byte. */
+  readonly phys: readonly number[];
+}
+
 interface SwBreak {
   readonly phys: number;
   readonly orig: number;
@@ -90,10 +98,19 @@ export interface KvmTargetHooks {
 }
 
 export class KvmGdbTarget implements GdbTarget {
-  onStop: (e: StopEvent) => void = () => undefined;
+  onStop: (e: StopEvent & StopNote) => void = () => undefined;
   private readonly slots: (HwSlot | undefined)[] = [undefined, undefined, undefined, undefined];
   private readonly swBreaks = new Map<bigint, SwBreak>();
   private readonly stepWatches: StepWatch[] = [];
+  private readonly guardWatches: GuardWatch[] = [];
+  /** Pages found to hold code a vCPU executes: KVM cannot run code from a guarded page, so they are not guarded again. */
+  private readonly codePages = new Set<number>();
+  /** vCPUs (0-based) whose current instruction touched a guarded watch: stepping to stop after it. */
+  private readonly guardHits = new Map<number, GuardWatch>();
+  /** Why the last guard could not be set, for monitor info. */
+  private guardRefusal: string | undefined;
+  /** A stop's line for gdb's console. */
+  private note: string | undefined;
   private readonly cache = new Map<number, VcpuCache>();
   /** vCPUs stepping over a breakpoint at their RIP (not a gdb step): the INT3 to put back, if any. */
   private readonly steppingOver = new Map<number, bigint | null>();
@@ -110,6 +127,8 @@ export class KvmGdbTarget implements GdbTarget {
     private readonly hooks: KvmTargetHooks,
   ) {
     vm.debugExit = (i, e) => this.debugExit(i, e);
+    vm.guardAccess = (i, addr, data, write) => this.guardAccess(i, addr, data, write);
+    vm.emulationFailure = (i, rip) => this.guardedFetch(i, rip);
     this.fpuAccess = fpuAccess((cap) => vm.checkExtension(cap));
   }
 
@@ -323,7 +342,7 @@ export class KvmGdbTarget implements GdbTarget {
   setBreakpoint(type: ZType, addr: bigint, len: number, insert: boolean): boolean {
     if (type === ZType.Software && this.support.swBreak) return insert ? this.insertSw(addr) : this.removeSw(addr);
     const kind: HwSlot['kind'] = type === ZType.Software || type === ZType.Hardware ? 'exec' : type === ZType.Write ? 'write' : type === ZType.Read ? 'read' : 'access';
-    if (kind !== 'exec' && !this.support.hwWatch) return kind === 'write' ? this.setStepWatch(addr, len, insert) : false;
+    if (kind !== 'exec' && !this.support.hwWatch) return kind === 'write' ? this.setStepWatch(addr, len, insert) : this.setGuardWatch(addr, len, kind, insert);
     const size = kind === 'exec' ? 1 : len;
     if (!insert) {
       const i = this.slots.findIndex((s) => s !== undefined && s.addr === addr && s.kind === kind && s.z === type);
@@ -358,6 +377,107 @@ export class KvmGdbTarget implements GdbTarget {
       phys.push(pa);
     }
     this.stepWatches.push({ addr, phys, last: this.physBytes(phys) });
+    return true;
+  }
+
+  /**
+   * Where data breakpoints do not fire (kvm_pvm), a read or access watchpoint takes its pages out of the memory
+   * slots (KvmVm.guardPages): every access to them is an MMIO exit that guardAccess completes against RAM, and
+   * an access to the watched bytes steps that vCPU to stop after its instruction. The VM is paused (gdb inserts
+   * and removes watchpoints at each resume and stop), so the slots change with no vCPU in KVM_RUN.
+   */
+  private setGuardWatch(addr: bigint, len: number, kind: 'read' | 'access', insert: boolean): boolean {
+    const at = this.guardWatches.findIndex((w) => w.addr === addr && w.kind === kind && w.phys.length === len);
+    if (!insert) {
+      if (at >= 0) {
+        this.guardWatches.splice(at, 1);
+        this.applyGuards();
+      }
+      return true;
+    }
+    if (at >= 0) return true;
+    if (len < 1 || len > 4096) return false;
+    const phys: number[] = [];
+    for (let i = 0; i < len; i++) {
+      const pa = this.phys(1, (addr + BigInt(i)) % U64, false);
+      if (pa < 0 || this.vm.memory.find(pa) === undefined) return false;
+      phys.push(pa);
+    }
+    const pages = new Set(phys.map((pa) => pa - (pa % 4096)));
+    // A vCPU about to run code on the page would fail at once.
+    for (const v of this.vm.vcpus) {
+      const pa = this.phys(v.index + 1, this.linearRip(v.index + 1), false);
+      if (pa >= 0 && pages.has(pa - (pa % 4096))) this.codePages.add(pa - (pa % 4096));
+    }
+    const code = [...pages].find((p) => this.codePages.has(p));
+    if (code !== undefined) {
+      this.guardRefusal = `${kind} watchpoint at 0x${addr.toString(16)} refused: its page (guest-physical 0x${code.toString(16)}) holds code a vCPU executes, and KVM cannot run code from a guarded page`;
+      return false;
+    }
+    this.guardWatches.push({ addr, kind, phys });
+    if (this.applyGuards()) return true;
+    this.guardWatches.pop();
+    this.applyGuards();
+    return false;
+  }
+
+  /** Guards the pages of every guard watch (none: the slots as they were). */
+  private applyGuards(): boolean {
+    const pages = new Set<number>();
+    for (const w of this.guardWatches) for (const pa of w.phys) pages.add(pa - (pa % 4096));
+    try {
+      this.vm.guardPages([...pages]);
+      return true;
+    } catch (e) {
+      this.guardRefusal = `read/access watchpoints cannot guard their pages: ${(e as Error).message}`;
+      return false;
+    }
+  }
+
+  /** An MMIO exit of vCPU `i` (main thread, the vCPU waiting): a guarded page's access, done on RAM. */
+  private guardAccess(i: number, addr: number, data: Uint8Array, write: boolean): boolean {
+    const page = addr - (addr % 4096);
+    if (!this.guardWatches.some((w) => w.phys.some((pa) => pa - (pa % 4096) === page))) return false;
+    const r = this.vm.memory.find(addr);
+    if (r === undefined) return false;
+    // KVM splits accesses at page boundaries: this one is inside the page.
+    const o = addr - r.gpa;
+    if (write) r.bytes.set(data, o);
+    else data.set(r.bytes.subarray(o, o + data.length));
+    const hit = this.guardWatches.find((w) => (w.kind === 'access' || !write) && w.phys.some((pa) => pa >= addr && pa < addr + data.length)) ?? this.guardHits.get(i);
+    if (hit === undefined) return true;
+    if (write) {
+      // KVM exits for an MMIO write once the instruction is done (RIP past it) and then skips that instruction's
+      // single-step trap: stop now (measured on kvm_pvm: a step armed here stopped one instruction late).
+      this.guardHits.delete(i);
+      this.stop ??= { kind: 'watch', thread: i + 1, address: hit.addr, watch: hit.kind };
+      void this.vm.pause().then(() => this.report());
+    } else if (!this.guardHits.has(i)) {
+      // KVM runs a reading instruction again with the data: a step then stops the vCPU after it.
+      this.guardHits.set(i, hit);
+      this.arm(i, true, null);
+    }
+    return true;
+  }
+
+  /** vCPU `i` failed to fetch an instruction: from a guarded page, the watchpoints there cannot be kept. */
+  private guardedFetch(i: number, rip: bigint): boolean {
+    const t = i + 1;
+    this.cache.delete(t);
+    const pa = this.phys(t, this.linearRip(t), false);
+    const page = pa - (pa % 4096);
+    if (pa < 0 || !this.guardWatches.some((w) => w.phys.some((p) => p - (p % 4096) === page))) return false;
+    this.codePages.add(page);
+    const dropped = this.guardWatches.filter((w) => w.phys.some((p) => p - (p % 4096) === page));
+    for (const w of dropped) this.guardWatches.splice(this.guardWatches.indexOf(w), 1);
+    this.note = `tsvmm: vCPU ${i} executes code at 0x${rip.toString(16)} on the page of ${dropped.map((w) => `the ${w.kind} watchpoint at 0x${w.addr.toString(16)}`).join(' and ')}: KVM cannot run code from a guarded page, so it is removed (it will not be inserted again; delete it in gdb)`;
+    this.guardRefusal = this.note;
+    if (this.stop === undefined) this.stop = { kind: 'signal', thread: t, signal: SIGTRAP };
+    // Unguarded once paused (no vCPU in KVM_RUN then); the vCPU runs the instruction again when resumed.
+    void this.vm.pause().then(() => {
+      this.applyGuards();
+      this.report();
+    });
     return true;
   }
 
@@ -411,13 +531,15 @@ export class KvmGdbTarget implements GdbTarget {
     if (dr[7] !== 0n) control |= G.ENABLE | G.USE_HW_BP;
     if (this.swBreaks.size > 0) control |= G.ENABLE | G.USE_SW_BP;
     // Stepped watchpoints step every vCPU, with interrupts (a guest waiting for one must get it).
-    if (step || this.stepWatches.length > 0) control |= G.ENABLE | G.SINGLESTEP;
+    if (step || this.stepWatches.length > 0 || this.guardHits.has(i)) control |= G.ENABLE | G.SINGLESTEP;
     if (step && this.support.blockIrq) control |= G.BLOCKIRQ;
     ioctlPtr(this.vm.vcpus[i]!.fd, KVM_SET_GUEST_DEBUG, encodeGuestDebug(control, dr), `KVM_SET_GUEST_DEBUG on vCPU ${i} failed`);
   }
 
   resume(step: number | null): void {
     this.steppingOver.clear();
+    // A hit whose step a stop overtook: the access is done, the stop is gdb's.
+    this.guardHits.clear();
     for (const w of this.stepWatches) w.last = this.physBytes(w.phys);
     this.stepThread = step;
     this.vm.vcpus.forEach((_, i) => {
@@ -440,6 +562,14 @@ export class KvmGdbTarget implements GdbTarget {
   /** KVM_EXIT_DEBUG of vCPU `i` (main thread, that vCPU out of KVM_RUN): pause the VM for gdb, or let it go on. */
   private debugExit(i: number, e: KvmDebugExit): void {
     const t = i + 1;
+    const guardHit = this.guardHits.get(i);
+    if (guardHit !== undefined) {
+      // The step after the instruction that touched a guarded watch (INT3s a step-over took out go back at the stop).
+      this.guardHits.delete(i);
+      this.stop ??= { kind: 'watch', thread: t, address: guardHit.addr, watch: guardHit.kind };
+      void this.vm.pause().then(() => this.report());
+      return;
+    }
     const watched = this.stepWatches.length > 0 ? this.stepWatchHit() : undefined;
     // A step and nothing else (no breakpoint slot hit), not one gdb asked for: ours, to step over or watch.
     const ours = e.exception === 1 && (e.dr6 & 0xfn) === 0n && (e.dr6 & DR6_BS) !== 0n && this.stepThread !== t && watched === undefined;
@@ -478,7 +608,9 @@ export class KvmGdbTarget implements GdbTarget {
     if (!this.waiting || this.stop === undefined) return;
     this.waiting = false;
     this.finishStop();
-    this.onStop(this.stop);
+    const note = this.note;
+    this.note = undefined;
+    this.onStop(note === undefined ? this.stop : { ...this.stop, note });
   }
 
   /** The VM is paused: INT3s a step-over took out go back. */
@@ -512,8 +644,8 @@ export class KvmGdbTarget implements GdbTarget {
     if (word === 'help') return 'monitor info            backend, guest-debug facilities and vCPU states';
     if (word === 'info') {
       const s = this.support;
-      const facilities = `single-step, hardware breakpoints, ${s.hwWatch ? 'hardware watchpoints' : 'write watchpoints by single-stepping (no data breakpoints here)'}, ${s.swBreak ? 'INT3 breakpoints' : 'break uses debug registers (INT3 does not work here)'}`;
-      return [`backend kvm, ${this.threadCount} vCPU(s): ${facilities}`, ...s.notes.map((n) => `  ${n}`), 'reverse execution: off (it needs --accel emu --deterministic: kvm has no instruction count to replay to)', ...this.vm.vcpus.map((v) => this.describeThread(v.index + 1))].join('\n');
+      const facilities = `single-step, hardware breakpoints, ${s.hwWatch ? 'hardware watchpoints' : 'write watchpoints by single-stepping and read/access watchpoints by guarding their pages (no data breakpoints here)'}, ${s.swBreak ? 'INT3 breakpoints' : 'break uses debug registers (INT3 does not work here)'}`;
+      return [`backend kvm, ${this.threadCount} vCPU(s): ${facilities}`, ...s.notes.map((n) => `  ${n}`), ...(this.guardRefusal === undefined ? [] : [`  ${this.guardRefusal}`]), 'reverse execution: off (it needs --accel emu --deterministic: kvm has no instruction count to replay to)', ...this.vm.vcpus.map((v) => this.describeThread(v.index + 1))].join('\n');
     }
     if (word === 'icount' || word === 'stop-at') return `monitor ${word}: kvm has no instruction counter (use --accel emu)`;
     return null;
@@ -525,6 +657,9 @@ export class KvmGdbTarget implements GdbTarget {
     for (const addr of [...this.swBreaks.keys()]) this.removeSw(addr);
     this.slots.fill(undefined);
     this.stepWatches.length = 0;
+    this.guardWatches.length = 0;
+    this.guardHits.clear();
+    this.applyGuards();
     this.steppingOver.clear();
     this.vm.vcpus.forEach((v) => ioctlPtr(v.fd, KVM_SET_GUEST_DEBUG, encodeGuestDebug(0), `KVM_SET_GUEST_DEBUG on vCPU ${v.index} failed`));
     this.cache.clear();
