@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { guestPath, runCli } from './guest-runner.js';
 import { exited, kvmStubSkip, noGdb, runGdbBatch, startGdbStub as startStub } from './gdb-runner.js';
 import { RspDecoder, encodePacket } from '../src/debug/gdb/rsp-codec.js';
+import { guestDebugSupport } from '../src/cpu/kvm/guest-debug-probe.js';
 
 /** Runs gdb in batch mode with `script` against guest `guest`'s ELF64 symbols; resolves with everything it printed. */
 async function runGdb(script: string, guest: string): Promise<string> {
@@ -149,6 +150,42 @@ for (const accel of ['emu', 'kvm'] as const) {
     }
   });
 }
+
+const pvmSkip = ((): string | false => {
+  const s = kvmStubSkip();
+  if (s !== false) return s;
+  const p = guestDebugSupport();
+  return p.ok && p.support.hwWatch ? "KVM's data breakpoints fire here: read watchpoints use them, no page is guarded" : false;
+})();
+test('raw protocol on kvm without data breakpoints: a read watchpoint on the page a vCPU executes is refused, with the reason', { skip: pvmSkip, timeout: 120_000 }, async () => {
+  const { child, port } = await startStub(['--kernel', guestPath('debuggee'), '--serial', 'none', '--gdb-wait'], 'kvm');
+  const sock = connect(port, '127.0.0.1');
+  const decoder = new RspDecoder();
+  const replies: string[] = [];
+  let waiting: (() => void) | undefined;
+  sock.on('data', (d: Buffer) => {
+    for (const e of decoder.feed(d)) if (e.kind === 'packet') replies.push(Buffer.from(e.data).toString('latin1'));
+    waiting?.();
+  });
+  const ask = async (p: string, n = 1): Promise<string[]> => {
+    sock.write(encodePacket(p));
+    while (replies.length < n) await new Promise<void>((r) => (waiting = r));
+    return replies.splice(0, n);
+  };
+  try {
+    await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
+    assert.deepEqual(await ask('QStartNoAckMode'), ['OK']);
+    const rip = BigInt.asUintN(64, BigInt(`0x${Buffer.from((await ask('p10'))[0]!, 'hex').reverse().toString('hex')}`));
+    assert.deepEqual(await ask(`Z3,${rip.toString(16)},1`), ['E01'], 'the page RIP is on');
+    const [info] = await ask(`qRcmd,${Buffer.from('info').toString('hex')}`, 2);
+    assert.match(Buffer.from(info!.slice(1), 'hex').toString(), /read watchpoint at 0x[0-9a-f]+ refused: its page \(guest-physical 0x[0-9a-f]+\) holds code a vCPU executes, and KVM cannot run code from a guarded page/);
+    assert.deepEqual(await ask('D'), ['OK']);
+  } finally {
+    sock.destroy();
+    child.kill('SIGKILL');
+    await exited(child);
+  }
+});
 
 test('gdb in batch mode: break, registers, stepi, hbreak, watchpoint, physical memory, threads, exit status', { skip: noGdb, timeout: 180_000 }, async () => {
   const { child, port, output } = await startStub(['--kernel', guestPath('debug'), '--serial', 'stdio', '--gdb-wait']);
