@@ -107,6 +107,8 @@ export class KvmGdbTarget implements GdbTarget {
   private readonly codePages = new Set<number>();
   /** vCPUs (0-based) whose current instruction touched a guarded watch: stepping to stop after it. */
   private readonly guardHits = new Map<number, GuardWatch>();
+  /** Guard watches an emulation failure removed (`kind@addr`): refused when gdb inserts them again. */
+  private readonly refusedWatches = new Set<string>();
   /** Why the last guard could not be set, for monitor info. */
   private guardRefusal: string | undefined;
   /** A stop's line for gdb's console. */
@@ -396,7 +398,7 @@ export class KvmGdbTarget implements GdbTarget {
       return true;
     }
     if (at >= 0) return true;
-    if (len < 1 || len > 4096) return false;
+    if (len < 1 || len > 4096 || this.refusedWatches.has(`${kind}@${addr}`)) return false;
     const phys: number[] = [];
     for (let i = 0; i < len; i++) {
       const pa = this.phys(1, (addr + BigInt(i)) % U64, false);
@@ -442,7 +444,7 @@ export class KvmGdbTarget implements GdbTarget {
     if (r === undefined) return false;
     // KVM splits accesses at page boundaries: this one is inside the page.
     const o = addr - r.gpa;
-    if (write) r.bytes.set(data, o);
+    if (write) this.vm.memory.write(addr, data);
     else data.set(r.bytes.subarray(o, o + data.length));
     const hit = this.guardWatches.find((w) => (w.kind === 'access' || !write) && w.phys.some((pa) => pa >= addr && pa < addr + data.length)) ?? this.guardHits.get(i);
     if (hit === undefined) return true;
@@ -460,17 +462,33 @@ export class KvmGdbTarget implements GdbTarget {
     return true;
   }
 
-  /** vCPU `i` failed to fetch an instruction: from a guarded page, the watchpoints there cannot be kept. */
+  /**
+   * An emulation failure of vCPU `i` while pages are guarded. A fetch from a guarded page: the watchpoints there
+   * cannot be kept. Elsewhere it may be an access to a guarded page KVM cannot do as MMIO (guest code KVM's emulator
+   * does not know): every guard goes. Either way the VM pauses and the vCPU tries the instruction again unguarded
+   * when continued (a failure of the guest's own then stops the VM as without gdb).
+   */
   private guardedFetch(i: number, rip: bigint): boolean {
     const t = i + 1;
     this.cache.delete(t);
-    const pa = this.phys(t, this.linearRip(t), false);
-    const page = pa - (pa % 4096);
-    if (pa < 0 || !this.guardWatches.some((w) => w.phys.some((p) => p - (p % 4096) === page))) return false;
-    this.codePages.add(page);
-    const dropped = this.guardWatches.filter((w) => w.phys.some((p) => p - (p % 4096) === page));
-    for (const w of dropped) this.guardWatches.splice(this.guardWatches.indexOf(w), 1);
-    this.note = `tsvmm: vCPU ${i} executes code at 0x${rip.toString(16)} on the page of ${dropped.map((w) => `the ${w.kind} watchpoint at 0x${w.addr.toString(16)}`).join(' and ')}: KVM cannot run code from a guarded page, so it is removed (it will not be inserted again; delete it in gdb)`;
+    if (this.guardWatches.length === 0) return false;
+    const onPage = (page: number): boolean => this.guardWatches.some((w) => w.phys.some((p) => p - (p % 4096) === page));
+    // The instruction's first byte, or its last possible one (an instruction may straddle into the guarded page).
+    const page = [0n, 14n]
+      .map((d) => this.phys(t, (this.linearRip(t) + d) % U64, false))
+      .map((pa) => (pa < 0 ? -1 : pa - (pa % 4096)))
+      .find((p) => p >= 0 && onPage(p));
+    if (page !== undefined) this.codePages.add(page);
+    const dropped = this.guardWatches.filter((w) => page === undefined || w.phys.some((p) => p - (p % 4096) === page));
+    for (const w of dropped) {
+      this.guardWatches.splice(this.guardWatches.indexOf(w), 1);
+      this.refusedWatches.add(`${w.kind}@${w.addr}`);
+    }
+    const which = dropped.map((w) => `the ${w.kind} watchpoint at 0x${w.addr.toString(16)}`).join(' and ');
+    this.note =
+      page !== undefined
+        ? `tsvmm: vCPU ${i} executes code at 0x${rip.toString(16)} on the page of ${which}: KVM cannot run code from a guarded page, so it is removed (it will not be inserted again; delete it in gdb)`
+        : `tsvmm: KVM could not emulate vCPU ${i}'s instruction at 0x${rip.toString(16)} while ${which} guarded pages (an access KVM cannot do as MMIO?): removed (not inserted again; delete in gdb)`;
     this.guardRefusal = this.note;
     if (this.stop === undefined) this.stop = { kind: 'signal', thread: t, signal: SIGTRAP };
     // Unguarded once paused (no vCPU in KVM_RUN then); the vCPU runs the instruction again when resumed.
