@@ -349,6 +349,7 @@ export class KvmVm implements Vm {
    * region KVM logs dirty pages of (a migration or dirty tracking is on: its bitmap is per slot).
    */
   guardPages(pages: readonly number[]): void {
+    if (pages.length === 0 && this.guardSlots.size === 0) return;
     const byRegion = new Map<MemoryRegion, number[]>();
     for (const p of pages) {
       const r = this.memory.find(p);

@@ -170,7 +170,7 @@ function loop(): void {
       if (!request()) return;
     } else {
       if (reason === KVM_EXIT.INTERNAL_ERROR && rv.getUint32(KVM_RUN.INTERNAL_SUBERROR, true) === KVM_INTERNAL_ERROR.EMULATION) {
-        // An instruction fetch from a page the gdb stub guards: the main thread may take it and run the vCPU again.
+        // Maybe caused by a page the gdb stub guards (a fetch from it): the main thread may take it and run the vCPU again.
         const rip = safeRip();
         if (rip !== undefined) {
           new DataView(ch.data.buffer, ch.data.byteOffset).setBigUint64(0, rip, true);
