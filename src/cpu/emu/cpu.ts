@@ -419,6 +419,12 @@ export class EmuCpu {
   segOff = 0;
   /** Set by an instruction that ran but does not retire yet (a paused REP). */
   notRetired = 0;
+  /**
+   * Instructions and branches a compiled wasm block went over by its forward branches inside it (jit/wasm-skips.ts):
+   * they did not retire; execBlock takes them off the block's counts (and zeroes these).
+   */
+  skipN = 0;
+  skipB = 0;
   /** Extra iterations of a self-looping compiled block, and the most it may run. */
   loops = 0;
   loopLimit = 1;

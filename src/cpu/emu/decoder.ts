@@ -512,6 +512,7 @@ export function decodeBlock(c: EmuCpu, lin: number, pa: number): Block {
     // in their block as non-branches: they start a block of their own after a side exit.
     if (blk.sideExits !== 0 && PMU_SYNC.has(x.row.mn)) {
       pos = at;
+      blk.openEnd = true;
       break;
     }
     // Small integers stored as such (| 0): one double stored here would make the field a boxed double in
@@ -528,6 +529,7 @@ export function decodeBlock(c: EmuCpu, lin: number, pa: number): Block {
       x.k = K.Side;
       blk.sideExits++;
     }
+    if (n === maxInsns - 1) blk.openEnd = true;
   }
   // A block that stops at a conditional branch (page end, length limit) ends there: no side exit.
   const last = blk.insns[blk.insns.length - 1]!;

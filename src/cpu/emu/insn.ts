@@ -168,6 +168,12 @@ export class Block {
    * when they are not taken and leaves there when they are (or when the run loop must poll).
    */
   sideExits = 0;
+  /**
+   * The block stopped at its instruction limit or before an instruction that counts the PMU (decoder.ts), not at
+   * an instruction that ends blocks or its page's end: a block decoded from one of its later instructions may go
+   * on past its end (the wasm tier then branches to no instruction inside it: wasm-skips.ts).
+   */
+  openEnd = false;
 
   constructor(phys: number, mode: number) {
     this.mode = mode;

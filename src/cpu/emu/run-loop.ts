@@ -500,6 +500,16 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
         c.retired[userIdx]! += c.loops * blk.loopLen;
         c.branchesRetired[userIdx]! += c.loops * blk.loopBranches;
       }
+      if (c.skipN !== 0) {
+        // It branched over some of its instructions (jit/wasm-skips.ts): they did not retire.
+        c.instructions -= c.skipN;
+        c.retired[userIdx]! -= c.skipN;
+        c.branchesRetired[userIdx]! -= c.skipB;
+        chN -= c.skipN;
+        chB -= c.skipB;
+        c.skipN = 0;
+        c.skipB = 0;
+      }
       c.smc = false;
     } else {
       let x = blk.first!;
@@ -681,6 +691,16 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
         ins = c.chainIns;
         chN = c.instructions - i0;
         chB = c.branchesRetired[userIdx]! - b0;
+      }
+      if (c.skipN !== 0) {
+        // What it branched over before the fault did not retire (jit/wasm-skips.ts).
+        c.instructions -= c.skipN;
+        c.retired[userIdx]! -= c.skipN;
+        c.branchesRetired[userIdx]! -= c.skipB;
+        chN -= c.skipN;
+        chB -= c.skipB;
+        c.skipN = 0;
+        c.skipB = 0;
       }
     }
     if (e !== FAULT) throw e;

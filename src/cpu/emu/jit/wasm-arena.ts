@@ -21,6 +21,13 @@ export const enum Slot {
   Loops = 168,
   /** Int32: 1 while RFLAGS.DF is set (EmuCpu.dfSlot). */
   Df = 172,
+  /**
+   * A block with forward branches inside it (wasm-skips.ts), since its entry: int32 instructions and int32 branches
+   * it branched over (one i64), and the index its last such branch went to (int32; past a self-loop's passes:
+   * passes * loop length + index), for the deterministic clock.
+   */
+  Skip = 176,
+  SkipAt = 184,
   SegBase = 256,
   SegChk = 352,
   /** Int32 per segment register: its selector (EmuCpu.segSel; MOV r, Sreg reads it in compiled code). */
@@ -99,7 +106,7 @@ export const LINK_PAGES = 32;
 /** Entries of the chained runs' jump cache (a power of 2). */
 export const JCW_ENTRIES = 16384;
 /** Bytes of one link record (wasm-chain.ts Lk). */
-export const LINK_BYTES = 88;
+export const LINK_BYTES = 96;
 /** vCPU slots of a memory made without a VM's sizes (a standalone EmuCpu, tests). */
 const DEFAULT_SLOTS = 8;
 

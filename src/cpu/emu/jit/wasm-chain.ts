@@ -44,6 +44,8 @@ export const enum Lk {
   /** A self-looping block's instructions and branches per extra pass (Block.loopLen, loopBranches); 0 for others. */
   LoopLen = 80,
   LoopBr = 84,
+  /** 1 for a block with forward branches inside it (wasm-skips.ts): the instructions it branched over did not retire. */
+  Skip = 88,
 }
 
 /** Exit code of a block whose last instruction the driver ran through `tl` (how = 4; ci = its index). */
@@ -117,6 +119,15 @@ export function chainModuleBytes(blockType: FnType, jcwBase: number, jcwEntries:
   b.get(dbr).get(rec).mem(W.I32Load, Lk.LoopBr, 2);
   slotI32(Slot.Loops);
   b.op(W.I32Mul, W.I32Add).set(dbr);
+  b.op(W.End);
+  // What it branched over (Slot.Skip, 0 when it took no such branch) did not retire; the counts below add to these.
+  b.get(rec).mem(W.I32Load, Lk.Skip, 2).op(W.If, T.Void);
+  b.get(done);
+  slotI32(Slot.Skip);
+  b.op(W.I32Sub).set(done);
+  b.get(dbr);
+  slotI32(Slot.Skip + 4);
+  b.op(W.I32Sub).set(dbr);
   b.op(W.End);
   b.op(W.Block, T.Void); // $out
   {

@@ -34,6 +34,7 @@ import { CHAIN, HELPERS, Im, IMPORTS, MAIN_TYPE, P_SLOT, TYPES } from './wasm-bl
 import { emitting } from './wasm-emit-state.js';
 import { emit } from './wasm-emit.js';
 import { observesAll, SLOW_ONLY, wasmForm, type WForm } from './wasm-inline-forms.js';
+import { planSkips } from './wasm-skips.js';
 import { chainOf, chainRunning, chainWrapper, imports, wrapper, type ChainEntry } from './wasm-host.js';
 
 export const canCompileWasm = wasmApi !== undefined;
@@ -45,6 +46,8 @@ interface Prepared {
   segAt: Int32Array;
   /** The instruction a self-loop starts at (its last instruction branches back there), or -1. */
   head: number;
+  /** Whether it has forward branches to its own instructions (wasm-skips.ts). */
+  skips: boolean;
 }
 
 /** A hot block's forms and self-loop head, before its function is emitted. */
@@ -96,8 +99,9 @@ function prepare(h: Hot): Prepared {
   for (let k = 1; k < n; k++) segAt[k] = forms[k - 1] === 'jcc' ? k : segAt[k - 1]!;
   const body = new BlockBody(5, P_SLOT, (f) => f === Im.H);
   emitting.blockLong = blk.mode === 2;
-  emit(body, ins, forms, liveAfter, liveInline, head);
-  return { blk, body, segAt, head };
+  const skips = planSkips(ins, forms, head, blk.openEnd);
+  emit(body, ins, forms, liveAfter, liveInline, head, skips);
+  return { blk, body, segAt, head, skips: skips !== null };
 }
 
 /** Compiles prepared blocks into one module and sets each block's exec. */
@@ -134,7 +138,7 @@ function compileBatch(arena: WasmArena, ps: readonly Prepared[], stats: JitStats
     }
     if (ch !== null && idx !== 0) {
       ch.table.set(idx, run);
-      const e: ChainEntry = { blk, ins, segAt: p.segAt, idx, tag: book.tags[idx]! };
+      const e: ChainEntry = { blk, ins, segAt: p.segAt, idx, tag: book.tags[idx]!, skips: p.skips };
       ch.entries[idx] = e;
       const at = arena.linkBase + idx * LINK_BYTES;
       const m = arena.i32;
@@ -143,10 +147,11 @@ function compileBatch(arena: WasmArena, ps: readonly Prepared[], stats: JitStats
       m[(at + Lk.Branches) >> 2] = blk.branches;
       m[(at + Lk.LoopLen) >> 2] = blk.loopLen;
       m[(at + Lk.LoopBr) >> 2] = blk.loopBranches;
+      m[(at + Lk.Skip) >> 2] = p.skips ? 1 : 0;
       blk.wl = { m, f: ch.f64, at };
       linkValidity(blk);
       blk.exec = chainWrapper(arena, ch, e);
-    } else blk.exec = wrapper(arena, ins, p.segAt, blk.loopLen, run);
+    } else blk.exec = wrapper(arena, ins, p.segAt, blk.loopLen, p.skips, run);
   });
   book.add(bytes.length, held, idxs);
   if (stats !== undefined) {

@@ -3,6 +3,8 @@
  * is its own function V8 can optimise (one function for all forms was too large for TurboFan and stayed in the
  * bytecode interpreter).
  */
+import type { SkipPlan } from './wasm-skips.js';
+
 export interface EmitState {
   /**
    * Deferred flags records. A flags producer whose flags only the slow paths of later memory accesses could see (a
@@ -38,6 +40,8 @@ export interface EmitState {
   passes: number;
   /** The flags some later point may observe after the instruction being emitted (flagLiveness). */
   liveAfter: number;
+  /** The block's forward branches to its own instructions (wasm-skips.ts), or null. */
+  skips: SkipPlan | null;
 }
 
 export const emitting: EmitState = {
@@ -52,4 +56,5 @@ export const emitting: EmitState = {
   loopHead: -1,
   passes: -1,
   liveAfter: 0,
+  skips: null,
 };

@@ -22,15 +22,21 @@ import { materialize } from './wasm-flags-record.js';
 import { formAluc64, formAlunm, formBitScan, formBswap, formBt, formCbw, formCmpxchg64m, formDivide, formIncdecm64, formLeave, formMul64, formPushf, formPushm, formShld, formXaddm, formXchgm, formCmovm } from './wasm-int-forms.js';
 import { emitStackRun, stackRunEnd } from './wasm-stack.js';
 import type { WForm } from './wasm-inline-forms.js';
+import { clearSkips, joinSkips, openSkips, type SkipPlan } from './wasm-skips.js';
 
 /** Forms a deferred record waits across: they neither read nor write flags, and call out only in slow paths. */
 const FLAGLESS: ReadonlySet<string> = new Set(['load', 'movzx-load', 'store', 'load64', 'store64', 'loadn', 'mov-rr', 'mov64', 'movri', 'movri64', 'lea', 'lea64', 'movzx', 'not', 'not64', 'mov8', 'nop', 'cbw', 'bswap']);
 /** Forms that write every arithmetic flag without reading any, whose records go through recField/recDirty only. */
 const FULL_WRITERS: ReadonlySet<string> = new Set(['alu-rr', 'alu-ri', 'alu-load', 'test', 'alu64', 'cmp-mi', 'cmp-mi8']);
 
-/** Emits the block's function body; `head` is the instruction its self-loop starts at, or -1. */
-export function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveAfter: readonly number[], liveInline: readonly number[], head: number): void {
+/**
+ * Emits the block's function body; `head` is the instruction its self-loop starts at, or -1; `skips` its forward
+ * branches to its own instructions (wasm-skips.ts).
+ */
+export function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[], liveAfter: readonly number[], liveInline: readonly number[], head: number, skips: SkipPlan | null = null): void {
   const n = ins.length;
+  emitting.skips = skips;
+  if (skips !== null) clearSkips(b);
   let known: Known = NONE;
   // A chained run (wasm-chain.ts) enters a block with the record as the block before it left it, dirty groups
   // included; without chains every block starts from the wrapper's clean record.
@@ -53,6 +59,7 @@ export function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[]
     const full = FULL_WRITERS.has(f) && (w & Bit.Arith) === Bit.Arith;
     // ROL/ROR r32, imm (CF and OF through the `sh` import, which merges them into the record before it).
     const rot = f === 'shift' && !shift32Inline(x);
+    if (skips !== null) known = joinSkips(b, skips, k, known);
     if (k === head || !(full || rot || FLAGLESS.has(f))) materialize();
     if (k === head) {
       // Passes completed so far are in the slot for anything that faults or calls out in the loop.
@@ -61,8 +68,9 @@ export function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[]
       known = NONE; // reached from the back edge too
       emitting.dirtyAt = -1;
     }
+    if (skips !== null) openSkips(b, skips, k);
     if (f === 'push' || f === 'pop') {
-      const e = stackRunEnd(ins, forms, k, head);
+      const e = stackRunEnd(ins, forms, k, head, skips);
       if (e > k) {
         // PUSHes, POPs and register moves: no flags read or written, `known` stays.
         const kn = known;

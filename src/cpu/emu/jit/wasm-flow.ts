@@ -15,6 +15,7 @@ import { exitCode, Im, P_BIP, P_LIM, P_ROOM, P_SLOT, P_USER } from './wasm-block
 import { emitting } from './wasm-emit-state.js';
 import { condition } from './wasm-flags-record.js';
 import { address, nonCanonical, stackLin32, tlbHit } from './wasm-mem-access.js';
+import { emitSkip } from './wasm-skips.js';
 
 /**
  * Leaves bip + `off` in Slot.ChainRip: where a branch (`x`) or the block's end goes, for the chain driver when that
@@ -235,6 +236,9 @@ export function formJcc(b: BlockBody, x: Insn, k: number, known: Known): void {
   if (k < emitting.blockLen - 1) {
     // A side exit: taken, or the run loop must poll before the next basic block, the block ends here.
     b.op(W.If, T.Void);
+    // Taken to an instruction of this block: there, as the run loop would go on there (wasm-skips.ts).
+    const sk = emitting.skips;
+    if (sk !== null && sk.to[k]! >= 0) emitSkip(b, sk, k, known);
     exitRip(b, x.end + x.imm, x);
     b.get(P_SLOT).i32(x.brThrough).mem(W.I32Store, Slot.ChainBr, 2);
     b.i32(exitCode(k + 1, 1)).op(W.Return, W.End);

@@ -58,6 +58,8 @@ let curM: Int32Array = new Int32Array(0);
 let curLoop = false;
 /** The running block's self-loop length (Block.loopLen), for the clock in its later passes. */
 let curLoopLen = 0;
+/** Whether the running block has forward branches to its own instructions (wasm-skips.ts). */
+let curSkip = false;
 
 /** Copies the flags record into the cpu if compiled code wrote it since the last copy. */
 function sync(c: EmuCpu): void {
@@ -75,11 +77,31 @@ function enter(c: EmuCpu, k: number): Insn {
   // In the block's first basic block c.segOff is what execBlock entered it with: 0, or for the rest of a block a
   // stop point cut, minus the instructions of its basic block before the cut (run-loop.ts runRest).
   const s = curSeg[k]!;
+  if (curSkip) {
+    skipped(c, s, p);
+    return curIns[k]!;
+  }
   // A later pass is a block run of its own to the deterministic clock (the interpreter's from the loop head on):
   // the passes before it have run, and its basic block starts at the head or at a side exit after it.
   if (p > 0) c.segOff = p * curLoopLen + Math.max(s, curIns.length - curLoopLen);
   else if (s !== 0) c.segOff = s;
   return curIns[k]!;
+}
+
+/**
+ * For a block with forward branches inside it: what it branched over so far (execBlock does not retire it), and
+ * the deterministic clock's basic block, which also starts where its last such branch went (Slot.SkipAt, in
+ * instructions as if none were skipped: passes * loop length + index), counted in instructions that ran.
+ */
+function skipped(c: EmuCpu, s: number, p: number): void {
+  const w = (c.wslot + Slot.Skip) >> 2;
+  const n = curM[w]!;
+  c.skipN = n;
+  c.skipB = curM[w + 1]!;
+  let at = p > 0 ? p * curLoopLen + Math.max(s, curIns.length - curLoopLen) : s;
+  const to = curM[(c.wslot + Slot.SkipAt) >> 2]!;
+  if (to > at) at = to;
+  if (at !== 0) c.segOff = at - n;
 }
 
 /**
@@ -160,7 +182,7 @@ function hostFunctions(): Record<string, unknown> {
 }
 
 /** The function execBlock calls for a compiled block: runs the wasm, then sets c.ci and RIP by its exit code. */
-export function wrapper(arena: WasmArena, ins: readonly Insn[], segAt: Int32Array, loopLen: number, run: (slot: number, user: number, bip: number, room: number, lim: number) => number): (c: EmuCpu) => void {
+export function wrapper(arena: WasmArena, ins: readonly Insn[], segAt: Int32Array, loopLen: number, skips: boolean, run: (slot: number, user: number, bip: number, room: number, lim: number) => number): (c: EmuCpu) => void {
   const loops = loopLen > 0;
   const m = arena.i32;
   return (c: EmuCpu): void => {
@@ -171,6 +193,10 @@ export function wrapper(arena: WasmArena, ins: readonly Insn[], segAt: Int32Arra
     curM = m;
     curLoop = loops;
     curLoopLen = loopLen;
+    curSkip = skips;
+    // Without a chained run nothing tells the block that an import asked the run loop to stop: no forward branch
+    // inside it is taken as a branch (each leaves as a side exit).
+    if (skips) m[(c.wslot + Slot.ChainStop) >> 2] = 1;
     const r = run(c.wslot, c.tlbUser | (c.stackSize << 16), c.bip, c.pollAt - c.instructions, c.loopLimit);
     const f = (c.wslot + Slot.Flags) >> 2;
     if (m[f + Fr.Dirty] !== 0) pull(c, m, f);
@@ -215,6 +241,8 @@ export interface ChainEntry {
   readonly idx: number;
   /** What EmuCpu.wxIdx holds for an exit of this block (the index and its reuse count: CodeBook.tags). */
   readonly tag: number;
+  /** Whether it has forward branches to its own instructions (wasm-skips.ts). */
+  readonly skips: boolean;
 }
 
 type DriveFn = (slot: number, user: number, bip: number, room: number, lim: number, idx: number, limit: number) => number;
@@ -293,7 +321,10 @@ function chainSync(c: EmuCpu): void {
   c.segOff = 0; // a block after the first: no rest of a cut block
   curLoop = e.blk.selfLoop;
   curLoopLen = e.blk.loopLen;
+  curSkip = e.skips;
   c.loops = 0; // enter() reads a self-loop's passes from the slot
+  c.skipN = 0; // the driver took what the blocks before it branched over off its count
+  c.skipB = 0;
   c.instructions = chAt[Ch.I0]! + n;
   c.retired[chU] = chAt[Ch.R0]! + n;
   c.branchesRetired[chU] = chAt[Ch.B0]! + m[s + (Slot.ChainNb >> 2)]!;
@@ -392,6 +423,7 @@ export function chainWrapper(arena: WasmArena, ch: ChainState, e0: ChainEntry): 
     curSeg = e0.segAt;
     curLoop = e0.blk.selfLoop;
     curLoopLen = e0.blk.loopLen;
+    curSkip = e0.skips;
     curIdx = idx0;
     curN = 0;
     const u = c.cpl === 3 ? 1 : 0;
@@ -427,6 +459,11 @@ export function chainWrapper(arena: WasmArena, ch: ChainState, e0: ChainEntry): 
     // The passes of the block it ended in, when that loops on itself (execBlock counts them); the driver counted
     // those of the self-loops before it.
     c.loops = e.blk.selfLoop ? m[(c.wslot + Slot.Loops) >> 2]! : 0;
+    if (e.skips) {
+      // What it branched over (execBlock takes it off the block's count).
+      c.skipN = m[(c.wslot + Slot.Skip) >> 2]!;
+      c.skipB = m[((c.wslot + Slot.Skip) >> 2) + 1]!;
+    }
     const ins = e.ins;
     const ci = r & 0xffff;
     const how = r >>> 16;

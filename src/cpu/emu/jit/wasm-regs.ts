@@ -324,6 +324,56 @@ export class BlockBody extends Body {
    */
   epoch = 0;
 
+  /** The nesting depth of structured opcodes here (a `br` to the block opened at level d is `br level - d`). */
+  get level(): number {
+    return this.depth;
+  }
+
+  /**
+   * Forward branches to one point (wasm-skips.ts): a `block` that code enters at its start and leaves only at its
+   * end, by falling through or by a `br` from inside. Its body is straight-line code as the level around it is, so
+   * registers get locals there as at the top level; at its end only what holds on every way in is kept (the
+   * fall-through's picture met with each branch's, taken at `skipBranch`). Returns the block's level.
+   */
+  openSkip(): number {
+    this.op(W.Block, T.Void);
+    this.joins.push({ base: this.base, level: this.depth, seen: false, cached: new Uint8Array(REGS), lo32: new Int32Array(REGS), hiZero: new Uint8Array(REGS) });
+    this.base = this.depth;
+    return this.depth;
+  }
+
+  /** Before a `br` to the openSkip block at `level`: what the compiler knows of the registers here holds at its end. */
+  skipBranch(level: number): void {
+    const j = this.joins.find((e) => e.level === level)!;
+    for (let r = 0; r < REGS; r++) {
+      if (!j.seen) {
+        j.cached[r] = this.cached[r]!;
+        j.lo32[r] = this.lo32[r]!;
+        j.hiZero[r] = this.hiZero[r]!;
+      } else {
+        j.cached[r] = j.cached[r]! & this.cached[r]!;
+        if (j.lo32[r] !== this.lo32[r]) j.lo32[r] = -1;
+        j.hiZero[r] = j.hiZero[r]! & this.hiZero[r]!;
+      }
+    }
+    j.seen = true;
+  }
+
+  /** Ends the innermost openSkip block: keeps what held at each branch to it and holds here. */
+  closeSkip(): void {
+    const j = this.joins.pop()!;
+    this.op(W.End);
+    this.base = j.base;
+    if (!j.seen) return;
+    for (let r = 0; r < REGS; r++) {
+      this.cached[r] = this.cached[r]! & j.cached[r]!;
+      if (this.lo32[r] !== j.lo32[r]) this.lo32[r] = -1;
+      this.hiZero[r] = this.hiZero[r]! & j.hiZero[r]!;
+    }
+  }
+
+  private readonly joins: { base: number; level: number; seen: boolean; cached: Uint8Array; lo32: Int32Array; hiZero: Uint8Array }[] = [];
+
   /** Whether code emitted here runs on every later path of the function (its top level, or a self-loop body's). */
   atTop(): boolean {
     return this.depth === this.base;

@@ -18,6 +18,7 @@ import { exitCode, P_SLOT, P_USER } from './wasm-block-abi.js';
 import { HOW_RET } from './wasm-chain.js';
 import { Slot } from './wasm-arena.js';
 import type { WForm } from './wasm-inline-forms.js';
+import type { SkipPlan } from './wasm-skips.js';
 import { pushI } from '../ops-flow.js';
 
 /** Register forms that may lie inside a run: no memory, no call out, no flags; checked not to touch RSP. */
@@ -37,16 +38,16 @@ function between(x: Insn, f: WForm): boolean {
 /**
  * The last instruction of the run that starts at k (a 64-bit PUSH or POP) with at least two PUSHes (POPs), or with
  * POPs up to the block's last instruction, a RET (a function's epilogue): k when there is none. A run does not reach
- * past the self-loop's head (`head`), where the loop enters.
+ * past the self-loop's head (`head`), where the loop enters, nor past an instruction a forward branch goes to (`skips`).
  */
-export function stackRunEnd(ins: readonly Insn[], forms: readonly WForm[], k: number, head: number): number {
+export function stackRunEnd(ins: readonly Insn[], forms: readonly WForm[], k: number, head: number, skips: SkipPlan | null = null): number {
   const x = ins[k]!;
   const f = forms[k]!;
   const push = f === 'push';
   if (!emitting.blockLong || !member(x, f, push)) return k;
   let last = k;
   let m = 1;
-  for (let j = k + 1; j < ins.length && j !== head; j++) {
+  for (let j = k + 1; j < ins.length && j !== head && (skips === null || skips.openAt[j]! < 0); j++) {
     const y = ins[j]!;
     const g = forms[j]!;
     if (member(y, g, push)) {
