@@ -385,6 +385,15 @@ function breakResult(c: EmuCpu): RunResult {
   return 'stop';
 }
 
+/** Takes back what a compiled block branched over (jit/wasm-skips.ts) from the counts it retired; those did not run. */
+function unretireSkipped(c: EmuCpu, userIdx: number): void {
+  c.instructions -= c.skipN;
+  c.retired[userIdx]! -= c.skipN;
+  c.branchesRetired[userIdx]! -= c.skipB;
+  c.skipN = 0;
+  c.skipB = 0;
+}
+
 /**
  * Executes (part of) one block: at most `limit` instructions. Returns the block entered at RIP (null: its fetch
  * faulted); a chained compiled run may end in another (ranHow).
@@ -502,13 +511,9 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
       }
       if (c.skipN !== 0) {
         // It branched over some of its instructions (jit/wasm-skips.ts): they did not retire.
-        c.instructions -= c.skipN;
-        c.retired[userIdx]! -= c.skipN;
-        c.branchesRetired[userIdx]! -= c.skipB;
         chN -= c.skipN;
         chB -= c.skipB;
-        c.skipN = 0;
-        c.skipB = 0;
+        unretireSkipped(c, userIdx);
       }
       c.smc = false;
     } else {
@@ -694,13 +699,9 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
       }
       if (c.skipN !== 0) {
         // What it branched over before the fault did not retire (jit/wasm-skips.ts).
-        c.instructions -= c.skipN;
-        c.retired[userIdx]! -= c.skipN;
-        c.branchesRetired[userIdx]! -= c.skipB;
         chN -= c.skipN;
         chB -= c.skipB;
-        c.skipN = 0;
-        c.skipB = 0;
+        unretireSkipped(c, userIdx);
       }
     }
     if (e !== FAULT) throw e;
