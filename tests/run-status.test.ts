@@ -86,10 +86,18 @@ test('emu: a shell sees 143 for a run SIGTERM ended', { timeout: 40_000 }, async
   assert.match(run.out().stderr, /^tsvmm: stopped by SIGTERM \(exit status 143\)\n(Terminated\n)?status 143\n$/);
 });
 
-/** `script` gives tsvmm a terminal, so the console is in raw mode and Ctrl-A x is the quit key. */
-const hasScript = spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0;
+/**
+ * `script` gives tsvmm a terminal, so the console is in raw mode and Ctrl-A x is the quit key. The probe opens one:
+ * a host (or a namespace with its own /dev) may have script(1) but no usable /dev/ptmx.
+ */
+function noPseudoTerminal(): string | false {
+  const r = spawnSync('script', ['-qec', 'true', '/dev/null'], { encoding: 'utf8', timeout: 10_000 });
+  if (r.error !== undefined) return `needs script(1) for a pseudo-terminal (${r.error.message})`;
+  if (r.status !== 0) return `script(1) cannot open a pseudo-terminal on this host: ${(r.stderr || r.stdout || `exit ${r.status}`).trim().split('\n')[0]}`;
+  return false;
+}
 
-test('emu: Ctrl-A x on the console quits with status 130, not the guest power-off status 0', { skip: hasScript ? false : 'needs script(1) for a pseudo-terminal', timeout: 40_000 }, async () => {
+test('emu: Ctrl-A x on the console quits with status 130, not the guest power-off status 0', { skip: noPseudoTerminal(), timeout: 40_000 }, async () => {
   const command = [process.execPath, tsvmmBin, 'run', '--kernel', guestPath('echo'), '--accel', 'emu'].map((a) => `'${a}'`).join(' ');
   const child = spawn('script', ['-qefc', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
