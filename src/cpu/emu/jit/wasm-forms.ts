@@ -20,7 +20,7 @@ import { emitting } from './wasm-emit-state.js';
 import { handler, smcExit } from './wasm-flow.js';
 import type { WForm } from './wasm-inline-forms.js';
 import { carry, condition, narrowLogic, parity, recConst, recDirty, recField, recField64, recLocal, record32, recordAddSub, recordIncDec, recLogic } from './wasm-flags-record.js';
-import { load, load8, nonCanonical, off32, segNotFlat, stackLin32, store, tlbHit, tlbHitRw } from './wasm-mem-access.js';
+import { load, load8, off32, segNotFlat, stackLin32, stackSlotsHit, store, tlbHit, tlbHitRw } from './wasm-mem-access.js';
 
 /** The wasm operations of ROL/ROR/SHL/SHR/SAL/SAR r32 by a constant, by x.op. */
 export const SHIFT_OP: readonly number[] = [W.I32Rotl, W.I32Rotr, 0, 0, W.I32Shl, W.I32ShrU, W.I32Shl, W.I32ShrS];
@@ -453,10 +453,7 @@ export function formPushPop(b: BlockBody, x: Insn, f: WForm, k: number): void {
     b.get(sp);
     if (push) b.i64(-8).op(W.I64Add);
     b.set(l);
-    tlbHit(b, l, 8, push, addr, idx);
-    b.get(P_USER).i32(16).op(W.I32ShrU).i32(8).op(W.I32Eq, W.I32And);
-    nonCanonical(b, l);
-    b.op(W.I32Eqz, W.I32And);
+    stackSlotsHit(b, l, 8, push, addr, idx);
     b.op(W.If, T.Void);
     if (push) {
       b.get(addr);

@@ -25,11 +25,11 @@ import { Dg, Fr } from './wasm-arena.js';
 import { T, W } from './wasm-encoder.js';
 import type { BlockBody } from './wasm-regs.js';
 import { orSzp, readForWrite, recordMul, writeBack, type Known } from './wasm-alu.js';
-import { Im, P_USER } from './wasm-block-abi.js';
+import { Im } from './wasm-block-abi.js';
 import { emitting } from './wasm-emit-state.js';
 import { handler, smcExit } from './wasm-flow.js';
 import { carry, condition, recConst, recDirty, recField, recField64, recLocal, record32, record64 } from './wasm-flags-record.js';
-import { load, load8, nonCanonical, tlbHit, tlbHitRw } from './wasm-mem-access.js';
+import { load, load8, stackSlotsHit, tlbHitRw } from './wasm-mem-access.js';
 import { ALU_CTX, getReg, recordNarrowAlu, setReg16, setReg8 } from './wasm-forms.js';
 
 const MIN64 = -(2n ** 63n);
@@ -566,10 +566,7 @@ function push64(b: BlockBody, k: number, v: number, read: (() => void) | null): 
   const idx = b.local(T.I32);
   b.load64(4);
   b.tee(sp).i64(-8).op(W.I64Add).set(l);
-  tlbHit(b, l, 8, true, addr, idx);
-  b.get(P_USER).i32(16).op(W.I32ShrU).i32(8).op(W.I32Eq, W.I32And);
-  nonCanonical(b, l);
-  b.op(W.I32Eqz, W.I32And);
+  stackSlotsHit(b, l, 8, true, addr, idx);
   b.op(W.If, T.Void);
   if (read) read();
   b.get(addr).get(v).mem(W.I64Store, 0, 0);
@@ -607,10 +604,7 @@ export function formLeave(b: BlockBody, k: number): void {
   const idx = b.local(T.I32);
   b.load64(5);
   b.set(bp);
-  tlbHit(b, bp, 8, false, addr, idx);
-  b.get(P_USER).i32(16).op(W.I32ShrU).i32(8).op(W.I32Eq, W.I32And);
-  nonCanonical(b, bp);
-  b.op(W.I32Eqz, W.I32And);
+  stackSlotsHit(b, bp, 8, false, addr, idx);
   b.op(W.If, T.Void);
   b.get(addr).mem(W.I64Load, 0, 0).set(v);
   b.get(bp).i64(8).op(W.I64Add).set(sp);

@@ -9,7 +9,7 @@ import { Seg } from '../x86-defs.js';
 import { Slot } from './wasm-arena.js';
 import { T, W } from './wasm-encoder.js';
 import type { BlockBody } from './wasm-regs.js';
-import { Im, P_BIP, P_SLOT } from './wasm-block-abi.js';
+import { Im, P_BIP, P_SLOT, P_USER } from './wasm-block-abi.js';
 import { emitting } from './wasm-emit-state.js';
 import { materialize, slowFlags } from './wasm-flags-record.js';
 
@@ -189,6 +189,17 @@ export function store8(b: BlockBody, k: number, lin: number, v: number, smcExit:
 /** Pushes whether 48-bit canonical i64 local `lin` is not (the handler then does everything). */
 export function nonCanonical(b: BlockBody, lin: number): void {
   b.get(lin).i64(16).op(W.I64Shl).i64(16).op(W.I64ShrS).get(lin).op(W.I64Ne);
+}
+
+/**
+ * Pushes whether `size` bytes of a 64-bit stack at i64 local `lin` (within one page) can be accessed inline: a TLB
+ * hit (host address in `addr`), the stack size 8 and `lin` canonical (one page: canonical when its first byte is).
+ */
+export function stackSlotsHit(b: BlockBody, lin: number, size: number, write: boolean, addr: number, idx: number): void {
+  tlbHit(b, lin, size, write, addr, idx);
+  b.get(P_USER).i32(16).op(W.I32ShrU).i32(8).op(W.I32Eq, W.I32And);
+  nonCanonical(b, lin);
+  b.op(W.I32Eqz, W.I32And);
 }
 
 /** The 32-bit stack address esp + delta in i64 local `lin`: SS base + the 32-bit offset, wrapped at 4 GiB. */

@@ -12,9 +12,9 @@ import type { Insn } from '../insn.js';
 import { T, W } from './wasm-encoder.js';
 import type { BlockBody } from './wasm-regs.js';
 import { emitting } from './wasm-emit-state.js';
-import { nonCanonical, tlbHit } from './wasm-mem-access.js';
+import { nonCanonical, stackSlotsHit } from './wasm-mem-access.js';
 import { handler, smcExit } from './wasm-flow.js';
-import { exitCode, P_SLOT, P_USER } from './wasm-block-abi.js';
+import { exitCode, P_SLOT } from './wasm-block-abi.js';
 import { HOW_RET } from './wasm-chain.js';
 import { Slot } from './wasm-arena.js';
 import type { WForm } from './wasm-inline-forms.js';
@@ -83,11 +83,7 @@ export function emitStackRun(b: BlockBody, ins: readonly Insn[], forms: readonly
   b.get(sp);
   if (push) b.i64(-8 * m).op(W.I64Add);
   b.set(lo);
-  tlbHit(b, lo, bytes, push, addr, idx);
-  b.get(P_USER).i32(16).op(W.I32ShrU).i32(8).op(W.I32Eq, W.I32And);
-  // One page: canonical when its first byte is.
-  nonCanonical(b, lo);
-  b.op(W.I32Eqz, W.I32And);
+  stackSlotsHit(b, lo, bytes, push, addr, idx);
   b.op(W.If, T.Void);
   {
     let at = push ? 8 * m : 0;
