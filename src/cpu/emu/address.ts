@@ -50,3 +50,94 @@ export function nextIp(c: EmuCpu, x: Insn): number {
   return addIp(c.bip, x.end, c.codeSize);
 }
 
+
+/**
+ * Linear addresses beyond +-2^53 (5-level paging: canonical 57-bit addresses reach +-2^56), which a double
+ * cannot hold exactly. Where one is formed (a memory operand, the stack, a string instruction's RSI/RDI) it
+ * becomes a handle: a double that is not an integer, d + (s + 1) / 128, naming slot s of a small ring that
+ * holds the exact address (int32 halves) and an integer displacement d from it. No TLB tag (an integer page)
+ * matches a non-integer, so every fast path misses and the slow paths (big-lin.ts) take it exactly; adding k
+ * to a handle adds k to its address, as the multi-part and page-crossing paths do. A handle lives only within
+ * the instruction that formed it (the ring is reused), so state that outlives one (CR2, the FS/GS bases)
+ * keeps exact halves instead (cpu.ts bigAd). Addresses within +-2^53 stay the plain doubles they were.
+ */
+const BIG_SLOTS = 64;
+const bigHi = new Int32Array(BIG_SLOTS);
+const bigLo = new Int32Array(BIG_SLOTS);
+let bigNext = 0;
+
+/** The exact halves a decoded handle leaves (bigHalves, halvesOf): lo as uint32, hi as int32. */
+export const BIG = { lo: 0, hi: 0 };
+
+/** A handle for the exact address hi:lo (lo taken as uint32). */
+export function bigHandle(hi: number, lo: number): number {
+  const s = bigNext;
+  bigNext = (s + 1) & (BIG_SLOTS - 1);
+  bigHi[s] = hi;
+  bigLo[s] = lo;
+  return (s + 1) / 128;
+}
+
+/** Whether the address `lin` is a handle (not an integer). */
+export function isBig(lin: number): boolean {
+  return Math.floor(lin) !== lin;
+}
+
+/** The exact halves of handle `h` into BIG. */
+export function bigHalves(h: number): void {
+  const d = Math.floor(h);
+  const s = (h - d) * 128 - 1;
+  const lo = (bigLo[s]! >>> 0) + d;
+  const carry = Math.floor(lo / Pow.Two32);
+  BIG.lo = lo - carry * Pow.Two32;
+  BIG.hi = (bigHi[s]! + carry) | 0;
+}
+
+/** The exact halves of any address `a` (a handle, or an integer double exact within +-2^53) into BIG. */
+export function halvesOf(a: number): void {
+  if (isBig(a)) return bigHalves(a);
+  const hi = Math.floor(a / Pow.Two32);
+  BIG.lo = a - hi * Pow.Two32;
+  BIG.hi = hi | 0;
+}
+
+/**
+ * The address representation of the 64-bit value hi:lo: the exact double within +-2^53; a handle for a
+ * canonical address beyond that (only under CR4.LA57); else the rounded double, which is not canonical at the
+ * current depth and faults as such wherever it is used.
+ */
+export function linOf(c: EmuCpu, hi: number, lo: number): number {
+  if (hi >= -0x20_0000 && hi < 0x20_0000) return hi * Pow.Two32 + (lo >>> 0);
+  if (hi >= -c.canonHi && hi < c.canonHi) return bigHandle(hi, lo);
+  return hi * Pow.Two32 + (lo >>> 0);
+}
+
+/** A 4 KiB page number of the exact address hi:lo (45 bits under LA57, exact in a double). */
+export function pageNumber(hi: number, lo: number): number {
+  return hi * 0x10_0000 + (lo >>> 12);
+}
+
+/** Address register `r`'s exact halves (cpu.ts bigAd) where its double `v` is beyond +-2^53, into BIG. */
+export function regHalves(c: EmuCpu, r: number, v: number): void {
+  if (v > -Pow.Two53 && v < Pow.Two53) return halvesOf(v);
+  BIG.lo = c.bigAd[2 * r]! >>> 0;
+  BIG.hi = c.bigAd[2 * r + 1]!;
+}
+
+/** Sets address register `r`'s exact halves; returns the double to hold (exact within +-2^53, else rounded). */
+export function regValue(c: EmuCpu, r: number, hi: number, lo: number): number {
+  c.bigAd[2 * r] = lo;
+  c.bigAd[2 * r + 1] = hi;
+  return hi * Pow.Two32 + (lo >>> 0);
+}
+
+/** Address register `r` (double `v`, cpu.ts bigAd) as an unsigned 64-bit value, exact (state saves, gdb). */
+export function regU64(c: EmuCpu, r: number, v: number): bigint {
+  regHalves(c, r, v);
+  return (BigInt(BIG.hi >>> 0) << 32n) | BigInt(BIG.lo);
+}
+
+/** Sets address register `r` to the 64-bit value `v`; returns its double (regValue). */
+export function regFromU64(c: EmuCpu, r: number, v: bigint): number {
+  return regValue(c, r, Number(BigInt.asIntN(32, v >> 32n)), Number(BigInt.asIntN(32, v)));
+}

@@ -36,7 +36,7 @@ import { X87State } from './fpu/fpu-state.js';
 import { XmmFile } from './fpu/simd-file.js';
 import { XCR0_SUPPORTED } from './fpu/sse-state.js';
 import type { Dispatch } from './table/dispatch.js';
-import { CR0_EM, CR0_ET, CR0_NE, CR0_PE, CR0_TS, CR4_IMPLEMENTED, CR4_OSFXSR, CR0_PG, CR0_WP, CR4_LA57, CR4_PAE, EFER_IMPLEMENTED, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, JC_SIZE, type RunResult, Tlb, Seg, Pow } from './x86-defs.js';
+import { CR0_EM, CR0_ET, CR0_NE, CR0_PE, CR0_TS, CR4_IMPLEMENTED, CR4_OSFXSR, CR0_PG, CR0_WP, CR4_LA57, CR4_PAE, EFER_IMPLEMENTED, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, JC_SIZE, type RunResult, Tlb, Seg, Pow, BigAd } from './x86-defs.js';
 import { u64ToAddr } from './address.js';
 import { getFlags, setFlagsRaw } from './lazy-flags.js';
 import { rebuildRam, type RamRegion } from './mem-access.js';
@@ -205,6 +205,14 @@ export class EmuCpu {
   canonHi = 0x8000;
   /** The CPU model offers 5-level paging (CPUID.7.0:ECX.LA57, CR4.LA57 writable). */
   la57 = false;
+  /**
+   * Exact int32 halves (lo, hi) of the address registers whose double is beyond +-2^53 (5-level paging),
+   * indexed by BigAd (address.ts regHalves/regValue): their double is then rounded and these hold the value.
+   */
+  readonly bigAd = new Int32Array(2 * BigAd.Count);
+  /** Translations of pages beyond +-2^53 (big-lin.ts), by page number, privilege and access; for CR3 bigTlbCr3. */
+  readonly bigTlb = new Map<number, number>();
+  bigTlbCr3 = -1;
   /**
    * What the VM's CPUID offers of what emu implements (cpu-model-gates.ts; emu's own model offers all of
    * it): the CR4 bits MOV to CR4 may set (LA57 aside), the EFER bits WRMSR may set, the XCR0 bits XSETBV

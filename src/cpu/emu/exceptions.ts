@@ -9,12 +9,11 @@ import { warnOnce } from '../../util/log.js';
 import { CR0_PE, EFER_LMA, FAULT, VEC_DF, VEC_GP, VEC_NP, VEC_PF, VEC_SS, VEC_TS, VEC_UD, Seg, Pow, Tlb } from './x86-defs.js';
 import { rd16, rd32, wr64 } from './mem-access.js';
 import { getFlags, putFlags } from './lazy-flags.js';
-import { push } from './stack.js';
+import { push, setRsp64 } from './stack.js';
 import { Bit } from './flags.js';
 import { loadFromDesc, loadSeg, readDescriptor, sysLin } from './segmentation.js';
 import { taskSwitch } from './task-switch.js';
-import { r64 } from './gpr.js';
-import { nonCanonical } from './address.js';
+import { linOf, nonCanonical } from './address.js';
 
 const isContributory = (v: number): boolean => v === 0 || (v >= 10 && v <= 13);
 const hasErrorCode = (v: number): boolean => v === 8 || (v >= 10 && v <= 14) || v === 17 || v === 21;
@@ -188,14 +187,15 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
       } finally {
         c.tlbUser = save;
       }
-      rsp = rspHi * Pow.Two32 + (rspLo >>> 0);
     } else {
-      rsp = r64(c, 4);
+      rspLo = oldRspLo;
+      rspHi = oldRspHi;
     }
+    // Aligned down to 16; exact beyond +-2^53 too (a handle, address.ts linOf).
+    rsp = linOf(c, rspHi, rspLo & ~15);
     // Both checked before anything is pushed, so a fault here leaves the old stack untouched.
     if (nonCanonical(c, rsp)) return raise(c, VEC_SS, extBit);
     if (nonCanonical(c, target)) return gp(c, extBit);
-    rsp -= rsp % 16 < 0 ? 16 + (rsp % 16) : rsp % 16;
     const cplChange = newCpl !== c.cpl;
     // Push with the new privilege (supervisor) access rights.
     c.tlbUser = newCpl === 3 ? Tlb.Size : 0;
@@ -226,8 +226,7 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
       c.segLimit[Seg.SS] = 0;
       c.segAttr[Seg.SS] = SEG_ATTR_UNUSABLE | (newCpl << 5);
     }
-    c.rl[4] = rsp | 0;
-    c.rh[4] = Math.floor(rsp / Pow.Two32) | 0;
+    setRsp64(c, rsp);
     c.rip = target; // signed canonical: the gate's high dword was read as a signed int32
   } else {
     let newSsSel = oldSs;

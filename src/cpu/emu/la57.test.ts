@@ -1,11 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeCpu, type TestCpu } from './cpu-harness.test-util.js';
+import { hex, makeCpu, type TestCpu } from './cpu-harness.test-util.js';
+import { rd32 } from './mem-access.js';
+import { invlpg } from './tlb.js';
 import { CR0_PE, CR0_PG, CR4_LA57, CR4_PAE, EFER_LME, FAULT, VEC_GP, VEC_PF } from './x86-defs.js';
 import { translate } from './paging.js';
 import { writeCr0, writeCr4 } from './control-regs.js';
 import { cpuid, readMsr, writeMsr } from './msr.js';
-import { canonicalTarget } from './address.js';
+import { canonicalTarget, linOf } from './address.js';
 import { peekTranslate } from './debug-translate.js';
 import { MSR } from '../registers.js';
 import { restoreVcpu, saveVcpu } from './vcpu-state.js';
@@ -116,13 +118,120 @@ test('canonical checks are 57-bit under CR4.LA57 and 48-bit without', () => {
   assert.equal(writeMsr(f, MSR.IA32_KERNEL_GS_BASE, 0, 0x8000), false);
 });
 
-test('an address beyond +-2^53 stops the vCPU by name instead of touching a rounded address', () => {
+/** imm64 as little-endian hex. */
+function q(v: bigint): string {
+  let h = '';
+  for (let k = 0n; k < 64n; k += 8n) h += Number((v >> k) & 0xffn).toString(16).padStart(2, '0');
+  return h;
+}
+
+const A = 0xff11_0000_0000_1234n; // Linux's 5-level direct map
+const B = 0xff11_0000_0000_1ffdn; // a qword across two pages
+const S = 0xffa0_0000_0010_1004n; // vmalloc (kernel stacks): PUSH across two pages
+const U = 0x00ff_ffff_ffff_f000n; // the top page of the user half
+const V = 0x0102_0304_0506_0708n;
+
+/**
+ * A vCPU in 64-bit mode under 5-level paging: PML5 0x10000, entry 0 identity-maps the first 2 MiB (the code at
+ * 0x1000); entries 0x111 (A, B) and 0x1a0 (S) share a tree whose PT 0x23000 maps index 1 -> 0x80000, 2 ->
+ * 0x81000, 0x100 -> 0x82000, 0x101 -> 0x83000 (3 absent); entry 0xff leads by entries 511 to U -> 0x84000.
+ */
+function bigCpu(code: string): TestCpu {
+  const t = makeCpu();
+  const w = (pa: number, v: number): void => t.mem.writeU32(pa, v);
+  w(0x10000, 0x11000 | 7);
+  w(0x11000, 0x12000 | 7);
+  w(0x12000, 0x13000 | 7);
+  w(0x13000, 0x87);
+  w(0x10000 + 0x111 * 8, 0x20000 | 7);
+  w(0x10000 + 0x1a0 * 8, 0x20000 | 7);
+  w(0x20000, 0x21000 | 7);
+  w(0x21000, 0x22000 | 7);
+  w(0x22000, 0x23000 | 7);
+  w(0x23000 + 1 * 8, 0x80000 | 7);
+  w(0x23000 + 2 * 8, 0x81000 | 7);
+  w(0x23000 + 0x100 * 8, 0x82000 | 7);
+  w(0x23000 + 0x101 * 8, 0x83000 | 7);
+  w(0x10000 + 0xff * 8, 0x24000 | 7);
+  w(0x24000 + 511 * 8, 0x25000 | 7);
+  w(0x25000 + 511 * 8, 0x26000 | 7);
+  w(0x26000 + 511 * 8, 0x27000 | 7);
+  w(0x27000 + 511 * 8, 0x84000 | 7);
+  const c = t.cpu;
+  c.la57 = true;
+  c.setLong64(0x10000);
+  c.cr4 |= CR4_LA57;
+  c.updateMode();
+  t.mem.write(0x1000, hex(code + ' f4'));
+  c.rl[4] = 0x8000;
+  c.rip = 0x1000;
+  return t;
+}
+
+test('5-level paging beyond +-2^53: loads, stores, page-crossing, PUSH/CALL/RET/POP, REP MOVSB and a GS base, exactly', () => {
+  const t = bigCpu(`
+    48b8${q(A)} c70044332211 488b18
+    48b9${q(B)} 48ba${q(V)} 488911 4c8b01
+    48bc${q(S)} 52 e802000000 eb05 4c8b1c24 c3 4159
+    48be${q(A)} 48bf${q(U)} b904000000 f3a4 48bf${q(U)} 4c8b27
+    b9010100c0 b800000000 ba000011ff 0f30 658b042534120000 4189c5 0f32
+    48b8${q(A)} 48834008ff`);
+  const c = t.cpu;
+  assert.equal(c.runUntilHalt(1000), 'hlt');
+  const g = (r: number): bigint => c.getGpr(r);
+  assert.equal(g(3) & 0xffff_ffffn, 0x11223344n, 'a store and a load at 0xff11000000001234');
+  assert.equal(t.mem.readU32(0x80234), 0x11223344);
+  assert.equal(g(8), V, 'a qword across 0xff11000000001fff/2000');
+  assert.deepEqual([...t.mem.read(0x80ffd, 3)], [8, 7, 6]);
+  assert.deepEqual([...t.mem.read(0x81000, 5)], [5, 4, 3, 2, 1]);
+  assert.equal(g(9), V, 'PUSH across 0xffa0000000100fff/1000000, then POP');
+  assert.deepEqual([...t.mem.read(0x82ffc, 4)], [8, 7, 6, 5]);
+  assert.deepEqual([...t.mem.read(0x83000, 4)], [4, 3, 2, 1]);
+  assert.equal(g(4), S, 'RSP back where it was');
+  assert.equal(g(11), BigInt(0x1000 + 61), 'CALL pushed its return address at 0xffa0000000100ff4, RET took it');
+  assert.equal(t.mem.readU32(0x84000), 0x11223344, 'REP MOVSB from the direct map to 0x00fffffffffff000');
+  assert.equal(g(12) & 0xffff_ffffn, 0x11223344n);
+  assert.equal(g(13), 0x11223344n, 'GS:0x1234 with GS base 0xff11000000000000');
+  assert.equal(g(2), 0xff110000n, 'RDMSR reads the GS base back exactly');
+  assert.equal(t.mem.readU32(0x8023c), 0xffffffff, 'ADD [rax+8], -1 (read-modify-write)');
+});
+
+test('5-level paging beyond +-2^53: #PF with the exact CR2, MOV from CR2, INVLPG, non-canonical #GP', () => {
+  // RSP within the identity map; IDT at 0x3000 with #PF (14) -> 0x1800: MOV RAX, CR2; HLT.
+  const t = bigCpu(`48b8${q(0xff11_0000_0000_3008n)} 8b00`);
+  const c = t.cpu;
+  t.mem.write(0x3000 + 14 * 16, hex('0018 0800 008e 0000 0000 0000 0000 0000'));
+  t.mem.write(0x1800, hex('0f20d0 f4'));
+  c.idtBase = 0x3000;
+  c.idtLimit = 0xfff;
+  t.mem.write(0x4008, hex('0000 0000 009a 2000'));
+  c.gdtBase = 0x4000;
+  c.gdtLimit = 0xff;
+  assert.equal(c.runUntilHalt(1000), 'hlt');
+  assert.equal(c.getGpr(0), 0xff11_0000_0000_3008n, 'CR2 of the read at 0xff11000000003008 (PT entry 3 absent)');
+  assert.equal(t.mem.readU32(0x8000 - 40), 0x1000 + 10, 'the #PF names the load');
+  assert.equal(t.mem.readU32(0x8000 - 48), 0, 'error code: read, not present');
+  const ra = linOf(c, 0xff11_0000 | 0, 0x1234);
+  assert.equal(rd32(c, ra), 0x0);
+  // A remapped page is seen after INVLPG, not before (the big TLB holds the old one).
+  t.mem.writeU32(0x81234, 0x5a5a5a5a);
+  t.mem.writeU32(0x23000 + 8, 0x81000 | 7);
+  assert.equal(rd32(c, linOf(c, 0xff11_0000 | 0, 0x1234)), 0, 'stale until INVLPG');
+  invlpg(c, linOf(c, 0xff11_0000 | 0, 0x1234));
+  assert.equal(rd32(c, linOf(c, 0xff11_0000 | 0, 0x1234)), 0x5a5a5a5a);
+  assert.deepEqual(outcome(() => rd32(c, linOf(c, 0x0100_0000, 0)), c), { vec: VEC_GP, code: 0 }, '2^56 is not canonical');
+  const saved = saveVcpu(c);
+  assert.equal(saved.cr2, 0xff11_0000_0000_3008n, 'saved exactly');
+});
+
+test('a RIP beyond +-2^53 still stops the vCPU by name instead of fetching from a rounded address', () => {
   const c = fiveLevel().cpu;
   assert.deepEqual(outcome(() => translate(c, 2 ** 54 + 0x1000, READ), c), { vec: -1, code: -1 });
   assert.match(c.shutdownReason, /^emu: linear address 0x40000000001000 \(rounded\) lies beyond \+-2\^53/);
   assert.equal(c.breakRun, true);
   const d = fiveLevel().cpu;
-  assert.deepEqual(outcome(() => (writeMsr(d, MSR.IA32_GS_BASE, 0, -0xef0000) ? 1 : 0), d), { vec: -1, code: -1 }, 'GS base 0xff11_0000_0000_0000');
+  assert.deepEqual(outcome(() => (writeMsr(d, MSR.IA32_LSTAR, 0, -0xef0000) ? 1 : 0), d), { vec: -1, code: -1 }, 'LSTAR 0xff11_0000_0000_0000');
+  assert.equal(writeMsr(fiveLevel().cpu, MSR.IA32_GS_BASE, 0, -0xef0000), true, 'a GS base there is held exactly');
 });
 
 test('CPUID advertises LA57 and 57 linear-address bits only where the model offers it', () => {

@@ -9,6 +9,7 @@ import { translate } from './paging.js';
 import { gp } from './exceptions.js';
 import { fill } from './tlb.js';
 import { dataAccess } from './debug-regs.js';
+import { probeBig, rdBig, wrBig } from './big-lin.js';
 
 /** A writable RAM region of the guest-physical map, with a DataView for the fast paths. */
 export interface RamRegion {
@@ -121,7 +122,7 @@ export function wr64(c: EmuCpu, lin: number, lo: number, hi: number): void {
     return;
   }
   // Probe both halves for write before changing memory (within one page the first store faults first).
-  if (off > 0xff8) probeWrite(c, lin, 8);
+  if (off > 0xff8 || Math.floor(lin) !== lin) probeWrite(c, lin, 8);
   wr32(c, lin, lo);
   wr32(c, addLin(lin, 4, c.long64), hi);
 }
@@ -152,6 +153,7 @@ export function rdw(c: EmuCpu, size: number, lin: number): number {
 
 /** Faults now if a write of `size` bytes at `lin` would fault (used before multi-part writes). */
 export function probeWrite(c: EmuCpu, lin: number, size: number): void {
+  if (Math.floor(lin) !== lin) return probeBig(c, lin, size);
   const off = lin & 0xfff;
   if (off <= 4096 - size) {
     // A write entry of the page (a code page's too: tlb.ts fill) says a write translation was made.
@@ -166,6 +168,7 @@ export function probeWrite(c: EmuCpu, lin: number, size: number): void {
 }
 
 export function rdSlow(c: EmuCpu, lin: number, size: number): number {
+  if (Math.floor(lin) !== lin) return rdBig(c, lin, size);
   const off = lin & 0xfff;
   if (off + size > 4096) {
     let v = 0;
@@ -175,6 +178,11 @@ export function rdSlow(c: EmuCpu, lin: number, size: number): number {
   if (c.long64 && nonCanonical(c, lin)) return gp(c, 0);
   const pa = translate(c, lin, 0);
   if (c.debugArmed) dataAccess(c, lin, size, false);
+  return rdPhys(c, pa, size, lin);
+}
+
+/** The read of `size` bytes (within a page) at translated `pa`: RAM, the local APIC or MMIO; `lin` (not NaN) fills the TLB. */
+export function rdPhys(c: EmuCpu, pa: number, size: number, lin: number): number {
   if (pa - (pa & 0xfff) === c.apicBasePhys && c.apic !== undefined && apicEnabled(c)) {
     c.counts.mmio++;
     const v = c.apic.mmioRead(pa & 0xfff, size);
@@ -182,7 +190,7 @@ export function rdSlow(c: EmuCpu, lin: number, size: number): number {
   }
   const r = ramAt(c, pa);
   if (r !== undefined) {
-    fill(c, lin, pa, 0, r);
+    if (lin === lin) fill(c, lin, pa, 0, r);
     const o = pa - r.gpa;
     return size === 1 ? r.view.getUint8(o) : size === 2 ? r.view.getUint16(o, true) : r.view.getInt32(o, true);
   }
@@ -192,6 +200,7 @@ export function rdSlow(c: EmuCpu, lin: number, size: number): number {
 }
 
 export function wrSlow(c: EmuCpu, lin: number, size: number, v: number): void {
+  if (Math.floor(lin) !== lin) return wrBig(c, lin, size, v);
   const off = lin & 0xfff;
   if (off + size > 4096) {
     probeWrite(c, lin, size);
@@ -204,6 +213,11 @@ export function wrSlow(c: EmuCpu, lin: number, size: number, v: number): void {
   if (c.long64 && nonCanonical(c, lin)) return gp(c, 0);
   const pa = translate(c, lin, 1);
   if (c.debugArmed) dataAccess(c, lin, size, true);
+  wrPhys(c, pa, size, v, lin);
+}
+
+/** The write of `size` bytes (within a page) at translated `pa`: RAM (its decoded code checked), the local APIC or MMIO; `lin` (not NaN) fills the TLB. */
+export function wrPhys(c: EmuCpu, pa: number, size: number, v: number, lin: number): void {
   if (pa - (pa & 0xfff) === c.apicBasePhys && c.apic !== undefined && apicEnabled(c)) {
     c.counts.mmio++;
     c.pollAt = 0;
@@ -223,7 +237,8 @@ export function wrSlow(c: EmuCpu, lin: number, size: number, v: number): void {
       }
       c.cache.untrackIdle(pp, cur);
     }
-    fill(c, lin, pa, 1, r);
+    if (lin === lin) fill(c, lin, pa, 1, r);
+    else c.memory.markDirty(pp, 4096);
     if (size === 1) r.view.setUint8(o, v);
     else if (size === 2) r.view.setUint16(o, v, true);
     else r.view.setInt32(o, v, true);

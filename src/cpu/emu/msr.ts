@@ -2,10 +2,11 @@
 import type { EmuCpu } from './cpu.js';
 import { FIRMWARE_MTRR_DEF_TYPE, MSR } from '../registers.js';
 import { CPUID1_ECX_OSXSAVE, CPUID7_ECX_LA57, EMU_MCA_BANKS, EMU_MCG_CAP, EMU_LINEAR_ADDR_BITS_LA57, EMU_ARCH_CAPABILITIES_HI, EMU_ARCH_CAPABILITIES_LO, EMU_PRED_CMD_BITS, EMU_SPEC_CTRL_BITS, emuCpuid } from '../../features/emu-cpu-model.js';
-import { CR0_PG, CR4_OSXSAVE, EFER_LMA, EFER_LME, Pow, Seg } from './x86-defs.js';
+import { CR0_PG, CR4_OSXSAVE, EFER_LMA, EFER_LME, Pow, Seg, BigAd } from './x86-defs.js';
 import { flushTlb } from './tlb.js';
 import { setReg } from './gpr.js';
 import { unrepresentable } from './exceptions.js';
+import { BIG, regHalves, regValue } from './address.js';
 
 export function tscNow(c: EmuCpu): number {
   return Math.floor((c.clock.nowNs() * c.clock.tscHz) / 1e9) + c.tscOffset;
@@ -43,11 +44,14 @@ export function readMsr(c: EmuCpu, idx: number): boolean {
     case MSR.IA32_FMASK:
       return set(c.fmask, 0);
     case MSR.IA32_FS_BASE:
-      return setAddr(c.segBase[Seg.FS]!);
+      regHalves(c, Seg.FS, c.segBase[Seg.FS]!);
+      return set(BIG.lo, BIG.hi);
     case MSR.IA32_GS_BASE:
-      return setAddr(c.segBase[Seg.GS]!);
+      regHalves(c, Seg.GS, c.segBase[Seg.GS]!);
+      return set(BIG.lo, BIG.hi);
     case MSR.IA32_KERNEL_GS_BASE:
-      return setAddr(c.kernelGsBase);
+      regHalves(c, BigAd.KernelGs, c.kernelGsBase);
+      return set(BIG.lo, BIG.hi);
     case MSR.IA32_TSC_AUX:
       return set(c.tscAux, 0);
     case MSR.IA32_SYSENTER_CS:
@@ -106,11 +110,12 @@ function storageReset(idx: number): number {
 
 /**
  * Whether an address MSR may take `addr` (high half `hi`): canonical at the current paging depth. A
- * canonical value beyond +-2^53 (5-level paging) stops the vCPU: emu could not hold it exactly.
+ * canonical value beyond +-2^53 (5-level paging) stops the vCPU unless the MSR keeps exact halves (`exact`:
+ * the FS, GS and kernel GS bases, cpu.ts bigAd): emu could not hold it exactly (LSTAR and the like are RIPs).
  */
-function addrOk(c: EmuCpu, hi: number, addr: number): boolean {
+function addrOk(c: EmuCpu, hi: number, addr: number, exact = false): boolean {
   if (hi < -c.canonHi || hi >= c.canonHi) return false;
-  if (addr <= -Pow.Two53 || addr >= Pow.Two53) return unrepresentable(c, addr);
+  if (!exact && (addr <= -Pow.Two53 || addr >= Pow.Two53)) return unrepresentable(c, addr);
   return true;
 }
 
@@ -164,16 +169,16 @@ export function writeMsr(c: EmuCpu, idx: number, lo: number, hi: number): boolea
       c.fmask = lo;
       return true;
     case MSR.IA32_FS_BASE:
-      if (!addrOk(c, hi, addr)) return false;
-      c.segBase[Seg.FS] = addr;
+      if (!addrOk(c, hi, addr, true)) return false;
+      c.segBase[Seg.FS] = regValue(c, Seg.FS, hi, lo);
       return true;
     case MSR.IA32_GS_BASE:
-      if (!addrOk(c, hi, addr)) return false;
-      c.segBase[Seg.GS] = addr;
+      if (!addrOk(c, hi, addr, true)) return false;
+      c.segBase[Seg.GS] = regValue(c, Seg.GS, hi, lo);
       return true;
     case MSR.IA32_KERNEL_GS_BASE:
-      if (!addrOk(c, hi, addr)) return false;
-      c.kernelGsBase = addr;
+      if (!addrOk(c, hi, addr, true)) return false;
+      c.kernelGsBase = regValue(c, BigAd.KernelGs, hi, lo);
       return true;
     case MSR.IA32_TSC_AUX:
       c.tscAux = lo;

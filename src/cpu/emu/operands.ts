@@ -9,6 +9,7 @@ import { checkSeg } from './segmentation.js';
 import { raise } from './exceptions.js';
 import { getReg, setReg } from './gpr.js';
 import { rd, rdw, wr } from './mem-access.js';
+import { BIG, linOf, regHalves } from './address.js';
 
 const TWO32 = 4294967296;
 /** 2^47: stack-relative addresses outside +-2^47 are not canonical (#SS) unless 5-level paging widens the bound (c.canonLim). */
@@ -91,10 +92,10 @@ function linearEa(c: EmuCpu, i: Insn): void {
     return;
   }
   const lo = ea64(c, i, true);
-  const a = EA_HI * TWO32 + lo;
   // A non-canonical stack-relative address is #SS(0) (others fault #GP(0) at the access).
   if (i.seg === Seg.FlatSS && (EA_HI < -32768 || EA_HI > 32767) && (EA_HI < -c.canonHi || EA_HI >= c.canonHi)) raise(c, VEC_SS, 0);
-  EA_OUT[0] = a;
+  // Beyond +-2^53 (5-level paging) a handle holds the exact address (address.ts linOf).
+  EA_OUT[0] = linOf(c, EA_HI, lo);
 }
 
 /**
@@ -161,8 +162,10 @@ function ea64(c: EmuCpu, i: Insn, withSeg: boolean): number {
   if (withSeg) {
     const sb = c.segBase[i.seg]!;
     if (sb !== 0) {
-      lo += sb >>> 0;
-      hi += Math.floor(sb / TWO32);
+      // An FS/GS base beyond +-2^53 is rounded in segBase: its exact halves are in c.bigAd.
+      regHalves(c, i.seg, sb);
+      lo += BIG.lo;
+      hi += BIG.hi;
     }
   }
   const carry = Math.floor(lo / TWO32);

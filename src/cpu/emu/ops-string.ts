@@ -7,7 +7,7 @@
 import type { EmuCpu } from './cpu.js';
 import { Pow, Seg, Tlb } from './x86-defs.js';
 import { checkSeg } from './segmentation.js';
-import { addIp } from './address.js';
+import { addIp, BIG, linOf, regHalves } from './address.js';
 import type { Insn } from './insn.js';
 import { Bit } from './flags.js';
 import { getReg, r64, setReg } from './gpr.js';
@@ -36,12 +36,28 @@ function adv(c: EmuCpu, r: number, asz: number, d: number): void {
     else if (lo < 0) c.rh[r] = (c.rh[r]! - 1) | 0;
   }
 }
-/** The linear address of `size` bytes at `off` in segment `seg`, after its limit and type checks (#GP, #SS for SS). */
-function lin(c: EmuCpu, seg: number, off: number, asz: number, size: number, write: boolean): number {
-  if (asz === 8 || c.long64) return c.segBase[seg]! + off;
+/** The linear address of `size` bytes at register `r` in segment `seg`, after its limit and type checks (#GP, #SS for SS). */
+function lin(c: EmuCpu, seg: number, r: number, asz: number, size: number, write: boolean): number {
+  const off = idx(c, r, asz);
+  if (asz === 8 || c.long64) {
+    const sb = c.segBase[seg]!;
+    // Terms within +-2^52 sum exactly; else the exact sum from the halves (a handle beyond +-2^53: address.ts linOf).
+    if (off > -Pow.Two52 && off < Pow.Two52 && sb > -Pow.Two52 && sb < Pow.Two52) return sb + off;
+    return bigLin(c, seg, off, r, asz);
+  }
   if (c.segChk[seg] !== 0) checkSeg(c, seg, off, size, write);
   const a = c.segBase[seg]! + off;
   return a >= Pow.Two32 ? a - Pow.Two32 : a;
+}
+/** lin() in 64-bit mode where the sum is not exact in a double: from the halves of the base and the register. */
+function bigLin(c: EmuCpu, seg: number, off: number, r: number, asz: number): number {
+  regHalves(c, seg, c.segBase[seg]!);
+  let lo = BIG.lo + (asz === 8 ? c.rl[r]! >>> 0 : off);
+  let hi = BIG.hi + (asz === 8 ? c.rh[r]! : 0);
+  const carry = Math.floor(lo / Pow.Two32);
+  lo -= carry * Pow.Two32;
+  hi = (hi + carry) | 0;
+  return linOf(c, hi, lo);
 }
 function count(c: EmuCpu, asz: number): number {
   return idx(c, 1, asz);
@@ -56,16 +72,16 @@ function once(c: EmuCpu, i: Insn, asz: number, step: number): void {
   const dseg = c.long64 ? 8 : Seg.ES;
   switch (i.op) {
     case 0: {
-      const v = rd(c, size, lin(c, i.seg, idx(c, 6, asz), asz, size, false));
-      wr(c, size, lin(c, dseg, idx(c, 7, asz), asz, size, true), v, c.hi);
+      const v = rd(c, size, lin(c, i.seg, 6, asz, size, false));
+      wr(c, size, lin(c, dseg, 7, asz, size, true), v, c.hi);
       adv(c, 6, asz, step);
       adv(c, 7, asz, step);
       return;
     }
     case 1: {
-      const a = rd(c, size, lin(c, i.seg, idx(c, 6, asz), asz, size, false));
+      const a = rd(c, size, lin(c, i.seg, 6, asz, size, false));
       const ah = c.hi;
-      const b = rd(c, size, lin(c, dseg, idx(c, 7, asz), asz, size, false));
+      const b = rd(c, size, lin(c, dseg, 7, asz, size, false));
       const bh = c.hi;
       if (size === 8) alu64(c, 7, a, ah, b, bh);
       else alu(c, 7, size, a, b);
@@ -74,17 +90,17 @@ function once(c: EmuCpu, i: Insn, asz: number, step: number): void {
       return;
     }
     case 2:
-      wr(c, size, lin(c, dseg, idx(c, 7, asz), asz, size, true), getReg(c, size, 0), c.rh[0]!);
+      wr(c, size, lin(c, dseg, 7, asz, size, true), getReg(c, size, 0), c.rh[0]!);
       adv(c, 7, asz, step);
       return;
     case 3: {
-      const v = rd(c, size, lin(c, i.seg, idx(c, 6, asz), asz, size, false));
+      const v = rd(c, size, lin(c, i.seg, 6, asz, size, false));
       setReg(c, size, 0, v, c.hi);
       adv(c, 6, asz, step);
       return;
     }
     case 4: {
-      const b = rd(c, size, lin(c, dseg, idx(c, 7, asz), asz, size, false));
+      const b = rd(c, size, lin(c, dseg, 7, asz, size, false));
       const bh = c.hi;
       if (size === 8) alu64(c, 7, c.rl[0]!, c.rh[0]!, b, bh);
       else alu(c, 7, size, getReg(c, size, 0), b);
@@ -94,7 +110,7 @@ function once(c: EmuCpu, i: Insn, asz: number, step: number): void {
     case 5: {
       const port = c.rl[2]! & 0xffff;
       checkIo(c, port, size);
-      const a = lin(c, dseg, idx(c, 7, asz), asz, size, true);
+      const a = lin(c, dseg, 7, asz, size, true);
       probeWrite(c, a, size);
       wr(c, size, a, portIn(c, port, size));
       adv(c, 7, asz, step);
@@ -103,7 +119,7 @@ function once(c: EmuCpu, i: Insn, asz: number, step: number): void {
     default: {
       const port = c.rl[2]! & 0xffff;
       checkIo(c, port, size);
-      const v = rd(c, size, lin(c, i.seg, idx(c, 6, asz), asz, size, false));
+      const v = rd(c, size, lin(c, i.seg, 6, asz, size, false));
       portOut(c, port, size, v);
       adv(c, 6, asz, step);
     }
@@ -140,7 +156,7 @@ function bytesOf(buf: ArrayBufferLike): Uint8Array<ArrayBufferLike> {
 function bulk(c: EmuCpu, i: Insn, asz: number, max: number): number {
   const size = i.osz;
   const dseg = c.long64 ? 8 : Seg.ES;
-  const dl = lin(c, dseg, idx(c, 7, asz), asz, size, true);
+  const dl = lin(c, dseg, 7, asz, size, true);
   const doff = dl & 0xfff;
   const di = ((dl >>> 12) & Tlb.Mask) | c.tlbUser;
   if (c.tlbTagW[di] !== dl - doff) return 0;
@@ -167,7 +183,7 @@ function bulk(c: EmuCpu, i: Insn, asz: number, max: number): number {
       }
     }
   } else {
-    const sl = lin(c, i.seg, idx(c, 6, asz), asz, size, false);
+    const sl = lin(c, i.seg, 6, asz, size, false);
     const soff = sl & 0xfff;
     const si = ((sl >>> 12) & Tlb.Mask) | c.tlbUser;
     if (c.tlbTagR[si] !== sl - soff) return 0;

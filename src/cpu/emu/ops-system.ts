@@ -4,7 +4,7 @@
  * state instructions (FXSAVE/FXRSTOR, LDMXCSR/STMXCSR; the x87 part is ops-x87.ts's).
  */
 import type { EmuCpu } from './cpu.js';
-import { CR0_PE, CR0_TS, CR4_DE, CR4_PCIDE, EFER_SCE, EFER_LMA, Pow, Seg, VEC_DB } from './x86-defs.js';
+import { CR0_PE, CR0_TS, CR4_DE, CR4_PCIDE, EFER_SCE, EFER_LMA, Pow, Seg, VEC_DB, BigAd } from './x86-defs.js';
 import { DR6_BD, DR7_GD, refreshDebug, setDr6 } from './debug-regs.js';
 import { Bit } from './flags.js';
 import type { Insn } from './insn.js';
@@ -19,7 +19,7 @@ import { invalidatePcid } from './pcid.js';
 import { descWords, loadDescInto, readDescriptor } from './segmentation.js';
 import { getFlags, putFlags, setEager } from './lazy-flags.js';
 import { pmuSync, pmuSyncIncluding } from './run-loop.js';
-import { nextIp } from './address.js';
+import { BIG, nextIp, regHalves, regValue } from './address.js';
 import { cpuid, readMsr, tscNow, writeMsr } from './msr.js';
 
 // ---------------------------------------------------------------- port I/O
@@ -238,6 +238,11 @@ export function movCr(c: EmuCpu, i: Insn): void {
         v = c.cr0 >>> 0;
         break;
       case 2:
+        if (c.long64) {
+          regHalves(c, BigAd.Cr2, c.cr2); // exact beyond +-2^53 too
+          setReg(c, 8, i.rm, BIG.lo | 0, BIG.hi);
+          return;
+        }
         v = c.cr2;
         break;
       case 3:
@@ -264,7 +269,7 @@ export function movCr(c: EmuCpu, i: Insn): void {
       writeCr0(c, lo);
       return;
     case 2:
-      c.cr2 = c.long64 ? hi * Pow.Two32 + (lo >>> 0) : lo >>> 0;
+      c.cr2 = c.long64 ? regValue(c, BigAd.Cr2, hi, lo) : lo >>> 0;
       return;
     case 3: {
       // With CR4.PCIDE, bits 11:0 are the PCID and bit 63 asks to keep its TLB entries (it is not stored);
@@ -447,6 +452,14 @@ export function swapgs(c: EmuCpu, _i: Insn): void {
   const t = c.segBase[Seg.GS]!;
   c.segBase[Seg.GS] = c.kernelGsBase;
   c.kernelGsBase = t;
+  // Their exact halves, which count where a base is beyond +-2^53 (cpu.ts bigAd).
+  const a = c.bigAd;
+  const lo = a[2 * Seg.GS]!;
+  const hi = a[2 * Seg.GS + 1]!;
+  a[2 * Seg.GS] = a[2 * BigAd.KernelGs]!;
+  a[2 * Seg.GS + 1] = a[2 * BigAd.KernelGs + 1]!;
+  a[2 * BigAd.KernelGs] = lo;
+  a[2 * BigAd.KernelGs + 1] = hi;
 }
 /** RDFSBASE etc. are not advertised; kept for completeness of the decode table. */
 export function invd(c: EmuCpu, _i: Insn): void {

@@ -4,9 +4,9 @@
  */
 import type { EmuCpu } from './cpu.js';
 import { ramAt } from './mem-access.js';
-import { CR0_PG, CR0_WP, CR4_LA57, CR4_PAE, CR4_PGE, CR4_PSE, EFER_LMA, EFER_NXE, VEC_PF, Pow } from './x86-defs.js';
+import { CR0_PG, CR0_WP, CR4_LA57, CR4_PAE, CR4_PGE, CR4_PSE, EFER_LMA, EFER_NXE, VEC_PF, Pow, BigAd } from './x86-defs.js';
 import { gp, raise, unrepresentable } from './exceptions.js';
-import { nonCanonical } from './address.js';
+import { BIG, bigHalves, nonCanonical, regValue } from './address.js';
 
 /**
  * A paging-structure read. Where no RAM is, the bus reads all-ones (as data reads do): the walk goes on
@@ -27,7 +27,11 @@ export function physWr32(c: EmuCpu, pa: number, v: number): void {
 }
 
 export function pageFault(c: EmuCpu, lin: number, acc: number, user: boolean, present: boolean, rsvd: boolean): never {
-  c.cr2 = lin;
+  if (Math.floor(lin) !== lin) {
+    // A handle (beyond +-2^53): CR2 keeps its exact halves.
+    bigHalves(lin);
+    c.cr2 = regValue(c, BigAd.Cr2, BIG.hi, BIG.lo);
+  } else c.cr2 = lin;
   let code = (present ? 1 : 0) | (acc === 1 ? 2 : 0) | (user ? 4 : 0) | (rsvd ? 8 : 0);
   if (acc === 2 && (c.efer & EFER_NXE) !== 0 && (c.cr4 & CR4_PAE) !== 0) code |= 16;
   return raise(c, VEC_PF, code);
@@ -75,16 +79,26 @@ export function translate(c: EmuCpu, lin: number, acc: number): number {
       leafLo = pte;
     }
   } else {
-    const lo = lin >>> 0;
+    let lo = lin >>> 0;
     let tableA: number;
     let levels: number;
     if ((c.efer & EFER_LMA) !== 0) {
-      if (nonCanonical(c, lin)) return gp(c, 0);
-      const hi = Math.floor(lin / Pow.Two32);
+      let hi: number;
+      if (Math.floor(lin) !== lin) {
+        // A handle: an address beyond +-2^53 (address.ts), canonical when it was formed.
+        bigHalves(lin);
+        lo = BIG.lo;
+        hi = BIG.hi;
+        if (hi < -c.canonHi || hi >= c.canonHi) return gp(c, 0);
+      } else {
+        if (nonCanonical(c, lin)) return gp(c, 0);
+        hi = Math.floor(lin / Pow.Two32);
+      }
       const hi16 = hi & 0xffff;
       levels = 4;
       tableA = floorPage(c.cr3);
       if ((c.cr4 & CR4_LA57) !== 0) {
+        // A rounded canonical address (not a handle) came from a path that does not form handles (RIP).
         if (lin <= -Pow.Two53 || lin >= Pow.Two53) return unrepresentable(c, lin);
         // PML5E (bits 56:48); like a PML4E it never maps a page (PS is reserved).
         const a5 = tableA + ((hi >> 16) & 0x1ff) * 8;

@@ -71,6 +71,7 @@ export function switchPcid(c: EmuCpu, v: number, noFlush: boolean): void {
  * 1 all of `pcid`, both except global translations; 2 everything; 3 everything but global translations.
  */
 export function invalidatePcid(c: EmuCpu, type: number, pcid: number, lin: number): void {
+  c.bigTlb.clear(); // pages beyond +-2^53 (big-lin.ts): all of them, whatever the type
   const current = pcidOf(c.cr3) === pcid || (c.cr4 & CR4_PCIDE) === 0;
   switch (type) {
     case 0:

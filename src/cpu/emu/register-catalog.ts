@@ -6,8 +6,8 @@ import { readCr8, writeCr8Host } from './control-regs.js';
 import { readMsr, writeMsr } from './msr.js';
 import { flushTlb } from './tlb.js';
 import { refreshDebug } from './debug-regs.js';
-import { u64ToAddr } from './address.js';
-import { FAULT, Seg } from './x86-defs.js';
+import { regFromU64, regU64, u64ToAddr } from './address.js';
+import { BigAd, FAULT, Seg } from './x86-defs.js';
 
 export function getRegisters(c: EmuCpu, ids: readonly RegId[]): bigint[] {
   return ids.map((id) => getRegister(c, id));
@@ -29,7 +29,7 @@ export function getRegister(c: EmuCpu, id: RegId): bigint {
       const f = n & 3;
       if (s > 7) break;
       if (f === 0) return BigInt(c.segSel[s]!);
-      if (f === 1) return u(c.segBase[s]!);
+      if (f === 1) return regU64(c, s, c.segBase[s]!);
       if (f === 2) return BigInt(c.segLimit[s]! >>> 0);
       return BigInt(c.segAttr[s]! >>> 0);
     }
@@ -41,7 +41,7 @@ export function getRegister(c: EmuCpu, id: RegId): bigint {
       break;
     case RegSet.CONTROL:
       if (n === 0) return BigInt(c.cr0 >>> 0);
-      if (n === 2) return u(c.cr2);
+      if (n === 2) return regU64(c, BigAd.Cr2, c.cr2);
       if (n === 3) return u(c.cr3);
       if (n === 4) return BigInt(c.cr4 >>> 0);
       if (n === 8) return BigInt(readCr8(c));
@@ -90,7 +90,7 @@ export function setRegister(c: EmuCpu, id: RegId, v: bigint): void {
       const f = n & 3;
       if (s > 7) break;
       if (f === 0) c.segSel[s] = lo & 0xffff;
-      else if (f === 1) c.segBase[s] = u64ToAddr(v);
+      else if (f === 1) c.segBase[s] = regFromU64(c, s, v);
       else if (f === 2) c.segLimit[s] = lo >>> 0;
       else c.segAttr[s] = lo;
       if (s === Seg.CS || s === Seg.SS) c.updateMode();
@@ -105,7 +105,7 @@ export function setRegister(c: EmuCpu, id: RegId, v: bigint): void {
       return;
     case RegSet.CONTROL:
       if (n === 0) c.cr0 = lo;
-      else if (n === 2) c.cr2 = u64ToAddr(v);
+      else if (n === 2) c.cr2 = regFromU64(c, BigAd.Cr2, v);
       else if (n === 3) c.cr3 = Number(v);
       else if (n === 4) {
         c.cr4 = lo;

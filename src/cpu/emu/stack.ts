@@ -1,19 +1,31 @@
 /** Stack pointer arithmetic and PUSH/POP at the current stack size. */
 import type { EmuCpu } from './cpu.js';
-import { r64 } from './gpr.js';
 import { VEC_SS, Pow, Seg } from './x86-defs.js';
 import { raise } from './exceptions.js';
 import { rd, wr, wr64 } from './mem-access.js';
+import { BIG, bigHalves, linOf } from './address.js';
 
 /** Linear address of SS:[rsp + delta] for the current stack size. */
 export function stackLin(c: EmuCpu, delta: number): number {
   if (c.stackSize === 8) {
-    const a = r64(c, 4) + delta;
+    const h = c.rh[4]!;
+    // Beyond +-2^52 the exact sum is formed from the halves (a handle beyond +-2^53: address.ts linOf).
+    if (h < -0x10_0000 || h >= 0x10_0000) return bigStackLin(c, delta);
+    const a = h * Pow.Two32 + (c.rl[4]! >>> 0) + delta;
     if ((a < -Pow.Two47 || a >= Pow.Two47) && (a < -c.canonLim || a >= c.canonLim)) return raise(c, VEC_SS, 0); // as canonicalTarget
     return a;
   }
   const a = c.segBase[Seg.SS]! + (c.stackSize === 4 ? (c.rl[4]! + delta) >>> 0 : (c.rl[4]! + delta) & 0xffff);
   return a >= Pow.Two32 ? a - Pow.Two32 : a;
+}
+
+/** stackLin of a 64-bit RSP beyond +-2^52, exact. */
+function bigStackLin(c: EmuCpu, delta: number): number {
+  const lo = (c.rl[4]! >>> 0) + delta;
+  const carry = Math.floor(lo / Pow.Two32);
+  const hi = (c.rh[4]! + carry) | 0;
+  if (hi < -c.canonHi || hi >= c.canonHi) return raise(c, VEC_SS, 0);
+  return linOf(c, hi, lo - carry * Pow.Two32);
 }
 
 export function addRsp(c: EmuCpu, delta: number): void {
@@ -42,6 +54,13 @@ export function pop(c: EmuCpu, size: number): number {
 
 /** RSP = `a`, a canonical stack address as a signed double (64-bit mode, where RSP is the linear address). */
 export function setRsp64(c: EmuCpu, a: number): void {
+  if (Math.floor(a) !== a) {
+    // A handle (an RSP beyond +-2^53).
+    bigHalves(a);
+    c.rl[4] = BIG.lo | 0;
+    c.rh[4] = BIG.hi;
+    return;
+  }
   const lo = a | 0;
   c.rl[4] = lo;
   c.rh[4] = (a - (lo >>> 0)) / Pow.Two32;

@@ -10,6 +10,7 @@ import type { RamRegion } from './mem-access.js';
 import { linkValidity } from './jit/link-validity.js';
 
 export function flushTlb(c: EmuCpu, global: boolean): void {
+  if (c.bigTlb.size !== 0) c.bigTlb.clear(); // global or not: dropping more is allowed
   if (global) {
     c.tlbTagR.fill(-1);
     c.tlbTagW.fill(-1);
@@ -72,6 +73,8 @@ function spanStart(lin: number, span: number): number {
  * mapped, cost ~0.1 ms apiece.
  */
 export function invlpg(c: EmuCpu, lin: number): void {
+  // A handle (beyond +-2^53): only the big TLB can hold it, and no block lies there (RIP stays within +-2^53).
+  if (Math.floor(lin) !== lin) return c.bigTlb.clear();
   let span = 4096;
   if (c.largePages.size !== 0) {
     // The largest one (a page remapped with another size without a full flush may have left both).

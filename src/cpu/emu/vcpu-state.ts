@@ -17,12 +17,12 @@ import { field, type FieldsOf, PersistError, type Persist } from '../../util/per
 import { X86_VCPU_SCHEMA } from '../state-forms.js';
 import { getFlags, setFlagsRaw } from './lazy-flags.js';
 import { flushTlb } from './tlb.js';
-import { u64ToAddr } from './address.js';
+import { regFromU64, regU64, u64ToAddr } from './address.js';
 import { tscNow } from './msr.js';
 import { fxrstorX87, fxsaveX87 } from './fpu/x87-env.js';
 import type { X87Bus } from './fpu/x87-core.js';
 import { MSR } from '../registers.js';
-import { Pow } from './x86-defs.js';
+import { BigAd, Pow } from './x86-defs.js';
 import { MXCSR_MASK } from './fpu/sse-state.js';
 import { EMU_SPEC_CTRL_BITS } from '../../features/emu-cpu-model.js';
 import { refreshDebug } from './debug-regs.js';
@@ -85,7 +85,7 @@ function saveMsrs(c: EmuCpu): { index: number; value: bigint }[] {
     { index: MSR.IA32_LSTAR, value: toU64(c.lstar) },
     { index: MSR.IA32_CSTAR, value: toU64(c.cstar) },
     { index: MSR.IA32_FMASK, value: BigInt(c.fmask >>> 0) },
-    { index: MSR.IA32_KERNEL_GS_BASE, value: toU64(c.kernelGsBase) },
+    { index: MSR.IA32_KERNEL_GS_BASE, value: regU64(c, BigAd.KernelGs, c.kernelGsBase) },
     { index: MSR.IA32_SYSENTER_CS, value: BigInt(c.sysenterCs >>> 0) },
     { index: MSR.IA32_SYSENTER_ESP, value: toU64(c.sysenterEsp) },
     { index: MSR.IA32_SYSENTER_EIP, value: toU64(c.sysenterEip) },
@@ -113,7 +113,7 @@ function loadMsr(c: EmuCpu, index: number, v: bigint): void {
       c.fmask = lo;
       return;
     case MSR.IA32_KERNEL_GS_BASE:
-      c.kernelGsBase = u64ToAddr(v);
+      c.kernelGsBase = regFromU64(c, BigAd.KernelGs, v);
       return;
     case MSR.IA32_SYSENTER_CS:
       c.sysenterCs = lo & 0xffff;
@@ -145,7 +145,7 @@ export function saveVcpu(c: EmuCpu): VcpuFields {
   dv.setUint32(24, c.mxcsr >>> 0, true);
   dv.setUint32(28, MXCSR_MASK, true);
   fx.set(new Uint8Array(c.xmm.buffer, c.xmm.byteOffset, 256), 160);
-  const seg = (s: number) => ({ selector: c.segSel[s]! & 0xffff, base: toU64(c.segBase[s]!), limit: c.segLimit[s]! >>> 0, attrs: c.segAttr[s]! >>> 0 });
+  const seg = (s: number) => ({ selector: c.segSel[s]! & 0xffff, base: regU64(c, s, c.segBase[s]!), limit: c.segLimit[s]! >>> 0, attrs: c.segAttr[s]! >>> 0 });
   return {
     gpr: Array.from({ length: 16 }, (_, i) => c.getGpr(i)),
     rip: c.getRip(),
@@ -154,7 +154,7 @@ export function saveVcpu(c: EmuCpu): VcpuFields {
     gdtr: { base: toU64(c.gdtBase), limit: c.gdtLimit & 0xffff },
     idtr: { base: toU64(c.idtBase), limit: c.idtLimit & 0xffff },
     cr0: BigInt(c.cr0 >>> 0),
-    cr2: toU64(c.cr2),
+    cr2: regU64(c, BigAd.Cr2, c.cr2),
     cr3: toU64(c.cr3),
     cr4: BigInt(c.cr4 >>> 0),
     cr8: BigInt(c.cr8 >>> 0),
@@ -184,7 +184,7 @@ export function restoreVcpu(c: EmuCpu, s: VcpuFields): void {
   c.setRip(s.rip);
   s.segments.forEach((g, i) => {
     c.segSel[i] = g.selector;
-    c.segBase[i] = u64ToAddr(g.base);
+    c.segBase[i] = regFromU64(c, i, g.base);
     c.segLimit[i] = g.limit;
     c.segAttr[i] = g.attrs | 0;
   });
@@ -193,7 +193,7 @@ export function restoreVcpu(c: EmuCpu, s: VcpuFields): void {
   c.idtBase = u64ToAddr(s.idtr.base);
   c.idtLimit = s.idtr.limit;
   c.cr0 = Number(s.cr0 & 0xffff_ffffn) | 0;
-  c.cr2 = u64ToAddr(s.cr2);
+  c.cr2 = regFromU64(c, BigAd.Cr2, s.cr2);
   c.cr3 = Number(s.cr3);
   c.cr4 = Number(s.cr4 & 0xffff_ffffn) | 0;
   c.cr8 = Number(s.cr8 & 0xfn);

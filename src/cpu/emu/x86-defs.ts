@@ -152,6 +152,15 @@ export const enum Seg {
   Flat = 8,
   FlatSS = 9,
 }
+/**
+ * Address registers with exact halves beyond +-2^53 (cpu.ts bigAd): the segments by Seg (FS/GS bases, the
+ * LDTR/TR bases), then these.
+ */
+export const enum BigAd {
+  KernelGs = 10,
+  Cr2 = 11,
+  Count = 12,
+}
 /** Block.vHi of a block no jump-cache slot holds (a linear address's high half is within +-2^25). */
 export const enum VLin {
   None = 0x40000000,
@@ -164,6 +173,7 @@ export const enum Tlb {
 export const enum Pow {
   Two32 = 4294967296,
   Two47 = 140737488355328,
+  Two52 = 4503599627370496,
   /** Past this magnitude a double no longer holds every integer: the end of emu's exact linear addresses. */
   Two53 = 9007199254740992,
   Two56 = 72057594037927936,

@@ -36,10 +36,17 @@ export function address(b: BlockBody, x: Insn, k: number, lin: number): void {
     sum64(b, x);
     // FS and GS add their base (a canonical address, exact as a double: user TLS, the stack protector's canary,
     // the kernel's per-CPU data); the decoder gives the other segments the flat ones, whose base is 0.
-    if (x.seg === Seg.FS || x.seg === Seg.GS) b.get(P_SLOT).mem(W.F64Load, Slot.SegBase + x.seg * 8, 3).op(W.I64TruncF64S, W.I64Add);
+    const fsgs = x.seg === Seg.FS || x.seg === Seg.GS;
+    const base = fsgs ? b.local(T.I64) : -1;
+    if (fsgs) b.get(P_SLOT).mem(W.F64Load, Slot.SegBase + x.seg * 8, 3).op(W.I64TruncF64S).tee(base).op(W.I64Add);
     b.set(lin);
     // Not canonical (48-bit): ea() (its faults, 5-level paging).
-    b.get(lin).i64(16).op(W.I64Shl).i64(16).op(W.I64ShrS).get(lin).op(W.I64Ne);
+    nonCanonical(b, lin);
+    // Nor a base beyond 48 bits (5-level paging; rounded in the slot beyond +-2^53): ea(), which is exact.
+    if (fsgs) {
+      nonCanonical(b, base);
+      b.op(W.I32Or);
+    }
     // Any bit of the base set (a -0 too): ea(), which is exact whatever the base. The flat segments' bases are
     // read once per block, as 32-bit code's segments are.
     if (x.seg !== Seg.FS && x.seg !== Seg.GS) {
