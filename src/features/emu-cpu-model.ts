@@ -142,12 +142,13 @@ export const CPUID7_ECX_LA57 = 1 << 16;
 
 /**
  * 5-level paging is implemented but advertised only on request (`--la57`, or a CPU model that has it):
- * emu's linear addresses are doubles, exact within +-2^53, and a guest address beyond that stops the VM
- * (exceptions.ts unrepresentable()). Linux puts its direct map at 0xff11000000000000 under LA57: booted through
- * its own decompressor it switches to 5-level paging and stops there (booted as tsvmm does by default, on
- * tsvmm's 4-level tables, it stays at 4 levels). Guests that keep within +-2^53 run exactly.
+ * emu's linear addresses are doubles, exact within +-2^53. Data accesses beyond that (memory operands, stacks,
+ * string instructions, FS/GS bases, CR2) are carried exactly (address.ts handles, big-lin.ts), but a RIP or a
+ * GDT/IDT/TSS/LDT base there stops the VM (exceptions.ts unrepresentable()). Linux booted through its own
+ * decompressor switches to 5-level paging and stops at such a limit (booted as tsvmm does by default, on
+ * tsvmm's 4-level tables, it stays at 4 levels).
  */
-export const EMU_LA57_DETAIL = '5-level paging (PML5, CR4.LA57, 57-bit canonical checks); linear addresses beyond +-2^53 stop the VM (emu holds addresses in doubles)';
+export const EMU_LA57_DETAIL = '5-level paging (PML5, CR4.LA57, 57-bit canonical checks); data accesses beyond +-2^53 exact, a RIP or descriptor-table base there stops the VM';
 /** Family 6, model 0x0f, stepping 1: an unremarkable P6-family signature. */
 export const EMU_SIGNATURE = (6 << 8) | (0xf << 4) | 1;
 
