@@ -4,7 +4,10 @@
  * with 57 bits. Through them: data reads and writes, a call into code, #PF through a PML5 entry that is not
  * present (error code, CR2), INVLPG of a PML5 entry's translation, #GP for addresses that are not canonical with
  * 57 bits (data, WRMSR of FS base and LSTAR, an indirect jump), and MOV CR4 clearing LA57 in long mode (#GP).
- * The addresses stay within +-2^53. Words leave out what QEMU 7.2 TCG does not do as the SDM says: `no-jmp-ip`
+ * Beyond +-2^53 (where the emulator's doubles are not exact; Linux's 5-level direct map 0xff11000000000000 and
+ * vmalloc 0xffa0000000000000): reads, writes and page-crossing qwords through aliases there, a stack there (PUSH
+ * across a page boundary, CALL, RET, POP), REP MOVSB between them, a GS base there, the top page of the user half
+ * (0x00fffffffffff000, its own tables), #PF through absent entries with the exact CR2, and INVLPG. Words leave out what QEMU 7.2 TCG does not do as the SDM says: `no-jmp-ip`
  * where the jump's #GP points (QEMU reports the target, hardware the JMP), `no-msr-canon` the #GP of WRMSR with
  * an address that is not canonical (QEMU takes it). Self-checking. */
 #include "rt.h"
@@ -22,9 +25,18 @@ void la57_enter(uint64_t pml5);
 uint64_t high_code_probe(void);
 void jmp_to(uint64_t target);
 extern char jmp_to_insn[];
+uint64_t on_stack(uint64_t rsp, uint64_t (*fn)(void));
+uint64_t stack_probe(void);
 
 static uint64_t pml5[512] ALIGNED(4096);
 static volatile uint64_t cell = 0x1111111111111111ull;
+#define DMAP 0xff11000000000000ull  /* PML5 entry 0x111 */
+#define VMAL 0xffa0000000000000ull  /* PML5 entry 0x1a0 */
+#define UTOP 0x00fffffffffff000ull  /* PML5 entry 0xff, then entries 511 */
+static uint8_t two[8192] ALIGNED(4096);
+static uint64_t stk[1024] ALIGNED(4096);
+static uint64_t u4[512] ALIGNED(4096), u3[512] ALIGNED(4096), u2[512] ALIGNED(4096), u1[512] ALIGNED(4096);
+static uint8_t upage[4096] ALIGNED(4096);
 static int failures;
 
 static void check(const char *what, int ok) {
@@ -72,6 +84,12 @@ static uint64_t do_jmp(uint64_t t) {
 static uint64_t do_cr4(uint64_t v) {
   WRITE_CR(4, v);
   return 0;
+}
+static uint64_t read_gs0(uint64_t unused) {
+  (void)unused;
+  uint64_t v;
+  __asm__ volatile("mov %%gs:0, %0" : "=r"(v));
+  return v;
 }
 static uint64_t read_fs0(uint64_t unused) {
   (void)unused;
@@ -159,6 +177,50 @@ void kmain(uint32_t magic, uint32_t info) {
   /* A jump to an address that is not canonical. */
   expect_fault("JMP to 2^56", attempt(do_jmp, 1ull << 56, 0), 13, 0);
   if (!cmdline_has_word(cl, "no-jmp-ip")) check("  the #GP names the JMP", f_ip == (uint64_t)(uintptr_t)jmp_to_insn);
+
+  /* Beyond +-2^53: the identity map again through PML5 entries 0x111 and 0x1a0. */
+  pml5[0x111] = pml5[0x1a0] = (uint64_t)(uintptr_t)boot_pml4 | 7;
+  const uint64_t twop = (uint64_t)(uintptr_t)two;
+  *(volatile uint64_t *)(DMAP + cellp) = 0x4444444444444444ull;
+  check("write via 0xff11000000000000 + &cell, read via &cell", cell == 0x4444444444444444ull);
+  cell = 0x5555555555555555ull;
+  check("write via &cell, read via 0xffa0000000000000 + &cell", do_read(VMAL + cellp) == 0x5555555555555555ull);
+  *(volatile uint64_t *)(DMAP + twop + 4093) = 0x0807060504030201ull;
+  volatile uint8_t *tw = two;
+  check("qword across a page boundary at 0xff11000000000000 + x", tw[4093] == 1 && tw[4095] == 3 && tw[4096] == 4 && tw[4100] == 8);
+  check("  read back across it via 0xffa0000000000000 + x", do_read(VMAL + twop + 4093) == 0x0807060504030201ull);
+  const uint64_t top = VMAL + (uint64_t)(uintptr_t)stk + 4096 + 4;
+  uint64_t sp = on_stack(top, stack_probe);
+  check("stack at 0xffa0000000000000 + x: PUSH across pages, CALL, RET", sp == top - 8);
+  check("  the old RSP and the return address are in memory there", ((volatile uint64_t *)stk)[511] != 0 && ((volatile uint64_t *)stk)[510] != 0);
+  for (int k = 0; k < 64; k++) tw[k] = (uint8_t)(k * 7);
+  __asm__ volatile("rep movsb" : : "S"(DMAP + twop), "D"(VMAL + twop + 4096 - 30), "c"(64ul) : "memory");
+  int same = 1;
+  for (int k = 0; k < 64; k++) same &= tw[4096 - 30 + k] == (uint8_t)(k * 7);
+  check("REP MOVSB 0xff11000000000000 + x -> 0xffa0000000000000 + y", same);
+  wrmsr(0xC0000101u, DMAP + cellp);
+  check("GS base 0xff11000000000000 + &cell: GS:0 reads the cell", read_gs0(0) == 0x5555555555555555ull && rdmsr(0xC0000101u) == DMAP + cellp);
+  wrmsr(0xC0000101u, 0);
+
+  /* The top page of the user half, through tables of its own; the page below it absent. */
+  u1[511] = (uint64_t)(uintptr_t)upage | 7;
+  u2[511] = (uint64_t)(uintptr_t)u1 | 7;
+  u3[511] = (uint64_t)(uintptr_t)u2 | 7;
+  u4[511] = (uint64_t)(uintptr_t)u3 | 7;
+  pml5[0xff] = (uint64_t)(uintptr_t)u4 | 7;
+  *(volatile uint64_t *)(UTOP + 0xff8) = 0x6666666666666666ull;
+  check("write at 0x00fffffffffffff8, read via its page", *(volatile uint64_t *)(uintptr_t)(upage + 0xff8) == 0x6666666666666666ull);
+  expect_fault("write at 0x00ffffffffffe010 (PT entry 510 absent)", attempt(do_write, UTOP - 0x1000 + 0x10, 0), 14, 2);
+  check("  CR2 is the address", f_cr2 == UTOP - 0x1000 + 0x10);
+  expect_fault("read at 0xff20000000001234 (PML5 entry 0x120 absent)", attempt(do_read, 0xff20000000001234ull, 0), 14, 0);
+  check("  CR2 is the address", f_cr2 == 0xff20000000001234ull);
+  pml5[0x111] = 0;
+  invlpg(DMAP + cellp);
+  expect_fault("PML5 entry 0x111 cleared, INVLPG, read at 0xff11000000000000+x", attempt(do_read, DMAP + cellp, 0), 14, 0);
+  check("  CR2 is the address", f_cr2 == DMAP + cellp);
+  pml5[0x111] = (uint64_t)(uintptr_t)boot_pml4 | 7;
+  invlpg(DMAP + cellp);
+  check("PML5 entry 0x111 back, INVLPG, read there", !attempt(do_read, DMAP + cellp, &v) && v == 0x5555555555555555ull);
 
   /* The paging depth is fixed in long mode. */
   expect_fault("MOV CR4 clearing LA57 in long mode", attempt(do_cr4, READ_CR(4) & ~(uint64_t)CR4_LA57, 0), 13, 0);

@@ -43,3 +43,28 @@ high_code_probe:
 jmp_to:
 jmp_to_insn:
   jmp *%rdi
+
+/* on_stack(rsp, fn): runs fn with RSP = rsp (the old RSP pushed there first, so a first push 4 bytes above a page
+ * boundary crosses it), then returns fn's RAX with the old RSP back. CALL and RET go through the new stack. */
+  .globl on_stack
+on_stack:
+  mov %rsp, %rax
+  mov %rdi, %rsp
+  push %rax
+  call *%rsi
+  pop %rsp
+  ret
+
+/* stack_probe: returns RSP + the qword PUSHed and POPped back through it, and pushes and pops a pattern. */
+  .globl stack_probe
+stack_probe:
+  movabs $0x0102030405060708, %rax
+  push %rax
+  pop %rdx
+  cmp %rax, %rdx
+  jne 1f
+  lea 8(%rsp), %rax
+  ret
+1:
+  xor %eax, %eax
+  ret

@@ -141,3 +141,12 @@ export function regU64(c: EmuCpu, r: number, v: number): bigint {
 export function regFromU64(c: EmuCpu, r: number, v: bigint): number {
   return regValue(c, r, Number(BigInt.asIntN(32, v >> 32n)), Number(BigInt.asIntN(32, v)));
 }
+
+/** Address register `r` (double `v`) plus a small `off` as a linear address, exact (a handle beyond +-2^53). */
+export function regPlus(c: EmuCpu, r: number, v: number, off: number): number {
+  if (v > -Pow.Two52 && v < Pow.Two52) return v + off;
+  regHalves(c, r, v);
+  const lo = BIG.lo + off;
+  const carry = Math.floor(lo / Pow.Two32);
+  return linOf(c, (BIG.hi + carry) | 0, lo - carry * Pow.Two32);
+}

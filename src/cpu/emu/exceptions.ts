@@ -6,14 +6,14 @@
 import type { EmuCpu } from './cpu.js';
 import { SEG_ATTR_UNUSABLE } from '../registers.js';
 import { warnOnce } from '../../util/log.js';
-import { CR0_PE, EFER_LMA, FAULT, VEC_DF, VEC_GP, VEC_NP, VEC_PF, VEC_SS, VEC_TS, VEC_UD, Seg, Pow, Tlb } from './x86-defs.js';
+import { CR0_PE, EFER_LMA, FAULT, VEC_DF, VEC_GP, VEC_NP, VEC_PF, VEC_SS, VEC_TS, VEC_UD, Seg, Pow, Tlb, BigAd } from './x86-defs.js';
 import { rd16, rd32, wr64 } from './mem-access.js';
 import { getFlags, putFlags } from './lazy-flags.js';
 import { push, setRsp64 } from './stack.js';
 import { Bit } from './flags.js';
 import { loadFromDesc, loadSeg, readDescriptor, sysLin } from './segmentation.js';
 import { taskSwitch } from './task-switch.js';
-import { linOf, nonCanonical } from './address.js';
+import { linOf, nonCanonical, regPlus } from './address.js';
 
 const isContributory = (v: number): boolean => v === 0 || (v >= 10 && v <= 13);
 const hasErrorCode = (v: number): boolean => v === 8 || (v >= 10 && v <= 14) || v === 17 || v === 21;
@@ -128,7 +128,7 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
   let hi: number;
   let w2 = 0;
   try {
-    const ga = sysLin(c, c.idtBase + vec * gsz);
+    const ga = sysLin(c, regPlus(c, BigAd.Idt, c.idtBase, vec * gsz));
     lo = rd32(c, ga);
     hi = rd32(c, sysLin(c, ga + 4));
     if (lma) w2 = rd32(c, sysLin(c, ga + 8));
@@ -182,8 +182,9 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
       if (off + 7 > c.segLimit[Seg.TR]!) return raise(c, VEC_TS, (c.segSel[Seg.TR]! & 0xfffc) + extBit);
       c.tlbUser = 0;
       try {
-        rspLo = rd32(c, c.segBase[Seg.TR]! + off);
-        rspHi = rd32(c, c.segBase[Seg.TR]! + off + 4);
+        const ta = regPlus(c, Seg.TR, c.segBase[Seg.TR]!, off);
+        rspLo = rd32(c, ta);
+        rspHi = rd32(c, ta + 4);
       } finally {
         c.tlbUser = save;
       }

@@ -12,7 +12,8 @@ import { cond, getAF, getCF, getFlags, getZF, putFlags, setEager, szp } from './
 import { probeWrite, rd, rd32, rd64, rd8, wr, wr32, wr64 } from './mem-access.js';
 import { gp, raise, ud } from './exceptions.js';
 import { Bit } from './flags.js';
-import { VEC_DE } from './x86-defs.js';
+import { Pow, VEC_DE } from './x86-defs.js';
+import { BIG, linOf, regHalves } from './address.js';
 import { checkSeg } from './segmentation.js';
 
 const TWO32 = 4294967296;
@@ -224,12 +225,21 @@ export function mov64load(c: EmuCpu, i: Insn): void {
 export function mov64store(c: EmuCpu, i: Insn): void {
   wr64(c, ea(c, i), c.rl[i.reg]!, c.rh[i.reg]!);
 }
+/** A 64-bit moffs plus the segment's base: exact, a handle beyond +-2^53 (address.ts linOf). */
+function moffs64(c: EmuCpu, i: Insn, off: number): number {
+  const sb = c.segBase[i.seg]!;
+  if (off > -Pow.Two52 && off < Pow.Two52 && sb > -Pow.Two52 && sb < Pow.Two52) return off + sb;
+  regHalves(c, i.seg, sb);
+  const lo = BIG.lo + (i.imm >>> 0);
+  const carry = Math.floor(lo / TWO32);
+  return linOf(c, (BIG.hi + i.immHi + carry) | 0, lo - carry * TWO32);
+}
 /** A0-A3: moffs forms (op 0 load into accumulator, 1 store). Address in imm/immHi. */
 export function movMoffs(c: EmuCpu, i: Insn): void {
   const off = i.ak === 3 ? i.immHi * TWO32 + (i.imm >>> 0) : i.imm >>> 0;
   // The segment's limit and type, as for a ModRM operand (segChk is 0 in 64-bit mode).
   if (c.segChk[i.seg] !== 0) checkSeg(c, i.seg, off, i.osz, i.op !== 0);
-  const a = i.ak === 3 ? off + c.segBase[i.seg]! : (c.segBase[i.seg]! + off) % (i.ak === 2 ? Infinity : TWO32);
+  const a = i.ak === 3 ? moffs64(c, i, off) : (c.segBase[i.seg]! + off) % (i.ak === 2 ? Infinity : TWO32);
   if (i.op === 0) {
     const v = rd(c, i.osz, a);
     setReg(c, i.osz, 0, v, c.hi);

@@ -11,7 +11,7 @@ import type { Insn } from './insn.js';
 import { ea, rdEs, stEs } from './operands.js';
 import { checkIo, portIn, portOut } from './port-io.js';
 import { getReg, setReg } from './gpr.js';
-import { gp, raise, ud, unrepresentable } from './exceptions.js';
+import { gp, raise, ud } from './exceptions.js';
 import { rd16, rd32, rd64, wr16, wr32, wr64 } from './mem-access.js';
 import { readCr8, writeCr0, writeCr3, writeCr4, writeCr8 } from './control-regs.js';
 import { invlpg } from './tlb.js';
@@ -57,7 +57,10 @@ export function grp7(c: EmuCpu, i: Insn): void {
       const limit = i.op === 0 ? c.gdtLimit : c.idtLimit;
       wr16(c, a, limit);
       const a2 = c.long64 ? a + 2 : (a + 2) % Pow.Two32;
-      if (c.long64) wr64(c, a2, base >>> 0, Math.floor(base / Pow.Two32) | 0);
+      if (c.long64) {
+        regHalves(c, i.op === 0 ? BigAd.Gdt : BigAd.Idt, base); // exact beyond +-2^53 too
+        wr64(c, a2, BIG.lo, BIG.hi);
+      }
       else wr32(c, a2, i.osz === 2 ? base & 0xffffff : base >>> 0);
       return;
     }
@@ -70,9 +73,9 @@ export function grp7(c: EmuCpu, i: Insn): void {
       let base: number;
       if (c.long64) {
         const lo = rd64(c, a2);
-        base = c.hi * Pow.Two32 + (lo >>> 0);
         if (c.hi < -c.canonHi || c.hi >= c.canonHi) return gp(c, 0);
-        if (base <= -Pow.Two53 || base >= Pow.Two53) return unrepresentable(c, base);
+        // Exact halves kept beyond +-2^53 (cpu.ts bigAd).
+        base = regValue(c, i.op === 2 ? BigAd.Gdt : BigAd.Idt, c.hi, lo);
       } else {
         base = rd32(c, a2) >>> 0;
         if (i.osz === 2) base &= 0xffffff;
@@ -134,6 +137,7 @@ export function grp6(c: EmuCpu, i: Insn): void {
       if (isTr ? type !== 0x09 && type !== 0x01 : type !== 0x02) return gp(c, sel & 0xfffc);
       if ((d.hi & 0x8000) === 0) return raise(c, 11, sel & 0xfffc);
       let baseHi = 0;
+      let baseLo = 0;
       if ((c.efer & EFER_LMA) !== 0) {
         // IA-32e: a 16-byte system descriptor. Its upper type field must be 0, only a 64-bit TSS
         // (type 9) loads into TR, and the 64-bit base must be canonical: #GP(selector) otherwise.
@@ -149,13 +153,13 @@ export function grp6(c: EmuCpu, i: Insn): void {
         }
         if (((w3 >>> 8) & 0x1f) !== 0) return gp(c, sel & 0xfffc);
         const base = ((d.hi & 0xff000000) | ((d.hi & 0xff) << 16) | (d.lo >>> 16)) >>> 0;
-        const full = base + baseHi * Pow.Two32; // signed canonical form when canonical
         if (baseHi < -c.canonHi || baseHi >= c.canonHi) return gp(c, sel & 0xfffc);
-        if (full <= -Pow.Two53 || full >= Pow.Two53) return unrepresentable(c, full);
+        baseLo = base;
       }
       loadDescInto(c, isTr ? Seg.TR : Seg.LDTR, sel);
-      // rd32 is signed, so base + baseHi * 2^32 is already the signed canonical address (0xfffffe00_00001000 = -2^41 + 0x1000).
-      if (baseHi !== 0) c.segBase[isTr ? Seg.TR : Seg.LDTR] = c.segBase[isTr ? Seg.TR : Seg.LDTR]! + baseHi * Pow.Two32;
+      // rd32 is signed, so baseHi * 2^32 + base is already the signed canonical address (0xfffffe00_00001000 = -2^41 + 0x1000).
+      // Exact halves kept beyond +-2^53 (cpu.ts bigAd).
+      if (baseHi !== 0) c.segBase[isTr ? Seg.TR : Seg.LDTR] = regValue(c, isTr ? Seg.TR : Seg.LDTR, baseHi, baseLo);
       if (isTr) {
         // Mark busy in the GDT and in the register.
         const save = c.tlbUser;

@@ -1,6 +1,7 @@
 /** Port I/O: the IOPL and TSS I/O-bitmap check and the bus accesses. */
 import type { EmuCpu } from './cpu.js';
 import { CR0_PE, Seg } from './x86-defs.js';
+import { regPlus } from './address.js';
 import { Bit } from './flags.js';
 import { gp } from './exceptions.js';
 import { rd16 } from './mem-access.js';
@@ -17,10 +18,10 @@ export function checkIo(c: EmuCpu, port: number, size: number): void {
   const save = c.tlbUser;
   c.tlbUser = 0;
   try {
-    const bm = rd16(c, c.segBase[Seg.TR]! + 0x66);
+    const bm = rd16(c, regPlus(c, Seg.TR, c.segBase[Seg.TR]!, 0x66));
     const byte = bm + (port >>> 3);
     if (byte + 1 > limit) return gp(c, 0);
-    const bits = rd16(c, c.segBase[Seg.TR]! + byte);
+    const bits = rd16(c, regPlus(c, Seg.TR, c.segBase[Seg.TR]!, byte));
     if (((bits >>> (port & 7)) & ((1 << size) - 1)) !== 0) return gp(c, 0);
   } finally {
     c.tlbUser = save;

@@ -34,9 +34,9 @@ export function getRegister(c: EmuCpu, id: RegId): bigint {
       return BigInt(c.segAttr[s]! >>> 0);
     }
     case RegSet.DTABLE:
-      if (n === 0) return u(c.gdtBase);
+      if (n === 0) return regU64(c, BigAd.Gdt, c.gdtBase);
       if (n === 1) return BigInt(c.gdtLimit);
-      if (n === 2) return u(c.idtBase);
+      if (n === 2) return regU64(c, BigAd.Idt, c.idtBase);
       if (n === 3) return BigInt(c.idtLimit);
       break;
     case RegSet.CONTROL:
@@ -98,9 +98,9 @@ export function setRegister(c: EmuCpu, id: RegId, v: bigint): void {
       return;
     }
     case RegSet.DTABLE:
-      if (n === 0) c.gdtBase = u64ToAddr(v);
+      if (n === 0) c.gdtBase = regFromU64(c, BigAd.Gdt, v);
       else if (n === 1) c.gdtLimit = lo & 0xffff;
-      else if (n === 2) c.idtBase = u64ToAddr(v);
+      else if (n === 2) c.idtBase = regFromU64(c, BigAd.Idt, v);
       else if (n === 3) c.idtLimit = lo & 0xffff;
       return;
     case RegSet.CONTROL:

@@ -4,7 +4,8 @@
  */
 import type { EmuCpu } from './cpu.js';
 import { SEG_ATTR_UNUSABLE } from '../registers.js';
-import { CR0_PE, EFER_LMA, VEC_GP, VEC_NP, VEC_SS, Seg, Pow } from './x86-defs.js';
+import { CR0_PE, EFER_LMA, VEC_GP, VEC_NP, VEC_SS, Seg, Pow, BigAd } from './x86-defs.js';
+import { regPlus } from './address.js';
 import { Bit } from './flags.js';
 import { gp, raise, unimplemented } from './exceptions.js';
 import { rd32, wr32 } from './mem-access.js';
@@ -35,15 +36,17 @@ export function readDescriptor(c: EmuCpu, sel: number, vec = VEC_GP): number {
   const limit = ldt ? c.segLimit[Seg.LDTR]! : c.gdtLimit;
   const idx = sel & 0xfff8;
   if (idx + 7 > limit || (ldt && (c.segAttr[Seg.LDTR]! & SEG_ATTR_UNUSABLE) !== 0)) return raise(c, vec, sel & 0xfffc);
+  // Exact beyond +-2^53 too (5-level paging: a handle, address.ts).
+  const at = regPlus(c, ldt ? Seg.LDTR : BigAd.Gdt, base, idx);
   const save = c.tlbUser;
   c.tlbUser = 0;
   try {
-    c.dlo = rd32(c, sysLin(c, base + idx));
-    c.dhi = rd32(c, sysLin(c, base + idx + 4));
+    c.dlo = rd32(c, sysLin(c, at));
+    c.dhi = rd32(c, sysLin(c, at + 4));
   } finally {
     c.tlbUser = save;
   }
-  return base + idx;
+  return at;
 }
 
 export function sysLin(c: EmuCpu, a: number): number {

@@ -151,8 +151,8 @@ export function saveVcpu(c: EmuCpu): VcpuFields {
     rip: c.getRip(),
     rflags: BigInt(getFlags(c) >>> 0),
     segments: [0, 1, 2, 3, 4, 5, 6, 7].map(seg),
-    gdtr: { base: toU64(c.gdtBase), limit: c.gdtLimit & 0xffff },
-    idtr: { base: toU64(c.idtBase), limit: c.idtLimit & 0xffff },
+    gdtr: { base: regU64(c, BigAd.Gdt, c.gdtBase), limit: c.gdtLimit & 0xffff },
+    idtr: { base: regU64(c, BigAd.Idt, c.idtBase), limit: c.idtLimit & 0xffff },
     cr0: BigInt(c.cr0 >>> 0),
     cr2: regU64(c, BigAd.Cr2, c.cr2),
     cr3: toU64(c.cr3),
@@ -188,9 +188,9 @@ export function restoreVcpu(c: EmuCpu, s: VcpuFields): void {
     c.segLimit[i] = g.limit;
     c.segAttr[i] = g.attrs | 0;
   });
-  c.gdtBase = u64ToAddr(s.gdtr.base);
+  c.gdtBase = regFromU64(c, BigAd.Gdt, s.gdtr.base);
   c.gdtLimit = s.gdtr.limit;
-  c.idtBase = u64ToAddr(s.idtr.base);
+  c.idtBase = regFromU64(c, BigAd.Idt, s.idtr.base);
   c.idtLimit = s.idtr.limit;
   c.cr0 = Number(s.cr0 & 0xffff_ffffn) | 0;
   c.cr2 = regFromU64(c, BigAd.Cr2, s.cr2);
