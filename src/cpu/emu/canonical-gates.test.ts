@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { load, makeLong64Cpu, type TestCpu } from './cpu-harness.test-util.js';
-import { CS, SS, TR } from './x86-defs.js';
+import { CR4_LA57, CS, SS, TR } from './x86-defs.js';
 
 const GDT = 0x500;
 const IDT = 0x3000;
@@ -169,4 +169,43 @@ test('a 64-bit call gate to 32-bit code, or with a non-zero type in its upper ha
   ring3Call(u);
   halt(u);
   assert.equal(u.cpu.getGpr(0), 0x40n, 'the gate selector');
+});
+
+/** long64() under 5-level paging: a PML5 at 0x20000 whose entries 0 and 0x1a0 lead to the same 4-level tree. */
+function long64la57(): TestCpu {
+  const t = long64();
+  t.mem.writeU32(0x20000, 0x10000 | 7);
+  t.mem.writeU32(0x20000 + 0x1a0 * 8, 0x10000 | 7);
+  const c = t.cpu;
+  c.la57 = true;
+  c.cr3 = 0x20000;
+  c.cr4 |= CR4_LA57;
+  c.updateMode();
+  return t;
+}
+
+test('5-level paging: an IST stack at 0xffa0000000009000 (beyond +-2^53) takes the frame exactly, IRETQ pops it', () => {
+  const t = long64la57();
+  gate64(t, 0x80, 0x5000, 0, 2);
+  t.mem.writeU32(TSS + 0x2c, 0x9000); // IST2 = 0xffa0_0000_0000_9000
+  t.mem.writeU32(TSS + 0x30, 0xffa00000);
+  load(t.mem, 0x5000, '48 89 e0  48 8b 1c 24  48 cf'); // mov rax, rsp; mov rbx, [rsp]; iretq
+  load(t.mem, 0x1000, 'cd 80  f4');
+  halt(t);
+  assert.equal(t.cpu.getGpr(0), 0xffa0_0000_0000_9000n - 40n, 'RSP of the handler: five qwords below the IST');
+  assert.equal(t.cpu.getGpr(3), 0x1002n, 'the return RIP on that stack');
+  assert.equal(t.mem.readU32(0x9000 - 40), 0x1002, 'in memory through the alias');
+  assert.equal(t.cpu.getGpr(4), 0x8000n, 'IRETQ restored the old RSP');
+});
+
+test('5-level paging: an IST stack not canonical with 57 bits (2^56 + 0x9000): #SS(0)', () => {
+  const t = long64la57();
+  gate64(t, 0x80, 0x5000, 0, 2);
+  t.mem.writeU32(TSS + 0x2c, 0x9000);
+  t.mem.writeU32(TSS + 0x30, 0x01000000);
+  load(t.mem, 0x1000, 'cd 80');
+  halt(t);
+  assert.equal(t.cpu.getGpr(0), 0n);
+  assert.equal(t.cpu.getGpr(3), 0x1000n);
+  assert.equal(t.cpu.rl[4], 0x9000 - 48, '#SS ran on its own IST stack');
 });
