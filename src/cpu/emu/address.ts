@@ -150,3 +150,10 @@ export function regPlus(c: EmuCpu, r: number, v: number, off: number): number {
   const carry = Math.floor(lo / Pow.Two32);
   return linOf(c, (BIG.hi + carry) | 0, lo - carry * Pow.Two32);
 }
+
+/** Whether address `a` (a handle too) is not a multiple of `n` (a power of two up to 4096): alignment checks. */
+export function misaligned(a: number, n: number): boolean {
+  if (Math.floor(a) === a) return a % n !== 0;
+  bigHalves(a);
+  return BIG.lo % n !== 0;
+}

@@ -196,6 +196,14 @@ test('5-level paging beyond +-2^53: loads, stores, page-crossing, PUSH/CALL/RET/
   assert.equal(t.mem.readU32(0x8023c), 0xffffffff, 'ADD [rax+8], -1 (read-modify-write)');
 });
 
+test('5-level paging beyond +-2^53: CMPXCHG16B checks the alignment of the exact address (as SLUB does on vmemmap)', () => {
+  const t = bigCpu(`48bf${q(0xff11_0000_0000_1240n)} 31c0 31d2 bb44332211 b988776655 f0480fc70f 0f94c0`);
+  const c = t.cpu;
+  assert.equal(c.runUntilHalt(1000), 'hlt', `${c.shutdownReason} ${JSON.stringify(c.exceptionLog)}`);
+  assert.equal(c.getGpr(0) & 0xffn, 1n, 'ZF: the comparison matched');
+  assert.deepEqual([t.mem.readU32(0x80240), t.mem.readU32(0x80248)], [0x11223344, 0x55667788]);
+});
+
 test('5-level paging beyond +-2^53: #PF with the exact CR2, MOV from CR2, INVLPG, non-canonical #GP', () => {
   // RSP within the identity map; IDT at 0x3000 with #PF (14) -> 0x1800: MOV RAX, CR2; HLT.
   const t = bigCpu(`48b8${q(0xff11_0000_0000_3008n)} 8b00`);

@@ -13,7 +13,7 @@ import { probeWrite, rd, rd32, rd64, rd8, wr, wr32, wr64 } from './mem-access.js
 import { gp, raise, ud } from './exceptions.js';
 import { Bit } from './flags.js';
 import { Pow, VEC_DE } from './x86-defs.js';
-import { BIG, linOf, regHalves } from './address.js';
+import { BIG, linOf, misaligned, regHalves } from './address.js';
 import { checkSeg } from './segmentation.js';
 
 const TWO32 = 4294967296;
@@ -303,7 +303,7 @@ export function cmpxchg8b(c: EmuCpu, i: Insn): void {
   const a = ea(c, i);
   const fl = getFlags(c);
   if (i.imm2 === 16) {
-    if (a % 16 !== 0) return gp(c, 0);
+    if (misaligned(a, 16)) return gp(c, 0);
     probeWrite(c, a, 16);
     const m0 = rd64(c, a);
     const m0h = c.hi;

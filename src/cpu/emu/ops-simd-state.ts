@@ -8,6 +8,7 @@ import type { EmuCpu } from './cpu.js';
 import type { Insn } from './insn.js';
 import { CR0_EM, CR0_TS, CR4_OSFXSR, CR4_OSXSAVE, VEC_NM, VEC_UD } from './x86-defs.js';
 import { ea } from './operands.js';
+import { misaligned } from './address.js';
 import { gp, raise } from './exceptions.js';
 import { probeWrite, rd16, rd32, rd8, wr16, wr32, wr8 } from './mem-access.js';
 import { setReg } from './gpr.js';
@@ -97,7 +98,7 @@ export function fxsaveOp(c: EmuCpu, i: Insn): void {
   if (i.mod === 3) return raise(c, VEC_UD);
   if ((c.cr0 & (CR0_TS | CR0_EM)) !== 0) return raise(c, VEC_NM);
   const a = ea(c, i);
-  if (a % 16 !== 0) return gp(c, 0);
+  if (misaligned(a, 16)) return gp(c, 0);
   const nXmm = c.long64 ? 16 : 8;
   const rexW = i.osz === 8;
   if (i.op === 0) {
@@ -114,7 +115,7 @@ export function xsaveOp(c: EmuCpu, i: Insn): void {
   if (i.mod === 3 || (c.cr4 & CR4_OSXSAVE) === 0) return raise(c, VEC_UD);
   if ((c.cr0 & CR0_TS) !== 0) return raise(c, VEC_NM);
   const a = ea(c, i);
-  if (a % 64 !== 0) return gp(c, 0);
+  if (misaligned(a, 64)) return gp(c, 0);
   const xcr0 = c.xcr0;
   const rfbm = c.rl[0]! & xcr0; // EDX:EAX & XCR0 (XCR0 has no bit above 31)
   const nXmm = c.long64 ? 16 : 8;

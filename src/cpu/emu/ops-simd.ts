@@ -12,6 +12,7 @@ import type { EmuCpu } from './cpu.js';
 import { Insn } from './insn.js';
 import { CR0_EM, CR0_TS, CR4_OSFXSR, CR4_OSXMMEXCPT, VEC_NM, VEC_UD, VEC_XM } from './x86-defs.js';
 import { ea } from './operands.js';
+import { misaligned } from './address.js';
 import { gp, raise } from './exceptions.js';
 import { probeWrite, rd16, rd32, rd64, rd8, wr32, wr64, wr8 } from './mem-access.js';
 import { XMM_RES, XMM_SRC, type SimdOp, type XmmFile } from './fpu/simd-file.js';
@@ -32,7 +33,7 @@ export function sseAvail(c: EmuCpu): void {
 /** The memory operand's address; #GP(0) when an aligned form's m128 is not 16-byte aligned. */
 export function simdAddr(c: EmuCpu, i: Insn, aligned: boolean): number {
   const a = ea(c, i);
-  if (aligned && a % 16 !== 0) return gp(c, 0);
+  if (aligned && misaligned(a, 16)) return gp(c, 0);
   return a;
 }
 
