@@ -77,8 +77,8 @@ Run options:
                      kvm: virtio notifications and interrupts through KVM_IOEVENTFD/KVM_IRQFD (kernel,
                      the default) or through tsvmm's exit path (in-process, for comparison)
   --deterministic    emulator: time derives from the instruction count, so runs repeat exactly
-  --la57             emulator: offer 5-level paging (CPUID LA57); data addresses beyond +-2^53
-                     are exact, but a RIP or GDT/IDT base there stops the VM, so Linux cannot use it yet
+  --la57             emulator: offer 5-level paging (CPUID LA57): Linux booted with
+                     --kernel-decompress guest then runs with 5 levels; a RIP beyond +-2^53 stops the VM
   --pmu on|off|auto  guest performance counters (auto: what the backend offers; on: required,
                      so --accel auto picks a backend that has one)
   --pmu-version N    architectural PMU version 1-5 (default 4); --pmu-counters N general-purpose

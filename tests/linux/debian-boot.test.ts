@@ -4,7 +4,8 @@
 // Cost with tsvmm decompressing the bzImage (the default): ~0.1 billion guest instructions to the FPU check;
 // once emu advertises FPU/SSE2 the kernel boots to the root-mount panic: ~0.4 billion. The second test lets the
 // kernel's own xz decompressor run (~4.5 billion more instructions, 2-3 minutes quiet) and boots the Linux shell
-// test's initramfs to the busybox prompt (issue 9: both paths reach the same shell). The third enters an
+// test's initramfs to the busybox prompt (issue 9: both paths reach the same shell); the third does so with
+// --la57 (issue 13: 5-level paging, ~5 billion instructions). The fourth enters an
 // uncompressed vmlinux through PVH and stops once the console and timer work (the rest of the boot is the same).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -127,6 +128,31 @@ test(
       assert.equal(uname.status, 0);
       assert.ok(readFileSync(new URL('VERSION', cacheDir), 'utf8').trim().split(/\s+/).includes(uname.output), `uname -r ${uname.output}: the kernel the guest decompressed is the fetched one`);
       assert.equal(cmd.output, cmdline);
+      assert.equal(exit.status, 0, 'poweroff ends the machine with status 0');
+    } finally {
+      s.kill();
+    }
+  },
+);
+
+test(
+  'the same kernel with --la57 and --kernel-decompress guest: it switches to 5-level paging (direct map and vmalloc beyond +-2^53) and reaches the busybox shell',
+  {
+    skip: !haveKernel ? 'no .cache/debian-kernel/vmlinuz (run node scripts/fetch-debian-kernel.mjs to fetch the Debian kernel, ~70 MB)' : !haveInitrd ? `no ${initrd} (node scripts/fetch-linux-guest.mjs builds it)` : !emuHasFpu && 'emu does not advertise x87/SSE2 yet',
+    timeout: GUEST_SHELL_MS,
+  },
+  async (t) => {
+    const s = new ShellSession({ kind: 'tsvmm', accel: 'emu', decompress: 'guest', deterministic: true }, { kernel: vmlinuz, initrd, cmdline: LINUX_GUEST_CMDLINE, cpus: 1, memMiB: 256, tsvmmArgs: ['--la57'] });
+    try {
+      const { ms } = await s.waitFor(SHELL_PROMPT, GUEST_SHELL_MS);
+      const flag = await s.run('grep -o -w la57 /proc/cpuinfo | head -1', 300_000);
+      const vmalloc = await s.run('grep VmallocTotal /proc/meminfo', 300_000);
+      s.type('poweroff\n');
+      const exit = await s.exited;
+      t.diagnostic(`prompt at ${(ms / 1000).toFixed(1)} s, powered off at ${(exit.ms / 1000).toFixed(1)} s`);
+      assert.equal(flag.output, 'la57');
+      // The kernel's own paging depth: vmalloc spans 12800 TiB with 5 levels (32 TiB with 4: 34359738367 kB).
+      assert.match(vmalloc.output, /^VmallocTotal:\s+13743895347199 kB$/);
       assert.equal(exit.status, 0, 'poweroff ends the machine with status 0');
     } finally {
       s.kill();

@@ -73,8 +73,9 @@ export function probeBig(c: EmuCpu, h: number, size: number): void {
  * lose a handle's fraction. Their `ea` import hands out a token instead: an integer 2^54 + s * 2^32 + 2^31 for
  * slot s of a ring holding the handle, exact as a double and as an i64 (a multiple of 4 added to it, as a bit
  * offset's displacement is, stays exact), matching no TLB tag; their `rd`/`wr` imports take it back. Tokens
- * exist only under CR4.LA57, where nothing else in [2^54, 2^55) reaches those imports: ea() gives such an
- * address as a handle, and the addresses compiled code forms itself are 48-bit canonical.
+ * exist only under CR4.LA57, where little else in [2^54, 2^54 + 2^38) reaches those imports: ea() gives such an
+ * address as a handle, and the addresses compiled code forms itself are 48-bit canonical; only BT/BTS/BTR/BTC with
+ * a register bit offset of 2^57 and more adds it to one (a limit, README).
  */
 const TOKENS = 64;
 const tokenHandle = new Float64Array(TOKENS);
