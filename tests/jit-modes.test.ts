@@ -26,7 +26,7 @@ const FILES = [
   'dist/src/cpu/emu/pmu-merge.test.js',
   'dist/src/cpu/emu/emu-vm-pause.test.js',
 ];
-const GUESTS = ['hello', 'longmode', 'smp-4', 'alu', 'exceptions64', 'paging', 'paging64', 'syscall', 'sysenter', 'modes', 'apic-timer', 'rep-irq', 'cpu-misc', 'x2apic', 'pmu-exact', 'pmu-overflow-v4', 'pmu-rdpmc', 'platform-2cpu-256m'];
+const GUESTS = ['hello', 'longmode', 'smp-4', 'alu', 'exceptions64', 'paging', 'paging64', 'syscall', 'sysenter', 'modes', 'apic-timer', 'rep-irq', 'cpu-misc', 'x2apic', 'pmu-exact', 'pmu-overflow-v4', 'pmu-rdpmc', 'platform-2cpu-256m', 'la57'];
 
 /** Runs the subset under TSVMM_JIT=mode; resolves with node --test's exit status and output tail. */
 function runSubset(mode: string): Promise<{ status: number | null; tail: string }> {
