@@ -8,6 +8,7 @@ import { BIG, bigHalves, bigHandle, pageNumber } from './address.js';
 import { gp } from './exceptions.js';
 import { translate } from './paging.js';
 import { rd8, rdPhys, wr8, wrPhys } from './mem-access.js';
+import { dataAccessBig } from './debug-regs.js';
 
 /** Entries c.bigTlb holds before it starts again (a bound, not a tuning: each entry is one page). */
 const BIG_TLB_MAX = 4096;
@@ -38,7 +39,10 @@ export function rdBig(c: EmuCpu, h: number, size: number): number {
     for (let k = 0; k < size; k++) v |= rd8(c, h + k) << (8 * k);
     return size === 4 ? v | 0 : v;
   }
-  return rdPhys(c, bigTranslate(c, BIG.hi, lo, 0), size, NaN);
+  const hi = BIG.hi;
+  const pa = bigTranslate(c, hi, lo, 0);
+  if (c.debugArmed) dataAccessBig(c, hi, lo, size, false);
+  return rdPhys(c, pa, size, NaN);
 }
 
 /** wrSlow for handle `h`. */
@@ -50,7 +54,10 @@ export function wrBig(c: EmuCpu, h: number, size: number, v: number): void {
     for (let k = 0; k < size; k++) wr8(c, h + k, v >>> (8 * k));
     return;
   }
-  wrPhys(c, bigTranslate(c, BIG.hi, lo, 1), size, v, NaN);
+  const hi = BIG.hi;
+  const pa = bigTranslate(c, hi, lo, 1);
+  if (c.debugArmed) dataAccessBig(c, hi, lo, size, true);
+  wrPhys(c, pa, size, v, NaN);
 }
 
 /** probeWrite for handle `h`: faults now (CR2 of the first byte of the page that cannot be written) if a write would. */

@@ -236,6 +236,9 @@ export class EmuCpu {
   readonly bpKind = new Int8Array(4).fill(-1);
   readonly bpAddr = new Float64Array(4);
   readonly bpLen = new Float64Array(4);
+  /** The same linear addresses exactly, as 4 KiB page number and offset, for accesses beyond +-2^53 (dataAccessBig). */
+  readonly bpPage = new Float64Array(4);
+  readonly bpOff = new Int32Array(4);
   /** Instruction breakpoints armed (DR and host), I/O breakpoints armed. */
   bpExecCount = 0;
   bpIoCount = 0;
@@ -252,6 +255,8 @@ export class EmuCpu {
   hostStop = 0;
   hostStopAddr = 0;
   hostStopWatch: 'write' | 'read' | 'access' = 'write';
+  /** The exact address of that watchpoint where hostStopAddr (a double) cannot hold it (HostWatch.addr). */
+  hostStopWatchAddr: bigint | undefined = undefined;
   /** Set by the stub when resuming (the linear RIP it resumes at, NaN: none): that first instruction runs past a host breakpoint there. */
   hostResumeAt = NaN;
   /**

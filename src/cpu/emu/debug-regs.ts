@@ -9,7 +9,8 @@
  * paths of mem-access.ts, which call `dataAccess` here.
  */
 import type { EmuCpu } from './cpu.js';
-import { CR4_DE } from './x86-defs.js';
+import { BigAd, CR4_DE } from './x86-defs.js';
+import { BIG, halvesOf, pageNumber, regHalves } from './address.js';
 import { Bit } from './flags.js';
 import { flushTlb } from './tlb.js';
 
@@ -28,6 +29,8 @@ export interface HostWatch {
   readonly len: number;
   /** 'write' (gdb Z2), 'read' (Z3) or 'access' (Z4). */
   readonly kind: 'write' | 'read' | 'access';
+  /** The exact unsigned 64-bit address, where `lin` (a double) cannot hold it: beyond +-2^53 under 5-level paging. */
+  readonly addr?: bigint;
 }
 
 /** What the host debug client asked of one vCPU (owned by the stub, read by the core). */
@@ -84,6 +87,11 @@ export function refreshDebug(c: EmuCpu, host = false): void {
     c.bpKind[n] = kind;
     c.bpLen[n] = len;
     c.bpAddr[n] = kind === BpKind.Io ? base % 0x10000 : canonicalLin(base);
+    // Exactly too, as page and offset: a DR beyond +-2^53 keeps exact halves (BigAd.Dr0), a double does not.
+    regHalves(c, BigAd.Dr0 + n, a);
+    const lo = kind === BpKind.Exec ? BIG.lo : BIG.lo - (BIG.lo % len);
+    c.bpPage[n] = pageNumber(BIG.hi, lo);
+    c.bpOff[n] = lo & 0xfff;
     if (kind === BpKind.Exec) execs++;
     if (kind === BpKind.Io) ios++;
     if (kind === BpKind.Write || kind === BpKind.ReadWrite) addPages(pages, c.bpAddr[n]!, len);
@@ -164,6 +172,7 @@ export function dataAccess(c: EmuCpu, lin: number, size: number, write: boolean)
       c.hostStop = HostStop.Watch;
       c.hostStopAddr = w.lin;
       c.hostStopWatch = w.kind;
+      c.hostStopWatchAddr = w.addr;
       // End the block after this instruction (the run loop's self-modifying-code exit); unless something
       // else ends it there anyway, what of it is left runs when the vCPU goes on (no interrupt check between).
       if (!c.smc) c.watchCut = true;
@@ -171,6 +180,57 @@ export function dataAccess(c: EmuCpu, lin: number, size: number, write: boolean)
       return;
     }
   }
+}
+
+/**
+ * dataAccess for an access beyond +-2^53 (a handle's exact halves hi:lo, big-lin.ts). Such pages never enter the
+ * main TLB, so no page needs guarding; the match is exact: page numbers and offsets, as doubles cannot hold these.
+ */
+export function dataAccessBig(c: EmuCpu, hi: number, lo: number, size: number, write: boolean): void {
+  const page = pageNumber(hi, lo);
+  const off = lo & 0xfff;
+  for (let n = 0; n < 4; n++) {
+    const k = c.bpKind[n]!;
+    if (k !== BpKind.ReadWrite && (k !== BpKind.Write || !write)) continue;
+    if (overlaps(c.bpPage[n]! - page, c.bpOff[n]! - off, size, c.bpLen[n]!)) {
+      c.dbHits |= 1 << n;
+      c.smc = true;
+      c.watchCut = false;
+    }
+  }
+  const h = c.hostDebug;
+  if (h === null || c.hostStop !== HostStop.None) return;
+  for (const w of h.watches) {
+    if (w.kind === 'write' ? !write : w.kind === 'read' ? write : false) continue;
+    let wPage: number;
+    let wOff: number;
+    if (w.addr !== undefined) {
+      wPage = Number(BigInt.asIntN(64, w.addr) >> 12n);
+      wOff = Number(w.addr & 0xfffn);
+    } else {
+      halvesOf(w.lin);
+      wPage = pageNumber(BIG.hi, BIG.lo);
+      wOff = BIG.lo & 0xfff;
+    }
+    if (overlaps(wPage - page, wOff - off, size, w.len)) {
+      c.hostStop = HostStop.Watch;
+      c.hostStopAddr = w.lin;
+      c.hostStopWatch = w.kind;
+      c.hostStopWatchAddr = w.addr;
+      if (!c.smc) c.watchCut = true;
+      c.smc = true;
+      return;
+    }
+  }
+}
+
+/**
+ * Whether a breakpoint [b, b + bpLen) and an access [a, a + size) overlap, given b - a as page and offset
+ * differences (each exact; their sum is exact whenever the pages are near, and far beyond both lengths if not).
+ */
+function overlaps(dPage: number, dOff: number, size: number, bpLen: number): boolean {
+  const rel = dPage * 4096 + dOff;
+  return rel < size && -rel < bpLen;
 }
 
 /** An IN/OUT/INS/OUTS of `size` bytes at `port` completed: DR I/O breakpoints (CR4.DE) match. */

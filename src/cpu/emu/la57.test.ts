@@ -7,10 +7,12 @@ import { CR0_PE, CR0_PG, CR4_LA57, CR4_PAE, EFER_LME, FAULT, VEC_GP, VEC_PF } fr
 import { translate } from './paging.js';
 import { writeCr0, writeCr4 } from './control-regs.js';
 import { cpuid, readMsr, writeMsr } from './msr.js';
-import { canonicalTarget, linOf } from './address.js';
+import { canonicalTarget, linOf, u64ToAddr } from './address.js';
 import { peekTranslate } from './debug-translate.js';
 import { MSR } from '../registers.js';
 import { restoreVcpu, saveVcpu } from './vcpu-state.js';
+import { HostStop, refreshDebug, type HostDebug } from './debug-regs.js';
+import { stopEventOf } from '../../debug/gdb/emu-target.js';
 
 const READ = 0;
 const WRITE = 1;
@@ -230,6 +232,41 @@ test('5-level paging beyond +-2^53: #PF with the exact CR2, MOV from CR2, INVLPG
   assert.deepEqual(outcome(() => rd32(c, linOf(c, 0x0100_0000, 0)), c), { vec: VEC_GP, code: 0 }, '2^56 is not canonical');
   const saved = saveVcpu(c);
   assert.equal(saved.cr2, 0xff11_0000_0000_3008n, 'saved exactly');
+});
+
+test('5-level paging beyond +-2^53: a DR0 write breakpoint fires exactly (DR6.B0), not on bytes a double would round onto it', () => {
+  // DR0 = A (0xff11000000001234, where doubles are 8 apart), DR7: L0, R/W 01 (write), LEN 11 (4 bytes).
+  // #DB (1) -> 0x1800: MOV RAX, DR6; HLT.
+  const t = bigCpu(`48b8${q(A)} 0f23c0 0f21c3 b9${q(0x000d_0001n).slice(0, 8)} 0f23f9
+    c7400411223344 c740fc11223344 8b10 c6400355 90`);
+  const c = t.cpu;
+  t.mem.write(0x3000 + 1 * 16, hex('0018 0800 008e 0000 0000 0000 0000 0000'));
+  t.mem.write(0x1800, hex('0f21f0 f4'));
+  c.idtBase = 0x3000;
+  c.idtLimit = 0xfff;
+  t.mem.write(0x4008, hex('0000 0000 009a 2000'));
+  c.gdtBase = 0x4000;
+  c.gdtLimit = 0xff;
+  assert.equal(c.runUntilHalt(1000), 'hlt', `${c.shutdownReason} ${JSON.stringify(c.exceptionLog)}`);
+  assert.equal(c.getGpr(3), A, 'MOV from DR0 reads the exact address');
+  assert.equal(c.getGpr(0), 0xffff_0ff1n, 'DR6: B0');
+  assert.equal(t.mem.readU32(0x8000 - 40), 0x1000 + 44, 'a trap after the byte store at A + 3, not at A + 4 or A - 4 or the read');
+  assert.equal(t.mem.read(0x80237, 1)[0], 0x55);
+  assert.equal(saveVcpu(c).dr[0], A, 'saved exactly');
+});
+
+test('5-level paging beyond +-2^53: a host (gdb) write watchpoint there stops exactly and reports its exact address', () => {
+  const W = A + 4n; // 0xff11000000001238: the double nearest A as well
+  const t = bigCpu(`48b8${q(A)} c60055 c6400166 c6400477 90`);
+  const c = t.cpu;
+  const debug: HostDebug = { breakpoints: new Set(), watches: [{ lin: u64ToAddr(W), len: 1, kind: 'write', addr: W }], step: false, stopAt: -1 };
+  c.hostDebug = debug;
+  refreshDebug(c, true);
+  c.run(1000);
+  assert.equal(c.hostStop, HostStop.Watch, 'the store at A + 4 stops the vCPU');
+  assert.equal(t.mem.read(0x80238, 1)[0], 0x77);
+  assert.equal(c.rip, 0x1000 + 21, 'after that store, not after the stores at A or A + 1');
+  assert.deepEqual(stopEventOf(c), { kind: 'watch', thread: 1, address: W, watch: 'write' });
 });
 
 test('a RIP beyond +-2^53 still stops the vCPU by name instead of fetching from a rounded address', () => {

@@ -314,7 +314,10 @@ export function movDr(c: EmuCpu, i: Insn): void {
   }
   if (i.op === 0) {
     const v = c.dr[n]!;
-    if (c.long64) setReg(c, 8, i.rm, v >>> 0, Math.floor(v / Pow.Two32) | 0);
+    if (c.long64 && n < 4) {
+      regHalves(c, BigAd.Dr0 + n, v);
+      setReg(c, 8, i.rm, BIG.lo, BIG.hi);
+    } else if (c.long64) setReg(c, 8, i.rm, v >>> 0, Math.floor(v / Pow.Two32) | 0);
     else setReg(c, 4, i.rm, v | 0);
   } else {
     const lo = c.rl[i.rm]!;
@@ -324,7 +327,8 @@ export function movDr(c: EmuCpu, i: Insn): void {
     if (n >= 6 && hi !== 0) return gp(c, 0);
     if (n === 6) v = ((lo | 0xffff0ff0) >>> 0);
     else if (n === 7) v = (((lo & ~0xd800) | 0x400) >>> 0);
-    c.dr[n] = v;
+    // DR0-DR3 keep exact halves too: a data breakpoint beyond +-2^53 (5-level paging) matches exactly.
+    c.dr[n] = n < 4 ? regValue(c, BigAd.Dr0 + n, hi, lo) : v;
     if (n !== 6) refreshDebug(c);
   }
 }

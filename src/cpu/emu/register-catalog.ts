@@ -47,7 +47,7 @@ export function getRegister(c: EmuCpu, id: RegId): bigint {
       if (n === 8) return BigInt(readCr8(c));
       break;
     case RegSet.DEBUG:
-      return u(c.dr[n & 7]!);
+      return (n & 7) < 4 ? regU64(c, BigAd.Dr0 + (n & 7), c.dr[n & 7]!) : u(c.dr[n & 7]!);
     case RegSet.EVENT:
       if (n === EVENT_INTERRUPT_SHADOW) return c.shadow ? 1n : 0n;
       if (n === EVENT_HALTED) return c.halted ? 1n : 0n;
@@ -116,7 +116,7 @@ export function setRegister(c: EmuCpu, id: RegId, v: bigint): void {
       flushTlb(c, true);
       return;
     case RegSet.DEBUG:
-      c.dr[n & 7] = u64ToAddr(v);
+      c.dr[n & 7] = (n & 7) < 4 ? regFromU64(c, BigAd.Dr0 + (n & 7), v) : u64ToAddr(v);
       refreshDebug(c);
       return;
     case RegSet.EVENT:

@@ -158,7 +158,7 @@ export function saveVcpu(c: EmuCpu): VcpuFields {
     cr3: toU64(c.cr3),
     cr4: BigInt(c.cr4 >>> 0),
     cr8: BigInt(c.cr8 >>> 0),
-    dr: Array.from(c.dr, toU64),
+    dr: Array.from(c.dr, (v, n) => (n < 4 ? regU64(c, BigAd.Dr0 + n, v) : toU64(v))),
     efer: BigInt(c.efer >>> 0),
     msrs: saveMsrs(c),
     tsc: toU64(tscNow(c)),
@@ -197,7 +197,7 @@ export function restoreVcpu(c: EmuCpu, s: VcpuFields): void {
   c.cr3 = Number(s.cr3);
   c.cr4 = Number(s.cr4 & 0xffff_ffffn) | 0;
   c.cr8 = Number(s.cr8 & 0xfn);
-  s.dr.forEach((v, i) => (c.dr[i] = u64ToAddr(v)));
+  s.dr.forEach((v, i) => (c.dr[i] = i < 4 ? regFromU64(c, BigAd.Dr0 + i, v) : u64ToAddr(v)));
   c.efer = Number(s.efer & 0xffff_ffffn) | 0;
   c.star[0] = 0;
   c.star[1] = 0;

@@ -154,14 +154,15 @@ export const enum Seg {
 }
 /**
  * Address registers with exact halves beyond +-2^53 (cpu.ts bigAd): the segments by Seg (FS/GS bases, the
- * LDTR/TR bases), then these (GDTR and IDTR bases).
+ * LDTR/TR bases), then these (GDTR and IDTR bases, DR0-DR3 at Dr0 + n).
  */
 export const enum BigAd {
   KernelGs = 10,
   Cr2 = 11,
   Gdt = 12,
   Idt = 13,
-  Count = 14,
+  Dr0 = 14,
+  Count = 18,
 }
 /** Block.vHi of a block no jump-cache slot holds (a linear address's high half is within +-2^25). */
 export const enum VLin {

@@ -263,8 +263,10 @@ export class EmuGdbTarget implements GdbTarget {
     } else {
       if (len < 1 || len > 4096) return false;
       const kind = type === ZType.Write ? 'write' : type === ZType.Read ? 'read' : 'access';
-      const i = this.userWatches.findIndex((w) => w.lin === a && w.len === len && w.kind === kind);
-      if (insert && i < 0) this.userWatches.push({ lin: a, len, kind });
+      const i = this.userWatches.findIndex((w) => w.lin === a && (w.addr ?? addr) === addr && w.len === len && w.kind === kind);
+      // Beyond +-2^53 (5-level paging) the double is rounded: the watch keeps the exact address beside it.
+      const exact = a <= -(2 ** 53) || a >= 2 ** 53 ? { addr } : {};
+      if (insert && i < 0) this.userWatches.push({ lin: a, len, kind, ...exact });
       if (!insert && i >= 0) this.userWatches.splice(i, 1);
     }
     this.armUser();
@@ -397,7 +399,7 @@ export function stopEventOf(cpu: EmuCpu): StopEvent {
   const thread = cpu.index + 1;
   const why = cpu.hostStop;
   cpu.hostStop = HostStop.None;
-  if (why === HostStop.Watch) return { kind: 'watch', thread, address: u64(cpu.hostStopAddr), watch: cpu.hostStopWatch };
+  if (why === HostStop.Watch) return { kind: 'watch', thread, address: cpu.hostStopWatchAddr ?? u64(cpu.hostStopAddr), watch: cpu.hostStopWatch };
   if (why === HostStop.Breakpoint) return { kind: 'breakpoint', thread };
   return { kind: 'step', thread };
 }
