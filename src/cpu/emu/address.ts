@@ -151,6 +151,18 @@ export function regPlus(c: EmuCpu, r: number, v: number, off: number): number {
   return linOf(c, (BIG.hi + carry) | 0, lo - carry * Pow.Two32);
 }
 
+/**
+ * BIG (halves left by halvesOf, regHalves or bigHalves) plus the 64-bit value hi:lo (lo a non-negative integer
+ * below 2^33), wrapped at 2^64, as a linear address (linOf: a handle beyond +-2^53); the sum's halves stay in BIG.
+ */
+export function plusBig(c: EmuCpu, hi: number, lo: number): number {
+  const l = BIG.lo + lo;
+  const carry = Math.floor(l / Pow.Two32);
+  BIG.lo = l - carry * Pow.Two32;
+  BIG.hi = (BIG.hi + hi + carry) | 0;
+  return linOf(c, BIG.hi, BIG.lo);
+}
+
 /** Whether address `a` (a handle too) is not a multiple of `n` (a power of two up to 4096): alignment checks. */
 export function misaligned(a: number, n: number): boolean {
   if (Math.floor(a) === a) return a % n !== 0;

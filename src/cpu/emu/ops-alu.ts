@@ -13,7 +13,7 @@ import { probeWrite, rd, rd32, rd64, rd8, wr, wr32, wr64 } from './mem-access.js
 import { gp, raise, ud } from './exceptions.js';
 import { Bit } from './flags.js';
 import { Pow, VEC_DE } from './x86-defs.js';
-import { BIG, linOf, misaligned, regHalves } from './address.js';
+import { BIG, linOf, misaligned, plusBig, regHalves } from './address.js';
 import { checkSeg } from './segmentation.js';
 
 const TWO32 = 4294967296;
@@ -394,7 +394,17 @@ export function xlat(c: EmuCpu, i: Insn): void {
   if (i.ak === 0) off = (c.rl[3]! + (c.rl[0]! & 0xff)) & 0xffff;
   else if (i.ak === 3) off = r64(c, 3) + (c.rl[0]! & 0xff);
   else off = (c.rl[3]! + (c.rl[0]! & 0xff)) >>> 0;
-  const a = i.ak === 3 ? off + c.segBase[i.seg]! : (c.segBase[i.seg]! + off) % TWO32;
+  let a: number;
+  if (i.ak !== 3) a = (c.segBase[i.seg]! + off) % TWO32;
+  else {
+    const sb = c.segBase[i.seg]!;
+    a = off + sb;
+    // Beyond +-2^52 (5-level paging) the sum may round: take it exactly from the halves (a handle beyond +-2^53).
+    if (!(a > -Pow.Two52 && a < Pow.Two52 && off > -Pow.Two52 && off < Pow.Two52)) {
+      regHalves(c, i.seg, sb);
+      a = plusBig(c, c.rh[3]!, (c.rl[3]! >>> 0) + (c.rl[0]! & 0xff));
+    }
+  }
   setReg(c, 1, 0, rd8(c, a));
 }
 

@@ -8,6 +8,8 @@ import { rd, rdw, wr } from './mem-access.js';
 import { getFlags, setEager } from './lazy-flags.js';
 import { Bit } from './flags.js';
 import { ud } from './exceptions.js';
+import { Pow } from './x86-defs.js';
+import { halvesOf, plusBig } from './address.js';
 
 const TWO32 = 4294967296;
 
@@ -31,8 +33,17 @@ export function btEG(c: EmuCpu, i: Insn): void {
   }
   // The bit displacement is added to the offset at the address size, then checked against the segment.
   let lin: number;
-  if (i.ak === 3) lin = ea(c, i) + disp;
-  else {
+  if (i.ak === 3) {
+    const e = ea(c, i);
+    lin = e + disp;
+    // A sum beyond +-2^52, or a handle (5-level paging) with a displacement its fraction would not survive:
+    // exactly from the halves, disp being (offset >> 3) & ~7 for a 64-bit offset.
+    if (!(disp > -Pow.Two45 && disp < Pow.Two45 && ((lin > -Pow.Two52 && lin < Pow.Two52) || Math.floor(e) !== e))) {
+      halvesOf(e);
+      if (size === 8) lin = plusBig(c, c.rh[i.reg]! >> 3, (((c.rl[i.reg]! >>> 3) | (c.rh[i.reg]! << 29)) & ~7) >>> 0);
+      else lin = plusBig(c, disp < 0 ? -1 : 0, disp < 0 ? Pow.Two32 + disp : disp);
+    }
+  } else {
     const base = eaOffset(c, i);
     const o = i.ak === 0 ? (base + disp) & 0xffff : (base + disp) >>> 0;
     if (i.ak !== 2 && c.segChk[i.seg] !== 0) checkSeg(c, i.seg, o, size, i.op !== 0);

@@ -5,7 +5,7 @@
 import type { EmuCpu } from './cpu.js';
 import { CR0_PE, VEC_GP, VEC_OF, VEC_SS, FAULT, Seg, Pow } from './x86-defs.js';
 import { Bit } from './flags.js';
-import { addIp, canonicalTarget, nextIp, nonCanonical } from './address.js';
+import { BIG, addIp, canonicalTarget, nextIp, nonCanonical, plusBig } from './address.js';
 import type { Insn } from './insn.js';
 import { ea, rdE, rdEs, stE } from './operands.js';
 import { deliverSoft, gp, raise, ud, unimplemented } from './exceptions.js';
@@ -213,8 +213,18 @@ export function enter(c: EmuCpu, i: Insn): void {
     for (let k = 1; k < level; k++) {
       // Copy the enclosing frame pointers ([rBP - k*size], rBP of the stack address size).
       const bpOff = ss === 8 ? r64(c, 5) - k * size : ss === 4 ? (c.rl[5]! - k * size) >>> 0 : (c.rl[5]! - k * size) & 0xffff;
-      if (ss === 8 && nonCanonical(c, bpOff)) return raise(c, VEC_SS, 0);
-      const a = ss === 8 ? bpOff : (c.segBase[Seg.SS]! + bpOff) % Pow.Two32;
+      let a: number;
+      if (ss !== 8) a = (c.segBase[Seg.SS]! + bpOff) % Pow.Two32;
+      else if (bpOff > -Pow.Two52 && bpOff < Pow.Two52) {
+        if (nonCanonical(c, bpOff)) return raise(c, VEC_SS, 0);
+        a = bpOff;
+      } else {
+        // RBP beyond +-2^52 (5-level paging): exactly from its halves (a handle beyond +-2^53).
+        BIG.lo = c.rl[5]! >>> 0;
+        BIG.hi = c.rh[5]!;
+        a = plusBig(c, -1, Pow.Two32 - k * size);
+        if (BIG.hi < -c.canonHi || BIG.hi >= c.canonHi) return raise(c, VEC_SS, 0);
+      }
       const v = rd(c, size, a);
       push(c, size, v, c.hi);
     }

@@ -175,6 +175,7 @@ export const enum Tlb {
 }
 export const enum Pow {
   Two32 = 4294967296,
+  Two45 = 35184372088832,
   Two47 = 140737488355328,
   Two52 = 4503599627370496,
   /** Past this magnitude a double no longer holds every integer: the end of emu's exact linear addresses. */
