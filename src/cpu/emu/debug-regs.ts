@@ -168,18 +168,20 @@ export function dataAccess(c: EmuCpu, lin: number, size: number, write: boolean)
   if (h === null || c.hostStop !== HostStop.None) return;
   for (const w of h.watches) {
     if (w.kind === 'write' ? !write : w.kind === 'read' ? write : false) continue;
-    if (lin < w.lin + w.len && w.lin < end) {
-      c.hostStop = HostStop.Watch;
-      c.hostStopAddr = w.lin;
-      c.hostStopWatch = w.kind;
-      c.hostStopWatchAddr = w.addr;
-      // End the block after this instruction (the run loop's self-modifying-code exit); unless something
-      // else ends it there anyway, what of it is left runs when the vCPU goes on (no interrupt check between).
-      if (!c.smc) c.watchCut = true;
-      c.smc = true;
-      return;
-    }
+    if (lin < w.lin + w.len && w.lin < end) return watchHit(c, w);
   }
+}
+
+/** Stops the vCPU at watch `w` after the current instruction. */
+function watchHit(c: EmuCpu, w: HostWatch): void {
+  c.hostStop = HostStop.Watch;
+  c.hostStopAddr = w.lin;
+  c.hostStopWatch = w.kind;
+  c.hostStopWatchAddr = w.addr;
+  // End the block after this instruction (the run loop's self-modifying-code exit); unless something
+  // else ends it there anyway, what of it is left runs when the vCPU goes on (no interrupt check between).
+  if (!c.smc) c.watchCut = true;
+  c.smc = true;
 }
 
 /**
@@ -212,15 +214,7 @@ export function dataAccessBig(c: EmuCpu, hi: number, lo: number, size: number, w
       wPage = pageNumber(BIG.hi, BIG.lo);
       wOff = BIG.lo & 0xfff;
     }
-    if (overlaps(wPage - page, wOff - off, size, w.len)) {
-      c.hostStop = HostStop.Watch;
-      c.hostStopAddr = w.lin;
-      c.hostStopWatch = w.kind;
-      c.hostStopWatchAddr = w.addr;
-      if (!c.smc) c.watchCut = true;
-      c.smc = true;
-      return;
-    }
+    if (overlaps(wPage - page, wOff - off, size, w.len)) return watchHit(c, w);
   }
 }
 
