@@ -146,9 +146,7 @@ export function regFromU64(c: EmuCpu, r: number, v: bigint): number {
 export function regPlus(c: EmuCpu, r: number, v: number, off: number): number {
   if (v > -Pow.Two52 && v < Pow.Two52) return v + off;
   regHalves(c, r, v);
-  const lo = BIG.lo + off;
-  const carry = Math.floor(lo / Pow.Two32);
-  return linOf(c, (BIG.hi + carry) | 0, lo - carry * Pow.Two32);
+  return plusBig(c, 0, off);
 }
 
 /**

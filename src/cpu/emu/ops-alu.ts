@@ -13,7 +13,7 @@ import { probeWrite, rd, rd32, rd64, rd8, wr, wr32, wr64 } from './mem-access.js
 import { gp, raise, ud } from './exceptions.js';
 import { Bit } from './flags.js';
 import { Pow, VEC_DE } from './x86-defs.js';
-import { BIG, linOf, misaligned, plusBig, regHalves } from './address.js';
+import { misaligned, plusBig, regHalves } from './address.js';
 import { checkSeg } from './segmentation.js';
 
 const TWO32 = 4294967296;
@@ -230,9 +230,7 @@ function moffs64(c: EmuCpu, i: Insn, off: number): number {
   const sb = c.segBase[i.seg]!;
   if (off > -Pow.Two52 && off < Pow.Two52 && sb > -Pow.Two52 && sb < Pow.Two52) return off + sb;
   regHalves(c, i.seg, sb);
-  const lo = BIG.lo + (i.imm >>> 0);
-  const carry = Math.floor(lo / TWO32);
-  return linOf(c, (BIG.hi + i.immHi + carry) | 0, lo - carry * TWO32);
+  return plusBig(c, i.immHi, i.imm >>> 0);
 }
 /** A0-A3: moffs forms (op 0 load into accumulator, 1 store). Address in imm/immHi. */
 export function movMoffs(c: EmuCpu, i: Insn): void {

@@ -7,7 +7,7 @@
 import type { EmuCpu } from './cpu.js';
 import { Pow, Seg, Tlb } from './x86-defs.js';
 import { checkSeg } from './segmentation.js';
-import { addIp, BIG, linOf, regHalves } from './address.js';
+import { addIp, plusBig, regHalves } from './address.js';
 import type { Insn } from './insn.js';
 import { Bit } from './flags.js';
 import { getReg, r64, setReg } from './gpr.js';
@@ -52,12 +52,7 @@ function lin(c: EmuCpu, seg: number, r: number, asz: number, size: number, write
 /** lin() in 64-bit mode where the sum is not exact in a double: from the halves of the base and the register. */
 function bigLin(c: EmuCpu, seg: number, off: number, r: number, asz: number): number {
   regHalves(c, seg, c.segBase[seg]!);
-  let lo = BIG.lo + (asz === 8 ? c.rl[r]! >>> 0 : off);
-  let hi = BIG.hi + (asz === 8 ? c.rh[r]! : 0);
-  const carry = Math.floor(lo / Pow.Two32);
-  lo -= carry * Pow.Two32;
-  hi = (hi + carry) | 0;
-  return linOf(c, hi, lo);
+  return asz === 8 ? plusBig(c, c.rh[r]!, c.rl[r]! >>> 0) : plusBig(c, 0, off);
 }
 function count(c: EmuCpu, asz: number): number {
   return idx(c, 1, asz);

@@ -3,7 +3,7 @@ import type { EmuCpu } from './cpu.js';
 import { VEC_SS, Pow, Seg } from './x86-defs.js';
 import { raise } from './exceptions.js';
 import { rd, wr, wr64 } from './mem-access.js';
-import { BIG, bigHalves, linOf } from './address.js';
+import { BIG, bigHalves, plusBig } from './address.js';
 
 /** Linear address of SS:[rsp + delta] for the current stack size. */
 export function stackLin(c: EmuCpu, delta: number): number {
@@ -21,11 +21,11 @@ export function stackLin(c: EmuCpu, delta: number): number {
 
 /** stackLin of a 64-bit RSP beyond +-2^52, exact. */
 function bigStackLin(c: EmuCpu, delta: number): number {
-  const lo = (c.rl[4]! >>> 0) + delta;
-  const carry = Math.floor(lo / Pow.Two32);
-  const hi = (c.rh[4]! + carry) | 0;
-  if (hi < -c.canonHi || hi >= c.canonHi) return raise(c, VEC_SS, 0);
-  return linOf(c, hi, lo - carry * Pow.Two32);
+  BIG.lo = c.rl[4]! >>> 0;
+  BIG.hi = c.rh[4]!;
+  const a = plusBig(c, delta < 0 ? -1 : 0, delta < 0 ? Pow.Two32 + delta : delta);
+  if (BIG.hi < -c.canonHi || BIG.hi >= c.canonHi) return raise(c, VEC_SS, 0);
+  return a;
 }
 
 export function addRsp(c: EmuCpu, delta: number): void {
