@@ -516,178 +516,13 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
         unretireSkipped(c, userIdx);
       }
       c.smc = false;
-    } else {
-      let x = blk.first!;
-      insns: for (; i < n; i++, x = x.nx!) {
-        // Hot handlers are called directly (no megamorphic x.fn call); see inline-kinds.ts.
-        switch (x.k) {
-          case K.AddRR:
-            add32rr(c, x);
-            break;
-          case K.SubRR:
-            sub32rr(c, x);
-            break;
-          case K.CmpRR:
-            cmp32rr(c, x);
-            break;
-          case K.LogicRR:
-            logic32rr(c, x);
-            break;
-          case K.AddRI:
-            add32ri(c, x);
-            break;
-          case K.SubRI:
-            sub32ri(c, x);
-            break;
-          case K.CmpRI:
-            cmp32ri(c, x);
-            break;
-          case K.LogicRI:
-            logic32ri(c, x);
-            break;
-          case K.IncDecR:
-            incdec32r(c, x);
-            break;
-          case K.MovRR:
-            mov32rr(c, x);
-            break;
-          case K.Jnz:
-            jnz(c, x);
-            break;
-          case K.Jz:
-            jz(c, x);
-            break;
-          case K.AluEI:
-            aluEI(c, x);
-            break;
-          case K.Movzx:
-            movzx(c, x);
-            break;
-          case K.AluEG:
-            aluEG(c, x);
-            break;
-          case K.MovEG:
-            movEG(c, x);
-            break;
-          case K.TestEG:
-            testEG(c, x);
-            break;
-          case K.Shift32RI:
-            shift32ri(c, x);
-            break;
-          case K.Mov32Load:
-            mov32load(c, x);
-            break;
-          case K.Lea64:
-            lea64(c, x);
-            break;
-          case K.Mov64Store:
-            mov64store(c, x);
-            break;
-          case K.Lea:
-            lea(c, x);
-            break;
-          case K.Mov64Load:
-            mov64load(c, x);
-            break;
-          case K.Mov32Store:
-            mov32store(c, x);
-            break;
-          case K.Push64R:
-            push64r(c, x);
-            break;
-          case K.Pop64R:
-            pop64r(c, x);
-            break;
-          case K.JmpRel:
-            jmpRel(c, x);
-            break;
-          case K.Ret64:
-            ret64(c, x);
-            break;
-          case K.CallRel64:
-            callRel64(c, x);
-            break;
-          case K.ShiftE:
-            shiftE(c, x);
-            break;
-          case K.AluGE:
-            aluGE(c, x);
-            break;
-          case K.JmpE:
-            jmpE(c, x);
-            break;
-          case K.ImulGE:
-            imulGE(c, x);
-            break;
-          case K.MovRI:
-            movRI(c, x);
-            break;
-          case K.ImulGEI:
-            imulGEI(c, x);
-            break;
-          case K.Push32R:
-            push32r(c, x);
-            break;
-          case K.Pop32R:
-            pop32r(c, x);
-            break;
-          case K.RetNear:
-            retNear(c, x);
-            break;
-          case K.CallRel:
-            callRel(c, x);
-            break;
-          case K.MovGE:
-            movGE(c, x);
-            break;
-          case K.TestEI:
-            testEI(c, x);
-            break;
-          case K.MovEI:
-            movEI(c, x);
-            break;
-          case K.Movsx:
-            movsx(c, x);
-            break;
-          case K.Nop:
-            break; // nop() does nothing
-          case K.Side:
-            // A conditional branch inside the block. Taken, the block ends here; not taken, it goes on,
-            // unless the run loop polls before the next basic block (polls stay where they were when
-            // every basic block was a block of its own).
-            if (cond(c, x.op)) {
-              c.rip = relTarget(c, x);
-              i++;
-              break insns;
-            }
-            if (c.instructions + i + 1 >= c.pollAt) {
-              c.rip = addIp(bip, x.end, cs);
-              i++;
-              break insns;
-            }
-            c.segOff = i + 1;
-            break;
-          default:
-            x.fn(c, x);
-        }
-        if (c.smc) {
-          // The block was overwritten by its own instruction: stop after it. A host watchpoint alone
-          // (c.watchCut) stops it for the debug client only: the rest of it is left to run.
-          c.smc = false;
-          i++;
-          c.blockRest = c.watchCut ? c.blockRest + n - i : 0;
-          c.restSeg = i - c.segOff;
-          if (i < n) c.rip = addIp(bip, ins[i - 1]!.end, c.codeSize);
-          break;
-        }
-      }
-    }
+    } else i = interpret(c, blk, n, bip, cs);
   } catch (e) {
     c.blockOn = 0; // c.curBlock = null
     c.segOff = 0;
     c.blockRest = 0; // a fault ends the block here in any run
-    if (compiled) {
+    if (!compiled) i = faultAt;
+    else {
       i = c.ci;
       const last = c.chainLast;
       if (last !== null) {
@@ -750,6 +585,192 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
   }
   if (blk !== entry) ranOther(blk);
   return entry;
+}
+
+/** Where interpret was in its block when an instruction faulted: execBlock counts the instructions before it as retired. */
+let faultAt = 0;
+
+/**
+ * The interpreter: runs the first `n` instructions of `blk` (entered at `bip`) by their handlers, the hot ones called
+ * directly; returns how many ran (fewer when a side exit or self-modifying code ended it). A function of its own, not
+ * execBlock's loop: inlining the hot handlers made execBlock take V8 ~60 ms to optimize, and each of its deopts on a
+ * path seen late (a first fault, a first cut, a handler case not yet run) threw that code away and compiled it again
+ * on the second core while it ran unoptimized: most of what realcode's warm pass spent above its steady state.
+ */
+function interpret(c: EmuCpu, blk: Block, n: number, bip: number, cs: number): number {
+  const ins = blk.insns;
+  let i = 0;
+  try {
+    let x = blk.first!;
+    insns: for (; i < n; i++, x = x.nx!) {
+      // Hot handlers are called directly (no megamorphic x.fn call); see inline-kinds.ts.
+      switch (x.k) {
+        case K.AddRR:
+          add32rr(c, x);
+          break;
+        case K.SubRR:
+          sub32rr(c, x);
+          break;
+        case K.CmpRR:
+          cmp32rr(c, x);
+          break;
+        case K.LogicRR:
+          logic32rr(c, x);
+          break;
+        case K.AddRI:
+          add32ri(c, x);
+          break;
+        case K.SubRI:
+          sub32ri(c, x);
+          break;
+        case K.CmpRI:
+          cmp32ri(c, x);
+          break;
+        case K.LogicRI:
+          logic32ri(c, x);
+          break;
+        case K.IncDecR:
+          incdec32r(c, x);
+          break;
+        case K.MovRR:
+          mov32rr(c, x);
+          break;
+        case K.Jnz:
+          jnz(c, x);
+          break;
+        case K.Jz:
+          jz(c, x);
+          break;
+        case K.AluEI:
+          aluEI(c, x);
+          break;
+        case K.Movzx:
+          movzx(c, x);
+          break;
+        case K.AluEG:
+          aluEG(c, x);
+          break;
+        case K.MovEG:
+          movEG(c, x);
+          break;
+        case K.TestEG:
+          testEG(c, x);
+          break;
+        case K.Shift32RI:
+          shift32ri(c, x);
+          break;
+        case K.Mov32Load:
+          mov32load(c, x);
+          break;
+        case K.Lea64:
+          lea64(c, x);
+          break;
+        case K.Mov64Store:
+          mov64store(c, x);
+          break;
+        case K.Lea:
+          lea(c, x);
+          break;
+        case K.Mov64Load:
+          mov64load(c, x);
+          break;
+        case K.Mov32Store:
+          mov32store(c, x);
+          break;
+        case K.Push64R:
+          push64r(c, x);
+          break;
+        case K.Pop64R:
+          pop64r(c, x);
+          break;
+        case K.JmpRel:
+          jmpRel(c, x);
+          break;
+        case K.Ret64:
+          ret64(c, x);
+          break;
+        case K.CallRel64:
+          callRel64(c, x);
+          break;
+        case K.ShiftE:
+          shiftE(c, x);
+          break;
+        case K.AluGE:
+          aluGE(c, x);
+          break;
+        case K.JmpE:
+          jmpE(c, x);
+          break;
+        case K.ImulGE:
+          imulGE(c, x);
+          break;
+        case K.MovRI:
+          movRI(c, x);
+          break;
+        case K.ImulGEI:
+          imulGEI(c, x);
+          break;
+        case K.Push32R:
+          push32r(c, x);
+          break;
+        case K.Pop32R:
+          pop32r(c, x);
+          break;
+        case K.RetNear:
+          retNear(c, x);
+          break;
+        case K.CallRel:
+          callRel(c, x);
+          break;
+        case K.MovGE:
+          movGE(c, x);
+          break;
+        case K.TestEI:
+          testEI(c, x);
+          break;
+        case K.MovEI:
+          movEI(c, x);
+          break;
+        case K.Movsx:
+          movsx(c, x);
+          break;
+        case K.Nop:
+          break; // nop() does nothing
+        case K.Side:
+          // A conditional branch inside the block. Taken, the block ends here; not taken, it goes on,
+          // unless the run loop polls before the next basic block (polls stay where they were when
+          // every basic block was a block of its own).
+          if (cond(c, x.op)) {
+            c.rip = relTarget(c, x);
+            i++;
+            break insns;
+          }
+          if (c.instructions + i + 1 >= c.pollAt) {
+            c.rip = addIp(bip, x.end, cs);
+            i++;
+            break insns;
+          }
+          c.segOff = i + 1;
+          break;
+        default:
+          x.fn(c, x);
+      }
+      if (c.smc) {
+        // The block was overwritten by its own instruction: stop after it. A host watchpoint alone
+        // (c.watchCut) stops it for the debug client only: the rest of it is left to run.
+        c.smc = false;
+        i++;
+        c.blockRest = c.watchCut ? c.blockRest + n - i : 0;
+        c.restSeg = i - c.segOff;
+        if (i < n) c.rip = addIp(bip, ins[i - 1]!.end, c.codeSize);
+        break;
+      }
+    }
+  } catch (e) {
+    faultAt = i;
+    throw e;
+  }
+  return i;
 }
 
 /** A chained run entered one block and ended in `last` (see ranHow). */
