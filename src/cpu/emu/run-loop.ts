@@ -595,7 +595,9 @@ let faultAt = 0;
  * directly; returns how many ran (fewer when a side exit or self-modifying code ended it). A function of its own, not
  * execBlock's loop: inlining the hot handlers made execBlock take V8 ~60 ms to optimize, and each of its deopts on a
  * path seen late (a first fault, a first cut, a handler case not yet run) threw that code away and compiled it again
- * on the second core while it ran unoptimized: most of what realcode's warm pass spent above its steady state.
+ * on the second core while it ran unoptimized. And a function with a hot loop gets compiled on stack replacement:
+ * execBlock's OSR code, re-entered from its unoptimized frame at every pass, was seen to deopt ~220 000 times in a
+ * row (run-loop-shape.test.ts).
  */
 function interpret(c: EmuCpu, blk: Block, n: number, bip: number, cs: number): number {
   const ins = blk.insns;
