@@ -600,7 +600,7 @@ let faultAt = 0;
  * row (run-loop-shape.test.ts).
  */
 function interpret(c: EmuCpu, blk: Block, n: number, bip: number, cs: number): number {
-  const ins = blk.insns;
+  const ins = blk.insns; // read now: a store to the block's own bytes releases it, and its insns with it
   let i = 0;
   try {
     let x = blk.first!;
