@@ -1,40 +1,76 @@
 /**
- * The slow paths of linear addresses beyond +-2^53 (5-level paging), which reach here as handles (address.ts):
- * exact page walks, kept in a TLB of their own keyed by page number (c.bigTlb), then RAM, the local APIC or MMIO
- * as rdSlow/wrSlow do. The main TLB never holds such a page: its tags are doubles, and a handle matches none.
+ * The paths of linear addresses beyond +-2^53 (5-level paging), which reach here as handles (address.ts). Their
+ * pages live in the main TLB like any other: a page address there (a multiple of 4096 below 2^57) is an exact
+ * double, so the entry's tag is the page exactly and its index comes from the low half, as for every page. A
+ * handle matches no tag itself (it is not an integer): the lookups here take its exact halves, and compiled code
+ * (which keeps the exact i64) matches the tags inline. A miss walks exactly, then reaches RAM (filling the entry
+ * with the same rules as rdSlow/wrSlow: a write entry only after a write translation, none for a page holding
+ * decoded code), the local APIC or MMIO.
  */
 import type { EmuCpu } from './cpu.js';
-import { BIG, bigHalves, bigHandle, pageNumber } from './address.js';
+import { BIG, bigHalves, bigHandle, halvesOf, linOf } from './address.js';
 import { gp } from './exceptions.js';
 import { translate } from './paging.js';
 import { rd8, rdPhys, wr8, wrPhys } from './mem-access.js';
 import { dataAccessBig } from './debug-regs.js';
+import { Pow, Tlb } from './x86-defs.js';
 
-/** Entries c.bigTlb holds before it starts again (a bound, not a tuning: each entry is one page). */
-const BIG_TLB_MAX = 4096;
+/** The lowest canonical page under 5-level paging, -2^56: rounded doubles of addresses just below it land on it. */
+const LOWEST = -Pow.Two56;
+
+/** The exact page address (a double) of the halves hi:lo. */
+function pageOf(hi: number, lo: number): number {
+  return hi * Pow.Two32 + (lo - (lo & 0xfff));
+}
+
+/**
+ * The main-TLB entry of `tags` (c.tlbTagR or c.tlbTagW) that maps the page of handle `h`, or -1; BIG keeps the
+ * handle's halves. The tags hold exact page addresses, so a match is that page's entry and no other's.
+ */
+export function bigEntry(c: EmuCpu, h: number, tags: Float64Array): number {
+  bigHalves(h);
+  const lo = BIG.lo;
+  const i = ((lo >>> 12) & Tlb.Mask) | c.tlbUser;
+  return tags[i] === pageOf(BIG.hi, lo) ? i : -1;
+}
+
+/**
+ * The page address `fill` may take for the exact address hi:lo, or NaN (no entry): while a data breakpoint or
+ * watchpoint guards any page (their pages are kept as doubles, which cannot name these; every access there must
+ * reach dataAccessBig), and for the lowest page, where a non-canonical address rounded to a double would match.
+ */
+function fillPage(c: EmuCpu, hi: number, lo: number): number {
+  if (c.watchPages.size !== 0) return NaN;
+  const p = pageOf(hi, lo);
+  return p === LOWEST ? NaN : p;
+}
 
 /** The physical address of the exact address hi:lo for access `acc` (0 read, 1 write), canonical checked (#GP). */
 function bigTranslate(c: EmuCpu, hi: number, lo: number, acc: number): number {
   if (hi < -c.canonHi || hi >= c.canonHi) return gp(c, 0);
-  if (c.bigTlbCr3 !== c.cr3) {
-    c.bigTlb.clear();
-    c.bigTlbCr3 = c.cr3;
-  }
-  // A write entry is made only by a write translation (the D bit set), as in the main TLB.
-  const key = (pageNumber(hi, lo) * 2 + (c.tlbUser !== 0 ? 1 : 0)) * 2 + acc;
-  const pp = c.bigTlb.get(key);
-  if (pp !== undefined) return pp + (lo & 0xfff);
-  const pa = translate(c, bigHandle(hi, lo), acc);
-  if (c.bigTlb.size >= BIG_TLB_MAX) c.bigTlb.clear();
-  c.bigTlb.set(key, pa - (pa & 0xfff));
-  return pa;
+  return translate(c, bigHandle(hi, lo), acc);
 }
 
-/** rdSlow for handle `h`. */
+/** rdSlow for handle `h` (size 8: the low half, the high half in c.hi). */
 export function rdBig(c: EmuCpu, h: number, size: number): number {
-  bigHalves(h);
+  const i = bigEntry(c, h, c.tlbTagR);
   const lo = BIG.lo;
-  if ((lo & 0xfff) + size > 4096) {
+  const off = lo & 0xfff;
+  if (i >= 0 && off + size <= 4096) {
+    const v = c.tlbView[i]!;
+    const o = c.tlbOff[i]! + off;
+    if (size === 8) {
+      c.hi = v.getInt32(o + 4, true);
+      return v.getInt32(o, true);
+    }
+    return size === 1 ? v.getUint8(o) : size === 2 ? v.getUint16(o, true) : v.getInt32(o, true);
+  }
+  if (size === 8) {
+    const l = rdBig(c, h, 4);
+    c.hi = rdBig(c, h + 4, 4);
+    return l;
+  }
+  if (off + size > 4096) {
     let v = 0;
     for (let k = 0; k < size; k++) v |= rd8(c, h + k) << (8 * k);
     return size === 4 ? v | 0 : v;
@@ -42,14 +78,33 @@ export function rdBig(c: EmuCpu, h: number, size: number): number {
   const hi = BIG.hi;
   const pa = bigTranslate(c, hi, lo, 0);
   if (c.debugArmed) dataAccessBig(c, hi, lo, size, false);
-  return rdPhys(c, pa, size, NaN);
+  return rdPhys(c, pa, size, fillPage(c, hi, lo));
 }
 
-/** wrSlow for handle `h`. */
-export function wrBig(c: EmuCpu, h: number, size: number, v: number): void {
-  bigHalves(h);
+/** wrSlow for handle `h` (size 8: `v` the low half, `vhi` the high half). */
+export function wrBig(c: EmuCpu, h: number, size: number, v: number, vhi = 0): void {
+  const i = bigEntry(c, h, c.tlbTagW);
   const lo = BIG.lo;
-  if ((lo & 0xfff) + size > 4096) {
+  const off = lo & 0xfff;
+  if (i >= 0 && off + size <= 4096) {
+    const w = c.tlbView[i]!;
+    const o = c.tlbOff[i]! + off;
+    if (size === 1) w.setUint8(o, v);
+    else if (size === 2) w.setUint16(o, v, true);
+    else {
+      w.setInt32(o, v, true);
+      if (size === 8) w.setInt32(o + 4, vhi, true);
+    }
+    return;
+  }
+  if (size === 8) {
+    // Both halves checked for writing before either is stored.
+    probeBig(c, h, 8);
+    wrBig(c, h, 4, v);
+    wrBig(c, h + 4, 4, vhi);
+    return;
+  }
+  if (off + size > 4096) {
     probeBig(c, h, size);
     for (let k = 0; k < size; k++) wr8(c, h + k, v >>> (8 * k));
     return;
@@ -57,52 +112,39 @@ export function wrBig(c: EmuCpu, h: number, size: number, v: number): void {
   const hi = BIG.hi;
   const pa = bigTranslate(c, hi, lo, 1);
   if (c.debugArmed) dataAccessBig(c, hi, lo, size, true);
-  wrPhys(c, pa, size, v, NaN);
+  wrPhys(c, pa, size, v, fillPage(c, hi, lo));
 }
 
 /** probeWrite for handle `h`: faults now (CR2 of the first byte of the page that cannot be written) if a write would. */
 export function probeBig(c: EmuCpu, h: number, size: number): void {
-  bigHalves(h);
+  const i = bigEntry(c, h, c.tlbTagW);
   const hi = BIG.hi;
   const lo = BIG.lo;
-  bigTranslate(c, hi, lo, 1);
   const off = lo & 0xfff;
+  // A write entry says a write translation was made (none for a code page: it walks again, as it may).
+  if (i < 0) bigTranslate(c, hi, lo, 1);
   if (off + size > 4096) {
-    bigHalves(h + (4096 - off));
-    bigTranslate(c, BIG.hi, BIG.lo, 1);
+    const next = h + (4096 - off);
+    if (bigEntry(c, next, c.tlbTagW) < 0) bigTranslate(c, BIG.hi, BIG.lo, 1);
   }
 }
 
-
-
 /**
- * Compiled blocks (jit/) keep a linear address in an i64 and truncate what ea() returns to one, which would
- * lose a handle's fraction. Their `ea` import hands out a token instead: an integer 2^54 + s * 2^32 + 2^31 for
- * slot s of a ring holding the handle, exact as a double and as an i64 (a multiple of 4 added to it, as a bit
- * offset's displacement is, stays exact), matching no TLB tag; their `rd`/`wr` imports take it back. Tokens
- * exist only under CR4.LA57, where little else in [2^54, 2^54 + 2^38) reaches those imports: ea() gives such an
- * address as a handle, and the addresses compiled code forms itself are 48-bit canonical; only BT/BTS/BTR/BTC with
- * a register bit offset of 2^57 and more adds it to one (a limit, README).
+ * Compiled blocks (jit/) keep a linear address in an i64, exact at every width. Their `ea` import leaves ea()'s
+ * result `a` here as exact halves in the vCPU's Slot.Lin, which the block loads as an i64 (a handle's fraction
+ * would not survive a double's conversion to an integer).
  */
-const TOKENS = 64;
-const tokenHandle = new Float64Array(TOKENS);
-let tokenNext = 0;
-const TOKEN_BASE = 2 ** 54;
-const TOKEN_END = TOKEN_BASE + TOKENS * 2 ** 32;
-
-/** What compiled code's `ea` import returns for ea()'s result `a`: `a` itself, or a token for a handle. */
-export function tokenOf(a: number): number {
-  if (Math.floor(a) === a) return a;
-  const s = tokenNext;
-  tokenNext = (s + 1) & (TOKENS - 1);
-  tokenHandle[s] = a;
-  return TOKEN_BASE + s * 2 ** 32 + 2 ** 31;
+export function linToSlot(c: EmuCpu, a: number): void {
+  halvesOf(a);
+  c.linSlot[0] = BIG.lo;
+  c.linSlot[1] = BIG.hi;
 }
 
-/** The address a compiled block's `rd`/`wr` import was given: the handle again for a token, else `lin`. */
-export function untoken(lin: number): number {
-  if (lin < TOKEN_BASE || lin >= TOKEN_END) return lin;
-  const rel = lin - TOKEN_BASE;
-  const s = Math.floor(rel / 2 ** 32);
-  return tokenHandle[s]! + (rel - s * 2 ** 32 - 2 ** 31);
+/**
+ * The address a block passed its `rd`/`wr`/`rdw`/`wr8` import as the double `lin`, having stored the i64 in Slot.Lin:
+ * `lin` itself within +-2^53, where it is exact; beyond, the exact address from the slot (a handle: address.ts linOf).
+ */
+export function linFromSlot(c: EmuCpu, lin: number): number {
+  if (lin > -Pow.Two53 && lin < Pow.Two53) return lin;
+  return linOf(c, c.linSlot[1]!, c.linSlot[0]!);
 }

@@ -209,10 +209,11 @@ export class EmuCpu {
    * Exact int32 halves (lo, hi) of the address registers whose double is beyond +-2^53 (5-level paging),
    * indexed by BigAd (address.ts regHalves/regValue): their double is then rounded and these hold the value.
    */
-  readonly bigAd = new Int32Array(2 * BigAd.Count);
-  /** Translations of pages beyond +-2^53 (big-lin.ts), by page number, privilege and access; for CR3 bigTlbCr3. */
-  readonly bigTlb = new Map<number, number>();
-  bigTlbCr3 = -1;
+  readonly bigAd: Int32Array;
+  /** Slot.Lin (int32 lo, hi): an exact linear address passed to or from compiled code (big-lin.ts). */
+  readonly linSlot: Int32Array;
+  /** Slot.CanonSh (int32 lo, hi): 64 minus the linear-address width, for compiled code's canonical checks. */
+  readonly canonSh: Int32Array;
   /**
    * What the VM's CPUID offers of what emu implements (cpu-model-gates.ts; emu's own model offers all of
    * it): the CR4 bits MOV to CR4 may set (LA57 aside), the EFER bits WRMSR may set, the XCR0 bits XSETBV
@@ -544,6 +545,9 @@ export class EmuCpu {
       this.segChk = new Uint8Array(buf, s + Slot.SegChk, 10);
       this.segSel = new Int32Array(buf, s + Slot.SegSel, 10);
       this.segLimit = new Float64Array(buf, s + Slot.SegLimit, 10);
+      this.bigAd = new Int32Array(buf, s + Slot.BigAd, 2 * BigAd.Count);
+      this.linSlot = new Int32Array(buf, s + Slot.Lin, 2);
+      this.canonSh = new Int32Array(buf, s + Slot.CanonSh, 2);
       this.tlbTagR = new Float64Array(buf, s + Slot.TagR, Tlb.Size * 2).fill(-1);
       this.tlbTagW = new Float64Array(buf, s + Slot.TagW, Tlb.Size * 2).fill(-1);
       this.tlbAddr = new Int32Array(buf, s + Slot.Addr, Tlb.Size * 2).fill(-1);
@@ -559,6 +563,9 @@ export class EmuCpu {
       this.segChk = new Uint8Array(10);
       this.segSel = new Int32Array(10);
       this.segLimit = new Float64Array(10);
+      this.bigAd = new Int32Array(2 * BigAd.Count);
+      this.linSlot = new Int32Array(2);
+      this.canonSh = new Int32Array(2);
       this.tlbTagR = new Float64Array(Tlb.Size * 2).fill(-1);
       this.tlbTagW = new Float64Array(Tlb.Size * 2).fill(-1);
       this.tlbAddr = new Int32Array(Tlb.Size * 2).fill(-1);
@@ -567,6 +574,7 @@ export class EmuCpu {
       this.dfSlot = new Int32Array(1);
     }
     this.xmm = this.simd.arch;
+    this.canonSh[0] = 16;
     this.sseGate[0] = sseGateOf(this.cr0v, this.cr4v);
     this.ferr = opts.ferr ?? null;
     this.cache.attach(this);
@@ -681,6 +689,7 @@ export class EmuCpu {
     const la57 = (this.cr4 & CR4_LA57) !== 0;
     this.canonLim = la57 ? Pow.Two56 : Pow.Two47;
     this.canonHi = la57 ? 0x1000000 : 0x8000;
+    this.canonSh[0] = la57 ? 7 : 16;
     this.segChanged();
   }
 

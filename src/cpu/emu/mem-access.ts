@@ -72,6 +72,7 @@ export function rd64(c: EmuCpu, lin: number): number {
     c.hi = v.getInt32(o + 4, true);
     return v.getInt32(o, true);
   }
+  if (Math.floor(lin) !== lin) return rdBig(c, lin, 8);
   const lo = rd32(c, lin);
   c.hi = rd32(c, addLin(lin, 4, c.long64));
   return lo;
@@ -121,8 +122,9 @@ export function wr64(c: EmuCpu, lin: number, lo: number, hi: number): void {
     v.setInt32(o + 4, hi, true);
     return;
   }
+  if (Math.floor(lin) !== lin) return wrBig(c, lin, 8, lo, hi);
   // Probe both halves for write before changing memory (within one page the first store faults first).
-  if (off > 0xff8 || Math.floor(lin) !== lin) probeWrite(c, lin, 8);
+  if (off > 0xff8) probeWrite(c, lin, 8);
   wr32(c, lin, lo);
   wr32(c, addLin(lin, 4, c.long64), hi);
 }
@@ -181,7 +183,10 @@ export function rdSlow(c: EmuCpu, lin: number, size: number): number {
   return rdPhys(c, pa, size, lin);
 }
 
-/** The read of `size` bytes (within a page) at translated `pa`: RAM, the local APIC or MMIO; `lin` (not NaN) fills the TLB. */
+/**
+ * The read of `size` bytes (within a page) at translated `pa`: RAM, the local APIC or MMIO; `lin` (not NaN) fills
+ * the TLB (beyond +-2^53: the exact page address, big-lin.ts).
+ */
 export function rdPhys(c: EmuCpu, pa: number, size: number, lin: number): number {
   if (pa - (pa & 0xfff) === c.apicBasePhys && c.apic !== undefined && apicEnabled(c)) {
     c.counts.mmio++;

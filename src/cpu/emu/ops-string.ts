@@ -7,7 +7,8 @@
 import type { EmuCpu } from './cpu.js';
 import { Pow, Seg, Tlb } from './x86-defs.js';
 import { checkSeg } from './segmentation.js';
-import { addIp, plusBig, regHalves } from './address.js';
+import { BIG, addIp, plusBig, regHalves } from './address.js';
+import { bigEntry } from './big-lin.js';
 import type { Insn } from './insn.js';
 import { Bit } from './flags.js';
 import { getReg, r64, setReg } from './gpr.js';
@@ -141,6 +142,22 @@ function bytesOf(buf: ArrayBufferLike): Uint8Array<ArrayBufferLike> {
   return v;
 }
 
+/** The page offset of the address entry() looked up. */
+let ENTRY_OFF = 0;
+
+/** The TLB entry of `tags` mapping linear address `a` (a handle too: big-lin.ts), or -1; its offset in ENTRY_OFF. */
+function entry(c: EmuCpu, a: number, tags: Float64Array): number {
+  if (Math.floor(a) !== a) {
+    const i = bigEntry(c, a, tags);
+    ENTRY_OFF = BIG.lo & 0xfff;
+    return i;
+  }
+  const off = a & 0xfff;
+  const i = ((a >>> 12) & Tlb.Mask) | c.tlbUser;
+  ENTRY_OFF = off;
+  return tags[i] === a - off ? i : -1;
+}
+
 /**
  * REP STOS / REP MOVS forward, as many whole elements as lie in pages the TLB already maps (a write
  * entry means plain RAM that holds no decoded code, is not watched and is already in the dirty log;
@@ -152,9 +169,9 @@ function bulk(c: EmuCpu, i: Insn, asz: number, max: number): number {
   const size = i.osz;
   const dseg = c.long64 ? 8 : Seg.ES;
   const dl = lin(c, dseg, 7, asz, size, true);
-  const doff = dl & 0xfff;
-  const di = ((dl >>> 12) & Tlb.Mask) | c.tlbUser;
-  if (c.tlbTagW[di] !== dl - doff) return 0;
+  const di = entry(c, dl, c.tlbTagW);
+  if (di < 0) return 0;
+  const doff = ENTRY_OFF;
   let k = Math.min(max, ((4096 - doff) / size) | 0);
   if (k === 0) return 0;
   const dv = c.tlbView[di]!;
@@ -179,9 +196,9 @@ function bulk(c: EmuCpu, i: Insn, asz: number, max: number): number {
     }
   } else {
     const sl = lin(c, i.seg, 6, asz, size, false);
-    const soff = sl & 0xfff;
-    const si = ((sl >>> 12) & Tlb.Mask) | c.tlbUser;
-    if (c.tlbTagR[si] !== sl - soff) return 0;
+    const si = entry(c, sl, c.tlbTagR);
+    if (si < 0) return 0;
+    const soff = ENTRY_OFF;
     k = Math.min(k, ((4096 - soff) / size) | 0);
     if (k === 0) return 0;
     const sv = c.tlbView[si]!;

@@ -71,12 +71,11 @@ export function switchPcid(c: EmuCpu, v: number, noFlush: boolean): void {
  * 1 all of `pcid`, both except global translations; 2 everything; 3 everything but global translations.
  */
 export function invalidatePcid(c: EmuCpu, type: number, pcid: number, lin: number): void {
-  c.bigTlb.clear(); // pages beyond +-2^53 (big-lin.ts): all of them, whatever the type
   const current = pcidOf(c.cr3) === pcid || (c.cr4 & CR4_PCIDE) === 0;
   switch (type) {
     case 0:
       if (!current) dropContext(c, pcid);
-      // An address beyond the doubles' exact range has no entry: the whole PCID goes instead.
+      // An address beyond the doubles' exact range (rounded: it cannot name its page): the whole PCID goes instead.
       else if (Number.isSafeInteger(lin)) invlpg(c, lin);
       else flushTlb(c, false);
       return;

@@ -5,12 +5,12 @@
  * (code-cache.ts).
  */
 import type { EmuCpu } from './cpu.js';
-import { JC_SIZE, Tlb, VLin, jcPageRun } from './x86-defs.js';
+import { JC_SIZE, Pow, Tlb, VLin, jcPageRun } from './x86-defs.js';
+import { BIG, bigHalves } from './address.js';
 import type { RamRegion } from './mem-access.js';
 import { linkValidity } from './jit/link-validity.js';
 
 export function flushTlb(c: EmuCpu, global: boolean): void {
-  if (c.bigTlb.size !== 0) c.bigTlb.clear(); // global or not: dropping more is allowed
   if (global) {
     c.tlbTagR.fill(-1);
     c.tlbTagW.fill(-1);
@@ -73,8 +73,13 @@ function spanStart(lin: number, span: number): number {
  * mapped, cost ~0.1 ms apiece.
  */
 export function invlpg(c: EmuCpu, lin: number): void {
-  // A handle (beyond +-2^53): only the big TLB can hold it, and no block lies there (RIP stays within +-2^53).
-  if (Math.floor(lin) !== lin) return c.bigTlb.clear();
+  // A handle (beyond +-2^53): its page's exact address, as the entries hold it (big-lin.ts). No block lies there
+  // (RIP stays within +-2^53).
+  const big = Math.floor(lin) !== lin;
+  if (big) {
+    bigHalves(lin);
+    lin = BIG.hi * Pow.Two32 + (BIG.lo - (BIG.lo & 0xfff));
+  }
   let span = 4096;
   if (c.largePages.size !== 0) {
     // The largest one (a page remapped with another size without a full flush may have left both).
@@ -103,6 +108,7 @@ export function invlpg(c: EmuCpu, lin: number): void {
       if ((r >= base && r < end) || (w >= base && w < end) || (x >= base && x < end)) dropTlbEntry(c, k);
     }
   }
+  if (big) return;
   // A block may run on from the page before into this one.
   // A block is valid at its vLin only while a jump-cache slot holds it (run-loop.ts lookupSlow), so these are all.
   const from = base - 4096;
@@ -196,7 +202,8 @@ export function fill(c: EmuCpu, lin: number, phys: number, acc: number, r: RamRe
     // every write entry (dropAllWriteEntries), so the first write after it comes back and marks again.
     c.memory.markDirty(pp, 4096);
     // A page holding decoded code gets the tag page + 1, which no fast path matches: its stores take
-    // wrSlow, which needs no new translation for them (wrCodePage).
-    if (!watched) c.tlbTagW[i] = c.cache.isCode(pp) ? page + 1 : page;
+    // wrSlow, which needs no new translation for them (wrCodePage). Beyond +-2^53 page + 1 is page again
+    // (big-lin.ts): no write entry there.
+    if (!watched) c.tlbTagW[i] = c.cache.isCode(pp) ? (page > -Pow.Two53 && page < Pow.Two53 ? page + 1 : -1) : page;
   }
 }

@@ -34,6 +34,15 @@ export const enum Slot {
   SegSel = 384,
   /** f64 per segment register: its limit (EmuCpu.segLimit; 32-bit near branches in compiled code check CS's). */
   SegLimit = 432,
+  /**
+   * i64: an exact linear address passed beside its f64 (beyond +-2^53 the f64 is rounded): what the `ea` import
+   * gives back, and what a block stores before calling `rd`/`wr`/`rdw`/`wr8` (big-lin.ts linToSlot, linFromSlot).
+   */
+  Lin = 512,
+  /** i64: 64 - the linear-address width, 16 (48 bits) or 7 (57: CR4.LA57); EmuCpu.updateMode keeps it. */
+  CanonSh = 520,
+  /** Int32 pairs (lo, hi): EmuCpu.bigAd, the exact FS/GS bases where the f64 ones are beyond +-2^53. */
+  BigAd = 528,
   TagR = 1024,
   TagW = TagR + Tlb.Size * 2 * 8,
   /** Int32 per TLB entry: the wasm address of the page's RAM, or -1 (RAM outside the memory). */

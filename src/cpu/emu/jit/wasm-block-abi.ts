@@ -23,7 +23,7 @@ export const TYPES: readonly FnType[] = [
   [[T.I32], [T.I32]],
   [[T.I32, T.I32, T.F64], [T.I32]],
   [[T.I32, T.I32, T.F64, T.I32], [T.I32]],
-  [[T.I32], [T.F64]],
+  [[T.I32], []],
   [[], [T.I32]],
   [[T.I32, T.I32], [T.I32]],
   [[T.I32, T.F64, T.I32, T.I32], [T.I32]],

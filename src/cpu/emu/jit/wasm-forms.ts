@@ -20,7 +20,7 @@ import { emitting } from './wasm-emit-state.js';
 import { handler, smcExit } from './wasm-flow.js';
 import type { WForm } from './wasm-inline-forms.js';
 import { carry, condition, narrowLogic, parity, recConst, recDirty, recField, recField64, recLocal, record32, recordAddSub, recordIncDec, recLogic } from './wasm-flags-record.js';
-import { load, load8, off32, segNotFlat, stackLin32, stackSlotsHit, store, tlbHit, tlbHitRw } from './wasm-mem-access.js';
+import { linArg, load, load8, off32, segNotFlat, stackLin32, stackSlotsHit, store, tlbHit, tlbHitRw } from './wasm-mem-access.js';
 
 /** The wasm operations of ROL/ROR/SHL/SHR/SAL/SAR r32 by a constant, by x.op. */
 export const SHIFT_OP: readonly number[] = [W.I32Rotl, W.I32Rotr, 0, 0, W.I32Shl, W.I32ShrU, W.I32Shl, W.I32ShrS];
@@ -600,10 +600,14 @@ export const ALU_CTX: AluCtx = {
   },
   tlbHitRw,
   rdwCall: (b, k, size, lin) => {
-    b.i32(k).i32(size).get(lin).op(W.F64ConvertI64S).call(Im.Rdw);
+    b.i32(k).i32(size);
+    linArg(b, lin);
+    b.call(Im.Rdw);
   },
   wrCall: (b, k, size, lin, v, smcExit) => {
-    b.i32(k).i32(size).get(lin).op(W.F64ConvertI64S).get(v).call(Im.Wr);
+    b.i32(k).i32(size);
+    linArg(b, lin);
+    b.get(v).call(Im.Wr);
     b.op(W.If, T.Void).i32(smcExit).op(W.Return, W.End);
   },
 };

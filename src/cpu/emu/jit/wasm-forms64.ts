@@ -16,7 +16,7 @@ import type { Known } from './wasm-alu.js';
 import { Im } from './wasm-block-abi.js';
 import { smcExit } from './wasm-flow.js';
 import { parity, recConst, recDirty, recField, record64 } from './wasm-flags-record.js';
-import { load8, store8, sum64, tlbHitRw } from './wasm-mem-access.js';
+import { linArg, load8, store8, sum64, tlbHitRw } from './wasm-mem-access.js';
 
 export function formAlu64(b: BlockBody, x: Insn, fl: boolean, known: Known): Known {
   const A = x.rm;
@@ -163,7 +163,9 @@ export function formAlu64m(b: BlockBody, x: Insn, k: number, lin: number, fl: bo
     // As rdw: inline when the TLB maps the page for writing (and reading), else the read faults as a write.
     tlbHitRw(b, lin, 8, addr, hit);
     b.op(W.If, T.I64).get(addr).mem(W.I64Load, 0, 0).op(W.Else);
-    b.i32(k).i32(8).get(lin).op(W.F64ConvertI64S).call(Im.Rdw).op(W.I64ExtendI32U);
+    b.i32(k).i32(8);
+    linArg(b, lin);
+    b.call(Im.Rdw).op(W.I64ExtendI32U);
     b.call(Im.Hi).op(W.I64ExtendI32S).i64(32).op(W.I64Shl, W.I64Or, W.End);
   } else load8(b, k, lin);
   b.set(m);
@@ -184,7 +186,9 @@ export function formAlu64m(b: BlockBody, x: Insn, k: number, lin: number, fl: bo
   if (fl) known = record64(b, op, d, s, r);
   if (rmw) {
     b.get(hit).op(W.If, T.Void).get(addr).get(r).mem(W.I64Store, 0, 0).op(W.Else);
-    b.i32(k).get(lin).op(W.F64ConvertI64S).get(r).op(W.I32WrapI64).get(r).i64(32).op(W.I64ShrU, W.I32WrapI64).call(Im.Wr8);
+    b.i32(k);
+    linArg(b, lin);
+    b.get(r).op(W.I32WrapI64).get(r).i64(32).op(W.I64ShrU, W.I32WrapI64).call(Im.Wr8);
     b.op(W.If, T.Void).i32(smcExit(k)).op(W.Return, W.End);
     b.op(W.End);
   }

@@ -15,7 +15,7 @@ import { rol32, ror32, sar32, shl32, shr32 } from '../sem-shift.js';
 import { cond, getCF, getFlags } from '../lazy-flags.js';
 import { rd, rdw, wr } from '../mem-access.js';
 import { ea } from '../operands.js';
-import { tokenOf, untoken } from '../big-lin.js';
+import { linFromSlot, linToSlot } from '../big-lin.js';
 import { addIp } from '../address.js';
 import { Bit } from '../flags.js';
 import { Seg } from '../x86-defs.js';
@@ -127,27 +127,27 @@ function hostFunctions(): Record<string, unknown> {
     rd: (k: number, size: number, lin: number): number => {
       const c = cur;
       enter(c, k);
-      const v = rd(c, size, untoken(lin));
+      const v = rd(c, size, linFromSlot(c, lin));
       if (chainOn) chainCheck(c);
       return v;
     },
     wr: (k: number, size: number, lin: number, v: number): number => {
       const c = cur;
       enter(c, k);
-      wr(c, size, untoken(lin), v);
+      wr(c, size, linFromSlot(c, lin), v);
       if (chainOn) chainCheck(c);
       return c.smc ? 1 : 0;
     },
     rdw: (k: number, size: number, lin: number): number => {
       const c = cur;
       enter(c, k);
-      const v = rdw(c, size, untoken(lin));
+      const v = rdw(c, size, linFromSlot(c, lin));
       if (chainOn) chainCheck(c);
       return v;
     },
-    ea: (k: number): number => {
+    ea: (k: number): void => {
       const c = cur;
-      return tokenOf(ea(c, enter(c, k)));
+      linToSlot(c, ea(c, enter(c, k)));
     },
     cond: (cc: number): number => {
       cur.cache.jit.flagReads++;
@@ -175,7 +175,7 @@ function hostFunctions(): Record<string, unknown> {
     wr8: (k: number, lin: number, lo: number, hi: number): number => {
       const c = cur;
       enter(c, k);
-      wr(c, 8, untoken(lin), lo, hi);
+      wr(c, 8, linFromSlot(c, lin), lo, hi);
       if (chainOn) chainCheck(c);
       return c.smc ? 1 : 0;
     },

@@ -29,7 +29,7 @@ import { Im } from './wasm-block-abi.js';
 import { emitting } from './wasm-emit-state.js';
 import { handler, smcExit } from './wasm-flow.js';
 import { carry, condition, recConst, recDirty, recField, recField64, recLocal, record32, record64 } from './wasm-flags-record.js';
-import { load, load8, stackSlotsHit, tlbHitRw } from './wasm-mem-access.js';
+import { linArg, load, load8, stackSlotsHit, tlbHitRw } from './wasm-mem-access.js';
 import { ALU_CTX, getReg, recordNarrowAlu, setReg16, setReg8 } from './wasm-forms.js';
 
 const MIN64 = -(2n ** 63n);
@@ -284,14 +284,18 @@ export function formMul64(b: BlockBody, x: Insn, k: number, lin: number, fl: boo
 function readForWrite8(b: BlockBody, k: number, lin: number, addr: number, hit: number): void {
   tlbHitRw(b, lin, 8, addr, hit);
   b.op(W.If, T.I64).get(addr).mem(W.I64Load, 0, 0).op(W.Else);
-  b.i32(k).i32(8).get(lin).op(W.F64ConvertI64S).call(Im.Rdw).op(W.I64ExtendI32U);
+  b.i32(k).i32(8);
+  linArg(b, lin);
+    b.call(Im.Rdw).op(W.I64ExtendI32U);
   b.call(Im.Hi).op(W.I64ExtendI32S).i64(32).op(W.I64Shl, W.I64Or, W.End);
 }
 
 /** Writes i64 local `v` where readForWrite8 read (it cannot fault: the read faulted as a write first). */
 function writeBack8(b: BlockBody, k: number, lin: number, addr: number, hit: number, v: number): void {
   b.get(hit).op(W.If, T.Void).get(addr).get(v).mem(W.I64Store, 0, 0).op(W.Else);
-  b.i32(k).get(lin).op(W.F64ConvertI64S).get(v).op(W.I32WrapI64).get(v).i64(32).op(W.I64ShrU, W.I32WrapI64).call(Im.Wr8);
+  b.i32(k);
+  linArg(b, lin);
+    b.get(v).op(W.I32WrapI64).get(v).i64(32).op(W.I64ShrU, W.I32WrapI64).call(Im.Wr8);
   b.op(W.If, T.Void).i32(smcExit(k)).op(W.Return, W.End);
   b.op(W.End);
 }

@@ -27,39 +27,64 @@ export function address(b: BlockBody, x: Insn, k: number, lin: number): void {
     segNotFlat(b, x.seg);
     b.op(W.If, T.I64);
     slowFlags();
-    b.i32(k).call(Im.Ea).op(W.I64TruncF64S, W.Else);
+    eaCall(b, k);
+    b.op(W.Else);
     off32(b, x);
     b.op(W.I64ExtendI32U, W.End).set(lin);
     return;
   }
   if (x.ak === Ea.A64) {
     sum64(b, x);
-    // FS and GS add their base (a canonical address, exact as a double: user TLS, the stack protector's canary,
-    // the kernel's per-CPU data); the decoder gives the other segments the flat ones, whose base is 0.
+    // FS and GS add their base (user TLS, the stack protector's canary, the kernel's per-CPU data); the decoder
+    // gives the other segments the flat ones, whose base is 0.
     const fsgs = x.seg === Seg.FS || x.seg === Seg.GS;
-    const base = fsgs ? b.local(T.I64) : -1;
-    if (fsgs) b.get(P_SLOT).mem(W.F64Load, Slot.SegBase + x.seg * 8, 3).op(W.I64TruncF64S).tee(base).op(W.I64Add);
-    b.set(lin);
-    // Not canonical (48-bit): ea() (its faults, 5-level paging).
-    nonCanonical(b, lin);
-    // Nor a base beyond 48 bits (5-level paging; rounded in the slot beyond +-2^53): ea(), which is exact.
     if (fsgs) {
-      nonCanonical(b, base);
-      b.op(W.I32Or);
+      fsgsBase(b, x.seg);
+      b.op(W.I64Add);
     }
+    b.set(lin);
+    // Not canonical at the current width (48 or 57 bits): ea() (its faults: #SS for the stack segment).
+    nonCanonicalHere(b, lin);
     // Any bit of the base set (a -0 too): ea(), which is exact whatever the base. The flat segments' bases are
     // read once per block, as 32-bit code's segments are.
-    if (x.seg !== Seg.FS && x.seg !== Seg.GS) {
+    if (!fsgs) {
       segNotFlat(b, x.seg);
       b.op(W.I32Or);
     }
     b.op(W.If, T.Void);
     slowFlags();
-    b.i32(k).call(Im.Ea).op(W.I64TruncF64S).set(lin).op(W.End);
+    eaCall(b, k);
+    b.set(lin).op(W.End);
     return;
   }
   materialize();
-  b.i32(k).call(Im.Ea).op(W.I64TruncF64S).set(lin);
+  eaCall(b, k);
+  b.set(lin);
+}
+
+/** Pushes ea()'s i64 address for x (instruction k): the import leaves it, exact at any width, in Slot.Lin. */
+function eaCall(b: BlockBody, k: number): void {
+  b.i32(k).call(Im.Ea).get(P_SLOT).mem(W.I64Load, Slot.Lin, 3);
+}
+
+/**
+ * Pushes the exact FS or GS base as an i64: the slot's double, or where that is beyond +-2^53 (5-level paging:
+ * Linux's per-CPU data in its direct map) and so rounded, the exact halves EmuCpu.bigAd keeps beside it.
+ */
+function fsgsBase(b: BlockBody, seg: number): void {
+  const f = b.local(T.F64);
+  b.get(P_SLOT).mem(W.I64Load, Slot.BigAd + seg * 8, 3);
+  b.get(P_SLOT).mem(W.F64Load, Slot.SegBase + seg * 8, 3).tee(f).op(W.I64TruncF64S);
+  b.get(f).op(W.F64Abs).f64(2 ** 53).op(W.F64Ge, W.Select);
+}
+
+/**
+ * Pushes the f64 of i64 local `lin` for an import that takes a linear address, its exact i64 stored in Slot.Lin
+ * first: beyond +-2^53 the f64 is rounded and the import reads the slot (big-lin.ts linFromSlot).
+ */
+export function linArg(b: BlockBody, lin: number): void {
+  b.get(P_SLOT).get(lin).mem(W.I64Store, Slot.Lin, 3);
+  b.get(lin).op(W.F64ConvertI64S);
 }
 
 /** Pushes whether segment `seg` is not flat (i32 0/1): from the slot once per block, then from a local. */
@@ -144,7 +169,9 @@ export function load(b: BlockBody, k: number, lin: number, size: number): void {
   tlbHit(b, lin, size, false, addr, idx);
   b.op(W.If, T.I32).get(addr).mem(LOAD_OP[size]!, 0, 0).op(W.Else);
   slowFlags();
-  b.i32(k).i32(size).get(lin).op(W.F64ConvertI64S).call(Im.Rd).op(W.End);
+  b.i32(k).i32(size);
+  linArg(b, lin);
+  b.call(Im.Rd).op(W.End);
 }
 
 /** Stores i32 local `v` (`size` bytes) at i64 local `lin`; a write to the block's own code ends the block. */
@@ -154,7 +181,9 @@ export function store(b: BlockBody, k: number, lin: number, size: number, v: num
   tlbHit(b, lin, size, true, addr, idx);
   b.op(W.If, T.Void).get(addr).get(v).mem(STORE_OP[size]!, 0, 0).op(W.Else);
   slowFlags();
-  b.i32(k).i32(size).get(lin).op(W.F64ConvertI64S).get(v).call(Im.Wr);
+  b.i32(k).i32(size);
+  linArg(b, lin);
+  b.get(v).call(Im.Wr);
   b.op(W.If, T.Void).i32(smcExit).op(W.Return, W.End);
   b.op(W.End);
 }
@@ -177,7 +206,9 @@ export function load8(b: BlockBody, k: number, lin: number): void {
   tlbHit(b, lin, 8, false, addr, idx);
   b.op(W.If, T.I64).get(addr).mem(W.I64Load, 0, 0).op(W.Else);
   slowFlags();
-  b.i32(k).i32(8).get(lin).op(W.F64ConvertI64S).call(Im.Rd).op(W.I64ExtendI32U);
+  b.i32(k).i32(8);
+  linArg(b, lin);
+  b.call(Im.Rd).op(W.I64ExtendI32U);
   b.call(Im.Hi).op(W.I64ExtendI32S).i64(32).op(W.I64Shl, W.I64Or, W.End);
 }
 
@@ -188,7 +219,9 @@ export function store8(b: BlockBody, k: number, lin: number, v: number, smcExit:
   tlbHit(b, lin, 8, true, addr, idx);
   b.op(W.If, T.Void).get(addr).get(v).mem(W.I64Store, 0, 0).op(W.Else);
   slowFlags();
-  b.i32(k).get(lin).op(W.F64ConvertI64S).get(v).op(W.I32WrapI64).get(v).i64(32).op(W.I64ShrU, W.I32WrapI64).call(Im.Wr8);
+  b.i32(k);
+  linArg(b, lin);
+  b.get(v).op(W.I32WrapI64).get(v).i64(32).op(W.I64ShrU, W.I32WrapI64).call(Im.Wr8);
   b.op(W.If, T.Void).i32(smcExit).op(W.Return, W.End);
   b.op(W.End);
 }
@@ -198,15 +231,21 @@ export function nonCanonical(b: BlockBody, lin: number): void {
   b.get(lin).i64(16).op(W.I64Shl).i64(16).op(W.I64ShrS).get(lin).op(W.I64Ne);
 }
 
+/** Pushes whether i64 local `lin` is not canonical at the vCPU's linear-address width (Slot.CanonSh: 48 or 57 bits). */
+function nonCanonicalHere(b: BlockBody, lin: number): void {
+  b.get(lin).get(P_SLOT).mem(W.I64Load, Slot.CanonSh, 3).op(W.I64Shl);
+  b.get(P_SLOT).mem(W.I64Load, Slot.CanonSh, 3).op(W.I64ShrS).get(lin).op(W.I64Ne);
+}
+
 /**
  * Pushes whether `size` bytes of a 64-bit stack at i64 local `lin` (within one page) can be accessed inline: a TLB
- * hit (host address in `addr`), the stack size 8 and `lin` canonical (one page: canonical when its first byte is).
+ * hit (host address in `addr`) and the stack size 8. A hit needs no canonical check: the TLB holds only pages
+ * that are canonical at the current width, and the tags are exact page addresses (i64 & -4096 is exact as a
+ * double at any magnitude), so a non-canonical `lin` matches none.
  */
 export function stackSlotsHit(b: BlockBody, lin: number, size: number, write: boolean, addr: number, idx: number): void {
   tlbHit(b, lin, size, write, addr, idx);
   b.get(P_USER).i32(16).op(W.I32ShrU).i32(8).op(W.I32Eq, W.I32And);
-  nonCanonical(b, lin);
-  b.op(W.I32Eqz, W.I32And);
 }
 
 /** The 32-bit stack address esp + delta in i64 local `lin`: SS base + the 32-bit offset, wrapped at 4 GiB. */
