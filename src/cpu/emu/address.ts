@@ -56,8 +56,9 @@ export function nextIp(c: EmuCpu, x: Insn): number {
  * cannot hold exactly. Where one is formed (a memory operand, the stack, a string instruction's RSI/RDI) it
  * becomes a handle: a double that is not an integer, d + (s + 1) / 128, naming slot s of a small ring that
  * holds the exact address (int32 halves) and an integer displacement d from it. No TLB tag (an integer page)
- * matches a non-integer, so every fast path misses and the slow paths (big-lin.ts) take it exactly; adding k
- * to a handle adds k to its address, as the multi-part and page-crossing paths do. A handle lives only within
+ * matches a non-integer, so every fast path misses and the slow paths (big-lin.ts) take it exactly, finding its
+ * page in the TLB by the exact halves; adding k to a handle adds k to its address, as the multi-part and
+ * page-crossing paths do. A handle lives only within
  * the instruction that formed it (the ring is reused), so state that outlives one (CR2, the FS/GS bases)
  * keeps exact halves instead (cpu.ts bigAd). Addresses within +-2^53 stay the plain doubles they were.
  */

@@ -48,6 +48,7 @@ function fillPage(c: EmuCpu, hi: number, lo: number): number {
 /** The physical address of the exact address hi:lo for access `acc` (0 read, 1 write), canonical checked (#GP). */
 function bigTranslate(c: EmuCpu, hi: number, lo: number, acc: number): number {
   if (hi < -c.canonHi || hi >= c.canonHi) return gp(c, 0);
+  c.bigWalks++;
   return translate(c, bigHandle(hi, lo), acc);
 }
 
@@ -135,6 +136,7 @@ export function probeBig(c: EmuCpu, h: number, size: number): void {
  * would not survive a double's conversion to an integer).
  */
 export function linToSlot(c: EmuCpu, a: number): void {
+  if (Math.floor(a) !== a) c.bigCallouts++;
   halvesOf(a);
   c.linSlot[0] = BIG.lo;
   c.linSlot[1] = BIG.hi;
@@ -146,5 +148,6 @@ export function linToSlot(c: EmuCpu, a: number): void {
  */
 export function linFromSlot(c: EmuCpu, lin: number): number {
   if (lin > -Pow.Two53 && lin < Pow.Two53) return lin;
+  c.bigCallouts++;
   return linOf(c, c.linSlot[1]!, c.linSlot[0]!);
 }

@@ -210,6 +210,10 @@ export class EmuCpu {
    * indexed by BigAd (address.ts regHalves/regValue): their double is then rounded and these hold the value.
    */
   readonly bigAd: Int32Array;
+  /** Accesses beyond +-2^53 that found no TLB entry and walked (big-lin.ts); a measure for tests and profiles. */
+  bigWalks = 0;
+  /** Compiled code's calls to the host with an address beyond +-2^53 (ea, or a TLB miss: big-lin.ts). */
+  bigCallouts = 0;
   /** Slot.Lin (int32 lo, hi): an exact linear address passed to or from compiled code (big-lin.ts). */
   readonly linSlot: Int32Array;
   /** Slot.CanonSh (int32 lo, hi): 64 minus the linear-address width, for compiled code's canonical checks. */
