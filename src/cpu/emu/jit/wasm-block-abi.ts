@@ -3,7 +3,8 @@
  * helper functions, the block function's parameters and its exit code.
  */
 import { carryHelper } from './wasm-alu.js';
-import { T, type Body, type FnType } from './wasm-encoder.js';
+import { Body, T, W, type FnType } from './wasm-encoder.js';
+import { Slot } from './wasm-arena.js';
 
 /** Import indices (function index = import index; the helpers follow (Fn), then the blocks' functions). */
 export const enum Im {
@@ -29,6 +30,8 @@ export const TYPES: readonly FnType[] = [
   [[T.I32, T.F64, T.I32, T.I32], [T.I32]],
   // the block: (slot, tlbUser, bip, instructions until the poll) -> exit
   [[T.I32, T.I32, T.F64, T.F64, T.I32], [T.I32]],
+  // Fn.LinArg: (slot, lin) -> lin as f64
+  [[T.I32, T.I64], [T.F64]],
 ];
 export const IMPORTS: readonly (readonly [string, number])[] = [
   ['h', 0],
@@ -47,8 +50,12 @@ export const MAIN_TYPE = 7;
 /** The modules' helper functions (their indices, after the imports) and their [type, body]. */
 export const enum Fn {
   Carry = 11,
+  LinArg = 12,
 }
-export const HELPERS: readonly (readonly [number, Body])[] = [[0, carryHelper(Im.GetCf)]];
+export const HELPERS: readonly (readonly [number, Body])[] = [
+  [0, carryHelper(Im.GetCf)],
+  [8, linArgHelper()],
+];
 if (Fn.Carry !== IMPORTS.length) throw new Error('wasm-block-abi: the helpers follow the imports');
 /** The block function's parameters (MAIN_TYPE). */
 export const P_SLOT = 0;
@@ -69,4 +76,12 @@ export const CHAIN = ((globalThis as { process?: { env?: Record<string, string |
  */
 export function exitCode(ci: number, how: number): number {
   return ci | (how << 16);
+}
+
+/**
+ * A linear address for an import that takes one as f64 (`rd`, `wr`, `rdw`, `wr8`): stores the exact i64 in the
+ * slot's Slot.Lin first (beyond +-2^53 the f64 is rounded and the import reads the slot: big-lin.ts linFromSlot).
+ */
+function linArgHelper(): Body {
+  return new Body(2).get(0).get(1).mem(W.I64Store, Slot.Lin, 3).get(1).op(W.F64ConvertI64S);
 }

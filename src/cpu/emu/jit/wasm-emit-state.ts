@@ -25,11 +25,19 @@ export interface EmitState {
   /** The function's local holding its TLB bank (the low half of P_USER), -1 before its first use (emit prepends its setting). */
   userLocal: number;
   /**
+   * The function's i64 local holding Slot.CanonSh (64 minus the linear-address width), -1 before its first use
+   * (emit prepends its setting): CR4.LA57 changes only outside long mode, so never while a 64-bit block runs.
+   */
+  canonLocal: number;
+  /**
    * Segment `seg` needs ea() (limit checks, or a base), as a local per block: a segment changes only by an
    * instruction that ends its block, or by a handler (BlockBody.epoch). -1: not computed on every path here.
    */
   readonly segFlag: Int32Array;
   readonly segEpoch: Float64Array;
+  /** The exact FS/GS base (i64, wasm-mem-access.ts fsgsBase) as a local per block, kept as segFlag is. */
+  readonly baseLocal: Int32Array;
+  readonly baseEpoch: Float64Array;
   /** The block's length. */
   blockLen: number;
   /** Whether the block is 64-bit code (Block.mode 2). */
@@ -49,8 +57,11 @@ export const emitting: EmitState = {
   pendingRec: [],
   dirtyAt: 0,
   userLocal: -1,
+  canonLocal: -1,
   segFlag: new Int32Array(10).fill(-1),
   segEpoch: new Float64Array(10),
+  baseLocal: new Int32Array(10).fill(-1),
+  baseEpoch: new Float64Array(10),
   blockLen: 0,
   blockLong: false,
   loopHead: -1,

@@ -13,6 +13,7 @@ import { emitSimd, type SimdCtx } from './wasm-simd.js';
 import { emitStr, type StrCtx } from './wasm-string.js';
 import { emitAlu32m, emitCmpxchg32m, emitImul32, emitImul64, emitMul32, emitIncDec64, emitMovSreg, emitShiftCl, emitShiftClm, shift32Inline, NONE, type Known } from './wasm-alu.js';
 import { CHAIN, exitCode, Im, P_SLOT, P_USER } from './wasm-block-abi.js';
+import { Slot } from './wasm-arena.js';
 import { emitting } from './wasm-emit-state.js';
 import { ALU_CTX, formAlu32, formAlu8, formAluc, formCmov, formCmpm, formCmpMi, formIncdec, formIncdec8, formIncdecm, formLea, formLoad32, formLoadn, formMov8, formMovri, formMovRr, formMovsx, formMovzx, formMoffs, formNeg, formNot, formPushPop, formSetcc, formSetccm, formShift, formShift8, formStore, formTest, formTestm, SHIFT_OP } from './wasm-forms.js';
 import { formAlu64, formAlu64m, formLea64, formLoad64, formMov64, formMovri64, formNeg64, formNot64, formShift64, formStore64, formTest64 } from './wasm-forms64.js';
@@ -42,7 +43,9 @@ export function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[]
   // included; without chains every block starts from the wrapper's clean record.
   emitting.dirtyAt = CHAIN ? -1 : 0;
   emitting.userLocal = -1;
+  emitting.canonLocal = -1;
   emitting.segFlag.fill(-1);
+  emitting.baseLocal.fill(-1);
   emitting.blockLen = n;
   emitting.loopHead = head;
   emitting.passes = head >= 0 ? b.local(T.I32) : -1;
@@ -119,6 +122,7 @@ export function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[]
     const pro = new Body(0).get(P_USER).i32(0xffff).op(W.I32And).set(emitting.userLocal);
     b.insert(0, pro.code);
   }
+  if (emitting.canonLocal >= 0) b.insert(0, new Body(0).get(P_SLOT).mem(W.I64Load, Slot.CanonSh, 3).set(emitting.canonLocal).code);
 }
 
 /** ROL/ROR r32, imm whose CF and OF only slow paths may see: rotated inline, the `sh` import deferred with its operand. */

@@ -9,7 +9,7 @@ import { Seg } from '../x86-defs.js';
 import { Slot } from './wasm-arena.js';
 import { T, W } from './wasm-encoder.js';
 import type { BlockBody } from './wasm-regs.js';
-import { Im, P_BIP, P_SLOT, P_USER } from './wasm-block-abi.js';
+import { Fn, Im, P_BIP, P_SLOT, P_USER } from './wasm-block-abi.js';
 import { emitting } from './wasm-emit-state.js';
 import { materialize, slowFlags } from './wasm-flags-record.js';
 
@@ -72,19 +72,30 @@ function eaCall(b: BlockBody, k: number): void {
  * Linux's per-CPU data in its direct map) and so rounded, the exact halves EmuCpu.bigAd keeps beside it.
  */
 function fsgsBase(b: BlockBody, seg: number): void {
+  const l = emitting.baseLocal[seg]!;
+  if (l >= 0 && emitting.baseEpoch[seg] === b.epoch) {
+    b.get(l);
+    return;
+  }
   const f = b.local(T.F64);
   b.get(P_SLOT).mem(W.I64Load, Slot.BigAd + seg * 8, 3);
   b.get(P_SLOT).mem(W.F64Load, Slot.SegBase + seg * 8, 3).tee(f).op(W.I64TruncF64S);
   b.get(f).op(W.F64Abs).f64(2 ** 53).op(W.F64Ge, W.Select);
+  // Kept for the block's later accesses as segNotFlat keeps its flag (a base changes only where the epoch does).
+  if (b.atTop()) {
+    const t = l >= 0 ? l : b.local(T.I64);
+    b.tee(t);
+    emitting.baseLocal[seg] = t;
+    emitting.baseEpoch[seg] = b.epoch;
+  }
 }
 
 /**
  * Pushes the f64 of i64 local `lin` for an import that takes a linear address, its exact i64 stored in Slot.Lin
- * first: beyond +-2^53 the f64 is rounded and the import reads the slot (big-lin.ts linFromSlot).
+ * first (Fn.LinArg): beyond +-2^53 the f64 is rounded and the import reads the slot (big-lin.ts linFromSlot).
  */
 export function linArg(b: BlockBody, lin: number): void {
-  b.get(P_SLOT).get(lin).mem(W.I64Store, Slot.Lin, 3);
-  b.get(lin).op(W.F64ConvertI64S);
+  b.get(P_SLOT).get(lin).call(Fn.LinArg);
 }
 
 /** Pushes whether segment `seg` is not flat (i32 0/1): from the slot once per block, then from a local. */
@@ -233,8 +244,9 @@ export function nonCanonical(b: BlockBody, lin: number): void {
 
 /** Pushes whether i64 local `lin` is not canonical at the vCPU's linear-address width (Slot.CanonSh: 48 or 57 bits). */
 function nonCanonicalHere(b: BlockBody, lin: number): void {
-  b.get(lin).get(P_SLOT).mem(W.I64Load, Slot.CanonSh, 3).op(W.I64Shl);
-  b.get(P_SLOT).mem(W.I64Load, Slot.CanonSh, 3).op(W.I64ShrS).get(lin).op(W.I64Ne);
+  if (emitting.canonLocal < 0) emitting.canonLocal = b.local(T.I64);
+  const sh = emitting.canonLocal;
+  b.get(lin).get(sh).op(W.I64Shl).get(sh).op(W.I64ShrS).get(lin).op(W.I64Ne);
 }
 
 /**
