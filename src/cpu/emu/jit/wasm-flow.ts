@@ -50,7 +50,7 @@ export function emitCall64(b: BlockBody, x: Insn, k: number): void {
 
 /**
  * A near call's checks and push, inline: returns as a tail (exit code 3, nothing changed) unless the target in
- * i64 local `t` is canonical, the stack 64-bit and RSP - 8 canonical and a TLB hit for writing; then pushes the
+ * i64 local `t` is canonical, the stack 64-bit and RSP - 8 a TLB hit for writing (so canonical); then pushes the
  * return address.
  */
 function pushReturn(b: BlockBody, x: Insn, k: number, t: number): void {
