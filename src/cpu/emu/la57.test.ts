@@ -447,3 +447,17 @@ test('5-level paging beyond +-2^53: a DR0 breakpoint on a page written before, a
   assert.equal(t.mem.readU32(0x8000 - 40), 0x1000 + 39, 'a trap after the byte store at 0xff11000000001fff');
   assert.equal(t.mem.read(0x80fff, 1)[0], 0x55);
 });
+
+test('GS data beyond +-2^53 read on both sides of a forward branch inside a compiled block: the base is formed on every path', () => {
+  // GS base = A0. n times: if ECX is even, EBX += GS:[0] (the block's first GS access, inside the branch's span);
+  // then EDI += GS:[8] (after the join, where the way round it never formed the base).
+  const n = 3000;
+  const t = bigCpu(`b9010100c0 b800100000 ba000011ff 0f30 b9${d(n)}
+    89c8 83e001 750a 658b142500000000 01d3 658b342508000000 01f7 ffc9 75e1`);
+  const c = t.cpu;
+  t.mem.writeU32(0x80000, 3);
+  t.mem.writeU32(0x80008, 5);
+  assert.equal(c.runUntilHalt(100_000), 'hlt', `${c.shutdownReason} ${JSON.stringify(c.exceptionLog)}`);
+  assert.equal(c.getGpr(3), BigInt((3 * n) / 2));
+  assert.equal(c.getGpr(7), BigInt(5 * n));
+});

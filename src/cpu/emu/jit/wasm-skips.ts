@@ -39,6 +39,8 @@ export interface SkipPlan {
   /** Per index: the nesting level its wasm block was opened at, and the segments' flags then (while emitting). */
   readonly level: Int32Array;
   readonly segFlag: Int32Array[];
+  /** The same for the exact FS/GS bases' locals (wasm-mem-access.ts fsgsBase). */
+  readonly baseLocal: Int32Array[];
   /** Per index: what was known of the flags at the branches to it (null: not the same at all of them). */
   readonly known: (Known | null | undefined)[];
 }
@@ -87,7 +89,7 @@ export function planSkips(ins: readonly Insn[], forms: readonly WForm[], head: n
       }
     }
   }
-  return { to, overBr, openAt, level: new Int32Array(n), segFlag: new Array<Int32Array>(n), known: new Array<Known | null | undefined>(n) };
+  return { to, overBr, openAt, level: new Int32Array(n), segFlag: new Array<Int32Array>(n), baseLocal: new Array<Int32Array>(n), known: new Array<Known | null | undefined>(n) };
 }
 
 /** Before instruction k (a branch, its flags records written): opens the wasm blocks that open there, the outermost first. */
@@ -96,6 +98,7 @@ export function openSkips(b: BlockBody, p: SkipPlan, k: number): void {
     if (p.openAt[t] !== k) continue;
     p.level[t] = b.openSkip();
     p.segFlag[t] = emitting.segFlag.slice();
+    p.baseLocal[t] = emitting.baseLocal.slice();
   }
 }
 
@@ -105,10 +108,13 @@ export function joinSkips(b: BlockBody, p: SkipPlan, k: number, known: Known): K
   // The fall-through path writes its deferred records before the join (every branch here wrote them before it).
   materialize();
   b.closeSkip();
-  // A segment's flag first computed inside is not computed on the taken way.
+  // A segment's flag (or FS/GS base) first computed inside is not computed on the taken way.
   const f = emitting.segFlag;
   const at = p.segFlag[k]!;
   for (let i = 0; i < f.length; i++) if (f[i] !== at[i]) f[i] = -1;
+  const g = emitting.baseLocal;
+  const gAt = p.baseLocal[k]!;
+  for (let i = 0; i < g.length; i++) if (g[i] !== gAt[i]) g[i] = -1;
   emitting.dirtyAt = -1;
   return p.known[k] === known ? known : NONE;
 }
