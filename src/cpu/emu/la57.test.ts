@@ -170,6 +170,20 @@ function bigCpu(code: string): TestCpu {
   return t;
 }
 
+
+/** Vector `vec` of an IDT at 0x3000 goes to `handler` (hex bytes) at 0x1800 in a 64-bit code segment (GDT 0x4000). */
+function withHandler(t: TestCpu, vec: number, handler: string): TestCpu['cpu'] {
+  const c = t.cpu;
+  t.mem.write(0x3000 + vec * 16, hex('0018 0800 008e 0000 0000 0000 0000 0000'));
+  t.mem.write(0x1800, hex(handler));
+  c.idtBase = 0x3000;
+  c.idtLimit = 0xfff;
+  t.mem.write(0x4008, hex('0000 0000 009a 2000'));
+  c.gdtBase = 0x4000;
+  c.gdtLimit = 0xff;
+  return c;
+}
+
 test('5-level paging beyond +-2^53: loads, stores, page-crossing, PUSH/CALL/RET/POP, REP MOVSB and a GS base, exactly', () => {
   const t = bigCpu(`
     48b8${q(A)} c70044332211 488b18
@@ -209,14 +223,7 @@ test('5-level paging beyond +-2^53: CMPXCHG16B checks the alignment of the exact
 test('5-level paging beyond +-2^53: #PF with the exact CR2, MOV from CR2, INVLPG, non-canonical #GP', () => {
   // RSP within the identity map; IDT at 0x3000 with #PF (14) -> 0x1800: MOV RAX, CR2; HLT.
   const t = bigCpu(`48b8${q(0xff11_0000_0000_3008n)} 8b00`);
-  const c = t.cpu;
-  t.mem.write(0x3000 + 14 * 16, hex('0018 0800 008e 0000 0000 0000 0000 0000'));
-  t.mem.write(0x1800, hex('0f20d0 f4'));
-  c.idtBase = 0x3000;
-  c.idtLimit = 0xfff;
-  t.mem.write(0x4008, hex('0000 0000 009a 2000'));
-  c.gdtBase = 0x4000;
-  c.gdtLimit = 0xff;
+  const c = withHandler(t, 14, '0f20d0 f4'); // MOV RAX, CR2; HLT
   assert.equal(c.runUntilHalt(1000), 'hlt');
   assert.equal(c.getGpr(0), 0xff11_0000_0000_3008n, 'CR2 of the read at 0xff11000000003008 (PT entry 3 absent)');
   assert.equal(t.mem.readU32(0x8000 - 40), 0x1000 + 10, 'the #PF names the load');
@@ -239,14 +246,7 @@ test('5-level paging beyond +-2^53: a DR0 write breakpoint fires exactly (DR6.B0
   // #DB (1) -> 0x1800: MOV RAX, DR6; HLT.
   const t = bigCpu(`48b8${q(A)} 0f23c0 0f21c3 b9${q(0x000d_0001n).slice(0, 8)} 0f23f9
     c7400411223344 c740fc11223344 8b10 c6400355 90`);
-  const c = t.cpu;
-  t.mem.write(0x3000 + 1 * 16, hex('0018 0800 008e 0000 0000 0000 0000 0000'));
-  t.mem.write(0x1800, hex('0f21f0 f4'));
-  c.idtBase = 0x3000;
-  c.idtLimit = 0xfff;
-  t.mem.write(0x4008, hex('0000 0000 009a 2000'));
-  c.gdtBase = 0x4000;
-  c.gdtLimit = 0xff;
+  const c = withHandler(t, 1, '0f21f0 f4'); // MOV RAX, DR6; HLT
   assert.equal(c.runUntilHalt(1000), 'hlt', `${c.shutdownReason} ${JSON.stringify(c.exceptionLog)}`);
   assert.equal(c.getGpr(3), A, 'MOV from DR0 reads the exact address');
   assert.equal(c.getGpr(0), 0xffff_0ff1n, 'DR6: B0');
@@ -381,14 +381,7 @@ test('5-level paging beyond +-2^53: a remapped page after INVLPG and after a CR3
   const t = bigCpu(`48b8${q(A2)} 8b18 c7042510300200${d(0x80007)} 8b08 0f0138 8b10
     c7042510300200${d(0x81007)} 0f20de 0f22de 8b38
     c78000010000${d(1)} c7042510300200${d(0x81005)} 0f0138 c78000010000${d(2)}`);
-  const c = t.cpu;
-  t.mem.write(0x3000 + 14 * 16, hex('0018 0800 008e 0000 0000 0000 0000 0000'));
-  t.mem.write(0x1800, hex('0f20d0 f4'));
-  c.idtBase = 0x3000;
-  c.idtLimit = 0xfff;
-  t.mem.write(0x4008, hex('0000 0000 009a 2000'));
-  c.gdtBase = 0x4000;
-  c.gdtLimit = 0xff;
+  const c = withHandler(t, 14, '0f20d0 f4'); // MOV RAX, CR2; HLT
   t.mem.writeU32(0x80000, 0x11111111);
   t.mem.writeU32(0x81000, 0x22222222);
   assert.equal(c.runUntilHalt(1000), 'hlt', `${c.shutdownReason} ${JSON.stringify(c.exceptionLog)}`);
@@ -434,14 +427,7 @@ test('5-level paging beyond +-2^53: a DR0 breakpoint on a page written before, a
   // (1) -> 0x1800: MOV RAX, DR6; HLT.
   const t = bigCpu(`48b8${q(0xff11_0000_0000_1ffen)} c740f2${d(0)} 0f23c0 b9${d(0x0005_0001)} 0f23f9
     c740f8${d(0x11223344)} c6400155 90`);
-  const c = t.cpu;
-  t.mem.write(0x3000 + 1 * 16, hex('0018 0800 008e 0000 0000 0000 0000 0000'));
-  t.mem.write(0x1800, hex('0f21f0 f4'));
-  c.idtBase = 0x3000;
-  c.idtLimit = 0xfff;
-  t.mem.write(0x4008, hex('0000 0000 009a 2000'));
-  c.gdtBase = 0x4000;
-  c.gdtLimit = 0xff;
+  const c = withHandler(t, 1, '0f21f0 f4'); // MOV RAX, DR6; HLT
   assert.equal(c.runUntilHalt(1000), 'hlt', `${c.shutdownReason} ${JSON.stringify(c.exceptionLog)}`);
   assert.equal(c.getGpr(0), 0xffff_0ff1n, 'DR6: B0');
   assert.equal(t.mem.readU32(0x8000 - 40), 0x1000 + 39, 'a trap after the byte store at 0xff11000000001fff');

@@ -72,22 +72,33 @@ function eaCall(b: BlockBody, k: number): void {
  * Linux's per-CPU data in its direct map) and so rounded, the exact halves EmuCpu.bigAd keeps beside it.
  */
 function fsgsBase(b: BlockBody, seg: number): void {
-  const l = emitting.baseLocal[seg]!;
-  if (l >= 0 && emitting.baseEpoch[seg] === b.epoch) {
-    b.get(l);
-    return;
-  }
+  if (fromBlockLocal(b, emitting.baseLocal, emitting.baseEpoch, seg)) return;
   const f = b.local(T.F64);
   b.get(P_SLOT).mem(W.I64Load, Slot.BigAd + seg * 8, 3);
   b.get(P_SLOT).mem(W.F64Load, Slot.SegBase + seg * 8, 3).tee(f).op(W.I64TruncF64S);
   b.get(f).op(W.F64Abs).f64(2 ** 53).op(W.F64Ge, W.Select);
-  // Kept for the block's later accesses as segNotFlat keeps its flag (a base changes only where the epoch does).
-  if (b.atTop()) {
-    const t = l >= 0 ? l : b.local(T.I64);
-    b.tee(t);
-    emitting.baseLocal[seg] = t;
-    emitting.baseEpoch[seg] = b.epoch;
-  }
+  keepInBlockLocal(b, emitting.baseLocal, emitting.baseEpoch, seg, T.I64);
+}
+
+/** Pushes segment `seg`'s value kept in `locals` when it was kept in this epoch (a base changes only where the epoch does). */
+function fromBlockLocal(b: BlockBody, locals: Int32Array, epochs: Float64Array, seg: number): boolean {
+  const l = locals[seg]!;
+  if (l < 0 || epochs[seg] !== b.epoch) return false;
+  b.get(l);
+  return true;
+}
+
+/**
+ * Keeps the value on the stack in a local for the block's later uses, when it is formed at the body's top level:
+ * inside a forward branch's span it is not formed on every path (wasm-skips.ts drops it at the join).
+ */
+function keepInBlockLocal(b: BlockBody, locals: Int32Array, epochs: Float64Array, seg: number, type: T): void {
+  if (!b.atTop()) return;
+  const l = locals[seg]!;
+  const t = l >= 0 ? l : b.local(type);
+  b.tee(t);
+  locals[seg] = t;
+  epochs[seg] = b.epoch;
 }
 
 /**
@@ -100,21 +111,12 @@ export function linArg(b: BlockBody, lin: number): void {
 
 /** Pushes whether segment `seg` is not flat (i32 0/1): from the slot once per block, then from a local. */
 export function segNotFlat(b: BlockBody, seg: number): void {
-  const l = emitting.segFlag[seg]!;
-  if (l >= 0 && emitting.segEpoch[seg] === b.epoch) {
-    b.get(l);
-    return;
-  }
+  if (fromBlockLocal(b, emitting.segFlag, emitting.segEpoch, seg)) return;
   // The flat segments of 64-bit addressing (Seg.Flat, Seg.FlatSS) are never limit-checked: their base alone.
   if (seg < Seg.Flat) b.get(P_SLOT).mem(W.I32Load8U, Slot.SegChk + seg, 0);
   b.get(P_SLOT).mem(W.I64Load, Slot.SegBase + seg * 8, 3).op(W.I64Eqz, W.I32Eqz);
   if (seg < Seg.Flat) b.op(W.I32Or);
-  if (b.atTop()) {
-    const t = l >= 0 ? l : b.local(T.I32);
-    b.tee(t);
-    emitting.segFlag[seg] = t;
-    emitting.segEpoch[seg] = b.epoch;
-  }
+  keepInBlockLocal(b, emitting.segFlag, emitting.segEpoch, seg, T.I32);
 }
 
 /** Pushes a 64-bit memory operand's offset (disp + RIP-relative end + base + index << scale) as an i64. */
