@@ -394,6 +394,24 @@ test('5-level paging beyond +-2^53: a remapped page after INVLPG and after a CR3
   assert.equal(t.mem.readU32(0x8000 - 48), 3, 'error code: present, write');
 });
 
+test('5-level paging beyond +-2^53: INVPCID of one address there drops that page, not the PCID\'s others', () => {
+  // Reads [A2] (PT entry 2 -> 0x81000) and [A100] (entry 0x100 -> 0x82000; TLB index 0x100, no other page's here);
+  // swaps the two entries; INVPCID type 0 (RDI = 0) with the descriptor at 0x9000 (PCID 0, A2); reads both again:
+  // A2 its new page, A100 its old entry still.
+  const A100 = 0xff11_0000_0010_0000n;
+  const t = bigCpu(`48b8${q(A2)} 48ba${q(A100)} 8b18 8b0a c7042510300200${d(0x82007)} c7042500380200${d(0x81007)}
+    31ff 660f38823c2500900000 8b30 8b2a`);
+  const c = t.cpu;
+  t.mem.writeU32(0x81000, 0x22222222);
+  t.mem.writeU32(0x82000, 0x33333333);
+  t.mem.write(0x9000, new Uint8Array(8));
+  t.mem.write(0x9008, hex(q(A2)));
+  assert.equal(c.runUntilHalt(1000), 'hlt', `${c.shutdownReason} ${JSON.stringify(c.exceptionLog)}`);
+  assert.deepEqual([c.getGpr(3), c.getGpr(1)], [0x22222222n, 0x33333333n], 'before');
+  assert.equal(c.getGpr(6), 0x33333333n, 'A2: its new page after INVPCID');
+  assert.equal(c.getGpr(5), 0x33333333n, 'A100: its old entry (only A2 was named)');
+});
+
 test('5-level paging beyond +-2^53: A and D bits of a page there are set by its first read and its first write, as below', () => {
   const read = bigCpu(`48b8${q(A2)} 8b18`);
   read.mem.writeU32(0x23000 + 2 * 8, 0x81000 | 7);

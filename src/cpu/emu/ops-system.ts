@@ -19,7 +19,7 @@ import { invalidatePcid } from './pcid.js';
 import { descWords, loadDescInto, readDescriptor } from './segmentation.js';
 import { getFlags, putFlags, setEager } from './lazy-flags.js';
 import { pmuSync, pmuSyncIncluding } from './run-loop.js';
-import { BIG, nextIp, regHalves, regValue } from './address.js';
+import { BIG, linOf, nextIp, regHalves, regValue } from './address.js';
 import { cpuid, readMsr, tscNow, writeMsr } from './msr.js';
 
 // ---------------------------------------------------------------- port I/O
@@ -495,7 +495,8 @@ export function invpcidOp(c: EmuCpu, i: Insn): void {
   if (tlo === 0 && (linHi < -c.canonHi || linHi >= c.canonHi)) return gp(c, 0);
   const pcid = d0 & 0xfff;
   if (tlo <= 1 && pcid !== 0 && (c.cr4 & CR4_PCIDE) === 0) return gp(c, 0);
-  invalidatePcid(c, tlo, pcid, linHi * Pow.Two32 + (linLo >>> 0));
+  // Beyond +-2^53 (5-level paging) a handle, which names the page exactly (address.ts).
+  invalidatePcid(c, tlo, pcid, linOf(c, linHi, linLo));
 }
 
 // ---------------------------------------------------------------- x87 / SSE state

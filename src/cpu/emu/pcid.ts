@@ -68,16 +68,15 @@ export function switchPcid(c: EmuCpu, v: number, noFlush: boolean): void {
 
 /**
  * INVPCID's invalidation (the checks are the handler's, ops-system.ts): type 0 the address `lin` of `pcid`,
- * 1 all of `pcid`, both except global translations; 2 everything; 3 everything but global translations.
+ * 1 all of `pcid`, both except global translations; 2 everything; 3 everything but global translations. `lin` is a
+ * handle (address.ts) beyond +-2^53.
  */
 export function invalidatePcid(c: EmuCpu, type: number, pcid: number, lin: number): void {
   const current = pcidOf(c.cr3) === pcid || (c.cr4 & CR4_PCIDE) === 0;
   switch (type) {
     case 0:
       if (!current) dropContext(c, pcid);
-      // An address beyond the doubles' exact range (rounded: it cannot name its page): the whole PCID goes instead.
-      else if (Number.isSafeInteger(lin)) invlpg(c, lin);
-      else flushTlb(c, false);
+      else invlpg(c, lin); // a handle beyond +-2^53: its page, exactly (tlb.ts)
       return;
     case 1:
       if (!current) dropContext(c, pcid);
