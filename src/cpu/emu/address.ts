@@ -84,6 +84,11 @@ export function isBig(lin: number): boolean {
   return Math.floor(lin) !== lin;
 }
 
+/** The page address of the exact address hi:lo: a multiple of 4096 below 2^57, so an exact double (a TLB tag). */
+export function exactPage(hi: number, lo: number): number {
+  return hi * Pow.Two32 + (lo - (lo & 0xfff));
+}
+
 /** The exact halves of handle `h` into BIG. */
 export function bigHalves(h: number): void {
   const d = Math.floor(h);

@@ -8,7 +8,7 @@
  * decoded code), the local APIC or MMIO.
  */
 import type { EmuCpu } from './cpu.js';
-import { BIG, bigHalves, bigHandle, halvesOf, linOf } from './address.js';
+import { BIG, bigHalves, bigHandle, exactPage, halvesOf, linOf } from './address.js';
 import { gp } from './exceptions.js';
 import { translate } from './paging.js';
 import { rd8, rdPhys, wr8, wrPhys } from './mem-access.js';
@@ -18,11 +18,6 @@ import { Pow, Tlb } from './x86-defs.js';
 /** The lowest canonical page under 5-level paging, -2^56: rounded doubles of addresses just below it land on it. */
 const LOWEST = -Pow.Two56;
 
-/** The exact page address (a double) of the halves hi:lo. */
-function pageOf(hi: number, lo: number): number {
-  return hi * Pow.Two32 + (lo - (lo & 0xfff));
-}
-
 /**
  * The main-TLB entry of `tags` (c.tlbTagR or c.tlbTagW) that maps the page of handle `h`, or -1; BIG keeps the
  * handle's halves. The tags hold exact page addresses, so a match is that page's entry and no other's.
@@ -31,7 +26,7 @@ export function bigEntry(c: EmuCpu, h: number, tags: Float64Array): number {
   bigHalves(h);
   const lo = BIG.lo;
   const i = ((lo >>> 12) & Tlb.Mask) | c.tlbUser;
-  return tags[i] === pageOf(BIG.hi, lo) ? i : -1;
+  return tags[i] === exactPage(BIG.hi, lo) ? i : -1;
 }
 
 /**
@@ -41,7 +36,7 @@ export function bigEntry(c: EmuCpu, h: number, tags: Float64Array): number {
  */
 function fillPage(c: EmuCpu, hi: number, lo: number): number {
   if (c.watchPages.size !== 0) return NaN;
-  const p = pageOf(hi, lo);
+  const p = exactPage(hi, lo);
   return p === LOWEST ? NaN : p;
 }
 

@@ -6,7 +6,7 @@
  */
 import type { EmuCpu } from './cpu.js';
 import { JC_SIZE, Pow, Tlb, VLin, jcPageRun } from './x86-defs.js';
-import { BIG, bigHalves } from './address.js';
+import { BIG, bigHalves, exactPage } from './address.js';
 import type { RamRegion } from './mem-access.js';
 import { linkValidity } from './jit/link-validity.js';
 
@@ -78,7 +78,7 @@ export function invlpg(c: EmuCpu, lin: number): void {
   const big = Math.floor(lin) !== lin;
   if (big) {
     bigHalves(lin);
-    lin = BIG.hi * Pow.Two32 + (BIG.lo - (BIG.lo & 0xfff));
+    lin = exactPage(BIG.hi, BIG.lo);
   }
   let span = 4096;
   if (c.largePages.size !== 0) {

@@ -286,7 +286,7 @@ function readForWrite8(b: BlockBody, k: number, lin: number, addr: number, hit: 
   b.op(W.If, T.I64).get(addr).mem(W.I64Load, 0, 0).op(W.Else);
   b.i32(k).i32(8);
   linArg(b, lin);
-    b.call(Im.Rdw).op(W.I64ExtendI32U);
+  b.call(Im.Rdw).op(W.I64ExtendI32U);
   b.call(Im.Hi).op(W.I64ExtendI32S).i64(32).op(W.I64Shl, W.I64Or, W.End);
 }
 
@@ -295,7 +295,7 @@ function writeBack8(b: BlockBody, k: number, lin: number, addr: number, hit: num
   b.get(hit).op(W.If, T.Void).get(addr).get(v).mem(W.I64Store, 0, 0).op(W.Else);
   b.i32(k);
   linArg(b, lin);
-    b.get(v).op(W.I32WrapI64).get(v).i64(32).op(W.I64ShrU, W.I32WrapI64).call(Im.Wr8);
+  b.get(v).op(W.I32WrapI64).get(v).i64(32).op(W.I64ShrU, W.I32WrapI64).call(Im.Wr8);
   b.op(W.If, T.Void).i32(smcExit(k)).op(W.Return, W.End);
   b.op(W.End);
 }

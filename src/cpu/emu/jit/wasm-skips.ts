@@ -102,6 +102,11 @@ export function openSkips(b: BlockBody, p: SkipPlan, k: number): void {
   }
 }
 
+/** Drops the per-segment locals of `now` that differ from what they were where the skip opened (`at`). */
+function forgetFormedInside(now: Int32Array, at: Int32Array): void {
+  for (let i = 0; i < now.length; i++) if (now[i] !== at[i]) now[i] = -1;
+}
+
 /** Before instruction k: closes the wasm block the branches to k end at, if any; returns what is known of the flags there. */
 export function joinSkips(b: BlockBody, p: SkipPlan, k: number, known: Known): Known {
   if (p.openAt[k]! < 0) return known;
@@ -109,12 +114,8 @@ export function joinSkips(b: BlockBody, p: SkipPlan, k: number, known: Known): K
   materialize();
   b.closeSkip();
   // A segment's flag (or FS/GS base) first computed inside is not computed on the taken way.
-  const f = emitting.segFlag;
-  const at = p.segFlag[k]!;
-  for (let i = 0; i < f.length; i++) if (f[i] !== at[i]) f[i] = -1;
-  const g = emitting.baseLocal;
-  const gAt = p.baseLocal[k]!;
-  for (let i = 0; i < g.length; i++) if (g[i] !== gAt[i]) g[i] = -1;
+  forgetFormedInside(emitting.segFlag, p.segFlag[k]!);
+  forgetFormedInside(emitting.baseLocal, p.baseLocal[k]!);
   emitting.dirtyAt = -1;
   return p.known[k] === known ? known : NONE;
 }
