@@ -248,6 +248,7 @@ export class CodeCache {
   private dropTail(b: Block): void {
     if (!b.valid) return;
     b.valid = false;
+    linkValidity(b); // compiled (wasm tier): chained runs must not run it either
     const key = b.phys * 4 + b.mode;
     if (this.blocks.get(key) === b) this.blocks.delete(key);
     this.invalidations++;

@@ -141,7 +141,7 @@ export class Block {
   /** How often the block ran (a compiler picks hot blocks by this). */
   hits = 0;
   /**
-   * Its one instruction crosses into the next page (phys2 >= 0): never compiled. A boolean beside `hits` for the
+   * Its one instruction crosses into the next page (phys2 >= 0): compiled by the wasm tier only. A boolean beside `hits` for the
    * run loop's compile check: phys2 is a double field, read through a box of its own (one more cache miss a run).
    */
   crosses = false;

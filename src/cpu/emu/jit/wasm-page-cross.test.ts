@@ -1,0 +1,115 @@
+/**
+ * Blocks whose one instruction crosses into the next page (Block.phys2) under the wasm tier: compiled, so that a
+ * loop with such an instruction stays in chained runs instead of returning to the run loop every pass (realcode's
+ * 64-bit crc had one in its hottest loop), and still exact: every slice end as the interpreter has it, a store to
+ * the instruction's bytes on its second page seen at once, a remapped second page (INVLPG, CR3 write) not run
+ * through the stale block.
+ *
+ * The tier is picked from TSVMM_JIT when cpu.ts loads, so this file sets it first and imports the harness after.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+process.env['TSVMM_JIT'] = 'wasm-eager';
+const { makeCpu, makeLong64Cpu, load, u32le } = await import('../cpu-harness.test-util.js');
+const { writeCr0, writeCr3 } = await import('../control-regs.js');
+const { invlpg } = await import('../tlb.js');
+const { CR0_PG } = await import('../x86-defs.js');
+
+// At 0x1ff0:  mov ecx,300 | xor edx,edx
+// L:          add edx,ecx | lea eax,[rdx+rcx] | xor ebx,eax
+//   0x1ffe:   add ebx,0x11220001 (81 c3 | 01 00 22 11: its immediate on the next page)
+//             xor ebx,eax | dec ecx | jnz L
+//             dec esi | jz done | mov byte [0x2003],0x33 (the immediate's top byte) | mov ecx,300 | jmp L
+// done:       hlt
+const PROG = 'b92c01000031d201ca8d040a31c381c30100221131c3ffc975edffce740fc604250320000033b92c010000ebdaf4';
+
+function trace(compile: boolean, slice: number): { lines: string[]; chains: number; compiled: boolean } {
+  const t = makeLong64Cpu();
+  const cpu = t.cpu;
+  assert.ok(cpu.wasm !== null, 'the vCPU runs with the wasm tier');
+  cpu.compile = compile;
+  cpu.rip = 0x1ff0;
+  cpu.rl[6] = 3; // passes: the immediate is rewritten after the first and the second
+  load(t.mem, 0x1ff0, PROG);
+  const lines: string[] = [];
+  let compiled = false;
+  for (let guard = 0; guard < 200000; guard++) {
+    const r = cpu.run(slice);
+    const regs = [0, 1, 2, 3, 6].map((i) => `${cpu.rl[i]}:${cpu.rh[i]}`).join(' ');
+    lines.push(`${r} n=${cpu.instructions} br=${cpu.branchesRetired.join('/')} rip=${cpu.rip.toString(16)} ${regs} fl=${cpu.getRflags().toString(16)}`);
+    const x = cpu.cache.get(0x1ffe, cpu.modeKey);
+    if (x !== undefined && x.phys2 === 0x2000 && x.exec !== null) compiled = true;
+    if (r !== 'budget') break;
+  }
+  return { lines, chains: cpu.jitStats.chains, compiled };
+}
+
+test('a loop with an instruction crossing pages runs compiled, in chained runs, to the interpreter\'s state', () => {
+  const ref = trace(false, 1e9);
+  const jit = trace(true, 1e9);
+  assert.match(ref.lines.at(-1)!, /^hlt /);
+  assert.deepEqual(jit.lines, ref.lines);
+  assert.ok(jit.compiled, 'the crossing block is compiled');
+  // 900 passes of 8 instructions: a chained run goes on until the poll point (2048 instructions), not one a pass.
+  assert.ok(jit.chains < 100, `the loop stays in chained runs (${jit.chains} of them)`);
+});
+
+test('a compiled crossing block ends every slice as the interpreter does, and a store to its second page is seen', () => {
+  for (const slice of [1, 2, 3, 5, 8, 13, 100, 2047]) assert.deepEqual(trace(true, slice).lines, trace(false, slice).lines, `slice ${slice}`);
+});
+
+// 32-bit paging: linear 0x400000 -> 0x100000 and 0x401000 -> 0x101000 (or 0x102000, a copy with other bytes).
+const PD = 0x20000;
+const PT = 0x21000;
+
+/**
+ * mov ecx, 100; xor edx, edx; mov ebx, 1; nop
+ * L: mov eax, 0x22110001 (at 0x400ffd: b8 01 00 | 11 22, its immediate's top half on the next page)
+ *    add edx, eax; loop L; dec ebx; jz done; ...; done: hlt
+ */
+function paged(): { run: () => number; remap: (pa: number, how: 'invlpg' | 'cr3') => void; compiled: () => boolean } {
+  const t = makeCpu(16 << 20);
+  const { mem, cpu } = t;
+  cpu.setFlat32();
+  mem.writeU32(PD + 1 * 4, PT | 7);
+  mem.writeU32(PT + 0 * 4, 0x100000 | 7);
+  mem.writeU32(PT + 1 * 4, 0x101000 | 7);
+  cpu.cr3 = PD;
+  writeCr0(cpu, cpu.cr0 | CR0_PG);
+  cpu.rl[4] = 0x400800;
+  load(mem, 0x100ff0, `b9 ${u32le(100)}  31 d2  bb ${u32le(1)}  90  b8 01 00`);
+  const rest = `11 22  01 c2  e2 f7  4b  74 0e  c6 05 ${u32le(0x401001)} 33  b9 ${u32le(100)}  eb e6  f4`;
+  load(mem, 0x101000, rest);
+  load(mem, 0x102000, rest);
+  load(mem, 0x102000, '33 44'); // another top half there: 0x44330001
+  return {
+    run: (): number => {
+      cpu.rip = 0x400ff0;
+      cpu.halted = false;
+      assert.equal(cpu.runUntilHalt(100_000), 'hlt');
+      return cpu.rl[2]! >>> 0;
+    },
+    remap: (pa: number, how: 'invlpg' | 'cr3'): void => {
+      mem.writeU32(PT + 1 * 4, pa | 7);
+      if (how === 'invlpg') invlpg(cpu, 0x401000);
+      else writeCr3(cpu, PD);
+    },
+    compiled: (): boolean => {
+      const b = cpu.cache.get(0x100ffd, cpu.modeKey);
+      return b !== undefined && b.exec !== null;
+    },
+  };
+}
+
+test('a compiled crossing block is not run through a stale mapping of its second page (INVLPG, CR3 write)', () => {
+  const p = paged();
+  assert.equal(p.run(), (100 * 0x22110001) >>> 0);
+  assert.equal(p.run(), (100 * 0x22110001) >>> 0);
+  assert.ok(p.compiled(), 'the crossing block is compiled');
+  p.remap(0x102000, 'invlpg');
+  assert.equal(p.run(), (100 * 0x44330001) >>> 0, 'after INVLPG of the second page, its new bytes');
+  p.remap(0x101000, 'cr3');
+  assert.equal(p.run(), (100 * 0x22110001) >>> 0, 'after a CR3 write, the first mapping again');
+  assert.ok(p.compiled(), 'compiled again');
+});
