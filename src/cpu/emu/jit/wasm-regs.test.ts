@@ -317,6 +317,44 @@ test("a 32-bit write stores the high half's zero once while nothing else wrote t
   }
 });
 
+test('a 64-bit read after a 32-bit write takes the written local, not the slot; a high half not known zero is read', () => {
+  const b = new BlockBody(2, SLOT, (f) => f === 0);
+  const v = b.local(T.I32);
+  b.i32(7).set(v);
+  b.store32(4, v); // r4 = 7: its high half's zero is pending
+  b.load64(4);
+  b.op(W.Drop);
+  b.load32(3); // r3's low half from the slot, its high half unknown
+  b.op(W.Drop);
+  b.load64(3);
+  b.op(W.Drop);
+  b.finish();
+  assert.equal(slotAccesses(b, 0x28, Slot.Rl + 4 * 4), 0, 'r4 not read from the slot');
+  assert.equal(slotAccesses(b, 0x28, Slot.Rh + 4 * 4), 0);
+  assert.equal(slotAccesses(b, 0x28, Slot.Rh + 3 * 4), 1, 'r3 read whole from the slot');
+  // Values: a 32-bit write over a register whose high half was set reads back zero-extended, before and after the
+  // stores are written, and after a handler that sets it (the slot again); then the same after a slot read.
+  const emit = (b: BlockBody): void => {
+    const w = b.local(T.I32);
+    const acc = b.local(T.I64);
+    b.i32(-5).set(w);
+    b.store32(5, w);
+    b.load64(5);
+    b.set(acc);
+    b.get(FLAG).op(W.If, T.Void).op(W.End); // the stores are written here
+    b.load64(5);
+    b.get(acc).op(W.I64Add).set(acc);
+    b.i32(0).call(0).op(W.Drop); // sets r5 = 0x3_0000_0003
+    b.load32(5);
+    b.op(W.Drop);
+    b.load64(5);
+    b.get(acc).op(W.I64Add);
+  };
+  const { r, lo } = run(emit, 0, (lo) => setReg(lo, 5, 0x9_0000_0009n), (lo) => setReg(lo, 5, 0x3_0000_0003n));
+  assert.equal(r, 2n * 0xffff_fffbn + 0x3_0000_0003n);
+  assert.equal(reg(lo, 5), 0x3_0000_0003n);
+});
+
 test('bodies written at the same time give the bytes each gives alone (one bookkeeping handed from body to body)', () => {
   // Two halves of a body that uses every part of the bookkeeping: register locals and pending stores, 32-bit
   // reads from locals, aliases put back at a branch's end, a handler call.

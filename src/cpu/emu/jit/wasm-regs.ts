@@ -615,6 +615,14 @@ export class BlockBody extends Body {
   }
 
   private fill(r: number): void {
+    const c = this.lo32[r]!;
+    if (c >= 0 && (this.pHi[r] === ZERO || this.hiZero[r] !== 0)) {
+      // Its value is a low half in a local and a zero high half (a 32-bit write or slot read: MOVZX, MOV r32 then
+      // an address or a 64-bit operation on it): no slot read, and its pending stores stay pending.
+      this.get(c).op(W.I64ExtendI32U).set(this.local64(r));
+      this.cached[r] = 1;
+      return;
+    }
     this.slotLoad64(r);
     this.set(this.local64(r));
     this.cached[r] = 1;
