@@ -6,7 +6,8 @@
 // t is epoch milliseconds (performance.timeOrigin + now(), comparable across processes), cpu is process CPU
 // ms; `jit` is the emulator's compile counters when it exposes them (see jitCounters), else null. The bench
 // spawns this per measurement, so each run has its own process and RSS.
-//   node bench/emu/emu-marked.mjs --kernel FILE [--cmdline TEXT] [--mem 128M] [--seconds N] [--until TEXT]
+//   node bench/emu/emu-marked.mjs --kernel FILE [--cmdline TEXT] [--mem 128M] [--seconds N] [--until TEXT] [--deterministic]
+//     [--root DIR]   (the build to run: DIR/dist; this checkout's by default)
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -19,15 +20,17 @@ const { values: o } = benchArgs('bench/emu/emu-marked.mjs', {
     mem: { type: 'string', default: '128M' },
     seconds: { type: 'string' },
     until: { type: 'string' },
+    deterministic: { type: 'boolean', default: false },
+    root: { type: 'string', default: root },
   },
 });
-const builderJs = join(root, 'dist', 'src', 'vmm', 'vm-builder.js');
-const configJs = join(root, 'dist', 'src', 'vmm', 'config.js');
+const builderJs = join(o.root, 'dist', 'src', 'vmm', 'vm-builder.js');
+const configJs = join(o.root, 'dist', 'src', 'vmm', 'config.js');
 function fail(msg) {
   process.stderr.write(`emu-marked: ${msg}\n`);
   process.exit(2);
 }
-if (!o.kernel) fail('usage: emu-marked.mjs --kernel FILE [--cmdline TEXT] [--mem 128M] [--seconds N] [--until TEXT]');
+if (!o.kernel) fail('usage: emu-marked.mjs --kernel FILE [--cmdline TEXT] [--mem 128M] [--seconds N] [--until TEXT] [--deterministic]');
 if (!existsSync(o.kernel)) fail(`${o.kernel} missing`);
 if (!existsSync(builderJs)) fail(`${builderJs} missing: build first (npm run build)`);
 const { buildVm } = await import(pathToFileURL(builderJs).href);
@@ -62,7 +65,7 @@ const sink = {
 };
 const config = {
   kernel: o.kernel, initrd: undefined, cmdline: o.cmdline, memBytes: parseMem(o.mem), cpus: 1, accel: 'emu',
-  serial: { kind: 'none' }, deterministic: false, pmu: 'auto', pmuShape: {}, pmuFilter: undefined,
+  serial: { kind: 'none' }, deterministic: o.deterministic, pmu: 'auto', pmuShape: {}, pmuFilter: undefined,
 };
 const { vm } = await buildVm(config, sink);
 vmRef = vm;

@@ -1,14 +1,15 @@
 // Host instructions per guest instruction of one realcode pass on emu, counted under valgrind (cachegrind,
 // no cache simulation) instead of timed. On a shared host, timings of the same build spread by 10-40%, which
-// hides any change under ~10%; node run single-threaded (V8 compiles on the main thread, in the same order
-// each time) makes this count repeat to ~0.1%, so a 1% change in the compiled code or the run loop shows.
+// hides any change under ~10%. The guest runs deterministic (its timer ticks by instructions, not by host time)
+// and V8 predictable (compiles and GC on the main thread, on a fixed schedule, fixed seeds), so the count
+// repeats to ~0.1% and a change of ~1% in the compiled code or the run loop shows.
 // It is a count of work, not of time: cache misses and mispredicted branches do not show.
 //
 // Pass N's cost is the run with passes=N less the run with passes=N-1 (the same start-up and the same N-1
 // passes before it), so compile work done during pass N is in it, as it is in the bench's timings.
 //   node bench/emu/host-insns.mjs [--kernels json,match] [--bits 32,64] [--pass 3] [--builds DIR,DIR] [--jobs 2]
-// --builds: directories each holding a build (dist/) and bench/ (a frozen copy for A/B: cp -r dist bench
-// package.json DIR, and link node_modules); the first is the baseline of the ratio column.
+// --builds: directories each holding a build (dist/; a frozen copy for A/B: cp -r dist package.json DIR and link
+// node_modules there); the first is the baseline of the ratio column.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -38,8 +39,7 @@ const bits = o.bits.split(',').map(Number);
 if (bits.some((b) => b !== 32 && b !== 64)) fail(`--bits ${o.bits}: 32, 64 or 32,64`);
 const builds = o.builds.split(',').map((d) => resolve(d));
 for (const b of builds) {
-  for (const f of ['dist/src/vmm/vm-builder.js', 'bench/emu/emu-marked.mjs'])
-    if (!existsSync(join(b, f))) fail(`${b} has no ${f}: a build directory needs dist/ (npm run build) and bench/`);
+  if (!existsSync(join(b, 'dist/src/vmm/vm-builder.js'))) fail(`${b} has no dist/src/vmm/vm-builder.js: a build directory needs dist/ (npm run build)`);
 }
 const elf = { 32: join(root, 'guests/build/realcode.elf'), 64: join(root, 'guests/build/realcode64.elf') };
 for (const b of bits) if (!existsSync(elf[b])) fail(`${elf[b]} missing: npm run guests`);
@@ -53,8 +53,8 @@ process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 function countRun(build, bitsN, kernel, passes, id) {
   const out = join(scratch, `${id}.cg`);
   const args = ['--tool=cachegrind', '--cache-sim=no', '--smc-check=all-non-file', `--cachegrind-out-file=${out}`,
-    process.execPath, '--single-threaded', '--wasm-enforce-bounds-checks', join(build, 'bench/emu/emu-marked.mjs'),
-    '--kernel', elf[bitsN], '--cmdline', `only=${kernel} passes=${passes}`];
+    process.execPath, '--predictable', '--predictable-gc-schedule', '--hash-seed=1', '--random-seed=1', '--wasm-enforce-bounds-checks', join(root, 'bench/emu/emu-marked.mjs'), '--root', build,
+    '--kernel', elf[bitsN], '--cmdline', `only=${kernel} passes=${passes}`, '--deterministic'];
   return new Promise((res, rej) => {
     const child = spawn('valgrind', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -100,7 +100,7 @@ for (const c of cases) {
 }
 const name = (b) => (builds.length > 1 ? `${builds.indexOf(b) + 1}:${b}` : b);
 console.log(`host instructions per guest instruction, realcode pass ${pass} (the run with passes=${pass} less the run with passes=${pass - 1})`);
-console.log(`valgrind cachegrind, node --single-threaded; load ${load.map((l) => l.map((x) => x.toFixed(2)).join(' ')).join(' -> ')}`);
+console.log(`valgrind cachegrind, node --predictable, emu --deterministic; load ${load.map((l) => l.map((x) => x.toFixed(2)).join(' ')).join(' -> ')}`);
 console.log(['kernel', 'bits', 'build', 'guest M', 'host M', 'host/guest', ...(builds.length > 1 ? ['vs build 1'] : [])].join('\t'));
 for (const r of rows) {
   const base = rows.find((x) => x.c.k === r.c.k && x.c.b === r.c.b && x.c.build === builds[0]);
