@@ -37,12 +37,103 @@ export function nonCanonical(c: EmuCpu, t: number): boolean {
   return (t < -Pow.Two47 || t >= Pow.Two47) && (t < -c.canonLim || t >= c.canonLim);
 }
 
-/** A 64-bit branch target, wrapped and checked for canonical form (#GP). */
+/**
+ * A 64-bit branch target, wrapped and checked for canonical form (#GP). Within 48 bits (nearly always) a
+ * constant test decides; beyond, farTarget (a code handle from a RIP beyond +-2^53 lands there too).
+ */
 export function canonicalTarget(c: EmuCpu, t: number): number {
+  if (t >= -Pow.Two47 && t < Pow.Two47) return t;
+  return farTarget(c, t);
+}
+
+function farTarget(c: EmuCpu, t: number): number {
+  if (Math.floor(t) !== t) {
+    // rip + rel from a RIP beyond +-2^53: exact halves, checked, and back to a normal form (ripOf).
+    codeHalves(t);
+    return ripAt(c, BIG.hi, BIG.lo);
+  }
   if (t >= Pow.Two63) t -= Pow.Two64;
   else if (t < -Pow.Two63) t += Pow.Two64;
   if (nonCanonical(c, t)) return gp(c, 0);
   return t;
+}
+
+/** The 64-bit branch target hi:lo, checked for canonical form (#GP); exact at every width (ripOf beyond +-2^53). */
+export function targetOf(c: EmuCpu, hi: number, lo: number): number {
+  if (hi >= -0x8000 && hi < 0x8000) return hi * Pow.Two32 + (lo >>> 0);
+  return ripAt(c, hi, lo);
+}
+
+/** targetOf beyond 48 bits: the vCPU's bound, then the RIP representation. */
+function ripAt(c: EmuCpu, hi: number, lo: number): number {
+  if (hi < -c.canonHi || hi >= c.canonHi) return gp(c, 0);
+  return ripOf(hi, lo);
+}
+
+/** RIP `rip` (a double or a code handle) plus `delta` (|delta| < 2^33) as a 64-bit branch target: exact, checked (#GP). */
+export function ripPlus(c: EmuCpu, rip: number, delta: number): number {
+  halvesOf(rip);
+  const l = BIG.lo + delta;
+  const carry = Math.floor(l / Pow.Two32);
+  return ripAt(c, (BIG.hi + carry) | 0, l - carry * Pow.Two32);
+}
+
+/**
+ * RIPs beyond +-2^53 (5-level paging lets code run up to +-2^56), which a double cannot hold: `c.rip` (and `bip`)
+ * is then a *code handle*, CODE_ENC + k * CODE_STRIDE + CODE_WIN + off + 0.5, naming slot k of a table of 2^36-byte
+ * windows (the high half of each window's base) and the offset `off` of the RIP in it. Adding an integer to one
+ * adds it to the address (rip + length, bip + start, rip-relative operands), as a data handle does; unlike a data
+ * handle it is kept (the table is not a ring), so the code cache and the run loop can tell RIPs there apart. It is
+ * not an integer, and bigHalves() decodes it, so every slow path that takes a data handle takes it too (fetch,
+ * rip-relative operands), and beyond +-2^47, so canonicalTarget() sends rip + rel from one to farTarget, which
+ * puts it back in normal form (a plain double within +-2^53). RIPs within +-2^53 stay the plain doubles they were.
+ */
+const CODE_ENC = 2 ** 48;
+const CODE_WIN = 2 ** 36;
+const CODE_STRIDE = 2 ** 37;
+const CODE_SLOTS = 256;
+const codeBase = new Int32Array(CODE_SLOTS);
+const codeSlot = new Map<number, number>();
+
+/** The RIP representation of the canonical address hi:lo: its double within +-2^53, a code handle beyond. */
+export function ripOf(hi: number, lo: number): number {
+  if (hi >= -0x20_0000 && hi < 0x20_0000) return hi * Pow.Two32 + (lo >>> 0);
+  const base = hi & ~15;
+  let k = codeSlot.get(base);
+  if (k === undefined) {
+    k = codeSlot.size;
+    // 256 windows of 64 GiB: more distinct code beyond +-2^53 than a process maps; past them, emu stops by name.
+    if (k === CODE_SLOTS) throw new RangeError('emu: more than 256 code windows beyond +-2^53');
+    codeSlot.set(base, k);
+    codeBase[k] = base;
+  }
+  return CODE_ENC + k * CODE_STRIDE + CODE_WIN + (hi - base) * Pow.Two32 + (lo >>> 0) + 0.5;
+}
+
+/** Whether `rip` is a code handle (a RIP beyond +-2^53). */
+export function isFarRip(rip: number): boolean {
+  return rip >= CODE_ENC && Math.floor(rip) !== rip;
+}
+
+/** The exact halves of code handle `h` into BIG. */
+function codeHalves(h: number): void {
+  const x = h - 0.5 - CODE_ENC;
+  const k = Math.floor(x / CODE_STRIDE);
+  const off = x - k * CODE_STRIDE - CODE_WIN;
+  const oh = Math.floor(off / Pow.Two32);
+  BIG.lo = off - oh * Pow.Two32;
+  BIG.hi = (codeBase[k]! + oh) | 0;
+}
+
+/** RIP `rip` (a double or a code handle) as an unsigned 64-bit value, exact (gdb, state saves). */
+export function ripU64(rip: number): bigint {
+  halvesOf(rip);
+  return (BigInt(BIG.hi >>> 0) << 32n) | BigInt(BIG.lo);
+}
+
+/** The RIP representation of the 64-bit value `v` (its double; a code handle beyond +-2^53). */
+export function ripFromU64(v: bigint): number {
+  return ripOf(Number(BigInt.asIntN(32, v >> 32n)), Number(BigInt.asUintN(32, v)));
 }
 
 /** Next-instruction RIP for handler `x` (bip + x.end, wrapped to the code size). */
@@ -91,6 +182,7 @@ export function exactPage(hi: number, lo: number): number {
 
 /** The exact halves of handle `h` into BIG. */
 export function bigHalves(h: number): void {
+  if (h >= CODE_ENC) return codeHalves(h);
   const d = Math.floor(h);
   const s = (h - d) * 128 - 1;
   const lo = (bigLo[s]! >>> 0) + d;

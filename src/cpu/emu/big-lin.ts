@@ -11,7 +11,8 @@ import type { EmuCpu } from './cpu.js';
 import { BIG, bigHalves, bigHandle, exactPage, halvesOf, linOf } from './address.js';
 import { gp } from './exceptions.js';
 import { translate } from './paging.js';
-import { rd8, rdPhys, wr8, wrPhys } from './mem-access.js';
+import { ramAt, rd8, rdPhys, wr8, wrPhys } from './mem-access.js';
+import { fill } from './tlb.js';
 import { dataAccessBig } from './debug-regs.js';
 import { Pow, Tlb } from './x86-defs.js';
 
@@ -75,6 +76,22 @@ export function rdBig(c: EmuCpu, h: number, size: number): number {
   const pa = bigTranslate(c, hi, lo, 0);
   if (c.debugArmed) dataAccessBig(c, hi, lo, size, false);
   return rdPhys(c, pa, size, fillPage(c, hi, lo));
+}
+
+/**
+ * fetchPhys for a RIP beyond +-2^53 (a code handle, address.ts ripOf): the physical address of its byte, from the
+ * TLB's execute entry by the exact halves, else walked exactly (a #PF there has the exact CR2) and entered.
+ */
+export function fetchBig(c: EmuCpu, h: number): number {
+  const i = bigEntry(c, h, c.tlbTagX);
+  const lo = BIG.lo;
+  if (i >= 0) return c.tlbPhys[i]! + (lo & 0xfff);
+  const hi = BIG.hi;
+  const pa = bigTranslate(c, hi, lo, 2);
+  const r = ramAt(c, pa);
+  const page = fillPage(c, hi, lo);
+  if (r !== undefined && page === page) fill(c, page, pa, 2, r);
+  return pa;
 }
 
 /** wrSlow for handle `h` (size 8: `v` the low half, `vhi` the high half). */

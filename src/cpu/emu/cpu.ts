@@ -37,7 +37,7 @@ import { XmmFile } from './fpu/simd-file.js';
 import { XCR0_SUPPORTED } from './fpu/sse-state.js';
 import type { Dispatch } from './table/dispatch.js';
 import { CR0_EM, CR0_ET, CR0_NE, CR0_PE, CR0_TS, CR4_IMPLEMENTED, CR4_OSFXSR, CR0_PG, CR0_WP, CR4_LA57, CR4_PAE, EFER_IMPLEMENTED, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, JC_SIZE, type RunResult, Tlb, Seg, Pow, BigAd } from './x86-defs.js';
-import { u64ToAddr } from './address.js';
+import { ripFromU64, ripU64 } from './address.js';
 import { getFlags, setFlagsRaw } from './lazy-flags.js';
 import { rebuildRam, type RamRegion } from './mem-access.js';
 import * as tlb from './tlb.js';
@@ -727,11 +727,12 @@ export class EmuCpu {
     this.rl[n] = Number(v & 0xffffffffn) | 0;
     this.rh[n] = Number((v >> 32n) & 0xffffffffn) | 0;
   }
+  /** RIP as an unsigned 64-bit value, exact beyond +-2^53 too (a code handle, address.ts ripOf). */
   getRip(): bigint {
-    return this.rip < 0 ? BigInt(this.rip) + (1n << 64n) : BigInt(this.rip);
+    return ripU64(this.rip);
   }
   setRip(v: bigint): void {
-    this.rip = u64ToAddr(v);
+    this.rip = ripFromU64(v);
   }
 
   /** Drops write-TLB entries for physical page `ppage` (it now holds decoded code). */

@@ -246,6 +246,14 @@ export function ioAccess(c: EmuCpu, port: number, size: number): void {
  */
 export function execMatch(c: EmuCpu, lin: number): number {
   let m = 0;
+  if (Math.floor(lin) !== lin) {
+    // A RIP beyond +-2^53 (a code handle, address.ts ripOf): matched exactly, by page number and offset.
+    halvesOf(lin);
+    const page = pageNumber(BIG.hi, BIG.lo);
+    const off = BIG.lo & 0xfff;
+    for (let n = 0; n < 4; n++) if (c.bpKind[n] === BpKind.Exec && c.bpPage[n] === page && c.bpOff[n] === off) m |= 1 << n;
+    return m;
+  }
   for (let n = 0; n < 4; n++) if (c.bpKind[n] === BpKind.Exec && c.bpAddr[n] === lin) m |= 1 << n;
   return m;
 }

@@ -445,12 +445,12 @@ function finish(x: Insn, start: number, r: Row | null): Insn {
  * from a copy of both pages' bytes; it records the second page (Block.phys2) so that the
  * code cache can keep it (invalid, never kept, when that page is not RAM).
  */
-export function decodeBlock(c: EmuCpu, lin: number, pa: number): Block {
+export function decodeBlock(c: EmuCpu, lin: number, pa: number, key = c.modeKey): Block {
   // model() first: it also sets up the special rows.
   const own = model();
   dispatch = c.dispatch ?? own;
   mode = c.modeKey;
-  const blk = new Block(pa, mode);
+  const blk = new Block(pa, key);
   const r = ramAt(c, pa);
   if (r === undefined) {
     // No RAM here: the bus reads all-ones, so the CPU decodes FF FF... (FF /7: #UD), as on a PC.

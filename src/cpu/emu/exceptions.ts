@@ -13,7 +13,7 @@ import { push, setRsp64 } from './stack.js';
 import { Bit } from './flags.js';
 import { loadFromDesc, loadSeg, readDescriptor, sysLin } from './segmentation.js';
 import { taskSwitch } from './task-switch.js';
-import { linOf, nonCanonical, regPlus } from './address.js';
+import { BIG, halvesOf, linOf, nonCanonical, regPlus, ripOf } from './address.js';
 
 const isContributory = (v: number): boolean => v === 0 || (v >= 10 && v <= 13);
 const hasErrorCode = (v: number): boolean => v === 8 || (v >= 10 && v <= 14) || v === 17 || v === 21;
@@ -151,7 +151,7 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
   if (soft && gdpl < c.cpl) return gp(c, vec * 8 + 2);
   if ((hi & 0x8000) === 0) return raise(c, VEC_NP, idtErr);
   const sel = lo >>> 16;
-  const target = lma ? w2 * Pow.Two32 + (((hi & 0xffff0000) | (lo & 0xffff)) >>> 0) : (type & 8) !== 0 ? ((hi & 0xffff0000) | (lo & 0xffff)) >>> 0 : lo & 0xffff;
+  const target = lma ? ((hi & 0xffff0000) | (lo & 0xffff)) >>> 0 : (type & 8) !== 0 ? ((hi & 0xffff0000) | (lo & 0xffff)) >>> 0 : lo & 0xffff;
   const gate32 = (type & 8) !== 0;
   const trap = (type & 1) !== 0;
   if ((sel & 0xfffc) === 0) return gp(c, extBit);
@@ -196,7 +196,11 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
     rsp = linOf(c, rspHi, rspLo & ~15);
     // Both checked before anything is pushed, so a fault here leaves the old stack untouched.
     if (nonCanonical(c, rsp)) return raise(c, VEC_SS, extBit);
-    if (nonCanonical(c, target)) return gp(c, extBit);
+    // The gate's high dword (w2, signed) decides; a target beyond +-2^53 is a code handle (address.ts ripOf).
+    if (w2 < -c.canonHi || w2 >= c.canonHi) return gp(c, extBit);
+    halvesOf(oldRipV);
+    const ripLo = BIG.lo;
+    const ripHi = BIG.hi;
     const cplChange = newCpl !== c.cpl;
     // Push with the new privilege (supervisor) access rights.
     c.tlbUser = newCpl === 3 ? Tlb.Size : 0;
@@ -210,7 +214,7 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
       q(oldRspLo, oldRspHi);
       q(oldFlags, 0);
       q(oldCs, 0);
-      q(oldRipV >>> 0, Math.floor(oldRipV / Pow.Two32) | 0);
+      q(ripLo, ripHi);
       if (pushCode) q(code, 0);
       rsp = sp;
     } catch (e) {
@@ -228,7 +232,7 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
       c.segAttr[Seg.SS] = SEG_ATTR_UNUSABLE | (newCpl << 5);
     }
     setRsp64(c, rsp);
-    c.rip = target; // signed canonical: the gate's high dword was read as a signed int32
+    c.rip = ripOf(w2, target); // signed canonical: the gate's high dword was read as a signed int32
   } else {
     let newSsSel = oldSs;
     let espNew = c.rl[4]!;

@@ -11,6 +11,8 @@ import { canonicalTarget, linOf, u64ToAddr } from './address.js';
 import { peekTranslate } from './debug-translate.js';
 import { MSR } from '../registers.js';
 import { restoreVcpu, saveVcpu } from './vcpu-state.js';
+import { getRegister, setRegister } from './register-catalog.js';
+import { REG } from '../registers.js';
 import { HostStop, refreshDebug, type HostDebug } from './debug-regs.js';
 import { stopEventOf } from '../../debug/gdb/emu-target.js';
 
@@ -291,13 +293,15 @@ test('5-level paging beyond +-2^53: BTS with a register bit offset reaching ther
   assert.equal(c.getGpr(2) & 0xffn, 1n, 'BT reads it back (SETC)');
 });
 
-test('a RIP beyond +-2^53 still stops the vCPU by name instead of fetching from a rounded address', () => {
+test('a rounded linear address beyond +-2^53 (not a handle) still stops the vCPU by name; LSTAR there is held exactly', () => {
   const c = fiveLevel().cpu;
   assert.deepEqual(outcome(() => translate(c, 2 ** 54 + 0x1000, READ), c), { vec: -1, code: -1 });
   assert.match(c.shutdownReason, /^emu: linear address 0x40000000001000 \(rounded\) lies beyond \+-2\^53/);
   assert.equal(c.breakRun, true);
   const d = fiveLevel().cpu;
-  assert.deepEqual(outcome(() => (writeMsr(d, MSR.IA32_LSTAR, 0, -0xef0000) ? 1 : 0), d), { vec: -1, code: -1 }, 'LSTAR 0xff11_0000_0000_0000');
+  assert.equal(writeMsr(d, MSR.IA32_LSTAR, 0x1235, -0xef0000), true, 'LSTAR 0xff11_0000_0000_1235');
+  assert.ok(readMsr(d, MSR.IA32_LSTAR));
+  assert.deepEqual([d.msrOut.lo, d.msrOut.hi], [0x1235, -0xef0000]);
   assert.equal(writeMsr(fiveLevel().cpu, MSR.IA32_GS_BASE, 0, -0xef0000), true, 'a GS base there is held exactly');
 });
 
@@ -464,4 +468,121 @@ test('GS data beyond +-2^53 read on both sides of a forward branch inside a comp
   assert.equal(c.runUntilHalt(100_000), 'hlt', `${c.shutdownReason} ${JSON.stringify(c.exceptionLog)}`);
   assert.equal(c.getGpr(3), BigInt((3 * n) / 2));
   assert.equal(c.getGpr(7), BigInt(5 * n));
+});
+
+// ------------------------------------------------------------ RIP beyond +-2^53 (code handles, address.ts ripOf)
+
+const F = 0xff11_0000_0000_1010n; // PT index 1 -> 0x80010 (bigCpu)
+const F_LOW = 0x80010n; // the same bytes through the identity map
+
+/** Hex of the signed 32-bit displacement `v`. */
+function s32(v: number): string {
+  return d(v | 0);
+}
+
+test('RIP beyond +-2^53: fetch, CALL/RET, CALL rel32\'s pushed address, a hot loop with a RIP-relative operand, LEA [rip]; the same bytes at a low alias', () => {
+  // F: LEA RBX,[RIP]; MOV RCX,[RSP]; CALL +0; POP RDX; MOV ESI,3000; XOR EDI,EDI;
+  //    L: ADD EDI,[RIP+to F+0x200]; DEC ESI; JNZ L; LEA RAX,[RIP+0x100]; MOV ESI,[RIP+to F+0x204]; RET
+  const fn = `488d1d00000000 488b0c24 e800000000 5a be${d(3000)} 31ff
+    033d${s32(0x200 - 30)} ffce 75f6 488d0500010000 8b35${s32(0x204 - 47)} c3`;
+  // The low alias first (hot: compiled there under the JIT), then the same physical bytes at F.
+  const t = bigCpu(`48b8${q(F_LOW)} ffd0 4989f8 4989c1 48b8${q(F)} ffd0`);
+  t.mem.write(0x80010, hex(fn));
+  t.mem.writeU32(0x80210, 3);
+  t.mem.writeU32(0x80214, 0x5a5a1234);
+  const c = t.cpu;
+  assert.equal(c.runUntilHalt(100_000), 'hlt', `${c.shutdownReason} ${JSON.stringify(c.exceptionLog)}`);
+  const g = (r: number): bigint => c.getGpr(r);
+  assert.equal(g(8), 9000n, 'the loop at the low alias');
+  assert.equal(g(9), F_LOW + 0x129n);
+  assert.equal(g(7), 9000n, 'the loop at F: ADD EDI,[RIP+disp] read F+0x200 each time');
+  assert.equal(g(3), F + 7n, 'LEA RBX,[RIP] there');
+  assert.equal(g(0), F + 0x129n, 'LEA RAX,[RIP+0x100]');
+  assert.equal(g(1), 0x101en, 'CALL RAX from below pushed its return address; RET there took it');
+  assert.equal(g(2), F + 16n, 'CALL rel32 there pushed its exact next RIP');
+  assert.equal(g(6), 0x5a5a1234n, 'MOV ESI,[RIP+disp] there');
+  assert.equal(c.getRip(), 0x101fn);
+});
+
+test('RIP beyond +-2^53: compiled code below calls, jumps and returns there (indirect CALL, PUSH+RET), exactly', () => {
+  // 3000 times: CALL RAX = G (INC RBX; RET), CALL P (at 0x1100: PUSH G2; RET), G2: INC RSI; RET.
+  const G = 0xff11_0000_0000_1800n;
+  const G2 = 0xff11_0000_0000_1810n;
+  const t = bigCpu(`b9${d(3000)} 48b8${q(G)} ffd0 e8${s32(0x1100 - 0x1016)} ffc9 75eb`);
+  t.mem.write(0x1100, hex(`48b8${q(G2)} 50 c3`));
+  t.mem.write(0x80800, hex('48ffc3 c3'));
+  t.mem.write(0x80810, hex('48ffc6 c3'));
+  const c = t.cpu;
+  assert.equal(c.runUntilHalt(100_000), 'hlt', `${c.shutdownReason} ${JSON.stringify(c.exceptionLog)}`);
+  assert.equal(c.getGpr(3), 3000n);
+  assert.equal(c.getGpr(6), 3000n);
+  assert.equal(c.getRip(), 0x101bn);
+});
+
+test('RIP beyond +-2^53: SYSCALL with LSTAR there, SYSRET to RCX there, INT n through a gate there, IRETQ back, exactly', () => {
+  const L = 0xff11_0000_0000_1400n; // -> 0x80400
+  const U2 = 0x00ff_ffff_ffff_f010n; // -> 0x84010
+  const H = 0xff11_0000_0000_2010n; // -> 0x81010
+  // LSTAR = L; EFER.SCE; STAR: SYSCALL CS 8, SYSRET base 0x10; JMP U2.
+  const t = bigCpu(`b9820000c0 b8${d(Number(L & 0xffff_ffffn))} ba${d(Number(L >> 32n))} 0f30
+    b9800000c0 0f32 0d01000000 0f30 b9810000c0 31c0 ba08001000 0f30 48b8${q(U2)} ffe0`);
+  const c = withHandler(t, 14, 'f4');
+  t.mem.write(0x4010, hex('ffff 0000 0092 cf00')); // SS 0x10 (SYSCALL's), which IRETQ loads again
+  // Gate 0x20 -> H (selector 8, 64-bit interrupt gate).
+  t.mem.write(0x3000 + 0x20 * 16, hex(`1020 0800 008e 0000 ${q(H >> 32n).slice(0, 8)} 00000000`));
+  // U2: SYSCALL; (back at CPL 3) LEA RDI,[RIP]; SYSCALL.
+  t.mem.write(0x84010, hex('0f05 488d3d00000000 0f05'));
+  // L: INC R10; CMP R10,2; JE +6; MOV R12,RCX; SYSRET; MOV R13,RCX; INT 0x20; HLT.
+  t.mem.write(0x80400, hex('49ffc2 4983fa02 7406 4989cc 480f07 4989cd cd20 f4'));
+  // H: MOV R14,[RSP]; IRETQ.
+  t.mem.write(0x81010, hex('4c8b3424 48cf'));
+  assert.equal(c.runUntilHalt(1000), 'hlt', `${c.shutdownReason} ${JSON.stringify(c.exceptionLog)}`);
+  const g = (r: number): bigint => c.getGpr(r);
+  assert.equal(g(10), 2n);
+  assert.equal(g(12), U2 + 2n, 'RCX of the first SYSCALL: its exact next RIP');
+  assert.equal(g(7), U2 + 9n, 'SYSRET went to RCX exactly (LEA RDI,[RIP] at CPL 3)');
+  assert.equal(c.cpl, 0);
+  assert.equal(g(13), U2 + 11n);
+  assert.equal(g(14), L + 20n, 'INT 0x20 pushed its exact next RIP; the gate\'s target ran');
+  assert.equal(c.getRip(), L + 21n, 'IRETQ came back there');
+  const saved = saveVcpu(c);
+  assert.equal(saved.rip, L + 21n, 'saved exactly');
+  assert.equal(saved.msrs.find((m) => m.index === MSR.IA32_LSTAR)?.value, L);
+});
+
+test('RIP beyond +-2^53: a fetch #PF has the exact CR2 and RIP, an instruction crossing pages there, #GP for a non-canonical target', () => {
+  // JMP to 0xff11000000000ff8 (-> 0x80ff8): MOV RBX, V (10 bytes, into the next page), MOV RAX, 2^56; JMP RAX: #GP.
+  const t = bigCpu(`48b8${q(0xff11_0000_0000_1ff8n)} ffe0`);
+  t.mem.write(0x80ff8, hex(`48bb${q(V)} 48b8${q(1n << 56n)} ffe0`));
+  const c = withHandler(t, 13, 'f4');
+  assert.equal(c.runUntilHalt(1000), 'hlt', `${c.shutdownReason} ${JSON.stringify(c.exceptionLog)}`);
+  assert.equal(c.getGpr(3), V, 'the instruction across 0xff11000000001fff/2000');
+  const ripAt = (a: number): bigint => (BigInt(t.mem.readU32(a + 4)) << 32n) | BigInt(t.mem.readU32(a));
+  assert.equal(ripAt(0x8000 - 40), 0xff11_0000_0000_2000n + 12n, '#GP at the JMP RAX, its RIP exact');
+  // A fetch from 0xff11000000003000 (PT entry 3 absent): #PF, CR2 and the pushed RIP exact.
+  const p = bigCpu(`48b8${q(0xff11_0000_0000_3000n)} ffe0`);
+  const pc = withHandler(p, 14, '0f20d0 f4'); // MOV RAX, CR2; HLT
+  assert.equal(pc.runUntilHalt(1000), 'hlt');
+  assert.equal(pc.getGpr(0), 0xff11_0000_0000_3000n);
+  assert.equal((BigInt(p.mem.readU32(0x8000 - 36)) << 32n) | BigInt(p.mem.readU32(0x8000 - 40)), 0xff11_0000_0000_3000n);
+  assert.equal(p.mem.readU32(0x8000 - 48) & 1, 0, 'not present');
+});
+
+test('RIP beyond +-2^53: a DR0 instruction breakpoint there fires at its exact address; gdb and snapshots keep RIP exact', () => {
+  const X = 0xff11_0000_0000_2045n; // -> 0x81045; doubles there are 8 apart
+  // DR0 = X, DR7 = L0 (execute); JMP to X - 5 (NOPs); #DB -> 0x1800: MOV RAX, DR6; HLT.
+  const t = bigCpu(`48b8${q(X)} 0f23c0 b801000000 0f23f8 48b8${q(X - 5n)} ffe0`);
+  t.mem.write(0x81040, hex('90 90 90 90 90 90 90 f4'));
+  const c = withHandler(t, 1, '0f21f0 f4');
+  assert.equal(c.runUntilHalt(1000), 'hlt', `${c.shutdownReason} ${JSON.stringify(c.exceptionLog)}`);
+  assert.equal(c.getGpr(0) & 0xfn, 1n, 'DR6: B0');
+  assert.equal((BigInt(t.mem.readU32(0x8000 - 36)) << 32n) | BigInt(t.mem.readU32(0x8000 - 40)), X, 'a fault at X, not at a neighbour');
+  // The register catalog (gdb) and a save/restore hold such a RIP exactly.
+  setRegister(c, REG.rip, X + 1n);
+  assert.equal(getRegister(c, REG.rip), X + 1n);
+  c.setRip(X + 2n);
+  assert.equal(c.getRip(), X + 2n);
+  const u = bigCpu('');
+  restoreVcpu(u.cpu, saveVcpu(c));
+  assert.equal(u.cpu.getRip(), X + 2n);
 });

@@ -9,7 +9,7 @@ import { translate } from './paging.js';
 import { gp } from './exceptions.js';
 import { fill } from './tlb.js';
 import { dataAccess } from './debug-regs.js';
-import { probeBig, rdBig, wrBig } from './big-lin.js';
+import { fetchBig, probeBig, rdBig, wrBig } from './big-lin.js';
 
 /** A writable RAM region of the guest-physical map, with a DataView for the fast paths. */
 export interface RamRegion {
@@ -282,6 +282,7 @@ export function fetchPhys(c: EmuCpu, lin: number): number {
   const i = ((lin >>> 12) & Tlb.Mask) | c.tlbUser;
   const off = lin & 0xfff;
   if (c.tlbTagX[i] === lin - off) return c.tlbPhys[i]! + off;
+  if (Math.floor(lin) !== lin) return fetchBig(c, lin);
   if (c.long64 && nonCanonical(c, lin)) return gp(c, 0);
   const pa = translate(c, lin, 2);
   const r = ramAt(c, pa);

@@ -6,7 +6,7 @@ import { CR0_PG, CR4_OSXSAVE, EFER_LMA, EFER_LME, Pow, Seg, BigAd } from './x86-
 import { flushTlb } from './tlb.js';
 import { setReg } from './gpr.js';
 import { unrepresentable } from './exceptions.js';
-import { BIG, regHalves, regValue } from './address.js';
+import { BIG, halvesOf, regHalves, regValue, ripOf } from './address.js';
 
 export function tscNow(c: EmuCpu): number {
   return Math.floor((c.clock.nowNs() * c.clock.tscHz) / 1e9) + c.tscOffset;
@@ -22,6 +22,11 @@ export function readMsr(c: EmuCpu, idx: number): boolean {
     return true;
   };
   const setAddr = (a: number): boolean => set(a >>> 0, Math.floor(a / Pow.Two32) | 0);
+  // A RIP MSR beyond +-2^53 holds a code handle (address.ts ripOf).
+  const setRip = (a: number): boolean => {
+    halvesOf(a);
+    return set(BIG.lo, BIG.hi);
+  };
   switch (idx) {
     case MSR.IA32_TSC: {
       const t = tscNow(c);
@@ -38,9 +43,9 @@ export function readMsr(c: EmuCpu, idx: number): boolean {
     case MSR.IA32_STAR:
       return set(c.star[0]!, c.star[1]!);
     case MSR.IA32_LSTAR:
-      return setAddr(c.lstar);
+      return setRip(c.lstar);
     case MSR.IA32_CSTAR:
-      return setAddr(c.cstar);
+      return setRip(c.cstar);
     case MSR.IA32_FMASK:
       return set(c.fmask, 0);
     case MSR.IA32_FS_BASE:
@@ -59,7 +64,7 @@ export function readMsr(c: EmuCpu, idx: number): boolean {
     case MSR.IA32_SYSENTER_ESP:
       return setAddr(c.sysenterEsp);
     case MSR.IA32_SYSENTER_EIP:
-      return setAddr(c.sysenterEip);
+      return setRip(c.sysenterEip);
     case MSR.IA32_TSC_DEADLINE:
       if (c.apic === undefined) return false;
       c.apic.getTscDeadline(o);
@@ -110,8 +115,8 @@ function storageReset(idx: number): number {
 
 /**
  * Whether an address MSR may take `addr` (high half `hi`): canonical at the current paging depth. A
- * canonical value beyond +-2^53 (5-level paging) stops the vCPU unless the MSR keeps exact halves (`exact`:
- * the FS, GS and kernel GS bases, cpu.ts bigAd): emu could not hold it exactly (LSTAR and the like are RIPs).
+ * canonical value beyond +-2^53 (5-level paging) stops the vCPU unless the MSR keeps it exactly (`exact`: the FS, GS
+ * and kernel GS bases keep exact halves, cpu.ts bigAd; LSTAR, CSTAR and SYSENTER_EIP a code handle, address.ts ripOf).
  */
 function addrOk(c: EmuCpu, hi: number, addr: number, exact = false): boolean {
   if (hi < -c.canonHi || hi >= c.canonHi) return false;
@@ -158,12 +163,12 @@ export function writeMsr(c: EmuCpu, idx: number, lo: number, hi: number): boolea
       c.star[1] = hi;
       return true;
     case MSR.IA32_LSTAR:
-      if (!addrOk(c, hi, addr)) return false;
-      c.lstar = addr;
+      if (!addrOk(c, hi, addr, true)) return false;
+      c.lstar = ripOf(hi, lo);
       return true;
     case MSR.IA32_CSTAR:
-      if (!addrOk(c, hi, addr)) return false;
-      c.cstar = addr;
+      if (!addrOk(c, hi, addr, true)) return false;
+      c.cstar = ripOf(hi, lo);
       return true;
     case MSR.IA32_FMASK:
       c.fmask = lo;
@@ -191,8 +196,8 @@ export function writeMsr(c: EmuCpu, idx: number, lo: number, hi: number): boolea
       c.sysenterEsp = addr;
       return true;
     case MSR.IA32_SYSENTER_EIP:
-      if (!addrOk(c, hi, addr)) return false;
-      c.sysenterEip = addr;
+      if (!addrOk(c, hi, addr, true)) return false;
+      c.sysenterEip = ripOf(hi, lo);
       return true;
     case 0x8b: // IA32_BIOS_SIGN_ID: software writes 0 before CPUID(1) to read the revision (SDM 9.11.7.1)
       return true;

@@ -9,9 +9,10 @@ import { checkSeg } from './segmentation.js';
 import { raise } from './exceptions.js';
 import { getReg, setReg } from './gpr.js';
 import { rd, rdw, wr } from './mem-access.js';
-import { BIG, linOf, regHalves } from './address.js';
+import { BIG, halvesOf, linOf, regHalves } from './address.js';
 
 const TWO32 = 4294967296;
+const TWO48 = 65536 * TWO32;
 /** 2^47: stack-relative addresses outside +-2^47 are not canonical (#SS) unless 5-level paging widens the bound (c.canonLim). */
 const STACK_CANON = 32768 * TWO32;
 
@@ -114,7 +115,12 @@ export function offset64(c: EmuCpu, i: Insn): number {
  */
 function offsetTo(c: EmuCpu, i: Insn): boolean {
   let a = i.disp;
-  if (i.ripRel) a += c.bip + i.end;
+  if (i.ripRel) {
+    const n = c.bip + i.end;
+    // A RIP beyond 48 bits (beyond +-2^53 a code handle, address.ts ripOf) takes the exact halves (ea64).
+    if (n >= TWO48 || n < -TWO48) return false;
+    a += n;
+  }
   const b = i.base;
   if (b >= 0) {
     const h = c.rh[b]!;
@@ -143,9 +149,9 @@ function ea64(c: EmuCpu, i: Insn, withSeg: boolean): number {
   let lo = i.disp >>> 0;
   let hi = i.disp >> 31;
   if (i.ripRel) {
-    const n = c.bip + i.end;
-    lo += n >>> 0;
-    hi += Math.floor(n / TWO32);
+    halvesOf(c.bip + i.end);
+    lo += BIG.lo;
+    hi += BIG.hi;
   }
   const b = i.base;
   if (b >= 0) {

@@ -5,7 +5,7 @@
 import type { EmuCpu } from './cpu.js';
 import { CR0_PE, VEC_GP, VEC_OF, VEC_SS, FAULT, Seg, Pow } from './x86-defs.js';
 import { Bit } from './flags.js';
-import { BIG, addIp, canonicalTarget, nextIp, nonCanonical, plusBig } from './address.js';
+import { BIG, addIp, canonicalTarget, halvesOf, nextIp, nonCanonical, plusBig, ripPlus, targetOf } from './address.js';
 import type { Insn } from './insn.js';
 import { ea, rdE, rdEs, stE } from './operands.js';
 import { deliverSoft, gp, raise, ud, unimplemented } from './exceptions.js';
@@ -18,7 +18,10 @@ import { taskSwitch } from './task-switch.js';
 
 /** Branch target rip + rel wrapped to the operand size; #GP for a non-canonical 64-bit target. */
 export function relTarget(c: EmuCpu, i: Insn): number {
-  return nearTarget(c, c.bip + i.end + i.imm, i.osz);
+  const t = c.bip + i.end + i.imm;
+  if (i.osz !== 8) return nearTarget(c, t, i.osz);
+  // Beyond 48 bits exactly (a RIP or target beyond +-2^53 is a code handle: address.ts ripOf).
+  return t >= -Pow.Two47 && t < Pow.Two47 ? t : ripPlus(c, c.bip, i.end + i.imm);
 }
 /** A near branch's target `t` (rip + rel, not yet wrapped) for operand size `osz`: wrapped, then checked as relTarget does. */
 export function nearTarget(c: EmuCpu, t: number, osz: number): number {
@@ -30,9 +33,15 @@ function limitCheck(c: EmuCpu, t: number): number {
   if (t > c.segLimit[Seg.CS]! && !c.long64) return gp(c, 0);
   return t;
 }
+/** Pushes return address `ip` (a code handle too: address.ts ripOf) with operand size `osz`. */
+function pushIp(c: EmuCpu, osz: number, ip: number): void {
+  if (ip >= -Pow.Two47 && ip < Pow.Two47) return push(c, osz, ip >>> 0, Math.floor(ip / Pow.Two32) | 0);
+  halvesOf(ip);
+  push(c, osz, BIG.lo, BIG.hi);
+}
 /** Sets rip for an absolute near target of operand size osz. */
 function setNear(c: EmuCpu, osz: number, lo: number, hi: number): void {
-  if (osz === 8) c.rip = canonicalTarget(c, hi * Pow.Two32 + (lo >>> 0));
+  if (osz === 8) c.rip = targetOf(c, hi, lo);
   else if (osz === 4) c.rip = c.long64 ? lo >>> 0 : limitCheck(c, lo >>> 0);
   else c.rip = c.long64 ? lo & 0xffff : limitCheck(c, lo & 0xffff);
 }
@@ -52,15 +61,15 @@ export function jmpRel(c: EmuCpu, i: Insn): void {
 }
 export function callRel(c: EmuCpu, i: Insn): void {
   const t = relTarget(c, i);
-  const n = nextIp(c, i);
-  push(c, i.osz, n >>> 0, Math.floor(n / Pow.Two32) | 0);
+  pushIp(c, i.osz, nextIp(c, i));
   c.rip = t;
 }
 /** CALL rel32 in 64-bit mode (the stack is 64-bit there). */
 export function callRel64(c: EmuCpu, i: Insn): void {
   const t = relTarget(c, i);
   const n = nextIp(c, i);
-  push64(c, n | 0, Math.floor(n / Pow.Two32) | 0);
+  if (n >= -Pow.Two47 && n < Pow.Two47) push64(c, n | 0, Math.floor(n / Pow.Two32) | 0);
+  else pushIp(c, 8, n);
   c.rip = t;
 }
 export function jmpE(c: EmuCpu, i: Insn): void {
@@ -75,7 +84,7 @@ export function callE(c: EmuCpu, i: Insn): void {
   setNear(c, i.osz, lo, hi);
   const t = c.rip;
   c.rip = save;
-  push(c, i.osz, n >>> 0, Math.floor(n / Pow.Two32) | 0);
+  pushIp(c, i.osz, n);
   c.rip = t;
 }
 /** RET / RET imm16 (imm = bytes to release). */
@@ -90,7 +99,7 @@ export function retNear(c: EmuCpu, i: Insn): void {
 export function ret64(c: EmuCpu, _i: Insn): void {
   const a = stackLin(c, 0);
   const lo = rd64(c, a);
-  c.rip = canonicalTarget(c, c.hi * Pow.Two32 + (lo >>> 0));
+  c.rip = targetOf(c, c.hi, lo);
   setRsp64(c, a + 8);
 }
 
@@ -376,6 +385,7 @@ function viaCallGate(c: EmuCpu, sel: number, isCall: boolean, retIp: number): bo
   if ((g.hi & 0x8000) === 0) return raise(c, 11, sel & 0xfffc);
   const tsel = g.lo >>> 16;
   let target = type === 0x4 ? g.lo & 0xffff : ((g.hi & 0xffff0000) | (g.lo & 0xffff)) >>> 0;
+  let targetHi = 0;
   if (lma) {
     const save = c.tlbUser;
     c.tlbUser = 0;
@@ -389,7 +399,7 @@ function viaCallGate(c: EmuCpu, sel: number, isCall: boolean, retIp: number): bo
     }
     // The upper half's type field must be 0, so that a legacy descriptor is never read as a 64-bit gate's tail.
     if (((upper >>> 8) & 0x1f) !== 0) return gp(c, sel & 0xfffc);
-    target = hi * Pow.Two32 + target; // signed canonical: rd32 gives a signed high dword
+    targetHi = hi;
   }
   const gsize = lma ? 8 : type === 0xc ? 4 : 2;
   const params = lma ? 0 : g.hi & 0x1f;
@@ -402,7 +412,7 @@ function viaCallGate(c: EmuCpu, sel: number, isCall: boolean, retIp: number): bo
   if (!isCall && !conforming && tdpl !== c.cpl) return gp(c, tsel & 0xfffc);
   // A 64-bit gate leads to 64-bit code (L=1, D=0) at a canonical address; checked before any state changes.
   if (lma && (t.hi & 0x600000) !== 0x200000) return gp(c, tsel & 0xfffc);
-  if (lma) target = canonicalTarget(c, target);
+  if (lma) target = targetOf(c, targetHi, target);
   const oldCs = c.segSel[Seg.CS]!;
   if (isCall && !conforming && tdpl < c.cpl) {
     // More privileged: new stack from the TSS, old SS:rSP (and parameters) pushed on it.
@@ -457,7 +467,7 @@ function viaCallGate(c: EmuCpu, sel: number, isCall: boolean, retIp: number): bo
   }
   if (isCall) {
     push(c, gsize, oldCs);
-    push(c, gsize, retIp >>> 0, Math.floor(retIp / Pow.Two32) | 0);
+    pushIp(c, gsize, retIp);
   }
   c.rip = lma ? target : target >>> 0;
   return true;
@@ -510,7 +520,7 @@ export function callFar(c: EmuCpu, i: Insn): void {
   loadCs(c, sel, c.cpl, 'jmp');
   try {
     push(c, size, oldCs);
-    push(c, size, n >>> 0, Math.floor(n / Pow.Two32) | 0);
+    pushIp(c, size, n);
   } catch (e) {
     c.segSel[Seg.CS] = saved[0];
     c.segBase[Seg.CS] = saved[1];

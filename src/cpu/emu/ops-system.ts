@@ -19,7 +19,7 @@ import { invalidatePcid } from './pcid.js';
 import { descWords, loadDescInto, readDescriptor } from './segmentation.js';
 import { getFlags, putFlags, setEager } from './lazy-flags.js';
 import { pmuSync, pmuSyncIncluding } from './run-loop.js';
-import { BIG, linOf, nextIp, regHalves, regValue } from './address.js';
+import { BIG, halvesOf, linOf, nextIp, regHalves, regValue, ripOf } from './address.js';
 import { cpuid, readMsr, tscNow, writeMsr } from './msr.js';
 
 // ---------------------------------------------------------------- port I/O
@@ -384,8 +384,8 @@ export function syscall(c: EmuCpu, i: Insn): void {
   // Compatibility mode: #UD on Intel, which emu's CPUID says it is (AMD would enter at CSTAR). 32-bit
   // programs under a 64-bit kernel use SYSENTER or INT 80h there, as on Intel hardware.
   if (!c.long64) return ud(c);
-  const n = nextIp(c, i);
-  setReg(c, 8, 1, n >>> 0, Math.floor(n / Pow.Two32) | 0);
+  halvesOf(nextIp(c, i)); // exact beyond +-2^53 too (a code handle, address.ts ripOf)
+  setReg(c, 8, 1, BIG.lo, BIG.hi);
   const fl = getFlags(c);
   setReg(c, 8, 11, fl & ~Bit.RF, 0);
   const sel = c.star[1]! & 0xffff;
@@ -401,8 +401,8 @@ export function sysret(c: EmuCpu, i: Insn): void {
   const base = (c.star[1]! >>> 16) & 0xffff;
   let rip: number;
   if (i.osz === 8) {
-    rip = c.rh[1]! * Pow.Two32 + (c.rl[1]! >>> 0);
     if (c.rh[1]! < -c.canonHi || c.rh[1]! >= c.canonHi) return gp(c, 0);
+    rip = ripOf(c.rh[1]!, c.rl[1]!);
     c.setSegRaw(Seg.CS, ((base + 16) & 0xfffc) | 3, 0, 0xffffffff, 0xa0fb);
   } else {
     rip = c.rl[1]! >>> 0;
@@ -441,11 +441,12 @@ export function sysexit(c: EmuCpu, i: Insn): void {
   const cs = c.sysenterCs & 0xfffc;
   if (cs === 0) return gp(c, 0);
   if (i.osz === 8) {
+    if (c.rh[2]! < -c.canonHi || c.rh[2]! >= c.canonHi) return gp(c, 0);
     c.setSegRaw(Seg.CS, (cs + 32) | 3, 0, 0xffffffff, 0xa0fb);
     c.setSegRaw(Seg.SS, (cs + 40) | 3, 0, 0xffffffff, 0xc0f3);
     c.updateMode();
     setReg(c, 8, 4, c.rl[1]!, c.rh[1]!);
-    c.rip = c.rh[2]! * Pow.Two32 + (c.rl[2]! >>> 0);
+    c.rip = ripOf(c.rh[2]!, c.rl[2]!);
   } else {
     c.setSegRaw(Seg.CS, (cs + 16) | 3, 0, 0xffffffff, 0xc0fb);
     c.setSegRaw(Seg.SS, (cs + 24) | 3, 0, 0xffffffff, 0xc0f3);

@@ -79,7 +79,7 @@ export function setRegister(c: EmuCpu, id: RegId, v: bigint): void {
       c.rh[n] = hi;
       return;
     case RegSet.SPECIAL:
-      if (n === SPECIAL_RIP) c.rip = u64ToAddr(v);
+      if (n === SPECIAL_RIP) c.setRip(v);
       else if (n === SPECIAL_RFLAGS) {
         setFlagsRaw(c, lo);
         c.updateMode();

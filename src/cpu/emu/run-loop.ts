@@ -101,6 +101,7 @@ export function lookupBlock(c: EmuCpu): Block {
 }
 
 export function lookupSlow(c: EmuCpu, lin: number, j: number): Block {
+  if (Math.floor(lin) !== lin) return lookupFar(c, lin);
   const pa = fetchPhys(c, lin);
   const old = c.jcBlock[j];
   let nb: Block | undefined;
@@ -130,6 +131,27 @@ export function lookupSlow(c: EmuCpu, lin: number, j: number): Block {
     const t = ((lin >>> 12) & Tlb.Mask) | c.tlbUser;
     nb.vEpG = c.tlbTagX[t] === lin - (lin & 0xfff) && c.tlbGlobal[t] === 1 && (lin & 0xfff) + nb.len <= 4096 ? c.jcEpochG : -1;
     if (nb.wl !== null) linkValidity(nb);
+  }
+  return nb;
+}
+
+/** The code cache's mode key of blocks run at a RIP beyond +-2^53 (decoded as 64-bit code, modeKey 2). */
+const FAR_MODE = 3;
+
+/**
+ * The block at a RIP beyond +-2^53 (a code handle, address.ts ripOf). Such blocks are kept apart (their own mode
+ * key, so a block compiled at another mapping of the same bytes is never entered here with a code handle for its
+ * bip), never compiled (Block.crosses) and never in the jump cache (its tags are doubles): each run looks it up
+ * through the TLB's exact entry and the code cache. A page write invalidates them as any other.
+ */
+function lookupFar(c: EmuCpu, lin: number): Block {
+  const pa = fetchPhys(c, lin);
+  let nb = c.cache.get(pa, FAR_MODE);
+  if (nb !== undefined && (!nb.valid || !tailMaps(c, nb, lin))) nb = undefined;
+  if (nb === undefined) {
+    nb = decodeBlock(c, lin, pa, FAR_MODE);
+    nb.crosses = true;
+    if (nb.valid) c.cache.put(nb, c);
   }
   return nb;
 }

@@ -17,7 +17,7 @@ import { field, type FieldsOf, PersistError, type Persist } from '../../util/per
 import { X86_VCPU_SCHEMA } from '../state-forms.js';
 import { getFlags, setFlagsRaw } from './lazy-flags.js';
 import { flushTlb } from './tlb.js';
-import { regFromU64, regU64, u64ToAddr } from './address.js';
+import { regFromU64, regU64, ripFromU64, ripU64, u64ToAddr } from './address.js';
 import { tscNow } from './msr.js';
 import { fxrstorX87, fxsaveX87 } from './fpu/x87-env.js';
 import type { X87Bus } from './fpu/x87-core.js';
@@ -82,13 +82,13 @@ class ImageBus implements X87Bus {
 function saveMsrs(c: EmuCpu): { index: number; value: bigint }[] {
   const out: { index: number; value: bigint }[] = [
     { index: MSR.IA32_STAR, value: (BigInt(c.star[1]! >>> 0) << 32n) | BigInt(c.star[0]! >>> 0) },
-    { index: MSR.IA32_LSTAR, value: toU64(c.lstar) },
-    { index: MSR.IA32_CSTAR, value: toU64(c.cstar) },
+    { index: MSR.IA32_LSTAR, value: ripU64(c.lstar) },
+    { index: MSR.IA32_CSTAR, value: ripU64(c.cstar) },
     { index: MSR.IA32_FMASK, value: BigInt(c.fmask >>> 0) },
     { index: MSR.IA32_KERNEL_GS_BASE, value: regU64(c, BigAd.KernelGs, c.kernelGsBase) },
     { index: MSR.IA32_SYSENTER_CS, value: BigInt(c.sysenterCs >>> 0) },
     { index: MSR.IA32_SYSENTER_ESP, value: toU64(c.sysenterEsp) },
-    { index: MSR.IA32_SYSENTER_EIP, value: toU64(c.sysenterEip) },
+    { index: MSR.IA32_SYSENTER_EIP, value: ripU64(c.sysenterEip) },
     { index: MSR.IA32_TSC_AUX, value: BigInt(c.tscAux >>> 0) },
     { index: MSR.IA32_SPEC_CTRL, value: BigInt(c.specCtrl >>> 0) },
   ];
@@ -104,10 +104,10 @@ function loadMsr(c: EmuCpu, index: number, v: bigint): void {
       c.star[1] = hi;
       return;
     case MSR.IA32_LSTAR:
-      c.lstar = u64ToAddr(v);
+      c.lstar = ripFromU64(v);
       return;
     case MSR.IA32_CSTAR:
-      c.cstar = u64ToAddr(v);
+      c.cstar = ripFromU64(v);
       return;
     case MSR.IA32_FMASK:
       c.fmask = lo;
@@ -122,7 +122,7 @@ function loadMsr(c: EmuCpu, index: number, v: bigint): void {
       c.sysenterEsp = u64ToAddr(v);
       return;
     case MSR.IA32_SYSENTER_EIP:
-      c.sysenterEip = u64ToAddr(v);
+      c.sysenterEip = ripFromU64(v);
       return;
     case MSR.IA32_TSC_AUX:
       c.tscAux = lo >>> 0;
