@@ -7,11 +7,15 @@
  * Beyond +-2^53 (where the emulator's doubles are not exact; Linux's 5-level direct map 0xff11000000000000 and
  * vmalloc 0xffa0000000000000): reads, writes and page-crossing qwords through aliases there, a stack there (PUSH
  * across a page boundary, CALL, RET, POP), REP MOVSB between them, a GS base there, the top page of the user half
- * (0x00fffffffffff000, its own tables), #PF through absent entries with the exact CR2, and INVLPG. Words leave out what QEMU 7.2 TCG does not do as the SDM says: `no-jmp-ip`
+ * (0x00fffffffffff000, its own tables), #PF through absent entries with the exact CR2, and INVLPG. Code there too
+ * (switch.S): calls, a hot loop with a RIP-relative operand, the address CALL pushes, SYSCALL with LSTAR there, INT n
+ * through a gate there and IRETQ, a fetch #PF with the exact CR2 and RIP. Words leave out what QEMU 7.2 TCG does not
+ * do as the SDM says: `no-jmp-ip`
  * where the jump's #GP points (QEMU reports the target, hardware the JMP), `no-msr-canon` the #GP of WRMSR with
  * an address that is not canonical (QEMU takes it). Self-checking. */
 #include "rt.h"
 #include "trap.h"
+#include "gdt.h"
 
 #define HI_POS 0x0010000000000000ull /* PML5 entry 16 */
 #define HI_NEG 0xfff0000000000000ull /* PML5 entry 496 */
@@ -27,6 +31,10 @@ void jmp_to(uint64_t target);
 extern char jmp_to_insn[];
 uint64_t on_stack(uint64_t rsp, uint64_t (*fn)(void));
 uint64_t stack_probe(void);
+uint64_t hot_sum(uint64_t n);
+uint64_t call_probe(void);
+extern char call_probe_ret[], syscall_entry[], do_syscall[], do_int[], int_entry[];
+extern volatile uint64_t entry_rip;
 
 static uint64_t pml5[512] ALIGNED(4096);
 static volatile uint64_t cell = 0x1111111111111111ull;
@@ -221,6 +229,41 @@ void kmain(uint32_t magic, uint32_t info) {
   pml5[0x111] = (uint64_t)(uintptr_t)boot_pml4 | 7;
   invlpg(DMAP + cellp);
   check("PML5 entry 0x111 back, INVLPG, read there", !attempt(do_read, DMAP + cellp, &v) && v == 0x5555555555555555ull);
+
+  /* Code beyond +-2^53: the identity map's code through 0xff11000000000000 (DMAP), 0xffa0000000000000 (VMAL) and
+   * 0x0080000000000000 (PML5 entry 0x80). Calls, a hot loop with a RIP-relative operand, the address CALL pushes,
+   * SYSCALL with LSTAR there (RCX), INT n through a gate there (the frame's RIP), IRETQ, a fetch #PF there. */
+  pml5[0x80] = (uint64_t)(uintptr_t)boot_pml4 | 7;
+  const uint64_t p55 = 1ull << 55;
+  uint64_t at = DMAP + (uint64_t)(uintptr_t)high_code_probe;
+  check("call code at 0xff11000000000000 + x: it runs there", ((uint64_t(*)(void))at)() == at);
+  at = p55 + (uint64_t)(uintptr_t)high_code_probe;
+  check("call code at 0x0080000000000000 + x: it runs there", ((uint64_t(*)(void))at)() == at);
+  check("a hot loop at 0xffa0000000000000 + x, RIP-relative operand", ((uint64_t(*)(uint64_t))(VMAL + (uint64_t)(uintptr_t)hot_sum))(200000) == 600000);
+  check("  and at 0x0080000000000000 + x", ((uint64_t(*)(uint64_t))(p55 + (uint64_t)(uintptr_t)hot_sum))(200000) == 600000);
+  check("CALL at 0xff11000000000000 + x pushes its exact next RIP", ((uint64_t(*)(void))(DMAP + (uint64_t)(uintptr_t)call_probe))() == DMAP + (uint64_t)(uintptr_t)call_probe_ret);
+  const uint64_t star = rdmsr(0xC0000081u), efer = rdmsr(MSR_EFER);
+  lstar = rdmsr(MSR_LSTAR);
+  wrmsr(0xC0000081u, (uint64_t)SEL_KCODE64 << 32);
+  wrmsr(MSR_EFER, efer | 1);
+  wrmsr(MSR_LSTAR, DMAP + (uint64_t)(uintptr_t)syscall_entry);
+  entry_rip = 0;
+  uint64_t got = ((uint64_t(*)(void))(VMAL + (uint64_t)(uintptr_t)do_syscall))();
+  check("SYSCALL at 0xffa0000000000000 + x: RCX is its next RIP", got == VMAL + (uint64_t)(uintptr_t)do_syscall + 2);
+  check("  LSTAR 0xff11000000000000 + x: the entry ran there", entry_rip == DMAP + (uint64_t)(uintptr_t)syscall_entry);
+  wrmsr(MSR_LSTAR, lstar);
+  wrmsr(MSR_EFER, efer);
+  wrmsr(0xC0000081u, star);
+  idt_set(0x41, DMAP + (uint64_t)(uintptr_t)int_entry, SEL_KCODE64, IDT_INTERRUPT_GATE, 0, 0, 1);
+  entry_rip = 0;
+  got = ((uint64_t(*)(void))(p55 + (uint64_t)(uintptr_t)do_int))();
+  check("INT 0x41 at 0x0080000000000000 + x: the frame's RIP is exact", got == p55 + (uint64_t)(uintptr_t)do_int + 2);
+  check("  the gate's target 0xff11000000000000 + x ran; IRETQ back", entry_rip == DMAP + (uint64_t)(uintptr_t)int_entry);
+  idt_reset_vector(0x41);
+  expect_fault("JMP to 0xff20000000001000 (PML5 entry 0x120 absent)", attempt(do_jmp, 0xff20000000001000ull, 0), 14, 0);
+  check("  CR2 and the #PF's RIP are the address", f_cr2 == 0xff20000000001000ull && f_ip == 0xff20000000001000ull);
+  pml5[0x80] = 0;
+  invlpg(p55 + (uint64_t)(uintptr_t)high_code_probe);
 
   /* The paging depth is fixed in long mode. */
   expect_fault("MOV CR4 clearing LA57 in long mode", attempt(do_cr4, READ_CR(4) & ~(uint64_t)CR4_LA57, 0), 13, 0);

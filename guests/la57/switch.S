@@ -68,3 +68,54 @@ stack_probe:
 1:
   xor %eax, %eax
   ret
+
+/* Run through aliases beyond +-2^53 (la57.c): each returns something only the exact RIP it ran at gives. */
+
+/* hot_sum(n): n times RAX += hot_word, a RIP-relative operand (a hot loop: compiled, where code may be). */
+  .globl hot_sum
+hot_sum:
+  xor %eax, %eax
+1:
+  add hot_word(%rip), %rax
+  dec %rdi
+  jnz 1b
+  ret
+
+/* call_probe: the address CALL pushed, where the POP is. */
+  .globl call_probe, call_probe_ret
+call_probe:
+  call call_probe_ret
+call_probe_ret:
+  pop %rax
+  ret
+
+/* do_syscall: SYSCALL; the entry (syscall_entry, at LSTAR) returns RCX, the RIP after it. */
+  .globl do_syscall, syscall_entry
+do_syscall:
+  syscall
+  ret
+syscall_entry:
+  lea syscall_entry(%rip), %rdx
+  mov %rdx, entry_rip(%rip)
+  mov %rcx, %rax
+  push %r11
+  popfq
+  jmp *%rcx
+
+/* do_int: INT 0x41, whose gate points at int_entry (through an alias); returns the RIP the gate's frame holds. */
+  .globl do_int, int_entry, entry_rip
+do_int:
+  int $0x41
+  ret
+int_entry:
+  lea int_entry(%rip), %rdx
+  mov %rdx, entry_rip(%rip)
+  mov (%rsp), %rax
+  iretq
+
+  .data
+  .balign 8
+hot_word:
+  .quad 3
+entry_rip:
+  .quad 0
