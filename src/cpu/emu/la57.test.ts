@@ -586,3 +586,35 @@ test('RIP beyond +-2^53: a DR0 instruction breakpoint there fires at its exact a
   restoreVcpu(u.cpu, saveVcpu(c));
   assert.equal(u.cpu.getRip(), X + 2n);
 });
+
+test('RIP beyond +-2^53: SYSENTER with SYSENTER_EIP there, SYSEXIT to RDX there, exactly', () => {
+  const E = 0xff11_0000_0000_1400n; // -> 0x80400
+  const U2 = 0x00ff_ffff_ffff_f010n; // -> 0x84010
+  // SYSENTER_CS 8, SYSENTER_ESP 0x8000, SYSENTER_EIP E; SYSENTER.
+  const t = bigCpu(`b974010000 b808000000 31d2 0f30 b975010000 b800800000 31d2 0f30
+    b976010000 b8${d(Number(E & 0xffff_ffffn))} ba${d(Number(E >> 32n))} 0f30 0f34`);
+  // E: INC R10; CMP R10,2; JE +13; MOV RDX,U2; SYSEXIT (64-bit); HLT.
+  t.mem.write(0x80400, hex(`49ffc2 4983fa02 740d 48ba${q(U2)} 480f35 f4`));
+  // U2 (CPL 3): LEA RDI,[RIP]; SYSENTER.
+  t.mem.write(0x84010, hex('488d3d00000000 0f34'));
+  const c = t.cpu;
+  assert.equal(c.runUntilHalt(1000), 'hlt', `${c.shutdownReason} ${JSON.stringify(c.exceptionLog)}`);
+  assert.equal(c.getGpr(10), 2n);
+  assert.equal(c.getGpr(7), U2 + 7n, 'SYSEXIT went to RDX exactly');
+  assert.equal(c.getRip(), E + 23n, 'SYSENTER went to SYSENTER_EIP exactly');
+  assert.ok(readMsr(c, MSR.IA32_SYSENTER_EIP));
+  assert.deepEqual([c.msrOut.lo >>> 0, c.msrOut.hi], [Number(E & 0xffff_ffffn), -0xef0000]);
+});
+
+test('RIP beyond +-2^53: RETFQ there, LEA [rip], and a TF single-step trap whose frame holds the exact RIP', () => {
+  const T = 0xff11_0000_0000_1600n; // -> 0x80600
+  // PUSH 8; PUSH T; RETFQ.
+  const t = bigCpu(`6a08 48b8${q(T)} 50 48cb`);
+  // T: LEA RAX,[RIP]; PUSHFQ; OR QWORD [RSP],0x100 (TF); POPFQ; NOP; NOP; HLT. #DB (1) -> 0x1800: HLT.
+  t.mem.write(0x80600, hex('488d0500000000 9c 48810c2400010000 9d 90 90 f4'));
+  const c = withHandler(t, 1, 'f4');
+  assert.equal(c.runUntilHalt(1000), 'hlt', `${c.shutdownReason} ${JSON.stringify(c.exceptionLog)}`);
+  assert.equal(c.getGpr(0), T + 7n, 'RETFQ to T; LEA RAX,[RIP] there');
+  assert.equal((BigInt(t.mem.readU32(0x8000 - 36)) << 32n) | BigInt(t.mem.readU32(0x8000 - 40)), T + 18n, 'the trap after the NOP that follows POPFQ');
+  assert.equal(t.mem.readU32(0x8000 - 24) & 0x100, 0x100, 'TF in the frame');
+});
