@@ -78,7 +78,7 @@ Run options:
                      the default) or through tsvmm's exit path (in-process, for comparison)
   --deterministic    emulator: time derives from the instruction count, so runs repeat exactly
   --la57             emulator: offer 5-level paging (CPUID LA57): Linux booted with
-                     --kernel-decompress guest then runs with 5 levels; a RIP beyond +-2^53 stops the VM
+                     --kernel-decompress guest then runs with 5 levels; code beyond +-2^53 runs interpreted
   --pmu on|off|auto  guest performance counters (auto: what the backend offers; on: required,
                      so --accel auto picks a backend that has one)
   --pmu-version N    architectural PMU version 1-5 (default 4); --pmu-counters N general-purpose

@@ -144,11 +144,12 @@ export const CPUID7_ECX_LA57 = 1 << 16;
  * 5-level paging is implemented but advertised only on request (`--la57`, or a CPU model that has it). emu's
  * linear addresses are doubles, exact within +-2^53; beyond that (a canonical 57-bit address reaches +-2^56)
  * data accesses, stacks, FS/GS and descriptor-table bases and CR2 are carried exactly (address.ts handles,
- * big-lin.ts), but a RIP there stops the VM (exceptions.ts unrepresentable()). Linux booted through its own
+ * big-lin.ts), and so is a RIP there (a code handle, address.ts ripOf: fetch, branches, SYSCALL/SYSENTER, IDT gates;
+ * such code runs interpreted, never compiled). Linux booted through its own
  * decompressor runs with 5-level paging (direct map 0xff11000000000000) to its shell; booted as tsvmm does by
  * default, on tsvmm's 4-level tables, it stays at 4 levels.
  */
-export const EMU_LA57_DETAIL = '5-level paging (PML5, CR4.LA57, 57-bit canonical checks); exact beyond +-2^53 but for a RIP there, which stops the VM';
+export const EMU_LA57_DETAIL = '5-level paging (PML5, CR4.LA57, 57-bit canonical checks); exact beyond +-2^53, code there included (run interpreted)';
 /** Family 6, model 0x0f, stepping 1: an unremarkable P6-family signature. */
 export const EMU_SIGNATURE = (6 << 8) | (0xf << 4) | 1;
 

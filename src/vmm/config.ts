@@ -17,7 +17,7 @@ export interface RunConfig {
   readonly serial: SerialSpec;
   /** Emulator only: time derives from the instruction count, so runs repeat exactly. */
   readonly deterministic: boolean;
-  /** Emulator only: offer 5-level paging (CPUID LA57, CR4.LA57); exact beyond +-2^53 but for a RIP there, which stops the VM. */
+  /** Emulator only: offer 5-level paging (CPUID LA57, CR4.LA57); exact beyond +-2^53, code there included (run interpreted). */
   readonly la57?: boolean;
   /** Guest PMU: 'on' requires one, 'off' hides it, 'auto' gives what the backend offers. */
   readonly pmu: PmuChoice;

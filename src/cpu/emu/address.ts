@@ -110,11 +110,6 @@ export function ripOf(hi: number, lo: number): number {
   return CODE_ENC + k * CODE_STRIDE + CODE_WIN + (hi - base) * Pow.Two32 + (lo >>> 0) + 0.5;
 }
 
-/** Whether `rip` is a code handle (a RIP beyond +-2^53). */
-export function isFarRip(rip: number): boolean {
-  return rip >= CODE_ENC && Math.floor(rip) !== rip;
-}
-
 /** The exact halves of code handle `h` into BIG. */
 function codeHalves(h: number): void {
   const x = h - 0.5 - CODE_ENC;

@@ -34,13 +34,14 @@ export function ud(c: EmuCpu): never {
 
 /**
  * A linear address emu cannot hold: under 5-level paging a canonical address may lie beyond +-2^53,
- * where a double (emu's address representation, cpu.ts) no longer tells neighbouring bytes apart. Rather
- * than touch the wrong byte, the vCPU stops (a shutdown naming the address) before the instruction
- * has any effect. Vector -1 marks the unwind: deliver() and deliverPendingFault() give the guest nothing.
+ * where a double (emu's address representation, cpu.ts) no longer tells neighbouring bytes apart. Paths
+ * that reach there form handles (address.ts: data handles, code handles for RIP); one that formed a
+ * rounded double instead (README.md, LA57 limits) stops the vCPU (a shutdown naming the address) before
+ * the instruction has any effect. Vector -1 marks the unwind: deliver() and deliverPendingFault() give the guest nothing.
  */
 export function unrepresentable(c: EmuCpu, lin: number): never {
   const u = BigInt(Math.trunc(lin)) & 0xffff_ffff_ffff_ffffn;
-  c.shutdownReason = `emu: linear address 0x${u.toString(16)} (rounded) lies beyond +-2^53, which emu cannot address exactly (5-level paging is supported only within +-2^53)`;
+  c.shutdownReason = `emu: linear address 0x${u.toString(16)} (rounded) lies beyond +-2^53, which emu cannot address exactly (formed as a rounded double, not a handle)`;
   c.emulationLimit = true;
   c.breakRun = true;
   return raise(c, -1);

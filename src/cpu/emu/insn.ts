@@ -141,7 +141,8 @@ export class Block {
   /** How often the block ran (a compiler picks hot blocks by this). */
   hits = 0;
   /**
-   * Its one instruction crosses into the next page (phys2 >= 0): compiled by the wasm tier only. A boolean beside `hits` for the
+   * Its one instruction crosses into the next page (phys2 >= 0): compiled by the wasm tier only; or it runs at a
+   * RIP beyond +-2^53 (run-loop.ts lookupFar, mode 3): never compiled. A boolean beside `hits` for the
    * run loop's compile check: phys2 is a double field, read through a box of its own (one more cache miss a run).
    */
   crosses = false;
