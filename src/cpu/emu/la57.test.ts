@@ -618,3 +618,23 @@ test('RIP beyond +-2^53: RETFQ there, LEA [rip], and a TF single-step trap whose
   assert.equal((BigInt(t.mem.readU32(0x8000 - 36)) << 32n) | BigInt(t.mem.readU32(0x8000 - 40)), T + 18n, 'the trap after the NOP that follows POPFQ');
   assert.equal(t.mem.readU32(0x8000 - 24) & 0x100, 0x100, 'TF in the frame');
 });
+
+test('RIP beyond +-2^53: relative JMPs across +-2^53 both ways, exactly; one from there beyond 2^56 is #GP at the JMP', () => {
+  const P = 2n ** 53n - 0x1000n; // PML5 entry 31 -> the user-top chain -> 0x84000
+  const Q = 2n ** 53n + 0x1000n; // PML5 entry 32 -> PT index 1 -> 0x80000
+  const t = bigCpu(`48b8${q(P)} ffe0`);
+  t.mem.writeU32(0x10000 + 31 * 8, 0x24000 | 7);
+  t.mem.writeU32(0x10000 + 32 * 8, 0x20000 | 7);
+  // P: JMP Q; P + 0x20: LEA RBX,[RIP]; MOV RCX, U + 0x40; JMP RCX. Q: LEA RAX,[RIP]; JMP P + 0x20.
+  t.mem.write(0x84000, hex(`e9${s32(0x2000 - 5)}`));
+  t.mem.write(0x84020, hex(`488d1d00000000 48b9${q(U + 0x40n)} ffe1`));
+  t.mem.write(0x80000, hex(`488d0500000000 e9${s32(-0x2000 + 0x20 - 12)}`));
+  // U + 0x40 (0x00fffffffffff040, the same page): JMP +0x2000, to 0x0100000000001045: not canonical.
+  t.mem.write(0x84040, hex('e900200000'));
+  const c = withHandler(t, 13, 'f4');
+  assert.equal(c.runUntilHalt(1000), 'hlt', `${c.shutdownReason} ${JSON.stringify(c.exceptionLog)}`);
+  assert.equal(c.getGpr(0), Q + 7n, 'JMP rel32 from below 2^53 to above it');
+  assert.equal(c.getGpr(3), P + 0x27n, 'and back');
+  assert.equal((BigInt(t.mem.readU32(0x8000 - 36)) << 32n) | BigInt(t.mem.readU32(0x8000 - 40)), U + 0x40n, '#GP at the JMP');
+  assert.equal(t.mem.readU32(0x8000 - 48), 0);
+});

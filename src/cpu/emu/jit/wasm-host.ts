@@ -226,11 +226,12 @@ export function wrapper(arena: WasmArena, ins: readonly Insn[], segAt: Int32Arra
 /**
  * RIP after a taken branch that compiled code left by (exit code how = 1): the target it left in Slot.ChainRip
  * (exitRip, or a CALL's pushed-for target: bip + the branch's end + rel, not yet wrapped), checked as the handler
- * checks it. 2^60 there means a 16-bit operand size: from the branch's record then. Not read from the record
+ * checks it. 2^60 there means a 16-bit operand size: from the branch's record then, as a target beyond +-2^53. Not read from the record
  * otherwise: compiled code never touched it, and that one cold load was ~4% of a shell pipeline's profile.
  */
 function takenTarget(c: EmuCpu, raw: number, ins: readonly Insn[], k: number): number {
-  return raw === 2 ** 60 ? relTarget(c, ins[k]!) : nearTarget(c, raw, c.codeSize === 8 ? 8 : 4);
+  // Beyond +-2^53 (2^60 included) the double may be rounded: the branch's record gives the exact target.
+  return raw >= 2 ** 53 || raw <= -(2 ** 53) ? relTarget(c, ins[k]!) : nearTarget(c, raw, c.codeSize === 8 ? 8 : 4);
 }
 
 // ------------------------------------------------------------------ chained runs (wasm-chain.ts)
