@@ -459,8 +459,9 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
   // Compiled regions, unless the PMU counts in order (EDGE): they count once when they leave.
   const regionOk = pmu === null || !pmu.active || c.pmuMerge;
   // A block crossing pages (Block.phys2) is one instruction: compiled by the wasm tier only, so that chained runs
-  // and loops go through it (the JS tiers and regions know nothing of its second page).
-  if (blk.exec === null && c.compile && blk.valid && (!blk.crosses || (c.wasm !== null && !c.regions)) && (blk.region === null || !regionOk)) {
+  // and loops go through it (the JS tiers and regions know nothing of its second page). A block at a RIP beyond
+  // +-2^53 (lookupFar, crosses set too) never is: compiled code takes bip as a double.
+  if (blk.exec === null && c.compile && blk.valid && (!blk.crosses || (c.wasm !== null && !c.regions && blk.mode !== FAR_MODE)) && (blk.region === null || !regionOk)) {
     // Compiled before it runs for the jitThreshold-th time (at threshold 1, before its first run).
     const h = ++blk.hits;
     if (h === c.jitThreshold) {
