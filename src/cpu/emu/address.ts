@@ -5,7 +5,7 @@
 import type { EmuCpu } from './cpu.js';
 import type { Insn } from './insn.js';
 import { Pow } from './x86-defs.js';
-import { gp } from './exceptions.js';
+import { emuLimit, gp } from './exceptions.js';
 
 /** Converts an unsigned 64-bit value to the address representation (signed when >= 2^63). */
 export function u64ToAddr(v: bigint): number {
@@ -55,6 +55,11 @@ function farTarget(c: EmuCpu, t: number): number {
   if (t >= Pow.Two63) t -= Pow.Two64;
   else if (t < -Pow.Two63) t += Pow.Two64;
   if (nonCanonical(c, t)) return gp(c, 0);
+  if (t >= RIP_EDGE || t < -RIP_EDGE) {
+    // rel32 from plain code into the windows next to +-2^53: a code handle there (ripOf).
+    halvesOf(t);
+    return ripOf(BIG.hi, BIG.lo, c);
+  }
   return t;
 }
 
@@ -67,7 +72,7 @@ export function targetOf(c: EmuCpu, hi: number, lo: number): number {
 /** targetOf beyond 48 bits: the vCPU's bound, then the RIP representation. */
 function ripAt(c: EmuCpu, hi: number, lo: number): number {
   if (hi < -c.canonHi || hi >= c.canonHi) return gp(c, 0);
-  return ripOf(hi, lo);
+  return ripOf(hi, lo, c);
 }
 
 /** RIP `rip` (a double or a code handle) plus `delta` (|delta| < 2^33) as a 64-bit branch target: exact, checked (#GP). */
@@ -80,13 +85,15 @@ export function ripPlus(c: EmuCpu, rip: number, delta: number): number {
 
 /**
  * RIPs beyond +-2^53 (5-level paging lets code run up to +-2^56), which a double cannot hold: `c.rip` (and `bip`)
- * is then a *code handle*, CODE_ENC + k * CODE_STRIDE + CODE_WIN + off + 0.5, naming slot k of a table of 2^36-byte
- * windows (the high half of each window's base) and the offset `off` of the RIP in it. Adding an integer to one
- * adds it to the address (rip + length, bip + start, rip-relative operands), as a data handle does; unlike a data
- * handle it is kept (the table is not a ring), so the code cache and the run loop can tell RIPs there apart. It is
- * not an integer, and bigHalves() decodes it, so every slow path that takes a data handle takes it too (fetch,
- * rip-relative operands), and beyond +-2^47, so canonicalTarget() sends rip + rel from one to farTarget, which
- * puts it back in normal form (a plain double within +-2^53). RIPs within +-2^53 stay the plain doubles they were.
+ * is then a *code handle*, CODE_ENC + k * CODE_STRIDE + CODE_WIN + off + 0.5, naming slot k of a table of 32 GiB
+ * windows (the high half of each window's base) and the offset `off` of the RIP from that base. Adding an integer
+ * to one adds it to the address (rip + length, bip + start, rip-relative operands), as a data handle does; unlike
+ * a data handle it is kept (the table is not a ring), so the code cache and the run loop can tell RIPs there apart.
+ * It decodes exactly while off stays within +-CODE_WIN (64 GiB): ripOf forms it with off below 32 GiB, and the run
+ * loop forms it again at every block it looks up (run-loop.ts lookupFar), so a block's straight-line run and a
+ * rel32 branch from it stay well inside. It is not an integer, and bigHalves() decodes it, so every slow path that
+ * takes a data handle takes it too (fetch, rip-relative operands), and beyond +-2^47, so canonicalTarget() sends
+ * rip + rel from one to farTarget, which puts it back in normal form. RIPs within +-RIP_EDGE stay plain doubles.
  */
 const CODE_ENC = 2 ** 48;
 const CODE_WIN = 2 ** 36;
@@ -95,19 +102,37 @@ const CODE_SLOTS = 256;
 const codeBase = new Int32Array(CODE_SLOTS);
 const codeSlot = new Map<number, number>();
 
-/** The RIP representation of the canonical address hi:lo: its double within +-2^53, a code handle beyond. */
-export function ripOf(hi: number, lo: number): number {
-  if (hi >= -0x20_0000 && hi < 0x20_0000) return hi * Pow.Two32 + (lo >>> 0);
-  const base = hi & ~15;
+/**
+ * The 32 GiB windows next to +-2^53 hold code handles too (run-loop.ts lookupSlow sends a plain RIP there to
+ * lookupFar, which makes it one): straight-line code and branches there then cross +-2^53 exactly, and compiled
+ * code, which runs only at plain RIPs, lies too far below for a rel32 branch to reach across.
+ */
+export const RIP_EDGE = Pow.Two53 - 2 ** 35;
+
+/**
+ * The RIP representation of the canonical address hi:lo: its double within +-RIP_EDGE, a code handle beyond. `c`:
+ * the vCPU that forms it, which stops by name when the windows run out; without one (the host's setRip) a RangeError.
+ */
+export function ripOf(hi: number, lo: number, c: EmuCpu | null = null): number {
+  if (hi >= -0x1f_fff8 && hi < 0x1f_fff8) return hi * Pow.Two32 + (lo >>> 0);
+  const base = hi & ~7;
   let k = codeSlot.get(base);
   if (k === undefined) {
     k = codeSlot.size;
-    // 256 windows of 64 GiB: more distinct code beyond +-2^53 than a process maps; past them, emu stops by name.
-    if (k === CODE_SLOTS) throw new RangeError('emu: more than 256 code windows beyond +-2^53');
+    // 256 windows of 32 GiB: more distinct code beyond +-2^53 than a process maps.
+    if (k === CODE_SLOTS) {
+      const why = `emu: code at 0x${ripU64Of(hi, lo).toString(16)} would need a 257th 32 GiB code window beyond +-2^53 in this process (emu keeps 256)`;
+      if (c === null) throw new RangeError(why);
+      return emuLimit(c, why);
+    }
     codeSlot.set(base, k);
     codeBase[k] = base;
   }
   return CODE_ENC + k * CODE_STRIDE + CODE_WIN + (hi - base) * Pow.Two32 + (lo >>> 0) + 0.5;
+}
+
+function ripU64Of(hi: number, lo: number): bigint {
+  return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 }
 
 /** The exact halves of code handle `h` into BIG. */

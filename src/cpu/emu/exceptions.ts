@@ -41,7 +41,12 @@ export function ud(c: EmuCpu): never {
  */
 export function unrepresentable(c: EmuCpu, lin: number): never {
   const u = BigInt(Math.trunc(lin)) & 0xffff_ffff_ffff_ffffn;
-  c.shutdownReason = `emu: linear address 0x${u.toString(16)} (rounded) lies beyond +-2^53, which emu cannot address exactly (formed as a rounded double, not a handle)`;
+  return emuLimit(c, `emu: linear address 0x${u.toString(16)} (rounded) lies beyond +-2^53, which emu cannot address exactly there (a limit of emu's 5-level paging: src/cpu/emu/README.md)`);
+}
+
+/** The vCPU stops at a limit of emu's own, named by `why` (an emulation failure, not the guest's fault). */
+export function emuLimit(c: EmuCpu, why: string): never {
+  c.shutdownReason = why;
   c.emulationLimit = true;
   c.breakRun = true;
   return raise(c, -1);
@@ -233,7 +238,7 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
       c.segAttr[Seg.SS] = SEG_ATTR_UNUSABLE | (newCpl << 5);
     }
     setRsp64(c, rsp);
-    c.rip = ripOf(w2, target); // signed canonical: the gate's high dword was read as a signed int32
+    c.rip = ripOf(w2, target, c); // signed canonical: the gate's high dword was read as a signed int32
   } else {
     let newSsSel = oldSs;
     let espNew = c.rl[4]!;

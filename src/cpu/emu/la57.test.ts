@@ -7,7 +7,7 @@ import { CR0_PE, CR0_PG, CR4_LA57, CR4_PAE, EFER_LME, FAULT, VEC_GP, VEC_PF } fr
 import { translate } from './paging.js';
 import { writeCr0, writeCr4 } from './control-regs.js';
 import { cpuid, readMsr, writeMsr } from './msr.js';
-import { canonicalTarget, linOf, u64ToAddr } from './address.js';
+import { canonicalTarget, linOf, ripOf, ripU64, u64ToAddr } from './address.js';
 import { peekTranslate } from './debug-translate.js';
 import { MSR } from '../registers.js';
 import { restoreVcpu, saveVcpu } from './vcpu-state.js';
@@ -104,7 +104,7 @@ test('5-level walk: #PF through a PML5 entry that is not present, RSVD for PS in
 test('canonical checks are 57-bit under CR4.LA57 and 48-bit without', () => {
   const c = fiveLevel().cpu;
   assert.equal(canonicalTarget(c, 2 ** 47), 2 ** 47, '2^47 is canonical with 57 bits');
-  assert.equal(canonicalTarget(c, -(2 ** 56)), -(2 ** 56));
+  assert.equal(ripU64(canonicalTarget(c, -(2 ** 56))), 0xff00_0000_0000_0000n, 'a code handle there (address.ts ripOf)');
   assert.deepEqual(outcome(() => canonicalTarget(c, 2 ** 56), c), { vec: VEC_GP, code: 0 });
   assert.deepEqual(outcome(() => translate(c, 2 ** 56 + 2 ** 40, READ), c), { vec: VEC_GP, code: 0 });
   // WRMSR of an address MSR: canonical by the high half, exactly.
@@ -637,4 +637,32 @@ test('RIP beyond +-2^53: relative JMPs across +-2^53 both ways, exactly; one fro
   assert.equal(c.getGpr(3), P + 0x27n, 'and back');
   assert.equal((BigInt(t.mem.readU32(0x8000 - 36)) << 32n) | BigInt(t.mem.readU32(0x8000 - 40)), U + 0x40n, '#GP at the JMP');
   assert.equal(t.mem.readU32(0x8000 - 48), 0);
+});
+
+test('RIP beyond +-2^53: straight-line code runs across +2^53 exactly (an instruction crossing onto the page at 2^53, odd RIPs after it)', () => {
+  const P = 2n ** 53n - 0x1000n; // PML5 entry 31 -> the user-top chain -> 0x84000
+  const t = bigCpu(`48b8${q(P + 0xff8n)} ffe0`);
+  t.mem.writeU32(0x10000 + 31 * 8, 0x24000 | 7);
+  t.mem.writeU32(0x10000 + 32 * 8, 0x20000 | 7);
+  t.mem.writeU32(0x23000, 0x85000 | 7); // 2^53 -> 0x85000
+  // P + 0xff8: INC RAX; INC RAX; LEA RBX,[RIP] (48 8d | 1d 00 00 00 00: crosses onto 2^53); NOP; LEA RCX,[RIP]; HLT.
+  t.mem.write(0x84ff8, hex('48ffc0 48ffc0 488d'));
+  t.mem.write(0x85000, hex('1d00000000 90 488d0d00000000 f4'));
+  const c = t.cpu;
+  assert.equal(c.runUntilHalt(1000), 'hlt', `${c.shutdownReason} ${JSON.stringify(c.exceptionLog)}`);
+  assert.equal(c.getGpr(0), P + 0xffan);
+  assert.equal(c.getGpr(3), 2n ** 53n + 5n, 'LEA RBX,[RIP] crossing onto 2^53, ending at 2^53 + 5');
+  assert.equal(c.getGpr(1), 2n ** 53n + 13n, 'LEA RCX,[RIP] after the NOP at 2^53 + 5');
+  assert.equal(c.getRip(), 2n ** 53n + 14n, 'after the HLT at 2^53 + 13');
+});
+
+// Last in this file: it fills the process's table of code windows.
+test('RIP beyond +-2^53: a 257th code window stops the vCPU by name (an emulation limit), and the host gets a RangeError', () => {
+  const c = fiveLevel().cpu;
+  let r: ReturnType<typeof outcome> = { v: 0 };
+  for (let i = 0; i < 300 && r.v !== undefined; i++) r = outcome(() => (ripOf(0x0080_0000 + i * 8, 0x1000, c), 0), c);
+  assert.deepEqual(r, { vec: -1, code: -1 });
+  assert.match(c.shutdownReason, /^emu: code at 0x[0-9a-f]+ would need a 257th 32 GiB code window beyond \+-2\^53/);
+  assert.equal(c.emulationLimit, true);
+  assert.throws(() => ripOf(0x00c0_0000, 0), /257th 32 GiB code window/);
 });

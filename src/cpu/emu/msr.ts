@@ -164,11 +164,11 @@ export function writeMsr(c: EmuCpu, idx: number, lo: number, hi: number): boolea
       return true;
     case MSR.IA32_LSTAR:
       if (!addrOk(c, hi, addr, true)) return false;
-      c.lstar = ripOf(hi, lo);
+      c.lstar = ripOf(hi, lo, c);
       return true;
     case MSR.IA32_CSTAR:
       if (!addrOk(c, hi, addr, true)) return false;
-      c.cstar = ripOf(hi, lo);
+      c.cstar = ripOf(hi, lo, c);
       return true;
     case MSR.IA32_FMASK:
       c.fmask = lo;
@@ -197,7 +197,7 @@ export function writeMsr(c: EmuCpu, idx: number, lo: number, hi: number): boolea
       return true;
     case MSR.IA32_SYSENTER_EIP:
       if (!addrOk(c, hi, addr, true)) return false;
-      c.sysenterEip = ripOf(hi, lo);
+      c.sysenterEip = ripOf(hi, lo, c);
       return true;
     case 0x8b: // IA32_BIOS_SIGN_ID: software writes 0 before CPUID(1) to read the revision (SDM 9.11.7.1)
       return true;

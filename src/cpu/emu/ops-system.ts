@@ -402,7 +402,7 @@ export function sysret(c: EmuCpu, i: Insn): void {
   let rip: number;
   if (i.osz === 8) {
     if (c.rh[1]! < -c.canonHi || c.rh[1]! >= c.canonHi) return gp(c, 0);
-    rip = ripOf(c.rh[1]!, c.rl[1]!);
+    rip = ripOf(c.rh[1]!, c.rl[1]!, c);
     c.setSegRaw(Seg.CS, ((base + 16) & 0xfffc) | 3, 0, 0xffffffff, 0xa0fb);
   } else {
     rip = c.rl[1]! >>> 0;
@@ -446,7 +446,7 @@ export function sysexit(c: EmuCpu, i: Insn): void {
     c.setSegRaw(Seg.SS, (cs + 40) | 3, 0, 0xffffffff, 0xc0f3);
     c.updateMode();
     setReg(c, 8, 4, c.rl[1]!, c.rh[1]!);
-    c.rip = ripOf(c.rh[2]!, c.rl[2]!);
+    c.rip = ripOf(c.rh[2]!, c.rl[2]!, c);
   } else {
     c.setSegRaw(Seg.CS, (cs + 16) | 3, 0, 0xffffffff, 0xc0fb);
     c.setSegRaw(Seg.SS, (cs + 24) | 3, 0, 0xffffffff, 0xc0f3);

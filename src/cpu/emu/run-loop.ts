@@ -10,7 +10,7 @@ import { deliver, deliverPendingFault } from './exceptions.js';
 import { fetchPhys } from './mem-access.js';
 import { decodeBlock } from './decoder.js';
 import { Bit } from './flags.js';
-import { addIp } from './address.js';
+import { BIG, RIP_EDGE, addIp, halvesOf, ripOf } from './address.js';
 import { compileBlock } from './block-compiler.js';
 import { wasmBlockHot, wasmFlush } from './jit/wasm-compiler.js';
 import { blockGotHot } from './jit/page-regions.js';
@@ -101,7 +101,8 @@ export function lookupBlock(c: EmuCpu): Block {
 }
 
 export function lookupSlow(c: EmuCpu, lin: number, j: number): Block {
-  if (Math.floor(lin) !== lin) return lookupFar(c, lin);
+  // A code handle, or a plain RIP in the windows next to +-2^53 (only 64-bit code gets there: address.ts RIP_EDGE).
+  if (Math.floor(lin) !== lin || lin >= RIP_EDGE || lin < -RIP_EDGE) return lookupFar(c, lin);
   const pa = fetchPhys(c, lin);
   const old = c.jcBlock[j];
   let nb: Block | undefined;
@@ -139,12 +140,16 @@ export function lookupSlow(c: EmuCpu, lin: number, j: number): Block {
 const FAR_MODE = 3;
 
 /**
- * The block at a RIP beyond +-2^53 (a code handle, address.ts ripOf). Such blocks are kept apart (their own mode
+ * The block at a RIP beyond +-RIP_EDGE (a code handle, address.ts ripOf; lin may be a plain RIP there). Such blocks are kept apart (their own mode
  * key, so a block compiled at another mapping of the same bytes is never entered here with a code handle for its
  * bip), never compiled (Block.crosses) and never in the jump cache (its tags are doubles): each run looks it up
  * through the TLB's exact entry and the code cache. A page write invalidates them as any other.
  */
 function lookupFar(c: EmuCpu, lin: number): Block {
+  // Formed again from its halves: its offset in its window starts small each block (address.ts ripOf), and a
+  // plain RIP next to +-2^53 becomes a handle.
+  halvesOf(lin);
+  lin = c.rip = ripOf(BIG.hi, BIG.lo, c);
   const pa = fetchPhys(c, lin);
   let nb = c.cache.get(pa, FAR_MODE);
   if (nb !== undefined && (!nb.valid || !tailMaps(c, nb, lin))) nb = undefined;
