@@ -15,7 +15,8 @@ import { materialize, slowFlags } from './wasm-flags-record.js';
 
 /**
  * Leaves the linear address of x's memory operand in i64 local `lin`: formed inline for 32-bit addressing
- * with a flat segment (no checks, base 0) and for 64-bit addressing (canonical, FS/GS base 0), else by ea().
+ * with a flat segment (no checks, base 0) and for 64-bit addressing (FS/GS bases added; canonical form checked
+ * only for the stack segment, the others at the access), else by ea().
  */
 export function address(b: BlockBody, x: Insn, k: number, lin: number): void {
   if (x.ak === Ea.A64) {
@@ -43,14 +44,16 @@ export function address(b: BlockBody, x: Insn, k: number, lin: number): void {
       b.op(W.I64Add);
     }
     b.set(lin);
-    // Not canonical at the current width (48 or 57 bits): ea() (its faults: #SS for the stack segment).
-    nonCanonicalHere(b, lin);
+    // Only a stack-relative address is checked for canonical form here (at the current width, 48 or 57 bits):
+    // ea() faults #SS(0) for it. Any other faults #GP(0) at the access, as in the interpreter, whose ea() lets it
+    // through: a TLB hit implies a canonical address (tlbHit), and a miss calls rd/wr/rdw/wr8, which check.
+    const ss = x.seg === Seg.FlatSS;
+    if (ss) nonCanonicalHere(b, lin);
     // Any bit of the base set (a -0 too): ea(), which is exact whatever the base. The flat segments' bases are
     // read once per block, as 32-bit code's segments are.
-    if (!fsgs) {
-      segNotFlat(b, x.seg);
-      b.op(W.I32Or);
-    }
+    if (fsgs) return;
+    segNotFlat(b, x.seg);
+    if (ss) b.op(W.I32Or);
     b.op(W.If, T.Void);
     slowFlags();
     eaCall(b, k);
@@ -158,7 +161,10 @@ export function tlbHit(b: BlockBody, lin: number, size: number, write: boolean, 
   b.get(idx).i32(2).op(W.I32Shl).get(P_SLOT).op(W.I32Add).mem(W.I32Load, Slot.Addr, 2).set(addr);
   b.get(idx).i32(3).op(W.I32Shl).get(P_SLOT).op(W.I32Add).mem(W.F64Load, write ? Slot.TagW : Slot.TagR, 3);
   // The page of the operand's last byte is the entry's: the entry at idx only ever holds a page of index idx
-  // (tlb.ts fill), so an operand running into the next page never matches.
+  // (tlb.ts fill), so an operand running into the next page never matches. So a hit means a canonical address:
+  // the TLB holds only pages canonical at the current width (filled after a translation, which checks), the tags
+  // are exact page addresses (a multiple of 4096 in an i64 is an exact double), and a page holding the last
+  // byte with the first byte's index holds the first byte too.
   b.get(lin);
   if (size > 1) b.i64(size - 1).op(W.I64Add);
   b.i64(-4096).op(W.I64And, W.F64ConvertI64S, W.F64Eq);
