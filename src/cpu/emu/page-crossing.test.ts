@@ -2,11 +2,10 @@
 // page's bytes, and found again only while the next linear page maps where it did.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeCpu, load, u32le, type TestCpu } from './cpu-harness.test-util.js';
+import { PD, PT, pagedCpu, runPaged } from './page-crossing.test-util.js';
 import { CodeCache, type CodeCacheClient } from './code-cache.js';
 import { Block, Insn } from './insn.js';
-import { CR0_PG } from './x86-defs.js';
-import { writeCr0, writeCr3 } from './control-regs.js';
+import { writeCr3 } from './control-regs.js';
 import { invlpg } from './tlb.js';
 
 function client(): CodeCacheClient {
@@ -53,45 +52,10 @@ test('code cache: a block crossing pages is kept, and a store to its bytes on ei
   assert.equal(b.valid, false);
 });
 
-// 32-bit paging: linear 0x400000 -> 0x100000 and 0x401000 -> 0x101000 (or 0x102000, a copy with other bytes).
-const PD = 0x20000;
-const PT = 0x21000;
-
-/**
- * mov ecx, 100; xor edx, edx; mov ebx, PASSES; nop
- * L: mov eax, 0x22110001 (at 0x400ffd: b8 01 00 | 11 22, its immediate's top half on the next page)
- *    add edx, eax; loop L; dec ebx; jz done
- *    mov byte [0x401001], 0x33 (the immediate's top byte: 0x33110001 from now on); mov ecx, 100; jmp L
- * done: hlt
- */
-function pagedCpu(passes: number): TestCpu {
-  const t = makeCpu(16 << 20);
-  const { mem, cpu } = t;
-  cpu.setFlat32();
-  mem.writeU32(PD + 1 * 4, PT | 7);
-  mem.writeU32(PT + 0 * 4, 0x100000 | 7);
-  mem.writeU32(PT + 1 * 4, 0x101000 | 7);
-  cpu.cr3 = PD;
-  writeCr0(cpu, cpu.cr0 | CR0_PG);
-  cpu.rl[4] = 0x400800;
-  load(mem, 0x100ff0, `b9 ${u32le(100)}  31 d2  bb ${u32le(passes)}  90  b8 01 00`);
-  const rest = `11 22  01 c2  e2 f7  4b  74 0e  c6 05 ${u32le(0x401001)} 33  b9 ${u32le(100)}  eb e6  f4`;
-  load(mem, 0x101000, rest);
-  load(mem, 0x102000, rest);
-  load(mem, 0x102000, '33 44'); // another top half there: 0x44330001
-  return t;
-}
-
-function run(t: TestCpu): number {
-  t.cpu.rip = 0x400ff0;
-  t.cpu.halted = false; // from the HLT that ended the run before
-  assert.equal(t.cpu.runUntilHalt(100_000), 'hlt');
-  return t.cpu.rl[2]! >>> 0;
-}
 
 test('a crossing instruction in a loop runs from the code cache, and a store to its bytes on the next page is seen at once', () => {
   const t = pagedCpu(2);
-  assert.equal(run(t), (100 * 0x22110001 + 100 * 0x33110001) >>> 0);
+  assert.equal(runPaged(t), (100 * 0x22110001 + 100 * 0x33110001) >>> 0);
   const b = t.cpu.cache.get(0x100ffd, t.cpu.modeKey);
   assert.ok(b !== undefined && b.valid && b.phys2 === 0x101000, 'the crossing block is kept, with its second page');
 });
@@ -99,11 +63,11 @@ test('a crossing instruction in a loop runs from the code cache, and a store to 
 test('a crossing block is not run through a stale mapping of its second page (INVLPG, CR3 write)', () => {
   const t = pagedCpu(1);
   const { mem, cpu } = t;
-  assert.equal(run(t), (100 * 0x22110001) >>> 0);
+  assert.equal(runPaged(t), (100 * 0x22110001) >>> 0);
   mem.writeU32(PT + 1 * 4, 0x102000 | 7);
   invlpg(cpu, 0x401000);
-  assert.equal(run(t), (100 * 0x44330001) >>> 0, 'after INVLPG of the second page, its new bytes');
+  assert.equal(runPaged(t), (100 * 0x44330001) >>> 0, 'after INVLPG of the second page, its new bytes');
   mem.writeU32(PT + 1 * 4, 0x101000 | 7);
   writeCr3(cpu, PD);
-  assert.equal(run(t), (100 * 0x22110001) >>> 0, 'after a CR3 write, the first mapping again');
+  assert.equal(runPaged(t), (100 * 0x22110001) >>> 0, 'after a CR3 write, the first mapping again');
 });

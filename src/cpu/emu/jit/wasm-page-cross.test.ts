@@ -11,10 +11,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 process.env['TSVMM_JIT'] = 'wasm-eager';
-const { makeCpu, makeLong64Cpu, load, u32le } = await import('../cpu-harness.test-util.js');
-const { writeCr0, writeCr3 } = await import('../control-regs.js');
+const { makeLong64Cpu, load } = await import('../cpu-harness.test-util.js');
+const { writeCr3 } = await import('../control-regs.js');
 const { invlpg } = await import('../tlb.js');
-const { CR0_PG } = await import('../x86-defs.js');
+const { PD, PT, pagedCpu, runPaged } = await import('../page-crossing.test-util.js');
 
 // At 0x1ff0:  mov ecx,300 | xor edx,edx
 // L:          add edx,ecx | lea eax,[rdx+rcx] | xor ebx,eax
@@ -59,37 +59,12 @@ test('a compiled crossing block ends every slice as the interpreter does, and a 
   for (const slice of [1, 2, 3, 5, 8, 13, 100, 2047]) assert.deepEqual(trace(true, slice).lines, trace(false, slice).lines, `slice ${slice}`);
 });
 
-// 32-bit paging: linear 0x400000 -> 0x100000 and 0x401000 -> 0x101000 (or 0x102000, a copy with other bytes).
-const PD = 0x20000;
-const PT = 0x21000;
-
-/**
- * mov ecx, 100; xor edx, edx; mov ebx, 1; nop
- * L: mov eax, 0x22110001 (at 0x400ffd: b8 01 00 | 11 22, its immediate's top half on the next page)
- *    add edx, eax; loop L; dec ebx; jz done; ...; done: hlt
- */
+/** The paged loop (page-crossing.test-util.ts) run once a call, its second page remapped, its crossing block's state. */
 function paged(): { run: () => number; remap: (pa: number, how: 'invlpg' | 'cr3') => void; compiled: () => boolean } {
-  const t = makeCpu(16 << 20);
+  const t = pagedCpu(1);
   const { mem, cpu } = t;
-  cpu.setFlat32();
-  mem.writeU32(PD + 1 * 4, PT | 7);
-  mem.writeU32(PT + 0 * 4, 0x100000 | 7);
-  mem.writeU32(PT + 1 * 4, 0x101000 | 7);
-  cpu.cr3 = PD;
-  writeCr0(cpu, cpu.cr0 | CR0_PG);
-  cpu.rl[4] = 0x400800;
-  load(mem, 0x100ff0, `b9 ${u32le(100)}  31 d2  bb ${u32le(1)}  90  b8 01 00`);
-  const rest = `11 22  01 c2  e2 f7  4b  74 0e  c6 05 ${u32le(0x401001)} 33  b9 ${u32le(100)}  eb e6  f4`;
-  load(mem, 0x101000, rest);
-  load(mem, 0x102000, rest);
-  load(mem, 0x102000, '33 44'); // another top half there: 0x44330001
   return {
-    run: (): number => {
-      cpu.rip = 0x400ff0;
-      cpu.halted = false;
-      assert.equal(cpu.runUntilHalt(100_000), 'hlt');
-      return cpu.rl[2]! >>> 0;
-    },
+    run: (): number => runPaged(t),
     remap: (pa: number, how: 'invlpg' | 'cr3'): void => {
       mem.writeU32(PT + 1 * 4, pa | 7);
       if (how === 'invlpg') invlpg(cpu, 0x401000);
