@@ -55,12 +55,8 @@ function farTarget(c: EmuCpu, t: number): number {
   if (t >= Pow.Two63) t -= Pow.Two64;
   else if (t < -Pow.Two63) t += Pow.Two64;
   if (nonCanonical(c, t)) return gp(c, 0);
-  if (t >= RIP_EDGE || t < -RIP_EDGE) {
-    // rel32 from plain code into the windows next to +-2^53: a code handle there (ripOf).
-    halvesOf(t);
-    return ripOf(BIG.hi, BIG.lo, c);
-  }
-  return t;
+  // rel32 from plain code into the windows next to +-2^53: a code handle there.
+  return t >= RIP_EDGE || t < -RIP_EDGE ? ripFormed(c, t) : t;
 }
 
 /** The 64-bit branch target hi:lo, checked for canonical form (#GP); exact at every width (ripOf beyond +-2^53). */
@@ -131,6 +127,12 @@ export function ripOf(hi: number, lo: number, c: EmuCpu | null = null): number {
   return CODE_ENC + k * CODE_STRIDE + CODE_WIN + (hi - base) * Pow.Two32 + (lo >>> 0) + 0.5;
 }
 
+/** RIP `rip` (a plain double or a code handle) formed again by ripOf from its exact halves. */
+export function ripFormed(c: EmuCpu, rip: number): number {
+  halvesOf(rip);
+  return ripOf(BIG.hi, BIG.lo, c);
+}
+
 function ripU64Of(hi: number, lo: number): bigint {
   return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 }
@@ -148,7 +150,7 @@ function codeHalves(h: number): void {
 /** RIP `rip` (a double or a code handle) as an unsigned 64-bit value, exact (gdb, state saves). */
 export function ripU64(rip: number): bigint {
   halvesOf(rip);
-  return (BigInt(BIG.hi >>> 0) << 32n) | BigInt(BIG.lo);
+  return ripU64Of(BIG.hi, BIG.lo);
 }
 
 /** The RIP representation of the 64-bit value `v` (its double; a code handle beyond +-2^53). */

@@ -10,7 +10,7 @@ import { deliver, deliverPendingFault } from './exceptions.js';
 import { fetchPhys } from './mem-access.js';
 import { decodeBlock } from './decoder.js';
 import { Bit } from './flags.js';
-import { BIG, RIP_EDGE, addIp, halvesOf, ripOf } from './address.js';
+import { RIP_EDGE, addIp, ripFormed } from './address.js';
 import { compileBlock } from './block-compiler.js';
 import { wasmBlockHot, wasmFlush } from './jit/wasm-compiler.js';
 import { blockGotHot } from './jit/page-regions.js';
@@ -148,8 +148,7 @@ const FAR_MODE = 3;
 function lookupFar(c: EmuCpu, lin: number): Block {
   // Formed again from its halves: its offset in its window starts small each block (address.ts ripOf), and a
   // plain RIP next to +-2^53 becomes a handle.
-  halvesOf(lin);
-  lin = c.rip = ripOf(BIG.hi, BIG.lo, c);
+  lin = c.rip = ripFormed(c, lin);
   const pa = fetchPhys(c, lin);
   let nb = c.cache.get(pa, FAR_MODE);
   if (nb !== undefined && (!nb.valid || !tailMaps(c, nb, lin))) nb = undefined;
