@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { load, makeCpu } from './cpu-harness.test-util.js';
+import { load, makeCpu, makeLong64Cpu } from './cpu-harness.test-util.js';
 import { CS } from './x86-defs.js';
 
 const GDT = 0x500;
@@ -56,4 +56,32 @@ test('64-bit: LTR/LLDT with a base above 2^47 (upper half negative as int32); IS
   assert.equal(cpu.getGpr(0), 0xfffffe00_00003000n - 40n, 'the frame is on the IST stack the TSS names');
   assert.equal(mem.readU64(0x203000 - 40), 0x1010n, 'pushed RIP after INT');
   assert.equal(mem.readU32(GDT + 0x24) & 0x200, 0x200, 'the TSS descriptor is marked busy');
+});
+
+test('64-bit SYSEXIT: a non-canonical RDX (RIP) or RCX (RSP) is #GP(0) at the SYSEXIT, nothing changed', () => {
+  for (const [what, rdx, rcx] of [
+    ['RCX', 0x1100n, 0x0000_8000_0000_0000n],
+    ['RDX', 0xffff_7fff_ffff_f000n, 0x8000n],
+  ] as const) {
+    const t = makeLong64Cpu();
+    const { mem, cpu } = t;
+    // GDT: null, 0x08 64-bit ring-0 code. IDT: #GP -> 0x2000 (HLT) through a 64-bit interrupt gate.
+    [0, 0, 0x0000ffff, 0x00af9a00].forEach((w, k) => mem.writeU32(GDT + k * 4, w >>> 0));
+    cpu.gdtBase = GDT;
+    cpu.gdtLimit = 15;
+    cpu.setSegRaw(CS, 0x08, 0, 0xffffffff, 0xa09b);
+    mem.writeU32(IDT + 13 * 16, ((0x08 << 16) | 0x2000) >>> 0);
+    mem.writeU32(IDT + 13 * 16 + 4, 0x8e00);
+    cpu.idtBase = IDT;
+    cpu.idtLimit = 256 * 16 - 1;
+    cpu.sysenterCs = 0x10;
+    load(mem, 0x1000, '48 0f 35'); // sysexit (64-bit)
+    load(mem, 0x2000, 'f4');
+    cpu.setGpr(2, rdx);
+    cpu.setGpr(1, rcx);
+    assert.equal(cpu.runUntilHalt(100), 'hlt', what);
+    assert.deepEqual(cpu.exceptionLog.map((e) => [e.vector, e.code, e.rip]), [[13, 0, 0x1000]], `${what}: one #GP(0) at the SYSEXIT`);
+    assert.equal(cpu.cpl, 0, `${what}: still CPL 0`);
+    assert.equal(cpu.getGpr(4), 0x8000n - 48n, `${what}: RSP is the ring-0 stack with the fault's frame (5 qwords and the error code), not RCX`);
+  }
 });

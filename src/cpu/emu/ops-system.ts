@@ -441,7 +441,9 @@ export function sysexit(c: EmuCpu, i: Insn): void {
   const cs = c.sysenterCs & 0xfffc;
   if (cs === 0) return gp(c, 0);
   if (i.osz === 8) {
-    if (c.rh[2]! < -c.canonHi || c.rh[2]! >= c.canonHi) return gp(c, 0);
+    // RIP from RDX, RSP from RCX: either one non-canonical is #GP(0) before anything changes.
+    const noncanon = (hi: number): boolean => hi < -c.canonHi || hi >= c.canonHi;
+    if (noncanon(c.rh[2]!) || noncanon(c.rh[1]!)) return gp(c, 0);
     c.setSegRaw(Seg.CS, (cs + 32) | 3, 0, 0xffffffff, 0xa0fb);
     c.setSegRaw(Seg.SS, (cs + 40) | 3, 0, 0xffffffff, 0xc0f3);
     c.updateMode();
