@@ -25,7 +25,7 @@ export function describeMachineState(a: AssembledVm): string {
     const vm = a.vm as EmuVm;
     vm.cpus.forEach((c, i) => {
       const ifOn = (c.flags & 0x200) !== 0;
-      lines.push(`vCPU ${i}: rip ${hex(c.rip)} cpl ${c.cpl} ${c.halted ? 'halted' : 'running'}, interrupts ${ifOn ? 'on' : 'off'}, ${c.instructions} instructions`);
+      lines.push(`vCPU ${i}: rip 0x${c.getRip().toString(16)} cpl ${c.cpl} ${c.halted ? 'halted' : 'running'}, interrupts ${ifOn ? 'on' : 'off'}, ${c.instructions} instructions`);
       const l = vm.chips.localApic(i) as unknown as { saveState?: () => { irr: Uint8Array; isr: Uint8Array; tpr: number; svr: number } };
       if (l.saveState !== undefined) {
         const s = l.saveState();

@@ -796,7 +796,7 @@ export class EmuCpu {
   /** Runs until HLT (or shutdown); throws when `max` instructions pass without halting. */
   runUntilHalt(max = 10_000_000): RunResult {
     const r = runLoop.run(this, max);
-    if (r === 'budget') throw new EmuError(`guest did not halt within ${max} instructions (rip 0x${this.rip.toString(16)})`);
+    if (r === 'budget') throw new EmuError(`guest did not halt within ${max} instructions (rip 0x${this.getRip().toString(16)})`);
     return r;
   }
 

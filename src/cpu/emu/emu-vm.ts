@@ -496,7 +496,7 @@ export class EmuVm implements Vm {
       } catch (e) {
         this.runningCpu = undefined;
         cpu.stopAt = -1;
-        this.stop = { kind: 'internal-error', vcpu: cpu.index, detail: `emulator failure at rip 0x${cpu.rip.toString(16)}: ${(e as Error).stack ?? String(e)}` };
+        this.stop = { kind: 'internal-error', vcpu: cpu.index, detail: `emulator failure at rip 0x${cpu.getRip().toString(16)}: ${(e as Error).stack ?? String(e)}` };
         return progressed;
       }
       if (r === 'shutdown') {
@@ -540,7 +540,7 @@ export class EmuVm implements Vm {
 
   /** Why vCPU `c` cannot run on by itself (halted for good, or spinning for ever), or undefined when it can. */
   private stuck(c: EmuCpu, loops: boolean): string | undefined {
-    const at = `rip 0x${c.rip.toString(16)}`;
+    const at = `rip 0x${c.getRip().toString(16)}`;
     if (c.waitSipi) return `vCPU ${c.index} waits for a SIPI`;
     const irqOff = (c.flags & Bit.IF) === 0;
     if (c.halted) {
