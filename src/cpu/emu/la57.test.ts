@@ -12,7 +12,7 @@ import { peekTranslate } from './debug-translate.js';
 import { MSR } from '../registers.js';
 import { restoreVcpu, saveVcpu } from './vcpu-state.js';
 import { getRegister, setRegister } from './register-catalog.js';
-import { REG } from '../registers.js';
+import { REG, msrReg } from '../registers.js';
 import { HostStop, refreshDebug, type HostDebug } from './debug-regs.js';
 import { stopEventOf } from '../../debug/gdb/emu-target.js';
 
@@ -654,6 +654,31 @@ test('RIP beyond +-2^53: straight-line code runs across +2^53 exactly (an instru
   assert.equal(c.getGpr(3), 2n ** 53n + 5n, 'LEA RBX,[RIP] crossing onto 2^53, ending at 2^53 + 5');
   assert.equal(c.getGpr(1), 2n ** 53n + 13n, 'LEA RCX,[RIP] after the NOP at 2^53 + 5');
   assert.equal(c.getRip(), 2n ** 53n + 14n, 'after the HLT at 2^53 + 13');
+});
+
+test('SYSENTER_ESP beyond +-2^53: WRMSR/RDMSR, SYSENTER\'s RSP and a saved state keep it exactly', () => {
+  const E = 0xff11_0000_0000_1400n; // -> 0x80400
+  const ESP = 0xffa0_0000_0010_1ff3n; // vmalloc (S's page); doubles there are 8 apart
+  const lo = (v: bigint): string => d(Number(v & 0xffff_ffffn));
+  const hi = (v: bigint): string => d(Number(v >> 32n));
+  // SYSENTER_CS 8, SYSENTER_ESP, SYSENTER_EIP E; RDMSR SYSENTER_ESP into R8/R9; SYSENTER.
+  const t = bigCpu(`b974010000 b808000000 31d2 0f30 b975010000 b8${lo(ESP)} ba${hi(ESP)} 0f30
+    b976010000 b8${lo(E)} ba${hi(E)} 0f30 b975010000 0f32 4989c0 4989d1 0f34`);
+  // E: MOV RBX, RSP; HLT.
+  t.mem.write(0x80400, hex('4889e3 f4'));
+  const c = t.cpu;
+  assert.equal(c.runUntilHalt(1000), 'hlt', `${c.shutdownReason} ${JSON.stringify(c.exceptionLog)}`);
+  assert.equal((c.getGpr(9) << 32n) | c.getGpr(8), ESP, 'RDMSR read it back exactly');
+  assert.equal(c.getGpr(3), ESP, 'SYSENTER loaded RSP exactly');
+  const saved = saveVcpu(c);
+  assert.equal(saved.msrs.find((m) => m.index === MSR.IA32_SYSENTER_ESP)?.value, ESP, 'saved exactly');
+  const u = bigCpu('');
+  restoreVcpu(u.cpu, saved);
+  assert.ok(readMsr(u.cpu, MSR.IA32_SYSENTER_ESP));
+  assert.deepEqual([u.cpu.msrOut.lo >>> 0, u.cpu.msrOut.hi >>> 0], [Number(ESP & 0xffff_ffffn), Number(ESP >> 32n)], 'restored exactly');
+  assert.equal(getRegister(u.cpu, msrReg(MSR.IA32_SYSENTER_ESP)), ESP);
+  // Not canonical at 57 bits: #GP, as for the other address MSRs.
+  assert.equal(writeMsr(c, MSR.IA32_SYSENTER_ESP, 0, 0x0100_0000), false);
 });
 
 // Last in this file: it fills the process's table of code windows.

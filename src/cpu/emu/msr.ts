@@ -5,7 +5,6 @@ import { CPUID1_ECX_OSXSAVE, CPUID7_ECX_LA57, EMU_MCA_BANKS, EMU_MCG_CAP, EMU_LI
 import { CR0_PG, CR4_OSXSAVE, EFER_LMA, EFER_LME, Pow, Seg, BigAd } from './x86-defs.js';
 import { flushTlb } from './tlb.js';
 import { setReg } from './gpr.js';
-import { unrepresentable } from './exceptions.js';
 import { BIG, halvesOf, regHalves, regValue, ripOf } from './address.js';
 
 export function tscNow(c: EmuCpu): number {
@@ -62,7 +61,8 @@ export function readMsr(c: EmuCpu, idx: number): boolean {
     case MSR.IA32_SYSENTER_CS:
       return set(c.sysenterCs, 0);
     case MSR.IA32_SYSENTER_ESP:
-      return setAddr(c.sysenterEsp);
+      regHalves(c, BigAd.SysenterEsp, c.sysenterEsp);
+      return set(BIG.lo, BIG.hi);
     case MSR.IA32_SYSENTER_EIP:
       return setRip(c.sysenterEip);
     case MSR.IA32_TSC_DEADLINE:
@@ -114,14 +114,12 @@ function storageReset(idx: number): number {
 }
 
 /**
- * Whether an address MSR may take `addr` (high half `hi`): canonical at the current paging depth. A
- * canonical value beyond +-2^53 (5-level paging) stops the vCPU unless the MSR keeps it exactly (`exact`: the FS, GS
- * and kernel GS bases keep exact halves, cpu.ts bigAd; LSTAR, CSTAR and SYSENTER_EIP a code handle, address.ts ripOf).
+ * Whether an address MSR may take a value of high half `hi`: canonical at the current paging depth. Each keeps
+ * it exactly beyond +-2^53 too (5-level paging): the FS, GS and kernel GS bases and SYSENTER_ESP as exact halves
+ * (cpu.ts bigAd), LSTAR, CSTAR and SYSENTER_EIP as a code handle (address.ts ripOf).
  */
-function addrOk(c: EmuCpu, hi: number, addr: number, exact = false): boolean {
-  if (hi < -c.canonHi || hi >= c.canonHi) return false;
-  if (!exact && (addr <= -Pow.Two53 || addr >= Pow.Two53)) return unrepresentable(c, addr);
-  return true;
+function addrOk(c: EmuCpu, hi: number): boolean {
+  return hi >= -c.canonHi && hi < c.canonHi;
 }
 
 /** The TSC deadline's halves while an IA32_TSC write moves it. */
@@ -131,7 +129,6 @@ const deadlineOut = { lo: 0, hi: 0 };
 export function writeMsr(c: EmuCpu, idx: number, lo: number, hi: number): boolean {
   idx >>>= 0;
   c.pollAt = 0;
-  const addr = hi * Pow.Two32 + (lo >>> 0);
   switch (idx) {
     case MSR.IA32_TSC:
       c.tscOffset += (hi >>> 0) * Pow.Two32 + (lo >>> 0) - tscNow(c);
@@ -163,26 +160,26 @@ export function writeMsr(c: EmuCpu, idx: number, lo: number, hi: number): boolea
       c.star[1] = hi;
       return true;
     case MSR.IA32_LSTAR:
-      if (!addrOk(c, hi, addr, true)) return false;
+      if (!addrOk(c, hi)) return false;
       c.lstar = ripOf(hi, lo, c);
       return true;
     case MSR.IA32_CSTAR:
-      if (!addrOk(c, hi, addr, true)) return false;
+      if (!addrOk(c, hi)) return false;
       c.cstar = ripOf(hi, lo, c);
       return true;
     case MSR.IA32_FMASK:
       c.fmask = lo;
       return true;
     case MSR.IA32_FS_BASE:
-      if (!addrOk(c, hi, addr, true)) return false;
+      if (!addrOk(c, hi)) return false;
       c.segBase[Seg.FS] = regValue(c, Seg.FS, hi, lo);
       return true;
     case MSR.IA32_GS_BASE:
-      if (!addrOk(c, hi, addr, true)) return false;
+      if (!addrOk(c, hi)) return false;
       c.segBase[Seg.GS] = regValue(c, Seg.GS, hi, lo);
       return true;
     case MSR.IA32_KERNEL_GS_BASE:
-      if (!addrOk(c, hi, addr, true)) return false;
+      if (!addrOk(c, hi)) return false;
       c.kernelGsBase = regValue(c, BigAd.KernelGs, hi, lo);
       return true;
     case MSR.IA32_TSC_AUX:
@@ -192,11 +189,11 @@ export function writeMsr(c: EmuCpu, idx: number, lo: number, hi: number): boolea
       c.sysenterCs = lo & 0xffff;
       return true;
     case MSR.IA32_SYSENTER_ESP:
-      if (!addrOk(c, hi, addr)) return false;
-      c.sysenterEsp = addr;
+      if (!addrOk(c, hi)) return false;
+      c.sysenterEsp = regValue(c, BigAd.SysenterEsp, hi, lo);
       return true;
     case MSR.IA32_SYSENTER_EIP:
-      if (!addrOk(c, hi, addr, true)) return false;
+      if (!addrOk(c, hi)) return false;
       c.sysenterEip = ripOf(hi, lo, c);
       return true;
     case 0x8b: // IA32_BIOS_SIGN_ID: software writes 0 before CPUID(1) to read the revision (SDM 9.11.7.1)

@@ -426,13 +426,13 @@ export function sysenter(c: EmuCpu, _i: Insn): void {
   c.setSegRaw(Seg.CS, cs, 0, 0xffffffff, lma ? 0xa09b : 0xc09b);
   c.setSegRaw(Seg.SS, cs + 8, 0, 0xffffffff, 0xc093);
   c.updateMode();
-  const esp = c.sysenterEsp;
+  regHalves(c, BigAd.SysenterEsp, c.sysenterEsp); // exact beyond +-2^53 too
   const eip = c.sysenterEip;
   if (lma) {
-    setReg(c, 8, 4, esp >>> 0, Math.floor(esp / Pow.Two32) | 0);
+    setReg(c, 8, 4, BIG.lo, BIG.hi);
     c.rip = eip;
   } else {
-    setReg(c, 4, 4, esp | 0);
+    setReg(c, 4, 4, BIG.lo);
     c.rip = eip >>> 0;
   }
 }

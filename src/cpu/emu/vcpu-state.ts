@@ -87,7 +87,7 @@ function saveMsrs(c: EmuCpu): { index: number; value: bigint }[] {
     { index: MSR.IA32_FMASK, value: BigInt(c.fmask >>> 0) },
     { index: MSR.IA32_KERNEL_GS_BASE, value: regU64(c, BigAd.KernelGs, c.kernelGsBase) },
     { index: MSR.IA32_SYSENTER_CS, value: BigInt(c.sysenterCs >>> 0) },
-    { index: MSR.IA32_SYSENTER_ESP, value: toU64(c.sysenterEsp) },
+    { index: MSR.IA32_SYSENTER_ESP, value: regU64(c, BigAd.SysenterEsp, c.sysenterEsp) },
     { index: MSR.IA32_SYSENTER_EIP, value: ripU64(c.sysenterEip) },
     { index: MSR.IA32_TSC_AUX, value: BigInt(c.tscAux >>> 0) },
     { index: MSR.IA32_SPEC_CTRL, value: BigInt(c.specCtrl >>> 0) },
@@ -119,7 +119,7 @@ function loadMsr(c: EmuCpu, index: number, v: bigint): void {
       c.sysenterCs = lo & 0xffff;
       return;
     case MSR.IA32_SYSENTER_ESP:
-      c.sysenterEsp = u64ToAddr(v);
+      c.sysenterEsp = regFromU64(c, BigAd.SysenterEsp, v);
       return;
     case MSR.IA32_SYSENTER_EIP:
       c.sysenterEip = ripFromU64(v);

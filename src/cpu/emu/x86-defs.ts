@@ -154,7 +154,7 @@ export const enum Seg {
 }
 /**
  * Address registers with exact halves beyond +-2^53 (cpu.ts bigAd): the segments by Seg (FS/GS bases, the
- * LDTR/TR bases), then these (GDTR and IDTR bases, DR0-DR3 at Dr0 + n).
+ * LDTR/TR bases), then these (GDTR and IDTR bases, DR0-DR3 at Dr0 + n, SYSENTER_ESP).
  */
 export const enum BigAd {
   KernelGs = 10,
@@ -162,7 +162,8 @@ export const enum BigAd {
   Gdt = 12,
   Idt = 13,
   Dr0 = 14,
-  Count = 18,
+  SysenterEsp = 18,
+  Count = 19,
 }
 /** Block.vHi of a block no jump-cache slot holds (a linear address's high half is within +-2^25). */
 export const enum VLin {
