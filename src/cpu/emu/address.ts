@@ -84,7 +84,8 @@ export function ripPlus(c: EmuCpu, rip: number, delta: number): number {
  * is then a *code handle*, CODE_ENC + k * CODE_STRIDE + CODE_WIN + off + 0.5, naming slot k of a table of 32 GiB
  * windows (the high half of each window's base) and the offset `off` of the RIP from that base. Adding an integer
  * to one adds it to the address (rip + length, bip + start, rip-relative operands), as a data handle does; unlike
- * a data handle it is kept (the table is not a ring), so the code cache and the run loop can tell RIPs there apart.
+ * a data handle it lasts (the table is not a ring: when it fills, it is emptied and every handle formed again,
+ * recycleCodeWindows), so the code cache and the run loop can tell RIPs there apart.
  * It decodes exactly while off stays within +-CODE_WIN (64 GiB): ripOf forms it with off below 32 GiB, and the run
  * loop forms it again at every block it looks up (run-loop.ts lookupFar), so a block's straight-line run and a
  * rel32 branch from it stay well inside. It is not an integer, and bigHalves() decodes it, so every slow path that
@@ -94,9 +95,17 @@ export function ripPlus(c: EmuCpu, rip: number, delta: number): number {
 const CODE_ENC = 2 ** 48;
 const CODE_WIN = 2 ** 36;
 const CODE_STRIDE = 2 ** 37;
-const CODE_SLOTS = 256;
-const codeBase = new Int32Array(CODE_SLOTS);
-const codeSlot = new Map<number, number>();
+/**
+ * The table's room, and how full it gets before it is recycled (recycleCodeWindows): at the next block lookup
+ * there (run-loop.ts lookupFar), or before the host forms a handle (ripFromU64). Windows formed between (within one
+ * block: a branch ends it) take the room above CODE_KEEP.
+ */
+const CODE_SLOTS = 512;
+const CODE_KEEP = 256;
+let codeBase = new Int32Array(CODE_SLOTS);
+let codeSlot = new Map<number, number>();
+/** The vCPUs that formed a code handle (EmuCpu.codeHandles): the holders of every handle there is. */
+const holders: WeakRef<EmuCpu>[] = [];
 
 /**
  * The 32 GiB windows next to +-2^53 hold code handles too (run-loop.ts lookupSlow sends a plain RIP there to
@@ -105,26 +114,75 @@ const codeSlot = new Map<number, number>();
  */
 export const RIP_EDGE = Pow.Two53 - 2 ** 35;
 
-/**
- * The RIP representation of the canonical address hi:lo: its double within +-RIP_EDGE, a code handle beyond. `c`:
- * the vCPU that forms it, which stops by name when the windows run out; without one (the host's setRip) a RangeError.
- */
-export function ripOf(hi: number, lo: number, c: EmuCpu | null = null): number {
+/** The RIP representation of the canonical address hi:lo for vCPU `c`: its double within +-RIP_EDGE, a code handle beyond. */
+export function ripOf(hi: number, lo: number, c: EmuCpu): number {
   if (hi >= -0x1f_fff8 && hi < 0x1f_fff8) return hi * Pow.Two32 + (lo >>> 0);
+  if (!c.codeHandles) {
+    c.codeHandles = true;
+    holders.push(new WeakRef(c));
+  }
+  return codeHandle(hi, lo, c);
+}
+
+function codeHandle(hi: number, lo: number, c: EmuCpu): number {
   const base = hi & ~7;
   let k = codeSlot.get(base);
   if (k === undefined) {
     k = codeSlot.size;
-    // 256 windows of 32 GiB: more distinct code beyond +-2^53 than a process maps.
     if (k === CODE_SLOTS) {
-      const why = `emu: code at 0x${ripU64Of(hi, lo).toString(16)} would need a 257th 32 GiB code window beyond +-2^53 in this process (emu keeps 256)`;
-      if (c === null) throw new RangeError(why);
-      return emuLimit(c, why);
+      // Only when the vCPUs alive hold handles in more windows than this, or a block formed 256 new ones.
+      return emuLimit(c, `emu: code at 0x${ripU64Of(hi, lo).toString(16)} would need more than ${CODE_SLOTS} 32 GiB code windows beyond +-2^53 at once`);
     }
     codeSlot.set(base, k);
     codeBase[k] = base;
   }
   return CODE_ENC + k * CODE_STRIDE + CODE_WIN + (hi - base) * Pow.Two32 + (lo >>> 0) + 0.5;
+}
+
+/** Whether the table of code windows is to be recycled (recycleCodeWindows) at the next safe point. */
+export function codeWindowsFull(): boolean {
+  return codeSlot.size >= CODE_KEEP;
+}
+
+/**
+ * Empties the table of code windows and forms every code handle again in the new one: the RIP, BIP, LSTAR, CSTAR,
+ * SYSENTER_EIP and the debug stub's stop and resume addresses of every vCPU that formed one (nothing else holds a
+ * handle across blocks: blocks are kept by physical address, pushed RIPs and saved states are exact 64-bit values).
+ * Only where no handle lives in a local: between blocks (run-loop.ts lookupFar) or from the host (ripFromU64).
+ */
+export function recycleCodeWindows(): void {
+  const old = codeBase;
+  codeBase = new Int32Array(CODE_SLOTS);
+  codeSlot = new Map();
+  let n = 0;
+  for (const r of holders) {
+    const c = r.deref();
+    if (c === undefined) continue;
+    holders[n++] = r;
+    c.rip = formedAgain(c, c.rip, old);
+    c.bip = formedAgain(c, c.bip, old);
+    c.lstar = formedAgain(c, c.lstar, old);
+    c.cstar = formedAgain(c, c.cstar, old);
+    c.sysenterEip = formedAgain(c, c.sysenterEip, old);
+    c.hostResumeAt = formedAgain(c, c.hostResumeAt, old);
+    c.hostStopAddr = formedAgain(c, c.hostStopAddr, old);
+  }
+  holders.length = n;
+  recycles++;
+}
+
+let recycles = 0;
+
+/** How many times the table of code windows was recycled in this process (tests). */
+export function codeWindowRecycles(): number {
+  return recycles;
+}
+
+/** `v` formed again in the new table where it is a code handle decoded by the old table `old`. */
+function formedAgain(c: EmuCpu, v: number, old: Int32Array): number {
+  if (!(v >= CODE_ENC) || Math.floor(v) === v) return v;
+  codeHalves(v, old);
+  return codeHandle(BIG.hi, BIG.lo, c);
 }
 
 /** RIP `rip` (a plain double or a code handle) formed again by ripOf from its exact halves. */
@@ -137,14 +195,14 @@ function ripU64Of(hi: number, lo: number): bigint {
   return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 }
 
-/** The exact halves of code handle `h` into BIG. */
-function codeHalves(h: number): void {
+/** The exact halves of code handle `h` into BIG (by the table `t`: the current one but while it is recycled). */
+function codeHalves(h: number, t: Int32Array = codeBase): void {
   const x = h - 0.5 - CODE_ENC;
   const k = Math.floor(x / CODE_STRIDE);
   const off = x - k * CODE_STRIDE - CODE_WIN;
   const oh = Math.floor(off / Pow.Two32);
   BIG.lo = off - oh * Pow.Two32;
-  BIG.hi = (codeBase[k]! + oh) | 0;
+  BIG.hi = (t[k]! + oh) | 0;
 }
 
 /** RIP `rip` (a double or a code handle) as an unsigned 64-bit value, exact (gdb, state saves). */
@@ -153,9 +211,11 @@ export function ripU64(rip: number): bigint {
   return ripU64Of(BIG.hi, BIG.lo);
 }
 
-/** The RIP representation of the 64-bit value `v` (its double; a code handle beyond +-2^53). */
-export function ripFromU64(v: bigint): number {
-  return ripOf(Number(BigInt.asIntN(32, v >> 32n)), Number(BigInt.asUintN(32, v)));
+/** The RIP representation of the 64-bit value `v` for vCPU `c`, from the host (its double; a code handle beyond +-RIP_EDGE). */
+export function ripFromU64(v: bigint, c: EmuCpu): number {
+  // The host's calls come between the vCPUs' blocks: a safe point to recycle the table at.
+  if (codeWindowsFull()) recycleCodeWindows();
+  return ripOf(Number(BigInt.asIntN(32, v >> 32n)), Number(BigInt.asUintN(32, v)), c);
 }
 
 /** Next-instruction RIP for handler `x` (bip + x.end, wrapped to the code size). */

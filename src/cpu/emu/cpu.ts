@@ -264,6 +264,8 @@ export class EmuCpu {
   hostStopWatchAddr: bigint | undefined = undefined;
   /** Set by the stub when resuming (the linear RIP it resumes at, NaN: none): that first instruction runs past a host breakpoint there. */
   hostResumeAt = NaN;
+  /** This vCPU formed a code handle (a RIP beyond +-2^53, address.ts ripOf): recycling the code windows re-forms its own. */
+  codeHandles = false;
   /**
    * The vCPU stopped for the host debug client where the run without it goes straight on: in front of
    * the instruction at RIP it was about to run, or with a trap of the last instruction held back. The
@@ -732,7 +734,7 @@ export class EmuCpu {
     return ripU64(this.rip);
   }
   setRip(v: bigint): void {
-    this.rip = ripFromU64(v);
+    this.rip = ripFromU64(v, this);
   }
 
   /** Drops write-TLB entries for physical page `ppage` (it now holds decoded code). */

@@ -7,7 +7,7 @@ import { CR0_PE, CR0_PG, CR4_LA57, CR4_PAE, EFER_LME, FAULT, VEC_GP, VEC_PF } fr
 import { translate } from './paging.js';
 import { writeCr0, writeCr4 } from './control-regs.js';
 import { cpuid, readMsr, writeMsr } from './msr.js';
-import { canonicalTarget, linOf, ripOf, ripU64, u64ToAddr } from './address.js';
+import { canonicalTarget, codeWindowRecycles, linOf, recycleCodeWindows, ripFromU64, ripOf, ripU64, u64ToAddr } from './address.js';
 import { peekTranslate } from './debug-translate.js';
 import { MSR } from '../registers.js';
 import { restoreVcpu, saveVcpu } from './vcpu-state.js';
@@ -681,13 +681,64 @@ test('SYSENTER_ESP beyond +-2^53: WRMSR/RDMSR, SYSENTER\'s RSP and a saved state
   assert.equal(writeMsr(c, MSR.IA32_SYSENTER_ESP, 0, 0x0100_0000), false);
 });
 
-// Last in this file: it fills the process's table of code windows.
-test('RIP beyond +-2^53: a 257th code window stops the vCPU by name (an emulation limit), and the host gets a RangeError', () => {
+test('RIP beyond +-2^53: code in 600 distinct 32 GiB windows runs exactly (the table of windows is recycled), with exact CALL return addresses', () => {
+  // Windows W_i = 0xff11000000000000 + i * 2^35 (PML5 0x111, PML4 i >> 4, PDPT (i & 15) * 32) all map 0x86000.
+  const W0 = 0xff11_0000_0000_0000n;
+  const STRIDE = 1n << 35n;
+  const N = 600; // more than the table holds (512) at once
+  const L = 0xff11_0000_0000_1400n; // LSTAR, held across the recycling
+  const t = bigCpu(`b9820000c0 b8${d(Number(L & 0xffff_ffffn))} ba${d(Number(L >> 32n))} 0f30
+    48b8${q(W0)} 48bb${q(STRIDE)} b9${d(N)} 31f6 4d31c0 4d31d2 ffd0`);
+  const w = (pa: number, v: number): void => t.mem.writeU32(pa, v);
+  for (let k = 1; k <= (N - 1) >> 4; k++) w(0x20000 + k * 8, 0x21000 | 7);
+  for (let k = 1; k < 16; k++) w(0x21000 + k * 32 * 8, 0x22000 | 7);
+  w(0x23000, 0x86000 | 7);
+  // W_i: LEA RDX,[RIP]; ADD RSI,RDX; ADD R8,[RSP]; DEC ECX; JZ ret; ADD RAX,RBX; CALL RAX; LEA R9,[RIP]; ADD R10,R9; ret: RET.
+  t.mem.write(0x86000, hex('488d1500000000 4801d6 4c030424 ffc9 740f 4801d8 ffd0 4c8d0d00000000 4d01ca c3'));
+  const c = t.cpu;
+  const before = codeWindowRecycles();
+  assert.equal(c.runUntilHalt(100_000), 'hlt', `${c.shutdownReason} ${JSON.stringify(c.exceptionLog)}`);
+  assert.ok(codeWindowRecycles() > before, 'the table was recycled');
+  const M = (1n << 64n) - 1n;
+  let rsi = 0n;
+  let r8 = 0x1000n + 52n; // window 0's return address: after the CALL RAX below
+  let r10 = 0n;
+  for (let i = 0n; i < BigInt(N); i++) {
+    const wi = W0 + i * STRIDE;
+    rsi += wi + 7n;
+    if (i > 0n) r8 += wi - STRIDE + 23n;
+    if (i < BigInt(N - 1)) r10 += wi + 30n;
+  }
+  assert.equal(c.getGpr(6), rsi & M, 'LEA [RIP] in each window: its exact address');
+  assert.equal(c.getGpr(8), r8 & M, 'each CALL pushed its exact return address');
+  assert.equal(c.getGpr(10), r10 & M, 'each RET came back to its window exactly (after the windows were formed again)');
+  assert.equal(c.getGpr(1), 0n);
+  assert.equal(c.getRip(), 0x1000n + 53n, 'back below, after the HLT');
+  assert.ok(readMsr(c, MSR.IA32_LSTAR));
+  assert.deepEqual([c.msrOut.lo >>> 0, c.msrOut.hi], [Number(L & 0xffff_ffffn), -0xef0000], 'LSTAR (a code handle) formed again exactly');
+});
+
+test('the table of code windows is recycled: the handles vCPUs hold are formed again exactly; more than 512 windows at once stop by name', () => {
   const c = fiveLevel().cpu;
+  const c2 = fiveLevel().cpu;
+  const at = (i: number): bigint => 0xff00_0000_0000_0123n + BigInt(i) * (1n << 35n);
+  c.lstar = ripFromU64(at(0), c);
+  c2.sysenterEip = ripFromU64(at(1), c2);
+  c.setRip(at(2));
+  c2.hostResumeAt = ripFromU64(at(3), c2);
+  const before = codeWindowRecycles();
+  for (let i = 4; i < 1200; i++) assert.equal(ripU64(ripFromU64(at(i), c)), at(i));
+  assert.ok(codeWindowRecycles() >= before + 4);
+  assert.equal(ripU64(c.lstar), at(0));
+  assert.equal(ripU64(c2.sysenterEip), at(1));
+  assert.equal(c.getRip(), at(2));
+  assert.equal(ripU64(c2.hostResumeAt), at(3));
+  // Formed inside an instruction (no recycling there): past the table's room the vCPU stops by name.
   let r: ReturnType<typeof outcome> = { v: 0 };
-  for (let i = 0; i < 300 && r.v !== undefined; i++) r = outcome(() => (ripOf(0x0080_0000 + i * 8, 0x1000, c), 0), c);
+  for (let i = 0; i < 600 && r.v !== undefined; i++) r = outcome(() => (ripOf(0x0080_0000 + i * 8, 0x1000, c), 0), c);
   assert.deepEqual(r, { vec: -1, code: -1 });
-  assert.match(c.shutdownReason, /^emu: code at 0x[0-9a-f]+ would need a 257th 32 GiB code window beyond \+-2\^53/);
+  assert.match(c.shutdownReason, /^emu: code at 0x[0-9a-f]+ would need more than 512 32 GiB code windows beyond \+-2\^53 at once/);
   assert.equal(c.emulationLimit, true);
-  assert.throws(() => ripOf(0x00c0_0000, 0), /257th 32 GiB code window/);
+  recycleCodeWindows();
+  assert.equal(ripU64(c.lstar), at(0));
 });

@@ -10,7 +10,7 @@ import { deliver, deliverPendingFault } from './exceptions.js';
 import { fetchPhys } from './mem-access.js';
 import { decodeBlock } from './decoder.js';
 import { Bit } from './flags.js';
-import { RIP_EDGE, addIp, ripFormed } from './address.js';
+import { RIP_EDGE, addIp, codeWindowsFull, recycleCodeWindows, ripFormed } from './address.js';
 import { compileBlock } from './block-compiler.js';
 import { wasmBlockHot, wasmFlush } from './jit/wasm-compiler.js';
 import { blockGotHot } from './jit/page-regions.js';
@@ -146,6 +146,11 @@ const FAR_MODE = 3;
  * through the TLB's exact entry and the code cache. A page write invalidates them as any other.
  */
 function lookupFar(c: EmuCpu, lin: number): Block {
+  // Between blocks no code handle lives in a local (lin is c.rip in 64-bit code): the table may be recycled here.
+  if (codeWindowsFull()) {
+    recycleCodeWindows();
+    lin = c.rip;
+  }
   // Formed again from its halves: its offset in its window starts small each block (address.ts ripOf), and a
   // plain RIP next to +-2^53 becomes a handle.
   lin = c.rip = ripFormed(c, lin);

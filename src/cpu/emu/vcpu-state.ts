@@ -104,10 +104,10 @@ function loadMsr(c: EmuCpu, index: number, v: bigint): void {
       c.star[1] = hi;
       return;
     case MSR.IA32_LSTAR:
-      c.lstar = ripFromU64(v);
+      c.lstar = ripFromU64(v, c);
       return;
     case MSR.IA32_CSTAR:
-      c.cstar = ripFromU64(v);
+      c.cstar = ripFromU64(v, c);
       return;
     case MSR.IA32_FMASK:
       c.fmask = lo;
@@ -122,7 +122,7 @@ function loadMsr(c: EmuCpu, index: number, v: bigint): void {
       c.sysenterEsp = regFromU64(c, BigAd.SysenterEsp, v);
       return;
     case MSR.IA32_SYSENTER_EIP:
-      c.sysenterEip = ripFromU64(v);
+      c.sysenterEip = ripFromU64(v, c);
       return;
     case MSR.IA32_TSC_AUX:
       c.tscAux = lo >>> 0;

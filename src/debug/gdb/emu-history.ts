@@ -117,7 +117,8 @@ export class EmuHistory {
   }
 
   private signature(): string {
-    return this.vm.cpus.map((c) => `${c.instructions}:${c.rip}:${c.getGpr(4)}:${getFlags(c) >>> 0}`).join(' ');
+    // getRip: exact, and the same after the code windows are recycled (a code handle beyond +-2^53 may not be).
+    return this.vm.cpus.map((c) => `${c.instructions}:${c.getRip()}:${c.getGpr(4)}:${getFlags(c) >>> 0}`).join(' ');
   }
 
   private arming(): Arming {
