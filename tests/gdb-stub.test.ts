@@ -233,6 +233,38 @@ test('gdb in batch mode: break, registers, stepi, hbreak, watchpoint, physical m
   }
 });
 
+test('gdb in batch mode against the la57 guest: a breakpoint beyond +-2^53 stops there once, with the exact $pc; stepping over it goes on', { skip: noGdb, timeout: 180_000 }, async () => {
+  const { child, port, output } = await startStub(['--kernel', guestPath('la57'), '--serial', 'stdio', '--la57', '--gdb-wait']);
+  try {
+    // The guest calls high_code_probe once through Linux's 5-level direct map (0xff11000000000000 + its address):
+    // a RIP beyond +-2^53. A second breakpoint inside its first instruction (never a RIP) must not fire.
+    const at = '0xff11000000000000 + (long)&high_code_probe';
+    const script = [
+      'set pagination off',
+      'set confirm off',
+      `target remote 127.0.0.1:${port}`,
+      `break *(${at})`,
+      `break *(${at} + 2)`,
+      'continue',
+      'p/x (long)$pc - (long)&high_code_probe',
+      'stepi',
+      'p/x (long)$pc - (long)&high_code_probe',
+      'p/x $rax - (long)&high_code_probe',
+      'continue',
+    ].join('\n');
+    const out = await runGdb(script, 'la57');
+    const values = [...out.matchAll(/^\$\d+ = (.*)$/gm)].map((m) => m[1]);
+    assert.deepEqual(values, ['0xff11000000000000', '0xff11000000000007', '0xff11000000000000'], out);
+    assert.equal([...out.matchAll(/^Breakpoint \d+, /gm)].length, 1, out);
+    assert.match(out, /\[Inferior 1 \(Remote target\) exited with code \d+\]/);
+    await exited(child);
+    // The guest's own checks are unaffected by the stop.
+    assert.match(output(), /la57: all as expected/);
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
+
 for (const accel of ['emu', 'kvm'] as const) {
   test(`raw protocol on ${accel}: Ctrl-C stops a running guest, vCPUs are threads, detach lets it run on`, { skip: accel === 'kvm' ? kvmStubSkip() : false, timeout: 120_000 }, async () => {
     const { child, port } = await startStub(['--kernel', guestPath('ticker'), '--serial', 'none', '--cpus', '2'], accel);

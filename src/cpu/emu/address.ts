@@ -211,6 +211,18 @@ export function ripU64(rip: number): bigint {
   return ripU64Of(BIG.hi, BIG.lo);
 }
 
+/**
+ * Whether RIPs (or linear addresses of code) `a` and `b` are the same address, exactly: two code handles of one
+ * address differ when one was formed by adding to a handle across a window's edge, and near +-2^53 one may be a
+ * plain double.
+ */
+export function sameRip(a: number, b: number): boolean {
+  if (a === b) return true;
+  // NaN (no address) is none; two integers that differ are different addresses.
+  if (a !== a || b !== b || (Math.floor(a) === a && Math.floor(b) === b)) return false;
+  return ripU64(a) === ripU64(b);
+}
+
 /** The RIP representation of the 64-bit value `v` for vCPU `c`, from the host (its double; a code handle beyond +-RIP_EDGE). */
 export function ripFromU64(v: bigint, c: EmuCpu): number {
   // The host's calls come between the vCPUs' blocks: a safe point to recycle the table at.

@@ -10,7 +10,7 @@
  */
 import type { EmuCpu } from './cpu.js';
 import { BigAd, CR4_DE } from './x86-defs.js';
-import { BIG, halvesOf, pageNumber, regHalves } from './address.js';
+import { BIG, RIP_EDGE, halvesOf, pageNumber, regHalves, ripU64 } from './address.js';
 import { Bit } from './flags.js';
 import { flushTlb } from './tlb.js';
 
@@ -33,10 +33,71 @@ export interface HostWatch {
   readonly addr?: bigint;
 }
 
+/**
+ * The host's instruction breakpoints (gdb Z0 and Z1 alike: the guest's memory is never patched), kept exactly as
+ * unsigned 64-bit linear addresses: beyond +-2^53 (5-level paging) a double cannot hold one, and a RIP there is a
+ * code handle (address.ts ripOf), which no double equals.
+ */
+export class HostBreakpoints {
+  /** The addresses within +-2^53 as linear-address doubles (signed canonical): what ipLin gives at a plain RIP. */
+  private readonly near = new Set<number>();
+  /** All of them, unsigned. */
+  private readonly exact = new Set<bigint>();
+  /** How many lie beyond +-RIP_EDGE, where RIP is a code handle. */
+  private far = 0;
+
+  get size(): number {
+    return this.exact.size;
+  }
+
+  add(a: bigint): void {
+    a = BigInt.asUintN(64, a);
+    if (this.exact.has(a)) return;
+    this.exact.add(a);
+    this.place(a, 1);
+  }
+
+  delete(a: bigint): void {
+    a = BigInt.asUintN(64, a);
+    if (this.exact.delete(a)) this.place(a, -1);
+  }
+
+  /** Enters (k = 1) or drops (k = -1) the exact address `a` in `near` and the count `far`. */
+  private place(a: bigint, k: 1 | -1): void {
+    const s = BigInt.asIntN(64, a);
+    if (s > -(1n << 53n) && s < 1n << 53n) {
+      if (k === 1) this.near.add(Number(s));
+      else this.near.delete(Number(s));
+    }
+    if (s >= BigInt(RIP_EDGE) || s < -BigInt(RIP_EDGE)) this.far += k;
+  }
+
+  clear(): void {
+    this.near.clear();
+    this.exact.clear();
+    this.far = 0;
+  }
+
+  /** Whether one is at the unsigned 64-bit address `a`. */
+  has(a: bigint): boolean {
+    return this.exact.has(BigInt.asUintN(64, a));
+  }
+
+  /** Whether one is at linear address `lin` (a RIP's: a plain double, or a code handle beyond +-RIP_EDGE). */
+  at(lin: number): boolean {
+    if (this.near.has(lin)) return true;
+    // Only a code handle (not an integer) needs its exact value; a plain RIP was looked up above.
+    return this.far !== 0 && Math.floor(lin) !== lin && this.exact.has(ripU64(lin));
+  }
+
+  [Symbol.iterator](): IterableIterator<bigint> {
+    return this.exact.values();
+  }
+}
+
 /** What the host debug client asked of one vCPU (owned by the stub, read by the core). */
 export interface HostDebug {
-  /** Linear addresses of instruction breakpoints (gdb Z0 and Z1 alike: the guest's memory is never patched). */
-  readonly breakpoints: Set<number>;
+  readonly breakpoints: HostBreakpoints;
   readonly watches: HostWatch[];
   /** Stop after one instruction (gdb `s`). */
   step: boolean;

@@ -20,6 +20,7 @@ import { Bit } from './flags.js';
 import { deliver } from './exceptions.js';
 import { execBlock, ipLin, lookupBlock } from './run-loop.js';
 import { DR6_BS, HostStop, execMatch, rearm, setDr6, updateArmed } from './debug-regs.js';
+import { sameRip } from './address.js';
 import type { Block } from './insn.js';
 
 /**
@@ -49,7 +50,7 @@ export function debugExec(c: EmuCpu, left: number): void {
       return;
     }
     if ((c.flags & Bit.RF) === 0) {
-      if (h !== null && h.breakpoints.has(lin) && lin !== c.hostResumeAt) {
+      if (h !== null && h.breakpoints.at(lin) && !sameRip(lin, c.hostResumeAt)) {
         c.hostStopAddr = lin;
         hold(c, HostStop.Breakpoint);
         return;
@@ -79,7 +80,7 @@ export function debugExec(c: EmuCpu, left: number): void {
     let cut = false;
     if (tf || c.dbPending !== 0) limit = 1; // single-step trap, or a trap held over a MOV SS shadow: one instruction
     else {
-      scan(c, lin, cap);
+      scan(c, cap);
       if (guestAt < cap) cap = guestAt;
       limit = cap < room ? cap : room;
       if (hostAt < limit) {
@@ -164,7 +165,7 @@ let hostAt = Infinity;
  * Where the first DR instruction breakpoint (guestAt) and the first host one (hostAt) lie inside the
  * block at RIP (after its first instruction), looking `max` instructions in.
  */
-function scan(c: EmuCpu, lin: number, max: number): void {
+function scan(c: EmuCpu, max: number): void {
   guestAt = Infinity;
   hostAt = Infinity;
   if (c.bpExecCount === 0) return;
@@ -176,6 +177,8 @@ function scan(c: EmuCpu, lin: number, max: number): void {
     guestAt = 1; // the fetch faults: execBlock raises it
     return;
   }
+  // After the lookup: beyond +-2^53 it forms RIP's code handle again (run-loop.ts lookupFar).
+  const lin = ipLin(c);
   const ins = blk.insns;
   const h = c.hostDebug;
   for (let k = 1; k < ins.length && k < max; k++) {
@@ -184,6 +187,6 @@ function scan(c: EmuCpu, lin: number, max: number): void {
       guestAt = k;
       return;
     }
-    if (hostAt === Infinity && h !== null && h.breakpoints.has(a)) hostAt = k;
+    if (hostAt === Infinity && h !== null && h.breakpoints.at(a)) hostAt = k;
   }
 }

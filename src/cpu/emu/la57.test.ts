@@ -13,7 +13,8 @@ import { MSR } from '../registers.js';
 import { restoreVcpu, saveVcpu } from './vcpu-state.js';
 import { getRegister, setRegister } from './register-catalog.js';
 import { REG, msrReg } from '../registers.js';
-import { HostStop, refreshDebug, type HostDebug } from './debug-regs.js';
+import { HostBreakpoints, HostStop, refreshDebug, type HostDebug } from './debug-regs.js';
+import { ipLin } from './run-loop.js';
 import { stopEventOf } from '../../debug/gdb/emu-target.js';
 
 const READ = 0;
@@ -261,7 +262,7 @@ test('5-level paging beyond +-2^53: a host (gdb) write watchpoint there stops ex
   const W = A + 4n; // 0xff11000000001238: the double nearest A as well
   const t = bigCpu(`48b8${q(A)} c60055 c6400166 c6400477 90`);
   const c = t.cpu;
-  const debug: HostDebug = { breakpoints: new Set(), watches: [{ lin: u64ToAddr(W), len: 1, kind: 'write', addr: W }], step: false, stopAt: -1 };
+  const debug: HostDebug = { breakpoints: new HostBreakpoints(), watches: [{ lin: u64ToAddr(W), len: 1, kind: 'write', addr: W }], step: false, stopAt: -1 };
   c.hostDebug = debug;
   refreshDebug(c, true);
   c.run(1000);
@@ -654,6 +655,45 @@ test('RIP beyond +-2^53: straight-line code runs across +2^53 exactly (an instru
   assert.equal(c.getGpr(3), 2n ** 53n + 5n, 'LEA RBX,[RIP] crossing onto 2^53, ending at 2^53 + 5');
   assert.equal(c.getGpr(1), 2n ** 53n + 13n, 'LEA RCX,[RIP] after the NOP at 2^53 + 5');
   assert.equal(c.getRip(), 2n ** 53n + 14n, 'after the HLT at 2^53 + 13');
+});
+
+test('RIP beyond +-2^53: a host (gdb) breakpoint there stops exactly once with the exact RIP; one a double would round onto it does not', () => {
+  const X = 0xff11_0000_0000_2045n; // -> 0x81045; doubles there are 8 apart: X, X + 3 and X + 4 are one double
+  assert.equal(u64ToAddr(X), u64ToAddr(X + 4n));
+  const sled = (bps: bigint[]): { c: TestCpu['cpu']; stops: bigint[] } => {
+    // JMP X - 5: NOPs through X + 1, HLT at X + 2.
+    const t = bigCpu(`48b8${q(X - 5n)} ffe0`);
+    t.mem.write(0x81040, hex('90 90 90 90 90 90 90 f4'));
+    const c = t.cpu;
+    const breakpoints = new HostBreakpoints();
+    for (const b of bps) breakpoints.add(b);
+    c.hostDebug = { breakpoints, watches: [], step: false, stopAt: -1 };
+    refreshDebug(c, true);
+    const stops: bigint[] = [];
+    let r = c.run(1000);
+    while (r === 'paused') {
+      assert.deepEqual(stopEventOf(c), { kind: 'breakpoint', thread: 1 });
+      stops.push(c.getRip());
+      c.hostStop = HostStop.None;
+      c.hostResumeAt = ipLin(c); // as the stub resumes: on past the breakpoint at RIP
+      r = c.runMore();
+    }
+    assert.equal(r, 'hlt', `${c.shutdownReason} ${JSON.stringify(c.exceptionLog)}`);
+    return { c, stops };
+  };
+  const one = sled([X]);
+  assert.deepEqual(one.stops, [X], 'once, in front of X');
+  assert.equal(one.c.getRip(), X + 3n, 'stepping over it ran on to the HLT');
+  assert.equal(one.c.instructions, 2 + 8);
+  assert.deepEqual(sled([X + 4n, X - 6n]).stops, [], 'not at an address that rounds onto X, nor at one before the sled');
+  assert.deepEqual(sled([X + 1n, X - 4n]).stops, [X - 4n, X + 1n], 'each exactly where it is');
+  const b = new HostBreakpoints();
+  b.add(X);
+  b.add(X + 4n);
+  b.delete(X);
+  assert.equal(b.size, 1);
+  assert.equal(b.has(X + 4n), true);
+  assert.equal(b.has(X), false);
 });
 
 test('SYSENTER_ESP beyond +-2^53: WRMSR/RDMSR, SYSENTER\'s RSP and a saved state keep it exactly', () => {

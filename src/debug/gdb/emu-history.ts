@@ -21,6 +21,7 @@ import type { EmuCpu } from '../../cpu/emu/cpu.js';
 import type { EmuVm } from '../../cpu/emu/emu-vm.js';
 import { HostStop, refreshDebug, type HostWatch } from '../../cpu/emu/debug-regs.js';
 import { ipLin } from '../../cpu/emu/run-loop.js';
+import { ripFromU64, ripU64, sameRip } from '../../cpu/emu/address.js';
 import { getFlags } from '../../cpu/emu/lazy-flags.js';
 import type { Persist } from '../../util/persist.js';
 import { CheckpointStore, DEFAULT_LIMITS, type Checkpoint, type CheckpointLimits } from './checkpoints.js';
@@ -40,11 +41,12 @@ export interface ReverseOptions {
 
 /** What the stub had armed on the vCPUs when a stretch of the run started (restored with its checkpoint). */
 interface Arming {
-  readonly breakpoints: readonly number[];
+  readonly breakpoints: readonly bigint[];
   readonly watches: readonly HostWatch[];
   readonly step: readonly boolean[];
   readonly stopAt: readonly number[];
-  readonly resumeAt: readonly number[];
+  /** The vCPUs' hostResumeAt, exact (a code handle there is formed again when armed: address.ts ripOf). */
+  readonly resumeAt: readonly (bigint | null)[];
 }
 
 interface Extra {
@@ -128,7 +130,7 @@ export class EmuHistory {
       watches: [...t.watches],
       step: t.debug.map((d) => d.step),
       stopAt: t.debug.map((d) => d.stopAt),
-      resumeAt: this.vm.cpus.map((c) => c.hostResumeAt),
+      resumeAt: this.vm.cpus.map((c) => (Number.isNaN(c.hostResumeAt) ? null : ripU64(c.hostResumeAt))),
     };
   }
 
@@ -151,7 +153,8 @@ export class EmuHistory {
     this.vm.cpus.forEach((c, i) => {
       t.debug[i]!.step = a.step[i]!;
       t.debug[i]!.stopAt = a.stopAt[i]!;
-      c.hostResumeAt = a.resumeAt[i]!;
+      const r = a.resumeAt[i]!;
+      c.hostResumeAt = r === null ? NaN : ripFromU64(r, c);
       c.hostStop = HostStop.None;
       refreshDebug(c, true); // arming does not change the run
     });
@@ -352,7 +355,7 @@ export class EmuHistory {
     const hits: Hit[] = [];
     // A stretch that resumed from a breakpoint passes over it (hostResumeAt): that is a hit at its start,
     // where gdb saw that vCPU in front of it.
-    const passing = this.vm.cpus.find((c) => !c.halted && !c.waitSipi && c.hostResumeAt === ipLin(c) && t.userBreakpoints.has(c.hostResumeAt));
+    const passing = this.vm.cpus.find((c) => !c.halted && !c.waitSipi && sameRip(c.hostResumeAt, ipLin(c)) && t.userBreakpoints.has(ripU64(ipLin(c))));
     if (passing !== undefined && cp.count < end) hits.push({ at: cp.count, event: { kind: 'breakpoint', thread: passing.index + 1 } });
     for (;;) {
       const r = await this.runTo(end);
@@ -363,9 +366,11 @@ export class EmuHistory {
       const kind = cpu.hostStop;
       const addr = cpu.hostStopAddr;
       const watchKind = cpu.hostStopWatch;
+      // A breakpoint stop is in front of its instruction: RIP's exact linear address is the breakpoint's.
+      const at = ripU64(ipLin(cpu));
       const event = stopEventOf(cpu);
       const mine =
-        (kind === HostStop.Breakpoint && t.userBreakpoints.has(addr)) ||
+        (kind === HostStop.Breakpoint && t.userBreakpoints.has(at)) ||
         (kind === HostStop.Watch && t.userWatches.some((w) => w.lin === addr && w.kind === watchKind));
       if (mine) hits.push({ at: this.pos, event });
       if (this.pos >= end) break;
@@ -392,7 +397,7 @@ export class EmuHistory {
     const e = hit.event;
     if (e.kind !== 'breakpoint') return;
     const c = this.vm.cpus[e.thread - 1]!;
-    if (!this.target.userBreakpoints.has(ipLin(c))) {
+    if (!this.target.userBreakpoints.has(ripU64(ipLin(c)))) {
       throw new Diverged(`the replay to instruction ${hit.at} does not stop at the breakpoint the scan found there: the recorded run did not repeat; reverse-stepi still works`);
     }
   }

@@ -6,7 +6,7 @@
  */
 import type { EmuVm } from '../../cpu/emu/emu-vm.js';
 import type { EmuCpu } from '../../cpu/emu/cpu.js';
-import { refreshDebug, rearm, updateArmed, HostStop, type HostDebug, type HostWatch } from '../../cpu/emu/debug-regs.js';
+import { HostBreakpoints, refreshDebug, rearm, updateArmed, HostStop, type HostDebug, type HostWatch } from '../../cpu/emu/debug-regs.js';
 import { peekTranslate } from '../../cpu/emu/debug-translate.js';
 import { ipLin } from '../../cpu/emu/run-loop.js';
 import { ramAt } from '../../cpu/emu/mem-access.js';
@@ -38,11 +38,12 @@ export interface EmuTargetHooks {
 export class EmuGdbTarget implements GdbTarget {
   onStop: (e: StopEvent & StopNote) => void = () => undefined;
   /** What the vCPUs check (HostDebug): gdb's own breakpoints, or during a replay those of the recorded run. */
-  readonly breakpoints = new Set<number>();
+  readonly breakpoints = new HostBreakpoints();
   readonly watches: HostWatch[] = [];
   /** gdb's breakpoints and watchpoints (Z packets), and its `monitor stop-at` (vCPU 0's count, -1: none). */
   userStopAt = -1;
-  readonly userBreakpoints = new Set<number>();
+  /** gdb's breakpoint addresses, unsigned 64-bit (exact beyond +-2^53 too). */
+  readonly userBreakpoints = new Set<bigint>();
   readonly userWatches: HostWatch[] = [];
   readonly debug: HostDebug[];
   private waiting = false;
@@ -256,10 +257,11 @@ export class EmuGdbTarget implements GdbTarget {
   }
 
   setBreakpoint(type: ZType, addr: bigint, len: number, insert: boolean): boolean {
+    addr = BigInt.asUintN(64, addr);
     const a = lin(addr);
     if (type === ZType.Software || type === ZType.Hardware) {
-      if (insert) this.userBreakpoints.add(a);
-      else this.userBreakpoints.delete(a);
+      if (insert) this.userBreakpoints.add(addr);
+      else this.userBreakpoints.delete(addr);
     } else {
       if (len < 1 || len > 4096) return false;
       const kind = type === ZType.Write ? 'write' : type === ZType.Read ? 'read' : 'access';
