@@ -9,10 +9,11 @@
  * across a page boundary, CALL, RET, POP), REP MOVSB between them, a GS base there, the top page of the user half
  * (0x00fffffffffff000, its own tables), #PF through absent entries with the exact CR2, and INVLPG. Code there too
  * (switch.S): calls, a hot loop with a RIP-relative operand, the address CALL pushes, SYSCALL with LSTAR there, INT n
- * through a gate there and IRETQ, a fetch #PF with the exact CR2 and RIP. Words leave out what QEMU 7.2 TCG does not
- * do as the SDM says: `no-jmp-ip`
+ * through a gate there and IRETQ, a fetch #PF with the exact CR2 and RIP; SYSENTER_ESP there (WRMSR/RDMSR, and
+ * SYSENTER's RSP with SYSENTER_EIP there). Words leave out what QEMU 7.2 TCG does not do as the SDM says: `no-jmp-ip`
  * where the jump's #GP points (QEMU reports the target, hardware the JMP), `no-msr-canon` the #GP of WRMSR with
- * an address that is not canonical (QEMU takes it). Self-checking. */
+ * an address that is not canonical (QEMU takes it). SYSENTER in 64-bit mode is Intel's (#UD on AMD): the QEMU check
+ * runs an Intel model, as emu's is. Self-checking. */
 #include "rt.h"
 #include "trap.h"
 #include "gdt.h"
@@ -22,6 +23,9 @@
 #define MSR_FS_BASE 0xC0000100u
 #define MSR_LSTAR 0xC0000082u
 #define MSR_EFER 0xC0000080u
+#define MSR_SYSENTER_CS 0x174u
+#define MSR_SYSENTER_ESP 0x175u
+#define MSR_SYSENTER_EIP 0x176u
 #define CR4_LA57 (1u << 12)
 
 extern uint64_t boot_pml4[512];
@@ -33,7 +37,7 @@ uint64_t on_stack(uint64_t rsp, uint64_t (*fn)(void));
 uint64_t stack_probe(void);
 uint64_t hot_sum(uint64_t n);
 uint64_t call_probe(void);
-extern char call_probe_ret[], syscall_entry[], do_syscall[], do_int[], int_entry[];
+extern char call_probe_ret[], syscall_entry[], do_syscall[], do_int[], int_entry[], do_sysenter[], sysenter_entry[];
 extern volatile uint64_t entry_rip;
 
 static uint64_t pml5[512] ALIGNED(4096);
@@ -260,6 +264,21 @@ void kmain(uint32_t magic, uint32_t info) {
   check("INT 0x41 at 0x0080000000000000 + x: the frame's RIP is exact", got == p55 + (uint64_t)(uintptr_t)do_int + 2);
   check("  the gate's target 0xff11000000000000 + x ran; IRETQ back", entry_rip == DMAP + (uint64_t)(uintptr_t)int_entry);
   idt_reset_vector(0x41);
+  /* SYSENTER_ESP beyond +-2^53 (vmalloc): WRMSR/RDMSR keep it exactly, and SYSENTER loads RSP from it and enters at
+   * SYSENTER_EIP there. */
+  const uint64_t sesp = VMAL + cellp + 3;
+  const uint64_t scs = rdmsr(MSR_SYSENTER_CS), sesp0 = rdmsr(MSR_SYSENTER_ESP), seip = rdmsr(MSR_SYSENTER_EIP);
+  wrmsr(MSR_SYSENTER_ESP, sesp);
+  check("WRMSR IA32_SYSENTER_ESP = 0xffa0000000000000 + x, RDMSR", rdmsr(MSR_SYSENTER_ESP) == sesp);
+  wrmsr(MSR_SYSENTER_CS, SEL_KCODE64);
+  wrmsr(MSR_SYSENTER_EIP, DMAP + (uint64_t)(uintptr_t)sysenter_entry);
+  entry_rip = 0;
+  got = ((uint64_t(*)(void))(VMAL + (uint64_t)(uintptr_t)do_sysenter))();
+  check("SYSENTER at 0xffa0000000000000 + x: RSP is SYSENTER_ESP", got == sesp);
+  check("  SYSENTER_EIP 0xff11000000000000 + x: the entry ran there", entry_rip == DMAP + (uint64_t)(uintptr_t)sysenter_entry);
+  wrmsr(MSR_SYSENTER_CS, scs);
+  wrmsr(MSR_SYSENTER_ESP, sesp0);
+  wrmsr(MSR_SYSENTER_EIP, seip);
   expect_fault("JMP to 0xff20000000001000 (PML5 entry 0x120 absent)", attempt(do_jmp, 0xff20000000001000ull, 0), 14, 0);
   check("  CR2 and the #PF's RIP are the address", f_cr2 == 0xff20000000001000ull && f_ip == 0xff20000000001000ull);
   pml5[0x80] = 0;

@@ -113,8 +113,25 @@ int_entry:
   mov (%rsp), %rax
   iretq
 
+/* do_sysenter: SYSENTER; the entry (sysenter_entry, at SYSENTER_EIP) returns the RSP it loaded, then the stack and
+ * RFLAGS of before (SYSENTER clears IF). */
+  .globl do_sysenter, sysenter_entry
+do_sysenter:
+  pushfq
+  mov %rsp, sysenter_rsp(%rip)
+  sysenter
+sysenter_entry:
+  lea sysenter_entry(%rip), %rdx
+  mov %rdx, entry_rip(%rip)
+  mov %rsp, %rax
+  mov sysenter_rsp(%rip), %rsp
+  popfq
+  ret
+
   .data
   .balign 8
+sysenter_rsp:
+  .quad 0
 hot_word:
   .quad 3
 entry_rip:
