@@ -186,7 +186,7 @@ export async function probeBoot(o: ProbeOptions): Promise<ProbeResult> {
     const insn = sampler.ips.length * o.every;
     if (insn < stackAt[0]!) return;
     stackAt.shift();
-    const rsp = cpu.rh[4]! * TWO32 + (cpu.rl[4]! >>> 0);
+    const rsp = cpu.gpr[2 * 4 + 1]! * TWO32 + (cpu.gpr[2 * 4]! >>> 0);
     const frames: string[] = [];
     for (let k = 0; k < 256 && frames.length < 24; k++) {
       const pa = walk(mem, cpu.cr3, rsp + 8 * k);

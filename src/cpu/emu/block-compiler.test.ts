@@ -61,14 +61,14 @@ function runProgram(code: Uint8Array, seed: number, compile: boolean): { regs: n
   cpu.jitThreshold = Math.min(cpu.jitThreshold, 40); // these loops run far fewer times than the default thresholds
   cpu.jitLate = Math.min(cpu.jitLate, 40);
   cpu.setFlat32();
-  for (const r of REGS) cpu.rl[r] = rnd() | 0;
-  cpu.rl[3] = SCRATCH;
-  cpu.rl[4] = 0x9000;
-  cpu.rl[6] = 0;
+  for (const r of REGS) cpu.gpr[r << 1] = rnd() | 0;
+  cpu.gpr[2 * 3] = SCRATCH;
+  cpu.gpr[2 * 4] = 0x9000;
+  cpu.gpr[2 * 6] = 0;
   cpu.setRflags((rnd() & 0x8d5) | 2);
   cpu.rip = CODE;
   assert.equal(cpu.runUntilHalt(100_000), 'hlt');
-  const regs = [...cpu.rl];
+  const regs = [...cpu.gpr];
   const mem = [...t.mem.read(SCRATCH, 64)];
   const compiled = cpu.jcBlock.some((b) => b !== undefined && (b.exec !== null || b.region !== null));
   return { regs, flags: cpu.getRflags(), mem, compiled };

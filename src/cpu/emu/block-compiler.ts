@@ -285,7 +285,7 @@ export function compileBlock(blk: Block, stats?: JitStats): ((c: EmuCpu) => void
     // call-target check per kernel call: ~20% on a tight ALU loop).
     const fs = ins.map((_, k) => `F${k}`);
     const xs = ins.map((_, k) => `X${k}`);
-    const factory = new Function('I', ...RUNTIME_NAMES, ...fs, ...xs, `// ${++compiled}\nreturn function block(c) {\nconst rl = c.rl, rh = c.rh;\n${e.src}\nc.ci = ${blk.insns.length};\n};`) as (I: Insn[], ...kernels: unknown[]) => (c: EmuCpu) => void;
+    const factory = new Function('I', ...RUNTIME_NAMES, ...fs, ...xs, `// ${++compiled}\nreturn function block(c) {\nconst g = c.gpr;\n${e.src}\nc.ci = ${blk.insns.length};\n};`) as (I: Insn[], ...kernels: unknown[]) => (c: EmuCpu) => void;
     blk.selfLoop = e.selfLoop;
     blk.loopLen = e.selfLoop ? ins.length - e.head : 0;
     blk.loopBranches = e.selfLoop ? ins[ins.length - 1]!.brThrough - (e.head > 0 ? ins[e.head - 1]!.brThrough : 0) : 0;
@@ -307,8 +307,8 @@ export function nextSerial(): number {
 }
 
 /**
- * The JS of a block's instructions (registers in `rl`/`rh`, the cpu in `c`), or null when none
- * has an inline form. Flags are exact at every call, possible fault and at the end.
+ * The JS of a block's instructions (registers in `g`, the cpu's `gpr`: register n's halves at 2n and 2n + 1; the
+ * cpu in `c`), or null when none has an inline form. Flags are exact at every call, possible fault and at the end.
  */
 export function emitBody(ins: readonly Insn[], o: EmitOptions): Emitted | null {
   const n = ins.length;
@@ -348,8 +348,8 @@ export function emitBody(ins: readonly Insn[], o: EmitOptions): Emitted | null {
     switch (f) {
       case 'alu-rr':
       case 'alu-ri': {
-        const s = f === 'alu-rr' ? `rl[${B}]` : `${x.imm | 0}`;
-        out.push(`const d${k} = rl[${A}], s${k} = ${s}; const ${r} = ${KERNEL_32[x.op]}(c, 4, d${k}, s${k}, ${fl});${x.op !== Alu.Cmp ? ` rl[${A}] = ${r}; rh[${A}] = 0;` : ''}`);
+        const s = f === 'alu-rr' ? `g[${B << 1}]` : `${x.imm | 0}`;
+        out.push(`const d${k} = g[${A << 1}], s${k} = ${s}; const ${r} = ${KERNEL_32[x.op]}(c, 4, d${k}, s${k}, ${fl});${x.op !== Alu.Cmp ? ` g[${A << 1}] = ${r}; g[${(A << 1) | 1}] = 0;` : ''}`);
         if (fl) known = aluKnown(x.op, k);
         break;
       }
@@ -358,16 +358,16 @@ export function emitBody(ins: readonly Insn[], o: EmitOptions): Emitted | null {
         const dst = eFirst(x.row) ? A : B;
         const src = eFirst(x.row) ? B : A;
         const imm = hasImm(x.row);
-        const sl = imm ? `${x.imm | 0}` : `rl[${src}]`;
-        const sh = imm ? `${x.immHi | 0}` : `rh[${src}]`;
+        const sl = imm ? `${x.imm | 0}` : `g[${src << 1}]`;
+        const sh = imm ? `${x.immHi | 0}` : `g[${(src << 1) | 1}]`;
         const op = x.op;
         const call = op === Alu.Add ? `ADD64(c, dl${k}, dh${k}, ${sl}, ${sh}, 0, ${fl})` : op === Alu.Sub || op === Alu.Cmp ? `SUB64(c, dl${k}, dh${k}, ${sl}, ${sh}, 0, ${fl})` : `LOGIC64(c, ${op}, dl${k}, dh${k}, ${sl}, ${sh}, ${fl})`;
-        out.push(`const dl${k} = rl[${dst}], dh${k} = rh[${dst}]; const ${r} = ${call}, h${k} = c.hi;${op !== Alu.Cmp ? ` rl[${dst}] = ${r}; rh[${dst}] = h${k};` : ''}`);
+        out.push(`const dl${k} = g[${dst << 1}], dh${k} = g[${(dst << 1) | 1}]; const ${r} = ${call}, h${k} = c.hi;${op !== Alu.Cmp ? ` g[${dst << 1}] = ${r}; g[${(dst << 1) | 1}] = h${k};` : ''}`);
         if (fl) known = { kind: 'zf', d: '', s: '', r: `(${r} | h${k})` };
         break;
       }
       case 'alu-load': {
-        out.push(`const d${k} = rl[${B}], s${k} = RD32(c, a${k}); const ${r} = ${KERNEL_32[x.op]}(c, 4, d${k}, s${k}, ${fl});${x.op !== Alu.Cmp ? ` rl[${B}] = ${r}; rh[${B}] = 0;` : ''}`);
+        out.push(`const d${k} = g[${B << 1}], s${k} = RD32(c, a${k}); const ${r} = ${KERNEL_32[x.op]}(c, 4, d${k}, s${k}, ${fl});${x.op !== Alu.Cmp ? ` g[${B << 1}] = ${r}; g[${(B << 1) | 1}] = 0;` : ''}`);
         if (fl) known = aluKnown(x.op, k);
         break;
       }
@@ -380,32 +380,32 @@ export function emitBody(ins: readonly Insn[], o: EmitOptions): Emitted | null {
         break;
       }
       case 'test': {
-        const s = hasImm(x.row) ? `${x.imm | 0}` : `rl[${B}]`;
-        out.push(`const ${r} = AND(c, 4, rl[${A}], ${s}, ${fl});`);
+        const s = hasImm(x.row) ? `${x.imm | 0}` : `g[${B << 1}]`;
+        out.push(`const ${r} = AND(c, 4, g[${A << 1}], ${s}, ${fl});`);
         if (fl) known = { kind: 'logic', d: '', s: '', r };
         break;
       }
       case 'incdec':
-        out.push(`const ${r} = INCDEC(c, 4, rl[${A}], ${x.op === 1}, ${fl ? knownCF(known) : '0'}, ${fl}); rl[${A}] = ${r}; rh[${A}] = 0;`);
+        out.push(`const ${r} = INCDEC(c, 4, g[${A << 1}], ${x.op === 1}, ${fl ? knownCF(known) : '0'}, ${fl}); g[${A << 1}] = ${r}; g[${(A << 1) | 1}] = 0;`);
         if (fl) known = { kind: 'zf', d: '', s: '', r };
         break;
       case 'neg':
-        out.push(`const s${k} = rl[${A}]; const ${r} = SUB(c, 4, 0, s${k}, ${fl}); rl[${A}] = ${r}; rh[${A}] = 0;`);
+        out.push(`const s${k} = g[${A << 1}]; const ${r} = SUB(c, 4, 0, s${k}, ${fl}); g[${A << 1}] = ${r}; g[${(A << 1) | 1}] = 0;`);
         if (fl) known = { kind: 'sub', d: '0', s: `s${k}`, r };
         break;
       case 'not':
-        out.push(`rl[${A}] = NOT(4, rl[${A}]); rh[${A}] = 0;`);
+        out.push(`g[${A << 1}] = NOT(4, g[${A << 1}]); g[${(A << 1) | 1}] = 0;`);
         break;
       case 'mov-rr':
-        out.push(`rl[${A}] = rl[${B}]; rh[${A}] = 0;`);
+        out.push(`g[${A << 1}] = g[${B << 1}]; g[${(A << 1) | 1}] = 0;`);
         break;
       case 'mov64': {
         const [dst, src] = eFirst(x.row) ? [A, B] : [B, A];
-        out.push(`rl[${dst}] = rl[${src}]; rh[${dst}] = rh[${src}];`);
+        out.push(`g[${dst << 1}] = g[${src << 1}]; g[${(dst << 1) | 1}] = g[${(src << 1) | 1}];`);
         break;
       }
       case 'load':
-        out.push(`rl[${B}] = RD32(c, a${k}); rh[${B}] = 0;`);
+        out.push(`g[${B << 1}] = RD32(c, a${k}); g[${(B << 1) | 1}] = 0;`);
         break;
       case 'store': {
         const w = x.osz === 1 ? 'WR8' : x.osz === 2 ? 'WR16' : 'WR32';
@@ -414,19 +414,19 @@ export function emitBody(ins: readonly Insn[], o: EmitOptions): Emitted | null {
         break;
       }
       case 'movri':
-        out.push(`rl[${A}] = ${x.imm | 0}; rh[${A}] = 0;`);
+        out.push(`g[${A << 1}] = ${x.imm | 0}; g[${(A << 1) | 1}] = 0;`);
         break;
       case 'lea':
-        out.push(`rl[${B}] = OFF32(c, ${x.disp | 0}, ${x.base}, ${x.index}, ${x.scale}); rh[${B}] = 0;`);
+        out.push(`g[${B << 1}] = OFF32(c, ${x.disp | 0}, ${x.base}, ${x.index}, ${x.scale}); g[${(B << 1) | 1}] = 0;`);
         break;
       case 'movzx':
-        out.push(`rl[${B}] = GETREG(c, ${x.imm2}, ${A}); rh[${B}] = 0;`);
+        out.push(`g[${B << 1}] = GETREG(c, ${x.imm2}, ${A}); g[${(B << 1) | 1}] = 0;`);
         break;
       case 'movzx-load':
-        out.push(`rl[${B}] = ${x.imm2 === 1 ? 'RD8' : 'RD16'}(c, a${k}); rh[${B}] = 0;`);
+        out.push(`g[${B << 1}] = ${x.imm2 === 1 ? 'RD8' : 'RD16'}(c, a${k}); g[${(B << 1) | 1}] = 0;`);
         break;
       case 'shift':
-        out.push(`const ${r} = ${SHIFT_KERNEL[x.op]}(c, rl[${A}], ${x.imm & 31}, ${fl}); rl[${A}] = ${r}; rh[${A}] = 0;`);
+        out.push(`const ${r} = ${SHIFT_KERNEL[x.op]}(c, g[${A << 1}], ${x.imm & 31}, ${fl}); g[${A << 1}] = ${r}; g[${(A << 1) | 1}] = 0;`);
         if (fl) known = x.op === Sh.Rol || x.op === Sh.Ror ? NONE : { kind: 'zf', d: '', s: '', r };
         break;
       case 'jcc': {

@@ -31,11 +31,11 @@ function trace(compile: boolean, slice: number): string[] {
   load(mem, 0x1000, PROG);
   load(mem, 0x2000, '78563412');
   cpu.rip = 0x1000;
-  cpu.rl[0] = -1;
+  cpu.gpr[2 * 0] = -1;
   const out: string[] = [];
   for (let guard = 0; guard < 100000; guard++) {
     const r = cpu.run(slice);
-    out.push(`${r} n=${cpu.instructions} rip=${cpu.rip.toString(16)} eax=${(cpu.rl[0]! >>> 0).toString(16)} ecx=${cpu.rl[1]} ebx=${cpu.rl[3]} esi=${cpu.rl[6]} fl=${cpu.getRflags().toString(16)}`);
+    out.push(`${r} n=${cpu.instructions} rip=${cpu.rip.toString(16)} eax=${(cpu.gpr[2 * 0]! >>> 0).toString(16)} ecx=${cpu.gpr[2 * 1]} ebx=${cpu.gpr[2 * 3]} esi=${cpu.gpr[2 * 6]} fl=${cpu.getRflags().toString(16)}`);
     if (r !== 'budget') break;
   }
   return out;
@@ -71,7 +71,7 @@ function byteTrace(compile: boolean, slice: number): string[] {
   const out: string[] = [];
   for (let guard = 0; guard < 100000; guard++) {
     const r = cpu.run(slice);
-    out.push(`${r} n=${cpu.instructions} rip=${cpu.rip.toString(16)} ebx=${cpu.rl[3]} esi=${cpu.rl[6]} fl=${cpu.getRflags().toString(16)}`);
+    out.push(`${r} n=${cpu.instructions} rip=${cpu.rip.toString(16)} ebx=${cpu.gpr[2 * 3]} esi=${cpu.gpr[2 * 6]} fl=${cpu.getRflags().toString(16)}`);
     if (r !== 'budget') break;
   }
   return out;

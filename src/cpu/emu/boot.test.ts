@@ -73,11 +73,11 @@ test('self-modifying code: a write into the current block takes effect', () => {
   cpu.rip = 0x1000;
   // Run once so the block is decoded and cached, then restore and run again.
   cpu.runUntilHalt(100);
-  assert.equal(cpu.rl[0]! & 0xff, 0x42);
+  assert.equal(cpu.gpr[2 * 0]! & 0xff, 0x42);
   mem.write(0x1010, Uint8Array.of(0));
   cpu.halted = false;
   cpu.rip = 0x1000;
   cpu.runUntilHalt(100);
-  assert.equal(cpu.rl[0]! & 0xff, 0x42);
+  assert.equal(cpu.gpr[2 * 0]! & 0xff, 0x42);
   assert.ok(cpu.cache.invalidations > 0);
 });

@@ -93,7 +93,7 @@ test('an IST stack that is not canonical: #SS(0) before the frame is pushed', ()
   halt(t);
   assert.equal(t.cpu.getGpr(0), 0n);
   assert.equal(t.cpu.getGpr(3), 0x1000n);
-  assert.equal(t.cpu.rl[4], 0x9000 - 48, '#SS ran on its own IST stack (6 qwords with the error code)');
+  assert.equal(t.cpu.gpr[2 * 4], 0x9000 - 48, '#SS ran on its own IST stack (6 qwords with the error code)');
 });
 
 test('an IST slot beyond the TSS limit: #TS with the TSS selector', () => {
@@ -110,7 +110,7 @@ test('an IST slot beyond the TSS limit: #TS with the TSS selector', () => {
 function ring3Call(t: TestCpu): void {
   t.cpu.setSegRaw(CS, 0x33, 0, 0xffffffff, 0xa0fb);
   t.cpu.setSegRaw(SS, 0x3b, 0, 0xffffffff, 0xc0f3);
-  t.cpu.rl[4] = 0x7000;
+  t.cpu.gpr[2 * 4] = 0x7000;
   t.mem.writeU32(0x600, 0);
   t.mem.writeU32(0x604, 0x43);
   load(t.mem, 0x1000, 'ff 1c 25 00 06 00 00'); // call far [0x600] (m16:32; a gate ignores the offset)
@@ -124,7 +124,7 @@ test('a 64-bit call gate from ring 3: the ring-0 stack from RSP0 holds SS, RSP, 
   load(t.mem, 0x5000, '48 8b 04 24  48 8b 5c 24 08  48 8b 4c 24 10  48 8b 54 24 18  f4');
   halt(t);
   assert.equal(t.cpu.cpl, 0);
-  assert.equal(t.cpu.rl[4], 0xa000 - 32);
+  assert.equal(t.cpu.gpr[2 * 4], 0xa000 - 32);
   assert.deepEqual([t.cpu.getGpr(0), t.cpu.getGpr(3), t.cpu.getGpr(1), t.cpu.getGpr(2)], [0x1007n, 0x33n, 0x7000n, 0x3bn]);
 });
 
@@ -207,5 +207,5 @@ test('5-level paging: an IST stack not canonical with 57 bits (2^56 + 0x9000): #
   halt(t);
   assert.equal(t.cpu.getGpr(0), 0n);
   assert.equal(t.cpu.getGpr(3), 0x1000n);
-  assert.equal(t.cpu.rl[4], 0x9000 - 48, '#SS ran on its own IST stack');
+  assert.equal(t.cpu.gpr[2 * 4], 0x9000 - 48, '#SS ran on its own IST stack');
 });

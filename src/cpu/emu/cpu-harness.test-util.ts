@@ -57,7 +57,7 @@ export function setupFlat32(c: EmuCpu, mem: GuestMemory, rip: number, gates: rea
   c.gdtLimit = gdt.length * 8 - 1;
   c.idtBase = FLAT32_IDT;
   c.idtLimit = 256 * 8 - 1;
-  c.rl[4] = 0x8000;
+  c.gpr[2 * 4] = 0x8000;
   c.rip = rip;
 }
 
@@ -74,7 +74,7 @@ export function makePagedFlat32Cpu(): TestCpu {
   for (let p = 0; p < 1024; p++) t.mem.writeU32(pt + p * 4, p === 0x300 ? 0 : ((p << 12) | (p === 0x200 ? 5 : 7)) >>> 0);
   t.cpu.cr3 = pd;
   t.cpu.cr0 = t.cpu.cr0 | CR0_PG | CR0_WP;
-  t.cpu.rl[4] = 0x8000;
+  t.cpu.gpr[2 * 4] = 0x8000;
   return t;
 }
 
@@ -107,8 +107,8 @@ export function run32(code: string, regs: Partial<Record<number, number>> = {}, 
   const t = makeCpu();
   load(t.mem, 0x1000, code + '\n f4');
   t.cpu.setFlat32();
-  t.cpu.rl[4] = 0x8000;
-  for (const [r, v] of Object.entries(regs)) t.cpu.rl[Number(r)] = v!;
+  t.cpu.gpr[2 * 4] = 0x8000;
+  for (const [r, v] of Object.entries(regs)) t.cpu.gpr[Number(r) << 1] = v!;
   t.cpu.setRflags(flags);
   t.cpu.rip = 0x1000;
   const r = t.cpu.runUntilHalt(1_000_000);
@@ -124,7 +124,7 @@ export function makeLong64Cpu(): TestCpu {
   t.mem.writeU32(0x11000, 0x12000 | 7);
   t.mem.writeU32(0x12000, 0x87);
   t.cpu.setLong64(0x10000);
-  t.cpu.rl[4] = 0x8000;
+  t.cpu.gpr[2 * 4] = 0x8000;
   t.cpu.rip = 0x1000;
   return t;
 }

@@ -55,7 +55,7 @@ function firstException(c: EmuCpu, mem: EmuVm['memory'], code: string, setup?: (
   load(mem, 0x1000, code);
   c.setFlat32();
   c.idtLimit = 0;
-  c.rl[4] = 0x8000;
+  c.gpr[2 * 4] = 0x8000;
   c.rip = 0x1000;
   setup?.(c);
   c.exceptionLog.length = 0;
@@ -88,7 +88,7 @@ test('a model hiding PCID: MOV to CR4 setting PCIDE is #GP; INVPCID hidden: #UD'
   vm.memory.writeU32(0x12000, 0x83);
   load(vm.memory, 0x1000, '66 0f 38 82 00 f4');
   c.rip = 0x1000;
-  c.rl[0] = 0x2000;
+  c.gpr[2 * 0] = 0x2000;
   c.idtLimit = 0;
   quiet(() => c.run(10));
   assert.equal(c.exceptionLog[0]?.vector, VEC_UD);
@@ -168,10 +168,10 @@ test('a model without LA57 on a VM that offers it: CR4.LA57 is #GP and CPUID sho
   c.setFlat32();
   assert.equal(c.la57, false);
   assert.equal(cr4Fault(c, CR4_LA57), VEC_GP);
-  c.rl[0] = 7;
-  c.rl[1] = 0;
+  c.gpr[2 * 0] = 7;
+  c.gpr[2 * 1] = 0;
   cpuid(c);
-  assert.equal(c.rl[1]! & (1 << 16), 0);
+  assert.equal(c.gpr[2 * 1]! & (1 << 16), 0);
   const kept = cpu0(vmHiding([], undefined, true));
   kept.setFlat32();
   assert.equal(cr4Fault(kept, CR4_LA57), undefined);

@@ -20,7 +20,8 @@
  *   cpu.exceptionLog                                       // last 64 delivered exceptions: {vector, code, rip}
  *   cpu.shutdownReason                                     // set on triple fault
  *
- * Registers are two Int32 halves per GPR (rl/rh). Linear addresses are JS numbers:
+ * Registers are two Int32 halves per GPR, side by side (gpr: register n's low half at 2n, its high half at
+ * 2n + 1). Linear addresses are JS numbers:
  * legacy modes use 0..2^32-1, long mode uses the signed canonical value (exact in a double).
  */
 import type { Bus } from '../bus.js';
@@ -36,7 +37,7 @@ import { X87State } from './fpu/fpu-state.js';
 import { XmmFile } from './fpu/simd-file.js';
 import { XCR0_SUPPORTED } from './fpu/sse-state.js';
 import type { Dispatch } from './table/dispatch.js';
-import { CR0_EM, CR0_ET, CR0_NE, CR0_PE, CR0_TS, CR4_IMPLEMENTED, CR4_OSFXSR, CR0_PG, CR0_WP, CR4_LA57, CR4_PAE, EFER_IMPLEMENTED, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, JC_SIZE, type RunResult, Tlb, Seg, Pow, BigAd } from './x86-defs.js';
+import { CR0_EM, CR0_ET, CR0_NE, CR0_PE, CR0_TS, CR4_IMPLEMENTED, CR4_OSFXSR, CR0_PG, CR0_WP, CR4_LA57, CR4_PAE, EFER_IMPLEMENTED, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, JC_SIZE, type RunResult, Tlb, Seg, Pow, BigAd, Gp } from './x86-defs.js';
 import { ripFromU64, ripU64 } from './address.js';
 import { getFlags, setFlagsRaw } from './lazy-flags.js';
 import { rebuildRam, type RamRegion } from './mem-access.js';
@@ -139,8 +140,11 @@ export class EmuCpu {
   // ---- architectural state ----
   // The register file, segment bases/checks and TLB tags are views on the wasm tier's memory in that
   // mode (jit/wasm-arena.ts), plain arrays otherwise; the constructor makes them.
-  readonly rl: Int32Array;
-  readonly rh: Int32Array;
+  /**
+   * The general registers, two int32 halves each: register n's low half at [2n], its high half at [2n + 1] (the
+   * little-endian i64 at byte 8n, which is how compiled wasm code reads and writes a 64-bit register at once).
+   */
+  readonly gpr: Int32Array;
   /** RIP (see the file comment for the number representation). */
   rip = 0;
   /**
@@ -545,8 +549,7 @@ export class EmuCpu {
       const buf = a.memory.buffer;
       this.wasm = a;
       this.wslot = s;
-      this.rl = new Int32Array(buf, s + Slot.Rl, 16);
-      this.rh = new Int32Array(buf, s + Slot.Rh, 16);
+      this.gpr = new Int32Array(buf, s + Slot.Gpr, 32);
       this.segBase = new Float64Array(buf, s + Slot.SegBase, 10);
       this.segChk = new Uint8Array(buf, s + Slot.SegChk, 10);
       this.segSel = new Int32Array(buf, s + Slot.SegSel, 10);
@@ -563,8 +566,7 @@ export class EmuCpu {
     } else {
       this.wasm = null;
       this.wslot = 0;
-      this.rl = new Int32Array(16);
-      this.rh = new Int32Array(16);
+      this.gpr = new Int32Array(32);
       this.segBase = new Float64Array(10);
       this.segChk = new Uint8Array(10);
       this.segSel = new Int32Array(10);
@@ -605,9 +607,8 @@ export class EmuCpu {
 
   /** Power-on / INIT state: real mode at F000:FFF0 (CS base 0xffff0000). */
   reset(): void {
-    this.rl.fill(0);
-    this.rh.fill(0);
-    this.rl[2] = 0x600 | 0xf1; // EDX = signature-ish after reset
+    this.gpr.fill(0);
+    this.gpr[Gp.DxLo] = 0x600 | 0xf1; // EDX = signature-ish after reset
     setFlagsRaw(this, 2);
     for (let s = 0; s < 6; s++) this.setSegRaw(s, 0, 0, 0xffff, 0x93);
     this.setSegRaw(Seg.CS, 0xf000, 0xffff0000, 0xffff, 0x9b);
@@ -723,11 +724,11 @@ export class EmuCpu {
   }
 
   getGpr(n: number): bigint {
-    return (BigInt(this.rh[n]! >>> 0) << 32n) | BigInt(this.rl[n]! >>> 0);
+    return (BigInt(this.gpr[(n << 1) | 1]! >>> 0) << 32n) | BigInt(this.gpr[n << 1]! >>> 0);
   }
   setGpr(n: number, v: bigint): void {
-    this.rl[n] = Number(v & 0xffffffffn) | 0;
-    this.rh[n] = Number((v >> 32n) & 0xffffffffn) | 0;
+    this.gpr[n << 1] = Number(v & 0xffffffffn) | 0;
+    this.gpr[(n << 1) | 1] = Number((v >> 32n) & 0xffffffffn) | 0;
   }
   /** RIP as an unsigned 64-bit value, exact beyond +-2^53 too (a code handle, address.ts ripOf). */
   getRip(): bigint {

@@ -20,6 +20,7 @@ import { envUsesWasm } from './jit/jit-mode.js';
 import { provideArena } from './jit/wasm-arena.js';
 import type { JitStats } from './jit/jit-stats.js';
 import { spinsForever } from './spin-check.js';
+import { Gp } from './x86-defs.js';
 import type { EmuChipSet, EmuClock } from './chips/chip-types.js';
 import { createEmuChipSet, FERR_IRQ } from './chips/chip-set.js';
 import { EMU_LA57_DETAIL, emuFeatureList } from '../../features/emu-cpu-model.js';
@@ -631,14 +632,13 @@ export class EmuVm implements Vm {
   private queryCpuid(vcpu: number, leaf: number, subleaf: number): [number, number, number, number] {
     const c = this.cpus[vcpu];
     if (c === undefined) throw new RangeError(`emu: no vCPU ${vcpu}`);
-    const saved = [...c.rl.subarray(0, 4), ...c.rh.subarray(0, 4)];
-    c.rl[0] = leaf | 0;
-    c.rl[1] = subleaf | 0;
+    const saved = c.gpr.slice(0, 8);
+    c.gpr[Gp.AxLo] = leaf | 0;
+    c.gpr[Gp.CxLo] = subleaf | 0;
     cpuid(c);
     // GPR order: rax, rcx, rdx, rbx.
-    const out: [number, number, number, number] = [c.rl[0]! >>> 0, c.rl[3]! >>> 0, c.rl[1]! >>> 0, c.rl[2]! >>> 0];
-    c.rl.set(saved.slice(0, 4), 0);
-    c.rh.set(saved.slice(4), 0);
+    const out: [number, number, number, number] = [c.gpr[Gp.AxLo]! >>> 0, c.gpr[Gp.BxLo]! >>> 0, c.gpr[Gp.CxLo]! >>> 0, c.gpr[Gp.DxLo]! >>> 0];
+    c.gpr.set(saved, 0);
     return out;
   }
 

@@ -32,7 +32,7 @@ function setup32(): TestCpu {
   writeGdt(t);
   t.cpu.idtBase = IDT;
   t.cpu.idtLimit = 256 * 8 - 1;
-  t.cpu.rl[4] = 0x8000;
+  t.cpu.gpr[2 * 4] = 0x8000;
   t.cpu.rip = 0x1000;
   return t;
 }
@@ -44,9 +44,9 @@ test('32-bit protected mode: #GP with a selector error code, EIP of the faulting
   gate32(t, 13, 0x2000);
   load(t.mem, 0x2000, '58 8b 1c 24 8b 4c 24 04 f4'); // pop eax; mov ebx,[esp]; mov ecx,[esp+4]; hlt
   assert.equal(t.cpu.runUntilHalt(1000), 'hlt');
-  assert.equal(t.cpu.rl[0], 0x1238);
-  assert.equal(t.cpu.rl[3], 0x1004, 'pushed EIP is the MOV DS');
-  assert.equal(t.cpu.rl[1], 0x08, 'pushed CS');
+  assert.equal(t.cpu.gpr[2 * 0], 0x1238);
+  assert.equal(t.cpu.gpr[2 * 3], 0x1004, 'pushed EIP is the MOV DS');
+  assert.equal(t.cpu.gpr[2 * 1], 0x08, 'pushed CS');
   assert.deepEqual(t.cpu.exceptionLog.map((e) => e.vector), [13]);
 });
 
@@ -56,9 +56,9 @@ test('32-bit: INT n pushes the next EIP and clears IF through an interrupt gate'
   gate32(t, 0x40, 0x2000);
   load(t.mem, 0x2000, '8b 1c 24 8b 4c 24 08 9c 58 f4'); // mov ebx,[esp]; mov ecx,[esp+8]; pushf; pop eax; hlt
   t.cpu.runUntilHalt(1000);
-  assert.equal(t.cpu.rl[3], 0x1003);
-  assert.equal(t.cpu.rl[1]! & 0x200, 0x200, 'saved EFLAGS had IF');
-  assert.equal(t.cpu.rl[0]! & 0x200, 0, 'handler runs with IF=0');
+  assert.equal(t.cpu.gpr[2 * 3], 0x1003);
+  assert.equal(t.cpu.gpr[2 * 1]! & 0x200, 0x200, 'saved EFLAGS had IF');
+  assert.equal(t.cpu.gpr[2 * 0]! & 0x200, 0, 'handler runs with IF=0');
 });
 
 test('32-bit: a fault while delivering a contributory fault becomes #DF; a fault during #DF shuts down', () => {
@@ -67,9 +67,9 @@ test('32-bit: a fault while delivering a contributory fault becomes #DF; a fault
   gate32(t, 13, 0x2000, false); // #GP gate not present -> #NP while delivering #GP -> #DF
   gate32(t, 8, 0x2100);
   load(t.mem, 0x2100, '58 f4'); // pop eax (error code 0); hlt
-  t.cpu.rl[0] = 0x55;
+  t.cpu.gpr[2 * 0] = 0x55;
   assert.equal(t.cpu.runUntilHalt(1000), 'hlt');
-  assert.equal(t.cpu.rl[0], 0);
+  assert.equal(t.cpu.gpr[2 * 0], 0);
   assert.deepEqual(t.cpu.exceptionLog.map((e) => e.vector), [13, 11, 8]);
 
   const u = setup32();
@@ -84,15 +84,15 @@ test('real mode: INT n through the IVT pushes FLAGS, CS, IP', () => {
   const c = t.cpu;
   c.setSegRaw(CS, 0, 0, 0xffff, 0x9b);
   c.setSegRaw(SS, 0, 0, 0xffff, 0x93);
-  c.rl[4] = 0x7000;
+  c.gpr[2 * 4] = 0x7000;
   c.rip = 0x1000;
   t.mem.writeU32(0x21 * 4, (0x0200 << 16) | 0x0010); // 0200:0010 = 0x2010
   load(t.mem, 0x1000, 'fb cd 21 f4');
   load(t.mem, 0x2010, '89 e5 8b 46 00 8b 5e 02 8b 4e 04 f4'); // mov bp,sp; mov ax,[bp]; mov bx,[bp+2]; mov cx,[bp+4]; hlt
   c.runUntilHalt(100);
-  assert.equal(c.rl[0]! & 0xffff, 0x1003, 'IP after INT');
-  assert.equal(c.rl[3]! & 0xffff, 0, 'CS');
-  assert.equal(c.rl[1]! & 0x200, 0x200, 'FLAGS.IF saved');
+  assert.equal(c.gpr[2 * 0]! & 0xffff, 0x1003, 'IP after INT');
+  assert.equal(c.gpr[2 * 3]! & 0xffff, 0, 'CS');
+  assert.equal(c.gpr[2 * 1]! & 0x200, 0x200, 'FLAGS.IF saved');
   assert.equal(c.getRflags() & 0x200, 0, 'IF cleared');
   assert.equal(c.segSel[CS], 0x200);
 });
@@ -113,7 +113,7 @@ test('64-bit: #DE through a 16-byte gate with IST, full frame pushed on the IST 
   mem.writeU32(IDT + 8, 0);
   load(mem, 0x1000, '31 c9 f7 f1 f4'); // xor ecx,ecx; div ecx
   load(mem, 0x2000, '48 89 e0 48 8b 1c 24 48 8b 4c 24 08 48 8b 54 24 18 f4'); // mov rax,rsp; mov rbx,[rsp]; mov rcx,[rsp+8]; mov rdx,[rsp+24]; hlt
-  cpu.rl[4] = 0x8000;
+  cpu.gpr[2 * 4] = 0x8000;
   cpu.rip = 0x1000;
   cpu.runUntilHalt(100);
   assert.equal(cpu.getGpr(0), 0x9000n - 40n, 'frame of 5 qwords below the 16-byte aligned IST');
@@ -129,8 +129,8 @@ test('TF single-step: #DB after each instruction with DR6.BS, the pushed EIP is 
   gate32(t, 1, 0x2000);
   // handler: inc ebx; iret (TF is restored by IRET from the saved EFLAGS)
   load(t.mem, 0x2000, '43 cf');
-  t.cpu.rl[3] = 0;
+  t.cpu.gpr[2 * 3] = 0;
   t.cpu.runUntilHalt(1000);
-  assert.equal(t.cpu.rl[3], 2, 'one #DB per instruction after POPF set TF (NOP, NOP)');
+  assert.equal(t.cpu.gpr[2 * 3], 2, 'one #DB per instruction after POPF set TF (NOP, NOP)');
   assert.equal(t.cpu.dr[6]! & 0x4000, 0x4000);
 });

@@ -6,7 +6,7 @@
 import type { EmuCpu } from './cpu.js';
 import { SEG_ATTR_UNUSABLE } from '../registers.js';
 import { warnOnce } from '../../util/log.js';
-import { CR0_PE, EFER_LMA, FAULT, VEC_DF, VEC_GP, VEC_NP, VEC_PF, VEC_SS, VEC_TS, VEC_UD, Seg, Pow, Tlb, BigAd } from './x86-defs.js';
+import { CR0_PE, EFER_LMA, FAULT, VEC_DF, VEC_GP, VEC_NP, VEC_PF, VEC_SS, VEC_TS, VEC_UD, Seg, Pow, Tlb, BigAd, Gp } from './x86-defs.js';
 import { rd16, rd32, wr64 } from './mem-access.js';
 import { getFlags, putFlags } from './lazy-flags.js';
 import { push, setRsp64 } from './stack.js';
@@ -181,8 +181,8 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
     let rsp: number;
     let rspHi = 0;
     let rspLo = 0;
-    const oldRspLo = c.rl[4]!;
-    const oldRspHi = c.rh[4]!;
+    const oldRspLo = c.gpr[Gp.SpLo]!;
+    const oldRspHi = c.gpr[Gp.SpHi]!;
     if (newCpl < c.cpl || ist !== 0) {
       const off = ist !== 0 ? 0x24 + (ist - 1) * 8 : 4 + newCpl * 8;
       if (off + 7 > c.segLimit[Seg.TR]!) return raise(c, VEC_TS, (c.segSel[Seg.TR]! & 0xfffc) + extBit);
@@ -241,8 +241,8 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
     c.rip = ripOf(w2, target, c); // signed canonical: the gate's high dword was read as a signed int32
   } else {
     let newSsSel = oldSs;
-    let espNew = c.rl[4]!;
-    const oldEsp = c.rl[4]!;
+    let espNew = c.gpr[Gp.SpLo]!;
+    const oldEsp = c.gpr[Gp.SpLo]!;
     let ssChange = false;
     if (newCpl < c.cpl) {
       const tssBase = c.segBase[Seg.TR]!;
@@ -272,7 +272,7 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
         if (e === FAULT) c.excVec = VEC_TS;
         throw e;
       }
-      c.rl[4] = espNew;
+      c.gpr[Gp.SpLo] = espNew;
     }
     c.tlbUser = newCpl === 3 ? Tlb.Size : 0;
     const ss32 = (c.segAttr[Seg.SS]! & (1 << 14)) !== 0;
@@ -294,7 +294,7 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
       c.segBase[Seg.SS] = ssSave[1];
       c.segLimit[Seg.SS] = ssSave[2];
       c.segAttr[Seg.SS] = ssSave[3];
-      c.rl[4] = oldEsp;
+      c.gpr[Gp.SpLo] = oldEsp;
       c.updateMode();
       throw e;
     }

@@ -29,16 +29,16 @@ test('far CALL through a 32-bit call gate from ring 3 switches to the TSS ring-0
   cpu.setSegRaw(CS, 0x23, 0, 0xffffffff, 0xc0fb);
   cpu.setSegRaw(SS, 0x2b, 0, 0xffffffff, 0xc0f3);
   assert.equal(cpu.cpl, 3);
-  cpu.rl[4] = 0x7000;
+  cpu.gpr[2 * 4] = 0x7000;
   cpu.rip = 0x1000;
   load(mem, 0x1000, '9a 00000000 1b00'); // call far 0x1b:0 (the offset is ignored for a gate)
   // ring 0: mov eax,[esp]; mov ebx,[esp+4]; mov ecx,[esp+8]; mov edx,[esp+12]; hlt
   load(mem, 0x3000, '8b 04 24 8b 5c 24 04 8b 4c 24 08 8b 54 24 0c f4');
   assert.equal(cpu.runUntilHalt(100), 'hlt');
-  assert.deepEqual([cpu.rl[0], cpu.rl[3], cpu.rl[1], cpu.rl[2]], [0x1007, 0x23, 0x7000, 0x2b]);
+  assert.deepEqual([cpu.gpr[2 * 0], cpu.gpr[2 * 3], cpu.gpr[2 * 1], cpu.gpr[2 * 2]], [0x1007, 0x23, 0x7000, 0x2b]);
   assert.equal(cpu.cpl, 0);
   assert.equal(cpu.segSel[SS], 0x10);
-  assert.equal(cpu.rl[4], 0x9000 - 16);
+  assert.equal(cpu.gpr[2 * 4], 0x9000 - 16);
 });
 
 test('#DF through a task gate: hardware task switch to the #DF TSS, back link and NT set, TR busy', () => {
@@ -73,14 +73,14 @@ test('#DF through a task gate: hardware task switch to the #DF TSS, back link an
   cpu.idtBase = IDT;
   cpu.idtLimit = 0x7ff;
   cpu.setSegRaw(TR, 0x18, 0x5000, 0x67, 0x8b);
-  cpu.rl[4] = 0x8000;
+  cpu.gpr[2 * 4] = 0x8000;
   cpu.rip = 0x1000;
   load(mem, 0x1000, '66 b8 3812 8e d8 f4'); // mov ax,0x1238; mov ds,ax -> #GP
   load(mem, 0x2100, '58 0f b7 1d 00600000 9c 59 f4'); // pop eax; movzx ebx, word [0x6000]; pushf; pop ecx; hlt
   assert.equal(cpu.runUntilHalt(100), 'hlt');
-  assert.equal(cpu.rl[0], 0, '#DF error code');
-  assert.equal(cpu.rl[3], 0x18, 'back link to the old task');
-  assert.equal(cpu.rl[1]! & 0x4000, 0x4000, 'NT set');
+  assert.equal(cpu.gpr[2 * 0], 0, '#DF error code');
+  assert.equal(cpu.gpr[2 * 3], 0x18, 'back link to the old task');
+  assert.equal(cpu.gpr[2 * 1]! & 0x4000, 0x4000, 'NT set');
   assert.equal(cpu.segSel[TR], 0x20);
   assert.equal(mem.readU32(GDT + 0x20 + 4) & 0x200, 0x200, 'new TSS busy');
   assert.equal(mem.readU32(0x5000 + 0x20), 0x1004, 'old task saved the faulting EIP');

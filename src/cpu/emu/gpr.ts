@@ -4,21 +4,21 @@ import { Pow } from './x86-defs.js';
 
 /** 64-bit register as a signed double (for addresses). */
 export function r64(c: EmuCpu, n: number): number {
-  return c.rh[n]! * Pow.Two32 + (c.rl[n]! >>> 0);
+  return c.gpr[(n << 1) | 1]! * Pow.Two32 + (c.gpr[n << 1]! >>> 0);
 }
 
 /** Reads a register of `size` bytes: 1 uses byte-register codes (0-15 low bytes, 16-19 AH..BH). */
 export function getReg(c: EmuCpu, size: number, r: number): number {
   switch (size) {
     case 1:
-      return r < 16 ? c.rl[r]! & 0xff : (c.rl[r - 16]! >> 8) & 0xff;
+      return r < 16 ? c.gpr[r << 1]! & 0xff : (c.gpr[(r - 16) << 1]! >> 8) & 0xff;
     case 2:
-      return c.rl[r]! & 0xffff;
+      return c.gpr[r << 1]! & 0xffff;
     case 8:
-      c.hi = c.rh[r]!;
-      return c.rl[r]!;
+      c.hi = c.gpr[(r << 1) | 1]!;
+      return c.gpr[r << 1]!;
     default:
-      return c.rl[r]!;
+      return c.gpr[r << 1]!;
   }
 }
 
@@ -26,18 +26,18 @@ export function getReg(c: EmuCpu, size: number, r: number): number {
 export function setReg(c: EmuCpu, size: number, r: number, v: number, vhi = 0): void {
   switch (size) {
     case 1:
-      if (r < 16) c.rl[r] = (c.rl[r]! & ~0xff) | (v & 0xff);
-      else c.rl[r - 16] = (c.rl[r - 16]! & ~0xff00) | ((v & 0xff) << 8);
+      if (r < 16) c.gpr[r << 1] = (c.gpr[r << 1]! & ~0xff) | (v & 0xff);
+      else c.gpr[(r - 16) << 1] = (c.gpr[(r - 16) << 1]! & ~0xff00) | ((v & 0xff) << 8);
       return;
     case 2:
-      c.rl[r] = (c.rl[r]! & ~0xffff) | (v & 0xffff);
+      c.gpr[r << 1] = (c.gpr[r << 1]! & ~0xffff) | (v & 0xffff);
       return;
     case 8:
-      c.rl[r] = v;
-      c.rh[r] = vhi;
+      c.gpr[r << 1] = v;
+      c.gpr[(r << 1) | 1] = vhi;
       return;
     default:
-      c.rl[r] = v;
-      c.rh[r] = 0;
+      c.gpr[r << 1] = v;
+      c.gpr[(r << 1) | 1] = 0;
   }
 }

@@ -64,10 +64,10 @@ function seed(t: TestCpu): void {
   const c = t.cpu;
   const vals = [0x4000, 3, 0x9abcdef1, 0x4010, 0x7ff0, 0x4200, 0x4020, 0x4100];
   vals.forEach((v, r) => {
-    c.rl[r] = v | 0;
-    c.rh[r] = 0;
+    c.gpr[r << 1] = v | 0;
+    c.gpr[(r << 1) | 1] = 0;
   });
-  for (let r = 8; r < 16; r++) c.rl[r] = (r * 0x1234567) | 0;
+  for (let r = 8; r < 16; r++) c.gpr[r << 1] = (r * 0x1234567) | 0;
   for (let a = 0x4000; a < 0x4400; a += 4) t.mem.writeU32(a, (a * 0x9e3779b1) >>> 0);
   t.mem.writeU32(0x7ff0, 0x1100); // a return address for RET
   c.setRflags(0x2 | 0x40 | 0x1);
@@ -78,7 +78,7 @@ function state(t: TestCpu): string {
   const mem: number[] = [];
   for (let a = 0x4000; a < 0x4400; a += 4) mem.push(t.mem.readU32(a));
   for (let a = 0x7f00; a < 0x8000; a += 4) mem.push(t.mem.readU32(a));
-  return JSON.stringify({ rl: [...c.rl.slice(0, 16)], rh: [...c.rh.slice(0, 16)], rip: c.rip, flags: c.getRflags(), mem });
+  return JSON.stringify({ gpr: [...c.gpr], rip: c.rip, flags: c.getRflags(), mem });
 }
 
 function check(forms: readonly (readonly [string, string])[], make: () => TestCpu, mode: number): Set<number> {

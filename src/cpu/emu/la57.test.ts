@@ -168,7 +168,7 @@ function bigCpu(code: string): TestCpu {
   c.cr4 |= CR4_LA57;
   c.updateMode();
   t.mem.write(0x1000, hex(code + ' f4'));
-  c.rl[4] = 0x8000;
+  c.gpr[2 * 4] = 0x8000;
   c.rip = 0x1000;
   return t;
 }
@@ -309,10 +309,10 @@ test('a rounded linear address beyond +-2^53 (not a handle) still stops the vCPU
 test('CPUID advertises LA57 and 57 linear-address bits only where the model offers it', () => {
   const c = makeCpu().cpu;
   const ask = (leaf: number): Int32Array => {
-    c.rl[0] = leaf;
-    c.rl[1] = 0;
+    c.gpr[2 * 0] = leaf;
+    c.gpr[2 * 1] = 0;
     cpuid(c);
-    return Int32Array.of(c.rl[0]!, c.rl[3]!, c.rl[1]!, c.rl[2]!);
+    return Int32Array.of(c.gpr[2 * 0]!, c.gpr[2 * 3]!, c.gpr[2 * 1]!, c.gpr[2 * 2]!);
   };
   assert.equal(ask(7)[2]! & (1 << 16), 0);
   assert.equal((ask(0x8000_0008)[0]! >> 8) & 0xff, 48);
@@ -437,7 +437,7 @@ test('5-level paging beyond +-2^53: stores through an alias there to a page of d
   t.mem.writeU32(0x23000 + 4 * 8, 0x2000 | 7);
   t.mem.write(0x2000, hex('31c9 c3'));
   t.mem.write(0x2100, hex('31db c3'));
-  c.rl[3] = 5;
+  c.gpr[2 * 3] = 5;
   assert.equal(c.runUntilHalt(1000), 'hlt', `${c.shutdownReason} ${JSON.stringify(c.exceptionLog)}`);
   assert.deepEqual([...t.mem.read(0x2000, 3)], [0xff, 0xc1, 0xc3]);
   assert.equal(c.getGpr(1), 8n, 'the changed f ran');

@@ -2,7 +2,7 @@
 import type { EmuCpu } from './cpu.js';
 import { FIRMWARE_MTRR_DEF_TYPE, MSR } from '../registers.js';
 import { CPUID1_ECX_OSXSAVE, CPUID7_ECX_LA57, EMU_MCA_BANKS, EMU_MCG_CAP, EMU_LINEAR_ADDR_BITS_LA57, EMU_ARCH_CAPABILITIES_HI, EMU_ARCH_CAPABILITIES_LO, EMU_PRED_CMD_BITS, EMU_SPEC_CTRL_BITS, emuCpuid } from '../../features/emu-cpu-model.js';
-import { CR0_PG, CR4_OSXSAVE, EFER_LMA, EFER_LME, Pow, Seg, BigAd } from './x86-defs.js';
+import { CR0_PG, CR4_OSXSAVE, EFER_LMA, EFER_LME, Pow, Seg, BigAd, Gp } from './x86-defs.js';
 import { flushTlb } from './tlb.js';
 import { setReg } from './gpr.js';
 import { BIG, halvesOf, regHalves, regValue, ripOf } from './address.js';
@@ -227,22 +227,22 @@ export function writeMsr(c: EmuCpu, idx: number, lo: number, hi: number): boolea
 }
 
 export function cpuid(c: EmuCpu): void {
-  emuCpuid(c.rl[0]!, c.rl[1]!, c.apic?.apicId ?? c.index, c.cpus, c.cpuidOut);
+  emuCpuid(c.gpr[Gp.AxLo]!, c.gpr[Gp.CxLo]!, c.apic?.apicId ?? c.index, c.cpus, c.cpuidOut);
   const o = c.cpuidOut;
-  if (c.rl[0] === 1 && c.pdcm) o[2] = o[2]! | (1 << 15);
-  if (c.rl[0] === 1 && (c.cr4 & CR4_OSXSAVE) !== 0) o[2] = o[2]! | CPUID1_ECX_OSXSAVE;
+  if (c.gpr[Gp.AxLo] === 1 && c.pdcm) o[2] = o[2]! | (1 << 15);
+  if (c.gpr[Gp.AxLo] === 1 && (c.cr4 & CR4_OSXSAVE) !== 0) o[2] = o[2]! | CPUID1_ECX_OSXSAVE;
   if (c.la57) {
-    if (c.rl[0] === 7 && c.rl[1] === 0) o[2] = o[2]! | CPUID7_ECX_LA57;
-    else if (c.rl[0] === (0x8000_0008 | 0)) o[0] = (o[0]! & ~0xff00) | (EMU_LINEAR_ADDR_BITS_LA57 << 8);
+    if (c.gpr[Gp.AxLo] === 7 && c.gpr[Gp.CxLo] === 0) o[2] = o[2]! | CPUID7_ECX_LA57;
+    else if (c.gpr[Gp.AxLo] === (0x8000_0008 | 0)) o[0] = (o[0]! & ~0xff00) | (EMU_LINEAR_ADDR_BITS_LA57 << 8);
   }
-  if (c.rl[0] === 0xa && c.pmuCpuid0a !== null) {
+  if (c.gpr[Gp.AxLo] === 0xa && c.pmuCpuid0a !== null) {
     const p = c.pmuCpuid0a;
     o[0] = p[0];
     o[1] = p[1];
     o[2] = p[2];
     o[3] = p[3];
   }
-  if (c.cpuidFilter !== null) c.cpuidFilter(c.rl[0]! >>> 0, c.rl[1]! >>> 0, o);
+  if (c.cpuidFilter !== null) c.cpuidFilter(c.gpr[Gp.AxLo]! >>> 0, c.gpr[Gp.CxLo]! >>> 0, o);
   setReg(c, 4, 0, o[0]!);
   setReg(c, 4, 3, o[1]!);
   setReg(c, 4, 1, o[2]!);

@@ -22,8 +22,8 @@ const STACK_CANON = 32768 * TWO32;
  */
 export function off32(c: EmuCpu, disp: number, base: number, index: number, scale: number): number {
   let a = disp;
-  if (base >= 0) a += c.rl[base]!;
-  if (index >= 0) a += c.rl[index]! << scale;
+  if (base >= 0) a += c.gpr[base << 1]!;
+  if (index >= 0) a += c.gpr[index << 1]! << scale;
   return a | 0;
 }
 
@@ -34,8 +34,8 @@ export function off32(c: EmuCpu, disp: number, base: number, index: number, scal
  */
 export function ea32(c: EmuCpu, disp: number, base: number, index: number, scale: number, seg: number, msz: number, mw: boolean): number {
   let a = disp;
-  if (base >= 0) a += c.rl[base]!;
-  if (index >= 0) a += c.rl[index]! << scale;
+  if (base >= 0) a += c.gpr[base << 1]!;
+  if (index >= 0) a += c.gpr[index << 1]! << scale;
   a >>>= 0;
   if (c.segChk[seg] !== 0) checkSeg(c, seg, a, msz, mw);
   const s = c.segBase[seg]! + a;
@@ -67,8 +67,8 @@ function linearEa(c: EmuCpu, i: Insn): void {
   }
   if (ak === Ea.A16) {
     let a = i.disp;
-    if (i.base >= 0) a += c.rl[i.base]!;
-    if (i.index >= 0) a += c.rl[i.index]!;
+    if (i.base >= 0) a += c.gpr[i.base << 1]!;
+    if (i.index >= 0) a += c.gpr[i.index << 1]!;
     a &= 0xffff;
     if (c.segChk[i.seg] !== 0) checkSeg(c, i.seg, a, i.msz, i.mw);
     const s = c.segBase[i.seg]! + a;
@@ -78,8 +78,8 @@ function linearEa(c: EmuCpu, i: Insn): void {
   if (ak === Ea.A32L) {
     let a = i.disp;
     if (i.ripRel) a += c.bip + i.end;
-    if (i.base >= 0) a += c.rl[i.base]!;
-    if (i.index >= 0) a += c.rl[i.index]! << i.scale;
+    if (i.base >= 0) a += c.gpr[i.base << 1]!;
+    if (i.index >= 0) a += c.gpr[i.index << 1]! << i.scale;
     EA_OUT[0] = c.segBase[i.seg]! + (a >>> 0);
     return;
   }
@@ -123,15 +123,15 @@ function offsetTo(c: EmuCpu, i: Insn): boolean {
   }
   const b = i.base;
   if (b >= 0) {
-    const h = c.rh[b]!;
+    const h = c.gpr[(b << 1) | 1]!;
     if (h < -0x10_0000 || h >= 0x10_0000) return false;
-    a += h * TWO32 + (c.rl[b]! >>> 0);
+    a += h * TWO32 + (c.gpr[b << 1]! >>> 0);
   }
   const x = i.index;
   if (x >= 0) {
-    const h = c.rh[x]!;
+    const h = c.gpr[(x << 1) | 1]!;
     if (h < -0x1_0000 || h >= 0x1_0000) return false;
-    a += (h * TWO32 + (c.rl[x]! >>> 0)) * (1 << i.scale);
+    a += (h * TWO32 + (c.gpr[x << 1]! >>> 0)) * (1 << i.scale);
   }
   EA_OUT[0] = a;
   return true;
@@ -155,15 +155,15 @@ function ea64(c: EmuCpu, i: Insn, withSeg: boolean): number {
   }
   const b = i.base;
   if (b >= 0) {
-    lo += c.rl[b]! >>> 0;
-    hi += c.rh[b]!;
+    lo += c.gpr[b << 1]! >>> 0;
+    hi += c.gpr[(b << 1) | 1]!;
   }
   const x = i.index;
   if (x >= 0) {
     const sc = i.scale;
-    const xl = c.rl[x]!;
+    const xl = c.gpr[x << 1]!;
     lo += (xl << sc) >>> 0;
-    hi += sc === 0 ? c.rh[x]! : (c.rh[x]! << sc) | (xl >>> (32 - sc));
+    hi += sc === 0 ? c.gpr[(x << 1) | 1]! : (c.gpr[(x << 1) | 1]! << sc) | (xl >>> (32 - sc));
   }
   if (withSeg) {
     const sb = c.segBase[i.seg]!;
@@ -184,8 +184,8 @@ export function eaOffset(c: EmuCpu, i: Insn): number {
   const ak = i.ak;
   let a = i.disp;
   if (ak === Ea.A16) {
-    if (i.base >= 0) a += c.rl[i.base]!;
-    if (i.index >= 0) a += c.rl[i.index]!;
+    if (i.base >= 0) a += c.gpr[i.base << 1]!;
+    if (i.index >= 0) a += c.gpr[i.index << 1]!;
     return a & 0xffff;
   }
   if (ak === Ea.A32 || ak === Ea.A32L) return (off32(c, a, i.base, i.index, i.scale) + (i.ripRel ? c.bip + i.end : 0)) | 0;

@@ -12,7 +12,7 @@ import { cond, getAF, getCF, getFlags, getZF, putFlags, setEager, szp } from './
 import { probeWrite, rd, rd32, rd64, rd8, wr, wr32, wr64 } from './mem-access.js';
 import { gp, raise, ud } from './exceptions.js';
 import { Bit } from './flags.js';
-import { Pow, VEC_DE } from './x86-defs.js';
+import { Pow, VEC_DE, Gp } from './x86-defs.js';
 import { misaligned, plusBig, regHalves } from './address.js';
 import { checkSeg } from './segmentation.js';
 
@@ -24,7 +24,7 @@ const TWO32 = 4294967296;
 export function aluEG(c: EmuCpu, i: Insn): void {
   if (i.osz === 8) {
     const dl = rdE(c, i);
-    const r = alu64(c, i.op, dl, c.hi, c.rl[i.reg]!, c.rh[i.reg]!);
+    const r = alu64(c, i.op, dl, c.hi, c.gpr[i.reg << 1]!, c.gpr[(i.reg << 1) | 1]!);
     if (i.op !== Alu.Cmp) wrE(c, i, r, c.hi);
     return;
   }
@@ -36,7 +36,7 @@ export function aluEG(c: EmuCpu, i: Insn): void {
 export function aluGE(c: EmuCpu, i: Insn): void {
   if (i.osz === 8) {
     const sl = rdE(c, i);
-    const r = alu64(c, i.op, c.rl[i.reg]!, c.rh[i.reg]!, sl, c.hi);
+    const r = alu64(c, i.op, c.gpr[i.reg << 1]!, c.gpr[(i.reg << 1) | 1]!, sl, c.hi);
     if (i.op !== Alu.Cmp) setReg(c, 8, i.reg, r, c.hi);
     return;
   }
@@ -59,65 +59,65 @@ export function aluEI(c: EmuCpu, i: Insn): void {
 // 32-bit register forms (the run loop calls these directly; see run-loop.ts INLINE).
 /** ADD r32, r32 (rm = rm + reg). */
 export function add32rr(c: EmuCpu, i: Insn): void {
-  const rl = c.rl;
-  rl[i.rm] = aluAdd(c, 4, rl[i.rm]!, rl[i.reg]!, true);
-  c.rh[i.rm] = 0;
+  const g = c.gpr;
+  g[i.rm << 1] = aluAdd(c, 4, g[i.rm << 1]!, g[i.reg << 1]!, true);
+  g[(i.rm << 1) | 1] = 0;
 }
 export function sub32rr(c: EmuCpu, i: Insn): void {
-  const rl = c.rl;
-  rl[i.rm] = aluSub(c, 4, rl[i.rm]!, rl[i.reg]!, true);
-  c.rh[i.rm] = 0;
+  const g = c.gpr;
+  g[i.rm << 1] = aluSub(c, 4, g[i.rm << 1]!, g[i.reg << 1]!, true);
+  g[(i.rm << 1) | 1] = 0;
 }
 export function cmp32rr(c: EmuCpu, i: Insn): void {
-  aluSub(c, 4, c.rl[i.rm]!, c.rl[i.reg]!, true);
+  aluSub(c, 4, c.gpr[i.rm << 1]!, c.gpr[i.reg << 1]!, true);
 }
 /** AND/OR/XOR r32, r32 (op = ALU_*). */
 export function logic32rr(c: EmuCpu, i: Insn): void {
-  const rl = c.rl;
-  const d = rl[i.rm]!;
-  const s = rl[i.reg]!;
+  const g = c.gpr;
+  const d = g[i.rm << 1]!;
+  const s = g[i.reg << 1]!;
   const op = i.op;
-  rl[i.rm] = logicFlags(c, 4, op === Alu.Or ? d | s : op === Alu.And ? d & s : d ^ s, true);
-  c.rh[i.rm] = 0;
+  g[i.rm << 1] = logicFlags(c, 4, op === Alu.Or ? d | s : op === Alu.And ? d & s : d ^ s, true);
+  g[(i.rm << 1) | 1] = 0;
 }
 export function add32ri(c: EmuCpu, i: Insn): void {
-  c.rl[i.rm] = aluAdd(c, 4, c.rl[i.rm]!, i.imm, true);
-  c.rh[i.rm] = 0;
+  c.gpr[i.rm << 1] = aluAdd(c, 4, c.gpr[i.rm << 1]!, i.imm, true);
+  c.gpr[(i.rm << 1) | 1] = 0;
 }
 export function sub32ri(c: EmuCpu, i: Insn): void {
-  c.rl[i.rm] = aluSub(c, 4, c.rl[i.rm]!, i.imm, true);
-  c.rh[i.rm] = 0;
+  c.gpr[i.rm << 1] = aluSub(c, 4, c.gpr[i.rm << 1]!, i.imm, true);
+  c.gpr[(i.rm << 1) | 1] = 0;
 }
 export function cmp32ri(c: EmuCpu, i: Insn): void {
-  aluSub(c, 4, c.rl[i.rm]!, i.imm, true);
+  aluSub(c, 4, c.gpr[i.rm << 1]!, i.imm, true);
 }
 /** AND/OR/XOR r32, imm (op = ALU_*). */
 export function logic32ri(c: EmuCpu, i: Insn): void {
-  const d = c.rl[i.rm]!;
+  const d = c.gpr[i.rm << 1]!;
   const s = i.imm;
   const op = i.op;
-  c.rl[i.rm] = logicFlags(c, 4, op === Alu.Or ? d | s : op === Alu.And ? d & s : d ^ s, true);
-  c.rh[i.rm] = 0;
+  c.gpr[i.rm << 1] = logicFlags(c, 4, op === Alu.Or ? d | s : op === Alu.And ? d & s : d ^ s, true);
+  c.gpr[(i.rm << 1) | 1] = 0;
 }
 /** ADC/SBB r32, imm (the other operations have handlers of their own). */
 export function alu32ri(c: EmuCpu, i: Insn): void {
-  const r = alu(c, i.op, 4, c.rl[i.rm]!, i.imm);
+  const r = alu(c, i.op, 4, c.gpr[i.rm << 1]!, i.imm);
   if (i.op !== Alu.Cmp) {
-    c.rl[i.rm] = r;
-    c.rh[i.rm] = 0;
+    c.gpr[i.rm << 1] = r;
+    c.gpr[(i.rm << 1) | 1] = 0;
   }
 }
 /** INC (op 0) / DEC (op 1) r32. */
 export function incdec32r(c: EmuCpu, i: Insn): void {
-  c.rl[i.rm] = incdec(c, 4, c.rl[i.rm]!, i.op === 1, getCF(c), true);
-  c.rh[i.rm] = 0;
+  c.gpr[i.rm << 1] = incdec(c, 4, c.gpr[i.rm << 1]!, i.op === 1, getCF(c), true);
+  c.gpr[(i.rm << 1) | 1] = 0;
 }
 
 /** TEST E, G. */
 export function testEG(c: EmuCpu, i: Insn): void {
   if (i.osz === 8) {
     const dl = rdE(c, i);
-    aluLogic64(c, Alu.And, dl, c.hi, c.rl[i.reg]!, c.rh[i.reg]!, true);
+    aluLogic64(c, Alu.And, dl, c.hi, c.gpr[i.reg << 1]!, c.gpr[(i.reg << 1) | 1]!, true);
     return;
   }
   aluAnd(c, i.osz, rdE(c, i), getReg(c, i.osz, i.reg), true);
@@ -162,7 +162,7 @@ export function negE(c: EmuCpu, i: Insn): void {
 // ---------------------------------------------------------------- moves
 
 export function movEG(c: EmuCpu, i: Insn): void {
-  if (i.osz === 8) stE(c, i, c.rl[i.reg]!, c.rh[i.reg]!);
+  if (i.osz === 8) stE(c, i, c.gpr[i.reg << 1]!, c.gpr[(i.reg << 1) | 1]!);
   else stE(c, i, getReg(c, i.osz, i.reg));
 }
 export function movGE(c: EmuCpu, i: Insn): void {
@@ -170,15 +170,15 @@ export function movGE(c: EmuCpu, i: Insn): void {
   setReg(c, i.osz, i.reg, v, c.hi);
 }
 export function mov32rr(c: EmuCpu, i: Insn): void {
-  c.rl[i.rm] = c.rl[i.reg]!;
-  c.rh[i.rm] = 0;
+  c.gpr[i.rm << 1] = c.gpr[i.reg << 1]!;
+  c.gpr[(i.rm << 1) | 1] = 0;
 }
 export function mov32load(c: EmuCpu, i: Insn): void {
-  c.rl[i.reg] = rd32(c, ea(c, i));
-  c.rh[i.reg] = 0;
+  c.gpr[i.reg << 1] = rd32(c, ea(c, i));
+  c.gpr[(i.reg << 1) | 1] = 0;
 }
 export function mov32store(c: EmuCpu, i: Insn): void {
-  wr32(c, ea(c, i), c.rl[i.reg]!);
+  wr32(c, ea(c, i), c.gpr[i.reg << 1]!);
 }
 export function movEI(c: EmuCpu, i: Insn): void {
   stE(c, i, i.imm, i.immHi);
@@ -212,18 +212,18 @@ export function lea64(c: EmuCpu, i: Insn): void {
   const a = offset64(c, i);
   if (a !== a) return lea(c, i);
   const lo = a | 0;
-  c.rl[i.reg] = lo;
-  c.rh[i.reg] = (a - (lo >>> 0)) / TWO32;
+  c.gpr[i.reg << 1] = lo;
+  c.gpr[(i.reg << 1) | 1] = (a - (lo >>> 0)) / TWO32;
 }
 /** MOV r64, [m] (8B with a 64-bit operand in memory). */
 export function mov64load(c: EmuCpu, i: Insn): void {
   const lo = rd64(c, ea(c, i));
-  c.rl[i.reg] = lo;
-  c.rh[i.reg] = c.hi;
+  c.gpr[i.reg << 1] = lo;
+  c.gpr[(i.reg << 1) | 1] = c.hi;
 }
 /** MOV [m], r64 (89 with a 64-bit operand in memory). */
 export function mov64store(c: EmuCpu, i: Insn): void {
-  wr64(c, ea(c, i), c.rl[i.reg]!, c.rh[i.reg]!);
+  wr64(c, ea(c, i), c.gpr[i.reg << 1]!, c.gpr[(i.reg << 1) | 1]!);
 }
 /** A 64-bit moffs plus the segment's base: exact, a handle beyond +-2^53 (address.ts linOf). */
 function moffs64(c: EmuCpu, i: Insn, off: number): number {
@@ -241,7 +241,7 @@ export function movMoffs(c: EmuCpu, i: Insn): void {
   if (i.op === 0) {
     const v = rd(c, i.osz, a);
     setReg(c, i.osz, 0, v, c.hi);
-  } else wr(c, i.osz, a, getReg(c, i.osz, 0), c.rh[0]!);
+  } else wr(c, i.osz, a, getReg(c, i.osz, 0), c.gpr[Gp.AxHi]!);
 }
 
 export function xchgEG(c: EmuCpu, i: Insn): void {
@@ -249,7 +249,7 @@ export function xchgEG(c: EmuCpu, i: Insn): void {
   const vh = c.hi;
   const g = getReg(c, i.osz, i.reg);
   const gh = c.hi;
-  wrE(c, i, g, i.osz === 8 ? c.rh[i.reg]! : gh);
+  wrE(c, i, g, i.osz === 8 ? c.gpr[(i.reg << 1) | 1]! : gh);
   setReg(c, i.osz, i.reg, v, vh);
 }
 
@@ -259,8 +259,8 @@ export function cmpxchg(c: EmuCpu, i: Insn): void {
   const dl = rdE(c, i);
   const dh = c.hi;
   if (size === 8) {
-    alu64(c, 7, c.rl[0]!, c.rh[0]!, dl, dh);
-    if (getZF(c)) wrE(c, i, c.rl[i.reg]!, c.rh[i.reg]!);
+    alu64(c, 7, c.gpr[Gp.AxLo]!, c.gpr[Gp.AxHi]!, dl, dh);
+    if (getZF(c)) wrE(c, i, c.gpr[i.reg << 1]!, c.gpr[(i.reg << 1) | 1]!);
     else {
       if (i.mod !== 3) wrE(c, i, dl, dh);
       setReg(c, 8, 0, dl, dh);
@@ -281,8 +281,8 @@ export function xadd(c: EmuCpu, i: Insn): void {
   const dl = rdE(c, i);
   const dh = c.hi;
   if (size === 8) {
-    const sl = c.rl[i.reg]!;
-    const sh = c.rh[i.reg]!;
+    const sl = c.gpr[i.reg << 1]!;
+    const sh = c.gpr[(i.reg << 1) | 1]!;
     const r = alu64(c, 0, dl, dh, sl, sh);
     const rh = c.hi;
     setReg(c, 8, i.reg, dl, dh);
@@ -307,9 +307,9 @@ export function cmpxchg8b(c: EmuCpu, i: Insn): void {
     const m0h = c.hi;
     const m1 = rd64(c, a + 8);
     const m1h = c.hi;
-    if (m0 === c.rl[0] && m0h === c.rh[0] && m1 === c.rl[2] && m1h === c.rh[2]) {
-      wr64(c, a, c.rl[3]!, c.rh[3]!);
-      wr64(c, a + 8, c.rl[1]!, c.rh[1]!);
+    if (m0 === c.gpr[Gp.AxLo] && m0h === c.gpr[Gp.AxHi] && m1 === c.gpr[Gp.DxLo] && m1h === c.gpr[Gp.DxHi]) {
+      wr64(c, a, c.gpr[Gp.BxLo]!, c.gpr[Gp.BxHi]!);
+      wr64(c, a + 8, c.gpr[Gp.CxLo]!, c.gpr[Gp.CxHi]!);
       setEager(c, (fl & 0x8d5) | Bit.ZF);
     } else {
       wr64(c, a, m0, m0h);
@@ -323,8 +323,8 @@ export function cmpxchg8b(c: EmuCpu, i: Insn): void {
   probeWrite(c, a, 8);
   const lo = rd64(c, a);
   const hi = c.hi;
-  if (lo === c.rl[0] && hi === c.rl[2]) {
-    wr64(c, a, c.rl[3]!, c.rl[1]!);
+  if (lo === c.gpr[Gp.AxLo] && hi === c.gpr[Gp.DxLo]) {
+    wr64(c, a, c.gpr[Gp.BxLo]!, c.gpr[Gp.CxLo]!);
     setEager(c, (fl & 0x8d5) | Bit.ZF);
   } else {
     wr64(c, a, lo, hi);
@@ -341,12 +341,12 @@ export function cmovcc(c: EmuCpu, i: Insn): void {
   const v = rdE(c, i);
   const h = c.hi;
   if (cond(c, i.op)) setReg(c, i.osz, i.reg, v, h);
-  else if (i.osz === 4) c.rh[i.reg] = 0;
+  else if (i.osz === 4) c.gpr[(i.reg << 1) | 1] = 0;
 }
 
 /** CBW/CWDE/CDQE (op 0) and CWD/CDQ/CQO (op 1). */
 export function cbw(c: EmuCpu, i: Insn): void {
-  const a = c.rl[0]!;
+  const a = c.gpr[Gp.AxLo]!;
   if (i.op === 0) {
     if (i.osz === 2) setReg(c, 2, 0, sext(1, a));
     else if (i.osz === 4) setReg(c, 4, 0, sext(2, a));
@@ -354,7 +354,7 @@ export function cbw(c: EmuCpu, i: Insn): void {
   } else {
     if (i.osz === 2) setReg(c, 2, 2, sext(2, a) >> 15);
     else if (i.osz === 4) setReg(c, 4, 2, a >> 31);
-    else setReg(c, 8, 2, c.rh[0]! >> 31, c.rh[0]! >> 31);
+    else setReg(c, 8, 2, c.gpr[Gp.AxHi]! >> 31, c.gpr[Gp.AxHi]! >> 31);
   }
 }
 
@@ -362,7 +362,7 @@ export function lahf(c: EmuCpu, _i: Insn): void {
   setReg(c, 1, 16, getFlags(c) & 0xff);
 }
 export function sahf(c: EmuCpu, _i: Insn): void {
-  putFlags(c, (c.rl[0]! >> 8) & 0xd5, 0xd5);
+  putFlags(c, (c.gpr[Gp.AxLo]! >> 8) & 0xd5, 0xd5);
 }
 /** CLC STC CMC CLD STD (op 0-4). */
 export function flagOp(c: EmuCpu, i: Insn): void {
@@ -389,9 +389,9 @@ export function flagOp(c: EmuCpu, i: Insn): void {
 /** XLAT: AL = [seg:(E)BX + AL]. */
 export function xlat(c: EmuCpu, i: Insn): void {
   let off: number;
-  if (i.ak === 0) off = (c.rl[3]! + (c.rl[0]! & 0xff)) & 0xffff;
-  else if (i.ak === 3) off = r64(c, 3) + (c.rl[0]! & 0xff);
-  else off = (c.rl[3]! + (c.rl[0]! & 0xff)) >>> 0;
+  if (i.ak === 0) off = (c.gpr[Gp.BxLo]! + (c.gpr[Gp.AxLo]! & 0xff)) & 0xffff;
+  else if (i.ak === 3) off = r64(c, 3) + (c.gpr[Gp.AxLo]! & 0xff);
+  else off = (c.gpr[Gp.BxLo]! + (c.gpr[Gp.AxLo]! & 0xff)) >>> 0;
   let a: number;
   if (i.ak !== 3) a = (c.segBase[i.seg]! + off) % TWO32;
   else {
@@ -400,7 +400,7 @@ export function xlat(c: EmuCpu, i: Insn): void {
     // Beyond +-2^52 (5-level paging) the sum may round: take it exactly from the halves (a handle beyond +-2^53).
     if (!(a > -Pow.Two52 && a < Pow.Two52 && off > -Pow.Two52 && off < Pow.Two52)) {
       regHalves(c, i.seg, sb);
-      a = plusBig(c, c.rh[3]!, (c.rl[3]! >>> 0) + (c.rl[0]! & 0xff));
+      a = plusBig(c, c.gpr[Gp.BxHi]!, (c.gpr[Gp.BxLo]! >>> 0) + (c.gpr[Gp.AxLo]! & 0xff));
     }
   }
   setReg(c, 1, 0, rd8(c, a));
@@ -408,7 +408,7 @@ export function xlat(c: EmuCpu, i: Insn): void {
 
 /** DAA (0) DAS (1) AAA (2) AAS (3) AAM (4, imm) AAD (5, imm) SALC (6). */
 export function bcd(c: EmuCpu, i: Insn): void {
-  let al = c.rl[0]! & 0xff;
+  let al = c.gpr[Gp.AxLo]! & 0xff;
   const cf = getCF(c);
   const af = getAF(c) !== 0;
   const fl = getFlags(c) & 0x8d5;
@@ -435,7 +435,7 @@ export function bcd(c: EmuCpu, i: Insn): void {
     case 2:
     case 3: {
       if ((al & 0xf) > 9 || af) {
-        const ax = c.rl[0]! & 0xffff;
+        const ax = c.gpr[Gp.AxLo]! & 0xffff;
         const nax = i.op === 2 ? ax + 0x106 : ax - 6 - 0x100;
         setReg(c, 2, 0, nax & 0xff0f);
         setEager(c, (fl & ~(Bit.CF | Bit.AF)) | Bit.CF | Bit.AF);
@@ -455,7 +455,7 @@ export function bcd(c: EmuCpu, i: Insn): void {
       return;
     }
     case 5: {
-      const ah = (c.rl[0]! >> 8) & 0xff;
+      const ah = (c.gpr[Gp.AxLo]! >> 8) & 0xff;
       al = (al + ah * (i.imm & 0xff)) & 0xff;
       setReg(c, 2, 0, al);
       setEager(c, szp(c, 1, al));

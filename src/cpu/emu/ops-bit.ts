@@ -26,7 +26,7 @@ export function btEG(c: EmuCpu, i: Insn): void {
   }
   // Signed bit offset: byte displacement = floor(off / bits) * size.
   let disp: number;
-  if (size === 8) disp = Math.floor((c.rh[i.reg]! * TWO32 + (off >>> 0)) / 64) * 8;
+  if (size === 8) disp = Math.floor((c.gpr[(i.reg << 1) | 1]! * TWO32 + (off >>> 0)) / 64) * 8;
   else {
     off = sext(size, off);
     disp = Math.floor(off / bits) * size;
@@ -40,7 +40,7 @@ export function btEG(c: EmuCpu, i: Insn): void {
     // exactly from the halves, disp being (offset >> 3) & ~7 for a 64-bit offset.
     if (!(disp > -Pow.Two45 && disp < Pow.Two45 && ((lin > -Pow.Two52 && lin < Pow.Two52) || Math.floor(e) !== e))) {
       halvesOf(e);
-      if (size === 8) lin = plusBig(c, c.rh[i.reg]! >> 3, (((c.rl[i.reg]! >>> 3) | (c.rh[i.reg]! << 29)) & ~7) >>> 0);
+      if (size === 8) lin = plusBig(c, c.gpr[(i.reg << 1) | 1]! >> 3, (((c.gpr[i.reg << 1]! >>> 3) | (c.gpr[(i.reg << 1) | 1]! << 29)) & ~7) >>> 0);
       else lin = plusBig(c, disp < 0 ? -1 : 0, disp < 0 ? Pow.Two32 + disp : disp);
     }
   } else {
@@ -133,10 +133,10 @@ function popcnt(x: number): number {
 export function bswap(c: EmuCpu, i: Insn): void {
   const sw = (x: number): number => ((x >>> 24) | ((x >>> 8) & 0xff00) | ((x << 8) & 0xff0000) | (x << 24)) | 0;
   if (i.osz === 8) {
-    const lo = c.rl[i.rm]!;
-    c.rl[i.rm] = sw(c.rh[i.rm]!);
-    c.rh[i.rm] = sw(lo);
-  } else if (i.osz === 4) setReg(c, 4, i.rm, sw(c.rl[i.rm]!));
+    const lo = c.gpr[i.rm << 1]!;
+    c.gpr[i.rm << 1] = sw(c.gpr[(i.rm << 1) | 1]!);
+    c.gpr[(i.rm << 1) | 1] = sw(lo);
+  } else if (i.osz === 4) setReg(c, 4, i.rm, sw(c.gpr[i.rm << 1]!));
   else setReg(c, 2, i.rm, 0); // 16-bit BSWAP is undefined; hardware zeroes the low word
 }
 
@@ -152,10 +152,10 @@ export function movbe(c: EmuCpu, i: Insn): void {
     else if (size === 4) setReg(c, 4, i.reg, sw(lo));
     else setReg(c, 8, i.reg, sw(hi), sw(lo));
   } else {
-    const lo = c.rl[i.reg]!;
+    const lo = c.gpr[i.reg << 1]!;
     if (size === 2) stE(c, i, ((lo & 0xff) << 8) | ((lo >>> 8) & 0xff));
     else if (size === 4) stE(c, i, sw(lo));
-    else stE(c, i, sw(c.rh[i.reg]!), sw(lo));
+    else stE(c, i, sw(c.gpr[(i.reg << 1) | 1]!), sw(lo));
   }
 }
 

@@ -38,14 +38,14 @@ test('ea: 64-bit addresses equal exact modular arithmetic (2000 seeded cases)', 
     x.disp = (r() * 4294967296) | 0;
     x.seg = r() < 0.7 ? 3 : 4; // DS (base 0) or FS
     for (let g = 0; g < 16; g++) {
-      cpu.rl[g] = (r() * 4294967296) | 0;
-      cpu.rh[g] = pickHi();
+      cpu.gpr[g << 1] = (r() * 4294967296) | 0;
+      cpu.gpr[(g << 1) | 1] = pickHi();
     }
     const fsBase = r() < 0.5 ? -(2 ** 47) + Math.floor(r() * 2 ** 40) * 8 : Math.floor(r() * 2 ** 46);
     cpu.segBase[4] = fsBase;
     let want = BigInt(x.disp) + BigInt(cpu.segBase[x.seg]!);
-    if (x.base >= 0) want += big(cpu.rl[x.base]!, cpu.rh[x.base]!);
-    if (x.index >= 0) want += big(cpu.rl[x.index]!, cpu.rh[x.index]!) << BigInt(x.scale);
+    if (x.base >= 0) want += big(cpu.gpr[x.base << 1]!, cpu.gpr[(x.base << 1) | 1]!);
+    if (x.index >= 0) want += big(cpu.gpr[x.index << 1]!, cpu.gpr[(x.index << 1) | 1]!) << BigInt(x.scale);
     const got = ea(cpu, x);
     const exact = toSigned(want);
     // A double holds every address below 2^53 (all canonical ones); beyond, only nearly (the halves path).
@@ -63,8 +63,8 @@ test('ea: a stack address outside the canonical range is #SS on the double path 
   x.ak = Ea.A64;
   x.base = 4;
   x.seg = Seg.FlatSS;
-  cpu.rl[4] = 0;
-  cpu.rh[4] = 0x8000; // 2^47: not canonical with 4-level paging
+  cpu.gpr[2 * 4] = 0;
+  cpu.gpr[2 * 4 + 1] = 0x8000; // 2^47: not canonical with 4-level paging
   assert.throws(() => ea(cpu, x), (e) => e === FAULT);
 });
 
@@ -109,30 +109,30 @@ function runCase(seed: number, code: string): string {
   for (let g = 0; g < 16; g++) {
     if (g === 4) continue;
     // Data pointers into 0x20000-0x40000; other registers any 64-bit value.
-    t.cpu.rl[g] = g === 3 || g === 6 || g === 7 ? 0x20000 + Math.floor(r() * 0x20000) : (r() * 4294967296) | 0;
-    t.cpu.rh[g] = g === 3 || g === 6 || g === 7 ? 0 : r() < 0.5 ? 0 : (r() * 4294967296) | 0;
+    t.cpu.gpr[g << 1] = g === 3 || g === 6 || g === 7 ? 0x20000 + Math.floor(r() * 0x20000) : (r() * 4294967296) | 0;
+    t.cpu.gpr[(g << 1) | 1] = g === 3 || g === 6 || g === 7 ? 0 : r() < 0.5 ? 0 : (r() * 4294967296) | 0;
   }
   // RSP: usually in the mapped area; sometimes at the top of the address space or non-canonical (#SS).
   const k = r();
   if (k < 0.45) {
-    t.cpu.rl[4] = 0x8000 + Math.floor(r() * 0x1000) * 8;
-    t.cpu.rh[4] = 0;
+    t.cpu.gpr[2 * 4] = 0x8000 + Math.floor(r() * 0x1000) * 8;
+    t.cpu.gpr[2 * 4 + 1] = 0;
   } else if (k < 0.8) {
-    t.cpu.rl[4] = (0x80008000 + Math.floor(r() * 0x1000) * 8) | 0;
-    t.cpu.rh[4] = -1;
+    t.cpu.gpr[2 * 4] = (0x80008000 + Math.floor(r() * 0x1000) * 8) | 0;
+    t.cpu.gpr[2 * 4 + 1] = -1;
     if (r() < 0.5) t.cpu.rip = -0x80000000 + 0x1000; // the code through the high mapping too
   } else if (k < 0.9) {
-    t.cpu.rl[4] = 8;
-    t.cpu.rh[4] = 0;
+    t.cpu.gpr[2 * 4] = 8;
+    t.cpu.gpr[2 * 4 + 1] = 0;
   } else {
-    t.cpu.rl[4] = 0;
-    t.cpu.rh[4] = 0x8000;
+    t.cpu.gpr[2 * 4] = 0;
+    t.cpu.gpr[2 * 4 + 1] = 0x8000;
   }
   t.cpu.segBase[4] = 0x100;
   t.cpu.segBase[5] = -0x1000 + 0x20000;
   for (let a = 0x20000; a < 0x48000; a += 4) t.mem.writeU32(a, (r() * 4294967296) >>> 0);
   const fault = t.cpu.runUntilHalt(1000);
-  const regs = [...t.cpu.rl].map((v, g) => `${g}:${t.cpu.rh[g]}:${v}`).join(' ');
+  const regs = Array.from({ length: 16 }, (_, g) => `${g}:${t.cpu.gpr[2 * g + 1]}:${t.cpu.gpr[2 * g]}`).join(' ');
   const stack = Array.from({ length: 0x2000 / 4 }, (_, w) => t.mem.readU32(0x7000 + w * 4)).join(',');
   const data = Array.from({ length: 0x28000 / 4 }, (_, w) => t.mem.readU32(0x20000 + w * 4)).reduce((h, v) => (Math.imul(h, 31) + v) | 0, 0);
   return `rip ${t.cpu.rip} ins ${t.cpu.instructions} ${fault} | ${regs} | ${stack} | ${data}`;

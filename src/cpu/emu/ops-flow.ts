@@ -3,7 +3,7 @@
  * PUSH/POP forms, ENTER/LEAVE, PUSHF/POPF, INT/INTO/INT3/IRET, HLT.
  */
 import type { EmuCpu } from './cpu.js';
-import { CR0_PE, VEC_GP, VEC_OF, VEC_SS, FAULT, Seg, Pow } from './x86-defs.js';
+import { CR0_PE, VEC_GP, VEC_OF, VEC_SS, FAULT, Seg, Pow, Gp } from './x86-defs.js';
 import { Bit } from './flags.js';
 import { BIG, addIp, canonicalTarget, halvesOf, nextIp, nonCanonical, plusBig, ripPlus, targetOf } from './address.js';
 import type { Insn } from './insn.js';
@@ -108,24 +108,24 @@ export function loop(c: EmuCpu, i: Insn): void {
   const asz = i.imm2;
   let zero: boolean;
   if (i.op === 3) {
-    zero = asz === 2 ? (c.rl[1]! & 0xffff) === 0 : asz === 4 ? c.rl[1] === 0 : (c.rl[1]! | c.rh[1]!) === 0;
+    zero = asz === 2 ? (c.gpr[Gp.CxLo]! & 0xffff) === 0 : asz === 4 ? c.gpr[Gp.CxLo] === 0 : (c.gpr[Gp.CxLo]! | c.gpr[Gp.CxHi]!) === 0;
     if (zero) c.rip = relTarget(c, i);
     return;
   }
   if (asz === 2) {
-    const v = (c.rl[1]! - 1) & 0xffff;
-    c.rl[1] = (c.rl[1]! & ~0xffff) | v;
+    const v = (c.gpr[Gp.CxLo]! - 1) & 0xffff;
+    c.gpr[Gp.CxLo] = (c.gpr[Gp.CxLo]! & ~0xffff) | v;
     zero = v === 0;
   } else if (asz === 4) {
-    const v = (c.rl[1]! - 1) | 0;
-    c.rl[1] = v;
-    if (c.long64) c.rh[1] = 0;
+    const v = (c.gpr[Gp.CxLo]! - 1) | 0;
+    c.gpr[Gp.CxLo] = v;
+    if (c.long64) c.gpr[Gp.CxHi] = 0;
     zero = v === 0;
   } else {
-    const lo = c.rl[1]!;
-    c.rl[1] = (lo - 1) | 0;
-    if (lo === 0) c.rh[1] = (c.rh[1]! - 1) | 0;
-    zero = (c.rl[1]! | c.rh[1]!) === 0;
+    const lo = c.gpr[Gp.CxLo]!;
+    c.gpr[Gp.CxLo] = (lo - 1) | 0;
+    if (lo === 0) c.gpr[Gp.CxHi] = (c.gpr[Gp.CxHi]! - 1) | 0;
+    zero = (c.gpr[Gp.CxLo]! | c.gpr[Gp.CxHi]!) === 0;
   }
   let take = !zero;
   if (i.op === 1) take = take && getZF(c) !== 0;
@@ -136,7 +136,7 @@ export function loop(c: EmuCpu, i: Insn): void {
 // ---------------------------------------------------------------- stack
 
 export function pushR(c: EmuCpu, i: Insn): void {
-  push(c, i.osz, c.rl[i.rm]!, c.rh[i.rm]!);
+  push(c, i.osz, c.gpr[i.rm << 1]!, c.gpr[(i.rm << 1) | 1]!);
 }
 export function popR(c: EmuCpu, i: Insn): void {
   const v = pop(c, i.osz);
@@ -144,7 +144,7 @@ export function popR(c: EmuCpu, i: Insn): void {
 }
 /** PUSH r64 / POP r64 (64-bit mode: a 64-bit stack, RSP as the linear address). */
 export function push64r(c: EmuCpu, i: Insn): void {
-  push64(c, c.rl[i.rm]!, c.rh[i.rm]!); // PUSH RSP pushes RSP before the decrement
+  push64(c, c.gpr[i.rm << 1]!, c.gpr[(i.rm << 1) | 1]!); // PUSH RSP pushes RSP before the decrement
 }
 export function pop64r(c: EmuCpu, i: Insn): void {
   const a = stackLin(c, 0);
@@ -152,21 +152,21 @@ export function pop64r(c: EmuCpu, i: Insn): void {
   const hi = c.hi;
   setRsp64(c, a + 8);
   // POP RSP: the popped value, written after the increment.
-  c.rl[i.rm] = lo;
-  c.rh[i.rm] = hi;
+  c.gpr[i.rm << 1] = lo;
+  c.gpr[(i.rm << 1) | 1] = hi;
 }
 export function push32r(c: EmuCpu, i: Insn): void {
   if (c.stackSize !== 4) return pushR(c, i);
-  const esp = (c.rl[4]! - 4) | 0;
-  wr32(c, stackLin(c, -4), c.rl[i.rm]!);
-  c.rl[4] = esp;
+  const esp = (c.gpr[Gp.SpLo]! - 4) | 0;
+  wr32(c, stackLin(c, -4), c.gpr[i.rm << 1]!);
+  c.gpr[Gp.SpLo] = esp;
 }
 export function pop32r(c: EmuCpu, i: Insn): void {
   if (c.stackSize !== 4) return popR(c, i);
   const v = rd32(c, stackLin(c, 0));
-  c.rl[4] = (c.rl[4]! + 4) | 0;
-  c.rl[i.rm] = v;
-  c.rh[i.rm] = 0;
+  c.gpr[Gp.SpLo] = (c.gpr[Gp.SpLo]! + 4) | 0;
+  c.gpr[i.rm << 1] = v;
+  c.gpr[(i.rm << 1) | 1] = 0;
 }
 export function pushI(c: EmuCpu, i: Insn): void {
   push(c, i.osz, i.imm, i.immHi);
@@ -198,10 +198,10 @@ export function popSeg(c: EmuCpu, i: Insn): void {
   if (i.rm === Seg.SS) c.shadow = true;
 }
 export function pusha(c: EmuCpu, i: Insn): void {
-  const sp = c.rl[4]!;
+  const sp = c.gpr[Gp.SpLo]!;
   const size = i.osz;
   probeWrite(c, stackLin(c, -size * 8), size * 8);
-  for (let r = 0; r < 8; r++) push(c, size, r === 4 ? sp : c.rl[r]!);
+  for (let r = 0; r < 8; r++) push(c, size, r === 4 ? sp : c.gpr[r << 1]!);
 }
 export function popa(c: EmuCpu, i: Insn): void {
   const size = i.osz;
@@ -214,14 +214,14 @@ export function enter(c: EmuCpu, i: Insn): void {
   const size = i.osz;
   const alloc = i.imm & 0xffff;
   const level = i.imm2 & 31;
-  push(c, size, c.rl[5]!, c.rh[5]!);
-  const frameLo = c.rl[4]!;
-  const frameHi = c.rh[4]!;
+  push(c, size, c.gpr[Gp.BpLo]!, c.gpr[Gp.BpHi]!);
+  const frameLo = c.gpr[Gp.SpLo]!;
+  const frameHi = c.gpr[Gp.SpHi]!;
   if (level > 0) {
     const ss = c.stackSize;
     for (let k = 1; k < level; k++) {
       // Copy the enclosing frame pointers ([rBP - k*size], rBP of the stack address size).
-      const bpOff = ss === 8 ? r64(c, 5) - k * size : ss === 4 ? (c.rl[5]! - k * size) >>> 0 : (c.rl[5]! - k * size) & 0xffff;
+      const bpOff = ss === 8 ? r64(c, 5) - k * size : ss === 4 ? (c.gpr[Gp.BpLo]! - k * size) >>> 0 : (c.gpr[Gp.BpLo]! - k * size) & 0xffff;
       let a: number;
       if (ss !== 8) a = (c.segBase[Seg.SS]! + bpOff) % Pow.Two32;
       else if (bpOff > -Pow.Two52 && bpOff < Pow.Two52) {
@@ -229,8 +229,8 @@ export function enter(c: EmuCpu, i: Insn): void {
         a = bpOff;
       } else {
         // RBP beyond +-2^52 (5-level paging): exactly from its halves (a handle beyond +-2^53).
-        BIG.lo = c.rl[5]! >>> 0;
-        BIG.hi = c.rh[5]!;
+        BIG.lo = c.gpr[Gp.BpLo]! >>> 0;
+        BIG.hi = c.gpr[Gp.BpHi]!;
         a = plusBig(c, -1, Pow.Two32 - k * size);
         if (BIG.hi < -c.canonHi || BIG.hi >= c.canonHi) return raise(c, VEC_SS, 0);
       }
@@ -241,8 +241,8 @@ export function enter(c: EmuCpu, i: Insn): void {
   }
   // rBP <- FrameTemp at the stack address size (SDM ENTER).
   if (c.stackSize === 8) setReg(c, 8, 5, frameLo, frameHi);
-  else if (c.stackSize === 4) c.rl[5] = frameLo;
-  else c.rl[5] = (c.rl[5]! & ~0xffff) | (frameLo & 0xffff);
+  else if (c.stackSize === 4) c.gpr[Gp.BpLo] = frameLo;
+  else c.gpr[Gp.BpLo] = (c.gpr[Gp.BpLo]! & ~0xffff) | (frameLo & 0xffff);
   addRsp(c, -alloc);
   // Touch the new top of stack so a fault is raised at ENTER (SDM).
   if (alloc > 0) probeWrite(c, stackLin(c, 0), 1);
@@ -250,10 +250,10 @@ export function enter(c: EmuCpu, i: Insn): void {
 export function leave(c: EmuCpu, i: Insn): void {
   const ss = c.stackSize;
   if (ss === 8) {
-    c.rl[4] = c.rl[5]!;
-    c.rh[4] = c.rh[5]!;
-  } else if (ss === 4) c.rl[4] = c.rl[5]!;
-  else c.rl[4] = (c.rl[4]! & ~0xffff) | (c.rl[5]! & 0xffff);
+    c.gpr[Gp.SpLo] = c.gpr[Gp.BpLo]!;
+    c.gpr[Gp.SpHi] = c.gpr[Gp.BpHi]!;
+  } else if (ss === 4) c.gpr[Gp.SpLo] = c.gpr[Gp.BpLo]!;
+  else c.gpr[Gp.SpLo] = (c.gpr[Gp.SpLo]! & ~0xffff) | (c.gpr[Gp.BpLo]! & 0xffff);
   const v = pop(c, i.osz);
   setReg(c, i.osz, 5, v, c.hi);
 }
@@ -342,7 +342,7 @@ export function retFar(c: EmuCpu, i: Insn): void {
   loadCs(c, sel, rpl, 'ret');
   loadSsForOuter(c, ss, rpl);
   setReg(c, c.stackSize === 8 ? 8 : c.stackSize, 4, spLo, spHi);
-  if (c.stackSize !== 8 && size === 8) c.rh[4] = spHi;
+  if (c.stackSize !== 8 && size === 8) c.gpr[Gp.SpHi] = spHi;
   addRsp(c, i.imm);
   setNear(c, size, ipLo, ipHi);
   nullOuterSegments(c);
@@ -417,8 +417,8 @@ function viaCallGate(c: EmuCpu, sel: number, isCall: boolean, retIp: number): bo
   if (isCall && !conforming && tdpl < c.cpl) {
     // More privileged: new stack from the TSS, old SS:rSP (and parameters) pushed on it.
     const oldSs = c.segSel[Seg.SS]!;
-    const oldSpLo = c.rl[4]!;
-    const oldSpHi = c.rh[4]!;
+    const oldSpLo = c.gpr[Gp.SpLo]!;
+    const oldSpHi = c.gpr[Gp.SpHi]!;
     const oldStackSize = c.stackSize;
     const paramVals: number[] = [];
     for (let k = params - 1; k >= 0; k--) paramVals.push(rd(c, gsize, stackLin(c, k * gsize)));
@@ -453,8 +453,8 @@ function viaCallGate(c: EmuCpu, sel: number, isCall: boolean, retIp: number): bo
       c.segAttr[Seg.SS] = (1 << 16) | (tdpl << 5);
       c.segBase[Seg.SS] = 0;
       c.updateMode();
-      c.rl[4] = newSp;
-      c.rh[4] = newSpHi;
+      c.gpr[Gp.SpLo] = newSp;
+      c.gpr[Gp.SpHi] = newSpHi;
     } else {
       loadSeg(c, Seg.SS, newSs);
       setReg(c, c.stackSize === 4 ? 4 : 2, 4, newSp);
@@ -590,8 +590,8 @@ export function iret(c: EmuCpu, i: Insn): void {
     if (popStack) {
       loadSsForOuter(c, ss, rpl);
       if (c.long64 || c.stackSize === 8 || size === 8) {
-        c.rl[4] = spLo;
-        c.rh[4] = size === 8 ? spHi : 0;
+        c.gpr[Gp.SpLo] = spLo;
+        c.gpr[Gp.SpHi] = size === 8 ? spHi : 0;
       } else setReg(c, c.stackSize, 4, spLo);
     } else addRsp(c, 3 * size);
   } catch (e) {

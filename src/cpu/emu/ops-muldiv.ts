@@ -6,7 +6,7 @@ import { Bit } from './flags.js';
 import { rdE, sext, trunc, big64 } from './operands.js';
 import { setReg } from './gpr.js';
 import { raise } from './exceptions.js';
-import { VEC_DE } from './x86-defs.js';
+import { VEC_DE, Gp } from './x86-defs.js';
 
 const TWO32 = 4294967296;
 
@@ -75,20 +75,20 @@ export function mulE(c: EmuCpu, i: Insn): void {
   const s = rdE(c, i);
   switch (i.osz) {
     case 1: {
-      const r = (c.rl[0]! & 0xff) * s;
+      const r = (c.gpr[Gp.AxLo]! & 0xff) * s;
       setReg(c, 2, 0, r);
       setMulFlags(c, 1, r > 0xff, r & 0xff);
       return;
     }
     case 2: {
-      const r = (c.rl[0]! & 0xffff) * s;
+      const r = (c.gpr[Gp.AxLo]! & 0xffff) * s;
       setReg(c, 2, 0, r);
       setReg(c, 2, 2, r >>> 16);
       setMulFlags(c, 2, r > 0xffff, r & 0xffff);
       return;
     }
     case 4: {
-      const a = c.rl[0]!;
+      const a = c.gpr[Gp.AxLo]!;
       const lo = Math.imul(a, s);
       const hi = mulhiU32(a, s);
       setReg(c, 4, 0, lo);
@@ -97,7 +97,7 @@ export function mulE(c: EmuCpu, i: Insn): void {
       return;
     }
     default: {
-      umul64(c.rl[0]!, c.rh[0]!, s, c.hi);
+      umul64(c.gpr[Gp.AxLo]!, c.gpr[Gp.AxHi]!, s, c.hi);
       setReg(c, 8, 0, W[0]!, W[1]!);
       setReg(c, 8, 2, W[2]!, W[3]!);
       setMulFlags(c, 8, (W[2]! | W[3]!) !== 0, W[0]!, W[1]!);
@@ -110,20 +110,20 @@ export function imul1E(c: EmuCpu, i: Insn): void {
   const s = rdE(c, i);
   switch (i.osz) {
     case 1: {
-      const r = sext(1, c.rl[0]!) * sext(1, s);
+      const r = sext(1, c.gpr[Gp.AxLo]!) * sext(1, s);
       setReg(c, 2, 0, r);
       setMulFlags(c, 1, r !== sext(1, r), r & 0xff);
       return;
     }
     case 2: {
-      const r = sext(2, c.rl[0]!) * sext(2, s);
+      const r = sext(2, c.gpr[Gp.AxLo]!) * sext(2, s);
       setReg(c, 2, 0, r);
       setReg(c, 2, 2, r >> 16);
       setMulFlags(c, 2, r !== sext(2, r), r & 0xffff);
       return;
     }
     case 4: {
-      const a = c.rl[0]!;
+      const a = c.gpr[Gp.AxLo]!;
       const lo = Math.imul(a, s);
       const hi = mulhiS32(a, s);
       setReg(c, 4, 0, lo);
@@ -132,7 +132,7 @@ export function imul1E(c: EmuCpu, i: Insn): void {
       return;
     }
     default: {
-      smul64(c.rl[0]!, c.rh[0]!, s, c.hi);
+      smul64(c.gpr[Gp.AxLo]!, c.gpr[Gp.AxHi]!, s, c.hi);
       setReg(c, 8, 0, W[0]!, W[1]!);
       setReg(c, 8, 2, W[2]!, W[3]!);
       const ext = W[1]! >> 31;
@@ -168,7 +168,7 @@ function imulInto(c: EmuCpu, i: Insn, al: number, ah: number, bl: number, bh: nu
 export function imulGE(c: EmuCpu, i: Insn): void {
   const bl = rdE(c, i);
   const bh = c.hi;
-  imulInto(c, i, c.rl[i.reg]!, c.rh[i.reg]!, bl, bh);
+  imulInto(c, i, c.gpr[i.reg << 1]!, c.gpr[(i.reg << 1) | 1]!, bl, bh);
 }
 export function imulGEI(c: EmuCpu, i: Insn): void {
   const al = rdE(c, i);
@@ -206,7 +206,7 @@ export function divE(c: EmuCpu, i: Insn): void {
   switch (i.osz) {
     case 1: {
       if (s === 0) return raise(c, VEC_DE);
-      const a = c.rl[0]! & 0xffff;
+      const a = c.gpr[Gp.AxLo]! & 0xffff;
       const q = Math.floor(a / s);
       if (q > 0xff) return raise(c, VEC_DE);
       setReg(c, 2, 0, q | ((a % s) << 8));
@@ -214,7 +214,7 @@ export function divE(c: EmuCpu, i: Insn): void {
     }
     case 2: {
       if (s === 0) return raise(c, VEC_DE);
-      const a = (c.rl[2]! & 0xffff) * 65536 + (c.rl[0]! & 0xffff);
+      const a = (c.gpr[Gp.DxLo]! & 0xffff) * 65536 + (c.gpr[Gp.AxLo]! & 0xffff);
       const q = Math.floor(a / s);
       if (q > 0xffff) return raise(c, VEC_DE);
       setReg(c, 2, 0, q);
@@ -223,8 +223,8 @@ export function divE(c: EmuCpu, i: Insn): void {
     }
     case 4: {
       if (s === 0) return raise(c, VEC_DE);
-      if (c.rl[2]! >>> 0 >= s >>> 0) return raise(c, VEC_DE);
-      const q = udiv64by32(c.rl[2]!, c.rl[0]!, s);
+      if (c.gpr[Gp.DxLo]! >>> 0 >= s >>> 0) return raise(c, VEC_DE);
+      const q = udiv64by32(c.gpr[Gp.DxLo]!, c.gpr[Gp.AxLo]!, s);
       setReg(c, 4, 0, q | 0);
       setReg(c, 4, 2, DIV_R | 0);
       return;
@@ -233,7 +233,7 @@ export function divE(c: EmuCpu, i: Insn): void {
       const sh = c.hi;
       if ((s | sh) === 0) return raise(c, VEC_DE);
       const dvs = big64(s, sh);
-      const dvd = (big64(c.rl[2]!, c.rh[2]!) << 64n) | big64(c.rl[0]!, c.rh[0]!);
+      const dvd = (big64(c.gpr[Gp.DxLo]!, c.gpr[Gp.DxHi]!) << 64n) | big64(c.gpr[Gp.AxLo]!, c.gpr[Gp.AxHi]!);
       const q = dvd / dvs;
       if (q > 0xffffffffffffffffn) return raise(c, VEC_DE);
       const r = dvd % dvs;
@@ -250,7 +250,7 @@ export function idivE(c: EmuCpu, i: Insn): void {
     case 1: {
       const d = sext(1, s);
       if (d === 0) return raise(c, VEC_DE);
-      const a = sext(2, c.rl[0]!);
+      const a = sext(2, c.gpr[Gp.AxLo]!);
       const q = Math.trunc(a / d);
       if (q > 127 || q < -128) return raise(c, VEC_DE);
       setReg(c, 2, 0, (q & 0xff) | ((a % d & 0xff) << 8));
@@ -259,7 +259,7 @@ export function idivE(c: EmuCpu, i: Insn): void {
     case 2: {
       const d = sext(2, s);
       if (d === 0) return raise(c, VEC_DE);
-      const a = ((c.rl[2]! & 0xffff) << 16) | (c.rl[0]! & 0xffff);
+      const a = ((c.gpr[Gp.DxLo]! & 0xffff) << 16) | (c.gpr[Gp.AxLo]! & 0xffff);
       const q = Math.trunc(a / d);
       if (q > 32767 || q < -32768) return raise(c, VEC_DE);
       setReg(c, 2, 0, q);
@@ -269,7 +269,7 @@ export function idivE(c: EmuCpu, i: Insn): void {
     case 4: {
       const d = s | 0;
       if (d === 0) return raise(c, VEC_DE);
-      const a = BigInt.asIntN(64, big64(c.rl[0]!, c.rl[2]!));
+      const a = BigInt.asIntN(64, big64(c.gpr[Gp.AxLo]!, c.gpr[Gp.DxLo]!));
       const q = a / BigInt(d);
       if (q > 0x7fffffffn || q < -0x80000000n) return raise(c, VEC_DE);
       setReg(c, 4, 0, Number(q) | 0);
@@ -279,7 +279,7 @@ export function idivE(c: EmuCpu, i: Insn): void {
     default: {
       const d = BigInt.asIntN(64, big64(s, c.hi));
       if (d === 0n) return raise(c, VEC_DE);
-      const a = BigInt.asIntN(128, (big64(c.rl[2]!, c.rh[2]!) << 64n) | big64(c.rl[0]!, c.rh[0]!));
+      const a = BigInt.asIntN(128, (big64(c.gpr[Gp.DxLo]!, c.gpr[Gp.DxHi]!) << 64n) | big64(c.gpr[Gp.AxLo]!, c.gpr[Gp.AxHi]!));
       const q = a / d;
       if (q > 0x7fffffffffffffffn || q < -0x8000000000000000n) return raise(c, VEC_DE);
       c.setGpr(0, BigInt.asUintN(64, q));

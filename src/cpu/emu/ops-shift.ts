@@ -10,11 +10,12 @@ import { rdE, sext, trunc, wrE, big64 } from './operands.js';
 import { Bit } from './flags.js';
 import { signBit, getCF, getFlags, setEager, szp } from './lazy-flags.js';
 import { getReg } from './gpr.js';
+import { Gp } from './x86-defs.js';
 
 /** 32-bit register shift/rotate by a nonzero immediate (op as group 2; RCL/RCR excluded; imm = count 1-31). */
 export function shift32ri(c: EmuCpu, i: Insn): void {
-  c.rl[i.rm] = shift32(c, i.op, c.rl[i.rm]!, i.imm, true);
-  c.rh[i.rm] = 0;
+  c.gpr[i.rm << 1] = shift32(c, i.op, c.gpr[i.rm << 1]!, i.imm, true);
+  c.gpr[(i.rm << 1) | 1] = 0;
 }
 
 /**
@@ -24,12 +25,12 @@ export function shift32ri(c: EmuCpu, i: Insn): void {
 export function shiftE(c: EmuCpu, i: Insn): void {
   const size = i.osz;
   const bits = size * 8;
-  const cnt = (i.imm2 !== 0 ? c.rl[1]! : i.imm) & (size === 8 ? 63 : 31);
+  const cnt = (i.imm2 !== 0 ? c.gpr[Gp.CxLo]! : i.imm) & (size === 8 ? 63 : 31);
   const v = rdE(c, i);
   if (size === 8) return shift64(c, i, v, c.hi, cnt);
   if (cnt === 0) {
     // A 32-bit register destination is still written (upper half zeroed).
-    if (size === 4 && i.mod === 3) c.rh[i.rm] = 0;
+    if (size === 4 && i.mod === 3) c.gpr[(i.rm << 1) | 1] = 0;
     return;
   }
   const op = i.op;
@@ -234,17 +235,17 @@ function wrBig(c: EmuCpu, i: Insn, r: bigint): void {
 /** SHLD (op 0) / SHRD (op 1): E, G, count (imm or CL when imm2 = 1). */
 export function shldE(c: EmuCpu, i: Insn): void {
   const size = i.osz;
-  const cnt = (i.imm2 !== 0 ? c.rl[1]! : i.imm) & (size === 8 ? 63 : 31);
+  const cnt = (i.imm2 !== 0 ? c.gpr[Gp.CxLo]! : i.imm) & (size === 8 ? 63 : 31);
   const dl = rdE(c, i);
   const dh = c.hi;
   if (cnt === 0) {
-    if (size === 4 && i.mod === 3) c.rh[i.rm] = 0;
+    if (size === 4 && i.mod === 3) c.gpr[(i.rm << 1) | 1] = 0;
     return;
   }
   const bits = BigInt(size * 8);
   const M = (1n << bits) - 1n;
   const d = size === 8 ? big64(dl, dh) : BigInt(size === 4 ? dl >>> 0 : dl);
-  const s = size === 8 ? big64(c.rl[i.reg]!, c.rh[i.reg]!) : BigInt(getReg(c, size, i.reg) >>> 0) & M;
+  const s = size === 8 ? big64(c.gpr[i.reg << 1]!, c.gpr[(i.reg << 1) | 1]!) : BigInt(getReg(c, size, i.reg) >>> 0) & M;
   const n = BigInt(cnt);
   let r: bigint;
   let cf: number;

@@ -5,7 +5,7 @@
  */
 import type { EmuCpu } from './cpu.js';
 import type { Insn } from './insn.js';
-import { VEC_UD } from './x86-defs.js';
+import { VEC_UD, Gp } from './x86-defs.js';
 import { ea } from './operands.js';
 import { raise } from './exceptions.js';
 import { rd16, rd32, rd64, rd8, wr16, wr32, wr64, wr8 } from './mem-access.js';
@@ -35,8 +35,8 @@ export function movdq(c: EmuCpu, i: Insn): void {
       let lo: number;
       let hi = 0;
       if (i.mod === 3) {
-        lo = c.rl[i.rm]!;
-        if (q) hi = c.rh[i.rm]!;
+        lo = c.gpr[i.rm << 1]!;
+        if (q) hi = c.gpr[(i.rm << 1) | 1]!;
       } else {
         const a = ea(c, i);
         lo = q ? rd64(c, a) : rd32(c, a);
@@ -135,8 +135,8 @@ export function pinsr(c: EmuCpu, i: Insn): void {
   let lo: number;
   let hi = 0;
   if (i.mod === 3) {
-    lo = c.rl[i.rm]!;
-    hi = c.rh[i.rm]!;
+    lo = c.gpr[i.rm << 1]!;
+    hi = c.gpr[(i.rm << 1) | 1]!;
   } else {
     const a = ea(c, i);
     lo = size === 1 ? rd8(c, a) : size === 2 ? rd16(c, a) : size === 4 ? rd32(c, a) : rd64(c, a);
@@ -175,8 +175,8 @@ export function insertpsOp(c: EmuCpu, i: Insn): void {
 export function movnti(c: EmuCpu, i: Insn): void {
   if (i.mod === 3) return raise(c, VEC_UD);
   const a = ea(c, i);
-  if (i.osz === 8) wr64(c, a, c.rl[i.reg]!, c.rh[i.reg]!);
-  else wr32(c, a, c.rl[i.reg]!);
+  if (i.osz === 8) wr64(c, a, c.gpr[i.reg << 1]!, c.gpr[(i.reg << 1) | 1]!);
+  else wr32(c, a, c.gpr[i.reg << 1]!);
 }
 
 /**
@@ -189,13 +189,13 @@ export function crc32(c: EmuCpu, i: Insn): void {
   let hi = 0;
   if (i.mod === 3) {
     lo = getReg(c, size, i.rm);
-    hi = c.rh[i.rm]!;
+    hi = c.gpr[(i.rm << 1) | 1]!;
   } else {
     const a = ea(c, i);
     lo = size === 1 ? rd8(c, a) : size === 2 ? rd16(c, a) : size === 4 ? rd32(c, a) : rd64(c, a);
     hi = c.hi;
   }
-  const acc = c.rl[i.reg]!;
+  const acc = c.gpr[i.reg << 1]!;
   const r = size === 8 ? crc32cQword(acc, lo, hi) : crc32cBytes(acc, lo, size);
   setReg(c, 4, i.reg, r);
 }
@@ -212,8 +212,8 @@ export function pcmpxstrx(c: EmuCpu, i: Insn): void {
   if (i.op < 2) {
     const n = imm & 1 ? 8 : 16;
     const w = i.osz === 8;
-    const la = explicitLength(c.rl[0]!, w ? c.rh[0]! : c.rl[0]! >> 31, n);
-    const lb = explicitLength(c.rl[2]!, w ? c.rh[2]! : c.rl[2]! >> 31, n);
+    const la = explicitLength(c.gpr[Gp.AxLo]!, w ? c.gpr[Gp.AxHi]! : c.gpr[Gp.AxLo]! >> 31, n);
+    const lb = explicitLength(c.gpr[Gp.DxLo]!, w ? c.gpr[Gp.DxHi]! : c.gpr[Gp.DxLo]! >> 31, n);
     pcmpstr(x, i.reg, s, imm, la, lb);
   } else pcmpistr(x, i.reg, s, imm);
   if (i.op & 1) setReg(c, 4, 1, strIndex(imm));
@@ -277,8 +277,8 @@ export function cvtFromInt(c: EmuCpu, i: Insn): void {
   let lo: number;
   let hi = 0;
   if (i.mod === 3) {
-    lo = c.rl[i.rm]!;
-    if (q) hi = c.rh[i.rm]!;
+    lo = c.gpr[i.rm << 1]!;
+    if (q) hi = c.gpr[(i.rm << 1) | 1]!;
   } else {
     const a = ea(c, i);
     lo = q ? rd64(c, a) : rd32(c, a);

@@ -6,7 +6,7 @@
  */
 import type { EmuCpu } from './cpu.js';
 import type { Insn } from './insn.js';
-import { CR0_EM, CR0_TS, CR4_OSFXSR, CR4_OSXSAVE, VEC_NM, VEC_UD } from './x86-defs.js';
+import { CR0_EM, CR0_TS, CR4_OSFXSR, CR4_OSXSAVE, VEC_NM, VEC_UD, Gp } from './x86-defs.js';
 import { ea } from './operands.js';
 import { misaligned } from './address.js';
 import { gp, raise } from './exceptions.js';
@@ -117,7 +117,7 @@ export function xsaveOp(c: EmuCpu, i: Insn): void {
   const a = ea(c, i);
   if (misaligned(a, 64)) return gp(c, 0);
   const xcr0 = c.xcr0;
-  const rfbm = c.rl[0]! & xcr0; // EDX:EAX & XCR0 (XCR0 has no bit above 31)
+  const rfbm = c.gpr[Gp.AxLo]! & xcr0; // EDX:EAX & XCR0 (XCR0 has no bit above 31)
   const nXmm = c.long64 ? 16 : 8;
   const rexW = i.osz === 8;
   if (i.op !== 1) {
@@ -131,13 +131,13 @@ export function xsaveOp(c: EmuCpu, i: Insn): void {
 /** XGETBV (op 0) / XSETBV (op 1): XCR0 only (ECX = 0); XSETBV at CPL 0 with a valid value. */
 export function xcrOp(c: EmuCpu, i: Insn): void {
   if ((c.cr4 & CR4_OSXSAVE) === 0) return raise(c, VEC_UD);
-  if (c.rl[1] !== 0) return gp(c, 0);
+  if (c.gpr[Gp.CxLo] !== 0) return gp(c, 0);
   if (i.op === 0) {
     setReg(c, 4, 0, c.xcr0);
     setReg(c, 4, 2, 0);
     return;
   }
   if (c.cpl !== 0) return gp(c, 0);
-  if (!xcr0Valid(c.rl[0]!, c.rl[2]!, c.xcr0Writable)) return gp(c, 0);
-  c.xcr0 = c.rl[0]!;
+  if (!xcr0Valid(c.gpr[Gp.AxLo]!, c.gpr[Gp.DxLo]!, c.xcr0Writable)) return gp(c, 0);
+  c.xcr0 = c.gpr[Gp.AxLo]!;
 }

@@ -44,7 +44,7 @@ test('an unmasked SIMD exception is #XM with CR4.OSXMMEXCPT, #UD without; MXCSR 
   // Masked: the quotient is +inf and the flag is set.
   const c = run64(`b8 0000803f 66 0f 6e c0 0f 57 c9 f3 0f 5e c1 0f ae 5c 24 f8 8b 4c 24 f8`, (t) => void (t.cpu.cr4 |= CR4_OSFXSR | CR4_OSXMMEXCPT));
   assert.equal(c.xmm[0], 0x7f800000);
-  assert.equal(c.rl[1]! & 0x3f, 0x04);
+  assert.equal(c.gpr[2 * 1]! & 0x3f, 0x04);
 });
 
 test('LDMXCSR with a reserved bit and a misaligned FXSAVE area are #GP(0); FXSAVE with CR0.TS is #NM', () => {
@@ -60,7 +60,7 @@ test('XSAVE feature set: #UD without CR4.OSXSAVE; XSETBV checks its value; XGETB
   assert.equal(firstVector(cpu64('b9 01000000 0f 01 d0', CR4_OSFXSR | CR4_OSXSAVE)), VEC_GP, 'XGETBV ECX = 1');
   const t = cpu64('b8 03000000 31 d2 31 c9 0f 01 d1 31 c0 0f 01 d0', CR4_OSFXSR | CR4_OSXSAVE);
   assert.equal(firstVector(t), undefined);
-  assert.equal(t.cpu.rl[0], 3);
+  assert.equal(t.cpu.gpr[2 * 0], 3);
   // XSAVE area not 64-byte aligned: #GP.
   assert.equal(firstVector(cpu64('48 c7 c7 10400000 b8 03000000 31 d2 0f ae 27', CR4_OSFXSR | CR4_OSXSAVE)), VEC_GP);
 });
@@ -81,7 +81,7 @@ test('XSAVE then XRSTOR with XSTATE_BV = 0 puts the SSE state in its initial con
   assert.equal(firstVector(t), undefined);
   assert.equal(t.cpu.xmm[0], 0);
   assert.equal(t.cpu.mxcsr, 0xbfc0);
-  assert.equal(t.cpu.rl[6]! & 3, 2, 'XSTATE_BV: SSE in use, x87 in its initial configuration');
+  assert.equal(t.cpu.gpr[2 * 6]! & 3, 2, 'XSTATE_BV: SSE in use, x87 in its initial configuration');
 });
 
 test('SSE2 moves and PXOR as x86-64 C code uses them (CR4.OSFXSR set)', () => {

@@ -36,11 +36,11 @@ function machine(k: Case): TestCpu {
   const r = seededRandom(k.fill);
   for (let a = AREA; a < AREA + AREA_PAGES * 4096; a += 4) t.mem.writeU32(a, (r() * 4294967296) >>> 0);
   load(t.mem, 0x1000, `${ENC[(k.movs ? 'movs' : 'stos') + k.size]} f4`);
-  t.cpu.rl[6] = k.src;
-  t.cpu.rl[7] = k.dst;
-  t.cpu.rl[1] = k.count;
-  t.cpu.rl[0] = k.rax[0];
-  t.cpu.rh[0] = k.rax[1];
+  t.cpu.gpr[2 * 6] = k.src;
+  t.cpu.gpr[2 * 7] = k.dst;
+  t.cpu.gpr[2 * 1] = k.count;
+  t.cpu.gpr[2 * 0] = k.rax[0];
+  t.cpu.gpr[2 * 0 + 1] = k.rax[1];
   return t;
 }
 

@@ -5,7 +5,7 @@
  * the registers describing the remaining work, as on hardware.
  */
 import type { EmuCpu } from './cpu.js';
-import { Pow, Seg, Tlb } from './x86-defs.js';
+import { Pow, Seg, Tlb, Gp } from './x86-defs.js';
 import { checkSeg } from './segmentation.js';
 import { BIG, addIp, plusBig, regHalves } from './address.js';
 import { bigEntry } from './big-lin.js';
@@ -23,18 +23,18 @@ const REP_CHUNK = 1024;
 export const repBulk = { enabled: true };
 
 function idx(c: EmuCpu, r: number, asz: number): number {
-  return asz === 2 ? c.rl[r]! & 0xffff : asz === 4 ? c.rl[r]! >>> 0 : r64(c, r);
+  return asz === 2 ? c.gpr[r << 1]! & 0xffff : asz === 4 ? c.gpr[r << 1]! >>> 0 : r64(c, r);
 }
 function adv(c: EmuCpu, r: number, asz: number, d: number): void {
-  if (asz === 2) c.rl[r] = (c.rl[r]! & ~0xffff) | ((c.rl[r]! + d) & 0xffff);
+  if (asz === 2) c.gpr[r << 1] = (c.gpr[r << 1]! & ~0xffff) | ((c.gpr[r << 1]! + d) & 0xffff);
   else if (asz === 4) {
-    c.rl[r] = (c.rl[r]! + d) | 0;
-    if (c.long64) c.rh[r] = 0;
+    c.gpr[r << 1] = (c.gpr[r << 1]! + d) | 0;
+    if (c.long64) c.gpr[(r << 1) | 1] = 0;
   } else {
-    const lo = (c.rl[r]! >>> 0) + d;
-    c.rl[r] = lo | 0;
-    if (lo > 0xffffffff) c.rh[r] = (c.rh[r]! + 1) | 0;
-    else if (lo < 0) c.rh[r] = (c.rh[r]! - 1) | 0;
+    const lo = (c.gpr[r << 1]! >>> 0) + d;
+    c.gpr[r << 1] = lo | 0;
+    if (lo > 0xffffffff) c.gpr[(r << 1) | 1] = (c.gpr[(r << 1) | 1]! + 1) | 0;
+    else if (lo < 0) c.gpr[(r << 1) | 1] = (c.gpr[(r << 1) | 1]! - 1) | 0;
   }
 }
 /** The linear address of `size` bytes at register `r` in segment `seg`, after its limit and type checks (#GP, #SS for SS). */
@@ -53,7 +53,7 @@ function lin(c: EmuCpu, seg: number, r: number, asz: number, size: number, write
 /** lin() in 64-bit mode where the sum is not exact in a double: from the halves of the base and the register. */
 function bigLin(c: EmuCpu, seg: number, off: number, r: number, asz: number): number {
   regHalves(c, seg, c.segBase[seg]!);
-  return asz === 8 ? plusBig(c, c.rh[r]!, c.rl[r]! >>> 0) : plusBig(c, 0, off);
+  return asz === 8 ? plusBig(c, c.gpr[(r << 1) | 1]!, c.gpr[r << 1]! >>> 0) : plusBig(c, 0, off);
 }
 function count(c: EmuCpu, asz: number): number {
   return idx(c, 1, asz);
@@ -86,7 +86,7 @@ function once(c: EmuCpu, i: Insn, asz: number, step: number): void {
       return;
     }
     case 2:
-      wr(c, size, lin(c, dseg, 7, asz, size, true), getReg(c, size, 0), c.rh[0]!);
+      wr(c, size, lin(c, dseg, 7, asz, size, true), getReg(c, size, 0), c.gpr[Gp.AxHi]!);
       adv(c, 7, asz, step);
       return;
     case 3: {
@@ -98,13 +98,13 @@ function once(c: EmuCpu, i: Insn, asz: number, step: number): void {
     case 4: {
       const b = rd(c, size, lin(c, dseg, 7, asz, size, false));
       const bh = c.hi;
-      if (size === 8) alu64(c, 7, c.rl[0]!, c.rh[0]!, b, bh);
+      if (size === 8) alu64(c, 7, c.gpr[Gp.AxLo]!, c.gpr[Gp.AxHi]!, b, bh);
       else alu(c, 7, size, getReg(c, size, 0), b);
       adv(c, 7, asz, step);
       return;
     }
     case 5: {
-      const port = c.rl[2]! & 0xffff;
+      const port = c.gpr[Gp.DxLo]! & 0xffff;
       checkIo(c, port, size);
       const a = lin(c, dseg, 7, asz, size, true);
       probeWrite(c, a, size);
@@ -113,7 +113,7 @@ function once(c: EmuCpu, i: Insn, asz: number, step: number): void {
       return;
     }
     default: {
-      const port = c.rl[2]! & 0xffff;
+      const port = c.gpr[Gp.DxLo]! & 0xffff;
       checkIo(c, port, size);
       const v = rd(c, size, lin(c, i.seg, 6, asz, size, false));
       portOut(c, port, size, v);
@@ -177,14 +177,14 @@ function bulk(c: EmuCpu, i: Insn, asz: number, max: number): number {
   const dv = c.tlbView[di]!;
   const dAt = dv.byteOffset + c.tlbOff[di]! + doff;
   if (i.op === 2) {
-    const lo = c.rl[0]!;
+    const lo = c.gpr[Gp.AxLo]!;
     const b = lo & 0xff;
     // A value whose bytes are all equal (0, -1: the usual memset) is a byte fill whatever its size.
-    const same = size === 1 || ((size === 2 ? (lo & 0xffff) === b * 0x101 : lo === ((b * 0x1010101) | 0)) && (size !== 8 || c.rh[0] === lo));
+    const same = size === 1 || ((size === 2 ? (lo & 0xffff) === b * 0x101 : lo === ((b * 0x1010101) | 0)) && (size !== 8 || c.gpr[Gp.AxHi] === lo));
     if (same) bytesOf(dv.buffer).fill(b, dAt, dAt + k * size);
     else {
       const o = dAt - dv.byteOffset;
-      const hi = c.rh[0]!;
+      const hi = c.gpr[Gp.AxHi]!;
       for (let e = 0; e < k; e++) {
         const at = o + e * size;
         if (size === 2) dv.setUint16(at, lo, true);

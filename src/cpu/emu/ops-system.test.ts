@@ -48,7 +48,7 @@ test('64-bit: LTR/LLDT with a base above 2^47 (upper half negative as int32); IS
   // mov ax, 0x20; ltr ax; mov ax, 0x30; lldt ax; int 0x40
   load(mem, 0x1000, '66 b8 2000 0f 00 d8 66 b8 3000 0f 00 d0 cd 40');
   load(mem, 0x2000, '48 89 e0 f4'); // mov rax, rsp; hlt
-  cpu.rl[4] = 0x8000;
+  cpu.gpr[2 * 4] = 0x8000;
   cpu.rip = 0x1000;
   assert.equal(cpu.runUntilHalt(100), 'hlt', JSON.stringify(cpu.exceptionLog));
   assert.equal(cpu.segBase[TR], Number(BigInt.asIntN(64, base)), 'TR base is the signed canonical address');

@@ -4,7 +4,7 @@
  * state instructions (FXSAVE/FXRSTOR, LDMXCSR/STMXCSR; the x87 part is ops-x87.ts's).
  */
 import type { EmuCpu } from './cpu.js';
-import { CR0_PE, CR0_TS, CR4_DE, CR4_PCIDE, EFER_SCE, EFER_LMA, Pow, Seg, VEC_DB, BigAd } from './x86-defs.js';
+import { CR0_PE, CR0_TS, CR4_DE, CR4_PCIDE, EFER_SCE, EFER_LMA, Pow, Seg, VEC_DB, BigAd, Gp } from './x86-defs.js';
 import { DR6_BD, DR7_GD, refreshDebug, setDr6 } from './debug-regs.js';
 import { Bit } from './flags.js';
 import type { Insn } from './insn.js';
@@ -26,12 +26,12 @@ import { cpuid, readMsr, tscNow, writeMsr } from './msr.js';
 
 /** IN accumulator, imm8 (imm) or DX (imm = -1). */
 export function inOp(c: EmuCpu, i: Insn): void {
-  const port = i.imm >= 0 ? i.imm : c.rl[2]! & 0xffff;
+  const port = i.imm >= 0 ? i.imm : c.gpr[Gp.DxLo]! & 0xffff;
   checkIo(c, port, i.osz);
   setReg(c, i.osz, 0, portIn(c, port, i.osz));
 }
 export function outOp(c: EmuCpu, i: Insn): void {
-  const port = i.imm >= 0 ? i.imm : c.rl[2]! & 0xffff;
+  const port = i.imm >= 0 ? i.imm : c.gpr[Gp.DxLo]! & 0xffff;
   checkIo(c, port, i.osz);
   portOut(c, port, i.osz, getReg(c, i.osz, 0));
 }
@@ -265,8 +265,8 @@ export function movCr(c: EmuCpu, i: Insn): void {
     else setReg(c, 4, i.rm, v | 0);
     return;
   }
-  const lo = c.rl[i.rm]!;
-  const hi = c.long64 ? c.rh[i.rm]! : 0;
+  const lo = c.gpr[i.rm << 1]!;
+  const hi = c.long64 ? c.gpr[(i.rm << 1) | 1]! : 0;
   switch (n) {
     case 0:
       if (hi !== 0) return gp(c, 0);
@@ -320,8 +320,8 @@ export function movDr(c: EmuCpu, i: Insn): void {
     } else if (c.long64) setReg(c, 8, i.rm, v >>> 0, Math.floor(v / Pow.Two32) | 0);
     else setReg(c, 4, i.rm, v | 0);
   } else {
-    const lo = c.rl[i.rm]!;
-    const hi = c.long64 ? c.rh[i.rm]! : 0;
+    const lo = c.gpr[i.rm << 1]!;
+    const hi = c.long64 ? c.gpr[(i.rm << 1) | 1]! : 0;
     // Signed like every address here (cpu.ts): 0xffffffff81000123 as an unsigned double would lose its low bits.
     let v = hi * Pow.Two32 + (lo >>> 0);
     if (n >= 6 && hi !== 0) return gp(c, 0);
@@ -343,8 +343,8 @@ export function clts(c: EmuCpu, _i: Insn): void {
 export function rdmsr(c: EmuCpu, i: Insn): void {
   cpl0(c);
   pmuSync(c, i);
-  if (!readMsr(c, c.rl[1]!)) {
-    if (c.msrRefused !== null) c.msrRefused(false, c.rl[1]! >>> 0, 0, 0);
+  if (!readMsr(c, c.gpr[Gp.CxLo]!)) {
+    if (c.msrRefused !== null) c.msrRefused(false, c.gpr[Gp.CxLo]! >>> 0, 0, 0);
     return gp(c, 0);
   }
   setReg(c, 4, 0, c.msrOut.lo);
@@ -353,8 +353,8 @@ export function rdmsr(c: EmuCpu, i: Insn): void {
 export function wrmsr(c: EmuCpu, i: Insn): void {
   cpl0(c);
   pmuSyncIncluding(c, i);
-  if (!writeMsr(c, c.rl[1]!, c.rl[0]!, c.rl[2]!)) {
-    if (c.msrRefused !== null) c.msrRefused(true, c.rl[1]! >>> 0, c.rl[0]!, c.rl[2]!);
+  if (!writeMsr(c, c.gpr[Gp.CxLo]!, c.gpr[Gp.AxLo]!, c.gpr[Gp.DxLo]!)) {
+    if (c.msrRefused !== null) c.msrRefused(true, c.gpr[Gp.CxLo]! >>> 0, c.gpr[Gp.AxLo]!, c.gpr[Gp.DxLo]!);
     return gp(c, 0);
   }
   c.updateMode();
@@ -372,7 +372,7 @@ export function cpuidOp(c: EmuCpu, _i: Insn): void {
 export function rdpmc(c: EmuCpu, i: Insn): void {
   pmuSync(c, i);
   // Without a PMU no counters exist (CPUID leaf 0xA is zero): #GP.
-  if (c.pmu === null || !c.pmu.rdpmc(c.rl[1]!, c.cpl, (c.cr4 & (1 << 8)) !== 0, c.msrOut)) return gp(c, 0);
+  if (c.pmu === null || !c.pmu.rdpmc(c.gpr[Gp.CxLo]!, c.cpl, (c.cr4 & (1 << 8)) !== 0, c.msrOut)) return gp(c, 0);
   setReg(c, 4, 0, c.msrOut.lo);
   setReg(c, 4, 2, c.msrOut.hi);
 }
@@ -401,11 +401,11 @@ export function sysret(c: EmuCpu, i: Insn): void {
   const base = (c.star[1]! >>> 16) & 0xffff;
   let rip: number;
   if (i.osz === 8) {
-    if (c.rh[1]! < -c.canonHi || c.rh[1]! >= c.canonHi) return gp(c, 0);
-    rip = ripOf(c.rh[1]!, c.rl[1]!, c);
+    if (c.gpr[Gp.CxHi]! < -c.canonHi || c.gpr[Gp.CxHi]! >= c.canonHi) return gp(c, 0);
+    rip = ripOf(c.gpr[Gp.CxHi]!, c.gpr[Gp.CxLo]!, c);
     c.setSegRaw(Seg.CS, ((base + 16) & 0xfffc) | 3, 0, 0xffffffff, 0xa0fb);
   } else {
-    rip = c.rl[1]! >>> 0;
+    rip = c.gpr[Gp.CxLo]! >>> 0;
     c.setSegRaw(Seg.CS, (base & 0xfffc) | 3, 0, 0xffffffff, 0xc0fb);
   }
   c.segSel[Seg.SS] = ((base + 8) & 0xfffc) | 3;
@@ -413,7 +413,7 @@ export function sysret(c: EmuCpu, i: Insn): void {
   c.segBase[Seg.SS] = 0;
   c.segLimit[Seg.SS] = 0xffffffff;
   c.segChanged();
-  putFlags(c, c.rl[11]!, 0x3c7fd7);
+  putFlags(c, c.gpr[Gp.R11Lo]!, 0x3c7fd7);
   c.updateMode();
   c.rip = rip;
 }
@@ -443,18 +443,18 @@ export function sysexit(c: EmuCpu, i: Insn): void {
   if (i.osz === 8) {
     // RIP from RDX, RSP from RCX: either one non-canonical is #GP(0) before anything changes.
     const noncanon = (hi: number): boolean => hi < -c.canonHi || hi >= c.canonHi;
-    if (noncanon(c.rh[2]!) || noncanon(c.rh[1]!)) return gp(c, 0);
+    if (noncanon(c.gpr[Gp.DxHi]!) || noncanon(c.gpr[Gp.CxHi]!)) return gp(c, 0);
     c.setSegRaw(Seg.CS, (cs + 32) | 3, 0, 0xffffffff, 0xa0fb);
     c.setSegRaw(Seg.SS, (cs + 40) | 3, 0, 0xffffffff, 0xc0f3);
     c.updateMode();
-    setReg(c, 8, 4, c.rl[1]!, c.rh[1]!);
-    c.rip = ripOf(c.rh[2]!, c.rl[2]!, c);
+    setReg(c, 8, 4, c.gpr[Gp.CxLo]!, c.gpr[Gp.CxHi]!);
+    c.rip = ripOf(c.gpr[Gp.DxHi]!, c.gpr[Gp.DxLo]!, c);
   } else {
     c.setSegRaw(Seg.CS, (cs + 16) | 3, 0, 0xffffffff, 0xc0fb);
     c.setSegRaw(Seg.SS, (cs + 24) | 3, 0, 0xffffffff, 0xc0f3);
     c.updateMode();
-    setReg(c, 4, 4, c.rl[1]!);
-    c.rip = c.rl[2]! >>> 0;
+    setReg(c, 4, 4, c.gpr[Gp.CxLo]!);
+    c.rip = c.gpr[Gp.DxLo]! >>> 0;
   }
 }
 export function swapgs(c: EmuCpu, _i: Insn): void {
@@ -485,8 +485,8 @@ export function invd(c: EmuCpu, _i: Insn): void {
 export function invpcidOp(c: EmuCpu, i: Insn): void {
   if ((c.flags & Bit.VM) !== 0) return ud(c);
   cpl0(c);
-  const tlo = c.rl[i.reg]!;
-  const thi = c.long64 ? c.rh[i.reg]! : 0;
+  const tlo = c.gpr[i.reg << 1]!;
+  const thi = c.long64 ? c.gpr[(i.reg << 1) | 1]! : 0;
   if (thi !== 0 || tlo >>> 0 > 3) return gp(c, 0);
   const a = ea(c, i);
   const d0 = rd64(c, a);

@@ -18,7 +18,7 @@ test('x87 arithmetic runs through the decoder: sqrt(2) * pi stored as binary64, 
   const hi = cpu.memory.readU32(0x2004);
   const v = new Float64Array(new Uint32Array([lo, hi]).buffer)[0]!;
   assert.equal(v, Math.SQRT2 * Math.PI);
-  assert.equal(cpu.rl[0]! & 0xffff, cpu.x87.statusWord(), 'AX = FSW');
+  assert.equal(cpu.gpr[2 * 0]! & 0xffff, cpu.x87.statusWord(), 'AX = FSW');
   assert.equal(cpu.getRflags() & 0x45, 0, 'FCOMIP: 1 > 0 clears ZF, PF, CF');
   assert.equal(cpu.x87.empty, 0xff, 'the stack is empty again');
 });

@@ -27,7 +27,7 @@ export function pagedCpu(passes: number): TestCpu {
   mem.writeU32(PT + 1 * 4, 0x101000 | 7);
   cpu.cr3 = PD;
   writeCr0(cpu, cpu.cr0 | CR0_PG);
-  cpu.rl[4] = 0x400800;
+  cpu.gpr[2 * 4] = 0x400800;
   load(mem, 0x100ff0, `b9 ${u32le(100)}  31 d2  bb ${u32le(passes)}  90  b8 01 00`);
   const rest = `11 22  01 c2  e2 f7  4b  74 0e  c6 05 ${u32le(0x401001)} 33  b9 ${u32le(100)}  eb e6  f4`;
   load(mem, 0x101000, rest);
@@ -41,5 +41,5 @@ export function runPaged(t: TestCpu): number {
   t.cpu.rip = 0x400ff0;
   t.cpu.halted = false; // from the HLT that ended the run before
   assert.equal(t.cpu.runUntilHalt(100_000), 'hlt');
-  return t.cpu.rl[2]! >>> 0;
+  return t.cpu.gpr[2 * 2]! >>> 0;
 }

@@ -257,7 +257,7 @@ test('MOV CR3 keeps the bits it was given: PAE paging finds a 32-byte-aligned PD
   // A second PDPT at 0x30020 (not page-aligned): its PDPTE 0 points at a page directory mapping 0..2M to 0x600000.
   mem.writeU32(0x30020, 0x34000 | 1);
   mem.writeU32(0x34000, 0x600000 | 0x87);
-  cpu.rl[0] = 0x30020 | 0x18; // PCD and PWT too
+  cpu.gpr[2 * 0] = 0x30020 | 0x18; // PCD and PWT too
   const x = decodeInsn(hex('0f 22 d8'), 1); // mov cr3, eax
   x.fn(cpu, x);
   assert.equal(cpu.cr3, 0x30038, 'read back as written');

@@ -58,7 +58,7 @@ function setup(): TestCpu {
   load(t.mem, 0x311000, 'b8 02000000 f4'); // mov eax, 2; hlt
   load(t.mem, 0x312000, 'b8 03000000 f4'); // mov eax, 3; hlt
   t.cpu.setLong64(A);
-  t.cpu.rl[4] = 0x8000;
+  t.cpu.gpr[2 * 4] = 0x8000;
   writeCr4(t.cpu, CR4_PAE | CR4_PGE | CR4_PCIDE);
   return t;
 }
@@ -103,7 +103,7 @@ function runAt(c: EmuCpu, rip: number): number {
   c.halted = false;
   c.rip = rip;
   assert.equal(c.run(100), 'hlt');
-  return c.rl[0]!;
+  return c.gpr[2 * 0]!;
 }
 
 test('CPUID: PCID (1:ECX.17) and INVPCID (7.0:EBX.10) are advertised, and the model lists them', () => {
@@ -111,11 +111,11 @@ test('CPUID: PCID (1:ECX.17) and INVPCID (7.0:EBX.10) are advertised, and the mo
   cpu.setGpr(0, 1n);
   cpu.setGpr(1, 0n);
   cpuid(cpu);
-  assert.equal((cpu.rl[1]! >>> 17) & 1, 1);
+  assert.equal((cpu.gpr[2 * 1]! >>> 17) & 1, 1);
   cpu.setGpr(0, 7n);
   cpu.setGpr(1, 0n);
   cpuid(cpu);
-  assert.equal((cpu.rl[3]! >>> 10) & 1, 1);
+  assert.equal((cpu.gpr[2 * 3]! >>> 10) & 1, 1);
   assert.ok(emuHasFeature('pcid') && emuHasFeature('invpcid'));
 });
 

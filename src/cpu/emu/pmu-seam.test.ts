@@ -50,7 +50,7 @@ test('PMU seam: instructions and branches retired per block; REP retires once; a
   assert.equal(t.cpu.instructions, total);
   assert.equal(pmu.plain[0]! + pmu.branches[0]!, total);
   assert.equal(pmu.branches[0], 100);
-  assert.equal(t.cpu.rl[0], 77, 'RDPMC reads the PMU');
+  assert.equal(t.cpu.gpr[2 * 0], 77, 'RDPMC reads the PMU');
   assert.equal(t.cpu.branchesRetired[0], 100);
 });
 

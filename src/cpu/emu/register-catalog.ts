@@ -75,8 +75,8 @@ export function setRegister(c: EmuCpu, id: RegId, v: bigint): void {
   const hi = Number((v >> 32n) & 0xffffffffn) | 0;
   switch (set) {
     case RegSet.GPR:
-      c.rl[n] = lo;
-      c.rh[n] = hi;
+      c.gpr[n << 1] = lo;
+      c.gpr[(n << 1) | 1] = hi;
       return;
     case RegSet.SPECIAL:
       if (n === SPECIAL_RIP) c.setRip(v);

@@ -31,18 +31,18 @@ test('a block before a compiled block that chains on remembers the block it ente
   load(t.mem, 0x1200, C);
   load(t.mem, 0x1800, A);
   // X, B and C compiled (wasm-eager: before their first run); after the first pass B runs on into C in wasm.
-  cpu.rl[1] = 3;
-  cpu.rl[8] = 0x1000;
+  cpu.gpr[2 * 1] = 3;
+  cpu.gpr[2 * 8] = 0x1000;
   assert.equal(cpu.run(1000), 'hlt');
   // A is decoded with compiling off: it stays interpreted, and each of its runs enters B, which ends in C.
   cpu.compile = false;
   cpu.halted = false;
   cpu.rip = 0x1800;
-  cpu.rl[1] = 4;
-  cpu.rl[8] = 0x1800;
+  cpu.gpr[2 * 1] = 4;
+  cpu.gpr[2 * 8] = 0x1800;
   const chains = cpu.jitStats.chains;
   assert.equal(cpu.run(1000), 'hlt');
-  assert.equal(cpu.rl[0], 7, 'B ran seven times');
+  assert.equal(cpu.gpr[2 * 0], 7, 'B ran seven times');
   assert.ok(cpu.jitStats.chains > chains, 'B ran on into C inside a chained run');
   const a = cpu.cache.get(0x1800, cpu.modeKey);
   const b = cpu.cache.get(0x1100, cpu.modeKey);
@@ -61,9 +61,9 @@ test('a block crossing pages is marked so and compiled by the wasm tier, even at
   load(t.mem, 0x1ff0, '01c3eb0a');
   load(t.mem, 0x1ffe, 'b801000000ffc975e9f4');
   cpu.rip = 0x1ff0;
-  cpu.rl[1] = 5;
+  cpu.gpr[2 * 1] = 5;
   assert.equal(cpu.run(1000), 'hlt');
-  assert.equal(cpu.rl[3], 4);
+  assert.equal(cpu.gpr[2 * 3], 4);
   const x = cpu.cache.get(0x1ffe, cpu.modeKey);
   assert.ok(x !== undefined, 'the crossing block is kept');
   assert.equal(x.phys2, 0x2000);

@@ -19,7 +19,7 @@ const GDT = 0x7000;
 function machine(code: string, dsLimit: number, esLimit = 0xffffffff): TestCpu {
   const t = makeCpu();
   t.cpu.setFlat32();
-  t.cpu.rl[4] = 0x8000;
+  t.cpu.gpr[2 * 4] = 0x8000;
   load(t.mem, 0x1000, code + ' f4');
   load(t.mem, HANDLER, 'f4');
   for (const v of [VEC_SS, VEC_GP]) {
@@ -51,10 +51,10 @@ test('MOV AL/EAX, moffs and back fault past DS\'s limit, and work up to it', () 
   for (const [code, fault] of [['a1 fc 2f 00 00', false], ['a1 fd 2f 00 00', true], ['a2 ff 2f 00 00', false], ['a2 00 30 00 00', true], ['66 a3 fe 2f 00 00', false], ['66 a3 ff 2f 00 00', true]] as const) {
     const t = machine(code, 0x2fff);
     t.mem.writeU32(0x2ffc, 0x11223344);
-    t.cpu.rl[0] = 0x55;
+    t.cpu.gpr[2 * 0] = 0x55;
     const e = run(t, code);
     assert.deepEqual(e, fault ? { vector: VEC_GP, code: 0 } : null, code);
-    if (!fault && code.startsWith('a1')) assert.equal(t.cpu.rl[0], 0x11223344);
+    if (!fault && code.startsWith('a1')) assert.equal(t.cpu.gpr[2 * 0], 0x11223344);
   }
 });
 
@@ -75,14 +75,14 @@ test('string instructions fault at the element past the limit, having done the o
   for (const k of cases) {
     const t = machine(k.code, k.ds, k.es);
     if (k.name.includes('SS')) t.cpu.setSegRaw(Seg.SS, 0x10, 0, 0x8fff, 0x4093);
-    t.cpu.rl[6] = k.esi ?? 0;
-    t.cpu.rl[7] = k.edi ?? 0;
-    t.cpu.rl[1] = k.ecx ?? 0;
-    t.cpu.rl[0] = 0x5a5a5a5a;
+    t.cpu.gpr[2 * 6] = k.esi ?? 0;
+    t.cpu.gpr[2 * 7] = k.edi ?? 0;
+    t.cpu.gpr[2 * 1] = k.ecx ?? 0;
+    t.cpu.gpr[2 * 0] = 0x5a5a5a5a;
     const e = run(t, k.name);
     assert.deepEqual(e, k.vec === null ? null : { vector: k.vec, code: 0 }, k.name);
     if (k.left !== undefined) {
-      assert.equal(t.cpu.rl[1], k.left, `${k.name}: ECX at the fault`);
+      assert.equal(t.cpu.gpr[2 * 1], k.left, `${k.name}: ECX at the fault`);
       const start = k.edi!;
       const stored = k.code === 'f3 ab' ? [0, 1, 2, 3].map((n) => t.mem.readU32(start + n * 4)) : [];
       if (k.code === 'f3 ab') assert.deepEqual(stored, [0x5a5a5a5a, 0x5a5a5a5a, 0x5a5a5a5a, 0x5a5a5a5a], `${k.name}: the elements before`);

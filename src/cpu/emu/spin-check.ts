@@ -59,12 +59,11 @@ export function spinsForever(c: EmuCpu): boolean {
   }
   if (b === undefined || !isPureSelfLoop(b)) return false;
   const rip = c.rip;
-  snap.set(c.rl, 0);
-  snap.set(c.rh, 16);
+  snap.set(c.gpr, 0);
   snap[32] = c.getRflags();
   const before = c.instructions;
   c.run(b.insns.length);
   if (c.instructions - before !== b.insns.length || c.rip !== rip || c.getRflags() !== snap[32]) return false;
-  for (let i = 0; i < 16; i++) if (c.rl[i] !== snap[i] || c.rh[i] !== snap[16 + i]) return false;
+  for (let i = 0; i < 32; i++) if (c.gpr[i] !== snap[i]) return false;
   return true;
 }

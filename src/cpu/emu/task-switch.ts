@@ -39,7 +39,7 @@ export function taskSwitch(c: EmuCpu, sel: number, kind: 'jmp' | 'call' | 'iret'
     if (kind !== 'call') fl &= ~Bit.NT;
     w(0x20, retIp);
     w(0x24, fl);
-    for (let r = 0; r < 8; r++) w(0x28 + r * 4, c.rl[r]!);
+    for (let r = 0; r < 8; r++) w(0x28 + r * 4, c.gpr[r << 1]!);
     for (let sr = 0; sr < 6; sr++) w(0x48 + sr * 4, c.segSel[sr]!);
     if (kind !== 'call') {
       // Clear the old task's busy bit.
@@ -67,7 +67,7 @@ export function taskSwitch(c: EmuCpu, sel: number, kind: 'jmp' | 'call' | 'iret'
     c.dhi = nhi | 0x200;
     loadFromDesc(c, Seg.TR, sel);
     if ((c.cr0 & CR0_PG) !== 0) writeCr3(c, cr3);
-    for (let r = 0; r < 8; r++) c.rl[r] = gprs[r]!;
+    for (let r = 0; r < 8; r++) c.gpr[r << 1] = gprs[r]!;
     setFlagsRaw(c, nfl | 2);
     c.cr0 |= CR0_TS;
     c.rip = eip;

@@ -153,6 +153,25 @@ export const enum Seg {
   FlatSS = 9,
 }
 /**
+ * Indices into EmuCpu.gpr, the register file, of the registers instructions use by name: register n's low half is
+ * at 2n and its high half at 2n + 1, so that in the wasm tier's memory the two are the little-endian i64 at byte 8n.
+ */
+export const enum Gp {
+  AxLo = 0,
+  AxHi = 1,
+  CxLo = 2,
+  CxHi = 3,
+  DxLo = 4,
+  DxHi = 5,
+  BxLo = 6,
+  BxHi = 7,
+  SpLo = 8,
+  SpHi = 9,
+  BpLo = 10,
+  BpHi = 11,
+  R11Lo = 22,
+}
+/**
  * Address registers with exact halves beyond +-2^53 (cpu.ts bigAd): the segments by Seg (FS/GS bases, the
  * LDTR/TR bases), then these (GDTR and IDTR bases, DR0-DR3 at Dr0 + n, SYSENTER_ESP).
  */

@@ -62,7 +62,7 @@ function boot(g: Guest): { vm: EmuVm; serial: string[] } {
 }
 
 function outcome(vm: EmuVm, stop: VmStop, serial: string[]): Outcome {
-  const cpus = vm.cpus.map((c) => `count ${c.instructions} rip ${c.rip.toString(16)} flags ${(getFlags(c) >>> 0).toString(16)} gprs ${[...c.rl].join(',')} / ${[...c.rh].join(',')} halted ${c.halted}`);
+  const cpus = vm.cpus.map((c) => `count ${c.instructions} rip ${c.rip.toString(16)} flags ${(getFlags(c) >>> 0).toString(16)} gprs ${[...c.gpr].join(',')} halted ${c.halted}`);
   return { stop, serial, cpus, ram: Uint8Array.from(vm.memory.regions[0]!.bytes) };
 }
 
@@ -93,7 +93,7 @@ async function reference(g: Guest, points: number): Promise<{ plain: Outcome; ad
     for (const c of b.vm.cpus) {
       if (c.waitSipi || c.halted) continue;
       addrs.add(ipLin(c));
-      stacks.add(c.rl[4]! >>> 0);
+      stacks.add(c.gpr[2 * 4]! >>> 0);
     }
     b.vm.resume();
   }

@@ -94,7 +94,7 @@ function situations(vm: EmuVm, guest: string): string[] {
   vm.cpus.forEach((c, i) => {
     // Part of its iterations done: RIP still at the REP, RCX between its first value and 0.
     const first = guest === 'rep-irq' ? repSites.get(c.rip) : undefined;
-    if (first !== undefined && c.rl[1] !== 0 && c.rl[1]! < first && c.rh[1] === 0) out.push('mid-REP');
+    if (first !== undefined && c.gpr[2 * 1] !== 0 && c.gpr[2 * 1]! < first && c.gpr[2 * 1 + 1] === 0) out.push('mid-REP');
     if (vm.chips.localApic(i).hasInterrupt()) out.push('interrupt pending');
   });
   for (const p of vm.pmus) {

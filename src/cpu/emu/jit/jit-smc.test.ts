@@ -27,12 +27,12 @@ function smcCpu(prog: string, compile: boolean, threshold: number, regions: bool
 
 function run(compile: boolean, threshold: number, regions: boolean): string {
   const cpu = smcCpu(PROG, compile, threshold, regions);
-  cpu.rl[1] = 200;
-  cpu.rl[6] = 0x3000; // data first: the block gets hot and compiled
+  cpu.gpr[2 * 1] = 200;
+  cpu.gpr[2 * 6] = 0x3000; // data first: the block gets hot and compiled
   cpu.run(60 * 5);
-  cpu.rl[6] = 0x1003; // now each pass writes the next instruction's immediate
+  cpu.gpr[2 * 6] = 0x1003; // now each pass writes the next instruction's immediate
   const r = cpu.run(1e6);
-  return `${r} n=${cpu.instructions} ebx=${cpu.rl[3]} eax=${cpu.rl[0]} ecx=${cpu.rl[1]} rip=${cpu.rip.toString(16)}`;
+  return `${r} n=${cpu.instructions} ebx=${cpu.gpr[2 * 3]} eax=${cpu.gpr[2 * 0]} ecx=${cpu.gpr[2 * 1]} rip=${cpu.rip.toString(16)}`;
 }
 
 test('a compiled block that writes its own next instruction runs the new code', () => {
@@ -52,7 +52,7 @@ test('a compiled block that writes its own next instruction runs the new code', 
  */
 function countRun(prog: string, sp: number, compile: boolean, threshold: number, regions: boolean, slice: number): string[] {
   const cpu = smcCpu(prog, compile, threshold, regions);
-  cpu.rl[4] = sp;
+  cpu.gpr[2 * 4] = sp;
   const log: string[] = [];
   const pmu = loggingPmu(cpu, log);
   const w = (msr: number, lo: number, hi = 0): void => writePmuMsr(pmu, msr, lo, hi);
@@ -64,7 +64,7 @@ function countRun(prog: string, sp: number, compile: boolean, threshold: number,
   w(0x38f, 0x3, 0x7);
   cpu.pmu = pmu;
   runSlicesClearingOverflows(cpu, pmu, slice, [0xc1, 0xc2, 0x309, 0x38e], log);
-  log.push(`n=${cpu.instructions} br=${cpu.branchesRetired.join('/')} regs=${cpu.rl.slice(0, 8).join(',')} rip=${cpu.rip.toString(16)}`);
+  log.push(`n=${cpu.instructions} br=${cpu.branchesRetired.join('/')} regs=${cpu.gpr.slice(0, 16).join(',')} rip=${cpu.rip.toString(16)}`);
   return log;
 }
 

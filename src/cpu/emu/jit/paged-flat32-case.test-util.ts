@@ -33,11 +33,11 @@ export function runPagedCase(compile: boolean, c: PagedCase, seed: number, flags
   for (let pass = 0; pass < 3; pass++) {
     const r = seededInt32(seed);
     for (let k = 0; k < 8; k++) {
-      t.cpu.rl[k] = r();
-      t.cpu.rh[k] = r();
+      t.cpu.gpr[k << 1] = r();
+      t.cpu.gpr[(k << 1) | 1] = r();
     }
-    t.cpu.rl[4] = 0x8000;
-    t.cpu.rl[3] = c.bx ?? DATA;
+    t.cpu.gpr[2 * 4] = 0x8000;
+    t.cpu.gpr[2 * 3] = c.bx ?? DATA;
     t.cpu.setSegRaw(Seg.DS, 0x10, c.ds ?? 0, 0xffffffff, 0xc093);
     for (let a = DATA - 16; a < DATA + 48; a += 4) t.mem.writeU32(a, r() >>> 0);
     setFlagsRaw(t.cpu, 2 | (r() & flagsMask));
@@ -49,7 +49,7 @@ export function runPagedCase(compile: boolean, c: PagedCase, seed: number, flags
     for (let a = DATA - 16; a < DATA + 48; a += 4) mem.push(t.mem.readU32(a));
     out.push(
       `${res} rip=${x.rip.toString(16)} n=${x.instructions} shutdown=${x.shutdownReason ?? ''} cr2=${x.cr2.toString(16)} rflags=${x.getRflags().toString(16)}`,
-      `rl=${[...x.rl.slice(0, 8)].join(',')} rh=${[...x.rh.slice(0, 8)].join(',')}`,
+      `gpr=${[...x.gpr.slice(0, 16)].join(',')}`,
       `mem=${mem.join(',')}`,
     );
   }

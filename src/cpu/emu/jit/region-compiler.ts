@@ -96,7 +96,7 @@ export function compileRegion(blocks: readonly Block[], mode: number, stats: Jit
   const cases = blocks.map((b, bi) => emitCase(b, bi, cs, mode));
   const lin = cs === 8 ? 'lin = c.rip;' : `lin = c.rip + sb[1]; if (lin >= 4294967296) lin -= 4294967296;`;
   const src = [
-    'const rl = c.rl, rh = c.rh, jcB = c.jcBlock, ret = c.retired, brr = c.branchesRetired, sb = c.segBase;',
+    'const g = c.gpr, jcB = c.jcBlock, ret = c.retired, brr = c.branchesRetired, sb = c.segBase;',
     'const u = c.cpl === 3 ? 1 : 0, cpl = c.cpl, endW = c.jitEnd;',
     'let off = lin & 4095; const lb = lin - off;',
     'for (;;) {',

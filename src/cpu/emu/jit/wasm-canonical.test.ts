@@ -44,13 +44,13 @@ function run(compile: boolean, c: Case): string[] {
   const out: string[] = [];
   for (let pass = 0; pass < 3; pass++) {
     for (let k = 0; k < 16; k++) {
-      t.cpu.rl[k] = 0x1111 * (k + 1);
-      t.cpu.rh[k] = 0;
+      t.cpu.gpr[k << 1] = 0x1111 * (k + 1);
+      t.cpu.gpr[(k << 1) | 1] = 0;
     }
-    t.cpu.rl[4] = 0x8000;
-    t.cpu.rl[7] = DATA;
-    t.cpu.rl[c.reg] = Number(BigInt.asIntN(32, c.addr));
-    t.cpu.rh[c.reg] = Number(BigInt.asIntN(32, c.addr >> 32n));
+    t.cpu.gpr[2 * 4] = 0x8000;
+    t.cpu.gpr[2 * 7] = DATA;
+    t.cpu.gpr[c.reg << 1] = Number(BigInt.asIntN(32, c.addr));
+    t.cpu.gpr[(c.reg << 1) | 1] = Number(BigInt.asIntN(32, c.addr >> 32n));
     for (let a = DATA; a < DATA + 32; a += 4) t.mem.writeU32(a, 0xa5a5_0000 + a);
     t.cpu.exceptionLog.length = 0;
     t.cpu.shutdownReason = '';
@@ -63,7 +63,7 @@ function run(compile: boolean, c: Case): string[] {
     for (let a = DATA; a < DATA + 32; a += 4) mem.push(t.mem.readU32(a));
     out.push(
       `${res} rip=${x.rip.toString(16)} exc=${e === undefined ? '-' : `${e.vector}/${e.code}@${e.rip.toString(16)}`} cr2=${x.cr2.toString(16)}`,
-      `rl=${[...x.rl.slice(0, 16)].join(',')} rh=${[...x.rh.slice(0, 16)].join(',')}`,
+      `gpr=${[...x.gpr].join(',')}`,
       `mem=${mem.join(',')}`,
     );
   }

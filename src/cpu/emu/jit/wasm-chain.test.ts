@@ -45,14 +45,14 @@ function trace(compile: boolean, slice: number, bits: 32 | 64 = 64, prog?: strin
   if (bits === 32) {
     cpu.setFlat32();
     cpu.rip = 0x1000;
-    cpu.rl[4] = 0x8000;
+    cpu.gpr[2 * 4] = 0x8000;
     if (csLimit !== undefined) cpu.segLimit[1] = csLimit; // CS
   }
   load(t.mem, 0x1000, prog ?? (bits === 64 ? PROG : PROG32));
   const lines: string[] = [];
   for (let guard = 0; guard < 200000; guard++) {
     const r = cpu.run(slice);
-    const regs = [0, 1, 2, 3, 4, 6, 7].map((i) => `${cpu.rl[i]}:${cpu.rh[i]}`).join(' ');
+    const regs = [0, 1, 2, 3, 4, 6, 7].map((i) => `${cpu.gpr[i << 1]}:${cpu.gpr[(i << 1) | 1]}`).join(' ');
     lines.push(`${r} n=${cpu.instructions} br=${cpu.branchesRetired.join('/')} rip=${cpu.rip.toString(16)} ${regs} fl=${cpu.getRflags().toString(16)} m=${t.mem.readU32(0x3000)} code=${t.mem.readU32(0x1018).toString(16)}`);
     if (r !== 'budget') break;
   }
@@ -110,10 +110,10 @@ test('CALL r64 at a block end runs inline, not through its handler (the chained 
   const call = blk.insns.at(-1)!;
   assert.equal(call.row.mn, 'CALL');
   call.fn = (): void => assert.fail('CALL r64 ran its handler');
-  const rsp = cpu.rl[4]!;
+  const rsp = cpu.gpr[2 * 4]!;
   runOnce();
-  assert.equal(cpu.rl[3], 3);
-  assert.equal(cpu.rl[4], rsp, 'the return popped what the call pushed');
+  assert.equal(cpu.gpr[2 * 3], 3);
+  assert.equal(cpu.gpr[2 * 4], rsp, 'the return popped what the call pushed');
   assert.equal(cpu.exceptionLog.length, 0);
 });
 
@@ -154,7 +154,7 @@ test('a loop whose block holds side exits loops inside its function, with its pa
     if (bits === 32) {
       cpu.setFlat32();
       cpu.rip = 0x1000;
-      cpu.rl[4] = 0x8000;
+      cpu.gpr[2 * 4] = 0x8000;
     }
     load(t.mem, 0x1000, PROG_SIDES);
     assert.equal(cpu.run(1e9), 'hlt');

@@ -32,11 +32,11 @@ function run(n: number, compile: boolean, slice: number, capMiB?: string) {
   const lines: string[] = [];
   for (let guard = 0; guard < 1_000_000; guard++) {
     const r = cpu.run(slice);
-    const regs = [0, 1, 2, 3, 4].map((i) => `${cpu.rl[i]}:${cpu.rh[i]}`).join(' ');
+    const regs = [0, 1, 2, 3, 4].map((i) => `${cpu.gpr[i << 1]}:${cpu.gpr[(i << 1) | 1]}`).join(' ');
     lines.push(`${r} n=${cpu.instructions} br=${cpu.branchesRetired.join('/')} rip=${cpu.rip.toString(16)} ${regs} fl=${cpu.getRflags().toString(16)}`);
     if (r !== 'budget') break;
   }
-  return { lines, eax: cpu.rl[0]!, stats: cpu.jitStats, book: bookOf(cpu.wasm) };
+  return { lines, eax: cpu.gpr[2 * 0]!, stats: cpu.jitStats, book: bookOf(cpu.wasm) };
 }
 
 test('blocks compiled and released in a loop reuse their table indices and stay under the cap', () => {

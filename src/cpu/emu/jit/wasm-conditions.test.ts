@@ -51,11 +51,11 @@ function runCase(compile: boolean, code: string, seed: number): { out: string[];
     for (let k = 0; k < 8; k++) {
       const v = r();
       // Random upper bits above an edge value in the low word half the time.
-      t.cpu.rl[k] = (v & 1) === 0 ? v : (v & ~0xffff) | EDGES[(v >>> 1) % EDGES.length]!;
-      t.cpu.rh[k] = 0;
+      t.cpu.gpr[k << 1] = (v & 1) === 0 ? v : (v & ~0xffff) | EDGES[(v >>> 1) % EDGES.length]!;
+      t.cpu.gpr[(k << 1) | 1] = 0;
     }
-    t.cpu.rl[4] = 0x8000;
-    t.cpu.rl[3] = DATA;
+    t.cpu.gpr[2 * 4] = 0x8000;
+    t.cpu.gpr[2 * 3] = DATA;
     for (let a = DATA; a < DATA + 48; a += 4) t.mem.writeU32(a, r() & 0x01010101 ? EDGES[(r() >>> 1) % EDGES.length]! * 0x10001 : r());
     t.cpu.rip = 0x1000;
     t.cpu.halted = false;
@@ -63,7 +63,7 @@ function runCase(compile: boolean, code: string, seed: number): { out: string[];
     const x = t.cpu;
     const mem: number[] = [];
     for (let a = DATA; a < DATA + 48; a += 4) mem.push(t.mem.readU32(a));
-    out.push(`${res} rip=${x.rip.toString(16)} n=${x.instructions} rflags=${x.getRflags().toString(16)}`, `rl=${[...x.rl.slice(0, 8)].join(',')}`, `mem=${mem.join(',')}`);
+    out.push(`${res} rip=${x.rip.toString(16)} n=${x.instructions} rflags=${x.getRflags().toString(16)}`, `gpr=${[...x.gpr.slice(0, 16)].join(',')}`, `mem=${mem.join(',')}`);
   }
   // The last pass's: a block entered from the run loop (the first passes) starts from the flags in EmuCpu's fields.
   return { out, flagReads: t.cpu.cache.jit.flagReads - before };

@@ -60,14 +60,14 @@ export function caseRunner(special: readonly number[], passes: number): (compile
     for (let pass = 0; pass < (c.passes ?? passes); pass++) {
       const r = seededInt32(seed);
       for (let k = 0; k < 16; k++) {
-        t.cpu.rl[k] = val(r);
-        t.cpu.rh[k] = val(r);
+        t.cpu.gpr[k << 1] = val(r);
+        t.cpu.gpr[(k << 1) | 1] = val(r);
       }
-      t.cpu.rl[4] = 0x8000;
-      t.cpu.rh[4] = 0;
+      t.cpu.gpr[2 * 4] = 0x8000;
+      t.cpu.gpr[2 * 4 + 1] = 0;
       const base = c.base ?? DATA;
-      t.cpu.rl[3] = base | 0;
-      t.cpu.rh[3] = Math.floor(base / 2 ** 32) | 0;
+      t.cpu.gpr[2 * 3] = base | 0;
+      t.cpu.gpr[2 * 3 + 1] = Math.floor(base / 2 ** 32) | 0;
       for (let a = DATA; a < DATA + 32; a += 4) t.mem.writeU32(a, val(r) >>> 0);
       // A lazy-flags state of an earlier instruction (what an eager writer keeps).
       t.cpu.fop = 5;
@@ -89,7 +89,7 @@ export function caseRunner(special: readonly number[], passes: number): (compile
       for (let a = DATA; a < DATA + 32; a += 4) mem.push(t.mem.readU32(a));
       out.push(
         `${res} rip=${x.rip.toString(16)} n=${x.instructions} shutdown=${x.shutdownReason ?? ''} cr2=${x.cr2.toString(16)}`,
-        `rl=${[...x.rl.slice(0, 16)].join(',')} rh=${[...x.rh.slice(0, 16)].join(',')}`,
+        `gpr=${[...x.gpr].join(',')}`,
         (c.live === 'read' ? readFields(x) : `fop=${x.fop} fsz=${x.fsz} fres=${x.fres} fdst=${x.fdst} fsrc=${x.fsrc} fresH=${x.fresH} fdstH=${x.fdstH} fsrcH=${x.fsrcH} fcin=${x.fcin}`) +
           ` rflags=${x.getRflags().toString(16)}`,
         `mem=${mem.join(',')}`,

@@ -291,7 +291,7 @@ test('compiled code ran: the blocks of the cases compiled to wasm', () => {
   const t = makeLong64Cpu();
   t.cpu.compile = true;
   load(t.mem, 0x1000, '48 63 c1 48 c1 e0 05 48 85 c8 f4');
-  t.cpu.rl[3] = DATA;
+  t.cpu.gpr[2 * 3] = DATA;
   t.cpu.run(100);
   assert.ok(t.cpu.jitStats.regions >= 1, JSON.stringify(t.cpu.jitStats));
 });

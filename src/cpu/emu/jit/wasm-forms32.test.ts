@@ -68,7 +68,7 @@ test('ADC r32, m32, SHL/SHR m32 by CL and MOV moffs run without their handlers',
   const code = ['13 03', '1b 4b 04', 'd3 23', 'b1 00 d3 2b', `a1 ${hex32(DATA + 8)}`, `a2 ${hex32(DATA + 12)}`, `66 a3 ${hex32(DATA + 14)}`, `a0 ${hex32(DATA + 1)}`];
   load(t.mem, 0x1000, code.join(' ') + ' f4');
   const run = (): void => {
-    t.cpu.rl[3] = DATA;
+    t.cpu.gpr[2 * 3] = DATA;
     t.cpu.rip = 0x1000;
     t.cpu.halted = false;
     assert.equal(t.cpu.run(100), 'hlt');

@@ -26,7 +26,7 @@ function run(n: number): { loop: boolean; other: boolean; esi: number } {
   cpu.rip = 0x1000;
   assert.equal(cpu.run(1e7), 'hlt');
   const compiled = (pa: number): boolean => (cpu.cache.get(pa, cpu.modeKey)?.exec ?? null) !== null;
-  return { loop: compiled(0x1000), other: compiled(0x1008), esi: cpu.rl[6]! };
+  return { loop: compiled(0x1000), other: compiled(0x1008), esi: cpu.gpr[2 * 6]! };
 }
 
 test('a self-looping block is compiled at the threshold, any other block at the late factor times it', () => {

@@ -36,7 +36,7 @@ function trace(compile: boolean, slice: number): string[] {
   const out: string[] = [];
   for (let guard = 0; guard < 100000; guard++) {
     const r = cpu.run(slice);
-    out.push(`${r} n=${cpu.instructions} br=${cpu.branchesRetired.join('/')} rip=${cpu.rip.toString(16)} ecx=${cpu.rl[1]} edx=${cpu.rl[2]} ebx=${cpu.rl[3]} esi=${cpu.rl[6]} fl=${cpu.getRflags().toString(16)}`);
+    out.push(`${r} n=${cpu.instructions} br=${cpu.branchesRetired.join('/')} rip=${cpu.rip.toString(16)} ecx=${cpu.gpr[2 * 1]} edx=${cpu.gpr[2 * 2]} ebx=${cpu.gpr[2 * 3]} esi=${cpu.gpr[2 * 6]} fl=${cpu.getRflags().toString(16)}`);
     if (r !== 'budget') break;
   }
   return out;

@@ -21,7 +21,7 @@ test('a block reads each flat segment base once for all its 64-bit memory operan
   const t = makeLong64Cpu();
   t.cpu.compile = true;
   load(t.mem, 0x1000, CODE + ' f4');
-  t.cpu.rl[3] = 0x3000;
+  t.cpu.gpr[2 * 3] = 0x3000;
   const mods = modulesOf(() => runText(t.cpu, 100));
   assert.equal(
     mods.reduce((s, b) => s + loadsAt(b, I64_LOAD, Slot.SegBase + FLAT * 8), 0),
@@ -41,10 +41,10 @@ function runCase(compile: boolean, flat: number, flatSs: number): string[] {
   const out: string[] = [];
   for (let pass = 0; pass < 3; pass++) {
     for (let a = 0x3000; a < 0x9100; a += 4) t.mem.writeU32(a, (a * 2654435761) >>> 0);
-    t.cpu.rl[3] = 0x3000;
-    t.cpu.rh[3] = 0;
-    t.cpu.rl[4] = 0x8000;
-    t.cpu.rh[4] = 0;
+    t.cpu.gpr[2 * 3] = 0x3000;
+    t.cpu.gpr[2 * 3 + 1] = 0;
+    t.cpu.gpr[2 * 4] = 0x8000;
+    t.cpu.gpr[2 * 4 + 1] = 0;
     t.cpu.segBase[FLAT] = flat;
     t.cpu.segBase[FLAT_SS] = flatSs;
     t.cpu.rip = 0x1000;
@@ -52,7 +52,7 @@ function runCase(compile: boolean, flat: number, flatSs: number): string[] {
     const res = runText(t.cpu, 100);
     const mem: number[] = [];
     for (let a = 0x3000; a < 0x3020; a += 4) mem.push(t.mem.readU32(a));
-    out.push(`${res} n=${t.cpu.instructions} rl=${[...t.cpu.rl.slice(0, 16)].join(',')} rh=${[...t.cpu.rh.slice(0, 16)].join(',')} mem=${mem.join(',')}`);
+    out.push(`${res} n=${t.cpu.instructions} gpr=${[...t.cpu.gpr].join(',')} mem=${mem.join(',')}`);
   }
   return out;
 }

@@ -30,13 +30,13 @@ function trace(compile: boolean, slice: number): { lines: string[]; chains: numb
   assert.ok(cpu.wasm !== null, 'the vCPU runs with the wasm tier');
   cpu.compile = compile;
   cpu.rip = 0x1ff0;
-  cpu.rl[6] = 3; // passes: the immediate is rewritten after the first and the second
+  cpu.gpr[2 * 6] = 3; // passes: the immediate is rewritten after the first and the second
   load(t.mem, 0x1ff0, PROG);
   const lines: string[] = [];
   let compiled = false;
   for (let guard = 0; guard < 200000; guard++) {
     const r = cpu.run(slice);
-    const regs = [0, 1, 2, 3, 6].map((i) => `${cpu.rl[i]}:${cpu.rh[i]}`).join(' ');
+    const regs = [0, 1, 2, 3, 6].map((i) => `${cpu.gpr[i << 1]}:${cpu.gpr[(i << 1) | 1]}`).join(' ');
     lines.push(`${r} n=${cpu.instructions} br=${cpu.branchesRetired.join('/')} rip=${cpu.rip.toString(16)} ${regs} fl=${cpu.getRflags().toString(16)}`);
     const x = cpu.cache.get(0x1ffe, cpu.modeKey);
     if (x !== undefined && x.phys2 === 0x2000 && x.exec !== null) compiled = true;

@@ -4,7 +4,7 @@ import { BlockBody } from './wasm-regs.js';
 import { moduleBytes, T, W, wasmApi, type FnType } from './wasm-encoder.js';
 import { Slot } from './wasm-arena.js';
 
-// A function (slot, flag) -> i64 over a one-page memory whose slot holds the registers as Slot.Rl/Slot.Rh halves.
+// A function (slot, flag) -> i64 over a one-page memory whose slot holds register r as the i64 at Slot.Gpr + 8r.
 // Import 0 (`h`) stands for a handler: it may rewrite registers in the slot.
 const TYPES: readonly FnType[] = [
   [[T.I32], [T.I32]],
@@ -29,10 +29,10 @@ function run(emit: (b: BlockBody) => void, flag: number, init: (lo: Int32Array) 
   return { r: BigInt.asUintN(64, f(0, flag)), lo };
 }
 
-const reg = (lo: Int32Array, r: number): bigint => (BigInt(lo[(Slot.Rh >> 2) + r]! >>> 0) << 32n) | BigInt(lo[(Slot.Rl >> 2) + r]! >>> 0);
+const reg = (lo: Int32Array, r: number): bigint => (BigInt(lo[(Slot.Gpr >> 2) + 2 * r + 1]! >>> 0) << 32n) | BigInt(lo[(Slot.Gpr >> 2) + 2 * r]! >>> 0);
 const setReg = (lo: Int32Array, r: number, v: bigint): void => {
-  lo[(Slot.Rl >> 2) + r] = Number(BigInt.asIntN(32, v));
-  lo[(Slot.Rh >> 2) + r] = Number(BigInt.asIntN(32, v >> 32n));
+  lo[(Slot.Gpr >> 2) + 2 * r] = Number(BigInt.asIntN(32, v));
+  lo[(Slot.Gpr >> 2) + 2 * r + 1] = Number(BigInt.asIntN(32, v >> 32n));
 };
 
 test('a register cached before a handler is read from the slot after it', () => {
@@ -192,13 +192,20 @@ test('structured opcodes must carry their immediates in the same op() call', () 
   assert.throws(() => b.finish(), /depth 1/);
 });
 
-/** Occurrences of a slot access `op` (i32.load 0x28, i32.store 0x36) at `offset` (< 128) in b's code. */
+const I32_LOAD = 0x28;
+const I64_LOAD = 0x29;
+const I32_STORE = 0x36;
+const I64_STORE = 0x37;
+/** Occurrences of a slot access `op` (one of the four above, natural alignment) at `offset` (< 128) in b's code. */
 function slotAccesses(b: BlockBody, op: number, offset: number): number {
+  const align = op === I64_LOAD || op === I64_STORE ? 3 : 2;
   let n = 0;
   const c = b.code;
-  for (let i = 0; i + 2 < c.length; i++) if (c[i] === op && c[i + 1] === 2 && c[i + 2] === offset) n++;
+  for (let i = 0; i + 2 < c.length; i++) if (c[i] === op && c[i + 1] === align && c[i + 2] === offset) n++;
   return n;
 }
+/** Register r's low half's byte offset in the slot (its high half at + 4). */
+const at = (r: number): number => Slot.Gpr + 8 * r;
 
 test('32-bit reads: a register is loaded from the slot once, a value written is read from its local', () => {
   const b = new BlockBody(2, SLOT, (f) => f === 0);
@@ -215,8 +222,8 @@ test('32-bit reads: a register is loaded from the slot once, a value written is 
   b.op(W.I32Add);
   b.op(W.Drop);
   b.finish();
-  assert.equal(slotAccesses(b, 0x28, Slot.Rl + 3 * 4), 1, 'register 3 read from the slot once');
-  assert.equal(slotAccesses(b, 0x28, Slot.Rl + 4 * 4), 0, 'register 4 read from the local it was written from');
+  assert.equal(slotAccesses(b, I32_LOAD, at(3)), 1, 'register 3 read from the slot once');
+  assert.equal(slotAccesses(b, I32_LOAD, at(4)), 0, 'register 4 read from the local it was written from');
 });
 
 test('32-bit reads after a handler, a write in a branch and at a loop head take the slot again', () => {
@@ -279,8 +286,10 @@ test("a 32-bit write stores the high half's zero once while nothing else wrote t
     b.get(FLAG).op(W.If, T.Void).op(W.End);
   }
   b.finish();
-  assert.equal(slotAccesses(b, 0x36, Slot.Rl + 5 * 4), 3);
-  assert.equal(slotAccesses(b, 0x36, Slot.Rh + 5 * 4), 1);
+  // The first write's two halves as one i64 (the value zero-extended), the next ones' low halves alone.
+  assert.equal(slotAccesses(b, I64_STORE, at(5)), 1);
+  assert.equal(slotAccesses(b, I32_STORE, at(5)), 2);
+  assert.equal(slotAccesses(b, I32_STORE, at(5) + 4), 0);
   // A handler (in a branch), a 64-bit write and a loop's back edge may set the high half: stored again after each.
   const seen: bigint[] = [];
   const emit = (b: BlockBody): void => {
@@ -329,9 +338,8 @@ test('a 64-bit read after a 32-bit write takes the written local, not the slot; 
   b.load64(3);
   b.op(W.Drop);
   b.finish();
-  assert.equal(slotAccesses(b, 0x28, Slot.Rl + 4 * 4), 0, 'r4 not read from the slot');
-  assert.equal(slotAccesses(b, 0x28, Slot.Rh + 4 * 4), 0);
-  assert.equal(slotAccesses(b, 0x28, Slot.Rh + 3 * 4), 1, 'r3 read whole from the slot');
+  assert.equal(slotAccesses(b, I32_LOAD, at(4)) + slotAccesses(b, I64_LOAD, at(4)), 0, 'r4 not read from the slot');
+  assert.equal(slotAccesses(b, I64_LOAD, at(3)), 1, 'r3 read whole from the slot');
   // Values: a 32-bit write over a register whose high half was set reads back zero-extended, before and after the
   // stores are written, and after a handler that sets it (the slot again); then the same after a slot read.
   const emit = (b: BlockBody): void => {
@@ -403,4 +411,32 @@ test('bodies written at the same time give the bytes each gives alone (one bookk
   second(b3, 3);
   b3.finish();
   assert.deepEqual([[...b1.code], [...b2.code], [...b3.code]], want);
+});
+
+test('a 64-bit write is one i64 store at 8r, a 64-bit read of the slot one i64 load', () => {
+  const b = new BlockBody(2, SLOT, (f) => f === 0);
+  const v = b.local(T.I64);
+  b.i64(0x1_0000_0002n).set(v);
+  b.store64(9, v);
+  b.load64(12);
+  b.op(W.Drop);
+  b.finish();
+  assert.equal(slotAccesses(b, I64_STORE, at(9)), 1);
+  assert.equal(slotAccesses(b, I32_STORE, at(9)) + slotAccesses(b, I32_STORE, at(9) + 4), 0);
+  assert.equal(slotAccesses(b, I64_LOAD, at(12)), 1);
+  assert.equal(slotAccesses(b, I32_LOAD, at(12)) + slotAccesses(b, I32_LOAD, at(12) + 4), 0);
+  const { r, lo } = run(
+    (b) => {
+      const w = b.local(T.I64);
+      b.load64(12);
+      b.i64(1n).op(W.I64Add).set(w);
+      b.store64(9, w);
+      b.load64(9);
+    },
+    0,
+    (lo) => setReg(lo, 12, 0x7fff_ffff_ffff_ffffn),
+  );
+  assert.equal(r, 0x8000_0000_0000_0000n);
+  assert.equal(lo[(Slot.Gpr >> 2) + 2 * 9], 0, "register 9's low half");
+  assert.equal(lo[(Slot.Gpr >> 2) + 2 * 9 + 1], -0x8000_0000, "register 9's high half");
 });

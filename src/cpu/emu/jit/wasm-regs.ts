@@ -1,9 +1,10 @@
 /**
  * A block function's body that keeps the guest's general registers it reads as 64 bits in wasm locals.
  *
- * The slot holds each register as two i32 halves (Slot.Rl, Slot.Rh: the JS side's views), so a 64-bit read from
- * it is two loads and four operations. Here the first 64-bit read of a register loads it into a local, and later
- * reads in the block take the local. Writes go to the slot as before (write-through) and to the local when the
+ * The slot holds each register as the little-endian i64 at Slot.Gpr + 8r (EmuCpu.gpr, the JS side's view, has
+ * its halves side by side), so a 64-bit read from it is one i64.load and a 64-bit write one i64.store; a 32-bit
+ * read or write is one i32 access at 8r (the high half, at 8r + 4, stored as 0 by a 32-bit write). Here the first
+ * 64-bit read of a register loads it into a local, and later reads in the block take the local. Writes go to the slot as before (write-through) and to the local when the
  * register has one, so the slot is always up to date for the imports, faults, the chain driver and the run
  * loop; a call that runs a guest instruction (`clobbers`: a handler) makes the locals stale, and they are taken
  * from the slot again.
@@ -37,6 +38,8 @@ import { Slot } from './wasm-arena.js';
 import { Body, T, uleb, W } from './wasm-encoder.js';
 
 const REGS = 16;
+/** Register r's byte offset in the slot: its low half there, its high half at +4 (the little-endian i64). */
+const regAt = (r: number): number => Slot.Gpr + r * 8;
 /** A pending half's value: none pending, or a constant 0 (the high half of a 32-bit write); else a local. */
 const NONE = -1;
 const ZERO = -2;
@@ -454,22 +457,32 @@ export class BlockBody extends Body {
     for (let r = 0; r < REGS; r++) this.flushReg(r);
   }
 
-  /** Writes register r's pending stores. */
+  /** Writes register r's pending stores: one i64 store when both halves are pending from one value. */
   private flushReg(r: number): void {
     const lo = this.pLo[r]!;
+    const hi = this.pHi[r]!;
+    if (lo !== NONE && (hi === ZERO ? this.pLo64[r] === 0 : hi === lo && this.pLo64[r] !== 0)) {
+      // A 64-bit write (both halves from its local), or a 32-bit one (its low half and a zero high half).
+      this.pLo[r] = NONE;
+      this.pHi[r] = NONE;
+      this.get(this.slot).get(lo);
+      if (hi === ZERO) this.op(W.I64ExtendI32U);
+      this.mem(W.I64Store, regAt(r), 3);
+      if (hi === ZERO && this.depth === this.base) this.hiZero[r] = 1;
+      return;
+    }
     if (lo !== NONE) {
       this.pLo[r] = NONE;
       this.get(this.slot).get(lo);
       if (this.pLo64[r] !== 0) this.op(W.I32WrapI64);
-      this.mem(W.I32Store, Slot.Rl + r * 4, 2);
+      this.mem(W.I32Store, regAt(r), 2);
     }
-    const hi = this.pHi[r]!;
     if (hi !== NONE) {
       this.pHi[r] = NONE;
       this.get(this.slot);
       if (hi === ZERO) this.i32(0);
       else this.get(hi).i64(32).op(W.I64ShrU, W.I32WrapI64);
-      this.mem(W.I32Store, Slot.Rh + r * 4, 2);
+      this.mem(W.I32Store, regAt(r) + 4, 2);
       // Stored on every path from here when written at the top level.
       if (hi === ZERO && this.depth === this.base) this.hiZero[r] = 1;
     }
@@ -503,7 +516,7 @@ export class BlockBody extends Body {
       this.get(c);
       return;
     }
-    this.get(this.slot).mem(W.I32Load, Slot.Rl + r * 4, 2);
+    this.get(this.slot).mem(W.I32Load, regAt(r), 2);
     if (this.depth === this.base) {
       let l = this.lo32Local[r]!;
       if (l < 0) {
@@ -584,7 +597,7 @@ export class BlockBody extends Body {
       // low() read the register from the slot (its pending stores were written then) or did not read it: a
       // pending low half is replaced here unseen.
       this.pLo[r] = NONE;
-      this.mem(W.I32Store, Slot.Rl + r * 4, 2);
+      this.mem(W.I32Store, regAt(r), 2);
     }
   }
 
@@ -610,8 +623,7 @@ export class BlockBody extends Body {
 
   private slotLoad64(r: number): void {
     if (this.pLo[r] !== NONE || this.pHi[r] !== NONE) this.flushReg(r);
-    this.get(this.slot).mem(W.I32Load, Slot.Rl + r * 4, 2).op(W.I64ExtendI32U);
-    this.get(this.slot).mem(W.I32Load, Slot.Rh + r * 4, 2).op(W.I64ExtendI32S).i64(32).op(W.I64Shl, W.I64Or);
+    this.get(this.slot).mem(W.I64Load, regAt(r), 3);
   }
 
   private fill(r: number): void {

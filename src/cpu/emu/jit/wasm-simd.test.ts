@@ -85,15 +85,15 @@ function runCase(compile: boolean, c: Case, seed: number): string[] {
   for (let pass = 0; pass < 2; pass++) {
     const r = seededInt32(seed);
     for (let k = 0; k < 16; k++) {
-      t.cpu.rl[k] = val(r);
-      t.cpu.rh[k] = val(r);
+      t.cpu.gpr[k << 1] = val(r);
+      t.cpu.gpr[(k << 1) | 1] = val(r);
     }
     for (let k = 0; k < 64; k++) t.cpu.xmm[k] = val(r);
-    t.cpu.rl[4] = 0x8000;
-    t.cpu.rh[4] = 0;
+    t.cpu.gpr[2 * 4] = 0x8000;
+    t.cpu.gpr[2 * 4 + 1] = 0;
     const base = c.base ?? DATA;
-    t.cpu.rl[3] = base | 0;
-    t.cpu.rh[3] = Math.floor(base / 2 ** 32) | 0;
+    t.cpu.gpr[2 * 3] = base | 0;
+    t.cpu.gpr[2 * 3 + 1] = Math.floor(base / 2 ** 32) | 0;
     for (let a = DATA; a < DATA + DLEN; a += 4) t.mem.writeU32(a, val(r) >>> 0);
     for (let a = 0x3ff0; a < 0x4010; a += 4) t.mem.writeU32(a, val(r) >>> 0);
     t.cpu.rip = 0x1000;
@@ -108,7 +108,7 @@ function runCase(compile: boolean, c: Case, seed: number): string[] {
     for (let a = 0x3ff0; a < 0x4010; a += 4) mem.push(t.mem.readU32(a));
     out.push(
       `${res} rip=${x.rip.toString(16)} n=${x.instructions} shutdown=${x.shutdownReason ?? ''} cr2=${x.cr2.toString(16)} exc=${JSON.stringify(x.exceptionLog.slice(0, 2))}`,
-      `rl=${[...x.rl].join(',')} rh=${[...x.rh].join(',')}`,
+      `gpr=${[...x.gpr].join(',')}`,
       `xmm=${[...x.xmm].join(',')}`,
       `mem=${mem.join(',')}`,
     );
@@ -228,8 +228,8 @@ test('the inline forms run without their handlers (a compiled block of them runs
   // paddd, pxor [rbx], pshufb, pshufd, psrld, movdqa load, movdqu store, movd xmm4, [rbx], pmovmskb, movq xmm, r64.
   const code = [enc('66', 'fe', 1, 2), enc('66', 'ef', 1, 'mem'), enc('66', '38 00', 3, 12), enc('66', '70', 0, 0, 0x93), enc('66', '72', 2, 1, 12), enc('66', '6f', 1, 'mem'), enc('f3', '7f', 1, 'mem'), enc('66', '6e', 4, 'mem'), enc('66', 'd7', 0, 1), enc('66', '6e', 5, 6, undefined, true)];
   load(t.mem, 0x1000, code.join(' ') + ' f4');
-  t.cpu.rl[3] = DATA;
-  t.cpu.rh[3] = 0;
+  t.cpu.gpr[2 * 3] = DATA;
+  t.cpu.gpr[2 * 3 + 1] = 0;
   // Twice: the code cache keeps a block the second time it is decoded (code-cache.ts put).
   for (let i = 0; i < 2; i++) {
     t.cpu.rip = 0x1000;
@@ -279,11 +279,11 @@ test('SIMD forms in 32-bit flat protected mode (32-bit addressing) leave what th
     const out: string[] = [];
     for (let pass = 0; pass < 2; pass++) {
       const r = seededInt32(seed);
-      for (let k = 0; k < 8; k++) t.cpu.rl[k] = val(r);
+      for (let k = 0; k < 8; k++) t.cpu.gpr[k << 1] = val(r);
       for (let k = 0; k < 32; k++) t.cpu.xmm[k] = val(r);
       for (let a = DATA; a < DATA + DLEN; a += 4) t.mem.writeU32(a, val(r) >>> 0);
-      t.cpu.rl[4] = 0x8000;
-      t.cpu.rl[3] = base;
+      t.cpu.gpr[2 * 4] = 0x8000;
+      t.cpu.gpr[2 * 3] = base;
       t.cpu.rip = 0x1000;
       t.cpu.halted = false;
       t.cpu.shutdownReason = '';
@@ -291,7 +291,7 @@ test('SIMD forms in 32-bit flat protected mode (32-bit addressing) leave what th
       const res = t.cpu.run(1000);
       const mem: number[] = [];
       for (let a = DATA; a < DATA + DLEN; a += 4) mem.push(t.mem.readU32(a));
-      out.push(`${res} rip=${t.cpu.rip} exc=${JSON.stringify(t.cpu.exceptionLog.slice(0, 2))} rl=${[...t.cpu.rl.slice(0, 8)]} xmm=${[...t.cpu.xmm.slice(0, 32)]} mem=${mem}`);
+      out.push(`${res} rip=${t.cpu.rip} exc=${JSON.stringify(t.cpu.exceptionLog.slice(0, 2))} gpr=${[...t.cpu.gpr.slice(0, 16)]} xmm=${[...t.cpu.xmm.slice(0, 32)]} mem=${mem}`);
     }
     return out;
   };

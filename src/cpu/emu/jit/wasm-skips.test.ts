@@ -60,7 +60,7 @@ function trace(compile: boolean, slice: number): string[] {
   const out: string[] = [];
   for (let guard = 0; guard < 100000; guard++) {
     const r = cpu.run(slice);
-    const regs = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => cpu.rl[i]).join(' ');
+    const regs = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => cpu.gpr[i << 1]).join(' ');
     out.push(`${r} n=${cpu.instructions} br=${cpu.branchesRetired.join('/')} rip=${cpu.rip.toString(16)} ${regs} fl=${cpu.getRflags().toString(16)} m=${mem.readU32(0x3000)}`);
     if (r !== 'budget') break;
   }

@@ -59,11 +59,11 @@ function runCase(compile: boolean, code: string, rsp: number, seed: number, ret?
   for (let pass = 0; pass < 3; pass++) {
     const r = seededInt32(seed);
     for (let k = 0; k < 16; k++) {
-      t.cpu.rl[k] = r();
-      t.cpu.rh[k] = r();
+      t.cpu.gpr[k << 1] = r();
+      t.cpu.gpr[(k << 1) | 1] = r();
     }
-    t.cpu.rl[4] = rsp;
-    t.cpu.rh[4] = 0;
+    t.cpu.gpr[2 * 4] = rsp;
+    t.cpu.gpr[2 * 4 + 1] = 0;
     for (let a = rsp - 64; a < rsp + 64; a += 4) if (a < 0x600000) t.mem.writeU32(phys(a), r() >>> 0);
     // The return address of RETURN (high half 0x8000: not canonical).
     if (ret !== undefined && rsp + 16 < 0x600000) {
@@ -76,7 +76,7 @@ function runCase(compile: boolean, code: string, rsp: number, seed: number, ret?
     const x = t.cpu;
     const mem: number[] = [];
     for (let a = rsp - 64; a < rsp + 64; a += 4) mem.push(a < 0x600000 ? t.mem.readU32(phys(a)) : 0);
-    out.push(`${res} rip=${x.rip.toString(16)} n=${x.instructions} shutdown=${x.shutdownReason ?? ''} cr2=${x.cr2.toString(16)}`, `rl=${[...x.rl.slice(0, 16)].join(',')} rh=${[...x.rh.slice(0, 16)].join(',')}`, `mem=${mem.join(',')}`);
+    out.push(`${res} rip=${x.rip.toString(16)} n=${x.instructions} shutdown=${x.shutdownReason ?? ''} cr2=${x.cr2.toString(16)}`, `gpr=${[...x.gpr].join(',')}`, `mem=${mem.join(',')}`);
   }
   return out;
 }

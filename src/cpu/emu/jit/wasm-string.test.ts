@@ -64,18 +64,18 @@ function runCase(compile: boolean, c: Case, seed: number): string[] {
   for (let pass = 0; pass < 3; pass++) {
     const r = seededInt32(seed);
     for (let k = 0; k < 16; k++) {
-      t.cpu.rl[k] = r();
-      t.cpu.rh[k] = c.long ? r() : 0;
+      t.cpu.gpr[k << 1] = r();
+      t.cpu.gpr[(k << 1) | 1] = c.long ? r() : 0;
     }
-    if (!c.long) for (let k = 0; k < 8; k++) t.cpu.rh[k] = r(); // left over from long mode: kept
-    t.cpu.rl[4] = 0x8000;
-    t.cpu.rl[6] = c.si | 0;
-    t.cpu.rl[7] = c.di | 0;
-    if (c.ax !== undefined) t.cpu.rl[0] = c.ax | 0;
+    if (!c.long) for (let k = 0; k < 8; k++) t.cpu.gpr[(k << 1) | 1] = r(); // left over from long mode: kept
+    t.cpu.gpr[2 * 4] = 0x8000;
+    t.cpu.gpr[2 * 6] = c.si | 0;
+    t.cpu.gpr[2 * 7] = c.di | 0;
+    if (c.ax !== undefined) t.cpu.gpr[2 * 0] = c.ax | 0;
     if (c.long) {
-      t.cpu.rh[4] = 0;
-      t.cpu.rh[6] = Math.floor(c.si / 2 ** 32) | 0;
-      t.cpu.rh[7] = Math.floor(c.di / 2 ** 32) | 0;
+      t.cpu.gpr[2 * 4 + 1] = 0;
+      t.cpu.gpr[2 * 6 + 1] = Math.floor(c.si / 2 ** 32) | 0;
+      t.cpu.gpr[2 * 7 + 1] = Math.floor(c.di / 2 ** 32) | 0;
       t.cpu.segBase[Seg.FS] = c.fs ?? 0;
     } else {
       t.cpu.setSegRaw(Seg.ES, 0x10, c.es ?? 0, 0xffffffff, 0xc093);
@@ -93,7 +93,7 @@ function runCase(compile: boolean, c: Case, seed: number): string[] {
     for (const [from, to] of [[DATA - 64, DATA + 64], [0x200000 - 256, 0x200000], [0x1800, 0x1900]] as const) for (let a = from; a < to; a += 4) mem.push(t.mem.readU32(a));
     out.push(
       `${res} rip=${x.rip.toString(16)} n=${x.instructions} shutdown=${x.shutdownReason ?? ''} cr2=${x.cr2.toString(16)} rflags=${x.getRflags().toString(16)}`,
-      `rl=${[...x.rl.slice(0, 16)].join(',')} rh=${[...x.rh.slice(0, 16)].join(',')}`,
+      `gpr=${[...x.gpr].join(',')}`,
       `mem=${mem.join(',')}`,
     );
   }
@@ -187,10 +187,10 @@ test('the string forms run without their handlers (compiled blocks run with the 
     // std; movs... (one block each); cld; the same: both directions.
     load(t.mem, 0x1000, `fd ${ops.join(' ')} fc ${ops.join(' ')} f4`);
     const run = (): void => {
-      t.cpu.rl[6] = DATA + 64;
-      t.cpu.rl[7] = DATA + 128;
-      t.cpu.rh[6] = 0;
-      t.cpu.rh[7] = 0;
+      t.cpu.gpr[2 * 6] = DATA + 64;
+      t.cpu.gpr[2 * 7] = DATA + 128;
+      t.cpu.gpr[2 * 6 + 1] = 0;
+      t.cpu.gpr[2 * 7 + 1] = 0;
       t.cpu.rip = 0x1000;
       t.cpu.halted = false;
       assert.equal(t.cpu.run(1000), 'hlt');
@@ -210,7 +210,7 @@ test('the string forms run without their handlers (compiled blocks run with the 
     assert.equal(n, 2 * ops.length, `${long ? 64 : 32}-bit: compiled string instructions`);
     run();
     assert.equal(t.cpu.exceptionLog.length, 0);
-    assert.equal(t.cpu.rl[6], DATA + 64, 'RSI back where it started');
+    assert.equal(t.cpu.gpr[2 * 6], DATA + 64, 'RSI back where it started');
   }
 });
 
@@ -241,9 +241,9 @@ test('a copy loop of MOVSB / MOVSD is one compiled block that loops on itself', 
     // movs; cmp edi, eax; jne back; hlt
     const n = op.split(' ').length;
     load(t.mem, 0x1000, `${op} 39 c7 75 ${hex8(-(n + 4))} f4`);
-    t.cpu.rl[6] = DATA;
-    t.cpu.rl[7] = DATA + 0x400;
-    t.cpu.rl[0] = DATA + 0x400 + 100 * len;
+    t.cpu.gpr[2 * 6] = DATA;
+    t.cpu.gpr[2 * 7] = DATA + 0x400;
+    t.cpu.gpr[2 * 0] = DATA + 0x400 + 100 * len;
     t.cpu.rip = 0x1000;
     assert.equal(t.cpu.run(10_000), 'hlt');
     assert.equal(t.cpu.instructions, 301);

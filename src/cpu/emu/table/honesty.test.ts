@@ -142,10 +142,10 @@ test('honesty: CR4.LA57 is writable exactly when the vCPU\'s CPUID reports LA57 
     const c = makeCpu().cpu;
     c.la57 = offered;
     c.setFlat32();
-    c.rl[0] = 7;
-    c.rl[1] = 0;
+    c.gpr[2 * 0] = 7;
+    c.gpr[2 * 1] = 0;
     cpuid(c);
-    const advertised = (c.rl[1]! & (1 << 16)) !== 0;
+    const advertised = (c.gpr[2 * 1]! & (1 << 16)) !== 0;
     let writable = true;
     try {
       writeCr4(c, CR4_LA57);
