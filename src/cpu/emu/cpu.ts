@@ -237,10 +237,14 @@ export class EmuCpu {
   /**
    * Debug features armed: TF or RF set, a DR7 breakpoint enabled, or a host debug client's breakpoint,
    * watchpoint or step (debug-regs.ts). While true the run loop takes the debug path
-   * (debug-step.ts: checks before and after each instruction) and runs no compiled block, so a
-   * faster tier must check this one flag and fall back to the interpreter when it is set.
+   * (debug-step.ts: checks before and after each instruction) and runs compiled blocks only while
+   * debug-regs.ts compiledWhileArmed allows it; a faster tier must check this flag.
    */
   debugArmed = false;
+  /** A compiled block runs while debug features are armed: its inline accesses to guarded pages stop it (debug-regs.ts guardedInline). */
+  watchRun = false;
+  /** debug-step.ts found no instruction breakpoint (DR or host) in the block it runs now: it may run compiled. */
+  bpClear = false;
   /** DR0-DR3 decoded from DR7 (debug-regs.ts refreshDebug): kind (BpKind), linear address or port, length. */
   readonly bpKind = new Int8Array(4).fill(-1);
   readonly bpAddr = new Float64Array(4);

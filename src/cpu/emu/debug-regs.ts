@@ -2,7 +2,8 @@
  * Debug features: DR0-DR3 breakpoints as DR7 enables them (instruction, data write, data
  * read/write, I/O), DR6 status, DR7.GD, and the host debug client's own breakpoints, watchpoints
  * and single-step (the gdb stub). All of it costs nothing while `EmuCpu.debugArmed` is false;
- * while it is true the run loop goes through debug-step.ts and no compiled block runs.
+ * while it is true the run loop goes through debug-step.ts, and compiled blocks run only while data
+ * watchpoints and breakpoints alone are armed (compiledWhileArmed).
  *
  * Data breakpoints and watchpoints guard their linear pages instead of checking every access:
  * those pages get no read/write TLB entries (tlb.ts `fill`), so their accesses take the slow
@@ -201,6 +202,34 @@ function addPages(pages: Set<number>, lin: number, len: number): void {
 /** DR values are 64-bit; linear addresses in long mode are the signed canonical number (cpu.ts). */
 function canonicalLin(v: number): number {
   return v >= 2 ** 63 ? v - 2 ** 64 : v;
+}
+
+/**
+ * Whether a compiled block may run while debug features are armed: no instruction breakpoint lies in it
+ * (debug-step.ts scan), no single step, and the tier is the wasm one, whose
+ * inline accesses to a guarded page stop at the instruction (`guardedInline`) and whose handlers end the block
+ * after an instruction that hit one (as after a store into the block's own code).
+ */
+export function compiledWhileArmed(c: EmuCpu): boolean {
+  const h = c.hostDebug;
+  // Not the rest of a cut block (debug-step.ts, c.restCap set): after GUARDED it starts at that instruction.
+  return c.restCap === Infinity && (c.bpExecCount === 0 || c.bpClear) && (c.flags & (Bit.TF | Bit.RF)) === 0 && c.dbPending === 0 && (h === null || (!h.step && h.stopAt < 0)) && c.wasm !== null && !c.regions;
+}
+
+/**
+ * Thrown by a compiled block's inline access to a guarded page (`guardedInline`) before it makes it, as a fault
+ * would be: the block ends in front of that instruction, which the interpreter then runs with the checks.
+ */
+export const GUARDED = { guarded: true } as const;
+
+/**
+ * Whether an inline access of a compiled block (`size` bytes at `lin`) must leave it to the interpreter: while a
+ * compiled block runs armed (EmuCpu.watchRun), one that touches a guarded page, crosses a page or lies beyond
+ * +-2^53 (those pages are never in the TLB, so their accesses all come here).
+ */
+export function guardedInline(c: EmuCpu, lin: number, size: number): boolean {
+  if (Math.floor(lin) !== lin || (lin & 0xfff) + size > 4096) return true;
+  return c.watchPages.has(lin - (lin & 0xfff));
 }
 
 /** Linear page `page` (4 KiB aligned) is guarded: it must get no read/write TLB entry. */

@@ -3,9 +3,13 @@
  * instruction breakpoints are checked before each instruction (DR0-DR3 as #DB faults unless
  * RFLAGS.RF, the host's as stops), RF is cleared at the start of each instruction, TF, data and
  * I/O breakpoints raise their #DB trap after it (held back one instruction by the MOV SS/POP SS/STI
- * shadow), and a host step or watchpoint stops the vCPU for gdb. Blocks run through the
- * interpreter only (no compiled block: its inline memory accesses could not end the block at a
- * watchpoint). Without instruction breakpoints, TF or a step, whole blocks run.
+ * shadow), and a host step or watchpoint stops the vCPU for gdb. Without TF or a step, whole blocks
+ * run, and those with no instruction breakpoint inside them compiled too (debug-regs.ts
+ * compiledWhileArmed): their inline
+ * accesses to a guarded page end them in front of that instruction (run-loop.ts execBlock, GUARDED),
+ * which then runs here through the interpreter with the rest of its block, and a handler that hits a
+ * watchpoint ends them after its instruction, as a store into the block's own code does. Chained runs
+ * and compiled regions stay off.
  *
  * The host debug client's breakpoints, watchpoints and steps do not change the run: where one cuts a
  * block, the rest of the block runs straight on (no interrupt check between), and a stop for the
@@ -81,6 +85,9 @@ export function debugExec(c: EmuCpu, left: number): void {
     if (tf || c.dbPending !== 0) limit = 1; // single-step trap, or a trap held over a MOV SS shadow: one instruction
     else {
       scan(c, cap);
+      // No instruction breakpoint in the block, not even at its first instruction (run past when resuming there,
+      // and a compiled self-loop's later passes would): it may run compiled.
+      c.bpClear = guestAt === Infinity && hostAt === Infinity && (h === null || !h.breakpoints.at(lin));
       if (guestAt < cap) cap = guestAt;
       limit = cap < room ? cap : room;
       if (hostAt < limit) {
@@ -105,6 +112,7 @@ export function debugExec(c: EmuCpu, left: number): void {
     c.hostCut = cut;
     if (rest > 0) c.segOff = -c.restSeg; // timed as the block it is the rest of (run-loop.ts runRest)
     execBlock(c, limit, null);
+    c.bpClear = false;
     c.restCap = Infinity;
     c.hostCut = false;
     c.watchCut = false;

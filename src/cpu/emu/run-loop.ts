@@ -25,7 +25,7 @@ import { imulGE, imulGEI } from './ops-muldiv.js';
 import { cond } from './lazy-flags.js';
 import { debugExec } from './debug-step.js';
 import { linkValidity } from './jit/link-validity.js';
-import { HostStop, rearm } from './debug-regs.js';
+import { GUARDED, HostStop, compiledWhileArmed, rearm } from './debug-regs.js';
 
 /**
  * Where execBlock puts what it loads ahead of time (a software prefetch: see there). Nothing reads it; it is
@@ -514,11 +514,12 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
   let chB = 0;
   const i0 = c.instructions;
   const b0 = c.branchesRetired[userIdx]!;
-  // Armed debug features run the interpreter only (debug-step.ts).
-  const compiled = blk.exec !== null && n === total && !c.debugArmed;
+  // Armed debug features run the interpreter, unless data watchpoints alone are armed (debug-step.ts).
+  const compiled = blk.exec !== null && n === total && (!c.debugArmed || compiledWhileArmed(c));
   try {
     if (compiled) {
       c.ci = 0;
+      c.watchRun = c.debugArmed;
       if (blk.selfLoop) {
         const room = (c.pollAt < end0 ? c.pollAt : end0) - c.instructions;
         // A counter that counts in order (EDGE) sees each pass as a block run of its own: no extra passes then.
@@ -526,6 +527,7 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
       }
       c.chainLimit = limit < 0x7fffffff ? limit : 0x7fffffff; // an int32 in the chain driver
       blk.exec!(c);
+      c.watchRun = false;
       const last = c.chainLast;
       if (last !== null) {
         // A chained run (jit/wasm-chain.ts) ended in another block: the vCPU's counts are up to that block's start.
@@ -548,10 +550,18 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
         chB -= c.skipB;
         unretireSkipped(c, userIdx);
       }
+      if (c.watchCut && i < total) {
+        // A handler hit a host watchpoint (debug-regs.ts watchHit): as in interpret, the rest of the block is left to
+        // run, timed from its basic block's start (the passes and what it branched over are in the counts already).
+        c.blockRest = total - i;
+        c.restSeg = c.instructions - i0 + i - c.segOff;
+      }
       c.smc = false;
     } else i = interpret(c, blk, n, bip, cs);
   } catch (e) {
     c.blockOn = 0; // c.curBlock = null
+    c.watchRun = false;
+    const seg = c.segOff;
     c.segOff = 0;
     c.blockRest = 0; // a fault ends the block here in any run
     if (!compiled) i = faultAt;
@@ -572,7 +582,7 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
         unretireSkipped(c, userIdx);
       }
     }
-    if (e !== FAULT) throw e;
+    if (e !== FAULT && e !== GUARDED) throw e;
     if (compiled && c.loops > 0) {
       // Completed iterations of a self-looping compiled block before the fault.
       const done = c.loops * blk.loopLen;
@@ -589,7 +599,12 @@ export function execBlock(c: EmuCpu, limit: number, found: Block | null): Block 
     c.branchesRetired[userIdx]! += fb;
     if (pmu !== null && pmu.active && i + chN > c.pmuCounted) countPmu(c, pmu, i + chN - c.pmuCounted - fb - chB, fb + chB);
     c.rip = addIp(c.bip, ins[i]!.start, c.codeSize);
-    deliverPendingFault(c);
+    if (e === GUARDED) {
+      // An inline access to a guarded page: the block is cut in front of it, and what is left of it runs on
+      // through the interpreter (debug-step.ts), timed as a stop point's rest is (restAfterCut).
+      c.blockRest = ins.length - i;
+      c.restSeg = c.instructions - i0 - seg;
+    } else deliverPendingFault(c);
     if (blk !== entry) ranOther(blk);
     return entry;
   }

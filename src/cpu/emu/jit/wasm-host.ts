@@ -17,6 +17,7 @@ import { rd, rdw, wr } from '../mem-access.js';
 import { ea } from '../operands.js';
 import { linFromSlot, linToSlot } from '../big-lin.js';
 import { addIp } from '../address.js';
+import { GUARDED, guardedInline } from '../debug-regs.js';
 import { Bit } from '../flags.js';
 import { Seg } from '../x86-defs.js';
 import { Dg, Fr, JCW_ENTRIES, LINK_BYTES, Slot, type WasmArena } from './wasm-arena.js';
@@ -127,21 +128,27 @@ function hostFunctions(): Record<string, unknown> {
     rd: (k: number, size: number, lin: number): number => {
       const c = cur;
       enter(c, k);
-      const v = rd(c, size, linFromSlot(c, lin));
+      const a = linFromSlot(c, lin);
+      if (c.watchRun && guardedInline(c, a, size)) throw GUARDED;
+      const v = rd(c, size, a);
       if (chainOn) chainCheck(c);
       return v;
     },
     wr: (k: number, size: number, lin: number, v: number): number => {
       const c = cur;
       enter(c, k);
-      wr(c, size, linFromSlot(c, lin), v);
+      const a = linFromSlot(c, lin);
+      if (c.watchRun && guardedInline(c, a, size)) throw GUARDED;
+      wr(c, size, a, v);
       if (chainOn) chainCheck(c);
       return c.smc ? 1 : 0;
     },
     rdw: (k: number, size: number, lin: number): number => {
       const c = cur;
       enter(c, k);
-      const v = rdw(c, size, linFromSlot(c, lin));
+      const a = linFromSlot(c, lin);
+      if (c.watchRun && guardedInline(c, a, size)) throw GUARDED;
+      const v = rdw(c, size, a);
       if (chainOn) chainCheck(c);
       return v;
     },
@@ -175,7 +182,9 @@ function hostFunctions(): Record<string, unknown> {
     wr8: (k: number, lin: number, lo: number, hi: number): number => {
       const c = cur;
       enter(c, k);
-      wr(c, 8, linFromSlot(c, lin), lo, hi);
+      const a = linFromSlot(c, lin);
+      if (c.watchRun && guardedInline(c, a, 8)) throw GUARDED;
+      wr(c, 8, a, lo, hi);
       if (chainOn) chainCheck(c);
       return c.smc ? 1 : 0;
     },
