@@ -168,3 +168,36 @@ test('a watch hit in compiled code with the PMU counting: the same instruction a
   same({ prog: SELF_LOOP, esi: SRC, edi: DST, ecx: 3000, warm: 2000, pmu: true, watches: [{ lin: SRC + 0x2000, len: 4, kind: 'read' }] }, 1);
   same({ prog: HANDLER, esi: SRC, edi: DST, ecx: 3000, warm: 2000, pmu: true, watches: [{ lin: DST + 4 * 1500, len: 4, kind: 'write' }] }, 2);
 });
+
+test('a guest DR0 instruction breakpoint at a compiled self-loop\'s head: a #DB at every pass, the handler resuming with RF', { skip: NO_WASM }, () => {
+  const dbs = (compile: boolean): number => {
+    const { cpu: c, mem } = makeCpu();
+    c.setFlat32();
+    c.compile = compile;
+    c.jitThreshold = 1;
+    c.jitLate = 1;
+    // GDT: null, 0x08 flat code, 0x10 flat data; IDT: #DB -> 0x2000 through a 32-bit interrupt gate.
+    [0, 0, 0x0000ffff, 0x00cf9a00, 0x0000ffff, 0x00cf9200].forEach((w, k) => mem.writeU32(0x500 + 4 * k, w >>> 0));
+    c.gdtBase = 0x500;
+    c.gdtLimit = 23;
+    mem.writeU32(0x3000 + 8, (0x08 << 16) | 0x2000);
+    mem.writeU32(0x3000 + 12, 0x8e00);
+    c.idtBase = 0x3000;
+    c.idtLimit = 0x7ff;
+    // mov eax,0x1010 | mov dr0,eax | mov eax,1 | mov dr7,eax (L0: execute at 0x1010), then SELF_LOOP's body at 0x1010.
+    load(mem, 0x1000, 'b810100000 0f23c0 b801000000 0f23f8 ' + SELF_LOOP[0x1000]);
+    // The handler counts in EBX and returns with RF set in the frame, so the instruction runs once.
+    load(mem, 0x2000, '43 814c240800000100 cf');
+    for (let i = 0; i < 4096; i++) mem.writeU32(SRC + 4 * i, i);
+    c.rip = 0x1000;
+    c.gpr[2 * 1] = 300;
+    c.gpr[2 * 4] = 0x8000;
+    c.gpr[2 * 6] = SRC;
+    c.gpr[2 * 7] = DST;
+    for (let n = 0; n < 100 && !c.halted; n++) c.run(1000);
+    assert.ok(c.halted, 'the loop ran to its HLT');
+    return c.gpr[2 * 3]!;
+  };
+  assert.equal(dbs(false), 300, 'the interpreter: one #DB a pass');
+  assert.equal(dbs(true), 300, 'compiled: one #DB a pass, as the interpreter');
+});

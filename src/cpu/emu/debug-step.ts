@@ -87,7 +87,8 @@ export function debugExec(c: EmuCpu, left: number): void {
       scan(c, cap);
       // No instruction breakpoint in the block, not even at its first instruction (run past when resuming there,
       // and a compiled self-loop's later passes would): it may run compiled.
-      c.bpClear = guestAt === Infinity && hostAt === Infinity && (h === null || !h.breakpoints.at(lin));
+      // RF only holds back a breakpoint at the first instruction for this pass, not a self-loop's next ones.
+      c.bpClear = guestAt === Infinity && hostAt === Infinity && execMatch(c, lin) === 0 && (h === null || !h.breakpoints.at(lin));
       if (guestAt < cap) cap = guestAt;
       limit = cap < room ? cap : room;
       if (hostAt < limit) {
