@@ -442,8 +442,9 @@ export function sysexit(c: EmuCpu, i: Insn): void {
   if (cs === 0) return gp(c, 0);
   if (i.osz === 8) {
     // RIP from RDX, RSP from RCX: either one non-canonical is #GP(0) before anything changes.
-    const noncanon = (hi: number): boolean => hi < -c.canonHi || hi >= c.canonHi;
-    if (noncanon(c.gpr[Gp.DxHi]!) || noncanon(c.gpr[Gp.CxHi]!)) return gp(c, 0);
+    const dx = c.gpr[Gp.DxHi]!;
+    const cx = c.gpr[Gp.CxHi]!;
+    if (dx < -c.canonHi || dx >= c.canonHi || cx < -c.canonHi || cx >= c.canonHi) return gp(c, 0);
     c.setSegRaw(Seg.CS, (cs + 32) | 3, 0, 0xffffffff, 0xa0fb);
     c.setSegRaw(Seg.SS, (cs + 40) | 3, 0, 0xffffffff, 0xc0f3);
     c.updateMode();
