@@ -4,10 +4,10 @@
  * The slot holds each register as the little-endian i64 at Slot.Gpr + 8r (EmuCpu.gpr, the JS side's view, has
  * its halves side by side), so a 64-bit read from it is one i64.load and a 64-bit write one i64.store; a 32-bit
  * read or write is one i32 access at 8r (the high half, at 8r + 4, stored as 0 by a 32-bit write). Here the first
- * 64-bit read of a register loads it into a local, and later reads in the block take the local. Writes go to the slot as before (write-through) and to the local when the
- * register has one, so the slot is always up to date for the imports, faults, the chain driver and the run
- * loop; a call that runs a guest instruction (`clobbers`: a handler) makes the locals stale, and they are taken
- * from the slot again.
+ * 64-bit read of a register loads it into a local, and later reads in the block take the local. Writes go to the
+ * slot as before (write-through) and to the local when the register has one, so the slot is always up to date
+ * for the imports, faults, the chain driver and the run loop; a call that runs a guest instruction (`clobbers`: a
+ * handler) makes the locals stale, and they are taken from the slot again.
  *
  * Writing back only at exits and calls was tried: every inline memory access's slow path and every side exit
  * then carried the stores of all written registers, the code grew by 80% and the boot got slower.
