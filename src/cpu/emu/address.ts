@@ -37,6 +37,11 @@ export function nonCanonical(c: EmuCpu, t: number): boolean {
   return (t < -Pow.Two47 || t >= Pow.Two47) && (t < -c.canonLim || t >= c.canonLim);
 }
 
+/** Whether `hi`, an address's high 32 bits (signed), puts it outside the canonical range at the vCPU's paging depth (48 or 57 bits). */
+export function nonCanonicalHi(c: EmuCpu, hi: number): boolean {
+  return hi < -c.canonHi || hi >= c.canonHi;
+}
+
 /**
  * A 64-bit branch target, wrapped and checked for canonical form (#GP). Within 48 bits (nearly always) a
  * constant test decides; beyond, farTarget (a code handle from a RIP beyond +-2^53 lands there too).
@@ -67,7 +72,7 @@ export function targetOf(c: EmuCpu, hi: number, lo: number): number {
 
 /** targetOf beyond 48 bits: the vCPU's bound, then the RIP representation. */
 function ripAt(c: EmuCpu, hi: number, lo: number): number {
-  if (hi < -c.canonHi || hi >= c.canonHi) return gp(c, 0);
+  if (nonCanonicalHi(c, hi)) return gp(c, 0);
   return ripOf(hi, lo, c);
 }
 
@@ -300,7 +305,7 @@ export function halvesOf(a: number): void {
  */
 export function linOf(c: EmuCpu, hi: number, lo: number): number {
   if (hi >= -0x20_0000 && hi < 0x20_0000) return hi * Pow.Two32 + (lo >>> 0);
-  if (hi >= -c.canonHi && hi < c.canonHi) return bigHandle(hi, lo);
+  if (!nonCanonicalHi(c, hi)) return bigHandle(hi, lo);
   return hi * Pow.Two32 + (lo >>> 0);
 }
 

@@ -8,7 +8,7 @@
  * decoded code), the local APIC or MMIO.
  */
 import type { EmuCpu } from './cpu.js';
-import { BIG, bigHalves, bigHandle, exactPage, halvesOf, linOf } from './address.js';
+import { BIG, bigHalves, bigHandle, exactPage, halvesOf, linOf, nonCanonicalHi } from './address.js';
 import { gp } from './exceptions.js';
 import { translate } from './paging.js';
 import { ramAt, rd8, rdPhys, wr8, wrPhys } from './mem-access.js';
@@ -43,7 +43,7 @@ function fillPage(c: EmuCpu, hi: number, lo: number): number {
 
 /** The physical address of the exact address hi:lo for access `acc` (0 read, 1 write), canonical checked (#GP). */
 function bigTranslate(c: EmuCpu, hi: number, lo: number, acc: number): number {
-  if (hi < -c.canonHi || hi >= c.canonHi) return gp(c, 0);
+  if (nonCanonicalHi(c, hi)) return gp(c, 0);
   c.bigWalks++;
   return translate(c, bigHandle(hi, lo), acc);
 }

@@ -13,7 +13,7 @@ import { push, setRsp64 } from './stack.js';
 import { Bit } from './flags.js';
 import { loadFromDesc, loadSeg, readDescriptor, sysLin } from './segmentation.js';
 import { taskSwitch } from './task-switch.js';
-import { BIG, halvesOf, linOf, nonCanonical, regPlus, ripOf } from './address.js';
+import { BIG, halvesOf, linOf, nonCanonical, regPlus, ripOf, nonCanonicalHi } from './address.js';
 
 const isContributory = (v: number): boolean => v === 0 || (v >= 10 && v <= 13);
 const hasErrorCode = (v: number): boolean => v === 8 || (v >= 10 && v <= 14) || v === 17 || v === 21;
@@ -203,7 +203,7 @@ export function deliverOnce(c: EmuCpu, vec: number, code: number, soft: boolean,
     // Both checked before anything is pushed, so a fault here leaves the old stack untouched.
     if (nonCanonical(c, rsp)) return raise(c, VEC_SS, extBit);
     // The gate's high dword (w2, signed) decides; a target beyond +-2^53 is a code handle (address.ts ripOf).
-    if (w2 < -c.canonHi || w2 >= c.canonHi) return gp(c, extBit);
+    if (nonCanonicalHi(c, w2)) return gp(c, extBit);
     halvesOf(oldRipV);
     const ripLo = BIG.lo;
     const ripHi = BIG.hi;

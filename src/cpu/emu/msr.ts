@@ -5,7 +5,7 @@ import { CPUID1_ECX_OSXSAVE, CPUID7_ECX_LA57, EMU_MCA_BANKS, EMU_MCG_CAP, EMU_LI
 import { CR0_PG, CR4_OSXSAVE, EFER_LMA, EFER_LME, Pow, Seg, BigAd, Gp } from './x86-defs.js';
 import { flushTlb } from './tlb.js';
 import { setReg } from './gpr.js';
-import { BIG, halvesOf, regHalves, regValue, ripOf } from './address.js';
+import { BIG, halvesOf, regHalves, regValue, ripOf, nonCanonicalHi } from './address.js';
 
 export function tscNow(c: EmuCpu): number {
   return Math.floor((c.clock.nowNs() * c.clock.tscHz) / 1e9) + c.tscOffset;
@@ -119,7 +119,7 @@ function storageReset(idx: number): number {
  * (cpu.ts bigAd), LSTAR, CSTAR and SYSENTER_EIP as a code handle (address.ts ripOf).
  */
 function addrOk(c: EmuCpu, hi: number): boolean {
-  return hi >= -c.canonHi && hi < c.canonHi;
+  return !nonCanonicalHi(c, hi);
 }
 
 /** The TSC deadline's halves while an IA32_TSC write moves it. */

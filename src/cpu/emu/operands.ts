@@ -9,7 +9,7 @@ import { checkSeg } from './segmentation.js';
 import { raise } from './exceptions.js';
 import { getReg, setReg } from './gpr.js';
 import { rd, rdw, wr } from './mem-access.js';
-import { BIG, halvesOf, linOf, regHalves } from './address.js';
+import { BIG, halvesOf, linOf, regHalves, nonCanonicalHi } from './address.js';
 
 const TWO32 = 4294967296;
 const TWO48 = 65536 * TWO32;
@@ -94,7 +94,7 @@ function linearEa(c: EmuCpu, i: Insn): void {
   }
   const lo = ea64(c, i, true);
   // A non-canonical stack-relative address is #SS(0) (others fault #GP(0) at the access).
-  if (i.seg === Seg.FlatSS && (EA_HI < -32768 || EA_HI > 32767) && (EA_HI < -c.canonHi || EA_HI >= c.canonHi)) raise(c, VEC_SS, 0);
+  if (i.seg === Seg.FlatSS && (EA_HI < -32768 || EA_HI > 32767) && nonCanonicalHi(c, EA_HI)) raise(c, VEC_SS, 0);
   // Beyond +-2^53 (5-level paging) a handle holds the exact address (address.ts linOf).
   EA_OUT[0] = linOf(c, EA_HI, lo);
 }

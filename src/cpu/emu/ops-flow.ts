@@ -5,7 +5,7 @@
 import type { EmuCpu } from './cpu.js';
 import { CR0_PE, VEC_GP, VEC_OF, VEC_SS, FAULT, Seg, Pow, Gp } from './x86-defs.js';
 import { Bit } from './flags.js';
-import { BIG, addIp, canonicalTarget, halvesOf, nextIp, nonCanonical, plusBig, ripPlus, targetOf } from './address.js';
+import { BIG, addIp, canonicalTarget, halvesOf, nextIp, nonCanonical, plusBig, ripPlus, targetOf, nonCanonicalHi } from './address.js';
 import type { Insn } from './insn.js';
 import { ea, rdE, rdEs, stE } from './operands.js';
 import { deliverSoft, gp, raise, ud, unimplemented } from './exceptions.js';
@@ -232,7 +232,7 @@ export function enter(c: EmuCpu, i: Insn): void {
         BIG.lo = c.gpr[Gp.BpLo]! >>> 0;
         BIG.hi = c.gpr[Gp.BpHi]!;
         a = plusBig(c, -1, Pow.Two32 - k * size);
-        if (BIG.hi < -c.canonHi || BIG.hi >= c.canonHi) return raise(c, VEC_SS, 0);
+        if (nonCanonicalHi(c, BIG.hi)) return raise(c, VEC_SS, 0);
       }
       const v = rd(c, size, a);
       push(c, size, v, c.hi);

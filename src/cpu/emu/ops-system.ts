@@ -19,7 +19,7 @@ import { invalidatePcid } from './pcid.js';
 import { descWords, loadDescInto, readDescriptor } from './segmentation.js';
 import { getFlags, putFlags, setEager } from './lazy-flags.js';
 import { pmuSync, pmuSyncIncluding } from './run-loop.js';
-import { BIG, halvesOf, linOf, nextIp, regHalves, regValue, ripOf } from './address.js';
+import { BIG, halvesOf, linOf, nextIp, regHalves, regValue, ripOf, nonCanonicalHi } from './address.js';
 import { cpuid, readMsr, tscNow, writeMsr } from './msr.js';
 
 // ---------------------------------------------------------------- port I/O
@@ -73,7 +73,7 @@ export function grp7(c: EmuCpu, i: Insn): void {
       let base: number;
       if (c.long64) {
         const lo = rd64(c, a2);
-        if (c.hi < -c.canonHi || c.hi >= c.canonHi) return gp(c, 0);
+        if (nonCanonicalHi(c, c.hi)) return gp(c, 0);
         // Exact halves kept beyond +-2^53 (cpu.ts bigAd).
         base = regValue(c, i.op === 2 ? BigAd.Gdt : BigAd.Idt, c.hi, lo);
       } else {
@@ -153,7 +153,7 @@ export function grp6(c: EmuCpu, i: Insn): void {
         }
         if (((w3 >>> 8) & 0x1f) !== 0) return gp(c, sel & 0xfffc);
         const base = ((d.hi & 0xff000000) | ((d.hi & 0xff) << 16) | (d.lo >>> 16)) >>> 0;
-        if (baseHi < -c.canonHi || baseHi >= c.canonHi) return gp(c, sel & 0xfffc);
+        if (nonCanonicalHi(c, baseHi)) return gp(c, sel & 0xfffc);
         baseLo = base;
       }
       loadDescInto(c, isTr ? Seg.TR : Seg.LDTR, sel);
@@ -401,7 +401,7 @@ export function sysret(c: EmuCpu, i: Insn): void {
   const base = (c.star[1]! >>> 16) & 0xffff;
   let rip: number;
   if (i.osz === 8) {
-    if (c.gpr[Gp.CxHi]! < -c.canonHi || c.gpr[Gp.CxHi]! >= c.canonHi) return gp(c, 0);
+    if (nonCanonicalHi(c, c.gpr[Gp.CxHi]!)) return gp(c, 0);
     rip = ripOf(c.gpr[Gp.CxHi]!, c.gpr[Gp.CxLo]!, c);
     c.setSegRaw(Seg.CS, ((base + 16) & 0xfffc) | 3, 0, 0xffffffff, 0xa0fb);
   } else {
@@ -444,7 +444,7 @@ export function sysexit(c: EmuCpu, i: Insn): void {
     // RIP from RDX, RSP from RCX: either one non-canonical is #GP(0) before anything changes.
     const dx = c.gpr[Gp.DxHi]!;
     const cx = c.gpr[Gp.CxHi]!;
-    if (dx < -c.canonHi || dx >= c.canonHi || cx < -c.canonHi || cx >= c.canonHi) return gp(c, 0);
+    if (nonCanonicalHi(c, dx) || nonCanonicalHi(c, cx)) return gp(c, 0);
     c.setSegRaw(Seg.CS, (cs + 32) | 3, 0, 0xffffffff, 0xa0fb);
     c.setSegRaw(Seg.SS, (cs + 40) | 3, 0, 0xffffffff, 0xc0f3);
     c.updateMode();
@@ -496,7 +496,7 @@ export function invpcidOp(c: EmuCpu, i: Insn): void {
   const linHi = c.hi;
   if ((d0 & ~0xfff) !== 0 || d1 !== 0) return gp(c, 0);
   // The address is used in full even outside 64-bit mode.
-  if (tlo === 0 && (linHi < -c.canonHi || linHi >= c.canonHi)) return gp(c, 0);
+  if (tlo === 0 && nonCanonicalHi(c, linHi)) return gp(c, 0);
   const pcid = d0 & 0xfff;
   if (tlo <= 1 && pcid !== 0 && (c.cr4 & CR4_PCIDE) === 0) return gp(c, 0);
   // Beyond +-2^53 (5-level paging) a handle, which names the page exactly (address.ts).

@@ -6,7 +6,7 @@ import type { EmuCpu } from './cpu.js';
 import { ramAt } from './mem-access.js';
 import { CR0_PG, CR0_WP, CR4_LA57, CR4_PAE, CR4_PGE, CR4_PSE, EFER_LMA, EFER_NXE, VEC_PF, Pow, BigAd } from './x86-defs.js';
 import { gp, raise, unrepresentable } from './exceptions.js';
-import { BIG, bigHalves, nonCanonical, regValue } from './address.js';
+import { BIG, bigHalves, nonCanonical, regValue, nonCanonicalHi } from './address.js';
 
 /**
  * A paging-structure read. Where no RAM is, the bus reads all-ones (as data reads do): the walk goes on
@@ -89,7 +89,7 @@ export function translate(c: EmuCpu, lin: number, acc: number): number {
         bigHalves(lin);
         lo = BIG.lo;
         hi = BIG.hi;
-        if (hi < -c.canonHi || hi >= c.canonHi) return gp(c, 0);
+        if (nonCanonicalHi(c, hi)) return gp(c, 0);
       } else {
         if (nonCanonical(c, lin)) return gp(c, 0);
         hi = Math.floor(lin / Pow.Two32);

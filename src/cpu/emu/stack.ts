@@ -3,7 +3,7 @@ import type { EmuCpu } from './cpu.js';
 import { VEC_SS, Pow, Seg, Gp } from './x86-defs.js';
 import { raise } from './exceptions.js';
 import { rd, wr, wr64 } from './mem-access.js';
-import { BIG, bigHalves, plusBig } from './address.js';
+import { BIG, bigHalves, plusBig, nonCanonicalHi } from './address.js';
 
 /** Linear address of SS:[rsp + delta] for the current stack size. */
 export function stackLin(c: EmuCpu, delta: number): number {
@@ -24,7 +24,7 @@ function bigStackLin(c: EmuCpu, delta: number): number {
   BIG.lo = c.gpr[Gp.SpLo]! >>> 0;
   BIG.hi = c.gpr[Gp.SpHi]!;
   const a = plusBig(c, delta < 0 ? -1 : 0, delta < 0 ? Pow.Two32 + delta : delta);
-  if (BIG.hi < -c.canonHi || BIG.hi >= c.canonHi) return raise(c, VEC_SS, 0);
+  if (nonCanonicalHi(c, BIG.hi)) return raise(c, VEC_SS, 0);
   return a;
 }
 
