@@ -18,15 +18,13 @@ import { unimplemented } from './exceptions.js';
 import { fetchPhys, ramAt } from './mem-access.js';
 import { specialRows, tableRows } from './table/index.js';
 import { invalidOpcode, tooLong } from './ops-system.js';
-import { MAP_0F, MAP_0F38, MAP_0F3A, MAP_1B, type Row } from './table/row.js';
-import { anyClassAccepts, buildDispatch, gatedMatch, selectRow, type Dispatch } from './table/dispatch.js';
+import { MAP_0F, MAP_0F38, MAP_0F3A, MAP_1B, Step, matchKey, type Row } from './table/row.js';
+import { buildDispatch, candidateIndex, gatedMatch, pickRow, type Dispatch } from './table/dispatch.js';
 import { inlineKind } from './inline-kinds.js';
 import { emuHasFeature } from '../../features/emu-cpu-model.js';
 
 /** Most instructions in one block (code-cache.ts may ask for fewer on pages that code rewrites). */
 export const MAX_BLOCK = 64;
-/** Rows whose handlers count the PMU at their own instruction (run-loop.ts pmuSync, pmuSyncIncluding). */
-const PMU_SYNC = new Set(['RDMSR', 'WRMSR', 'RDPMC']);
 /** What an instruction fetch from outside RAM sees. */
 const ALL_ONES = new Uint8Array(16).fill(0xff);
 const OUT_OF_BYTES = { out: true } as const;
@@ -197,27 +195,6 @@ function immBs(x: Insn): void {
   x.immHi = x.osz === 8 ? v >> 31 : 0;
 }
 
-/** Memory-operand size of an operand size suffix (segment limit checks). */
-function memSize(size: string, osz: number): number {
-  switch (size) {
-    case 'b':
-      return 1;
-    case 'w':
-      return 2;
-    case 'd':
-      return 4;
-    case 'q':
-      return 8;
-    case 'dq':
-    case 'ps':
-    case 'pd':
-    case 'x':
-      return 16;
-    default:
-      return osz;
-  }
-}
-
 /** Name of a row-less encoding for the #UD warning. */
 function nameUnmatched(map: number, b: number, x: Insn, hasModrm: boolean, opsz: boolean, rep: number): string {
   const r = x.reg & 7;
@@ -309,10 +286,11 @@ function decodeOne(): Insn {
     }
     return finish(x, start, null);
   }
+  const cand = cell.cand[candidateIndex(opsz, rep)]!;
   // The ModRM byte is read when some row can match (or to name a row whose feature is not advertised).
-  const withModrm = cell.modrm && (anyClassAccepts(cell, opsz, rep) || cell.gated.length > 0);
+  const withModrm = cell.modrm && (cand.length > 0 || cell.gated.length > 0);
   if (withModrm) modrm(x);
-  const r = selectRow(cell, x, opsz, rep, rexW, rexB);
+  const r = pickRow(cand, matchKey(x.reg, x.mod, x.rm, rexW, rexB));
   if (r === null) {
     const g = gatedMatch(cell, x, opsz, rep, rexW, rexB);
     x.fn = unimpl(g !== null ? `${g.mn} (CPUID feature ${g.feature} not advertised)` : nameUnmatched(map, b, x, withModrm, opsz, rep));
@@ -367,48 +345,64 @@ function operands(x: Insn, r: Row, b: number, opsz: boolean, rexW: boolean): voi
   if (r.forceReg) x.mod = 3;
   if (r.rmInit >= 0) x.rm = r.rmInit;
   if (r.repAny && x.rep !== 0) x.rep = 1;
-  let firstImm = true;
-  for (const o of r.ops) {
-    switch (o.kind) {
-      case 'G':
-        if (o.size === 'b') x.reg = breg(x.reg);
+  for (let st = r.steps; st !== 0; st >>>= 4) {
+    switch (st & 15) {
+      case Step.GByte:
+        x.reg = breg(x.reg);
         break;
-      case 'E':
-        if (o.size === 'b' && x.mod === 3) x.rm = breg(x.rm);
+      case Step.EByte:
+        if (x.mod === 3) x.rm = breg(x.rm);
         break;
-      case 'Z':
-        x.rm = o.size === 'b' ? breg((b & 7) | rexB) : (b & 7) | rexB;
+      case Step.Z:
+        x.rm = (b & 7) | rexB;
         break;
-      case 'I':
-        if (!firstImm) x.imm2 = b8(); // ENTER's nesting level
-        else if (r.opImm) x.op = b8();
-        else if (o.size === 'b') x.imm = b8();
-        else if (o.size === 'bs') immBs(x);
-        else if (o.size === 'w') x.imm = u16();
-        else if (o.size === 'v' && x.osz === 8) {
+      case Step.ZByte:
+        x.rm = breg((b & 7) | rexB);
+        break;
+      case Step.ImmOp:
+        x.op = b8();
+        break;
+      case Step.Ib:
+        x.imm = b8();
+        break;
+      case Step.Ibs:
+        immBs(x);
+        break;
+      case Step.Iw:
+        x.imm = u16();
+        break;
+      case Step.Iv:
+        if (x.osz === 8) {
           x.imm = i32();
           x.immHi = i32();
         } else immZ(x);
-        firstImm = false;
         break;
-      case 'J':
-        x.imm = o.size === 'b' ? s8() : x.osz === 2 ? (u16() << 16) >> 16 : i32();
+      case Step.Iz:
+        immZ(x);
         break;
-      case 'A':
+      case Step.Imm2:
+        x.imm2 = b8(); // ENTER's nesting level
+        break;
+      case Step.Jb:
+        x.imm = s8();
+        break;
+      case Step.Jz:
+        x.imm = x.osz === 2 ? (u16() << 16) >> 16 : i32();
+        break;
+      case Step.A:
         x.imm = x.osz === 4 ? i32() : u16();
         x.imm2 = u16();
         break;
-      case 'O':
+      default: // Step.O
         if (asz === 8) {
           x.imm = i32();
           x.immHi = i32();
         } else x.imm = asz === 4 ? i32() : u16();
-        break;
-      default:
-        break;
     }
   }
-  for (const f of r.fast) {
+  const fast = r.fast;
+  for (let i = 0; i < fast.length; i++) {
+    const f = fast[i]!;
     if (!f.when(x)) continue;
     if (f.swap === true) {
       const t = x.rm;
@@ -425,8 +419,7 @@ function finish(x: Insn, start: number, r: Row | null): Insn {
   x.k = 0;
   if (x.mod !== 3 && r !== null) {
     x.mw = r.mw;
-    const m = r.ops.find((o) => o.kind === 'E' || o.kind === 'M' || o.kind === 'W');
-    x.msz = memSize(m === undefined ? '' : m.size, x.osz);
+    x.msz = r.memSize !== 0 ? r.memSize : x.osz;
   }
   if (pos - start > 15) {
     x.fn = tooLong;
@@ -510,7 +503,7 @@ export function decodeBlock(c: EmuCpu, lin: number, pa: number, key = c.modeKey)
     }
     // Instructions that count the PMU up to themselves (run-loop.ts pmuSync) count what ran before them
     // in their block as non-branches: they start a block of their own after a side exit.
-    if (blk.sideExits !== 0 && PMU_SYNC.has(x.row.mn)) {
+    if (blk.sideExits !== 0 && x.row.pmuSync) {
       pos = at;
       blk.openEnd = true;
       break;
@@ -524,7 +517,8 @@ export function decodeBlock(c: EmuCpu, lin: number, pa: number, key = c.modeKey)
     blk.add(x);
     if (x.row.branch !== 'none') blk.branches++;
     x.brThrough = blk.branches;
-    if (x.row.ends && !(x.rep === 0 && STRING_ONCE.has(x.row.mn))) {
+    // (String rows are no branches: most ending rows skip the name's lookup.)
+    if (x.row.ends && (x.rep !== 0 || x.row.branch !== 'none' || !STRING_ONCE.has(x.row.mn))) {
       if (!sideExit(x)) break;
       x.k = K.Side;
       blk.sideExits++;

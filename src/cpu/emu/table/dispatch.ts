@@ -5,7 +5,7 @@
  * advertise (and that are not explicitly ungated) are kept aside only to name the #UD.
  */
 import type { Insn } from '../insn.js';
-import { ALL_MODES, MOD_MEM, MOD_REG, PFX_66, PFX_ANY, PFX_F2, PFX_F3, PFX_NF, PFX_NP, TableError, isSse, type Row } from './row.js';
+import { ALL_MODES, PFX_66, PFX_ANY, PFX_F2, PFX_F3, PFX_NF, PFX_NP, TableError, isSse, matchKey, type Row } from './row.js';
 
 /** Prefix classes in the order they are tried (mandatory prefixes before prefix-tolerant rows). */
 const CLASS_ORDER = [PFX_F3, PFX_F2, PFX_66, PFX_NP, PFX_NF, PFX_ANY] as const;
@@ -19,6 +19,16 @@ export interface Cell {
   readonly sse: boolean[];
   /** Rows left out because their feature is not advertised (for the #UD's name). */
   readonly gated: readonly Row[];
+  /**
+   * The rows `selectRow` tries, in its order, per combination of prefixes (index `candidateIndex`): the lists of
+   * the classes that accept them one after the other, precomputed so that decoding tries no class (empty: none).
+   */
+  readonly cand: readonly (readonly Row[])[];
+}
+
+/** Index of Cell.cand for the prefixes (66 present, rep: 0 none, 1 F3, 2 F2). */
+export function candidateIndex(opsz: boolean, rep: number): number {
+  return rep * 2 + (opsz ? 1 : 0);
 }
 
 export interface Dispatch {
@@ -63,7 +73,15 @@ export function buildDispatch(rows: readonly Row[], advertised: (feature: string
         if (isSse(r)) sse[r.pfx] = true;
       }
       for (const list of byPfx) list?.sort((a, b) => specificity(b) - specificity(a));
-      arr[key] = { modrm, byPfx, sse, gated: e.gated };
+      const cand: Row[][] = [];
+      for (let rep = 0; rep < 3; rep++) {
+        for (const opsz of [false, true]) {
+          const rows: Row[] = [];
+          for (const k of CLASS_ORDER) if (byPfx[k] !== null && accepts(sse, k, opsz, rep)) rows.push(...byPfx[k]!);
+          cand[candidateIndex(opsz, rep)] = rows;
+        }
+      }
+      arr[key] = { modrm, byPfx, sse, gated: e.gated, cand };
     }
     cells.push(arr);
   }
@@ -72,11 +90,15 @@ export function buildDispatch(rows: readonly Row[], advertised: (feature: string
 
 /** Whether prefix class `k` accepts the instruction's prefixes (66 present, rep: 0 none, 1 F3, 2 F2). */
 export function classAccepts(cell: Cell, k: number, opsz: boolean, rep: number): boolean {
+  return accepts(cell.sse, k, opsz, rep);
+}
+
+function accepts(sse: readonly boolean[], k: number, opsz: boolean, rep: number): boolean {
   switch (k) {
     case PFX_F3:
-      return rep === 1 && (!cell.sse[k] || !opsz);
+      return rep === 1 && (!sse[k] || !opsz);
     case PFX_F2:
-      return rep === 2 && (!cell.sse[k] || !opsz);
+      return rep === 2 && (!sse[k] || !opsz);
     case PFX_66:
       return opsz && rep === 0;
     case PFX_NP:
@@ -90,26 +112,24 @@ export function classAccepts(cell: Cell, k: number, opsz: boolean, rep: number):
 
 /** Whether some prefix class with rows accepts the prefixes (the ModRM byte is read only then). */
 export function anyClassAccepts(cell: Cell, opsz: boolean, rep: number): boolean {
-  for (const k of CLASS_ORDER) if (cell.byPfx[k] !== null && classAccepts(cell, k, opsz, rep)) return true;
-  return false;
+  return cell.cand[candidateIndex(opsz, rep)]!.length > 0;
 }
 
 /** Whether row `r` matches the decoded ModRM fields, REX.W and REX.B. */
 export function rowMatches(r: Row, x: Insn, rexW: boolean, rexB: number): boolean {
-  if (r.reg >= 0 && (x.reg & 7) !== r.reg) return false;
-  if (r.mod === MOD_REG ? x.mod !== 3 : r.mod === MOD_MEM && x.mod === 3) return false;
-  if (r.rm >= 0 && (x.rm & 7) !== r.rm) return false;
-  if (r.w >= 0 && (rexW ? 1 : 0) !== r.w) return false;
-  if (r.b0 && rexB !== 0) return false;
-  return true;
+  return (matchKey(x.reg, x.mod, x.rm, rexW, rexB) & r.matchMask) === r.matchVal;
 }
 
 /** The row for the instruction in `x` (ModRM fields decoded if the cell has ModRM), or null. */
 export function selectRow(cell: Cell, x: Insn, opsz: boolean, rep: number, rexW: boolean, rexB: number): Row | null {
-  for (const k of CLASS_ORDER) {
-    const list = cell.byPfx[k];
-    if (list === null || list === undefined || !classAccepts(cell, k, opsz, rep)) continue;
-    for (const r of list) if (rowMatches(r, x, rexW, rexB)) return r;
+  return pickRow(cell.cand[candidateIndex(opsz, rep)]!, matchKey(x.reg, x.mod, x.rm, rexW, rexB));
+}
+
+/** The first of `rows` (a Cell.cand list) whose constraints `key` (matchKey) meets, or null. */
+export function pickRow(rows: readonly Row[], key: number): Row | null {
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!;
+    if ((key & r.matchMask) === r.matchVal) return r;
   }
   return null;
 }

@@ -165,6 +165,117 @@ export interface Row {
   readonly invalid: boolean;
   readonly fast: readonly Fast[];
   readonly jit: Jit | null;
+  /** Counts the PMU up to its own instruction (run-loop.ts pmuSync): starts a block of its own after a side exit. */
+  readonly pmuSync: boolean;
+  // Derived from the fields above once, when the row is built (the table is static), so that decoding an
+  // instruction compares integers rather than walking `ops` and comparing their strings.
+  /** The operands' decoding steps (`Step`), 4 bits each, the first operand's in the low bits; 0 when none needs one. */
+  readonly steps: number;
+  /** Size in bytes of the first E/M/W operand as a memory operand (segment checks); 0: the operand size. */
+  readonly memSize: number;
+  /** The ModRM.reg/mod/rm, REX.W and REX.B constraints as bits of a `matchKey`: a row matches when (key & mask) === val. */
+  readonly matchMask: number;
+  readonly matchVal: number;
+}
+
+/**
+ * What the decoder does for an operand (decoder.ts operands()): map a byte register (AH..BH without REX), read the
+ * immediate of each kind, the relative offset, far pointer or moffs. Operands that need nothing have no step.
+ */
+export const enum Step {
+  GByte = 1,
+  EByte = 2,
+  Z = 3,
+  ZByte = 4,
+  /** The first immediate of a row with `opImm` (an imm8 into Insn.op). */
+  ImmOp = 5,
+  Ib = 6,
+  Ibs = 7,
+  Iw = 8,
+  /** Iv: 64-bit at operand size 8, else as Iz. */
+  Iv = 9,
+  /** Iz and any other first immediate: 16 or 32 bits by the operand size. */
+  Iz = 10,
+  /** A second immediate (ENTER's nesting level): an imm8 into Insn.imm2. */
+  Imm2 = 11,
+  Jb = 12,
+  Jz = 13,
+  A = 14,
+  O = 15,
+}
+
+/** The bits of a decoded instruction's ModRM fields and REX.W/B that rows constrain (see Row.matchMask). */
+export const enum Match {
+  Reg = 7,
+  ModReg = 8,
+  RmShift = 4,
+  Rm = 7 << 4,
+  W = 1 << 7,
+  B = 1 << 8,
+}
+
+/** The key Row.matchMask/matchVal test: ModRM.reg and rm (low three bits), mod = 3, REX.W, REX.B. */
+export function matchKey(reg: number, mod: number, rm: number, rexW: boolean, rexB: number): number {
+  return (reg & 7) | (mod === 3 ? Match.ModReg : 0) | ((rm & 7) << Match.RmShift) | (rexW ? Match.W : 0) | (rexB !== 0 ? Match.B : 0);
+}
+
+function operandStep(o: Operand, firstImm: boolean, opImm: boolean): number {
+  switch (o.kind) {
+    case 'G':
+      return o.size === 'b' ? Step.GByte : 0;
+    case 'E':
+      return o.size === 'b' ? Step.EByte : 0;
+    case 'Z':
+      return o.size === 'b' ? Step.ZByte : Step.Z;
+    case 'I':
+      if (!firstImm) return Step.Imm2;
+      if (opImm) return Step.ImmOp;
+      return o.size === 'b' ? Step.Ib : o.size === 'bs' ? Step.Ibs : o.size === 'w' ? Step.Iw : o.size === 'v' ? Step.Iv : Step.Iz;
+    case 'J':
+      return o.size === 'b' ? Step.Jb : Step.Jz;
+    case 'A':
+      return Step.A;
+    case 'O':
+      return Step.O;
+    default:
+      return 0;
+  }
+}
+
+function stepsOf(mn: string, ops: readonly Operand[], opImm: boolean): number {
+  let steps = 0;
+  let n = 0;
+  let firstImm = true;
+  for (const o of ops) {
+    const st = operandStep(o, firstImm, opImm);
+    if (o.kind === 'I') firstImm = false;
+    if (st === 0) continue;
+    if (n === 7) throw new TableError(`${mn}: more than 7 operands to decode`);
+    steps |= st << (4 * n++);
+  }
+  return steps;
+}
+
+/** Memory-operand size of an operand size suffix (segment limit checks); 0: the operand size. */
+function memSizeOf(ops: readonly Operand[]): number {
+  const m = ops.find((o) => o.kind === 'E' || o.kind === 'M' || o.kind === 'W');
+  switch (m?.size) {
+    case 'b':
+      return 1;
+    case 'w':
+      return 2;
+    case 'd':
+      return 4;
+    case 'q':
+      return 8;
+    case 'dq':
+    case 'ps':
+    case 'pd':
+    case 'x':
+      return 16;
+    default:
+      return 0;
+  }
 }
 
 export interface RowOptions {
@@ -192,6 +303,7 @@ export interface RowOptions {
   rmInit?: number;
   fast?: readonly Fast[];
   jit?: Jit;
+  pmuSync?: boolean;
 }
 
 export class TableError extends Error {
@@ -261,6 +373,8 @@ export function row(mn: string, enc: string, operands: string, fn: Handler | nul
   if ((mod !== MOD_ANY || rm >= 0) && !modrm) throw new TableError(`${mn}: mod/rm constraint without ModRM in "${enc}"`);
   const ops = parseOperands(operands);
   const branch = o.branch ?? 'none';
+  const matchMask = (reg >= 0 ? Match.Reg : 0) | (mod !== MOD_ANY ? Match.ModReg : 0) | (rm >= 0 ? Match.Rm : 0) | (w >= 0 ? Match.W : 0) | (b0 ? Match.B : 0);
+  const matchVal = (reg >= 0 ? reg : 0) | (mod === MOD_REG ? Match.ModReg : 0) | (rm >= 0 ? rm << Match.RmShift : 0) | (w === 1 ? Match.W : 0);
   return {
     mn,
     enc,
@@ -302,6 +416,11 @@ export function row(mn: string, enc: string, operands: string, fn: Handler | nul
     invalid: false,
     fast: o.fast ?? [],
     jit: o.jit ?? null,
+    pmuSync: o.pmuSync ?? false,
+    steps: stepsOf(mn, ops, o.opImm ?? false),
+    memSize: memSizeOf(ops),
+    matchMask,
+    matchVal,
   };
 }
 
