@@ -12,7 +12,7 @@ const only = firstOption < 0 ? args : args.slice(0, firstOption);
 const passOn = firstOption < 0 ? [] : args.slice(firstOption);
 // Emulator speed is emu/realcode.mjs (real code, with the tight loop as one line); emu/mips.mjs (the tight loop
 // and sieve/CRC in depth) stays runnable on its own.
-const benches = ['kvm/exits.mjs', 'startup.mjs', 'memory.mjs', 'emu/realcode.mjs', 'browser.mjs', 'pmu/overhead.mjs', 'migrate.mjs', 'linux.mjs', 'io.mjs'];
+const benches = ['kvm/exits.mjs', 'startup.mjs', 'memory.mjs', 'emu/realcode.mjs', 'emu/decode.mjs', 'browser.mjs', 'pmu/overhead.mjs', 'migrate.mjs', 'linux.mjs', 'io.mjs'];
 const names = benches.map((b) => b.replace(/\.mjs$/, ''));
 const usage = `usage: npm run bench [-- NAME... [OPTION...]]   (a NAME picks the benchmarks whose path contains it; options go to each one picked, e.g. npm run bench -- linux --help)\nbenchmarks: ${names.join(', ')}`;
 if (only.length === 0 && passOn.length > 0) {

@@ -19,7 +19,7 @@ import { fetchPhys, ramAt } from './mem-access.js';
 import { specialRows, tableRows } from './table/index.js';
 import { invalidOpcode, tooLong } from './ops-system.js';
 import { MAP_0F, MAP_0F38, MAP_0F3A, MAP_1B, Step, matchKey, type Row } from './table/row.js';
-import { buildDispatch, candidateIndex, gatedMatch, pickRow, type Dispatch } from './table/dispatch.js';
+import { CANDIDATES, CellBits, buildDispatch, candidateIndex, gatedMatch, pickRow, type Dispatch } from './table/dispatch.js';
 import { inlineKind } from './inline-kinds.js';
 import { emuHasFeature } from '../../features/emu-cpu-model.js';
 
@@ -277,8 +277,8 @@ function decodeOne(): Insn {
   }
   x.opc = map === MAP_1B ? b : map === MAP_0F ? 0x0f00 | b : map === MAP_0F38 ? 0x0f3800 | b : 0x0f3a00 | b;
   const key = map * 256 + b;
-  const cell = dispatch.cells[mode]![key];
-  if (cell === undefined) {
+  const bits = dispatch.bits[mode]![key]!;
+  if (bits === 0) {
     // Rows in other modes only: invalid in this one (e.g. PUSH ES in 64-bit mode).
     if (!dispatch.known[key]) {
       x.fn = unimpl(nameUnmatched(map, b, x, false, opsz, rep));
@@ -286,13 +286,13 @@ function decodeOne(): Insn {
     }
     return finish(x, start, null);
   }
-  const cand = cell.cand[candidateIndex(opsz, rep)]!;
+  const cand = dispatch.cand[mode]![key * CANDIDATES + candidateIndex(opsz, rep)]!;
   // The ModRM byte is read when some row can match (or to name a row whose feature is not advertised).
-  const withModrm = cell.modrm && (cand.length > 0 || cell.gated.length > 0);
+  const withModrm = (bits & CellBits.Modrm) !== 0 && (cand.length > 0 || (bits & CellBits.Gated) !== 0);
   if (withModrm) modrm(x);
   const r = pickRow(cand, matchKey(x.reg, x.mod, x.rm, rexW, rexB));
   if (r === null) {
-    const g = gatedMatch(cell, x, opsz, rep, rexW, rexB);
+    const g = gatedMatch(dispatch.cells[mode]![key]!, x, opsz, rep, rexW, rexB);
     x.fn = unimpl(g !== null ? `${g.mn} (CPUID feature ${g.feature} not advertised)` : nameUnmatched(map, b, x, withModrm, opsz, rep));
     x.row = ROW_UNIMPLEMENTED;
     return finish(x, start, null);

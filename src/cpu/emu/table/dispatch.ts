@@ -36,6 +36,23 @@ export interface Dispatch {
   readonly cells: readonly (readonly (Cell | undefined)[])[];
   /** [map * 256 + opcode]: true when some mode has rows (so an empty cell is invalid, not unknown). */
   readonly known: readonly boolean[];
+  /**
+   * What decoding reads of the cells, flat (fewer objects to touch an instruction): [mode][key * CANDIDATES +
+   * candidateIndex] the cell's `cand` list (empty where there is no cell), [mode][key] its CellBits (0: no cell).
+   */
+  readonly cand: readonly (readonly (readonly Row[])[])[];
+  readonly bits: readonly Uint8Array[];
+}
+
+/** Cell.cand lists per cell: one per combination of 66 (2) and rep (none, F3, F2). */
+export const CANDIDATES = 6;
+
+/** Dispatch.bits of a cell. */
+export const enum CellBits {
+  Exists = 1,
+  Modrm = 2,
+  /** Some rows are gated out (named by the #UD when no row matches). */
+  Gated = 4,
 }
 
 function specificity(r: Row): number {
@@ -46,6 +63,9 @@ function specificity(r: Row): number {
 export function buildDispatch(rows: readonly Row[], advertised: (feature: string) => boolean): Dispatch {
   const cells: (Cell | undefined)[][] = [];
   const known: boolean[] = new Array<boolean>(4 * 256).fill(false);
+  const flatCand: (readonly Row[])[][] = [];
+  const bits: Uint8Array[] = [];
+  const none: readonly Row[] = [];
   for (let mode = 0; mode < 3; mode++) {
     const bit = 1 << mode;
     const acc = new Map<number, { live: Row[]; gated: Row[] }>();
@@ -84,8 +104,17 @@ export function buildDispatch(rows: readonly Row[], advertised: (feature: string
       arr[key] = { modrm, byPfx, sse, gated: e.gated, cand };
     }
     cells.push(arr);
+    const flat = new Array<readonly Row[]>(4 * 256 * CANDIDATES).fill(none);
+    const b = new Uint8Array(4 * 256);
+    arr.forEach((cell, key) => {
+      if (cell === undefined) return;
+      cell.cand.forEach((list, i) => (flat[key * CANDIDATES + i] = list));
+      b[key] = CellBits.Exists | (cell.modrm ? CellBits.Modrm : 0) | (cell.gated.length > 0 ? CellBits.Gated : 0);
+    });
+    flatCand.push(flat);
+    bits.push(b);
   }
-  return { cells, known };
+  return { cells, known, cand: flatCand, bits };
 }
 
 /** Whether prefix class `k` accepts the instruction's prefixes (66 present, rep: 0 none, 1 F3, 2 F2). */

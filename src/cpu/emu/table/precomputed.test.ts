@@ -6,7 +6,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { tableRows } from './index.js';
-import { buildDispatch, classAccepts, pickRow, type Cell } from './dispatch.js';
+import { CANDIDATES, CellBits, buildDispatch, classAccepts, pickRow, type Cell } from './dispatch.js';
 import { MOD_MEM, MOD_REG, PFX_66, PFX_ANY, PFX_F2, PFX_F3, PFX_NF, PFX_NP, Step, matchKey, type Row } from './row.js';
 import { emuHasFeature } from '../../../features/emu-cpu-model.js';
 
@@ -78,7 +78,14 @@ test('every cell, prefix combination and ModRM/REX value: the precomputed candid
   for (const d of [buildDispatch(tableRows(), emuHasFeature), buildDispatch(tableRows(), () => true)]) {
     for (let mode = 0; mode < 3; mode++) {
       d.cells[mode]!.forEach((cell, key) => {
-        if (cell === undefined) return;
+        const bits = d.bits[mode]![key]!;
+        if (cell === undefined) {
+          if (bits !== 0 || d.cand[mode]!.slice(key * CANDIDATES, (key + 1) * CANDIDATES).some((l) => l.length > 0)) problems.push(`mode ${mode} key ${key.toString(16)}: no cell, but bits or candidates`);
+          return;
+        }
+        const wantBits = CellBits.Exists | (cell.modrm ? CellBits.Modrm : 0) | (cell.gated.length > 0 ? CellBits.Gated : 0);
+        if (bits !== wantBits) problems.push(`mode ${mode} cell ${key.toString(16)}: bits ${bits}, want ${wantBits}`);
+        if (cell.cand.some((l, i) => d.cand[mode]![key * CANDIDATES + i] !== l)) problems.push(`mode ${mode} cell ${key.toString(16)}: flat candidates are not the cell's`);
         for (let rep = 0; rep < 3; rep++) {
           for (const opsz of [false, true]) {
             const cand = cell.cand[rep * 2 + (opsz ? 1 : 0)]!;
