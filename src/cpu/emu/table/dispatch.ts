@@ -20,8 +20,8 @@ export interface Cell {
   /** Rows left out because their feature is not advertised (for the #UD's name). */
   readonly gated: readonly Row[];
   /**
-   * The rows `selectRow` tries, in its order, per combination of prefixes (index `candidateIndex`): the lists of
-   * the classes that accept them one after the other, precomputed so that decoding tries no class (empty: none).
+   * The rows the decoder tries (pickRow), in order, per combination of prefixes (index `candidateIndex`): the lists
+   * of the classes that accept them (CLASS_ORDER) one after the other, so that decoding walks no class (empty: none).
    */
   readonly cand: readonly (readonly Row[])[];
 }
@@ -139,19 +139,9 @@ function accepts(sse: readonly boolean[], k: number, opsz: boolean, rep: number)
   }
 }
 
-/** Whether some prefix class with rows accepts the prefixes (the ModRM byte is read only then). */
-export function anyClassAccepts(cell: Cell, opsz: boolean, rep: number): boolean {
-  return cell.cand[candidateIndex(opsz, rep)]!.length > 0;
-}
-
 /** Whether row `r` matches the decoded ModRM fields, REX.W and REX.B. */
 export function rowMatches(r: Row, x: Insn, rexW: boolean, rexB: number): boolean {
   return (matchKey(x.reg, x.mod, x.rm, rexW, rexB) & r.matchMask) === r.matchVal;
-}
-
-/** The row for the instruction in `x` (ModRM fields decoded if the cell has ModRM), or null. */
-export function selectRow(cell: Cell, x: Insn, opsz: boolean, rep: number, rexW: boolean, rexB: number): Row | null {
-  return pickRow(cell.cand[candidateIndex(opsz, rep)]!, matchKey(x.reg, x.mod, x.rm, rexW, rexB));
 }
 
 /** The first of `rows` (a Cell.cand list) whose constraints `key` (matchKey) meets, or null. */
