@@ -46,43 +46,24 @@ const rounds = Number(o.rounds);
 if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) fail(`--rounds ${o.rounds}: 1 to 20`);
 const CORPORA = ['kernel', 'realcode32', 'realcode64'];
 
-/** The bytes of section `name` of an ELF32 or ELF64 file. */
-function elfSection(file, name) {
-  const b = typeof file === 'string' ? readFileSync(file) : file;
-  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const is64 = b[4] === 2;
-  const shoff = is64 ? Number(v.getBigUint64(0x28, true)) : v.getUint32(0x20, true);
-  const shentsize = v.getUint16(is64 ? 0x3a : 0x2e, true);
-  const shnum = v.getUint16(is64 ? 0x3c : 0x30, true);
-  const shstrndx = v.getUint16(is64 ? 0x3e : 0x32, true);
-  const sh = (i) => {
-    const at = shoff + i * shentsize;
-    return is64
-      ? { name: v.getUint32(at, true), off: Number(v.getBigUint64(at + 0x18, true)), size: Number(v.getBigUint64(at + 0x20, true)) }
-      : { name: v.getUint32(at, true), off: v.getUint32(at + 0x10, true), size: v.getUint32(at + 0x14, true) };
-  };
-  const strs = sh(shstrndx);
-  for (let i = 0; i < shnum; i++) {
-    const s = sh(i);
-    let n = '';
-    for (let k = strs.off + s.name; b[k] !== 0; k++) n += String.fromCharCode(b[k]);
-    if (n === name) return new Uint8Array(b.buffer, b.byteOffset + s.off, s.size);
-  }
-  throw new Error(`${typeof file === 'string' ? file : 'the kernel'}: no ${name} section`);
+/** The bytes of section `name` of an ELF file (ELF32 or ELF64), read with the project's own section reader. */
+function elfSection(elfSections, elf, file, name) {
+  const s = elfSections(elf).get(name);
+  if (s === undefined) throw new Error(`${file}: no ${name} section`);
+  return elf.subarray(s.offset, s.offset + s.size);
 }
 
-/** The text to decode and its mode (1: 32-bit, 2: 64-bit). */
-async function corpusText(dir, name) {
-  if (name === 'realcode32') return { text: elfSection(join(root, 'guests/build/realcode.elf'), '.text'), mode: 1 };
+/**
+ * The text to decode and its mode (1: 32-bit, 2: 64-bit). The corpus is the same for every build compared, so it is
+ * read with this checkout's build.
+ */
+async function corpusText(name) {
+  const { elfSections, vmlinuxOf } = await import(pathToFileURL(join(root, 'dist/src/vmm/profiling/kallsyms.js')).href);
+  const guest = (file) => elfSection(elfSections, readFileSync(join(root, 'guests/build', file)), file, '.text');
+  if (name === 'realcode32') return { text: guest('realcode.elf'), mode: 1 };
   // The 64-bit build's .text starts with a short 32-bit entry stub, decoded as 64-bit code here all the same.
-  if (name === 'realcode64') return { text: elfSection(join(root, 'guests/build/realcode64.elf'), '.text'), mode: 2 };
-  const img = readFileSync(join(root, '.cache/debian-kernel/vmlinuz'));
-  const dv = new DataView(img.buffer, img.byteOffset, img.byteLength);
-  const setupSects = img[0x1f1] === 0 ? 4 : img[0x1f1];
-  const payloadAt = (setupSects + 1) * 512 + dv.getUint32(0x248, true);
-  const { decompressPayload } = await import(pathToFileURL(join(dir, 'dist/src/boot/decompress/kernel-payload.js')).href);
-  const { data } = decompressPayload(img.subarray(payloadAt, payloadAt + dv.getUint32(0x24c, true)));
-  const text = elfSection(data, '.text');
+  if (name === 'realcode64') return { text: guest('realcode64.elf'), mode: 2 };
+  const text = elfSection(elfSections, vmlinuxOf(readFileSync(join(root, '.cache/debian-kernel/vmlinuz'))), 'the kernel', '.text');
   return { text: text.subarray(0, Math.min(text.length, kernelBytes)), mode: 2 };
 }
 
@@ -118,7 +99,7 @@ async function decoderOver(dir, text, mode) {
 
 /** One corpus in this process: the first pass (cold) and the rest, as JSON on stdout. */
 async function runOne(dir, name) {
-  const { text, mode } = await corpusText(dir, name);
+  const { text, mode } = await corpusText(name);
   const { cpu, decodeBlock, TEXT, end } = await decoderOver(dir, text, mode);
   const pass = (walks) => {
     let insns = 0;
@@ -182,7 +163,7 @@ function fieldValue(k, v) {
 async function compare(other, names) {
   let bad = 0;
   for (const name of names) {
-    const { text, mode } = await corpusText(root, name);
+    const { text, mode } = await corpusText(name);
     const a = await decoderOver(other, text, mode);
     const b = await decoderOver(root, text, mode);
     let insns = 0;

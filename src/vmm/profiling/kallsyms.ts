@@ -26,21 +26,28 @@ export function vmlinuxOf(bzImage: Uint8Array): Uint8Array {
   return decompressPayload(bzImage.subarray(off, off + dv.getUint32(0x24c, true))).data;
 }
 
+/** The sections of an ELF64 or ELF32 file (the header's class byte says which), by name. */
 export function elfSections(elf: Uint8Array): Map<string, ElfSection> {
   const dv = new DataView(elf.buffer, elf.byteOffset, elf.byteLength);
-  const shoff = Number(dv.getBigUint64(0x28, true));
-  const shentsize = dv.getUint16(0x3a, true);
-  const shnum = dv.getUint16(0x3c, true);
-  const shstrndx = dv.getUint16(0x3e, true);
-  const hdr = (i: number): DataView => new DataView(elf.buffer, elf.byteOffset + shoff + i * shentsize, shentsize);
-  const strOff = Number(hdr(shstrndx).getBigUint64(0x18, true));
+  const is64 = elf[4] === 2;
+  // Word-sized fields are 8 bytes in ELF64 and 4 in ELF32, so the offsets differ by class.
+  const word = (at: number): number => (is64 ? Number(dv.getBigUint64(at, true)) : dv.getUint32(at, true));
+  const shoff = word(is64 ? 0x28 : 0x20);
+  const shentsize = dv.getUint16(is64 ? 0x3a : 0x2e, true);
+  const shnum = dv.getUint16(is64 ? 0x3c : 0x30, true);
+  const shstrndx = dv.getUint16(is64 ? 0x3e : 0x32, true);
+  const [addrAt, offAt, sizeAt] = is64 ? [0x10, 0x18, 0x20] : [0x0c, 0x10, 0x14];
+  const at = (i: number): number => shoff + i * shentsize;
+  const strOff = word(at(shstrndx) + offAt);
   const out = new Map<string, ElfSection>();
   for (let i = 1; i < shnum; i++) {
-    const h = hdr(i);
-    let p = strOff + h.getUint32(0, true);
+    const h = at(i);
+    let p = strOff + dv.getUint32(h, true);
     let name = '';
     while (elf[p] !== 0) name += String.fromCharCode(elf[p++]!);
-    out.set(name, { name, addr: h.getBigUint64(0x10, true), offset: Number(h.getBigUint64(0x18, true)), size: Number(h.getBigUint64(0x20, true)) });
+    // A kernel's addresses lie beyond 2^53: read as a bigint, not through word().
+    const addr = is64 ? dv.getBigUint64(h + addrAt, true) : BigInt(dv.getUint32(h + addrAt, true));
+    out.set(name, { name, addr, offset: word(h + offAt), size: word(h + sizeAt) });
   }
   return out;
 }
