@@ -132,3 +132,20 @@ test('LOCK on a register destination or non-RMW instruction decodes to #UD; too-
   const long = decodeInsn(hex('66'.repeat(15) + '90'), M32);
   assert.notEqual(long.end, 0);
 });
+
+test('a string instruction without REP goes on in its block; with REP, and INS/OUTS, it ends it', async () => {
+  const { load, makeLong64Cpu } = await import('./cpu-harness.test-util.js');
+  const { decodeBlock } = await import('./decoder.js');
+  const t = makeLong64Cpu();
+  const lens = (h: string): number[] => {
+    load(t.mem, 0x1000, h);
+    return decodeBlock(t.cpu, 0x1000, 0x1000).insns.map((x) => x.end - x.start);
+  };
+  // movsb; cmpsb; stosq; lodsd; scasb; nop; rep movsb; nop
+  assert.deepEqual(lens('a4 a6 48 ab ad ae 90 f3 a4 90'), [1, 1, 2, 1, 1, 1, 2]);
+  // insb ends its block, as port I/O does; so does outsb
+  assert.deepEqual(lens('6c 90'), [1]);
+  assert.deepEqual(lens('6e 90'), [1]);
+  // repne scasb
+  assert.deepEqual(lens('f2 ae 90'), [2]);
+});

@@ -517,8 +517,7 @@ export function decodeBlock(c: EmuCpu, lin: number, pa: number, key = c.modeKey)
     blk.add(x);
     if (x.row.branch !== 'none') blk.branches++;
     x.brThrough = blk.branches;
-    // (String rows are no branches: most ending rows skip the name's lookup.)
-    if (x.row.ends && (x.rep !== 0 || x.row.branch !== 'none' || !STRING_ONCE.has(x.row.mn))) {
+    if (x.row.ends && (x.rep !== 0 || !x.row.endsOnlyWithRep)) {
       if (!sideExit(x)) break;
       x.k = K.Side;
       blk.sideExits++;
@@ -534,13 +533,6 @@ export function decodeBlock(c: EmuCpu, lin: number, pa: number, key = c.modeKey)
   blk.len = (pos - off0) | 0; // a Smi field, as x.end above
   return blk;
 }
-
-/**
- * String instructions that go on to the next instruction of their block without a REP prefix: a REP ends its
- * block (it runs in chunks and restarts itself), a single one runs once (and gcc -m32 copies with them in loops
- * of its own, which then stay one block that loops on itself). INS/OUTS still end theirs, as port I/O does.
- */
-const STRING_ONCE = new Set(['MOVS', 'CMPS', 'STOS', 'LODS', 'SCAS']);
 
 /**
  * Whether the block goes on past conditional branch `x` (a side exit): one dispatch then covers the

@@ -1,7 +1,7 @@
 /**
  * The wasm tier's string forms: MOVS, STOS and LODS without a REP prefix ('str'), with a 32-bit address size outside
  * 64-bit mode or a 32- or 64-bit one in it. gcc -m32 -O2 copies with single MOVSB/MOVSD in loops of its own
- * (movsb; cmp edi, eax; jne): without REP a string instruction goes on in its block (decoder.ts STRING_ONCE), so
+ * (movsb; cmp edi, eax; jne): without REP a string instruction goes on in its block (its row says `endsOnlyWithRep`), so
  * such a loop is one compiled block that loops on itself.
  *
  * Inline when both segments are flat (base 0, no checks: the linear address is the offset, as ops-string.ts lin

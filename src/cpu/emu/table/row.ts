@@ -140,6 +140,8 @@ export interface Row {
   readonly branch: Branch;
   /** Ends its block (every branch, and instructions that change mode, flags the run loop watches, or do I/O). */
   readonly ends: boolean;
+  /** Ends its block only with a REP prefix (a REP runs in chunks and restarts itself); without one it goes on in its block. */
+  readonly endsOnlyWithRep: boolean;
   /** Requires CPL 0 (#GP otherwise; the handler checks). */
   readonly priv: boolean;
   /** Handler; null: a known instruction emu does not implement (#UD with a one-time warning). */
@@ -293,6 +295,7 @@ export interface RowOptions {
   mw?: boolean;
   branch?: Branch;
   ends?: boolean;
+  endsOnlyWithRep?: boolean;
   priv?: boolean;
   subFromReg?: boolean;
   forceReg?: boolean;
@@ -399,6 +402,7 @@ export function row(mn: string, enc: string, operands: string, fn: Handler | nul
     lock: o.lock ?? false,
     branch,
     ends: (o.ends ?? false) || branch !== 'none',
+    endsOnlyWithRep: (o.endsOnlyWithRep ?? false) && branch === 'none',
     pmuSync: o.pmuSync ?? false,
     mn,
     enc,

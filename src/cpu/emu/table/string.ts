@@ -3,9 +3,14 @@ import { stringOp } from '../ops-string.js';
 import { OSZAPC, row, type Row } from './row.js';
 import { Bit } from '../flags.js';
 
-/** The string rows: every one ends its block with a REP (which runs in chunks and restarts itself); see decoder.ts STRING_ONCE for those without. */
+/**
+ * The string rows. With a REP each ends its block (it runs in chunks and restarts itself). Without one, MOVS, CMPS,
+ * STOS, LODS and SCAS go on in their block (gcc -m32 copies with them in loops of its own, which then stay one block
+ * that loops on itself); INS and OUTS still end theirs, as port I/O does.
+ */
 export function stringTable(): Row[] {
-  const s = { aszAux: true, fr: Bit.DF, ends: true };
+  const io = { aszAux: true, fr: Bit.DF, ends: true };
+  const s = { ...io, endsOnlyWithRep: true };
   const cmp = { ...s, fw: OSZAPC };
   return [
     row('MOVS', 'A4', 'Yb,Xb', stringOp, { ...s, sub: 0, repAny: true }),
@@ -18,9 +23,9 @@ export function stringTable(): Row[] {
     row('LODS', 'AD', 'rAX,Xv', stringOp, { ...s, sub: 3, repAny: true }),
     row('SCAS', 'AE', 'AL,Yb', stringOp, { ...cmp, sub: 4 }),
     row('SCAS', 'AF', 'rAX,Yv', stringOp, { ...cmp, sub: 4 }),
-    row('INS', '6C', 'Yb,DX', stringOp, { ...s, sub: 5 }),
-    row('INS', '6D', 'Yz,DX', stringOp, { ...s, sub: 5, osz: 'z64' }),
-    row('OUTS', '6E', 'DX,Xb', stringOp, { ...s, sub: 6 }),
-    row('OUTS', '6F', 'DX,Xz', stringOp, { ...s, sub: 6, osz: 'z64' }),
+    row('INS', '6C', 'Yb,DX', stringOp, { ...io, sub: 5 }),
+    row('INS', '6D', 'Yz,DX', stringOp, { ...io, sub: 5, osz: 'z64' }),
+    row('OUTS', '6E', 'DX,Xb', stringOp, { ...io, sub: 6 }),
+    row('OUTS', '6F', 'DX,Xz', stringOp, { ...io, sub: 6, osz: 'z64' }),
   ];
 }
