@@ -379,10 +379,15 @@ export class EmuCpu {
   }
 
   // ---- TLB ----
-  readonly tlbTagR: Float64Array;
-  readonly tlbTagW: Float64Array;
-  /** Per TLB entry: the wasm address of the page's RAM (wasm tier), or -1. */
-  readonly tlbAddr: Int32Array;
+  readonly tlbTagR = new Float64Array(Tlb.Size * 2).fill(-1);
+  readonly tlbTagW = new Float64Array(Tlb.Size * 2).fill(-1);
+  /** Per TLB entry: the wasm address of the page's RAM (wasm tier; an int32, so above 2 GiB negative), or -1. */
+  readonly tlbAddr = new Int32Array(Tlb.Size * 2).fill(-1);
+  /**
+   * The TLB as compiled code reads it (wasm tier; Slot.WTlb, 8 int32 an entry), else null: derived from the tags and
+   * tlbAddr above by tlb-wasm.ts wherever those change.
+   */
+  readonly wtlb: Int32Array | null;
   readonly tlbTagX = new Float64Array(Tlb.Size * 2).fill(-1);
   readonly tlbOff = new Float64Array(Tlb.Size * 2);
   readonly tlbPhys = new Float64Array(Tlb.Size * 2).fill(-1);
@@ -561,9 +566,7 @@ export class EmuCpu {
       this.bigAd = new Int32Array(buf, s + Slot.BigAd, 2 * BigAd.Count);
       this.linSlot = new Int32Array(buf, s + Slot.Lin, 2);
       this.canonSh = new Int32Array(buf, s + Slot.CanonSh, 2);
-      this.tlbTagR = new Float64Array(buf, s + Slot.TagR, Tlb.Size * 2).fill(-1);
-      this.tlbTagW = new Float64Array(buf, s + Slot.TagW, Tlb.Size * 2).fill(-1);
-      this.tlbAddr = new Int32Array(buf, s + Slot.Addr, Tlb.Size * 2).fill(-1);
+      this.wtlb = new Int32Array(buf, s + Slot.WTlb, Tlb.Size * 2 * 8).fill(-1);
       this.simd = new XmmFile(buf, s + Slot.Xmm);
       this.sseGate = new Int32Array(buf, s + Slot.SseGate, 1);
       this.dfSlot = new Int32Array(buf, s + Slot.Df, 1);
@@ -578,9 +581,7 @@ export class EmuCpu {
       this.bigAd = new Int32Array(2 * BigAd.Count);
       this.linSlot = new Int32Array(2);
       this.canonSh = new Int32Array(2);
-      this.tlbTagR = new Float64Array(Tlb.Size * 2).fill(-1);
-      this.tlbTagW = new Float64Array(Tlb.Size * 2).fill(-1);
-      this.tlbAddr = new Int32Array(Tlb.Size * 2).fill(-1);
+      this.wtlb = null;
       this.simd = new XmmFile();
       this.sseGate = new Int32Array(1);
       this.dfSlot = new Int32Array(1);

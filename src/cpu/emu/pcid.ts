@@ -16,6 +16,7 @@
 import type { EmuCpu } from './cpu.js';
 import { CR4_PCIDE, Tlb } from './x86-defs.js';
 import { dropAllContexts, dropNonGlobal, flushTlb, invlpg } from './tlb.js';
+import { wtlbSync } from './tlb-wasm.js';
 
 /**
  * Contexts kept per vCPU (least recently left first out). Linux uses 6 PCIDs per CPU (its dynamic ASIDs) and
@@ -163,6 +164,7 @@ function restoreContext(c: EmuCpu, x: PcidContext): void {
     c.tlbOff[i] = x.off[k]!;
     c.tlbAddr[i] = x.addr[k]!;
     c.tlbView[i] = x.view[k]!;
+    wtlbSync(c, i);
     g[i] = 0;
     if (listed[i] === 0) {
       listed[i] = 1;

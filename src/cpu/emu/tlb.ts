@@ -9,6 +9,7 @@ import { JC_SIZE, Pow, Tlb, VLin, jcPageRun } from './x86-defs.js';
 import { BIG, bigHalves, exactPage } from './address.js';
 import type { RamRegion } from './mem-access.js';
 import { linkValidity } from './jit/link-validity.js';
+import { wtlbClear, wtlbDrop, wtlbDropAllWrites, wtlbDropWrite, wtlbSync } from './tlb-wasm.js';
 
 export function flushTlb(c: EmuCpu, global: boolean): void {
   if (global) {
@@ -16,6 +17,7 @@ export function flushTlb(c: EmuCpu, global: boolean): void {
     c.tlbTagW.fill(-1);
     c.tlbTagX.fill(-1);
     c.tlbPhys.fill(-1);
+    wtlbClear(c);
     c.largePages.clear();
     unlistAll(c);
     dropAllContexts(c);
@@ -154,6 +156,7 @@ function dropTlbEntry(c: EmuCpu, k: number): void {
   c.tlbTagW[k] = -1;
   c.tlbTagX[k] = -1;
   c.tlbPhys[k] = -1;
+  wtlbDrop(c, k);
 }
 
 /** Drops write-TLB entries for physical page `ppage` (it now holds decoded code). */
@@ -161,13 +164,19 @@ export function dropWriteEntries(c: EmuCpu, ppage: number): void {
   c.wGen++; // and those saved for other PCIDs (pcid.ts)
   const pb = ppage * 4096;
   const ph = c.tlbPhys;
-  for (let i = 0; i < ph.length; i++) if (ph[i] === pb) c.tlbTagW[i] = -1;
+  for (let i = 0; i < ph.length; i++) {
+    if (ph[i] === pb) {
+      c.tlbTagW[i] = -1;
+      wtlbDropWrite(c, i);
+    }
+  }
 }
 
 /** Drops every write entry (the dirty log was read and cleared: the next write to each page must mark it). */
 export function dropAllWriteEntries(c: EmuCpu): void {
   c.wGen++;
   c.tlbTagW.fill(-1);
+  wtlbDropAllWrites(c);
 }
 
 /** Fills the TLB entry for `lin` after a successful translation to RAM `phys`. */
@@ -206,4 +215,5 @@ export function fill(c: EmuCpu, lin: number, phys: number, acc: number, r: RamRe
     // (big-lin.ts): no write entry there.
     if (!watched) c.tlbTagW[i] = c.cache.isCode(pp) ? (page > -Pow.Two53 && page < Pow.Two53 ? page + 1 : -1) : page;
   }
+  wtlbSync(c, i);
 }

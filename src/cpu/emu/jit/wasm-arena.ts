@@ -44,11 +44,13 @@ export const enum Slot {
   CanonSh = 520,
   /** Int32 pairs (lo, hi): EmuCpu.bigAd, the exact FS/GS bases where the f64 ones are beyond +-2^53. */
   BigAd = 528,
-  TagR = 1024,
-  TagW = TagR + Tlb.Size * 2 * 8,
-  /** Int32 per TLB entry: the wasm address of the page's RAM, or -1 (RAM outside the memory). */
-  Addr = TagW + Tlb.Size * 2 * 8,
-  End = Addr + Tlb.Size * 2 * 4,
+  /**
+   * The TLB as compiled code reads it (tlb-wasm.ts): per entry (both banks, Tlb.Size * 2) 32 bytes, an i64 read tag,
+   * an i64 write tag and an int32 delta (the page's wasm address less its linear address's low half), in the slot's
+   * second 64 KiB. One index scale finds all three, and a tag is an exact i64 page compared as one.
+   */
+  WTlb = 65536,
+  WTlbEnd = WTlb + Tlb.Size * 2 * 32,
   /**
    * Int32: 1 while SSE instructions run without #UD/#NM (CR0.EM = 0, CR0.TS = 0, CR4.OSFXSR = 1; EmuCpu's CR0
    * and CR4 setters keep it), else 0: compiled SSE forms then call their handler, which raises the exception.
@@ -78,7 +80,8 @@ export const enum Slot {
   ChainRip = 64032,
   /** Int32: branches a block retired up to the side exit it left by (the driver's count for an unlinked one). */
   ChainBr = 64048,
-  Size = 65536,
+  /** Bytes of a vCPU slot (its TLB the second half). */
+  Size = 131072,
 }
 
 /** Indices of the flags record, in int32 units from Slot.Flags. */
@@ -111,6 +114,8 @@ export const enum Dg {
 }
 
 const PAGE = 65536;
+/** wasm pages of a vCPU slot. */
+const SLOT_PAGES = Slot.Size / PAGE;
 /** Pages of chain-link records (wasm-chain.ts), one record per chainable compiled block. */
 export const LINK_PAGES = 32;
 /** Entries of the chained runs' jump cache (a power of 2). */
@@ -138,21 +143,21 @@ export class WasmArena {
     readonly slots: number,
     readonly ramBytes: number,
   ) {
-    const pages = slots + LINK_PAGES + Math.ceil(ramBytes / PAGE);
+    const pages = slots * SLOT_PAGES + LINK_PAGES + Math.ceil(ramBytes / PAGE);
     if (wasmApi === undefined) throw new RangeError('TSVMM_JIT=wasm: this JavaScript engine has no WebAssembly');
     this.memory = new wasmApi.Memory({ initial: pages, maximum: pages });
     this.i32 = new Int32Array(this.memory.buffer);
     this.f64 = new Float64Array(this.memory.buffer);
-    this.jcwBase = slots * PAGE;
+    this.jcwBase = slots * Slot.Size;
     this.linkBase = this.jcwBase + JCW_ENTRIES * 4;
     this.linkCap = Math.floor((LINK_PAGES * PAGE - JCW_ENTRIES * 4) / LINK_BYTES);
-    this.ramNext = (slots + LINK_PAGES) * PAGE;
+    this.ramNext = this.jcwBase + LINK_PAGES * PAGE;
   }
 
   /** A fresh vCPU slot's byte offset. */
   takeSlot(): number {
     if (this.slotsUsed >= this.slots) throw new RangeError(`wasm JIT: more vCPUs than the ${this.slots} slots of the code cache's memory`);
-    return this.slotsUsed++ * PAGE;
+    return this.slotsUsed++ * Slot.Size;
   }
 
   /** Guest RAM bytes inside the memory, or null when they do not fit (the caller allocates elsewhere). */
@@ -182,7 +187,7 @@ const MAX_PAGES = 65536;
 
 /** Makes the memory of a VM's code cache for `cpus` vCPUs and `ramBytes` of RAM (EmuVm, before its vCPUs). */
 export function provideArena(cache: CodeCache, cpus: number, ramBytes: number): WasmArena {
-  const ram = cpus + LINK_PAGES + Math.ceil(ramBytes / PAGE) + 16 <= MAX_PAGES ? ramBytes + 16 * PAGE : 0;
+  const ram = cpus * SLOT_PAGES + LINK_PAGES + Math.ceil(ramBytes / PAGE) + 16 <= MAX_PAGES ? ramBytes + 16 * PAGE : 0;
   let a: WasmArena;
   try {
     a = new WasmArena(cpus, ram);

@@ -14,6 +14,7 @@ import { emitStr, type StrCtx } from './wasm-string.js';
 import { emitAlu32m, emitCmpxchg32m, emitImul32, emitImul64, emitMul32, emitIncDec64, emitMovSreg, emitShiftCl, emitShiftClm, shift32Inline, NONE, type Known } from './wasm-alu.js';
 import { CHAIN, exitCode, Im, P_SLOT, P_USER } from './wasm-block-abi.js';
 import { Slot } from './wasm-arena.js';
+import { Wt } from '../tlb-wasm.js';
 import { emitting } from './wasm-emit-state.js';
 import { ALU_CTX, formAlu32, formAlu8, formAluc, formCmov, formCmpm, formCmpMi, formIncdec, formIncdec8, formIncdecm, formLea, formLoad32, formLoadn, formMov8, formMovri, formMovRr, formMovsx, formMovzx, formMoffs, formNeg, formNot, formPushPop, formSetcc, formSetccm, formShift, formShift8, formStore, formTest, formTestm, SHIFT_OP } from './wasm-forms.js';
 import { formAlu64, formAlu64m, formLea64, formLoad64, formMov64, formMovri64, formNeg64, formNot64, formShift64, formStore64, formTest64 } from './wasm-forms64.js';
@@ -118,8 +119,9 @@ export function emit(b: BlockBody, ins: readonly Insn[], forms: readonly WForm[]
   }
   b.finish();
   if (emitting.userLocal >= 0) {
-    // Set once at the function's start: P_USER's low half, the TLB bank every inline access indexes.
-    const pro = new Body(0).get(P_USER).i32(0xffff).op(W.I32And).set(emitting.userLocal);
+    // Set once at the function's start: where the entries of the TLB bank every inline access indexes start less
+    // Slot.WTlb (P_USER's low half is the bank's first index).
+    const pro = new Body(0).get(P_USER).i32(0xffff).op(W.I32And).i32(Wt.Shift).op(W.I32Shl).get(P_SLOT).op(W.I32Add).set(emitting.userLocal);
     b.insert(0, pro.code);
   }
   if (emitting.canonLocal >= 0) b.insert(0, new Body(0).get(P_SLOT).mem(W.I64Load, Slot.CanonSh, 3).set(emitting.canonLocal).code);

@@ -5,8 +5,9 @@
  * written in those slow paths first.
  */
 import { Ea, type Insn } from '../insn.js';
-import { Seg } from '../x86-defs.js';
 import { Slot } from './wasm-arena.js';
+import { Wt } from '../tlb-wasm.js';
+import { Seg, Tlb } from '../x86-defs.js';
 import { T, W } from './wasm-encoder.js';
 import type { BlockBody } from './wasm-regs.js';
 import { Fn, Im, P_BIP, P_SLOT, P_USER } from './wasm-block-abi.js';
@@ -153,26 +154,25 @@ export function off32(b: BlockBody, x: Insn): void {
 
 /**
  * Pushes whether the TLB (read or write tags) maps `lin` to RAM in the memory for `size` bytes within the
- * page, leaving the host address in i32 local `addr`.
+ * page, leaving the host address in i32 local `addr` and the entry's address in `idx`.
  */
 export function tlbHit(b: BlockBody, lin: number, size: number, write: boolean, addr: number, idx: number): void {
-  b.get(lin).op(W.I32WrapI64).i32(12).op(W.I32ShrU).i32(0x3ff).op(W.I32And).get(userBank(b)).op(W.I32Or).set(idx);
-  // addr = tlbAddr[idx] + (lin & 0xfff)
-  b.get(idx).i32(2).op(W.I32Shl).get(P_SLOT).op(W.I32Add).mem(W.I32Load, Slot.Addr, 2).set(addr);
-  b.get(idx).i32(3).op(W.I32Shl).get(P_SLOT).op(W.I32Add).mem(W.F64Load, write ? Slot.TagW : Slot.TagR, 3);
+  // idx = bank's entries + ((lin >>> 12) & 0x3ff) * 32 (tlb-wasm.ts: the bank's base has the slot's address in it)
+  b.get(lin).op(W.I32WrapI64).tee(addr).i32(12 - Wt.Shift).op(W.I32ShrU).i32(Tlb.Mask << Wt.Shift).op(W.I32And);
+  b.get(userBank(b)).op(W.I32Add).tee(idx).mem(W.I64Load, Slot.WTlb + (write ? Wt.WLo : Wt.RLo) * 4, 3);
   // The page of the operand's last byte is the entry's: the entry at idx only ever holds a page of index idx
   // (tlb.ts fill), so an operand running into the next page never matches. So a hit means a canonical address:
-  // the TLB holds only pages canonical at the current width (filled after a translation, which checks), the tags
-  // are exact page addresses (a multiple of 4096 in an i64 is an exact double), and a page holding the last
-  // byte with the first byte's index holds the first byte too.
+  // the TLB holds only pages canonical at the current width (filled after a translation, which checks), and a
+  // page holding the last byte with the first byte's index holds the first byte too. A tag is -1 (no page)
+  // where the page's RAM is outside the memory.
   b.get(lin);
   if (size > 1) b.i64(size - 1).op(W.I64Add);
-  b.i64(-4096).op(W.I64And, W.F64ConvertI64S, W.F64Eq);
-  b.get(addr).i32(0).op(W.I32GeS, W.I32And);
-  b.get(addr).get(lin).op(W.I32WrapI64).i32(0xfff).op(W.I32And, W.I32Add).set(addr);
+  b.i64(-4096).op(W.I64And, W.I64Eq);
+  // addr = delta + the low half of lin
+  b.get(idx).mem(W.I32Load, Slot.WTlb + Wt.Delta * 4, 2).get(addr).op(W.I32Add).set(addr);
 }
 
-/** The local holding the function's TLB bank (emitting.userLocal), made at its first use. */
+/** The local holding the function's TLB bank's entries (emitting.userLocal), made at its first use. */
 function userBank(b: BlockBody): number {
   if (emitting.userLocal < 0) emitting.userLocal = b.local(T.I32);
   return emitting.userLocal;
@@ -212,10 +212,10 @@ export function store(b: BlockBody, k: number, lin: number, size: number, v: num
  * `hit` and pushed; the host address in `addr`.
  */
 export function tlbHitRw(b: BlockBody, lin: number, size: number, addr: number, hit: number): void {
+  // Compiled code's write tag is set only where its read tag is (tlb-wasm.ts).
   const idx = b.local(T.I32);
   tlbHit(b, lin, size, true, addr, idx);
-  b.get(idx).i32(3).op(W.I32Shl).get(P_SLOT).op(W.I32Add).mem(W.F64Load, Slot.TagR, 3);
-  b.get(lin).i64(-4096).op(W.I64And, W.F64ConvertI64S, W.F64Eq, W.I32And).tee(hit);
+  b.tee(hit);
 }
 
 /** Pushes the i64 read of 8 bytes at i64 local `lin` (inline on a TLB hit, else rd() and c.hi). */

@@ -12,7 +12,7 @@ import { seededInt32 } from '../../../util/seeded-random.test-util.js';
 process.env['TSVMM_JIT'] = 'wasm-eager';
 const { load, makeLong64Cpu, runText } = await import('../cpu-harness.test-util.js');
 const { Slot } = await import('./wasm-arena.js');
-const { F64_LOAD, loadsAt, modulesOf } = await import('./wasm-bytes.test-util.js');
+const { I64_LOAD, loadsAt, modulesOf } = await import('./wasm-bytes.test-util.js');
 
 // push r15 | push r14 | mov r14, rsi | push r13 | mov r13d, edx | push r12 | mov r12, rcx | push rbp | push rbx | push 5
 const PROLOGUE = '41 57 41 56 49 89 f6 41 55 41 89 d5 41 54 49 89 cc 55 53 6a 05';
@@ -23,9 +23,9 @@ const RETURN = '5b 5d c3';
 
 test('a run of PUSHes (moves between them), a run of POPs and POPs with the RET after them each look the TLB up once', () => {
   for (const [code, tags] of [
-    [PROLOGUE, Slot.TagW],
-    [EPILOGUE, Slot.TagR],
-    [RETURN, Slot.TagR],
+    [PROLOGUE, Slot.WTlb + 8],
+    [EPILOGUE, Slot.WTlb],
+    [RETURN, Slot.WTlb],
   ] as const) {
     const t = makeLong64Cpu();
     t.cpu.compile = true;
@@ -34,7 +34,7 @@ test('a run of PUSHes (moves between them), a run of POPs and POPs with the RET 
     load(t.mem, 0x1100, 'f4');
     t.mem.writeU32(0x8010, 0x1100);
     const mods = modulesOf(() => runText(t.cpu, 100));
-    const lookups = mods.reduce((s, b) => s + loadsAt(b, F64_LOAD, tags), 0);
+    const lookups = mods.reduce((s, b) => s + loadsAt(b, I64_LOAD, tags), 0);
     assert.equal(lookups, 1, code);
   }
 });
