@@ -1,11 +1,11 @@
 /**
  * The WebAssembly tier's memory (TSVMM_JIT=wasm): one WebAssembly.Memory per VM (per code cache, which
  * the VM's vCPUs share, so compiled blocks run on any of them) holding what compiled code touches. Each
- * vCPU has a 64 KiB slot with its register file (each register's two halves side by side, one i64 to
- * compiled code), a lazy-flags record, the segment bases and check flags and its read/write TLB tags, all
- * as typed-array views that the interpreter uses exactly as it used its own arrays; guest RAM follows the
- * slots when it fits (wasm32: at most 4 GiB in all), so a TLB hit is an inline load or store in compiled
- * code. The memory never grows (its maximum is its initial size): growing would detach every view, the XMM
+ * vCPU has a 128 KiB slot with its register file (each register's two halves side by side, one i64 to
+ * compiled code), a lazy-flags record, the segment bases and check flags, all as typed-array views that the
+ * interpreter uses exactly as it used its own arrays, and in its second half the TLB as compiled code reads it
+ * (tlb-wasm.ts); guest RAM follows the slots when it fits (wasm32: at most 4 GiB in all), so a TLB hit is an
+ * inline load or store in compiled code. The memory never grows (its maximum is its initial size): growing would detach every view, the XMM
  * register file's included.
  */
 import type { CodeCache } from '../code-cache.js';

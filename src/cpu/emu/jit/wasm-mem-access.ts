@@ -260,8 +260,8 @@ function nonCanonicalHere(b: BlockBody, lin: number): void {
 /**
  * Pushes whether `size` bytes of a 64-bit stack at i64 local `lin` (within one page) can be accessed inline: a TLB
  * hit (host address in `addr`) and the stack size 8. A hit needs no canonical check: the TLB holds only pages
- * that are canonical at the current width, and the tags are exact page addresses (i64 & -4096 is exact as a
- * double at any magnitude), so a non-canonical `lin` matches none.
+ * that are canonical at the current width, and the tags are exact i64 page addresses, so a non-canonical `lin`
+ * matches none.
  */
 export function stackSlotsHit(b: BlockBody, lin: number, size: number, write: boolean, addr: number, idx: number): void {
   tlbHit(b, lin, size, write, addr, idx);
