@@ -5,8 +5,8 @@
  * compiled code), a lazy-flags record, the segment bases and check flags, all as typed-array views that the
  * interpreter uses exactly as it used its own arrays, and in its second half the TLB as compiled code reads it
  * (tlb-wasm.ts); guest RAM follows the slots when it fits (wasm32: at most 4 GiB in all), so a TLB hit is an
- * inline load or store in compiled code. The memory never grows (its maximum is its initial size): growing would detach every view, the XMM
- * register file's included.
+ * inline load or store in compiled code. The memory never grows (its maximum is its initial size): growing would
+ * detach every view, the XMM register file's included.
  */
 import type { CodeCache } from '../code-cache.js';
 import { Tlb } from '../x86-defs.js';
